@@ -1,0 +1,1 @@
+"""connective: the platform-neutral core."""

@@ -1,0 +1,108 @@
+"""Actions (what the core wants done) and the neutral document each adapter renders."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Button:
+    label: str
+    action: str
+    value: str
+    style: str = "default"  # "primary", "danger", "default"
+
+
+@dataclass(frozen=True)
+class Evidence:
+    text: str
+    permalink: str | None = None
+
+
+@dataclass(frozen=True)
+class ExpertCard:
+    user: str  # platform user id
+    name: str
+    score: float
+    why: tuple[Evidence, ...] = ()
+    buttons: tuple[Button, ...] = ()
+
+
+@dataclass(frozen=True)
+class ResourceItem:
+    title: str
+    url: str
+    note: str = ""
+    permalink: str | None = None
+
+
+@dataclass(frozen=True)
+class Section:
+    heading: str = ""
+    text: str = ""
+    experts: tuple[ExpertCard, ...] = ()
+    resources: tuple[ResourceItem, ...] = ()
+    buttons: tuple[Button, ...] = ()
+
+
+@dataclass(frozen=True)
+class Document:
+    """A small neutral message: Block Kit on Slack, embeds on Discord, plain text in a terminal."""
+
+    text: str  # the plain-text summary (notifications, fallbacks)
+    sections: tuple[Section, ...] = ()
+
+    def plain(self) -> str:
+        from bot.render_text import render_plain
+
+        return render_plain(self)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Action:
+    community: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Reply(Action):
+    """Answer in the channel/thread of the event; ephemeral means only the user sees it."""
+
+    channel: str
+    user: str
+    doc: Document
+    thread: str | None = None
+    ephemeral: bool = True
+
+
+@dataclass(frozen=True, kw_only=True)
+class DirectMessage(Action):
+    user: str
+    doc: Document
+
+
+@dataclass(frozen=True, kw_only=True)
+class OpenGroup(Action):
+    members: tuple[str, ...]
+    doc: Document
+    key: str = ""  # a stable id (e.g. "intro:42") so adapters can name threads
+
+
+@dataclass(frozen=True, kw_only=True)
+class UpdateMessage(Action):
+    channel: str
+    message_ref: str
+    doc: Document
+
+
+@dataclass(frozen=True, kw_only=True)
+class PostToChannel(Action):
+    channel: str
+    doc: Document
+    thread: str | None = None
+
+
+ActionT = Reply | DirectMessage | OpenGroup | UpdateMessage | PostToChannel
+
+
+@dataclass
+class Outcome:
+    actions: list[Action] = field(default_factory=list)

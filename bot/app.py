@@ -1,0 +1,61 @@
+"""The one wiring module: settings in, database, embedder, services and adapters out."""
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+
+from bot.db.engine import Database
+from bot.embedder import SentenceEmbedder
+from bot.settings import Settings
+from matching.vector_index import NumpyVectorIndex, VectorIndex
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class App:
+    settings: Settings
+    db: Database
+    embedder: SentenceEmbedder
+    vectors: VectorIndex
+    expertise: "ExpertiseService"  # noqa: F821
+    ingest: "IngestService"  # noqa: F821
+    importer: "ImportService"  # noqa: F821
+    core: "Core"  # noqa: F821
+
+    async def close(self) -> None:
+        await self.db.dispose()
+
+
+def choose_vector_index(settings: Settings, db: Database) -> VectorIndex:
+    kind = settings.vector_index
+    if kind == "auto":
+        kind = "pgvector" if db.dialect == "postgresql" else "numpy"
+    if kind == "pgvector":
+        if db.dialect != "postgresql":
+            from bot.errors import UserError
+
+            raise UserError("vector_index (CONNECTIVE_VECTOR_INDEX) = pgvector needs a postgresql:// database")
+        from bot.vector_pg import PgVectorIndex
+
+        return PgVectorIndex(db)
+    return NumpyVectorIndex()
+
+
+def build_app(settings: Settings, *, embedder: SentenceEmbedder | None = None, db: Database | None = None) -> App:
+    from bot.core import Core
+    from bot.services.expertise import ExpertiseService
+    from bot.services.importing import ImportService
+    from bot.services.ingest import IngestService
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    db = db or Database(settings.database_url)
+    embedder = embedder or SentenceEmbedder(settings.resolved_model_path(), batch_size=settings.embed_batch_size)
+    vectors = choose_vector_index(settings, db)
+    expertise = ExpertiseService(db, embedder, vectors)
+    ingest = IngestService(db, expertise)
+    importer = ImportService(db, ingest, expertise)
+    core = Core(db=db, expertise=expertise, ingest=ingest, settings=settings)
+    return App(settings, db, embedder, vectors, expertise, ingest, importer, core)

@@ -1,0 +1,259 @@
+"""The `connective` command line (its contract is in DESIGN.md; tools outside the project rely on it)."""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from bot.errors import UserError
+
+log = logging.getLogger("connective")
+
+cli = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+                  help="connective: who knows what in your community, intros, digests and mentoring pairs.")
+db_cli = typer.Typer(no_args_is_help=True, help="Database schema.")
+import_cli = typer.Typer(no_args_is_help=True, help="Import a community's history.")
+cli.add_typer(db_cli, name="db")
+cli.add_typer(import_cli, name="import")
+
+_state: dict[str, Any] = {}
+
+
+@cli.callback()
+def _main(
+    db: Annotated[str | None, typer.Option("--db", help="Database URL (sqlite:///file.db or postgresql://…); "
+                                           "default: CONNECTIVE_DATABASE_URL, then the embedded SQLite.")] = None,
+    log_level: Annotated[str | None, typer.Option("--log-level", help="DEBUG, INFO, WARNING…")] = None,
+) -> None:
+    _state["overrides"] = {k: v for k, v in {"database_url": db, "log_level": log_level}.items() if v}
+
+
+def settings(**more: Any):  # noqa: ANN201
+    from pydantic import ValidationError
+
+    from bot.logs import setup_logging
+    from bot.settings import Settings
+
+    try:
+        s = Settings(**{**_state.get("overrides", {}), **more})
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        name = ".".join(str(p) for p in err["loc"])
+        raise UserError(f"setting {name} (CONNECTIVE_{name.upper()}): {err['msg']}") from None
+    setup_logging("WARNING" if s.log_level.upper() == "INFO" and not more.get("verbose") else s.log_level,
+                  json_lines=s.log_json)
+    return s
+
+
+def run_async(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    return asyncio.run(fn(*args, **kwargs))
+
+
+async def _open_app(s, *, upgrade: bool = True):  # noqa: ANN001, ANN202
+    from bot.app import build_app
+    from bot.db.migrate import ensure_schema
+
+    app = build_app(s)
+    if upgrade:
+        await ensure_schema(app.db)
+    return app
+
+
+@contextmanager
+def progress_bar(total: int, label: str) -> Iterator[Callable[[int], None]]:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    console = Console(stderr=True)
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=console, disable=not console.is_terminal, transient=False) as bar:
+        task = bar.add_task(label, total=total)
+        yield lambda n: bar.advance(task, n)
+
+
+# -- db --------------------------------------------------------------------------------------------
+@db_cli.command("upgrade")
+def db_upgrade() -> None:
+    """Create or upgrade the schema of the configured database."""
+    s = settings()
+
+    async def go() -> None:
+        from bot.db.engine import Database
+        from bot.db.migrate import ensure_schema
+
+        db = Database(s.database_url)
+        try:
+            await ensure_schema(db)
+        finally:
+            await db.dispose()
+
+    run_async(go)
+    typer.echo(f"schema up to date: {_redact(s.database_url)}")
+
+
+def _redact(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001
+        return "(database)"
+
+
+# -- import ----------------------------------------------------------------------------------------
+@import_cli.command("slack")
+def import_slack(
+    path: Annotated[Path, typer.Argument(help="Slack export: folder or .zip")],
+    team: Annotated[str | None, typer.Option(help="Workspace (team) id, when users.json lacks team_id")] = None,
+    include_private: Annotated[bool, typer.Option(help="Also import private channels and DMs in the export")] = False,
+) -> None:
+    """Import a Slack workspace export (idempotent: a second run adds only what is new)."""
+    s = settings()
+
+    async def go():  # noqa: ANN202
+        app = await _open_app(s)
+        try:
+            return await app.importer.import_slack(path, team=team, include_private=include_private,
+                                                   progress=progress_bar)
+        finally:
+            await app.close()
+
+    _finish_import(run_async(go))
+
+
+def _finish_import(report) -> None:  # noqa: ANN001
+    for err in report.errors:
+        typer.echo(f"error: {err}", err=True)
+    for note in report.notes:
+        typer.echo(f"note: {note}", err=True)
+    typer.echo(report.summary())
+    if report.errors:
+        raise typer.Exit(1)
+
+
+# -- ask -------------------------------------------------------------------------------------------
+@cli.command()
+def ask(
+    text: Annotated[str | None, typer.Argument(help="The question; omit with --json to read JSON lines")] = None,
+    top: Annotated[int, typer.Option("--top", min=1, max=50)] = 5,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON output; without TEXT, JSON lines in and out")] = False,
+    community: Annotated[str | None, typer.Option(help="Community (external id) when the database has several")]
+    = None,
+    asker: Annotated[str | None, typer.Option(help="Platform user id of the asker (never suggested)")] = None,
+) -> None:
+    """Who knows TEXT? Ranked members with evidence."""
+    s = settings()
+    if text is None and not as_json:
+        raise UserError("give a question (connective ask \"how do I…\"), or --json to read JSON lines from stdin")
+
+    async def go() -> None:
+        app = await _open_app(s)
+        try:
+            if text is not None:
+                cid = await _community_id(app, community)
+                found = await app.expertise.rank(cid, text, asker=asker, top=top)
+                if as_json:
+                    typer.echo(json.dumps({"experts": [_expert_json(e) for e in found]}))
+                else:
+                    _print_experts(text, found)
+                return
+            await _ask_lines(app, top, community)
+        finally:
+            await app.close()
+
+    run_async(go)
+
+
+def _expert_json(e) -> dict:  # noqa: ANN001
+    return {"user": e.user, "name": e.name, "score": e.score, "why": e.why}
+
+
+async def _ask_lines(app, top: int, community: str | None) -> None:  # noqa: ANN001
+    ids: dict[str | None, int] = {}
+    for n, line in enumerate(sys.stdin, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            if not isinstance(row, dict) or not isinstance(row.get("text"), str):
+                raise ValueError("expected an object with a text field")
+        except ValueError as exc:
+            typer.echo(json.dumps({"id": None, "experts": [], "error": f"line {n}: {exc}"}))
+            continue
+        key = row.get("community") or community
+        try:
+            if key not in ids:
+                ids[key] = await _community_id(app, key)
+            found = await app.expertise.rank(ids[key], row["text"], asker=row.get("asker"), top=top)
+            out = {"id": row.get("id"), "experts": [_expert_json(e) for e in found]}
+        except UserError as exc:
+            out = {"id": row.get("id"), "experts": [], "error": str(exc)}
+        typer.echo(json.dumps(out, ensure_ascii=False))
+        sys.stdout.flush()
+
+
+async def _community_id(app, wanted: str | None) -> int:  # noqa: ANN001
+    from bot.repo import list_communities
+
+    async with app.db.sessions() as session:
+        communities = await list_communities(session)
+    if wanted:
+        for c in communities:
+            if wanted in (c.external_id, f"{c.platform}:{c.external_id}", str(c.id)):
+                return c.id
+        raise UserError(f"no community {wanted!r} in this database")
+    real = [c for c in communities if c.platform != "console"] or communities
+    if not real:
+        raise UserError("this database holds no community yet: `connective import slack PATH` first")
+    if len(real) > 1:
+        names = ", ".join(f"{c.platform}:{c.external_id}" for c in real)
+        raise UserError(f"several communities here ({names}): choose one with --community")
+    return real[0].id
+
+
+def _print_experts(question: str, found) -> None:  # noqa: ANN001
+    from rich.console import Console
+
+    console = Console()
+    if not found:
+        console.print(f"Nobody has talked about “{question}” yet.")
+        return
+    console.print(f"[bold]Who knows “{question}”?[/bold]")
+    for i, e in enumerate(found, 1):
+        console.print(f"{i}. [bold]{e.name}[/bold] ({e.user})  score {e.score:.2f}", highlight=False)
+        for why, link in zip(e.why, e.permalinks, strict=False):
+            console.print(f"   - {why}", highlight=False, markup=False)
+            if link:
+                console.print(f"     {link}", highlight=False, markup=False)
+
+
+def main() -> None:
+    try:
+        cli()
+    except UserError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except (OSError, ConnectionError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    except Exception as exc:
+        from sqlalchemy.exc import DBAPIError, OperationalError
+
+        if isinstance(exc, OperationalError | DBAPIError):
+            first = str(getattr(exc, "orig", exc)).splitlines()[0]
+            typer.echo(f"error: database (--db / CONNECTIVE_DATABASE_URL): {first}", err=True)
+            sys.exit(1)
+        raise
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,295 @@
+"""The core: one entry point, `Core.handle(event) -> actions`, shared by every adapter."""
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+
+from bot import events as ev
+from bot.actions import Action, Document, Evidence, ExpertCard, Reply, Section
+from bot.db.engine import Database
+from bot.db.models import Community, Member, Message, MessageVector, Question, Reaction, Skill
+from bot.messages import render, template
+from bot.repo import (
+    channel_ingested,
+    claim_event,
+    delete_member_data,
+    ensure_channel,
+    ensure_community,
+    ensure_member,
+    find_member_by_name,
+    get_message,
+    insert_ignore,
+    skills_of,
+)
+from bot.safety import neutralise
+from bot.services.expertise import ExpertiseService, Suggestion
+from bot.services.ingest import IncomingMessage, IngestService
+from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+_WHO_KNOWS = re.compile(
+    r"^\s*(?:<@[^>]+>\s*)?(?:hey\s+\w+[,:]?\s*)?(?:who|anyone|does anyone|does anybody|anybody)\s+"
+    r"(?:knows?|here knows?|familiar with|know about|has experience with|understands?)\b[:,]?\s*(?:about\s+)?(.+)",
+    re.I | re.S,
+)
+
+Handler = Callable[[ev.CommandInvoked, int, int], Awaitable[list[Action]]]
+
+
+def asked_topic(text: str) -> str | None:
+    """The topic of a "who knows X?" message, or None when it isn't one."""
+    m = _WHO_KNOWS.match(text or "")
+    if not m:
+        return None
+    topic = m.group(1).strip().rstrip("?!. ")
+    return topic or None
+
+
+def expert_cards(suggestions: list[Suggestion]) -> tuple[ExpertCard, ...]:
+    return tuple(
+        ExpertCard(user=s.user, name=s.name, score=s.score,
+                   why=tuple(Evidence(neutralise(t), link) for t, link in zip(s.why, s.permalinks, strict=False)))
+        for s in suggestions
+    )
+
+
+@dataclass
+class Scope:
+    community_id: int
+    member_id: int
+
+
+class Core:
+    def __init__(self, *, db: Database, expertise: ExpertiseService, ingest: IngestService,
+                 settings: Settings) -> None:
+        self.db = db
+        self.expertise = expertise
+        self.ingest = ingest
+        self.settings = settings
+        self.commands: dict[str, Handler] = {
+            "whoknows": self._cmd_whoknows,
+            "skills": self._cmd_skills,
+            "optout": self._cmd_optout,
+            "optin": self._cmd_optin,
+            "forget-me": self._cmd_forget_me,
+            "forgetme": self._cmd_forget_me,
+            "me": self._cmd_me,
+            "help": self._cmd_help,
+        }
+
+    # -- entry point -------------------------------------------------------------------------------
+    async def handle(self, event: ev.Event) -> list[Action]:
+        """Process one event at most once (by its platform event id) and return what to do."""
+        async with self.db.sessions.begin() as session:
+            community = await ensure_community(session, event.platform, event.community)
+            if event.event_id and not await claim_event(session, community.id, event.event_id):
+                log.info("event %s already processed; ignored", event.event_id)
+                return []
+            community_id = community.id
+        try:
+            if isinstance(event, ev.MessagePosted):
+                return await self._on_message(event, community_id)
+            if isinstance(event, ev.CommandInvoked):
+                return await self._on_command(event, community_id)
+            if isinstance(event, ev.ReactionAdded | ev.ReactionRemoved):
+                await self._on_reaction(event, community_id)
+            elif isinstance(event, ev.MessageDeleted):
+                await self._on_deleted(event, community_id)
+            elif isinstance(event, ev.MemberJoined):
+                async with self.db.sessions.begin() as session:
+                    await ensure_member(session, community_id, event.user, name=event.user_name,
+                                        is_bot=event.is_bot, timezone=event.timezone)
+        except Exception:
+            log.exception("failed to handle %s (%s)", type(event).__name__, event.event_id)
+            return [self._reply(event, "Sorry, something went wrong on my side; it has been logged.")] if (
+                isinstance(event, ev.CommandInvoked)) else []
+        return []
+
+    def _reply(self, event: ev.Event, text: str, *sections: Section) -> Reply:
+        return Reply(community=event.community, channel=event.channel, user=event.user, thread=event.thread,
+                     doc=Document(text=text, sections=sections))
+
+    # -- messages ----------------------------------------------------------------------------------
+    async def _on_message(self, event: ev.MessagePosted, community_id: int) -> list[Action]:
+        topic = asked_topic(event.text) if (event.is_direct or event.mentions_bot or event.platform == "console") \
+            else None
+        if event.mentions_bot or event.is_direct:
+            topic = topic or re.sub(r"<@[^>]+>", "", event.text).strip() or None
+        async with self.db.sessions.begin() as session:
+            member = await ensure_member(session, community_id, event.user, name=event.user_name,
+                                         is_bot=event.is_bot)
+            channel = await ensure_channel(session, community_id, event.channel, name=event.channel_name,
+                                           is_private=event.is_private or event.is_direct)
+            scope = Scope(community_id, member.id)
+            store = channel_ingested(channel) and member.profiling_consent and not event.is_bot and topic is None
+            channel_id = channel.id
+        if store:
+            await self.ingest.store(community_id, [IncomingMessage(
+                channel_id=channel_id, external_id=event.message_id, author_id=scope.member_id,
+                text=event.text, created_at=event.time, thread_external_id=event.thread,
+                edited_at=event.time if event.edited else None, permalink=event.permalink,
+            )])
+        if topic and not event.is_bot:
+            return [await self._answer(event, scope, topic)]
+        return []
+
+    async def _on_deleted(self, event: ev.MessageDeleted, community_id: int) -> None:
+        async with self.db.sessions.begin() as session:
+            channel = await ensure_channel(session, community_id, event.channel)
+            message = await get_message(session, community_id, channel.id, event.message_id)
+            if message is None:
+                return
+            await session.delete(message)
+            mid = message.id
+        self.expertise.remove(community_id, [mid])
+
+    async def _on_reaction(self, event: ev.ReactionAdded | ev.ReactionRemoved, community_id: int) -> None:
+        async with self.db.sessions.begin() as session:
+            channel = await ensure_channel(session, community_id, event.channel)
+            message = await get_message(session, community_id, channel.id, event.message_id)
+            if message is None:
+                return
+            if isinstance(event, ev.ReactionAdded):
+                await session.execute(insert_ignore(session, Reaction).values(
+                    community_id=community_id, message_id=message.id, user_external_id=event.user,
+                    name=event.reaction[:100]))
+            else:
+                existing = await session.scalar(select(Reaction).where(
+                    Reaction.message_id == message.id, Reaction.user_external_id == event.user,
+                    Reaction.name == event.reaction))
+                if existing is not None:
+                    await session.delete(existing)
+
+    # -- asking ------------------------------------------------------------------------------------
+    async def _answer(self, event: ev.Event, scope: Scope, topic: str) -> Action:
+        suggestions = await self.expertise.rank(scope.community_id, topic, asker=event.user, top=5,
+                                                now=event.time)
+        async with self.db.sessions.begin() as session:
+            session.add(Question(community_id=scope.community_id, asker_id=scope.member_id, text=topic[:4000],
+                                 channel_external_id=event.channel, suggested=[s.user for s in suggestions],
+                                 created_at=event.time))
+        shown = neutralise(topic if len(topic) <= 120 else topic[:119] + "…")
+        if not suggestions:
+            return self._reply(event, render("no_experts", topic=shown))
+        return self._reply(event, f"People who can likely help with “{shown}”:",
+                           Section(experts=expert_cards(suggestions)))
+
+    async def _on_command(self, event: ev.CommandInvoked, community_id: int) -> list[Action]:
+        handler = self.commands.get(event.name.lower().lstrip("/"))
+        if handler is None:
+            return [self._reply(event, f"I don't know the command `{neutralise(event.name)}`.\n\n{template('help')}")]
+        async with self.db.sessions.begin() as session:
+            member = await ensure_member(session, community_id, event.user, name=event.user_name)
+            member_id = member.id
+        return await handler(event, community_id, member_id)
+
+    async def _cmd_whoknows(self, event: ev.CommandInvoked, community_id: int, member_id: int) -> list[Action]:
+        topic = event.args.strip()
+        if not topic:
+            return [self._reply(event, "Ask me like this: `/whoknows postgres query plans`")]
+        return [await self._answer(event, Scope(community_id, member_id), topic)]
+
+    async def _cmd_help(self, event: ev.CommandInvoked, community_id: int, member_id: int) -> list[Action]:
+        return [self._reply(event, template("help"))]
+
+    async def _cmd_skills(self, event: ev.CommandInvoked, community_id: int, member_id: int) -> list[Action]:
+        verb, _, rest = event.args.strip().partition(" ")
+        verb = verb.lower()
+        async with self.db.sessions.begin() as session:
+            member = await session.get(Member, member_id)
+            if verb in ("add", "remove", "endorse") and not member.profiling_consent:
+                return [self._reply(event, "You're opted out of profiling; `/optin` first to declare skills.")]
+            if verb == "add":
+                topics = [t.strip()[:200] for t in re.split(r"[,;\n]", rest) if t.strip()]
+                if not topics:
+                    return [self._reply(event, "Tell me the topics: `/skills add kubernetes, postgres tuning`")]
+                for topic in topics:
+                    await session.execute(insert_ignore(session, Skill).values(
+                        community_id=community_id, member_id=member_id, topic=topic, source="declared"))
+                text = "Added: " + ", ".join(topics)
+            elif verb == "remove":
+                topic = rest.strip().lower()
+                removed = 0
+                for skill in await skills_of(session, community_id, member_id):
+                    if skill.topic.lower() == topic and skill.source == "declared":
+                        await session.delete(skill)
+                        removed += 1
+                text = f"Removed {rest.strip()}." if removed else f"You had no declared skill “{rest.strip()}”."
+            elif verb == "endorse":
+                who, _, topic = rest.strip().partition(" ")
+                target = await self._resolve_member(session, community_id, who)
+                if target is None or not topic.strip():
+                    return [self._reply(event, "Use it like this: `/skills endorse @member topic`")]
+                if target.id == member_id:
+                    return [self._reply(event, "Endorse someone else; `/skills add` is for your own skills.")]
+                if not target.profiling_consent:
+                    return [self._reply(event, "That member isn't profiled; nothing was recorded.")]
+                await session.execute(insert_ignore(session, Skill).values(
+                    community_id=community_id, member_id=target.id, topic=topic.strip()[:200], source="endorsed",
+                    endorsed_by_id=member_id))
+                text = f"Endorsed {target.name} for {topic.strip()}."
+            else:
+                skills = await skills_of(session, community_id, member_id)
+                listed = [s.topic + (" (endorsed)" if s.source == "endorsed" else "") for s in skills]
+                text = ("Your skills: " + ", ".join(listed)) if listed else \
+                    "You have declared no skills yet: `/skills add <topic>`."
+        return [self._reply(event, neutralise(text))]
+
+    async def _resolve_member(self, session, community_id: int, who: str) -> Member | None:  # noqa: ANN001
+        m = re.match(r"<@!?([A-Za-z0-9]+)(?:\|[^>]*)?>", who)
+        if m:
+            return await session.scalar(select(Member).where(Member.community_id == community_id,
+                                                             Member.external_id == m.group(1)))
+        return await find_member_by_name(session, community_id, who)
+
+    async def _cmd_optout(self, event: ev.CommandInvoked, community_id: int, member_id: int) -> list[Action]:
+        removed = await self._remove_member_data(community_id, member_id, forget=False)
+        return [self._reply(event, render("optout", messages=removed))]
+
+    async def _cmd_optin(self, event: ev.CommandInvoked, community_id: int, member_id: int) -> list[Action]:
+        async with self.db.sessions.begin() as session:
+            member = await session.get(Member, member_id)
+            member.profiling_consent = True
+        return [self._reply(event, render("optin"))]
+
+    async def _cmd_forget_me(self, event: ev.CommandInvoked, community_id: int, member_id: int) -> list[Action]:
+        removed = await self._remove_member_data(community_id, member_id, forget=True)
+        return [self._reply(event, render("forget_me", messages=removed))]
+
+    async def _remove_member_data(self, community_id: int, member_id: int, *, forget: bool) -> int:
+        async with self.db.sessions.begin() as session:
+            member = await session.get(Member, member_id)
+            removed = await delete_member_data(session, community_id, member_id)
+            await session.execute(Question.__table__.delete().where(Question.asker_id == member_id))
+            member.profiling_consent = False
+            if forget:
+                member.name = ""
+                member.timezone = None
+            external_id = member.external_id
+        corpus = self.expertise._corpora.get(community_id)
+        if corpus is not None:
+            corpus.remove_author(external_id)
+        self.expertise.forget_cache(community_id)
+        return removed
+
+    async def _cmd_me(self, event: ev.CommandInvoked, community_id: int, member_id: int) -> list[Action]:
+        async with self.db.sessions() as session:
+            member = await session.get(Member, member_id)
+            messages = await session.scalar(select(func.count()).select_from(Message).where(
+                Message.community_id == community_id, Message.author_id == member_id))
+            vectors = await session.scalar(select(func.count()).select_from(MessageVector).join(
+                Message, Message.id == MessageVector.message_id).where(Message.author_id == member_id))
+            skills = [s.topic for s in await skills_of(session, community_id, member_id)]
+            community = await session.get(Community, community_id)
+            del community
+        return [self._reply(event, neutralise(render(
+            "me", name=member.name or "(none)", timezone=member.timezone or "unknown",
+            consent="on" if member.profiling_consent else "off (opted out)",
+            available="yes" if member.available_for_intros else "no",
+            cap=member.weekly_intro_cap or self.settings.weekly_intro_cap,
+            messages=messages, vectors=vectors, skills=", ".join(skills) or "none declared")))]

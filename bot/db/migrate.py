@@ -1,0 +1,82 @@
+"""`connective db upgrade` and friends: Alembic driven from code, no alembic.ini needed."""
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+import migrations
+from bot.db.engine import Database
+
+SCRIPT_LOCATION = Path(migrations.__file__).parent
+
+
+def alembic_config(url: str) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(SCRIPT_LOCATION))
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return cfg
+
+
+def _run(connection: object, url: str, fn_name: str, *args: object) -> None:
+    cfg = alembic_config(url)
+    cfg.attributes["connection"] = connection
+    getattr(command, fn_name)(cfg, *args)
+
+
+async def run_alembic(db: Database, fn_name: str, *args: object) -> None:
+    async with db.engine.begin() as conn:
+        await _prepare(conn)
+        await conn.run_sync(_run, db.url, fn_name, *args)
+
+
+async def _prepare(conn: AsyncConnection) -> None:
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy import text
+
+        from sqlalchemy.exc import DBAPIError
+
+        from bot.errors import UserError
+
+        try:
+            async with conn.begin_nested():
+                await conn.execute(text("CREATE EXTENSION IF NOT EXISTS vector"))
+        except DBAPIError as exc:
+            raise UserError("PostgreSQL needs the pgvector extension (CREATE EXTENSION vector failed: "
+                            f"{str(exc.orig).splitlines()[0]})") from None
+
+
+async def upgrade(db: Database, revision: str = "head") -> None:
+    await run_alembic(db, "upgrade", revision)
+
+
+def upgrade_sync(url: str) -> None:
+    db = Database(url)
+
+    async def go() -> None:
+        try:
+            await upgrade(db)
+        finally:
+            await db.dispose()
+
+    asyncio.run(go())
+
+
+async def ensure_schema(db: Database) -> None:
+    """Upgrade to head; on PostgreSQL under an advisory lock so replicas starting together take turns."""
+    if db.dialect == "postgresql":
+        from sqlalchemy import text
+
+        async with db.engine.connect() as conn:
+            await conn.execute(text("SELECT pg_advisory_lock(7320151)"))
+            try:
+                await conn.commit()
+                await upgrade(db)
+            finally:
+                await conn.execute(text("SELECT pg_advisory_unlock(7320151)"))
+                await conn.commit()
+    else:
+        await upgrade(db)

@@ -1,0 +1,142 @@
+"""The domain model. Every row belongs to one community; every query filters by it."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from bot.db.base import Base
+from bot.db.types import Embedding, UTCDateTime
+from bot.events import utcnow
+
+CASCADE = "CASCADE"
+
+
+class Community(Base):
+    __tablename__ = "community"
+    __table_args__ = (UniqueConstraint("platform", "external_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    external_id: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200), default="")
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Member(Base):
+    __tablename__ = "member"
+    __table_args__ = (UniqueConstraint("community_id", "external_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("community.id", ondelete=CASCADE), index=True)
+    external_id: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200), default="")
+    timezone: Mapped[str | None] = mapped_column(String(64))
+    is_bot: Mapped[bool] = mapped_column(Boolean, default=False)
+    profiling_consent: Mapped[bool] = mapped_column(Boolean, default=True)
+    available_for_intros: Mapped[bool] = mapped_column(Boolean, default=True)
+    weekly_intro_cap: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Channel(Base):
+    __tablename__ = "channel"
+    __table_args__ = (UniqueConstraint("community_id", "external_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("community.id", ondelete=CASCADE), index=True)
+    external_id: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200), default="")
+    is_private: Mapped[bool] = mapped_column(Boolean, default=False)
+    # None: follow the default (public channels yes, private channels and DMs no); an admin may set it.
+    ingest: Mapped[bool | None] = mapped_column(Boolean)
+
+
+class Message(Base):
+    __tablename__ = "message"
+    __table_args__ = (
+        UniqueConstraint("community_id", "channel_id", "external_id"),
+        Index("ix_message_community_thread", "community_id", "channel_id", "thread_external_id"),
+        Index("ix_message_community_created", "community_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("community.id", ondelete=CASCADE))
+    channel_id: Mapped[int] = mapped_column(ForeignKey("channel.id", ondelete=CASCADE))
+    author_id: Mapped[int] = mapped_column(ForeignKey("member.id", ondelete=CASCADE), index=True)
+    external_id: Mapped[str] = mapped_column(String(64))
+    # The external id of the thread root (equal to external_id on a root); None outside threads.
+    thread_external_id: Mapped[str | None] = mapped_column(String(64))
+    # Discord-style replies: the message this one answers.
+    reply_to_external_id: Mapped[str | None] = mapped_column(String(64))
+    text: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    edited_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    permalink: Mapped[str | None] = mapped_column(String(500))
+
+
+class Reaction(Base):
+    __tablename__ = "reaction"
+    __table_args__ = (UniqueConstraint("message_id", "user_external_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("community.id", ondelete=CASCADE), index=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("message.id", ondelete=CASCADE), index=True)
+    user_external_id: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(100))
+
+
+class MessageVector(Base):
+    __tablename__ = "message_vector"
+
+    message_id: Mapped[int] = mapped_column(ForeignKey("message.id", ondelete=CASCADE), primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("community.id", ondelete=CASCADE), index=True)
+    embedding: Mapped[np.ndarray] = mapped_column(Embedding)
+
+
+class Skill(Base):
+    __tablename__ = "skill"
+    __table_args__ = (UniqueConstraint("member_id", "topic", "source", "endorsed_by_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("community.id", ondelete=CASCADE), index=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("member.id", ondelete=CASCADE), index=True)
+    topic: Mapped[str] = mapped_column(String(200))
+    source: Mapped[str] = mapped_column(String(16))  # "declared" | "endorsed"
+    endorsed_by_id: Mapped[int | None] = mapped_column(ForeignKey("member.id", ondelete=CASCADE))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Question(Base):
+    __tablename__ = "question"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("community.id", ondelete=CASCADE), index=True)
+    asker_id: Mapped[int] = mapped_column(ForeignKey("member.id", ondelete=CASCADE), index=True)
+    text: Mapped[str] = mapped_column(Text)
+    channel_external_id: Mapped[str | None] = mapped_column(String(64))
+    suggested: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ProcessedEvent(Base):
+    __tablename__ = "processed_event"
+    __table_args__ = (UniqueConstraint("community_id", "event_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("community.id", ondelete=CASCADE))
+    event_id: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,0 +1,76 @@
+"""Core events: what adapters hand to the core. No platform objects in here."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Event:
+    community: str  # Slack team id, Discord guild id, or the console community
+    user: str  # platform user id of whoever caused the event
+    channel: str = ""
+    thread: str | None = None
+    event_id: str = ""  # platform id used for de-duplication; empty means "do not de-duplicate"
+    time: datetime = field(default_factory=utcnow)
+    platform: str = "console"
+
+
+@dataclass(frozen=True, kw_only=True)
+class MessagePosted(Event):
+    message_id: str
+    text: str
+    user_name: str = ""
+    is_bot: bool = False
+    permalink: str | None = None
+    is_private: bool = False  # a DM or a private channel
+    channel_name: str = ""
+    mentions_bot: bool = False
+    is_direct: bool = False  # a DM to the bot
+    edited: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class MessageDeleted(Event):
+    message_id: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReactionAdded(Event):
+    message_id: str
+    reaction: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReactionRemoved(Event):
+    message_id: str
+    reaction: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class MemberJoined(Event):
+    user_name: str = ""
+    timezone: str | None = None
+    is_bot: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class MemberLeft(Event):
+    pass
+
+
+@dataclass(frozen=True, kw_only=True)
+class CommandInvoked(Event):
+    name: str  # "whoknows", "skills", "optout", ...
+    args: str = ""
+    user_name: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ActionClicked(Event):
+    action: str  # e.g. "intro.request", "intro.accept"
+    value: str = ""

@@ -1,0 +1,164 @@
+"""Slack workspace exports (folder or .zip): users.json, channels.json, <channel>/<day>.json."""
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bot.importers.report import ImportReport
+from bot.importers.source import DamagedFile, ExportSource
+from bot.services.ingest import IncomingMessage
+
+log = logging.getLogger(__name__)
+
+# Subtypes that say something about the channel, not about anyone's knowledge.
+SYSTEM_SUBTYPES = frozenset({
+    "channel_join", "channel_leave", "channel_topic", "channel_purpose", "channel_name", "channel_archive",
+    "channel_unarchive", "group_join", "group_leave", "group_topic", "group_purpose", "group_name",
+    "group_archive", "group_unarchive", "pinned_item", "unpinned_item", "bot_add", "bot_remove",
+    "bot_enable", "bot_disable", "reminder_add", "sh_room_created", "tombstone", "message_deleted",
+    "channel_convert_to_private", "channel_convert_to_public", "joiner_notification",
+    "channel_canvas_updated", "huddle_thread",
+})
+
+
+def slack_time(ts: str | float) -> datetime:
+    return datetime.fromtimestamp(float(ts), UTC)
+
+
+def slack_permalink(channel_id: str, ts: str, thread_ts: str | None = None) -> str:
+    link = f"https://slack.com/archives/{channel_id}/p{ts.replace('.', '')}"
+    if thread_ts and thread_ts != ts:
+        link += f"?thread_ts={thread_ts}&cid={channel_id}"
+    return link
+
+
+def user_name(user: dict[str, Any]) -> str:
+    profile = user.get("profile") or {}
+    return (profile.get("display_name") or user.get("real_name") or profile.get("real_name")
+            or user.get("name") or user.get("id") or "")
+
+
+def message_text(m: dict[str, Any]) -> str:
+    text = m.get("text") or ""
+    if not text.strip():
+        parts = [f.get("title") or f.get("name") or "" for f in m.get("files") or []]
+        parts += [a.get("fallback") or a.get("text") or "" for a in m.get("attachments") or []]
+        text = " ".join(p for p in parts if p)
+    return text
+
+
+class SlackExport:
+    """Reads an export into people, channels and messages; storing is the import service's job."""
+
+    def __init__(self, path: Path, *, team: str | None = None, include_private: bool = False) -> None:
+        self.source = ExportSource(path)
+        self.report = ImportReport()
+        self.users: dict[str, dict[str, Any]] = {}
+        self.team = team
+        self.include_private = include_private
+
+    def read_users(self) -> dict[str, dict]:
+        people: dict[str, dict] = {}
+        try:
+            users = self.source.read_json("users.json") if self.source.exists("users.json") else []
+            self.report.files += 1
+        except DamagedFile as exc:
+            self.report.errors.append(str(exc))
+            users = []
+        for u in users if isinstance(users, list) else []:
+            if not isinstance(u, dict) or not u.get("id"):
+                continue
+            self.users[u["id"]] = u
+            self.team = self.team or u.get("team_id") or u.get("team")
+            people[u["id"]] = {"name": user_name(u), "is_bot": bool(u.get("is_bot")) or u["id"] == "USLACKBOT",
+                               "timezone": u.get("tz")}
+        if not self.team:
+            raise DamagedFile("users.json", "no team_id found: pass --team ID to name the workspace")
+        return people
+
+    def read_channels(self) -> list[dict[str, Any]]:
+        channels: list[dict[str, Any]] = []
+        files = [("channels.json", False)]
+        if self.include_private:
+            files += [("groups.json", True), ("mpims.json", True), ("dms.json", True)]
+        for name, private in files:
+            if not self.source.exists(name):
+                continue
+            try:
+                listed = self.source.read_json(name)
+                self.report.files += 1
+            except DamagedFile as exc:
+                self.report.errors.append(str(exc))
+                continue
+            for ch in listed if isinstance(listed, list) else []:
+                if isinstance(ch, dict) and ch.get("id"):
+                    channels.append({"id": ch["id"], "name": ch.get("name") or ch["id"], "is_private": private})
+        if not self.include_private:
+            skipped = [n for n in ("groups.json", "mpims.json", "dms.json") if self.source.exists(n)]
+            if skipped:
+                self.report.notes.append(f"private conversations not imported ({', '.join(skipped)}); "
+                                         "use --include-private if members expect them to be read")
+        return channels
+
+    def read_messages(self, channel: dict[str, Any], people: dict[str, dict]) -> list[dict[str, Any]]:
+        """Raw messages of one channel, oldest first, with people discovered on the way added."""
+        out = []
+        for name in self.source.names(f"{channel['name']}/*.json"):
+            try:
+                day = self.source.read_json(name)
+                self.report.files += 1
+            except DamagedFile as exc:
+                self.report.errors.append(str(exc))
+                log.error("skipped damaged file %s", exc)
+                continue
+            if not isinstance(day, list):
+                self.report.errors.append(f"{name}: not a list of messages")
+                continue
+            for m in day:
+                if not isinstance(m, dict) or m.get("type", "message") != "message" or not m.get("ts"):
+                    continue
+                self.report.messages_seen += 1
+                subtype = m.get("subtype")
+                if subtype in SYSTEM_SUBTYPES:
+                    self.report.skipped += 1
+                    continue
+                author = m.get("user")
+                if subtype == "bot_message" or (m.get("bot_id") and not author):
+                    author = m.get("bot_id") or author or "bot"
+                    people.setdefault(author, {"name": m.get("username") or author, "is_bot": True})
+                if not author:
+                    self.report.skipped += 1
+                    continue
+                if author not in people:
+                    profile = m.get("user_profile") or {}
+                    people[author] = {"name": profile.get("display_name") or profile.get("real_name") or author}
+                try:
+                    float(m["ts"])
+                except (TypeError, ValueError):
+                    self.report.skipped += 1
+                    continue
+                out.append(m)
+        out.sort(key=lambda m: float(m["ts"]))
+        return out
+
+    def to_incoming(self, m: dict[str, Any], channel_id: int, channel_ext: str, member_ids: dict[str, int],
+                    author: str) -> IncomingMessage:
+        thread_ts = m.get("thread_ts")
+        edited = m.get("edited") or {}
+        reactions = [(r.get("name", ""), u) for r in m.get("reactions") or [] if isinstance(r, dict)
+                     for u in r.get("users") or []]
+        return IncomingMessage(
+            channel_id=channel_id, external_id=str(m["ts"]), author_id=member_ids[author],
+            text=message_text(m), created_at=slack_time(m["ts"]),
+            thread_external_id=str(thread_ts) if thread_ts else None,
+            edited_at=slack_time(edited["ts"]) if edited.get("ts") else None,
+            permalink=slack_permalink(channel_ext, str(m["ts"]), thread_ts), reactions=reactions,
+        )
+
+
+def message_author(m: dict[str, Any]) -> str:
+    if m.get("subtype") == "bot_message" or (m.get("bot_id") and not m.get("user")):
+        return m.get("bot_id") or m.get("user") or "bot"
+    return m["user"]

@@ -1,0 +1,170 @@
+"""Repositories: queries scoped to one community. They flush; services own the transaction."""
+from __future__ import annotations
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.db.models import Channel, Community, Member, Message, MessageVector, ProcessedEvent, Reaction, Skill
+
+
+def insert_ignore(session: AsyncSession, model: type, index_elements: list[str] | None = None):  # noqa: ANN201
+    """INSERT ... ON CONFLICT DO NOTHING for the session's dialect."""
+    ins = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+    return ins(model).on_conflict_do_nothing(index_elements=index_elements)
+
+
+async def get_community(session: AsyncSession, platform: str, external_id: str) -> Community | None:
+    return await session.scalar(
+        select(Community).where(Community.platform == platform, Community.external_id == external_id)
+    )
+
+
+async def ensure_community(session: AsyncSession, platform: str, external_id: str, name: str = "") -> Community:
+    community = await get_community(session, platform, external_id)
+    if community is None:
+        await session.execute(
+            insert_ignore(session, Community).values(platform=platform, external_id=external_id, name=name,
+                                                      settings={})
+        )
+        community = await get_community(session, platform, external_id)
+        assert community is not None
+    elif name and community.name != name:
+        community.name = name
+    return community
+
+
+async def list_communities(session: AsyncSession) -> list[Community]:
+    return list(await session.scalars(select(Community).order_by(Community.id)))
+
+
+async def get_member(session: AsyncSession, community_id: int, external_id: str) -> Member | None:
+    return await session.scalar(
+        select(Member).where(Member.community_id == community_id, Member.external_id == external_id)
+    )
+
+
+async def ensure_member(
+    session: AsyncSession, community_id: int, external_id: str, *, name: str = "", is_bot: bool = False,
+    timezone: str | None = None,
+) -> Member:
+    member = await get_member(session, community_id, external_id)
+    if member is None:
+        await session.execute(
+            insert_ignore(session, Member).values(community_id=community_id, external_id=external_id,
+                                                   name=name or external_id, is_bot=is_bot, timezone=timezone,
+                                                   profiling_consent=True, available_for_intros=True)
+        )
+        member = await get_member(session, community_id, external_id)
+        assert member is not None
+    else:
+        if name and member.name != name:
+            member.name = name
+        if timezone and member.timezone != timezone:
+            member.timezone = timezone
+    return member
+
+
+async def find_member_by_name(session: AsyncSession, community_id: int, name: str) -> Member | None:
+    wanted = name.strip().lstrip("@").lower()
+    rows = await session.scalars(select(Member).where(Member.community_id == community_id))
+    for member in rows:
+        if wanted in (member.external_id.lower(), member.name.lower()):
+            return member
+    for member in await session.scalars(select(Member).where(Member.community_id == community_id)):
+        if member.name.lower().split(" ")[0] == wanted:
+            return member
+    return None
+
+
+async def ensure_channel(
+    session: AsyncSession, community_id: int, external_id: str, *, name: str = "", is_private: bool = False
+) -> Channel:
+    stmt = select(Channel).where(Channel.community_id == community_id, Channel.external_id == external_id)
+    channel = await session.scalar(stmt)
+    if channel is None:
+        await session.execute(
+            insert_ignore(session, Channel).values(community_id=community_id, external_id=external_id,
+                                                    name=name or external_id, is_private=is_private)
+        )
+        channel = await session.scalar(stmt)
+        assert channel is not None
+    elif name and channel.name != name:
+        channel.name = name
+    return channel
+
+
+def channel_ingested(channel: Channel) -> bool:
+    """Public channels are read by default; private channels and DMs only if an admin turned them on."""
+    return channel.ingest if channel.ingest is not None else not channel.is_private
+
+
+async def claim_event(session: AsyncSession, community_id: int, event_id: str) -> bool:
+    """True the first time an event id is seen in a community (retries and redeliveries get False)."""
+    result = await session.execute(
+        insert_ignore(session, ProcessedEvent).values(community_id=community_id, event_id=event_id)
+    )
+    return bool(result.rowcount)
+
+
+async def get_message(session: AsyncSession, community_id: int, channel_id: int, external_id: str) -> Message | None:
+    return await session.scalar(
+        select(Message).where(Message.community_id == community_id, Message.channel_id == channel_id,
+                              Message.external_id == external_id)
+    )
+
+
+async def message_count(session: AsyncSession, community_id: int) -> int:
+    return int(await session.scalar(select(func.count()).select_from(Message)
+                                    .where(Message.community_id == community_id)) or 0)
+
+
+async def skills_of(session: AsyncSession, community_id: int, member_id: int) -> list[Skill]:
+    return list(await session.scalars(
+        select(Skill).where(Skill.community_id == community_id, Skill.member_id == member_id).order_by(Skill.id)
+    ))
+
+
+async def delete_member_data(session: AsyncSession, community_id: int, member_id: int) -> int:
+    """Remove a member's messages, their vectors, reactions and skills. Returns messages removed."""
+    ids = list(await session.scalars(
+        select(Message.id).where(Message.community_id == community_id, Message.author_id == member_id)
+    ))
+    for chunk in range(0, len(ids), 500):
+        part = ids[chunk : chunk + 500]
+        await session.execute(delete(MessageVector).where(MessageVector.message_id.in_(part)))
+        await session.execute(delete(Reaction).where(Reaction.message_id.in_(part)))
+    await session.execute(delete(Message).where(Message.community_id == community_id, Message.author_id == member_id))
+    await session.execute(delete(Skill).where(Skill.community_id == community_id, Skill.member_id == member_id))
+    member = await session.get(Member, member_id)
+    if member is not None:
+        await session.execute(delete(Reaction).where(Reaction.community_id == community_id,
+                                                     Reaction.user_external_id == member.external_id))
+    await session.flush()
+    return len(ids)
+
+
+async def ensure_members_bulk(session: AsyncSession, community_id: int,
+                              people: dict[str, dict]) -> dict[str, int]:
+    """external id -> member id, creating members not seen before (name, is_bot, timezone in the dict)."""
+    rows = [{"community_id": community_id, "external_id": ext, "name": p.get("name") or ext,
+             "is_bot": bool(p.get("is_bot")), "timezone": p.get("timezone"),
+             "profiling_consent": True, "available_for_intros": True} for ext, p in people.items()]
+    for start in range(0, len(rows), 1000):
+        await session.execute(insert_ignore(session, Member), rows[start : start + 1000])
+    found = (await session.execute(
+        select(Member.id, Member.external_id, Member.name, Member.timezone)
+        .where(Member.community_id == community_id)
+    )).all()
+    out = {}
+    for mid, ext, name, tz in found:
+        if ext in people:
+            out[ext] = mid
+            p = people[ext]
+            if (p.get("name") and p["name"] != name) or (p.get("timezone") and p["timezone"] != tz):
+                member = await session.get(Member, mid)
+                if member.profiling_consent:  # a forgotten member's name stays forgotten
+                    member.name = p.get("name") or member.name
+                    member.timezone = p.get("timezone") or member.timezone
+    return out

@@ -1,0 +1,15 @@
+"""The bot never pings: anything it echoes has broadcast mentions neutralised."""
+from __future__ import annotations
+
+import re
+
+_SLACK_BROADCAST = re.compile(r"<!(channel|here|everyone)(\|[^>]*)?>", re.I)
+_AT_BROADCAST = re.compile(r"@(everyone|here|channel)\b", re.I)
+_DISCORD_ROLE = re.compile(r"<@&(\d+)>")
+ZWSP = "\u200b"
+
+
+def neutralise(text: str) -> str:
+    text = _SLACK_BROADCAST.sub(lambda m: f"@{ZWSP}{m.group(1)}", text or "")
+    text = _AT_BROADCAST.sub(lambda m: f"@{ZWSP}{m.group(1)}", text)
+    return _DISCORD_ROLE.sub(lambda m: f"@{ZWSP}role", text)

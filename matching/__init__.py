@@ -1,0 +1,1 @@
+"""Expertise ranking ("who knows X"), vector search and mentoring pair assignment."""

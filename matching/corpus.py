@@ -1,0 +1,144 @@
+"""A community's messages as columns: the ranking's view of who said what, where and when."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from matching.lexical import BM25Index
+from matching.text import carries_expertise, clean, is_thanks, tokens
+
+ROLE_OTHER, ROLE_ASK, ROLE_ANSWER = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class MessageRecord:
+    id: int  # database id
+    author: str  # member external id
+    ts: float  # epoch seconds
+    text: str
+    channel: str = ""
+    thread: str | None = None  # thread key, unique within the community; None outside threads
+    is_root: bool = False
+    parent_author: str | None = None  # root author of the thread, or author of the message replied to
+    reactions: int = 0
+    permalink: str | None = None
+
+
+@dataclass
+class Corpus:
+    """Column arrays over messages; rebuilt from records, with cheap appends for live messages."""
+
+    members: list[str] = field(default_factory=list)  # external ids, index = member number
+    member_index: dict[str, int] = field(default_factory=dict)
+    records: list[MessageRecord] = field(default_factory=list)
+    row_of: dict[int, int] = field(default_factory=dict)
+    lexical: BM25Index = field(default_factory=BM25Index)
+    _cols: dict[str, list] = field(default_factory=lambda: {k: [] for k in _COLUMNS})
+    _arrays: dict[str, np.ndarray] | None = None
+    thread_ids: dict[str, int] = field(default_factory=dict)
+    thread_root_author: list[int] = field(default_factory=list)
+    thread_thanked: list[bool] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def member(self, external_id: str) -> int:
+        idx = self.member_index.get(external_id)
+        if idx is None:
+            idx = self.member_index[external_id] = len(self.members)
+            self.members.append(external_id)
+        return idx
+
+    def _thread(self, key: str) -> int:
+        idx = self.thread_ids.get(key)
+        if idx is None:
+            idx = self.thread_ids[key] = len(self.thread_root_author)
+            self.thread_root_author.append(-1)
+            self.thread_thanked.append(False)
+        return idx
+
+    def add(self, records: list[MessageRecord]) -> None:
+        """Append messages (in time order within a thread); an id seen before replaces its old row."""
+        docs = []
+        for rec in records:
+            old = self.row_of.get(rec.id)
+            if old is not None:
+                self._cols["alive"][old] = False
+            row = len(self.records)
+            self.records.append(rec)
+            self.row_of[rec.id] = row
+            author = self.member(rec.author)
+            thread = -1
+            if rec.thread is not None:
+                thread = self._thread(rec.thread)
+                if rec.is_root:
+                    self.thread_root_author[thread] = author
+            parent = self.member(rec.parent_author) if rec.parent_author else -1
+            if rec.is_root:
+                role = ROLE_ASK
+            elif parent >= 0 and parent != author:
+                role = ROLE_ANSWER
+            elif thread >= 0 and self.thread_root_author[thread] not in (-1, author):
+                role = ROLE_ANSWER
+            else:
+                role = ROLE_OTHER
+            if thread >= 0 and not rec.is_root and author == self.thread_root_author[thread] and is_thanks(rec.text):
+                self.thread_thanked[thread] = True
+            text = clean(rec.text)
+            col = self._cols
+            col["author"].append(author)
+            col["ts"].append(rec.ts)
+            col["thread"].append(thread)
+            col["role"].append(role)
+            col["reactions"].append(rec.reactions)
+            col["alive"].append(True)
+            col["substantive"].append(carries_expertise(text))
+            docs.append(tokens(text))
+        self.lexical.add(docs)
+        self._arrays = None
+
+    def remove(self, message_id: int) -> None:
+        row = self.row_of.pop(message_id, None)
+        if row is not None:
+            self._cols["alive"][row] = False
+            self._arrays = None
+
+    def remove_author(self, external_id: str) -> None:
+        idx = self.member_index.get(external_id)
+        if idx is None:
+            return
+        alive = self._cols["alive"]
+        for row, author in enumerate(self._cols["author"]):
+            if author == idx:
+                alive[row] = False
+                self.row_of.pop(self.records[row].id, None)
+        self._arrays = None
+
+    @property
+    def arrays(self) -> dict[str, np.ndarray]:
+        if self._arrays is None:
+            self._arrays = {k: np.asarray(v, dtype=_COLUMNS[k]) for k, v in self._cols.items()}
+            self._arrays["thread_root_author"] = np.asarray(self.thread_root_author, dtype=np.int64)
+            self._arrays["thread_thanked"] = np.asarray(self.thread_thanked, dtype=bool)
+        return self._arrays
+
+    def texts_to_embed(self, records: list[MessageRecord]) -> list[tuple[int, str]]:
+        """(message id, text) of the records worth a vector: the rest carries no expertise."""
+        out = []
+        for rec in records:
+            text = clean(rec.text)
+            if carries_expertise(text):
+                out.append((rec.id, text))
+        return out
+
+
+_COLUMNS: dict[str, type] = {
+    "author": np.int64,
+    "ts": np.float64,
+    "thread": np.int64,
+    "role": np.int8,
+    "reactions": np.float32,
+    "alive": bool,
+    "substantive": bool,
+}

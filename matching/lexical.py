@@ -1,0 +1,63 @@
+"""BM25 over a community's messages as a sparse matrix: one query is a few column reads.
+
+Hand-written rather than taken from rank-bm25/bm25s because ranking needs the score of every
+document (then masked by time when fitting) and cheap appends of live messages; the Python loop
+touches only new documents, the rest is vectorised.
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy import sparse
+
+
+class BM25Index:
+    def __init__(self, k1: float = 1.2, b: float = 0.75) -> None:
+        self.k1, self.b = k1, b
+        self.vocab: dict[str, int] = {}
+        self._rows: list[np.ndarray] = []
+        self._cols: list[np.ndarray] = []
+        self._tfs: list[np.ndarray] = []
+        self._lengths: list[int] = []
+        self._matrix: sparse.csc_matrix | None = None
+
+    def __len__(self) -> int:
+        return len(self._lengths)
+
+    def add(self, docs: list[list[str]]) -> None:
+        rows, cols, tfs = [], [], []
+        start = len(self._lengths)
+        for i, doc in enumerate(docs, start):
+            counts: dict[int, int] = {}
+            for tok in doc:
+                j = self.vocab.setdefault(tok, len(self.vocab))
+                counts[j] = counts.get(j, 0) + 1
+            rows.extend([i] * len(counts))
+            cols.extend(counts)
+            tfs.extend(counts.values())
+            self._lengths.append(len(doc))
+        self._rows.append(np.asarray(rows, dtype=np.int64))
+        self._cols.append(np.asarray(cols, dtype=np.int64))
+        self._tfs.append(np.asarray(tfs, dtype=np.float32))
+        self._matrix = None
+
+    def _build(self) -> sparse.csc_matrix:
+        n = len(self._lengths)
+        r = np.concatenate(self._rows) if self._rows else np.zeros(0, np.int64)
+        c = np.concatenate(self._cols) if self._cols else np.zeros(0, np.int64)
+        tf = np.concatenate(self._tfs) if self._tfs else np.zeros(0, np.float32)
+        self._rows, self._cols, self._tfs = [r], [c], [tf]
+        lengths = np.asarray(self._lengths, dtype=np.float32)
+        avg = float(lengths.mean()) if n else 1.0
+        df = np.bincount(c, minlength=len(self.vocab)).astype(np.float32)
+        idf = np.log(1.0 + (n - df + 0.5) / (df + 0.5))
+        norm = self.k1 * (1 - self.b + self.b * lengths[r] / max(avg, 1e-6))
+        weight = idf[c] * tf * (self.k1 + 1) / (tf + norm)
+        return sparse.csc_matrix((weight, (r, c)), shape=(n, max(len(self.vocab), 1)), dtype=np.float32)
+
+    def scores(self, query: list[str]) -> np.ndarray:
+        if self._matrix is None:
+            self._matrix = self._build()
+        cols = sorted({self.vocab[t] for t in query if t in self.vocab})
+        if not cols:
+            return np.zeros(len(self._lengths), dtype=np.float32)
+        return np.asarray(self._matrix[:, cols].sum(axis=1)).ravel()
