@@ -234,6 +234,103 @@ def _print_experts(question: str, found) -> None:  # noqa: ANN001
                 console.print(f"     {link}", highlight=False, markup=False)
 
 
+
+
+# -- chat, demo, run -------------------------------------------------------------------------------
+async def _console_session(app, community: str | None, as_name: str, script: list[str] | None = None) -> None:  # noqa: ANN001
+    from adapters.console.adapter import ConsoleAdapter
+    from adapters.console.chat import chat
+    from bot.db.models import Community
+    from bot.repo import find_member_by_name
+
+    cid = await _community_id(app, community)
+    async with app.db.sessions() as session:
+        c = await session.get(Community, cid)
+        member = await find_member_by_name(session, cid, as_name)
+    user = member.external_id if member else f"console-{as_name.lower()}"
+    adapter = ConsoleAdapter(app.core.handle, community=c.external_id, platform=c.platform)
+    if script is None:
+        typer.echo(f"You are {member.name if member else as_name} in {c.platform}:{c.external_id}. "
+                   "Ask “who knows …?”, or /help. Ctrl-D ends.")
+        await chat(adapter, user, user_name=as_name)
+        return
+    for line in script:
+        typer.echo(f"{as_name}> {line}")
+        for text in await adapter.say(user, line, user_name=as_name):
+            typer.echo(f"connective> {text}\n")
+
+
+@cli.command("chat")
+def chat_cmd(
+    as_name: Annotated[str, typer.Option("--as", help="Your member name (or platform id) in the community")],
+    community: Annotated[str | None, typer.Option(help="Community external id when there are several")] = None,
+) -> None:
+    """Chat with the bot in this terminal as a member of a community."""
+    s = settings()
+
+    async def go() -> None:
+        app = await _open_app(s)
+        try:
+            await _console_session(app, community, as_name)
+        finally:
+            await app.close()
+
+    run_async(go)
+
+
+@cli.command()
+def demo(
+    no_input: Annotated[bool, typer.Option("--no-input", help="Run the scripted tour and exit")] = False,
+    as_name: Annotated[str | None, typer.Option("--as", help="Chat as this sample member")] = None,
+) -> None:
+    """The embedded default: a fresh SQLite database, the bundled sample community, the console."""
+    import tempfile
+    from importlib import resources
+
+    tmp = tempfile.mkdtemp(prefix="connective-demo-")
+    s = settings(database_url=f"sqlite:///{tmp}/demo.db")
+    tour = json.loads(resources.files("bot").joinpath("sample", "tour.json").read_text())
+
+    async def go() -> None:
+        app = await _open_app(s)
+        try:
+            sample = Path(str(resources.files("bot").joinpath("sample", "community")))
+            typer.echo("Loading the sample community (a fictional Slack export) through the importer…")
+            report = await app.importer.import_slack(sample, progress=progress_bar)
+            typer.echo(report.summary() + "\n")
+            await _demo_extras(app, report)
+            name = as_name or tour["as"]
+            await _console_session(app, None, name, script=tour["script"] if no_input else None)
+        finally:
+            await app.close()
+
+    run_async(go)
+
+
+async def _demo_extras(app, report) -> None:  # noqa: ANN001
+    """Hook for features that add to the demo (mentoring enrolments, digests)."""
+
+
+@cli.command()
+def run(
+    platform: Annotated[str, typer.Option("--platform", help="slack, discord or console")] = "console",
+    as_name: Annotated[str, typer.Option("--as", help="console only: your member name")] = "admin",
+) -> None:
+    """Run the bot on a platform."""
+    s = settings(verbose=True)
+    if platform == "console":
+        async def go() -> None:
+            app = await _open_app(s)
+            try:
+                await _console_session(app, None, as_name)
+            finally:
+                await app.close()
+
+        run_async(go)
+        return
+    raise UserError(f"--platform must be slack, discord or console, not {platform!r}")
+
+
 def main() -> None:
     try:
         cli()
@@ -241,7 +338,7 @@ def main() -> None:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(2)
     except (OSError, ConnectionError) as exc:
-        typer.echo(f"error: {exc}", err=True)
+        typer.echo(f"error: database (--db / CONNECTIVE_DATABASE_URL) or file: {exc}", err=True)
         sys.exit(1)
     except Exception as exc:
         from sqlalchemy.exc import DBAPIError, OperationalError

@@ -17,6 +17,7 @@ from pydantic_settings import (
 
 def default_database_url() -> str:
     data = Path(platformdirs.user_data_dir("connective", appauthor=False))
+    data.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{data / 'connective.db'}"
 
 

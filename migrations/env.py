@@ -7,7 +7,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 from bot.db import models  # noqa: F401  (registers the tables)
-from bot.db.base import Base
+from bot.db.base import Base, include_object_for
 from bot.db.engine import create_engine
 
 config = context.config
@@ -16,7 +16,8 @@ target_metadata = Base.metadata
 
 def _configure(connection: Connection) -> None:
     context.configure(connection=connection, target_metadata=target_metadata, compare_type=True,
-                      render_as_batch=connection.dialect.name == "sqlite")
+                      render_as_batch=connection.dialect.name == "sqlite",
+                      include_object=include_object_for(connection.dialect.name))
     with context.begin_transaction():
         context.run_migrations()
 

@@ -14,3 +14,13 @@ NAMING_CONVENTION = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def include_object_for(dialect: str):  # noqa: ANN202
+    """Honour `ddl_if(dialect=...)` (e.g. the pgvector HNSW index exists on PostgreSQL only)."""
+
+    def include(obj, name, type_, reflected, compare_to) -> bool:  # noqa: ANN001
+        ddl_if = getattr(obj, "_ddl_if", None)
+        return ddl_if is None or ddl_if.dialect is None or ddl_if.dialect == dialect
+
+    return include

@@ -49,7 +49,7 @@ async def _prepare(conn: AsyncConnection) -> None:
                             f"{str(exc.orig).splitlines()[0]})") from None
 
 
-async def upgrade(db: Database, revision: str = "head") -> None:
+async def upgrade(db: Database, revision: str = "heads") -> None:
     await run_alembic(db, "upgrade", revision)
 
 

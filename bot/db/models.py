@@ -101,6 +101,11 @@ class Reaction(Base):
 
 class MessageVector(Base):
     __tablename__ = "message_vector"
+    __table_args__ = (
+        # Approximate nearest-neighbour search on PostgreSQL (pgvector); SQLite keeps plain bytes.
+        Index("ix_message_vector_embedding_hnsw", "embedding", postgresql_using="hnsw",
+              postgresql_ops={"embedding": "vector_cosine_ops"}).ddl_if(dialect="postgresql"),
+    )
 
     message_id: Mapped[int] = mapped_column(ForeignKey("message.id", ondelete=CASCADE), primary_key=True)
     community_id: Mapped[int] = mapped_column(ForeignKey("community.id", ondelete=CASCADE), index=True)

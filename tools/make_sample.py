@@ -1,0 +1,746 @@
+#!/usr/bin/env python3
+"""Generate connective's bundled sample community: a fictional Slack workspace export.
+
+    python tools/make_sample.py            # writes bot/sample/community/ (replacing it)
+    python tools/make_sample.py --out DIR  # somewhere else
+
+Output, laid out exactly like a Slack export:
+    users.json, channels.json, <channel>/<YYYY-MM-DD>.json   (day files dated in UTC)
+plus two connective-specific sidecars that are *not* part of a Slack export:
+    mentoring.json (mentoring enrolment for the demo) and README.md (who the experts are).
+
+The community ("Lantern Commons") and everyone in it are fictional. Stdlib only, deterministic:
+every random choice comes from one random.Random(SEED), ids are hashes of the member keys.
+
+The Q&A content lives in the CONTENT_* blocks at the bottom, in a small line format:
+
+    === <channel> <topic> [week=N] [day=N]     starts an item (thread or standalone message)
+    key: text                                  a message by member `key`; the first one is the root
+        continuation                           (4 spaces) continues the previous message on a new line
+
+`<@key>` in a text becomes a mention of that member. Text is written plainly; the script applies
+Slack's escaping (& < > become &amp; &lt; &gt;, also inside link URLs) when writing the export.
+Topics: the Q&A topic keys in TOPICS; "link" (a shared link), "community" (announcement), "social".
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import hashlib
+import json
+import random
+import re
+import shutil
+import uuid
+from pathlib import Path
+
+try:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+except ImportError:  # pragma: no cover - zoneinfo is stdlib since 3.9
+    ZoneInfo = None  # type: ignore[assignment,misc]
+    ZoneInfoNotFoundError = Exception  # type: ignore[assignment,misc]
+
+SEED = 20261120
+TEAM_ID = "T0SAMPLE01"
+COMMUNITY = "Lantern Commons"
+FIRST_DAY = dt.date(2026, 9, 14)  # a Monday; ten working weeks up to ...
+LAST_DAY = dt.date(2026, 11, 20)  # ... this Friday
+UTC = dt.timezone.utc
+END_TS = dt.datetime.combine(LAST_DAY, dt.time(23, 59, 59), tzinfo=UTC).timestamp()
+DEFAULT_OUT = Path(__file__).resolve().parent.parent / "bot" / "sample" / "community"
+
+# ---------------------------------------------------------------------------------------------
+# People. tz_offset is the offset on LAST_DAY (what Slack reports "now"); it is used only when
+# the system has no tz database. role: expert | regular | member | deleted.
+# ---------------------------------------------------------------------------------------------
+PEOPLE = [
+    # key, handle, real name, display name, title, tz, tz_offset, role
+    ("priya", "priya.r", "Priya Raghunathan", "Priya", "Senior Backend Engineer", "Asia/Kolkata", 19800, "expert"),
+    ("tomas", "tomas.h", "Tomás Herrera", "Tomás", "Python Tooling Maintainer", "Europe/Madrid", 3600, "expert"),
+    ("ingrid", "ingrid", "Ingrid Solberg", "Ingrid", "Analytics Engineer", "Europe/Oslo", 3600, "expert"),
+    ("kwame", "kwame.m", "Kwame Mensah", "Kwame", "Data Engineer", "Africa/Accra", 0, "expert"),
+    ("mariusz", "mariusz.z", "Mariusz Zieliński", "Mariusz", "Database Reliability Engineer", "Europe/Warsaw",
+     3600, "expert"),
+    ("mateus", "mateus", "Mateus Oliveira", "Mateus", "Platform Engineer", "America/Sao_Paulo", -10800, "expert"),
+    ("aiko", "aiko.n", "Aiko Nakamura", "aiko", "DevOps Engineer", "Asia/Tokyo", 32400, "expert"),
+    ("siobhan", "siobhan", "Siobhán Byrne", "Siobhán", "SRE Lead", "Europe/Dublin", 0, "expert"),
+    ("fatima", "fatima.as", "Fatima Al-Sayed", "Fatima", "ML Platform Engineer", "Asia/Dubai", 14400, "expert"),
+    ("wei", "wei.zhang", "Wei Zhang", "", "Machine Learning Engineer", "Asia/Shanghai", 28800, "expert"),
+    ("chloe", "chloe.m", "Chloé Martin", "Chloé", "Frontend Architect", "Europe/Paris", 3600, "expert"),
+    ("sofia", "sofia.r", "Sofía Ramírez", "Sofi", "Senior Frontend Developer", "America/Mexico_City", -21600,
+     "expert"),
+    ("grace", "grace.o", "Grace Okafor", "Grace", "Engineering Manager", "Africa/Lagos", 3600, "expert"),
+    ("daniel", "dcohen", "Daniel Cohen", "Dan", "Staff Engineer", "America/New_York", -18000, "expert"),
+    ("hemi", "hemi.p", "Hemi Parata", "Hemi", "Systems Programmer", "Pacific/Auckland", 46800, "expert"),
+    ("bjorn", "bjorn.l", "Björn Lindqvist", "Björn", "GIS Developer", "Europe/Stockholm", 3600, "expert"),
+    ("sam", "samt", "Sam Taylor", "Sam", "Full-stack Developer", "America/Chicago", -21600, "regular"),
+    ("mehmet", "mehmet.y", "Mehmet Yılmaz", "Mehmet", "Software Engineer", "Europe/Istanbul", 10800, "regular"),
+    ("leilani", "leilani.k", "Leilani Kahale", "Leilani", "Developer Advocate", "Pacific/Honolulu", -36000,
+     "regular"),
+    ("arjun", "arjun.m", "Arjun Mehta", "Arjun", "Backend Engineer", "Asia/Singapore", 28800, "regular"),
+    ("olivia", "olivia.n", "Olivia Nguyen", "Olivia", "Junior Data Analyst", "Australia/Sydney", 39600, "member"),
+    ("jamal", "jamal.w", "Jamal Washington", "Jamal", "Software Developer", "America/Los_Angeles", -28800, "member"),
+    ("elena", "elena.p", "Elena Popescu", "Elena", "Backend Developer", "Europe/Bucharest", 7200, "member"),
+    ("hyunwoo", "hyunwoo.park", "Park Hyun-woo", "Hyun-woo", "Data Scientist", "Asia/Seoul", 32400, "member"),
+    ("amara", "amara.d", "Amara Diallo", "Amara", "QA Automation Engineer", "Africa/Dakar", 0, "member"),
+    ("nadia", "nadia.h", "Nadia Haddad", "Nadia", "Research Engineer", "Asia/Beirut", 7200, "member"),
+    ("lucia", "lucia.f", "Lucía Fernández", "Lucía", "Frontend Developer", "America/Argentina/Buenos_Aires", -10800,
+     "member"),
+    ("tariq", "tariq.h", "Tariq Hussain", "Tariq", "Software Engineer", "Asia/Karachi", 18000, "member"),
+    ("emma", "emma.v", "Emma Virtanen", "", "Product Engineer", "Europe/Helsinki", 7200, "member"),
+    ("marcus", "marcus.b", "Marcus Brown", "Marcus", "Site Reliability Engineer", "America/Toronto", -18000,
+     "member"),
+    ("zainab", "zainab.b", "Zainab Bello", "Zainab", "Data Analyst", "Africa/Lagos", 3600, "member"),
+    ("thanh", "thanh.t", "Thanh Tran", "Thanh", "Mobile Developer", "Asia/Ho_Chi_Minh", 25200, "member"),
+    ("isabella", "isa.rossi", "Isabella Rossi", "Isa", "Junior ML Engineer", "Europe/Rome", 3600, "member"),
+    ("noah", "noahw", "Noah Williams", "noah", "CS Student", "America/Denver", -25200, "member"),
+    ("mei", "meiling", "Chen Mei-ling", "Mei-ling", "Backend Engineer", "Asia/Taipei", 28800, "member"),
+    ("pkeane", "pkeane", "Patrick Keane", "Patrick", "Backend Developer", "Europe/London", 0, "deleted"),
+]
+BOT = {"key": "standupbot", "handle": "standup-bot", "real_name": "Standup Bot", "tz": "America/Los_Angeles",
+       "tz_offset": -28800}
+ADMINS = {"grace", "leilani"}
+
+# Topic key -> (label, experts in order of prominence). The README is generated from this table.
+TOPICS = {
+    "packaging": ("Python packaging & typing", ["priya", "tomas"]),
+    "wrangling": ("pandas/SQL data wrangling", ["ingrid", "kwame"]),
+    "postgres": ("PostgreSQL performance", ["mariusz"]),
+    "k8s": ("Kubernetes & Docker", ["mateus", "aiko"]),
+    "observability": ("Observability (Prometheus, OpenTelemetry, logs, SLOs)", ["siobhan"]),
+    "mlops": ("ML training & MLOps", ["fatima", "wei"]),
+    "frontend": ("React/TypeScript frontend", ["chloe", "sofia"]),
+    "career": ("Career & interviewing", ["grace", "daniel"]),
+    "rust": ("Rust, PyO3 & WebAssembly (niche)", ["hemi"]),
+    "gis": ("GIS / geospatial (niche)", ["bjorn"]),
+}
+REGULARS = ["sam", "mehmet", "leilani", "arjun"]
+
+DEMO_QUESTIONS = [
+    ("Who can help me figure out why Postgres ignores my index and does a sequential scan?", "mariusz"),
+    ("Who knows how to debug pods that keep getting OOMKilled in Kubernetes?", "mateus"),
+    ("Who has experience writing Python extensions in Rust with PyO3 and maturin?", "hemi"),
+]
+
+CHANNELS = [
+    # name, creator, created (UTC date), purpose, initial topic, is_general
+    ("general", "grace", dt.date(2024, 2, 5), "Announcements and community-wide discussion for Lantern Commons.",
+     "Community call: first Thursday of the month, 17:00 UTC", True),
+    ("python-help", "leilani", dt.date(2024, 2, 5), "Python questions of all kinds: packaging, typing, tooling.",
+     "Post tracebacks in threads, please", False),
+    ("data-engineering", "leilani", dt.date(2024, 2, 12),
+     "Pipelines, SQL, pandas/Polars, warehouses, Postgres and geospatial data.", "SQL, pandas, dbt, Postgres", False),
+    ("ml-ops", "grace", dt.date(2024, 3, 4), "Training, evaluating, serving and operating ML models.",
+     "From notebook to production", False),
+    ("frontend", "leilani", dt.date(2024, 2, 12), "React, TypeScript, CSS, browsers and build tooling.",
+     "React, TypeScript, CSS", False),
+    ("devops-k8s", "grace", dt.date(2024, 2, 19), "Kubernetes, Docker, CI/CD and observability.",
+     "Kubernetes and Docker", False),
+    ("career", "grace", dt.date(2024, 2, 5), "Interviews, growth, feedback, negotiation, on-call nerves.",
+     "No question is too small", False),
+    ("random", "grace", dt.date(2024, 2, 5), "Non-work banter and water-cooler chat.", "Be nice :slightly_smiling_face:",
+     False),
+]
+TOPIC_CHANGES = [  # channel, who, week, new topic
+    ("devops-k8s", "mateus", 1, "Kubernetes, Docker, Helm, CI/CD and observability. Logs and YAML go in threads :pray:"),
+    ("frontend", "chloe", 3, "React, TypeScript, CSS, a11y. Share a minimal repro (StackBlitz/CodeSandbox) if you can"),
+]
+# Members who join a channel during the ten weeks (a channel_join message before their first post).
+JOINS = [
+    ("noah", "general"), ("thanh", "general"), ("zainab", "general"), ("marcus", "general"),
+    ("isabella", "general"), ("olivia", "data-engineering"), ("jamal", "frontend"), ("marcus", "devops-k8s"),
+    ("isabella", "ml-ops"), ("thanh", "career"), ("noah", "python-help"), ("zainab", "data-engineering"),
+]
+MENTORING = [
+    # key, role, can_teach, wants_to_learn, capacity
+    ("priya", "mentor", ["python packaging", "typing", "mypy"], [], 2),
+    ("tomas", "mentor", ["python tooling", "ruff", "building wheels"], [], 1),
+    ("mariusz", "mentor", ["postgresql performance", "query plans", "indexing"], [], 2),
+    ("mateus", "both", ["kubernetes", "debugging pods", "zero-downtime deploys"], ["rust"], 2),
+    ("siobhan", "mentor", ["observability", "prometheus", "slos", "on-call"], [], 2),
+    ("fatima", "both", ["mlops", "model serving", "experiment tracking"], ["kubernetes operators"], 2),
+    ("wei", "mentor", ["pytorch training", "distributed training", "llm fine-tuning"], [], 1),
+    ("chloe", "mentor", ["react", "accessibility", "frontend architecture"], [], 2),
+    ("sofia", "both", ["typescript", "vite", "frontend tooling"], ["engineering management"], 1),
+    ("grace", "mentor", ["career growth", "promotions", "giving feedback", "salary negotiation"], [], 3),
+    ("daniel", "mentor", ["system design interviews", "staff engineering", "resumes"], [], 2),
+    ("hemi", "both", ["rust", "pyo3", "webassembly"], ["kubernetes"], 1),
+    ("olivia", "mentee", [], ["sql", "pandas", "career growth"], 1),
+    ("jamal", "mentee", [], ["system design interviews", "typescript", "react"], 1),
+    ("zainab", "mentee", [], ["pandas", "sql", "geospatial"], 1),
+    ("marcus", "mentee", [], ["kubernetes", "observability", "on-call"], 1),
+    ("noah", "mentee", [], ["python packaging", "postgresql", "rust"], 1),
+    ("isabella", "both", ["pandas"], ["mlops", "pytorch training"], 1),
+]
+
+THANKS = [
+    "thanks, that fixed it! :pray:",
+    "thanks <@{x}>, that fixed it! :pray:",
+    "that worked, thank you!",
+    "perfect, thanks <@{x}> :raised_hands:",
+    "ahh that was it. thanks!",
+    "thank you! :pray:",
+    "makes sense now, thanks <@{x}>",
+    "got it working, thanks a lot!",
+    "TIL. thanks!",
+    "thanks, super helpful",
+]
+STANDUP_TEXTS = [
+    "Good morning, Lantern Commons! :wave: Weekly check-in for the week of {d}: what are you working on, "
+    "and is anything blocking you?",
+    "Week of {d} :sunny: Share one thing you shipped last week and one thing you want to learn this week.",
+    "Monday check-in ({d}): any questions you have been sitting on? Post them in the topic channels, "
+    "someone here probably knows :bulb:",
+]
+
+
+# ---------------------------------------------------------------------------------------------
+# helpers
+# ---------------------------------------------------------------------------------------------
+_ID_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+
+
+def make_id(prefix: str, key: str) -> str:
+    """Slack-looking id (U0…, C0…, B0…) derived from a key, so ids never change between runs."""
+    h = int.from_bytes(hashlib.sha256(f"{prefix}:{key}".encode()).digest(), "big")
+    out = []
+    for _ in range(9):
+        h, r = divmod(h, len(_ID_ALPHABET))
+        out.append(_ID_ALPHABET[r])
+    return f"{prefix}0{''.join(out)}"
+
+
+_TZ_CACHE: dict[str, dt.tzinfo] = {}
+
+
+def tzinfo(name: str, offset: int) -> dt.tzinfo:
+    if name not in _TZ_CACHE:
+        tz: dt.tzinfo | None = None
+        if ZoneInfo is not None:
+            try:
+                tz = ZoneInfo(name)
+            except ZoneInfoNotFoundError:
+                tz = None
+        _TZ_CACHE[name] = tz or dt.timezone(dt.timedelta(seconds=offset))
+    return _TZ_CACHE[name]
+
+
+_MARKUP = re.compile(r"<(@U0[A-Z0-9]+|https?://[^<>\s]+)>")
+
+
+def slack_escape(text: str) -> str:
+    """Escape & < > the way Slack stores message text, keeping <@U…> and <https://…|label> markup."""
+    def esc(s: str) -> str:
+        return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+    out, pos = [], 0
+    for m in _MARKUP.finditer(text):
+        out.append(esc(text[pos:m.start()]))
+        inner = m.group(1)
+        if inner.startswith("http"):
+            url, bar, label = inner.partition("|")
+            inner = url.replace("&", "&amp;") + (bar + esc(label) if bar else "")
+        out.append(f"<{inner}>")
+        pos = m.end()
+    out.append(esc(text[pos:]))
+    return "".join(out)
+
+
+def parse_items(block: str) -> list[dict]:
+    items: list[dict] = []
+    cur: dict | None = None
+    for lineno, raw in enumerate(block.splitlines(), 1):
+        if raw.startswith("    ") and raw.strip():
+            assert cur and cur["msgs"], f"continuation without message at line {lineno}"
+            cur["msgs"][-1][1] += "\n" + raw[4:]
+            continue
+        if not raw.strip() or raw.startswith("#"):
+            continue
+        if raw.startswith("==="):
+            parts = raw[3:].split()
+            opts = dict(p.split("=", 1) for p in parts[2:])
+            cur = {"channel": parts[0], "topic": parts[1], "msgs": [],
+                   "week": int(opts["week"]) if "week" in opts else None,
+                   "day": int(opts["day"]) if "day" in opts else None}
+            items.append(cur)
+            continue
+        m = re.match(r"([a-z]+): (.+)$", raw)
+        if not m or cur is None:
+            raise ValueError(f"cannot parse line {lineno}: {raw!r}")
+        cur["msgs"].append([m.group(1), m.group(2).strip()])
+    return items
+
+
+def fmt_ts(seconds: int, micros: int) -> str:
+    return f"{seconds}.{micros:06d}"
+
+
+# ---------------------------------------------------------------------------------------------
+# generator
+# ---------------------------------------------------------------------------------------------
+class Generator:
+    def __init__(self) -> None:
+        self.rng = random.Random(SEED)
+        self.people = {p[0]: dict(zip(("key", "handle", "real_name", "display_name", "title", "tz",
+                                         "tz_offset", "role"), p)) for p in PEOPLE}
+        for key, person in self.people.items():
+            person["id"] = make_id("U", key)
+        self.bot_user_id = make_id("U", BOT["key"])
+        self.bot_id = make_id("B", BOT["key"])
+        self.channel_ids = {c[0]: make_id("C", c[0]) for c in CHANNELS}
+        self.used_ts: set[str] = set()
+        self.messages: dict[str, list[dict]] = {c[0]: [] for c in CHANNELS}
+        self.posters: dict[str, list[str]] = {c[0]: [] for c in CHANNELS}
+        self.workdays = [FIRST_DAY + dt.timedelta(days=i) for i in range((LAST_DAY - FIRST_DAY).days + 1)
+                         if (FIRST_DAY + dt.timedelta(days=i)).weekday() < 5]
+        self.topic_sets: dict[str, dict] = {}
+
+    # -- time ------------------------------------------------------------------------------
+    def tz(self, key: str) -> dt.tzinfo:
+        p = self.people[key]
+        return tzinfo(p["tz"], p["tz_offset"])
+
+    def unique_ts(self, t: float) -> str:
+        seconds = int(t)
+        while True:
+            ts = fmt_ts(seconds, self.rng.randrange(1000, 999999))
+            if ts not in self.used_ts:
+                self.used_ts.add(ts)
+                return ts
+
+    def local_time(self, key: str, day: dt.date, lo: float = 9.0, hi: float = 17.5) -> float:
+        """A moment on `day` in the member's own calendar, mostly in working hours."""
+        hour = self.rng.uniform(19.5, 22.5) if self.rng.random() < 0.07 else self.rng.uniform(lo, hi)
+        local = dt.datetime.combine(day, dt.time(0), tzinfo=self.tz(key)) + dt.timedelta(hours=hour)
+        return local.timestamp()
+
+    def into_work_hours(self, key: str, t: float) -> float:
+        tz = self.tz(key)
+        local = dt.datetime.fromtimestamp(t, tz)
+        if local.weekday() < 5 and 8 <= local.hour < 19:
+            return t
+        day = local.date() + dt.timedelta(days=1 if local.hour >= 8 else 0)
+        while day.weekday() >= 5:
+            day += dt.timedelta(days=1)
+        start = dt.datetime.combine(day, dt.time(8), tzinfo=tz) + dt.timedelta(minutes=self.rng.uniform(0, 150))
+        return start.timestamp()
+
+    def reply_time(self, key: str, prev: float) -> float:
+        r = self.rng.random()
+        if r < 0.6:
+            delay = self.rng.uniform(3, 60)
+        elif r < 0.9:
+            delay = self.rng.uniform(60, 300)
+        else:
+            delay = self.rng.uniform(300, 1200)
+        t = prev + delay * 60
+        if self.rng.random() < 0.9:
+            t = self.into_work_hours(key, t)
+        if t > END_TS:
+            t = prev + self.rng.uniform(60, 600)
+        return t
+
+    # -- messages ---------------------------------------------------------------------------
+    def render(self, text: str) -> str:
+        def mention(m: re.Match) -> str:
+            key = m.group(1)
+            if key not in self.people:
+                raise KeyError(f"unknown member in mention: {key}")
+            return f"<@{self.people[key]['id']}>"
+
+        return slack_escape(re.sub(r"<@([a-z]+)>", mention, text))
+
+    def user_message(self, key: str, text: str, ts: str) -> dict:
+        p = self.people[key]
+        return {
+            "user": p["id"],
+            "type": "message",
+            "ts": ts,
+            "client_msg_id": str(uuid.UUID(int=self.rng.getrandbits(128), version=4)),
+            "text": self.render(text),
+            "team": TEAM_ID,
+            "user_team": TEAM_ID,
+            "source_team": TEAM_ID,
+            "user_profile": {"real_name": p["real_name"], "display_name": p["display_name"], "name": p["handle"]},
+        }
+
+    def add(self, channel: str, msg: dict, key: str | None = None) -> None:
+        self.messages[channel].append(msg)
+        if key and key not in self.posters[channel]:
+            self.posters[channel].append(key)
+
+    def pick_day(self, item: dict) -> dt.date:
+        if item["day"] is not None:
+            return self.workdays[item["day"]]
+        if item["week"] is not None:
+            return self.rng.choice(self.workdays[item["week"] * 5:item["week"] * 5 + 5])
+        return self.rng.choice(self.workdays[:-1])
+
+    def build_item(self, item: dict) -> None:
+        channel, topic, msgs = item["channel"], item["topic"], [list(m) for m in item["msgs"]]
+        asker = msgs[0][0]
+        if topic in TOPICS and msgs[-1][0] != asker and self.rng.random() < 0.55:
+            helpers = [k for k, t in msgs[1:] if k != asker]
+            main = max(helpers, key=lambda k: sum(len(t) for kk, t in msgs[1:] if kk == k))
+            thanks = self.rng.choice(THANKS)
+            if "both" in thanks and len(set(helpers)) < 2:
+                thanks = "thank you! :pray:"
+            msgs.append([asker, thanks.format(x=main)])
+        item["final_msgs"] = msgs
+        t = self.local_time(asker, self.pick_day(item))
+        times = [t]
+        for key, _ in msgs[1:]:
+            t = self.reply_time(key, t)
+            times.append(t)
+        tss = [self.unique_ts(x) for x in times]
+        root = self.user_message(asker, msgs[0][1], tss[0])
+        root["_meta"] = {"topic": topic, "kind": "root", "author": asker}
+        self.add(channel, root, asker)
+        if len(msgs) > 1:
+            reply_users: list[str] = []
+            for (key, text), ts in zip(msgs[1:], tss[1:]):
+                reply = self.user_message(key, text, ts)
+                reply["thread_ts"] = tss[0]
+                reply["parent_user_id"] = root["user"]
+                reply["_meta"] = {"topic": topic, "kind": "reply", "author": key, "asker": asker}
+                self.add(channel, reply, key)
+                if reply["user"] not in reply_users:
+                    reply_users.append(reply["user"])
+            root.update({"thread_ts": tss[0], "reply_count": len(msgs) - 1, "reply_users_count": len(reply_users),
+                         "latest_reply": tss[-1], "reply_users": reply_users, "is_locked": False,
+                         "subscribed": False})
+
+    def build_system(self) -> None:
+        # weekly standup bot in #general, Mondays 16:00 UTC
+        for week in range(10):
+            day = self.workdays[week * 5]
+            t = dt.datetime.combine(day, dt.time(16, 0), tzinfo=UTC).timestamp() + self.rng.uniform(0, 40)
+            text = STANDUP_TEXTS[week % len(STANDUP_TEXTS)].format(d=day.strftime("%b %-d"))
+            self.add("general", {"type": "message", "subtype": "bot_message", "text": text,
+                                 "ts": self.unique_ts(t), "bot_id": self.bot_id, "username": BOT["handle"],
+                                 "_meta": {"kind": "bot"}})
+        # topic changes
+        for channel, key, week, topic in TOPIC_CHANGES:
+            t = self.local_time(key, self.rng.choice(self.workdays[week * 5:week * 5 + 5]))
+            ts = self.unique_ts(t)
+            uid = self.people[key]["id"]
+            self.add(channel, {"user": uid, "type": "message", "subtype": "channel_topic", "ts": ts,
+                               "text": f"<@{uid}> set the channel topic: {slack_escape(topic)}",
+                               "topic": slack_escape(topic), "_meta": {"kind": "system"}})
+            self.topic_sets[channel] = {"value": topic, "creator": uid, "last_set": int(float(ts))}
+        # joins: shortly before the member's first message in that channel
+        for key, channel in JOINS:
+            uid = self.people[key]["id"]
+            own = [float(m["ts"]) for m in self.messages[channel] if m.get("user") == uid]
+            first = min(own) if own else self.local_time(key, self.rng.choice(self.workdays))
+            start = dt.datetime.combine(FIRST_DAY, dt.time(0), tzinfo=UTC).timestamp()
+            t = max(start + self.rng.uniform(3600, 7200), first - self.rng.uniform(15 * 60, 36 * 3600))
+            if t >= first:
+                t = first - self.rng.uniform(60, 600)
+            self.add(channel, {"user": uid, "type": "message", "subtype": "channel_join",
+                               "ts": self.unique_ts(t), "text": f"<@{uid}> has joined the channel",
+                               "_meta": {"kind": "system"}}, key)
+
+    # -- reactions, edits --------------------------------------------------------------------
+    def members(self) -> dict[str, list[str]]:
+        active = [k for k, p in self.people.items() if p["role"] != "deleted"]
+        out: dict[str, list[str]] = {}
+        for name, *_ in CHANNELS:
+            if name in ("general", "random"):
+                keys = [k for k in self.people if k in active or k in self.posters[name]]
+                if name == "random":
+                    keys = [k for k in keys if k in self.posters[name] or self.rng.random() < 0.7]
+            else:
+                others = [k for k in active if k not in self.posters[name]]
+                extra = self.rng.sample(others, k=len(others) // 3)
+                keys = [k for k in self.people if k in self.posters[name] or k in extra]
+            out[name] = keys
+        return out
+
+    def react(self, msg: dict, name: str, pool: list[str], lo: int, hi: int, must: list[str] = ()) -> None:
+        author = msg.get("_meta", {}).get("author")
+        pool = [k for k in pool if k != author and self.people[k]["role"] != "deleted"]
+        chosen = [k for k in must if k in pool]
+        rest = [k for k in pool if k not in chosen]
+        n = max(0, min(len(rest), self.rng.randint(lo, hi) - len(chosen)))
+        chosen += self.rng.sample(rest, n)
+        if not chosen:
+            return
+        reactions = msg.setdefault("reactions", [])
+        for r in reactions:
+            if r["name"] == name:
+                return
+        ids = [self.people[k]["id"] for k in chosen]
+        reactions.append({"name": name, "users": ids, "count": len(ids)})
+
+    def add_reactions(self, members: dict[str, list[str]]) -> None:
+        for channel, msgs in self.messages.items():
+            pool = members[channel]
+            for msg in msgs:
+                meta = msg.get("_meta", {})
+                topic, kind = meta.get("topic"), meta.get("kind")
+                text = msg.get("text", "")
+                if topic in TOPICS and kind == "root":
+                    if self.rng.random() < 0.3:
+                        self.react(msg, "eyes", [e for e in TOPICS[topic][1] if e in pool], 1, 1)
+                    if self.rng.random() < 0.2:
+                        self.react(msg, "+1", pool, 1, 3)
+                elif topic in TOPICS and kind == "reply":
+                    asker, author = meta["asker"], meta["author"]
+                    if author == asker:
+                        continue
+                    expert = author in TOPICS[topic][1]
+                    if expert and len(text) > 150:
+                        if self.rng.random() < 0.65:
+                            self.react(msg, "+1", pool, 1, 4, must=[asker])
+                        if self.rng.random() < 0.3:
+                            self.react(msg, "white_check_mark", pool, 1, 1, must=[asker])
+                        if self.rng.random() < 0.15:
+                            self.react(msg, "pray", pool, 1, 2, must=[asker])
+                        if "<http" in text and self.rng.random() < 0.4:
+                            self.react(msg, "bookmark", pool, 1, 3)
+                        elif self.rng.random() < 0.08:
+                            self.react(msg, "star", pool, 1, 2)
+                    elif len(text) > 60 and self.rng.random() < 0.2:
+                        self.react(msg, "+1", pool, 1, 1)
+                elif topic == "link" and kind == "root":
+                    for name in self.rng.sample(["pushpin", "bookmark", "star"], self.rng.randint(1, 2)):
+                        self.react(msg, name, pool, 1, 4)
+                    if self.rng.random() < 0.5:
+                        self.react(msg, "+1", pool, 1, 5)
+                elif topic == "community" and kind == "root":
+                    self.react(msg, "tada", pool, 3, 9)
+                    if self.rng.random() < 0.6:
+                        self.react(msg, "+1", pool, 1, 4)
+                elif topic == "social" and kind == "reply" and self.rng.random() < 0.25:
+                    self.react(msg, "+1", pool, 1, 2)
+
+    def add_edits(self) -> None:
+        candidates = [m for ch in self.messages.values() for m in ch
+                      if m.get("_meta", {}).get("kind") == "reply" and len(m["text"]) > 200
+                      and m["_meta"]["author"] in TOPICS.get(m["_meta"]["topic"], ("", []))[1]]
+        for m in self.rng.sample(candidates, 6):
+            sec = int(float(m["ts"])) + self.rng.randint(45, 900)
+            m["edited"] = {"user": m["user"], "ts": fmt_ts(sec, 0)}
+
+    # -- output -------------------------------------------------------------------------------
+    def users_json(self) -> list[dict]:
+        out = []
+        for key, p in self.people.items():
+            out.append({
+                "id": p["id"], "team_id": TEAM_ID, "name": p["handle"], "deleted": p["role"] == "deleted",
+                "real_name": p["real_name"], "tz": p["tz"], "tz_offset": p["tz_offset"],
+                "is_admin": key in ADMINS, "is_owner": key == "grace", "is_bot": False, "is_app_user": False,
+                "profile": {"title": p["title"], "real_name": p["real_name"],
+                            "real_name_normalized": p["real_name"], "display_name": p["display_name"],
+                            "display_name_normalized": p["display_name"], "team": TEAM_ID},
+            })
+        out.append({
+            "id": self.bot_user_id, "team_id": TEAM_ID, "name": BOT["handle"], "deleted": False,
+            "real_name": BOT["real_name"], "tz": BOT["tz"], "tz_offset": BOT["tz_offset"], "is_admin": False,
+            "is_owner": False, "is_bot": True, "is_app_user": False,
+            "profile": {"title": "", "real_name": BOT["real_name"], "real_name_normalized": BOT["real_name"],
+                        "display_name": "", "display_name_normalized": "", "bot_id": self.bot_id,
+                        "always_active": True, "team": TEAM_ID},
+        })
+        return out
+
+    def channels_json(self, members: dict[str, list[str]]) -> list[dict]:
+        out = []
+        for name, creator, created, purpose, topic, is_general in CHANNELS:
+            cid = self.people[creator]["id"]
+            created_ts = int(dt.datetime.combine(created, dt.time(14, 30), tzinfo=UTC).timestamp())
+            ids = [self.people[k]["id"] for k in members[name]]
+            if name == "general":
+                ids.append(self.bot_user_id)
+            out.append({
+                "id": self.channel_ids[name], "name": name, "created": created_ts, "creator": cid,
+                "is_archived": False, "is_general": is_general, "members": ids,
+                "pins": [],
+                "topic": self.topic_sets.get(name, {"value": topic, "creator": cid, "last_set": created_ts}),
+                "purpose": {"value": purpose, "creator": cid, "last_set": created_ts},
+            })
+        return out
+
+    def mentoring_json(self) -> list[dict]:
+        return [{"user": self.people[k]["id"], "role": role, "can_teach": teach, "wants_to_learn": learn,
+                 "timezone": self.people[k]["tz"], "capacity": cap} for k, role, teach, learn, cap in MENTORING]
+
+    def readme(self) -> str:
+        def name(k: str) -> str:
+            return self.people[k]["real_name"]
+
+        experts = "; ".join(f"{label}: {', '.join(name(k) for k in ks)}" for label, ks in TOPICS.values())
+        demos = " | ".join(f"\"{q}\" -> {name(k)}" for q, k in DEMO_QUESTIONS)
+        return "\n".join([
+            f"# {COMMUNITY}: a fictional sample community (Slack export layout) bundled with connective for "
+            "`connective demo` and the tests; generated by tools/make_sample.py, do not edit by hand.",
+            f"Experts by topic (first named answers most): {experts}.",
+            f"Regulars who chime in briefly everywhere: {', '.join(name(k) for k in REGULARS)}; "
+            f"{name('pkeane')} is a deleted user and standup-bot the bot; day files are dated in UTC.",
+            f"Demo questions and the expected top expert: {demos}.",
+            "Not Slack files: mentoring.json (mentoring enrolment sidecar) and this README; message text keeps "
+            "Slack's escaping (&amp; &lt; &gt;, also inside link URLs).",
+        ]) + "\n"
+
+    def run(self, out: Path) -> dict:
+        items = []
+        for block in CONTENT_BLOCKS:
+            items.extend(parse_items(block))
+        for item in items:
+            if item["channel"] not in self.channel_ids:
+                raise ValueError(f"unknown channel {item['channel']}")
+            if item["topic"] not in TOPICS and item["topic"] not in ("link", "community", "social"):
+                raise ValueError(f"unknown topic {item['topic']}")
+            for key, _ in item["msgs"]:
+                if key not in self.people:
+                    raise KeyError(f"unknown member {key}")
+            self.build_item(item)
+        self.build_system()
+        members = self.members()
+        self.add_reactions(members)
+        self.add_edits()
+
+        if out.exists():
+            shutil.rmtree(out)
+        out.mkdir(parents=True)
+
+        def dump(path: Path, data: object) -> None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(data, indent=4, ensure_ascii=False) + "\n", encoding="utf-8")
+
+        dump(out / "users.json", self.users_json())
+        dump(out / "channels.json", self.channels_json(members))
+        total = 0
+        for channel, msgs in self.messages.items():
+            by_day: dict[str, list[dict]] = {}
+            for m in sorted(msgs, key=lambda m: float(m["ts"])):
+                m.pop("_meta", None)
+                day = dt.datetime.fromtimestamp(float(m["ts"]), UTC).strftime("%Y-%m-%d")
+                by_day.setdefault(day, []).append(m)
+            for day, day_msgs in by_day.items():
+                dump(out / channel / f"{day}.json", day_msgs)
+                total += len(day_msgs)
+        dump(out / "mentoring.json", self.mentoring_json())
+        (out / "README.md").write_text(self.readme(), encoding="utf-8")
+        threads = sum(1 for i in items if len(i["final_msgs"]) > 1)
+        return {"items": len(items), "threads": threads, "messages": total}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    args = ap.parse_args()
+    stats = Generator().run(args.out)
+    print(f"wrote {args.out}: {stats['messages']} messages, {stats['threads']} threads, "
+          f"{len(PEOPLE)} people + 1 bot, {len(CHANNELS)} channels")
+
+
+# =============================================================================================
+# CONTENT
+# =============================================================================================
+CONTENT_PACKAGING = r"""
+=== python-help packaging
+olivia: I'm about to publish my first package and I'm confused: do I still need a setup.py or is pyproject.toml enough? Every tutorial I find says something different :sweat_smile:
+priya: pyproject.toml alone is enough these days. You need a [build-system] table (e.g. `requires = ["hatchling"]`, `build-backend = "hatchling.build"`) and a [project] table with name, version, dependencies and requires-python. setup.py is only needed for custom build logic like compiling C extensions. The PyPA guide is the best reference: <https://packaging.python.org/en/latest/guides/writing-pyproject-toml/|Writing your pyproject.toml>
+sam: yeah I deleted setup.py from all my side projects last year, didn't miss it
+olivia: and then I just run `python -m build`?
+priya: Yes, `python -m build` gives you an sdist and a wheel in dist/. Upload to TestPyPI first with `twine upload --repository testpypi dist/*` to check that the README renders, then to the real index. If you publish from GitHub Actions, set up a trusted publisher so there is no long-lived API token lying around.
+
+=== python-help packaging
+jamal: `pip install -e .` works on my machine but in CI the tests fail with ModuleNotFoundError for my own package. src layout. what am I missing?
+tomas: Classic src-layout gotcha. Check that the build backend actually finds the package: with setuptools you may need `[tool.setuptools.packages.find]` with `where = ["src"]` (recent versions autodiscover src/, but an old setuptools pinned in CI won't). Then add a debug step in CI: `python -c "import mypkg; print(mypkg.__file__)"` to see what really gets imported.
+mehmet: is CI maybe using a different python than the one pip installed into? happened to me once
+jamal: it was the ancient setuptools pinned in requirements-dev.txt :facepalm: bumped it and everything passes
+
+=== python-help packaging
+elena: What's the current recommendation for locking dependencies of an *application* (not a library)? pip-tools, poetry, uv? My team is split down the middle
+priya: For an app, lock everything including hashes. uv is the fastest option today: `uv lock` writes a cross-platform uv.lock that resolves for all environment markers, and `uv sync --frozen` installs exactly that in CI and in the Docker image. If you want to keep plain requirements files, `uv pip compile requirements.in --generate-hashes -o requirements.txt` is a drop-in replacement for pip-compile. Poetry works as well, but its lock file is Poetry-only, which gets annoying when other tools expect requirements.txt.
+tomas: +1 to uv. One pitfall I keep seeing: keep version *ranges* loose in [project.dependencies] and do the exact pinning only in the lock file. People copy pinned versions into a library's pyproject and downstream users end up with unresolvable conflicts.
+arjun: we moved from poetry to uv in spring, dependency install in CI went from ~4 min to ~40 s
+
+=== python-help packaging
+hyunwoo: mypy says `Incompatible types in assignment (expression has type "list[int]", variable has type "list[float]")` but... ints are floats?? confused
+priya: That's invariance. An `int` is accepted where a `float` is expected, but a `list[int]` is not a `list[float]`, because lists are mutable: if it were allowed, someone could append 3.5 to what the caller believes is a list of ints. If the function only reads the values, annotate the parameter as `Sequence[float]` from collections.abc. Sequence is covariant, so `list[int]` is accepted.
+hyunwoo: oh wow, switching the parameter to Sequence fixed all of them
+
+=== python-help packaging
+tariq: When should I use a Protocol and when an ABC? We have a bunch of "storage backend" classes (S3, local disk, GCS) and the team argues about it
+tomas: ABC is nominal: implementations must inherit from it, and you get a TypeError at instantiation if an abstract method is missing. Protocol is structural: anything with matching methods fits, no inheritance needed, and it's checked by the type checker only. `@runtime_checkable` only checks that the method *names* exist at runtime, not the signatures. For plugin-style backends that other teams implement I'd pick a Protocol; for an internal hierarchy with shared default behaviour, an ABC.
+priya: Protocols are also the way to type things you don't own, e.g. "anything with a `.read(n) -> bytes`". This write-up has good examples: <https://devnotes.example.net/typing-protocols-vs-abcs|Protocols vs ABCs in practice>
+leilani: TIL runtime_checkable only checks names
+
+=== python-help packaging
+noah: how do I type a decorator so it keeps the signature of the function it wraps? my IDE shows (*args, **kwargs) for every decorated function now
+priya: Use ParamSpec: `P = ParamSpec("P")`, `R = TypeVar("R")`, then `def retry(fn: Callable[P, R]) -> Callable[P, R]:` and inside `def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:`. Keep `@functools.wraps(fn)` on the wrapper for the runtime metadata (name, docstring). On 3.12+ you can write it with the new syntax: `def retry[**P, R](fn: Callable[P, R]) -> Callable[P, R]:`
+noah: works in pyright and vscode shows the real parameters again, thank you!!
+
+=== python-help packaging
+mei: Is there a way to make mypy strict only for new modules? Turning on --strict for the whole repo gives us 2400 errors
+priya: Yes, with per-module overrides in pyproject.toml. Either strict globally plus an override for the old code:
+    ```
+    [[tool.mypy.overrides]]
+    module = ["legacy.*"]
+    ignore_errors = true
+    ```
+    or the other way round: lenient globally and `disallow_untyped_defs = true` etc. only for `module = "payments.*"`. Another approach is a baseline: record today's errors once and fail CI only on new ones (the mypy-baseline tool does exactly that). Reference: <https://mypy.readthedocs.io/en/stable/config_file.html|mypy configuration file>
+sam: we did the baseline thing, took about six months to burn the list down but it worked
+
+=== python-help packaging
+amara: Our Docker build installs from our private index and pip keeps pulling a package with the same name from public PyPI instead :scream: is this the dependency confusion thing?
+tomas: Yes, that's exactly dependency confusion. `--extra-index-url` merges both indexes and pip takes the highest version wherever it lives. Fixes: use a single `--index-url` that points to your private proxy mirroring PyPI (Artifactory, Nexus, devpi), so there is only one source. With uv you can pin a package to an index: define the index under `[[tool.uv.index]]` with `explicit = true` and set `internal-lib = { index = "internal" }` in [tool.uv.sources]. And register your internal names on PyPI as empty placeholders.
+arjun: got bitten by this last year, now everything goes through Artifactory
+amara: switching to a single --index-url now
+
+=== python-help packaging
+zainab: what's the actual difference between `python -m pip install` and `pip install`? my lead keeps correcting me in code review
+sam: python -m pip guarantees you install into the interpreter you're calling. plain `pip` could belong to another python on your PATH
+priya: Exactly what Sam said. On Windows there's one more reason: pip can't replace its own pip.exe while it's running, so `python -m pip install -U pip` is the only upgrade that works. Inside an activated venv both usually point to the same interpreter; the trouble starts when it isn't activated or you have pyenv/conda shims around.
+
+=== python-help packaging
+isabella: ruff vs flake8 + black + isort, worth switching? anything ruff doesn't cover yet?
+tomas: I switched four repos and have no regrets. `ruff check` covers flake8 plus most popular plugins (bugbear, pyupgrade, isort via the `I` rules), and `ruff format` is Black-compatible apart from a handful of edge cases. It doesn't do type checking (you still need mypy or pyright) and a few niche flake8 plugins have no equivalent. Start with `select = ["E", "F", "I", "B", "UP"]` and grow from there. <https://github.com/astral-sh/ruff|astral-sh/ruff>
+mehmet: our pre-commit run went from 20 s to 1 s lol
+
+=== python-help packaging
+lucia: mypy complains `Item "None" of "Optional[User]" has no attribute "email"` even though I call a helper that raises if user is None right before. how do I convince it?
+priya: mypy can't see through the helper: narrowing only happens within the same function. Two clean options: make the helper return the narrowed value (`def require_user(u: User | None) -> User:`) and use its result, or declare it as a type guard: `def is_user(u: User | None) -> TypeIs[User]:` (TypeIs is in typing from 3.13, typing_extensions before). An `assert user is not None` narrows too, but sprinkling asserts everywhere gets ugly.
+lucia: returning the narrowed value is much cleaner, going with that
+
+=== python-help packaging
+emma: We need wheels with a C extension for Linux, macOS and Windows. Is cibuildwheel still the way to go?
+tomas: Yes, cibuildwheel in GitHub Actions is the standard. Matrix over ubuntu/macos/windows runners; it builds manylinux and musllinux wheels inside the PyPA images and runs auditwheel/delocate for you. Trim the matrix with `CIBW_SKIP: "pp* *-musllinux_i686"` and set `CIBW_TEST_COMMAND: "pytest {project}/tests"` so every wheel gets tested. For Apple Silicon use the arm64 macOS runners rather than cross-compiling.
+hemi: If the extension were something you'd consider rewriting: maturin does the same job for Rust extensions and the wheel story is simpler. For existing C code, cibuildwheel.
+emma: existing C code sadly :sweat_smile: cibuildwheel it is
+
+=== python-help packaging
+jamal: Is `from __future__ import annotations` still recommended or is it deprecated now? I see it in half of our files
+priya: It still works, but PEP 563 will never become the default. Python 3.14 implements PEP 649/749 instead: annotations are evaluated lazily, on first access, without turning into strings. Practical advice: keep the future import if you need forward references on 3.10 to 3.13, and be careful with libraries that read annotations at runtime (dataclasses, pydantic, FastAPI): with stringified annotations they need `typing.get_type_hints()` and the names must be importable at module level, not only under `if TYPE_CHECKING:`.
+leilani: pydantic has handled it fine in my projects fwiw
+
+=== python-help packaging
+elena: our pyproject says `requires-python = ">=3.9"` but we use `match` statements everywhere. why didn't anything warn us?
+tomas: Nothing enforces it at build time, requires-python is just metadata that installers read. Put the lowest supported version in your CI matrix, and set `target-version = "py39"` for ruff: it flags syntax that is too new for the target (match needs 3.10). mypy's `python_version = "3.9"` helps as well.
+elena: so realistically we bump the floor to 3.10. ok, makes sense
+
+=== python-help packaging
+arjun: anyone know why `uv run` keeps recreating the venv in our monorepo? every package dir gets its own .venv
+priya: Usually the workspace isn't declared, so each subproject is treated as its own project with its own environment. Add `[tool.uv.workspace]` with `members = ["packages/*"]` to the root pyproject.toml: then there is one uv.lock and one .venv at the root, and inter-package dependencies use `{ workspace = true }` in [tool.uv.sources]. Also check that UV_PROJECT_ENVIRONMENT isn't set differently in your shell and in CI.
+arjun: that's it, we had no workspace table at all. thx
+
+=== python-help packaging
+thanh: TypedDict, dataclass or pydantic model for API payloads? coming from Kotlin data classes and a bit lost
+priya: Rule of thumb: TypedDict when the data stays a dict (JSON you pass through, **kwargs) and you only want static checking; a dataclass for internal domain objects with behaviour; pydantic at the boundary when you need runtime validation and parsing, with good error messages and coercion. So for payloads coming from outside: pydantic, or msgspec if throughput matters. <https://docs.pydantic.dev/latest/|Pydantic docs>
+tomas: msgspec is really fast for decoding JSON straight into typed structs, but the ecosystem around it is smaller.
+mehmet: pydantic v2 is a lot faster than v1 anyway, rust core
+
+=== python-help packaging
+marcus: pytest can't find my fixtures when I move them out of the test file into a helpers module. do I need to import them everywhere?
+tomas: Put shared fixtures in a `conftest.py`; pytest discovers it automatically for that directory and everything below it, no imports needed. Importing fixtures by name mostly works but trips linters (unused import, redefined name) and breaks in subtle ways. If you want fixtures from a separate module, list it in the root conftest with `pytest_plugins = ["tests.fixtures.db"]`.
+marcus: conftest.py, of course. thanks!
+
+=== python-help packaging
+nadia: Is there a way to make a `TypedDict` where some keys are optional but others are required? total=False makes everything optional
+priya: Yes, mark individual keys: `class Event(TypedDict): id: str; payload: NotRequired[dict[str, Any]]`, or the other way round with `total=False` plus `Required[...]` on the keys that must be there. Both NotRequired and Required are in typing since 3.11. And on 3.13 there's `ReadOnly[...]` for keys that must not be reassigned.
+nadia: NotRequired is exactly what I needed
+"""
