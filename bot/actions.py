@@ -1,7 +1,8 @@
 """Actions (what the core wants done) and the neutral document each adapter renders."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Protocol
 
 
 @dataclass(frozen=True)
@@ -100,9 +101,8 @@ class PostToChannel(Action):
     thread: str | None = None
 
 
-ActionT = Reply | DirectMessage | OpenGroup | UpdateMessage | PostToChannel
+class Sender(Protocol):
+    """What an adapter offers the core for actions that are not replies to an event (intro timeouts,
+    digests, mentoring rounds): render the action and deliver it on the platform."""
 
-
-@dataclass
-class Outcome:
-    actions: list[Action] = field(default_factory=list)
+    async def send(self, action: Action) -> None: ...

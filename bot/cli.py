@@ -328,7 +328,21 @@ def run(
 
         run_async(go)
         return
-    raise UserError(f"--platform must be slack, discord or console, not {platform!r}")
+    if platform == "slack":
+        from adapters.slack.runner import run as run_platform
+    elif platform == "discord":
+        from adapters.discord.runner import run as run_platform
+    else:
+        raise UserError(f"--platform must be slack, discord or console, not {platform!r}")
+
+    async def go_platform() -> None:
+        app = await _open_app(s)
+        try:
+            await run_platform(app)
+        finally:
+            await app.close()
+
+    run_async(go_platform)
 
 
 def main() -> None:

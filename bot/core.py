@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 
 from bot import events as ev
-from bot.actions import Action, Document, Evidence, ExpertCard, Reply, Section
+from bot.actions import Action, Document, Evidence, ExpertCard, Reply, Section, Sender
 from bot.db.engine import Database
 from bot.db.models import Community, Member, Message, MessageVector, Question, Reaction, Skill
 from bot.messages import render, template
@@ -39,6 +39,7 @@ _WHO_KNOWS = re.compile(
 )
 
 Handler = Callable[[ev.CommandInvoked, int, int], Awaitable[list[Action]]]
+ClickHandler = Callable[[ev.ActionClicked, int], Awaitable[list[Action]]]
 
 
 def asked_topic(text: str) -> str | None:
@@ -81,6 +82,28 @@ class Core:
             "me": self._cmd_me,
             "help": self._cmd_help,
         }
+        # Button clicks by the part of the action name before the first dot ("intro.accept" -> "intro").
+        self.clicks: dict[str, ClickHandler] = {}
+        # Deliverers of actions that answer no event, by platform ("slack", "discord", "console").
+        self.senders: dict[str, Sender] = {}
+
+    def register_command(self, name: str, handler: Handler) -> None:
+        self.commands[name] = handler
+
+    def register_click(self, prefix: str, handler: ClickHandler) -> None:
+        self.clicks[prefix] = handler
+
+    async def deliver(self, platform: str, actions: list[Action]) -> None:
+        """Send actions produced outside an event (scheduled jobs) through the platform's adapter."""
+        sender = self.senders.get(platform)
+        if sender is None:
+            log.warning("no %s adapter running; %d action(s) not delivered", platform, len(actions))
+            return
+        for action in actions:
+            try:
+                await sender.send(action)
+            except Exception:
+                log.exception("delivering %s on %s failed", type(action).__name__, platform)
 
     # -- entry point -------------------------------------------------------------------------------
     async def handle(self, event: ev.Event) -> list[Action]:
@@ -96,6 +119,12 @@ class Core:
                 return await self._on_message(event, community_id)
             if isinstance(event, ev.CommandInvoked):
                 return await self._on_command(event, community_id)
+            if isinstance(event, ev.ActionClicked):
+                handler = self.clicks.get(event.action.split(".", 1)[0])
+                if handler is None:
+                    log.warning("no handler for button action %r", event.action)
+                    return []
+                return await handler(event, community_id)
             if isinstance(event, ev.ReactionAdded | ev.ReactionRemoved):
                 await self._on_reaction(event, community_id)
             elif isinstance(event, ev.MessageDeleted):
@@ -107,7 +136,7 @@ class Core:
         except Exception:
             log.exception("failed to handle %s (%s)", type(event).__name__, event.event_id)
             return [self._reply(event, "Sorry, something went wrong on my side; it has been logged.")] if (
-                isinstance(event, ev.CommandInvoked)) else []
+                isinstance(event, ev.CommandInvoked | ev.ActionClicked)) else []
         return []
 
     def _reply(self, event: ev.Event, text: str, *sections: Section) -> Reply:

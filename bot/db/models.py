@@ -145,3 +145,6 @@ class ProcessedEvent(Base):
     community_id: Mapped[int] = mapped_column(ForeignKey("community.id", ondelete=CASCADE))
     event_id: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+# Feature modules add their tables here (one import each), so Alembic sees every model.
