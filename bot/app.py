@@ -23,8 +23,10 @@ class App:
     ingest: "IngestService"  # noqa: F821
     importer: "ImportService"  # noqa: F821
     core: "Core"  # noqa: F821
+    scheduler: "Scheduler"  # noqa: F821  (started by `connective run`, not by one-shot commands)
 
     async def close(self) -> None:
+        self.scheduler.shutdown()
         await self.db.dispose()
 
 
@@ -45,6 +47,7 @@ def choose_vector_index(settings: Settings, db: Database) -> VectorIndex:
 
 def build_app(settings: Settings, *, embedder: SentenceEmbedder | None = None, db: Database | None = None) -> App:
     from bot.core import Core
+    from bot.scheduler import Scheduler
     from bot.services.expertise import ExpertiseService
     from bot.services.importing import ImportService
     from bot.services.ingest import IngestService
@@ -58,4 +61,6 @@ def build_app(settings: Settings, *, embedder: SentenceEmbedder | None = None, d
     ingest = IngestService(db, expertise)
     importer = ImportService(db, ingest, expertise)
     core = Core(db=db, expertise=expertise, ingest=ingest, settings=settings)
-    return App(settings, db, embedder, vectors, expertise, ingest, importer, core)
+    scheduler = Scheduler()
+    # Feature services register their commands, clicks and jobs here.
+    return App(settings, db, embedder, vectors, expertise, ingest, importer, core, scheduler)

@@ -744,3 +744,206 @@ nadia: Is there a way to make a `TypedDict` where some keys are optional but oth
 priya: Yes, mark individual keys: `class Event(TypedDict): id: str; payload: NotRequired[dict[str, Any]]`, or the other way round with `total=False` plus `Required[...]` on the keys that must be there. Both NotRequired and Required are in typing since 3.11. And on 3.13 there's `ReadOnly[...]` for keys that must not be reassigned.
 nadia: NotRequired is exactly what I needed
 """
+
+CONTENT_DATA = r"""
+=== data-engineering wrangling
+olivia: SettingWithCopyWarning everywhere in my notebook. what's the right way to get rid of it (not just silencing it)?
+ingrid: It fires when you assign into something that may be a view of another frame, e.g. `df[df.x > 0]["y"] = 1`. Select and assign in one `.loc` call instead: `df.loc[df.x > 0, "y"] = 1`. If you really want a separate frame, take an explicit `.copy()` right after filtering. With pandas 3 Copy-on-Write is the default and the warning is gone: chained assignment simply never modifies the original. You can opt in on pandas 2 with `pd.options.mode.copy_on_write = True`. <https://pandas.pydata.org/docs/user_guide/copy_on_write.html|Copy-on-Write guide>
+olivia: the .loc version works and the warnings are gone :tada:
+
+=== data-engineering wrangling
+zainab: merge gives me way more rows than either input. 10k rows and 12k rows in, 3 million out?? what
+kwame: Your join key isn't unique on at least one side, so you get a many-to-many explosion. Check with `left["key"].duplicated().sum()`. Better, make pandas enforce your assumption: `pd.merge(a, b, on="key", validate="one_to_many")` raises a MergeError if it's violated. And look for NaN keys: pandas matches NaN to NaN in merges, unlike SQL where NULL never equals NULL.
+ingrid: And `indicator=True` adds a `_merge` column (left_only / right_only / both) so you can see what matched. <https://pandas.pydata.org/docs/user_guide/merging.html|Merge, join, concatenate>
+zainab: NaN keys!! 40k of them on both sides. wow
+
+=== data-engineering wrangling
+hyunwoo: fastest way to read a 9 GB CSV with pandas without running out of memory? 16 GB laptop
+kwame: In order of effort: 1) `usecols=` and `dtype=` (category for low-cardinality strings, int32/float32 where possible), which often cuts memory 3-5x. 2) `engine="pyarrow", dtype_backend="pyarrow"`. 3) `chunksize=` and aggregate per chunk. 4) Honestly the best one: convert it once to Parquet and query it with DuckDB or Polars' lazy API, which stream and never hold the whole file in memory.
+ingrid: +1 for DuckDB, it reads the CSV in parallel and spills to disk if needed. `COPY (SELECT * FROM read_csv('big.csv')) TO 'big.parquet' (FORMAT parquet);` and you're done.
+leilani: polars scan_csv is also great for this
+hyunwoo: duckdb converted it in 40 seconds :exploding_head:
+
+=== data-engineering wrangling
+nadia: how do I get the latest row per group in SQL? e.g. the last status per order from a status history table
+ingrid: A window function: `select * from (select *, row_number() over (partition by order_id order by updated_at desc) as rn from order_status) s where rn = 1`. DuckDB, Snowflake and BigQuery let you write it shorter with `QUALIFY row_number() over (...) = 1`. In Postgres the idiomatic version is `SELECT DISTINCT ON (order_id) * FROM order_status ORDER BY order_id, updated_at DESC`. Watch out for ties in updated_at and add a tie-breaker column to the ORDER BY.
+mehmet: DISTINCT ON is one of my favourite postgres features
+
+=== data-engineering wrangling
+tariq: pandas groupby().apply() takes 20 minutes on 5M rows. how do I speed it up?
+kwame: `groupby().apply` with a Python function calls it once per group, so with 500k groups you're in a Python loop. Express it as built-in aggregations instead: `df.groupby("k").agg(total=("amount", "sum"), users=("user_id", "nunique"))`, or `transform("mean")` to broadcast back to rows. Those run vectorised in Cython. If the logic is truly custom, Polars `group_by().agg()` with expressions is usually 10-50x faster.
+tariq: I was computing a weighted mean in apply. `(df.w * df.x).groupby(df.k).sum() / df.w.groupby(df.k).sum()` runs in 3 seconds :joy:
+
+=== data-engineering wrangling
+jamal: what's the deal with dbt incremental models, when should I actually use them?
+ingrid: When a full rebuild is too slow or too expensive, typically large append-mostly event tables. `materialized='incremental'` with a `unique_key`, and inside `{% if is_incremental() %}` filter on `updated_at > (select max(updated_at) from {{ this }})`. Pitfalls: late-arriving data (use a lookback window, e.g. max minus 3 days) and schema changes (`on_schema_change='append_new_columns'`). Schedule a weekly `--full-refresh` to fix any drift.
+kwame: And pick the incremental_strategy for your warehouse: merge is convenient on Snowflake/BigQuery but scans the target table; insert_overwrite per partition is much cheaper on BigQuery for date-partitioned tables.
+
+=== data-engineering wrangling
+emma: timezone mess: the timestamps in our CSV are naive but actually Europe/Helsinki local time. how do I convert them to UTC properly, including DST?
+ingrid: `pd.to_datetime(df.ts).dt.tz_localize("Europe/Helsinki", ambiguous="infer", nonexistent="shift_forward").dt.tz_convert("UTC")`. `ambiguous` is about the repeated hour when DST ends in October: "infer" works if the data is sorted and continuous, otherwise pass a boolean array or "NaT". `nonexistent` handles the skipped hour in March.
+emma: ambiguous="infer" blew up because the rows weren't sorted; sorting first did the trick :+1:
+
+=== data-engineering wrangling
+isabella: Polars or pandas for a new project? the team knows pandas well
+kwame: For new pipelines I default to Polars: lazy API with a query optimiser, multithreaded, strict types, no index to fight with. The cost: people have to learn the expression API (`pl.col("x").filter(...)`), and some libraries still want pandas (plotting, scikit-learn), so call `.to_pandas()` at the edges. For quick notebooks where everyone knows pandas, pandas 2 with the pyarrow backend is good enough.
+sam: the polars error messages are also way nicer
+ingrid: Agree. Just don't hop between both inside one transformation, the conversions eat the gains.
+
+=== data-engineering wrangling
+amara: how do I dedupe a customer table in SQL but keep the most complete row (fewest NULLs) per email?
+ingrid: Rank by a completeness score: `row_number() over (partition by email order by (case when phone is null then 1 else 0 end) + (case when address is null then 1 else 0 end), updated_at desc)` and keep rn = 1. If you'd rather *merge* the duplicates (take any non-null value), aggregate per key: `max(phone)`, `max(address)`, or `first_value(phone ignore nulls)` where your warehouse supports it.
+
+=== data-engineering wrangling
+mei: Airflow task succeeded but downstream got no data; turns out it ran for the wrong date. am I misunderstanding `{{ ds }}`?
+kwame: Probably the data interval semantics. A daily run for 2026-10-05 executes *after* its interval ends, on 2026-10-06, and `ds` is the start of the interval (2026-10-05). Use `data_interval_start` / `data_interval_end` in templates, they are much clearer than ds and execution_date. And a manual trigger gets "now" as its logical date unless you pass one.
+mei: yep, it was a manual trigger with logical date = now. makes sense now
+
+=== data-engineering wrangling
+noah: pandas pivot gives me "Index contains duplicate entries, cannot reshape"
+kwame: `pivot` needs unique index/column pairs. Use `df.pivot_table(index="day", columns="store", values="sales", aggfunc="sum")`, which aggregates duplicates. If duplicates are unexpected, look at them first: `df[df.duplicated(["day", "store"], keep=False)]`.
+mehmet: pivot_table also has fill_value=0, handy for the empty cells
+
+=== data-engineering wrangling
+lucia: Parquet files written by Spark have different schemas across partitions (int32 in some, int64 in others). how can I read them all together?
+kwame: With pyarrow: `pyarrow.dataset.dataset(path, format="parquet", schema=target_schema)` with an explicit unified schema (int64 for that column); it casts on read. In Spark, `mergeSchema=true` handles added columns but not conflicting types. Long term, enforce the schema at write time or move to a table format like Delta or Iceberg that tracks schema evolution.
+
+=== data-engineering wrangling
+hyunwoo: how do I compute a 7-day rolling average per user when some days are missing?
+ingrid: Use a time-based window, not a row count: `df.set_index("date").groupby("user_id")["value"].rolling("7D").mean()`. "7D" looks back seven calendar days regardless of gaps, while `rolling(7)` takes seven *rows*, which spans more time when days are missing. If a missing day should count as zero, reindex each user onto a full daily range first (`.asfreq("D", fill_value=0)`).
+olivia: ooh this was my bug last week too
+
+=== data-engineering wrangling
+tariq: SQL: counting distinct users per week over 2B rows is painfully slow. approximate would be fine
+ingrid: Then use HyperLogLog: `APPROX_COUNT_DISTINCT(user_id)` in BigQuery, Snowflake and Spark, usually within 1-2%. Even better, store HLL sketches per day and merge them for weekly or monthly numbers without rescanning the raw table (`HLL_COUNT.INIT` / `HLL_COUNT.MERGE` in BigQuery).
+kwame: Sketches per day are the real win, we cut a 40 min job to 2 min that way.
+
+=== data-engineering wrangling
+zainab: exporting to Excel from pandas turns my zip codes into numbers and drops the leading zeros
+ingrid: They're already lost when you read the file: use `pd.read_csv(path, dtype={"zip": "string"})` and they stay strings through the export. Also check the source: Excel strips them too if someone opens the CSV and saves it again.
+zainab: it was the read_csv. thanks, that fixed it! :pray:
+
+=== data-engineering wrangling
+elena: Great Expectations vs pandera vs plain asserts for validating data in our pipelines?
+kwame: For pandas or Polars pipelines in Python I like pandera: the schema is a class, you decorate functions with `@pa.check_types`, and it's lightweight. Great Expectations is heavier; worth it if you want data docs and a UI for non-engineers. If your transformations live in dbt, use dbt tests (unique, not_null, accepted_values, relationships) plus the dbt-expectations package.
+arjun: pandera + pytest here, works well
+
+=== data-engineering wrangling
+olivia: is there a nicer way to write long pandas transformations? my notebook is 40 cells of df2, df3, df_final_v2...
+ingrid: Method chaining: wrap the pipeline in parentheses and use `.assign(revenue=lambda d: d.price * d.qty)`, `.query("country == 'NZ'")`, `.pipe(my_function)` for custom steps. Each step is named, there are no intermediate variables to go stale, and you can comment out a line to debug. Once it works, move the chain into a function and test it with a tiny hand-written frame.
+olivia: rewrote one section as a chain, it's so much more readable
+
+=== data-engineering wrangling
+thanh: SQL question: LEFT JOIN returns fewer rows than the left table after I added a WHERE on the right table. why?
+ingrid: A WHERE condition on a column of the right table throws away the rows where it is NULL, i.e. exactly the unmatched rows, so your LEFT JOIN quietly becomes an INNER JOIN. Move that condition into the ON clause: `LEFT JOIN payments p ON p.order_id = o.id AND p.status = 'settled'`.
+thanh: moved it to the ON clause and the counts match now
+"""
+
+CONTENT_POSTGRES = r"""
+=== data-engineering postgres
+elena: Postgres does a sequential scan on a 40M row table even though there's an index on customer_id. why would the planner ignore my index?
+mariusz: Run `EXPLAIN (ANALYZE, BUFFERS)` and compare estimated vs actual rows. The usual causes: 1) stale statistics, so run `ANALYZE orders;` 2) the predicate isn't sargable, e.g. `WHERE customer_id::text = $1` or a function around the column; 3) a type mismatch, e.g. a bigint column compared with a numeric parameter, so the index can't be used; 4) the query really returns a big share of the table, and then a seq scan *is* cheaper. On SSDs, lowering `random_page_cost` to about 1.1 also makes the planner more willing to use indexes. <https://www.postgresql.org/docs/current/using-explain.html|Using EXPLAIN>
+elena: it was #3, the ORM sends the id as numeric. casting the parameter fixed it
+mehmet: the type mismatch one is so sneaky
+
+=== data-engineering postgres
+mei: autovacuum can't keep up on our events table, dead tuples are at 30%. which settings actually matter?
+mariusz: Per-table settings first, the defaults are tuned for small tables: `ALTER TABLE events SET (autovacuum_vacuum_scale_factor = 0.01, autovacuum_vacuum_cost_limit = 2000);`. The default scale factor of 0.2 waits for 20% dead rows, which on a big table means millions. Globally, raise `autovacuum_vacuum_cost_limit` (or lower `autovacuum_vacuum_cost_delay`) and maybe `autovacuum_max_workers`. Watch `n_dead_tup` and `last_autovacuum` in pg_stat_user_tables, and look for long-running transactions holding back the xmin horizon: vacuum cannot remove rows an old snapshot might still need.
+mei: there was an "idle in transaction" session from a BI tool open since Tuesday :expressionless:
+mariusz: Set `idle_in_transaction_session_timeout = '15min'` for that role then, so it can't happen again.
+
+=== data-engineering postgres
+tariq: How many connections should Postgres allow? We have 40 pods x pool of 20 = 800 connections and the database is struggling
+mariusz: Far too many. Every connection is a backend process with its own memory, and beyond a few hundred active ones you get contention on locks and snapshots. Put PgBouncer in transaction pooling mode in front: the apps can keep 800 client connections while PgBouncer uses maybe 50-100 server connections. Caveats of transaction mode: no session state, so session-level SET, advisory locks held across transactions and LISTEN/NOTIFY don't work; prepared statements are supported since PgBouncer 1.21 via `max_prepared_statements`. <https://github.com/pgbouncer/pgbouncer|pgbouncer>
+arjun: also shrink the per-pod pool, 20 per pod is usually way more than you need
+
+=== data-engineering postgres
+nadia: What's a partial index and when would I actually use one?
+mariusz: An index with a WHERE clause that only covers some rows: `CREATE INDEX ON jobs (created_at) WHERE status = 'pending';`. Great when queries always filter on a rare value: 50k pending jobs out of 200M rows gives a tiny index that stays in cache, and updates to finished rows don't touch it. The query's WHERE clause must imply the index predicate for the planner to use it. <https://www.postgresql.org/docs/current/indexes-partial.html|Partial indexes>
+nadia: that's perfect for our queue table
+
+=== data-engineering postgres
+amara: Creating an index on a big production table blocked writes for 10 minutes yesterday :grimacing: how do people do this safely?
+mariusz: `CREATE INDEX CONCURRENTLY`. It doesn't block writes; it takes longer and can't run inside a transaction block, so migration tools need a flag for it (Django `atomic = False`, Alembic's `autocommit_block()`). If it fails it leaves an INVALID index behind: check `pg_index.indisvalid` and drop it before retrying. Also set `lock_timeout = '5s'` in migrations, so a DDL statement waiting for a lock doesn't make every other query queue up behind it.
+amara: the lock_timeout tip is gold
+
+=== data-engineering postgres
+marcus: `ORDER BY created_at DESC LIMIT 20` is fast, but with `OFFSET 100000` the same query takes 8 seconds. why?
+mariusz: OFFSET still has to produce and throw away all 100k rows before returning yours. Use keyset pagination: remember the last (created_at, id) of the page and ask for `WHERE (created_at, id) < ($1, $2) ORDER BY created_at DESC, id DESC LIMIT 20`, backed by a composite index on (created_at DESC, id DESC). Every page then costs the same. <https://use-the-index-luke.com/|Use The Index, Luke> has a great chapter on it.
+sam: keyset pagination ftw
+
+=== data-engineering postgres
+isabella: Queries on our JSONB column are slow, we filter with `data->>'country' = 'KE'`
+mariusz: Two options. A GIN index on the whole column (`CREATE INDEX ON events USING gin (data jsonb_path_ops);`) helps containment queries, but then you must write `data @> '{"country": "KE"}'`; the `->>` equality can't use GIN. Or an expression B-tree index, `CREATE INDEX ON events ((data->>'country'));`, which matches your current query as it is. If it's a hot field, promote it to a generated column: `country text GENERATED ALWAYS AS (data->>'country') STORED`.
+isabella: expression index took it from 2 s to 3 ms :pray:
+
+=== data-engineering postgres
+hyunwoo: pg_stat_statements shows one query with a huge total_exec_time, but when I run it by hand it's fast. what gives?
+mariusz: Look at `calls` and `mean_exec_time`: probably each call is fast but it runs millions of times a day, the classic ORM N+1. Also compare `shared_blks_read` with `shared_blks_hit`; if it reads from disk in production but hits the cache when you test, timings differ a lot. And for prepared statements there can be a generic-vs-custom plan difference: `SET plan_cache_mode = force_custom_plan` to test that theory.
+hyunwoo: 3.8M calls a day. N+1 in a serializer. ugh
+
+=== data-engineering postgres
+elena: A table is 300 GB on disk but only ~90 GB of live data. VACUUM FULL would lock it for hours, alternatives?
+mariusz: pg_repack: it rebuilds the table online and only takes short exclusive locks at the start and end. It needs a primary key or a unique not-null index, and roughly as much free disk as the live data while it runs. Afterwards fix why it bloated: autovacuum settings, long transactions, or heavy updates on wide rows (a lower fillfactor allows HOT updates).
+mehmet: +1 pg_repack saved us more than once
+
+=== data-engineering postgres
+jamal: What does "Rows Removed by Filter: 4999990" mean in my EXPLAIN ANALYZE output?
+mariusz: That node read about 5M rows and discarded almost all of them after checking your WHERE condition. The condition isn't used to *find* rows, only to filter them afterwards, which is the signature of a missing or unusable index for that predicate. Index the column named in the Filter line, or rewrite the predicate so an index can be used. <https://www.postgresql.org/docs/current/using-explain.html#USING-EXPLAIN-ANALYZE|EXPLAIN ANALYZE>
+
+=== data-engineering postgres
+kwame: Should we partition our 2 TB measurements table by time? Most queries look at the last 7 days and we delete data older than 13 months
+mariusz: Sounds like a good fit: declarative range partitioning by month, and retention becomes `DROP TABLE measurements_2025_10` instead of a giant DELETE followed by vacuum. Queries need the partition key in the WHERE clause to get partition pruning. Don't go too granular, thousands of partitions slow down planning. pg_partman creates future partitions for you. One catch: primary keys and unique constraints must include the partition key.
+kwame: the unique constraint part will hurt, our PK is just id. good to know before we start
+
+=== data-engineering postgres
+lucia: "deadlock detected" in our Postgres logs every few hours. how do I debug it?
+mariusz: The log entry lists both statements and the locks they were waiting for; turn on `log_lock_waits = on` too. The usual cause is two transactions updating the same rows in a different order, e.g. bulk updates not sorted by id. Fix: always lock and update in a consistent order (`SELECT ... ORDER BY id FOR UPDATE`), keep transactions short, and retry on SQLSTATE 40P01 in the application.
+lucia: the batch job wasn't sorting. sorted by id, no deadlocks since yesterday
+
+=== data-engineering postgres
+noah: is it ok to use UUIDs as primary keys in Postgres? heard they're bad for performance
+mariusz: Random UUIDv4 keys scatter inserts across the whole B-tree, so on big tables you get more page splits, poor cache locality and more WAL from full-page writes. UUIDv7 fixes most of that because it's time-ordered; Postgres 18 has `uuidv7()` built in, on older versions generate it in the application. Store it as the `uuid` type (16 bytes), never as text.
+leilani: uuidv7 is such a nice fix for this
+
+=== data-engineering postgres
+thanh: our COUNT(*) on a 100M row table takes 30 seconds, the dashboard shows it on every page load :upside_down_face:
+mariusz: An exact count has to visit every visible row, there's no stored counter in Postgres. If an estimate is fine, read `reltuples` from pg_class (updated by ANALYZE and autovacuum), or `EXPLAIN` the query and take the planner's row estimate. If it must be exact and fast, keep a counter table updated by a trigger or a periodic job, and cache the number in the app for a minute.
+thanh: an estimate is totally fine for a dashboard, switching to reltuples
+
+=== data-engineering postgres
+mehmet: what's a sane `work_mem`? we see "external merge Disk" in some plans
+mariusz: `work_mem` applies per sort or hash node, per query, per connection, so a global 256MB can explode with 200 connections running multi-join queries. Keep the global value modest (16-64MB), and raise it only where needed: `SET LOCAL work_mem = '256MB'` inside the reporting transaction, or `ALTER ROLE reporting SET work_mem = '256MB'`. Check `log_temp_files = 0` to see which queries spill to disk.
+"""
+
+CONTENT_GIS = r"""
+=== data-engineering gis
+zainab: my points show up in the ocean off West Africa when I plot them :ocean: lat/lon come from a CSV
+bjorn: Points at or near (0, 0), "Null Island", mean swapped or missing coordinates. GeoJSON and shapely use (x, y) = (lon, lat), while many CSVs list lat first. Build them explicitly: `gpd.points_from_xy(df.lon, df.lat)` with `crs="EPSG:4326"`. And drop rows where both are 0, those are missing values written as zeros.
+zainab: lon/lat swapped, classic :woman-facepalming:
+
+=== data-engineering gis
+hyunwoo: how do I compute distances in meters between points with geopandas? I get tiny numbers like 0.0031
+bjorn: Your data is in EPSG:4326, so `.distance()` returns degrees. Reproject to a projected CRS in meters first: `gdf.to_crs(gdf.estimate_utm_crs())` picks the right UTM zone for your data, and then distances are in meters. Don't use Web Mercator (EPSG:3857) for measuring, it inflates distances badly away from the equator. <https://geopandas.org/en/stable/docs/user_guide/projections.html|GeoPandas: managing projections>
+hyunwoo: estimate_utm_crs is so handy
+
+=== data-engineering gis
+mei: PostGIS: "find all stores within 5 km of a user" is slow, we use ST_Distance(...) < 5000 in the WHERE
+bjorn: Use `ST_DWithin`, which can use the spatial index, instead of comparing `ST_Distance`, which can't. With the geography type: `WHERE ST_DWithin(s.geog, ST_MakePoint(lon, lat)::geography, 5000)`, the distance is in meters. And make sure there's a GiST index: `CREATE INDEX ON stores USING gist (geog);` <https://postgis.net/docs/ST_DWithin.html|ST_DWithin>
+mei: from 4 s to 12 ms
+
+=== data-engineering gis
+isabella: what's the best format to store a large vector dataset? shapefiles are driving me crazy
+bjorn: GeoParquet for analytics (columnar, compressed, fast to read with geopandas or DuckDB's spatial extension), GeoPackage when you need a single file that QGIS and other desktop tools open everywhere. Shapefiles have 10-character field names, a 2 GB limit and a handful of sidecar files, retire them. FlatGeobuf is nice if you stream subsets over HTTP.
+leilani: GeoParquet + duckdb spatial is a great combo
+
+=== data-engineering gis
+elena: I need to assign 10M GPS points to city district polygons. geopandas sjoin is slow, any tricks?
+bjorn: `gpd.sjoin(points, districts, predicate="within")` uses an STRtree index already, so first make sure both frames are in the same CRS and carry only the columns you need. Polygon vertex count dominates the cost: simplify detailed boundaries (`districts.simplify(1)` in a meter-based CRS) if centimetre precision doesn't matter. For 10M points, DuckDB spatial or PostGIS with a GiST index on the polygons is usually faster than geopandas.
+elena: duckdb spatial did the whole thing in under a minute
+
+=== data-engineering gis
+olivia: what's the difference between a CRS "datum" and a "projection"? the docs assume I know
+bjorn: The datum (e.g. WGS 84) defines the shape of the earth model and where lat/lon coordinates sit on it. A projection (e.g. UTM zone 33N, Web Mercator) flattens those lat/lon coordinates onto a plane in meters, always distorting area, distance or angles somewhere. EPSG codes name a combination: EPSG:4326 is WGS 84 lat/lon with no projection, EPSG:32633 is WGS 84 projected to UTM 33N.
+olivia: ok that finally clicked
+"""

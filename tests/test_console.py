@@ -1,0 +1,66 @@
+"""The console adapter drives the same core path as Slack and Discord."""
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from adapters.console import ConsoleAdapter
+from bot.db.models import Member, Message, MessageVector, Skill
+from tests.exports import TEAM, THREADS, USERS, write_slack_export
+
+
+async def _setup(app, tmp_path):
+    await app.importer.import_slack(write_slack_export(tmp_path / "export", USERS, THREADS))
+    return ConsoleAdapter(app.core.handle, community=TEAM, platform="slack")
+
+
+async def test_who_knows_ranks_the_expert_with_evidence(app, tmp_path):
+    console = await _setup(app, tmp_path)
+    [answer] = await console.say("UASK1", "who knows why postgres ignores my index?")
+    lines = answer.splitlines()
+    assert "Petra" in lines[1], answer  # first expert listed
+    assert "EXPLAIN ANALYZE" in answer or "autovacuum" in answer  # evidence quotes what she answered
+    assert "Asha" not in answer  # the asker is never suggested
+
+    [answer] = await console.say("UASK2", "/whoknows kubernetes pods rollout")
+    assert "Kenji" in answer.splitlines()[1], answer
+
+
+async def test_skills_optout_and_forget_me(app, tmp_path):
+    console = await _setup(app, tmp_path)
+    [out] = await console.say("UCSS", "/skills add kubernetes operators, helm")
+    assert "helm" in out
+    [out] = await console.say("UCSS", "/skills")
+    assert "kubernetes operators" in out
+
+    [out] = await console.say("UPG", "/optout")
+    assert "opted out" in out
+    [answer] = await console.say("UASK1", "who knows postgres vacuum and indexes?")
+    assert "Petra" not in answer
+    async with app.db.sessions() as s:
+        petra = await s.scalar(select(Member).where(Member.external_id == "UPG"))
+        assert not petra.profiling_consent
+        assert await s.scalar(select(func.count()).select_from(Message).where(Message.author_id == petra.id)) == 0
+
+    [out] = await console.say("UK8S", "/forget-me")
+    assert "deleted everything" in out
+    async with app.db.sessions() as s:
+        kenji = await s.scalar(select(Member).where(Member.external_id == "UK8S"))
+        assert kenji.name == "" and not kenji.profiling_consent
+        assert await s.scalar(select(func.count()).select_from(Message).where(Message.author_id == kenji.id)) == 0
+        assert await s.scalar(select(func.count()).select_from(Skill).where(Skill.member_id == kenji.id)) == 0
+        vectors = await s.scalar(select(func.count()).select_from(MessageVector))
+        assert vectors > 0  # other people's vectors stay
+
+    # A re-import of the same export does not bring the forgotten member's messages back.
+    await app.importer.import_slack(tmp_path / "export")
+    async with app.db.sessions() as s:
+        assert await s.scalar(select(func.count()).select_from(Message).where(Message.author_id == kenji.id)) == 0
+
+
+async def test_help_and_unknown_command(app, tmp_path):
+    console = await _setup(app, tmp_path)
+    [out] = await console.say("UASK1", "/help")
+    assert "/whoknows" in out
+    [out] = await console.say("UASK1", "/frobnicate")
+    assert "don't know the command" in out and "/whoknows" in out
+    assert await console.say("UASK1", "   ") == []
