@@ -947,3 +947,321 @@ olivia: what's the difference between a CRS "datum" and a "projection"? the docs
 bjorn: The datum (e.g. WGS 84) defines the shape of the earth model and where lat/lon coordinates sit on it. A projection (e.g. UTM zone 33N, Web Mercator) flattens those lat/lon coordinates onto a plane in meters, always distorting area, distance or angles somewhere. EPSG codes name a combination: EPSG:4326 is WGS 84 lat/lon with no projection, EPSG:32633 is WGS 84 projected to UTM 33N.
 olivia: ok that finally clicked
 """
+
+CONTENT_K8S = r"""
+=== devops-k8s k8s
+jamal: my pod keeps getting OOMKilled but the app only uses ~300MB locally. memory limit is 512Mi
+mateus: `kubectl describe pod` should show Last State: Terminated, Reason: OOMKilled, exit code 137, which confirms the container hit its cgroup memory limit. The container's memory is more than your app's heap: page cache, the runtime, and every worker process count. JVMs size the heap from node memory unless you set `-XX:MaxRAMPercentage`, Node needs `--max-old-space-size`, and gunicorn multiplies everything by the number of workers. Watch `container_memory_working_set_bytes` for the pod, that's the number the OOM killer and kubelet eviction act on. <https://kubernetes.io/docs/concepts/configuration/manage-resources-containers/|Resource management for pods and containers>
+jamal: 4 gunicorn workers x ~120MB each... that's it
+mateus: Yep. Either run 1-2 workers per pod and scale horizontally, or raise the limit. Also set the memory request equal to the limit so the scheduler reserves what you actually use.
+
+=== devops-k8s k8s
+olivia: what's the difference between readiness and liveness probes? our pods restart during every deploy
+mateus: Readiness answers "should I get traffic?": failing it removes the pod from the Service endpoints, no restart. Liveness answers "am I stuck?": failing it restarts the container. If liveness fires during a slow startup you get restart loops, so add a startupProbe whose `failureThreshold * periodSeconds` covers the worst-case startup. Keep liveness cheap and local, no database checks: if the DB is down, restarting every pod only makes things worse. <https://kubernetes.io/docs/tasks/configure-pod-container/configure-liveness-readiness-startup-probes/|Configure liveness, readiness and startup probes>
+leilani: "no db check in liveness probes" should be tattooed somewhere
+
+=== devops-k8s k8s
+tariq: Docker image for our python app is 1.4GB. tips to shrink it?
+aiko: Multi-stage build: a build stage with compilers installs your dependencies into a venv, and the final stage `FROM python:3.12-slim` only copies that venv over (`COPY --from=build /opt/venv /opt/venv`). Add a .dockerignore (the .git directory and local datasets are the usual culprits), use `pip install --no-cache-dir`, and never install build-essential in the final image. 150-250MB is typical afterwards. `docker history <image>` or dive shows which layer is fat. <https://docs.docker.com/build/building/multi-stage/|Multi-stage builds>
+tariq: 1.4GB -> 210MB. the .git folder alone was 600MB lol
+
+=== devops-k8s k8s
+marcus: pod in CrashLoopBackOff and `kubectl logs` shows nothing at all. where do I even start?
+mateus: `kubectl logs <pod> --previous` shows the output of the last crashed container. If that's empty too, the process dies before it logs anything: check `kubectl describe pod` for the exit code and events. 137 is SIGKILL (usually OOM), 1 is an application error, 127 means command not found, so a wrong entrypoint or missing binary. To poke around, start a debug copy with a shell: `kubectl debug -it <pod> --copy-to=dbg --container=app -- sh`.
+marcus: exit code 127, a typo in the entrypoint path after the Dockerfile change. thanks!
+
+=== devops-k8s k8s
+nadia: Helm values for different environments: one values file per env, or something smarter?
+aiko: Base `values.yaml` plus small overlays like `values-staging.yaml` and `values-prod.yaml`, passed with several `-f` flags (later files win). Keep secrets out of values files, use external-secrets or sops via helm-secrets. If you manage many environments or clusters, helmfile or Argo CD ApplicationSets make the matrix declarative. And run `helm template` piped into `kubeconform` in CI to catch broken manifests before a deploy does.
+mehmet: helmfile is so underrated
+
+=== devops-k8s k8s
+amara: Pod stuck in Pending, events say `0/6 nodes are available: 6 Insufficient cpu`. but the nodes sit at 20% CPU usage??
+mateus: The scheduler looks at *requests*, not actual usage. If every pod requests 1 CPU and uses 0.1, the nodes are full on paper. `kubectl describe node` shows the sum of requests under "Allocated resources". Right-size requests from real usage (p95 over a week; the VPA in recommendation mode is handy for that) and enable the cluster autoscaler so Pending pods trigger new nodes.
+amara: requests were copy-pasted as 2000m everywhere. oops
+
+=== devops-k8s k8s
+elena: Docker layer cache doesn't work in GitHub Actions, every build reinstalls all dependencies from scratch
+aiko: GitHub runners are ephemeral, so the local layer cache is gone on every run. Use buildx with a remote cache backend: `docker/build-push-action` with `cache-from: type=gha` and `cache-to: type=gha,mode=max`. And order the Dockerfile so dependencies come first: `COPY pyproject.toml uv.lock ./`, install, and only then `COPY . .`; otherwise every code change invalidates the dependency layer.
+elena: we copied everything before installing. fixed both, builds went from 9 min to 2
+
+=== devops-k8s k8s
+fatima: How do I give a pod AWS permissions without putting access keys into a Secret? our model server needs to read from S3
+mateus: On EKS use IRSA (IAM roles for service accounts) or the newer EKS Pod Identity. With IRSA you annotate the ServiceAccount with the role ARN; with Pod Identity you create an association between the ServiceAccount and the role. Either way the AWS SDK picks up short-lived credentials automatically, there are no static keys, and every workload gets its own narrowly scoped role. GKE's equivalent is Workload Identity.
+fatima: Pod Identity it is, much nicer than the key rotation we do now
+
+=== devops-k8s k8s
+hyunwoo: Is running containers as root actually a problem if it's "just inside the container"?
+aiko: Yes, still a problem: a container escape or a mounted host path turns root-in-the-container into root-ish on the node. Add `USER 10001` in the Dockerfile (create the user in the build), and in the pod spec set `securityContext` with `runAsNonRoot: true`, `allowPrivilegeEscalation: false`, `readOnlyRootFilesystem: true` and `capabilities: {drop: ["ALL"]}`. The Pod Security Admission "restricted" level enforces most of this per namespace.
+sam: readOnlyRootFilesystem breaks a surprising number of apps that write to /tmp, mount an emptyDir there
+
+=== devops-k8s k8s
+lucia: My Service works through `kubectl port-forward` but through the Ingress I get 502 from nginx
+mateus: A 502 from the ingress controller means it found no healthy backend to talk to. Check in order: 1) `kubectl get endpoints <svc>`: empty means the Service selector doesn't match the pod labels or the pods aren't Ready; 2) the Service `targetPort` matches the port the app really listens on; 3) the app binds 0.0.0.0 and not 127.0.0.1. port-forward works with a localhost-only bind, real traffic doesn't. Number 3 is the classic.
+lucia: it was #3!!! uvicorn's default host. thanks, that fixed it! :pray:
+
+=== devops-k8s k8s week=1
+noah: minikube vs kind vs k3d for a local kubernetes cluster?
+aiko: kind for CI and throwaway clusters: fast, multi-node inside Docker, and what Kubernetes itself uses for its tests. k3d if you want something lightweight with a built-in registry and load balancer for everyday development. minikube if you need its addons or a VM driver. In CI I do `kind create cluster --config kind.yaml` and then `kind load docker-image myapp:dev` so no registry is needed. <https://github.com/kubernetes-sigs/kind|kubernetes-sigs/kind>
+pkeane: k3d here, `k3d registry create` saved me a lot of fiddling
+
+=== devops-k8s k8s
+zainab: what's the point of PodDisruptionBudgets? our node upgrade took down all replicas of a service at once
+mateus: That's exactly what a PDB prevents. With `minAvailable: 2` (or `maxUnavailable: 1`) selecting your deployment's pods, `kubectl drain` and managed node upgrades only evict pods while the budget allows, waiting for replacements to become Ready. Combine it with `topologySpreadConstraints` so the replicas aren't all on the same node in the first place. Careful: a PDB with `maxUnavailable: 0` blocks drains forever.
+
+=== devops-k8s k8s
+tariq: helm upgrade failed halfway and now every deploy says `another operation (install/upgrade/rollback) is in progress`
+aiko: The release is stuck in pending-upgrade. `helm history <release>` shows it; then `helm rollback <release> <last-good-revision>`. If even the rollback refuses, the status in the release Secret is stuck and you can delete the newest `sh.helm.release.v1.<name>.vN` Secret (back it up first!). For the future, run `helm upgrade --atomic --timeout 10m` so a failed upgrade rolls itself back.
+tariq: rollback worked, and --atomic is in the pipeline now
+
+=== devops-k8s k8s
+isabella: How do we do zero-downtime deploys when the app needs ~60 s to warm up?
+mateus: RollingUpdate with `maxUnavailable: 0` and `maxSurge: 1`, so old pods keep serving until new ones are Ready; a readinessProbe that only passes after warm-up; and a startupProbe so the liveness probe doesn't kill the pod during those 60 s. For shutdown, add a `preStop` hook that sleeps ~10 s so the endpoint is removed from the load balancers before the app stops accepting connections, and make `terminationGracePeriodSeconds` longer than your slowest request.
+mehmet: the preStop sleep trick fixed our random 502s during deploys
+
+=== devops-k8s k8s
+emma: Multi-arch images (arm64 for the new Graviton nodes plus amd64), how do you build them?
+aiko: `docker buildx build --platform linux/amd64,linux/arm64 -t repo/app:tag --push .` builds both and pushes a manifest list. QEMU emulation works but is painfully slow for compiled dependencies; building natively on arm64 runners (GitHub has them now) and merging the per-arch images with `docker buildx imagetools create` is much faster. Watch out for base images or wheels that have no arm64 build.
+emma: emulation took 40 min :grimacing: going with native runners
+
+=== devops-k8s k8s
+marcus: kubectl apply vs kubectl create vs server-side apply, when do I use which?
+aiko: `create` fails if the object already exists. `apply` does a client-side three-way merge using the last-applied-configuration annotation. Server-side apply (`kubectl apply --server-side`) moves that merge into the API server and tracks which manager owns which field, which is better when several actors (you, the HPA, a controller) touch the same object, and there's no giant annotation. GitOps tools like Argo CD and Flux use it more and more.
+mateus: SSA also gives you a real conflict error when two managers fight over a field, instead of silently flapping.
+
+=== devops-k8s k8s
+thanh: HPA isn't scaling our deployment, `kubectl get hpa` shows `<unknown>/70%` for CPU
+mateus: `<unknown>` means the HPA gets no metrics. Two usual reasons: metrics-server isn't installed or healthy (`kubectl top pods` fails too), or the containers have no CPU *request*: utilisation is computed as a percentage of the request, so without one there's nothing to compare against. Set requests on every container in the pod, including sidecars.
+thanh: no cpu requests on the sidecar. fixed, it scales now
+
+=== devops-k8s k8s
+mei: where should app config live in k8s: ConfigMap, env vars, or baked into the image?
+aiko: Not in the image, so the same image can be promoted from staging to prod unchanged. Non-secret config in a ConfigMap, exposed as env vars (`envFrom`) or mounted as files; secrets in Secrets, ideally synced from a real secret manager with external-secrets. Note that env vars from a ConfigMap only update when the pod restarts; add a checksum annotation of the config to the pod template in your Helm chart so changes trigger a rollout.
+"""
+
+CONTENT_OBSERVABILITY = r"""
+=== devops-k8s observability
+marcus: Should I use a Prometheus histogram or a summary for request latency?
+siobhan: Histogram, almost always. A summary computes quantiles inside each process, and you can't aggregate them across instances: the average of ten p99s is meaningless. A histogram exports buckets, so you compute `histogram_quantile(0.99, sum by (le) (rate(http_request_duration_seconds_bucket[5m])))` across all pods. Choose buckets around your SLO threshold (e.g. 0.05, 0.1, 0.25, 0.5, 1, 2.5). Native histograms in recent Prometheus versions remove most of the bucket-picking pain. <https://prometheus.io/docs/practices/histograms/|Histograms and summaries>
+marcus: makes sense, switching to histograms
+
+=== devops-k8s observability
+arjun: our Prometheus memory keeps growing, 40GB now. is this the cardinality thing people talk about?
+siobhan: Almost certainly. Check `prometheus_tsdb_head_series` and the TSDB status page in the UI for the metrics and labels with the most series. The usual offenders are user IDs, raw request paths containing IDs, and pod names on high-churn jobs. Drop or rewrite those labels with `metric_relabel_configs` (labeldrop, or replace the path with the route template) and fix the instrumentation so it labels by route, not by raw URL.
+arjun: http_requests_total with a `path` label that includes order ids. 2.3M series from that one metric :see_no_evil:
+
+=== devops-k8s observability
+elena: How do I get trace IDs into our Python logs so we can jump from a log line to the trace?
+siobhan: With OpenTelemetry: install `opentelemetry-instrumentation-logging` and set `OTEL_PYTHON_LOG_CORRELATION=true`. It injects `otelTraceID` and `otelSpanID` into every log record; add them to your format string or JSON formatter. With structlog, add a processor that reads `trace.get_current_span().get_span_context()`. Then configure a derived field on the Loki data source in Grafana that links the trace ID to Tempo. <https://opentelemetry.io/docs/languages/python/|OpenTelemetry for Python>
+elena: env var + the JSON formatter worked. clicking from log to trace feels like magic
+
+=== devops-k8s observability
+tariq: our alerts are so noisy that people ignore them. how do you decide what should page someone?
+siobhan: Page on symptoms users feel, not on causes: error rate and latency against an SLO, ideally with multi-window burn-rate alerts (e.g. 2% of the monthly error budget burned within 1 hour, confirmed over the last 5 minutes). CPU at 90% is not a page, it's a dashboard or a ticket. Every page must be actionable; if the runbook says "wait and see", delete the alert. The Google SRE book chapter is still the classic: <https://sre.google/sre-book/monitoring-distributed-systems/|Monitoring distributed systems>
+sam: we deleted half our alerts after reading that, nobody missed them
+
+=== devops-k8s observability
+mei: OpenTelemetry collector: should we sample in the SDK or in the collector?
+siobhan: Head sampling in the SDK (`parentbased_traceidratio`) is cheap, but it decides before anyone knows whether the request will fail. Tail sampling in the collector (the `tail_sampling` processor) can keep every error and every slow trace plus, say, 5% of the rest, but all spans of a trace must reach the same collector instance, so you need a two-tier setup with the loadbalancing exporter in front. Many teams combine both: light head sampling, tail sampling for the interesting traces.
+
+=== devops-k8s observability
+lucia: Loki queries are super slow when I search for a single request id
+siobhan: Loki only indexes labels, not log content, so `{app="api"} |= "req-123"` scans every chunk in the selected time range. Narrow the time range and the label selector as much as you can. Don't turn request_id into a label (cardinality explosion); structured metadata and the bloom filters in Loki 3 help with exactly this kind of needle search. Or start from the trace and jump to the logs instead of grepping.
+lucia: narrowing to 1h and the right namespace made it fast enough
+
+=== devops-k8s observability
+noah: rate() vs irate() vs increase() in PromQL? I always mix them up
+siobhan: `rate(x[5m])` is the per-second average over the window and handles counter resets; use it for alerts and most graphs. `irate` only uses the last two samples: spiky, and only useful for zoomed-in graphs of fast-moving counters. `increase(x[1h])` is rate times the window length, so "how many in the last hour" (it can be fractional because of extrapolation). And always rate() a counter before you sum() it, never the other way round.
+
+=== devops-k8s observability
+amara: what's a good SLO for an internal API? everyone says 99.99
+siobhan: Start from what your consumers need and what you achieve today, not from nines you'd like to have. If the last 90 days measured 99.7% successful requests and nobody complained, an SLO between 99.5 and 99.9% is realistic. 99.99% leaves about 4.3 minutes of error budget per month, which takes multi-region redundancy and on-call response in minutes. Define the SLI precisely first, e.g. "proportion of requests with status below 500 and latency under 300ms, measured at the load balancer".
+
+=== devops-k8s observability
+kwame: Is it worth adding metrics to our nightly batch jobs? Prometheus scraping doesn't really fit short-lived jobs
+siobhan: Yes, but push instead of scrape: send the result to a Pushgateway at the end of the job, e.g. `job_last_success_timestamp_seconds` and `job_duration_seconds`, then alert on `time() - job_last_success_timestamp_seconds > 26 * 3600`. Use the Pushgateway only for job-level results, never for per-instance metrics. If you already run an OpenTelemetry collector, pushing OTLP metrics to it works too.
+kwame: alerting on last success time is a great idea. we just found a job that silently stopped two weeks ago
+
+=== devops-k8s observability
+jamal: log levels: what belongs in INFO vs DEBUG for a production service?
+siobhan: INFO is one line per meaningful event: request handled (with status and duration), job started or finished, config loaded. DEBUG is internal detail you only need while investigating, off in production. WARNING means something unexpected happened but was handled; ERROR means a request or job failed and someone may need to look. Log structured JSON with consistent keys, and don't log per item inside hot loops, that's what metrics are for.
+leilani: "logs for events, metrics for counts" is a good rule of thumb
+
+=== devops-k8s observability
+hyunwoo: our Grafana dashboards have 40 panels each and nobody knows where to look during an incident
+siobhan: Build one top-level dashboard per service around the RED method: Rate, Errors, Duration, with the SLO and remaining error budget at the very top. Everything else moves to drill-down dashboards linked from those panels. Template variables (cluster, namespace) instead of copies per environment, and keep dashboards as code (Jsonnet/Grafonnet or the Grafana Terraform provider) so they get reviewed like everything else.
+"""
+
+CONTENT_MLOPS = r"""
+=== ml-ops mlops
+isabella: Training loss goes to NaN after a few hundred steps with mixed precision. Plain fp32 is fine. ideas?
+wei: With fp16 that's almost always overflow. If your GPU supports bf16 (Ampere or newer), use `torch.autocast(device_type="cuda", dtype=torch.bfloat16)`: same exponent range as fp32, no loss scaling needed. If you must stay on fp16, use `torch.amp.GradScaler` and call `scaler.unscale_(optimizer)` before gradient clipping. Also check the learning-rate warm-up, and any hand-written log/exp/softmax that runs in fp16. <https://pytorch.org/docs/stable/amp.html|Automatic mixed precision>
+isabella: bf16 on the A100s, no NaNs since
+
+=== ml-ops mlops
+hyunwoo: How do you all track experiments? our results live in spreadsheets :grimacing:
+fatima: MLflow is the low-friction default: `mlflow.autolog()` for sklearn, LightGBM or PyTorch Lightning, plus explicit params, metrics and the model artifact. Run the tracking server with a Postgres backend store and S3 for artifacts. Weights & Biases if you want the nicest UI and SaaS is ok. Whatever you choose, also log the git commit and the data version (DVC hash or table snapshot id), otherwise runs aren't reproducible. <https://mlflow.org/docs/latest/index.html|MLflow documentation>
+wei: +1, logging the data version is the part everyone forgets
+hyunwoo: setting up mlflow this week
+
+=== ml-ops mlops
+nadia: GPU utilisation is only around 30% during training. how do I find the bottleneck?
+wei: Nine times out of ten it's the input pipeline. Check with `nvidia-smi dmon` or the PyTorch profiler: if the GPU idles between steps, the DataLoader can't keep up. Set `num_workers` to roughly the number of CPU cores, `pin_memory=True` and `persistent_workers=True`, and move heavy decoding or augmentation onto the GPU (DALI, or torchvision v2 transforms on tensors). A bigger batch size helps too if memory allows.
+nadia: num_workers was 0 :sweat_smile: now at 85%
+
+=== ml-ops mlops
+tariq: what's the simplest way to serve a scikit-learn model as an API?
+fatima: Simplest robust path: a FastAPI app that loads the model once at startup with `joblib.load`, a pydantic schema for the input, `/predict` and `/healthz` endpoints, packaged in a Docker image with the exact scikit-learn version pinned, because pickles aren't portable across versions. If you already use MLflow, `mlflow models serve -m models:/churn@champion` gives you a REST endpoint without writing code. For many models or heavy traffic, look at BentoML or KServe.
+arjun: pin the sklearn version, learned that the hard way
+
+=== ml-ops mlops
+emma: How do you detect data drift in production?
+fatima: Log model inputs and predictions (sampled if volume is high), then compare recent windows against the training reference: PSI or a KS test per numerical feature, chi-square for categorical ones, and watch the prediction distribution as well. Evidently generates these reports for you: <https://github.com/evidentlyai/evidently|evidentlyai/evidently>. Drift alone isn't a reason to retrain; once labels arrive, tie alerts to a performance metric, otherwise you end up with alert fatigue.
+emma: good point about not retraining on every drift alert
+
+=== ml-ops mlops
+olivia: is fine-tuning a 7B model on a single 24GB GPU even possible?
+wei: Yes, with QLoRA: load the base model in 4-bit through bitsandbytes (`BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4")`), train LoRA adapters with peft (r=16, targeting the attention projections), enable gradient checkpointing, and use a batch size of 1-4 with gradient accumulation. A 7B model fits in roughly 12-16GB that way; full fine-tuning would need many times that. Start with a small, clean dataset: a few thousand good examples beat 100k noisy ones.
+isabella: we did exactly this on a 4090, worked fine
+
+=== ml-ops mlops
+zainab: do we need a feature store? we have 3 models in production
+fatima: With three models, probably not. A feature store pays off when many models share features and you suffer from training/serving skew (features computed differently offline and online), or you need point-in-time-correct joins for training sets. Until then, compute features in one shared library or dbt model and build training sets with point-in-time joins (`pd.merge_asof`, or `ASOF JOIN` in DuckDB). Feast is the lightweight option when you get there. Good read: <https://engineering.example.com/posts/feature-store-lessons|Lessons from two years of running a feature store>
+
+=== ml-ops mlops
+mei: distributed training: DDP or FSDP? we have one node with 8 GPUs
+wei: DDP keeps a full copy of the model on every GPU and only all-reduces gradients: simplest and fastest as long as the model, gradients and optimizer state fit on one GPU. FSDP shards parameters, gradients and optimizer state across GPUs, so you can train models that don't fit on one card, at the price of more communication. Start with DDP via `torchrun --nproc_per_node=8 train.py`; switch to FSDP (or DeepSpeed ZeRO-3) when you run out of memory.
+
+=== ml-ops mlops
+jamal: our model looks great offline but performs badly in production. where do I start looking?
+fatima: Training/serving skew first: are features computed by the same code online and offline? Classic bugs are a different default for missing values, a timezone shift in date features, or a feature that leaks future information into training because it was computed with data from after the prediction time. Log the online features for a sample of requests and diff them against what the offline pipeline produces for the same entities and timestamps.
+wei: and check that the label definition matches what prod measures. we once trained on "clicked within 7 days" and evaluated on same-session clicks
+jamal: found a leaky feature: days_since_last_order was computed at the end of the month :upside_down_face:
+
+=== ml-ops mlops
+noah: how do I version datasets? git lfs?
+fatima: Git LFS gets painful beyond a few GB. DVC keeps small pointer files in git and the data in S3 or GCS: `dvc add data/train.parquet`, `dvc push`, and the commit pins the exact data version. For tables in a lakehouse, Delta or Iceberg time travel does the same job, just log the snapshot id with every training run. <https://dvc.org/doc/start|Get started with DVC>
+
+=== ml-ops mlops
+isabella: HF Trainer: how do I resume after a crash, including optimizer and scheduler state?
+wei: `trainer.train(resume_from_checkpoint=True)` picks the latest `checkpoint-*` folder in output_dir and restores the model, optimizer, LR scheduler, RNG states and the global step. Make sure `save_strategy`/`save_steps` are set and that `save_total_limit` doesn't delete the checkpoint you need. On spot or preemptible instances, write checkpoints to durable storage, not the local disk. <https://huggingface.co/docs/transformers/main_classes/trainer|Trainer>
+
+=== ml-ops mlops
+amara: How should we test ML pipelines? unit tests feel weird for models
+fatima: Split it up: plain pytest unit tests for feature code (deterministic functions), data tests on inputs (schema, ranges, null rates, with pandera or Great Expectations), and model tests as gates in CI: a minimum metric on a fixed holdout set, a few behavioural tests (invariance: changing the customer's name doesn't change the prediction; directional: higher income doesn't lower the credit score), and a comparison against the current production model before promotion.
+amara: behavioural tests are a new concept for me, love it
+
+=== ml-ops mlops
+tariq: Batch inference for 50M rows every day: Spark, Ray, or something else?
+fatima: If it's an sklearn or XGBoost model and the data already sits in a warehouse or lake, a pandas UDF in Spark (`mapInPandas`) with the model broadcast to the executors works well. Ray Data is nicer when you need GPUs or heavy Python preprocessing. But 50M rows of a tabular model might also be a chunked job on one big machine reading Parquet with DuckDB, measure before you build a cluster.
+kwame: fwiw we score 80M rows/day with duckdb + lightgbm on a single 32-core box, ~20 min
+
+=== ml-ops mlops
+lucia: what is model quantization and will it make inference faster on CPU?
+wei: Quantization stores weights (and sometimes activations) as int8 or int4 instead of fp32. On CPU, dynamic int8 quantization (`torch.ao.quantization.quantize_dynamic` for the Linear layers, or ONNX Runtime's quantizer) typically gives a 2-4x speed-up for transformer models with a small accuracy drop. Exporting to ONNX and running with ONNX Runtime is another easy win. Always re-evaluate accuracy on your own data after quantizing.
+
+=== ml-ops mlops
+elena: How do you promote models from staging to production in the MLflow registry? I read that stages are deprecated?
+fatima: Yes, stages are deprecated in favour of aliases and tags. Register the model version, give it an alias such as `champion` (`client.set_registered_model_alias("churn", "champion", version)`) and have the serving side load `models:/churn@champion`. Promotion becomes moving the alias once the CI checks pass, and rollback is moving it back.
+elena: aliases are much nicer than stages actually
+
+=== ml-ops mlops
+hyunwoo: class imbalance of 1:200. oversampling, class weights, or something else?
+wei: Start with class weights (`class_weight="balanced"`, or `scale_pos_weight` in XGBoost) and evaluate with PR-AUC rather than accuracy or ROC-AUC. Then tune the decision threshold on a validation set for your real cost trade-off, that matters more than any resampling. SMOTE rarely helps tree models in my experience.
+fatima: and calibrate the probabilities afterwards if downstream systems use them as scores (CalibratedClassifierCV or isotonic regression)
+
+=== ml-ops mlops
+nadia: our model server on k8s takes 3 minutes to start because it downloads a 6GB model from S3 on every pod start. better pattern?
+fatima: Load the model from a volume instead of downloading per pod: an init container that syncs to a node-local cache or a ReadOnlyMany PVC, or bake smaller models into the image. For big LLM-style models, KServe's model cache or a modelcar (model packaged as an OCI image) avoid repeated downloads. And set a startupProbe long enough for the load, so the pod isn't killed while it's still reading weights.
+nadia: the PVC with the weights brought startup down to 25 seconds
+
+=== ml-ops mlops
+thanh: what's the difference between a validation set and a test set? my tutorial uses them interchangeably
+wei: Validation data is what you look at while developing: early stopping, hyperparameter tuning, picking the threshold. The test set is touched once, at the end, to estimate performance on unseen data. If you tune against the test set, your reported number is optimistic. For time-series data split by time, not randomly: train on the past, validate and test on later periods.
+"""
+
+CONTENT_FRONTEND = r"""
+=== frontend frontend
+lucia: useEffect runs twice on mount in dev. is my code broken?
+chloe: No, that's React StrictMode in development: it deliberately mounts, unmounts and remounts components to surface missing cleanups. It doesn't happen in production builds. If the double run causes a bug (a duplicate fetch or subscription), your effect needs a cleanup: abort the request with an AbortController, unsubscribe listeners. And often you don't need an effect at all: <https://react.dev/learn/you-might-not-need-an-effect|You Might Not Need an Effect>
+lucia: added the AbortController cleanup, all good
+
+=== frontend frontend
+jamal: TypeScript: how do I type a function whose callback type depends on a string argument?
+sofia: A lookup type is cleaner than overloads: `type EventMap = { click: MouseEvent; keydown: KeyboardEvent }`, then `function on<K extends keyof EventMap>(name: K, cb: (e: EventMap[K]) => void)`. TS infers K from the string literal and gives the callback the right event type. Overloads work too, but they get verbose and the implementation signature isn't checked against them.
+jamal: the keyof pattern is beautiful
+
+=== frontend frontend
+thanh: our React app re-renders the whole list when one item changes. 2000 rows, very laggy
+chloe: Measure first with the React DevTools Profiler (turn on "record why each component rendered"). Usual fixes: stable `key`s (ids, not the array index), wrap the row component in `React.memo` and keep its props stable, so no new inline objects or callbacks on every render (`useCallback` for handlers). For 2000 rows, virtualise the list so only visible rows are rendered, with `@tanstack/react-virtual` or react-window. That alone usually makes it smooth.
+sofia: also check whether the whole list lives in a context that changes on every keystroke, that defeats memo completely
+thanh: virtualization + memo, buttery smooth now
+
+=== frontend frontend
+noah: CORS error when calling my API from localhost:5173, but the same request works in Postman
+sofia: Postman isn't a browser, so it doesn't enforce CORS. Your API must answer with `Access-Control-Allow-Origin: http://localhost:5173` and respond to the preflight OPTIONS request with the allowed methods and headers. In development it's easier to use Vite's proxy (`server.proxy: { "/api": "http://localhost:8000" }`) so the browser sees same-origin requests. Never combine `*` with credentials, browsers reject that. <https://developer.mozilla.org/en-US/docs/Web/HTTP/CORS|MDN: Cross-Origin Resource Sharing>
+noah: the vite proxy did it
+
+=== frontend frontend
+emma: state management in 2026: Redux, Zustand, Context, TanStack Query? so many opinions
+chloe: Separate server state from client state. Server state (API data: caching, refetching, invalidation) goes to TanStack Query, which removes most of what people used Redux for. For the remaining client state: local useState, lift it up when needed, Context for rarely-changing values (theme, current user), and Zustand for genuinely shared, frequently updated UI state. Redux Toolkit is fine in big existing apps, but I wouldn't start a new one with it. <https://tanstack.com/query/latest|TanStack Query>
+sam: tanstack query changed my life honestly
+mehmet: zustand for the small stuff, yep
+
+=== frontend frontend
+lucia: `Type 'string' is not assignable to type '"small" | "large"'` when I pass a variable to my component
+sofia: The variable got widened to `string`. Declare it with a literal type, `const size = "small" as const`, or annotate it (`const size: Size = "small"`). For objects, `const config = { size: "small" } as const`, or better `satisfies Config`: it checks the shape against the type but keeps the literal types.
+lucia: satisfies is new to me, nice
+
+=== frontend frontend
+isabella: Our JS bundle is 3MB. how do I find out what's in it?
+sofia: With Vite, add `rollup-plugin-visualizer` and you get a treemap of the bundle. Usual suspects: moment.js with all locales (switch to date-fns or dayjs), the whole of lodash (use `lodash-es` or per-method imports), icon libraries that don't tree-shake, a charting library loaded on the landing page. Then split routes with `React.lazy(() => import("./Reports"))` so heavy pages load on demand.
+isabella: moment + a full icon font. down to 900KB
+
+=== frontend frontend
+amara: How do you test React components nowadays? Enzyme is dead, right?
+chloe: Enzyme is dead, yes. React Testing Library with Vitest (or Jest), testing behaviour the way a user sees it: `screen.getByRole("button", { name: /save/i })`, `await user.click(...)`, assertions on visible text, not on component internals or state. Mock the network with MSW instead of mocking fetch. Add Playwright end-to-end tests for the few flows that must never break.
+amara: getByRole also forces us to fix our accessibility, bonus
+
+=== frontend frontend
+tariq: Next.js app router: when is a component a server component and when a client component?
+chloe: In the app router everything is a Server Component by default. A file becomes client code when it starts with `"use client"` or is imported from a client component. Server components can be async and fetch data directly, but can't use state, effects or browser APIs. Keep `"use client"` at the leaves (the interactive button, the form) and pass server-rendered content into client components as children, so you don't ship the whole tree as JavaScript.
+
+=== frontend frontend
+marcus: is `any` ever OK in TypeScript? my lead wants to ban it completely
+sofia: Use `unknown` at the boundaries instead (JSON.parse, catch clauses, third-party responses) and narrow it with a validator like zod: `Schema.parse(data)` hands you a typed value. `any` switches off checking and spreads silently through everything it touches. Enforce it with `@typescript-eslint/no-explicit-any` plus `noImplicitAny` (part of `strict`); the rare legitimate `any` gets an eslint-disable comment with a reason. <https://www.typescriptlang.org/docs/handbook/2/narrowing.html|TypeScript handbook: Narrowing>
+leilani: zod + unknown is the combo
+
+=== frontend frontend
+nadia: accessible modal dialog: what do I actually need to handle?
+chloe: The easiest route is the native `<dialog>` element with `showModal()`: you get Escape to close, a backdrop, and the rest of the page becomes inert, for free. If you build your own: `role="dialog"`, `aria-modal="true"`, `aria-labelledby` pointing at the title, move focus into the dialog on open and back to the trigger on close, keep Tab inside, close on Escape. Test with a screen reader (VoiceOver or NVDA) at least once. <https://developer.mozilla.org/en-US/docs/Web/Accessibility/ARIA|MDN: ARIA>
+
+=== frontend frontend
+hyunwoo: Migrating from create-react-app to Vite, any gotchas?
+sofia: The main ones: env vars become `import.meta.env.VITE_*` instead of `process.env.REACT_APP_*`; index.html moves to the project root and loads `/src/main.tsx` with a module script tag; importing SVGs as components needs vite-plugin-svgr; and the Jest setup doesn't carry over, so switching to Vitest is easiest since it reuses the Vite config. The dev server starts in well under a second instead of 30, worth it. <https://vite.dev/guide/|Vite guide>
+hyunwoo: done in an afternoon!
+
+=== frontend frontend
+jamal: CSS modules, Tailwind, or styled-components for a new project?
+chloe: Runtime CSS-in-JS (styled-components, emotion) is falling out of favour: it costs render time and doesn't work well with React Server Components. Tailwind if the team likes utility classes and you want consistency through a design-token config; CSS Modules if you prefer plain CSS with local scoping. Both have zero runtime cost. Pick one and write the conventions down.
+sofia: and modern CSS (nesting, :has(), container queries) makes plain CSS modules much nicer than a few years ago
+
+=== frontend frontend
+priya: Frontend question from a backend person :slightly_smiling_face: how do I write a TS function that takes an object and one of its keys and returns the right value type?
+sofia: `function get<T, K extends keyof T>(obj: T, key: K): T[K] { return obj[key]; }`. K is constrained to the keys of T, and the indexed access type `T[K]` gives the exact property type, so `get(user, "age")` is a number. For nested paths you'd need recursive template literal types, which get hairy fast, so check whether you really need them.
+priya: neat, that's basically a TypeVar bound plus Literal in Python terms
+
+=== frontend frontend
+olivia: form with 30 fields re-renders on every keystroke and feels sluggish
+chloe: Controlled inputs backed by one big useState re-render the entire form on every keystroke. React Hook Form uses uncontrolled inputs with refs, so typing only re-renders what subscribes to that field. It's built for large forms and integrates with zod via `@hookform/resolvers`. If you stay controlled, split the form into memoised sections with local state and lift values up on blur or submit.
+olivia: react-hook-form + zod, much snappier
+
+=== frontend frontend
+emma: `useMemo` everywhere or not at all? our codebase has both extremes
+chloe: Neither. Memoise when a calculation is measurably expensive, or when referential identity matters, i.e. the value is a dependency of an effect or a prop of a memoised child. Wrapping everything adds noise and its own overhead. And if you're on React 19 with the React Compiler enabled, it inserts most of these memoisations automatically, so new code can mostly drop manual useMemo/useCallback.
+
+=== frontend frontend
+lucia: TypeScript: how do I make a type where either `id` or `email` must be present but not both?
+sofia: A discriminated union with `never` for the excluded key: `type Lookup = { id: string; email?: never } | { email: string; id?: never }`. Passing both fails because one side requires the other key to be absent. If you do this a lot, a small helper type like `XOR<A, B>` keeps it readable. Narrow with `"id" in lookup` or by checking `lookup.id !== undefined`.
+lucia: the `?: never` trick is exactly what I needed
+"""
