@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 
 MIN_QUESTIONS = 30
 TOP_K = 100
+LAG_SHARE = 0.3
 
 
 @dataclass(frozen=True)
@@ -64,11 +65,16 @@ def build_examples(corpus: Corpus, vectors: np.ndarray, has_vector: np.ndarray, 
     t0 = ts[a["alive"]].min() if a["alive"].any() else 0.0
     t_span = ts.max() - t0
     examples = []
+    rng = np.random.default_rng(0)
     for row, truth in qs:
         t_q = ts[row]
         if t_q - t0 < 0.2 * t_span or not has_vector[row]:
             continue
-        mask = a["alive"] & (ts < t_q) & (thread != thread[row])
+        # What was known some time before the question: a question is often asked long after the
+        # last look at the community's history (a batch of questions, a quiet month), so train for
+        # staleness from none to a third of the history's span.
+        t_known = t_q - rng.uniform(0.0, LAG_SHARE * t_span)
+        mask = a["alive"] & (ts < t_known) & (thread != thread[row])
         sims = vectors @ vectors[row]
         sims = np.where(mask & has_vector, sims, -np.inf)
         k = min(TOP_K, int(np.isfinite(sims).sum()))
@@ -78,7 +84,7 @@ def build_examples(corpus: Corpus, vectors: np.ndarray, has_vector: np.ndarray, 
         top = top[np.argsort(-sims[top])]
         dense = dense_weights([(int(r), float(sims[r])) for r in top])
         lex = lexical_hits(corpus.lexical.scores(tokens(clean(corpus.records[row].text))), mask, TOP_K)
-        pri = priors(corpus, ref_time=t_q, before=t_q)
+        pri = priors(corpus, ref_time=t_known, before=t_known)
         asker = int(a["author"][row])
         cands, feats, _ = features(corpus, Hits(dense, lex), pri, asker=asker, excluded=set())
         where = np.flatnonzero(cands == truth)

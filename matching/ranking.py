@@ -25,9 +25,12 @@ FEATURES = (
     "affinity",  # answers given in the asker's own threads
     "thanked",  # relevant answers that were thanked or reacted to
     "skill",  # declared skills and endorsements matching the question
+    "focus",  # relevant messages as a share of all the member's messages (niche experts score high)
+    "best",  # the member's single most relevant message
+    "together",  # messages in threads the asker took part in (people who talk with the asker)
 )
 
-DEFAULT_WEIGHTS = np.array([1.0, 0.6, 1.2, -0.3, 0.5, 0.3, 0.2, 0.3, 0.4, 1.0])
+DEFAULT_WEIGHTS = np.array([1.0, 0.5, 1.0, -0.3, 0.8, 0.0, 0.0, 0.3, 0.3, 1.0, 0.5, 0.5, 0.2])
 
 ROLE_WEIGHT = np.array([0.6, 0.25, 1.0])  # other, ask, answer
 DAY = 86400.0
@@ -88,6 +91,8 @@ class Priors:
     recent: np.ndarray
     week: np.ndarray
     answered_root_author: np.ndarray  # per row: author of the thread root an answer went to, else -1
+    messages: np.ndarray
+    mask: np.ndarray  # rows known at the time
 
 
 def priors(corpus: Corpus, ref_time: float, before: float | None = None) -> Priors:
@@ -104,7 +109,8 @@ def priors(corpus: Corpus, ref_time: float, before: float | None = None) -> Prio
     thread = a["thread"]
     root_author = np.where(thread >= 0, a["thread_root_author"][np.maximum(thread, 0)], -1)
     root_author = np.where(is_answer, root_author, -1)
-    return Priors(answers, recent, week, root_author)
+    messages = np.bincount(author[mask], minlength=m).astype(np.float64)
+    return Priors(answers, recent, week, root_author, messages, mask)
 
 
 def affinity(corpus: Corpus, pri: Priors, asker: int) -> np.ndarray:
@@ -113,6 +119,18 @@ def affinity(corpus: Corpus, pri: Priors, asker: int) -> np.ndarray:
         return np.zeros(m)
     sel = pri.answered_root_author == asker
     return np.bincount(corpus.arrays["author"][sel], minlength=m).astype(np.float64)
+
+
+def together(corpus: Corpus, pri: Priors, asker: int) -> np.ndarray:
+    a = corpus.arrays
+    m = len(corpus.members)
+    if asker < 0:
+        return np.zeros(m)
+    mine = np.unique(a["thread"][pri.mask & (a["author"] == asker) & (a["thread"] >= 0)])
+    if len(mine) == 0:
+        return np.zeros(m)
+    sel = pri.mask & np.isin(a["thread"], mine)
+    return np.bincount(a["author"][sel], minlength=m).astype(np.float64)
 
 
 def features(
@@ -142,8 +160,11 @@ def features(
         if m == asker or m in excluded:
             continue
         f = acc[m]
-        f[0] += hits.dense.get(row, 0.0) * ROLE_WEIGHT[r]
+        dense = hits.dense.get(row, 0.0)
+        f[0] += dense * ROLE_WEIGHT[r]
         f[1] += hits.lexical.get(row, 0.0) * ROLE_WEIGHT[r]
+        f[10] += rel * ROLE_WEIGHT[r]
+        f[11] = max(f[11], rel * ROLE_WEIGHT[r])
         if r == ROLE_ASK:
             f[3] += rel
         if r == ROLE_ANSWER:
@@ -183,6 +204,8 @@ def features(
     feats[:, 5] = pri.recent[cands]
     feats[:, 6] = pri.week[cands]
     feats[:, 7] = aff[cands]
+    feats[:, 10] = feats[:, 10] / np.sqrt(1.0 + pri.messages[cands]) * 10.0
+    feats[:, 12] = together(corpus, pri, asker)[cands]
     if skill:
         feats[:, 9] = [skill.get(int(m), 0.0) for m in cands]
     feats = np.log1p(np.maximum(feats, 0.0))

@@ -34,7 +34,7 @@ def load_eval(path: Path):
     return mod
 
 
-async def evaluate(export: Path, work: Path, ev, refit: bool) -> tuple[float, float, int]:
+async def evaluate(export: Path, work: Path, ev, refit: bool, weights=None) -> tuple[float, float, int]:
     users, channels, msgs, bots = ev.load(export)
     _, history, questions = ev.split(msgs, bots, 0.7)
     db_file = work / f"{export.name}.db"
@@ -50,8 +50,13 @@ async def evaluate(export: Path, work: Path, ev, refit: bool) -> tuple[float, fl
 
     async with app.db.sessions() as s:
         cid = (await list_communities(s))[0].id
-    if refit:
-        await app.expertise.fit(cid)
+    if weights is not None:
+        async def fixed(_cid):  # noqa: ANN001, ANN202
+            return np.asarray(weights, dtype=float)
+
+        app.expertise.weights = fixed
+    elif refit:
+        print(json.dumps({"fitted": (await app.expertise.fit(cid) or {}).get("weights")}))
     cache = work / f"{export.name}.q.npy"
     if cache.exists():
         qv = np.load(cache)
@@ -74,13 +79,14 @@ async def main() -> None:
     p.add_argument("--work", type=Path, default=Path("/tmp/connective-tune"))
     p.add_argument("--eval", type=Path, default=Path(__file__).resolve().parents[3] / "shared/tools/eval_whoknows.py")
     p.add_argument("--no-refit", action="store_true")
+    p.add_argument("--weights", type=json.loads, help="fixed weights as a JSON list (no fitting)")
     a = p.parse_args()
     a.work.mkdir(parents=True, exist_ok=True)
     ev = load_eval(a.eval)
     ratios, lts = [], []
     for export in a.exports:
         t = time.perf_counter()
-        mrr, lt, n = await evaluate(export, a.work, ev, not a.no_refit)
+        mrr, lt, n = await evaluate(export, a.work, ev, not a.no_refit, a.weights)
         base, base_lt = BASELINES.get(export.name, (float("nan"), float("nan")))
         ratios.append(mrr / base)
         lts.append(lt / base_lt)
