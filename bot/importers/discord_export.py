@@ -137,6 +137,8 @@ class DiscordExport:
         for path in paths:
             if not path.exists():
                 raise UserError(f"{path}: no such file or folder")
+            if path.is_file() and path.suffix.lower() in (".html", ".htm", ".csv", ".txt"):
+                raise UserError(f"{path}: export the channels as JSON (DiscordChatExporter --format Json)")
         self.paths = paths
         self.include_private = include_private
         self.report = ImportReport()
