@@ -128,6 +128,25 @@ def import_slack(
     _finish_import(run_async(go))
 
 
+@import_cli.command("discord")
+def import_discord(
+    paths: Annotated[list[Path], typer.Argument(help="DiscordChatExporter JSON file(s), folder(s) or .zip")],
+    include_private: Annotated[bool, typer.Option(help="Also import private threads in the export")] = False,
+) -> None:
+    """Import DiscordChatExporter JSON exports (idempotent: a second run adds only what is new)."""
+    s = settings()
+
+    async def go():  # noqa: ANN202
+        app = await _open_app(s)
+        try:
+            return await app.importer.import_discord(paths, include_private=include_private,
+                                                     progress=progress_bar)
+        finally:
+            await app.close()
+
+    _finish_import(run_async(go))
+
+
 def _finish_import(report) -> None:  # noqa: ANN001
     for err in report.errors:
         typer.echo(f"error: {err}", err=True)
@@ -211,7 +230,7 @@ async def _community_id(app, wanted: str | None) -> int:  # noqa: ANN001
         raise UserError(f"no community {wanted!r} in this database")
     real = [c for c in communities if c.platform != "console"] or communities
     if not real:
-        raise UserError("this database holds no community yet: `connective import slack PATH` first")
+        raise UserError("this database holds no community yet: `connective import slack|discord PATH` first")
     if len(real) > 1:
         names = ", ".join(f"{c.platform}:{c.external_id}" for c in real)
         raise UserError(f"several communities here ({names}): choose one with --community")

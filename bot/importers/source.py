@@ -43,6 +43,13 @@ class ExportSource:
                     out.append(rel)
         return sorted(out)
 
+    def files(self, suffix: str) -> list[str]:
+        """Every file whose name ends with suffix, at any depth, sorted."""
+        if self._zip is None:
+            return sorted(str(p.relative_to(self.path)) for p in self.path.rglob(f"*{suffix}") if p.is_file())
+        return sorted(n[len(self._prefix):] for n in self._zip.namelist()
+                      if n.startswith(self._prefix) and n.endswith(suffix) and not n.endswith("/"))
+
     def exists(self, name: str) -> bool:
         if self._zip is None:
             return (self.path / name).is_file()

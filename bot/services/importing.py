@@ -6,7 +6,11 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
+from sqlalchemy import select
+
 from bot.db.engine import Database
+from bot.db.models import Message
+from bot.importers.discord_export import DiscordExport, thread_root
 from bot.importers.report import ImportReport
 from bot.importers.slack_export import SlackExport, message_author
 from bot.importers.source import DamagedFile
@@ -46,24 +50,74 @@ class ImportService:
         finally:
             export.source.close()
         report.community = f"slack:{export.team}"
+        community_id, member_ids, channel_ids = await self._ensure_structure("slack", export.team, "", people,
+                                                                             channels)
+        incoming: list[IncomingMessage] = [
+            export.to_incoming(m, channel_ids[ch_ext], ch_ext, member_ids, message_author(m))
+            for ch_ext, msgs in raw.items() for m in msgs
+        ]
+        await self._store(community_id, incoming, report, progress)
+        return report
+
+    async def import_discord(self, paths: list[Path], *, include_private: bool = False,
+                             progress: ProgressFactory = no_progress) -> ImportReport:
+        """DiscordChatExporter JSON files (or folders, or .zip archives of them); one community per guild."""
+        export = DiscordExport(paths, include_private=include_private)
+        report = export.report
+        guilds = export.read()
+        names = []
+        for guild in guilds.values():
+            names.append(f"discord:{guild.id}")
+            channels = [{"id": ch.id, "name": ch.name, "is_private": ch.is_private}
+                        for ch in guild.channels.values()]
+            community_id, member_ids, channel_ids = await self._ensure_structure(
+                "discord", guild.id, guild.name, guild.people, channels)
+            stored_roots = await self._stored_thread_roots(
+                community_id, [channel_ids[ch.id] for ch in guild.channels.values() if ch.is_thread])
+            incoming = []
+            for ch in guild.channels.values():
+                root = thread_root(ch, stored_roots.get(channel_ids[ch.id])) if ch.is_thread else None
+                incoming += [export.to_incoming(m, guild, ch, channel_ids[ch.id], member_ids, root)
+                             for m in ch.ordered()]
+            await self._store(community_id, incoming, report, progress)
+        report.community = ", ".join(names) or "discord"
+        if not guilds and not report.errors:
+            report.notes.append("no server channel found in the export")
+        return report
+
+    async def _ensure_structure(self, platform: str, external_id: str, name: str, people: dict[str, dict],
+                                channels: list[dict]) -> tuple[int, dict[str, int], dict[str, int]]:
+        """The community, its members and channels: (community id, member ids, channel ids by external id)."""
         async with self.db.sessions.begin() as session:
-            community = await ensure_community(session, "slack", export.team)
+            community = await ensure_community(session, platform, external_id, name)
             member_ids = await ensure_members_bulk(session, community.id, people)
             channel_ids = {}
             for ch in channels:
                 row = await ensure_channel(session, community.id, ch["id"], name=ch["name"],
                                            is_private=ch["is_private"])
                 channel_ids[ch["id"]] = row.id
-        incoming: list[IncomingMessage] = [
-            export.to_incoming(m, channel_ids[ch_ext], ch_ext, member_ids, message_author(m))
-            for ch_ext, msgs in raw.items() for m in msgs
-        ]
-        await self._store(community.id, incoming, report, progress)
-        return report
+            return community.id, member_ids, channel_ids
+
+    async def _stored_thread_roots(self, community_id: int, channel_ids: list[int]) -> dict[int, str]:
+        """channel id -> external id of the thread root stored there (a root names its own thread)."""
+        if not channel_ids:
+            return {}
+        async with self.db.sessions() as session:
+            rows = (await session.execute(
+                select(Message.channel_id, Message.external_id)
+                .where(Message.community_id == community_id, Message.channel_id.in_(channel_ids),
+                       Message.thread_external_id == Message.external_id)
+                .order_by(Message.created_at)
+            )).all()
+        roots: dict[int, str] = {}
+        for channel_id, external_id in rows:
+            roots.setdefault(channel_id, external_id)
+        return roots
 
     async def _store(self, community_id: int, incoming: list[IncomingMessage], report: ImportReport,
                      progress: ProgressFactory) -> None:
         incoming.sort(key=lambda m: m.created_at)
+        changed = 0
         with progress(len(incoming), "importing") as advance:
             for start in range(0, len(incoming), CHUNK):
                 part = incoming[start : start + CHUNK]
@@ -72,7 +126,8 @@ class ImportService:
                 report.updated += result.updated
                 report.skipped += result.skipped
                 report.embedded += result.embedded
+                changed += result.added + result.updated
                 advance(len(part))
-        if report.added or report.updated:
+        if changed:
             self.expertise.forget_cache(community_id)
             report.fitted = await self.expertise.fit(community_id)

@@ -1,0 +1,266 @@
+"""DiscordChatExporter JSON exports: one file per channel or thread, given as files, folders or .zip archives.
+
+Each file holds `guild`, `channel` and `messages`. Files of the same channel (partitions, overlapping
+exports) are merged by message id. Threads and forum posts are channels of their own on Discord; their
+messages are stored under the thread's channel id with `thread_external_id` naming the thread's root
+message (see `thread_root`), so the ranking sees the root as the question and other people's messages
+in the thread as answers. A reply (`reference`) names the message it answers.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bot.errors import UserError
+from bot.importers.report import ImportReport
+from bot.importers.source import DamagedFile, ExportSource
+from bot.services.ingest import IncomingMessage
+
+log = logging.getLogger(__name__)
+
+# Older DiscordChatExporter versions write channel kinds as numbers (Discord's channel types).
+CHANNEL_KINDS = {
+    "0": "GuildTextChat", "1": "DirectTextChat", "2": "GuildVoiceChat", "3": "DirectGroupTextChat",
+    "4": "GuildCategory", "5": "GuildNews", "10": "GuildNewsThread", "11": "GuildPublicThread",
+    "12": "GuildPrivateThread", "13": "GuildStageVoice", "14": "GuildDirectory", "15": "GuildForum",
+}
+THREAD_KINDS = frozenset({"GuildNewsThread", "GuildPublicThread", "GuildPrivateThread"})
+DIRECT_KINDS = frozenset({"DirectTextChat", "DirectGroupTextChat"})
+PRIVATE_KINDS = frozenset({"GuildPrivateThread"})
+
+# Message kinds that carry what someone wrote (names as DiscordChatExporter writes them, or Discord's
+# numbers for kinds it has no name for). Everything else is a system notice: joins, pins, "started a
+# thread", the empty thread-starter pointer (21), boosts, automod alerts...
+REPLY_KINDS = frozenset({"Reply", "19"})
+CONTENT_KINDS = REPLY_KINDS | {"Default", "0", "ChatInputCommand", "20", "ContextMenuCommand", "23"}
+
+
+def discord_permalink(guild_id: str, channel_id: str, message_id: str) -> str:
+    return f"https://discord.com/channels/{guild_id}/{channel_id}/{message_id}"
+
+
+def parse_time(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def message_text(m: dict[str, Any]) -> str:
+    text = m.get("content") if isinstance(m.get("content"), str) else ""
+    if not text.strip():
+        parts = []
+        for e in m.get("embeds") or []:
+            if isinstance(e, dict):
+                parts += [e.get("title") or "", e.get("description") or ""]
+        parts += [a.get("fileName") or "" for a in m.get("attachments") or [] if isinstance(a, dict)]
+        text = " ".join(p for p in parts if isinstance(p, str) and p)
+    return text
+
+
+def author_name(author: dict[str, Any]) -> str:
+    return str(author.get("nickname") or author.get("name") or author.get("id") or "")
+
+
+def reaction_name(r: dict[str, Any]) -> str:
+    emoji = r.get("emoji") if isinstance(r.get("emoji"), dict) else {}
+    return str(emoji.get("name") or emoji.get("code") or emoji.get("id") or "")
+
+
+def reaction_users(r: dict[str, Any]) -> list[str]:
+    return [str(u["id"]) for u in r.get("users") or [] if isinstance(u, dict) and u.get("id")]
+
+
+@dataclass
+class DiscordChannel:
+    id: str
+    name: str
+    kind: str
+    parent_id: str | None
+    messages: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> raw message
+
+    @property
+    def is_thread(self) -> bool:
+        return self.kind in THREAD_KINDS
+
+    @property
+    def is_private(self) -> bool:
+        return self.kind in PRIVATE_KINDS
+
+    def ordered(self) -> list[dict[str, Any]]:
+        return sorted(self.messages.values(), key=lambda m: (m["_time"], int_id(m["id"])))
+
+
+@dataclass
+class DiscordGuild:
+    id: str
+    name: str
+    people: dict[str, dict] = field(default_factory=dict)  # user id -> {"name", "is_bot"}
+    channels: dict[str, DiscordChannel] = field(default_factory=dict)
+
+
+def int_id(snowflake: str) -> int:
+    try:
+        return int(snowflake)
+    except ValueError:
+        return 0
+
+
+def thread_root(channel: DiscordChannel, stored_root: str | None = None) -> str | None:
+    """The external id that names a thread's root message.
+
+    A root stored by an earlier import wins, so an overlapping later export joins the same thread. Then
+    the message whose id is the thread's id (a forum post's opening message). Otherwise (a thread
+    started from a message of its parent channel, whose opening message lives there), the thread's
+    first message is its root: the person who opened the conversation in the thread asked.
+    """
+    if stored_root:
+        return stored_root
+    if channel.id in channel.messages:
+        return channel.id
+    ordered = channel.ordered()
+    return ordered[0]["id"] if ordered else None
+
+
+class DiscordExport:
+    """Reads DiscordChatExporter JSON files into guilds, people, channels and messages."""
+
+    def __init__(self, paths: list[Path], *, include_private: bool = False) -> None:
+        if not paths:
+            raise UserError("give at least one DiscordChatExporter .json file, folder or .zip")
+        for path in paths:
+            if not path.exists():
+                raise UserError(f"{path}: no such file or folder")
+            if path.is_file() and path.suffix.lower() in (".html", ".htm", ".csv", ".txt"):
+                raise UserError(f"{path}: export the channels as JSON (DiscordChatExporter --format Json)")
+        self.paths = paths
+        self.include_private = include_private
+        self.report = ImportReport()
+        self.guilds: dict[str, DiscordGuild] = {}
+        self._skipped_private: set[str] = set()
+        self._skipped_direct = 0
+
+    def read(self) -> dict[str, DiscordGuild]:
+        for path in self.paths:
+            self._read_path(path)
+        unknown_reactions = sum(self._unknown_reactions(m) for guild in self.guilds.values()
+                                for channel in guild.channels.values() for m in channel.messages.values())
+        if self._skipped_private:
+            self.report.notes.append(f"{len(self._skipped_private)} private thread(s) not imported; use "
+                                     "--include-private if members expect them to be read")
+        if self._skipped_direct:
+            self.report.notes.append(f"{self._skipped_direct} direct-message export(s) not imported "
+                                     "(they belong to no server)")
+        if unknown_reactions:
+            self.report.notes.append(
+                f"{unknown_reactions} reaction(s) without the list of who reacted were not stored "
+                "(a recent DiscordChatExporter lists the users)")
+        return self.guilds
+
+    def _read_path(self, path: Path) -> None:
+        if path.is_file() and path.suffix.lower() == ".json":
+            source, names, where = ExportSource(path.parent), [path.name], f"{path.parent}/"
+        else:
+            source = ExportSource(path)  # a folder or a .zip archive
+            names = source.files(".json")
+            where = f"{path}:" if path.is_file() else f"{path}/"
+            if not names:
+                self.report.notes.append(f"{path}: no .json files found")
+        try:
+            for name in names:
+                try:
+                    data = source.read_json(name)
+                except DamagedFile as exc:
+                    self.report.errors.append(f"{where}{exc}")
+                    log.error("skipped damaged file %s%s", where, exc)
+                    continue
+                self._read_file(f"{where}{name}", data)
+        finally:
+            source.close()
+
+    def _read_file(self, label: str, data: Any) -> None:
+        if not (isinstance(data, dict) and "channel" in data and "messages" in data):
+            self.report.notes.append(f"{label}: skipped, not a DiscordChatExporter JSON export")
+            return
+        guild_raw, channel_raw, messages = data.get("guild"), data.get("channel"), data.get("messages")
+        if not isinstance(channel_raw, dict) or not channel_raw.get("id") or not isinstance(messages, list):
+            self.report.errors.append(f"{label}: damaged export (no channel id or no list of messages)")
+            return
+        self.report.files += 1
+        kind = str(channel_raw.get("type", "GuildTextChat"))
+        kind = CHANNEL_KINDS.get(kind, kind)
+        guild_raw = guild_raw if isinstance(guild_raw, dict) else {}
+        guild_id = str(guild_raw.get("id") or "0")
+        if kind in DIRECT_KINDS or guild_id == "0":
+            self._skipped_direct += 1
+            return
+        channel_id = str(channel_raw["id"])
+        if kind in PRIVATE_KINDS and not self.include_private:
+            self._skipped_private.add(channel_id)
+            return
+        guild = self.guilds.setdefault(guild_id, DiscordGuild(guild_id, str(guild_raw.get("name") or "")))
+        channel = guild.channels.get(channel_id)
+        if channel is None:
+            parent = channel_raw.get("categoryId") if kind in THREAD_KINDS else None
+            channel = guild.channels[channel_id] = DiscordChannel(
+                channel_id, str(channel_raw.get("name") or channel_id), kind, str(parent) if parent else None)
+        for m in messages:
+            self._read_message(m, guild, channel)
+
+    def _read_message(self, m: Any, guild: DiscordGuild, channel: DiscordChannel) -> None:
+        self.report.messages_seen += 1
+        author = m.get("author") if isinstance(m, dict) else None
+        moment = parse_time(m.get("timestamp")) if isinstance(m, dict) else None
+        if not isinstance(author, dict) or not author.get("id") or not m.get("id") or moment is None:
+            self.report.skipped += 1
+            return
+        if str(m.get("type", "Default")) not in CONTENT_KINDS:
+            self.report.skipped += 1
+            return
+        uid = str(author["id"])
+        guild.people[uid] = {"name": author_name(author), "is_bot": bool(author.get("isBot"))}
+        mid = str(m["id"])
+        earlier = channel.messages.get(mid)
+        edited = parse_time(m.get("timestampEdited"))
+        if earlier is not None and (earlier["_edited"] or moment) >= (edited or moment):
+            return  # the same message from an overlapping file; keep the latest edit
+        channel.messages[mid] = {**m, "id": mid, "_time": moment, "_edited": edited, "_author": uid}
+
+    @staticmethod
+    def reactions(m: dict[str, Any]) -> list[tuple[str, str]]:
+        """(emoji, user id) for every listed reacting user. Bare counts (older exports list no users) are
+        not stored: a reaction row says who reacted, and inventing people would not be faithful."""
+        out = []
+        for r in m.get("reactions") or []:
+            if isinstance(r, dict):
+                out += [(reaction_name(r), u) for u in reaction_users(r)]
+        return out
+
+    @staticmethod
+    def _unknown_reactions(m: dict[str, Any]) -> int:
+        total = 0
+        for r in m.get("reactions") or []:
+            if isinstance(r, dict) and isinstance(r.get("count"), int):
+                total += max(0, r["count"] - len(reaction_users(r)))
+        return total
+
+    def to_incoming(self, m: dict[str, Any], guild: DiscordGuild, channel: DiscordChannel, channel_row: int,
+                    member_ids: dict[str, int], root: str | None) -> IncomingMessage:
+        reply_to = None
+        ref = m.get("reference")
+        if str(m.get("type", "Default")) in REPLY_KINDS and isinstance(ref, dict) and ref.get("messageId"):
+            if str(ref.get("channelId") or channel.id) == channel.id:
+                reply_to = str(ref["messageId"])
+        return IncomingMessage(
+            channel_id=channel_row, external_id=m["id"], author_id=member_ids[m["_author"]],
+            text=message_text(m), created_at=m["_time"],
+            thread_external_id=root if channel.is_thread else None, reply_to_external_id=reply_to,
+            edited_at=m["_edited"], permalink=discord_permalink(guild.id, channel.id, m["id"]),
+            reactions=self.reactions(m),
+        )

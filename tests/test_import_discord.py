@@ -1,0 +1,177 @@
+"""`connective import discord`: DiscordChatExporter JSON exports, on SQLite and PostgreSQL.
+
+The fixtures (tests/fixtures/discord_export, fictional) are a server "Fernhill Makers": #general with
+replies, system notices, a bot and an embed-only message; a thread started from #general; a forum post;
+and, under later/, overlapping exports made a few weeks after the first ones.
+"""
+from __future__ import annotations
+
+import shutil
+import zipfile
+from pathlib import Path
+
+from sqlalchemy import func, select
+from typer.testing import CliRunner
+
+from bot.cli import cli
+from bot.db.models import Channel, Community, Member, Message, MessageVector, Reaction
+
+FIXTURES = Path(__file__).parent / "fixtures" / "discord_export"
+FIRST, LATER = FIXTURES / "first", FIXTURES / "later"
+GUILD = "1100000000000000001"
+GENERAL, THREAD, POST = "1100000000000000100", "1100000000000000200", "1100000000000000300"
+ASHA, BRUNO, PETRA, KENJI, DARA, FERNBOT = (
+    "1100000000000009001", "1100000000000009002", "1100000000000009003", "1100000000000009004",
+    "1100000000000009007", "1100000000000009999")
+
+
+def g(n: int) -> str:  # a #general message id
+    return f"11000000000001{n:05d}"
+
+
+def t(n: int) -> str:  # a thread or forum message id
+    return f"11000000000002{n:05d}"
+
+
+async def _community_id(app) -> int:
+    async with app.db.sessions() as s:
+        return await s.scalar(select(Community.id).where(Community.platform == "discord",
+                                                        Community.external_id == GUILD))
+
+
+async def _counts(app) -> tuple[int, int, int, int]:
+    async with app.db.sessions() as s:
+        return tuple([await s.scalar(select(func.count()).select_from(model))
+                      for model in (Message, MessageVector, Reaction, Member)])
+
+
+async def _messages(app) -> dict[str, Message]:
+    async with app.db.sessions() as s:
+        return {m.external_id: m for m in await s.scalars(select(Message))}
+
+
+async def _top(app, question: str, asker: str) -> list[str]:
+    return [e.user for e in await app.expertise.rank(await _community_id(app), question, asker=asker, top=5)]
+
+
+async def test_import_then_ask_finds_the_expert(app):
+    report = await app.importer.import_discord([FIRST])
+    assert report.errors == []
+    assert report.community == f"discord:{GUILD}"
+    assert (report.files, report.messages_seen, report.added) == (3, 22, 19)
+    assert report.skipped == 3  # member join, pin notice, "started a thread"
+    assert any("2 reaction(s) without the list of who reacted" in n for n in report.notes)
+
+    assert (await _top(app, "autovacuum is stuck on a big postgres table", asker=ASHA))[0] == PETRA
+    assert (await _top(app, "kubernetes pods run out of memory", asker=BRUNO))[0] == KENJI
+    found = await _top(app, "postgres maintenance vacuum reindex", asker=KENJI)
+    assert FERNBOT not in found and KENJI not in found  # bots and the asker are never suggested
+
+    msgs = await _messages(app)
+    assert g(4) not in msgs and g(9) not in msgs and g(13) not in msgs  # system notices skipped
+    assert msgs[g(2)].reply_to_external_id == g(1)
+    assert msgs[g(1)].reply_to_external_id is None and msgs[g(1)].thread_external_id is None
+    assert msgs[g(2)].permalink == f"https://discord.com/channels/{GUILD}/{GENERAL}/{g(2)}"
+    assert msgs[g(11)].edited_at is not None
+    assert msgs[g(16)].text == "Fernhill meetup photos Pictures from the January soldering night"
+    assert msgs[g(5)].created_at.hour == 13  # "14:00+01:00" stored as UTC
+
+    async with app.db.sessions() as s:
+        reactions = (await s.execute(select(Message.external_id, Reaction.user_external_id, Reaction.name)
+                                     .join(Message, Message.id == Reaction.message_id))).all()
+        bot = await s.scalar(select(Member).where(Member.external_id == FERNBOT))
+        bot_vectors = await s.scalar(select(func.count()).select_from(MessageVector)
+                                     .join(Message, Message.id == MessageVector.message_id)
+                                     .where(Message.author_id == bot.id))
+        names = dict((await s.execute(select(Member.external_id, Member.name))).all())
+    assert sorted(reactions) == sorted([(g(2), ASHA, "👍"), (g(2), BRUNO, "👍"), (t(2), BRUNO, "✅")])
+    assert bot.is_bot and bot_vectors == 0
+    assert names[PETRA] == "Petra" and names[KENJI] == "Kenji"  # nickname, the name members see
+
+
+async def test_thread_and_forum_post_have_their_roots(app):
+    await app.importer.import_discord([FIRST])
+    msgs = await _messages(app)
+    async with app.db.sessions() as s:
+        channels = {c.id: c for c in await s.scalars(select(Channel))}
+    thread_channel = channels[msgs[t(1)].channel_id]
+    assert (thread_channel.external_id, thread_channel.name) == (THREAD, "Vacuum never finishes")
+    # A thread started from #general: its opening message there is not in the thread, so the
+    # thread's first message is the root; the others name it.
+    assert [msgs[t(n)].thread_external_id for n in (1, 2, 3)] == [t(1)] * 3
+    assert msgs[t(2)].permalink == f"https://discord.com/channels/{GUILD}/{THREAD}/{t(2)}"
+    # A forum post: the opening message has the thread's id and is the root.
+    assert channels[msgs[POST].channel_id].external_id == POST
+    assert [msgs[m].thread_external_id for m in (POST, t(11), t(12))] == [POST] * 3
+
+
+async def test_a_single_thread_file_alone(app):
+    [path] = FIRST.glob("*Vacuum never finishes*.json")
+    report = await app.importer.import_discord([path])
+    assert (report.errors, report.added) == ([], 3)
+    assert (await _top(app, "why does autovacuum never finish?", asker=BRUNO))[0] == PETRA
+
+
+async def test_importing_twice_adds_nothing(app):
+    await app.importer.import_discord([FIRST])
+    before = await _counts(app)
+    again = await app.importer.import_discord([FIRST])
+    assert (again.added, again.updated, again.embedded, again.errors) == (0, 0, 0, [])
+    assert again.fitted is None  # nothing new: no refit
+    assert await _counts(app) == before
+
+
+async def test_overlapping_later_export_adds_only_new_messages(app):
+    await app.importer.import_discord([FIRST])
+    messages, vectors, reactions, _ = await _counts(app)
+    report = await app.importer.import_discord([LATER])
+    assert report.errors == []
+    assert (report.added, report.updated) == (3, 1)  # two in #general, one in the thread; one edit
+    assert (await _counts(app))[0] == messages + 3
+    msgs = await _messages(app)
+    assert "spare soldering irons" in msgs[g(15)].text
+    # The later thread export starts mid-thread; its new message joins the thread already stored.
+    assert msgs[t(4)].thread_external_id == t(1)
+    assert msgs[g(18)].reply_to_external_id == g(17)
+    assert (await _top(app, "terraform plan is slow with a large state", asker=DARA))[0] == KENJI
+
+
+async def test_damaged_file_is_named_and_the_rest_is_imported(app, tmp_path):
+    folder = tmp_path / "export"
+    shutil.copytree(FIRST, folder)
+    good = (folder / f"Fernhill Makers - Text Channels - general [{GENERAL}].json").read_text()
+    (folder / "Fernhill Makers - random [1100000000000000777].json").write_text(good[: len(good) // 2])
+    (folder / "general_Files").mkdir()
+    (folder / "general_Files" / "settings.json").write_text('{"theme": "dark"}')  # an attachment
+    report = await app.importer.import_discord([folder])
+    assert len(report.errors) == 1
+    assert "Fernhill Makers - random [1100000000000000777].json" in report.errors[0]
+    assert "not valid JSON" in report.errors[0]
+    assert any("settings.json" in n and "not a DiscordChatExporter" in n for n in report.notes)
+    assert report.added == 19
+    assert (await _top(app, "autovacuum is stuck on a big postgres table", asker=ASHA))[0] == PETRA
+
+
+async def test_zip_of_several_exports(app, tmp_path):
+    archive = tmp_path / "fernhill.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        for path in FIRST.glob("*.json"):
+            z.write(path, f"exports/{path.name}")
+    report = await app.importer.import_discord([archive])
+    assert (report.errors, report.files, report.added) == ([], 3, 19)
+    assert (await app.importer.import_discord([FIRST])).added == 0  # same messages, same ids
+
+
+def test_cli_import_discord(tmp_path):
+    db = f"sqlite:///{tmp_path / 'cli.db'}"
+    folder = tmp_path / "export"
+    shutil.copytree(FIRST, folder)
+    runner = CliRunner()
+    ok = runner.invoke(cli, ["--db", db, "import", "discord", str(folder)])
+    assert ok.exit_code == 0, ok.output
+    assert f"discord:{GUILD}: 3 files, 22 messages read, 19 new" in ok.stdout
+    (folder / "broken.json").write_text('{"guild": {"id": "1"}, "channel": ')
+    bad = runner.invoke(cli, ["--db", db, "import", "discord", str(folder), str(LATER)])
+    assert bad.exit_code == 1
+    assert "broken.json: not valid JSON" in bad.stderr
+    assert "3 new" in bad.stdout  # the later export still went in

@@ -1,0 +1,148 @@
+"""`connective import slack`: the edge cases a real export has, on SQLite and PostgreSQL."""
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+from sqlalchemy import func, select
+from typer.testing import CliRunner
+
+from bot.cli import cli
+from bot.db.models import Community, Member, Message, MessageVector
+from tests.exports import TEAM, THREADS, USERS, write_slack_export
+
+START = 1_700_000_000.0  # threads are an hour apart: 0-1 on 2023-11-14, 2-7 on 2023-11-15
+
+
+async def _community_id(app, team: str = TEAM) -> int:
+    async with app.db.sessions() as s:
+        return await s.scalar(select(Community.id).where(Community.platform == "slack",
+                                                        Community.external_id == team))
+
+
+async def _top(app, question: str, asker: str, team: str = TEAM) -> list[str]:
+    return [e.user for e in await app.expertise.rank(await _community_id(app, team), question, asker=asker)]
+
+
+async def _message_count(app) -> int:
+    async with app.db.sessions() as s:
+        return await s.scalar(select(func.count()).select_from(Message))
+
+
+def _zip(folder: Path, archive: Path, prefix: str = "") -> Path:
+    with zipfile.ZipFile(archive, "w") as z:
+        for path in folder.rglob("*.json"):
+            z.write(path, prefix + path.relative_to(folder).as_posix())
+    return archive
+
+
+async def test_zip_export_imports_like_the_folder(app, tmp_path):
+    folder = write_slack_export(tmp_path / "export", USERS, THREADS)
+    report = await app.importer.import_slack(_zip(folder, tmp_path / "export.zip"))
+    assert report.errors == []
+    assert report.added == sum(len(th) for th in THREADS)
+    assert (await _top(app, "postgres index ignored by the planner", asker="UASK1"))[0] == "UPG"
+    # The same export as a folder, and zipped inside a top-level folder, adds nothing more.
+    assert (await app.importer.import_slack(folder)).added == 0
+    nested = _zip(folder, tmp_path / "nested.zip", prefix="Fernhill Slack export Nov 2023/")
+    again = await app.importer.import_slack(nested)
+    assert (again.errors, again.added) == ([], 0)
+
+
+async def test_damaged_day_file_is_named_and_other_days_imported(app, tmp_path):
+    folder = write_slack_export(tmp_path / "export", USERS, THREADS)
+    (folder / "general" / "2023-11-14.json").write_text('[{"type": "message", "user": "UPG", "te')
+    report = await app.importer.import_slack(folder)
+    assert len(report.errors) == 1 and "general/2023-11-14.json" in report.errors[0]
+    assert report.added == sum(len(th) for th in THREADS[2:])
+    assert (await _top(app, "kubernetes deployment rollback", asker="UASK1"))[0] == "UK8S"
+
+
+async def test_bot_messages_and_system_subtypes(app, tmp_path):
+    extra = [
+        {"type": "message", "subtype": "channel_join", "user": "UREG",
+         "text": "<@UREG> has joined the channel", "ts": f"{START + 100:.6f}"},
+        {"type": "message", "subtype": "channel_topic", "user": "UASK1", "topic": "postgres and kubernetes",
+         "text": "<@UASK1> set the channel topic: postgres and kubernetes", "ts": f"{START + 200:.6f}"},
+        {"type": "message", "subtype": "bot_message", "bot_id": "BDEPLOY", "username": "deploybot",
+         "text": "postgres vacuum and index rebuild finished on the primary", "ts": f"{START + 300:.6f}"},
+        {"type": "message", "user": "UBOT", "bot_id": "BHELPER",
+         "text": "Autovacuum tip of the day: tune the postgres cost limit", "ts": f"{START + 400:.6f}"},
+    ]
+    users = {**USERS, "UBOT": "Helper Bot"}
+    folder = write_slack_export(tmp_path / "export", users, THREADS, extra=extra)
+    users_json = json.loads((folder / "users.json").read_text())
+    for u in users_json:
+        u["is_bot"] = u["id"] == "UBOT"
+    (folder / "users.json").write_text(json.dumps(users_json))
+
+    report = await app.importer.import_slack(folder)
+    assert report.errors == []
+    assert report.added == sum(len(th) for th in THREADS) + 2  # the two bot posts; join and topic skipped
+    async with app.db.sessions() as s:
+        bots = dict((await s.execute(select(Member.external_id, Member.id)
+                                     .where(Member.is_bot.is_(True)))).all())
+        assert set(bots) == {"BDEPLOY", "UBOT"}
+        bot_vectors = await s.scalar(select(func.count()).select_from(MessageVector)
+                                     .join(Message, Message.id == MessageVector.message_id)
+                                     .where(Message.author_id.in_(bots.values())))
+        texts = set(await s.scalars(select(Message.text)))
+    assert bot_vectors == 0
+    assert not any("has joined the channel" in t or "set the channel topic" in t for t in texts)
+    found = await _top(app, "postgres vacuum autovacuum cost limit", asker="UASK2")
+    assert found[0] == "UPG" and "BDEPLOY" not in found and "UBOT" not in found
+
+
+async def test_overlapping_later_export_adds_only_new_messages(app, tmp_path):
+    first = write_slack_export(tmp_path / "first", USERS, THREADS[:5])
+    report = await app.importer.import_slack(first)
+    assert report.added == sum(len(th) for th in THREADS[:5])
+    later = write_slack_export(tmp_path / "later", USERS, THREADS)  # same start: the first five overlap
+    day = later / "general" / "2023-11-14.json"
+    msgs = json.loads(day.read_text())
+    answer = next(m for m in msgs if m["user"] == "UPG")
+    answer["text"] += " (or rewrite the predicate so it does not cast)"
+    answer["edited"] = {"user": "UPG", "ts": f"{START + 5000:.6f}"}
+    day.write_text(json.dumps(msgs))
+
+    again = await app.importer.import_slack(later)
+    assert again.errors == []
+    assert again.added == sum(len(th) for th in THREADS[5:])
+    assert again.updated == 1
+    assert await _message_count(app) == sum(len(th) for th in THREADS)
+    async with app.db.sessions() as s:
+        edited = await s.scalar(select(Message).where(Message.external_id == answer["ts"]))
+    assert edited.text.endswith("so it does not cast)") and edited.edited_at is not None
+    assert (await _top(app, "safari flexbox overflow", asker="UASK1"))[0] == "UCSS"
+
+
+async def test_team_option_when_users_json_lacks_team_id(app, tmp_path):
+    folder = write_slack_export(tmp_path / "export", USERS, THREADS)
+    users_json = json.loads((folder / "users.json").read_text())
+    for u in users_json:
+        del u["team_id"]
+    (folder / "users.json").write_text(json.dumps(users_json))
+
+    without = await app.importer.import_slack(folder)
+    assert len(without.errors) == 1 and "--team" in without.errors[0]
+    assert await _message_count(app) == 0
+
+    report = await app.importer.import_slack(folder, team="TFERN0001")
+    assert report.errors == [] and report.community == "slack:TFERN0001"
+    assert (await _top(app, "kubernetes pods OOMKilled", asker="UASK2", team="TFERN0001"))[0] == "UK8S"
+
+
+def test_cli_team_option(tmp_path):
+    folder = write_slack_export(tmp_path / "export", USERS, THREADS[:2])
+    users_json = json.loads((folder / "users.json").read_text())
+    for u in users_json:
+        del u["team_id"]
+    (folder / "users.json").write_text(json.dumps(users_json))
+    db = f"sqlite:///{tmp_path / 'cli.db'}"
+    runner = CliRunner()
+    bad = runner.invoke(cli, ["--db", db, "import", "slack", str(folder)])
+    assert bad.exit_code == 1 and "pass --team ID" in bad.stderr
+    ok = runner.invoke(cli, ["--db", db, "import", "slack", str(folder), "--team", "TFERN0001"])
+    assert ok.exit_code == 0, ok.output
+    assert ok.stdout.startswith("slack:TFERN0001: ")
