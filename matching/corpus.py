@@ -39,6 +39,7 @@ class Corpus:
     thread_ids: dict[str, int] = field(default_factory=dict)
     thread_root_author: list[int] = field(default_factory=list)
     thread_thanked: list[bool] = field(default_factory=list)
+    thread_answered: list[bool] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.records)
@@ -56,6 +57,7 @@ class Corpus:
             idx = self.thread_ids[key] = len(self.thread_root_author)
             self.thread_root_author.append(-1)
             self.thread_thanked.append(False)
+            self.thread_answered.append(False)
         return idx
 
     def add(self, records: list[MessageRecord]) -> None:
@@ -85,8 +87,12 @@ class Corpus:
                 role = ROLE_OTHER
             if thread >= 0 and not rec.is_root and author == self.thread_root_author[thread] and is_thanks(rec.text):
                 self.thread_thanked[thread] = True
+            first = False
+            if role == ROLE_ANSWER and thread >= 0 and not self.thread_answered[thread]:
+                self.thread_answered[thread] = first = True  # the first reply from someone else
             text = clean(rec.text)
             col = self._cols
+            col["first"].append(first)
             col["author"].append(author)
             col["ts"].append(rec.ts)
             col["thread"].append(thread)
@@ -141,4 +147,5 @@ _COLUMNS: dict[str, type] = {
     "reactions": np.float32,
     "alive": bool,
     "substantive": bool,
+    "first": bool,
 }

@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 MIN_QUESTIONS = 30
 TOP_K = 100
 LAG_SHARE = 0.3
+LONG_TAIL_WEIGHT = 2.0
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,10 @@ def build_examples(corpus: Corpus, vectors: np.ndarray, has_vector: np.ndarray, 
         where = np.flatnonzero(cands == truth)
         if len(where) == 0 or len(cands) < 2:
             continue
-        examples.append((feats, int(where[0])))
+        # Questions answered by someone outside the five busiest answerers are the ones the bot
+        # exists for (activity alone finds the regulars): they weigh more in the fit.
+        regulars = set(np.argsort(-pri.answers)[:5].tolist())
+        examples.append((feats, int(where[0]), 1.0 if truth in regulars else LONG_TAIL_WEIGHT))
     return examples
 
 
@@ -101,13 +105,13 @@ def fit_weights(examples, l2: float = 1.0) -> FitResult | None:
 
     def loss(w: np.ndarray) -> tuple[float, np.ndarray]:
         total, grad = 0.0, np.zeros_like(w)
-        for feats, truth in examples:
+        for feats, truth, weight in examples:
             z = feats @ w
             z -= z.max()
             p = np.exp(z)
             p /= p.sum()
-            total -= np.log(p[truth] + 1e-12)
-            grad -= feats[truth] - p @ feats
+            total -= weight * np.log(p[truth] + 1e-12)
+            grad -= weight * (feats[truth] - p @ feats)
         diff = w - prior
         return total + l2 * float(diff @ diff), grad + 2 * l2 * diff
 

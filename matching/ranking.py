@@ -28,11 +28,14 @@ FEATURES = (
     "focus",  # relevant messages as a share of all the member's messages (niche experts score high)
     "best",  # the member's single most relevant message
     "together",  # messages in threads the asker took part in (people who talk with the asker)
+    "first",  # threads where the member was the first to reply (who jumps in), all time
+    "first_thread",  # threads like the question where the member was the first to reply
+    "first_affinity",  # the asker's threads where the member was the first to reply
 )
 
-DEFAULT_WEIGHTS = np.array([1.0, 0.5, 1.0, -0.3, 0.8, 0.0, 0.0, 0.3, 0.3, 1.0, 0.5, 0.5, 0.2])
+DEFAULT_WEIGHTS = np.array([1.0, 0.3, 0.5, -0.3, 0.3, 0.0, 0.0, 0.3, 0.2, 1.0, 0.3, 0.5, 0.1, 0.5, 0.5, 0.5])
 
-ROLE_WEIGHT = np.array([0.6, 0.25, 1.0])  # other, ask, answer
+ROLE_WEIGHT = np.array([1.0, 1.0, 1.0])  # other, ask, answer: equal; roles have features of their own
 DAY = 86400.0
 EVIDENCE_MIN = 0.35  # a message quoted as evidence must be at least this relevant (0..1 within the query)
 SIMILAR_THREAD = 0.5  # a thread counts as "similar" in the evidence from this relevance on
@@ -64,13 +67,8 @@ class Ranked:
 
 
 def dense_weights(pairs: list[tuple[int, float]]) -> dict[int, float]:
-    """Cosine similarities of the top hits mapped to [0, 1] within the query (top 1, last 0)."""
-    if not pairs:
-        return {}
-    sims = np.array([s for _, s in pairs], dtype=np.float64)
-    hi, lo = sims.max(), sims.min() if len(sims) > 1 else 0.0
-    span = max(hi - lo, 1e-6)
-    return {row: float((s - lo) / span) for (row, _), s in zip(pairs, sims, strict=True)}
+    """Cosine similarities of the top hits, floored at 0."""
+    return {row: max(float(s), 0.0) for row, s in pairs}
 
 
 def lexical_hits(scores: np.ndarray, mask: np.ndarray | None, k: int) -> dict[int, float]:
@@ -93,6 +91,7 @@ class Priors:
     answered_root_author: np.ndarray  # per row: author of the thread root an answer went to, else -1
     messages: np.ndarray
     mask: np.ndarray  # rows known at the time
+    first: np.ndarray
 
 
 def priors(corpus: Corpus, ref_time: float, before: float | None = None) -> Priors:
@@ -110,14 +109,17 @@ def priors(corpus: Corpus, ref_time: float, before: float | None = None) -> Prio
     root_author = np.where(thread >= 0, a["thread_root_author"][np.maximum(thread, 0)], -1)
     root_author = np.where(is_answer, root_author, -1)
     messages = np.bincount(author[mask], minlength=m).astype(np.float64)
-    return Priors(answers, recent, week, root_author, messages, mask)
+    first = np.bincount(author[mask & a["first"]], minlength=m).astype(np.float64)
+    return Priors(answers, recent, week, root_author, messages, mask, first)
 
 
-def affinity(corpus: Corpus, pri: Priors, asker: int) -> np.ndarray:
+def affinity(corpus: Corpus, pri: Priors, asker: int, *, first_only: bool = False) -> np.ndarray:
     m = len(corpus.members)
     if asker < 0:
         return np.zeros(m)
     sel = pri.answered_root_author == asker
+    if first_only:
+        sel &= corpus.arrays["first"]
     return np.bincount(corpus.arrays["author"][sel], minlength=m).astype(np.float64)
 
 
@@ -146,7 +148,7 @@ def features(
     """Candidates (member numbers), their feature matrix, and per-candidate evidence."""
     a = corpus.arrays
     author, role, thread = a["author"], a["role"], a["thread"]
-    reactions, thanked = a["reactions"], a["thread_thanked"]
+    reactions, thanked, first_flag = a["reactions"], a["thread_thanked"], a["first"]
     acc: dict[int, np.ndarray] = defaultdict(lambda: np.zeros(len(FEATURES)))
     evidence: dict[int, dict] = defaultdict(lambda: {"rows": [], "threads": set()})
     thread_rel: dict[int, float] = {}
@@ -183,12 +185,14 @@ def features(
                 continue
             seen.add((m, t))
             acc[m][2] += thread_rel[t]
+            if first_flag[row]:
+                acc[m][14] += thread_rel[t]
             if thread_rel[t] >= SIMILAR_THREAD:
                 evidence[m]["threads"].add(t)
                 evidence[m]["rows"].append((0.5 * thread_rel[t], int(row)))
     # Regulars and people who helped this asker before are candidates even without a matching message.
     aff = affinity(corpus, pri, asker)
-    for prior in (pri.answers, pri.recent, aff):
+    for prior in (pri.answers, pri.first, pri.recent, aff):
         for m in np.argsort(-prior)[:extra_candidates]:
             m = int(m)
             if prior[m] > 0 and m != asker and m not in excluded:
@@ -206,6 +210,8 @@ def features(
     feats[:, 7] = aff[cands]
     feats[:, 10] = feats[:, 10] / np.sqrt(1.0 + pri.messages[cands]) * 10.0
     feats[:, 12] = together(corpus, pri, asker)[cands]
+    feats[:, 13] = pri.first[cands]
+    feats[:, 15] = affinity(corpus, pri, asker, first_only=True)[cands]
     if skill:
         feats[:, 9] = [skill.get(int(m), 0.0) for m in cands]
     feats = np.log1p(np.maximum(feats, 0.0))
