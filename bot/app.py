@@ -25,6 +25,7 @@ class App:
     core: "Core"  # noqa: F821
     scheduler: "Scheduler"  # noqa: F821  (started by `connective run`, not by one-shot commands)
     intros: "IntroService | None" = None  # noqa: F821
+    home: "HomeService | None" = None  # noqa: F821
 
     async def close(self) -> None:
         self.scheduler.shutdown()
@@ -65,7 +66,8 @@ def build_app(settings: Settings, *, embedder: SentenceEmbedder | None = None, d
     scheduler = Scheduler()
     app = App(settings, db, embedder, vectors, expertise, ingest, importer, core, scheduler)
     # Feature services register their commands, clicks and jobs here.
-    from bot.services import intros
+    from bot.services import home, intros
 
     app.intros = intros.setup(app)
+    app.home = home.setup(app)
     return app

@@ -1,7 +1,7 @@
 """Introductions (consent first) and the topics a member said are "not my area"."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
@@ -12,6 +12,8 @@ from bot.db.types import UTCDateTime
 from bot.events import utcnow
 
 CASCADE = "CASCADE"
+# The weekly intro cap counts the requests an expert received in this window.
+INTRO_CAP_WINDOW = timedelta(days=7)
 
 
 class IntroState(StrEnum):

@@ -9,13 +9,13 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import numpy as np
 from sqlalchemy import func, select
 
 from bot.db.engine import Database
-from bot.db.intros import Intro, NotMyArea
+from bot.db.intros import INTRO_CAP_WINDOW, Intro, NotMyArea
 from bot.db.models import Channel, Community, Member, Message, MessageVector, Reaction, Skill
 from bot.embedder import Embedder
 from matching.corpus import Corpus, MessageRecord
@@ -32,7 +32,6 @@ SKILL_MIN_SIM = 0.35
 # alike they are (cosine of the two texts above NOT_MY_AREA_MIN_SIM), and dropped when nearly the same.
 NOT_MY_AREA_MIN_SIM = 0.4
 NOT_MY_AREA_DROP_SIM = 0.8
-INTRO_CAP_WINDOW = timedelta(days=7)
 
 
 @dataclass(frozen=True)
