@@ -34,11 +34,15 @@ class FakeSlack:
     url: str = ""
     _runner: web.AppRunner | None = None
     _ts: itertools.count = field(default_factory=lambda: itertools.count(1))
+    # Socket Mode: envelopes to push to the connected client, and the acks it sent back.
+    envelopes: asyncio.Queue = field(default_factory=asyncio.Queue)
+    socket_acks: list[dict[str, Any]] = field(default_factory=list)
 
     async def start(self) -> FakeSlack:
         app = web.Application()
         app.router.add_route("*", "/api/{method}", self._api)
         app.router.add_post("/response/{key}", self._response_url)
+        app.router.add_get("/socket", self._socket)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -95,7 +99,28 @@ class FakeSlack:
         self.calls.append(Call(method, body, token))
         return web.json_response(self._answer(method, body))
 
+    async def _socket(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        await ws.send_json({"type": "hello", "num_connections": 1, "debug_info": {"host": "fake"},
+                            "connection_info": {"app_id": "A0CONNECT"}})
+
+        async def push() -> None:
+            while True:
+                await ws.send_json(await self.envelopes.get())
+
+        pusher = asyncio.ensure_future(push())
+        try:
+            async for msg in ws:
+                if msg.type == web.WSMsgType.TEXT:
+                    self.socket_acks.append(json.loads(msg.data))
+        finally:
+            pusher.cancel()
+        return ws
+
     def _answer(self, method: str, body: dict[str, Any]) -> dict[str, Any]:
+        if method == "apps.connections.open":
+            return {"ok": True, "url": self.url.replace("http://", "ws://") + "/socket"}
         if method == "auth.test":
             return {"ok": True, "url": "https://acme.slack.com/", "team": "Acme", "user": "connective",
                     "team_id": self.team_id, "user_id": self.bot_user_id, "bot_id": "BBOT"}

@@ -286,3 +286,33 @@ async def test_app_home_shows_the_profile_and_toggles_change_stored_state(slack)
         assert await s.scalar(select(func.count()).select_from(Message).where(Message.author_id == member.id)) == 0
     assert ("home.optin", "on") in buttons(slack.fake.of("views.publish")[-1])
     assert len(slack.fake.of("views.publish")) == 5
+
+
+async def test_socket_mode_run_answers_an_envelope_and_acks_it(app, tmp_path):
+    """`run(app)` with SLACK_APP_TOKEN: Socket Mode against the fake (apps.connections.open + a websocket)."""
+    import asyncio
+
+    from pydantic import SecretStr
+
+    from adapters.slack.runner import run
+
+    await app.importer.import_slack(write_slack_export(tmp_path / "export", USERS, THREADS))
+    fake = await FakeSlack(team_id=TEAM).start()
+    app.settings = app.settings.model_copy(update={
+        "slack_bot_token": SecretStr(TOKEN), "slack_app_token": SecretStr("xapp-test"),
+        "slack_api_url": f"{fake.url}/api/"})
+    running = asyncio.ensure_future(run(app))
+    try:
+        await fake.wait_for("apps.connections.open")
+        assert [c.token for c in fake.calls if c.method == "apps.connections.open"] == ["xapp-test"]
+        await fake.envelopes.put({"envelope_id": "env-1", "type": "events_api", "accepts_response_payload": False,
+                                  "retry_attempt": 0, "retry_reason": "", "payload": fresh("event_message_im.json")})
+        [dm] = await fake.wait_for("chat.postMessage")
+        assert dm["channel"] == "D0ASK1" and "<@UPG>" in text_of(dm)
+        assert {"envelope_id": "env-1"} in [{"envelope_id": a.get("envelope_id")} for a in fake.socket_acks]
+        assert "slack" in app.core.senders  # scheduled actions (intro timeouts) can be delivered
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+        await fake.stop()
+    assert "slack" not in app.core.senders

@@ -68,7 +68,10 @@ async def run(app: App) -> None:
 
             handler = AsyncSocketModeHandler(adapter.bolt, app_token)  # reconnects on its own
             log.info("Slack Socket Mode starting")
-            await handler.start_async()
+            try:
+                await handler.start_async()
+            finally:
+                await handler.close_async()
         else:
             runner, _ = await serve_http(adapter, port=settings.http_port)
             try:
