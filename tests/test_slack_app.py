@@ -311,6 +311,7 @@ async def test_socket_mode_run_answers_an_envelope_and_acks_it(app, tmp_path):
         assert dm["channel"] == "D0ASK1" and "<@UPG>" in text_of(dm)
         assert {"envelope_id": "env-1"} in [{"envelope_id": a.get("envelope_id")} for a in fake.socket_acks]
         assert "slack" in app.core.senders  # scheduled actions (intro timeouts) can be delivered
+        assert app.scheduler._scheduler.get_job("intro-timeouts") is not None  # the sweep runs
     finally:
         running.cancel()
         await asyncio.gather(running, return_exceptions=True)
