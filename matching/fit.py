@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 MIN_QUESTIONS = 30
 TOP_K = 100
 LAG_SHARE = 0.3
-LONG_TAIL_WEIGHT = 2.0
+LONG_TAIL_WEIGHT = 1.5
 
 
 @dataclass(frozen=True)

@@ -31,10 +31,23 @@ FEATURES = (
     "first",  # threads where the member was the first to reply (who jumps in), all time
     "first_thread",  # threads like the question where the member was the first to reply
     "first_affinity",  # the asker's threads where the member was the first to reply
+    # The same evidence for members outside the five busiest answerers: lets the fitted model trust
+    # topical evidence more for the niche experts than for the regulars, who answer everything.
+    "regular",
+    "dense_niche",
+    "lexical_niche",
+    "thread_niche",
+    "best_niche",
+    "affinity_niche",
 )
+NICHE_OF = {"dense_niche": "dense", "lexical_niche": "lexical", "thread_niche": "thread", "best_niche": "best",
+            "affinity_niche": "affinity"}
+REGULARS = 5
 
-DEFAULT_WEIGHTS = np.array([1.0, 0.3, 0.5, -0.3, 0.3, 0.0, 0.0, 0.3, 0.2, 1.0, 0.3, 0.5, 0.1, 0.5, 0.5, 0.5])
+DEFAULT_WEIGHTS = np.array([1.0, 0.3, 0.5, -0.3, 0.3, 0.0, 0.0, 0.3, 0.2, 1.0, 0.3, 0.5, 0.1, 0.5, 0.5, 0.5,
+                            0.5, 0.5, 0.2, 0.3, 0.3, 0.3])
 
+_COL = {name: i for i, name in enumerate(FEATURES)}
 ROLE_WEIGHT = np.array([1.0, 1.0, 1.0])  # other, ask, answer: equal; roles have features of their own
 DAY = 86400.0
 EVIDENCE_MIN = 0.35  # a message quoted as evidence must be at least this relevant (0..1 within the query)
@@ -215,6 +228,10 @@ def features(
     if skill:
         feats[:, 9] = [skill.get(int(m), 0.0) for m in cands]
     feats = np.log1p(np.maximum(feats, 0.0))
+    regular = np.isin(cands, np.argsort(-pri.answers)[:REGULARS]) & (pri.answers[cands] > 0)
+    feats[:, _COL["regular"]] = regular
+    for niche, base in NICHE_OF.items():
+        feats[:, _COL[niche]] = feats[:, _COL[base]] * ~regular
     return cands, feats, evidence
 
 
