@@ -325,11 +325,11 @@ def assign_pairs(
                     fresh[i, j] = False
     fit_ok = fit >= max(rules.min_fit, 1e-6)
 
-    stage1 = not_self
-    stage2 = stage1 & tz_ok
-    stage3 = stage2 & fresh
-    feasible = stage3 & fit_ok
-    stages = [("no_mentors", stage1), ("timezone", stage2), ("repeat", stage3), ("topics", feasible)]
+    feasible = not_self & fit_ok & tz_ok & fresh
+    # Why someone may end up alone: the constraints in the order that helps them most (topics are
+    # theirs to change; time zones and recent pairs are not), each applied on top of the previous ones.
+    stages = [("no_mentors", not_self), ("topics", not_self & fit_ok), ("timezone", not_self & fit_ok & tz_ok),
+              ("repeat", feasible)]
 
     # Ties (equal fits) broken by the seeded generator: a jitter far below any meaningful difference.
     noise = np.random.default_rng(rng.getrandbits(64)).random((n, m)) * 1e-6
