@@ -87,7 +87,7 @@ class MentoringStats:
 
 def _when(moment: datetime, zone: str) -> str:
     local = moment.astimezone(ZoneInfo(zone))
-    return f"{local:%a %-d %b} at {local:%H:%M} ({zone})"
+    return f"{local:%a %-d %b}, {local:%H:%M} {zone}"
 
 
 def _topics(topics: list[str] | tuple[str, ...]) -> str:
@@ -310,7 +310,7 @@ class MentoringService:
             return []
         actions: list[Action] = []
         for period in cadence.around(now):
-            if period.warn_at <= now < period.ends_at:
+            if period.warn_at <= now < period.catch_up_until:
                 actions += await self.warn(community_id, period, now)
             async with self.db.sessions() as session:
                 row = await self._round(session, community_id, period.key)
@@ -330,7 +330,7 @@ class MentoringService:
             select(MentoringEnrolment, Member).join(Member, Member.id == MentoringEnrolment.member_id)
             .where(MentoringEnrolment.community_id == community_id, MentoringEnrolment.paused.is_(False),
                    Member.profiling_consent.is_(True), Member.is_bot.is_(False))
-            .order_by(MentoringEnrolment.id))).tuples())
+            .order_by(MentoringEnrolment.id))).all())
 
     async def warn(self, community_id: int, period: Period, now: datetime) -> list[Action]:
         """Claim the period's warning, then tell everyone taking part when the round is."""
@@ -499,7 +499,7 @@ class MentoringService:
                 select(Pairing, mentor, mentee).join(mentor, mentor.id == Pairing.mentor_id)
                 .join(mentee, mentee.id == Pairing.mentee_id)
                 .where(Pairing.community_id == community_id, Pairing.checkin_sent_at.is_(None),
-                       Pairing.created_at <= due_before))).tuples().all()
+                       Pairing.created_at <= due_before))).all()
             for pairing, a, b in rows:
                 claimed = await session.execute(update(Pairing).where(
                     Pairing.id == pairing.id, Pairing.checkin_sent_at.is_(None)).values(checkin_sent_at=now))

@@ -22,7 +22,13 @@ class Period:
     key: str  # ISO week of the round, e.g. "2026-W49"
     round_at: datetime  # UTC
     warn_at: datetime  # UTC
-    ends_at: datetime  # UTC: the next period's round; a missed round can be caught up until then
+    ends_at: datetime  # UTC: the next period's round
+
+    @property
+    def catch_up_until(self) -> datetime:
+        """A round missed while the bot was down is still warned about (and run a warning period
+        later) within the first half of its period; after that the next round is close enough."""
+        return self.round_at + (self.ends_at - self.round_at) / 2
 
 
 @dataclass(frozen=True)
