@@ -1,4 +1,5 @@
 """`connective pairs …`: mentoring rounds from the command line (dry-run plan, stats, schedule, load)."""
+
 from __future__ import annotations
 
 import json
@@ -45,11 +46,16 @@ async def _community(app, wanted: str | None) -> int:  # noqa: ANN001
 
 @pairs_cli.command("plan")
 def plan_cmd(
-    community: Annotated[str | None, typer.Option(help="Community (external id) when the database has several")] = None,
-    seed: Annotated[int | None, typer.Option(help="Replay a round's tie-breaking (the seed is printed)")] = None,
+    community: Annotated[
+        str | None, typer.Option(help="Community (external id) when the database has several")
+    ] = None,
+    seed: Annotated[
+        int | None, typer.Option(help="Replay a round's tie-breaking (the seed is printed)")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="JSON output")] = False,
 ) -> None:
     """Dry run of the next round: the pairs, their fit and the unmatched with reasons. Nothing is sent."""
+
     async def go(app):  # noqa: ANN001, ANN202
         cid = await _community(app, community)
         return await _service(app).plan(cid, seed=seed)
@@ -63,31 +69,51 @@ def plan_cmd(
 
 def plan_json(planned) -> dict:  # noqa: ANN001
     return {
-        "period": planned.period.key, "round_at": planned.period.round_at.isoformat(), "seed": planned.seed,
-        "solver": planned.plan.solver, "total_fit": round(planned.plan.total_fit, 4),
-        "pairs": [{"mentor": p.mentor, "mentor_name": planned.name(p.mentor), "mentee": p.mentee,
-                   "mentee_name": planned.name(p.mentee), "fit": p.fit, "topic_fit": p.topic_fit,
-                   "expertise": p.expertise, "overlap_hours": p.overlap_hours,
-                   "shared_topics": [[s.wanted, s.taught, s.similarity] for s in p.shared_topics]}
-                  for p in planned.plan.pairs],
-        "unmatched": [{"user": u.key, "name": planned.name(u.key), "reason": u.reason, "why": u.explanation}
-                      for u in planned.plan.unmatched],
+        "period": planned.period.key,
+        "round_at": planned.period.round_at.isoformat(),
+        "seed": planned.seed,
+        "solver": planned.plan.solver,
+        "total_fit": round(planned.plan.total_fit, 4),
+        "pairs": [
+            {
+                "mentor": p.mentor,
+                "mentor_name": planned.name(p.mentor),
+                "mentee": p.mentee,
+                "mentee_name": planned.name(p.mentee),
+                "fit": p.fit,
+                "topic_fit": p.topic_fit,
+                "expertise": p.expertise,
+                "overlap_hours": p.overlap_hours,
+                "shared_topics": [[s.wanted, s.taught, s.similarity] for s in p.shared_topics],
+            }
+            for p in planned.plan.pairs
+        ],
+        "unmatched": [
+            {"user": u.key, "name": planned.name(u.key), "reason": u.reason, "why": u.explanation}
+            for u in planned.plan.unmatched
+        ],
     }
 
 
 def format_plan(planned) -> str:  # noqa: ANN001
     plan = planned.plan
     when = planned.period.round_at.strftime("%a %d %b %Y %H:%M UTC")
-    lines = [f"Mentoring round {planned.period.key} ({when}), seed {planned.seed}, {plan.solver} solver: "
-             f"{len(plan.pairs)} pair{'s' if len(plan.pairs) != 1 else ''}, total fit {plan.total_fit:.2f}"]
+    lines = [
+        f"Mentoring round {planned.period.key} ({when}), seed {planned.seed}, {plan.solver} solver: "
+        f"{len(plan.pairs)} pair{'s' if len(plan.pairs) != 1 else ''}, total fit {plan.total_fit:.2f}"
+    ]
     if not plan.pairs and not plan.unmatched:
         lines.append("Nobody is enrolled (or everyone paused or skipped this round).")
     if plan.pairs:
         lines.append(f"  {'fit':>5}  {'mentor':<24} {'mentee':<24} {'overlap':>7}  shared topics")
     for p in plan.pairs:
-        topics = "; ".join(s.wanted if s.wanted == s.taught else f"{s.wanted} ~ {s.taught}" for s in p.shared_topics)
-        lines.append(f"  {p.fit:5.2f}  {planned.name(p.mentor)[:24]:<24} {planned.name(p.mentee)[:24]:<24} "
-                     f"{p.overlap_hours:>6g}h  {topics}")
+        topics = "; ".join(
+            s.wanted if s.wanted == s.taught else f"{s.wanted} ~ {s.taught}" for s in p.shared_topics
+        )
+        lines.append(
+            f"  {p.fit:5.2f}  {planned.name(p.mentor)[:24]:<24} {planned.name(p.mentee)[:24]:<24} "
+            f"{p.overlap_hours:>6g}h  {topics}"
+        )
     if plan.unmatched:
         lines.append("Unmatched:")
         for u in plan.unmatched:
@@ -97,9 +123,12 @@ def format_plan(planned) -> str:  # noqa: ANN001
 
 @pairs_cli.command("stats")
 def stats_cmd(
-    community: Annotated[str | None, typer.Option(help="Community (external id); default: every community")] = None,
+    community: Annotated[
+        str | None, typer.Option(help="Community (external id); default: every community")
+    ] = None,
 ) -> None:
     """Rounds, pairs and check-in answers (did they meet?) for admins."""
+
     async def go(app):  # noqa: ANN001, ANN202
         from sqlalchemy import select
 
@@ -110,8 +139,10 @@ def stats_cmd(
             ids = [await _community(app, community)]
         else:
             async with app.db.sessions() as session:
-                ids = sorted(set(await session.scalars(select(MentoringEnrolment.community_id).distinct()))
-                             | set(await session.scalars(select(PairingRound.community_id).distinct())))
+                ids = sorted(
+                    set(await session.scalars(select(MentoringEnrolment.community_id).distinct()))
+                    | set(await session.scalars(select(PairingRound.community_id).distinct()))
+                )
         return [await service.stats(cid) for cid in ids]
 
     found = _run(go)
@@ -123,16 +154,22 @@ def stats_cmd(
 
 def format_stats(stats) -> str:  # noqa: ANN001
     enrolled = ", ".join(f"{n} {role}" for role, n in sorted(stats.enrolled.items())) or "nobody"
-    lines = [f"{stats.community}: rounds {stats.cadence}",
-             f"  enrolled: {enrolled}; {stats.paused} paused, {stats.skipping} skipping the next round"]
+    lines = [
+        f"{stats.community}: rounds {stats.cadence}",
+        f"  enrolled: {enrolled}; {stats.paused} paused, {stats.skipping} skipping the next round",
+    ]
     if not stats.rounds:
         lines.append("  no round has run yet")
     else:
-        lines.append(f"  {'round':<10} {'pairs':>5} {'unmatched':>9} {'checked in':>10} {'answered':>8} "
-                     f"{'met':>4} {'not yet':>7}")
+        lines.append(
+            f"  {'round':<10} {'pairs':>5} {'unmatched':>9} {'checked in':>10} {'answered':>8} "
+            f"{'met':>4} {'not yet':>7}"
+        )
         for r in stats.rounds:
-            lines.append(f"  {r.period_key:<10} {r.pairs:>5} {r.unmatched:>9} {r.checkins:>10} {r.answered:>8} "
-                         f"{r.met:>4} {r.not_met:>7}")
+            lines.append(
+                f"  {r.period_key:<10} {r.pairs:>5} {r.unmatched:>9} {r.checkins:>10} {r.answered:>8} "
+                f"{r.met:>4} {r.not_met:>7}"
+            )
         total = sum(r.pairs for r in stats.rounds)
         answered = sum(r.answered for r in stats.rounds)
         met = sum(r.met for r in stats.rounds)
@@ -144,8 +181,10 @@ def format_stats(stats) -> str:  # noqa: ANN001
             return "met" if v else "not yet" if v is False else "-"
 
         for p in stats.latest_pairs:
-            lines.append(f"    {p['fit']:.2f}  {p['mentor']} → {p['mentee']}  "
-                         f"(mentor: {said(p['mentor_met'])}, mentee: {said(p['mentee_met'])})")
+            lines.append(
+                f"    {p['fit']:.2f}  {p['mentor']} → {p['mentee']}  "
+                f"(mentor: {said(p['mentor_met'])}, mentee: {said(p['mentee_met'])})"
+            )
     return "\n".join(lines)
 
 
@@ -155,20 +194,32 @@ def schedule_cmd(
     every: Annotated[int | None, typer.Option(help="Weeks between rounds (1-12)")] = None,
     day: Annotated[str | None, typer.Option(help="Weekday of the round: mon … sun")] = None,
     hour: Annotated[int | None, typer.Option(help="Hour of the round (0-23), in --timezone")] = None,
-    timezone: Annotated[str | None, typer.Option(help="IANA time zone of the schedule, e.g. Europe/Berlin")] = None,
+    timezone: Annotated[
+        str | None, typer.Option(help="IANA time zone of the schedule, e.g. Europe/Berlin")
+    ] = None,
     warn_hours: Annotated[float | None, typer.Option(help="Hours between the warning and the round")] = None,
     no_repeat: Annotated[int | None, typer.Option(help="No pair repeated within this many rounds")] = None,
-    min_overlap: Annotated[float | None, typer.Option(help="Minimum working-hours overlap of a pair (hours)")]
-    = None,
+    min_overlap: Annotated[
+        float | None, typer.Option(help="Minimum working-hours overlap of a pair (hours)")
+    ] = None,
     off: Annotated[bool, typer.Option("--off", help="Stop running rounds in this community")] = False,
     on: Annotated[bool, typer.Option("--on", help="Run rounds again")] = False,
 ) -> None:
     """Show or change when a community's mentoring rounds run."""
     from bot.services.mentoring_cadence import WEEKDAYS, Cadence
 
-    changes: dict[str, object] = {k: v for k, v in {
-        "every_weeks": every, "hour": hour, "timezone": timezone, "warn_hours": warn_hours,
-        "no_repeat_rounds": no_repeat, "min_overlap_hours": min_overlap}.items() if v is not None}
+    changes: dict[str, object] = {
+        k: v
+        for k, v in {
+            "every_weeks": every,
+            "hour": hour,
+            "timezone": timezone,
+            "warn_hours": warn_hours,
+            "no_repeat_rounds": no_repeat,
+            "min_overlap_hours": min_overlap,
+        }.items()
+        if v is not None
+    }
     if day is not None:
         if day[:3].lower() not in WEEKDAYS:
             raise UserError(f"--day must be one of {', '.join(WEEKDAYS)}, not {day!r}")
@@ -193,15 +244,22 @@ def schedule_cmd(
 
     cadence = _run(go)
     status = cadence.describe() if cadence.enabled else "off"
-    typer.echo(f"mentoring rounds: {status}; warning {cadence.warn_hours:g} h before; check-in after "
-               f"{cadence.checkin_days:g} days; no repeat within {cadence.no_repeat_rounds} rounds; "
-               f"at least {cadence.min_overlap_hours:g} h of shared working hours")
+    typer.echo(
+        f"mentoring rounds: {status}; warning {cadence.warn_hours:g} h before; check-in after "
+        f"{cadence.checkin_days:g} days; no repeat within {cadence.no_repeat_rounds} rounds; "
+        f"at least {cadence.min_overlap_hours:g} h of shared working hours"
+    )
 
 
 @pairs_cli.command("load")
 def load_cmd(
-    path: Annotated[Path, typer.Argument(help="JSON list of {user, role, can_teach, wants_to_learn, timezone, "
-                                         "capacity}; user is a platform id or a member name")],
+    path: Annotated[
+        Path,
+        typer.Argument(
+            help="JSON list of {user, role, can_teach, wants_to_learn, timezone, "
+            "capacity}; user is a platform id or a member name"
+        ),
+    ],
     community: Annotated[str | None, typer.Option(help="Community (external id)")] = None,
 ) -> None:
     """Enrol members from a JSON file (e.g. a sign-up form export); existing enrolments are updated."""
@@ -253,7 +311,9 @@ async def demo_mentoring(app, *, now: datetime | None = None) -> None:  # noqa: 
     sidecar = sample.joinpath("community", "mentoring.json")
     if not sidecar.is_file():
         return
-    tour = json.loads(sample.joinpath("tour.json").read_text()) if sample.joinpath("tour.json").is_file() else {}
+    tour = (
+        json.loads(sample.joinpath("tour.json").read_text()) if sample.joinpath("tour.json").is_file() else {}
+    )
     cid = await _community(app, None)
     loaded, errors = await load_enrolments(app, cid, json.loads(sidecar.read_text(encoding="utf-8")))
     for err in errors:

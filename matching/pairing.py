@@ -11,6 +11,7 @@ hours, the mentor's capacity, a minimum fit. The total fit is maximised exactly 
 Pure functions: no database, no clock; randomness (tie-breaking) comes from the passed-in
 `random.Random`, whose seed the caller logs.
 """
+
 from __future__ import annotations
 
 import logging
@@ -124,7 +125,9 @@ def _unit_rows(topics: Sequence[str], vectors: Mapping[str, np.ndarray]) -> np.n
     return m / np.where(norms == 0, 1, norms)
 
 
-def _mean_over_topics(lists: Sequence[Sequence[str]], index: Mapping[str, int], per_topic: np.ndarray) -> np.ndarray:
+def _mean_over_topics(
+    lists: Sequence[Sequence[str]], index: Mapping[str, int], per_topic: np.ndarray
+) -> np.ndarray:
     """Row i: the mean of per_topic rows over the topics of lists[i]."""
     rows, cols, vals = [], [], []
     for i, topics in enumerate(lists):
@@ -133,12 +136,15 @@ def _mean_over_topics(lists: Sequence[Sequence[str]], index: Mapping[str, int], 
             rows.append(i)
             cols.append(index[t])
             vals.append(1.0 / len(uniq))
-    weights = sparse.csr_matrix((vals, (rows, cols)), shape=(len(lists), per_topic.shape[0]), dtype=np.float32)
+    weights = sparse.csr_matrix(
+        (vals, (rows, cols)), shape=(len(lists), per_topic.shape[0]), dtype=np.float32
+    )
     return np.asarray(weights @ per_topic, dtype=np.float32)
 
 
-def topic_fit_matrix(wants: Sequence[Sequence[str]], teaches: Sequence[Sequence[str]],
-                     vectors: Mapping[str, np.ndarray]) -> np.ndarray:
+def topic_fit_matrix(
+    wants: Sequence[Sequence[str]], teaches: Sequence[Sequence[str]], vectors: Mapping[str, np.ndarray]
+) -> np.ndarray:
     """(mentees x mentors): mean over a mentee's wanted topics of the best similarity to any topic the
     mentor teaches, clipped at 0. Computed over distinct topics so free-text repeats cost nothing."""
     wanted = list(dict.fromkeys(t for ts in wants for t in ts))
@@ -155,16 +161,17 @@ def topic_fit_matrix(wants: Sequence[Sequence[str]], teaches: Sequence[Sequence[
     has = lengths > 0
     chunk = max(1, 20_000_000 // max(1, len(flat)))
     for lo in range(0, len(wanted), chunk):
-        sims = (vw[lo:lo + chunk] @ vt.T)[:, flat]
+        sims = (vw[lo : lo + chunk] @ vt.T)[:, flat]
         # reduceat over each mentor's run of topics (mentors without topics keep 0)
         reduced = np.maximum.reduceat(sims, starts[has], axis=1)
-        best[lo:lo + chunk][:, has] = reduced
+        best[lo : lo + chunk][:, has] = reduced
     np.clip(best, 0.0, 1.0, out=best)
     return _mean_over_topics(wants, w_index, best)
 
 
-def expertise_matrix(wants: Sequence[Sequence[str]], mentor_keys: Sequence[str],
-                     expertise: Mapping[str, Mapping[str, float]]) -> np.ndarray:
+def expertise_matrix(
+    wants: Sequence[Sequence[str]], mentor_keys: Sequence[str], expertise: Mapping[str, Mapping[str, float]]
+) -> np.ndarray:
     """(mentees x mentors): mean over a mentee's wanted topics of the mentor's expertise score
     (0..1, from the who-knows ranking) on that topic."""
     wanted = list(dict.fromkeys(t for ts in wants for t in ts))
@@ -184,15 +191,23 @@ def expertise_matrix(wants: Sequence[Sequence[str]], mentor_keys: Sequence[str],
     return _mean_over_topics(wants, w_index, per_topic)
 
 
-def shared_topics(mentee: Participant, mentor: Participant, vectors: Mapping[str, np.ndarray],
-                  *, threshold: float = 0.45, limit: int = 3) -> tuple[SharedTopic, ...]:
+def shared_topics(
+    mentee: Participant,
+    mentor: Participant,
+    vectors: Mapping[str, np.ndarray],
+    *,
+    threshold: float = 0.45,
+    limit: int = 3,
+) -> tuple[SharedTopic, ...]:
     """What the two can talk about: each wanted topic with the closest topic the mentor teaches."""
     wants, teaches = list(dict.fromkeys(mentee.wants_to_learn)), list(dict.fromkeys(mentor.can_teach))
     if not wants or not teaches:
         return ()
     sims = _unit_rows(wants, vectors) @ _unit_rows(teaches, vectors).T
-    found = [SharedTopic(w, teaches[int(sims[i].argmax())], round(float(sims[i].max()), 3))
-             for i, w in enumerate(wants)]
+    found = [
+        SharedTopic(w, teaches[int(sims[i].argmax())], round(float(sims[i].max()), 3))
+        for i, w in enumerate(wants)
+    ]
     found.sort(key=lambda s: -s.similarity)
     good = [s for s in found if s.similarity >= threshold]
     return tuple((good or found[:1])[:limit])
@@ -293,11 +308,13 @@ def assign_pairs(
                 unmatched[p.key] = "no_mentees"
             else:
                 unmatched[p.key] = "topics" if p.role != "mentor" else "topics_mentor"
-        return Plan((), tuple(Unmatched(k, r) for k, r in unmatched.items()), "none",
-                    {"mentees": n, "mentors": m})
+        return Plan(
+            (), tuple(Unmatched(k, r) for k, r in unmatched.items()), "none", {"mentees": n, "mentors": m}
+        )
 
-    topic_fit = topic_fit_matrix([p.wants_to_learn for p in mentees], [p.can_teach for p in mentors],
-                                 topic_vectors)
+    topic_fit = topic_fit_matrix(
+        [p.wants_to_learn for p in mentees], [p.can_teach for p in mentors], topic_vectors
+    )
     if expertise:
         expert = expertise_matrix([p.wants_to_learn for p in mentees], [p.key for p in mentors], expertise)
         fit = (1 - rules.expertise_weight) * topic_fit + rules.expertise_weight * expert
@@ -311,8 +328,10 @@ def assign_pairs(
     zones = sorted({p.timezone for p in mentees} | {p.timezone for p in mentors})
     z_index = {z: i for i, z in enumerate(zones)}
     overlaps = overlap_matrix(zones, on, rules.working_hours)
-    overlap = overlaps[np.array([z_index[p.timezone] for p in mentees])[:, None],
-                       np.array([z_index[p.timezone] for p in mentors])[None, :]]
+    overlap = overlaps[
+        np.array([z_index[p.timezone] for p in mentees])[:, None],
+        np.array([z_index[p.timezone] for p in mentors])[None, :],
+    ]
     tz_ok = overlap >= rules.min_overlap_hours
     fresh = np.ones((n, m), dtype=bool)
     row_of = {k: i for i, k in enumerate(mentee_keys)}
@@ -328,8 +347,12 @@ def assign_pairs(
     feasible = not_self & fit_ok & tz_ok & fresh
     # Why someone may end up alone: the constraints in the order that helps them most (topics are
     # theirs to change; time zones and recent pairs are not), each applied on top of the previous ones.
-    stages = [("no_mentors", not_self), ("topics", not_self & fit_ok), ("timezone", not_self & fit_ok & tz_ok),
-              ("repeat", feasible)]
+    stages = [
+        ("no_mentors", not_self),
+        ("topics", not_self & fit_ok),
+        ("timezone", not_self & fit_ok & tz_ok),
+        ("repeat", feasible),
+    ]
 
     # Ties (equal fits) broken by the seeded generator: a jitter far below any meaningful difference.
     noise = np.random.default_rng(rng.getrandbits(64)).random((n, m)) * 1e-6
@@ -356,17 +379,32 @@ def assign_pairs(
     dropped = set(_mirrors(assignment, mentee_keys, mentor_keys, fit))
     assignment = [a for a in assignment if a not in dropped]
 
-    pairs = tuple(sorted((
-        Pair(mentor=mentor_keys[j], mentee=mentee_keys[i], fit=round(float(fit[i, j]), 4),
-             topic_fit=round(float(topic_fit[i, j]), 4), expertise=round(float(expert[i, j]), 4),
-             overlap_hours=round(float(overlap[i, j]), 1),
-             shared_topics=shared_topics(mentees[i], mentors[j], topic_vectors))
-        for i, j in assignment), key=lambda p: (-p.fit, p.mentee)))
+    pairs = tuple(
+        sorted(
+            (
+                Pair(
+                    mentor=mentor_keys[j],
+                    mentee=mentee_keys[i],
+                    fit=round(float(fit[i, j]), 4),
+                    topic_fit=round(float(topic_fit[i, j]), 4),
+                    expertise=round(float(expert[i, j]), 4),
+                    overlap_hours=round(float(overlap[i, j]), 1),
+                    shared_topics=shared_topics(mentees[i], mentors[j], topic_vectors),
+                )
+                for i, j in assignment
+            ),
+            key=lambda p: (-p.fit, p.mentee),
+        )
+    )
 
     paired = {p.mentor for p in pairs} | {p.mentee for p in pairs}
     mentee_reasons = _stage_reasons(stages, axis=1)
-    as_mentor = {"no_mentors": "no_mentees", "timezone": "timezone_mentor", "repeat": "repeat_mentor",
-                 "topics": "topics_mentor"}
+    as_mentor = {
+        "no_mentors": "no_mentees",
+        "timezone": "timezone_mentor",
+        "repeat": "repeat_mentor",
+        "topics": "topics_mentor",
+    }
     mentor_reasons = _stage_reasons([(as_mentor[r], mask) for r, mask in stages], axis=0)
     for i, p in enumerate(mentees):
         if p.key not in paired:
@@ -377,14 +415,26 @@ def assign_pairs(
     for p in people.values():
         if p.key not in paired and p.key not in unmatched:  # enrolled without topics for their role
             unmatched[p.key] = "topics" if p.role != "mentor" else "topics_mentor"
-    log.info("paired %d mentee(s) with %d mentor(s): %d pairs, %d unmatched, total fit %.3f (%s solver)",
-             n, m, len(pairs), len(unmatched), sum(p.fit for p in pairs), chosen_solver)
-    return Plan(pairs, tuple(Unmatched(k, r) for k, r in unmatched.items()), chosen_solver,
-                {"mentees": n, "mentors": m, "slots": int(capacity.sum())})
+    log.info(
+        "paired %d mentee(s) with %d mentor(s): %d pairs, %d unmatched, total fit %.3f (%s solver)",
+        n,
+        m,
+        len(pairs),
+        len(unmatched),
+        sum(p.fit for p in pairs),
+        chosen_solver,
+    )
+    return Plan(
+        pairs,
+        tuple(Unmatched(k, r) for k, r in unmatched.items()),
+        chosen_solver,
+        {"mentees": n, "mentors": m, "slots": int(capacity.sum())},
+    )
 
 
-def _mirrors(assignment: list[tuple[int, int]], mentee_keys: list[str], mentor_keys: list[str],
-             fit: np.ndarray) -> list[tuple[int, int]]:
+def _mirrors(
+    assignment: list[tuple[int, int]], mentee_keys: list[str], mentor_keys: list[str], fit: np.ndarray
+) -> list[tuple[int, int]]:
     """Of each A-mentors-B / B-mentors-A couple, the weaker direction (mentee row, mentor column)."""
     by_keys = {(mentor_keys[j], mentee_keys[i]): (i, j) for i, j in assignment}
     out = []

@@ -1,4 +1,5 @@
 """Time zones for mentoring: validating names and the overlap of two people's working hours."""
+
 from __future__ import annotations
 
 import difflib
@@ -16,7 +17,9 @@ class UnknownTimezone(ValueError):
         self.name = name
         self.suggestion = suggest_timezone(name)
         hint = f" (did you mean {self.suggestion}?)" if self.suggestion else ""
-        super().__init__(f"unknown time zone {name!r}{hint}: use an IANA name like Europe/Berlin or America/New_York")
+        super().__init__(
+            f"unknown time zone {name!r}{hint}: use an IANA name like Europe/Berlin or America/New_York"
+        )
 
 
 @cache

@@ -1,6 +1,7 @@
 """Mentoring on SQLite and PostgreSQL: enrolment commands, a round's warning, pairs, intros, the
 unmatched told why, check-ins and their answers; exactly once across ticks and replicas. The clock
 is passed in; actions go to a recording sender where a platform adapter would be."""
+
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
@@ -52,13 +53,17 @@ async def enrol_group(adapter: ConsoleAdapter) -> None:
 
 async def test_enrolment_commands(app):
     adapter = console(app)
-    out = await say(adapter, "petra", "/mentoring join mentor teach: postgres, query plans tz: europe/berlin capacity: 2")
+    out = await say(
+        adapter, "petra", "/mentoring join mentor teach: postgres, query plans tz: europe/berlin capacity: 2"
+    )
     assert "You're in the mentoring rounds as mentor" in out and "postgres, query plans" in out
     assert "Europe/Berlin" in out
 
     out = await say(adapter, "asha", "/mentoring join mentee learn: postgres tz: Europe/Berln")
     assert out.startswith("Not enrolled: unknown time zone 'Europe/Berln' (did you mean Europe/Berlin?)")
-    assert "Not enrolled" in await say(adapter, "asha", "/mentoring join mentee tz: Europe/Berlin")  # no topics
+    assert "Not enrolled" in await say(
+        adapter, "asha", "/mentoring join mentee tz: Europe/Berlin"
+    )  # no topics
     assert "mentor, mentee or both" in await say(adapter, "asha", "/mentoring join teacher learn: x tz: UTC")
     assert "capacity" in await say(adapter, "asha", "/mentoring join mentor teach: x tz: UTC capacity: lots")
     assert "time zone" in await say(adapter, "asha", "/mentoring join mentee learn: postgres")
@@ -71,7 +76,9 @@ async def test_enrolment_commands(app):
 
     out = await say(adapter, "petra", "/mentoring status")
     assert "Mentoring: both." in out and "Europe/Berlin" in out and "every 2 weeks" in out
-    assert "sit out the next round (Mon 30 Nov, 11:00 Europe/Berlin)" in await say(adapter, "petra", "/mentoring skip")
+    assert "sit out the next round (Mon 30 Nov, 11:00 Europe/Berlin)" in await say(
+        adapter, "petra", "/mentoring skip"
+    )
     assert "skipping the next round" in await say(adapter, "petra", "/mentoring status")
     assert "Paused" in await say(adapter, "petra", "/mentoring pause")
     assert "(paused)" in await say(adapter, "petra", "/mentoring status")
@@ -125,8 +132,11 @@ async def test_a_round_warns_pairs_introduces_and_checks_in_exactly_once(app):
         [row] = list(await s.scalars(select(PairingRound)))
         assert row.ran_at is not None and row.seed is not None and row.period_key == period.key
         assert await s.scalar(select(func.count()).select_from(Pairing)) == 2
-        lena = await s.scalar(select(MentoringEnrolment).join(Member, Member.id == MentoringEnrolment.member_id)
-                              .where(Member.external_id == "lena"))
+        lena = await s.scalar(
+            select(MentoringEnrolment)
+            .join(Member, Member.id == MentoringEnrolment.member_id)
+            .where(Member.external_id == "lena")
+        )
         assert lena.skip_next is False  # back in for the next round
     assert "your mentor is Petra" in await say(adapter, "asha", "/mentoring status")
 
@@ -134,7 +144,9 @@ async def test_a_round_warns_pairs_introduces_and_checks_in_exactly_once(app):
     await service.tick(period.round_at + timedelta(days=7, minutes=5))
     checkins = sender.take()
     assert sorted(a.user for a in checkins) == ["asha", "kenji", "omar", "petra"]
-    assert all("Did you manage to meet?" in a.doc.plain() and "Yes, we met" in a.doc.plain() for a in checkins)
+    assert all(
+        "Did you manage to meet?" in a.doc.plain() and "Yes, we met" in a.doc.plain() for a in checkins
+    )
     await replica.tick(period.round_at + timedelta(days=7, minutes=10))
     assert sender.take() == []
     pairing_of = {a.user: a.doc.sections[0].buttons[0].value for a in checkins}

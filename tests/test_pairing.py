@@ -1,4 +1,5 @@
 """assign_pairs: optimal, constrained, explained, replayable. Pure functions, hand-made topic vectors."""
+
 from __future__ import annotations
 
 import itertools
@@ -21,8 +22,14 @@ def basis(i: int, dim: int = 16) -> np.ndarray:
     return v
 
 
-VECTORS = {"rust": basis(0), "postgres": basis(1), "kubernetes": basis(2), "pottery": basis(3),
-           "go": basis(4), "sql tuning": 0.8 * basis(1) + 0.6 * basis(5)}
+VECTORS = {
+    "rust": basis(0),
+    "postgres": basis(1),
+    "kubernetes": basis(2),
+    "pottery": basis(3),
+    "go": basis(4),
+    "sql tuning": 0.8 * basis(1) + 0.6 * basis(5),
+}
 
 
 def mentor(key: str, *teach: str, tz: str = BERLIN, capacity: int = 1) -> Participant:
@@ -46,7 +53,9 @@ def reasons_of(result) -> dict[str, str]:
 
 
 def test_mentees_get_the_mentor_who_teaches_what_they_want():
-    result = plan([mentor("M1", "rust"), mentor("M2", "postgres"), mentee("A", "postgres"), mentee("B", "rust")])
+    result = plan(
+        [mentor("M1", "rust"), mentor("M2", "postgres"), mentee("A", "postgres"), mentee("B", "rust")]
+    )
     assert pairs_of(result) == {("M2", "A"), ("M1", "B")}
     assert all(p.fit == pytest.approx(1.0) for p in result.pairs)
     assert result.unmatched == ()
@@ -60,12 +69,17 @@ def test_nobody_enrolled():
 
 
 def test_only_mentees_or_only_mentors_are_told_why():
-    assert reasons_of(plan([mentee("A", "rust"), mentee("B", "go")])) == {"A": "no_mentors", "B": "no_mentors"}
+    assert reasons_of(plan([mentee("A", "rust"), mentee("B", "go")])) == {
+        "A": "no_mentors",
+        "B": "no_mentors",
+    }
     assert reasons_of(plan([mentor("M", "rust")])) == {"M": "no_mentees"}
 
 
 def test_odd_numbers_leave_the_weakest_fit_out_for_capacity():
-    result = plan([mentor("M1", "rust"), mentee("A", "rust"), mentee("B", "rust", "pottery"), mentee("C", "pottery")])
+    result = plan(
+        [mentor("M1", "rust"), mentee("A", "rust"), mentee("B", "rust", "pottery"), mentee("C", "pottery")]
+    )
     assert pairs_of(result) == {("M1", "A")}  # fit 1.0 beats B's 0.5
     assert reasons_of(result) == {"B": "capacity", "C": "topics"}
 
@@ -112,16 +126,25 @@ def test_all_candidates_paired_last_round_get_someone_new_when_possible():
     result = plan(people, history=[[("M1", "A"), ("M2", "B")]])
     assert pairs_of(result) == {("M2", "A"), ("M1", "B")}
     # the mirror of a past pair counts as a repeat too
-    both = [Participant("P", "both", BERLIN, ("rust",), ("rust",)), Participant("Q", "both", BERLIN, ("rust",), ("rust",))]
+    both = [
+        Participant("P", "both", BERLIN, ("rust",), ("rust",)),
+        Participant("Q", "both", BERLIN, ("rust",), ("rust",)),
+    ]
     assert plan(both, history=[[("P", "Q")]]).pairs == ()
 
 
 def test_working_hours_must_overlap():
-    result = plan([mentor("M", "rust", tz=TOKYO), mentee("A", "rust", tz=BERLIN), mentee("B", "rust", tz="Asia/Seoul")])
+    result = plan(
+        [mentor("M", "rust", tz=TOKYO), mentee("A", "rust", tz=BERLIN), mentee("B", "rust", tz="Asia/Seoul")]
+    )
     assert pairs_of(result) == {("M", "B")}
     assert reasons_of(result) == {"A": "timezone"}
-    assert plan([mentor("M", "rust", tz=TOKYO), mentee("A", "rust")],
-                rules=PairingRules(min_overlap_hours=1)).pairs != ()
+    assert (
+        plan(
+            [mentor("M", "rust", tz=TOKYO), mentee("A", "rust")], rules=PairingRules(min_overlap_hours=1)
+        ).pairs
+        != ()
+    )
 
 
 def test_the_reason_given_is_the_one_that_blocks_good_candidates():
@@ -188,11 +211,18 @@ def test_the_total_fit_is_optimal(solver):
     topics = [f"t{i}" for i in range(6)]
     vectors = {t: v for t, v in zip(topics, rng.normal(size=(6, 8)).astype(np.float32), strict=True)}
     for trial in range(25):
-        mentors = [mentor(f"M{j}", *rng.choice(topics, 2, replace=False), capacity=int(rng.integers(1, 3)))
-                   for j in range(3)]
+        mentors = [
+            mentor(f"M{j}", *rng.choice(topics, 2, replace=False), capacity=int(rng.integers(1, 3)))
+            for j in range(3)
+        ]
         mentees = [mentee(f"E{i}", *rng.choice(topics, 2, replace=False)) for i in range(4)]
-        result = plan(mentors + mentees, vectors=vectors, seed=trial, solver=solver,
-                      rules=PairingRules(min_fit=0.05, candidates=3))  # sparse: every edge kept
+        result = plan(
+            mentors + mentees,
+            vectors=vectors,
+            seed=trial,
+            solver=solver,
+            rules=PairingRules(min_fit=0.05, candidates=3),
+        )  # sparse: every edge kept
         fit = topic_fit_matrix([e.wants_to_learn for e in mentees], [m.can_teach for m in mentors], vectors)
         optimum = _brute_force(fit, [m.capacity for m in mentors], 0.05)
         assert result.total_fit == pytest.approx(optimum, abs=1e-3), trial

@@ -1,4 +1,5 @@
 """Mentoring tables: enrolments, pairing rounds (one per community and period) and pairings."""
+
 from __future__ import annotations
 
 from datetime import datetime

@@ -1,4 +1,5 @@
 """Parsing `/mentoring join <role> teach: … learn: … tz: … capacity: N` into an enrolment request."""
+
 from __future__ import annotations
 
 import re
@@ -11,11 +12,22 @@ MAX_TOPICS = 10
 MAX_TOPIC_LENGTH = 100
 MAX_CAPACITY = 10
 
-_KEYS = {"teach": "teach", "teaches": "teach", "can-teach": "teach", "learn": "learn", "learns": "learn",
-         "wants-to-learn": "learn", "tz": "tz", "timezone": "tz", "time-zone": "tz", "capacity": "capacity",
-         "cap": "capacity"}
-_FIELD = re.compile(r"(?<![\w-])(" + "|".join(sorted(map(re.escape, _KEYS), key=len, reverse=True))
-                    + r")\s*[:=]\s*", re.I)
+_KEYS = {
+    "teach": "teach",
+    "teaches": "teach",
+    "can-teach": "teach",
+    "learn": "learn",
+    "learns": "learn",
+    "wants-to-learn": "learn",
+    "tz": "tz",
+    "timezone": "tz",
+    "time-zone": "tz",
+    "capacity": "capacity",
+    "cap": "capacity",
+}
+_FIELD = re.compile(
+    r"(?<![\w-])(" + "|".join(sorted(map(re.escape, _KEYS), key=len, reverse=True)) + r")\s*[:=]\s*", re.I
+)
 USAGE = "`/mentoring join mentor|mentee|both teach: <topics> learn: <topics> tz: <Area/City> capacity: <n>`"
 
 
@@ -38,7 +50,9 @@ def split_topics(text: str) -> tuple[str, ...]:
         topic = " ".join(raw.split()).strip(" .")
         if topic and topic.lower() not in (t.lower() for t in topics):
             if len(topic) > MAX_TOPIC_LENGTH:
-                raise EnrolmentError(f"topics are at most {MAX_TOPIC_LENGTH} characters; “{topic[:30]}…” is longer")
+                raise EnrolmentError(
+                    f"topics are at most {MAX_TOPIC_LENGTH} characters; “{topic[:30]}…” is longer"
+                )
             topics.append(topic)
     if len(topics) > MAX_TOPICS:
         raise EnrolmentError(f"give at most {MAX_TOPICS} topics each for teach and learn")
@@ -75,14 +89,19 @@ def parse_join(args: str) -> JoinRequest:
     capacity = None
     if "capacity" in values:
         if not values["capacity"].isdigit() or not 1 <= int(values["capacity"]) <= MAX_CAPACITY:
-            raise EnrolmentError(f"capacity is the number of mentees you can take per round, 1 to {MAX_CAPACITY}")
+            raise EnrolmentError(
+                f"capacity is the number of mentees you can take per round, 1 to {MAX_CAPACITY}"
+            )
         capacity = int(values["capacity"])
-    return JoinRequest(role=request.role, can_teach=teach, wants_to_learn=learn, timezone=tz, capacity=capacity)
+    return JoinRequest(
+        role=request.role, can_teach=teach, wants_to_learn=learn, timezone=tz, capacity=capacity
+    )
 
 
 def request_from_record(record: dict) -> JoinRequest:
     """An enrolment from a JSON record {role, can_teach, wants_to_learn, timezone, capacity} (topics as
     a list or a comma-separated string); EnrolmentError when a field is wrong."""
+
     def topics(value: object) -> tuple[str, ...] | None:
         if value is None:
             return None
@@ -102,5 +121,10 @@ def request_from_record(record: dict) -> JoinRequest:
     capacity = record.get("capacity")
     if capacity is not None and (not isinstance(capacity, int) or not 1 <= capacity <= MAX_CAPACITY):
         raise EnrolmentError(f"capacity must be a whole number from 1 to {MAX_CAPACITY}")
-    return JoinRequest(role=role, can_teach=topics(record.get("can_teach")),
-                       wants_to_learn=topics(record.get("wants_to_learn")), timezone=timezone, capacity=capacity)
+    return JoinRequest(
+        role=role,
+        can_teach=topics(record.get("can_teach")),
+        wants_to_learn=topics(record.get("wants_to_learn")),
+        timezone=timezone,
+        capacity=capacity,
+    )

@@ -3,6 +3,7 @@
 Stored in community.settings["mentoring"]; periods are numbered from a fixed Monday so that every
 replica computes the same period key for the same round.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
@@ -63,14 +64,21 @@ class Cadence:
 
     def _round_at(self, index: int) -> datetime:
         start = EPOCH_MONDAY + timedelta(weeks=index * self.every_weeks)
-        local = datetime.combine(start + timedelta(days=self.weekday), time(self.hour), tzinfo=ZoneInfo(self.timezone))
+        local = datetime.combine(
+            start + timedelta(days=self.weekday), time(self.hour), tzinfo=ZoneInfo(self.timezone)
+        )
         return local.astimezone(UTC)
 
     def period(self, index: int) -> Period:
         round_at = self._round_at(index)
         year, week, _ = round_at.astimezone(ZoneInfo(self.timezone)).isocalendar()
-        return Period(index=index, key=f"{year}-W{week:02d}", round_at=round_at,
-                      warn_at=round_at - timedelta(hours=self.warn_hours), ends_at=self._round_at(index + 1))
+        return Period(
+            index=index,
+            key=f"{year}-W{week:02d}",
+            round_at=round_at,
+            warn_at=round_at - timedelta(hours=self.warn_hours),
+            ends_at=self._round_at(index + 1),
+        )
 
     def index_at(self, now: datetime) -> int:
         """The period whose round is the latest at or before `now` (or the first one)."""
