@@ -1,8 +1,9 @@
 """Mentoring pairs: an optimal weighted assignment of mentees to mentors' capacity slots.
 
 Fit of a (mentor, mentee) pair: for each topic the mentee wants to learn, the closest topic the mentor
-can teach (cosine similarity of sentence embeddings), averaged; blended with the mentor's expertise
-profile on those topics (what they actually answered in the community) when the caller has it.
+can teach (cosine similarity of sentence embeddings), half the best and half the mean of those;
+blended with the mentor's expertise profile on those topics (what they actually answered in the
+community) when the caller has it.
 Constraints: nobody with themself, no pair repeated within N rounds, a minimum overlap of working
 hours, the mentor's capacity, a minimum fit. The total fit is maximised exactly (scipy's
 `linear_sum_assignment` over capacity slots) or, for large rounds, on a sparse candidate graph
@@ -125,28 +126,36 @@ def _unit_rows(topics: Sequence[str], vectors: Mapping[str, np.ndarray]) -> np.n
     return m / np.where(norms == 0, 1, norms)
 
 
-def _mean_over_topics(
+def _over_topics(
     lists: Sequence[Sequence[str]], index: Mapping[str, int], per_topic: np.ndarray
 ) -> np.ndarray:
-    """Row i: the mean of per_topic rows over the topics of lists[i]."""
-    rows, cols, vals = [], [], []
+    """Row i: half the best and half the mean of per_topic rows over the topics of lists[i], so a
+    mentor who covers one of three wanted topics well still fits, and covering all fits best."""
+    k = max((len(set(ts)) for ts in lists), default=0)
+    out = np.zeros((len(lists), per_topic.shape[1]), dtype=np.float32)
+    if k == 0:
+        return out
+    padded = np.vstack([per_topic, np.zeros((1, per_topic.shape[1]), dtype=per_topic.dtype)])
+    rows = np.full((len(lists), k), per_topic.shape[0], dtype=np.int64)  # the zero row pads
+    counts = np.zeros(len(lists), dtype=np.float32)
     for i, topics in enumerate(lists):
-        uniq = list(dict.fromkeys(topics))
-        for t in uniq:
-            rows.append(i)
-            cols.append(index[t])
-            vals.append(1.0 / len(uniq))
-    weights = sparse.csr_matrix(
-        (vals, (rows, cols)), shape=(len(lists), per_topic.shape[0]), dtype=np.float32
-    )
-    return np.asarray(weights @ per_topic, dtype=np.float32)
+        uniq = [index[t] for t in dict.fromkeys(topics)]
+        rows[i, : len(uniq)] = uniq
+        counts[i] = len(uniq)
+    chunk = max(1, 20_000_000 // max(1, k * per_topic.shape[1]))
+    for lo in range(0, len(lists), chunk):
+        gathered = padded[rows[lo : lo + chunk]]  # (chunk, k, mentors); padding adds 0 to sums and maxima
+        mean = gathered.sum(axis=1) / np.maximum(counts[lo : lo + chunk], 1)[:, None]
+        out[lo : lo + chunk] = 0.5 * gathered.max(axis=1) + 0.5 * mean
+    return out
 
 
 def topic_fit_matrix(
     wants: Sequence[Sequence[str]], teaches: Sequence[Sequence[str]], vectors: Mapping[str, np.ndarray]
 ) -> np.ndarray:
-    """(mentees x mentors): mean over a mentee's wanted topics of the best similarity to any topic the
-    mentor teaches, clipped at 0. Computed over distinct topics so free-text repeats cost nothing."""
+    """(mentees x mentors): for each wanted topic of a mentee, the best similarity (clipped at 0) to any
+    topic the mentor teaches; then half the best of those and half their mean.
+    Computed over distinct topics so free-text repeats cost nothing."""
     wanted = list(dict.fromkeys(t for ts in wants for t in ts))
     taught = list(dict.fromkeys(t for ts in teaches for t in ts))
     if not wanted or not taught or not teaches:
@@ -166,14 +175,14 @@ def topic_fit_matrix(
         reduced = np.maximum.reduceat(sims, starts[has], axis=1)
         best[lo : lo + chunk][:, has] = reduced
     np.clip(best, 0.0, 1.0, out=best)
-    return _mean_over_topics(wants, w_index, best)
+    return _over_topics(wants, w_index, best)
 
 
 def expertise_matrix(
     wants: Sequence[Sequence[str]], mentor_keys: Sequence[str], expertise: Mapping[str, Mapping[str, float]]
 ) -> np.ndarray:
-    """(mentees x mentors): mean over a mentee's wanted topics of the mentor's expertise score
-    (0..1, from the who-knows ranking) on that topic."""
+    """(mentees x mentors): the mentor's expertise score (0..1, from the who-knows ranking) on each of
+    a mentee's wanted topics, combined like the topic fit."""
     wanted = list(dict.fromkeys(t for ts in wants for t in ts))
     w_index = {t: i for i, t in enumerate(wanted)}
     m_index = {k: j for j, k in enumerate(mentor_keys)}
@@ -188,7 +197,7 @@ def expertise_matrix(
                 per_topic[i, j] = min(1.0, max(0.0, float(score)))
     if not wanted:
         return np.zeros((len(wants), len(mentor_keys)), dtype=np.float32)
-    return _mean_over_topics(wants, w_index, per_topic)
+    return _over_topics(wants, w_index, per_topic)
 
 
 def shared_topics(

@@ -80,7 +80,7 @@ def test_odd_numbers_leave_the_weakest_fit_out_for_capacity():
     result = plan(
         [mentor("M1", "rust"), mentee("A", "rust"), mentee("B", "rust", "pottery"), mentee("C", "pottery")]
     )
-    assert pairs_of(result) == {("M1", "A")}  # fit 1.0 beats B's 0.5
+    assert pairs_of(result) == {("M1", "A")}  # fit 1.0 beats B's 0.75 (rust fits, pottery does not)
     assert reasons_of(result) == {"B": "capacity", "C": "topics"}
 
 
