@@ -70,4 +70,6 @@ def build_app(settings: Settings, *, embedder: SentenceEmbedder | None = None, d
 
     app.intros = intros.setup(app)
     app.home = home.setup(app)
+    from bot.services.mentoring import setup as setup_mentoring
+    setup_mentoring(app)
     return app

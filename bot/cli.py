@@ -23,6 +23,10 @@ import_cli = typer.Typer(no_args_is_help=True, help="Import a community's histor
 cli.add_typer(db_cli, name="db")
 cli.add_typer(import_cli, name="import")
 
+from bot.cli_pairs import pairs_cli  # noqa: E402
+
+cli.add_typer(pairs_cli, name="pairs")
+
 _state: dict[str, Any] = {}
 
 
@@ -328,6 +332,9 @@ def demo(
 
 async def _demo_extras(app, report) -> None:  # noqa: ANN001
     """Hook for features that add to the demo (mentoring enrolments, digests)."""
+    from bot.cli_pairs import demo_mentoring
+
+    await demo_mentoring(app)
 
 
 @cli.command()

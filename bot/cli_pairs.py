@@ -1,0 +1,325 @@
+"""`connective pairs …`: mentoring rounds from the command line (dry-run plan, stats, schedule, load)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from bot.errors import UserError
+
+pairs_cli = typer.Typer(no_args_is_help=True, help="Mentoring pairs: plan a round, statistics, schedule.")
+
+DEMO_SEED = 20261207
+
+
+def _service(app):  # noqa: ANN001, ANN202
+    from bot.services.mentoring import MentoringService
+
+    return MentoringService(db=app.db, core=app.core, expertise=app.expertise)
+
+
+def _run(go) -> object:  # noqa: ANN001
+    from bot import cli
+
+    s = cli.settings()
+
+    async def wrapped():  # noqa: ANN202
+        app = await cli._open_app(s)
+        try:
+            return await go(app)
+        finally:
+            await app.close()
+
+    return cli.run_async(wrapped)
+
+
+async def _community(app, wanted: str | None) -> int:  # noqa: ANN001
+    from bot import cli
+
+    return await cli._community_id(app, wanted)
+
+
+@pairs_cli.command("plan")
+def plan_cmd(
+    community: Annotated[
+        str | None, typer.Option(help="Community (external id) when the database has several")
+    ] = None,
+    seed: Annotated[
+        int | None, typer.Option(help="Replay a round's tie-breaking (the seed is printed)")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON output")] = False,
+) -> None:
+    """Dry run of the next round: the pairs, their fit and the unmatched with reasons. Nothing is sent."""
+
+    async def go(app):  # noqa: ANN001, ANN202
+        cid = await _community(app, community)
+        return await _service(app).plan(cid, seed=seed)
+
+    planned = _run(go)
+    if as_json:
+        typer.echo(json.dumps(plan_json(planned), ensure_ascii=False))
+    else:
+        typer.echo(format_plan(planned))
+
+
+def plan_json(planned) -> dict:  # noqa: ANN001
+    return {
+        "period": planned.period.key,
+        "round_at": planned.period.round_at.isoformat(),
+        "seed": planned.seed,
+        "solver": planned.plan.solver,
+        "total_fit": round(planned.plan.total_fit, 4),
+        "pairs": [
+            {
+                "mentor": p.mentor,
+                "mentor_name": planned.name(p.mentor),
+                "mentee": p.mentee,
+                "mentee_name": planned.name(p.mentee),
+                "fit": p.fit,
+                "topic_fit": p.topic_fit,
+                "expertise": p.expertise,
+                "overlap_hours": p.overlap_hours,
+                "shared_topics": [[s.wanted, s.taught, s.similarity] for s in p.shared_topics],
+            }
+            for p in planned.plan.pairs
+        ],
+        "unmatched": [
+            {"user": u.key, "name": planned.name(u.key), "reason": u.reason, "why": u.explanation}
+            for u in planned.plan.unmatched
+        ],
+    }
+
+
+def format_plan(planned) -> str:  # noqa: ANN001
+    plan = planned.plan
+    when = planned.period.round_at.strftime("%a %d %b %Y %H:%M UTC")
+    lines = [
+        f"Mentoring round {planned.period.key} ({when}), seed {planned.seed}, {plan.solver} solver: "
+        f"{len(plan.pairs)} pair{'s' if len(plan.pairs) != 1 else ''}, total fit {plan.total_fit:.2f}"
+    ]
+    if not plan.pairs and not plan.unmatched:
+        lines.append("Nobody is enrolled (or everyone paused or skipped this round).")
+    if plan.pairs:
+        lines.append(f"  {'fit':>5}  {'mentor':<24} {'mentee':<24} {'overlap':>7}  shared topics")
+    for p in plan.pairs:
+        topics = "; ".join(
+            s.wanted if s.wanted == s.taught else f"{s.wanted} ~ {s.taught}" for s in p.shared_topics
+        )
+        lines.append(
+            f"  {p.fit:5.2f}  {planned.name(p.mentor)[:24]:<24} {planned.name(p.mentee)[:24]:<24} "
+            f"{p.overlap_hours:>6g}h  {topics}"
+        )
+    if plan.unmatched:
+        lines.append("Unmatched:")
+        for u in plan.unmatched:
+            lines.append(f"  {planned.name(u.key)}: {u.explanation}")
+    return "\n".join(lines)
+
+
+@pairs_cli.command("stats")
+def stats_cmd(
+    community: Annotated[
+        str | None, typer.Option(help="Community (external id); default: every community")
+    ] = None,
+) -> None:
+    """Rounds, pairs and check-in answers (did they meet?) for admins."""
+
+    async def go(app):  # noqa: ANN001, ANN202
+        from sqlalchemy import select
+
+        from bot.db.mentoring import MentoringEnrolment, PairingRound
+
+        service = _service(app)
+        if community:
+            ids = [await _community(app, community)]
+        else:
+            async with app.db.sessions() as session:
+                ids = sorted(
+                    set(await session.scalars(select(MentoringEnrolment.community_id).distinct()))
+                    | set(await session.scalars(select(PairingRound.community_id).distinct()))
+                )
+        return [await service.stats(cid) for cid in ids]
+
+    found = _run(go)
+    if not found:
+        typer.echo("No community has mentoring enrolments or rounds yet.")
+        return
+    typer.echo("\n\n".join(format_stats(s) for s in found))
+
+
+def format_stats(stats) -> str:  # noqa: ANN001
+    enrolled = ", ".join(f"{n} {role}" for role, n in sorted(stats.enrolled.items())) or "nobody"
+    lines = [
+        f"{stats.community}: rounds {stats.cadence}",
+        f"  enrolled: {enrolled}; {stats.paused} paused, {stats.skipping} skipping the next round",
+    ]
+    if not stats.rounds:
+        lines.append("  no round has run yet")
+    else:
+        lines.append(
+            f"  {'round':<10} {'pairs':>5} {'unmatched':>9} {'checked in':>10} {'answered':>8} "
+            f"{'met':>4} {'not yet':>7}"
+        )
+        for r in stats.rounds:
+            lines.append(
+                f"  {r.period_key:<10} {r.pairs:>5} {r.unmatched:>9} {r.checkins:>10} {r.answered:>8} "
+                f"{r.met:>4} {r.not_met:>7}"
+            )
+        total = sum(r.pairs for r in stats.rounds)
+        answered = sum(r.answered for r in stats.rounds)
+        met = sum(r.met for r in stats.rounds)
+        rate = f"{100 * met / answered:.0f}% of answered pairs met" if answered else "no check-in answers yet"
+        lines.append(f"  {total} pairs in {len(stats.rounds)} round(s); {rate}")
+        lines.append(f"  latest round ({stats.rounds[-1].period_key}):")
+
+        def said(v: bool | None) -> str:
+            return "met" if v else "not yet" if v is False else "-"
+
+        for p in stats.latest_pairs:
+            lines.append(
+                f"    {p['fit']:.2f}  {p['mentor']} → {p['mentee']}  "
+                f"(mentor: {said(p['mentor_met'])}, mentee: {said(p['mentee_met'])})"
+            )
+    return "\n".join(lines)
+
+
+@pairs_cli.command("schedule")
+def schedule_cmd(
+    community: Annotated[str | None, typer.Option(help="Community (external id)")] = None,
+    every: Annotated[int | None, typer.Option(help="Weeks between rounds (1-12)")] = None,
+    day: Annotated[str | None, typer.Option(help="Weekday of the round: mon … sun")] = None,
+    hour: Annotated[int | None, typer.Option(help="Hour of the round (0-23), in --timezone")] = None,
+    timezone: Annotated[
+        str | None, typer.Option(help="IANA time zone of the schedule, e.g. Europe/Berlin")
+    ] = None,
+    warn_hours: Annotated[float | None, typer.Option(help="Hours between the warning and the round")] = None,
+    no_repeat: Annotated[int | None, typer.Option(help="No pair repeated within this many rounds")] = None,
+    min_overlap: Annotated[
+        float | None, typer.Option(help="Minimum working-hours overlap of a pair (hours)")
+    ] = None,
+    off: Annotated[bool, typer.Option("--off", help="Stop running rounds in this community")] = False,
+    on: Annotated[bool, typer.Option("--on", help="Run rounds again")] = False,
+) -> None:
+    """Show or change when a community's mentoring rounds run."""
+    from bot.services.mentoring_cadence import WEEKDAYS, Cadence
+
+    changes: dict[str, object] = {
+        k: v
+        for k, v in {
+            "every_weeks": every,
+            "hour": hour,
+            "timezone": timezone,
+            "warn_hours": warn_hours,
+            "no_repeat_rounds": no_repeat,
+            "min_overlap_hours": min_overlap,
+        }.items()
+        if v is not None
+    }
+    if day is not None:
+        if day[:3].lower() not in WEEKDAYS:
+            raise UserError(f"--day must be one of {', '.join(WEEKDAYS)}, not {day!r}")
+        changes["weekday"] = WEEKDAYS.index(day[:3].lower())
+    if off or on:
+        changes["enabled"] = on and not off
+
+    async def go(app):  # noqa: ANN001, ANN202
+        from bot.db.models import Community
+
+        cid = await _community(app, community)
+        async with app.db.sessions.begin() as session:
+            row = await session.get(Community, cid)
+            try:
+                current = Cadence.from_settings(row.settings).as_settings()
+                cadence = Cadence(**{**current, **changes})
+            except ValueError as exc:
+                raise UserError(f"mentoring schedule: {exc}") from None
+            if changes:
+                row.settings = {**(row.settings or {}), "mentoring": cadence.as_settings()}
+        return cadence
+
+    cadence = _run(go)
+    status = cadence.describe() if cadence.enabled else "off"
+    typer.echo(
+        f"mentoring rounds: {status}; warning {cadence.warn_hours:g} h before; check-in after "
+        f"{cadence.checkin_days:g} days; no repeat within {cadence.no_repeat_rounds} rounds; "
+        f"at least {cadence.min_overlap_hours:g} h of shared working hours"
+    )
+
+
+@pairs_cli.command("load")
+def load_cmd(
+    path: Annotated[
+        Path,
+        typer.Argument(
+            help="JSON list of {user, role, can_teach, wants_to_learn, timezone, "
+            "capacity}; user is a platform id or a member name"
+        ),
+    ],
+    community: Annotated[str | None, typer.Option(help="Community (external id)")] = None,
+) -> None:
+    """Enrol members from a JSON file (e.g. a sign-up form export); existing enrolments are updated."""
+    try:
+        records = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{path}: {exc}") from None
+
+    async def go(app):  # noqa: ANN001, ANN202
+        return await load_enrolments(app, await _community(app, community), records)
+
+    loaded, errors = _run(go)
+    for err in errors:
+        typer.echo(f"skipped: {err}", err=True)
+    typer.echo(f"{loaded} enrolment(s) loaded")
+
+
+async def load_enrolments(app, community_id: int, records: object) -> tuple[int, list[str]]:  # noqa: ANN001
+    """Enrol each record's member; a bad record is skipped with its reason, the others still load."""
+    from bot.repo import find_member_by_name
+    from bot.services.mentoring_args import EnrolmentError, request_from_record
+
+    if not isinstance(records, list):
+        return 0, ["expected a JSON list of enrolments"]
+    service = _service(app)
+    loaded, errors = 0, []
+    for n, record in enumerate(records, 1):
+        if not isinstance(record, dict) or not isinstance(record.get("user"), str):
+            errors.append(f"record {n}: expected an object with a user field")
+            continue
+        async with app.db.sessions() as session:
+            member = await find_member_by_name(session, community_id, record["user"])
+        if member is None:
+            errors.append(f"record {n}: no member {record['user']!r} in this community")
+            continue
+        try:
+            await service.enrol(community_id, member.id, request_from_record(record))
+        except EnrolmentError as exc:
+            errors.append(f"record {n} ({record['user']}): {exc}")
+            continue
+        loaded += 1
+    return loaded, errors
+
+
+async def demo_mentoring(app, *, now: datetime | None = None) -> None:  # noqa: ANN001
+    """The demo's mentoring part: enrol the sample community's sidecar (community/mentoring.json) and,
+    unless the tour says `"pairs_plan": false`, print the plan of the next round."""
+    sample = resources.files("bot").joinpath("sample")
+    sidecar = sample.joinpath("community", "mentoring.json")
+    if not sidecar.is_file():
+        return
+    tour = (
+        json.loads(sample.joinpath("tour.json").read_text()) if sample.joinpath("tour.json").is_file() else {}
+    )
+    cid = await _community(app, None)
+    loaded, errors = await load_enrolments(app, cid, json.loads(sidecar.read_text(encoding="utf-8")))
+    for err in errors:
+        typer.echo(f"mentoring sample: skipped {err}", err=True)
+    if not tour.get("pairs_plan", True):
+        return
+    planned = await _service(app).plan(cid, seed=DEMO_SEED, now=now or datetime.now(UTC))
+    typer.echo(f"{loaded} members are enrolled in mentoring; `connective pairs plan` shows the next round:")
+    typer.echo(format_plan(planned) + "\n")

@@ -1,0 +1,72 @@
+"""Mentoring tables: enrolments, pairing rounds (one per community and period) and pairings."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Boolean, Float, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from bot.db.base import Base
+from bot.db.types import UTCDateTime
+from bot.events import utcnow
+
+CASCADE = "CASCADE"
+
+
+class MentoringEnrolment(Base):
+    __tablename__ = "mentoring_enrolment"
+    __table_args__ = (UniqueConstraint("community_id", "member_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("community.id", ondelete=CASCADE), index=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("member.id", ondelete=CASCADE), index=True)
+    role: Mapped[str] = mapped_column(String(8))  # "mentor" | "mentee" | "both"
+    can_teach: Mapped[list[str]] = mapped_column(JSON, default=list)
+    wants_to_learn: Mapped[list[str]] = mapped_column(JSON, default=list)
+    timezone: Mapped[str] = mapped_column(String(64))
+    capacity: Mapped[int] = mapped_column(Integer, default=1)
+    paused: Mapped[bool] = mapped_column(Boolean, default=False)
+    skip_next: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class PairingRound(Base):
+    """One round per community and period. Exactly-once is this row: the warning and the round are
+    each claimed by a conditional UPDATE (warned_at / ran_at still NULL) before anything is sent."""
+
+    __tablename__ = "pairing_round"
+    __table_args__ = (UniqueConstraint("community_id", "period_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("community.id", ondelete=CASCADE), index=True)
+    period_key: Mapped[str] = mapped_column(String(32))  # e.g. "2026-W49"
+    scheduled_for: Mapped[datetime] = mapped_column(UTCDateTime)
+    warned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ran_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    seed: Mapped[int | None] = mapped_column(BigInteger)  # replays the round's tie-breaking
+    solver: Mapped[str] = mapped_column(String(16), default="")
+    # [{"member_id": int, "reason": str}] of those left out, so admins can see why
+    unmatched: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Pairing(Base):
+    __tablename__ = "pairing"
+    __table_args__ = (UniqueConstraint("round_id", "mentee_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("community.id", ondelete=CASCADE), index=True)
+    round_id: Mapped[int] = mapped_column(ForeignKey("pairing_round.id", ondelete=CASCADE), index=True)
+    mentor_id: Mapped[int] = mapped_column(ForeignKey("member.id", ondelete=CASCADE), index=True)
+    mentee_id: Mapped[int] = mapped_column(ForeignKey("member.id", ondelete=CASCADE), index=True)
+    fit: Mapped[float] = mapped_column(Float)
+    topics: Mapped[list[str]] = mapped_column(JSON, default=list)  # shared topics, for the intro and admins
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    checkin_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # the check-in answer of each side: True met, False not (yet), None no answer
+    mentor_met: Mapped[bool | None] = mapped_column(Boolean)
+    mentee_met: Mapped[bool | None] = mapped_column(Boolean)
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

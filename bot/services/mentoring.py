@@ -1,0 +1,873 @@
+"""Mentoring pairs: `/mentoring` enrolment, rounds on each community's cadence (a warning first, so
+people can skip), an intro per pair, the unmatched told why, a check-in a week later.
+
+Exactly once is a database fact, as for digests: a round's warning and the round itself are each
+claimed on the community's `pairing_round` row for the period (a conditional UPDATE) before anything
+is announced, so restarts, missed ticks and several replicas never pair twice or skip a period.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from bot import events as ev
+from bot.actions import Action, Button, DirectMessage, Document, OpenGroup, Reply, Section
+from bot.db.engine import Database
+from bot.db.mentoring import MentoringEnrolment, Pairing, PairingRound
+from bot.db.models import Community, Member
+from bot.events import utcnow
+from bot.messages import render, template
+from bot.repo import insert_ignore
+from bot.safety import neutralise
+from bot.services.mentoring_args import EnrolmentError, JoinRequest, parse_join
+from bot.services.mentoring_cadence import Cadence, Period
+from matching.pairing import Pair, PairingRules, Participant, Plan, assign_pairs
+from matching.timezones import is_known_timezone
+
+log = logging.getLogger(__name__)
+
+TICK_SECONDS = 300
+EXPERT_TOP = 10
+
+
+def new_seed() -> int:
+    return random.SystemRandom().randrange(2**62)
+
+
+@dataclass(frozen=True)
+class Enrolled:
+    member_id: int
+    external_id: str
+    name: str
+    participant: Participant
+
+
+@dataclass(frozen=True)
+class RoundPlan:
+    period: Period
+    seed: int
+    plan: Plan
+    people: dict[str, Enrolled]  # by external id
+
+    def name(self, key: str) -> str:
+        person = self.people.get(key)
+        return person.name if person else key
+
+
+@dataclass(frozen=True)
+class RoundStats:
+    period_key: str
+    ran_at: datetime | None
+    pairs: int
+    unmatched: int
+    checkins: int
+    answered: int
+    met: int
+    not_met: int
+
+
+@dataclass
+class MentoringStats:
+    community: str
+    enrolled: dict[str, int] = field(default_factory=dict)
+    paused: int = 0
+    skipping: int = 0
+    cadence: str = ""
+    rounds: list[RoundStats] = field(default_factory=list)
+    latest_pairs: list[dict] = field(default_factory=list)
+
+
+def _when(moment: datetime, zone: str) -> str:
+    local = moment.astimezone(ZoneInfo(zone))
+    return f"{local:%a %-d %b}, {local:%H:%M} {zone}"
+
+
+def _topics(topics: list[str] | tuple[str, ...]) -> str:
+    return ", ".join(topics) if topics else "(none)"
+
+
+def _role_details(role: str, teach: list[str], learn: list[str], capacity: int) -> str:
+    lines = []
+    if role in ("mentor", "both"):
+        lines.append(
+            f"Can teach: {_topics(teach)} (up to {capacity} mentee{'s' if capacity != 1 else ''} a round)."
+        )
+    if role in ("mentee", "both"):
+        lines.append(f"Wants to learn: {_topics(learn)}.")
+    return "\n".join(lines)
+
+
+class MentoringService:
+    def __init__(
+        self,
+        *,
+        db: Database,
+        core,
+        expertise,
+        clock: Callable[[], datetime] = utcnow,  # noqa: ANN001
+        seeds: Callable[[], int] = new_seed,
+    ) -> None:
+        self.db = db
+        self.core = core
+        self.expertise = expertise
+        self.clock = clock
+        self.seeds = seeds
+        self._vectors: dict[str, object] = {}
+
+    # -- commands ----------------------------------------------------------------------------------
+    async def command(self, event: ev.CommandInvoked, community_id: int, member_id: int) -> list[Action]:
+        verb, _, rest = event.args.strip().partition(" ")
+        verb = verb.lower()
+        handlers = {
+            "join": self._join,
+            "status": self._status,
+            "skip": self._skip,
+            "pause": self._pause,
+            "resume": self._resume,
+            "leave": self._leave,
+        }
+        handler = handlers.get(verb)
+        if handler is None:
+            prefix = (
+                f"I don't know `/mentoring {neutralise(verb)[:30]}`.\n\n" if verb and verb != "help" else ""
+            )
+            return [self._reply(event, prefix + template("mentoring_help"))]
+        text = await handler(community_id, member_id, rest.strip(), event.time)
+        return [self._reply(event, neutralise(text))]
+
+    @staticmethod
+    def _reply(event: ev.Event, text: str, *sections: Section) -> Reply:
+        return Reply(
+            community=event.community,
+            channel=event.channel,
+            user=event.user,
+            thread=event.thread,
+            doc=Document(text=text, sections=sections),
+        )
+
+    async def _enrolment(
+        self, session: AsyncSession, community_id: int, member_id: int
+    ) -> MentoringEnrolment | None:
+        return await session.scalar(
+            select(MentoringEnrolment).where(
+                MentoringEnrolment.community_id == community_id, MentoringEnrolment.member_id == member_id
+            )
+        )
+
+    async def _cadence(self, session: AsyncSession, community_id: int) -> Cadence:
+        community = await session.get(Community, community_id)
+        try:
+            return Cadence.from_settings(community.settings if community else None)
+        except (TypeError, ValueError) as exc:
+            log.warning(
+                "community %d: mentoring settings are invalid (%s); using the defaults", community_id, exc
+            )
+            return Cadence()
+
+    async def _join(self, community_id: int, member_id: int, args: str, now: datetime) -> str:
+        try:
+            enrolment = await self.enrol(community_id, member_id, parse_join(args), now)
+        except EnrolmentError as exc:
+            return f"Not enrolled: {exc}"
+        async with self.db.sessions() as session:
+            cadence = await self._cadence(session, community_id)
+        return render(
+            "mentoring_joined",
+            role=enrolment.role,
+            details=_role_details(
+                enrolment.role, enrolment.can_teach, enrolment.wants_to_learn, enrolment.capacity
+            ),
+            timezone=enrolment.timezone,
+            next_round=_when(cadence.next_round(now).round_at, enrolment.timezone),
+        )
+
+    async def enrol(
+        self, community_id: int, member_id: int, request: JoinRequest, now: datetime | None = None
+    ) -> MentoringEnrolment:
+        """Create or update a member's enrolment; fields the request leaves out keep their value.
+        EnrolmentError (one line, for the member) when something needed is missing."""
+        now = now or self.clock()
+        async with self.db.sessions.begin() as session:
+            member = await session.get(Member, member_id)
+            if not member.profiling_consent:
+                raise EnrolmentError("you're opted out of profiling; `/optin` first to join mentoring")
+            current = await self._enrolment(session, community_id, member_id)
+            role = request.role or (current.role if current else None)
+            if role is None:
+                raise EnrolmentError(
+                    "say which role, mentor, mentee or both: "
+                    "`/mentoring join mentee learn: rust tz: Europe/Berlin`"
+                )
+            teach = list(
+                request.can_teach if request.can_teach is not None else (current.can_teach if current else [])
+            )
+            learn = list(
+                request.wants_to_learn
+                if request.wants_to_learn is not None
+                else (current.wants_to_learn if current else [])
+            )
+            if role in ("mentor", "both") and not teach:
+                raise EnrolmentError(
+                    "as a mentor, tell me what you can teach: `teach: kubernetes, postgres tuning`"
+                )
+            if role in ("mentee", "both") and not learn:
+                raise EnrolmentError(
+                    "as a mentee, tell me what you want to learn: `learn: rust, system design`"
+                )
+            timezone = (
+                request.timezone
+                or (current.timezone if current else None)
+                or (member.timezone if member.timezone and is_known_timezone(member.timezone) else None)
+            )
+            if timezone is None:
+                raise EnrolmentError(
+                    "tell me your time zone, e.g. `tz: Europe/Berlin` or `tz: America/New_York`"
+                )
+            capacity = request.capacity or (current.capacity if current else 1)
+            if current is None:
+                await session.execute(
+                    insert_ignore(session, MentoringEnrolment).values(
+                        community_id=community_id,
+                        member_id=member_id,
+                        role=role,
+                        can_teach=teach,
+                        wants_to_learn=learn,
+                        timezone=timezone,
+                        capacity=capacity,
+                        paused=False,
+                        skip_next=False,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
+                current = await self._enrolment(session, community_id, member_id)
+            else:
+                current.role, current.can_teach, current.wants_to_learn = role, teach, learn
+                current.timezone, current.capacity, current.paused = timezone, capacity, False
+        return current
+
+    async def _status(self, community_id: int, member_id: int, args: str, now: datetime) -> str:
+        async with self.db.sessions() as session:
+            enrolment = await self._enrolment(session, community_id, member_id)
+            if enrolment is None:
+                return "You're not in the mentoring rounds. " + template("mentoring_help")
+            cadence = await self._cadence(session, community_id)
+            mentor, mentee = aliased(Member), aliased(Member)
+            latest = await session.scalar(
+                select(PairingRound.id)
+                .where(PairingRound.community_id == community_id, PairingRound.ran_at.is_not(None))
+                .order_by(PairingRound.ran_at.desc())
+                .limit(1)
+            )
+            rows = (
+                (
+                    await session.execute(
+                        select(Pairing, mentor.name, mentee.name)
+                        .join(mentor, mentor.id == Pairing.mentor_id)
+                        .join(mentee, mentee.id == Pairing.mentee_id)
+                        .where(
+                            Pairing.round_id == latest,
+                            (Pairing.mentor_id == member_id) | (Pairing.mentee_id == member_id),
+                        )
+                    )
+                ).all()
+                if latest
+                else []
+            )
+        state = (
+            " (paused)" if enrolment.paused else " (skipping the next round)" if enrolment.skip_next else ""
+        )
+        pairs = [
+            f"This round you mentor {mentee_name} ({_topics(p.topics)})."
+            if p.mentor_id == member_id
+            else f"This round your mentor is {mentor_name} ({_topics(p.topics)})."
+            for p, mentor_name, mentee_name in rows
+        ]
+        return render(
+            "mentoring_status",
+            role=enrolment.role,
+            state=state,
+            details=_role_details(
+                enrolment.role, enrolment.can_teach, enrolment.wants_to_learn, enrolment.capacity
+            ),
+            timezone=enrolment.timezone,
+            cadence=cadence.describe(),
+            next_round=_when(cadence.next_round(now).round_at, enrolment.timezone),
+            pairs="\n".join(pairs) or "No current pair.",
+        ).strip()
+
+    async def _set_flags(
+        self, community_id: int, member_id: int, **values: bool
+    ) -> MentoringEnrolment | None:
+        async with self.db.sessions.begin() as session:
+            enrolment = await self._enrolment(session, community_id, member_id)
+            if enrolment is not None:
+                for name, value in values.items():
+                    setattr(enrolment, name, value)
+            return enrolment
+
+    async def _skip(self, community_id: int, member_id: int, args: str, now: datetime) -> str:
+        enrolment = await self._set_flags(community_id, member_id, skip_next=True)
+        if enrolment is None:
+            return "You're not in the mentoring rounds, so there is nothing to skip."
+        async with self.db.sessions() as session:
+            cadence = await self._cadence(session, community_id)
+        period = cadence.next_round(now)
+        return (
+            f"You'll sit out the next round ({_when(period.round_at, enrolment.timezone)}); "
+            "you're back in the one after."
+        )
+
+    async def _pause(self, community_id: int, member_id: int, args: str, now: datetime) -> str:
+        if await self._set_flags(community_id, member_id, paused=True) is None:
+            return "You're not in the mentoring rounds."
+        return "Paused: no pairs for you until `/mentoring resume`."
+
+    async def _resume(self, community_id: int, member_id: int, args: str, now: datetime) -> str:
+        if await self._set_flags(community_id, member_id, paused=False, skip_next=False) is None:
+            return "You're not in the mentoring rounds: `/mentoring join` first."
+        return "Welcome back: you're in the next mentoring round."
+
+    async def _leave(self, community_id: int, member_id: int, args: str, now: datetime) -> str:
+        async with self.db.sessions.begin() as session:
+            result = await session.execute(
+                delete(MentoringEnrolment).where(
+                    MentoringEnrolment.community_id == community_id, MentoringEnrolment.member_id == member_id
+                )
+            )
+        if not result.rowcount:
+            return "You weren't in the mentoring rounds."
+        return "You've left the mentoring rounds; your enrolment is deleted. `/mentoring join` any time."
+
+    # -- buttons -----------------------------------------------------------------------------------
+    async def click(self, event: ev.ActionClicked, community_id: int) -> list[Action]:
+        action = event.action.split(".", 1)[1] if "." in event.action else ""
+        async with self.db.sessions.begin() as session:
+            member = await session.scalar(
+                select(Member).where(Member.community_id == community_id, Member.external_id == event.user)
+            )
+            if member is None:
+                return []
+            if action == "skip":
+                enrolment = await self._enrolment(session, community_id, member.id)
+                if enrolment is None:
+                    return [self._reply(event, "You're not in the mentoring rounds.")]
+                enrolment.skip_next = True
+                return [self._reply(event, "Done: you'll sit out this round and be back in the next one.")]
+            if action not in ("met", "notmet") or not event.value.isdigit():
+                log.warning("unknown mentoring button %r (%r)", event.action, event.value)
+                return []
+            pairing = await session.scalar(
+                select(Pairing).where(Pairing.id == int(event.value), Pairing.community_id == community_id)
+            )
+            if pairing is None or member.id not in (pairing.mentor_id, pairing.mentee_id):
+                return [self._reply(event, "That check-in isn't yours.")]
+            met = action == "met"
+            if member.id == pairing.mentor_id:
+                pairing.mentor_met = met
+            else:
+                pairing.mentee_met = met
+            pairing.answered_at = event.time
+        text = (
+            "Great, thanks for telling me!"
+            if met
+            else "Thanks for telling me. There's still time: a short call is enough to start."
+        )
+        return [self._reply(event, text)]
+
+    # -- rounds ------------------------------------------------------------------------------------
+    async def tick(self, now: datetime | None = None) -> None:
+        """The scheduled job: warn, run rounds and send check-ins that are due, in every community."""
+        now = now or self.clock()
+        async with self.db.sessions() as session:
+            communities = list(
+                await session.scalars(
+                    select(Community).where(
+                        Community.id.in_(select(MentoringEnrolment.community_id).distinct())
+                    )
+                )
+            )
+        for community in communities:
+            try:
+                actions = await self.due(community.id, now)
+            except Exception:
+                log.exception("mentoring: community %d failed; the next tick tries again", community.id)
+                continue
+            if actions:
+                await self.core.deliver(community.platform, actions)
+
+    async def due(self, community_id: int, now: datetime) -> list[Action]:
+        """What is due in one community at `now` (each step claimed in the database first)."""
+        async with self.db.sessions() as session:
+            cadence = await self._cadence(session, community_id)
+        if not cadence.enabled:
+            return []
+        actions: list[Action] = []
+        for period in cadence.around(now):
+            if period.warn_at <= now < period.catch_up_until:
+                actions += await self.warn(community_id, period, now)
+            async with self.db.sessions() as session:
+                row = await self._round(session, community_id, period.key)
+            if (
+                row is not None
+                and row.warned_at is not None
+                and row.ran_at is None
+                and now >= max(period.round_at, row.warned_at + timedelta(hours=cadence.warn_hours))
+                and now < period.ends_at
+            ):
+                actions += await self.run_round(community_id, period, now)
+        actions += await self.checkins(community_id, now, cadence)
+        return actions
+
+    async def _round(self, session: AsyncSession, community_id: int, key: str) -> PairingRound | None:
+        return await session.scalar(
+            select(PairingRound).where(
+                PairingRound.community_id == community_id, PairingRound.period_key == key
+            )
+        )
+
+    async def _active(
+        self, session: AsyncSession, community_id: int
+    ) -> list[tuple[MentoringEnrolment, Member]]:
+        return list(
+            (
+                await session.execute(
+                    select(MentoringEnrolment, Member)
+                    .join(Member, Member.id == MentoringEnrolment.member_id)
+                    .where(
+                        MentoringEnrolment.community_id == community_id,
+                        MentoringEnrolment.paused.is_(False),
+                        Member.profiling_consent.is_(True),
+                        Member.is_bot.is_(False),
+                    )
+                    .order_by(MentoringEnrolment.id)
+                )
+            ).all()
+        )
+
+    async def warn(self, community_id: int, period: Period, now: datetime) -> list[Action]:
+        """Claim the period's warning, then tell everyone taking part when the round is."""
+        async with self.db.sessions.begin() as session:
+            active = await self._active(session, community_id)
+            if not active:
+                return []
+            await session.execute(
+                insert_ignore(session, PairingRound).values(
+                    community_id=community_id,
+                    period_key=period.key,
+                    scheduled_for=period.round_at,
+                    solver="",
+                    unmatched=[],
+                    created_at=now,
+                )
+            )
+            claimed = await session.execute(
+                update(PairingRound)
+                .where(
+                    PairingRound.community_id == community_id,
+                    PairingRound.period_key == period.key,
+                    PairingRound.warned_at.is_(None),
+                )
+                .values(warned_at=now)
+            )
+            if not claimed.rowcount:
+                return []
+            community = await session.get(Community, community_id)
+            cadence = await self._cadence(session, community_id)
+        run_at = max(
+            period.round_at, now + timedelta(hours=cadence.warn_hours)
+        )  # a late warning delays the round
+        log.info(
+            "mentoring: community %d, round %s warned (%d enrolled)", community_id, period.key, len(active)
+        )
+        skip = Button("Skip this round", "mentoring.skip", period.key)
+        return [
+            DirectMessage(
+                community=community.external_id,
+                user=member.external_id,
+                doc=Document(
+                    text=render(
+                        "mentoring_warning", when=_when(run_at, enrolment.timezone), role=enrolment.role
+                    ),
+                    sections=(Section(buttons=(skip,)),),
+                ),
+            )
+            for enrolment, member in active
+            if not enrolment.skip_next
+        ]
+
+    async def plan(
+        self,
+        community_id: int,
+        *,
+        now: datetime | None = None,
+        seed: int | None = None,
+        period: Period | None = None,
+    ) -> RoundPlan:
+        """The pairs a round would make (a dry run: nothing is stored or sent)."""
+        now = now or self.clock()
+        seed = self.seeds() if seed is None else seed
+        async with self.db.sessions() as session:
+            cadence = await self._cadence(session, community_id)
+            period = period or cadence.next_round(now)
+            rows = await self._active(session, community_id)
+            history = await self._history(session, community_id, cadence.no_repeat_rounds)
+        people = {
+            member.external_id: Enrolled(
+                member.id,
+                member.external_id,
+                member.name or member.external_id,
+                Participant(
+                    key=member.external_id,
+                    role=e.role,
+                    timezone=e.timezone,
+                    can_teach=tuple(e.can_teach),
+                    wants_to_learn=tuple(e.wants_to_learn),
+                    capacity=e.capacity,
+                ),
+            )
+            for e, member in rows
+            if not e.skip_next
+        }
+        participants = [p.participant for p in people.values()]
+        vectors = await self._topic_vectors(participants)
+        expertise = await self._expertise(community_id, participants)
+        rules = PairingRules(
+            no_repeat_rounds=cadence.no_repeat_rounds, min_overlap_hours=cadence.min_overlap_hours
+        )
+        log.info("mentoring: community %d, round %s planned with seed %d", community_id, period.key, seed)
+        result = assign_pairs(
+            participants,
+            topic_vectors=vectors,
+            rng=random.Random(seed),
+            on=period.round_at.date(),
+            history=history,
+            expertise=expertise,
+            rules=rules,
+        )
+        return RoundPlan(period=period, seed=seed, plan=result, people=people)
+
+    async def _history(
+        self, session: AsyncSession, community_id: int, rounds: int
+    ) -> list[list[tuple[str, str]]]:
+        recent = list(
+            await session.scalars(
+                select(PairingRound.id)
+                .where(PairingRound.community_id == community_id, PairingRound.ran_at.is_not(None))
+                .order_by(PairingRound.ran_at.desc())
+                .limit(rounds)
+            )
+        )
+        mentor, mentee = aliased(Member), aliased(Member)
+        rows = (
+            (
+                await session.execute(
+                    select(Pairing.round_id, mentor.external_id, mentee.external_id)
+                    .join(mentor, mentor.id == Pairing.mentor_id)
+                    .join(mentee, mentee.id == Pairing.mentee_id)
+                    .where(Pairing.round_id.in_(recent))
+                )
+            ).all()
+            if recent
+            else []
+        )
+        by_round: dict[int, list[tuple[str, str]]] = {rid: [] for rid in recent}
+        for rid, a, b in rows:
+            by_round[rid].append((a, b))
+        return [by_round[rid] for rid in recent]
+
+    async def _topic_vectors(self, participants: list[Participant]) -> dict[str, object]:
+        topics = {t for p in participants for t in (*p.can_teach, *p.wants_to_learn)}
+        missing = sorted(t for t in topics if t not in self._vectors)
+        if missing:
+            self._vectors.update(zip(missing, await self.expertise.encode(missing), strict=True))
+        return {t: self._vectors[t] for t in topics}
+
+    async def _expertise(
+        self, community_id: int, participants: list[Participant]
+    ) -> dict[str, dict[str, float]]:
+        """The mentors' expertise profiles on each wanted topic: the who-knows ranking, 1 for the top."""
+        mentors = {p.key for p in participants if p.mentors}
+        wanted = sorted({t for p in participants if p.learns for t in p.wants_to_learn})
+        out: dict[str, dict[str, float]] = {}
+        for topic in wanted:
+            try:
+                found = await self.expertise.rank(community_id, topic, top=EXPERT_TOP)
+            except Exception:  # noqa: BLE001  (the profile is a bonus; pairing goes on without it)
+                log.exception("mentoring: expertise for %r unavailable", topic)
+                return {}
+            top = max((s.score for s in found), default=0.0)
+            if top > 0:
+                out[topic] = {s.user: s.score / top for s in found if s.user in mentors and s.score > 0}
+        return out
+
+    async def run_round(
+        self, community_id: int, period: Period, now: datetime, *, seed: int | None = None
+    ) -> list[Action]:
+        """Plan, then claim the round and store its pairs in one transaction, then announce."""
+        planned = await self.plan(community_id, now=now, seed=seed, period=period)
+        result = planned.plan
+        async with self.db.sessions.begin() as session:
+            await session.execute(
+                insert_ignore(session, PairingRound).values(
+                    community_id=community_id,
+                    period_key=period.key,
+                    scheduled_for=period.round_at,
+                    solver="",
+                    unmatched=[],
+                    created_at=now,
+                )
+            )
+            claimed = await session.execute(
+                update(PairingRound)
+                .where(
+                    PairingRound.community_id == community_id,
+                    PairingRound.period_key == period.key,
+                    PairingRound.ran_at.is_(None),
+                )
+                .values(
+                    ran_at=now,
+                    seed=planned.seed,
+                    solver=result.solver,
+                    unmatched=[
+                        {"member_id": planned.people[u.key].member_id, "reason": u.reason}
+                        for u in result.unmatched
+                        if u.key in planned.people
+                    ],
+                )
+            )
+            if not claimed.rowcount:
+                log.info("mentoring: community %d, round %s already ran", community_id, period.key)
+                return []
+            row = await self._round(session, community_id, period.key)
+            stored: list[tuple[Pairing, Pair]] = []
+            for pair in result.pairs:
+                pairing = Pairing(
+                    community_id=community_id,
+                    round_id=row.id,
+                    mentor_id=planned.people[pair.mentor].member_id,
+                    mentee_id=planned.people[pair.mentee].member_id,
+                    fit=pair.fit,
+                    topics=[s.wanted for s in pair.shared_topics],
+                    created_at=now,
+                )
+                session.add(pairing)
+                stored.append((pairing, pair))
+            await session.flush()
+            await session.execute(
+                update(MentoringEnrolment)
+                .where(
+                    MentoringEnrolment.community_id == community_id, MentoringEnrolment.skip_next.is_(True)
+                )
+                .values(skip_next=False)
+            )
+            community = await session.get(Community, community_id)
+            cadence = await self._cadence(session, community_id)
+        log.info(
+            "mentoring: community %d, round %s ran with seed %d: %d pairs, %d unmatched (%s)",
+            community_id,
+            period.key,
+            planned.seed,
+            len(result.pairs),
+            len(result.unmatched),
+            result.solver,
+        )
+        checkin = now + timedelta(days=cadence.checkin_days)
+        actions: list[Action] = [
+            self._intro(community.external_id, planned, pairing.id, pair, checkin) for pairing, pair in stored
+        ]
+        following = cadence.period(period.index + 1)
+        for miss in result.unmatched:
+            person = planned.people.get(miss.key)
+            if person is None:
+                continue
+            actions.append(
+                DirectMessage(
+                    community=community.external_id,
+                    user=miss.key,
+                    doc=Document(
+                        text=render(
+                            "mentoring_unmatched",
+                            period=period.key,
+                            reason=miss.explanation,
+                            next_round=_when(following.round_at, person.participant.timezone),
+                        )
+                    ),
+                )
+            )
+        return actions
+
+    def _intro(
+        self, community: str, planned: RoundPlan, pairing_id: int, pair: Pair, checkin: datetime
+    ) -> OpenGroup:
+        mentor, mentee = planned.name(pair.mentor), planned.name(pair.mentee)
+        topics = pair.shared_topics
+        wants = ", ".join(dict.fromkeys(s.wanted for s in topics)) or "a few things"
+        teaches = ", ".join(dict.fromkeys(s.taught for s in topics)) or "what they know"
+        lines = [line for line in template("mentoring_starters").splitlines() if line.strip()]
+        starters = []
+        for n, line in enumerate(lines[: max(2, min(4, 2 * len(topics)))]):
+            shared = topics[n % len(topics)] if topics else None
+            starters.append(
+                "• "
+                + line.format(
+                    mentor=mentor,
+                    mentee=mentee,
+                    wanted=shared.wanted if shared else "what you want to learn",
+                    taught=shared.taught if shared else "your field",
+                )
+            )
+        text = render(
+            "mentoring_intro",
+            mentor=mentor,
+            mentee=mentee,
+            wants=wants,
+            teaches=teaches,
+            overlap=f"{pair.overlap_hours:g}",
+            checkin=_when(checkin, planned.people[pair.mentee].participant.timezone),
+        )
+        return OpenGroup(
+            community=community,
+            members=(pair.mentor, pair.mentee),
+            key=f"mentoring:{pairing_id}",
+            doc=Document(
+                text=neutralise(text),
+                sections=(Section(heading="Conversation starters", text=neutralise("\n".join(starters))),),
+            ),
+        )
+
+    async def checkins(
+        self, community_id: int, now: datetime, cadence: Cadence | None = None
+    ) -> list[Action]:
+        """Ask both sides of each pair made `checkin_days` ago whether they met (claimed per pairing)."""
+        if cadence is None:
+            async with self.db.sessions() as session:
+                cadence = await self._cadence(session, community_id)
+        due_before = now - timedelta(days=cadence.checkin_days)
+        mentor, mentee = aliased(Member), aliased(Member)
+        actions: list[Action] = []
+        async with self.db.sessions.begin() as session:
+            community = await session.get(Community, community_id)
+            rows = (
+                await session.execute(
+                    select(Pairing, mentor, mentee)
+                    .join(mentor, mentor.id == Pairing.mentor_id)
+                    .join(mentee, mentee.id == Pairing.mentee_id)
+                    .where(
+                        Pairing.community_id == community_id,
+                        Pairing.checkin_sent_at.is_(None),
+                        Pairing.created_at <= due_before,
+                    )
+                )
+            ).all()
+            for pairing, a, b in rows:
+                claimed = await session.execute(
+                    update(Pairing)
+                    .where(Pairing.id == pairing.id, Pairing.checkin_sent_at.is_(None))
+                    .values(checkin_sent_at=now)
+                )
+                if not claimed.rowcount:
+                    continue
+                buttons = (
+                    Button("Yes, we met", "mentoring.met", str(pairing.id), "primary"),
+                    Button("Not yet", "mentoring.notmet", str(pairing.id)),
+                )
+                for person, other in ((a, b), (b, a)):
+                    text = render(
+                        "mentoring_checkin",
+                        other=other.name or other.external_id,
+                        topics=_topics(pairing.topics),
+                    )
+                    actions.append(
+                        DirectMessage(
+                            community=community.external_id,
+                            user=person.external_id,
+                            doc=Document(text=neutralise(text), sections=(Section(buttons=buttons),)),
+                        )
+                    )
+        if actions:
+            log.info("mentoring: community %d, %d check-in message(s)", community_id, len(actions))
+        return actions
+
+    # -- admin -------------------------------------------------------------------------------------
+    async def stats(self, community_id: int) -> MentoringStats:
+        mentor, mentee = aliased(Member), aliased(Member)
+        async with self.db.sessions() as session:
+            community = await session.get(Community, community_id)
+            cadence = await self._cadence(session, community_id)
+            out = MentoringStats(
+                community=f"{community.platform}:{community.external_id}",
+                cadence=cadence.describe() if cadence.enabled else "off",
+            )
+            for enrolment in await session.scalars(
+                select(MentoringEnrolment).where(MentoringEnrolment.community_id == community_id)
+            ):
+                out.enrolled[enrolment.role] = out.enrolled.get(enrolment.role, 0) + 1
+                out.paused += enrolment.paused
+                out.skipping += enrolment.skip_next
+            rounds = list(
+                await session.scalars(
+                    select(PairingRound)
+                    .where(PairingRound.community_id == community_id, PairingRound.ran_at.is_not(None))
+                    .order_by(PairingRound.ran_at)
+                )
+            )
+            pairings = list(
+                await session.scalars(select(Pairing).where(Pairing.community_id == community_id))
+            )
+            for r in rounds:
+                mine = [p for p in pairings if p.round_id == r.id]
+                answered = [p for p in mine if p.mentor_met is not None or p.mentee_met is not None]
+                met = [p for p in answered if p.mentor_met or p.mentee_met]
+                out.rounds.append(
+                    RoundStats(
+                        period_key=r.period_key,
+                        ran_at=r.ran_at,
+                        pairs=len(mine),
+                        unmatched=len(r.unmatched or []),
+                        checkins=sum(p.checkin_sent_at is not None for p in mine),
+                        answered=len(answered),
+                        met=len(met),
+                        not_met=len(answered) - len(met),
+                    )
+                )
+            if rounds:
+                rows = (
+                    await session.execute(
+                        select(Pairing, mentor.name, mentee.name)
+                        .join(mentor, mentor.id == Pairing.mentor_id)
+                        .join(mentee, mentee.id == Pairing.mentee_id)
+                        .where(Pairing.round_id == rounds[-1].id)
+                        .order_by(Pairing.fit.desc())
+                    )
+                ).all()
+                out.latest_pairs = [
+                    {
+                        "mentor": a,
+                        "mentee": b,
+                        "fit": p.fit,
+                        "topics": p.topics,
+                        "mentor_met": p.mentor_met,
+                        "mentee_met": p.mentee_met,
+                    }
+                    for p, a, b in rows
+                ]
+        return out
+
+
+def setup(app) -> MentoringService:  # noqa: ANN001
+    """Wire mentoring into an app: the `/mentoring` command, its buttons and the scheduled tick."""
+    service = MentoringService(db=app.db, core=app.core, expertise=app.expertise)
+    app.core.register_command("mentoring", service.command)
+    app.core.register_click("mentoring", service.click)
+    app.scheduler.every("mentoring.tick", TICK_SECONDS, service.tick)
+    return service

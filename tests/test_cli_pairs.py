@@ -1,0 +1,86 @@
+"""`connective pairs load | plan | stats | schedule` on an imported community (SQLite, in process)."""
+
+from __future__ import annotations
+
+import json
+
+from typer.testing import CliRunner
+
+from bot.cli import cli
+from bot.errors import UserError
+from tests.exports import THREADS, USERS, write_slack_export
+
+
+def run(db: str, *args: str):  # noqa: ANN201
+    return CliRunner().invoke(cli, ["--db", db, *args])
+
+
+def test_pairs_commands(tmp_path):
+    db = f"sqlite:///{tmp_path / 'c.db'}"
+    out = run(db, "pairs", "stats")
+    assert out.exit_code == 0 and "No community has mentoring" in out.output
+    assert (
+        run(db, "import", "slack", str(write_slack_export(tmp_path / "export", USERS, THREADS))).exit_code
+        == 0
+    )
+
+    enrolments = tmp_path / "mentoring.json"
+    enrolments.write_text(
+        json.dumps(
+            [
+                {
+                    "user": "UPG",
+                    "role": "mentor",
+                    "can_teach": ["postgres performance"],
+                    "timezone": "Europe/Berlin",
+                    "capacity": 2,
+                },
+                {
+                    "user": "Kenji",
+                    "role": "mentor",
+                    "can_teach": "kubernetes, helm",
+                    "timezone": "Asia/Tokyo",
+                },
+                {
+                    "user": "UASK1",
+                    "role": "mentee",
+                    "wants_to_learn": ["postgres query plans"],
+                    "timezone": "Europe/London",
+                },
+                {
+                    "user": "UASK2",
+                    "role": "mentee",
+                    "wants_to_learn": ["kubernetes"],
+                    "timezone": "America/Chicago",
+                },
+                {"user": "UCSS", "role": "mentee", "wants_to_learn": ["css"], "timezone": "Mars/Base"},
+                {"user": "nobody", "role": "mentee", "wants_to_learn": ["x"], "timezone": "UTC"},
+            ]
+        )
+    )
+    out = run(db, "pairs", "load", str(enrolments))
+    assert out.exit_code == 0, out.output
+    assert "4 enrolment(s) loaded" in out.output
+    assert "unknown time zone 'Mars/Base'" in out.output and "no member 'nobody'" in out.output
+
+    out = run(db, "pairs", "plan", "--seed", "5")
+    assert out.exit_code == 0, out.output
+    assert "seed 5" in out.output and "1 pair," in out.output
+    assert "Petra" in out.output and "Asha" in out.output
+    assert "Bruno: no mentor's working hours overlap yours enough" in out.output
+    plan = json.loads(run(db, "pairs", "plan", "--seed", "5", "--json").output)
+    assert [(p["mentor"], p["mentee"]) for p in plan["pairs"]] == [("UPG", "UASK1")]
+    assert {u["user"]: u["reason"] for u in plan["unmatched"]} == {
+        "UASK2": "timezone",
+        "UK8S": "timezone_mentor",
+    }
+
+    out = run(
+        db, "pairs", "schedule", "--every", "1", "--day", "wed", "--hour", "15", "--timezone", "Europe/Berlin"
+    )
+    assert out.exit_code == 0 and "every week on Wed at 15:00 Europe/Berlin" in out.output
+    out = run(db, "pairs", "schedule", "--timezone", "Nowhere/Land")
+    assert isinstance(out.exception, UserError) and "unknown time zone 'Nowhere/Land'" in str(out.exception)
+
+    out = run(db, "pairs", "stats")
+    assert "enrolled: 2 mentee, 2 mentor" in out.output and "no round has run yet" in out.output

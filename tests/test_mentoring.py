@@ -1,0 +1,220 @@
+"""Mentoring on SQLite and PostgreSQL: enrolment commands, a round's warning, pairs, intros, the
+unmatched told why, check-ins and their answers; exactly once across ticks and replicas. The clock
+is passed in; actions go to a recording sender where a platform adapter would be."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func, select
+
+from adapters.console import ConsoleAdapter
+from bot.actions import Action, DirectMessage, OpenGroup
+from bot.db.mentoring import MentoringEnrolment, Pairing, PairingRound
+from bot.db.models import Member
+from bot.services.mentoring import MentoringService
+from bot.services.mentoring_cadence import Cadence
+
+COMMUNITY = "T1"
+NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+
+
+class RecordingSender:
+    def __init__(self) -> None:
+        self.sent: list[Action] = []
+
+    async def send(self, action: Action) -> None:
+        self.sent.append(action)
+
+    def take(self) -> list[Action]:
+        out, self.sent = self.sent, []
+        return out
+
+
+def console(app) -> ConsoleAdapter:
+    return ConsoleAdapter(app.core.handle, community=COMMUNITY, clock=lambda: NOW)
+
+
+async def say(adapter: ConsoleAdapter, user: str, line: str) -> str:
+    [out] = await adapter.say(user, line, user_name=user.capitalize())
+    return out
+
+
+async def enrol_group(adapter: ConsoleAdapter) -> None:
+    for user, line in [
+        ("petra", "join mentor teach: postgres query tuning, indexes tz: Europe/Berlin capacity: 2"),
+        ("kenji", "join mentor teach: kubernetes, helm charts tz: Europe/Paris"),
+        ("asha", "join mentee learn: postgres performance tz: Europe/London"),
+        ("omar", "join mentee learn: kubernetes deployments tz: Europe/Madrid"),
+        ("lena", "join mentee learn: watercolour painting tz: Europe/Vienna"),
+    ]:
+        assert "You're in" in await say(adapter, user, f"/mentoring {line}")
+
+
+async def test_enrolment_commands(app):
+    adapter = console(app)
+    out = await say(
+        adapter, "petra", "/mentoring join mentor teach: postgres, query plans tz: europe/berlin capacity: 2"
+    )
+    assert "You're in the mentoring rounds as mentor" in out and "postgres, query plans" in out
+    assert "Europe/Berlin" in out
+
+    out = await say(adapter, "asha", "/mentoring join mentee learn: postgres tz: Europe/Berln")
+    assert out.startswith("Not enrolled: unknown time zone 'Europe/Berln' (did you mean Europe/Berlin?)")
+    assert "Not enrolled" in await say(
+        adapter, "asha", "/mentoring join mentee tz: Europe/Berlin"
+    )  # no topics
+    assert "mentor, mentee or both" in await say(adapter, "asha", "/mentoring join teacher learn: x tz: UTC")
+    assert "capacity" in await say(adapter, "asha", "/mentoring join mentor teach: x tz: UTC capacity: lots")
+    assert "time zone" in await say(adapter, "asha", "/mentoring join mentee learn: postgres")
+    async with app.db.sessions() as s:
+        assert await s.scalar(select(func.count()).select_from(MentoringEnrolment)) == 1
+
+    # joining again changes only what is given
+    out = await say(adapter, "petra", "/mentoring join both learn: rust")
+    assert "as both" in out and "postgres, query plans" in out and "rust" in out
+
+    out = await say(adapter, "petra", "/mentoring status")
+    assert "Mentoring: both." in out and "Europe/Berlin" in out and "every 2 weeks" in out
+    assert "sit out the next round (Mon 30 Nov, 11:00 Europe/Berlin)" in await say(
+        adapter, "petra", "/mentoring skip"
+    )
+    assert "skipping the next round" in await say(adapter, "petra", "/mentoring status")
+    assert "Paused" in await say(adapter, "petra", "/mentoring pause")
+    assert "(paused)" in await say(adapter, "petra", "/mentoring status")
+    assert "Welcome back" in await say(adapter, "petra", "/mentoring resume")
+    assert "left" in await say(adapter, "petra", "/mentoring leave")
+    assert "not in the mentoring rounds" in await say(adapter, "petra", "/mentoring status")
+    assert "/mentoring join" in await say(adapter, "petra", "/mentoring")
+    assert "don't know" in await say(adapter, "petra", "/mentoring frobnicate")
+
+    await say(adapter, "olga", "/optout")
+    assert "opted out" in await say(adapter, "olga", "/mentoring join mentee learn: x tz: UTC")
+
+
+async def test_a_round_warns_pairs_introduces_and_checks_in_exactly_once(app):
+    adapter = console(app)
+    sender = RecordingSender()
+    app.core.senders["console"] = sender
+    await enrol_group(adapter)
+    service = MentoringService(db=app.db, core=app.core, expertise=app.expertise)
+    replica = MentoringService(db=app.db, core=app.core, expertise=app.expertise)
+    period = Cadence().next_round(NOW)
+
+    await service.tick(period.warn_at - timedelta(minutes=5))
+    assert sender.take() == []  # too early for anything
+
+    await service.tick(period.warn_at + timedelta(minutes=1))
+    warnings = sender.take()
+    assert {a.user for a in warnings} == {"petra", "kenji", "asha", "omar", "lena"}
+    assert all(isinstance(a, DirectMessage) and "Skip this round" in a.doc.plain() for a in warnings)
+    await replica.tick(period.warn_at + timedelta(minutes=6))
+    assert sender.take() == []  # warned once
+
+    # Lena skips with the warning's button; the round at its time pairs the others.
+    [out] = await adapter.say("lena", "/click mentoring.skip " + period.key)
+    assert "sit out" in out
+    await service.tick(period.round_at + timedelta(minutes=2))
+    sent = sender.take()
+    await replica.tick(period.round_at + timedelta(minutes=3))
+    await service.tick(period.round_at + timedelta(minutes=7))
+    assert sender.take() == []  # one round per period, whoever ticks
+
+    intros = [a for a in sent if isinstance(a, OpenGroup)]
+    assert sorted(a.members for a in intros) == [("kenji", "omar"), ("petra", "asha")]
+    petra_asha = next(a for a in intros if a.members == ("petra", "asha"))
+    text = petra_asha.doc.plain()
+    assert "Petra (mentor) and Asha (mentee)" in text and "Conversation starters" in text
+    assert "postgres performance" in text and "postgres query tuning" in text
+    assert not [a for a in sent if isinstance(a, DirectMessage)]  # nobody left out; Lena skipped
+
+    async with app.db.sessions() as s:
+        [row] = list(await s.scalars(select(PairingRound)))
+        assert row.ran_at is not None and row.seed is not None and row.period_key == period.key
+        assert await s.scalar(select(func.count()).select_from(Pairing)) == 2
+        lena = await s.scalar(
+            select(MentoringEnrolment)
+            .join(Member, Member.id == MentoringEnrolment.member_id)
+            .where(Member.external_id == "lena")
+        )
+        assert lena.skip_next is False  # back in for the next round
+    assert "your mentor is Petra" in await say(adapter, "asha", "/mentoring status")
+
+    # A week later: check-ins to both sides, once; answers stored and counted.
+    await service.tick(period.round_at + timedelta(days=7, minutes=5))
+    checkins = sender.take()
+    assert sorted(a.user for a in checkins) == ["asha", "kenji", "omar", "petra"]
+    assert all(
+        "Did you manage to meet?" in a.doc.plain() and "Yes, we met" in a.doc.plain() for a in checkins
+    )
+    await replica.tick(period.round_at + timedelta(days=7, minutes=10))
+    assert sender.take() == []
+    pairing_of = {a.user: a.doc.sections[0].buttons[0].value for a in checkins}
+    assert pairing_of["asha"] == pairing_of["petra"] != pairing_of["omar"]
+    [out] = await adapter.say("asha", f"/click mentoring.met {pairing_of['asha']}")
+    assert "thanks" in out.lower()
+    await adapter.say("petra", f"/click mentoring.met {pairing_of['petra']}")
+    await adapter.say("omar", f"/click mentoring.notmet {pairing_of['omar']}")
+    [out] = await adapter.say("lena", f"/click mentoring.met {pairing_of['asha']}")
+    assert "isn't yours" in out
+
+    stats = await service.stats(await _community_id(app))
+    [r] = stats.rounds
+    assert (r.pairs, r.checkins, r.answered, r.met, r.not_met) == (2, 2, 2, 1, 1)
+    assert stats.enrolled == {"mentor": 2, "mentee": 3}
+    assert {(p["mentor"], p["mentee_met"]) for p in stats.latest_pairs} == {("Petra", True), ("Kenji", False)}
+
+    # The next round does not repeat last round's pairs: with one mentor per topic, nobody is paired,
+    # and each is told why.
+    following = Cadence().period(period.index + 1)
+    await service.tick(following.warn_at + timedelta(minutes=1))
+    sender.take()
+    await service.tick(following.round_at + timedelta(minutes=1))
+    sent = sender.take()
+    told = {a.user: a.doc.plain() for a in sent if isinstance(a, DirectMessage)}
+    assert not [a for a in sent if isinstance(a, OpenGroup)]
+    assert "recently paired with every mentor who would fit" in told["asha"]
+    assert "no mentor teaches something close enough" in told["lena"]
+    assert "recently paired with every mentee" in told["petra"]
+
+
+async def test_a_late_warning_delays_the_round_and_nobody_enrolled_is_quiet(app):
+    sender = RecordingSender()
+    app.core.senders["console"] = sender
+    service = MentoringService(db=app.db, core=app.core, expertise=app.expertise)
+    period = Cadence().next_round(NOW)
+    await service.tick(period.round_at + timedelta(hours=1))  # a community without enrolments
+    assert sender.take() == []
+
+    adapter = console(app)
+    await enrol_group(adapter)
+    # The bot was down during the warning window: it warns now and pairs a full warning period later.
+    late = period.round_at + timedelta(hours=2)
+    await service.tick(late)
+    warnings = sender.take()
+    assert len(warnings) == 5 and all(isinstance(a, DirectMessage) for a in warnings)
+    await service.tick(late + timedelta(hours=23))
+    assert sender.take() == []
+    await service.tick(late + timedelta(hours=24, minutes=1))
+    assert len([a for a in sender.take() if isinstance(a, OpenGroup)]) == 2
+
+
+async def test_plan_is_a_dry_run_and_replays_with_its_seed(app):
+    adapter = console(app)
+    await enrol_group(adapter)
+    service = MentoringService(db=app.db, core=app.core, expertise=app.expertise)
+    cid = await _community_id(app)
+    first = await service.plan(cid, now=NOW, seed=42)
+    again = await service.plan(cid, now=NOW, seed=42)
+    assert first.seed == 42 and first.plan == again.plan
+    assert {(p.mentor, p.mentee) for p in first.plan.pairs} == {("petra", "asha"), ("kenji", "omar")}
+    assert {u.key: u.reason for u in first.plan.unmatched} == {"lena": "topics"}
+    async with app.db.sessions() as s:
+        assert await s.scalar(select(func.count()).select_from(PairingRound)) == 0
+
+
+async def _community_id(app) -> int:
+    from bot.db.models import Community
+
+    async with app.db.sessions() as s:
+        return await s.scalar(select(Community.id).where(Community.external_id == COMMUNITY))
