@@ -62,5 +62,9 @@ def build_app(settings: Settings, *, embedder: SentenceEmbedder | None = None, d
     importer = ImportService(db, ingest, expertise)
     core = Core(db=db, expertise=expertise, ingest=ingest, settings=settings)
     scheduler = Scheduler()
+    app = App(settings, db, embedder, vectors, expertise, ingest, importer, core, scheduler)
     # Feature services register their commands, clicks and jobs here.
-    return App(settings, db, embedder, vectors, expertise, ingest, importer, core, scheduler)
+    from bot.services import community_settings
+
+    community_settings.setup(app)
+    return app

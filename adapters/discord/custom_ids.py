@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-CUSTOM_ID = re.compile(r"(?P<action>[a-z][a-z0-9_.-]{0,39})\|(?P<value>[^|]{0,60})(?:\|(?P<guild>[0-9]{1,20}))?")
+CUSTOM_ID = re.compile(
+    r"(?P<action>[a-z][a-z0-9_.-]{0,39})\|(?P<value>[^|]{0,60})(?:\|(?P<guild>[0-9]{1,20}))?")
 MAX_LENGTH = 100  # Discord's limit
 
 

@@ -1,0 +1,183 @@
+"""The Discord bot end to end: the real discord.py client against a fake Discord over real HTTP and
+websockets, on SQLite and PostgreSQL."""
+from __future__ import annotations
+
+import asyncio
+
+from sqlalchemy import func, select
+
+from bot.actions import Button, Document, PostToChannel, Reply, Section
+from bot.db.models import Channel, Community, Message, Reaction
+from tests.discord_fixtures import ASHA, BOT, FORUM, FORUM_POST, GUILD, HELP, PETRA, PRIVATE, THREAD, load
+from tests.discord_harness import fake_discord, running_bot, send  # noqa: F401  (fixture)
+
+NO_PINGS = {"parse": []}
+
+
+async def _messages(app) -> dict[str, Message]:
+    async with app.db.sessions() as s:
+        return {m.external_id: m for m in await s.scalars(select(Message))}
+
+
+async def test_ingests_channels_threads_forum_posts_edits_deletions_and_reactions(app, fake_discord):
+    async with running_bot(app, fake_discord) as bot:
+        for fixture in ("message_create", "message_create_reply", "message_create_thread",
+                        "message_create_forum_post", "message_create_private_thread", "message_create_join"):
+            await send(fake_discord, bot, "MESSAGE_CREATE", fixture)
+        await send(fake_discord, bot, "MESSAGE_REACTION_ADD", "message_reaction_add")
+        stored = await _messages(app)
+        assert set(stored) == {"1100000000000000501", "1100000000000000502", "1100000000000000503", FORUM_POST}
+        assert stored["1100000000000000502"].reply_to_external_id == "1100000000000000501"
+        assert stored["1100000000000000503"].thread_external_id == THREAD
+        assert stored[FORUM_POST].thread_external_id == FORUM_POST
+        async with app.db.sessions() as s:
+            channels = {c.external_id: c for c in await s.scalars(select(Channel))}
+            assert channels[HELP].name == "help" and channels[FORUM].name == "q-and-a"
+            assert stored["1100000000000000503"].channel_id == channels[HELP].id  # threads belong to the channel
+            [reaction] = await s.scalars(select(Reaction))
+            assert (reaction.name, reaction.user_external_id) == ("👍", ASHA)
+
+        await send(fake_discord, bot, "MESSAGE_UPDATE", "message_update")
+        assert "BRIN" in (await _messages(app))["1100000000000000503"].text
+        await send(fake_discord, bot, "MESSAGE_REACTION_REMOVE", "message_reaction_remove")
+        await send(fake_discord, bot, "MESSAGE_DELETE", "message_delete")
+        assert "1100000000000000503" not in await _messages(app)
+        async with app.db.sessions() as s:
+            assert await s.scalar(select(func.count()).select_from(Reaction)) == 0
+    # Reading is silent: the bot posted nothing.
+    assert not fake_discord.find("POST", r"/channels/\d+/messages")
+    [identify] = fake_discord.identifies
+    assert identify["intents"] == (1 << 0) | (1 << 9) | (1 << 10) | (1 << 15)  # guilds, messages, reactions, content
+
+
+async def test_ask_with_a_slash_command_answers_with_embeds(app, fake_discord):
+    async with running_bot(app, fake_discord) as bot:
+        await send(fake_discord, bot, "MESSAGE_CREATE", "message_create")
+        await send(fake_discord, bot, "MESSAGE_CREATE", "message_create_reply")
+        await send(fake_discord, bot, "INTERACTION_CREATE", "interaction_whoknows")
+        [ack] = await fake_discord.wait_for("POST", r"/interactions/1100000000000000601/[^/]+/callback")
+        assert ack.json == {"type": 5, "data": {"flags": 64}}  # "thinking…", only the asker sees it
+        [answer] = await fake_discord.wait_for("PATCH", rf"/webhooks/{BOT}/[^/]+/messages/@original")
+    body = answer.json
+    assert "postgres index tuning" in body["content"] and body["allowed_mentions"] == NO_PINGS
+    [petra] = body["embeds"]
+    assert petra["title"].startswith("1. Petra Kowalski")
+    assert f"<@{PETRA}>" in petra["description"] and "EXPLAIN ANALYZE" in petra["description"]
+    assert f"https://discord.com/channels/{GUILD}/{HELP}/1100000000000000502" in petra["description"]
+
+
+async def test_mention_is_answered_in_the_channel_without_pinging(app, fake_discord):
+    async with running_bot(app, fake_discord) as bot:
+        await send(fake_discord, bot, "MESSAGE_CREATE", "message_create_reply")
+        await send(fake_discord, bot, "MESSAGE_CREATE", "message_create_mention")
+        [reply] = fake_discord.find("POST", rf"/channels/{HELP}/messages")
+    assert reply.json["message_reference"]["message_id"] == "1100000000000000505"
+    assert reply.json["allowed_mentions"] == {**NO_PINGS, "replied_user": False}
+    assert reply.json["embeds"][0]["title"].startswith("1. Petra")
+
+
+async def test_a_redelivered_message_after_resume_is_stored_and_answered_once(app, fake_discord):
+    async with running_bot(app, fake_discord) as bot:
+        await send(fake_discord, bot, "MESSAGE_CREATE", "message_create_reply")
+        await send(fake_discord, bot, "MESSAGE_CREATE", "message_create_mention")
+        await fake_discord.drop_connection()
+        await fake_discord.connected()  # the client resumed; the fake replayed the mention it had seen
+        await send(fake_discord, bot, "MESSAGE_CREATE", "message_create_thread")
+        [resume] = fake_discord.resumes
+        assert resume["session_id"] == "SESSION" and resume["seq"] == 4
+        assert len(fake_discord.identifies) == 1
+        assert sum(1 for p in fake_discord.history if p["t"] == "MESSAGE_CREATE") == 4  # one was sent twice
+    assert len(fake_discord.find("POST", rf"/channels/{HELP}/messages")) == 1
+    assert set(await _messages(app)) == {"1100000000000000502", "1100000000000000503"}
+
+
+async def test_buttons_are_persistent_and_work_after_a_restart(app, fake_discord):
+    clicks = []
+
+    async def on_echo(event, community_id):
+        clicks.append((event.action, event.value, event.user, event.community))
+        return [Reply(community=event.community, channel=event.channel, user=event.user,
+                      doc=Document(text=f"clicked {event.value}"))]
+
+    app.core.register_click("echo", on_echo)
+    doc = Document(text="Pick one", sections=(Section(buttons=(Button("Yes", "echo.yes", "42", style="primary"),)),))
+    async with running_bot(app, fake_discord):
+        await app.core.deliver("discord", [PostToChannel(community=GUILD, channel=HELP, doc=doc)])
+        [posted] = fake_discord.find("POST", rf"/channels/{HELP}/messages")
+    [[button]] = [row["components"] for row in posted.json["components"]]
+    assert button["custom_id"] == "echo.yes|42" and button["style"] == 1
+
+    # A new process: nothing of the first client's views survives but the custom id on Discord's message.
+    click = load("interaction_intro_request")
+    click["data"]["custom_id"] = button["custom_id"]
+    click["message"]["components"] = posted.json["components"]
+    async with running_bot(app, fake_discord) as bot:
+        await send(fake_discord, bot, "INTERACTION_CREATE", click)
+        [ack] = await fake_discord.wait_for("POST", r"/interactions/1100000000000000604/[^/]+/callback")
+        [followup] = await fake_discord.wait_for("POST", rf"/webhooks/{BOT}/[^/]+")
+    assert ack.json == {"type": 6}
+    assert clicks == [("echo.yes", "42", ASHA, GUILD)]
+    assert followup.json["content"] == "clicked 42" and followup.json["flags"] == 64
+
+
+async def test_command_tree_payload_sent_by_sync(app, fake_discord):
+    async with running_bot(app, fake_discord):
+        [sync] = fake_discord.find("PUT", rf"/applications/{BOT}/commands")
+    commands = {c["name"]: c for c in sync.json}
+    assert set(commands) == {"whoknows", "skills", "optout", "optin", "forget-me", "me", "connective"}
+    assert all(c["contexts"] == [0] for c in commands.values())  # guilds only
+    [topic] = commands["whoknows"]["options"]
+    assert (topic["name"], topic["type"], topic["required"]) == ("topic", 3, True)
+    action = next(o for o in commands["skills"]["options"] if o["name"] == "action")
+    assert [c["value"] for c in action["choices"]] == ["list", "add", "remove", "endorse"]
+    settings = commands["connective"]
+    assert int(settings["default_member_permissions"]) == 1 << 5  # Manage Server
+    assert {o["name"] for o in settings["options"]} == {"ingest", "digest-channel", "intro-channel", "show"}
+
+
+async def test_only_server_managers_change_settings_and_ingestion_follows(app, fake_discord):
+    async with running_bot(app, fake_discord) as bot:
+        in_private = load("message_create")
+        in_private.update(id="1100000000000000511", channel_id=PRIVATE)
+        await send(fake_discord, bot, "MESSAGE_CREATE", in_private)
+        assert "1100000000000000511" not in await _messages(app)  # private channels are off by default
+
+        refused = load("interaction_settings_ingest")
+        refused.update(id="1100000000000000611", member={**refused["member"], "permissions": "1071698660929"})
+        await send(fake_discord, bot, "INTERACTION_CREATE", refused)
+        [answer] = await fake_discord.wait_for("PATCH", rf"/webhooks/{BOT}/token-1100000000000000611/messages/@original")
+        assert "manage the server" in answer.json["content"]
+
+        await send(fake_discord, bot, "INTERACTION_CREATE", "interaction_settings_ingest")
+        [answer] = await fake_discord.wait_for("PATCH", rf"/webhooks/{BOT}/token-1100000000000000603/messages/@original")
+        assert f"<#{PRIVATE}>" in answer.json["content"]
+        digest = load("interaction_settings_ingest")
+        digest["id"] = "1100000000000000612"
+        digest["data"]["options"] = [{"name": "digest-channel", "type": 1,
+                                      "options": [{"name": "channel", "type": 7, "value": HELP}]}]
+        await send(fake_discord, bot, "INTERACTION_CREATE", digest)
+        await fake_discord.wait_for("PATCH", rf"/webhooks/{BOT}/token-1100000000000000612/messages/@original")
+
+        in_private.update(id="1100000000000000512")
+        await send(fake_discord, bot, "MESSAGE_CREATE", in_private)
+        assert "1100000000000000512" in await _messages(app)
+    async with app.db.sessions() as s:
+        community = await s.scalar(select(Community).where(Community.external_id == GUILD))
+        assert community.settings["digest_channel"] == HELP
+
+
+async def test_sharded_client_follows_the_api_url_to_the_gateway(app, fake_discord):
+    async with running_bot(app, fake_discord, sharded=True) as bot:
+        await send(fake_discord, bot, "MESSAGE_CREATE", "message_create")
+    assert "1100000000000000501" in await _messages(app)
+    assert fake_discord.find("GET", "/gateway/bot")
+
+
+async def test_slow_core_still_acknowledges_first(app, fake_discord):
+    """Who-knows may take longer than Discord's 3 s: the deferral goes out before the answer."""
+    async with running_bot(app, fake_discord) as bot:
+        await send(fake_discord, bot, "INTERACTION_CREATE", "interaction_whoknows")
+        await fake_discord.wait_for("PATCH", rf"/webhooks/{BOT}/[^/]+/messages/@original")
+    order = [c.method for c in fake_discord.calls if "interactions" in c.path or "webhooks" in c.path]
+    assert order == ["POST", "PATCH"]
+    await asyncio.sleep(0)
