@@ -32,6 +32,7 @@ class FakeDiscord:
     identifies: list[dict[str, Any]] = field(default_factory=list)
     resumes: list[dict[str, Any]] = field(default_factory=list)
     history: list[dict[str, Any]] = field(default_factory=list)  # dispatches sent, by sequence
+    replayed: list[dict[str, Any]] = field(default_factory=list)  # dispatches sent again after a RESUME
     # On RESUME, replay from the client's last sequence itself (Discord may redeliver what was already seen).
     replay_last_seen_on_resume: bool = True
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1200000000000000001))
@@ -115,8 +116,9 @@ class FakeDiscord:
                 self._ws = ws
                 first = data["seq"] if self.replay_last_seen_on_resume else data["seq"] + 1
                 for old in self.history[max(first - 1, 0):]:
+                    self.replayed.append(old)
                     await ws.send_str(json.dumps(old))
-                await self._send_new(ws, "RESUMED", None)
+                await self._send_new(ws, "RESUMED", {})
                 self._connected.set()
         return ws
 

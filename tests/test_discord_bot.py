@@ -71,7 +71,7 @@ async def test_mention_is_answered_in_the_channel_without_pinging(app, fake_disc
         await send(fake_discord, bot, "MESSAGE_CREATE", "message_create_reply")
         await send(fake_discord, bot, "MESSAGE_CREATE", "message_create_mention")
         [reply] = fake_discord.find("POST", rf"/channels/{HELP}/messages")
-    assert reply.json["message_reference"]["message_id"] == "1100000000000000505"
+    assert str(reply.json["message_reference"]["message_id"]) == "1100000000000000505"
     assert reply.json["allowed_mentions"] == {**NO_PINGS, "replied_user": False}
     assert reply.json["embeds"][0]["title"].startswith("1. Petra")
 
@@ -86,7 +86,7 @@ async def test_a_redelivered_message_after_resume_is_stored_and_answered_once(ap
         [resume] = fake_discord.resumes
         assert resume["session_id"] == "SESSION" and resume["seq"] == 4
         assert len(fake_discord.identifies) == 1
-        assert sum(1 for p in fake_discord.history if p["t"] == "MESSAGE_CREATE") == 4  # one was sent twice
+        assert [p["d"]["id"] for p in fake_discord.replayed] == ["1100000000000000505"]  # sent twice
     assert len(fake_discord.find("POST", rf"/channels/{HELP}/messages")) == 1
     assert set(await _messages(app)) == {"1100000000000000502", "1100000000000000503"}
 
@@ -143,7 +143,7 @@ async def test_only_server_managers_change_settings_and_ingestion_follows(app, f
         assert "1100000000000000511" not in await _messages(app)  # private channels are off by default
 
         refused = load("interaction_settings_ingest")
-        refused.update(id="1100000000000000611", member={**refused["member"], "permissions": "1071698660929"})
+        refused.update(id="1100000000000000611", token="token-1100000000000000611", member={**refused["member"], "permissions": "1071698660929"})
         await send(fake_discord, bot, "INTERACTION_CREATE", refused)
         [answer] = await fake_discord.wait_for("PATCH", rf"/webhooks/{BOT}/token-1100000000000000611/messages/@original")
         assert "manage the server" in answer.json["content"]
@@ -152,9 +152,11 @@ async def test_only_server_managers_change_settings_and_ingestion_follows(app, f
         [answer] = await fake_discord.wait_for("PATCH", rf"/webhooks/{BOT}/token-1100000000000000603/messages/@original")
         assert f"<#{PRIVATE}>" in answer.json["content"]
         digest = load("interaction_settings_ingest")
-        digest["id"] = "1100000000000000612"
+        digest.update(id="1100000000000000612", token="token-1100000000000000612")
         digest["data"]["options"] = [{"name": "digest-channel", "type": 1,
                                       "options": [{"name": "channel", "type": 7, "value": HELP}]}]
+        digest["data"]["resolved"]["channels"] = {HELP: {"id": HELP, "name": "help", "type": 0, "flags": 0,
+                                                         "permissions": "2248473465835073", "parent_id": None}}
         await send(fake_discord, bot, "INTERACTION_CREATE", digest)
         await fake_discord.wait_for("PATCH", rf"/webhooks/{BOT}/token-1100000000000000612/messages/@original")
 
