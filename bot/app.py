@@ -24,6 +24,8 @@ class App:
     importer: "ImportService"  # noqa: F821
     core: "Core"  # noqa: F821
     scheduler: "Scheduler"  # noqa: F821  (started by `connective run`, not by one-shot commands)
+    intros: "IntroService | None" = None  # noqa: F821
+    home: "HomeService | None" = None  # noqa: F821
 
     async def close(self) -> None:
         self.scheduler.shutdown()
@@ -57,14 +59,16 @@ def build_app(settings: Settings, *, embedder: SentenceEmbedder | None = None, d
     db = db or Database(settings.database_url)
     embedder = embedder or SentenceEmbedder(settings.resolved_model_path(), batch_size=settings.embed_batch_size)
     vectors = choose_vector_index(settings, db)
-    expertise = ExpertiseService(db, embedder, vectors)
+    expertise = ExpertiseService(db, embedder, vectors, weekly_intro_cap=settings.weekly_intro_cap)
     ingest = IngestService(db, expertise)
     importer = ImportService(db, ingest, expertise)
     core = Core(db=db, expertise=expertise, ingest=ingest, settings=settings)
     scheduler = Scheduler()
     app = App(settings, db, embedder, vectors, expertise, ingest, importer, core, scheduler)
     # Feature services register their commands, clicks and jobs here.
-    from bot.services import community_settings
+    from bot.services import community_settings, home, intros
 
+    app.intros = intros.setup(app)
+    app.home = home.setup(app)
     community_settings.setup(app)
     return app

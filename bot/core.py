@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 
 from bot import events as ev
-from bot.actions import Action, Document, Evidence, ExpertCard, Reply, Section, Sender
+from bot.actions import Action, Button, Document, Evidence, ExpertCard, Reply, Section, Sender
 from bot.db.engine import Database
 from bot.db.models import Community, Member, Message, MessageVector, Question, Reaction, Skill
 from bot.messages import render, template
@@ -51,10 +51,13 @@ def asked_topic(text: str) -> str | None:
     return topic or None
 
 
-def expert_cards(suggestions: list[Suggestion]) -> tuple[ExpertCard, ...]:
+def expert_cards(suggestions: list[Suggestion], question_id: int | None = None) -> tuple[ExpertCard, ...]:
+    """Cards with evidence; with a question id, each card offers "Request intro" (bot/services/intros.py)."""
     return tuple(
         ExpertCard(user=s.user, name=s.name, score=s.score,
-                   why=tuple(Evidence(neutralise(t), link) for t, link in zip(s.why, s.permalinks, strict=False)))
+                   why=tuple(Evidence(neutralise(t), link) for t, link in zip(s.why, s.permalinks, strict=False)),
+                   buttons=(Button("Request intro", action="intro.request", value=f"{question_id}:{s.user}"),)
+                   if question_id is not None else ())
         for s in suggestions
     )
 
@@ -200,14 +203,17 @@ class Core:
         suggestions = await self.expertise.rank(scope.community_id, topic, asker=event.user, top=5,
                                                 now=event.time)
         async with self.db.sessions.begin() as session:
-            session.add(Question(community_id=scope.community_id, asker_id=scope.member_id, text=topic[:4000],
-                                 channel_external_id=event.channel, suggested=[s.user for s in suggestions],
-                                 created_at=event.time))
+            question = Question(community_id=scope.community_id, asker_id=scope.member_id, text=topic[:4000],
+                                channel_external_id=event.channel, suggested=[s.user for s in suggestions],
+                                created_at=event.time)
+            session.add(question)
+            await session.flush()
+            question_id = question.id
         shown = neutralise(topic if len(topic) <= 120 else topic[:119] + "…")
         if not suggestions:
             return self._reply(event, render("no_experts", topic=shown))
         return self._reply(event, f"People who can likely help with “{shown}”:",
-                           Section(experts=expert_cards(suggestions)))
+                           Section(experts=expert_cards(suggestions, question_id)))
 
     async def _on_command(self, event: ev.CommandInvoked, community_id: int) -> list[Action]:
         handler = self.commands.get(event.name.lower().lstrip("/"))

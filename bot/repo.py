@@ -6,6 +6,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.db.intros import NotMyArea
 from bot.db.models import Channel, Community, Member, Message, MessageVector, ProcessedEvent, Reaction, Skill
 
 
@@ -137,6 +138,8 @@ async def delete_member_data(session: AsyncSession, community_id: int, member_id
         await session.execute(delete(Reaction).where(Reaction.message_id.in_(part)))
     await session.execute(delete(Message).where(Message.community_id == community_id, Message.author_id == member_id))
     await session.execute(delete(Skill).where(Skill.community_id == community_id, Skill.member_id == member_id))
+    await session.execute(delete(NotMyArea).where(NotMyArea.community_id == community_id,
+                                                  NotMyArea.member_id == member_id))
     member = await session.get(Member, member_id)
     if member is not None:
         await session.execute(delete(Reaction).where(Reaction.community_id == community_id,

@@ -15,6 +15,7 @@ import numpy as np
 from sqlalchemy import func, select
 
 from bot.db.engine import Database
+from bot.db.intros import INTRO_CAP_WINDOW, Intro, NotMyArea
 from bot.db.models import Channel, Community, Member, Message, MessageVector, Reaction, Skill
 from bot.embedder import Embedder
 from matching.corpus import Corpus, MessageRecord
@@ -27,6 +28,10 @@ log = logging.getLogger(__name__)
 
 TOP_K = 100
 SKILL_MIN_SIM = 0.35
+# "Not my area": a member who turned down a topic is lowered for questions like it, in proportion to how
+# alike they are (cosine of the two texts above NOT_MY_AREA_MIN_SIM), and dropped when nearly the same.
+NOT_MY_AREA_MIN_SIM = 0.4
+NOT_MY_AREA_DROP_SIM = 0.8
 
 
 @dataclass(frozen=True)
@@ -61,8 +66,9 @@ def _snippet(text: str, n: int = 90) -> str:
 
 
 class ExpertiseService:
-    def __init__(self, db: Database, embedder: Embedder, vectors: VectorIndex) -> None:
+    def __init__(self, db: Database, embedder: Embedder, vectors: VectorIndex, *, weekly_intro_cap: int = 3) -> None:
         self.db = db
+        self.weekly_intro_cap = weekly_intro_cap
         self.embedder = embedder
         self.vectors = vectors
         self._corpora: dict[int, Corpus] = {}
@@ -163,7 +169,9 @@ class ExpertiseService:
                 out[user] = out.get(user, 0.0) + gain
         return out
 
-    async def excluded_members(self, community_id: int) -> set[str]:
+    async def excluded_members(self, community_id: int, now: datetime | None = None) -> set[str]:
+        """Never suggested: bots, opted-out or unavailable members, and members at their weekly intro cap."""
+        since = (now or datetime.now(UTC)) - INTRO_CAP_WINDOW
         async with self.db.sessions() as session:
             rows = await session.scalars(
                 select(Member.external_id).where(
@@ -172,7 +180,39 @@ class ExpertiseService:
                     | Member.available_for_intros.is_(False),
                 )
             )
-            return set(rows)
+            excluded = set(rows)
+            asked = (await session.execute(
+                select(Member.external_id, Member.weekly_intro_cap, func.count(Intro.id))
+                .join(Intro, Intro.expert_id == Member.id)
+                .where(Intro.community_id == community_id, Intro.created_at >= since)
+                .group_by(Member.id, Member.external_id, Member.weekly_intro_cap)
+            )).all()
+        excluded.update(user for user, cap, n in asked if n >= (cap if cap is not None else self.weekly_intro_cap))
+        return excluded
+
+    async def not_my_area_penalties(self, community_id: int, query_vec: np.ndarray) -> dict[str, float]:
+        """Member -> penalty in [0, 1] from the topics they declined as "not my area" (1 drops them)."""
+        async with self.db.sessions() as session:
+            rows = (await session.execute(
+                select(Member.external_id, NotMyArea.topic).join(Member, Member.id == NotMyArea.member_id)
+                .where(NotMyArea.community_id == community_id)
+            )).all()
+        if not rows:
+            return {}
+        missing = sorted({t for _, t in rows if t not in self._skill_vectors})
+        if missing:
+            for topic, vec in zip(missing, await self.encode(missing), strict=True):
+                self._skill_vectors[topic] = vec
+        sims = {t: float(self._skill_vectors[t] @ query_vec) for _, t in rows}
+        out: dict[str, float] = {}
+        for user, topic in rows:
+            sim = float(sims[topic])
+            if sim < NOT_MY_AREA_MIN_SIM:
+                continue
+            penalty = 1.0 if sim >= NOT_MY_AREA_DROP_SIM else (sim - NOT_MY_AREA_MIN_SIM) / (
+                NOT_MY_AREA_DROP_SIM - NOT_MY_AREA_MIN_SIM)
+            out[user] = max(out.get(user, 0.0), penalty)
+        return out
 
     async def weights(self, community_id: int) -> np.ndarray | None:
         async with self.db.sessions() as session:
@@ -222,8 +262,9 @@ class ExpertiseService:
 
     async def rank(
         self, community_id: int, text: str, *, asker: str | None = None, top: int = 5,
-        now: datetime | None = None, query_vector: np.ndarray | None = None,
+        now: datetime | None = None, query_vector: np.ndarray | None = None, skip: set[str] | frozenset[str] = frozenset(),
     ) -> list[Suggestion]:
+        """The `top` members most able to answer `text`, best first; `skip` are never suggested."""
         corpus = await self.corpus(community_id)
         if len(corpus) == 0:
             return []
@@ -235,10 +276,18 @@ class ExpertiseService:
         lexical = lexical_hits(corpus.lexical.scores(tokens(qtext)), corpus.arrays["alive"], TOP_K)
         latest = float(corpus.arrays["ts"].max())
         ref_time = min(now.timestamp(), latest) if now else latest
-        excluded = await self.excluded_members(community_id)
+        excluded = await self.excluded_members(community_id, now) | set(skip)
+        penalties = await self.not_my_area_penalties(community_id, query_vector)
+        excluded |= {user for user, p in penalties.items() if p >= 1.0}
         skill = await self._skill_scores(community_id, query_vector)
         ranked = rank_experts(corpus, Hits(dense, lexical), asker=asker, excluded=excluded, ref_time=ref_time,
-                              weights=await self.weights(community_id), skill=skill, top=top)
+                              weights=await self.weights(community_id), skill=skill,
+                              top=top + len(penalties))
+        if penalties:
+            for r in ranked:
+                r.score *= 1.0 - penalties.get(corpus.members[r.member], 0.0)
+            ranked = sorted(ranked, key=lambda r: -r.score)
+        ranked = ranked[:top]
         names = await self._names(community_id, [corpus.members[r.member] for r in ranked])
         wall = (now or datetime.now(UTC)).timestamp()
         return [self._suggestion(corpus, r, names, skill, wall) for r in ranked]

@@ -1,0 +1,97 @@
+"""The neutral Document as Block Kit: sections, expert cards (evidence with permalinks), resources, buttons."""
+from __future__ import annotations
+
+from typing import Any
+
+from bot.actions import Button, Document, ExpertCard, ResourceItem, Section
+
+Block = dict[str, Any]
+MAX_BLOCKS = 50  # Slack's limit per message (100 per Home view)
+MAX_TEXT = 3000  # per section text
+BUTTON_STYLES = {"primary", "danger"}
+
+
+def escape(text: str) -> str:
+    """Slack mrkdwn control characters; also makes `<!channel>`-style broadcasts inert."""
+    return (text or "").replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _clip(text: str, limit: int = MAX_TEXT) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _mrkdwn(text: str) -> Block:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": _clip(text)}}
+
+
+def button(b: Button) -> Block:
+    element: Block = {"type": "button", "text": {"type": "plain_text", "text": b.label[:75], "emoji": True},
+                      "action_id": b.action, "value": b.value[:2000]}
+    if b.style in BUTTON_STYLES:
+        element["style"] = b.style
+    return element
+
+
+def _link(url: str | None, label: str) -> str:
+    return f"<{url.replace('>', '%3E').replace('|', '%7C')}|{label}>" if url else label
+
+
+def expert_card(card: ExpertCard, rank: int) -> list[Block]:
+    lines = [f"*{rank}. <@{card.user}>*"]  # a user mention renders as the member's current name
+    for evidence in card.why:
+        lines.append(f"• {escape(evidence.text)}" + (f" ({_link(evidence.permalink, 'view')})"
+                                                     if evidence.permalink else ""))
+    section = _mrkdwn("\n".join(lines))
+    if len(card.buttons) == 1:
+        section["accessory"] = button(card.buttons[0])
+        return [section]
+    blocks = [section]
+    if card.buttons:
+        blocks.append({"type": "actions", "elements": [button(b) for b in card.buttons[:25]]})
+    return blocks
+
+
+def resource(item: ResourceItem) -> str:
+    line = f"• {_link(item.url, escape(item.title) or escape(item.url))}"
+    if item.note:
+        line += f" ({escape(item.note)})"
+    if item.permalink:
+        line += f" · {_link(item.permalink, 'discussion')}"
+    return line
+
+
+def section_blocks(section: Section) -> list[Block]:
+    blocks: list[Block] = []
+    if section.heading:
+        blocks.append(_mrkdwn(f"*{escape(section.heading)}*"))
+    if section.text:
+        blocks.append(_mrkdwn(escape(section.text)))
+    for rank, card in enumerate(section.experts, 1):
+        blocks.extend(expert_card(card, rank))
+    if section.resources:
+        blocks.append(_mrkdwn("\n".join(resource(r) for r in section.resources)))
+    if section.buttons:
+        blocks.append({"type": "actions", "elements": [button(b) for b in section.buttons[:25]]})
+    return blocks
+
+
+def document_blocks(doc: Document, limit: int = MAX_BLOCKS) -> list[Block]:
+    blocks = [_mrkdwn(escape(doc.text))] if doc.text else []
+    for section in doc.sections:
+        if section.heading and blocks:
+            blocks.append({"type": "divider"})
+        blocks.extend(section_blocks(section))
+    return blocks[:limit]
+
+
+def fallback_text(doc: Document) -> str:
+    """The notification text (screen readers, push notifications)."""
+    return _clip(escape(doc.text), 3000)
+
+
+def message(doc: Document) -> dict[str, Any]:
+    return {"text": fallback_text(doc), "blocks": document_blocks(doc)}
+
+
+def home_view(doc: Document) -> dict[str, Any]:
+    return {"type": "home", "blocks": document_blocks(doc, limit=100)}

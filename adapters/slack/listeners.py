@@ -1,0 +1,153 @@
+"""The bolt AsyncApp: acknowledge at once, then (lazily) translate → Core.handle → send.
+
+Embedding search and database work take longer than Slack's 3 s, so every listener is an empty ack
+plus a lazy function. Retries (X-Slack-Retry-Num) carry the same event_id, which Core.handle
+processes once.
+"""
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import functools
+import logging
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
+
+from adapters.slack.blocks import home_view
+from adapters.slack.directory import Directory
+from adapters.slack.outbox import Respond, SlackSender
+from adapters.slack.translate import (
+    COMMANDS,
+    EVENTS,
+    Workspace,
+    translate_action,
+    translate_command,
+    translate_event,
+)
+from bot import events as ev
+
+if TYPE_CHECKING:
+    from bot.app import App
+
+log = logging.getLogger(__name__)
+
+BUTTONS = re.compile(r"^(intro|home)\.")
+
+
+async def _ack(ack: Callable[..., Any]) -> None:
+    await ack()
+
+
+def _counted(listener: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(listener)
+    async def run(self: SlackAdapter, *args: Any, **kwargs: Any) -> None:
+        self.busy += 1
+        try:
+            await listener(self, *args, **kwargs)
+        except Exception:
+            log.exception("Slack listener %s failed", listener.__name__)
+        finally:
+            self.busy -= 1
+
+    return run
+
+
+class SlackAdapter:
+    def __init__(self, app: App, client: AsyncWebClient, workspace: Workspace, *, signing_secret: str | None,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self.app = app
+        self.client = client
+        self.workspace = workspace
+        self.clock = clock
+        self.sender = SlackSender(client)
+        self.busy = 0  # listeners running; tests wait for it to fall back to 0
+        self.directory = Directory(client)
+        self.bolt = AsyncApp(client=client, signing_secret=signing_secret or "", name="connective",
+                             request_verification_enabled=bool(signing_secret), process_before_response=False,
+                             logger=logging.getLogger("slack_bolt"))
+        for event_type in EVENTS:
+            self.bolt.event(event_type)(ack=_ack, lazy=[self.on_event])
+        self.bolt.event("app_home_opened")(ack=_ack, lazy=[self.on_home_opened])
+        for command in COMMANDS:
+            self.bolt.command(command)(ack=_ack, lazy=[self.on_command])
+        self.bolt.action(BUTTONS)(ack=_ack, lazy=[self.on_click])
+
+    @classmethod
+    async def connect(cls, app: App, client: AsyncWebClient, *, signing_secret: str | None) -> SlackAdapter:
+        """Ask Slack who we are (auth.test) and build the adapter for that workspace."""
+        me = await client.auth_test()
+        workspace = Workspace(team_id=me["team_id"], bot_user_id=me["user_id"], url=me.get("url") or "")
+        log.info("connected to Slack workspace %s as %s", workspace.team_id, workspace.bot_user_id)
+        return cls(app, client, workspace, signing_secret=signing_secret)
+
+    # -- listeners (run after the ack) --------------------------------------------------------------
+    async def idle(self) -> None:
+        """Return once no listener is running (tests; a clean shutdown)."""
+        for _ in range(3):  # lazy listeners are scheduled before the ack is returned; let them start
+            await asyncio.sleep(0)
+        while self.busy:
+            await asyncio.sleep(0.01)
+
+    @_counted
+    async def on_event(self, body: dict[str, Any]) -> None:
+        event = translate_event(body, self.workspace)
+        if event is None:
+            return
+        await self._handle(await self._with_names(event))
+
+    @_counted
+    async def on_command(self, body: dict[str, Any], respond: Respond) -> None:
+        command = translate_command(body, self.workspace, self.clock())
+        if command is not None:
+            await self._handle(command, respond=respond)
+
+    @_counted
+    async def on_click(self, body: dict[str, Any], respond: Respond) -> None:
+        in_home = (body.get("view") or {}).get("type") == "home"
+        for action in body.get("actions") or []:
+            click = translate_action(body, action, self.workspace, self.clock())
+            if click is not None:
+                await self._handle(click, respond=respond if body.get("response_url") else None)
+        if in_home:
+            await self.publish_home(body.get("user", {}).get("team_id") or self.workspace.team_id,
+                                    body["user"]["id"])
+
+    @_counted
+    async def on_home_opened(self, body: dict[str, Any]) -> None:
+        event = body.get("event") or {}
+        if event.get("tab", "home") == "home" and event.get("user"):
+            await self.publish_home(body.get("team_id") or self.workspace.team_id, event["user"])
+
+    async def publish_home(self, team: str, user: str) -> None:
+        if self.app.home is None:
+            return
+        try:
+            doc = await self.app.home.document("slack", team, user, now=self.clock())
+            await self.client.views_publish(user_id=user, view=home_view(doc))
+        except Exception:
+            log.exception("publishing the App Home of %s failed", user)
+
+    # -- helpers -------------------------------------------------------------------------------------
+    async def _handle(self, event: ev.Event, *, respond: Respond | None = None) -> None:
+        try:
+            actions = await self.app.core.handle(event)
+        except Exception:
+            log.exception("handling %s failed", type(event).__name__)
+            return
+        await self.sender.send_all(actions, respond=respond)
+
+    async def _with_names(self, event: ev.Event) -> ev.Event:
+        """Fill in the names Slack leaves out of events (cached users.info / conversations.info)."""
+        if isinstance(event, ev.MessagePosted) and not event.is_bot:
+            person = await self.directory.person(event.user)
+            return dataclasses.replace(event, user_name=person.name, is_bot=person.is_bot,
+                                       channel_name=await self.directory.channel_name(event.channel))
+        if isinstance(event, ev.MemberJoined) and not event.user_name:
+            person = await self.directory.person(event.user)
+            return dataclasses.replace(event, user_name=person.name, timezone=person.timezone, is_bot=person.is_bot)
+        return event

@@ -1,0 +1,67 @@
+"""Actions → Slack Web API calls. Replies to a command or a click go through its response_url."""
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from slack_sdk.web.async_client import AsyncWebClient
+
+from adapters.slack.blocks import message
+from bot.actions import Action, DirectMessage, OpenGroup, PostToChannel, Reply, UpdateMessage
+
+log = logging.getLogger(__name__)
+
+Respond = Callable[..., Awaitable[Any]]
+
+
+class SlackSender:
+    """The core's Sender for platform "slack" (scheduled actions) and the listeners' way out."""
+
+    def __init__(self, client: AsyncWebClient) -> None:
+        self.client = client
+
+    async def send(self, action: Action, *, respond: Respond | None = None) -> None:
+        if isinstance(action, Reply):
+            await self._reply(action, respond)
+        elif isinstance(action, DirectMessage):
+            await self._post(await self._open([action.user]), action.doc)
+        elif isinstance(action, OpenGroup):
+            await self._post(await self._open(list(action.members)), action.doc)
+        elif isinstance(action, PostToChannel):
+            await self._post(action.channel, action.doc, thread=action.thread)
+        elif isinstance(action, UpdateMessage):
+            await self.client.chat_update(channel=action.channel, ts=action.message_ref, **message(action.doc))
+        else:
+            log.warning("no Slack rendering for %s", type(action).__name__)
+
+    async def send_all(self, actions: list[Action], *, respond: Respond | None = None) -> None:
+        for action in actions:
+            try:
+                await self.send(action, respond=respond)
+            except Exception:
+                log.exception("sending %s to Slack failed", type(action).__name__)
+
+    async def _reply(self, reply: Reply, respond: Respond | None) -> None:
+        body = message(reply.doc)
+        if respond is None and not reply.channel:
+            log.info("reply to an event with no channel and no response_url (e.g. App Home) dropped")
+        elif respond is not None:
+            await respond(**body, response_type="ephemeral" if reply.ephemeral else "in_channel",
+                          replace_original=False)
+        elif reply.channel.startswith("D"):  # the bot's own DM with the user: only they see it anyway
+            await self._post(reply.channel, reply.doc, thread=reply.thread)
+        elif reply.ephemeral:
+            await self.client.chat_postEphemeral(channel=reply.channel, user=reply.user, thread_ts=reply.thread,
+                                                 **body)
+        else:
+            await self._post(reply.channel, reply.doc, thread=reply.thread)
+
+    async def _open(self, users: list[str]) -> str:
+        """The DM (one user) or group DM (several; the bot is in it too) with these users."""
+        response = await self.client.conversations_open(users=",".join(users))
+        return response["channel"]["id"]
+
+    async def _post(self, channel: str, doc, *, thread: str | None = None) -> None:  # noqa: ANN001
+        await self.client.chat_postMessage(channel=channel, thread_ts=thread, unfurl_links=False,
+                                           unfurl_media=False, **message(doc))

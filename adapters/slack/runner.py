@@ -1,0 +1,82 @@
+"""`connective run --platform slack`: Socket Mode when SLACK_APP_TOKEN is set, else HTTP (Events API)."""
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+)
+from slack_sdk.web.async_client import AsyncWebClient
+
+from adapters.slack.listeners import SlackAdapter
+from bot.errors import UserError
+
+if TYPE_CHECKING:
+    from bot.app import App
+
+log = logging.getLogger(__name__)
+
+EVENTS_PATH = "/slack/events"
+
+
+def web_client(token: str, api_url: str | None = None, *, rate_limit_retries: int = 3) -> AsyncWebClient:
+    """The Web API client: CONNECTIVE_SLACK_API_URL as base_url; 429 Retry-After and dropped connections
+    are retried by slack_sdk's handlers."""
+    kwargs = {"base_url": api_url if api_url.endswith("/") else api_url + "/"} if api_url else {}
+    return AsyncWebClient(token=token, retry_handlers=[
+        AsyncConnectionErrorRetryHandler(max_retry_count=2),
+        AsyncRateLimitErrorRetryHandler(max_retry_count=rate_limit_retries),
+    ], **kwargs)
+
+
+async def serve_http(adapter: SlackAdapter, *, port: int, host: str = "0.0.0.0") -> tuple[web.AppRunner, int]:
+    """Serve bolt's endpoint (events, commands and interactivity; signatures verified) and /healthz."""
+    webapp = adapter.bolt.web_app(path=EVENTS_PATH, port=port)
+
+    async def healthz(_: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    webapp.router.add_get("/healthz", healthz)
+    runner = web.AppRunner(webapp, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host=host, port=port)
+    await site.start()
+    bound = runner.addresses[0][1]
+    log.info("Slack HTTP mode listening on %s:%d%s", host, bound, EVENTS_PATH)
+    return runner, bound
+
+
+async def run(app: App) -> None:
+    settings = app.settings
+    if settings.slack_bot_token is None:
+        raise UserError("set SLACK_BOT_TOKEN (xoxb-…) to run on Slack")
+    app_token = settings.slack_app_token.get_secret_value() if settings.slack_app_token else None
+    signing_secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
+    if not app_token and not signing_secret:
+        raise UserError("set SLACK_APP_TOKEN (Socket Mode) or SLACK_SIGNING_SECRET (HTTP mode)")
+    client = web_client(settings.slack_bot_token.get_secret_value(), settings.slack_api_url)
+    adapter = await SlackAdapter.connect(app, client, signing_secret=None if app_token else signing_secret)
+    app.core.senders["slack"] = adapter.sender
+    app.scheduler.start()
+    try:
+        if app_token:
+            from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+            handler = AsyncSocketModeHandler(adapter.bolt, app_token)  # reconnects on its own
+            log.info("Slack Socket Mode starting")
+            try:
+                await handler.start_async()
+            finally:
+                await handler.close_async()
+        else:
+            runner, _ = await serve_http(adapter, port=settings.http_port)
+            try:
+                await asyncio.Event().wait()
+            finally:
+                await runner.cleanup()
+    finally:
+        app.core.senders.pop("slack", None)

@@ -1,0 +1,206 @@
+"""Slack payloads → core events: one table per payload kind (events, message subtypes, commands,
+interactions). Pure functions of the payload and the workspace identity; tested against recorded
+payloads in tests/fixtures/slack/."""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from bot import events as ev
+
+log = logging.getLogger(__name__)
+
+Payload = dict[str, Any]
+PLATFORM = "slack"
+PRIVATE_CHANNEL_TYPES = frozenset({"group", "im", "mpim"})
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """Who the bot is in the workspace it serves (from auth.test)."""
+
+    team_id: str
+    bot_user_id: str
+    url: str = ""  # e.g. https://acme.slack.com/, for permalinks
+
+    def permalink(self, channel: str, ts: str, thread_ts: str | None = None) -> str | None:
+        if not self.url or not ts:
+            return None
+        link = f"{self.url.rstrip('/')}/archives/{channel}/p{ts.replace('.', '')}"
+        if thread_ts and thread_ts != ts:
+            link += f"?thread_ts={thread_ts}&cid={channel}"
+        return link
+
+
+def slack_time(ts: str | float | None, fallback: datetime | None = None) -> datetime:
+    try:
+        return datetime.fromtimestamp(float(ts), UTC)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return fallback or datetime.now(UTC)
+
+
+def _base(body: Payload, event: Payload, ws: Workspace, **extra: Any) -> dict[str, Any]:
+    return {"community": body.get("team_id") or ws.team_id, "platform": PLATFORM,
+            "event_id": body.get("event_id", ""),
+            "time": slack_time(event.get("event_ts") or event.get("ts"), slack_time(body.get("event_time"))),
+            **extra}
+
+
+# -- message events, by subtype ---------------------------------------------------------------------
+def _posted(body: Payload, event: Payload, ws: Workspace, *, message: Payload | None = None,
+            edited: bool = False) -> ev.Event | None:
+    msg = message or event
+    user = msg.get("user") or msg.get("bot_id")
+    channel = event.get("channel", "")
+    channel_type = event.get("channel_type", "channel")
+    if not user or not channel:
+        return None
+    text = msg.get("text") or ""
+    direct = channel_type == "im"
+    if direct and edited:
+        return None  # an edited DM is not a new question
+    if not direct and f"<@{ws.bot_user_id}>" in text:
+        return None  # the app_mention event for the same message answers it
+    ts = msg.get("ts", "")
+    thread = msg.get("thread_ts")
+    return ev.MessagePosted(
+        **_base(body, event, ws, user=user, channel=channel, thread=thread),
+        message_id=ts, text=text, is_bot=bool(msg.get("bot_id")) or msg.get("subtype") == "bot_message",
+        permalink=ws.permalink(channel, ts, thread), is_private=channel_type in PRIVATE_CHANNEL_TYPES,
+        is_direct=direct, edited=edited,
+    )
+
+
+def _changed(body: Payload, event: Payload, ws: Workspace) -> ev.Event | None:
+    message = event.get("message") or {}
+    if message.get("subtype") == "tombstone" or (message.get("text") or "") == (
+            (event.get("previous_message") or {}).get("text") or ""):
+        return None  # link unfurls and thread bookkeeping change nothing we store
+    return _posted(body, event, ws, message=message, edited=True)
+
+
+def _deleted(body: Payload, event: Payload, ws: Workspace) -> ev.Event | None:
+    previous = event.get("previous_message") or {}
+    if not event.get("deleted_ts"):
+        return None
+    return ev.MessageDeleted(**_base(body, event, ws, user=previous.get("user", ""), channel=event.get("channel", "")),
+                             message_id=event["deleted_ts"])
+
+
+MESSAGE_SUBTYPES: dict[str | None, Callable[[Payload, Payload, Workspace], ev.Event | None]] = {
+    None: _posted,
+    "thread_broadcast": _posted,
+    "file_share": _posted,
+    "me_message": _posted,
+    "bot_message": _posted,
+    "message_changed": _changed,
+    "message_deleted": _deleted,
+}
+
+
+def _message(body: Payload, event: Payload, ws: Workspace) -> ev.Event | None:
+    handler = MESSAGE_SUBTYPES.get(event.get("subtype"))
+    if handler is None:
+        log.debug("message subtype %r skipped", event.get("subtype"))
+        return None
+    return handler(body, event, ws)
+
+
+# -- other events --------------------------------------------------------------------------------------
+def _app_mention(body: Payload, event: Payload, ws: Workspace) -> ev.Event | None:
+    if not event.get("user") or not event.get("channel"):
+        return None
+    return ev.MessagePosted(
+        **_base(body, event, ws, user=event["user"], channel=event["channel"], thread=event.get("thread_ts")),
+        message_id=event.get("ts", ""), text=event.get("text") or "", mentions_bot=True,
+        permalink=ws.permalink(event["channel"], event.get("ts", ""), event.get("thread_ts")),
+    )
+
+
+def _reaction(body: Payload, event: Payload, ws: Workspace) -> ev.Event | None:
+    item = event.get("item") or {}
+    if item.get("type") != "message" or not event.get("user"):
+        return None
+    kind = ev.ReactionAdded if event.get("type") == "reaction_added" else ev.ReactionRemoved
+    return kind(**_base(body, event, ws, user=event["user"], channel=item.get("channel", "")),
+                message_id=item.get("ts", ""), reaction=event.get("reaction", ""))
+
+
+def _member_joined_channel(body: Payload, event: Payload, ws: Workspace) -> ev.Event | None:
+    if not event.get("user"):
+        return None
+    return ev.MemberJoined(**_base(body, event, ws, user=event["user"], channel=event.get("channel", "")))
+
+
+def _team_join(body: Payload, event: Payload, ws: Workspace) -> ev.Event | None:
+    user = event.get("user") or {}
+    if not user.get("id"):
+        return None
+    profile = user.get("profile") or {}
+    return ev.MemberJoined(**_base(body, event, ws, user=user["id"]),
+                           user_name=profile.get("display_name") or user.get("real_name") or user.get("name", ""),
+                           timezone=user.get("tz"), is_bot=bool(user.get("is_bot")))
+
+
+EVENTS: dict[str, Callable[[Payload, Payload, Workspace], ev.Event | None]] = {
+    "message": _message,
+    "app_mention": _app_mention,
+    "reaction_added": _reaction,
+    "reaction_removed": _reaction,
+    "member_joined_channel": _member_joined_channel,
+    "team_join": _team_join,
+}
+
+
+def translate_event(body: Payload, ws: Workspace) -> ev.Event | None:
+    """An Events API envelope (`event_callback`) as a core event, or None when it is not one we use."""
+    event = body.get("event") or {}
+    handler = EVENTS.get(event.get("type", ""))
+    if handler is None:
+        return None
+    try:
+        return handler(body, event, ws)
+    except (TypeError, AttributeError, KeyError) as exc:
+        log.warning("malformed %s event %s skipped: %s", event.get("type"), body.get("event_id"), exc)
+        return None
+
+
+# -- slash commands ------------------------------------------------------------------------------------
+def _whoknows(text: str) -> tuple[str, str]:
+    return "whoknows", text
+
+
+def _connective(text: str) -> tuple[str, str]:
+    name, _, args = text.strip().partition(" ")
+    return (name.lower() or "help"), args.strip()
+
+
+COMMANDS: dict[str, Callable[[str], tuple[str, str]]] = {"/whoknows": _whoknows, "/connective": _connective}
+
+
+def translate_command(body: Payload, ws: Workspace, now: datetime | None = None) -> ev.CommandInvoked | None:
+    parse = COMMANDS.get(body.get("command", ""))
+    if parse is None or not body.get("user_id"):
+        return None
+    name, args = parse((body.get("text") or "").strip())
+    return ev.CommandInvoked(community=body.get("team_id") or ws.team_id, platform=PLATFORM, user=body["user_id"],
+                             channel=body.get("channel_id", ""), time=now or datetime.now(UTC), name=name,
+                             args=args, user_name=body.get("user_name", ""))
+
+
+# -- interactivity (buttons) ---------------------------------------------------------------------------
+def translate_action(body: Payload, action: Payload, ws: Workspace,
+                     now: datetime | None = None) -> ev.ActionClicked | None:
+    user = (body.get("user") or {}).get("id")
+    if not user or not action.get("action_id"):
+        return None
+    team = (body.get("team") or {}).get("id") or (body.get("user") or {}).get("team_id") or ws.team_id
+    container = body.get("container") or {}
+    channel = (body.get("channel") or {}).get("id") or container.get("channel_id", "")
+    message = body.get("message") or {}
+    return ev.ActionClicked(community=team, platform=PLATFORM, user=user, channel=channel,
+                            thread=message.get("thread_ts"), time=now or datetime.now(UTC),
+                            action=action["action_id"], value=action.get("value") or "")

@@ -1,0 +1,68 @@
+"""Introductions (consent first) and the topics a member said are "not my area"."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from bot.db.base import Base
+from bot.db.types import UTCDateTime
+from bot.events import utcnow
+
+CASCADE = "CASCADE"
+# The weekly intro cap counts the requests an expert received in this window.
+INTRO_CAP_WINDOW = timedelta(days=7)
+
+
+class IntroState(StrEnum):
+    REQUESTED = "requested"
+    ACCEPTED = "accepted"
+    DECLINED = "declined"
+    NOT_MY_AREA = "not_my_area"
+    EXPIRED = "expired"
+
+
+# The only moves an intro may make; every other transition is refused.
+TRANSITIONS: dict[IntroState, frozenset[IntroState]] = {
+    IntroState.REQUESTED: frozenset({IntroState.ACCEPTED, IntroState.DECLINED, IntroState.NOT_MY_AREA,
+                                     IntroState.EXPIRED}),
+    IntroState.ACCEPTED: frozenset(),
+    IntroState.DECLINED: frozenset(),
+    IntroState.NOT_MY_AREA: frozenset(),
+    IntroState.EXPIRED: frozenset(),
+}
+
+
+class Intro(Base):
+    __tablename__ = "intro"
+    __table_args__ = (
+        # One request per expert per question: a double click never asks twice.
+        UniqueConstraint("question_id", "expert_id"),
+        Index("ix_intro_state_expires", "state", "expires_at"),
+        Index("ix_intro_expert_created", "expert_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("community.id", ondelete=CASCADE), index=True)
+    question_id: Mapped[int] = mapped_column(ForeignKey("question.id", ondelete=CASCADE), index=True)
+    asker_id: Mapped[int] = mapped_column(ForeignKey("member.id", ondelete=CASCADE), index=True)
+    expert_id: Mapped[int] = mapped_column(ForeignKey("member.id", ondelete=CASCADE))
+    state: Mapped[str] = mapped_column(String(16), default=IntroState.REQUESTED.value)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class NotMyArea(Base):
+    """A topic an expert turned down as "not my area": ranking lowers them for similar questions."""
+
+    __tablename__ = "not_my_area"
+    __table_args__ = (UniqueConstraint("member_id", "topic"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("community.id", ondelete=CASCADE), index=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("member.id", ondelete=CASCADE), index=True)
+    topic: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,0 +1,220 @@
+"""Consent-first introductions: asker → expert's consent → a private conversation with both.
+
+Buttons (the contract every adapter renders): `intro.request` (value "question_id:expert user id")
+on who-knows answers; `intro.accept`, `intro.decline`, `intro.notmine` (value: intro id) in the
+request the expert gets. A declined, "not my area" or timed-out request offers the asker the next
+expert with the same neutral message, so nobody learns who declined. State changes are conditional
+UPDATEs (`WHERE state = 'requested'`): a double click or two replicas sweeping together move an
+intro once.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot import events as ev
+from bot.actions import Action, Button, DirectMessage, Document, OpenGroup, Reply, Section
+from bot.db.intros import TRANSITIONS, Intro, IntroState, NotMyArea
+from bot.db.models import Community, Member, Question
+from bot.events import utcnow
+from bot.messages import render
+from bot.repo import get_member, insert_ignore
+from bot.safety import neutralise
+from bot.services.expertise import Suggestion
+
+if TYPE_CHECKING:
+    from bot.app import App
+    from bot.core import Core
+    from bot.db.engine import Database
+    from bot.services.expertise import ExpertiseService
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+DECISIONS = {"accept": IntroState.ACCEPTED, "decline": IntroState.DECLINED, "notmine": IntroState.NOT_MY_AREA}
+SWEEP_BATCH = 200
+
+
+def _shown(text: str, limit: int = 300) -> str:
+    text = neutralise(" ".join((text or "").split()))
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _sources_of(target: IntroState) -> list[str]:
+    return [s.value for s, targets in TRANSITIONS.items() if target in targets]
+
+
+async def move(session: AsyncSession, intro_id: int, target: IntroState, now: datetime) -> bool:
+    """Move an intro to `target` if the state machine allows it from its current state. Atomic: of two
+    concurrent moves (a click and a timeout sweep, two replicas) exactly one wins."""
+    result = await session.execute(
+        update(Intro).where(Intro.id == intro_id, Intro.state.in_(_sources_of(target)))
+        .values(state=target.value, decided_at=now)
+    )
+    return result.rowcount == 1
+
+
+class IntroService:
+    def __init__(self, *, db: Database, expertise: ExpertiseService, core: Core, timeout: timedelta,
+                 clock: Clock = utcnow) -> None:
+        self.db = db
+        self.expertise = expertise
+        self.core = core
+        self.timeout = timeout
+        self.clock = clock
+
+    # -- clicks ------------------------------------------------------------------------------------
+    async def on_click(self, event: ev.ActionClicked, community_id: int) -> list[Action]:
+        verb = event.action.partition(".")[2]
+        if verb == "request":
+            return await self.request(event, community_id)
+        if verb in DECISIONS:
+            return await self.decide(event, community_id, DECISIONS[verb])
+        log.warning("unknown intro action %r", event.action)
+        return []
+
+    async def request(self, event: ev.ActionClicked, community_id: int) -> list[Action]:
+        question_part, _, expert_user = event.value.partition(":")
+        if not question_part.isdigit() or not expert_user:
+            log.warning("malformed intro.request value %r", event.value[:100])
+            return [self._reply(event, "That button is out of date; ask the question again.")]
+        async with self.db.sessions() as session:
+            question = await session.get(Question, int(question_part))
+            asker = await get_member(session, community_id, event.user)
+            expert = await get_member(session, community_id, expert_user)
+        if question is None or question.community_id != community_id:
+            return [self._reply(event, "That question is gone; ask it again.")]
+        if asker is None or question.asker_id != asker.id:
+            return [self._reply(event, render("intro_not_yours"))]
+        if expert is None or expert.id == asker.id:
+            return [self._reply(event, "That member isn't here any more; pick someone else.")]
+        if expert.external_id in await self.expertise.excluded_members(community_id, event.time):
+            return [self._reply(event, render("intro_unavailable", expert=neutralise(expert.name)))]
+        why = await self._why(community_id, question, asker.external_id, expert.external_id, event.time)
+        async with self.db.sessions.begin() as session:
+            result = await session.execute(insert_ignore(session, Intro).values(
+                community_id=community_id, question_id=question.id, asker_id=asker.id, expert_id=expert.id,
+                state=IntroState.REQUESTED.value, created_at=event.time, expires_at=event.time + self.timeout))
+            if not result.rowcount:
+                return [self._reply(event, render("intro_already_requested", expert=neutralise(expert.name)))]
+            intro_id = await session.scalar(select(Intro.id).where(Intro.question_id == question.id,
+                                                                   Intro.expert_id == expert.id))
+        log.info("intro %d requested (community %d)", intro_id, community_id)
+        ask = Document(
+            text=render("intro_request", question=_shown(question.text),
+                        why="\n".join(f"• {neutralise(w)}" for w in why)),
+            sections=(Section(buttons=(
+                Button("Accept", "intro.accept", str(intro_id), style="primary"),
+                Button("Decline", "intro.decline", str(intro_id)),
+                Button("Not my area", "intro.notmine", str(intro_id)),
+            )),),
+        )
+        return [
+            self._reply(event, render("intro_requested", expert=neutralise(expert.name), question=_shown(question.text))),
+            DirectMessage(community=event.community, user=expert.external_id, doc=ask),
+        ]
+
+    async def decide(self, event: ev.ActionClicked, community_id: int, target: IntroState) -> list[Action]:
+        if not event.value.isdigit():
+            log.warning("malformed %s value %r", event.action, event.value[:100])
+            return [self._reply(event, render("intro_closed"))]
+        async with self.db.sessions.begin() as session:
+            intro = await session.get(Intro, int(event.value))
+            expert = await session.get(Member, intro.expert_id) if intro else None
+            if intro is None or intro.community_id != community_id or expert is None \
+                    or expert.external_id != event.user:
+                return [self._reply(event, "That request isn't addressed to you.")]
+            if not await move(session, intro.id, target, event.time):
+                return [self._reply(event, render("intro_closed"))]
+            question = await session.get(Question, intro.question_id)
+            asker = await session.get(Member, intro.asker_id)
+            if target is IntroState.NOT_MY_AREA and expert.profiling_consent:
+                await session.execute(insert_ignore(session, NotMyArea).values(
+                    community_id=community_id, member_id=expert.id, topic=question.text[:4000], created_at=event.time))
+        log.info("intro %d %s", intro.id, target.value)
+        shown = _shown(question.text)
+        if target is IntroState.ACCEPTED:
+            group = Document(text=render("intro_group", asker=neutralise(asker.name), expert=neutralise(expert.name),
+                                         question=shown))
+            return [
+                OpenGroup(community=event.community, members=(asker.external_id, expert.external_id), doc=group,
+                          key=f"intro:{intro.id}"),
+                DirectMessage(community=event.community, user=asker.external_id, doc=Document(
+                    text=render("intro_accepted_asker", expert=neutralise(expert.name), question=shown))),
+                self._reply(event, render("intro_accepted_expert", asker=neutralise(asker.name))),
+            ]
+        thanks = "intro_not_my_area_expert" if target is IntroState.NOT_MY_AREA else "intro_declined_expert"
+        offer = await self._offer_next(community_id, event.community, question, asker, event.time)
+        return [self._reply(event, render(thanks)), offer]
+
+    # -- timeouts ----------------------------------------------------------------------------------
+    async def sweep(self) -> int:
+        """Expire requests unanswered past the timeout and offer their askers the next expert.
+        Each intro is claimed by a conditional UPDATE, so two replicas never both send the offer."""
+        now = self.clock()
+        async with self.db.sessions() as session:
+            overdue = list(await session.scalars(
+                select(Intro.id).where(Intro.state == IntroState.REQUESTED.value, Intro.expires_at <= now)
+                .order_by(Intro.expires_at).limit(SWEEP_BATCH)))
+        expired = 0
+        for intro_id in overdue:
+            async with self.db.sessions.begin() as session:
+                if not await move(session, intro_id, IntroState.EXPIRED, now):
+                    continue  # answered meanwhile, or another replica claimed it
+                intro = await session.get(Intro, intro_id)
+                question = await session.get(Question, intro.question_id)
+                asker = await session.get(Member, intro.asker_id)
+                community = await session.get(Community, intro.community_id)
+            expired += 1
+            log.info("intro %d expired", intro_id)
+            offer = await self._offer_next(community.id, community.external_id, question, asker, now)
+            await self.core.deliver(community.platform, [offer])
+        return expired
+
+    # -- helpers -----------------------------------------------------------------------------------
+    async def _offer_next(self, community_id: int, community: str, question: Question, asker: Member,
+                          now: datetime) -> DirectMessage:
+        """The same message whatever happened (declined, not my area, no answer): nobody learns who declined."""
+        from bot.core import expert_cards
+
+        async with self.db.sessions() as session:
+            asked = set(await session.scalars(
+                select(Member.external_id).join(Intro, Intro.expert_id == Member.id)
+                .where(Intro.question_id == question.id)))
+        suggestions = await self.expertise.rank(community_id, question.text, asker=asker.external_id, top=1,
+                                                now=now, skip=asked)
+        shown = _shown(question.text)
+        if not suggestions:
+            doc = Document(text=render("intro_none_left", question=shown))
+        else:
+            doc = Document(text=render("intro_next", question=shown),
+                           sections=(Section(experts=expert_cards(suggestions, question.id)),))
+        return DirectMessage(community=community, user=asker.external_id, doc=doc)
+
+    async def _why(self, community_id: int, question: Question, asker: str, expert: str, now: datetime) -> list[str]:
+        suggestions: list[Suggestion] = await self.expertise.rank(community_id, question.text, asker=asker, top=20,
+                                                                  now=now)
+        for s in suggestions:
+            if s.user == expert:
+                return s.why[:3]
+        return ["you have answered questions like it here before"]
+
+    @staticmethod
+    def _reply(event: ev.Event, text: str) -> Reply:
+        return Reply(community=event.community, channel=event.channel, user=event.user, thread=event.thread,
+                     doc=Document(text=text))
+
+
+def setup(app: App) -> IntroService:
+    service = IntroService(db=app.db, expertise=app.expertise, core=app.core,
+                           timeout=timedelta(hours=app.settings.intro_timeout_hours))
+    app.core.register_click("intro", service.on_click)
+    # Sweep often enough that a request expires within a few percent of its timeout.
+    every = min(max(service.timeout.total_seconds() / 20, 30.0), 900.0)
+    app.scheduler.every("intro-timeouts", every, service.sweep)
+    return service

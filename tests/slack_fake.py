@@ -1,0 +1,149 @@
+"""A fake Slack on 127.0.0.1 (port 0): the Web API and response_url webhooks, recording every call,
+and able to answer 429 with Retry-After. Modelled on bolt-python's tests/mock_web_api_server."""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import itertools
+import json
+import time
+import urllib.parse
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+
+@dataclass
+class Call:
+    method: str  # "chat.postMessage", or "response_url" for webhook replies
+    body: dict[str, Any]
+    token: str = ""
+
+
+@dataclass
+class FakeSlack:
+    team_id: str
+    bot_user_id: str = "UBOT"
+    people: dict[str, dict[str, Any]] = field(default_factory=dict)  # user id -> users.info "user"
+    channels: dict[str, str] = field(default_factory=dict)  # channel id -> name
+    calls: list[Call] = field(default_factory=list)
+    rate_limited: dict[str, int] = field(default_factory=dict)  # method -> how many 429s before success
+    retry_after: int = 1
+    url: str = ""
+    _runner: web.AppRunner | None = None
+    _ts: itertools.count = field(default_factory=lambda: itertools.count(1))
+    # Socket Mode: envelopes to push to the connected client, and the acks it sent back.
+    envelopes: asyncio.Queue = field(default_factory=asyncio.Queue)
+    socket_acks: list[dict[str, Any]] = field(default_factory=list)
+
+    async def start(self) -> FakeSlack:
+        app = web.Application()
+        app.router.add_route("*", "/api/{method}", self._api)
+        app.router.add_post("/response/{key}", self._response_url)
+        app.router.add_get("/socket", self._socket)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.url = f"http://127.0.0.1:{self._runner.addresses[0][1]}"
+        return self
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    # -- what the tests read -------------------------------------------------------------------------
+    def of(self, method: str) -> list[dict[str, Any]]:
+        return [c.body for c in self.calls if c.method == method]
+
+    async def wait_for(self, method: str, count: int = 1, timeout: float = 30.0) -> list[dict[str, Any]]:
+        deadline = time.monotonic() + timeout
+        while len(self.of(method)) < count:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"expected {count} {method} call(s); got {[c.method for c in self.calls]}")
+            await asyncio.sleep(0.01)
+        return self.of(method)
+
+    def response_url(self) -> str:
+        return f"{self.url}/response/{next(self._ts)}"
+
+    # -- handlers ------------------------------------------------------------------------------------
+    async def _payload(self, request: web.Request) -> dict[str, Any]:
+        body: dict[str, Any] = dict(request.query)
+        raw = await request.read()
+        if raw:
+            if request.content_type == "application/json":
+                body.update(json.loads(raw))
+            else:
+                body.update(dict(urllib.parse.parse_qsl(raw.decode())))
+        for key in ("blocks", "view"):
+            if isinstance(body.get(key), str):
+                body[key] = json.loads(body[key])
+        return body
+
+    async def _response_url(self, request: web.Request) -> web.Response:
+        self.calls.append(Call("response_url", await self._payload(request)))
+        return web.Response(text="ok")
+
+    async def _api(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        body = await self._payload(request)
+        token = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        if self.rate_limited.get(method, 0) > 0:
+            self.rate_limited[method] -= 1
+            self.calls.append(Call(f"429:{method}", body, token))
+            return web.json_response({"ok": False, "error": "ratelimited"}, status=429,
+                                     headers={"Retry-After": str(self.retry_after)})
+        self.calls.append(Call(method, body, token))
+        return web.json_response(self._answer(method, body))
+
+    async def _socket(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        await ws.send_json({"type": "hello", "num_connections": 1, "debug_info": {"host": "fake"},
+                            "connection_info": {"app_id": "A0CONNECT"}})
+
+        async def push() -> None:
+            while True:
+                await ws.send_json(await self.envelopes.get())
+
+        pusher = asyncio.ensure_future(push())
+        try:
+            async for msg in ws:
+                if msg.type == web.WSMsgType.TEXT:
+                    self.socket_acks.append(json.loads(msg.data))
+        finally:
+            pusher.cancel()
+        return ws
+
+    def _answer(self, method: str, body: dict[str, Any]) -> dict[str, Any]:
+        if method == "apps.connections.open":
+            return {"ok": True, "url": self.url.replace("http://", "ws://") + "/socket"}
+        if method == "auth.test":
+            return {"ok": True, "url": "https://acme.slack.com/", "team": "Acme", "user": "connective",
+                    "team_id": self.team_id, "user_id": self.bot_user_id, "bot_id": "BBOT"}
+        if method == "users.info":
+            user = self.people.get(body.get("user", ""))
+            return {"ok": True, "user": user} if user else {"ok": False, "error": "user_not_found"}
+        if method == "conversations.info":
+            name = self.channels.get(body.get("channel", ""))
+            return {"ok": True, "channel": {"id": body["channel"], "name": name}} if name else \
+                {"ok": False, "error": "channel_not_found"}
+        if method == "conversations.open":
+            users = body.get("users", "").split(",")
+            prefix = "D" if len(users) == 1 else "G"
+            return {"ok": True, "channel": {"id": prefix + "-".join(users)}}
+        if method in ("chat.postMessage", "chat.update"):
+            return {"ok": True, "channel": body.get("channel"), "ts": f"{time.time():.6f}"}
+        if method == "chat.postEphemeral":
+            return {"ok": True, "message_ts": f"{time.time():.6f}"}
+        return {"ok": True}
+
+
+def sign(secret: str, body: str, timestamp: int | None = None) -> dict[str, str]:
+    """The headers Slack sends with a request: X-Slack-Request-Timestamp and X-Slack-Signature (v0)."""
+    ts = str(int(time.time()) if timestamp is None else timestamp)
+    digest = hmac.new(secret.encode(), f"v0:{ts}:{body}".encode(), hashlib.sha256).hexdigest()
+    return {"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": f"v0={digest}"}

@@ -1,0 +1,188 @@
+"""Consent-first intros through the console adapter, on SQLite and PostgreSQL."""
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select
+
+from adapters.console import ConsoleAdapter
+from bot.actions import Action, DirectMessage, OpenGroup, Reply
+from bot.db.intros import Intro, IntroState, NotMyArea
+from bot.db.models import Member
+from bot.services.intros import IntroService
+from tests.exports import TEAM, THREADS, USERS, write_slack_export
+
+T0 = datetime(2024, 3, 4, 9, 0, tzinfo=UTC)
+
+
+class RecordingSender:
+    def __init__(self) -> None:
+        self.sent: list[Action] = []
+
+    async def send(self, action: Action) -> None:
+        self.sent.append(action)
+
+
+async def _setup(app, tmp_path) -> tuple[ConsoleAdapter, RecordingSender]:
+    await app.importer.import_slack(write_slack_export(tmp_path / "export", USERS, THREADS))
+    sender = RecordingSender()
+    app.core.senders["slack"] = sender
+    return ConsoleAdapter(app.core.handle, community=TEAM, platform="slack", clock=lambda: T0), sender
+
+
+async def _ask(console: ConsoleAdapter, asker: str, question: str) -> list[tuple[str, str]]:
+    """(expert user id, intro.request value) of each card in the answer."""
+    actions = await _act(console, asker, question)
+    [reply] = actions
+    return [(card.user, card.buttons[0].value) for section in reply.doc.sections for card in section.experts]
+
+
+async def _act(console: ConsoleAdapter, user: str, line: str) -> list[Action]:
+    before = len(console.sent)
+    await console.say(user, line)
+    return console.sent[before:]
+
+
+async def _request(console: ConsoleAdapter, asker: str, value: str) -> tuple[Reply, DirectMessage]:
+    reply, request = await _act(console, asker, f"/click intro.request {value}")
+    assert isinstance(reply, Reply) and isinstance(request, DirectMessage)
+    return reply, request
+
+
+def _button(action: DirectMessage, name: str) -> str:
+    for section in action.doc.sections:
+        for b in section.buttons:
+            if b.action == name:
+                return b.value
+    raise AssertionError(f"no {name} button in {action.doc.plain()}")
+
+
+async def _intro_state(app, intro_id: str) -> str:
+    async with app.db.sessions() as s:
+        return (await s.get(Intro, int(intro_id))).state
+
+
+async def test_request_and_accept_opens_a_group(app, tmp_path):
+    console, _ = await _setup(app, tmp_path)
+    cards = await _ask(console, "UASK1", "who knows why postgres ignores my index?")
+    expert, value = cards[0]
+    assert expert == "UPG" and value.endswith(":UPG")
+
+    reply, request = await _request(console, "UASK1", value)
+    assert reply.user == "UASK1" and "Petra" in reply.doc.text
+    assert request.user == "UPG"
+    assert "postgres ignores my index" in request.doc.text
+    assert "EXPLAIN ANALYZE" in request.doc.text or "answered" in request.doc.text  # why they were picked
+    intro_id = _button(request, "intro.accept")
+    assert {_button(request, "intro.decline"), _button(request, "intro.notmine")} == {intro_id}
+
+    # Only the addressee can answer, only the asker can request.
+    [refused] = await _act(console, "UK8S", f"/click intro.accept {intro_id}")
+    assert "isn't addressed to you" in refused.doc.text
+    [refused] = await _act(console, "UASK2", f"/click intro.request {value}")
+    assert "Only the person who asked" in refused.doc.text
+    [again] = await _act(console, "UASK1", f"/click intro.request {value}")
+    assert "already asked" in again.doc.text
+
+    group, note, thanks = await _act(console, "UPG", f"/click intro.accept {intro_id}")
+    assert isinstance(group, OpenGroup) and group.members == ("UASK1", "UPG") and group.key == f"intro:{intro_id}"
+    assert "postgres ignores my index" in group.doc.text
+    assert isinstance(note, DirectMessage) and note.user == "UASK1" and "accepted" in note.doc.text
+    assert isinstance(thanks, Reply) and thanks.user == "UPG"
+    assert await _intro_state(app, intro_id) == IntroState.ACCEPTED
+
+    [closed] = await _act(console, "UPG", f"/click intro.decline {intro_id}")
+    assert "no longer open" in closed.doc.text
+    assert await _intro_state(app, intro_id) == IntroState.ACCEPTED
+
+
+async def test_decline_and_not_my_area_offer_the_next_expert_the_same_way(app, tmp_path):
+    console, _ = await _setup(app, tmp_path)
+    cards = await _ask(console, "UASK1", "who knows postgres autovacuum tuning?")
+    _, request = await _request(console, "UASK1", cards[0][1])
+    assert request.user == "UPG"
+    thanks, offer = await _act(console, "UPG", f"/click intro.decline {_button(request, 'intro.accept')}")
+    assert thanks.user == "UPG" and "Nobody will be told" in thanks.doc.text
+    assert isinstance(offer, DirectMessage) and offer.user == "UASK1"
+    assert "declin" not in offer.doc.text.lower() and "Petra" not in offer.doc.plain()
+    [next_card] = [c for s in offer.doc.sections for c in s.experts]
+    assert next_card.user not in ("UPG", "UASK1")
+    assert next_card.buttons[0].action == "intro.request"
+
+    # The offered expert says "not my area": the topic is stored and the asker gets the same kind of offer.
+    _, request2 = await _request(console, "UASK1", next_card.buttons[0].value)
+    assert request2.user == next_card.user
+    thanks2, offer2 = await _act(console, next_card.user, f"/click intro.notmine {_button(request2, 'intro.accept')}")
+    assert "suggest you less" in thanks2.doc.text
+    assert offer2.doc.text.split(".")[0] == offer.doc.text.split(".")[0]  # same wording: nobody learns why
+    assert next_card.user not in {c.user for s in offer2.doc.sections for c in s.experts}
+    async with app.db.sessions() as s:
+        rows = (await s.execute(select(Member.external_id, NotMyArea.topic)
+                                .join(Member, Member.id == NotMyArea.member_id))).all()
+    assert rows == [(next_card.user, "postgres autovacuum tuning")]
+
+
+async def test_not_my_area_lowers_the_topic_in_ranking(app, tmp_path):
+    console, _ = await _setup(app, tmp_path)
+    question = "who knows kubernetes pods rollout?"
+    cards = await _ask(console, "UASK1", question)
+    assert cards[0][0] == "UK8S"
+    _, request = await _request(console, "UASK1", cards[0][1])
+    await _act(console, "UK8S", f"/click intro.notmine {_button(request, 'intro.accept')}")
+    later = await _ask(console, "UASK2", question)
+    assert "UK8S" not in [u for u, _ in later][:1]
+    # Unrelated questions are unaffected.
+    assert (await _ask(console, "UASK2", "who knows postgres index?"))[0][0] == "UPG"
+
+
+async def test_timeout_offers_the_next_expert_once_even_with_two_replicas(app, tmp_path):
+    console, sender = await _setup(app, tmp_path)
+    cards = await _ask(console, "UASK1", "who knows flexbox overflow in safari?")
+    assert cards[0][0] == "UCSS"
+    _, request = await _request(console, "UASK1", cards[0][1])
+    intro_id = _button(request, "intro.accept")
+    service = app.intros
+    replica = IntroService(db=app.db, expertise=app.expertise, core=app.core, timeout=service.timeout)
+
+    service.clock = replica.clock = lambda: T0 + timedelta(hours=23)
+    assert await service.sweep() == 0
+    assert sender.sent == []
+
+    service.clock = replica.clock = lambda: T0 + timedelta(hours=24, minutes=1)
+    counts = await asyncio.gather(service.sweep(), replica.sweep())
+    assert sorted(counts) == [0, 1]
+    [offer] = sender.sent
+    assert isinstance(offer, DirectMessage) and offer.user == "UASK1" and offer.community == TEAM
+    assert "could not happen" in offer.doc.text
+    assert all(c.user != "UCSS" for s in offer.doc.sections for c in s.experts)
+    assert await _intro_state(app, intro_id) == IntroState.EXPIRED
+    assert await service.sweep() == 0
+
+    [late] = await _act(console, "UCSS", f"/click intro.accept {intro_id}")
+    assert "no longer open" in late.doc.text
+
+
+async def test_weekly_cap_excludes_busy_experts(app, tmp_path):
+    console, _ = await _setup(app, tmp_path)
+    async with app.db.sessions.begin() as s:
+        petra = await s.scalar(select(Member).where(Member.external_id == "UPG"))
+        petra.weekly_intro_cap = 1
+    cards = await _ask(console, "UASK1", "who knows postgres index?")
+    second = await _ask(console, "UASK2", "who knows postgres vacuum?")
+    assert cards[0][0] == "UPG" and second[0][0] == "UPG"
+    await _request(console, "UASK1", cards[0][1])
+    [busy] = await _act(console, "UASK2", f"/click intro.request {second[0][1]}")
+    assert "not taking intro requests" in busy.doc.text
+    assert "UPG" not in [u for u, _ in await _ask(console, "UASK2", "who knows postgres vacuum?")]
+    # A week later she is suggested again.
+    console.clock = lambda: T0 + timedelta(days=7, minutes=1)
+    assert (await _ask(console, "UASK2", "who knows postgres vacuum?"))[0][0] == "UPG"
+
+
+async def test_malformed_values_are_refused_politely(app, tmp_path):
+    console, _ = await _setup(app, tmp_path)
+    for line in ("/click intro.request nonsense", "/click intro.request 999:UPG", "/click intro.accept x",
+                 "/click intro.accept 12345", "/click intro.frob 1"):
+        out = await _act(console, "UASK1", line)
+        assert all(isinstance(a, Reply) for a in out), line

@@ -1,0 +1,319 @@
+"""The real bolt AsyncApp in HTTP mode, driven by signed requests built from recorded payloads, talking to
+a fake Slack Web API on 127.0.0.1. Assertions are on what the fake received and what was stored."""
+from __future__ import annotations
+
+import copy
+import itertools
+import json
+import time
+import urllib.parse
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import aiohttp
+import pytest
+from sqlalchemy import func, select
+
+from adapters.slack.listeners import SlackAdapter
+from adapters.slack.runner import serve_http, web_client
+from bot.app import App
+from bot.db.intros import Intro, IntroState
+from bot.db.models import Member, Message, Reaction
+from tests.exports import TEAM, THREADS, USERS, write_slack_export
+from tests.slack_fake import FakeSlack, sign
+from tests.test_slack_translate import load
+
+SECRET = "test-signing-secret"
+TOKEN = "xoxb-test-token"
+_ids = itertools.count(1)
+
+
+@dataclass
+class Slack:
+    app: App
+    fake: FakeSlack
+    adapter: SlackAdapter
+    url: str
+    http: aiohttp.ClientSession
+
+    async def post(self, body: str, content_type: str, *, secret: str = SECRET, timestamp: int | None = None,
+                   headers: dict[str, str] | None = None) -> int:
+        signed = sign(secret, body, timestamp)
+        async with self.http.post(self.url, data=body.encode(), headers={
+                "Content-Type": content_type, **signed, **(headers or {})}) as response:
+            await response.read()
+            return response.status
+
+    async def event(self, payload: dict[str, Any], **kwargs: Any) -> int:
+        return await self.post(json.dumps(payload), "application/json", **kwargs)
+
+    async def command(self, user: str, command: str, text: str) -> dict[str, Any]:
+        """Run a slash command; returns what was sent to its response_url."""
+        form = {**load("command_whoknows.json"), "user_id": user, "command": command, "text": text,
+                "response_url": self.fake.response_url(), "trigger_id": f"t{next(_ids)}"}
+        before = len(self.fake.of("response_url"))
+        assert await self.post(urllib.parse.urlencode(form), "application/x-www-form-urlencoded") == 200
+        return (await self.fake.wait_for("response_url", before + 1))[before]
+
+    async def click(self, user: str, action: str, value: str, *, channel: str = "C0GENERAL",
+                    home: bool = False) -> None:
+        payload = copy.deepcopy(load("block_actions_home.json" if home else "block_actions_message.json"))
+        payload["user"]["id"] = user
+        payload["actions"][0].update(action_id=action, value=value)
+        if not home:
+            payload["channel"]["id"] = payload["container"]["channel_id"] = channel
+            payload["response_url"] = self.fake.response_url()
+        body = urllib.parse.urlencode({"payload": json.dumps(payload)})
+        assert await self.post(body, "application/x-www-form-urlencoded") == 200
+        await self.adapter.idle()
+
+    def dm(self, user: str) -> list[dict[str, Any]]:
+        return [m for m in self.fake.of("chat.postMessage") if m["channel"] == f"D{user}"]
+
+
+def fresh(fixture: str, **event_fields: Any) -> dict[str, Any]:
+    payload = copy.deepcopy(load(fixture))
+    payload["event_id"] = f"Ev{next(_ids):08d}"
+    payload["event"].update(event_fields)
+    return payload
+
+
+def _blocks(message: dict[str, Any]) -> list[dict[str, Any]]:
+    return (message.get("view") or message).get("blocks", [])
+
+
+def buttons(message: dict[str, Any]) -> list[tuple[str, str]]:
+    out = []
+    for block in _blocks(message):
+        if "accessory" in block:
+            out.append((block["accessory"]["action_id"], block["accessory"]["value"]))
+        for element in block.get("elements", []) if block["type"] == "actions" else []:
+            out.append((element["action_id"], element["value"]))
+    return out
+
+
+def text_of(message: dict[str, Any]) -> str:
+    return message.get("text", "") + json.dumps(_blocks(message))
+
+
+@pytest.fixture
+async def slack(app, tmp_path):
+    await app.importer.import_slack(write_slack_export(tmp_path / "export", USERS, THREADS))
+    people = {uid: {"id": uid, "name": name.lower(), "real_name": name, "tz": "Europe/Berlin", "is_bot": False,
+                    "profile": {"display_name": name}} for uid, name in USERS.items()}
+    fake = await FakeSlack(team_id=TEAM, people=people, channels={"C0GENERAL": "general"}).start()
+    adapter = await SlackAdapter.connect(app, web_client(TOKEN, f"{fake.url}/api"), signing_secret=SECRET)
+    app.core.senders["slack"] = adapter.sender
+    runner, port = await serve_http(adapter, port=0, host="127.0.0.1")
+    async with aiohttp.ClientSession() as http:
+        yield Slack(app, fake, adapter, f"http://127.0.0.1:{port}/slack/events", http)
+        await adapter.idle()
+    await runner.cleanup()
+    await fake.stop()
+
+
+async def test_ask_by_command_mention_and_dm_answers_only_the_asker(slack):
+    answer = await slack.command("UASK1", "/whoknows", "postgres index ignored by the planner")
+    assert answer["response_type"] == "ephemeral" and answer["replace_original"] is False
+    first = [b for b in answer["blocks"] if "accessory" in b][0]
+    assert first["text"]["text"].startswith("*1. <@UPG>*")
+    assert buttons(answer)[0][0] == "intro.request" and buttons(answer)[0][1].endswith(":UPG")
+
+    assert await slack.event(fresh("event_app_mention.json")) == 200
+    [ephemeral] = await slack.fake.wait_for("chat.postEphemeral")
+    assert ephemeral["user"] == "UASK2" and ephemeral["channel"] == "C0GENERAL"
+    assert "<@UK8S>" in text_of(ephemeral)
+    assert await slack.event(fresh("event_message_mentioning_bot.json")) == 200  # its twin: not answered again
+
+    assert await slack.event(fresh("event_message_im.json")) == 200
+    [dm] = await slack.fake.wait_for("chat.postMessage")
+    assert dm["channel"] == "D0ASK1" and "<@UPG>" in text_of(dm)
+    await slack.adapter.idle()
+    # Nobody else heard of it: no DMs opened, no other posts, and the asked questions were not ingested.
+    assert slack.fake.of("conversations.open") == [] and len(slack.fake.of("chat.postMessage")) == 1
+    assert len(slack.fake.of("chat.postEphemeral")) == 1
+    assert all(c.token == TOKEN for c in slack.fake.calls if c.method != "response_url")
+    async with slack.app.db.sessions() as s:
+        assert await s.scalar(select(func.count()).select_from(Message).where(Message.text.like("%who knows%"))) == 0
+
+
+async def test_ingestion_follows_edits_reactions_and_deletions(slack):
+    async def stored() -> list[tuple[str, str | None]]:
+        async with slack.app.db.sessions() as s:
+            return (await s.execute(select(Message.text, Message.permalink)
+                                    .where(Message.external_id == "1700000100.000200"))).all()
+
+    assert await slack.event(fresh("event_message.json")) == 200
+    await slack.adapter.idle()
+    [(text, link)] = await stored()
+    assert text.startswith("EXPLAIN ANALYZE") and link == "https://acme.slack.com/archives/C0GENERAL/p1700000100000200"
+    async with slack.app.db.sessions() as s:
+        petra = await s.scalar(select(Member).where(Member.external_id == "UPG"))
+        assert petra.name == "Petra"
+
+    await slack.event(fresh("event_message_changed.json"))
+    await slack.event(fresh("event_reaction_added.json"))
+    await slack.adapter.idle()
+    assert (await stored())[0][0] == "EXPLAIN (ANALYZE, BUFFERS) shows a seq scan"
+    async with slack.app.db.sessions() as s:
+        assert await s.scalar(select(func.count()).select_from(Reaction).where(Reaction.name == "pray")) == 1
+    await slack.event(fresh("event_reaction_removed.json"))
+    await slack.adapter.idle()
+    async with slack.app.db.sessions() as s:
+        assert await s.scalar(select(func.count()).select_from(Reaction).where(Reaction.name == "pray")) == 0
+    await slack.event(fresh("event_message_deleted.json"))
+    await slack.adapter.idle()
+    assert await stored() == []
+    assert slack.fake.of("chat.postMessage") == [] and slack.fake.of("chat.postEphemeral") == []
+
+
+async def test_a_retried_event_is_processed_once(slack):
+    payload = fresh("event_message_im.json")
+    assert await slack.event(payload) == 200
+    assert await slack.event(payload, headers={"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"}) == 200
+    assert await slack.event(payload, headers={"X-Slack-Retry-Num": "2", "X-Slack-Retry-Reason": "http_timeout"}) == 200
+    await slack.fake.wait_for("chat.postMessage")
+    await slack.adapter.idle()
+    assert len(slack.fake.of("chat.postMessage")) == 1
+
+
+async def test_forged_and_stale_signatures_are_refused(slack):
+    payload = fresh("event_message_im.json")
+    assert await slack.event(payload, secret="not-the-secret") == 401
+    assert await slack.event(payload, timestamp=int(time.time()) - 600) == 401
+    body = json.dumps(payload)
+    async with slack.http.post(slack.url, data=body, headers={"Content-Type": "application/json"}) as response:
+        assert response.status == 401  # unsigned
+    await slack.adapter.idle()
+    assert slack.fake.of("chat.postMessage") == []
+    async with slack.app.db.sessions() as s:
+        assert await s.scalar(select(func.count()).select_from(Member).where(Member.external_id == "UBOT")) == 0
+    assert await slack.event(payload) == 200  # the genuine request still works
+    await slack.fake.wait_for("chat.postMessage")
+
+
+async def test_rate_limited_call_is_retried_after_retry_after(slack):
+    slack.fake.rate_limited["chat.postMessage"] = 1
+    assert await slack.event(fresh("event_message_im.json")) == 200
+    [dm] = await slack.fake.wait_for("chat.postMessage")
+    assert dm["channel"] == "D0ASK1"
+    assert [c.method for c in slack.fake.calls if "chat.postMessage" in c.method] == [
+        "429:chat.postMessage", "chat.postMessage"]
+
+
+async def test_intro_state_machine_over_slack(slack):
+    fake = slack.fake
+    # 1. Request → the expert gets a DM with the question, the evidence and three buttons.
+    answer = await slack.command("UASK1", "/whoknows", "postgres index ignored by the planner")
+    _, value = buttons(answer)[0]
+    assert value.endswith(":UPG")
+    await slack.click("UASK1", "intro.request", value)
+    note = fake.of("response_url")[-1]
+    assert "I asked Petra" in text_of(note) and note["response_type"] == "ephemeral"
+    assert fake.of("conversations.open")[-1]["users"] == "UPG"
+    [request] = slack.dm("UPG")
+    assert "postgres index ignored" in text_of(request)
+    choices = dict(buttons(request))
+    assert set(choices) == {"intro.accept", "intro.decline", "intro.notmine"}
+    intro_id = choices["intro.accept"]
+
+    # 2. Accept → a group DM with both, a note to the asker.
+    await slack.click("UPG", "intro.accept", intro_id, channel="DUPG")
+    assert {"users": "UASK1,UPG"} in fake.of("conversations.open")
+    [group] = [m for m in fake.of("chat.postMessage") if m["channel"] == "GUASK1-UPG"]
+    assert "postgres index ignored" in text_of(group)
+    assert "accepted" in text_of(slack.dm("UASK1")[-1])
+    await slack.click("UPG", "intro.decline", intro_id, channel="DUPG")
+    assert "no longer open" in text_of(fake.of("response_url")[-1])
+
+    # 3. Decline → the asker is offered someone else, without learning who declined.
+    answer = await slack.command("UASK2", "/whoknows", "kubernetes rollout undo")
+    _, value = buttons(answer)[0]
+    assert value.endswith(":UK8S")
+    await slack.click("UASK2", "intro.request", value)
+    intro_id = dict(buttons(slack.dm("UK8S")[-1]))["intro.decline"]
+    await slack.click("UK8S", "intro.decline", intro_id, channel="DUK8S")
+    [offer] = slack.dm("UASK2")
+    assert "could not happen" in text_of(offer) and "UK8S" not in text_of(offer)
+    [(action, next_value)] = buttons(offer)
+    assert action == "intro.request" and not next_value.endswith(":UK8S")
+
+    # 4. "Not my area" from the next expert → the same kind of offer again.
+    await slack.click("UASK2", "intro.request", next_value)
+    second_expert = next_value.split(":")[1]
+    intro_id = dict(buttons(slack.dm(second_expert)[-1]))["intro.notmine"]
+    await slack.click(second_expert, "intro.notmine", intro_id, channel=f"D{second_expert}")
+    assert "could not happen" in text_of(slack.dm("UASK2")[-1])
+
+    # 5. No answer → after the timeout the scheduled sweep offers the next expert, once.
+    answer = await slack.command("UASK1", "/whoknows", "css grid centering")
+    _, value = buttons(answer)[0]
+    await slack.click("UASK1", "intro.request", value)
+    before = len(slack.dm("UASK1"))
+    slack.app.intros.clock = lambda: datetime.now(UTC) + timedelta(hours=24, minutes=5)
+    assert await slack.app.intros.sweep() == 1
+    assert await slack.app.intros.sweep() == 0
+    assert len(slack.dm("UASK1")) == before + 1
+    assert "could not happen" in text_of(slack.dm("UASK1")[-1])
+
+    async with slack.app.db.sessions() as s:
+        states = sorted(s for s in await s.scalars(select(Intro.state)))
+    assert states == sorted([IntroState.ACCEPTED, IntroState.DECLINED, IntroState.NOT_MY_AREA, IntroState.EXPIRED])
+
+
+async def test_app_home_shows_the_profile_and_toggles_change_stored_state(slack):
+    assert await slack.event(fresh("event_app_home_opened.json")) == 200
+    [published] = await slack.fake.wait_for("views.publish")
+    assert published["user_id"] == "UPG" and published["view"]["type"] == "home"
+    assert "#general" in text_of(published) and ("home.unavailable", "off") in buttons(published)
+
+    async def petra() -> Member:
+        async with slack.app.db.sessions() as s:
+            return await s.scalar(select(Member).where(Member.external_id == "UPG"))
+
+    await slack.click("UPG", "home.unavailable", "off", home=True)
+    assert (await petra()).available_for_intros is False
+    assert ("home.available", "on") in buttons(slack.fake.of("views.publish")[-1])
+    await slack.click("UPG", "home.cap", "1", home=True)
+    assert (await petra()).weekly_intro_cap == 1
+    await slack.click("UPG", "home.available", "on", home=True)
+    assert (await petra()).available_for_intros is True
+    await slack.click("UPG", "home.optout", "off", home=True)
+    member = await petra()
+    assert member.profiling_consent is False
+    async with slack.app.db.sessions() as s:
+        assert await s.scalar(select(func.count()).select_from(Message).where(Message.author_id == member.id)) == 0
+    assert ("home.optin", "on") in buttons(slack.fake.of("views.publish")[-1])
+    assert len(slack.fake.of("views.publish")) == 5
+
+
+async def test_socket_mode_run_answers_an_envelope_and_acks_it(app, tmp_path):
+    """`run(app)` with SLACK_APP_TOKEN: Socket Mode against the fake (apps.connections.open + a websocket)."""
+    import asyncio
+
+    from pydantic import SecretStr
+
+    from adapters.slack.runner import run
+
+    await app.importer.import_slack(write_slack_export(tmp_path / "export", USERS, THREADS))
+    fake = await FakeSlack(team_id=TEAM).start()
+    app.settings = app.settings.model_copy(update={
+        "slack_bot_token": SecretStr(TOKEN), "slack_app_token": SecretStr("xapp-test"),
+        "slack_api_url": f"{fake.url}/api/"})
+    running = asyncio.ensure_future(run(app))
+    try:
+        await fake.wait_for("apps.connections.open")
+        assert [c.token for c in fake.calls if c.method == "apps.connections.open"] == ["xapp-test"]
+        await fake.envelopes.put({"envelope_id": "env-1", "type": "events_api", "accepts_response_payload": False,
+                                  "retry_attempt": 0, "retry_reason": "", "payload": fresh("event_message_im.json")})
+        [dm] = await fake.wait_for("chat.postMessage")
+        assert dm["channel"] == "D0ASK1" and "<@UPG>" in text_of(dm)
+        assert {"envelope_id": "env-1"} in [{"envelope_id": a.get("envelope_id")} for a in fake.socket_acks]
+        assert "slack" in app.core.senders  # scheduled actions (intro timeouts) can be delivered
+        assert app.scheduler._scheduler.get_job("intro-timeouts") is not None  # the sweep runs
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+        await fake.stop()
+    assert "slack" not in app.core.senders

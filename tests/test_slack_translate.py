@@ -1,0 +1,113 @@
+"""The Slack translator against recorded payload shapes (tests/fixtures/slack), and Block Kit rendering."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from adapters.slack.blocks import document_blocks, escape, home_view
+from adapters.slack.translate import Workspace, translate_action, translate_command, translate_event
+from bot import events as ev
+from bot.actions import Button, Document, Evidence, ExpertCard, ResourceItem, Section
+
+FIXTURES = Path(__file__).parent / "fixtures" / "slack"
+WS = Workspace(team_id="TTEST0001", bot_user_id="UBOT", url="https://acme.slack.com/")
+
+
+def load(name: str) -> dict:
+    return json.loads((FIXTURES / name).read_text())
+
+
+EVENTS = [
+    ("event_message.json", ev.MessagePosted,
+     {"user": "UPG", "channel": "C0GENERAL", "message_id": "1700000100.000200", "thread": None, "is_direct": False,
+      "is_private": False, "edited": False, "event_id": "Ev0MESSAGE01", "community": "TTEST0001",
+      "permalink": "https://acme.slack.com/archives/C0GENERAL/p1700000100000200"}),
+    ("event_thread_reply.json", ev.MessagePosted,
+     {"user": "UK8S", "thread": "1700000150.000100", "message_id": "1700000200.000300",
+      "permalink": "https://acme.slack.com/archives/C0GENERAL/p1700000200000300?thread_ts=1700000150.000100"
+                   "&cid=C0GENERAL"}),
+    ("event_message_changed.json", ev.MessagePosted,
+     {"user": "UPG", "message_id": "1700000100.000200", "edited": True,
+      "text": "EXPLAIN (ANALYZE, BUFFERS) shows a seq scan"}),
+    ("event_message_deleted.json", ev.MessageDeleted, {"message_id": "1700000100.000200", "channel": "C0GENERAL"}),
+    ("event_bot_message.json", ev.MessagePosted, {"user": "B0DEPLOY", "is_bot": True}),
+    ("event_channel_join.json", None, {}),
+    ("event_message_im.json", ev.MessagePosted, {"user": "UASK1", "channel": "D0ASK1", "is_direct": True,
+                                                 "is_private": True}),
+    ("event_message_mentioning_bot.json", None, {}),  # answered through its app_mention twin
+    ("event_app_mention.json", ev.MessagePosted, {"user": "UASK2", "mentions_bot": True,
+                                                  "text": "<@UBOT> who knows kubernetes rollouts?"}),
+    ("event_reaction_added.json", ev.ReactionAdded, {"user": "UASK1", "message_id": "1700000100.000200",
+                                                     "reaction": "pray", "channel": "C0GENERAL"}),
+    ("event_reaction_removed.json", ev.ReactionRemoved, {"reaction": "pray"}),
+    ("event_member_joined_channel.json", ev.MemberJoined, {"user": "UNEW", "channel": "C0GENERAL"}),
+    ("event_team_join.json", ev.MemberJoined, {"user": "UNEW", "user_name": "Nora", "timezone": "Europe/Paris"}),
+    ("event_app_home_opened.json", None, {}),
+]
+
+
+@pytest.mark.parametrize(("fixture", "kind", "fields"), EVENTS, ids=[e[0] for e in EVENTS])
+def test_events_translate_to_core_events(fixture, kind, fields):
+    event = translate_event(load(fixture), WS)
+    if kind is None:
+        assert event is None
+        return
+    assert type(event) is kind
+    assert event.platform == "slack" and event.community == "TTEST0001"
+    for name, value in fields.items():
+        assert getattr(event, name) == value, name
+
+
+def test_edit_of_a_dm_and_malformed_payloads_are_skipped():
+    edited_dm = load("event_message_changed.json")
+    edited_dm["event"]["channel_type"] = "im"
+    assert translate_event(edited_dm, WS) is None
+    for broken in ({}, {"event": None}, {"event": {"type": "message"}}, {"event": {"type": "reaction_added",
+                                                                                   "item": "x"}}):
+        assert translate_event(broken, WS) is None
+
+
+def test_commands():
+    who = translate_command(load("command_whoknows.json"), WS)
+    assert (who.name, who.args, who.user, who.channel) == ("whoknows", "postgres index ignored", "UASK1", "C0GENERAL")
+    skills = translate_command(load("command_connective.json"), WS)
+    assert (skills.name, skills.args) == ("skills", "add helm, css grid")
+    bare = translate_command({**load("command_connective.json"), "text": ""}, WS)
+    assert bare.name == "help"
+    assert translate_command({**load("command_connective.json"), "command": "/other"}, WS) is None
+
+
+def test_button_clicks():
+    body = load("block_actions_message.json")
+    click = translate_action(body, body["actions"][0], WS)
+    assert (click.action, click.value, click.user, click.channel) == ("intro.request", "1:UPG", "UASK1", "C0GENERAL")
+    home = load("block_actions_home.json")
+    click = translate_action(home, home["actions"][0], WS)
+    assert (click.action, click.value, click.user, click.channel) == ("home.unavailable", "off", "UPG", "")
+
+
+def test_document_renders_to_block_kit_without_pings():
+    doc = Document(text="People for <!channel> “x & y”:", sections=(
+        Section(experts=(ExpertCard(user="UPG", name="Petra", score=0.9,
+                                    why=(Evidence("answered @here 2 threads", "https://acme.slack.com/archives/C/p1"),),
+                                    buttons=(Button("Request intro", "intro.request", "7:UPG"),)),)),
+        Section(heading="Links", resources=(ResourceItem("Docs", "https://example.com/a?b=1", note="3 saves"),),
+                buttons=(Button("Accept", "intro.accept", "3", style="primary"), Button("No", "intro.decline", "3"))),
+    ))
+    blocks = document_blocks(doc)
+    text = json.dumps(blocks)
+    assert "<!channel>" not in text and "&lt;!channel&gt;" in text
+    card = blocks[1]
+    assert card["text"]["text"].startswith("*1. <@UPG>*")
+    assert "<https://acme.slack.com/archives/C/p1|view>" in card["text"]["text"]
+    assert card["accessory"] == {"type": "button", "text": {"type": "plain_text", "text": "Request intro",
+                                                             "emoji": True},
+                                 "action_id": "intro.request", "value": "7:UPG"}
+    actions = blocks[-1]
+    assert [e["action_id"] for e in actions["elements"]] == ["intro.accept", "intro.decline"]
+    assert actions["elements"][0]["style"] == "primary" and "style" not in actions["elements"][1]
+    assert "<https://example.com/a?b=1|Docs> (3 saves)" in text.replace('\\"', '"')
+    assert home_view(doc)["type"] == "home"
+    assert escape("a<b>&c") == "a&lt;b&gt;&amp;c"
