@@ -35,6 +35,7 @@ class FakeDiscord:
     replayed: list[dict[str, Any]] = field(default_factory=list)  # dispatches sent again after a RESUME
     # On RESUME, replay from the client's last sequence itself (Discord may redeliver what was already seen).
     replay_last_seen_on_resume: bool = True
+    refused: list[tuple[str, str]] = field(default_factory=list)  # (method, path regex) answered 403
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1200000000000000001))
     _ws: web.WebSocketResponse | None = None
     _connected: asyncio.Event = field(default_factory=asyncio.Event)
@@ -150,6 +151,8 @@ class FakeDiscord:
 
     def _answer(self, call: Call) -> tuple[int, Any]:
         method, path, body = call.method, call.path, call.json or {}
+        if any(method == m and re.fullmatch(p, path) for m, p in self.refused):
+            return 403, {"message": "Missing Permissions", "code": 50013}
         user = load("ready")["user"]
         if path == "/users/@me" and method == "GET":
             return 200, user
@@ -172,8 +175,9 @@ class FakeDiscord:
         if re.fullmatch(r"/webhooks/\d+/[^/]+(/messages/@original)?", path):
             return 200, self._message(body, channel_id="0", webhook=True)
         if path == "/users/@me/channels" and method == "POST":
-            recipient = {**user, "id": body["recipient_id"], "bot": False, "username": f"user{body['recipient_id']}"}
-            return 200, {"id": f"9{body['recipient_id'][1:]}", "type": 1, "last_message_id": None,
+            recipient_id = str(body["recipient_id"])
+            recipient = {**user, "id": recipient_id, "bot": False, "username": f"user{recipient_id}"}
+            return 200, {"id": f"9{recipient_id[1:]}", "type": 1, "last_message_id": None,
                          "recipients": [recipient], "flags": 0}
         match = re.fullmatch(r"/channels/(\d+)/threads", path)
         if match and method == "POST":

@@ -6,9 +6,9 @@ import asyncio
 
 from sqlalchemy import func, select
 
-from bot.actions import Button, Document, PostToChannel, Reply, Section
+from bot.actions import Button, Document, OpenGroup, PostToChannel, Reply, Section
 from bot.db.models import Channel, Community, Message, Reaction
-from tests.discord_fixtures import ASHA, BOT, FORUM, FORUM_POST, GUILD, HELP, PETRA, PRIVATE, THREAD, load
+from tests.discord_fixtures import ASHA, BOT, FORUM, FORUM_POST, GENERAL, GUILD, HELP, PETRA, PRIVATE, THREAD, load
 from tests.discord_harness import fake_discord, running_bot, send  # noqa: F401  (fixture)
 
 NO_PINGS = {"parse": []}
@@ -183,3 +183,63 @@ async def test_slow_core_still_acknowledges_first(app, fake_discord):
     order = [c.method for c in fake_discord.calls if "interactions" in c.path or "webhooks" in c.path]
     assert order == ["POST", "PATCH"]
     await asyncio.sleep(0)
+
+
+def _custom_ids(message_json: dict) -> list[str]:
+    return [c["custom_id"] for row in message_json.get("components", []) for c in row["components"]]
+
+
+async def test_intro_flow_asks_the_expert_by_dm_then_opens_a_private_thread(app, fake_discord):
+    async with running_bot(app, fake_discord) as bot:
+        await send(fake_discord, bot, "MESSAGE_CREATE", "message_create")
+        await send(fake_discord, bot, "MESSAGE_CREATE", "message_create_reply")
+        await send(fake_discord, bot, "INTERACTION_CREATE", "interaction_whoknows")
+        [answer] = await fake_discord.wait_for("PATCH", rf"/webhooks/{BOT}/[^/]+/messages/@original")
+        [request_intro] = _custom_ids(answer.json)
+        assert request_intro.startswith("intro.request|") and request_intro.endswith(f":{PETRA}")
+
+        click = load("interaction_intro_request")
+        click["data"]["custom_id"] = request_intro
+        click["message"]["components"] = answer.json["components"]
+        await send(fake_discord, bot, "INTERACTION_CREATE", click)
+        # The expert is asked privately, with the question and buttons that name the server (a DM has none).
+        [dm] = await fake_discord.wait_for("POST", "/users/@me/channels")
+        assert str(dm.json["recipient_id"]) == PETRA
+        petra_dm = "9" + PETRA[1:]
+        [asked] = await fake_discord.wait_for("POST", rf"/channels/{petra_dm}/messages")
+        assert "postgres index tuning" in asked.json["content"] and asked.json["allowed_mentions"] == NO_PINGS
+        accept, decline, not_mine = _custom_ids(asked.json)
+        intro_id = accept.split("|")[1]
+        assert (accept, decline, not_mine) == (f"intro.accept|{intro_id}|{GUILD}", f"intro.decline|{intro_id}|{GUILD}",
+                                               f"intro.notmine|{intro_id}|{GUILD}")
+        [told_asker] = await fake_discord.wait_for("POST", rf"/webhooks/{BOT}/token-1100000000000000604")
+        assert "Petra" in told_asker.json["content"] and told_asker.json["flags"] == 64
+        assert not fake_discord.find("POST", r"/channels/\d+/threads")  # nothing opens before consent
+
+        yes = load("interaction_intro_accept_dm")
+        yes["data"]["custom_id"] = accept
+        yes["channel_id"] = yes["channel"]["id"] = petra_dm
+        yes["message"].update(channel_id=petra_dm, components=asked.json["components"])
+        await send(fake_discord, bot, "INTERACTION_CREATE", yes)
+        [thread] = await fake_discord.wait_for("POST", rf"/channels/{GENERAL}/threads")  # the system channel
+        assert thread.json["type"] == 12 and thread.json["invitable"] is False
+        added = await fake_discord.wait_for("PUT", r"/channels/\d+/thread-members/\d+", count=2)
+        thread_id = added[0].path.split("/")[2]
+        assert {c.path.rsplit("/", 1)[1] for c in added} == {ASHA, PETRA}
+        [hello] = await fake_discord.wait_for("POST", rf"/channels/{thread_id}/messages")
+        assert "Asha Rao" in hello.json["content"] and "Petra Kowalski" in hello.json["content"]
+        assert hello.json["allowed_mentions"] == NO_PINGS
+        dms = await fake_discord.wait_for("POST", "/users/@me/channels", count=2)
+        assert str(dms[1].json["recipient_id"]) == ASHA  # the asker hears that the expert accepted
+
+
+async def test_where_private_threads_are_refused_each_member_gets_the_intro_by_dm(app, fake_discord):
+    fake_discord.refused.append(("POST", r"/channels/\d+/threads"))
+    group = OpenGroup(community=GUILD, members=(ASHA, PETRA), key="intro:9",
+                      doc=Document(text="Hi both! Asha asked about @everyone postgres."))
+    async with running_bot(app, fake_discord):
+        await app.core.deliver("discord", [group])
+        dms = fake_discord.find("POST", "/users/@me/channels")
+        sent = fake_discord.find("POST", r"/channels/9\d+/messages")
+    assert [str(c.json["recipient_id"]) for c in dms] == [ASHA, PETRA]
+    assert len(sent) == 2 and all(c.json["allowed_mentions"] == NO_PINGS for c in sent)
