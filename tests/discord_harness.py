@@ -1,4 +1,5 @@
 """Running the real discord.py client against the fake Discord."""
+
 from __future__ import annotations
 
 import asyncio
@@ -7,7 +8,6 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import discord
-import pytest
 
 from adapters.discord.client import ConnectiveMixin, make_client
 from adapters.discord.runner import use_api_url
@@ -16,8 +16,8 @@ from tests.discord_fixtures import load
 from tests.fake_discord import FakeDiscord
 
 
-@pytest.fixture
-async def fake_discord() -> AsyncIterator[FakeDiscord]:
+async def started_fake_discord() -> AsyncIterator[FakeDiscord]:
+    """A fake Discord with discord.py pointed at it (restored afterwards)."""
     fake = FakeDiscord()
     await fake.start()
     saved = discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY
@@ -28,7 +28,9 @@ async def fake_discord() -> AsyncIterator[FakeDiscord]:
 
 
 @asynccontextmanager
-async def running_bot(app: App, fake: FakeDiscord, *, sharded: bool = False) -> AsyncIterator[ConnectiveMixin]:
+async def running_bot(
+    app: App, fake: FakeDiscord, *, sharded: bool = False
+) -> AsyncIterator[ConnectiveMixin]:
     client: Any = make_client(app, sharded=sharded, follow_gateway=True)
     task = asyncio.create_task(client.start("fake-token"))
     try:

@@ -1,6 +1,7 @@
 """A fake Discord on 127.0.0.1 (port 0): the REST API (recording every call) and the gateway websocket (HELLO,
 READY, GUILD_CREATE, then whatever a test dispatches; heartbeats answered; RESUME replays from the sequence
 the client names). The real discord.py client talks to it over real HTTP and websockets."""
+
 from __future__ import annotations
 
 import asyncio
@@ -116,7 +117,7 @@ class FakeDiscord:
                 self.resumes.append(data)
                 self._ws = ws
                 first = data["seq"] if self.replay_last_seen_on_resume else data["seq"] + 1
-                for old in self.history[max(first - 1, 0):]:
+                for old in self.history[max(first - 1, 0) :]:
                     self.replayed.append(old)
                     await ws.send_str(json.dumps(old))
                 await self._send_new(ws, "RESUMED", {})
@@ -146,8 +147,9 @@ class FakeDiscord:
         if status == 204:
             return web.Response(status=204)
         # discord.py reads JSON only under exactly this content type (no charset).
-        return web.Response(body=json.dumps(answer).encode(), status=status,
-                            headers={"Content-Type": "application/json"})
+        return web.Response(
+            body=json.dumps(answer).encode(), status=status, headers={"Content-Type": "application/json"}
+        )
 
     def _answer(self, call: Call) -> tuple[int, Any]:
         method, path, body = call.method, call.path, call.json or {}
@@ -157,37 +159,81 @@ class FakeDiscord:
         if path == "/users/@me" and method == "GET":
             return 200, user
         if path == "/oauth2/applications/@me":
-            return 200, {"id": BOT, "name": "connective", "icon": None, "description": "", "rpc_origins": [],
-                         "bot_public": False, "bot_require_code_grant": False, "verify_key": "0" * 64,
-                         "flags": 8953856, "owner": {**user, "bot": False}, "team": None, "bot": user,
-                         "interactions_endpoint_url": None, "summary": ""}
+            return 200, {
+                "id": BOT,
+                "name": "connective",
+                "icon": None,
+                "description": "",
+                "rpc_origins": [],
+                "bot_public": False,
+                "bot_require_code_grant": False,
+                "verify_key": "0" * 64,
+                "flags": 8953856,
+                "owner": {**user, "bot": False},
+                "team": None,
+                "bot": user,
+                "interactions_endpoint_url": None,
+                "summary": "",
+            }
         if path == "/gateway/bot":
-            return 200, {"url": self.gateway_url, "shards": 1,
-                         "session_start_limit": {"total": 1000, "remaining": 999, "reset_after": 0,
-                                                 "max_concurrency": 1}}
+            return 200, {
+                "url": self.gateway_url,
+                "shards": 1,
+                "session_start_limit": {
+                    "total": 1000,
+                    "remaining": 999,
+                    "reset_after": 0,
+                    "max_concurrency": 1,
+                },
+            }
         if re.fullmatch(r"/applications/\d+/commands", path) and method == "PUT":
-            return 200, [{**c, "id": str(next(self._ids)), "application_id": BOT, "version": "1"} for c in body]
+            return 200, [
+                {**c, "id": str(next(self._ids)), "application_id": BOT, "version": "1"} for c in body
+            ]
         if re.fullmatch(r"/interactions/\d+/[^/]+/callback", path):
             interaction_id = path.split("/")[2]
-            return 200, {"interaction": {"id": interaction_id, "type": 2,
-                                         "response_message_loading": body.get("type") == 5,
-                                         "response_message_ephemeral": bool((body.get("data") or {}).get("flags"))}}
+            return 200, {
+                "interaction": {
+                    "id": interaction_id,
+                    "type": 2,
+                    "response_message_loading": body.get("type") == 5,
+                    "response_message_ephemeral": bool((body.get("data") or {}).get("flags")),
+                }
+            }
         if re.fullmatch(r"/webhooks/\d+/[^/]+(/messages/@original)?", path):
             return 200, self._message(body, channel_id="0", webhook=True)
         if path == "/users/@me/channels" and method == "POST":
             recipient_id = str(body["recipient_id"])
             recipient = {**user, "id": recipient_id, "bot": False, "username": f"user{recipient_id}"}
-            return 200, {"id": f"9{recipient_id[1:]}", "type": 1, "last_message_id": None,
-                         "recipients": [recipient], "flags": 0}
+            return 200, {
+                "id": f"9{recipient_id[1:]}",
+                "type": 1,
+                "last_message_id": None,
+                "recipients": [recipient],
+                "flags": 0,
+            }
         match = re.fullmatch(r"/channels/(\d+)/threads", path)
         if match and method == "POST":
-            return 201, {"id": str(next(self._ids)), "type": body.get("type", 12), "guild_id": GUILD,
-                         "parent_id": match.group(1), "owner_id": BOT, "name": body.get("name", ""),
-                         "last_message_id": None, "rate_limit_per_user": 0, "message_count": 0, "member_count": 1,
-                         "flags": 0, "thread_metadata": {"archived": False, "locked": False, "invitable": False,
-                                                         "auto_archive_duration": body.get("auto_archive_duration",
-                                                                                           1440),
-                                                         "archive_timestamp": "2024-05-02T12:00:00+00:00"}}
+            return 201, {
+                "id": str(next(self._ids)),
+                "type": body.get("type", 12),
+                "guild_id": GUILD,
+                "parent_id": match.group(1),
+                "owner_id": BOT,
+                "name": body.get("name", ""),
+                "last_message_id": None,
+                "rate_limit_per_user": 0,
+                "message_count": 0,
+                "member_count": 1,
+                "flags": 0,
+                "thread_metadata": {
+                    "archived": False,
+                    "locked": False,
+                    "invitable": False,
+                    "auto_archive_duration": body.get("auto_archive_duration", 1440),
+                    "archive_timestamp": "2024-05-02T12:00:00+00:00",
+                },
+            }
         if re.fullmatch(r"/channels/\d+/thread-members/\d+", path):
             return 204, None
         match = re.fullmatch(r"/channels/(\d+)/messages(?:/(\d+))?", path)
@@ -195,11 +241,25 @@ class FakeDiscord:
             return 200, self._message(body, channel_id=match.group(1), message_id=match.group(2))
         return 200, {}
 
-    def _message(self, body: dict[str, Any], *, channel_id: str, message_id: str | None = None,
-                 webhook: bool = False) -> dict[str, Any]:
-        return {"id": message_id or str(next(self._ids)), "channel_id": channel_id, "type": 0,
-                "content": body.get("content") or "", "embeds": body.get("embeds") or [],
-                "components": body.get("components") or [], "author": load("ready")["user"], "attachments": [],
-                "mentions": [], "mention_roles": [], "mention_everyone": False, "pinned": False, "tts": False,
-                "timestamp": "2024-05-02T12:00:00.000000+00:00", "edited_timestamp": None,
-                "flags": body.get("flags", 0), **({"webhook_id": BOT} if webhook else {})}
+    def _message(
+        self, body: dict[str, Any], *, channel_id: str, message_id: str | None = None, webhook: bool = False
+    ) -> dict[str, Any]:
+        return {
+            "id": message_id or str(next(self._ids)),
+            "channel_id": channel_id,
+            "type": 0,
+            "content": body.get("content") or "",
+            "embeds": body.get("embeds") or [],
+            "components": body.get("components") or [],
+            "author": load("ready")["user"],
+            "attachments": [],
+            "mentions": [],
+            "mention_roles": [],
+            "mention_everyone": False,
+            "pinned": False,
+            "tts": False,
+            "timestamp": "2024-05-02T12:00:00.000000+00:00",
+            "edited_timestamp": None,
+            "flags": body.get("flags", 0),
+            **({"webhook_id": BOT} if webhook else {}),
+        }

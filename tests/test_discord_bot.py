@@ -1,17 +1,41 @@
 """The Discord bot end to end: the real discord.py client against a fake Discord over real HTTP and
 websockets, on SQLite and PostgreSQL."""
+
 from __future__ import annotations
 
 import asyncio
 
+import discord
+import pytest
+from pydantic import SecretStr
 from sqlalchemy import func, select
 
+from adapters.discord.runner import run
 from bot.actions import Button, Document, OpenGroup, PostToChannel, Reply, Section
 from bot.db.models import Channel, Community, Message, Reaction
-from tests.discord_fixtures import ASHA, BOT, FORUM, FORUM_POST, GENERAL, GUILD, HELP, PETRA, PRIVATE, THREAD, load
-from tests.discord_harness import fake_discord, running_bot, send  # noqa: F401  (fixture)
+from bot.errors import UserError
+from tests.discord_fixtures import (
+    ASHA,
+    BOT,
+    FORUM,
+    FORUM_POST,
+    GENERAL,
+    GUILD,
+    HELP,
+    PETRA,
+    PRIVATE,
+    THREAD,
+    load,
+)
+from tests.discord_harness import running_bot, send, started_fake_discord
 
 NO_PINGS = {"parse": []}
+
+
+@pytest.fixture
+async def fake_discord():
+    async for fake in started_fake_discord():
+        yield fake
 
 
 async def _messages(app) -> dict[str, Message]:
@@ -21,19 +45,32 @@ async def _messages(app) -> dict[str, Message]:
 
 async def test_ingests_channels_threads_forum_posts_edits_deletions_and_reactions(app, fake_discord):
     async with running_bot(app, fake_discord) as bot:
-        for fixture in ("message_create", "message_create_reply", "message_create_thread",
-                        "message_create_forum_post", "message_create_private_thread", "message_create_join"):
+        for fixture in (
+            "message_create",
+            "message_create_reply",
+            "message_create_thread",
+            "message_create_forum_post",
+            "message_create_private_thread",
+            "message_create_join",
+        ):
             await send(fake_discord, bot, "MESSAGE_CREATE", fixture)
         await send(fake_discord, bot, "MESSAGE_REACTION_ADD", "message_reaction_add")
         stored = await _messages(app)
-        assert set(stored) == {"1100000000000000501", "1100000000000000502", "1100000000000000503", FORUM_POST}
+        assert set(stored) == {
+            "1100000000000000501",
+            "1100000000000000502",
+            "1100000000000000503",
+            FORUM_POST,
+        }
         assert stored["1100000000000000502"].reply_to_external_id == "1100000000000000501"
         assert stored["1100000000000000503"].thread_external_id == THREAD
         assert stored[FORUM_POST].thread_external_id == FORUM_POST
         async with app.db.sessions() as s:
             channels = {c.external_id: c for c in await s.scalars(select(Channel))}
             assert channels[HELP].name == "help" and channels[FORUM].name == "q-and-a"
-            assert stored["1100000000000000503"].channel_id == channels[HELP].id  # threads belong to the channel
+            assert (
+                stored["1100000000000000503"].channel_id == channels[HELP].id
+            )  # threads belong to the channel
             [reaction] = await s.scalars(select(Reaction))
             assert (reaction.name, reaction.user_external_id) == ("👍", ASHA)
 
@@ -47,7 +84,9 @@ async def test_ingests_channels_threads_forum_posts_edits_deletions_and_reaction
     # Reading is silent: the bot posted nothing.
     assert not fake_discord.find("POST", r"/channels/\d+/messages")
     [identify] = fake_discord.identifies
-    assert identify["intents"] == (1 << 0) | (1 << 9) | (1 << 10) | (1 << 15)  # guilds, messages, reactions, content
+    assert identify["intents"] == (1 << 0) | (1 << 9) | (1 << 10) | (
+        1 << 15
+    )  # guilds, messages, reactions, content
 
 
 async def test_ask_with_a_slash_command_answers_with_embeds(app, fake_discord):
@@ -96,11 +135,19 @@ async def test_buttons_are_persistent_and_work_after_a_restart(app, fake_discord
 
     async def on_echo(event, community_id):
         clicks.append((event.action, event.value, event.user, event.community))
-        return [Reply(community=event.community, channel=event.channel, user=event.user,
-                      doc=Document(text=f"clicked {event.value}"))]
+        return [
+            Reply(
+                community=event.community,
+                channel=event.channel,
+                user=event.user,
+                doc=Document(text=f"clicked {event.value}"),
+            )
+        ]
 
     app.core.register_click("echo", on_echo)
-    doc = Document(text="Pick one", sections=(Section(buttons=(Button("Yes", "echo.yes", "42", style="primary"),)),))
+    doc = Document(
+        text="Pick one", sections=(Section(buttons=(Button("Yes", "echo.yes", "42", style="primary"),)),)
+    )
     async with running_bot(app, fake_discord):
         await app.core.deliver("discord", [PostToChannel(community=GUILD, channel=HELP, doc=doc)])
         [posted] = fake_discord.find("POST", rf"/channels/{HELP}/messages")
@@ -143,20 +190,37 @@ async def test_only_server_managers_change_settings_and_ingestion_follows(app, f
         assert "1100000000000000511" not in await _messages(app)  # private channels are off by default
 
         refused = load("interaction_settings_ingest")
-        refused.update(id="1100000000000000611", token="token-1100000000000000611", member={**refused["member"], "permissions": "1071698660929"})
+        refused.update(
+            id="1100000000000000611",
+            token="token-1100000000000000611",
+            member={**refused["member"], "permissions": "1071698660929"},
+        )
         await send(fake_discord, bot, "INTERACTION_CREATE", refused)
-        [answer] = await fake_discord.wait_for("PATCH", rf"/webhooks/{BOT}/token-1100000000000000611/messages/@original")
+        [answer] = await fake_discord.wait_for(
+            "PATCH", rf"/webhooks/{BOT}/token-1100000000000000611/messages/@original"
+        )
         assert "manage the server" in answer.json["content"]
 
         await send(fake_discord, bot, "INTERACTION_CREATE", "interaction_settings_ingest")
-        [answer] = await fake_discord.wait_for("PATCH", rf"/webhooks/{BOT}/token-1100000000000000603/messages/@original")
+        [answer] = await fake_discord.wait_for(
+            "PATCH", rf"/webhooks/{BOT}/token-1100000000000000603/messages/@original"
+        )
         assert f"<#{PRIVATE}>" in answer.json["content"]
         digest = load("interaction_settings_ingest")
         digest.update(id="1100000000000000612", token="token-1100000000000000612")
-        digest["data"]["options"] = [{"name": "digest-channel", "type": 1,
-                                      "options": [{"name": "channel", "type": 7, "value": HELP}]}]
-        digest["data"]["resolved"]["channels"] = {HELP: {"id": HELP, "name": "help", "type": 0, "flags": 0,
-                                                         "permissions": "2248473465835073", "parent_id": None}}
+        digest["data"]["options"] = [
+            {"name": "digest-channel", "type": 1, "options": [{"name": "channel", "type": 7, "value": HELP}]}
+        ]
+        digest["data"]["resolved"]["channels"] = {
+            HELP: {
+                "id": HELP,
+                "name": "help",
+                "type": 0,
+                "flags": 0,
+                "permissions": "2248473465835073",
+                "parent_id": None,
+            }
+        }
         await send(fake_discord, bot, "INTERACTION_CREATE", digest)
         await fake_discord.wait_for("PATCH", rf"/webhooks/{BOT}/token-1100000000000000612/messages/@original")
 
@@ -210,8 +274,11 @@ async def test_intro_flow_asks_the_expert_by_dm_then_opens_a_private_thread(app,
         assert "postgres index tuning" in asked.json["content"] and asked.json["allowed_mentions"] == NO_PINGS
         accept, decline, not_mine = _custom_ids(asked.json)
         intro_id = accept.split("|")[1]
-        assert (accept, decline, not_mine) == (f"intro.accept|{intro_id}|{GUILD}", f"intro.decline|{intro_id}|{GUILD}",
-                                               f"intro.notmine|{intro_id}|{GUILD}")
+        assert (accept, decline, not_mine) == (
+            f"intro.accept|{intro_id}|{GUILD}",
+            f"intro.decline|{intro_id}|{GUILD}",
+            f"intro.notmine|{intro_id}|{GUILD}",
+        )
         [told_asker] = await fake_discord.wait_for("POST", rf"/webhooks/{BOT}/token-1100000000000000604")
         assert "Petra" in told_asker.json["content"] and told_asker.json["flags"] == 64
         assert not fake_discord.find("POST", r"/channels/\d+/threads")  # nothing opens before consent
@@ -235,11 +302,37 @@ async def test_intro_flow_asks_the_expert_by_dm_then_opens_a_private_thread(app,
 
 async def test_where_private_threads_are_refused_each_member_gets_the_intro_by_dm(app, fake_discord):
     fake_discord.refused.append(("POST", r"/channels/\d+/threads"))
-    group = OpenGroup(community=GUILD, members=(ASHA, PETRA), key="intro:9",
-                      doc=Document(text="Hi both! Asha asked about @everyone postgres."))
+    group = OpenGroup(
+        community=GUILD,
+        members=(ASHA, PETRA),
+        key="intro:9",
+        doc=Document(text="Hi both! Asha asked about @everyone postgres."),
+    )
     async with running_bot(app, fake_discord):
         await app.core.deliver("discord", [group])
         dms = fake_discord.find("POST", "/users/@me/channels")
         sent = fake_discord.find("POST", r"/channels/9\d+/messages")
     assert [str(c.json["recipient_id"]) for c in dms] == [ASHA, PETRA]
     assert len(sent) == 2 and all(c.json["allowed_mentions"] == NO_PINGS for c in sent)
+
+
+async def test_run_follows_the_settings_to_the_fake_discord(app, fake_discord):
+    discord.http.Route.BASE = "https://discord.invalid/api/v10"  # run() must set it from the settings
+    app.settings = app.settings.model_copy(update={"discord_token": None})
+    with pytest.raises(UserError, match="DISCORD_TOKEN"):
+        await run(app)
+    app.settings = app.settings.model_copy(
+        update={"discord_token": SecretStr("fake-token"), "discord_api_url": fake_discord.api_url}
+    )
+    task = asyncio.create_task(run(app))
+    try:
+        await fake_discord.connected()
+        await fake_discord.dispatch("MESSAGE_CREATE", load("message_create"))
+        await fake_discord.wait_for("PUT", rf"/applications/{BOT}/commands")
+        sender = app.core.senders["discord"]
+        await asyncio.wait_for(sender.client.wait_processed(3), 60)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert "1100000000000000501" in await _messages(app)
+    assert fake_discord.identifies[0]["token"] == "fake-token"

@@ -1,4 +1,5 @@
 """The table-driven translator against recorded gateway payloads."""
+
 from __future__ import annotations
 
 from datetime import UTC, datetime
@@ -30,15 +31,27 @@ def one(event_type: str, fixture: str) -> ev.Event:
 
 
 def test_every_followed_dispatch_type_has_a_translator():
-    assert {"MESSAGE_CREATE", "MESSAGE_UPDATE", "MESSAGE_DELETE", "MESSAGE_REACTION_ADD", "MESSAGE_REACTION_REMOVE",
-            "GUILD_MEMBER_ADD", "INTERACTION_CREATE"} <= set(TRANSLATORS)
+    assert {
+        "MESSAGE_CREATE",
+        "MESSAGE_UPDATE",
+        "MESSAGE_DELETE",
+        "MESSAGE_REACTION_ADD",
+        "MESSAGE_REACTION_REMOVE",
+        "GUILD_MEMBER_ADD",
+        "INTERACTION_CREATE",
+    } <= set(TRANSLATORS)
 
 
 def test_message_in_a_text_channel():
     event = one("MESSAGE_CREATE", "message_create")
     assert isinstance(event, ev.MessagePosted)
     assert (event.platform, event.community, event.user, event.channel, event.thread) == (
-        "discord", GUILD, ASHA, HELP, None)
+        "discord",
+        GUILD,
+        ASHA,
+        HELP,
+        None,
+    )
     assert event.event_id == event.message_id == "1100000000000000501"
     assert event.user_name == "Asha Rao" and event.channel_name == "help" and not event.is_private
     assert event.time == datetime(2024, 5, 2, 9, 58, tzinfo=UTC)
@@ -63,7 +76,10 @@ def test_thread_and_forum_messages_belong_to_their_parent_channel():
 def test_private_thread_and_private_channel_are_private():
     private_thread = one("MESSAGE_CREATE", "message_create_private_thread")
     assert (private_thread.channel, private_thread.thread, private_thread.is_private) == (
-        PRIVATE_THREAD, PRIVATE_THREAD, True)
+        PRIVATE_THREAD,
+        PRIVATE_THREAD,
+        True,
+    )
     payload = load("message_create")
     payload["channel_id"] = PRIVATE
     [event] = translate("MESSAGE_CREATE", payload, CTX)
@@ -100,7 +116,12 @@ def test_delete_and_reactions():
     assert (deleted.message_id, deleted.channel, deleted.thread) == ("1100000000000000503", HELP, THREAD)
     added = one("MESSAGE_REACTION_ADD", "message_reaction_add")
     assert isinstance(added, ev.ReactionAdded)
-    assert (added.user, added.message_id, added.reaction, added.event_id) == (ASHA, "1100000000000000502", "👍", "")
+    assert (added.user, added.message_id, added.reaction, added.event_id) == (
+        ASHA,
+        "1100000000000000502",
+        "👍",
+        "",
+    )
     assert isinstance(one("MESSAGE_REACTION_REMOVE", "message_reaction_remove"), ev.ReactionRemoved)
 
 
@@ -114,10 +135,17 @@ def test_slash_commands():
     ask = one("INTERACTION_CREATE", "interaction_whoknows")
     assert isinstance(ask, ev.CommandInvoked)
     assert (ask.name, ask.args, ask.user, ask.channel, ask.is_admin) == (
-        "whoknows", "postgres index tuning", ASHA, HELP, False)
+        "whoknows",
+        "postgres index tuning",
+        ASHA,
+        HELP,
+        False,
+    )
     assert ask.event_id == "interaction:1100000000000000601"
     skills = one("INTERACTION_CREATE", "interaction_skills_add")
-    assert skills.args == "add kubernetes operators, helm"  # options in the core's order, whatever Discord sent
+    assert (
+        skills.args == "add kubernetes operators, helm"
+    )  # options in the core's order, whatever Discord sent
     settings = one("INTERACTION_CREATE", "interaction_settings_ingest")
     assert (settings.name, settings.args, settings.is_admin) == ("settings", f"ingest {PRIVATE} on", True)
 
@@ -125,7 +153,12 @@ def test_slash_commands():
 def test_buttons_in_a_guild_and_in_a_dm():
     click = one("INTERACTION_CREATE", "interaction_intro_request")
     assert isinstance(click, ev.ActionClicked)
-    assert (click.action, click.value, click.community, click.user) == ("intro.request", f"7:{PETRA}", GUILD, ASHA)
+    assert (click.action, click.value, click.community, click.user) == (
+        "intro.request",
+        f"7:{PETRA}",
+        GUILD,
+        ASHA,
+    )
     in_dm = one("INTERACTION_CREATE", "interaction_intro_accept_dm")
     assert (in_dm.action, in_dm.value, in_dm.community, in_dm.user) == ("intro.accept", "3", GUILD, PETRA)
 

@@ -1,5 +1,6 @@
 """The discord.py client: gateway payloads in (through the translator, in order, one at a time), the core's
 actions out (through the renderer and the sender). No business rule lives here."""
+
 from __future__ import annotations
 
 import asyncio
@@ -40,14 +41,24 @@ def intents() -> discord.Intents:
 
 def interaction_payload(interaction: discord.Interaction) -> dict[str, Any]:
     """The INTERACTION_CREATE fields the translator reads, from discord.py's Interaction."""
-    user = {"id": str(interaction.user.id), "username": interaction.user.name,
-            "global_name": interaction.user.global_name}
-    payload: dict[str, Any] = {"id": str(interaction.id), "type": interaction.type.value,
-                               "channel_id": str(interaction.channel_id or ""), "data": interaction.data or {}}
+    user = {
+        "id": str(interaction.user.id),
+        "username": interaction.user.name,
+        "global_name": interaction.user.global_name,
+    }
+    payload: dict[str, Any] = {
+        "id": str(interaction.id),
+        "type": interaction.type.value,
+        "channel_id": str(interaction.channel_id or ""),
+        "data": interaction.data or {},
+    }
     if interaction.guild_id:
         payload["guild_id"] = str(interaction.guild_id)
-        payload["member"] = {"user": user, "nick": getattr(interaction.user, "nick", None),
-                             "permissions": str(interaction.permissions.value)}
+        payload["member"] = {
+            "user": user,
+            "nick": getattr(interaction.user, "nick", None),
+            "permissions": str(interaction.permissions.value),
+        }
     else:
         payload["user"] = user
     return payload
@@ -56,10 +67,15 @@ def interaction_payload(interaction: discord.Interaction) -> dict[str, Any]:
 class ConnectiveMixin:
     """What the bot adds to discord.Client or discord.AutoShardedClient."""
 
-    def __init__(self, app: App, *, follow_gateway: bool = False, sync_commands: bool = True,
-                 **options: Any) -> None:
-        super().__init__(intents=intents(), enable_debug_events=True, allowed_mentions=NO_PINGS,  # type: ignore[call-arg]
-                         **options)
+    def __init__(
+        self, app: App, *, follow_gateway: bool = False, sync_commands: bool = True, **options: Any
+    ) -> None:
+        super().__init__(
+            intents=intents(),
+            enable_debug_events=True,
+            allowed_mentions=NO_PINGS,  # type: ignore[call-arg]
+            **options,
+        )
         self.app = app
         self.follow_gateway = follow_gateway
         self.sync_commands = sync_commands
@@ -100,11 +116,18 @@ class ConnectiveMixin:
     def channel(self, channel_id: str) -> ChannelInfo | None:
         found = self.get_channel(int(channel_id)) if channel_id.isdigit() else None  # type: ignore[attr-defined]
         if isinstance(found, discord.Thread):
-            return ChannelInfo(str(found.id), found.name, parent_id=str(found.parent_id), is_thread=True,
-                               is_private=found.is_private())
+            return ChannelInfo(
+                str(found.id),
+                found.name,
+                parent_id=str(found.parent_id),
+                is_thread=True,
+                is_private=found.is_private(),
+            )
         if isinstance(found, discord.abc.GuildChannel):
             everyone = found.guild.default_role
-            return ChannelInfo(str(found.id), found.name, is_private=not found.permissions_for(everyone).view_channel)
+            return ChannelInfo(
+                str(found.id), found.name, is_private=not found.permissions_for(everyone).view_channel
+            )
         return None
 
     async def community_settings(self, guild_id: str) -> dict[str, Any]:
@@ -153,8 +176,9 @@ class ConnectiveMixin:
         actions = await self.app.core.handle(events[0])
         await self.deliver(actions, origin=events[0], interaction=interaction)
 
-    async def deliver(self, actions: list[Action], *, origin: ev.Event,
-                      interaction: discord.Interaction | None = None) -> None:
+    async def deliver(
+        self, actions: list[Action], *, origin: ev.Event, interaction: discord.Interaction | None = None
+    ) -> None:
         answered = False
         for action in actions:
             try:
@@ -166,8 +190,11 @@ class ConnectiveMixin:
                     await self.sender.send(action)
             except discord.HTTPException as exc:
                 log.warning("Discord refused %s: %s %s", type(action).__name__, exc.status, exc.text)
-        if interaction is not None and interaction.type is discord.InteractionType.application_command \
-                and not answered:
+        if (
+            interaction is not None
+            and interaction.type is discord.InteractionType.application_command
+            and not answered
+        ):
             await interaction.edit_original_response(content="Done.")
 
     async def _answer(self, interaction: discord.Interaction, action: Action, answered: bool) -> bool:
@@ -181,7 +208,11 @@ class ConnectiveMixin:
                 await interaction.followup.send(ephemeral=action.ephemeral, **rendered.send_kwargs())
             return True
         clicked = interaction.message
-        if isinstance(action, UpdateMessage) and clicked is not None and action.message_ref in ("", str(clicked.id)):
+        if (
+            isinstance(action, UpdateMessage)
+            and clicked is not None
+            and action.message_ref in ("", str(clicked.id))
+        ):
             await interaction.edit_original_response(**render_document(action.doc, guild=guild).edit_kwargs())
             return True
         return False
@@ -195,7 +226,8 @@ class ShardedConnectiveClient(ConnectiveMixin, discord.AutoShardedClient):
     pass
 
 
-def make_client(app: App, *, sharded: bool = False, follow_gateway: bool = False,
-                sync_commands: bool = True) -> ConnectiveMixin:
+def make_client(
+    app: App, *, sharded: bool = False, follow_gateway: bool = False, sync_commands: bool = True
+) -> ConnectiveMixin:
     cls = ShardedConnectiveClient if sharded else ConnectiveClient
     return cls(app, follow_gateway=follow_gateway, sync_commands=sync_commands)

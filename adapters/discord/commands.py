@@ -1,6 +1,7 @@
 """The application commands. Their callbacks only hand the interaction on: the translator reads the raw
 options (so the core sees `/skills add helm` the same way from Slack, Discord and the console). The typed
 parameters exist to describe the commands to Discord (`tree.sync()`)."""
+
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
@@ -28,14 +29,20 @@ def add_core_commands(tree: app_commands.CommandTree, run: Run) -> None:
         await run(interaction)
 
     @tree.command(name="skills", description="Your declared skills: list, add, remove, or endorse a member")
-    @app_commands.describe(action="What to do (default: list)", topics="Topics, comma separated",
-                           member="The member to endorse")
-    async def skills(interaction: discord.Interaction,
-                     action: Literal["list", "add", "remove", "endorse"] = "list",
-                     topics: app_commands.Range[str, 0, 500] = "", member: discord.User | None = None) -> None:
+    @app_commands.describe(
+        action="What to do (default: list)", topics="Topics, comma separated", member="The member to endorse"
+    )
+    async def skills(
+        interaction: discord.Interaction,
+        action: Literal["list", "add", "remove", "endorse"] = "list",
+        topics: app_commands.Range[str, 0, 500] = "",
+        member: discord.User | None = None,
+    ) -> None:
         await run(interaction)
 
-    @tree.command(name="optout", description="Stop being profiled and remove what connective learned from you")
+    @tree.command(
+        name="optout", description="Stop being profiled and remove what connective learned from you"
+    )
     async def optout(interaction: discord.Interaction) -> None:
         await run(interaction)
 
@@ -53,13 +60,18 @@ def add_core_commands(tree: app_commands.CommandTree, run: Run) -> None:
 
 
 def add_settings_commands(tree: app_commands.CommandTree, run: Run) -> None:
-    settings = app_commands.Group(name="connective", description="Server settings for connective (Manage Server)",
-                                  default_permissions=MANAGE_SERVER, guild_only=True)
+    settings = app_commands.Group(
+        name="connective",
+        description="Server settings for connective (Manage Server)",
+        default_permissions=MANAGE_SERVER,
+        guild_only=True,
+    )
 
     @settings.command(name="ingest", description="Learn from a channel's messages, or stop")
     @app_commands.describe(channel="A text or forum channel", enabled="On or off")
-    async def ingest(interaction: discord.Interaction, channel: discord.TextChannel | discord.ForumChannel,
-                     enabled: bool) -> None:
+    async def ingest(
+        interaction: discord.Interaction, channel: discord.TextChannel | discord.ForumChannel, enabled: bool
+    ) -> None:
         await run(interaction)
 
     @settings.command(name="digest-channel", description="Where the weekly digest is posted")

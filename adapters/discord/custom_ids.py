@@ -1,12 +1,14 @@
 """Button custom ids: `action|value`, plus `|guild` on buttons sent outside a guild (DMs carry no guild id,
 and the core needs the community). Stateless, so a button works after any restart."""
+
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 
 CUSTOM_ID = re.compile(
-    r"(?P<action>[a-z][a-z0-9_.-]{0,39})\|(?P<value>[^|]{0,60})(?:\|(?P<guild>[0-9]{1,20}))?")
+    r"(?P<action>[a-z][a-z0-9_.-]{0,39})\|(?P<value>[^|]{0,60})(?:\|(?P<guild>[0-9]{1,20}))?"
+)
 MAX_LENGTH = 100  # Discord's limit
 
 

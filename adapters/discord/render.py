@@ -1,5 +1,6 @@
 """The neutral Document as a Discord message: the summary as content, sections, expert cards and resource
 lists as embeds, buttons as a persistent view. Nothing the bot sends can ping (`AllowedMentions.none()`)."""
+
 from __future__ import annotations
 
 import logging
@@ -15,7 +16,14 @@ from bot.actions import Button, Document, ExpertCard, ResourceItem, Section
 log = logging.getLogger(__name__)
 
 NO_PINGS = discord.AllowedMentions.none()
-MAX_CONTENT, MAX_TITLE, MAX_DESCRIPTION, MAX_EMBEDS, MAX_EMBED_TOTAL, MAX_BUTTONS = 2000, 256, 4096, 10, 6000, 25
+MAX_CONTENT, MAX_TITLE, MAX_DESCRIPTION, MAX_EMBEDS, MAX_EMBED_TOTAL, MAX_BUTTONS = (
+    2000,
+    256,
+    4096,
+    10,
+    6000,
+    25,
+)
 ACCENT = discord.Colour(0x3B82F6)
 
 
@@ -30,16 +38,23 @@ class Rendered:
     view: discord.ui.View | None = None
 
     def send_kwargs(self) -> dict[str, Any]:
-        kwargs: dict[str, Any] = {"content": self.content or None, "embeds": self.embeds,
-                                  "allowed_mentions": NO_PINGS}
+        kwargs: dict[str, Any] = {
+            "content": self.content or None,
+            "embeds": self.embeds,
+            "allowed_mentions": NO_PINGS,
+        }
         if self.view is not None:
             kwargs["view"] = self.view
         return kwargs
 
     def edit_kwargs(self) -> dict[str, Any]:
         """Editing replaces everything, buttons included (none left means none shown)."""
-        return {"content": self.content or None, "embeds": self.embeds, "view": self.view,
-                "allowed_mentions": NO_PINGS}
+        return {
+            "content": self.content or None,
+            "embeds": self.embeds,
+            "view": self.view,
+            "allowed_mentions": NO_PINGS,
+        }
 
 
 def _evidence_lines(card: ExpertCard) -> str:
@@ -50,8 +65,11 @@ def _evidence_lines(card: ExpertCard) -> str:
 
 
 def _expert_embed(rank: int, card: ExpertCard) -> discord.Embed:
-    embed = discord.Embed(title=_cut(f"{rank}. {card.name}", MAX_TITLE),
-                          description=_cut(_evidence_lines(card), MAX_DESCRIPTION), colour=ACCENT)
+    embed = discord.Embed(
+        title=_cut(f"{rank}. {card.name}", MAX_TITLE),
+        description=_cut(_evidence_lines(card), MAX_DESCRIPTION),
+        colour=ACCENT,
+    )
     return embed.set_footer(text=f"score {card.score:.2f}")
 
 
@@ -67,8 +85,12 @@ def _resource_line(item: ResourceItem) -> str:
 def _section_embeds(section: Section, first_rank: int) -> list[discord.Embed]:
     embeds = []
     if section.heading or section.text:
-        embeds.append(discord.Embed(title=_cut(section.heading, MAX_TITLE) or None,
-                                    description=_cut(section.text, MAX_DESCRIPTION) or None))
+        embeds.append(
+            discord.Embed(
+                title=_cut(section.heading, MAX_TITLE) or None,
+                description=_cut(section.text, MAX_DESCRIPTION) or None,
+            )
+        )
     embeds += [_expert_embed(first_rank + i, card) for i, card in enumerate(section.experts)]
     if section.resources:
         text = "\n".join(_resource_line(r) for r in section.resources)
@@ -95,8 +117,11 @@ def _view(buttons: list[Button], guild: str | None) -> discord.ui.View | None:
         if custom_id is None:
             log.warning("button %r dropped: its action and value do not fit a custom id", button.action)
             continue
-        view.add_item(ActionButton(custom_id, label=button.label, style=STYLES.get(button.style,
-                                                                                  discord.ButtonStyle.secondary)))
+        view.add_item(
+            ActionButton(
+                custom_id, label=button.label, style=STYLES.get(button.style, discord.ButtonStyle.secondary)
+            )
+        )
     if len(buttons) > MAX_BUTTONS:
         log.warning("%d buttons dropped (Discord shows at most %d)", len(buttons) - MAX_BUTTONS, MAX_BUTTONS)
     return view if view.children else None

@@ -1,4 +1,5 @@
 """`connective run --platform discord`."""
+
 from __future__ import annotations
 
 import logging
@@ -26,7 +27,9 @@ def use_api_url(api_url: str) -> None:
 async def run(app: App) -> None:
     settings = app.settings
     if settings.discord_token is None:
-        raise UserError(f"the Discord bot token is not set: DISCORD_TOKEN or CONNECTIVE_DISCORD_TOKEN ({SETUP})")
+        raise UserError(
+            f"the Discord bot token is not set: DISCORD_TOKEN or CONNECTIVE_DISCORD_TOKEN ({SETUP})"
+        )
     if settings.discord_api_url:
         use_api_url(settings.discord_api_url)
     client = make_client(app, sharded=settings.discord_sharded, follow_gateway=bool(settings.discord_api_url))
@@ -37,5 +40,7 @@ async def run(app: App) -> None:
     except discord.LoginFailure:
         raise UserError(f"Discord refused the bot token (DISCORD_TOKEN); {SETUP}") from None
     except discord.PrivilegedIntentsRequired:
-        raise UserError("turn on the Message Content intent for the bot in the Discord Developer Portal "
-                        f"(Bot → Privileged Gateway Intents); {SETUP}") from None
+        raise UserError(
+            "turn on the Message Content intent for the bot in the Discord Developer Portal "
+            f"(Bot → Privileged Gateway Intents); {SETUP}"
+        ) from None

@@ -1,4 +1,5 @@
 """Delivering the core's actions on Discord: replies, DMs, private intro threads, channel posts, edits."""
+
 from __future__ import annotations
 
 import logging
@@ -33,17 +34,25 @@ class DiscordSender:
             await self.open_group(action)
         elif isinstance(action, UpdateMessage):
             message = self._messageable(action.channel).get_partial_message(int(action.message_ref))
-            await message.edit(**render_document(action.doc, guild=self._guild_for_buttons(action.channel,
-                                                                                      action.community)).edit_kwargs())
+            await message.edit(
+                **render_document(
+                    action.doc, guild=self._guild_for_buttons(action.channel, action.community)
+                ).edit_kwargs()
+            )
         else:
             log.warning("no Discord rendering for %s", type(action).__name__)
 
     async def reply_to_message(self, action: Reply, origin: MessagePosted) -> None:
         """Answer a message where it was posted (a reply to it; Discord has no ephemeral messages there)."""
         target = self._messageable(action.thread or action.channel)
-        reference = discord.MessageReference(message_id=int(origin.message_id),
-                                             channel_id=int(origin.thread or origin.channel), fail_if_not_exists=False)
-        await target.send(reference=reference, mention_author=False, **render_document(action.doc).send_kwargs())
+        reference = discord.MessageReference(
+            message_id=int(origin.message_id),
+            channel_id=int(origin.thread or origin.channel),
+            fail_if_not_exists=False,
+        )
+        await target.send(
+            reference=reference, mention_author=False, **render_document(action.doc).send_kwargs()
+        )
 
     async def direct_message(self, user: str, action: DirectMessage | OpenGroup) -> None:
         dm = await self.client.create_dm(discord.Object(int(user)))
@@ -56,8 +65,12 @@ class DiscordSender:
         host = await self._thread_host(guild) if guild else None
         if host is not None:
             try:
-                thread = await host.create_thread(name=_thread_name(action), type=discord.ChannelType.private_thread,
-                                                  invitable=False, auto_archive_duration=WEEK_IN_MINUTES)
+                thread = await host.create_thread(
+                    name=_thread_name(action),
+                    type=discord.ChannelType.private_thread,
+                    invitable=False,
+                    auto_archive_duration=WEEK_IN_MINUTES,
+                )
                 for member in action.members:
                     await thread.add_user(discord.Object(int(member)))
                 await thread.send(**render_document(action.doc).send_kwargs())
@@ -69,8 +82,11 @@ class DiscordSender:
 
     async def _thread_host(self, guild: discord.Guild) -> discord.TextChannel | None:
         wanted = (await self.community_settings(str(guild.id))).get("intro_channel")
-        candidates = [guild.get_channel(int(wanted)) if str(wanted or "").isdigit() else None, guild.system_channel,
-                      *sorted(guild.text_channels, key=lambda c: c.position)]
+        candidates = [
+            guild.get_channel(int(wanted)) if str(wanted or "").isdigit() else None,
+            guild.system_channel,
+            *sorted(guild.text_channels, key=lambda c: c.position),
+        ]
         for channel in candidates:
             if isinstance(channel, discord.TextChannel):
                 allowed = channel.permissions_for(guild.me)

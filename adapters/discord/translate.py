@@ -1,5 +1,6 @@
 """Gateway payloads (raw JSON, typed by discord.py's own TypedDicts) to core events, one table entry per
 dispatch type. Pure functions: what they need from the client's cache comes through `Context`."""
+
 from __future__ import annotations
 
 import logging
@@ -105,18 +106,28 @@ def _message(data: MessageCreateEvent, ctx: Context, *, edited: bool) -> list[ev
     reference = data.get("message_reference") or {}
     mentioned = {str(u.get("id")) for u in data.get("mentions") or []}
     edited_at = data.get("edited_timestamp")
-    return [ev.MessagePosted(
-        platform=PLATFORM, community=guild_id, user=author["id"], channel=place.channel, thread=place.thread,
-        # A redelivered MESSAGE_CREATE is the same message; each edit is a new event.
-        event_id=f"{message_id}:edit:{edited_at}" if edited else message_id,
-        time=_time(edited_at if edited else data.get("timestamp")),
-        message_id=message_id, text=data.get("content") or "",
-        user_name=_display_name(author, data.get("member")), is_bot=bool(author.get("bot")),
-        permalink=permalink(guild_id, data["channel_id"], message_id), is_private=place.is_private,
-        channel_name=place.channel_name,
-        mentions_bot=not edited and ctx.bot_user_id in mentioned,  # an edit never asks again
-        edited=edited, reply_to=reference.get("message_id") if data.get("type") == 19 else None,
-    )]
+    return [
+        ev.MessagePosted(
+            platform=PLATFORM,
+            community=guild_id,
+            user=author["id"],
+            channel=place.channel,
+            thread=place.thread,
+            # A redelivered MESSAGE_CREATE is the same message; each edit is a new event.
+            event_id=f"{message_id}:edit:{edited_at}" if edited else message_id,
+            time=_time(edited_at if edited else data.get("timestamp")),
+            message_id=message_id,
+            text=data.get("content") or "",
+            user_name=_display_name(author, data.get("member")),
+            is_bot=bool(author.get("bot")),
+            permalink=permalink(guild_id, data["channel_id"], message_id),
+            is_private=place.is_private,
+            channel_name=place.channel_name,
+            mentions_bot=not edited and ctx.bot_user_id in mentioned,  # an edit never asks again
+            edited=edited,
+            reply_to=reference.get("message_id") if data.get("type") == 19 else None,
+        )
+    ]
 
 
 def message_create(data: MessageCreateEvent, ctx: Context) -> list[ev.Event]:
@@ -134,14 +145,26 @@ def message_delete(data: MessageDeleteEvent, ctx: Context) -> list[ev.Event]:
     place = place_of(ctx, data["channel_id"]) if guild_id else None
     if place is None:
         return []
-    return [ev.MessageDeleted(platform=PLATFORM, community=guild_id, user="", channel=place.channel,
-                              thread=place.thread, message_id=data["id"])]
+    return [
+        ev.MessageDeleted(
+            platform=PLATFORM,
+            community=guild_id,
+            user="",
+            channel=place.channel,
+            thread=place.thread,
+            message_id=data["id"],
+        )
+    ]
 
 
 def message_delete_bulk(data: MessageDeleteBulkEvent, ctx: Context) -> list[ev.Event]:
-    return [e for message_id in data.get("ids", [])
-            for e in message_delete({"id": message_id, "channel_id": data["channel_id"],
-                                     "guild_id": data.get("guild_id", "")}, ctx)]
+    return [
+        e
+        for message_id in data.get("ids", [])
+        for e in message_delete(
+            {"id": message_id, "channel_id": data["channel_id"], "guild_id": data.get("guild_id", "")}, ctx
+        )
+    ]
 
 
 # -- reactions -------------------------------------------------------------------------------------
@@ -150,16 +173,28 @@ def emoji_name(emoji: dict[str, Any]) -> str:
     return emoji.get("name") or (f"emoji{emoji['id']}" if emoji.get("id") else "")
 
 
-def _reaction(data: MessageReactionAddEvent | MessageReactionRemoveEvent, ctx: Context,
-              kind: type[ev.ReactionAdded] | type[ev.ReactionRemoved]) -> list[ev.Event]:
+def _reaction(
+    data: MessageReactionAddEvent | MessageReactionRemoveEvent,
+    ctx: Context,
+    kind: type[ev.ReactionAdded] | type[ev.ReactionRemoved],
+) -> list[ev.Event]:
     guild_id = data.get("guild_id")
     place = place_of(ctx, data["channel_id"]) if guild_id else None
     name = emoji_name(data.get("emoji") or {})
     if place is None or not name:
         return []
     # No event id: adding, removing and adding again are three real events, each idempotent.
-    return [kind(platform=PLATFORM, community=guild_id, user=data["user_id"], channel=place.channel,
-                 thread=place.thread, message_id=data["message_id"], reaction=name)]
+    return [
+        kind(
+            platform=PLATFORM,
+            community=guild_id,
+            user=data["user_id"],
+            channel=place.channel,
+            thread=place.thread,
+            message_id=data["message_id"],
+            reaction=name,
+        )
+    ]
 
 
 def reaction_add(data: MessageReactionAddEvent, ctx: Context) -> list[ev.Event]:
@@ -175,9 +210,16 @@ def member_add(data: GuildMemberAddEvent, ctx: Context) -> list[ev.Event]:
     user = data.get("user") or {}
     if not user.get("id"):
         return []
-    return [ev.MemberJoined(platform=PLATFORM, community=data["guild_id"], user=user["id"],
-                            event_id=f"join:{user['id']}:{data.get('joined_at', '')}",
-                            user_name=_display_name(user, dict(data)), is_bot=bool(user.get("bot")))]
+    return [
+        ev.MemberJoined(
+            platform=PLATFORM,
+            community=data["guild_id"],
+            user=user["id"],
+            event_id=f"join:{user['id']}:{data.get('joined_at', '')}",
+            user_name=_display_name(user, dict(data)),
+            is_bot=bool(user.get("bot")),
+        )
+    ]
 
 
 # -- interactions ----------------------------------------------------------------------------------
@@ -216,21 +258,40 @@ def interaction_create(data: InteractionCreateEvent, ctx: Context) -> list[ev.Ev
         name = body.get("name", "")
         sub, args = command_arguments(name, body.get("options") or [])
         permissions = int(member.get("permissions") or 0)
-        return [ev.CommandInvoked(
-            platform=PLATFORM, community=guild_id, user=user["id"], channel=channel, thread=thread,
-            event_id=f"interaction:{data['id']}", name=CORE_COMMAND_NAMES.get(name, name),
-            args=f"{sub} {args}".strip(), user_name=_display_name(user, member),
-            is_admin=bool(permissions & (1 << 5) or permissions & (1 << 3)),  # MANAGE_GUILD or ADMINISTRATOR
-        )]
+        return [
+            ev.CommandInvoked(
+                platform=PLATFORM,
+                community=guild_id,
+                user=user["id"],
+                channel=channel,
+                thread=thread,
+                event_id=f"interaction:{data['id']}",
+                name=CORE_COMMAND_NAMES.get(name, name),
+                args=f"{sub} {args}".strip(),
+                user_name=_display_name(user, member),
+                is_admin=bool(
+                    permissions & (1 << 5) or permissions & (1 << 3)
+                ),  # MANAGE_GUILD or ADMINISTRATOR
+            )
+        ]
     if data["type"] == 3:  # MESSAGE_COMPONENT
         parsed = parse_custom_id(body.get("custom_id", ""))
         community = guild_id or (parsed.guild if parsed else None)
         if parsed is None or not community:
             log.info("button %r outside any guild ignored", body.get("custom_id"))
             return []
-        return [ev.ActionClicked(platform=PLATFORM, community=community, user=user["id"], channel=channel,
-                                 thread=thread, event_id=f"interaction:{data['id']}", action=parsed.action,
-                                 value=parsed.value)]
+        return [
+            ev.ActionClicked(
+                platform=PLATFORM,
+                community=community,
+                user=user["id"],
+                channel=channel,
+                thread=thread,
+                event_id=f"interaction:{data['id']}",
+                action=parsed.action,
+                value=parsed.value,
+            )
+        ]
     return []
 
 
