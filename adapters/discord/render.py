@@ -24,6 +24,7 @@ MAX_CONTENT, MAX_TITLE, MAX_DESCRIPTION, MAX_EMBEDS, MAX_EMBED_TOTAL, MAX_BUTTON
     6000,
     25,
 )
+MAX_CARD, MAX_EVIDENCE = 1000, 300  # ten cards fit one message (6000 characters of embeds)
 ACCENT = discord.Colour(0x3B82F6)
 
 
@@ -59,15 +60,16 @@ class Rendered:
 
 def _evidence_lines(card: ExpertCard) -> str:
     lines = [f"<@{card.user}>"] if card.user.isdigit() else []
-    for why in card.why:
-        lines.append(f"• {why.text}" + (f" ([message]({why.permalink}))" if why.permalink else ""))
+    for why in card.why:  # each quote cut on its own, so that its link survives
+        link = f" ([message]({why.permalink}))" if why.permalink else ""
+        lines.append(f"• {_cut(why.text, MAX_EVIDENCE)}{link}")
     return "\n".join(lines)
 
 
 def _expert_embed(rank: int, card: ExpertCard) -> discord.Embed:
     embed = discord.Embed(
         title=_cut(f"{rank}. {card.name}", MAX_TITLE),
-        description=_cut(_evidence_lines(card), MAX_DESCRIPTION),
+        description=_cut(_evidence_lines(card), MAX_CARD),
         colour=ACCENT,
     )
     return embed.set_footer(text=f"score {card.score:.2f}")
