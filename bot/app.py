@@ -66,10 +66,11 @@ def build_app(settings: Settings, *, embedder: SentenceEmbedder | None = None, d
     scheduler = Scheduler()
     app = App(settings, db, embedder, vectors, expertise, ingest, importer, core, scheduler)
     # Feature services register their commands, clicks and jobs here.
-    from bot.services import home, intros
+    from bot.services import community_settings, home, intros
 
     app.intros = intros.setup(app)
     app.home = home.setup(app)
     from bot.services.mentoring import setup as setup_mentoring
     setup_mentoring(app)
+    community_settings.setup(app)
     return app

@@ -164,6 +164,7 @@ class Core:
             await self.ingest.store(community_id, [IncomingMessage(
                 channel_id=channel_id, external_id=event.message_id, author_id=scope.member_id,
                 text=event.text, created_at=event.time, thread_external_id=event.thread,
+                reply_to_external_id=event.reply_to,
                 edited_at=event.time if event.edited else None, permalink=event.permalink,
             )])
         if topic and not event.is_bot:

@@ -32,6 +32,7 @@ class MessagePosted(Event):
     mentions_bot: bool = False
     is_direct: bool = False  # a DM to the bot
     edited: bool = False
+    reply_to: str | None = None  # the message this one answers (Discord replies)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -68,6 +69,7 @@ class CommandInvoked(Event):
     name: str  # "whoknows", "skills", "optout", ...
     args: str = ""
     user_name: str = ""
+    is_admin: bool = False  # the platform says this member manages the community (Discord: Manage Server)
 
 
 @dataclass(frozen=True, kw_only=True)

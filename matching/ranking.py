@@ -119,7 +119,8 @@ def priors(corpus: Corpus, ref_time: float, before: float | None = None) -> Prio
     recent = np.bincount(author[mask & (ts >= ref_time - 30 * DAY)], minlength=m).astype(np.float64)
     week = np.bincount(author[mask & (ts >= ref_time - 7 * DAY)], minlength=m).astype(np.float64)
     thread = a["thread"]
-    root_author = np.where(thread >= 0, a["thread_root_author"][np.maximum(thread, 0)], -1)
+    roots = a["thread_root_author"]  # empty in a community without threads (Discord replies only)
+    root_author = np.where(thread >= 0, roots[np.maximum(thread, 0)], -1) if len(roots) else np.full_like(thread, -1)
     root_author = np.where(is_answer, root_author, -1)
     messages = np.bincount(author[mask], minlength=m).astype(np.float64)
     first = np.bincount(author[mask & a["first"]], minlength=m).astype(np.float64)

@@ -158,8 +158,8 @@ class IngestService:
                 .join(Member, Member.id == Message.author_id).join(Channel, Channel.id == Message.channel_id)
                 .where(Message.id.in_(message_ids), Member.is_bot.is_(False))
             )).all()
-            roots = {(r[5], r[7]) for r in rows if r[7]}
-            # Resolve thread roots and reply targets stored earlier.
+            roots = {(r[5], r[7]) for r in rows if r[7]} | {(r[5], r[8]) for r in rows if r[8]}
+            # Resolve thread roots and reply targets (Discord replies) stored earlier.
             extra = []
             if roots:
                 extra = (await session.execute(

@@ -1,0 +1,233 @@
+"""The discord.py client: gateway payloads in (through the translator, in order, one at a time), the core's
+actions out (through the renderer and the sender). No business rule lives here."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import TYPE_CHECKING, Any
+
+import discord
+import yarl
+
+from adapters.discord.buttons import ActionButton
+from adapters.discord.commands import build_tree
+from adapters.discord.render import NO_PINGS, render_document
+from adapters.discord.sender import DiscordSender
+from adapters.discord.translate import TRANSLATORS, ChannelInfo, translate
+from bot import events as ev
+from bot.actions import Action, Reply, UpdateMessage
+from bot.repo import get_community
+
+if TYPE_CHECKING:
+    from bot.app import App
+
+log = logging.getLogger(__name__)
+
+PLATFORM = "discord"
+# INTERACTION_CREATE goes through discord.py (it needs an Interaction to answer): commands and buttons.
+QUEUED_EVENTS = set(TRANSLATORS) - {"INTERACTION_CREATE"}
+
+
+def intents() -> discord.Intents:
+    wanted = discord.Intents.none()
+    wanted.guilds = True
+    wanted.guild_messages = True
+    wanted.message_content = True  # privileged: enable it in the Developer Portal
+    wanted.guild_reactions = True
+    return wanted
+
+
+def interaction_payload(interaction: discord.Interaction) -> dict[str, Any]:
+    """The INTERACTION_CREATE fields the translator reads, from discord.py's Interaction."""
+    user = {
+        "id": str(interaction.user.id),
+        "username": interaction.user.name,
+        "global_name": interaction.user.global_name,
+    }
+    payload: dict[str, Any] = {
+        "id": str(interaction.id),
+        "type": interaction.type.value,
+        "channel_id": str(interaction.channel_id or ""),
+        "data": interaction.data or {},
+    }
+    if interaction.guild_id:
+        payload["guild_id"] = str(interaction.guild_id)
+        payload["member"] = {
+            "user": user,
+            "nick": getattr(interaction.user, "nick", None),
+            "permissions": str(interaction.permissions.value),
+        }
+    else:
+        payload["user"] = user
+    return payload
+
+
+class ConnectiveMixin:
+    """What the bot adds to discord.Client or discord.AutoShardedClient."""
+
+    def __init__(
+        self, app: App, *, follow_gateway: bool = False, sync_commands: bool = True, **options: Any
+    ) -> None:
+        super().__init__(
+            intents=intents(),
+            enable_debug_events=True,
+            allowed_mentions=NO_PINGS,  # type: ignore[call-arg]
+            **options,
+        )
+        self.app = app
+        self.follow_gateway = follow_gateway
+        self.sync_commands = sync_commands
+        self.tree = build_tree(self, self.handle_interaction)  # type: ignore[arg-type]
+        self.sender = DiscordSender(self, self.community_settings)  # type: ignore[arg-type]
+        self._events: asyncio.Queue[tuple[int | None, str, Any]] = asyncio.Queue()
+        self._worker: asyncio.Task[None] | None = None
+        self._processed = asyncio.Condition()
+        self.last_processed_sequence = 0
+
+    # -- start -------------------------------------------------------------------------------------
+    async def setup_hook(self) -> None:
+        if self.follow_gateway:
+            # A plain Client dials DEFAULT_GATEWAY; with the REST base overridden, the gateway comes from
+            # the same server (and a session invalidated later falls back to it, not to discord.gg).
+            _, url, _ = await self.http.get_bot_gateway()  # type: ignore[attr-defined]
+            discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(url)
+        self.add_dynamic_items(ActionButton)  # type: ignore[attr-defined]  # buttons of any earlier run
+        self.app.core.senders[PLATFORM] = self.sender
+        self._worker = asyncio.create_task(self._process_events(), name="connective-discord-events")
+        if self.sync_commands:
+            commands = await self.tree.sync()
+            log.info("%d application commands registered", len(commands))
+
+    async def close(self) -> None:
+        if self._worker is not None:
+            self._worker.cancel()
+        if self.app.core.senders.get(PLATFORM) is self.sender:
+            del self.app.core.senders[PLATFORM]
+        await super().close()  # type: ignore[misc]
+
+    # -- the translator's context ------------------------------------------------------------------
+    @property
+    def bot_user_id(self) -> str:
+        user = self.user  # type: ignore[attr-defined]
+        return str(user.id) if user else ""
+
+    def channel(self, channel_id: str) -> ChannelInfo | None:
+        found = self.get_channel(int(channel_id)) if channel_id.isdigit() else None  # type: ignore[attr-defined]
+        if isinstance(found, discord.Thread):
+            return ChannelInfo(
+                str(found.id),
+                found.name,
+                parent_id=str(found.parent_id),
+                is_thread=True,
+                is_private=found.is_private(),
+            )
+        if isinstance(found, discord.abc.GuildChannel):
+            everyone = found.guild.default_role
+            return ChannelInfo(
+                str(found.id), found.name, is_private=not found.permissions_for(everyone).view_channel
+            )
+        return None
+
+    async def community_settings(self, guild_id: str) -> dict[str, Any]:
+        async with self.app.db.sessions() as session:
+            community = await get_community(session, PLATFORM, guild_id)
+            return dict(community.settings or {}) if community else {}
+
+    # -- gateway events ----------------------------------------------------------------------------
+    async def on_socket_raw_receive(self, message: str | bytes) -> None:
+        # Dispatched in the order received; queued so that one worker handles them in that order.
+        try:
+            payload = json.loads(message)
+        except ValueError:
+            return
+        if payload.get("op") == 0:  # every dispatch, so that the sequence processed is known
+            self._events.put_nowait((payload.get("s"), payload.get("t"), payload.get("d")))
+
+    async def _process_events(self) -> None:
+        while True:
+            sequence, event_type, data = await self._events.get()
+            try:
+                for event in translate(event_type, data, self) if event_type in QUEUED_EVENTS else []:
+                    await self.deliver(await self.app.core.handle(event), origin=event)
+            except Exception:
+                log.exception("%s (sequence %s) failed", event_type, sequence)
+            async with self._processed:
+                self.last_processed_sequence = max(self.last_processed_sequence, sequence or 0)
+                self._processed.notify_all()
+
+    async def wait_processed(self, sequence: int) -> None:
+        """Until the gateway event with this sequence number has been handled (single shard)."""
+        async with self._processed:
+            await self._processed.wait_for(lambda: self.last_processed_sequence >= sequence)
+
+    # -- interactions ------------------------------------------------------------------------------
+    async def handle_interaction(self, interaction: discord.Interaction) -> None:
+        """A slash command or a button: acknowledged first (Discord allows 3 s), then the core works."""
+        events = translate("INTERACTION_CREATE", interaction_payload(interaction), self)
+        if not events:
+            await interaction.response.send_message("That only works inside a server.", ephemeral=True)
+            return
+        if interaction.type is discord.InteractionType.component:
+            await interaction.response.defer()
+        else:
+            await interaction.response.defer(ephemeral=True, thinking=True)
+        actions = await self.app.core.handle(events[0])
+        await self.deliver(actions, origin=events[0], interaction=interaction)
+
+    async def deliver(
+        self, actions: list[Action], *, origin: ev.Event, interaction: discord.Interaction | None = None
+    ) -> None:
+        answered = False
+        for action in actions:
+            try:
+                if interaction is not None and await self._answer(interaction, action, answered):
+                    answered = answered or isinstance(action, Reply)
+                elif isinstance(action, Reply) and isinstance(origin, ev.MessagePosted):
+                    await self.sender.reply_to_message(action, origin)
+                else:
+                    await self.sender.send(action)
+            except discord.HTTPException as exc:
+                log.warning("Discord refused %s: %s %s", type(action).__name__, exc.status, exc.text)
+        if (
+            interaction is not None
+            and interaction.type is discord.InteractionType.application_command
+            and not answered
+        ):
+            await interaction.edit_original_response(content="Done.")
+
+    async def _answer(self, interaction: discord.Interaction, action: Action, answered: bool) -> bool:
+        """Answer through the interaction where that is what the action means; False if it isn't."""
+        guild = None if interaction.guild_id else action.community
+        if isinstance(action, Reply):
+            rendered = render_document(action.doc, guild=guild)
+            if interaction.type is discord.InteractionType.application_command and not answered:
+                await interaction.edit_original_response(**rendered.edit_kwargs())
+            else:
+                await interaction.followup.send(ephemeral=action.ephemeral, **rendered.send_kwargs())
+            return True
+        clicked = interaction.message
+        if (
+            isinstance(action, UpdateMessage)
+            and clicked is not None
+            and action.message_ref in ("", str(clicked.id))
+        ):
+            await interaction.edit_original_response(**render_document(action.doc, guild=guild).edit_kwargs())
+            return True
+        return False
+
+
+class ConnectiveClient(ConnectiveMixin, discord.Client):
+    pass
+
+
+class ShardedConnectiveClient(ConnectiveMixin, discord.AutoShardedClient):
+    pass
+
+
+def make_client(
+    app: App, *, sharded: bool = False, follow_gateway: bool = False, sync_commands: bool = True
+) -> ConnectiveMixin:
+    cls = ShardedConnectiveClient if sharded else ConnectiveClient
+    return cls(app, follow_gateway=follow_gateway, sync_commands=sync_commands)

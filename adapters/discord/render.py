@@ -1,0 +1,147 @@
+"""The neutral Document as a Discord message: the summary as content, sections, expert cards and resource
+lists as embeds, buttons as a persistent view. Nothing the bot sends can ping (`AllowedMentions.none()`)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import discord
+
+from adapters.discord.buttons import STYLES, ActionButton
+from adapters.discord.custom_ids import make_custom_id
+from bot.actions import Button, Document, ExpertCard, ResourceItem, Section
+
+log = logging.getLogger(__name__)
+
+NO_PINGS = discord.AllowedMentions.none()
+MAX_CONTENT, MAX_TITLE, MAX_DESCRIPTION, MAX_EMBEDS, MAX_EMBED_TOTAL, MAX_BUTTONS = (
+    2000,
+    256,
+    4096,
+    10,
+    6000,
+    25,
+)
+MAX_CARD, MAX_EVIDENCE = 1000, 300  # ten cards fit one message (6000 characters of embeds)
+ACCENT = discord.Colour(0x3B82F6)
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+@dataclass
+class Rendered:
+    content: str
+    embeds: list[discord.Embed] = field(default_factory=list)
+    view: discord.ui.View | None = None
+
+    def send_kwargs(self) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {
+            "content": self.content or None,
+            "embeds": self.embeds,
+            "allowed_mentions": NO_PINGS,
+        }
+        if self.view is not None:
+            kwargs["view"] = self.view
+        return kwargs
+
+    def edit_kwargs(self) -> dict[str, Any]:
+        """Editing replaces everything, buttons included (none left means none shown)."""
+        return {
+            "content": self.content or None,
+            "embeds": self.embeds,
+            "view": self.view,
+            "allowed_mentions": NO_PINGS,
+        }
+
+
+def _evidence_lines(card: ExpertCard) -> str:
+    lines = [f"<@{card.user}>"] if card.user.isdigit() else []
+    for why in card.why:  # each quote cut on its own, so that its link survives
+        link = f" ([message]({why.permalink}))" if why.permalink else ""
+        lines.append(f"• {_cut(why.text, MAX_EVIDENCE)}{link}")
+    return "\n".join(lines)
+
+
+def _expert_embed(rank: int, card: ExpertCard) -> discord.Embed:
+    embed = discord.Embed(
+        title=_cut(f"{rank}. {card.name}", MAX_TITLE),
+        description=_cut(_evidence_lines(card), MAX_CARD),
+        colour=ACCENT,
+    )
+    return embed.set_footer(text=f"score {card.score:.2f}")
+
+
+def _resource_line(item: ResourceItem) -> str:
+    line = f"• [{discord.utils.escape_markdown(item.title or item.url)}]({item.url})"
+    if item.note:
+        line += f" — {item.note}"
+    if item.permalink:
+        line += f" · [discussion]({item.permalink})"
+    return line
+
+
+def _section_embeds(section: Section, first_rank: int) -> list[discord.Embed]:
+    embeds = []
+    if section.heading or section.text:
+        embeds.append(
+            discord.Embed(
+                title=_cut(section.heading, MAX_TITLE) or None,
+                description=_cut(section.text, MAX_DESCRIPTION) or None,
+            )
+        )
+    embeds += [_expert_embed(first_rank + i, card) for i, card in enumerate(section.experts)]
+    if section.resources:
+        text = "\n".join(_resource_line(r) for r in section.resources)
+        if embeds and embeds[-1].description and not section.experts:
+            embeds[-1].description = _cut(f"{embeds[-1].description}\n\n{text}", MAX_DESCRIPTION)
+        else:
+            embeds.append(discord.Embed(description=_cut(text, MAX_DESCRIPTION)))
+    return embeds
+
+
+def _buttons(doc: Document) -> list[Button]:
+    found: list[Button] = []
+    for section in doc.sections:
+        for card in section.experts:
+            found += card.buttons
+        found += section.buttons
+    return found
+
+
+def _view(buttons: list[Button], guild: str | None) -> discord.ui.View | None:
+    view = discord.ui.View(timeout=None)
+    for button in buttons[:MAX_BUTTONS]:
+        custom_id = make_custom_id(button.action, button.value, guild=guild)
+        if custom_id is None:
+            log.warning("button %r dropped: its action and value do not fit a custom id", button.action)
+            continue
+        view.add_item(
+            ActionButton(
+                custom_id, label=button.label, style=STYLES.get(button.style, discord.ButtonStyle.secondary)
+            )
+        )
+    if len(buttons) > MAX_BUTTONS:
+        log.warning("%d buttons dropped (Discord shows at most %d)", len(buttons) - MAX_BUTTONS, MAX_BUTTONS)
+    return view if view.children else None
+
+
+def render_document(doc: Document, *, guild: str | None = None) -> Rendered:
+    """`guild`: the community, for messages sent outside it (DMs), so their buttons can name it."""
+    embeds: list[discord.Embed] = []
+    rank = 1
+    for section in doc.sections:
+        embeds += _section_embeds(section, rank)
+        rank += len(section.experts)
+    kept, total = [], 0
+    for embed in embeds[:MAX_EMBEDS]:
+        total += len(embed)
+        if total > MAX_EMBED_TOTAL:
+            break
+        kept.append(embed)
+    if len(kept) < len(embeds):
+        log.warning("%d embed(s) left out of a message (Discord's size limits)", len(embeds) - len(kept))
+    return Rendered(content=_cut(doc.text, MAX_CONTENT), embeds=kept, view=_view(_buttons(doc), guild))

@@ -1,0 +1,46 @@
+"""`connective run --platform discord`."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import discord
+
+from adapters.discord.client import make_client
+from bot.errors import UserError
+
+if TYPE_CHECKING:
+    from bot.app import App
+
+log = logging.getLogger(__name__)
+
+SETUP = "see deploy/discord/README.md"
+
+
+def use_api_url(api_url: str) -> None:
+    """Point discord.py's REST client (and so the interaction webhooks) at a Discord-compatible server,
+    e.g. `http://127.0.0.1:8080/api/v10`. Process-wide: discord.py keeps the base on its Route class."""
+    discord.http.Route.BASE = api_url.rstrip("/")
+
+
+async def run(app: App) -> None:
+    settings = app.settings
+    if settings.discord_token is None:
+        raise UserError(
+            f"the Discord bot token is not set: DISCORD_TOKEN or CONNECTIVE_DISCORD_TOKEN ({SETUP})"
+        )
+    if settings.discord_api_url:
+        use_api_url(settings.discord_api_url)
+    client = make_client(app, sharded=settings.discord_sharded, follow_gateway=bool(settings.discord_api_url))
+    app.scheduler.start()
+    try:
+        async with client:  # type: ignore[attr-defined]
+            await client.start(settings.discord_token.get_secret_value())  # type: ignore[attr-defined]
+    except discord.LoginFailure:
+        raise UserError(f"Discord refused the bot token (DISCORD_TOKEN); {SETUP}") from None
+    except discord.PrivilegedIntentsRequired:
+        raise UserError(
+            "turn on the Message Content intent for the bot in the Discord Developer Portal "
+            f"(Bot → Privileged Gateway Intents); {SETUP}"
+        ) from None

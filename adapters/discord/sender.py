@@ -1,0 +1,115 @@
+"""Delivering the core's actions on Discord: replies, DMs, private intro threads, channel posts, edits."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import discord
+
+from adapters.discord.render import render_document
+from bot.actions import Action, DirectMessage, Document, OpenGroup, PostToChannel, Reply, UpdateMessage
+from bot.events import MessagePosted
+
+log = logging.getLogger(__name__)
+
+CommunitySettings = Callable[[str], Awaitable[dict[str, Any]]]
+WEEK_IN_MINUTES = 10080
+
+
+class DiscordSender:
+    """The Sender of platform "discord" (bot.actions.Sender)."""
+
+    def __init__(self, client: discord.Client, community_settings: CommunitySettings) -> None:
+        self.client = client
+        self.community_settings = community_settings
+
+    async def send(self, action: Action) -> None:
+        if isinstance(action, Reply | PostToChannel):
+            await self._post(action.thread or action.channel, action.doc, action.community)
+        elif isinstance(action, DirectMessage):
+            await self.direct_message(action.user, action)
+        elif isinstance(action, OpenGroup):
+            await self.open_group(action)
+        elif isinstance(action, UpdateMessage):
+            message = self._messageable(action.channel).get_partial_message(int(action.message_ref))
+            await message.edit(
+                **render_document(
+                    action.doc, guild=self._guild_for_buttons(action.channel, action.community)
+                ).edit_kwargs()
+            )
+        else:
+            log.warning("no Discord rendering for %s", type(action).__name__)
+
+    async def reply_to_message(self, action: Reply, origin: MessagePosted) -> None:
+        """Answer a message where it was posted (a reply to it; Discord has no ephemeral messages there)."""
+        target = self._messageable(action.thread or action.channel)
+        reference = discord.MessageReference(
+            message_id=int(origin.message_id),
+            channel_id=int(origin.thread or origin.channel),
+            fail_if_not_exists=False,
+        )
+        await target.send(
+            reference=reference, mention_author=False, **render_document(action.doc).send_kwargs()
+        )
+
+    async def direct_message(self, user: str, action: DirectMessage | OpenGroup) -> None:
+        dm = await self.client.create_dm(discord.Object(int(user)))
+        await dm.send(**render_document(action.doc, guild=action.community).send_kwargs())
+
+    async def open_group(self, action: OpenGroup) -> None:
+        """A private thread with the members; where no channel allows one, each member gets the message by DM
+        (Discord bots cannot open group DMs)."""
+        guild = self.client.get_guild(int(action.community))
+        host = await self._thread_host(guild) if guild else None
+        if host is not None:
+            try:
+                thread = await host.create_thread(
+                    name=_thread_name(action),
+                    type=discord.ChannelType.private_thread,
+                    invitable=False,
+                    auto_archive_duration=WEEK_IN_MINUTES,
+                )
+                for member in action.members:
+                    await thread.add_user(discord.Object(int(member)))
+                await thread.send(**render_document(action.doc).send_kwargs())
+                return
+            except discord.Forbidden as exc:
+                log.warning("private thread refused in #%s (%s); intro sent by DM", host.name, exc.text)
+        for member in action.members:
+            await self.direct_message(member, action)
+
+    async def _thread_host(self, guild: discord.Guild) -> discord.TextChannel | None:
+        wanted = (await self.community_settings(str(guild.id))).get("intro_channel")
+        candidates = [
+            guild.get_channel(int(wanted)) if str(wanted or "").isdigit() else None,
+            guild.system_channel,
+            *sorted(guild.text_channels, key=lambda c: c.position),
+        ]
+        for channel in candidates:
+            if isinstance(channel, discord.TextChannel):
+                allowed = channel.permissions_for(guild.me)
+                if allowed.create_private_threads and allowed.send_messages_in_threads:
+                    return channel
+        return None
+
+    async def _post(self, channel_id: str, doc: Document, community: str) -> None:
+        rendered = render_document(doc, guild=self._guild_for_buttons(channel_id, community))
+        await self._messageable(channel_id).send(**rendered.send_kwargs())
+
+    def _guild_for_buttons(self, channel_id: str, community: str) -> str | None:
+        """Buttons in a DM name their community (a DM interaction carries no guild id)."""
+        channel = self.client.get_channel(int(channel_id))
+        return community if isinstance(channel, discord.DMChannel) else None
+
+    def _messageable(self, channel_id: str) -> Any:
+        channel = self.client.get_channel(int(channel_id))
+        if isinstance(channel, discord.abc.Messageable):
+            return channel
+        return self.client.get_partial_messageable(int(channel_id))
+
+
+def _thread_name(action: OpenGroup) -> str:
+    name = " ".join(action.doc.text.split()) or f"connective {action.key}"
+    return name if len(name) <= 90 else name[:89] + "…"

@@ -1,0 +1,321 @@
+"""Gateway payloads (raw JSON, typed by discord.py's own TypedDicts) to core events, one table entry per
+dispatch type. Pure functions: what they need from the client's cache comes through `Context`."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+from adapters.discord.custom_ids import parse_custom_id
+from bot import events as ev
+
+if TYPE_CHECKING:  # discord.py's TypedDicts of the raw payloads
+    from discord.types.gateway import (
+        GuildMemberAddEvent,
+        InteractionCreateEvent,
+        MessageCreateEvent,
+        MessageDeleteBulkEvent,
+        MessageDeleteEvent,
+        MessageReactionAddEvent,
+        MessageReactionRemoveEvent,
+        MessageUpdateEvent,
+    )
+
+log = logging.getLogger(__name__)
+
+PLATFORM = "discord"
+WEB = "https://discord.com"
+# Only people's own words are ingested: DEFAULT and REPLY messages (not joins, pins, thread starters…).
+CHAT_MESSAGE_TYPES = {0, 19}
+# Discord command names that differ from the core's.
+CORE_COMMAND_NAMES = {"connective": "settings"}
+# Option order for the core's free-text arguments, where it matters.
+ARGUMENT_ORDER = {"skills": ("action", "member", "topics")}
+
+
+@dataclass(frozen=True)
+class ChannelInfo:
+    """Where a message lives for the core: threads are read as part of their parent channel."""
+
+    id: str
+    name: str = ""
+    parent_id: str | None = None  # set on threads and forum posts
+    is_thread: bool = False
+    is_private: bool = False  # private channel (no @everyone view) or private thread
+
+
+class Context(Protocol):
+    bot_user_id: str
+
+    def channel(self, channel_id: str) -> ChannelInfo | None: ...
+
+
+@dataclass(frozen=True)
+class Place:
+    channel: str
+    thread: str | None
+    channel_name: str
+    is_private: bool
+
+
+def place_of(ctx: Context, channel_id: str) -> Place | None:
+    """Core channel and thread of a Discord channel id. A public thread (or forum post) belongs to its
+    parent, with the thread id as the thread (it equals the starter message's id); a private thread is a
+    private channel of its own, read only if an admin turns it on."""
+    info = ctx.channel(channel_id)
+    if info is None:
+        return None
+    if not info.is_thread or info.parent_id is None:
+        return Place(info.id, None, info.name, info.is_private)
+    if info.is_private:
+        return Place(info.id, info.id, info.name, True)
+    parent = ctx.channel(info.parent_id)
+    return Place(info.parent_id, info.id, parent.name if parent else "", bool(parent and parent.is_private))
+
+
+def _time(value: str | None) -> datetime:
+    if not value:
+        return datetime.now(UTC)
+    return datetime.fromisoformat(value).astimezone(UTC)
+
+
+def _display_name(user: dict[str, Any], member: dict[str, Any] | None = None) -> str:
+    return (member or {}).get("nick") or user.get("global_name") or user.get("username") or ""
+
+
+def permalink(guild_id: str, channel_id: str, message_id: str) -> str:
+    return f"{WEB}/channels/{guild_id}/{channel_id}/{message_id}"
+
+
+# -- messages --------------------------------------------------------------------------------------
+def _message(data: MessageCreateEvent, ctx: Context, *, edited: bool) -> list[ev.Event]:
+    guild_id = data.get("guild_id")
+    author = data.get("author")
+    if not guild_id or not author:
+        return []  # DMs to the bot and partial updates (embeds resolved) carry nothing to store
+    if data.get("type", 0) not in CHAT_MESSAGE_TYPES or data.get("webhook_id"):
+        return []
+    place = place_of(ctx, data["channel_id"])
+    if place is None:
+        log.info("message %s in unknown channel %s skipped", data["id"], data["channel_id"])
+        return []
+    message_id = data["id"]
+    reference = data.get("message_reference") or {}
+    mentioned = {str(u.get("id")) for u in data.get("mentions") or []}
+    edited_at = data.get("edited_timestamp")
+    return [
+        ev.MessagePosted(
+            platform=PLATFORM,
+            community=guild_id,
+            user=author["id"],
+            channel=place.channel,
+            thread=place.thread,
+            # A redelivered MESSAGE_CREATE is the same message; each edit is a new event.
+            event_id=f"{message_id}:edit:{edited_at}" if edited else message_id,
+            time=_time(edited_at if edited else data.get("timestamp")),
+            message_id=message_id,
+            text=data.get("content") or "",
+            user_name=_display_name(author, data.get("member")),
+            is_bot=bool(author.get("bot")),
+            permalink=permalink(guild_id, data["channel_id"], message_id),
+            is_private=place.is_private,
+            channel_name=place.channel_name,
+            mentions_bot=not edited and ctx.bot_user_id in mentioned,  # an edit never asks again
+            edited=edited,
+            reply_to=reference.get("message_id") if data.get("type") == 19 else None,
+        )
+    ]
+
+
+def message_create(data: MessageCreateEvent, ctx: Context) -> list[ev.Event]:
+    return _message(data, ctx, edited=False)
+
+
+def message_update(data: MessageUpdateEvent, ctx: Context) -> list[ev.Event]:
+    if "content" not in data or not data.get("edited_timestamp"):
+        return []
+    return _message(data, ctx, edited=True)
+
+
+def message_delete(data: MessageDeleteEvent, ctx: Context) -> list[ev.Event]:
+    guild_id = data.get("guild_id")
+    place = place_of(ctx, data["channel_id"]) if guild_id else None
+    if place is None:
+        return []
+    return [
+        ev.MessageDeleted(
+            platform=PLATFORM,
+            community=guild_id,
+            user="",
+            channel=place.channel,
+            thread=place.thread,
+            message_id=data["id"],
+        )
+    ]
+
+
+def message_delete_bulk(data: MessageDeleteBulkEvent, ctx: Context) -> list[ev.Event]:
+    return [
+        e
+        for message_id in data.get("ids", [])
+        for e in message_delete(
+            {"id": message_id, "channel_id": data["channel_id"], "guild_id": data.get("guild_id", "")}, ctx
+        )
+    ]
+
+
+# -- reactions -------------------------------------------------------------------------------------
+def emoji_name(emoji: dict[str, Any]) -> str:
+    """A unicode emoji as itself ("👍"), a custom one by its name."""
+    return emoji.get("name") or (f"emoji{emoji['id']}" if emoji.get("id") else "")
+
+
+def _reaction(
+    data: MessageReactionAddEvent | MessageReactionRemoveEvent,
+    ctx: Context,
+    kind: type[ev.ReactionAdded] | type[ev.ReactionRemoved],
+) -> list[ev.Event]:
+    guild_id = data.get("guild_id")
+    place = place_of(ctx, data["channel_id"]) if guild_id else None
+    name = emoji_name(data.get("emoji") or {})
+    if place is None or not name:
+        return []
+    # No event id: adding, removing and adding again are three real events, each idempotent.
+    return [
+        kind(
+            platform=PLATFORM,
+            community=guild_id,
+            user=data["user_id"],
+            channel=place.channel,
+            thread=place.thread,
+            message_id=data["message_id"],
+            reaction=name,
+        )
+    ]
+
+
+def reaction_add(data: MessageReactionAddEvent, ctx: Context) -> list[ev.Event]:
+    return _reaction(data, ctx, ev.ReactionAdded)
+
+
+def reaction_remove(data: MessageReactionRemoveEvent, ctx: Context) -> list[ev.Event]:
+    return _reaction(data, ctx, ev.ReactionRemoved)
+
+
+# -- members ---------------------------------------------------------------------------------------
+def member_add(data: GuildMemberAddEvent, ctx: Context) -> list[ev.Event]:
+    user = data.get("user") or {}
+    if not user.get("id"):
+        return []
+    return [
+        ev.MemberJoined(
+            platform=PLATFORM,
+            community=data["guild_id"],
+            user=user["id"],
+            event_id=f"join:{user['id']}:{data.get('joined_at', '')}",
+            user_name=_display_name(user, dict(data)),
+            is_bot=bool(user.get("bot")),
+        )
+    ]
+
+
+# -- interactions ----------------------------------------------------------------------------------
+def _option_value(option: dict[str, Any]) -> str:
+    value = option.get("value")
+    if option.get("type") == 6:  # USER
+        return f"<@{value}>"
+    if option.get("type") == 5:  # BOOLEAN
+        return "on" if value else "off"
+    return str(value if value is not None else "")
+
+
+def command_arguments(name: str, options: list[dict[str, Any]]) -> tuple[str, str]:
+    """(sub-command path, free-text arguments) from an application command's options."""
+    path: list[str] = []
+    while options and options[0].get("type") in (1, 2):  # SUB_COMMAND, SUB_COMMAND_GROUP
+        path.append(options[0]["name"])
+        options = options[0].get("options") or []
+    by_name = {o["name"]: o for o in options}
+    order = ARGUMENT_ORDER.get(name, ()) + tuple(o["name"] for o in options)
+    values = [_option_value(by_name[n]) for n in dict.fromkeys(order) if n in by_name]
+    return " ".join(path), " ".join(v for v in values if v)
+
+
+def interaction_create(data: InteractionCreateEvent, ctx: Context) -> list[ev.Event]:
+    member = data.get("member") or {}
+    user = member.get("user") or data.get("user") or {}
+    body: dict[str, Any] = dict(data.get("data") or {})
+    guild_id = data.get("guild_id")
+    channel_id = data.get("channel_id") or (data.get("channel") or {}).get("id", "")
+    place = place_of(ctx, channel_id) if guild_id and channel_id else None
+    channel, thread = (place.channel, place.thread) if place else (channel_id, None)
+    if data["type"] == 2:  # APPLICATION_COMMAND
+        if not guild_id:
+            return []
+        name = body.get("name", "")
+        sub, args = command_arguments(name, body.get("options") or [])
+        permissions = int(member.get("permissions") or 0)
+        return [
+            ev.CommandInvoked(
+                platform=PLATFORM,
+                community=guild_id,
+                user=user["id"],
+                channel=channel,
+                thread=thread,
+                event_id=f"interaction:{data['id']}",
+                name=CORE_COMMAND_NAMES.get(name, name),
+                args=f"{sub} {args}".strip(),
+                user_name=_display_name(user, member),
+                is_admin=bool(
+                    permissions & (1 << 5) or permissions & (1 << 3)
+                ),  # MANAGE_GUILD or ADMINISTRATOR
+            )
+        ]
+    if data["type"] == 3:  # MESSAGE_COMPONENT
+        parsed = parse_custom_id(body.get("custom_id", ""))
+        community = guild_id or (parsed.guild if parsed else None)
+        if parsed is None or not community:
+            log.info("button %r outside any guild ignored", body.get("custom_id"))
+            return []
+        return [
+            ev.ActionClicked(
+                platform=PLATFORM,
+                community=community,
+                user=user["id"],
+                channel=channel,
+                thread=thread,
+                event_id=f"interaction:{data['id']}",
+                action=parsed.action,
+                value=parsed.value,
+            )
+        ]
+    return []
+
+
+Translator = Callable[[Any, Context], list[ev.Event]]
+
+TRANSLATORS: dict[str, Translator] = {
+    "MESSAGE_CREATE": message_create,
+    "MESSAGE_UPDATE": message_update,
+    "MESSAGE_DELETE": message_delete,
+    "MESSAGE_DELETE_BULK": message_delete_bulk,
+    "MESSAGE_REACTION_ADD": reaction_add,
+    "MESSAGE_REACTION_REMOVE": reaction_remove,
+    "GUILD_MEMBER_ADD": member_add,
+    "INTERACTION_CREATE": interaction_create,
+}
+
+
+def translate(event_type: str, data: Any, ctx: Context) -> list[ev.Event]:
+    """The core events of one gateway dispatch; a malformed payload is skipped with a log line."""
+    translator = TRANSLATORS.get(event_type)
+    if translator is None or not isinstance(data, dict):
+        return []
+    try:
+        return translator(data, ctx)
+    except (KeyError, TypeError, ValueError) as exc:
+        log.warning("malformed %s payload skipped (%s: %s)", event_type, type(exc).__name__, exc)
+        return []

@@ -1,0 +1,98 @@
+"""The admin command `settings`: which channels are read (Channel.ingest), where digests are posted and
+where intro threads open (Community.settings). Only members the platform calls admins (Discord: Manage
+Server) may change them."""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select
+
+from bot import events as ev
+from bot.actions import Action, Document, Reply
+from bot.db.models import Channel, Community
+from bot.repo import ensure_channel
+
+if TYPE_CHECKING:
+    from bot.app import App
+    from bot.db.engine import Database
+
+USAGE = "Settings: `ingest <channel> on|off`, `digest-channel <channel>`, `intro-channel <channel>`, `show`."
+CHANNEL_SETTINGS = {"digest-channel": "digest_channel", "intro-channel": "intro_channel"}
+_CHANNEL_REF = re.compile(r"^<#([A-Za-z0-9]+)(?:\|[^>]*)?>$|^([A-Za-z0-9]+)$")
+
+
+def _channel_id(text: str) -> str | None:
+    match = _CHANNEL_REF.match(text.strip())
+    return (match.group(1) or match.group(2)) if match else None
+
+
+class CommunitySettingsService:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def command(self, event: ev.CommandInvoked, community_id: int, member_id: int) -> list[Action]:
+        words = event.args.split()
+        verb = words[0].lower() if words else "show"
+        if verb == "show":
+            return [self._reply(event, await self._show(community_id))]
+        if not event.is_admin:
+            return [
+                self._reply(event, "Only members who can manage the server can change connective's settings.")
+            ]
+        channel = _channel_id(words[1]) if len(words) > 1 else None
+        if verb == "ingest" and channel and len(words) > 2 and words[2].lower() in ("on", "off"):
+            return [
+                self._reply(event, await self._set_ingest(community_id, channel, words[2].lower() == "on"))
+            ]
+        if verb in CHANNEL_SETTINGS and channel:
+            async with self.db.sessions.begin() as session:
+                community = await session.get(Community, community_id)
+                community.settings = {**(community.settings or {}), CHANNEL_SETTINGS[verb]: channel}
+            return [self._reply(event, f"{verb.replace('-', ' ').capitalize()}: <#{channel}>.")]
+        return [self._reply(event, USAGE)]
+
+    async def _set_ingest(self, community_id: int, channel_external_id: str, on: bool) -> str:
+        async with self.db.sessions.begin() as session:
+            channel = await ensure_channel(session, community_id, channel_external_id)
+            channel.ingest = on
+        if on:
+            return f"I'll learn from messages in <#{channel_external_id}> from now on."
+        return (
+            f"I'll no longer read <#{channel_external_id}>; what was stored stays until members opt out "
+            "or ask to be forgotten."
+        )
+
+    async def _show(self, community_id: int) -> str:
+        async with self.db.sessions() as session:
+            community = await session.get(Community, community_id)
+            overrides = list(
+                await session.scalars(
+                    select(Channel)
+                    .where(Channel.community_id == community_id, Channel.ingest.is_not(None))
+                    .order_by(Channel.name)
+                )
+            )
+        settings = community.settings or {} if community else {}
+        lines = ["Public channels are read unless turned off; private ones only if turned on."]
+        lines += [f"<#{c.external_id}>: {'on' if c.ingest else 'off'}" for c in overrides]
+        for verb, key in CHANNEL_SETTINGS.items():
+            lines.append(f"{verb}: " + (f"<#{settings[key]}>" if settings.get(key) else "not set"))
+        return "\n".join(lines)
+
+    @staticmethod
+    def _reply(event: ev.Event, text: str) -> Reply:
+        return Reply(
+            community=event.community,
+            channel=event.channel,
+            user=event.user,
+            thread=event.thread,
+            doc=Document(text=text),
+        )
+
+
+def setup(app: App) -> CommunitySettingsService:
+    service = CommunitySettingsService(app.db)
+    app.core.register_command("settings", service.command)
+    return service

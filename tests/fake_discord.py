@@ -1,0 +1,265 @@
+"""A fake Discord on 127.0.0.1 (port 0): the REST API (recording every call) and the gateway websocket (HELLO,
+READY, GUILD_CREATE, then whatever a test dispatches; heartbeats answered; RESUME replays from the sequence
+the client names). The real discord.py client talks to it over real HTTP and websockets."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from tests.discord_fixtures import BOT, GUILD, load
+
+API = "/api/v10"
+HELLO, IDENTIFY, RESUME, HEARTBEAT, HEARTBEAT_ACK, DISPATCH = 10, 2, 6, 1, 11, 0
+
+
+@dataclass
+class Call:
+    method: str
+    path: str  # without the /api/v10 prefix
+    json: Any
+    query: dict[str, str]
+
+
+@dataclass
+class FakeDiscord:
+    calls: list[Call] = field(default_factory=list)
+    identifies: list[dict[str, Any]] = field(default_factory=list)
+    resumes: list[dict[str, Any]] = field(default_factory=list)
+    history: list[dict[str, Any]] = field(default_factory=list)  # dispatches sent, by sequence
+    replayed: list[dict[str, Any]] = field(default_factory=list)  # dispatches sent again after a RESUME
+    # On RESUME, replay from the client's last sequence itself (Discord may redeliver what was already seen).
+    replay_last_seen_on_resume: bool = True
+    refused: list[tuple[str, str]] = field(default_factory=list)  # (method, path regex) answered 403
+    _ids: itertools.count = field(default_factory=lambda: itertools.count(1200000000000000001))
+    _ws: web.WebSocketResponse | None = None
+    _connected: asyncio.Event = field(default_factory=asyncio.Event)
+    _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_get("/gateway", self._gateway)
+        app.router.add_route("*", API + "/{tail:.*}", self._rest)
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.base = f"http://127.0.0.1:{port}"
+        self.api_url = self.base + API
+        self.gateway_url = f"ws://127.0.0.1:{port}/gateway"
+
+    async def stop(self) -> None:
+        if self._ws is not None and not self._ws.closed:
+            await self._ws.close()
+        await self._runner.cleanup()
+
+    # -- what tests use ----------------------------------------------------------------------------
+    async def connected(self) -> None:
+        await asyncio.wait_for(self._connected.wait(), 20)
+
+    async def dispatch(self, event_type: str, data: dict[str, Any]) -> int:
+        """Send one gateway event; returns its sequence number."""
+        payload = {"op": DISPATCH, "t": event_type, "s": len(self.history) + 1, "d": data}
+        self.history.append(payload)
+        await self.connected()
+        assert self._ws is not None
+        await self._ws.send_str(json.dumps(payload))
+        return payload["s"]
+
+    async def drop_connection(self) -> None:
+        """Close the gateway socket as Discord does on a hiccup (4000: the client may RESUME)."""
+        ws, self._ws = self._ws, None
+        self._connected.clear()
+        if ws is not None:
+            await ws.close(code=4000, message=b"fake hiccup")
+
+    def find(self, method: str, pattern: str) -> list[Call]:
+        return [c for c in self.calls if c.method == method and re.fullmatch(pattern, c.path)]
+
+    async def wait_for(self, method: str, pattern: str, count: int = 1) -> list[Call]:
+        async def enough() -> list[Call]:
+            async with self._changed:
+                await self._changed.wait_for(lambda: len(self.find(method, pattern)) >= count)
+            return self.find(method, pattern)
+
+        return await asyncio.wait_for(enough(), 30)
+
+    # -- gateway -----------------------------------------------------------------------------------
+    async def _gateway(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        await ws.send_json({"op": HELLO, "d": {"heartbeat_interval": 41250}, "s": None, "t": None})
+        async for message in ws:
+            if message.type is not WSMsgType.TEXT:
+                break
+            payload = json.loads(message.data)
+            op, data = payload.get("op"), payload.get("d")
+            if op == HEARTBEAT:
+                await ws.send_json({"op": HEARTBEAT_ACK, "d": None, "s": None, "t": None})
+            elif op == IDENTIFY:
+                self.identifies.append(data)
+                self.history.clear()
+                self._ws = ws
+                ready = load("ready")
+                ready["resume_gateway_url"] = self.gateway_url
+                await self._send_new(ws, "READY", ready)
+                await self._send_new(ws, "GUILD_CREATE", load("guild_create"))
+                self._connected.set()
+            elif op == RESUME:
+                self.resumes.append(data)
+                self._ws = ws
+                first = data["seq"] if self.replay_last_seen_on_resume else data["seq"] + 1
+                for old in self.history[max(first - 1, 0) :]:
+                    self.replayed.append(old)
+                    await ws.send_str(json.dumps(old))
+                await self._send_new(ws, "RESUMED", {})
+                self._connected.set()
+        return ws
+
+    async def _send_new(self, ws: web.WebSocketResponse, event_type: str, data: Any) -> None:
+        payload = {"op": DISPATCH, "t": event_type, "s": len(self.history) + 1, "d": data}
+        self.history.append(payload)
+        await ws.send_str(json.dumps(payload))
+
+    # -- REST --------------------------------------------------------------------------------------
+    async def _rest(self, request: web.Request) -> web.Response:
+        path = "/" + request.match_info["tail"]
+        body: Any = None
+        if request.can_read_body:
+            raw = await request.read()
+            if request.content_type == "application/json" and raw:
+                body = json.loads(raw)
+            elif request.content_type.startswith("multipart/"):
+                body = {"multipart": raw.decode("utf-8", "replace")}
+        call = Call(request.method, path, body, dict(request.query))
+        async with self._changed:
+            self.calls.append(call)
+            self._changed.notify_all()
+        status, answer = self._answer(call)
+        if status == 204:
+            return web.Response(status=204)
+        # discord.py reads JSON only under exactly this content type (no charset).
+        return web.Response(
+            body=json.dumps(answer).encode(), status=status, headers={"Content-Type": "application/json"}
+        )
+
+    def _answer(self, call: Call) -> tuple[int, Any]:
+        method, path, body = call.method, call.path, call.json or {}
+        if any(method == m and re.fullmatch(p, path) for m, p in self.refused):
+            return 403, {"message": "Missing Permissions", "code": 50013}
+        user = load("ready")["user"]
+        if path == "/users/@me" and method == "GET":
+            return 200, user
+        if path == "/oauth2/applications/@me":
+            return 200, {
+                "id": BOT,
+                "name": "connective",
+                "icon": None,
+                "description": "",
+                "rpc_origins": [],
+                "bot_public": False,
+                "bot_require_code_grant": False,
+                "verify_key": "0" * 64,
+                "flags": 8953856,
+                "owner": {**user, "bot": False},
+                "team": None,
+                "bot": user,
+                "interactions_endpoint_url": None,
+                "summary": "",
+            }
+        if path == "/gateway/bot":
+            return 200, {
+                "url": self.gateway_url,
+                "shards": 1,
+                "session_start_limit": {
+                    "total": 1000,
+                    "remaining": 999,
+                    "reset_after": 0,
+                    "max_concurrency": 1,
+                },
+            }
+        if re.fullmatch(r"/applications/\d+/commands", path) and method == "PUT":
+            return 200, [
+                {**c, "id": str(next(self._ids)), "application_id": BOT, "version": "1"} for c in body
+            ]
+        if re.fullmatch(r"/interactions/\d+/[^/]+/callback", path):
+            interaction_id = path.split("/")[2]
+            return 200, {
+                "interaction": {
+                    "id": interaction_id,
+                    "type": 2,
+                    "response_message_loading": body.get("type") == 5,
+                    "response_message_ephemeral": bool((body.get("data") or {}).get("flags")),
+                }
+            }
+        if re.fullmatch(r"/webhooks/\d+/[^/]+(/messages/@original)?", path):
+            return 200, self._message(body, channel_id="0", webhook=True)
+        if path == "/users/@me/channels" and method == "POST":
+            recipient_id = str(body["recipient_id"])
+            recipient = {**user, "id": recipient_id, "bot": False, "username": f"user{recipient_id}"}
+            return 200, {
+                "id": f"9{recipient_id[1:]}",
+                "type": 1,
+                "last_message_id": None,
+                "recipients": [recipient],
+                "flags": 0,
+            }
+        match = re.fullmatch(r"/channels/(\d+)/threads", path)
+        if match and method == "POST":
+            return 201, {
+                "id": str(next(self._ids)),
+                "type": body.get("type", 12),
+                "guild_id": GUILD,
+                "parent_id": match.group(1),
+                "owner_id": BOT,
+                "name": body.get("name", ""),
+                "last_message_id": None,
+                "rate_limit_per_user": 0,
+                "message_count": 0,
+                "member_count": 1,
+                "flags": 0,
+                "thread_metadata": {
+                    "archived": False,
+                    "locked": False,
+                    "invitable": False,
+                    "auto_archive_duration": body.get("auto_archive_duration", 1440),
+                    "archive_timestamp": "2024-05-02T12:00:00+00:00",
+                },
+            }
+        if re.fullmatch(r"/channels/\d+/thread-members/\d+", path):
+            return 204, None
+        match = re.fullmatch(r"/channels/(\d+)/messages(?:/(\d+))?", path)
+        if match and method in ("POST", "PATCH"):
+            return 200, self._message(body, channel_id=match.group(1), message_id=match.group(2))
+        return 200, {}
+
+    def _message(
+        self, body: dict[str, Any], *, channel_id: str, message_id: str | None = None, webhook: bool = False
+    ) -> dict[str, Any]:
+        return {
+            "id": message_id or str(next(self._ids)),
+            "channel_id": channel_id,
+            "type": 0,
+            "content": body.get("content") or "",
+            "embeds": body.get("embeds") or [],
+            "components": body.get("components") or [],
+            "author": load("ready")["user"],
+            "attachments": [],
+            "mentions": [],
+            "mention_roles": [],
+            "mention_everyone": False,
+            "pinned": False,
+            "tts": False,
+            "timestamp": "2024-05-02T12:00:00.000000+00:00",
+            "edited_timestamp": None,
+            "flags": body.get("flags", 0),
+            **({"webhook_id": BOT} if webhook else {}),
+        }

@@ -1,0 +1,338 @@
+"""The Discord bot end to end: the real discord.py client against a fake Discord over real HTTP and
+websockets, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+
+import discord
+import pytest
+from pydantic import SecretStr
+from sqlalchemy import func, select
+
+from adapters.discord.runner import run
+from bot.actions import Button, Document, OpenGroup, PostToChannel, Reply, Section
+from bot.db.models import Channel, Community, Message, Reaction
+from bot.errors import UserError
+from tests.discord_fixtures import (
+    ASHA,
+    BOT,
+    FORUM,
+    FORUM_POST,
+    GENERAL,
+    GUILD,
+    HELP,
+    PETRA,
+    PRIVATE,
+    THREAD,
+    load,
+)
+from tests.discord_harness import running_bot, send, started_fake_discord
+
+NO_PINGS = {"parse": []}
+
+
+@pytest.fixture
+async def fake_discord():
+    async for fake in started_fake_discord():
+        yield fake
+
+
+async def _messages(app) -> dict[str, Message]:
+    async with app.db.sessions() as s:
+        return {m.external_id: m for m in await s.scalars(select(Message))}
+
+
+async def test_ingests_channels_threads_forum_posts_edits_deletions_and_reactions(app, fake_discord):
+    async with running_bot(app, fake_discord) as bot:
+        for fixture in (
+            "message_create",
+            "message_create_reply",
+            "message_create_thread",
+            "message_create_forum_post",
+            "message_create_private_thread",
+            "message_create_join",
+        ):
+            await send(fake_discord, bot, "MESSAGE_CREATE", fixture)
+        await send(fake_discord, bot, "MESSAGE_REACTION_ADD", "message_reaction_add")
+        stored = await _messages(app)
+        assert set(stored) == {
+            "1100000000000000501",
+            "1100000000000000502",
+            "1100000000000000503",
+            FORUM_POST,
+        }
+        assert stored["1100000000000000502"].reply_to_external_id == "1100000000000000501"
+        assert stored["1100000000000000503"].thread_external_id == THREAD
+        assert stored[FORUM_POST].thread_external_id == FORUM_POST
+        async with app.db.sessions() as s:
+            channels = {c.external_id: c for c in await s.scalars(select(Channel))}
+            assert channels[HELP].name == "help" and channels[FORUM].name == "q-and-a"
+            assert (
+                stored["1100000000000000503"].channel_id == channels[HELP].id
+            )  # threads belong to the channel
+            [reaction] = await s.scalars(select(Reaction))
+            assert (reaction.name, reaction.user_external_id) == ("👍", ASHA)
+
+        await send(fake_discord, bot, "MESSAGE_UPDATE", "message_update")
+        assert "BRIN" in (await _messages(app))["1100000000000000503"].text
+        await send(fake_discord, bot, "MESSAGE_REACTION_REMOVE", "message_reaction_remove")
+        await send(fake_discord, bot, "MESSAGE_DELETE", "message_delete")
+        assert "1100000000000000503" not in await _messages(app)
+        async with app.db.sessions() as s:
+            assert await s.scalar(select(func.count()).select_from(Reaction)) == 0
+    # Reading is silent: the bot posted nothing.
+    assert not fake_discord.find("POST", r"/channels/\d+/messages")
+    [identify] = fake_discord.identifies
+    assert identify["intents"] == (1 << 0) | (1 << 9) | (1 << 10) | (
+        1 << 15
+    )  # guilds, messages, reactions, content
+
+
+async def test_ask_with_a_slash_command_answers_with_embeds(app, fake_discord):
+    async with running_bot(app, fake_discord) as bot:
+        await send(fake_discord, bot, "MESSAGE_CREATE", "message_create")
+        await send(fake_discord, bot, "MESSAGE_CREATE", "message_create_reply")
+        await send(fake_discord, bot, "INTERACTION_CREATE", "interaction_whoknows")
+        [ack] = await fake_discord.wait_for("POST", r"/interactions/1100000000000000601/[^/]+/callback")
+        assert ack.json == {"type": 5, "data": {"flags": 64}}  # "thinking…", only the asker sees it
+        [answer] = await fake_discord.wait_for("PATCH", rf"/webhooks/{BOT}/[^/]+/messages/@original")
+    body = answer.json
+    assert "postgres index tuning" in body["content"] and body["allowed_mentions"] == NO_PINGS
+    [petra] = body["embeds"]
+    assert petra["title"].startswith("1. Petra Kowalski")
+    assert f"<@{PETRA}>" in petra["description"] and "EXPLAIN ANALYZE" in petra["description"]
+    assert f"https://discord.com/channels/{GUILD}/{HELP}/1100000000000000502" in petra["description"]
+
+
+async def test_mention_is_answered_in_the_channel_without_pinging(app, fake_discord):
+    async with running_bot(app, fake_discord) as bot:
+        await send(fake_discord, bot, "MESSAGE_CREATE", "message_create_reply")
+        await send(fake_discord, bot, "MESSAGE_CREATE", "message_create_mention")
+        [reply] = fake_discord.find("POST", rf"/channels/{HELP}/messages")
+    assert str(reply.json["message_reference"]["message_id"]) == "1100000000000000505"
+    assert reply.json["allowed_mentions"] == {**NO_PINGS, "replied_user": False}
+    assert reply.json["embeds"][0]["title"].startswith("1. Petra")
+
+
+async def test_a_redelivered_message_after_resume_is_stored_and_answered_once(app, fake_discord):
+    async with running_bot(app, fake_discord) as bot:
+        await send(fake_discord, bot, "MESSAGE_CREATE", "message_create_reply")
+        await send(fake_discord, bot, "MESSAGE_CREATE", "message_create_mention")
+        await fake_discord.drop_connection()
+        await fake_discord.connected()  # the client resumed; the fake replayed the mention it had seen
+        await send(fake_discord, bot, "MESSAGE_CREATE", "message_create_thread")
+        [resume] = fake_discord.resumes
+        assert resume["session_id"] == "SESSION" and resume["seq"] == 4
+        assert len(fake_discord.identifies) == 1
+        assert [p["d"]["id"] for p in fake_discord.replayed] == ["1100000000000000505"]  # sent twice
+    assert len(fake_discord.find("POST", rf"/channels/{HELP}/messages")) == 1
+    assert set(await _messages(app)) == {"1100000000000000502", "1100000000000000503"}
+
+
+async def test_buttons_are_persistent_and_work_after_a_restart(app, fake_discord):
+    clicks = []
+
+    async def on_echo(event, community_id):
+        clicks.append((event.action, event.value, event.user, event.community))
+        return [
+            Reply(
+                community=event.community,
+                channel=event.channel,
+                user=event.user,
+                doc=Document(text=f"clicked {event.value}"),
+            )
+        ]
+
+    app.core.register_click("echo", on_echo)
+    doc = Document(
+        text="Pick one", sections=(Section(buttons=(Button("Yes", "echo.yes", "42", style="primary"),)),)
+    )
+    async with running_bot(app, fake_discord):
+        await app.core.deliver("discord", [PostToChannel(community=GUILD, channel=HELP, doc=doc)])
+        [posted] = fake_discord.find("POST", rf"/channels/{HELP}/messages")
+    [[button]] = [row["components"] for row in posted.json["components"]]
+    assert button["custom_id"] == "echo.yes|42" and button["style"] == 1
+
+    # A new process: nothing of the first client's views survives but the custom id on Discord's message.
+    click = load("interaction_intro_request")
+    click["data"]["custom_id"] = button["custom_id"]
+    click["message"]["components"] = posted.json["components"]
+    async with running_bot(app, fake_discord) as bot:
+        await send(fake_discord, bot, "INTERACTION_CREATE", click)
+        [ack] = await fake_discord.wait_for("POST", r"/interactions/1100000000000000604/[^/]+/callback")
+        [followup] = await fake_discord.wait_for("POST", rf"/webhooks/{BOT}/[^/]+")
+    assert ack.json == {"type": 6}
+    assert clicks == [("echo.yes", "42", ASHA, GUILD)]
+    assert followup.json["content"] == "clicked 42" and followup.json["flags"] == 64
+
+
+async def test_command_tree_payload_sent_by_sync(app, fake_discord):
+    async with running_bot(app, fake_discord):
+        [sync] = fake_discord.find("PUT", rf"/applications/{BOT}/commands")
+    commands = {c["name"]: c for c in sync.json}
+    assert set(commands) == {"whoknows", "skills", "optout", "optin", "forget-me", "me", "connective"}
+    assert all(c["contexts"] == [0] for c in commands.values())  # guilds only
+    [topic] = commands["whoknows"]["options"]
+    assert (topic["name"], topic["type"], topic["required"]) == ("topic", 3, True)
+    action = next(o for o in commands["skills"]["options"] if o["name"] == "action")
+    assert [c["value"] for c in action["choices"]] == ["list", "add", "remove", "endorse"]
+    settings = commands["connective"]
+    assert int(settings["default_member_permissions"]) == 1 << 5  # Manage Server
+    assert {o["name"] for o in settings["options"]} == {"ingest", "digest-channel", "intro-channel", "show"}
+
+
+async def test_only_server_managers_change_settings_and_ingestion_follows(app, fake_discord):
+    async with running_bot(app, fake_discord) as bot:
+        in_private = load("message_create")
+        in_private.update(id="1100000000000000511", channel_id=PRIVATE)
+        await send(fake_discord, bot, "MESSAGE_CREATE", in_private)
+        assert "1100000000000000511" not in await _messages(app)  # private channels are off by default
+
+        refused = load("interaction_settings_ingest")
+        refused.update(
+            id="1100000000000000611",
+            token="token-1100000000000000611",
+            member={**refused["member"], "permissions": "1071698660929"},
+        )
+        await send(fake_discord, bot, "INTERACTION_CREATE", refused)
+        [answer] = await fake_discord.wait_for(
+            "PATCH", rf"/webhooks/{BOT}/token-1100000000000000611/messages/@original"
+        )
+        assert "manage the server" in answer.json["content"]
+
+        await send(fake_discord, bot, "INTERACTION_CREATE", "interaction_settings_ingest")
+        [answer] = await fake_discord.wait_for(
+            "PATCH", rf"/webhooks/{BOT}/token-1100000000000000603/messages/@original"
+        )
+        assert f"<#{PRIVATE}>" in answer.json["content"]
+        digest = load("interaction_settings_ingest")
+        digest.update(id="1100000000000000612", token="token-1100000000000000612")
+        digest["data"]["options"] = [
+            {"name": "digest-channel", "type": 1, "options": [{"name": "channel", "type": 7, "value": HELP}]}
+        ]
+        digest["data"]["resolved"]["channels"] = {
+            HELP: {
+                "id": HELP,
+                "name": "help",
+                "type": 0,
+                "flags": 0,
+                "permissions": "2248473465835073",
+                "parent_id": None,
+            }
+        }
+        await send(fake_discord, bot, "INTERACTION_CREATE", digest)
+        await fake_discord.wait_for("PATCH", rf"/webhooks/{BOT}/token-1100000000000000612/messages/@original")
+
+        in_private.update(id="1100000000000000512")
+        await send(fake_discord, bot, "MESSAGE_CREATE", in_private)
+        assert "1100000000000000512" in await _messages(app)
+    async with app.db.sessions() as s:
+        community = await s.scalar(select(Community).where(Community.external_id == GUILD))
+        assert community.settings["digest_channel"] == HELP
+
+
+async def test_sharded_client_follows_the_api_url_to_the_gateway(app, fake_discord):
+    async with running_bot(app, fake_discord, sharded=True) as bot:
+        await send(fake_discord, bot, "MESSAGE_CREATE", "message_create")
+    assert "1100000000000000501" in await _messages(app)
+    assert fake_discord.find("GET", "/gateway/bot")
+
+
+async def test_slow_core_still_acknowledges_first(app, fake_discord):
+    """Who-knows may take longer than Discord's 3 s: the deferral goes out before the answer."""
+    async with running_bot(app, fake_discord) as bot:
+        await send(fake_discord, bot, "INTERACTION_CREATE", "interaction_whoknows")
+        await fake_discord.wait_for("PATCH", rf"/webhooks/{BOT}/[^/]+/messages/@original")
+    order = [c.method for c in fake_discord.calls if "interactions" in c.path or "webhooks" in c.path]
+    assert order == ["POST", "PATCH"]
+    await asyncio.sleep(0)
+
+
+def _custom_ids(message_json: dict) -> list[str]:
+    return [c["custom_id"] for row in message_json.get("components", []) for c in row["components"]]
+
+
+async def test_intro_flow_asks_the_expert_by_dm_then_opens_a_private_thread(app, fake_discord):
+    async with running_bot(app, fake_discord) as bot:
+        await send(fake_discord, bot, "MESSAGE_CREATE", "message_create")
+        await send(fake_discord, bot, "MESSAGE_CREATE", "message_create_reply")
+        await send(fake_discord, bot, "INTERACTION_CREATE", "interaction_whoknows")
+        [answer] = await fake_discord.wait_for("PATCH", rf"/webhooks/{BOT}/[^/]+/messages/@original")
+        [request_intro] = _custom_ids(answer.json)
+        assert request_intro.startswith("intro.request|") and request_intro.endswith(f":{PETRA}")
+
+        click = load("interaction_intro_request")
+        click["data"]["custom_id"] = request_intro
+        click["message"]["components"] = answer.json["components"]
+        await send(fake_discord, bot, "INTERACTION_CREATE", click)
+        # The expert is asked privately, with the question and buttons that name the server (a DM has none).
+        [dm] = await fake_discord.wait_for("POST", "/users/@me/channels")
+        assert str(dm.json["recipient_id"]) == PETRA
+        petra_dm = "9" + PETRA[1:]
+        [asked] = await fake_discord.wait_for("POST", rf"/channels/{petra_dm}/messages")
+        assert "postgres index tuning" in asked.json["content"] and asked.json["allowed_mentions"] == NO_PINGS
+        accept, decline, not_mine = _custom_ids(asked.json)
+        intro_id = accept.split("|")[1]
+        assert (accept, decline, not_mine) == (
+            f"intro.accept|{intro_id}|{GUILD}",
+            f"intro.decline|{intro_id}|{GUILD}",
+            f"intro.notmine|{intro_id}|{GUILD}",
+        )
+        [told_asker] = await fake_discord.wait_for("POST", rf"/webhooks/{BOT}/token-1100000000000000604")
+        assert "Petra" in told_asker.json["content"] and told_asker.json["flags"] == 64
+        assert not fake_discord.find("POST", r"/channels/\d+/threads")  # nothing opens before consent
+
+        yes = load("interaction_intro_accept_dm")
+        yes["data"]["custom_id"] = accept
+        yes["channel_id"] = yes["channel"]["id"] = petra_dm
+        yes["message"].update(channel_id=petra_dm, components=asked.json["components"])
+        await send(fake_discord, bot, "INTERACTION_CREATE", yes)
+        [thread] = await fake_discord.wait_for("POST", rf"/channels/{GENERAL}/threads")  # the system channel
+        assert thread.json["type"] == 12 and thread.json["invitable"] is False
+        added = await fake_discord.wait_for("PUT", r"/channels/\d+/thread-members/\d+", count=2)
+        thread_id = added[0].path.split("/")[2]
+        assert {c.path.rsplit("/", 1)[1] for c in added} == {ASHA, PETRA}
+        [hello] = await fake_discord.wait_for("POST", rf"/channels/{thread_id}/messages")
+        assert "Asha Rao" in hello.json["content"] and "Petra Kowalski" in hello.json["content"]
+        assert hello.json["allowed_mentions"] == NO_PINGS
+        dms = await fake_discord.wait_for("POST", "/users/@me/channels", count=2)
+        assert str(dms[1].json["recipient_id"]) == ASHA  # the asker hears that the expert accepted
+
+
+async def test_where_private_threads_are_refused_each_member_gets_the_intro_by_dm(app, fake_discord):
+    fake_discord.refused.append(("POST", r"/channels/\d+/threads"))
+    group = OpenGroup(
+        community=GUILD,
+        members=(ASHA, PETRA),
+        key="intro:9",
+        doc=Document(text="Hi both! Asha asked about @everyone postgres."),
+    )
+    async with running_bot(app, fake_discord):
+        await app.core.deliver("discord", [group])
+        dms = fake_discord.find("POST", "/users/@me/channels")
+        sent = fake_discord.find("POST", r"/channels/9\d+/messages")
+    assert [str(c.json["recipient_id"]) for c in dms] == [ASHA, PETRA]
+    assert len(sent) == 2 and all(c.json["allowed_mentions"] == NO_PINGS for c in sent)
+
+
+async def test_run_follows_the_settings_to_the_fake_discord(app, fake_discord):
+    discord.http.Route.BASE = "https://discord.invalid/api/v10"  # run() must set it from the settings
+    app.settings = app.settings.model_copy(update={"discord_token": None})
+    with pytest.raises(UserError, match="DISCORD_TOKEN"):
+        await run(app)
+    app.settings = app.settings.model_copy(
+        update={"discord_token": SecretStr("fake-token"), "discord_api_url": fake_discord.api_url}
+    )
+    task = asyncio.create_task(run(app))
+    try:
+        await fake_discord.connected()
+        await fake_discord.dispatch("MESSAGE_CREATE", load("message_create"))
+        await fake_discord.wait_for("PUT", rf"/applications/{BOT}/commands")
+        sender = app.core.senders["discord"]
+        await asyncio.wait_for(sender.client.wait_processed(3), 60)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert "1100000000000000501" in await _messages(app)
+    assert fake_discord.identifies[0]["token"] == "fake-token"

@@ -1,0 +1,69 @@
+"""The neutral Document as Discord embeds and persistent buttons, within Discord's limits."""
+
+from __future__ import annotations
+
+from adapters.discord.render import render_document
+from bot.actions import Button, Document, Evidence, ExpertCard, ResourceItem, Section
+
+GUILD = "1100000000000000001"
+
+
+def _card(n: int) -> ExpertCard:
+    return ExpertCard(
+        user=str(1100000000000000200 + n),
+        name=f"Member {n}",
+        score=1.0 / n,
+        why=(
+            Evidence("answered 4 threads on postgres " + "x" * 900, f"https://discord.com/channels/1/2/{n}"),
+        ),
+        buttons=(Button("Request intro", "intro.request", f"7:{1100000000000000200 + n}"),),
+    )
+
+
+def test_expert_cards_become_embeds_with_evidence_and_buttons_within_limits():
+    doc = Document(
+        text="People who can likely help:", sections=(Section(experts=tuple(_card(n) for n in range(1, 13))),)
+    )
+    rendered = render_document(doc)
+    assert rendered.content == "People who can likely help:"
+    assert len(rendered.embeds) == 10  # Discord's maximum; each quote is cut so that the cards fit
+    assert sum(len(e) for e in rendered.embeds) <= 6000
+    first = rendered.embeds[0].to_dict()
+    assert first["title"] == "1. Member 1" and "<@1100000000000000201>" in first["description"]
+    assert "[message](https://discord.com/channels/1/2/1)" in first["description"]
+    ids = [item.custom_id for item in rendered.view.children]
+    assert ids[0] == "intro.request|7:1100000000000000201" and len(ids) == 12
+    assert rendered.send_kwargs()["allowed_mentions"].to_dict() == {"parse": []}
+
+
+def test_buttons_sent_in_a_dm_name_the_server_and_overlong_ones_are_dropped():
+    doc = Document(
+        text="Would you like an intro?",
+        sections=(
+            Section(
+                buttons=(Button("Accept", "intro.accept", "3", style="primary"), Button("x", "a", "v" * 99))
+            ),
+        ),
+    )
+    rendered = render_document(doc, guild=GUILD)
+    [accept] = rendered.view.children
+    assert accept.custom_id == f"intro.accept|3|{GUILD}"
+
+
+def test_sections_and_resources():
+    doc = Document(
+        text="Digest",
+        sections=(
+            Section(
+                heading="Postgres",
+                text="Best of the week",
+                resources=(
+                    ResourceItem("Use the index, Luke", "https://use-the-index-luke.com", note="3 👍"),
+                ),
+            ),
+        ),
+    )
+    [embed] = render_document(doc).embeds
+    assert embed.title == "Postgres"
+    assert "[Use the index, Luke](https://use-the-index-luke.com) — 3 👍" in embed.description
+    assert render_document(doc).view is None

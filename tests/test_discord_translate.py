@@ -1,0 +1,179 @@
+"""The table-driven translator against recorded gateway payloads."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from adapters.discord.custom_ids import make_custom_id, parse_custom_id
+from adapters.discord.translate import TRANSLATORS, translate
+from bot import events as ev
+from tests.discord_fixtures import (
+    ASHA,
+    FORUM,
+    FORUM_POST,
+    GUILD,
+    HELP,
+    KENJI,
+    PETRA,
+    PRIVATE,
+    PRIVATE_THREAD,
+    THREAD,
+    GuildContext,
+    load,
+)
+
+CTX = GuildContext.from_guild_create(load("guild_create"))
+
+
+def one(event_type: str, fixture: str) -> ev.Event:
+    [event] = translate(event_type, load(fixture), CTX)
+    return event
+
+
+def test_every_followed_dispatch_type_has_a_translator():
+    assert {
+        "MESSAGE_CREATE",
+        "MESSAGE_UPDATE",
+        "MESSAGE_DELETE",
+        "MESSAGE_REACTION_ADD",
+        "MESSAGE_REACTION_REMOVE",
+        "GUILD_MEMBER_ADD",
+        "INTERACTION_CREATE",
+    } <= set(TRANSLATORS)
+
+
+def test_message_in_a_text_channel():
+    event = one("MESSAGE_CREATE", "message_create")
+    assert isinstance(event, ev.MessagePosted)
+    assert (event.platform, event.community, event.user, event.channel, event.thread) == (
+        "discord",
+        GUILD,
+        ASHA,
+        HELP,
+        None,
+    )
+    assert event.event_id == event.message_id == "1100000000000000501"
+    assert event.user_name == "Asha Rao" and event.channel_name == "help" and not event.is_private
+    assert event.time == datetime(2024, 5, 2, 9, 58, tzinfo=UTC)
+    assert event.permalink == f"https://discord.com/channels/{GUILD}/{HELP}/1100000000000000501"
+    assert not event.mentions_bot and not event.edited and event.reply_to is None
+
+
+def test_reply_points_at_the_message_it_answers():
+    event = one("MESSAGE_CREATE", "message_create_reply")
+    assert event.reply_to == "1100000000000000501" and event.user == PETRA
+
+
+def test_thread_and_forum_messages_belong_to_their_parent_channel():
+    in_thread = one("MESSAGE_CREATE", "message_create_thread")
+    assert (in_thread.channel, in_thread.thread, in_thread.channel_name) == (HELP, THREAD, "help")
+    assert in_thread.permalink.endswith(f"/{THREAD}/1100000000000000503")
+    post = one("MESSAGE_CREATE", "message_create_forum_post")
+    # A forum post's starter message has the post's id: the thread root, as on Slack.
+    assert (post.channel, post.thread, post.message_id) == (FORUM, FORUM_POST, FORUM_POST)
+
+
+def test_private_thread_and_private_channel_are_private():
+    private_thread = one("MESSAGE_CREATE", "message_create_private_thread")
+    assert (private_thread.channel, private_thread.thread, private_thread.is_private) == (
+        PRIVATE_THREAD,
+        PRIVATE_THREAD,
+        True,
+    )
+    payload = load("message_create")
+    payload["channel_id"] = PRIVATE
+    [event] = translate("MESSAGE_CREATE", payload, CTX)
+    assert event.is_private
+
+
+def test_mention_of_the_bot():
+    event = one("MESSAGE_CREATE", "message_create_mention")
+    assert event.mentions_bot and "who knows" in event.text
+
+
+def test_system_messages_dms_and_unknown_channels_are_skipped():
+    assert translate("MESSAGE_CREATE", load("message_create_join"), CTX) == []
+    dm = load("message_create")
+    del dm["guild_id"]
+    assert translate("MESSAGE_CREATE", dm, CTX) == []
+    elsewhere = load("message_create")
+    elsewhere["channel_id"] = "999"
+    assert translate("MESSAGE_CREATE", elsewhere, CTX) == []
+
+
+def test_edit_is_a_new_event_that_never_asks_again():
+    event = one("MESSAGE_UPDATE", "message_update")
+    assert event.edited and "BRIN" in event.text and not event.mentions_bot
+    assert event.event_id == "1100000000000000503:edit:2024-05-02T10:20:00.000000+00:00"
+    assert event.time == datetime(2024, 5, 2, 10, 20, tzinfo=UTC)
+    partial = {"id": "1", "channel_id": HELP, "guild_id": GUILD, "embeds": []}  # embeds resolved, no content
+    assert translate("MESSAGE_UPDATE", partial, CTX) == []
+
+
+def test_delete_and_reactions():
+    deleted = one("MESSAGE_DELETE", "message_delete")
+    assert isinstance(deleted, ev.MessageDeleted)
+    assert (deleted.message_id, deleted.channel, deleted.thread) == ("1100000000000000503", HELP, THREAD)
+    added = one("MESSAGE_REACTION_ADD", "message_reaction_add")
+    assert isinstance(added, ev.ReactionAdded)
+    assert (added.user, added.message_id, added.reaction, added.event_id) == (
+        ASHA,
+        "1100000000000000502",
+        "👍",
+        "",
+    )
+    assert isinstance(one("MESSAGE_REACTION_REMOVE", "message_reaction_remove"), ev.ReactionRemoved)
+
+
+def test_member_joined():
+    joined = one("GUILD_MEMBER_ADD", "guild_member_add")
+    assert isinstance(joined, ev.MemberJoined)
+    assert (joined.user, joined.user_name, joined.community) == (KENJI, "Kenji Sato", GUILD)
+
+
+def test_slash_commands():
+    ask = one("INTERACTION_CREATE", "interaction_whoknows")
+    assert isinstance(ask, ev.CommandInvoked)
+    assert (ask.name, ask.args, ask.user, ask.channel, ask.is_admin) == (
+        "whoknows",
+        "postgres index tuning",
+        ASHA,
+        HELP,
+        False,
+    )
+    assert ask.event_id == "interaction:1100000000000000601"
+    skills = one("INTERACTION_CREATE", "interaction_skills_add")
+    assert (
+        skills.args == "add kubernetes operators, helm"
+    )  # options in the core's order, whatever Discord sent
+    settings = one("INTERACTION_CREATE", "interaction_settings_ingest")
+    assert (settings.name, settings.args, settings.is_admin) == ("settings", f"ingest {PRIVATE} on", True)
+
+
+def test_buttons_in_a_guild_and_in_a_dm():
+    click = one("INTERACTION_CREATE", "interaction_intro_request")
+    assert isinstance(click, ev.ActionClicked)
+    assert (click.action, click.value, click.community, click.user) == (
+        "intro.request",
+        f"7:{PETRA}",
+        GUILD,
+        ASHA,
+    )
+    in_dm = one("INTERACTION_CREATE", "interaction_intro_accept_dm")
+    assert (in_dm.action, in_dm.value, in_dm.community, in_dm.user) == ("intro.accept", "3", GUILD, PETRA)
+
+
+def test_malformed_payloads_are_skipped_not_raised():
+    assert translate("MESSAGE_CREATE", {"id": "1"}, CTX) == []
+    assert translate("MESSAGE_CREATE", "not a dict", CTX) == []
+    assert translate("MESSAGE_REACTION_ADD", {"guild_id": GUILD, "channel_id": HELP}, CTX) == []
+    assert translate("PRESENCE_UPDATE", {}, CTX) == []
+
+
+def test_custom_ids_round_trip_and_limits():
+    assert parse_custom_id(make_custom_id("intro.accept", "3", guild=GUILD)).guild == GUILD
+    parsed = parse_custom_id(make_custom_id("intro.request", f"7:{PETRA}"))
+    assert (parsed.action, parsed.value, parsed.guild) == ("intro.request", f"7:{PETRA}", None)
+    assert make_custom_id("intro.request", "a|b") is None
+    assert make_custom_id("x", "y" * 200) is None
+    assert parse_custom_id("something else") is None
