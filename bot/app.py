@@ -19,13 +19,13 @@ class App:
     db: Database
     embedder: SentenceEmbedder
     vectors: VectorIndex
-    expertise: "ExpertiseService"  # noqa: F821
-    ingest: "IngestService"  # noqa: F821
-    importer: "ImportService"  # noqa: F821
-    core: "Core"  # noqa: F821
-    scheduler: "Scheduler"  # noqa: F821  (started by `connective run`, not by one-shot commands)
-    intros: "IntroService | None" = None  # noqa: F821
-    home: "HomeService | None" = None  # noqa: F821
+    expertise: ExpertiseService  # noqa: F821
+    ingest: IngestService  # noqa: F821
+    importer: ImportService  # noqa: F821
+    core: Core  # noqa: F821
+    scheduler: Scheduler  # noqa: F821  (started by `connective run`, not by one-shot commands)
+    intros: IntroService | None = None  # noqa: F821
+    home: HomeService | None = None  # noqa: F821
 
     async def close(self) -> None:
         self.scheduler.shutdown()

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from matching.lexical import BM25Index
-from matching.text import carries_expertise, clean, is_thanks, tokens
+from matching.text import carries_expertise, clean, is_thanks, mentioned_users, tokens
 
 ROLE_OTHER, ROLE_ASK, ROLE_ANSWER = 0, 1, 2
 
@@ -40,6 +40,8 @@ class Corpus:
     thread_root_author: list[int] = field(default_factory=list)
     thread_thanked: list[bool] = field(default_factory=list)
     thread_answered: list[bool] = field(default_factory=list)
+    # Who addressed whom, from <@U…> mentions: (author, mentioned member, time) per mention.
+    mentions: list[tuple[int, int, float]] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.records)
@@ -90,6 +92,8 @@ class Corpus:
             first = False
             if role == ROLE_ANSWER and thread >= 0 and not self.thread_answered[thread]:
                 self.thread_answered[thread] = first = True  # the first reply from someone else
+            for mentioned in mentioned_users(rec.text):
+                self.mentions.append((author, self.member(mentioned), rec.ts))
             text = clean(rec.text)
             col = self._cols
             col["first"].append(first)
@@ -127,6 +131,10 @@ class Corpus:
             self._arrays = {k: np.asarray(v, dtype=_COLUMNS[k]) for k, v in self._cols.items()}
             self._arrays["thread_root_author"] = np.asarray(self.thread_root_author, dtype=np.int64)
             self._arrays["thread_thanked"] = np.asarray(self.thread_thanked, dtype=bool)
+            pairs = np.asarray(self.mentions, dtype=np.float64).reshape(-1, 3)
+            self._arrays["mention_from"] = pairs[:, 0].astype(np.int64)
+            self._arrays["mention_to"] = pairs[:, 1].astype(np.int64)
+            self._arrays["mention_ts"] = pairs[:, 2]
         return self._arrays
 
     def texts_to_embed(self, records: list[MessageRecord]) -> list[tuple[int, str]]:

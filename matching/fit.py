@@ -14,7 +14,17 @@ import numpy as np
 from scipy.optimize import minimize
 
 from matching.corpus import ROLE_ANSWER, Corpus
-from matching.ranking import DEFAULT_WEIGHTS, FEATURES, Hits, dense_weights, features, lexical_hits, priors
+from matching.ranking import (
+    DEFAULT_WEIGHTS,
+    FEATURES,
+    PRIOR_MASK,
+    Hits,
+    dense_weights,
+    features,
+    lexical_hits,
+    mixture,
+    priors,
+)
 from matching.text import clean, tokens
 
 log = logging.getLogger(__name__)
@@ -22,7 +32,7 @@ log = logging.getLogger(__name__)
 MIN_QUESTIONS = 30
 TOP_K = 100
 LAG_SHARE = 0.3
-LONG_TAIL_WEIGHT = 1.5
+LONG_TAIL_WEIGHT = 2.0
 
 
 @dataclass(frozen=True)
@@ -55,7 +65,7 @@ def training_questions(corpus: Corpus, limit: int) -> list[tuple[int, int]]:
     return out[-limit:]
 
 
-def build_examples(corpus: Corpus, vectors: np.ndarray, has_vector: np.ndarray, limit: int = 400):
+def build_examples(corpus: Corpus, vectors: np.ndarray, has_vector: np.ndarray, limit: int = 1500):
     """Feature matrices and truth index per training question; questions in the first fifth are
     skipped (too little history before them to learn from)."""
     a = corpus.arrays
@@ -98,24 +108,36 @@ def build_examples(corpus: Corpus, vectors: np.ndarray, has_vector: np.ndarray, 
     return examples
 
 
-def fit_weights(examples, l2: float = 1.0) -> FitResult | None:
-    if len(examples) < MIN_QUESTIONS:
-        return None
-    prior = DEFAULT_WEIGHTS
-
+def _fit_logit(examples, mask: np.ndarray, prior: np.ndarray, l2: float) -> np.ndarray:
     def loss(w: np.ndarray) -> tuple[float, np.ndarray]:
         total, grad = 0.0, np.zeros_like(w)
         for feats, truth, weight in examples:
-            z = feats @ w
+            f = feats[:, mask]
+            z = f @ w
             z -= z.max()
             p = np.exp(z)
             p /= p.sum()
             total -= weight * np.log(p[truth] + 1e-12)
-            grad -= weight * (feats[truth] - p @ feats)
+            grad -= weight * (f[truth] - p @ f)
         diff = w - prior
         return total + l2 * float(diff @ diff), grad + 2 * l2 * diff
 
-    res = minimize(loss, prior.copy(), jac=True, method="L-BFGS-B")
-    log.info("fitted ranking weights on %d questions: %s", len(examples),
-             dict(zip(FEATURES, np.round(res.x, 3), strict=True)))
-    return FitResult(res.x, len(examples), -float(res.fun))
+    return minimize(loss, prior.copy(), jac=True, method="L-BFGS-B").x
+
+
+def fit_weights(examples, l2: float = 1.0) -> FitResult | None:
+    """Fit the activity model and the evidence model, then the mixture share between them."""
+    if len(examples) < MIN_QUESTIONS:
+        return None
+    w = DEFAULT_WEIGHTS.copy()
+    w[PRIOR_MASK] = _fit_logit([(f, t, 1.0) for f, t, _ in examples], PRIOR_MASK, w[PRIOR_MASK], l2)
+    w[~PRIOR_MASK] = _fit_logit(examples, ~PRIOR_MASK, w[~PRIOR_MASK], l2)
+    best = (-np.inf, 0.5)
+    for mix in np.linspace(0.05, 0.95, 19):
+        model = np.append(w, mix)
+        ll = sum((1 + weight) / 2 * np.log(mixture(f, model)[t] + 1e-12) for f, t, weight in examples)
+        best = max(best, (ll, float(mix)))
+    model = np.append(w, best[1])
+    log.info("fitted ranking on %d questions: mix %.2f, %s", len(examples), best[1],
+             dict(zip(FEATURES, np.round(w, 3), strict=True)))
+    return FitResult(model, len(examples), float(best[0]))

@@ -39,15 +39,25 @@ FEATURES = (
     "thread_niche",
     "best_niche",
     "affinity_niche",
+    "addresses_asker",  # times the member mentioned the asker
+    "addressed_by_asker",  # times the asker mentioned the member
+    "answers_share",  # answers relative to the busiest answerer, on a linear scale
+    "first_share",  # first replies relative to the quickest responder, on a linear scale
 )
 NICHE_OF = {"dense_niche": "dense", "lexical_niche": "lexical", "thread_niche": "thread", "best_niche": "best",
             "affinity_niche": "affinity"}
 REGULARS = 5
 
 DEFAULT_WEIGHTS = np.array([1.0, 0.3, 0.5, -0.3, 0.3, 0.0, 0.0, 0.3, 0.2, 1.0, 0.3, 0.5, 0.1, 0.5, 0.5, 0.5,
-                            0.5, 0.5, 0.2, 0.3, 0.3, 0.3])
+                            0.5, 0.5, 0.2, 0.3, 0.3, 0.3, 0.3, 0.3, 1.0, 1.0])
+DEFAULT_MODEL = np.append(DEFAULT_WEIGHTS, 0.5)  # weights, then the activity model's share
 
 _COL = {name: i for i, name in enumerate(FEATURES)}
+# Two models mixed: who answers here at all (activity), and who knows this (evidence). A mixture,
+# not a product: when the evidence points sharply at a niche expert it wins; when it is diffuse, the
+# activity model's order stands.
+PRIOR_FEATURES = ("answers", "first", "answers_share", "first_share", "recent", "week", "regular")
+PRIOR_MASK = np.array([f in PRIOR_FEATURES for f in FEATURES])
 ROLE_WEIGHT = np.array([1.0, 1.0, 1.0])  # other, ask, answer: equal; roles have features of their own
 DAY = 86400.0
 EVIDENCE_MIN = 0.35  # a message quoted as evidence must be at least this relevant (0..1 within the query)
@@ -79,6 +89,19 @@ class Ranked:
     latest: float | None = None
 
 
+def softmax(z: np.ndarray) -> np.ndarray:
+    p = np.exp(z - z.max())
+    return p / p.sum()
+
+
+def mixture(feats: np.ndarray, model: np.ndarray) -> np.ndarray:
+    """P(candidate answers) = mix * P_activity + (1 - mix) * P_evidence; model = weights + [mix]."""
+    w, mix = model[:-1], float(model[-1])
+    p_prior = softmax(feats[:, PRIOR_MASK] @ w[PRIOR_MASK])
+    p_content = softmax(feats[:, ~PRIOR_MASK] @ w[~PRIOR_MASK])
+    return mix * p_prior + (1 - mix) * p_content
+
+
 def dense_weights(pairs: list[tuple[int, float]]) -> dict[int, float]:
     """Cosine similarities of the top hits, floored at 0."""
     return {row: max(float(s), 0.0) for row, s in pairs}
@@ -105,6 +128,7 @@ class Priors:
     messages: np.ndarray
     mask: np.ndarray  # rows known at the time
     first: np.ndarray
+    before: float | None = None
 
 
 def priors(corpus: Corpus, ref_time: float, before: float | None = None) -> Priors:
@@ -124,7 +148,7 @@ def priors(corpus: Corpus, ref_time: float, before: float | None = None) -> Prio
     root_author = np.where(is_answer, root_author, -1)
     messages = np.bincount(author[mask], minlength=m).astype(np.float64)
     first = np.bincount(author[mask & a["first"]], minlength=m).astype(np.float64)
-    return Priors(answers, recent, week, root_author, messages, mask, first)
+    return Priors(answers, recent, week, root_author, messages, mask, first, before)
 
 
 def affinity(corpus: Corpus, pri: Priors, asker: int, *, first_only: bool = False) -> np.ndarray:
@@ -226,11 +250,19 @@ def features(
     feats[:, 12] = together(corpus, pri, asker)[cands]
     feats[:, 13] = pri.first[cands]
     feats[:, 15] = affinity(corpus, pri, asker, first_only=True)[cands]
+    if asker >= 0:
+        frm, to, when = a["mention_from"], a["mention_to"], a["mention_ts"]
+        known = when < pri.before if pri.before is not None else np.ones(len(when), dtype=bool)
+        n = len(corpus.members)
+        feats[:, _COL["addresses_asker"]] = np.bincount(frm[known & (to == asker)], minlength=n)[cands]
+        feats[:, _COL["addressed_by_asker"]] = np.bincount(to[known & (frm == asker)], minlength=n)[cands]
     if skill:
         feats[:, 9] = [skill.get(int(m), 0.0) for m in cands]
     feats = np.log1p(np.maximum(feats, 0.0))
     regular = np.isin(cands, np.argsort(-pri.answers)[:REGULARS]) & (pri.answers[cands] > 0)
     feats[:, _COL["regular"]] = regular
+    feats[:, _COL["answers_share"]] = pri.answers[cands] / max(pri.answers.max(), 1.0)
+    feats[:, _COL["first_share"]] = pri.first[cands] / max(pri.first.max(), 1.0)
     for niche, base in NICHE_OF.items():
         feats[:, _COL[niche]] = feats[:, _COL[base]] * ~regular
     return cands, feats, evidence
@@ -255,11 +287,8 @@ def rank_experts(
     cands, feats, evidence = features(corpus, hits, pri, asker=asker_idx, excluded=excluded_idx, skill=skill_idx)
     if len(cands) == 0:
         return []
-    w = DEFAULT_WEIGHTS if weights is None else weights
-    logits = feats @ w
-    probs = np.exp(logits - logits.max())
-    probs /= probs.sum()
-    order = np.argsort(-logits, kind="stable")[:top]
+    probs = mixture(feats, DEFAULT_MODEL if weights is None else weights)
+    order = np.argsort(-probs, kind="stable")[:top]
     ts = corpus.arrays["ts"]
     out = []
     for i in order:

@@ -34,6 +34,14 @@ def clean(text: str) -> str:
     return " ".join(text.split())[:MAX_TEXT]
 
 
+_USER_MENTION = re.compile(r"<@!?([A-Za-z0-9]+)(?:\|[^>]*)?>")
+
+
+def mentioned_users(text: str) -> list[str]:
+    """Platform user ids mentioned in a message (<@U123> on Slack, <@123> / <@!123> on Discord)."""
+    return _USER_MENTION.findall(text or "")
+
+
 def tokens(text: str) -> list[str]:
     out = []
     for tok in _TOKEN.findall(text.lower()):

@@ -36,7 +36,6 @@ async def run_alembic(db: Database, fn_name: str, *args: object) -> None:
 async def _prepare(conn: AsyncConnection) -> None:
     if conn.dialect.name == "postgresql":
         from sqlalchemy import text
-
         from sqlalchemy.exc import DBAPIError
 
         from bot.errors import UserError

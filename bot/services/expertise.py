@@ -262,7 +262,8 @@ class ExpertiseService:
 
     async def rank(
         self, community_id: int, text: str, *, asker: str | None = None, top: int = 5,
-        now: datetime | None = None, query_vector: np.ndarray | None = None, skip: set[str] | frozenset[str] = frozenset(),
+        now: datetime | None = None, query_vector: np.ndarray | None = None,
+        skip: set[str] | frozenset[str] = frozenset(),
     ) -> list[Suggestion]:
         """The `top` members most able to answer `text`, best first; `skip` are never suggested."""
         corpus = await self.corpus(community_id)

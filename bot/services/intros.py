@@ -115,7 +115,8 @@ class IntroService:
             )),),
         )
         return [
-            self._reply(event, render("intro_requested", expert=neutralise(expert.name), question=_shown(question.text))),
+            self._reply(event, render("intro_requested", expert=neutralise(expert.name),
+                                      question=_shown(question.text))),
             DirectMessage(community=event.community, user=expert.external_id, doc=ask),
         ]
 

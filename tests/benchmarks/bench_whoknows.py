@@ -96,7 +96,7 @@ async def build_synthetic(app, n_messages: int, n_members: int, rng: random.Rand
     batch = 20000
     root = None
     for start in range(0, n_messages, batch):
-        rows, vec_rows = [], []
+        rows = []
         n = min(batch, n_messages - start)
         authors = nprng.choice(n_members, size=n, p=weights)
         vecs = nprng.standard_normal((n, 384)).astype(np.float32)
