@@ -161,6 +161,55 @@ def _finish_import(report) -> None:  # noqa: ANN001
         raise typer.Exit(1)
 
 
+# -- eval ------------------------------------------------------------------------------------------
+@cli.command("eval")
+def eval_cmd(
+    path: Annotated[Path, typer.Argument(help="The community's export: Slack (folder or .zip) or DiscordChatExporter JSON")],
+    cut: Annotated[float, typer.Option(min=0.3, max=0.95, help="Share of history (by time) used to learn")] = 0.7,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON")] = False,
+) -> None:
+    """Quality of suggestions on your own history: MRR and hit@1/5/10 against simple baselines."""
+    import tempfile
+
+    from bot.services.evaluation import evaluate
+
+    s_base = settings()
+
+    async def go() -> dict:
+        with tempfile.TemporaryDirectory(prefix="connective-eval-") as tmp:
+            app = await _open_app(s_base.model_copy(update={"database_url": f"sqlite:///{tmp}/eval.db"}))
+            try:
+                from bot.importers.source import ExportSource
+
+                source = ExportSource(path)
+                is_slack = source.exists("users.json") or source.exists("channels.json")
+                source.close()
+                if is_slack:
+                    report = await app.importer.import_slack(path, progress=progress_bar)
+                else:
+                    report = await app.importer.import_discord([path], progress=progress_bar)
+                for err in report.errors:
+                    typer.echo(f"error: {err}", err=True)
+                cid = await _community_id(app, None)
+                try:
+                    return await evaluate(app.expertise, cid, cut_share=cut)
+                except ValueError as exc:
+                    raise UserError(str(exc)) from None
+            finally:
+                await app.close()
+
+    result = run_async(go)
+    if as_json:
+        typer.echo(json.dumps(result))
+        return
+    typer.echo(f"{result['questions']} later questions answered by someone seen before the cut "
+               f"({result['longtail_questions']} answered by someone outside the five top answerers)")
+    typer.echo(f"{'system':14} {'n':>5} {'MRR':>6} {'hit@1':>6} {'hit@5':>6} {'hit@10':>6} {'longtail':>8}")
+    for name, m in result["systems"].items():
+        typer.echo(f"{name:14} {m['n']:5d} {m['mrr']:6.3f} {m['hit@1']:6.3f} {m['hit@5']:6.3f} {m['hit@10']:6.3f} "
+                   f"{m['longtail_mrr']:8.3f}")
+
+
 # -- ask -------------------------------------------------------------------------------------------
 @cli.command()
 def ask(

@@ -25,7 +25,7 @@ from bot.repo import (
     insert_ignore,
     skills_of,
 )
-from bot.safety import neutralise
+from bot.safety import neutralise, storable
 from bot.services.expertise import ExpertiseService, Suggestion
 from bot.services.ingest import IncomingMessage, IngestService
 from bot.settings import Settings
@@ -203,7 +203,7 @@ class Core:
         suggestions = await self.expertise.rank(scope.community_id, topic, asker=event.user, top=5,
                                                 now=event.time)
         async with self.db.sessions.begin() as session:
-            question = Question(community_id=scope.community_id, asker_id=scope.member_id, text=topic[:4000],
+            question = Question(community_id=scope.community_id, asker_id=scope.member_id, text=storable(topic)[:4000],
                                 channel_external_id=event.channel, suggested=[s.user for s in suggestions],
                                 created_at=event.time)
             session.add(question)
@@ -241,7 +241,7 @@ class Core:
             if verb in ("add", "remove", "endorse") and not member.profiling_consent:
                 return [self._reply(event, "You're opted out of profiling; `/optin` first to declare skills.")]
             if verb == "add":
-                topics = [t.strip()[:200] for t in re.split(r"[,;\n]", rest) if t.strip()]
+                topics = [storable(t).strip()[:200] for t in re.split(r"[,;\n]", rest) if t.strip()]
                 if not topics:
                     return [self._reply(event, "Tell me the topics: `/skills add kubernetes, postgres tuning`")]
                 for topic in topics:

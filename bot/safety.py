@@ -13,3 +13,9 @@ def neutralise(text: str) -> str:
     text = _SLACK_BROADCAST.sub(lambda m: f"@{ZWSP}{m.group(1)}", text or "")
     text = _AT_BROADCAST.sub(lambda m: f"@{ZWSP}{m.group(1)}", text)
     return _DISCORD_ROLE.sub(lambda m: f"@{ZWSP}role", text)
+
+
+def storable(text: str | None) -> str:
+    """Text any database keeps: no NUL characters (PostgreSQL refuses them), no lone surrogates."""
+    text = (text or "").replace("\x00", "")
+    return text.encode("utf-8", errors="replace").decode("utf-8")

@@ -12,6 +12,7 @@ from sqlalchemy import delete, insert, select, update
 from bot.db.engine import Database
 from bot.db.models import Member, Message, MessageVector, Reaction
 from bot.repo import insert_ignore
+from bot.safety import storable
 from bot.services.expertise import ExpertiseService, records_from_rows
 from matching.text import carries_expertise, clean
 
@@ -80,7 +81,7 @@ class IngestService:
                     result.skipped += 1
                     continue
                 seen.add(key)
-                text = (m.text or "")[:MAX_STORED_TEXT]
+                text = storable(m.text)[:MAX_STORED_TEXT]
                 if key in existing:
                     mid, old_text = existing[key]
                     if old_text != text and m.edited_at is not None:

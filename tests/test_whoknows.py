@@ -1,0 +1,90 @@
+"""Who knows X: ranking quality on the sample, the vector index contract, exclusions, bad input."""
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import numpy as np
+import pytest
+from sqlalchemy import func, select
+
+from bot import events as ev
+from bot.db.models import Community, Member, Message, MessageVector
+from bot.services.evaluation import evaluate
+from matching.vector_index import NumpyVectorIndex
+
+TEAM = "T0SAMPLE01"
+
+
+async def _community_id(app) -> int:
+    async with app.db.sessions() as s:
+        return (await s.scalar(select(Community).where(Community.external_id == TEAM))).id
+
+
+async def test_sample_questions_find_their_experts(sample_app):
+    cid = await _community_id(sample_app)
+    cases = {
+        "Why does Postgres ignore my index and do a sequential scan?": "Mariusz",
+        "How do I debug pods that keep getting OOMKilled in Kubernetes?": "Mateus",
+        "Writing Python extensions in Rust with PyO3 and maturin": "Hemi",
+        "spatial join of points to polygons with geopandas, CRS problems": "Björn",
+    }
+    for question, expected in cases.items():
+        found = await sample_app.expertise.rank(cid, question, top=3)
+        assert found and expected in found[0].name, (question, [f.name for f in found])
+        assert found[0].why and any(link for link in found[0].permalinks)
+
+
+async def test_eval_beats_baselines_on_the_sample(sample_app):
+    cid = await _community_id(sample_app)
+    result = await evaluate(sample_app.expertise, cid)
+    mine = result["systems"]["connective"]
+    assert result["questions"] >= 20
+    for baseline in ("most-active", "top-answerers", "bm25-doc"):
+        assert mine["mrr"] > result["systems"][baseline]["mrr"], result
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+async def test_pgvector_and_numpy_agree(sample_app):
+    """Same results contract: the nearest messages by cosine similarity, best first."""
+    assert sample_app.db.dialect == "postgresql"
+    cid = await _community_id(sample_app)
+    numpy_index = NumpyVectorIndex()
+    async with sample_app.db.sessions() as s:
+        rows = (await s.execute(select(MessageVector.message_id, MessageVector.embedding)
+                                .where(MessageVector.community_id == cid))).all()
+    numpy_index.add(cid, np.array([r[0] for r in rows]), np.stack([r[1] for r in rows]))
+    query = sample_app.embedder.encode(["kubernetes pod memory limits"])[0]
+    exact = await numpy_index.search(cid, query, 10)
+    approx = await sample_app.vectors.search(cid, query, 10)
+    assert [m for m, _ in approx][:5] == [m for m, _ in exact][:5]
+    assert np.allclose([s for _, s in approx][:5], [s for _, s in exact][:5], atol=1e-4)
+
+
+async def test_bots_asker_and_opted_out_are_never_suggested(sample_app):
+    cid = await _community_id(sample_app)
+    question = "Postgres index ignored, sequential scan"
+    [top] = await sample_app.expertise.rank(cid, question, top=1)
+    found = await sample_app.expertise.rank(cid, question, asker=top.user, top=10)
+    assert top.user not in [f.user for f in found]
+    async with sample_app.db.sessions.begin() as s:
+        member = await s.scalar(select(Member).where(Member.community_id == cid, Member.external_id == top.user))
+        member.available_for_intros = False
+        bots = set(await s.scalars(select(Member.external_id).where(Member.community_id == cid,
+                                                                     Member.is_bot.is_(True))))
+    found = await sample_app.expertise.rank(cid, question, top=10)
+    assert top.user not in [f.user for f in found]
+    assert not bots & {f.user for f in found}
+
+
+async def test_bad_messages_never_crash_ingestion(app):
+    texts = ["How do I tune postgres autovacuum for very large tables? " * 700, "", "   ", "\u202e\u0000\U0001f600 ζ 漢字 \ud800"[:-1], "<!channel> <!here> @everyone"]
+    for i, text in enumerate(texts):
+        await app.core.handle(ev.MessagePosted(community="TBAD", platform="slack", user="U1", channel="C1",
+                                               message_id=f"{i}.0", event_id=f"e{i}", text=text,
+                                               time=datetime(2026, 1, 1, tzinfo=UTC)))
+    async with app.db.sessions() as s:
+        stored = list(await s.scalars(select(Message.text).order_by(Message.id)))
+        vectors = await s.scalar(select(func.count()).select_from(MessageVector))
+    assert len(stored) == len(texts)
+    assert len(stored[0]) == len(texts[0]) > 39_000
+    assert vectors >= 1  # the long one is embedded (cut to the model's window), the empty ones are not
