@@ -32,6 +32,7 @@ class MessagePosted(Event):
     mentions_bot: bool = False
     is_direct: bool = False  # a DM to the bot
     edited: bool = False
+    link_titles: tuple[tuple[str, str], ...] = ()  # (URL, title) from the platform's link unfurls
 
 
 @dataclass(frozen=True, kw_only=True)

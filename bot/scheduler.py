@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
@@ -18,14 +19,20 @@ class Scheduler:
     def __init__(self, *, timezone: str = "UTC") -> None:
         self._scheduler = AsyncIOScheduler(timezone=timezone)
 
-    def every(self, name: str, seconds: float, job: Job) -> None:
+    def every(self, name: str, seconds: float, job: Job, *, start_now: bool = False) -> None:
+        """Run `job` every `seconds`; with start_now, also as soon as the scheduler starts."""
+        first = {"next_run_time": datetime.now(UTC)} if start_now else {}
         self._scheduler.add_job(self._guard(name, job), IntervalTrigger(seconds=seconds), id=name,
-                                replace_existing=True, coalesce=True, max_instances=1)
+                                replace_existing=True, coalesce=True, max_instances=1, **first)
 
     def cron(self, name: str, expression: str, job: Job, *, timezone: str = "UTC") -> None:
         self._scheduler.add_job(self._guard(name, job), CronTrigger.from_crontab(expression, timezone=timezone),
                                 id=name, replace_existing=True, coalesce=True, max_instances=1,
                                 misfire_grace_time=None)
+
+    def remove(self, name: str) -> None:
+        if self._scheduler.get_job(name) is not None:
+            self._scheduler.remove_job(name)
 
     def start(self) -> None:
         self._scheduler.start()

@@ -148,3 +148,4 @@ class ProcessedEvent(Base):
 
 
 # Feature modules add their tables here (one import each), so Alembic sees every model.
+from bot.db import resources as _resources  # noqa: E402,F401
