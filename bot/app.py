@@ -24,6 +24,7 @@ class App:
     importer: "ImportService"  # noqa: F821
     core: "Core"  # noqa: F821
     scheduler: "Scheduler"  # noqa: F821  (started by `connective run`, not by one-shot commands)
+    digests: "DigestService | None" = None  # noqa: F821
 
     async def close(self) -> None:
         self.scheduler.shutdown()
@@ -62,5 +63,9 @@ def build_app(settings: Settings, *, embedder: SentenceEmbedder | None = None, d
     importer = ImportService(db, ingest, expertise)
     core = Core(db=db, expertise=expertise, ingest=ingest, settings=settings)
     scheduler = Scheduler()
+    app = App(settings, db, embedder, vectors, expertise, ingest, importer, core, scheduler)
     # Feature services register their commands, clicks and jobs here.
-    return App(settings, db, embedder, vectors, expertise, ingest, importer, core, scheduler)
+    from bot.services.digest import setup as setup_digests
+
+    app.digests = setup_digests(app)
+    return app
