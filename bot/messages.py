@@ -10,5 +10,5 @@ def template(name: str) -> str:
     return resources.files("bot").joinpath("templates", f"{name}.md").read_text(encoding="utf-8").strip()
 
 
-def render(name: str, **values: object) -> str:
-    return template(name).format(**values)
+def render(template_name: str, /, **values: object) -> str:
+    return template(template_name).format(**values)

@@ -150,7 +150,8 @@ async def ensure_members_bulk(session: AsyncSession, community_id: int,
     """external id -> member id, creating members not seen before (name, is_bot, timezone in the dict)."""
     rows = [{"community_id": community_id, "external_id": ext, "name": p.get("name") or ext,
              "is_bot": bool(p.get("is_bot")), "timezone": p.get("timezone"),
-             "profiling_consent": True, "available_for_intros": True} for ext, p in people.items()]
+             # A deactivated account can't answer anyone: kept for history, never suggested.
+             "profiling_consent": True, "available_for_intros": not p.get("deleted")} for ext, p in people.items()]
     for start in range(0, len(rows), 1000):
         await session.execute(insert_ignore(session, Member), rows[start : start + 1000])
     found = (await session.execute(

@@ -31,6 +31,8 @@ DEFAULT_WEIGHTS = np.array([1.0, 0.6, 1.2, -0.3, 0.5, 0.3, 0.2, 0.3, 0.4, 1.0])
 
 ROLE_WEIGHT = np.array([0.6, 0.25, 1.0])  # other, ask, answer
 DAY = 86400.0
+EVIDENCE_MIN = 0.35  # a message quoted as evidence must be at least this relevant (0..1 within the query)
+SIMILAR_THREAD = 0.5  # a thread counts as "similar" in the evidence from this relevance on
 
 
 @dataclass(frozen=True)
@@ -147,7 +149,8 @@ def features(
         if r == ROLE_ANSWER:
             bonus = (1.0 if t >= 0 and thanked[t] else 0.0) + min(float(reactions[row]), 3.0) / 3.0
             f[8] += rel * bonus
-        evidence[m]["rows"].append((rel * ROLE_WEIGHT[r], row))
+        if rel >= EVIDENCE_MIN and r != ROLE_ASK:
+            evidence[m]["rows"].append((rel * ROLE_WEIGHT[r], row))
     if thread_rel:
         # Everyone who answered in a relevant thread, whether or not their own message matched.
         t_rows = np.flatnonzero(np.isin(thread, np.fromiter(thread_rel, dtype=np.int64)) & (role == ROLE_ANSWER)
@@ -159,8 +162,9 @@ def features(
                 continue
             seen.add((m, t))
             acc[m][2] += thread_rel[t]
-            evidence[m]["threads"].add(t)
-            evidence[m]["rows"].append((0.5 * thread_rel[t], int(row)))
+            if thread_rel[t] >= SIMILAR_THREAD:
+                evidence[m]["threads"].add(t)
+                evidence[m]["rows"].append((0.5 * thread_rel[t], int(row)))
     # Regulars and people who helped this asker before are candidates even without a matching message.
     aff = affinity(corpus, pri, asker)
     for prior in (pri.answers, pri.recent, aff):

@@ -1,6 +1,7 @@
 """Text helpers shared by indexing and ranking: tokens, clean text, what carries expertise."""
 from __future__ import annotations
 
+import html
 import re
 import unicodedata
 
@@ -28,6 +29,7 @@ def clean(text: str) -> str:
     text = unicodedata.normalize("NFKC", text or "")
     text = _LINK.sub(lambda m: m.group(2) or m.group(1), text)
     text = _MENTION.sub(" ", text)
+    text = html.unescape(text)  # Slack escapes &, < and > as entities
     text = "".join(ch for ch in text if ch.isprintable() or ch in "\n\t")
     return " ".join(text.split())[:MAX_TEXT]
 

@@ -73,7 +73,7 @@ class SlackExport:
             self.users[u["id"]] = u
             self.team = self.team or u.get("team_id") or u.get("team")
             people[u["id"]] = {"name": user_name(u), "is_bot": bool(u.get("is_bot")) or u["id"] == "USLACKBOT",
-                               "timezone": u.get("tz")}
+                               "timezone": u.get("tz"), "deleted": bool(u.get("deleted"))}
         if not self.team:
             raise DamagedFile("users.json", "no team_id found: pass --team ID to name the workspace")
         return people

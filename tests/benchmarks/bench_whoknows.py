@@ -1,0 +1,167 @@
+"""Who-knows performance figures, each against a baseline measured in the same run.
+
+1. Import throughput: `connective import slack` (parse, store, embed, fit) on a real export, against
+   bare `SentenceTransformer.encode(batch_size=64)` of the same messages' texts.
+2. Ask latency on a synthetic community (default 200,000 messages, 5,000 members; vectors are random
+   unit vectors written straight to the database, since encoding 200k texts would take half an hour):
+   p50/p95 of ExpertiseService.rank including the query encode, against the bare encode of one query;
+   resident memory after loading.
+
+    python tests/benchmarks/bench_whoknows.py --export ../shared/data/dev/racket-2019
+    python tests/benchmarks/bench_whoknows.py --messages 200000 --members 5000 --skip-import
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import resource
+import statistics
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import insert
+
+from bot.app import build_app
+from bot.db.migrate import ensure_schema
+from bot.db.models import Channel, Community, Member, Message, MessageVector
+from bot.settings import Settings
+
+WORDS = ("postgres index vacuum planner kubernetes pod deploy helm react hook render css grid flexbox rust "
+         "borrow lifetime async tokio python typing mypy packaging wheel pandas dataframe groupby spark "
+         "kafka consumer offset terraform module state docker image layer cache nginx proxy tls cert "
+         "oauth token jwt redis cluster eviction graphql schema resolver webpack bundle vite test pytest "
+         "fixture mock ci pipeline runner git rebase merge conflict linux kernel memory leak profiler").split()
+
+
+def rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+async def bench_import(export: Path) -> dict:
+    import json as _json
+
+    from bot.importers.slack_export import SYSTEM_SUBTYPES
+
+    texts = []
+    for day in sorted(export.glob("*/*.json")):
+        for m in _json.loads(day.read_text()):
+            if m.get("user") and m.get("subtype") not in SYSTEM_SUBTYPES and m.get("text", "").strip():
+                texts.append(m["text"])
+    settings = Settings()
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(settings.resolved_model_path(), device="cpu")
+    model.encode(texts[:64], batch_size=64)
+    t = time.perf_counter()
+    model.encode(texts, batch_size=64, normalize_embeddings=True)
+    bare = len(texts) / (time.perf_counter() - t)
+    with tempfile.TemporaryDirectory() as tmp:
+        app = build_app(Settings(database_url=f"sqlite:///{tmp}/bench.db"))
+        await ensure_schema(app.db)
+        app.embedder.encode(["warm up"])  # both sides measured with the model loaded
+        t = time.perf_counter()
+        report = await app.importer.import_slack(export)
+        ours = report.messages_seen / (time.perf_counter() - t)
+        await app.close()
+    return {"messages": len(texts), "bare_encode_msgs_per_s": round(bare, 1),
+            "import_msgs_per_s": round(ours, 1), "ratio": round(ours / bare, 2)}
+
+
+async def build_synthetic(app, n_messages: int, n_members: int, rng: random.Random) -> int:
+    nprng = np.random.default_rng(rng.randrange(2**32))
+    async with app.db.sessions.begin() as s:
+        c = Community(platform="slack", external_id="TSYNTH", name="synthetic", settings={})
+        s.add(c)
+        await s.flush()
+        ch = Channel(community_id=c.id, external_id="CSYNTH", name="general", is_private=False)
+        s.add(ch)
+        await s.flush()
+        await s.execute(insert(Member), [{"community_id": c.id, "external_id": f"U{i:05d}", "name": f"member{i}",
+                                          "is_bot": False, "profiling_consent": True,
+                                          "available_for_intros": True} for i in range(n_members)])
+        cid, chid = c.id, ch.id
+    from sqlalchemy import select
+
+    async with app.db.sessions() as s:
+        member_ids = list(await s.scalars(select(Member.id).where(Member.community_id == cid).order_by(Member.id)))
+    # Zipf-like activity: a few regulars write most messages.
+    weights = 1 / np.arange(1, n_members + 1) ** 0.9
+    weights /= weights.sum()
+    t0 = datetime(2025, 1, 1, tzinfo=UTC).timestamp()
+    batch = 20000
+    root = None
+    for start in range(0, n_messages, batch):
+        rows, vec_rows = [], []
+        n = min(batch, n_messages - start)
+        authors = nprng.choice(n_members, size=n, p=weights)
+        vecs = nprng.standard_normal((n, 384)).astype(np.float32)
+        vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+        for i in range(n):
+            k = start + i
+            if k % 6 == 0:
+                root = f"{t0 + k * 60:.6f}"
+            text = " ".join(rng.choices(WORDS, k=rng.randint(5, 25)))
+            rows.append({"community_id": cid, "channel_id": chid, "author_id": member_ids[int(authors[i])],
+                         "external_id": f"{t0 + k * 60:.6f}", "thread_external_id": root, "text": text,
+                         "created_at": datetime.fromtimestamp(t0 + k * 60, UTC)})
+        async with app.db.sessions.begin() as s:
+            ids = list(await s.scalars(insert(Message).returning(Message.id), rows))
+            await s.execute(insert(MessageVector), [{"message_id": mid, "community_id": cid, "embedding": v}
+                                                    for mid, v in zip(ids, vecs, strict=True)])
+    return cid
+
+
+async def bench_ask(n_messages: int, n_members: int, n_queries: int, db_url: str | None) -> dict:
+    rng = random.Random(7)
+    with tempfile.TemporaryDirectory() as tmp:
+        app = build_app(Settings(database_url=db_url or f"sqlite:///{tmp}/synthetic.db"))
+        await ensure_schema(app.db)
+        t = time.perf_counter()
+        cid = await build_synthetic(app, n_messages, n_members, rng)
+        built = time.perf_counter() - t
+        queries = [" ".join(rng.choices(WORDS, k=rng.randint(4, 12))) for _ in range(n_queries)]
+        app.embedder.encode(["warm up"])
+        t = time.perf_counter()
+        for q in queries:
+            app.embedder.encode([q])
+        bare_ms = 1000 * (time.perf_counter() - t) / len(queries)
+        t = time.perf_counter()
+        await app.expertise.rank(cid, queries[0], asker="U00001")  # loads the corpus
+        load_s = time.perf_counter() - t
+        times = []
+        for i, q in enumerate(queries):
+            t = time.perf_counter()
+            await app.expertise.rank(cid, q, asker=f"U{i % n_members:05d}")
+            times.append(1000 * (time.perf_counter() - t))
+        await app.close()
+    times.sort()
+    p50 = statistics.median(times)
+    p95 = times[int(0.95 * (len(times) - 1))]
+    return {"messages": n_messages, "members": n_members, "build_s": round(built, 1), "load_s": round(load_s, 1),
+            "bare_query_encode_ms": round(bare_ms, 1), "ask_p50_ms": round(p50, 1), "ask_p95_ms": round(p95, 1),
+            "p50_vs_bare_encode": round(p50 / bare_ms, 2), "max_rss_mb": round(rss_mb())}
+
+
+async def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--export", type=Path, help="a Slack export for the import-throughput figure")
+    p.add_argument("--messages", type=int, default=200_000)
+    p.add_argument("--members", type=int, default=5_000)
+    p.add_argument("--queries", type=int, default=200)
+    p.add_argument("--db", help="database URL for the synthetic community (default: temporary SQLite)")
+    p.add_argument("--skip-import", action="store_true")
+    p.add_argument("--skip-ask", action="store_true")
+    a = p.parse_args()
+    if a.export and not a.skip_import:
+        print(json.dumps({"import": await bench_import(a.export)}), flush=True)
+    if not a.skip_ask:
+        print(json.dumps({"ask": await bench_ask(a.messages, a.members, a.queries, a.db)}), flush=True)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

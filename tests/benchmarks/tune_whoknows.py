@@ -1,0 +1,94 @@
+"""Development harness for who-knows ranking: the protocol of shared/tools/eval_whoknows.py, in process.
+
+Imports each community's history once (cached under --work), then re-fits and re-ranks with the
+current code, so ranking changes are measured in seconds. The official figures come from
+eval_whoknows.py itself; this only speeds up iteration.
+
+    python tests/benchmarks/tune_whoknows.py ../shared/data/dev/racket-2019 [more exports...]
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib.util
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from bot.app import build_app
+from bot.db.migrate import ensure_schema
+from bot.settings import Settings
+
+BASELINES = {  # measured with eval_whoknows.py --no-product (MRR, long-tail MRR of the best baseline)
+    "clojurians-2019": (0.223, 0.033), "racket-2017": (0.365, 0.084),
+    "racket-2018": (0.343, 0.103), "racket-2019": (0.258, 0.110),
+}
+
+
+def load_eval(path: Path):
+    spec = importlib.util.spec_from_file_location("eval_whoknows", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+async def evaluate(export: Path, work: Path, ev, refit: bool) -> tuple[float, float, int]:
+    users, channels, msgs, bots = ev.load(export)
+    _, history, questions = ev.split(msgs, bots, 0.7)
+    db_file = work / f"{export.name}.db"
+    app = build_app(Settings(database_url=f"sqlite:///{db_file}"))
+    await ensure_schema(app.db)
+    if not (work / f"{export.name}.done").exists():
+        hist = work / export.name
+        if not hist.exists():
+            ev.write_history(export, users, channels, history, hist)
+        await app.importer.import_slack(hist)
+        (work / f"{export.name}.done").touch()
+    from bot.repo import list_communities
+
+    async with app.db.sessions() as s:
+        cid = (await list_communities(s))[0].id
+    if refit:
+        await app.expertise.fit(cid)
+    cache = work / f"{export.name}.q.npy"
+    if cache.exists():
+        qv = np.load(cache)
+    else:
+        qv = app.embedder.encode([q["text"] for q in questions])
+        np.save(cache, qv)
+    rankings = {}
+    for q, v in zip(questions, qv, strict=True):
+        found = await app.expertise.rank(cid, q["text"], asker=q["asker"], top=10, query_vector=v)
+        rankings[q["id"]] = [e.user for e in found]
+    regulars = frozenset(u for u, _ in ev.top_answerers(history, bots).most_common(5))
+    m, lt = ev.metrics(rankings, questions), ev.metrics(rankings, questions, exclude=regulars)
+    await app.close()
+    return m["mrr"], lt["mrr"], m["n"]
+
+
+async def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("exports", nargs="+", type=Path)
+    p.add_argument("--work", type=Path, default=Path("/tmp/connective-tune"))
+    p.add_argument("--eval", type=Path, default=Path(__file__).resolve().parents[3] / "shared/tools/eval_whoknows.py")
+    p.add_argument("--no-refit", action="store_true")
+    a = p.parse_args()
+    a.work.mkdir(parents=True, exist_ok=True)
+    ev = load_eval(a.eval)
+    ratios, lts = [], []
+    for export in a.exports:
+        t = time.perf_counter()
+        mrr, lt, n = await evaluate(export, a.work, ev, not a.no_refit)
+        base, base_lt = BASELINES.get(export.name, (float("nan"), float("nan")))
+        ratios.append(mrr / base)
+        lts.append(lt / base_lt)
+        print(json.dumps({"export": export.name, "n": n, "mrr": round(mrr, 3), "ratio": round(mrr / base, 2),
+                          "longtail": round(lt, 3), "lt_ratio": round(lt / base_lt, 2),
+                          "s": round(time.perf_counter() - t, 1)}))
+    print(f"min MRR ratio {min(ratios):.2f}  mean long-tail ratio {np.mean(lts):.2f}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

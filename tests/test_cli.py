@@ -1,0 +1,96 @@
+"""The CLI contract, end to end in subprocesses, as users and outside tools call it."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import SAMPLE
+
+CLI = [sys.executable, "-m", "bot.cli"]
+
+
+def run(*args: str, stdin: str | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
+    return subprocess.run([*CLI, *args], input=stdin, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def sample_db(tmp_path_factory) -> str:
+    url = f"sqlite:///{tmp_path_factory.mktemp('cli') / 'sample.db'}"
+    out = run("--db", url, "import", "slack", str(SAMPLE))
+    assert out.returncode == 0, out.stderr
+    assert "new" in out.stdout
+    return url
+
+
+def test_demo_tour_answers_with_ranked_members_and_evidence():
+    out = run("demo", "--no-input")
+    assert out.returncode == 0, out.stderr[-3000:]
+    answers = out.stdout.split("Sam Taylor> ")
+    # Three who-knows questions, each answered with its expected expert first, with evidence.
+    for expected, block in zip(("Mariusz", "Mateus", "Hemi"), answers[1:4], strict=True):
+        first = next(line for line in block.splitlines() if line.startswith("1. "))
+        assert expected in first, block
+        assert "https://slack.com/archives/" in block  # permalinks to what they answered
+    assert "Traceback" not in out.stderr
+
+
+def test_import_is_idempotent(sample_db):
+    out = run("--db", sample_db, "import", "slack", str(SAMPLE))
+    assert out.returncode == 0, out.stderr
+    assert " 0 new" in out.stdout
+
+
+def test_ask_text_and_json_lines(sample_db):
+    out = run("--db", sample_db, "ask", "--top", "3", "who can help with kubernetes OOMKilled pods")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines()[1].startswith("1. ")
+
+    lines = [
+        {"id": "q1", "text": "Postgres ignores my index and does a sequential scan", "asker": "nobody"},
+        "this is not json",
+        {"id": "q2", "text": "PyO3 and maturin for Rust extensions"},
+    ]
+    stdin = "\n".join(x if isinstance(x, str) else json.dumps(x) for x in lines) + "\n"
+    out = run("--db", sample_db, "ask", "--json", "--top", "4", stdin=stdin)
+    assert out.returncode == 0, out.stderr
+    rows = [json.loads(line) for line in out.stdout.splitlines()]
+    assert [r["id"] for r in rows] == ["q1", None, "q2"]
+    assert "error" in rows[1]
+    for r in (rows[0], rows[2]):
+        assert 1 <= len(r["experts"]) <= 4
+        e = r["experts"][0]
+        assert set(e) == {"user", "name", "score", "why"} and e["user"].startswith("U") and e["why"]
+    # The asker is never among the experts.
+    mariusz = rows[0]["experts"][0]["user"]
+    out = run("--db", sample_db, "ask", "--json", stdin=json.dumps(
+        {"id": "q3", "text": "Postgres ignores my index", "asker": mariusz}) + "\n")
+    assert mariusz not in [e["user"] for e in json.loads(out.stdout)["experts"]]
+
+
+def test_user_mistakes_get_one_line_errors(tmp_path):
+    empty = f"sqlite:///{tmp_path / 'empty.db'}"
+    for args in (["--db", empty, "ask", "anything"], ["--db", empty, "import", "slack", str(tmp_path / "nope")],
+                 ["--db", empty, "ask"]):
+        out = run(*args)
+        assert out.returncode != 0
+        assert "Traceback" not in out.stderr and out.stderr.startswith("error: "), out.stderr
+    out = run("frobnicate")
+    assert out.returncode != 0 and "Usage" in out.stderr
+
+
+def test_damaged_export_file_is_named_and_the_rest_imported(tmp_path):
+    import shutil
+
+    export = tmp_path / "export"
+    shutil.copytree(SAMPLE, export)
+    day = sorted((export / "general").glob("*.json"))[0]
+    day.write_text("[{ this is broken")
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    out = run("--db", url, "import", "slack", str(export))
+    assert out.returncode == 1
+    assert f"general/{day.name}" in out.stderr
+    assert "new" in out.stdout and " 0 new" not in out.stdout
+    assert "Traceback" not in out.stderr
