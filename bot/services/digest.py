@@ -131,8 +131,8 @@ class DigestService:
         if latest is not None and latest < start:
             end = next_tick(trigger, latest) or latest + timedelta(seconds=1)
             begin = previous_tick(trigger, end) or end - timedelta(days=7)
-            return Window(begin, end, f"No activity since {period_label(start, now, timezone)}; "
-                                      f"showing the last active period.")
+            since = start.astimezone(ZoneInfo(timezone))
+            return Window(begin, end, f"Nothing new since {since:%b} {since.day}; here is the last active period.")
         return Window(start, now)
 
     # -- scheduling --------------------------------------------------------------------------------

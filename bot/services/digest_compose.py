@@ -102,12 +102,13 @@ def best(candidates: list[Candidate], limit: int) -> list[Candidate]:
     return sorted(worthy, key=lambda c: (-c.score, -c.shared_at))[:limit]
 
 
-def group_by_topic(items: list[Candidate], threshold: float = TOPIC_SIMILARITY) -> list[list[Candidate]]:
-    """Leader clustering in score order: each item joins the first group whose centroid is close
-    enough, or starts one. Items without a vector share one group at the end."""
+def group_by_topic(items: list[Candidate], threshold: float = TOPIC_SIMILARITY,
+                   ) -> tuple[list[list[Candidate]], list[Candidate]]:
+    """Leader clustering in score order: each item joins the closest group if close enough, or starts
+    one. Returns the groups and the items left over (no vector, or too many small groups)."""
     groups: list[list[Candidate]] = []
     sums: list[np.ndarray] = []
-    loose: list[Candidate] = []
+    loose: list[Candidate] = []  # no vector, or beyond the number of groups a digest can hold
     for item in items:
         if item.vector is None or not np.any(item.vector):
             loose.append(item)
@@ -125,29 +126,41 @@ def group_by_topic(items: list[Candidate], threshold: float = TOPIC_SIMILARITY) 
         groups.sort(key=len, reverse=True)
         loose = [c for g in groups[MAX_GROUPS - 1 :] for c in g] + loose
         groups = groups[: MAX_GROUPS - 1]
-    if loose:
-        groups.append(loose)
-    return groups
+    return groups, loose
 
 
-def topic_label(items: list[Candidate]) -> str:
-    """Two words the group's titles and messages have most in common."""
-    df: Counter[str] = Counter()
-    tf: Counter[str] = Counter()
+def _label_words(c: Candidate) -> Counter[str]:
+    """Words of a title (counted double) and of its message, fit for a heading."""
+    def fit(text: str) -> list[str]:
+        return [w for w in tokens(text) if w not in _NOT_LABELS and not w.isdigit() and len(w) > 2
+                and "/" not in w and "." not in w.strip(".")]
+
+    words = Counter(fit(c.title))
+    words.update({w: 2 for w in words})
+    words.update(fit(c.text))
+    return words
+
+
+def topic_label(items: list[Candidate], others: list[Candidate] = ()) -> str:
+    """Two words the group's titles and messages share most, and the rest of the digest least."""
+    inside: Counter[str] = Counter()
     for c in items:
-        words = [w for w in tokens(f"{c.title} {c.text}") if w not in _NOT_LABELS and not w.isdigit()
-                 and len(w) > 2 and "/" not in w and "." not in w.strip(".")]
-        tf.update(words)
-        df.update(set(words))
-    ranked = sorted(df, key=lambda w: (-df[w], -tf[w], w))[:2]
+        inside.update({w: n for w, n in _label_words(c).items()})
+    outside: Counter[str] = Counter()
+    for c in others:
+        outside.update(set(_label_words(c)))
+    ranked = sorted(inside, key=lambda w: (-inside[w] / (1 + outside[w]), w))[:2]
     return " · ".join(w.capitalize() for w in ranked) or "More to read"
 
 
 def compose(candidates: list[Candidate], questions: list[WaitingQuestion], *, period: str,
             limit: int = 10) -> DigestContent:
     chosen = best(candidates, limit)
-    groups = group_by_topic(chosen)
-    return DigestContent(period=period, groups=[(topic_label(g), g) for g in groups], questions=questions)
+    groups, loose = group_by_topic(chosen)
+    labelled = [(topic_label(g, [c for c in chosen if c not in g]), g) for g in groups]
+    if loose:
+        labelled.append(("Also worth a look" if labelled else topic_label(loose), loose))
+    return DigestContent(period=period, groups=labelled, questions=questions)
 
 
 def why(c: Candidate) -> str:

@@ -14,6 +14,7 @@ from sqlalchemy.orm import aliased
 from bot.db.models import Channel, Member, Message, MessageVector, Reaction
 from bot.db.resources import Resource, ResourceSave, ResourceShare
 from bot.services.digest_compose import BOOKMARK_REACTIONS, STRONG_REACTIONS, Candidate, WaitingQuestion
+from bot.services.resources import ANY_LINK
 from matching.text import carries_expertise, clean
 
 QUESTION_MIN_AGE = timedelta(hours=12)  # younger questions may simply not have been seen yet
@@ -173,7 +174,7 @@ async def answering_profiles(session: AsyncSession, community_id: int, member_id
 
 
 def looks_like_question(text: str) -> bool:
-    cleaned = clean(text)
+    cleaned = clean(ANY_LINK.sub(" ", text or ""))
     return "?" in cleaned and carries_expertise(cleaned) and len(cleaned) >= 15
 
 

@@ -28,7 +28,7 @@ from matching.text import clean
 log = logging.getLogger(__name__)
 
 MAX_TITLE = 300
-_ANY_LINK = re.compile(r"<https?://[^>]*>|\[[^\]\n]*\]\(<?https?://[^)\s>]+>?\)|https?://\S+", re.I)
+ANY_LINK = re.compile(r"<https?://[^>]*>|\[[^\]\n]*\]\(<?https?://[^)\s>]+>?\)|https?://\S+", re.I)
 _EDGE_PUNCTUATION = " \t:;,-–—>|•*_~"
 
 
@@ -51,7 +51,7 @@ def title_for(link: FoundLink, text: str, unfurls: dict[str, str]) -> tuple[str,
         return unfurls[key][:MAX_TITLE], TITLE_FROM_UNFURL
     if link.label:
         return clean(link.label)[:MAX_TITLE], TITLE_FROM_LABEL
-    words = clean(_ANY_LINK.sub(" ", text)).strip(_EDGE_PUNCTUATION)
+    words = clean(ANY_LINK.sub(" ", text)).strip(_EDGE_PUNCTUATION)
     if len(words.split()) >= 3:
         if len(words) > 140:
             words = words[:139].rsplit(" ", 1)[0] + "…"
@@ -148,7 +148,7 @@ class ResourceService:
         if not links:
             return None
         found = links[0]
-        note = clean(_ANY_LINK.sub(" ", text, count=1))[:500]
+        note = clean(ANY_LINK.sub(" ", text, count=1))[:500]
         key, link = normalise_url(found.url), clean_url(found.url)
         if key is None or link is None:
             return None
