@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
+from bot.cli_digest import digest_cli as _digest_cli
 from bot.errors import UserError
 
 log = logging.getLogger("connective")
@@ -22,6 +23,7 @@ db_cli = typer.Typer(no_args_is_help=True, help="Database schema.")
 import_cli = typer.Typer(no_args_is_help=True, help="Import a community's history.")
 cli.add_typer(db_cli, name="db")
 cli.add_typer(import_cli, name="import")
+cli.add_typer(_digest_cli, name="digest")
 
 _state: dict[str, Any] = {}
 
@@ -309,6 +311,9 @@ def demo(
 
 async def _demo_extras(app, report) -> None:  # noqa: ANN001
     """Hook for features that add to the demo (mentoring enrolments, digests)."""
+    from bot.cli_digest import demo_digest
+
+    await demo_digest(app)
 
 
 @cli.command()
