@@ -23,7 +23,8 @@ class Scheduler:
         """Run `job` every `seconds`; with start_now, also as soon as the scheduler starts."""
         first = {"next_run_time": datetime.now(UTC)} if start_now else {}
         self._scheduler.add_job(self._guard(name, job), IntervalTrigger(seconds=seconds), id=name,
-                                replace_existing=True, coalesce=True, max_instances=1, **first)
+                                replace_existing=True, coalesce=True, max_instances=1, misfire_grace_time=None,
+                                **first)
 
     def cron(self, name: str, expression: str, job: Job, *, timezone: str = "UTC") -> None:
         self._scheduler.add_job(self._guard(name, job), CronTrigger.from_crontab(expression, timezone=timezone),

@@ -23,6 +23,7 @@ from bot.db.models import Channel, Community, Member
 from bot.db.resources import Digest
 from bot.events import utcnow
 from bot.messages import render, template
+from bot.repo import ensure_channel
 from bot.safety import neutralise
 from bot.scheduler import Scheduler
 from bot.services import digest_data as data
@@ -279,6 +280,7 @@ class DigestService:
         trigger = check_schedule(cron, timezone, now)
         channel, name = await self._channel(community_id, ref, event.channel)
         async with self.db.sessions.begin() as session:
+            await ensure_channel(session, community_id, channel, name=name if name != channel else "")
             digest = await session.scalar(select(Digest).where(Digest.community_id == community_id,
                                                                Digest.channel_external_id == channel))
             if digest is None:
