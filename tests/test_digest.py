@@ -280,3 +280,56 @@ async def test_the_catch_up_job_runs_when_the_scheduler_starts(app, platform):
     job = app.scheduler._scheduler.get_job("digest:1") or next(
         j for j in app.scheduler._scheduler.get_jobs() if j.id.startswith("digest:") and j.id != "digest:catch-up")
     assert str(job.trigger.timezone) == "Europe/Berlin"
+
+
+# -- two replicas on one PostgreSQL --------------------------------------------------------------------
+@pytest.fixture
+def pg_url(pg_server, pg_template) -> str:
+    from tests.conftest import _pg_url
+
+    name = f"two{next(_ids)}_{id(pg_server) % 10000}"
+    pg_server.psql(f"CREATE DATABASE {name} TEMPLATE {pg_template};")
+    return _pg_url(pg_server, name)
+
+
+async def test_two_schedulers_on_one_postgresql_post_one_digest(pg_url, embedder):
+    platform = await FakePlatform(delay=0.3).start()
+    clock = Clock(at(2024, 2, 20, 12))
+    a = await another_app(pg_url, embedder, clock, platform)
+    b = await another_app(pg_url, embedder, clock, platform)
+    try:
+        digest_id = await subscribe(a, clock())
+        for week, url in enumerate(("https://example.com/one", "https://example.com/two", "https://example.com/3")):
+            await share_with_interest(a, f"<{url}|Reading {week}>", at(2024, 2, 27, 10) + timedelta(weeks=week))
+            clock.now = at(2024, 3, 4, 8, 0, 1) + timedelta(weeks=week)
+            outcomes = await asyncio.gather(a.digests.catch_up(), b.digests.run_due(digest_id),
+                                            b.digests.catch_up(), a.digests.run_due(digest_id))
+            assert outcomes[0] is None and outcomes[2] is None
+            assert len(platform.posts) == week + 1, platform.posts
+        assert [(r.state, r.attempts) for r in await runs_of(b, digest_id)] == [("posted", 1)] * 3
+    finally:
+        await a.close()
+        await b.close()
+        await platform.stop()
+
+
+async def test_two_scheduler_processes_on_one_postgresql_post_one_digest(pg_url, embedder):
+    import sys
+
+    platform = await FakePlatform(delay=2.0).start()  # the first post is still in flight when the other arrives
+    clock = Clock(at(2024, 2, 20, 12))
+    app = await another_app(pg_url, embedder, clock, platform)
+    try:
+        digest_id = await subscribe(app, clock())
+        await share_with_interest(app, "<https://example.com/one|Reading>", at(2024, 2, 27, 10))
+        when = at(2024, 3, 4, 8, 0, 1).isoformat()
+        procs = [await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "tests.digest_worker", pg_url, platform.url, when, str(digest_id),
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE) for _ in range(2)]
+        results = [await p.communicate() for p in procs]
+        assert all(p.returncode == 0 for p in procs), [err.decode()[-2000:] for _, err in results]
+        assert sorted(out.decode().strip() for out, _ in results) == ["posted", "skipped"]
+        assert len(platform.posts) == 1
+    finally:
+        await app.close()
+        await platform.stop()

@@ -7,7 +7,7 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 
 import numpy as np
-from sqlalchemy import and_, exists, func, or_, select, union
+from sqlalchemy import and_, func, or_, select, union
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -20,6 +20,7 @@ from matching.text import carries_expertise, clean
 QUESTION_MIN_AGE = timedelta(hours=12)  # younger questions may simply not have been seen yet
 QUESTION_LOOKBACK = timedelta(days=7)  # before the period start
 MAX_QUESTIONS = 5
+REPLY_LOOKBACK = timedelta(days=35)  # replies to shares older than this before the period are not counted
 
 
 def _visible_share():  # noqa: ANN202
@@ -88,18 +89,7 @@ async def load_candidates(session: AsyncSession, community_id: int, start: datet
         else:
             reactions[rid] += 1
 
-    root = aliased(Message)
-    reply = aliased(Message)
-    replies = dict((await session.execute(
-        select(ResourceShare.resource_id, func.count(func.distinct(reply.id)))
-        .join(root, root.id == ResourceShare.message_id)
-        .join(reply, and_(reply.community_id == community_id, reply.channel_id == root.channel_id,
-                          or_(reply.thread_external_id == root.external_id,
-                              reply.reply_to_external_id == root.external_id),
-                          reply.id != root.id, reply.author_id != ResourceShare.member_id, reply.created_at < end))
-        .where(ResourceShare.community_id == community_id, ResourceShare.resource_id.in_(active_ids),
-               ResourceShare.shared_at < end)
-        .group_by(ResourceShare.resource_id))).all())
+    replies = await _reply_counts(session, community_id, shares, start, end)
 
     out = []
     for rid, (link, title) in resources.items():
@@ -115,6 +105,31 @@ async def load_candidates(session: AsyncSession, community_id: int, start: datet
             share_message_ids=share_messages.get(rid, []),
         ))
     return out
+
+
+async def _reply_counts(session: AsyncSession, community_id: int, shares: list, start: datetime,
+                        end: datetime) -> dict[int, int]:
+    """resource id -> replies by others to the messages that shared it (Slack threads, Discord replies).
+    One range scan of the period's messages, matched in memory: joins on thread ids are quadratic
+    where the planner prefers the time index."""
+    if not shares:
+        return {}
+    roots: dict[tuple[int, str], list[tuple[int, int]]] = defaultdict(list)
+    for row in shares:  # (resource, message, member, shared_at, permalink, text, channel, external id, ...)
+        roots[(row[6], row[7])].append((row[0], row[2]))
+    since = max(min(row[3] for row in shares), start - REPLY_LOOKBACK)
+    counted: dict[int, set[int]] = defaultdict(set)
+    rows = await session.execute(
+        select(Message.id, Message.channel_id, Message.thread_external_id, Message.reply_to_external_id,
+               Message.author_id, Message.external_id)
+        .where(Message.community_id == community_id, Message.created_at >= since, Message.created_at < end,
+               or_(Message.thread_external_id.is_not(None), Message.reply_to_external_id.is_not(None))))
+    for mid, channel_id, thread, reply_to, author, external_id in rows:
+        for target in {thread, reply_to} - {None, external_id}:
+            for resource_id, sharer in roots.get((channel_id, target), ()):
+                if author != sharer:
+                    counted[resource_id].add(mid)
+    return {rid: len(ids) for rid, ids in counted.items()}
 
 
 async def discussion_vectors(session: AsyncSession, community_id: int, share_messages: dict[int, list[int]],
@@ -136,17 +151,19 @@ async def discussion_vectors(session: AsyncSession, community_id: int, share_mes
         for mid, vec in (await session.execute(select(MessageVector.message_id, MessageVector.embedding)
                                                .where(MessageVector.message_id.in_(part)))).all():
             add(message_of[mid], vec)
-        root = aliased(Message)
-        reply = aliased(Message)
-        for root_id, vec in (await session.execute(
-            select(root.id, MessageVector.embedding)
-            .join(reply, and_(reply.community_id == community_id, reply.channel_id == root.channel_id,
-                              or_(reply.thread_external_id == root.external_id,
-                                  reply.reply_to_external_id == root.external_id),
-                              reply.id != root.id, reply.created_at < end))
-            .join(MessageVector, MessageVector.message_id == reply.id)
-            .where(root.id.in_(part)))).all():
-            add(message_of[root_id], vec)
+        roots = {(ch, ext): mid for mid, ch, ext in (await session.execute(
+            select(Message.id, Message.channel_id, Message.external_id).where(Message.id.in_(part)))).all()}
+        ext_ids = {ext for _, ext in roots}
+        for ch, thread, reply_to, vec in (await session.execute(
+            select(Message.channel_id, Message.thread_external_id, Message.reply_to_external_id,
+                   MessageVector.embedding)
+            .join(MessageVector, MessageVector.message_id == Message.id)
+            .where(Message.community_id == community_id, Message.created_at < end,
+                   Message.id.not_in(part),
+                   or_(Message.thread_external_id.in_(ext_ids), Message.reply_to_external_id.in_(ext_ids))))).all():
+            root_id = roots.get((ch, thread)) or roots.get((ch, reply_to))
+            if root_id is not None:
+                add(message_of[root_id], vec)
     return {rid: s / counts[rid] for rid, s in sums.items()}
 
 
@@ -181,27 +198,34 @@ def looks_like_question(text: str) -> bool:
 async def waiting_questions(session: AsyncSession, community_id: int, start: datetime, end: datetime,
                             limit: int = MAX_QUESTIONS) -> list[WaitingQuestion]:
     """Thread roots asking something, old enough to have been seen, that nobody else has answered."""
-    reply = aliased(Message)
-    answered = exists().where(
-        reply.community_id == community_id, reply.channel_id == Message.channel_id, reply.id != Message.id,
-        or_(reply.thread_external_id == Message.external_id, reply.reply_to_external_id == Message.external_id),
-        reply.author_id != Message.author_id)
     rows = (await session.execute(
-        select(Message.text, Member.name, Channel.name, Message.created_at, Message.permalink)
+        select(Message.text, Member.name, Channel.name, Message.created_at, Message.permalink, Message.channel_id,
+               Message.external_id, Message.author_id)
         .join(Member, Member.id == Message.author_id).join(Channel, Channel.id == Message.channel_id)
         .where(Message.community_id == community_id, Message.created_at >= start - QUESTION_LOOKBACK,
                Message.created_at < end - QUESTION_MIN_AGE, Message.text.contains("?"),
                Message.reply_to_external_id.is_(None),
                or_(Message.thread_external_id.is_(None), Message.thread_external_id == Message.external_id),
-               Channel.is_private.is_(False), Member.is_bot.is_(False), Member.profiling_consent.is_(True),
-               ~answered)
-        .order_by(Message.created_at.desc()).limit(limit * 10))).all()
+               Channel.is_private.is_(False), Member.is_bot.is_(False), Member.profiling_consent.is_(True))
+        .order_by(Message.created_at.desc()).limit(limit * 40))).all()
+    rows = [r for r in rows if looks_like_question(r[0])]
+    ext_ids = {r[6] for r in rows}
+    answerers: dict[tuple[int, str], set[int]] = defaultdict(set)
+    if ext_ids:
+        for ch, thread, reply_to, author, ext in (await session.execute(
+            select(Message.channel_id, Message.thread_external_id, Message.reply_to_external_id, Message.author_id,
+                   Message.external_id)
+            .where(Message.community_id == community_id, Message.created_at >= start - QUESTION_LOOKBACK,
+                   or_(Message.thread_external_id.in_(ext_ids), Message.reply_to_external_id.in_(ext_ids))))).all():
+            for target in {thread, reply_to} - {None, ext}:
+                answerers[(ch, target)].add(author)
     out = []
-    for text, asker, channel, created, permalink in rows:
-        if looks_like_question(text):
-            snippet = clean(text)
-            snippet = snippet if len(snippet) <= 160 else snippet[:159].rsplit(" ", 1)[0] + "…"
-            out.append(WaitingQuestion(snippet, asker, channel, created, permalink))
+    for text, asker, channel, created, permalink, channel_id, external_id, author_id in rows:
+        if answerers.get((channel_id, external_id), set()) - {author_id}:
+            continue
+        snippet = clean(text)
+        snippet = snippet if len(snippet) <= 160 else snippet[:159].rsplit(" ", 1)[0] + "…"
+        out.append(WaitingQuestion(snippet, asker, channel, created, permalink))
         if len(out) >= limit:
             break
     return out
