@@ -372,4 +372,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    sys.modules.setdefault("bot.cli", sys.modules[__name__])  # sub-apps importing bot.cli share this state
     main()
