@@ -90,8 +90,8 @@ async def platform():
 
 # -- resources ---------------------------------------------------------------------------------------
 async def test_links_become_resources_with_shares_saves_and_a_preview(app, platform):
-    clock = await_clock = Clock(at(2024, 2, 29, 12))
-    await wire(app, await_clock, platform)
+    clock = Clock(at(2024, 2, 29, 12))
+    await wire(app, clock, platform)
     first = await say(app, "UPG", "Index types explained: <https://www.postgresql.org/docs/current/indexes-types.html"
                                   "?utm_source=slack|PostgreSQL index types>", at(2024, 2, 27, 10))
     await say(app, "UASK", "how BRIN compares to btree for time series?", at(2024, 2, 27, 10, 5), thread=first)
@@ -239,7 +239,7 @@ async def test_an_abandoned_claim_is_taken_over_after_its_timeout(app, platform)
 async def test_daylight_saving_changes(app, platform):
     clock = Clock(at(2024, 3, 20, 12))
     await wire(app, clock, platform)
-    weekly = await subscribe(app, clock())  # Mondays 09:00 Berlin: 08:00 UTC in winter, 07:00 UTC in summer
+    await subscribe(app, clock())  # Mondays 09:00 Berlin: 08:00 UTC in winter, 07:00 UTC in summer
     await share_with_interest(app, "<https://example.com/winter|Winter reading>", at(2024, 3, 21, 10))
     await share_with_interest(app, "<https://example.com/summer|Summer reading>", at(2024, 3, 27, 10))
     out = await command(app, "UCH", "digest", "subscribe <#C2|nightly> 30 1 * * * tz=America/New_York",
