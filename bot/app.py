@@ -26,6 +26,7 @@ class App:
     scheduler: Scheduler  # noqa: F821  (started by `connective run`, not by one-shot commands)
     intros: IntroService | None = None  # noqa: F821
     home: HomeService | None = None  # noqa: F821
+    digests: DigestService | None = None  # noqa: F821
 
     async def close(self) -> None:
         self.scheduler.shutdown()
@@ -73,4 +74,7 @@ def build_app(settings: Settings, *, embedder: SentenceEmbedder | None = None, d
     from bot.services.mentoring import setup as setup_mentoring
     setup_mentoring(app)
     community_settings.setup(app)
+    from bot.services.digest import setup as setup_digests
+
+    app.digests = setup_digests(app)
     return app

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
+from bot.cli_digest import digest_cli as _digest_cli
 from bot.errors import UserError
 
 log = logging.getLogger("connective")
@@ -22,6 +23,7 @@ db_cli = typer.Typer(no_args_is_help=True, help="Database schema.")
 import_cli = typer.Typer(no_args_is_help=True, help="Import a community's history.")
 cli.add_typer(db_cli, name="db")
 cli.add_typer(import_cli, name="import")
+cli.add_typer(_digest_cli, name="digest")
 
 from bot.cli_pairs import pairs_cli  # noqa: E402
 
@@ -385,6 +387,10 @@ async def _demo_extras(app, report) -> None:  # noqa: ANN001
 
     await demo_mentoring(app)
 
+    from bot.cli_digest import demo_digest
+
+    await demo_digest(app)
+
 
 @cli.command()
 def run(
@@ -442,4 +448,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    sys.modules.setdefault("bot.cli", sys.modules[__name__])  # sub-apps importing bot.cli share this state
     main()

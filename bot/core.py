@@ -96,17 +96,21 @@ class Core:
     def register_click(self, prefix: str, handler: ClickHandler) -> None:
         self.clicks[prefix] = handler
 
-    async def deliver(self, platform: str, actions: list[Action]) -> None:
-        """Send actions produced outside an event (scheduled jobs) through the platform's adapter."""
+    async def deliver(self, platform: str, actions: list[Action]) -> list[Action]:
+        """Send actions produced outside an event (scheduled jobs) through the platform's adapter.
+        Returns the actions that were not delivered, so a caller can retry them later."""
         sender = self.senders.get(platform)
         if sender is None:
             log.warning("no %s adapter running; %d action(s) not delivered", platform, len(actions))
-            return
+            return list(actions)
+        failed: list[Action] = []
         for action in actions:
             try:
                 await sender.send(action)
             except Exception:
                 log.exception("delivering %s on %s failed", type(action).__name__, platform)
+                failed.append(action)
+        return failed
 
     # -- entry point -------------------------------------------------------------------------------
     async def handle(self, event: ev.Event) -> list[Action]:
@@ -166,6 +170,7 @@ class Core:
                 text=event.text, created_at=event.time, thread_external_id=event.thread,
                 reply_to_external_id=event.reply_to,
                 edited_at=event.time if event.edited else None, permalink=event.permalink,
+                link_titles=dict(event.link_titles),
             )])
         if topic and not event.is_bot:
             return [await self._answer(event, scope, topic)]

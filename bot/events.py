@@ -33,6 +33,7 @@ class MessagePosted(Event):
     is_direct: bool = False  # a DM to the bot
     edited: bool = False
     reply_to: str | None = None  # the message this one answers (Discord replies)
+    link_titles: tuple[tuple[str, str], ...] = ()  # (URL, title) from the platform's link unfurls
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
@@ -19,28 +20,40 @@ class Scheduler:
         self._scheduler = AsyncIOScheduler(timezone=timezone)
         # Jobs are handed to APScheduler when it starts: one-shot commands never start it, and adding
         # jobs to a stopped scheduler logs "Adding job tentatively" on every CLI call.
-        self._pending: list[Callable[[], object]] = []
+        self._pending: dict[str, Callable[[], object]] = {}
 
-    def every(self, name: str, seconds: float, job: Job) -> None:
-        self._add(lambda: self._scheduler.add_job(self._guard(name, job), IntervalTrigger(seconds=seconds), id=name,
-                                                  replace_existing=True, coalesce=True, max_instances=1))
+    def every(self, name: str, seconds: float, job: Job, *, start_now: bool = False) -> None:
+        """Run `job` every `seconds`; with start_now, also as soon as the scheduler starts."""
+
+        def add() -> None:
+            first = {"next_run_time": datetime.now(UTC)} if start_now else {}
+            self._scheduler.add_job(self._guard(name, job), IntervalTrigger(seconds=seconds), id=name,
+                                    replace_existing=True, coalesce=True, max_instances=1, misfire_grace_time=None,
+                                    **first)
+
+        self._add(name, add)
 
     def cron(self, name: str, expression: str, job: Job, *, timezone: str = "UTC") -> None:
-        self._add(lambda: self._scheduler.add_job(
+        self._add(name, lambda: self._scheduler.add_job(
             self._guard(name, job), CronTrigger.from_crontab(expression, timezone=timezone), id=name,
             replace_existing=True, coalesce=True, max_instances=1, misfire_grace_time=None))
 
-    def _add(self, add: Callable[[], object]) -> None:
+    def remove(self, name: str) -> None:
+        self._pending.pop(name, None)
+        if self._scheduler.get_job(name) is not None:
+            self._scheduler.remove_job(name)
+
+    def _add(self, name: str, add: Callable[[], object]) -> None:
         if self._scheduler.running:
             add()
         else:
-            self._pending.append(add)
+            self._pending[name] = add
 
     def start(self) -> None:
-        for add in self._pending:
+        self._scheduler.start()
+        for add in self._pending.values():
             add()
         self._pending.clear()
-        self._scheduler.start()
 
     def shutdown(self) -> None:
         if self._scheduler.running:

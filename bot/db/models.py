@@ -150,3 +150,4 @@ class ProcessedEvent(Base):
 # Feature modules add their tables here (one import each), so Alembic sees every model.
 from bot.db import intros as _intros  # noqa: E402, F401
 from bot.db import mentoring as _mentoring  # noqa: E402,F401  (mentoring pairs)
+from bot.db import resources as _resources  # noqa: E402,F401

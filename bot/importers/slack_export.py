@@ -155,7 +155,19 @@ class SlackExport:
             thread_external_id=str(thread_ts) if thread_ts else None,
             edited_at=slack_time(edited["ts"]) if edited.get("ts") else None,
             permalink=slack_permalink(channel_ext, str(m["ts"]), thread_ts), reactions=reactions,
+            link_titles=unfurl_titles(m),
         )
+
+
+def unfurl_titles(m: dict[str, Any]) -> dict[str, str]:
+    """URL -> title of the link previews Slack attached to a message."""
+    out = {}
+    for a in m.get("attachments") or []:
+        if isinstance(a, dict) and a.get("title"):
+            url = a.get("original_url") or a.get("from_url") or a.get("title_link")
+            if isinstance(url, str) and url:
+                out[url] = str(a["title"])
+    return out
 
 
 def message_author(m: dict[str, Any]) -> str:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -33,6 +33,7 @@ class IncomingMessage:
     edited_at: datetime | None = None
     permalink: str | None = None
     reactions: list[tuple[str, str]] = field(default_factory=list)  # (name, user external id)
+    link_titles: dict[str, str] = field(default_factory=dict)  # URL -> title from the platform's unfurl
 
 
 @dataclass
@@ -44,11 +45,16 @@ class StoreResult:
     message_ids: list[int] = field(default_factory=list)
 
 
+# Called after messages are stored (committed): (community id, the messages given, the result).
+StoreListener = Callable[[int, "list[IncomingMessage]", StoreResult], Awaitable[None]]
+
+
 class IngestService:
     def __init__(self, db: Database, expertise: ExpertiseService, *, chunk: int = 512) -> None:
         self.db = db
         self.expertise = expertise
         self.chunk = chunk
+        self.after_store: list[StoreListener] = []  # features that follow new messages (resources, ...)
 
     async def store(
         self, community_id: int, messages: list[IncomingMessage], *,
@@ -142,6 +148,11 @@ class IngestService:
             result.message_ids = list(new_ids.values())
         await self._follow(community_id, list(new_ids.values()) + [mid for mid, _, _ in changed],
                            [mid for mid, _ in to_embed], vectors)
+        for listener in self.after_store:
+            try:
+                await listener(community_id, messages, result)
+            except Exception:  # the messages are stored; a follower's failure must not lose them
+                log.exception("after-store listener %s failed", getattr(listener, "__qualname__", listener))
         return result
 
     async def _follow(self, community_id: int, message_ids: list[int], embedded: list[int],

@@ -1,0 +1,353 @@
+"""Digests: `/digest` and `/save`, composition of a period, and posting each period exactly once."""
+from __future__ import annotations
+
+import logging
+import math
+import os
+import re
+import socket
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
+
+import numpy as np
+from sqlalchemy import delete, select
+
+from bot import events as ev
+from bot.actions import Action, Document, PostToChannel, Reply
+from bot.db.engine import Database
+from bot.db.models import Channel, Community, Member
+from bot.db.resources import Digest
+from bot.events import utcnow
+from bot.messages import render, template
+from bot.repo import ensure_channel
+from bot.safety import neutralise
+from bot.scheduler import Scheduler
+from bot.services import digest_data as data
+from bot.services import digest_runs as runs
+from bot.services.digest_compose import Candidate, DigestContent, compose, shortlist, to_document
+from bot.services.digest_periods import (
+    DEFAULT_CRON,
+    BadSchedule,
+    check_schedule,
+    latest_tick,
+    next_tick,
+    period_key,
+    previous_tick,
+    trigger_for,
+)
+from bot.services.resources import ResourceService
+from matching.text import clean
+
+if TYPE_CHECKING:
+    from bot.app import App
+    from bot.core import Core
+    from bot.services.expertise import ExpertiseService
+
+log = logging.getLogger(__name__)
+
+CATCH_UP_SECONDS = 600  # missed periods and failed posts are looked at this often
+LIMIT = 10  # resources per digest
+_CHANNEL_REF = re.compile(r"^<#([A-Za-z0-9]+)(?:\|([^>]*))?>$")
+
+
+@dataclass(frozen=True)
+class Window:
+    start: datetime
+    end: datetime
+    note: str = ""
+
+
+def period_label(start: datetime, end: datetime, timezone: str) -> str:
+    zone = ZoneInfo(timezone)
+    a, b = start.astimezone(zone), (end - timedelta(seconds=1)).astimezone(zone)
+    if a.date() == b.date():
+        return f"{a:%b} {a.day}, {a.year}"
+    return f"{a:%b} {a.day} – {b:%b} {b.day}, {b.year}"
+
+
+def sharer_expertise(vector: np.ndarray | None, profile: tuple[np.ndarray, int] | None) -> float:
+    """How much the sharer answers others about this resource's topic: similarity of the resource's
+    discussion to what they answered, damped when they answered little."""
+    if vector is None or profile is None:
+        return 0.0
+    centroid, count = profile
+    denom = float(np.linalg.norm(vector) * np.linalg.norm(centroid)) or 1.0
+    similarity = max(0.0, float(vector @ centroid) / denom)
+    return similarity * min(1.0, math.log1p(count) / math.log1p(10))
+
+
+class DigestService:
+    def __init__(self, *, db: Database, core: Core, expertise: ExpertiseService, scheduler: Scheduler,
+                 resources: ResourceService, clock: Callable[[], datetime] = utcnow, limit: int = LIMIT) -> None:
+        self.db = db
+        self.core = core
+        self.expertise = expertise
+        self.scheduler = scheduler
+        self.resources = resources
+        self.clock = clock
+        self.limit = limit
+        self.token = f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+    # -- composition -------------------------------------------------------------------------------
+    async def compose(self, community_id: int, start: datetime, end: datetime, *, timezone: str = "UTC",
+                      exclude: set[int] = frozenset()) -> DigestContent:
+        """The period's best resources, grouped by topic, and the questions still waiting."""
+        async with self.db.sessions() as session:
+            candidates = await data.load_candidates(session, community_id, start, end, exclude=exclude)
+            short = shortlist(candidates, 3 * self.limit)
+            vectors = await data.discussion_vectors(
+                session, community_id, {c.resource_id: c.share_message_ids for c in short}, end)
+            profiles = await data.answering_profiles(session, community_id,
+                                                     {c.sharer_id for c in short if c.sharer_id}, end)
+            questions = await data.waiting_questions(session, community_id, start, end)
+        await self._fill_vectors(short, vectors)
+        for c in short:
+            c.expertise = sharer_expertise(c.vector, profiles.get(c.sharer_id) if c.sharer_id else None)
+        return compose(short, questions, period=period_label(start, end, timezone), limit=self.limit)
+
+    async def _fill_vectors(self, items: list[Candidate], vectors: dict[int, np.ndarray]) -> None:
+        """Discussion vectors where the messages have them; a lone link is embedded from its title."""
+        missing = [c for c in items if c.resource_id not in vectors]
+        if missing:
+            encoded = await self.expertise.encode([clean(f"{c.title}. {c.text}")[:500] for c in missing])
+            vectors = {**vectors, **{c.resource_id: v for c, v in zip(missing, encoded, strict=True)}}
+        for c in items:
+            c.vector = vectors.get(c.resource_id)
+
+    async def preview_window(self, community_id: int, digest: Digest | None, now: datetime) -> Window:
+        """The current period so far; on a history with no recent activity (an import), the last
+        period that had some."""
+        cron, timezone = (digest.cron, digest.timezone) if digest else (DEFAULT_CRON, await self.timezone_of(
+            community_id, None))
+        trigger = trigger_for(cron, timezone)
+        start = latest_tick(trigger, now) or now - timedelta(days=7)
+        async with self.db.sessions() as session:
+            if digest is not None:
+                start = max(start, await runs.last_done_end(session, digest.id, now) or start)
+            latest = await data.latest_activity(session, community_id)
+        if latest is not None and latest < start:
+            end = next_tick(trigger, latest) or latest + timedelta(seconds=1)
+            begin = previous_tick(trigger, end) or end - timedelta(days=7)
+            since = start.astimezone(ZoneInfo(timezone))
+            return Window(begin, end, f"Nothing new since {since:%b} {since.day}; here is the last active period.")
+        return Window(start, now)
+
+    # -- scheduling --------------------------------------------------------------------------------
+    def schedule(self, digest: Digest) -> None:
+        digest_id = digest.id
+
+        async def job() -> None:
+            await self.run_due(digest_id)
+
+        self.scheduler.cron(f"digest:{digest_id}", digest.cron, job, timezone=digest.timezone)
+
+    async def catch_up(self) -> None:
+        """At start and every few minutes: schedule every digest (some may have been created by
+        another replica) and post any period that is due and not done (missed ticks, failed posts)."""
+        async with self.db.sessions() as session:
+            digests = list(await session.scalars(select(Digest).order_by(Digest.id)))
+        for digest in digests:
+            try:
+                self.schedule(digest)
+            except (BadSchedule, ValueError) as exc:
+                log.warning("digest %d has an unusable schedule: %s", digest.id, exc)
+                continue
+            await self.run_due(digest.id)
+
+    async def run_due(self, digest_id: int) -> str:
+        """Post the latest due period of a digest unless it is done: 'posted', 'empty', 'failed',
+        'not-due' or 'skipped' (done, or being posted by someone else)."""
+        now = self.clock()
+        async with self.db.sessions.begin() as session:
+            digest = await session.get(Digest, digest_id)
+            if digest is None:
+                self.scheduler.remove(f"digest:{digest_id}")
+                return "not-due"
+            community = await session.get(Community, digest.community_id)
+            trigger = trigger_for(digest.cron, digest.timezone)
+            tick = latest_tick(trigger, now)
+            if tick is None or tick < digest.created_at:
+                return "not-due"
+            start = await runs.last_done_end(session, digest.id, tick)
+            if start is None or start < tick - runs.MAX_WINDOW:
+                start = previous_tick(trigger, tick) or tick - timedelta(days=7)
+            key = period_key(tick, digest.timezone)
+            claimed = await runs.claim(session, digest, key, (start, tick), token=self.token, now=now)
+            if claimed is None:
+                return "skipped"
+            featured = await runs.featured_resources(session, digest.id)
+            platform, community_ext, channel, timezone = (community.platform, community.external_id,
+                                                          digest.channel_external_id, digest.timezone)
+        outcome, error, shown = runs.FAILED, None, []
+        try:
+            content = await self.compose(digest.community_id, claimed.window_start, claimed.window_end,
+                                         timezone=timezone, exclude=featured)
+            if content.empty:
+                outcome = runs.EMPTY
+                log.info("digest %d (#%s): nothing worth posting for %s; nothing posted", digest_id, channel,
+                         content.period)
+            else:
+                action = PostToChannel(community=community_ext, channel=channel, doc=to_document(content, now=now))
+                failed = await self.core.deliver(platform, [action])
+                if failed:
+                    error = f"{platform} did not take the post"
+                    log.warning("digest %d (#%s) period %s: %s (attempt %d); will retry", digest_id, channel, key,
+                                error, claimed.attempt)
+                else:
+                    outcome, shown = runs.POSTED, content.resource_ids
+                    log.info("digest %d (#%s) period %s posted: %d resource(s), %d question(s)", digest_id,
+                             channel, key, len(shown), len(content.questions))
+        except Exception as exc:  # any failure leaves the period to be retried, never half-done
+            error = f"{type(exc).__name__}: {exc}"[:500]
+            log.exception("digest %d period %s failed", digest_id, key)
+        async with self.db.sessions.begin() as session:
+            await runs.finish(session, claimed, token=self.token, state=outcome, now=self.clock(), error=error,
+                              resource_ids=shown)
+        return outcome
+
+    # -- commands ----------------------------------------------------------------------------------
+    async def timezone_of(self, community_id: int, member_id: int | None) -> str:
+        async with self.db.sessions() as session:
+            community = await session.get(Community, community_id)
+            member = await session.get(Member, member_id) if member_id else None
+        zone = (community.settings or {}).get("timezone") if community else None
+        return zone or (member.timezone if member and member.timezone else None) or "UTC"
+
+    async def cmd_digest(self, event: ev.CommandInvoked, community_id: int, member_id: int) -> list[Action]:
+        verb, _, rest = event.args.strip().partition(" ")
+        verb = verb.lower()
+        try:
+            if verb == "subscribe":
+                return [self._reply(event, await self._subscribe(event, community_id, member_id, rest))]
+            if verb == "unsubscribe":
+                return [self._reply(event, await self._unsubscribe(event, community_id, rest))]
+            if verb == "list":
+                return [self._reply(event, await self._list(community_id))]
+            if verb == "preview":
+                return [await self._preview(event, community_id)]
+        except BadSchedule as exc:
+            return [self._reply(event, f"That schedule won't do: {neutralise(str(exc))}")]
+        except LookupError as exc:
+            return [self._reply(event, neutralise(str(exc)))]
+        return [self._reply(event, template("digest_help"))]
+
+    async def cmd_save(self, event: ev.CommandInvoked, community_id: int, member_id: int) -> list[Action]:
+        async with self.db.sessions() as session:
+            member = await session.get(Member, member_id)
+            consent = member.profiling_consent
+        if not consent:
+            return [self._reply(event, "You're opted out, so I store nothing new about you; `/optin` first.")]
+        resource = await self.resources.save(community_id, member_id, event.args, now=event.time)
+        if resource is None:
+            return [self._reply(event, template("save_usage"))]
+        return [self._reply(event, neutralise(render("saved", title=resource.title)))]
+
+    @staticmethod
+    def _reply(event: ev.Event, text: str, doc: Document | None = None) -> Reply:
+        return Reply(community=event.community, channel=event.channel, user=event.user, thread=event.thread,
+                     doc=doc or Document(text=text))
+
+    async def _channel(self, community_id: int, ref: str, default: str) -> tuple[str, str]:
+        """(external id, display name) of a channel written as <#C1|name>, <#123>, #name, or an id."""
+        if not ref:
+            ref = default
+        m = _CHANNEL_REF.match(ref)
+        async with self.db.sessions() as session:
+            rows = (await session.execute(select(Channel.external_id, Channel.name)
+                                          .where(Channel.community_id == community_id))).all()
+        if m:
+            name = m.group(2) or next((n for e, n in rows if e == m.group(1)), m.group(1))
+            return m.group(1), name
+        wanted = ref.lstrip("#").lower()
+        for external_id, name in rows:
+            if wanted in (external_id.lower(), (name or "").lower()):
+                return external_id, name or external_id
+        if ref == default:
+            return default, default
+        raise LookupError(f"I don't know the channel {ref}; pick it with # so I get its id.")
+
+    async def _subscribe(self, event: ev.CommandInvoked, community_id: int, member_id: int, rest: str) -> str:
+        words = rest.split()
+        ref = words.pop(0) if words and (words[0].startswith(("<#", "#"))) else ""
+        zone = next((w.split("=", 1)[1] for w in words if w.lower().startswith("tz=")), None)
+        cron = " ".join(w for w in words if not w.lower().startswith("tz=")).strip("\"'` ") or DEFAULT_CRON
+        timezone = zone or await self.timezone_of(community_id, member_id)
+        now = self.clock()
+        trigger = check_schedule(cron, timezone, now)
+        channel, name = await self._channel(community_id, ref, event.channel)
+        async with self.db.sessions.begin() as session:
+            await ensure_channel(session, community_id, channel, name=name if name != channel else "")
+            digest = await session.scalar(select(Digest).where(Digest.community_id == community_id,
+                                                               Digest.channel_external_id == channel))
+            if digest is None:
+                digest = Digest(community_id=community_id, channel_external_id=channel, cron=cron, timezone=timezone,
+                                created_by_id=member_id, created_at=now)
+                session.add(digest)
+            else:
+                digest.cron, digest.timezone = cron, timezone
+            await session.flush()
+        self.schedule(digest)
+        upcoming = next_tick(trigger, now)
+        when = upcoming.astimezone(ZoneInfo(timezone)).strftime("%a %d %b %H:%M") if upcoming else "never"
+        return neutralise(render("digest_subscribed", channel=f"#{name}", cron=cron, timezone=timezone, next=when))
+
+    async def _unsubscribe(self, event: ev.CommandInvoked, community_id: int, rest: str) -> str:
+        channel, name = await self._channel(community_id, rest.strip(), event.channel)
+        async with self.db.sessions.begin() as session:
+            ids = list(await session.scalars(select(Digest.id).where(Digest.community_id == community_id,
+                                                                     Digest.channel_external_id == channel)))
+            await session.execute(delete(Digest).where(Digest.id.in_(ids)))
+        for digest_id in ids:
+            self.scheduler.remove(f"digest:{digest_id}")
+        return neutralise(f"No more digests in #{name}." if ids else f"#{name} had no digest.")
+
+    async def _list(self, community_id: int) -> str:
+        async with self.db.sessions() as session:
+            rows = (await session.execute(
+                select(Digest.channel_external_id, Channel.name, Digest.cron, Digest.timezone)
+                .outerjoin(Channel, (Channel.community_id == Digest.community_id)
+                           & (Channel.external_id == Digest.channel_external_id))
+                .where(Digest.community_id == community_id).order_by(Digest.id))).all()
+        if not rows:
+            return "No digest yet: `/digest subscribe #channel`."
+        return neutralise("Digests:\n" + "\n".join(f"• #{name or ext}: `{cron}` ({tz})" for ext, name, cron, tz in rows))
+
+    async def _preview(self, event: ev.CommandInvoked, community_id: int) -> Action:
+        async with self.db.sessions() as session:
+            digest = await session.scalar(select(Digest).where(Digest.community_id == community_id,
+                                                               Digest.channel_external_id == event.channel))
+            featured = await runs.featured_resources(session, digest.id) if digest else set()
+        doc = await self.preview(community_id, digest=digest, exclude=featured)
+        return self._reply(event, doc.text, doc)
+
+    async def preview(self, community_id: int, *, digest: Digest | None = None, since: datetime | None = None,
+                      until: datetime | None = None, exclude: set[int] = frozenset()) -> Document:
+        """The digest of a period as it would be posted (the current period unless since/until)."""
+        now = self.clock()
+        timezone = digest.timezone if digest else await self.timezone_of(community_id, None)
+        if since is None and until is None:
+            window = await self.preview_window(community_id, digest, now)
+        else:
+            end = until or now
+            window = Window(since or end - timedelta(days=7), end)
+        content = await self.compose(community_id, window.start, window.end, timezone=timezone, exclude=exclude)
+        if content.empty:
+            return Document(text=render("digest_empty", period=content.period))
+        doc = to_document(content, now=window.end)
+        return Document(text=f"{window.note}\n{doc.text}".strip(), sections=doc.sections)
+
+
+def setup(app: App, *, clock: Callable[[], datetime] = utcnow) -> DigestService:
+    """Wire resources and digests into an app: the ingest listener, commands and scheduled jobs."""
+    resources = ResourceService(app.db)
+    app.ingest.after_store.append(resources.on_stored)
+    service = DigestService(db=app.db, core=app.core, expertise=app.expertise, scheduler=app.scheduler,
+                            resources=resources, clock=clock)
+    app.core.register_command("digest", service.cmd_digest)
+    app.core.register_command("save", service.cmd_save)
+    app.scheduler.every("digest:catch-up", CATCH_UP_SECONDS, service.catch_up, start_now=True)
+    return service

@@ -1,0 +1,205 @@
+"""Digest composition, free of storage: score candidates, group the best by topic, build the Document."""
+from __future__ import annotations
+
+import heapq
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import numpy as np
+
+from bot.actions import Document, ResourceItem, Section
+from bot.messages import render
+from bot.safety import neutralise
+from matching.text import tokens
+
+# Reactions that mean "keep this" (Slack names and Discord emoji), and approval ones.
+BOOKMARK_REACTIONS = frozenset({"pushpin", "round_pushpin", "bookmark", "star", "📌", "📍", "🔖", "⭐"})
+STRONG_REACTIONS = frozenset({"+1", "thumbsup", "👍", "heart", "❤️", "raised_hands", "🙌", "fire", "🔥"})
+
+WEIGHTS = {"reactions": 1.0, "strong": 1.5, "saves": 3.0, "reshares": 2.0, "replies": 1.0}
+EXPERTISE_WEIGHT = 1.0
+MIN_POINTS = 1.0  # a link nobody reacted to, saved, re-shared or discussed is not digest material…
+MIN_EXPERTISE = 0.45  # …unless someone who knows the topic shared it
+TOPIC_SIMILARITY = 0.5
+MAX_GROUPS = 4
+_NOT_LABELS = frozenset({"http", "https", "www", "com", "org", "io", "net", "html", "dev", "blog", "post",
+                         "article", "read", "great", "good", "nice", "new", "via", "check", "out", "link",
+                         "worth", "interesting", "here", "really", "guide", "today", "week"})
+
+
+@dataclass
+class Candidate:
+    """One resource active in the period, with the signals the community gave it."""
+
+    resource_id: int
+    title: str
+    link: str
+    sharer_id: int | None = None
+    sharer: str = ""  # display name of the first sharer
+    channel: str = ""
+    permalink: str | None = None
+    shared_at: float = 0.0
+    reactions: int = 0
+    strong: int = 0
+    saves: int = 0  # distinct members who saved it (`/save` or a bookmark reaction)
+    sharers: int = 1  # distinct members who shared it
+    replies: int = 0
+    note: str = ""
+    text: str = ""  # the sharing message, for topic labels
+    share_message_ids: list[int] = field(default_factory=list)
+    vector: np.ndarray | None = None
+    expertise: float = 0.0
+    points: float = field(default=0.0, init=False)
+
+    def __post_init__(self) -> None:
+        self.points = (WEIGHTS["reactions"] * self.reactions + WEIGHTS["strong"] * self.strong
+                       + WEIGHTS["saves"] * self.saves + WEIGHTS["reshares"] * max(0, self.sharers - 1)
+                       + WEIGHTS["replies"] * self.replies)
+
+    @property
+    def score(self) -> float:
+        return math.log1p(self.points) + EXPERTISE_WEIGHT * self.expertise
+
+    @property
+    def worth_posting(self) -> bool:
+        return self.points >= MIN_POINTS or self.expertise >= MIN_EXPERTISE
+
+
+@dataclass(frozen=True)
+class WaitingQuestion:
+    text: str
+    asker: str
+    channel: str
+    asked_at: datetime
+    permalink: str | None = None
+
+
+@dataclass
+class DigestContent:
+    period: str  # "Mar 4 – Mar 11, 2024"
+    groups: list[tuple[str, list[Candidate]]]
+    questions: list[WaitingQuestion]
+
+    @property
+    def empty(self) -> bool:
+        return not self.groups and not self.questions
+
+    @property
+    def resource_ids(self) -> list[int]:
+        return [c.resource_id for _, items in self.groups for c in items]
+
+
+def shortlist(candidates: list[Candidate], k: int) -> list[Candidate]:
+    """The k candidates with most community signal (latest first on ties): the only ones worth the
+    cost of vectors and expertise."""
+    return heapq.nlargest(k, candidates, key=lambda c: (c.points, c.shared_at))
+
+
+def best(candidates: list[Candidate], limit: int) -> list[Candidate]:
+    worthy = [c for c in candidates if c.worth_posting]
+    return sorted(worthy, key=lambda c: (-c.score, -c.shared_at))[:limit]
+
+
+def group_by_topic(items: list[Candidate], threshold: float = TOPIC_SIMILARITY,
+                   ) -> tuple[list[list[Candidate]], list[Candidate]]:
+    """Leader clustering in score order: each item joins the closest group if close enough, or starts
+    one. Returns the groups and the items left over (no vector, or too many small groups)."""
+    groups: list[list[Candidate]] = []
+    sums: list[np.ndarray] = []
+    loose: list[Candidate] = []  # no vector, or beyond the number of groups a digest can hold
+    for item in items:
+        if item.vector is None or not np.any(item.vector):
+            loose.append(item)
+            continue
+        v = item.vector / (np.linalg.norm(item.vector) or 1.0)
+        sims = [float(v @ (s / (np.linalg.norm(s) or 1.0))) for s in sums]
+        best_at = int(np.argmax(sims)) if sims else -1
+        if best_at >= 0 and sims[best_at] >= threshold:
+            groups[best_at].append(item)
+            sums[best_at] = sums[best_at] + v
+        else:
+            groups.append([item])
+            sums.append(v)
+    if len(groups) > MAX_GROUPS:  # the smallest groups go to the end, together
+        groups.sort(key=len, reverse=True)
+        loose = [c for g in groups[MAX_GROUPS - 1 :] for c in g] + loose
+        groups = groups[: MAX_GROUPS - 1]
+    return groups, loose
+
+
+def _label_words(c: Candidate) -> Counter[str]:
+    """Words of a title (counted double) and of its message, fit for a heading."""
+    def fit(text: str) -> list[str]:
+        return [w for w in tokens(text) if w not in _NOT_LABELS and not w.isdigit() and len(w) > 2
+                and "/" not in w and "." not in w.strip(".")]
+
+    words = Counter(fit(c.title))
+    words.update({w: 2 for w in words})
+    words.update(fit(c.text))
+    return words
+
+
+def topic_label(items: list[Candidate], others: list[Candidate] = ()) -> str:
+    """Two words the group's titles and messages share most, and the rest of the digest least."""
+    inside: Counter[str] = Counter()
+    for c in items:
+        inside.update({w: n for w, n in _label_words(c).items()})
+    outside: Counter[str] = Counter()
+    for c in others:
+        outside.update(set(_label_words(c)))
+    ranked = sorted(inside, key=lambda w: (-inside[w] / (1 + outside[w]), w))[:2]
+    return " · ".join(w.capitalize() for w in ranked) or "More to read"
+
+
+def compose(candidates: list[Candidate], questions: list[WaitingQuestion], *, period: str,
+            limit: int = 10) -> DigestContent:
+    chosen = best(candidates, limit)
+    groups, loose = group_by_topic(chosen)
+    labelled = [(topic_label(g, [c for c in chosen if c not in g]), g) for g in groups]
+    if loose:
+        labelled.append(("Also worth a look" if labelled else topic_label(loose), loose))
+    return DigestContent(period=period, groups=labelled, questions=questions)
+
+
+def why(c: Candidate) -> str:
+    parts = []
+    if c.saves:
+        parts.append(f"saved by {c.saves}")
+    if c.reactions + c.strong:
+        n = c.reactions + c.strong
+        parts.append(f"{n} reaction{'s' if n != 1 else ''}")
+    if c.replies:
+        parts.append(f"{c.replies} repl{'ies' if c.replies != 1 else 'y'} in the thread")
+    if c.sharers > 1:
+        parts.append(f"shared by {c.sharers} people")
+    if c.expertise >= MIN_EXPERTISE and c.sharer:
+        parts.append(f"{c.sharer} often answers questions on this")
+    return ", ".join(parts)
+
+
+def _ago(when: datetime, now: datetime) -> str:
+    days = (now - when).total_seconds() / 86400
+    return "today" if days < 1 else f"{int(days)} day{'s' if int(days) != 1 else ''} ago"
+
+
+def to_document(content: DigestContent, *, now: datetime) -> Document:
+    sections = []
+    for label, items in content.groups:
+        resources = []
+        for c in items:
+            who = f"shared by {c.sharer}" + (f" in #{c.channel}" if c.channel else "")
+            note = f"{who} · {why(c)}" if why(c) else who
+            if c.note:
+                note += f" · note: “{c.note}”"
+            resources.append(ResourceItem(title=neutralise(c.title), url=c.link, note=neutralise(note),
+                                          permalink=c.permalink))
+        sections.append(Section(heading=neutralise(label), resources=tuple(resources)))
+    if content.questions:
+        lines = []
+        for q in content.questions:
+            line = f"• “{neutralise(q.text)}” ({neutralise(q.asker)} in #{q.channel}, {_ago(q.asked_at, now)})"
+            lines.append(line + (f"\n  {q.permalink}" if q.permalink else ""))
+        sections.append(Section(heading=render("digest_questions_heading"), text="\n".join(lines)))
+    return Document(text=render("digest_header", period=content.period), sections=tuple(sections))

@@ -1,0 +1,235 @@
+"""What a digest reads from storage: the period's resources and their signals, discussion vectors,
+sharers' answering history, and questions nobody else has answered. Public channels only (a digest
+is posted in the open), consenting human members only, one community at a time."""
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime, timedelta
+
+import numpy as np
+from sqlalchemy import and_, func, or_, select, union
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from bot.db.models import Channel, Member, Message, MessageVector, Reaction
+from bot.db.resources import Resource, ResourceSave, ResourceShare
+from bot.services.digest_compose import BOOKMARK_REACTIONS, STRONG_REACTIONS, Candidate, WaitingQuestion
+from bot.services.resources import ANY_LINK
+from matching.text import carries_expertise, clean
+
+QUESTION_MIN_AGE = timedelta(hours=12)  # younger questions may simply not have been seen yet
+QUESTION_LOOKBACK = timedelta(days=7)  # before the period start
+MAX_QUESTIONS = 5
+REPLY_LOOKBACK = timedelta(days=35)  # replies to shares older than this before the period are not counted
+
+
+def _visible_share():  # noqa: ANN202
+    """resource_share joined to its message, channel and sharer, limited to what a digest may show."""
+    return (select(ResourceShare.resource_id, ResourceShare.message_id, ResourceShare.member_id,
+                   ResourceShare.shared_at, Message.permalink, Message.text, Message.channel_id,
+                   Message.external_id, Message.thread_external_id, Channel.name, Member.name, Member.external_id)
+            .join(Message, Message.id == ResourceShare.message_id)
+            .join(Channel, Channel.id == Message.channel_id)
+            .join(Member, Member.id == ResourceShare.member_id)
+            .where(Channel.is_private.is_(False), Member.profiling_consent.is_(True), Member.is_bot.is_(False)))
+
+
+async def load_candidates(session: AsyncSession, community_id: int, start: datetime, end: datetime, *,
+                          exclude: set[int] = frozenset()) -> list[Candidate]:
+    """Resources shared or saved in [start, end), with every signal they had by `end`."""
+    shared = _visible_share().where(ResourceShare.community_id == community_id,
+                                    ResourceShare.shared_at >= start, ResourceShare.shared_at < end)
+    saved = (select(ResourceSave.resource_id).join(Member, Member.id == ResourceSave.member_id)
+             .where(ResourceSave.community_id == community_id, ResourceSave.saved_at >= start,
+                    ResourceSave.saved_at < end, Member.profiling_consent.is_(True)))
+    active = union(select(shared.subquery().c.resource_id), saved).subquery()
+    active_ids = select(active.c.resource_id)
+
+    resources = {rid: (link, title) for rid, link, title in (await session.execute(
+        select(Resource.id, Resource.link, Resource.title)
+        .where(Resource.community_id == community_id, Resource.id.in_(active_ids)))).all() if rid not in exclude}
+    if not resources:
+        return []
+
+    shares = (await session.execute(
+        _visible_share().where(ResourceShare.community_id == community_id, ResourceShare.resource_id.in_(active_ids),
+                               ResourceShare.shared_at < end).order_by(ResourceShare.shared_at))).all()
+    first: dict[int, tuple] = {}
+    sharers: dict[int, set[int]] = defaultdict(set)
+    share_messages: dict[int, list[int]] = defaultdict(list)
+    for row in shares:
+        rid = row[0]
+        first.setdefault(rid, row)
+        sharers[rid].add(row[2])
+        share_messages[rid].append(row[1])
+
+    savers: dict[int, set[str]] = defaultdict(set)
+    notes: dict[int, str] = {}
+    for rid, member_ext, note in (await session.execute(
+        select(ResourceSave.resource_id, Member.external_id, ResourceSave.note)
+        .join(Member, Member.id == ResourceSave.member_id)
+        .where(ResourceSave.community_id == community_id, ResourceSave.resource_id.in_(active_ids),
+               ResourceSave.saved_at < end, Member.profiling_consent.is_(True))
+        .order_by(ResourceSave.saved_at))).all():
+        savers[rid].add(member_ext)
+        if note and rid not in notes:
+            notes[rid] = note
+
+    reactions: dict[int, int] = defaultdict(int)
+    strong: dict[int, int] = defaultdict(int)
+    for rid, name, user in (await session.execute(
+        select(ResourceShare.resource_id, Reaction.name, Reaction.user_external_id)
+        .join(Reaction, Reaction.message_id == ResourceShare.message_id)
+        .where(ResourceShare.community_id == community_id, ResourceShare.resource_id.in_(active_ids),
+               ResourceShare.shared_at < end))).all():
+        if name in BOOKMARK_REACTIONS:
+            savers[rid].add(user)
+        elif name in STRONG_REACTIONS:
+            strong[rid] += 1
+        else:
+            reactions[rid] += 1
+
+    replies = await _reply_counts(session, community_id, shares, start, end)
+
+    out = []
+    for rid, (link, title) in resources.items():
+        row = first.get(rid)
+        if row is None and not savers.get(rid):
+            continue  # only shared in private channels or by people who opted out since
+        out.append(Candidate(
+            resource_id=rid, title=title, link=link, sharer_id=row[2] if row else None,
+            sharer=row[10] if row else "", channel=row[9] if row else "", permalink=row[4] if row else None,
+            shared_at=row[3].timestamp() if row else 0.0, reactions=reactions.get(rid, 0),
+            strong=strong.get(rid, 0), saves=len(savers.get(rid, ())), sharers=max(1, len(sharers.get(rid, ()))),
+            replies=int(replies.get(rid, 0)), note=notes.get(rid, ""), text=row[5][:500] if row else "",
+            share_message_ids=share_messages.get(rid, []),
+        ))
+    return out
+
+
+async def _reply_counts(session: AsyncSession, community_id: int, shares: list, start: datetime,
+                        end: datetime) -> dict[int, int]:
+    """resource id -> replies by others to the messages that shared it (Slack threads, Discord replies).
+    One range scan of the period's messages, matched in memory: joins on thread ids are quadratic
+    where the planner prefers the time index."""
+    if not shares:
+        return {}
+    roots: dict[tuple[int, str], list[tuple[int, int]]] = defaultdict(list)
+    for row in shares:  # (resource, message, member, shared_at, permalink, text, channel, external id, ...)
+        roots[(row[6], row[7])].append((row[0], row[2]))
+    since = max(min(row[3] for row in shares), start - REPLY_LOOKBACK)
+    counted: dict[int, set[int]] = defaultdict(set)
+    rows = await session.execute(
+        select(Message.id, Message.channel_id, Message.thread_external_id, Message.reply_to_external_id,
+               Message.author_id, Message.external_id)
+        .where(Message.community_id == community_id, Message.created_at >= since, Message.created_at < end,
+               or_(Message.thread_external_id.is_not(None), Message.reply_to_external_id.is_not(None))))
+    for mid, channel_id, thread, reply_to, author, external_id in rows:
+        for target in {thread, reply_to} - {None, external_id}:
+            for resource_id, sharer in roots.get((channel_id, target), ()):
+                if author != sharer:
+                    counted[resource_id].add(mid)
+    return {rid: len(ids) for rid, ids in counted.items()}
+
+
+async def discussion_vectors(session: AsyncSession, community_id: int, share_messages: dict[int, list[int]],
+                             end: datetime) -> dict[int, np.ndarray]:
+    """resource id -> mean embedding of the messages that shared it and of the replies in their threads."""
+    message_of: dict[int, int] = {mid: rid for rid, mids in share_messages.items() for mid in mids}
+    if not message_of:
+        return {}
+    sums: dict[int, np.ndarray] = {}
+    counts: dict[int, int] = defaultdict(int)
+
+    def add(rid: int, vec: np.ndarray) -> None:
+        sums[rid] = sums[rid] + vec if rid in sums else np.asarray(vec, dtype=np.float32).copy()
+        counts[rid] += 1
+
+    ids = list(message_of)
+    for start in range(0, len(ids), 1000):
+        part = ids[start : start + 1000]
+        for mid, vec in (await session.execute(select(MessageVector.message_id, MessageVector.embedding)
+                                               .where(MessageVector.message_id.in_(part)))).all():
+            add(message_of[mid], vec)
+        roots = {(ch, ext): mid for mid, ch, ext in (await session.execute(
+            select(Message.id, Message.channel_id, Message.external_id).where(Message.id.in_(part)))).all()}
+        ext_ids = {ext for _, ext in roots}
+        for ch, thread, reply_to, vec in (await session.execute(
+            select(Message.channel_id, Message.thread_external_id, Message.reply_to_external_id,
+                   MessageVector.embedding)
+            .join(MessageVector, MessageVector.message_id == Message.id)
+            .where(Message.community_id == community_id, Message.created_at < end,
+                   Message.id.not_in(part),
+                   or_(Message.thread_external_id.in_(ext_ids), Message.reply_to_external_id.in_(ext_ids))))).all():
+            root_id = roots.get((ch, thread)) or roots.get((ch, reply_to))
+            if root_id is not None:
+                add(message_of[root_id], vec)
+    return {rid: s / counts[rid] for rid, s in sums.items()}
+
+
+async def answering_profiles(session: AsyncSession, community_id: int, member_ids: set[int],
+                             end: datetime) -> dict[int, tuple[np.ndarray, int]]:
+    """member id -> (mean embedding, count) of their replies in other people's threads before `end`:
+    what they are known to answer about."""
+    if not member_ids:
+        return {}
+    root = aliased(Message)
+    rows = (await session.execute(
+        select(Message.author_id, MessageVector.embedding)
+        .join(MessageVector, MessageVector.message_id == Message.id)
+        .join(root, and_(root.community_id == community_id, root.channel_id == Message.channel_id,
+                         root.external_id == Message.thread_external_id))
+        .where(Message.community_id == community_id, Message.author_id.in_(member_ids),
+               Message.thread_external_id != Message.external_id, root.author_id != Message.author_id,
+               Message.created_at < end))).all()
+    sums: dict[int, np.ndarray] = {}
+    counts: dict[int, int] = defaultdict(int)
+    for author, vec in rows:
+        sums[author] = sums[author] + vec if author in sums else np.asarray(vec, dtype=np.float32).copy()
+        counts[author] += 1
+    return {a: (s / counts[a], counts[a]) for a, s in sums.items()}
+
+
+def looks_like_question(text: str) -> bool:
+    cleaned = clean(ANY_LINK.sub(" ", text or ""))
+    return "?" in cleaned and carries_expertise(cleaned) and len(cleaned) >= 15
+
+
+async def waiting_questions(session: AsyncSession, community_id: int, start: datetime, end: datetime,
+                            limit: int = MAX_QUESTIONS) -> list[WaitingQuestion]:
+    """Thread roots asking something, old enough to have been seen, that nobody else has answered."""
+    rows = (await session.execute(
+        select(Message.text, Member.name, Channel.name, Message.created_at, Message.permalink, Message.channel_id,
+               Message.external_id, Message.author_id)
+        .join(Member, Member.id == Message.author_id).join(Channel, Channel.id == Message.channel_id)
+        .where(Message.community_id == community_id, Message.created_at >= start - QUESTION_LOOKBACK,
+               Message.created_at < end - QUESTION_MIN_AGE, Message.text.contains("?"),
+               Message.reply_to_external_id.is_(None),
+               or_(Message.thread_external_id.is_(None), Message.thread_external_id == Message.external_id),
+               Channel.is_private.is_(False), Member.is_bot.is_(False), Member.profiling_consent.is_(True))
+        .order_by(Message.created_at.desc()).limit(limit * 40))).all()
+    rows = [r for r in rows if looks_like_question(r[0])]
+    ext_ids = {r[6] for r in rows}
+    answerers: dict[tuple[int, str], set[int]] = defaultdict(set)
+    if ext_ids:
+        for ch, thread, reply_to, author, ext in (await session.execute(
+            select(Message.channel_id, Message.thread_external_id, Message.reply_to_external_id, Message.author_id,
+                   Message.external_id)
+            .where(Message.community_id == community_id, Message.created_at >= start - QUESTION_LOOKBACK,
+                   or_(Message.thread_external_id.in_(ext_ids), Message.reply_to_external_id.in_(ext_ids))))).all():
+            for target in {thread, reply_to} - {None, ext}:
+                answerers[(ch, target)].add(author)
+    out = []
+    for text, asker, channel, created, permalink, channel_id, external_id, author_id in rows:
+        if answerers.get((channel_id, external_id), set()) - {author_id}:
+            continue
+        snippet = clean(text)
+        snippet = snippet if len(snippet) <= 160 else snippet[:159].rsplit(" ", 1)[0] + "…"
+        out.append(WaitingQuestion(snippet, asker, channel, created, permalink))
+        if len(out) >= limit:
+            break
+    return out
+
+
+async def latest_activity(session: AsyncSession, community_id: int) -> datetime | None:
+    return await session.scalar(select(func.max(Message.created_at)).where(Message.community_id == community_id))

@@ -1,0 +1,168 @@
+"""Resources: links found in stored messages (live and imported) and explicit `/save`s."""
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.db.engine import Database
+from bot.db.models import Member, Message
+from bot.db.resources import (
+    TITLE_FROM_LABEL,
+    TITLE_FROM_TEXT,
+    TITLE_FROM_UNFURL,
+    TITLE_FROM_URL,
+    Resource,
+    ResourceSave,
+    ResourceShare,
+)
+from bot.repo import insert_ignore
+from bot.services.ingest import IncomingMessage, StoreResult
+from bot.urls import FoundLink, clean_url, find_links, is_platform_link, normalise_url, readable_url
+from matching.text import clean
+
+log = logging.getLogger(__name__)
+
+MAX_TITLE = 300
+ANY_LINK = re.compile(r"<https?://[^>]*>|\[[^\]\n]*\]\(<?https?://[^)\s>]+>?\)|https?://\S+", re.I)
+_EDGE_PUNCTUATION = " \t:;,-–—>|•*_~"
+
+
+@dataclass(frozen=True)
+class Share:
+    url: str  # normalised identity
+    link: str  # cleaned link to show
+    title: str
+    title_source: int
+    member_id: int
+    shared_at: datetime
+    message_id: int | None = None
+
+
+def title_for(link: FoundLink, text: str, unfurls: dict[str, str]) -> tuple[str, int]:
+    """The best title without fetching the web: the platform's unfurl, the link's label, the words
+    around the link, or a readable form of the URL."""
+    key = normalise_url(link.url)
+    if key in unfurls:
+        return unfurls[key][:MAX_TITLE], TITLE_FROM_UNFURL
+    if link.label:
+        return clean(link.label)[:MAX_TITLE], TITLE_FROM_LABEL
+    words = clean(ANY_LINK.sub(" ", text)).strip(_EDGE_PUNCTUATION)
+    if len(words.split()) >= 3:
+        if len(words) > 140:
+            words = words[:139].rsplit(" ", 1)[0] + "…"
+        return words, TITLE_FROM_TEXT
+    return readable_url(clean_url(link.url) or link.url), TITLE_FROM_URL
+
+
+def shares_in(text: str, *, member_id: int, shared_at: datetime, message_id: int | None,
+              unfurls: dict[str, str] | None = None) -> list[Share]:
+    """Every resource a message shares (platform message links are discussions, not resources)."""
+    by_key = {k: t for u, t in (unfurls or {}).items() if t and (k := normalise_url(u))}
+    out: dict[str, Share] = {}
+    for found in find_links(text):
+        link, key = clean_url(found.url), normalise_url(found.url)
+        if link is None or key is None or is_platform_link(link) or key in out:
+            continue
+        title, source = title_for(found, text, by_key)
+        out[key] = Share(key, link, title, source, member_id, shared_at, message_id)
+    return list(out.values())
+
+
+async def record_shares(session: AsyncSession, community_id: int, shares: list[Share]) -> dict[str, int]:
+    """Create resources not seen before, improve titles, keep the earliest sharer; add the shares.
+    Returns normalised URL -> resource id."""
+    if not shares:
+        return {}
+    keys = sorted({s.url for s in shares})
+    existing: dict[str, Resource] = {}
+    for start in range(0, len(keys), 500):
+        part = keys[start : start + 500]
+        rows = await session.scalars(select(Resource).where(Resource.community_id == community_id,
+                                                            Resource.url.in_(part)))
+        existing.update({r.url: r for r in rows})
+    first: dict[str, Share] = {}
+    for s in sorted(shares, key=lambda s: s.shared_at):
+        first.setdefault(s.url, s)
+    new = [{"community_id": community_id, "url": k, "link": s.link, "title": s.title,
+            "title_source": s.title_source, "first_sharer_id": s.member_id, "first_message_id": s.message_id,
+            "first_shared_at": s.shared_at} for k, s in first.items() if k not in existing]
+    for start in range(0, len(new), 1000):
+        await session.execute(insert_ignore(session, Resource), new[start : start + 1000])
+    if new:
+        created = [row["url"] for row in new]
+        for start in range(0, len(created), 500):
+            rows = await session.scalars(select(Resource).where(Resource.community_id == community_id,
+                                                                Resource.url.in_(created[start : start + 500])))
+            existing.update({r.url: r for r in rows})
+    for s in shares:
+        resource = existing[s.url]
+        if s.title_source > resource.title_source or (s.title_source == resource.title_source
+                                                       and s.shared_at < resource.first_shared_at):
+            resource.title, resource.title_source = s.title, s.title_source
+        if s.shared_at < resource.first_shared_at:
+            resource.first_shared_at, resource.first_sharer_id = s.shared_at, s.member_id
+            resource.first_message_id, resource.link = s.message_id, s.link
+    rows = [{"community_id": community_id, "resource_id": existing[s.url].id, "message_id": s.message_id,
+             "member_id": s.member_id, "shared_at": s.shared_at} for s in shares if s.message_id is not None]
+    for start in range(0, len(rows), 1000):
+        await session.execute(insert_ignore(session, ResourceShare), rows[start : start + 1000])
+    await session.flush()
+    return {k: r.id for k, r in existing.items()}
+
+
+class ResourceService:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def on_stored(self, community_id: int, messages: list[IncomingMessage], result: StoreResult) -> None:
+        """After-store listener: the links in newly stored messages become resources and shares."""
+        if not result.message_ids:
+            return
+        unfurls = {(m.channel_id, m.external_id): m.link_titles for m in messages if m.link_titles}
+        async with self.db.sessions.begin() as session:
+            shares: list[Share] = []
+            for start in range(0, len(result.message_ids), 2000):
+                part = result.message_ids[start : start + 2000]
+                rows = (await session.execute(
+                    select(Message.id, Message.channel_id, Message.external_id, Message.author_id, Message.text,
+                           Message.created_at)
+                    .join(Member, Member.id == Message.author_id)
+                    .where(Message.community_id == community_id, Message.id.in_(part), Message.text.contains("http"),
+                           Member.is_bot.is_(False), Member.profiling_consent.is_(True))
+                )).all()
+                for mid, channel_id, ext, author, text, created in rows:
+                    shares += shares_in(text, member_id=author, shared_at=created, message_id=mid,
+                                        unfurls=unfurls.get((channel_id, ext)))
+            await record_shares(session, community_id, shares)
+        if shares:
+            log.debug("community %d: %d link share(s) recorded", community_id, len(shares))
+
+    async def save(self, community_id: int, member_id: int, text: str, *, now: datetime) -> Resource | None:
+        """`/save URL [note]`: the member's bookmark (the resource is created if nobody shared it)."""
+        links = find_links(text)
+        if not links:
+            return None
+        found = links[0]
+        note = clean(ANY_LINK.sub(" ", text, count=1))[:500]
+        key, link = normalise_url(found.url), clean_url(found.url)
+        if key is None or link is None:
+            return None
+        title, source = (clean(found.label)[:MAX_TITLE], TITLE_FROM_LABEL) if found.label else \
+            (readable_url(link), TITLE_FROM_URL)
+        async with self.db.sessions.begin() as session:
+            ids = await record_shares(session, community_id, [Share(key, link, title, source, member_id, now)])
+            resource = await session.get(Resource, ids[key])
+            saved = await session.scalar(select(ResourceSave).where(ResourceSave.resource_id == resource.id,
+                                                                    ResourceSave.member_id == member_id))
+            if saved is None:
+                await session.execute(insert_ignore(session, ResourceSave).values(
+                    community_id=community_id, resource_id=resource.id, member_id=member_id, note=note,
+                    saved_at=now))
+            elif note:
+                saved.note = note
+        return resource

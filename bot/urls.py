@@ -1,0 +1,121 @@
+"""Links in chat messages: found in Slack, Discord and plain text, normalised so one resource is one row.
+
+RFC 3986 normalisation (scheme and host case, IDN, default ports, percent-encoding, dot segments)
+is url-normalize's job; this module adds what is specific to sharing links in chat: tracking
+parameters, fragments, trailing slashes, `www.`, and the `<url|label>` / `<url>` markup.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from url_normalize import url_normalize
+
+MAX_URL = 2000  # longer links are skipped: they are data blobs, not resources
+
+# Query parameters that say who sent the click, not what the page is.
+TRACKING_PREFIXES = ("utm_", "mc_", "pk_", "mtm_", "hsa_", "_hs", "oly_")
+TRACKING_PARAMS = frozenset({
+    "fbclid", "gclid", "dclid", "gbraid", "wbraid", "msclkid", "yclid", "twclid", "ttclid", "li_fat_id",
+    "igshid", "mkt_tok", "_ga", "_gl", "vero_id", "vero_conv", "ref_src", "ref_url", "s_cid", "cmpid",
+    "__s", "si", "feature", "rcm", "trk", "trkcampaign", "sc_campaign", "spm",
+})
+# Links to the chat platforms' own messages and files are discussions, not resources.
+PLATFORM_HOSTS = ("slack.com", "slack-edge.com", "discord.com", "discordapp.com", "discord.gg",
+                  "discordapp.net", "slack-files.com")
+
+_SLACK_LINK = re.compile(r"<(https?://[^|>\s]+)(?:\|([^>]*))?>", re.I)
+_MARKDOWN_LINK = re.compile(r"\[([^\]\n]{1,300})\]\(<?(https?://[^)\s>]+)>?\)", re.I)
+_BARE_LINK = re.compile(r"https?://[^\s<>\"'`]+", re.I)
+_TRAILING = ".,;:!?\"'»”’*_~"
+
+
+@dataclass(frozen=True)
+class FoundLink:
+    url: str  # as written (markup removed)
+    label: str = ""  # the link text, when the markup had one
+
+
+def _trim(url: str) -> str:
+    """Drop punctuation that ends the sentence, and a closing bracket the link did not open."""
+    while url and url[-1] in _TRAILING:
+        url = url[:-1]
+    while url.endswith(")") and url.count(")") > url.count("("):
+        url = url[:-1]
+    return url
+
+
+def find_links(text: str) -> list[FoundLink]:
+    """Links in message text, each once: Slack `<url|label>`, Discord `<url>`, Markdown
+    `[label](url)`, and bare URLs."""
+    found: list[FoundLink] = []
+    seen: set[str] = set()
+
+    def add(url: str, label: str = "") -> None:
+        url = _trim(url.replace("&amp;", "&"))
+        if url and url not in seen:
+            seen.add(url)
+            found.append(FoundLink(url, label.strip() if label and label.strip() != url else ""))
+
+    text = text or ""
+    for m in _SLACK_LINK.finditer(text):
+        add(m.group(1), m.group(2) or "")
+    rest = _SLACK_LINK.sub(" ", text)
+    for m in _MARKDOWN_LINK.finditer(rest):
+        add(m.group(2), m.group(1))
+    rest = _MARKDOWN_LINK.sub(" ", rest)
+    for m in _BARE_LINK.finditer(rest):
+        add(m.group(0))
+    return found
+
+
+def _is_tracking(name: str) -> bool:
+    lower = name.lower()
+    return lower in TRACKING_PARAMS or lower.startswith(TRACKING_PREFIXES)
+
+
+def clean_url(url: str) -> str | None:
+    """The link to show: RFC-normalised, without tracking parameters or a plain fragment. None when
+    it is not an http(s) URL worth keeping."""
+    url = (url or "").strip()
+    if not url or len(url) > MAX_URL or any(ch.isspace() for ch in url):
+        return None
+    url, _, fragment = url.partition("#")
+    try:
+        parts = urlsplit(url_normalize(url, default_scheme="https") or "")
+    except (ValueError, UnicodeError):
+        return None
+    if parts.scheme not in ("http", "https") or not parts.hostname or "." not in parts.hostname:
+        return None
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _is_tracking(k)]
+    # Hash-bang and "#/route" fragments address content in single-page apps; others are anchors.
+    fragment = fragment if fragment.startswith(("!", "/")) else ""
+    return urlunsplit((parts.scheme, parts.netloc, parts.path or "/", urlencode(query, doseq=True), fragment))
+
+
+def normalise_url(url: str) -> str | None:
+    """The identity of a resource: `clean_url` plus http = https, no `www.`, no trailing slash, and
+    sorted query parameters. Two shares of one page give the same string."""
+    cleaned = clean_url(url)
+    if cleaned is None:
+        return None
+    parts = urlsplit(cleaned)
+    host = parts.netloc.removeprefix("www.")
+    path = parts.path.rstrip("/") if parts.path != "/" else ""
+    query = urlencode(sorted(parse_qsl(parts.query, keep_blank_values=True)), doseq=True)
+    return urlunsplit(("https", host, path, query, parts.fragment))
+
+
+def is_platform_link(url: str) -> bool:
+    host = (urlsplit(url).hostname or "").lower()
+    return any(host == h or host.endswith("." + h) for h in PLATFORM_HOSTS)
+
+
+def readable_url(url: str, limit: int = 80) -> str:
+    """A short human form for a link without a title: host and the last path segment."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").removeprefix("www.")
+    tail = [p for p in parts.path.split("/") if p]
+    shown = host + ("/…/" + tail[-1] if len(tail) > 1 else "/" + tail[0] if tail else "")
+    return shown if len(shown) <= limit else shown[: limit - 1] + "…"

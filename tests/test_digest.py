@@ -1,0 +1,335 @@
+"""Resources and digests end to end through the core, with a controllable clock and a fake platform
+over HTTP, on SQLite and PostgreSQL."""
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from bot import events as ev
+from bot.app import build_app
+from bot.db.resources import Digest, DigestRun, Resource, ResourceShare
+from bot.services import digest_runs as runs
+from bot.settings import Settings
+from tests.fake_platform import Clock, FakePlatform, HttpSender
+
+TEAM = "TDIGEST01"
+PEOPLE = {"UPG": "Petra", "UK8S": "Kenji", "UASK": "Asha", "UBR": "Bruno", "UCH": "Chloe", "UDAN": "Dan"}
+_ids = itertools.count(1)
+
+
+def at(*args: int) -> datetime:
+    return datetime(*args, tzinfo=UTC)
+
+
+async def wire(app, clock: Clock, platform: FakePlatform):  # noqa: ANN001, ANN201
+    app.digests.clock = clock
+    app.core.senders["slack"] = HttpSender(platform, clock)
+    return app
+
+
+async def another_app(db_url: str, embedder, clock: Clock, platform: FakePlatform):  # noqa: ANN001, ANN201
+    """A second process's App: its own engine, scheduler and services on the same database."""
+    return await wire(build_app(Settings(database_url=db_url), embedder=embedder), clock, platform)
+
+
+async def say(app, user: str, text: str, when: datetime, *, channel: str = "C1", thread: str | None = None,  # noqa: ANN001
+              private: bool = False) -> str:
+    ts = f"{when.timestamp():.6f}"
+    await app.core.handle(ev.MessagePosted(
+        community=TEAM, user=user, channel=channel, thread=thread, event_id=f"m{next(_ids)}", time=when,
+        platform="slack", message_id=ts, text=text, user_name=PEOPLE.get(user, user), channel_name=channel.lower(),
+        is_private=private, permalink=f"https://acme.slack.com/archives/{channel}/p{ts.replace('.', '')}"))
+    return ts
+
+
+async def react(app, user: str, message_ts: str, name: str, when: datetime, channel: str = "C1") -> None:  # noqa: ANN001
+    await app.core.handle(ev.ReactionAdded(community=TEAM, user=user, channel=channel, event_id=f"r{next(_ids)}",
+                                           time=when, platform="slack", message_id=message_ts, reaction=name))
+
+
+async def command(app, user: str, name: str, args: str, when: datetime, channel: str = "C1") -> str:  # noqa: ANN001
+    [reply] = await app.core.handle(ev.CommandInvoked(community=TEAM, user=user, channel=channel, time=when,
+                                                      platform="slack", name=name, args=args,
+                                                      user_name=PEOPLE.get(user, "")))
+    return reply.doc.plain()
+
+
+async def share_with_interest(app, url_text: str, when: datetime) -> str:  # noqa: ANN001
+    """A link shared in a thread that others discussed and bookmarked: digest material."""
+    ts = await say(app, "UPG", url_text, when)
+    await say(app, "UASK", "thanks, exactly the part about BRIN indexes I needed", when + timedelta(minutes=5),
+              thread=ts)
+    await react(app, "UK8S", ts, "pushpin", when + timedelta(minutes=6))
+    return ts
+
+
+async def subscribe(app, when: datetime, args: str = "<#C1|general> tz=Europe/Berlin") -> int:  # noqa: ANN001
+    out = await command(app, "UCH", "digest", f"subscribe {args}", when)
+    assert "scheduled" in out, out
+    async with app.db.sessions() as session:
+        return await session.scalar(select(Digest.id).where(Digest.channel_external_id == "C1"))
+
+
+async def runs_of(app, digest_id: int) -> list[DigestRun]:  # noqa: ANN001
+    async with app.db.sessions() as session:
+        return list(await session.scalars(select(DigestRun).where(DigestRun.digest_id == digest_id)
+                                          .order_by(DigestRun.window_end)))
+
+
+@pytest.fixture
+async def platform():
+    fake = await FakePlatform().start()
+    yield fake
+    await fake.stop()
+
+
+# -- resources ---------------------------------------------------------------------------------------
+async def test_links_become_resources_with_shares_saves_and_a_preview(app, platform):
+    clock = Clock(at(2024, 2, 29, 12))
+    await wire(app, clock, platform)
+    first = await say(app, "UPG", "Index types explained: <https://www.postgresql.org/docs/current/indexes-types.html"
+                                  "?utm_source=slack|PostgreSQL index types>", at(2024, 2, 27, 10))
+    await say(app, "UASK", "how BRIN compares to btree for time series?", at(2024, 2, 27, 10, 5), thread=first)
+    await say(app, "UK8S", "same link again http://postgresql.org/docs/current/indexes-types.html#brin",
+              at(2024, 2, 28, 9))
+    await react(app, "UBR", first, "pushpin", at(2024, 2, 27, 11))
+    assert "Saved" in await command(app, "UCH", "save", "https://postgresql.org/docs/current/indexes-types.html "
+                                    "must read before indexing", at(2024, 2, 28, 10))
+    assert "Save a link like this" in await command(app, "UCH", "save", "no link here", at(2024, 2, 28, 10))
+    # Opted out: nothing new is stored; a private channel is not read.
+    await command(app, "UDAN", "optout", "", at(2024, 2, 27, 8))
+    await say(app, "UDAN", "my secret https://secret.example.com/x", at(2024, 2, 27, 12))
+    await say(app, "UBR", "private https://private.example.com/y", at(2024, 2, 27, 12), channel="G1", private=True)
+
+    async with app.db.sessions() as session:
+        resources = list(await session.scalars(select(Resource)))
+        assert [r.url for r in resources] == ["https://postgresql.org/docs/current/indexes-types.html"]
+        assert resources[0].title == "PostgreSQL index types"
+        assert await session.scalar(select(func.count()).select_from(ResourceShare)) == 2
+
+    preview = await command(app, "UASK", "digest", "preview", clock())
+    assert "PostgreSQL index types" in preview
+    assert "shared by Petra" in preview and "saved by 2" in preview and "shared by 2 people" in preview
+    assert "must read before indexing" in preview
+    assert "https://acme.slack.com/archives/C1/p" in preview  # the link to the discussion
+    assert "secret" not in preview and "private" not in preview
+    assert platform.requests == []  # a preview posts nothing
+
+
+async def test_questions_still_waiting_for_an_answer(app, platform):
+    await wire(app, Clock(at(2024, 2, 29, 12)), platform)
+    await say(app, "UASK", "How do I tune autovacuum for a table with a billion rows?", at(2024, 2, 27, 8))
+    asked = await say(app, "UBR", "Any idea how to speed up pytest collection on a big repo?", at(2024, 2, 27, 9))
+    await say(app, "UCH", "use --import-mode=importlib and narrow testpaths", at(2024, 2, 27, 9, 30), thread=asked)
+    alone = await say(app, "UDAN", "Why does my pod restart every hour with exit code 137?", at(2024, 2, 27, 10))
+    await say(app, "UDAN", "still stuck on this, any pointers?", at(2024, 2, 27, 15), thread=alone)
+    await say(app, "UK8S", "Is it worth moving CI to arm64 runners this quarter?", at(2024, 2, 29, 6))  # too fresh
+
+    preview = await command(app, "UASK", "digest", "preview", at(2024, 2, 29, 12))
+    assert "Questions still waiting for an answer" in preview
+    assert "autovacuum" in preview and "exit code 137" in preview
+    assert "pytest collection" not in preview  # Chloe answered it
+    assert "arm64" not in preview
+
+
+async def test_subscribe_validates_the_schedule(app, platform):
+    await wire(app, Clock(at(2024, 2, 20, 12)), platform)
+    assert "calmer schedule" in await command(app, "UCH", "digest", "subscribe <#C1|general> * * * * *",
+                                              at(2024, 2, 20))
+    assert "unknown time zone" in await command(app, "UCH", "digest", "subscribe <#C1|general> tz=Mars/Base",
+                                                at(2024, 2, 20))
+    out = await command(app, "UCH", "digest", "subscribe <#C1|general> 0 8 * * fri tz=America/New_York",
+                        at(2024, 2, 20, 12))
+    assert "`0 8 * * fri` (America/New_York); next one Fri 23 Feb 08:00" in out
+    assert app.scheduler._scheduler.get_job(f"digest:{await subscribe(app, at(2024, 2, 20))}") is not None
+    assert "#general" in await command(app, "UCH", "digest", "list", at(2024, 2, 20))
+    assert "No more digests" in await command(app, "UCH", "digest", "unsubscribe <#C1|general>", at(2024, 2, 20))
+    assert "/digest subscribe" in await command(app, "UCH", "digest", "", at(2024, 2, 20))
+
+
+# -- exactly once ------------------------------------------------------------------------------------
+async def test_restart_mid_week_and_downtime_post_each_period_once(app, db_url, embedder, platform, caplog):
+    clock = Clock(at(2024, 2, 20, 12))
+    await wire(app, clock, platform)
+    digest_id = await subscribe(app, clock())
+    await share_with_interest(app, "<https://www.postgresql.org/docs/current/brin.html|BRIN indexes>",
+                              at(2024, 2, 27, 10))
+    clock.now = at(2024, 3, 4, 8, 0, 30)  # Monday 09:00:30 in Berlin
+    await app.digests.catch_up()
+    assert len(platform.posts) == 1 and "BRIN indexes" in platform.posts[0]["text"]
+    await app.close()
+
+    # Restarted on Wednesday: the week's digest is already out.
+    clock.now = at(2024, 3, 6, 12)
+    second = await another_app(db_url, embedder, clock, platform)
+    await second.digests.catch_up()
+    assert len(platform.posts) == 1
+    await share_with_interest(second, "Probes done right <https://kubernetes.io/docs/concepts/probes|Probes>",
+                              at(2024, 3, 7, 10))
+    await second.close()
+
+    # Down over the next Monday's tick; back on Wednesday: the missed period is posted, once.
+    clock.now = at(2024, 3, 13, 10)
+    third = await another_app(db_url, embedder, clock, platform)
+    try:
+        await third.digests.catch_up()
+        await third.digests.catch_up()
+        assert len(platform.posts) == 2
+        assert "Probes" in platform.posts[1]["text"] and "BRIN" not in platform.posts[1]["text"]
+
+        # A week where nothing was shared posts nothing, and says so in the log.
+        clock.now = at(2024, 3, 18, 8, 1)
+        with caplog.at_level(logging.INFO, logger="bot.services.digest"):
+            await third.digests.catch_up()
+        assert len(platform.posts) == 2
+        assert "nothing worth posting" in caplog.text
+        states = [(r.period_key, r.state, r.attempts) for r in await runs_of(third, digest_id)]
+        assert states == [("2024-03-04T09:00", "posted", 1), ("2024-03-11T09:00", "posted", 1),
+                          ("2024-03-18T09:00", "empty", 1)]
+    finally:
+        await third.close()
+
+
+async def test_a_failed_post_is_retried_later_without_a_duplicate(app, platform):
+    platform.fail = 2  # the platform answers 500 twice
+    clock = Clock(at(2024, 2, 20, 12))
+    await wire(app, clock, platform)
+    digest_id = await subscribe(app, clock())
+    await share_with_interest(app, "<https://www.postgresql.org/docs/current/brin.html|BRIN indexes>",
+                              at(2024, 2, 27, 10))
+    clock.now = at(2024, 3, 4, 8, 0, 30)
+    assert await app.digests.run_due(digest_id) == "failed"
+    await app.digests.catch_up()  # too soon to retry
+    assert len(platform.requests) == 1
+    clock.now += runs.RETRY_AFTER + timedelta(seconds=1)
+    await app.digests.catch_up()
+    assert len(platform.requests) == 2 and platform.posts == []
+    clock.now += runs.RETRY_AFTER + timedelta(seconds=1)
+    await app.digests.catch_up()
+    clock.now += timedelta(hours=1)
+    await app.digests.catch_up()
+    assert len(platform.requests) == 3 and len(platform.posts) == 1
+    [run] = await runs_of(app, digest_id)
+    assert (run.state, run.attempts, run.error) == ("posted", 3, None)
+
+
+async def test_an_abandoned_claim_is_taken_over_after_its_timeout(app, platform):
+    clock = Clock(at(2024, 2, 20, 12))
+    await wire(app, clock, platform)
+    digest_id = await subscribe(app, clock())
+    await share_with_interest(app, "<https://www.postgresql.org/docs/current/brin.html|BRIN indexes>",
+                              at(2024, 2, 27, 10))
+    clock.now = at(2024, 3, 4, 8, 0, 30)
+    async with app.db.sessions.begin() as session:  # a replica claimed the period, then died
+        digest = await session.get(Digest, digest_id)
+        assert await runs.claim(session, digest, "2024-03-04T09:00", (at(2024, 2, 26, 8), at(2024, 3, 4, 8)),
+                                token="dead-replica", now=clock()) is not None
+    assert await app.digests.run_due(digest_id) == "skipped"
+    clock.now += runs.CLAIM_TIMEOUT + timedelta(seconds=1)
+    assert await app.digests.run_due(digest_id) == "posted"
+    assert await app.digests.run_due(digest_id) == "skipped"
+    assert len(platform.posts) == 1
+
+
+async def test_daylight_saving_changes(app, platform):
+    clock = Clock(at(2024, 3, 20, 12))
+    await wire(app, clock, platform)
+    await subscribe(app, clock())  # Mondays 09:00 Berlin: 08:00 UTC in winter, 07:00 UTC in summer
+    await share_with_interest(app, "<https://example.com/winter|Winter reading>", at(2024, 3, 21, 10))
+    await share_with_interest(app, "<https://example.com/summer|Summer reading>", at(2024, 3, 27, 10))
+    out = await command(app, "UCH", "digest", "subscribe <#C2|nightly> 30 1 * * * tz=America/New_York",
+                        at(2024, 3, 20, 12))
+    assert "scheduled" in out
+    clock.now = at(2024, 3, 24)
+    while clock.now < at(2024, 4, 2):
+        await app.digests.catch_up()
+        clock.now += timedelta(hours=1)
+    assert [p["at"] for p in platform.posts if p["channel"] == "C1"] == [
+        at(2024, 3, 25, 8).isoformat(), at(2024, 4, 1, 7).isoformat()]
+
+    # Autumn in New York: 01:30 happens twice on Nov 3; it is one period, run once.
+    async with app.db.sessions() as session:
+        nightly = await session.scalar(select(Digest.id).where(Digest.channel_external_id == "C2"))
+    clock.now = at(2024, 11, 2, 12)
+    while clock.now < at(2024, 11, 4, 12):
+        await app.digests.run_due(nightly)
+        clock.now += timedelta(minutes=15)
+    keys = [(r.period_key, r.attempts) for r in await runs_of(app, nightly) if r.period_key >= "2024-11"]
+    assert keys == [("2024-11-02T01:30", 1), ("2024-11-03T01:30", 1), ("2024-11-04T01:30", 1)]
+    assert all(r.state in ("posted", "empty") for r in await runs_of(app, nightly))
+
+
+async def test_the_catch_up_job_runs_when_the_scheduler_starts(app, platform):
+    clock = Clock(at(2024, 2, 20, 12))
+    await wire(app, clock, platform)
+    await subscribe(app, clock())
+    await share_with_interest(app, "<https://www.postgresql.org/docs/current/brin.html|BRIN indexes>",
+                              at(2024, 2, 27, 10))
+    clock.now = at(2024, 3, 5, 12)  # started after Monday's tick
+    app.scheduler.start()
+    for _ in range(100):
+        if platform.posts:
+            break
+        await asyncio.sleep(0.05)
+    assert len(platform.posts) == 1
+    job = app.scheduler._scheduler.get_job("digest:1") or next(
+        j for j in app.scheduler._scheduler.get_jobs() if j.id.startswith("digest:") and j.id != "digest:catch-up")
+    assert str(job.trigger.timezone) == "Europe/Berlin"
+
+
+# -- two replicas on one PostgreSQL --------------------------------------------------------------------
+@pytest.fixture
+def pg_url(pg_server, pg_template) -> str:
+    from tests.conftest import _pg_url
+
+    name = f"two{next(_ids)}_{id(pg_server) % 10000}"
+    pg_server.psql(f"CREATE DATABASE {name} TEMPLATE {pg_template};")
+    return _pg_url(pg_server, name)
+
+
+async def test_two_schedulers_on_one_postgresql_post_one_digest(pg_url, embedder):
+    platform = await FakePlatform(delay=0.3).start()
+    clock = Clock(at(2024, 2, 20, 12))
+    a = await another_app(pg_url, embedder, clock, platform)
+    b = await another_app(pg_url, embedder, clock, platform)
+    try:
+        digest_id = await subscribe(a, clock())
+        for week, url in enumerate(("https://example.com/one", "https://example.com/two", "https://example.com/3")):
+            await share_with_interest(a, f"<{url}|Reading {week}>", at(2024, 2, 27, 10) + timedelta(weeks=week))
+            clock.now = at(2024, 3, 4, 8, 0, 1) + timedelta(weeks=week)
+            outcomes = await asyncio.gather(a.digests.catch_up(), b.digests.run_due(digest_id),
+                                            b.digests.catch_up(), a.digests.run_due(digest_id))
+            assert outcomes[0] is None and outcomes[2] is None
+            assert len(platform.posts) == week + 1, platform.posts
+        assert [(r.state, r.attempts) for r in await runs_of(b, digest_id)] == [("posted", 1)] * 3
+    finally:
+        await a.close()
+        await b.close()
+        await platform.stop()
+
+
+async def test_two_scheduler_processes_on_one_postgresql_post_one_digest(pg_url, embedder):
+    import sys
+
+    platform = await FakePlatform(delay=2.0).start()  # the first post is still in flight when the other arrives
+    clock = Clock(at(2024, 2, 20, 12))
+    app = await another_app(pg_url, embedder, clock, platform)
+    try:
+        digest_id = await subscribe(app, clock())
+        await share_with_interest(app, "<https://example.com/one|Reading>", at(2024, 2, 27, 10))
+        when = at(2024, 3, 4, 8, 0, 1).isoformat()
+        procs = [await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "tests.digest_worker", pg_url, platform.url, when, str(digest_id),
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE) for _ in range(2)]
+        results = [await p.communicate() for p in procs]
+        assert all(p.returncode == 0 for p in procs), [err.decode()[-2000:] for _, err in results]
+        assert sorted(out.decode().strip() for out, _ in results) == ["posted", "skipped"]
+        assert len(platform.posts) == 1
+    finally:
+        await app.close()
+        await platform.stop()

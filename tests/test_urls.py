@@ -1,0 +1,90 @@
+"""URL normalisation: one resource however the link was written or tracked."""
+from __future__ import annotations
+
+import pytest
+
+from bot.services.resources import shares_in
+from bot.urls import clean_url, find_links, is_platform_link, normalise_url
+
+SAME_PAGE = [
+    "https://www.postgresql.org/docs/current/indexes.html",
+    "HTTPS://WWW.PostgreSQL.ORG/docs/current/indexes.html",
+    "http://postgresql.org/docs/current/indexes.html",
+    "https://postgresql.org:443/docs/current/indexes.html",
+    "http://postgresql.org:80/docs/current/indexes.html",
+    "https://postgresql.org/docs/current/indexes.html/",
+    "https://postgresql.org/docs/current/indexes.html#section-2",
+    "https://postgresql.org/docs/./current/../current/indexes.html",
+    "https://postgresql.org/docs/current/indexes.html?utm_source=slack&utm_medium=chat&utm_campaign=x",
+    "https://postgresql.org/docs/current/indexes.html?fbclid=IwAR0abc&gclid=Cj0K&mc_cid=1&mc_eid=2",
+    "https://postgresql.org/docs/current/indexes.html?msclkid=9&_ga=2.1&igshid=xyz",
+]
+
+
+@pytest.mark.parametrize("url", SAME_PAGE)
+def test_variants_of_one_page_normalise_to_one_identity(url):
+    assert normalise_url(url) == "https://postgresql.org/docs/current/indexes.html"
+
+
+def test_meaningful_query_is_kept_and_sorted():
+    a = normalise_url("https://youtube.com/watch?v=dQw4&t=42&utm_source=x&si=abc&feature=share")
+    b = normalise_url("https://www.youtube.com/watch?t=42&v=dQw4")
+    assert a == b == "https://youtube.com/watch?t=42&v=dQw4"
+    assert normalise_url("https://news.ycombinator.com/item?id=1") != normalise_url(
+        "https://news.ycombinator.com/item?id=2")
+
+
+def test_single_page_app_fragments_are_content_not_anchors():
+    assert normalise_url("https://app.example.com/#!/board/7") != normalise_url("https://app.example.com/#!/board/8")
+    assert clean_url("https://app.example.com/#/settings") == "https://app.example.com/#/settings"
+
+
+def test_idn_and_percent_encoding():
+    assert normalise_url("https://Bücher.example/straße") == normalise_url("https://xn--bcher-kva.example/stra%C3%9Fe")
+    assert normalise_url("https://example.com/%7euser") == normalise_url("https://example.com/~user")
+
+
+def test_the_link_shown_keeps_its_scheme_and_www_but_loses_tracking():
+    assert clean_url("HTTP://WWW.Example.com:80/a/?utm_source=x&b=1#top") == "http://www.example.com/a/?b=1"
+
+
+@pytest.mark.parametrize("bad", ["", "ftp://example.com/file", "mailto:a@example.com", "https://localhost/x",
+                                 "https://exa mple.com/", "https://[::1/x", "https://" + "a" * 3000 + ".com"])
+def test_not_resources(bad):
+    assert normalise_url(bad) is None
+
+
+def test_links_in_slack_discord_markdown_and_plain_text():
+    text = ("Read <https://a.example/x?utm_source=s|The A guide>, <https://b.example/y>, "
+            "[the docs](https://d.example/q) and https://c.example/z). Also (https://e.example/wiki/Foo_(bar)).")
+    found = {f.url: f.label for f in find_links(text)}
+    assert found == {"https://a.example/x?utm_source=s": "The A guide", "https://b.example/y": "",
+                     "https://d.example/q": "the docs", "https://c.example/z": "",
+                     "https://e.example/wiki/Foo_(bar)": ""}
+    assert find_links("escaped <https://x.example/?a=1&amp;b=2>")[0].url == "https://x.example/?a=1&b=2"
+
+
+def test_platform_message_links_are_not_resources():
+    assert is_platform_link("https://acme.slack.com/archives/C1/p123")
+    assert is_platform_link("https://discord.com/channels/1/2/3")
+    from datetime import UTC, datetime
+
+    shares = shares_in("see https://acme.slack.com/archives/C1/p123 and https://example.com/post",
+                       member_id=1, shared_at=datetime.now(UTC), message_id=None)
+    assert [s.url for s in shares] == ["https://example.com/post"]
+
+
+def test_titles_unfurl_then_label_then_words_then_url():
+    from datetime import UTC, datetime
+
+    now = datetime.now(UTC)
+    [s] = shares_in("<https://ex.com/p|Label>", member_id=1, shared_at=now, message_id=None,
+                    unfurls={"https://ex.com/p?utm_source=x": "Unfurled title"})
+    assert s.title == "Unfurled title"
+    [s] = shares_in("<https://ex.com/p|Label>", member_id=1, shared_at=now, message_id=None)
+    assert s.title == "Label"
+    [s] = shares_in("Great write-up on partial indexes: https://ex.com/p", member_id=1, shared_at=now,
+                    message_id=None)
+    assert s.title == "Great write-up on partial indexes"
+    [s] = shares_in("https://ex.com/guides/partial-indexes", member_id=1, shared_at=now, message_id=None)
+    assert s.title == "ex.com/…/partial-indexes"
