@@ -43,6 +43,10 @@ class Scheduler:
         if self._scheduler.get_job(name) is not None:
             self._scheduler.remove_job(name)
 
+    def has(self, name: str) -> bool:
+        """Whether a job of this name is scheduled (or waiting for the scheduler to start)."""
+        return name in self._pending or self._scheduler.get_job(name) is not None
+
     def _add(self, name: str, add: Callable[[], object]) -> None:
         if self._scheduler.running:
             add()

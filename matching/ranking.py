@@ -60,8 +60,10 @@ PRIOR_FEATURES = ("answers", "first", "answers_share", "first_share", "recent", 
 PRIOR_MASK = np.array([f in PRIOR_FEATURES for f in FEATURES])
 ROLE_WEIGHT = np.array([1.0, 1.0, 1.0])  # other, ask, answer: equal; roles have features of their own
 DAY = 86400.0
-EVIDENCE_MIN = 0.35  # a message quoted as evidence must be at least this relevant (0..1 within the query)
-SIMILAR_THREAD = 0.5  # a thread counts as "similar" in the evidence from this relevance on
+# Evidence is relative to the query's best hit: a quoted message must be at least this share as
+# relevant, and a thread counts as "similar" from its share on.
+EVIDENCE_SHARE = 0.6
+SIMILAR_THREAD_SHARE = 0.75
 
 
 @dataclass(frozen=True)
@@ -190,6 +192,8 @@ def features(
     acc: dict[int, np.ndarray] = defaultdict(lambda: np.zeros(len(FEATURES)))
     evidence: dict[int, dict] = defaultdict(lambda: {"rows": [], "threads": set()})
     thread_rel: dict[int, float] = {}
+    top_rel = max((hits.relevance(row) for row in hits.rows
+                   if int(author[row]) != asker and int(author[row]) not in excluded), default=0.0)
     for row in hits.rows:
         m = int(author[row])
         r = int(role[row])
@@ -210,7 +214,7 @@ def features(
         if r == ROLE_ANSWER:
             bonus = (1.0 if t >= 0 and thanked[t] else 0.0) + min(float(reactions[row]), 3.0) / 3.0
             f[8] += rel * bonus
-        if rel >= EVIDENCE_MIN and r != ROLE_ASK:
+        if rel >= EVIDENCE_SHARE * top_rel and r != ROLE_ASK:
             evidence[m]["rows"].append((rel * ROLE_WEIGHT[r], row))
     if thread_rel:
         # Everyone who answered in a relevant thread, whether or not their own message matched.
@@ -225,7 +229,7 @@ def features(
             acc[m][2] += thread_rel[t]
             if first_flag[row]:
                 acc[m][14] += thread_rel[t]
-            if thread_rel[t] >= SIMILAR_THREAD:
+            if thread_rel[t] >= SIMILAR_THREAD_SHARE * top_rel:
                 evidence[m]["threads"].add(t)
                 evidence[m]["rows"].append((0.5 * thread_rel[t], int(row)))
     # Regulars and people who helped this asker before are candidates even without a matching message.

@@ -146,7 +146,7 @@ async def test_subscribe_validates_the_schedule(app, platform):
     out = await command(app, "UCH", "digest", "subscribe <#C1|general> 0 8 * * fri tz=America/New_York",
                         at(2024, 2, 20, 12))
     assert "`0 8 * * fri` (America/New_York); next one Fri 23 Feb 08:00" in out
-    assert app.scheduler._scheduler.get_job(f"digest:{await subscribe(app, at(2024, 2, 20))}") is not None
+    assert app.scheduler.has(f"digest:{await subscribe(app, at(2024, 2, 20))}")
     assert "#general" in await command(app, "UCH", "digest", "list", at(2024, 2, 20))
     assert "No more digests" in await command(app, "UCH", "digest", "unsubscribe <#C1|general>", at(2024, 2, 20))
     assert "/digest subscribe" in await command(app, "UCH", "digest", "", at(2024, 2, 20))
