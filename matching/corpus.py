@@ -36,6 +36,7 @@ class Corpus:
     lexical: BM25Index = field(default_factory=BM25Index)
     _cols: dict[str, list] = field(default_factory=lambda: {k: [] for k in _COLUMNS})
     _arrays: dict[str, np.ndarray] | None = None
+    cache: dict[str, object] = field(default_factory=dict)  # derived values keyed by the arrays' identity
     thread_ids: dict[str, int] = field(default_factory=dict)
     thread_root_author: list[int] = field(default_factory=list)
     thread_thanked: list[bool] = field(default_factory=list)

@@ -133,6 +133,16 @@ class Priors:
     before: float | None = None
 
 
+def cached_priors(corpus: Corpus, ref_time: float) -> Priors:
+    """Priors at `ref_time`, computed once per state of the corpus (asks between messages share them)."""
+    arrays = corpus.arrays  # a new dict whenever the corpus changed
+    cached = corpus.cache.get("priors")
+    if cached is None or cached[0] is not arrays or cached[1] != round(ref_time, -2):
+        cached = (arrays, round(ref_time, -2), priors(corpus, ref_time))
+        corpus.cache["priors"] = cached
+    return cached[2]
+
+
 def priors(corpus: Corpus, ref_time: float, before: float | None = None) -> Priors:
     a = corpus.arrays
     m = len(corpus.members)
@@ -287,7 +297,7 @@ def rank_experts(
     asker_idx = corpus.member_index.get(asker, -1) if asker else -1
     excluded_idx = {corpus.member_index[e] for e in excluded if e in corpus.member_index}
     skill_idx = {corpus.member(u): s for u, s in (skill or {}).items()}
-    pri = priors(corpus, ref_time)
+    pri = cached_priors(corpus, ref_time)
     cands, feats, evidence = features(corpus, hits, pri, asker=asker_idx, excluded=excluded_idx, skill=skill_idx)
     if len(cands) == 0:
         return []
