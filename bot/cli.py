@@ -166,7 +166,7 @@ def _finish_import(report) -> None:  # noqa: ANN001
 # -- eval ------------------------------------------------------------------------------------------
 @cli.command("eval")
 def eval_cmd(
-    path: Annotated[Path, typer.Argument(help="The community's export: Slack (folder or .zip) or DiscordChatExporter JSON")],
+    path: Annotated[Path, typer.Argument(help="Slack export (folder or .zip) or DiscordChatExporter JSON")],
     cut: Annotated[float, typer.Option(min=0.3, max=0.95, help="Share of history (by time) used to learn")] = 0.7,
     as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON")] = False,
 ) -> None:

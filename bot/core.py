@@ -21,6 +21,7 @@ from bot.repo import (
     ensure_community,
     ensure_member,
     find_member_by_name,
+    forget_member_everywhere,
     get_message,
     insert_ignore,
     skills_of,
@@ -309,6 +310,7 @@ class Core:
             await session.execute(Question.__table__.delete().where(Question.asker_id == member_id))
             member.profiling_consent = False
             if forget:
+                await forget_member_everywhere(session, community_id, member_id)
                 member.name = ""
                 member.timezone = None
             external_id = member.external_id

@@ -1,13 +1,15 @@
 """Repositories: queries scoped to one community. They flush; services own the transaction."""
 from __future__ import annotations
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.db.intros import NotMyArea
+from bot.db.intros import Intro, NotMyArea
+from bot.db.mentoring import MentoringEnrolment, Pairing
 from bot.db.models import Channel, Community, Member, Message, MessageVector, ProcessedEvent, Reaction, Skill
+from bot.db.resources import Resource, ResourceSave
 
 
 def insert_ignore(session: AsyncSession, model: type, index_elements: list[str] | None = None):  # noqa: ANN201
@@ -144,8 +146,25 @@ async def delete_member_data(session: AsyncSession, community_id: int, member_id
     if member is not None:
         await session.execute(delete(Reaction).where(Reaction.community_id == community_id,
                                                      Reaction.user_external_id == member.external_id))
+    # Curation signals are about the member too: their saves go, resources they shared first stay
+    # (others shared or valued them) without their name.
+    await session.execute(delete(ResourceSave).where(ResourceSave.community_id == community_id,
+                                                     ResourceSave.member_id == member_id))
+    await session.execute(update(Resource).where(Resource.community_id == community_id,
+                                                 Resource.first_sharer_id == member_id).values(first_sharer_id=None))
     await session.flush()
     return len(ids)
+
+
+async def forget_member_everywhere(session: AsyncSession, community_id: int, member_id: int) -> None:
+    """Beyond profiling data: mentoring enrolment and pairings, introductions asked or received."""
+    await session.execute(delete(MentoringEnrolment).where(MentoringEnrolment.community_id == community_id,
+                                                           MentoringEnrolment.member_id == member_id))
+    await session.execute(delete(Pairing).where(Pairing.community_id == community_id,
+                                                (Pairing.mentor_id == member_id) | (Pairing.mentee_id == member_id)))
+    await session.execute(delete(Intro).where(Intro.community_id == community_id,
+                                              (Intro.asker_id == member_id) | (Intro.expert_id == member_id)))
+    await session.flush()
 
 
 async def ensure_members_bulk(session: AsyncSession, community_id: int,

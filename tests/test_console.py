@@ -64,3 +64,23 @@ async def test_help_and_unknown_command(app, tmp_path):
     [out] = await console.say("UASK1", "/frobnicate")
     assert "don't know the command" in out and "/whoknows" in out
     assert await console.say("UASK1", "   ") == []
+
+
+async def test_forget_me_reaches_mentoring_saves_and_intros(app, tmp_path):
+    from bot.db.mentoring import MentoringEnrolment
+    from bot.db.resources import ResourceSave
+
+    console = await _setup(app, tmp_path)
+    out = await console.say("UK8S", "/mentoring join mentor teach=kubernetes tz=Europe/Berlin")
+    assert out, out
+    await console.say("UK8S", "/save https://kubernetes.io/docs/concepts/workloads/ good overview")
+    async with app.db.sessions() as s:
+        kenji = await s.scalar(select(Member).where(Member.external_id == "UK8S"))
+        assert await s.scalar(select(func.count()).select_from(MentoringEnrolment)
+                              .where(MentoringEnrolment.member_id == kenji.id)) == 1
+        assert await s.scalar(select(func.count()).select_from(ResourceSave)
+                              .where(ResourceSave.member_id == kenji.id)) == 1
+    await console.say("UK8S", "/forget-me")
+    async with app.db.sessions() as s:
+        for model in (MentoringEnrolment, ResourceSave):
+            assert await s.scalar(select(func.count()).select_from(model).where(model.member_id == kenji.id)) == 0

@@ -314,7 +314,8 @@ class DigestService:
                 .where(Digest.community_id == community_id).order_by(Digest.id))).all()
         if not rows:
             return "No digest yet: `/digest subscribe #channel`."
-        return neutralise("Digests:\n" + "\n".join(f"• #{name or ext}: `{cron}` ({tz})" for ext, name, cron, tz in rows))
+        listed = "\n".join(f"• #{name or ext}: `{cron}` ({tz})" for ext, name, cron, tz in rows)
+        return neutralise("Digests:\n" + listed)
 
     async def _preview(self, event: ev.CommandInvoked, community_id: int) -> Action:
         async with self.db.sessions() as session:
