@@ -45,7 +45,7 @@ class NoEmbedder:
 async def populate(app, n: int, rng: random.Random) -> int:  # noqa: ANN001
     async with app.db.sessions.begin() as s:
         cid = (await s.execute(insert(Community).returning(Community.id),
-                               [{"platform": "slack", "external_id": "TBENCH", "name": "bench", "settings": {}}])).scalar()
+                               [{"platform": "slack", "external_id": "TBENCH", "name": "bench", "settings": {}}])).scalar()  # noqa: E501
         members = list((await s.execute(insert(Member).returning(Member.id), [
             {"community_id": cid, "external_id": f"U{i}", "name": f"Member {i}", "profiling_consent": True,
              "available_for_intros": True, "is_bot": False} for i in range(300)])).scalars())
