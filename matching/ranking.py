@@ -62,8 +62,8 @@ ROLE_WEIGHT = np.array([1.0, 1.0, 1.0])  # other, ask, answer: equal; roles have
 DAY = 86400.0
 # Evidence is relative to the query's best hit: a quoted message must be at least this share as
 # relevant, and a thread counts as "similar" from its share on.
-EVIDENCE_SHARE = 0.6
-SIMILAR_THREAD_SHARE = 0.75
+EVIDENCE_SHARE = 0.5
+SIMILAR_THREAD_SHARE = 0.6
 
 
 @dataclass(frozen=True)
