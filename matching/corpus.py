@@ -11,7 +11,7 @@ from matching.text import carries_expertise, clean, is_thanks, mentioned_users, 
 ROLE_OTHER, ROLE_ASK, ROLE_ANSWER = 0, 1, 2
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class MessageRecord:
     id: int  # database id
     author: str  # member external id

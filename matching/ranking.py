@@ -173,16 +173,39 @@ def affinity(corpus: Corpus, pri: Priors, asker: int, *, first_only: bool = Fals
     return np.bincount(corpus.arrays["author"][sel], minlength=m).astype(np.float64)
 
 
+def _grouped(corpus: Corpus, column: str) -> tuple[np.ndarray, np.ndarray]:
+    """Rows sorted by `column` and where each value's run starts: the rows of a thread or an author
+    without scanning every row (cached per state of the corpus)."""
+    arrays = corpus.arrays
+    key = f"grouped:{column}"
+    cached = corpus.cache.get(key)
+    if cached is None or cached[0] is not arrays:
+        values = arrays[column]
+        order = np.argsort(values, kind="stable")
+        starts = np.searchsorted(values[order], np.arange(values.max() + 2 if len(values) else 1))
+        cached = (arrays, order, starts)
+        corpus.cache[key] = cached
+    return cached[1], cached[2]
+
+
+def rows_of(corpus: Corpus, column: str, values: np.ndarray) -> np.ndarray:
+    order, starts = _grouped(corpus, column)
+    values = values[(values >= 0) & (values < len(starts) - 1)]
+    if len(values) == 0:
+        return np.zeros(0, dtype=np.int64)
+    return np.concatenate([order[starts[v] : starts[v + 1]] for v in values])
+
+
 def together(corpus: Corpus, pri: Priors, asker: int) -> np.ndarray:
     a = corpus.arrays
     m = len(corpus.members)
     if asker < 0:
         return np.zeros(m)
-    mine = np.unique(a["thread"][pri.mask & (a["author"] == asker) & (a["thread"] >= 0)])
-    if len(mine) == 0:
-        return np.zeros(m)
-    sel = pri.mask & np.isin(a["thread"], mine)
-    return np.bincount(a["author"][sel], minlength=m).astype(np.float64)
+    mine = rows_of(corpus, "author", np.array([asker]))
+    mine = np.unique(a["thread"][mine[pri.mask[mine]]])
+    rows = rows_of(corpus, "thread", mine)
+    rows = rows[pri.mask[rows]]
+    return np.bincount(a["author"][rows], minlength=m).astype(np.float64)
 
 
 def features(
@@ -228,8 +251,8 @@ def features(
             evidence[m]["rows"].append((rel * ROLE_WEIGHT[r], row))
     if thread_rel:
         # Everyone who answered in a relevant thread, whether or not their own message matched.
-        t_rows = np.flatnonzero(np.isin(thread, np.fromiter(thread_rel, dtype=np.int64)) & (role == ROLE_ANSWER)
-                                & a["alive"])
+        t_rows = np.sort(rows_of(corpus, "thread", np.fromiter(thread_rel, dtype=np.int64)))
+        t_rows = t_rows[(role[t_rows] == ROLE_ANSWER) & a["alive"][t_rows]]
         seen: set[tuple[int, int]] = set()
         for row in t_rows:
             m, t = int(author[row]), int(thread[row])

@@ -120,6 +120,9 @@ class ExpertiseService:
             corpus = Corpus()
             corpus.add(records)
             if isinstance(self.vectors, NumpyVectorIndex):
+                count = await session.scalar(select(func.count()).select_from(MessageVector)
+                                             .where(MessageVector.community_id == community_id))
+                self.vectors.reserve(community_id, int(count or 0))
                 result = await session.stream(
                     select(MessageVector.message_id, MessageVector.embedding)
                     .where(MessageVector.community_id == community_id)
