@@ -93,8 +93,11 @@ async def ensure_channel(
         )
         channel = await session.scalar(stmt)
         assert channel is not None
-    elif name and channel.name != name:
-        channel.name = name
+    else:
+        if name and channel.name != name:
+            channel.name = name
+        if is_private and not channel.is_private:  # first seen through a command or a reaction
+            channel.is_private = True
     return channel
 
 
