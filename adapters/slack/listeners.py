@@ -110,6 +110,7 @@ class SlackAdapter:
         command = translate_command(body, self.workspace, self.clock())
         if command is None:
             return
+        command = await self._with_names(command)
         if command.name in ADMIN_COMMANDS:
             command = dataclasses.replace(command, is_admin=await self.directory.is_admin(command.user))
         await self._handle(command, respond=respond)
@@ -155,6 +156,9 @@ class SlackAdapter:
             person = await self.directory.person(event.user)
             return dataclasses.replace(event, user_name=person.name, is_bot=person.is_bot,
                                        channel_name=await self.directory.channel_name(event.channel))
+        if isinstance(event, ev.CommandInvoked):  # the payload's user_name is the legacy handle, not the name
+            person = await self.directory.person(event.user)
+            return dataclasses.replace(event, user_name=person.name) if person.name else event
         if isinstance(event, ev.MemberJoined) and not event.user_name:
             person = await self.directory.person(event.user)
             return dataclasses.replace(event, user_name=person.name, timezone=person.timezone, is_bot=person.is_bot)
