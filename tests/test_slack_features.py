@@ -4,17 +4,20 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from adapters.slack.translate import translate_command
 from adapters.slack.translate import Workspace as SlackWorkspace
+from adapters.slack.translate import translate_command
 from bot.db.mentoring import MentoringEnrolment
 from bot.db.models import Channel, Member, Message
 from bot.db.resources import Digest
 from bot.services.mentoring import MentoringService
 from bot.services.mentoring_cadence import Cadence
+from tests import test_slack_app
 from tests.exports import TEAM
-from tests.test_slack_app import buttons, fresh, slack, text_of  # noqa: F401  (slack is a fixture)
+from tests.test_slack_app import buttons, fresh, text_of
+
+slack = test_slack_app.slack  # the fixture: the real AsyncApp in HTTP mode against the fake Slack
 
 NOW = datetime(2023, 11, 16, 12, tzinfo=UTC)  # a Thursday, two days after the exported history
 LINK = "https://use-the-index-luke.com/sql/where-clause"
@@ -40,7 +43,8 @@ async def share_and_save(s) -> None:  # noqa: ANN001
     """Petra shares a link in #general (a live event) and Bruno thanks her with a reaction; Asha saves
     another link with `/save`."""
     ts = f"{(NOW - timedelta(hours=3)).timestamp():.6f}"
-    shared = fresh("event_message.json", ts=ts, event_ts=ts, text=f"Best intro to indexes: <{LINK}|Use The Index, Luke>")
+    shared = fresh("event_message.json", ts=ts, event_ts=ts,
+                   text=f"Best intro to indexes: <{LINK}|Use The Index, Luke>")
     assert await s.event(shared) == 200
     await s.adapter.idle()
     reaction = fresh("event_reaction_added.json", event_ts=ts)

@@ -41,7 +41,8 @@ ADMIN_COMMANDS = frozenset({"settings"})  # core commands that trust CommandInvo
 
 def buttons_of(clicks: dict[str, Any]) -> re.Pattern[str]:
     """The action ids bolt routes to us: every prefix a core service registered (intro., home., mentoring., …)."""
-    return re.compile(r"^(%s)\." % "|".join(re.escape(prefix) for prefix in sorted(clicks)))
+    prefixes = "|".join(re.escape(prefix) for prefix in sorted(clicks))
+    return re.compile(rf"^({prefixes})\.")
 
 
 async def _ack(ack: Callable[..., Any]) -> None:
