@@ -91,10 +91,12 @@ async def ensure_channel(
             insert_ignore(session, Channel).values(community_id=community_id, external_id=external_id,
                                                     name=name or external_id, is_private=is_private)
         )
-        channel = await session.scalar(stmt)
+        channel = await session.scalar(stmt)  # ours, or a concurrent insert's (which may lack what we know)
         assert channel is not None
-    elif name and channel.name != name:
+    if name and channel.name != name:
         channel.name = name
+    if is_private and not channel.is_private:  # first seen through a command or a reaction
+        channel.is_private = True
     return channel
 
 

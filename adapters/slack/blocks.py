@@ -1,6 +1,7 @@
 """The neutral Document as Block Kit: sections, expert cards (evidence with permalinks), resources, buttons."""
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from bot.actions import Button, Document, ExpertCard, ResourceItem, Section
@@ -11,9 +12,14 @@ MAX_TEXT = 3000  # per section text
 BUTTON_STYLES = {"primary", "danger"}
 
 
+_CHANNEL_LINK = re.compile(r"&lt;#([A-Z0-9]+)(?:\|[^&<>]*)?&gt;")
+
+
 def escape(text: str) -> str:
-    """Slack mrkdwn control characters; also makes `<!channel>`-style broadcasts inert."""
-    return (text or "").replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    """Slack mrkdwn control characters; also makes `<!channel>`-style broadcasts inert. Channel links
+    (`<#C123>`, which notify nobody) stay links, so "#design" shows as the channel."""
+    escaped = (text or "").replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _CHANNEL_LINK.sub(r"<#\1>", escaped)
 
 
 def _clip(text: str, limit: int = MAX_TEXT) -> str:

@@ -1,13 +1,18 @@
-"""Names of users and channels (users.info, conversations.info), asked once per process."""
+"""Names of users and channels (users.info, conversations.info), asked once per process; whether a
+member is a workspace admin or owner, asked again after ADMIN_TTL (roles change)."""
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 log = logging.getLogger(__name__)
+
+ADMIN_TTL = 300.0  # seconds a users.info answer about admin rights is trusted
 
 
 @dataclass(frozen=True)
@@ -18,10 +23,26 @@ class Person:
 
 
 class Directory:
-    def __init__(self, client: AsyncWebClient) -> None:
+    def __init__(self, client: AsyncWebClient, *, monotonic: Callable[[], float] = time.monotonic) -> None:
         self.client = client
+        self.monotonic = monotonic
         self._people: dict[str, Person] = {}
         self._channels: dict[str, str] = {}
+        self._admins: dict[str, tuple[bool, float]] = {}  # user -> (admin or owner, asked at)
+
+    async def is_admin(self, user: str) -> bool:
+        """Workspace admin or owner (users.info `is_admin` / `is_owner`); False when Slack can't say."""
+        cached = self._admins.get(user)
+        if cached is not None and self.monotonic() - cached[1] < ADMIN_TTL:
+            return cached[0]
+        try:
+            info = (await self.client.users_info(user=user))["user"]
+        except (SlackApiError, KeyError, TypeError) as exc:
+            log.info("users.info %s failed (%s); treated as not an admin", user, exc)
+            return False
+        admin = bool(info.get("is_admin") or info.get("is_owner") or info.get("is_primary_owner"))
+        self._admins[user] = (admin, self.monotonic())
+        return admin
 
     async def person(self, user: str) -> Person:
         if user not in self._people:

@@ -36,7 +36,13 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-BUTTONS = re.compile(r"^(intro|home)\.")
+ADMIN_COMMANDS = frozenset({"settings"})  # core commands that trust CommandInvoked.is_admin
+
+
+def buttons_of(clicks: dict[str, Any]) -> re.Pattern[str]:
+    """The action ids bolt routes to us: every prefix a core service registered (intro., home., mentoring., …)."""
+    prefixes = "|".join(re.escape(prefix) for prefix in sorted(clicks))
+    return re.compile(rf"^({prefixes})\.")
 
 
 async def _ack(ack: Callable[..., Any]) -> None:
@@ -75,7 +81,7 @@ class SlackAdapter:
         self.bolt.event("app_home_opened")(ack=_ack, lazy=[self.on_home_opened])
         for command in COMMANDS:
             self.bolt.command(command)(ack=_ack, lazy=[self.on_command])
-        self.bolt.action(BUTTONS)(ack=_ack, lazy=[self.on_click])
+        self.bolt.action(buttons_of(app.core.clicks))(ack=_ack, lazy=[self.on_click])
 
     @classmethod
     async def connect(cls, app: App, client: AsyncWebClient, *, signing_secret: str | None) -> SlackAdapter:
@@ -103,8 +109,12 @@ class SlackAdapter:
     @_counted
     async def on_command(self, body: dict[str, Any], respond: Respond) -> None:
         command = translate_command(body, self.workspace, self.clock())
-        if command is not None:
-            await self._handle(command, respond=respond)
+        if command is None:
+            return
+        command = await self._with_names(command)
+        if command.name in ADMIN_COMMANDS:
+            command = dataclasses.replace(command, is_admin=await self.directory.is_admin(command.user))
+        await self._handle(command, respond=respond)
 
     @_counted
     async def on_click(self, body: dict[str, Any], respond: Respond) -> None:
@@ -147,6 +157,9 @@ class SlackAdapter:
             person = await self.directory.person(event.user)
             return dataclasses.replace(event, user_name=person.name, is_bot=person.is_bot,
                                        channel_name=await self.directory.channel_name(event.channel))
+        if isinstance(event, ev.CommandInvoked):  # the payload's user_name is the legacy handle, not the name
+            person = await self.directory.person(event.user)
+            return dataclasses.replace(event, user_name=person.name) if person.name else event
         if isinstance(event, ev.MemberJoined) and not event.user_name:
             person = await self.directory.person(event.user)
             return dataclasses.replace(event, user_name=person.name, timezone=person.timezone, is_bot=person.is_bot)

@@ -173,12 +173,37 @@ def _whoknows(text: str) -> tuple[str, str]:
     return "whoknows", text
 
 
+def _ingest(args: str) -> tuple[str, str]:
+    """`/connective ingest on|off #channel` (either order) → the core's admin command
+    `settings ingest <channel> on|off`."""
+    words = args.split()
+    states = [w.lower() for w in words if w.lower() in ("on", "off")]
+    channels = [w for w in words if w.lower() not in ("on", "off")]
+    if len(states) != 1 or len(channels) != 1:
+        return "settings", "ingest"  # the core answers with its usage line
+    return "settings", f"ingest {channels[0]} {states[0]}"
+
+
 def _connective(text: str) -> tuple[str, str]:
+    """`/connective <core command> [args]`: every core command (help, skills, digest, mentoring, …)
+    is reachable as a subcommand; `ingest` is the Slack spelling of `settings ingest`."""
     name, _, args = text.strip().partition(" ")
-    return (name.lower() or "help"), args.strip()
+    name, args = (name.lower() or "help"), args.strip()
+    return _ingest(args) if name == "ingest" else (name, args)
 
 
-COMMANDS: dict[str, Callable[[str], tuple[str, str]]] = {"/whoknows": _whoknows, "/connective": _connective}
+def _named(name: str) -> Callable[[str], tuple[str, str]]:
+    """A slash command that is one core command (`/digest preview` → "digest", "preview")."""
+    return lambda text: (name, text)
+
+
+COMMANDS: dict[str, Callable[[str], tuple[str, str]]] = {
+    "/whoknows": _whoknows,
+    "/connective": _connective,
+    "/digest": _named("digest"),
+    "/save": _named("save"),
+    "/mentoring": _named("mentoring"),
+}
 
 
 def translate_command(body: Payload, ws: Workspace, now: datetime | None = None) -> ev.CommandInvoked | None:

@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from bot import events as ev
 from bot.actions import Action, Button, Document, Section
 from bot.db.intros import INTRO_CAP_WINDOW, Intro, NotMyArea
+from bot.db.mentoring import MentoringEnrolment
 from bot.db.models import Channel, Message
 from bot.messages import template
 from bot.repo import ensure_community, ensure_member, skills_of
@@ -24,6 +25,34 @@ if TYPE_CHECKING:
     from bot.db.engine import Database
 
 CAP_CHOICES = (1, 3, 5, 10)
+MENTORING_VERBS = frozenset({"skip", "pause", "resume"})
+
+
+def _topics(topics: list[str] | None) -> str:
+    return ", ".join(t[:80] for t in (topics or [])[:10]) or "(none)"
+
+
+def mentoring_section(enrolment: MentoringEnrolment | None) -> Section:
+    """My enrolment in the mentoring rounds: role, topics, capacity, paused or skipping; its switches."""
+    if enrolment is None:
+        return Section(heading="Mentoring", text="Not enrolled. `/mentoring join` explains how to take part.")
+    lines = [f"Role: {enrolment.role}."]
+    if enrolment.role in ("mentor", "both"):
+        cap = enrolment.capacity
+        lines.append(f"Can teach: {_topics(enrolment.can_teach)} (up to {cap} mentee{'s' if cap != 1 else ''}"
+                     " a round).")
+    if enrolment.role in ("mentee", "both"):
+        lines.append(f"Wants to learn: {_topics(enrolment.wants_to_learn)}.")
+    lines.append(f"Time zone: {enrolment.timezone}.")
+    if enrolment.paused:
+        lines.append("Paused: you are left out of rounds until you resume.")
+        buttons: tuple[Button, ...] = (Button("Resume mentoring", "home.mentoring", "resume", style="primary"),)
+    else:
+        lines.append("Sitting out the next round." if enrolment.skip_next else "In the next round.")
+        buttons = (Button("Pause mentoring", "home.mentoring", "pause"),)
+        if not enrolment.skip_next:
+            buttons += (Button("Skip next round", "home.mentoring", "skip"),)
+    return Section(heading="Mentoring", text=neutralise("\n".join(lines)), buttons=buttons)
 
 
 class HomeService:
@@ -47,6 +76,8 @@ class HomeService:
                 NotMyArea.community_id == c.id, NotMyArea.member_id == member.id).order_by(NotMyArea.id)))
             this_week = await session.scalar(select(func.count(Intro.id)).where(
                 Intro.expert_id == member.id, Intro.created_at >= now - INTRO_CAP_WINDOW))
+            enrolment = await session.scalar(select(MentoringEnrolment).where(
+                MentoringEnrolment.community_id == c.id, MentoringEnrolment.member_id == member.id))
         known = [f"• {s.topic}" + (" (endorsed)" if s.source == "endorsed" else " (you said so)") for s in skills]
         known += [f"• what you wrote in #{name}: {n} message{'s' if n != 1 else ''}" for name, n in channels]
         if declined:
@@ -76,12 +107,15 @@ class HomeService:
                         "Nothing yet: answer questions in public channels, or `/connective skills add <topic>`."),
                 profiling,
                 intros,
+                mentoring_section(enrolment),
                 Section(heading="Commands", text=template("help")),
             ),
         )
 
     async def on_click(self, event: ev.ActionClicked, community_id: int) -> list[Action]:
         verb = event.action.partition(".")[2]
+        if verb == "mentoring" and event.value in MENTORING_VERBS and "mentoring" in self.core.commands:
+            return await self._command(event, community_id, "mentoring", event.value)
         async with self.db.sessions.begin() as session:
             member = await ensure_member(session, community_id, event.user)
             member_id = member.id
@@ -93,10 +127,18 @@ class HomeService:
                     member.weekly_intro_cap = int(event.value)
                 return []
         if verb in ("optout", "optin"):
-            command = ev.CommandInvoked(community=event.community, user=event.user, channel=event.channel,
-                                        platform=event.platform, time=event.time, name=verb)
-            return await self.core.commands[verb](command, community_id, member_id)
+            return await self._command(event, community_id, verb, "", member_id)
         return []
+
+    async def _command(self, event: ev.ActionClicked, community_id: int, name: str, args: str,
+                       member_id: int | None = None) -> list[Action]:
+        """A Home button does what the same command does (`/connective optout`, `/mentoring pause`)."""
+        if member_id is None:
+            async with self.db.sessions.begin() as session:
+                member_id = (await ensure_member(session, community_id, event.user)).id
+        command = ev.CommandInvoked(community=event.community, user=event.user, channel=event.channel,
+                                    platform=event.platform, time=event.time, name=name, args=args)
+        return await self.core.commands[name](command, community_id, member_id)
 
 
 def setup(app: App) -> HomeService:

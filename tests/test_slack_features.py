@@ -1,0 +1,207 @@
+"""Digests, /save, mentoring and admin settings over Slack: the real bolt AsyncApp (HTTP mode) against the fake
+Slack Web API. Assertions are on the Web API calls the fake received and on what was stored."""
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select
+
+from adapters.slack.translate import Workspace as SlackWorkspace
+from adapters.slack.translate import translate_command
+from bot.db.mentoring import MentoringEnrolment
+from bot.db.models import Channel, Member, Message
+from bot.db.resources import Digest
+from bot.services.mentoring import MentoringService
+from bot.services.mentoring_cadence import Cadence
+from tests import test_slack_app
+from tests.exports import TEAM
+from tests.test_slack_app import buttons, fresh, text_of
+
+slack = test_slack_app.slack  # the fixture: the real AsyncApp in HTTP mode against the fake Slack
+
+NOW = datetime(2023, 11, 16, 12, tzinfo=UTC)  # a Thursday, two days after the exported history
+LINK = "https://use-the-index-luke.com/sql/where-clause"
+SAVED = "https://www.postgresql.org/docs/current/using-explain.html"
+
+
+class Clock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def at(clock: Clock, s) -> Clock:  # noqa: ANN001
+    """The digest's clock; commands are stamped an hour earlier (inside the period being previewed)."""
+    s.adapter.clock = lambda: clock() - timedelta(hours=1)
+    s.app.digests.clock = clock
+    return clock
+
+
+async def share_and_save(s) -> None:  # noqa: ANN001
+    """Petra shares a link in #general (a live event) and Bruno thanks her with a reaction; Asha saves
+    another link with `/save`."""
+    ts = f"{(NOW - timedelta(hours=3)).timestamp():.6f}"
+    shared = fresh("event_message.json", ts=ts, event_ts=ts,
+                   text=f"Best intro to indexes: <{LINK}|Use The Index, Luke>")
+    assert await s.event(shared) == 200
+    await s.adapter.idle()
+    reaction = fresh("event_reaction_added.json", event_ts=ts)
+    reaction["event"]["item"].update(channel="C0GENERAL", ts=ts)
+    assert await s.event(reaction) == 200
+    await s.adapter.idle()
+    saved = await s.command("UASK1", "/save", f"{SAVED} read this before tuning")
+    assert "Saved" in text_of(saved) and saved["response_type"] == "ephemeral"
+
+
+def resource_lines(message: dict) -> str:
+    return "\n".join(b["text"]["text"] for b in message.get("blocks", []) if b.get("type") == "section")
+
+
+async def test_save_then_digest_preview_renders_resources_in_block_kit(slack):
+    at(Clock(NOW), slack)
+    await share_and_save(slack)
+    preview = await slack.command("UASK2", "/digest", "preview")
+    assert preview["response_type"] == "ephemeral"
+    lines = resource_lines(preview)
+    assert f"• <{LINK}|Use The Index, Luke>" in lines
+    assert "<https://acme.slack.com/archives/C0GENERAL/p" in lines and "|discussion>" in lines
+    assert f"<{SAVED}|" in lines and "read this before tuning" in lines
+    assert slack.fake.of("chat.postMessage") == []  # a preview posts nothing
+    # The same commands as subcommands of /connective.
+    assert "Use The Index, Luke" in text_of(await slack.command("UASK2", "/connective", "digest preview"))
+
+
+async def test_a_scheduled_digest_is_posted_through_the_slack_sender_once(slack):
+    clock = at(Clock(NOW), slack)
+    await share_and_save(slack)
+    answer = await slack.command("UPG", "/digest", "subscribe <#C0GENERAL|general> 0 9 * * mon tz=UTC")
+    assert "#general" in text_of(answer) or "general" in text_of(answer)
+    async with slack.app.db.sessions() as s:
+        [digest] = list(await s.scalars(select(Digest)))
+    assert digest.channel_external_id == "C0GENERAL" and digest.cron == "0 9 * * mon"
+
+    await slack.app.digests.catch_up()  # not due before Monday 09:00
+    assert slack.fake.of("chat.postMessage") == []
+    clock.now = datetime(2023, 11, 20, 9, 0, 30, tzinfo=UTC)
+    await slack.app.digests.catch_up()  # the scheduled job; a second run (another replica, a restart) …
+    await slack.app.digests.catch_up()
+    assert await slack.app.digests.run_due(digest.id) == "skipped"  # … finds the period done
+    [post] = [m for m in slack.fake.of("chat.postMessage") if m["channel"] == "C0GENERAL"]
+    assert len(slack.fake.of("chat.postMessage")) == 1
+    assert post["unfurl_links"] in (False, "0", "false", "False")
+    lines = resource_lines(post)
+    assert f"<{LINK}|Use The Index, Luke>" in lines and f"<{SAVED}|" in lines
+    assert "<!channel>" not in text_of(post) and "<!here>" not in text_of(post)
+
+
+async def home_of(s, user: str) -> dict:  # noqa: ANN001
+    before = len(s.fake.of("views.publish"))
+    assert await s.event(fresh("event_app_home_opened.json", user=user)) == 200
+    return (await s.fake.wait_for("views.publish", before + 1))[-1]
+
+
+async def test_mentoring_over_slack_group_dm_buttons_and_app_home(slack):
+    at(Clock(NOW), slack)
+    home = await home_of(slack, "UPG")
+    assert "Not enrolled" in text_of(home)
+    joined = await slack.command("UPG", "/mentoring",
+                                 "join mentor teach: postgres query tuning, indexes tz: Europe/Berlin capacity: 2")
+    assert "You're in" in text_of(joined)
+    assert "You're in" in text_of(await slack.command(
+        "UASK1", "/mentoring", "join mentee learn: postgres performance tz: Europe/London"))
+
+    home = await home_of(slack, "UPG")
+    assert home["user_id"] == "UPG" and home["view"]["type"] == "home"
+    shown = text_of(home)
+    assert "Role: mentor" in shown and "postgres query tuning, indexes" in shown and "up to 2 mentees" in shown
+    assert "Europe/Berlin" in shown and "In the next round" in shown
+    assert ("home.mentoring", "pause") in buttons(home) and ("home.mentoring", "skip") in buttons(home)
+
+    # A round over Slack: warnings as DMs with a Skip button, then a group DM with both.
+    service = MentoringService(db=slack.app.db, core=slack.app.core, expertise=slack.app.expertise)
+    period = Cadence().next_round(NOW)
+    await service.tick(period.warn_at + timedelta(minutes=1))
+    for user in ("UPG", "UASK1"):
+        [warning] = slack.dm(user)
+        assert ("mentoring.skip", period.key) in buttons(warning)
+    await service.tick(period.round_at + timedelta(minutes=1))
+    assert {"users": "UPG,UASK1"} in slack.fake.of("conversations.open")
+    [intro] = [m for m in slack.fake.of("chat.postMessage") if m["channel"] == "GUPG-UASK1"]
+    assert "Petra" in text_of(intro) and "postgres performance" in text_of(intro)
+
+    # mentoring.* buttons reach the core; the Home buttons change the enrolment and the view follows.
+    await slack.click("UPG", "mentoring.skip", period.key, channel="DUPG")
+    assert "sit out" in text_of(slack.fake.of("response_url")[-1])
+    assert "Sitting out the next round" in text_of(await home_of(slack, "UPG"))
+    await slack.click("UPG", "home.mentoring", "pause", home=True)
+    async with slack.app.db.sessions() as s:
+        enrolment = await s.scalar(select(MentoringEnrolment).join(Member, Member.id == MentoringEnrolment.member_id)
+                                   .where(Member.external_id == "UPG"))
+    assert enrolment.paused is True and enrolment.skip_next is True
+    republished = slack.fake.of("views.publish")[-1]
+    assert "Paused" in text_of(republished) and ("home.mentoring", "resume") in buttons(republished)
+
+
+async def test_only_workspace_admins_turn_a_private_channel_on(slack):
+    slack.fake.channels["CPRIV"] = "design-private"
+    slack.fake.people["UREG"]["is_admin"] = True
+
+    def private(text: str, n: int) -> dict:
+        ts = f"{1_700_100_000 + n}.000100"
+        return fresh("event_message.json", channel="CPRIV", channel_type="group", ts=ts, event_ts=ts, text=text)
+
+    async def stored() -> list[str]:
+        async with slack.app.db.sessions() as s:
+            return list(await s.scalars(select(Message.text).join(Channel, Channel.id == Message.channel_id)
+                                        .where(Channel.external_id == "CPRIV")))
+
+    async def ingest() -> bool | None:
+        async with slack.app.db.sessions() as s:
+            return await s.scalar(select(Channel.ingest).where(Channel.external_id == "CPRIV"))
+
+    # A reaction is the first sign of the channel; it must not make the channel look public.
+    reaction = fresh("event_reaction_added.json")
+    reaction["event"]["item"]["channel"] = "CPRIV"
+    assert await slack.event(reaction) == 200
+    assert await slack.event(private("secret roadmap: we drop the postgres cluster", 1)) == 200
+    await slack.adapter.idle()
+    assert await stored() == []
+
+    refused = await slack.command("UASK1", "/connective", "ingest on <#CPRIV|design-private>")
+    assert "Only members" in text_of(refused) and await ingest() is None
+    assert {"user": "UASK1"} in [{"user": c.get("user")} for c in slack.fake.of("users.info")]
+
+    allowed = await slack.command("UREG", "/connective", "ingest on <#CPRIV|design-private>")
+    assert "I'll learn from messages in <#CPRIV>" in text_of(allowed)
+    assert await ingest() is True
+    assert await slack.event(private("we tune autovacuum per table here", 2)) == 200
+    await slack.adapter.idle()
+    assert await stored() == ["we tune autovacuum per table here"]
+
+    admin_checks = len([c for c in slack.fake.of("users.info") if c.get("user") == "UREG"])
+    off = await slack.command("UREG", "/connective", "ingest off <#CPRIV|design-private>")
+    assert "no longer read" in text_of(off) and await ingest() is False
+    # users.info about admin rights is cached (a first lookup may also have fetched the name).
+    assert len([c for c in slack.fake.of("users.info") if c.get("user") == "UREG"]) == admin_checks
+    assert await slack.event(private("not stored any more", 3)) == 200
+    await slack.adapter.idle()
+    assert await stored() == ["we tune autovacuum per table here"]
+    assert slack.fake.of("chat.postMessage") == []
+
+
+def test_connective_ingest_translates_to_the_core_settings_command():
+    ws = SlackWorkspace(team_id=TEAM, bot_user_id="UBOT")
+
+    def parsed(command: str, text: str) -> tuple[str, str]:
+        event = translate_command({"command": command, "text": text, "user_id": "U1", "team_id": TEAM}, ws)
+        return event.name, event.args
+
+    assert parsed("/connective", "ingest on <#C1|x>") == ("settings", "ingest <#C1|x> on")
+    assert parsed("/connective", "INGEST <#C1|x> OFF") == ("settings", "ingest <#C1|x> off")
+    assert parsed("/connective", "ingest maybe <#C1|x>") == ("settings", "ingest")
+    assert parsed("/connective", "digest preview") == ("digest", "preview")
+    assert parsed("/digest", "subscribe <#C1|x>") == ("digest", "subscribe <#C1|x>")
+    assert parsed("/save", "https://a.example/ b") == ("save", "https://a.example/ b")
+    assert parsed("/mentoring", "status") == ("mentoring", "status")
