@@ -214,8 +214,14 @@ class FakeDiscord:
             }
         match = re.fullmatch(r"/channels/(\d+)/threads", path)
         if match and method == "POST":
+            thread_id = str(next(self._ids))
+            # A forum post comes with its first message.
+            first = (
+                {"message": self._message(body["message"], channel_id=thread_id)} if "message" in body else {}
+            )
             return 201, {
-                "id": str(next(self._ids)),
+                **first,
+                "id": thread_id,
                 "type": body.get("type", 12),
                 "guild_id": GUILD,
                 "parent_id": match.group(1),

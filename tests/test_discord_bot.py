@@ -171,7 +171,9 @@ async def test_command_tree_payload_sent_by_sync(app, fake_discord):
     async with running_bot(app, fake_discord):
         [sync] = fake_discord.find("PUT", rf"/applications/{BOT}/commands")
     commands = {c["name"]: c for c in sync.json}
-    assert set(commands) == {"whoknows", "skills", "optout", "optin", "forget-me", "me", "connective"}
+    assert set(commands) == {
+        "whoknows", "skills", "optout", "optin", "forget-me", "me", "connective", "digest", "save", "mentoring"
+    }
     assert all(c["contexts"] == [0] for c in commands.values())  # guilds only
     [topic] = commands["whoknows"]["options"]
     assert (topic["name"], topic["type"], topic["required"]) == ("topic", 3, True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from adapters.discord.custom_ids import make_custom_id, parse_custom_id
-from adapters.discord.translate import TRANSLATORS, translate
+from adapters.discord.translate import TRANSLATORS, command_arguments, translate
 from bot import events as ev
 from tests.discord_fixtures import (
     ASHA,
@@ -147,7 +147,44 @@ def test_slash_commands():
         skills.args == "add kubernetes operators, helm"
     )  # options in the core's order, whatever Discord sent
     settings = one("INTERACTION_CREATE", "interaction_settings_ingest")
-    assert (settings.name, settings.args, settings.is_admin) == ("settings", f"ingest {PRIVATE} on", True)
+    assert (settings.name, settings.args, settings.is_admin) == (
+        "settings",
+        f"ingest <#{PRIVATE}|private-team> on",  # a picked channel as the core reads one, named
+        True,
+    )
+
+
+def test_typed_options_become_the_core_argument_text():
+    def sub(name: str, options: list[dict], resolved: dict | None = None) -> tuple[str, str]:
+        return command_arguments(
+            name.split()[0], [{"name": name.split()[1], "type": 1, "options": options}], resolved
+        )
+
+    join = [
+        {"name": "capacity", "type": 4, "value": 2},
+        {"name": "timezone", "type": 3, "value": "Europe/Berlin"},
+        {"name": "teach", "type": 3, "value": "kubernetes, helm "},
+        {"name": "role", "type": 3, "value": "mentor"},
+    ]
+    assert sub("mentoring join", join) == (
+        "join",
+        "mentor teach: kubernetes, helm tz: Europe/Berlin capacity: 2",
+    )
+    channel = {"channels": {FORUM: {"id": FORUM, "name": "q<a>|b", "type": 15}}}
+    subscribe = [
+        {"name": "timezone", "type": 3, "value": "Asia/Tokyo"},
+        {"name": "channel", "type": 7, "value": FORUM},
+        {"name": "schedule", "type": 3, "value": "0 8 * * fri"},
+    ]
+    assert sub("digest subscribe", subscribe, channel) == (
+        "subscribe",
+        f"<#{FORUM}|qab> 0 8 * * fri tz=Asia/Tokyo",
+    )
+    assert sub("digest subscribe", subscribe[1:2]) == ("subscribe", f"<#{FORUM}>")
+    assert command_arguments(
+        "save",
+        [{"name": "note", "type": 3, "value": "read"}, {"name": "url", "type": 3, "value": "https://x.org"}],
+    ) == ("", "https://x.org read")
 
 
 def test_buttons_in_a_guild_and_in_a_dm():

@@ -19,6 +19,11 @@ def build_tree(client: discord.Client, run: Run) -> app_commands.CommandTree:
     add_core_commands(tree, run)
     add_settings_commands(tree, run)
     # Digest and mentoring commands: one add_<feature>_commands(tree, run) line each, in their own module.
+    from adapters.discord.commands_digest import add_digest_commands
+    from adapters.discord.commands_mentoring import add_mentoring_commands
+
+    add_digest_commands(tree, run)
+    add_mentoring_commands(tree, run)
     return tree
 
 

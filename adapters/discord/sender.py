@@ -26,7 +26,9 @@ class DiscordSender:
         self.community_settings = community_settings
 
     async def send(self, action: Action) -> None:
-        if isinstance(action, Reply | PostToChannel):
+        if isinstance(action, PostToChannel) and action.thread is None and self._forum(action.channel):
+            await self.create_forum_post(self._forum(action.channel), action)  # type: ignore[arg-type]
+        elif isinstance(action, Reply | PostToChannel):
             await self._post(action.thread or action.channel, action.doc, action.community)
         elif isinstance(action, DirectMessage):
             await self.direct_message(action.user, action)
@@ -80,6 +82,22 @@ class DiscordSender:
         for member in action.members:
             await self.direct_message(member, action)
 
+    async def create_forum_post(self, forum: discord.ForumChannel, action: PostToChannel) -> None:
+        """A post to a forum (or media) channel is a new post: titled by the summary's first line, the
+        document as its first message. Where the forum requires a tag, the one named like "digest" (or the
+        first) is applied."""
+        tags: list[discord.ForumTag] = []
+        if forum.flags.require_tag and forum.available_tags:
+            wanted = [t for t in forum.available_tags if "digest" in t.name.lower()]
+            tags = (wanted or forum.available_tags)[:1]
+        await forum.create_thread(
+            name=_post_title(action.doc), applied_tags=tags, **render_document(action.doc).send_kwargs()
+        )
+
+    def _forum(self, channel_id: str) -> discord.ForumChannel | None:
+        channel = self.client.get_channel(int(channel_id)) if channel_id.isdigit() else None
+        return channel if isinstance(channel, discord.ForumChannel) else None  # media channels included
+
     async def _thread_host(self, guild: discord.Guild) -> discord.TextChannel | None:
         wanted = (await self.community_settings(str(guild.id))).get("intro_channel")
         candidates = [
@@ -110,6 +128,24 @@ class DiscordSender:
         return self.client.get_partial_messageable(int(channel_id))
 
 
+# Private thread names by the kind of group (the OpenGroup key's prefix): nothing members wrote is echoed.
+THREAD_KINDS = {"intro": "Intro", "mentoring": "Mentoring pair"}
+MAX_THREAD_NAME = 100
+
+
 def _thread_name(action: OpenGroup) -> str:
-    name = " ".join(action.doc.text.split()) or f"connective {action.key}"
-    return name if len(name) <= 90 else name[:89] + "…"
+    """From the key: "mentoring:12" -> "Mentoring pair 12"; without a key, the summary's first line."""
+    kind, _, ident = action.key.partition(":")
+    if kind:
+        label = THREAD_KINDS.get(kind, kind.replace("-", " ").replace("_", " ").capitalize())
+        return _cut_name(f"{label} {ident}".strip())
+    return _post_title(action.doc)
+
+
+def _post_title(doc: Document) -> str:
+    first_line = next((line for line in doc.text.splitlines() if line.strip()), "")
+    return _cut_name(" ".join(first_line.replace("*", "").split()) or "connective")
+
+
+def _cut_name(name: str) -> str:
+    return name if len(name) <= MAX_THREAD_NAME else name[: MAX_THREAD_NAME - 1] + "…"

@@ -33,7 +33,23 @@ CHAT_MESSAGE_TYPES = {0, 19}
 # Discord command names that differ from the core's.
 CORE_COMMAND_NAMES = {"connective": "settings"}
 # Option order for the core's free-text arguments, where it matters.
-ARGUMENT_ORDER = {"skills": ("action", "member", "topics")}
+ARGUMENT_ORDER = {
+    "skills": ("action", "member", "topics"),
+    "digest": ("channel", "schedule", "timezone"),
+    "save": ("url", "note"),
+    "mentoring": ("role", "teach", "learn", "timezone", "capacity"),
+}
+# Options the core reads as `key: value` fields (by command, then option name).
+ARGUMENT_FORMAT = {
+    "digest": {"timezone": "tz={}"},
+    "mentoring": {
+        "teach": "teach: {}",
+        "learn": "learn: {}",
+        "timezone": "tz: {}",
+        "capacity": "capacity: {}",
+    },
+}
+_NOT_IN_CHANNEL_REF = str.maketrans("", "", "<>|")
 
 
 @dataclass(frozen=True)
@@ -223,16 +239,22 @@ def member_add(data: GuildMemberAddEvent, ctx: Context) -> list[ev.Event]:
 
 
 # -- interactions ----------------------------------------------------------------------------------
-def _option_value(option: dict[str, Any]) -> str:
+def _option_value(option: dict[str, Any], resolved: dict[str, Any]) -> str:
     value = option.get("value")
     if option.get("type") == 6:  # USER
         return f"<@{value}>"
+    if option.get("type") == 7:  # CHANNEL: as the core reads a picked channel, <#id|name>
+        name = str(((resolved.get("channels") or {}).get(str(value)) or {}).get("name") or "")
+        name = name.translate(_NOT_IN_CHANNEL_REF).strip()
+        return f"<#{value}|{name}>" if name else f"<#{value}>"
     if option.get("type") == 5:  # BOOLEAN
         return "on" if value else "off"
-    return str(value if value is not None else "")
+    return str(value if value is not None else "").strip()
 
 
-def command_arguments(name: str, options: list[dict[str, Any]]) -> tuple[str, str]:
+def command_arguments(
+    name: str, options: list[dict[str, Any]], resolved: dict[str, Any] | None = None
+) -> tuple[str, str]:
     """(sub-command path, free-text arguments) from an application command's options."""
     path: list[str] = []
     while options and options[0].get("type") in (1, 2):  # SUB_COMMAND, SUB_COMMAND_GROUP
@@ -240,8 +262,12 @@ def command_arguments(name: str, options: list[dict[str, Any]]) -> tuple[str, st
         options = options[0].get("options") or []
     by_name = {o["name"]: o for o in options}
     order = ARGUMENT_ORDER.get(name, ()) + tuple(o["name"] for o in options)
-    values = [_option_value(by_name[n]) for n in dict.fromkeys(order) if n in by_name]
-    return " ".join(path), " ".join(v for v in values if v)
+    formats = ARGUMENT_FORMAT.get(name, {})
+    values = []
+    for option_name in dict.fromkeys(order):
+        if option_name in by_name and (value := _option_value(by_name[option_name], resolved or {})):
+            values.append(formats.get(option_name, "{}").format(value))
+    return " ".join(path), " ".join(values)
 
 
 def interaction_create(data: InteractionCreateEvent, ctx: Context) -> list[ev.Event]:
@@ -256,7 +282,7 @@ def interaction_create(data: InteractionCreateEvent, ctx: Context) -> list[ev.Ev
         if not guild_id:
             return []
         name = body.get("name", "")
-        sub, args = command_arguments(name, body.get("options") or [])
+        sub, args = command_arguments(name, body.get("options") or [], body.get("resolved"))
         permissions = int(member.get("permissions") or 0)
         return [
             ev.CommandInvoked(

@@ -1,0 +1,208 @@
+"""Digest, /save and mentoring on Discord end to end: the real discord.py client against the fake Discord,
+asserting on the REST calls it makes, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from bot.db.resources import Digest
+from bot.events import utcnow
+from bot.services.mentoring import MentoringService
+from bot.services.mentoring_cadence import Cadence
+from tests.discord_fixtures import ASHA, BOT, FORUM, GENERAL, GUILD, HELP, PETRA, load
+from tests.discord_harness import running_bot, send, started_fake_discord
+from tests.fake_platform import Clock
+
+NO_PINGS = {"parse": []}
+_interaction_ids = itertools.count(1100000000000000800)
+CHANNEL_FACTS = {  # what Discord puts in `resolved` for a picked channel
+    HELP: {"name": "help", "type": 0},
+    FORUM: {"name": "q-and-a", "type": 15},
+}
+
+
+@pytest.fixture
+async def fake_discord():
+    async for fake in started_fake_discord():
+        yield fake
+
+
+def command(
+    name: str, options: list[dict[str, Any]], *, user: str = ASHA, user_name: str = "Asha Rao"
+) -> dict:
+    """An INTERACTION_CREATE of a slash command, as Discord sends it (from the recorded /whoknows)."""
+    payload = load("interaction_whoknows")
+    interaction_id = str(next(_interaction_ids))
+    payload.update(id=interaction_id, token=f"token-{interaction_id}")
+    payload["data"] = {"id": "1100000000000000799", "name": name, "type": 1, "options": options}
+    channels = {
+        str(o["value"]): {
+            "id": str(o["value"]),
+            "flags": 0,
+            "parent_id": None,
+            "permissions": "0",
+            **CHANNEL_FACTS[str(o["value"])],
+        }
+        for sub in options
+        for o in [sub, *sub.get("options", [])]
+        if o.get("type") == 7
+    }
+    if channels:
+        payload["data"]["resolved"] = {"channels": channels}
+    payload["member"]["user"].update(id=user, username=user_name.split()[0].lower(), global_name=user_name)
+    return payload
+
+
+def sub(name: str, **values: Any) -> dict[str, Any]:
+    types = {"channel": 7, "capacity": 4}
+    options = [{"name": k, "type": types.get(k, 3), "value": v} for k, v in values.items()]
+    return {"name": name, "type": 1, "options": options}
+
+
+async def answer(fake, bot, payload: dict[str, Any]) -> dict[str, Any]:  # noqa: ANN001
+    """Send a slash command and return the body of its answer (the edited "thinking…" response)."""
+    await send(fake, bot, "INTERACTION_CREATE", payload)
+    [edited] = await fake.wait_for("PATCH", rf"/webhooks/{BOT}/{payload['token']}/messages/@original")
+    return edited.json
+
+
+async def test_command_tree_includes_digest_save_and_mentoring(app, fake_discord):
+    async with running_bot(app, fake_discord):
+        [sync] = fake_discord.find("PUT", rf"/applications/{BOT}/commands")
+    commands = {c["name"]: c for c in sync.json}
+    digest = {o["name"]: o for o in commands["digest"]["options"]}
+    assert set(digest) == {"subscribe", "unsubscribe", "list", "preview"}
+    subscribe = {o["name"]: o for o in digest["subscribe"]["options"]}
+    assert subscribe["channel"]["type"] == 7 and subscribe["channel"]["required"] is True
+    assert {0, 15, 11}.issubset(subscribe["channel"]["channel_types"])  # text, forum, thread
+    assert not subscribe["schedule"].get("required") and not subscribe["timezone"].get("required")
+    assert [(o["name"], o["type"], o.get("required", False)) for o in commands["save"]["options"]] == [
+        ("url", 3, True),
+        ("note", 3, False),
+    ]
+    mentoring = {o["name"]: o for o in commands["mentoring"]["options"]}
+    assert {"join", "status", "skip", "leave"}.issubset(mentoring)
+    join = {o["name"]: o for o in mentoring["join"]["options"]}
+    assert [c["value"] for c in join["role"]["choices"]] == ["mentor", "mentee", "both"]
+    assert join["capacity"]["type"] == 4 and (
+        join["capacity"]["min_value"],
+        join["capacity"]["max_value"],
+    ) == (1, 10)
+    assert all(c["contexts"] == [0] for c in sync.json)
+
+
+async def test_save_then_preview_answers_with_resource_embeds(app, fake_discord):
+    url = "https://www.postgresql.org/docs/current/brin-intro.html"
+    async with running_bot(app, fake_discord) as bot:
+        saved = await answer(
+            fake_discord,
+            bot,
+            command(
+                "save",
+                [
+                    {"name": "url", "type": 3, "value": url},
+                    {"name": "note", "type": 3, "value": "BRIN for time series @everyone"},
+                ],
+            ),
+        )
+        assert saved["content"].startswith("Saved") and saved["allowed_mentions"] == NO_PINGS
+        preview = await answer(fake_discord, bot, command("digest", [sub("preview")]))
+    assert preview["allowed_mentions"] == NO_PINGS
+    descriptions = "\n".join(e.get("description") or "" for e in preview["embeds"])
+    assert f"]({url})" in descriptions  # the resource as a link
+    assert "BRIN for time series" in descriptions and "@everyone" not in descriptions
+    assert not fake_discord.find("POST", r"/channels/\d+/(messages|threads)")  # a preview posts nothing
+
+
+async def test_a_scheduled_digest_to_a_forum_creates_one_post(app, fake_discord):
+    clock = Clock(utcnow())
+    app.digests.clock = clock
+    url = "https://www.postgresql.org/docs/current/indexes-types.html"
+    async with running_bot(app, fake_discord) as bot:
+        await answer(fake_discord, bot, command("save", [{"name": "url", "type": 3, "value": url}]))
+        subscribed = await answer(
+            fake_discord,
+            bot,
+            command(
+                "digest", [sub("subscribe", channel=FORUM, schedule="0 9 * * mon", timezone="Europe/Berlin")]
+            ),
+        )
+        assert "#q-and-a" in subscribed["content"] and "Europe/Berlin" in subscribed["content"]
+        async with app.db.sessions() as s:
+            digest = await s.scalar(select(Digest))
+        assert (digest.channel_external_id, digest.cron, digest.timezone) == (
+            FORUM,
+            "0 9 * * mon",
+            "Europe/Berlin",
+        )
+
+        clock.now += timedelta(days=7, minutes=1)  # past the next Monday 09:00
+        assert await app.digests.run_due(digest.id) == "posted"
+        assert await app.digests.run_due(digest.id) == "skipped"  # the job ran again: nothing more
+    [post] = fake_discord.find("POST", rf"/channels/{FORUM}/threads")
+    assert post.json["name"].startswith("Community digest") and len(post.json["name"]) <= 100
+    message = post.json["message"]
+    assert message["allowed_mentions"] == NO_PINGS
+    assert any(f"]({url})" in (e.get("description") or "") for e in message["embeds"])
+    assert not fake_discord.find("POST", rf"/channels/{FORUM}/messages")  # a forum takes posts, not messages
+
+
+async def test_mentoring_join_then_a_round_opens_a_private_thread_with_both(app, fake_discord):
+    service = MentoringService(db=app.db, core=app.core, expertise=app.expertise)
+    period = Cadence().next_round(utcnow())
+    async with running_bot(app, fake_discord) as bot:
+        joined = await answer(
+            fake_discord,
+            bot,
+            command(
+                "mentoring",
+                [
+                    sub(
+                        "join",
+                        role="mentor",
+                        teach="postgres query tuning, indexes",
+                        timezone="Europe/Berlin",
+                        capacity=2,
+                    )
+                ],
+                user=PETRA,
+                user_name="Petra Kowalski",
+            ),
+        )
+        assert "You're in the mentoring rounds as mentor" in joined["content"]
+        joined = await answer(
+            fake_discord,
+            bot,
+            command(
+                "mentoring",
+                [sub("join", role="mentee", learn="postgres performance", timezone="Europe/London")],
+            ),
+        )
+        assert "as mentee" in joined["content"]
+        status = await answer(fake_discord, bot, command("mentoring", [sub("status")]))
+        assert "Mentoring: mentee." in status["content"]
+
+        await service.tick(period.warn_at + timedelta(minutes=1))  # each is told, with a Skip button, by DM
+        warned = fake_discord.find("POST", "/users/@me/channels")
+        assert {str(c.json["recipient_id"]) for c in warned} == {PETRA, ASHA}
+        warnings = fake_discord.find("POST", r"/channels/9\d+/messages")
+        skips = {c["custom_id"] for w in warnings for row in w.json["components"] for c in row["components"]}
+        assert skips == {f"mentoring.skip|{period.key}|{GUILD}"}  # a DM button names its server
+        await service.tick(period.round_at + timedelta(minutes=2))
+        await service.tick(period.round_at + timedelta(minutes=3))  # the round runs once
+    [thread] = fake_discord.find("POST", r"/channels/\d+/threads")
+    assert thread.path == f"/channels/{GENERAL}/threads"  # the system channel hosts it
+    assert thread.json["type"] == 12 and thread.json["invitable"] is False
+    assert thread.json["name"].startswith("Mentoring pair ")
+    added = fake_discord.find("PUT", r"/channels/\d+/thread-members/\d+")
+    thread_id = added[0].path.split("/")[2]
+    assert {c.path.rsplit("/", 1)[1] for c in added} == {PETRA, ASHA}
+    [hello] = fake_discord.find("POST", rf"/channels/{thread_id}/messages")
+    assert "Petra Kowalski (mentor) and Asha Rao (mentee)" in hello.json["content"]
+    assert hello.json["allowed_mentions"] == NO_PINGS
+    assert hello.json["embeds"][0]["title"] == "Conversation starters"
