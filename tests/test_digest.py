@@ -52,9 +52,10 @@ async def react(app, user: str, message_ts: str, name: str, when: datetime, chan
                                            time=when, platform="slack", message_id=message_ts, reaction=name))
 
 
-async def command(app, user: str, name: str, args: str, when: datetime, channel: str = "C1") -> str:  # noqa: ANN001
+async def command(app, user: str, name: str, args: str, when: datetime, channel: str = "C1",  # noqa: ANN001
+                  *, is_admin: bool = True) -> str:
     [reply] = await app.core.handle(ev.CommandInvoked(community=TEAM, user=user, channel=channel, time=when,
-                                                      platform="slack", name=name, args=args,
+                                                      platform="slack", name=name, args=args, is_admin=is_admin,
                                                       user_name=PEOPLE.get(user, "")))
     return reply.doc.plain()
 
@@ -139,6 +140,8 @@ async def test_questions_still_waiting_for_an_answer(app, platform):
 
 async def test_subscribe_validates_the_schedule(app, platform):
     await wire(app, Clock(at(2024, 2, 20, 12)), platform)
+    assert "Only community admins" in await command(app, "UCH", "digest", "subscribe <#C1|general>",
+                                                    at(2024, 2, 20), is_admin=False)
     assert "calmer schedule" in await command(app, "UCH", "digest", "subscribe <#C1|general> * * * * *",
                                               at(2024, 2, 20))
     assert "unknown time zone" in await command(app, "UCH", "digest", "subscribe <#C1|general> tz=Mars/Base",

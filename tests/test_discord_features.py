@@ -33,7 +33,8 @@ async def fake_discord():
 
 
 def command(
-    name: str, options: list[dict[str, Any]], *, user: str = ASHA, user_name: str = "Asha Rao"
+    name: str, options: list[dict[str, Any]], *, user: str = ASHA, user_name: str = "Asha Rao",
+    manage_server: bool = False,
 ) -> dict:
     """An INTERACTION_CREATE of a slash command, as Discord sends it (from the recorded /whoknows)."""
     payload = load("interaction_whoknows")
@@ -55,6 +56,8 @@ def command(
     if channels:
         payload["data"]["resolved"] = {"channels": channels}
     payload["member"]["user"].update(id=user, username=user_name.split()[0].lower(), global_name=user_name)
+    if manage_server:
+        payload["member"]["permissions"] = str(1 << 5)
     return payload
 
 
@@ -129,7 +132,8 @@ async def test_a_scheduled_digest_to_a_forum_creates_one_post(app, fake_discord)
             fake_discord,
             bot,
             command(
-                "digest", [sub("subscribe", channel=FORUM, schedule="0 9 * * mon", timezone="Europe/Berlin")]
+                "digest", [sub("subscribe", channel=FORUM, schedule="0 9 * * mon", timezone="Europe/Berlin")],
+                manage_server=True,
             ),
         )
         assert "#q-and-a" in subscribed["content"] and "Europe/Berlin" in subscribed["content"]

@@ -76,6 +76,9 @@ async def test_save_then_digest_preview_renders_resources_in_block_kit(slack):
 async def test_a_scheduled_digest_is_posted_through_the_slack_sender_once(slack):
     clock = at(Clock(NOW), slack)
     await share_and_save(slack)
+    refused = await slack.command("UASK2", "/digest", "subscribe <#C0GENERAL|general> 0 9 * * mon tz=UTC")
+    assert "Only community admins" in text_of(refused)  # users.info says UASK2 is no admin
+    slack.fake.people["UPG"]["is_admin"] = True
     answer = await slack.command("UPG", "/digest", "subscribe <#C0GENERAL|general> 0 9 * * mon tz=UTC")
     assert "#general" in text_of(answer) or "general" in text_of(answer)
     async with slack.app.db.sessions() as s:

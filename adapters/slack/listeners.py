@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-ADMIN_COMMANDS = frozenset({"settings"})  # core commands that trust CommandInvoked.is_admin
+ADMIN_COMMANDS = frozenset({"settings", "digest"})  # core commands that trust CommandInvoked.is_admin
 
 
 def buttons_of(clicks: dict[str, Any]) -> re.Pattern[str]:

@@ -221,6 +221,9 @@ class DigestService:
         verb, _, rest = event.args.strip().partition(" ")
         verb = verb.lower()
         try:
+            if verb in ("subscribe", "unsubscribe") and not (event.is_admin or event.platform == "console"):
+                return [self._reply(event, "Only community admins can schedule or stop digests "
+                                           "(Slack: workspace admins and owners; Discord: Manage Server).")]
             if verb == "subscribe":
                 return [self._reply(event, await self._subscribe(event, community_id, member_id, rest))]
             if verb == "unsubscribe":
