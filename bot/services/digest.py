@@ -17,6 +17,7 @@ import numpy as np
 from sqlalchemy import delete, select
 
 from bot import events as ev
+from bot import metrics
 from bot.actions import Action, Document, PostToChannel, Reply
 from bot.db.engine import Database
 from bot.db.models import Channel, Community, Member
@@ -207,6 +208,7 @@ class DigestService:
         async with self.db.sessions.begin() as session:
             await runs.finish(session, claimed, token=self.token, state=outcome, now=self.clock(), error=error,
                               resource_ids=shown)
+        metrics.DIGESTS.labels(outcome).inc()
         return outcome
 
     # -- commands ----------------------------------------------------------------------------------
