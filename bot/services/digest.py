@@ -162,6 +162,11 @@ class DigestService:
     async def run_due(self, digest_id: int) -> str:
         """Post the latest due period of a digest unless it is done: 'posted', 'empty', 'failed',
         'not-due' or 'skipped' (done, or being posted by someone else)."""
+        outcome = await self._run_due(digest_id)
+        metrics.DIGESTS.labels(outcome).inc()
+        return outcome
+
+    async def _run_due(self, digest_id: int) -> str:
         now = self.clock()
         async with self.db.sessions.begin() as session:
             digest = await session.get(Digest, digest_id)
@@ -208,7 +213,6 @@ class DigestService:
         async with self.db.sessions.begin() as session:
             await runs.finish(session, claimed, token=self.token, state=outcome, now=self.clock(), error=error,
                               resource_ids=shown)
-        metrics.DIGESTS.labels(outcome).inc()
         return outcome
 
     # -- commands ----------------------------------------------------------------------------------
