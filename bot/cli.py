@@ -29,6 +29,10 @@ from bot.cli_pairs import pairs_cli  # noqa: E402
 
 cli.add_typer(pairs_cli, name="pairs")
 
+from bot.cli_config import config_cli  # noqa: E402
+
+cli.add_typer(config_cli, name="config")
+
 _state: dict[str, Any] = {}
 
 

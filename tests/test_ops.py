@@ -2,7 +2,6 @@
 on one PostgreSQL doing no work twice."""
 from __future__ import annotations
 
-import asyncio
 import copy
 import itertools
 import json
@@ -21,8 +20,14 @@ from bot.health import Health
 from bot.services.digest_periods import latest_tick, trigger_for
 from tests.replicas import Replica, wait_until
 from tests.slack_fake import FakeSlack
-from tests.test_digest import PEOPLE, TEAM, another_app, share_with_interest, subscribe
-from tests.test_digest import pg_url  # noqa: F401  (fixture: a fresh PostgreSQL database)
+from tests.test_digest import (
+    PEOPLE,
+    TEAM,
+    another_app,
+    pg_url,  # noqa: F401  (fixture: a fresh PostgreSQL database)
+    share_with_interest,
+    subscribe,
+)
 from tests.test_slack_translate import load
 
 _ids = itertools.count(1)
