@@ -27,6 +27,7 @@ class App:
     intros: IntroService | None = None  # noqa: F821
     home: HomeService | None = None  # noqa: F821
     digests: DigestService | None = None  # noqa: F821
+    health: Health | None = None  # noqa: F821  (/healthz: the runners say whether the platform is connected)
 
     async def close(self) -> None:
         self.scheduler.shutdown()
@@ -66,6 +67,9 @@ def build_app(settings: Settings, *, embedder: SentenceEmbedder | None = None, d
     core = Core(db=db, expertise=expertise, ingest=ingest, settings=settings)
     scheduler = Scheduler()
     app = App(settings, db, embedder, vectors, expertise, ingest, importer, core, scheduler)
+    from bot.health import Health
+
+    app.health = Health(db)
     # Feature services register their commands, clicks and jobs here.
     from bot.services import community_settings, home, intros
 

@@ -29,6 +29,10 @@ from bot.cli_pairs import pairs_cli  # noqa: E402
 
 cli.add_typer(pairs_cli, name="pairs")
 
+from bot.cli_config import config_cli  # noqa: E402
+
+cli.add_typer(config_cli, name="config")
+
 _state: dict[str, Any] = {}
 
 
@@ -400,30 +404,23 @@ def run(
     """Run the bot on a platform."""
     s = settings(verbose=True)
     if platform == "console":
-        async def go() -> None:
-            app = await _open_app(s)
-            try:
-                await _console_session(app, None, as_name)
-            finally:
-                await app.close()
-
-        run_async(go)
-        return
-    if platform == "slack":
+        async def run_platform(app) -> None:  # noqa: ANN001
+            app.health.connected("console")
+            await _console_session(app, None, as_name)
+    elif platform == "slack":
         from adapters.slack.runner import run as run_platform
     elif platform == "discord":
         from adapters.discord.runner import run as run_platform
     else:
         raise UserError(f"--platform must be slack, discord or console, not {platform!r}")
 
-    async def go_platform() -> None:
-        app = await _open_app(s)
-        try:
-            await run_platform(app)
-        finally:
-            await app.close()
+    async def go() -> None:
+        from bot.serve import serve
 
-    run_async(go_platform)
+        app = await _open_app(s)
+        await serve(app, run_platform)  # closes the app
+
+    run_async(go)
 
 
 def main() -> None:

@@ -1,14 +1,17 @@
 """The core: one entry point, `Core.handle(event) -> actions`, shared by every adapter."""
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
 
 from bot import events as ev
+from bot import metrics
 from bot.actions import Action, Button, Document, Evidence, ExpertCard, Reply, Section, Sender
 from bot.db.engine import Database
 from bot.db.models import Community, Member, Message, MessageVector, Question, Reaction, Skill
@@ -90,6 +93,9 @@ class Core:
         self.clicks: dict[str, ClickHandler] = {}
         # Deliverers of actions that answer no event, by platform ("slack", "discord", "console").
         self.senders: dict[str, Sender] = {}
+        self._in_hand = 0  # events being handled now; a graceful shutdown waits for them
+        self._idle = asyncio.Event()
+        self._idle.set()
 
     def register_command(self, name: str, handler: Handler) -> None:
         self.commands[name] = handler
@@ -113,15 +119,36 @@ class Core:
                 failed.append(action)
         return failed
 
+    async def drain(self, timeout: float) -> bool:
+        """Wait until no event is being handled (a graceful shutdown); False if `timeout` ran out first."""
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout)
+        except TimeoutError:
+            log.warning("%d event(s) still being handled after %.0f s", self._in_hand, timeout)
+            return False
+        return True
+
     # -- entry point -------------------------------------------------------------------------------
     async def handle(self, event: ev.Event) -> list[Action]:
         """Process one event at most once (by its platform event id) and return what to do."""
+        self._in_hand += 1
+        self._idle.clear()
+        try:
+            return await self._handle_once(event)
+        finally:
+            self._in_hand -= 1
+            if not self._in_hand:
+                self._idle.set()
+
+    async def _handle_once(self, event: ev.Event) -> list[Action]:
         async with self.db.sessions.begin() as session:
             community = await ensure_community(session, event.platform, event.community)
             if event.event_id and not await claim_event(session, community.id, event.event_id):
                 log.info("event %s already processed; ignored", event.event_id)
+                metrics.DUPLICATES.labels(event.platform).inc()
                 return []
             community_id = community.id
+        metrics.EVENTS.labels(event.platform, type(event).__name__).inc()
         try:
             if isinstance(event, ev.MessagePosted):
                 return await self._on_message(event, community_id)
@@ -142,6 +169,7 @@ class Core:
                     await ensure_member(session, community_id, event.user, name=event.user_name,
                                         is_bot=event.is_bot, timezone=event.timezone)
         except Exception:
+            metrics.HANDLE_ERRORS.labels(event.platform).inc()
             log.exception("failed to handle %s (%s)", type(event).__name__, event.event_id)
             return [self._reply(event, "Sorry, something went wrong on my side; it has been logged.")] if (
                 isinstance(event, ev.CommandInvoked | ev.ActionClicked)) else []
@@ -206,8 +234,11 @@ class Core:
 
     # -- asking ------------------------------------------------------------------------------------
     async def _answer(self, event: ev.Event, scope: Scope, topic: str) -> Action:
+        started = time.perf_counter()
         suggestions = await self.expertise.rank(scope.community_id, topic, asker=event.user, top=5,
                                                 now=event.time)
+        metrics.ASK_SECONDS.labels(event.platform).observe(time.perf_counter() - started)
+        metrics.ASKS.labels(event.platform, "yes" if suggestions else "no").inc()
         async with self.db.sessions.begin() as session:
             question = Question(community_id=scope.community_id, asker_id=scope.member_id, text=storable(topic)[:4000],
                                 channel_external_id=event.channel, suggested=[s.user for s in suggestions],

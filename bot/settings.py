@@ -40,6 +40,11 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = False
 
+    # `connective run`: /healthz and /metrics on this port (0: off); seconds to finish events on SIGTERM
+    metrics_port: int = Field(default=9100, ge=0, le=65535)
+    metrics_host: str = "0.0.0.0"
+    shutdown_grace_seconds: float = 25.0
+
     # who knows X / intros
     weekly_intro_cap: int = 3
     intro_timeout_hours: float = 24.0

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Iterable
+import threading
+from collections.abc import AsyncIterator
 from typing import TextIO
 
 from adapters.console.adapter import ConsoleAdapter
@@ -11,13 +12,28 @@ from adapters.console.adapter import ConsoleAdapter
 PROMPT = "you> "
 
 
-async def _lines(stream: TextIO, interactive: bool) -> Iterable[str]:
+async def _lines(stream: TextIO, interactive: bool) -> AsyncIterator[str]:
+    # A daemon thread reads: a blocked readline must not keep the process alive after a stop signal
+    # (the default executor's threads are joined at exit).
     loop = asyncio.get_running_loop()
+    lines: asyncio.Queue[str] = asyncio.Queue()
+    wanted = threading.Semaphore(0)
+
+    def read() -> None:
+        while True:
+            wanted.acquire()
+            line = stream.readline()
+            loop.call_soon_threadsafe(lines.put_nowait, line)
+            if not line:
+                return
+
+    threading.Thread(target=read, name="console-stdin", daemon=True).start()
     while True:
         if interactive:
             sys.stdout.write(PROMPT)
             sys.stdout.flush()
-        line = await loop.run_in_executor(None, stream.readline)
+        wanted.release()
+        line = await lines.get()
         if not line:  # end of input: Ctrl-D or a closed stdin
             return
         yield line

@@ -83,6 +83,7 @@ class ConnectiveMixin:
         self.sender = DiscordSender(self, self.community_settings)  # type: ignore[arg-type]
         self._events: asyncio.Queue[tuple[int | None, str, Any]] = asyncio.Queue()
         self._worker: asyncio.Task[None] | None = None
+        self._handling = False
         self._processed = asyncio.Condition()
         self.last_processed_sequence = 0
 
@@ -100,8 +101,21 @@ class ConnectiveMixin:
             commands = await self.tree.sync()
             log.info("%d application commands registered", len(commands))
 
+    async def on_ready(self) -> None:
+        self.app.health.connected(PLATFORM)
+
+    async def on_resumed(self) -> None:
+        self.app.health.connected(PLATFORM)
+
+    async def on_disconnect(self) -> None:
+        self.app.health.connected(PLATFORM, False)
+
     async def close(self) -> None:
         if self._worker is not None:
+            try:  # a graceful stop: the gateway events already received are handled first
+                await asyncio.wait_for(self._drained(), self.app.settings.shutdown_grace_seconds)
+            except TimeoutError:
+                log.warning("%d gateway event(s) left unhandled at close", self._events.qsize())
             self._worker.cancel()
         if self.app.core.senders.get(PLATFORM) is self.sender:
             del self.app.core.senders[PLATFORM]
@@ -145,14 +159,21 @@ class ConnectiveMixin:
         if payload.get("op") == 0:  # every dispatch, so that the sequence processed is known
             self._events.put_nowait((payload.get("s"), payload.get("t"), payload.get("d")))
 
+    async def _drained(self) -> None:
+        while not self._events.empty() or self._handling:
+            await asyncio.sleep(0.02)
+
     async def _process_events(self) -> None:
         while True:
             sequence, event_type, data = await self._events.get()
+            self._handling = True
             try:
                 for event in translate(event_type, data, self) if event_type in QUEUED_EVENTS else []:
                     await self.deliver(await self.app.core.handle(event), origin=event)
             except Exception:
                 log.exception("%s (sequence %s) failed", event_type, sequence)
+            finally:
+                self._handling = False
             async with self._processed:
                 self.last_processed_sequence = max(self.last_processed_sequence, sequence or 0)
                 self._processed.notify_all()

@@ -61,6 +61,7 @@ async def run(app: App) -> None:
     client = web_client(settings.slack_bot_token.get_secret_value(), settings.slack_api_url)
     adapter = await SlackAdapter.connect(app, client, signing_secret=None if app_token else signing_secret)
     app.core.senders["slack"] = adapter.sender
+    app.health.connected("slack")  # auth.test answered
     app.scheduler.start()
     try:
         if app_token:
@@ -77,6 +78,8 @@ async def run(app: App) -> None:
             try:
                 await asyncio.Event().wait()
             finally:
-                await runner.cleanup()
+                await runner.cleanup()  # no new requests; then the events already acknowledged finish
+                await asyncio.wait_for(adapter.idle(), settings.shutdown_grace_seconds)
     finally:
+        app.health.connected("slack", False)
         app.core.senders.pop("slack", None)

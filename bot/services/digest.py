@@ -17,6 +17,7 @@ import numpy as np
 from sqlalchemy import delete, select
 
 from bot import events as ev
+from bot import metrics
 from bot.actions import Action, Document, PostToChannel, Reply
 from bot.db.engine import Database
 from bot.db.models import Channel, Community, Member
@@ -161,6 +162,11 @@ class DigestService:
     async def run_due(self, digest_id: int) -> str:
         """Post the latest due period of a digest unless it is done: 'posted', 'empty', 'failed',
         'not-due' or 'skipped' (done, or being posted by someone else)."""
+        outcome = await self._run_due(digest_id)
+        metrics.DIGESTS.labels(outcome).inc()
+        return outcome
+
+    async def _run_due(self, digest_id: int) -> str:
         now = self.clock()
         async with self.db.sessions.begin() as session:
             digest = await session.get(Digest, digest_id)

@@ -9,6 +9,7 @@ from datetime import datetime
 import numpy as np
 from sqlalchemy import delete, insert, select, update
 
+from bot import metrics
 from bot.db.engine import Database
 from bot.db.models import Member, Message, MessageVector, Reaction
 from bot.repo import insert_ignore
@@ -131,11 +132,17 @@ class IngestService:
                 # Identical texts (pasted errors, bot-like repeats) are encoded once.
                 unique = list(dict.fromkeys(t for _, t in to_embed))
                 encoded: list[np.ndarray] = []
-                for start in range(0, len(unique), self.chunk):
-                    batch = unique[start : start + self.chunk]
-                    encoded.append(await self.expertise.encode(batch))
-                    if progress:
-                        progress(len(batch))
+                metrics.EMBED_QUEUE.inc(len(unique))
+                try:
+                    for start in range(0, len(unique), self.chunk):
+                        batch = unique[start : start + self.chunk]
+                        encoded.append(await self.expertise.encode(batch))
+                        metrics.EMBED_BATCH.observe(len(batch))
+                        metrics.EMBED_QUEUE.dec(len(batch))
+                        if progress:
+                            progress(len(batch))
+                finally:  # a failed batch leaves the queue gauge where it was before this call
+                    metrics.EMBED_QUEUE.dec(len(unique) - sum(len(e) for e in encoded))
                 by_text = dict(zip(unique, np.concatenate(encoded), strict=True))
                 vectors = np.stack([by_text[t] for _, t in to_embed])
                 vec_rows = [{"message_id": mid, "community_id": community_id, "embedding": vec}

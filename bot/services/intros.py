@@ -18,6 +18,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import events as ev
+from bot import metrics
 from bot.actions import Action, Button, DirectMessage, Document, OpenGroup, Reply, Section
 from bot.db.intros import TRANSITIONS, Intro, IntroState, NotMyArea
 from bot.db.models import Community, Member, Question
@@ -56,7 +57,10 @@ async def move(session: AsyncSession, intro_id: int, target: IntroState, now: da
         update(Intro).where(Intro.id == intro_id, Intro.state.in_(_sources_of(target)))
         .values(state=target.value, decided_at=now)
     )
-    return result.rowcount == 1
+    moved = result.rowcount == 1
+    if moved:
+        metrics.INTROS.labels(target.value).inc()
+    return moved
 
 
 class IntroService:
@@ -105,6 +109,7 @@ class IntroService:
             intro_id = await session.scalar(select(Intro.id).where(Intro.question_id == question.id,
                                                                    Intro.expert_id == expert.id))
         log.info("intro %d requested (community %d)", intro_id, community_id)
+        metrics.INTROS.labels(IntroState.REQUESTED.value).inc()
         ask = Document(
             text=render("intro_request", question=_shown(question.text),
                         why="\n".join(f"• {neutralise(w)}" for w in why)),

@@ -1,0 +1,50 @@
+"""What /healthz reports: the database answers `SELECT 1` and the platform adapter says it is connected.
+Platform-neutral; the runners flip `platform_connected`, the ops server (adapters/ops/server.py) asks."""
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import text
+
+from bot.db.engine import Database
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Health:
+    db: Database
+    platform: str = ""
+    platform_connected: bool = False
+    stopping: bool = False  # set on SIGTERM: readiness fails so a load balancer stops sending work
+    timeout: float = 3.0
+    _last_error: str = field(default="", repr=False)
+
+    def connected(self, platform: str, up: bool = True) -> None:
+        if up != self.platform_connected:
+            log.info("%s %s", platform, "connected" if up else "disconnected")
+        self.platform, self.platform_connected = platform, up
+
+    async def database_ok(self) -> bool:
+        try:
+            async with asyncio.timeout(self.timeout):
+                async with self.db.engine.connect() as conn:
+                    await conn.execute(text("SELECT 1"))
+        except Exception as exc:  # noqa: BLE001  (any failure is "not healthy", with its kind in the log)
+            error = type(exc).__name__
+            if error != self._last_error:
+                log.warning("health: database unreachable (%s)", error)
+            self._last_error = error
+            return False
+        self._last_error = ""
+        return True
+
+    async def report(self) -> tuple[bool, dict[str, Any]]:
+        database = await self.database_ok()
+        ok = database and self.platform_connected and not self.stopping
+        return ok, {"status": "ok" if ok else "unavailable", "database": database,
+                    "platform": self.platform or None, "platform_connected": self.platform_connected,
+                    "stopping": self.stopping}

@@ -1,0 +1,179 @@
+"""Operations: /healthz and /metrics, a graceful stop on SIGTERM, and two real `connective run` replicas
+on one PostgreSQL doing no work twice."""
+from __future__ import annotations
+
+import copy
+import itertools
+import json
+from datetime import UTC, datetime, timedelta
+
+import aiohttp
+from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import func, select
+
+from adapters.console.adapter import ConsoleAdapter
+from adapters.ops.server import start_ops_server
+from bot.db.engine import Database
+from bot.db.models import Message, MessageVector, ProcessedEvent
+from bot.db.resources import DigestRun
+from bot.health import Health
+from bot.services.digest_periods import latest_tick, trigger_for
+from tests.replicas import Replica, wait_until
+from tests.slack_fake import FakeSlack
+from tests.test_digest import (
+    PEOPLE,
+    TEAM,
+    another_app,
+    pg_url,  # noqa: F401  (fixture: a fresh PostgreSQL database)
+    share_with_interest,
+    subscribe,
+)
+from tests.test_slack_translate import load
+
+_ids = itertools.count(1)
+
+
+async def _get(port: int, path: str) -> tuple[int, str]:
+    async with aiohttp.ClientSession() as http, http.get(f"http://127.0.0.1:{port}{path}") as r:
+        return r.status, await r.text()
+
+
+def _sample(text: str, name: str, **labels: str) -> float:
+    return sum(s.value for f in text_string_to_metric_families(text) for s in f.samples
+               if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()))
+
+
+async def test_healthz_and_metrics(app):
+    runner, port = await start_ops_server(app.health, port=0, host="127.0.0.1")
+    try:
+        status, body = await _get(port, "/healthz")
+        assert status == 503 and json.loads(body)["database"] is True
+        assert json.loads(body)["platform_connected"] is False
+        app.health.connected("console")
+        status, body = await _get(port, "/healthz")
+        assert status == 200 and json.loads(body)["status"] == "ok"
+
+        _, before = await _get(port, "/metrics")
+        console = ConsoleAdapter(app.core.handle, community="metrics-test")
+        await console.say("U1", "who knows secret-project-zebra rollouts?")
+        _, after = await _get(port, "/metrics")
+        for name, labels in (("connective_asks_served_total", {"platform": "console"}),
+                             ("connective_ask_seconds_count", {"platform": "console"}),
+                             ("connective_events_ingested_total", {"platform": "console", "kind": "MessagePosted"})):
+            assert _sample(after, name, **labels) == _sample(before, name, **labels) + 1, name
+        assert "zebra" not in after and "U1" not in after  # no message text or user ids in labels
+
+        app.health.stopping = True  # after SIGTERM: not ready any more
+        assert (await _get(port, "/healthz"))[0] == 503
+    finally:
+        await runner.cleanup()
+
+
+async def test_healthz_reports_an_unreachable_database():
+    db = Database("postgresql://nobody:secret@127.0.0.1:1/none")
+    health = Health(db, timeout=5)
+    health.connected("slack")
+    runner, port = await start_ops_server(health, port=0, host="127.0.0.1")
+    try:
+        status, body = await _get(port, "/healthz")
+        assert status == 503 and json.loads(body)["database"] is False and "secret" not in body
+    finally:
+        await runner.cleanup()
+        await db.dispose()
+
+
+def _event(fixture: str, event_id: str, **fields: str) -> dict:
+    payload = copy.deepcopy(load(fixture))
+    payload.update(event_id=event_id, team_id=TEAM, context_team_id=TEAM)
+    payload["authorizations"][0]["team_id"] = TEAM
+    payload["event"].update(team=TEAM, **fields)
+    return payload
+
+
+async def _prepare_due_digest(pg_url: str, embedder) -> None:  # noqa: ANN001, F811
+    """A digest subscribed two weeks ago with a valued resource in the period that ended last."""
+    from tests.fake_platform import Clock, FakePlatform
+
+    now = datetime.now(UTC)
+    tick = latest_tick(trigger_for("0 9 * * mon", "Europe/Berlin"), now)
+    platform = await FakePlatform().start()
+    app = await another_app(pg_url, embedder, Clock(tick - timedelta(days=14)), platform)
+    try:
+        await subscribe(app, tick - timedelta(days=14))
+        await share_with_interest(app, "<https://example.com/brin|BRIN indexes explained>", tick - timedelta(days=2))
+    finally:
+        await app.close()
+        await platform.stop()
+
+
+async def test_two_replicas_do_no_work_twice_and_stop_cleanly(pg_url, embedder):  # noqa: F811
+    await _prepare_due_digest(pg_url, embedder)
+    fake = await FakeSlack(team_id=TEAM, people={u: {"id": u, "name": n, "real_name": n, "tz": "UTC"}
+                                                 for u, n in PEOPLE.items()},
+                           channels={"C1": "general", "C2": "help"}).start()
+    replicas = [await Replica.start(pg_url, fake.url) for _ in range(2)]
+    try:
+        for r in replicas:
+            assert (await r.ready())["platform"] == "slack"
+
+        # A digest period due at start: both replicas catch up, one posts.
+        async def both_ran() -> bool:
+            return sum([await r.metric("connective_digests_total") for r in replicas]) >= 2
+        await wait_until(both_ran, 120)
+        digest_posts = [m for m in fake.of("chat.postMessage") if m.get("channel") == "C1"]
+        assert len(digest_posts) == 1
+        assert sorted([await r.metric("connective_digests_total", outcome="posted") for r in replicas]) == [0, 1]
+
+        # The same Slack event delivered to both replicas (a retry landing elsewhere) is handled once.
+        mention = _event("event_app_mention.json", "EvREPLICA1", channel="C2", user="UASK",
+                         text="<@UBOT> who knows BRIN indexes?", ts="1700000900.000100")
+        assert [await r.event(mention) for r in replicas] == [200, 200]
+
+        async def both_saw_it() -> bool:
+            seen = [await r.metric("connective_events_ingested_total") + await r.metric(
+                "connective_events_duplicate_total") for r in replicas]
+            return seen == [1, 1]
+        await wait_until(both_saw_it, 60)
+
+        async def answered() -> bool:
+            return sum([await r.metric("connective_asks_served_total") for r in replicas]) == 1
+        await wait_until(answered, 60)
+        await fake.wait_for("chat.postEphemeral", 1)
+        replies = [c for c in fake.calls if c.method in ("chat.postMessage", "chat.postEphemeral")
+                   and c.body.get("channel") == "C2"]
+        assert len(replies) == 1
+
+        # Messages acknowledged just before SIGTERM are all stored, each with its vector: the stop
+        # finishes the events in hand and leaves nothing half-written.
+        first = replicas[0]
+        texts = [f"To speed up range scans on append-only tables use a BRIN index, tip number {n}"
+                 for n in range(8)]
+        for n, text in enumerate(texts):
+            payload = _event("event_message.json", f"EvSTOP{n}", channel="C1", user="UPG", text=text,
+                             ts=f"1700001{n:03d}.000100")
+            payload["event"].pop("blocks", None)
+            assert await first.event(payload) == 200
+        codes = [await r.stop() for r in replicas]
+        assert [code for code, _ in codes] == [0, 0], [err[-3000:] for _, err in codes]
+        assert all("Traceback" not in err and TOKEN_PART not in err for _, err in codes)
+    finally:
+        for r in replicas:
+            await r.stop()
+        await fake.stop()
+
+    db = Database(pg_url)
+    try:
+        async with db.sessions() as session:
+            claimed = await session.scalar(select(func.count()).select_from(ProcessedEvent).where(
+                ProcessedEvent.event_id.like("EvSTOP%")))
+            stored = list(await session.scalars(select(Message.id).where(Message.external_id.like("1700001%"))))
+            vectors = await session.scalar(select(func.count()).select_from(MessageVector).where(
+                MessageVector.message_id.in_(stored)))
+            runs = list(await session.scalars(select(DigestRun)))
+        assert claimed == len(stored) == vectors == len(texts)
+        assert [(r.state, r.attempts) for r in runs] == [("posted", 1)]
+    finally:
+        await db.dispose()
+
+
+TOKEN_PART = "replica-token"
