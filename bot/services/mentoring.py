@@ -454,32 +454,29 @@ class MentoringService:
             ).all()
         )
 
+    @staticmethod
+    async def _claim_step(session, community_id: int, period: Period, now: datetime, step,  # noqa: ANN001
+                          **values: object) -> bool:
+        """Claim one step of a round (warning, pairing, check-in) exactly once across replicas: the round's
+        row is created if missing, then the step's column is set only where it is still empty."""
+        await session.execute(insert_ignore(session, PairingRound).values(
+            community_id=community_id, period_key=period.key, scheduled_for=period.round_at, solver="",
+            unmatched=[], created_at=now))
+        claimed = await session.execute(
+            update(PairingRound)
+            .where(PairingRound.community_id == community_id, PairingRound.period_key == period.key, step.is_(None))
+            .values(**values)
+        )
+        return bool(claimed.rowcount)
+
     async def warn(self, community_id: int, period: Period, now: datetime) -> list[Action]:
         """Claim the period's warning, then tell everyone taking part when the round is."""
         async with self.db.sessions.begin() as session:
             active = await self._active(session, community_id)
             if not active:
                 return []
-            await session.execute(
-                insert_ignore(session, PairingRound).values(
-                    community_id=community_id,
-                    period_key=period.key,
-                    scheduled_for=period.round_at,
-                    solver="",
-                    unmatched=[],
-                    created_at=now,
-                )
-            )
-            claimed = await session.execute(
-                update(PairingRound)
-                .where(
-                    PairingRound.community_id == community_id,
-                    PairingRound.period_key == period.key,
-                    PairingRound.warned_at.is_(None),
-                )
-                .values(warned_at=now)
-            )
-            if not claimed.rowcount:
+            if not await self._claim_step(session, community_id, period, now, PairingRound.warned_at,
+                                          warned_at=now):
                 return []
             community = await session.get(Community, community_id)
             cadence = await self._cadence(session, community_id)
@@ -617,35 +614,13 @@ class MentoringService:
         planned = await self.plan(community_id, now=now, seed=seed, period=period)
         result = planned.plan
         async with self.db.sessions.begin() as session:
-            await session.execute(
-                insert_ignore(session, PairingRound).values(
-                    community_id=community_id,
-                    period_key=period.key,
-                    scheduled_for=period.round_at,
-                    solver="",
-                    unmatched=[],
-                    created_at=now,
-                )
-            )
-            claimed = await session.execute(
-                update(PairingRound)
-                .where(
-                    PairingRound.community_id == community_id,
-                    PairingRound.period_key == period.key,
-                    PairingRound.ran_at.is_(None),
-                )
-                .values(
-                    ran_at=now,
-                    seed=planned.seed,
-                    solver=result.solver,
-                    unmatched=[
-                        {"member_id": planned.people[u.key].member_id, "reason": u.reason}
-                        for u in result.unmatched
-                        if u.key in planned.people
-                    ],
-                )
-            )
-            if not claimed.rowcount:
+            unmatched = [
+                {"member_id": planned.people[u.key].member_id, "reason": u.reason}
+                for u in result.unmatched
+                if u.key in planned.people
+            ]
+            if not await self._claim_step(session, community_id, period, now, PairingRound.ran_at, ran_at=now,
+                                          seed=planned.seed, solver=result.solver, unmatched=unmatched):
                 log.info("mentoring: community %d, round %s already ran", community_id, period.key)
                 return []
             row = await self._round(session, community_id, period.key)
