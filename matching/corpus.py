@@ -106,6 +106,9 @@ class Corpus:
             col["alive"].append(True)
             col["substantive"].append(carries_expertise(text))
             docs.append(tokens(text))
+            if len(docs) >= 5000:  # token lists are bulky: hand them over in chunks
+                self.lexical.add(docs)
+                docs = []
         self.lexical.add(docs)
         self._arrays = None
 

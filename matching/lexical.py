@@ -35,15 +35,15 @@ class BM25Index:
             cols.extend(counts)
             tfs.extend(counts.values())
             self._lengths.append(len(doc))
-        self._rows.append(np.asarray(rows, dtype=np.int64))
-        self._cols.append(np.asarray(cols, dtype=np.int64))
+        self._rows.append(np.asarray(rows, dtype=np.int32))
+        self._cols.append(np.asarray(cols, dtype=np.int32))
         self._tfs.append(np.asarray(tfs, dtype=np.float32))
         self._matrix = None
 
     def _build(self) -> sparse.csc_matrix:
         n = len(self._lengths)
-        r = np.concatenate(self._rows) if self._rows else np.zeros(0, np.int64)
-        c = np.concatenate(self._cols) if self._cols else np.zeros(0, np.int64)
+        r = np.concatenate(self._rows) if self._rows else np.zeros(0, np.int32)
+        c = np.concatenate(self._cols) if self._cols else np.zeros(0, np.int32)
         tf = np.concatenate(self._tfs) if self._tfs else np.zeros(0, np.float32)
         self._rows, self._cols, self._tfs = [r], [c], [tf]
         lengths = np.asarray(self._lengths, dtype=np.float32)

@@ -117,8 +117,10 @@ class ExpertiseService:
                 .group_by(Reaction.message_id)
             )).all())
             records = records_from_rows(rows, reactions)
+            del rows  # the records hold what is needed; the raw rows are as big again
             corpus = Corpus()
             corpus.add(records)
+            del records
             if isinstance(self.vectors, NumpyVectorIndex):
                 count = await session.scalar(select(func.count()).select_from(MessageVector)
                                              .where(MessageVector.community_id == community_id))
