@@ -423,8 +423,28 @@ def run(
     run_async(go)
 
 
+def _unknown_command_prints_help() -> None:
+    """`connective frobnicate`: say so in one line, then show the whole help instead of a hint."""
+    import click
+
+    group = typer.main.get_command(cli)
+    args = iter(sys.argv[1:])
+    name = None
+    for arg in args:
+        if arg in ("--db", "--log-level"):
+            next(args, None)  # the option's value
+        elif not arg.startswith("-"):
+            name = arg
+            break
+    if name is not None and name not in group.commands:  # type: ignore[attr-defined]
+        typer.echo(f"error: no command {name!r}\n", err=True)
+        typer.echo(group.get_help(click.Context(group, info_name="connective")), err=True)
+        sys.exit(2)
+
+
 def main() -> None:
     try:
+        _unknown_command_prints_help()
         cli()
     except UserError as exc:
         typer.echo(f"error: {exc}", err=True)

@@ -77,7 +77,8 @@ async def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("exports", nargs="+", type=Path)
     p.add_argument("--work", type=Path, default=Path("/tmp/connective-tune"))
-    p.add_argument("--eval", type=Path, default=Path(__file__).resolve().parents[3] / "shared/tools/eval_whoknows.py")
+    p.add_argument("--eval", type=Path, default=Path(__file__).resolve().parents[3] / "shared/tools/eval_whoknows.py",
+                   help="the shared eval tool (pass it explicitly from a git worktree)")
     p.add_argument("--no-refit", action="store_true")
     p.add_argument("--weights", type=json.loads, help="fixed weights as a JSON list (no fitting)")
     a = p.parse_args()
