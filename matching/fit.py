@@ -33,6 +33,9 @@ MIN_QUESTIONS = 30
 TOP_K = 100
 LAG_SHARE = 0.3
 LONG_TAIL_WEIGHT = 2.0
+DEFAULT_L2 = 1.0
+L2_GRID = (1.0, 3.0, 10.0, 30.0)
+VALIDATION_SHARE = 0.3  # the newest share of training questions that chooses the L2 pull
 
 
 @dataclass(frozen=True)
@@ -125,10 +128,8 @@ def _fit_logit(examples, mask: np.ndarray, prior: np.ndarray, l2: float) -> np.n
     return minimize(loss, prior.copy(), jac=True, method="L-BFGS-B").x
 
 
-def fit_weights(examples, l2: float = 1.0) -> FitResult | None:
-    """Fit the activity model and the evidence model, then the mixture share between them."""
-    if len(examples) < MIN_QUESTIONS:
-        return None
+def _fit_model(examples, l2: float) -> tuple[np.ndarray, float]:
+    """The activity model and the evidence model, then the mixture share between them (model, log-lik)."""
     w = DEFAULT_WEIGHTS.copy()
     w[PRIOR_MASK] = _fit_logit([(f, t, 1.0) for f, t, _ in examples], PRIOR_MASK, w[PRIOR_MASK], l2)
     w[~PRIOR_MASK] = _fit_logit(examples, ~PRIOR_MASK, w[~PRIOR_MASK], l2)
@@ -137,7 +138,41 @@ def fit_weights(examples, l2: float = 1.0) -> FitResult | None:
         model = np.append(w, mix)
         ll = sum((1 + weight) / 2 * np.log(mixture(f, model)[t] + 1e-12) for f, t, weight in examples)
         best = max(best, (ll, float(mix)))
-    model = np.append(w, best[1])
-    log.info("fitted ranking on %d questions: mix %.2f, %s", len(examples), best[1],
-             dict(zip(FEATURES, np.round(w, 3), strict=True)))
-    return FitResult(model, len(examples), float(best[0]))
+    return np.append(w, best[1]), float(best[0])
+
+
+def _reciprocal_rank(examples, model: np.ndarray) -> float:
+    """Mean reciprocal rank of the answerer (long-tail questions weighing as in the fit)."""
+    total = 0.0
+    for feats, truth, weight in examples:
+        p = mixture(feats, model)
+        total += (1 + weight) / 2 / (1 + int(np.sum(p > p[truth])))
+    return total / max(len(examples), 1)
+
+
+def choose_l2(examples) -> float:
+    """The pull towards the defaults that ranks best on this community's own latest questions.
+
+    Fitted on the older questions and scored by reciprocal rank on the newest VALIDATION_SHARE
+    (the question the bot faces: predict later answerers from earlier history). How strongly to
+    regularise depends on how many questions a community has and how noisy they are, so it is chosen
+    per community rather than fixed."""
+    n_fit = int(len(examples) * (1 - VALIDATION_SHARE))
+    if n_fit < MIN_QUESTIONS or len(examples) - n_fit < MIN_QUESTIONS // 2:
+        return DEFAULT_L2
+    older, newer = examples[:n_fit], examples[n_fit:]
+    scores = [_reciprocal_rank(newer, _fit_model(older, l2)[0]) for l2 in L2_GRID]
+    return L2_GRID[int(np.argmax(scores))]
+
+
+def fit_weights(examples, l2: float | None = None) -> FitResult | None:
+    """Fit the activity model and the evidence model, then the mixture share between them; the L2
+    pull is chosen by validation on the community's latest questions unless given."""
+    if len(examples) < MIN_QUESTIONS:
+        return None
+    if l2 is None:
+        l2 = choose_l2(examples)
+    model, ll = _fit_model(examples, l2)
+    log.info("fitted ranking on %d questions: l2 %.1f, mix %.2f, %s", len(examples), l2, model[-1],
+             dict(zip(FEATURES, np.round(model[:-1], 3), strict=True)))
+    return FitResult(model, len(examples), ll)
