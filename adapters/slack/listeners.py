@@ -33,7 +33,7 @@ from adapters.slack.translate import (
 )
 from bot import events as ev
 from bot.actions import DirectMessage, Document, Reply
-from bot.services.mentoring_form import FORM_ACTION, field_errors
+from bot.services.mentoring_form import FORM_ACTION, field_errors, opens_form
 
 if TYPE_CHECKING:
     from bot.app import App
@@ -65,11 +65,6 @@ def _counted(listener: Callable[..., Any]) -> Callable[..., Any]:
             self.busy -= 1
 
     return run
-
-
-def wants_enrolment_form(command: ev.CommandInvoked) -> bool:
-    """`/mentoring join` with nothing after it: the enrolment form rather than the usage line."""
-    return command.name == "mentoring" and command.args.strip().lower() == "join"
 
 
 class SlackAdapter:
@@ -122,7 +117,7 @@ class SlackAdapter:
         if command is None:
             return
         command = await self._with_names(command)
-        if wants_enrolment_form(command) and body.get("trigger_id") and self.app.mentoring is not None:
+        if opens_form(command.name, command.args) and body.get("trigger_id") and self.app.mentoring is not None:
             await self.open_enrolment_form(command.community, command.user, body["trigger_id"],
                                            response_url=body.get("response_url") or "")
             return

@@ -98,3 +98,8 @@ def field_errors(values: Mapping[str, str | None]) -> dict[str, str]:
     except FormErrors as exc:
         return exc.errors
     return {}
+
+
+def opens_form(command: str, args: str) -> bool:
+    """`/mentoring join` with nothing after it: where a platform has forms, the form rather than the usage."""
+    return command == "mentoring" and args.strip().lower() == "join"
