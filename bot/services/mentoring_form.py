@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from bot.services.mentoring_args import MAX_CAPACITY, EnrolmentError, JoinRequest, split_topics
 from matching.pairing import ROLES
 from matching.timezones import UnknownTimezone, resolve_timezone
-from bot.services.mentoring_args import MAX_CAPACITY, EnrolmentError, JoinRequest, split_topics
 
 TITLE = "Mentoring enrolment"
 FORM_ACTION = "mentoring.form"  # the button (App Home) that opens the form; the modal's own id too
