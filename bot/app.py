@@ -27,6 +27,7 @@ class App:
     intros: IntroService | None = None  # noqa: F821
     home: HomeService | None = None  # noqa: F821
     digests: DigestService | None = None  # noqa: F821
+    mentoring: MentoringService | None = None  # noqa: F821
     health: Health | None = None  # noqa: F821  (/healthz: the runners say whether the platform is connected)
 
     async def close(self) -> None:
@@ -76,7 +77,7 @@ def build_app(settings: Settings, *, embedder: SentenceEmbedder | None = None, d
     app.intros = intros.setup(app)
     app.home = home.setup(app)
     from bot.services.mentoring import setup as setup_mentoring
-    setup_mentoring(app)
+    app.mentoring = setup_mentoring(app)
     community_settings.setup(app)
     from bot.services.digest import setup as setup_digests
 

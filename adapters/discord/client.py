@@ -13,12 +13,15 @@ import yarl
 
 from adapters.discord.buttons import ActionButton
 from adapters.discord.commands import build_tree
+from adapters.discord.modals import EnrolmentModal, is_enrolment_form, submitted_values
 from adapters.discord.render import NO_PINGS, render_document
 from adapters.discord.sender import DiscordSender
 from adapters.discord.translate import TRANSLATORS, ChannelInfo, translate
 from bot import events as ev
-from bot.actions import Action, Reply, UpdateMessage
+from bot.actions import Action, Document, Reply, UpdateMessage
 from bot.repo import get_community
+from bot.safety import neutralise
+from bot.services.mentoring_form import FORM_ACTION, field_errors, opens_form
 
 if TYPE_CHECKING:
     from bot.app import App
@@ -190,12 +193,44 @@ class ConnectiveMixin:
         if not events:
             await interaction.response.send_message("That only works inside a server.", ephemeral=True)
             return
+        if self.app.mentoring is not None and wants_form(events[0]):
+            values = await self.app.mentoring.form_values(PLATFORM, events[0].community, events[0].user)
+            await interaction.response.send_modal(EnrolmentModal(values))
+            return
         if interaction.type is discord.InteractionType.component:
             await interaction.response.defer()
         else:
             await interaction.response.defer(ephemeral=True, thinking=True)
         actions = await self.app.core.handle(events[0])
         await self.deliver(actions, origin=events[0], interaction=interaction)
+
+    async def on_interaction(self, interaction: discord.Interaction) -> None:
+        """Every interaction passes here; the enrolment form's submissions are answered here (see modals.py)."""
+        if is_enrolment_form(interaction):
+            try:
+                await self.handle_enrolment_form(interaction)
+            except Exception:
+                log.exception("mentoring enrolment form %s failed", interaction.id)
+
+    async def handle_enrolment_form(self, interaction: discord.Interaction) -> None:
+        """Field errors answered at once (ephemeral); else the same enrolment as `/mentoring join …`."""
+        if self.app.mentoring is None or not interaction.guild_id:
+            await interaction.response.send_message("That only works inside a server.", ephemeral=True)
+            return
+        values = submitted_values(interaction.data or {})
+        errors = field_errors(values)
+        if errors:
+            lines = neutralise("\n".join(f"• {key}: {error}" for key, error in errors.items()))
+            rendered = render_document(Document(text=f"Not enrolled yet:\n{lines}\nRun `/mentoring join` again."))
+            await interaction.response.send_message(ephemeral=True, **rendered.send_kwargs())
+            return
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        outcome = await self.app.mentoring.submit_form(
+            PLATFORM, str(interaction.guild_id), str(interaction.user.id), values,
+            user_name=interaction.user.global_name or interaction.user.name,
+        )
+        text = outcome.text or "Not enrolled: " + "; ".join(f"{k}: {v}" for k, v in outcome.errors.items())
+        await interaction.edit_original_response(**render_document(Document(text=text)).edit_kwargs())
 
     async def deliver(
         self, actions: list[Action], *, origin: ev.Event, interaction: discord.Interaction | None = None
@@ -237,6 +272,13 @@ class ConnectiveMixin:
             await interaction.edit_original_response(**render_document(action.doc, guild=guild).edit_kwargs())
             return True
         return False
+
+
+def wants_form(event: ev.Event) -> bool:
+    """`/mentoring join` without options, or the enrolment form's button: answered with the modal."""
+    if isinstance(event, ev.CommandInvoked):
+        return opens_form(event.name, event.args)
+    return isinstance(event, ev.ActionClicked) and event.action == FORM_ACTION
 
 
 class ConnectiveClient(ConnectiveMixin, discord.Client):

@@ -16,10 +16,12 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.blocks import home_view
 from adapters.slack.directory import Directory
+from adapters.slack.modals import CALLBACK_ID, enrolment_modal, response_url_of, submitted_values
 from adapters.slack.outbox import Respond, SlackSender
 from adapters.slack.translate import (
     COMMANDS,
@@ -30,6 +32,8 @@ from adapters.slack.translate import (
     translate_event,
 )
 from bot import events as ev
+from bot.actions import DirectMessage, Document, Reply
+from bot.services.mentoring_form import FORM_ACTION, field_errors, opens_form
 
 if TYPE_CHECKING:
     from bot.app import App
@@ -82,6 +86,7 @@ class SlackAdapter:
         for command in COMMANDS:
             self.bolt.command(command)(ack=_ack, lazy=[self.on_command])
         self.bolt.action(buttons_of(app.core.clicks))(ack=_ack, lazy=[self.on_click])
+        self.bolt.view_submission(CALLBACK_ID)(ack=self.ack_enrolment_form, lazy=[self.on_enrolment_form])
 
     @classmethod
     async def connect(cls, app: App, client: AsyncWebClient, *, signing_secret: str | None) -> SlackAdapter:
@@ -112,6 +117,10 @@ class SlackAdapter:
         if command is None:
             return
         command = await self._with_names(command)
+        if opens_form(command.name, command.args) and body.get("trigger_id") and self.app.mentoring is not None:
+            await self.open_enrolment_form(command.community, command.user, body["trigger_id"],
+                                           response_url=body.get("response_url") or "")
+            return
         if command.name in ADMIN_COMMANDS:
             command = dataclasses.replace(command, is_admin=await self.directory.is_admin(command.user))
         await self._handle(command, respond=respond)
@@ -120,6 +129,11 @@ class SlackAdapter:
     async def on_click(self, body: dict[str, Any], respond: Respond) -> None:
         in_home = (body.get("view") or {}).get("type") == "home"
         for action in body.get("actions") or []:
+            if action.get("action_id") == FORM_ACTION and body.get("trigger_id") and self.app.mentoring is not None:
+                await self.open_enrolment_form((body.get("team") or {}).get("id") or self.workspace.team_id,
+                                               body["user"]["id"], body["trigger_id"],
+                                               response_url=body.get("response_url") or "")
+                continue
             click = translate_action(body, action, self.workspace, self.clock())
             if click is not None:
                 await self._handle(click, respond=respond if body.get("response_url") else None)
@@ -132,6 +146,43 @@ class SlackAdapter:
         event = body.get("event") or {}
         if event.get("tab", "home") == "home" and event.get("user"):
             await self.publish_home(body.get("team_id") or self.workspace.team_id, event["user"])
+
+    # -- the mentoring enrolment form (a modal) ------------------------------------------------------
+    async def open_enrolment_form(self, team: str, user: str, trigger_id: str, *, response_url: str = "") -> None:
+        """views.open with the member's enrolment (or their time zone) filled in; the trigger lasts 3 s."""
+        assert self.app.mentoring is not None
+        values = await self.app.mentoring.form_values("slack", team, user)
+        if not values.get("timezone"):
+            values["timezone"] = (await self.directory.person(user)).timezone or ""
+        await self.client.views_open(trigger_id=trigger_id, view=enrolment_modal(values, response_url=response_url))
+
+    async def ack_enrolment_form(self, ack: Callable[..., Any], body: dict[str, Any]) -> None:
+        """Within Slack's 3 s: field errors next to their inputs, else close the modal (stored lazily)."""
+        errors = field_errors(submitted_values(body.get("view") or {}))
+        if errors:
+            await ack(response_action="errors", errors=errors)
+        else:
+            await ack()
+
+    @_counted
+    async def on_enrolment_form(self, body: dict[str, Any]) -> None:
+        if self.app.mentoring is None:
+            return
+        view, user = body.get("view") or {}, body["user"]["id"]
+        team = (body.get("team") or {}).get("id") or body["user"].get("team_id") or self.workspace.team_id
+        person = await self.directory.person(user)
+        outcome = await self.app.mentoring.submit_form("slack", team, user, submitted_values(view),
+                                                       user_name=person.name, now=self.clock())
+        if outcome.errors:
+            return  # shown in the modal by the ack; nothing stored
+        doc = Document(text=outcome.text)
+        response_url = response_url_of(view)
+        if response_url:  # opened by `/mentoring join`: answer where the command was typed
+            await self.sender.send(Reply(community=team, channel="", user=user, doc=doc),
+                                   respond=AsyncRespond(response_url=response_url))
+        else:  # opened from App Home: a DM, and the Home shows the new enrolment
+            await self.sender.send(DirectMessage(community=team, user=user, doc=doc))
+            await self.publish_home(team, user)
 
     async def publish_home(self, team: str, user: str) -> None:
         if self.app.home is None:

@@ -18,6 +18,7 @@ from bot.db.models import Channel, Message
 from bot.messages import template
 from bot.repo import ensure_community, ensure_member, skills_of
 from bot.safety import neutralise
+from bot.services.mentoring_form import FORM_ACTION
 
 if TYPE_CHECKING:
     from bot.app import App
@@ -35,7 +36,8 @@ def _topics(topics: list[str] | None) -> str:
 def mentoring_section(enrolment: MentoringEnrolment | None) -> Section:
     """My enrolment in the mentoring rounds: role, topics, capacity, paused or skipping; its switches."""
     if enrolment is None:
-        return Section(heading="Mentoring", text="Not enrolled. `/mentoring join` explains how to take part.")
+        return Section(heading="Mentoring", text="Not enrolled. `/mentoring join` explains how to take part.",
+                       buttons=(Button("Join mentoring", FORM_ACTION, "join", style="primary"),))
     lines = [f"Role: {enrolment.role}."]
     if enrolment.role in ("mentor", "both"):
         cap = enrolment.capacity
@@ -52,6 +54,7 @@ def mentoring_section(enrolment: MentoringEnrolment | None) -> Section:
         buttons = (Button("Pause mentoring", "home.mentoring", "pause"),)
         if not enrolment.skip_next:
             buttons += (Button("Skip next round", "home.mentoring", "skip"),)
+    buttons += (Button("Edit enrolment", FORM_ACTION, "edit"),)
     return Section(heading="Mentoring", text=neutralise("\n".join(lines)), buttons=buttons)
 
 

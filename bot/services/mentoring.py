@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -26,10 +26,11 @@ from bot.db.mentoring import MentoringEnrolment, Pairing, PairingRound
 from bot.db.models import Community, Member
 from bot.events import utcnow
 from bot.messages import render, template
-from bot.repo import insert_ignore
+from bot.repo import ensure_community, ensure_member, insert_ignore
 from bot.safety import neutralise
-from bot.services.mentoring_args import EnrolmentError, JoinRequest, parse_join
+from bot.services.mentoring_args import USAGE, EnrolmentError, JoinRequest, parse_join
 from bot.services.mentoring_cadence import Cadence, Period
+from bot.services.mentoring_form import CAPACITY, LEARN, ROLE, TEACH, TIMEZONE, FormErrors, parse_form
 from matching.pairing import Pair, PairingRules, Participant, Plan, assign_pairs
 from matching.timezones import is_known_timezone
 
@@ -61,6 +62,12 @@ class RoundPlan:
     def name(self, key: str) -> str:
         person = self.people.get(key)
         return person.name if person else key
+
+
+@dataclass(frozen=True)
+class FormOutcome:
+    errors: dict[str, str] = field(default_factory=dict)  # by form field; nothing was stored
+    text: str = ""  # the answer for the member once the form was accepted
 
 
 @dataclass(frozen=True)
@@ -175,7 +182,15 @@ class MentoringService:
 
     async def _join(self, community_id: int, member_id: int, args: str, now: datetime) -> str:
         try:
-            enrolment = await self.enrol(community_id, member_id, parse_join(args), now)
+            request = parse_join(args)
+        except EnrolmentError as exc:
+            return f"Not enrolled: {exc}"
+        return await self.join(community_id, member_id, request, now)
+
+    async def join(self, community_id: int, member_id: int, request: JoinRequest, now: datetime) -> str:
+        """Enrol (or update) and say so: the answer to `/mentoring join …` and to the enrolment form."""
+        try:
+            enrolment = await self.enrol(community_id, member_id, request, now)
         except EnrolmentError as exc:
             return f"Not enrolled: {exc}"
         async with self.db.sessions() as session:
@@ -189,6 +204,35 @@ class MentoringService:
             timezone=enrolment.timezone,
             next_round=_when(cadence.next_round(now).round_at, enrolment.timezone),
         )
+
+    # -- the enrolment form (Slack and Discord modals) -----------------------------------------------
+    async def form_values(self, platform: str, community: str, user: str) -> dict[str, str]:
+        """What the form shows first: the member's enrolment, else their platform time zone."""
+        async with self.db.sessions.begin() as session:
+            c = await ensure_community(session, platform, community)
+            member = await ensure_member(session, c.id, user)
+            current = await self._enrolment(session, c.id, member.id)
+            stored_tz = member.timezone if member.timezone and is_known_timezone(member.timezone) else ""
+        if current is None:
+            return {TIMEZONE: stored_tz}
+        return {ROLE: current.role, TEACH: ", ".join(current.can_teach), LEARN: ", ".join(current.wants_to_learn),
+                TIMEZONE: current.timezone or stored_tz, CAPACITY: str(current.capacity)}
+
+    async def submit_form(
+        self, platform: str, community: str, user: str, values: Mapping[str, str | None], *,
+        user_name: str = "", now: datetime | None = None,
+    ) -> FormOutcome:
+        """A submitted enrolment form: field errors, or the same enrolment and answer as `/mentoring join`."""
+        try:
+            request = parse_form(values)
+        except FormErrors as exc:
+            return FormOutcome(errors=exc.errors)
+        async with self.db.sessions.begin() as session:
+            c = await ensure_community(session, platform, community)
+            member = await ensure_member(session, c.id, user, name=user_name)
+            community_id, member_id = c.id, member.id
+        text = await self.join(community_id, member_id, request, now or self.clock())
+        return FormOutcome(text=neutralise(text))
 
     async def enrol(
         self, community_id: int, member_id: int, request: JoinRequest, now: datetime | None = None
@@ -363,6 +407,8 @@ class MentoringService:
                     return [self._reply(event, "You're not in the mentoring rounds.")]
                 enrolment.skip_next = True
                 return [self._reply(event, "Done: you'll sit out this round and be back in the next one.")]
+            if action == "form":  # the form opens on Slack and Discord; elsewhere, the command does it
+                return [self._reply(event, "Enrol with " + USAGE)]
             if action not in ("met", "notmet") or not event.value.isdigit():
                 log.warning("unknown mentoring button %r (%r)", event.action, event.value)
                 return []
