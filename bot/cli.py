@@ -437,8 +437,10 @@ def _unknown_command_prints_help() -> None:
             name = arg
             break
     if name is not None and name not in group.commands:  # type: ignore[attr-defined]
-        typer.echo(f"error: no command {name!r}\n", err=True)
-        typer.echo(group.get_help(click.Context(group, info_name="connective")), err=True)
+        typer.echo(f"error: no command {name!r}", err=True)
+        text = group.get_help(click.Context(group, info_name="connective"))  # typer's rich help prints itself
+        if text.strip():
+            typer.echo(text)
         sys.exit(2)
 
 

@@ -78,7 +78,8 @@ def test_user_mistakes_get_one_line_errors(tmp_path):
         assert out.returncode != 0
         assert "Traceback" not in out.stderr and out.stderr.startswith("error: "), out.stderr
     out = run("frobnicate")
-    assert out.returncode != 0 and "Usage" in out.stderr
+    assert out.returncode == 2 and out.stderr.startswith("error: no command 'frobnicate'")
+    assert "Usage" in out.stdout and "whoknows" not in out.stderr and "import" in out.stdout
 
 
 def test_damaged_export_file_is_named_and_the_rest_imported(tmp_path):
