@@ -74,6 +74,7 @@ class ExpertiseService:
         self._corpora: dict[int, Corpus] = {}
         self._locks: dict[int, asyncio.Lock] = {}
         self._skill_vectors: dict[str, np.ndarray] = {}
+        self._weights: dict[int, np.ndarray | None] = {}
 
     @property
     def keeps_vectors_in_memory(self) -> bool:
@@ -90,6 +91,10 @@ class ExpertiseService:
         return self._corpora[community_id]
 
     def forget_cache(self, community_id: int | None = None) -> None:
+        if community_id is None:
+            self._weights.clear()
+        else:
+            self._weights.pop(community_id, None)
         if community_id is None:
             self._corpora.clear()
         else:
@@ -220,10 +225,13 @@ class ExpertiseService:
         return out
 
     async def weights(self, community_id: int) -> np.ndarray | None:
-        async with self.db.sessions() as session:
-            community = await session.get(Community, community_id)
-        fitted = (community.settings or {}).get("ranking") if community else None
-        return np.asarray(fitted["weights"]) if fitted else None
+        """The community's fitted ranking model (cached; fit() and forget_cache() refresh it)."""
+        if community_id not in self._weights:
+            async with self.db.sessions() as session:
+                community = await session.get(Community, community_id)
+            fitted = (community.settings or {}).get("ranking") if community else None
+            self._weights[community_id] = np.asarray(fitted["weights"]) if fitted else None
+        return self._weights[community_id]
 
     async def fit(self, community_id: int) -> dict | None:
         """Fit ranking weights on this community's answered threads and store them."""
@@ -238,6 +246,7 @@ class ExpertiseService:
         async with self.db.sessions.begin() as session:
             community = await session.get(Community, community_id)
             community.settings = {**(community.settings or {}), "ranking": result.as_dict()}
+        self._weights.pop(community_id, None)
         return result.as_dict()
 
     async def _aligned_vectors(self, community_id: int, corpus: Corpus) -> tuple[np.ndarray, np.ndarray]:
@@ -277,18 +286,21 @@ class ExpertiseService:
         qtext = clean(text)
         if query_vector is None:
             query_vector = (await self.encode([qtext]))[0]
-        pairs = await self.vectors.search(community_id, query_vector, TOP_K)
-        dense = dense_weights([(corpus.row_of[mid], s) for mid, s in pairs if mid in corpus.row_of])
-        lexical = lexical_hits(corpus.lexical.scores(tokens(qtext)), corpus.arrays["alive"], TOP_K)
+        # The database reads run in the driver's thread while the searches below use this one.
+        reads = asyncio.gather(self.excluded_members(community_id, now),
+                               self.not_my_area_penalties(community_id, query_vector),
+                               self._skill_scores(community_id, query_vector), self.weights(community_id))
+        try:
+            pairs = await self.vectors.search(community_id, query_vector, TOP_K)
+            dense = dense_weights([(corpus.row_of[mid], s) for mid, s in pairs if mid in corpus.row_of])
+            lexical = lexical_hits(corpus.lexical.scores(tokens(qtext)), corpus.arrays["alive"], TOP_K)
+        finally:
+            excluded, penalties, skill, weights = await reads
         latest = float(corpus.arrays["ts"].max())
         ref_time = min(now.timestamp(), latest) if now else latest
-        excluded = await self.excluded_members(community_id, now) | set(skip)
-        penalties = await self.not_my_area_penalties(community_id, query_vector)
-        excluded |= {user for user, p in penalties.items() if p >= 1.0}
-        skill = await self._skill_scores(community_id, query_vector)
+        excluded = excluded | set(skip) | {user for user, p in penalties.items() if p >= 1.0}
         ranked = rank_experts(corpus, Hits(dense, lexical), asker=asker, excluded=excluded, ref_time=ref_time,
-                              weights=await self.weights(community_id), skill=skill,
-                              top=top + len(penalties))
+                              weights=weights, skill=skill, top=top + len(penalties))
         if penalties:
             for r in ranked:
                 r.score *= 1.0 - penalties.get(corpus.members[r.member], 0.0)
