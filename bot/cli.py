@@ -319,8 +319,12 @@ async def _console_session(app, community: str | None, as_name: str, script: lis
     from adapters.console.adapter import ConsoleAdapter
     from adapters.console.chat import chat
     from bot.db.models import Community
-    from bot.repo import find_member_by_name
+    from bot.repo import ensure_community, find_member_by_name, list_communities
 
+    async with app.db.sessions.begin() as session:
+        if community is None and not await list_communities(session):
+            # An empty database: start the console's own community, which learns from what is typed.
+            await ensure_community(session, "console", app.settings.console_community, name="console")
     cid = await _community_id(app, community)
     async with app.db.sessions() as session:
         c = await session.get(Community, cid)

@@ -95,3 +95,10 @@ def test_damaged_export_file_is_named_and_the_rest_imported(tmp_path):
     assert f"general/{day.name}" in out.stderr
     assert "new" in out.stdout and " 0 new" not in out.stdout
     assert "Traceback" not in out.stderr
+
+
+def test_chat_on_an_empty_database_starts_a_console_community(tmp_path):
+    url = f"sqlite:///{tmp_path / 'empty.db'}"
+    out = run("--db", url, "chat", "--as", "alice", stdin="who knows rust?\n/help\n")
+    assert out.returncode == 0, out.stderr
+    assert "couldn't find anyone" in out.stdout and "/whoknows" in out.stdout
