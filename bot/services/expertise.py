@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 
 from bot.db.engine import Database
 from bot.db.intros import INTRO_CAP_WINDOW, Intro, NotMyArea
@@ -109,11 +109,7 @@ class ExpertiseService:
         started = time.perf_counter()
         async with self.db.sessions() as session:
             rows = (await session.execute(
-                select(Message.id, Member.external_id, Message.created_at, Message.text, Channel.name,
-                       Message.channel_id, Message.external_id, Message.thread_external_id,
-                       Message.reply_to_external_id, Message.permalink)
-                .join(Member, Member.id == Message.author_id)
-                .join(Channel, Channel.id == Message.channel_id)
+                record_rows()
                 .where(Message.community_id == community_id, Member.is_bot.is_(False))
                 .order_by(Message.created_at, Message.id)
             )).all()
@@ -341,6 +337,14 @@ class ExpertiseService:
             links.append(None)
         return Suggestion(user=user, name=names.get(user, user), score=round(r.score, 4), why=why,
                           permalinks=links)
+
+
+def record_rows() -> Select:
+    """The columns records_from_rows reads: one message with its author's id and its channel's name."""
+    return (select(Message.id, Member.external_id, Message.created_at, Message.text, Channel.name,
+                   Message.channel_id, Message.external_id, Message.thread_external_id,
+                   Message.reply_to_external_id, Message.permalink)
+            .join(Member, Member.id == Message.author_id).join(Channel, Channel.id == Message.channel_id))
 
 
 def records_from_rows(rows, reactions: dict[int, int]) -> list[MessageRecord]:  # noqa: ANN001

@@ -14,7 +14,7 @@ from bot.db.engine import Database
 from bot.db.models import Member, Message, MessageVector, Reaction
 from bot.repo import insert_ignore
 from bot.safety import storable
-from bot.services.expertise import ExpertiseService, records_from_rows
+from bot.services.expertise import ExpertiseService, record_rows, records_from_rows
 from matching.text import carries_expertise, clean
 
 log = logging.getLogger(__name__)
@@ -167,14 +167,10 @@ class IngestService:
         """Update an already loaded in-memory corpus with what was just stored."""
         if community_id not in self.expertise._corpora or not message_ids:
             return
-        from bot.db.models import Channel
 
         async with self.db.sessions() as session:
             rows = (await session.execute(
-                select(Message.id, Member.external_id, Message.created_at, Message.text, Channel.name,
-                       Message.channel_id, Message.external_id, Message.thread_external_id,
-                       Message.reply_to_external_id, Message.permalink)
-                .join(Member, Member.id == Message.author_id).join(Channel, Channel.id == Message.channel_id)
+                record_rows()
                 .where(Message.id.in_(message_ids), Member.is_bot.is_(False))
             )).all()
             roots = {(r[5], r[7]) for r in rows if r[7]} | {(r[5], r[8]) for r in rows if r[8]}
@@ -182,10 +178,7 @@ class IngestService:
             extra = []
             if roots:
                 extra = (await session.execute(
-                    select(Message.id, Member.external_id, Message.created_at, Message.text, Channel.name,
-                           Message.channel_id, Message.external_id, Message.thread_external_id,
-                           Message.reply_to_external_id, Message.permalink)
-                    .join(Member, Member.id == Message.author_id).join(Channel, Channel.id == Message.channel_id)
+                    record_rows()
                     .where(Message.community_id == community_id,
                            Message.channel_id.in_({c for c, _ in roots}),
                            Message.external_id.in_({t for _, t in roots}))
