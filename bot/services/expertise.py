@@ -32,6 +32,14 @@ SKILL_MIN_SIM = 0.35
 # alike they are (cosine of the two texts above NOT_MY_AREA_MIN_SIM), and dropped when nearly the same.
 NOT_MY_AREA_MIN_SIM = 0.4
 NOT_MY_AREA_DROP_SIM = 0.8
+NAMES_TTL = 300.0
+
+
+@dataclass(frozen=True)
+class _AskContext:
+    excluded: set[str]
+    skills: list[tuple[str, str, str]]  # user, topic, "declared" or "endorsed"
+    declined: list[tuple[str, str]]  # user, topic turned down as "not my area"
 
 
 @dataclass(frozen=True)
@@ -75,6 +83,7 @@ class ExpertiseService:
         self._locks: dict[int, asyncio.Lock] = {}
         self._skill_vectors: dict[str, np.ndarray] = {}
         self._weights: dict[int, np.ndarray | None] = {}
+        self._names_cache: dict[int, dict[str, tuple[str, float]]] = {}
 
     @property
     def keeps_vectors_in_memory(self) -> bool:
@@ -93,8 +102,10 @@ class ExpertiseService:
     def forget_cache(self, community_id: int | None = None) -> None:
         if community_id is None:
             self._weights.clear()
+            self._names_cache.clear()
         else:
             self._weights.pop(community_id, None)
+            self._names_cache.pop(community_id, None)
         if community_id is None:
             self._corpora.clear()
         else:
@@ -155,20 +166,50 @@ class ExpertiseService:
     async def encode(self, texts: list[str]) -> np.ndarray:
         return await asyncio.to_thread(self.embedder.encode, texts)
 
-    async def _skill_scores(self, community_id: int, query_vec: np.ndarray) -> dict[str, float]:
+    async def encode_one(self, text: str) -> np.ndarray:
+        one = getattr(self.embedder, "encode_one", None)
+        if one is None:
+            return (await self.encode([text]))[0]
+        return await asyncio.to_thread(one, text)
+
+    async def _ask_context(self, community_id: int, now: datetime | None) -> _AskContext:
+        """What an ask needs from the database besides the corpus, read on one connection: who is never
+        suggested (bots, opted-out or unavailable members, members at their weekly intro cap), declared
+        skills and endorsements, and topics members turned down as "not my area"."""
+        since = (now or datetime.now(UTC)) - INTRO_CAP_WINDOW
         async with self.db.sessions() as session:
-            rows = (await session.execute(
+            excluded = set(await session.scalars(
+                select(Member.external_id).where(
+                    Member.community_id == community_id,
+                    Member.is_bot.is_(True) | Member.profiling_consent.is_(False)
+                    | Member.available_for_intros.is_(False),
+                )
+            ))
+            asked = (await session.execute(
+                select(Member.external_id, Member.weekly_intro_cap, func.count(Intro.id))
+                .join(Intro, Intro.expert_id == Member.id)
+                .where(Intro.community_id == community_id, Intro.created_at >= since)
+                .group_by(Member.id, Member.external_id, Member.weekly_intro_cap)
+            )).all()
+            skills = (await session.execute(
                 select(Member.external_id, Skill.topic, Skill.source)
                 .join(Member, Member.id == Skill.member_id).where(Skill.community_id == community_id)
             )).all()
-        if not rows:
-            return {}
-        missing = sorted({t for _, t, _ in rows if t not in self._skill_vectors})
+            declined = (await session.execute(
+                select(Member.external_id, NotMyArea.topic).join(Member, Member.id == NotMyArea.member_id)
+                .where(NotMyArea.community_id == community_id)
+            )).all()
+        excluded.update(user for user, cap, n in asked if n >= (cap if cap is not None else self.weekly_intro_cap))
+        missing = sorted({t for _, t, _ in skills if t not in self._skill_vectors}
+                         | {t for _, t in declined if t not in self._skill_vectors})
         if missing:
             for topic, vec in zip(missing, await self.encode(missing), strict=True):
                 self._skill_vectors[topic] = vec
+        return _AskContext(excluded, [tuple(r) for r in skills], [tuple(r) for r in declined])
+
+    def _skill_scores(self, skills: list[tuple[str, str, str]], query_vec: np.ndarray) -> dict[str, float]:
         out: dict[str, float] = {}
-        for user, topic, source in rows:
+        for user, topic, source in skills:
             sim = float(self._skill_vectors[topic] @ query_vec)
             if sim >= SKILL_MIN_SIM:
                 gain = (sim - SKILL_MIN_SIM) / (1 - SKILL_MIN_SIM) * (1.0 if source == "declared" else 0.5)
@@ -177,42 +218,13 @@ class ExpertiseService:
 
     async def excluded_members(self, community_id: int, now: datetime | None = None) -> set[str]:
         """Never suggested: bots, opted-out or unavailable members, and members at their weekly intro cap."""
-        since = (now or datetime.now(UTC)) - INTRO_CAP_WINDOW
-        async with self.db.sessions() as session:
-            rows = await session.scalars(
-                select(Member.external_id).where(
-                    Member.community_id == community_id,
-                    Member.is_bot.is_(True) | Member.profiling_consent.is_(False)
-                    | Member.available_for_intros.is_(False),
-                )
-            )
-            excluded = set(rows)
-            asked = (await session.execute(
-                select(Member.external_id, Member.weekly_intro_cap, func.count(Intro.id))
-                .join(Intro, Intro.expert_id == Member.id)
-                .where(Intro.community_id == community_id, Intro.created_at >= since)
-                .group_by(Member.id, Member.external_id, Member.weekly_intro_cap)
-            )).all()
-        excluded.update(user for user, cap, n in asked if n >= (cap if cap is not None else self.weekly_intro_cap))
-        return excluded
+        return (await self._ask_context(community_id, now)).excluded
 
-    async def not_my_area_penalties(self, community_id: int, query_vec: np.ndarray) -> dict[str, float]:
-        """Member -> penalty in [0, 1] from the topics they declined as "not my area" (1 drops them)."""
-        async with self.db.sessions() as session:
-            rows = (await session.execute(
-                select(Member.external_id, NotMyArea.topic).join(Member, Member.id == NotMyArea.member_id)
-                .where(NotMyArea.community_id == community_id)
-            )).all()
-        if not rows:
-            return {}
-        missing = sorted({t for _, t in rows if t not in self._skill_vectors})
-        if missing:
-            for topic, vec in zip(missing, await self.encode(missing), strict=True):
-                self._skill_vectors[topic] = vec
-        sims = {t: float(self._skill_vectors[t] @ query_vec) for _, t in rows}
+    def _penalties(self, declined: list[tuple[str, str]], query_vec: np.ndarray) -> dict[str, float]:
+        sims = {t: float(self._skill_vectors[t] @ query_vec) for _, t in declined}
         out: dict[str, float] = {}
-        for user, topic in rows:
-            sim = float(sims[topic])
+        for user, topic in declined:
+            sim = sims[topic]
             if sim < NOT_MY_AREA_MIN_SIM:
                 continue
             penalty = 1.0 if sim >= NOT_MY_AREA_DROP_SIM else (sim - NOT_MY_AREA_MIN_SIM) / (
@@ -280,21 +292,26 @@ class ExpertiseService:
         if len(corpus) == 0:
             return []
         qtext = clean(text)
-        if query_vector is None:
-            query_vector = (await self.encode([qtext]))[0]
-        # The database reads run in the driver's thread while the searches below use this one.
-        reads = asyncio.gather(self.excluded_members(community_id, now),
-                               self.not_my_area_penalties(community_id, query_vector),
-                               self._skill_scores(community_id, query_vector), self.weights(community_id))
+        # The question is encoded in a worker thread (torch releases the GIL) while the database is read
+        # in the driver's thread and BM25 runs here: only the vector search waits for the encode.
+        encoding = asyncio.ensure_future(self.encode_one(qtext)) if query_vector is None else None
+        context = asyncio.ensure_future(self._ask_context(community_id, now))
         try:
+            lexical = lexical_hits(corpus.lexical.scores(tokens(qtext)), corpus.arrays["alive"], TOP_K)
+            if encoding is not None:
+                query_vector = await encoding
             pairs = await self.vectors.search(community_id, query_vector, TOP_K)
             dense = dense_weights([(corpus.row_of[mid], s) for mid, s in pairs if mid in corpus.row_of])
-            lexical = lexical_hits(corpus.lexical.scores(tokens(qtext)), corpus.arrays["alive"], TOP_K)
+            weights = await self.weights(community_id)
         finally:
-            excluded, penalties, skill, weights = await reads
+            ctx = await context
+            if encoding is not None and not encoding.done():
+                await asyncio.wait([encoding])
+        penalties = self._penalties(ctx.declined, query_vector) if ctx.declined else {}
+        skill = self._skill_scores(ctx.skills, query_vector) if ctx.skills else {}
         latest = float(corpus.arrays["ts"].max())
         ref_time = min(now.timestamp(), latest) if now else latest
-        excluded = excluded | set(skip) | {user for user, p in penalties.items() if p >= 1.0}
+        excluded = ctx.excluded | set(skip) | {user for user, p in penalties.items() if p >= 1.0}
         ranked = rank_experts(corpus, Hits(dense, lexical), asker=asker, excluded=excluded, ref_time=ref_time,
                               weights=weights, skill=skill, top=top + len(penalties))
         if penalties:
@@ -307,12 +324,16 @@ class ExpertiseService:
         return [self._suggestion(corpus, r, names, skill, wall) for r in ranked]
 
     async def _names(self, community_id: int, users: list[str]) -> dict[str, str]:
-        if not users:
-            return {}
-        async with self.db.sessions() as session:
-            rows = await session.execute(select(Member.external_id, Member.name).where(
-                Member.community_id == community_id, Member.external_id.in_(users)))
-            return dict(rows.all())
+        """Display names, remembered for NAMES_TTL seconds (a rename shows up within that time)."""
+        cached = self._names_cache.setdefault(community_id, {})
+        clock = time.monotonic()
+        missing = [u for u in users if u not in cached or clock - cached[u][1] > NAMES_TTL]
+        if missing:
+            async with self.db.sessions() as session:
+                rows = await session.execute(select(Member.external_id, Member.name).where(
+                    Member.community_id == community_id, Member.external_id.in_(missing)))
+                cached.update((user, (name, clock)) for user, name in rows.all())
+        return {u: cached[u][0] for u in users if u in cached}
 
     def _suggestion(self, corpus: Corpus, r: Ranked, names: dict[str, str], skill: dict[str, float],
                     now: float) -> Suggestion:
