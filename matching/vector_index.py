@@ -1,16 +1,19 @@
 """Nearest messages to a query vector, behind one interface.
 
 NumpyVectorIndex: in process (the default). Up to LARGE rows the search is an exact scan; above,
-a scan over a PCA projection (a quarter of the bytes: the scan is memory-bound) picks candidates
-that are then re-scored exactly, so the top hits are exact cosine similarities. The pgvector index
-lives in bot/ because it queries the database; both return (message id, cosine similarity) pairs,
-best first.
+the rows are partitioned once by spherical k-means (an inverted file, as IVF indexes do) and a query
+scans exactly only the partitions whose centroids are nearest to it, at least PROBE_SHARE of the rows:
+the hits are exact cosine similarities, only a few far ones can be missed. Rows added after the
+partitioning are scanned exactly until they reach a fifth of the block, then it is re-partitioned.
+The pgvector index lives in bot/ because it queries the database; both return (message id, cosine
+similarity) pairs, best first.
 """
 from __future__ import annotations
 
 from typing import Protocol
 
 import numpy as np
+from scipy import sparse
 
 
 class VectorIndex(Protocol):
@@ -21,9 +24,24 @@ class VectorIndex(Protocol):
     def remove(self, community_id: int, ids: list[int]) -> None: ...
 
 
-LARGE = 50_000  # rows from which the two-stage search pays off
-REDUCED_DIM = 96
-CANDIDATES = 20  # candidates per wanted hit re-scored exactly
+LARGE = 50_000  # rows from which the partitioned search pays off
+PROBE_SHARE = 1 / 24  # share of the rows a query scans at least (nearest partitions first)
+KMEANS_ROUNDS = 6
+
+
+def spherical_kmeans(sample: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    """k unit centroids of unit vectors (cosine k-means); a few rounds suffice for partitioning."""
+    centroids = sample[rng.choice(len(sample), size=k, replace=False)].copy()
+    for _ in range(KMEANS_ROUNDS):
+        assign = np.argmax(sample @ centroids.T, axis=1)
+        onehot = sparse.csr_matrix((np.ones(len(sample), dtype=np.float32), (assign, np.arange(len(sample)))),
+                                   shape=(k, len(sample)))
+        sums = np.asarray(onehot @ sample)
+        norms = np.linalg.norm(sums, axis=1)
+        empty = norms == 0  # a centroid nobody chose restarts on a random row
+        sums[empty] = sample[rng.choice(len(sample), size=int(empty.sum()))]
+        centroids = sums / np.linalg.norm(sums, axis=1, keepdims=True)
+    return centroids.astype(np.float32)
 
 
 class _Block:
@@ -34,9 +52,10 @@ class _Block:
         self.matrix = np.zeros((0, dim), dtype=np.float32)
         self.n = 0
         self.dead: set[int] = set()
-        self.projection: np.ndarray | None = None  # dim x REDUCED_DIM
-        self.reduced: np.ndarray | None = None  # rows projected when it was built
-        self.reduced_n = 0
+        self.centroids: np.ndarray | None = None  # partitions, when the block is large
+        self.order: np.ndarray | None = None  # rows sorted by partition
+        self.starts: np.ndarray | None = None  # where each partition's rows begin in `order`
+        self.partitioned_n = 0
 
     def reserve(self, rows: int) -> None:
         if rows > len(self.ids):
@@ -55,16 +74,18 @@ class _Block:
         self.n = need
         self.dead.difference_update(int(i) for i in ids)
 
-    def _ensure_reduced(self) -> None:
-        if self.reduced is not None and self.n < 1.2 * self.reduced_n:
+    def _ensure_partitioned(self) -> None:
+        if self.centroids is not None and self.n < 1.2 * self.partitioned_n:
             return  # rows added since are scanned exactly
         rng = np.random.default_rng(0)
-        sample = self.matrix[rng.choice(self.n, size=min(self.n, 20_000), replace=False)]
-        # Principal directions of this community's vectors (uncentred: similarities are dot products).
-        _, _, vt = np.linalg.svd(sample, full_matrices=False)
-        self.projection = np.ascontiguousarray(vt[:REDUCED_DIM].T)
-        self.reduced = self.matrix[: self.n] @ self.projection
-        self.reduced_n = self.n
+        k = max(int(np.sqrt(self.n)), 1)
+        sample = self.matrix[np.sort(rng.choice(self.n, size=min(self.n, 40 * k), replace=False))]
+        centroids = spherical_kmeans(sample, k, rng)
+        assign = np.concatenate([np.argmax(self.matrix[i : min(i + 50_000, self.n)] @ centroids.T, axis=1)
+                                 for i in range(0, self.n, 50_000)])
+        self.order = np.argsort(assign, kind="stable").astype(np.int32)
+        self.starts = np.searchsorted(assign[self.order], np.arange(k + 1))
+        self.centroids, self.partitioned_n = centroids, self.n
 
     def top(self, query: np.ndarray, want: int) -> tuple[np.ndarray, np.ndarray]:
         """Rows and exact similarities of the `want` best rows (unordered)."""
@@ -72,12 +93,14 @@ class _Block:
             sims = self.matrix[: self.n] @ query
             rows = np.argpartition(-sims, want - 1)[:want] if want < self.n else np.arange(self.n)
             return rows, sims[rows]
-        self._ensure_reduced()
-        approx = self.reduced @ (self.projection.T @ query)
-        pool = min(want * CANDIDATES, self.reduced_n)
-        rows = np.argpartition(-approx, pool - 1)[:pool]
-        if self.n > self.reduced_n:
-            rows = np.concatenate([rows, np.arange(self.reduced_n, self.n)])
+        self._ensure_partitioned()
+        nearest = np.argsort(-(self.centroids @ query))
+        sizes = np.diff(self.starts)[nearest]
+        enough = int(np.searchsorted(np.cumsum(sizes), max(PROBE_SHARE * self.partitioned_n, 20 * want))) + 1
+        parts = [self.order[self.starts[c] : self.starts[c + 1]] for c in nearest[:enough]]
+        if self.n > self.partitioned_n:
+            parts.append(np.arange(self.partitioned_n, self.n, dtype=np.int32))
+        rows = np.concatenate(parts)
         sims = self.matrix[rows] @ query
         best = np.argpartition(-sims, want - 1)[:want] if want < len(rows) else np.arange(len(rows))
         return rows[best], sims[best]
@@ -102,6 +125,12 @@ class NumpyVectorIndex:
         block = self._blocks.get(community_id)
         if block is not None:
             block.dead.update(ids)
+
+    def prepare(self, community_id: int) -> None:
+        """Partition a large block now (after a load) rather than on its first search."""
+        block = self._blocks.get(community_id)
+        if block is not None and block.n >= LARGE:
+            block._ensure_partitioned()
 
     def size(self, community_id: int) -> int:
         block = self._blocks.get(community_id)

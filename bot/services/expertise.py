@@ -145,6 +145,7 @@ class ExpertiseService:
                 async for part in result.partitions():
                     ids = np.fromiter((r[0] for r in part), dtype=np.int64, count=len(part))
                     self.vectors.add(community_id, ids, np.stack([r[1] for r in part]))
+                await asyncio.to_thread(self.vectors.prepare, community_id)
         log.info("loaded %d messages of community %d in %.1fs", len(corpus), community_id,
                  time.perf_counter() - started)
         return corpus

@@ -1,0 +1,52 @@
+"""The in-process vector index: exact below LARGE rows; partitioned (inverted file) above, still returning
+exact similarities, finding rows added after the partitioning and never returning removed ones."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import matching.vector_index as vi
+
+
+def _clustered(n: int, rng: np.random.Generator) -> np.ndarray:
+    topics = rng.standard_normal((40, 384)).astype(np.float32)
+    m = topics[rng.integers(0, 40, n)] * 0.35 + rng.standard_normal((n, 384)).astype(np.float32) * 0.1
+    return m / np.linalg.norm(m, axis=1, keepdims=True)
+
+
+@pytest.fixture
+def small_large(monkeypatch):
+    monkeypatch.setattr(vi, "LARGE", 1_000)
+
+
+async def test_partitioned_search_matches_exact_search(small_large):
+    rng = np.random.default_rng(3)
+    matrix = _clustered(6_000, rng)
+    index = vi.NumpyVectorIndex()
+    index.add(1, np.arange(10_000, 16_000), matrix)
+    recalls = []
+    for q in matrix[rng.choice(6_000, 30, replace=False)]:
+        found = await index.search(1, q, 20)
+        exact = set((np.argsort(-(matrix @ q))[:20] + 10_000).tolist())
+        recalls.append(len({mid for mid, _ in found} & exact) / 20)
+        for mid, sim in found:  # similarities are exact, best first
+            assert sim == pytest.approx(float(matrix[mid - 10_000] @ q), abs=1e-5)
+        assert [s for _, s in found] == sorted((s for _, s in found), reverse=True)
+    assert index._blocks[1].centroids is not None  # the partitioned path ran
+    assert np.mean(recalls) >= 0.95
+
+
+async def test_partitioned_search_sees_new_and_not_removed_rows(small_large):
+    rng = np.random.default_rng(4)
+    matrix = _clustered(3_000, rng)
+    index = vi.NumpyVectorIndex()
+    index.add(7, np.arange(3_000), matrix)
+    query = _clustered(1, rng)[0]
+    await index.search(7, query, 5)  # partitions the block
+    index.add(7, np.array([99_999]), query[None, :])  # a new message saying exactly the question
+    found = await index.search(7, query, 5)
+    assert found[0] == (99_999, pytest.approx(1.0, abs=1e-5))
+    index.remove(7, [99_999, found[1][0]])
+    again = [mid for mid, _ in await index.search(7, query, 5)]
+    assert 99_999 not in again and found[1][0] not in again and len(again) == 5
+    assert await index.search(8, query, 5) == []  # another community sees nothing
