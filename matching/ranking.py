@@ -7,7 +7,6 @@ per community on its own answered threads (see matching.fit); DEFAULT_WEIGHTS se
 """
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -131,6 +130,20 @@ class Priors:
     mask: np.ndarray  # rows known at the time
     first: np.ndarray
     before: float | None = None
+    _leaders: dict = field(default_factory=dict)
+
+    def leaders(self, n: int, *, busiest_answerers: bool = False) -> np.ndarray:
+        """Members among the top `n` by answers, first replies or recent messages (with any); or only the
+        `n` busiest answerers. Computed once per state of the priors."""
+        key = (n, busiest_answerers)
+        if key not in self._leaders:
+            priors = (self.answers,) if busiest_answerers else (self.answers, self.first, self.recent)
+            found = []
+            for prior in priors:
+                best = np.argsort(-prior)[:n]
+                found.append(best[prior[best] > 0])
+            self._leaders[key] = np.unique(np.concatenate(found)).astype(np.int64)
+        return self._leaders[key]
 
 
 def cached_priors(corpus: Corpus, ref_time: float) -> Priors:
@@ -193,7 +206,10 @@ def rows_of(corpus: Corpus, column: str, values: np.ndarray) -> np.ndarray:
     values = values[(values >= 0) & (values < len(starts) - 1)]
     if len(values) == 0:
         return np.zeros(0, dtype=np.int64)
-    return np.concatenate([order[starts[v] : starts[v + 1]] for v in values])
+    begin, lengths = starts[values], starts[values + 1] - starts[values]
+    # Positions begin[i] .. begin[i] + lengths[i] - 1 for every value, without a Python loop.
+    offsets = np.repeat(begin - np.cumsum(lengths) + lengths, lengths)
+    return order[offsets + np.arange(int(lengths.sum()))]
 
 
 def together(corpus: Corpus, pri: Priors, asker: int) -> np.ndarray:
@@ -208,6 +224,34 @@ def together(corpus: Corpus, pri: Priors, asker: int) -> np.ndarray:
     return np.bincount(a["author"][rows], minlength=m).astype(np.float64)
 
 
+@dataclass
+class Evidence:
+    """Why candidates rank where they do, kept as arrays and read only for the few members shown."""
+
+    hit_member: np.ndarray  # relevant messages strong enough to quote: author, score, row
+    hit_score: np.ndarray
+    hit_row: np.ndarray
+    thread_member: np.ndarray  # similar threads each member answered: member, thread, score, their first row
+    thread_id: np.ndarray
+    thread_score: np.ndarray
+    thread_row: np.ndarray
+
+    def of(self, member: int) -> tuple[list[int], int]:
+        """The member's evidence rows (most relevant first, distinct) and how many similar threads they answered."""
+        hit, thr = self.hit_member == member, self.thread_member == member
+        scored = sorted(zip(np.concatenate([self.hit_score[hit], self.thread_score[thr]]).tolist(),
+                            np.concatenate([self.hit_row[hit], self.thread_row[thr]]).tolist(), strict=True),
+                        reverse=True)
+        return list(dict.fromkeys(row for _, row in scored)), len(np.unique(self.thread_id[thr]))
+
+
+def _excluded_mask(members: np.ndarray, asker: int, excluded: set[int]) -> np.ndarray:
+    ok = members != asker
+    if excluded:
+        ok &= ~np.isin(members, np.fromiter(excluded, dtype=np.int64, count=len(excluded)))
+    return ok
+
+
 def features(
     corpus: Corpus,
     hits: Hits,
@@ -217,68 +261,70 @@ def features(
     excluded: set[int],
     skill: dict[int, float] | None = None,
     extra_candidates: int = 20,
-) -> tuple[np.ndarray, np.ndarray, dict[int, dict]]:
-    """Candidates (member numbers), their feature matrix, and per-candidate evidence."""
+) -> tuple[np.ndarray, np.ndarray, Evidence]:
+    """Candidates (member numbers), their feature matrix, and the evidence behind it (vectorised over the
+    hit rows and the rows of the threads they belong to)."""
     a = corpus.arrays
     author, role, thread = a["author"], a["role"], a["thread"]
-    reactions, thanked, first_flag = a["reactions"], a["thread_thanked"], a["first"]
-    acc: dict[int, np.ndarray] = defaultdict(lambda: np.zeros(len(FEATURES)))
-    evidence: dict[int, dict] = defaultdict(lambda: {"rows": [], "threads": set()})
-    thread_rel: dict[int, float] = {}
-    top_rel = max((hits.relevance(row) for row in hits.rows
-                   if int(author[row]) != asker and int(author[row]) not in excluded), default=0.0)
-    for row in hits.rows:
-        m = int(author[row])
-        r = int(role[row])
-        rel = hits.relevance(row)
-        t = int(thread[row])
-        if t >= 0:
-            thread_rel[t] = max(thread_rel.get(t, 0.0), rel)
-        if m == asker or m in excluded:
-            continue
-        f = acc[m]
-        dense = hits.dense.get(row, 0.0)
-        f[0] += dense * ROLE_WEIGHT[r]
-        f[1] += hits.lexical.get(row, 0.0) * ROLE_WEIGHT[r]
-        f[10] += rel * ROLE_WEIGHT[r]
-        f[11] = max(f[11], rel * ROLE_WEIGHT[r])
-        if r == ROLE_ASK:
-            f[3] += rel
-        if r == ROLE_ANSWER:
-            bonus = (1.0 if t >= 0 and thanked[t] else 0.0) + min(float(reactions[row]), 3.0) / 3.0
-            f[8] += rel * bonus
-        if rel >= EVIDENCE_SHARE * top_rel and r != ROLE_ASK:
-            evidence[m]["rows"].append((rel * ROLE_WEIGHT[r], row))
-    if thread_rel:
-        # Everyone who answered in a relevant thread, whether or not their own message matched.
-        t_rows = np.sort(rows_of(corpus, "thread", np.fromiter(thread_rel, dtype=np.int64)))
-        t_rows = t_rows[(role[t_rows] == ROLE_ANSWER) & a["alive"][t_rows]]
-        seen: set[tuple[int, int]] = set()
-        for row in t_rows:
-            m, t = int(author[row]), int(thread[row])
-            if m == asker or m in excluded or (m, t) in seen:
-                continue
-            seen.add((m, t))
-            acc[m][2] += thread_rel[t]
-            if first_flag[row]:
-                acc[m][14] += thread_rel[t]
-            if thread_rel[t] >= SIMILAR_THREAD_SHARE * top_rel:
-                evidence[m]["threads"].add(t)
-                evidence[m]["rows"].append((0.5 * thread_rel[t], int(row)))
-    # Regulars and people who helped this asker before are candidates even without a matching message.
+    n_members = len(corpus.members)
+    rows = np.fromiter(hits.rows, dtype=np.int64)
+    dense = np.fromiter((hits.dense.get(int(r), 0.0) for r in rows), dtype=np.float64, count=len(rows))
+    lexical = np.fromiter((hits.lexical.get(int(r), 0.0) for r in rows), dtype=np.float64, count=len(rows))
+    rel = 0.5 * dense + 0.5 * lexical
+    h_member, h_role, h_thread = author[rows].astype(np.int64), role[rows], thread[rows]
+    ok = _excluded_mask(h_member, asker, excluded)
+    top_rel = float(rel[ok].max()) if ok.any() else 0.0
+    # Each thread is as relevant as its best hit (whoever wrote it).
+    in_thread = h_thread >= 0
+    threads, inverse = np.unique(h_thread[in_thread], return_inverse=True)
+    thread_rel = np.zeros(len(threads))
+    np.maximum.at(thread_rel, inverse, rel[in_thread])
+    # Everyone who answered in a relevant thread, whether or not their own message matched: per member
+    # and thread, their first answer there.
+    t_rows = np.sort(rows_of(corpus, "thread", threads)) if len(threads) else np.zeros(0, dtype=np.int64)
+    t_rows = t_rows[(role[t_rows] == ROLE_ANSWER) & a["alive"][t_rows]]
+    t_rows = t_rows[_excluded_mask(author[t_rows].astype(np.int64), asker, excluded)]
+    pair_key = author[t_rows].astype(np.int64) * (int(thread.max(initial=0)) + 1) + thread[t_rows]
+    _, first_of_pair = np.unique(pair_key, return_index=True)
+    p_row = t_rows[first_of_pair]
+    p_member, p_thread = author[p_row].astype(np.int64), thread[p_row].astype(np.int64)
+    p_rel = thread_rel[np.searchsorted(threads, p_thread)] if len(threads) else np.zeros(0)
+    # Candidates: members with evidence, the regulars and people who helped this asker before (even
+    # without a matching message), and members with a matching declared skill.
     aff = affinity(corpus, pri, asker)
-    for prior in (pri.answers, pri.first, pri.recent, aff):
-        for m in np.argsort(-prior)[:extra_candidates]:
-            m = int(m)
-            if prior[m] > 0 and m != asker and m not in excluded:
-                acc[m]  # noqa: B018  (creates the entry)
-    for m in skill or {}:
-        if m != asker and m not in excluded:
-            acc[m]
-    cands = np.fromiter(acc, dtype=np.int64)
+    pools = [h_member[ok], p_member, pri.leaders(extra_candidates)]
+    best = np.argsort(-aff)[:extra_candidates]
+    pools.append(best[aff[best] > 0])
+    if skill:
+        pools.append(np.fromiter(skill, dtype=np.int64))
+    cands = np.unique(np.concatenate(pools).astype(np.int64))
+    cands = cands[_excluded_mask(cands, asker, excluded)]
     if len(cands) == 0:
-        return cands, np.zeros((0, len(FEATURES))), {}
-    feats = np.stack([acc[int(m)] for m in cands])
+        return cands, np.zeros((0, len(FEATURES))), Evidence(*[np.zeros(0)] * 7)
+    k = len(cands)
+
+    def per_cand(members: np.ndarray, values: np.ndarray) -> np.ndarray:
+        return np.bincount(np.searchsorted(cands, members), weights=values, minlength=k)[:k]
+
+    feats = np.zeros((k, len(FEATURES)))
+    hm, hr, hrel = h_member[ok], h_role[ok], rel[ok]
+    weight = ROLE_WEIGHT[hr]
+    feats[:, 0] = per_cand(hm, dense[ok] * weight)
+    feats[:, 1] = per_cand(hm, lexical[ok] * weight)
+    feats[:, 10] = per_cand(hm, hrel * weight)
+    best_rel = np.zeros(k)
+    np.maximum.at(best_rel, np.searchsorted(cands, hm), hrel * weight)
+    feats[:, 11] = best_rel
+    asks = hr == ROLE_ASK
+    feats[:, 3] = per_cand(hm[asks], hrel[asks])
+    answers = hr == ROLE_ANSWER
+    ans_rows, ans_thread = rows[ok][answers], h_thread[ok][answers]
+    bonus = (np.where(ans_thread >= 0, a["thread_thanked"][np.maximum(ans_thread, 0)], False).astype(float)
+             + np.minimum(a["reactions"][ans_rows].astype(float), 3.0) / 3.0)
+    feats[:, 8] = per_cand(hm[answers], hrel[answers] * bonus)
+    feats[:, 2] = per_cand(p_member, p_rel)
+    first = a["first"][p_row]
+    feats[:, 14] = per_cand(p_member[first], p_rel[first])
     feats[:, 4] = pri.answers[cands]
     feats[:, 5] = pri.recent[cands]
     feats[:, 6] = pri.week[cands]
@@ -290,18 +336,21 @@ def features(
     if asker >= 0:
         frm, to, when = a["mention_from"], a["mention_to"], a["mention_ts"]
         known = when < pri.before if pri.before is not None else np.ones(len(when), dtype=bool)
-        n = len(corpus.members)
-        feats[:, _COL["addresses_asker"]] = np.bincount(frm[known & (to == asker)], minlength=n)[cands]
-        feats[:, _COL["addressed_by_asker"]] = np.bincount(to[known & (frm == asker)], minlength=n)[cands]
+        feats[:, _COL["addresses_asker"]] = np.bincount(frm[known & (to == asker)], minlength=n_members)[cands]
+        feats[:, _COL["addressed_by_asker"]] = np.bincount(to[known & (frm == asker)], minlength=n_members)[cands]
     if skill:
         feats[:, 9] = [skill.get(int(m), 0.0) for m in cands]
     feats = np.log1p(np.maximum(feats, 0.0))
-    regular = np.isin(cands, np.argsort(-pri.answers)[:REGULARS]) & (pri.answers[cands] > 0)
+    regular = np.isin(cands, pri.leaders(REGULARS, busiest_answerers=True))
     feats[:, _COL["regular"]] = regular
     feats[:, _COL["answers_share"]] = pri.answers[cands] / max(pri.answers.max(), 1.0)
     feats[:, _COL["first_share"]] = pri.first[cands] / max(pri.first.max(), 1.0)
     for niche, base in NICHE_OF.items():
         feats[:, _COL[niche]] = feats[:, _COL[base]] * ~regular
+    quote = (hrel >= EVIDENCE_SHARE * top_rel) & (hr != ROLE_ASK)
+    similar = p_rel >= SIMILAR_THREAD_SHARE * top_rel
+    evidence = Evidence(hm[quote], (hrel * weight)[quote], rows[ok][quote],
+                        p_member[similar], p_thread[similar], 0.5 * p_rel[similar], p_row[similar])
     return cands, feats, evidence
 
 
@@ -330,9 +379,7 @@ def rank_experts(
     out = []
     for i in order:
         m = int(cands[i])
-        ev = evidence.get(m, {"rows": [], "threads": set()})
-        rows = [row for _, row in sorted(ev["rows"], reverse=True)]
-        rows = list(dict.fromkeys(rows))
+        rows, similar_threads = evidence.of(m)
         latest = max((float(ts[r]) for r in rows), default=None)
-        out.append(Ranked(m, float(probs[i]), feats[i], rows[:5], len(ev["threads"]), latest))
+        out.append(Ranked(m, float(probs[i]), feats[i], rows[:5], similar_threads, latest))
     return out
