@@ -12,8 +12,11 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from functools import cache
+
 import numpy as np
 from scipy import sparse
+from threadpoolctl import ThreadpoolController
 
 
 class VectorIndex(Protocol):
@@ -42,6 +45,11 @@ def spherical_kmeans(sample: np.ndarray, k: int, rng: np.random.Generator) -> np
         sums[empty] = sample[rng.choice(len(sample), size=int(empty.sum()))]
         centroids = sums / np.linalg.norm(sums, axis=1, keepdims=True)
     return centroids.astype(np.float32)
+
+
+@cache
+def _blas() -> ThreadpoolController:
+    return ThreadpoolController()
 
 
 class _Block:
@@ -144,7 +152,10 @@ class NumpyVectorIndex:
         if block is None or block.n == 0:
             return []
         want = min(k + len(block.dead), block.n)
-        rows, sims = block.top(np.asarray(query, dtype=np.float32), want)
+        # One BLAS thread: the scan is memory-bound, and a second thread only stalls when the other core is
+        # busy (encoding, another process), which made searches 4x slower under load.
+        with _blas().limit(limits=1, user_api="blas"):
+            rows, sims = block.top(np.asarray(query, dtype=np.float32), want)
         order = np.argsort(-sims, kind="stable")
         out = []
         for i in order:
