@@ -319,8 +319,10 @@ def features(
     feats[:, 3] = per_cand(hm[asks], hrel[asks])
     answers = hr == ROLE_ANSWER
     ans_rows, ans_thread = rows[ok][answers], h_thread[ok][answers]
-    bonus = (np.where(ans_thread >= 0, a["thread_thanked"][np.maximum(ans_thread, 0)], False).astype(float)
-             + np.minimum(a["reactions"][ans_rows].astype(float), 3.0) / 3.0)
+    thanked = np.zeros(len(ans_thread))
+    in_a_thread = ans_thread >= 0
+    thanked[in_a_thread] = a["thread_thanked"][ans_thread[in_a_thread]]
+    bonus = thanked + np.minimum(a["reactions"][ans_rows].astype(float), 3.0) / 3.0
     feats[:, 8] = per_cand(hm[answers], hrel[answers] * bonus)
     feats[:, 2] = per_cand(p_member, p_rel)
     first = a["first"][p_row]
