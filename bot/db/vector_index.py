@@ -60,6 +60,14 @@ async def _index_state(conn: AsyncConnection) -> str:
     return "missing" if valid is None else "valid" if valid else "invalid"
 
 
+async def vector_index_state(db: Database) -> str:
+    """'valid', 'invalid' or 'missing' (PostgreSQL), 'none' elsewhere (no HNSW index to have)."""
+    if db.dialect != "postgresql":
+        return "none"
+    async with db.engine.connect() as conn:
+        return await _index_state(conn)
+
+
 async def _build(conn: AsyncConnection, memory_cap_mb: int) -> float:
     """Build the index (dropping an invalid leftover first); the caller holds the exclusive lock."""
     state = await _index_state(conn)

