@@ -21,6 +21,7 @@ import asyncio
 import json
 import random
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -78,7 +79,9 @@ async def run(url: str, fake: FakeSlack, deliveries: list[tuple[int, dict]], n_r
               concurrency: int) -> dict:
     db = Database(url)
     await ensure_schema(db)
-    replicas = [await Replica.start(url, fake.url) for _ in range(n_replicas)]
+    logs = [tempfile.NamedTemporaryFile(prefix=f"connective-replica{i}-", suffix=".log", delete=False)
+            for i in range(n_replicas)]
+    replicas = [await Replica.start(url, fake.url, log=f) for f in logs]
     try:
         for r in replicas:
             await r.ready()
@@ -102,17 +105,23 @@ async def run(url: str, fake: FakeSlack, deliveries: list[tuple[int, dict]], n_r
         messages, vectors = await stored(db)
         per_replica = [int(await r.metric("connective_events_ingested_total")) for r in replicas]
         duplicates = sum([int(await r.metric("connective_events_duplicate_total")) for r in replicas])
-        codes = [await r.stop() for r in replicas]
-        errors = [err for _, err in codes if "Traceback" in err or '"level": "ERROR"' in err]
+        codes = [code for code, _ in [await r.stop() for r in replicas]]
+        errors = 0
+        for f in logs:
+            f.seek(0)
+            errors += sum(b'"level": "ERROR"' in line or b"Traceback" in line for line in f)
     finally:
         for r in replicas:
             await r.stop()
+        for f in logs:
+            f.close()
         await db.dispose()
     return {"replicas": n_replicas, "events_sent": len(deliveries), "messages": n, "seconds": round(took, 1),
             "all_acked_after_s": round(acked, 1), "messages_per_s": round(n / took, 1),
             "stored_messages": messages, "stored_vectors": vectors, "handled_per_replica": per_replica,
             "duplicates_detected": duplicates, "non_200": sum(s != 200 for s in statuses),
-            "replica_errors": len(errors), "exact": messages == n}
+            "replica_errors": errors, "exit_codes": codes, "exact": messages == n,
+            "logs": [f.name for f in logs]}
 
 
 async def main() -> None:
