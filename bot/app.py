@@ -64,7 +64,7 @@ def build_app(settings: Settings, *, embedder: SentenceEmbedder | None = None, d
     vectors = choose_vector_index(settings, db)
     expertise = ExpertiseService(db, embedder, vectors, weekly_intro_cap=settings.weekly_intro_cap)
     ingest = IngestService(db, expertise)
-    importer = ImportService(db, ingest, expertise)
+    importer = ImportService(db, ingest, expertise, index_build_memory_mb=settings.index_build_memory_mb)
     core = Core(db=db, expertise=expertise, ingest=ingest, settings=settings)
     scheduler = Scheduler()
     app = App(settings, db, embedder, vectors, expertise, ingest, importer, core, scheduler)

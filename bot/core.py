@@ -72,6 +72,19 @@ class Scope:
     member_id: int
 
 
+def pool_capacity(db: Database) -> int:
+    """Connections the engine's pool hands out at most (size + overflow; 5 when it does not say)."""
+    pool = db.engine.pool
+    size = pool.size() if hasattr(pool, "size") else 5
+    return max(1, size + max(0, getattr(pool, "_max_overflow", 0)))
+
+
+def waited_on(event: ev.Event) -> bool:
+    """Whether someone is waiting for the answer: a command, a button, a question to the bot."""
+    return isinstance(event, ev.CommandInvoked | ev.ActionClicked) or (
+        isinstance(event, ev.MessagePosted) and (event.mentions_bot or event.is_direct or event.platform == "console"))
+
+
 class Core:
     def __init__(self, *, db: Database, expertise: ExpertiseService, ingest: IngestService,
                  settings: Settings) -> None:
@@ -96,6 +109,12 @@ class Core:
         self._in_hand = 0  # events being handled now; a graceful shutdown waits for them
         self._idle = asyncio.Event()
         self._idle.set()
+        # Adapters acknowledge an event before handling it, so a burst (a busy channel, a backlog after a
+        # reconnect) arrives as thousands of concurrent handlers. Background work (storing messages,
+        # reactions) takes turns here, where waiting never times out, instead of on the connection pool,
+        # which gives up after 30 s and would lose acknowledged messages. Half the pool is left for
+        # what people wait on (asks, commands, buttons) and the scheduler.
+        self._background = asyncio.Semaphore(max(1, pool_capacity(db) // 2))
 
     def register_command(self, name: str, handler: Handler) -> None:
         self.commands[name] = handler
@@ -134,7 +153,10 @@ class Core:
         self._in_hand += 1
         self._idle.clear()
         try:
-            return await self._handle_once(event)
+            if waited_on(event):
+                return await self._handle_once(event)
+            async with self._background:
+                return await self._handle_once(event)
         finally:
             self._in_hand -= 1
             if not self._in_hand:

@@ -10,9 +10,8 @@ similarity) pairs, best first.
 """
 from __future__ import annotations
 
-from typing import Protocol
-
 from functools import cache
+from typing import Protocol
 
 import numpy as np
 from scipy import sparse

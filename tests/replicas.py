@@ -34,7 +34,8 @@ class Replica:
     metrics_port: int
 
     @classmethod
-    async def start(cls, db_url: str, slack_url: str) -> Replica:
+    async def start(cls, db_url: str, slack_url: str, *, log: Any = asyncio.subprocess.PIPE) -> Replica:
+        """`log`: where its stdout and stderr go (a file for long runs: a full pipe would stall it)."""
         http_port, metrics_port = free_port(), free_port()
         env = {**os.environ, "SLACK_BOT_TOKEN": TOKEN, "SLACK_SIGNING_SECRET": SECRET,
                "CONNECTIVE_SLACK_API_URL": f"{slack_url}/api/", "CONNECTIVE_HTTP_PORT": str(http_port),
@@ -44,7 +45,7 @@ class Replica:
         env.pop("CONNECTIVE_SLACK_APP_TOKEN", None)
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "bot.cli", "--db", db_url, "run", "--platform", "slack", env=env,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+            stdout=log, stderr=log)
         return cls(proc, http_port, metrics_port)
 
     async def ready(self, timeout: float = 240.0) -> dict[str, Any]:
@@ -88,8 +89,8 @@ class Replica:
         except TimeoutError:
             self.proc.kill()
             _, err = await self.proc.communicate()
-            return -9, err.decode()
-        return self.proc.returncode, err.decode()
+            return -9, (err or b"").decode()
+        return self.proc.returncode, (err or b"").decode()
 
 
 async def wait_until(check, timeout: float = 60.0) -> None:  # noqa: ANN001

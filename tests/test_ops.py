@@ -177,3 +177,29 @@ async def test_two_replicas_do_no_work_twice_and_stop_cleanly(pg_url, embedder):
 
 
 TOKEN_PART = "replica-token"
+
+
+async def test_a_burst_of_acknowledged_messages_is_stored_whole_with_a_small_pool(db_url, embedder):
+    """Adapters acknowledge before handling, so a burst arrives as many handlers at once: they take turns
+    instead of timing out on the connection pool (which would lose messages already acknowledged)."""
+    import asyncio
+
+    from bot import events as ev
+    from bot.app import build_app
+    from bot.db.migrate import ensure_schema
+    from bot.settings import Settings
+
+    app = build_app(Settings(database_url=db_url), embedder=embedder,
+                    db=Database(db_url, pool_size=2, max_overflow=0, pool_timeout=0.3))
+    try:
+        await ensure_schema(app.db)
+        burst = [ev.MessagePosted(community="TBURST", platform="slack", user=f"U{n % 7}", channel="C1",
+                                  message_id=f"17000{n:05d}.0001", event_id=f"EvBURST{n}",
+                                  text=f"Partial indexes keep hot rows small, note {n}") for n in range(60)]
+        outcomes = await asyncio.gather(*(app.core.handle(e) for e in burst), return_exceptions=True)
+        assert [o for o in outcomes if isinstance(o, BaseException)] == []
+        async with app.db.sessions() as session:
+            stored = await session.scalar(select(func.count()).select_from(Message))
+        assert stored == len(burst)
+    finally:
+        await app.close()

@@ -65,9 +65,12 @@ def upgrade_sync(url: str) -> None:
 
 
 async def ensure_schema(db: Database) -> None:
-    """Upgrade to head; on PostgreSQL under an advisory lock so replicas starting together take turns."""
+    """Upgrade to head; on PostgreSQL under an advisory lock so replicas starting together take turns, then
+    rebuild the vector index if an interrupted bulk load left it missing."""
     if db.dialect == "postgresql":
         from sqlalchemy import text
+
+        from bot.db.vector_index import ensure_vector_index
 
         async with db.engine.connect() as conn:
             await conn.execute(text("SELECT pg_advisory_lock(7320151)"))
@@ -77,5 +80,6 @@ async def ensure_schema(db: Database) -> None:
             finally:
                 await conn.execute(text("SELECT pg_advisory_unlock(7320151)"))
                 await conn.commit()
+        await ensure_vector_index(db)
     else:
         await upgrade(db)

@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from bot.db.engine import Database
 from bot.db.models import Message
+from bot.db.vector_index import bulk_vector_load
 from bot.importers.discord_export import DiscordExport, thread_root
 from bot.importers.report import ImportReport
 from bot.importers.slack_export import SlackExport, message_author
@@ -30,10 +31,12 @@ def no_progress(total: int, label: str) -> AbstractContextManager[Callable[[int]
 
 
 class ImportService:
-    def __init__(self, db: Database, ingest: IngestService, expertise: ExpertiseService) -> None:
+    def __init__(self, db: Database, ingest: IngestService, expertise: ExpertiseService, *,
+                 index_build_memory_mb: int = 2048) -> None:
         self.db = db
         self.ingest = ingest
         self.expertise = expertise
+        self.index_build_memory_mb = index_build_memory_mb
 
     async def import_slack(self, path: Path, *, team: str | None = None, include_private: bool = False,
                            progress: ProgressFactory = no_progress) -> ImportReport:
@@ -118,16 +121,18 @@ class ImportService:
                      progress: ProgressFactory) -> None:
         incoming.sort(key=lambda m: m.created_at)
         changed = 0
-        with progress(len(incoming), "importing") as advance:
-            for start in range(0, len(incoming), CHUNK):
-                part = incoming[start : start + CHUNK]
-                result = await self.ingest.store(community_id, part, progress=None)
-                report.added += result.added
-                report.updated += result.updated
-                report.skipped += result.skipped
-                report.embedded += result.embedded
-                changed += result.added + result.updated
-                advance(len(part))
+        # A large history goes in without the HNSW index, which is built once at the end (PostgreSQL).
+        async with bulk_vector_load(self.db, len(incoming), memory_cap_mb=self.index_build_memory_mb):
+            with progress(len(incoming), "importing") as advance:
+                for start in range(0, len(incoming), CHUNK):
+                    part = incoming[start : start + CHUNK]
+                    result = await self.ingest.store(community_id, part, progress=None)
+                    report.added += result.added
+                    report.updated += result.updated
+                    report.skipped += result.skipped
+                    report.embedded += result.embedded
+                    changed += result.added + result.updated
+                    advance(len(part))
         if changed:
             self.expertise.forget_cache(community_id)
             report.fitted = await self.expertise.fit(community_id)

@@ -68,16 +68,20 @@ class IngestService:
             return result
         async with self.db.sessions.begin() as session:
             members = (await session.execute(
-                select(Member.id, Member.profiling_consent, Member.is_bot).where(Member.community_id == community_id)
+                select(Member.id, Member.profiling_consent, Member.is_bot)
+                .where(Member.community_id == community_id, Member.id.in_({m.author_id for m in messages}))
             )).all()
             consent = {mid: ok for mid, ok, _ in members}
             bots = {mid for mid, _, is_bot in members if is_bot}
             channel_ids = {m.channel_id for m in messages}
+            # Only the rows these messages could be (the unique key): a live message must not read its
+            # whole channel's history.
             existing = {
                 (ch, ext): (mid, text)
                 for mid, ch, ext, text in (await session.execute(
                     select(Message.id, Message.channel_id, Message.external_id, Message.text)
-                    .where(Message.community_id == community_id, Message.channel_id.in_(channel_ids))
+                    .where(Message.community_id == community_id, Message.channel_id.in_(channel_ids),
+                           Message.external_id.in_({m.external_id for m in messages}))
                 )).all()
             }
             new_rows, changed = [], []
