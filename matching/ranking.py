@@ -42,20 +42,27 @@ FEATURES = (
     "addressed_by_asker",  # times the asker mentioned the member
     "answers_share",  # answers relative to the busiest answerer, on a linear scale
     "first_share",  # first replies relative to the quickest responder, on a linear scale
+    "messages",  # all messages, all time (who is around at all)
+    "messages_share",  # messages relative to the most active member, on a linear scale
+    "started",  # threads the member started, all time
 )
 NICHE_OF = {"dense_niche": "dense", "lexical_niche": "lexical", "thread_niche": "thread", "best_niche": "best",
             "affinity_niche": "affinity"}
 REGULARS = 5
+# Candidates without matching evidence: the top of each activity list (answers, first replies, recent and
+# all messages, past help to the asker). Wide enough that the long tail of a big community gets in.
+EXTRA_CANDIDATES = 50
 
 DEFAULT_WEIGHTS = np.array([1.0, 0.3, 0.5, -0.3, 0.3, 0.0, 0.0, 0.3, 0.2, 1.0, 0.3, 0.5, 0.1, 0.5, 0.5, 0.5,
-                            0.5, 0.5, 0.2, 0.3, 0.3, 0.3, 0.3, 0.3, 1.0, 1.0])
+                            0.5, 0.5, 0.2, 0.3, 0.3, 0.3, 0.3, 0.3, 1.0, 1.0, 0.0, 0.0, 0.0])
 DEFAULT_MODEL = np.append(DEFAULT_WEIGHTS, 0.5)  # weights, then the activity model's share
 
 _COL = {name: i for i, name in enumerate(FEATURES)}
 # Two models mixed: who answers here at all (activity), and who knows this (evidence). A mixture,
 # not a product: when the evidence points sharply at a niche expert it wins; when it is diffuse, the
 # activity model's order stands.
-PRIOR_FEATURES = ("answers", "first", "answers_share", "first_share", "recent", "week", "regular")
+PRIOR_FEATURES = ("answers", "first", "answers_share", "first_share", "recent", "week", "regular", "messages",
+                  "messages_share", "started")
 PRIOR_MASK = np.array([f in PRIOR_FEATURES for f in FEATURES])
 ROLE_WEIGHT = np.array([1.0, 1.0, 1.0])  # other, ask, answer: equal; roles have features of their own
 DAY = 86400.0
@@ -129,15 +136,16 @@ class Priors:
     messages: np.ndarray
     mask: np.ndarray  # rows known at the time
     first: np.ndarray
+    started: np.ndarray
     before: float | None = None
     _leaders: dict = field(default_factory=dict)
 
     def leaders(self, n: int, *, busiest_answerers: bool = False) -> np.ndarray:
-        """Members among the top `n` by answers, first replies or recent messages (with any); or only the
+        """Members among the top `n` by answers, first replies, recent or all messages (with any); or only the
         `n` busiest answerers. Computed once per state of the priors."""
         key = (n, busiest_answerers)
         if key not in self._leaders:
-            priors = (self.answers,) if busiest_answerers else (self.answers, self.first, self.recent)
+            priors = (self.answers,) if busiest_answerers else (self.answers, self.first, self.recent, self.messages)
             found = []
             for prior in priors:
                 best = np.argsort(-prior)[:n]
@@ -173,7 +181,8 @@ def priors(corpus: Corpus, ref_time: float, before: float | None = None) -> Prio
     root_author = np.where(is_answer, root_author, -1)
     messages = np.bincount(author[mask], minlength=m).astype(np.float64)
     first = np.bincount(author[mask & a["first"]], minlength=m).astype(np.float64)
-    return Priors(answers, recent, week, root_author, messages, mask, first, before)
+    started = np.bincount(author[mask & (a["role"] == ROLE_ASK)], minlength=m).astype(np.float64)
+    return Priors(answers, recent, week, root_author, messages, mask, first, started, before)
 
 
 def affinity(corpus: Corpus, pri: Priors, asker: int, *, first_only: bool = False) -> np.ndarray:
@@ -260,7 +269,7 @@ def features(
     asker: int,
     excluded: set[int],
     skill: dict[int, float] | None = None,
-    extra_candidates: int = 20,
+    extra_candidates: int = EXTRA_CANDIDATES,
 ) -> tuple[np.ndarray, np.ndarray, Evidence]:
     """Candidates (member numbers), their feature matrix, and the evidence behind it (vectorised over the
     hit rows and the rows of the threads they belong to)."""
@@ -335,6 +344,8 @@ def features(
     feats[:, 12] = together(corpus, pri, asker)[cands]
     feats[:, 13] = pri.first[cands]
     feats[:, 15] = affinity(corpus, pri, asker, first_only=True)[cands]
+    feats[:, _COL["messages"]] = pri.messages[cands]
+    feats[:, _COL["started"]] = pri.started[cands]
     if asker >= 0:
         frm, to, when = a["mention_from"], a["mention_to"], a["mention_ts"]
         known = when < pri.before if pri.before is not None else np.ones(len(when), dtype=bool)
@@ -347,6 +358,7 @@ def features(
     feats[:, _COL["regular"]] = regular
     feats[:, _COL["answers_share"]] = pri.answers[cands] / max(pri.answers.max(), 1.0)
     feats[:, _COL["first_share"]] = pri.first[cands] / max(pri.first.max(), 1.0)
+    feats[:, _COL["messages_share"]] = pri.messages[cands] / max(pri.messages.max(), 1.0)
     for niche, base in NICHE_OF.items():
         feats[:, _COL[niche]] = feats[:, _COL[base]] * ~regular
     quote = (hrel >= EVIDENCE_SHARE * top_rel) & (hr != ROLE_ASK)
@@ -375,7 +387,9 @@ def rank_experts(
     cands, feats, evidence = features(corpus, hits, pri, asker=asker_idx, excluded=excluded_idx, skill=skill_idx)
     if len(cands) == 0:
         return []
-    probs = mixture(feats, DEFAULT_MODEL if weights is None else weights)
+    if weights is None or len(weights) != len(DEFAULT_MODEL):  # none fitted yet, or fitted on other features
+        weights = DEFAULT_MODEL
+    probs = mixture(feats, weights)
     order = np.argsort(-probs, kind="stable")[:top]
     ts = corpus.arrays["ts"]
     out = []
