@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import numpy as np
-from sqlalchemy import Select, func, select
+from sqlalchemy import Integer, Select, Text, cast, func, literal_column, null, select, union_all
 
 from bot.db.engine import Database
 from bot.db.intros import INTRO_CAP_WINDOW, Intro, NotMyArea
@@ -178,35 +178,39 @@ class ExpertiseService:
         suggested (bots, opted-out or unavailable members, members at their weekly intro cap), declared
         skills and endorsements, and topics members turned down as "not my area"."""
         since = (now or datetime.now(UTC)) - INTRO_CAP_WINDOW
+        no_text, no_int = cast(null(), Text), cast(null(), Integer)
+
+        def part(kind: str, *columns):  # noqa: ANN002, ANN202  (kind, user, text, text, int, int)
+            return select(literal_column(f"'{kind}'").label("kind"), Member.external_id, *columns)
+
+        # One statement, one round trip: four reads on every ask.
+        query = union_all(
+            part("x", no_text, no_text, no_int, no_int).where(
+                Member.community_id == community_id,
+                Member.is_bot.is_(True) | Member.profiling_consent.is_(False) | Member.available_for_intros.is_(False),
+            ),
+            part("a", no_text, no_text, Member.weekly_intro_cap, func.count(Intro.id))
+            .join(Intro, Intro.expert_id == Member.id)
+            .where(Intro.community_id == community_id, Intro.created_at >= since)
+            .group_by(Member.id, Member.external_id, Member.weekly_intro_cap),
+            part("s", cast(Skill.topic, Text), cast(Skill.source, Text), no_int, no_int)
+            .join(Skill, Skill.member_id == Member.id).where(Skill.community_id == community_id),
+            part("d", NotMyArea.topic, no_text, no_int, no_int)
+            .join(NotMyArea, NotMyArea.member_id == Member.id).where(NotMyArea.community_id == community_id),
+        )
         async with self.db.sessions() as session:
-            excluded = set(await session.scalars(
-                select(Member.external_id).where(
-                    Member.community_id == community_id,
-                    Member.is_bot.is_(True) | Member.profiling_consent.is_(False)
-                    | Member.available_for_intros.is_(False),
-                )
-            ))
-            asked = (await session.execute(
-                select(Member.external_id, Member.weekly_intro_cap, func.count(Intro.id))
-                .join(Intro, Intro.expert_id == Member.id)
-                .where(Intro.community_id == community_id, Intro.created_at >= since)
-                .group_by(Member.id, Member.external_id, Member.weekly_intro_cap)
-            )).all()
-            skills = (await session.execute(
-                select(Member.external_id, Skill.topic, Skill.source)
-                .join(Member, Member.id == Skill.member_id).where(Skill.community_id == community_id)
-            )).all()
-            declined = (await session.execute(
-                select(Member.external_id, NotMyArea.topic).join(Member, Member.id == NotMyArea.member_id)
-                .where(NotMyArea.community_id == community_id)
-            )).all()
+            rows = (await session.execute(query)).all()
+        excluded = {user for kind, user, *_ in rows if kind == "x"}
+        asked = [(user, cap, n) for kind, user, _, _, cap, n in rows if kind == "a"]
+        skills = [(user, topic, source) for kind, user, topic, source, _, _ in rows if kind == "s"]
+        declined = [(user, topic) for kind, user, topic, _, _, _ in rows if kind == "d"]
         excluded.update(user for user, cap, n in asked if n >= (cap if cap is not None else self.weekly_intro_cap))
         missing = sorted({t for _, t, _ in skills if t not in self._skill_vectors}
                          | {t for _, t in declined if t not in self._skill_vectors})
         if missing:
             for topic, vec in zip(missing, await self.encode(missing), strict=True):
                 self._skill_vectors[topic] = vec
-        return _AskContext(excluded, [tuple(r) for r in skills], [tuple(r) for r in declined])
+        return _AskContext(excluded, skills, declined)
 
     def _skill_scores(self, skills: list[tuple[str, str, str]], query_vec: np.ndarray) -> dict[str, float]:
         out: dict[str, float] = {}
