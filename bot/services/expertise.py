@@ -297,8 +297,9 @@ class ExpertiseService:
         if len(corpus) == 0:
             return []
         qtext = clean(text)
-        # The question is encoded in a worker thread (torch releases the GIL) while the database is read
-        # in the driver's thread and BM25 runs here: only the vector search waits for the encode.
+        # The question is encoded in a worker thread while the database is read in the driver's thread and
+        # BM25 runs here: only the vector search waits for the encode. They still contend for the GIL, but
+        # overlapped the ask measured 1.65-1.73x a bare encode against 1.82x one after another.
         encoding = asyncio.ensure_future(self.encode_one(qtext)) if query_vector is None else None
         context = asyncio.ensure_future(self._ask_context(community_id, now))
         try:
