@@ -4,12 +4,15 @@ NumpyVectorIndex: in process (the default). Up to LARGE rows the search is an ex
 the rows are partitioned once by spherical k-means (an inverted file, as IVF indexes do) and a query
 scans exactly only the partitions whose centroids are nearest to it, at least PROBE_SHARE of the rows:
 the hits are exact cosine similarities, only a few far ones can be missed. Rows added after the
-partitioning are scanned exactly until they reach a fifth of the block, then it is re-partitioned.
+partitioning are scanned exactly until they reach a fifth of the block, then it is re-partitioned in
+a worker thread (searches meanwhile use the old partitions).
 The pgvector index lives in bot/ because it queries the database; both return (message id, cosine
 similarity) pairs, best first.
 """
 from __future__ import annotations
 
+import asyncio
+import logging
 from functools import cache
 from typing import Protocol
 
@@ -25,6 +28,8 @@ class VectorIndex(Protocol):
 
     def remove(self, community_id: int, ids: list[int]) -> None: ...
 
+
+log = logging.getLogger(__name__)
 
 LARGE = 50_000  # rows from which the partitioned search pays off
 PROBE_SHARE = 1 / 24  # share of the rows a query scans at least (nearest partitions first)
@@ -80,31 +85,39 @@ class _Block:
         self.n = need
         self.dead.difference_update(int(i) for i in ids)
 
-    def _ensure_partitioned(self) -> None:
-        if self.centroids is not None and self.n < 1.2 * self.partitioned_n:
-            return  # rows added since are scanned exactly
+    def stale(self) -> bool:
+        """Large, and not partitioned yet or grown by a fifth since (new rows are scanned exactly until then)."""
+        return self.n >= LARGE and (self.centroids is None or self.n >= 1.2 * self.partitioned_n)
+
+    def plan(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Centroids, and the partition of each of the first `n` rows. Only reads those rows, which appends
+        never change (a reallocated matrix holds the same), so it can run off the event loop."""
+        matrix = self.matrix
         rng = np.random.default_rng(0)
-        k = max(int(np.sqrt(self.n)), 1)
-        sample = self.matrix[np.sort(rng.choice(self.n, size=min(self.n, 40 * k), replace=False))]
+        k = max(int(np.sqrt(n)), 1)
+        sample = matrix[np.sort(rng.choice(n, size=min(n, 40 * k), replace=False))]
         centroids = spherical_kmeans(sample, k, rng)
-        assign = np.concatenate([np.argmax(self.matrix[i : min(i + 50_000, self.n)] @ centroids.T, axis=1)
-                                 for i in range(0, self.n, 50_000)])
-        # Rows are moved into partition order, so a probe reads contiguous slices instead of gathering
-        # scattered rows (a 4x faster search); a few columns at a time, so the move needs little memory.
+        assign = np.concatenate([np.argmax(matrix[i : min(i + 50_000, n)] @ centroids.T, axis=1)
+                                 for i in range(0, n, 50_000)])
+        return centroids, assign
+
+    def apply(self, n: int, centroids: np.ndarray, assign: np.ndarray) -> None:
+        """Take the plan for the first `n` rows: they move into partition order, so a probe reads contiguous
+        slices instead of gathering scattered rows (4x faster); a few columns at a time, so the move needs
+        little memory. Rows appended after the first `n` stay where they are and are scanned exactly."""
         order = np.argsort(assign, kind="stable")
         for j in range(0, self.matrix.shape[1], 32):
-            self.matrix[: self.n, j : j + 32] = self.matrix[order, j : j + 32]
-        self.ids[: self.n] = self.ids[order]
-        self.starts = np.searchsorted(assign[order], np.arange(k + 1))
-        self.centroids, self.partitioned_n = centroids, self.n
+            self.matrix[:n, j : j + 32] = self.matrix[order, j : j + 32]
+        self.ids[:n] = self.ids[order]
+        self.starts = np.searchsorted(assign[order], np.arange(len(centroids) + 1))
+        self.centroids, self.partitioned_n = centroids, n
 
     def top(self, query: np.ndarray, want: int) -> tuple[np.ndarray, np.ndarray]:
         """Rows and exact similarities of the `want` best rows (unordered)."""
-        if self.n < LARGE:
+        if self.centroids is None:  # small, or large and not partitioned yet
             sims = self.matrix[: self.n] @ query
             rows = np.argpartition(-sims, want - 1)[:want] if want < self.n else np.arange(self.n)
             return rows, sims[rows]
-        self._ensure_partitioned()
         nearest = np.argsort(-(self.centroids @ query))
         sizes = np.diff(self.starts)[nearest]
         enough = int(np.searchsorted(np.cumsum(sizes), max(PROBE_SHARE * self.partitioned_n, 20 * want))) + 1
@@ -121,6 +134,7 @@ class NumpyVectorIndex:
     def __init__(self, dim: int = 384) -> None:
         self.dim = dim
         self._blocks: dict[int, _Block] = {}
+        self._repartitions: dict[int, asyncio.Task] = {}
 
     def reserve(self, community_id: int, rows: int) -> None:
         """Allocate room for `rows` vectors at once (a load then never copies the matrix to grow it)."""
@@ -138,16 +152,32 @@ class NumpyVectorIndex:
             block.dead.update(ids)
 
     def prepare(self, community_id: int) -> None:
-        """Partition a large block now (after a load) rather than on its first search."""
+        """Partition a large block now (after a load, before anything else can use it; blocking)."""
         block = self._blocks.get(community_id)
-        if block is not None and block.n >= LARGE:
-            block._ensure_partitioned()
+        if block is not None and block.stale():
+            block.apply(block.n, *block.plan(block.n))
+
+    async def _repartition(self, community_id: int, block: _Block) -> None:
+        """Partition a block that grew, off the event loop; searches meanwhile use the old partitions and
+        scan the new rows exactly. Only the move of the rows into the new order runs on the loop."""
+        try:
+            n = block.n
+            plan = await asyncio.to_thread(block.plan, n)
+            if self._blocks.get(community_id) is block:  # not forgotten meanwhile
+                block.apply(n, *plan)
+        except Exception:  # the search still works unpartitioned: log, and try again on a later search
+            log.exception("re-partitioning the vectors of community %d failed", community_id)
+        finally:
+            self._repartitions.pop(community_id, None)
 
     def size(self, community_id: int) -> int:
         block = self._blocks.get(community_id)
         return block.n if block else 0
 
     async def search(self, community_id: int, query: np.ndarray, k: int) -> list[tuple[int, float]]:
+        block = self._blocks.get(community_id)
+        if block is not None and block.stale() and community_id not in self._repartitions:
+            self._repartitions[community_id] = asyncio.create_task(self._repartition(community_id, block))
         return self.search_sync(community_id, query, k)
 
     def search_sync(self, community_id: int, query: np.ndarray, k: int) -> list[tuple[int, float]]:

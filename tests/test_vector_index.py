@@ -24,6 +24,7 @@ async def test_partitioned_search_matches_exact_search(small_large):
     matrix = _clustered(6_000, rng)
     index = vi.NumpyVectorIndex()
     index.add(1, np.arange(10_000, 16_000), matrix)
+    index.prepare(1)  # as a load does
     recalls = []
     for q in matrix[rng.choice(6_000, 30, replace=False)]:
         found = await index.search(1, q, 20)
@@ -42,7 +43,7 @@ async def test_partitioned_search_sees_new_and_not_removed_rows(small_large):
     index = vi.NumpyVectorIndex()
     index.add(7, np.arange(3_000), matrix)
     query = _clustered(1, rng)[0]
-    await index.search(7, query, 5)  # partitions the block
+    index.prepare(7)
     index.add(7, np.array([99_999]), query[None, :])  # a new message saying exactly the question
     found = await index.search(7, query, 5)
     assert found[0] == (99_999, pytest.approx(1.0, abs=1e-5))
@@ -50,3 +51,32 @@ async def test_partitioned_search_sees_new_and_not_removed_rows(small_large):
     again = [mid for mid, _ in await index.search(7, query, 5)]
     assert 99_999 not in again and found[1][0] not in again and len(again) == 5
     assert await index.search(8, query, 5) == []  # another community sees nothing
+
+
+async def test_a_block_that_grew_is_repartitioned_in_the_background_and_searches_stay_exact(small_large):
+    rng = np.random.default_rng(5)
+    matrix = _clustered(3_000, rng)
+    index = vi.NumpyVectorIndex()
+    index.add(2, np.arange(2_000), matrix[:2_000])
+    index.prepare(2)
+    block = index._blocks[2]
+    assert block.partitioned_n == 2_000
+    index.add(2, np.arange(2_000, 3_000), matrix[2_000:])  # live messages: half as many again
+    queries = matrix[rng.choice(3_000, 20, replace=False)]
+
+    async def check() -> None:
+        for q in queries:
+            found = await index.search(2, q, 10)
+            exact = np.argsort(-(matrix @ q))[:10]
+            assert found[0][0] == exact[0]  # the message itself, new or old
+            for mid, sim in found:
+                assert sim == pytest.approx(float(matrix[mid] @ q), abs=1e-5)
+
+    await check()  # the first search starts the re-partitioning and does not wait for it
+    task = index._repartitions[2]
+    assert block.partitioned_n == 2_000  # old partitions (and an exact scan of the new rows) meanwhile
+    await task
+    assert block.partitioned_n == 3_000 and 2 not in index._repartitions
+    await check()  # the same answers from the rows in their new order
+    ids = set(block.ids[: block.n].tolist())
+    assert ids == set(range(3_000))  # every row kept, once
