@@ -168,7 +168,8 @@ class NumpyVectorIndex:
         except Exception:  # the search still works unpartitioned: log, and try again on a later search
             log.exception("re-partitioning the vectors of community %d failed", community_id)
         finally:
-            self._repartitions.pop(community_id, None)
+            if self._repartitions.get(community_id) is asyncio.current_task():  # not a newer block's
+                del self._repartitions[community_id]
 
     def size(self, community_id: int) -> int:
         block = self._blocks.get(community_id)

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 from bench_pg import database_url  # this folder (the scripts run as files)
-from sqlalchemy import insert
+from sqlalchemy import func, insert, select, text
 
 from bot.app import build_app
 from bot.db.migrate import ensure_schema
@@ -48,13 +48,11 @@ def rss_mb() -> float:
 
 
 async def bench_import(export: Path) -> dict:
-    import json as _json
-
     from bot.importers.slack_export import SYSTEM_SUBTYPES
 
     texts = []
     for day in sorted(export.glob("*/*.json")):
-        for m in _json.loads(day.read_text()):
+        for m in json.loads(day.read_text()):
             if m.get("user") and m.get("subtype") not in SYSTEM_SUBTYPES and m.get("text", "").strip():
                 texts.append(m["text"])
     settings = Settings()
@@ -173,8 +171,6 @@ async def bench_ask(n_messages: int, n_members: int, n_queries: int, db_url: str
 
 
 async def _existing_synthetic(app, n_messages: int) -> int | None:
-    from sqlalchemy import func, select
-
     async with app.db.sessions() as s:
         cid = await s.scalar(select(Community.id).where(Community.external_id == "TSYNTH"))
         if cid is None:
@@ -187,8 +183,6 @@ async def _existing_synthetic(app, n_messages: int) -> int | None:
 
 async def _plan_uses_hnsw(app, cid: int) -> bool:
     """Whether PostgreSQL answers the vector search (PgVectorIndex's query) with the HNSW index."""
-    from sqlalchemy import text
-
     q = "[" + ",".join(["0.05"] * 384) + "]"
     async with app.db.engine.connect() as conn:
         plan = "\n".join(r[0] for r in await conn.execute(text(
