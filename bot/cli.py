@@ -7,6 +7,7 @@ import logging
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -210,10 +211,12 @@ def eval_cmd(
         return
     typer.echo(f"{result['questions']} later questions answered by someone seen before the cut "
                f"({result['longtail_questions']} answered by someone outside the five top answerers)")
-    typer.echo(f"{'system':14} {'n':>5} {'MRR':>6} {'hit@1':>6} {'hit@5':>6} {'hit@10':>6} {'longtail':>8}")
+    typer.echo(f"{'system':16} {'n':>5} {'MRR':>6} {'hit@1':>6} {'hit@5':>6} {'hit@10':>6} {'longtail':>8}")
     for name, m in result["systems"].items():
-        typer.echo(f"{name:14} {m['n']:5d} {m['mrr']:6.3f} {m['hit@1']:6.3f} {m['hit@5']:6.3f} {m['hit@10']:6.3f} "
+        typer.echo(f"{name:16} {m['n']:5d} {m['mrr']:6.3f} {m['hit@1']:6.3f} {m['hit@5']:6.3f} {m['hit@10']:6.3f} "
                    f"{m['longtail_mrr']:8.3f}")
+    typer.echo("connective: replayed without the time of each question; connective-live: as the bot ranks a live "
+               "question, knowing the hour it is asked (who is usually around then)")
 
 
 # -- ask -------------------------------------------------------------------------------------------
@@ -267,14 +270,39 @@ async def _ask_lines(app, top: int, community: str | None) -> None:  # noqa: ANN
             continue
         key = row.get("community") or community
         try:
+            asked_at = _asked_at(row.get("ts"))
+        except ValueError as exc:
+            typer.echo(json.dumps({"id": row.get("id"), "experts": [], "error": f"line {n}: {exc}"}))
+            continue
+        try:
             if key not in ids:
                 ids[key] = await _community_id(app, key)
-            found = await app.expertise.rank(ids[key], row["text"], asker=row.get("asker"), top=top)
+            found = await app.expertise.rank(ids[key], row["text"], asker=row.get("asker"), top=top, now=asked_at)
             out = {"id": row.get("id"), "experts": [_expert_json(e) for e in found]}
         except UserError as exc:
             out = {"id": row.get("id"), "experts": [], "error": str(exc)}
         typer.echo(json.dumps(out, ensure_ascii=False))
         sys.stdout.flush()
+
+
+def _asked_at(value: object) -> datetime | None:
+    """When a JSON-lines question was asked, if the line says: epoch seconds (a number, or a Slack ts such as
+    "1549711323.574700") or an ISO 8601 time. Without it the question is ranked as a replay, with no hour."""
+    if value is None:
+        return None
+    wrong = f"ts {str(value)[:40]!r} is neither epoch seconds nor an ISO 8601 time"
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError(wrong)
+    try:
+        return datetime.fromtimestamp(float(value), UTC)
+    except (ValueError, OverflowError, OSError):
+        if not isinstance(value, str):
+            raise ValueError(wrong) from None
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError(wrong) from None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 async def _community_id(app, wanted: str | None) -> int:  # noqa: ANN001

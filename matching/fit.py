@@ -4,6 +4,8 @@ Each past thread whose root asks something and got a reply from someone else is 
 first other person who replied is the answer. Features are computed from what was known before
 the thread started (time-masked retrieval and priors), and a conditional logit (softmax over the
 candidates of each question) is fitted by L-BFGS with an L2 pull towards the default weights.
+Two models are fitted: one that knows the hour the question is asked (live asks) and one that does
+not (replays, `connective ask` from a file), since the mixture leans on availability when it has it.
 """
 from __future__ import annotations
 
@@ -18,9 +20,11 @@ from matching.ranking import (
     DEFAULT_WEIGHTS,
     FEATURES,
     PRIOR_MASK,
+    TIMED,
     Hits,
     dense_weights,
     features,
+    hour_of,
     lexical_hits,
     mixture,
     priors,
@@ -40,12 +44,14 @@ VALIDATION_SHARE = 0.3  # the newest share of training questions that chooses th
 
 @dataclass(frozen=True)
 class FitResult:
-    weights: np.ndarray
+    weights: np.ndarray  # for asks whose time is known
+    untimed: np.ndarray  # for asks without a time: availability unknown
     questions: int
     log_likelihood: float
 
     def as_dict(self) -> dict:
-        return {"weights": [round(float(w), 4) for w in self.weights], "features": list(FEATURES),
+        return {"weights": [round(float(w), 4) for w in self.weights],
+                "untimed": [round(float(w), 4) for w in self.untimed], "features": list(FEATURES),
                 "questions": self.questions}
 
 
@@ -100,7 +106,7 @@ def build_examples(corpus: Corpus, vectors: np.ndarray, has_vector: np.ndarray, 
         lex = lexical_hits(corpus.lexical.scores(tokens(clean(corpus.records[row].text))), mask, TOP_K)
         pri = priors(corpus, ref_time=t_known, before=t_known)
         asker = int(a["author"][row])
-        cands, feats, _ = features(corpus, Hits(dense, lex), pri, asker=asker, excluded=set())
+        cands, feats, _ = features(corpus, Hits(dense, lex), pri, asker=asker, excluded=set(), hour=hour_of(t_q))
         where = np.flatnonzero(cands == truth)
         if len(where) == 0 or len(cands) < 2:
             continue
@@ -165,14 +171,28 @@ def choose_l2(examples) -> float:
     return L2_GRID[int(np.argmax(scores))]
 
 
+def untimed(examples):
+    """The same questions with the hour they were asked unknown."""
+    out = []
+    for feats, truth, weight in examples:
+        feats = feats.copy()
+        feats[:, TIMED] = 0.0
+        out.append((feats, truth, weight))
+    return out
+
+
 def fit_weights(examples, l2: float | None = None) -> FitResult | None:
-    """Fit the activity model and the evidence model, then the mixture share between them; the L2
-    pull is chosen by validation on the community's latest questions unless given."""
+    """Fit the activity model and the evidence model, then the mixture share between them, with and without
+    the hour of the question; the L2 pull is chosen by validation on the community's latest questions
+    unless given."""
     if len(examples) < MIN_QUESTIONS:
         return None
-    if l2 is None:
-        l2 = choose_l2(examples)
-    model, ll = _fit_model(examples, l2)
-    log.info("fitted ranking on %d questions: l2 %.1f, mix %.2f, %s", len(examples), l2, model[-1],
-             dict(zip(FEATURES, np.round(model[:-1], 3), strict=True)))
-    return FitResult(model, len(examples), ll)
+    models = []
+    for which in (examples, untimed(examples)):
+        pull = choose_l2(which) if l2 is None else l2
+        model, ll = _fit_model(which, pull)
+        models.append((model, ll))
+        log.info("fitted ranking on %d questions: l2 %.1f, mix %.2f, %s", len(which), pull, model[-1],
+                 dict(zip(FEATURES, np.round(model[:-1], 3), strict=True)))
+    (timed, ll), (plain, _) = models
+    return FitResult(timed, plain, len(examples), ll)

@@ -45,6 +45,10 @@ FEATURES = (
     "messages",  # all messages, all time (who is around at all)
     "messages_share",  # messages relative to the most active member, on a linear scale
     "started",  # threads the member started, all time
+    # Availability: how much more (or less) than the community as a whole the member posts at the hour of the
+    # day the question is asked (UTC). Known for live asks only; zero when the time is unknown (replays).
+    "available",
+    "available_evidence",  # the same on the evidence side: the niche expert who is around at this hour
 )
 NICHE_OF = {"dense_niche": "dense", "lexical_niche": "lexical", "thread_niche": "thread", "best_niche": "best",
             "affinity_niche": "affinity"}
@@ -53,8 +57,9 @@ REGULARS = 5
 # all messages, past help to the asker). Wide enough that the long tail of a big community gets in.
 EXTRA_CANDIDATES = 50
 
+# Availability starts at zero: some communities live in one time zone, so its weight is left to the fit.
 DEFAULT_WEIGHTS = np.array([1.0, 0.3, 0.5, -0.3, 0.3, 0.0, 0.0, 0.3, 0.2, 1.0, 0.3, 0.5, 0.1, 0.5, 0.5, 0.5,
-                            0.5, 0.5, 0.2, 0.3, 0.3, 0.3, 0.3, 0.3, 1.0, 1.0, 0.0, 0.0, 0.0])
+                            0.5, 0.5, 0.2, 0.3, 0.3, 0.3, 0.3, 0.3, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0])
 DEFAULT_MODEL = np.append(DEFAULT_WEIGHTS, 0.5)  # weights, then the activity model's share
 
 _COL = {name: i for i, name in enumerate(FEATURES)}
@@ -62,7 +67,8 @@ _COL = {name: i for i, name in enumerate(FEATURES)}
 # not a product: when the evidence points sharply at a niche expert it wins; when it is diffuse, the
 # activity model's order stands.
 PRIOR_FEATURES = ("answers", "first", "answers_share", "first_share", "recent", "week", "regular", "messages",
-                  "messages_share", "started")
+                  "messages_share", "started", "available")
+TIMED = np.array([f in ("available", "available_evidence") for f in FEATURES])
 PRIOR_MASK = np.array([f in PRIOR_FEATURES for f in FEATURES])
 ROLE_WEIGHT = np.array([1.0, 1.0, 1.0])  # other, ask, answer: equal; roles have features of their own
 DAY = 86400.0
@@ -70,6 +76,9 @@ DAY = 86400.0
 # relevant, and a thread counts as "similar" from its share on.
 EVIDENCE_SHARE = 0.5
 SIMILAR_THREAD_SHARE = 0.6
+# A member's hours of the day are shrunk towards the community's as if this many messages followed its
+# pattern: a handful of messages says little about when someone is around.
+HOUR_PRIOR = 20.0
 
 
 @dataclass(frozen=True)
@@ -95,6 +104,11 @@ class Ranked:
     evidence: list[int] = field(default_factory=list)  # rows, most relevant first
     threads_answered: int = 0
     latest: float | None = None
+
+
+def hour_of(ts: float) -> int:
+    """The hour of the day (UTC) of an epoch time."""
+    return int((ts % DAY) // 3600)
 
 
 def softmax(z: np.ndarray) -> np.ndarray:
@@ -139,6 +153,8 @@ class Priors:
     started: np.ndarray
     before: float | None = None
     _leaders: dict = field(default_factory=dict)
+    author: np.ndarray | None = None  # per row, with `ts`: what the hours of the day are counted from
+    ts: np.ndarray | None = None
 
     def leaders(self, n: int, *, busiest_answerers: bool = False) -> np.ndarray:
         """Members among the top `n` by answers, first replies, recent or all messages (with any); or only the
@@ -152,6 +168,20 @@ class Priors:
                 found.append(best[prior[best] > 0])
             self._leaders[key] = np.unique(np.concatenate(found)).astype(np.int64)
         return self._leaders[key]
+
+    def availability(self) -> np.ndarray:
+        """members x 24: log of how much more than the community each member posts at each hour of the day
+        (UTC; an hour shares a quarter of its count with each neighbour). Computed on the first timed ask."""
+        if "hours" not in self._leaders:
+            m = len(self.answers)
+            author = self.author[self.mask].astype(np.int64)
+            hour = ((self.ts[self.mask] % DAY) // 3600).astype(np.int64)
+            counts = np.bincount(author * 24 + hour, minlength=m * 24).reshape(m, 24).astype(np.float64)
+            counts = 0.5 * counts + 0.25 * np.roll(counts, 1, axis=1) + 0.25 * np.roll(counts, -1, axis=1)
+            community = (counts.sum(0) + 1.0) / (counts.sum() + 24.0)
+            share = (counts + HOUR_PRIOR * community) / (counts.sum(1, keepdims=True) + HOUR_PRIOR)
+            self._leaders["hours"] = np.log(share / community)
+        return self._leaders["hours"]
 
 
 def cached_priors(corpus: Corpus, ref_time: float) -> Priors:
@@ -182,7 +212,7 @@ def priors(corpus: Corpus, ref_time: float, before: float | None = None) -> Prio
     messages = np.bincount(author[mask], minlength=m).astype(np.float64)
     first = np.bincount(author[mask & a["first"]], minlength=m).astype(np.float64)
     started = np.bincount(author[mask & (a["role"] == ROLE_ASK)], minlength=m).astype(np.float64)
-    return Priors(answers, recent, week, root_author, messages, mask, first, started, before)
+    return Priors(answers, recent, week, root_author, messages, mask, first, started, before, author=author, ts=ts)
 
 
 def affinity(corpus: Corpus, pri: Priors, asker: int, *, first_only: bool = False) -> np.ndarray:
@@ -270,9 +300,11 @@ def features(
     excluded: set[int],
     skill: dict[int, float] | None = None,
     extra_candidates: int = EXTRA_CANDIDATES,
+    hour: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray, Evidence]:
     """Candidates (member numbers), their feature matrix, and the evidence behind it (vectorised over the
-    hit rows and the rows of the threads they belong to)."""
+    hit rows and the rows of the threads they belong to). `hour`: of the day (UTC) the question is asked,
+    if known."""
     a = corpus.arrays
     author, role, thread = a["author"], a["role"], a["thread"]
     n_members = len(corpus.members)
@@ -361,6 +393,8 @@ def features(
     feats[:, _COL["messages_share"]] = pri.messages[cands] / max(pri.messages.max(), 1.0)
     for niche, base in NICHE_OF.items():
         feats[:, _COL[niche]] = feats[:, _COL[base]] * ~regular
+    if hour is not None:
+        feats[:, TIMED] = pri.availability()[cands, hour][:, None]
     quote = (hrel >= EVIDENCE_SHARE * top_rel) & (hr != ROLE_ASK)
     similar = p_rel >= SIMILAR_THREAD_SHARE * top_rel
     evidence = Evidence(hm[quote], (hrel * weight)[quote], rows[ok][quote],
@@ -378,13 +412,16 @@ def rank_experts(
     weights: np.ndarray | None = None,
     skill: dict[str, float] | None = None,
     top: int = 5,
+    asked_at: float | None = None,
 ) -> list[Ranked]:
-    """The `top` members most able to answer, best first, with the rows that show why."""
+    """The `top` members most able to answer, best first, with the rows that show why. `asked_at` (epoch
+    seconds) is when the question is asked, for a live ask; replays leave it out."""
     asker_idx = corpus.member_index.get(asker, -1) if asker else -1
     excluded_idx = {corpus.member_index[e] for e in excluded if e in corpus.member_index}
     skill_idx = {corpus.member(u): s for u, s in (skill or {}).items()}
     pri = cached_priors(corpus, ref_time)
-    cands, feats, evidence = features(corpus, hits, pri, asker=asker_idx, excluded=excluded_idx, skill=skill_idx)
+    cands, feats, evidence = features(corpus, hits, pri, asker=asker_idx, excluded=excluded_idx, skill=skill_idx,
+                                      hour=hour_of(asked_at) if asked_at is not None else None)
     if len(cands) == 0:
         return []
     if weights is None or len(weights) != len(DEFAULT_MODEL):  # none fitted yet, or fitted on other features

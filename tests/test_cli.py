@@ -63,6 +63,15 @@ def test_ask_text_and_json_lines(sample_db):
         assert 1 <= len(r["experts"]) <= 4
         e = r["experts"][0]
         assert set(e) == {"user", "name", "score", "why"} and e["user"].startswith("U") and e["why"]
+    # A line may say when it was asked (epoch seconds, a Slack ts or ISO 8601); a time that is none of these is
+    # that line's error, and the next line is still answered.
+    stdin = "\n".join(json.dumps({"id": f"t{i}", "text": "Postgres ignores my index", "ts": ts})
+                      for i, ts in enumerate(["1549711323.574700", "2019-02-09T11:22:03+01:00", "tuesday", 1549711323]))
+    out = run("--db", sample_db, "ask", "--json", stdin=stdin + "\n")
+    rows = [json.loads(line) for line in out.stdout.splitlines()]
+    assert [r["id"] for r in rows] == ["t0", "t1", "t2", "t3"]
+    assert "tuesday" in rows[2]["error"] and rows[2]["experts"] == []
+    assert all(r["experts"] and "error" not in r for r in (rows[0], rows[1], rows[3]))
     # The asker is never among the experts.
     mariusz = rows[0]["experts"][0]["user"]
     out = run("--db", sample_db, "ask", "--json", stdin=json.dumps(

@@ -1,8 +1,11 @@
-"""rank_experts on a hand-made corpus: activity candidates and weights fitted on another feature set."""
+"""rank_experts and the fit on hand-made corpora: activity candidates, weights fitted on another feature set,
+availability at the hour of a live question."""
 import numpy as np
+import pytest
 
 from matching.corpus import Corpus, MessageRecord
-from matching.ranking import DEFAULT_MODEL, Hits, rank_experts
+from matching.fit import build_examples, fit_weights
+from matching.ranking import DEFAULT_MODEL, TIMED, Hits, rank_experts
 
 LATER = 1_000_000.0 + 100 * 86400  # months after the corpus: nobody counts as recently active
 
@@ -50,3 +53,70 @@ def test_replies_outside_threads_in_a_community_without_threads_are_ranked():
                               parent_author="asker", reactions=2)])
     ranked = rank_experts(corpus, Hits({1: 0.9}, {1: 1.0}), asker="newcomer", excluded=set(), ref_time=1_000_100.0)
     assert corpus.members[ranked[0].member] == "dba" and ranked[0].evidence == [1]
+
+
+def _day_and_night() -> tuple[Corpus, Hits]:
+    """Two members who answered the same questions equally well: one posts in the afternoon (UTC), one at night."""
+    recs, hits = [], {}
+    day0 = 1_000_000.0 - 1_000_000.0 % 86400  # a midnight, UTC
+    for k in range(12):
+        root = 2 * k * 3 + 1
+        recs.append(MessageRecord(id=root, author=f"asker{k}", ts=day0 + k * 86400 + 13 * 3600,
+                                  text="postgres ignores my index", thread=f"t{k}", is_root=True))
+        day_first = k % 2 == 0  # each replies first in turn
+        for j, (who, hour) in enumerate((("day", 14), ("night", 3))):
+            row_id = root + 1 + j
+            ts = day0 + (k + 1) * 86400 + hour * 3600 + (86400 if who == "night" and day_first else 0)
+            recs.append(MessageRecord(id=row_id, author=who, ts=ts, text="run ANALYZE, the statistics are stale",
+                                      thread=f"t{k}", parent_author=f"asker{k}"))
+    corpus = Corpus()
+    corpus.add(sorted(recs, key=lambda r: r.ts))
+    for row, rec in enumerate(corpus.records):
+        if rec.author in ("day", "night"):
+            hits[row] = 0.8
+    return corpus, Hits(hits, hits)
+
+
+def test_who_is_usually_around_at_the_hour_of_a_live_question_ranks_first():
+    corpus, hits = _day_and_night()
+    model = DEFAULT_MODEL.copy()
+    model[TIMED.nonzero()[0]] = 1.0  # as a fit gives it where availability tells who answers
+    later = float(corpus.arrays["ts"].max()) + 86400 * 2
+    day0 = later - later % 86400
+
+    def first(asked_at):
+        ranked = rank_experts(corpus, hits, asker="someone", excluded=set(), ref_time=later, weights=model,
+                              top=2, asked_at=asked_at)
+        return [corpus.members[r.member] for r in ranked], [r.score for r in ranked]
+
+    assert first(day0 + 14.5 * 3600)[0] == ["day", "night"]
+    assert first(day0 + 3.5 * 3600)[0] == ["night", "day"]
+    members, scores = first(None)  # a replay: the hour is unknown and nobody gains from it
+    assert set(members) == {"day", "night"} and scores[0] == pytest.approx(scores[1])
+
+
+def test_the_fit_learns_availability_for_live_asks_and_leaves_replays_without_it():
+    """Where the answerer is whoever is around at the hour of the question, the timed model weighs availability;
+    the untimed one cannot use it and keeps its default weight of zero."""
+    rng = np.random.default_rng(7)
+    recs = []
+    day0 = 1_000_000.0 - 1_000_000.0 % 86400
+    for k in range(150):
+        hour = 14 if k % 2 else 3
+        t = day0 + k * 86400 + hour * 3600
+        recs.append(MessageRecord(id=3 * k + 1, author=f"asker{k % 39}", ts=t, text=f"question number {k} about things",
+                                  thread=f"t{k}", is_root=True))
+        # Whoever is around answers within minutes; the other one later, in their own hours.
+        recs.append(MessageRecord(id=3 * k + 2, author="day" if hour == 14 else "night", ts=t + 600,
+                                  text="an answer about things", thread=f"t{k}", parent_author=f"asker{k % 39}"))
+        recs.append(MessageRecord(id=3 * k + 3, author="night" if hour == 14 else "day", ts=t + 11 * 3600,
+                                  text="another answer about things", thread=f"t{k}", parent_author=f"asker{k % 39}"))
+    corpus = Corpus()
+    corpus.add(recs)
+    vectors = rng.normal(size=(len(corpus), 16))
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    result = fit_weights(build_examples(corpus, vectors, np.ones(len(corpus), dtype=bool)))
+    assert result is not None
+    assert (result.weights[:-1][TIMED] > 0.3).all(), result.weights[:-1][TIMED]
+    assert (result.untimed[:-1][TIMED] == 0).all()
+    assert set(result.as_dict()) >= {"weights", "untimed", "features"}

@@ -34,6 +34,23 @@ async def test_sample_questions_find_their_experts(sample_app):
         assert found[0].why and any(link for link in found[0].permalinks)
 
 
+async def test_a_live_question_says_who_is_usually_around_at_its_hour(sample_app):
+    cid = await _community_id(sample_app)
+    question = "How do I debug pods that keep getting OOMKilled in Kubernetes?"
+    [replay] = await sample_app.expertise.rank(cid, question, top=1)
+    corpus = await sample_app.expertise.corpus(cid)
+    rows = corpus.arrays["author"] == corpus.member_index[replay.user]
+    hours = np.bincount((corpus.arrays["ts"][rows] % 86400 // 3600).astype(int), minlength=24)
+    busiest, quietest = int(np.argmax(hours)), int(np.argmin(hours))
+    assert "usually around at this time of day" not in replay.why  # a replay has no hour
+    at = {}
+    for h in (busiest, quietest):
+        found = await sample_app.expertise.rank(cid, question, top=5, now=datetime(2026, 11, 27, h, 30, tzinfo=UTC))
+        at[h] = next(f for f in found if f.user == replay.user)
+    assert "usually around at this time of day" in at[busiest].why
+    assert "usually around at this time of day" not in at[quietest].why
+
+
 async def test_eval_beats_baselines_on_the_sample(sample_app):
     cid = await _community_id(sample_app)
     result = await evaluate(sample_app.expertise, cid)
@@ -41,6 +58,8 @@ async def test_eval_beats_baselines_on_the_sample(sample_app):
     assert result["questions"] >= 20
     for baseline in ("most-active", "top-answerers", "bm25-doc"):
         assert mine["mrr"] > result["systems"][baseline]["mrr"], result
+    # Also scored as the live bot ranks: knowing the hour each question was asked.
+    assert result["systems"]["connective-live"]["n"] == mine["n"]
 
 
 @pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)

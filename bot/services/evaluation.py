@@ -4,13 +4,15 @@ Time split: the first 70% of messages (by time) are the history; every later thr
 by a member and got a reply from someone else is a question, and the first other member who
 replied is the answer. Suggestions come from the history only, and are compared with baselines
 computed on the same history: the most active members, the top answerers, and BM25 over messages
-(Balog's document model).
+(Balog's document model). connective is scored twice: as a replay without the time of the question,
+and as the live bot asks, knowing when the question was asked (who is usually around then).
 """
 from __future__ import annotations
 
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import numpy as np
 from sqlalchemy import delete, select
@@ -32,6 +34,7 @@ class EvalQuestion:
     text: str
     asker: str
     answerer: str
+    ts: float
 
 
 @dataclass
@@ -66,7 +69,7 @@ def questions_after(corpus: Corpus, cut: float) -> list[EvalQuestion]:
         rec = corpus.records[row]
         answerer = first.get(int(a["thread"][row]))
         if answerer and len(clean(rec.text)) >= 15:
-            out.append(EvalQuestion(rec.id, clean(rec.text)[:2000], rec.author, answerer))
+            out.append(EvalQuestion(rec.id, clean(rec.text)[:2000], rec.author, answerer, rec.ts))
     return out
 
 
@@ -96,8 +99,6 @@ async def evaluate(expertise: ExpertiseService, community_id: int, *, cut_share:
     async with expertise.db.sessions.begin() as session:
         bots = set(await session.scalars(select(Member.external_id).where(
             Member.community_id == community_id, Member.is_bot.is_(True))))
-        from datetime import UTC, datetime
-
         await session.execute(delete(Message).where(Message.community_id == community_id,
                                                     Message.created_at >= datetime.fromtimestamp(cut, UTC)))
     expertise.forget_cache(community_id)
@@ -114,6 +115,8 @@ async def evaluate(expertise: ExpertiseService, community_id: int, *, cut_share:
     for q in questions:
         found = await expertise.rank(community_id, q.text, asker=q.asker, top=10)
         systems.setdefault("connective", Scores()).add([s.user for s in found], q, regulars)
+        found = await expertise.rank(community_id, q.text, asker=q.asker, top=10, now=datetime.fromtimestamp(q.ts, UTC))
+        systems.setdefault("connective-live", Scores()).add([s.user for s in found], q, regulars)
         for name, ranked in baselines(history, q, history.lexical, counts, answers, authors).items():
             systems.setdefault(name, Scores()).add(ranked, q, regulars)
     return {"questions": len(questions), "longtail_questions": sum(q.answerer not in regulars for q in questions),

@@ -20,7 +20,7 @@ from bot.db.models import Channel, Community, Member, Message, MessageVector, Re
 from bot.embedder import Embedder
 from matching.corpus import Corpus, MessageRecord
 from matching.fit import build_examples, fit_weights
-from matching.ranking import Hits, Ranked, dense_weights, lexical_hits, rank_experts
+from matching.ranking import FEATURES, Hits, Ranked, dense_weights, lexical_hits, rank_experts
 from matching.text import clean, tokens
 from matching.vector_index import NumpyVectorIndex, VectorIndex
 
@@ -33,6 +33,8 @@ SKILL_MIN_SIM = 0.35
 NOT_MY_AREA_MIN_SIM = 0.4
 NOT_MY_AREA_DROP_SIM = 0.8
 NAMES_TTL = 300.0
+AVAILABLE = FEATURES.index("available")
+AROUND = float(np.log(1.5))  # "usually around": posts at least 1.5x the community's share at this hour of the day
 
 
 @dataclass(frozen=True)
@@ -82,7 +84,7 @@ class ExpertiseService:
         self._corpora: dict[int, Corpus] = {}
         self._locks: dict[int, asyncio.Lock] = {}
         self._skill_vectors: dict[str, np.ndarray] = {}
-        self._weights: dict[int, np.ndarray | None] = {}
+        self._weights: dict[int, dict | None] = {}
         self._names_cache: dict[int, dict[str, tuple[str, float]]] = {}
 
     @property
@@ -237,14 +239,18 @@ class ExpertiseService:
             out[user] = max(out.get(user, 0.0), penalty)
         return out
 
-    async def weights(self, community_id: int) -> np.ndarray | None:
-        """The community's fitted ranking model (cached; fit() and forget_cache() refresh it)."""
+    async def weights(self, community_id: int, *, timed: bool = False) -> np.ndarray | None:
+        """The community's fitted ranking model for asks whose time is known (`timed`) or not (cached; fit()
+        and forget_cache() refresh it). None until fitted; a model fitted on other features is ignored later."""
         if community_id not in self._weights:
             async with self.db.sessions() as session:
                 community = await session.get(Community, community_id)
             fitted = (community.settings or {}).get("ranking") if community else None
-            self._weights[community_id] = np.asarray(fitted["weights"]) if fitted else None
-        return self._weights[community_id]
+            self._weights[community_id] = fitted or None
+        fitted = self._weights[community_id]
+        if not fitted or "untimed" not in fitted:
+            return None
+        return np.asarray(fitted["weights" if timed else "untimed"])
 
     async def fit(self, community_id: int) -> dict | None:
         """Fit ranking weights on this community's answered threads and store them."""
@@ -292,7 +298,8 @@ class ExpertiseService:
         now: datetime | None = None, query_vector: np.ndarray | None = None,
         skip: set[str] | frozenset[str] = frozenset(),
     ) -> list[Suggestion]:
-        """The `top` members most able to answer `text`, best first; `skip` are never suggested."""
+        """The `top` members most able to answer `text`, best first; `skip` are never suggested. `now` is when
+        the question is asked (live asks): who is usually around at that hour counts then."""
         corpus = await self.corpus(community_id)
         if len(corpus) == 0:
             return []
@@ -308,7 +315,7 @@ class ExpertiseService:
                 query_vector = await encoding
             pairs = await self.vectors.search(community_id, query_vector, TOP_K)
             dense = dense_weights([(corpus.row_of[mid], s) for mid, s in pairs if mid in corpus.row_of])
-            weights = await self.weights(community_id)
+            weights = await self.weights(community_id, timed=now is not None)
         finally:
             ctx = await context
             if encoding is not None and not encoding.done():
@@ -319,7 +326,8 @@ class ExpertiseService:
         ref_time = min(now.timestamp(), latest) if now else latest
         excluded = ctx.excluded | set(skip) | {user for user, p in penalties.items() if p >= 1.0}
         ranked = rank_experts(corpus, Hits(dense, lexical), asker=asker, excluded=excluded, ref_time=ref_time,
-                              weights=weights, skill=skill, top=top + len(penalties))
+                              weights=weights, skill=skill, top=top + len(penalties),
+                              asked_at=now.timestamp() if now else None)
         if penalties:
             for r in ranked:
                 r.score *= 1.0 - penalties.get(corpus.members[r.member], 0.0)
@@ -361,6 +369,9 @@ class ExpertiseService:
         if not why:
             answers = int(round(np.expm1(r.features[4])))
             why.append(f"answers often here ({answers} replies to others' threads)")
+            links.append(None)
+        if r.features[AVAILABLE] >= AROUND:  # zero unless the ask is live
+            why.append("usually around at this time of day")
             links.append(None)
         return Suggestion(user=user, name=names.get(user, user), score=round(r.score, 4), why=why,
                           permalinks=links)
