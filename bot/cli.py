@@ -215,8 +215,8 @@ def eval_cmd(
     for name, m in result["systems"].items():
         typer.echo(f"{name:16} {m['n']:5d} {m['mrr']:6.3f} {m['hit@1']:6.3f} {m['hit@5']:6.3f} {m['hit@10']:6.3f} "
                    f"{m['longtail_mrr']:8.3f}")
-    typer.echo("connective: replayed without the time of each question; connective-live: as the bot ranks a live "
-               "question, knowing the hour it is asked (who is usually around then)")
+    typer.echo("connective: each question replayed against the history before the cut; connective+time: the same, "
+               "knowing when each question was asked (who is usually around then), as a live question is ranked")
 
 
 # -- ask -------------------------------------------------------------------------------------------

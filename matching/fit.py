@@ -4,8 +4,8 @@ Each past thread whose root asks something and got a reply from someone else is 
 first other person who replied is the answer. Features are computed from what was known before
 the thread started (time-masked retrieval and priors), and a conditional logit (softmax over the
 candidates of each question) is fitted by L-BFGS with an L2 pull towards the default weights.
-Two models are fitted: one that knows the hour the question is asked (live asks) and one that does
-not (replays, `connective ask` from a file), since the mixture leans on availability when it has it.
+Two models are fitted: one for live asks, which know everything said until the question and when it is
+asked (who is around), and one for replays (`connective ask` from a file), which know neither.
 """
 from __future__ import annotations
 
@@ -20,11 +20,9 @@ from matching.ranking import (
     DEFAULT_WEIGHTS,
     FEATURES,
     PRIOR_MASK,
-    TIMED,
     Hits,
     dense_weights,
     features,
-    hour_of,
     lexical_hits,
     mixture,
     priors,
@@ -75,46 +73,48 @@ def training_questions(corpus: Corpus, limit: int) -> list[tuple[int, int]]:
 
 
 def build_examples(corpus: Corpus, vectors: np.ndarray, has_vector: np.ndarray, limit: int = 1500):
-    """Feature matrices and truth index per training question; questions in the first fifth are
-    skipped (too little history before them to learn from)."""
+    """Feature matrices and truth index per training question, twice: as the live bot asks (knowing
+    everything before the question and its time) and as a replay (stale history, no time). Questions in
+    the first fifth are skipped (too little history before them to learn from)."""
     a = corpus.arrays
     qs = training_questions(corpus, limit)
     ts, thread = a["ts"], a["thread"]
     if not qs:
-        return []
+        return [], []
     t0 = ts[a["alive"]].min() if a["alive"].any() else 0.0
     t_span = ts.max() - t0
-    examples = []
+    live, replay = [], []
     rng = np.random.default_rng(0)
     for row, truth in qs:
         t_q = ts[row]
         if t_q - t0 < 0.2 * t_span or not has_vector[row]:
             continue
-        # What was known some time before the question: a question is often asked long after the
-        # last look at the community's history (a batch of questions, a quiet month), so train for
-        # staleness from none to a third of the history's span.
-        t_known = t_q - rng.uniform(0.0, LAG_SHARE * t_span)
-        mask = a["alive"] & (ts < t_known) & (thread != thread[row])
         sims = vectors @ vectors[row]
-        sims = np.where(mask & has_vector, sims, -np.inf)
-        k = min(TOP_K, int(np.isfinite(sims).sum()))
-        if k == 0:
-            continue
-        top = np.argpartition(-sims, k - 1)[:k]
-        top = top[np.argsort(-sims[top])]
-        dense = dense_weights([(int(r), float(sims[r])) for r in top])
-        lex = lexical_hits(corpus.lexical.scores(tokens(clean(corpus.records[row].text))), mask, TOP_K)
-        pri = priors(corpus, ref_time=t_known, before=t_known)
+        lexical = corpus.lexical.scores(tokens(clean(corpus.records[row].text)))
         asker = int(a["author"][row])
-        cands, feats, _ = features(corpus, Hits(dense, lex), pri, asker=asker, excluded=set(), hour=hour_of(t_q))
-        where = np.flatnonzero(cands == truth)
-        if len(where) == 0 or len(cands) < 2:
-            continue
-        # Questions answered by someone outside the five busiest answerers are the ones the bot
-        # exists for (activity alone finds the regulars): they weigh more in the fit.
-        regulars = set(np.argsort(-pri.answers)[:5].tolist())
-        examples.append((feats, int(where[0]), 1.0 if truth in regulars else LONG_TAIL_WEIGHT))
-    return examples
+        # A replay knows what was known some time before the question: a question is often asked long after
+        # the last look at the community's history (a batch of questions, a quiet month), so train for
+        # staleness from none to a third of the history's span. The live bot knows everything until now.
+        lag = rng.uniform(0.0, LAG_SHARE * t_span)
+        for out, t_known, asked_at in ((live, t_q, t_q), (replay, t_q - lag, None)):
+            mask = a["alive"] & (ts < t_known) & (thread != thread[row])
+            masked = np.where(mask & has_vector, sims, -np.inf)
+            k = min(TOP_K, int(np.isfinite(masked).sum()))
+            if k == 0:
+                continue
+            top = np.argpartition(-masked, k - 1)[:k]
+            dense = dense_weights([(int(r), float(masked[r])) for r in top])
+            lex = lexical_hits(lexical, mask, TOP_K)
+            pri = priors(corpus, ref_time=t_known, before=t_known)
+            cands, feats, _ = features(corpus, Hits(dense, lex), pri, asker=asker, excluded=set(), asked_at=asked_at)
+            where = np.flatnonzero(cands == truth)
+            if len(where) == 0 or len(cands) < 2:
+                continue
+            # Questions answered by someone outside the five busiest answerers are the ones the bot
+            # exists for (activity alone finds the regulars): they weigh more in the fit.
+            regulars = set(np.argsort(-pri.answers)[:5].tolist())
+            out.append((feats, int(where[0]), 1.0 if truth in regulars else LONG_TAIL_WEIGHT))
+    return live, replay
 
 
 def _fit_logit(examples, mask: np.ndarray, prior: np.ndarray, l2: float) -> np.ndarray:
@@ -171,28 +171,18 @@ def choose_l2(examples) -> float:
     return L2_GRID[int(np.argmax(scores))]
 
 
-def untimed(examples):
-    """The same questions with the hour they were asked unknown."""
-    out = []
-    for feats, truth, weight in examples:
-        feats = feats.copy()
-        feats[:, TIMED] = 0.0
-        out.append((feats, truth, weight))
-    return out
-
-
-def fit_weights(examples, l2: float | None = None) -> FitResult | None:
-    """Fit the activity model and the evidence model, then the mixture share between them, with and without
-    the hour of the question; the L2 pull is chosen by validation on the community's latest questions
-    unless given."""
-    if len(examples) < MIN_QUESTIONS:
+def fit_weights(live, replay, l2: float | None = None) -> FitResult | None:
+    """Fit the activity model and the evidence model, then the mixture share between them, for live asks
+    (`live` examples) and for replays (`replay` examples, where the time-dependent features are unknown);
+    the L2 pull is chosen by validation on the community's latest questions unless given."""
+    if min(len(live), len(replay)) < MIN_QUESTIONS:
         return None
     models = []
-    for which in (examples, untimed(examples)):
-        pull = choose_l2(which) if l2 is None else l2
-        model, ll = _fit_model(which, pull)
+    for examples in (live, replay):
+        pull = choose_l2(examples) if l2 is None else l2
+        model, ll = _fit_model(examples, pull)
         models.append((model, ll))
-        log.info("fitted ranking on %d questions: l2 %.1f, mix %.2f, %s", len(which), pull, model[-1],
+        log.info("fitted ranking on %d questions: l2 %.1f, mix %.2f, %s", len(examples), pull, model[-1],
                  dict(zip(FEATURES, np.round(model[:-1], 3), strict=True)))
     (timed, ll), (plain, _) = models
-    return FitResult(timed, plain, len(examples), ll)
+    return FitResult(timed, plain, len(live), ll)

@@ -49,6 +49,9 @@ FEATURES = (
     # day the question is asked (UTC). Known for live asks only; zero when the time is unknown (replays).
     "available",
     "available_evidence",  # the same on the evidence side: the niche expert who is around at this hour
+    # Presence: messages in the PRESENT_HOURS before a live question (who is in the conversation right now).
+    "present",
+    "present_evidence",
 )
 NICHE_OF = {"dense_niche": "dense", "lexical_niche": "lexical", "thread_niche": "thread", "best_niche": "best",
             "affinity_niche": "affinity"}
@@ -57,9 +60,10 @@ REGULARS = 5
 # all messages, past help to the asker). Wide enough that the long tail of a big community gets in.
 EXTRA_CANDIDATES = 50
 
-# Availability starts at zero: some communities live in one time zone, so its weight is left to the fit.
+# Availability and presence start at zero: some communities live in one time zone, some talk in bursts,
+# so their weights are left to the fit.
 DEFAULT_WEIGHTS = np.array([1.0, 0.3, 0.5, -0.3, 0.3, 0.0, 0.0, 0.3, 0.2, 1.0, 0.3, 0.5, 0.1, 0.5, 0.5, 0.5,
-                            0.5, 0.5, 0.2, 0.3, 0.3, 0.3, 0.3, 0.3, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0])
+                            0.5, 0.5, 0.2, 0.3, 0.3, 0.3, 0.3, 0.3, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0])
 DEFAULT_MODEL = np.append(DEFAULT_WEIGHTS, 0.5)  # weights, then the activity model's share
 
 _COL = {name: i for i, name in enumerate(FEATURES)}
@@ -67,8 +71,8 @@ _COL = {name: i for i, name in enumerate(FEATURES)}
 # not a product: when the evidence points sharply at a niche expert it wins; when it is diffuse, the
 # activity model's order stands.
 PRIOR_FEATURES = ("answers", "first", "answers_share", "first_share", "recent", "week", "regular", "messages",
-                  "messages_share", "started", "available")
-TIMED = np.array([f in ("available", "available_evidence") for f in FEATURES])
+                  "messages_share", "started", "available", "present")
+TIMED = np.array([f.startswith(("available", "present")) for f in FEATURES])  # known for live asks only
 PRIOR_MASK = np.array([f in PRIOR_FEATURES for f in FEATURES])
 ROLE_WEIGHT = np.array([1.0, 1.0, 1.0])  # other, ask, answer: equal; roles have features of their own
 DAY = 86400.0
@@ -79,6 +83,7 @@ SIMILAR_THREAD_SHARE = 0.6
 # A member's hours of the day are shrunk towards the community's as if this many messages followed its
 # pattern: a handful of messages says little about when someone is around.
 HOUR_PRIOR = 20.0
+PRESENT_HOURS = 2.0
 
 
 @dataclass(frozen=True)
@@ -182,6 +187,12 @@ class Priors:
             share = (counts + HOUR_PRIOR * community) / (counts.sum(1, keepdims=True) + HOUR_PRIOR)
             self._leaders["hours"] = np.log(share / community)
         return self._leaders["hours"]
+
+    def present(self, at: float) -> np.ndarray:
+        """Messages per member in the PRESENT_HOURS before `at`."""
+        ts = self.ts
+        window = self.mask & (ts < at) & (ts >= at - PRESENT_HOURS * 3600)
+        return np.bincount(self.author[window], minlength=len(self.answers)).astype(np.float64)
 
 
 def cached_priors(corpus: Corpus, ref_time: float) -> Priors:
@@ -300,11 +311,11 @@ def features(
     excluded: set[int],
     skill: dict[int, float] | None = None,
     extra_candidates: int = EXTRA_CANDIDATES,
-    hour: int | None = None,
+    asked_at: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray, Evidence]:
     """Candidates (member numbers), their feature matrix, and the evidence behind it (vectorised over the
-    hit rows and the rows of the threads they belong to). `hour`: of the day (UTC) the question is asked,
-    if known."""
+    hit rows and the rows of the threads they belong to). `asked_at`: when the question is asked (epoch
+    seconds), for a live ask."""
     a = corpus.arrays
     author, role, thread = a["author"], a["role"], a["thread"]
     n_members = len(corpus.members)
@@ -393,8 +404,11 @@ def features(
     feats[:, _COL["messages_share"]] = pri.messages[cands] / max(pri.messages.max(), 1.0)
     for niche, base in NICHE_OF.items():
         feats[:, _COL[niche]] = feats[:, _COL[base]] * ~regular
-    if hour is not None:
-        feats[:, TIMED] = pri.availability()[cands, hour][:, None]
+    if asked_at is not None:
+        available = pri.availability()[cands, hour_of(asked_at)]
+        present = np.log1p(pri.present(asked_at)[cands])
+        for col, value in (("available", available), ("present", present)):
+            feats[:, _COL[col]] = feats[:, _COL[f"{col}_evidence"]] = value
     quote = (hrel >= EVIDENCE_SHARE * top_rel) & (hr != ROLE_ASK)
     similar = p_rel >= SIMILAR_THREAD_SHARE * top_rel
     evidence = Evidence(hm[quote], (hrel * weight)[quote], rows[ok][quote],
@@ -421,7 +435,7 @@ def rank_experts(
     skill_idx = {corpus.member(u): s for u, s in (skill or {}).items()}
     pri = cached_priors(corpus, ref_time)
     cands, feats, evidence = features(corpus, hits, pri, asker=asker_idx, excluded=excluded_idx, skill=skill_idx,
-                                      hour=hour_of(asked_at) if asked_at is not None else None)
+                                      asked_at=asked_at)
     if len(cands) == 0:
         return []
     if weights is None or len(weights) != len(DEFAULT_MODEL):  # none fitted yet, or fitted on other features

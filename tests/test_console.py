@@ -1,10 +1,13 @@
 """The console adapter drives the same core path as Slack and Discord."""
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from sqlalchemy import func, select
 
 from adapters.console import ConsoleAdapter
-from bot.db.models import Member, Message, MessageVector, Skill
+from bot.db.models import Channel, Member, Message, MessageVector, Skill
+from bot.services.ingest import IncomingMessage
 from tests.exports import TEAM, THREADS, USERS, write_slack_export
 
 
@@ -84,3 +87,18 @@ async def test_forget_me_reaches_mentoring_saves_and_intros(app, tmp_path):
     async with app.db.sessions() as s:
         for model in (MentoringEnrolment, ResourceSave):
             assert await s.scalar(select(func.count()).select_from(model).where(model.member_id == kenji.id)) == 0
+
+
+async def test_a_live_question_shows_who_is_in_the_conversation_right_now(app, tmp_path):
+    console = await _setup(app, tmp_path)
+    [answer] = await console.say("UASK2", "/whoknows kubernetes pods rollout")
+    assert "in the conversation in the last" not in answer  # the history is old: nobody has spoken lately
+    async with app.db.sessions() as s:  # Kenji says something in a channel, as any adapter stores it
+        kenji = await s.scalar(select(Member).where(Member.external_id == "UK8S"))
+        channel = await s.scalar(select(Channel).where(Channel.community_id == kenji.community_id))
+    await app.ingest.store(kenji.community_id, [IncomingMessage(
+        channel_id=channel.id, external_id="live-1", author_id=kenji.id, text="morning all, back from the conference",
+        created_at=datetime.now(UTC) - timedelta(minutes=30))])
+    [answer] = await console.say("UASK2", "/whoknows kubernetes pods rollout")
+    kenji_block = answer.split("Kenji", 1)[1].split("\n2. ", 1)[0]
+    assert "in the conversation in the last 2 hours" in kenji_block, answer

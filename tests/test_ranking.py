@@ -5,7 +5,7 @@ import pytest
 
 from matching.corpus import Corpus, MessageRecord
 from matching.fit import build_examples, fit_weights
-from matching.ranking import DEFAULT_MODEL, TIMED, Hits, rank_experts
+from matching.ranking import DEFAULT_MODEL, FEATURES, TIMED, Hits, rank_experts
 
 LATER = 1_000_000.0 + 100 * 86400  # months after the corpus: nobody counts as recently active
 
@@ -115,8 +115,29 @@ def test_the_fit_learns_availability_for_live_asks_and_leaves_replays_without_it
     corpus.add(recs)
     vectors = rng.normal(size=(len(corpus), 16))
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    result = fit_weights(build_examples(corpus, vectors, np.ones(len(corpus), dtype=bool)))
+    result = fit_weights(*build_examples(corpus, vectors, np.ones(len(corpus), dtype=bool)))
     assert result is not None
-    assert (result.weights[:-1][TIMED] > 0.3).all(), result.weights[:-1][TIMED]
-    assert (result.untimed[:-1][TIMED] == 0).all()
+    available = [FEATURES.index("available"), FEATURES.index("available_evidence")]
+    assert (result.weights[available] > 0.3).all(), result.weights[available]
+    assert (result.untimed[:-1][TIMED] == 0).all()  # availability and presence: unknown in a replay
     assert set(result.as_dict()) >= {"weights", "untimed", "features"}
+
+
+def test_who_is_in_the_conversation_right_now_ranks_first_for_a_live_question():
+    corpus, hits = _day_and_night()
+    later = float(corpus.arrays["ts"].max()) + 86400 * 2
+    asked_at = later - later % 86400 + 14.5 * 3600  # the day member's usual hour...
+    corpus.add([MessageRecord(id=999, author="night", ts=asked_at - 1800, text="still up, fighting a deploy",
+                              channel="general")])  # ...but the night member spoke half an hour ago
+    model = DEFAULT_MODEL.copy()
+    model[[FEATURES.index("present"), FEATURES.index("present_evidence")]] = 1.0
+
+    def scores(at, weights=model):
+        ranked = rank_experts(corpus, hits, asker="someone", excluded=set(), ref_time=asked_at, weights=weights,
+                              top=2, asked_at=at)
+        return {corpus.members[r.member]: r.score for r in ranked}
+
+    assert scores(asked_at)["night"] > scores(asked_at)["day"]
+    assert scores(asked_at, DEFAULT_MODEL)["night"] < scores(asked_at, DEFAULT_MODEL)["day"]
+    # Hours later the night member is no longer "right now": presence adds nothing.
+    assert scores(asked_at + 3 * 3600) == pytest.approx(scores(asked_at + 3 * 3600, DEFAULT_MODEL))

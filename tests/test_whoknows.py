@@ -59,7 +59,7 @@ async def test_eval_beats_baselines_on_the_sample(sample_app):
     for baseline in ("most-active", "top-answerers", "bm25-doc"):
         assert mine["mrr"] > result["systems"][baseline]["mrr"], result
     # Also scored as the live bot ranks: knowing the hour each question was asked.
-    assert result["systems"]["connective-live"]["n"] == mine["n"]
+    assert result["systems"]["connective+time"]["n"] == mine["n"]
 
 
 @pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)

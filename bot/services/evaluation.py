@@ -4,8 +4,10 @@ Time split: the first 70% of messages (by time) are the history; every later thr
 by a member and got a reply from someone else is a question, and the first other member who
 replied is the answer. Suggestions come from the history only, and are compared with baselines
 computed on the same history: the most active members, the top answerers, and BM25 over messages
-(Balog's document model). connective is scored twice: as a replay without the time of the question,
-and as the live bot asks, knowing when the question was asked (who is usually around then).
+(Balog's document model). connective is scored twice: without the time of the question, and knowing it
+as the live bot does (who is usually around then). The history stays frozen at the cut either way; the
+live bot, which ingests every message until the question, is measured by
+tests/benchmarks/eval_rolling.py.
 """
 from __future__ import annotations
 
@@ -116,7 +118,7 @@ async def evaluate(expertise: ExpertiseService, community_id: int, *, cut_share:
         found = await expertise.rank(community_id, q.text, asker=q.asker, top=10)
         systems.setdefault("connective", Scores()).add([s.user for s in found], q, regulars)
         found = await expertise.rank(community_id, q.text, asker=q.asker, top=10, now=datetime.fromtimestamp(q.ts, UTC))
-        systems.setdefault("connective-live", Scores()).add([s.user for s in found], q, regulars)
+        systems.setdefault("connective+time", Scores()).add([s.user for s in found], q, regulars)
         for name, ranked in baselines(history, q, history.lexical, counts, answers, authors).items():
             systems.setdefault(name, Scores()).add(ranked, q, regulars)
     return {"questions": len(questions), "longtail_questions": sum(q.answerer not in regulars for q in questions),

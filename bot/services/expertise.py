@@ -20,7 +20,7 @@ from bot.db.models import Channel, Community, Member, Message, MessageVector, Re
 from bot.embedder import Embedder
 from matching.corpus import Corpus, MessageRecord
 from matching.fit import build_examples, fit_weights
-from matching.ranking import FEATURES, Hits, Ranked, dense_weights, lexical_hits, rank_experts
+from matching.ranking import FEATURES, PRESENT_HOURS, Hits, Ranked, dense_weights, lexical_hits, rank_experts
 from matching.text import clean, tokens
 from matching.vector_index import NumpyVectorIndex, VectorIndex
 
@@ -33,7 +33,7 @@ SKILL_MIN_SIM = 0.35
 NOT_MY_AREA_MIN_SIM = 0.4
 NOT_MY_AREA_DROP_SIM = 0.8
 NAMES_TTL = 300.0
-AVAILABLE = FEATURES.index("available")
+AVAILABLE, PRESENT = FEATURES.index("available"), FEATURES.index("present")
 AROUND = float(np.log(1.5))  # "usually around": posts at least 1.5x the community's share at this hour of the day
 
 
@@ -256,11 +256,11 @@ class ExpertiseService:
         """Fit ranking weights on this community's answered threads and store them."""
         corpus = await self.corpus(community_id)
         vectors, has = await self._aligned_vectors(community_id, corpus)
-        examples = await asyncio.to_thread(build_examples, corpus, vectors, has)
-        result = await asyncio.to_thread(fit_weights, examples)
+        live, replay = await asyncio.to_thread(build_examples, corpus, vectors, has)
+        result = await asyncio.to_thread(fit_weights, live, replay)
         if result is None:
             log.info("community %d: %d answered threads, too few to fit ranking weights; using defaults",
-                     community_id, len(examples))
+                     community_id, len(replay))
             return None
         async with self.db.sessions.begin() as session:
             community = await session.get(Community, community_id)
@@ -299,7 +299,8 @@ class ExpertiseService:
         skip: set[str] | frozenset[str] = frozenset(),
     ) -> list[Suggestion]:
         """The `top` members most able to answer `text`, best first; `skip` are never suggested. `now` is when
-        the question is asked (live asks): who is usually around at that hour counts then."""
+        the question is asked (live asks): who is usually around at that hour, and who is in the conversation
+        right now, count then."""
         corpus = await self.corpus(community_id)
         if len(corpus) == 0:
             return []
@@ -370,7 +371,10 @@ class ExpertiseService:
             answers = int(round(np.expm1(r.features[4])))
             why.append(f"answers often here ({answers} replies to others' threads)")
             links.append(None)
-        if r.features[AVAILABLE] >= AROUND:  # zero unless the ask is live
+        if r.features[PRESENT] > 0:  # both zero unless the ask is live
+            why.append(f"in the conversation in the last {PRESENT_HOURS:g} hours")
+            links.append(None)
+        elif r.features[AVAILABLE] >= AROUND:
             why.append("usually around at this time of day")
             links.append(None)
         return Suggestion(user=user, name=names.get(user, user), score=round(r.score, 4), why=why,
