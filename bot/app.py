@@ -71,6 +71,9 @@ def build_app(settings: Settings, *, embedder: SentenceEmbedder | None = None, d
     from bot.health import Health
 
     app.health = Health(db)
+    from bot.services.expertise import REFIT_SECONDS
+
+    scheduler.every("ranking:refit", REFIT_SECONDS, expertise.refit_grown)
     # Feature services register their commands, clicks and jobs here.
     from bot.services import community_settings, home, intros
 

@@ -42,8 +42,8 @@ VALIDATION_SHARE = 0.3  # the newest share of training questions that chooses th
 
 @dataclass(frozen=True)
 class FitResult:
-    weights: np.ndarray  # for asks whose time is known
-    untimed: np.ndarray  # for asks without a time: availability unknown
+    weights: np.ndarray  # for live asks: the time known, and everything said until then
+    untimed: np.ndarray  # for replays: no time, stale history (availability and presence unknown)
     questions: int
     log_likelihood: float
 

@@ -51,6 +51,28 @@ async def test_a_live_question_says_who_is_usually_around_at_its_hour(sample_app
     assert "usually around at this time of day" not in at[quietest].why
 
 
+async def test_a_community_that_grew_or_was_never_fitted_is_fitted_again(sample_app):
+    cid = await _community_id(sample_app)
+    assert sample_app.scheduler.has("ranking:refit")
+    assert await sample_app.expertise.refit_grown() == []  # fitted by the import, not grown since
+
+    async def settings(change=None) -> dict:
+        async with sample_app.db.sessions.begin() as s:
+            community = await s.get(Community, cid)
+            if change:
+                community.settings = change(dict(community.settings))
+            return dict(community.settings)
+
+    fitted = (await settings())["ranking_fitted"]["messages"]
+    await settings(lambda c: {**c, "ranking_fitted": {"messages": fitted // 2}})  # as if it had doubled since
+    assert await sample_app.expertise.refit_grown() == [cid]
+    assert (await settings())["ranking_fitted"]["messages"] == fitted
+    await settings(lambda c: {k: v for k, v in c.items() if not k.startswith("ranking")})  # a live-only community
+    assert await sample_app.expertise.refit_grown() == [cid]
+    assert {"weights", "untimed"} <= set((await settings())["ranking"])
+    assert await sample_app.expertise.refit_grown() == []
+
+
 async def test_eval_beats_baselines_on_the_sample(sample_app):
     cid = await _community_id(sample_app)
     result = await evaluate(sample_app.expertise, cid)

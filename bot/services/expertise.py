@@ -33,6 +33,9 @@ SKILL_MIN_SIM = 0.35
 NOT_MY_AREA_MIN_SIM = 0.4
 NOT_MY_AREA_DROP_SIM = 0.8
 NAMES_TTL = 300.0
+REFIT_GROWTH = 0.2  # the ranking is fitted again once a community's history grew by a fifth...
+MIN_FIT_MESSAGES = 200  # ...or first once it has this many messages (fewer hold too few answered threads)
+REFIT_SECONDS = 6 * 3600  # how often that is looked at
 AVAILABLE, PRESENT = FEATURES.index("available"), FEATURES.index("present")
 AROUND = float(np.log(1.5))  # "usually around": posts at least 1.5x the community's share at this hour of the day
 
@@ -253,20 +256,43 @@ class ExpertiseService:
         return np.asarray(fitted["weights" if timed else "untimed"])
 
     async def fit(self, community_id: int) -> dict | None:
-        """Fit ranking weights on this community's answered threads and store them."""
+        """Fit ranking weights on this community's answered threads and store them (with the size of the
+        history they were fitted on, so refit_grown knows when to fit again)."""
         corpus = await self.corpus(community_id)
         vectors, has = await self._aligned_vectors(community_id, corpus)
         live, replay = await asyncio.to_thread(build_examples, corpus, vectors, has)
         result = await asyncio.to_thread(fit_weights, live, replay)
+        async with self.db.sessions.begin() as session:
+            messages = await session.scalar(select(func.count()).select_from(Message)
+                                            .where(Message.community_id == community_id))
+            fitted = {"messages": messages, "at": datetime.now(UTC).isoformat(timespec="seconds")}
+            community = await session.get(Community, community_id)
+            ranking = {"ranking": result.as_dict()} if result else {}
+            community.settings = {**(community.settings or {}), **ranking, "ranking_fitted": fitted}
         if result is None:
             log.info("community %d: %d answered threads, too few to fit ranking weights; using defaults",
                      community_id, len(replay))
             return None
-        async with self.db.sessions.begin() as session:
-            community = await session.get(Community, community_id)
-            community.settings = {**(community.settings or {}), "ranking": result.as_dict()}
         self._weights.pop(community_id, None)
         return result.as_dict()
+
+    async def refit_grown(self) -> list[int]:
+        """Fit again every community whose history grew by REFIT_GROWTH since its last fit, or that has
+        MIN_FIT_MESSAGES and was never fitted: a community that only ever ran live learns its own weights
+        (who is around included), and an imported one keeps up with how it changes. Returns their ids."""
+        async with self.db.sessions() as session:
+            settings = dict((await session.execute(select(Community.id, Community.settings))).all())
+            counts = dict((await session.execute(
+                select(Message.community_id, func.count()).group_by(Message.community_id))).all())
+        done = []
+        for community_id, n in sorted(counts.items()):
+            last = ((settings.get(community_id) or {}).get("ranking_fitted") or {}).get("messages")
+            if n >= MIN_FIT_MESSAGES and (last is None or n >= last * (1 + REFIT_GROWTH)):
+                log.info("community %d: %d messages (%s at the last fit): fitting ranking weights again",
+                         community_id, n, last if last is not None else "none")
+                await self.fit(community_id)
+                done.append(community_id)
+        return done
 
     async def _aligned_vectors(self, community_id: int, corpus: Corpus) -> tuple[np.ndarray, np.ndarray]:
         dim = getattr(self.embedder, "dim", 384)

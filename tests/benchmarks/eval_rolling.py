@@ -23,13 +23,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
-import importlib.util
 import os
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+from eval_live import TOOL, hour, load_tool  # this folder (the scripts run as files)
 from sqlalchemy import select
 
 from bot.app import build_app
@@ -38,19 +38,6 @@ from bot.db.models import Channel, Member
 from bot.importers.slack_export import SYSTEM_SUBTYPES, SlackExport, message_author, slack_time
 from bot.repo import list_communities
 from bot.settings import Settings
-
-TOOL = Path(__file__).resolve().parents[3] / "shared" / "tools" / "eval_whoknows.py"
-
-
-def load_tool(path: Path):
-    spec = importlib.util.spec_from_file_location("eval_whoknows", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def hour(ts: float) -> int:
-    return int(ts % 86400 // 3600)
 
 
 class RollingBaselines:
