@@ -24,7 +24,6 @@ from matching.ranking import (
     dense_weights,
     features,
     lexical_hits,
-    mixture,
     priors,
 )
 from matching.text import clean, tokens
@@ -117,43 +116,70 @@ def build_examples(corpus: Corpus, vectors: np.ndarray, has_vector: np.ndarray, 
     return live, replay
 
 
-def _fit_logit(examples, mask: np.ndarray, prior: np.ndarray, l2: float) -> np.ndarray:
+@dataclass(frozen=True)
+class _Stacked:
+    """Every question's candidates in one matrix, so the loss of a fit is a few array operations
+    rather than a Python loop over the questions."""
+
+    feats: np.ndarray
+    starts: np.ndarray  # the first row of each question
+    question: np.ndarray  # the question of each row
+    truth: np.ndarray  # the row of each question's answerer
+    weight: np.ndarray  # each question's weight
+
+    @classmethod
+    def of(cls, examples) -> _Stacked:
+        sizes = np.array([len(f) for f, _, _ in examples])
+        starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+        return cls(np.concatenate([f for f, _, _ in examples]), starts,
+                   np.repeat(np.arange(len(examples)), sizes), starts + np.array([t for _, t, _ in examples]),
+                   np.array([w for _, _, w in examples], dtype=np.float64))
+
+    def softmax(self, z: np.ndarray) -> np.ndarray:
+        """Softmax of `z` within each question."""
+        e = np.exp(z - np.maximum.reduceat(z, self.starts)[self.question])
+        return e / np.add.reduceat(e, self.starts)[self.question]
+
+    def models(self, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The activity model's and the evidence model's probabilities of every row, for weights `w`."""
+        return (self.softmax(self.feats[:, PRIOR_MASK] @ w[PRIOR_MASK]),
+                self.softmax(self.feats[:, ~PRIOR_MASK] @ w[~PRIOR_MASK]))
+
+
+def _fit_logit(stacked: _Stacked, mask: np.ndarray, prior: np.ndarray, l2: float, weight: np.ndarray) -> np.ndarray:
+    f = stacked.feats[:, mask]
+    f_truth = f[stacked.truth]
+    row_weight = weight[stacked.question]
+
     def loss(w: np.ndarray) -> tuple[float, np.ndarray]:
-        total, grad = 0.0, np.zeros_like(w)
-        for feats, truth, weight in examples:
-            f = feats[:, mask]
-            z = f @ w
-            z -= z.max()
-            p = np.exp(z)
-            p /= p.sum()
-            total -= weight * np.log(p[truth] + 1e-12)
-            grad -= weight * (f[truth] - p @ f)
+        p = stacked.softmax(f @ w)
+        total = -float(weight @ np.log(p[stacked.truth] + 1e-12))
+        grad = f.T @ (p * row_weight) - weight @ f_truth
         diff = w - prior
         return total + l2 * float(diff @ diff), grad + 2 * l2 * diff
 
     return minimize(loss, prior.copy(), jac=True, method="L-BFGS-B").x
 
 
-def _fit_model(examples, l2: float) -> tuple[np.ndarray, float]:
+def _fit_model(stacked: _Stacked, l2: float) -> tuple[np.ndarray, float]:
     """The activity model and the evidence model, then the mixture share between them (model, log-lik)."""
     w = DEFAULT_WEIGHTS.copy()
-    w[PRIOR_MASK] = _fit_logit([(f, t, 1.0) for f, t, _ in examples], PRIOR_MASK, w[PRIOR_MASK], l2)
-    w[~PRIOR_MASK] = _fit_logit(examples, ~PRIOR_MASK, w[~PRIOR_MASK], l2)
+    w[PRIOR_MASK] = _fit_logit(stacked, PRIOR_MASK, w[PRIOR_MASK], l2, np.ones_like(stacked.weight))
+    w[~PRIOR_MASK] = _fit_logit(stacked, ~PRIOR_MASK, w[~PRIOR_MASK], l2, stacked.weight)
+    p_prior, p_content = (p[stacked.truth] for p in stacked.models(w))
     best = (-np.inf, 0.5)
     for mix in np.linspace(0.05, 0.95, 19):
-        model = np.append(w, mix)
-        ll = sum((1 + weight) / 2 * np.log(mixture(f, model)[t] + 1e-12) for f, t, weight in examples)
+        ll = float((1 + stacked.weight) / 2 @ np.log(mix * p_prior + (1 - mix) * p_content + 1e-12))
         best = max(best, (ll, float(mix)))
     return np.append(w, best[1]), float(best[0])
 
 
-def _reciprocal_rank(examples, model: np.ndarray) -> float:
+def _reciprocal_rank(stacked: _Stacked, model: np.ndarray) -> float:
     """Mean reciprocal rank of the answerer (long-tail questions weighing as in the fit)."""
-    total = 0.0
-    for feats, truth, weight in examples:
-        p = mixture(feats, model)
-        total += (1 + weight) / 2 / (1 + int(np.sum(p > p[truth])))
-    return total / max(len(examples), 1)
+    p_prior, p_content = stacked.models(model[:-1])
+    p = model[-1] * p_prior + (1 - model[-1]) * p_content
+    above = np.bincount(stacked.question, weights=p > p[stacked.truth][stacked.question], minlength=len(stacked.starts))
+    return float(((1 + stacked.weight) / 2 / (1 + above)).sum() / max(len(stacked.starts), 1))
 
 
 def choose_l2(examples) -> float:
@@ -166,7 +192,7 @@ def choose_l2(examples) -> float:
     n_fit = int(len(examples) * (1 - VALIDATION_SHARE))
     if n_fit < MIN_QUESTIONS or len(examples) - n_fit < MIN_QUESTIONS // 2:
         return DEFAULT_L2
-    older, newer = examples[:n_fit], examples[n_fit:]
+    older, newer = _Stacked.of(examples[:n_fit]), _Stacked.of(examples[n_fit:])
     scores = [_reciprocal_rank(newer, _fit_model(older, l2)[0]) for l2 in L2_GRID]
     return L2_GRID[int(np.argmax(scores))]
 
@@ -180,7 +206,7 @@ def fit_weights(live, replay, l2: float | None = None) -> FitResult | None:
     models = []
     for examples in (live, replay):
         pull = choose_l2(examples) if l2 is None else l2
-        model, ll = _fit_model(examples, pull)
+        model, ll = _fit_model(_Stacked.of(examples), pull)
         models.append((model, ll))
         log.info("fitted ranking on %d questions: l2 %.1f, mix %.2f, %s", len(examples), pull, model[-1],
                  dict(zip(FEATURES, np.round(model[:-1], 3), strict=True)))
