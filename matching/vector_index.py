@@ -56,6 +56,12 @@ def _blas() -> ThreadpoolController:
     return ThreadpoolController()
 
 
+def one_blas_thread():  # noqa: ANN201 (threadpoolctl's context manager)
+    """BLAS on one thread for the block: many small products (a scan, a fit's loss) spend more time waking a
+    second thread than computing, and stall when the other core is busy."""
+    return _blas().limit(limits=1, user_api="blas")
+
+
 class _Block:
     """Vectors of one community in a growable matrix (appends are amortised O(1))."""
 
@@ -188,7 +194,7 @@ class NumpyVectorIndex:
         want = min(k + len(block.dead), block.n)
         # One BLAS thread: the scan is memory-bound, and a second thread only stalls when the other core is
         # busy (encoding, another process), which made searches 4x slower under load.
-        with _blas().limit(limits=1, user_api="blas"):
+        with one_blas_thread():
             rows, sims = block.top(np.asarray(query, dtype=np.float32), want)
         order = np.argsort(-sims, kind="stable")
         out = []
