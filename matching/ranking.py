@@ -157,7 +157,7 @@ class Priors:
     first: np.ndarray
     started: np.ndarray
     before: float | None = None
-    _leaders: dict = field(default_factory=dict)
+    _cache: dict = field(default_factory=dict)  # leaders and hour profiles, once per state of the priors
     author: np.ndarray | None = None  # per row, with `ts`: what the hours of the day are counted from
     ts: np.ndarray | None = None
 
@@ -165,19 +165,19 @@ class Priors:
         """Members among the top `n` by answers, first replies, recent or all messages (with any); or only the
         `n` busiest answerers. Computed once per state of the priors."""
         key = (n, busiest_answerers)
-        if key not in self._leaders:
+        if key not in self._cache:
             priors = (self.answers,) if busiest_answerers else (self.answers, self.first, self.recent, self.messages)
             found = []
             for prior in priors:
                 best = np.argsort(-prior)[:n]
                 found.append(best[prior[best] > 0])
-            self._leaders[key] = np.unique(np.concatenate(found)).astype(np.int64)
-        return self._leaders[key]
+            self._cache[key] = np.unique(np.concatenate(found)).astype(np.int64)
+        return self._cache[key]
 
     def availability(self) -> np.ndarray:
         """members x 24: log of how much more than the community each member posts at each hour of the day
         (UTC; an hour shares a quarter of its count with each neighbour). Computed on the first timed ask."""
-        if "hours" not in self._leaders:
+        if "hours" not in self._cache:
             m = len(self.answers)
             author = self.author[self.mask].astype(np.int64)
             hour = ((self.ts[self.mask] % DAY) // 3600).astype(np.int64)
@@ -185,8 +185,8 @@ class Priors:
             counts = 0.5 * counts + 0.25 * np.roll(counts, 1, axis=1) + 0.25 * np.roll(counts, -1, axis=1)
             community = (counts.sum(0) + 1.0) / (counts.sum() + 24.0)
             share = (counts + HOUR_PRIOR * community) / (counts.sum(1, keepdims=True) + HOUR_PRIOR)
-            self._leaders["hours"] = np.log(share / community)
-        return self._leaders["hours"]
+            self._cache["hours"] = np.log(share / community)
+        return self._cache["hours"]
 
     def present(self, at: float) -> np.ndarray:
         """Messages per member in the PRESENT_HOURS before `at`."""
