@@ -103,8 +103,10 @@ class _Block:
         k = max(int(np.sqrt(n)), 1)
         sample = matrix[np.sort(rng.choice(n, size=min(n, 40 * k), replace=False))]
         centroids = spherical_kmeans(sample, k, rng)
-        assign = np.concatenate([np.argmax(matrix[i : min(i + 50_000, n)] @ centroids.T, axis=1)
-                                 for i in range(0, n, 50_000)])
+        # In slices of 10,000 rows: the similarities of a slice to ~450 centroids (200k rows) are then 18 MB
+        # at a time, not the 90 MB that peaked the memory of a load.
+        assign = np.concatenate([np.argmax(matrix[i : min(i + 10_000, n)] @ centroids.T, axis=1)
+                                 for i in range(0, n, 10_000)])
         return centroids, assign
 
     def apply(self, n: int, centroids: np.ndarray, assign: np.ndarray) -> None:

@@ -124,20 +124,24 @@ class ExpertiseService:
     async def _load(self, community_id: int) -> Corpus:
         started = time.perf_counter()
         async with self.db.sessions() as session:
-            rows = (await session.execute(
-                record_rows()
-                .where(Message.community_id == community_id, Member.is_bot.is_(False))
-                .order_by(Message.created_at, Message.id)
-            )).all()
+            community = Message.community_id == community_id
             reactions = dict((await session.execute(
                 select(Reaction.message_id, func.count()).where(Reaction.community_id == community_id)
                 .group_by(Reaction.message_id)
             )).all())
-            records = records_from_rows(rows, reactions)
-            del rows  # the records hold what is needed; the raw rows are as big again
+            # Who wrote each message (to resolve replies), then the messages themselves in parts: the raw
+            # rows of a whole community at once would be as big again as the corpus built from them.
+            author_of = authors_by_message((await session.execute(
+                select(Message.channel_id, Message.external_id, Member.external_id)
+                .join(Member, Member.id == Message.author_id).where(community, Member.is_bot.is_(False))
+            )).all())
             corpus = Corpus()
-            corpus.add(records)
-            del records
+            result = await session.stream(
+                record_rows().where(community, Member.is_bot.is_(False))
+                .order_by(Message.created_at, Message.id).execution_options(yield_per=20000))
+            async for part in result.partitions():
+                corpus.add(records_from_rows(part, reactions, author_of))
+            del author_of
             if isinstance(self.vectors, NumpyVectorIndex):
                 count = await session.scalar(select(func.count()).select_from(MessageVector)
                                              .where(MessageVector.community_id == community_id))
@@ -145,7 +149,7 @@ class ExpertiseService:
                 result = await session.stream(
                     select(MessageVector.message_id, MessageVector.embedding)
                     .where(MessageVector.community_id == community_id)
-                    .execution_options(yield_per=20000)
+                    .execution_options(yield_per=5000)
                 )
                 async for part in result.partitions():
                     ids = np.fromiter((r[0] for r in part), dtype=np.int64, count=len(part))
@@ -415,10 +419,18 @@ def record_rows() -> Select:
             .join(Member, Member.id == Message.author_id).join(Channel, Channel.id == Message.channel_id))
 
 
-def records_from_rows(rows, reactions: dict[int, int]) -> list[MessageRecord]:  # noqa: ANN001
+def authors_by_message(rows) -> dict[tuple[int, str], str]:  # noqa: ANN001
+    """(channel id, message external id) -> author external id, from rows of those three."""
+    return {(channel_id, ext): author for channel_id, ext, author in rows}
+
+
+def records_from_rows(rows, reactions: dict[int, int],  # noqa: ANN001
+                      author_of: dict[tuple[int, str], str] | None = None) -> list[MessageRecord]:
     """MessageRecords from (id, author, time, text, channel name, channel id, external id, thread,
-    reply-to, permalink) rows, resolving each thread's root author and each reply's target."""
-    author_of = {(r[5], r[6]): r[1] for r in rows}
+    reply-to, permalink) rows, resolving each thread's root author and each reply's target (among the rows,
+    or in author_of when given)."""
+    if author_of is None:
+        author_of = authors_by_message((r[5], r[6], r[1]) for r in rows)
     out = []
     for mid, author, created, text, channel, channel_id, ext, thread_ext, reply_to, permalink in rows:
         parent = None
