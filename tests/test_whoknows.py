@@ -1,7 +1,8 @@
 """Who knows X: ranking quality on the sample, the vector index contract, exclusions, bad input."""
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import asyncio
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
@@ -10,6 +11,7 @@ from sqlalchemy import func, select
 from bot import events as ev
 from bot.db.models import Community, Member, Message, MessageVector
 from bot.services.evaluation import evaluate
+from bot.services.expertise import ExpertiseService
 from matching.vector_index import NumpyVectorIndex
 
 TEAM = "T0SAMPLE01"
@@ -71,6 +73,44 @@ async def test_a_community_that_grew_or_was_never_fitted_is_fitted_again(sample_
     assert await sample_app.expertise.refit_grown() == [cid]
     assert {"weights", "untimed"} <= set((await settings())["ranking"])
     assert await sample_app.expertise.refit_grown() == []
+
+
+async def test_replicas_refit_a_community_once_and_share_the_weights(sample_app):
+    """Two replicas over one database, their refit jobs at the same moment: one fits, the other takes its
+    weights instead of keeping its own cached ones; a claim left by a replica that died is retried the
+    next period."""
+    cid = await _community_id(sample_app)
+    first = sample_app.expertise
+    second = ExpertiseService(sample_app.db, sample_app.embedder, NumpyVectorIndex())
+
+    async def set_fitted(messages: int, ranking: dict | None = None) -> None:
+        async with sample_app.db.sessions.begin() as s:
+            community = await s.get(Community, cid)
+            community.settings = {**community.settings, "ranking_fitted": {"messages": messages},
+                                  **({"ranking": ranking} if ranking else {})}
+
+    async with sample_app.db.sessions() as s:
+        fitted = dict((await s.get(Community, cid)).settings)
+    before = np.asarray(fitted["ranking"]["weights"])
+    zeros = [0.0] * len(before)
+    now = datetime(2026, 11, 27, 10, tzinfo=UTC)
+    half = fitted["ranking_fitted"]["messages"] // 2  # as if the history had doubled since
+    await set_fitted(half, {**fitted["ranking"], "weights": zeros, "untimed": zeros})
+    for replica in (first, second):  # both replicas have these weights cached
+        replica.forget_cache(cid)
+        assert not (await replica.weights(cid, timed=True)).any()
+    runs = await asyncio.gather(first.refit_grown(now=now), second.refit_grown(now=now))
+    assert sorted(runs) == [[], [cid]]
+    winner, other = (first, second) if runs[0] else (second, first)
+    fresh = await winner.weights(cid, timed=True)
+    assert np.allclose(fresh, before)  # the same history fits the same weights
+    assert not (await other.weights(cid, timed=True)).any()
+    assert await other.refit_grown(now=now) == []  # the next run of the other replica's job takes them
+    assert np.allclose(await other.weights(cid, timed=True), fresh)
+
+    await set_fitted(half)  # as if the winner had died before storing
+    assert await other.refit_grown(now=now) == []  # claimed this period
+    assert await other.refit_grown(now=now + timedelta(hours=6)) == [cid]
 
 
 async def test_eval_beats_baselines_on_the_sample(sample_app):

@@ -18,6 +18,7 @@ from bot.db.engine import Database
 from bot.db.intros import INTRO_CAP_WINDOW, Intro, NotMyArea
 from bot.db.models import Channel, Community, Member, Message, MessageVector, Reaction, Skill
 from bot.embedder import Embedder
+from bot.repo import claim_event
 from matching.corpus import Corpus, MessageRecord
 from matching.fit import build_examples, fit_weights
 from matching.ranking import FEATURES, PRESENT_HOURS, Hits, Ranked, dense_weights, lexical_hits, rank_experts
@@ -280,18 +281,29 @@ class ExpertiseService:
         self._weights.pop(community_id, None)
         return result.as_dict()
 
-    async def refit_grown(self) -> list[int]:
+    async def refit_grown(self, *, now: datetime | None = None) -> list[int]:
         """Fit again every community whose history grew by REFIT_GROWTH since its last fit, or that has
         MIN_FIT_MESSAGES and was never fitted: a community that only ever ran live learns its own weights
-        (who is around included), and an imported one keeps up with how it changes. Returns their ids."""
+        (who is around included), and an imported one keeps up with how it changes. Returns their ids.
+
+        Every replica runs this job on its own clock. Each refit is claimed in the database first (keyed by
+        the last fit's size and the REFIT_SECONDS period), so one replica fits and the others take its
+        weights; a replica that died while fitting leaves the refit to the next period."""
+        period = int((now or datetime.now(UTC)).timestamp() // REFIT_SECONDS)
         async with self.db.sessions() as session:
             settings = dict((await session.execute(select(Community.id, Community.settings))).all())
             counts = dict((await session.execute(
                 select(Message.community_id, func.count()).group_by(Message.community_id))).all())
+        for community_id, stored in settings.items():  # fitted meanwhile by another replica: use its weights
+            if community_id in self._weights and self._weights[community_id] != ((stored or {}).get("ranking") or None):
+                del self._weights[community_id]
         done = []
         for community_id, n in sorted(counts.items()):
             last = ((settings.get(community_id) or {}).get("ranking_fitted") or {}).get("messages")
             if n >= MIN_FIT_MESSAGES and (last is None or n >= last * (1 + REFIT_GROWTH)):
+                async with self.db.sessions.begin() as session:
+                    if not await claim_event(session, community_id, f"ranking-refit:{last}:{period}"):
+                        continue
                 log.info("community %d: %d messages (%s at the last fit): fitting ranking weights again",
                          community_id, n, last if last is not None else "none")
                 await self.fit(community_id)
