@@ -173,6 +173,9 @@ def _finish_import(report) -> None:  # noqa: ANN001
 def eval_cmd(
     path: Annotated[Path, typer.Argument(help="Slack export (folder or .zip) or DiscordChatExporter JSON")],
     cut: Annotated[float, typer.Option(min=0.3, max=0.95, help="Share of history (by time) used to learn")] = 0.7,
+    live: Annotated[bool, typer.Option("--live", help="Follow the later messages up to each question, as the "
+                                                       "running bot does (default: replay on the history at the cut)")]
+    = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON")] = False,
 ) -> None:
     """Quality of suggestions on your own history: MRR and hit@1/5/10 against simple baselines."""
@@ -199,7 +202,7 @@ def eval_cmd(
                     typer.echo(f"error: {err}", err=True)
                 cid = await _community_id(app, None)
                 try:
-                    return await evaluate(app.expertise, cid, cut_share=cut)
+                    return await evaluate(app.expertise, cid, cut_share=cut, live=live)
                 except ValueError as exc:
                     raise UserError(str(exc)) from None
             finally:
@@ -215,8 +218,13 @@ def eval_cmd(
     for name, m in result["systems"].items():
         typer.echo(f"{name:16} {m['n']:5d} {m['mrr']:6.3f} {m['hit@1']:6.3f} {m['hit@5']:6.3f} {m['hit@10']:6.3f} "
                    f"{m['longtail_mrr']:8.3f}")
-    typer.echo("connective: each question replayed against the history before the cut; connective+time: the same, "
-               "knowing when each question was asked (who is usually around then), as a live question is ranked")
+    if live:
+        typer.echo(f"live: the {result['followed_messages']} later messages followed in time order, each question "
+                   "asked at its time knowing everything said before it; the baselines count the same messages")
+    else:
+        typer.echo("connective: each question replayed against the history before the cut; connective+time: the "
+                   "same, knowing when each question was asked (who is usually around then), as a live question is "
+                   "ranked. `--live` follows the later messages too, as the running bot does")
 
 
 # -- ask -------------------------------------------------------------------------------------------

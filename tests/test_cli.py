@@ -79,6 +79,19 @@ def test_ask_text_and_json_lines(sample_db):
     assert mariusz not in [e["user"] for e in json.loads(out.stdout)["experts"]]
 
 
+def test_eval_prints_both_protocols():
+    """`connective eval` on an export, replayed on the frozen history and followed live (as the bot runs)."""
+    out = run("eval", str(SAMPLE))
+    assert out.returncode == 0, out.stderr[-3000:]
+    systems = [line.split()[0] for line in out.stdout.splitlines()[2:7]]
+    assert systems == ["connective", "connective+time", "most-active", "top-answerers", "answers-at-hour"]
+    out = run("eval", str(SAMPLE), "--live", "--json")
+    assert out.returncode == 0, out.stderr[-3000:]
+    result = json.loads(out.stdout.splitlines()[-1])
+    assert result["protocol"] == "live" and result["followed_messages"] > 0
+    assert set(result["systems"]) == {"connective", "most-active", "top-answerers", "answers-at-hour", "bm25-doc"}
+
+
 def test_user_mistakes_get_one_line_errors(tmp_path):
     empty = f"sqlite:///{tmp_path / 'empty.db'}"
     for args in (["--db", empty, "ask", "anything"], ["--db", empty, "import", "slack", str(tmp_path / "nope")],

@@ -122,6 +122,32 @@ async def test_eval_beats_baselines_on_the_sample(sample_app):
         assert mine["mrr"] > result["systems"][baseline]["mrr"], result
     # Also scored as the live bot ranks: knowing the hour each question was asked.
     assert result["systems"]["connective+time"]["n"] == mine["n"]
+    assert result["protocol"] == "replay" and result["followed_messages"] == 0
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+async def test_live_eval_follows_the_later_messages(sample_app):
+    """The live protocol: later messages are followed up to each question, the ranking sees them (who is in
+    the conversation now), and connective still beats every baseline counted on the same messages."""
+    cid = await _community_id(sample_app)
+    async with sample_app.db.sessions() as s:
+        total = await s.scalar(select(func.count()).select_from(Message).where(Message.community_id == cid))
+    seen: list[int] = []
+    rank = sample_app.expertise.rank
+
+    async def spy(community_id, *args, **kwargs):
+        seen.append(len(await sample_app.expertise.corpus(community_id)))
+        return await rank(community_id, *args, **kwargs)
+
+    sample_app.expertise.rank = spy
+    result = await evaluate(sample_app.expertise, cid, live=True)
+    mine = result["systems"]["connective"]
+    assert result["protocol"] == "live" and "connective+time" not in result["systems"]
+    assert result["questions"] >= 20 and mine["n"] == result["questions"]
+    assert 0 < result["followed_messages"] < total * 0.3
+    assert seen == sorted(seen) and seen[-1] > seen[0]  # the corpus grows question by question
+    for baseline in ("most-active", "top-answerers", "answers-at-hour", "bm25-doc"):
+        assert mine["mrr"] > result["systems"][baseline]["mrr"], result
 
 
 @pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)

@@ -2,12 +2,16 @@
 
 Time split: the first 70% of messages (by time) are the history; every later thread whose root is
 by a member and got a reply from someone else is a question, and the first other member who
-replied is the answer. Suggestions come from the history only, and are compared with baselines
-computed on the same history: the most active members, the top answerers, and BM25 over messages
-(Balog's document model). connective is scored twice: without the time of the question, and knowing it
-as the live bot does (who is usually around then). The history stays frozen at the cut either way; the
-live bot, which ingests every message until the question, is measured by
-tests/benchmarks/eval_rolling.py.
+replied is the answer. The ranking is fitted on the history, and compared with baselines computed on
+the same messages: the most active members, the top answerers, the top answerers at the hour of the
+question (±1 h), and BM25 over messages (Balog's document model).
+
+Two protocols:
+- replay (default): the history stays frozen at the cut. connective is scored twice: without the time of
+  the question, and knowing it as a live question is ranked (who is usually around then).
+- live: as the running bot meets the questions. The later messages are followed in time order, as the bot
+  ingests them, and each question is asked at its time, knowing everything said before it; the baselines
+  count the same messages.
 """
 from __future__ import annotations
 
@@ -19,10 +23,10 @@ from datetime import UTC, datetime
 import numpy as np
 from sqlalchemy import delete, select
 
-from bot.db.models import Member, Message
+from bot.db.models import Member, Message, MessageVector
 from bot.services.expertise import ExpertiseService
-from matching.corpus import ROLE_ANSWER, ROLE_ASK, Corpus
-from matching.lexical import BM25Index
+from matching.corpus import ROLE_ANSWER, ROLE_ASK, Corpus, MessageRecord
+from matching.ranking import hour_of
 from matching.text import clean, tokens
 
 log = logging.getLogger(__name__)
@@ -75,29 +79,68 @@ def questions_after(corpus: Corpus, cut: float) -> list[EvalQuestion]:
     return out
 
 
-def baselines(corpus: Corpus, q: EvalQuestion, bm25: BM25Index, counts: Counter, answers: Counter,
-              authors: np.ndarray) -> dict[str, list[str]]:
+@dataclass
+class Activity:
+    """Who posts and who answers in a corpus, overall and by hour of the day: the activity baselines."""
+
+    authors: np.ndarray  # external id per row
+    counts: Counter
+    answers: Counter
+    answers_by_hour: list[Counter]
+
+    @classmethod
+    def of(cls, corpus: Corpus) -> Activity:
+        a = corpus.arrays
+        authors = np.array(corpus.members, dtype=object)[a["author"]] if len(a["author"]) else np.zeros(0, object)
+        answered = a["alive"] & (a["role"] == ROLE_ANSWER)
+        hours = (a["ts"] // 3600 % 24).astype(int)
+        return cls(authors, Counter(authors[a["alive"]].tolist()), Counter(authors[answered].tolist()),
+                   [Counter(authors[answered & (hours == h)].tolist()) for h in range(24)])
+
+
+def baselines(corpus: Corpus, q: EvalQuestion, activity: Activity) -> dict[str, list[str]]:
     def top(counter: Counter) -> list[str]:
         return [u for u, _ in counter.most_common(12) if u != q.asker][:10]
 
-    scores = bm25.scores(tokens(q.text))
+    scores = corpus.lexical.scores(tokens(q.text))
     best = np.argsort(-scores)[:100]
     doc: Counter = Counter()
     for i in best:
-        if scores[i] > 0 and authors[i] != q.asker:
-            doc[authors[i]] += float(scores[i])
-    return {"most-active": top(counts), "top-answerers": top(answers), "bm25-doc": top(doc)}
+        if scores[i] > 0 and corpus.arrays["alive"][i] and activity.authors[i] != q.asker:
+            doc[activity.authors[i]] += float(scores[i])
+    h = hour_of(q.ts)
+    near = sum((activity.answers_by_hour[(h + d) % 24] for d in (-1, 0, 1)), Counter())
+    at_hour = sorted(activity.answers, key=lambda u: (-near[u], -activity.answers[u]))
+    return {"most-active": top(activity.counts), "top-answerers": top(activity.answers),
+            "answers-at-hour": [u for u in at_hour if u != q.asker][:10], "bm25-doc": top(doc)}
 
 
-async def evaluate(expertise: ExpertiseService, community_id: int, *, cut_share: float = 0.7) -> dict:
+async def _later_vectors(expertise: ExpertiseService, ids: list[int]) -> dict[int, np.ndarray]:
+    out: dict[int, np.ndarray] = {}
+    async with expertise.db.sessions() as session:
+        for i in range(0, len(ids), 5000):
+            out.update((await session.execute(select(MessageVector.message_id, MessageVector.embedding)
+                                              .where(MessageVector.message_id.in_(ids[i:i + 5000])))).all())
+    return out
+
+
+async def evaluate(expertise: ExpertiseService, community_id: int, *, cut_share: float = 0.7,
+                   live: bool = False) -> dict:
     """Cut the stored history at `cut_share`, drop what comes after (this is a scratch database), refit,
-    and score suggestions and baselines on the later threads."""
+    and score suggestions and baselines on the later threads: against the frozen history, or `live`,
+    following the later messages up to each question."""
     corpus = await expertise.corpus(community_id)
     a = corpus.arrays
     if len(corpus) < 50:
         raise ValueError("too little history to evaluate (fewer than 50 messages)")
+    if live and not expertise.keeps_vectors_in_memory:  # the later messages are followed in memory only
+        raise ValueError("the live protocol needs the in-process vector index (vector_index = numpy)")
     cut = float(np.quantile(a["ts"][a["alive"]], cut_share))
-    questions = questions_after(corpus, cut)
+    questions = sorted(questions_after(corpus, cut), key=lambda q: q.ts)
+    later: list[MessageRecord] = []
+    if live:  # kept, with their vectors, to be followed again after the cut
+        later = sorted((corpus.records[r] for r in np.flatnonzero((a["ts"] >= cut) & a["alive"])), key=lambda r: r.ts)
+        vectors = await _later_vectors(expertise, [r.id for r in later])
     async with expertise.db.sessions.begin() as session:
         bots = set(await session.scalars(select(Member.external_id).where(
             Member.community_id == community_id, Member.is_bot.is_(True))))
@@ -109,17 +152,29 @@ async def evaluate(expertise: ExpertiseService, community_id: int, *, cut_share:
     h = history.arrays
     seen = {history.members[int(m)] for m in np.unique(h["author"][h["alive"]])}
     questions = [q for q in questions if q.answerer in seen and q.answerer not in bots]
-    authors = np.array([history.members[int(m)] for m in h["author"]], dtype=object)
-    counts = Counter(authors[h["alive"]].tolist())
-    answers = Counter(authors[h["alive"] & (h["role"] == ROLE_ANSWER)].tolist())
-    regulars = {u for u, _ in answers.most_common(5)}
+    activity = Activity.of(history)
+    regulars = {u for u, _ in activity.answers.most_common(5)}
     systems: dict[str, Scores] = {}
+    followed = 0
     for q in questions:
-        found = await expertise.rank(community_id, q.text, asker=q.asker, top=10)
-        systems.setdefault("connective", Scores()).add([s.user for s in found], q, regulars)
-        found = await expertise.rank(community_id, q.text, asker=q.asker, top=10, now=datetime.fromtimestamp(q.ts, UTC))
-        systems.setdefault("connective+time", Scores()).add([s.user for s in found], q, regulars)
-        for name, ranked in baselines(history, q, history.lexical, counts, answers, authors).items():
+        if live and followed < len(later) and later[followed].ts < q.ts:  # what was said before the question
+            start = followed
+            while followed < len(later) and later[followed].ts < q.ts:
+                followed += 1
+            batch = later[start:followed]
+            ids = [r.id for r in batch if r.id in vectors]
+            await expertise.add(community_id, batch, ids,
+                                np.stack([vectors[i] for i in ids]) if ids else np.zeros((0, 384), np.float32))
+            activity = Activity.of(history)
+        asked_at = datetime.fromtimestamp(q.ts, UTC)
+        if not live:
+            found = await expertise.rank(community_id, q.text, asker=q.asker, top=10)
+            systems.setdefault("connective", Scores()).add([s.user for s in found], q, regulars)
+        found = await expertise.rank(community_id, q.text, asker=q.asker, top=10, now=asked_at)
+        systems.setdefault("connective" if live else "connective+time", Scores()).add(
+            [s.user for s in found], q, regulars)
+        for name, ranked in baselines(history, q, activity).items():
             systems.setdefault(name, Scores()).add(ranked, q, regulars)
     return {"questions": len(questions), "longtail_questions": sum(q.answerer not in regulars for q in questions),
-            "cut": cut, "systems": {name: s.row() for name, s in systems.items()}}
+            "cut": cut, "protocol": "live" if live else "replay", "followed_messages": followed,
+            "systems": {name: s.row() for name, s in systems.items()}}
