@@ -100,20 +100,24 @@ class SentenceEmbedder:
         return np.asarray(vectors, dtype=np.float32)
 
     def encode_one(self, text: str) -> np.ndarray:
-        """One text (a who-knows question): the model's modules called directly, skipping encode()'s
-        batching machinery (sorting, chunking, progress, conversions), about 1.5 ms of a 7 ms encode.
-        The same vector as encode([text]) to float precision (tests/test_embedder.py)."""
+        """One text (a who-knows question). On torch, the model's modules are called directly, skipping
+        encode()'s batching machinery (sorting, chunking, progress, conversions), about 1.5 ms of a 7 ms
+        encode. The same vector as encode([text]) to float precision (tests/test_embedder.py)."""
         import torch
 
         model = self._load()
         if self._onnx is not None:
             return self._onnx.encode([text], 1)[0]
-        prepare = getattr(model, "preprocess", None) or model.tokenize
-        features = prepare([text])
+        features = preparer(model)([text])
         with torch.inference_mode():
             vector = model.forward(features)["sentence_embedding"]
             vector = torch.nn.functional.normalize(vector, dim=1)
         return vector[0].numpy().astype(np.float32, copy=False)
+
+
+def preparer(model):  # noqa: ANN001, ANN201
+    """The model's tokenising step (`preprocess` in sentence-transformers 5+, `tokenize` before)."""
+    return getattr(model, "preprocess", None) or model.tokenize
 
 
 class OnnxTransformer:
@@ -125,7 +129,7 @@ class OnnxTransformer:
         self.session = session
         self.inputs = inputs
         self.pooling = list(model)[1:]
-        self.prepare = getattr(model, "preprocess", None) or model.tokenize
+        self.prepare = preparer(model)
 
     @classmethod
     def build(cls, model, model_path: str, cache_dir: Path | None) -> OnnxTransformer:  # noqa: ANN001
@@ -133,7 +137,7 @@ class OnnxTransformer:
 
         transformer = list(model)[0]
         auto_model = getattr(transformer, "auto_model", None) or transformer.model
-        inputs = [name for name in ONNX_INPUTS if name in cls._features(model, PROBES[:2])]
+        inputs = [name for name in ONNX_INPUTS if name in preparer(model)(PROBES[:2])]
         path = cls._cache_path(model, model_path, cache_dir, inputs)
         options = onnxruntime.SessionOptions()
         options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -153,11 +157,6 @@ class OnnxTransformer:
         onnx = cls(model, session, inputs)
         onnx._check()
         return onnx
-
-    @staticmethod
-    def _features(model, texts: list[str]) -> dict:  # noqa: ANN001
-        prepare = getattr(model, "preprocess", None) or model.tokenize
-        return prepare(texts)
 
     @staticmethod
     def _cache_path(model, model_path: str, cache_dir: Path | None, inputs: list[str]) -> Path:  # noqa: ANN001
@@ -192,7 +191,7 @@ class OnnxTransformer:
 
         # Traced on two texts of different lengths, so that the attention mask stays in the graph (a batch
         # without padding could let the model skip it). The tracer's warnings are about these branches.
-        features = OnnxTransformer._features(model, PROBES[:2])
+        features = preparer(model)(PROBES[:2])
         axes = {name: {0: "batch", 1: "tokens"} for name in [*inputs, "hidden"]}
         buffer = io.BytesIO()
         with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
@@ -209,7 +208,11 @@ class OnnxTransformer:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as out:
-                out.write(data)
+                try:
+                    out.write(data)
+                except OSError:
+                    os.unlink(out.name)
+                    raise
             os.replace(out.name, path)
         except OSError as exc:
             log.warning("the exported model is kept in memory: cannot write %s (%s)", path.parent, exc.strerror)
