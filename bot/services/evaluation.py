@@ -138,6 +138,7 @@ async def evaluate(expertise: ExpertiseService, community_id: int, *, cut_share:
     cut = float(np.quantile(a["ts"][a["alive"]], cut_share))
     questions = sorted(questions_after(corpus, cut), key=lambda q: q.ts)
     later: list[MessageRecord] = []
+    vectors: dict[int, np.ndarray] = {}
     if live:  # kept, with their vectors, to be followed again after the cut
         later = sorted((corpus.records[r] for r in np.flatnonzero((a["ts"] >= cut) & a["alive"])), key=lambda r: r.ts)
         vectors = await _later_vectors(expertise, [r.id for r in later])
@@ -163,8 +164,8 @@ async def evaluate(expertise: ExpertiseService, community_id: int, *, cut_share:
                 followed += 1
             batch = later[start:followed]
             ids = [r.id for r in batch if r.id in vectors]
-            await expertise.add(community_id, batch, ids,
-                                np.stack([vectors[i] for i in ids]) if ids else np.zeros((0, 384), np.float32))
+            stacked = np.stack([vectors[i] for i in ids]) if ids else np.zeros((0, expertise.embedder.dim), np.float32)
+            await expertise.add(community_id, batch, ids, stacked)
             activity = Activity.of(history)
         asked_at = datetime.fromtimestamp(q.ts, UTC)
         if not live:
