@@ -213,6 +213,7 @@ class OnnxTransformer:
                 except OSError:
                     os.unlink(out.name)
                     raise
+            os.chmod(out.name, 0o644)  # temporary files are private; the export is for every user (a container's)
             os.replace(out.name, path)
         except OSError as exc:
             log.warning("the exported model is kept in memory: cannot write %s (%s)", path.parent, exc.strerror)

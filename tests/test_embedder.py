@@ -49,6 +49,7 @@ def test_export_is_cached_and_reused(tmp_path, caplog):
     first.encode(["warm up"])
     [export] = tmp_path.glob("*.onnx")
     assert first.runtime == "onnx" and "exported the embedding model" in caplog.text
+    assert export.stat().st_mode & 0o004  # readable by other users: an image's export, run as a non-root user
     stamp = export.stat().st_mtime_ns
     caplog.clear()
     second = SentenceEmbedder(Settings().resolved_model_path(), cache_dir=tmp_path)
