@@ -98,6 +98,13 @@ class Activity:
                    [Counter(authors[answered & (hours == h)].tolist()) for h in range(24)])
 
 
+def answerers_at_hour(answers: Counter, by_hour, hour: int, asker: str) -> list[str]:  # noqa: ANN001
+    """The "answers-at-hour" baseline: answerers by their answers within an hour of `hour` (UTC, by_hour
+    maps an hour to a Counter), then by all their answers; the asker left out."""
+    near = sum((by_hour[(hour + d) % 24] for d in (-1, 0, 1)), Counter())
+    return [u for u in sorted(answers, key=lambda u: (-near[u], -answers[u])) if u != asker][:10]
+
+
 def baselines(corpus: Corpus, q: EvalQuestion, activity: Activity) -> dict[str, list[str]]:
     def top(counter: Counter) -> list[str]:
         return [u for u, _ in counter.most_common(12) if u != q.asker][:10]
@@ -108,11 +115,9 @@ def baselines(corpus: Corpus, q: EvalQuestion, activity: Activity) -> dict[str, 
     for i in best:
         if scores[i] > 0 and corpus.arrays["alive"][i] and activity.authors[i] != q.asker:
             doc[activity.authors[i]] += float(scores[i])
-    h = hour_of(q.ts)
-    near = sum((activity.answers_by_hour[(h + d) % 24] for d in (-1, 0, 1)), Counter())
-    at_hour = sorted(activity.answers, key=lambda u: (-near[u], -activity.answers[u]))
     return {"most-active": top(activity.counts), "top-answerers": top(activity.answers),
-            "answers-at-hour": [u for u in at_hour if u != q.asker][:10], "bm25-doc": top(doc)}
+            "answers-at-hour": answerers_at_hour(activity.answers, activity.answers_by_hour, hour_of(q.ts), q.asker),
+            "bm25-doc": top(doc)}
 
 
 async def _later_vectors(expertise: ExpertiseService, ids: list[int]) -> dict[int, np.ndarray]:

@@ -22,6 +22,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from bot.services.evaluation import answerers_at_hour
+from matching.ranking import hour_of
+
 TOOL = Path(__file__).resolve().parents[3] / "shared" / "tools" / "eval_whoknows.py"
 
 
@@ -32,25 +35,15 @@ def load_tool(path: Path):
     return module
 
 
-def hour(ts: str | float) -> int:
-    return int(float(ts) % 86400 // 3600)
-
-
 def answers_at_hour(tool, history, questions, bots) -> dict[str, list[str]]:
     """Top answerers (the tool's definition) counted only at the question's hour of the day, +-1 hour."""
     roots = {m["ts"]: m["user"] for m in history if m.get("thread_ts") == m["ts"]}
     by_hour = collections.defaultdict(collections.Counter)
     for m in history:
         if m["user"] not in bots and m.get("thread_ts") and roots.get(m["thread_ts"]) not in (None, m["user"]):
-            by_hour[hour(m["ts"])][m["user"]] += 1
+            by_hour[hour_of(float(m["ts"]))][m["user"]] += 1
     overall = tool.top_answerers(history, bots)
-    out = {}
-    for q in questions:
-        h = hour(q["id"])
-        near = sum((by_hour[(h + d) % 24] for d in (-1, 0, 1)), collections.Counter())
-        ranked = sorted(overall, key=lambda u: (-near[u], -overall[u]))
-        out[q["id"]] = [u for u in ranked if u != q["asker"]][:10]
-    return out
+    return {q["id"]: answerers_at_hour(overall, by_hour, hour_of(float(q["id"])), q["asker"]) for q in questions}
 
 
 def ask(connective: list[str], db: str, questions, *, timed: bool) -> dict[str, list[str]]:

@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from eval_live import TOOL, compare, hour, load_tool, report  # this folder (the scripts run as files)
+from eval_live import TOOL, compare, load_tool, report  # this folder (the scripts run as files)
 from sqlalchemy import select
 
 from bot.app import build_app
@@ -37,7 +37,9 @@ from bot.db.migrate import ensure_schema
 from bot.db.models import Channel, Member
 from bot.importers.slack_export import SYSTEM_SUBTYPES, SlackExport, message_author, slack_time
 from bot.repo import list_communities
+from bot.services.evaluation import answerers_at_hour
 from bot.settings import Settings
+from matching.ranking import hour_of
 
 
 class RollingBaselines:
@@ -72,7 +74,7 @@ class RollingBaselines:
                 self.counts[m["user"]] += 1
             if m.get("thread_ts") and self.roots.get(m["thread_ts"]) not in (None, m["user"]):
                 self.answers[m["user"]] += 1
-                self.by_hour[hour(float(m["ts"]))][m["user"]] += 1
+                self.by_hour[hour_of(float(m["ts"]))][m["user"]] += 1
         self.n = upto
 
     def rank(self, q: dict) -> dict[str, list[str]]:
@@ -81,16 +83,13 @@ class RollingBaselines:
         def top(counter: collections.Counter) -> list[str]:
             return [u for u, _ in counter.most_common(12) if u != q["asker"]][:10]
 
-        h = hour(float(q["id"]))
-        near = sum((self.by_hour[(h + d) % 24] for d in (-1, 0, 1)), collections.Counter())
-        at_hour = sorted(self.answers, key=lambda u: (-near[u], -self.answers[u]))
         known = int(np.searchsorted(self.position, self.n))  # human messages before the question
         authors = [self.msgs[i]["user"] for i in self.human[:known]]
         bm25 = BM25Okapi(self.tokens[:known]).get_scores(self.tool.WORD.findall(q["text"].lower()))
         query = self.model.encode([q["text"]], normalize_embeddings=True)[0]
         dense = self.vectors[:known] @ query
         return {"most-active": top(self.counts), "top-answerers": top(self.answers),
-                "answers-at-hour": [u for u in at_hour if u != q["asker"]][:10],
+                "answers-at-hour": answerers_at_hour(self.answers, self.by_hour, hour_of(float(q["id"])), q["asker"]),
                 "bm25-doc": self.tool.doc_model(list(bm25), authors, q, self.bots),
                 "dense-doc": self.tool.doc_model(list(dense), authors, q, self.bots)}
 
