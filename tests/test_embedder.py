@@ -2,13 +2,15 @@
 torch's vectors, its export is cached, and any trouble with it falls back to torch."""
 from __future__ import annotations
 
+import copy
 import logging
+import time
 
 import numpy as np
 import pytest
 
 import bot.embedder as embedder_module
-from bot.embedder import SentenceEmbedder
+from bot.embedder import SentenceEmbedder, token_order
 from bot.settings import Settings
 
 
@@ -33,14 +35,56 @@ TEXTS = ["Why does Postgres ignore my index?", "", "ü 🙂 \u200b\u202e" * 300,
          *[f"message {i} about racket macros and contracts " * (i % 9 + 1) for i in range(150)]]
 
 
-def test_onnx_runtime_gives_torchs_vectors(embedder, torch_embedder):
+ALL_ON = {kind: "onnx" for kind in ("batch", "small", "one")}
+
+
+def test_onnx_runtime_gives_torchs_vectors(embedder, torch_embedder, monkeypatch):
     assert embedder.runtime == "onnx"  # the suite runs the default runtime, not a silent fallback
     assert torch_embedder.runtime == "torch"
+    monkeypatch.setattr(embedder, "faster", dict(ALL_ON))  # ONNX Runtime for every input, however fast it is here
     onnx, torch = embedder.encode(TEXTS), torch_embedder.encode(TEXTS)
     assert onnx.shape == torch.shape == (len(TEXTS), 384) and onnx.dtype == np.float32
     # Mixed lengths over several batches: each vector comes back in its text's place.
     assert float(np.abs(onnx - torch).max()) < 1e-4
     assert float(np.abs(embedder.encode_one(TEXTS[0]) - torch_embedder.encode_one(TEXTS[0])).max()) < 1e-4
+    # ... and they are sentence-transformers' own vectors, batched its way.
+    reference = torch_embedder.model.encode(TEXTS, normalize_embeddings=True, convert_to_numpy=True)
+    assert float(np.abs(torch - reference).max()) < 1e-5
+
+
+def test_batches_are_texts_of_about_the_same_number_of_tokens(embedder):
+    # As long in characters, far apart in tokens: a word repeated, letters spaced out.
+    texts = ["macro " * 8, "a b c d e f g h i j k l m n o p q r s t u v w x"[:47], "ok", "x" * 47, "q w e r t y"]
+    model = embedder.model
+    lengths = np.array([len(ids) for ids in model.tokenizer(texts)["input_ids"]])
+    order = token_order(model, texts)
+    assert sorted(order.tolist()) == list(range(len(texts)))
+    assert (np.diff(lengths[order]) <= 0).all()  # longest first
+    by_chars = np.argsort([-len(text) for text in texts], kind="stable")
+    assert (np.diff(lengths[by_chars]) > 0).any()  # what sorting by characters would have mixed up
+
+
+def test_the_faster_runtime_on_this_machine_encodes(embedder, monkeypatch):
+    texts = [f"message {i} about racket macros" for i in range(200)]  # several batches
+
+    def slowed(run):
+        def slow(*args):
+            time.sleep(0.05)
+            return run(*args)
+        return slow
+
+    for slow_runtime, expected in (("onnx", "torch"), ("torch", "onnx")):
+        model = copy.copy(embedder)
+        model.faster = {}
+        if slow_runtime == "onnx":
+            monkeypatch.setattr(model, "_onnx", copy.copy(embedder._onnx))
+            monkeypatch.setattr(model._onnx, "encode_batch", slowed(embedder._onnx.encode_batch))
+        else:
+            monkeypatch.setattr(model, "_torch_batch", slowed(embedder._torch_batch))
+        vectors = model.encode(texts)
+        one = model.encode_one(texts[0])
+        assert model.faster == {"batch": expected, "one": expected}
+        assert np.allclose(vectors, embedder.encode(texts), atol=1e-4) and np.allclose(one, vectors[0], atol=1e-4)
 
 
 def test_export_is_cached_and_reused(tmp_path, caplog):
