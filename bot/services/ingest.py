@@ -133,8 +133,10 @@ class IngestService:
             skipped_encode = len(texts) - len(to_embed)
             vectors = np.zeros((0, getattr(self.expertise.embedder, "dim", 384)), dtype=np.float32)
             if to_embed:
-                # Identical texts (pasted errors, bot-like repeats) are encoded once.
-                unique = list(dict.fromkeys(t for _, t in to_embed))
+                # Identical texts (pasted errors, bot-like repeats) are encoded once; by length, so that each
+                # chunk holds texts of similar lengths and its batches carry little padding (the embedder sorts
+                # within a chunk; chunks in time order encoded 1.3x slower on racket-2017).
+                unique = sorted(dict.fromkeys(t for _, t in to_embed), key=len)
                 encoded: list[np.ndarray] = []
                 metrics.EMBED_QUEUE.inc(len(unique))
                 try:
