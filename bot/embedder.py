@@ -1,16 +1,18 @@
 """Sentence embeddings, loaded offline from a local model folder.
 
-By default ONNX Runtime is set up beside torch: the model is exported once from the local weights with
-torch.onnx and kept in a cache folder, and tokenising and pooling stay sentence-transformers' own. Which
-of the two is faster depends on the CPU (ONNX Runtime encoded chat messages 1.7-1.9x faster than torch on
-one machine, 0.85x on another; a question in a third to two thirds of torch's time), so each kind of
-input is encoded by the one measured faster here. The vectors are the same (checked at every load against
-torch; any mismatch or failure leaves torch alone).
+By default the transformer runs on ONNX Runtime. The first load exports the model from the local weights
+with torch.onnx, checks the export's vectors against torch's (sentence-transformers' own encode), and only
+then keeps it in a cache folder. Later loads run the export without torch: tokenising through `tokenizers`
+and mean pooling in numpy, for the common model layout (others keep sentence-transformers' modules). That
+start takes 0.3 s instead of 3.6 s and leaves torch out of memory. While both runtimes are loaded, each kind
+of input is encoded by the one measured faster on this CPU (ONNX Runtime encoded chat messages 1.7-1.9x
+faster than torch on one machine and 0.85x on another). Any failure falls back to torch.
 """
 from __future__ import annotations
 
 import hashlib
 import io
+import json
 import logging
 import os
 import tempfile
@@ -29,10 +31,12 @@ log = logging.getLogger(__name__)
 # Chat messages are short; the rare long one is cut here rather than dominating a batch's padding.
 MAX_SEQ_LENGTH = 128
 # Bumped when the export changes, so that old cached files are not used.
-EXPORT_VERSION = 1
+EXPORT_VERSION = 2  # 2: stored only once its vectors matched torch's; later loads trust it
 ONNX_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
-# The load check: ONNX Runtime's vectors against torch's on these, to this tolerance.
-PROBES = ["Why does Postgres ignore my index?", "ü 🙂 " * 40, "x"]
+# The export's check: ONNX Runtime's vectors (with the Pipeline's tokenising and pooling) against torch's on
+# these, to this tolerance. Long ones are cut; spaces, tabs and odd Unicode as chat has them.
+PROBES = ["Why does Postgres ignore my index?", "ü 🙂 \u200b\u202e" * 40, "x", "  padded\twith `code` and <@U1>  ",
+          "Ünïcödé ÀÉ 漢字 " * 30, ""]
 TOLERANCE = 1e-4
 Runtime = Literal["onnx", "torch"]
 
@@ -54,16 +58,36 @@ class SentenceEmbedder:
         self.batch_size = batch_size
         self.runtime = runtime
         self.cache_dir = Path(cache_dir) if cache_dir else None
-        self._model = None
+        self._model = None  # sentence-transformers on torch; not loaded when a checked export serves alone
         self._onnx: OnnxTransformer | None = None
-        self.faster: dict[str, Runtime] = {}  # per kind of input (batch, one), with ONNX Runtime set up
-        self._lock = threading.Lock()
+        self._ready = False
+        self.faster: dict[str, Runtime] = {}  # per kind of input (batch, one), with both runtimes loaded
+        self._lock = threading.RLock()
 
-    def _load(self):  # noqa: ANN202
+    def _load(self) -> None:
+        with self._lock:
+            if self._ready:
+                return
+            if not os.path.isdir(self.model_path):
+                raise UserError(f"model_path (CONNECTIVE_MODEL_PATH): no model folder at {self.model_path}")
+            if self.runtime == "onnx":
+                # An export made and checked by an earlier load runs without torch: a third of the start-up
+                # (importing sentence-transformers takes 3.3 s) and a few hundred MB.
+                self._onnx = OnnxTransformer.cached(self.model_path, self.cache_dir)
+            if self._onnx is None:
+                model = self._load_torch()
+                if self.runtime == "onnx":
+                    self._onnx = self._load_onnx(model)
+            else:
+                self.dim = self._onnx.pipeline.dim
+            self.runtime = "onnx" if self._onnx else "torch"
+            self._ready = True
+            log.info("loaded embedding model from %s (runtime: %s%s)", self.model_path, self.runtime,
+                     "" if self._model is not None else "; torch not loaded")
+
+    def _load_torch(self):  # noqa: ANN202
         with self._lock:
             if self._model is None:
-                if not os.path.isdir(self.model_path):
-                    raise UserError(f"model_path (CONNECTIVE_MODEL_PATH): no model folder at {self.model_path}")
                 os.environ.setdefault("HF_HUB_OFFLINE", "1")
                 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
                 from sentence_transformers import SentenceTransformer
@@ -72,12 +96,8 @@ class SentenceEmbedder:
                 model.max_seq_length = min(model.max_seq_length or MAX_SEQ_LENGTH, MAX_SEQ_LENGTH)
                 self.dim = model.get_embedding_dimension() if hasattr(model, "get_embedding_dimension") else (
                     model.get_sentence_embedding_dimension())
-                if self.runtime == "onnx":
-                    self._onnx = self._load_onnx(model)
-                self.runtime = "onnx" if self._onnx else "torch"
                 self._model = model
-                log.info("loaded embedding model from %s (runtime: %s)", self.model_path, self.runtime)
-        return self._model
+            return self._model
 
     def _load_onnx(self, model) -> OnnxTransformer | None:  # noqa: ANN001
         try:
@@ -90,8 +110,14 @@ class SentenceEmbedder:
 
     @property
     def model(self):  # noqa: ANN201
-        """The sentence-transformers model itself (its encode() runs on torch, whatever the runtime)."""
-        return self._load()
+        """The sentence-transformers model itself (its encode() runs on torch, whatever the runtime); loaded
+        on first use when an export serves the encodes."""
+        self._load()
+        return self._load_torch()
+
+    @property
+    def torch_loaded(self) -> bool:
+        return self._model is not None
 
     def encode(self, texts: list[str]) -> np.ndarray:
         """Normalised vectors, in the texts' order. Batches are made of texts of about the same number of
@@ -100,14 +126,15 @@ class SentenceEmbedder:
         took 1.7x as long."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        model = self._load()
-        order = token_order(model, texts)
+        self._load()
+        lengths = self._onnx.pipeline.lengths(texts) if self._onnx else token_lengths(self._model, texts)
+        order = np.argsort(-lengths, kind="stable")
         batches = [[texts[i] for i in order[start:start + self.batch_size]]
                    for start in range(0, len(texts), self.batch_size)]
         kind = "batch" if len(batches) > 1 else "one" if len(texts) == 1 else "small"
-        if self._onnx is not None and kind not in self.faster:
-            self.faster[kind] = self._time_runtimes(model, batches[len(batches) // 2], kind)  # a typical batch
-        vectors = [self._encode_batch(model, batch, kind) for batch in batches]
+        if self._onnx is not None and self._model is not None and kind not in self.faster:
+            self.faster[kind] = self._time_runtimes(batches[len(batches) // 2], kind)  # a typical batch
+        vectors = [self._encode_batch(batch, kind) for batch in batches]
         stacked = np.concatenate(vectors)
         result = np.empty_like(stacked)
         result[order] = stacked
@@ -116,25 +143,27 @@ class SentenceEmbedder:
     def encode_one(self, text: str) -> np.ndarray:
         """One text (a who-knows question), without encode()'s ordering: the same vector as encode([text])
         to float precision (tests/test_embedder.py)."""
-        return self._encode_batch(self._load(), [text], "one")[0]
+        self._load()
+        return self._encode_batch([text], "one")[0]
 
-    def _encode_batch(self, model, texts: list[str], kind: str) -> np.ndarray:  # noqa: ANN001
+    def _encode_batch(self, texts: list[str], kind: str) -> np.ndarray:
         if self._onnx is None:
-            return self._torch_batch(model, texts)
-        if kind not in self.faster:
-            self.faster[kind] = self._time_runtimes(model, texts, kind)
-        if self.faster[kind] == "onnx":
+            return self._torch_batch(self._model, texts)
+        if self._model is not None and kind not in self.faster:
+            self.faster[kind] = self._time_runtimes(texts, kind)
+        if self._model is None or self.faster[kind] == "onnx":
             return self._onnx.encode_batch(texts)
-        return self._torch_batch(model, texts)
+        return self._torch_batch(self._model, texts)
 
-    def _time_runtimes(self, model, texts: list[str], kind: str) -> Runtime:  # noqa: ANN001
+    def _time_runtimes(self, texts: list[str], kind: str) -> Runtime:
         """Which runtime encodes inputs like `texts` faster on this machine: ONNX Runtime is 1.8x faster
         than torch on some CPUs and slower on others (racket-2017 in batches: 1.7x, then 0.85x on a CPU
-        with AMX), so both are timed on a typical input of each kind (a batch, a question), best of
-        three, and the vectors are the same either way (checked at load)."""
+        with AMX), so when both are loaded (the load that exports the model) they are timed on a typical
+        input of each kind (a batch, a question), best of three; the vectors are the same either way."""
         timings: dict[Runtime, float] = {"onnx": np.inf, "torch": np.inf}
         for _ in range(3):  # the first run of a shape is slower on both
-            for runtime, run in (("onnx", self._onnx.encode_batch), ("torch", lambda t: self._torch_batch(model, t))):
+            for runtime, run in (("onnx", self._onnx.encode_batch),
+                                 ("torch", lambda t: self._torch_batch(self._model, t))):
                 start = time.perf_counter()
                 run(texts)
                 timings[runtime] = min(timings[runtime], time.perf_counter() - start)
@@ -153,11 +182,11 @@ class SentenceEmbedder:
         return vector.numpy().astype(np.float32, copy=False)
 
 
-def token_order(model, texts: list[str]) -> np.ndarray:  # noqa: ANN001
-    """Indices of `texts` by their number of tokens (as the model cuts them), longest first."""
+def token_lengths(model, texts: list[str]) -> np.ndarray:  # noqa: ANN001
+    """The number of tokens of each text, as the model cuts them."""
     ids = model.tokenizer(texts, add_special_tokens=True, truncation=True, max_length=model.max_seq_length,
                           return_attention_mask=False, return_token_type_ids=False)["input_ids"]
-    return np.argsort([-len(row) for row in ids], kind="stable")
+    return np.array([len(row) for row in ids], dtype=np.int64)
 
 
 def preparer(model):  # noqa: ANN001, ANN201
@@ -165,61 +194,164 @@ def preparer(model):  # noqa: ANN001, ANN201
     return getattr(model, "preprocess", None) or model.tokenize
 
 
-class OnnxTransformer:
-    """A sentence-transformers model whose transformer runs on ONNX Runtime. Texts are tokenised and the
-    token embeddings pooled by the model's own modules, so the vectors are the ones torch gives."""
+class Pipeline:
+    """Tokenising and pooling without torch or transformers, for a model folder of the common layout (a
+    transformer, mean pooling, optionally Normalize): its tokenizer.json through `tokenizers`, the mean
+    in numpy. The same vectors as sentence-transformers' own modules (checked when the model is exported)."""
 
-    def __init__(self, model, session, inputs: list[str]) -> None:  # noqa: ANN001
-        self.model = model
-        self.session = session
-        self.inputs = inputs
-        self.pooling = list(model)[1:]
-        self.prepare = preparer(model)
+    def __init__(self, tokenizer, dim: int) -> None:  # noqa: ANN001
+        self.tokenizer = tokenizer
+        self.dim = dim
 
     @classmethod
-    def build(cls, model, model_path: str, cache_dir: Path | None) -> OnnxTransformer:  # noqa: ANN001
+    def of(cls, model_path: str) -> Pipeline | None:
+        """None when the folder is laid out otherwise, or its files cannot be read."""
+        root = Path(model_path)
+        try:
+            modules = json.loads((root / "modules.json").read_text())
+            kinds = [module["type"].rsplit(".", 1)[-1] for module in modules]
+            if kinds not in (["Transformer", "Pooling"], ["Transformer", "Pooling", "Normalize"]):
+                return None
+            pooling = json.loads((root / modules[1]["path"] / "config.json").read_text())
+            if {key for key, on in pooling.items() if key.startswith("pooling_mode") and on} != {
+                    "pooling_mode_mean_tokens"}:
+                return None
+            config = json.loads((root / modules[0]["path"] / "sentence_bert_config.json").read_text())
+            if config.get("do_lower_case"):
+                return None
+            from tokenizers import Tokenizer
+
+            tokenizer = Tokenizer.from_file(str(root / modules[0]["path"] / "tokenizer.json"))
+            padding = tokenizer.padding
+            if not padding:
+                return None
+            tokenizer.enable_truncation(min(config.get("max_seq_length") or MAX_SEQ_LENGTH, MAX_SEQ_LENGTH))
+            tokenizer.enable_padding(pad_id=padding["pad_id"], pad_type_id=padding["pad_type_id"],
+                                     pad_token=padding["pad_token"])  # to the longest of each batch
+            return cls(tokenizer, int(pooling["word_embedding_dimension"]))
+        except Exception:  # noqa: BLE001 - missing or unexpected files: the model's own modules serve
+            return None
+
+    def lengths(self, texts: list[str]) -> np.ndarray:
+        return np.array([sum(row.attention_mask) for row in self.tokenizer.encode_batch(texts)], dtype=np.int64)
+
+    def encode(self, session, texts: list[str]) -> np.ndarray:  # noqa: ANN001
+        rows = self.tokenizer.encode_batch(texts)
+        features = {"input_ids": [row.ids for row in rows], "attention_mask": [row.attention_mask for row in rows],
+                    "token_type_ids": [row.type_ids for row in rows]}
+        inputs = {arg.name: np.array(features[arg.name], dtype=np.int64) for arg in session.get_inputs()}
+        hidden = session.run(None, inputs)[0]
+        mask = inputs["attention_mask"][..., None].astype(np.float32)
+        mean = (hidden * mask).sum(axis=1) / np.maximum(mask.sum(axis=1), 1e-9)
+        return (mean / np.maximum(np.linalg.norm(mean, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+
+
+class ModulePipeline:
+    """Tokenising and pooling by a loaded sentence-transformers model's own modules (any layout)."""
+
+    def __init__(self, model) -> None:  # noqa: ANN001
+        self.model = model
+        self.dim = model.get_embedding_dimension() if hasattr(model, "get_embedding_dimension") else (
+            model.get_sentence_embedding_dimension())
+
+    def lengths(self, texts: list[str]) -> np.ndarray:
+        return token_lengths(self.model, texts)
+
+    def encode(self, session, texts: list[str]) -> np.ndarray:  # noqa: ANN001
+        import torch
+
+        features = preparer(self.model)(texts)
+        names = [arg.name for arg in session.get_inputs()]
+        hidden = session.run(None, {name: features[name].numpy() for name in names})[0]
+        features["token_embeddings"] = torch.from_numpy(hidden)
+        with torch.inference_mode():
+            for module in list(self.model)[1:]:
+                features = module(features)
+            vector = torch.nn.functional.normalize(features["sentence_embedding"], dim=1)
+        return vector.numpy().astype(np.float32, copy=False)
+
+
+class OnnxTransformer:
+    """A sentence-transformers model whose transformer runs on ONNX Runtime; tokenising and pooling by a
+    Pipeline (or the model's own modules), so the vectors are the ones torch gives."""
+
+    def __init__(self, session, pipeline: Pipeline | ModulePipeline) -> None:  # noqa: ANN001
+        self.session = session
+        self.pipeline = pipeline
+
+    def encode_batch(self, texts: list[str]) -> np.ndarray:
+        return self.pipeline.encode(self.session, texts)
+
+    @staticmethod
+    def _session(source: str | bytes):  # noqa: ANN205
         import onnxruntime
 
-        transformer = list(model)[0]
-        auto_model = getattr(transformer, "auto_model", None) or transformer.model
-        inputs = [name for name in ONNX_INPUTS if name in preparer(model)(PROBES[:2])]
-        path = cls._cache_path(model, model_path, cache_dir, inputs)
         options = onnxruntime.SessionOptions()
         options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.log_severity_level = 3
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        session = None
+        return onnxruntime.InferenceSession(source, options, providers=["CPUExecutionProvider"])
+
+    @classmethod
+    def cached(cls, model_path: str, cache_dir: Path | None) -> OnnxTransformer | None:
+        """The export an earlier load made, with a Pipeline, without torch; None when there is none, the
+        folder's layout needs the model's own modules, or the file cannot be read."""
+        pipeline = Pipeline.of(model_path)
+        if pipeline is None:
+            return None
+        path = cls._cache_path(model_path, cache_dir, pipeline.tokenizer.truncation["max_length"])
+        if not path.is_file():
+            return None
+        try:
+            return cls(cls._session(str(path)), pipeline)
+        except Exception:  # noqa: BLE001 - a damaged file: the full load exports it again
+            return None
+
+    @classmethod
+    def build(cls, model, model_path: str, cache_dir: Path | None) -> OnnxTransformer:  # noqa: ANN001
+        """The export from the cache or made now, checked against torch; a new export is stored once it
+        passed, so that later loads can trust it without torch."""
+        pipeline = Pipeline.of(model_path) or ModulePipeline(model)
+        path = cls._cache_path(model_path, cache_dir, model.max_seq_length)
+        session = data = None
         if path.is_file():
             try:
-                session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+                session = cls._session(str(path))
             except Exception as exc:  # noqa: BLE001 - a damaged cache file is exported again
                 log.warning("exporting the model again: cached %s unreadable (%s)", path, type(exc).__name__)
         if session is None:
+            transformer = list(model)[0]
+            auto_model = getattr(transformer, "auto_model", None) or transformer.model
+            inputs = [name for name in ONNX_INPUTS if name in preparer(model)(PROBES[:2])]
             data = cls._export(model, auto_model, inputs)
-            path = cls._store(path, data)
-            session = onnxruntime.InferenceSession(str(path) if path else data, options,
-                                                   providers=["CPUExecutionProvider"])
-        onnx = cls(model, session, inputs)
-        onnx._check()
+            session = cls._session(data)
+        onnx = cls(session, pipeline)
+        onnx._check(model)
+        if data is not None:
+            cls._store(path, data)  # or kept in memory, when the folder cannot be written
         return onnx
 
     @staticmethod
-    def _cache_path(model, model_path: str, cache_dir: Path | None, inputs: list[str]) -> Path:  # noqa: ANN001
+    def _cache_path(model_path: str, cache_dir: Path | None, max_seq_length: int) -> Path:
         """The export's file, named for everything it depends on: the model folder's files (name, size,
-        modification time), the sequence length, the inputs and the torch version."""
-        import torch
+        modification time), the sequence length and the torch version (read without importing torch)."""
+        from importlib.metadata import PackageNotFoundError, version
 
         if cache_dir is None:
             import platformdirs
 
             cache_dir = Path(platformdirs.user_cache_dir("connective", appauthor=False)) / "onnx"
+        try:
+            torch_version = version("torch")
+        except PackageNotFoundError:
+            torch_version = "none"
         key = hashlib.sha256()
         root = Path(model_path)
         for file in sorted(root.rglob("*")):
             if file.is_file():
                 stat = file.stat()
                 key.update(f"{file.relative_to(root)}:{stat.st_size}:{stat.st_mtime_ns};".encode())
-        key.update(f"{model.max_seq_length}:{','.join(inputs)}:{torch.__version__}:{EXPORT_VERSION}".encode())
+        key.update(f"{max_seq_length}:{torch_version}:{EXPORT_VERSION}".encode())
         return cache_dir / f"{root.name}-{key.hexdigest()[:20]}.onnx"
 
     @staticmethod
@@ -266,26 +398,13 @@ class OnnxTransformer:
         log.info("exported the embedding model for ONNX Runtime to %s", path)
         return path
 
-    def _check(self) -> None:
+    def _check(self, model) -> None:  # noqa: ANN001
         import torch
 
         with torch.inference_mode():
-            expected = self.model.encode(PROBES, normalize_embeddings=True, convert_to_numpy=True,
-                                         show_progress_bar=False)
+            expected = model.encode(PROBES, normalize_embeddings=True, convert_to_numpy=True,
+                                    show_progress_bar=False)
         got = self.encode_batch(PROBES)
         gap = float(np.abs(got - expected).max())
         if gap > TOLERANCE:
             raise ValueError(f"ONNX Runtime's vectors differ from torch's by {gap:.2g}")
-
-    def encode_batch(self, texts: list[str]) -> np.ndarray:
-        """One batch: tokenised and pooled by the model's own modules, the transformer run by ONNX Runtime."""
-        import torch
-
-        features = self.prepare(texts)
-        hidden = self.session.run(None, {name: features[name].numpy() for name in self.inputs})[0]
-        features["token_embeddings"] = torch.from_numpy(hidden)
-        with torch.inference_mode():
-            for module in self.pooling:
-                features = module(features)
-            vector = torch.nn.functional.normalize(features["sentence_embedding"], dim=1)
-        return vector.numpy().astype(np.float32, copy=False)

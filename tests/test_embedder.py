@@ -3,14 +3,16 @@ torch's vectors, its export is cached, and any trouble with it falls back to tor
 from __future__ import annotations
 
 import copy
+import json
 import logging
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 import bot.embedder as embedder_module
-from bot.embedder import SentenceEmbedder, token_order
+from bot.embedder import Pipeline, SentenceEmbedder, token_lengths
 from bot.settings import Settings
 
 
@@ -57,7 +59,8 @@ def test_batches_are_texts_of_about_the_same_number_of_tokens(embedder):
     texts = ["macro " * 8, "a b c d e f g h i j k l m n o p q r s t u v w x"[:47], "ok", "x" * 47, "q w e r t y"]
     model = embedder.model
     lengths = np.array([len(ids) for ids in model.tokenizer(texts)["input_ids"]])
-    order = token_order(model, texts)
+    order = np.argsort(-token_lengths(model, texts), kind="stable")
+    assert (Pipeline.of(Settings().resolved_model_path()).lengths(texts) == lengths).all()  # without torch too
     assert sorted(order.tolist()) == list(range(len(texts)))
     assert (np.diff(lengths[order]) <= 0).all()  # longest first
     by_chars = np.argsort([-len(text) for text in texts], kind="stable")
@@ -73,6 +76,7 @@ def test_the_faster_runtime_on_this_machine_encodes(embedder, monkeypatch):
             return run(*args)
         return slow
 
+    embedder.model  # noqa: B018 - both runtimes loaded, as on the load that exports the model
     for slow_runtime, expected in (("onnx", "torch"), ("torch", "onnx")):
         model = copy.copy(embedder)
         model.faster = {}
@@ -99,6 +103,9 @@ def test_export_is_cached_and_reused(tmp_path, caplog):
     second = SentenceEmbedder(Settings().resolved_model_path(), cache_dir=tmp_path)
     assert np.allclose(second.encode(["hello"]), first.encode(["hello"]), atol=1e-6)
     assert second.runtime == "onnx" and "exported" not in caplog.text and export.stat().st_mtime_ns == stamp
+    # The export was checked against torch when it was made: later loads run it without torch.
+    assert first.torch_loaded and not second.torch_loaded
+    assert np.allclose(second.encode(TEXTS), first.model.encode(TEXTS, normalize_embeddings=True), atol=1e-4)
 
     export.write_bytes(b"not a model")  # a damaged cache file is exported again
     caplog.clear()
@@ -121,3 +128,24 @@ def test_falls_back_to_torch_when_vectors_differ(tmp_path, caplog, monkeypatch):
     vector = model.encode(["hello"])
     assert model.runtime == "torch" and "differ from torch" in caplog.text
     assert vector.shape == (1, 384) and abs(float(np.linalg.norm(vector)) - 1.0) < 1e-5
+    assert not list(tmp_path.glob("*.onnx"))  # an export that failed its check is not kept for later loads
+
+
+def test_other_model_layouts_pool_with_their_own_modules(tmp_path):
+    # The same model with CLS pooling: the torch-free pipeline knows mean pooling only, so the model's own
+    # modules pool ONNX Runtime's output, and the vectors are still torch's.
+    source = Path(Settings().resolved_model_path())
+    folder = tmp_path / "cls-model"
+    for file in source.rglob("*"):
+        if file.is_file():
+            (folder / file.relative_to(source)).parent.mkdir(parents=True, exist_ok=True)
+            (folder / file.relative_to(source)).symlink_to(file)
+    pooling = folder / "1_Pooling" / "config.json"
+    config = json.loads(pooling.read_text())
+    pooling.unlink()
+    pooling.write_text(json.dumps({**config, "pooling_mode_mean_tokens": False, "pooling_mode_cls_token": True}))
+    assert Pipeline.of(str(folder)) is None and Pipeline.of(str(source)) is not None
+    model = SentenceEmbedder(str(folder), cache_dir=tmp_path / "cache")
+    vectors = model.encode(TEXTS[:5])
+    assert model.runtime == "onnx" and model.torch_loaded
+    assert np.allclose(vectors, model.model.encode(TEXTS[:5], normalize_embeddings=True), atol=1e-4)
