@@ -251,8 +251,6 @@ class ModulePipeline:
 
     def __init__(self, model) -> None:  # noqa: ANN001
         self.model = model
-        self.dim = model.get_embedding_dimension() if hasattr(model, "get_embedding_dimension") else (
-            model.get_sentence_embedding_dimension())
 
     def lengths(self, texts: list[str]) -> np.ndarray:
         return token_lengths(self.model, texts)
