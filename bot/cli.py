@@ -344,8 +344,8 @@ def _print_experts(question: str, found) -> None:  # noqa: ANN001
         console.print(f"{i}. [bold]{e.name}[/bold] ({e.user})  score {e.score:.2f}", highlight=False)
         for why, link in zip(e.why, e.permalinks, strict=False):
             console.print(f"   - {why}", highlight=False, markup=False)
-            if link:
-                console.print(f"     {link}", highlight=False, markup=False)
+            if link:  # never wrapped: a link broken over two lines cannot be opened
+                console.print(f"     {link}", highlight=False, markup=False, soft_wrap=True)
 
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -47,6 +48,9 @@ def test_ask_text_and_json_lines(sample_db):
     out = run("--db", sample_db, "ask", "--top", "3", "who can help with kubernetes OOMKilled pods")
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines()[1].startswith("1. ")
+    # Piped output is wrapped at 80 columns, but a permalink stays on one line so it can be opened.
+    links = [line.strip() for line in out.stdout.splitlines() if "slack.com/archives/" in line]
+    assert links and all(re.fullmatch(r"https://slack\.com/archives/(C\w+)/p\d{16}(\?thread_ts=\d+\.\d+&cid=\1)?", x) for x in links), links
 
     lines = [
         {"id": "q1", "text": "Postgres ignores my index and does a sequential scan", "asker": "nobody"},
