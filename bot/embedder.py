@@ -7,6 +7,9 @@ and mean pooling in numpy, for the common model layout (others keep sentence-tra
 start takes 0.3 s instead of 3.6 s and leaves torch out of memory. While both runtimes are loaded, each kind
 of input is encoded by the one measured faster on this CPU (ONNX Runtime encoded chat messages 1.7-1.9x
 faster than torch on one machine and 0.85x on another). Any failure falls back to torch.
+
+Models that name prompts in their folder (e5, bge, nomic and the like: "query: " before a question, "passage: "
+before a document) get them (model_prompts): messages are documents, a who-knows question is a query.
 """
 from __future__ import annotations
 
@@ -41,6 +44,23 @@ TOLERANCE = 1e-4
 Runtime = Literal["onnx", "torch"]
 
 
+def model_prompts(model_path: str) -> tuple[str, str]:
+    """(query prompt, document prompt) from the model folder's config_sentence_transformers.json: the prompt
+    named "query", and the first of "document", "passage", "corpus" the folder names (as encode_query and
+    encode_document pick them), else the default prompt. Empty when the model names none. (A pooling that
+    leaves the prompt's tokens out, include_prompt false, is not followed: they are pooled with the text.)"""
+    try:
+        config = json.loads((Path(model_path) / "config_sentence_transformers.json").read_text())
+    except (OSError, ValueError):
+        return "", ""
+    prompts = config.get("prompts") if isinstance(config, dict) else None
+    if not isinstance(prompts, dict):
+        return "", ""
+    default = prompts.get(config.get("default_prompt_name")) or ""
+    document = next((prompts[name] for name in ("document", "passage", "corpus") if name in prompts), default)
+    return str(prompts.get("query", default) or ""), str(document or "")
+
+
 class Embedder(Protocol):
     dim: int
 
@@ -62,6 +82,7 @@ class SentenceEmbedder:
         self._onnx: OnnxTransformer | None = None
         self._ready = False
         self.faster: dict[str, Runtime] = {}  # per kind of input (batch, one), with both runtimes loaded
+        self.query_prompt = self.document_prompt = ""  # the model's own (model_prompts), read on load
         self._lock = threading.RLock()
 
     def _load(self) -> None:
@@ -70,6 +91,7 @@ class SentenceEmbedder:
                 return
             if not os.path.isdir(self.model_path):
                 raise UserError(f"model_path (CONNECTIVE_MODEL_PATH): no model folder at {self.model_path}")
+            self.query_prompt, self.document_prompt = model_prompts(self.model_path)
             if self.runtime == "onnx":
                 # An export made and checked by an earlier load runs without torch, saving most of the start-up
                 # (importing sentence-transformers took 3.3 s of 3.6) and a few hundred MB.
@@ -119,14 +141,17 @@ class SentenceEmbedder:
     def torch_loaded(self) -> bool:
         return self._model is not None
 
-    def encode(self, texts: list[str]) -> np.ndarray:
-        """Normalised vectors, in the texts' order. Batches are made of texts of about the same number of
-        tokens (longest first), so that little of a batch is padding: sentence-transformers sorts by
-        characters, which left 38% of the tokens of chat messages padding (racket-2017), and the encode
-        took 1.7x as long."""
+    def encode(self, texts: list[str], *, query: bool = False) -> np.ndarray:
+        """Normalised vectors, in the texts' order: documents (messages), or queries with `query`. Batches are
+        made of texts of about the same number of tokens (longest first), so that little of a batch is padding:
+        sentence-transformers sorts by characters, which left 38% of the tokens of chat messages padding
+        (racket-2017), and the encode took 1.7x as long."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         self._load()
+        prompt = self.query_prompt if query else self.document_prompt
+        if prompt:
+            texts = [prompt + text for text in texts]
         lengths = self._onnx.pipeline.lengths(texts) if self._onnx else token_lengths(self._model, texts)
         order = np.argsort(-lengths, kind="stable")
         batches = [[texts[i] for i in order[start:start + self.batch_size]]
@@ -141,10 +166,10 @@ class SentenceEmbedder:
         return result
 
     def encode_one(self, text: str) -> np.ndarray:
-        """One text (a who-knows question), without encode()'s ordering: the same vector as encode([text])
+        """One who-knows question, without encode()'s ordering: the same vector as encode([text], query=True)
         to float precision (tests/test_embedder.py)."""
         self._load()
-        return self._encode_batch([text], "one")[0]
+        return self._encode_batch([self.query_prompt + text], "one")[0]
 
     def _encode_batch(self, texts: list[str], kind: str) -> np.ndarray:
         if self._onnx is None:
@@ -400,7 +425,8 @@ class OnnxTransformer:
         import torch
 
         with torch.inference_mode():
-            expected = model.encode(PROBES, normalize_embeddings=True, convert_to_numpy=True,
+            # prompt="": the texts as they are (SentenceEmbedder puts the model's prompts before them itself)
+            expected = model.encode(PROBES, prompt="", normalize_embeddings=True, convert_to_numpy=True,
                                     show_progress_bar=False)
         got = self.encode_batch(PROBES)
         gap = float(np.abs(got - expected).max())

@@ -50,7 +50,8 @@ def test_ask_text_and_json_lines(sample_db):
     assert out.stdout.splitlines()[1].startswith("1. ")
     # Piped output is wrapped at 80 columns, but a permalink stays on one line so it can be opened.
     links = [line.strip() for line in out.stdout.splitlines() if "slack.com/archives/" in line]
-    assert links and all(re.fullmatch(r"https://slack\.com/archives/(C\w+)/p\d{16}(\?thread_ts=\d+\.\d+&cid=\1)?", x) for x in links), links
+    whole = r"https://slack\.com/archives/(C\w+)/p\d{16}(\?thread_ts=\d+\.\d+&cid=\1)?"
+    assert links and all(re.fullmatch(whole, x) for x in links), links
 
     lines = [
         {"id": "q1", "text": "Postgres ignores my index and does a sequential scan", "asker": "nobody"},

@@ -131,21 +131,50 @@ def test_falls_back_to_torch_when_vectors_differ(tmp_path, caplog, monkeypatch):
     assert not list(tmp_path.glob("*.onnx"))  # an export that failed its check is not kept for later loads
 
 
-def test_other_model_layouts_pool_with_their_own_modules(tmp_path):
-    # The same model with CLS pooling: the torch-free pipeline knows mean pooling only, so the model's own
-    # modules pool ONNX Runtime's output, and the vectors are still torch's.
+def model_variant(folder: Path, config_file: str, changes: dict) -> Path:
+    """The test model in `folder` (its files linked, not copied), with `changes` made to one JSON config file."""
     source = Path(Settings().resolved_model_path())
-    folder = tmp_path / "cls-model"
     for file in source.rglob("*"):
         if file.is_file():
             (folder / file.relative_to(source)).parent.mkdir(parents=True, exist_ok=True)
             (folder / file.relative_to(source)).symlink_to(file)
-    pooling = folder / "1_Pooling" / "config.json"
-    config = json.loads(pooling.read_text())
-    pooling.unlink()
-    pooling.write_text(json.dumps({**config, "pooling_mode_mean_tokens": False, "pooling_mode_cls_token": True}))
+    config = folder / config_file
+    values = json.loads(config.read_text())
+    config.unlink()
+    config.write_text(json.dumps({**values, **changes}))
+    return folder
+
+
+def test_other_model_layouts_pool_with_their_own_modules(tmp_path):
+    # The same model with CLS pooling: the torch-free pipeline knows mean pooling only, so the model's own
+    # modules pool ONNX Runtime's output, and the vectors are still torch's.
+    source = Path(Settings().resolved_model_path())
+    folder = model_variant(tmp_path / "cls-model", "1_Pooling/config.json",
+                           {"pooling_mode_mean_tokens": False, "pooling_mode_cls_token": True})
     assert Pipeline.of(str(folder)) is None and Pipeline.of(str(source)) is not None
     model = SentenceEmbedder(str(folder), cache_dir=tmp_path / "cache")
     vectors = model.encode(TEXTS[:5])
     assert model.runtime == "onnx" and model.torch_loaded
     assert np.allclose(vectors, model.model.encode(TEXTS[:5], normalize_embeddings=True), atol=1e-4)
+
+
+@pytest.mark.parametrize(("config", "query_prompt", "document_prompt"), [
+    ({"prompts": {"query": "query: ", "passage": "passage: "}}, "query: ", "passage: "),  # e5-style
+    ({"prompts": {"retrieval": "Represent this for retrieval: "}, "default_prompt_name": "retrieval"},
+     "Represent this for retrieval: ", "Represent this for retrieval: "),
+])
+def test_models_that_name_prompts_get_them(tmp_path, config, query_prompt, document_prompt):
+    # Messages are documents and a question is a query, on either runtime and after the torch-free reload.
+    folder = model_variant(tmp_path / "prompt-model", "config_sentence_transformers.json", config)
+    question, messages = "Why does Postgres ignore my index?", TEXTS[:4] + TEXTS[5:30]
+    models = [SentenceEmbedder(str(folder), cache_dir=tmp_path / "cache", runtime=runtime)
+              for runtime in ("onnx", "torch", "onnx")]
+    reference = models[1].model
+    documents = reference.encode(messages, prompt=document_prompt, normalize_embeddings=True)
+    query = reference.encode([question], prompt=query_prompt, normalize_embeddings=True)[0]
+    assert not np.allclose(documents, reference.encode(messages, prompt="", normalize_embeddings=True), atol=1e-3)
+    for model in models:
+        assert np.allclose(model.encode(messages), documents, atol=1e-4), model.runtime
+        assert np.allclose(model.encode_one(question), query, atol=1e-4), model.runtime
+        assert np.allclose(model.encode([question], query=True), query, atol=1e-4), model.runtime
+    assert [m.runtime for m in models] == ["onnx", "torch", "onnx"] and not models[2].torch_loaded
