@@ -61,6 +61,19 @@ def model_prompts(model_path: str) -> tuple[str, str]:
     return str(prompts.get("query", default) or ""), str(document or "")
 
 
+def model_fingerprint(model_path: str) -> str:
+    """Names the vectors a model folder makes: its files (names and sizes, not times, so that reinstalling the
+    same model changes nothing), its prompts and the sequence length. Stored vectors made under another
+    fingerprint are re-embedded (ExpertiseService.ensure_model)."""
+    root = Path(model_path)
+    key = hashlib.sha256()
+    for file in sorted(root.rglob("*")):
+        if file.is_file():
+            key.update(f"{file.relative_to(root)}:{file.stat().st_size};".encode())
+    key.update(f"{model_prompts(model_path)}:{MAX_SEQ_LENGTH}".encode())
+    return f"{root.parent.name}/{root.name}:{key.hexdigest()[:16]}"
+
+
 class Embedder(Protocol):
     dim: int
 
@@ -136,6 +149,13 @@ class SentenceEmbedder:
         on first use when an export serves the encodes."""
         self._load()
         return self._load_torch()
+
+    @property
+    def fingerprint(self) -> str:
+        """model_fingerprint of the model folder (read without loading the model)."""
+        if not os.path.isdir(self.model_path):
+            raise UserError(f"model_path (CONNECTIVE_MODEL_PATH): no model folder at {self.model_path}")
+        return model_fingerprint(self.model_path)
 
     @property
     def torch_loaded(self) -> bool:

@@ -6,12 +6,15 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from bot import events as ev
+from bot.app import build_app
 from bot.db.models import Community, Member, Message, MessageVector
 from bot.services.evaluation import evaluate
 from bot.services.expertise import ExpertiseService
+from bot.settings import Settings
+from matching.text import clean
 from matching.vector_index import NumpyVectorIndex
 
 TEAM = "T0SAMPLE01"
@@ -196,3 +199,40 @@ async def test_bad_messages_never_crash_ingestion(app):
     assert len(stored) == len(texts)
     assert len(stored[0]) == len(texts[0]) > 39_000
     assert vectors >= 1  # the long one is embedded (cut to the model's window), the empty ones are not
+
+
+async def test_vectors_made_by_another_model_are_made_again(sample_app, db_url, embedder, caplog):
+    cid = await _community_id(sample_app)
+    async with sample_app.db.sessions() as s:
+        assert (await s.get(Community, cid)).settings["embedding_model"] == embedder.fingerprint
+    # As another model would have left them: other vectors, stamped with that model.
+    rng = np.random.default_rng(0)
+    async with sample_app.db.sessions.begin() as s:
+        ids = list(await s.scalars(select(MessageVector.message_id).where(MessageVector.community_id == cid)))
+        other = rng.normal(size=(len(ids), 384)).astype(np.float32)
+        other /= np.linalg.norm(other, axis=1, keepdims=True)
+        await s.execute(update(MessageVector),
+                        [{"message_id": m, "embedding": v} for m, v in zip(ids, other, strict=True)])
+        community = await s.get(Community, cid)
+        community.settings = {**community.settings, "embedding_model": "other/model:0123456789abcdef"}
+    # A process started with this model makes them again before its first answer.
+    later = build_app(Settings(database_url=db_url), embedder=embedder)
+    try:
+        found = await later.expertise.rank(cid, "How do I debug pods that keep getting OOMKilled in Kubernetes?")
+        assert found and "Mateus" in found[0].name
+        assert f"its {len(ids)} message vectors were made by another embedding model" in caplog.text
+        async with later.db.sessions() as s:
+            assert (await s.get(Community, cid)).settings["embedding_model"] == embedder.fingerprint
+            rows = (await s.execute(select(Message.text, MessageVector.embedding)
+                                    .join(MessageVector, MessageVector.message_id == Message.id)
+                                    .where(Message.community_id == cid).order_by(Message.id).limit(40))).all()
+        expected = embedder.encode([clean(text) for text, _ in rows])
+        assert np.allclose(np.stack([v for _, v in rows]), expected, atol=1e-4)
+        caplog.clear()
+        await later.expertise.ensure_model(cid)
+        third = build_app(Settings(database_url=db_url), embedder=embedder)
+        await third.expertise.ensure_model(cid)
+        await third.close()
+        assert "another embedding model" not in caplog.text  # once made again, they are this model's
+    finally:
+        await later.close()

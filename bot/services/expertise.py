@@ -12,12 +12,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import numpy as np
-from sqlalchemy import Integer, Select, Text, cast, func, literal_column, null, select, union_all
+from sqlalchemy import Integer, Select, Text, cast, func, literal_column, null, select, union_all, update
 
 from bot.db.engine import Database
 from bot.db.intros import INTRO_CAP_WINDOW, Intro, NotMyArea
 from bot.db.models import Channel, Community, Member, Message, MessageVector, Reaction, Skill
+from bot.db.types import EMBEDDING_DIM
 from bot.embedder import Embedder
+from bot.errors import UserError
 from bot.repo import claim_event
 from matching.corpus import Corpus, MessageRecord
 from matching.fit import build_examples, fit_weights
@@ -90,6 +92,7 @@ class ExpertiseService:
         self._skill_vectors: dict[str, np.ndarray] = {}
         self._weights: dict[int, dict | None] = {}
         self._names_cache: dict[int, dict[str, tuple[str, float]]] = {}
+        self._model_checked: set[int] = set()  # communities whose stored vectors are this model's
 
     @property
     def keeps_vectors_in_memory(self) -> bool:
@@ -122,7 +125,54 @@ class ExpertiseService:
             else:
                 self.vectors._blocks.pop(community_id, None)
 
+    async def ensure_model(self, community_id: int) -> None:
+        """A community's vectors all come from one embedding model: the one that made them is stored with the
+        community, and when the model path (or the model in it) changed, every stored vector is made again with
+        the model loaded now before any is used or added. Once per community and process."""
+        current = getattr(self.embedder, "fingerprint", None)
+        if community_id in self._model_checked or not current:
+            return
+        async with self.db.sessions.begin() as session:
+            community = await session.get(Community, community_id)
+            stored = (community.settings or {}).get("embedding_model") if community else None
+            if community is not None and stored is None:  # a new community, or vectors from before the stamp
+                community.settings = {**(community.settings or {}), "embedding_model": current}
+        if stored is not None and stored != current:
+            await self._reembed(community_id, stored, current)
+            self.forget_cache(community_id)
+        self._model_checked.add(community_id)
+
+    async def _reembed(self, community_id: int, stored: str, current: str) -> None:
+        started = time.perf_counter()
+        async with self.db.sessions() as session:
+            rows = (await session.execute(
+                select(Message.id, Message.text).join(MessageVector, MessageVector.message_id == Message.id)
+                .where(MessageVector.community_id == community_id)
+            )).all()
+        log.warning("community %d: its %d message vectors were made by another embedding model (%s): making them "
+                    "again with %s", community_id, len(rows), stored, current)
+        texts = [(mid, clean(text)) for mid, text in rows]
+        unique = sorted(dict.fromkeys(t for _, t in texts), key=len)  # as ingest encodes them
+        encoded: dict[str, np.ndarray] = {}
+        for start in range(0, len(unique), 512):
+            part = unique[start : start + 512]
+            encoded.update(zip(part, await self.encode(part), strict=True))
+        dim = len(next(iter(encoded.values()))) if encoded else EMBEDDING_DIM
+        if dim != EMBEDDING_DIM and self.db.dialect == "postgresql":
+            raise UserError(f"the model at model_path makes {dim}-dimensional vectors; this PostgreSQL schema "
+                            f"keeps {EMBEDDING_DIM}")
+        for start in range(0, len(texts), 2000):  # a transaction per part; the stamp only once all are done
+            async with self.db.sessions.begin() as session:
+                await session.execute(update(MessageVector), [
+                    {"message_id": mid, "embedding": encoded[text]} for mid, text in texts[start : start + 2000]])
+        async with self.db.sessions.begin() as session:
+            community = await session.get(Community, community_id)
+            community.settings = {**(community.settings or {}), "embedding_model": current}
+        log.info("community %d: %d message vectors made again in %.1fs", community_id, len(rows),
+                 time.perf_counter() - started)
+
     async def _load(self, community_id: int) -> Corpus:
+        await self.ensure_model(community_id)
         started = time.perf_counter()
         async with self.db.sessions() as session:
             community = Message.community_id == community_id

@@ -66,6 +66,7 @@ class IngestService:
         result = StoreResult()
         if not messages:
             return result
+        await self.expertise.ensure_model(community_id)  # before adding vectors: the stored ones are this model's
         async with self.db.sessions.begin() as session:
             members = (await session.execute(
                 select(Member.id, Member.profiling_consent, Member.is_bot)
