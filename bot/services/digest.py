@@ -97,6 +97,7 @@ class DigestService:
     async def compose(self, community_id: int, start: datetime, end: datetime, *, timezone: str = "UTC",
                       exclude: set[int] = frozenset()) -> DigestContent:
         """The period's best resources, grouped by topic, and the questions still waiting."""
+        await self.expertise.ensure_model(community_id)  # stored vectors and new encodes from one model
         async with self.db.sessions() as session:
             candidates = await data.load_candidates(session, community_id, start, end, exclude=exclude)
             short = shortlist(candidates, 3 * self.limit)
