@@ -61,7 +61,7 @@ async def evaluate(export: Path, work: Path, ev, refit: bool, weights=None) -> t
     if cache.exists():
         qv = np.load(cache)
     else:
-        qv = app.embedder.encode([q["text"] for q in questions])
+        qv = app.embedder.encode([q["text"] for q in questions], query=True)
         np.save(cache, qv)
     rankings = {}
     for q, v in zip(questions, qv, strict=True):
