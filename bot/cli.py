@@ -5,6 +5,7 @@ import asyncio
 import json
 import logging
 import sys
+import textwrap
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -343,7 +344,9 @@ def _print_experts(question: str, found) -> None:  # noqa: ANN001
     for i, e in enumerate(found, 1):
         console.print(f"{i}. [bold]{e.name}[/bold] ({e.user})  score {e.score:.2f}", highlight=False)
         for why, link in zip(e.why, e.permalinks, strict=False):
-            console.print(f"   - {why}", highlight=False, markup=False)
+            # Wrapped under its own indent, so that each piece of evidence reads as one item.
+            console.print(textwrap.fill(why, max(console.width, 40), initial_indent="   - ", subsequent_indent="     "),
+                          highlight=False, markup=False, soft_wrap=True)
             if link:  # never wrapped: a link broken over two lines cannot be opened
                 console.print(f"     {link}", highlight=False, markup=False, soft_wrap=True)
 

@@ -50,6 +50,8 @@ def test_ask_text_and_json_lines(sample_db):
     assert out.stdout.splitlines()[1].startswith("1. ")
     # Piped output is wrapped at 80 columns, but a permalink stays on one line so it can be opened.
     links = [line.strip() for line in out.stdout.splitlines() if "slack.com/archives/" in line]
+    # Evidence wrapped under its own indent: every line is the heading, an expert, or indented under one.
+    assert all(re.match(r"Who knows|\d+\. |   ", line) for line in out.stdout.splitlines()), out.stdout
     whole = r"https://slack\.com/archives/(C\w+)/p\d{16}(\?thread_ts=\d+\.\d+&cid=\1)?"
     assert links and all(re.fullmatch(whole, x) for x in links), links
 
