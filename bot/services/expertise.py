@@ -8,12 +8,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import numpy as np
 from sqlalchemy import Integer, Select, Text, cast, func, literal_column, null, select, union_all, update
 
+from bot import metrics
 from bot.db.engine import Database
 from bot.db.intros import INTRO_CAP_WINDOW, Intro, NotMyArea
 from bot.db.models import Channel, Community, Member, Message, MessageVector, Reaction, Skill
@@ -129,8 +131,10 @@ class ExpertiseService:
         """A community's vectors all come from one embedding model: the one that made them is stored with the
         community, and when the model path (or the model in it) changed, every stored vector is made again with
         the model loaded now before any is used or added. Once per community and process."""
+        if community_id in self._model_checked:  # before the fingerprint: this runs for every stored message
+            return
         current = getattr(self.embedder, "fingerprint", None)
-        if community_id in self._model_checked or not current:
+        if not current:
             return
         async with self.db.sessions.begin() as session:
             community = await session.get(Community, community_id)
@@ -152,11 +156,7 @@ class ExpertiseService:
         log.warning("community %d: its %d message vectors were made by another embedding model (%s): making them "
                     "again with %s", community_id, len(rows), stored, current)
         texts = [(mid, clean(text)) for mid, text in rows]
-        unique = sorted(dict.fromkeys(t for _, t in texts), key=len)  # as ingest encodes them
-        encoded: dict[str, np.ndarray] = {}
-        for start in range(0, len(unique), 512):
-            part = unique[start : start + 512]
-            encoded.update(zip(part, await self.encode(part), strict=True))
+        encoded = await self.encode_distinct([t for _, t in texts])
         dim = len(next(iter(encoded.values()))) if encoded else EMBEDDING_DIM
         if dim != EMBEDDING_DIM and self.db.dialect == "postgresql":
             raise UserError(f"the model at model_path makes {dim}-dimensional vectors; this PostgreSQL schema "
@@ -226,6 +226,26 @@ class ExpertiseService:
 
     async def encode(self, texts: list[str]) -> np.ndarray:
         return await asyncio.to_thread(self.embedder.encode, texts)
+
+    async def encode_distinct(self, texts: list[str], *, chunk: int = 512,
+                              progress: Callable[[int], None] | None = None) -> dict[str, np.ndarray]:
+        """Each distinct text's vector. Identical texts (pasted errors, bot-like repeats) are encoded once; by
+        length, so that each chunk holds texts of similar lengths and its batches carry little padding (the
+        embedder sorts within a chunk; chunks in time order encoded 1.3x slower on racket-2017)."""
+        unique = sorted(dict.fromkeys(texts), key=len)
+        encoded: list[np.ndarray] = []
+        metrics.EMBED_QUEUE.inc(len(unique))
+        try:
+            for start in range(0, len(unique), chunk):
+                batch = unique[start : start + chunk]
+                encoded.append(await self.encode(batch))
+                metrics.EMBED_BATCH.observe(len(batch))
+                metrics.EMBED_QUEUE.dec(len(batch))
+                if progress:
+                    progress(len(batch))
+        finally:  # a failed batch leaves the queue gauge where it was before this call
+            metrics.EMBED_QUEUE.dec(len(unique) - sum(len(e) for e in encoded))
+        return dict(zip(unique, np.concatenate(encoded), strict=True)) if encoded else {}
 
     async def encode_one(self, text: str) -> np.ndarray:
         one = getattr(self.embedder, "encode_one", None)

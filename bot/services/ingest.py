@@ -9,7 +9,6 @@ from datetime import datetime
 import numpy as np
 from sqlalchemy import delete, insert, select, update
 
-from bot import metrics
 from bot.db.engine import Database
 from bot.db.models import Member, Message, MessageVector, Reaction
 from bot.repo import insert_ignore
@@ -134,23 +133,8 @@ class IngestService:
             skipped_encode = len(texts) - len(to_embed)
             vectors = np.zeros((0, getattr(self.expertise.embedder, "dim", 384)), dtype=np.float32)
             if to_embed:
-                # Identical texts (pasted errors, bot-like repeats) are encoded once; by length, so that each
-                # chunk holds texts of similar lengths and its batches carry little padding (the embedder sorts
-                # within a chunk; chunks in time order encoded 1.3x slower on racket-2017).
-                unique = sorted(dict.fromkeys(t for _, t in to_embed), key=len)
-                encoded: list[np.ndarray] = []
-                metrics.EMBED_QUEUE.inc(len(unique))
-                try:
-                    for start in range(0, len(unique), self.chunk):
-                        batch = unique[start : start + self.chunk]
-                        encoded.append(await self.expertise.encode(batch))
-                        metrics.EMBED_BATCH.observe(len(batch))
-                        metrics.EMBED_QUEUE.dec(len(batch))
-                        if progress:
-                            progress(len(batch))
-                finally:  # a failed batch leaves the queue gauge where it was before this call
-                    metrics.EMBED_QUEUE.dec(len(unique) - sum(len(e) for e in encoded))
-                by_text = dict(zip(unique, np.concatenate(encoded), strict=True))
+                by_text = await self.expertise.encode_distinct([t for _, t in to_embed], chunk=self.chunk,
+                                                               progress=progress)
                 vectors = np.stack([by_text[t] for _, t in to_embed])
                 vec_rows = [{"message_id": mid, "community_id": community_id, "embedding": vec}
                             for (mid, _), vec in zip(to_embed, vectors, strict=True)]
