@@ -9,7 +9,7 @@ from sqlalchemy import select
 from adapters.console import ConsoleAdapter
 from bot.actions import Action, DirectMessage, OpenGroup, Reply
 from bot.db.intros import Intro, IntroState, NotMyArea
-from bot.db.models import Member
+from bot.db.models import Community, Member
 from bot.services.intros import IntroService
 from tests.exports import TEAM, THREADS, USERS, write_slack_export
 
@@ -186,3 +186,24 @@ async def test_malformed_values_are_refused_politely(app, tmp_path):
                  "/click intro.accept 12345", "/click intro.frob 1"):
         out = await _act(console, "UASK1", line)
         assert all(isinstance(a, Reply) for a in out), line
+
+
+async def test_an_accepted_intro_counts_for_similar_questions(app, tmp_path):
+    console, _ = await _setup(app, tmp_path)
+    async with app.db.sessions() as s:
+        cid = await s.scalar(select(Community.id).where(Community.external_id == TEAM))
+    similar = "how should I tune autovacuum in postgres?"
+    before = await app.expertise.rank(cid, similar, asker="UASK2", top=10)
+    cards = await _ask(console, "UASK1", "who knows postgres autovacuum tuning?")
+    second, value = cards[1]
+    _, request = await _request(console, "UASK1", value)
+    await _act(console, second, f"/click intro.accept {_button(request, 'intro.accept')}")
+
+    after = await app.expertise.rank(cid, similar, asker="UASK2", top=10)
+    place = {s.user: i for i, s in enumerate(after)}
+    expert = after[place[second]]
+    assert "accepted an intro on a similar question" in expert.why
+    assert expert.score > next(s.score for s in before if s.user == second)
+    # Unrelated questions are unaffected.
+    other = await app.expertise.rank(cid, "kubernetes pods keep restarting", asker="UASK2", top=10)
+    assert all("accepted an intro on a similar question" not in s.why for s in other)

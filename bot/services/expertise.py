@@ -17,8 +17,8 @@ from sqlalchemy import Integer, Select, Text, cast, func, literal_column, null, 
 
 from bot import metrics
 from bot.db.engine import Database
-from bot.db.intros import INTRO_CAP_WINDOW, Intro, NotMyArea
-from bot.db.models import Channel, Community, Member, Message, MessageVector, Reaction, Skill
+from bot.db.intros import INTRO_CAP_WINDOW, Intro, IntroState, NotMyArea
+from bot.db.models import Channel, Community, Member, Message, MessageVector, Question, Reaction, Skill
 from bot.db.types import EMBEDDING_DIM
 from bot.embedder import Embedder
 from bot.errors import UserError
@@ -35,6 +35,9 @@ TOP_K = 100
 SKILL_MIN_SIM = 0.35
 # "Not my area": a member who turned down a topic is lowered for questions like it, in proportion to how
 # alike they are (cosine of the two texts above NOT_MY_AREA_MIN_SIM), and dropped when nearly the same.
+SKILL_REASONS = {"declared": "declared a matching skill", "endorsed": "endorsed for a matching skill",
+                 "intro": "accepted an intro on a similar question"}
+INTRO_TOPIC_CHARS = 500  # an accepted intro's question, as a skill
 NOT_MY_AREA_MIN_SIM = 0.4
 NOT_MY_AREA_DROP_SIM = 0.8
 NAMES_TTL = 300.0
@@ -256,14 +259,15 @@ class ExpertiseService:
     async def _ask_context(self, community_id: int, now: datetime | None) -> _AskContext:
         """What an ask needs from the database besides the corpus, read on one connection: who is never
         suggested (bots, opted-out or unavailable members, members at their weekly intro cap), declared
-        skills and endorsements, and topics members turned down as "not my area"."""
+        skills, endorsements and the questions of intros members accepted (as skills of source "intro"), and
+        topics members turned down as "not my area"."""
         since = (now or datetime.now(UTC)) - INTRO_CAP_WINDOW
         no_text, no_int = cast(null(), Text), cast(null(), Integer)
 
         def part(kind: str, *columns):  # noqa: ANN002, ANN202  (kind, user, text, text, int, int)
             return select(literal_column(f"'{kind}'").label("kind"), Member.external_id, *columns)
 
-        # One statement, one round trip: four reads on every ask.
+        # One statement, one round trip: five reads on every ask.
         query = union_all(
             part("x", no_text, no_text, no_int, no_int).where(
                 Member.community_id == community_id,
@@ -275,6 +279,10 @@ class ExpertiseService:
             .group_by(Member.id, Member.external_id, Member.weekly_intro_cap),
             part("s", cast(Skill.topic, Text), cast(Skill.source, Text), no_int, no_int)
             .join(Skill, Skill.member_id == Member.id).where(Skill.community_id == community_id),
+            part("s", cast(func.substr(Question.text, 1, INTRO_TOPIC_CHARS), Text),
+                 cast(literal_column("'intro'"), Text), no_int, no_int)
+            .join(Intro, Intro.expert_id == Member.id).join(Question, Question.id == Intro.question_id)
+            .where(Intro.community_id == community_id, Intro.state == IntroState.ACCEPTED.value),
             part("d", NotMyArea.topic, no_text, no_int, no_int)
             .join(NotMyArea, NotMyArea.member_id == Member.id).where(NotMyArea.community_id == community_id),
         )
@@ -292,14 +300,19 @@ class ExpertiseService:
                 self._skill_vectors[topic] = vec
         return _AskContext(excluded, skills, declined)
 
-    def _skill_scores(self, skills: list[tuple[str, str, str]], query_vec: np.ndarray) -> dict[str, float]:
+    def _skill_scores(self, skills: list[tuple[str, str, str]],
+                      query_vec: np.ndarray) -> tuple[dict[str, float], dict[str, set[str]]]:
+        """Per member, the skill signal of the skills like the question (a declared skill counts fully; an
+        endorsement, or an intro accepted on a question like it, half) and the sources that matched."""
         out: dict[str, float] = {}
+        sources: dict[str, set[str]] = {}
         for user, topic, source in skills:
             sim = float(self._skill_vectors[topic] @ query_vec)
             if sim >= SKILL_MIN_SIM:
                 gain = (sim - SKILL_MIN_SIM) / (1 - SKILL_MIN_SIM) * (1.0 if source == "declared" else 0.5)
                 out[user] = out.get(user, 0.0) + gain
-        return out
+                sources.setdefault(user, set()).add(source)
+        return out, sources
 
     async def excluded_members(self, community_id: int, now: datetime | None = None) -> set[str]:
         """Never suggested: bots, opted-out or unavailable members, and members at their weekly intro cap."""
@@ -434,7 +447,7 @@ class ExpertiseService:
             if encoding is not None and not encoding.done():
                 await asyncio.wait([encoding])
         penalties = self._penalties(ctx.declined, query_vector) if ctx.declined else {}
-        skill = self._skill_scores(ctx.skills, query_vector) if ctx.skills else {}
+        skill, skill_sources = self._skill_scores(ctx.skills, query_vector) if ctx.skills else ({}, {})
         latest = float(corpus.arrays["ts"].max())
         ref_time = min(now.timestamp(), latest) if now else latest
         excluded = ctx.excluded | set(skip) | {user for user, p in penalties.items() if p >= 1.0}
@@ -448,7 +461,7 @@ class ExpertiseService:
         ranked = ranked[:top]
         names = await self._names(community_id, [corpus.members[r.member] for r in ranked])
         wall = (now or datetime.now(UTC)).timestamp()
-        return [self._suggestion(corpus, r, names, skill, wall) for r in ranked]
+        return [self._suggestion(corpus, r, names, skill_sources, wall) for r in ranked]
 
     async def _names(self, community_id: int, users: list[str]) -> dict[str, str]:
         """Display names, remembered for NAMES_TTL seconds (a rename shows up within that time)."""
@@ -462,7 +475,7 @@ class ExpertiseService:
                 cached.update((user, (name, clock)) for user, name in rows.all())
         return {u: cached[u][0] for u in users if u in cached}
 
-    def _suggestion(self, corpus: Corpus, r: Ranked, names: dict[str, str], skill: dict[str, float],
+    def _suggestion(self, corpus: Corpus, r: Ranked, names: dict[str, str], skill_sources: dict[str, set[str]],
                     now: float) -> Suggestion:
         user = corpus.members[r.member]
         why: list[str] = []
@@ -471,9 +484,10 @@ class ExpertiseService:
             when = f"; latest {_ago(now - r.latest)}" if r.latest else ""
             why.append(f"answered {r.threads_answered} similar thread{'s' if r.threads_answered > 1 else ''}{when}")
             links.append(None)
-        if skill.get(user):
-            why.append("declared a matching skill")
-            links.append(None)
+        for source, reason in SKILL_REASONS.items():
+            if source in skill_sources.get(user, ()):
+                why.append(reason)
+                links.append(None)
         for row in r.evidence[:3]:
             rec = corpus.records[row]
             day = datetime.fromtimestamp(rec.ts, UTC).date().isoformat()
