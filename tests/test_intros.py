@@ -192,18 +192,21 @@ async def test_an_accepted_intro_counts_for_similar_questions(app, tmp_path):
     console, _ = await _setup(app, tmp_path)
     async with app.db.sessions() as s:
         cid = await s.scalar(select(Community.id).where(Community.external_id == TEAM))
-    similar = "how should I tune autovacuum in postgres?"
-    before = await app.expertise.rank(cid, similar, asker="UASK2", top=10)
+    similar, later = "how should I tune autovacuum in postgres?", T0 + timedelta(hours=1)
+    before = await app.expertise.rank(cid, similar, asker="UASK2", top=10, now=later)
     cards = await _ask(console, "UASK1", "who knows postgres autovacuum tuning?")
     second, value = cards[1]
     _, request = await _request(console, "UASK1", value)
     await _act(console, second, f"/click intro.accept {_button(request, 'intro.accept')}")
 
-    after = await app.expertise.rank(cid, similar, asker="UASK2", top=10)
+    after = await app.expertise.rank(cid, similar, asker="UASK2", top=10, now=later)
     place = {s.user: i for i, s in enumerate(after)}
     expert = after[place[second]]
     assert "accepted an intro on a similar question" in expert.why
     assert expert.score > next(s.score for s in before if s.user == second)
     # Unrelated questions are unaffected.
-    other = await app.expertise.rank(cid, "kubernetes pods keep restarting", asker="UASK2", top=10)
+    other = await app.expertise.rank(cid, "kubernetes pods keep restarting", asker="UASK2", top=10, now=later)
     assert all("accepted an intro on a similar question" not in s.why for s in other)
+    # For a year: every ask reads them.
+    next_year = await app.expertise.rank(cid, similar, asker="UASK2", top=10, now=later + timedelta(days=400))
+    assert all("accepted an intro on a similar question" not in s.why for s in next_year)

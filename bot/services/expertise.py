@@ -10,7 +10,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 from sqlalchemy import Integer, Select, Text, cast, func, literal_column, null, select, union_all, update
@@ -37,7 +37,8 @@ SKILL_MIN_SIM = 0.35
 # alike they are (cosine of the two texts above NOT_MY_AREA_MIN_SIM), and dropped when nearly the same.
 SKILL_REASONS = {"declared": "declared a matching skill", "endorsed": "endorsed for a matching skill",
                  "intro": "accepted an intro on a similar question"}
-INTRO_TOPIC_CHARS = 500  # an accepted intro's question, as a skill
+INTRO_TOPIC_CHARS = 500  # an accepted intro's question, as a skill...
+INTRO_EVIDENCE_WINDOW = timedelta(days=365)  # ...for a year (every ask reads them)
 NOT_MY_AREA_MIN_SIM = 0.4
 NOT_MY_AREA_DROP_SIM = 0.8
 NAMES_TTL = 300.0
@@ -282,7 +283,8 @@ class ExpertiseService:
             part("s", cast(func.substr(Question.text, 1, INTRO_TOPIC_CHARS), Text),
                  cast(literal_column("'intro'"), Text), no_int, no_int)
             .join(Intro, Intro.expert_id == Member.id).join(Question, Question.id == Intro.question_id)
-            .where(Intro.community_id == community_id, Intro.state == IntroState.ACCEPTED.value),
+            .where(Intro.community_id == community_id, Intro.state == IntroState.ACCEPTED.value,
+                   Intro.created_at >= (now or datetime.now(UTC)) - INTRO_EVIDENCE_WINDOW),
             part("d", NotMyArea.topic, no_text, no_int, no_int)
             .join(NotMyArea, NotMyArea.member_id == Member.id).where(NotMyArea.community_id == community_id),
         )
