@@ -99,6 +99,7 @@ class ExpertiseService:
         self._weights: dict[int, dict | None] = {}
         self._names_cache: dict[int, dict[str, tuple[str, float]]] = {}
         self._model_checked: set[int] = set()  # communities whose stored vectors are this model's
+        self._model_locks: dict[int, asyncio.Lock] = {}
 
     @property
     def keeps_vectors_in_memory(self) -> bool:
@@ -140,15 +141,18 @@ class ExpertiseService:
         current = getattr(self.embedder, "fingerprint", None)
         if not current:
             return
-        async with self.db.sessions.begin() as session:
-            community = await session.get(Community, community_id)
-            stored = (community.settings or {}).get("embedding_model") if community else None
-            if community is not None and stored is None:  # a new community, or vectors from before the stamp
-                community.settings = {**(community.settings or {}), "embedding_model": current}
-        if stored is not None and stored != current:
-            await self._reembed(community_id, stored, current)
-            self.forget_cache(community_id)
-        self._model_checked.add(community_id)
+        async with self._model_locks.setdefault(community_id, asyncio.Lock()):  # an ask and a store at once
+            if community_id in self._model_checked:
+                return
+            async with self.db.sessions.begin() as session:
+                community = await session.get(Community, community_id)
+                stored = (community.settings or {}).get("embedding_model") if community else None
+                if community is not None and stored is None:  # a new community, or vectors from before the stamp
+                    community.settings = {**(community.settings or {}), "embedding_model": current}
+            if stored is not None and stored != current:
+                await self._reembed(community_id, stored, current)
+                self.forget_cache(community_id)
+            self._model_checked.add(community_id)
 
     async def _reembed(self, community_id: int, stored: str, current: str) -> None:
         started = time.perf_counter()
