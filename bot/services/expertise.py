@@ -33,12 +33,12 @@ log = logging.getLogger(__name__)
 
 TOP_K = 100
 SKILL_MIN_SIM = 0.35
-# "Not my area": a member who turned down a topic is lowered for questions like it, in proportion to how
-# alike they are (cosine of the two texts above NOT_MY_AREA_MIN_SIM), and dropped when nearly the same.
 SKILL_REASONS = {"declared": "declared a matching skill", "endorsed": "endorsed for a matching skill",
                  "intro": "accepted an intro on a similar question"}
 INTRO_TOPIC_CHARS = 500  # an accepted intro's question, as a skill...
 INTRO_EVIDENCE_WINDOW = timedelta(days=365)  # ...for a year (every ask reads them)
+# "Not my area": a member who turned down a topic is lowered for questions like it, in proportion to how
+# alike they are (cosine of the two texts above NOT_MY_AREA_MIN_SIM), and dropped when nearly the same.
 NOT_MY_AREA_MIN_SIM = 0.4
 NOT_MY_AREA_DROP_SIM = 0.8
 NAMES_TTL = 300.0
