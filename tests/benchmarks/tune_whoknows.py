@@ -35,6 +35,14 @@ def load_eval(path: Path):
 
 
 async def evaluate(export: Path, work: Path, ev, refit: bool, weights=None) -> tuple[float, float, int]:
+    history, bots, questions, rankings = await product_rankings(export, work, ev, refit, weights)
+    regulars = frozenset(u for u, _ in ev.top_answerers(history, bots).most_common(5))
+    m, lt = ev.metrics(rankings, questions), ev.metrics(rankings, questions, exclude=regulars)
+    return m["mrr"], lt["mrr"], m["n"]
+
+
+async def product_rankings(export: Path, work: Path, ev, refit: bool, weights=None, top: int = 10):
+    """The eval tool's split of `export` (history, bots, questions) and the product's ranking of each question."""
     users, channels, msgs, bots = ev.load(export)
     _, history, questions = ev.split(msgs, bots, 0.7)
     db_file = work / f"{export.name}.db"
@@ -65,12 +73,10 @@ async def evaluate(export: Path, work: Path, ev, refit: bool, weights=None) -> t
         np.save(cache, qv)
     rankings = {}
     for q, v in zip(questions, qv, strict=True):
-        found = await app.expertise.rank(cid, q["text"], asker=q["asker"], top=10, query_vector=v)
+        found = await app.expertise.rank(cid, q["text"], asker=q["asker"], top=top, query_vector=v)
         rankings[q["id"]] = [e.user for e in found]
-    regulars = frozenset(u for u, _ in ev.top_answerers(history, bots).most_common(5))
-    m, lt = ev.metrics(rankings, questions), ev.metrics(rankings, questions, exclude=regulars)
     await app.close()
-    return m["mrr"], lt["mrr"], m["n"]
+    return history, bots, questions, rankings
 
 
 async def main() -> None:
