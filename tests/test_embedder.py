@@ -178,3 +178,28 @@ def test_models_that_name_prompts_get_them(tmp_path, config, query_prompt, docum
         assert np.allclose(model.encode_one(question), query, atol=1e-4), model.runtime
         assert np.allclose(model.encode([question], query=True), query, atol=1e-4), model.runtime
     assert [m.runtime for m in models] == ["onnx", "torch", "onnx"] and not models[2].torch_loaded
+
+
+
+def test_the_fingerprint_follows_the_weights_not_the_file_times(tmp_path):
+    # Fine-tuned weights of the same architecture have the same size: the contents tell them apart. Reinstalling
+    # the same model (new file times) must not make every stored vector again.
+    source = Path(Settings().resolved_model_path())
+    folders = {}
+    for name in ("reinstalled", "tuned"):
+        folder = folders[name] = tmp_path / name / source.name
+        for file in source.rglob("*"):
+            if file.is_file():
+                (folder / file.relative_to(source)).parent.mkdir(parents=True, exist_ok=True)
+                (folder / file.relative_to(source)).write_bytes(file.read_bytes())  # new file times
+    weights = folders["tuned"] / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-1000] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    assert weights.stat().st_size == (source / "model.safetensors").stat().st_size
+
+    def digest(folder: Path) -> str:
+        return embedder_module.model_fingerprint(str(folder)).rsplit(":", 1)[1]
+
+    assert digest(folders["reinstalled"]) == digest(source)
+    assert digest(folders["tuned"]) != digest(source)

@@ -138,7 +138,8 @@ class ExpertiseService:
         the model loaded now before any is used or added. Once per community and process."""
         if community_id in self._model_checked:  # before the fingerprint: this runs for every stored message
             return
-        current = getattr(self.embedder, "fingerprint", None)
+        # Read off the event loop: the first time, the model folder's files are hashed.
+        current = await asyncio.to_thread(getattr, self.embedder, "fingerprint", None)
         if not current:
             return
         async with self._model_locks.setdefault(community_id, asyncio.Lock()):  # an ask and a store at once
