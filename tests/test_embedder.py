@@ -131,13 +131,23 @@ def test_falls_back_to_torch_when_vectors_differ(tmp_path, caplog, monkeypatch):
     assert not list(tmp_path.glob("*.onnx"))  # an export that failed its check is not kept for later loads
 
 
-def model_variant(folder: Path, config_file: str, changes: dict) -> Path:
-    """The test model in `folder` (its files linked, not copied), with `changes` made to one JSON config file."""
+def model_copy(folder: Path, *, link: bool = True) -> Path:
+    """The test model's files in `folder`: linked, or copied (new file times)."""
     source = Path(Settings().resolved_model_path())
     for file in source.rglob("*"):
         if file.is_file():
-            (folder / file.relative_to(source)).parent.mkdir(parents=True, exist_ok=True)
-            (folder / file.relative_to(source)).symlink_to(file)
+            target = folder / file.relative_to(source)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if link:
+                target.symlink_to(file)
+            else:
+                target.write_bytes(file.read_bytes())
+    return folder
+
+
+def model_variant(folder: Path, config_file: str, changes: dict) -> Path:
+    """The test model in `folder` (its files linked, not copied), with `changes` made to one JSON config file."""
+    model_copy(folder)
     config = folder / config_file
     values = json.loads(config.read_text())
     config.unlink()
@@ -185,13 +195,7 @@ def test_the_fingerprint_follows_the_weights_not_the_file_times(tmp_path):
     # Fine-tuned weights of the same architecture have the same size: the contents tell them apart. Reinstalling
     # the same model (new file times) must not make every stored vector again.
     source = Path(Settings().resolved_model_path())
-    folders = {}
-    for name in ("reinstalled", "tuned"):
-        folder = folders[name] = tmp_path / name / source.name
-        for file in source.rglob("*"):
-            if file.is_file():
-                (folder / file.relative_to(source)).parent.mkdir(parents=True, exist_ok=True)
-                (folder / file.relative_to(source)).write_bytes(file.read_bytes())  # new file times
+    folders = {name: model_copy(tmp_path / name / source.name, link=False) for name in ("reinstalled", "tuned")}
     weights = folders["tuned"] / "model.safetensors"
     data = bytearray(weights.read_bytes())
     data[-1000] ^= 0xFF
