@@ -82,6 +82,8 @@ class Corpus:
             parent = self.member(rec.parent_author) if rec.parent_author else -1
             if rec.is_root:
                 role = ROLE_ASK
+            elif thread >= 0 and self.thread_root_author[thread] == author:
+                role = ROLE_OTHER  # the asker, answering a reply in their own conversation
             elif parent >= 0 and parent != author:
                 role = ROLE_ANSWER
             elif thread >= 0 and self.thread_root_author[thread] not in (-1, author):

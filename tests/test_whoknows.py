@@ -12,7 +12,7 @@ from bot import events as ev
 from bot.app import build_app
 from bot.db.models import Community, Member, Message, MessageVector
 from bot.services.evaluation import evaluate
-from bot.services.expertise import ExpertiseService
+from bot.services.expertise import ExpertiseService, conversations
 from bot.settings import Settings
 from matching.text import clean
 from matching.vector_index import NumpyVectorIndex
@@ -184,6 +184,68 @@ async def test_bots_asker_and_opted_out_are_never_suggested(sample_app):
     found = await sample_app.expertise.rank(cid, question, top=10)
     assert top.user not in [f.user for f in found]
     assert not bots & {f.user for f in found}
+
+
+CONVERSATION = [  # (id, author, what it answers, text)
+    ("0", "U4", None, "is anyone going to the meetup on Thursday evening?"),
+    ("1", "U1", None, "How do I get index-only scans on a big postgres table?"),
+    ("2", "U2", "1", "Run VACUUM first: index-only scans need a current visibility map"),
+    ("3", "U1", "2", "thanks, that worked!"),
+    ("4", "U3", "3", "Also check that autovacuum keeps up with the table's writes"),
+]
+
+
+@pytest.mark.parametrize("platform", ["slack", "discord"])
+async def test_conversations_followed_live_are_the_ones_loaded(app, platform):
+    """A live Slack root is stored before anyone replies (only the replies name the thread), and a Discord
+    conversation is a chain of replies outside threads. Either way the message that got a reply is the
+    question and the first other person who replied answered it, live as after a reload: the fit learns from it
+    and past help to the asker counts."""
+    from matching.corpus import ROLE_ANSWER, ROLE_ASK, ROLE_OTHER
+    from matching.fit import training_questions
+
+    start = datetime(2026, 3, 2, 9, tzinfo=UTC)
+    for i, (mid, user, answers, text) in enumerate(CONVERSATION):
+        place = ({"thread": "1" if answers else None} if platform == "slack" else {"reply_to": answers})
+        await app.core.handle(ev.MessagePosted(community="TCONV", platform=platform, user=user, channel="C1",
+                                               message_id=mid, text=text, time=start + timedelta(minutes=i),
+                                               **place))
+        if i == 0:  # the corpus is in memory from here on: what follows is followed live
+            async with app.db.sessions() as s:
+                cid = await s.scalar(select(Community.id).where(Community.external_id == "TCONV"))
+            await app.expertise.corpus(cid)
+
+    async def seen() -> tuple[dict, list]:
+        corpus = await app.expertise.corpus(cid)
+        a = corpus.arrays
+        ext = {mid: m.external_id for m in await _messages(app, cid) for mid in [m.id]}
+        rows = {ext[corpus.records[r].id]: r for r in np.flatnonzero(a["alive"])}
+        threads = {m: corpus.records[r].thread for m, r in rows.items()}
+        roles = {m: (int(a["role"][r]), bool(a["first"][r]), threads[m] == threads["1"] if threads[m] else None)
+                 for m, r in rows.items()}
+        questions = [(ext[corpus.records[r].id], corpus.members[u]) for r, u in training_questions(corpus, 10)]
+        return roles, questions, bool(a["thread_thanked"][a["thread"][rows["1"]]])
+
+    live = await seen()
+    assert live[0] == {"0": (ROLE_OTHER, False, None), "1": (ROLE_ASK, False, True),
+                       "2": (ROLE_ANSWER, True, True), "3": (ROLE_OTHER, False, True),
+                       "4": (ROLE_ANSWER, False, True)}
+    assert live[1:] == ([("1", "U2")], True)  # a question for the fit, and the asker thanked
+    app.expertise.forget_cache(cid)
+    assert await seen() == live
+
+
+def test_reply_chains_end_at_their_first_message_or_at_a_known_conversation():
+    replies = [(1, "a", None, None), (1, "b", None, "a"), (1, "c", None, "b"), (1, "t1", "t0", None),
+               (1, "x", None, "y"), (1, "y", None, "x"), (2, "b", None, "gone")]  # a cycle; a lost target
+    assert conversations(replies) == {(1, "t0"): "t0", (1, "a"): "a", (1, "b"): "a", (1, "c"): "a",
+                                      (1, "x"): "x", (1, "y"): "x", (2, "gone"): "gone", (2, "b"): "gone"}
+    assert conversations(replies[2:3], known={(1, "b"): "q"}) == {(1, "b"): "q", (1, "c"): "q", (1, "q"): "q"}
+
+
+async def _messages(app, cid: int) -> list[Message]:
+    async with app.db.sessions() as s:
+        return list(await s.scalars(select(Message).where(Message.community_id == cid)))
 
 
 async def test_bad_messages_never_crash_ingestion(app):

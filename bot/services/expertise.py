@@ -8,12 +8,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
-from sqlalchemy import Integer, Select, Text, cast, func, literal_column, null, select, union_all, update
+from sqlalchemy import Integer, Select, Text, cast, func, literal_column, null, or_, select, union_all, update
 
 from bot import metrics
 from bot.db.engine import Database
@@ -195,13 +195,19 @@ class ExpertiseService:
                 select(Message.channel_id, Message.external_id, Member.external_id)
                 .join(Member, Member.id == Message.author_id).where(community, Member.is_bot.is_(False))
             )).all())
+            roots = conversations((await session.execute(
+                select(Message.channel_id, Message.external_id, Message.thread_external_id,
+                       Message.reply_to_external_id)
+                .where(community, or_(Message.thread_external_id.is_not(None),
+                                      Message.reply_to_external_id.is_not(None)))
+            )).all())
             corpus = Corpus()
             result = await session.stream(
                 record_rows().where(community, Member.is_bot.is_(False))
                 .order_by(Message.created_at, Message.id).execution_options(yield_per=20000))
             async for part in result.partitions():
-                corpus.add(records_from_rows(part, reactions, author_of))
-            del author_of
+                corpus.add(records_from_rows(part, reactions, author_of, roots))
+            del author_of, roots
             if isinstance(self.vectors, NumpyVectorIndex):
                 count = await session.scalar(select(func.count()).select_from(MessageVector)
                                              .where(MessageVector.community_id == community_id))
@@ -522,29 +528,64 @@ def record_rows() -> Select:
             .join(Member, Member.id == Message.author_id).join(Channel, Channel.id == Message.channel_id))
 
 
-def authors_by_message(rows) -> dict[tuple[int, str], str]:  # noqa: ANN001
+def authors_by_message(rows) -> dict[MessageKey, str]:  # noqa: ANN001
     """(channel id, message external id) -> author external id, from rows of those three."""
     return {(channel_id, ext): author for channel_id, ext, author in rows}
 
 
+MessageKey = tuple[int, str]  # (channel id, external id)
+
+
+def conversations(messages: Iterable[tuple[int, str, str | None, str | None]],
+                  known: dict[MessageKey, str] | None = None) -> dict[MessageKey, str]:
+    """Message key -> the external id of the message that started its conversation, for the messages that
+    start one and the replies outside threads, from (channel id, external id, thread, reply-to) of messages.
+
+    A thread's root is the message its replies name: the live Slack adapter stores a message before anyone
+    replies, so a root never names its thread itself. A reply outside threads (Discord's `reference`) joins
+    the conversation of the message it answers, and the first message of such a chain starts it: so the
+    ranking sees the question and who answered it first, as in a thread. `known`: conversations resolved
+    earlier, where a chain may stop."""
+    root = dict(known or {})
+    reply_of: dict[MessageKey, str] = {}
+    for channel, ext, thread, reply_to in messages:
+        if thread:
+            root.setdefault((channel, thread), thread)
+        elif reply_to:
+            reply_of[(channel, ext)] = reply_to
+    for key in reply_of:
+        path: dict[MessageKey, None] = {}
+        at = key
+        while at in reply_of and at not in root and at not in path:  # up the chain (a cycle stops it)
+            path[at] = None
+            at = (at[0], reply_of[at])
+        start = root.setdefault(at, at[1])
+        root.setdefault((at[0], start), start)
+        for k in path:
+            root[k] = start
+    return root
+
+
 def records_from_rows(rows, reactions: dict[int, int],  # noqa: ANN001
-                      author_of: dict[tuple[int, str], str] | None = None) -> list[MessageRecord]:
+                      author_of: dict[MessageKey, str] | None = None,
+                      roots: dict[MessageKey, str] | None = None) -> list[MessageRecord]:
     """MessageRecords from (id, author, time, text, channel name, channel id, external id, thread,
     reply-to, permalink) rows, resolving each thread's root author and each reply's target (among the rows,
-    or in author_of when given)."""
+    or in author_of when given). `roots` (see conversations) puts the roots of threads and the messages of
+    reply chains in their conversation; by default they are found among the rows."""
     if author_of is None:
         author_of = authors_by_message((r[5], r[6], r[1]) for r in rows)
+    if roots is None:
+        roots = conversations((r[5], r[6], r[7], r[8]) for r in rows)
     out = []
     for mid, author, created, text, channel, channel_id, ext, thread_ext, reply_to, permalink in rows:
-        parent = None
-        thread = None
-        if thread_ext:
-            thread = thread_key(channel_id, thread_ext)
-            parent = author_of.get((channel_id, thread_ext))
+        parent = author_of.get((channel_id, thread_ext)) if thread_ext else None
         if reply_to and parent is None:
             parent = author_of.get((channel_id, reply_to))
-        is_root = bool(thread_ext) and thread_ext == ext
+        start = thread_ext or roots.get((channel_id, ext))
+        is_root = start == ext
         out.append(MessageRecord(id=mid, author=author, ts=created.timestamp(), text=text, channel=channel,
-                                 thread=thread, is_root=is_root, parent_author=None if is_root else parent,
-                                 reactions=reactions.get(mid, 0), permalink=permalink))
+                                 thread=thread_key(channel_id, start) if start else None, is_root=is_root,
+                                 parent_author=None if is_root else parent, reactions=reactions.get(mid, 0),
+                                 permalink=permalink))
     return out
