@@ -8,6 +8,7 @@ import sys
 import textwrap
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -266,32 +267,77 @@ def _expert_json(e) -> dict:  # noqa: ANN001
 
 
 async def _ask_lines(app, top: int, community: str | None) -> None:  # noqa: ANN001
+    """One output line per input line, in order: a line that cannot be answered gets its own error line (with
+    its id when it has one) and the batch goes on."""
     ids: dict[str | None, int] = {}
-    for n, line in enumerate(sys.stdin, 1):
-        if not line.strip():
-            continue
+    for n, raw in enumerate(sys.stdin.buffer, 1):
+        row_id = None
         try:
+            # Decoded line by line, so that bytes that are not UTF-8 spoil only their own line.
+            line = raw.decode("utf-8")
+            if n == 1:
+                line = line.removeprefix("\ufeff")  # a BOM, as some editors and Windows tools write
+            if not line.strip():
+                continue
             row = json.loads(line)
-            if not isinstance(row, dict) or not isinstance(row.get("text"), str):
-                raise ValueError("expected an object with a text field")
-        except ValueError as exc:
-            typer.echo(json.dumps({"id": None, "experts": [], "error": f"line {n}: {exc}"}))
-            continue
-        key = row.get("community") or community
-        try:
-            asked_at = _asked_at(row.get("ts"))
-        except ValueError as exc:
-            typer.echo(json.dumps({"id": row.get("id"), "experts": [], "error": f"line {n}: {exc}"}))
-            continue
-        try:
+            if isinstance(row, dict):
+                row_id = row.get("id")
+            question = _question_line(row)
+            key = question.community or community
             if key not in ids:
                 ids[key] = await _community_id(app, key)
-            found = await app.expertise.rank(ids[key], row["text"], asker=row.get("asker"), top=top, now=asked_at)
-            out = {"id": row.get("id"), "experts": [_expert_json(e) for e in found]}
+            found = await app.expertise.rank(ids[key], question.text, asker=question.asker, top=top,
+                                             now=question.asked_at)
+            out = {"id": row_id, "experts": [_expert_json(e) for e in found]}
+        except ValueError as exc:  # json.JSONDecodeError and UnicodeDecodeError are ValueErrors too
+            out = {"id": row_id, "experts": [], "error": f"line {n}: {exc}"}
         except UserError as exc:
-            out = {"id": row.get("id"), "experts": [], "error": str(exc)}
-        typer.echo(json.dumps(out, ensure_ascii=False))
-        sys.stdout.flush()
+            out = {"id": row_id, "experts": [], "error": str(exc)}
+        except Exception as exc:  # noqa: BLE001  (one odd line must not cost the lines after it their answers)
+            log.exception("ask: line %d could not be answered", n)
+            out = {"id": row_id, "experts": [], "error": f"line {n}: internal error ({type(exc).__name__})"}
+        _write_json_line(out)
+
+
+def _write_json_line(out: dict) -> None:
+    line = json.dumps(out, ensure_ascii=False)
+    try:
+        data = line.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate (say in an id, "\udc00"): echoed as the same JSON escape
+        data = json.dumps(out).encode("ascii")
+    sys.stdout.buffer.write(data + b"\n")
+    sys.stdout.flush()
+
+
+@dataclass(frozen=True)
+class _Question:
+    text: str
+    asker: str | None
+    community: str | None
+    asked_at: datetime | None
+
+
+def _question_line(row: object) -> _Question:
+    """The fields of one JSON-lines question, checked: ValueError says what is wrong with the line."""
+    if not isinstance(row, dict) or not isinstance(row.get("text"), str):
+        raise ValueError("expected an object with a text field")
+    return _Question(row["text"], _id_field(row, "asker"), _id_field(row, "community"), _asked_at(row.get("ts")))
+
+
+def _id_field(row: dict, name: str) -> str | None:
+    """A platform id: a string, or a number (Discord ids are numbers); anything else is the line's error."""
+    value = row.get(name)
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise ValueError(f"{name} must be a string id, not {type(value).__name__}")
+    return str(value)
+
+
+# Times a question can be asked at: from the epoch (chat platforms are younger) to a year before datetime's
+# end, leaving room for the windows the ranking reads back from and ahead of the question.
+_EARLIEST_ASK = datetime(1970, 1, 1, tzinfo=UTC)
+_LATEST_ASK = datetime(9999, 1, 1, tzinfo=UTC)
 
 
 def _asked_at(value: object) -> datetime | None:
@@ -303,15 +349,22 @@ def _asked_at(value: object) -> datetime | None:
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise ValueError(wrong)
     try:
-        return datetime.fromtimestamp(float(value), UTC)
+        when = datetime.fromtimestamp(float(value), UTC)
     except (ValueError, OverflowError, OSError):
         if not isinstance(value, str):
             raise ValueError(wrong) from None
+        try:
+            when = datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError(wrong) from None
     try:
-        when = datetime.fromisoformat(value)
-    except ValueError:
-        raise ValueError(wrong) from None
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
+        when = when.astimezone(UTC) if when.tzinfo else when.replace(tzinfo=UTC)
+    except OverflowError:  # "0001-01-01T00:00:00+05:00" is before the first day datetime knows
+        when = None
+    if when is None or not _EARLIEST_ASK <= when < _LATEST_ASK:
+        raise ValueError(f"ts {str(value)[:40]!r} is outside the times a question can be asked "
+                         f"({_EARLIEST_ASK:%Y-%m-%d} to {_LATEST_ASK:%Y-%m-%d})")
+    return when
 
 
 async def _community_id(app, wanted: str | None) -> int:  # noqa: ANN001

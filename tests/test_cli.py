@@ -131,3 +131,57 @@ def test_chat_on_an_empty_database_starts_a_console_community(tmp_path):
     out = run("--db", url, "chat", "--as", "alice", stdin="who knows rust?\n/help\n")
     assert out.returncode == 0, out.stderr
     assert "couldn't find anyone" in out.stdout and "/whoknows" in out.stdout
+
+
+def _ask_lines(db: str, lines: list[str], *, logged: str | None = None) -> list[dict]:
+    """`ask --json` on these lines (lone surrogates written as they are, to stand for bytes that are not UTF-8)."""
+    out = subprocess.run([*CLI, "--db", db, "ask", "--json", "--top", "2"], capture_output=True, timeout=600,
+                         input="\n".join(lines).encode("utf-8", "surrogateescape") + b"\n")
+    stderr = out.stderr.decode()
+    assert out.returncode == 0, stderr[-3000:]
+    assert (logged in stderr) if logged else "Traceback" not in stderr, stderr[-3000:]
+    return [json.loads(line) for line in out.stdout.decode("utf-8").splitlines()]
+
+
+def test_ask_lines_bad_fields_are_errors_of_their_line_with_its_id(sample_db):
+    """Each unusable line gets exactly one error line naming it by its id, and the lines after it are answered."""
+    bad = {
+        "early": {"text": "k8s", "ts": "0001-01-01T00:00:00"},  # before the epoch: ranking cannot go back from it
+        "offset": {"text": "k8s", "ts": "0001-01-01T00:00:00+05:00"},
+        "late": {"text": "k8s", "ts": "9999-12-31T23:00:00"},
+        "community-list": {"text": "k8s", "community": ["x"]},
+        "community-dict": {"text": "k8s", "community": {"a": 1}},
+        "asker-list": {"text": "k8s", "asker": ["UB"]},
+        "asker-dict": {"text": "k8s", "asker": {"a": 1}},
+        "no-text": {},
+        "null-text": {"text": None},
+    }
+    lines = []
+    for key, row in bad.items():
+        lines += [json.dumps({"id": key, **row}), json.dumps({"id": f"{key}-next", "text": "Postgres index"})]
+    rows = _ask_lines(sample_db, lines)
+    assert [r["id"] for r in rows] == [x for key in bad for x in (key, f"{key}-next")]
+    for r in rows:
+        if r["id"].endswith("-next"):
+            assert r["experts"] and "error" not in r, r
+        else:
+            assert r["experts"] == [] and r["error"].startswith("line "), r
+
+
+def test_ask_lines_take_a_bom_and_echo_any_id(sample_db):
+    """A BOM before the first line (Windows tools write one) is not an error; an id with a lone surrogate is echoed
+    as the same JSON string rather than crashing the output."""
+    rows = _ask_lines(sample_db, ["\ufeff" + json.dumps({"id": "bom", "text": "Postgres index"}),
+                                  '{"id": "\\udc00", "text": "Postgres index"}',
+                                  json.dumps({"id": "after", "text": "Postgres index"})])
+    assert [r["id"] for r in rows] == ["bom", "\udc00", "after"]
+    assert all(r["experts"] and "error" not in r for r in rows), rows
+
+
+def test_ask_lines_an_unexpected_failure_costs_only_its_line(sample_db):
+    """Whatever goes wrong on one line (here JSON nested too deep for the parser) is that line's error."""
+    rows = _ask_lines(sample_db, ["[" * 100_000, b"{\"id\": \"bytes\xff\"}".decode("utf-8", "surrogateescape"),
+                                  json.dumps({"id": "after", "text": "Postgres index"})],
+                      logged="ask: line 1 could not be answered")
+    assert [r["id"] for r in rows] == [None, None, "after"]
+    assert "error" in rows[0] and "error" in rows[1] and rows[2]["experts"]
