@@ -78,9 +78,10 @@ class IngestService:
             # Only the rows these messages could be (the unique key): a live message must not read its
             # whole channel's history.
             existing = {
-                (ch, ext): (mid, text)
-                for mid, ch, ext, text in (await session.execute(
-                    select(Message.id, Message.channel_id, Message.external_id, Message.text)
+                (ch, ext): (mid, text, edited_at or created_at)
+                for mid, ch, ext, text, created_at, edited_at in (await session.execute(
+                    select(Message.id, Message.channel_id, Message.external_id, Message.text, Message.created_at,
+                           Message.edited_at)
                     .where(Message.community_id == community_id, Message.channel_id.in_(channel_ids),
                            Message.external_id.in_({m.external_id for m in messages}))
                 )).all()
@@ -95,8 +96,10 @@ class IngestService:
                 seen.add(key)
                 text = storable(m.text)[:MAX_STORED_TEXT]
                 if key in existing:
-                    mid, old_text = existing[key]
-                    if old_text != text and m.edited_at is not None:
+                    mid, old_text, old_version = existing[key]
+                    # Only a newer version replaces the stored one: an older export re-imported after a
+                    # later one (or after a live edit) must not bring back the text it had then.
+                    if old_text != text and m.edited_at is not None and m.edited_at > old_version:
                         changed.append((mid, text, m.edited_at))
                     continue
                 new_rows.append({

@@ -1,0 +1,70 @@
+"""Importing again, out of order or after members changed their mind: the newest text, members' consent and
+their accounts' state win over what an export says, on SQLite and PostgreSQL."""
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from bot.db.models import Message, MessageVector
+from bot.services.ingest import IncomingMessage
+from tests.exports import THREADS, USERS, write_slack_export
+
+START = 1_700_000_000.0
+DISCORD = Path(__file__).parent / "fixtures" / "discord_export"
+ANSWER_TS = f"{START + 60:.6f}"  # Petra's answer in the first thread
+REPLY = "1100000000000100015"  # in #general of the Discord fixtures, edited in the later export
+
+
+def _edit_answer(folder: Path, text: str, at: float) -> Path:
+    day = folder / "general" / "2023-11-14.json"
+    msgs = json.loads(day.read_text())
+    answer = next(m for m in msgs if m["ts"] == ANSWER_TS)
+    answer["text"], answer["edited"] = text, {"user": "UPG", "ts": f"{at:.6f}"}
+    day.write_text(json.dumps(msgs))
+    return folder
+
+
+async def test_an_older_export_does_not_undo_a_newer_edit(app, tmp_path):
+    older = _edit_answer(write_slack_export(tmp_path / "older", USERS, THREADS[:2]),
+                         "Run EXPLAIN ANALYZE first", START + 1000)
+    newer = _edit_answer(write_slack_export(tmp_path / "newer", USERS, THREADS[:2]),
+                         "Run EXPLAIN ANALYZE; the cast on created_at skips the btree index", START + 5000)
+    await app.importer.import_slack(newer)
+    again = await app.importer.import_slack(older)
+    assert (again.errors, again.added, again.updated) == ([], 0, 0)
+    async with app.db.sessions() as s:
+        answer = await s.scalar(select(Message).where(Message.external_id == ANSWER_TS))
+        vectors = await s.scalar(select(func.count()).select_from(MessageVector)
+                                 .where(MessageVector.message_id == answer.id))
+    assert answer.text.endswith("skips the btree index") and answer.edited_at.timestamp() == START + 5000
+    assert vectors == 1
+
+    # A live edit after both is newer: it applies, and the vector follows the new text.
+    live = await app.ingest.store(answer.community_id, [IncomingMessage(
+        channel_id=answer.channel_id, external_id=ANSWER_TS, author_id=answer.author_id,
+        text="Cast the parameter, not the column", created_at=datetime.fromtimestamp(START + 9000, UTC),
+        edited_at=datetime.fromtimestamp(START + 9000, UTC))])
+    assert (live.updated, live.embedded) == (1, 1)
+    async with app.db.sessions() as s:
+        assert await s.scalar(select(Message.text).where(Message.id == answer.id)) == \
+            "Cast the parameter, not the column"
+
+
+async def test_an_older_discord_export_does_not_undo_a_newer_edit(app, tmp_path):
+    older = shutil.copytree(DISCORD / "first", tmp_path / "first")
+    [general] = older.glob("*Text Channels - general*")
+    data = json.loads(general.read_text())
+    reply = next(m for m in data["messages"] if m["id"] == REPLY)
+    reply["content"], reply["timestampEdited"] = "yes, see you there!", "2024-01-22T13:00:00.000+00:00"
+    general.write_text(json.dumps(data))
+
+    await app.importer.import_discord([DISCORD / "later"])
+    again = await app.importer.import_discord([older])
+    assert again.errors == [] and again.updated == 0
+    async with app.db.sessions() as s:
+        text = await s.scalar(select(Message.text).where(Message.external_id == REPLY))
+    assert "spare soldering irons" in text
