@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from bot.cli import cli
-from bot.db.models import Community, Member, Message, MessageVector
+from bot.db.models import Community, Member, Message, MessageVector, Reaction
 from tests.exports import TEAM, THREADS, USERS, write_slack_export
 
 START = 1_700_000_000.0  # threads are an hour apart: 0-1 on 2023-11-14, 2-7 on 2023-11-15
@@ -57,6 +57,37 @@ async def test_damaged_day_file_is_named_and_other_days_imported(app, tmp_path):
     assert len(report.errors) == 1 and "general/2023-11-14.json" in report.errors[0]
     assert report.added == sum(len(th) for th in THREADS[2:])
     assert (await _top(app, "kubernetes deployment rollback", asker="UASK1"))[0] == "UK8S"
+
+
+async def test_malformed_messages_are_skipped_and_the_rest_imported(app, tmp_path, caplog):
+    folder = write_slack_export(tmp_path / "export", USERS, THREADS)
+    day = folder / "general" / "2023-11-14.json"
+    msgs = json.loads(day.read_text())
+
+    def msg(n: int, **fields) -> dict:
+        return {"type": "message", "user": "UREG", "text": f"redis eviction policy note {n}",
+                "ts": f"{START + 900 + n:.6f}", **fields}
+
+    unreadable = [msg(0, text=123), msg(1, text=["a"]), msg(2, user={"id": "UREG"}), msg(3, subtype=["x"]),
+                  msg(4, ts="nan"), msg(5, ts="inf"), msg(6, ts="1e20")]
+    odd_details = [  # kept: only the odd detail is dropped
+        msg(10, edited="yes"), msg(11, edited={"ts": "abc"}),
+        msg(12, reactions=[{"name": None, "users": ["UASK1"]}, {"name": "eyes", "users": "UASK1"},
+                           {"name": "tada", "users": [1, 2]}, "junk", {"name": "+1", "users": ["UASK1"]}]),
+        msg(13, text="", attachments=[{"text": 5}, "x"], files=["x"]),
+        msg(14, user="UNEW", user_profile="str"),
+    ]
+    day.write_text(json.dumps(msgs + unreadable + odd_details))
+
+    report = await app.importer.import_slack(folder)
+    assert report.errors == []
+    assert report.added == sum(len(th) for th in THREADS) + len(odd_details)
+    assert report.skipped == len(unreadable)
+    assert [r.getMessage() for r in caplog.records if "malformed" in r.getMessage()] == [
+        "general/2023-11-14.json: skipped 7 malformed message(s) (text is int, not text)"]
+    async with app.db.sessions() as s:
+        assert (await s.execute(select(Reaction.name, Reaction.user_external_id))).all() == [("+1", "UASK1")]
+        assert await s.scalar(select(Member.name).where(Member.external_id == "UNEW")) == "UNEW"
 
 
 async def test_bot_messages_and_system_subtypes(app, tmp_path):

@@ -23,8 +23,73 @@ SYSTEM_SUBTYPES = frozenset({
 })
 
 
+# Link-preview fields the import reads; any other attachment field is left out of the parsed message.
+ATTACHMENT_FIELDS = ("fallback", "text", "title", "original_url", "from_url", "title_link")
+
+
+class BadMessage(ValueError):
+    """A message whose timestamp, author or text is not what Slack writes: it cannot be stored."""
+
+
 def slack_time(ts: str | float) -> datetime:
     return datetime.fromtimestamp(float(ts), UTC)
+
+
+def slack_ts(value: Any) -> str | None:
+    """A timestamp as Slack writes it ("1700000000.000100"), or None when it names no time ("nan", "1e20")."""
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        return None
+    try:
+        slack_time(value)
+    except (ValueError, OverflowError, OSError):
+        return None
+    return str(value)
+
+
+def _list(value: Any) -> list:
+    return value if isinstance(value, list) else []
+
+
+def _text_field(m: dict[str, Any], key: str) -> str | None:
+    value = m.get(key)
+    if value is not None and not isinstance(value, str):
+        raise BadMessage(f"{key} is {type(value).__name__}, not text")
+    return value
+
+
+def _strings(d: Any, keys: tuple[str, ...]) -> dict[str, str]:
+    return {k: d[k] for k in keys if isinstance(d.get(k), str)} if isinstance(d, dict) else {}
+
+
+def parse_message(m: dict[str, Any]) -> dict[str, Any]:
+    """The fields the import reads, their types checked once here so nothing later trips on an odd export.
+
+    A wrong type in what identifies a message or says what it is (ts, user, bot_id, subtype, text) raises
+    BadMessage: the message is skipped. A wrong type in a detail (thread_ts, edited, reactions,
+    attachments, files, user_profile) only drops that detail, so the message itself is still kept.
+    """
+    ts = slack_ts(m.get("ts"))
+    if ts is None:
+        raise BadMessage(f"ts {m.get('ts')!r} is not a time")
+    out: dict[str, Any] = {
+        "ts": ts, "text": _text_field(m, "text") or "", "user": _text_field(m, "user"),
+        "bot_id": _text_field(m, "bot_id"), "subtype": _text_field(m, "subtype"),
+        "username": m["username"] if isinstance(m.get("username"), str) else None,
+        "thread_ts": slack_ts(m.get("thread_ts")),
+        "user_profile": _strings(m.get("user_profile"), ("display_name", "real_name")),
+        "attachments": [_strings(a, ATTACHMENT_FIELDS) for a in _list(m.get("attachments")) if isinstance(a, dict)],
+        "files": [_strings(f, ("title", "name")) for f in _list(m.get("files")) if isinstance(f, dict)],
+        "reactions": [],
+    }
+    edited = m.get("edited")
+    if isinstance(edited, dict) and (edited_ts := slack_ts(edited.get("ts"))):
+        out["edited"] = {"ts": edited_ts}
+    for r in _list(m.get("reactions")):
+        if isinstance(r, dict) and isinstance(r.get("name"), str) and r["name"]:
+            users = [u for u in _list(r.get("users")) if isinstance(u, str) and u]
+            if users:
+                out["reactions"].append({"name": r["name"], "users": users})
+    return out
 
 
 def slack_permalink(channel_id: str, ts: str, thread_ts: str | None = None) -> str:
@@ -116,32 +181,44 @@ class SlackExport:
             if not isinstance(day, list):
                 self.report.errors.append(f"{name}: not a list of messages")
                 continue
-            for m in day:
-                if not isinstance(m, dict) or m.get("type", "message") != "message" or not m.get("ts"):
+            malformed: list[str] = []
+            for raw in day:
+                if not isinstance(raw, dict) or raw.get("type", "message") != "message" or not raw.get("ts"):
                     continue
                 self.report.messages_seen += 1
-                subtype = m.get("subtype")
-                if subtype in SYSTEM_SUBTYPES:
-                    self.report.skipped += 1
-                    continue
-                author = m.get("user")
-                if subtype == "bot_message" or (m.get("bot_id") and not author):
-                    author = m.get("bot_id") or author or "bot"
-                    people.setdefault(author, {"name": m.get("username") or author, "is_bot": True})
-                if not author:
-                    self.report.skipped += 1
-                    continue
-                if author not in people:
-                    profile = m.get("user_profile") or {}
-                    people[author] = {"name": profile.get("display_name") or profile.get("real_name") or author}
                 try:
-                    float(m["ts"])
-                except (TypeError, ValueError):
-                    self.report.skipped += 1
+                    m = parse_message(raw)
+                except BadMessage as exc:
+                    malformed.append(str(exc))
                     continue
-                out.append(m)
+                except Exception as exc:  # noqa: BLE001 - the last guard: one odd message must not stop the import
+                    malformed.append(repr(exc))
+                    continue
+                if self._known_author(m, people):
+                    out.append(m)
+                else:
+                    self.report.skipped += 1
+            if malformed:
+                self.report.skipped += len(malformed)
+                log.warning("%s: skipped %d malformed message(s) (%s)", name, len(malformed), malformed[0])
         out.sort(key=lambda m: float(m["ts"]))
         return out
+
+    @staticmethod
+    def _known_author(m: dict[str, Any], people: dict[str, dict]) -> bool:
+        """False for a system notice or a message nobody wrote; otherwise its author is in people."""
+        if m["subtype"] in SYSTEM_SUBTYPES:
+            return False
+        author = m["user"]
+        if m["subtype"] == "bot_message" or (m["bot_id"] and not author):
+            author = m["bot_id"] or author or "bot"
+            people.setdefault(author, {"name": m["username"] or author, "is_bot": True})
+        if not author:
+            return False
+        if author not in people:
+            profile = m["user_profile"]
+            people[author] = {"name": profile.get("display_name") or profile.get("real_name") or author}
+        return True
 
     def to_incoming(self, m: dict[str, Any], channel_id: int, channel_ext: str, member_ids: dict[str, int],
                     author: str) -> IncomingMessage:
