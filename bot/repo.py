@@ -131,6 +131,18 @@ async def skills_of(session: AsyncSession, community_id: int, member_id: int) ->
     ))
 
 
+async def withheld_members(session: AsyncSession, community_id: int, external_ids: set[str]) -> set[str]:
+    """Of these external ids, the members who opted out or asked to be forgotten: nothing of theirs is stored
+    (messages, reactions). Someone not yet a member has not opted out."""
+    if not external_ids:
+        return set()
+    return set(await session.scalars(
+        select(Member.external_id).where(Member.community_id == community_id,
+                                         Member.external_id.in_(external_ids),
+                                         Member.profiling_consent.is_(False))
+    ))
+
+
 async def delete_member_data(session: AsyncSession, community_id: int, member_id: int) -> int:
     """Remove a member's messages, their vectors, reactions and skills. Returns messages removed."""
     ids = list(await session.scalars(

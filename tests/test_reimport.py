@@ -9,9 +9,10 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from bot.db.models import Message, MessageVector
+from adapters.console import ConsoleAdapter
+from bot.db.models import Message, MessageVector, Reaction
 from bot.services.ingest import IncomingMessage
-from tests.exports import THREADS, USERS, write_slack_export
+from tests.exports import TEAM, THREADS, USERS, write_slack_export
 
 START = 1_700_000_000.0
 DISCORD = Path(__file__).parent / "fixtures" / "discord_export"
@@ -68,3 +69,19 @@ async def test_an_older_discord_export_does_not_undo_a_newer_edit(app, tmp_path)
     async with app.db.sessions() as s:
         text = await s.scalar(select(Message.text).where(Message.external_id == REPLY))
     assert "spare soldering irons" in text
+
+
+async def test_reactions_of_members_who_left_are_not_imported_again(app, tmp_path):
+    reacted = {"type": "message", "user": "UPG", "ts": f"{START + 30:.6f}",
+               "text": "Partial indexes help when most rows are archived",
+               "reactions": [{"name": "+1", "users": ["UCSS", "UREG", "UASK1"], "count": 3}]}
+    folder = write_slack_export(tmp_path / "export", USERS, THREADS[:2], extra=[reacted])
+    await app.importer.import_slack(folder)
+    console = ConsoleAdapter(app.core.handle, community=TEAM, platform="slack")
+    await console.say("UCSS", "/forget-me")
+    await console.say("UREG", "/optout")
+
+    await app.importer.import_slack(folder)
+    async with app.db.sessions() as s:
+        reactors = list(await s.scalars(select(Reaction.user_external_id)))
+    assert reactors == ["UASK1"]

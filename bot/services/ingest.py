@@ -11,7 +11,7 @@ from sqlalchemy import delete, insert, select, update
 
 from bot.db.engine import Database
 from bot.db.models import Member, Message, MessageVector, Reaction
-from bot.repo import insert_ignore
+from bot.repo import insert_ignore, withheld_members
 from bot.safety import storable
 from bot.services.expertise import ExpertiseService, MessageKey, conversations, record_rows, records_from_rows
 from matching.text import carries_expertise, clean
@@ -121,12 +121,13 @@ class IngestService:
                 await session.execute(delete(MessageVector).where(MessageVector.message_id == mid))
             result.updated = len(changed)
             reaction_rows = []
+            withheld = await withheld_members(session, community_id, {u for m in messages for _, u in m.reactions})
             for m in messages:
                 mid = new_ids.get((m.channel_id, m.external_id)) or existing.get((m.channel_id, m.external_id),
                                                                                 (None,))[0]
                 if mid is not None:
                     reaction_rows += [{"community_id": community_id, "message_id": mid, "user_external_id": u,
-                                       "name": name[:100]} for name, u in m.reactions]
+                                       "name": name[:100]} for name, u in m.reactions if u not in withheld]
             for start in range(0, len(reaction_rows), 2000):
                 await session.execute(insert_ignore(session, Reaction), reaction_rows[start : start + 2000])
             texts = {mid: m.text for m in messages
