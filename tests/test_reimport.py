@@ -10,7 +10,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from adapters.console import ConsoleAdapter
-from bot.db.models import Message, MessageVector, Reaction
+from bot.db.models import Community, Member, Message, MessageVector, Reaction
 from bot.services.ingest import IncomingMessage
 from tests.exports import TEAM, THREADS, USERS, write_slack_export
 
@@ -27,6 +27,21 @@ def _edit_answer(folder: Path, text: str, at: float) -> Path:
     answer["text"], answer["edited"] = text, {"user": "UPG", "ts": f"{at:.6f}"}
     day.write_text(json.dumps(msgs))
     return folder
+
+
+def _set_deleted(folder: Path, user: str, deleted: bool) -> Path:
+    users = json.loads((folder / "users.json").read_text())
+    for u in users:
+        if u["id"] == user:
+            u["deleted"] = deleted
+    (folder / "users.json").write_text(json.dumps(users))
+    return folder
+
+
+async def _top(app, question: str, asker: str) -> list[str]:
+    async with app.db.sessions() as s:
+        community_id = await s.scalar(select(Community.id).where(Community.external_id == TEAM))
+    return [e.user for e in await app.expertise.rank(community_id, question, asker=asker)]
 
 
 async def test_an_older_export_does_not_undo_a_newer_edit(app, tmp_path):
@@ -85,3 +100,23 @@ async def test_reactions_of_members_who_left_are_not_imported_again(app, tmp_pat
     async with app.db.sessions() as s:
         reactors = list(await s.scalars(select(Reaction.user_external_id)))
     assert reactors == ["UASK1"]
+
+
+async def test_a_later_export_follows_deactivation_both_ways(app, tmp_path):
+    question = "kubernetes deployment rollback"
+    await app.importer.import_slack(write_slack_export(tmp_path / "first", USERS, THREADS))
+    assert (await _top(app, question, asker="UASK1"))[0] == "UK8S"
+    async with app.db.sessions.begin() as s:  # Petra paused intros herself: no export undoes that
+        petra = await s.scalar(select(Member).where(Member.external_id == "UPG"))
+        petra.available_for_intros = False
+
+    deactivated = _set_deleted(write_slack_export(tmp_path / "later", USERS, THREADS), "UK8S", True)
+    report = await app.importer.import_slack(deactivated)
+    assert (report.errors, report.added) == ([], 0)
+    assert "UK8S" not in await _top(app, question, asker="UASK1")
+
+    reactivated = _set_deleted(deactivated, "UK8S", False)
+    await app.importer.import_slack(reactivated)
+    assert (await _top(app, question, asker="UASK1"))[0] == "UK8S"
+    async with app.db.sessions() as s:
+        assert not await s.scalar(select(Member.available_for_intros).where(Member.external_id == "UPG"))
