@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 import zipfile
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from sqlalchemy import func, select
 from typer.testing import CliRunner
@@ -48,6 +48,18 @@ async def test_zip_export_imports_like_the_folder(app, tmp_path):
     nested = _zip(folder, tmp_path / "nested.zip", prefix="Fernhill Slack export Nov 2023/")
     again = await app.importer.import_slack(nested)
     assert (again.errors, again.added) == ([], 0)
+
+
+async def test_zip_with_macos_metadata_reads_only_the_export(app, tmp_path):
+    """Archive Utility adds __MACOSX/<path>/._<name> for each file: binary, and not where days are."""
+    archive = _zip(write_slack_export(tmp_path / "export", USERS, THREADS), tmp_path / "export.zip")
+    with zipfile.ZipFile(archive, "a") as z:
+        for name in z.namelist():
+            folder, _, file = name.rpartition("/")
+            z.writestr(str(PurePosixPath("__MACOSX", folder, f"._{file}")), b"\x00\x05\x16\x07Mac OS X")
+    report = await app.importer.import_slack(archive)
+    assert (report.errors, report.files) == ([], 4)  # users, channels and two days
+    assert report.added == sum(len(th) for th in THREADS)
 
 
 async def test_damaged_day_file_is_named_and_other_days_imported(app, tmp_path):

@@ -15,6 +15,22 @@ class DamagedFile(Exception):
         self.name = name
 
 
+def is_mac_metadata(name: str) -> bool:
+    """A resource fork macOS writes beside each file it archives (__MACOSX/..., ._name): never JSON."""
+    return name.startswith("__MACOSX/") or PurePosixPath(name).name.startswith("._")
+
+
+def export_root(names: list[str]) -> str:
+    """The folder of an archive that holds the export ("" or "Export Nov 2023/"): the one with the shallowest
+    users.json or channels.json, as an archive of the export's folder has it under one top folder."""
+    found = [PurePosixPath(n) for n in names if not is_mac_metadata(n)
+             and PurePosixPath(n).name in ("users.json", "channels.json")]
+    if not found:
+        return ""
+    root = min(found, key=lambda p: len(p.parts)).parent
+    return "" if root == PurePosixPath(".") else f"{root}/"
+
+
 class ExportSource:
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -27,28 +43,31 @@ class ExportSource:
                 self._zip = zipfile.ZipFile(path)
             except zipfile.BadZipFile:
                 raise UserError(f"{path}: not a folder and not a .zip archive") from None
-            names = [n for n in self._zip.namelist() if n.endswith("users.json")]
-            if names:
-                self._prefix = str(PurePosixPath(min(names, key=len)).parent).lstrip(".")
-                self._prefix = f"{self._prefix}/" if self._prefix else ""
+            self._prefix = export_root(self._zip.namelist())
 
     def names(self, pattern: str = "*") -> list[str]:
+        """Files matching pattern from the export's root, part for part: "general/*.json" finds
+        general/2023-11-14.json, not __MACOSX/general/._2023-11-14.json (Path.match matches from the right)."""
         if self._zip is None:
-            return sorted(str(p.relative_to(self.path)) for p in self.path.glob(pattern) if p.is_file())
-        out = []
-        for n in self._zip.namelist():
-            if n.startswith(self._prefix) and not n.endswith("/"):
-                rel = n[len(self._prefix):]
-                if PurePosixPath(rel).match(pattern):
-                    out.append(rel)
-        return sorted(out)
+            found = [p.relative_to(self.path).as_posix() for p in self.path.glob(pattern) if p.is_file()]
+        else:
+            depth = len(PurePosixPath(pattern).parts)
+            found = [n for n in self._zip_names() if len(PurePosixPath(n).parts) == depth
+                     and PurePosixPath(n).match(pattern)]
+        return sorted(n for n in found if not is_mac_metadata(n))
 
     def files(self, suffix: str) -> list[str]:
         """Every file whose name ends with suffix, at any depth, sorted."""
         if self._zip is None:
-            return sorted(str(p.relative_to(self.path)) for p in self.path.rglob(f"*{suffix}") if p.is_file())
-        return sorted(n[len(self._prefix):] for n in self._zip.namelist()
-                      if n.startswith(self._prefix) and n.endswith(suffix) and not n.endswith("/"))
+            found = [p.relative_to(self.path).as_posix() for p in self.path.rglob(f"*{suffix}") if p.is_file()]
+        else:
+            found = [n for n in self._zip_names() if n.endswith(suffix)]
+        return sorted(n for n in found if not is_mac_metadata(n))
+
+    def _zip_names(self) -> list[str]:
+        assert self._zip is not None
+        return [n[len(self._prefix):] for n in self._zip.namelist()
+                if n.startswith(self._prefix) and not n.endswith("/")]
 
     def exists(self, name: str) -> bool:
         if self._zip is None:
