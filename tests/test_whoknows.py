@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -10,7 +11,7 @@ from sqlalchemy import func, select, update
 
 from bot import events as ev
 from bot.app import build_app
-from bot.db.models import Community, Member, Message, MessageVector
+from bot.db.models import Channel, Community, Member, Message, MessageVector
 from bot.services.evaluation import evaluate
 from bot.services.expertise import ExpertiseService, conversations
 from bot.settings import Settings
@@ -37,6 +38,31 @@ async def test_sample_questions_find_their_experts(sample_app):
         found = await sample_app.expertise.rank(cid, question, top=3)
         assert found and expected in found[0].name, (question, [f.name for f in found])
         assert found[0].why and any(link for link in found[0].permalinks)
+
+
+async def test_evidence_is_never_noise_and_private_channels_are_never_quoted(sample_app):
+    """A question nothing matches still gets the regulars, but no quotes and no "similar threads"; a private
+    channel an admin turned on counts for the ranking, but whoever asks is not shown its name, words or link."""
+    cid = await _community_id(sample_app)
+    for nonsense in ("zxqv plorkbat", "qwxz vbnm plok"):
+        found = await sample_app.expertise.rank(cid, nonsense, top=5)
+        assert found and all(why.startswith(("answers often here", "active here")) for f in found for why in f.why)
+        assert all(link is None for f in found for link in f.permalinks)
+        assert not any(re.search(r"\((0 repl|1 replies)", why) for f in found for why in f.why)
+
+    question = "Why does Postgres ignore my index and do a sequential scan?"
+    [before] = await sample_app.expertise.rank(cid, question, top=1)
+    quoted = {why.split("(#")[1].split(",")[0] for why in before.why if "(#" in why}
+    assert quoted
+    async with sample_app.db.sessions.begin() as s:
+        await s.execute(update(Channel).where(Channel.community_id == cid, Channel.name.in_(quoted))
+                        .values(is_private=True))
+    [after] = await sample_app.expertise.rank(cid, question, top=1)
+    assert after.user == before.user and after.score == before.score
+    assert any(why.startswith("wrote about it in a private channel") for why in after.why)
+    shown = " ".join(after.why)
+    assert not any(f"#{name}" in shown for name in quoted) and "“" not in shown
+    assert set(after.permalinks) <= {None}
 
 
 async def test_a_live_question_says_who_is_usually_around_at_its_hour(sample_app):

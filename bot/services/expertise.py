@@ -54,6 +54,7 @@ class _AskContext:
     excluded: set[str]
     skills: list[tuple[str, str, str]]  # user, topic, "declared" or "endorsed"
     declined: list[tuple[str, str]]  # user, topic turned down as "not my area"
+    private: set[str]  # names of the private channels an admin turned on: counted, never quoted
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,10 @@ def _ago(seconds: float) -> str:
     if days < 730:
         return f"{int(days // 30)} months ago"
     return f"{int(days // 365)} years ago"
+
+
+def _count(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
 
 
 def _snippet(text: str, n: int = 90) -> str:
@@ -272,14 +277,14 @@ class ExpertiseService:
         """What an ask needs from the database besides the corpus, read on one connection: who is never
         suggested (bots, opted-out or unavailable members, members at their weekly intro cap), declared
         skills, endorsements and the questions of intros members accepted (as skills of source "intro"), and
-        topics members turned down as "not my area"."""
+        topics members turned down as "not my area", and the private channels."""
         since = (now or datetime.now(UTC)) - INTRO_CAP_WINDOW
         no_text, no_int = cast(null(), Text), cast(null(), Integer)
 
         def part(kind: str, *columns):  # noqa: ANN002, ANN202  (kind, user, text, text, int, int)
             return select(literal_column(f"'{kind}'").label("kind"), Member.external_id, *columns)
 
-        # One statement, one round trip: five reads on every ask.
+        # One statement, one round trip: six reads on every ask.
         query = union_all(
             part("x", no_text, no_text, no_int, no_int).where(
                 Member.community_id == community_id,
@@ -298,6 +303,8 @@ class ExpertiseService:
                    Intro.created_at >= (now or datetime.now(UTC)) - INTRO_EVIDENCE_WINDOW),
             part("d", NotMyArea.topic, no_text, no_int, no_int)
             .join(NotMyArea, NotMyArea.member_id == Member.id).where(NotMyArea.community_id == community_id),
+            select(literal_column("'p'"), Channel.name, no_text, no_text, no_int, no_int)
+            .where(Channel.community_id == community_id, Channel.is_private.is_(True)),
         )
         async with self.db.sessions() as session:
             rows = (await session.execute(query)).all()
@@ -305,13 +312,14 @@ class ExpertiseService:
         asked = [(user, cap, n) for kind, user, _, _, cap, n in rows if kind == "a"]
         skills = [(user, topic, source) for kind, user, topic, source, _, _ in rows if kind == "s"]
         declined = [(user, topic) for kind, user, topic, _, _, _ in rows if kind == "d"]
+        private = {name for kind, name, *_ in rows if kind == "p"}
         excluded.update(user for user, cap, n in asked if n >= (cap if cap is not None else self.weekly_intro_cap))
         missing = sorted({t for _, t, _ in skills if t not in self._skill_vectors}
                          | {t for _, t in declined if t not in self._skill_vectors})
         if missing:
             for topic, vec in zip(missing, await self.encode(missing), strict=True):
                 self._skill_vectors[topic] = vec
-        return _AskContext(excluded, skills, declined)
+        return _AskContext(excluded, skills, declined, private)
 
     def _skill_scores(self, skills: list[tuple[str, str, str]],
                       query_vec: np.ndarray) -> tuple[dict[str, float], dict[str, set[str]]]:
@@ -474,7 +482,7 @@ class ExpertiseService:
         ranked = ranked[:top]
         names = await self._names(community_id, [corpus.members[r.member] for r in ranked])
         wall = (now or datetime.now(UTC)).timestamp()
-        return [self._suggestion(corpus, r, names, skill_sources, wall) for r in ranked]
+        return [self._suggestion(corpus, r, names, skill_sources, wall, ctx.private) for r in ranked]
 
     async def _names(self, community_id: int, users: list[str]) -> dict[str, str]:
         """Display names, remembered for NAMES_TTL seconds (a rename shows up within that time)."""
@@ -489,13 +497,13 @@ class ExpertiseService:
         return {u: cached[u][0] for u in users if u in cached}
 
     def _suggestion(self, corpus: Corpus, r: Ranked, names: dict[str, str], skill_sources: dict[str, set[str]],
-                    now: float) -> Suggestion:
+                    now: float, private: set[str] = frozenset()) -> Suggestion:
         user = corpus.members[r.member]
         why: list[str] = []
         links: list[str | None] = []
         if r.threads_answered:
             when = f"; latest {_ago(now - r.latest)}" if r.latest else ""
-            why.append(f"answered {r.threads_answered} similar thread{'s' if r.threads_answered > 1 else ''}{when}")
+            why.append(f"answered {_count(r.threads_answered, 'similar thread', 'similar threads')}{when}")
             links.append(None)
         for source, reason in SKILL_REASONS.items():
             if source in skill_sources.get(user, ()):
@@ -504,11 +512,19 @@ class ExpertiseService:
         for row in r.evidence[:3]:
             rec = corpus.records[row]
             day = datetime.fromtimestamp(rec.ts, UTC).date().isoformat()
+            if rec.channel in private:  # whoever asks may not be in it: its name, words and link stay there
+                why.append(f"wrote about it in a private channel ({day})")
+                links.append(None)
+                continue
             why.append(f"“{_snippet(rec.text)}” (#{rec.channel}, {day})")
             links.append(rec.permalink)
         if not why:
-            answers = int(round(np.expm1(r.features[4])))
-            why.append(f"answers often here ({answers} replies to others' threads)")
+            answers = round(float(np.expm1(r.features[FEATURES.index("answers")])))
+            messages = round(float(np.expm1(r.features[FEATURES.index("messages")])))
+            if answers:
+                why.append(f"answers often here ({_count(answers, 'reply', 'replies')} to others' threads)")
+            else:
+                why.append(f"active here ({_count(messages, 'message', 'messages')})")
             links.append(None)
         if r.features[PRESENT] > 0:  # both zero unless the ask is live
             why.append(f"in the conversation in the last {PRESENT_HOURS:g} hours")
