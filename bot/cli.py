@@ -388,22 +388,23 @@ async def _community_id(app, wanted: str | None) -> int:  # noqa: ANN001
 
 def _print_experts(question: str, found) -> None:  # noqa: ANN001
     from rich.console import Console
+    from rich.text import Text
 
+    # Everything shown comes from users (the question, names, messages, links): Text objects, never parsed as
+    # markup, so "[/x]" or "[red]" print as typed.
     console = Console()
     if not found:
-        console.print(f"Nobody has talked about “{question}” yet.")
+        console.print(Text(f"Nobody has talked about “{question}” yet."))
         return
-    console.print(f"[bold]Who knows “{question}”?[/bold]")
+    console.print(Text(f"Who knows “{question}”?", style="bold"))
     for i, e in enumerate(found, 1):
-        console.print(f"{i}. [bold]{e.name}[/bold] ({e.user})  score {e.score:.2f}", highlight=False)
+        console.print(Text.assemble(f"{i}. ", (e.name, "bold"), f" ({e.user})  score {e.score:.2f}"))
         for why, link in zip(e.why, e.permalinks, strict=False):
             # Wrapped under its own indent, so that each piece of evidence reads as one item.
-            console.print(textwrap.fill(why, max(console.width, 40), initial_indent="   - ", subsequent_indent="     "),
-                          highlight=False, markup=False, soft_wrap=True)
+            console.print(Text(textwrap.fill(why, max(console.width, 40), initial_indent="   - ",
+                                             subsequent_indent="     ")), soft_wrap=True)
             if link:  # never wrapped: a link broken over two lines cannot be opened
-                console.print(f"     {link}", highlight=False, markup=False, soft_wrap=True)
-
-
+                console.print(Text(f"     {link}"), soft_wrap=True)
 
 
 # -- chat, demo, run -------------------------------------------------------------------------------

@@ -185,3 +185,27 @@ def test_ask_lines_an_unexpected_failure_costs_only_its_line(sample_db):
                       logged="ask: line 1 could not be answered")
     assert [r["id"] for r in rows] == [None, None, "after"]
     assert "error" in rows[0] and "error" in rows[1] and rows[2]["experts"]
+
+
+def test_ask_prints_the_question_as_typed_not_as_markup(sample_db):
+    out = run("--db", sample_db, "ask", "[red]kubernetes[/red] OOMKilled pods: what does [/x] mean?")
+    assert out.returncode == 0 and "Traceback" not in out.stderr, out.stderr[-3000:]
+    assert out.stdout.startswith("Who knows “[red]kubernetes[/red] OOMKilled pods: what does [/x] mean?”")
+
+
+def test_ask_prints_names_evidence_and_links_as_stored(capsys):
+    """A display name such as "Bob [/x]" once broke every ask in its community."""
+    from types import SimpleNamespace
+
+    from bot.cli import _print_experts
+
+    expert = SimpleNamespace(name="Bob [/x] [bold]the builder", user="U1[/b]", score=0.5,
+                             why=["“set [red]limits[/red] :smile:” (#ops, 2020-09-13)"],
+                             permalinks=["https://example.com/[/x]"])
+    _print_experts("k8s", [expert])
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1:] == ["1. Bob [/x] [bold]the builder (U1[/b])  score 0.50",
+                         "   - “set [red]limits[/red] :smile:” (#ops, 2020-09-13)",
+                         "     https://example.com/[/x]"]
+    _print_experts("[/x]", [])
+    assert capsys.readouterr().out == "Nobody has talked about “[/x]” yet.\n"
