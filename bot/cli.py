@@ -386,6 +386,9 @@ async def _community_id(app, wanted: str | None) -> int:  # noqa: ANN001
     return real[0].id
 
 
+HEADER_QUESTION_CHARS = 200  # a pasted log is echoed by its start; the ranking still reads all of it
+
+
 def _print_experts(question: str, found) -> None:  # noqa: ANN001
     from rich.console import Console
     from rich.text import Text
@@ -393,10 +396,13 @@ def _print_experts(question: str, found) -> None:  # noqa: ANN001
     # Everything shown comes from users (the question, names, messages, links): Text objects, never parsed as
     # markup, so "[/x]" or "[red]" print as typed.
     console = Console()
+    shown = " ".join(question.split())
+    if len(shown) > HEADER_QUESTION_CHARS:
+        shown = shown[:HEADER_QUESTION_CHARS - 1].rstrip() + "…"
     if not found:
-        console.print(Text(f"Nobody has talked about “{question}” yet."))
+        console.print(Text(f"Nobody has talked about “{shown}” yet."))
         return
-    console.print(Text(f"Who knows “{question}”?", style="bold"))
+    console.print(Text(f"Who knows “{shown}”?", style="bold"))
     for i, e in enumerate(found, 1):
         console.print(Text.assemble(f"{i}. ", (e.name, "bold"), f" ({e.user})  score {e.score:.2f}"))
         for why, link in zip(e.why, e.permalinks, strict=False):

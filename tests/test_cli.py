@@ -209,3 +209,21 @@ def test_ask_prints_names_evidence_and_links_as_stored(capsys):
                          "     https://example.com/[/x]"]
     _print_experts("[/x]", [])
     assert capsys.readouterr().out == "Nobody has talked about “[/x]” yet.\n"
+
+
+def test_ask_shortens_a_long_question_in_its_header(capsys):
+    """A pasted 40k-character log is echoed by its first 200 characters or so, not in full."""
+    from types import SimpleNamespace
+
+    from bot.cli import _print_experts
+
+    question = "kubernetes pod OOMKilled\n" + "at line 12 of the log " * 2000
+    expert = SimpleNamespace(name="Bob", user="UB", score=0.5, why=["answered 1 similar thread"], permalinks=[None])
+    _print_experts(question, [expert])
+    out = capsys.readouterr().out
+    header = out.split("\n1. ")[0].replace("\n", "")
+    assert header.startswith("Who knows “kubernetes pod OOMKilled at line 12") and header.endswith("…”?")
+    assert len(header) <= 200 + len("Who knows “”?")
+    _print_experts(question, [])
+    out = capsys.readouterr().out.replace("\n", "")
+    assert out.endswith("…” yet.") and len(out) <= 200 + len("Nobody has talked about “” yet.")
