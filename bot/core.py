@@ -28,6 +28,7 @@ from bot.repo import (
     get_message,
     insert_ignore,
     skills_of,
+    withheld_members,
 )
 from bot.safety import neutralise, storable
 from bot.services.expertise import ExpertiseService, Suggestion
@@ -244,6 +245,8 @@ class Core:
             if message is None:
                 return
             if isinstance(event, ev.ReactionAdded):
+                if await withheld_members(session, community_id, {event.user}):
+                    return  # opted out or forgotten: nothing of theirs is stored
                 await session.execute(insert_ignore(session, Reaction).values(
                     community_id=community_id, message_id=message.id, user_external_id=event.user,
                     name=event.reaction[:100]))

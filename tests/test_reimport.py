@@ -10,6 +10,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from adapters.console import ConsoleAdapter
+from bot import events as ev
 from bot.db.models import Community, Member, Message, MessageVector, Reaction
 from bot.services.ingest import IncomingMessage
 from tests.exports import TEAM, THREADS, USERS, write_slack_export
@@ -97,9 +98,12 @@ async def test_reactions_of_members_who_left_are_not_imported_again(app, tmp_pat
     await console.say("UREG", "/optout")
 
     await app.importer.import_slack(folder)
+    for user in ("UCSS", "UREG", "UASK1"):  # and live
+        await app.core.handle(ev.ReactionAdded(community=TEAM, user=user, channel="C0GENERAL", platform="slack",
+                                               message_id=reacted["ts"], reaction="eyes"))
     async with app.db.sessions() as s:
-        reactors = list(await s.scalars(select(Reaction.user_external_id)))
-    assert reactors == ["UASK1"]
+        reactors = sorted(await s.scalars(select(Reaction.user_external_id)))
+    assert reactors == ["UASK1", "UASK1"]
 
 
 async def test_a_later_export_follows_deactivation_both_ways(app, tmp_path):
