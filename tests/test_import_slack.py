@@ -5,11 +5,13 @@ import json
 import zipfile
 from pathlib import Path, PurePosixPath
 
+import pytest
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from bot.cli import cli
 from bot.db.models import Community, Member, Message, MessageVector, Reaction
+from bot.errors import UserError
 from tests.exports import TEAM, THREADS, USERS, write_slack_export
 
 START = 1_700_000_000.0  # threads are an hour apart: 0-1 on 2023-11-14, 2-7 on 2023-11-15
@@ -100,6 +102,16 @@ async def test_malformed_messages_are_skipped_and_the_rest_imported(app, tmp_pat
     async with app.db.sessions() as s:
         assert (await s.execute(select(Reaction.name, Reaction.user_external_id))).all() == [("+1", "UASK1")]
         assert await s.scalar(select(Member.name).where(Member.external_id == "UNEW")) == "UNEW"
+
+
+async def test_a_folder_that_is_not_a_slack_export_is_refused_in_one_line(app, tmp_path):
+    """A DiscordChatExporter folder given to `import slack` is a mistaken command, not a damaged users.json."""
+    folder = tmp_path / "discord"
+    folder.mkdir()
+    (folder / "general.json").write_text(json.dumps({"guild": {"id": "1"}, "channel": {"id": "2"}, "messages": []}))
+    with pytest.raises(UserError, match="not a Slack export \\(no users.json or channels.json found\\)"):
+        await app.importer.import_slack(folder)
+    assert await _message_count(app) == 0
 
 
 async def test_bot_messages_and_system_subtypes(app, tmp_path):

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bot.errors import UserError
 from bot.importers.report import ImportReport
 from bot.importers.source import DamagedFile, ExportSource
 from bot.services.ingest import IncomingMessage
@@ -119,6 +120,10 @@ class SlackExport:
 
     def __init__(self, path: Path, *, team: str | None = None, include_private: bool = False) -> None:
         self.source = ExportSource(path)
+        if not (self.source.exists("users.json") or self.source.exists("channels.json")):
+            self.source.close()
+            raise UserError(f"{path}: not a Slack export (no users.json or channels.json found); "
+                            "DiscordChatExporter files are imported with `connective import discord`")
         self.report = ImportReport()
         self.users: dict[str, dict[str, Any]] = {}
         self.team = team
