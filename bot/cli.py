@@ -243,6 +243,11 @@ def ask(
     s = settings()
     if text is None and not as_json:
         raise UserError("give a question (connective ask \"how do I…\"), or --json to read JSON lines from stdin")
+    if text is not None:
+        try:
+            _check_question(text)
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
 
     async def go() -> None:
         app = await _open_app(s)
@@ -321,7 +326,17 @@ def _question_line(row: object) -> _Question:
     """The fields of one JSON-lines question, checked: ValueError says what is wrong with the line."""
     if not isinstance(row, dict) or not isinstance(row.get("text"), str):
         raise ValueError("expected an object with a text field")
+    _check_question(row["text"])
     return _Question(row["text"], _id_field(row, "asker"), _id_field(row, "community"), _asked_at(row.get("ts")))
+
+
+def _check_question(text: str) -> None:
+    """A question with nothing to search for (empty, blank, only mentions or punctuation) would rank everyone by
+    how active they are: an error instead."""
+    from matching.text import clean
+
+    if not any(ch.isalnum() for ch in clean(text)):
+        raise ValueError("the question has no words to search for (it is empty, or only mentions and punctuation)")
 
 
 def _id_field(row: dict, name: str) -> str | None:

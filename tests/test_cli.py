@@ -227,3 +227,16 @@ def test_ask_shortens_a_long_question_in_its_header(capsys):
     _print_experts(question, [])
     out = capsys.readouterr().out.replace("\n", "")
     assert out.endswith("…” yet.") and len(out) <= 200 + len("Nobody has talked about “” yet.")
+
+
+def test_ask_refuses_a_question_with_no_words(sample_db):
+    """Empty, blank, or only mentions and punctuation: nothing to search for, so an error, not everyone ranked."""
+    for text in ("", "  \t ", "<@U0123> ?!"):
+        out = run("--db", sample_db, "ask", text)
+        assert out.returncode == 2 and out.stdout == "", out.stdout
+        assert out.stderr.startswith("error: the question has no words") and len(out.stderr.splitlines()) == 1
+    rows = _ask_lines(sample_db, [json.dumps({"id": "empty", "text": ""}), json.dumps({"id": "blank", "text": " \n"}),
+                                  json.dumps({"id": "mention", "text": "<@U0123> <#C1|general> ??"}),
+                                  json.dumps({"id": "after", "text": "Postgres index"})])
+    assert [r["id"] for r in rows] == ["empty", "blank", "mention", "after"]
+    assert all(r["experts"] == [] and "no words" in r["error"] for r in rows[:3]) and rows[3]["experts"]
