@@ -126,13 +126,23 @@ class ImportService:
             with progress(len(incoming), "importing") as advance:
                 for start in range(0, len(incoming), CHUNK):
                     part = incoming[start : start + CHUNK]
-                    result = await self.ingest.store(community_id, part, progress=None)
+                    shown = 0
+
+                    def step(n: int, part_size: int = len(part)) -> None:  # as each batch is encoded
+                        nonlocal shown
+                        n = min(n, part_size - shown)
+                        shown += n
+                        advance(n)
+
+                    result = await self.ingest.store(community_id, part, progress=step)
                     report.added += result.added
                     report.updated += result.updated
                     report.skipped += result.skipped
                     report.embedded += result.embedded
                     changed += result.added + result.updated
-                    advance(len(part))
+                    advance(len(part) - shown)  # stored without encoding: known, bots', or no expertise
         if changed:
             self.expertise.forget_cache(community_id)
-            report.fitted = await self.expertise.fit(community_id)
+            with progress(1, "fitting the ranking on the community's answered threads") as advance:
+                report.fitted = await self.expertise.fit(community_id)
+                advance(1)
