@@ -104,6 +104,23 @@ async def test_malformed_messages_are_skipped_and_the_rest_imported(app, tmp_pat
         assert await s.scalar(select(Member.name).where(Member.external_id == "UNEW")) == "UNEW"
 
 
+async def test_odd_users_and_channels_entries_are_read_for_what_they_hold(app, tmp_path):
+    folder = write_slack_export(tmp_path / "export", USERS, THREADS)
+    users_json = json.loads((folder / "users.json").read_text())
+    users_json[0].update(profile="x", real_name=5, tz=["Europe/Paris"])
+    users_json += [{"id": {"x": 1}, "team_id": TEAM}, {"id": 7}]
+    (folder / "users.json").write_text(json.dumps(users_json))
+    channels_json = json.loads((folder / "channels.json").read_text())
+    channels_json += [{"id": 8, "name": "k8s"}, {"id": "C2", "name": []}]
+    (folder / "channels.json").write_text(json.dumps(channels_json))
+
+    report = await app.importer.import_slack(folder)
+    assert report.errors == []
+    assert report.added == sum(len(th) for th in THREADS)
+    async with app.db.sessions() as s:
+        assert await s.scalar(select(Member.name).where(Member.external_id == users_json[0]["id"])) == "asha"
+
+
 async def test_a_folder_that_is_not_a_slack_export_is_refused_in_one_line(app, tmp_path):
     """A DiscordChatExporter folder given to `import slack` is a mistaken command, not a damaged users.json."""
     folder = tmp_path / "discord"

@@ -101,9 +101,10 @@ def slack_permalink(channel_id: str, ts: str, thread_ts: str | None = None) -> s
 
 
 def user_name(user: dict[str, Any]) -> str:
-    profile = user.get("profile") or {}
-    return (profile.get("display_name") or user.get("real_name") or profile.get("real_name")
-            or user.get("name") or user.get("id") or "")
+    profile = _strings(user.get("profile"), ("display_name", "real_name"))
+    names = _strings(user, ("real_name", "name", "id"))
+    return (profile.get("display_name") or names.get("real_name") or profile.get("real_name")
+            or names.get("name") or names.get("id") or "")
 
 
 def message_text(m: dict[str, Any]) -> str:
@@ -137,13 +138,14 @@ class SlackExport:
         except DamagedFile as exc:
             self.report.errors.append(str(exc))
             users = []
-        for u in users if isinstance(users, list) else []:
-            if not isinstance(u, dict) or not u.get("id"):
+        for u in _list(users):
+            if not isinstance(u, dict) or not isinstance(u.get("id"), str) or not u["id"]:
                 continue
             self.users[u["id"]] = u
-            self.team = self.team or u.get("team_id") or u.get("team")
+            known = _strings(u, ("team_id", "team", "tz"))
+            self.team = self.team or known.get("team_id") or known.get("team")
             people[u["id"]] = {"name": user_name(u), "is_bot": bool(u.get("is_bot")) or u["id"] == "USLACKBOT",
-                               "timezone": u.get("tz"), "deleted": bool(u.get("deleted"))}
+                               "timezone": known.get("tz"), "deleted": bool(u.get("deleted"))}
         if not self.team:
             raise DamagedFile("users.json", "no team_id found: pass --team ID to name the workspace")
         return people
@@ -162,9 +164,10 @@ class SlackExport:
             except DamagedFile as exc:
                 self.report.errors.append(str(exc))
                 continue
-            for ch in listed if isinstance(listed, list) else []:
-                if isinstance(ch, dict) and ch.get("id"):
-                    channels.append({"id": ch["id"], "name": ch.get("name") or ch["id"], "is_private": private})
+            for ch in _list(listed):
+                if isinstance(ch, dict) and isinstance(ch.get("id"), str) and ch["id"]:
+                    name = _strings(ch, ("name",)).get("name") or ch["id"]
+                    channels.append({"id": ch["id"], "name": name, "is_private": private})
         if not self.include_private:
             skipped = [n for n in ("groups.json", "mpims.json", "dms.json") if self.source.exists(n)]
             if skipped:
