@@ -176,7 +176,8 @@ class SlackExport:
         return channels
 
     def read_messages(self, channel: dict[str, Any], people: dict[str, dict]) -> list[dict[str, Any]]:
-        """Raw messages of one channel, oldest first, with people discovered on the way added."""
+        """Messages of one channel as parse_message gives them, oldest first, with people discovered on the
+        way added; a malformed one is skipped and counted, one warning per day file naming it."""
         out = []
         for name in self.source.names(f"{channel['name']}/*.json"):
             try:
