@@ -37,11 +37,11 @@ from bot.settings import Settings
 
 log = logging.getLogger(__name__)
 
-_WHO_KNOWS = re.compile(
-    r"^\s*(?:<@[^>]+>\s*)?(?:hey\s+\w+[,:]?\s*)?(?:who|anyone|does anyone|does anybody|anybody)\s+"
-    r"(?:knows?|here knows?|familiar with|know about|has experience with|understands?)\b[:,]?\s*(?:about\s+)?(.+)",
-    re.I | re.S,
-)
+_ASKS = (r"^\s*(?:<@[^>]+>\s*)?(?:hey\s+\w+[,:]?\s*)?(?:who|anyone|does anyone|does anybody|anybody)\s+"
+         r"(?:knows?|here knows?|familiar with|know about|has experience with|understands?)\b")
+_WHO_KNOWS = re.compile(_ASKS + r"[:,]?\s*(?:about\s+)?(.+)", re.I | re.S)
+_WHO_KNOWS_NOTHING = re.compile(_ASKS + r"(?:\s+about)?[\s:,?!.]*$", re.I)  # "who knows?": the topic is missing
+ASK_LIKE_THIS = "Ask me like this: `who knows postgres query plans?`"
 
 Handler = Callable[[ev.CommandInvoked, int, int], Awaitable[list[Action]]]
 ClickHandler = Callable[[ev.ActionClicked, int], Awaitable[list[Action]]]
@@ -206,6 +206,9 @@ class Core:
     async def _on_message(self, event: ev.MessagePosted, community_id: int) -> list[Action]:
         topic = asked_topic(event.text) if (event.is_direct or event.mentions_bot or event.platform == "console") \
             else None
+        addressed = event.is_direct or event.mentions_bot or event.platform == "console"
+        if addressed and not event.is_bot and _WHO_KNOWS_NOTHING.match(event.text or ""):
+            return [self._reply(event, ASK_LIKE_THIS)]
         if event.mentions_bot or event.is_direct:
             topic = topic or re.sub(r"<@[^>]+>", "", event.text).strip() or None
         async with self.db.sessions.begin() as session:

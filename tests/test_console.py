@@ -26,6 +26,9 @@ async def test_who_knows_ranks_the_expert_with_evidence(app, tmp_path):
 
     [answer] = await console.say("UASK2", "/whoknows kubernetes pods rollout")
     assert "Kenji" in answer.splitlines()[1], answer
+    for empty in ("who knows?", "anyone know about?", "/whoknows"):  # no topic: how to ask, not everyone ranked
+        [answer] = await console.say("UASK2", empty)
+        assert answer.startswith("Ask me like this"), answer
 
 
 async def test_skills_optout_and_forget_me(app, tmp_path):
