@@ -6,17 +6,21 @@ import json
 import logging
 import sys
 import textwrap
+import unicodedata
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from bot.cli_digest import digest_cli as _digest_cli
 from bot.errors import UserError
+
+if TYPE_CHECKING:
+    from rich.text import Text
 
 log = logging.getLogger("connective")
 
@@ -404,28 +408,38 @@ async def _community_id(app, wanted: str | None) -> int:  # noqa: ANN001
 HEADER_QUESTION_CHARS = 200  # a pasted log is echoed by its start; the ranking still reads all of it
 
 
+def _literal(text: str, style: str = "") -> Text:
+    """User text to print as it is: a Text (Rich never parses it for markup), with control characters shown as
+    "\ufffd" so that an escape sequence in a name or message cannot drive the terminal."""
+    from rich.text import Text
+
+    return Text("".join("\ufffd" if unicodedata.category(ch) == "Cc" and ch != "\n" else ch for ch in text),
+                style=style)
+
+
 def _print_experts(question: str, found) -> None:  # noqa: ANN001
     from rich.console import Console
     from rich.text import Text
 
-    # Everything shown comes from users (the question, names, messages, links): Text objects, never parsed as
-    # markup, so "[/x]" or "[red]" print as typed.
+    # Everything shown comes from users (the question, names, messages, links): never parsed as markup, so "[/x]"
+    # or "[red]" print as typed.
     console = Console()
     shown = " ".join(question.split())
     if len(shown) > HEADER_QUESTION_CHARS:
         shown = shown[:HEADER_QUESTION_CHARS - 1].rstrip() + "…"
     if not found:
-        console.print(Text(f"Nobody has talked about “{shown}” yet."))
+        console.print(_literal(f"Nobody has talked about “{shown}” yet."))
         return
-    console.print(Text(f"Who knows “{shown}”?", style="bold"))
+    console.print(_literal(f"Who knows “{shown}”?", "bold"))
     for i, e in enumerate(found, 1):
-        console.print(Text.assemble(f"{i}. ", (e.name, "bold"), f" ({e.user})  score {e.score:.2f}"))
+        console.print(Text.assemble(f"{i}. ", _literal(e.name, "bold"), _literal(f" ({e.user})"),
+                                    f"  score {e.score:.2f}"))
         for why, link in zip(e.why, e.permalinks, strict=False):
             # Wrapped under its own indent, so that each piece of evidence reads as one item.
-            console.print(Text(textwrap.fill(why, max(console.width, 40), initial_indent="   - ",
-                                             subsequent_indent="     ")), soft_wrap=True)
+            console.print(_literal(textwrap.fill(why, max(console.width, 40), initial_indent="   - ",
+                                                 subsequent_indent="     ")), soft_wrap=True)
             if link:  # never wrapped: a link broken over two lines cannot be opened
-                console.print(Text(f"     {link}"), soft_wrap=True)
+                console.print(_literal(f"     {link}"), soft_wrap=True)
 
 
 # -- chat, demo, run -------------------------------------------------------------------------------

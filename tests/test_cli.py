@@ -240,3 +240,17 @@ def test_ask_refuses_a_question_with_no_words(sample_db):
                                   json.dumps({"id": "after", "text": "Postgres index"})])
     assert [r["id"] for r in rows] == ["empty", "blank", "mention", "after"]
     assert all(r["experts"] == [] and "no words" in r["error"] for r in rows[:3]) and rows[3]["experts"]
+
+
+def test_ask_never_sends_control_characters_to_the_terminal(capsys):
+    """An escape sequence in a stored name or message (clear screen, set the window title) is shown, not run."""
+    from types import SimpleNamespace
+
+    from bot.cli import _print_experts
+
+    expert = SimpleNamespace(name="Eve\x1b[2J", user="U1\x1b]0;pwned\x07", score=0.5,
+                             why=["“\x1b[31mred\x1b[0m”"], permalinks=["https://example.com/\x9b1m"])
+    _print_experts("k8s\x1b[8m", [expert])
+    out = capsys.readouterr().out
+    assert not any(ch in out for ch in "\x1b\x07\x9b"), repr(out)
+    assert "Eve\ufffd[2J" in out
