@@ -6,6 +6,7 @@ and, under later/, overlapping exports made a few weeks after the first ones.
 """
 from __future__ import annotations
 
+import json
 import shutil
 import zipfile
 from contextlib import contextmanager
@@ -193,3 +194,32 @@ def test_cli_import_discord(tmp_path):
     assert bad.exit_code == 1
     assert "broken.json: not valid JSON" in bad.stderr
     assert "3 new" in bad.stdout  # the later export still went in
+
+
+async def test_nul_characters_anywhere_in_an_export_never_lose_it(app, tmp_path):
+    """PostgreSQL refuses NUL in text and names longer than their column: a name, a channel or a reaction
+    holding one must not fail the whole import, on either database."""
+    export = {
+        "guild": {"id": "77", "name": "nul\x00guild"},
+        "channel": {"id": "78", "type": "GuildTextChat", "name": "gen\x00eral"},
+        "messages": [
+            {"id": "801", "type": "Default", "timestamp": "2024-01-02T10:00:00+00:00",
+             "content": "How do I vacuum\x00 a big postgres table?",
+             "author": {"id": "901", "name": "as\x00ha", "nickname": "A\x00sha"},
+             "reactions": [{"emoji": {"name": "thu\x00mbs"}, "count": 1,
+                            "users": [{"id": "902", "name": "pe\x00tra"}]}],
+             "embeds": [{"title": "Vac\x00uum docs", "url": "https://www.postgresql.org/docs/current/sql-vacuum.html"}]},
+            {"id": "802", "type": "Reply", "timestamp": "2024-01-02T10:05:00+00:00",
+             "content": "Run VACUUM ANALYZE and watch autovacuum's thresholds",
+             "author": {"id": "902", "name": "pe\x00tra" + "!" * 300}, "reference": {"messageId": "801"}},
+        ],
+    }
+    (tmp_path / "nul.json").write_text(json.dumps(export))
+    report = await app.importer.import_discord([tmp_path / "nul.json"])
+    assert report.errors == [] and report.added == 2
+    async with app.db.sessions() as s:
+        names = sorted(await s.scalars(select(Member.name)))
+        channel = await s.scalar(select(Channel.name).where(Channel.external_id == "78"))
+        reactions = list(await s.scalars(select(Reaction.name)))
+    assert names == ["Asha", "petra" + "!" * 195]  # the column holds 200 characters
+    assert channel == "general" and reactions == ["thumbs"]

@@ -18,7 +18,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bot.db.base import Base
-from bot.db.types import Embedding, UTCDateTime
+from bot.db.types import CleanString, Embedding, UTCDateTime
 from bot.events import utcnow
 
 CASCADE = "CASCADE"
@@ -31,7 +31,7 @@ class Community(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     platform: Mapped[str] = mapped_column(String(16))
     external_id: Mapped[str] = mapped_column(String(64))
-    name: Mapped[str] = mapped_column(String(200), default="")
+    name: Mapped[str] = mapped_column(CleanString(200), default="")
     settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -43,8 +43,8 @@ class Member(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     community_id: Mapped[int] = mapped_column(ForeignKey("community.id", ondelete=CASCADE), index=True)
     external_id: Mapped[str] = mapped_column(String(64))
-    name: Mapped[str] = mapped_column(String(200), default="")
-    timezone: Mapped[str | None] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(CleanString(200), default="")
+    timezone: Mapped[str | None] = mapped_column(CleanString(64))
     is_bot: Mapped[bool] = mapped_column(Boolean, default=False)
     profiling_consent: Mapped[bool] = mapped_column(Boolean, default=True)
     available_for_intros: Mapped[bool] = mapped_column(Boolean, default=True)
@@ -59,7 +59,7 @@ class Channel(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     community_id: Mapped[int] = mapped_column(ForeignKey("community.id", ondelete=CASCADE), index=True)
     external_id: Mapped[str] = mapped_column(String(64))
-    name: Mapped[str] = mapped_column(String(200), default="")
+    name: Mapped[str] = mapped_column(CleanString(200), default="")
     is_private: Mapped[bool] = mapped_column(Boolean, default=False)
     # None: follow the default (public channels yes, private channels and DMs no); an admin may set it.
     ingest: Mapped[bool | None] = mapped_column(Boolean)
@@ -95,8 +95,8 @@ class Reaction(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     community_id: Mapped[int] = mapped_column(ForeignKey("community.id", ondelete=CASCADE), index=True)
     message_id: Mapped[int] = mapped_column(ForeignKey("message.id", ondelete=CASCADE), index=True)
-    user_external_id: Mapped[str] = mapped_column(String(64))
-    name: Mapped[str] = mapped_column(String(100))
+    user_external_id: Mapped[str] = mapped_column(CleanString(64))
+    name: Mapped[str] = mapped_column(CleanString(100))
 
 
 class MessageVector(Base):

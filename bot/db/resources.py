@@ -7,7 +7,7 @@ from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueCon
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bot.db.base import Base
-from bot.db.types import UTCDateTime
+from bot.db.types import CleanString, UTCDateTime
 from bot.events import utcnow
 
 CASCADE = "CASCADE"
@@ -27,7 +27,7 @@ class Resource(Base):
     community_id: Mapped[int] = mapped_column(ForeignKey("community.id", ondelete=CASCADE), index=True)
     url: Mapped[str] = mapped_column(String(2048))  # normalised: the identity
     link: Mapped[str] = mapped_column(String(2048))  # cleaned, as first shared: what is shown
-    title: Mapped[str] = mapped_column(String(300), default="")
+    title: Mapped[str] = mapped_column(CleanString(300), default="")
     title_source: Mapped[int] = mapped_column(Integer, default=TITLE_FROM_URL)
     first_sharer_id: Mapped[int | None] = mapped_column(ForeignKey("member.id", ondelete=SET_NULL))
     first_message_id: Mapped[int | None] = mapped_column(ForeignKey("message.id", ondelete=SET_NULL))

@@ -6,11 +6,29 @@ from typing import Any
 
 import numpy as np
 from pgvector.sqlalchemy import Vector
-from sqlalchemy import DateTime, LargeBinary
+from sqlalchemy import DateTime, LargeBinary, String
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
+from bot.safety import storable
+
 EMBEDDING_DIM = 384
+
+
+class CleanString(TypeDecorator[str]):
+    """Names and titles from outside (exports, platforms): written without NUL or lone surrogates and cut to
+    the column's length. PostgreSQL refuses both where SQLite stores them, so one odd name failed a whole
+    import there."""
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, length: int) -> None:
+        super().__init__(length)
+        self.length = length
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
+        return None if value is None else storable(value)[: self.length]
 
 
 class UTCDateTime(TypeDecorator[datetime]):
