@@ -183,6 +183,7 @@ def eval_cmd(
                                                        "running bot does (default: replay on the history at the cut)")]
     = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON")] = False,
+    team: Annotated[str | None, typer.Option(help="Workspace (team) id, when users.json lacks team_id")] = None,
 ) -> None:
     """Quality of suggestions on your own history: MRR and hit@1/5/10 against simple baselines."""
     import tempfile
@@ -201,7 +202,7 @@ def eval_cmd(
                 is_slack = source.exists("users.json") or source.exists("channels.json")
                 source.close()
                 if is_slack:
-                    report = await app.importer.import_slack(path, progress=progress_bar)
+                    report = await app.importer.import_slack(path, team=team, progress=progress_bar)
                 else:
                     report = await app.importer.import_discord([path], progress=progress_bar)
                 for err in report.errors:

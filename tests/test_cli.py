@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 
@@ -84,6 +85,19 @@ def test_ask_text_and_json_lines(sample_db):
     out = run("--db", sample_db, "ask", "--json", stdin=json.dumps(
         {"id": "q3", "text": "Postgres ignores my index", "asker": mariusz}) + "\n")
     assert mariusz not in [e["user"] for e in json.loads(out.stdout)["experts"]]
+
+
+def test_eval_takes_the_team_an_export_lacks(tmp_path):
+    """The import's error names --team when users.json has no team_id; eval takes it too."""
+    export = tmp_path / "export"
+    shutil.copytree(SAMPLE, export)
+    users = json.loads((export / "users.json").read_text())
+    (export / "users.json").write_text(json.dumps([{k: v for k, v in u.items() if k != "team_id"} for u in users]))
+    out = run("eval", str(export), "--json")
+    assert out.returncode != 0 and "--team" in out.stderr
+    out = run("eval", str(export), "--json", "--team", "T0SAMPLE01")
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert json.loads(out.stdout.splitlines()[-1])["questions"] > 0
 
 
 def test_eval_prints_both_protocols():
