@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import func, select
@@ -69,6 +69,23 @@ async def test_an_older_export_does_not_undo_a_newer_edit(app, tmp_path):
     async with app.db.sessions() as s:
         assert await s.scalar(select(Message.text).where(Message.id == answer.id)) == \
             "Cast the parameter, not the column"
+
+    # A bot's edit is stored too, but never embedded: bots are never experts.
+    async with app.db.sessions.begin() as s:
+        bot = Member(community_id=answer.community_id, external_id="BOT1", name="helper bot", is_bot=True)
+        s.add(bot)
+        await s.flush()
+        bot_id = bot.id
+    posted = datetime.fromtimestamp(START + 9100, UTC)
+    for edited in (None, posted + timedelta(minutes=1)):
+        await app.ingest.store(answer.community_id, [IncomingMessage(
+            channel_id=answer.channel_id, external_id="bot-1", author_id=bot_id, created_at=posted,
+            text=f"Deploy finished {edited or ''}", edited_at=edited)])
+    async with app.db.sessions() as s:
+        bot_message = await s.scalar(select(Message).where(Message.external_id == "bot-1"))
+        assert bot_message.text.startswith("Deploy finished 20")
+        assert await s.scalar(select(func.count()).select_from(MessageVector)
+                              .where(MessageVector.message_id == bot_message.id)) == 0
 
 
 async def test_an_older_discord_export_does_not_undo_a_newer_edit(app, tmp_path):

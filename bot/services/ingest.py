@@ -87,6 +87,7 @@ class IngestService:
                 )).all()
             }
             new_rows, changed = [], []
+            bot_edits: set[int] = set()  # stored with their new text, never embedded (bots are never experts)
             seen: set[tuple[int, str]] = set()
             for m in messages:
                 key = (m.channel_id, m.external_id)
@@ -101,6 +102,8 @@ class IngestService:
                     # later one (or after a live edit) must not bring back the text it had then.
                     if old_text != text and m.edited_at is not None and m.edited_at > old_version:
                         changed.append((mid, text, m.edited_at))
+                        if m.author_id in bots:
+                            bot_edits.add(mid)
                     continue
                 new_rows.append({
                     "community_id": community_id, "channel_id": m.channel_id, "author_id": m.author_id,
@@ -132,7 +135,7 @@ class IngestService:
                 await session.execute(insert_ignore(session, Reaction), reaction_rows[start : start + 2000])
             texts = {mid: m.text for m in messages
                      if (mid := new_ids.get((m.channel_id, m.external_id))) and m.author_id not in bots}
-            texts.update({mid: text for mid, text, _ in changed})
+            texts.update({mid: text for mid, text, _ in changed if mid not in bot_edits})
             to_embed = [(mid, clean(t)) for mid, t in texts.items()]
             to_embed = [(mid, t) for mid, t in to_embed if carries_expertise(t)]
             skipped_encode = len(texts) - len(to_embed)
