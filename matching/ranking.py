@@ -80,10 +80,11 @@ DAY = 86400.0
 # relevant, and a thread counts as "similar" from its share on.
 EVIDENCE_SHARE = 0.5
 SIMILAR_THREAD_SHARE = 0.6
-# Below this best relevance nothing is evidence: no word of the question is found and the nearest
-# meaning is far (a nonsense question's best hit measured 0.17-0.21 on racket-2019, real questions' 0.5 and
-# up), so a relative share would quote noise and call it "similar threads".
-MIN_EVIDENCE = 0.3
+# When no word of the question is found and the nearest message is further than this (cosine), nothing is
+# evidence: a relative share would quote noise and call it "similar threads". On racket-2019 nonsense
+# questions' nearest messages measured 0.34-0.42 and none of them matched a word; real questions nearly
+# always match words, and a tiny community (where BM25 weighs every word zero) still has its near answers.
+MIN_DENSE_EVIDENCE = 0.45
 # A member's hours of the day are shrunk towards the community's as if this many messages followed its
 # pattern: a handful of messages says little about when someone is around.
 HOUR_PRIOR = 20.0
@@ -413,7 +414,8 @@ def features(
         present = np.log1p(pri.present(asked_at)[cands])
         for col, value in (("available", available), ("present", present)):
             feats[:, _COL[col]] = feats[:, _COL[f"{col}_evidence"]] = value
-    top_rel = top_rel if top_rel >= MIN_EVIDENCE else np.inf
+    if not (lexical[ok] > 0).any() and not (dense[ok] >= MIN_DENSE_EVIDENCE).any():
+        top_rel = np.inf  # nothing quoted, no similar threads
     quote = (hrel >= EVIDENCE_SHARE * top_rel) & (hr != ROLE_ASK)
     similar = p_rel >= SIMILAR_THREAD_SHARE * top_rel
     evidence = Evidence(hm[quote], (hrel * weight)[quote], rows[ok][quote],
