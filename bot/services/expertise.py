@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
-from sqlalchemy import Integer, Select, Text, cast, func, literal_column, null, or_, select, union_all, update
+from sqlalchemy import Integer, Select, Text, cast, func, literal_column, null, select, union_all, update
 
 from bot import metrics
 from bot.db.engine import Database
@@ -68,6 +68,11 @@ class Suggestion:
 
 def thread_key(channel_id: int, thread_external_id: str) -> str:
     return f"{channel_id}:{thread_external_id}"
+
+
+def thread_start(key: str) -> str:
+    """The external id of the message that started the conversation of a thread_key."""
+    return key.partition(":")[2]
 
 
 def _ago(seconds: float) -> str:
@@ -194,18 +199,19 @@ class ExpertiseService:
                 select(Reaction.message_id, func.count()).where(Reaction.community_id == community_id)
                 .group_by(Reaction.message_id)
             )).all())
-            # Who wrote each message (to resolve replies), then the messages themselves in parts: the raw
-            # rows of a whole community at once would be as big again as the corpus built from them.
-            author_of = authors_by_message((await session.execute(
-                select(Message.channel_id, Message.external_id, Member.external_id)
-                .join(Member, Member.id == Message.author_id).where(community, Member.is_bot.is_(False))
-            )).all())
-            roots = conversations((await session.execute(
-                select(Message.channel_id, Message.external_id, Message.thread_external_id,
-                       Message.reply_to_external_id)
-                .where(community, or_(Message.thread_external_id.is_not(None),
-                                      Message.reply_to_external_id.is_not(None)))
-            )).all())
+            # Who wrote each message and which conversation it is in (to resolve replies; a chain of replies
+            # may pass through a bot's message), then the messages themselves in parts: the raw rows of a
+            # whole community at once would be as big again as the corpus built from them.
+            links = (await session.execute(
+                select(Message.channel_id, Message.external_id, Member.external_id, Member.is_bot,
+                       Message.thread_external_id, Message.reply_to_external_id)
+                .join(Member, Member.id == Message.author_id).where(community)
+            )).all()
+            author_of = authors_by_message((channel, ext, author) for channel, ext, author, bot, _, _ in links
+                                           if not bot)
+            roots = conversations((channel, ext, thread, reply_to) for channel, ext, _, _, thread, reply_to in links
+                                  if thread or reply_to)
+            del links
             corpus = Corpus()
             result = await session.stream(
                 record_rows().where(community, Member.is_bot.is_(False))

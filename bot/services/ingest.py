@@ -13,7 +13,14 @@ from bot.db.engine import Database
 from bot.db.models import Member, Message, MessageVector, Reaction
 from bot.repo import insert_ignore, withheld_members
 from bot.safety import storable
-from bot.services.expertise import ExpertiseService, MessageKey, conversations, record_rows, records_from_rows
+from bot.services.expertise import (
+    ExpertiseService,
+    MessageKey,
+    conversations,
+    record_rows,
+    records_from_rows,
+    thread_start,
+)
 from matching.text import carries_expertise, clean
 
 log = logging.getLogger(__name__)
@@ -194,7 +201,7 @@ class IngestService:
                     row = corpus.row_of.get(r[0])
                     thread = corpus.records[row].thread if row is not None else None
                     if thread is not None:
-                        known[(r[5], r[6])] = thread.partition(":")[2]
+                        known[(r[5], r[6])] = thread_start(thread)
                     elif r[8] and not r[7]:
                         targets.add((r[5], r[8]))
         wanted = set(message_ids)
