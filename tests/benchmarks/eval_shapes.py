@@ -14,7 +14,6 @@ shapes and ranks the same questions, so the figures compare like with like:
 """
 from __future__ import annotations
 
-import argparse
 import asyncio
 import datetime as dt
 import json
@@ -28,7 +27,7 @@ from bot.repo import list_communities
 from bot.settings import Settings
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from tune_whoknows import load_eval  # noqa: E402
+from tune_whoknows import exports_parser, parse_exports  # noqa: E402
 
 SHAPES = ("slack", "live-slack", "discord-root", "discord-chain")
 
@@ -100,14 +99,9 @@ async def measure(export: Path, shape: str, work: Path, ev) -> dict:
 
 
 async def main() -> None:
-    p = argparse.ArgumentParser()
-    p.add_argument("exports", nargs="+", type=Path)
+    p = exports_parser("/tmp/connective-shapes")
     p.add_argument("--shapes", nargs="+", choices=SHAPES, default=list(SHAPES))
-    p.add_argument("--work", type=Path, default=Path("/tmp/connective-shapes"))
-    p.add_argument("--eval", type=Path, default=Path(__file__).resolve().parents[3] / "shared/tools/eval_whoknows.py")
-    a = p.parse_args()
-    a.work.mkdir(parents=True, exist_ok=True)
-    ev = load_eval(a.eval)
+    a, ev = parse_exports(p)
     for export in a.exports:
         for shape in a.shapes:
             print(json.dumps(await measure(export, shape, a.work, ev)), flush=True)

@@ -79,17 +79,27 @@ async def product_rankings(export: Path, work: Path, ev, refit: bool, weights=No
     return history, bots, questions, rankings
 
 
-async def main() -> None:
+def exports_parser(work: str) -> argparse.ArgumentParser:
+    """The arguments the who-knows benchmarks share: exports, a work folder (`work` by default), the eval tool."""
     p = argparse.ArgumentParser()
     p.add_argument("exports", nargs="+", type=Path)
-    p.add_argument("--work", type=Path, default=Path("/tmp/connective-tune"))
+    p.add_argument("--work", type=Path, default=Path(work))
     p.add_argument("--eval", type=Path, default=Path(__file__).resolve().parents[3] / "shared/tools/eval_whoknows.py",
                    help="the shared eval tool (pass it explicitly from a git worktree)")
-    p.add_argument("--no-refit", action="store_true")
-    p.add_argument("--weights", type=json.loads, help="fixed weights as a JSON list (no fitting)")
+    return p
+
+
+def parse_exports(p: argparse.ArgumentParser):  # noqa: ANN201  (arguments, the eval tool's module)
     a = p.parse_args()
     a.work.mkdir(parents=True, exist_ok=True)
-    ev = load_eval(a.eval)
+    return a, load_eval(a.eval)
+
+
+async def main() -> None:
+    p = exports_parser("/tmp/connective-tune")
+    p.add_argument("--no-refit", action="store_true")
+    p.add_argument("--weights", type=json.loads, help="fixed weights as a JSON list (no fitting)")
+    a, ev = parse_exports(p)
     ratios, lts = [], []
     for export in a.exports:
         t = time.perf_counter()

@@ -14,7 +14,6 @@ import and current code):
 """
 from __future__ import annotations
 
-import argparse
 import asyncio
 import collections
 import sys
@@ -23,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from tune_whoknows import load_eval, product_rankings  # noqa: E402
+from tune_whoknows import exports_parser, parse_exports, product_rankings  # noqa: E402
 
 RESAMPLES = 5000
 
@@ -72,13 +71,7 @@ async def analyse(export: Path, work: Path, ev) -> None:
 
 
 async def main() -> None:
-    p = argparse.ArgumentParser()
-    p.add_argument("exports", nargs="+", type=Path)
-    p.add_argument("--work", type=Path, default=Path("/tmp/connective-tune"))
-    p.add_argument("--eval", type=Path, default=Path(__file__).resolve().parents[3] / "shared/tools/eval_whoknows.py")
-    a = p.parse_args()
-    a.work.mkdir(parents=True, exist_ok=True)
-    ev = load_eval(a.eval)
+    a, ev = parse_exports(exports_parser("/tmp/connective-tune"))
     for export in a.exports:
         await analyse(export, a.work, ev)
 
