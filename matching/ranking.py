@@ -200,12 +200,14 @@ class Priors:
         return np.bincount(self.author[window], minlength=len(self.answers)).astype(np.float64)
 
 
-def cached_priors(corpus: Corpus, ref_time: float) -> Priors:
-    """Priors at `ref_time`, computed once per state of the corpus (asks between messages share them)."""
+def cached_priors(corpus: Corpus, ref_time: float, before: float | None = None) -> Priors:
+    """Priors at `ref_time` (from the messages before `before`, if given), computed once per state of the
+    corpus (asks between messages share them)."""
     arrays = corpus.arrays  # a new dict whenever the corpus changed
+    key = (round(ref_time, -2), before)
     cached = corpus.cache.get("priors")
-    if cached is None or cached[0] is not arrays or cached[1] != round(ref_time, -2):
-        cached = (arrays, round(ref_time, -2), priors(corpus, ref_time))
+    if cached is None or cached[0] is not arrays or cached[1] != key:
+        cached = (arrays, key, priors(corpus, ref_time, before))
         corpus.cache["priors"] = cached
     return cached[2]
 
@@ -339,7 +341,7 @@ def features(
     # Everyone who answered in a relevant thread, whether or not their own message matched: per member
     # and thread, their first answer there.
     t_rows = np.sort(rows_of(corpus, "thread", threads)) if len(threads) else np.zeros(0, dtype=np.int64)
-    t_rows = t_rows[(role[t_rows] == ROLE_ANSWER) & a["alive"][t_rows]]
+    t_rows = t_rows[(role[t_rows] == ROLE_ANSWER) & pri.mask[t_rows]]  # known then: alive, and before
     t_rows = t_rows[_excluded_mask(author[t_rows].astype(np.int64), asker, excluded)]
     pair_key = author[t_rows].astype(np.int64) * (int(thread.max(initial=0)) + 1) + thread[t_rows]
     _, first_of_pair = np.unique(pair_key, return_index=True)
@@ -434,13 +436,15 @@ def rank_experts(
     skill: dict[str, float] | None = None,
     top: int = 5,
     asked_at: float | None = None,
+    before: float | None = None,
 ) -> list[Ranked]:
     """The `top` members most able to answer, best first, with the rows that show why. `asked_at` (epoch
-    seconds) is when the question is asked, for a live ask; replays leave it out."""
+    seconds) is when the question is asked, for a live ask; replays leave it out. `before`: only messages
+    before this time count (a question replayed at its time, with later history stored)."""
     asker_idx = corpus.member_index.get(asker, -1) if asker else -1
     excluded_idx = {corpus.member_index[e] for e in excluded if e in corpus.member_index}
     skill_idx = {corpus.member(u): s for u, s in (skill or {}).items()}
-    pri = cached_priors(corpus, ref_time)
+    pri = cached_priors(corpus, ref_time, before)
     cands, feats, evidence = features(corpus, hits, pri, asker=asker_idx, excluded=excluded_idx, skill=skill_idx,
                                       asked_at=asked_at)
     if len(cands) == 0:

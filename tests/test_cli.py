@@ -74,7 +74,7 @@ def test_ask_text_and_json_lines(sample_db):
     # A line may say when it was asked (epoch seconds, a Slack ts or ISO 8601); a time that is none of these is
     # that line's error, and the next line is still answered.
     stdin = "\n".join(json.dumps({"id": f"t{i}", "text": "Postgres ignores my index", "ts": ts})
-                      for i, ts in enumerate(["1549711323.574700", "2019-02-09T11:22:03+01:00", "tuesday", 1549711323]))
+                      for i, ts in enumerate(["1800000000.574700", "2027-01-15T09:22:03+01:00", "tuesday", 1800000000]))
     out = run("--db", sample_db, "ask", "--json", stdin=stdin + "\n")
     rows = [json.loads(line) for line in out.stdout.splitlines()]
     assert [r["id"] for r in rows] == ["t0", "t1", "t2", "t3"]

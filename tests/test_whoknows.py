@@ -65,6 +65,20 @@ async def test_evidence_is_never_noise_and_private_channels_are_never_quoted(sam
     assert set(after.permalinks) <= {None}
 
 
+async def test_a_question_replayed_at_its_time_knows_only_what_was_said_before(sample_app):
+    cid = await _community_id(sample_app)
+    question = "How do I debug pods that keep getting OOMKilled in Kubernetes?"
+
+    def quoted_days(found) -> list[str]:  # noqa: ANN001
+        return [m.group(1) for f in found for why in f.why if (m := re.search(r", (\d{4}-\d\d-\d\d)\)$", why))]
+
+    days = quoted_days(await sample_app.expertise.rank(cid, question, top=5))
+    at = datetime.fromisoformat(min(days)).replace(tzinfo=UTC)  # before everything quoted without a time
+    found = await sample_app.expertise.rank(cid, question, top=5, now=at)
+    assert found and all(day < min(days) for day in quoted_days(found))
+    assert not any("latest today" in why for f in found for why in f.why)
+
+
 async def test_a_live_question_says_who_is_usually_around_at_its_hour(sample_app):
     cid = await _community_id(sample_app)
     question = "How do I debug pods that keep getting OOMKilled in Kubernetes?"
