@@ -297,7 +297,7 @@ async def _ask_lines(app, top: int, community: str | None) -> None:  # noqa: ANN
             if key not in ids:
                 ids[key] = await _community_id(app, key)
             found = await app.expertise.rank(ids[key], question.text, asker=question.asker, top=top,
-                                             now=question.asked_at)
+                                             now=question.asked_at, replay=True)
             out = {"id": row_id, "experts": [_expert_json(e) for e in found]}
         except ValueError as exc:  # json.JSONDecodeError and UnicodeDecodeError are ValueErrors too
             out = {"id": row_id, "experts": [], "error": f"line {n}: {exc}"}

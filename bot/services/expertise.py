@@ -448,11 +448,12 @@ class ExpertiseService:
     async def rank(
         self, community_id: int, text: str, *, asker: str | None = None, top: int = 5,
         now: datetime | None = None, query_vector: np.ndarray | None = None,
-        skip: set[str] | frozenset[str] = frozenset(),
+        skip: set[str] | frozenset[str] = frozenset(), replay: bool = False,
     ) -> list[Suggestion]:
         """The `top` members most able to answer `text`, best first; `skip` are never suggested. `now` is when
         the question is asked (live asks): who is usually around at that hour, and who is in the conversation
-        right now, count then."""
+        right now, count then. `replay`: the question was asked at `now`, in the past: only what was said
+        before it counts (a live ask knows everything stored, even a message stamped a moment later)."""
         corpus = await self.corpus(community_id)
         if len(corpus) == 0:
             return []
@@ -464,8 +465,7 @@ class ExpertiseService:
         context = asyncio.ensure_future(self._ask_context(community_id, now))
         a = corpus.arrays
         latest = float(a["ts"].max())
-        # A question asked before the latest message (a replay at its time) knows only what was said before it.
-        before = now.timestamp() if now and now.timestamp() <= latest else None
+        before = now.timestamp() if replay and now and now.timestamp() <= latest else None
         known = a["alive"] if before is None else a["alive"] & (a["ts"] < before)
         try:
             lexical = lexical_hits(corpus.lexical.scores(tokens(qtext)), known, TOP_K)
