@@ -11,8 +11,6 @@ from bot.db.mentoring import MentoringEnrolment, Pairing
 from bot.db.models import Channel, Community, Member, Message, MessageVector, ProcessedEvent, Reaction, Skill
 from bot.db.resources import Resource, ResourceSave
 
-DEACTIVATED_KEY = "deactivated_members"  # community.settings: external ids an export marked deleted
-
 
 def insert_ignore(session: AsyncSession, model: type, index_elements: list[str] | None = None):  # noqa: ANN201
     """INSERT ... ON CONFLICT DO NOTHING for the session's dialect."""
@@ -186,19 +184,19 @@ async def forget_member_everywhere(session: AsyncSession, community_id: int, mem
 async def ensure_members_bulk(session: AsyncSession, community_id: int,
                               people: dict[str, dict]) -> dict[str, int]:
     """external id -> member id, creating members not seen before (name, is_bot, timezone in the dict). A
-    "deleted" flag, where the export has one, is followed both ways (see follow_deactivation)."""
+    "deleted" flag, where the export has one, sets whether the account is deactivated, both ways."""
     rows = [{"community_id": community_id, "external_id": ext, "name": p.get("name") or ext,
-             "is_bot": bool(p.get("is_bot")), "timezone": p.get("timezone"),
-             # A deactivated account can't answer anyone: kept for history, never suggested.
-             "profiling_consent": True, "available_for_intros": not p.get("deleted")} for ext, p in people.items()]
+             "is_bot": bool(p.get("is_bot")), "timezone": p.get("timezone"), "profiling_consent": True,
+             "available_for_intros": True, "deactivated": bool(p.get("deleted"))} for ext, p in people.items()]
     for start in range(0, len(rows), 1000):
         await session.execute(insert_ignore(session, Member), rows[start : start + 1000])
     found = (await session.execute(
-        select(Member.id, Member.external_id, Member.name, Member.timezone)
+        select(Member.id, Member.external_id, Member.name, Member.timezone, Member.deactivated)
         .where(Member.community_id == community_id)
     )).all()
     out = {}
-    for mid, ext, name, tz in found:
+    flipped: dict[bool, list[int]] = {True: [], False: []}
+    for mid, ext, name, tz, deactivated in found:
         if ext in people:
             out[ext] = mid
             p = people[ext]
@@ -207,25 +205,10 @@ async def ensure_members_bulk(session: AsyncSession, community_id: int,
                 if member.profiling_consent:  # a forgotten member's name stays forgotten
                     member.name = p.get("name") or member.name
                     member.timezone = p.get("timezone") or member.timezone
-    await follow_deactivation(session, community_id, {ext: bool(p["deleted"]) for ext, p in people.items()
-                                                      if "deleted" in p and ext in out}, out)
+            if "deleted" in p and bool(p["deleted"]) != deactivated:
+                flipped[bool(p["deleted"])].append(mid)
+    for deactivated, ids in flipped.items():
+        for start in range(0, len(ids), 1000):
+            await session.execute(update(Member).where(Member.id.in_(ids[start : start + 1000]))
+                                  .values(deactivated=deactivated))
     return out
-
-
-async def follow_deactivation(session: AsyncSession, community_id: int, deleted: dict[str, bool],
-                              member_ids: dict[str, int]) -> None:
-    """A member deactivated since the last export stops being suggested; one reactivated is suggested again.
-    Members can pause intros themselves (the same flag), so only a change of the export's flag acts on it:
-    the community remembers whom an export deactivated."""
-    community = await session.get(Community, community_id)
-    assert community is not None
-    before = set((community.settings or {}).get(DEACTIVATED_KEY) or [])
-    now = {ext for ext, gone in deleted.items() if gone} | (before - deleted.keys())
-    if now == before:
-        return
-    for available, changed in ((False, now - before), (True, before - now)):
-        if changed:
-            await session.execute(update(Member).where(Member.id.in_([member_ids[ext] for ext in changed]))
-                                  .values(available_for_intros=available))
-    community.settings = {**(community.settings or {}), DEACTIVATED_KEY: sorted(now)}
-    await session.flush()

@@ -212,6 +212,12 @@ async def test_plan_is_a_dry_run_and_replays_with_its_seed(app):
     async with app.db.sessions() as s:
         assert await s.scalar(select(func.count()).select_from(PairingRound)) == 0
 
+    async with app.db.sessions.begin() as s:  # a later export says Kenji's account was closed
+        kenji = await s.scalar(select(Member).where(Member.external_id == "kenji"))
+        kenji.deactivated = True
+    later = await service.plan(cid, now=NOW, seed=42)
+    assert "kenji" not in {p.mentor for p in later.plan.pairs} | {u.key for u in later.plan.unmatched}
+
 
 async def _community_id(app) -> int:
     from bot.db.models import Community

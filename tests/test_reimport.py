@@ -131,13 +131,15 @@ async def test_a_later_export_follows_deactivation_both_ways(app, tmp_path):
         petra = await s.scalar(select(Member).where(Member.external_id == "UPG"))
         petra.available_for_intros = False
 
-    deactivated = _set_deleted(write_slack_export(tmp_path / "later", USERS, THREADS), "UK8S", True)
+    later = write_slack_export(tmp_path / "later", USERS, THREADS)
+    deactivated = _set_deleted(_set_deleted(later, "UK8S", True), "UPG", True)
     report = await app.importer.import_slack(deactivated)
     assert (report.errors, report.added) == ([], 0)
     assert "UK8S" not in await _top(app, question, asker="UASK1")
 
-    reactivated = _set_deleted(deactivated, "UK8S", False)
+    reactivated = _set_deleted(_set_deleted(deactivated, "UK8S", False), "UPG", False)
     await app.importer.import_slack(reactivated)
     assert (await _top(app, question, asker="UASK1"))[0] == "UK8S"
-    async with app.db.sessions() as s:
-        assert not await s.scalar(select(Member.available_for_intros).where(Member.external_id == "UPG"))
+    async with app.db.sessions() as s:  # deactivated and back: Petra's own pause still stands
+        petra = await s.scalar(select(Member).where(Member.external_id == "UPG"))
+        assert not petra.available_for_intros and not petra.deactivated

@@ -14,6 +14,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -47,7 +48,9 @@ class Member(Base):
     timezone: Mapped[str | None] = mapped_column(CleanString(64))
     is_bot: Mapped[bool] = mapped_column(Boolean, default=False)
     profiling_consent: Mapped[bool] = mapped_column(Boolean, default=True)
-    available_for_intros: Mapped[bool] = mapped_column(Boolean, default=True)
+    available_for_intros: Mapped[bool] = mapped_column(Boolean, default=True)  # the member's own choice
+    # The platform deactivated the account (an export's "deleted"): kept for history, never suggested.
+    deactivated: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     weekly_intro_cap: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

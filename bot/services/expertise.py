@@ -281,9 +281,9 @@ class ExpertiseService:
 
     async def _ask_context(self, community_id: int, now: datetime | None) -> _AskContext:
         """What an ask needs from the database besides the corpus, read on one connection: who is never
-        suggested (bots, opted-out or unavailable members, members at their weekly intro cap), declared
-        skills, endorsements and the questions of intros members accepted (as skills of source "intro"), and
-        topics members turned down as "not my area", and the private channels."""
+        suggested (bots, opted-out, unavailable or deactivated members, members at their weekly intro cap),
+        declared skills, endorsements and the questions of intros members accepted (as skills of source
+        "intro"), topics members turned down as "not my area", and the private channels."""
         since = (now or datetime.now(UTC)) - INTRO_CAP_WINDOW
         no_text, no_int = cast(null(), Text), cast(null(), Integer)
 
@@ -294,7 +294,8 @@ class ExpertiseService:
         query = union_all(
             part("x", no_text, no_text, no_int, no_int).where(
                 Member.community_id == community_id,
-                Member.is_bot.is_(True) | Member.profiling_consent.is_(False) | Member.available_for_intros.is_(False),
+                Member.is_bot.is_(True) | Member.profiling_consent.is_(False) | Member.available_for_intros.is_(False)
+                | Member.deactivated.is_(True),
             ),
             part("a", no_text, no_text, Member.weekly_intro_cap, func.count(Intro.id))
             .join(Intro, Intro.expert_id == Member.id)
@@ -342,7 +343,8 @@ class ExpertiseService:
         return out, sources
 
     async def excluded_members(self, community_id: int, now: datetime | None = None) -> set[str]:
-        """Never suggested: bots, opted-out or unavailable members, and members at their weekly intro cap."""
+        """Never suggested: bots, opted-out, unavailable or deactivated members, and members at their weekly
+        intro cap."""
         return (await self._ask_context(community_id, now)).excluded
 
     def _penalties(self, declined: list[tuple[str, str]], query_vec: np.ndarray) -> dict[str, float]:

@@ -494,6 +494,7 @@ class MentoringService:
                         MentoringEnrolment.paused.is_(False),
                         Member.profiling_consent.is_(True),
                         Member.is_bot.is_(False),
+                        Member.deactivated.is_(False),  # an account the platform closed can't meet anyone
                     )
                     .order_by(MentoringEnrolment.id)
                 )
