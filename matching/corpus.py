@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from matching.lexical import BM25Index
-from matching.text import carries_expertise, clean, is_thanks, mentioned_users, tokens
+from matching.text import asks, carries_expertise, clean, is_thanks, mentioned_users, tokens
 
 ROLE_OTHER, ROLE_ASK, ROLE_ANSWER = 0, 1, 2
 
@@ -107,6 +107,7 @@ class Corpus:
             col["reactions"].append(rec.reactions)
             col["alive"].append(True)
             col["substantive"].append(carries_expertise(text))
+            col["asks"].append(asks(text))
             docs.append(tokens(text))
             if len(docs) >= 5000:  # token lists are bulky: hand them over in chunks
                 self.lexical.add(docs)
@@ -161,5 +162,6 @@ _COLUMNS: dict[str, type] = {
     "reactions": np.float32,
     "alive": bool,
     "substantive": bool,
+    "asks": bool,  # only asks something: never quoted as what its author knows
     "first": bool,
 }

@@ -418,7 +418,11 @@ def features(
             feats[:, _COL[col]] = feats[:, _COL[f"{col}_evidence"]] = value
     if not (lexical[ok] > 0).any() and not (dense[ok] >= MIN_DENSE_EVIDENCE).any():
         top_rel = np.inf  # nothing quoted, no similar threads
-    quote = (hrel >= EVIDENCE_SHARE * top_rel) & (hr != ROLE_ASK)
+    # Quoted: what members told, never what they asked (a question, or the asker's follow-up in their thread).
+    roots = a["thread_root_author"]
+    q_thread = h_thread[ok]
+    own = (q_thread >= 0) & (roots[np.maximum(q_thread, 0)] == hm) if len(roots) else np.zeros(len(hm), bool)
+    quote = (hrel >= EVIDENCE_SHARE * top_rel) & (hr != ROLE_ASK) & ~own & ~a["asks"][rows[ok]]
     similar = p_rel >= SIMILAR_THREAD_SHARE * top_rel
     evidence = Evidence(hm[quote], (hrel * weight)[quote], rows[ok][quote],
                         p_member[similar], p_thread[similar], 0.5 * p_rel[similar], p_row[similar])

@@ -55,6 +55,18 @@ def is_thanks(text: str) -> bool:
     return bool(_THANKS.search(text or ""))
 
 
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
+_DECORATION = re.compile(r":[a-z0-9_+-]+:|[^\w\s.!?]+$", re.I)  # emoji codes, trailing symbols
+
+
+def asks(text: str) -> bool:
+    """True for a message that only asks ("how do I...?", "hmm, does dropping it cancel the task?"): it shows
+    what someone wanted to know, so it is never quoted as what they know. A message that also tells
+    ("Use serde's rename_all. Does that help?") is not one."""
+    sentences = [t for part in _SENTENCE_END.split(clean(text or "")) if (t := _DECORATION.sub("", part).strip())]
+    return bool(sentences) and all(t.endswith("?") for t in sentences)
+
+
 def carries_expertise(text: str) -> bool:
     """False for "thanks!", "+1", "lol", a lone link: nothing in them says what anyone knows."""
     words = tokens(text)

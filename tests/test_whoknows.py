@@ -283,6 +283,30 @@ def test_reply_chains_end_at_their_first_message_or_at_a_known_conversation():
     assert conversations(replies[2:3], known={(1, "b"): "q"}) == {(1, "b"): "q", (1, "c"): "q", (1, "q"): "q"}
 
 
+async def test_evidence_quotes_what_members_told_not_what_they_asked_and_says_it_once(app):
+    said = [  # (id, author, thread, text)
+        ("1", "U1", None, "How do I get index-only scans on a big postgres table?"),  # asked, never answered
+        ("2", "U2", None, "Index-only scans need a current visibility map: run VACUUM on the table"),
+        ("3", "U2", None, "Index-only scans need a current visibility map: run VACUUM on the table"),  # again
+        ("4", "U3", "4", "postgres ignores my index-only scan plan"),
+        ("5", "U2", "4", "VACUUM it, an index-only scan reads the visibility map first"),
+        ("6", "U3", "4", "partitions of the table too, they each keep their own visibility map"),  # the asker
+    ]
+    start = datetime(2026, 3, 2, 9, tzinfo=UTC)
+    for i, (mid, user, thread, text) in enumerate(said):
+        await app.core.handle(ev.MessagePosted(community="TQUOTE", platform="slack", user=user, channel="C1",
+                                               message_id=mid, thread=thread, text=text,
+                                               time=start + timedelta(minutes=i)))
+    async with app.db.sessions() as s:
+        cid = await s.scalar(select(Community.id).where(Community.external_id == "TQUOTE"))
+    found = {f.user: f.why for f in await app.expertise.rank(cid, "index-only scans and the visibility map",
+                                                                asker="U9", top=5)}
+    shown = " ".join(why for whys in found.values() for why in whys)
+    assert "How do I get" not in shown and "partitions of the table" not in shown
+    quotes = [why for why in found["U2"] if why.startswith("“")]
+    assert len(quotes) == len(set(quotes)) >= 2
+
+
 async def _messages(app, cid: int) -> list[Message]:
     async with app.db.sessions() as s:
         return list(await s.scalars(select(Message).where(Message.community_id == cid)))

@@ -522,15 +522,21 @@ class ExpertiseService:
             if source in skill_sources.get(user, ()):
                 why.append(reason)
                 links.append(None)
-        for row in r.evidence[:3]:
+        quoted: set[str] = set()
+        for row in r.evidence:
+            if len(quoted) == 3:
+                break
             rec = corpus.records[row]
             day = datetime.fromtimestamp(rec.ts, UTC).date().isoformat()
             if rec.channel in private:  # whoever asks may not be in it: its name, words and link stay there
-                why.append(f"wrote about it in a private channel ({day})")
-                links.append(None)
+                line, link = f"wrote about it in a private channel ({day})", None
+            else:
+                line, link = f"“{_snippet(rec.text)}” (#{rec.channel}, {day})", rec.permalink
+            if line in quoted:  # the same words posted twice are said once
                 continue
-            why.append(f"“{_snippet(rec.text)}” (#{rec.channel}, {day})")
-            links.append(rec.permalink)
+            quoted.add(line)
+            why.append(line)
+            links.append(link)
         if not why:
             answers = round(float(np.expm1(r.features[FEATURES.index("answers")])))
             messages = round(float(np.expm1(r.features[FEATURES.index("messages")])))
