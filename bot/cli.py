@@ -198,9 +198,11 @@ def eval_cmd(
             try:
                 from bot.importers.source import ExportSource
 
-                source = ExportSource(path)
-                is_slack = source.exists("users.json") or source.exists("channels.json")
-                source.close()
+                is_slack = False
+                if not (path.is_file() and path.suffix.lower() == ".json"):  # one DiscordChatExporter file
+                    source = ExportSource(path)
+                    is_slack = source.exists("users.json") or source.exists("channels.json")
+                    source.close()
                 if is_slack:
                     report = await app.importer.import_slack(path, team=team, progress=progress_bar)
                 else:

@@ -6,6 +6,7 @@ import re
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -98,6 +99,12 @@ def test_eval_takes_the_team_an_export_lacks(tmp_path):
     out = run("eval", str(export), "--json", "--team", "T0SAMPLE01")
     assert out.returncode == 0, out.stderr[-3000:]
     assert json.loads(out.stdout.splitlines()[-1])["questions"] > 0
+
+
+def test_eval_reads_one_discord_export_file():
+    one = next((Path(__file__).parent / "fixtures" / "discord_export" / "first").glob("*general*.json"))
+    out = run("eval", str(one))
+    assert "too little history" in out.stderr and "not a folder" not in out.stderr, out.stderr[-2000:]
 
 
 def test_eval_prints_both_protocols():
