@@ -223,3 +223,17 @@ async def test_nul_characters_anywhere_in_an_export_never_lose_it(app, tmp_path)
         reactions = list(await s.scalars(select(Reaction.name)))
     assert names == ["Asha", "petra" + "!" * 195]  # the column holds 200 characters
     assert channel == "general" and reactions == ["thumbs"]
+
+
+async def test_a_member_is_named_as_in_their_latest_message_whatever_file_is_read_last(app, tmp_path):
+    def export(channel: str, when: str, name: str) -> dict:
+        message = {"id": f"{channel}1", "type": "Default", "timestamp": when,
+                   "content": "replication lag on the standby again", "author": {"id": "901", "name": name}}
+        return {"guild": {"id": "77", "name": "g"}, "messages": [message],
+                "channel": {"id": channel, "type": "GuildTextChat", "name": channel}}
+
+    (tmp_path / "a.json").write_text(json.dumps(export("81", "2024-05-02T10:00:00+00:00", "Kim (new name)")))
+    (tmp_path / "z.json").write_text(json.dumps(export("82", "2024-01-02T10:00:00+00:00", "Kim (old name)")))
+    await app.importer.import_discord([tmp_path])
+    async with app.db.sessions() as s:
+        assert await s.scalar(select(Member.name).where(Member.external_id == "901")) == "Kim (new name)"

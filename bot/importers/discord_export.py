@@ -224,7 +224,9 @@ class DiscordExport:
             self.report.skipped += 1
             return
         uid = str(author["id"])
-        guild.people[uid] = {"name": author_name(author), "is_bot": bool(author.get("isBot"))}
+        known = guild.people.get(uid)
+        if known is None or known["_seen"] <= moment:  # the name of their latest message, whichever file it is in
+            guild.people[uid] = {"name": author_name(author), "is_bot": bool(author.get("isBot")), "_seen": moment}
         mid = str(m["id"])
         earlier = channel.messages.get(mid)
         edited = parse_time(m.get("timestampEdited"))
