@@ -244,7 +244,7 @@ def ask(
     as_json: Annotated[bool, typer.Option("--json", help="JSON output; without TEXT, JSON lines in and out")] = False,
     community: Annotated[str | None, typer.Option(help="Community (external id) when the database has several")]
     = None,
-    asker: Annotated[str | None, typer.Option(help="Platform user id of the asker (never suggested)")] = None,
+    asker: Annotated[str | None, typer.Option(help="The asker, by platform user id or name (never suggested)")] = None,
 ) -> None:
     """Who knows TEXT? Ranked members with evidence."""
     s = settings()
@@ -261,7 +261,7 @@ def ask(
         try:
             if text is not None:
                 cid = await _community_id(app, community)
-                found = await app.expertise.rank(cid, text, asker=asker, top=top)
+                found = await app.expertise.rank(cid, text, asker=await _asker_id(app, cid, asker, {}), top=top)
                 if as_json:
                     typer.echo(json.dumps({"experts": [_expert_json(e) for e in found]}))
                 else:
@@ -282,6 +282,7 @@ async def _ask_lines(app, top: int, community: str | None) -> None:  # noqa: ANN
     """One output line per input line, in order: a line that cannot be answered gets its own error line (with
     its id when it has one) and the batch goes on."""
     ids: dict[str | None, int] = {}
+    askers: dict[tuple[int, str], str] = {}
     for n, raw in enumerate(sys.stdin.buffer, 1):
         row_id = None
         try:
@@ -298,7 +299,8 @@ async def _ask_lines(app, top: int, community: str | None) -> None:  # noqa: ANN
             key = question.community or community
             if key not in ids:
                 ids[key] = await _community_id(app, key)
-            found = await app.expertise.rank(ids[key], question.text, asker=question.asker, top=top,
+            asker = await _asker_id(app, ids[key], question.asker, askers)
+            found = await app.expertise.rank(ids[key], question.text, asker=asker, top=top,
                                              now=question.asked_at, replay=True)
             out = {"id": row_id, "experts": [_expert_json(e) for e in found]}
         except ValueError as exc:  # json.JSONDecodeError and UnicodeDecodeError are ValueErrors too
@@ -309,6 +311,21 @@ async def _ask_lines(app, top: int, community: str | None) -> None:  # noqa: ANN
             log.exception("ask: line %d could not be answered", n)
             out = {"id": row_id, "experts": [], "error": f"line {n}: internal error ({type(exc).__name__})"}
         _write_json_line(out)
+
+
+async def _asker_id(app, community_id: int, asker: str | None, known: dict[tuple[int, str], str]) -> str | None:  # noqa: ANN001
+    """The asker's platform id, given their id or a member's name ("Alice", "@alice"), so that they are never
+    suggested to themselves; an id nobody here has is kept as it is (a newcomer). `known` caches answers."""
+    from bot.repo import find_member_by_name, get_member
+
+    if not asker:
+        return None
+    if (community_id, asker) not in known:
+        async with app.db.sessions() as session:
+            named = None if await get_member(session, community_id, asker) else (
+                await find_member_by_name(session, community_id, asker))
+        known[(community_id, asker)] = named.external_id if named else asker
+    return known[(community_id, asker)]
 
 
 def _write_json_line(out: dict) -> None:

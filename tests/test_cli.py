@@ -101,6 +101,21 @@ def test_eval_takes_the_team_an_export_lacks(tmp_path):
     assert json.loads(out.stdout.splitlines()[-1])["questions"] > 0
 
 
+def test_ask_knows_the_asker_by_name(sample_db):
+    question = "How do I debug pods that keep getting OOMKilled in Kubernetes?"
+    out = run("--db", sample_db, "ask", "--json", "--top", "3", question)
+    expert = json.loads(out.stdout)["experts"][0]
+    for asker in (expert["user"], expert["name"], f"@{expert['name'].lower()}"):
+        out = run("--db", sample_db, "ask", "--json", "--top", "3", "--asker", asker, question)
+        assert expert["user"] not in [e["user"] for e in json.loads(out.stdout)["experts"]], asker
+    lines = [{"id": "named", "text": question, "asker": expert["name"]},
+             {"id": "new", "text": question, "asker": "U0NEW"}]
+    out = run("--db", sample_db, "ask", "--json", stdin="\n".join(json.dumps(x) for x in lines) + "\n")
+    named, new = (json.loads(line) for line in out.stdout.splitlines())
+    assert expert["user"] not in [e["user"] for e in named["experts"]]
+    assert new["experts"][0]["user"] == expert["user"]  # an id nobody here has: a newcomer asking
+
+
 def test_eval_reads_one_discord_export_file():
     one = next((Path(__file__).parent / "fixtures" / "discord_export" / "first").glob("*general*.json"))
     out = run("eval", str(one))
