@@ -19,3 +19,13 @@ def storable(text: str | None) -> str:
     """Text any database keeps: no NUL characters (PostgreSQL refuses them), no lone surrogates."""
     text = (text or "").replace("\x00", "")
     return text.encode("utf-8", errors="replace").decode("utf-8")
+
+
+ID_CHARS = 64  # the external_id columns
+
+
+def usable_id(value: object) -> bool:
+    """A platform id any database keeps as it is: printable text of at most ID_CHARS characters. An export
+    holding another (a NUL, a 3,000-character "id") is damaged there: PostgreSQL refused the whole import."""
+    return isinstance(value, str | int) and not isinstance(value, bool) and 0 < len(str(value)) <= ID_CHARS \
+        and str(value).isprintable() and storable(str(value)) == str(value)

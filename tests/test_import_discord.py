@@ -237,3 +237,16 @@ async def test_a_member_is_named_as_in_their_latest_message_whatever_file_is_rea
     await app.importer.import_discord([tmp_path])
     async with app.db.sessions() as s:
         assert await s.scalar(select(Member.name).where(Member.external_id == "901")) == "Kim (new name)"
+
+
+async def test_ids_no_database_keeps_lose_their_message_not_the_export(app, tmp_path):
+    good = {"id": "701", "type": "Default", "timestamp": "2024-01-02T10:00:00+00:00",
+            "content": "replication lag on the standby again", "author": {"id": "901", "name": "kim"}}
+    bad = [{**good, "id": "70\x002"}, {**good, "id": "703", "author": {"id": "9" * 3000, "name": "long"}}]
+    (tmp_path / "ok.json").write_text(json.dumps({"guild": {"id": "77", "name": "g"}, "messages": [good, *bad],
+                                                  "channel": {"id": "81", "type": "GuildTextChat", "name": "ops"}}))
+    (tmp_path / "bad.json").write_text(json.dumps({"guild": {"id": "77", "name": "g"}, "messages": [good],
+                                                   "channel": {"id": "8" * 100, "type": "GuildTextChat"}}))
+    report = await app.importer.import_discord([tmp_path])
+    assert (report.added, report.skipped) == (1, 2)
+    assert any("bad.json" in e and "not an id" in e for e in report.errors)

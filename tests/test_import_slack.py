@@ -218,3 +218,20 @@ def test_cli_team_option(tmp_path):
     ok = runner.invoke(cli, ["--db", db, "import", "slack", str(folder), "--team", "TFERN0001"])
     assert ok.exit_code == 0, ok.output
     assert ok.stdout.startswith("slack:TFERN0001: ")
+
+
+async def test_ids_no_database_keeps_lose_their_message_not_the_export(app, tmp_path):
+    """PostgreSQL refuses NUL and ids longer than their column, where SQLite took them: such a message (or a
+    channel whose name no filesystem takes) is skipped, and the rest is imported on either database."""
+    odd = [{"type": "message", "user": "U\x00NUL", "text": "a NUL in the author's id", "ts": "1700000500.000100"},
+           {"type": "message", "user": "U" * 300, "text": "an author id of 300 characters", "ts": "1700000600.000100"}]
+    folder = write_slack_export(tmp_path / "export", USERS, THREADS[:2], extra=odd)
+    channels = json.loads((folder / "channels.json").read_text())
+    (folder / "channels.json").write_text(json.dumps(channels + [{"id": "C0LONG", "name": "L" * 3000}]))
+    users = json.loads((folder / "users.json").read_text())
+    (folder / "users.json").write_text(json.dumps(users + [{"id": "U" * 300, "team_id": TEAM, "name": "long"}]))
+    report = await app.importer.import_slack(folder)
+    assert report.added == sum(len(t) for t in THREADS[:2]) and report.skipped >= 2
+    assert any("channel folder unreadable" in e for e in report.errors)
+    async with app.db.sessions() as s:
+        assert await s.scalar(select(func.count()).select_from(Message)) == report.added

@@ -17,6 +17,7 @@ from typing import Any
 from bot.errors import UserError
 from bot.importers.report import ImportReport
 from bot.importers.source import DamagedFile, ExportSource
+from bot.safety import usable_id
 from bot.services.ingest import IncomingMessage
 
 log = logging.getLogger(__name__)
@@ -197,6 +198,9 @@ class DiscordExport:
         kind = CHANNEL_KINDS.get(kind, kind)
         guild_raw = guild_raw if isinstance(guild_raw, dict) else {}
         guild_id = str(guild_raw.get("id") or "0")
+        if not (usable_id(guild_id) and usable_id(channel_raw["id"])):
+            self.report.errors.append(f"{label}: damaged export (its server or channel id is not an id)")
+            return
         if kind in DIRECT_KINDS or guild_id == "0":
             self._skipped_direct += 1
             return
@@ -217,7 +221,8 @@ class DiscordExport:
         self.report.messages_seen += 1
         author = m.get("author") if isinstance(m, dict) else None
         moment = parse_time(m.get("timestamp")) if isinstance(m, dict) else None
-        if not isinstance(author, dict) or not author.get("id") or not m.get("id") or moment is None:
+        if (not isinstance(author, dict) or not usable_id(author.get("id")) or not usable_id(m.get("id"))
+                or moment is None):
             self.report.skipped += 1
             return
         if str(m.get("type", "Default")) not in CONTENT_KINDS:

@@ -9,6 +9,7 @@ from typing import Any
 from bot.errors import UserError
 from bot.importers.report import ImportReport
 from bot.importers.source import DamagedFile, ExportSource
+from bot.safety import usable_id
 from bot.services.ingest import IncomingMessage
 
 log = logging.getLogger(__name__)
@@ -72,6 +73,9 @@ def parse_message(m: dict[str, Any]) -> dict[str, Any]:
     ts = slack_ts(m.get("ts"))
     if ts is None:
         raise BadMessage(f"ts {m.get('ts')!r} is not a time")
+    for key in ("user", "bot_id"):
+        if m.get(key) is not None and not usable_id(m[key]):
+            raise BadMessage(f"{key} {str(m[key])[:40]!r} is not an id")
     out: dict[str, Any] = {
         "ts": ts, "text": _text_field(m, "text") or "", "user": _text_field(m, "user"),
         "bot_id": _text_field(m, "bot_id"), "subtype": _text_field(m, "subtype"),
@@ -139,7 +143,7 @@ class SlackExport:
             self.report.errors.append(str(exc))
             users = []
         for u in _list(users):
-            if not isinstance(u, dict) or not isinstance(u.get("id"), str) or not u["id"]:
+            if not isinstance(u, dict) or not isinstance(u.get("id"), str) or not usable_id(u["id"]):
                 continue
             self.users[u["id"]] = u
             known = _strings(u, ("team_id", "team", "tz"))
@@ -165,7 +169,7 @@ class SlackExport:
                 self.report.errors.append(str(exc))
                 continue
             for ch in _list(listed):
-                if isinstance(ch, dict) and isinstance(ch.get("id"), str) and ch["id"]:
+                if isinstance(ch, dict) and isinstance(ch.get("id"), str) and usable_id(ch["id"]):
                     name = _strings(ch, ("name",)).get("name") or ch["id"]
                     channels.append({"id": ch["id"], "name": name, "is_private": private})
         if not self.include_private:
@@ -179,7 +183,12 @@ class SlackExport:
         """Messages of one channel as parse_message gives them, oldest first, with people discovered on the
         way added; a malformed one is skipped and counted, one warning per day file naming it."""
         out = []
-        for name in self.source.names(f"{channel['name']}/*.json"):
+        try:
+            names = self.source.names(f"{channel['name']}/*.json")
+        except OSError as exc:  # a name no filesystem takes (too long): that channel is lost, not the export
+            self.report.errors.append(f"{channel['name'][:60]}: channel folder unreadable ({exc.strerror})")
+            return out
+        for name in names:
             try:
                 day = self.source.read_json(name)
                 self.report.files += 1
