@@ -19,10 +19,10 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("member") as batch:
-        batch.add_column(sa.Column("deactivated", sa.Boolean(), nullable=False, server_default=sa.false()))
+    # A plain ADD COLUMN on both databases. Not batch mode: on SQLite it rebuilds the table, and dropping the
+    # old member table (foreign keys on, ON DELETE CASCADE) deleted every message.
+    op.add_column("member", sa.Column("deactivated", sa.Boolean(), nullable=False, server_default=sa.false()))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("member") as batch:
-        batch.drop_column("deactivated")
+    op.drop_column("member", "deactivated")
