@@ -28,9 +28,22 @@ def _run(connection: object, url: str, fn_name: str, *args: object) -> None:
 
 
 async def run_alembic(db: Database, fn_name: str, *args: object) -> None:
-    async with db.engine.begin() as conn:
-        await _prepare(conn)
-        await conn.run_sync(_run, db.url, fn_name, *args)
+    async with db.engine.connect() as conn:
+        sqlite = conn.dialect.name == "sqlite"
+        if sqlite:
+            # Batch mode rebuilds a table by dropping the old one; with foreign keys on, that drop deletes every
+            # row referring to it (ON DELETE CASCADE). Off for the migration (outside its transaction, where
+            # SQLite ignores the pragma), and on again before the connection goes back to the pool.
+            await conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            await conn.commit()
+        try:
+            async with conn.begin():
+                await _prepare(conn)
+                await conn.run_sync(_run, db.url, fn_name, *args)
+        finally:
+            if sqlite:
+                await conn.exec_driver_sql("PRAGMA foreign_keys=ON")
+                await conn.commit()
 
 
 async def _prepare(conn: AsyncConnection) -> None:
