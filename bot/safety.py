@@ -27,5 +27,7 @@ ID_CHARS = 64  # the external_id columns
 def usable_id(value: object) -> bool:
     """A platform id any database keeps as it is: printable text of at most ID_CHARS characters. An export
     holding another (a NUL, a 3,000-character "id") is damaged there: PostgreSQL refused the whole import."""
-    return isinstance(value, str | int) and not isinstance(value, bool) and 0 < len(str(value)) <= ID_CHARS \
-        and str(value).isprintable() and storable(str(value)) == str(value)
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        return False
+    text = str(value)
+    return 0 < len(text) <= ID_CHARS and text.isprintable() and storable(text) == text
