@@ -14,7 +14,7 @@ from bot import events as ev
 from bot import metrics
 from bot.actions import Action, Button, Document, Evidence, ExpertCard, Reply, Section, Sender
 from bot.db.engine import Database
-from bot.db.models import Community, Member, Message, MessageVector, Question, Reaction, Skill
+from bot.db.models import Member, Message, MessageVector, Question, Reaction, Skill
 from bot.messages import render, template
 from bot.repo import (
     channel_ingested,
@@ -387,11 +387,13 @@ class Core:
             vectors = await session.scalar(select(func.count()).select_from(MessageVector).join(
                 Message, Message.id == MessageVector.message_id).where(Message.author_id == member_id))
             skills = [s.topic for s in await skills_of(session, community_id, member_id)]
-            community = await session.get(Community, community_id)
-            del community
+        # Whether anyone can be introduced to them: opting out and a closed account say no, whatever they chose.
+        available = ("no (profiling is off)" if not member.profiling_consent
+                     else "no (the account is deactivated)" if member.deactivated
+                     else "yes" if member.available_for_intros else "no (paused)")
         return [self._reply(event, neutralise(render(
             "me", name=member.name or "(none)", timezone=member.timezone or "unknown",
             consent="on" if member.profiling_consent else "off (opted out)",
-            available="yes" if member.available_for_intros else "no",
+            available=available,
             cap=member.weekly_intro_cap or self.settings.weekly_intro_cap,
             messages=messages, vectors=vectors, skills=", ".join(skills) or "none declared")))]

@@ -40,6 +40,8 @@ async def test_skills_optout_and_forget_me(app, tmp_path):
 
     [out] = await console.say("UPG", "/optout")
     assert "opted out" in out
+    [out] = await console.say("UPG", "/me")
+    assert "available for intros: no (profiling is off)" in out
     [answer] = await console.say("UASK1", "who knows postgres vacuum and indexes?")
     assert "Petra" not in answer
     async with app.db.sessions() as s:
