@@ -204,9 +204,8 @@ class Core:
 
     # -- messages ----------------------------------------------------------------------------------
     async def _on_message(self, event: ev.MessagePosted, community_id: int) -> list[Action]:
-        topic = asked_topic(event.text) if (event.is_direct or event.mentions_bot or event.platform == "console") \
-            else None
         addressed = event.is_direct or event.mentions_bot or event.platform == "console"
+        topic = asked_topic(event.text) if addressed else None
         if addressed and not event.is_bot and _WHO_KNOWS_NOTHING.match(event.text or ""):
             return [self._reply(event, ASK_LIKE_THIS)]
         if event.mentions_bot or event.is_direct:
