@@ -10,11 +10,13 @@ import json
 import shutil
 import zipfile
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
+from bot import events as ev
 from bot.cli import cli
 from bot.db.models import Channel, Community, Member, Message, MessageVector, Reaction
 
@@ -22,6 +24,7 @@ FIXTURES = Path(__file__).parent / "fixtures" / "discord_export"
 FIRST, LATER = FIXTURES / "first", FIXTURES / "later"
 GUILD = "1100000000000000001"
 GENERAL, THREAD, POST = "1100000000000000100", "1100000000000000200", "1100000000000000300"
+FORUM, STARTER = "1100000000000000030", "1100000000000100050"
 ASHA, BRUNO, PETRA, KENJI, DARA, FERNBOT = (
     "1100000000000009001", "1100000000000009002", "1100000000000009003", "1100000000000009004",
     "1100000000000009007", "1100000000000009999")
@@ -119,9 +122,77 @@ async def test_thread_and_forum_post_have_their_roots(app):
     # thread's first message is the root; the others name it.
     assert [msgs[t(n)].thread_external_id for n in (1, 2, 3)] == [t(1)] * 3
     assert msgs[t(2)].permalink == f"https://discord.com/channels/{GUILD}/{THREAD}/{t(2)}"
-    # A forum post: the opening message has the thread's id and is the root.
-    assert channels[msgs[POST].channel_id].external_id == POST
+    # A forum post: the opening message has the thread's id and is the root. It is stored in the forum, as
+    # the live bot stores it, though the forum itself has no export of its own.
+    forum = channels[msgs[POST].channel_id]
+    assert (forum.external_id, forum.name) == (FORUM, "help-forum")
     assert [msgs[m].thread_external_id for m in (POST, t(11), t(12))] == [POST] * 3
+    assert msgs[t(11)].permalink == f"https://discord.com/channels/{GUILD}/{POST}/{t(11)}"
+
+
+def _thread_from_a_message(folder: Path) -> None:
+    """#general: Bruno asks; a thread is started from his message (the thread's id is the message's), where
+    DiscordChatExporter writes a pointer to it (type 21) and then the conversation: Petra answers, Bruno thanks."""
+    def message(mid: str, author: str, name: str, minute: int, text: str, kind: str = "Default", **extra) -> dict:
+        return {"id": mid, "type": kind, "timestamp": f"2024-02-01T10:{minute:02d}:00+00:00", "content": text,
+                "author": {"id": author, "name": name}, **extra}
+
+    guild = {"id": GUILD, "name": "Fernhill Makers"}
+    question = message(STARTER, BRUNO, "brunok", 0, "Replication lag keeps growing on the postgres standby")
+    (folder / "general.json").write_text(json.dumps({"guild": guild, "messages": [question], "channel": {
+        "id": GENERAL, "type": "GuildTextChat", "name": "general", "categoryId": "1", "category": "Text Channels"}}))
+    thread = [message(t(21), BRUNO, "brunok", 0, "", "21",
+                      reference={"messageId": STARTER, "channelId": GENERAL, "guildId": GUILD}),
+              message(t(22), PETRA, "petra_pg", 5, "Check max_standby_streaming_delay and the WAL receiver"),
+              message(t(23), BRUNO, "brunok", 9, "thanks, the WAL receiver was stuck")]
+    (folder / "lag.json").write_text(json.dumps({"guild": guild, "messages": thread, "channel": {
+        "id": STARTER, "type": "GuildPublicThread", "categoryId": GENERAL, "category": "general",
+        "name": "Replication lag"}}))
+
+
+async def test_a_thread_started_from_a_message_asks_with_that_message(app, tmp_path):
+    """The audit's defect: the message the thread was started from lives in the parent channel, so the thread's
+    first reply was taken as the question and the asker's thanks as an answer. Now the thread is stored as the
+    live bot stores it, in #general under the starting message, and a live reply in it joins the conversation."""
+    from matching.corpus import ROLE_ANSWER, ROLE_ASK, ROLE_OTHER
+    from matching.fit import training_questions
+
+    _thread_from_a_message(tmp_path)
+    report = await app.importer.import_discord([tmp_path])
+    assert (report.errors, report.added) == ([], 3)
+    msgs = await _messages(app)
+    async with app.db.sessions() as s:
+        general = await s.scalar(select(Channel.id).where(Channel.external_id == GENERAL))
+        assert await s.scalar(select(func.count()).select_from(Channel).where(Channel.external_id == STARTER)) == 0
+    assert {msgs[m].channel_id for m in (STARTER, t(22), t(23))} == {general}
+    assert [msgs[m].thread_external_id for m in (STARTER, t(22), t(23))] == [None, STARTER, STARTER]
+
+    await app.core.handle(ev.MessagePosted(
+        community=GUILD, platform="discord", user=KENJI, channel=GENERAL, thread=STARTER, message_id=t(24),
+        text="Also look at hot_standby_feedback", time=datetime(2024, 2, 1, 11, tzinfo=UTC)))
+    cid = await _community_id(app)
+    corpus = await app.expertise.corpus(cid)
+    rows = {m: corpus.row_of[msgs[m].id] for m in (STARTER, t(22), t(23))}
+    rows[t(24)] = corpus.row_of[(await _messages(app))[t(24)].id]
+    a = corpus.arrays
+    assert {m: int(a["role"][r]) for m, r in rows.items()} == {
+        STARTER: ROLE_ASK, t(22): ROLE_ANSWER, t(23): ROLE_OTHER, t(24): ROLE_ANSWER}
+    assert len({int(a["thread"][r]) for r in rows.values()}) == 1
+    assert [corpus.members[u] for _, u in training_questions(corpus, 10)] == [PETRA]
+    assert (await _top(app, "postgres standby replication lag", asker=ASHA))[0] == PETRA
+
+
+async def test_a_thread_imported_as_its_own_channel_before_stays_one(app, tmp_path):
+    """A thread imported as a channel of its own (by an earlier version, or exported without its parent) stays
+    one: a later export with the parent adds the starting message, not a second copy of the thread."""
+    _thread_from_a_message(tmp_path)
+    (tmp_path / "general.json").rename(tmp_path / "general.later")
+    await app.importer.import_discord([tmp_path / "lag.json"])
+    before = await _counts(app)
+    (tmp_path / "general.later").rename(tmp_path / "general.json")
+    again = await app.importer.import_discord([tmp_path])
+    assert (again.errors, again.added) == ([], 1)  # only the starting message in #general is new
+    assert (await _counts(app))[0] == before[0] + 1
 
 
 async def test_a_single_thread_file_alone(app):

@@ -1,10 +1,12 @@
 """DiscordChatExporter JSON exports: one file per channel or thread, given as files, folders or .zip archives.
 
 Each file holds `guild`, `channel` and `messages`. Files of the same channel (partitions, overlapping
-exports) are merged by message id. Threads and forum posts are channels of their own on Discord; their
-messages are stored under the thread's channel id with `thread_external_id` naming the thread's root
-message (see `thread_root`), so the ranking sees the root as the question and other people's messages
-in the thread as answers. A reply (`reference`) names the message it answers.
+exports) are merged by message id. Threads and forum posts are channels of their own on Discord. Where
+the thread's opening message is known (see `thread_home`), they are stored as the live bot stores them:
+in the parent channel, with `thread_external_id` the thread's id, which is its opening message's id. So
+the ranking sees the opening message as the question and other people's messages in the thread as
+answers, and live messages later in the thread join the same conversation. A reply (`reference`) names
+the message it answers.
 """
 from __future__ import annotations
 
@@ -84,6 +86,7 @@ class DiscordChannel:
     name: str
     kind: str
     parent_id: str | None
+    parent_name: str = ""
     messages: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> raw message
 
     @property
@@ -113,13 +116,29 @@ def int_id(snowflake: str) -> int:
         return 0
 
 
+def thread_home(channel: DiscordChannel, guild: DiscordGuild, stored: set[str], own_channel: set[str]) -> str | None:
+    """The parent channel's id where a thread's messages are stored, or None for a channel of their own.
+
+    A public thread's id is its opening message's id: a thread started from a message of the parent
+    channel opens with that message (the thread itself holds only a pointer to it), a forum post with
+    its own first message. Where that message is in the export or already stored (`stored`: thread ids
+    stored as messages), the thread is stored in its parent, as the live bot does. A thread without one
+    (started on its own, or from a message not exported), a private thread, and a thread imported as a
+    channel of its own before (`own_channel`) stay a channel of their own, with `thread_root`."""
+    if not channel.is_thread or channel.is_private or not channel.parent_id or channel.id in own_channel:
+        return None
+    parent = guild.channels.get(channel.parent_id)
+    opened = channel.id in channel.messages or (parent is not None and channel.id in parent.messages)
+    return channel.parent_id if opened or channel.id in stored else None
+
+
 def thread_root(channel: DiscordChannel, stored_root: str | None = None) -> str | None:
-    """The external id that names a thread's root message.
+    """The external id that names the root message of a thread stored as a channel of its own.
 
     A root stored by an earlier import wins, so an overlapping later export joins the same thread. Then
-    the message whose id is the thread's id (a forum post's opening message). Otherwise (a thread
-    started from a message of its parent channel, whose opening message lives there), the thread's
-    first message is its root: the person who opened the conversation in the thread asked.
+    the message whose id is the thread's id (a forum post's opening message). Otherwise (a thread started
+    on its own, or from a message not in the export) the thread's first message is its root: the person
+    who opened the conversation in the thread asked.
     """
     if stored_root:
         return stored_root
@@ -213,7 +232,8 @@ class DiscordExport:
         if channel is None:
             parent = channel_raw.get("categoryId") if kind in THREAD_KINDS else None
             channel = guild.channels[channel_id] = DiscordChannel(
-                channel_id, str(channel_raw.get("name") or channel_id), kind, str(parent) if parent else None)
+                channel_id, str(channel_raw.get("name") or channel_id), kind, str(parent) if parent else None,
+                str(channel_raw.get("category") or "") if parent else "")
         for m in messages:
             self._read_message(m, guild, channel)
 

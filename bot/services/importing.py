@@ -9,13 +9,13 @@ from pathlib import Path
 from sqlalchemy import select
 
 from bot.db.engine import Database
-from bot.db.models import Message
+from bot.db.models import Channel, Message
 from bot.db.vector_index import bulk_vector_load
-from bot.importers.discord_export import DiscordExport, thread_root
+from bot.importers.discord_export import DiscordExport, thread_home, thread_root
 from bot.importers.report import ImportReport
 from bot.importers.slack_export import SlackExport, message_author
 from bot.importers.source import DamagedFile
-from bot.repo import ensure_channel, ensure_community, ensure_members_bulk
+from bot.repo import ensure_channel, ensure_community, ensure_members_bulk, get_community
 from bot.services.expertise import ExpertiseService
 from bot.services.ingest import IncomingMessage, IngestService
 
@@ -71,17 +71,26 @@ class ImportService:
         names = []
         for guild in guilds.values():
             names.append(f"discord:{guild.id}")
-            channels = [{"id": ch.id, "name": ch.name, "is_private": ch.is_private}
-                        for ch in guild.channels.values()]
+            threads = [ch for ch in guild.channels.values() if ch.is_thread]
+            stored, own_channel = await self._stored_threads(guild.id, [ch.id for ch in threads])
+            home = {ch.id: thread_home(ch, guild, stored, own_channel) for ch in threads}
+            channels = {ch.id: {"id": ch.id, "name": ch.name, "is_private": ch.is_private}
+                        for ch in guild.channels.values() if not home.get(ch.id)}
+            for ch in threads:  # a parent not in the export (a forum holds only its posts)
+                if home[ch.id] and home[ch.id] not in channels:
+                    channels[home[ch.id]] = {"id": home[ch.id], "name": ch.parent_name, "is_private": False}
             community_id, member_ids, channel_ids = await self._ensure_structure(
-                "discord", guild.id, guild.name, guild.people, channels)
+                "discord", guild.id, guild.name, guild.people, list(channels.values()))
             stored_roots = await self._stored_thread_roots(
-                community_id, [channel_ids[ch.id] for ch in guild.channels.values() if ch.is_thread])
+                community_id, [channel_ids[ch.id] for ch in threads if not home[ch.id]])
             incoming = []
             for ch in guild.channels.values():
-                root = thread_root(ch, stored_roots.get(channel_ids[ch.id])) if ch.is_thread else None
-                incoming += [export.to_incoming(m, guild, ch, channel_ids[ch.id], member_ids, root)
-                             for m in ch.ordered()]
+                if home.get(ch.id):
+                    row, root = channel_ids[home[ch.id]], ch.id
+                else:
+                    row = channel_ids[ch.id]
+                    root = thread_root(ch, stored_roots.get(row)) if ch.is_thread else None
+                incoming += [export.to_incoming(m, guild, ch, row, member_ids, root) for m in ch.ordered()]
             await self._store(community_id, incoming, report, progress)
         report.community = ", ".join(names) or "discord"
         if not guilds and not report.errors:
@@ -100,6 +109,23 @@ class ImportService:
                                            is_private=ch["is_private"])
                 channel_ids[ch["id"]] = row.id
             return community.id, member_ids, channel_ids
+
+    async def _stored_threads(self, guild_id: str, thread_ids: list[str]) -> tuple[set[str], set[str]]:
+        """Of these Discord threads: those whose opening message is stored, and those an earlier import
+        stored as a channel of their own (they stay one, so a later export joins them)."""
+        if not thread_ids:
+            return set(), set()
+        async with self.db.sessions() as session:
+            community = await get_community(session, "discord", guild_id)
+            if community is None:
+                return set(), set()
+            stored = set(await session.scalars(
+                select(Message.external_id)
+                .where(Message.community_id == community.id, Message.external_id.in_(thread_ids))))
+            own = set(await session.scalars(
+                select(Channel.external_id).join(Message, Message.channel_id == Channel.id)
+                .where(Channel.community_id == community.id, Channel.external_id.in_(thread_ids)).distinct()))
+        return stored, own
 
     async def _stored_thread_roots(self, community_id: int, channel_ids: list[int]) -> dict[int, str]:
         """channel id -> external id of the thread root stored there (a root names its own thread)."""
