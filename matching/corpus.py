@@ -17,12 +17,13 @@ class MessageRecord:
     author: str  # member external id
     ts: float  # epoch seconds
     text: str
-    channel: str = ""
+    channel: str = ""  # its name when loaded, for display
     thread: str | None = None  # thread key, unique within the community; None outside threads
     is_root: bool = False
     parent_author: str | None = None  # root author of the thread, or author of the message replied to
     reactions: int = 0
     permalink: str | None = None
+    channel_id: int = 0  # the database row: what privacy is decided by (a name can change, or be shared)
 
 
 @dataclass
@@ -52,6 +53,7 @@ class Corpus:
         if idx is None:
             idx = self.member_index[external_id] = len(self.members)
             self.members.append(external_id)
+            self._arrays = None  # what is counted per member (the priors) grows with it
         return idx
 
     def _thread(self, key: str) -> int:

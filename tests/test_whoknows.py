@@ -63,6 +63,14 @@ async def test_evidence_is_never_noise_and_private_channels_are_never_quoted(sam
     shown = " ".join(after.why)
     assert not any(f"#{name}" in shown for name in quoted) and "“" not in shown
     assert set(after.permalinks) <= {None}
+    # Privacy follows the channel, not its name: renamed (the loaded corpus still knows the old name), or
+    # sharing its old name with a public channel (Discord allows that), it is still never quoted.
+    async with sample_app.db.sessions.begin() as s:
+        await s.execute(update(Channel).where(Channel.community_id == cid, Channel.name.in_(quoted))
+                        .values(name=Channel.name + "-renamed"))
+        s.add_all([Channel(community_id=cid, external_id=f"public-{name}", name=name) for name in quoted])
+    [renamed] = await sample_app.expertise.rank(cid, question, top=1)
+    assert renamed.why == after.why and set(renamed.permalinks) <= {None}
 
 
 async def test_a_question_replayed_at_its_time_knows_only_what_was_said_before(sample_app):
@@ -364,3 +372,50 @@ async def test_vectors_made_by_another_model_are_made_again(sample_app, db_url, 
         assert "another embedding model" not in caplog.text  # once made again, they are this model's
     finally:
         await later.close()
+
+
+async def test_a_member_known_only_by_a_declared_skill(app):
+    """A member with no message yet who declares a skill is suggested for it, after an ask already loaded the
+    community's priors (the arrays were one member short: every such ask failed), and never to themself or
+    while they paused intros."""
+    start = datetime(2026, 3, 2, 9, tzinfo=UTC)
+
+    def command(user: str, name: str, args: str = "") -> ev.CommandInvoked:
+        return ev.CommandInvoked(community="TSKILL", platform="slack", user=user, channel="C1", name=name, args=args)
+
+    for i, (user, text) in enumerate([("U1", "kubectl rollout undo deployment/web rolls a deployment back"),
+                                      ("U2", "the meetup is on Thursday, see you there")]):
+        await app.core.handle(ev.MessagePosted(community="TSKILL", platform="slack", user=user, channel="C1",
+                                               message_id=str(i), text=text, time=start + timedelta(minutes=i)))
+    async with app.db.sessions() as s:
+        cid = await s.scalar(select(Community.id).where(Community.external_id == "TSKILL"))
+    question = "rust borrow checker lifetimes"
+    assert "UNEW" not in [f.user for f in await app.expertise.rank(cid, question, asker="U2", top=5)]
+    await app.core.handle(command("UNEW", "skills", "add rust borrow checker lifetimes"))
+    found = await app.expertise.rank(cid, question, asker="U2", top=5)
+    assert found[0].user == "UNEW" and any("declared" in why for why in found[0].why)
+    assert "UNEW" not in [f.user for f in await app.expertise.rank(cid, question, asker="UNEW", top=5)]
+    async with app.db.sessions.begin() as s:
+        await s.execute(update(Member).where(Member.external_id == "UNEW").values(available_for_intros=False))
+    assert "UNEW" not in [f.user for f in await app.expertise.rank(cid, question, asker="U2", top=5)]
+
+
+async def test_a_reply_that_tells_nothing_is_no_evidence(app):
+    """"lol" or "following" in a similar thread still counts for the ranking (who takes part in such threads),
+    but is never quoted, nor counted as having answered a similar thread."""
+    said = [("1", "U1", None, "How do I roll back a kubernetes deployment that went wrong?"),
+            ("2", "U2", "1", "kubectl rollout undo deployment/web, then kubectl rollout status to watch it"),
+            ("3", "U3", "1", "lol"),
+            ("4", "U4", "1", "following?")]
+    start = datetime(2026, 3, 2, 9, tzinfo=UTC)
+    for i, (mid, user, thread, text) in enumerate(said):
+        await app.core.handle(ev.MessagePosted(community="TLOL", platform="slack", user=user, channel="C1",
+                                               message_id=mid, thread=thread, text=text,
+                                               time=start + timedelta(minutes=i)))
+    async with app.db.sessions() as s:
+        cid = await s.scalar(select(Community.id).where(Community.external_id == "TLOL"))
+    found = {f.user: f.why for f in await app.expertise.rank(cid, "roll back a kubernetes deployment",
+                                                                asker="U9", top=5)}
+    assert any(why.startswith("answered 1 similar thread") for why in found["U2"])
+    for user in ("U3", "U4"):
+        assert not any(why.startswith("answered") or "“" in why for why in found.get(user, [])), found[user]

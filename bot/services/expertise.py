@@ -54,7 +54,7 @@ class _AskContext:
     excluded: set[str]
     skills: list[tuple[str, str, str]]  # user, topic, "declared" or "endorsed"
     declined: list[tuple[str, str]]  # user, topic turned down as "not my area"
-    private: set[str]  # names of the private channels an admin turned on: counted, never quoted
+    private: set[int]  # the private channels an admin turned on (ids): counted, never quoted
 
 
 @dataclass(frozen=True)
@@ -310,7 +310,7 @@ class ExpertiseService:
                    Intro.created_at >= (now or datetime.now(UTC)) - INTRO_EVIDENCE_WINDOW),
             part("d", NotMyArea.topic, no_text, no_int, no_int)
             .join(NotMyArea, NotMyArea.member_id == Member.id).where(NotMyArea.community_id == community_id),
-            select(literal_column("'p'"), Channel.name, no_text, no_text, no_int, no_int)
+            select(literal_column("'p'"), cast(Channel.id, Text), no_text, no_text, no_int, no_int)
             .where(Channel.community_id == community_id, Channel.is_private.is_(True)),
         )
         async with self.db.sessions() as session:
@@ -319,7 +319,7 @@ class ExpertiseService:
         asked = [(user, cap, n) for kind, user, _, _, cap, n in rows if kind == "a"]
         skills = [(user, topic, source) for kind, user, topic, source, _, _ in rows if kind == "s"]
         declined = [(user, topic) for kind, user, topic, _, _, _ in rows if kind == "d"]
-        private = {name for kind, name, *_ in rows if kind == "p"}
+        private = {int(channel) for kind, channel, *_ in rows if kind == "p"}
         excluded.update(user for user, cap, n in asked if n >= (cap if cap is not None else self.weekly_intro_cap))
         missing = sorted({t for _, t, _ in skills if t not in self._skill_vectors}
                          | {t for _, t in declined if t not in self._skill_vectors})
@@ -510,7 +510,7 @@ class ExpertiseService:
         return {u: cached[u][0] for u in users if u in cached}
 
     def _suggestion(self, corpus: Corpus, r: Ranked, names: dict[str, str], skill_sources: dict[str, set[str]],
-                    now: float, private: set[str] = frozenset()) -> Suggestion:
+                    now: float, private: set[int] = frozenset()) -> Suggestion:
         user = corpus.members[r.member]
         why: list[str] = []
         links: list[str | None] = []
@@ -528,7 +528,7 @@ class ExpertiseService:
                 break
             rec = corpus.records[row]
             day = datetime.fromtimestamp(rec.ts, UTC).date().isoformat()
-            if rec.channel in private:  # whoever asks may not be in it: its name, words and link stay there
+            if rec.channel_id in private:  # whoever asks may not be in it: its name, words and link stay there
                 line, link = f"wrote about it in a private channel ({day})", None
             else:
                 line, link = f"“{_snippet(rec.text)}” (#{rec.channel}, {day})", rec.permalink
@@ -622,5 +622,5 @@ def records_from_rows(rows, reactions: dict[int, int],  # noqa: ANN001
         out.append(MessageRecord(id=mid, author=author, ts=created.timestamp(), text=text, channel=channel,
                                  thread=thread_key(channel_id, start) if start else None, is_root=is_root,
                                  parent_author=None if is_root else parent, reactions=reactions.get(mid, 0),
-                                 permalink=permalink))
+                                 permalink=permalink, channel_id=channel_id))
     return out
