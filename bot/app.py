@@ -75,6 +75,7 @@ def build_app(settings: Settings, *, embedder: SentenceEmbedder | None = None, d
     from bot.services.expertise import REFIT_SECONDS
 
     scheduler.every("ranking:refit", REFIT_SECONDS, expertise.refit_grown)
+    scheduler.every("corpus:prune-changes", 3600, expertise.prune_changes)
     # Feature services register their commands, clicks and jobs here.
     from bot.services import community_settings, home, intros
 

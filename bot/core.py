@@ -238,6 +238,7 @@ class Core:
                 return
             await session.delete(message)
             mid = message.id
+            await self.expertise.note_changes(session, community_id, [mid])
         self.expertise.remove(community_id, [mid])
 
     async def _on_reaction(self, event: ev.ReactionAdded | ev.ReactionRemoved, community_id: int) -> None:
@@ -372,6 +373,7 @@ class Core:
                 member.name = ""
                 member.timezone = None
             external_id = member.external_id
+            await self.expertise.note_changes(session, community_id, None)
         corpus = self.expertise._corpora.get(community_id)
         if corpus is not None:
             corpus.remove_author(external_id)

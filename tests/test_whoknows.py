@@ -419,3 +419,46 @@ async def test_a_reply_that_tells_nothing_is_no_evidence(app):
     assert any(why.startswith("answered 1 similar thread") for why in found["U2"])
     for user in ("U3", "U4"):
         assert not any(why.startswith("answered") or "“" in why for why in found.get(user, [])), found[user]
+
+
+async def test_replicas_follow_what_the_others_store_edit_and_delete(app, db_url, embedder):
+    """Replicas behind a load balancer each keep the corpus in memory: what one stores, edits or deletes, and a
+    member's opt-out, reach the others at their next ask (a deleted message was quoted by the others until they
+    restarted), without loading the whole corpus again for each message."""
+    other = build_app(Settings(database_url=db_url), embedder=embedder)
+    start = datetime(2026, 3, 2, 9, tzinfo=UTC)
+    step = iter(range(100))
+
+    async def post(user: str, mid: str, text: str, **extra) -> None:  # noqa: ANN003
+        await app.core.handle(ev.MessagePosted(community="TREP", platform="slack", user=user, channel="C1",
+                                               message_id=mid, text=text,
+                                               time=start + timedelta(minutes=next(step)), **extra))
+
+    async def quotes(question: str) -> dict[str, str]:
+        found = await other.expertise.rank(cid, question, asker="U9", top=5)
+        return {f.user: " ".join(f.why) for f in found}
+
+    try:
+        await post("U1", "1", "How do I roll back a kubernetes deployment?")
+        await post("U2", "2", "kubectl rollout undo deployment/web rolls it back", thread="1")
+        async with app.db.sessions() as s:
+            cid = await s.scalar(select(Community.id).where(Community.external_id == "TREP"))
+        assert "kubectl rollout undo" in (await quotes("roll back a kubernetes deployment"))["U2"]
+        loaded = await other.expertise.corpus(cid)
+
+        await post("U3", "3", "helm rollback my-release 3 returns a helm chart to revision 3")
+        assert "helm rollback" in (await quotes("helm chart rollback to a revision")).get("U3", "")
+        await post("U2", "2", "kubectl rollout history, then kubectl rollout undo --to-revision=2", thread="1",
+                   edited=True)
+        assert "--to-revision=2" in (await quotes("roll back a kubernetes deployment"))["U2"]
+        assert await other.expertise.corpus(cid) is loaded  # followed, not loaded again
+
+        await app.core.handle(ev.MessageDeleted(community="TREP", platform="slack", user="U3", channel="C1",
+                                                message_id="3", time=start + timedelta(hours=2)))
+        assert "helm rollback" not in " ".join((await quotes("helm chart rollback to a revision")).values())
+        await app.core.handle(ev.CommandInvoked(community="TREP", platform="slack", user="U2", channel="C1",
+                                                name="optout"))
+        found = await quotes("roll back a kubernetes deployment")
+        assert "U2" not in found and "kubectl" not in " ".join(found.values())
+    finally:
+        await other.close()

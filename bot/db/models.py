@@ -91,6 +91,19 @@ class Message(Base):
     permalink: Mapped[str | None] = mapped_column(String(500))
 
 
+class CorpusChange(Base):
+    """A message stored, edited or deleted (`message_id`), or a member's messages removed (no message id):
+    what every replica's in-memory corpus follows (ExpertiseService.sync). Kept for a day."""
+
+    __tablename__ = "corpus_change"
+    __table_args__ = (Index("ix_corpus_change_community_id_id", "community_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("community.id", ondelete=CASCADE))
+    message_id: Mapped[int | None] = mapped_column(Integer)  # no foreign key: a deleted message is a change too
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
 class Reaction(Base):
     __tablename__ = "reaction"
     __table_args__ = (UniqueConstraint("message_id", "user_external_id", "name"),)

@@ -9,11 +9,12 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
 from sqlalchemy import Integer, Select, Text, cast, func, literal_column, null, select, union_all, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import metrics
 from bot.db.engine import Database
@@ -23,6 +24,7 @@ from bot.db.types import EMBEDDING_DIM
 from bot.embedder import Embedder
 from bot.errors import UserError
 from bot.repo import claim_event
+from bot.services.changes import ChangeLog
 from matching.corpus import Corpus, MessageRecord
 from matching.fit import build_examples, fit_weights
 from matching.ranking import FEATURES, PRESENT_HOURS, Hits, Ranked, dense_weights, lexical_hits, rank_experts
@@ -46,6 +48,7 @@ REFIT_GROWTH = 0.2  # the ranking is fitted again once a community's history gre
 MIN_FIT_MESSAGES = 200  # ...or first once it has this many messages (fewer hold too few answered threads)
 REFIT_SECONDS = 6 * 3600  # how often that is looked at
 AVAILABLE, PRESENT = FEATURES.index("available"), FEATURES.index("present")
+MAX_REPLY_STEPS = 20  # how far up a chain of replies a new message is followed to its conversation
 AROUND = float(np.log(1.5))  # "usually around": posts at least 1.5x the community's share at this hour of the day
 
 
@@ -110,20 +113,52 @@ class ExpertiseService:
         self._names_cache: dict[int, dict[str, tuple[str, float]]] = {}
         self._model_checked: set[int] = set()  # communities whose stored vectors are this model's
         self._model_locks: dict[int, asyncio.Lock] = {}
+        self.changes = ChangeLog()
 
     @property
     def keeps_vectors_in_memory(self) -> bool:
         return isinstance(self.vectors, NumpyVectorIndex)
 
     async def corpus(self, community_id: int) -> Corpus:
-        corpus = self._corpora.get(community_id)
-        if corpus is not None:
-            return corpus
-        lock = self._locks.setdefault(community_id, asyncio.Lock())
-        async with lock:
+        """The community's corpus: loaded once, then following what this process stores and what other
+        processes sharing the database changed (see bot.services.changes)."""
+        async with self._locks.setdefault(community_id, asyncio.Lock()):
+            if community_id in self._corpora:
+                await self._follow_changes(community_id)
             if community_id not in self._corpora:
                 self._corpora[community_id] = await self._load(community_id)
         return self._corpora[community_id]
+
+    async def note_changes(self, session: AsyncSession, community_id: int, message_ids: list[int] | None) -> None:
+        """Messages stored, edited or deleted (None: a member's messages removed), in the caller's transaction,
+        for the other processes' corpora."""
+        await self.changes.note(session, community_id, message_ids, own=community_id in self._corpora)
+
+    async def prune_changes(self) -> int:
+        """Delete the change rows every replica has read (bot.services.changes.KEPT); any replica may run it."""
+        async with self.db.sessions.begin() as session:
+            return await self.changes.prune(session)
+
+    async def _follow_changes(self, community_id: int) -> None:
+        async with self.db.sessions() as session:
+            changed = await self.changes.pending(session, community_id)
+            if changed is None:
+                log.info("community %d changed elsewhere: loading it again", community_id)
+                self.forget_cache(community_id)
+                return
+            if not changed:
+                return
+            reactions = dict((await session.execute(
+                select(Reaction.message_id, func.count()).where(Reaction.message_id.in_(changed))
+                .group_by(Reaction.message_id))).all())
+            vectors = (await session.execute(
+                select(MessageVector.message_id, MessageVector.embedding)
+                .where(MessageVector.message_id.in_(changed)))).all() if self.keeps_vectors_in_memory else []
+        self.remove(community_id, changed)  # deleted, or read again below
+        dim = getattr(self.embedder, "dim", EMBEDDING_DIM)
+        await self.follow(community_id, changed, [mid for mid, _ in vectors],
+                          np.stack([v for _, v in vectors]) if vectors else np.zeros((0, dim), np.float32),
+                          reactions=reactions)
 
     def forget_cache(self, community_id: int | None = None) -> None:
         if community_id is None:
@@ -136,6 +171,7 @@ class ExpertiseService:
             self._corpora.clear()
         else:
             self._corpora.pop(community_id, None)
+        self.changes.stop(community_id)
         if isinstance(self.vectors, NumpyVectorIndex):
             if community_id is None:
                 self.vectors._blocks.clear()
@@ -194,6 +230,7 @@ class ExpertiseService:
         await self.ensure_model(community_id)
         started = time.perf_counter()
         async with self.db.sessions() as session:
+            await self.changes.start(session, community_id)  # first: what changes after it is followed
             community = Message.community_id == community_id
             reactions = dict((await session.execute(
                 select(Reaction.message_id, func.count()).where(Reaction.community_id == community_id)
@@ -235,6 +272,53 @@ class ExpertiseService:
         log.info("loaded %d messages of community %d in %.1fs", len(corpus), community_id,
                  time.perf_counter() - started)
         return corpus
+
+    async def follow(self, community_id: int, message_ids: list[int], embedded: list[int],
+                     vectors: np.ndarray, *, reactions: dict[int, int] | None = None) -> None:
+        """Update an already loaded in-memory corpus with what was just stored. A message that just got its
+        first reply is followed again as the root of its conversation (see conversations)."""
+        corpus = self._corpora.get(community_id)
+        if corpus is None or not message_ids:
+            return
+        async with self.db.sessions() as session:
+            rows = (await session.execute(
+                record_rows()
+                .where(Message.id.in_(message_ids), Member.is_bot.is_(False))
+            )).all()
+            loaded = {r[0]: r for r in rows}
+            known: dict[MessageKey, str] = {}
+            # Thread roots and reply targets stored earlier, up a chain of replies until the corpus knows the
+            # conversation (one step, unless messages of the chain arrive together).
+            targets = {(r[5], r[7]) for r in rows if r[7]} | {(r[5], r[8]) for r in rows if r[8]}
+            for _ in range(MAX_REPLY_STEPS):
+                targets -= {(r[5], r[6]) for r in loaded.values()}
+                if not targets:
+                    break
+                found = (await session.execute(
+                    record_rows()
+                    .where(Message.community_id == community_id,
+                           Message.channel_id.in_({c for c, _ in targets}),
+                           Message.external_id.in_({t for _, t in targets}))
+                )).all()
+                targets = set()
+                for r in found:
+                    loaded.setdefault(r[0], r)
+                    row = corpus.row_of.get(r[0])
+                    thread = corpus.records[row].thread if row is not None else None
+                    if thread is not None:
+                        known[(r[5], r[6])] = thread_start(thread)
+                    elif r[8] and not r[7]:
+                        targets.add((r[5], r[8]))
+        wanted = set(message_ids)
+        meta = [(r[5], r[6], r[7], r[8]) for r in loaded.values()]
+        records = []
+        for r in records_from_rows(list(loaded.values()), reactions or {}, roots=conversations(meta, known)):
+            row = corpus.row_of.get(r.id)
+            if r.id in wanted:
+                records.append(r)
+            elif r.is_root and row is not None and not corpus.records[row].is_root:
+                records.append(replace(r, reactions=corpus.records[row].reactions))
+        await self.add(community_id, records, embedded, vectors)
 
     async def add(self, community_id: int, records: list[MessageRecord], ids: list[int],
                   vectors: np.ndarray) -> None:
@@ -456,14 +540,16 @@ class ExpertiseService:
         the question is asked (live asks): who is usually around at that hour, and who is in the conversation
         right now, count then. `replay`: the question was asked at `now`, in the past: only what was said
         before it counts (a live ask knows everything stored, even a message stamped a moment later)."""
-        corpus = await self.corpus(community_id)
-        if len(corpus) == 0:
-            return []
         qtext = clean(text)
         # The question is encoded in a worker thread while the database is read in the driver's thread and
         # BM25 runs here: only the vector search waits for the encode. They still contend for the GIL, but
         # overlapped the ask measured 1.65-1.73x a bare encode against 1.82x one after another.
         encoding = asyncio.ensure_future(self.encode_one(qtext)) if query_vector is None else None
+        corpus = await self.corpus(community_id)  # changes made elsewhere are read meanwhile
+        if len(corpus) == 0:
+            if encoding is not None:
+                await encoding
+            return []
         context = asyncio.ensure_future(self._ask_context(community_id, now))
         a = corpus.arrays
         latest = float(a["ts"].max())

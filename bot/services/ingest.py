@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import numpy as np
@@ -13,20 +13,12 @@ from bot.db.engine import Database
 from bot.db.models import Member, Message, MessageVector, Reaction
 from bot.repo import insert_ignore, withheld_members
 from bot.safety import storable
-from bot.services.expertise import (
-    ExpertiseService,
-    MessageKey,
-    conversations,
-    record_rows,
-    records_from_rows,
-    thread_start,
-)
+from bot.services.expertise import ExpertiseService
 from matching.text import carries_expertise, clean
 
 log = logging.getLogger(__name__)
 
 MAX_STORED_TEXT = 40_000
-MAX_REPLY_STEPS = 20  # how far up a chain of replies a new message is followed to its conversation
 
 
 @dataclass
@@ -159,58 +151,14 @@ class IngestService:
                 progress(skipped_encode)
             result.embedded = len(to_embed)
             result.message_ids = list(new_ids.values())
-        await self._follow(community_id, list(new_ids.values()) + [mid for mid, _, _ in changed],
-                           [mid for mid, _ in to_embed], vectors)
+            if new_ids or changed:
+                await self.expertise.note_changes(session, community_id,
+                                                  list(new_ids.values()) + [mid for mid, _, _ in changed])
+        await self.expertise.follow(community_id, list(new_ids.values()) + [mid for mid, _, _ in changed],
+                                    [mid for mid, _ in to_embed], vectors)
         for listener in self.after_store:
             try:
                 await listener(community_id, messages, result)
             except Exception:  # the messages are stored; a follower's failure must not lose them
                 log.exception("after-store listener %s failed", getattr(listener, "__qualname__", listener))
         return result
-
-    async def _follow(self, community_id: int, message_ids: list[int], embedded: list[int],
-                      vectors: np.ndarray) -> None:
-        """Update an already loaded in-memory corpus with what was just stored. A message that just got its
-        first reply is followed again as the root of its conversation (see conversations)."""
-        corpus = self.expertise._corpora.get(community_id)
-        if corpus is None or not message_ids:
-            return
-        async with self.db.sessions() as session:
-            rows = (await session.execute(
-                record_rows()
-                .where(Message.id.in_(message_ids), Member.is_bot.is_(False))
-            )).all()
-            loaded = {r[0]: r for r in rows}
-            known: dict[MessageKey, str] = {}
-            # Thread roots and reply targets stored earlier, up a chain of replies until the corpus knows the
-            # conversation (one step, unless messages of the chain arrive together).
-            targets = {(r[5], r[7]) for r in rows if r[7]} | {(r[5], r[8]) for r in rows if r[8]}
-            for _ in range(MAX_REPLY_STEPS):
-                targets -= {(r[5], r[6]) for r in loaded.values()}
-                if not targets:
-                    break
-                found = (await session.execute(
-                    record_rows()
-                    .where(Message.community_id == community_id,
-                           Message.channel_id.in_({c for c, _ in targets}),
-                           Message.external_id.in_({t for _, t in targets}))
-                )).all()
-                targets = set()
-                for r in found:
-                    loaded.setdefault(r[0], r)
-                    row = corpus.row_of.get(r[0])
-                    thread = corpus.records[row].thread if row is not None else None
-                    if thread is not None:
-                        known[(r[5], r[6])] = thread_start(thread)
-                    elif r[8] and not r[7]:
-                        targets.add((r[5], r[8]))
-        wanted = set(message_ids)
-        meta = [(r[5], r[6], r[7], r[8]) for r in loaded.values()]
-        records = []
-        for r in records_from_rows(list(loaded.values()), {}, roots=conversations(meta, known)):
-            row = corpus.row_of.get(r.id)
-            if r.id in wanted:
-                records.append(r)
-            elif r.is_root and row is not None and not corpus.records[row].is_root:
-                records.append(replace(r, reactions=corpus.records[row].reactions))
-        await self.expertise.add(community_id, records, embedded, vectors)
