@@ -52,6 +52,8 @@ async def ensure_member(
     session: AsyncSession, community_id: int, external_id: str, *, name: str = "", is_bot: bool = False,
     timezone: str | None = None,
 ) -> Member:
+    """The member, created on first sight. Later events refresh the name and time zone only while the member
+    consents to profiling: after /optout or /forget-me nothing new about them is stored (as on import)."""
     member = await get_member(session, community_id, external_id)
     if member is None:
         await session.execute(
@@ -61,7 +63,7 @@ async def ensure_member(
         )
         member = await get_member(session, community_id, external_id)
         assert member is not None
-    else:
+    elif member.profiling_consent:
         if name and member.name != name:
             member.name = name
         if timezone and member.timezone != timezone:

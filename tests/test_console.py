@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, select
 
 from adapters.console import ConsoleAdapter
+from bot import events as ev
 from bot.db.models import Channel, Member, Message, MessageVector, Skill
 from bot.services.ingest import IncomingMessage
 from tests.exports import TEAM, THREADS, USERS, write_slack_export
@@ -63,6 +64,24 @@ async def test_skills_optout_and_forget_me(app, tmp_path):
     await app.importer.import_slack(tmp_path / "export")
     async with app.db.sessions() as s:
         assert await s.scalar(select(func.count()).select_from(Message).where(Message.author_id == kenji.id)) == 0
+
+
+async def test_a_member_who_opted_out_or_was_forgotten_is_not_renamed_by_what_they_do_next(app, tmp_path):
+    console = await _setup(app, tmp_path)
+    await console.say("UK8S", "/forget-me")
+    # Every later event carries their platform name (and a join their time zone): none of it is stored.
+    await console.say("UK8S", "morning all", user_name="Kenji Sato")
+    await app.core.handle(ev.MemberJoined(community=TEAM, user="UK8S", platform="slack", user_name="Kenji Sato",
+                                          timezone="Asia/Tokyo"))
+    [me] = await console.say("UK8S", "/me", user_name="Kenji Sato")
+    assert "name: (none) · time zone: unknown" in me, me
+
+    await console.say("UPG", "/optout")
+    [me] = await console.say("UPG", "/me", user_name="Petra Kowalski")
+    assert "name: Petra ·" in me, me
+    await console.say("UPG", "/optin")  # opting in again lets their profile follow them again
+    [me] = await console.say("UPG", "/me", user_name="Petra Kowalski")
+    assert "name: Petra Kowalski ·" in me, me
 
 
 async def test_help_and_unknown_command(app, tmp_path):

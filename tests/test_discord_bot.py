@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from adapters.discord.runner import run
 from bot.actions import Button, Document, OpenGroup, PostToChannel, Reply, Section
-from bot.db.models import Channel, Community, Message, Reaction
+from bot.db.models import Channel, Community, Member, Message, Reaction
 from bot.errors import UserError
 from tests.discord_fixtures import (
     ASHA,
@@ -22,6 +22,7 @@ from tests.discord_fixtures import (
     GENERAL,
     GUILD,
     HELP,
+    KENJI,
     PETRA,
     PRIVATE,
     THREAD,
@@ -232,6 +233,22 @@ async def test_only_server_managers_change_settings_and_ingestion_follows(app, f
     async with app.db.sessions() as s:
         community = await s.scalar(select(Community).where(Community.external_id == GUILD))
         assert community.settings["digest_channel"] == HELP
+
+
+async def test_a_forgotten_member_who_posts_again_is_not_named_again(app, fake_discord):
+    async with running_bot(app, fake_discord) as bot:
+        forget = load("interaction_skills_add")  # Kenji's slash command, as /forget-me
+        forget["data"].update(name="forget-me", options=[])
+        await send(fake_discord, bot, "INTERACTION_CREATE", forget)
+        [answer] = await fake_discord.wait_for("PATCH", rf"/webhooks/{BOT}/{forget['token']}/messages/@original")
+        assert "deleted everything" in answer.json["content"]
+        again = load("message_create")
+        again["author"] = forget["member"]["user"]
+        await send(fake_discord, bot, "MESSAGE_CREATE", again)
+    async with app.db.sessions() as s:
+        kenji = await s.scalar(select(Member).where(Member.external_id == KENJI))
+        assert (kenji.name, kenji.profiling_consent) == ("", False)
+        assert await s.scalar(select(func.count()).select_from(Message)) == 0
 
 
 async def test_sharded_client_follows_the_api_url_to_the_gateway(app, fake_discord):
