@@ -267,18 +267,29 @@ class Core:
                                                 now=event.time)
         metrics.ASK_SECONDS.labels(event.platform).observe(time.perf_counter() - started)
         metrics.ASKS.labels(event.platform, "yes" if suggestions else "no").inc()
+        question_id = await self._keep_question(event, scope, topic, suggestions)
+        shown = neutralise(topic if len(topic) <= 120 else topic[:119] + "…")
+        if not suggestions:
+            return self._reply(event, render("no_experts", topic=shown))
+        why_no_intros = () if question_id is not None else (Section(text=template("ask_opted_out")),)
+        return self._reply(event, f"People who can likely help with “{shown}”:",
+                           Section(experts=expert_cards(suggestions, question_id)), *why_no_intros)
+
+    async def _keep_question(self, event: ev.Event, scope: Scope, topic: str,
+                             suggestions: list[Suggestion]) -> int | None:
+        """Store the question for intros: the expert reads it, and a decline offers the asker the next expert.
+        An opted-out asker is answered but their question is not kept (nothing new from them is stored), so
+        their answer offers no intro: None."""
         async with self.db.sessions.begin() as session:
+            asker = await session.get(Member, scope.member_id)
+            if not asker.profiling_consent:
+                return None
             question = Question(community_id=scope.community_id, asker_id=scope.member_id, text=storable(topic)[:4000],
                                 channel_external_id=event.channel, suggested=[s.user for s in suggestions],
                                 created_at=event.time)
             session.add(question)
             await session.flush()
-            question_id = question.id
-        shown = neutralise(topic if len(topic) <= 120 else topic[:119] + "…")
-        if not suggestions:
-            return self._reply(event, render("no_experts", topic=shown))
-        return self._reply(event, f"People who can likely help with “{shown}”:",
-                           Section(experts=expert_cards(suggestions, question_id)))
+            return question.id
 
     async def _on_command(self, event: ev.CommandInvoked, community_id: int) -> list[Action]:
         handler = self.commands.get(event.name.lower().lstrip("/"))

@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 
 from adapters.console import ConsoleAdapter
 from bot import events as ev
-from bot.db.models import Channel, Member, Message, MessageVector, Skill
+from bot.db.models import Channel, Member, Message, MessageVector, Question, Skill
 from bot.services.ingest import IncomingMessage
 from tests.exports import TEAM, THREADS, USERS, write_slack_export
 
@@ -82,6 +82,21 @@ async def test_a_member_who_opted_out_or_was_forgotten_is_not_renamed_by_what_th
     await console.say("UPG", "/optin")  # opting in again lets their profile follow them again
     [me] = await console.say("UPG", "/me", user_name="Petra Kowalski")
     assert "name: Petra Kowalski ·" in me, me
+
+
+async def test_an_opted_out_asker_is_answered_but_their_question_is_not_kept(app, tmp_path):
+    console = await _setup(app, tmp_path)
+    await console.say("UASK1", "/optout")
+    for ask in ("/whoknows kubernetes deployment rollback", "who knows kubernetes deployment rollback?"):
+        [answer] = await console.say("UASK1", ask)
+        assert "Kenji" in answer.splitlines()[1], answer
+        assert "Request intro" not in answer and "`/optin` to request intros" in answer  # an intro needs the question
+    async with app.db.sessions() as s:
+        assert await s.scalar(select(func.count()).select_from(Question)) == 0
+
+    await console.say("UASK1", "/optin")
+    [answer] = await console.say("UASK1", "/whoknows kubernetes deployment rollback")
+    assert "Request intro" in answer and "/optin" not in answer
 
 
 async def test_help_and_unknown_command(app, tmp_path):
