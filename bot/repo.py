@@ -146,7 +146,8 @@ async def withheld_members(session: AsyncSession, community_id: int, external_id
 
 
 async def delete_member_data(session: AsyncSession, community_id: int, member_id: int) -> int:
-    """Remove a member's messages, their vectors, reactions and skills. Returns messages removed."""
+    """Remove a member's messages, their vectors, reactions and skills, and the reactions and endorsements they
+    gave others. Returns messages removed."""
     ids = list(await session.scalars(
         select(Message.id).where(Message.community_id == community_id, Message.author_id == member_id)
     ))
@@ -155,7 +156,8 @@ async def delete_member_data(session: AsyncSession, community_id: int, member_id
         await session.execute(delete(MessageVector).where(MessageVector.message_id.in_(part)))
         await session.execute(delete(Reaction).where(Reaction.message_id.in_(part)))
     await session.execute(delete(Message).where(Message.community_id == community_id, Message.author_id == member_id))
-    await session.execute(delete(Skill).where(Skill.community_id == community_id, Skill.member_id == member_id))
+    await session.execute(delete(Skill).where(Skill.community_id == community_id,
+                                              (Skill.member_id == member_id) | (Skill.endorsed_by_id == member_id)))
     await session.execute(delete(NotMyArea).where(NotMyArea.community_id == community_id,
                                                   NotMyArea.member_id == member_id))
     member = await session.get(Member, member_id)

@@ -66,6 +66,21 @@ async def test_skills_optout_and_forget_me(app, tmp_path):
         assert await s.scalar(select(func.count()).select_from(Message).where(Message.author_id == kenji.id)) == 0
 
 
+async def test_forget_me_and_optout_take_back_the_endorsements_the_member_gave(app, tmp_path):
+    console = await _setup(app, tmp_path)
+    [out] = await console.say("UCSS", "/skills endorse @Kenji helm")
+    assert out == "Endorsed Kenji for helm."
+    await console.say("UREG", "/skills endorse @Kenji kubernetes operators")
+    await console.say("UK8S", "/skills add kubernetes")
+    [skills] = await console.say("UK8S", "/skills")
+    assert "helm (endorsed)" in skills and "kubernetes operators (endorsed)" in skills
+
+    await console.say("UCSS", "/forget-me")  # what they said about others is theirs too
+    await console.say("UREG", "/optout")
+    [skills] = await console.say("UK8S", "/skills")
+    assert skills == "Your skills: kubernetes", skills
+
+
 async def test_a_member_who_opted_out_or_was_forgotten_is_not_renamed_by_what_they_do_next(app, tmp_path):
     console = await _setup(app, tmp_path)
     await console.say("UK8S", "/forget-me")
