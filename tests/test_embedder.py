@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import json
 import logging
-import time
 from pathlib import Path
 
 import numpy as np
@@ -71,8 +70,9 @@ def test_the_faster_runtime_on_this_machine_encodes(embedder, monkeypatch):
     texts = [f"message {i} about racket macros" for i in range(200)]  # several batches
 
     def slowed(run):
-        def slow(*args):
-            time.sleep(0.05)
+        def slow(*args):  # five times the work: slower whichever runtime is natively faster here (0.85-1.9x)
+            for _ in range(4):
+                run(*args)
             return run(*args)
         return slow
 
