@@ -5,9 +5,10 @@ the rows are partitioned once by spherical k-means (an inverted file, as IVF ind
 scans exactly only the partitions whose centroids are nearest to it, at least PROBE_SHARE of the rows:
 the hits are exact cosine similarities, only a few far ones can be missed. Rows added after the
 partitioning are scanned exactly until they reach a fifth of the block, then it is re-partitioned in
-a worker thread (searches meanwhile use the old partitions).
-The pgvector index lives in bot/ because it queries the database; both return (message id, cosine
-similarity) pairs, best first.
+a worker thread (searches meanwhile use the old partitions). A removed or replaced row is retired where
+it stands (its id no longer names a message) rather than moved out, which would undo the partition order.
+The pgvector index lives in bot/ because it queries the database; both keep one vector per message (the
+latest added) and return (message id, cosine similarity) pairs, best first, each message once.
 """
 from __future__ import annotations
 
@@ -24,7 +25,8 @@ from threadpoolctl import ThreadpoolController
 class VectorIndex(Protocol):
     async def search(self, community_id: int, query: np.ndarray, k: int) -> list[tuple[int, float]]: ...
 
-    def add(self, community_id: int, ids: np.ndarray, vectors: np.ndarray) -> None: ...
+    def add(self, community_id: int, ids: np.ndarray, vectors: np.ndarray) -> None:
+        """Vectors of stored messages; one for a message the index has replaces its old one (an edit)."""
 
     def remove(self, community_id: int, ids: list[int]) -> None: ...
 
@@ -34,6 +36,7 @@ log = logging.getLogger(__name__)
 LARGE = 50_000  # rows from which the partitioned search pays off
 PROBE_SHARE = 1 / 24  # share of the rows a query scans at least (nearest partitions first)
 KMEANS_ROUNDS = 6
+RETIRED = -1  # the id of a row whose message was removed or has a newer vector
 
 
 def spherical_kmeans(sample: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
@@ -69,7 +72,7 @@ class _Block:
         self.ids = np.zeros(0, dtype=np.int64)
         self.matrix = np.zeros((0, dim), dtype=np.float32)
         self.n = 0
-        self.dead: set[int] = set()
+        self.retired = 0  # rows that are no message's any more (a search asks for as many more)
         self.centroids: np.ndarray | None = None  # partitions, when the block is large
         self.starts: np.ndarray | None = None  # where each partition's rows begin (rows are kept in partition order)
         self.partitioned_n = 0
@@ -89,7 +92,14 @@ class _Block:
         self.ids[self.n : need] = ids
         self.matrix[self.n : need] = vectors
         self.n = need
-        self.dead.difference_update(int(i) for i in ids)
+
+    def retire(self, ids: np.ndarray) -> None:
+        """Rows of these messages are no longer returned. A scan of the ids: under 1 ms at 1M rows for a live
+        message; a 1M-row load in 5,000-row parts spends 0.12 s in it (0.5 s when the rows come shuffled)."""
+        if len(ids) and self.n:
+            rows = np.isin(self.ids[: self.n], ids)
+            self.ids[: self.n][rows] = RETIRED
+            self.retired += int(rows.sum())
 
     def stale(self) -> bool:
         """Large, and not partitioned yet or grown by a fifth since (new rows are scanned exactly until then)."""
@@ -149,15 +159,18 @@ class NumpyVectorIndex:
         self._blocks.setdefault(community_id, _Block(self.dim)).reserve(rows)
 
     def add(self, community_id: int, ids: np.ndarray, vectors: np.ndarray) -> None:
+        """Appended, after retiring the rows the messages had: an edited message's old vector must not be
+        found beside its new one (its old similarity would stand for its new text)."""
         if len(ids):
-            self._blocks.setdefault(community_id, _Block(self.dim)).add(
-                np.asarray(ids, dtype=np.int64), np.asarray(vectors, dtype=np.float32)
-            )
+            ids = np.asarray(ids, dtype=np.int64)
+            block = self._blocks.setdefault(community_id, _Block(self.dim))
+            block.retire(ids)
+            block.add(ids, np.asarray(vectors, dtype=np.float32))
 
     def remove(self, community_id: int, ids: list[int]) -> None:
         block = self._blocks.get(community_id)
         if block is not None:
-            block.dead.update(ids)
+            block.retire(np.asarray(ids, dtype=np.int64))
 
     def prepare(self, community_id: int) -> None:
         """Partition a large block now (after a load, before anything else can use it; blocking)."""
@@ -193,7 +206,7 @@ class NumpyVectorIndex:
         block = self._blocks.get(community_id)
         if block is None or block.n == 0:
             return []
-        want = min(k + len(block.dead), block.n)
+        want = min(k + block.retired, block.n)
         # One BLAS thread: the scan is memory-bound, and a second thread only stalls when the other core is
         # busy (encoding, another process), which made searches 4x slower under load.
         with one_blas_thread():
@@ -202,7 +215,7 @@ class NumpyVectorIndex:
         out = []
         for i in order:
             mid = int(block.ids[rows[i]])
-            if mid not in block.dead:
+            if mid != RETIRED:
                 out.append((mid, float(sims[i])))
                 if len(out) == k:
                     break

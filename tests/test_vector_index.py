@@ -80,3 +80,25 @@ async def test_a_block_that_grew_is_repartitioned_in_the_background_and_searches
     await check()  # the same answers from the rows in their new order
     ids = set(block.ids[: block.n].tolist())
     assert ids == set(range(3_000))  # every row kept, once
+
+
+@pytest.mark.parametrize("rows", [500, 3_000], ids=["exact", "partitioned"])
+async def test_a_message_added_again_is_found_once_with_its_new_vector(small_large, rows):
+    """An edit stores a message's vector again: it replaces the old one, as the one row per message of pgvector
+    does (the old row stayed beside it, and its similarity stood for the new text)."""
+    rng = np.random.default_rng(6)
+    matrix = _clustered(rows, rng)
+    index = vi.NumpyVectorIndex()
+    index.add(3, np.arange(rows), matrix)
+    index.prepare(3)
+    query = matrix[10]
+    elsewhere = -query  # the edit says something else entirely
+    index.add(3, np.array([10]), elsewhere[None, :])
+    found = await index.search(3, query, rows)
+    assert len(found) == len({mid for mid, _ in found}) == rows
+    assert dict(found)[10] == pytest.approx(-1.0, abs=1e-5) and found[-1][0] == 10
+    index.add(3, np.array([10]), query[None, :])  # and back
+    again = await index.search(3, query, 5)
+    assert again[0] == (10, pytest.approx(1.0, abs=1e-5)) and 10 not in [mid for mid, _ in again[1:]]
+    index.remove(3, [10])
+    assert 10 not in [mid for mid, _ in await index.search(3, query, rows)]

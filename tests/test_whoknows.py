@@ -218,6 +218,32 @@ async def test_pgvector_and_numpy_agree(sample_app):
     assert np.allclose([s for _, s in approx][:5], [s for _, s in exact][:5], atol=1e-4)
 
 
+async def test_an_edited_message_is_found_once_by_its_new_text(app):
+    """On either index (numpy on SQLite, pgvector on PostgreSQL): an answer edited into a message of a loaded
+    community is found by its new vector, once, and quoted (the old vector stayed in the in-process index and
+    its similarity won until a restart)."""
+    start = datetime(2026, 3, 2, 9, tzinfo=UTC)
+    answer = "To roll back a kubernetes deployment run kubectl rollout undo deployment/NAME --to-revision=N"
+
+    async def say(user: str, mid: str, text: str, minutes: int, *, edited: bool = False) -> None:
+        await app.core.handle(ev.MessagePosted(community="TEDIT", platform="slack", user=user, channel="C1",
+                                               message_id=mid, event_id=f"e{minutes}", text=text, edited=edited,
+                                               time=start + timedelta(minutes=minutes)))
+
+    await say("U1", "1", "I will look into it after lunch today", 0)
+    await say("U2", "2", "Helm charts keep their values in values.yaml", 1)
+    async with app.db.sessions() as s:
+        cid = await s.scalar(select(Community.id).where(Community.external_id == "TEDIT"))
+    await app.expertise.corpus(cid)  # loaded: the edit is followed live
+    await say("U1", "1", answer, 5, edited=True)
+    question = "how can I revert a broken release on k8s?"  # no word of the answer: only its vector finds it
+    query, said = app.embedder.encode([question, clean(answer)])
+    found = await app.vectors.search(cid, query, 10)
+    assert len(found) == 2 and found[0][1] == pytest.approx(float(query @ said), abs=1e-4)
+    [top] = await app.expertise.rank(cid, question, asker="U9", top=1)
+    assert top.user == "U1" and any("kubectl rollout undo" in why for why in top.why)
+
+
 async def test_bots_asker_and_opted_out_are_never_suggested(sample_app):
     cid = await _community_id(sample_app)
     question = "Postgres index ignored, sequential scan"
