@@ -168,6 +168,20 @@ async def test_ingestion_follows_edits_reactions_and_deletions(slack):
     assert slack.fake.of("chat.postMessage") == [] and slack.fake.of("chat.postEphemeral") == []
 
 
+async def test_a_deleted_thread_parent_is_deleted_and_its_replies_kept(slack):
+    """Slack tells the deletion of a message with replies as an edit into a tombstone, not as message_deleted."""
+    root = "1700000150.000100"
+    await slack.event(fresh("event_message.json", user="UASK1", ts=root, event_ts=root,
+                            text="How do I roll back a kubernetes deployment that went bad?"))
+    await slack.event(fresh("event_thread_reply.json"))
+    await slack.adapter.idle()
+    assert await slack.event(fresh("event_message_tombstone.json")) == 200
+    await slack.adapter.idle()
+    async with slack.app.db.sessions() as s:
+        left = (await s.execute(select(Message.external_id, Message.text)
+                                .where(Message.external_id.in_([root, "1700000200.000300"])))).all()
+    assert left == [("1700000200.000300", "kubectl rollout undo deployment/web")]
+
 async def test_a_retried_event_is_processed_once(slack):
     payload = fresh("event_message_im.json")
     assert await slack.event(payload) == 200

@@ -32,6 +32,8 @@ EVENTS = [
      {"user": "UPG", "message_id": "1700000100.000200", "edited": True,
       "text": "EXPLAIN (ANALYZE, BUFFERS) shows a seq scan"}),
     ("event_message_deleted.json", ev.MessageDeleted, {"message_id": "1700000100.000200", "channel": "C0GENERAL"}),
+    ("event_message_tombstone.json", ev.MessageDeleted,  # a thread's first message deleted, its replies kept
+     {"message_id": "1700000150.000100", "channel": "C0GENERAL", "user": "UASK1"}),
     ("event_bot_message.json", ev.MessagePosted, {"user": "B0DEPLOY", "is_bot": True}),
     ("event_channel_join.json", None, {}),
     ("event_message_im.json", ev.MessagePosted, {"user": "UASK1", "channel": "D0ASK1", "is_direct": True,

@@ -76,18 +76,25 @@ def _posted(body: Payload, event: Payload, ws: Workspace, *, message: Payload | 
 
 def _changed(body: Payload, event: Payload, ws: Workspace) -> ev.Event | None:
     message = event.get("message") or {}
-    if message.get("subtype") == "tombstone" or (message.get("text") or "") == (
-            (event.get("previous_message") or {}).get("text") or ""):
+    if message.get("subtype") == "tombstone":
+        # A message with replies was deleted: Slack keeps a placeholder for its thread and tells the deletion as
+        # an edit into it (message_deleted comes only for the placeholder, once the last reply is gone).
+        return _deletion(body, event, ws, message.get("ts"))
+    if (message.get("text") or "") == ((event.get("previous_message") or {}).get("text") or ""):
         return None  # link unfurls and thread bookkeeping change nothing we store
     return _posted(body, event, ws, message=message, edited=True)
 
 
 def _deleted(body: Payload, event: Payload, ws: Workspace) -> ev.Event | None:
-    previous = event.get("previous_message") or {}
-    if not event.get("deleted_ts"):
+    return _deletion(body, event, ws, event.get("deleted_ts"))
+
+
+def _deletion(body: Payload, event: Payload, ws: Workspace, ts: str | None) -> ev.Event | None:
+    if not ts:
         return None
+    previous = event.get("previous_message") or {}
     return ev.MessageDeleted(**_base(body, event, ws, user=previous.get("user", ""), channel=event.get("channel", "")),
-                             message_id=event["deleted_ts"])
+                             message_id=ts)
 
 
 MESSAGE_SUBTYPES: dict[str | None, Callable[[Payload, Payload, Workspace], ev.Event | None]] = {
