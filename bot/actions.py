@@ -15,7 +15,7 @@ class Button:
 
 @dataclass(frozen=True)
 class Evidence:
-    text: str
+    text: str  # shown as text, markup inert: it quotes members
     permalink: str | None = None
 
 

@@ -36,6 +36,25 @@ def test_expert_cards_become_embeds_with_evidence_and_buttons_within_limits():
     assert rendered.send_kwargs()["allowed_mentions"].to_dict() == {"parse": []}
 
 
+def test_quoted_evidence_is_shown_as_text_and_its_message_link_still_works():
+    quote = (
+        "“read the [official docs](https://evil.example/a) or [this](https://evil.example/b), "
+        "then ```kubectl rollout *undo*…” (#dev_ops, 2024-05-01)"
+    )
+    card = ExpertCard(
+        user="1100000000000000203",
+        name="Kenji",
+        score=1.0,
+        why=(Evidence(quote, "https://discord.com/channels/1/2/3"),),
+    )
+    [embed] = render_document(Document(text="People:", sections=(Section(experts=(card,)),))).embeds
+    description = embed.description
+    assert "\\[official docs](https://evil.example/a)" in description  # not links of the bot's
+    assert "\\[this](https://evil.example/b)" in description
+    assert "\\`\\`\\`kubectl rollout \\*undo\\*" in description  # no code block takes the link below
+    assert description.endswith(" ([message](https://discord.com/channels/1/2/3))")
+
+
 def test_buttons_sent_in_a_dm_name_the_server_and_overlong_ones_are_dropped():
     doc = Document(
         text="Would you like an intro?",

@@ -58,11 +58,19 @@ class Rendered:
         }
 
 
+def _as_text(text: str) -> str:
+    """Text shown as typed, markdown inert: a member's `[docs](https://…)` is no link of the bot's, and a quote
+    cut after a ``` opens no code block that takes the card's links with it. escape_markdown alone reads
+    everything from the first `[` to the last `)` as one link and escapes only that `[`, so a second link,
+    and any markdown between the two, would stay live: each `[` is escaped here, the text between in full."""
+    return "\\[".join(discord.utils.escape_markdown(part) for part in text.split("["))
+
+
 def _evidence_lines(card: ExpertCard) -> str:
     lines = [f"<@{card.user}>"] if card.user.isdigit() else []
     for why in card.why:  # each quote cut on its own, so that its link survives
         link = f" ([message]({why.permalink}))" if why.permalink else ""
-        lines.append(f"• {_cut(why.text, MAX_EVIDENCE)}{link}")
+        lines.append(f"• {_as_text(_cut(why.text, MAX_EVIDENCE))}{link}")
     return "\n".join(lines)
 
 
