@@ -113,3 +113,14 @@ def test_document_renders_to_block_kit_without_pings():
     assert "<https://example.com/a?b=1|Docs> (3 saves)" in text.replace('\\"', '"')
     assert home_view(doc)["type"] == "home"
     assert escape("a<b>&c") == "a&lt;b&gt;&amp;c"
+
+
+def test_quoted_evidence_is_shown_as_text_and_its_view_link_still_works():
+    quote = "“```kubectl rollout undo``` then `kubectl rollout *history*… created_at < now” (#dev_ops, 2023-11-19)"
+    card = ExpertCard(user="UREG", name="Reg", score=0.9,
+                      why=(Evidence(quote, "https://acme.slack.com/archives/C/p1"),))
+    [section] = document_blocks(Document(text="People:", sections=(Section(experts=(card,)),)))[1:]
+    text = section["text"]["text"]
+    assert "`" not in text and "*history*" not in text  # no code block takes the link, no bold runs past the quote
+    assert "ˋˋˋkubectl rollout undoˋˋˋ then ˋkubectl rollout ∗history∗… created_at &lt; now”" in text
+    assert text.endswith(" (#dev_ops, 2023-11-19) (<https://acme.slack.com/archives/C/p1|view>)")

@@ -22,6 +22,18 @@ def escape(text: str) -> str:
     return _CHANNEL_LINK.sub(r"<#\1>", escaped)
 
 
+# Slack has no escape for its formatting characters: the ones that could format are swapped for lookalikes.
+_LOOKALIKES = {"`": "\u02cb", "*": "\u2217", "_": "\u02cd", "~": "\u223c"}  # ˋ ∗ ˍ ∼
+_FORMATTING = re.compile(r"`|(?<!\w)[*_~]|[*_~](?!\w)")
+
+
+def as_text(text: str) -> str:
+    """Text shown as typed (quoted members), mrkdwn inert. A backtick matters most: inside code the bot's own
+    link after the quote is no link, and an unclosed ``` (a quote is cut at 90 characters) takes the rest of the
+    card. A *, _ or ~ between two letters formats nothing, so snake_case and :emoji_names: keep theirs."""
+    return _FORMATTING.sub(lambda m: _LOOKALIKES[m.group()], escape(text))
+
+
 def _clip(text: str, limit: int = MAX_TEXT) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
@@ -45,8 +57,8 @@ def _link(url: str | None, label: str) -> str:
 def expert_card(card: ExpertCard, rank: int) -> list[Block]:
     lines = [f"*{rank}. <@{card.user}>*"]  # a user mention renders as the member's current name
     for evidence in card.why:
-        lines.append(f"• {escape(evidence.text)}" + (f" ({_link(evidence.permalink, 'view')})"
-                                                     if evidence.permalink else ""))
+        lines.append(f"• {as_text(evidence.text)}" + (f" ({_link(evidence.permalink, 'view')})"
+                                                      if evidence.permalink else ""))
     section = _mrkdwn("\n".join(lines))
     if len(card.buttons) == 1:
         section["accessory"] = button(card.buttons[0])
