@@ -30,7 +30,7 @@ from bot.repo import (
     skills_of,
     withheld_members,
 )
-from bot.safety import neutralise, storable
+from bot.safety import echoed, neutralise, storable
 from bot.services.expertise import ExpertiseService, Suggestion
 from bot.services.ingest import IncomingMessage, IngestService
 from bot.settings import Settings
@@ -268,7 +268,7 @@ class Core:
         metrics.ASK_SECONDS.labels(event.platform).observe(time.perf_counter() - started)
         metrics.ASKS.labels(event.platform, "yes" if suggestions else "no").inc()
         question_id = await self._keep_question(event, scope, topic, suggestions)
-        shown = neutralise(topic if len(topic) <= 120 else topic[:119] + "…")
+        shown = echoed(topic, 120)
         if not suggestions:
             return self._reply(event, render("no_experts", topic=shown))
         why_no_intros = () if question_id is not None else (Section(text=template("ask_opted_out")),)

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import re
 
+from matching.text import clean
+
 _SLACK_BROADCAST = re.compile(r"<!(channel|here|everyone)(\|[^>]*)?>", re.I)
 _AT_BROADCAST = re.compile(r"@(everyone|here|channel)\b", re.I)
 _DISCORD_ROLE = re.compile(r"<@&(\d+)>")
@@ -13,6 +15,14 @@ def neutralise(text: str) -> str:
     text = _SLACK_BROADCAST.sub(lambda m: f"@{ZWSP}{m.group(1)}", text or "")
     text = _AT_BROADCAST.sub(lambda m: f"@{ZWSP}{m.group(1)}", text)
     return _DISCORD_ROLE.sub(lambda m: f"@{ZWSP}role", text)
+
+
+def echoed(text: str, limit: int) -> str:
+    """Member text the bot repeats (a question's topic), at most `limit` characters, readable and unable to ping.
+    Read as `clean` reads it: Slack's `&lt;` is `<` again (its renderer escapes it once, not twice) and control
+    characters are gone, among them the right-to-left override that would turn the words after it around."""
+    text = neutralise(clean(text))
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def storable(text: str | None) -> str:

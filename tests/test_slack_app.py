@@ -138,6 +138,16 @@ async def test_ask_by_command_mention_and_dm_answers_only_the_asker(slack):
         assert await s.scalar(select(func.count()).select_from(Message).where(Message.text.like("%who knows%"))) == 0
 
 
+async def test_the_topic_is_echoed_as_it_was_typed(slack):
+    """Slack sends `a < b` as `a &lt; b`: escaped again it showed as `&lt;`. A right-to-left override would turn
+    the reply's words after it around."""
+    answer = await slack.command("UASK1", "/whoknows", "postgres a &lt; b \u202eindex")
+    assert answer["blocks"][0]["text"]["text"] == "People who can likely help with “postgres a &lt; b index”:"
+    mention = fresh("event_app_mention.json", text="<@UBOT> who knows postgres a &lt; b \u202eindex?")
+    assert await slack.event(mention) == 200
+    [ephemeral] = await slack.fake.wait_for("chat.postEphemeral")
+    assert ephemeral["text"] == "People who can likely help with “postgres a &lt; b index”:"
+
 async def test_ingestion_follows_edits_reactions_and_deletions(slack):
     async def stored() -> list[tuple[str, str | None]]:
         async with slack.app.db.sessions() as s:

@@ -25,7 +25,7 @@ from bot.db.models import Community, Member, Question
 from bot.events import utcnow
 from bot.messages import render
 from bot.repo import get_member, insert_ignore
-from bot.safety import neutralise
+from bot.safety import echoed, neutralise
 from bot.services.expertise import Suggestion
 
 if TYPE_CHECKING:
@@ -41,9 +41,9 @@ DECISIONS = {"accept": IntroState.ACCEPTED, "decline": IntroState.DECLINED, "not
 SWEEP_BATCH = 200
 
 
-def _shown(text: str, limit: int = 300) -> str:
-    text = neutralise(" ".join((text or "").split()))
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+def _shown(question: str) -> str:
+    """A question as the intro messages quote it."""
+    return echoed(question, 300)
 
 
 def _sources_of(target: IntroState) -> list[str]:
