@@ -39,9 +39,11 @@ log = logging.getLogger(__name__)
 
 _ASKS = (r"^\s*(?:<@[^>]+>\s*)?(?:hey\s+\w+[,:]?\s*)?(?:who|anyone|does anyone|does anybody|anybody)\s+"
          r"(?:knows?|here knows?|familiar with|know about|has experience with|understands?)\b")
+_ASKING = re.compile(_ASKS, re.I)
 _WHO_KNOWS = re.compile(_ASKS + r"[:,]?\s*(?:about\s+)?(.+)", re.I | re.S)
 _WHO_KNOWS_NOTHING = re.compile(_ASKS + r"(?:\s+about)?[\s:,?!.]*$", re.I)  # "who knows?": the topic is missing
 ASK_LIKE_THIS = "Ask me like this: `who knows postgres query plans?`"
+_MENTIONS = re.compile(r"<@[^>]+>")
 
 Handler = Callable[[ev.CommandInvoked, int, int], Awaitable[list[Action]]]
 ClickHandler = Callable[[ev.ActionClicked, int], Awaitable[list[Action]]]
@@ -54,6 +56,22 @@ def asked_topic(text: str) -> str | None:
         return None
     topic = m.group(1).strip().rstrip("?!. ")
     return topic or None
+
+
+def question_topic(text: str) -> str | None:
+    """What a question put to the bot (a mention, a DM, /whoknows) asks about: X of "who knows X?", else its words
+    but mentions. None when nothing but "who knows" and punctuation is left ("?", "who knows?", a bare mention):
+    the asker is shown how to ask, not the community's most active members."""
+    if _WHO_KNOWS_NOTHING.match(text or ""):
+        return None
+    topic = asked_topic(text) or _MENTIONS.sub("", text or "").strip()
+    return topic if any(ch.isalnum() for ch in topic) else None
+
+
+def asks_the_bot(event: ev.MessagePosted) -> bool:
+    """A mention of the bot or a DM to it is a question, whatever its words; in the console, "who knows …?" is."""
+    return not event.is_bot and (event.mentions_bot or event.is_direct or (
+        event.platform == "console" and _ASKING.match(event.text or "") is not None))
 
 
 def expert_cards(suggestions: list[Suggestion], question_id: int | None = None) -> tuple[ExpertCard, ...]:
@@ -204,12 +222,10 @@ class Core:
 
     # -- messages ----------------------------------------------------------------------------------
     async def _on_message(self, event: ev.MessagePosted, community_id: int) -> list[Action]:
-        addressed = event.is_direct or event.mentions_bot or event.platform == "console"
-        topic = asked_topic(event.text) if addressed else None
-        if addressed and not event.is_bot and _WHO_KNOWS_NOTHING.match(event.text or ""):
+        asked = asks_the_bot(event)
+        topic = question_topic(event.text) if asked else None
+        if asked and topic is None:
             return [self._reply(event, ASK_LIKE_THIS)]
-        if event.mentions_bot or event.is_direct:
-            topic = topic or re.sub(r"<@[^>]+>", "", event.text).strip() or None
         async with self.db.sessions.begin() as session:
             member = await ensure_member(session, community_id, event.user, name=event.user_name,
                                          is_bot=event.is_bot)
@@ -226,7 +242,7 @@ class Core:
                 edited_at=event.time if event.edited else None, permalink=event.permalink,
                 link_titles=dict(event.link_titles),
             )])
-        if topic and not event.is_bot:
+        if topic:
             return [await self._answer(event, scope, topic)]
         return []
 
@@ -301,8 +317,8 @@ class Core:
         return await handler(event, community_id, member_id)
 
     async def _cmd_whoknows(self, event: ev.CommandInvoked, community_id: int, member_id: int) -> list[Action]:
-        topic = event.args.strip()
-        if not topic:
+        topic = question_topic(event.args)
+        if topic is None:
             return [self._reply(event, "Ask me like this: `/whoknows postgres query plans`")]
         return [await self._answer(event, Scope(community_id, member_id), topic)]
 

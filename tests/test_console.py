@@ -27,7 +27,8 @@ async def test_who_knows_ranks_the_expert_with_evidence(app, tmp_path):
 
     [answer] = await console.say("UASK2", "/whoknows kubernetes pods rollout")
     assert "Kenji" in answer.splitlines()[1], answer
-    for empty in ("who knows?", "anyone know about?", "/whoknows"):  # no topic: how to ask, not everyone ranked
+    # No topic: how to ask, not everyone ranked. A console line is a DM: "?" asks the bot about nothing.
+    for empty in ("who knows?", "anyone know about?", "?", "/whoknows", "/whoknows ?", "/whoknows who knows?"):
         [answer] = await console.say("UASK2", empty)
         assert answer.startswith("Ask me like this"), answer
 

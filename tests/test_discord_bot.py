@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 
 from adapters.discord.runner import run
 from bot.actions import Button, Document, OpenGroup, PostToChannel, Reply, Section
+from bot.core import ASK_LIKE_THIS
 from bot.db.models import Channel, Community, Member, Message, Reaction
 from bot.errors import UserError
 from tests.discord_fixtures import (
@@ -115,6 +116,20 @@ async def test_mention_is_answered_in_the_channel_without_pinging(app, fake_disc
     assert reply.json["allowed_mentions"] == {**NO_PINGS, "replied_user": False}
     assert reply.json["embeds"][0]["title"].startswith("1. Petra")
 
+
+async def test_a_bare_mention_and_a_question_with_no_topic_are_told_how_to_ask(app, fake_discord):
+    bare = load("message_create_mention")
+    bare["content"] = f"<@{BOT}>"
+    ask = load("interaction_whoknows")
+    ask["data"]["options"][0]["value"] = "who knows?"
+    async with running_bot(app, fake_discord) as bot:
+        await send(fake_discord, bot, "MESSAGE_CREATE", bare)
+        [reply] = await fake_discord.wait_for("POST", rf"/channels/{HELP}/messages")
+        await send(fake_discord, bot, "INTERACTION_CREATE", ask)
+        [answer] = await fake_discord.wait_for("PATCH", rf"/webhooks/{BOT}/[^/]+/messages/@original")
+    assert reply.json["content"] == ASK_LIKE_THIS and not reply.json.get("embeds")
+    assert answer.json["content"] == "Ask me like this: `/whoknows postgres query plans`"
+    assert not answer.json.get("embeds")  # not five "experts" for nothing
 
 async def test_a_redelivered_message_after_resume_is_stored_and_answered_once(app, fake_discord):
     async with running_bot(app, fake_discord) as bot:

@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from adapters.slack.listeners import SlackAdapter
 from adapters.slack.runner import serve_http, web_client
 from bot.app import App
+from bot.core import ASK_LIKE_THIS
 from bot.db.intros import Intro, IntroState
 from bot.db.models import Member, Message, Reaction
 from tests.exports import TEAM, THREADS, USERS, write_slack_export
@@ -137,6 +138,14 @@ async def test_ask_by_command_mention_and_dm_answers_only_the_asker(slack):
     async with slack.app.db.sessions() as s:
         assert await s.scalar(select(func.count()).select_from(Message).where(Message.text.like("%who knows%"))) == 0
 
+
+async def test_a_bare_mention_and_a_question_with_no_topic_are_told_how_to_ask(slack):
+    for nothing in ("?", "who knows?"):
+        answer = await slack.command("UASK1", "/whoknows", nothing)
+        assert answer["text"] == "Ask me like this: `/whoknows postgres query plans`" and not buttons(answer)
+    assert await slack.event(fresh("event_app_mention.json", text="<@UBOT>")) == 200
+    [ephemeral] = await slack.fake.wait_for("chat.postEphemeral")
+    assert ephemeral["text"] == ASK_LIKE_THIS
 
 async def test_the_topic_is_echoed_as_it_was_typed(slack):
     """Slack sends `a < b` as `a &lt; b`: escaped again it showed as `&lt;`. A right-to-left override would turn
