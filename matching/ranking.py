@@ -292,12 +292,14 @@ class Evidence:
     thread_id: np.ndarray
     thread_score: np.ndarray
     thread_row: np.ndarray
+    thread_quoted: np.ndarray  # the reply itself matches the question: worth quoting, not only counting
 
     def of(self, member: int) -> tuple[list[int], int]:
         """The member's evidence rows (most relevant first, distinct) and how many similar threads they answered."""
         hit, thr = self.hit_member == member, self.thread_member == member
-        scored = sorted(zip(np.concatenate([self.hit_score[hit], self.thread_score[thr]]).tolist(),
-                            np.concatenate([self.hit_row[hit], self.thread_row[thr]]).tolist(), strict=True),
+        quoted = thr & self.thread_quoted
+        scored = sorted(zip(np.concatenate([self.hit_score[hit], self.thread_score[quoted]]).tolist(),
+                            np.concatenate([self.hit_row[hit], self.thread_row[quoted]]).tolist(), strict=True),
                         reverse=True)
         return list(dict.fromkeys(row for _, row in scored)), len(np.unique(self.thread_id[thr]))
 
@@ -359,7 +361,7 @@ def features(
     cands = np.unique(np.concatenate(pools).astype(np.int64))
     cands = cands[_excluded_mask(cands, asker, excluded)]
     if len(cands) == 0:
-        return cands, np.zeros((0, len(FEATURES))), Evidence(*[np.zeros(0)] * 7)
+        return cands, np.zeros((0, len(FEATURES))), Evidence(*[np.zeros(0)] * 7, np.zeros(0, dtype=bool))
     k = len(cands)
 
     def per_cand(members: np.ndarray, values: np.ndarray) -> np.ndarray:
@@ -425,7 +427,10 @@ def features(
     quote = (hrel >= EVIDENCE_SHARE * top_rel) & (hr != ROLE_ASK) & ~own & ~a["asks"][rows[ok]]
     # A similar thread is shown for a reply that tells something: "lol" or "me too?" in a thread still counts
     # for the ranking (who is in such conversations; without it the long tail drops 1.32x -> 1.25x), but is
-    # no evidence that its author knows the answer. Per member and thread, their first such reply is quoted.
+    # no evidence that its author knows the answer. Per member and thread, their first such reply counts, and is
+    # quoted if it matches the question itself: a word of it, or as near as MIN_DENSE_EVIDENCE (every message
+    # of a small community is a dense hit, lunch plans in a similar thread too).
+    matched = rows[(lexical > 0) | (dense >= MIN_DENSE_EVIDENCE)]
     told = a["substantive"][t_rows] & ~a["asks"][t_rows]
     _, first_told = np.unique(pair_key[told], return_index=True)
     e_row = t_rows[told][first_told]
@@ -433,7 +438,8 @@ def features(
     e_rel = thread_rel[np.searchsorted(threads, e_thread)] if len(threads) else np.zeros(0)
     similar = e_rel >= SIMILAR_THREAD_SHARE * top_rel
     evidence = Evidence(hm[quote], (hrel * weight)[quote], rows[ok][quote],
-                        e_member[similar], e_thread[similar], 0.5 * e_rel[similar], e_row[similar])
+                        e_member[similar], e_thread[similar], 0.5 * e_rel[similar], e_row[similar],
+                        np.isin(e_row[similar], matched))
     return cands, feats, evidence
 
 

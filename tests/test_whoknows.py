@@ -428,11 +428,13 @@ async def test_a_member_known_only_by_a_declared_skill(app):
 
 async def test_a_reply_that_tells_nothing_is_no_evidence(app):
     """"lol" or "following" in a similar thread still counts for the ranking (who takes part in such threads),
-    but is never quoted, nor counted as having answered a similar thread."""
+    but is never quoted, nor counted as having answered a similar thread; a reply about something else is not
+    quoted either."""
     said = [("1", "U1", None, "How do I roll back a kubernetes deployment that went wrong?"),
             ("2", "U2", "1", "kubectl rollout undo deployment/web, then kubectl rollout status to watch it"),
             ("3", "U3", "1", "lol"),
-            ("4", "U4", "1", "following?")]
+            ("4", "U4", "1", "following?"),
+            ("5", "U5", "1", "we should get noodles for lunch after this")]
     start = datetime(2026, 3, 2, 9, tzinfo=UTC)
     for i, (mid, user, thread, text) in enumerate(said):
         await app.core.handle(ev.MessagePosted(community="TLOL", platform="slack", user=user, channel="C1",
@@ -445,6 +447,7 @@ async def test_a_reply_that_tells_nothing_is_no_evidence(app):
     assert any(why.startswith("answered 1 similar thread") for why in found["U2"])
     for user in ("U3", "U4"):
         assert not any(why.startswith("answered") or "“" in why for why in found.get(user, [])), found[user]
+    assert not any("noodles" in why for why in found.get("U5", []))  # took part, but said nothing about it
 
 
 async def test_replicas_follow_what_the_others_store_edit_and_delete(app, db_url, embedder):
