@@ -2,7 +2,8 @@
 
 Each replica (and each CLI import) writes a corpus_change row, in the same transaction, for every message it
 stores, edits or deletes, and one without a message for a member's messages removed. Before a replica uses
-its corpus it reads the rows it has not seen (ChangeLog.pending): without them, a message deleted through
+its corpus it reads the rows it has not seen (ChangeLog.pending; an ask reads them with its other reads and
+ranks again when something changed): without them, a message deleted through
 one replica would still be quoted by the others, and none would know what the others stored.
 
 A row may commit after a row with a higher id (transactions overlap), so rows created in the last LATE
@@ -14,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from sqlalchemy import delete, func, insert, or_, select
+from sqlalchemy import ColumnElement, and_, delete, func, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import CorpusChange
@@ -67,9 +68,19 @@ class ChangeLog:
         else:
             self._followed.pop(community_id, None)
 
-    async def pending(self, session: AsyncSession, community_id: int) -> list[int] | None:
-        """Messages changed elsewhere since the last look (to read again, or drop if gone), or None when the
-        corpus should be loaded again (a member's messages removed, many changes, or too long unseen)."""
+    def unseen(self, community_id: int) -> ColumnElement[bool] | None:
+        """Which corpus_change rows to read (id, message id) for `take`; None when the corpus is not followed
+        here."""
+        state = self._followed.get(community_id)
+        if state is None:
+            return None
+        return and_(CorpusChange.community_id == community_id,
+                    or_(CorpusChange.id > state.cursor, CorpusChange.created_at > utcnow() - timedelta(seconds=LATE)))
+
+    def take(self, community_id: int, rows: list[tuple[int, int | None]]) -> list[int] | None:
+        """Of the rows `unseen` named: messages changed elsewhere since the last look (to read again, or drop if
+        gone), or None when the corpus should be loaded again (a member's messages removed, many changes, or
+        too long unseen)."""
         state = self._followed.get(community_id)
         if state is None:
             return []
@@ -77,11 +88,6 @@ class ChangeLog:
         if now - state.looked > KEPT.total_seconds() / 2:
             return None
         state.looked = now
-        rows = (await session.execute(
-            select(CorpusChange.id, CorpusChange.message_id).where(
-                CorpusChange.community_id == community_id,
-                or_(CorpusChange.id > state.cursor,
-                    CorpusChange.created_at > utcnow() - timedelta(seconds=LATE))))).all()
         fresh = [mid for cid, mid in rows if cid not in state.seen and cid not in state.own]
         for cid, _ in rows:
             state.seen.setdefault(cid, now)
@@ -92,6 +98,14 @@ class ChangeLog:
         if None in fresh or len(fresh) > RELOAD_AT:
             return None
         return sorted(set(fresh))
+
+    async def pending(self, session: AsyncSession, community_id: int) -> list[int] | None:
+        """`take` of the rows `unseen` now."""
+        unseen = self.unseen(community_id)
+        if unseen is None:
+            return []
+        rows = (await session.execute(select(CorpusChange.id, CorpusChange.message_id).where(unseen))).all()
+        return self.take(community_id, rows)
 
     @staticmethod
     async def prune(session: AsyncSession) -> int:

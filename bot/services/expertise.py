@@ -19,7 +19,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot import metrics
 from bot.db.engine import Database
 from bot.db.intros import INTRO_CAP_WINDOW, Intro, IntroState, NotMyArea
-from bot.db.models import Channel, Community, Member, Message, MessageVector, Question, Reaction, Skill
+from bot.db.models import (
+    Channel,
+    Community,
+    CorpusChange,
+    Member,
+    Message,
+    MessageVector,
+    Question,
+    Reaction,
+    Skill,
+)
 from bot.db.types import EMBEDDING_DIM
 from bot.embedder import Embedder
 from bot.errors import UserError
@@ -58,6 +68,7 @@ class _AskContext:
     skills: list[tuple[str, str, str]]  # user, topic, "declared" or "endorsed"
     declined: list[tuple[str, str]]  # user, topic turned down as "not my area"
     private: set[int]  # the private channels an admin turned on (ids): counted, never quoted
+    changes: list[tuple[int, int | None]] | None = None  # corpus_change rows not seen yet (ChangeLog.take)
 
 
 @dataclass(frozen=True)
@@ -119,12 +130,15 @@ class ExpertiseService:
     def keeps_vectors_in_memory(self) -> bool:
         return isinstance(self.vectors, NumpyVectorIndex)
 
-    async def corpus(self, community_id: int) -> Corpus:
+    async def corpus(self, community_id: int, *, follow: bool = True) -> Corpus:
         """The community's corpus: loaded once, then following what this process stores and what other
-        processes sharing the database changed (see bot.services.changes)."""
+        processes sharing the database changed (see bot.services.changes; `follow=False`: the caller reads
+        those changes itself)."""
         async with self._locks.setdefault(community_id, asyncio.Lock()):
-            if community_id in self._corpora:
-                await self._follow_changes(community_id)
+            if community_id in self._corpora and follow:
+                async with self.db.sessions() as session:
+                    changed = await self.changes.pending(session, community_id)
+                await self._follow_changes(community_id, changed)
             if community_id not in self._corpora:
                 self._corpora[community_id] = await self._load(community_id)
         return self._corpora[community_id]
@@ -139,15 +153,15 @@ class ExpertiseService:
         async with self.db.sessions.begin() as session:
             return await self.changes.prune(session)
 
-    async def _follow_changes(self, community_id: int) -> None:
+    async def _follow_changes(self, community_id: int, changed: list[int] | None) -> None:
+        """Follow messages changed elsewhere (ChangeLog.take), or drop the corpus to be loaded again (None)."""
+        if changed is None:
+            log.info("community %d changed elsewhere: loading it again", community_id)
+            self.forget_cache(community_id)
+            return
+        if not changed:
+            return
         async with self.db.sessions() as session:
-            changed = await self.changes.pending(session, community_id)
-            if changed is None:
-                log.info("community %d changed elsewhere: loading it again", community_id)
-                self.forget_cache(community_id)
-                return
-            if not changed:
-                return
             reactions = dict((await session.execute(
                 select(Reaction.message_id, func.count()).where(Reaction.message_id.in_(changed))
                 .group_by(Reaction.message_id))).all())
@@ -370,6 +384,7 @@ class ExpertiseService:
         "intro"), topics members turned down as "not my area", and the private channels."""
         since = (now or datetime.now(UTC)) - INTRO_CAP_WINDOW
         no_text, no_int = cast(null(), Text), cast(null(), Integer)
+        unseen = self.changes.unseen(community_id)
 
         def part(kind: str, *columns):  # noqa: ANN002, ANN202  (kind, user, text, text, int, int)
             return select(literal_column(f"'{kind}'").label("kind"), Member.external_id, *columns)
@@ -396,6 +411,9 @@ class ExpertiseService:
             .join(NotMyArea, NotMyArea.member_id == Member.id).where(NotMyArea.community_id == community_id),
             select(literal_column("'p'"), cast(Channel.id, Text), no_text, no_text, no_int, no_int)
             .where(Channel.community_id == community_id, Channel.is_private.is_(True)),
+            *([] if unseen is None else [
+                select(literal_column("'c'"), no_text, no_text, no_text, CorpusChange.id, CorpusChange.message_id)
+                .where(unseen)]),
         )
         async with self.db.sessions() as session:
             rows = (await session.execute(query)).all()
@@ -410,7 +428,8 @@ class ExpertiseService:
         if missing:
             for topic, vec in zip(missing, await self.encode(missing), strict=True):
                 self._skill_vectors[topic] = vec
-        return _AskContext(excluded, skills, declined, private)
+        changes = None if unseen is None else [(cid, mid) for kind, _, _, _, cid, mid in rows if kind == "c"]
+        return _AskContext(excluded, skills, declined, private, changes)
 
     def _skill_scores(self, skills: list[tuple[str, str, str]],
                       query_vec: np.ndarray) -> tuple[dict[str, float], dict[str, set[str]]]:
@@ -545,7 +564,7 @@ class ExpertiseService:
         # BM25 runs here: only the vector search waits for the encode. They still contend for the GIL, but
         # overlapped the ask measured 1.65-1.73x a bare encode against 1.82x one after another.
         encoding = asyncio.ensure_future(self.encode_one(qtext)) if query_vector is None else None
-        corpus = await self.corpus(community_id)  # changes made elsewhere are read meanwhile
+        corpus = await self.corpus(community_id, follow=False)  # changes elsewhere: read with the context
         if len(corpus) == 0:
             if encoding is not None:
                 await encoding
@@ -567,6 +586,12 @@ class ExpertiseService:
             ctx = await context
             if encoding is not None and not encoding.done():
                 await asyncio.wait([encoding])
+        changed = self.changes.take(community_id, ctx.changes) if ctx.changes is not None else []
+        if changed is None or changed:  # another replica stored, edited or deleted messages: follow, rank again
+            async with self._locks.setdefault(community_id, asyncio.Lock()):
+                await self._follow_changes(community_id, changed)
+            return await self.rank(community_id, text, asker=asker, top=top, now=now, query_vector=query_vector,
+                                   skip=skip, replay=replay)
         penalties = self._penalties(ctx.declined, query_vector) if ctx.declined else {}
         skill, skill_sources = self._skill_scores(ctx.skills, query_vector) if ctx.skills else ({}, {})
         ref_time = min(now.timestamp(), latest) if now else latest
