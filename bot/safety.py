@@ -20,8 +20,9 @@ def neutralise(text: str) -> str:
 def echoed(text: str, limit: int) -> str:
     """Member text the bot repeats (a question's topic), at most `limit` characters, readable and unable to ping.
     Read as `clean` reads it: Slack's `&lt;` is `<` again (its renderer escapes it once, not twice) and control
-    characters are gone, among them the right-to-left override that would turn the words after it around."""
-    text = neutralise(clean(text))
+    characters are gone, among them the right-to-left override that would turn the words after it around. A
+    Discord [masked](link) is broken apart: in the bot's reply it would be a link whose target nobody sees."""
+    text = neutralise(clean(text)).replace("](", f"]{ZWSP}(")  # no [masked](link) in the bot's own words
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 

@@ -117,6 +117,17 @@ async def test_mention_is_answered_in_the_channel_without_pinging(app, fake_disc
     assert reply.json["embeds"][0]["title"].startswith("1. Petra")
 
 
+async def test_a_masked_link_in_the_question_is_not_a_link_in_the_reply(app, fake_discord):
+    """The reply repeats the topic in the bot's own words, in the channel: a [docs](https://…) typed there would be
+    a link that looks like the bot's, to a target nobody sees."""
+    mention = load("message_create_mention")
+    mention["content"] = f"<@{BOT}> who knows autovacuum [postgres docs](https://evil.example/phish)?"
+    async with running_bot(app, fake_discord) as bot:
+        await send(fake_discord, bot, "MESSAGE_CREATE", mention)
+        [reply] = await fake_discord.wait_for("POST", rf"/channels/{HELP}/messages")
+    assert "postgres docs]" in reply.json["content"] and "](https" not in reply.json["content"]
+
+
 async def test_a_bare_mention_and_a_question_with_no_topic_are_told_how_to_ask(app, fake_discord):
     bare = load("message_create_mention")
     bare["content"] = f"<@{BOT}>"
