@@ -1,7 +1,8 @@
 """Expertise profiles: each community's corpus and vectors in memory, kept current by ingestion.
 
 The corpus (who said what, where, when) is loaded from the database once per process and then
-follows every ingested message; vectors live in the configured VectorIndex.
+follows every message it stores, and what other processes sharing the database stored, edited or
+deleted (bot.services.changes); vectors live in the configured VectorIndex.
 """
 from __future__ import annotations
 
@@ -163,11 +164,13 @@ class ExpertiseService:
             return
         async with self.db.sessions() as session:
             reactions = dict((await session.execute(
-                select(Reaction.message_id, func.count()).where(Reaction.message_id.in_(changed))
+                select(Reaction.message_id, func.count())
+                .where(Reaction.community_id == community_id, Reaction.message_id.in_(changed))
                 .group_by(Reaction.message_id))).all())
             vectors = (await session.execute(
                 select(MessageVector.message_id, MessageVector.embedding)
-                .where(MessageVector.message_id.in_(changed)))).all() if self.keeps_vectors_in_memory else []
+                .where(MessageVector.community_id == community_id, MessageVector.message_id.in_(changed))
+            )).all() if self.keeps_vectors_in_memory else []
         self.remove(community_id, changed)  # deleted, or read again below
         dim = getattr(self.embedder, "dim", EMBEDDING_DIM)
         await self.follow(community_id, changed, [mid for mid, _ in vectors],
