@@ -321,3 +321,28 @@ async def test_ids_no_database_keeps_lose_their_message_not_the_export(app, tmp_
     report = await app.importer.import_discord([tmp_path])
     assert (report.added, report.skipped) == (1, 2)
     assert any("bad.json" in e and "not an id" in e for e in report.errors)
+
+
+async def test_json_no_parser_takes_and_odd_field_types_lose_only_their_file_or_detail(app, tmp_path):
+    """Nesting deeper than the parser goes, or a number of thousands of digits, failed the whole import with a
+    traceback; so did `"embeds": 5` or `"reactions": 5` in one message. Now the file is named as damaged, and
+    the detail is dropped."""
+    folder = tmp_path / "export"
+    shutil.copytree(FIRST, folder)
+    (folder / "deep.json").write_text("[" * 100_000 + "]" * 100_000)
+    (folder / "long.json").write_text('{"guild": {"id": ' + "1" * 5000 + '}, "channel": {"id": "1"}, "messages": []}')
+    odd = {"guild": {"id": GUILD, "name": "Fernhill Makers"}, "channel": {"id": "1100000000000000900",
+           "type": "GuildTextChat", "name": "odd"},
+           "messages": [{"id": "1100000000000900001", "type": "Default", "timestamp": "2024-03-01T10:00:00+00:00",
+                         "content": "", "embeds": 5, "attachments": "x", "author": {"id": PETRA, "name": "petra_pg"}},
+                        {"id": "1100000000000900002", "type": "Default", "timestamp": "2024-03-01T10:01:00+00:00",
+                         "content": "pg_repack rebuilds a bloated table online", "reactions": 5,
+                         "author": {"id": PETRA, "name": "petra_pg"}},
+                        {"id": "1100000000000900003", "type": "Default", "timestamp": "2024-03-01T10:02:00+00:00",
+                         "content": "and pg_squeeze too", "reactions": [{"emoji": {"name": "👍"}, "users": 7}],
+                         "author": {"id": PETRA, "name": "petra_pg"}}]}
+    (folder / "odd.json").write_text(json.dumps(odd))
+    report = await app.importer.import_discord([folder])
+    assert sorted(e.split(":")[0].rsplit("/", 1)[-1] for e in report.errors) == ["deep.json", "long.json"]
+    assert all("not valid JSON" in e for e in report.errors)
+    assert report.added == 19 + 3

@@ -85,6 +85,8 @@ class ExportSource:
             raise DamagedFile(name, f"cannot read ({exc})") from None
         except json.JSONDecodeError as exc:
             raise DamagedFile(name, f"not valid JSON (line {exc.lineno}, column {exc.colno})") from None
+        except (RecursionError, ValueError):  # nested too deep, or an integer of thousands of digits
+            raise DamagedFile(name, "not valid JSON (nested too deeply, or a number too long)") from None
 
     def close(self) -> None:
         if self._zip is not None:
