@@ -182,14 +182,43 @@ async def test_a_thread_started_from_a_message_asks_with_that_message(app, tmp_p
     assert (await _top(app, "postgres standby replication lag", asker=ASHA))[0] == PETRA
 
 
-async def test_a_thread_imported_as_its_own_channel_before_stays_one(app, tmp_path):
-    """A thread imported as a channel of its own (by an earlier version, or exported without its parent) stays
-    one: a later export with the parent adds the starting message, not a second copy of the thread."""
+async def test_a_thread_imported_before_its_parent_waits_there_for_its_question(app, tmp_path):
+    """The thread's export alone holds only the pointer to the message it was started from: it is stored in the
+    parent, under that message's id, as the live bot stores it. Once the parent is imported, that message is
+    the question, as if both had come together; the order of imports makes no difference."""
+    from matching.corpus import ROLE_ANSWER, ROLE_ASK, ROLE_OTHER
+
     _thread_from_a_message(tmp_path)
+    (tmp_path / "general.json").rename(tmp_path / "general.later")
+    await app.importer.import_discord([tmp_path / "lag.json"])
+    msgs = await _messages(app)
+    async with app.db.sessions() as s:
+        general = await s.scalar(select(Channel).where(Channel.external_id == GENERAL))
+    assert general.name == "general" and {msgs[m].channel_id for m in (t(22), t(23))} == {general.id}
+    assert [msgs[m].thread_external_id for m in (t(22), t(23))] == [STARTER, STARTER]
+    (tmp_path / "general.later").rename(tmp_path / "general.json")
+    again = await app.importer.import_discord([tmp_path])
+    assert (again.errors, again.added) == ([], 1)  # only the starting message in #general is new
+    msgs = await _messages(app)
+    corpus = await app.expertise.corpus(await _community_id(app))
+    assert [int(corpus.arrays["role"][corpus.row_of[msgs[m].id]]) for m in (STARTER, t(22), t(23))] == [
+        ROLE_ASK, ROLE_ANSWER, ROLE_OTHER]
+
+
+async def test_a_thread_imported_as_its_own_channel_before_stays_one(app, tmp_path):
+    """A thread an earlier version imported as a channel of its own (exported without its parent and without the
+    pointer to its starting message) stays one: a later export with both adds the starting message, not a
+    second copy of the thread."""
+    _thread_from_a_message(tmp_path)
+    full = (tmp_path / "lag.json").read_text()
+    old = json.loads(full)
+    old["messages"] = old["messages"][1:]
+    (tmp_path / "lag.json").write_text(json.dumps(old))
     (tmp_path / "general.json").rename(tmp_path / "general.later")
     await app.importer.import_discord([tmp_path / "lag.json"])
     before = await _counts(app)
     (tmp_path / "general.later").rename(tmp_path / "general.json")
+    (tmp_path / "lag.json").write_text(full)
     again = await app.importer.import_discord([tmp_path])
     assert (again.errors, again.added) == ([], 1)  # only the starting message in #general is new
     assert (await _counts(app))[0] == before[0] + 1

@@ -38,6 +38,7 @@ PRIVATE_KINDS = frozenset({"GuildPrivateThread"})
 # numbers for kinds it has no name for). Everything else is a system notice: joins, pins, "started a
 # thread", the empty thread-starter pointer (21), boosts, automod alerts...
 REPLY_KINDS = frozenset({"Reply", "19"})
+STARTER_KINDS = frozenset({"ThreadStarterMessage", "21"})
 CONTENT_KINDS = REPLY_KINDS | {"Default", "0", "ChatInputCommand", "20", "ContextMenuCommand", "23"}
 
 
@@ -92,6 +93,7 @@ class DiscordChannel:
     kind: str
     parent_id: str | None
     parent_name: str = ""
+    started_from_message: bool = False  # it holds the pointer (21) to the parent channel's message it opened with
     messages: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> raw message
 
     @property
@@ -126,15 +128,16 @@ def thread_home(channel: DiscordChannel, guild: DiscordGuild, stored: set[str], 
 
     A public thread's id is its opening message's id: a thread started from a message of the parent
     channel opens with that message (the thread itself holds only a pointer to it), a forum post with
-    its own first message. Where that message is in the export or already stored (`stored`: thread ids
-    stored as messages), the thread is stored in its parent, as the live bot does. A thread without one
-    (started on its own, or from a message not exported), a private thread, and a thread imported as a
-    channel of its own before (`own_channel`) stay a channel of their own, with `thread_root`."""
+    its own first message. Where the thread has that pointer, or that message is in the export or already
+    stored (`stored`: thread ids stored as messages), the thread is stored in its parent, as the live bot
+    does: whichever is imported first, the opening message is the question once it is stored. A thread
+    started on its own (no opening message), a private thread, and a thread imported as a channel of its
+    own before (`own_channel`) stay a channel of their own, with `thread_root`."""
     if not channel.is_thread or channel.is_private or not channel.parent_id or channel.id in own_channel:
         return None
     parent = guild.channels.get(channel.parent_id)
     opened = channel.id in channel.messages or (parent is not None and channel.id in parent.messages)
-    return channel.parent_id if opened or channel.id in stored else None
+    return channel.parent_id if opened or channel.started_from_message or channel.id in stored else None
 
 
 def thread_root(channel: DiscordChannel, stored_root: str | None = None) -> str | None:
@@ -251,6 +254,7 @@ class DiscordExport:
             self.report.skipped += 1
             return
         if str(m.get("type", "Default")) not in CONTENT_KINDS:
+            channel.started_from_message |= str(m.get("type")) in STARTER_KINDS
             self.report.skipped += 1
             return
         uid = str(author["id"])
