@@ -184,6 +184,8 @@ def eval_cmd(
     = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON")] = False,
     team: Annotated[str | None, typer.Option(help="Workspace (team) id, when users.json lacks team_id")] = None,
+    community: Annotated[str | None, typer.Option(help="The server or workspace (id) when the export holds "
+                                                       "several")] = None,
 ) -> None:
     """Quality of suggestions on your own history: MRR and hit@1/5/10 against simple baselines."""
     import tempfile
@@ -209,7 +211,10 @@ def eval_cmd(
                     report = await app.importer.import_discord([path], progress=progress_bar)
                 for err in report.errors:
                     typer.echo(f"error: {err}", err=True)
-                cid = await _community_id(app, None)
+                if not report.added:  # the scratch database is empty: say why, not "import first"
+                    raise UserError(f"{path}: no messages to evaluate"
+                                    + "".join(f"\n  {note}" for note in report.notes[:5]))
+                cid = await _community_id(app, community)
                 try:
                     return await evaluate(app.expertise, cid, cut_share=cut, live=live)
                 except ValueError as exc:
@@ -223,6 +228,9 @@ def eval_cmd(
         return
     typer.echo(f"{result['questions']} later questions answered by someone seen before the cut "
                f"({result['longtail_questions']} answered by someone outside the five top answerers)")
+    if not result["questions"]:
+        typer.echo("nothing to measure: no thread started after the cut got an answer from someone seen before "
+                   "it; a longer history gives some, or try another --cut")
     typer.echo(f"{'system':16} {'n':>5} {'MRR':>6} {'hit@1':>6} {'hit@5':>6} {'hit@10':>6} {'longtail':>8}")
     for name, m in result["systems"].items():
         typer.echo(f"{name:16} {m['n']:5d} {m['mrr']:6.3f} {m['hit@1']:6.3f} {m['hit@5']:6.3f} {m['hit@10']:6.3f} "

@@ -290,3 +290,25 @@ def test_ask_never_sends_control_characters_to_the_terminal(capsys):
     out = capsys.readouterr().out
     assert not any(ch in out for ch in "\x1b\x07\x9b"), repr(out)
     assert "Eve\ufffd[2J" in out
+
+
+def test_eval_says_what_it_found_when_there_is_nothing_to_evaluate(tmp_path):
+    """An empty folder, or JSON that is no export, was told to `connective import` first (eval imports into a
+    scratch database itself); now it says what the import found. Two servers in one folder: --community."""
+    (tmp_path / "empty").mkdir()
+    out = run("eval", str(tmp_path / "empty"))
+    assert out.returncode != 0 and "no messages to evaluate" in out.stderr and "import slack" not in out.stderr
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "config.json").write_text('{"theme": "dark"}')
+    out = run("eval", str(tmp_path / "other"))
+    assert "not a DiscordChatExporter JSON export" in out.stderr, out.stderr[-2000:]
+
+    two = tmp_path / "two"
+    shutil.copytree(Path(__file__).parent / "fixtures" / "discord_export" / "first", two)
+    data = json.loads(next(two.glob("*general*.json")).read_text())
+    data["guild"]["id"] = "1200000000000000001"
+    (two / "elsewhere.json").write_text(json.dumps(data))
+    out = run("eval", str(two))
+    assert "--community" in out.stderr
+    out = run("eval", str(two), "--community", "1200000000000000001")
+    assert "--community" not in out.stderr and "No such option" not in out.stderr, out.stderr[-2000:]
