@@ -375,3 +375,17 @@ async def test_json_no_parser_takes_and_odd_field_types_lose_only_their_file_or_
     assert sorted(e.split(":")[0].rsplit("/", 1)[-1] for e in report.errors) == ["deep.json", "long.json"]
     assert all("not valid JSON" in e for e in report.errors)
     assert report.added == 19 + 3
+
+
+async def test_a_slack_export_given_to_import_discord_is_pointed_to_import_slack(app, tmp_path):
+    """It read every day file as a Discord export that was not one: hundreds of notes, and nothing imported."""
+    import pytest
+
+    from bot.errors import UserError
+
+    (tmp_path / "users.json").write_text("[]")
+    (tmp_path / "channels.json").write_text('[{"id": "C1", "name": "general"}]')
+    (tmp_path / "general").mkdir()
+    (tmp_path / "general" / "2024-01-02.json").write_text("[]")
+    with pytest.raises(UserError, match="is a Slack export: import it with `connective import slack`"):
+        await app.importer.import_discord([tmp_path])

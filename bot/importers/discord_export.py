@@ -196,6 +196,9 @@ class DiscordExport:
             source, names, where = ExportSource(path.parent), [path.name], f"{path.parent}/"
         else:
             source = ExportSource(path)  # a folder or a .zip archive
+            if source.exists("users.json") and source.exists("channels.json"):
+                source.close()
+                raise UserError(f"{path} is a Slack export: import it with `connective import slack`")
             names = source.files(".json")
             where = f"{path}:" if path.is_file() else f"{path}/"
             if not names:
