@@ -14,7 +14,7 @@ from bot import events as ev
 from bot import metrics
 from bot.actions import Action, Button, Document, Evidence, ExpertCard, Reply, Section, Sender
 from bot.db.engine import Database
-from bot.db.models import Member, Message, MessageVector, Question, Reaction, Skill
+from bot.db.models import DeletedMessage, Member, Message, MessageVector, Question, Reaction, Skill
 from bot.messages import render, template
 from bot.repo import (
     channel_ingested,
@@ -249,6 +249,9 @@ class Core:
     async def _on_deleted(self, event: ev.MessageDeleted, community_id: int) -> None:
         async with self.db.sessions.begin() as session:
             channel = await ensure_channel(session, community_id, event.channel)
+            # Remembered even if never stored here: an export made before the deletion must not bring it back.
+            await session.execute(insert_ignore(session, DeletedMessage).values(
+                community_id=community_id, channel_id=channel.id, external_id=event.message_id))
             message = await get_message(session, community_id, channel.id, event.message_id)
             if message is None:
                 return

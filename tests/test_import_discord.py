@@ -389,3 +389,14 @@ async def test_a_slack_export_given_to_import_discord_is_pointed_to_import_slack
     (tmp_path / "general" / "2024-01-02.json").write_text("[]")
     with pytest.raises(UserError, match="is a Slack export: import it with `connective import slack`"):
         await app.importer.import_discord([tmp_path])
+
+
+async def test_a_message_deleted_live_is_not_brought_back_by_importing_again(app):
+    """Re-importing an export is a routine top-up: it restored every message members had deleted since."""
+    await app.importer.import_discord([FIRST])
+    await app.core.handle(ev.MessageDeleted(community=GUILD, platform="discord", user=PETRA, channel=GENERAL,
+                                            message_id=g(2), time=datetime(2024, 3, 1, tzinfo=UTC)))
+    assert g(2) not in await _messages(app)
+    again = await app.importer.import_discord([FIRST])
+    assert (again.errors, again.added) == ([], 0)
+    assert g(2) not in await _messages(app)

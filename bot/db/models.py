@@ -104,6 +104,20 @@ class CorpusChange(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
 
 
+class DeletedMessage(Base):
+    """A message deleted on the platform: a later import of an export made before the deletion must not bring
+    it back (the key is Message's)."""
+
+    __tablename__ = "deleted_message"
+    __table_args__ = (UniqueConstraint("community_id", "channel_id", "external_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("community.id", ondelete=CASCADE))
+    channel_id: Mapped[int] = mapped_column(ForeignKey("channel.id", ondelete=CASCADE))
+    external_id: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class Reaction(Base):
     __tablename__ = "reaction"
     __table_args__ = (UniqueConstraint("message_id", "user_external_id", "name"),)

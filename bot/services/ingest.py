@@ -10,7 +10,7 @@ import numpy as np
 from sqlalchemy import delete, insert, select, update
 
 from bot.db.engine import Database
-from bot.db.models import Member, Message, MessageVector, Reaction
+from bot.db.models import DeletedMessage, Member, Message, MessageVector, Reaction
 from bot.repo import insert_ignore, withheld_members
 from bot.safety import storable
 from bot.services.expertise import ExpertiseService
@@ -85,12 +85,17 @@ class IngestService:
                            Message.external_id.in_({m.external_id for m in messages}))
                 )).all()
             }
+            deleted = set((await session.execute(  # deleted on the platform: an older export must not restore them
+                select(DeletedMessage.channel_id, DeletedMessage.external_id)
+                .where(DeletedMessage.community_id == community_id, DeletedMessage.channel_id.in_(channel_ids),
+                       DeletedMessage.external_id.in_({m.external_id for m in messages}))
+            )).all())
             new_rows, changed = [], []
             bot_edits: set[int] = set()  # stored with their new text, never embedded (bots are never experts)
             seen: set[tuple[int, str]] = set()
             for m in messages:
                 key = (m.channel_id, m.external_id)
-                if not consent.get(m.author_id, True) or key in seen:
+                if not consent.get(m.author_id, True) or key in seen or key in deleted:
                     result.skipped += 1
                     continue
                 seen.add(key)
