@@ -317,6 +317,17 @@ def test_reply_chains_end_at_their_first_message_or_at_a_known_conversation():
     assert conversations(replies[2:3], known={(1, "b"): "q"}) == {(1, "b"): "q", (1, "c"): "q", (1, "q"): "q"}
 
 
+async def _conversation(app, team: str, said: list[tuple[str, str, str | None, str]]) -> int:  # noqa: ANN001
+    """Post (id, author, thread, text) messages live in a Slack channel a minute apart; the community's id."""
+    start = datetime(2026, 3, 2, 9, tzinfo=UTC)
+    for i, (mid, user, thread, text) in enumerate(said):
+        await app.core.handle(ev.MessagePosted(community=team, platform="slack", user=user, channel="C1",
+                                               message_id=mid, thread=thread, text=text,
+                                               time=start + timedelta(minutes=i)))
+    async with app.db.sessions() as s:
+        return await s.scalar(select(Community.id).where(Community.external_id == team))
+
+
 async def test_evidence_quotes_what_members_told_not_what_they_asked_and_says_it_once(app):
     said = [  # (id, author, thread, text)
         ("1", "U1", None, "How do I get index-only scans on a big postgres table?"),  # asked, never answered
@@ -326,13 +337,7 @@ async def test_evidence_quotes_what_members_told_not_what_they_asked_and_says_it
         ("5", "U2", "4", "VACUUM it, an index-only scan reads the visibility map first"),
         ("6", "U3", "4", "partitions of the table too, they each keep their own visibility map"),  # the asker
     ]
-    start = datetime(2026, 3, 2, 9, tzinfo=UTC)
-    for i, (mid, user, thread, text) in enumerate(said):
-        await app.core.handle(ev.MessagePosted(community="TQUOTE", platform="slack", user=user, channel="C1",
-                                               message_id=mid, thread=thread, text=text,
-                                               time=start + timedelta(minutes=i)))
-    async with app.db.sessions() as s:
-        cid = await s.scalar(select(Community.id).where(Community.external_id == "TQUOTE"))
+    cid = await _conversation(app, "TQUOTE", said)
     found = {f.user: f.why for f in await app.expertise.rank(cid, "index-only scans and the visibility map",
                                                                 asker="U9", top=5)}
     shown = " ".join(why for whys in found.values() for why in whys)
@@ -435,13 +440,7 @@ async def test_a_reply_that_tells_nothing_is_no_evidence(app):
             ("3", "U3", "1", "lol"),
             ("4", "U4", "1", "following?"),
             ("5", "U5", "1", "we should get noodles for lunch after this")]
-    start = datetime(2026, 3, 2, 9, tzinfo=UTC)
-    for i, (mid, user, thread, text) in enumerate(said):
-        await app.core.handle(ev.MessagePosted(community="TLOL", platform="slack", user=user, channel="C1",
-                                               message_id=mid, thread=thread, text=text,
-                                               time=start + timedelta(minutes=i)))
-    async with app.db.sessions() as s:
-        cid = await s.scalar(select(Community.id).where(Community.external_id == "TLOL"))
+    cid = await _conversation(app, "TLOL", said)
     found = {f.user: f.why for f in await app.expertise.rank(cid, "roll back a kubernetes deployment",
                                                                 asker="U9", top=5)}
     assert any(why.startswith("answered 1 similar thread") for why in found["U2"])
