@@ -18,7 +18,7 @@ from typing import Any
 
 from bot.errors import UserError
 from bot.importers.report import ImportReport
-from bot.importers.source import DamagedFile, ExportSource
+from bot.importers.source import DamagedFile, ExportSource, listed
 from bot.safety import usable_id
 from bot.services.ingest import IncomingMessage
 
@@ -56,19 +56,14 @@ def parse_time(value: Any) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def items(value: Any) -> list:
-    """A list field as exported, or nothing: `"embeds": 5` in a damaged file is no list to read."""
-    return value if isinstance(value, list) else []
-
-
 def message_text(m: dict[str, Any]) -> str:
     text = m.get("content") if isinstance(m.get("content"), str) else ""
     if not text.strip():
         parts = []
-        for e in items(m.get("embeds")):
+        for e in listed(m.get("embeds")):
             if isinstance(e, dict):
                 parts += [e.get("title") or "", e.get("description") or ""]
-        parts += [a.get("fileName") or "" for a in items(m.get("attachments")) if isinstance(a, dict)]
+        parts += [a.get("fileName") or "" for a in listed(m.get("attachments")) if isinstance(a, dict)]
         text = " ".join(p for p in parts if isinstance(p, str) and p)
     return text
 
@@ -83,7 +78,7 @@ def reaction_name(r: dict[str, Any]) -> str:
 
 
 def reaction_users(r: dict[str, Any]) -> list[str]:
-    return [str(u["id"]) for u in items(r.get("users")) if isinstance(u, dict) and u.get("id")]
+    return [str(u["id"]) for u in listed(r.get("users")) if isinstance(u, dict) and u.get("id")]
 
 
 @dataclass
@@ -276,7 +271,7 @@ class DiscordExport:
         """(emoji, user id) for every listed reacting user. Bare counts (older exports list no users) are
         not stored: a reaction row says who reacted, and inventing people would not be faithful."""
         out = []
-        for r in items(m.get("reactions")):
+        for r in listed(m.get("reactions")):
             if isinstance(r, dict):
                 out += [(reaction_name(r), u) for u in reaction_users(r)]
         return out
@@ -284,7 +279,7 @@ class DiscordExport:
     @staticmethod
     def _unknown_reactions(m: dict[str, Any]) -> int:
         total = 0
-        for r in items(m.get("reactions")):
+        for r in listed(m.get("reactions")):
             if isinstance(r, dict) and isinstance(r.get("count"), int):
                 total += max(0, r["count"] - len(reaction_users(r)))
         return total

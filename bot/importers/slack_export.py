@@ -8,7 +8,7 @@ from typing import Any
 
 from bot.errors import UserError
 from bot.importers.report import ImportReport
-from bot.importers.source import DamagedFile, ExportSource
+from bot.importers.source import DamagedFile, ExportSource, listed
 from bot.safety import usable_id
 from bot.services.ingest import IncomingMessage
 
@@ -48,10 +48,6 @@ def slack_ts(value: Any) -> str | None:
     return str(value)
 
 
-def _list(value: Any) -> list:
-    return value if isinstance(value, list) else []
-
-
 def _text_field(m: dict[str, Any], key: str) -> str | None:
     value = m.get(key)
     if value is not None and not isinstance(value, str):
@@ -82,16 +78,16 @@ def parse_message(m: dict[str, Any]) -> dict[str, Any]:
         "username": m["username"] if isinstance(m.get("username"), str) else None,
         "thread_ts": slack_ts(m.get("thread_ts")),
         "user_profile": _strings(m.get("user_profile"), ("display_name", "real_name")),
-        "attachments": [_strings(a, ATTACHMENT_FIELDS) for a in _list(m.get("attachments")) if isinstance(a, dict)],
-        "files": [_strings(f, ("title", "name")) for f in _list(m.get("files")) if isinstance(f, dict)],
+        "attachments": [_strings(a, ATTACHMENT_FIELDS) for a in listed(m.get("attachments")) if isinstance(a, dict)],
+        "files": [_strings(f, ("title", "name")) for f in listed(m.get("files")) if isinstance(f, dict)],
         "reactions": [],
     }
     edited = m.get("edited")
     if isinstance(edited, dict) and (edited_ts := slack_ts(edited.get("ts"))):
         out["edited"] = {"ts": edited_ts}
-    for r in _list(m.get("reactions")):
+    for r in listed(m.get("reactions")):
         if isinstance(r, dict) and isinstance(r.get("name"), str) and r["name"]:
-            users = [u for u in _list(r.get("users")) if isinstance(u, str) and u]
+            users = [u for u in listed(r.get("users")) if isinstance(u, str) and u]
             if users:
                 out["reactions"].append({"name": r["name"], "users": users})
     return out
@@ -142,7 +138,7 @@ class SlackExport:
         except DamagedFile as exc:
             self.report.errors.append(str(exc))
             users = []
-        for u in _list(users):
+        for u in listed(users):
             if not isinstance(u, dict) or not isinstance(u.get("id"), str) or not usable_id(u["id"]):
                 continue
             self.users[u["id"]] = u
@@ -163,12 +159,12 @@ class SlackExport:
             if not self.source.exists(name):
                 continue
             try:
-                listed = self.source.read_json(name)
+                entries = self.source.read_json(name)
                 self.report.files += 1
             except DamagedFile as exc:
                 self.report.errors.append(str(exc))
                 continue
-            for ch in _list(listed):
+            for ch in listed(entries):
                 if isinstance(ch, dict) and isinstance(ch.get("id"), str) and usable_id(ch["id"]):
                     name = _strings(ch, ("name",)).get("name") or ch["id"]
                     channels.append({"id": ch["id"], "name": name, "is_private": private})

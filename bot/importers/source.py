@@ -9,6 +9,11 @@ from typing import Any
 from bot.errors import UserError
 
 
+def listed(value: Any) -> list:
+    """A list field as exported, or nothing: `"reactions": 5` in a damaged file is no list to read."""
+    return value if isinstance(value, list) else []
+
+
 class DamagedFile(Exception):
     def __init__(self, name: str, reason: str) -> None:
         super().__init__(f"{name}: {reason}")
