@@ -339,7 +339,14 @@ class Core:
                 topics = [storable(t).strip()[:200] for t in re.split(r"[,;\n]", rest) if t.strip()]
                 if not topics:
                     return [self._reply(event, "Tell me the topics: `/skills add kubernetes, postgres tuning`")]
+                # A topic declared before (in any case) is not stored again: "Kubernetes" after "kubernetes"
+                # would list it twice.
+                known = {s.topic.casefold() for s in await skills_of(session, community_id, member_id)
+                         if s.source == "declared"}
                 for topic in topics:
+                    if topic.casefold() in known:
+                        continue
+                    known.add(topic.casefold())
                     await session.execute(insert_ignore(session, Skill).values(
                         community_id=community_id, member_id=member_id, topic=topic, source="declared"))
                 text = "Added: " + ", ".join(topics)

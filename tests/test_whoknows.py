@@ -40,6 +40,39 @@ async def test_sample_questions_find_their_experts(sample_app):
         assert found[0].why and any(link for link in found[0].permalinks)
 
 
+async def test_a_declared_skill_is_heard_where_regulars_answer_everything(sample_app):
+    """A quiet member who declares exactly the skill asked about is among the first suggestions, with the skill
+    as the reason, even where the regulars answer most questions (a declared skill was only a feature the fit
+    cannot learn, and a real community left such a member out of its top ten); a member proven on the topic
+    still comes first. Declaring the same skill again, in another case, stores and counts it once."""
+    cid = await _community_id(sample_app)
+    excluded = await sample_app.expertise.excluded_members(cid)
+    async with sample_app.db.sessions() as s:
+        counts = (await s.execute(select(Member.external_id, func.count(Message.id))
+                                  .join(Message, Message.author_id == Member.id)
+                                  .where(Member.community_id == cid).group_by(Member.external_id)
+                                  .order_by(func.count(Message.id), Member.external_id))).all()
+    quiet = next(user for user, n in counts if n >= 2 and user not in excluded)
+    nobody = "Who knows Erlang OTP supervision trees and restart strategies?"
+    helm = "Who can help me write Helm charts for our Kubernetes services?"
+    for question in (nobody, helm):
+        assert quiet not in [f.user for f in await sample_app.expertise.rank(cid, question, top=10)]
+
+    def skills(args: str) -> ev.CommandInvoked:
+        return ev.CommandInvoked(community=TEAM, platform="slack", user=quiet, channel="C1", name="skills", args=args)
+
+    for args in ("add erlang otp supervisors", "add Erlang OTP Supervisors, helm charts", "add erlang otp supervisors"):
+        await sample_app.core.handle(skills(args))
+    [listed] = await sample_app.core.handle(skills(""))
+    assert listed.doc.plain().lower().count("erlang otp supervisors") == 1, listed.doc.plain()
+    found = await sample_app.expertise.rank(cid, nobody, top=5)
+    users = [f.user for f in found]
+    assert quiet in users[:2], users
+    assert any("declared" in why for why in found[users.index(quiet)].why)
+    found = await sample_app.expertise.rank(cid, helm, top=5)
+    assert found[0].name == "aiko" and quiet in [f.user for f in found[:3]], [f.name for f in found]
+
+
 async def test_evidence_is_never_noise_and_private_channels_are_never_quoted(sample_app):
     """A question nothing matches still gets the regulars, but no quotes and no "similar threads"; a private
     channel an admin turned on counts for the ranking, but whoever asks is not shown its name, words or link."""

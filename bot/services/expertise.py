@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 
 TOP_K = 100
 SKILL_MIN_SIM = 0.35
+SKILL_FULL_SIM = 0.75  # "erlang otp supervisors" and a question on OTP supervision trees: 0.80
 SKILL_REASONS = {"declared": "declared a matching skill", "endorsed": "endorsed for a matching skill",
                  "intro": "accepted an intro on a similar question"}
 INTRO_TOPIC_CHARS = 500  # an accepted intro's question, as a skill...
@@ -434,16 +435,28 @@ class ExpertiseService:
         changes = None if unseen is None else [(cid, mid) for kind, _, _, _, cid, mid in rows if kind == "c"]
         return _AskContext(excluded, skills, declined, private, changes)
 
-    def _skill_scores(self, skills: list[tuple[str, str, str]],
-                      query_vec: np.ndarray) -> tuple[dict[str, float], dict[str, set[str]]]:
-        """Per member, the skill signal of the skills like the question (a declared skill counts fully; an
-        endorsement, or an intro accepted on a question like it, half) and the sources that matched."""
+    def _skill_scores(self, skills: list[tuple[str, str, str]], query_vec: np.ndarray,
+                      query: str) -> tuple[dict[str, float], dict[str, set[str]]]:
+        """Per member, how well their skills match the question, and the sources that matched. A skill matches
+        by meaning (cosine from SKILL_MIN_SIM, fully from SKILL_FULL_SIM) or by its words: a broad skill such
+        as "postgres" is far from a whole question about postgres by cosine (0.39), but all its words are
+        there. A declared skill counts fully; an endorsement, or an intro accepted on a question like it, half."""
         out: dict[str, float] = {}
         sources: dict[str, set[str]] = {}
+        declared: set[tuple[str, str]] = set()
+        words = set(tokens(clean(query)))
         for user, topic, source in skills:
+            if source == "declared":  # the same skill declared twice (or in other case) counts once
+                if (user, topic.casefold()) in declared:
+                    continue
+                declared.add((user, topic.casefold()))
             sim = float(self._skill_vectors[topic] @ query_vec)
-            if sim >= SKILL_MIN_SIM:
-                gain = (sim - SKILL_MIN_SIM) / (1 - SKILL_MIN_SIM) * (1.0 if source == "declared" else 0.5)
+            match = (sim - SKILL_MIN_SIM) / (SKILL_FULL_SIM - SKILL_MIN_SIM)
+            named = set(tokens(clean(topic))) if source != "intro" else set()  # an intro's topic is a question
+            if named:
+                match = max(match, len(named & words) / len(named))
+            if match > 0:
+                gain = min(match, 1.0) * (1.0 if source == "declared" else 0.5)
                 out[user] = out.get(user, 0.0) + gain
                 sources.setdefault(user, set()).add(source)
         return out, sources
@@ -596,7 +609,7 @@ class ExpertiseService:
             return await self.rank(community_id, text, asker=asker, top=top, now=now, query_vector=query_vector,
                                    skip=skip, replay=replay)
         penalties = self._penalties(ctx.declined, query_vector) if ctx.declined else {}
-        skill, skill_sources = self._skill_scores(ctx.skills, query_vector) if ctx.skills else ({}, {})
+        skill, skill_sources = self._skill_scores(ctx.skills, query_vector, text) if ctx.skills else ({}, {})
         ref_time = min(now.timestamp(), latest) if now else latest
         excluded = ctx.excluded | set(skip) | {user for user, p in penalties.items() if p >= 1.0}
         ranked = rank_experts(corpus, Hits(dense, lexical), asker=asker, excluded=excluded, ref_time=ref_time,
