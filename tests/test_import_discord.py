@@ -400,3 +400,21 @@ async def test_a_message_deleted_live_is_not_brought_back_by_importing_again(app
     again = await app.importer.import_discord([FIRST])
     assert (again.errors, again.added) == ([], 0)
     assert g(2) not in await _messages(app)
+
+
+async def test_files_counts_only_the_files_imported_from(app, tmp_path):
+    """A direct-message export and a private thread are read and left out: the report counts them apart, not
+    among the files the messages came from."""
+    folder = tmp_path / "export"
+    shutil.copytree(FIRST, folder)
+    message = {"id": "1100000000000500001", "type": "Default", "timestamp": "2024-01-02T10:00:00+00:00",
+               "content": "a private word", "author": {"id": ASHA, "name": "asha"}}
+    (folder / "dm.json").write_text(json.dumps({"guild": {"id": "0", "name": "Direct Messages"}, "messages": [message],
+                                                "channel": {"id": "1100000000000500000", "type": "DirectTextChat"}}))
+    (folder / "private.json").write_text(json.dumps({
+        "guild": {"id": GUILD, "name": "Fernhill Makers"}, "messages": [message],
+        "channel": {"id": "1100000000000500002", "type": "GuildPrivateThread", "name": "secret"}}))
+    report = await app.importer.import_discord([folder])
+    assert (report.files, report.files_left_out, report.added) == (3, 2, 19)
+    assert "3 files (2 more private or direct-message files left out)" in report.summary()
+    assert report.system_notices == 3 and report.skipped == 3  # member join, pin notice, "started a thread"

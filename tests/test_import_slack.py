@@ -235,3 +235,16 @@ async def test_ids_no_database_keeps_lose_their_message_not_the_export(app, tmp_
     assert any("channel folder unreadable" in e for e in report.errors)
     async with app.db.sessions() as s:
         assert await s.scalar(select(func.count()).select_from(Message)) == report.added
+
+
+async def test_the_report_tells_notices_from_messages_without_an_author_and_malformed_ones(app, tmp_path):
+    """A join is expected; a message nobody wrote, or one with a broken timestamp, is worth a look: they were
+    all one "skipped" figure."""
+    extra = [{"type": "message", "subtype": "channel_join", "user": "UPG", "text": "joined", "ts": f"{START + 5:.6f}"},
+             {"type": "message", "subtype": "channel_topic", "user": "UPG", "text": "topic", "ts": f"{START + 6:.6f}"},
+             {"type": "message", "text": "who wrote this?", "ts": f"{START + 7:.6f}"},
+             {"type": "message", "user": "UPG", "text": 5, "ts": f"{START + 8:.6f}"}]
+    report = await app.importer.import_slack(write_slack_export(tmp_path / "export", USERS, THREADS, extra=extra))
+    assert (report.system_notices, report.no_author, report.malformed, report.not_stored) == (2, 1, 1, 0)
+    assert report.skipped == 4
+    assert "4 skipped (2 system notices, 1 without an author, 1 malformed)" in report.summary()

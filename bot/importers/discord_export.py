@@ -218,7 +218,6 @@ class DiscordExport:
         if not isinstance(channel_raw, dict) or not channel_raw.get("id") or not isinstance(messages, list):
             self.report.errors.append(f"{label}: damaged export (no channel id or no list of messages)")
             return
-        self.report.files += 1
         kind = str(channel_raw.get("type", "GuildTextChat"))
         kind = CHANNEL_KINDS.get(kind, kind)
         guild_raw = guild_raw if isinstance(guild_raw, dict) else {}
@@ -228,11 +227,14 @@ class DiscordExport:
             return
         if kind in DIRECT_KINDS or guild_id == "0":
             self._skipped_direct += 1
+            self.report.files_left_out += 1
             return
         channel_id = str(channel_raw["id"])
         if kind in PRIVATE_KINDS and not self.include_private:
             self._skipped_private.add(channel_id)
+            self.report.files_left_out += 1
             return
+        self.report.files += 1
         guild = self.guilds.setdefault(guild_id, DiscordGuild(guild_id, str(guild_raw.get("name") or "")))
         channel = guild.channels.get(channel_id)
         if channel is None:
@@ -247,13 +249,18 @@ class DiscordExport:
         self.report.messages_seen += 1
         author = m.get("author") if isinstance(m, dict) else None
         moment = parse_time(m.get("timestamp")) if isinstance(m, dict) else None
-        if (not isinstance(author, dict) or not usable_id(author.get("id")) or not usable_id(m.get("id"))
-                or moment is None):
-            self.report.skipped += 1
+        if not isinstance(m, dict) or not usable_id(m.get("id")) or moment is None:
+            self.report.malformed += 1
             return
         if str(m.get("type", "Default")) not in CONTENT_KINDS:
             channel.started_from_message |= str(m.get("type")) in STARTER_KINDS
-            self.report.skipped += 1
+            self.report.system_notices += 1
+            return
+        if not isinstance(author, dict) or author.get("id") in (None, ""):
+            self.report.no_author += 1
+            return
+        if not usable_id(author.get("id")):
+            self.report.malformed += 1
             return
         uid = str(author["id"])
         known = guild.people.get(uid)

@@ -208,21 +208,21 @@ class SlackExport:
                 except Exception as exc:  # noqa: BLE001 - the last guard: one odd message must not stop the import
                     malformed.append(repr(exc))
                     continue
-                if self._known_author(m, people):
+                if m["subtype"] in SYSTEM_SUBTYPES:
+                    self.report.system_notices += 1
+                elif self._known_author(m, people):
                     out.append(m)
                 else:
-                    self.report.skipped += 1
+                    self.report.no_author += 1
             if malformed:
-                self.report.skipped += len(malformed)
+                self.report.malformed += len(malformed)
                 log.warning("%s: skipped %d malformed message(s) (%s)", name, len(malformed), malformed[0])
         out.sort(key=lambda m: float(m["ts"]))
         return out
 
     @staticmethod
     def _known_author(m: dict[str, Any], people: dict[str, dict]) -> bool:
-        """False for a system notice or a message nobody wrote; otherwise its author is in people."""
-        if m["subtype"] in SYSTEM_SUBTYPES:
-            return False
+        """False for a message nobody wrote; otherwise its author is in people."""
         author = m["user"]
         if m["subtype"] == "bot_message" or (m["bot_id"] and not author):
             author = m["bot_id"] or author or "bot"

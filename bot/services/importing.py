@@ -163,7 +163,7 @@ class ImportService:
                     result = await self.ingest.store(community_id, part, progress=step)
                     report.added += result.added
                     report.updated += result.updated
-                    report.skipped += result.skipped
+                    report.not_stored += result.skipped
                     report.embedded += result.embedded
                     changed += result.added + result.updated
                     advance(len(part) - shown)  # stored without encoding: known, bots', or no expertise
