@@ -248,3 +248,18 @@ async def test_the_report_tells_notices_from_messages_without_an_author_and_malf
     assert (report.system_notices, report.no_author, report.malformed, report.not_stored) == (2, 1, 1, 0)
     assert report.skipped == 4
     assert "4 skipped (2 system notices, 1 without an author, 1 malformed)" in report.summary()
+
+
+async def test_a_names_only_reimport_shows_the_new_names_at_once(app, tmp_path):
+    """A member renamed in users.json, with no message new or edited: who-knows names them by the new name in
+    this process right away (the names cache kept the old one, as nothing called for a refit)."""
+    folder = write_slack_export(tmp_path / "export", USERS, THREADS)
+    await app.importer.import_slack(folder)
+    question = "postgres index ignored by the planner"
+    found = await app.expertise.rank(await _community_id(app), question, asker="UASK1")
+    assert (found[0].user, found[0].name) == ("UPG", USERS["UPG"])
+    renamed = write_slack_export(tmp_path / "renamed", {**USERS, "UPG": "Pilar Renamed"}, THREADS)
+    report = await app.importer.import_slack(renamed)
+    assert (report.added, report.updated) == (0, 0)
+    found = await app.expertise.rank(await _community_id(app), question, asker="UASK1")
+    assert (found[0].user, found[0].name) == ("UPG", "Pilar Renamed")

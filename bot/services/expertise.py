@@ -178,6 +178,10 @@ class ExpertiseService:
                           np.stack([v for _, v in vectors]) if vectors else np.zeros((0, dim), np.float32),
                           reactions=reactions)
 
+    def forget_names(self, community_id: int) -> None:
+        """Display names are read again on the next ask (members were renamed, say by an import)."""
+        self._names_cache.pop(community_id, None)
+
     def forget_cache(self, community_id: int | None = None) -> None:
         if community_id is None:
             self._weights.clear()

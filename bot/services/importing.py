@@ -108,7 +108,9 @@ class ImportService:
                 row = await ensure_channel(session, community.id, ch["id"], name=ch["name"],
                                            is_private=ch["is_private"])
                 channel_ids[ch["id"]] = row.id
-            return community.id, member_ids, channel_ids
+        # The export may rename members without a message new or edited (so no refit): names are read again.
+        self.expertise.forget_names(community.id)
+        return community.id, member_ids, channel_ids
 
     async def _stored_threads(self, guild_id: str, thread_ids: list[str]) -> tuple[set[str], set[str]]:
         """Of these Discord threads: those whose opening message is stored, and those an earlier import
