@@ -7,8 +7,7 @@ import logging
 import sys
 import textwrap
 import unicodedata
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,6 +17,7 @@ import typer
 
 from bot.cli_digest import digest_cli as _digest_cli
 from bot.errors import UserError
+from bot.progress import progress_bar
 
 if TYPE_CHECKING:
     from rich.text import Text
@@ -81,18 +81,6 @@ async def _open_app(s, *, upgrade: bool = True):  # noqa: ANN001, ANN202
     if upgrade:
         await ensure_schema(app.db)
     return app
-
-
-@contextmanager
-def progress_bar(total: int, label: str) -> Iterator[Callable[[int], None]]:
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    console = Console(stderr=True)
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  console=console, disable=not console.is_terminal, transient=False) as bar:
-        task = bar.add_task(label, total=total)
-        yield lambda n: bar.advance(task, n)
 
 
 # -- db --------------------------------------------------------------------------------------------
@@ -216,7 +204,7 @@ def eval_cmd(
                                     + "".join(f"\n  {note}" for note in report.notes[:5]))
                 cid = await _community_id(app, community)
                 try:
-                    return await evaluate(app.expertise, cid, cut_share=cut, live=live)
+                    return await evaluate(app.expertise, cid, cut_share=cut, live=live, progress=progress_bar)
                 except ValueError as exc:
                     raise UserError(str(exc)) from None
             finally:

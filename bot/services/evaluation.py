@@ -24,6 +24,7 @@ import numpy as np
 from sqlalchemy import delete, select
 
 from bot.db.models import Member, Message, MessageVector
+from bot.progress import ProgressFactory, no_progress
 from bot.services.expertise import ExpertiseService
 from matching.corpus import ROLE_ANSWER, ROLE_ASK, Corpus, MessageRecord
 from matching.ranking import hour_of
@@ -130,7 +131,7 @@ async def _later_vectors(expertise: ExpertiseService, ids: list[int]) -> dict[in
 
 
 async def evaluate(expertise: ExpertiseService, community_id: int, *, cut_share: float = 0.7,
-                   live: bool = False) -> dict:
+                   live: bool = False, progress: ProgressFactory = no_progress) -> dict:
     """Cut the stored history at `cut_share`, drop what comes after (this is a scratch database), refit,
     and score suggestions and baselines on the later threads: against the frozen history, or `live`,
     following the later messages up to each question."""
@@ -162,25 +163,28 @@ async def evaluate(expertise: ExpertiseService, community_id: int, *, cut_share:
     regulars = {u for u, _ in activity.answers.most_common(5)}
     systems: dict[str, Scores] = {}
     followed = 0
-    for q in questions:
-        if live and followed < len(later) and later[followed].ts < q.ts:  # what was said before the question
-            start = followed
-            while followed < len(later) and later[followed].ts < q.ts:
-                followed += 1
-            batch = later[start:followed]
-            ids = [r.id for r in batch if r.id in vectors]
-            stacked = np.stack([vectors[i] for i in ids]) if ids else np.zeros((0, expertise.embedder.dim), np.float32)
-            await expertise.add(community_id, batch, ids, stacked)
-            activity = Activity.of(history)
-        asked_at = datetime.fromtimestamp(q.ts, UTC)
-        if not live:
-            found = await expertise.rank(community_id, q.text, asker=q.asker, top=10)
-            systems.setdefault("connective", Scores()).add([s.user for s in found], q, regulars)
-        found = await expertise.rank(community_id, q.text, asker=q.asker, top=10, now=asked_at)
-        systems.setdefault("connective" if live else "connective+time", Scores()).add(
-            [s.user for s in found], q, regulars)
-        for name, ranked in baselines(history, q, activity).items():
-            systems.setdefault(name, Scores()).add(ranked, q, regulars)
+    with progress(len(questions), "asking the later questions") as advance:
+        for q in questions:
+            if live and followed < len(later) and later[followed].ts < q.ts:  # what was said before the question
+                start = followed
+                while followed < len(later) and later[followed].ts < q.ts:
+                    followed += 1
+                batch = later[start:followed]
+                ids = [r.id for r in batch if r.id in vectors]
+                stacked = (np.stack([vectors[i] for i in ids]) if ids
+                           else np.zeros((0, expertise.embedder.dim), np.float32))
+                await expertise.add(community_id, batch, ids, stacked)
+                activity = Activity.of(history)
+            asked_at = datetime.fromtimestamp(q.ts, UTC)
+            if not live:
+                found = await expertise.rank(community_id, q.text, asker=q.asker, top=10)
+                systems.setdefault("connective", Scores()).add([s.user for s in found], q, regulars)
+            found = await expertise.rank(community_id, q.text, asker=q.asker, top=10, now=asked_at)
+            systems.setdefault("connective" if live else "connective+time", Scores()).add(
+                [s.user for s in found], q, regulars)
+            for name, ranked in baselines(history, q, activity).items():
+                systems.setdefault(name, Scores()).add(ranked, q, regulars)
+            advance(1)
     return {"questions": len(questions), "longtail_questions": sum(q.answerer not in regulars for q in questions),
             "cut": cut, "protocol": "live" if live else "replay", "followed_messages": followed,
             "systems": {name: s.row() for name, s in systems.items()}}

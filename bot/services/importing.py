@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
 from sqlalchemy import select
@@ -15,19 +13,14 @@ from bot.importers.discord_export import DiscordExport, thread_home, thread_root
 from bot.importers.report import ImportReport
 from bot.importers.slack_export import SlackExport, message_author
 from bot.importers.source import DamagedFile
+from bot.progress import ProgressFactory, no_progress
 from bot.repo import ensure_channel, ensure_community, ensure_members_bulk, get_community
 from bot.services.expertise import ExpertiseService
 from bot.services.ingest import IncomingMessage, IngestService
 
 log = logging.getLogger(__name__)
 
-ProgressFactory = Callable[[int, str], AbstractContextManager[Callable[[int], None]]]
-
 CHUNK = 4000
-
-
-def no_progress(total: int, label: str) -> AbstractContextManager[Callable[[int], None]]:
-    return nullcontext(lambda n: None)
 
 
 class ImportService:
