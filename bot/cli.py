@@ -170,52 +170,66 @@ def eval_cmd(
     live: Annotated[bool, typer.Option("--live", help="Follow the later messages up to each question, as the "
                                                        "running bot does (default: replay on the history at the cut)")]
     = False,
+    questions: Annotated[int | None, typer.Option("--questions", min=1, help="Ask only this many of the answered "
+                                                  "questions, drawn at random with --seed (default: all)")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the --questions draw: the same seed, the same "
+                                                     "questions")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON")] = False,
     team: Annotated[str | None, typer.Option(help="Workspace (team) id, when users.json lacks team_id")] = None,
     community: Annotated[str | None, typer.Option(help="The server or workspace (id) when the export holds "
                                                        "several")] = None,
 ) -> None:
     """Quality of suggestions on your own history: MRR and hit@1/5/10 against simple baselines."""
+    import random
     import tempfile
 
     from bot.services.evaluation import evaluate
 
     s_base = settings()
 
-    async def go() -> dict:
-        with tempfile.TemporaryDirectory(prefix="connective-eval-") as tmp:
-            app = await _open_app(s_base.model_copy(update={"database_url": f"sqlite:///{tmp}/eval.db"}))
+    async def go(scratch: Path) -> dict:
+        app = await _open_app(s_base.model_copy(update={"database_url": f"sqlite:///{scratch}/eval.db"}))
+        try:
+            from bot.importers.source import ExportSource
+
+            is_slack = False
+            if not (path.is_file() and path.suffix.lower() == ".json"):  # one DiscordChatExporter file
+                source = ExportSource(path)
+                is_slack = source.exists("users.json") or source.exists("channels.json")
+                source.close()
+            if is_slack:
+                report = await app.importer.import_slack(path, team=team, progress=progress_bar)
+            else:
+                report = await app.importer.import_discord([path], progress=progress_bar)
+            for err in report.errors:
+                typer.echo(f"error: {err}", err=True)
+            if not report.added:  # the scratch database is empty: say why, not "import first"
+                raise UserError(f"{path}: no messages to evaluate"
+                                + "".join(f"\n  {note}" for note in report.notes[:5]))
+            cid = await _community_id(app, community)
             try:
-                from bot.importers.source import ExportSource
+                return await evaluate(app.expertise, cid, cut_share=cut, live=live, sample=questions,
+                                      rng=random.Random(seed), progress=progress_bar)
+            except ValueError as exc:
+                raise UserError(str(exc)) from None
+        finally:
+            await app.close()
 
-                is_slack = False
-                if not (path.is_file() and path.suffix.lower() == ".json"):  # one DiscordChatExporter file
-                    source = ExportSource(path)
-                    is_slack = source.exists("users.json") or source.exists("channels.json")
-                    source.close()
-                if is_slack:
-                    report = await app.importer.import_slack(path, team=team, progress=progress_bar)
-                else:
-                    report = await app.importer.import_discord([path], progress=progress_bar)
-                for err in report.errors:
-                    typer.echo(f"error: {err}", err=True)
-                if not report.added:  # the scratch database is empty: say why, not "import first"
-                    raise UserError(f"{path}: no messages to evaluate"
-                                    + "".join(f"\n  {note}" for note in report.notes[:5]))
-                cid = await _community_id(app, community)
-                try:
-                    return await evaluate(app.expertise, cid, cut_share=cut, live=live, progress=progress_bar)
-                except ValueError as exc:
-                    raise UserError(str(exc)) from None
-            finally:
-                await app.close()
-
-    result = run_async(go)
+    with tempfile.TemporaryDirectory(prefix="connective-eval-") as scratch:
+        result = run_async(go, Path(scratch))
+    sampled = result["questions"] < result["answered_questions"]
+    result["sample"] = {"questions": result["questions"], "of": result["answered_questions"], "seed": seed} \
+        if sampled else None
     if as_json:
         typer.echo(json.dumps(result))
         return
-    typer.echo(f"{result['questions']} later questions answered by someone seen before the cut "
-               f"({result['longtail_questions']} answered by someone outside the five top answerers)")
+    if sampled:
+        typer.echo(f"a sample of {result['questions']} of the {result['answered_questions']} later questions answered "
+                   f"by someone seen before the cut, drawn with --seed {seed} ({result['longtail_questions']} "
+                   "answered by someone outside the five top answerers); the figures are the sample's")
+    else:
+        typer.echo(f"{result['questions']} later questions answered by someone seen before the cut "
+                   f"({result['longtail_questions']} answered by someone outside the five top answerers)")
     if not result["questions"]:
         typer.echo("nothing to measure: no thread started after the cut got an answer from someone seen before "
                    "it; a longer history gives some, or try another --cut")

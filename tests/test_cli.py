@@ -312,3 +312,14 @@ def test_eval_says_what_it_found_when_there_is_nothing_to_evaluate(tmp_path):
     assert "--community" in out.stderr
     out = run("eval", str(two), "--community", "1200000000000000001")
     assert "--community" not in out.stderr and "No such option" not in out.stderr, out.stderr[-2000:]
+
+
+def test_eval_on_a_sample_says_it_is_one():
+    out = run("eval", str(SAMPLE), "--questions", "3", "--seed", "5")
+    assert out.returncode == 0, out.stderr[-3000:]
+    header = out.stdout.splitlines()[0]
+    assert header.startswith("a sample of 3 of the ") and "--seed 5" in header
+    assert [line.split()[1] for line in out.stdout.splitlines()[2:4]] == ["3", "3"]  # n of connective, +time
+    out = run("eval", str(SAMPLE), "--questions", "0")
+    assert out.returncode != 0 and "Traceback" not in out.stderr
+

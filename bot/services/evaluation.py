@@ -16,6 +16,7 @@ Two protocols:
 from __future__ import annotations
 
 import logging
+import random
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -130,11 +131,20 @@ async def _later_vectors(expertise: ExpertiseService, ids: list[int]) -> dict[in
     return out
 
 
+def sample_questions(questions: list[EvalQuestion], size: int | None, rng: random.Random) -> list[EvalQuestion]:
+    """`size` of the questions drawn with `rng` (all of them when size is None or not smaller), in time order."""
+    if size is None or size >= len(questions):
+        return questions
+    return sorted(rng.sample(questions, size), key=lambda q: (q.ts, q.id))
+
+
 async def evaluate(expertise: ExpertiseService, community_id: int, *, cut_share: float = 0.7,
-                   live: bool = False, progress: ProgressFactory = no_progress) -> dict:
+                   live: bool = False, sample: int | None = None, rng: random.Random | None = None,
+                   progress: ProgressFactory = no_progress) -> dict:
     """Cut the stored history at `cut_share`, drop what comes after (this is a scratch database), refit,
     and score suggestions and baselines on the later threads: against the frozen history, or `live`,
-    following the later messages up to each question."""
+    following the later messages up to each question. `sample`: score only that many of the answered
+    questions, drawn with `rng` (the result says of how many)."""
     corpus = await expertise.corpus(community_id)
     a = corpus.arrays
     if len(corpus) < 50:
@@ -159,6 +169,8 @@ async def evaluate(expertise: ExpertiseService, community_id: int, *, cut_share:
     h = history.arrays
     seen = {history.members[int(m)] for m in np.unique(h["author"][h["alive"]])}
     questions = [q for q in questions if q.answerer in seen and q.answerer not in bots]
+    answered = len(questions)
+    questions = sample_questions(questions, sample, rng or random.Random(0))
     activity = Activity.of(history)
     regulars = {u for u, _ in activity.answers.most_common(5)}
     systems: dict[str, Scores] = {}
@@ -186,5 +198,6 @@ async def evaluate(expertise: ExpertiseService, community_id: int, *, cut_share:
                 systems.setdefault(name, Scores()).add(ranked, q, regulars)
             advance(1)
     return {"questions": len(questions), "longtail_questions": sum(q.answerer not in regulars for q in questions),
+            "answered_questions": answered,
             "cut": cut, "protocol": "live" if live else "replay", "followed_messages": followed,
             "systems": {name: s.row() for name, s in systems.items()}}
