@@ -4,10 +4,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import sys
 import textwrap
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -163,6 +165,41 @@ def _finish_import(report) -> None:  # noqa: ANN001
 
 
 # -- eval ------------------------------------------------------------------------------------------
+@contextmanager
+def _scratch_directory(prefix: str) -> Iterator[Path]:
+    """A temporary directory that is removed however the command ends: done, failed, or stopped by Ctrl-C or
+    SIGTERM. A signal ends the process at once (the work in threads need not finish), with one line on stderr
+    and 128 + the signal's number (130, 143)."""
+    import shutil
+    import signal
+    import tempfile
+
+    scratch = Path(tempfile.mkdtemp(prefix=prefix))
+
+    def remove() -> None:
+        for _ in range(3):  # a thread still writing may have put a file back in the meantime
+            shutil.rmtree(scratch, ignore_errors=True)
+            if not scratch.exists():
+                return
+
+    def stop(signum: int, frame: object) -> None:
+        remove()
+        sys.stdout.flush()
+        tty = sys.stderr.isatty()
+        sys.stderr.write(("\n\x1b[?25h" if tty else "")  # below a progress bar, with the cursor it hid shown
+                         + f"error: stopped by {signal.Signals(signum).name}; the scratch database was removed\n")
+        sys.stderr.flush()
+        os._exit(128 + signum)
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield scratch
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        remove()
+
+
 @cli.command("eval")
 def eval_cmd(
     path: Annotated[Path, typer.Argument(help="Slack export (folder or .zip) or DiscordChatExporter JSON")],
@@ -181,7 +218,6 @@ def eval_cmd(
 ) -> None:
     """Quality of suggestions on your own history: MRR and hit@1/5/10 against simple baselines."""
     import random
-    import tempfile
 
     from bot.services.evaluation import evaluate
 
@@ -215,8 +251,8 @@ def eval_cmd(
         finally:
             await app.close()
 
-    with tempfile.TemporaryDirectory(prefix="connective-eval-") as scratch:
-        result = run_async(go, Path(scratch))
+    with _scratch_directory("connective-eval-") as scratch:
+        result = run_async(go, scratch)
     sampled = result["questions"] < result["answered_questions"]
     result["sample"] = {"questions": result["questions"], "of": result["answered_questions"], "seed": seed} \
         if sampled else None

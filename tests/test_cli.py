@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -323,3 +326,26 @@ def test_eval_on_a_sample_says_it_is_one():
     out = run("eval", str(SAMPLE), "--questions", "0")
     assert out.returncode != 0 and "Traceback" not in out.stderr
 
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
+def test_eval_stopped_removes_its_scratch_database(tmp_path, stop):
+    """SIGTERM (a CI timeout, `kill`) left the scratch database in the temporary directory, and Ctrl-C ended
+    without a word."""
+    scratch_root = tmp_path / "tmp"
+    scratch_root.mkdir()
+    proc = subprocess.Popen([*CLI, "eval", str(SAMPLE)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "TMPDIR": str(scratch_root)})
+    try:
+        for _ in range(6000):  # until the scratch database is there (it is being filled then)
+            if list(scratch_root.glob("connective-eval-*/eval.db")) or proc.poll() is not None:
+                break
+            time.sleep(0.01)
+        assert proc.poll() is None, proc.stderr.read()
+        proc.send_signal(stop)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 128 + stop
+    assert err.splitlines()[-1] == f"error: stopped by {stop.name}; the scratch database was removed"
+    assert "Traceback" not in err
+    assert list(scratch_root.iterdir()) == []
