@@ -216,11 +216,18 @@ def eval_cmd(
     community: Annotated[str | None, typer.Option(help="The server or workspace (id) when the export holds "
                                                        "several")] = None,
 ) -> None:
-    """Quality of suggestions on your own history: MRR and hit@1/5/10 against simple baselines."""
+    """Quality of suggestions on your own history: MRR and hit@1/5/10 against simple baselines.
+
+    PATH is imported into a scratch database (a temporary SQLite, removed at the end, also when stopped);
+    the configured database (--db, CONNECTIVE_DATABASE_URL) is never read or written.
+    """
     import random
 
     from bot.services.evaluation import evaluate
 
+    if _state.get("overrides", {}).get("database_url"):
+        raise UserError("eval imports PATH into a scratch database of its own and never reads or writes --db: "
+                        "leave --db out")
     s_base = settings()
 
     async def go(scratch: Path) -> dict:

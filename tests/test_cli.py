@@ -317,6 +317,14 @@ def test_eval_says_what_it_found_when_there_is_nothing_to_evaluate(tmp_path):
     assert "--community" not in out.stderr and "No such option" not in out.stderr, out.stderr[-2000:]
 
 
+def test_eval_refuses_db_it_would_not_use(tmp_path):
+    """eval imports into a scratch database; --db was silently ignored, as if the figures came from it."""
+    db = tmp_path / "mine.db"
+    out = run("--db", f"sqlite:///{db}", "eval", str(SAMPLE))
+    assert out.returncode == 2 and not db.exists()
+    assert out.stderr.startswith("error: eval imports PATH into a scratch database") and out.stderr.count("\n") == 1
+
+
 def test_eval_on_a_sample_says_it_is_one():
     out = run("eval", str(SAMPLE), "--questions", "3", "--seed", "5")
     assert out.returncode == 0, out.stderr[-3000:]
