@@ -570,8 +570,9 @@ def demo(
     import tempfile
     from importlib import resources
 
-    tmp = tempfile.mkdtemp(prefix="connective-demo-")
-    s = settings(database_url=f"sqlite:///{tmp}/demo.db")
+    # The database lives as long as the demo: each run left a connective-demo-* folder behind.
+    scratch = tempfile.TemporaryDirectory(prefix="connective-demo-", ignore_cleanup_errors=True)
+    s = settings(database_url=f"sqlite:///{scratch.name}/demo.db")
     tour = json.loads(resources.files("bot").joinpath("sample", "tour.json").read_text())
 
     async def go() -> None:
@@ -587,7 +588,8 @@ def demo(
         finally:
             await app.close()
 
-    run_async(go)
+    with scratch:
+        run_async(go)
 
 
 async def _demo_extras(app, report) -> None:  # noqa: ANN001

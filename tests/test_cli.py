@@ -31,9 +31,11 @@ def sample_db(tmp_path_factory) -> str:
     return url
 
 
-def test_demo_tour_answers_with_ranked_members_and_evidence():
-    out = run("demo", "--no-input")
+def test_demo_tour_answers_with_ranked_members_and_evidence(tmp_path):
+    out = subprocess.run([*CLI, "demo", "--no-input"], capture_output=True, text=True, timeout=600,
+                         env={**os.environ, "TMPDIR": str(tmp_path)})
     assert out.returncode == 0, out.stderr[-3000:]
+    assert not list(tmp_path.glob("connective-demo-*"))  # its database went with it
     answers = out.stdout.split("Sam Taylor> ")
     # Three who-knows questions, each answered with its expected expert first, with evidence.
     for expected, block in zip(("Mariusz", "Mateus", "Hemi"), answers[1:4], strict=True):
