@@ -19,6 +19,7 @@ class BM25Index:
         self._tfs: list[np.ndarray] = []
         self._lengths: list[int] = []
         self._matrix: sparse.csc_matrix | None = None
+        self._idf = np.zeros(0, dtype=np.float32)
 
     def __len__(self) -> int:
         return len(self._lengths)
@@ -49,10 +50,17 @@ class BM25Index:
         lengths = np.asarray(self._lengths, dtype=np.float32)
         avg = float(lengths.mean()) if n else 1.0
         df = np.bincount(c, minlength=len(self.vocab)).astype(np.float32)
-        idf = np.log(1.0 + (n - df + 0.5) / (df + 0.5))
+        idf = self._idf = np.log(1.0 + (n - df + 0.5) / (df + 0.5))
         norm = self.k1 * (1 - self.b + self.b * lengths[r] / max(avg, 1e-6))
         weight = idf[c] * tf * (self.k1 + 1) / (tf + norm)
         return sparse.csc_matrix((weight, (r, c)), shape=(n, max(len(self.vocab), 1)), dtype=np.float32)
+
+    def idf(self, words: list[str]) -> np.ndarray:
+        """Each word's inverse document frequency (a word never seen: as rare as can be)."""
+        if self._matrix is None:
+            self._matrix = self._build()
+        unseen = float(np.log(1.0 + (len(self._lengths) + 0.5) / 0.5))
+        return np.array([self._idf[self.vocab[w]] if w in self.vocab else unseen for w in words], dtype=np.float64)
 
     def scores(self, query: list[str]) -> np.ndarray:
         if self._matrix is None:

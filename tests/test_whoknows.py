@@ -44,7 +44,8 @@ async def test_a_declared_skill_is_heard_where_regulars_answer_everything(sample
     """A quiet member who declares exactly the skill asked about is among the first suggestions, with the skill
     as the reason, even where the regulars answer most questions (a declared skill was only a feature the fit
     cannot learn, and a real community left such a member out of its top ten); a member proven on the topic
-    still comes first. Declaring the same skill again, in another case, stores and counts it once."""
+    still comes first. A broad skill counts for a question that names it, words like "help" do not. Declaring
+    the same skill again, in another case, stores and counts it once."""
     cid = await _community_id(sample_app)
     excluded = await sample_app.expertise.excluded_members(cid)
     async with sample_app.db.sessions() as s:
@@ -71,6 +72,17 @@ async def test_a_declared_skill_is_heard_where_regulars_answer_everything(sample
     assert any("declared" in why for why in found[users.index(quiet)].why)
     found = await sample_app.expertise.rank(cid, helm, top=5)
     assert found[0].name == "aiko" and quiet in [f.user for f in found[:3]], [f.name for f in found]
+    # A broad skill matches a question that names it; words every question holds do not make an expert.
+    await sample_app.core.handle(skills("add postgres"))
+    postgres = "Why does Postgres ignore my index and do a sequential scan?"
+    found = await sample_app.expertise.rank(cid, postgres, top=5)
+    assert "Mariusz" in found[0].name and quiet in [f.user for f in found[:3]], [f.name for f in found]
+    await sample_app.core.handle(skills("remove postgres"))
+    generic = "Could I get some help and advice? I have questions about styling a React component"
+    before = [f.user for f in await sample_app.expertise.rank(cid, generic, top=10)]
+    await sample_app.core.handle(skills("add help, questions, advice"))
+    after = await sample_app.expertise.rank(cid, generic, top=10)
+    assert [f.user for f in after] == before and not any("declared" in why for f in after for why in f.why)
 
 
 async def test_evidence_is_never_noise_and_private_channels_are_never_quoted(sample_app):

@@ -38,6 +38,7 @@ from bot.repo import claim_event
 from bot.services.changes import ChangeLog
 from matching.corpus import Corpus, MessageRecord
 from matching.fit import build_examples, fit_weights
+from matching.lexical import BM25Index
 from matching.ranking import FEATURES, PRESENT_HOURS, Hits, Ranked, dense_weights, lexical_hits, rank_experts
 from matching.text import clean, tokens
 from matching.vector_index import NumpyVectorIndex, VectorIndex
@@ -47,6 +48,12 @@ log = logging.getLogger(__name__)
 TOP_K = 100
 SKILL_MIN_SIM = 0.35
 SKILL_FULL_SIM = 0.75  # "erlang otp supervisors" and a question on OTP supervision trees: 0.80
+# A skill's words found in the question count by how rare they are in the community's messages, nothing for a
+# word in a tenth of them or more (idf 2.3: "racket" on racket-2019 is 2.1), fully from one in a hundred (4.6),
+# and only as far as the skill means something near the question: "help" (rare in messages) is 0.04 from a
+# question asking for help, "postgres" 0.39 from a question on Postgres indexes.
+SKILL_COMMON_IDF, SKILL_RARE_IDF = 2.3, 4.6
+SKILL_WORDS_MIN_SIM = 0.2
 SKILL_REASONS = {"declared": "declared a matching skill", "endorsed": "endorsed for a matching skill",
                  "intro": "accepted an intro on a similar question"}
 INTRO_TOPIC_CHARS = 500  # an accepted intro's question, as a skill...
@@ -439,12 +446,13 @@ class ExpertiseService:
         changes = None if unseen is None else [(cid, mid) for kind, _, _, _, cid, mid in rows if kind == "c"]
         return _AskContext(excluded, skills, declined, private, changes)
 
-    def _skill_scores(self, skills: list[tuple[str, str, str]], query_vec: np.ndarray,
-                      query: str) -> tuple[dict[str, float], dict[str, set[str]]]:
+    def _skill_scores(self, skills: list[tuple[str, str, str]], query_vec: np.ndarray, query: str,
+                      lexical: BM25Index) -> tuple[dict[str, float], dict[str, set[str]]]:
         """Per member, how well their skills match the question, and the sources that matched. A skill matches
         by meaning (cosine from SKILL_MIN_SIM, fully from SKILL_FULL_SIM) or by its words: a broad skill such
         as "postgres" is far from a whole question about postgres by cosine (0.39), but all its words are
-        there. A declared skill counts fully; an endorsement, or an intro accepted on a question like it, half."""
+        there; a community's common words, or words meaning nothing near the question, count for little.
+        A declared skill counts fully; an endorsement, or an intro accepted on a question like it, half."""
         out: dict[str, float] = {}
         sources: dict[str, set[str]] = {}
         declared: set[tuple[str, str]] = set()
@@ -456,9 +464,12 @@ class ExpertiseService:
                 declared.add((user, topic.casefold()))
             sim = float(self._skill_vectors[topic] @ query_vec)
             match = (sim - SKILL_MIN_SIM) / (SKILL_FULL_SIM - SKILL_MIN_SIM)
-            named = set(tokens(clean(topic))) if source != "intro" else set()  # an intro's topic is a question
-            if named:
-                match = max(match, len(named & words) / len(named))
+            named = sorted(set(tokens(clean(topic)))) if source != "intro" else []  # an intro's topic is a question
+            if named:  # its words in the question, each as far as it is rare here, if the meaning is not far off
+                rare = np.clip((lexical.idf(named) - SKILL_COMMON_IDF) / (SKILL_RARE_IDF - SKILL_COMMON_IDF), 0.0, 1.0)
+                near = min(max((sim - SKILL_WORDS_MIN_SIM) / (SKILL_MIN_SIM - SKILL_WORDS_MIN_SIM), 0.0), 1.0)
+                found = sum(float(r) for w, r in zip(named, rare, strict=True) if w in words)
+                match = max(match, found / len(named) * near)
             if match > 0:
                 gain = min(match, 1.0) * (1.0 if source == "declared" else 0.5)
                 out[user] = out.get(user, 0.0) + gain
@@ -613,7 +624,8 @@ class ExpertiseService:
             return await self.rank(community_id, text, asker=asker, top=top, now=now, query_vector=query_vector,
                                    skip=skip, replay=replay)
         penalties = self._penalties(ctx.declined, query_vector) if ctx.declined else {}
-        skill, skill_sources = self._skill_scores(ctx.skills, query_vector, text) if ctx.skills else ({}, {})
+        skill, skill_sources = (self._skill_scores(ctx.skills, query_vector, text, corpus.lexical) if ctx.skills
+                                else ({}, {}))
         ref_time = min(now.timestamp(), latest) if now else latest
         excluded = ctx.excluded | set(skip) | {user for user, p in penalties.items() if p >= 1.0}
         ranked = rank_experts(corpus, Hits(dense, lexical), asker=asker, excluded=excluded, ref_time=ref_time,
