@@ -354,6 +354,57 @@ async def test_conversations_followed_live_are_the_ones_loaded(app, platform):
     assert await seen() == live
 
 
+IN_A_THREAD = [  # (id, author, text): a thread whose key ("T9") names no message
+    ("1", "U1", "How do I get index-only scans on a big postgres table?"),
+    ("2", "U2", "Run VACUUM first: index-only scans need a current visibility map"),
+    ("3", "U1", "thanks, that worked!"),
+    ("4", "U3", "Also check that autovacuum keeps up with the table's writes"),
+]
+
+
+@pytest.mark.parametrize("platform", ["discord", "slack"])
+async def test_a_thread_without_an_opening_message_asks_with_its_first_on_discord_only(app, platform):
+    """A Discord thread started on its own (or private) is keyed by the thread's id, which names no message: it had
+    no root, so nobody asked and nobody was credited as answering. Now its first message asks and the first other
+    person to reply answered, live, after an edit of the question, and after a reload alike. A Slack thread whose
+    root was never stored (posted before the bot joined) stays as it was: its first reply answered someone."""
+    from matching.corpus import ROLE_ANSWER, ROLE_ASK, ROLE_OTHER
+    from matching.fit import training_questions
+
+    start = datetime(2026, 3, 2, 9, tzinfo=UTC)
+
+    async def post(mid: str, user: str, text: str, minute: int, thread: str | None = "T9", **extra) -> None:
+        await app.core.handle(ev.MessagePosted(community="TOPEN", platform=platform, user=user, channel="C1",
+                                               thread=thread, message_id=mid, text=text,
+                                               time=start + timedelta(minutes=minute), **extra))
+
+    await post("0", "U4", "is anyone going to the meetup on Thursday evening?", 0, thread=None)
+    async with app.db.sessions() as s:
+        cid = await s.scalar(select(Community.id).where(Community.external_id == "TOPEN"))
+    await app.expertise.corpus(cid)  # in memory from here on: the thread is followed live
+    for i, (mid, user, text) in enumerate(IN_A_THREAD):
+        await post(mid, user, text, i + 1)
+    await post("1", "U1", "How do I get index-only scans on a big postgres table, 40 GB?", 9, edited=True)
+
+    async def seen() -> tuple[dict, list, bool]:
+        corpus = await app.expertise.corpus(cid)
+        a = corpus.arrays
+        ext = {m.id: m.external_id for m in await _messages(app, cid)}
+        rows = {ext[corpus.records[r].id]: r for r in np.flatnonzero(a["alive"])}
+        roles = {m: (int(a["role"][r]), bool(a["first"][r])) for m, r in rows.items() if m != "0"}
+        questions = [(ext[corpus.records[r].id], corpus.members[u]) for r, u in training_questions(corpus, 10)]
+        return roles, questions, bool(a["thread_thanked"][a["thread"][rows["1"]]])
+
+    live = await seen()
+    if platform == "discord":
+        assert live == ({"1": (ROLE_ASK, False), "2": (ROLE_ANSWER, True), "3": (ROLE_OTHER, False),
+                         "4": (ROLE_ANSWER, False)}, [("1", "U2")], True)
+    else:
+        assert live == ({m: (ROLE_OTHER, False) for m in "1234"}, [], False)
+    app.expertise.forget_cache(cid)
+    assert await seen() == live
+
+
 def test_reply_chains_end_at_their_first_message_or_at_a_known_conversation():
     replies = [(1, "a", None, None), (1, "b", None, "a"), (1, "c", None, "b"), (1, "t1", "t0", None),
                (1, "x", None, "y"), (1, "y", None, "x"), (2, "b", None, "gone")]  # a cycle; a lost target

@@ -14,8 +14,9 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
-from sqlalchemy import Integer, Select, Text, cast, func, literal_column, null, select, union_all, update
+from sqlalchemy import Integer, Select, Text, cast, exists, func, literal_column, null, select, union_all, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from bot import metrics
 from bot.db.engine import Database
@@ -69,6 +70,12 @@ REFIT_SECONDS = 6 * 3600  # how often that is looked at
 AVAILABLE, PRESENT = FEATURES.index("available"), FEATURES.index("present")
 MAX_REPLY_STEPS = 20  # how far up a chain of replies a new message is followed to its conversation
 AROUND = float(np.log(1.5))  # "usually around": posts at least 1.5x the community's share at this hour of the day
+# Platforms whose threads can start without an opening message: a Discord thread created on its own (the parent
+# gets only a "started a thread" notice), a private thread, a forum post whose opener is gone. There a thread's
+# key is the thread's id, and when it names no stored message, the thread's first message asks (see
+# thread_openers). Elsewhere (Slack) a thread's key is its root message's: a root not stored was posted before
+# the bot joined or outside the export, and the first reply answered it, so it never becomes a question.
+OPENERLESS_THREADS = frozenset({"discord"})
 
 
 @dataclass(frozen=True)
@@ -133,6 +140,7 @@ class ExpertiseService:
         self._names_cache: dict[int, dict[str, tuple[str, float]]] = {}
         self._model_checked: set[int] = set()  # communities whose stored vectors are this model's
         self._model_locks: dict[int, asyncio.Lock] = {}
+        self._openerless: dict[int, bool] = {}  # community -> its threads may have no opening message
         self.changes = ChangeLog()
 
     @property
@@ -278,13 +286,16 @@ class ExpertiseService:
             roots = conversations((channel, ext, thread, reply_to) for channel, ext, _, _, thread, reply_to in links
                                   if thread or reply_to)
             del links
+            platform = await session.scalar(select(Community.platform).where(Community.id == community_id))
+            self._openerless[community_id] = platform in OPENERLESS_THREADS
+            openers = await thread_openers(session, community_id) if self._openerless[community_id] else {}
             corpus = Corpus()
             result = await session.stream(
                 record_rows().where(community, Member.is_bot.is_(False))
                 .order_by(Message.created_at, Message.id).execution_options(yield_per=20000))
             async for part in result.partitions():
-                corpus.add(records_from_rows(part, reactions, author_of, roots))
-            del author_of, roots
+                corpus.add(records_from_rows(part, reactions, author_of, roots, openers))
+            del author_of, roots, openers
             if isinstance(self.vectors, NumpyVectorIndex):
                 count = await session.scalar(select(func.count()).select_from(MessageVector)
                                              .where(MessageVector.community_id == community_id))
@@ -316,9 +327,13 @@ class ExpertiseService:
             )).all()
             loaded = {r[0]: r for r in rows}
             known: dict[MessageKey, str] = {}
-            # Thread roots and reply targets stored earlier, up a chain of replies until the corpus knows the
-            # conversation (one step, unless messages of the chain arrive together).
-            targets = {(r[5], r[7]) for r in rows if r[7]} | {(r[5], r[8]) for r in rows if r[8]}
+            openers = await thread_openers(session, community_id, {(r[5], r[7]) for r in rows if r[7]}) \
+                if self._openerless.get(community_id) else {}
+            # Thread roots (or the messages opening threads without one) and reply targets stored earlier, up a
+            # chain of replies until the corpus knows the conversation (one step, unless messages of the chain
+            # arrive together).
+            targets = ({(r[5], r[7]) for r in rows if r[7]} | {(r[5], r[8]) for r in rows if r[8]}
+                       | {(channel, opener) for (channel, _), opener in openers.items()})
             for _ in range(MAX_REPLY_STEPS):
                 targets -= {(r[5], r[6]) for r in loaded.values()}
                 if not targets:
@@ -341,7 +356,8 @@ class ExpertiseService:
         wanted = set(message_ids)
         meta = [(r[5], r[6], r[7], r[8]) for r in loaded.values()]
         records = []
-        for r in records_from_rows(list(loaded.values()), reactions or {}, roots=conversations(meta, known)):
+        for r in records_from_rows(list(loaded.values()), reactions or {}, roots=conversations(meta, known),
+                                   openers=openers):
             row = corpus.row_of.get(r.id)
             if r.id in wanted:
                 records.append(r)
@@ -744,24 +760,53 @@ def conversations(messages: Iterable[tuple[int, str, str | None, str | None]],
     return root
 
 
+async def thread_openers(session: AsyncSession, community_id: int,
+                         threads: set[MessageKey] | None = None) -> dict[MessageKey, str]:
+    """(channel id, thread key) -> the external id of the message that opens the thread, for the threads (all,
+    or these) whose key names no stored message: their first message by time that is not a bot's. For
+    platforms in OPENERLESS_THREADS only: a Discord thread started on its own asks with its first message."""
+    if threads is not None and not threads:
+        return {}
+    root = aliased(Message)
+    query = (
+        select(Message.channel_id, Message.thread_external_id, Message.external_id)
+        .join(Member, Member.id == Message.author_id)
+        .where(Message.community_id == community_id, Message.thread_external_id.is_not(None),
+               Member.is_bot.is_(False),
+               ~exists().where(root.community_id == community_id, root.channel_id == Message.channel_id,
+                               root.external_id == Message.thread_external_id))
+        .order_by(Message.created_at, Message.id))
+    if threads is not None:
+        query = query.where(Message.channel_id.in_({c for c, _ in threads}),
+                            Message.thread_external_id.in_({t for _, t in threads}))
+    openers: dict[MessageKey, str] = {}
+    for channel_id, thread, ext in (await session.execute(query)).all():
+        if threads is None or (channel_id, thread) in threads:
+            openers.setdefault((channel_id, thread), ext)
+    return openers
+
+
 def records_from_rows(rows, reactions: dict[int, int],  # noqa: ANN001
                       author_of: dict[MessageKey, str] | None = None,
-                      roots: dict[MessageKey, str] | None = None) -> list[MessageRecord]:
+                      roots: dict[MessageKey, str] | None = None,
+                      openers: dict[MessageKey, str] | None = None) -> list[MessageRecord]:
     """MessageRecords from (id, author, time, text, channel name, channel id, external id, thread,
     reply-to, permalink) rows, resolving each thread's root author and each reply's target (among the rows,
     or in author_of when given). `roots` (see conversations) puts the roots of threads and the messages of
-    reply chains in their conversation; by default they are found among the rows."""
+    reply chains in their conversation; by default they are found among the rows. `openers` (see
+    thread_openers): the message that asks in a thread whose key names no stored message; none by default."""
     if author_of is None:
         author_of = authors_by_message((r[5], r[6], r[1]) for r in rows)
     if roots is None:
         roots = conversations((r[5], r[6], r[7], r[8]) for r in rows)
     out = []
     for mid, author, created, text, channel, channel_id, ext, thread_ext, reply_to, permalink in rows:
-        parent = author_of.get((channel_id, thread_ext)) if thread_ext else None
+        opener = (openers or {}).get((channel_id, thread_ext)) if thread_ext else None
+        parent = author_of.get((channel_id, opener or thread_ext)) if thread_ext else None
         if reply_to and parent is None:
             parent = author_of.get((channel_id, reply_to))
         start = thread_ext or roots.get((channel_id, ext))
-        is_root = start == ext
+        is_root = start == ext or (opener is not None and opener == ext)
         out.append(MessageRecord(id=mid, author=author, ts=created.timestamp(), text=text, channel=channel,
                                  thread=thread_key(channel_id, start) if start else None, is_root=is_root,
                                  parent_author=None if is_root else parent, reactions=reactions.get(mid, 0),
