@@ -16,9 +16,11 @@ from pathlib import Path
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
+from adapters.discord.translate import ChannelInfo, translate
 from bot import events as ev
 from bot.cli import cli
 from bot.db.models import Channel, Community, Member, Message, MessageVector, Reaction
+from tests.discord_fixtures import GuildContext
 
 FIXTURES = Path(__file__).parent / "fixtures" / "discord_export"
 FIRST, LATER = FIXTURES / "first", FIXTURES / "later"
@@ -112,16 +114,22 @@ async def test_the_progress_bar_moves_as_messages_are_encoded(app):
 
 
 async def test_thread_and_forum_post_have_their_roots(app):
+    from matching.corpus import ROLE_ANSWER, ROLE_ASK, ROLE_OTHER
+
     await app.importer.import_discord([FIRST])
     msgs = await _messages(app)
     async with app.db.sessions() as s:
         channels = {c.id: c for c in await s.scalars(select(Channel))}
-    thread_channel = channels[msgs[t(1)].channel_id]
-    assert (thread_channel.external_id, thread_channel.name) == (THREAD, "Vacuum never finishes")
-    # A thread started from #general: its opening message there is not in the thread, so the
-    # thread's first message is the root; the others name it.
-    assert [msgs[t(n)].thread_external_id for n in (1, 2, 3)] == [t(1)] * 3
+    # A thread started on its own in #general (the channel shows only "started a thread"; the thread's id is no
+    # message's): stored in #general under the thread's id, as the live bot stores it. Its first message asks.
+    general = channels[msgs[t(1)].channel_id]
+    assert (general.external_id, general.name) == (GENERAL, "general")
+    assert THREAD not in {c.external_id for c in channels.values()}
+    assert [msgs[t(n)].thread_external_id for n in (1, 2, 3)] == [THREAD] * 3
     assert msgs[t(2)].permalink == f"https://discord.com/channels/{GUILD}/{THREAD}/{t(2)}"
+    corpus = await app.expertise.corpus(await _community_id(app))
+    assert [int(corpus.arrays["role"][corpus.row_of[msgs[t(n)].id]]) for n in (1, 2, 3)] == [
+        ROLE_ASK, ROLE_ANSWER, ROLE_OTHER]
     # A forum post: the opening message has the thread's id and is the root. It is stored in the forum, as
     # the live bot stores it, though the forum itself has no export of its own.
     forum = channels[msgs[POST].channel_id]
@@ -205,10 +213,12 @@ async def test_a_thread_imported_before_its_parent_waits_there_for_its_question(
         ROLE_ASK, ROLE_ANSWER, ROLE_OTHER]
 
 
-async def test_a_thread_imported_as_its_own_channel_before_stays_one(app, tmp_path):
-    """A thread an earlier version imported as a channel of its own (exported without its parent and without the
-    pointer to its starting message) stays one: a later export with both adds the starting message, not a
-    second copy of the thread."""
+async def test_a_thread_exported_without_its_parent_nor_the_pointer_waits_there_for_its_question(app, tmp_path):
+    """Exported without its parent and without the pointer to its starting message, the thread is stored in the
+    parent under the thread's id, as the live bot stores it, and its first reply asks for now; a later export with
+    both adds the starting message, which is the question from then on."""
+    from matching.corpus import ROLE_ANSWER, ROLE_ASK, ROLE_OTHER
+
     _thread_from_a_message(tmp_path)
     full = (tmp_path / "lag.json").read_text()
     old = json.loads(full)
@@ -217,11 +227,37 @@ async def test_a_thread_imported_as_its_own_channel_before_stays_one(app, tmp_pa
     (tmp_path / "general.json").rename(tmp_path / "general.later")
     await app.importer.import_discord([tmp_path / "lag.json"])
     before = await _counts(app)
+    assert (await _roles(app, [t(22), t(23)]))[0][0] == ROLE_ASK
     (tmp_path / "general.later").rename(tmp_path / "general.json")
     (tmp_path / "lag.json").write_text(full)
     again = await app.importer.import_discord([tmp_path])
     assert (again.errors, again.added) == ([], 1)  # only the starting message in #general is new
     assert (await _counts(app))[0] == before[0] + 1
+    assert await _roles(app, [STARTER, t(22), t(23)]) == ([ROLE_ASK, ROLE_ANSWER, ROLE_OTHER], 1)
+
+
+async def test_a_thread_an_earlier_version_stored_as_its_own_channel_stays_one(app, monkeypatch):
+    """Databases where an earlier version stored a thread started on its own as a channel of its own, its first
+    message naming the thread: importing again adds nothing, an overlapping export joins the stored conversation."""
+    from bot.services import importing
+    from matching.corpus import ROLE_ANSWER, ROLE_ASK, ROLE_OTHER
+
+    with monkeypatch.context() as m:  # the earlier version's layout
+        m.setattr(importing, "thread_home", lambda channel, own: None)
+        m.setattr(importing, "thread_root", lambda channel, stored=None: stored or channel.ordered()[0]["id"])
+        await app.importer.import_discord([FIRST])
+    before = await _counts(app)
+    msgs = await _messages(app)
+    async with app.db.sessions() as s:
+        thread_channel = await s.scalar(select(Channel.id).where(Channel.external_id == THREAD))
+    assert {(msgs[m].channel_id, msgs[m].thread_external_id) for m in (t(1), t(2))} == {(thread_channel, t(1))}
+    again = await app.importer.import_discord([FIRST])
+    assert (again.errors, again.added, await _counts(app)) == ([], 0, before)
+    later = await app.importer.import_discord([LATER])
+    assert (later.errors, later.added) == ([], 3)
+    msgs = await _messages(app)
+    assert (msgs[t(4)].channel_id, msgs[t(4)].thread_external_id) == (thread_channel, t(1))
+    assert await _roles(app, [t(1), t(2), t(3), t(4)]) == ([ROLE_ASK, ROLE_ANSWER, ROLE_OTHER, ROLE_ANSWER], 1)
 
 
 async def test_a_single_thread_file_alone(app):
@@ -250,7 +286,7 @@ async def test_overlapping_later_export_adds_only_new_messages(app):
     msgs = await _messages(app)
     assert "spare soldering irons" in msgs[g(15)].text
     # The later thread export starts mid-thread; its new message joins the thread already stored.
-    assert msgs[t(4)].thread_external_id == t(1)
+    assert msgs[t(4)].thread_external_id == THREAD and msgs[t(4)].channel_id == msgs[t(1)].channel_id
     assert msgs[g(18)].reply_to_external_id == g(17)
     assert (await _top(app, "terraform plan is slow with a large state", asker=DARA))[0] == KENJI
 
@@ -418,3 +454,125 @@ async def test_files_counts_only_the_files_imported_from(app, tmp_path):
     assert (report.files, report.files_left_out, report.added) == (3, 2, 19)
     assert "3 files (2 more private or direct-message files left out)" in report.summary()
     assert report.system_notices == 3 and report.skipped == 3  # member join, pin notice, "started a thread"
+
+
+# -- threads with no opening message, imported and live --------------------------------------------------------
+LIVE_CHANNELS = {  # what the live bot knows of the fixture's channels (discord.py's cache)
+    GENERAL: ChannelInfo(GENERAL, "general"),
+    THREAD: ChannelInfo(THREAD, "Vacuum never finishes", parent_id=GENERAL, is_thread=True),
+}
+
+
+async def _live(app, dispatch: str, mid: str, channel: str, author: str = KENJI, text: str = "",
+                when: str = "2024-03-01T10:00:00+00:00", channels: dict | None = None) -> None:
+    """One gateway dispatch through the real translator (place_of) into the core."""
+    payload: dict = {"id": mid, "channel_id": channel, "guild_id": GUILD}
+    if dispatch != "MESSAGE_DELETE":
+        payload |= {"type": 0, "author": {"id": author, "username": author}, "content": text, "timestamp": when}
+    if dispatch == "MESSAGE_UPDATE":
+        payload["edited_timestamp"] = when
+    for event in translate(dispatch, payload, GuildContext(channels=channels or LIVE_CHANNELS)):
+        await app.core.handle(event)
+
+
+async def _roles(app, ids: list[str]) -> tuple[list[int], int]:
+    """The ranking's role of each message, and in how many conversations they are."""
+    msgs = await _messages(app)
+    corpus = await app.expertise.corpus(await _community_id(app))
+    rows = [corpus.row_of[msgs[m].id] for m in ids]
+    return [int(corpus.arrays["role"][r]) for r in rows], len({int(corpus.arrays["thread"][r]) for r in rows})
+
+
+async def test_a_thread_started_on_its_own_then_followed_live_is_one_conversation(app):
+    """The audit's defect: the thread was imported as a channel of its own, so a live reply in it started a second
+    conversation in #general, and a live edit or deletion of an imported message missed the stored row."""
+    from matching.corpus import ROLE_ANSWER, ROLE_ASK
+
+    await app.importer.import_discord([FIRST])
+    count = (await _counts(app))[0]
+    await _live(app, "MESSAGE_CREATE", t(30), THREAD, KENJI, "Also look at idle_in_transaction_session_timeout")
+    await _live(app, "MESSAGE_UPDATE", t(2), THREAD, PETRA, "Check pg_stat_activity for idle transactions",
+                when="2024-03-01T10:05:00+00:00")
+    await _live(app, "MESSAGE_DELETE", t(3), THREAD)
+    msgs = await _messages(app)
+    assert (await _counts(app))[0] == count  # one new, one deleted, the edit in place
+    assert t(3) not in msgs and msgs[t(2)].text == "Check pg_stat_activity for idle transactions"
+    assert {(msgs[m].channel_id, msgs[m].thread_external_id) for m in (t(1), t(2), t(30))} == {
+        (msgs[t(1)].channel_id, THREAD)}
+    assert await _roles(app, [t(1), t(2), t(30)]) == ([ROLE_ASK, ROLE_ANSWER, ROLE_ANSWER], 1)
+    app.expertise.forget_cache(await _community_id(app))
+    assert await _roles(app, [t(1), t(2), t(30)]) == ([ROLE_ASK, ROLE_ANSWER, ROLE_ANSWER], 1)
+
+
+async def test_a_thread_started_on_its_own_live_then_imported_adds_only_what_was_missed(app):
+    from matching.corpus import ROLE_ANSWER, ROLE_ASK, ROLE_OTHER
+
+    await _live(app, "MESSAGE_CREATE", g(1), GENERAL, ASHA, "hello", when="2024-01-10T09:00:00+00:00")
+    await app.expertise.corpus(await _community_id(app))  # followed live from here on
+    await _live(app, "MESSAGE_CREATE", t(1), THREAD, BRUNO, "Vacuum never finishes on a big postgres table",
+                when="2024-01-15T11:01:00+00:00")
+    await _live(app, "MESSAGE_CREATE", t(2), THREAD, PETRA, "Check pg_stat_activity for long transactions",
+                when="2024-01-15T11:05:00+00:00")
+    assert await _roles(app, [t(1), t(2)]) == ([ROLE_ASK, ROLE_ANSWER], 1)
+    report = await app.importer.import_discord([FIRST])
+    assert (report.errors, report.added) == ([], 19 - 3)  # g(1), t(1) and t(2) were stored live
+    assert await _roles(app, [t(1), t(2), t(3)]) == ([ROLE_ASK, ROLE_ANSWER, ROLE_OTHER], 1)
+    assert (await app.importer.import_discord([FIRST])).added == 0
+    later = await app.importer.import_discord([LATER])
+    assert (later.errors, later.added) == ([], 3)
+    assert await _roles(app, [t(1), t(2), t(3), t(4)]) == ([ROLE_ASK, ROLE_ANSWER, ROLE_OTHER, ROLE_ANSWER], 1)
+
+
+def _thread_export(folder: Path, kind: str, thread: str, parent: str, parent_name: str, opener: bool = False) -> None:
+    """A thread export alone: Asha asks (in the message with the thread's id when `opener`), Petra answers."""
+    def message(mid: str, author: str, name: str, minute: int, text: str) -> dict:
+        return {"id": mid, "type": "Default", "timestamp": f"2024-02-01T10:{minute:02d}:00+00:00", "content": text,
+                "author": {"id": author, "name": name}}
+
+    messages = [message(thread if opener else t(41), ASHA, "asha", 0, "Which postgres setting caps WAL size?"),
+                message(t(42), PETRA, "petra_pg", 3, "max_wal_size, and watch checkpoint_timeout")]
+    (folder / f"{thread}.json").write_text(json.dumps({
+        "guild": {"id": GUILD, "name": "Fernhill Makers"}, "messages": messages,
+        "channel": {"id": thread, "type": kind, "categoryId": parent, "category": parent_name, "name": "WAL"}}))
+
+
+async def test_a_forum_post_without_its_opener_and_a_private_thread_are_stored_as_live(app, tmp_path):
+    """A forum post whose opening message is missing from the export, and a private thread: each was a channel
+    of its own whose first message was its root, so live messages (keyed by the thread's id) never joined it."""
+    from matching.corpus import ROLE_ANSWER, ROLE_ASK
+
+    post, private = "1100000000000000310", "1100000000000000320"
+    _thread_export(tmp_path, "GuildPublicThread", post, FORUM, "help-forum")
+    (tmp_path / "private").mkdir()
+    _thread_export(tmp_path / "private", "GuildPrivateThread", private, GENERAL, "general")
+    json_private = json.loads((tmp_path / "private" / f"{private}.json").read_text())
+    for m, n in zip(json_private["messages"], (51, 52), strict=True):
+        m["id"] = t(n)
+    (tmp_path / "private" / f"{private}.json").write_text(json.dumps(json_private))
+    report = await app.importer.import_discord([tmp_path], include_private=True)
+    assert (report.errors, report.added) == ([], 4)
+    msgs = await _messages(app)
+    async with app.db.sessions.begin() as s:
+        channels = {c.id: c for c in await s.scalars(select(Channel))}
+        channels[msgs[t(51)].channel_id].ingest = True  # an admin turned the private thread on
+    assert {channels[msgs[m].channel_id].external_id for m in (t(41), t(42))} == {FORUM}
+    assert {msgs[m].thread_external_id for m in (t(41), t(42))} == {post}
+    assert channels[msgs[t(51)].channel_id].external_id == private and channels[msgs[t(51)].channel_id].is_private
+    assert {msgs[m].thread_external_id for m in (t(51), t(52))} == {private}
+
+    live = {FORUM: ChannelInfo(FORUM, "help-forum"), GENERAL: ChannelInfo(GENERAL, "general"),
+            post: ChannelInfo(post, "WAL", parent_id=FORUM, is_thread=True),
+            private: ChannelInfo(private, "WAL", parent_id=GENERAL, is_thread=True, is_private=True)}
+    await _live(app, "MESSAGE_CREATE", t(43), post, KENJI, "min_wal_size matters too", channels=live)
+    await _live(app, "MESSAGE_CREATE", t(53), private, KENJI, "min_wal_size matters too", channels=live)
+    await _live(app, "MESSAGE_UPDATE", t(52), private, PETRA, "max_wal_size", channels=live,
+                when="2024-03-01T10:05:00+00:00")
+    msgs = await _messages(app)
+    assert (msgs[t(43)].channel_id, msgs[t(43)].thread_external_id) == (msgs[t(41)].channel_id, post)
+    assert (msgs[t(53)].channel_id, msgs[t(53)].thread_external_id) == (msgs[t(51)].channel_id, private)
+    assert msgs[t(52)].text == "max_wal_size"
+    assert (await _counts(app))[0] == 6
+    assert await _roles(app, [t(41), t(42), t(43)]) == ([ROLE_ASK, ROLE_ANSWER, ROLE_ANSWER], 1)
+    assert await _roles(app, [t(51), t(52), t(53)]) == ([ROLE_ASK, ROLE_ANSWER, ROLE_ANSWER], 1)
+    again = await app.importer.import_discord([tmp_path], include_private=True)
+    assert (again.errors, again.added) == ([], 0)

@@ -1,12 +1,14 @@
 """DiscordChatExporter JSON exports: one file per channel or thread, given as files, folders or .zip archives.
 
 Each file holds `guild`, `channel` and `messages`. Files of the same channel (partitions, overlapping
-exports) are merged by message id. Threads and forum posts are channels of their own on Discord. Where
-the thread's opening message is known (see `thread_home`), they are stored as the live bot stores them:
-in the parent channel, with `thread_external_id` the thread's id, which is its opening message's id. So
-the ranking sees the opening message as the question and other people's messages in the thread as
-answers, and live messages later in the thread join the same conversation. A reply (`reference`) names
-the message it answers.
+exports) are merged by message id. Threads and forum posts are channels of their own on Discord; they are
+stored as the live bot stores them (adapters.discord.translate.place_of): a public thread or forum post in its
+parent channel, a private thread as a private channel of its own, each with `thread_external_id` the thread's
+id. A thread started from a message has that message's id, so that message is the question; a thread that
+started on its own has no such message, and its first message is the question (see
+bot.services.expertise.thread_openers). Either way live messages later in the thread join the same
+conversation, and live edits and deletions find the imported rows. A reply (`reference`) names the message
+it answers.
 """
 from __future__ import annotations
 
@@ -38,7 +40,6 @@ PRIVATE_KINDS = frozenset({"GuildPrivateThread"})
 # numbers for kinds it has no name for). Everything else is a system notice: joins, pins, "started a
 # thread", the empty thread-starter pointer (21), boosts, automod alerts...
 REPLY_KINDS = frozenset({"Reply", "19"})
-STARTER_KINDS = frozenset({"ThreadStarterMessage", "21"})
 CONTENT_KINDS = REPLY_KINDS | {"Default", "0", "ChatInputCommand", "20", "ContextMenuCommand", "23"}
 
 
@@ -88,7 +89,6 @@ class DiscordChannel:
     kind: str
     parent_id: str | None
     parent_name: str = ""
-    started_from_message: bool = False  # it holds the pointer (21) to the parent channel's message it opened with
     messages: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> raw message
 
     @property
@@ -118,37 +118,22 @@ def int_id(snowflake: str) -> int:
         return 0
 
 
-def thread_home(channel: DiscordChannel, guild: DiscordGuild, stored: set[str], own_channel: set[str]) -> str | None:
+def thread_home(channel: DiscordChannel, own_channel: set[str]) -> str | None:
     """The parent channel's id where a thread's messages are stored, or None for a channel of their own.
 
-    A public thread's id is its opening message's id: a thread started from a message of the parent
-    channel opens with that message (the thread itself holds only a pointer to it), a forum post with
-    its own first message. Where the thread has that pointer, or that message is in the export or already
-    stored (`stored`: thread ids stored as messages), the thread is stored in its parent, as the live bot
-    does: whichever is imported first, the opening message is the question once it is stored. A thread
-    started on its own (no opening message), a private thread, and a thread imported as a channel of its
-    own before (`own_channel`) stay a channel of their own, with `thread_root`."""
+    A public thread or forum post is stored in its parent, as the live bot stores it, whether or not its opening
+    message is known. A private thread stays a channel of its own (it is live too), and so does a thread an
+    earlier version imported as a channel of its own (`own_channel`), so that a later export joins it."""
     if not channel.is_thread or channel.is_private or not channel.parent_id or channel.id in own_channel:
         return None
-    parent = guild.channels.get(channel.parent_id)
-    opened = channel.id in channel.messages or (parent is not None and channel.id in parent.messages)
-    return channel.parent_id if opened or channel.started_from_message or channel.id in stored else None
+    return channel.parent_id
 
 
-def thread_root(channel: DiscordChannel, stored_root: str | None = None) -> str | None:
-    """The external id that names the root message of a thread stored as a channel of its own.
-
-    A root stored by an earlier import wins, so an overlapping later export joins the same thread. Then
-    the message whose id is the thread's id (a forum post's opening message). Otherwise (a thread started
-    on its own, or from a message not in the export) the thread's first message is its root: the person
-    who opened the conversation in the thread asked.
-    """
-    if stored_root:
-        return stored_root
-    if channel.id in channel.messages:
-        return channel.id
-    ordered = channel.ordered()
-    return ordered[0]["id"] if ordered else None
+def thread_root(channel: DiscordChannel, stored_root: str | None = None) -> str:
+    """The `thread_external_id` of a thread stored as a channel of its own: the thread's id, as the live bot
+    keys a private thread. A root an earlier version stored there (the thread's first message, which named its
+    own thread) wins, so an overlapping later export joins the conversation already stored."""
+    return stored_root or channel.id
 
 
 class DiscordExport:
@@ -253,7 +238,6 @@ class DiscordExport:
             self.report.malformed += 1
             return
         if str(m.get("type", "Default")) not in CONTENT_KINDS:
-            channel.started_from_message |= str(m.get("type")) in STARTER_KINDS
             self.report.system_notices += 1
             return
         if not isinstance(author, dict) or author.get("id") in (None, ""):

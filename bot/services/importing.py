@@ -65,8 +65,8 @@ class ImportService:
         for guild in guilds.values():
             names.append(f"discord:{guild.id}")
             threads = [ch for ch in guild.channels.values() if ch.is_thread]
-            stored, own_channel = await self._stored_threads(guild.id, [ch.id for ch in threads])
-            home = {ch.id: thread_home(ch, guild, stored, own_channel) for ch in threads}
+            own_channel = await self._threads_of_their_own(guild.id, [ch.id for ch in threads])
+            home = {ch.id: thread_home(ch, own_channel) for ch in threads}
             channels = {ch.id: {"id": ch.id, "name": ch.name, "is_private": ch.is_private}
                         for ch in guild.channels.values() if not home.get(ch.id)}
             for ch in threads:  # a parent not in the export (a forum holds only its posts)
@@ -105,22 +105,18 @@ class ImportService:
         self.expertise.forget_names(community.id)
         return community.id, member_ids, channel_ids
 
-    async def _stored_threads(self, guild_id: str, thread_ids: list[str]) -> tuple[set[str], set[str]]:
-        """Of these Discord threads: those whose opening message is stored, and those an earlier import
-        stored as a channel of their own (they stay one, so a later export joins them)."""
+    async def _threads_of_their_own(self, guild_id: str, thread_ids: list[str]) -> set[str]:
+        """Of these Discord threads, those stored as a channel of their own: private threads, and public ones an
+        earlier version imported so (they stay one, so a later export joins them)."""
         if not thread_ids:
-            return set(), set()
+            return set()
         async with self.db.sessions() as session:
             community = await get_community(session, "discord", guild_id)
             if community is None:
-                return set(), set()
-            stored = set(await session.scalars(
-                select(Message.external_id)
-                .where(Message.community_id == community.id, Message.external_id.in_(thread_ids))))
-            own = set(await session.scalars(
+                return set()
+            return set(await session.scalars(
                 select(Channel.external_id).join(Message, Message.channel_id == Channel.id)
                 .where(Channel.community_id == community.id, Channel.external_id.in_(thread_ids)).distinct()))
-        return stored, own
 
     async def _stored_thread_roots(self, community_id: int, channel_ids: list[int]) -> dict[int, str]:
         """channel id -> external id of the thread root stored there (a root names its own thread)."""
