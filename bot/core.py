@@ -230,7 +230,8 @@ class Core:
             member = await ensure_member(session, community_id, event.user, name=event.user_name,
                                          is_bot=event.is_bot)
             channel = await ensure_channel(session, community_id, event.channel, name=event.channel_name,
-                                           is_private=event.is_private or event.is_direct)
+                                           is_private=event.is_private or event.is_direct,
+                                           announcements=event.in_announcements)
             scope = Scope(community_id, member.id)
             store = channel_ingested(channel) and member.profiling_consent and not event.is_bot and topic is None
             channel_id = channel.id

@@ -28,6 +28,7 @@ class MessagePosted(Event):
     is_bot: bool = False
     permalink: str | None = None
     is_private: bool = False  # a DM or a private channel
+    in_announcements: bool = False  # an announcement channel or a thread of one (see Channel.announcements)
     channel_name: str = ""
     mentions_bot: bool = False
     is_direct: bool = False  # a DM to the bot

@@ -84,14 +84,16 @@ async def find_member_by_name(session: AsyncSession, community_id: int, name: st
 
 
 async def ensure_channel(
-    session: AsyncSession, community_id: int, external_id: str, *, name: str = "", is_private: bool = False
+    session: AsyncSession, community_id: int, external_id: str, *, name: str = "", is_private: bool = False,
+    announcements: bool = False,
 ) -> Channel:
     stmt = select(Channel).where(Channel.community_id == community_id, Channel.external_id == external_id)
     channel = await session.scalar(stmt)
     if channel is None:
         await session.execute(
             insert_ignore(session, Channel).values(community_id=community_id, external_id=external_id,
-                                                    name=name or external_id, is_private=is_private)
+                                                    name=name or external_id, is_private=is_private,
+                                                    announcements=announcements)
         )
         channel = await session.scalar(stmt)  # ours, or a concurrent insert's (which may lack what we know)
         assert channel is not None
@@ -99,6 +101,8 @@ async def ensure_channel(
         channel.name = name
     if is_private and not channel.is_private:  # first seen through a command or a reaction
         channel.is_private = True
+    if announcements and not channel.announcements:
+        channel.announcements = True
     return channel
 
 

@@ -576,3 +576,60 @@ async def test_a_forum_post_without_its_opener_and_a_private_thread_are_stored_a
     assert await _roles(app, [t(51), t(52), t(53)]) == ([ROLE_ASK, ROLE_ANSWER, ROLE_ANSWER], 1)
     again = await app.importer.import_discord([tmp_path], include_private=True)
     assert (again.errors, again.added) == ([], 0)
+
+
+async def test_a_reply_to_an_announcement_answers_nobody_imported_or_live(app, tmp_path):
+    """An announcement was taken as a question, so the first member asking something in its thread was credited as
+    answering it (and the fit learnt the announcer as someone asking). In an announcement channel nothing asks or
+    answers now, imported (channel kinds 5 and 10) and live alike."""
+    from matching.corpus import ROLE_OTHER
+    from matching.fit import training_questions
+
+    news, announcement = "1100000000000000050", "1100000000000500001"
+    guild = {"id": GUILD, "name": "Fernhill Makers"}
+
+    def message(mid: str, author: str, minute: int, text: str) -> dict:
+        return {"id": mid, "type": "Default", "timestamp": f"2024-02-01T10:{minute:02d}:00+00:00", "content": text,
+                "author": {"id": author, "name": author}}
+
+    (tmp_path / "news.json").write_text(json.dumps({"guild": guild, "channel": {
+        "id": news, "type": "GuildNews", "name": "announcements", "categoryId": "1", "category": "Info"},
+        "messages": [message(announcement, ASHA, 0, "The postgres workshop moves to Thursday at 18:00")]}))
+    (tmp_path / "thread.json").write_text(json.dumps({"guild": guild, "channel": {
+        "id": announcement, "type": "GuildNewsThread", "name": "Workshop", "categoryId": news,
+        "category": "announcements"}, "messages": [
+            message(t(61), KENJI, 2, "Will the postgres workshop be recorded for people abroad?"),
+            message(t(62), PETRA, 4, "Yes, the recording goes up on Friday")]}))
+    report = await app.importer.import_discord([tmp_path / "thread.json"])  # the thread alone: its parent is known
+    assert (report.errors, report.added) == ([], 2)
+    report = await app.importer.import_discord([tmp_path])
+    assert (report.errors, report.added) == ([], 1)
+    live = {news: ChannelInfo(news, "announcements", is_announcements=True),
+            announcement: ChannelInfo(announcement, "Workshop", parent_id=news, is_thread=True)}
+    await _live(app, "MESSAGE_CREATE", t(63), announcement, BRUNO, "Which room is the postgres workshop in?",
+                channels=live)
+    msgs = await _messages(app)
+    assert {msgs[m].channel_id for m in (announcement, t(61), t(62), t(63))} == {msgs[announcement].channel_id}
+    ids = [announcement, t(61), t(62), t(63)]
+    assert await _roles(app, ids) == ([ROLE_OTHER] * 4, 1)
+    corpus = await app.expertise.corpus(await _community_id(app))
+    assert training_questions(corpus, 10) == []
+    app.expertise.forget_cache(await _community_id(app))
+    assert await _roles(app, ids) == ([ROLE_OTHER] * 4, 1)
+
+
+async def test_an_announcement_channel_seen_live_first_is_one(app):
+    """Live first: the announcement channel is known as one from its first live message, in the channel or a
+    thread of it, as an import would have stored it."""
+    from matching.corpus import ROLE_OTHER
+
+    news, announcement = "1100000000000000050", "1100000000000500001"
+    live = {news: ChannelInfo(news, "announcements", is_announcements=True),
+            announcement: ChannelInfo(announcement, "Workshop", parent_id=news, is_thread=True)}
+    await _live(app, "MESSAGE_CREATE", announcement, news, ASHA, "The postgres workshop moves to Thursday",
+                channels=live)
+    await _live(app, "MESSAGE_CREATE", t(61), announcement, KENJI, "Will the postgres workshop be recorded?",
+                channels=live, when="2024-03-01T10:02:00+00:00")
+    async with app.db.sessions() as s:
+        assert await s.scalar(select(Channel.announcements).where(Channel.external_id == news)) is True
+    assert await _roles(app, [announcement, t(61)]) == ([ROLE_OTHER] * 2, 1)

@@ -143,7 +143,10 @@ class ConnectiveMixin:
         if isinstance(found, discord.abc.GuildChannel):
             everyone = found.guild.default_role
             return ChannelInfo(
-                str(found.id), found.name, is_private=not found.permissions_for(everyone).view_channel
+                str(found.id),
+                found.name,
+                is_private=not found.permissions_for(everyone).view_channel,
+                is_announcements=isinstance(found, discord.TextChannel) and found.is_news(),
             )
         return None
 

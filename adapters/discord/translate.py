@@ -61,6 +61,7 @@ class ChannelInfo:
     parent_id: str | None = None  # set on threads and forum posts
     is_thread: bool = False
     is_private: bool = False  # private channel (no @everyone view) or private thread
+    is_announcements: bool = False  # an announcement channel (GUILD_ANNOUNCEMENT, 5)
 
 
 class Context(Protocol):
@@ -75,6 +76,7 @@ class Place:
     thread: str | None
     channel_name: str
     is_private: bool
+    announcements: bool = False  # an announcement channel, or a thread of one
 
 
 def place_of(ctx: Context, channel_id: str) -> Place | None:
@@ -85,11 +87,12 @@ def place_of(ctx: Context, channel_id: str) -> Place | None:
     if info is None:
         return None
     if not info.is_thread or info.parent_id is None:
-        return Place(info.id, None, info.name, info.is_private)
+        return Place(info.id, None, info.name, info.is_private, info.is_announcements)
     if info.is_private:
         return Place(info.id, info.id, info.name, True)
     parent = ctx.channel(info.parent_id)
-    return Place(info.parent_id, info.id, parent.name if parent else "", bool(parent and parent.is_private))
+    return Place(info.parent_id, info.id, parent.name if parent else "", bool(parent and parent.is_private),
+                 bool(parent and parent.is_announcements))
 
 
 def _time(value: str | None) -> datetime:
@@ -138,6 +141,7 @@ def _message(data: MessageCreateEvent, ctx: Context, *, edited: bool) -> list[ev
             is_bot=bool(author.get("bot")),
             permalink=permalink(guild_id, data["channel_id"], message_id),
             is_private=place.is_private,
+            in_announcements=place.announcements,
             channel_name=place.channel_name,
             mentions_bot=not edited and ctx.bot_user_id in mentioned,  # an edit never asks again
             edited=edited,

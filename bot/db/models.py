@@ -66,6 +66,9 @@ class Channel(Base):
     is_private: Mapped[bool] = mapped_column(Boolean, default=False)
     # None: follow the default (public channels yes, private channels and DMs no); an admin may set it.
     ingest: Mapped[bool | None] = mapped_column(Boolean)
+    # An announcement channel (Discord's kind 5): an announcement is no question, so replies to it (in its thread,
+    # or Discord replies) answer nobody; nothing said here counts as asking or answering.
+    announcements: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class Message(Base):

@@ -35,6 +35,7 @@ CHANNEL_KINDS = {
 THREAD_KINDS = frozenset({"GuildNewsThread", "GuildPublicThread", "GuildPrivateThread"})
 DIRECT_KINDS = frozenset({"DirectTextChat", "DirectGroupTextChat"})
 PRIVATE_KINDS = frozenset({"GuildPrivateThread"})
+ANNOUNCEMENT_KINDS = frozenset({"GuildNews", "GuildNewsThread"})
 
 # Message kinds that carry what someone wrote (names as DiscordChatExporter writes them, or Discord's
 # numbers for kinds it has no name for). Everything else is a system notice: joins, pins, "started a
@@ -98,6 +99,11 @@ class DiscordChannel:
     @property
     def is_private(self) -> bool:
         return self.kind in PRIVATE_KINDS
+
+    @property
+    def is_announcements(self) -> bool:
+        """An announcement channel, or a thread of one (its parent is one)."""
+        return self.kind in ANNOUNCEMENT_KINDS
 
     def ordered(self) -> list[dict[str, Any]]:
         return sorted(self.messages.values(), key=lambda m: (m["_time"], int_id(m["id"])))

@@ -718,7 +718,7 @@ def record_rows() -> Select:
     """The columns records_from_rows reads: one message with its author's id and its channel's name."""
     return (select(Message.id, Member.external_id, Message.created_at, Message.text, Channel.name,
                    Message.channel_id, Message.external_id, Message.thread_external_id,
-                   Message.reply_to_external_id, Message.permalink)
+                   Message.reply_to_external_id, Message.permalink, Channel.announcements)
             .join(Member, Member.id == Message.author_id).join(Channel, Channel.id == Message.channel_id))
 
 
@@ -791,22 +791,26 @@ def records_from_rows(rows, reactions: dict[int, int],  # noqa: ANN001
                       roots: dict[MessageKey, str] | None = None,
                       openers: dict[MessageKey, str] | None = None) -> list[MessageRecord]:
     """MessageRecords from (id, author, time, text, channel name, channel id, external id, thread,
-    reply-to, permalink) rows, resolving each thread's root author and each reply's target (among the rows,
-    or in author_of when given). `roots` (see conversations) puts the roots of threads and the messages of
-    reply chains in their conversation; by default they are found among the rows. `openers` (see
-    thread_openers): the message that asks in a thread whose key names no stored message; none by default."""
+    reply-to, permalink, announcement channel) rows, resolving each thread's root author and each reply's
+    target (among the rows, or in author_of when given). `roots` (see conversations) puts the roots of
+    threads and the messages of reply chains in their conversation; by default they are found among the rows.
+    `openers` (see thread_openers): the message that asks in a thread whose key names no stored message; none
+    by default. In an announcement channel nothing asks and nothing answers (an announcement is no question:
+    a member asking about it in its thread was credited as answering it)."""
     if author_of is None:
         author_of = authors_by_message((r[5], r[6], r[1]) for r in rows)
     if roots is None:
         roots = conversations((r[5], r[6], r[7], r[8]) for r in rows)
     out = []
-    for mid, author, created, text, channel, channel_id, ext, thread_ext, reply_to, permalink in rows:
+    for mid, author, created, text, channel, channel_id, ext, thread_ext, reply_to, permalink, news in rows:
         opener = (openers or {}).get((channel_id, thread_ext)) if thread_ext else None
         parent = author_of.get((channel_id, opener or thread_ext)) if thread_ext else None
         if reply_to and parent is None:
             parent = author_of.get((channel_id, reply_to))
         start = thread_ext or roots.get((channel_id, ext))
         is_root = start == ext or (opener is not None and opener == ext)
+        if news:
+            is_root, parent = False, None
         out.append(MessageRecord(id=mid, author=author, ts=created.timestamp(), text=text, channel=channel,
                                  thread=thread_key(channel_id, start) if start else None, is_root=is_root,
                                  parent_author=None if is_root else parent, reactions=reactions.get(mid, 0),

@@ -67,11 +67,13 @@ class ImportService:
             threads = [ch for ch in guild.channels.values() if ch.is_thread]
             own_channel = await self._threads_of_their_own(guild.id, [ch.id for ch in threads])
             home = {ch.id: thread_home(ch, own_channel) for ch in threads}
-            channels = {ch.id: {"id": ch.id, "name": ch.name, "is_private": ch.is_private}
+            channels = {ch.id: {"id": ch.id, "name": ch.name, "is_private": ch.is_private,
+                                "announcements": ch.is_announcements}
                         for ch in guild.channels.values() if not home.get(ch.id)}
             for ch in threads:  # a parent not in the export (a forum holds only its posts)
                 if home[ch.id] and home[ch.id] not in channels:
-                    channels[home[ch.id]] = {"id": home[ch.id], "name": ch.parent_name, "is_private": False}
+                    channels[home[ch.id]] = {"id": home[ch.id], "name": ch.parent_name, "is_private": False,
+                                             "announcements": ch.is_announcements}
             community_id, member_ids, channel_ids = await self._ensure_structure(
                 "discord", guild.id, guild.name, guild.people, list(channels.values()))
             stored_roots = await self._stored_thread_roots(
@@ -99,7 +101,7 @@ class ImportService:
             channel_ids = {}
             for ch in channels:
                 row = await ensure_channel(session, community.id, ch["id"], name=ch["name"],
-                                           is_private=ch["is_private"])
+                                           is_private=ch["is_private"], announcements=ch.get("announcements", False))
                 channel_ids[ch["id"]] = row.id
         # The export may rename members without a message new or edited (so no refit): names are read again.
         self.expertise.forget_names(community.id)
