@@ -39,7 +39,8 @@ class ResourceItem:
 @dataclass(frozen=True)
 class Section:
     heading: str = ""
-    text: str = ""
+    text: str = ""  # the bot's own words; member text goes in quotes
+    quotes: tuple[Evidence, ...] = ()  # lines quoting members (a waiting question, why an expert): markup inert
     experts: tuple[ExpertCard, ...] = ()
     resources: tuple[ResourceItem, ...] = ()
     buttons: tuple[Button, ...] = ()

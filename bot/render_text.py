@@ -14,6 +14,8 @@ def render_plain(doc: Document) -> str:
             lines.append(f"\n{section.heading}")
         if section.text:
             lines.append(section.text)
+        for quote in section.quotes:
+            lines.append(f"• {quote.text}" + (f"\n  {quote.permalink}" if quote.permalink else ""))
         for i, card in enumerate(section.experts, 1):
             lines.append(f"{i}. {card.name} ({card.user}), score {card.score:.2f}")
             for ev in card.why:

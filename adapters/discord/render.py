@@ -11,7 +11,7 @@ import discord
 
 from adapters.discord.buttons import STYLES, ActionButton
 from adapters.discord.custom_ids import make_custom_id
-from bot.actions import Button, Document, ExpertCard, ResourceItem, Section
+from bot.actions import Button, Document, Evidence, ExpertCard, ResourceItem, Section
 
 log = logging.getLogger(__name__)
 
@@ -66,12 +66,15 @@ def _as_text(text: str) -> str:
     return "\\[".join(discord.utils.escape_markdown(part) for part in text.split("["))
 
 
+def _quote_line(evidence: Evidence) -> str:
+    """Each quote cut on its own, so that its link survives."""
+    link = f" ([message]({evidence.permalink}))" if evidence.permalink else ""
+    return f"• {_as_text(_cut(evidence.text, MAX_EVIDENCE))}{link}"
+
+
 def _evidence_lines(card: ExpertCard) -> str:
     lines = [f"<@{card.user}>"] if card.user.isdigit() else []
-    for why in card.why:  # each quote cut on its own, so that its link survives
-        link = f" ([message]({why.permalink}))" if why.permalink else ""
-        lines.append(f"• {_as_text(_cut(why.text, MAX_EVIDENCE))}{link}")
-    return "\n".join(lines)
+    return "\n".join(lines + [_quote_line(why) for why in card.why])
 
 
 def _expert_embed(rank: int, card: ExpertCard) -> discord.Embed:
@@ -84,9 +87,12 @@ def _expert_embed(rank: int, card: ExpertCard) -> discord.Embed:
 
 
 def _resource_line(item: ResourceItem) -> str:
-    line = f"• [{discord.utils.escape_markdown(item.title or item.url)}]({item.url})"
+    """Title and note are the members' words (a link's label, the words around it, a /save note). In the label
+    a `]` is escaped too: it would end the label early, and a `(https://…)` after it would be the link."""
+    label = _as_text(item.title or item.url).replace("]", "\\]")
+    line = f"• [{label}]({item.url})"
     if item.note:
-        line += f" — {item.note}"
+        line += f" — {_as_text(item.note)}"
     if item.permalink:
         line += f" · [discussion]({item.permalink})"
     return line
@@ -94,11 +100,13 @@ def _resource_line(item: ResourceItem) -> str:
 
 def _section_embeds(section: Section, first_rank: int) -> list[discord.Embed]:
     embeds = []
-    if section.heading or section.text:
+    if section.heading or section.text or section.quotes:
+        lines = ([section.text] if section.text else []) + [_quote_line(q) for q in section.quotes]
+        description = "\n".join(lines)
         embeds.append(
             discord.Embed(
                 title=_cut(section.heading, MAX_TITLE) or None,
-                description=_cut(section.text, MAX_DESCRIPTION) or None,
+                description=_cut(description, MAX_DESCRIPTION) or None,
             )
         )
     embeds += [_expert_embed(first_rank + i, card) for i, card in enumerate(section.experts)]

@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from bot.actions import Button, Document, ExpertCard, ResourceItem, Section
+from bot.actions import Button, Document, Evidence, ExpertCard, ResourceItem, Section
 
 Block = dict[str, Any]
 MAX_BLOCKS = 50  # Slack's limit per message (100 per Home view)
@@ -54,11 +54,13 @@ def _link(url: str | None, label: str) -> str:
     return f"<{url.replace('>', '%3E').replace('|', '%7C')}|{label}>" if url else label
 
 
+def quote_line(evidence: Evidence) -> str:
+    return f"• {as_text(evidence.text)}" + (f" ({_link(evidence.permalink, 'view')})" if evidence.permalink else "")
+
+
 def expert_card(card: ExpertCard, rank: int) -> list[Block]:
     lines = [f"*{rank}. <@{card.user}>*"]  # a user mention renders as the member's current name
-    for evidence in card.why:
-        lines.append(f"• {as_text(evidence.text)}" + (f" ({_link(evidence.permalink, 'view')})"
-                                                      if evidence.permalink else ""))
+    lines += [quote_line(evidence) for evidence in card.why]
     section = _mrkdwn("\n".join(lines))
     if len(card.buttons) == 1:
         section["accessory"] = button(card.buttons[0])
@@ -70,9 +72,10 @@ def expert_card(card: ExpertCard, rank: int) -> list[Block]:
 
 
 def resource(item: ResourceItem) -> str:
-    line = f"• {_link(item.url, escape(item.title) or escape(item.url))}"
+    """Title and note are the members' words (a link's label, the words around it, a /save note)."""
+    line = f"• {_link(item.url, as_text(item.title) or escape(item.url))}"
     if item.note:
-        line += f" ({escape(item.note)})"
+        line += f" ({as_text(item.note)})"
     if item.permalink:
         line += f" · {_link(item.permalink, 'discussion')}"
     return line
@@ -84,6 +87,8 @@ def section_blocks(section: Section) -> list[Block]:
         blocks.append(_mrkdwn(f"*{escape(section.heading)}*"))
     if section.text:
         blocks.append(_mrkdwn(escape(section.text)))
+    if section.quotes:
+        blocks.append(_mrkdwn("\n".join(quote_line(q) for q in section.quotes)))
     for rank, card in enumerate(section.experts, 1):
         blocks.extend(expert_card(card, rank))
     if section.resources:

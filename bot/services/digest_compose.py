@@ -9,7 +9,7 @@ from datetime import datetime
 
 import numpy as np
 
-from bot.actions import Document, ResourceItem, Section
+from bot.actions import Document, Evidence, ResourceItem, Section
 from bot.messages import render
 from bot.safety import neutralise
 from matching.text import tokens
@@ -197,9 +197,7 @@ def to_document(content: DigestContent, *, now: datetime) -> Document:
                                           permalink=c.permalink))
         sections.append(Section(heading=neutralise(label), resources=tuple(resources)))
     if content.questions:
-        lines = []
-        for q in content.questions:
-            line = f"• “{neutralise(q.text)}” ({neutralise(q.asker)} in #{q.channel}, {_ago(q.asked_at, now)})"
-            lines.append(line + (f"\n  {q.permalink}" if q.permalink else ""))
-        sections.append(Section(heading=render("digest_questions_heading"), text="\n".join(lines)))
+        quotes = tuple(Evidence(neutralise(f"“{q.text}” ({q.asker} in #{q.channel}, {_ago(q.asked_at, now)})"),
+                                q.permalink) for q in content.questions)
+        sections.append(Section(heading=render("digest_questions_heading"), quotes=quotes))
     return Document(text=render("digest_header", period=content.period), sections=tuple(sections))

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import events as ev
 from bot import metrics
-from bot.actions import Action, Button, DirectMessage, Document, OpenGroup, Reply, Section
+from bot.actions import Action, Button, DirectMessage, Document, Evidence, OpenGroup, Reply, Section
 from bot.db.intros import TRANSITIONS, Intro, IntroState, NotMyArea
 from bot.db.models import Community, Member, Question
 from bot.events import utcnow
@@ -111,13 +111,15 @@ class IntroService:
         log.info("intro %d requested (community %d)", intro_id, community_id)
         metrics.INTROS.labels(IntroState.REQUESTED.value).inc()
         ask = Document(
-            text=render("intro_request", question=_shown(question.text),
-                        why="\n".join(f"• {neutralise(w)}" for w in why)),
-            sections=(Section(buttons=(
-                Button("Accept", "intro.accept", str(intro_id), style="primary"),
-                Button("Decline", "intro.decline", str(intro_id)),
-                Button("Not my area", "intro.notmine", str(intro_id)),
-            )),),
+            text=render("intro_request", question=_shown(question.text)),
+            sections=(
+                Section(heading=render("intro_request_why_heading"), quotes=why),
+                Section(text=render("intro_request_choice"), buttons=(
+                    Button("Accept", "intro.accept", str(intro_id), style="primary"),
+                    Button("Decline", "intro.decline", str(intro_id)),
+                    Button("Not my area", "intro.notmine", str(intro_id)),
+                )),
+            ),
         )
         return [
             self._reply(event, render("intro_requested", expert=neutralise(expert.name),
@@ -202,13 +204,16 @@ class IntroService:
                            sections=(Section(experts=expert_cards(suggestions, question.id)),))
         return DirectMessage(community=community, user=asker.external_id, doc=doc)
 
-    async def _why(self, community_id: int, question: Question, asker: str, expert: str, now: datetime) -> list[str]:
+    async def _why(self, community_id: int, question: Question, asker: str, expert: str,
+                   now: datetime) -> tuple[Evidence, ...]:
+        """The expert's own evidence (quotes of their messages among it), with the links to it."""
         suggestions: list[Suggestion] = await self.expertise.rank(community_id, question.text, asker=asker, top=20,
                                                                   now=now)
         for s in suggestions:
             if s.user == expert:
-                return s.why[:3]
-        return ["you have answered questions like it here before"]
+                return tuple(Evidence(neutralise(text), link)
+                             for text, link in zip(s.why[:3], s.permalinks, strict=False))
+        return (Evidence("you have answered questions like it here before"),)
 
     @staticmethod
     def _reply(event: ev.Event, text: str) -> Reply:

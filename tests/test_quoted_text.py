@@ -1,0 +1,87 @@
+"""Member text the bot quotes beyond the who-knows card (the digest's waiting questions and resources, the reasons
+in an intro request) is shown as text by the real Slack and Discord renderers."""
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from adapters.console import ConsoleAdapter
+from adapters.discord.render import render_document
+from adapters.slack.blocks import message
+from bot.actions import Document
+from bot.services.digest_compose import Candidate, DigestContent, WaitingQuestion, to_document
+from tests.exports import TEAM, THREADS, USERS, write_slack_export
+
+NOW = datetime(2024, 3, 11, 9, tzinfo=UTC)
+# Two masked links (escape_markdown alone leaves the second live), code fences and emphasis a quote cut
+# later would leave unclosed, and broadcasts as they read after clean(): Slack's &lt;!channel&gt; is <!channel>.
+MEMBER = "[docs](https://evil.example/a) [this](https://evil.example/b) ```sql *x* <!channel> @everyone"
+
+
+def slack_text(doc: Document) -> str:
+    rendered = message(doc)
+    return rendered["text"] + "\n" + "\n".join(b["text"]["text"] for b in rendered["blocks"] if "text" in b)
+
+
+def discord_text(doc: Document) -> str:
+    rendered = render_document(doc)
+    assert rendered.send_kwargs()["allowed_mentions"].to_dict() == {"parse": []}
+    return (rendered.content or "") + "\n" + "\n".join(e.description or "" for e in rendered.embeds)
+
+
+def assert_inert_on_slack(text: str) -> None:
+    assert "`" not in text and "*x*" not in text  # nothing turns into code or bold …
+    assert "\u02cb\u02cb\u02cbsql \u2217x\u2217" in text  # … the characters are shown as lookalikes
+    assert "<!" not in text and "<https://evil" not in text  # no broadcast, no link of the member's
+
+
+def assert_inert_on_discord(text: str) -> None:
+    assert "\\[docs](https://evil.example/a)" in text and "\\[this](https://evil.example/b)" in text
+    assert "\\`\\`\\`sql \\*x\\*" in text
+    assert "@everyone" not in text
+
+
+def test_the_digest_quotes_waiting_questions_and_resources_as_text():
+    content = DigestContent(
+        period="Mar 4 – Mar 11, 2024",
+        groups=[("Postgres", [Candidate(resource_id=1, title=f"a](https://evil.example/t) {MEMBER}",
+                                        link="https://ok.example/", sharer="Petra", reactions=2,
+                                        note=MEMBER)])],
+        questions=[WaitingQuestion(text=MEMBER, asker="*Kim*", channel="help", asked_at=datetime(2024, 3, 8, tzinfo=UTC),
+                                   permalink="https://acme.slack.com/archives/C1/p1")],
+    )
+    doc = to_document(content, now=NOW)
+
+    slack = slack_text(doc)
+    assert_inert_on_slack(slack)
+    assert "(\u2217Kim\u2217 in #help, 3 days ago) (<https://acme.slack.com/archives/C1/p1|view>)" in slack
+    assert "• <https://ok.example/|a](https://evil.example/t) [docs](https://evil.example/a)" in slack  # a label
+
+    discord = discord_text(doc)
+    assert_inert_on_discord(discord)
+    assert "(\\*Kim\\* in #help, 3 days ago) ([message](https://acme.slack.com/archives/C1/p1))" in discord
+    assert "• [a\\](https://evil.example/t) " in discord  # the title's ] does not end the label early
+    assert discord.count("](https://evil.example/t)") == 1
+
+
+async def test_an_intro_request_quotes_the_experts_messages_as_text(app, tmp_path):
+    threads = [list(t) for t in THREADS]
+    threads[0][1] = ("UPG", "[docs](https://e.vil/a) [this](https://e.vil/b) ```sql *x* &lt;!channel&gt; "
+                            "EXPLAIN ANALYZE; the btree index on created_at is skipped when the predicate casts it")
+    await app.importer.import_slack(write_slack_export(tmp_path / "export", USERS, threads))
+    console = ConsoleAdapter(app.core.handle, community=TEAM, platform="slack",
+                             clock=lambda: datetime(2024, 3, 4, 9, tzinfo=UTC))
+    await console.say("UASK1", "who knows why postgres ignores my index?")
+    [reply] = console.sent
+    card = reply.doc.sections[0].experts[0]
+    assert card.user == "UPG"
+    await console.say("UASK1", f"/click intro.request {card.buttons[0].value}")
+    _, request = console.sent[1:]
+    assert request.user == "UPG" and "e.vil" in request.doc.plain()  # the request quotes her answer
+
+    slack = slack_text(request.doc)
+    assert "`" not in slack and "\u02cb\u02cb\u02cbsql \u2217x\u2217" in slack and "<!" not in slack
+    assert "|view>)" in slack  # the bot's own link to her message still works
+    discord = discord_text(request.doc)
+    assert "\\[docs](https://e.vil/a)" in discord and "\\[this](https://e.vil/b)" in discord
+    assert "\\`\\`\\`sql \\*x\\*" in discord and "([message](https://slack.com/archives/" in discord
+
