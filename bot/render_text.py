@@ -1,10 +1,21 @@
 """Plain-text rendering of the neutral document (console, fallbacks, logs of what was sent)."""
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from bot.actions import Document
+
+# What a terminal obeys rather than shows: C0 controls but newline and tab (ESC starts ANSI sequences that
+# recolour, move the cursor or retitle the window; a carriage return writes over the line), DEL, C1 controls
+# (0x9b is a one-character CSI) and the bidirectional overrides and isolates, which reorder the words after them.
+_OBEYED = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def visible(text: str) -> str:
+    """Text safe to print to a terminal: each control character shown as its escape (`\\x1b`, `\\u202e`)."""
+    return _OBEYED.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
 
 
 def render_plain(doc: Document) -> str:
@@ -28,4 +39,4 @@ def render_plain(doc: Document) -> str:
                 lines.append(f"  discussion: {item.permalink}")
         for b in section.buttons:
             lines.append(f"[{b.label}: /click {b.action} {b.value}]")
-    return "\n".join(lines).strip()
+    return visible("\n".join(lines).strip())

@@ -1,5 +1,6 @@
 """Member text the bot quotes beyond the who-knows card (the digest's waiting questions and resources, the reasons
-in an intro request) is shown as text by the real Slack and Discord renderers."""
+in an intro request) is shown as text by the real Slack and Discord renderers, and the console prints the
+control characters in member text instead of obeying them."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
@@ -85,3 +86,14 @@ async def test_an_intro_request_quotes_the_experts_messages_as_text(app, tmp_pat
     assert "\\[docs](https://e.vil/a)" in discord and "\\[this](https://e.vil/b)" in discord
     assert "\\`\\`\\`sql \\*x\\*" in discord and "([message](https://slack.com/archives/" in discord
 
+
+async def test_the_console_shows_control_characters_in_member_text(app, tmp_path):
+    await app.importer.import_slack(write_slack_export(tmp_path / "export", USERS, THREADS))
+    console = ConsoleAdapter(app.core.handle, community=TEAM, platform="slack")
+    skill = "rust\x1b[2J\x1b]0:pwned\x07 \x9b31m red\r over \u202eleft-to-right"
+    [added] = await console.say("UPG", f"/skills add {skill}, go")
+    [me] = await console.say("UPG", "/me", user_name="Pe\x1b[8mtra")  # ESC[8m hides what follows
+    for out in (added, me):
+        assert not any(ch in out for ch in "\x1b\x07\x9b\r\u202e"), repr(out)
+    assert "rust\\x1b[2J\\x1b]0:pwned\\x07 \\x9b31m red\\r over \\u202eleft-to-right, go" in added
+    assert "name: Pe\\x1b[8mtra" in me and "\n• skills:" in me  # the layout keeps its lines

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 from bot import events as ev
 from bot.actions import Action, DirectMessage, OpenGroup, PostToChannel, Reply, UpdateMessage
-from bot.render_text import render_plain
+from bot.render_text import render_plain, visible
 
 Handler = Callable[[ev.Event], Awaitable[list[Action]]]
 
@@ -45,13 +45,14 @@ class ConsoleAdapter:
                                 user_name=user_name, is_direct=True)
 
     def render(self, action: Action) -> str:
+        """What the terminal prints: member text with its control characters shown, not obeyed."""
         if isinstance(action, Reply | PostToChannel | UpdateMessage):
             return render_plain(action.doc)
         if isinstance(action, DirectMessage):
-            return f"[DM to {action.user}] {render_plain(action.doc)}"
+            return visible(f"[DM to {action.user}] ") + render_plain(action.doc)
         if isinstance(action, OpenGroup):
-            return f"[group with {', '.join(action.members)}] {render_plain(action.doc)}"
-        return str(action)
+            return visible(f"[group with {', '.join(action.members)}] ") + render_plain(action.doc)
+        return visible(str(action))
 
     async def say(self, user: str, line: str, *, user_name: str = "") -> list[str]:
         """One line from `user`; returns what the bot answered, rendered as text."""
