@@ -92,6 +92,27 @@ async def test_enrolment_commands(app):
     assert "opted out" in await say(adapter, "olga", "/mentoring join mentee learn: x tz: UTC")
 
 
+async def test_a_pairs_introduction_shows_members_words_and_never_links_or_pings_with_them(app):
+    """Topics and names are the members' own words: a [masked](link) in a topic was a live link in the pair's
+    Discord group, and <!channel> in it a ping in Slack's."""
+    adapter = console(app)
+    sender = RecordingSender()
+    app.core.senders["console"] = sender
+    for user, line in [
+        ("petra", "join mentor teach: postgres [tuning](https://evil.example/a) <!channel> tz: Europe/Berlin"),
+        ("asha", "join mentee learn: postgres [tuning](https://evil.example/a) @everyone tz: Europe/London"),
+    ]:
+        assert "You're in" in await say(adapter, user, f"/mentoring {line}")
+    period = Cadence().next_round(NOW)
+    service = MentoringService(db=app.db, core=app.core, expertise=app.expertise)
+    await service.tick(period.warn_at + timedelta(minutes=1))
+    await service.tick(period.round_at + timedelta(minutes=1))
+    [group] = [a for a in sender.take() if isinstance(a, OpenGroup)]
+    text = group.doc.plain()
+    assert "postgres [tuning]" in text and "Conversation starters" in text
+    assert "](https://evil" not in text and "<!channel>" not in text and "@everyone" not in text
+
+
 async def test_a_round_warns_pairs_introduces_and_checks_in_exactly_once(app):
     adapter = console(app)
     sender = RecordingSender()

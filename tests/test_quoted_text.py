@@ -3,7 +3,7 @@ in an intro request) is shown as text by the real Slack and Discord renderers, a
 control characters in member text instead of obeying them."""
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from adapters.console import ConsoleAdapter
 from adapters.discord.render import render_document
@@ -47,7 +47,8 @@ def test_the_digest_quotes_waiting_questions_and_resources_as_text():
         groups=[("Postgres", [Candidate(resource_id=1, title=f"a](https://evil.example/t) {MEMBER}",
                                         link="https://ok.example/", sharer="Petra", reactions=2,
                                         note=MEMBER)])],
-        questions=[WaitingQuestion(text=MEMBER, asker="*Kim*", channel="help", asked_at=datetime(2024, 3, 8, tzinfo=UTC),
+        questions=[WaitingQuestion(text=MEMBER, asker="*Kim*", channel="help",
+                                   asked_at=datetime(2024, 3, 8, tzinfo=UTC),
                                    permalink="https://acme.slack.com/archives/C1/p1")],
     )
     doc = to_document(content, now=NOW)

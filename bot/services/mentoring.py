@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -27,7 +27,7 @@ from bot.db.models import Community, Member
 from bot.events import utcnow
 from bot.messages import render, template
 from bot.repo import ensure_community, ensure_member, insert_ignore
-from bot.safety import neutralise
+from bot.safety import echoed, neutralise
 from bot.services.mentoring_args import USAGE, EnrolmentError, JoinRequest, parse_join
 from bot.services.mentoring_cadence import Cadence, Period
 from bot.services.mentoring_form import CAPACITY, LEARN, ROLE, TEACH, TIMEZONE, FormErrors, parse_form
@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 
 TICK_SECONDS = 300
 EXPERT_TOP = 10
+NAME_CHARS, TOPIC_CHARS = 80, 120  # a name and a topic as the pair's introduction shows them
 
 
 def new_seed() -> int:
@@ -731,8 +732,11 @@ class MentoringService:
     def _intro(
         self, community: str, planned: RoundPlan, pairing_id: int, pair: Pair, checkin: datetime
     ) -> OpenGroup:
-        mentor, mentee = planned.name(pair.mentor), planned.name(pair.mentee)
-        topics = pair.shared_topics
+        # Names and topics are the members' own words: shown, never a link or a ping (a [masked](link) in a topic
+        # was a live link in the pair's Discord group).
+        mentor, mentee = echoed(planned.name(pair.mentor), NAME_CHARS), echoed(planned.name(pair.mentee), NAME_CHARS)
+        topics = [replace(s, wanted=echoed(s.wanted, TOPIC_CHARS), taught=echoed(s.taught, TOPIC_CHARS))
+                  for s in pair.shared_topics]
         wants = ", ".join(dict.fromkeys(s.wanted for s in topics)) or "a few things"
         teaches = ", ".join(dict.fromkeys(s.taught for s in topics)) or "what they know"
         lines = [line for line in template("mentoring_starters").splitlines() if line.strip()]
