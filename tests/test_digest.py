@@ -120,6 +120,13 @@ async def test_links_become_resources_with_shares_saves_and_a_preview(app, platf
     assert "https://acme.slack.com/archives/C1/p" in preview  # the link to the discussion
     assert "secret" not in preview and "private" not in preview
     assert platform.requests == []  # a preview posts nothing
+    # A link only saved, that no message shared, has nobody who shared it (it read "shared by  · saved by 1").
+    for user in ("UCH", "UBR", "UK8S"):
+        await command(app, user, "save", "https://only-saved.example.com/guide a guide worth keeping",
+                      at(2024, 2, 28, 11))
+    preview = await command(app, "UASK", "digest", "preview", clock())
+    assert "only-saved.example.com" in preview and "a guide worth keeping" in preview
+    assert "shared by  " not in preview and "shared by ·" not in preview, preview
 
 
 async def test_questions_still_waiting_for_an_answer(app, platform):

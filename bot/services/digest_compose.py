@@ -189,10 +189,9 @@ def to_document(content: DigestContent, *, now: datetime) -> Document:
     for label, items in content.groups:
         resources = []
         for c in items:
-            who = f"shared by {c.sharer}" + (f" in #{c.channel}" if c.channel else "")
-            note = f"{who} · {why(c)}" if why(c) else who
-            if c.note:
-                note += f" · note: “{c.note}”"
+            # A link only /saved (no message shares it) has nobody who shared it: "shared by  · saved by 1".
+            who = (f"shared by {c.sharer}" if c.sharer else "") + (f" in #{c.channel}" if c.channel else "")
+            note = " · ".join(part for part in (who.strip(), why(c), f"note: “{c.note}”" if c.note else "") if part)
             resources.append(ResourceItem(title=neutralise(c.title), url=c.link, note=neutralise(note),
                                           permalink=c.permalink))
         sections.append(Section(heading=neutralise(label), resources=tuple(resources)))
