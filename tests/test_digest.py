@@ -38,12 +38,13 @@ async def another_app(db_url: str, embedder, clock: Clock, platform: FakePlatfor
 
 
 async def say(app, user: str, text: str, when: datetime, *, channel: str = "C1", thread: str | None = None,  # noqa: ANN001
-              private: bool = False) -> str:
+              private: bool = False, announcements: bool = False) -> str:
     ts = f"{when.timestamp():.6f}"
     await app.core.handle(ev.MessagePosted(
         community=TEAM, user=user, channel=channel, thread=thread, event_id=f"m{next(_ids)}", time=when,
         platform="slack", message_id=ts, text=text, user_name=PEOPLE.get(user, user), channel_name=channel.lower(),
-        is_private=private, permalink=f"https://acme.slack.com/archives/{channel}/p{ts.replace('.', '')}"))
+        is_private=private, permalink=f"https://acme.slack.com/archives/{channel}/p{ts.replace('.', '')}",
+        in_announcements=announcements))
     return ts
 
 
@@ -137,12 +138,14 @@ async def test_questions_still_waiting_for_an_answer(app, platform):
     alone = await say(app, "UDAN", "Why does my pod restart every hour with exit code 137?", at(2024, 2, 27, 10))
     await say(app, "UDAN", "still stuck on this, any pointers?", at(2024, 2, 27, 15), thread=alone)
     await say(app, "UK8S", "Is it worth moving CI to arm64 runners this quarter?", at(2024, 2, 29, 6))  # too fresh
+    await say(app, "UCH", "Meetup on Friday: who is coming to the workshop on query plans?", at(2024, 2, 27, 11),
+              channel="CNEWS", announcements=True)  # an announcement asks nobody to answer
 
     preview = await command(app, "UASK", "digest", "preview", at(2024, 2, 29, 12))
     assert "Questions still waiting for an answer" in preview
     assert "autovacuum" in preview and "exit code 137" in preview
     assert "pytest collection" not in preview  # Chloe answered it
-    assert "arm64" not in preview
+    assert "arm64" not in preview and "Meetup on Friday" not in preview
 
 
 async def test_subscribe_validates_the_schedule(app, platform):

@@ -206,7 +206,8 @@ async def waiting_questions(session: AsyncSession, community_id: int, start: dat
                Message.created_at < end - QUESTION_MIN_AGE, Message.text.contains("?"),
                Message.reply_to_external_id.is_(None),
                or_(Message.thread_external_id.is_(None), Message.thread_external_id == Message.external_id),
-               Channel.is_private.is_(False), Member.is_bot.is_(False), Member.profiling_consent.is_(True))
+               Channel.is_private.is_(False), Channel.announcements.is_(False),  # "Who's coming Friday?" asks nobody
+               Member.is_bot.is_(False), Member.profiling_consent.is_(True))
         .order_by(Message.created_at.desc()).limit(limit * 40))).all()
     rows = [r for r in rows if looks_like_question(r[0])]
     ext_ids = {r[6] for r in rows}
