@@ -148,6 +148,31 @@ async def test_questions_still_waiting_for_an_answer(app, platform):
     assert "arm64" not in preview and "Meetup on Friday" not in preview
 
 
+async def test_a_discord_thread_started_on_its_own_waits_with_its_first_message(app):
+    """On Discord a thread started on its own has no opening message in its channel: its first message asks. It
+    was never listed as waiting, answered or not."""
+    from bot.db.models import Community
+    from bot.services.digest_data import waiting_questions
+
+    async def post(mid: str, user: str, text: str, when: datetime, thread: str | None = None) -> None:
+        await app.core.handle(ev.MessagePosted(community="G1", platform="discord", user=user, channel="100",
+                                               channel_name="help", thread=thread, message_id=mid, text=text,
+                                               time=when, user_name=user))
+
+    await post("901", "asha", "How do I keep a postgres replica from lagging behind the primary?", at(2024, 2, 27, 8),
+               thread="900")
+    await post("911", "bruno", "Why does my kubernetes ingress return 502 after a deploy?", at(2024, 2, 27, 9),
+               thread="910")
+    await post("912", "petra", "the readiness probe passes before the app listens: delay it", at(2024, 2, 27, 10),
+               thread="910")
+    await post("913", "bruno", "And should the probe hit /health or the real endpoint?", at(2024, 2, 27, 11),
+               thread="910")
+    async with app.db.sessions() as s:
+        cid = await s.scalar(select(Community.id).where(Community.external_id == "G1"))
+        waiting = await waiting_questions(s, cid, at(2024, 2, 26), at(2024, 3, 4))
+    assert [q.text for q in waiting] == ["How do I keep a postgres replica from lagging behind the primary?"]
+
+
 async def test_subscribe_validates_the_schedule(app, platform):
     await wire(app, Clock(at(2024, 2, 20, 12)), platform)
     assert "Only community admins" in await command(app, "UCH", "digest", "subscribe <#C1|general>",

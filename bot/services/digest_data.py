@@ -7,13 +7,14 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 
 import numpy as np
-from sqlalchemy import and_, func, or_, select, union
+from sqlalchemy import and_, exists, func, or_, select, union
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from bot.db.models import Channel, Member, Message, MessageVector, Reaction
+from bot.db.models import Channel, Community, Member, Message, MessageVector, Reaction
 from bot.db.resources import Resource, ResourceSave, ResourceShare
 from bot.services.digest_compose import BOOKMARK_REACTIONS, STRONG_REACTIONS, Candidate, WaitingQuestion
+from bot.services.expertise import OPENERLESS_THREADS
 from bot.services.resources import ANY_LINK
 from matching.text import carries_expertise, clean
 
@@ -197,15 +198,26 @@ def looks_like_question(text: str) -> bool:
 
 async def waiting_questions(session: AsyncSession, community_id: int, start: datetime, end: datetime,
                             limit: int = MAX_QUESTIONS) -> list[WaitingQuestion]:
-    """Thread roots asking something, old enough to have been seen, that nobody else has answered."""
+    """Thread roots asking something, old enough to have been seen, that nobody else has answered. On Discord,
+    a thread with no opening message (started on its own) asks with its first message, as in who-knows."""
+    starts = [Message.thread_external_id.is_(None), Message.thread_external_id == Message.external_id]
+    platform = await session.scalar(select(Community.platform).where(Community.id == community_id))
+    if platform in OPENERLESS_THREADS:
+        root, earlier = aliased(Message), aliased(Message)
+        starts.append(and_(
+            Message.thread_external_id.is_not(None),
+            ~exists().where(root.community_id == community_id, root.channel_id == Message.channel_id,
+                            root.external_id == Message.thread_external_id),
+            ~exists().where(earlier.community_id == community_id, earlier.channel_id == Message.channel_id,
+                            earlier.thread_external_id == Message.thread_external_id,
+                            earlier.created_at < Message.created_at)))
     rows = (await session.execute(
         select(Message.text, Member.name, Channel.name, Message.created_at, Message.permalink, Message.channel_id,
-               Message.external_id, Message.author_id)
+               func.coalesce(Message.thread_external_id, Message.external_id), Message.author_id)
         .join(Member, Member.id == Message.author_id).join(Channel, Channel.id == Message.channel_id)
         .where(Message.community_id == community_id, Message.created_at >= start - QUESTION_LOOKBACK,
                Message.created_at < end - QUESTION_MIN_AGE, Message.text.contains("?"),
-               Message.reply_to_external_id.is_(None),
-               or_(Message.thread_external_id.is_(None), Message.thread_external_id == Message.external_id),
+               Message.reply_to_external_id.is_(None), or_(*starts),
                Channel.is_private.is_(False), Channel.announcements.is_(False),  # "Who's coming Friday?" asks nobody
                Member.is_bot.is_(False), Member.profiling_consent.is_(True))
         .order_by(Message.created_at.desc()).limit(limit * 40))).all()
