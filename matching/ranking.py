@@ -137,16 +137,18 @@ def mixture(feats: np.ndarray, model: np.ndarray) -> np.ndarray:
 
 
 def with_claims(probs: np.ndarray, cands: np.ndarray, skill: dict[int, float]) -> np.ndarray:
-    """The fitted mixture, with declared skills (and endorsements) as a voice of their own, SKILL_SHARE of the
-    whole. Their column in the evidence model cannot be fitted (a community's history says nothing of the skills
-    declared today), and alone it left a member who declared exactly the skill asked about out of the top ten
-    wherever regulars answer a lot (racket-2019). Members share the voice by how well their skills match: a
-    full match alone comes first where the evidence is diffuse, second behind someone the evidence clearly
-    points at."""
+    """The fitted mixture, with declared skills (and endorsements) as claims of their own: each member's claim
+    (0-1, how clearly their skills match) adds up to SKILL_SHARE of the whole. Their column in the evidence model
+    cannot be fitted (a community's history says nothing of the skills declared today), and alone it left a
+    member who declared exactly the skill asked about out of the top ten wherever regulars answer a lot
+    (racket-2019). A full claim comes first where the evidence is diffuse, second behind someone the evidence
+    clearly points at; claims are not shared out, so members who declare a broad skill take nothing from the one
+    who declared this one."""
     claimed = np.minimum(np.array([skill.get(int(m), 0.0) for m in cands]), 1.0)
     if not claimed.any():
         return probs
-    return (1.0 - SKILL_SHARE) * probs + SKILL_SHARE * claimed / max(1.0, float(claimed.sum()))
+    mixed = (1.0 - SKILL_SHARE) * probs + SKILL_SHARE * claimed
+    return mixed / mixed.sum()
 
 
 def dense_weights(pairs: list[tuple[int, float]]) -> dict[int, float]:

@@ -48,13 +48,17 @@ log = logging.getLogger(__name__)
 
 TOP_K = 100
 SKILL_MIN_SIM = 0.35
-SKILL_FULL_SIM = 0.75  # "erlang otp supervisors" and a question on OTP supervision trees: 0.80
+SKILL_MATCH_WIDTH = 0.45  # a skill claims a question fully this much nearer than the community's usual talk
+SKILL_WORDS_WEIGHT = 0.6  # naming a skill's words is less than meaning it: "programming" in a question on lists
+SKILL_MIN_CLAIM = 0.2  # a weaker match claims nothing
+TYPICAL_SAMPLE = 2000  # message vectors a skill is compared with, for what is usual talk here
 # A skill's words found in the question count by how rare they are in the community's messages, nothing for a
 # word in a tenth of them or more (idf 2.3: "racket" on racket-2019 is 2.1), fully from one in a hundred (4.6),
-# and only as far as the skill means something near the question: "help" (rare in messages) is 0.04 from a
-# question asking for help, "postgres" 0.39 from a question on Postgres indexes.
+# and only as far as the skill means something near the question (from a cosine of 0.2, fully from 0.3): "help"
+# (rare in messages) is 0.04 from a question asking for help, "advice" 0.17 from one asking advice; "nginx" is
+# 0.30 from a question on an nginx proxy dropping websockets, "postgres" 0.39 from one on Postgres indexes.
 SKILL_COMMON_IDF, SKILL_RARE_IDF = 2.3, 4.6
-SKILL_WORDS_MIN_SIM = 0.2
+SKILL_WORDS_MIN_SIM, SKILL_WORDS_FULL_SIM = 0.2, 0.3
 SKILL_REASONS = {"declared": "declared a matching skill", "endorsed": "endorsed for a matching skill",
                  "intro": "accepted an intro on a similar question"}
 INTRO_TOPIC_CHARS = 500  # an accepted intro's question, as a skill...
@@ -81,7 +85,7 @@ OPENERLESS_THREADS = frozenset({"discord"})
 @dataclass(frozen=True)
 class _AskContext:
     excluded: set[str]
-    skills: list[tuple[str, str, str]]  # user, topic, "declared" or "endorsed"
+    skills: list[tuple[str, str, str, int | None]]  # user, topic, "declared", "endorsed" or "intro", endorser
     declined: list[tuple[str, str]]  # user, topic turned down as "not my area"
     private: set[int]  # the private channels an admin turned on (ids): counted, never quoted
     changes: list[tuple[int, int | None]] | None = None  # corpus_change rows not seen yet (ChangeLog.take)
@@ -136,6 +140,8 @@ class ExpertiseService:
         self._corpora: dict[int, Corpus] = {}
         self._locks: dict[int, asyncio.Lock] = {}
         self._skill_vectors: dict[str, np.ndarray] = {}
+        self._typical: dict[int, np.ndarray] = {}  # a sample of each community's message vectors
+        self._skill_typical: dict[int, dict[str, float]] = {}  # how near a skill is to the community's usual talk
         self._weights: dict[int, dict | None] = {}
         self._names_cache: dict[int, dict[str, tuple[str, float]]] = {}
         self._model_checked: set[int] = set()  # communities whose stored vectors are this model's
@@ -296,6 +302,15 @@ class ExpertiseService:
             async for part in result.partitions():
                 corpus.add(records_from_rows(part, reactions, author_of, roots, openers))
             del author_of, roots, openers
+            # What this community's messages are like: a declared skill near most of them names nobody in
+            # particular ("racket" in a Racket community), see _skill_scores.
+            sample = (await session.execute(
+                select(MessageVector.message_id).where(MessageVector.community_id == community_id)
+                .order_by(func.random()).limit(TYPICAL_SAMPLE))).scalars().all()
+            self._typical[community_id] = np.stack([v for v in (await session.execute(
+                select(MessageVector.embedding).where(MessageVector.message_id.in_(sample)))).scalars()]) \
+                if sample else np.zeros((0, EMBEDDING_DIM), dtype=np.float32)
+            self._skill_typical.pop(community_id, None)
             if isinstance(self.vectors, NumpyVectorIndex):
                 count = await session.scalar(select(func.count()).select_from(MessageVector)
                                              .where(MessageVector.community_id == community_id))
@@ -431,7 +446,7 @@ class ExpertiseService:
             .join(Intro, Intro.expert_id == Member.id)
             .where(Intro.community_id == community_id, Intro.created_at >= since)
             .group_by(Member.id, Member.external_id, Member.weekly_intro_cap),
-            part("s", cast(Skill.topic, Text), cast(Skill.source, Text), no_int, no_int)
+            part("s", cast(Skill.topic, Text), cast(Skill.source, Text), Skill.endorsed_by_id, no_int)
             .join(Skill, Skill.member_id == Member.id).where(Skill.community_id == community_id),
             part("s", cast(func.substr(Question.text, 1, INTRO_TOPIC_CHARS), Text),
                  cast(literal_column("'intro'"), Text), no_int, no_int)
@@ -450,11 +465,11 @@ class ExpertiseService:
             rows = (await session.execute(query)).all()
         excluded = {user for kind, user, *_ in rows if kind == "x"}
         asked = [(user, cap, n) for kind, user, _, _, cap, n in rows if kind == "a"]
-        skills = [(user, topic, source) for kind, user, topic, source, _, _ in rows if kind == "s"]
+        skills = [(user, topic, source, by) for kind, user, topic, source, by, _ in rows if kind == "s"]
         declined = [(user, topic) for kind, user, topic, _, _, _ in rows if kind == "d"]
         private = {int(channel) for kind, channel, *_ in rows if kind == "p"}
         excluded.update(user for user, cap, n in asked if n >= (cap if cap is not None else self.weekly_intro_cap))
-        missing = sorted({t for _, t, _ in skills if t not in self._skill_vectors}
+        missing = sorted({t for _, t, _, _ in skills if t not in self._skill_vectors}
                          | {t for _, t in declined if t not in self._skill_vectors})
         if missing:
             for topic, vec in zip(missing, await self.encode(missing), strict=True):
@@ -462,34 +477,53 @@ class ExpertiseService:
         changes = None if unseen is None else [(cid, mid) for kind, _, _, _, cid, mid in rows if kind == "c"]
         return _AskContext(excluded, skills, declined, private, changes)
 
-    def _skill_scores(self, skills: list[tuple[str, str, str]], query_vec: np.ndarray, query: str,
-                      lexical: BM25Index) -> tuple[dict[str, float], dict[str, set[str]]]:
-        """Per member, how well their skills match the question, and the sources that matched. A skill matches
-        by meaning (cosine from SKILL_MIN_SIM, fully from SKILL_FULL_SIM) or by its words: a broad skill such
-        as "postgres" is far from a whole question about postgres by cosine (0.39), but all its words are
-        there; a community's common words, or words meaning nothing near the question, count for little.
-        A declared skill counts fully; an endorsement, or an intro accepted on a question like it, half."""
-        out: dict[str, float] = {}
+    def _skill_scores(self, community_id: int, skills: list[tuple[str, str, str, int | None]], query_vec: np.ndarray,
+                      query: str, lexical: BM25Index) -> tuple[dict[str, float], dict[str, set[str]]]:
+        """Per member, how clearly their skills claim the question (0-1), and the sources that matched.
+
+        A skill claims a question by meaning: as far as the question is nearer to it than the community's usual
+        talk is (the 90th percentile of its cosine to a sample of messages, at least SKILL_MIN_SIM): "racket" is
+        near every question of a Racket community (0.50-0.66) and near a tenth of its messages as much (0.43).
+        Or by its words, for somewhat less: a broad skill such as "postgres" is far from a whole question on
+        Postgres by cosine (0.39), but its words are there; words common here or meaning nothing near the question
+        count for little. The match is squared, so that a close one counts and a loose one hardly does.
+        A member's best claim counts, not their sum: a declared skill fully; an endorsement half, or a quarter
+        from a single endorser; an intro they accepted on a question like it, half."""
         sources: dict[str, set[str]] = {}
-        declared: set[tuple[str, str]] = set()
+        claims: dict[tuple[str, str, str], dict[int | None, float]] = {}
         words = set(tokens(clean(query)))
-        for user, topic, source in skills:
-            if source == "declared":  # the same skill declared twice (or in other case) counts once
-                if (user, topic.casefold()) in declared:
-                    continue
-                declared.add((user, topic.casefold()))
-            sim = float(self._skill_vectors[topic] @ query_vec)
-            match = (sim - SKILL_MIN_SIM) / (SKILL_FULL_SIM - SKILL_MIN_SIM)
+        typical = self._skill_typical.setdefault(community_id, {})
+        sample = self._typical.get(community_id)
+        for user, topic, source, endorser in skills:
+            vec = self._skill_vectors[topic]
+            if topic not in typical:
+                near_messages = sample @ vec if sample is not None and len(sample) else np.zeros(1)
+                typical[topic] = float(np.quantile(near_messages, 0.9))
+            sim = float(vec @ query_vec)
+            floor = max(SKILL_MIN_SIM, typical[topic])
+            match = min(max((sim - floor) / SKILL_MATCH_WIDTH, 0.0), 1.0)
             named = sorted(set(tokens(clean(topic)))) if source != "intro" else []  # an intro's topic is a question
             if named:  # its words in the question, each as far as it is rare here, if the meaning is not far off
                 rare = np.clip((lexical.idf(named) - SKILL_COMMON_IDF) / (SKILL_RARE_IDF - SKILL_COMMON_IDF), 0.0, 1.0)
-                near = min(max((sim - SKILL_WORDS_MIN_SIM) / (SKILL_MIN_SIM - SKILL_WORDS_MIN_SIM), 0.0), 1.0)
+                near = min(max((sim - SKILL_WORDS_MIN_SIM) / (SKILL_WORDS_FULL_SIM - SKILL_WORDS_MIN_SIM), 0.0), 1.0)
                 found = sum(float(r) for w, r in zip(named, rare, strict=True) if w in words)
-                match = max(match, found / len(named) * near)
-            if match > 0:
-                gain = min(match, 1.0) * (1.0 if source == "declared" else 0.5)
-                out[user] = out.get(user, 0.0) + gain
-                sources.setdefault(user, set()).add(source)
+                match = max(match, SKILL_WORDS_WEIGHT * found / len(named) * near)
+            match = match**2  # a close match counts, a loose one hardly does
+            if match >= SKILL_MIN_CLAIM:
+                # One claim per member, topic (in any case) and source; an endorsement counts once per endorser.
+                per = claims.setdefault((user, topic.casefold(), source), {})
+                per[endorser] = max(per.get(endorser, 0.0), match)
+        out: dict[str, float] = {}
+        for (user, _, source), by in claims.items():
+            best = max(by.values())
+            if source == "declared":
+                claim = best
+            elif source == "endorsed":
+                claim = 0.5 * best * min(len(by), 2) / 2
+            else:
+                claim = 0.5 * best
+            out[user] = max(out.get(user, 0.0), claim)
+            sources.setdefault(user, set()).add(source)
         return out, sources
 
     async def excluded_members(self, community_id: int, now: datetime | None = None) -> set[str]:
@@ -640,8 +674,8 @@ class ExpertiseService:
             return await self.rank(community_id, text, asker=asker, top=top, now=now, query_vector=query_vector,
                                    skip=skip, replay=replay)
         penalties = self._penalties(ctx.declined, query_vector) if ctx.declined else {}
-        skill, skill_sources = (self._skill_scores(ctx.skills, query_vector, text, corpus.lexical) if ctx.skills
-                                else ({}, {}))
+        skill, skill_sources = ({}, {}) if not ctx.skills else self._skill_scores(
+            community_id, ctx.skills, query_vector, text, corpus.lexical)
         ref_time = min(now.timestamp(), latest) if now else latest
         excluded = ctx.excluded | set(skip) | {user for user, p in penalties.items() if p >= 1.0}
         ranked = rank_experts(corpus, Hits(dense, lexical), asker=asker, excluded=excluded, ref_time=ref_time,
