@@ -87,6 +87,19 @@ async def test_a_declared_skill_is_heard_where_regulars_answer_everything(sample
     await sample_app.core.handle(skills("add help, questions, advice"))
     after = await sample_app.expertise.rank(cid, generic, top=10)
     assert [f.user for f in after] == before and not any("declared" in why for f in after for why in f.why)
+    # Claims are not shared out: many members declaring something broad take nothing from the one who declared
+    # this; an endorsement (once, or again in another case) is worth less than a declaration.
+    busy = [user for user, n in reversed(counts) if user not in excluded and user != quiet][:6]
+    for user in busy[:5]:
+        await sample_app.core.handle(ev.CommandInvoked(community=TEAM, platform="slack", user=user, channel="C1",
+                                                       name="skills", args="add erlang, programming languages"))
+    other = next(user for user, n in counts if user not in excluded and user not in (quiet, *busy))
+    for topic in ("erlang otp supervisors", "ERLANG OTP SUPERVISORS"):
+        await sample_app.core.handle(ev.CommandInvoked(community=TEAM, platform="slack", user=busy[5], channel="C1",
+                                                       name="skills", args=f"endorse <@{other}> {topic}"))
+    found = {f.user: f.score for f in await sample_app.expertise.rank(cid, nobody, top=10)}
+    assert max(found, key=found.get) == quiet, found
+    assert found.get(other, 0.0) < found[quiet] / 2, found
 
 
 async def test_evidence_is_never_noise_and_private_channels_are_never_quoted(sample_app):
