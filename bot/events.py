@@ -66,11 +66,22 @@ class MemberLeft(Event):
     pass
 
 
+@dataclass(frozen=True)
+class Person:
+    """A member the platform itself names in a command (a picked user, a real mention): they exist, even if the
+    bot has not seen them yet."""
+
+    id: str
+    name: str = ""
+    is_bot: bool = False
+
+
 @dataclass(frozen=True, kw_only=True)
 class CommandInvoked(Event):
     name: str  # "whoknows", "skills", "optout", ...
     args: str = ""
     user_name: str = ""
+    mentioned: tuple[Person, ...] = ()  # the members the platform resolved in args (`<@id>` there)
     is_admin: bool = False  # the platform says this member manages the community (Discord: Manage Server)
 
 

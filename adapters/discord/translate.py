@@ -274,6 +274,21 @@ def command_arguments(
     return " ".join(path), " ".join(values)
 
 
+def picked_users(options: list[dict[str, Any]], resolved: dict[str, Any] | None) -> tuple[ev.Person, ...]:
+    """The members picked in USER options, as Discord resolved them (name, bot or not): they are members of the
+    guild even if the bot has never seen them."""
+    users, members = (resolved or {}).get("users") or {}, (resolved or {}).get("members") or {}
+    picked = []
+    for option in options:
+        if option.get("type") in (1, 2):  # a subcommand's own options
+            picked += picked_users(option.get("options") or [], resolved)
+        elif option.get("type") == 6 and option.get("value"):
+            uid = str(option["value"])
+            user = users.get(uid) or {"id": uid}
+            picked.append(ev.Person(uid, _display_name(user, members.get(uid)), bool(user.get("bot"))))
+    return tuple(picked)
+
+
 def interaction_create(data: InteractionCreateEvent, ctx: Context) -> list[ev.Event]:
     member = data.get("member") or {}
     user = member.get("user") or data.get("user") or {}
@@ -299,6 +314,7 @@ def interaction_create(data: InteractionCreateEvent, ctx: Context) -> list[ev.Ev
                 name=CORE_COMMAND_NAMES.get(name, name),
                 args=f"{sub} {args}".strip(),
                 user_name=_display_name(user, member),
+                mentioned=picked_users(body.get("options") or [], body.get("resolved")),
                 is_admin=bool(
                     permissions & (1 << 5) or permissions & (1 << 3)
                 ),  # MANAGE_GUILD or ADMINISTRATOR

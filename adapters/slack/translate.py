@@ -4,6 +4,7 @@ payloads in tests/fixtures/slack/."""
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -213,14 +214,29 @@ COMMANDS: dict[str, Callable[[str], tuple[str, str]]] = {
 }
 
 
+_ENTITY = re.compile(r"&(amp|lt|gt);")
+_ENTITIES = {"amp": "&", "lt": "<", "gt": ">"}
+_SLACK_MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|([^>]*))?>")
+
+
+def command_text(text: str) -> str:
+    """A slash command's text as the member typed it: Slack sends `&`, `<` and `>` as `&amp;`, `&lt;`, `&gt;`
+    (so "R&D" would reach the core as "R&amp;D", cut in two by a `;`). Slack's own `<@U…|name>` and
+    `<#C…|name>` are real angle brackets and stay as the core reads them."""
+    return _ENTITY.sub(lambda m: _ENTITIES[m.group(1)], text)
+
+
 def translate_command(body: Payload, ws: Workspace, now: datetime | None = None) -> ev.CommandInvoked | None:
     parse = COMMANDS.get(body.get("command", ""))
     if parse is None or not body.get("user_id"):
         return None
-    name, args = parse((body.get("text") or "").strip())
+    raw = (body.get("text") or "").strip()
+    name, args = parse(command_text(raw))
+    # Mentions Slack made (a typed "<@U1>" arrives as &lt;@U1&gt;): members of the workspace, seen or not.
+    mentioned = tuple(ev.Person(uid, (label or "").strip()) for uid, label in _SLACK_MENTION.findall(raw))
     return ev.CommandInvoked(community=body.get("team_id") or ws.team_id, platform=PLATFORM, user=body["user_id"],
                              channel=body.get("channel_id", ""), time=now or datetime.now(UTC), name=name,
-                             args=args, user_name=body.get("user_name", ""))
+                             args=args, user_name=body.get("user_name", ""), mentioned=mentioned)
 
 
 # -- interactivity (buttons) ---------------------------------------------------------------------------
