@@ -13,9 +13,10 @@ from sqlalchemy import func, select
 from bot import events as ev
 from bot import metrics
 from bot.actions import Action, Button, Document, Evidence, ExpertCard, Reply, Section, Sender
+from bot.command_names import command, help_names
 from bot.db.engine import Database
 from bot.db.models import DeletedMessage, Member, Message, MessageVector, Question, Reaction, Skill
-from bot.messages import render, template
+from bot.messages import render
 from bot.repo import (
     channel_ingested,
     claim_event,
@@ -23,16 +24,18 @@ from bot.repo import (
     ensure_channel,
     ensure_community,
     ensure_member,
-    find_member_by_name,
+    find_member_at_start,
     forget_member_everywhere,
+    get_member,
     get_message,
     insert_ignore,
     skills_of,
     withheld_members,
 )
-from bot.safety import echoed, neutralise, storable
+from bot.safety import echoed, neutralise, storable, unlinked
 from bot.services.expertise import ExpertiseService, Suggestion
 from bot.services.ingest import IncomingMessage, IngestService
+from bot.services.profile_skills import profile_skills, topic_list
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -291,7 +294,8 @@ class Core:
         shown = echoed(topic, 120)
         if not suggestions:
             return self._reply(event, render("no_experts", topic=shown))
-        why_no_intros = () if question_id is not None else (Section(text=template("ask_opted_out")),)
+        why_no_intros = () if question_id is not None else (
+            Section(text=render("ask_opted_out", optin=command(event.platform, "optin"))),)
         return self._reply(event, f"People who can likely help with “{shown}”:",
                            Section(experts=expert_cards(suggestions, question_id)), *why_no_intros)
 
@@ -314,7 +318,8 @@ class Core:
     async def _on_command(self, event: ev.CommandInvoked, community_id: int) -> list[Action]:
         handler = self.commands.get(event.name.lower().lstrip("/"))
         if handler is None:
-            return [self._reply(event, f"I don't know the command `{neutralise(event.name)}`.\n\n{template('help')}")]
+            return [self._reply(event, f"I don't know the command `{neutralise(event.name)}`.\n\n"
+                                       + render("help", **help_names(event.platform)))]
         async with self.db.sessions.begin() as session:
             member = await ensure_member(session, community_id, event.user, name=event.user_name)
             member_id = member.id
@@ -327,68 +332,108 @@ class Core:
         return [await self._answer(event, Scope(community_id, member_id), topic)]
 
     async def _cmd_help(self, event: ev.CommandInvoked, community_id: int, member_id: int) -> list[Action]:
-        return [self._reply(event, template("help"))]
+        return [self._reply(event, render("help", **help_names(event.platform)))]
 
     async def _cmd_skills(self, event: ev.CommandInvoked, community_id: int, member_id: int) -> list[Action]:
         verb, _, rest = event.args.strip().partition(" ")
         verb = verb.lower()
+        usage = {verb_: f"Use it like this: `{command(event.platform, 'skills', example)}`" for verb_, example in (
+            ("add", "add kubernetes, postgres tuning"), ("remove", "remove kubernetes, postgres tuning"),
+            ("endorse", "endorse @member kubernetes"))}
         async with self.db.sessions.begin() as session:
             member = await session.get(Member, member_id)
             if verb in ("add", "remove", "endorse") and not member.profiling_consent:
-                return [self._reply(event, "You're opted out of profiling; `/optin` first to declare skills.")]
+                return [self._reply(event, f"You're opted out of profiling; `{command(event.platform, 'optin')}` "
+                                           "first to declare skills.")]
             if verb == "add":
-                topics = [storable(t).strip()[:200] for t in re.split(r"[,;\n]", rest) if t.strip()]
+                topics = topic_list(rest)
                 if not topics:
-                    return [self._reply(event, "Tell me the topics: `/skills add kubernetes, postgres tuning`")]
+                    return [self._reply(event, usage["add"])]
                 # A topic declared before (in any case) is not stored again: "Kubernetes" after "kubernetes"
                 # would list it twice.
                 known = {s.topic.casefold() for s in await skills_of(session, community_id, member_id)
                          if s.source == "declared"}
+                added, already = [], []
                 for topic in topics:
                     if topic.casefold() in known:
+                        already.append(topic)
                         continue
                     known.add(topic.casefold())
+                    added.append(topic)
                     await session.execute(insert_ignore(session, Skill).values(
                         community_id=community_id, member_id=member_id, topic=topic, source="declared"))
-                text = "Added: " + ", ".join(topics)
+                text = " ".join(([f"Added: {', '.join(added)}."] if added else [])
+                                + ([f"Already declared: {', '.join(already)}."] if already else []))
             elif verb == "remove":
-                topic = rest.strip().lower()
-                removed = 0
+                # The member decides what their profile says: what others endorsed them for goes too.
+                topics = topic_list(rest)
+                if not topics:
+                    return [self._reply(event, usage["remove"])]
+                wanted = {t.casefold(): t for t in topics}
+                removed: dict[str, str] = {}
                 for skill in await skills_of(session, community_id, member_id):
-                    if skill.topic.lower() == topic and skill.source == "declared":
+                    if skill.topic.casefold() in wanted:
                         await session.delete(skill)
-                        removed += 1
-                text = f"Removed {rest.strip()}." if removed else f"You had no declared skill “{rest.strip()}”."
+                        removed[skill.topic.casefold()] = wanted[skill.topic.casefold()]
+                missing = [t for key, t in wanted.items() if key not in removed]
+                text = " ".join(([f"Removed: {', '.join(removed.values())}."] if removed else [])
+                                + ([f"You had no skill “{'”, “'.join(missing)}”."] if missing else []))
             elif verb == "endorse":
-                who, _, topic = rest.strip().partition(" ")
-                target = await self._resolve_member(session, community_id, who)
-                if target is None or not topic.strip():
-                    return [self._reply(event, "Use it like this: `/skills endorse @member topic`")]
+                found = await self._resolve_member(session, event, community_id, rest)
+                if found is None or not topic_list(found[1]):
+                    return [self._reply(event, usage["endorse"])]
+                target, topics = found[0], topic_list(found[1])
                 if target.id == member_id:
-                    return [self._reply(event, "Endorse someone else; `/skills add` is for your own skills.")]
+                    return [self._reply(event, f"Endorse someone else; `{command(event.platform, 'skills', 'add')}`"
+                                               " is for your own skills.")]
+                if target.is_bot:
+                    return [self._reply(event, "That's a bot; endorse a member for what they know.")]
                 if not target.profiling_consent:
                     return [self._reply(event, "That member isn't profiled; nothing was recorded.")]
-                await session.execute(insert_ignore(session, Skill).values(
-                    community_id=community_id, member_id=target.id, topic=topic.strip()[:200], source="endorsed",
-                    endorsed_by_id=member_id))
-                text = f"Endorsed {target.name} for {topic.strip()}."
+                # One endorsement per endorser and topic, in any case: "Kubernetes" after "kubernetes" is the same.
+                given = {s.topic.casefold() for s in await skills_of(session, community_id, target.id)
+                         if s.source == "endorsed" and s.endorsed_by_id == member_id}
+                endorsed, already = [], []
+                for topic in topics:
+                    if topic.casefold() in given:
+                        already.append(topic)
+                        continue
+                    given.add(topic.casefold())
+                    endorsed.append(topic)
+                    await session.execute(insert_ignore(session, Skill).values(
+                        community_id=community_id, member_id=target.id, topic=topic, source="endorsed",
+                        endorsed_by_id=member_id))
+                text = " ".join(([f"Endorsed {target.name} for {', '.join(endorsed)}."] if endorsed else [])
+                                + ([f"You had endorsed {target.name} for {', '.join(already)} already."]
+                                   if already else []))
             else:
-                skills = await skills_of(session, community_id, member_id)
-                listed = [s.topic + (" (endorsed)" if s.source == "endorsed" else "") for s in skills]
-                text = ("Your skills: " + ", ".join(listed)) if listed else \
-                    "You have declared no skills yet: `/skills add <topic>`."
-        return [self._reply(event, neutralise(text))]
+                skills = await profile_skills(session, community_id, member_id)
+                if not skills:
+                    return [self._reply(event, "You have declared no skills yet: "
+                                               f"`{command(event.platform, 'skills', 'add <topic>')}`.")]
+                # Others' words (an endorsement) are quoted: their markup stays text on the member's profile.
+                return [self._reply(event, "Your skills:", Section(quotes=tuple(
+                    Evidence(neutralise(skill.line())) for skill in skills)))]
+        return [self._reply(event, unlinked(text))]
 
-    async def _resolve_member(self, session, community_id: int, who: str) -> Member | None:  # noqa: ANN001
-        m = re.match(r"<@!?([A-Za-z0-9]+)(?:\|[^>]*)?>", who)
+    async def _resolve_member(self, session, event: ev.CommandInvoked, community_id: int,  # noqa: ANN001
+                              text: str) -> tuple[Member, str] | None:
+        """The member `text` starts with, and the rest. A mention the platform resolved (a Discord member picked,
+        a Slack mention) names a real member even if the bot never stored them: they are stored now."""
+        m = re.match(r"\s*<@!?([A-Za-z0-9]+)(?:\|[^>]*)?>", text)
         if m:
-            return await session.scalar(select(Member).where(Member.community_id == community_id,
-                                                             Member.external_id == m.group(1)))
-        return await find_member_by_name(session, community_id, who)
+            rest = text[m.end():]
+            member = await get_member(session, community_id, m.group(1))
+            person = next((p for p in event.mentioned if p.id == m.group(1)), None)
+            if member is None and person is not None:
+                member = await ensure_member(session, community_id, person.id, name=person.name,
+                                             is_bot=person.is_bot)
+            return (member, rest) if member is not None else None
+        return await find_member_at_start(session, community_id, text)
 
     async def _cmd_optout(self, event: ev.CommandInvoked, community_id: int, member_id: int) -> list[Action]:
         removed = await self._remove_member_data(community_id, member_id, forget=False)
-        return [self._reply(event, render("optout", messages=removed))]
+        return [self._reply(event, render("optout", messages=removed, optin=command(event.platform, "optin")))]
 
     async def _cmd_optin(self, event: ev.CommandInvoked, community_id: int, member_id: int) -> list[Action]:
         async with self.db.sessions.begin() as session:
@@ -398,7 +443,7 @@ class Core:
 
     async def _cmd_forget_me(self, event: ev.CommandInvoked, community_id: int, member_id: int) -> list[Action]:
         removed = await self._remove_member_data(community_id, member_id, forget=True)
-        return [self._reply(event, render("forget_me", messages=removed))]
+        return [self._reply(event, render("forget_me", messages=removed, optin=command(event.platform, "optin")))]
 
     async def _remove_member_data(self, community_id: int, member_id: int, *, forget: bool) -> int:
         async with self.db.sessions.begin() as session:
@@ -425,14 +470,17 @@ class Core:
                 Message.community_id == community_id, Message.author_id == member_id))
             vectors = await session.scalar(select(func.count()).select_from(MessageVector).join(
                 Message, Message.id == MessageVector.message_id).where(Message.author_id == member_id))
-            skills = [s.topic for s in await skills_of(session, community_id, member_id)]
+            skills = await profile_skills(session, community_id, member_id)
         # Whether anyone can be introduced to them: opting out and a closed account say no, whatever they chose.
         available = ("no (profiling is off)" if not member.profiling_consent
                      else "no (the account is deactivated)" if member.deactivated
                      else "yes" if member.available_for_intros else "no (paused)")
+        # The skills are quoted (others endorsed some): their markup stays text.
         return [self._reply(event, neutralise(render(
             "me", name=member.name or "(none)", timezone=member.timezone or "unknown",
             consent="on" if member.profiling_consent else "off (opted out)",
             available=available,
             cap=member.weekly_intro_cap or self.settings.weekly_intro_cap,
-            messages=messages, vectors=vectors, skills=", ".join(skills) or "none declared")))]
+            messages=messages, vectors=vectors, skills=f"{len(skills)}, listed below" if skills else "none declared")),
+            *([Section(heading="Your skills", quotes=tuple(Evidence(neutralise(s.line())) for s in skills))]
+              if skills else []))]

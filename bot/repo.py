@@ -83,6 +83,29 @@ async def find_member_by_name(session: AsyncSession, community_id: int, name: st
     return None
 
 
+async def find_member_at_start(session: AsyncSession, community_id: int, text: str) -> tuple[Member, str] | None:
+    """The member whose name (or id, or first name) begins `text` ("@Emma Virtanen kubernetes"), and the rest.
+    The longest name that matches wins: "Emma Virtanen" over another member's "Emma"."""
+    wanted = text.strip().lstrip("@")
+    folded = wanted.casefold()
+    best: tuple[int, Member] | None = None
+    for member in await session.scalars(select(Member).where(Member.community_id == community_id)):
+        names = {member.external_id, member.name, member.name.split(" ")[0]}
+        for name in names:
+            key = name.casefold()
+            if not key.strip() or not folded.startswith(key):
+                continue
+            if len(folded) > len(key) and not folded[len(key)].isspace():
+                continue  # "Emmanuel" is not "Emma"
+            if best is None or len(key) > best[0]:
+                best = (len(key), member)
+    if best is None:
+        return None
+    # Where the name ends in what was typed (casefold can change a length: "ß" is "ss").
+    end = next(i for i in range(len(wanted) + 1) if len(wanted[:i].casefold()) >= best[0])
+    return best[1], wanted[end:].strip()
+
+
 async def ensure_channel(
     session: AsyncSession, community_id: int, external_id: str, *, name: str = "", is_private: bool = False,
     announcements: bool = False,

@@ -22,8 +22,14 @@ def echoed(text: str, limit: int) -> str:
     Read as `clean` reads it: Slack's `&lt;` is `<` again (its renderer escapes it once, not twice) and control
     characters are gone, among them the right-to-left override that would turn the words after it around. A
     Discord [masked](link) is broken apart: in the bot's reply it would be a link whose target nobody sees."""
-    text = neutralise(clean(text)).replace("](", f"]{ZWSP}(")  # no [masked](link) in the bot's own words
+    text = unlinked(clean(text))
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def unlinked(text: str) -> str:
+    """Member text in the bot's own sentence, as it was stored (a skill in "Added: …"): unable to ping, and a
+    Discord [masked](link) broken apart, so that no link of the bot's hides its target."""
+    return neutralise(text).replace("](", f"]{ZWSP}(")
 
 
 def storable(text: str | None) -> str:

@@ -74,12 +74,12 @@ async def test_forget_me_and_optout_take_back_the_endorsements_the_member_gave(a
     await console.say("UREG", "/skills endorse @Kenji kubernetes operators")
     await console.say("UK8S", "/skills add kubernetes")
     [skills] = await console.say("UK8S", "/skills")
-    assert "helm (endorsed)" in skills and "kubernetes operators (endorsed)" in skills
+    assert "helm (endorsed by Chloe)" in skills and "kubernetes operators (endorsed by Reggie)" in skills
 
     await console.say("UCSS", "/forget-me")  # what they said about others is theirs too
     await console.say("UREG", "/optout")
     [skills] = await console.say("UK8S", "/skills")
-    assert skills == "Your skills: kubernetes", skills
+    assert skills == "Your skills:\n• kubernetes", skills
 
 
 async def test_a_member_who_opted_out_or_was_forgotten_is_not_renamed_by_what_they_do_next(app, tmp_path):
@@ -106,7 +106,7 @@ async def test_an_opted_out_asker_is_answered_but_their_question_is_not_kept(app
     for ask in ("/whoknows kubernetes deployment rollback", "who knows kubernetes deployment rollback?"):
         [answer] = await console.say("UASK1", ask)
         assert "Kenji" in answer.splitlines()[1], answer
-        assert "Request intro" not in answer and "`/optin` to request intros" in answer  # an intro needs the question
+        assert "Request intro" not in answer and "`/connective optin` to request intros" in answer  # the console plays Slack here  # an intro needs the question
     async with app.db.sessions() as s:
         assert await s.scalar(select(func.count()).select_from(Question)) == 0
 

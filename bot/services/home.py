@@ -11,14 +11,16 @@ from typing import TYPE_CHECKING
 from sqlalchemy import func, select
 
 from bot import events as ev
-from bot.actions import Action, Button, Document, Section
+from bot.actions import Action, Button, Document, Evidence, Section
+from bot.command_names import command, help_names
 from bot.db.intros import INTRO_CAP_WINDOW, Intro, NotMyArea
 from bot.db.mentoring import MentoringEnrolment
 from bot.db.models import Channel, Message
-from bot.messages import template
-from bot.repo import ensure_community, ensure_member, skills_of
+from bot.messages import render
+from bot.repo import ensure_community, ensure_member
 from bot.safety import neutralise
 from bot.services.mentoring_form import FORM_ACTION
+from bot.services.profile_skills import profile_skills
 
 if TYPE_CHECKING:
     from bot.app import App
@@ -69,7 +71,7 @@ class HomeService:
         async with self.db.sessions.begin() as session:
             c = await ensure_community(session, platform, community)
             member = await ensure_member(session, c.id, user)
-            skills = await skills_of(session, c.id, member.id)
+            skills = await profile_skills(session, c.id, member.id)
             channels = (await session.execute(
                 select(Channel.name, func.count(Message.id)).join(Message, Message.channel_id == Channel.id)
                 .where(Message.community_id == c.id, Message.author_id == member.id)
@@ -81,10 +83,11 @@ class HomeService:
                 Intro.expert_id == member.id, Intro.created_at >= now - INTRO_CAP_WINDOW))
             enrolment = await session.scalar(select(MentoringEnrolment).where(
                 MentoringEnrolment.community_id == c.id, MentoringEnrolment.member_id == member.id))
-        known = [f"• {s.topic}" + (" (endorsed)" if s.source == "endorsed" else " (you said so)") for s in skills]
-        known += [f"• what you wrote in #{name}: {n} message{'s' if n != 1 else ''}" for name, n in channels]
+        # Skills (some are others' words, endorsing) and declined questions are quoted: their markup stays text.
+        quoted = [Evidence(neutralise(s.line(say_declared=True))) for s in skills]
         if declined:
-            known.append("• not your area: " + "; ".join(t[:80] for t in declined[:5]))
+            quoted.append(Evidence(neutralise("not your area: " + "; ".join(t[:80] for t in declined[:5]))))
+        known = [f"• what you wrote in #{name}: {n} message{'s' if n != 1 else ''}" for name, n in channels]
         cap = member.weekly_intro_cap or self.default_cap
         profiling = Section(
             heading="Profiling",
@@ -106,12 +109,13 @@ class HomeService:
             text="What connective knows about you",
             sections=(
                 Section(heading="What I think you know",
-                        text=neutralise("\n".join(known)) if known else
-                        "Nothing yet: answer questions in public channels, or `/connective skills add <topic>`."),
+                        text=neutralise("\n".join(known)) if known or quoted else
+                        "Nothing yet: answer questions in public channels, or "
+                        f"`{command(platform, 'skills', 'add <topic>')}`.", quotes=tuple(quoted)),
                 profiling,
                 intros,
                 mentoring_section(enrolment),
-                Section(heading="Commands", text=template("help")),
+                Section(heading="Commands", text=render("help", **help_names(platform))),
             ),
         )
 
