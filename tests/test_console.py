@@ -106,7 +106,7 @@ async def test_an_opted_out_asker_is_answered_but_their_question_is_not_kept(app
     for ask in ("/whoknows kubernetes deployment rollback", "who knows kubernetes deployment rollback?"):
         [answer] = await console.say("UASK1", ask)
         assert "Kenji" in answer.splitlines()[1], answer
-        assert "Request intro" not in answer and "`/connective optin` to request intros" in answer  # the console plays Slack here  # an intro needs the question
+        assert "Request intro" not in answer and "`/connective optin` to request intros" in answer  # (on Slack)
     async with app.db.sessions() as s:
         assert await s.scalar(select(func.count()).select_from(Question)) == 0
 

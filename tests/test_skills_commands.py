@@ -75,7 +75,7 @@ async def test_a_bot_is_not_endorsed(app):
 
 async def test_an_endorsement_of_punctuation_only_answers_the_usage_line(app):
     await members(app, "UK", "UA")
-    for args in ("endorse <@UK> , ,;", "endorse <@UK>", "endorse"):
+    for args in ("endorse <@UK> , ,;", "endorse <@UK> ., -!", "endorse <@UK>", "endorse"):
         reply = await say(app, "UA", args)
         assert reply.text == "Use it like this: `/connective skills endorse @member kubernetes`", args
     assert await stored(app, "UK") == []
