@@ -106,6 +106,8 @@ async def test_links_become_resources_with_shares_saves_and_a_preview(app, platf
     # Opted out: nothing new is stored; a private channel is not read.
     await command(app, "UDAN", "optout", "", at(2024, 2, 27, 8))
     await say(app, "UDAN", "my secret https://secret.example.com/x", at(2024, 2, 27, 12))
+    saved = await command(app, "UDAN", "save", "https://x.example.com/", at(2024, 2, 27, 12))
+    assert "`/connective optin` first" in saved
     await say(app, "UBR", "private https://private.example.com/y", at(2024, 2, 27, 12), channel="G1", private=True)
 
     async with app.db.sessions() as session:

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, select
 
 from adapters.console import ConsoleAdapter
+from bot import events as ev
 from bot.actions import Action, DirectMessage, OpenGroup
 from bot.db.mentoring import MentoringEnrolment, Pairing, PairingRound
 from bot.db.models import Member
@@ -89,7 +90,11 @@ async def test_enrolment_commands(app):
     assert "don't know" in await say(adapter, "petra", "/mentoring frobnicate")
 
     await say(adapter, "olga", "/optout")
-    assert "opted out" in await say(adapter, "olga", "/mentoring join mentee learn: x tz: UTC")
+    assert "`/optin` first" in await say(adapter, "olga", "/mentoring join mentee learn: x tz: UTC")
+    for name, args in (("optout", ""), ("mentoring", "join mentee learn: x tz: UTC")):
+        slack = await app.core.handle(ev.CommandInvoked(community="TSLACK", platform="slack", user="olga",
+                                                        channel="C1", name=name, args=args))
+    assert "`/connective optin` first" in slack[0].doc.plain()  # as Slack has it
 
 
 async def test_a_pairs_introduction_shows_members_words_and_never_links_or_pings_with_them(app):

@@ -19,6 +19,7 @@ from sqlalchemy import delete, select
 from bot import events as ev
 from bot import metrics
 from bot.actions import Action, Document, PostToChannel, Reply
+from bot.command_names import command
 from bot.db.engine import Database
 from bot.db.models import Channel, Community, Member
 from bot.db.resources import Digest
@@ -250,7 +251,8 @@ class DigestService:
             member = await session.get(Member, member_id)
             consent = member.profiling_consent
         if not consent:
-            return [self._reply(event, "You're opted out, so I store nothing new about you; `/optin` first.")]
+            return [self._reply(event, f"You're opted out, so I store nothing new about you; "
+                                       f"`{command(event.platform, 'optin')}` first.")]
         resource = await self.resources.save(community_id, member_id, event.args, now=event.time)
         if resource is None:
             return [self._reply(event, template("save_usage"))]

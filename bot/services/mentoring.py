@@ -21,6 +21,7 @@ from sqlalchemy.orm import aliased
 
 from bot import events as ev
 from bot.actions import Action, Button, DirectMessage, Document, OpenGroup, Reply, Section
+from bot.command_names import command as typed_command
 from bot.db.engine import Database
 from bot.db.mentoring import MentoringEnrolment, Pairing, PairingRound
 from bot.db.models import Community, Member
@@ -39,6 +40,11 @@ log = logging.getLogger(__name__)
 TICK_SECONDS = 300
 EXPERT_TOP = 10
 NAME_CHARS, TOPIC_CHARS = 80, 120  # a name and a topic as the pair's introduction shows them
+
+
+def _as_typed(text: str, platform: str) -> str:
+    """`/optin` named as the member's platform has it (`/connective optin` on Slack)."""
+    return text.replace("`/optin`", f"`{typed_command(platform, 'optin')}`")
 
 
 def new_seed() -> int:
@@ -150,7 +156,7 @@ class MentoringService:
             )
             return [self._reply(event, prefix + template("mentoring_help"))]
         text = await handler(community_id, member_id, rest.strip(), event.time)
-        return [self._reply(event, neutralise(text))]
+        return [self._reply(event, neutralise(_as_typed(text, event.platform)))]
 
     @staticmethod
     def _reply(event: ev.Event, text: str, *sections: Section) -> Reply:
@@ -233,7 +239,7 @@ class MentoringService:
             member = await ensure_member(session, c.id, user, name=user_name)
             community_id, member_id = c.id, member.id
         text = await self.join(community_id, member_id, request, now or self.clock())
-        return FormOutcome(text=neutralise(text))
+        return FormOutcome(text=neutralise(_as_typed(text, platform)))
 
     async def enrol(
         self, community_id: int, member_id: int, request: JoinRequest, now: datetime | None = None
