@@ -167,9 +167,9 @@ def _finish_import(report) -> None:  # noqa: ANN001
 # -- eval ------------------------------------------------------------------------------------------
 @contextmanager
 def _scratch_directory(prefix: str) -> Iterator[Path]:
-    """A temporary directory that is removed however the command ends: done, failed, or stopped by Ctrl-C or
-    SIGTERM. A signal ends the process at once (the work in threads need not finish), with one line on stderr
-    and 128 + the signal's number (130, 143)."""
+    """A temporary directory that is removed however the command ends: done, failed, or stopped by Ctrl-C,
+    SIGTERM or SIGHUP (the terminal or ssh session closed). A signal ends the process at once (the work in threads
+    need not finish), with one line on stderr and 128 + the signal's number (130, 143, 129)."""
     import shutil
     import signal
     import tempfile
@@ -191,7 +191,9 @@ def _scratch_directory(prefix: str) -> Iterator[Path]:
         sys.stderr.flush()
         os._exit(128 + signum)
 
-    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    # Windows has no SIGHUP
+    stopping = [signal.SIGINT, signal.SIGTERM] + ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])
+    previous = {sig: signal.signal(sig, stop) for sig in stopping}
     try:
         yield scratch
     finally:

@@ -337,10 +337,10 @@ def test_eval_on_a_sample_says_it_is_one():
     assert out.returncode != 0 and "Traceback" not in out.stderr
 
 
-@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
 def test_eval_stopped_removes_its_scratch_database(tmp_path, stop):
     """SIGTERM (a CI timeout, `kill`) left the scratch database in the temporary directory, and Ctrl-C ended
-    without a word."""
+    without a word; so did SIGHUP (the terminal or the ssh session closed)."""
     scratch_root = tmp_path / "tmp"
     scratch_root.mkdir()
     proc = subprocess.Popen([*CLI, "eval", str(SAMPLE)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
