@@ -250,6 +250,21 @@ async def test_the_report_tells_notices_from_messages_without_an_author_and_malf
     assert "4 skipped (2 system notices, 1 without an author, 1 malformed)" in report.summary()
 
 
+def test_the_report_summary_counts_one_of_a_kind_in_the_singular():
+    """"1 files, 1 messages read (1 system notices)": each count reads as English, one or many."""
+    from bot.importers.report import ImportReport
+
+    one = ImportReport(community="slack:T1", files=1, files_left_out=1, messages_seen=1, system_notices=1,
+                       errors=["users.json: not valid JSON"])
+    assert one.summary() == ("slack:T1: 1 file (1 more private or direct-message file left out), 1 message read, "
+                             "0 new, 0 edited, 1 skipped (1 system notice), 0 embedded, 1 damaged file")
+    two = ImportReport(community="slack:T1", files=2, files_left_out=2, messages_seen=2, system_notices=2,
+                       malformed=2, errors=["a", "b"])
+    assert two.summary() == ("slack:T1: 2 files (2 more private or direct-message files left out), 2 messages "
+                             "read, 0 new, 0 edited, 4 skipped (2 system notices, 2 malformed), 0 embedded, "
+                             "2 damaged files")
+
+
 async def test_a_names_only_reimport_shows_the_new_names_at_once(app, tmp_path):
     """A member renamed in users.json, with no message new or edited: who-knows names them by the new name in
     this process right away (the names cache kept the old one, as nothing called for a refit)."""

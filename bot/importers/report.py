@@ -3,6 +3,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 
+def counted(n: int, one: str, many: str | None = None) -> str:
+    """"1 file", "2 files" ("3 malformed": no plural given, none)."""
+    return f"{n} {one if n == 1 or many is None else many}"
+
+
 @dataclass
 class ImportReport:
     """What an import read and did. Messages left out are counted by why, so that an admin can tell channel
@@ -28,12 +33,13 @@ class ImportReport:
         return self.system_notices + self.no_author + self.malformed + self.not_stored
 
     def summary(self) -> str:
-        files = f"{self.files} files" + (f" ({self.files_left_out} more private or direct-message files left out)"
-                                         if self.files_left_out else "")
-        why = ", ".join(f"{n} {label}" for n, label in (
-            (self.system_notices, "system notices"), (self.no_author, "without an author"),
-            (self.malformed, "malformed"), (self.not_stored, "opted out, deleted or repeated")) if n)
-        return (f"{self.community}: {files}, {self.messages_seen} messages read, {self.added} new, "
-                f"{self.updated} edited, {self.skipped} skipped" + (f" ({why})" if why else "")
+        files = counted(self.files, "file", "files") + (
+            f" ({self.files_left_out} more private or direct-message "
+            f"{'file' if self.files_left_out == 1 else 'files'} left out)" if self.files_left_out else "")
+        why = ", ".join(counted(n, one, many) for n, one, many in (
+            (self.system_notices, "system notice", "system notices"), (self.no_author, "without an author", None),
+            (self.malformed, "malformed", None), (self.not_stored, "opted out, deleted or repeated", None)) if n)
+        return (f"{self.community}: {files}, {counted(self.messages_seen, 'message', 'messages')} read, "
+                f"{self.added} new, {self.updated} edited, {self.skipped} skipped" + (f" ({why})" if why else "")
                 + f", {self.embedded} embedded"
-                + (f", {len(self.errors)} damaged file(s)" if self.errors else ""))
+                + (f", {counted(len(self.errors), 'damaged file', 'damaged files')}" if self.errors else ""))
