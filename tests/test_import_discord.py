@@ -388,6 +388,29 @@ async def test_ids_no_database_keeps_lose_their_message_not_the_export(app, tmp_
     assert any("bad.json" in e and "not an id" in e for e in report.errors)
 
 
+async def test_ids_that_are_no_snowflakes_are_malformed(app, tmp_path):
+    """Discord ids are snowflakes, decimal digits: a message id "not-an-id" and an author id of 30 x's were stored
+    and counted as fine. They are malformed now (counted, skipped); a reacting "user" that is no id is left out,
+    and a channel whose id is no snowflake is a damaged file."""
+    good = {"id": "701", "type": "Default", "timestamp": "2024-01-02T10:00:00+00:00",
+            "content": "replication lag on the standby again", "author": {"id": "901", "name": "kim"},
+            "reactions": [{"emoji": {"name": "thumbs"}, "count": 2, "users": [{"id": "902"}, {"id": "someone"}]}]}
+    bad = [{**good, "id": "not-an-id"}, {**good, "id": "702", "author": {"id": "x" * 30, "name": "xs"}},
+           {**good, "id": "1" * 21}, {**good, "id": "703", "author": {"id": "-904", "name": "minus"}}]
+    (tmp_path / "ok.json").write_text(json.dumps({"guild": {"id": "77", "name": "g"}, "messages": [good, *bad],
+                                                  "channel": {"id": "81", "type": "GuildTextChat", "name": "ops"}}))
+    (tmp_path / "bad.json").write_text(json.dumps({"guild": {"id": "77", "name": "g"}, "messages": [good],
+                                                   "channel": {"id": "general", "type": "GuildTextChat"}}))
+    report = await app.importer.import_discord([tmp_path])
+    assert (report.messages_seen, report.added, report.malformed) == (5, 1, 4)
+    assert len(report.errors) == 1 and "bad.json" in report.errors[0] and "not an id" in report.errors[0]
+    async with app.db.sessions() as s:
+        assert list(await s.scalars(select(Message.external_id))) == ["701"]
+        assert sorted(await s.scalars(select(Member.external_id))) == ["901"]
+        assert list(await s.scalars(select(Reaction.user_external_id))) == ["902"]
+        assert list(await s.scalars(select(Channel.external_id))) == ["81"]
+
+
 async def test_json_no_parser_takes_and_odd_field_types_lose_only_their_file_or_detail(app, tmp_path):
     """Nesting deeper than the parser goes, or a number of thousands of digits, failed the whole import with a
     traceback; so did `"embeds": 5` or `"reactions": 5` in one message. Now the file is named as damaged, and

@@ -13,6 +13,7 @@ it answers.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,7 +22,6 @@ from typing import Any
 from bot.errors import UserError
 from bot.importers.report import ImportReport
 from bot.importers.source import DamagedFile, ExportSource, listed
-from bot.safety import usable_id
 from bot.services.ingest import IncomingMessage
 
 log = logging.getLogger(__name__)
@@ -42,6 +42,17 @@ ANNOUNCEMENT_KINDS = frozenset({"GuildNews", "GuildNewsThread"})
 # thread", the empty thread-starter pointer (21), boosts, automod alerts...
 REPLY_KINDS = frozenset({"Reply", "19"})
 CONTENT_KINDS = REPLY_KINDS | {"Default", "0", "ChatInputCommand", "20", "ContextMenuCommand", "23"}
+
+
+_SNOWFLAKE = re.compile(r"[0-9]{1,20}")
+
+
+def snowflake(value: Any) -> bool:
+    """A Discord id: a snowflake, written in decimal digits (at most 20, a 64-bit number), as text or a number.
+    Anything else ("not-an-id", 30 x's) in an export is damaged there, not an id to store."""
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        return False
+    return _SNOWFLAKE.fullmatch(str(value)) is not None
 
 
 def discord_permalink(guild_id: str, channel_id: str, message_id: str) -> str:
@@ -80,7 +91,7 @@ def reaction_name(r: dict[str, Any]) -> str:
 
 
 def reaction_users(r: dict[str, Any]) -> list[str]:
-    return [str(u["id"]) for u in listed(r.get("users")) if isinstance(u, dict) and u.get("id")]
+    return [str(u["id"]) for u in listed(r.get("users")) if isinstance(u, dict) and snowflake(u.get("id"))]
 
 
 @dataclass
@@ -213,7 +224,7 @@ class DiscordExport:
         kind = CHANNEL_KINDS.get(kind, kind)
         guild_raw = guild_raw if isinstance(guild_raw, dict) else {}
         guild_id = str(guild_raw.get("id") or "0")
-        if not (usable_id(guild_id) and usable_id(channel_raw["id"])):
+        if not (snowflake(guild_id) and snowflake(channel_raw["id"])):
             self.report.errors.append(f"{label}: damaged export (its server or channel id is not an id)")
             return
         if kind in DIRECT_KINDS or guild_id == "0":
@@ -230,6 +241,7 @@ class DiscordExport:
         channel = guild.channels.get(channel_id)
         if channel is None:
             parent = channel_raw.get("categoryId") if kind in THREAD_KINDS else None
+            parent = parent if snowflake(parent) else None
             channel = guild.channels[channel_id] = DiscordChannel(
                 channel_id, str(channel_raw.get("name") or channel_id), kind, str(parent) if parent else None,
                 str(channel_raw.get("category") or "") if parent else "")
@@ -240,7 +252,7 @@ class DiscordExport:
         self.report.messages_seen += 1
         author = m.get("author") if isinstance(m, dict) else None
         moment = parse_time(m.get("timestamp")) if isinstance(m, dict) else None
-        if not isinstance(m, dict) or not usable_id(m.get("id")) or moment is None:
+        if not isinstance(m, dict) or not snowflake(m.get("id")) or moment is None:
             self.report.malformed += 1
             return
         if str(m.get("type", "Default")) not in CONTENT_KINDS:
@@ -249,7 +261,7 @@ class DiscordExport:
         if not isinstance(author, dict) or author.get("id") in (None, ""):
             self.report.no_author += 1
             return
-        if not usable_id(author.get("id")):
+        if not snowflake(author.get("id")):
             self.report.malformed += 1
             return
         uid = str(author["id"])
@@ -285,7 +297,7 @@ class DiscordExport:
                     member_ids: dict[str, int], root: str | None) -> IncomingMessage:
         reply_to = None
         ref = m.get("reference")
-        if str(m.get("type", "Default")) in REPLY_KINDS and isinstance(ref, dict) and ref.get("messageId"):
+        if str(m.get("type", "Default")) in REPLY_KINDS and isinstance(ref, dict) and snowflake(ref.get("messageId")):
             if str(ref.get("channelId") or channel.id) == channel.id:
                 reply_to = str(ref["messageId"])
         return IncomingMessage(
