@@ -250,6 +250,27 @@ async def test_the_report_tells_notices_from_messages_without_an_author_and_malf
     assert "4 skipped (2 system notices, 1 without an author, 1 malformed)" in report.summary()
 
 
+async def test_entries_with_no_ts_or_no_message_object_are_counted_malformed(app, tmp_path, caplog):
+    """A message without a ts, or a string where a message belongs, vanished uncounted: 6 entries read as
+    "4 messages read (… 1 malformed)". Every entry of a day file is read and counted now."""
+    folder = write_slack_export(tmp_path / "export", USERS, THREADS[:1])
+    day = next((folder / "general").glob("*.json"))
+    msgs = json.loads(day.read_text())
+    odd = [{"type": "message", "user": "UPG", "text": "a message without a ts"},
+           {"type": "message", "user": "UPG", "text": "an empty ts", "ts": ""},
+           {"type": "message", "user": "UPG", "text": "a ts that is no ts", "ts": "yesterday"},
+           "a string where a message belongs", 42, None, ["a", "list"],
+           {"type": "file", "user": "UPG", "text": "no message type", "ts": f"{START + 30:.6f}"}]
+    day.write_text(json.dumps(msgs + odd))
+    report = await app.importer.import_slack(folder)
+    assert report.errors == []
+    assert (report.messages_seen, report.added, report.malformed) == (len(msgs) + len(odd), len(msgs), len(odd))
+    assert f"{len(msgs) + len(odd)} messages read" in report.summary()
+    assert f"({len(odd)} malformed)" in report.summary()
+    assert [r.getMessage() for r in caplog.records if "malformed" in r.getMessage()] == [
+        f"general/{day.name}: skipped {len(odd)} malformed message(s) (ts None is not a time)"]
+
+
 def test_the_report_summary_counts_one_of_a_kind_in_the_singular():
     """"1 files, 1 messages read (1 system notices)": each count reads as English, one or many."""
     from bot.importers.report import ImportReport

@@ -196,10 +196,14 @@ class SlackExport:
                 self.report.errors.append(f"{name}: not a list of messages")
                 continue
             malformed: list[str] = []
-            for raw in day:
-                if not isinstance(raw, dict) or raw.get("type", "message") != "message" or not raw.get("ts"):
-                    continue
+            for raw in day:  # every entry is counted: one that is no message is malformed, not lost unsaid
                 self.report.messages_seen += 1
+                if not isinstance(raw, dict):
+                    malformed.append(f"{str(raw)[:40]!r} is not a message object")
+                    continue
+                if raw.get("type", "message") != "message":
+                    malformed.append(f"type {str(raw.get('type'))[:40]!r} is not a message")
+                    continue
                 try:
                     m = parse_message(raw)
                 except BadMessage as exc:
