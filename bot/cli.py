@@ -246,11 +246,10 @@ def eval_cmd(
                 report = await app.importer.import_slack(path, team=team, progress=progress_bar)
             else:
                 report = await app.importer.import_discord([path], progress=progress_bar)
+            if not report.added:  # the scratch database is empty: say why, not "import first"
+                raise UserError(_nothing_to_evaluate(path, report))
             for err in report.errors:
                 typer.echo(f"error: {err}", err=True)
-            if not report.added:  # the scratch database is empty: say why, not "import first"
-                raise UserError(f"{path}: no messages to evaluate"
-                                + "".join(f"\n  {note}" for note in report.notes[:5]))
             cid = await _community_id(app, community)
             try:
                 return await evaluate(app.expertise, cid, cut_share=cut, live=live, sample=questions,
@@ -289,6 +288,19 @@ def eval_cmd(
         typer.echo("connective: each question replayed against the history before the cut; connective+time: the "
                    "same, knowing when each question was asked (who is usually around then), as a live question is "
                    "ranked. `--live` follows the later messages too, as the running bot does")
+
+
+def _nothing_to_evaluate(path: Path, report) -> str:  # noqa: ANN001
+    """Why an import gave eval nothing, each fact once: a single reason (an empty folder, one damaged file) is the
+    one line; several are printed a line each (errors, then notes) before the line that says so."""
+    reasons = [*report.errors, *report.notes]
+    if len(reasons) == 1:
+        return f"{reasons[0]}; no messages to evaluate"
+    for err in report.errors:
+        typer.echo(f"error: {err}", err=True)
+    for note in report.notes[:5]:
+        typer.echo(f"note: {note}", err=True)
+    return f"{path}: no messages to evaluate"
 
 
 # -- ask -------------------------------------------------------------------------------------------

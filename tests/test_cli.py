@@ -167,6 +167,78 @@ def test_damaged_export_file_is_named_and_the_rest_imported(tmp_path):
     assert "Traceback" not in out.stderr
 
 
+DISCORD_FIRST = Path(__file__).parent / "fixtures" / "discord_export" / "first"
+
+
+def test_bad_input_to_eval_and_import_is_one_line_per_fact(tmp_path):
+    """An empty folder printed "no messages to evaluate", "no .json files found" and "no server channel found";
+    a damaged file was logged and then said again as an error (the same fact twice, `import discord` too). Each
+    fact is one line now, said once, naming the file."""
+    (tmp_path / "empty").mkdir()
+    out = run("eval", str(tmp_path / "empty"))
+    assert (out.returncode, out.stderr) == (
+        2, f"error: {tmp_path / 'empty'}: no .json files found; no messages to evaluate\n")
+    for name, content in (("damaged.json", '{"guild": {"id": "1"}, "chan'), ("binary.json", "\x00\xff\x10" * 50),
+                          ("emptyfile.json", "\n")):
+        (tmp_path / name).write_text(content)
+        out = run("eval", str(tmp_path / name))
+        assert out.returncode == 2 and out.stderr.count("\n") == 1, out.stderr
+        assert out.stderr.startswith(f"error: {tmp_path / name}: not valid JSON (line "), out.stderr
+        assert out.stderr.endswith("; no messages to evaluate\n"), out.stderr
+
+    # A partly damaged export: the damaged file is named once, the rest is imported, the report counts it.
+    folder = tmp_path / "export"
+    shutil.copytree(DISCORD_FIRST, folder)
+    (folder / "broken.json").write_text('{"guild": {"id": "1"}, "channel": ')
+    out = run("--db", f"sqlite:///{tmp_path / 'x.db'}", "import", "discord", str(folder))
+    assert out.returncode == 1
+    assert [line for line in out.stderr.splitlines() if not line.startswith("note: ")] == [
+        f"error: {folder / 'broken.json'}: not valid JSON (line 1, column 35)"]
+    assert "19 new" in out.stdout and out.stdout.rstrip().endswith(", 1 damaged file")
+
+
+def _slack_export(root: Path) -> Path:
+    from tests.exports import USERS, write_slack_export
+
+    return write_slack_export(root, USERS, [[("UPG", "why does postgres ignore my index?"),
+                                             ("UK8S", "run ANALYZE, the planner statistics are stale")]])
+
+
+def test_a_slack_export_missing_or_damaging_users_or_channels_json_says_so_once(tmp_path):
+    """A folder without users.json was told "users.json: no team_id found" (the file is missing); a damaged
+    users.json was "not valid JSON" and then "no team_id"; a damaged channels.json was never mentioned. With
+    --team the rest of the export is imported without users.json."""
+    db = f"sqlite:///{tmp_path / 'x.db'}"
+    missing = _slack_export(tmp_path / "missing")
+    (missing / "users.json").unlink()
+    out = run("eval", str(missing))
+    assert out.returncode == 2 and out.stderr.count("\n") == 1, out.stderr
+    assert out.stderr.startswith(f"error: {missing / 'users.json'}: missing") and "--team" in out.stderr
+    assert "no team_id" not in out.stderr
+    out = run("--db", db, "import", "slack", str(missing), "--team", "T0MISSING")
+    assert (out.returncode, out.stderr) == (0, "")
+    assert out.stdout.startswith("slack:T0MISSING: 2 files, 2 messages read, 2 new")
+
+    damaged = _slack_export(tmp_path / "damaged")
+    (damaged / "users.json").write_text('[{"id": "U1"')
+    out = run("--db", db, "import", "slack", str(damaged))
+    assert out.returncode == 1 and out.stderr.count("\n") == 1, out.stderr
+    assert out.stderr.startswith(f"error: {damaged / 'users.json'}: not valid JSON (line 1, column 13); ")
+    assert "--team" in out.stderr and "no team_id" not in out.stderr
+    out = run("--db", db, "import", "slack", str(damaged), "--team", "T0DAMAGED")
+    assert (out.returncode, out.stderr) == (1, f"error: {damaged / 'users.json'}: not valid JSON (line 1, column 13)\n")
+    assert out.stdout.startswith("slack:T0DAMAGED: 2 files, 2 messages read, 2 new")
+    assert out.stdout.rstrip().endswith(", 1 damaged file")
+
+    channels = _slack_export(tmp_path / "channels")
+    (channels / "channels.json").write_text("{oops")
+    out = run("--db", db, "import", "slack", str(channels))
+    assert out.returncode == 1
+    damaged_channels = f"error: {channels / 'channels.json'}: not valid JSON (line 1, column 2); "
+    assert out.stderr.startswith(damaged_channels), out.stderr
+    assert out.stderr.count("\n") == 1 and out.stdout.rstrip().endswith(", 1 damaged file")
+
+
 def test_chat_on_an_empty_database_starts_a_console_community(tmp_path):
     url = f"sqlite:///{tmp_path / 'empty.db'}"
     out = run("--db", url, "chat", "--as", "alice", stdin="who knows rust?\n/help\n")

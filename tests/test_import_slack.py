@@ -276,11 +276,11 @@ def test_the_report_summary_counts_one_of_a_kind_in_the_singular():
     from bot.importers.report import ImportReport
 
     one = ImportReport(community="slack:T1", files=1, files_left_out=1, messages_seen=1, system_notices=1,
-                       errors=["users.json: not valid JSON"])
+                       damaged_files=1)
     assert one.summary() == ("slack:T1: 1 file (1 more private or direct-message file left out), 1 message read, "
                              "0 new, 0 edited, 1 skipped (1 system notice), 0 embedded, 1 damaged file")
     two = ImportReport(community="slack:T1", files=2, files_left_out=2, messages_seen=2, system_notices=2,
-                       malformed=2, errors=["a", "b"])
+                       malformed=2, damaged_files=2)
     assert two.summary() == ("slack:T1: 2 files (2 more private or direct-message files left out), 2 messages "
                              "read, 0 new, 0 edited, 4 skipped (2 system notices, 2 malformed), 0 embedded, "
                              "2 damaged files")

@@ -190,25 +190,23 @@ class DiscordExport:
 
     def _read_path(self, path: Path) -> None:
         if path.is_file() and path.suffix.lower() == ".json":
-            source, names, where = ExportSource(path.parent), [path.name], f"{path.parent}/"
+            source, names = ExportSource(path.parent), [path.name]
         else:
             source = ExportSource(path)  # a folder or a .zip archive
             if source.exists("users.json") and source.exists("channels.json"):
                 source.close()
                 raise UserError(f"{path} is a Slack export: import it with `connective import slack`")
             names = source.files(".json")
-            where = f"{path}:" if path.is_file() else f"{path}/"
             if not names:
                 self.report.notes.append(f"{path}: no .json files found")
         try:
             for name in names:
                 try:
                     data = source.read_json(name)
-                except DamagedFile as exc:
-                    self.report.errors.append(f"{where}{exc}")
-                    log.error("skipped damaged file %s%s", where, exc)
+                except DamagedFile as exc:  # said once, in the report the command prints
+                    self.report.damaged(str(exc))
                     continue
-                self._read_file(f"{where}{name}", data)
+                self._read_file(source.label(name), data)
         finally:
             source.close()
 
@@ -218,14 +216,14 @@ class DiscordExport:
             return
         guild_raw, channel_raw, messages = data.get("guild"), data.get("channel"), data.get("messages")
         if not isinstance(channel_raw, dict) or not channel_raw.get("id") or not isinstance(messages, list):
-            self.report.errors.append(f"{label}: damaged export (no channel id or no list of messages)")
+            self.report.damaged(f"{label}: damaged export (no channel id or no list of messages)")
             return
         kind = str(channel_raw.get("type", "GuildTextChat"))
         kind = CHANNEL_KINDS.get(kind, kind)
         guild_raw = guild_raw if isinstance(guild_raw, dict) else {}
         guild_id = str(guild_raw.get("id") or "0")
         if not (snowflake(guild_id) and snowflake(channel_raw["id"])):
-            self.report.errors.append(f"{label}: damaged export (its server or channel id is not an id)")
+            self.report.damaged(f"{label}: damaged export (its server or channel id is not an id)")
             return
         if kind in DIRECT_KINDS or guild_id == "0":
             self._skipped_direct += 1

@@ -24,9 +24,15 @@ class ImportReport:
     malformed: int = 0  # a timestamp, id or text that is not what the platform writes
     not_stored: int = 0  # by a member who opted out, deleted on the platform since, or repeated in the export
     embedded: int = 0
-    errors: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # one line each, naming the file or what stopped the import
+    damaged_files: int = 0  # files left out as unreadable, not JSON or not shaped as an export (each in errors)
     notes: list[str] = field(default_factory=list)
     fitted: dict | None = None
+
+    def damaged(self, line: str) -> None:
+        """A file left out as damaged, said in one line naming it (the rest of the export is still read)."""
+        self.errors.append(line)
+        self.damaged_files += 1
 
     @property
     def skipped(self) -> int:
@@ -42,4 +48,4 @@ class ImportReport:
         return (f"{self.community}: {files}, {counted(self.messages_seen, 'message', 'messages')} read, "
                 f"{self.added} new, {self.updated} edited, {self.skipped} skipped" + (f" ({why})" if why else "")
                 + f", {self.embedded} embedded"
-                + (f", {counted(len(self.errors), 'damaged file', 'damaged files')}" if self.errors else ""))
+                + (f", {counted(self.damaged_files, 'damaged file', 'damaged files')}" if self.damaged_files else ""))

@@ -129,15 +129,23 @@ class SlackExport:
         self.users: dict[str, dict[str, Any]] = {}
         self.team = team
         self.include_private = include_private
+        self._users_damaged = ""  # the line naming users.json as damaged, if it is
 
     def read_users(self) -> dict[str, dict]:
+        """The members users.json lists, and the workspace (team) it names unless --team did. A missing or
+        damaged users.json is no reason to stop: messages name their authors too, and with --team the rest of
+        the export is imported (see workspace_unknown)."""
         people: dict[str, dict] = {}
-        try:
-            users = self.source.read_json("users.json") if self.source.exists("users.json") else []
-            self.report.files += 1
-        except DamagedFile as exc:
-            self.report.errors.append(str(exc))
-            users = []
+        users: Any = []
+        if self.source.exists("users.json"):
+            try:
+                users = self.source.read_json("users.json")
+                self.report.files += 1
+            except DamagedFile as exc:
+                if self.team:  # given: the rest is imported without users.json
+                    self.report.damaged(str(exc))
+                else:  # said with what it costs, in workspace_unknown's line
+                    self._users_damaged = str(exc)
         for u in listed(users):
             if not isinstance(u, dict) or not isinstance(u.get("id"), str) or not usable_id(u["id"]):
                 continue
@@ -146,9 +154,20 @@ class SlackExport:
             self.team = self.team or known.get("team_id") or known.get("team")
             people[u["id"]] = {"name": user_name(u), "is_bot": bool(u.get("is_bot")) or u["id"] == "USLACKBOT",
                                "timezone": known.get("tz"), "deleted": bool(u.get("deleted"))}
-        if not self.team:
-            raise DamagedFile("users.json", "no team_id found: pass --team ID to name the workspace")
         return people
+
+    def workspace_unknown(self) -> str | None:
+        """Why the workspace (team) is unknown, in one line naming users.json, or None when it is known (from
+        users.json or --team). Said once: a damaged users.json is this line, not a second one."""
+        if self.team:
+            return None
+        users = self.source.label("users.json")
+        if self._users_damaged:
+            self.report.damaged_files += 1
+            return f"{self._users_damaged}; without it the workspace is unknown: pass --team ID to import the rest"
+        if not self.source.exists("users.json"):
+            return f"{users}: missing, so the workspace is unknown: pass --team ID to import the export without it"
+        return f"{users}: no team_id found: pass --team ID to name the workspace"
 
     def read_channels(self) -> list[dict[str, Any]]:
         channels: list[dict[str, Any]] = []
@@ -162,7 +181,7 @@ class SlackExport:
                 entries = self.source.read_json(name)
                 self.report.files += 1
             except DamagedFile as exc:
-                self.report.errors.append(str(exc))
+                self.report.damaged(f"{exc}; the channels it lists are not imported")
                 continue
             for ch in listed(entries):
                 if isinstance(ch, dict) and isinstance(ch.get("id"), str) and usable_id(ch["id"]):
@@ -182,19 +201,19 @@ class SlackExport:
         try:
             names = self.source.names(f"{channel['name']}/*.json")
         except OSError as exc:  # a name no filesystem takes (too long): that channel is lost, not the export
-            self.report.errors.append(f"{channel['name'][:60]}: channel folder unreadable ({exc.strerror})")
+            self.report.errors.append(f"{self.source.label(channel['name'][:60])}: channel folder unreadable "
+                                      f"({exc.strerror})")
             return out
         for name in names:
             try:
                 day = self.source.read_json(name)
-                self.report.files += 1
-            except DamagedFile as exc:
-                self.report.errors.append(str(exc))
-                log.error("skipped damaged file %s", exc)
+            except DamagedFile as exc:  # said once, in the report the command prints
+                self.report.damaged(str(exc))
                 continue
             if not isinstance(day, list):
-                self.report.errors.append(f"{name}: not a list of messages")
+                self.report.damaged(f"{self.source.label(name)}: not a list of messages")
                 continue
+            self.report.files += 1
             malformed: list[str] = []
             for raw in day:  # every entry is counted: one that is no message is malformed, not lost unsaid
                 self.report.messages_seen += 1

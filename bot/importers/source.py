@@ -79,7 +79,12 @@ class ExportSource:
             return (self.path / name).is_file()
         return f"{self._prefix}{name}" in self._zip.NameToInfo
 
+    def label(self, name: str) -> str:
+        """A file of the export as a message names it: its path, or the archive's path and the name inside."""
+        return f"{self.path / name}" if self._zip is None else f"{self.path}:{self._prefix}{name}"
+
     def read_json(self, name: str) -> Any:
+        """The file's JSON; DamagedFile (named by its label) when it cannot be read or is not JSON."""
         try:
             if self._zip is None:
                 raw = (self.path / name).read_bytes()
@@ -87,11 +92,11 @@ class ExportSource:
                 raw = self._zip.read(f"{self._prefix}{name}")
             return json.loads(raw.decode("utf-8", errors="replace"))
         except (OSError, zipfile.BadZipFile, KeyError) as exc:
-            raise DamagedFile(name, f"cannot read ({exc})") from None
+            raise DamagedFile(self.label(name), f"cannot read ({exc})") from None
         except json.JSONDecodeError as exc:
-            raise DamagedFile(name, f"not valid JSON (line {exc.lineno}, column {exc.colno})") from None
+            raise DamagedFile(self.label(name), f"not valid JSON (line {exc.lineno}, column {exc.colno})") from None
         except (RecursionError, ValueError):  # nested too deep, or an integer of thousands of digits
-            raise DamagedFile(name, "not valid JSON (nested too deeply, or a number too long)") from None
+            raise DamagedFile(self.label(name), "not valid JSON (nested too deeply, or a number too long)") from None
 
     def close(self) -> None:
         if self._zip is not None:

@@ -12,7 +12,6 @@ from bot.db.vector_index import bulk_vector_load
 from bot.importers.discord_export import DiscordExport, thread_home, thread_root
 from bot.importers.report import ImportReport
 from bot.importers.slack_export import SlackExport, message_author
-from bot.importers.source import DamagedFile
 from bot.progress import ProgressFactory, no_progress
 from bot.repo import ensure_channel, ensure_community, ensure_members_bulk, get_community
 from bot.services.expertise import ExpertiseService
@@ -36,12 +35,12 @@ class ImportService:
         export = SlackExport(path, team=team, include_private=include_private)
         report = export.report
         try:
-            try:
-                people = export.read_users()
-            except DamagedFile as exc:
-                report.errors.append(str(exc))
+            people = export.read_users()
+            channels = export.read_channels()  # read first, so that a damaged channels.json is named too
+            if unknown := export.workspace_unknown():
+                report.errors.append(unknown)
+                report.community = "slack"
                 return report
-            channels = export.read_channels()
             raw = {ch["id"]: export.read_messages(ch, people) for ch in channels}
         finally:
             export.source.close()
@@ -88,7 +87,7 @@ class ImportService:
                 incoming += [export.to_incoming(m, guild, ch, row, member_ids, root) for m in ch.ordered()]
             await self._store(community_id, incoming, report, progress)
         report.community = ", ".join(names) or "discord"
-        if not guilds and not report.errors:
+        if not guilds and not report.errors and not report.notes:  # a note or an error says why already
             report.notes.append("no server channel found in the export")
         return report
 
