@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import events as ev
 from bot import metrics
@@ -29,6 +30,7 @@ from bot.repo import (
     get_member,
     get_message,
     insert_ignore,
+    know_openerless_threads,
     skills_of,
     withheld_members,
 )
@@ -208,6 +210,9 @@ class Core:
                 await self._on_reaction(event, community_id)
             elif isinstance(event, ev.MessageDeleted):
                 await self._on_deleted(event, community_id)
+            elif isinstance(event, ev.ThreadStarted):
+                if event.thread:
+                    await self._on_thread_started(event, community_id)
             elif isinstance(event, ev.MemberJoined):
                 async with self.db.sessions.begin() as session:
                     await ensure_member(session, community_id, event.user, name=event.user_name,
@@ -238,6 +243,13 @@ class Core:
             scope = Scope(community_id, member.id)
             store = channel_ingested(channel) and member.profiling_consent and not event.is_bot and topic is None
             channel_id = channel.id
+            # A thread started from a bot's post (never stored) asks with its first member's message, as one
+            # started on its own does; and so does a private thread or a forum post.
+            openerless = [(channel_id, event.thread)] if event.thread and event.thread_without_opener else []
+            if event.is_bot and not event.thread and channel_ingested(channel):
+                openerless.append((channel_id, event.message_id))
+            read_again = await self._know_openerless(session, community_id, openerless)
+        await self.expertise.follow_again(community_id, read_again)
         if store:
             await self.ingest.store(community_id, [IncomingMessage(
                 channel_id=channel_id, external_id=event.message_id, author_id=scope.member_id,
@@ -249,6 +261,23 @@ class Core:
         if topic:
             return [await self._answer(event, scope, topic)]
         return []
+
+    async def _know_openerless(self, session: AsyncSession, community_id: int,
+                               threads: list[tuple[int, str]]) -> list[int]:
+        """Remember threads as starting with no opening message; the messages already stored in them are noted
+        as changed (the other processes read them again), and returned for this one to read again."""
+        if not threads:
+            return []
+        _, ids = await know_openerless_threads(session, community_id, threads)
+        if ids:
+            await self.expertise.note_changes(session, community_id, ids)
+        return ids
+
+    async def _on_thread_started(self, event: ev.ThreadStarted, community_id: int) -> None:
+        async with self.db.sessions.begin() as session:
+            channel = await ensure_channel(session, community_id, event.channel)
+            read_again = await self._know_openerless(session, community_id, [(channel.id, event.thread or "")])
+        await self.expertise.follow_again(community_id, read_again)
 
     async def _on_deleted(self, event: ev.MessageDeleted, community_id: int) -> None:
         async with self.db.sessions.begin() as session:

@@ -34,12 +34,22 @@ class MessagePosted(Event):
     is_direct: bool = False  # a DM to the bot
     edited: bool = False
     reply_to: str | None = None  # the message this one answers (Discord replies)
+    # Its thread starts with no opening message of its own (a Discord private thread or forum post): the thread's
+    # first member's message asks (see bot.db.models.OpenerlessThread)
+    thread_without_opener: bool = False
     link_titles: tuple[tuple[str, str], ...] = ()  # (URL, title) from the platform's link unfurls
 
 
 @dataclass(frozen=True, kw_only=True)
 class MessageDeleted(Event):
     message_id: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ThreadStarted(Event):
+    """A thread (`channel`, `thread` as its messages are stored) started on its own, with no opening message (a
+    Discord thread made with "Create Thread": its parent gets a "started a thread" notice naming it): its first
+    member's message asks."""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -1,6 +1,8 @@
 """Repositories: queries scoped to one community. They flush; services own the transaction."""
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -8,7 +10,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.intros import Intro, NotMyArea
 from bot.db.mentoring import MentoringEnrolment, Pairing
-from bot.db.models import Channel, Community, Member, Message, MessageVector, ProcessedEvent, Reaction, Skill
+from bot.db.models import (
+    Channel,
+    Community,
+    Member,
+    Message,
+    MessageVector,
+    OpenerlessThread,
+    ProcessedEvent,
+    Reaction,
+    Skill,
+)
 from bot.db.resources import Resource, ResourceSave
 
 
@@ -127,6 +139,26 @@ async def ensure_channel(
     if announcements and not channel.announcements:
         channel.announcements = True
     return channel
+
+
+async def know_openerless_threads(session: AsyncSession, community_id: int,
+                                  threads: Iterable[tuple[int, str]]) -> tuple[int, list[int]]:
+    """Remember these threads ((channel id, thread key)) as starting with no opening message of their own (see
+    OpenerlessThread). Returns how many were not known, and the ids of the messages already stored in those, to
+    be read again."""
+    new = []
+    for channel_id, thread in dict.fromkeys(threads):
+        result = await session.execute(insert_ignore(session, OpenerlessThread).values(
+            community_id=community_id, channel_id=channel_id, thread_external_id=thread))
+        if result.rowcount:
+            new.append((channel_id, thread))
+    ids: list[int] = []
+    for start in range(0, len(new), 500):
+        part = new[start : start + 500]
+        ids += (await session.scalars(select(Message.id).where(
+            Message.community_id == community_id, Message.channel_id.in_({c for c, _ in part}),
+            Message.thread_external_id.in_({t for _, t in part})))).all()
+    return len(new), ids
 
 
 def channel_ingested(channel: Channel) -> bool:

@@ -161,6 +161,9 @@ async def test_a_discord_thread_started_on_its_own_waits_with_its_first_message(
                                                channel_name="help", thread=thread, message_id=mid, text=text,
                                                time=when, user_name=user))
 
+    for thread in ("900", "910"):  # the "started a thread" notices in #help
+        await app.core.handle(ev.ThreadStarted(community="G1", platform="discord", user="asha", channel="100",
+                                               thread=thread))
     await post("901", "asha", "How do I keep a postgres replica from lagging behind the primary?", at(2024, 2, 27, 8),
                thread="900")
     await post("911", "bruno", "Why does my kubernetes ingress return 502 after a deploy?", at(2024, 2, 27, 9),

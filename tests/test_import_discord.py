@@ -13,7 +13,8 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import delete as sa_delete
+from sqlalchemy import func, select, update
 from typer.testing import CliRunner
 
 from adapters.discord.translate import ChannelInfo, translate
@@ -498,6 +499,16 @@ async def _live(app, dispatch: str, mid: str, channel: str, author: str = KENJI,
         await app.core.handle(event)
 
 
+async def _thread_notice(app, mid: str, parent: str, thread: str, author: str = BRUNO,
+                         when: str = "2024-03-01T10:00:00+00:00", channels: dict | None = None) -> None:
+    """The "started a thread" notice (type 18) Discord posts in the parent of a thread made on its own."""
+    payload = {"id": mid, "channel_id": parent, "guild_id": GUILD, "type": 18, "content": "a thread",
+               "author": {"id": author, "username": author}, "timestamp": when,
+               "message_reference": {"channel_id": thread, "guild_id": GUILD}}
+    for event in translate("MESSAGE_CREATE", payload, GuildContext(channels=channels or LIVE_CHANNELS)):
+        await app.core.handle(event)
+
+
 async def _roles(app, ids: list[str]) -> tuple[list[int], int]:
     """The ranking's role of each message, and in how many conversations they are."""
     msgs = await _messages(app)
@@ -532,6 +543,7 @@ async def test_a_thread_started_on_its_own_live_then_imported_adds_only_what_was
 
     await _live(app, "MESSAGE_CREATE", g(1), GENERAL, ASHA, "hello", when="2024-01-10T09:00:00+00:00")
     await app.expertise.corpus(await _community_id(app))  # followed live from here on
+    await _thread_notice(app, g(90), GENERAL, THREAD, when="2024-01-15T11:00:00+00:00")
     await _live(app, "MESSAGE_CREATE", t(1), THREAD, BRUNO, "Vacuum never finishes on a big postgres table",
                 when="2024-01-15T11:01:00+00:00")
     await _live(app, "MESSAGE_CREATE", t(2), THREAD, PETRA, "Check pg_stat_activity for long transactions",
@@ -656,3 +668,129 @@ async def test_an_announcement_channel_seen_live_first_is_one(app):
     async with app.db.sessions() as s:
         assert await s.scalar(select(Channel.announcements).where(Channel.external_id == news)) is True
     assert await _roles(app, [announcement, t(61)]) == ([ROLE_OTHER] * 2, 1)
+
+
+def _export(folder: Path, name: str, channel: dict, messages: list[dict]) -> None:
+    (folder / f"{name}.json").write_text(json.dumps({"guild": {"id": GUILD, "name": "Fernhill Makers"},
+                                                     "channel": channel, "messages": messages}))
+
+
+def _dce(mid: str, author: str, minute: int, text: str = "", kind: str = "Default", ref: dict | None = None,
+         bot: bool = False) -> dict:
+    out = {"id": mid, "type": kind, "timestamp": f"2024-02-01T10:{minute:02d}:00+00:00", "content": text,
+           "author": {"id": author, "name": author, "isBot": bot}}
+    return out | ({"reference": {**ref, "guildId": GUILD}} if ref else {})
+
+
+async def _waiting(app) -> list[str]:
+    from bot.services.digest_data import waiting_questions
+
+    async with app.db.sessions() as s:
+        return [q.text for q in await waiting_questions(s, await _community_id(app), datetime(2024, 2, 1, tzinfo=UTC),
+                                                        datetime(2024, 2, 5, tzinfo=UTC))]
+
+
+ANSWER = "ALTER TABLE waits for the lock autovacuum holds; set lock_timeout and retry. Which postgres version?"
+
+
+async def test_a_thread_whose_starting_message_is_gone_asks_nothing_imported(app, tmp_path):
+    """A thread started from a member's message deleted before the export (the thread holds DiscordChatExporter's
+    pointer, kind 21, to it): its first reply, an answer, was taken as the question, and listed as waiting, asked
+    by the one who answered. Only threads known to start with no message of their own ask with their first one."""
+    from matching.corpus import ROLE_ASK
+
+    starter = t(70)
+    _export(tmp_path, "general", {"id": GENERAL, "type": "GuildTextChat", "name": "general"},
+            [_dce(g(70), ASHA, 0, "morning all")])
+    _export(tmp_path, "thread", {"id": starter, "type": "GuildPublicThread", "name": "pg", "categoryId": GENERAL,
+                                 "category": "general"},
+            [_dce(t(71), ASHA, 1, kind="21", ref={"messageId": starter, "channelId": GENERAL}),
+             _dce(t(72), PETRA, 5, ANSWER)])
+    report = await app.importer.import_discord([tmp_path])
+    assert (report.errors, report.added) == ([], 2)
+    roles, _ = await _roles(app, [t(72)])
+    assert roles != [ROLE_ASK]
+    assert await _waiting(app) == []
+
+
+async def test_a_thread_whose_starting_message_is_gone_asks_nothing_live(app):
+    """Live: the asker deleted their question once answered (after a reload the answer became the question), or
+    had opted out (never stored): the thread is keyed by a message that is not stored, and nobody asked in it."""
+    from matching.corpus import ROLE_ASK
+
+    async def thread(starter: str, n: int) -> None:
+        channels = LIVE_CHANNELS | {starter: ChannelInfo(starter, "pg", parent_id=GENERAL, is_thread=True)}
+        await _live(app, "MESSAGE_CREATE", t(n), starter, PETRA, ANSWER, when="2024-02-01T10:05:00+00:00",
+                    channels=channels)
+        await _live(app, "MESSAGE_CREATE", t(n + 1), starter, KENJI, "And raise maintenance_work_mem",
+                    when="2024-02-01T10:06:00+00:00", channels=channels)
+
+    await _live(app, "MESSAGE_CREATE", g(80), GENERAL, ASHA, "Why does ALTER TABLE hang on my postgres table?",
+                when="2024-02-01T10:00:00+00:00")
+    await thread(g(80), 80)
+    await _live(app, "MESSAGE_DELETE", g(80), GENERAL)
+    await app.core.handle(ev.MemberJoined(platform="discord", community=GUILD, user=DARA, user_name="dara"))
+    async with app.db.sessions.begin() as s:  # Dara opted out: nothing of theirs is stored
+        await s.execute(update(Member).where(Member.external_id == DARA).values(profiling_consent=False))
+    await _live(app, "MESSAGE_CREATE", g(90), GENERAL, DARA, "Why does ALTER TABLE hang on my postgres table?",
+                when="2024-02-01T10:00:00+00:00")
+    await thread(g(90), 90)
+    app.expertise.forget_cache(await _community_id(app))
+    for n in (80, 90):
+        roles, _ = await _roles(app, [t(n), t(n + 1)])
+        assert ROLE_ASK not in roles
+    assert await _waiting(app) == []
+
+
+async def test_a_thread_started_from_a_bots_post_credits_the_same_live_or_imported(app, tmp_path):
+    """A thread started from a bot's post: live (bot posts are never stored) Bruno asked and Kenji answered, the
+    import (which stores the bot's post) credited nobody, and importing after live lost Kenji's credit. A bot's
+    post is no question: the first member's message in its thread asks, either way and in either order."""
+    from matching.corpus import ROLE_ANSWER, ROLE_ASK
+
+    post = g(60)
+    channels = LIVE_CHANNELS | {post: ChannelInfo(post, "feed", parent_id=GENERAL, is_thread=True)}
+    question = "Why does my borg backup repository lock up after a crashed run?"
+    reply = "Run borg break-lock once no borg process is left, then borg check"
+    _export(tmp_path, "general", {"id": GENERAL, "type": "GuildTextChat", "name": "general"},
+            [_dce(post, FERNBOT, 0, "New release: borg 1.4", bot=True)])
+    _export(tmp_path, "thread", {"id": post, "type": "GuildPublicThread", "name": "feed", "categoryId": GENERAL,
+                                 "category": "general"},
+            [_dce(t(60), BRUNO, 1, kind="21", ref={"messageId": post, "channelId": GENERAL}),
+             _dce(t(61), BRUNO, 2, question), _dce(t(62), KENJI, 4, reply)])
+
+    payload = {"id": post, "channel_id": GENERAL, "guild_id": GUILD, "type": 0, "content": "New release: borg 1.4",
+               "author": {"id": FERNBOT, "username": "fernbot", "bot": True}, "timestamp": "2024-02-01T10:00:00+00:00"}
+    for event in translate("MESSAGE_CREATE", payload, GuildContext(channels=channels)):
+        await app.core.handle(event)
+    await app.expertise.corpus(await _community_id(app))  # followed live from here on
+    await _live(app, "MESSAGE_CREATE", t(61), post, BRUNO, question, when="2024-02-01T10:02:00+00:00",
+                channels=channels)
+    await _live(app, "MESSAGE_CREATE", t(62), post, KENJI, reply, when="2024-02-01T10:04:00+00:00", channels=channels)
+    assert await _roles(app, [t(61), t(62)]) == ([ROLE_ASK, ROLE_ANSWER], 1)
+    report = await app.importer.import_discord([tmp_path])
+    assert (report.errors, report.added) == ([], 1)  # the bot's post
+    assert await _roles(app, [t(61), t(62)]) == ([ROLE_ASK, ROLE_ANSWER], 1)
+
+    app.expertise.forget_cache()
+    async with app.db.sessions.begin() as s:  # imported alone: the same
+        await s.execute(sa_delete(Community))
+    report = await app.importer.import_discord([tmp_path])
+    assert (report.errors, report.added) == ([], 3)
+    assert await _roles(app, [t(61), t(62)]) == ([ROLE_ASK, ROLE_ANSWER], 1)
+
+
+async def test_the_digest_skips_a_bots_first_message_in_a_thread_as_who_knows_does(app):
+    """A thread started on its own where a bot posts first (a welcome bot): who-knows took the first member's
+    message as the question, the digest the bot's (which is no question), so the member's waited unseen."""
+    channels = LIVE_CHANNELS | {t(50): ChannelInfo(t(50), "ticket", parent_id=GENERAL, is_thread=True)}
+    await _thread_notice(app, g(50), GENERAL, t(50), when="2024-02-01T10:00:00+00:00", channels=channels)
+    payload = {"id": t(51), "channel_id": t(50), "guild_id": GUILD, "type": 0, "content": "Welcome! Describe it.",
+               "author": {"id": FERNBOT, "username": "fernbot", "bot": True}, "timestamp": "2024-02-01T10:00:30+00:00"}
+    for event in translate("MESSAGE_CREATE", payload, GuildContext(channels=channels)):
+        await app.core.handle(event)
+    question = "Why does my borg backup repository lock up after a crashed run?"
+    await _live(app, "MESSAGE_CREATE", t(52), t(50), ASHA, question, when="2024-02-01T10:01:00+00:00",
+                channels=channels)
+    assert await _waiting(app) == [question]
+

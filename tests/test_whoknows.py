@@ -381,10 +381,11 @@ IN_A_THREAD = [  # (id, author, text): a thread whose key ("T9") names no messag
 
 @pytest.mark.parametrize("platform", ["discord", "slack"])
 async def test_a_thread_without_an_opening_message_asks_with_its_first_on_discord_only(app, platform):
-    """A Discord thread started on its own (or private) is keyed by the thread's id, which names no message: it had
-    no root, so nobody asked and nobody was credited as answering. Now its first message asks and the first other
-    person to reply answered, live, after an edit of the question, and after a reload alike. A Slack thread whose
-    root was never stored (posted before the bot joined) stays as it was: its first reply answered someone."""
+    """A Discord thread started on its own (its parent got the "started a thread" notice) is keyed by the thread's
+    id, which names no message: it had no root, so nobody asked and nobody was credited as answering. Now its
+    first message asks and the first other person to reply answered, live, after an edit of the question, and
+    after a reload alike. A Slack thread whose root was never stored (posted before the bot joined) stays as it
+    was: its first reply answered someone."""
     from matching.corpus import ROLE_ANSWER, ROLE_ASK, ROLE_OTHER
     from matching.fit import training_questions
 
@@ -399,6 +400,8 @@ async def test_a_thread_without_an_opening_message_asks_with_its_first_on_discor
     async with app.db.sessions() as s:
         cid = await s.scalar(select(Community.id).where(Community.external_id == "TOPEN"))
     await app.expertise.corpus(cid)  # in memory from here on: the thread is followed live
+    # Discord's "started a thread" notice in the parent (Slack has none; the event is ignored there alike)
+    await app.core.handle(ev.ThreadStarted(community="TOPEN", platform=platform, user="U1", channel="C1", thread="T9"))
     for i, (mid, user, text) in enumerate(IN_A_THREAD):
         await post(mid, user, text, i + 1)
     await post("1", "U1", "How do I get index-only scans on a big postgres table, 40 GB?", 9, edited=True)

@@ -147,6 +147,7 @@ class ConnectiveMixin:
                 found.name,
                 is_private=not found.permissions_for(everyone).view_channel,
                 is_announcements=isinstance(found, discord.TextChannel) and found.is_news(),
+                is_forum=isinstance(found, discord.ForumChannel),
             )
         return None
 

@@ -30,6 +30,8 @@ PLATFORM = "discord"
 WEB = "https://discord.com"
 # Only people's own words are ingested: DEFAULT and REPLY messages (not joins, pins, thread starters…).
 CHAT_MESSAGE_TYPES = {0, 19}
+# "X started a thread": the notice a thread made on its own leaves in its parent (its reference names the thread).
+THREAD_CREATED = 18
 # Discord command names that differ from the core's.
 CORE_COMMAND_NAMES = {"connective": "settings"}
 # Option order for the core's free-text arguments, where it matters.
@@ -62,6 +64,7 @@ class ChannelInfo:
     is_thread: bool = False
     is_private: bool = False  # private channel (no @everyone view) or private thread
     is_announcements: bool = False  # an announcement channel (GUILD_ANNOUNCEMENT, 5)
+    is_forum: bool = False  # a forum (or media) channel: its threads are posts, each opening with its own message
 
 
 class Context(Protocol):
@@ -77,6 +80,7 @@ class Place:
     channel_name: str
     is_private: bool
     announcements: bool = False  # an announcement channel, or a thread of one
+    without_opener: bool = False  # a thread starting with no opening message elsewhere: private, or a forum post
 
 
 def place_of(ctx: Context, channel_id: str) -> Place | None:
@@ -89,10 +93,10 @@ def place_of(ctx: Context, channel_id: str) -> Place | None:
     if not info.is_thread or info.parent_id is None:
         return Place(info.id, None, info.name, info.is_private, info.is_announcements)
     if info.is_private:
-        return Place(info.id, info.id, info.name, True)
+        return Place(info.id, info.id, info.name, True, without_opener=True)
     parent = ctx.channel(info.parent_id)
     return Place(info.parent_id, info.id, parent.name if parent else "", bool(parent and parent.is_private),
-                 bool(parent and parent.is_announcements))
+                 bool(parent and parent.is_announcements), without_opener=bool(parent and parent.is_forum))
 
 
 def _time(value: str | None) -> datetime:
@@ -115,6 +119,8 @@ def _message(data: MessageCreateEvent, ctx: Context, *, edited: bool) -> list[ev
     author = data.get("author")
     if not guild_id or not author:
         return []  # DMs to the bot and partial updates (embeds resolved) carry nothing to store
+    if data.get("type") == THREAD_CREATED and not edited:
+        return _thread_started(data, ctx)
     if data.get("type", 0) not in CHAT_MESSAGE_TYPES or data.get("webhook_id"):
         return []
     place = place_of(ctx, data["channel_id"])
@@ -146,6 +152,30 @@ def _message(data: MessageCreateEvent, ctx: Context, *, edited: bool) -> list[ev
             mentions_bot=not edited and ctx.bot_user_id in mentioned,  # an edit never asks again
             edited=edited,
             reply_to=reference.get("message_id") if data.get("type") == 19 else None,
+            thread_without_opener=place.without_opener,
+        )
+    ]
+
+
+def _thread_started(data: MessageCreateEvent, ctx: Context) -> list[ev.Event]:
+    """The "started a thread" notice (type 18) of a thread made on its own: its reference names the thread."""
+    thread_id = (data.get("message_reference") or {}).get("channel_id")
+    if not thread_id:
+        return []
+    place = place_of(ctx, str(thread_id))
+    if place is None or place.thread is None:  # not cached yet: a public thread of the notice's channel
+        parent = place_of(ctx, data["channel_id"])
+        if parent is None:
+            return []
+        place = Place(parent.channel, str(thread_id), parent.channel_name, parent.is_private)
+    return [
+        ev.ThreadStarted(
+            platform=PLATFORM,
+            community=data["guild_id"],
+            user=(data.get("author") or {}).get("id", ""),
+            channel=place.channel,
+            thread=place.thread,
+            event_id=f"thread-started:{data['id']}",
         )
     ]
 

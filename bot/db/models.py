@@ -121,6 +121,23 @@ class DeletedMessage(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class OpenerlessThread(Base):
+    """A thread known to start with no opening message of its own, so that its first member's message asks (see
+    bot.services.expertise.thread_openers): a Discord thread started on its own (its parent got a "started a
+    thread" notice naming it), a private thread, a forum post, a thread started from a bot's message. The key is
+    the thread's (channel, thread_external_id) as its messages are stored. A thread started from a member's
+    message has none: when that message is gone (deleted, never stored), nobody asked in it."""
+
+    __tablename__ = "openerless_thread"
+    __table_args__ = (UniqueConstraint("community_id", "channel_id", "thread_external_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("community.id", ondelete=CASCADE))
+    channel_id: Mapped[int] = mapped_column(ForeignKey("channel.id", ondelete=CASCADE))
+    thread_external_id: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class Reaction(Base):
     __tablename__ = "reaction"
     __table_args__ = (UniqueConstraint("message_id", "user_external_id", "name"),)

@@ -4,11 +4,11 @@ Each file holds `guild`, `channel` and `messages`. Files of the same channel (pa
 exports) are merged by message id. Threads and forum posts are channels of their own on Discord; they are
 stored as the live bot stores them (adapters.discord.translate.place_of): a public thread or forum post in its
 parent channel, a private thread as a private channel of its own, each with `thread_external_id` the thread's
-id. A thread started from a message has that message's id, so that message is the question; a thread that
-started on its own has no such message, and its first message is the question (see
-bot.services.expertise.thread_openers). Either way live messages later in the thread join the same
-conversation, and live edits and deletions find the imported rows. A reply (`reference`) names the message
-it answers.
+id. A thread started from a message has that message's id, so that message is the question (and when it is
+gone, nobody asked); a thread known to start on its own (opens_without_message) has no such message, and its
+first message is the question (see bot.services.expertise.thread_openers). Either way live messages later in
+the thread join the same conversation, and live edits and deletions find the imported rows. A reply
+(`reference`) names the message it answers.
 """
 from __future__ import annotations
 
@@ -41,6 +41,8 @@ ANNOUNCEMENT_KINDS = frozenset({"GuildNews", "GuildNewsThread"})
 # numbers for kinds it has no name for). Everything else is a system notice: joins, pins, "started a
 # thread", the empty thread-starter pointer (21), boosts, automod alerts...
 REPLY_KINDS = frozenset({"Reply", "19"})
+THREAD_CREATED_KINDS = frozenset({"ThreadCreated", "18"})  # "X started a thread": its reference names the thread
+THREAD_STARTER_KINDS = frozenset({"ThreadStarterMessage", "21"})  # a thread's pointer to the message it started from
 CONTENT_KINDS = REPLY_KINDS | {"Default", "0", "ChatInputCommand", "20", "ContextMenuCommand", "23"}
 
 
@@ -102,6 +104,8 @@ class DiscordChannel:
     parent_id: str | None
     parent_name: str = ""
     messages: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> raw message
+    started_from_message: bool = False  # a thread holding the pointer (21) to the message it started from
+    from_its_start: bool = False  # a file of it was exported from the channel's start (no dateRange.after)
 
     @property
     def is_thread(self) -> bool:
@@ -126,6 +130,8 @@ class DiscordGuild:
     name: str
     people: dict[str, dict] = field(default_factory=dict)  # user id -> {"name", "is_bot"}
     channels: dict[str, DiscordChannel] = field(default_factory=dict)
+    started_alone: dict[str, str] = field(default_factory=dict)  # thread named by a "started a thread" notice ->
+    # the channel holding the notice (its parent)
 
 
 def int_id(snowflake: str) -> int:
@@ -151,6 +157,19 @@ def thread_root(channel: DiscordChannel, stored_root: str | None = None) -> str:
     keys a private thread. A root an earlier version stored there (the thread's first message, which named its
     own thread) wins, so an overlapping later export joins the conversation already stored."""
     return stored_root or channel.id
+
+
+def opens_without_message(channel: DiscordChannel, guild: DiscordGuild) -> bool:
+    """A thread known to start with no opening message of its own, so that its first message asks: one started on
+    its own (a "started a thread" notice in its parent names it), a private thread, or a public thread exported
+    from its start without the pointer (21) to a message it started from and without a message of its id (a
+    forum post whose opening message is gone). A thread started from a message holds the pointer: when that
+    message is gone (deleted before the export), nobody asked in it."""
+    if not channel.is_thread:
+        return False
+    if channel.id in guild.started_alone or channel.is_private:
+        return True
+    return channel.from_its_start and not channel.started_from_message and channel.id not in channel.messages
 
 
 class DiscordExport:
@@ -243,6 +262,9 @@ class DiscordExport:
             channel = guild.channels[channel_id] = DiscordChannel(
                 channel_id, str(channel_raw.get("name") or channel_id), kind, str(parent) if parent else None,
                 str(channel_raw.get("category") or "") if parent else "")
+        date_range = data.get("dateRange") if isinstance(data.get("dateRange"), dict) else {}
+        if not date_range.get("after"):
+            channel.from_its_start = True
         for m in messages:
             self._read_message(m, guild, channel)
 
@@ -253,8 +275,14 @@ class DiscordExport:
         if not isinstance(m, dict) or not snowflake(m.get("id")) or moment is None:
             self.report.malformed += 1
             return
-        if str(m.get("type", "Default")) not in CONTENT_KINDS:
+        kind = str(m.get("type", "Default"))
+        if kind not in CONTENT_KINDS:
             self.report.system_notices += 1
+            ref = m.get("reference") if isinstance(m.get("reference"), dict) else {}
+            if kind in THREAD_CREATED_KINDS and usable_id(ref.get("channelId")):
+                guild.started_alone[str(ref["channelId"])] = channel.id
+            elif kind in THREAD_STARTER_KINDS:
+                channel.started_from_message = True
             return
         if not isinstance(author, dict) or author.get("id") in (None, ""):
             self.report.no_author += 1

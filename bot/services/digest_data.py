@@ -14,7 +14,7 @@ from sqlalchemy.orm import aliased
 from bot.db.models import Channel, Community, Member, Message, MessageVector, Reaction
 from bot.db.resources import Resource, ResourceSave, ResourceShare
 from bot.services.digest_compose import BOOKMARK_REACTIONS, STRONG_REACTIONS, Candidate, WaitingQuestion
-from bot.services.expertise import OPENERLESS_THREADS
+from bot.services.expertise import OPENERLESS_THREADS, opens_with_first_message
 from bot.services.resources import ANY_LINK
 from matching.text import carries_expertise, clean
 
@@ -199,18 +199,20 @@ def looks_like_question(text: str) -> bool:
 async def waiting_questions(session: AsyncSession, community_id: int, start: datetime, end: datetime,
                             limit: int = MAX_QUESTIONS) -> list[WaitingQuestion]:
     """Thread roots asking something, old enough to have been seen, that nobody else has answered. On Discord,
-    a thread with no opening message (started on its own) asks with its first message, as in who-knows."""
+    a thread known to start with no opening message (started on its own, private, a forum post, started from a
+    bot's post) asks with its first member's message, as in who-knows (thread_openers)."""
     starts = [Message.thread_external_id.is_(None), Message.thread_external_id == Message.external_id]
     platform = await session.scalar(select(Community.platform).where(Community.id == community_id))
     if platform in OPENERLESS_THREADS:
-        root, earlier = aliased(Message), aliased(Message)
+        earlier, earlier_author = aliased(Message), aliased(Member)
         starts.append(and_(
             Message.thread_external_id.is_not(None),
-            ~exists().where(root.community_id == community_id, root.channel_id == Message.channel_id,
-                            root.external_id == Message.thread_external_id),
+            opens_with_first_message(community_id, Message.channel_id, Message.thread_external_id),
             ~exists().where(earlier.community_id == community_id, earlier.channel_id == Message.channel_id,
                             earlier.thread_external_id == Message.thread_external_id,
-                            earlier.created_at < Message.created_at)))
+                            earlier_author.id == earlier.author_id, earlier_author.is_bot.is_(False),
+                            or_(earlier.created_at < Message.created_at,
+                                and_(earlier.created_at == Message.created_at, earlier.id < Message.id)))))
     rows = (await session.execute(
         select(Message.text, Member.name, Channel.name, Message.created_at, Message.permalink, Message.channel_id,
                func.coalesce(Message.thread_external_id, Message.external_id), Message.author_id)

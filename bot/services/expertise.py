@@ -14,7 +14,21 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
-from sqlalchemy import Integer, Select, Text, cast, exists, func, literal_column, null, select, union_all, update
+from sqlalchemy import (
+    Integer,
+    Select,
+    Text,
+    and_,
+    cast,
+    exists,
+    func,
+    literal_column,
+    null,
+    or_,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -25,9 +39,11 @@ from bot.db.models import (
     Channel,
     Community,
     CorpusChange,
+    DeletedMessage,
     Member,
     Message,
     MessageVector,
+    OpenerlessThread,
     Question,
     Reaction,
     Skill,
@@ -75,10 +91,11 @@ AVAILABLE, PRESENT = FEATURES.index("available"), FEATURES.index("present")
 MAX_REPLY_STEPS = 20  # how far up a chain of replies a new message is followed to its conversation
 AROUND = float(np.log(1.5))  # "usually around": posts at least 1.5x the community's share at this hour of the day
 # Platforms whose threads can start without an opening message: a Discord thread created on its own (the parent
-# gets only a "started a thread" notice), a private thread, a forum post whose opener is gone. There a thread's
-# key is the thread's id, and when it names no stored message, the thread's first message asks (see
-# thread_openers). Elsewhere (Slack) a thread's key is its root message's: a root not stored was posted before
-# the bot joined or outside the export, and the first reply answered it, so it never becomes a question.
+# gets only a "started a thread" notice naming it), a private thread, a forum post, a thread started from a bot's
+# post. There the thread's first member's message asks (see thread_openers), where the thread is known to be one
+# (bot.db.models.OpenerlessThread): a thread started from a member's message that is gone (deleted, never stored)
+# has no question, as elsewhere (Slack): a root not stored was posted before the bot joined or outside the export,
+# deleted, or withheld, and the first reply answered it, so it never becomes a question.
 OPENERLESS_THREADS = frozenset({"discord"})
 
 
@@ -379,6 +396,11 @@ class ExpertiseService:
             elif r.is_root and row is not None and not corpus.records[row].is_root:
                 records.append(replace(r, reactions=corpus.records[row].reactions))
         await self.add(community_id, records, embedded, vectors)
+
+    async def follow_again(self, community_id: int, message_ids: list[int]) -> None:
+        """Read these stored messages again into a loaded corpus (what is known of their thread changed)."""
+        if community_id in self._corpora and message_ids:
+            await self._follow_changes(community_id, message_ids)
 
     async def add(self, community_id: int, records: list[MessageRecord], ids: list[int],
                   vectors: np.ndarray) -> None:
@@ -794,21 +816,41 @@ def conversations(messages: Iterable[tuple[int, str, str | None, str | None]],
     return root
 
 
+def opens_with_first_message(community_id: int, channel_id, thread):  # noqa: ANN001, ANN201
+    """SQL: the thread (channel id, thread key columns) is known to start with no opening message of its own, so
+    its first member's message asks: it is known as one (OpenerlessThread: started on its own, private, a forum
+    post, started from a bot's live message) or its key names a stored bot's message (a bot's post is no question),
+    and its key names no member's message stored, nor one deleted (DeletedMessage: the thread started from a
+    message that is gone, and its first reply answered it, as where the key names a message never stored)."""
+    known, starter, author, deleted = (aliased(OpenerlessThread), aliased(Message), aliased(Member),
+                                       aliased(DeletedMessage))
+    by_bot = (exists().where(starter.community_id == community_id, starter.channel_id == channel_id,
+                             starter.external_id == thread, author.id == starter.author_id, author.is_bot.is_(True)))
+    by_member = (exists().where(starter.community_id == community_id, starter.channel_id == channel_id,
+                                starter.external_id == thread, author.id == starter.author_id,
+                                author.is_bot.is_(False)))
+    return and_(
+        or_(exists().where(known.community_id == community_id, known.channel_id == channel_id,
+                           known.thread_external_id == thread), by_bot),
+        ~by_member,
+        ~exists().where(deleted.community_id == community_id, deleted.channel_id == channel_id,
+                        deleted.external_id == thread))
+
+
 async def thread_openers(session: AsyncSession, community_id: int,
                          threads: set[MessageKey] | None = None) -> dict[MessageKey, str]:
     """(channel id, thread key) -> the external id of the message that opens the thread, for the threads (all,
-    or these) whose key names no stored message: their first message by time that is not a bot's. For
-    platforms in OPENERLESS_THREADS only: a Discord thread started on its own asks with its first message."""
+    or these) known to start with no opening message of their own (opens_with_first_message): their first
+    message by time that is not a bot's. A thread started from a member's message that is gone has none. For
+    platforms in OPENERLESS_THREADS only."""
     if threads is not None and not threads:
         return {}
-    root = aliased(Message)
     query = (
         select(Message.channel_id, Message.thread_external_id, Message.external_id)
         .join(Member, Member.id == Message.author_id)
         .where(Message.community_id == community_id, Message.thread_external_id.is_not(None),
                Member.is_bot.is_(False),
-               ~exists().where(root.community_id == community_id, root.channel_id == Message.channel_id,
-                               root.external_id == Message.thread_external_id))
+               opens_with_first_message(community_id, Message.channel_id, Message.thread_external_id))
         .order_by(Message.created_at, Message.id))
     if threads is not None:
         query = query.where(Message.channel_id.in_({c for c, _ in threads}),

@@ -9,11 +9,11 @@ from sqlalchemy import select
 from bot.db.engine import Database
 from bot.db.models import Channel, Message
 from bot.db.vector_index import bulk_vector_load
-from bot.importers.discord_export import DiscordExport, thread_home, thread_root
+from bot.importers.discord_export import DiscordExport, opens_without_message, thread_home, thread_root
 from bot.importers.report import ImportReport
 from bot.importers.slack_export import SlackExport, message_author
 from bot.progress import ProgressFactory, no_progress
-from bot.repo import ensure_channel, ensure_community, ensure_members_bulk, get_community
+from bot.repo import ensure_channel, ensure_community, ensure_members_bulk, get_community, know_openerless_threads
 from bot.services.expertise import ExpertiseService
 from bot.services.ingest import IncomingMessage, IngestService
 
@@ -78,14 +78,21 @@ class ImportService:
             stored_roots = await self._stored_thread_roots(
                 community_id, [channel_ids[ch.id] for ch in threads if not home[ch.id]])
             incoming = []
+            openerless = []
             for ch in guild.channels.values():
                 if home.get(ch.id):
                     row, root = channel_ids[home[ch.id]], ch.id
                 else:
                     row = channel_ids[ch.id]
                     root = thread_root(ch, stored_roots.get(row)) if ch.is_thread else None
+                if root and opens_without_message(ch, guild):
+                    openerless.append((row, root))
                 incoming += [export.to_incoming(m, guild, ch, row, member_ids, root) for m in ch.ordered()]
-            await self._store(community_id, incoming, report, progress)
+            # A thread started on its own that the export does not hold: where the live bot stores its messages
+            openerless += [(channel_ids[parent], thread) for thread, parent in guild.started_alone.items()
+                           if thread not in guild.channels and parent in channel_ids]
+            known = await self._know_openerless(community_id, openerless)
+            await self._store(community_id, incoming, report, progress, changed=known)
         report.community = ", ".join(names) or "discord"
         if not guilds and not report.errors and not report.notes:  # a note or an error says why already
             report.notes.append("no server channel found in the export")
@@ -119,6 +126,17 @@ class ImportService:
                 select(Channel.external_id).join(Message, Message.channel_id == Channel.id)
                 .where(Channel.community_id == community.id, Channel.external_id.in_(thread_ids)).distinct()))
 
+    async def _know_openerless(self, community_id: int, threads: list[tuple[int, str]]) -> bool:
+        """Remember threads as starting with no opening message (OpenerlessThread); True if any was not known. The
+        messages already stored in them are noted as changed, for the processes following the corpus."""
+        if not threads:
+            return False
+        async with self.db.sessions.begin() as session:
+            new, ids = await know_openerless_threads(session, community_id, threads)
+            if ids:
+                await self.expertise.note_changes(session, community_id, ids)
+        return bool(new)
+
     async def _stored_thread_roots(self, community_id: int, channel_ids: list[int]) -> dict[int, str]:
         """channel id -> external id of the thread root stored there (a root names its own thread)."""
         if not channel_ids:
@@ -136,9 +154,10 @@ class ImportService:
         return roots
 
     async def _store(self, community_id: int, incoming: list[IncomingMessage], report: ImportReport,
-                     progress: ProgressFactory) -> None:
+                     progress: ProgressFactory, *, changed: bool = False) -> None:
+        """Store the messages; the corpus is loaded again and the ranking fitted if any changed (or `changed`)."""
         incoming.sort(key=lambda m: m.created_at)
-        changed = 0
+        changed = int(changed)
         # A large history goes in without the HNSW index, which is built once at the end (PostgreSQL).
         async with bulk_vector_load(self.db, len(incoming), memory_cap_mb=self.index_build_memory_mb):
             with progress(len(incoming), "importing") as advance:
