@@ -28,7 +28,9 @@ class MessagePosted(Event):
     is_bot: bool = False
     permalink: str | None = None
     is_private: bool = False  # a DM or a private channel
-    in_announcements: bool = False  # an announcement channel or a thread of one (see Channel.announcements)
+    # An announcement channel or a thread of one (see Channel.announcements); None: not known (a thread whose
+    # parent is not known, a platform without them)
+    in_announcements: bool | None = None
     channel_name: str = ""
     mentions_bot: bool = False
     is_direct: bool = False  # a DM to the bot

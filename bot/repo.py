@@ -120,15 +120,18 @@ async def find_member_at_start(session: AsyncSession, community_id: int, text: s
 
 async def ensure_channel(
     session: AsyncSession, community_id: int, external_id: str, *, name: str = "", is_private: bool = False,
-    announcements: bool = False,
+    announcements: bool | None = None,
 ) -> Channel:
+    """The channel's row, made if new. What is told of it is kept: a name, that it is private (a channel seen first
+    through a command or a reaction is not known to be public), whether it is an announcement channel (None: not
+    told; an admin may turn announcement mode on and off, so the latest told wins)."""
     stmt = select(Channel).where(Channel.community_id == community_id, Channel.external_id == external_id)
     channel = await session.scalar(stmt)
     if channel is None:
         await session.execute(
             insert_ignore(session, Channel).values(community_id=community_id, external_id=external_id,
                                                     name=name or external_id, is_private=is_private,
-                                                    announcements=announcements)
+                                                    announcements=bool(announcements))
         )
         channel = await session.scalar(stmt)  # ours, or a concurrent insert's (which may lack what we know)
         assert channel is not None
@@ -136,8 +139,8 @@ async def ensure_channel(
         channel.name = name
     if is_private and not channel.is_private:  # first seen through a command or a reaction
         channel.is_private = True
-    if announcements and not channel.announcements:
-        channel.announcements = True
+    if announcements is not None and channel.announcements != announcements:
+        channel.announcements = announcements
     return channel
 
 

@@ -794,3 +794,40 @@ async def test_the_digest_skips_a_bots_first_message_in_a_thread_as_who_knows_do
                 channels=channels)
     assert await _waiting(app) == [question]
 
+
+async def test_a_channel_no_longer_an_announcement_channel_is_read_as_one(app, tmp_path):
+    """Announcement mode turned off: the channel stayed marked forever (only ever set), so questions and answers in
+    it were never credited. The latest kind told, by an import or live, wins, both ways."""
+    from matching.corpus import ROLE_ANSWER, ROLE_ASK
+
+    news = "1100000000000000050"
+
+    async def flag() -> bool:
+        async with app.db.sessions() as s:
+            return await s.scalar(select(Channel.announcements).where(Channel.external_id == news))
+
+    def export(folder: Path, kind: str, messages: list[dict]) -> Path:
+        folder.mkdir()
+        _export(folder, "news", {"id": news, "type": kind, "name": "news"}, messages)
+        return folder
+
+    jan = [_dce(g(40), PETRA, 0, "Meetup moved to Thursday")]
+    feb = jan + [_dce(g(41), ASHA, 1, "How do I calibrate the 3d printer bed level sensor?"),
+                 _dce(g(42), KENJI, 3, "Run G29 after homing, save with M500", kind="Reply",
+                      ref={"messageId": g(41), "channelId": news})]
+    await app.importer.import_discord([export(tmp_path / "jan", "GuildNews", jan)])
+    assert await flag() is True
+    await app.importer.import_discord([export(tmp_path / "feb", "GuildTextChat", feb)])
+    assert await flag() is False
+    assert await _roles(app, [g(41), g(42)]) == ([ROLE_ASK, ROLE_ANSWER], 1)
+    live = {news: ChannelInfo(news, "news", is_announcements=True)}
+    await _live(app, "MESSAGE_CREATE", g(43), news, PETRA, "Doors open at six", channels=live)
+    assert await flag() is True
+    await _live(app, "MESSAGE_CREATE", g(44), news, PETRA, "Any questions?", channels={news: ChannelInfo(news, "news")})
+    assert await flag() is False
+    # a reaction, a deletion or a thread whose parent is not known tell nothing of the channel's kind
+    await _live(app, "MESSAGE_DELETE", g(44), news, channels={news: ChannelInfo(news, "news")})
+    thread = {t(45): ChannelInfo(t(45), "x", parent_id=news, is_thread=True)}
+    await _live(app, "MESSAGE_CREATE", t(46), t(45), ASHA, "Is the meetup recorded?", channels=thread)
+    assert await flag() is False
+

@@ -79,7 +79,7 @@ class Place:
     thread: str | None
     channel_name: str
     is_private: bool
-    announcements: bool = False  # an announcement channel, or a thread of one
+    announcements: bool | None = False  # an announcement channel, or a thread of one (None: parent not known)
     without_opener: bool = False  # a thread starting with no opening message elsewhere: private, or a forum post
 
 
@@ -96,7 +96,7 @@ def place_of(ctx: Context, channel_id: str) -> Place | None:
         return Place(info.id, info.id, info.name, True, without_opener=True)
     parent = ctx.channel(info.parent_id)
     return Place(info.parent_id, info.id, parent.name if parent else "", bool(parent and parent.is_private),
-                 bool(parent and parent.is_announcements), without_opener=bool(parent and parent.is_forum))
+                 parent.is_announcements if parent else None, without_opener=bool(parent and parent.is_forum))
 
 
 def _time(value: str | None) -> datetime:
