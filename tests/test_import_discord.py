@@ -831,3 +831,19 @@ async def test_a_channel_no_longer_an_announcement_channel_is_read_as_one(app, t
     await _live(app, "MESSAGE_CREATE", t(46), t(45), ASHA, "Is the meetup recorded?", channels=thread)
     assert await flag() is False
 
+
+async def test_an_announcement_thread_followed_live_is_one_conversation_as_when_loaded(app):
+    """The announcement was followed alone, then its thread as a second conversation, while a reload read one: the
+    announcement joins its thread when its first reply comes, as a root does (though it asks nothing)."""
+    news, announcement = "1100000000000000050", "1100000000000500001"
+    live = {news: ChannelInfo(news, "announcements", is_announcements=True),
+            announcement: ChannelInfo(announcement, "Workshop", parent_id=news, is_thread=True)}
+    await _live(app, "MESSAGE_CREATE", announcement, news, ASHA, "The postgres workshop moves to Thursday",
+                channels=live)
+    await app.expertise.corpus(await _community_id(app))  # followed live from here on
+    await _live(app, "MESSAGE_CREATE", t(61), announcement, KENJI, "Will the postgres workshop be recorded?",
+                channels=live, when="2024-03-01T10:02:00+00:00")
+    followed = await _roles(app, [announcement, t(61)])
+    app.expertise.forget_cache(await _community_id(app))
+    assert followed == await _roles(app, [announcement, t(61)])
+    assert followed[1] == 1

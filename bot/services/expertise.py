@@ -393,7 +393,9 @@ class ExpertiseService:
             row = corpus.row_of.get(r.id)
             if r.id in wanted:
                 records.append(r)
-            elif r.is_root and row is not None and not corpus.records[row].is_root:
+            elif row is not None and (r.is_root, r.thread) != (corpus.records[row].is_root,
+                                                              corpus.records[row].thread):
+                # It just got its first reply (in an announcement channel it asks nothing, yet it joins the thread)
                 records.append(replace(r, reactions=corpus.records[row].reactions))
         await self.add(community_id, records, embedded, vectors)
 
