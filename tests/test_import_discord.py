@@ -780,20 +780,21 @@ async def test_a_thread_started_from_a_bots_post_credits_the_same_live_or_import
     assert await _roles(app, [t(61), t(62)]) == ([ROLE_ASK, ROLE_ANSWER], 1)
 
 
-async def test_the_digest_skips_a_bots_first_message_in_a_thread_as_who_knows_does(app):
-    """A thread started on its own where a bot posts first (a welcome bot): who-knows took the first member's
-    message as the question, the digest the bot's (which is no question), so the member's waited unseen."""
-    channels = LIVE_CHANNELS | {t(50): ChannelInfo(t(50), "ticket", parent_id=GENERAL, is_thread=True)}
-    await _thread_notice(app, g(50), GENERAL, t(50), when="2024-02-01T10:00:00+00:00", channels=channels)
-    payload = {"id": t(51), "channel_id": t(50), "guild_id": GUILD, "type": 0, "content": "Welcome! Describe it.",
-               "author": {"id": FERNBOT, "username": "fernbot", "bot": True}, "timestamp": "2024-02-01T10:00:30+00:00"}
-    for event in translate("MESSAGE_CREATE", payload, GuildContext(channels=channels)):
-        await app.core.handle(event)
-    question = "Why does my borg backup repository lock up after a crashed run?"
-    await _live(app, "MESSAGE_CREATE", t(52), t(50), ASHA, question, when="2024-02-01T10:01:00+00:00",
-                channels=channels)
-    assert await _waiting(app) == [question]
+async def test_the_digest_skips_a_bots_first_message_in_a_thread_as_who_knows_does(app, tmp_path):
+    """A thread started on its own where a bot posts first (a welcome bot), imported: who-knows took the first
+    member's message as the question, the digest the bot's (which is no question), so the member's waited unseen."""
+    from matching.corpus import ROLE_ASK
 
+    ticket, question = t(50), "Why does my borg backup repository lock up after a crashed run?"
+    _export(tmp_path, "general", {"id": GENERAL, "type": "GuildTextChat", "name": "general"},
+            [_dce(g(50), ASHA, 0, "ticket", kind="ThreadCreated", ref={"messageId": None, "channelId": ticket})])
+    _export(tmp_path, "thread", {"id": ticket, "type": "GuildPublicThread", "name": "ticket", "categoryId": GENERAL,
+                                 "category": "general"},
+            [_dce(t(51), FERNBOT, 0, "Welcome! Describe your problem.", bot=True), _dce(t(52), ASHA, 1, question)])
+    report = await app.importer.import_discord([tmp_path])
+    assert (report.errors, report.added) == ([], 2)
+    assert await _roles(app, [t(52)]) == ([ROLE_ASK], 1)
+    assert await _waiting(app) == [question]
 
 async def test_a_channel_no_longer_an_announcement_channel_is_read_as_one(app, tmp_path):
     """Announcement mode turned off: the channel stayed marked forever (only ever set), so questions and answers in

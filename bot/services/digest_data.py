@@ -230,7 +230,9 @@ async def waiting_questions(session: AsyncSession, community_id: int, start: dat
         for ch, thread, reply_to, author, ext in (await session.execute(
             select(Message.channel_id, Message.thread_external_id, Message.reply_to_external_id, Message.author_id,
                    Message.external_id)
+            .join(Member, Member.id == Message.author_id)  # a bot's welcome in the thread answers nothing
             .where(Message.community_id == community_id, Message.created_at >= start - QUESTION_LOOKBACK,
+                   Member.is_bot.is_(False),
                    or_(Message.thread_external_id.in_(ext_ids), Message.reply_to_external_id.in_(ext_ids))))).all():
             for target in {thread, reply_to} - {None, ext}:
                 answerers[(ch, target)].add(author)
