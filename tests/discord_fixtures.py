@@ -44,7 +44,8 @@ class GuildContext:
                 o["id"] == guild["id"] and int(o["deny"]) & VIEW_CHANNEL
                 for o in ch.get("permission_overwrites", [])
             )
-            channels[ch["id"]] = ChannelInfo(ch["id"], ch["name"], is_private=denied)
+            channels[ch["id"]] = ChannelInfo(ch["id"], ch["name"], is_private=denied,
+                                             is_announcements=ch.get("type") == 5, is_forum=ch.get("type") == 15)
         for th in guild["threads"]:
             channels[th["id"]] = ChannelInfo(
                 th["id"], th["name"], parent_id=th["parent_id"], is_thread=True, is_private=th["type"] == 12

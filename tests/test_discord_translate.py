@@ -86,6 +86,27 @@ def test_private_thread_and_private_channel_are_private():
     assert event.is_private
 
 
+def test_what_a_thread_starts_with():
+    """A thread started on its own leaves a "started a thread" notice (type 18) in its parent, naming the thread
+    (the thread's first message asks); a private thread and a forum post start with no message elsewhere; a thread
+    started from a message, and a channel, are nothing of the kind."""
+    notice = load("message_create")
+    notice |= {"id": "1100000000000000999", "type": 18, "channel_id": HELP,
+               "message_reference": {"channel_id": THREAD, "guild_id": GUILD}}
+    [started] = translate("MESSAGE_CREATE", notice, CTX)
+    assert isinstance(started, ev.ThreadStarted)
+    assert (started.channel, started.thread) == (HELP, THREAD)
+    notice["message_reference"] = {"channel_id": "1100000000000000998", "guild_id": GUILD}  # not cached yet
+    [started] = translate("MESSAGE_CREATE", notice, CTX)
+    assert (started.channel, started.thread) == (HELP, "1100000000000000998")
+    assert translate("MESSAGE_UPDATE", notice | {"edited_timestamp": notice["timestamp"]}, CTX) == []
+    assert one("MESSAGE_CREATE", "message_create_private_thread").thread_without_opener
+    assert one("MESSAGE_CREATE", "message_create_forum_post").thread_without_opener
+    assert not one("MESSAGE_CREATE", "message_create_thread").thread_without_opener
+    assert not one("MESSAGE_CREATE", "message_create").thread_without_opener
+    assert one("MESSAGE_CREATE", "message_create").in_announcements is False
+
+
 def test_mention_of_the_bot():
     event = one("MESSAGE_CREATE", "message_create_mention")
     assert event.mentions_bot and "who knows" in event.text
