@@ -279,7 +279,7 @@ class DiscordExport:
         if kind not in CONTENT_KINDS:
             self.report.system_notices += 1
             ref = m.get("reference") if isinstance(m.get("reference"), dict) else {}
-            if kind in THREAD_CREATED_KINDS and usable_id(ref.get("channelId")):
+            if kind in THREAD_CREATED_KINDS and snowflake(ref.get("channelId")):
                 guild.started_alone[str(ref["channelId"])] = channel.id
             elif kind in THREAD_STARTER_KINDS:
                 channel.started_from_message = True
