@@ -109,6 +109,24 @@ def waited_on(event: ev.Event) -> bool:
         isinstance(event, ev.MessagePosted) and (event.mentions_bot or event.is_direct or event.platform == "console"))
 
 
+async def _store_skills(session, community_id: int, member_id: int, topics: list[str], source: str, *,  # noqa: ANN001
+                        endorser: int | None = None) -> tuple[list[str], list[str]]:
+    """Store a member's declared (or one endorser's) skills; (stored, already there). A topic there before, in any
+    case, is not stored again: "Kubernetes" after "kubernetes" would be listed and counted twice."""
+    known = {s.topic.casefold() for s in await skills_of(session, community_id, member_id)
+             if s.source == source and s.endorsed_by_id == endorser}
+    stored, already = [], []
+    for topic in topics:
+        if topic.casefold() in known:
+            already.append(topic)
+            continue
+        known.add(topic.casefold())
+        stored.append(topic)
+        await session.execute(insert_ignore(session, Skill).values(
+            community_id=community_id, member_id=member_id, topic=topic, source=source, endorsed_by_id=endorser))
+    return stored, already
+
+
 class Core:
     def __init__(self, *, db: Database, expertise: ExpertiseService, ingest: IngestService,
                  settings: Settings) -> None:
@@ -378,19 +396,7 @@ class Core:
                 topics = topic_list(rest)
                 if not topics:
                     return [self._reply(event, usage["add"])]
-                # A topic declared before (in any case) is not stored again: "Kubernetes" after "kubernetes"
-                # would list it twice.
-                known = {s.topic.casefold() for s in await skills_of(session, community_id, member_id)
-                         if s.source == "declared"}
-                added, already = [], []
-                for topic in topics:
-                    if topic.casefold() in known:
-                        already.append(topic)
-                        continue
-                    known.add(topic.casefold())
-                    added.append(topic)
-                    await session.execute(insert_ignore(session, Skill).values(
-                        community_id=community_id, member_id=member_id, topic=topic, source="declared"))
+                added, already = await _store_skills(session, community_id, member_id, topics, "declared")
                 text = " ".join(([f"Added: {', '.join(added)}."] if added else [])
                                 + ([f"Already declared: {', '.join(already)}."] if already else []))
             elif verb == "remove":
@@ -419,19 +425,8 @@ class Core:
                     return [self._reply(event, "That's a bot; endorse a member for what they know.")]
                 if not target.profiling_consent:
                     return [self._reply(event, "That member isn't profiled; nothing was recorded.")]
-                # One endorsement per endorser and topic, in any case: "Kubernetes" after "kubernetes" is the same.
-                given = {s.topic.casefold() for s in await skills_of(session, community_id, target.id)
-                         if s.source == "endorsed" and s.endorsed_by_id == member_id}
-                endorsed, already = [], []
-                for topic in topics:
-                    if topic.casefold() in given:
-                        already.append(topic)
-                        continue
-                    given.add(topic.casefold())
-                    endorsed.append(topic)
-                    await session.execute(insert_ignore(session, Skill).values(
-                        community_id=community_id, member_id=target.id, topic=topic, source="endorsed",
-                        endorsed_by_id=member_id))
+                endorsed, already = await _store_skills(session, community_id, target.id, topics, "endorsed",
+                                                        endorser=member_id)
                 text = " ".join(([f"Endorsed {target.name} for {', '.join(endorsed)}."] if endorsed else [])
                                 + ([f"You had endorsed {target.name} for {', '.join(already)} already."]
                                    if already else []))
