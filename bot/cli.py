@@ -151,7 +151,11 @@ def import_discord(
         finally:
             await app.close()
 
-    _finish_import(run_async(go))
+    report = run_async(go)
+    if report.files == 0 and report.files_left_out == 0 and not report.errors:
+        # Nothing that is an export was found (an empty folder): an error, as `import slack` and `eval` say it.
+        report.errors, report.notes = report.notes or [f"{', '.join(map(str, paths))}: no export found"], []
+    _finish_import(report)
 
 
 def _finish_import(report) -> None:  # noqa: ANN001

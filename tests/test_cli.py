@@ -185,6 +185,9 @@ def test_bad_input_to_eval_and_import_is_one_line_per_fact(tmp_path):
         assert out.returncode == 2 and out.stderr.count("\n") == 1, out.stderr
         assert out.stderr.startswith(f"error: {tmp_path / name}: not valid JSON (line "), out.stderr
         assert out.stderr.endswith("; no messages to evaluate\n"), out.stderr
+    # import discord of an empty folder is an error too, as import slack's is (it exited 0 with a note).
+    out = run("--db", f"sqlite:///{tmp_path / 'e.db'}", "import", "discord", str(tmp_path / "empty"))
+    assert (out.returncode, out.stderr) == (1, f"error: {tmp_path / 'empty'}: no .json files found\n")
 
     # A partly damaged export: the damaged file is named once, the rest is imported, the report counts it.
     folder = tmp_path / "export"
