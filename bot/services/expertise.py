@@ -100,6 +100,12 @@ OPENERLESS_THREADS = frozenset({"discord"})
 
 
 @dataclass(frozen=True)
+class _SkillProfile:
+    floor: float  # a question nearer than this (cosine) is nearer to the skill than the community's usual talk
+    rare: dict[str, float]  # the skill's words: how rare each is here (0-1)
+
+
+@dataclass(frozen=True)
 class _AskContext:
     excluded: set[str]
     skills: list[tuple[str, str, str, int | None]]  # user, topic, "declared", "endorsed" or "intro", endorser
@@ -158,7 +164,7 @@ class ExpertiseService:
         self._locks: dict[int, asyncio.Lock] = {}
         self._skill_vectors: dict[str, np.ndarray] = {}
         self._typical: dict[int, np.ndarray] = {}  # a sample of each community's message vectors
-        self._skill_typical: dict[int, dict[str, float]] = {}  # how near a skill is to the community's usual talk
+        self._skill_profiles: dict[int, dict[tuple[str, bool], _SkillProfile]] = {}  # per community and topic
         self._weights: dict[int, dict | None] = {}
         self._names_cache: dict[int, dict[str, tuple[str, float]]] = {}
         self._model_checked: set[int] = set()  # communities whose stored vectors are this model's
@@ -327,7 +333,7 @@ class ExpertiseService:
             self._typical[community_id] = np.stack([v for v in (await session.execute(
                 select(MessageVector.embedding).where(MessageVector.message_id.in_(sample)))).scalars()]) \
                 if sample else np.zeros((0, EMBEDDING_DIM), dtype=np.float32)
-            self._skill_typical.pop(community_id, None)
+            self._skill_profiles.pop(community_id, None)
             if isinstance(self.vectors, NumpyVectorIndex):
                 count = await session.scalar(select(func.count()).select_from(MessageVector)
                                              .where(MessageVector.community_id == community_id))
@@ -516,22 +522,14 @@ class ExpertiseService:
         sources: dict[str, set[str]] = {}
         claims: dict[tuple[str, str, str], dict[int | None, float]] = {}
         words = set(tokens(clean(query)))
-        typical = self._skill_typical.setdefault(community_id, {})
-        sample = self._typical.get(community_id)
         for user, topic, source, endorser in skills:
-            vec = self._skill_vectors[topic]
-            if topic not in typical:
-                near_messages = sample @ vec if sample is not None and len(sample) else np.zeros(1)
-                typical[topic] = float(np.quantile(near_messages, 0.9))
-            sim = float(vec @ query_vec)
-            floor = max(SKILL_MIN_SIM, typical[topic])
-            match = min(max((sim - floor) / SKILL_MATCH_WIDTH, 0.0), 1.0)
-            named = sorted(set(tokens(clean(topic)))) if source != "intro" else []  # an intro's topic is a question
-            if named:  # its words in the question, each as far as it is rare here, if the meaning is not far off
-                rare = np.clip((lexical.idf(named) - SKILL_COMMON_IDF) / (SKILL_RARE_IDF - SKILL_COMMON_IDF), 0.0, 1.0)
+            profile = self._skill_profile(community_id, topic, source != "intro", lexical)
+            sim = float(self._skill_vectors[topic] @ query_vec)
+            match = min(max((sim - profile.floor) / SKILL_MATCH_WIDTH, 0.0), 1.0)
+            if profile.rare:  # its words in the question, each as far as it is rare here, if the meaning is not far off
                 near = min(max((sim - SKILL_WORDS_MIN_SIM) / (SKILL_WORDS_FULL_SIM - SKILL_WORDS_MIN_SIM), 0.0), 1.0)
-                found = sum(float(r) for w, r in zip(named, rare, strict=True) if w in words)
-                match = max(match, SKILL_WORDS_WEIGHT * found / len(named) * near)
+                found = sum(r for w, r in profile.rare.items() if w in words)
+                match = max(match, SKILL_WORDS_WEIGHT * found / len(profile.rare) * near)
             match = match**2  # a close match counts, a loose one hardly does
             if match >= SKILL_MIN_CLAIM:
                 # One claim per member, topic (in any case) and source; an endorsement counts once per endorser.
@@ -549,6 +547,21 @@ class ExpertiseService:
             out[user] = max(out.get(user, 0.0), claim)
             sources.setdefault(user, set()).add(source)
         return out, sources
+
+    def _skill_profile(self, community_id: int, topic: str, by_words: bool, lexical: BM25Index) -> _SkillProfile:
+        """What a skill is against this community's talk, once per loaded corpus (not on every ask): the cosine a
+        question must pass to be nearer to it than its usual talk, and how rare each of its words is here (none for
+        an intro's topic, which is a question)."""
+        profiles = self._skill_profiles.setdefault(community_id, {})
+        profile = profiles.get((topic, by_words))
+        if profile is None:
+            sample = self._typical.get(community_id)
+            near = sample @ self._skill_vectors[topic] if sample is not None and len(sample) else np.zeros(1)
+            named = sorted(set(tokens(clean(topic)))) if by_words else []
+            rare = np.clip((lexical.idf(named) - SKILL_COMMON_IDF) / (SKILL_RARE_IDF - SKILL_COMMON_IDF), 0.0, 1.0)
+            profile = profiles[(topic, by_words)] = _SkillProfile(
+                max(SKILL_MIN_SIM, float(np.quantile(near, 0.9))), dict(zip(named, rare.tolist(), strict=True)))
+        return profile
 
     async def excluded_members(self, community_id: int, now: datetime | None = None) -> set[str]:
         """Never suggested: bots, opted-out, unavailable or deactivated members, and members at their weekly
