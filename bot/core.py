@@ -16,7 +16,7 @@ from bot import metrics
 from bot.actions import Action, Button, Document, Evidence, ExpertCard, Reply, Section, Sender
 from bot.command_names import command, help_names
 from bot.db.engine import Database
-from bot.db.models import DeletedMessage, Member, Message, MessageVector, Question, Reaction, Skill
+from bot.db.models import Community, DeletedMessage, Member, Message, MessageVector, Question, Reaction, Skill
 from bot.messages import render
 from bot.repo import (
     channel_ingested,
@@ -35,7 +35,7 @@ from bot.repo import (
     withheld_members,
 )
 from bot.safety import echoed, neutralise, storable, unlinked
-from bot.services.expertise import ExpertiseService, Suggestion
+from bot.services.expertise import OPENERLESS_THREADS, ExpertiseService, Suggestion, mark_openers_gone
 from bot.services.ingest import IncomingMessage, IngestService
 from bot.services.profile_skills import profile_skills, topic_list
 from bot.settings import Settings
@@ -267,6 +267,13 @@ class Core:
             if event.is_bot and not event.thread and channel_ingested(channel):
                 openerless.append((channel_id, event.message_id))
             read_again = await self._know_openerless(session, community_id, openerless)
+            if (not store and event.thread and not event.is_bot and not event.edited and channel_ingested(channel)
+                    and event.platform in OPENERLESS_THREADS):
+                # A member's message not stored (opted out, or asking the bot) that would ask in a thread with no
+                # opening message: the thread has no question; the next message answers it.
+                gone = await mark_openers_gone(session, community_id, withheld=[(channel_id, event.thread, event.time)])
+                await self._note_read_again(session, community_id, gone)
+                read_again += gone
         await self.expertise.follow_again(community_id, read_again)
         if store:
             await self.ingest.store(community_id, [IncomingMessage(
@@ -287,9 +294,13 @@ class Core:
         if not threads:
             return []
         _, ids = await know_openerless_threads(session, community_id, threads)
+        await self._note_read_again(session, community_id, ids)
+        return ids
+
+    async def _note_read_again(self, session: AsyncSession, community_id: int, ids: list[int]) -> None:
+        """Messages whose conversation changed are noted as changed: the other processes read them again."""
         if ids:
             await self.expertise.note_changes(session, community_id, ids)
-        return ids
 
     async def _on_thread_started(self, event: ev.ThreadStarted, community_id: int) -> None:
         async with self.db.sessions.begin() as session:
@@ -306,10 +317,15 @@ class Core:
             message = await get_message(session, community_id, channel.id, event.message_id)
             if message is None:
                 return
+            # The message that asked in a thread with no opening message: nobody asks there any more.
+            read_again = await mark_openers_gone(session, community_id, stored=[
+                (channel.id, message.thread_external_id, message.external_id)])
             await session.delete(message)
             mid = message.id
-            await self.expertise.note_changes(session, community_id, [mid])
+            read_again = [i for i in read_again if i != mid]
+            await self.expertise.note_changes(session, community_id, [mid, *read_again])
         self.expertise.remove(community_id, [mid])
+        await self.expertise.follow_again(community_id, read_again)
 
     async def _on_reaction(self, event: ev.ReactionAdded | ev.ReactionRemoved, community_id: int) -> None:
         async with self.db.sessions.begin() as session:
@@ -472,6 +488,13 @@ class Core:
     async def _remove_member_data(self, community_id: int, member_id: int, *, forget: bool) -> int:
         async with self.db.sessions.begin() as session:
             member = await session.get(Member, member_id)
+            # Threads with no opening message where they asked have no question any more (the next message answered).
+            if await session.scalar(select(Community.platform).where(Community.id == community_id)) \
+                    in OPENERLESS_THREADS:
+                await mark_openers_gone(session, community_id, stored=(await session.execute(
+                    select(Message.channel_id, Message.thread_external_id, Message.external_id).where(
+                        Message.community_id == community_id, Message.author_id == member_id,
+                        Message.thread_external_id.is_not(None)))).all())
             removed = await delete_member_data(session, community_id, member_id)
             await session.execute(Question.__table__.delete().where(Question.asker_id == member_id))
             member.profiling_consent = False

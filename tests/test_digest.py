@@ -178,6 +178,58 @@ async def test_a_discord_thread_started_on_its_own_waits_with_its_first_message(
     assert [q.text for q in waiting] == ["How do I keep a postgres replica from lagging behind the primary?"]
 
 
+async def test_a_thread_whose_asking_message_is_gone_has_no_question(app):
+    """A Discord thread started on its own asks with its first member's message. When that message is deleted, or its
+    author opts out or asks to be forgotten (or was opted out when posting it), the thread has no question: the
+    answer after it was taken as the question, credited as asking, and listed in the digest as waiting."""
+    from bot.db.models import Community
+    from bot.services.digest_data import waiting_questions
+    from matching.corpus import ROLE_ASK
+
+    async def post(mid: str, user: str, text: str, hour: int, thread: str) -> None:
+        await app.core.handle(ev.MessagePosted(community="G1", platform="discord", user=user, channel="100",
+                                               channel_name="help", thread=thread, message_id=mid, text=text,
+                                               time=at(2024, 2, 27, hour), user_name=user))
+
+    async def roles() -> dict[str, int]:
+        corpus = await app.expertise.corpus(cid)
+        return {r.text[:5]: int(corpus.arrays["role"][row]) for row, r in enumerate(corpus.records)
+                if corpus.arrays["alive"][row]}
+
+    async def waiting() -> list[str]:
+        async with app.db.sessions() as s:
+            return [q.text for q in await waiting_questions(s, cid, at(2024, 2, 26), at(2024, 3, 4))]
+
+    async def command(user: str, name: str) -> None:
+        await app.core.handle(ev.CommandInvoked(community="G1", platform="discord", user=user, channel="100",
+                                                name=name))
+
+    for thread in ("900", "910", "920", "930"):  # "started a thread" notices in #help
+        await app.core.handle(ev.ThreadStarted(community="G1", platform="discord", user="asha", channel="100",
+                                               thread=thread))
+    await post("901", "asha", "How do I keep a postgres replica from lagging behind the primary?", 8, "900")
+    await post("902", "petra", "Raise wal_keep_size and check the replica's disk throughput", 9, "900")
+    await post("911", "bruno", "Why does my kubernetes ingress return 502 after a deploy?", 8, "910")
+    await post("912", "kenji", "The readiness probe passes before the app listens: delay it", 9, "910")
+    await post("921", "dara", "Which soldering tip for 0402 parts?", 8, "920")
+    await post("922", "lena", "A 1 mm conical tip and plenty of flux", 9, "920")
+    async with app.db.sessions() as s:
+        cid = await s.scalar(select(Community.id).where(Community.external_id == "G1"))
+    assert {k: v for k, v in (await roles()).items() if v == ROLE_ASK} == {"How d": ROLE_ASK, "Why d": ROLE_ASK,
+                                                                            "Which": ROLE_ASK}
+    await app.core.handle(ev.MessageDeleted(community="G1", platform="discord", user="asha", channel="100",
+                                            message_id="901"))  # the question deleted
+    await command("bruno", "forget-me")  # the asker forgotten
+    await command("dara", "optout")  # the asker opted out
+    await command("omar", "optout")
+    await post("931", "omar", "Is a 3D printer enclosure worth it for PLA?", 8, "930")  # never stored
+    await post("932", "zed", "Not for PLA, it needs cooling; for ABS yes", 9, "930")
+    assert ROLE_ASK not in (await roles()).values()  # the answers are no questions, followed live...
+    assert await waiting() == []
+    app.expertise.forget_cache(cid)
+    assert ROLE_ASK not in (await roles()).values()  # ...or loaded again
+
+
 async def test_subscribe_validates_the_schedule(app, platform):
     await wire(app, Clock(at(2024, 2, 20, 12)), platform)
     assert "Only community admins" in await command(app, "UCH", "digest", "subscribe <#C1|general>",

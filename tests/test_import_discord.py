@@ -848,3 +848,27 @@ async def test_an_announcement_thread_followed_live_is_one_conversation_as_when_
     app.expertise.forget_cache(await _community_id(app))
     assert followed == await _roles(app, [announcement, t(61)])
     assert followed[1] == 1
+
+
+async def test_a_forum_post_whose_author_opted_out_has_no_question(app, tmp_path):
+    """A forum post whose opening message is missing from the export asks with its first message. Its author opted
+    out, so that message is not imported: the answer after it was taken as the question (credited as asking, and
+    listed by the digest as waiting). Live, the same (a forum post's opening message is its first)."""
+    from matching.corpus import ROLE_ASK
+
+    post, live_post = "1100000000000000330", "1100000000000000340"
+    _thread_export(tmp_path, "GuildPublicThread", post, FORUM, "help-forum")
+    await app.core.handle(ev.CommandInvoked(community=GUILD, platform="discord", user=ASHA, channel=GENERAL,
+                                            name="optout"))
+    report = await app.importer.import_discord([tmp_path])
+    assert (report.errors, report.added, report.skipped) == ([], 1, 1)
+    roles, _ = await _roles(app, [t(42)])
+    assert roles != [ROLE_ASK]
+
+    live = {FORUM: ChannelInfo(FORUM, "help-forum", is_forum=True),
+            live_post: ChannelInfo(live_post, "WAL again", parent_id=FORUM, is_thread=True)}
+    await _live(app, "MESSAGE_CREATE", live_post, live_post, ASHA, "Which setting caps WAL size?", channels=live)
+    await _live(app, "MESSAGE_CREATE", t(62), live_post, PETRA, "max_wal_size", channels=live)
+    assert (await _messages(app))[t(62)].thread_external_id == live_post
+    roles, _ = await _roles(app, [t(62)])
+    assert roles != [ROLE_ASK]

@@ -126,7 +126,9 @@ class OpenerlessThread(Base):
     bot.services.expertise.thread_openers): a Discord thread started on its own (its parent got a "started a
     thread" notice naming it), a private thread, a forum post, a thread started from a bot's message. The key is
     the thread's (channel, thread_external_id) as its messages are stored. A thread started from a member's
-    message has none: when that message is gone (deleted, never stored), nobody asked in it."""
+    message has none: when that message is gone (deleted, never stored), nobody asked in it. Nor has one whose
+    first member's message is gone (`opener_gone`: deleted, its author opted out or forgotten): the next message
+    answered it, and is no question."""
 
     __tablename__ = "openerless_thread"
     __table_args__ = (UniqueConstraint("community_id", "channel_id", "thread_external_id"),)
@@ -135,6 +137,7 @@ class OpenerlessThread(Base):
     community_id: Mapped[int] = mapped_column(ForeignKey("community.id", ondelete=CASCADE))
     channel_id: Mapped[int] = mapped_column(ForeignKey("channel.id", ondelete=CASCADE))
     thread_external_id: Mapped[str] = mapped_column(String(64))
+    opener_gone: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

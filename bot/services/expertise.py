@@ -51,7 +51,7 @@ from bot.db.models import (
 from bot.db.types import EMBEDDING_DIM
 from bot.embedder import Embedder
 from bot.errors import UserError
-from bot.repo import claim_event
+from bot.repo import claim_event, insert_ignore
 from bot.services.changes import ChangeLog
 from matching.corpus import Corpus, MessageRecord
 from matching.fit import build_examples, fit_weights
@@ -836,9 +836,10 @@ def opens_with_first_message(community_id: int, channel_id, thread):  # noqa: AN
     its first member's message asks: it is known as one (OpenerlessThread: started on its own, private, a forum
     post, started from a bot's live message) or its key names a stored bot's message (a bot's post is no question),
     and its key names no member's message stored, nor one deleted (DeletedMessage: the thread started from a
-    message that is gone, and its first reply answered it, as where the key names a message never stored)."""
-    known, starter, author, deleted = (aliased(OpenerlessThread), aliased(Message), aliased(Member),
-                                       aliased(DeletedMessage))
+    message that is gone, and its first reply answered it, as where the key names a message never stored), and
+    the message that asked in it is not gone (OpenerlessThread.opener_gone, see mark_openers_gone)."""
+    known, gone, starter, author, deleted = (aliased(OpenerlessThread), aliased(OpenerlessThread), aliased(Message),
+                                             aliased(Member), aliased(DeletedMessage))
     by_bot = (exists().where(starter.community_id == community_id, starter.channel_id == channel_id,
                              starter.external_id == thread, author.id == starter.author_id, author.is_bot.is_(True)))
     by_member = (exists().where(starter.community_id == community_id, starter.channel_id == channel_id,
@@ -846,7 +847,9 @@ def opens_with_first_message(community_id: int, channel_id, thread):  # noqa: AN
                                 author.is_bot.is_(False)))
     return and_(
         or_(exists().where(known.community_id == community_id, known.channel_id == channel_id,
-                           known.thread_external_id == thread), by_bot),
+                           known.thread_external_id == thread, known.opener_gone.is_(False)), by_bot),
+        ~exists().where(gone.community_id == community_id, gone.channel_id == channel_id,
+                        gone.thread_external_id == thread, gone.opener_gone.is_(True)),
         ~by_member,
         ~exists().where(deleted.community_id == community_id, deleted.channel_id == channel_id,
                         deleted.external_id == thread))
@@ -875,6 +878,69 @@ async def thread_openers(session: AsyncSession, community_id: int,
         if threads is None or (channel_id, thread) in threads:
             openers.setdefault((channel_id, thread), ext)
     return openers
+
+
+async def mark_openers_gone(session: AsyncSession, community_id: int, *,
+                            stored: Iterable[tuple[int, str | None, str]] = (),
+                            withheld: Iterable[tuple[int, str | None, datetime]] = ()) -> list[int]:
+    """Threads with no opening message (thread_openers) whose asking message is gone: one of the `stored` messages
+    ((channel id, thread key, external id), about to be deleted), or one of the `withheld` ones ((channel id, thread
+    key, time): a member's message not stored, its author opted out) that came before any stored member's message
+    there. Such a thread has no question from now on (OpenerlessThread.opener_gone), as a thread started from a
+    member's message that is gone has none: its next message answered it. Before, that answer was taken as the
+    question, credited as asking, and listed in the digest as waiting. Returns the ids of the messages stored in
+    those threads, to be read again."""
+    wanted: dict[MessageKey, tuple[set[str], list[datetime]]] = {}
+    for channel_id, thread, ext in stored:
+        if thread:
+            wanted.setdefault((channel_id, thread), (set(), []))[0].add(ext)
+    for channel_id, thread, when in withheld:
+        if thread:
+            wanted.setdefault((channel_id, thread), (set(), []))[1].append(when)
+    keys = list(wanted)
+    ids: list[int] = []
+    for start in range(0, len(keys), 500):  # a forgotten member may have written in thousands of threads
+        ids += await _mark_openers_gone(session, community_id, {k: wanted[k] for k in keys[start : start + 500]})
+    return ids
+
+
+async def _mark_openers_gone(session: AsyncSession, community_id: int,
+                             wanted: dict[MessageKey, tuple[set[str], list[datetime]]]) -> list[int]:
+    openers = await thread_openers(session, community_id, set(wanted))
+    asked_at: dict[MessageKey, datetime] = {}
+    if openers:
+        when = dict(((c, e), t) for c, e, t in (await session.execute(
+            select(Message.channel_id, Message.external_id, Message.created_at).where(
+                Message.community_id == community_id, Message.channel_id.in_({c for c, _ in openers}),
+                Message.external_id.in_(set(openers.values()))))).all())
+        asked_at = {key: when[(key[0], ext)] for key, ext in openers.items() if (key[0], ext) in when}
+    unopened = {key for key, (_, times) in wanted.items() if times and key not in openers}
+    if unopened:  # no member's message asks there yet: a withheld one would have, if the thread has no opener
+        known = set((await session.execute(
+            select(OpenerlessThread.channel_id, OpenerlessThread.thread_external_id).where(
+                OpenerlessThread.community_id == community_id,
+                OpenerlessThread.channel_id.in_({c for c, _ in unopened}),
+                OpenerlessThread.thread_external_id.in_({t for _, t in unopened}),
+                OpenerlessThread.opener_gone.is_(False)))).all())
+        starter, author = aliased(Message), aliased(Member)
+        by_bot = set((await session.execute(
+            select(starter.channel_id, starter.external_id).join(author, author.id == starter.author_id).where(
+                starter.community_id == community_id, starter.channel_id.in_({c for c, _ in unopened}),
+                starter.external_id.in_({t for _, t in unopened}), author.is_bot.is_(True)))).all())
+        unopened &= known | by_bot
+    gone = sorted(unopened | {key for key, ext in openers.items() if ext in wanted[key][0]
+                              or (key in asked_at and any(t < asked_at[key] for t in wanted[key][1]))})
+    ids: list[int] = []
+    for channel_id, thread in gone:
+        await session.execute(insert_ignore(session, OpenerlessThread).values(
+            community_id=community_id, channel_id=channel_id, thread_external_id=thread, opener_gone=True))
+        await session.execute(update(OpenerlessThread).where(
+            OpenerlessThread.community_id == community_id, OpenerlessThread.channel_id == channel_id,
+            OpenerlessThread.thread_external_id == thread).values(opener_gone=True))
+        ids += (await session.scalars(select(Message.id).where(
+            Message.community_id == community_id, Message.channel_id == channel_id,
+            Message.thread_external_id == thread))).all()
+    return ids
 
 
 def records_from_rows(rows, reactions: dict[int, int],  # noqa: ANN001

@@ -13,7 +13,7 @@ from bot.db.engine import Database
 from bot.db.models import DeletedMessage, Member, Message, MessageVector, Reaction
 from bot.repo import insert_ignore, withheld_members
 from bot.safety import storable
-from bot.services.expertise import ExpertiseService
+from bot.services.expertise import ExpertiseService, mark_openers_gone
 from matching.text import carries_expertise, clean
 
 log = logging.getLogger(__name__)
@@ -93,10 +93,13 @@ class IngestService:
             new_rows, changed = [], []
             bot_edits: set[int] = set()  # stored with their new text, never embedded (bots are never experts)
             seen: set[tuple[int, str]] = set()
+            withheld_in_threads = []  # opted out: if one asked in a thread with no opening message, nobody did
             for m in messages:
                 key = (m.channel_id, m.external_id)
                 if not consent.get(m.author_id, True) or key in seen or key in deleted:
                     result.skipped += 1
+                    if not consent.get(m.author_id, True) and m.thread_external_id:
+                        withheld_in_threads.append((m.channel_id, m.thread_external_id, m.created_at))
                     continue
                 seen.add(key)
                 text = storable(m.text)[:MAX_STORED_TEXT]
@@ -156,11 +159,14 @@ class IngestService:
                 progress(skipped_encode)
             result.embedded = len(to_embed)
             result.message_ids = list(new_ids.values())
-            if new_ids or changed:
+            read_again = await mark_openers_gone(session, community_id, withheld=withheld_in_threads)
+            read_again = sorted(set(read_again) - set(new_ids.values()) - {mid for mid, _, _ in changed})
+            if new_ids or changed or read_again:
                 await self.expertise.note_changes(session, community_id,
-                                                  list(new_ids.values()) + [mid for mid, _, _ in changed])
+                                                  list(new_ids.values()) + [mid for mid, _, _ in changed] + read_again)
         await self.expertise.follow(community_id, list(new_ids.values()) + [mid for mid, _, _ in changed],
                                     [mid for mid, _ in to_embed], vectors)
+        await self.expertise.follow_again(community_id, read_again)
         for listener in self.after_store:
             try:
                 await listener(community_id, messages, result)
