@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from sqlalchemy import delete as sa_delete
 from sqlalchemy import func, select, update
 from typer.testing import CliRunner
@@ -742,10 +743,12 @@ async def test_a_thread_whose_starting_message_is_gone_asks_nothing_live(app):
     assert await _waiting(app) == []
 
 
-async def test_a_thread_started_from_a_bots_post_credits_the_same_live_or_imported(app, tmp_path):
+@pytest.mark.parametrize("webhook", [False, True], ids=["bot", "webhook"])
+async def test_a_thread_started_from_a_bots_post_credits_the_same_live_or_imported(app, tmp_path, webhook):
     """A thread started from a bot's post: live (bot posts are never stored) Bruno asked and Kenji answered, the
     import (which stores the bot's post) credited nobody, and importing after live lost Kenji's credit. A bot's
-    post is no question: the first member's message in its thread asks, either way and in either order."""
+    post is no question: the first member's message in its thread asks, either way and in either order. A webhook's
+    post (a feed) is one: live it was dropped, so its thread had no question, while the import read it as a bot's."""
     from matching.corpus import ROLE_ANSWER, ROLE_ASK
 
     post = g(60)
@@ -761,6 +764,8 @@ async def test_a_thread_started_from_a_bots_post_credits_the_same_live_or_import
 
     payload = {"id": post, "channel_id": GENERAL, "guild_id": GUILD, "type": 0, "content": "New release: borg 1.4",
                "author": {"id": FERNBOT, "username": "fernbot", "bot": True}, "timestamp": "2024-02-01T10:00:00+00:00"}
+    if webhook:
+        payload |= {"webhook_id": FERNBOT, "author": {"id": FERNBOT, "username": "Release feed"}}
     for event in translate("MESSAGE_CREATE", payload, GuildContext(channels=channels)):
         await app.core.handle(event)
     await app.expertise.corpus(await _community_id(app))  # followed live from here on

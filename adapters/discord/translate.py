@@ -121,7 +121,7 @@ def _message(data: MessageCreateEvent, ctx: Context, *, edited: bool) -> list[ev
         return []  # DMs to the bot and partial updates (embeds resolved) carry nothing to store
     if data.get("type") == THREAD_CREATED and not edited:
         return _thread_started(data, ctx)
-    if data.get("type", 0) not in CHAT_MESSAGE_TYPES or data.get("webhook_id"):
+    if data.get("type", 0) not in CHAT_MESSAGE_TYPES:
         return []
     place = place_of(ctx, data["channel_id"])
     if place is None:
@@ -144,7 +144,9 @@ def _message(data: MessageCreateEvent, ctx: Context, *, edited: bool) -> list[ev
             message_id=message_id,
             text=data.get("content") or "",
             user_name=_display_name(author, data.get("member")),
-            is_bot=bool(author.get("bot")),
+            # A webhook's post (a feed, an integration) is a bot's, as an import reads it: a thread started from
+            # it asks with its first member's message. It was dropped, so the same thread read differently live.
+            is_bot=bool(author.get("bot") or data.get("webhook_id")),
             permalink=permalink(guild_id, data["channel_id"], message_id),
             is_private=place.is_private,
             in_announcements=place.announcements,
