@@ -134,6 +134,23 @@ class Corpus:
                 self.row_of.pop(self.records[row].id, None)
         self._arrays = None
 
+    def prepare(self) -> None:
+        """Build the arrays and the BM25 matrix now (off the event loop, after a load) rather than on first use."""
+        self.arrays  # noqa: B018 (built on first read)
+        self.lexical.idf([])
+
+    def frozen(self) -> Corpus:
+        """A copy that later appends and removals do not change, for work in a worker thread (a fit) while the event
+        loop goes on following live messages."""
+        arrays = self.arrays
+        out = Corpus(members=list(self.members), member_index=dict(self.member_index), records=list(self.records),
+                     row_of=dict(self.row_of), lexical=self.lexical.frozen(), thread_ids=dict(self.thread_ids),
+                     thread_root_author=list(self.thread_root_author), thread_thanked=list(self.thread_thanked),
+                     thread_answered=list(self.thread_answered), mentions=list(self.mentions))
+        out._cols = {k: list(v) for k, v in self._cols.items()}
+        out._arrays = arrays  # never changed in place: a change makes new arrays
+        return out
+
     @property
     def arrays(self) -> dict[str, np.ndarray]:
         if self._arrays is None:

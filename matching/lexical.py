@@ -55,6 +55,17 @@ class BM25Index:
         weight = idf[c] * tf * (self.k1 + 1) / (tf + norm)
         return sparse.csc_matrix((weight, (r, c)), shape=(n, max(len(self.vocab), 1)), dtype=np.float32)
 
+    def frozen(self) -> BM25Index:
+        """A copy later additions do not change (they only append to the original's lists and rebuild its matrix)."""
+        if self._matrix is None:
+            self._matrix = self._build()
+        out = BM25Index(self.k1, self.b)
+        out.vocab = dict(self.vocab)
+        out._rows, out._cols, out._tfs = list(self._rows), list(self._cols), list(self._tfs)
+        out._lengths = list(self._lengths)
+        out._matrix, out._idf = self._matrix, self._idf
+        return out
+
     def idf(self, words: list[str]) -> np.ndarray:
         """Each word's inverse document frequency (a word never seen: as rare as can be)."""
         if self._matrix is None:

@@ -606,3 +606,59 @@ async def test_replicas_follow_what_the_others_store_edit_and_delete(app, db_url
         assert "U2" not in found and "kubectl" not in " ".join(found.values())
     finally:
         await other.close()
+
+
+# -- live messages while an ask or a fit is under way ---------------------------------------------------------------
+async def _store_live(app, text: str) -> None:
+    """Priya says `text` in #general."""
+    await app.core.handle(ev.MessagePosted(community=TEAM, platform="slack", user="U02EBAG9MJA", channel="C05FUNBEPQ3",
+                                           message_id="1900000000.000100", text=text,
+                                           time=datetime(2030, 1, 1, tzinfo=UTC)))
+
+
+async def test_an_ask_while_a_message_is_stored_still_answers(sample_app, monkeypatch):
+    """The audit's defect: a message stored while an ask was encoding its question was found by the vector search,
+    and its row was past the corpus as the ask had read it: the ask failed ("Sorry, something went wrong")."""
+    cid = await _community_id(sample_app)
+    await sample_app.expertise.corpus(cid)
+    real, started, release = sample_app.expertise.encode_one, asyncio.Event(), asyncio.Event()
+
+    async def slow(text: str) -> np.ndarray:
+        started.set()
+        await release.wait()
+        return await real(text)
+
+    monkeypatch.setattr(sample_app.expertise, "encode_one", slow)
+    question = "How do I roll back a kubernetes deployment that went wrong?"
+    ask = asyncio.ensure_future(sample_app.expertise.rank(cid, question, top=3))
+    await started.wait()
+    await _store_live(sample_app, "Roll back a kubernetes deployment that went wrong with kubectl rollout undo")
+    release.set()
+    assert await ask
+
+
+async def test_a_fit_while_a_message_is_stored_completes(sample_app, monkeypatch):
+    """The audit's defect: the fit's examples were built in a worker thread over the corpus the event loop went on
+    appending live messages to, and one message stored meanwhile failed the fit ("operands could not be broadcast"):
+    an active community never refitted."""
+    import threading
+
+    import matching.fit
+
+    cid = await _community_id(sample_app)
+    await sample_app.expertise.corpus(cid)
+    real, reached, release = matching.fit.priors, threading.Event(), threading.Event()
+
+    def priors_after_a_message(*args, **kwargs):  # the examples are half built when the message comes
+        if not reached.is_set():
+            reached.set()
+            release.wait(30)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(matching.fit, "priors", priors_after_a_message)
+    fit = asyncio.ensure_future(sample_app.expertise.fit(cid))
+    while not reached.is_set():
+        await asyncio.sleep(0.01)
+    await _store_live(sample_app, "Roll back a kubernetes deployment that went wrong with kubectl rollout undo")
+    release.set()
+    assert await fit
