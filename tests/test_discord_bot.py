@@ -117,6 +117,34 @@ async def test_mention_is_answered_in_the_channel_without_pinging(app, fake_disc
     assert reply.json["embeds"][0]["title"].startswith("1. Petra")
 
 
+async def test_a_question_does_not_hold_up_the_messages_after_it(app, fake_discord, monkeypatch):
+    """Gateway events are handled one at a time, in order; a question to the bot was one of them, so while the first
+    one loaded the community (15-27 s at 200,000 messages) every message, edit and reaction of every server waited."""
+    real, release = app.expertise.rank, asyncio.Event()
+
+    async def slow_rank(*args, **kwargs):
+        await release.wait()
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(app.expertise, "rank", slow_rank)
+    later = load("message_create")
+    later["id"] = "1100000000000000599"
+    async with running_bot(app, fake_discord) as bot:
+        await send(fake_discord, bot, "MESSAGE_CREATE", "message_create_reply")
+        asked = await fake_discord.dispatch("MESSAGE_CREATE", load("message_create_mention"))
+        await fake_discord.dispatch("MESSAGE_CREATE", later)
+        for _ in range(500):  # stored while the question is still being answered
+            if later["id"] in await _messages(app):
+                break
+            await asyncio.sleep(0.02)
+        assert later["id"] in await _messages(app)
+        assert bot.last_processed_sequence < asked and not fake_discord.find("POST", rf"/channels/{HELP}/messages")
+        release.set()
+        await asyncio.wait_for(bot.wait_processed(asked + 1), 60)
+        [reply] = fake_discord.find("POST", rf"/channels/{HELP}/messages")
+    assert reply.json["embeds"][0]["title"].startswith("1. Petra")
+
+
 async def test_a_masked_link_in_the_question_is_not_a_link_in_the_reply(app, fake_discord):
     """The reply repeats the topic in the bot's own words, in the channel: a [docs](https://…) typed there would be
     a link that looks like the bot's, to a target nobody sees."""
