@@ -150,6 +150,26 @@ async def test_questions_still_waiting_for_an_answer(app, platform):
     assert "arm64" not in preview and "Meetup on Friday" not in preview
 
 
+@pytest.mark.parametrize("leaving", ["forget-me", "optout"])
+async def test_a_member_who_leaves_takes_their_words_out_of_the_resources(app, platform, leaving):
+    """The audit's leak: after /forget-me or /optout a resource kept the member's words as its title (the words
+    around the link), and when another member later shared the same link the digest showed those words under that
+    member's name. A resource only they shared stayed too."""
+    await wire(app, Clock(at(2024, 2, 29, 12)), platform)
+    await say(app, "UDAN", "Had to look up the patch verb for my side project https://en.wikipedia.org/wiki/Patch_verb",
+              at(2024, 2, 26, 10))
+    await say(app, "UDAN", "My notes on the landlord dispute https://notes.example.com/dan", at(2024, 2, 26, 11))
+    await say(app, "UBR", "Bookmarking this: https://en.wikipedia.org/wiki/Patch_verb", at(2024, 2, 26, 12))
+    await command(app, "UDAN", leaving, "", at(2024, 2, 27, 8))
+    await say(app, "UK8S", "https://en.wikipedia.org/wiki/Patch_verb", at(2024, 2, 28, 9))
+    async with app.db.sessions() as session:
+        resources = {r.url: r for r in await session.scalars(select(Resource))}
+    assert set(resources) == {"https://en.wikipedia.org/wiki/Patch_verb"}  # the notes only Dan shared went
+    assert "side project" not in resources["https://en.wikipedia.org/wiki/Patch_verb"].title
+    preview = await command(app, "UASK", "digest", "preview", at(2024, 2, 29, 12))
+    assert "Patch_verb" in preview and "side project" not in preview and "landlord" not in preview
+
+
 async def test_a_discord_thread_started_on_its_own_waits_with_its_first_message(app):
     """On Discord a thread started on its own has no opening message in its channel: its first message asks. It
     was never listed as waiting, answered or not."""
