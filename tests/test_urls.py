@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from bot.services.resources import shares_in
-from bot.urls import clean_url, find_links, is_platform_link, normalise_url
+from bot.urls import MAX_URL, clean_url, find_links, is_platform_link, normalise_url
 
 SAME_PAGE = [
     "https://www.postgresql.org/docs/current/indexes.html",
@@ -88,3 +88,12 @@ def test_titles_unfurl_then_label_then_words_then_url():
     assert s.title == "Great write-up on partial indexes"
     [s] = shares_in("https://ex.com/guides/partial-indexes", member_id=1, shared_at=now, message_id=None)
     assert s.title == "ex.com/…/partial-indexes"
+
+
+def test_a_link_too_long_once_percent_encoded_is_skipped():
+    """930 Japanese characters are 8,130 once percent-encoded: stored, PostgreSQL refused the batch of resources of up
+    to 4,000 imported messages (the columns hold 2,048)."""
+    long_link = "https://ja.wikipedia.org/wiki/" + "日本語" * 310
+    assert len(long_link) < MAX_URL
+    assert clean_url(long_link) is None and normalise_url(long_link) is None
+    assert clean_url("https://ja.wikipedia.org/wiki/" + "日本語" * 10) is not None
