@@ -259,6 +259,8 @@ async def test_entries_with_no_ts_or_no_message_object_are_counted_malformed(app
     odd = [{"type": "message", "user": "UPG", "text": "a message without a ts"},
            {"type": "message", "user": "UPG", "text": "an empty ts", "ts": ""},
            {"type": "message", "user": "UPG", "text": "a ts that is no ts", "ts": "yesterday"},
+           # Still a number, but no id a database keeps: PostgreSQL refused the whole import.
+           {"type": "message", "user": "UPG", "text": "a padded ts", "ts": f"{START + 31:.6f}" + "0" * 70},
            "a string where a message belongs", 42, None, ["a", "list"],
            {"type": "file", "user": "UPG", "text": "no message type", "ts": f"{START + 30:.6f}"}]
     day.write_text(json.dumps(msgs + odd))

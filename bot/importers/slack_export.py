@@ -38,8 +38,9 @@ def slack_time(ts: str | float) -> datetime:
 
 
 def slack_ts(value: Any) -> str | None:
-    """A timestamp as Slack writes it ("1700000000.000100"), or None when it names no time ("nan", "1e20")."""
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
+    """A timestamp as Slack writes it ("1700000000.000100"), or None when it names no time ("nan", "1e20") or is no
+    id a database keeps (a "ts" padded to 80 characters: PostgreSQL refused the whole import)."""
+    if isinstance(value, bool) or not isinstance(value, str | int | float) or not usable_id(str(value)):
         return None
     try:
         slack_time(value)
