@@ -20,6 +20,7 @@ import typer
 from bot.cli_digest import digest_cli as _digest_cli
 from bot.errors import UserError
 from bot.progress import progress_bar
+from bot.safety import storable, usable_id
 
 if TYPE_CHECKING:
     from rich.text import Text
@@ -391,6 +392,9 @@ async def _asker_id(app, community_id: int, asker: str | None, known: dict[tuple
 
     if not asker:
         return None
+    if not usable_id(asker) and not _usable_name(asker):  # a NUL or a lone surrogate: PostgreSQL refused the query
+        raise UserError(f"--asker {asker[:40]!r} is neither a member's id nor a name (control characters, or too "
+                        "long)")
     if (community_id, asker) not in known:
         async with app.db.sessions() as session:
             named = None if await get_member(session, community_id, asker) else (
@@ -441,7 +445,14 @@ def _id_field(row: dict, name: str) -> str | None:
         return None
     if isinstance(value, bool) or not isinstance(value, str | int):
         raise ValueError(f"{name} must be a string id, not {type(value).__name__}")
+    if not usable_id(value) and not (name == "asker" and _usable_name(str(value))):
+        raise ValueError(f"{name} {str(value)[:40]!r} is no id a platform gives (control characters, or too long)")
     return str(value)
+
+
+def _usable_name(value: str) -> bool:
+    """A member's name as an asker ("Emma Virtanen"): printable text a database keeps, of a name's length."""
+    return 0 < len(value) <= 200 and value.isprintable() and storable(value) == value
 
 
 # Times a question can be asked at: from the epoch (chat platforms are younger) to a year before datetime's

@@ -269,6 +269,8 @@ def test_ask_lines_bad_fields_are_errors_of_their_line_with_its_id(sample_db):
         "community-dict": {"text": "k8s", "community": {"a": 1}},
         "asker-list": {"text": "k8s", "asker": ["UB"]},
         "asker-dict": {"text": "k8s", "asker": {"a": 1}},
+        "asker-nul": {"text": "k8s", "asker": "a\u0000b"},  # PostgreSQL: "internal error (DBAPIError)"
+        "asker-surrogate": {"text": "k8s", "asker": "\udc00x"},
         "no-text": {},
         "null-text": {"text": None},
     }
@@ -282,6 +284,14 @@ def test_ask_lines_bad_fields_are_errors_of_their_line_with_its_id(sample_db):
             assert r["experts"] and "error" not in r, r
         else:
             assert r["experts"] == [] and r["error"].startswith("line "), r
+
+
+def test_ask_with_an_asker_no_platform_gives_is_one_clear_line(sample_db):
+    """A byte that is no text (`--asker $'\\xff'`) was an uncaught traceback on SQLite, and blamed on the database on
+    PostgreSQL."""
+    out = run("--db", sample_db, "ask", "--asker", "\udcff", "Postgres index")
+    assert out.returncode != 0 and "Traceback" not in out.stderr
+    assert "is neither a member's id nor a name" in out.stderr and len(out.stderr.strip().splitlines()) == 1
 
 
 def test_ask_lines_take_a_bom_and_echo_any_id(sample_db):
