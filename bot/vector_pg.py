@@ -21,7 +21,8 @@ class PgVectorIndex:
     async def search(self, community_id: int, query: np.ndarray, k: int) -> list[tuple[int, float]]:
         literal = "[" + ",".join(f"{x:.6f}" for x in np.asarray(query, dtype=np.float32)) + "]"
         async with self.db.engine.connect() as conn:
-            await conn.execute(text(f"SET LOCAL hnsw.ef_search = {max(self.ef_search, k)}"))
+            # At most 1,000 (pgvector's limit); the iterative scan goes on for a larger k (a replay searches further).
+            await conn.execute(text(f"SET LOCAL hnsw.ef_search = {min(max(self.ef_search, k), 1000)}"))
             await conn.execute(text("SET LOCAL hnsw.iterative_scan = relaxed_order"))
             rows = await conn.execute(
                 text("SELECT message_id, 1 - (embedding <=> CAST(:q AS vector)) AS sim FROM message_vector "

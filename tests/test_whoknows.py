@@ -278,6 +278,8 @@ async def test_pgvector_and_numpy_agree(sample_app):
     approx = await sample_app.vectors.search(cid, query, 10)
     assert [m for m, _ in approx][:5] == [m for m, _ in exact][:5]
     assert np.allclose([s for _, s in approx][:5], [s for _, s in exact][:5], atol=1e-4)
+    # Past pgvector's largest ef_search (1,000), as a replay searches: every row, no error.
+    assert len(await sample_app.vectors.search(cid, query, 2000)) == len(rows)
 
 
 async def test_an_edited_message_is_found_once_by_its_new_text(app):
@@ -662,3 +664,31 @@ async def test_a_fit_while_a_message_is_stored_completes(sample_app, monkeypatch
     await _store_live(sample_app, "Roll back a kubernetes deployment that went wrong with kubectl rollout undo")
     release.set()
     assert await fit
+
+
+async def test_a_replayed_question_searches_the_messages_said_before_it(app, monkeypatch):
+    """A question replayed at its time (`ask --json` with `ts`, `eval --live`) took the nearest messages of the whole
+    history and dropped the later ones: what was left was not the nearest said before it, as the bot had then."""
+    import bot.services.expertise as expertise
+
+    monkeypatch.setattr(expertise, "TOP_K", 3)
+    seen = {}
+
+    def capture(corpus, hits, **kwargs):
+        seen["dense"] = {corpus.records[row].author for row in hits.dense}
+        return []
+
+    monkeypatch.setattr(expertise, "rank_experts", capture)
+    start = datetime(2024, 3, 1, tzinfo=UTC)
+    question = "kubectl rollout undo reverts a bad deployment"
+    said = [("UEARLY", "use kubectl rollout undo to revert a broken deployment", 0),
+            ("UEARLY", "kubectl rollout undo puts the previous replica set back", 1)]
+    said += [("ULATE", question, 10 + i) for i in range(6)]
+    for i, (user, text, day) in enumerate(said):
+        await app.core.handle(ev.MessagePosted(community="TREPLAY", platform="slack", user=user, channel="C1",
+                                               message_id=f"{(start + timedelta(days=day)).timestamp():.6f}",
+                                               event_id=f"r{i}", text=text, time=start + timedelta(days=day)))
+    async with app.db.sessions() as s:
+        cid = await s.scalar(select(Community.id).where(Community.external_id == "TREPLAY"))
+    await app.expertise.rank(cid, question, now=start + timedelta(days=5), replay=True)
+    assert seen["dense"] == {"UEARLY"}
