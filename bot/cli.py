@@ -435,7 +435,8 @@ def _check_question(text: str) -> None:
     from matching.text import clean
 
     if not any(ch.isalnum() for ch in clean(text)):
-        raise ValueError("the question has no words to search for (it is empty, or only mentions and punctuation)")
+        raise ValueError("the question has no words to search for (it is empty, or only mentions, punctuation and "
+                         "emoji)")
 
 
 def _id_field(row: dict, name: str) -> str | None:

@@ -357,7 +357,7 @@ def test_ask_shortens_a_long_question_in_its_header(capsys):
 
 def test_ask_refuses_a_question_with_no_words(sample_db):
     """Empty, blank, or only mentions and punctuation: nothing to search for, so an error, not everyone ranked."""
-    for text in ("", "  \t ", "<@U0123> ?!"):
+    for text in ("", "  \t ", "<@U0123> ?!", "😀🎉"):
         out = run("--db", sample_db, "ask", text)
         assert out.returncode == 2 and out.stdout == "", out.stdout
         assert out.stderr.startswith("error: the question has no words") and len(out.stderr.splitlines()) == 1
