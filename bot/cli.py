@@ -286,6 +286,8 @@ def eval_cmd(
     for name, m in result["systems"].items():
         typer.echo(f"{name:16} {m['n']:5d} {m['mrr']:6.3f} {m['hit@1']:6.3f} {m['hit@5']:6.3f} {m['hit@10']:6.3f} "
                    f"{m['longtail_mrr']:8.3f}")
+    for line in _verdict(result["systems"]):
+        typer.echo(line)
     if live:
         typer.echo(f"live: the {result['followed_messages']} later messages followed in time order, each question "
                    "asked at its time knowing everything said before it; the baselines count the same messages")
@@ -293,6 +295,26 @@ def eval_cmd(
         typer.echo("connective: each question replayed against the history before the cut; connective+time: the "
                    "same, knowing when each question was asked (who is usually around then), as a live question is "
                    "ranked. `--live` follows the later messages too, as the running bot does")
+
+
+def _verdict(systems: dict[str, dict]) -> list[str]:
+    """What the table says, for an admin: how connective compares with the best simple baseline, overall and on the
+    long tail, and what the figures mean."""
+    ours = {name: m for name, m in systems.items() if name.startswith("connective")}
+    others = {name: m for name, m in systems.items() if name not in ours}
+    if not ours or not others:
+        return []
+    lines = []
+    for key, what in (("mrr", "MRR"), ("longtail_mrr", "long-tail MRR")):
+        best = max(others, key=lambda name: others[name][key])
+        for name, m in ours.items():
+            base = others[best][key]
+            ratio = f"{m[key] / base:.2f}x" if base > 0 else "n/a (the baselines score 0)"
+            lines.append(f"{name}: {what} {m[key]:.3f} = {ratio} the best baseline ({best} {base:.3f})")
+    lines.append("MRR: 1 when the member who answered is suggested first, 1/2 when second, ... (0 past the tenth); "
+                 "hit@k: how often they are among the first k; long tail: the questions answered by someone outside "
+                 "the five top answerers, the expert a list of regulars would not name")
+    return lines
 
 
 def _nothing_to_evaluate(path: Path, report) -> str:  # noqa: ANN001

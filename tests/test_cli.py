@@ -133,11 +133,16 @@ def test_eval_prints_both_protocols():
     assert out.returncode == 0, out.stderr[-3000:]
     systems = [line.split()[0] for line in out.stdout.splitlines()[2:7]]
     assert systems == ["connective", "connective+time", "most-active", "top-answerers", "answers-at-hour"]
+    verdict = next(line for line in out.stdout.splitlines() if line.startswith("connective: MRR"))
+    assert re.search(r"= \d+\.\d\dx the best baseline \((most-active|top-answerers|answers-at-hour|bm25-doc|"
+                     r"dense-doc) \d\.\d{3}\)", verdict), verdict
+    assert "long tail: the questions answered by someone outside the five top answerers" in out.stdout
     out = run("eval", str(SAMPLE), "--live", "--json")
     assert out.returncode == 0, out.stderr[-3000:]
     result = json.loads(out.stdout.splitlines()[-1])
     assert result["protocol"] == "live" and result["followed_messages"] > 0
-    assert set(result["systems"]) == {"connective", "most-active", "top-answerers", "answers-at-hour", "bm25-doc"}
+    assert set(result["systems"]) == {"connective", "most-active", "top-answerers", "answers-at-hour", "bm25-doc",
+                                      "dense-doc"}
 
 
 def test_user_mistakes_get_one_line_errors(tmp_path):

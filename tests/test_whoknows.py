@@ -231,7 +231,7 @@ async def test_eval_beats_baselines_on_the_sample(sample_app):
     result = await evaluate(sample_app.expertise, cid)
     mine = result["systems"]["connective"]
     assert result["questions"] >= 20
-    for baseline in ("most-active", "top-answerers", "bm25-doc"):
+    for baseline in ("most-active", "top-answerers", "bm25-doc", "dense-doc"):
         assert mine["mrr"] > result["systems"][baseline]["mrr"], result
     # Also scored as the live bot ranks: knowing the hour each question was asked.
     assert result["systems"]["connective+time"]["n"] == mine["n"]
@@ -259,7 +259,7 @@ async def test_live_eval_follows_the_later_messages(sample_app):
     assert result["questions"] >= 20 and mine["n"] == result["questions"]
     assert 0 < result["followed_messages"] < total * 0.3
     assert seen == sorted(seen) and seen[-1] > seen[0]  # the corpus grows question by question
-    for baseline in ("most-active", "top-answerers", "answers-at-hour", "bm25-doc"):
+    for baseline in ("most-active", "top-answerers", "answers-at-hour", "bm25-doc", "dense-doc"):
         assert mine["mrr"] > result["systems"][baseline]["mrr"], result
 
 

@@ -4,7 +4,8 @@ Time split: the first 70% of messages (by time) are the history; every later thr
 by a member and got a reply from someone else is a question, and the first other member who
 replied is the answer. The ranking is fitted on the history, and compared with baselines computed on
 the same messages: the most active members, the top answerers, the top answerers at the hour of the
-question (±1 h), and BM25 over messages (Balog's document model).
+question (±1 h), and BM25 or sentence-embedding similarity over messages (Balog's document model), as the
+shared eval tool computes them.
 
 Two protocols:
 - replay (default): the history stays frozen at the cut. connective is scored twice: without the time of
@@ -68,16 +69,26 @@ class Scores:
 
 
 def questions_after(corpus: Corpus, cut: float) -> list[EvalQuestion]:
+    """The threads started after `cut` that someone else answered: the question is what the asker wrote in it
+    before the first answer (a question often runs over two or three messages), as the shared eval tool reads it."""
     a = corpus.arrays
-    first: dict[int, str] = {}
+    first: dict[int, tuple[float, str]] = {}
     for row in np.flatnonzero((a["role"] == ROLE_ANSWER) & (a["thread"] >= 0) & a["alive"]):
-        first.setdefault(int(a["thread"][row]), corpus.members[int(a["author"][row])])
+        thread, ts = int(a["thread"][row]), float(a["ts"][row])
+        if thread not in first or ts < first[thread][0]:
+            first[thread] = (ts, corpus.members[int(a["author"][row])])
+    asked: dict[int, list[tuple[float, str]]] = {}
+    roots = a["thread_root_author"]
+    for row in np.flatnonzero((a["thread"] >= 0) & (a["ts"] >= cut) & a["alive"]):
+        thread = int(a["thread"][row])
+        if thread in first and roots[thread] == a["author"][row] and a["ts"][row] < first[thread][0]:
+            asked.setdefault(thread, []).append((float(a["ts"][row]), corpus.records[row].text))
     out = []
     for row in np.flatnonzero((a["role"] == ROLE_ASK) & (a["ts"] >= cut) & a["alive"]):
-        rec = corpus.records[row]
-        answerer = first.get(int(a["thread"][row]))
-        if answerer and len(clean(rec.text)) >= 15:
-            out.append(EvalQuestion(rec.id, clean(rec.text)[:2000], rec.author, answerer, rec.ts))
+        rec, thread = corpus.records[row], int(a["thread"][row])
+        text = clean(" ".join(t for _, t in sorted(asked.get(thread, [])))) or clean(rec.text)
+        if thread in first and len(text) >= 15:
+            out.append(EvalQuestion(rec.id, text[:2000], rec.author, first[thread][1], rec.ts))
     return out
 
 
@@ -107,9 +118,18 @@ def answerers_at_hour(answers: Counter, by_hour, hour: int, asker: str) -> list[
     return [u for u in sorted(answers, key=lambda u: (-near[u], -answers[u])) if u != asker][:10]
 
 
-def baselines(corpus: Corpus, q: EvalQuestion, activity: Activity) -> dict[str, list[str]]:
+def baselines(corpus: Corpus, q: EvalQuestion, activity: Activity,
+              nearest: list[tuple[int, float]] = ()) -> dict[str, list[str]]:
+    """The baselines' rankings of one question; `nearest` (message id, cosine) are the question's nearest messages,
+    for the dense document model."""
     def top(counter: Counter) -> list[str]:
         return [u for u, _ in counter.most_common(12) if u != q.asker][:10]
+
+    dense: Counter = Counter()
+    for mid, sim in nearest:
+        row = corpus.row_of.get(mid)
+        if row is not None and sim > 0 and corpus.arrays["alive"][row] and activity.authors[row] != q.asker:
+            dense[activity.authors[row]] += float(sim)
 
     scores = corpus.lexical.scores(tokens(q.text))
     best = np.argsort(-scores)[:100]
@@ -119,7 +139,7 @@ def baselines(corpus: Corpus, q: EvalQuestion, activity: Activity) -> dict[str, 
             doc[activity.authors[i]] += float(scores[i])
     return {"most-active": top(activity.counts), "top-answerers": top(activity.answers),
             "answers-at-hour": answerers_at_hour(activity.answers, activity.answers_by_hour, hour_of(q.ts), q.asker),
-            "bm25-doc": top(doc)}
+            "bm25-doc": top(doc), "dense-doc": top(dense)}
 
 
 async def _later_vectors(expertise: ExpertiseService, ids: list[int]) -> dict[int, np.ndarray]:
@@ -188,13 +208,16 @@ async def evaluate(expertise: ExpertiseService, community_id: int, *, cut_share:
                 await expertise.add(community_id, batch, ids, stacked)
                 activity = Activity.of(history)
             asked_at = datetime.fromtimestamp(q.ts, UTC)
+            vector = await expertise.encode_one(clean(q.text))
             if not live:
-                found = await expertise.rank(community_id, q.text, asker=q.asker, top=10)
+                found = await expertise.rank(community_id, q.text, asker=q.asker, top=10, query_vector=vector)
                 systems.setdefault("connective", Scores()).add([s.user for s in found], q, regulars)
-            found = await expertise.rank(community_id, q.text, asker=q.asker, top=10, now=asked_at)
+            found = await expertise.rank(community_id, q.text, asker=q.asker, top=10, now=asked_at,
+                                         query_vector=vector)
             systems.setdefault("connective" if live else "connective+time", Scores()).add(
                 [s.user for s in found], q, regulars)
-            for name, ranked in baselines(history, q, activity).items():
+            nearest = await expertise.vectors.search(community_id, vector, 100)
+            for name, ranked in baselines(history, q, activity, nearest).items():
                 systems.setdefault(name, Scores()).add(ranked, q, regulars)
             advance(1)
     return {"questions": len(questions), "longtail_questions": sum(q.answerer not in regulars for q in questions),
