@@ -31,6 +31,7 @@ from bot.repo import (
     get_message,
     insert_ignore,
     know_openerless_threads,
+    prune_processed_events,
     skills_of,
     withheld_members,
 )
@@ -241,6 +242,11 @@ class Core:
             return [self._reply(event, "Sorry, something went wrong on my side; it has been logged.")] if (
                 isinstance(event, ev.CommandInvoked | ev.ActionClicked)) else []
         return []
+
+    async def prune_processed_events(self) -> int:
+        """Forget event ids no platform will deliver again (bot.repo.EVENTS_KEPT_DAYS)."""
+        async with self.db.sessions.begin() as session:
+            return await prune_processed_events(session)
 
     def _reply(self, event: ev.Event, text: str, *sections: Section) -> Reply:
         return Reply(community=event.community, channel=event.channel, user=event.user, thread=event.thread,

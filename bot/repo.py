@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -176,6 +177,19 @@ async def claim_event(session: AsyncSession, community_id: int, event_id: str) -
         insert_ignore(session, ProcessedEvent).values(community_id=community_id, event_id=event_id)
     )
     return bool(result.rowcount)
+
+
+# How long an event id is remembered: Slack retries an event within the hour, Discord redelivers on a resume within
+# minutes, and a refit is claimed for a period of hours. Older ids are pruned (the table held one row per event, for
+# ever).
+EVENTS_KEPT_DAYS = 7
+
+
+async def prune_processed_events(session: AsyncSession, now: datetime | None = None) -> int:
+    """Forget the event ids older than EVENTS_KEPT_DAYS; returns how many."""
+    before = (now or datetime.now(UTC)) - timedelta(days=EVENTS_KEPT_DAYS)
+    result = await session.execute(delete(ProcessedEvent).where(ProcessedEvent.created_at < before))
+    return int(result.rowcount or 0)
 
 
 async def get_message(session: AsyncSession, community_id: int, channel_id: int, external_id: str) -> Message | None:

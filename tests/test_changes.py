@@ -45,3 +45,25 @@ async def test_late_commits_are_read_own_changes_skipped_and_old_rows_pruned(app
         assert await ChangeLog.prune(s) == 1
         assert await s.scalar(select(func.count()).where(CorpusChange.id == 50)) == 0
         assert await s.scalar(select(func.count()).select_from(CorpusChange)) == RELOAD_AT + 8
+
+
+async def test_event_ids_are_forgotten_after_a_week_and_redeliveries_within_it_still_ignored(app):
+    """processed_event held one row per event for ever (audit 9): ids older than a week are pruned by the hourly job,
+    and a redelivery of a recent event is still recognised."""
+    from bot import events as ev
+    from bot.db.models import Message, ProcessedEvent
+
+    message = ev.MessagePosted(community="TPRUNE", platform="slack", user="U1", channel="C1", message_id="1.000100",
+                               event_id="EvRecent", text="how do I pin a helm chart version?")
+    await app.core.handle(message)
+    async with app.db.sessions.begin() as s:
+        cid = await s.scalar(select(Community.id).where(Community.external_id == "TPRUNE"))
+        await s.execute(insert(ProcessedEvent).values(community_id=cid, event_id="EvOld",
+                                                      created_at=utcnow() - timedelta(days=8)))
+    assert app.scheduler.has("events:prune")
+    assert await app.core.prune_processed_events() == 1
+    async with app.db.sessions() as s:
+        assert set(await s.scalars(select(ProcessedEvent.event_id))) == {"EvRecent"}
+    await app.core.handle(message)  # redelivered: stored once
+    async with app.db.sessions() as s:
+        assert await s.scalar(select(func.count()).select_from(Message)) == 1
