@@ -153,6 +153,12 @@ class NumpyVectorIndex:
         self.dim = dim
         self._blocks: dict[int, _Block] = {}
         self._repartitions: dict[int, asyncio.Task] = {}
+        self._fixed: dict[int, asyncio.Lock] = {}
+
+    def rows_fixed(self, community_id: int) -> asyncio.Lock:
+        """Held, no re-partitioning moves a block's rows: they can be read off the event loop (appends only add rows
+        past the first `n`, and a reallocation leaves the old matrix as it was)."""
+        return self._fixed.setdefault(community_id, asyncio.Lock())
 
     def reserve(self, community_id: int, rows: int) -> None:
         """Allocate room for `rows` vectors at once (a load then never copies the matrix to grow it)."""
@@ -184,8 +190,9 @@ class NumpyVectorIndex:
         try:
             n = block.n
             plan = await asyncio.to_thread(block.plan, n)
-            if self._blocks.get(community_id) is block:  # not forgotten meanwhile
-                block.apply(n, *plan)
+            async with self.rows_fixed(community_id):
+                if self._blocks.get(community_id) is block:  # not forgotten meanwhile
+                    block.apply(n, *plan)
         except Exception:  # the search still works unpartitioned: log, and try again on a later search
             log.exception("re-partitioning the vectors of community %d failed", community_id)
         finally:

@@ -648,23 +648,26 @@ class ExpertiseService:
 
     async def _aligned_vectors(self, community_id: int, corpus: Corpus) -> tuple[np.ndarray, np.ndarray]:
         dim = getattr(self.embedder, "dim", 384)
+        if isinstance(self.vectors, NumpyVectorIndex) and community_id in self.vectors._blocks:
+            # Which block row is each corpus row's, vectorised; the copy (294 MB at 200,000 messages) in a worker
+            # thread. A loop over the rows on the event loop stalled it for 2.3 s (audit 9).
+            block = self.vectors._blocks[community_id]
+            source = np.full(len(corpus), -1, dtype=np.int64)
+            if corpus.row_of and block.n:
+                mids = np.fromiter(corpus.row_of.keys(), dtype=np.int64, count=len(corpus.row_of))
+                rows = np.fromiter(corpus.row_of.values(), dtype=np.int64, count=len(corpus.row_of))
+                by_id = np.argsort(mids)
+                mids, rows = mids[by_id], rows[by_id]
+                ids = block.ids[: block.n]
+                at = np.minimum(np.searchsorted(mids, ids), len(mids) - 1)
+                found = mids[at] == ids  # retired rows (no message's any more) match nothing
+                source[rows[at[found]]] = np.flatnonzero(found)
+            has = source >= 0
+            async with self.vectors.rows_fixed(community_id):  # no re-partitioning moves the rows meanwhile
+                vectors = await asyncio.to_thread(_gather_rows, block.matrix, source, has, dim)
+            return vectors, has
         vectors = np.zeros((len(corpus), dim), dtype=np.float32)
         has = np.zeros(len(corpus), dtype=bool)
-        if isinstance(self.vectors, NumpyVectorIndex) and community_id in self.vectors._blocks:
-            # Vectorised, as it runs on the event loop: a loop over the rows took 2.3 s at 200,000 messages.
-            block = self.vectors._blocks[community_id]
-            if not corpus.row_of or not block.n:
-                return vectors, has
-            mids = np.fromiter(corpus.row_of.keys(), dtype=np.int64, count=len(corpus.row_of))
-            rows = np.fromiter(corpus.row_of.values(), dtype=np.int64, count=len(corpus.row_of))
-            order = np.argsort(mids)
-            mids, rows = mids[order], rows[order]
-            ids = block.ids[: block.n]
-            at = np.minimum(np.searchsorted(mids, ids), len(mids) - 1)
-            found = mids[at] == ids  # retired rows (no message's any more) match nothing
-            vectors[rows[at[found]]] = block.matrix[: block.n][found]
-            has[rows[at[found]]] = True
-            return vectors, has
         async with self.db.sessions() as session:
             result = await session.stream(
                 select(MessageVector.message_id, MessageVector.embedding)
@@ -803,6 +806,15 @@ class ExpertiseService:
             links.append(None)
         return Suggestion(user=user, name=names.get(user, user), score=round(r.score, 4), why=why,
                           permalinks=links)
+
+
+def _gather_rows(matrix: np.ndarray, source: np.ndarray, has: np.ndarray, dim: int) -> np.ndarray:
+    """Rows `source` of `matrix` (zeros where `has` is False)."""
+    if not len(matrix):
+        return np.zeros((len(source), dim), dtype=np.float32)
+    out = matrix[np.maximum(source, 0)]
+    out[~has] = 0.0
+    return out
 
 
 def _resolve_links(links) -> tuple[dict[MessageKey, str], dict[MessageKey, str]]:  # noqa: ANN001
