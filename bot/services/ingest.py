@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import numpy as np
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.engine import Database
 from bot.db.models import DeletedMessage, Member, Message, MessageVector, Reaction
@@ -61,22 +62,115 @@ class IngestService:
         progress: Callable[[int], None] | None = None,
     ) -> StoreResult:
         """Store messages not seen before (edited ones get their new text) and embed those that carry
-        expertise. Idempotent: the same messages stored twice add nothing."""
+        expertise. Idempotent: the same messages stored twice add nothing, also at once (a platform's retry
+        racing the original).
+
+        Three steps, so that no write transaction is open while texts are encoded (the first encode waits for
+        the model to load, an import's batch encodes for seconds; SQLite has one writer, and every other write
+        would wait out busy_timeout and fail): what is new or changed is read, its texts are encoded, then one
+        short transaction writes the messages, their vectors and reactions. What changed in between is
+        checked again there: a message stored meanwhile by someone else is left to them (they embed it), one
+        deleted on the platform or whose author opted out meanwhile is not stored, an edit applies only if
+        still newer than the stored text."""
         result = StoreResult()
         if not messages:
             return result
         await self.expertise.ensure_model(community_id)  # before adding vectors: the stored ones are this model's
-        async with self.db.sessions.begin() as session:
+        plan = await self._plan(community_id, messages, result)
+        new_rows, changed, bots, bot_edits = plan.new_rows, plan.changed, plan.bots, plan.bot_edits
+
+        # Encoded with no transaction open. Only what is new or changed: a re-imported export encodes nothing.
+        new_texts = {key: clean(text) for key, (row, text) in new_rows.items() if row["author_id"] not in bots}
+        changed_texts = {mid: clean(text) for mid, text, _ in changed if mid not in bot_edits}
+        to_encode = [t for t in [*new_texts.values(), *changed_texts.values()] if carries_expertise(t)]
+        skipped_encode = len(new_texts) + len(changed_texts) - len(to_encode)
+        by_text = await self.expertise.encode_distinct(to_encode, chunk=self.chunk, progress=progress) \
+            if to_encode else {}
+        if progress and skipped_encode:
+            progress(skipped_encode)
+
+        new_ids: dict[tuple[int, str], int] = {}
+        updated: list[int] = []
+        read_again: list[int] = []
+        embedded: list[tuple[int, np.ndarray]] = []
+        if new_rows or changed or plan.withheld_in_threads or plan.reactions:
+            async with self.db.sessions.begin() as session:
+                for key in await self._gone_since(session, community_id, new_rows, plan):
+                    del new_rows[key]
+                    result.skipped += 1
+                rows = [row for row, _ in new_rows.values()]
+                for start in range(0, len(rows), 2000):
+                    # Stored meanwhile by another store (a retry racing the original, a live message during an
+                    # import): not inserted again, not returned, not embedded here.
+                    returned = await session.execute(
+                        insert_ignore(session, Message).returning(Message.id, Message.channel_id,
+                                                                  Message.external_id),
+                        rows[start : start + 2000])
+                    new_ids.update({(ch, ext): mid for mid, ch, ext in returned.all()})
+                # The messages reacted to, as stored now: inserted here, or by someone else, or before (and not
+                # deleted meanwhile).
+                known = new_ids | await _message_ids(session, community_id,
+                                                     list({key for key, _, _ in plan.reactions} - set(new_ids)))
+                for mid, text, edited_at in changed:
+                    # Only if still newer than what is stored (an edit may have been stored meanwhile).
+                    done = await session.execute(
+                        update(Message)
+                        .where(Message.id == mid, func.coalesce(Message.edited_at, Message.created_at) < edited_at)
+                        .values(text=text, edited_at=edited_at))
+                    if done.rowcount:
+                        await session.execute(delete(MessageVector).where(MessageVector.message_id == mid))
+                        updated.append(mid)
+                withheld = await withheld_members(session, community_id,
+                                                  {u for _, _, u in plan.reactions})
+                reaction_rows = [{"community_id": community_id, "message_id": known[key], "user_external_id": u,
+                                  "name": name[:100]}
+                                 for key, name, u in plan.reactions if key in known and u not in withheld]
+                for start in range(0, len(reaction_rows), 2000):
+                    await session.execute(insert_ignore(session, Reaction), reaction_rows[start : start + 2000])
+                embedded = [(mid, by_text[t]) for key, mid in new_ids.items()
+                            if (t := new_texts.get(key)) is not None and t in by_text]
+                embedded += [(mid, by_text[t]) for mid in updated
+                             if (t := changed_texts.get(mid)) is not None and t in by_text]
+                vec_rows = [{"message_id": mid, "community_id": community_id, "embedding": vec}
+                            for mid, vec in embedded]
+                for start in range(0, len(vec_rows), 2000):
+                    await session.execute(insert(MessageVector), vec_rows[start : start + 2000])
+                read_again = await mark_openers_gone(session, community_id, withheld=plan.withheld_in_threads)
+                read_again = sorted(set(read_again) - set(new_ids.values()) - set(updated))
+                if new_ids or updated or read_again:
+                    await self.expertise.note_changes(session, community_id,
+                                                      list(new_ids.values()) + updated + read_again)
+        result.added = len(new_ids)
+        result.updated = len(updated)
+        result.embedded = len(embedded)
+        result.message_ids = list(new_ids.values())
+        vectors = np.stack([v for _, v in embedded]) if embedded else \
+            np.zeros((0, getattr(self.expertise.embedder, "dim", 384)), dtype=np.float32)
+        await self.expertise.follow(community_id, list(new_ids.values()) + updated, [mid for mid, _ in embedded],
+                                    vectors)
+        await self.expertise.follow_again(community_id, read_again)
+        for listener in self.after_store:
+            try:
+                await listener(community_id, messages, result)
+            except Exception:  # the messages are stored; a follower's failure must not lose them
+                log.exception("after-store listener %s failed", getattr(listener, "__qualname__", listener))
+        return result
+
+    async def _plan(self, community_id: int, messages: list[IncomingMessage], result: StoreResult) -> _Plan:
+        """What of these messages is new, changed, or not to be stored (counted in result.skipped), as read now,
+        with no write transaction open."""
+        plan = _Plan()
+        async with self.db.sessions() as session:
             members = (await session.execute(
                 select(Member.id, Member.profiling_consent, Member.is_bot)
                 .where(Member.community_id == community_id, Member.id.in_({m.author_id for m in messages}))
             )).all()
             consent = {mid: ok for mid, ok, _ in members}
-            bots = {mid for mid, _, is_bot in members if is_bot}
+            plan.bots = {mid for mid, _, is_bot in members if is_bot}
             channel_ids = {m.channel_id for m in messages}
             # Only the rows these messages could be (the unique key): a live message must not read its
             # whole channel's history.
-            existing = {
+            plan.existing = {
                 (ch, ext): (mid, text, edited_at or created_at)
                 for mid, ch, ext, text, created_at, edited_at in (await session.execute(
                     select(Message.id, Message.channel_id, Message.external_id, Message.text, Message.created_at,
@@ -85,91 +179,95 @@ class IngestService:
                            Message.external_id.in_({m.external_id for m in messages}))
                 )).all()
             }
-            deleted = set((await session.execute(  # deleted on the platform: an older export must not restore them
-                select(DeletedMessage.channel_id, DeletedMessage.external_id)
-                .where(DeletedMessage.community_id == community_id, DeletedMessage.channel_id.in_(channel_ids),
-                       DeletedMessage.external_id.in_({m.external_id for m in messages}))
-            )).all())
-            new_rows, changed = [], []
-            bot_edits: set[int] = set()  # stored with their new text, never embedded (bots are never experts)
-            seen: set[tuple[int, str]] = set()
-            withheld_in_threads = []  # opted out: if one asked in a thread with no opening message, nobody did
-            for m in messages:
-                key = (m.channel_id, m.external_id)
-                if not consent.get(m.author_id, True) or key in seen or key in deleted:
-                    result.skipped += 1
-                    if not consent.get(m.author_id, True) and m.thread_external_id:
-                        withheld_in_threads.append((m.channel_id, m.thread_external_id, m.created_at))
-                    continue
-                seen.add(key)
-                text = storable(m.text)[:MAX_STORED_TEXT]
-                if key in existing:
-                    mid, old_text, old_version = existing[key]
-                    # Only a newer version replaces the stored one: an older export re-imported after a
-                    # later one (or after a live edit) must not bring back the text it had then.
-                    if old_text != text and m.edited_at is not None and m.edited_at > old_version:
-                        changed.append((mid, text, m.edited_at))
-                        if m.author_id in bots:
-                            bot_edits.add(mid)
-                    continue
-                new_rows.append({
-                    "community_id": community_id, "channel_id": m.channel_id, "author_id": m.author_id,
-                    "external_id": m.external_id, "thread_external_id": m.thread_external_id,
-                    "reply_to_external_id": m.reply_to_external_id, "text": text,
-                    "created_at": m.created_at, "edited_at": m.edited_at, "permalink": m.permalink,
-                })
-            new_ids: dict[tuple[int, str], int] = {}
-            for start in range(0, len(new_rows), 2000):
-                part = new_rows[start : start + 2000]
-                returned = await session.execute(
-                    insert(Message).returning(Message.id, Message.channel_id, Message.external_id), part
-                )
-                new_ids.update({(ch, ext): mid for mid, ch, ext in returned.all()})
-            result.added = len(new_ids)
-            for mid, text, edited_at in changed:
-                await session.execute(update(Message).where(Message.id == mid).values(text=text, edited_at=edited_at))
-                await session.execute(delete(MessageVector).where(MessageVector.message_id == mid))
-            result.updated = len(changed)
-            reaction_rows = []
-            withheld = await withheld_members(session, community_id, {u for m in messages for _, u in m.reactions})
-            for m in messages:
-                mid = new_ids.get((m.channel_id, m.external_id)) or existing.get((m.channel_id, m.external_id),
-                                                                                (None,))[0]
-                if mid is not None:
-                    reaction_rows += [{"community_id": community_id, "message_id": mid, "user_external_id": u,
-                                       "name": name[:100]} for name, u in m.reactions if u not in withheld]
-            for start in range(0, len(reaction_rows), 2000):
-                await session.execute(insert_ignore(session, Reaction), reaction_rows[start : start + 2000])
-            texts = {mid: m.text for m in messages
-                     if (mid := new_ids.get((m.channel_id, m.external_id))) and m.author_id not in bots}
-            texts.update({mid: text for mid, text, _ in changed if mid not in bot_edits})
-            to_embed = [(mid, clean(t)) for mid, t in texts.items()]
-            to_embed = [(mid, t) for mid, t in to_embed if carries_expertise(t)]
-            skipped_encode = len(texts) - len(to_embed)
-            vectors = np.zeros((0, getattr(self.expertise.embedder, "dim", 384)), dtype=np.float32)
-            if to_embed:
-                by_text = await self.expertise.encode_distinct([t for _, t in to_embed], chunk=self.chunk,
-                                                               progress=progress)
-                vectors = np.stack([by_text[t] for _, t in to_embed])
-                vec_rows = [{"message_id": mid, "community_id": community_id, "embedding": vec}
-                            for (mid, _), vec in zip(to_embed, vectors, strict=True)]
-                for start in range(0, len(vec_rows), 2000):
-                    await session.execute(insert(MessageVector), vec_rows[start : start + 2000])
-            if progress and skipped_encode:
-                progress(skipped_encode)
-            result.embedded = len(to_embed)
-            result.message_ids = list(new_ids.values())
-            read_again = await mark_openers_gone(session, community_id, withheld=withheld_in_threads)
-            read_again = sorted(set(read_again) - set(new_ids.values()) - {mid for mid, _, _ in changed})
-            if new_ids or changed or read_again:
-                await self.expertise.note_changes(session, community_id,
-                                                  list(new_ids.values()) + [mid for mid, _, _ in changed] + read_again)
-        await self.expertise.follow(community_id, list(new_ids.values()) + [mid for mid, _, _ in changed],
-                                    [mid for mid, _ in to_embed], vectors)
-        await self.expertise.follow_again(community_id, read_again)
-        for listener in self.after_store:
-            try:
-                await listener(community_id, messages, result)
-            except Exception:  # the messages are stored; a follower's failure must not lose them
-                log.exception("after-store listener %s failed", getattr(listener, "__qualname__", listener))
-        return result
+            deleted = await _deleted(session, community_id, [(m.channel_id, m.external_id) for m in messages])
+        seen: set[tuple[int, str]] = set()
+        for m in messages:
+            key = (m.channel_id, m.external_id)
+            plan.reactions += [(key, name, u) for name, u in m.reactions]  # to the message if stored or known
+            if not consent.get(m.author_id, True) or key in seen or key in deleted:
+                result.skipped += 1
+                if not consent.get(m.author_id, True) and m.thread_external_id:
+                    plan.withheld_in_threads.append((m.channel_id, m.thread_external_id, m.created_at))
+                continue
+            seen.add(key)
+            text = storable(m.text)[:MAX_STORED_TEXT]
+            if key in plan.existing:
+                mid, old_text, old_version = plan.existing[key]
+                # Only a newer version replaces the stored one: an older export re-imported after a
+                # later one (or after a live edit) must not bring back the text it had then.
+                if old_text != text and m.edited_at is not None and m.edited_at > old_version:
+                    plan.changed.append((mid, text, m.edited_at))
+                    if m.author_id in plan.bots:
+                        plan.bot_edits.add(mid)
+                continue
+            plan.new_rows[key] = ({
+                "community_id": community_id, "channel_id": m.channel_id, "author_id": m.author_id,
+                "external_id": m.external_id, "thread_external_id": m.thread_external_id,
+                "reply_to_external_id": m.reply_to_external_id, "text": text,
+                "created_at": m.created_at, "edited_at": m.edited_at, "permalink": m.permalink,
+            }, m.text)
+        return plan
+
+    @staticmethod
+    async def _gone_since(session: AsyncSession, community_id: int,
+                          new_rows: dict[tuple[int, str], tuple[dict, str]], plan: _Plan) -> list[tuple[int, str]]:
+        """Of the new messages, those deleted on the platform, or whose author opted out, while their texts were
+        encoded: not stored (an opted-out author's message counts as withheld in its thread)."""
+        if not new_rows:
+            return []
+        deleted = await _deleted(session, community_id, list(new_rows))
+        opted_out = set(await session.scalars(
+            select(Member.id).where(Member.community_id == community_id,
+                                    Member.id.in_({row["author_id"] for row, _ in new_rows.values()}),
+                                    Member.profiling_consent.is_(False))))
+        gone = []
+        for key, (row, _) in new_rows.items():
+            if row["author_id"] in opted_out:
+                if row["thread_external_id"]:
+                    plan.withheld_in_threads.append((row["channel_id"], row["thread_external_id"], row["created_at"]))
+                gone.append(key)
+            elif key in deleted:
+                gone.append(key)
+        return gone
+
+
+@dataclass
+class _Plan:
+    """What IngestService.store read before encoding: the new rows (by key: the row and the text as given, to
+    encode), the stored messages among those given (by key: id, text, version), the edits to apply (id, text,
+    edited at), their bot authors, the reactions (key, name, user) and the opted-out authors' messages in
+    threads (as mark_openers_gone takes them)."""
+
+    new_rows: dict[tuple[int, str], tuple[dict, str]] = field(default_factory=dict)
+    existing: dict[tuple[int, str], tuple[int, str, datetime]] = field(default_factory=dict)
+    changed: list[tuple[int, str, datetime]] = field(default_factory=list)
+    bots: set[int] = field(default_factory=set)
+    bot_edits: set[int] = field(default_factory=set)  # stored with their new text, never embedded
+    reactions: list[tuple[tuple[int, str], str, str]] = field(default_factory=list)
+    withheld_in_threads: list[tuple[int, str | None, datetime]] = field(default_factory=list)
+
+
+async def _deleted(session: AsyncSession, community_id: int, keys: list[tuple[int, str]]) -> set[tuple[int, str]]:
+    """Of these (channel id, external id), those deleted on the platform: an older export must not restore them."""
+    if not keys:
+        return set()
+    return set((await session.execute(
+        select(DeletedMessage.channel_id, DeletedMessage.external_id)
+        .where(DeletedMessage.community_id == community_id,
+               DeletedMessage.channel_id.in_({ch for ch, _ in keys}),
+               DeletedMessage.external_id.in_({ext for _, ext in keys}))
+    )).all()) & set(keys)
+
+
+async def _message_ids(session: AsyncSession, community_id: int,
+                       keys: list[tuple[int, str]]) -> dict[tuple[int, str], int]:
+    """The ids of the stored messages among these (channel id, external id)."""
+    if not keys:
+        return {}
+    rows = (await session.execute(
+        select(Message.id, Message.channel_id, Message.external_id)
+        .where(Message.community_id == community_id, Message.channel_id.in_({ch for ch, _ in keys}),
+               Message.external_id.in_({ext for _, ext in keys}))
+    )).all()
+    wanted = set(keys)
+    return {(ch, ext): mid for mid, ch, ext in rows if (ch, ext) in wanted}
