@@ -469,9 +469,10 @@ async def _messages(app, cid: int) -> list[Message]:
         return list(await s.scalars(select(Message).where(Message.community_id == cid)))
 
 
-async def test_bad_messages_never_crash_ingestion(app):
+async def test_bad_messages_never_crash_ingestion(app, caplog):
     texts = ["How do I tune postgres autovacuum for very large tables? " * 700, "", "   ",
-             "\u202e\u0000\U0001f600 ζ 漢字 \ud800", "<!channel> <!here> @everyone"]
+             "\u202e\u0000\U0001f600 ζ 漢字 \ud800", "<!channel> <!here> @everyone", "a log pasted whole " * 2500]
+    caplog.set_level("INFO", logger="bot.services.ingest")
     for i, text in enumerate(texts):
         await app.core.handle(ev.MessagePosted(community="TBAD", platform="slack", user="U1", channel="C1",
                                                message_id=f"{i}.0", event_id=f"e{i}", text=text,
@@ -482,6 +483,8 @@ async def test_bad_messages_never_crash_ingestion(app):
     assert len(stored) == len(texts)
     assert len(stored[0]) == len(texts[0]) > 39_000
     assert vectors >= 1  # the long one is embedded (cut to the model's window), the empty ones are not
+    assert len(stored[-1]) == 40_000  # cut, and said so (it was cut silently)
+    assert "message 5.0 is 47500 characters long: stored cut at 40000" in caplog.text
 
 
 async def test_vectors_made_by_another_model_are_made_again(sample_app, db_url, embedder, caplog):

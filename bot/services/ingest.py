@@ -190,7 +190,11 @@ class IngestService:
                     plan.withheld_in_threads.append((m.channel_id, m.thread_external_id, m.created_at))
                 continue
             seen.add(key)
-            text = storable(m.text)[:MAX_STORED_TEXT]
+            text = storable(m.text)
+            if len(text) > MAX_STORED_TEXT:
+                log.info("message %s is %d characters long: stored cut at %d", m.external_id, len(text),
+                         MAX_STORED_TEXT)
+                text = text[:MAX_STORED_TEXT]
             if key in plan.existing:
                 mid, old_text, old_version = plan.existing[key]
                 # Only a newer version replaces the stored one: an older export re-imported after a
