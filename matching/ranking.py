@@ -351,7 +351,6 @@ def features(
     rel = 0.5 * dense + 0.5 * lexical
     h_member, h_role, h_thread = author[rows].astype(np.int64), role[rows], thread[rows]
     ok = _excluded_mask(h_member, asker, excluded)
-    top_rel = float(rel[ok].max()) if ok.any() else 0.0
     # Each thread is as relevant as its best hit (whoever wrote it).
     in_thread = h_thread >= 0
     threads, inverse = np.unique(h_thread[in_thread], return_inverse=True)
@@ -435,13 +434,16 @@ def features(
         present = np.log1p(pri.present(asked_at)[cands])
         for col, value in (("available", available), ("present", present)):
             feats[:, _COL[col]] = feats[:, _COL[f"{col}_evidence"]] = value
-    if not (lexical[ok] > 0).any() and not (dense[ok] >= MIN_DENSE_EVIDENCE).any():
-        top_rel = np.inf  # nothing quoted, no similar threads
+    nothing = not (lexical[ok] > 0).any() and not (dense[ok] >= MIN_DENSE_EVIDENCE).any()
     # Quoted: what members told, never what they asked (a question, or the asker's follow-up in their thread).
     roots = a["thread_root_author"]
     q_thread = h_thread[ok]
     own = (q_thread >= 0) & (roots[np.maximum(q_thread, 0)] == hm) if len(roots) else np.zeros(len(hm), bool)
-    quote = (hrel >= EVIDENCE_SHARE * top_rel) & (hr != ROLE_ASK) & ~own & ~a["asks"][rows[ok]]
+    quotable = (hr != ROLE_ASK) & ~own & ~a["asks"][rows[ok]]
+    # The bar is set by what can be quoted: the question asked before (or a near copy of it) is the best hit
+    # there is, and measured against it every answer it got fell under EVIDENCE_SHARE and nobody was quoted.
+    top_rel = np.inf if nothing or not quotable.any() else float(hrel[quotable].max())
+    quote = (hrel >= EVIDENCE_SHARE * top_rel) & quotable
     # A similar thread is shown for a reply that tells something: "lol" or "me too?" in a thread still counts
     # for the ranking (who is in such conversations; without it the long tail drops 1.32x -> 1.25x), but is
     # no evidence that its author knows the answer. Per member and thread, their first such reply counts, and is
@@ -453,7 +455,10 @@ def features(
     e_row = t_rows[told][first_told]
     e_member, e_thread = author[e_row].astype(np.int64), thread[e_row].astype(np.int64)
     e_rel = thread_rel[np.searchsorted(threads, e_thread)] if len(threads) else np.zeros(0)
-    similar = e_rel >= SIMILAR_THREAD_SHARE * top_rel
+    # Likewise "similar" is measured against the best thread someone told something in, not the best hit of any
+    # kind (a question nobody answered, asked again).
+    top_thread = np.inf if nothing or len(e_rel) == 0 else float(e_rel.max())
+    similar = e_rel >= SIMILAR_THREAD_SHARE * top_thread
     evidence = Evidence(hm[quote], (hrel * weight)[quote], rows[ok][quote],
                         e_member[similar], e_thread[similar], 0.5 * e_rel[similar], e_row[similar],
                         np.isin(e_row[similar], matched))

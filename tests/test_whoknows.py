@@ -695,3 +695,20 @@ async def test_a_replayed_question_searches_the_messages_said_before_it(app, mon
         cid = await s.scalar(select(Community.id).where(Community.external_id == "TREPLAY"))
     await app.expertise.rank(cid, question, now=start + timedelta(days=5), replay=True)
     assert seen["dense"] == {"UEARLY"}
+
+
+async def test_a_question_asked_before_quotes_its_answers(app):
+    """The question (or a near copy) already in the history is the best hit there is: the bar for quoting and for
+    "similar threads" is set by what can be quoted, so the answers it got are quoted (they fell under half of the
+    old question's relevance, and nobody was quoted)."""
+    question = "Would anyone know why putting picts in code causes the code to become unaligned?"
+    said = [("1", "U1", "1", question),
+            ("2", "U2", "1", "the pict's baseline is used for alignment: give it an ascent with lift-above-baseline"),
+            ("3", "U3", None, "we should get noodles for lunch after the meetup"),
+            ("4", "U3", None, "I put code snippets in slides all the time")]
+    cid = await _conversation(app, "TAGAIN", said)
+    for asked in (question, "Why does putting picts into code make the code unaligned"):
+        found = {f.user: f.why for f in await app.expertise.rank(cid, asked, asker="U9", top=5)}
+        assert any("lift-above-baseline" in why for why in found["U2"]), (asked, found)
+        assert any(why.startswith("answered 1 similar thread") for why in found["U2"]), found["U2"]
+        assert not any("Would anyone know" in why for whys in found.values() for why in whys)
