@@ -712,3 +712,25 @@ async def test_a_question_asked_before_quotes_its_answers(app):
         assert any("lift-above-baseline" in why for why in found["U2"]), (asked, found)
         assert any(why.startswith("answered 1 similar thread") for why in found["U2"]), found["U2"]
         assert not any("Would anyone know" in why for whys in found.values() for why in whys)
+
+
+def test_a_quote_keeps_its_link_whole():
+    """The 90-character cut dropped the link that was the answer ("doc:…", "See…") or split it; now a link is
+    never cut: the words before it are shortened instead, and a cut before it never falls inside it."""
+    from bot.services.expertise import _snippet
+
+    doc = "https://github.com/greghendershott/racket-mode/blob/master/Reference.md#racket-logger-config"
+    assert _snippet(f"doc: <{doc}>") == f"doc: {doc}"
+    pict = "https://docs.racket-lang.org/pict/index.html"
+    said = (f"From <{pict}|{pict}>: \"A pict is a convertible datatype, so you can get svg-bytes or pdf-bytes "
+            "out of it with convert\"")
+    assert f"From {pict}" in _snippet(said) and _snippet(said).endswith("…")
+    profile = "https://github.com/racket/racket/blob/master/racket/collects/profile/main.rkt"
+    quote = _snippet(f"you might be interested in the code here: {profile}")
+    assert quote.startswith("you might be interested in") and quote.endswith(f"… {profile}")
+    visit = "http://docs.racket-lang.org/reference/syntax-model.html?q=dynamic-require#%28tech._visit%29"
+    assert _snippet(f"{visit} explains the visits and the instantiations of modules, all of it") == f"{visit}…"
+    prose = "The racket side is a bunch of modules loaded in a REPL, the emacs side talks to it over a socket"
+    assert _snippet(f"{prose}, see https://x.org/a.").endswith("… https://x.org/a")
+    assert _snippet("a short one https://x.org/b") == "a short one https://x.org/b"
+    assert _snippet("word " * 40) == ("word " * 18).strip() + "…"

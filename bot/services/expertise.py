@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
@@ -150,9 +151,50 @@ def _count(n: int, one: str, many: str) -> str:
     return f"{n} {one if n == 1 else many}"
 
 
+_URL = re.compile(r"https?://\S+")
+SNIPPET_PROSE = 40  # a link kept whole leaves at least this much of the words before it
+
+
+def _url_spans(text: str) -> list[tuple[int, int]]:
+    """Where the links are, without the punctuation that ends a sentence after them ("see https://x/y.")."""
+    spans = []
+    for m in _URL.finditer(text):
+        start, end = m.span()
+        while end > start and (text[end - 1] in ".,;:!?'\"»”’"
+                               or text[end - 1] == ")" and "(" not in text[start:end]):
+            end -= 1
+        spans.append((start, end))
+    return spans
+
+
+def _cut(text: str, n: int) -> str:
+    """At most about `n` characters of `text`, cut at a space and never inside a link (before it instead)."""
+    if len(text) <= n:
+        return text
+    cut = text.rfind(" ", 0, n)
+    cut = cut if cut > 0 else n - 1
+    for start, end in _url_spans(text):
+        if start < cut < end:
+            cut = start
+    return text[:cut].rstrip() + "…"
+
+
 def _snippet(text: str, n: int = 90) -> str:
+    """A quote of about `n` characters. A link stays whole: the cut falls before it, not inside; and a link the
+    cut would drop (the answer in "doc: <link>", "See <link>") is kept, with the words before it shortened."""
     text = clean(text)
-    return text if len(text) <= n else text[: n - 1].rsplit(" ", 1)[0] + "…"
+    if len(text) <= n:
+        return text
+    short = _cut(text, n)
+    kept = len(short) - 1  # without the "…"
+    dropped = [(start, end) for start, end in _url_spans(text) if end > kept]
+    if not dropped:
+        return short
+    start, end = dropped[0]
+    before = text[:start].rstrip()
+    prose = _cut(before, max(n - (end - start) - 2, SNIPPET_PROSE)) if before else ""
+    tail = "…" if text[end:].strip(" .,;:!?") else ""
+    return f"{prose} {text[start:end]}{tail}".strip()
 
 
 class ExpertiseService:
