@@ -561,8 +561,10 @@ def _print_experts(question: str, found) -> None:  # noqa: ANN001
                                     f"  score {e.score:.2f}"))
         for why, link in zip(e.why, e.permalinks, strict=False):
             # Wrapped under its own indent, so that each piece of evidence reads as one item.
+            # A link in it stays on one line, longer than the line if it must (split, it cannot be opened).
             console.print(_literal(textwrap.fill(why, max(console.width, 40), initial_indent="   - ",
-                                                 subsequent_indent="     ")), soft_wrap=True)
+                                                 subsequent_indent="     ", break_long_words=False,
+                                                 break_on_hyphens=False)), soft_wrap=True)
             if link:  # never wrapped: a link broken over two lines cannot be opened
                 console.print(_literal(f"     {link}"), soft_wrap=True)
 

@@ -449,3 +449,20 @@ def test_eval_stopped_removes_its_scratch_database(tmp_path, stop):
     assert err.splitlines()[-1] == f"error: stopped by {stop.name}; the scratch database was removed"
     assert "Traceback" not in err
     assert list(scratch_root.iterdir()) == []
+
+
+def test_ask_never_wraps_a_link_in_a_quote(capsys, monkeypatch):
+    """A quoted link was broken at its hyphens, or mid-word when longer than the line: it stays on one line."""
+    from types import SimpleNamespace
+
+    from bot.cli import _print_experts
+
+    monkeypatch.setenv("COLUMNS", "60")
+    links = ["http://docs.racket-lang.org/guide/classes.html",
+             "https://github.com/clojure/clojure/blob/master/src/clj/clojure/test.clj#L492"]
+    expert = SimpleNamespace(name="Bob", user="UB", score=0.5, permalinks=[None, None],
+                             why=[f"“this is probably a good place to start {links[0]}” (#general, 2017-10-04)",
+                                  f"“{links[1]}” (#general, 2019-01-02)"])
+    _print_experts("classes", [expert])
+    lines = capsys.readouterr().out.splitlines()
+    assert all(any(link in line for line in lines) for link in links), lines
