@@ -56,15 +56,54 @@ def is_thanks(text: str) -> bool:
 
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
-_DECORATION = re.compile(r":[a-z0-9_+-]+:|[^\w\s.!?]+$", re.I)  # emoji codes, trailing symbols
+_DECORATION = re.compile(r":[a-z0-9_+-]+:|[^\w\s.!?:]+$", re.I)  # emoji codes, trailing symbols
+_URL = re.compile(r"https?://\S+")
+_WORD = re.compile(r"\w")
+_LEAD_IN = re.compile(r"\w:$")  # "...like this:", not an emoticon's ":" after a space
+# A sentence that opens like a question and ends in ":" asks too ("Does anyone know a library that allows
+# something like this:"), where "Here is how:" tells.
+_QUESTION_OPENER = re.compile(
+    r"^(?:how|what|why|where|which|who|when|does|do|did|is|are|can|could|would|will|should|has|have|any|anyone|"
+    r"anybody|someone|somebody|is there)\b", re.I)
+# A message that opens by asking the community ("Does anybody know of an alternative to X? This one seems
+# abandoned, and ...") asks, whatever context follows.
+_ASKS_EVERYONE = re.compile(
+    r"^(?:(?:does|do|did|has|have|can|could|would|will|is|are)\s+(?:anyone|anybody|someone|somebody|any\s+of\s+you)"
+    r"|(?:anyone|anybody|someone|somebody)\s+(?:know|knows|got|have|has|tried|familiar|ever|here))\b", re.I)
 
 
 def asks(text: str) -> bool:
     """True for a message that only asks ("how do I...?", "hmm, does dropping it cancel the task?"): it shows
     what someone wanted to know, so it is never quoted as what they know. A message that also tells
-    ("Use serde's rename_all. Does that help?") is not one."""
-    sentences = [t for part in _SENTENCE_END.split(clean(text or "")) if (t := _DECORATION.sub("", part).strip())]
-    return bool(sentences) and all(t.endswith("?") for t in sentences)
+    ("Use serde's rename_all. Does that help?") is not one. A link does not tell ("any ideas? <link>"), a
+    question may end in ":" ("Does anyone know a library that does this:"), and a message that opens by asking
+    everyone ("Does anybody know of X? ...") asks whatever context follows."""
+    sentences = [t for part in _SENTENCE_END.split(_URL.sub(" ", clean(text or "")))
+                 if _WORD.search(t := _DECORATION.sub("", part).strip(" \t,;"))]
+    if not sentences:
+        return False
+    if sentences[0].endswith("?") and _ASKS_EVERYONE.match(sentences[0]):
+        return True
+    return all(t.endswith("?") or (_LEAD_IN.search(t) and _QUESTION_OPENER.match(t)) for t in sentences)
+
+
+_THANKS_OPENER = re.compile(r"^(?:thanks?|thank\s+you|thx|ty|cheers|much\s+appreciated)\b", re.I)
+_FILLER = re.compile(
+    r"\b(?:(?:glad|happy)\s+(?:to|i\s+could|it)\s+helps?|(?:glad|happy)\s+to\s+hear|you'?re\s+welcome|"
+    r"no\s+(?:problem|worries)|any\s?time|my\s+pleasure|sure\s+thing|"
+    r"would\s+be\s+(?:a\s+)?(?:(?:big|great|huge|real)\s+)?help|(?:done|did)\s+the\s+trick|"
+    r"that\s+(?:worked|works|did\s+it|helped|helps))\b", re.I)
+
+
+def acknowledges(text: str) -> bool:
+    """True for thanks and filler ("glad to help!", "thanks, `-anzrx` seems to have done the trick", "Thank you
+    for that explanation. I admit I find it confusing... ?"): nothing in them says what their author knows, so
+    they are never quoted. Only for what is shown: `is_thanks` and `carries_expertise` decide what is ranked."""
+    said = clean(text or "").lstrip(" ,:;-")
+    words = said.split()
+    if _THANKS_OPENER.match(said):
+        return len(words) <= 12 or bool(_FILLER.search(said)) or _DECORATION.sub("", said).rstrip().endswith("?")
+    return len(words) <= 10 and bool(_FILLER.search(said))
 
 
 def carries_expertise(text: str) -> bool:
