@@ -116,7 +116,7 @@ class Ranked:
     features: np.ndarray
     evidence: list[int] = field(default_factory=list)  # rows, most relevant first
     threads_answered: int = 0
-    latest: float | None = None
+    latest: float | None = None  # when the member last answered one of the similar threads they are credited with
 
 
 def hour_of(ts: float) -> int:
@@ -321,6 +321,10 @@ class Evidence:
                         reverse=True)
         return list(dict.fromkeys(row for _, row in scored)), len(np.unique(self.thread_id[thr]))
 
+    def thread_rows(self, member: int) -> np.ndarray:
+        """The member's reply in each similar thread they are credited with."""
+        return self.thread_row[self.thread_member == member].astype(np.int64)
+
 
 def _acknowledging(corpus: Corpus, rows: np.ndarray) -> np.ndarray:
     """Per row: thanks or filler ("glad to help!"), never evidence. Read from the text when first needed, and
@@ -522,6 +526,7 @@ def rank_experts(
     for i in order:
         m = int(cands[i])
         rows, similar_threads = evidence.of(m)
-        latest = max((float(ts[r]) for r in rows), default=None)
+        # "latest" goes with the similar threads it is said of (it was the newest of five rows, only three shown)
+        latest = max((float(ts[r]) for r in evidence.thread_rows(m)), default=None)
         out.append(Ranked(m, float(probs[i]), feats[i], rows[:5], similar_threads, latest))
     return out

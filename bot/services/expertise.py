@@ -142,9 +142,15 @@ def _ago(seconds: float) -> str:
         return f"{int(days)} day{'s' if int(days) != 1 else ''} ago"
     if days < 60:
         return f"{int(days // 7)} weeks ago"
-    if days < 730:
-        return f"{int(days // 30)} months ago"
-    return f"{int(days // 365)} years ago"
+    return f"{int(days // 30)} months ago"
+
+
+def _when(ts: float, now: float) -> str:
+    """When something was said, as read beside the dates of the quotes: "3 weeks ago" within the year, a month and a
+    year before that ("in March 2019": "7 years ago" was rounded down beside quotes dated 8 years back)."""
+    if now - ts < 335 * 86400:
+        return _ago(max(now - ts, 0.0))
+    return f"in {datetime.fromtimestamp(ts, UTC):%B %Y}"
 
 
 def _count(n: int, one: str, many: str) -> str:
@@ -810,7 +816,7 @@ class ExpertiseService:
         why: list[str] = []
         links: list[str | None] = []
         if r.threads_answered:
-            when = f"; latest {_ago(now - r.latest)}" if r.latest else ""
+            when = f", the latest {_when(r.latest, now)}" if r.latest else ""
             why.append(f"answered {_count(r.threads_answered, 'similar thread', 'similar threads')}{when}")
             links.append(None)
         for source, reason in SKILL_REASONS.items():
