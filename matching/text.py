@@ -4,6 +4,7 @@ from __future__ import annotations
 import html
 import re
 import unicodedata
+from collections.abc import Mapping
 
 _MENTION = re.compile(r"<[@#!][^>]*>")
 _LINK = re.compile(r"<(https?://[^>|]+)(?:\|([^>]*))?>")
@@ -40,6 +41,37 @@ _USER_MENTION = re.compile(r"<@!?([A-Za-z0-9]+)(?:\|[^>]*)?>")
 def mentioned_users(text: str) -> list[str]:
     """Platform user ids mentioned in a message (<@U123> on Slack, <@123> / <@!123> on Discord)."""
     return _USER_MENTION.findall(text or "")
+
+
+_NAMED_MENTION = re.compile(r"<@!?([A-Za-z0-9]+)(?:\|([^>]*))?>")
+# Mentions of nobody known, and what only made sense with them: "<@U1>'s", "<@U1> or <@U2>,", "<@U1>: ".
+_JOIN = r"(?:,|/|&|\bor\b|\band\b)"
+_UNNAMED = re.compile(rf"(?P<lead>\s*{_JOIN})?\s*\x00(?:['’]s\b)?(?:\s*{_JOIN}\s*\x00(?:['’]s\b)?)*"
+                      rf"(?:(?P<tail>\s*[,:])|(?P<join>\s*{_JOIN}(?=\s)))?")
+_SPACE_BEFORE_PUNCT = re.compile(r"\s+([,.;:!?)](?:\s|$))")
+_DOUBLE_PUNCT = re.compile(r"([,;:])(?:\s*[,;:])+")
+
+
+def _drop_unnamed(m: re.Match) -> str:
+    """"@Eun or <nobody>, can you" -> "@Eun, can you"; "<nobody>: you can" -> "you can"."""
+    if m.group("lead"):
+        return (m.group("tail") or "").strip() + (m.group("join") or "")
+    return " "
+
+
+def shown(text: str, names: Mapping[str, str] | None = None) -> str:
+    """Text to show people (quotes, a question echoed): `clean`, but a member mentioned reads as "@name" (their
+    display name when known, else the mention's own label), and a mention of nobody known is dropped with what
+    only made sense with it ("it was <@U1>'s code" read "it was 's code"). Never what is embedded or ranked."""
+    names = names or {}
+
+    def name(m: re.Match) -> str:
+        known = names.get(m.group(1)) or (m.group(2) or "").strip()
+        return f"@{' '.join(known.split())}" if known else "\x00"
+
+    text = _UNNAMED.sub(_drop_unnamed, _NAMED_MENTION.sub(name, unicodedata.normalize("NFKC", text or "")))
+    text = _DOUBLE_PUNCT.sub(r"\1", _SPACE_BEFORE_PUNCT.sub(r"\1", clean(text)))
+    return text.lstrip(",;:.- ")
 
 
 def tokens(text: str) -> list[str]:

@@ -769,3 +769,19 @@ async def test_similar_threads_say_when_the_latest_was_answered(app):
         found = {f.user: f.why for f in await app.expertise.rank(cid, question, asker="U9", top=5,
                                                                     now=datetime(2026, 3, 2, 9, tzinfo=UTC) + later)}
         assert f"answered 2 similar threads, the latest {when}" in found["U2"], found["U2"]
+
+
+async def test_a_quote_names_the_members_it_mentions(app):
+    """A mention in a quote reads as "@name" (it was dropped, leaving "I think it was 's code" and "or , can you
+    help"); a mention of nobody known is dropped with the "'s" or "or ," that went with it."""
+    await app.core.handle(ev.MessagePosted(community="TNAMES", platform="slack", user="U3", user_name="Eun",
+                                           channel="C1", message_id="0", text="hello all",
+                                           time=datetime(2026, 3, 1, 9, tzinfo=UTC)))
+    said = [("1", "U1", "1", "Who changed the kubernetes deployment rollback scripts?"),
+            ("2", "U2", "1", "I think it was <@U3>'s kubernetes deployment rollback work, <@U3> or <@UX> knows more"),
+            ("3", "U4", "1", "it was <@UGONE>'s kubernetes deployment rollback, and <@UGONE> or <@UGONE2>, rewrote it")]
+    cid = await _conversation(app, "TNAMES", said)
+    found = {f.user: " ".join(f.why) for f in await app.expertise.rank(cid, "kubernetes deployment rollback work",
+                                                                          asker="U9", top=5)}
+    assert "I think it was @Eun's kubernetes deployment rollback work, @Eun knows more" in found["U2"], found
+    assert "it was kubernetes deployment rollback, rewrote it" in found["U4"], found

@@ -58,7 +58,7 @@ from matching.corpus import Corpus, MessageRecord
 from matching.fit import build_examples, fit_weights
 from matching.lexical import BM25Index
 from matching.ranking import FEATURES, PRESENT_HOURS, Hits, Ranked, dense_weights, lexical_hits, rank_experts
-from matching.text import clean, tokens
+from matching.text import clean, mentioned_users, shown, tokens
 from matching.vector_index import NumpyVectorIndex, VectorIndex
 
 log = logging.getLogger(__name__)
@@ -185,10 +185,11 @@ def _cut(text: str, n: int) -> str:
     return text[:cut].rstrip() + "…"
 
 
-def _snippet(text: str, n: int = 90) -> str:
+def _snippet(text: str, n: int = 90, names: dict[str, str] | None = None) -> str:
     """A quote of about `n` characters. A link stays whole: the cut falls before it, not inside; and a link the
-    cut would drop (the answer in "doc: <link>", "See <link>") is kept, with the words before it shortened."""
-    text = clean(text)
+    cut would drop (the answer in "doc: <link>", "See <link>") is kept, with the words before it shortened.
+    Members mentioned read as "@name" (`names`: display names by platform id)."""
+    text = shown(text, names)
     if len(text) <= n:
         return text
     short = _cut(text, n)
@@ -794,7 +795,10 @@ class ExpertiseService:
                 r.score *= 1.0 - penalties.get(corpus.members[r.member], 0.0)
             ranked = sorted(ranked, key=lambda r: -r.score)
         ranked = ranked[:top]
-        names = await self._names(community_id, [corpus.members[r.member] for r in ranked])
+        # The members mentioned in what may be quoted are named too: "<@U1>'s code" read "'s code".
+        quoted = [corpus.records[row].text for r in ranked for row in r.evidence]
+        mentioned = sorted({user for text in quoted for user in mentioned_users(text)})
+        names = await self._names(community_id, [corpus.members[r.member] for r in ranked] + mentioned)
         wall = (now or datetime.now(UTC)).timestamp()
         return [self._suggestion(corpus, r, names, skill_sources, wall, ctx.private) for r in ranked]
 
@@ -832,7 +836,7 @@ class ExpertiseService:
             if rec.channel_id in private:  # whoever asks may not be in it: its name, words and link stay there
                 line, link = f"wrote about it in a private channel ({day})", None
             else:
-                line, link = f"“{_snippet(rec.text)}” (#{rec.channel}, {day})", rec.permalink
+                line, link = f"“{_snippet(rec.text, names=names)}” (#{rec.channel}, {day})", rec.permalink
             if line in quoted:  # the same words posted twice are said once
                 continue
             quoted.add(line)
