@@ -5,6 +5,7 @@ import asyncio
 import json
 import logging
 import os
+import re
 import sys
 import textwrap
 import unicodedata
@@ -359,7 +360,9 @@ def ask(
                 if as_json:
                     typer.echo(json.dumps({"experts": [_expert_json(e) for e in found]}))
                 else:
-                    _print_experts(text, found)
+                    from matching.text import mentioned_users
+
+                    _print_experts(text, found, await app.expertise.display_names(cid, mentioned_users(text)))
                 return
             await _ask_lines(app, top, community)
         finally:
@@ -542,20 +545,34 @@ def _literal(text: str, style: str = "") -> Text:
                 style=style)
 
 
-def _print_experts(question: str, found) -> None:  # noqa: ANN001
+def _header_question(question: str, names: dict[str, str] | None = None) -> str:
+    """The question as people read it: Slack's markup resolved ("<@U1>" as "@name", "&amp;" as "&"), and a long one
+    cut at a word, never inside a link."""
+    from matching.text import shown
+
+    text = shown(question, names)
+    if len(text) <= HEADER_QUESTION_CHARS:
+        return text
+    cut = text.rfind(" ", 0, HEADER_QUESTION_CHARS - 1)
+    cut = cut if cut > HEADER_QUESTION_CHARS // 2 else HEADER_QUESTION_CHARS - 1
+    for link in re.finditer(r"https?://\S+", text):
+        if link.start() < cut < link.end() and link.start() > 0:
+            cut = link.start()
+    return text[:cut].rstrip() + "…"
+
+
+def _print_experts(question: str, found, names: dict[str, str] | None = None) -> None:  # noqa: ANN001
     from rich.console import Console
     from rich.text import Text
 
     # Everything shown comes from users (the question, names, messages, links): never parsed as markup, so "[/x]"
     # or "[red]" print as typed.
     console = Console()
-    shown = " ".join(question.split())
-    if len(shown) > HEADER_QUESTION_CHARS:
-        shown = shown[:HEADER_QUESTION_CHARS - 1].rstrip() + "…"
+    shown = _header_question(question, names)
     if not found:
         console.print(_literal(f"Nobody has talked about “{shown}” yet."))
         return
-    console.print(_literal(f"Who knows “{shown}”?", "bold"))
+    console.print(_literal(f"Who knows “{shown}”" + ("" if shown.endswith("?") else "?"), "bold"))
     for i, e in enumerate(found, 1):
         console.print(Text.assemble(f"{i}. ", _literal(e.name, "bold"), _literal(f" ({e.user})"),
                                     f"  score {e.score:.2f}"))

@@ -466,3 +466,20 @@ def test_ask_never_wraps_a_link_in_a_quote(capsys, monkeypatch):
     _print_experts("classes", [expert])
     lines = capsys.readouterr().out.splitlines()
     assert all(any(link in line for line in lines) for link in links), lines
+
+
+def test_ask_echoes_the_question_as_people_read_it(capsys):
+    """The header echoed Slack's markup ("<@U…>", "&amp;"), cut a long question mid-word and ended in "?”?"."""
+    from types import SimpleNamespace
+
+    from bot.cli import _print_experts
+
+    expert = SimpleNamespace(name="Bob", user="UB", score=0.5, why=["answered 1 similar thread"], permalinks=[None])
+    _print_experts("<@UAE812A0042> can you help me find this paper about cycles &amp; `equal?`?", [expert],
+                   {"UAE812A0042": "Amira"})
+    header = capsys.readouterr().out.split("\n1. ")[0].replace("\n", " ")
+    assert header == "Who knows “@Amira can you help me find this paper about cycles & `equal?`?”"
+    _print_experts("<@UNKNOWN> or why is nginx " + "returning 404 for css files " * 10, [expert])
+    header = capsys.readouterr().out.split("\n1. ")[0].replace("\n", " ")
+    assert header.startswith("Who knows “why is nginx returning") and header.endswith("…”?"), header
+    assert header.removesuffix("…”?").split()[-1] in {"returning", "404", "for", "css", "files"}, header

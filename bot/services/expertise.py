@@ -802,6 +802,10 @@ class ExpertiseService:
         wall = (now or datetime.now(UTC)).timestamp()
         return [self._suggestion(corpus, r, names, skill_sources, wall, ctx.private) for r in ranked]
 
+    async def display_names(self, community_id: int, users: list[str]) -> dict[str, str]:
+        """Members' display names by platform id, for what is shown (a question's mentions echoed)."""
+        return await self._names(community_id, users) if users else {}
+
     async def _names(self, community_id: int, users: list[str]) -> dict[str, str]:
         """Display names, remembered for NAMES_TTL seconds (a rename shows up within that time)."""
         cached = self._names_cache.setdefault(community_id, {})
