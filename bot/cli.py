@@ -587,7 +587,33 @@ def _print_experts(question: str, found, names: dict[str, str] | None = None) ->
 
 
 # -- chat, demo, run -------------------------------------------------------------------------------
-async def _console_session(app, community: str | None, as_name: str, script: list[str] | None = None) -> None:  # noqa: ANN001
+async def _no_such_member(session, community, as_name: str) -> UserError:  # noqa: ANN001
+    """An imported community's members are its own: a name not among them (a typo) is refused, naming the nearest
+    names and some members, rather than joining the community as a member it never had."""
+    import difflib
+
+    from sqlalchemy import func, select
+
+    from bot.db.models import Member, Message
+
+    count = func.count(Message.id)
+    rows = (await session.execute(select(Member.name, Member.external_id, count)
+                                  .outerjoin(Message, Message.author_id == Member.id)
+                                  .where(Member.community_id == community.id).group_by(Member.id)
+                                  .order_by(count.desc(), Member.name))).all()
+    names = [name for name, _, _ in rows if name]
+    folded = {}
+    for name in names:
+        folded.setdefault(name.casefold(), name)
+    near = [folded[n] for n in difflib.get_close_matches(as_name.casefold(), list(folded), n=3, cutoff=0.6)]
+    hint = f"did you mean {', '.join(near)}? " if near else ""
+    some = ", ".join(names[:8]) + (f" and {len(names) - 8} more" if len(names) > 8 else "")
+    return UserError(f"no member named {as_name!r} in {community.platform}:{community.external_id}: {hint}"
+                     f"give a member's name or platform id with --as (members: {some or 'none'})")
+
+
+async def _console_session(app, community: str | None, as_name: str, script: list[str] | None = None,  # noqa: ANN001
+                           *, members_only: bool = False) -> None:
     from adapters.console.adapter import ConsoleAdapter
     from adapters.console.chat import chat
     from bot.db.models import Community
@@ -601,6 +627,8 @@ async def _console_session(app, community: str | None, as_name: str, script: lis
     async with app.db.sessions() as session:
         c = await session.get(Community, cid)
         member = await find_member_by_name(session, cid, as_name)
+        if member is None and members_only and c.platform != "console":
+            raise await _no_such_member(session, c, as_name)
     user = member.external_id if member else f"console-{as_name.lower()}"
     adapter = ConsoleAdapter(app.core.handle, community=c.external_id, platform=c.platform)
     if script is None:
@@ -625,7 +653,7 @@ def chat_cmd(
     async def go() -> None:
         app = await _open_app(s)
         try:
-            await _console_session(app, community, as_name)
+            await _console_session(app, community, as_name, members_only=True)
         finally:
             await app.close()
 

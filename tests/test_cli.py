@@ -483,3 +483,25 @@ def test_ask_echoes_the_question_as_people_read_it(capsys):
     header = capsys.readouterr().out.split("\n1. ")[0].replace("\n", " ")
     assert header.startswith("Who knows “why is nginx returning") and header.endswith("…”?"), header
     assert header.removesuffix("…”?").split()[-1] in {"returning", "404", "for", "css", "files"}, header
+
+
+def test_chat_as_an_unknown_name_is_refused_in_an_imported_community(sample_db):
+    """`chat --as` with a name no member of an imported community has (a typo) added a fake member to it and stored
+    its questions there; it is refused, naming the nearest names, and nothing is added."""
+    from sqlalchemy import create_engine, func, select
+
+    from bot.db.models import Member
+
+    engine = create_engine(sample_db)
+    with engine.connect() as conn:
+        before = conn.scalar(select(func.count()).select_from(Member))
+        name = conn.scalar(select(Member.name).where(Member.name.is_not(None)).order_by(Member.name).limit(1))
+    out = run("--db", sample_db, "chat", "--as", "Nobodyhere", stdin="who knows rust?\n")
+    assert out.returncode == 2 and out.stdout == "", out.stdout
+    assert out.stderr.startswith("error: no member named 'Nobodyhere' in slack:") and "--as" in out.stderr
+    out = run("--db", sample_db, "chat", "--as", name[:-1] + "x", stdin="")
+    assert out.returncode == 2 and f"did you mean {name}" in out.stderr, (name, out.stderr)
+    out = run("--db", sample_db, "chat", "--as", name, stdin="")
+    assert out.returncode == 0 and out.stdout.startswith(f"You are {name} in slack:"), out.stderr
+    with engine.connect() as conn:
+        assert conn.scalar(select(func.count()).select_from(Member)) == before
