@@ -729,7 +729,7 @@ def test_a_quote_keeps_its_link_whole():
     quote = _snippet(f"you might be interested in the code here: {profile}")
     assert quote.startswith("you might be interested in") and quote.endswith(f"… {profile}")
     visit = "http://docs.racket-lang.org/reference/syntax-model.html?q=dynamic-require#%28tech._visit%29"
-    assert _snippet(f"{visit} explains the visits and the instantiations of modules, all of it") == f"{visit}…"
+    assert _snippet(f"{visit} explains the visits and the instantiations of modules, all of it") == f"{visit} …"
     prose = "The racket side is a bunch of modules loaded in a REPL, the emacs side talks to it over a socket"
     assert _snippet(f"{prose}, see https://x.org/a.").endswith("… https://x.org/a")
     assert _snippet("a short one https://x.org/b") == "a short one https://x.org/b"

@@ -182,7 +182,13 @@ def _cut(text: str, n: int) -> str:
     for start, end in _url_spans(text):
         if start < cut < end:
             cut = start
-    return text[:cut].rstrip() + "…"
+    return _ellipsis(text[:cut].rstrip())
+
+
+def _ellipsis(text: str) -> str:
+    """`text` + "…", apart from a link it ends in: glued on, the "…" was taken as part of the link."""
+    spans = _url_spans(text)
+    return text + (" …" if spans and spans[-1][1] == len(text) else "…")
 
 
 def _snippet(text: str, n: int = 90, names: dict[str, str] | None = None) -> str:
@@ -200,7 +206,7 @@ def _snippet(text: str, n: int = 90, names: dict[str, str] | None = None) -> str
     start, end = dropped[0]
     before = text[:start].rstrip()
     prose = _cut(before, max(n - (end - start) - 2, SNIPPET_PROSE)) if before else ""
-    tail = "…" if text[end:].strip(" .,;:!?") else ""
+    tail = " …" if text[end:].strip(" .,;:!?") else ""
     return f"{prose} {text[start:end]}{tail}".strip()
 
 
