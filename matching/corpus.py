@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from matching.lexical import BM25Index
-from matching.text import asks, carries_expertise, clean, is_thanks, mentioned_users, tokens
+from matching.text import acknowledges_cleaned, asks, carries_expertise, clean, is_thanks, mentioned_users, tokens
 
 ROLE_OTHER, ROLE_ASK, ROLE_ANSWER = 0, 1, 2
 
@@ -110,6 +110,7 @@ class Corpus:
             col["alive"].append(True)
             col["substantive"].append(carries_expertise(text))
             col["asks"].append(asks(text))
+            col["acknowledges"].append(acknowledges_cleaned(text))
             docs.append(tokens(text))
             if len(docs) >= 5000:  # token lists are bulky: hand them over in chunks
                 self.lexical.add(docs)
@@ -182,5 +183,6 @@ _COLUMNS: dict[str, type] = {
     "alive": bool,
     "substantive": bool,
     "asks": bool,  # only asks something: never quoted as what its author knows
+    "acknowledges": bool,  # thanks or filler ("glad to help!"): never quoted either
     "first": bool,
 }

@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from matching.corpus import ROLE_ANSWER, ROLE_ASK, Corpus
-from matching.text import acknowledges
 
 FEATURES = (
     "dense",  # relevant messages by the member, answers weighing most
@@ -326,23 +325,6 @@ class Evidence:
         return self.thread_row[self.thread_member == member].astype(np.int64)
 
 
-def _acknowledging(corpus: Corpus, rows: np.ndarray) -> np.ndarray:
-    """Per row: thanks or filler ("glad to help!"), never evidence. Read from the text when first needed, and
-    remembered per state of the corpus (a thread's replies are read on every ask that finds it)."""
-    arrays = corpus.arrays
-    cached = corpus.cache.get("acknowledges")
-    if cached is None or cached[0] is not arrays:
-        cached = (arrays, {})
-        corpus.cache["acknowledges"] = cached
-    known = cached[1]
-    out = np.zeros(len(rows), dtype=bool)
-    for i, row in enumerate(rows.tolist()):
-        if row not in known:
-            known[row] = acknowledges(corpus.records[row].text)
-        out[i] = known[row]
-    return out
-
-
 def _excluded_mask(members: np.ndarray, asker: int, excluded: set[int]) -> np.ndarray:
     ok = members != asker
     if excluded:
@@ -462,7 +444,7 @@ def features(
     q_thread = h_thread[ok]
     own = (q_thread >= 0) & (roots[np.maximum(q_thread, 0)] == hm) if len(roots) else np.zeros(len(hm), bool)
     quotable = (hr != ROLE_ASK) & ~own & ~a["asks"][rows[ok]] & a["substantive"][rows[ok]]
-    quotable[quotable] = ~_acknowledging(corpus, rows[ok][quotable])
+    quotable &= ~a["acknowledges"][rows[ok]]
     # The bar is set by what can be quoted: the question asked before (or a near copy of it) is the best hit
     # there is, and measured against it every answer it got fell under EVIDENCE_SHARE and nobody was quoted.
     top_rel = np.inf if nothing or not quotable.any() else float(hrel[quotable].max())
@@ -474,7 +456,7 @@ def features(
     # of a small community is a dense hit, lunch plans in a similar thread too).
     matched = rows[(lexical > 0) | (dense >= MIN_DENSE_EVIDENCE)]
     told = a["substantive"][t_rows] & ~a["asks"][t_rows]
-    told[told] = ~_acknowledging(corpus, t_rows[told])
+    told &= ~a["acknowledges"][t_rows]
     _, first_told = np.unique(pair_key[told], return_index=True)
     e_row = t_rows[told][first_told]
     e_member, e_thread = author[e_row].astype(np.int64), thread[e_row].astype(np.int64)

@@ -131,7 +131,12 @@ def acknowledges(text: str) -> bool:
     """True for thanks and filler ("glad to help!", "thanks, `-anzrx` seems to have done the trick", "Thank you
     for that explanation. I admit I find it confusing... ?"): nothing in them says what their author knows, so
     they are never quoted. Only for what is shown: `is_thanks` and `carries_expertise` decide what is ranked."""
-    said = clean(text or "").lstrip(" ,:;-")
+    return acknowledges_cleaned(clean(text or ""))
+
+
+def acknowledges_cleaned(cleaned: str) -> bool:
+    """`acknowledges` of a text already through `clean` (a corpus reads each message once, as it is added)."""
+    said = cleaned.lstrip(" ,:;-")
     words = said.split()
     if _THANKS_OPENER.match(said):
         return len(words) <= 12 or bool(_FILLER.search(said)) or _DECORATION.sub("", said).rstrip().endswith("?")
