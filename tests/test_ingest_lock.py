@@ -167,3 +167,24 @@ async def test_deleted_or_withheld_while_encoding_is_not_stored(app, monkeypatch
     assert [ext for ext, _ in rows] == ["1"] and vectors == 1
     async with app.db.sessions() as s:
         assert await s.scalar(select(func.count()).select_from(Reaction).where(Reaction.community_id == cid)) == 0
+
+
+async def test_a_newer_edit_racing_the_original_is_kept(app, monkeypatch):
+    """The original message and its edit (Slack's message and message_changed) stored at once: the edit reads the
+    message as new (not stored yet), the original commits first, and the edit's insert was ignored, its text lost."""
+    cid, channel, author = await _setup(app)
+    original = _message(channel, author, "1", "use pg_repack to rebuild bloated tables online")
+    edit = _message(channel, author, "1", "use pg_repack (not VACUUM FULL) to rebuild bloated tables online",
+                    edited_at=START + timedelta(minutes=30))
+    held = HeldEncodes(app, monkeypatch)
+    a = held.start(app.ingest.store(cid, [original]))
+    b = held.start(app.ingest.store(cid, [edit]))
+    try:
+        await held.encoding(a, b)
+        held.release(a)
+        await asyncio.wait_for(a, 30)
+    finally:
+        held.release()
+        rb = await b
+    rows, _ = await _stored(app, cid)
+    assert rows == [("1", edit.text)], (rows, rb)

@@ -107,6 +107,14 @@ class IngestService:
                                                                   Message.external_id),
                         rows[start : start + 2000])
                     new_ids.update({(ch, ext): mid for mid, ch, ext in returned.all()})
+                # An edited version stored meanwhile by someone else as it was first (a Slack message_changed racing
+                # its message): applied as the edit it is, if still newer. It was dropped with the insert.
+                raced = {key: row for key, (row, _) in new_rows.items()
+                         if key not in new_ids and row["edited_at"] is not None}
+                for key, mid in (await _message_ids(session, community_id, list(raced))).items():
+                    changed.append((mid, raced[key]["text"], raced[key]["edited_at"]))
+                    if key in new_texts:
+                        changed_texts[mid] = new_texts[key]
                 # The messages reacted to, as stored now: inserted here, or by someone else, or before (and not
                 # deleted meanwhile).
                 known = new_ids | await _message_ids(session, community_id,
