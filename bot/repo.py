@@ -22,8 +22,7 @@ from bot.db.models import (
     Reaction,
     Skill,
 )
-from bot.db.resources import TITLE_FROM_LABEL, TITLE_FROM_TEXT, TITLE_FROM_URL, Resource, ResourceSave, ResourceShare
-from bot.urls import readable_url
+from bot.db.resources import Resource, ResourceSave, ResourceShare
 
 
 def insert_ignore(session: AsyncSession, model: type, index_elements: list[str] | None = None):  # noqa: ANN201
@@ -243,28 +242,26 @@ async def delete_member_data(session: AsyncSession, community_id: int, member_id
     if member is not None:
         await session.execute(delete(Reaction).where(Reaction.community_id == community_id,
                                                      Reaction.user_external_id == member.external_id))
-    # Curation signals are about the member too: their saves go, resources they shared first stay if others shared
-    # or saved them, without their name and without their words: a title taken from their message (the words around
-    # the link, or its label) becomes the link's readable form again, which a later share improves. It stayed, and
-    # was shown in the digest under the name of the next member to share the link.
+    # Curation signals are about the member too: their saves go; resources they shared or saved stay if others
+    # shared or saved them, without their name and without their words: each such title is made again from the
+    # shares left (resources.retitle). A title taken from their message (the words around the link, or its label)
+    # stayed, and was shown in the digest under the name of the next member to share the link.
+    saved = set(await session.scalars(select(ResourceSave.resource_id).where(
+        ResourceSave.community_id == community_id, ResourceSave.member_id == member_id)))
     await session.execute(delete(ResourceSave).where(ResourceSave.community_id == community_id,
                                                      ResourceSave.member_id == member_id))
-    theirs = list(await session.scalars(select(Resource).where(Resource.community_id == community_id,
-                                                               Resource.first_sharer_id == member_id)))
-    shared -= {r.id for r in theirs}
-    for start in range(0, len(shared), 500):
-        theirs += await session.scalars(select(Resource).where(Resource.id.in_(sorted(shared)[start : start + 500])))
-    for resource in theirs:
-        if resource.title_source in (TITLE_FROM_TEXT, TITLE_FROM_LABEL):
-            resource.title, resource.title_source = readable_url(resource.link), TITLE_FROM_URL
-        if resource.first_sharer_id == member_id:
-            resource.first_sharer_id = None
+    first = set(await session.scalars(select(Resource.id).where(Resource.community_id == community_id,
+                                                                Resource.first_sharer_id == member_id)))
+    await session.execute(update(Resource).where(Resource.community_id == community_id,
+                                                 Resource.first_sharer_id == member_id).values(first_sharer_id=None))
     await session.flush()  # their messages' shares went with the messages
-    ids_theirs = [r.id for r in theirs]
-    for start in range(0, len(ids_theirs), 500):
-        part = ids_theirs[start : start + 500]
+    theirs = sorted(shared | saved | first)
+    from bot.services.resources import retitle  # the resources service builds on this module
+
+    await retitle(session, community_id, theirs)
+    for start in range(0, len(theirs), 500):
         await session.execute(delete(Resource).where(
-            Resource.id.in_(part),
+            Resource.id.in_(theirs[start : start + 500]),
             ~select(ResourceShare.id).where(ResourceShare.resource_id == Resource.id).exists(),
             ~select(ResourceSave.id).where(ResourceSave.resource_id == Resource.id).exists()))
     await session.flush()

@@ -170,6 +170,19 @@ async def test_a_member_who_leaves_takes_their_words_out_of_the_resources(app, p
     assert "Patch_verb" in preview and "side project" not in preview and "landlord" not in preview
 
 
+async def test_a_member_who_leaves_leaves_the_words_of_others(app, platform):
+    """Only the leaving member's words go: Petra's label stayed the title when Bruno, who shared the link after her,
+    asked to be forgotten (it was reset to the bare link)."""
+    await wire(app, Clock(at(2024, 2, 29, 12)), platform)
+    await say(app, "UPG", "Great write-up: <https://blog.example.com/p/42|How we tuned autovacuum at scale>",
+              at(2024, 2, 26, 10))
+    await say(app, "UBR", "seconding https://blog.example.com/p/42", at(2024, 2, 26, 12))
+    await command(app, "UBR", "forget-me", "", at(2024, 2, 27, 8))
+    async with app.db.sessions() as session:
+        resource = (await session.scalars(select(Resource))).one()
+    assert resource.title == "How we tuned autovacuum at scale"
+
+
 async def test_a_discord_thread_started_on_its_own_waits_with_its_first_message(app):
     """On Discord a thread started on its own has no opening message in its channel: its first message asks. It
     was never listed as waiting, answered or not."""

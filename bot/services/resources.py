@@ -115,6 +115,33 @@ async def record_shares(session: AsyncSession, community_id: int, shares: list[S
     return {k: r.id for k, r in existing.items()}
 
 
+async def retitle(session: AsyncSession, community_id: int, resource_ids: list[int]) -> None:
+    """The titles of these resources made again from the shares left (after a member's messages and saves went): the
+    best a remaining message gives (a label, then the words around the link; the earliest of the best), else the
+    link's readable form. A page's own title (a platform's unfurl) is nobody's words, and stays."""
+    for start in range(0, len(resource_ids), 500):
+        part = resource_ids[start : start + 500]
+        resources = {r.id: r for r in await session.scalars(select(Resource).where(
+            Resource.community_id == community_id, Resource.id.in_(part),
+            Resource.title_source.in_((TITLE_FROM_TEXT, TITLE_FROM_LABEL))))}
+        if not resources:
+            continue
+        best: dict[int, tuple[int, datetime, str]] = {}
+        for rid, shared_at, text in (await session.execute(
+                select(ResourceShare.resource_id, ResourceShare.shared_at, Message.text)
+                .join(Message, Message.id == ResourceShare.message_id)
+                .where(ResourceShare.resource_id.in_(list(resources))))).all():
+            for share in shares_in(text, member_id=0, shared_at=shared_at, message_id=None):
+                if share.url == resources[rid].url:
+                    was = best.get(rid)
+                    if was is None or (share.title_source, -shared_at.timestamp()) > (was[0], -was[1].timestamp()):
+                        best[rid] = (share.title_source, shared_at, share.title)
+        for rid, resource in resources.items():
+            source, _, title = best.get(rid, (TITLE_FROM_URL, None, readable_url(resource.link)))
+            resource.title, resource.title_source = title, source
+    await session.flush()
+
+
 class ResourceService:
     def __init__(self, db: Database) -> None:
         self.db = db
