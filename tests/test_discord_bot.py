@@ -145,6 +145,32 @@ async def test_a_question_does_not_hold_up_the_messages_after_it(app, fake_disco
     assert reply.json["embeds"][0]["title"].startswith("1. Petra")
 
 
+async def test_a_question_still_being_answered_at_close_is_stopped_and_counted(app, fake_discord, monkeypatch,
+                                                                               caplog):
+    """Past the grace period a question was left running while the database closed under it, and the warning said
+    "0 gateway event(s) left unhandled"."""
+    cancelled = asyncio.Event()
+
+    async def never_answers(*args, **kwargs):
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    monkeypatch.setattr(app.expertise, "rank", never_answers)
+    monkeypatch.setattr(app.settings, "shutdown_grace_seconds", 0.2)
+    async with running_bot(app, fake_discord) as bot:
+        await fake_discord.dispatch("MESSAGE_CREATE", load("message_create_mention"))
+        for _ in range(500):
+            if bot._asking:
+                break
+            await asyncio.sleep(0.02)
+        assert bot._asking
+    assert cancelled.is_set()
+    assert "0 gateway event(s) and 1 question(s) left unhandled at close" in caplog.text
+
+
 async def test_a_masked_link_in_the_question_is_not_a_link_in_the_reply(app, fake_discord):
     """The reply repeats the topic in the bot's own words, in the channel: a [docs](https://…) typed there would be
     a link that looks like the bot's, to a target nobody sees."""

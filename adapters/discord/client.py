@@ -121,8 +121,11 @@ class ConnectiveMixin:
             try:  # a graceful stop: the gateway events already received are handled first
                 await asyncio.wait_for(self._drained(), self.app.settings.shutdown_grace_seconds)
             except TimeoutError:
-                log.warning("%d gateway event(s) left unhandled at close", self._events.qsize())
+                log.warning("%d gateway event(s) and %d question(s) left unhandled at close", self._events.qsize(),
+                            len(self._asking))
             self._worker.cancel()
+            for task in list(self._asking):  # not left running while the database closes
+                task.cancel()
         if self.app.core.senders.get(PLATFORM) is self.sender:
             del self.app.core.senders[PLATFORM]
         await super().close()  # type: ignore[misc]
