@@ -139,6 +139,14 @@ async def test_ask_by_command_mention_and_dm_answers_only_the_asker(slack):
         assert await s.scalar(select(func.count()).select_from(Message).where(Message.text.like("%who knows%"))) == 0
 
 
+async def test_evidence_from_an_imported_export_links_to_the_workspace(slack):
+    """A Slack export names no workspace host, so imported messages' permalinks were https://slack.com/archives/…;
+    answered in the workspace, they are on its own host (auth.test's url)."""
+    answer = await slack.command("UASK1", "/whoknows", "postgres index ignored by the planner")
+    assert "<https://acme.slack.com/archives/C0GENERAL/p" in text_of(answer)
+    assert "https://slack.com/archives/" not in text_of(answer)
+
+
 async def test_a_bare_mention_and_a_question_with_no_topic_are_told_how_to_ask(slack):
     for nothing in ("?", "who knows?"):
         answer = await slack.command("UASK1", "/whoknows", nothing)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Any
 
 from bot.actions import Button, Document, Evidence, ExpertCard, ResourceItem, Section
@@ -48,6 +49,30 @@ def button(b: Button) -> Block:
     if b.style in BUTTON_STYLES:
         element["style"] = b.style
     return element
+
+
+# An imported Slack export names no workspace host, so its permalinks are https://slack.com/archives/…; the live
+# workspace's own (auth.test's url, https://acme.slack.com/) opens them where its members are signed in.
+EXPORT_ARCHIVES = "https://slack.com/archives/"
+
+
+def in_workspace(doc: Document, web_url: str) -> Document:
+    """`doc` with the permalinks of imported messages on the workspace's own host."""
+    if not web_url:
+        return doc
+    base = web_url.rstrip("/") + "/archives/"
+
+    def here(link: str | None) -> str | None:
+        return base + link.removeprefix(EXPORT_ARCHIVES) if link and link.startswith(EXPORT_ARCHIVES) else link
+
+    def evidence(quotes: tuple[Evidence, ...]) -> tuple[Evidence, ...]:
+        return tuple(replace(e, permalink=here(e.permalink)) for e in quotes)
+
+    return replace(doc, sections=tuple(replace(
+        section, quotes=evidence(section.quotes),
+        experts=tuple(replace(card, why=evidence(card.why)) for card in section.experts),
+        resources=tuple(replace(item, permalink=here(item.permalink)) for item in section.resources))
+        for section in doc.sections))
 
 
 def _link(url: str | None, label: str) -> str:

@@ -19,7 +19,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.slack.blocks import home_view
+from adapters.slack.blocks import home_view, in_workspace
 from adapters.slack.directory import Directory
 from adapters.slack.modals import CALLBACK_ID, enrolment_modal, response_url_of, submitted_values
 from adapters.slack.outbox import Respond, SlackSender
@@ -74,7 +74,7 @@ class SlackAdapter:
         self.client = client
         self.workspace = workspace
         self.clock = clock
-        self.sender = SlackSender(client)
+        self.sender = SlackSender(client, workspace.url)
         self.busy = 0  # listeners running; tests wait for it to fall back to 0
         self.directory = Directory(client)
         self.bolt = AsyncApp(client=client, signing_secret=signing_secret or "", name="connective",
@@ -189,7 +189,7 @@ class SlackAdapter:
             return
         try:
             doc = await self.app.home.document("slack", team, user, now=self.clock())
-            await self.client.views_publish(user_id=user, view=home_view(doc))
+            await self.client.views_publish(user_id=user, view=home_view(in_workspace(doc, self.workspace.url)))
         except Exception:
             log.exception("publishing the App Home of %s failed", user)
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.slack.blocks import message
+from adapters.slack.blocks import in_workspace, message
 from bot.actions import Action, DirectMessage, OpenGroup, PostToChannel, Reply, UpdateMessage
 
 log = logging.getLogger(__name__)
@@ -18,8 +18,12 @@ Respond = Callable[..., Awaitable[Any]]
 class SlackSender:
     """The core's Sender for platform "slack" (scheduled actions) and the listeners' way out."""
 
-    def __init__(self, client: AsyncWebClient) -> None:
+    def __init__(self, client: AsyncWebClient, web_url: str = "") -> None:
         self.client = client
+        self.web_url = web_url  # the workspace's own host, for the permalinks of imported messages
+
+    def _message(self, doc) -> dict[str, Any]:  # noqa: ANN001
+        return message(in_workspace(doc, self.web_url))
 
     async def send(self, action: Action, *, respond: Respond | None = None) -> None:
         if isinstance(action, Reply):
@@ -31,7 +35,7 @@ class SlackSender:
         elif isinstance(action, PostToChannel):
             await self._post(action.channel, action.doc, thread=action.thread)
         elif isinstance(action, UpdateMessage):
-            await self.client.chat_update(channel=action.channel, ts=action.message_ref, **message(action.doc))
+            await self.client.chat_update(channel=action.channel, ts=action.message_ref, **self._message(action.doc))
         else:
             log.warning("no Slack rendering for %s", type(action).__name__)
 
@@ -43,7 +47,7 @@ class SlackSender:
                 log.exception("sending %s to Slack failed", type(action).__name__)
 
     async def _reply(self, reply: Reply, respond: Respond | None) -> None:
-        body = message(reply.doc)
+        body = self._message(reply.doc)
         if respond is None and not reply.channel:
             log.info("reply to an event with no channel and no response_url (e.g. App Home) dropped")
         elif respond is not None:
@@ -64,4 +68,4 @@ class SlackSender:
 
     async def _post(self, channel: str, doc, *, thread: str | None = None) -> None:  # noqa: ANN001
         await self.client.chat_postMessage(channel=channel, thread_ts=thread, unfurl_links=False,
-                                           unfurl_media=False, **message(doc))
+                                           unfurl_media=False, **self._message(doc))
