@@ -127,15 +127,11 @@ _FILLER = re.compile(
     r"that\s+(?:worked|works|did\s+it|helped|helps))\b", re.I)
 
 
-def acknowledges(text: str) -> bool:
-    """True for thanks and filler ("glad to help!", "thanks, `-anzrx` seems to have done the trick", "Thank you
-    for that explanation. I admit I find it confusing... ?"): nothing in them says what their author knows, so
-    they are never quoted. Only for what is shown: `is_thanks` and `carries_expertise` decide what is ranked."""
-    return acknowledges_cleaned(clean(text or ""))
-
-
 def acknowledges_cleaned(cleaned: str) -> bool:
-    """`acknowledges` of a text already through `clean` (a corpus reads each message once, as it is added)."""
+    """True for thanks and filler ("glad to help!", "thanks, `-anzrx` seems to have done the trick", "Thank you
+    for that explanation. I admit I find it confusing... ?"), of a text already through `clean` (a corpus reads each
+    message once, as it is added): nothing in them says what their author knows, so they are never quoted. Only for
+    what is shown: `is_thanks` and `carries_expertise` decide what is ranked."""
     said = cleaned.lstrip(" ,:;-")
     words = said.split()
     if _THANKS_OPENER.match(said):
