@@ -178,6 +178,12 @@ async def claim_event(session: AsyncSession, community_id: int, event_id: str) -
     return bool(result.rowcount)
 
 
+async def release_event(session: AsyncSession, community_id: int, event_id: str) -> None:
+    """Forget a claimed event id, so that claiming it again succeeds (work claimed, then failed)."""
+    await session.execute(delete(ProcessedEvent).where(ProcessedEvent.community_id == community_id,
+                                                       ProcessedEvent.event_id == event_id))
+
+
 # How long an event id is remembered: Slack retries an event within the hour, Discord redelivers on a resume within
 # minutes, and a refit is claimed for a period of hours. Older ids are pruned (the table held one row per event, for
 # ever).

@@ -301,3 +301,28 @@ async def test_a_names_only_reimport_shows_the_new_names_at_once(app, tmp_path):
     assert (report.added, report.updated) == (0, 0)
     found = await app.expertise.rank(await _community_id(app), question, asker="UASK1")
     assert (found[0].user, found[0].name) == ("UPG", "Pilar Renamed")
+
+
+async def test_a_failed_fit_keeps_the_import_and_the_next_import_fits(app, tmp_path):
+    """Fitting the ranking after the messages are stored can fail (a database error, memory). The import failed
+    with it as if nothing were stored, and importing again changed nothing, so it was never fitted."""
+    export = write_slack_export(tmp_path / "export", USERS, THREADS)
+    fit = app.expertise.fit
+
+    async def failing(cid):  # noqa: ANN001, ANN202
+        raise MemoryError("cannot allocate\nwith details")
+
+    app.expertise.fit = failing
+    report = await app.importer.import_slack(export)
+    assert report.added > 0
+    assert report.errors == ["fitting the ranking failed (MemoryError: cannot allocate); the messages are stored, "
+                             "and importing again fits it"]
+    async with app.db.sessions() as s:
+        assert await s.scalar(select(func.count()).select_from(Message)) == report.added
+    app.expertise.fit = fit
+    again = await app.importer.import_slack(export)
+    assert (again.added, again.errors) == (0, [])
+    async with app.db.sessions() as s:
+        assert "ranking_fitted" in (await s.scalar(select(Community))).settings
+    third = await app.importer.import_slack(export)
+    assert third.fitted is None  # fitted before, nothing new: not again

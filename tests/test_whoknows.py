@@ -17,6 +17,7 @@ from bot.services.expertise import ExpertiseService, conversations
 from bot.settings import Settings
 from matching.text import clean
 from matching.vector_index import NumpyVectorIndex
+from tests.conftest import SAMPLE
 
 TEAM = "T0SAMPLE01"
 
@@ -785,3 +786,33 @@ async def test_a_quote_names_the_members_it_mentions(app):
                                                                           asker="U9", top=5)}
     assert "I think it was @Eun's kubernetes deployment rollback work, @Eun knows more" in found["U2"], found
     assert "it was kubernetes deployment rollback, rewrote it" in found["U4"], found
+
+
+async def test_a_refit_that_fails_leaves_the_other_communities_fitted_and_is_tried_again(sample_app, caplog):
+    """One community's failing fit (a database error, memory) stopped the job: the communities after it were not
+    fitted that run, and the failed one's claim held until the next period."""
+    first = await _community_id(sample_app)
+    await sample_app.importer.import_slack(SAMPLE, team="TOTHER")
+    async with sample_app.db.sessions.begin() as s:
+        second = await s.scalar(select(Community.id).where(Community.id != first))
+        for cid in (first, second):  # as if both had doubled since their last fit
+            community = await s.get(Community, cid)
+            fitted = community.settings["ranking_fitted"]
+            halved = {**fitted, "messages": fitted["messages"] // 2}
+            community.settings = {**community.settings, "ranking_fitted": halved}
+    fit = sample_app.expertise.fit
+    calls = []
+
+    async def failing_first(cid):  # noqa: ANN001, ANN202
+        calls.append(cid)
+        if cid == first and calls.count(cid) == 1:
+            raise RuntimeError("connection reset\nSELECT … (a long statement)")
+        return await fit(cid)
+
+    sample_app.expertise.fit = failing_first
+    now = datetime(2026, 11, 27, 10, tzinfo=UTC)
+    assert await sample_app.expertise.refit_grown(now=now) == [second]
+    assert "fitting the ranking failed (RuntimeError: connection reset)" in caplog.text
+    assert "SELECT" not in caplog.text
+    assert await sample_app.expertise.refit_grown(now=now) == [first]  # released: tried again in the same period
+    assert await sample_app.expertise.refit_grown(now=now) == []

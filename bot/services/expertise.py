@@ -52,7 +52,7 @@ from bot.db.models import (
 from bot.db.types import EMBEDDING_DIM
 from bot.embedder import Embedder
 from bot.errors import UserError
-from bot.repo import claim_event, insert_ignore
+from bot.repo import claim_event, insert_ignore, release_event
 from bot.services.changes import ChangeLog
 from matching.corpus import Corpus, MessageRecord
 from matching.fit import build_examples, fit_weights
@@ -679,7 +679,9 @@ class ExpertiseService:
 
         Every replica runs this job on its own clock. Each refit is claimed in the database first (keyed by
         the last fit's size and the REFIT_SECONDS period), so one replica fits and the others take its
-        weights; a replica that died while fitting leaves the refit to the next period."""
+        weights; a replica that died while fitting leaves the refit to the next period. A fit that fails is logged
+        and its claim released (another replica, or this one's next run, tries again); the other communities are
+        fitted all the same."""
         period = int((now or datetime.now(UTC)).timestamp() // REFIT_SECONDS)
         async with self.db.sessions() as session:
             settings = dict((await session.execute(select(Community.id, Community.settings))).all())
@@ -692,12 +694,20 @@ class ExpertiseService:
         for community_id, n in sorted(counts.items()):
             last = ((settings.get(community_id) or {}).get("ranking_fitted") or {}).get("messages")
             if n >= MIN_FIT_MESSAGES and (last is None or n >= last * (1 + REFIT_GROWTH)):
+                claim = f"ranking-refit:{last}:{period}"
                 async with self.db.sessions.begin() as session:
-                    if not await claim_event(session, community_id, f"ranking-refit:{last}:{period}"):
+                    if not await claim_event(session, community_id, claim):
                         continue
                 log.info("community %d: %d messages (%s at the last fit): fitting ranking weights again",
                          community_id, n, last if last is not None else "none")
-                await self.fit(community_id)
+                try:
+                    await self.fit(community_id)
+                except Exception as exc:  # noqa: BLE001 - one community's failure must not stop the others' refits
+                    log.error("community %d: fitting the ranking failed (%s: %s); it keeps its weights and is tried "
+                              "again later", community_id, type(exc).__name__, (str(exc).splitlines() or [""])[0][:200])
+                    async with self.db.sessions.begin() as session:
+                        await release_event(session, community_id, claim)
+                    continue
                 done.append(community_id)
         return done
 

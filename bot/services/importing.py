@@ -7,7 +7,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from bot.db.engine import Database
-from bot.db.models import Channel, Message
+from bot.db.models import Channel, Community, Message
 from bot.db.vector_index import bulk_vector_load
 from bot.importers.discord_export import DiscordExport, opens_without_message, thread_home, thread_root
 from bot.importers.report import ImportReport
@@ -180,6 +180,19 @@ class ImportService:
                     advance(len(part) - shown)  # stored without encoding: known, bots', or no expertise
         if changed:
             self.expertise.forget_cache(community_id)
+        if changed or not await self._fitted_before(community_id):  # a fit that failed is made by the next import
             with progress(1, "fitting the ranking on the community's answered threads") as advance:
-                report.fitted = await self.expertise.fit(community_id)
+                try:
+                    report.fitted = await self.expertise.fit(community_id)
+                except Exception as exc:  # noqa: BLE001 - the messages are stored; say so rather than fail the import
+                    first_line = (str(exc).splitlines() or [""])[0][:200]
+                    log.error("community %d: fitting the ranking failed (%s: %s)", community_id,
+                              type(exc).__name__, first_line)
+                    report.errors.append(f"fitting the ranking failed ({type(exc).__name__}: {first_line}); the "
+                                         "messages are stored, and importing again fits it")
                 advance(1)
+
+    async def _fitted_before(self, community_id: int) -> bool:
+        async with self.db.sessions() as session:
+            settings = await session.scalar(select(Community.settings).where(Community.id == community_id))
+        return "ranking_fitted" in (settings or {})
