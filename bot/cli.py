@@ -22,6 +22,7 @@ from bot.cli_digest import digest_cli as _digest_cli
 from bot.errors import UserError
 from bot.progress import progress_bar
 from bot.safety import storable, usable_id
+from bot.urls import workspace_address
 
 if TYPE_CHECKING:
     from rich.text import Text
@@ -122,15 +123,22 @@ def import_slack(
     path: Annotated[Path, typer.Argument(help="Slack export: folder or .zip")],
     team: Annotated[str | None, typer.Option(help="Workspace (team) id, when users.json lacks team_id")] = None,
     include_private: Annotated[bool, typer.Option(help="Also import private channels and DMs in the export")] = False,
+    workspace_url: Annotated[str | None, typer.Option(
+        help="The workspace's address, e.g. https://acme.slack.com: links to imported messages open there (an "
+             "export does not name it; the running bot records it too)")] = None,
 ) -> None:
     """Import a Slack workspace export (idempotent: a second run adds only what is new)."""
+    address = workspace_address(workspace_url) if workspace_url is not None else None
+    if workspace_url is not None and address is None:
+        raise UserError(f"--workspace-url {workspace_url!r}: expected the workspace's address, like "
+                        "https://acme.slack.com")
     s = settings()
 
     async def go():  # noqa: ANN202
         app = await _open_app(s)
         try:
             return await app.importer.import_slack(path, team=team, include_private=include_private,
-                                                   progress=progress_bar)
+                                                   workspace_url=address, progress=progress_bar)
         finally:
             await app.close()
 

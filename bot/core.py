@@ -31,6 +31,7 @@ from bot.repo import (
     get_message,
     insert_ignore,
     know_openerless_threads,
+    move_export_links,
     prune_processed_events,
     skills_of,
     withheld_members,
@@ -40,6 +41,7 @@ from bot.services.expertise import OPENERLESS_THREADS, ExpertiseService, Suggest
 from bot.services.ingest import IncomingMessage, IngestService
 from bot.services.profile_skills import profile_skills, topic_list
 from bot.settings import Settings
+from bot.urls import workspace_address
 
 log = logging.getLogger(__name__)
 
@@ -242,6 +244,20 @@ class Core:
             return [self._reply(event, "Sorry, something went wrong on my side; it has been logged.")] if (
                 isinstance(event, ev.CommandInvoked | ev.ActionClicked)) else []
         return []
+
+    async def workspace_address(self, platform: str, external_id: str, address: str) -> int:
+        """A live workspace's own address (Slack's auth.test `url`): kept for its community, whose imported messages'
+        links move there (an export names no host). Returns how many links moved."""
+        url = workspace_address(address)
+        if url is None:
+            return 0
+        async with self.db.sessions.begin() as session:
+            community = await ensure_community(session, platform, external_id)
+            moved = await move_export_links(session, community.id, url)
+        if moved:
+            log.info("%s %s: %d link(s) to imported messages moved to %s", platform, external_id, moved, url)
+            self.expertise.forget_cache(community.id)
+        return moved
 
     async def prune_processed_events(self) -> int:
         """Forget event ids no platform will deliver again (bot.repo.EVENTS_KEPT_DAYS)."""

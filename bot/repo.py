@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, literal, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,6 +23,7 @@ from bot.db.models import (
     Skill,
 )
 from bot.db.resources import Resource, ResourceSave, ResourceShare
+from bot.urls import SLACK_ARCHIVES
 
 
 def insert_ignore(session: AsyncSession, model: type, index_elements: list[str] | None = None):  # noqa: ANN201
@@ -49,6 +50,27 @@ async def ensure_community(session: AsyncSession, platform: str, external_id: st
     elif name and community.name != name:
         community.name = name
     return community
+
+
+async def move_export_links(session: AsyncSession, community_id: int, address: str | None = None) -> int:
+    """Put the links of a Slack community's imported messages on its workspace's own host: `address` (which is kept
+    as the community's `workspace_url`), else the one kept before. An export names no host, so its permalinks are
+    https://slack.com/archives/…, which opens nowhere a member is signed in. Returns how many links moved."""
+    community = await session.get(Community, community_id)
+    if community is None:
+        return 0
+    if address and (community.settings or {}).get("workspace_url") != address:
+        community.settings = {**(community.settings or {}), "workspace_url": address}
+    address = (community.settings or {}).get("workspace_url")
+    if not address:
+        return 0
+    result = await session.execute(
+        update(Message)
+        .where(Message.community_id == community_id, Message.permalink.startswith(SLACK_ARCHIVES, autoescape=True))
+        .values(permalink=literal(address + "archives/") + func.substr(Message.permalink, len(SLACK_ARCHIVES) + 1))
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount or 0)
 
 
 async def list_communities(session: AsyncSession) -> list[Community]:

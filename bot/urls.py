@@ -110,6 +110,25 @@ def normalise_url(url: str) -> str | None:
     return urlunsplit(("https", host, path, query, parts.fragment))
 
 
+# Where a Slack export's messages link: an export names no workspace host (see workspace_address).
+SLACK_ARCHIVES = "https://slack.com/archives/"
+
+
+def workspace_address(value: str) -> str | None:
+    """A Slack workspace's own address as https://HOST/ (auth.test's `url`: https://acme.slack.com/), or None when
+    `value` is not one: a bare https host, no path, query, port or credentials."""
+    try:
+        parts = urlsplit(value.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    host = (parts.hostname or "").rstrip(".")
+    if (parts.scheme.lower() != "https" or "." not in host or parts.path.strip("/") or parts.query or parts.fragment
+            or port is not None or parts.username is not None or not re.fullmatch(r"[a-z0-9.-]+", host)):
+        return None
+    return f"https://{host}/"
+
+
 def is_platform_link(url: str) -> bool:
     host = (urlsplit(url).hostname or "").lower()
     return any(host == h or host.endswith("." + h) for h in PLATFORM_HOSTS)

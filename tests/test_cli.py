@@ -505,3 +505,20 @@ def test_chat_as_an_unknown_name_is_refused_in_an_imported_community(sample_db):
     assert out.returncode == 0 and out.stdout.startswith(f"You are {name} in slack:"), out.stderr
     with engine.connect() as conn:
         assert conn.scalar(select(func.count()).select_from(Member)) == before
+
+
+def test_import_with_the_workspace_address_links_there(tmp_path):
+    """An export names no workspace host: `--workspace-url` puts its links on the workspace's own, and later
+    imports of the same workspace go there too without it."""
+    db = f"sqlite:///{tmp_path / 'w.db'}"
+    bad = run("--db", db, "import", "slack", str(SAMPLE), "--workspace-url", "http://acme.slack.com/archives")
+    assert bad.returncode != 0 and bad.stderr.startswith("error: --workspace-url 'http://acme.slack.com/archives': "
+                                                         "expected the workspace's address, like "
+                                                         "https://acme.slack.com"), bad.stderr
+    assert "Traceback" not in bad.stderr
+    out = run("--db", db, "import", "slack", str(SAMPLE), "--workspace-url", "https://Acme.slack.com")
+    assert out.returncode == 0, out.stderr
+    asked = run("--db", db, "ask", "--top", "3", "who can help with kubernetes OOMKilled pods")
+    assert "https://acme.slack.com/archives/" in asked.stdout and "https://slack.com/" not in asked.stdout
+    again = run("--db", db, "import", "slack", str(SAMPLE))
+    assert again.returncode == 0 and " 0 new" in again.stdout

@@ -326,3 +326,14 @@ async def test_a_failed_fit_keeps_the_import_and_the_next_import_fits(app, tmp_p
         assert "ranking_fitted" in (await s.scalar(select(Community))).settings
     third = await app.importer.import_slack(export)
     assert third.fitted is None  # fitted before, nothing new: not again
+
+
+async def test_a_later_export_links_to_the_workspace_address_kept_before(app, tmp_path):
+    first = write_slack_export(tmp_path / "first", USERS, THREADS[:1])
+    await app.importer.import_slack(first, workspace_url="https://acme.slack.com/")
+    later = write_slack_export(tmp_path / "later", USERS, THREADS)  # overlaps the first, and goes on
+    report = await app.importer.import_slack(later)
+    assert report.added > 0
+    async with app.db.sessions() as s:
+        links = list(await s.scalars(select(Message.permalink)))
+    assert len(links) > report.added and all(link.startswith("https://acme.slack.com/archives/") for link in links)

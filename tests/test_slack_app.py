@@ -20,7 +20,7 @@ from adapters.slack.runner import serve_http, web_client
 from bot.app import App
 from bot.core import ASK_LIKE_THIS
 from bot.db.intros import Intro, IntroState
-from bot.db.models import Member, Message, Reaction
+from bot.db.models import Community, Member, Message, Reaction
 from tests.exports import TEAM, THREADS, USERS, write_slack_export
 from tests.slack_fake import FakeSlack, sign
 from tests.test_slack_translate import load
@@ -145,6 +145,19 @@ async def test_evidence_from_an_imported_export_links_to_the_workspace(slack):
     answer = await slack.command("UASK1", "/whoknows", "postgres index ignored by the planner")
     assert "<https://acme.slack.com/archives/C0GENERAL/p" in text_of(answer)
     assert "https://slack.com/archives/" not in text_of(answer)
+
+
+async def test_connecting_moves_the_imported_links_to_the_workspace_for_every_reader(slack):
+    """The adapter's rewrite covered only what it posts; `connective ask`, the console and the digest preview read the
+    stored links. Connecting records the workspace's address and moves them; a later import goes there too."""
+    async with slack.app.db.sessions() as s:
+        links = list(await s.scalars(select(Message.permalink)))
+        community = await s.scalar(select(Community))
+    assert links and all(link.startswith("https://acme.slack.com/archives/C0GENERAL/p") for link in links)
+    assert community.settings["workspace_url"] == "https://acme.slack.com/"
+    found = await slack.app.expertise.rank(community.id, "postgres index ignored by the planner", top=3)
+    shown = [link for f in found for link in f.permalinks if link]
+    assert shown and all(link.startswith("https://acme.slack.com/archives/") for link in shown)
 
 
 async def test_a_bare_mention_and_a_question_with_no_topic_are_told_how_to_ask(slack):

@@ -94,6 +94,11 @@ class SlackAdapter:
         me = await client.auth_test()
         workspace = Workspace(team_id=me["team_id"], bot_user_id=me["user_id"], url=me.get("url") or "")
         log.info("connected to Slack workspace %s as %s", workspace.team_id, workspace.bot_user_id)
+        if workspace.url:  # where the imported history's links should open
+            try:
+                await app.core.workspace_address("slack", workspace.team_id, workspace.url)
+            except Exception:  # noqa: BLE001 - the links stay as they were; the bot starts all the same
+                log.warning("could not record the workspace's address for its imported links", exc_info=True)
         return cls(app, client, workspace, signing_secret=signing_secret)
 
     # -- listeners (run after the ack) --------------------------------------------------------------

@@ -11,6 +11,7 @@ from bot.importers.report import ImportReport
 from bot.importers.source import DamagedFile, ExportSource, listed
 from bot.safety import usable_id
 from bot.services.ingest import IncomingMessage
+from bot.urls import SLACK_ARCHIVES
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +96,7 @@ def parse_message(m: dict[str, Any]) -> dict[str, Any]:
 
 
 def slack_permalink(channel_id: str, ts: str, thread_ts: str | None = None) -> str:
-    link = f"https://slack.com/archives/{channel_id}/p{ts.replace('.', '')}"
+    link = f"{SLACK_ARCHIVES}{channel_id}/p{ts.replace('.', '')}"
     if thread_ts and thread_ts != ts:
         link += f"?thread_ts={thread_ts}&cid={channel_id}"
     return link

@@ -13,7 +13,14 @@ from bot.importers.discord_export import DiscordExport, opens_without_message, t
 from bot.importers.report import ImportReport
 from bot.importers.slack_export import SlackExport, message_author
 from bot.progress import ProgressFactory, no_progress
-from bot.repo import ensure_channel, ensure_community, ensure_members_bulk, get_community, know_openerless_threads
+from bot.repo import (
+    ensure_channel,
+    ensure_community,
+    ensure_members_bulk,
+    get_community,
+    know_openerless_threads,
+    move_export_links,
+)
 from bot.services.expertise import ExpertiseService
 from bot.services.ingest import IncomingMessage, IngestService
 
@@ -31,7 +38,9 @@ class ImportService:
         self.index_build_memory_mb = index_build_memory_mb
 
     async def import_slack(self, path: Path, *, team: str | None = None, include_private: bool = False,
-                           progress: ProgressFactory = no_progress) -> ImportReport:
+                           workspace_url: str | None = None, progress: ProgressFactory = no_progress) -> ImportReport:
+        """A Slack export (folder or .zip). `workspace_url`, the workspace's own address (https://acme.slack.com/), is
+        kept for the community: the links of its imported messages go there (the live bot records it too)."""
         export = SlackExport(path, team=team, include_private=include_private)
         report = export.report
         try:
@@ -52,6 +61,10 @@ class ImportService:
             for ch_ext, msgs in raw.items() for m in msgs
         ]
         await self._store(community_id, incoming, report, progress)
+        async with self.db.sessions.begin() as session:
+            moved = await move_export_links(session, community_id, workspace_url)
+        if moved:
+            self.expertise.forget_cache(community_id)
         return report
 
     async def import_discord(self, paths: list[Path], *, include_private: bool = False,
