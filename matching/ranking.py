@@ -89,8 +89,10 @@ MIN_DENSE_EVIDENCE = 0.45
 # pattern: a handful of messages says little about when someone is around.
 HOUR_PRIOR = 20.0
 PRESENT_HOURS = 2.0
-# Declared skills' share of a suggestion's probability (see with_claims).
-SKILL_SHARE = 0.3
+# Declared skills (see with_claims): the evidence points clearly at its first suggestion when that one's probability
+# is this many times the second's; otherwise it is diffuse, and a full claim goes just above it.
+CLEAR_LEAD = 1.5
+CLAIM_ABOVE = 1.05
 
 
 @dataclass(frozen=True)
@@ -138,16 +140,21 @@ def mixture(feats: np.ndarray, model: np.ndarray) -> np.ndarray:
 
 def with_claims(probs: np.ndarray, cands: np.ndarray, skill: dict[int, float]) -> np.ndarray:
     """The fitted mixture, with declared skills (and endorsements) as claims of their own: each member's claim
-    (0-1, how clearly their skills match) adds up to SKILL_SHARE of the whole. Their column in the evidence model
-    cannot be fitted (a community's history says nothing of the skills declared today), and alone it left a
-    member who declared exactly the skill asked about out of the top ten wherever regulars answer a lot
-    (racket-2019). A full claim comes first where the evidence is diffuse, second behind someone the evidence
-    clearly points at; claims are not shared out, so members who declare a broad skill take nothing from the one
-    who declared this one."""
+    (0-1, how clearly their skills match) sets how high they may come. Their column in the evidence model cannot be
+    fitted (a community's history says nothing of the skills declared today), and alone it left a member who
+    declared exactly the skill asked about out of the top ten wherever regulars answer a lot (racket-2019).
+
+    A full claim comes first where the evidence is diffuse, and second behind someone the evidence clearly points at
+    (CLEAR_LEAD times the next one): declaring a topic does not outrank having answered it, and one member with a
+    single message declaring it came first above one with six answered threads on it (audit 11). A partial claim
+    reaches that share of the same bar. Claims are not shared out, so members who declare a broad skill take nothing
+    from the one who declared this one; a member's own evidence stands where it is higher."""
     claimed = np.minimum(np.array([skill.get(int(m), 0.0) for m in cands]), 1.0)
     if not claimed.any():
         return probs
-    mixed = (1.0 - SKILL_SHARE) * probs + SKILL_SHARE * claimed
+    first, second = np.sort(probs)[::-1][:2] if len(probs) > 1 else (probs[0], 0.0)
+    bar = (first + second) / 2 if first >= CLEAR_LEAD * second else CLAIM_ABOVE * first
+    mixed = np.maximum(probs, claimed * bar)
     return mixed / mixed.sum()
 
 

@@ -66,6 +66,10 @@ log = logging.getLogger(__name__)
 TOP_K = 100
 REPLAY_SEARCH_MAX = 6400  # how far a replay searches for the TOP_K nearest messages said before it
 SKILL_MIN_SIM = 0.35
+# ...and at most this: a question this near a skill is about it, however much the community talks of it (in a new
+# community a third of whose messages are on Kubernetes rollbacks the usual talk measured 0.93, and a member who
+# declared exactly "kubernetes rollbacks" claimed nothing when asked just that).
+SKILL_MAX_FLOOR = 0.55
 SKILL_MATCH_WIDTH = 0.45  # a skill claims a question fully this much nearer than the community's usual talk
 SKILL_WORDS_WEIGHT = 0.6  # naming a skill's words is less than meaning it: "programming" in a question on lists
 SKILL_MIN_CLAIM = 0.2  # a weaker match claims nothing
@@ -123,6 +127,11 @@ class Suggestion:
     score: float
     why: list[str]
     permalinks: list[str | None] = field(default_factory=list)
+
+
+def _singular(word: str) -> str:
+    """A skill's word and the question's compared without a plural's s: "macros" declared names "a macro"."""
+    return word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith("ss") else word
 
 
 def thread_key(channel_id: int, thread_external_id: str) -> str:
@@ -568,8 +577,9 @@ class ExpertiseService:
         """Per member, how clearly their skills claim the question (0-1), and the sources that matched.
 
         A skill claims a question by meaning: as far as the question is nearer to it than the community's usual
-        talk is (the 90th percentile of its cosine to a sample of messages, at least SKILL_MIN_SIM): "racket" is
-        near every question of a Racket community (0.50-0.66) and near a tenth of its messages as much (0.43).
+        talk is (the 90th percentile of its cosine to a sample of messages, from SKILL_MIN_SIM to SKILL_MAX_FLOOR):
+        "racket" is near every question of a Racket community (0.50-0.66) and near a tenth of its messages as much
+        (0.43).
         Or by its words, for somewhat less: a broad skill such as "postgres" is far from a whole question on
         Postgres by cosine (0.39), but its words are there; words common here or meaning nothing near the question
         count for little. The match is squared, so that a close one counts and a loose one hardly does.
@@ -577,14 +587,14 @@ class ExpertiseService:
         from a single endorser; an intro they accepted on a question like it, half."""
         sources: dict[str, set[str]] = {}
         claims: dict[tuple[str, str, str], dict[int | None, float]] = {}
-        words = set(tokens(clean(query)))
+        words = {_singular(w) for w in tokens(clean(query))}
         for user, topic, source, endorser in skills:
             profile = self._skill_profile(community_id, topic, source != "intro", lexical)
             sim = float(self._skill_vectors[topic] @ query_vec)
             match = min(max((sim - profile.floor) / SKILL_MATCH_WIDTH, 0.0), 1.0)
             if profile.rare:  # its words in the question, each as far as it is rare here, if the meaning is not far off
                 near = min(max((sim - SKILL_WORDS_MIN_SIM) / (SKILL_WORDS_FULL_SIM - SKILL_WORDS_MIN_SIM), 0.0), 1.0)
-                found = sum(r for w, r in profile.rare.items() if w in words)
+                found = sum(r for w, r in profile.rare.items() if _singular(w) in words)
                 match = max(match, SKILL_WORDS_WEIGHT * found / len(profile.rare) * near)
             match = match**2  # a close match counts, a loose one hardly does
             if match >= SKILL_MIN_CLAIM:
@@ -616,7 +626,8 @@ class ExpertiseService:
             named = sorted(set(tokens(clean(topic)))) if by_words else []
             rare = np.clip((lexical.idf(named) - SKILL_COMMON_IDF) / (SKILL_RARE_IDF - SKILL_COMMON_IDF), 0.0, 1.0)
             profile = profiles[(topic, by_words)] = _SkillProfile(
-                max(SKILL_MIN_SIM, float(np.quantile(near, 0.9))), dict(zip(named, rare.tolist(), strict=True)))
+                min(max(SKILL_MIN_SIM, float(np.quantile(near, 0.9))), SKILL_MAX_FLOOR),
+                dict(zip(named, rare.tolist(), strict=True)))
         return profile
 
     async def excluded_members(self, community_id: int, now: datetime | None = None) -> set[str]:
