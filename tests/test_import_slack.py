@@ -337,3 +337,28 @@ async def test_a_later_export_links_to_the_workspace_address_kept_before(app, tm
     async with app.db.sessions() as s:
         links = list(await s.scalars(select(Message.permalink)))
     assert len(links) > report.added and all(link.startswith("https://acme.slack.com/archives/") for link in links)
+
+
+@pytest.mark.parametrize("damage", ["deflate", "truncated"])
+async def test_a_damaged_file_inside_a_zip_is_named_and_the_rest_imported(app, tmp_path, damage):
+    """Damaged compressed data inside a .zip (zlib.error) or a cut stream (EOFError) ended the import with a
+    traceback and nothing stored; a folder export already named the file and imported the rest."""
+    folder = write_slack_export(tmp_path / "export", USERS, THREADS, step=86400.0)  # a day file per thread
+    days = sorted(p.relative_to(folder).as_posix() for p in (folder / "general").glob("*.json"))
+    archive = tmp_path / "export.zip"
+    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        for path in sorted(folder.rglob("*.json")):
+            z.write(path, path.relative_to(folder).as_posix())
+    with zipfile.ZipFile(archive) as z:
+        info = z.getinfo(days[2])
+    data = bytearray(archive.read_bytes())
+    start = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra)
+    if damage == "deflate":
+        data[start] = 0xFF  # a deflate block of the reserved type: "invalid block type"
+    else:
+        data[start + 2 : start + info.compress_size] = b"\x00" * (info.compress_size - 2)  # the stream never ends
+    archive.write_bytes(bytes(data))
+    report = await app.importer.import_slack(archive)
+    assert len(report.errors) == 1 and report.errors[0].startswith(f"{archive}:{days[2]}: cannot read"), report.errors
+    assert report.damaged_files == 1
+    assert report.added == sum(len(th) for i, th in enumerate(THREADS) if i != 2)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import zipfile
+import zlib
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -90,9 +91,12 @@ class ExportSource:
                 raw = (self.path / name).read_bytes()
             else:
                 raw = self._zip.read(f"{self._prefix}{name}")
-            return json.loads(raw.decode("utf-8", errors="replace"))
-        except (OSError, zipfile.BadZipFile, KeyError) as exc:
+        except (OSError, zipfile.BadZipFile, KeyError, zlib.error, EOFError, NotImplementedError, RuntimeError) as exc:
+            # zlib.error and EOFError: damaged or cut compressed data inside an archive; NotImplementedError: a
+            # compression method Python cannot read; RuntimeError: an encrypted member. Only this file is lost.
             raise DamagedFile(self.label(name), f"cannot read ({exc})") from None
+        try:
+            return json.loads(raw.decode("utf-8", errors="replace"))
         except json.JSONDecodeError as exc:
             raise DamagedFile(self.label(name), f"not valid JSON (line {exc.lineno}, column {exc.colno})") from None
         except (RecursionError, ValueError):  # nested too deep, or an integer of thousands of digits
