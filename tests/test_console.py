@@ -157,3 +157,25 @@ async def test_a_live_question_shows_who_is_in_the_conversation_right_now(app, t
     [answer] = await console.say("UASK2", "/whoknows kubernetes pods rollout")
     kenji_block = answer.split("Kenji", 1)[1].split("\n2. ", 1)[0]
     assert "in the conversation in the last 2 hours" in kenji_block, answer
+
+
+async def test_every_command_the_help_names_works_in_the_console(app, tmp_path):
+    """The console stands in for the community's platform, and its help names the commands as that platform types
+    them (`/connective skills add …` for Slack, `/skills action:add topics:…` for Discord): typed in the console they
+    answered "I don't know the command `connective`" (the demo's own /help, audit 10)."""
+    await app.importer.import_slack(write_slack_export(tmp_path / "export", USERS, THREADS))
+    for platform, community in (("slack", TEAM), ("discord", "G1")):
+        console = ConsoleAdapter(app.core.handle, community=community, platform=platform)
+        [help_text] = await console.say("UCSS", "/help" if platform != "discord" else "/frobnicate")
+        typed = {line.split("`")[1] for line in help_text.splitlines() if line.count("`") >= 2}
+        assert any("skills" in t for t in typed) and any(t.endswith("me") for t in typed), help_text
+        for line in sorted(typed):
+            if "optout" in line or "forget-me" in line:
+                continue  # they answer, but take the member's data with them
+            example = (line.replace("<topic>[, <topic>…]", "helm, go").replace("<topic>", "helm")
+                       .replace("@member", "@Kenji"))
+            for answer in await console.say("UCSS", example):
+                assert "don't know the command" not in answer, (platform, example, answer)
+        [listed] = await console.say("UCSS", "/connective skills" if platform == "slack" else
+                                     "/skills action:list")
+        assert "helm" in listed.lower(), listed

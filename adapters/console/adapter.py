@@ -5,6 +5,7 @@ Lines become core events exactly as Slack or Discord payloads do; actions come b
 from __future__ import annotations
 
 import itertools
+import re
 import shlex
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -15,6 +16,28 @@ from bot.actions import Action, DirectMessage, OpenGroup, PostToChannel, Reply, 
 from bot.render_text import render_plain, visible
 
 Handler = Callable[[ev.Event], Awaitable[list[Action]]]
+
+
+_DISCORD_OPTION = re.compile(r"(?:^|\s)(action|topics|member):")
+
+
+def typed_command(line: str, platform: str) -> tuple[str, str]:
+    """A `/name args` line as the core's command name and arguments. The console stands in for the community's
+    platform, and the bot's help and usage lines there name its commands as that platform types them, so those
+    forms are read too: Slack's `/connective skills add helm` and Discord's `/skills action:add topics:helm`, beside
+    the bare `/skills add helm`."""
+    name, _, args = line[1:].partition(" ")
+    name, args = name.lower(), args.strip()
+    if platform == "slack" and name == "connective":
+        name, _, args = args.partition(" ")
+        name, args = (name.lower() or "help"), args.strip()
+    if platform == "discord" and name == "skills" and _DISCORD_OPTION.search(args):
+        parts = _DISCORD_OPTION.split(args)  # ["", "action", " add ", "topics", " helm"]
+        options = {key: value.strip() for key, value in zip(parts[1::2], parts[2::2], strict=True)}
+        action = options.get("action", "list").lower()
+        args = " ".join(v for v in ("" if action == "list" else action, options.get("member", ""),
+                                    options.get("topics", "")) if v)
+    return name, args
 
 
 @dataclass
@@ -39,8 +62,8 @@ class ConsoleAdapter:
             parts = shlex.split(line)[1:] + ["", ""]
             return ev.ActionClicked(**base, action=parts[0], value=parts[1])
         if line.startswith("/"):
-            name, _, args = line[1:].partition(" ")
-            return ev.CommandInvoked(**base, name=name, args=args.strip(), user_name=user_name)
+            name, args = typed_command(line, self.platform)
+            return ev.CommandInvoked(**base, name=name, args=args, user_name=user_name)
         return ev.MessagePosted(**base, message_id=f"console-{self.clock().timestamp():.6f}-{n}", text=line,
                                 user_name=user_name, is_direct=True)
 
