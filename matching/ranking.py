@@ -470,8 +470,13 @@ def features(
     e_rel = thread_rel[np.searchsorted(threads, e_thread)] if len(threads) else np.zeros(0)
     # Likewise "similar" is measured against the best thread someone told something in, not the best hit of any
     # kind (a question nobody answered, asked again).
-    top_thread = np.inf if nothing or len(e_rel) == 0 else float(e_rel.max())
-    similar = e_rel >= SIMILAR_THREAD_SHARE * top_thread
+    # And a thread is similar only if something said in it matches the question (a word of it, or as near as
+    # MIN_DENSE_EVIDENCE): where the words matched only messages outside threads, the best thread was itself
+    # unrelated and every thread measured against it passed (a terraform thread "similar" to a question on the
+    # kitchen's cleaning; audit 10).
+    on_topic = np.isin(e_thread, thread[matched]) if len(matched) else np.zeros(len(e_thread), dtype=bool)
+    top_thread = np.inf if nothing or not on_topic.any() else float(e_rel[on_topic].max())
+    similar = (e_rel >= SIMILAR_THREAD_SHARE * top_thread) & on_topic
     evidence = Evidence(hm[quote], (hrel * weight)[quote], rows[ok][quote],
                         e_member[similar], e_thread[similar], 0.5 * e_rel[similar], e_row[similar],
                         np.isin(e_row[similar], matched))

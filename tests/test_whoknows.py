@@ -870,3 +870,24 @@ async def test_an_exact_declared_skill_counts_where_the_community_talks_of_it_al
         found = await app.expertise.rank(cid, question, asker="U5", top=6)
         mine = next((f for f in found if f.user == "U1"), None)
         assert mine is not None and "declared a matching skill" in mine.why, (question, [f.user for f in found])
+
+
+async def test_a_thread_is_similar_only_if_something_said_in_it_matches(app):
+    """Where the question's words matched only a message outside threads, the best thread was itself unrelated and
+    every thread measured against it was "similar": the terraform answerer "answered 1 similar thread" on the
+    kitchen's cleaning (audit 10)."""
+    start = datetime(2020, 9, 13, 12, tzinfo=UTC)
+    said = [("1", "U1", None, "How do I roll back a failed terraform apply?"),
+            ("2", "U2", "1", "Terraform has no rollback; re-apply the previous config version from git."),
+            ("3", "U3", None, "Reminder: the office kitchen is closed on Friday for cleaning.")]
+    for i, (mid, user, thread, text) in enumerate(said):
+        await app.core.handle(ev.MessagePosted(community="TSIM", platform="slack", user=user, channel="C1",
+                                               message_id=mid, thread=thread, text=text,
+                                               time=start + timedelta(minutes=i)))
+    async with app.db.sessions() as s:
+        cid = await s.scalar(select(Community.id).where(Community.external_id == "TSIM"))
+    found = {f.user: f.why for f in await app.expertise.rank(cid, "kitchen cleaning schedule", top=5)}
+    assert not any("similar thread" in why for why in found.get("U2", [])), found
+    assert any("kitchen" in why for why in found["U3"]), found
+    found = {f.user: f.why for f in await app.expertise.rank(cid, "terraform rollback", top=5)}
+    assert any("similar thread" in why for why in found["U2"]), found
