@@ -44,6 +44,7 @@ def mentioned_users(text: str) -> list[str]:
 
 
 _NAMED_MENTION = re.compile(r"<@!?([A-Za-z0-9]+)(?:\|([^>]*))?>")
+_CHANNEL_MENTION = re.compile(r"<#([A-Za-z0-9]+)(?:\|([^>]*))?>")
 # Mentions of nobody known, and what only made sense with them: "<@U1>'s", "<@U1> or <@U2>,", "<@U1>: ".
 _JOIN = r"(?:,|/|&|\bor\b|\band\b)"
 _UNNAMED = re.compile(rf"(?P<lead>\s*{_JOIN})?\s*\x00(?:['’]s\b)?(?:\s*{_JOIN}\s*\x00(?:['’]s\b)?)*"
@@ -61,15 +62,21 @@ def _drop_unnamed(m: re.Match) -> str:
 
 def shown(text: str, names: Mapping[str, str] | None = None) -> str:
     """Text to show people (quotes, a question echoed): `clean`, but a member mentioned reads as "@name" (their
-    display name when known, else the mention's own label), and a mention of nobody known is dropped with what
-    only made sense with it ("it was <@U1>'s code" read "it was 's code"). Never what is embedded or ranked."""
+    display name when known, else the mention's own label), a channel as "#name" (the sentence read "about and nginx
+    docs" without it), and a mention of nobody known is dropped with what only made sense with it ("it was <@U1>'s
+    code" read "it was 's code"). Never what is embedded or ranked."""
     names = names or {}
 
     def name(m: re.Match) -> str:
         known = names.get(m.group(1)) or (m.group(2) or "").strip()
         return f"@{' '.join(known.split())}" if known else "\x00"
 
-    text = _UNNAMED.sub(_drop_unnamed, _NAMED_MENTION.sub(name, unicodedata.normalize("NFKC", text or "")))
+    def channel(m: re.Match) -> str:  # Slack's <#C1|general> names it; Discord's <#123> does not
+        label = "".join(ch for ch in (m.group(2) or "channel") if ch.isalnum() or ch in "-_.")
+        return f"#{label or 'channel'}"
+
+    text = _CHANNEL_MENTION.sub(channel, unicodedata.normalize("NFKC", text or ""))
+    text = _UNNAMED.sub(_drop_unnamed, _NAMED_MENTION.sub(name, text))
     text = _DOUBLE_PUNCT.sub(r"\1", _SPACE_BEFORE_PUNCT.sub(r"\1", clean(text)))
     return text.lstrip(",;:.- ")
 

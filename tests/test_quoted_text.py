@@ -10,6 +10,7 @@ from adapters.discord.render import render_document
 from adapters.slack.blocks import message
 from bot.actions import Document
 from bot.services.digest_compose import Candidate, DigestContent, WaitingQuestion, to_document
+from matching.text import shown
 from tests.exports import TEAM, THREADS, USERS, write_slack_export
 
 NOW = datetime(2024, 3, 11, 9, tzinfo=UTC)
@@ -98,3 +99,11 @@ async def test_the_console_shows_control_characters_in_member_text(app, tmp_path
         assert not any(ch in out for ch in "\x1b\x07\x9b\r\u202e"), repr(out)
     assert "rust\\x1b[2J\\x1b]0:pwned\\x07 \\x9b31m red\\r over \\u202eleft-to-right, go" in added
     assert "name: Pe\\x1b[8mtra" in me and "\n• skills:" in me  # the layout keeps its lines
+
+
+def test_a_channel_named_in_a_quote_reads_as_its_name():
+    """`<#C1|general>` was dropped from quotes with the other markup, and the sentence no longer read (audit 10)."""
+    assert shown("nginx message about <#C1|general> and <https://nginx.org|nginx docs>") == (
+        "nginx message about #general and nginx docs")
+    assert shown("ask in <#C053AK3F9|beginners>, they know") == "ask in #beginners, they know"
+    assert shown("see <#123456789012345678> for that") == "see #channel for that"  # Discord names no channel
