@@ -461,3 +461,22 @@ async def test_two_scheduler_processes_on_one_postgresql_post_one_digest(pg_url,
     finally:
         await app.close()
         await platform.stop()
+
+
+def test_titles_and_headings_read_as_people_write_not_as_markup():
+    """A title made of the words around a link kept what markup left behind ("& , I think that…", "about Frog ( )
+    is it possible"), and a mention's user id became a topic heading ("Ub0f4e9c007"; audit 10)."""
+    from bot.services.digest_compose import Candidate, topic_label
+    from bot.services.resources import title_for
+    from bot.urls import find_links
+
+    def title(text: str) -> str:
+        return title_for(find_links(text)[0], text, {})[0]
+
+    assert title("&amp; <@U1>, I think that <https://x.org/a> is what you want") == "I think that is what you want"
+    assert title("quick question about Frog (<https://frog.org>) is it possible?") == (
+        "quick question about Frog is it possible?")
+    assert title("see <#C1|general> for <https://a.b/c> the whole doc") == "see #general for the whole doc"
+    group = [Candidate(resource_id=i, title="parser combinators", link=f"https://p.org/{i}",
+                       text=f"<@UB0F4E9C007> <@UB0F4E9C007> parser combinators {i}") for i in range(3)]
+    assert "Ub0f4e9c007" not in topic_label(group)

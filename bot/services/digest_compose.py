@@ -12,7 +12,7 @@ import numpy as np
 from bot.actions import Document, Evidence, ResourceItem, Section
 from bot.messages import render
 from bot.safety import neutralise
-from matching.text import tokens
+from matching.text import clean, tokens
 
 # Reactions that mean "keep this" (Slack names and Discord emoji), and approval ones.
 BOOKMARK_REACTIONS = frozenset({"pushpin", "round_pushpin", "bookmark", "star", "📌", "📍", "🔖", "⭐"})
@@ -132,7 +132,7 @@ def group_by_topic(items: list[Candidate], threshold: float = TOPIC_SIMILARITY,
 def _label_words(c: Candidate) -> Counter[str]:
     """Words of a title (counted double) and of its message, fit for a heading."""
     def fit(text: str) -> list[str]:
-        return [w for w in tokens(text) if w not in _NOT_LABELS and not w.isdigit() and len(w) > 2
+        return [w for w in tokens(clean(text)) if w not in _NOT_LABELS and not w.isdigit() and len(w) > 2
                 and "/" not in w and "." not in w.strip(".")]
 
     words = Counter(fit(c.title))

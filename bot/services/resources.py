@@ -23,13 +23,14 @@ from bot.db.resources import (
 from bot.repo import insert_ignore
 from bot.services.ingest import IncomingMessage, StoreResult
 from bot.urls import FoundLink, clean_url, find_links, is_platform_link, normalise_url, readable_url
-from matching.text import clean
+from matching.text import clean, shown
 
 log = logging.getLogger(__name__)
 
 MAX_TITLE = 300
 ANY_LINK = re.compile(r"<https?://[^>]*>|\[[^\]\n]*\]\(<?https?://[^)\s>]+>?\)|https?://\S+", re.I)
-_EDGE_PUNCTUATION = " \t:;,-–—>|•*_~"
+_EDGE_PUNCTUATION = " \t:;,-–—>|•*_~&"
+_EMPTY_BRACKETS = re.compile(r"\(\s*\)|\[\s*\]|<\s*>")
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,10 @@ def title_for(link: FoundLink, text: str, unfurls: dict[str, str]) -> tuple[str,
         return unfurls[key][:MAX_TITLE], TITLE_FROM_UNFURL
     if link.label:
         return clean(link.label)[:MAX_TITLE], TITLE_FROM_LABEL
-    words = clean(ANY_LINK.sub(" ", text)).strip(_EDGE_PUNCTUATION)
+    # Shown as people read it: a member mentioned as @name, a channel as #name, and no "( )" where the link was
+    # (the digest's titles read "& , I think that…" and "about Frog ( ) is it possible", audit 10).
+    words = _EMPTY_BRACKETS.sub(" ", shown(ANY_LINK.sub(" ", text))).strip(_EDGE_PUNCTUATION)
+    words = " ".join(words.split())
     if len(words.split()) >= 3:
         if len(words) > 140:
             words = words[:139].rsplit(" ", 1)[0] + "…"
