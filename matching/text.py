@@ -111,6 +111,13 @@ _ASKS_EVERYONE = re.compile(
     r"|(?:anyone|anybody|someone|somebody)\s+(?:know|knows|got|have|has|tried|familiar|ever|here))\b", re.I)
 
 
+# A message that opens by announcing a question ("I've got a question for you friends: <link>", "Quick question:
+# …") asks too, whatever follows.
+_ANNOUNCES_QUESTION = re.compile(
+    r"^(?:(?:i(?:\s+have|['’]ve(?:\s+got)?|\s+got)|here['’]?s)\s+a\s+(?:quick\s+|silly\s+|dumb\s+|noob\s+)?question"
+    r"|(?:quick|silly|dumb|noob)\s+question|question\s+for\b)", re.I)
+
+
 def asks(text: str) -> bool:
     """True for a message that only asks ("how do I...?", "hmm, does dropping it cancel the task?"): it shows
     what someone wanted to know, so it is never quoted as what they know. A message that also tells
@@ -121,7 +128,7 @@ def asks(text: str) -> bool:
                  if _WORD.search(t := _DECORATION.sub("", part).strip(" \t,;"))]
     if not sentences:
         return False
-    if sentences[0].endswith("?") and _ASKS_EVERYONE.match(sentences[0]):
+    if (sentences[0].endswith("?") and _ASKS_EVERYONE.match(sentences[0])) or _ANNOUNCES_QUESTION.match(sentences[0]):
         return True
     return all(t.endswith("?") or (_LEAD_IN.search(t) and _QUESTION_OPENER.match(t)) for t in sentences)
 
@@ -134,16 +141,23 @@ _FILLER = re.compile(
     r"that\s+(?:worked|works|did\s+it|helped|helps))\b", re.I)
 
 
+# Greeting someone new ("Hi Abby, welcome to Racket! You'll love it here!") says nothing of what one knows.
+_WELCOME = re.compile(r"^(?:(?:hi|hello|hey|oh)\b[^.!?]{0,40}?[,!.]?\s*)?(?:and\s+)?welcome\b|"
+                      r"\b(?:glad\s+to\s+have\s+you|nice\s+to\s+(?:meet|see)\s+you|good\s+to\s+(?:have|see)\s+you)",
+                      re.I)
+
+
 def acknowledges_cleaned(cleaned: str) -> bool:
-    """True for thanks and filler ("glad to help!", "thanks, `-anzrx` seems to have done the trick", "Thank you
-    for that explanation. I admit I find it confusing... ?"), of a text already through `clean` (a corpus reads each
+    """True for thanks, filler and welcomes ("glad to help!", "thanks, `-anzrx` seems to have done the trick",
+    "Thank you for that explanation. I admit I find it confusing... ?", "Hi Abby, welcome to Racket! You'll love it
+    here!"), of a text already through `clean` (a corpus reads each
     message once, as it is added): nothing in them says what their author knows, so they are never quoted. Only for
     what is shown: `is_thanks` and `carries_expertise` decide what is ranked."""
     said = cleaned.lstrip(" ,:;-")
     words = said.split()
     if _THANKS_OPENER.match(said):
         return len(words) <= 12 or bool(_FILLER.search(said)) or _DECORATION.sub("", said).rstrip().endswith("?")
-    return len(words) <= 10 and bool(_FILLER.search(said))
+    return (len(words) <= 10 and bool(_FILLER.search(said))) or (len(words) <= 15 and bool(_WELCOME.search(said)))
 
 
 def carries_expertise(text: str) -> bool:
