@@ -244,7 +244,16 @@ def test_a_slack_export_missing_or_damaging_users_or_channels_json_says_so_once(
     assert out.returncode == 1
     damaged_channels = f"error: {channels / 'channels.json'}: not valid JSON (line 1, column 2); "
     assert out.stderr.startswith(damaged_channels), out.stderr
-    assert out.stderr.count("\n") == 1 and out.stdout.rstrip().endswith(", 1 damaged file")
+    # The folders it would have named are named, not left without a word in the summary (audit 10); so is a folder
+    # that no channel list names.
+    assert out.stderr.count("\n") == 2 and out.stdout.rstrip().endswith(", 1 damaged file")
+    assert "note: 1 folder(s) of messages not imported, as no channel list names them: general" in out.stderr
+    (channels / "channels.json").write_text('[{"id": "C0GENERAL", "name": "general"}]')
+    (channels / "orphan").mkdir()
+    (channels / "orphan" / "2023-11-14.json").write_text("[]")
+    out = run("--db", db, "import", "slack", str(channels))
+    assert out.returncode == 0 and out.stderr == (
+        "note: 1 folder(s) of messages not imported, as no channel list names them: orphan\n"), out.stderr
 
 
 def test_chat_on_an_empty_database_starts_a_console_community(tmp_path):
