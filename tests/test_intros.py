@@ -210,3 +210,22 @@ async def test_an_accepted_intro_counts_for_similar_questions(app, tmp_path):
     # For a year: every ask reads them.
     next_year = await app.expertise.rank(cid, similar, asker="UASK2", top=10, now=later + timedelta(days=400))
     assert all("accepted an intro on a similar question" not in s.why for s in next_year)
+
+
+async def test_simultaneous_requests_never_pass_the_weekly_cap(app, tmp_path):
+    """Two askers click "Request intro" at the same moment for an expert with a cap of 1: one request reaches her.
+    The cap was checked before the insert, in another transaction, so both got through (two replicas alike)."""
+    console, _ = await _setup(app, tmp_path)
+    await _act(console, "UPG", "/click home.cap 1")
+    first = await _ask(console, "UASK1", "who knows postgres index?")
+    second = await _ask(console, "UASK2", "who knows postgres vacuum?")
+    assert first[0][0] == "UPG" and second[0][0] == "UPG"
+    results = await asyncio.gather(*(app.core.handle(console.translate(asker, f"/click intro.request {value}"))
+                                     for asker, value in (("UASK1", first[0][1]), ("UASK2", second[0][1]))))
+    requests = [a for actions in results for a in actions if isinstance(a, DirectMessage) and a.user == "UPG"]
+    refusals = [a for actions in results for a in actions if isinstance(a, Reply)
+                and "not taking intro requests" in a.doc.text]
+    assert len(requests) == 1 and len(refusals) == 1
+    async with app.db.sessions() as s:
+        petra = await s.scalar(select(Member.id).where(Member.external_id == "UPG"))
+        assert len((await s.scalars(select(Intro.id).where(Intro.expert_id == petra))).all()) == 1

@@ -14,13 +14,13 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import events as ev
 from bot import metrics
 from bot.actions import Action, Button, DirectMessage, Document, Evidence, OpenGroup, Reply, Section
-from bot.db.intros import TRANSITIONS, Intro, IntroState, NotMyArea
+from bot.db.intros import INTRO_CAP_WINDOW, TRANSITIONS, Intro, IntroState, NotMyArea
 from bot.db.models import Community, Member, Question
 from bot.events import utcnow
 from bot.messages import render
@@ -101,11 +101,22 @@ class IntroService:
             return [self._reply(event, render("intro_unavailable", expert=neutralise(expert.name)))]
         why = await self._why(community_id, question, asker.external_id, expert.external_id, event.time)
         async with self.db.sessions.begin() as session:
+            # The cap is checked again where the request is stored: two requests at once (two replicas) both
+            # passed the check above. The expert's row is locked first on PostgreSQL (SQLite ignores FOR UPDATE:
+            # its insert, the first write, takes the database's write lock), so the count after the insert sees
+            # every request stored before it, and one over the cap is rolled back.
+            cap = await session.scalar(select(Member.weekly_intro_cap).where(Member.id == expert.id)
+                                       .with_for_update(key_share=True))
             result = await session.execute(insert_ignore(session, Intro).values(
                 community_id=community_id, question_id=question.id, asker_id=asker.id, expert_id=expert.id,
                 state=IntroState.REQUESTED.value, created_at=event.time, expires_at=event.time + self.timeout))
             if not result.rowcount:
                 return [self._reply(event, render("intro_already_requested", expert=neutralise(expert.name)))]
+            received = await session.scalar(select(func.count(Intro.id)).where(
+                Intro.expert_id == expert.id, Intro.created_at >= event.time - INTRO_CAP_WINDOW))
+            if received > (cap or self.expertise.weekly_intro_cap):
+                await session.rollback()
+                return [self._reply(event, render("intro_unavailable", expert=neutralise(expert.name)))]
             intro_id = await session.scalar(select(Intro.id).where(Intro.question_id == question.id,
                                                                    Intro.expert_id == expert.id))
         log.info("intro %d requested (community %d)", intro_id, community_id)
