@@ -7,6 +7,7 @@ import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,6 +23,7 @@ from bot.repo import (
     channel_ingested,
     claim_event,
     delete_member_data,
+    delete_questions_of,
     ensure_channel,
     ensure_community,
     ensure_member,
@@ -494,7 +496,7 @@ class Core:
         return await find_member_at_start(session, community_id, text)
 
     async def _cmd_optout(self, event: ev.CommandInvoked, community_id: int, member_id: int) -> list[Action]:
-        removed = await self._remove_member_data(community_id, member_id, forget=False)
+        removed = await self._remove_member_data(community_id, member_id, forget=False, now=event.time)
         return [self._reply(event, render("optout", messages=removed, optin=command(event.platform, "optin")))]
 
     async def _cmd_optin(self, event: ev.CommandInvoked, community_id: int, member_id: int) -> list[Action]:
@@ -504,10 +506,10 @@ class Core:
         return [self._reply(event, render("optin"))]
 
     async def _cmd_forget_me(self, event: ev.CommandInvoked, community_id: int, member_id: int) -> list[Action]:
-        removed = await self._remove_member_data(community_id, member_id, forget=True)
+        removed = await self._remove_member_data(community_id, member_id, forget=True, now=event.time)
         return [self._reply(event, render("forget_me", messages=removed, optin=command(event.platform, "optin")))]
 
-    async def _remove_member_data(self, community_id: int, member_id: int, *, forget: bool) -> int:
+    async def _remove_member_data(self, community_id: int, member_id: int, *, forget: bool, now: datetime) -> int:
         async with self.db.sessions.begin() as session:
             member = await session.get(Member, member_id)
             # Threads with no opening message where they asked have no question any more (the next message answered).
@@ -518,7 +520,7 @@ class Core:
                         Message.community_id == community_id, Message.author_id == member_id,
                         Message.thread_external_id.is_not(None)))).all())
             removed = await delete_member_data(session, community_id, member_id)
-            await session.execute(Question.__table__.delete().where(Question.asker_id == member_id))
+            await delete_questions_of(session, community_id, member_id, now)
             member.profiling_consent = False
             if forget:
                 await forget_member_everywhere(session, community_id, member_id)

@@ -9,7 +9,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.db.intros import Intro, NotMyArea
+from bot import metrics
+from bot.db.intros import Intro, IntroState, NotMyArea
 from bot.db.mentoring import MentoringEnrolment, Pairing
 from bot.db.models import (
     Channel,
@@ -19,6 +20,7 @@ from bot.db.models import (
     MessageVector,
     OpenerlessThread,
     ProcessedEvent,
+    Question,
     Reaction,
     Skill,
 )
@@ -296,14 +298,28 @@ async def delete_member_data(session: AsyncSession, community_id: int, member_id
     return len(ids)
 
 
+async def delete_questions_of(session: AsyncSession, community_id: int, member_id: int, now: datetime) -> None:
+    """Remove the questions a member asked. The intro requests they sent stay, without the question and without
+    who asked: each still counts against the weekly cap of the expert who received it (opting out and back in
+    between requests sent an expert any number of them). A request not answered yet is withdrawn."""
+    asked = (Intro.community_id == community_id) & (Intro.asker_id == member_id)
+    withdrawn = await session.execute(update(Intro).where(asked, Intro.state == IntroState.REQUESTED.value)
+                                      .values(state=IntroState.WITHDRAWN.value, decided_at=now))
+    metrics.INTROS.labels(IntroState.WITHDRAWN.value).inc(withdrawn.rowcount or 0)
+    await session.execute(update(Intro).where(asked).values(asker_id=None, question_id=None))
+    await session.execute(delete(Question).where(Question.community_id == community_id,
+                                                 Question.asker_id == member_id))
+    await session.flush()
+
+
 async def forget_member_everywhere(session: AsyncSession, community_id: int, member_id: int) -> None:
-    """Beyond profiling data: mentoring enrolment and pairings, introductions asked or received."""
+    """Beyond profiling data: mentoring enrolment and pairings, introductions received. (The requests they sent
+    are kept, detached from them, by delete_questions_of: they count against the experts' caps.)"""
     await session.execute(delete(MentoringEnrolment).where(MentoringEnrolment.community_id == community_id,
                                                            MentoringEnrolment.member_id == member_id))
     await session.execute(delete(Pairing).where(Pairing.community_id == community_id,
                                                 (Pairing.mentor_id == member_id) | (Pairing.mentee_id == member_id)))
-    await session.execute(delete(Intro).where(Intro.community_id == community_id,
-                                              (Intro.asker_id == member_id) | (Intro.expert_id == member_id)))
+    await session.execute(delete(Intro).where(Intro.community_id == community_id, Intro.expert_id == member_id))
     await session.flush()
 
 

@@ -12,6 +12,7 @@ from bot.db.types import UTCDateTime
 from bot.events import utcnow
 
 CASCADE = "CASCADE"
+SET_NULL = "SET NULL"
 # The weekly intro cap counts the requests an expert received in this window.
 INTRO_CAP_WINDOW = timedelta(days=7)
 
@@ -22,16 +23,19 @@ class IntroState(StrEnum):
     DECLINED = "declined"
     NOT_MY_AREA = "not_my_area"
     EXPIRED = "expired"
+    # The asker opted out or asked to be forgotten before the expert answered.
+    WITHDRAWN = "withdrawn"
 
 
 # The only moves an intro may make; every other transition is refused.
 TRANSITIONS: dict[IntroState, frozenset[IntroState]] = {
     IntroState.REQUESTED: frozenset({IntroState.ACCEPTED, IntroState.DECLINED, IntroState.NOT_MY_AREA,
-                                     IntroState.EXPIRED}),
+                                     IntroState.EXPIRED, IntroState.WITHDRAWN}),
     IntroState.ACCEPTED: frozenset(),
     IntroState.DECLINED: frozenset(),
     IntroState.NOT_MY_AREA: frozenset(),
     IntroState.EXPIRED: frozenset(),
+    IntroState.WITHDRAWN: frozenset(),
 }
 
 
@@ -46,8 +50,10 @@ class Intro(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     community_id: Mapped[int] = mapped_column(ForeignKey("community.id", ondelete=CASCADE), index=True)
-    question_id: Mapped[int] = mapped_column(ForeignKey("question.id", ondelete=CASCADE), index=True)
-    asker_id: Mapped[int] = mapped_column(ForeignKey("member.id", ondelete=CASCADE), index=True)
+    # None once the asker opted out or was forgotten: their question goes, and who asked, but the request the
+    # expert received stays, and counts against the expert's weekly cap.
+    question_id: Mapped[int | None] = mapped_column(ForeignKey("question.id", ondelete=SET_NULL), index=True)
+    asker_id: Mapped[int | None] = mapped_column(ForeignKey("member.id", ondelete=SET_NULL), index=True)
     expert_id: Mapped[int] = mapped_column(ForeignKey("member.id", ondelete=CASCADE))
     state: Mapped[str] = mapped_column(String(16), default=IntroState.REQUESTED.value)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

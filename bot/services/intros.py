@@ -148,6 +148,8 @@ class IntroService:
             if intro is None or intro.community_id != community_id or expert is None \
                     or expert.external_id != event.user:
                 return [self._reply(event, "That request isn't addressed to you.")]
+            if intro.question_id is None or intro.asker_id is None:  # the asker opted out or was forgotten
+                return [self._reply(event, render("intro_closed"))]
             if not await move(session, intro.id, target, event.time):
                 return [self._reply(event, render("intro_closed"))]
             question = await session.get(Question, intro.question_id)
@@ -186,11 +188,13 @@ class IntroService:
                 if not await move(session, intro_id, IntroState.EXPIRED, now):
                     continue  # answered meanwhile, or another replica claimed it
                 intro = await session.get(Intro, intro_id)
-                question = await session.get(Question, intro.question_id)
-                asker = await session.get(Member, intro.asker_id)
+                question = await session.get(Question, intro.question_id) if intro.question_id else None
+                asker = await session.get(Member, intro.asker_id) if intro.asker_id else None
                 community = await session.get(Community, intro.community_id)
             expired += 1
             log.info("intro %d expired", intro_id)
+            if question is None or asker is None:  # the asker left meanwhile: nobody to offer the next expert to
+                continue
             offer = await self._offer_next(community.id, community.external_id, question, asker, now)
             await self.core.deliver(community.platform, [offer])
         return expired
