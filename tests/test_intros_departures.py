@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.actions import DirectMessage
-from bot.db.intros import Intro, IntroState
+from bot.db.intros import Intro, IntroState, NotMyArea
 from bot.db.models import Member, Question
 from tests.exports import TEAM
 from tests.test_intros import T0, _act, _ask, _button, _setup
@@ -52,3 +52,22 @@ async def test_leaving_and_coming_back_does_not_reset_the_experts_cap(app, tmp_p
     # A week later she is suggested again.
     console.clock = lambda: T0 + timedelta(days=8)
     assert "UPG" in dict(await _ask(console, "UASK1", QUESTION))
+
+
+@pytest.mark.parametrize("leave", ["/optout", "/forget-me"])
+async def test_not_my_area_keeps_no_words_of_an_asker_who_left(app, tmp_path, leave):
+    """"Not my area" stored the asker's question as the expert's declined topic: after the asker opted out or
+    was forgotten, their words stayed, quoted on the expert's App Home and read by every ask."""
+    console, _ = await _setup(app, tmp_path)
+    for asker, question, expert in (("UASK1", "who knows kubernetes pods rollout?", "UK8S"),
+                                    ("UASK2", "who knows postgres autovacuum tuning?", "UPG")):
+        cards = dict(await _ask(console, asker, question))
+        [_, request] = await _act(console, asker, f"/click intro.request {cards[expert]}")
+        await _act(console, expert, f"/click intro.notmine {_button(request, 'intro.accept')}")
+    async with app.db.sessions() as s:
+        assert set(await s.scalars(select(NotMyArea.topic))) == {"kubernetes pods rollout",
+                                                                 "postgres autovacuum tuning"}
+    await _act(console, "UASK1", leave)
+    async with app.db.sessions() as s:  # the other asker's words stay: their question is still theirs
+        assert list(await s.scalars(select(NotMyArea.topic))) == ["postgres autovacuum tuning"]
+    assert "kubernetes" not in (await app.home.document("slack", TEAM, "UK8S", now=T0)).plain()

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from datetime import UTC, datetime
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -81,3 +82,42 @@ def test_cli_bad_database_url_is_one_line(tmp_path):
         assert "Traceback" not in out.stderr
         assert out.stderr.strip().count("\n") == 0
         assert "CONNECTIVE_DATABASE_URL" in out.stderr
+
+
+async def test_0012_ties_not_my_area_to_its_question_and_drops_the_words_of_askers_gone(db_url):
+    """A "not my area" topic is the text of the question turned down: migration 0012 names that question, so the
+    topic goes with it; a topic whose question is already gone (its asker opted out or was forgotten) goes now.
+    The intros stay."""
+    import sqlalchemy as sa
+
+    from bot.db.intros import Intro, IntroState, NotMyArea
+    from bot.db.models import Question
+    from bot.db.types import UTCDateTime
+    from bot.repo import ensure_community, ensure_member
+
+    db = Database(db_url)
+    now = datetime(2026, 1, 5, tzinfo=UTC)
+    try:
+        await ensure_schema(db)
+        async with db.sessions.begin() as s:
+            c = await ensure_community(s, "slack", "T1")
+            expert, asker = (await ensure_member(s, c.id, "UEXP")).id, (await ensure_member(s, c.id, "UASK")).id
+            question = Question(community_id=c.id, asker_id=asker, text="why is my index ignored?", created_at=now)
+            s.add(question)
+            await s.flush()
+            s.add(Intro(community_id=c.id, question_id=question.id, asker_id=asker, expert_id=expert,
+                        state=IntroState.NOT_MY_AREA.value, created_at=now, expires_at=now))
+        await run_alembic(db, "downgrade", "0011")
+        old = sa.table("not_my_area", sa.column("community_id"), sa.column("member_id"), sa.column("topic"),
+                       sa.column("created_at", UTCDateTime()))
+        async with db.engine.begin() as conn:
+            await conn.execute(old.insert(), [
+                {"community_id": c.id, "member_id": expert, "topic": "why is my index ignored?", "created_at": now},
+                {"community_id": c.id, "member_id": expert, "topic": "words of someone forgotten", "created_at": now}])
+        await upgrade(db)
+        async with db.sessions() as s:
+            assert (await s.execute(select(NotMyArea.topic, NotMyArea.question_id))).all() == [
+                ("why is my index ignored?", question.id)]
+            assert (await s.execute(select(Intro.question_id, Intro.asker_id))).all() == [(question.id, asker)]
+    finally:
+        await db.dispose()

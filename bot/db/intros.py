@@ -70,5 +70,8 @@ class NotMyArea(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     community_id: Mapped[int] = mapped_column(ForeignKey("community.id", ondelete=CASCADE), index=True)
     member_id: Mapped[int] = mapped_column(ForeignKey("member.id", ondelete=CASCADE), index=True)
+    # The topic is the question's text, the asker's words: it goes with the question (the asker opted out or
+    # was forgotten).
+    question_id: Mapped[int] = mapped_column(ForeignKey("question.id", ondelete=CASCADE), index=True)
     topic: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -156,7 +156,8 @@ class IntroService:
             asker = await session.get(Member, intro.asker_id)
             if target is IntroState.NOT_MY_AREA and expert.profiling_consent:
                 await session.execute(insert_ignore(session, NotMyArea).values(
-                    community_id=community_id, member_id=expert.id, topic=question.text[:4000], created_at=event.time))
+                    community_id=community_id, member_id=expert.id, question_id=question.id, topic=question.text[:4000],
+                    created_at=event.time))
         log.info("intro %d %s", intro.id, target.value)
         shown = _shown(question.text)
         if target is IntroState.ACCEPTED:
