@@ -252,8 +252,9 @@ async def withheld_members(session: AsyncSession, community_id: int, external_id
 
 
 async def delete_member_data(session: AsyncSession, community_id: int, member_id: int) -> int:
-    """Remove a member's messages, their vectors, reactions and skills, and the reactions and endorsements they
-    gave others. Returns messages removed."""
+    """Remove a member's messages, their vectors, reactions and skills, the topics they turned down and what the
+    intros they accepted say about them, and the reactions and endorsements they gave others. Returns messages
+    removed."""
     ids = list(await session.scalars(
         select(Message.id).where(Message.community_id == community_id, Message.author_id == member_id)
     ))
@@ -268,6 +269,10 @@ async def delete_member_data(session: AsyncSession, community_id: int, member_id
                                               (Skill.member_id == member_id) | (Skill.endorsed_by_id == member_id)))
     await session.execute(delete(NotMyArea).where(NotMyArea.community_id == community_id,
                                                   NotMyArea.member_id == member_id))
+    # An intro they accepted says they know about its question (ranking reads it as a skill): the request stays,
+    # counting against their weekly cap, without the question.
+    await session.execute(update(Intro).where(Intro.community_id == community_id, Intro.expert_id == member_id,
+                                              Intro.state == IntroState.ACCEPTED.value).values(question_id=None))
     member = await session.get(Member, member_id)
     if member is not None:
         await session.execute(delete(Reaction).where(Reaction.community_id == community_id,

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from bot.actions import DirectMessage
 from bot.db.intros import Intro, IntroState, NotMyArea
-from bot.db.models import Member, Question
+from bot.db.models import Community, Member, Question
 from tests.exports import TEAM
 from tests.test_intros import T0, _act, _ask, _button, _setup
 
@@ -71,3 +71,36 @@ async def test_not_my_area_keeps_no_words_of_an_asker_who_left(app, tmp_path, le
     async with app.db.sessions() as s:  # the other asker's words stay: their question is still theirs
         assert list(await s.scalars(select(NotMyArea.topic))) == ["postgres autovacuum tuning"]
     assert "kubernetes" not in (await app.home.document("slack", TEAM, "UK8S", now=T0)).plain()
+
+
+async def test_opting_out_takes_back_what_accepted_intros_say_about_the_expert(app, tmp_path):
+    """An intro an expert accepted counts as expertise on questions like it (as a skill of source "intro"). It
+    survived /optout: back in, a member whose messages were all deleted ranked first on it alone. Nor does an
+    intro accepted while opted out count."""
+    console, _ = await _setup(app, tmp_path)
+    async with app.db.sessions() as s:
+        cid = await s.scalar(select(Community.id).where(Community.external_id == TEAM))
+    later, reason = T0 + timedelta(hours=1), "accepted an intro on a similar question"
+
+    async def why(user: str) -> list[str]:
+        ranked = await app.expertise.rank(cid, "how should I tune autovacuum in postgres?", asker="UASK2", top=10,
+                                          now=later)
+        return next((s.why for s in ranked if s.user == user), [])
+
+    requests = []
+    for asker in ("UASK1", "UASK2"):
+        cards = await _ask(console, asker, "who knows postgres autovacuum tuning?")
+        [_, request] = await _act(console, asker, f"/click intro.request {cards[1][1]}")
+        requests.append(request)
+    expert = requests[0].user
+    assert requests[1].user == expert
+    await _act(console, expert, f"/click intro.accept {_button(requests[0], 'intro.accept')}")
+    assert reason in await why(expert)
+
+    await _act(console, expert, "/optout")
+    await _act(console, expert, f"/click intro.accept {_button(requests[1], 'intro.accept')}")
+    await _act(console, expert, "/optin")
+    assert reason not in await why(expert)
+    async with app.db.sessions() as s:  # the requests still count against the expert's cap
+        assert await s.scalar(select(func.count()).select_from(Intro).where(
+            Intro.expert_id == await _member_id(app, expert), Intro.state == IntroState.ACCEPTED.value)) == 2

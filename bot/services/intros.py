@@ -158,6 +158,9 @@ class IntroService:
                 await session.execute(insert_ignore(session, NotMyArea).values(
                     community_id=community_id, member_id=expert.id, question_id=question.id, topic=question.text[:4000],
                     created_at=event.time))
+            if target is IntroState.ACCEPTED and not expert.profiling_consent:
+                # Accepted, it would count as expertise on the question: nothing is learnt about an opted-out member.
+                await session.execute(update(Intro).where(Intro.id == intro.id).values(question_id=None))
         log.info("intro %d %s", intro.id, target.value)
         shown = _shown(question.text)
         if target is IntroState.ACCEPTED:
