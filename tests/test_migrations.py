@@ -121,3 +121,37 @@ async def test_0012_ties_not_my_area_to_its_question_and_drops_the_words_of_aske
             assert (await s.execute(select(Intro.question_id, Intro.asker_id))).all() == [(question.id, asker)]
     finally:
         await db.dispose()
+
+
+async def test_0013_keeps_one_of_each_skill(db_url):
+    """Copies of a declared skill (in any case) stored before the unique index go, the oldest stays; endorsements by
+    different members stay apart."""
+    import sqlalchemy as sa
+
+    from bot.db.models import Skill
+    from bot.repo import ensure_community, ensure_member
+
+    db = Database(db_url)
+    try:
+        await ensure_schema(db)
+        async with db.sessions.begin() as s:
+            c = await ensure_community(s, "slack", "T1")
+            m, a, b = [(await ensure_member(s, c.id, u)).id for u in ("UM", "UA", "UB")]
+        await run_alembic(db, "downgrade", "0012")
+        from bot.db.types import UTCDateTime
+
+        skill = sa.table("skill", sa.column("community_id"), sa.column("member_id"), sa.column("topic"),
+                         sa.column("source"), sa.column("endorsed_by_id"), sa.column("created_at", UTCDateTime()))
+        rows = [("Kubernetes", "declared", None), ("kubernetes", "declared", None), ("Kubernetes", "declared", None),
+                ("helm", "endorsed", a), ("HELM", "endorsed", a), ("helm", "endorsed", b)]
+        async with db.engine.begin() as conn:
+            await conn.execute(skill.insert(), [{"community_id": c.id, "member_id": m, "topic": t, "source": src,
+                                                 "endorsed_by_id": by, "created_at": datetime(2026, 1, 5, tzinfo=UTC)}
+                                                for t, src, by in rows])
+        await upgrade(db)
+        async with db.sessions() as s:
+            kept = (await s.execute(select(Skill.topic, Skill.source, Skill.endorsed_by_id).order_by(Skill.id))).all()
+        assert [tuple(r) for r in kept] == [("Kubernetes", "declared", None), ("helm", "endorsed", a),
+                                            ("helm", "endorsed", b)]
+    finally:
+        await db.dispose()

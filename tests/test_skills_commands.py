@@ -226,3 +226,13 @@ async def test_a_typed_name_is_the_longest_member_name_it_starts_with(app):
     assert await stored(app, "UEV") == [("kubernetes", "endorsed")] and await stored(app, "UEMMA") == []
     assert (await say(app, "UA", "endorse emma helm", platform="console")).text == "Endorsed Emma for helm."
     assert (await say(app, "UA", "endorse Emmanuel go", platform="console")).text == "Endorsed Emmanuel for go."
+
+
+async def test_the_same_skill_declared_several_times_at_once_is_stored_once(app):
+    """Each add checked what was stored, then inserted: sent at once, "Kubernetes" was stored four times (the unique
+    constraint never fires for a declared skill, whose endorser is NULL; audit 11)."""
+    import asyncio
+
+    await members(app, "UDUP", "UOTHER")
+    await asyncio.gather(*(say(app, "UDUP", "add Kubernetes") for _ in range(4)), say(app, "UDUP", "add kubernetes"))
+    assert [source for _, source in await stored(app, "UDUP")] == ["declared"]

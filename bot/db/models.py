@@ -15,6 +15,8 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    func,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -167,7 +169,13 @@ class MessageVector(Base):
 
 class Skill(Base):
     __tablename__ = "skill"
-    __table_args__ = (UniqueConstraint("member_id", "topic", "source", "endorsed_by_id"),)
+    __table_args__ = (
+        UniqueConstraint("member_id", "topic", "source", "endorsed_by_id"),
+        # Once per member, topic in any case, source and endorser: the constraint above lets a declared skill (no
+        # endorser: NULL, and NULLs are distinct) be stored as often as it is sent at once (audit 11).
+        Index("uq_skill_once", "member_id", "source", func.lower(text("topic")),
+              func.coalesce(text("endorsed_by_id"), 0), unique=True),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     community_id: Mapped[int] = mapped_column(ForeignKey("community.id", ondelete=CASCADE), index=True)
