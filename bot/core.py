@@ -239,7 +239,7 @@ class Core:
             elif isinstance(event, ev.MemberJoined):
                 async with self.db.sessions.begin() as session:
                     await ensure_member(session, community_id, event.user, name=event.user_name,
-                                        is_bot=event.is_bot, timezone=event.timezone)
+                                        timezone=event.timezone, account_is_bot=event.is_bot)
         except Exception:
             metrics.HANDLE_ERRORS.labels(event.platform).inc()
             log.exception("failed to handle %s (%s)", type(event).__name__, event.event_id)
@@ -277,8 +277,10 @@ class Core:
         if asked and topic is None:
             return [self._reply(event, ASK_LIKE_THIS)]
         async with self.db.sessions.begin() as session:
+            # A bot's post makes a bot of someone seen first so; an ordinary post shows a person (who may have posted
+            # through an app before). A person's post through an app does not make them a bot.
             member = await ensure_member(session, community_id, event.user, name=event.user_name,
-                                         is_bot=event.is_bot)
+                                         is_bot=event.is_bot, account_is_bot=False if not event.is_bot else None)
             channel = await ensure_channel(session, community_id, event.channel, name=event.channel_name,
                                            is_private=event.is_private or event.is_direct,
                                            announcements=event.in_announcements)

@@ -70,7 +70,7 @@ class ReactionRemoved(Event):
 class MemberJoined(Event):
     user_name: str = ""
     timezone: str | None = None
-    is_bot: bool = False
+    is_bot: bool | None = None  # what the platform's user object says; None: the event does not say
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -87,10 +87,15 @@ async def get_member(session: AsyncSession, community_id: int, external_id: str)
 
 async def ensure_member(
     session: AsyncSession, community_id: int, external_id: str, *, name: str = "", is_bot: bool = False,
-    timezone: str | None = None,
+    timezone: str | None = None, account_is_bot: bool | None = None,
 ) -> Member:
-    """The member, created on first sight. Later events refresh the name and time zone only while the member
-    consents to profiling: after /optout or /forget-me nothing new about them is stored (as on import)."""
+    """The member, created on first sight (a bot if `is_bot`). Later events refresh the name and time zone only
+    while the member consents to profiling: after /optout or /forget-me nothing new about them is stored (as on
+    import). `account_is_bot` is what the platform says of the account itself (a user object, an ordinary post):
+    it corrects is_bot either way, where `is_bot` alone (a bot's post, which a person can make through an app)
+    only sets it on first sight."""
+    if account_is_bot is not None:
+        is_bot = account_is_bot
     member = await get_member(session, community_id, external_id)
     if member is None:
         await session.execute(
@@ -100,7 +105,10 @@ async def ensure_member(
         )
         member = await get_member(session, community_id, external_id)
         assert member is not None
-    elif member.profiling_consent:
+        return member
+    if account_is_bot is not None and member.is_bot != account_is_bot:
+        member.is_bot = account_is_bot
+    if member.profiling_consent:
         if name and member.name != name:
             member.name = name
         if timezone and member.timezone != timezone:
@@ -335,19 +343,26 @@ async def forget_member_everywhere(session: AsyncSession, community_id: int, mem
 async def ensure_members_bulk(session: AsyncSession, community_id: int,
                               people: dict[str, dict]) -> dict[str, int]:
     """external id -> member id, creating members not seen before (name, is_bot, timezone in the dict). A
-    "deleted" flag, where the export has one, sets whether the account is deactivated, both ways."""
+    "deleted" flag, where the export has one, sets whether the account is deactivated, both ways.
+
+    An existing member's is_bot follows the dict where it knows the account ("bot_known": users.json, an ordinary
+    post, a bot id), both ways. Someone known only from bot posts ("bot_posts": their ids) becomes a bot only if
+    every message stored under them is one of those posts: an earlier import that took an app's bot user for a
+    person is put right, and a person with messages of their own is never turned into a bot."""
     rows = [{"community_id": community_id, "external_id": ext, "name": p.get("name") or ext,
              "is_bot": bool(p.get("is_bot")), "timezone": p.get("timezone"), "profiling_consent": True,
              "available_for_intros": True, "deactivated": bool(p.get("deleted"))} for ext, p in people.items()]
     for start in range(0, len(rows), 1000):
         await session.execute(insert_ignore(session, Member), rows[start : start + 1000])
     found = (await session.execute(
-        select(Member.id, Member.external_id, Member.name, Member.timezone, Member.deactivated)
+        select(Member.id, Member.external_id, Member.name, Member.timezone, Member.deactivated, Member.is_bot)
         .where(Member.community_id == community_id)
     )).all()
     out = {}
     flipped: dict[bool, list[int]] = {True: [], False: []}
-    for mid, ext, name, tz, deactivated in found:
+    bots: dict[bool, list[int]] = {True: [], False: []}
+    maybe_bots: dict[int, set[str]] = {}
+    for mid, ext, name, tz, deactivated, is_bot in found:
         if ext in people:
             out[ext] = mid
             p = people[ext]
@@ -358,8 +373,21 @@ async def ensure_members_bulk(session: AsyncSession, community_id: int,
                     member.timezone = p.get("timezone") or member.timezone
             if "deleted" in p and bool(p["deleted"]) != deactivated:
                 flipped[bool(p["deleted"])].append(mid)
-    for deactivated, ids in flipped.items():
-        for start in range(0, len(ids), 1000):
-            await session.execute(update(Member).where(Member.id.in_(ids[start : start + 1000]))
-                                  .values(deactivated=deactivated))
+            if p.get("bot_known") and bool(p.get("is_bot")) != is_bot:
+                bots[bool(p.get("is_bot"))].append(mid)
+            elif not p.get("bot_known") and p.get("is_bot") and not is_bot and "bot_posts" in p:
+                maybe_bots[mid] = set(p["bot_posts"])
+    if maybe_bots:
+        for author, external_id in (await session.execute(
+            select(Message.author_id, Message.external_id)
+            .where(Message.community_id == community_id, Message.author_id.in_(maybe_bots))
+        )).all():
+            if external_id not in maybe_bots.get(author, ()):
+                maybe_bots.pop(author, None)  # a message of their own: a person
+        bots[True] += list(maybe_bots)
+    for column, changes in (("deactivated", flipped), ("is_bot", bots)):
+        for value, ids in changes.items():
+            for start in range(0, len(ids), 1000):
+                await session.execute(update(Member).where(Member.id.in_(ids[start : start + 1000]))
+                                      .values({column: value}))
     return out

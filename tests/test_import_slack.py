@@ -6,9 +6,10 @@ import zipfile
 from pathlib import Path, PurePosixPath
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from typer.testing import CliRunner
 
+from bot import events as ev
 from bot.cli import cli
 from bot.db.models import Community, Member, Message, MessageVector, Reaction
 from bot.errors import UserError
@@ -25,6 +26,10 @@ async def _community_id(app, team: str = TEAM) -> int:
 
 async def _top(app, question: str, asker: str, team: str = TEAM) -> list[str]:
     return [e.user for e in await app.expertise.rank(await _community_id(app, team), question, asker=asker)]
+
+
+async def _evidence(app, question: str, asker: str = "UK8S") -> dict[str, list[str]]:
+    return {e.user: e.why for e in await app.expertise.rank(await _community_id(app), question, asker=asker)}
 
 
 async def _message_count(app) -> int:
@@ -164,6 +169,73 @@ async def test_bot_messages_and_system_subtypes(app, tmp_path):
     assert not any("has joined the channel" in t or "set the channel topic" in t for t in texts)
     found = await _top(app, "postgres vacuum autovacuum cost limit", asker="UASK2")
     assert found[0] == "UPG" and "BDEPLOY" not in found and "UBOT" not in found
+
+
+async def _bot_flags(app) -> dict[str, bool]:
+    async with app.db.sessions() as s:
+        return dict((await s.execute(select(Member.external_id, Member.is_bot))).all())
+
+
+FROB_Q = "How do I calibrate the frobnicator widget in quuxlang?"
+GIPHY_Q = "How do I tune the zorblax sprocket on the gantry?"
+
+
+def _export_with_app_posts(tmp_path, name: str = "export"):
+    """Posts with both `user` and `bot_id` (as live Slack sends them for an app): UAPP, an uninstalled app's bot user
+    users.json does not list, answers the frobnicator thread; Petra (listed, a person) answers the zorblax one
+    through an app (a workflow run as her)."""
+    extra = [
+        {"type": "message", "user": "UASK2", "text": FROB_Q, "ts": f"{START + 100:.6f}",
+         "thread_ts": f"{START + 100:.6f}"},
+        {"type": "message", "user": "UAPP", "bot_id": "BQUUX", "bot_profile": {"id": "BQUUX", "name": "quux-app"},
+         "text": "quuxlang frobnicator widget calibration: frobnicate-calibrate! with #:precision 3",
+         "ts": f"{START + 160:.6f}", "thread_ts": f"{START + 100:.6f}"},
+        {"type": "message", "user": "UASK1", "text": GIPHY_Q, "ts": f"{START + 200:.6f}",
+         "thread_ts": f"{START + 200:.6f}"},
+        {"type": "message", "user": "UPG", "bot_id": "BFLOW", "username": "workflow",
+         "text": "zorblax sprocket on the gantry: loosen the 3mm hex and tune it to 40 Hz",
+         "ts": f"{START + 260:.6f}", "thread_ts": f"{START + 200:.6f}"},
+    ]
+    return write_slack_export(tmp_path / name, USERS, THREADS, extra=extra)
+
+
+async def test_a_post_with_a_bot_id_is_a_bots_post_as_the_live_bot_reads_it(app, tmp_path):
+    """An app's post carries `user` and `bot_id`; the live adapter reads it as a bot's. The import stored it as a
+    person's: an uninstalled app's bot user (not in users.json) was suggested first for its topic."""
+    report = await app.importer.import_slack(_export_with_app_posts(tmp_path))
+    assert report.errors == []
+    flags = await _bot_flags(app)
+    assert flags["UAPP"] is True  # known only from bot posts: a bot member
+    assert flags["UPG"] is False  # a person who posted through an app stays a person
+    assert flags["BFLOW"] is True  # her app post is stored under the app's bot
+    async with app.db.sessions() as s:
+        authors = dict((await s.execute(select(Message.external_id, Member.external_id)
+                                        .join(Member, Member.id == Message.author_id))).all())
+    assert authors[f"{START + 160:.6f}"] == "UAPP" and authors[f"{START + 260:.6f}"] == "BFLOW"
+    frob, zorblax = await _evidence(app, FROB_Q), await _evidence(app, GIPHY_Q)
+    assert "UAPP" not in frob and "frobnicat" not in " ".join(w for why in frob.values() for w in why)
+    assert "zorblax" not in " ".join(w for why in zorblax.values() for w in why)
+    assert (await _top(app, "postgres index ignored by the planner", asker="UASK1"))[0] == "UPG"
+
+
+async def test_a_reimport_corrects_who_is_a_bot_but_never_makes_a_person_one(app, tmp_path):
+    """A member taken for a person by an earlier import (or a live event) that the export shows to be a bot is made
+    one, and the other way round; someone not in users.json with messages of their own is not."""
+    folder = _export_with_app_posts(tmp_path)
+    await app.importer.import_slack(folder)
+    await app.core.handle(ev.MessagePosted(community=TEAM, platform="slack", user="UOUT", channel="C0GENERAL",
+                                           message_id=f"{START + 9000:.6f}", text="zorblax sprockets need 40 Hz"))
+    async with app.db.sessions.begin() as s:  # as an earlier version left them
+        await s.execute(update(Member).where(Member.external_id == "UAPP").values(is_bot=False))
+        await s.execute(update(Member).where(Member.external_id == "UCSS").values(is_bot=True))
+    # The next export shows UOUT (a guest users.json does not list) only posting through an app.
+    day = folder / "general" / "2023-11-14.json"
+    app_post = {"type": "message", "user": "UOUT", "bot_id": "BFLOW", "text": "standup", "ts": f"{START + 300:.6f}"}
+    day.write_text(json.dumps([*json.loads(day.read_text()), app_post]))
+    await app.importer.import_slack(folder)
+    flags = await _bot_flags(app)
+    assert (flags["UAPP"], flags["UCSS"], flags["UOUT"], flags["UPG"]) == (True, False, False, False)
+    assert "UAPP" not in await _evidence(app, FROB_Q)
 
 
 async def test_overlapping_later_export_adds_only_new_messages(app, tmp_path):

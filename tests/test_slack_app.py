@@ -232,6 +232,39 @@ async def test_a_retried_event_is_processed_once(slack):
     assert len(slack.fake.of("chat.postMessage")) == 1
 
 
+async def _is_bot(app: App) -> dict[str, bool]:
+    async with app.db.sessions() as s:
+        return dict((await s.execute(select(Member.external_id, Member.is_bot))).all())
+
+
+async def test_an_apps_posts_are_a_bots_and_a_person_posting_through_an_app_stays_a_person(slack):
+    """A post with a bot_id is a bot's, as the import reads it: its user, seen first so, is a bot member; Petra's post
+    through a workflow neither counts as hers nor makes her a bot; a person first seen through an app is a person
+    from their first ordinary post; and a bot's post that mentions the bot asks nothing."""
+    app_post = {"user": "UAPP", "bot_id": "BQUUX", "text": "frobnicator calibrated", "ts": "1700000300.000100",
+                "event_ts": "1700000300.000100"}
+    workflow = {"user": "UPG", "bot_id": "BFLOW", "text": "zorblax sprocket tuned", "ts": "1700000301.000100",
+                "event_ts": "1700000301.000100"}
+    giphy = {"user": "UNEWBIE", "bot_id": "BGIPHY", "text": "giphy: cat", "ts": "1700000302.000100",
+             "event_ts": "1700000302.000100"}
+    for event in (app_post, workflow, giphy):
+        assert await slack.event(fresh("event_message.json", **event)) == 200
+    await slack.adapter.idle()
+    assert {k: v for k, v in (await _is_bot(slack.app)).items() if k in ("UAPP", "UPG", "UNEWBIE")} == {
+        "UAPP": True, "UPG": False, "UNEWBIE": True}
+    slack.fake.people["UNEWBIE"] = {"id": "UNEWBIE", "name": "nina", "profile": {"display_name": "Nina"}}
+    await slack.event(fresh("event_message.json", user="UNEWBIE", text="a plain hello", ts="1700000303.000100",
+                            event_ts="1700000303.000100"))
+    before = len(slack.fake.of("chat.postMessage")) + len(slack.fake.of("chat.postEphemeral"))
+    await slack.event(fresh("event_app_mention.json", user="UAPP", bot_id="BQUUX", text="<@UBOT> who knows postgres?"))
+    await slack.adapter.idle()
+    assert (await _is_bot(slack.app))["UNEWBIE"] is False
+    assert len(slack.fake.of("chat.postMessage")) + len(slack.fake.of("chat.postEphemeral")) == before
+    async with slack.app.db.sessions() as s:
+        stored = set(await s.scalars(select(Message.text)))
+    assert not {"frobnicator calibrated", "zorblax sprocket tuned", "giphy: cat"} & stored
+
+
 async def test_forged_and_stale_signatures_are_refused(slack):
     payload = fresh("event_message_im.json")
     assert await slack.event(payload, secret="not-the-secret") == 401

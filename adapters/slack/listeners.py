@@ -218,5 +218,7 @@ class SlackAdapter:
             return dataclasses.replace(event, user_name=person.name) if person.name else event
         if isinstance(event, ev.MemberJoined) and not event.user_name:
             person = await self.directory.person(event.user)
-            return dataclasses.replace(event, user_name=person.name, timezone=person.timezone, is_bot=person.is_bot)
+            if person.name:  # users.info answered: it says whether the account is a bot
+                return dataclasses.replace(event, user_name=person.name, timezone=person.timezone,
+                                           is_bot=person.is_bot)
         return event

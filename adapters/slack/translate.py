@@ -124,6 +124,7 @@ def _app_mention(body: Payload, event: Payload, ws: Workspace) -> ev.Event | Non
     return ev.MessagePosted(
         **_base(body, event, ws, user=event["user"], channel=event["channel"], thread=event.get("thread_ts")),
         message_id=event.get("ts", ""), text=event.get("text") or "", mentions_bot=True,
+        is_bot=bool(event.get("bot_id")),  # an app's post that mentions the bot: no question, as _posted reads it
         permalink=ws.permalink(event["channel"], event.get("ts", ""), event.get("thread_ts")),
     )
 

@@ -155,7 +155,7 @@ class SlackExport:
             known = _strings(u, ("team_id", "team", "tz"))
             self.team = self.team or known.get("team_id") or known.get("team")
             people[u["id"]] = {"name": user_name(u), "is_bot": bool(u.get("is_bot")) or u["id"] == "USLACKBOT",
-                               "timezone": known.get("tz"), "deleted": bool(u.get("deleted"))}
+                               "bot_known": True, "timezone": known.get("tz"), "deleted": bool(u.get("deleted"))}
         return people
 
     def workspace_unknown(self) -> str | None:
@@ -270,17 +270,43 @@ class SlackExport:
 
     @staticmethod
     def _known_author(m: dict[str, Any], people: dict[str, dict]) -> bool:
-        """False for a message nobody wrote; otherwise its author is in people."""
-        author = m["user"]
-        if m["subtype"] == "bot_message" or (m["bot_id"] and not author):
-            author = m["bot_id"] or author or "bot"
-            people.setdefault(author, {"name": m["username"] or author, "is_bot": True})
-        if not author:
-            return False
-        if author not in people:
+        """False for a message nobody wrote; otherwise its user (if it names one) is in people. Someone users.json
+        does not list is taken for a bot while only bot posts show them (an uninstalled app's bot user, a workflow),
+        and for a person from their first ordinary post on."""
+        user = m["user"]
+        if not user:
+            if not is_bot_post(m):
+                return False
+            people.setdefault(m["bot_id"] or "bot", {"name": m["username"] or m["bot_id"] or "bot", "is_bot": True,
+                                                     "bot_known": True})
+            return True
+        seen = people.get(user)
+        if seen is None:
             profile = m["user_profile"]
-            people[author] = {"name": profile.get("display_name") or profile.get("real_name") or author}
+            name = profile.get("display_name") or profile.get("real_name") or m["username"] or user
+            seen = people[user] = {"name": name, "is_bot": True, "bot_posts": set()}
+            if not is_bot_post(m):  # Slackbot's own posts carry no bot_id
+                seen.update(is_bot=user == "USLACKBOT", bot_known=True)
+        if "bot_posts" in seen:
+            if is_bot_post(m):
+                seen["bot_posts"].add(m["ts"])
+            elif seen["is_bot"] and user != "USLACKBOT":
+                seen.update(is_bot=False, bot_known=True)
         return True
+
+    @staticmethod
+    def attribute(messages: list[dict[str, Any]], people: dict[str, dict]) -> None:
+        """Set each message's "author", once people holds everyone the export shows. A bot's post (bot_message,
+        or any post with a bot_id, as the live bot reads it) is stored under a bot: its user when that user is one,
+        else the app's bot (bot_id), so a person who posted through an app (a workflow, /giphy) stays a person and
+        the post never counts as their knowledge."""
+        for m in messages:
+            user = m["user"]
+            if user and (not is_bot_post(m) or people[user]["is_bot"]):
+                m["author"] = user
+                continue
+            author = m["author"] = m["bot_id"] or "bot"
+            people.setdefault(author, {"name": m["username"] or author, "is_bot": True, "bot_known": True})
 
     def to_incoming(self, m: dict[str, Any], channel_id: int, channel_ext: str, member_ids: dict[str, int],
                     author: str) -> IncomingMessage:
@@ -309,7 +335,6 @@ def unfurl_titles(m: dict[str, Any]) -> dict[str, str]:
     return out
 
 
-def message_author(m: dict[str, Any]) -> str:
-    if m.get("subtype") == "bot_message" or (m.get("bot_id") and not m.get("user")):
-        return m.get("bot_id") or m.get("user") or "bot"
-    return m["user"]
+def is_bot_post(m: dict[str, Any]) -> bool:
+    """Posted by an app or integration, as the live adapter reads a message (adapters/slack/translate.py)."""
+    return bool(m.get("bot_id")) or m.get("subtype") == "bot_message"

@@ -11,7 +11,7 @@ from bot.db.models import Channel, Community, Message
 from bot.db.vector_index import bulk_vector_load
 from bot.importers.discord_export import DiscordExport, opens_without_message, thread_home, thread_root
 from bot.importers.report import ImportReport
-from bot.importers.slack_export import SlackExport, message_author
+from bot.importers.slack_export import SlackExport
 from bot.progress import ProgressFactory, no_progress
 from bot.repo import (
     ensure_channel,
@@ -51,13 +51,14 @@ class ImportService:
                 report.community = "slack"
                 return report
             raw = {ch["id"]: export.read_messages(ch, people) for ch in channels}
+            export.attribute([m for msgs in raw.values() for m in msgs], people)
         finally:
             export.source.close()
         report.community = f"slack:{export.team}"
         community_id, member_ids, channel_ids = await self._ensure_structure("slack", export.team, "", people,
                                                                              channels)
         incoming: list[IncomingMessage] = [
-            export.to_incoming(m, channel_ids[ch_ext], ch_ext, member_ids, message_author(m))
+            export.to_incoming(m, channel_ids[ch_ext], ch_ext, member_ids, m["author"])
             for ch_ext, msgs in raw.items() for m in msgs
         ]
         await self._store(community_id, incoming, report, progress)
