@@ -236,16 +236,26 @@ class Core:
             elif isinstance(event, ev.ThreadStarted):
                 if event.thread:
                     await self._on_thread_started(event, community_id)
-            elif isinstance(event, ev.MemberJoined):
-                async with self.db.sessions.begin() as session:
-                    await ensure_member(session, community_id, event.user, name=event.user_name,
-                                        timezone=event.timezone, account_is_bot=event.is_bot)
+            elif isinstance(event, ev.MemberJoined | ev.MemberLeft):
+                await self._on_membership(event, community_id)
         except Exception:
             metrics.HANDLE_ERRORS.labels(event.platform).inc()
             log.exception("failed to handle %s (%s)", type(event).__name__, event.event_id)
             return [self._reply(event, "Sorry, something went wrong on my side; it has been logged.")] if (
                 isinstance(event, ev.CommandInvoked | ev.ActionClicked)) else []
         return []
+
+    async def _on_membership(self, event: ev.MemberJoined | ev.MemberLeft, community_id: int) -> None:
+        """Whoever left (a server left, an account deactivated) is kept for history but never suggested nor asked
+        for an introduction, as an export's deactivated accounts are; joining again brings them back."""
+        gone = isinstance(event, ev.MemberLeft)
+        timezone = event.timezone if isinstance(event, ev.MemberJoined) else None
+        async with self.db.sessions.begin() as session:
+            member = await ensure_member(session, community_id, event.user, name=event.user_name, timezone=timezone,
+                                         account_is_bot=event.is_bot)
+            if member.deactivated != gone:
+                member.deactivated = gone
+                log.info("%s member %s %s", event.platform, event.user, "left" if gone else "is back")
 
     async def workspace_address(self, platform: str, external_id: str, address: str) -> int:
         """A live workspace's own address (Slack's auth.test `url`): kept for its community, whose imported messages'

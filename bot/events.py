@@ -68,6 +68,8 @@ class ReactionRemoved(Event):
 
 @dataclass(frozen=True, kw_only=True)
 class MemberJoined(Event):
+    """A member joined, or is back: a Discord server joined again, a Slack account reactivated (or changed)."""
+
     user_name: str = ""
     timezone: str | None = None
     is_bot: bool | None = None  # what the platform's user object says; None: the event does not say
@@ -75,7 +77,10 @@ class MemberJoined(Event):
 
 @dataclass(frozen=True, kw_only=True)
 class MemberLeft(Event):
-    pass
+    """A member left the community: a Discord server left (or kicked), a Slack account deactivated."""
+
+    user_name: str = ""
+    is_bot: bool | None = None
 
 
 @dataclass(frozen=True)

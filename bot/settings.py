@@ -75,6 +75,9 @@ class Settings(BaseSettings):
     )
     discord_api_url: str | None = None
     discord_sharded: bool = False
+    # The privileged Server Members intent: departures and joins. Refused (not turned on in the Developer Portal),
+    # the bot connects without it and says so; false: never asked for.
+    discord_members_intent: bool = True
 
     @classmethod
     def settings_customise_sources(

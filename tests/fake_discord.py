@@ -37,6 +37,8 @@ class FakeDiscord:
     # On RESUME, replay from the client's last sequence itself (Discord may redeliver what was already seen).
     replay_last_seen_on_resume: bool = True
     refused: list[tuple[str, str]] = field(default_factory=list)  # (method, path regex) answered 403
+    # Privileged intents the application has not turned on: an IDENTIFY asking for one is closed with 4014.
+    refused_intents: int = 0
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1200000000000000001))
     _ws: web.WebSocketResponse | None = None
     _connected: asyncio.Event = field(default_factory=asyncio.Event)
@@ -106,6 +108,9 @@ class FakeDiscord:
                 await ws.send_json({"op": HEARTBEAT_ACK, "d": None, "s": None, "t": None})
             elif op == IDENTIFY:
                 self.identifies.append(data)
+                if data["intents"] & self.refused_intents:
+                    await ws.close(code=4014, message=b"Disallowed intent(s).")
+                    break
                 self.history.clear()
                 self._ws = ws
                 ready = load("ready")

@@ -86,9 +86,9 @@ async def test_ingests_channels_threads_forum_posts_edits_deletions_and_reaction
     # Reading is silent: the bot posted nothing.
     assert not fake_discord.find("POST", r"/channels/\d+/messages")
     [identify] = fake_discord.identifies
-    assert identify["intents"] == (1 << 0) | (1 << 9) | (1 << 10) | (
+    assert identify["intents"] == (1 << 0) | (1 << 1) | (1 << 9) | (1 << 10) | (
         1 << 15
-    )  # guilds, messages, reactions, content
+    )  # guilds, members, messages, reactions, content
 
 
 async def test_ask_with_a_slash_command_answers_with_embeds(app, fake_discord):
@@ -397,6 +397,67 @@ async def test_intro_flow_asks_the_expert_by_dm_then_opens_a_private_thread(app,
         assert hello.json["allowed_mentions"] == NO_PINGS
         dms = await fake_discord.wait_for("POST", "/users/@me/channels", count=2)
         assert str(dms[1].json["recipient_id"]) == ASHA  # the asker hears that the expert accepted
+
+
+async def test_a_member_who_leaves_is_not_suggested_nor_asked_until_they_join_again(app, fake_discord):
+    """GUILD_MEMBER_REMOVE (the members intent, asked for by default): Petra left the server, so she is not suggested
+    and a Request intro button shown before asks nobody; GUILD_MEMBER_ADD brings her back."""
+    asks = iter(range(1100000000000000611, 1100000000000000699))
+
+    async def ask() -> dict:
+        interaction = load("interaction_whoknows")
+        interaction["id"] = str(next(asks))
+        interaction["token"] = f"token-{interaction['id']}"
+        before = len(fake_discord.find("PATCH", rf"/webhooks/{BOT}/[^/]+/messages/@original"))
+        await send(fake_discord, bot, "INTERACTION_CREATE", interaction)
+        answers = await fake_discord.wait_for("PATCH", rf"/webhooks/{BOT}/[^/]+/messages/@original", before + 1)
+        return answers[-1].json
+
+    async with running_bot(app, fake_discord) as bot:
+        await send(fake_discord, bot, "MESSAGE_CREATE", "message_create")
+        await send(fake_discord, bot, "MESSAGE_CREATE", "message_create_reply")
+        answer = await ask()
+        [request_intro] = _custom_ids(answer)
+        assert request_intro.endswith(f":{PETRA}")
+
+        await send(fake_discord, bot, "GUILD_MEMBER_REMOVE", "guild_member_remove")
+        assert not [c for c in _custom_ids(await ask()) if c.endswith(f":{PETRA}")]
+        click = load("interaction_intro_request")
+        click["data"]["custom_id"] = request_intro
+        click["message"]["components"] = answer["components"]
+        await send(fake_discord, bot, "INTERACTION_CREATE", click)
+        await fake_discord.wait_for("POST", r"/webhooks/\d+/[^/]+", 1)  # the answer to the click
+        assert not fake_discord.find("POST", "/users/@me/channels")  # Petra is not asked
+
+        joined = load("guild_member_add")
+        joined["user"] = load("guild_member_remove")["user"]
+        await send(fake_discord, bot, "GUILD_MEMBER_ADD", joined)
+        assert _custom_ids(await ask())[0].endswith(f":{PETRA}")
+    assert fake_discord.identifies[0]["intents"] & (1 << 1)  # GUILD_MEMBERS
+
+
+async def test_without_the_members_intent_granted_the_bot_runs_without_it(app, fake_discord, caplog):
+    """The Server Members intent is privileged: an application that has not turned it on is refused (4014) and
+    the bot connects again without it, saying what that costs; turned off in the settings, it is never asked."""
+    fake_discord.refused_intents = 1 << 1
+    app.settings = app.settings.model_copy(
+        update={"discord_token": SecretStr("fake-token"), "discord_api_url": fake_discord.api_url}
+    )
+    for members_setting, identifies in ((True, 2), (False, 1)):
+        app.settings = app.settings.model_copy(update={"discord_members_intent": members_setting})
+        fake_discord.identifies.clear()
+        fake_discord._connected.clear()
+        task = asyncio.create_task(run(app))
+        try:
+            await fake_discord.connected()
+            sequence = await fake_discord.dispatch("GUILD_MEMBER_ADD", load("guild_member_add"))
+            await asyncio.wait_for(app.core.senders["discord"].client.wait_processed(sequence), 60)
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            app.scheduler.shutdown()  # run() starts it
+        assert [bool(i["intents"] & (1 << 1)) for i in fake_discord.identifies] == [True, False][-identifies:]
+    assert caplog.text.count("Discord refused the Server Members intent") == 1
 
 
 async def test_where_private_threads_are_refused_each_member_gets_the_intro_by_dm(app, fake_discord):

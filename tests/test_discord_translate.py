@@ -38,6 +38,7 @@ def test_every_followed_dispatch_type_has_a_translator():
         "MESSAGE_REACTION_ADD",
         "MESSAGE_REACTION_REMOVE",
         "GUILD_MEMBER_ADD",
+        "GUILD_MEMBER_REMOVE",
         "INTERACTION_CREATE",
     } <= set(TRANSLATORS)
 
@@ -150,6 +151,12 @@ def test_member_joined():
     joined = one("GUILD_MEMBER_ADD", "guild_member_add")
     assert isinstance(joined, ev.MemberJoined)
     assert (joined.user, joined.user_name, joined.community) == (KENJI, "Kenji Sato", GUILD)
+
+
+def test_member_left():
+    left = one("GUILD_MEMBER_REMOVE", "guild_member_remove")
+    assert isinstance(left, ev.MemberLeft)
+    assert (left.user, left.user_name, left.community, left.is_bot) == (PETRA, "Petra Novak", GUILD, False)
 
 
 def test_slash_commands():

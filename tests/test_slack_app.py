@@ -265,6 +265,32 @@ async def test_an_apps_posts_are_a_bots_and_a_person_posting_through_an_app_stay
     assert not {"frobnicator calibrated", "zorblax sprocket tuned", "giphy: cat"} & stored
 
 
+def _experts(answer: dict[str, Any]) -> list[str]:
+    return [value.rsplit(":", 1)[1] for action, value in buttons(answer) if action == "intro.request"]
+
+
+async def test_a_deactivated_account_is_not_suggested_nor_asked_until_reactivated(slack):
+    """user_change with `deleted: true` (an admin deactivated Petra): no longer suggested, and an intro request from
+    an answer shown before is refused; reactivated (`deleted: false`), she is back."""
+    asked = await slack.command("UASK1", "/whoknows", "postgres index ignored by the planner")
+    assert _experts(asked)[0] == "UPG"
+    request = next(value for action, value in buttons(asked) if value.endswith(":UPG"))
+
+    assert await slack.event(fresh("event_user_change_deactivated.json")) == 200
+    await slack.adapter.idle()
+    assert "UPG" not in _experts(await slack.command("UASK2", "/whoknows", "postgres index ignored by the planner"))
+    await slack.click("UASK1", "intro.request", request)
+    assert slack.dm("UPG") == []
+    async with slack.app.db.sessions() as s:
+        assert await s.scalar(select(func.count()).select_from(Intro)) == 0
+
+    back = fresh("event_user_change_deactivated.json")
+    back["event"]["user"]["deleted"] = False
+    assert await slack.event(back) == 200
+    await slack.adapter.idle()
+    assert _experts(await slack.command("UASK2", "/whoknows", "postgres index ignored by the planner"))[0] == "UPG"
+
+
 async def test_forged_and_stale_signatures_are_refused(slack):
     payload = fresh("event_message_im.json")
     assert await slack.event(payload, secret="not-the-secret") == 401

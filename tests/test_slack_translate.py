@@ -46,6 +46,7 @@ EVENTS = [
     ("event_reaction_removed.json", ev.ReactionRemoved, {"reaction": "pray"}),
     ("event_member_joined_channel.json", ev.MemberJoined, {"user": "UNEW", "channel": "C0GENERAL"}),
     ("event_team_join.json", ev.MemberJoined, {"user": "UNEW", "user_name": "Nora", "timezone": "Europe/Paris"}),
+    ("event_user_change_deactivated.json", ev.MemberLeft, {"user": "UPG", "user_name": "Petra", "is_bot": False}),
     ("event_app_home_opened.json", None, {}),
 ]
 

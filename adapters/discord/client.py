@@ -34,12 +34,13 @@ PLATFORM = "discord"
 QUEUED_EVENTS = set(TRANSLATORS) - {"INTERACTION_CREATE"}
 
 
-def intents() -> discord.Intents:
+def intents(*, members: bool = True) -> discord.Intents:
     wanted = discord.Intents.none()
     wanted.guilds = True
     wanted.guild_messages = True
     wanted.message_content = True  # privileged: enable it in the Developer Portal
     wanted.guild_reactions = True
+    wanted.members = members  # privileged too: members who leave (GUILD_MEMBER_REMOVE) and join
     return wanted
 
 
@@ -72,10 +73,17 @@ class ConnectiveMixin:
     """What the bot adds to discord.Client or discord.AutoShardedClient."""
 
     def __init__(
-        self, app: App, *, follow_gateway: bool = False, sync_commands: bool = True, **options: Any
+        self,
+        app: App,
+        *,
+        follow_gateway: bool = False,
+        sync_commands: bool = True,
+        members_intent: bool = True,
+        **options: Any,
     ) -> None:
         super().__init__(
-            intents=intents(),
+            intents=intents(members=members_intent),
+            chunk_guilds_at_startup=False,  # the members intent is for joins and departures, not a member list
             enable_debug_events=True,
             allowed_mentions=NO_PINGS,  # type: ignore[call-arg]
             **options,
@@ -329,7 +337,14 @@ class ShardedConnectiveClient(ConnectiveMixin, discord.AutoShardedClient):
 
 
 def make_client(
-    app: App, *, sharded: bool = False, follow_gateway: bool = False, sync_commands: bool = True
+    app: App,
+    *,
+    sharded: bool = False,
+    follow_gateway: bool = False,
+    sync_commands: bool = True,
+    members_intent: bool = True,
 ) -> ConnectiveMixin:
     cls = ShardedConnectiveClient if sharded else ConnectiveClient
-    return cls(app, follow_gateway=follow_gateway, sync_commands=sync_commands)
+    return cls(
+        app, follow_gateway=follow_gateway, sync_commands=sync_commands, members_intent=members_intent
+    )

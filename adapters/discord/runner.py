@@ -16,6 +16,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SETUP = "see deploy/discord/README.md"
+MEMBERS_REFUSED = (
+    "Discord refused the Server Members intent; connecting without it, so members who leave a server stay "
+    "suggestable and can be asked for intros. Turn on Bot → Privileged Gateway Intents → Server Members Intent "
+    f"in the Discord Developer Portal, or set CONNECTIVE_DISCORD_MEMBERS_INTENT=false to stop asking ({SETUP})"
+)
 
 
 def use_api_url(api_url: str) -> None:
@@ -32,15 +37,27 @@ async def run(app: App) -> None:
         )
     if settings.discord_api_url:
         use_api_url(settings.discord_api_url)
-    client = make_client(app, sharded=settings.discord_sharded, follow_gateway=bool(settings.discord_api_url))
+    members = settings.discord_members_intent
     app.scheduler.start()
-    try:
-        async with client:  # type: ignore[attr-defined]
-            await client.start(settings.discord_token.get_secret_value())  # type: ignore[attr-defined]
-    except discord.LoginFailure:
-        raise UserError(f"Discord refused the bot token (DISCORD_TOKEN); {SETUP}") from None
-    except discord.PrivilegedIntentsRequired:
-        raise UserError(
-            "turn on the Message Content intent for the bot in the Discord Developer Portal "
-            f"(Bot → Privileged Gateway Intents); {SETUP}"
-        ) from None
+    while True:
+        client = make_client(
+            app,
+            sharded=settings.discord_sharded,
+            follow_gateway=bool(settings.discord_api_url),
+            members_intent=members,
+        )
+        try:
+            async with client:  # type: ignore[attr-defined]
+                await client.start(settings.discord_token.get_secret_value())  # type: ignore[attr-defined]
+            return
+        except discord.LoginFailure:
+            raise UserError(f"Discord refused the bot token (DISCORD_TOKEN); {SETUP}") from None
+        except discord.PrivilegedIntentsRequired:
+            if not members:
+                raise UserError(
+                    "turn on the Message Content intent for the bot in the Discord Developer Portal "
+                    f"(Bot → Privileged Gateway Intents); {SETUP}"
+                ) from None
+            # Discord does not say which privileged intent it refused: without the optional one, the bot still runs.
+            log.warning(MEMBERS_REFUSED)
+            members = False

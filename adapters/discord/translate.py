@@ -15,6 +15,7 @@ from bot import events as ev
 if TYPE_CHECKING:  # discord.py's TypedDicts of the raw payloads
     from discord.types.gateway import (
         GuildMemberAddEvent,
+        GuildMemberRemoveEvent,
         InteractionCreateEvent,
         MessageCreateEvent,
         MessageDeleteBulkEvent,
@@ -274,6 +275,22 @@ def member_add(data: GuildMemberAddEvent, ctx: Context) -> list[ev.Event]:
     ]
 
 
+def member_remove(data: GuildMemberRemoveEvent, ctx: Context) -> list[ev.Event]:
+    """Left the server, or was kicked or banned."""
+    user = data.get("user") or {}
+    if not user.get("id"):
+        return []
+    return [
+        ev.MemberLeft(
+            platform=PLATFORM,
+            community=data["guild_id"],
+            user=user["id"],
+            user_name=_display_name(user),
+            is_bot=bool(user.get("bot")),
+        )
+    ]
+
+
 # -- interactions ----------------------------------------------------------------------------------
 def _option_value(option: dict[str, Any], resolved: dict[str, Any]) -> str:
     value = option.get("value")
@@ -383,6 +400,7 @@ TRANSLATORS: dict[str, Translator] = {
     "MESSAGE_REACTION_ADD": reaction_add,
     "MESSAGE_REACTION_REMOVE": reaction_remove,
     "GUILD_MEMBER_ADD": member_add,
+    "GUILD_MEMBER_REMOVE": member_remove,
     "INTERACTION_CREATE": interaction_create,
 }
 

@@ -145,12 +145,17 @@ def _member_joined_channel(body: Payload, event: Payload, ws: Workspace) -> ev.E
 
 
 def _team_join(body: Payload, event: Payload, ws: Workspace) -> ev.Event | None:
+    """team_join, and user_change (any change to an account): a deactivated account (`deleted`) has left, any
+    other is here, back if it was deactivated."""
     user = event.get("user") or {}
     if not user.get("id"):
         return None
     profile = user.get("profile") or {}
-    return ev.MemberJoined(**_base(body, event, ws, user=user["id"]),
-                           user_name=profile.get("display_name") or user.get("real_name") or user.get("name", ""),
+    name = profile.get("display_name") or user.get("real_name") or user.get("name", "")
+    if user.get("deleted"):
+        return ev.MemberLeft(**_base(body, event, ws, user=user["id"]), user_name=name,
+                             is_bot=bool(user.get("is_bot")))
+    return ev.MemberJoined(**_base(body, event, ws, user=user["id"]), user_name=name,
                            timezone=user.get("tz"), is_bot=bool(user.get("is_bot")))
 
 
@@ -161,6 +166,7 @@ EVENTS: dict[str, Callable[[Payload, Payload, Workspace], ev.Event | None]] = {
     "reaction_removed": _reaction,
     "member_joined_channel": _member_joined_channel,
     "team_join": _team_join,
+    "user_change": _team_join,
 }
 
 
