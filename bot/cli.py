@@ -638,15 +638,16 @@ async def _console_session(app, community: str | None, as_name: str, script: lis
         if member is None and members_only and c.platform != "console":
             raise await _no_such_member(session, c, as_name)
     user = member.external_id if member else f"console-{as_name.lower()}"
+    # --as only picks the member: what was typed ("elin", a platform id) never renames them
+    name = member.name if member else as_name
     adapter = ConsoleAdapter(app.core.handle, community=c.external_id, platform=c.platform)
     if script is None:
-        typer.echo(f"You are {member.name if member else as_name} in {c.platform}:{c.external_id}. "
-                   "Ask “who knows …?”, or /help. Ctrl-D ends.")
-        await chat(adapter, user, user_name=as_name)
+        typer.echo(f"You are {name} in {c.platform}:{c.external_id}. Ask “who knows …?”, or /help. Ctrl-D ends.")
+        await chat(adapter, user, user_name=name)
         return
     for line in script:
         typer.echo(f"{as_name}> {line}")
-        for text in await adapter.say(user, line, user_name=as_name):
+        for text in await adapter.say(user, line, user_name=name):
             typer.echo(f"connective> {text}\n")
 
 

@@ -531,3 +531,20 @@ def test_import_with_the_workspace_address_links_there(tmp_path):
     assert "https://acme.slack.com/archives/" in asked.stdout and "https://slack.com/" not in asked.stdout
     again = run("--db", db, "import", "slack", str(SAMPLE))
     assert again.returncode == 0 and " 0 new" in again.stdout
+
+
+def test_chat_as_picks_the_member_and_never_renames_them(sample_db):
+    """`chat --as elin` or `--as <platform id>` wrote what was typed over the member's name, which `ask` then showed."""
+    from sqlalchemy import create_engine, select
+
+    from bot.db.models import Member
+
+    engine = create_engine(sample_db)
+    with engine.connect() as conn:
+        user, name = conn.execute(select(Member.external_id, Member.name).where(Member.is_bot.is_(False))
+                                  .order_by(Member.name).limit(1)).one()
+    for typed in (name.lower(), user):
+        out = run("--db", sample_db, "chat", "--as", typed, stdin="/me\n")
+        assert out.returncode == 0 and out.stdout.startswith(f"You are {name} in slack:"), out.stderr
+        with engine.connect() as conn:
+            assert conn.scalar(select(Member.name).where(Member.external_id == user)) == name, typed
