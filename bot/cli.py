@@ -57,20 +57,46 @@ def _main(
     _state["overrides"] = {k: v for k, v in {"database_url": db, "log_level": log_level}.items() if v}
 
 
+class SettingsError(UserError):
+    """Settings that cannot be used: each problem in one line (`config check` lists them all, others the first)."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__(problems[0])
+        self.problems = problems
+
+
+_FLAGS = {"database_url": "--db / ", "log_level": "--log-level / "}
+
+
+def _setting_problems(exc) -> list[str]:  # noqa: ANN001
+    """A ValidationError as one line per setting, naming where it is set and never echoing the value (a token)."""
+    import difflib
+
+    from bot.settings import Settings, config_file
+
+    found = []
+    for err in exc.errors():
+        name = ".".join(str(p) for p in err["loc"])
+        if err["type"] == "extra_forbidden":  # only the settings file can hold a name no setting has
+            near = difflib.get_close_matches(name.lower(), list(Settings.model_fields), n=1, cutoff=0.6)
+            found.append(f"{config_file()}: no setting {name!r}" + (f"; did you mean {near[0]!r}?" if near else ""))
+        else:
+            found.append(f"setting {name} ({_FLAGS.get(name, '')}CONNECTIVE_{name.upper()}): {err['msg']}")
+    return found
+
+
 def settings(**more: Any):  # noqa: ANN201
     from pydantic import ValidationError
 
     from bot.logs import setup_logging
     from bot.settings import Settings
 
+    verbose = more.pop("verbose", False)
     try:
         s = Settings(**{**_state.get("overrides", {}), **more})
     except ValidationError as exc:
-        err = exc.errors()[0]
-        name = ".".join(str(p) for p in err["loc"])
-        raise UserError(f"setting {name} (CONNECTIVE_{name.upper()}): {err['msg']}") from None
-    setup_logging("WARNING" if s.log_level.upper() == "INFO" and not more.get("verbose") else s.log_level,
-                  json_lines=s.log_json)
+        raise SettingsError(_setting_problems(exc)) from None
+    setup_logging("WARNING" if s.log_level == "INFO" and not verbose else s.log_level, json_lines=s.log_json)
     return s
 
 

@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from bot.errors import UserError
+
 config_cli = typer.Typer(no_args_is_help=True, help="Configuration.")
 
 _TOKENS = {
@@ -19,7 +21,6 @@ _TOKENS = {
 def problems(s, platform: str) -> list[str]:  # noqa: ANN001
     """Everything that would stop `connective run --platform PLATFORM` with these settings."""
     from bot.db.engine import Database
-    from bot.errors import UserError
     from bot.health import Health
 
     found: list[str] = []
@@ -30,6 +31,12 @@ def problems(s, platform: str) -> list[str]:  # noqa: ANN001
             found.append(f"{env} (CONNECTIVE_{name.upper()}) is not set")
     if platform == "slack" and s.slack_app_token is None and s.slack_signing_secret is None:
         found.append("set SLACK_APP_TOKEN (Socket Mode) or SLACK_SIGNING_SECRET (HTTP mode)")
+    if platform == "slack":  # a token pasted into the other's place: Slack would refuse it at start
+        for token, env, kind, prefix in (("slack_bot_token", "SLACK_BOT_TOKEN", "a bot token", "xoxb-"),
+                                         ("slack_app_token", "SLACK_APP_TOKEN", "an app-level token", "xapp-")):
+            value = getattr(s, token)
+            if value is not None and not value.get_secret_value().startswith(prefix):
+                found.append(f"{env} is not {kind} (those start with {prefix})")
     try:
         model = Path(s.resolved_model_path())
         if not (model / "config.json").is_file():
@@ -59,9 +66,14 @@ def check(
     platform: Annotated[str, typer.Option("--platform", help="slack, discord or console")] = "console",
 ) -> None:
     """Check settings: database reachable, tokens present for the platform, model folder present."""
-    from bot.cli import settings
+    from bot.cli import SettingsError, settings
 
-    found = problems(settings(), platform)
+    try:
+        found = problems(settings(), platform)
+    except SettingsError as exc:
+        found = exc.problems
+    except UserError as exc:  # the settings file: missing or not TOML
+        found = [str(exc)]
     for problem in found:
         typer.echo(f"problem: {problem}", err=True)
     if found:

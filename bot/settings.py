@@ -3,16 +3,18 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
 import platformdirs
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, BeforeValidator, Field, SecretStr
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+
+from bot.errors import UserError
 
 
 def default_database_url() -> str:
@@ -25,11 +27,39 @@ def _env(*names: str) -> AliasChoices:
     return AliasChoices(*names)
 
 
+def config_file() -> Path:
+    """The settings file: the one CONNECTIVE_CONFIG names, else connective.toml in the working directory."""
+    return Path(os.environ.get("CONNECTIVE_CONFIG") or "connective.toml").expanduser()
+
+
+class _ConfigFile(TomlConfigSettingsSource):
+    """connective.toml, optional; but a file CONNECTIVE_CONFIG names must exist, and a file that is not TOML is an
+    error naming it, not a traceback."""
+
+    def __init__(self, settings_cls: type[BaseSettings]) -> None:
+        path = config_file()
+        if os.environ.get("CONNECTIVE_CONFIG") and not path.is_file():
+            raise UserError(f"CONNECTIVE_CONFIG names {str(path)!r}, which is not a file")
+        super().__init__(settings_cls, toml_file=path)
+
+    def _read_file(self, file_path: Any) -> dict[str, Any]:  # noqa: ANN401
+        try:
+            return super()._read_file(file_path)
+        except ValueError as exc:  # tomllib.TOMLDecodeError, or bytes that are not UTF-8
+            raise UserError(f"{file_path}: not valid TOML ({exc})") from None
+        except OSError as exc:
+            raise UserError(f"{file_path}: cannot read it ({exc.strerror or exc})") from None
+
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+
+
 class Settings(BaseSettings):
+    # extra="forbid" rejects a key of the settings file no setting has ("databse_url" would leave the data in the
+    # default database); the environment source reads only the settings' own names, so other variables never count.
     model_config = SettingsConfigDict(
         env_prefix="CONNECTIVE_",
-        toml_file=os.environ.get("CONNECTIVE_CONFIG", "connective.toml"),
-        extra="ignore",
+        extra="forbid",
         populate_by_name=True,
     )
 
@@ -42,7 +72,8 @@ class Settings(BaseSettings):
     model_cache_dir: str | None = None  # defaults to the user cache directory
     # PostgreSQL: most memory (maintenance_work_mem) for rebuilding the vector index after a large import
     index_build_memory_mb: int = Field(default=2048, ge=64)
-    log_level: str = "INFO"
+    log_level: Annotated[LogLevel, BeforeValidator(lambda v: v.upper() if isinstance(v, str) else v)] \
+        = "INFO"
     log_json: bool = False
 
     # `connective run`: /healthz and /metrics on this port (0: off); seconds to finish events on SIGTERM
@@ -51,8 +82,8 @@ class Settings(BaseSettings):
     shutdown_grace_seconds: float = 25.0
 
     # who knows X / intros
-    weekly_intro_cap: int = 3
-    intro_timeout_hours: float = 24.0
+    weekly_intro_cap: int = Field(default=3, ge=1)  # 0 would leave nobody to suggest
+    intro_timeout_hours: float = Field(default=24.0, gt=0)
     console_community: str = "console"
 
     # Slack
@@ -88,7 +119,7 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls), file_secret_settings)
+        return (init_settings, env_settings, _ConfigFile(settings_cls), file_secret_settings)
 
     def resolved_model_path(self) -> str:
         if self.model_path:

@@ -4,13 +4,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 
-def check(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+def check(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
     clean = {k: v for k, v in os.environ.items()
              if not k.startswith(("SLACK_", "DISCORD_", "CONNECTIVE_"))}
     return subprocess.run([sys.executable, "-m", "bot.cli", *args], capture_output=True, text=True,
-                          env={**clean, **(env or {})}, timeout=300)
+                          env={**clean, **(env or {})}, timeout=300, cwd=cwd)
 
 
 def test_config_check_lists_each_problem(tmp_path):
@@ -29,3 +30,58 @@ def test_config_check_passes_a_good_configuration(tmp_path):
                 env={"DISCORD_TOKEN": "x" * 30})
     assert out.returncode == 0, out.stderr
     assert "ok" in out.stdout and "x" * 30 not in out.stdout + out.stderr
+
+
+def one_line(out: subprocess.CompletedProcess, prefix: str) -> str:
+    assert "Traceback" not in out.stderr, out.stderr[-3000:]
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(prefix), out.stderr
+    return lines[0]
+
+
+def test_a_damaged_settings_file_or_log_level_is_one_line_for_every_command(tmp_path):
+    """A connective.toml that is not TOML, or a log level logging does not know, was a traceback in every command,
+    `config check` among them."""
+    db = f"sqlite:///{tmp_path / 'c.db'}"
+    (tmp_path / "connective.toml").write_text("this is not toml [\n")
+    out = check("--db", db, "config", "check", cwd=tmp_path)
+    assert out.returncode == 1 and "connective.toml: not valid TOML (" in one_line(out, "problem: ")
+    out = check("--db", db, "ask", "x", cwd=tmp_path)
+    assert out.returncode == 2 and "connective.toml: not valid TOML" in one_line(out, "error: ")
+    (tmp_path / "connective.toml").unlink()
+    out = check("--db", db, "config", "check", env={"CONNECTIVE_LOG_LEVEL": "LOUD"}, cwd=tmp_path)
+    assert out.returncode == 1 and "CONNECTIVE_LOG_LEVEL" in one_line(out, "problem: setting log_level")
+    out = check("--db", db, "--log-level", "LOUD", "ask", "x", cwd=tmp_path)
+    assert out.returncode == 2 and "'DEBUG', 'INFO'" in one_line(out, "error: setting log_level (--log-level")
+    out = check("--db", db, "--log-level", "warning", "config", "check", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+
+
+def test_config_check_reports_settings_that_would_be_ignored_or_make_no_sense(tmp_path):
+    db = f"sqlite:///{tmp_path / 'c.db'}"
+    out = check("--db", db, "config", "check", env={"CONNECTIVE_CONFIG": str(tmp_path / "missing.toml")},
+                cwd=tmp_path)
+    assert out.returncode == 1 and "missing.toml" in one_line(out, "problem: CONNECTIVE_CONFIG names")
+    # A misspelt key left the data in the default database; other CONNECTIVE_* variables are none of its business.
+    (tmp_path / "connective.toml").write_text('databse_url = "sqlite:////tmp/x.db"\n')
+    out = check("config", "check", env={"CONNECTIVE_SOMETHING_ELSE": "1", "XDG_DATA_HOME": str(tmp_path)}, cwd=tmp_path)
+    assert out.returncode == 1
+    assert one_line(out, "problem: ") == "problem: connective.toml: no setting 'databse_url'; did you mean " \
+                                         "'database_url'?"
+    (tmp_path / "connective.toml").unlink()
+    out = check("--db", db, "config", "check", env={"CONNECTIVE_WEEKLY_INTRO_CAP": "-3",
+                                                    "CONNECTIVE_INTRO_TIMEOUT_HOURS": "-1",
+                                                    "CONNECTIVE_SOMETHING_ELSE": "1"}, cwd=tmp_path)
+    problems = out.stderr.strip().splitlines()
+    assert out.returncode == 1 and len(problems) == 2, out.stderr
+    assert "problem: setting weekly_intro_cap (CONNECTIVE_WEEKLY_INTRO_CAP)" in problems[0]
+    assert "problem: setting intro_timeout_hours (CONNECTIVE_INTRO_TIMEOUT_HOURS)" in problems[1]
+    out = check("--db", db, "config", "check", "--platform", "slack", cwd=tmp_path,
+                env={"SLACK_BOT_TOKEN": "xapp-secret-1", "SLACK_APP_TOKEN": "xoxb-secret-2"})
+    assert out.returncode == 1 and "secret" not in out.stdout + out.stderr
+    assert out.stderr.strip().splitlines() == ["problem: SLACK_BOT_TOKEN is not a bot token (those start with xoxb-)",
+                                               "problem: SLACK_APP_TOKEN is not an app-level token (those start with "
+                                               "xapp-)"]
+    out = check("--db", db, "config", "check", "--platform", "slack", cwd=tmp_path,
+                env={"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_APP_TOKEN": "xapp-1", "CONNECTIVE_SOMETHING_ELSE": "1"})
+    assert out.returncode == 0, out.stderr
