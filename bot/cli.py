@@ -758,10 +758,27 @@ def run(
     async def go() -> None:
         from bot.serve import serve
 
-        app = await _open_app(s)
-        await serve(app, run_platform)  # closes the app
+        app = await _open_app(s)  # the database answered here: what fails below is the platform or a port
+        try:
+            await serve(app, run_platform)  # closes the app
+        except OSError as exc:  # aiohttp's ClientConnectorError, a refused connection, a timeout, a port taken
+            raise UserError(_unreachable(platform, exc)) from None
 
     run_async(go)
+
+
+_PLATFORM_NAMES = {"slack": "Slack (CONNECTIVE_SLACK_API_URL when set)",
+                   "discord": "Discord (CONNECTIVE_DISCORD_API_URL when set)"}
+
+
+def _unreachable(platform: str, exc: OSError) -> str:
+    """What `connective run` could not reach, or which port it could not listen on, rather than the database."""
+    import errno
+
+    detail = str(exc) or type(exc).__name__
+    if exc.errno in (errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES):
+        return f"cannot listen: {detail} (CONNECTIVE_METRICS_PORT, CONNECTIVE_HTTP_PORT)"
+    return f"cannot reach {_PLATFORM_NAMES.get(platform, platform)}: {detail}"
 
 
 def _unknown_command_prints_help() -> None:

@@ -548,3 +548,35 @@ def test_chat_as_picks_the_member_and_never_renames_them(sample_db):
         assert out.returncode == 0 and out.stdout.startswith(f"You are {name} in slack:"), out.stderr
         with engine.connect() as conn:
             assert conn.scalar(select(Member.name).where(Member.external_id == user)) == name, typed
+
+
+@pytest.mark.parametrize(("platform", "env", "name"), [
+    ("slack", {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_APP_TOKEN": "xapp-1",
+               "CONNECTIVE_SLACK_API_URL": "http://127.0.0.1:1/api/"}, "Slack"),
+    ("discord", {"DISCORD_TOKEN": "a.b.c", "CONNECTIVE_DISCORD_API_URL": "http://127.0.0.1:1/api/v10"}, "Discord"),
+])
+def test_run_names_the_platform_it_cannot_reach_not_the_database(tmp_path, platform, env, name):
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "DISCORD_", "CONNECTIVE_"))}
+    out = subprocess.run([*CLI, "--db", f"sqlite:///{tmp_path / 'run.db'}", "run", "--platform", platform],
+                         capture_output=True, text=True, timeout=300,
+                         env={**clean, **env, "CONNECTIVE_METRICS_PORT": "0"})
+    errors = [line for line in out.stderr.splitlines() if line.startswith("error: ")]
+    assert out.returncode == 2 and len(errors) == 1, out.stderr[-3000:]
+    assert errors[0].startswith(f"error: cannot reach {name} (CONNECTIVE_") and "127.0.0.1:1" in errors[0], errors
+    assert "database" not in errors[0] and "xoxb-1" not in out.stderr
+
+
+def test_run_names_the_port_it_cannot_listen_on(tmp_path):
+    import socket
+
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "DISCORD_", "CONNECTIVE_"))}
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        out = subprocess.run([*CLI, "--db", f"sqlite:///{tmp_path / 'run.db'}", "run", "--platform", "slack"],
+                             capture_output=True, text=True, timeout=300,
+                             env={**clean, "SLACK_BOT_TOKEN": "xoxb-1", "SLACK_APP_TOKEN": "xapp-1",
+                                  "CONNECTIVE_METRICS_HOST": "127.0.0.1", "CONNECTIVE_METRICS_PORT": str(port)})
+    assert out.returncode == 2 and out.stderr.startswith("error: cannot listen: "), out.stderr[-3000:]
+    assert str(port) in out.stderr and "CONNECTIVE_METRICS_PORT" in out.stderr and "database" not in out.stderr
