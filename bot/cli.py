@@ -9,7 +9,7 @@ import re
 import sys
 import textwrap
 import unicodedata
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -162,11 +162,8 @@ def import_slack(
 
     async def go():  # noqa: ANN202
         app = await _open_app(s)
-        try:
-            return await app.importer.import_slack(path, team=team, include_private=include_private,
-                                                   workspace_url=address, progress=progress_bar)
-        finally:
-            await app.close()
+        return await _stoppable_import(app, app.importer.import_slack(
+            path, team=team, include_private=include_private, workspace_url=address, progress=progress_bar))
 
     _finish_import(run_async(go))
 
@@ -181,17 +178,73 @@ def import_discord(
 
     async def go():  # noqa: ANN202
         app = await _open_app(s)
-        try:
-            return await app.importer.import_discord(paths, include_private=include_private,
-                                                     progress=progress_bar)
-        finally:
-            await app.close()
+        return await _stoppable_import(app, app.importer.import_discord(paths, include_private=include_private,
+                                                                        progress=progress_bar))
 
     report = run_async(go)
     if report.files == 0 and report.files_left_out == 0 and not report.errors:
         # Nothing that is an export was found (an empty folder): an error, as `import slack` and `eval` say it.
         report.errors, report.notes = report.notes or [f"{', '.join(map(str, paths))}: no export found"], []
     _finish_import(report)
+
+
+_STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")  # Windows has no SIGHUP
+
+
+async def _stoppable_import(app, work: Coroutine[Any, Any, Any]) -> Any:  # noqa: ANN001, ANN401
+    """Run an import, then close the app. Ctrl-C, SIGTERM or SIGHUP cancel it between two awaits (a chunk of
+    messages is one transaction: it is stored whole or not at all), and the command ends with one line saying how
+    many messages were stored, exit 128 + the signal's number. A second signal ends the process at once."""
+    import signal
+
+    from sqlalchemy import func, select
+
+    from bot.db.models import Message
+
+    async def last_id() -> int:
+        async with app.db.sessions() as session:
+            return await session.scalar(select(func.max(Message.id))) or 0
+
+    loop = asyncio.get_running_loop()
+    got: list[int] = []
+
+    def stop(signum: int, frame: object) -> None:
+        if got:
+            os._exit(128 + signum)
+        got.append(signum)
+        loop.call_soon_threadsafe(task.cancel)
+
+    stopping = [getattr(signal, name) for name in _STOP_SIGNALS if hasattr(signal, name)]
+    try:
+        try:
+            before = await last_id()
+        except BaseException:
+            work.close()  # never started
+            raise
+        task = asyncio.ensure_future(work)
+        previous = {sig: signal.signal(sig, stop) for sig in stopping}
+        try:
+            return await task
+        except asyncio.CancelledError:
+            if not got:
+                raise
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        # Stopped: what the import committed is kept, and a second import adds only what is missing.
+        logging.getLogger("sqlalchemy.pool").setLevel(logging.CRITICAL)  # a connection cut off mid-query
+        async with app.db.sessions() as session:
+            stored = await session.scalar(select(func.count()).select_from(Message).where(Message.id > before))
+    finally:
+        await app.close()
+    done = ("no new message was stored" if not stored else "1 new message was stored" if stored == 1
+            else f"{stored} new messages were stored")
+    sys.stdout.flush()
+    sys.stderr.write(("\n\x1b[?25h" if sys.stderr.isatty() else "")  # below a progress bar, with the cursor shown
+                     + f"error: stopped by {signal.Signals(got[0]).name}; {done}: run the import again to go on "
+                     "(what is stored is not imported twice)\n")
+    sys.stderr.flush()
+    os._exit(128 + got[0])  # the model may still be encoding a batch in a thread: not waited for
 
 
 def _finish_import(report) -> None:  # noqa: ANN001

@@ -580,3 +580,50 @@ def test_run_names_the_port_it_cannot_listen_on(tmp_path):
                                   "CONNECTIVE_METRICS_HOST": "127.0.0.1", "CONNECTIVE_METRICS_PORT": str(port)})
     assert out.returncode == 2 and out.stderr.startswith("error: cannot listen: "), out.stderr[-3000:]
     assert str(port) in out.stderr and "CONNECTIVE_METRICS_PORT" in out.stderr and "database" not in out.stderr
+
+
+# `connective import`, its storing held after two chunks of ten messages, so that a signal lands in the middle
+_HELD_IMPORT = """
+import asyncio, sys
+import bot.services.importing as importing
+from bot.services.ingest import IngestService
+importing.CHUNK = 10
+store, calls = IngestService.store, []
+async def held(self, *args, **kwargs):
+    calls.append(1)
+    if len(calls) == 3:
+        print("held", file=sys.stderr, flush=True)
+        await asyncio.sleep(600)
+    return await store(self, *args, **kwargs)
+IngestService.store = held
+sys.argv[0] = "connective"
+from bot.cli import main
+main()
+"""
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
+def test_import_stopped_says_what_was_stored_and_the_next_import_goes_on(tmp_path, stop):
+    """Ctrl-C during an import was a SQLAlchemy ERROR and two tracebacks; it is one line saying truthfully how many
+    messages were stored (each chunk is stored whole or not at all), exit 128 + the signal, and importing again
+    adds the rest."""
+    from sqlalchemy import create_engine, func, select
+
+    from bot.db.models import Message
+
+    db = f"sqlite:///{tmp_path / 'stopped.db'}"
+    proc = subprocess.Popen([sys.executable, "-c", _HELD_IMPORT, "--db", db, "import", "slack", str(SAMPLE)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stderr.readline() == "held\n"
+    proc.send_signal(stop)
+    stdout, stderr = proc.communicate(timeout=120)
+    with create_engine(db).connect() as conn:
+        stored = conn.scalar(select(func.count()).select_from(Message))
+    assert proc.returncode == 128 + stop and stdout == "", (stdout, stderr)
+    assert 0 < stored <= 20
+    assert stderr == (f"error: stopped by {stop.name}; {stored} new messages were stored: run the import again to "
+                      "go on (what is stored is not imported twice)\n")
+    out = run("--db", db, "import", "slack", str(SAMPLE))
+    with create_engine(db).connect() as conn:
+        total = conn.scalar(select(func.count()).select_from(Message))
+    assert out.returncode == 0 and f" {total - stored} new" in out.stdout, out.stdout
