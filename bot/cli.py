@@ -654,8 +654,10 @@ def _print_experts(question: str, found, names: dict[str, str] | None = None) ->
 
     # Everything shown comes from users (the question, names, messages, links): never parsed as markup, so "[/x]"
     # or "[red]" print as typed.
+    from bot.core import asked_topic
+
     console = Console()
-    shown = _header_question(question, names)
+    shown = _header_question(asked_topic(question) or question, names)  # "who knows X?" is about X, as in the chat
     if not found:
         console.print(_literal(f"Nobody has talked about “{shown}” yet."))
         return

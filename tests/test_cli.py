@@ -627,3 +627,16 @@ def test_import_stopped_says_what_was_stored_and_the_next_import_goes_on(tmp_pat
     with create_engine(db).connect() as conn:
         total = conn.scalar(select(func.count()).select_from(Message))
     assert out.returncode == 0 and f" {total - stored} new" in out.stdout, out.stdout
+
+
+def test_ask_prints_who_knows_once(capsys):
+    """`ask "who knows how to use syntax-parse?"` printed "Who knows “who knows how to use syntax-parse?”"."""
+    from types import SimpleNamespace
+
+    from bot.cli import _print_experts
+
+    expert = SimpleNamespace(user="U1", name="Ann", score=0.5, why=["answered it"], permalinks=[None])
+    _print_experts("who knows how to use syntax-parse for macros?", [expert])
+    assert capsys.readouterr().out.startswith("Who knows “how to use syntax-parse for macros”?\n1. Ann (U1)")
+    _print_experts("Does anyone know about Racket contracts", [])
+    assert capsys.readouterr().out == "Nobody has talked about “Racket contracts” yet.\n"
