@@ -426,7 +426,9 @@ def ask(
     as_json: Annotated[bool, typer.Option("--json", help="JSON output; without TEXT, JSON lines in and out")] = False,
     community: Annotated[str | None, typer.Option(help="Community (external id) when the database has several")]
     = None,
-    asker: Annotated[str | None, typer.Option(help="The asker, by platform user id or name (never suggested)")] = None,
+    asker: Annotated[str | None, typer.Option(help="The asker, by platform user id or name (never suggested). A "
+                                              "name no member has, or several have, is an error; an id nobody "
+                                              "has yet is a newcomer asking")] = None,
 ) -> None:
     """Who knows TEXT? Ranked members with evidence."""
     s = settings()
@@ -483,36 +485,53 @@ async def _ask_lines(app, top: int, community: str | None) -> None:  # noqa: ANN
             key = question.community or community
             if key not in ids:
                 ids[key] = await _community_id(app, key)
-            asker = await _asker_id(app, ids[key], question.asker, askers)
+            asker = await _asker_id(app, ids[key], question.asker, askers, option='"asker"')
             found = await app.expertise.rank(ids[key], question.text, asker=asker, top=top,
                                              now=question.asked_at, replay=True)
             out = {"id": row_id, "experts": [_expert_json(e) for e in found]}
         except ValueError as exc:  # json.JSONDecodeError and UnicodeDecodeError are ValueErrors too
             out = {"id": row_id, "experts": [], "error": f"line {n}: {exc}"}
         except UserError as exc:
-            out = {"id": row_id, "experts": [], "error": str(exc)}
+            out = {"id": row_id, "experts": [], "error": f"line {n}: {exc}"}
         except Exception as exc:  # noqa: BLE001  (one odd line must not cost the lines after it their answers)
             log.exception("ask: line %d could not be answered", n)
             out = {"id": row_id, "experts": [], "error": f"line {n}: internal error ({type(exc).__name__})"}
         _write_json_line(out)
 
 
-async def _asker_id(app, community_id: int, asker: str | None, known: dict[tuple[int, str], str]) -> str | None:  # noqa: ANN001
+async def _asker_id(app, community_id: int, asker: str | None, known: dict[tuple[int, str], str],  # noqa: ANN001
+                    option: str = "--asker") -> str | None:
     """The asker's platform id, given their id or a member's name ("Alice", "@alice"), so that they are never
-    suggested to themselves; an id nobody here has is kept as it is (a newcomer). `known` caches answers."""
-    from bot.repo import find_member_by_name, get_member
+    suggested to themselves. An id of the platform's shape that nobody here has is kept as it is (a newcomer
+    asking); a name no member has (a typo) or several members have is an error. In the console's own community,
+    which learns from what is typed, anyone may ask. `known` caches answers."""
+    from bot.db.models import Community
+    from bot.repo import get_member
 
     if not asker:
         return None
     if not usable_id(asker) and not _usable_name(asker):  # a NUL or a lone surrogate: PostgreSQL refused the query
-        raise UserError(f"--asker {asker[:40]!r} is neither a member's id nor a name (control characters, or too "
+        raise UserError(f"{option} {asker[:40]!r} is neither a member's id nor a name (control characters, or too "
                         "long)")
     if (community_id, asker) not in known:
         async with app.db.sessions() as session:
-            named = None if await get_member(session, community_id, asker) else (
-                await find_member_by_name(session, community_id, asker))
+            community = await session.get(Community, community_id)
+            named = await get_member(session, community_id, asker) or (
+                await _member_named(session, community, asker, option))
+            if named is None and community.platform != "console" and not _platform_id(community.platform, asker):
+                raise await _no_such_member(session, community, asker, option)
         known[(community_id, asker)] = named.external_id if named else asker
     return known[(community_id, asker)]
+
+
+def _platform_id(platform: str, value: str) -> bool:
+    """Whether `value` has the shape of a member id on the platform (Slack's "U024BE7LH", a Discord snowflake): a
+    newcomer's, when no member has it; anything else is meant as a name."""
+    from bot.importers.discord_export import snowflake
+
+    if platform == "slack":
+        return re.fullmatch(r"[UW][A-Z0-9]{2,}", value) is not None
+    return snowflake(value) if platform == "discord" else True
 
 
 def _write_json_line(out: dict) -> None:
@@ -676,7 +695,20 @@ def _print_experts(question: str, found, names: dict[str, str] | None = None) ->
 
 
 # -- chat, demo, run -------------------------------------------------------------------------------
-async def _no_such_member(session, community, as_name: str) -> UserError:  # noqa: ANN001
+async def _member_named(session, community, typed: str, option: str):  # noqa: ANN001, ANN202
+    """The member `typed` names, or None when it names nobody; a name several members have ("Sam") is refused,
+    listing them with their ids, rather than one of them picked."""
+    from bot.repo import members_named
+
+    found = await members_named(session, community.id, typed)
+    if len(found) > 1:
+        which = ", ".join(f"{m.name} ({m.external_id})" for m in found[:10])
+        raise UserError(f"{typed!r} names {len(found)} members of {community.platform}:{community.external_id} "
+                        f"({which}): give the platform id with {option}")
+    return found[0] if found else None
+
+
+async def _no_such_member(session, community, as_name: str, option: str = "--as") -> UserError:  # noqa: ANN001
     """An imported community's members are its own: a name not among them (a typo) is refused, naming the nearest
     names and some members, rather than joining the community as a member it never had."""
     import difflib
@@ -698,7 +730,7 @@ async def _no_such_member(session, community, as_name: str) -> UserError:  # noq
     hint = f"did you mean {', '.join(near)}? " if near else ""
     some = ", ".join(names[:8]) + (f" and {len(names) - 8} more" if len(names) > 8 else "")
     return UserError(f"no member named {as_name!r} in {community.platform}:{community.external_id}: {hint}"
-                     f"give a member's name or platform id with --as (members: {some or 'none'})")
+                     f"give a member's name or platform id with {option} (members: {some or 'none'})")
 
 
 async def _console_session(app, community: str | None, as_name: str, script: list[str] | None = None,  # noqa: ANN001
@@ -706,7 +738,7 @@ async def _console_session(app, community: str | None, as_name: str, script: lis
     from adapters.console.adapter import ConsoleAdapter
     from adapters.console.chat import chat
     from bot.db.models import Community
-    from bot.repo import ensure_community, find_member_by_name, list_communities
+    from bot.repo import ensure_community, list_communities
 
     async with app.db.sessions.begin() as session:
         if community is None and not await list_communities(session):
@@ -715,7 +747,7 @@ async def _console_session(app, community: str | None, as_name: str, script: lis
     cid = await _community_id(app, community)
     async with app.db.sessions() as session:
         c = await session.get(Community, cid)
-        member = await find_member_by_name(session, cid, as_name)
+        member = await _member_named(session, c, as_name, "--as")
         if member is None and members_only and c.platform != "console":
             raise await _no_such_member(session, c, as_name)
     user = member.external_id if member else f"console-{as_name.lower()}"

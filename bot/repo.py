@@ -116,16 +116,28 @@ async def ensure_member(
     return member
 
 
+async def members_named(session: AsyncSession, community_id: int, name: str) -> list[Member]:
+    """The members a typed name ("Sam", "@sam", "U0123", "Sam Taylor") means, by the first of these that any
+    member matches (case aside): their platform id, their whole name, their first name. Several: the name is
+    ambiguous (two members called Sam), and the caller asks which one."""
+    wanted = name.strip().lstrip("@").casefold()
+    if not wanted:
+        return []
+    members = list(await session.scalars(select(Member).where(Member.community_id == community_id)
+                                         .order_by(Member.id)))
+    for matches in (lambda m: m.external_id.casefold() == wanted,
+                    lambda m: (m.name or "").casefold() == wanted,
+                    lambda m: (m.name or "").casefold().split(" ")[0] == wanted):
+        found = [m for m in members if matches(m)]
+        if found:
+            return found
+    return []
+
+
 async def find_member_by_name(session: AsyncSession, community_id: int, name: str) -> Member | None:
-    wanted = name.strip().lstrip("@").lower()
-    rows = await session.scalars(select(Member).where(Member.community_id == community_id))
-    for member in rows:
-        if wanted in (member.external_id.lower(), member.name.lower()):
-            return member
-    for member in await session.scalars(select(Member).where(Member.community_id == community_id)):
-        if member.name.lower().split(" ")[0] == wanted:
-            return member
-    return None
+    """The one member a typed name means (see members_named); None when it means nobody, or several."""
+    found = await members_named(session, community_id, name)
+    return found[0] if len(found) == 1 else None
 
 
 async def find_member_at_start(session: AsyncSession, community_id: int, text: str) -> tuple[Member, str] | None:

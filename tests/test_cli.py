@@ -63,7 +63,7 @@ def test_ask_text_and_json_lines(sample_db):
     assert links and all(re.fullmatch(whole, x) for x in links), links
 
     lines = [
-        {"id": "q1", "text": "Postgres ignores my index and does a sequential scan", "asker": "nobody"},
+        {"id": "q1", "text": "Postgres ignores my index and does a sequential scan", "asker": "U0NOBODY"},
         "this is not json",
         {"id": "q2", "text": "PyO3 and maturin for Rust extensions"},
     ]
@@ -640,3 +640,53 @@ def test_ask_prints_who_knows_once(capsys):
     assert capsys.readouterr().out.startswith("Who knows “how to use syntax-parse for macros”?\n1. Ann (U1)")
     _print_experts("Does anyone know about Racket contracts", [])
     assert capsys.readouterr().out == "Nobody has talked about “Racket contracts” yet.\n"
+
+
+@pytest.fixture(scope="module")
+def two_sams(tmp_path_factory) -> str:
+    """A community where two members are called Sam, one Sam Taylor's namesake by first name only."""
+    export = tmp_path_factory.mktemp("sams")
+    users = [{"id": uid, "team_id": "TSAMS", "name": uid.lower(), "real_name": name}
+             for uid, name in (("U1SAM", "Sam Lee"), ("U2SAM", "Sam Cho"), ("U3ANN", "Ann"))]
+    (export / "users.json").write_text(json.dumps(users))
+    (export / "channels.json").write_text(json.dumps([{"id": "C1", "name": "general"}]))
+    (export / "general").mkdir()
+    texts = [("U3ANN", "How do I tune postgres autovacuum on a busy table?"),
+             ("U1SAM", "Lower autovacuum_vacuum_scale_factor for that postgres table and watch dead tuples."),
+             ("U2SAM", "Postgres autovacuum also needs enough maintenance_work_mem on big tables.")]
+    (export / "general" / "2020-09-13.json").write_text(json.dumps(
+        [{"type": "message", "user": u, "text": t, "ts": f"16000000{i}0.000100",
+          "thread_ts": "1600000000.000100"} for i, (u, t) in enumerate(texts)]))
+    url = f"sqlite:///{export / 'sams.db'}"
+    out = run("--db", url, "import", "slack", str(export))
+    assert out.returncode == 0, out.stderr
+    return url
+
+
+def test_an_asker_or_member_name_that_means_nobody_or_several_is_refused(two_sams):
+    """`--asker Sam` picked one of two Sams (and suggested the other first), `--asker Zed` (a typo) was kept as a
+    newcomer, so the asker could be suggested to themselves; an id nobody has yet is still a newcomer asking."""
+    question = "postgres autovacuum"
+    out = run("--db", two_sams, "ask", "--asker", "Sam", question)
+    assert out.returncode == 2 and out.stdout == "", out.stdout
+    assert out.stderr == ("error: 'Sam' names 2 members of slack:TSAMS (Sam Lee (U1SAM), Sam Cho (U2SAM)): give the "
+                          "platform id with --asker\n")
+    out = run("--db", two_sams, "chat", "--as", "sam", stdin="")
+    assert out.returncode == 2 and out.stderr.startswith("error: 'sam' names 2 members") and "--as\n" in out.stderr
+    out = run("--db", two_sams, "ask", "--asker", "Sam Le", question)
+    assert out.returncode == 2 and out.stderr.startswith("error: no member named 'Sam Le' in slack:TSAMS: did you "
+                                                         "mean Sam Lee") and "--asker" in out.stderr, out.stderr
+    for asker in ("Sam Lee", "sam lee", "U1SAM"):
+        out = run("--db", two_sams, "ask", "--json", "--asker", asker, question)
+        users = [e["user"] for e in json.loads(out.stdout)["experts"]]
+        assert "U1SAM" not in users and "U2SAM" in users, (asker, out.stdout)
+    lines = [{"id": "several", "text": question, "asker": "Sam"}, {"id": "typo", "text": question, "asker": "Zed"},
+             {"id": "newcomer", "text": question, "asker": "U9NEW"}, {"id": "named", "text": question,
+                                                                       "asker": "Sam Cho"}]
+    out = run("--db", two_sams, "ask", "--json", stdin="\n".join(json.dumps(x) for x in lines) + "\n")
+    several, typo, newcomer, named = (json.loads(line) for line in out.stdout.splitlines())
+    assert several == {"id": "several", "experts": [], "error": "line 1: 'Sam' names 2 members of slack:TSAMS "
+                       "(Sam Lee (U1SAM), Sam Cho (U2SAM)): give the platform id with \"asker\""}
+    assert typo["experts"] == [] and typo["error"].startswith("line 2: no member named 'Zed' in slack:TSAMS: ")
+    assert {"U1SAM", "U2SAM"} <= {e["user"] for e in newcomer["experts"]} and "error" not in newcomer
+    assert "U2SAM" not in {e["user"] for e in named["experts"]} and "U1SAM" in {e["user"] for e in named["experts"]}
