@@ -4,13 +4,14 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import os
 import re
 import sys
 import textwrap
 import unicodedata
 from collections.abc import Callable, Coroutine, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -476,15 +477,15 @@ async def _ask_lines(app, top: int, community: str | None) -> None:  # noqa: ANN
             line = raw.decode("utf-8")
             if n == 1:
                 line = line.removeprefix("\ufeff")  # a BOM, as some editors and Windows tools write
-            if not line.strip():
-                continue
+            if not line.strip():  # still a line of its own: a tool pairs answers with questions by position
+                raise ValueError("empty line")
             row = json.loads(line)
             if isinstance(row, dict):
                 row_id = row.get("id")
             question = _question_line(row)
             key = question.community or community
             if key not in ids:
-                ids[key] = await _community_id(app, key)
+                ids[key] = await _community_id(app, key, choose='the line\'s "community" (or --community)')
             asker = await _asker_id(app, ids[key], question.asker, askers, option='"asker"')
             found = await app.expertise.rank(ids[key], question.text, asker=asker, top=top,
                                              now=question.asked_at, replay=True)
@@ -598,29 +599,42 @@ def _asked_at(value: object) -> datetime | None:
     "1549711323.574700") or an ISO 8601 time. Without it the question is ranked as a replay, with no hour."""
     if value is None:
         return None
-    wrong = f"ts {str(value)[:40]!r} is neither epoch seconds nor an ISO 8601 time"
+    shown = _shown_json(value)  # as the line has it: `true`, `"tuesday"`, `-5`
+    wrong = f"ts {shown} is neither epoch seconds nor an ISO 8601 time"
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise ValueError(wrong)
     try:
-        when = datetime.fromtimestamp(float(value), UTC)
-    except (ValueError, OverflowError, OSError):
-        if not isinstance(value, str):
-            raise ValueError(wrong) from None
+        seconds: float | None = float(value)
+    except ValueError:
+        seconds = None
+    when: datetime | None = None
+    if seconds is not None:  # a number: a time, or one outside the times a question can be asked
+        if math.isnan(seconds):
+            raise ValueError(wrong)
+        with suppress(ValueError, OverflowError, OSError):
+            when = datetime.fromtimestamp(seconds, UTC)
+    else:
         try:
-            when = datetime.fromisoformat(value)
+            when = datetime.fromisoformat(str(value))
         except ValueError:
             raise ValueError(wrong) from None
-    try:
-        when = when.astimezone(UTC) if when.tzinfo else when.replace(tzinfo=UTC)
-    except OverflowError:  # "0001-01-01T00:00:00+05:00" is before the first day datetime knows
-        when = None
+        try:
+            when = when.astimezone(UTC) if when.tzinfo else when.replace(tzinfo=UTC)
+        except OverflowError:  # "0001-01-01T00:00:00+05:00" is before the first day datetime knows
+            when = None
     if when is None or not _EARLIEST_ASK <= when < _LATEST_ASK:
-        raise ValueError(f"ts {str(value)[:40]!r} is outside the times a question can be asked "
+        raise ValueError(f"ts {shown} is outside the times a question can be asked "
                          f"({_EARLIEST_ASK:%Y-%m-%d} to {_LATEST_ASK:%Y-%m-%d})")
     return when
 
 
-async def _community_id(app, wanted: str | None) -> int:  # noqa: ANN001
+def _shown_json(value: object, limit: int = 40) -> str:
+    """A value of a JSON line in an error, written as JSON (true, not Python's True), and cut short."""
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+async def _community_id(app, wanted: str | None, *, choose: str = "--community") -> int:  # noqa: ANN001
     from bot.repo import list_communities
 
     async with app.db.sessions() as session:
@@ -635,7 +649,7 @@ async def _community_id(app, wanted: str | None) -> int:  # noqa: ANN001
         raise UserError("this database holds no community yet: `connective import slack|discord PATH` first")
     if len(real) > 1:
         names = ", ".join(f"{c.platform}:{c.external_id}" for c in real)
-        raise UserError(f"several communities here ({names}): choose one with --community")
+        raise UserError(f"several communities here ({names}): choose one with {choose}")
     return real[0].id
 
 

@@ -642,10 +642,9 @@ def test_ask_prints_who_knows_once(capsys):
     assert capsys.readouterr().out == "Nobody has talked about “Racket contracts” yet.\n"
 
 
-@pytest.fixture(scope="module")
-def two_sams(tmp_path_factory) -> str:
-    """A community where two members are called Sam, one Sam Taylor's namesake by first name only."""
-    export = tmp_path_factory.mktemp("sams")
+def _sams_export(export: Path) -> Path:
+    """A small Slack export where two members are called Sam (Sam Lee and Sam Cho)."""
+    export.mkdir(exist_ok=True)
     users = [{"id": uid, "team_id": "TSAMS", "name": uid.lower(), "real_name": name}
              for uid, name in (("U1SAM", "Sam Lee"), ("U2SAM", "Sam Cho"), ("U3ANN", "Ann"))]
     (export / "users.json").write_text(json.dumps(users))
@@ -657,6 +656,12 @@ def two_sams(tmp_path_factory) -> str:
     (export / "general" / "2020-09-13.json").write_text(json.dumps(
         [{"type": "message", "user": u, "text": t, "ts": f"16000000{i}0.000100",
           "thread_ts": "1600000000.000100"} for i, (u, t) in enumerate(texts)]))
+    return export
+
+
+@pytest.fixture(scope="module")
+def two_sams(tmp_path_factory) -> str:
+    export = _sams_export(tmp_path_factory.mktemp("sams"))
     url = f"sqlite:///{export / 'sams.db'}"
     out = run("--db", url, "import", "slack", str(export))
     assert out.returncode == 0, out.stderr
@@ -690,3 +695,37 @@ def test_an_asker_or_member_name_that_means_nobody_or_several_is_refused(two_sam
     assert typo["experts"] == [] and typo["error"].startswith("line 2: no member named 'Zed' in slack:TSAMS: ")
     assert {"U1SAM", "U2SAM"} <= {e["user"] for e in newcomer["experts"]} and "error" not in newcomer
     assert "U2SAM" not in {e["user"] for e in named["experts"]} and "U1SAM" in {e["user"] for e in named["experts"]}
+
+
+def test_ask_lines_answer_every_line_and_say_which_line_is_wrong(two_sams):
+    """A blank line got no output line (a tool pairing answers with questions by position got out of step); every
+    error starts "line N: "; a `ts` is written back as the line has it, and a number is out of range, not "neither
+    epoch seconds nor ISO 8601", however large."""
+    question = "postgres autovacuum"
+    lines = ["", "   ", json.dumps({"id": "nope", "text": question, "community": "NOPE"}),
+             json.dumps({"id": "true", "text": question, "ts": True}),
+             json.dumps({"id": "huge", "text": question, "ts": "99999999999999"}),
+             json.dumps({"id": "neg", "text": question, "ts": -5}),
+             json.dumps({"id": "ok", "text": question})]
+    rows = _ask_lines(two_sams, lines)
+    assert [r["id"] for r in rows] == [None, None, "nope", "true", "huge", "neg", "ok"]
+    assert rows[0] == {"id": None, "experts": [], "error": "line 1: empty line"}
+    assert rows[1] == {"id": None, "experts": [], "error": "line 2: empty line"}
+    assert rows[2]["error"] == "line 3: no community 'NOPE' in this database"
+    assert rows[3]["error"] == "line 4: ts true is neither epoch seconds nor an ISO 8601 time"
+    outside = "is outside the times a question can be asked (1970-01-01 to 9999-01-01)"
+    assert rows[4]["error"] == f'line 5: ts "99999999999999" {outside}'
+    assert rows[5]["error"] == f"line 6: ts -5 {outside}"
+    assert rows[6]["experts"] and "error" not in rows[6]
+
+
+def test_ask_lines_in_a_database_of_several_communities_name_the_line_field(tmp_path):
+    db = f"sqlite:///{tmp_path / 'two.db'}"
+    assert run("--db", db, "import", "slack", str(_sams_export(tmp_path / "sams"))).returncode == 0
+    discord = Path(__file__).parent / "fixtures" / "discord_export" / "first"
+    assert run("--db", db, "import", "discord", str(discord)).returncode == 0
+    rows = _ask_lines(db, [json.dumps({"id": "which", "text": "postgres autovacuum"}),
+                           json.dumps({"id": "this", "text": "postgres autovacuum", "community": "TSAMS"})])
+    assert rows[0]["error"].startswith("line 1: several communities here (") and rows[0]["error"].endswith(
+        'choose one with the line\'s "community" (or --community)'), rows[0]
+    assert rows[1]["experts"] and "error" not in rows[1]
