@@ -718,8 +718,13 @@ async def _member_named(session, community, typed: str, option: str):  # noqa: A
     if len(found) > 1:
         which = ", ".join(f"{m.name} ({m.external_id})" for m in found[:10])
         raise UserError(f"{typed!r} names {len(found)} members of {community.platform}:{community.external_id} "
-                        f"({which}): give the platform id with {option}")
+                        f"({which}): give the platform id {_where(option)}")
     return found[0] if found else None
+
+
+def _where(option: str) -> str:
+    """Where a member is named: "with --asker", or "in the line's "asker"" of a JSON line."""
+    return f"with {option}" if option.startswith("-") else f"in the line's {option}"
 
 
 async def _no_such_member(session, community, as_name: str, option: str = "--as") -> UserError:  # noqa: ANN001
@@ -744,7 +749,7 @@ async def _no_such_member(session, community, as_name: str, option: str = "--as"
     hint = f"did you mean {', '.join(near)}? " if near else ""
     some = ", ".join(names[:8]) + (f" and {len(names) - 8} more" if len(names) > 8 else "")
     return UserError(f"no member named {as_name!r} in {community.platform}:{community.external_id}: {hint}"
-                     f"give a member's name or platform id with {option} (members: {some or 'none'})")
+                     f"give a member's name or platform id {_where(option)} (members: {some or 'none'})")
 
 
 async def _console_session(app, community: str | None, as_name: str, script: list[str] | None = None,  # noqa: ANN001

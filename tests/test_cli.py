@@ -691,7 +691,7 @@ def test_an_asker_or_member_name_that_means_nobody_or_several_is_refused(two_sam
     out = run("--db", two_sams, "ask", "--json", stdin="\n".join(json.dumps(x) for x in lines) + "\n")
     several, typo, newcomer, named = (json.loads(line) for line in out.stdout.splitlines())
     assert several == {"id": "several", "experts": [], "error": "line 1: 'Sam' names 2 members of slack:TSAMS "
-                       "(Sam Lee (U1SAM), Sam Cho (U2SAM)): give the platform id with \"asker\""}
+                       "(Sam Lee (U1SAM), Sam Cho (U2SAM)): give the platform id in the line's \"asker\""}
     assert typo["experts"] == [] and typo["error"].startswith("line 2: no member named 'Zed' in slack:TSAMS: ")
     assert {"U1SAM", "U2SAM"} <= {e["user"] for e in newcomer["experts"]} and "error" not in newcomer
     assert "U2SAM" not in {e["user"] for e in named["experts"]} and "U1SAM" in {e["user"] for e in named["experts"]}
