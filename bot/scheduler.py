@@ -2,6 +2,7 @@
 its period in the database (a unique row) before doing anything visible."""
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -68,6 +69,10 @@ class Scheduler:
         async def run() -> None:
             try:
                 await job()
+            except asyncio.CancelledError:
+                # Stopped with the bot (a Discord login that failed ended the digest catch-up mid-query, and
+                # APScheduler logged the cancellation as a failure with its traceback): one line, not an error.
+                log.info("scheduled job %s stopped with the bot", name)
             except Exception:
                 log.exception("scheduled job %s failed", name)
 

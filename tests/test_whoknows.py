@@ -893,3 +893,25 @@ async def test_a_thread_is_similar_only_if_something_said_in_it_matches(app):
     assert any("kitchen" in why for why in found["U3"]), found
     found = {f.user: f.why for f in await app.expertise.rank(cid, "terraform rollback", top=5)}
     assert any("similar thread" in why for why in found["U2"]), found
+
+
+async def test_a_scheduled_job_stopped_with_the_bot_is_one_line_not_a_failure(caplog):
+    """A job cancelled as the bot stops (a Discord login that failed ended the digest catch-up mid-query) was logged
+    by APScheduler as a failure, with a traceback beside the one error line the command printed (audit 10)."""
+    import logging
+
+    from bot.scheduler import Scheduler
+
+    caplog.set_level(logging.INFO, logger="bot.scheduler")
+    started = asyncio.Event()
+
+    async def slow() -> None:
+        started.set()
+        await asyncio.sleep(60)
+
+    task = asyncio.create_task(Scheduler._guard("digest:catch-up", slow)())
+    await started.wait()
+    task.cancel()
+    await task
+    assert "scheduled job digest:catch-up stopped with the bot" in caplog.text
+    assert "Traceback" not in caplog.text and "ERROR" not in caplog.text
