@@ -349,6 +349,13 @@ async def forget_member_everywhere(session: AsyncSession, community_id: int, mem
     await session.execute(delete(Pairing).where(Pairing.community_id == community_id,
                                                 (Pairing.mentor_id == member_id) | (Pairing.mentee_id == member_id)))
     await session.execute(delete(Intro).where(Intro.community_id == community_id, Intro.expert_id == member_id))
+    # Others' questions list whom they were suggested (platform ids): a forgotten member is taken off those lists.
+    external_id = await session.scalar(select(Member.external_id).where(Member.id == member_id))
+    for question_id, suggested in (await session.execute(
+            select(Question.id, Question.suggested).where(Question.community_id == community_id))).all():
+        if suggested and external_id in suggested:
+            await session.execute(update(Question).where(Question.id == question_id)
+                                  .values(suggested=[u for u in suggested if u != external_id]))
     await session.flush()
 
 

@@ -131,6 +131,9 @@ async def test_forget_me_reaches_mentoring_saves_and_intros(app, tmp_path):
     console = await _setup(app, tmp_path)
     out = await console.say("UK8S", "/mentoring join mentor teach=kubernetes tz=Europe/Berlin")
     assert out, out
+    await console.say("UASK2", "/whoknows kubernetes pods rollout")  # Kenji is suggested: his id is on the question
+    async with app.db.sessions() as s:
+        assert "UK8S" in (await s.scalar(select(Question.suggested).where(Question.text.like("%kubernetes%"))))
     await console.say("UK8S", "/save https://kubernetes.io/docs/concepts/workloads/ good overview")
     async with app.db.sessions() as s:
         kenji = await s.scalar(select(Member).where(Member.external_id == "UK8S"))
@@ -142,6 +145,8 @@ async def test_forget_me_reaches_mentoring_saves_and_intros(app, tmp_path):
     async with app.db.sessions() as s:
         for model in (MentoringEnrolment, ResourceSave):
             assert await s.scalar(select(func.count()).select_from(model).where(model.member_id == kenji.id)) == 0
+        suggested = await s.scalar(select(Question.suggested).where(Question.text.like("%kubernetes%")))
+        assert suggested and "UK8S" not in suggested  # others' questions no longer name him
 
 
 async def test_a_live_question_shows_who_is_in_the_conversation_right_now(app, tmp_path):
