@@ -461,7 +461,9 @@ class Core:
                 for skill in await skills_of(session, community_id, member_id):
                     if skill.topic.casefold() in wanted:
                         await session.delete(skill)
-                        removed[skill.topic.casefold()] = wanted[skill.topic.casefold()]
+                        key = skill.topic.casefold()  # said as the profile showed it, the declared case first
+                        if skill.source == "declared" or key not in removed:
+                            removed[key] = skill.topic
                 missing = [t for key, t in wanted.items() if key not in removed]
                 text = " ".join(([f"Removed: {', '.join(removed.values())}."] if removed else [])
                                 + ([f"You had no skill “{'”, “'.join(missing)}”."] if missing else []))

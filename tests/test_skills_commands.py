@@ -97,7 +97,7 @@ async def test_remove_takes_away_endorsed_skills_too(app):
     assert (await say(app, "UFRANK", "")).plain() == \
         "Your skills:\n• Typed Racket (endorsed by Ufredia)\n• helm"  # the topic once, with who vouched
     reply = await say(app, "UFRANK", "remove TYPED RACKET")
-    assert reply.text == "Removed: TYPED RACKET."
+    assert reply.text == "Removed: Typed Racket."  # as the profile showed it
     assert await stored(app, "UFRANK") == [("helm", "declared")]
 
 
@@ -108,7 +108,7 @@ async def test_remove_takes_a_list_compared_as_add_compares(app):
     again = await say(app, "UMEHMET", "add helm, rust")
     assert again.text == "Added: rust. Already declared: helm."
     reply = await say(app, "UMEHMET", "remove kubernetes rollbacks,  HELM ; STRASSE, cobol")
-    assert reply.text == "Removed: kubernetes rollbacks, HELM, STRASSE. You had no skill “cobol”."
+    assert reply.text == "Removed: Kubernetes Rollbacks, Helm, Straße. You had no skill “cobol”."
     assert await stored(app, "UMEHMET") == [("go", "declared"), ("rust", "declared")]
     long = "x" * 300  # stored cut to 200 characters: pasting it back removes it
     await say(app, "UMEHMET", f"add {long}")
@@ -236,3 +236,10 @@ async def test_the_same_skill_declared_several_times_at_once_is_stored_once(app)
     await members(app, "UDUP", "UOTHER")
     await asyncio.gather(*(say(app, "UDUP", "add Kubernetes") for _ in range(4)), say(app, "UDUP", "add kubernetes"))
     assert [source for _, source in await stored(app, "UDUP")] == ["declared"]
+
+
+async def test_a_removed_skill_is_named_as_the_profile_showed_it(app):
+    """"Removed: rust ffi." echoed what was typed, not the skill that went ("Rust FFI"; audit 10)."""
+    await say(app, "URUST", "add Rust FFI")
+    assert (await say(app, "URUST", "remove rust ffi")).text == "Removed: Rust FFI."
+    assert await stored(app, "URUST") == []
