@@ -430,3 +430,20 @@ async def test_socket_mode_run_answers_an_envelope_and_acks_it(app, tmp_path):
         await asyncio.gather(running, return_exceptions=True)
         await fake.stop()
     assert "slack" not in app.core.senders
+
+
+async def test_a_member_renamed_on_slack_keeps_the_new_name(slack):
+    """Names were asked of users.info once per process: after a user_change renaming Petra, her next message wrote
+    the old name back over the new one."""
+    assert await slack.event(fresh("event_message.json")) == 200
+    await slack.adapter.idle()
+    renamed = fresh("event_user_change_deactivated.json")
+    renamed["event"]["user"].update(deleted=False)
+    renamed["event"]["user"]["profile"]["display_name"] = "Petra K."
+    assert await slack.event(renamed) == 200
+    await slack.adapter.idle()
+    assert await slack.event(fresh("event_message.json", ts="1700000200.000300", client_msg_id="x-2",
+                                   text="and ANALYZE the table after a bulk load")) == 200
+    await slack.adapter.idle()
+    async with slack.app.db.sessions() as s:
+        assert await s.scalar(select(Member.name).where(Member.external_id == "UPG")) == "Petra K."

@@ -44,6 +44,13 @@ class Directory:
         self._admins[user] = (admin, self.monotonic())
         return admin
 
+    def learn(self, user: str, person: Person) -> None:
+        """What an account change (team_join, user_change) says of a member: kept, as users.info would answer now.
+        Names were asked once per process, so a member renamed on Slack kept the old name, and their next message
+        wrote it back over the new one; their admin rights are asked again."""
+        self._people[user] = person
+        self._admins.pop(user, None)
+
     async def person(self, user: str) -> Person:
         if user not in self._people:
             try:

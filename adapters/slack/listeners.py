@@ -20,7 +20,7 @@ from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.blocks import home_view, in_workspace
-from adapters.slack.directory import Directory
+from adapters.slack.directory import Directory, Person
 from adapters.slack.modals import CALLBACK_ID, enrolment_modal, response_url_of, submitted_values
 from adapters.slack.outbox import Respond, SlackSender
 from adapters.slack.translate import (
@@ -114,6 +114,9 @@ class SlackAdapter:
         event = translate_event(body, self.workspace)
         if event is None:
             return
+        if isinstance(event, ev.MemberJoined | ev.MemberLeft) and event.user_name:  # the account's own object
+            self.directory.learn(event.user, Person(name=event.user_name, timezone=getattr(event, "timezone", None),
+                                                    is_bot=bool(event.is_bot)))
         await self._handle(await self._with_names(event))
 
     @_counted
