@@ -279,7 +279,7 @@ def load_cmd(
 
 async def load_enrolments(app, community_id: int, records: object) -> tuple[int, list[str]]:  # noqa: ANN001
     """Enrol each record's member; a bad record is skipped with its reason, the others still load."""
-    from bot.repo import find_member_by_name
+    from bot.repo import members_named
     from bot.services.mentoring_args import EnrolmentError, request_from_record
 
     if not isinstance(records, list):
@@ -291,10 +291,13 @@ async def load_enrolments(app, community_id: int, records: object) -> tuple[int,
             errors.append(f"record {n}: expected an object with a user field")
             continue
         async with app.db.sessions() as session:
-            member = await find_member_by_name(session, community_id, record["user"])
-        if member is None:
-            errors.append(f"record {n}: no member {record['user']!r} in this community")
+            found = await members_named(session, community_id, record["user"])
+        if len(found) != 1:  # several: say whom, rather than enrol one of them or call them nobody
+            several = ", ".join(f"{m.name} ({m.external_id})" for m in found[:5])
+            errors.append(f"record {n}: {record['user']!r} names {len(found)} members ({several}): give the platform "
+                          "id" if found else f"record {n}: no member {record['user']!r} in this community")
             continue
+        member = found[0]
         try:
             await service.enrol(community_id, member.id, request_from_record(record))
         except EnrolmentError as exc:

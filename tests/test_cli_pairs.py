@@ -84,3 +84,19 @@ def test_pairs_commands(tmp_path):
 
     out = run(db, "pairs", "stats")
     assert "enrolled: 2 mentee, 2 mentor" in out.output and "no round has run yet" in out.output
+
+
+async def test_a_name_several_members_have_is_not_enrolled_as_one_of_them(app):
+    """`pairs load` took the first of two members called Sam (or, since names became strict, called them nobody):
+    the record is skipped naming both, with their ids."""
+    from bot.cli_pairs import load_enrolments
+    from bot.repo import ensure_community, ensure_member
+
+    async with app.db.sessions.begin() as s:
+        community = await ensure_community(s, "slack", "TSAMS")
+        for user, name in (("U1SAM", "Sam Lee"), ("U2SAM", "Sam Cho")):
+            await ensure_member(s, community.id, user, name=name)
+    loaded, errors = await load_enrolments(app, community.id, [
+        {"user": "Sam", "role": "mentee", "wants_to_learn": ["x"], "timezone": "UTC"}])
+    assert loaded == 0
+    assert errors == ["record 1: 'Sam' names 2 members (Sam Lee (U1SAM), Sam Cho (U2SAM)): give the platform id"]
