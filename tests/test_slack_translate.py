@@ -125,3 +125,14 @@ def test_quoted_evidence_is_shown_as_text_and_its_view_link_still_works():
     assert "`" not in text and "*history*" not in text  # no code block takes the link, no bold runs past the quote
     assert "ˋˋˋkubectl rollout undoˋˋˋ then ˋkubectl rollout ∗history∗… created_at &lt; now”" in text
     assert text.endswith(" (#dev_ops, 2023-11-19) (<https://acme.slack.com/archives/C/p1|view>)")
+
+
+def test_slackbot_posts_are_a_bots_as_the_importer_reads_them():
+    """Slackbot posts reminders and custom responses with no bot_id, and users.info says it is no bot: one live post
+    made a person of the Slackbot an import had stored as a bot (review of a1a9c1c)."""
+    payload = load("event_message.json")
+    payload["event"]["user"] = "USLACKBOT"
+    assert translate_event(payload, WS).is_bot is True
+    change = load("event_user_change_deactivated.json")
+    change["event"]["user"].update(id="USLACKBOT", deleted=False, is_bot=False)
+    assert translate_event(change, WS).is_bot is True

@@ -36,6 +36,10 @@ class Workspace:
         return link
 
 
+# Slackbot posts reminders and custom responses with no bot_id, and users.info calls it no bot: a bot all the same, as
+# the importer reads it.
+SLACKBOT = "USLACKBOT"
+
 def slack_time(ts: str | float | None, fallback: datetime | None = None) -> datetime:
     try:
         return datetime.fromtimestamp(float(ts), UTC)  # type: ignore[arg-type]
@@ -69,7 +73,8 @@ def _posted(body: Payload, event: Payload, ws: Workspace, *, message: Payload | 
     thread = msg.get("thread_ts")
     return ev.MessagePosted(
         **_base(body, event, ws, user=user, channel=channel, thread=thread),
-        message_id=ts, text=text, is_bot=bool(msg.get("bot_id")) or msg.get("subtype") == "bot_message",
+        message_id=ts, text=text,
+        is_bot=bool(msg.get("bot_id")) or msg.get("subtype") == "bot_message" or user == SLACKBOT,
         permalink=ws.permalink(channel, ts, thread), is_private=channel_type in PRIVATE_CHANNEL_TYPES,
         is_direct=direct, edited=edited,
     )
@@ -124,7 +129,8 @@ def _app_mention(body: Payload, event: Payload, ws: Workspace) -> ev.Event | Non
     return ev.MessagePosted(
         **_base(body, event, ws, user=event["user"], channel=event["channel"], thread=event.get("thread_ts")),
         message_id=event.get("ts", ""), text=event.get("text") or "", mentions_bot=True,
-        is_bot=bool(event.get("bot_id")),  # an app's post that mentions the bot: no question, as _posted reads it
+        # An app's post (or Slackbot's) that mentions the bot: no question, as _posted reads it.
+        is_bot=bool(event.get("bot_id")) or event["user"] == SLACKBOT,
         permalink=ws.permalink(event["channel"], event.get("ts", ""), event.get("thread_ts")),
     )
 
@@ -154,9 +160,9 @@ def _team_join(body: Payload, event: Payload, ws: Workspace) -> ev.Event | None:
     name = profile.get("display_name") or user.get("real_name") or user.get("name", "")
     if user.get("deleted"):
         return ev.MemberLeft(**_base(body, event, ws, user=user["id"]), user_name=name,
-                             is_bot=bool(user.get("is_bot")))
+                             is_bot=bool(user.get("is_bot")) or user["id"] == SLACKBOT)
     return ev.MemberJoined(**_base(body, event, ws, user=user["id"]), user_name=name,
-                           timezone=user.get("tz"), is_bot=bool(user.get("is_bot")))
+                           timezone=user.get("tz"), is_bot=bool(user.get("is_bot")) or user["id"] == SLACKBOT)
 
 
 EVENTS: dict[str, Callable[[Payload, Payload, Workspace], ev.Event | None]] = {
