@@ -434,3 +434,22 @@ async def test_a_damaged_file_inside_a_zip_is_named_and_the_rest_imported(app, t
     assert len(report.errors) == 1 and report.errors[0].startswith(f"{archive}:{days[2]}: cannot read"), report.errors
     assert report.damaged_files == 1
     assert report.added == sum(len(th) for i, th in enumerate(THREADS) if i != 2)
+
+
+async def test_an_app_post_of_someone_the_community_knows_as_a_person_is_the_apps(app, tmp_path):
+    """Someone users.json does not list, seen in an export only in app posts, was taken for a bot while attributing,
+    so their app post was stored as their own message, though the community knows them as a person (they posted
+    live): the post is the app's (review of a1a9c1c)."""
+    folder = _export_with_app_posts(tmp_path)
+    await app.importer.import_slack(folder)
+    await app.core.handle(ev.MessagePosted(community=TEAM, platform="slack", user="UOUT", channel="C0GENERAL",
+                                           message_id=f"{START + 9000:.6f}", text="zorblax sprockets need 40 Hz"))
+    day = folder / "general" / "2023-11-14.json"
+    app_post = {"type": "message", "user": "UOUT", "bot_id": "BFLOW", "text": "standup", "ts": f"{START + 300:.6f}"}
+    day.write_text(json.dumps([*json.loads(day.read_text()), app_post]))
+    await app.importer.import_slack(folder)
+    assert (await _bot_flags(app))["UOUT"] is False
+    async with app.db.sessions() as s:
+        author = await s.scalar(select(Member.external_id).join(Message, Message.author_id == Member.id)
+                                .where(Message.external_id == f"{START + 300:.6f}"))
+    assert author == "BFLOW"

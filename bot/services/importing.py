@@ -7,7 +7,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from bot.db.engine import Database
-from bot.db.models import Channel, Community, Message
+from bot.db.models import Channel, Community, Member, Message
 from bot.db.vector_index import bulk_vector_load
 from bot.importers.discord_export import DiscordExport, opens_without_message, thread_home, thread_root
 from bot.importers.report import ImportReport
@@ -51,12 +51,21 @@ class ImportService:
                 report.community = "slack"
                 return report
             raw = {ch["id"]: export.read_messages(ch, people) for ch in channels}
-            export.attribute([m for msgs in raw.values() for m in msgs], people)
+            messages = [m for msgs in raw.values() for m in msgs]
+            export.attribute(messages, people)
         finally:
             export.source.close()
         report.community = f"slack:{export.team}"
         community_id, member_ids, channel_ids = await self._ensure_structure("slack", export.team, "", people,
                                                                              channels)
+        if persons := await self._people_taken_for_bots(community_id, people):
+            # Someone users.json does not list, seen here only in app posts, was taken for a bot; the database knows
+            # them as a person (messages of their own): those posts are the app's, never their knowledge.
+            for user in persons:
+                people[user]["is_bot"] = False
+            export.attribute(messages, people)
+            community_id, member_ids, channel_ids = await self._ensure_structure("slack", export.team, "", people,
+                                                                                 channels)
         incoming: list[IncomingMessage] = [
             export.to_incoming(m, channel_ids[ch_ext], ch_ext, member_ids, m["author"])
             for ch_ext, msgs in raw.items() for m in msgs
@@ -126,6 +135,15 @@ class ImportService:
         # The export may rename members without a message new or edited (so no refit): names are read again.
         self.expertise.forget_names(community.id)
         return community.id, member_ids, channel_ids
+
+    async def _people_taken_for_bots(self, community_id: int, people: dict[str, dict]) -> set[str]:
+        """Of the authors an export showed only in bot posts (taken for bots), those the community knows as people."""
+        provisional = [u for u, p in people.items() if "bot_posts" in p and p.get("is_bot") and not p.get("bot_known")]
+        if not provisional:
+            return set()
+        async with self.db.sessions() as session:
+            return set(await session.scalars(select(Member.external_id).where(
+                Member.community_id == community_id, Member.external_id.in_(provisional), Member.is_bot.is_(False))))
 
     async def _threads_of_their_own(self, guild_id: str, thread_ids: list[str]) -> set[str]:
         """Of these Discord threads, those stored as a channel of their own: private threads, and public ones an
