@@ -28,7 +28,7 @@ from typing import Literal, Protocol
 
 import numpy as np
 
-from bot.errors import UserError
+from bot.errors import UserError, briefly
 
 log = logging.getLogger(__name__)
 
@@ -143,8 +143,7 @@ class SentenceEmbedder:
         try:
             onnx = OnnxTransformer.build(model, self.model_path, self.cache_dir)
         except Exception as exc:  # noqa: BLE001 - any failure (no onnxruntime, an unexportable model) keeps torch
-            log.warning("embedding on torch: the ONNX runtime could not be set up (%s: %s)",
-                        type(exc).__name__, str(exc).splitlines()[0][:200] if str(exc) else "")
+            log.warning("embedding on torch: the ONNX runtime could not be set up (%s)", briefly(exc))
             return None
         return onnx
 

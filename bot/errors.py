@@ -1,2 +1,9 @@
 class UserError(Exception):
     """A mistake a user can fix (bad setting, missing file); shown as one line, no traceback."""
+
+
+def briefly(exc: BaseException, limit: int = 200) -> str:
+    """An unexpected failure in one line for a log or a report: its type and the first line of what it says (a
+    database error goes on with the statement and its parameters, which belong in no log)."""
+    first = (str(exc).splitlines() or [""])[0][:limit]
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__

@@ -51,7 +51,7 @@ from bot.db.models import (
 )
 from bot.db.types import EMBEDDING_DIM
 from bot.embedder import Embedder
-from bot.errors import UserError
+from bot.errors import UserError, briefly
 from bot.repo import claim_event, insert_ignore, release_event
 from bot.services.changes import ChangeLog
 from matching.corpus import Corpus, MessageRecord
@@ -714,8 +714,8 @@ class ExpertiseService:
                 try:
                     await self.fit(community_id)
                 except Exception as exc:  # noqa: BLE001 - one community's failure must not stop the others' refits
-                    log.error("community %d: fitting the ranking failed (%s: %s); it keeps its weights and is tried "
-                              "again later", community_id, type(exc).__name__, (str(exc).splitlines() or [""])[0][:200])
+                    log.error("community %d: fitting the ranking failed (%s); it keeps its weights and is tried "
+                              "again later", community_id, briefly(exc))
                     async with self.db.sessions.begin() as session:
                         await release_event(session, community_id, claim)
                     continue

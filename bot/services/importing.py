@@ -9,6 +9,7 @@ from sqlalchemy import select
 from bot.db.engine import Database
 from bot.db.models import Channel, Community, Member, Message
 from bot.db.vector_index import bulk_vector_load
+from bot.errors import briefly
 from bot.importers.discord_export import DiscordExport, opens_without_message, thread_home, thread_root
 from bot.importers.report import ImportReport
 from bot.importers.slack_export import SlackExport
@@ -217,11 +218,9 @@ class ImportService:
                 try:
                     report.fitted = await self.expertise.fit(community_id)
                 except Exception as exc:  # noqa: BLE001 - the messages are stored; say so rather than fail the import
-                    first_line = (str(exc).splitlines() or [""])[0][:200]
-                    log.error("community %d: fitting the ranking failed (%s: %s)", community_id,
-                              type(exc).__name__, first_line)
-                    report.errors.append(f"fitting the ranking failed ({type(exc).__name__}: {first_line}); the "
-                                         "messages are stored, and importing again fits it")
+                    log.error("community %d: fitting the ranking failed (%s)", community_id, briefly(exc))
+                    report.errors.append(f"fitting the ranking failed ({briefly(exc)}); the messages are stored, "
+                                         "and importing again fits it")
                 advance(1)
 
     async def _fitted_before(self, community_id: int) -> bool:
