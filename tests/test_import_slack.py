@@ -268,13 +268,65 @@ async def test_team_option_when_users_json_lacks_team_id(app, tmp_path):
         del u["team_id"]
     (folder / "users.json").write_text(json.dumps(users_json))
 
+    # Refused before; now imported as a workspace of its own, named after its members, with a note saying so.
     without = await app.importer.import_slack(folder)
-    assert len(without.errors) == 1 and "--team" in without.errors[0]
-    assert await _message_count(app) == 0
+    assert without.errors == [] and without.community.startswith("slack:export-")
+    assert "no team_id" in without.notes[0] and "--team" in without.notes[0]
+    assert await _message_count(app) == sum(len(th) for th in THREADS)
+    again = await app.importer.import_slack(folder)
+    assert (again.community, again.added) == (without.community, 0)
 
+    # Named with --team, that workspace becomes TFERN0001: nothing is imported twice.
     report = await app.importer.import_slack(folder, team="TFERN0001")
-    assert report.errors == [] and report.community == "slack:TFERN0001"
+    assert report.errors == [] and report.community == "slack:TFERN0001" and report.added == 0
+    assert "is now TFERN0001" in report.notes[0]
+    assert await _message_count(app) == sum(len(th) for th in THREADS)
     assert (await _top(app, "kubernetes pods OOMKilled", asker="UASK2", team="TFERN0001"))[0] == "UK8S"
+
+
+def _bare(folder: Path, *, numeric: bool = False) -> Path:
+    """The export as a converter from another platform writes it: ids and names only, no team_id, channels known by
+    name, messages with only what eval_whoknows.py reads (and, with `numeric`, ids written as JSON numbers)."""
+    ids = {u: (900 + i if numeric else u) for i, u in enumerate(USERS)}
+    (folder / "users.json").write_text(json.dumps([{"id": ids[u]} for u in USERS]))
+    (folder / "channels.json").write_text(json.dumps([{"name": "general"}]))
+    keep = ("type", "user", "ts", "text", "thread_ts")
+    for day in (folder / "general").glob("*.json"):
+        day.write_text(json.dumps([{**{k: m[k] for k in keep if k in m}, "user": ids[m["user"]]}
+                                   for m in json.loads(day.read_text())]))
+    return folder
+
+
+async def test_an_export_converted_from_another_platform_is_imported(app, tmp_path):
+    """No team_id, channels without ids, nothing but ids in users.json: such an export (another platform's history
+    written in Slack's layout, which the shared eval tool reads) was refused, and its channels left out. It is imported
+    whole as a workspace of its own; its messages have no Slack links (no channel id to make one)."""
+    folder = _bare(write_slack_export(tmp_path / "export", USERS, THREADS))
+    report = await app.importer.import_slack(folder)
+    assert report.errors == [] and report.added == sum(len(th) for th in THREADS), (report.errors, report.notes)
+    assert report.notes == [f"the export names no workspace (no team_id in users.json): imported as "
+                            f"{report.community.removeprefix('slack:')}; import it with --team T… (your workspace's "
+                            "id) for the live bot to find it"]
+    async with app.db.sessions() as s:
+        assert (await s.scalars(select(Message.permalink).distinct())).all() == [None]
+    team = report.community.removeprefix("slack:")
+    assert (await _top(app, "postgres index ignored by the planner", asker="UASK1", team=team))[0] == "UPG"
+
+    numeric = _bare(write_slack_export(tmp_path / "numeric", USERS, THREADS), numeric=True)
+    report = await app.importer.import_slack(numeric)
+    assert report.errors == [] and report.added == sum(len(th) for th in THREADS) and report.malformed == 0
+    team = report.community.removeprefix("slack:")
+    assert (await _top(app, "postgres index ignored by the planner", asker="900", team=team))[0] == "902"
+
+
+async def test_the_workspace_the_messages_name_when_users_json_names_none(app, tmp_path):
+    folder = write_slack_export(tmp_path / "export", USERS, THREADS)
+    (folder / "users.json").write_text(json.dumps([{"id": u, "name": n} for u, n in USERS.items()]))
+    for day in (folder / "general").glob("*.json"):
+        day.write_text(json.dumps([{**m, "team": "TFROMMSG1"} for m in json.loads(day.read_text())]))
+    report = await app.importer.import_slack(folder)
+    assert (report.errors, report.notes, report.community) == ([], [], "slack:TFROMMSG1")
+    assert (await _top(app, "postgres index ignored by the planner", asker="UASK1", team="TFROMMSG1"))[0] == "UPG"
 
 
 def test_cli_team_option(tmp_path):
@@ -285,8 +337,8 @@ def test_cli_team_option(tmp_path):
     (folder / "users.json").write_text(json.dumps(users_json))
     db = f"sqlite:///{tmp_path / 'cli.db'}"
     runner = CliRunner()
-    bad = runner.invoke(cli, ["--db", db, "import", "slack", str(folder)])
-    assert bad.exit_code == 1 and "pass --team ID" in bad.stderr
+    unnamed = runner.invoke(cli, ["--db", db, "import", "slack", str(folder)])
+    assert unnamed.exit_code == 0 and "no team_id in users.json" in unnamed.stderr
     ok = runner.invoke(cli, ["--db", db, "import", "slack", str(folder), "--team", "TFERN0001"])
     assert ok.exit_code == 0, ok.output
     assert ok.stdout.startswith("slack:TFERN0001: ")

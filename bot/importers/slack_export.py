@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -74,8 +75,10 @@ def parse_message(m: dict[str, Any]) -> dict[str, Any]:
     for key in ("user", "bot_id"):
         if m.get(key) is not None and not usable_id(m[key]):
             raise BadMessage(f"{key} {str(m[key])[:40]!r} is not an id")
+    user = m.get("user")
     out: dict[str, Any] = {
-        "ts": ts, "text": _text_field(m, "text") or "", "user": _text_field(m, "user"),
+        "ts": ts, "text": _text_field(m, "text") or "", "user": str(user) if user is not None else None,
+        "team": next((m[k] for k in ("team", "user_team") if isinstance(m.get(k), str) and usable_id(m[k])), None),
         "bot_id": _text_field(m, "bot_id"), "subtype": _text_field(m, "subtype"),
         "username": m["username"] if isinstance(m.get("username"), str) else None,
         "thread_ts": slack_ts(m.get("thread_ts")),
@@ -89,7 +92,7 @@ def parse_message(m: dict[str, Any]) -> dict[str, Any]:
         out["edited"] = {"ts": edited_ts}
     for r in listed(m.get("reactions")):
         if isinstance(r, dict) and isinstance(r.get("name"), str) and r["name"]:
-            users = [u for u in listed(r.get("users")) if isinstance(u, str) and u]
+            users = [str(u) for u in listed(r.get("users")) if usable_id(u)]
             if users:
                 out["reactions"].append({"name": r["name"], "users": users})
     return out
@@ -131,26 +134,23 @@ class SlackExport:
         self.users: dict[str, dict[str, Any]] = {}
         self.team = team
         self.include_private = include_private
-        self._users_damaged = ""  # the line naming users.json as damaged, if it is
+        self.linkless: set[str] = set()  # channels known by name only: no Slack link can be made to their messages
 
     def read_users(self) -> dict[str, dict]:
         """The members users.json lists, and the workspace (team) it names unless --team did. A missing or
-        damaged users.json is no reason to stop: messages name their authors too, and with --team the rest of
-        the export is imported (see workspace_unknown)."""
+        damaged users.json is no reason to stop: messages name their authors too (and, most often, the workspace)."""
         people: dict[str, dict] = {}
         users: Any = []
         if self.source.exists("users.json"):
             try:
                 users = self.source.read_json("users.json")
                 self.report.files += 1
-            except DamagedFile as exc:
-                if self.team:  # given: the rest is imported without users.json
-                    self.report.damaged(str(exc))
-                else:  # said with what it costs, in workspace_unknown's line
-                    self._users_damaged = str(exc)
+            except DamagedFile as exc:  # the rest is imported without it
+                self.report.damaged(str(exc))
         for u in listed(users):
-            if not isinstance(u, dict) or not isinstance(u.get("id"), str) or not usable_id(u["id"]):
+            if not isinstance(u, dict) or not usable_id(u.get("id")):
                 continue
+            u = {**u, "id": str(u["id"])}  # a converter may write ids as numbers
             self.users[u["id"]] = u
             known = _strings(u, ("team_id", "team", "tz"))
             self.team = self.team or known.get("team_id") or known.get("team")
@@ -158,18 +158,11 @@ class SlackExport:
                                "bot_known": True, "timezone": known.get("tz"), "deleted": bool(u.get("deleted"))}
         return people
 
-    def workspace_unknown(self) -> str | None:
-        """Why the workspace (team) is unknown, in one line naming users.json, or None when it is known (from
-        users.json or --team). Said once: a damaged users.json is this line, not a second one."""
-        if self.team:
-            return None
-        users = self.source.label("users.json")
-        if self._users_damaged:
-            self.report.damaged_files += 1
-            return f"{self._users_damaged}; without it the workspace is unknown: pass --team ID to import the rest"
-        if not self.source.exists("users.json"):
-            return f"{users}: missing, so the workspace is unknown: pass --team ID to import the export without it"
-        return f"{users}: no team_id found: pass --team ID to name the workspace"
+    def teams_in_messages(self, messages: list[dict[str, Any]]) -> str | None:
+        """The workspace most of the messages name ("team", or "user_team"), for an export whose users.json names
+        none (an older export, one a converter wrote, or one whose users.json is damaged or missing)."""
+        counts = Counter(m["team"] for m in messages if m.get("team"))
+        return counts.most_common(1)[0][0] if counts else None
 
     def read_channels(self) -> list[dict[str, Any]]:
         channels: list[dict[str, Any]] = []
@@ -186,9 +179,14 @@ class SlackExport:
                 self.report.damaged(f"{exc}; the channels it lists are not imported")
                 continue
             for ch in listed(entries):
-                if isinstance(ch, dict) and isinstance(ch.get("id"), str) and usable_id(ch["id"]):
-                    name = _strings(ch, ("name",)).get("name") or ch["id"]
-                    channels.append({"id": ch["id"], "name": name, "is_private": private})
+                if not isinstance(ch, dict):
+                    continue
+                name = _strings(ch, ("name",)).get("name")
+                if usable_id(ch.get("id")):
+                    channels.append({"id": str(ch["id"]), "name": name or str(ch["id"]), "is_private": private})
+                elif name and usable_id(name):  # no id (a converter's list): known by its name, with no Slack links
+                    channels.append({"id": name, "name": name, "is_private": private})
+                    self.linkless.add(name)
         if not self.include_private:
             skipped = [n for n in ("groups.json", "mpims.json", "dms.json") if self.source.exists(n)]
             if skipped:
@@ -319,7 +317,8 @@ class SlackExport:
             text=message_text(m), created_at=slack_time(m["ts"]),
             thread_external_id=str(thread_ts) if thread_ts else None,
             edited_at=slack_time(edited["ts"]) if edited.get("ts") else None,
-            permalink=slack_permalink(channel_ext, str(m["ts"]), thread_ts), reactions=reactions,
+            permalink=None if channel_ext in self.linkless else slack_permalink(channel_ext, str(m["ts"]), thread_ts),
+            reactions=reactions,
             link_titles=unfurl_titles(m),
         )
 

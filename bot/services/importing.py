@@ -1,10 +1,11 @@
 """History backfill: an export read, stored through the ingest service, then ranking fitted."""
 from __future__ import annotations
 
+import hashlib
 import logging
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from bot.db.engine import Database
 from bot.db.models import Channel, Community, Member, Message
@@ -28,6 +29,9 @@ from bot.services.ingest import IncomingMessage, IngestService
 log = logging.getLogger(__name__)
 
 CHUNK = 4000
+# A Slack export that names no workspace is stored as one of its own under this prefix (see _workspace).
+UNNAMED = "export-"
+SAMPLE_MEMBERS = 500
 
 
 class ImportService:
@@ -46,16 +50,13 @@ class ImportService:
         report = export.report
         try:
             people = export.read_users()
-            channels = export.read_channels()  # read first, so that a damaged channels.json is named too
-            if unknown := export.workspace_unknown():
-                report.errors.append(unknown)
-                report.community = "slack"
-                return report
+            channels = export.read_channels()
             raw = {ch["id"]: export.read_messages(ch, people) for ch in channels}
             messages = [m for msgs in raw.values() for m in msgs]
             export.attribute(messages, people)
         finally:
             export.source.close()
+        export.team = await self._workspace(export, people, messages, given=team is not None)
         report.community = f"slack:{export.team}"
         community_id, member_ids, channel_ids = await self._ensure_structure("slack", export.team, "", people,
                                                                              channels)
@@ -136,6 +137,49 @@ class ImportService:
         # The export may rename members without a message new or edited (so no refit): names are read again.
         self.expertise.forget_names(community.id)
         return community.id, member_ids, channel_ids
+
+    async def _workspace(self, export: SlackExport, people: dict[str, dict], messages: list[dict],
+                         given: bool) -> str:
+        """The workspace (team) of a Slack export: --team, else the one users.json names, else the one most messages
+        name. An export that names none (an old one, or one a converter wrote from another platform's history) is the
+        Slack community already holding most of its members, else one of its own, named after them so that
+        importing it again, or a later export of it, finds it. With --team, such a community of its own becomes
+        that workspace."""
+        persons = sorted(u for u, p in people.items() if not p.get("is_bot"))
+        if export.team and not given:
+            return export.team
+        sample = persons[:: max(1, len(persons) // SAMPLE_MEMBERS)][:SAMPLE_MEMBERS]
+        async with self.db.sessions.begin() as session:
+            if export.team:  # given: an unnamed community of the same members takes its name
+                if await get_community(session, "slack", export.team) is None and (
+                        found := await self._holding(session, sample, unnamed_only=True)):
+                    export.report.notes.append(f"workspace {found.external_id} (imported before without a team id) "
+                                               f"is now {export.team}")
+                    found.external_id = export.team
+                return export.team
+            if team := export.teams_in_messages(messages):
+                return team
+            found = await self._holding(session, sample, unnamed_only=False)
+        digest = hashlib.sha256("\n".join(persons).encode()).hexdigest()[:12]
+        team = found.external_id if found else f"{UNNAMED}{digest}"
+        export.report.notes.append(f"the export names no workspace (no team_id in users.json): imported as {team}; "
+                                   "import it with --team T… (your workspace's id) for the live bot to find it")
+        return team
+
+    @staticmethod
+    async def _holding(session, members: list[str], *, unnamed_only: bool) -> Community | None:  # noqa: ANN001
+        """The Slack community that has at least half of `members` (a sample of an export's) as its own."""
+        if not members:
+            return None
+        query = (select(Member.community_id, func.count()).join(Community, Community.id == Member.community_id)
+                 .where(Community.platform == "slack", Member.external_id.in_(members))
+                 .group_by(Member.community_id).order_by(func.count().desc()).limit(1))
+        if unnamed_only:
+            query = query.where(Community.external_id.startswith(UNNAMED))
+        best = (await session.execute(query)).first()
+        if best is None or 2 * best[1] < len(members):
+            return None
+        return await session.get(Community, best[0])
 
     async def _people_taken_for_bots(self, community_id: int, people: dict[str, dict]) -> set[str]:
         """Of the authors an export showed only in bot posts (taken for bots), those the community knows as people."""
