@@ -554,6 +554,26 @@ async def test_a_member_known_only_by_a_declared_skill(app):
     assert "UNEW" not in [f.user for f in await app.expertise.rank(cid, question, asker="U2", top=5)]
 
 
+async def test_a_member_who_declares_everything_claims_less_than_one_who_declares_the_topic(app):
+    """A member who declared 25 topics claimed each as fully as a member who declared just the one asked about."""
+    start = datetime(2026, 3, 2, 9, tzinfo=UTC)
+    for i, (user, text) in enumerate([("U1", "kubectl rollout undo deployment/web rolls a deployment back"),
+                                      ("U2", "the meetup is on Thursday, see you there")]):
+        await app.core.handle(ev.MessagePosted(community="TALL", platform="slack", user=user, channel="C1",
+                                               message_id=str(i), text=text, time=start + timedelta(minutes=i)))
+    everything = ["rust borrow checker lifetimes", "python", "go", "java", "kotlin", "swift", "haskell", "ocaml",
+                  "elixir", "erlang", "scala", "clojure", "ruby", "perl", "php", "lua", "zig", "nim", "dart", "julia",
+                  "fortran", "cobol", "ada", "prolog", "smalltalk"]
+    for user, topics in (("UALL", everything), ("UONE", everything[:1])):
+        await app.core.handle(ev.CommandInvoked(community="TALL", platform="slack", user=user, channel="C1",
+                                                name="skills", args="add " + ", ".join(topics)))
+    async with app.db.sessions() as s:
+        cid = await s.scalar(select(Community.id).where(Community.external_id == "TALL"))
+    found = await app.expertise.rank(cid, "rust borrow checker lifetimes", asker="U2", top=5)
+    users = [f.user for f in found]
+    assert users[0] == "UONE" and "UALL" in users and found[0].score > found[users.index("UALL")].score, users
+
+
 async def test_a_reply_that_tells_nothing_is_no_evidence(app):
     """"lol" or "following" in a similar thread still counts for the ranking (who takes part in such threads),
     but is never quoted, nor counted as having answered a similar thread; a reply about something else is not

@@ -73,6 +73,9 @@ SKILL_MAX_FLOOR = 0.55
 SKILL_MATCH_WIDTH = 0.45  # a skill claims a question fully this much nearer than the community's usual talk
 SKILL_WORDS_WEIGHT = 0.6  # naming a skill's words is less than meaning it: "programming" in a question on lists
 SKILL_MIN_CLAIM = 0.2  # a weaker match claims nothing
+# A member's declared skills claim fully up to this many; one who declares more (25 topics, "everything") shares a
+# full claim among them, so a list of everything does not come first on every question.
+DECLARED_FULL = 10
 TYPICAL_SAMPLE = 2000  # message vectors a skill is compared with, for what is usual talk here
 # A skill's words found in the question count by how rare they are in the community's messages, nothing for a
 # word in a tenth of them or more (idf 2.3: "racket" on racket-2019 is 2.1), fully from one in a hundred (4.6),
@@ -583,10 +586,15 @@ class ExpertiseService:
         Or by its words, for somewhat less: a broad skill such as "postgres" is far from a whole question on
         Postgres by cosine (0.39), but its words are there; words common here or meaning nothing near the question
         count for little. The match is squared, so that a close one counts and a loose one hardly does.
-        A member's best claim counts, not their sum: a declared skill fully; an endorsement half, or a quarter
-        from a single endorser; an intro they accepted on a question like it, half."""
+        A member's best claim counts, not their sum: a declared skill fully (of a member declaring more than
+        DECLARED_FULL topics, that share of it); an endorsement half, or a quarter from a single endorser; an intro
+        they accepted on a question like it, half."""
         sources: dict[str, set[str]] = {}
         claims: dict[tuple[str, str, str], dict[int | None, float]] = {}
+        declared: dict[str, set[str]] = {}
+        for user, topic, source, _ in skills:
+            if source == "declared":
+                declared.setdefault(user, set()).add(topic.casefold())
         words = {_singular(w) for w in tokens(clean(query))}
         for user, topic, source, endorser in skills:
             profile = self._skill_profile(community_id, topic, source != "intro", lexical)
@@ -605,7 +613,7 @@ class ExpertiseService:
         for (user, _, source), by in claims.items():
             best = max(by.values())
             if source == "declared":
-                claim = best
+                claim = best * min(1.0, DECLARED_FULL / len(declared[user]))
             elif source == "endorsed":
                 claim = 0.5 * best * min(len(by), 2) / 2
             else:
