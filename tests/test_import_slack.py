@@ -92,7 +92,7 @@ async def test_malformed_messages_are_skipped_and_the_rest_imported(app, tmp_pat
     odd_details = [  # kept: only the odd detail is dropped
         msg(10, edited="yes"), msg(11, edited={"ts": "abc"}),
         msg(12, reactions=[{"name": None, "users": ["UASK1"]}, {"name": "eyes", "users": "UASK1"},
-                           {"name": "tada", "users": [1, 2]}, "junk", {"name": "+1", "users": ["UASK1"]}]),
+                           {"name": "tada", "users": [None, True, ""]}, "junk", {"name": "+1", "users": ["UASK1"]}]),
         msg(13, text="", attachments=[{"text": 5}, "x"], files=["x"]),
         msg(14, user="UNEW", user_profile="str"),
     ]
