@@ -362,7 +362,8 @@ async def forget_member_everywhere(session: AsyncSession, community_id: int, mem
 async def ensure_members_bulk(session: AsyncSession, community_id: int,
                               people: dict[str, dict]) -> dict[str, int]:
     """external id -> member id, creating members not seen before (name, is_bot, timezone in the dict). A
-    "deleted" flag, where the export has one, sets whether the account is deactivated, both ways.
+    "deleted" flag, where the export has one, sets whether the account is deactivated, both ways. An entry marked
+    "stale" (from an export older than what is stored) creates a member, but changes no name or flag of one.
 
     An existing member's is_bot follows the dict where it knows the account ("bot_known": users.json, an ordinary
     post, a bot id), both ways. Someone known only from bot posts ("bot_posts": their ids) becomes a bot only if
@@ -385,12 +386,14 @@ async def ensure_members_bulk(session: AsyncSession, community_id: int,
         if ext in people:
             out[ext] = mid
             p = people[ext]
-            if (p.get("name") and p["name"] != name) or (p.get("timezone") and p["timezone"] != tz):
+            if p.get("stale"):
+                pass
+            elif (p.get("name") and p["name"] != name) or (p.get("timezone") and p["timezone"] != tz):
                 member = await session.get(Member, mid)
                 if member.profiling_consent:  # a forgotten member's name stays forgotten
                     member.name = p.get("name") or member.name
                     member.timezone = p.get("timezone") or member.timezone
-            if "deleted" in p and bool(p["deleted"]) != deactivated:
+            if "deleted" in p and not p.get("stale") and bool(p["deleted"]) != deactivated:
                 flipped[bool(p["deleted"])].append(mid)
             if p.get("bot_known") and bool(p.get("is_bot")) != is_bot:
                 bots[bool(p.get("is_bot"))].append(mid)

@@ -143,3 +143,26 @@ async def test_a_later_export_follows_deactivation_both_ways(app, tmp_path):
     async with app.db.sessions() as s:  # deactivated and back: Petra's own pause still stands
         petra = await s.scalar(select(Member).where(Member.external_id == "UPG"))
         assert not petra.available_for_intros and not petra.deactivated
+
+
+async def test_an_older_export_imported_later_changes_no_account(app, tmp_path):
+    """An older export imported after a newer one deactivated again a member who had come back, and gave back a
+    member's old name: it tells how accounts were then."""
+    question = "kubernetes deployment rollback"
+    old = _set_deleted(write_slack_export(tmp_path / "old", USERS, THREADS[:4]), "UK8S", True)
+    users = json.loads((old / "users.json").read_text())
+    for u in users:
+        if u["id"] == "UPG":
+            u["real_name"] = u["profile"]["real_name"] = u["profile"]["display_name"] = "Petra Old"
+    (old / "users.json").write_text(json.dumps(users))
+    await app.importer.import_slack(write_slack_export(tmp_path / "new", USERS, THREADS))
+    report = await app.importer.import_slack(old)
+    assert report.errors == [] and any("older than the history stored" in n for n in report.notes), report.notes
+    assert (await _top(app, question, asker="UASK1"))[0] == "UK8S"
+    async with app.db.sessions() as s:
+        assert await s.scalar(select(Member.name).where(Member.external_id == "UPG")) == "Petra"
+    # The same export imported again is not older: it still says how accounts are.
+    again = await app.importer.import_slack(_set_deleted(write_slack_export(tmp_path / "same", USERS, THREADS),
+                                                         "UK8S", True))
+    assert not any("older" in n for n in again.notes)
+    assert "UK8S" not in await _top(app, question, asker="UASK1")

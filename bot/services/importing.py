@@ -13,7 +13,7 @@ from bot.db.vector_index import bulk_vector_load
 from bot.errors import briefly
 from bot.importers.discord_export import DiscordExport, opens_without_message, thread_home, thread_root
 from bot.importers.report import ImportReport
-from bot.importers.slack_export import SlackExport
+from bot.importers.slack_export import SlackExport, slack_time
 from bot.progress import ProgressFactory, no_progress
 from bot.repo import (
     ensure_channel,
@@ -58,6 +58,13 @@ class ImportService:
             export.source.close()
         export.team = await self._workspace(export, people, messages, given=team is not None)
         report.community = f"slack:{export.team}"
+        if messages and await self._stored_since(export.team, max(float(m["ts"]) for m in messages)):
+            # An export older than what is stored tells how accounts were then: a name changed or an account
+            # deactivated (or back) since stays as it is now.
+            for p in people.values():
+                p["stale"] = True
+            report.notes.append("the export is older than the history stored: members' names and deactivations "
+                                "are kept as they are now")
         community_id, member_ids, channel_ids = await self._ensure_structure("slack", export.team, "", people,
                                                                              channels)
         if persons := await self._people_taken_for_bots(community_id, people):
@@ -180,6 +187,15 @@ class ImportService:
         if best is None or 2 * best[1] < len(members):
             return None
         return await session.get(Community, best[0])
+
+    async def _stored_since(self, team: str, ts: float) -> bool:
+        """Whether the Slack workspace `team` holds a message later than `ts` (epoch seconds)."""
+        async with self.db.sessions() as session:
+            community = await get_community(session, "slack", team)
+            if community is None:
+                return False
+            return await session.scalar(select(Message.id).where(
+                Message.community_id == community.id, Message.created_at > slack_time(ts)).limit(1)) is not None
 
     async def _people_taken_for_bots(self, community_id: int, people: dict[str, dict]) -> set[str]:
         """Of the authors an export showed only in bot posts (taken for bots), those the community knows as people."""
