@@ -329,6 +329,17 @@ async def test_the_workspace_the_messages_name_when_users_json_names_none(app, t
     assert (await _top(app, "postgres index ignored by the planner", asker="UASK1", team="TFROMMSG1"))[0] == "UPG"
 
 
+async def test_the_workspace_is_the_one_most_members_are_of(app, tmp_path):
+    """An export with a shared (Slack Connect) channel lists other organisations' members too: when one of them came
+    first in users.json, the whole export was filed under their workspace."""
+    folder = write_slack_export(tmp_path / "export", USERS, THREADS)
+    users = json.loads((folder / "users.json").read_text())
+    users.insert(0, {"id": "UGUEST", "team_id": "TPARTNER", "name": "guest", "real_name": "Guest"})
+    (folder / "users.json").write_text(json.dumps(users))
+    report = await app.importer.import_slack(folder)
+    assert (report.errors, report.community) == ([], f"slack:{TEAM}")
+
+
 def test_cli_team_option(tmp_path):
     folder = write_slack_export(tmp_path / "export", USERS, THREADS[:2])
     users_json = json.loads((folder / "users.json").read_text())

@@ -140,6 +140,7 @@ class SlackExport:
         """The members users.json lists, and the workspace (team) it names unless --team did. A missing or
         damaged users.json is no reason to stop: messages name their authors too (and, most often, the workspace)."""
         people: dict[str, dict] = {}
+        teams: Counter[str] = Counter()  # a shared channel's export lists other organisations' members too
         users: Any = []
         if self.source.exists("users.json"):
             try:
@@ -153,9 +154,12 @@ class SlackExport:
             u = {**u, "id": str(u["id"])}  # a converter may write ids as numbers
             self.users[u["id"]] = u
             known = _strings(u, ("team_id", "team", "tz"))
-            self.team = self.team or known.get("team_id") or known.get("team")
+            if team := known.get("team_id") or known.get("team"):
+                teams[team] += 1
             people[u["id"]] = {"name": user_name(u), "is_bot": bool(u.get("is_bot")) or u["id"] == "USLACKBOT",
                                "bot_known": True, "timezone": known.get("tz"), "deleted": bool(u.get("deleted"))}
+        if teams and not self.team:
+            self.team = teams.most_common(1)[0][0]
         return people
 
     def teams_in_messages(self, messages: list[dict[str, Any]]) -> str | None:
