@@ -729,3 +729,22 @@ def test_ask_lines_in_a_database_of_several_communities_name_the_line_field(tmp_
     assert rows[0]["error"].startswith("line 1: several communities here (") and rows[0]["error"].endswith(
         'choose one with the line\'s "community" (or --community)'), rows[0]
     assert rows[1]["experts"] and "error" not in rows[1]
+
+
+def test_a_newcomer_asks_where_the_ids_are_another_platforms(tmp_path):
+    """A history converted from another platform keeps its ids (here Discord snowflakes in a Slack layout): an
+    asker nobody here has was refused as "no member named '118266806436762146'" and got no experts (audit 12); an
+    id of the community's own shape is a newcomer asking. A name nobody has is still an error."""
+    from tests.exports import THREADS, USERS, write_slack_export
+
+    ids = {u: str(118266806436762100 + i) for i, u in enumerate(USERS)}
+    threads = [[(ids[u], text) for u, text in thread] for thread in THREADS]
+    export = write_slack_export(tmp_path / "export", {ids[u]: n for u, n in USERS.items()}, threads)
+    db = f"sqlite:///{tmp_path / 'x.db'}"
+    assert run("--db", db, "import", "slack", str(export)).returncode == 0
+    lines = [{"id": "new", "text": "postgres index ignored by the planner", "asker": "118266806436762146"},
+             {"id": "typo", "text": "postgres index ignored by the planner", "asker": "Petar"}]
+    out = run("--db", db, "ask", "--json", stdin="\n".join(json.dumps(x) for x in lines) + "\n")
+    new, typo = (json.loads(line) for line in out.stdout.splitlines())
+    assert "error" not in new and new["experts"][0]["user"] == ids["UPG"], new
+    assert typo["experts"] == [] and "no member named 'Petar'" in typo["error"]
