@@ -340,6 +340,57 @@ async def test_the_workspace_is_the_one_most_members_are_of(app, tmp_path):
     assert (report.errors, report.community) == ([], f"slack:{TEAM}")
 
 
+async def test_layouts_other_tools_write_are_imported_whole(app, tmp_path):
+    """Exports as other tools and converters write them lost every message without an error (audit 12): a "[" in a
+    channel's name (a pattern then), folders named by channel id (slackdump), channels.json as an object, a BOM
+    before the JSON, text only in rich-text blocks, and whole-second timestamps that two messages share."""
+    total = sum(len(th) for th in THREADS)
+
+    def variant(name: str, change) -> Path:  # noqa: ANN001
+        folder = write_slack_export(tmp_path / name, USERS, THREADS, team=f"T{name.upper()}")
+        change(folder)
+        return folder
+
+    def rename(folder: Path, to: str) -> None:
+        (folder / "general").rename(folder / to)
+        (folder / "channels.json").write_text(json.dumps([{"id": "C0GENERAL", "name": to}]))
+
+    def by_id(folder: Path) -> None:
+        (folder / "general").rename(folder / "C0GENERAL")
+
+    def as_object(folder: Path) -> None:
+        (folder / "channels.json").write_text(json.dumps({"C0GENERAL": {"name": "general"}}))
+
+    def bom(folder: Path) -> None:
+        for path in [folder / "users.json", folder / "channels.json", *(folder / "general").glob("*.json")]:
+            path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+
+    def blocks(folder: Path) -> None:
+        for day in (folder / "general").glob("*.json"):
+            day.write_text(json.dumps([{**m, "text": "", "blocks": [{"type": "rich_text", "elements": [
+                {"type": "rich_text_section", "elements": [{"type": "text", "text": m["text"]}]}]}]}
+                for m in json.loads(day.read_text())]))
+
+    def whole_seconds(folder: Path) -> None:  # every message of a thread in the same second
+        for day in (folder / "general").glob("*.json"):
+            msgs = json.loads(day.read_text())
+            for m in msgs:
+                m["ts"] = m.get("thread_ts") or m["ts"]
+                m["ts"] = str(int(float(m["ts"])))
+                if "thread_ts" in m:
+                    m["thread_ts"] = str(int(float(m["thread_ts"])))
+            day.write_text(json.dumps(msgs))
+
+    for name, change in (("bracket", lambda f: rename(f, "help[racket]")), ("byid", by_id), ("object", as_object),
+                         ("bom", bom), ("blocks", blocks), ("seconds", whole_seconds)):
+        report = await app.importer.import_slack(variant(name, change))
+        assert (report.errors, report.notes, report.added) == ([], [], total), name
+        assert (await _top(app, "postgres index ignored by the planner", asker="UASK1",
+                           team=f"T{name.upper()}"))[0] == "UPG", name
+    again = await app.importer.import_slack(tmp_path / "seconds")
+    assert again.added == 0  # the times it gave are given again
+
+
 def test_cli_team_option(tmp_path):
     folder = write_slack_export(tmp_path / "export", USERS, THREADS[:2])
     users_json = json.loads((folder / "users.json").read_text())

@@ -1,9 +1,11 @@
 """Slack workspace exports (folder or .zip): users.json, channels.json, <channel>/<day>.json."""
 from __future__ import annotations
 
+import glob
 import logging
 from collections import Counter
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -85,6 +87,7 @@ def parse_message(m: dict[str, Any]) -> dict[str, Any]:
         "user_profile": _strings(m.get("user_profile"), ("display_name", "real_name")),
         "attachments": [_strings(a, ATTACHMENT_FIELDS) for a in listed(m.get("attachments")) if isinstance(a, dict)],
         "files": [_strings(f, ("title", "name")) for f in listed(m.get("files")) if isinstance(f, dict)],
+        "blocks_text": blocks_text(m.get("blocks")),
         "reactions": [],
     }
     edited = m.get("edited")
@@ -112,8 +115,67 @@ def user_name(user: dict[str, Any]) -> str:
             or names.get("name") or names.get("id") or "")
 
 
+def blocks_text(blocks: Any) -> str:
+    """The words of a message's rich-text blocks, written as its text would be (<@U…> for a member, links as they
+    are): a message can have them and an empty `text` (audit 12: every stored text was empty, nothing embedded)."""
+    parts: list[str] = []
+
+    def walk(node: Any, depth: int = 0) -> None:
+        if depth > 20:
+            return
+        if isinstance(node, list):
+            for item in node:
+                walk(item, depth + 1)
+            return
+        if not isinstance(node, dict):
+            return
+        kind = node.get("type")
+        if kind == "text" and isinstance(node.get("text"), str):
+            parts.append(node["text"])
+        elif kind == "link" and isinstance(node.get("url"), str):
+            parts.append(node["url"] if not isinstance(node.get("text"), str) else f"<{node['url']}|{node['text']}>")
+        elif kind == "user" and isinstance(node.get("user_id"), str):
+            parts.append(f"<@{node['user_id']}>")
+        elif kind == "channel" and isinstance(node.get("channel_id"), str):
+            parts.append(f"<#{node['channel_id']}>")
+        elif kind in ("section", "header", "context") and isinstance(node.get("text"), dict):
+            walk({"type": "text", "text": node["text"].get("text")}, depth + 1)
+        for key in ("elements", "fields"):
+            if key in node:
+                walk(node[key], depth + 1)
+                if kind in ("rich_text_section", "rich_text_preformatted", "rich_text_quote"):
+                    parts.append("\n")
+
+    walk(blocks)
+    return "".join(parts).strip()
+
+
+def _distinct_times(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A channel's messages (oldest first) with a timestamp each: a history converted from a platform that keeps
+    whole seconds can give two messages one "ts", and the second was taken for a repeat of the first and not stored
+    (16 on racket-2019 written so, audit 12). The later ones move on by a microsecond; replies naming that "ts" stay
+    in the thread of the first. A true repeat (same author and text) keeps its "ts", and is stored once."""
+    taken = {m["ts"] for m in messages}
+    first: dict[str, tuple] = {}
+    for m in messages:
+        key = (m["user"], m["bot_id"], m["text"])
+        seen = first.setdefault(m["ts"], key)
+        if seen == key:
+            continue
+        t = Decimal(m["ts"])
+        while True:
+            t += Decimal("0.000001")
+            ts = f"{t:.6f}"
+            if ts not in taken:
+                break
+        taken.add(ts)
+        first[ts] = key
+        m["ts"] = ts
+    return messages
+
+
 def message_text(m: dict[str, Any]) -> str:
-    text = m.get("text") or ""
+    text = m.get("text") or m.get("blocks_text") or ""
     if not text.strip():
         parts = [f.get("title") or f.get("name") or "" for f in m.get("files") or []]
         parts += [a.get("fallback") or a.get("text") or "" for a in m.get("attachments") or []]
@@ -182,6 +244,8 @@ class SlackExport:
             except DamagedFile as exc:
                 self.report.damaged(f"{exc}; the channels it lists are not imported")
                 continue
+            if isinstance(entries, dict):  # {id: channel}, as some tools write it
+                entries = [{"id": key, **ch} if isinstance(ch, dict) else ch for key, ch in entries.items()]
             for ch in listed(entries):
                 if not isinstance(ch, dict):
                     continue
@@ -202,7 +266,7 @@ class SlackExport:
     def _name_unlisted_folders(self, channels: list[dict[str, Any]]) -> None:
         """Say which folders of day files no channel list names: their messages are not imported (a channel's id,
         which its messages and links belong to, is only in the lists), and the summary gave no sign of them."""
-        known = {ch["name"] for ch in channels}
+        known = {ch["name"] for ch in channels} | {ch["id"] for ch in channels}
         for name in ("groups.json", "mpims.json", "dms.json"):  # private ones, left out knowingly (noted above)
             if self.source.exists(name):
                 try:
@@ -226,7 +290,10 @@ class SlackExport:
         way added; a malformed one is skipped and counted, one warning per day file naming it."""
         out = []
         try:
-            names = self.source.names(f"{channel['name']}/*.json")
+            # The folder is named by the channel's name (a "[" in it is no pattern: "help[racket]" matched nothing and
+            # its messages were lost without a word), or by its id, as slackdump writes them.
+            names = self.source.names(f"{glob.escape(channel['name'])}/*.json") or (
+                self.source.names(f"{glob.escape(channel['id'])}/*.json") if channel["id"] != channel["name"] else [])
         except OSError as exc:  # a name no filesystem takes (too long): that channel is lost, not the export
             self.report.errors.append(f"{self.source.label(channel['name'][:60])}: channel folder unreadable "
                                       f"({exc.strerror})")
@@ -268,7 +335,7 @@ class SlackExport:
                 self.report.malformed += len(malformed)
                 log.warning("%s: skipped %d malformed message(s) (%s)", name, len(malformed), malformed[0])
         out.sort(key=lambda m: float(m["ts"]))
-        return out
+        return _distinct_times(out)
 
     @staticmethod
     def _known_author(m: dict[str, Any], people: dict[str, dict]) -> bool:

@@ -96,7 +96,8 @@ class ExportSource:
             # compression method Python cannot read; RuntimeError: an encrypted member. Only this file is lost.
             raise DamagedFile(self.label(name), f"cannot read ({exc})") from None
         try:
-            return json.loads(raw.decode("utf-8", errors="replace"))
+            # "utf-8-sig": a BOM, as PowerShell writes one, made the file "not valid JSON (line 1, column 1)"
+            return json.loads(raw.decode("utf-8-sig", errors="replace"))
         except json.JSONDecodeError as exc:
             raise DamagedFile(self.label(name), f"not valid JSON (line {exc.lineno}, column {exc.colno})") from None
         except (RecursionError, ValueError):  # nested too deep, or an integer of thousands of digits
