@@ -35,7 +35,7 @@ def clean(text: str) -> str:
     return " ".join(text.split())[:MAX_TEXT]
 
 
-_USER_MENTION = re.compile(r"<@!?([A-Za-z0-9]+)(?:\|[^>]*)?>")
+_USER_MENTION = re.compile(r"<@!?([A-Za-z0-9][A-Za-z0-9_.:-]*)(?:\|[^>]*)?>")  # UUIDs too (a converted history)
 
 
 def mentioned_users(text: str) -> list[str]:
@@ -43,7 +43,7 @@ def mentioned_users(text: str) -> list[str]:
     return _USER_MENTION.findall(text or "")
 
 
-_NAMED_MENTION = re.compile(r"<@!?([A-Za-z0-9]+)(?:\|([^>]*))?>")
+_NAMED_MENTION = re.compile(r"<@!?([A-Za-z0-9][A-Za-z0-9_.:-]*)(?:\|([^>]*))?>")
 _CHANNEL_MENTION = re.compile(r"<#([A-Za-z0-9]+)(?:\|([^>]*))?>")
 # Mentions of nobody known, and what only made sense with them: "<@U1>'s", "<@U1> or <@U2>,", "<@U1>: ".
 _JOIN = r"(?:,|/|&|\bor\b|\band\b)"

@@ -107,3 +107,12 @@ def test_a_channel_named_in_a_quote_reads_as_its_name():
         "nginx message about #general and nginx docs")
     assert shown("ask in <#C053AK3F9|beginners>, they know") == "ask in #beginners, they know"
     assert shown("see <#123456789012345678> for that") == "see #channel for that"  # Discord names no channel
+
+
+def test_mentions_of_ids_other_platforms_have():
+    """A history converted from another platform mentions its own ids: a UUID's mention was no mention (audit 12),
+    so who talks with whom was lost there."""
+    from matching.text import mentioned_users
+
+    assert mentioned_users("ask <@0f8fad5b-d9cb-469f-a165-70867728950e>, <@U024BE7LH|bob> or <@!80351110224678912>") \
+        == ["0f8fad5b-d9cb-469f-a165-70867728950e", "U024BE7LH", "80351110224678912"]
