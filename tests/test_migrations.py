@@ -7,11 +7,12 @@ from datetime import UTC, datetime
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import func, inspect, select
 
 from bot.db.base import Base, include_object_for
 from bot.db.engine import Database
-from bot.db.migrate import ensure_schema, run_alembic, upgrade
+from bot.db.migrate import alembic_config, ensure_schema, run_alembic, upgrade
 
 
 async def test_no_drift_between_models_and_migrations(db_url):
@@ -155,3 +156,26 @@ async def test_0013_keeps_one_of_each_skill(db_url):
                                             ("helm", "endorsed", b)]
     finally:
         await db.dispose()
+
+
+async def test_commands_started_together_on_an_older_sqlite_database_take_turns(tmp_path):
+    """Commands started together on a database a release behind each upgraded it: SQLite committed every DDL
+    statement as it ran, so one failed ("duplicate column name: question_id") and left a half-made
+    _alembic_tmp_intro table behind, which would fail the next migration of that table (audit 13)."""
+    import sqlite3
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    db = Database(url)
+    try:
+        await ensure_schema(db)
+        await run_alembic(db, "downgrade", "0011")
+    finally:
+        await db.dispose()
+    procs = [subprocess.Popen([sys.executable, "-m", "bot.cli", "--db", url, "db", "upgrade"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    results = [(p.wait(timeout=300), p.stderr.read()) for p in procs]
+    assert [rc for rc, _ in results] == [0] * 4, results
+    with sqlite3.connect(tmp_path / "old.db") as conn:
+        assert conn.execute("SELECT name FROM sqlite_master WHERE name LIKE '_alembic_tmp%'").fetchall() == []
+        head = ScriptDirectory.from_config(alembic_config(url)).get_current_head()
+        assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [(head,)]

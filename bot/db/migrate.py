@@ -9,9 +9,10 @@ from alembic.config import Config
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 import migrations
-from bot.db.engine import Database
+from bot.db.engine import SQLITE_BUSY_MS, Database
 
 SCRIPT_LOCATION = Path(migrations.__file__).parent
+SQLITE_MIGRATION_WAIT_MS = 600_000  # a command started during another's migration waits for it (a big table's rebuild)
 
 
 def alembic_config(url: str) -> Config:
@@ -38,10 +39,18 @@ async def run_alembic(db: Database, fn_name: str, *args: object) -> None:
             await conn.commit()
         try:
             async with conn.begin():
+                if sqlite:
+                    # One migration at a time, all or nothing: the driver sends no BEGIN before DDL, so each statement
+                    # was committed as it ran. Two commands started together on a database a release behind both
+                    # upgraded it: one failed ("duplicate column name") and left a half-made _alembic_tmp_ table that
+                    # would fail the next migration. Under BEGIN IMMEDIATE the second waits, then finds it done.
+                    await conn.exec_driver_sql(f"PRAGMA busy_timeout={SQLITE_MIGRATION_WAIT_MS}")
+                    await conn.exec_driver_sql("BEGIN IMMEDIATE")
                 await _prepare(conn)
                 await conn.run_sync(_run, db.url, fn_name, *args)
         finally:
             if sqlite:
+                await conn.exec_driver_sql(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
                 await conn.exec_driver_sql("PRAGMA foreign_keys=ON")
                 await conn.commit()
 
