@@ -121,18 +121,19 @@ def db_upgrade() -> None:
     """Create or upgrade the schema of the configured database."""
     s = settings()
 
-    async def go() -> None:
+    async def go() -> tuple[str | None, str | None]:
         from bot.db.engine import Database
-        from bot.db.migrate import ensure_schema
+        from bot.db.migrate import current_revision, ensure_schema
 
         db = Database(s.database_url)
         try:
-            await ensure_schema(db)
+            return await ensure_schema(db), await current_revision(db)
         finally:
             await db.dispose()
 
-    run_async(go)
-    typer.echo(f"schema up to date: {_redact(s.database_url)}")
+    before, after = run_async(go)
+    done = ("created" if before is None else f"upgraded from {before}") if before != after else "up to date"
+    typer.echo(f"schema {done} (revision {after}): {_redact(s.database_url)}")
 
 
 def _redact(url: str) -> str:

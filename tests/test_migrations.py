@@ -73,6 +73,11 @@ def test_cli_db_upgrade_creates_the_schema(tmp_path):
 
     names = {r[0] for r in sqlite3.connect(tmp_path / "x.db").execute("select name from sqlite_master")}
     assert "message" in names and "alembic_version" in names
+    head = ScriptDirectory.from_config(alembic_config(url)).get_current_head()
+    assert out.stdout == f"schema created (revision {head}): {url}\n"
+    again = subprocess.run([sys.executable, "-m", "bot.cli", "--db", url, "db", "upgrade"], capture_output=True,
+                           text=True, timeout=120)
+    assert again.stdout == f"schema up to date (revision {head}): {url}\n"
 
 
 def test_cli_bad_database_url_is_one_line(tmp_path):
@@ -173,8 +178,11 @@ async def test_commands_started_together_on_an_older_sqlite_database_take_turns(
         await db.dispose()
     procs = [subprocess.Popen([sys.executable, "-m", "bot.cli", "--db", url, "db", "upgrade"],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(4)]
-    results = [(p.wait(timeout=300), p.stderr.read()) for p in procs]
-    assert [rc for rc, _ in results] == [0] * 4, results
+    results = [(p.wait(timeout=300), p.stderr.read(), p.stdout.read()) for p in procs]
+    assert [rc for rc, _, _ in results] == [0] * 4, results
+    # One upgraded it, and says from which revision (it said "schema up to date", as the others, audit 13).
+    assert sorted(out.split(" (")[0] for _, _, out in results) == ["schema up to date"] * 3 + [
+        "schema upgraded from 0011"]
     with sqlite3.connect(tmp_path / "old.db") as conn:
         assert conn.execute("SELECT name FROM sqlite_master WHERE name LIKE '_alembic_tmp%'").fetchall() == []
         head = ScriptDirectory.from_config(alembic_config(url)).get_current_head()

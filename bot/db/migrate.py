@@ -28,7 +28,19 @@ def _run(connection: object, url: str, fn_name: str, *args: object) -> None:
     getattr(command, fn_name)(cfg, *args)
 
 
-async def run_alembic(db: Database, fn_name: str, *args: object) -> None:
+def _current(connection: object) -> str | None:
+    from alembic.migration import MigrationContext
+
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+async def current_revision(db: Database) -> str | None:
+    async with db.engine.connect() as conn:
+        return await conn.run_sync(_current)
+
+
+async def run_alembic(db: Database, fn_name: str, *args: object) -> str | None:
+    """Run an Alembic command; returns the revision the schema had just before it (None: no schema yet)."""
     async with db.engine.connect() as conn:
         sqlite = conn.dialect.name == "sqlite"
         if sqlite:
@@ -47,12 +59,14 @@ async def run_alembic(db: Database, fn_name: str, *args: object) -> None:
                     await conn.exec_driver_sql(f"PRAGMA busy_timeout={SQLITE_MIGRATION_WAIT_MS}")
                     await conn.exec_driver_sql("BEGIN IMMEDIATE")
                 await _prepare(conn)
+                before = await conn.run_sync(_current)
                 await conn.run_sync(_run, db.url, fn_name, *args)
         finally:
             if sqlite:
                 await conn.exec_driver_sql(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
                 await conn.exec_driver_sql("PRAGMA foreign_keys=ON")
                 await conn.commit()
+    return before
 
 
 async def _prepare(conn: AsyncConnection) -> None:
@@ -70,8 +84,9 @@ async def _prepare(conn: AsyncConnection) -> None:
                             f"{str(exc.orig).splitlines()[0]})") from None
 
 
-async def upgrade(db: Database, revision: str = "heads") -> None:
-    await run_alembic(db, "upgrade", revision)
+async def upgrade(db: Database, revision: str = "heads") -> str | None:
+    """Upgrade to `revision`; returns the revision the schema had before (None: created)."""
+    return await run_alembic(db, "upgrade", revision)
 
 
 def upgrade_sync(url: str) -> None:
@@ -86,9 +101,9 @@ def upgrade_sync(url: str) -> None:
     asyncio.run(go())
 
 
-async def ensure_schema(db: Database) -> None:
+async def ensure_schema(db: Database) -> str | None:
     """Upgrade to head; on PostgreSQL under an advisory lock so replicas starting together take turns, then
-    rebuild the vector index if an interrupted bulk load left it missing."""
+    rebuild the vector index if an interrupted bulk load left it missing. Returns the revision found before."""
     if db.dialect == "postgresql":
         from sqlalchemy import text
 
@@ -98,10 +113,10 @@ async def ensure_schema(db: Database) -> None:
             await conn.execute(text("SELECT pg_advisory_lock(7320151)"))
             try:
                 await conn.commit()
-                await upgrade(db)
+                before = await upgrade(db)
             finally:
                 await conn.execute(text("SELECT pg_advisory_unlock(7320151)"))
                 await conn.commit()
         await ensure_vector_index(db)
-    else:
-        await upgrade(db)
+        return before
+    return await upgrade(db)
