@@ -17,7 +17,7 @@ from bot import metrics
 from bot.actions import Action, Button, Document, Evidence, ExpertCard, Reply, Section, Sender
 from bot.command_names import command, help_names
 from bot.db.engine import Database
-from bot.db.models import Community, DeletedMessage, Member, Message, MessageVector, Question, Reaction, Skill
+from bot.db.models import Community, Member, Message, MessageVector, Question, Reaction, Skill
 from bot.messages import render
 from bot.repo import (
     channel_ingested,
@@ -347,21 +347,8 @@ class Core:
     async def _on_deleted(self, event: ev.MessageDeleted, community_id: int) -> None:
         async with self.db.sessions.begin() as session:
             channel = await ensure_channel(session, community_id, event.channel)
-            # Remembered even if never stored here: an export made before the deletion must not bring it back.
-            await session.execute(insert_ignore(session, DeletedMessage).values(
-                community_id=community_id, channel_id=channel.id, external_id=event.message_id))
-            message = await get_message(session, community_id, channel.id, event.message_id)
-            if message is None:
-                return
-            # The message that asked in a thread with no opening message: nobody asks there any more.
-            read_again = await mark_openers_gone(session, community_id, stored=[
-                (channel.id, message.thread_external_id, message.external_id)])
-            await session.delete(message)
-            mid = message.id
-            read_again = [i for i in read_again if i != mid]
-            await self.expertise.note_changes(session, community_id, [mid, *read_again])
-        self.expertise.remove(community_id, [mid])
-        await self.expertise.follow_again(community_id, read_again)
+            channel_id = channel.id
+        await self.ingest.delete(community_id, [(channel_id, event.message_id)])
 
     async def _on_reaction(self, event: ev.ReactionAdded | ev.ReactionRemoved, community_id: int) -> None:
         async with self.db.sessions.begin() as session:

@@ -166,3 +166,81 @@ async def test_an_older_export_imported_later_changes_no_account(app, tmp_path):
                                                          "UK8S", True))
     assert not any("older" in n for n in again.notes)
     assert "UK8S" not in await _top(app, question, asker="UASK1")
+
+
+# -- what a later export says was deleted ----------------------------------------------------------------------------
+SUBGRID = "Use CSS subgrid so the nested cards line up with the page grid's columns"
+ROLLBACK_ROOT = f"{START + 2 * 3600:.6f}"  # THREADS[2]: Asha asks how to roll back; Kenji answers in the thread
+
+
+def _with_deletions(folder: Path, extra_ts: str, *, tombstone: str | None = None, deleted: str | None = None,
+                    vanished: str | None = None, reply: dict | None = None) -> Path:
+    """The export as Slack writes it later: a thread root deleted with replies kept becomes a tombstone in its
+    thread; a message deleted outright shows as message_deleted; one merely left out vanishes."""
+    for day in (folder / "general").glob("*.json"):
+        msgs = json.loads(day.read_text())
+        out = []
+        for m in msgs:
+            if m["ts"] == tombstone:
+                m = {"type": "message", "subtype": "tombstone", "user": "USLACKBOT", "hidden": True,
+                     "text": "This message was deleted.", "ts": m["ts"], "thread_ts": m["ts"], "reply_count": 1}
+            elif m["ts"] == deleted:
+                m = {"type": "message", "subtype": "message_deleted", "hidden": True, "deleted_ts": m["ts"],
+                     "ts": extra_ts}
+            elif m["ts"] == vanished:
+                continue
+            out.append(m)
+        if reply and any(m["ts"] == reply["thread_ts"] for m in out):
+            out.append(reply)
+        day.write_text(json.dumps(sorted(out, key=lambda m: float(m["ts"]))))
+    return folder
+
+
+async def test_a_message_a_later_export_shows_deleted_is_deleted_as_live(app, tmp_path):
+    """A message deleted on Slack stayed stored after a later export showed it deleted (a tombstone, or
+    message_deleted): only counted as a system notice, it went on being quoted. It goes as a live deletion does,
+    and stays gone when an older export is imported again; a message the later export merely lacks stays."""
+    subgrid = {"type": "message", "user": "UCSS", "text": SUBGRID, "ts": f"{START + 30:.6f}"}
+    grid = {"type": "message", "user": "UCSS", "text": "CSS grid template areas name the page's regions",
+            "ts": f"{START + 40:.6f}"}
+    first = write_slack_export(tmp_path / "first", USERS, THREADS, extra=[subgrid, grid])
+    await app.importer.import_slack(first)
+    assert any(SUBGRID in q for q in await _quotes(app, "css subgrid nested cards", "UCSS"))
+
+    reply = {"type": "message", "user": "UK8S", "ts": f"{START + 2 * 3600 + 600:.6f}", "thread_ts": ROLLBACK_ROOT,
+             "text": "Or kubectl rollout undo --to-revision=3 to pick the revision", "parent_user_id": "UASK1"}
+    later = _with_deletions(write_slack_export(tmp_path / "later", USERS, THREADS, extra=[subgrid, grid]),
+                            f"{START + 50:.6f}", tombstone=ROLLBACK_ROOT, deleted=subgrid["ts"], vanished=grid["ts"],
+                            reply=reply)
+    report = await app.importer.import_slack(later)
+    assert (report.errors, report.added, report.deleted) == ([], 1, 2)
+    assert not any(SUBGRID in q for q in await _quotes(app, "css subgrid nested cards", "UCSS"))
+    community_id = await _community(app)
+    app.expertise.forget_cache(community_id)
+    assert not any(SUBGRID in q for q in await _quotes(app, "css subgrid nested cards", "UCSS"))  # loaded again
+    async with app.db.sessions() as s:
+        stored = dict((await s.execute(select(Message.external_id, Message.thread_external_id)
+                                       .where(Message.community_id == community_id))).all())
+    assert ROLLBACK_ROOT not in stored and subgrid["ts"] not in stored and grid["ts"] in stored
+    # The thread lives on without its first message: the replies, the later one too, are in it.
+    assert stored[f"{START + 2 * 3600 + 60:.6f}"] == stored[reply["ts"]] == ROLLBACK_ROOT
+    assert (await _top(app, "roll back a kubernetes deployment revision", asker="UASK2"))[0] == "UK8S"
+
+    # Remembered as a live deletion is: the first export, imported again, does not bring them back.
+    again = await app.importer.import_slack(first)
+    assert (again.errors, again.added) == ([], 0)
+    async with app.db.sessions() as s:
+        assert not set(await s.scalars(select(Message.external_id).where(
+            Message.external_id.in_([ROLLBACK_ROOT, subgrid["ts"]]))))
+    assert not any(SUBGRID in q for q in await _quotes(app, "css subgrid nested cards", "UCSS"))
+
+
+async def _community(app) -> int:
+    async with app.db.sessions() as s:
+        return await s.scalar(select(Community.id).where(Community.external_id == TEAM))
+
+
+async def _quotes(app, question: str, user: str) -> list[str]:
+    """What the answer to `question` quotes of `user`."""
+    found = await app.expertise.rank(await _community(app), question, asker="UASK2")
+    return [q for f in found if f.user == user for q in f.why]

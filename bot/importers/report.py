@@ -19,6 +19,7 @@ class ImportReport:
     messages_seen: int = 0
     added: int = 0
     updated: int = 0
+    deleted: int = 0  # stored messages the export shows deleted on the platform since
     system_notices: int = 0  # joins, topic changes, pins, "started a thread"…
     no_author: int = 0  # a message nobody is named as having written
     malformed: int = 0  # a timestamp, id or text that is not what the platform writes
@@ -46,6 +47,8 @@ class ImportReport:
             (self.system_notices, "system notice", "system notices"), (self.no_author, "without an author", None),
             (self.malformed, "malformed", None), (self.not_stored, "opted out, deleted or repeated", None)) if n)
         return (f"{self.community}: {files}, {counted(self.messages_seen, 'message', 'messages')} read, "
-                f"{self.added} new, {self.updated} edited, {self.skipped} skipped" + (f" ({why})" if why else "")
+                f"{self.added} new, {self.updated} edited"
+                + (f", {self.deleted} deleted" if self.deleted else "")
+                + f", {self.skipped} skipped" + (f" ({why})" if why else "")
                 + f", {self.embedded} embedded"
                 + (f", {counted(self.damaged_files, 'damaged file', 'damaged files')}" if self.damaged_files else ""))

@@ -27,6 +27,9 @@ SYSTEM_SUBTYPES = frozenset({
     "channel_convert_to_private", "channel_convert_to_public", "joiner_notification",
     "channel_canvas_updated", "huddle_thread",
 })
+# Of those, the ones that say a message was deleted: a thread root deleted with its replies kept stays as a
+# tombstone in its thread ("This message was deleted."); message_deleted names the message in deleted_ts.
+DELETION_SUBTYPES = frozenset({"tombstone", "message_deleted"})
 
 
 # Link-preview fields the import reads; any other attachment field is left out of the parsed message.
@@ -83,7 +86,7 @@ def parse_message(m: dict[str, Any]) -> dict[str, Any]:
         "team": next((m[k] for k in ("team", "user_team") if isinstance(m.get(k), str) and usable_id(m[k])), None),
         "bot_id": _text_field(m, "bot_id"), "subtype": _text_field(m, "subtype"),
         "username": m["username"] if isinstance(m.get("username"), str) else None,
-        "thread_ts": slack_ts(m.get("thread_ts")),
+        "thread_ts": slack_ts(m.get("thread_ts")), "deleted_ts": slack_ts(m.get("deleted_ts")),
         "user_profile": _strings(m.get("user_profile"), ("display_name", "real_name")),
         "attachments": [_strings(a, ATTACHMENT_FIELDS) for a in listed(m.get("attachments")) if isinstance(a, dict)],
         "files": [_strings(f, ("title", "name")) for f in listed(m.get("files")) if isinstance(f, dict)],
@@ -197,6 +200,7 @@ class SlackExport:
         self.team = team
         self.include_private = include_private
         self.linkless: set[str] = set()  # channels known by name only: no Slack link can be made to their messages
+        self.deleted: dict[str, list[str]] = {}  # channel id -> ts of the messages the export shows deleted
 
     def read_users(self) -> dict[str, dict]:
         """The members users.json lists, and the workspace (team) it names unless --team did. A missing or
@@ -327,6 +331,8 @@ class SlackExport:
                     continue
                 if m["subtype"] in SYSTEM_SUBTYPES:
                     self.report.system_notices += 1
+                    if m["subtype"] in DELETION_SUBTYPES:
+                        self.deleted.setdefault(channel["id"], []).append(m["deleted_ts"] or m["ts"])
                 elif self._known_author(m, people):
                     out.append(m)
                 else:

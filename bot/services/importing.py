@@ -79,7 +79,10 @@ class ImportService:
             export.to_incoming(m, channel_ids[ch_ext], ch_ext, member_ids, m["author"])
             for ch_ext, msgs in raw.items() for m in msgs
         ]
-        await self._store(community_id, incoming, report, progress)
+        # Before the messages are stored: a reply may come back in the export, its deleted thread root never.
+        report.deleted = await self.ingest.delete(community_id, [
+            (channel_ids[ch_ext], ts) for ch_ext, deleted in export.deleted.items() for ts in deleted])
+        await self._store(community_id, incoming, report, progress, changed=bool(report.deleted))
         async with self.db.sessions.begin() as session:
             moved = await move_export_links(session, community_id, workspace_url)
         if moved:

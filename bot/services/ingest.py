@@ -164,6 +164,45 @@ class IngestService:
                 log.exception("after-store listener %s failed", getattr(listener, "__qualname__", listener))
         return result
 
+    async def delete(self, community_id: int, keys: list[tuple[int, str]]) -> int:
+        """Messages deleted on the platform ((channel id, external id)): a live deletion, or one a later export
+        shows (a tombstone, message_deleted). Each is remembered even if never stored here, so that an export made
+        before the deletion does not bring it back; a stored one goes with its vector, reactions and link shares,
+        and leaves the corpus. Its thread stays: the replies keep their thread key. Returns how many stored
+        messages went."""
+        if not keys:
+            return 0
+        keys = list(dict.fromkeys(keys))
+        async with self.db.sessions.begin() as session:
+            for start in range(0, len(keys), 2000):
+                await session.execute(insert_ignore(session, DeletedMessage), [
+                    {"community_id": community_id, "channel_id": ch, "external_id": ext}
+                    for ch, ext in keys[start : start + 2000]])
+            ids: list[int] = []
+            stored: list[tuple[int, str | None, str]] = []
+            for start in range(0, len(keys), 2000):
+                part = keys[start : start + 2000]
+                wanted = set(part)
+                rows = (await session.execute(
+                    select(Message.id, Message.channel_id, Message.thread_external_id, Message.external_id)
+                    .where(Message.community_id == community_id, Message.channel_id.in_({ch for ch, _ in part}),
+                           Message.external_id.in_({ext for _, ext in part})))).all()
+                for mid, ch, thread, ext in rows:
+                    if (ch, ext) in wanted:
+                        ids.append(mid)
+                        stored.append((ch, thread, ext))
+            if not ids:
+                return 0
+            # The message that asked in a thread with no opening message: nobody asks there any more.
+            read_again = await mark_openers_gone(session, community_id, stored=stored)
+            for start in range(0, len(ids), 2000):  # vectors, reactions and shares go with it (ON DELETE CASCADE)
+                await session.execute(delete(Message).where(Message.id.in_(ids[start : start + 2000])))
+            read_again = sorted(set(read_again) - set(ids))
+            await self.expertise.note_changes(session, community_id, ids + read_again)
+        self.expertise.remove(community_id, ids)
+        await self.expertise.follow_again(community_id, read_again)
+        return len(ids)
+
     async def _plan(self, community_id: int, messages: list[IncomingMessage], result: StoreResult) -> _Plan:
         """What of these messages is new, changed, or not to be stored (counted in result.skipped), as read now,
         with no write transaction open."""
