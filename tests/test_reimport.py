@@ -244,3 +244,56 @@ async def _quotes(app, question: str, user: str) -> list[str]:
     """What the answer to `question` quotes of `user`."""
     found = await app.expertise.rank(await _community(app), question, asker="UASK2")
     return [q for f in found if f.user == user for q in f.why]
+
+
+# -- reactions a later export no longer shows ------------------------------------------------------------------------
+def _reacted(ts: float, text: str, reactions: dict[str, list[str]]) -> dict:
+    return {"type": "message", "user": "UPG", "ts": f"{ts:.6f}", "text": text,
+            "reactions": [{"name": name, "users": users, "count": len(users)} for name, users in reactions.items()]}
+
+
+async def _reactions(app) -> dict[str, set[tuple[str, str]]]:
+    """external id of the message -> (reaction, who) stored."""
+    async with app.db.sessions() as s:
+        rows = (await s.execute(select(Message.external_id, Reaction.name, Reaction.user_external_id)
+                                .join(Reaction, Reaction.message_id == Message.id))).all()
+    out: dict[str, set[tuple[str, str]]] = {}
+    for ext, name, user in rows:
+        out.setdefault(ext, set()).add((name, user))
+    return out
+
+
+async def test_reactions_a_later_export_no_longer_shows_are_removed(app, tmp_path):
+    """A reaction removed on Slack stayed stored after a later export showed the message without it: the import
+    only ever added reactions. A later export's messages carry their reactions as they are now; an older one,
+    imported after, changes none; a message the export lacks keeps its own."""
+    partial = (START + 10, "Partial indexes help when most rows are archived")
+    brin = (START + 20, "BRIN indexes suit append-only tables ordered by time")
+    gist = (START + 25, "GiST indexes serve range and geometric queries")
+    first = write_slack_export(tmp_path / "first", USERS, THREADS[:4], extra=[
+        _reacted(*partial, {"+1": ["UASK1", "UREG"], "eyes": ["UK8S"]}),
+        _reacted(*brin, {"+1": ["UASK2"]}), _reacted(*gist, {"tada": ["UCSS"]})])
+    await app.importer.import_slack(first)
+
+    later = write_slack_export(tmp_path / "later", USERS, THREADS, extra=[  # gist's day is left out of it
+        _reacted(*partial, {"+1": ["UASK1"], "heart": ["UCSS"]}), _reacted(*brin, {})])
+    day = later / "general" / "2023-11-14.json"
+    day.write_text(json.dumps([m for m in json.loads(day.read_text()) if m["ts"] != f"{gist[0]:.6f}"]))
+    report = await app.importer.import_slack(later)
+    assert report.errors == []
+    now = {f"{partial[0]:.6f}": {("+1", "UASK1"), ("heart", "UCSS")}, f"{gist[0]:.6f}": {("tada", "UCSS")}}
+    assert await _reactions(app) == now
+
+    # Older than the history stored now: it changes no reaction; a message new here takes its own.
+    hashed = (START + 15, "Hash indexes only serve equality lookups")
+    older = await app.importer.import_slack(write_slack_export(tmp_path / "older", USERS, THREADS[:4], extra=[
+        _reacted(*partial, {"+1": ["UASK1", "UREG"], "eyes": ["UK8S"]}), _reacted(*brin, {"+1": ["UASK2"]}),
+        _reacted(*hashed, {"+1": ["UK8S"]})]))
+    assert any("older than the history stored" in n for n in older.notes) and older.added == 1
+    now[f"{hashed[0]:.6f}"] = {("+1", "UK8S")}
+    assert await _reactions(app) == now
+    # An export with no reaction at all (stripped to ids and text, or a converter's) says nothing of them.
+    stripped = write_slack_export(tmp_path / "stripped", USERS, THREADS, extra=[
+        {k: v for k, v in _reacted(*partial, {}).items() if k != "reactions"}])
+    assert (await app.importer.import_slack(stripped)).errors == []
+    assert await _reactions(app) == now

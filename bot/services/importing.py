@@ -24,7 +24,7 @@ from bot.repo import (
     move_export_links,
 )
 from bot.services.expertise import ExpertiseService
-from bot.services.ingest import IncomingMessage, IngestService
+from bot.services.ingest import IncomingMessage, IngestService, Reactions
 
 log = logging.getLogger(__name__)
 
@@ -58,13 +58,14 @@ class ImportService:
             export.source.close()
         export.team = await self._workspace(export, people, messages, given=team is not None)
         report.community = f"slack:{export.team}"
-        if messages and await self._stored_since(export.team, max(float(m["ts"]) for m in messages)):
+        older = bool(messages) and await self._stored_since(export.team, max(float(m["ts"]) for m in messages))
+        if older:
             # An export older than what is stored tells how accounts were then: a name changed or an account
-            # deactivated (or back) since stays as it is now.
+            # deactivated (or back) since stays as it is now; and so do reactions.
             for p in people.values():
                 p["stale"] = True
             report.notes.append("the export is older than the history stored: members' names and deactivations "
-                                "are kept as they are now")
+                                "are kept as they are now, and so are reactions")
         community_id, member_ids, channel_ids = await self._ensure_structure("slack", export.team, "", people,
                                                                              channels)
         if persons := await self._people_taken_for_bots(community_id, people):
@@ -82,7 +83,12 @@ class ImportService:
         # Before the messages are stored: a reply may come back in the export, its deleted thread root never.
         report.deleted = await self.ingest.delete(community_id, [
             (channel_ids[ch_ext], ts) for ch_ext, deleted in export.deleted.items() for ts in deleted])
-        await self._store(community_id, incoming, report, progress, changed=bool(report.deleted))
+        # A later export's messages carry their reactions as they are now: one removed on Slack goes. Not if it
+        # carries no reaction at all: stripped to ids and text (or written by a converter), it says nothing of them.
+        # An older export's are how they were then: only the messages new here take theirs.
+        await self._store(community_id, incoming, report, progress, changed=bool(report.deleted),
+                          reactions="of_new" if older else "replace" if any(m["reactions"] for m in messages)
+                          else "add")
         async with self.db.sessions.begin() as session:
             moved = await move_export_links(session, community_id, workspace_url)
         if moved:
@@ -250,8 +256,9 @@ class ImportService:
         return roots
 
     async def _store(self, community_id: int, incoming: list[IncomingMessage], report: ImportReport,
-                     progress: ProgressFactory, *, changed: bool = False) -> None:
-        """Store the messages; the corpus is loaded again and the ranking fitted if any changed (or `changed`)."""
+                     progress: ProgressFactory, *, changed: bool = False, reactions: Reactions = "add") -> None:
+        """Store the messages; the corpus is loaded again and the ranking fitted if any changed (or `changed`).
+        `reactions`: what their reactions tell (IngestService.store)."""
         incoming.sort(key=lambda m: m.created_at)
         changed = int(changed)
         # A large history goes in without the HNSW index, which is built once at the end (PostgreSQL).
@@ -267,7 +274,7 @@ class ImportService:
                         shown += n
                         advance(n)
 
-                    result = await self.ingest.store(community_id, part, progress=step)
+                    result = await self.ingest.store(community_id, part, progress=step, reactions=reactions)
                     report.added += result.added
                     report.updated += result.updated
                     report.not_stored += result.skipped

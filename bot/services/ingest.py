@@ -5,6 +5,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Literal
 
 import numpy as np
 from sqlalchemy import delete, func, insert, select, update
@@ -46,6 +47,9 @@ class StoreResult:
     message_ids: list[int] = field(default_factory=list)
 
 
+# What the reactions given with messages tell (IngestService.store).
+Reactions = Literal["add", "replace", "of_new"]
+
 # Called after messages are stored (committed): (community id, the messages given, the result).
 StoreListener = Callable[[int, "list[IncomingMessage]", StoreResult], Awaitable[None]]
 
@@ -59,7 +63,7 @@ class IngestService:
 
     async def store(
         self, community_id: int, messages: list[IncomingMessage], *,
-        progress: Callable[[int], None] | None = None,
+        progress: Callable[[int], None] | None = None, reactions: Reactions = "add",
     ) -> StoreResult:
         """Store messages not seen before (edited ones get their new text) and embed those that carry
         expertise. Idempotent: the same messages stored twice add nothing, also at once (a platform's retry
@@ -71,7 +75,12 @@ class IngestService:
         short transaction writes the messages, their vectors and reactions. What changed in between is
         checked again there: a message stored meanwhile by someone else is left to them (they embed it), one
         deleted on the platform or whose author opted out meanwhile is not stored, an edit applies only if
-        still newer than the stored text."""
+        still newer than the stored text.
+
+        `reactions` says what the messages' reactions tell: "replace", all they have now (an export not older than
+        the history stored): a stored one not among them was removed on the platform, and goes; "of_new", how they
+        were once (an older export): only messages new here get theirs, the stored ones keep what a later export
+        or the live bot stored; "add" (live, whose messages carry none): they are added."""
         result = StoreResult()
         if not messages:
             return result
@@ -93,7 +102,8 @@ class IngestService:
         updated: list[int] = []
         read_again: list[int] = []
         embedded: list[tuple[int, np.ndarray]] = []
-        if new_rows or changed or plan.withheld_in_threads or plan.reactions:
+        if (new_rows or changed or plan.withheld_in_threads or plan.reactions
+                or (reactions == "replace" and plan.existing)):
             async with self.db.sessions.begin() as session:
                 for key in await self._gone_since(session, community_id, new_rows, plan):
                     del new_rows[key]
@@ -132,7 +142,11 @@ class IngestService:
                                                   {u for _, _, u in plan.reactions})
                 reaction_rows = [{"community_id": community_id, "message_id": known[key], "user_external_id": u,
                                   "name": name[:100]}
-                                 for key, name, u in plan.reactions if key in known and u not in withheld]
+                                 for key, name, u in plan.reactions if key in known and u not in withheld
+                                 and (reactions != "of_new" or key in new_ids)]
+                if reactions == "replace":
+                    await _remove_reactions_not_in(session, [mid for mid, _, _ in plan.existing.values()],
+                                                   reaction_rows)
                 for start in range(0, len(reaction_rows), 2000):
                     await session.execute(insert_ignore(session, Reaction), reaction_rows[start : start + 2000])
                 embedded = [(mid, by_text[t]) for key, mid in new_ids.items()
@@ -308,6 +322,18 @@ async def _deleted(session: AsyncSession, community_id: int, keys: list[tuple[in
                DeletedMessage.channel_id.in_({ch for ch, _ in keys}),
                DeletedMessage.external_id.in_({ext for _, ext in keys}))
     )).all()) & set(keys)
+
+
+async def _remove_reactions_not_in(session: AsyncSession, message_ids: list[int], rows: list[dict]) -> None:
+    """Remove the stored reactions of these messages that are not among `rows` (Reaction rows as inserted)."""
+    kept = {(r["message_id"], storable(r["user_external_id"])[:64], storable(r["name"])[:100]) for r in rows}
+    for start in range(0, len(message_ids), 2000):
+        stored = (await session.execute(
+            select(Reaction.id, Reaction.message_id, Reaction.user_external_id, Reaction.name)
+            .where(Reaction.message_id.in_(message_ids[start : start + 2000])))).all()
+        gone = [rid for rid, mid, user, name in stored if (mid, user, name) not in kept]
+        for first in range(0, len(gone), 2000):
+            await session.execute(delete(Reaction).where(Reaction.id.in_(gone[first : first + 2000])))
 
 
 async def _message_ids(session: AsyncSession, community_id: int,
