@@ -310,16 +310,9 @@ async def delete_member_data(session: AsyncSession, community_id: int, member_id
     await session.execute(update(Resource).where(Resource.community_id == community_id,
                                                  Resource.first_sharer_id == member_id).values(first_sharer_id=None))
     await session.flush()  # their messages' shares went with the messages
-    theirs = sorted(shared | saved | first)
-    from bot.services.resources import retitle  # the resources service builds on this module
+    from bot.services.resources import shares_removed  # the resources service builds on this module
 
-    await retitle(session, community_id, theirs)
-    for start in range(0, len(theirs), 500):
-        await session.execute(delete(Resource).where(
-            Resource.id.in_(theirs[start : start + 500]),
-            ~select(ResourceShare.id).where(ResourceShare.resource_id == Resource.id).exists(),
-            ~select(ResourceSave.id).where(ResourceSave.resource_id == Resource.id).exists()))
-    await session.flush()
+    await shares_removed(session, community_id, sorted(shared | saved | first))
     return len(ids)
 
 

@@ -183,6 +183,38 @@ async def test_a_member_who_leaves_leaves_the_words_of_others(app, platform):
     assert resource.title == "How we tuned autovacuum at scale"
 
 
+async def test_an_edited_message_shares_the_links_of_its_new_text(app, platform):
+    """An edit that took a link out of a message kept its share: the digest listed the link under the member, with
+    the title their words had given it; an edit that put a link in shared nothing."""
+    await wire(app, Clock(at(2024, 2, 29, 12)), platform)
+
+    async def edit(user: str, ts: str, text: str, when: datetime) -> None:
+        await app.core.handle(ev.MessagePosted(
+            community=TEAM, user=user, channel="C1", event_id=f"m{next(_ids)}", time=when, platform="slack",
+            message_id=ts, text=text, user_name=PEOPLE[user], channel_name="c1", edited=True))
+
+    brin = await say(app, "UPG", "Great read on BRIN: https://brin.example.com/guide", at(2024, 2, 26, 10))
+    label = await say(app, "UPG", "Write-up: <https://blog.example.com/p/42|How we tuned autovacuum at scale>",
+                      at(2024, 2, 26, 11))
+    second = await say(app, "UBR", "seconding https://blog.example.com/p/42", at(2024, 2, 26, 12))
+    k8s = await say(app, "UK8S", "I keep notes on kubernetes networking", at(2024, 2, 26, 13))
+    for ts in (brin, second, k8s):  # digest material
+        await react(app, "UCH", ts, "pushpin", at(2024, 2, 26, 13, 30))
+    await edit("UPG", brin, "Better read on BRIN: https://better.example.com/brin", at(2024, 2, 26, 14))
+    await edit("UPG", label, "Never mind that write-up, it was about an old version", at(2024, 2, 26, 15))
+    await edit("UK8S", k8s, "I keep notes on kubernetes networking: https://notes.example.com/k8s-networking",
+               at(2024, 2, 26, 16))
+
+    async with app.db.sessions() as session:
+        resources = {r.url: r.title for r in await session.scalars(select(Resource))}
+    assert set(resources) == {"https://better.example.com/brin", "https://blog.example.com/p/42",
+                              "https://notes.example.com/k8s-networking"}  # only the edit had shared brin.example
+    assert "autovacuum" not in resources["https://blog.example.com/p/42"]  # Petra's label went with her link
+    preview = await command(app, "UASK", "digest", "preview", at(2024, 2, 29, 12))
+    assert "better.example.com" in preview and "notes.example.com" in preview and "brin.example.com" not in preview
+    assert "How we tuned autovacuum" not in preview and "shared by Bruno" in preview
+
+
 async def test_a_discord_thread_started_on_its_own_waits_with_its_first_message(app):
     """On Discord a thread started on its own has no opening message in its channel: its first message asks. It
     was never listed as waiting, answered or not."""

@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from adapters.console import ConsoleAdapter
 from bot import events as ev
 from bot.db.models import Community, Member, Message, MessageVector, Reaction
+from bot.db.resources import Resource, ResourceShare
 from bot.services.ingest import IncomingMessage
 from tests.exports import TEAM, THREADS, USERS, write_slack_export
 
@@ -297,3 +298,22 @@ async def test_reactions_a_later_export_no_longer_shows_are_removed(app, tmp_pat
         {k: v for k, v in _reacted(*partial, {}).items() if k != "reactions"}])
     assert (await app.importer.import_slack(stripped)).errors == []
     assert await _reactions(app) == now
+
+
+async def test_a_later_exports_edit_shares_the_links_of_the_new_text(app, tmp_path):
+    """An edit a later export carried that replaced a link kept the old link's share, and shared nothing new: the
+    digest could show a link no longer in the message."""
+    guide = {"type": "message", "user": "UPG", "ts": f"{START + 10:.6f}",
+             "text": "Partitioning guide: https://old.example.com/partitioning"}
+    await app.importer.import_slack(write_slack_export(tmp_path / "first", USERS, THREADS[:2], extra=[guide]))
+    edited = {**guide, "text": "Partitioning guide, the current one: https://new.example.com/partitioning",
+              "edited": {"user": "UPG", "ts": f"{START + 9000:.6f}"}}
+    report = await app.importer.import_slack(write_slack_export(tmp_path / "later", USERS, THREADS[:2],
+                                                                extra=[edited]))
+    assert (report.errors, report.updated) == ([], 1)
+    async with app.db.sessions() as s:
+        shared = set(await s.scalars(select(Resource.url).join(ResourceShare, ResourceShare.resource_id == Resource.id)
+                                     .join(Message, Message.id == ResourceShare.message_id)
+                                     .where(Message.external_id == guide["ts"])))
+        resources = set(await s.scalars(select(Resource.url)))
+    assert shared == resources == {"https://new.example.com/partitioning"}

@@ -44,7 +44,8 @@ class StoreResult:
     updated: int = 0
     skipped: int = 0
     embedded: int = 0
-    message_ids: list[int] = field(default_factory=list)
+    message_ids: list[int] = field(default_factory=list)  # the messages added
+    updated_ids: list[int] = field(default_factory=list)  # the messages given their edited text
 
 
 # What the reactions given with messages tell (IngestService.store).
@@ -166,6 +167,7 @@ class IngestService:
         result.updated = len(updated)
         result.embedded = len(embedded)
         result.message_ids = list(new_ids.values())
+        result.updated_ids = list(updated)
         vectors = np.stack([v for _, v in embedded]) if embedded else \
             np.zeros((0, getattr(self.expertise.embedder, "dim", 384)), dtype=np.float32)
         await self.expertise.follow(community_id, list(new_ids.values()) + updated, [mid for mid, _ in embedded],

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.engine import Database
@@ -146,19 +146,42 @@ async def retitle(session: AsyncSession, community_id: int, resource_ids: list[i
     await session.flush()
 
 
+async def shares_removed(session: AsyncSession, community_id: int, resource_ids: list[int]) -> None:
+    """After shares (or saves) of these resources went: each title is made again from the shares left (retitle),
+    and a resource nobody shares or saves any more goes."""
+    resource_ids = sorted(set(resource_ids))
+    await retitle(session, community_id, resource_ids)
+    for start in range(0, len(resource_ids), 500):
+        await session.execute(delete(Resource).where(
+            Resource.id.in_(resource_ids[start : start + 500]),
+            ~select(ResourceShare.id).where(ResourceShare.resource_id == Resource.id).exists(),
+            ~select(ResourceSave.id).where(ResourceSave.resource_id == Resource.id).exists()))
+    await session.flush()
+
+
 class ResourceService:
     def __init__(self, db: Database) -> None:
         self.db = db
 
     async def on_stored(self, community_id: int, messages: list[IncomingMessage], result: StoreResult) -> None:
-        """After-store listener: the links in newly stored messages become resources and shares."""
-        if not result.message_ids:
+        """After-store listener: the links in newly stored messages become resources and shares. An edited message
+        shares what its new text does: the shares of a link taken out of it go (the digest listed the link under
+        its member, titled by their words), a link put in is shared."""
+        ids = result.message_ids + result.updated_ids
+        if not ids:
             return
         unfurls = {(m.channel_id, m.external_id): m.link_titles for m in messages if m.link_titles}
         async with self.db.sessions.begin() as session:
+            edited_shares: list[int] = []  # resources an edited message shared: what is left of them is read again
+            for start in range(0, len(result.updated_ids), 2000):
+                part = result.updated_ids[start : start + 2000]
+                edited_shares += await session.scalars(select(ResourceShare.resource_id).where(
+                    ResourceShare.community_id == community_id, ResourceShare.message_id.in_(part)))
+                await session.execute(delete(ResourceShare).where(ResourceShare.community_id == community_id,
+                                                                  ResourceShare.message_id.in_(part)))
             shares: list[Share] = []
-            for start in range(0, len(result.message_ids), 2000):
-                part = result.message_ids[start : start + 2000]
+            for start in range(0, len(ids), 2000):
+                part = ids[start : start + 2000]
                 rows = (await session.execute(
                     select(Message.id, Message.channel_id, Message.external_id, Message.author_id, Message.text,
                            Message.created_at)
@@ -170,6 +193,8 @@ class ResourceService:
                     shares += shares_in(text, member_id=author, shared_at=created, message_id=mid,
                                         unfurls=unfurls.get((channel_id, ext)))
             await record_shares(session, community_id, shares)
+            if edited_shares:
+                await shares_removed(session, community_id, edited_shares)
         if shares:
             log.debug("community %d: %d link share(s) recorded", community_id, len(shares))
 
