@@ -165,11 +165,12 @@ async def find_member_at_start(session: AsyncSession, community_id: int, text: s
 
 async def ensure_channel(
     session: AsyncSession, community_id: int, external_id: str, *, name: str = "", is_private: bool = False,
-    announcements: bool | None = None,
+    announcements: bool | None = None, rename: bool = True,
 ) -> Channel:
     """The channel's row, made if new. What is told of it is kept: a name, that it is private (a channel seen first
     through a command or a reaction is not known to be public), whether it is an announcement channel (None: not
-    told; an admin may turn announcement mode on and off, so the latest told wins)."""
+    told; an admin may turn announcement mode on and off, so the latest told wins). Not `rename`: what is told is
+    how it was once (an older export), and only a new channel takes it."""
     stmt = select(Channel).where(Channel.community_id == community_id, Channel.external_id == external_id)
     channel = await session.scalar(stmt)
     if channel is None:
@@ -180,6 +181,8 @@ async def ensure_channel(
         )
         channel = await session.scalar(stmt)  # ours, or a concurrent insert's (which may lack what we know)
         assert channel is not None
+    elif not rename:
+        return channel
     if name and channel.name != name:
         channel.name = name
     if is_private and not channel.is_private:  # first seen through a command or a reaction

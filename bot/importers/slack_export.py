@@ -157,20 +157,24 @@ def _distinct_times(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """A channel's messages (oldest first) with a timestamp each: a history converted from a platform that keeps
     whole seconds can give two messages one "ts", and the second was taken for a repeat of the first and not stored
     (16 on racket-2019 written so, audit 12). The later ones move on by a microsecond; replies naming that "ts" stay
-    in the thread of the first. A true repeat (same author and text) keeps its "ts", and is stored once."""
+    in the thread of the first. A true repeat (same author and text, blocks and files included) keeps its "ts", and
+    is stored once."""
     taken = {m["ts"] for m in messages}
     first: dict[str, tuple] = {}
+    free: dict[str, Decimal] = {}  # per shared "ts", the last one given: thousands in one second stay linear
     for m in messages:
-        key = (m["user"], m["bot_id"], m["text"])
+        key = (m["user"], m["bot_id"], message_text(m))
         seen = first.setdefault(m["ts"], key)
         if seen == key:
             continue
-        t = Decimal(m["ts"])
+        base = m["ts"]
+        t = free.get(base, Decimal(base))
         while True:
             t += Decimal("0.000001")
             ts = f"{t:.6f}"
             if ts not in taken:
                 break
+        free[base] = t
         taken.add(ts)
         first[ts] = key
         m["ts"] = ts
@@ -199,6 +203,7 @@ class SlackExport:
         self.users: dict[str, dict[str, Any]] = {}
         self.team = team
         self.include_private = include_private
+        self.teams: Counter[str] = Counter()  # the workspaces users.json names, with how many of its members each
         self.linkless: set[str] = set()  # channels known by name only: no Slack link can be made to their messages
         self.deleted: dict[str, list[str]] = {}  # channel id -> ts of the messages the export shows deleted
 
@@ -224,6 +229,7 @@ class SlackExport:
                 teams[team] += 1
             people[u["id"]] = {"name": user_name(u), "is_bot": bool(u.get("is_bot")) or u["id"] == "USLACKBOT",
                                "bot_known": True, "timezone": known.get("tz"), "deleted": bool(u.get("deleted"))}
+        self.teams = teams
         if teams and not self.team:
             self.team = teams.most_common(1)[0][0]
         return people
@@ -257,7 +263,7 @@ class SlackExport:
                 if usable_id(ch.get("id")):
                     channels.append({"id": str(ch["id"]), "name": name or str(ch["id"]), "is_private": private})
                 elif name and usable_id(name):  # no id (a converter's list): known by its name, with no Slack links
-                    channels.append({"id": name, "name": name, "is_private": private})
+                    channels.append({"id": name, "name": name, "is_private": private, "by_name": True})
                     self.linkless.add(name)
         if not self.include_private:
             skipped = [n for n in ("groups.json", "mpims.json", "dms.json") if self.source.exists(n)]

@@ -13,7 +13,7 @@ from bot.db.vector_index import bulk_vector_load
 from bot.errors import briefly
 from bot.importers.discord_export import DiscordExport, opens_without_message, thread_home, thread_root
 from bot.importers.report import ImportReport
-from bot.importers.slack_export import SlackExport, slack_time
+from bot.importers.slack_export import SlackExport
 from bot.progress import ProgressFactory, no_progress
 from bot.repo import (
     ensure_channel,
@@ -58,16 +58,17 @@ class ImportService:
             export.source.close()
         export.team = await self._workspace(export, people, messages, given=team is not None)
         report.community = f"slack:{export.team}"
-        older = bool(messages) and await self._stored_since(export.team, max(float(m["ts"]) for m in messages))
+        newest = max((float(m["ts"]) for m in messages), default=None)
+        older = newest is not None and await self._imported_after(export.team, newest)
         if older:
             # An export older than what is stored tells how accounts were then: a name changed or an account
             # deactivated (or back) since stays as it is now; and so do reactions.
             for p in people.values():
                 p["stale"] = True
             report.notes.append("the export is older than the history stored: members' names and deactivations "
-                                "are kept as they are now, and so are reactions")
+                                "are kept as they are now, and so are reactions and channel names")
         community_id, member_ids, channel_ids = await self._ensure_structure("slack", export.team, "", people,
-                                                                             channels)
+                                                                             channels, older=older)
         if persons := await self._people_taken_for_bots(community_id, people):
             # Someone users.json does not list, seen here only in app posts, was taken for a bot; the database knows
             # them as a person (messages of their own): those posts are the app's, never their knowledge.
@@ -75,7 +76,7 @@ class ImportService:
                 people[user]["is_bot"] = False
             export.attribute(messages, people)
             community_id, member_ids, channel_ids = await self._ensure_structure("slack", export.team, "", people,
-                                                                                 channels)
+                                                                                 channels, older=older)
         incoming: list[IncomingMessage] = [
             export.to_incoming(m, channel_ids[ch_ext], ch_ext, member_ids, m["author"])
             for ch_ext, msgs in raw.items() for m in msgs
@@ -91,6 +92,11 @@ class ImportService:
                           else "add")
         async with self.db.sessions.begin() as session:
             moved = await move_export_links(session, community_id, workspace_url)
+            if newest is not None:  # how far the imports reached: a later export is older only than that
+                community = await session.get(Community, community_id)
+                settings = community.settings or {}
+                if newest > settings.get("imported_until", 0.0):
+                    community.settings = {**settings, "imported_until": newest}
         if moved:
             self.expertise.forget_cache(community_id)
         return report
@@ -140,14 +146,28 @@ class ImportService:
         return report
 
     async def _ensure_structure(self, platform: str, external_id: str, name: str, people: dict[str, dict],
-                                channels: list[dict]) -> tuple[int, dict[str, int], dict[str, int]]:
-        """The community, its members and channels: (community id, member ids, channel ids by external id)."""
+                                channels: list[dict], *, older: bool = False) -> tuple[int, dict[str, int],
+                                                                                      dict[str, int]]:
+        """The community, its members and channels: (community id, member ids, channel ids by external id). An
+        `older` export names no existing channel anew. A channel an export lists without an id ("by_name") is the
+        stored channel of that name; a channel with an id takes over the one an earlier such export stored under its
+        name, so that the same messages, exported once without ids and once with, are stored once."""
         async with self.db.sessions.begin() as session:
             community = await ensure_community(session, platform, external_id, name)
             member_ids = await ensure_members_bulk(session, community.id, people)
+            stored = {row.external_id: row for row in await session.scalars(
+                select(Channel).where(Channel.community_id == community.id))}
+            by_name = {row.name: row for row in sorted(stored.values(), key=lambda r: r.id, reverse=True)}
             channel_ids = {}
             for ch in channels:
-                row = await ensure_channel(session, community.id, ch["id"], name=ch["name"],
+                ext = ch["id"]
+                if ch.get("by_name") and ch["name"] in by_name:
+                    ext = by_name[ch["name"]].external_id
+                elif ext not in stored and (named := stored.get(ch["name"])) is not None \
+                        and named.external_id == named.name:
+                    named.external_id = ext
+                    await session.flush()
+                row = await ensure_channel(session, community.id, ext, name=ch["name"], rename=not older,
                                            is_private=ch["is_private"], announcements=ch.get("announcements", False))
                 channel_ids[ch["id"]] = row.id
         # The export may rename members without a message new or edited (so no refit): names are read again.
@@ -162,6 +182,14 @@ class ImportService:
         importing it again, or a later export of it, finds it. With --team, such a community of its own becomes
         that workspace."""
         persons = sorted(u for u, p in people.items() if not p.get("is_bot"))
+        if export.team and not given and len(export.teams) > 1:
+            # A shared channel's guests may outnumber the workspace's own members in a later export: the workspace
+            # already stored wins, or that export was filed under the partner's, all of it imported twice.
+            async with self.db.sessions() as session:
+                stored = set(await session.scalars(select(Community.external_id).where(
+                    Community.platform == "slack", Community.external_id.in_(list(export.teams)))))
+            if stored:
+                return max(stored, key=lambda t: export.teams[t])
         if export.team and not given:
             return export.team
         sample = persons[:: max(1, len(persons) // SAMPLE_MEMBERS)][:SAMPLE_MEMBERS]
@@ -197,14 +225,13 @@ class ImportService:
             return None
         return await session.get(Community, best[0])
 
-    async def _stored_since(self, team: str, ts: float) -> bool:
-        """Whether the Slack workspace `team` holds a message later than `ts` (epoch seconds)."""
+    async def _imported_after(self, team: str, ts: float) -> bool:
+        """Whether an earlier import of the Slack workspace `team` reached past `ts` (epoch seconds). Live messages do
+        not count: stored while the bot runs, they are newer than any export made before, which would all be
+        "older" (names, deactivations and reactions never applied on a running deployment)."""
         async with self.db.sessions() as session:
             community = await get_community(session, "slack", team)
-            if community is None:
-                return False
-            return await session.scalar(select(Message.id).where(
-                Message.community_id == community.id, Message.created_at > slack_time(ts)).limit(1)) is not None
+            return community is not None and (community.settings or {}).get("imported_until", 0.0) > ts
 
     async def _people_taken_for_bots(self, community_id: int, people: dict[str, dict]) -> set[str]:
         """Of the authors an export showed only in bot posts (taken for bots), those the community knows as people."""

@@ -1,0 +1,150 @@
+"""Importing exports of one workspace again, in other shapes or while the bot runs: nothing is stored twice, and
+nothing newer is undone (the review of 2026-12-06), on SQLite and PostgreSQL."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from bot.db.models import Channel, Community, Member, Message, Reaction
+from bot.importers.slack_export import slack_time
+from bot.services.ingest import IncomingMessage
+from tests.exports import TEAM, THREADS, USERS, write_slack_export
+
+START = 1_700_000_000.0
+
+
+async def _count(app) -> int:
+    async with app.db.sessions() as s:
+        return await s.scalar(select(func.count()).select_from(Message))
+
+
+def _strip(folder: Path, *, team: bool = True, channel_ids: bool = True) -> Path:
+    users = json.loads((folder / "users.json").read_text())
+    if team:
+        for u in users:
+            u.pop("team_id", None)
+    (folder / "users.json").write_text(json.dumps(users))
+    if channel_ids:
+        chans = json.loads((folder / "channels.json").read_text())
+        (folder / "channels.json").write_text(json.dumps([{"name": c["name"]} for c in chans]))
+    return folder
+
+
+# 1. 467f8db: a stripped export (no team, no channel ids) and the full export of the same workspace
+async def test_stripped_then_full_with_team_adds_nothing(app, tmp_path):
+    stripped = _strip(write_slack_export(tmp_path / "stripped", USERS, THREADS))
+    first = await app.importer.import_slack(stripped)
+    assert first.added == 17
+    full = write_slack_export(tmp_path / "full", USERS, THREADS)
+    again = await app.importer.import_slack(full, team=TEAM)   # as the note tells to do
+    assert again.added == 0, f"full export after stripped added {again.added}"
+
+
+async def test_full_then_stripped_adds_nothing(app, tmp_path):
+    full = write_slack_export(tmp_path / "full", USERS, THREADS)
+    assert (await app.importer.import_slack(full)).added == 17
+    stripped = _strip(write_slack_export(tmp_path / "stripped", USERS, THREADS))
+    again = await app.importer.import_slack(stripped)
+    assert again.added == 0, f"stripped export after full added {again.added} (community {again.community})"
+
+
+# 2. 7ef2054: _distinct_times keys on raw text: same author, same whole second, text only in blocks / files
+def _blocks(text: str) -> list:
+    return [{"type": "rich_text", "elements": [{"type": "rich_text_section",
+                                                "elements": [{"type": "text", "text": text}]}]}]
+
+
+async def test_same_second_blocks_only_messages_of_one_author_are_all_stored(app, tmp_path):
+    ts = f"{START + 5:.0f}"
+    extra = [{"type": "message", "user": "UPG", "ts": ts, "text": "", "blocks": _blocks("postgres tip one: VACUUM")},
+             {"type": "message", "user": "UPG", "ts": ts, "text": "",
+              "blocks": _blocks("postgres tip two: ANALYZE after bulk loads")},
+             {"type": "message", "user": "UCSS", "ts": f"{START + 7:.0f}", "text": "",
+              "files": [{"title": "grid.png"}]},
+             {"type": "message", "user": "UCSS", "ts": f"{START + 7:.0f}", "text": "",
+              "files": [{"title": "flexbox.png"}]}]
+    folder = write_slack_export(tmp_path / "e", USERS, THREADS[:1], extra=extra)
+    report = await app.importer.import_slack(folder)
+    async with app.db.sessions() as s:
+        texts = sorted(await s.scalars(select(Message.text)))
+    assert report.added == 3 + 4, (report.added, texts)
+
+
+# 3. a723849: the team by member count flips between overlapping exports of one workspace
+def _with_teams(folder: Path, teams: dict[str, str]) -> Path:
+    users = json.loads((folder / "users.json").read_text())
+    for u in users:
+        u["team_id"] = teams.get(u["id"], u["team_id"])
+    (folder / "users.json").write_text(json.dumps(users))
+    return folder
+
+
+async def test_overlapping_later_export_with_more_shared_channel_guests_adds_only_new(app, tmp_path):
+    # The workspace TTEST0001: Asha, Bruno, Petra, Kenji; a Slack Connect channel brings two guests of TGUEST
+    guests = {"UCSS": "TGUEST", "UREG": "TGUEST"}
+    a = _with_teams(write_slack_export(tmp_path / "a", USERS, THREADS[:6]), guests)
+    assert (await app.importer.import_slack(a)).community == f"slack:{TEAM}"
+    # Later, three more guests of TGUEST join the shared channel (users.json lists them), one new thread
+    more = {**USERS, "UG1": "G1", "UG2": "G2", "UG3": "G3"}
+    b = _with_teams(write_slack_export(tmp_path / "b", more, THREADS[:6] + [[("UG1", "hello from the partner")]]),
+                    {**guests, "UG1": "TGUEST", "UG2": "TGUEST", "UG3": "TGUEST"})
+    report = await app.importer.import_slack(b)
+    assert (report.community, report.added) == (f"slack:{TEAM}", 1), (report.community, report.added)
+
+
+# 4. 149d7f2 + d3076bc: a live message newer than the export makes every fresh export "older"
+async def test_export_imported_while_the_bot_runs_applies_deactivation_and_reaction_removal(app, tmp_path):
+    reacted = {"type": "message", "user": "UPG", "ts": f"{START + 10:.6f}", "text": "BRIN indexes suit append-only",
+               "reactions": [{"name": "+1", "users": ["UASK1"], "count": 1}]}
+    a = write_slack_export(tmp_path / "a", USERS, THREADS[:4], extra=[reacted])
+    await app.importer.import_slack(a)
+    # the live bot stores a message posted a minute after the next export was made
+    async with app.db.sessions() as s:
+        cid = await s.scalar(select(Community.id).where(Community.external_id == TEAM))
+        ch = await s.scalar(select(Channel.id).where(Channel.community_id == cid))
+        author = await s.scalar(select(Member.id).where(Member.external_id == "UASK1"))
+    b_last = START + 3 * 3600 + 60  # last message of THREADS[:4]
+    await app.ingest.store(cid, [IncomingMessage(channel_id=ch, external_id=f"{b_last + 60:.6f}", author_id=author,
+                                                 text="live message", created_at=slack_time(b_last + 60))])
+    # the export B: Reggie's account deactivated, the +1 taken back
+    b = write_slack_export(tmp_path / "b", USERS, THREADS[:4], extra=[{**reacted, "reactions": [
+        {"name": "eyes", "users": ["UK8S"], "count": 1}]}])
+    users = json.loads((b / "users.json").read_text())
+    for u in users:
+        u["deleted"] = u["id"] == "UREG"
+    (b / "users.json").write_text(json.dumps(users))
+    report = await app.importer.import_slack(b)
+    async with app.db.sessions() as s:
+        deact = await s.scalar(select(Member.deactivated).where(Member.external_id == "UREG"))
+        reactions = set((await s.execute(select(Reaction.name, Reaction.user_external_id))).all())
+    assert (deact, reactions) == (True, {("eyes", "UK8S")}), (deact, reactions, report.notes)
+
+
+# 5. 7ef2054: a message moved by a microsecond; the first deleted on the source platform; the second edited
+async def test_whole_second_pair_first_gone_second_edited_does_not_rewrite_the_first(app, tmp_path):
+    ts = f"{START + 5:.0f}"
+    m1 = {"type": "message", "user": "UPG", "ts": ts, "text": "VACUUM FULL locks the table"}
+    m2 = {"type": "message", "user": "UK8S", "ts": ts, "text": "kubectl drain the node first"}
+    await app.importer.import_slack(write_slack_export(tmp_path / "a", USERS, THREADS[:1], extra=[m1, m2]))
+    edited = {**m2, "text": "kubectl drain --ignore-daemonsets the node first", "edited": {"ts": f"{START + 900:.0f}"}}
+    await app.importer.import_slack(write_slack_export(tmp_path / "b", USERS, THREADS[:1], extra=[edited]))
+    async with app.db.sessions() as s:
+        rows = sorted((await s.execute(select(Message.external_id, Member.external_id, Message.text)
+                                       .join(Member, Member.id == Message.author_id)
+                                       .where(Message.external_id.like(f"{ts}%")))).all())
+    # Petra's message must keep Petra's words; Kenji's edit belongs to Kenji's row
+    assert ("UPG", "VACUUM FULL locks the table") in {(a, t) for _, a, t in rows}, rows
+
+
+# 6. 149d7f2: an older export imported after a newer one gives a renamed channel its old name back
+async def test_an_older_export_does_not_rename_a_channel_back(app, tmp_path):
+    newer = write_slack_export(tmp_path / "newer", USERS, THREADS, channel="town-square")
+    older = write_slack_export(tmp_path / "older", USERS, THREADS[:4], channel="general")
+    await app.importer.import_slack(newer)
+    report = await app.importer.import_slack(older)
+    assert any("older than the history stored" in n for n in report.notes)
+    async with app.db.sessions() as s:
+        name = await s.scalar(select(Channel.name).where(Channel.external_id == "C0GENERAL"))
+    assert name == "town-square", name
