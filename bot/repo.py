@@ -170,7 +170,8 @@ async def ensure_channel(
     """The channel's row, made if new. What is told of it is kept: a name, that it is private (a channel seen first
     through a command or a reaction is not known to be public), whether it is an announcement channel (None: not
     told; an admin may turn announcement mode on and off, so the latest told wins). Not `rename`: what is told is
-    how it was once (an older export), and only a new channel takes it."""
+    how it was once (an older export): a name only replaces the id a channel was known by, and announcement mode is
+    left as it is now."""
     stmt = select(Channel).where(Channel.community_id == community_id, Channel.external_id == external_id)
     channel = await session.scalar(stmt)
     if channel is None:
@@ -181,13 +182,11 @@ async def ensure_channel(
         )
         channel = await session.scalar(stmt)  # ours, or a concurrent insert's (which may lack what we know)
         assert channel is not None
-    elif not rename:
-        return channel
-    if name and channel.name != name:
+    if name and channel.name != name and (rename or channel.name == channel.external_id):  # or a placeholder
         channel.name = name
     if is_private and not channel.is_private:  # first seen through a command or a reaction
         channel.is_private = True
-    if announcements is not None and channel.announcements != announcements:
+    if announcements is not None and rename and channel.announcements != announcements:
         channel.announcements = announcements
     return channel
 

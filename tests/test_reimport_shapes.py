@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 
 from bot.db.models import Channel, Community, Member, Message, Reaction
 from bot.importers.slack_export import slack_time
+from bot.repo import ensure_channel, ensure_community
 from bot.services.ingest import IncomingMessage
 from tests.exports import TEAM, THREADS, USERS, write_slack_export
 
@@ -148,3 +149,108 @@ async def test_an_older_export_does_not_rename_a_channel_back(app, tmp_path):
     async with app.db.sessions() as s:
         name = await s.scalar(select(Channel.name).where(Channel.external_id == "C0GENERAL"))
     assert name == "town-square", name
+
+
+# The review of the fixes above (review 9)
+# A. The partner workspace is stored (the bot runs there, or its export was imported); our workspace's first
+# export, with one guest of the partner, is filed under the partner.
+async def test_first_export_not_filed_under_stored_partner(app, tmp_path):
+    async with app.db.sessions.begin() as s:
+        await ensure_community(s, "slack", "TPARTNER")
+    a = _with_teams(write_slack_export(tmp_path / "a", USERS, THREADS), {"UREG": "TPARTNER"})
+    report = await app.importer.import_slack(a)
+    assert report.community == f"slack:{TEAM}", report.community
+
+
+# B. A database imported before 8118b7d (no imported_until): an older export reactivates an account
+async def test_older_export_on_db_from_before_the_commit(app, tmp_path):
+    newer = write_slack_export(tmp_path / "newer", USERS, THREADS)
+    users = json.loads((newer / "users.json").read_text())
+    for u in users:
+        u["deleted"] = u["id"] == "UREG"
+    (newer / "users.json").write_text(json.dumps(users))
+    older = write_slack_export(tmp_path / "older", USERS, THREADS[:4])
+    await app.importer.import_slack(newer)
+    async with app.db.sessions.begin() as s:   # as a database upgraded from before the commit holds it
+        c = await s.scalar(select(Community).where(Community.external_id == TEAM))
+        c.settings = {k: v for k, v in (c.settings or {}).items() if k != "imported_until"}
+    report = await app.importer.import_slack(older)
+    async with app.db.sessions() as s:
+        deact = await s.scalar(select(Member.deactivated).where(Member.external_id == "UREG"))
+    assert deact is True, (deact, report.notes)
+
+
+# C. A private channel first seen live through a reaction (not known private), then an older export with
+# --include-private lists it in groups.json: it stays public
+async def test_older_export_marks_live_seen_channel_private(app, tmp_path):
+    newer = write_slack_export(tmp_path / "newer", USERS, THREADS)
+    await app.importer.import_slack(newer)
+    async with app.db.sessions.begin() as s:
+        cid = await s.scalar(select(Community.id).where(Community.external_id == TEAM))
+        await ensure_channel(s, cid, "G0SECRET")   # as Core._on_reaction stores it
+    older = write_slack_export(tmp_path / "older", USERS, THREADS[:2])
+    (older / "groups.json").write_text(json.dumps([{"id": "G0SECRET", "name": "secret"}]))
+    (older / "secret").mkdir()
+    (older / "secret" / "2023-11-14.json").write_text(json.dumps([
+        {"type": "message", "user": "UPG", "ts": f"{START + 30:.6f}", "text": "the salary bands are in the sheet"}]))
+    report = await app.importer.import_slack(older, include_private=True)
+    assert any("older" in n for n in report.notes), report.notes
+    async with app.db.sessions() as s:
+        row = await s.scalar(select(Channel).where(Channel.external_id == "G0SECRET"))
+    assert (row.is_private, row.name) == (True, "secret"), (row.is_private, row.name)
+
+
+# D. A bot post first attributed to its user (only app posts of them seen), then in a later export to the app
+# (the user posts as a person there): the edit of the post is refused
+async def test_edit_of_app_post_applies_after_attribution_changes(app, tmp_path):
+    post = {"type": "message", "user": "UWF", "bot_id": "B0WF", "username": "standup", "ts": f"{START + 30:.6f}",
+            "text": "standup: postgres upgrade on Friday"}
+    a = write_slack_export(tmp_path / "a", USERS, THREADS[:2], extra=[post])
+    await app.importer.import_slack(a)
+    edited = {**post, "text": "standup: postgres upgrade moved to Monday", "edited": {"ts": f"{START + 9000:.6f}"}}
+    own = {"type": "message", "user": "UWF", "ts": f"{START + 8000:.6f}", "text": "I run the standup workflow"}
+    b = write_slack_export(tmp_path / "b", USERS, THREADS[:3], extra=[edited, own])
+    await app.importer.import_slack(b)
+    async with app.db.sessions() as s:
+        texts = set(await s.scalars(select(Message.text).where(Message.external_id == post["ts"])))
+    assert texts == {edited["text"]}, texts
+
+
+# E. Two same-second messages of one author (a converted history); the first gone in a later export, the
+# second edited: the edit is written into the first message's row
+async def test_same_author_same_second_edit_does_not_rewrite_the_first(app, tmp_path):
+    ts = f"{START + 5:.0f}"
+    m1 = {"type": "message", "user": "UPG", "ts": ts, "text": "VACUUM FULL locks the table"}
+    m2 = {"type": "message", "user": "UPG", "ts": ts, "text": "use pg_repack instead"}
+    await app.importer.import_slack(write_slack_export(tmp_path / "a", USERS, THREADS[:1], extra=[m1, m2]))
+    edited = {**m2, "text": "use pg_repack instead, it locks only briefly", "edited": {"ts": f"{START + 900:.0f}"}}
+    await app.importer.import_slack(write_slack_export(tmp_path / "b", USERS, THREADS[:1], extra=[edited]))
+    async with app.db.sessions() as s:
+        texts = sorted(await s.scalars(select(Message.text).where(Message.external_id.like(f"{ts}%"))))
+    assert "VACUUM FULL locks the table" in texts, texts
+
+
+# F. A true repeat of the second of two same-second messages (the same day written twice) is stored twice
+async def test_repeat_of_moved_message_stored_once(app, tmp_path):
+    ts = f"{START + 5:.0f}"
+    m1 = {"type": "message", "user": "UPG", "ts": ts, "text": "VACUUM FULL locks the table"}
+    m2 = {"type": "message", "user": "UK8S", "ts": ts, "text": "kubectl drain the node first"}
+    await app.importer.import_slack(write_slack_export(tmp_path / "a", USERS, THREADS[:1],
+                                                                extra=[m1, m2, dict(m1), dict(m2)]))
+    async with app.db.sessions() as s:
+        texts = sorted(await s.scalars(select(Message.text).where(Message.external_id.like(f"{ts}%"))))
+    assert len(texts) == 2, texts
+
+
+# G. A channel stored by name (an export without ids) taken over by the full export: its messages stay linkless
+async def test_taken_over_channel_messages_get_links(app, tmp_path):
+    stripped = write_slack_export(tmp_path / "s", USERS, THREADS)
+    chans = json.loads((stripped / "channels.json").read_text())
+    (stripped / "channels.json").write_text(json.dumps([{"name": c["name"]} for c in chans]))
+    await app.importer.import_slack(stripped)
+    full = write_slack_export(tmp_path / "f", USERS, THREADS)
+    await app.importer.import_slack(full)
+    async with app.db.sessions() as s:
+        links = list(await s.scalars(select(Message.permalink)))
+        ext = list(await s.scalars(select(Channel.external_id)))
+    assert ext == ["C0GENERAL"] and None not in links, (ext, links[:3])

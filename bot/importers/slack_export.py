@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import glob
 import logging
+import re
 from collections import Counter
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -38,6 +39,9 @@ ATTACHMENT_FIELDS = ("fallback", "text", "title", "original_url", "from_url", "t
 
 class BadMessage(ValueError):
     """A message whose timestamp, author or text is not what Slack writes: it cannot be stored."""
+
+
+SLACK_TS = re.compile(r"\d+\.\d{6}")  # as Slack writes a message's "ts": unique in its channel
 
 
 def slack_time(ts: str | float) -> datetime:
@@ -82,7 +86,8 @@ def parse_message(m: dict[str, Any]) -> dict[str, Any]:
             raise BadMessage(f"{key} {str(m[key])[:40]!r} is not an id")
     user = m.get("user")
     out: dict[str, Any] = {
-        "ts": ts, "text": _text_field(m, "text") or "", "user": str(user) if user is not None else None,
+        "ts": ts, "written_ts": ts, "text": _text_field(m, "text") or "",
+        "user": str(user) if user is not None else None,
         "team": next((m[k] for k in ("team", "user_team") if isinstance(m.get(k), str) and usable_id(m[k])), None),
         "bot_id": _text_field(m, "bot_id"), "subtype": _text_field(m, "subtype"),
         "username": m["username"] if isinstance(m.get("username"), str) else None,
@@ -157,18 +162,26 @@ def _distinct_times(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """A channel's messages (oldest first) with a timestamp each: a history converted from a platform that keeps
     whole seconds can give two messages one "ts", and the second was taken for a repeat of the first and not stored
     (16 on racket-2019 written so, audit 12). The later ones move on by a microsecond; replies naming that "ts" stay
-    in the thread of the first. A true repeat (same author and text, blocks and files included) keeps its "ts", and
-    is stored once."""
+    in the thread of the first. A true repeat (same author and text, blocks and files included) gets the same "ts"
+    as its first copy, and is stored once. Which message gets which "ts" follows their order in this export, which
+    another export of the same second may not share: such messages are marked "shared_second", and no edit is read
+    from them (it could be another message's text)."""
     taken = {m["ts"] for m in messages}
-    first: dict[str, tuple] = {}
-    free: dict[str, Decimal] = {}  # per shared "ts", the last one given: thousands in one second stay linear
+    given: dict[tuple[str, tuple], str] = {}  # (the "ts" written, the message) -> the "ts" it got
+    free: dict[str, Decimal] = {}  # per "ts" written, the last one given: thousands in one second stay linear
+    shared: set[str] = set()  # the "ts" written that several messages share
     for m in messages:
-        key = (m["user"], m["bot_id"], message_text(m))
-        seen = first.setdefault(m["ts"], key)
-        if seen == key:
-            continue
         base = m["ts"]
-        t = free.get(base, Decimal(base))
+        key = (m["user"], m["bot_id"], message_text(m))
+        if (base, key) in given:
+            m["ts"] = given[(base, key)]
+            continue
+        if base not in free:
+            given[(base, key)] = base
+            free[base] = Decimal(base)
+            continue
+        shared.add(base)
+        t = free[base]
         while True:
             t += Decimal("0.000001")
             ts = f"{t:.6f}"
@@ -176,8 +189,11 @@ def _distinct_times(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 break
         free[base] = t
         taken.add(ts)
-        first[ts] = key
-        m["ts"] = ts
+        given[(base, key)] = m["ts"] = ts
+    moved = {ts for (base, _), ts in given.items() if base in shared}
+    for m in messages:
+        if m["ts"] in moved:
+            m["shared_second"] = True
     return messages
 
 
@@ -392,7 +408,11 @@ class SlackExport:
     def to_incoming(self, m: dict[str, Any], channel_id: int, channel_ext: str, member_ids: dict[str, int],
                     author: str) -> IncomingMessage:
         thread_ts = m.get("thread_ts")
-        edited = m.get("edited") or {}
+        # An edit is read only where a message's "ts" surely names it: Slack's own (microseconds), never a second
+        # several messages of a converted history shared, told apart by their order in this export (another export
+        # of that second may hold fewer: one message's edit would be written into another's).
+        surely = not m.get("shared_second") and SLACK_TS.fullmatch(m.get("written_ts", m["ts"]))
+        edited = (m.get("edited") or {}) if surely else {}
         reactions = [(r.get("name", ""), u) for r in m.get("reactions") or [] if isinstance(r, dict)
                      for u in r.get("users") or []]
         return IncomingMessage(

@@ -5,7 +5,7 @@ import hashlib
 import logging
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from bot.db.engine import Database
 from bot.db.models import Channel, Community, Member, Message
@@ -13,7 +13,7 @@ from bot.db.vector_index import bulk_vector_load
 from bot.errors import briefly
 from bot.importers.discord_export import DiscordExport, opens_without_message, thread_home, thread_root
 from bot.importers.report import ImportReport
-from bot.importers.slack_export import SlackExport
+from bot.importers.slack_export import SlackExport, slack_permalink, slack_time
 from bot.progress import ProgressFactory, no_progress
 from bot.repo import (
     ensure_channel,
@@ -32,6 +32,15 @@ CHUNK = 4000
 # A Slack export that names no workspace is stored as one of its own under this prefix (see _workspace).
 UNNAMED = "export-"
 SAMPLE_MEMBERS = 500
+
+
+async def _link_messages(session, channel_id: int, channel_ext: str) -> None:  # noqa: ANN001
+    """Give the messages of a channel stored without an id (so without links) their Slack links, now that it has one."""
+    rows = (await session.execute(select(Message.id, Message.external_id, Message.thread_external_id).where(
+        Message.channel_id == channel_id, Message.permalink.is_(None)))).all()
+    links = [{"id": mid, "permalink": slack_permalink(channel_ext, ext, thread)} for mid, ext, thread in rows]
+    for start in range(0, len(links), 2000):  # ORM bulk UPDATE by primary key
+        await session.execute(update(Message), links[start : start + 2000])
 
 
 class ImportService:
@@ -167,6 +176,7 @@ class ImportService:
                         and named.external_id == named.name:
                     named.external_id = ext
                     await session.flush()
+                    await _link_messages(session, named.id, ext)
                 row = await ensure_channel(session, community.id, ext, name=ch["name"], rename=not older,
                                            is_private=ch["is_private"], announcements=ch.get("announcements", False))
                 channel_ids[ch["id"]] = row.id
@@ -182,17 +192,17 @@ class ImportService:
         importing it again, or a later export of it, finds it. With --team, such a community of its own becomes
         that workspace."""
         persons = sorted(u for u, p in people.items() if not p.get("is_bot"))
+        sample = persons[:: max(1, len(persons) // SAMPLE_MEMBERS)][:SAMPLE_MEMBERS]
         if export.team and not given and len(export.teams) > 1:
             # A shared channel's guests may outnumber the workspace's own members in a later export: the workspace
-            # already stored wins, or that export was filed under the partner's, all of it imported twice.
+            # named in users.json that already holds most of its members wins (the partner's, stored too, holds
+            # only its guests), or that export was filed under the partner's, all of it imported twice.
             async with self.db.sessions() as session:
-                stored = set(await session.scalars(select(Community.external_id).where(
-                    Community.platform == "slack", Community.external_id.in_(list(export.teams)))))
-            if stored:
-                return max(stored, key=lambda t: export.teams[t])
+                found = await self._holding(session, sample, unnamed_only=False)
+            if found is not None and found.external_id in export.teams:
+                return found.external_id
         if export.team and not given:
             return export.team
-        sample = persons[:: max(1, len(persons) // SAMPLE_MEMBERS)][:SAMPLE_MEMBERS]
         async with self.db.sessions.begin() as session:
             if export.team:  # given: an unnamed community of the same members takes its name
                 if await get_community(session, "slack", export.team) is None and (
@@ -231,7 +241,13 @@ class ImportService:
         "older" (names, deactivations and reactions never applied on a running deployment)."""
         async with self.db.sessions() as session:
             community = await get_community(session, "slack", team)
-            return community is not None and (community.settings or {}).get("imported_until", 0.0) > ts
+            if community is None:
+                return False
+            if "imported_until" in (community.settings or {}):
+                return community.settings["imported_until"] > ts
+            # Imported before imports kept how far they reached: any stored message later than the export's newest.
+            return await session.scalar(select(Message.id).where(
+                Message.community_id == community.id, Message.created_at > slack_time(ts)).limit(1)) is not None
 
     async def _people_taken_for_bots(self, community_id: int, people: dict[str, dict]) -> set[str]:
         """Of the authors an export showed only in bot posts (taken for bots), those the community knows as people."""

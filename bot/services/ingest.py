@@ -146,7 +146,7 @@ class IngestService:
                                  for key, name, u in plan.reactions if key in known and u not in withheld
                                  and (reactions != "of_new" or key in new_ids)]
                 if reactions == "replace":
-                    await _remove_reactions_not_in(session, [mid for mid, _, _, _ in plan.existing.values()],
+                    await _remove_reactions_not_in(session, [mid for mid, _, _ in plan.existing.values()],
                                                    reaction_rows)
                 for start in range(0, len(reaction_rows), 2000):
                     await session.execute(insert_ignore(session, Reaction), reaction_rows[start : start + 2000])
@@ -234,10 +234,10 @@ class IngestService:
             # Only the rows these messages could be (the unique key): a live message must not read its
             # whole channel's history.
             plan.existing = {
-                (ch, ext): (mid, text, edited_at or created_at, author)
-                for mid, ch, ext, text, created_at, edited_at, author in (await session.execute(
+                (ch, ext): (mid, text, edited_at or created_at)
+                for mid, ch, ext, text, created_at, edited_at in (await session.execute(
                     select(Message.id, Message.channel_id, Message.external_id, Message.text, Message.created_at,
-                           Message.edited_at, Message.author_id)
+                           Message.edited_at)
                     .where(Message.community_id == community_id, Message.channel_id.in_(channel_ids),
                            Message.external_id.in_({m.external_id for m in messages}))
                 )).all()
@@ -259,13 +259,10 @@ class IngestService:
                          MAX_STORED_TEXT)
                 text = text[:MAX_STORED_TEXT]
             if key in plan.existing:
-                mid, old_text, old_version, author = plan.existing[key]
+                mid, old_text, old_version = plan.existing[key]
                 # Only a newer version replaces the stored one: an older export re-imported after a
-                # later one (or after a live edit) must not bring back the text it had then. And only the author's:
-                # a converted history's messages that shared a second are told apart by the order they came in
-                # (see slack_export._distinct_times), so one export's second message can be another's first.
-                if old_text != text and m.edited_at is not None and m.edited_at > old_version \
-                        and author == m.author_id:
+                # later one (or after a live edit) must not bring back the text it had then.
+                if old_text != text and m.edited_at is not None and m.edited_at > old_version:
                     plan.changed.append((mid, text, m.edited_at))
                     if m.author_id in plan.bots:
                         plan.bot_edits.add(mid)
@@ -309,7 +306,7 @@ class _Plan:
     threads (as mark_openers_gone takes them)."""
 
     new_rows: dict[tuple[int, str], tuple[dict, str]] = field(default_factory=dict)
-    existing: dict[tuple[int, str], tuple[int, str, datetime, int]] = field(default_factory=dict)
+    existing: dict[tuple[int, str], tuple[int, str, datetime]] = field(default_factory=dict)
     changed: list[tuple[int, str, datetime]] = field(default_factory=list)
     bots: set[int] = field(default_factory=set)
     bot_edits: set[int] = field(default_factory=set)  # stored with their new text, never embedded
