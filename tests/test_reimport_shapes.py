@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from bot.db.models import Channel, Community, Member, Message, Reaction
 from bot.importers.slack_export import slack_time
-from bot.repo import ensure_channel, ensure_community
+from bot.repo import ensure_channel, ensure_community, ensure_members_bulk
 from bot.services.ingest import IncomingMessage
 from tests.exports import TEAM, THREADS, USERS, write_slack_export
 
@@ -162,22 +162,73 @@ async def test_first_export_not_filed_under_stored_partner(app, tmp_path):
     assert report.community == f"slack:{TEAM}", report.community
 
 
-# B. A database imported before 8118b7d (no imported_until): an older export reactivates an account
-async def test_older_export_on_db_from_before_the_commit(app, tmp_path):
-    newer = write_slack_export(tmp_path / "newer", USERS, THREADS)
-    users = json.loads((newer / "users.json").read_text())
+# B. Databases imported before imports kept imported_until take their first import after the upgrade as not older:
+# live messages cannot tell an export's age (the review of a47adb3).
+# 1. A workspace the bot ran in live, never imported (no imported_until): its first export is "older"
+async def test_first_export_of_live_only_workspace_is_not_older(app, tmp_path):
+    async with app.db.sessions.begin() as s:   # as core.py stores live messages
+        c = await ensure_community(s, "slack", TEAM)
+        ch = await ensure_channel(s, c.id, "C0GENERAL")
+        ids = await ensure_members_bulk(s, c.id, {"UASK1": {"name": "Asha"}, "UREG": {"name": "Reggie"}})
+        cid, chid, author = c.id, ch.id, ids["UASK1"]
+    last = START + 3 * 3600 + 60
+    await app.ingest.store(cid, [IncomingMessage(channel_id=chid, external_id=f"{last + 600:.6f}", author_id=author,
+                                                 text="live message after the export",
+                                                 created_at=slack_time(last + 600))])
+    b = write_slack_export(tmp_path / "b", USERS, THREADS[:4])
+    users = json.loads((b / "users.json").read_text())
     for u in users:
         u["deleted"] = u["id"] == "UREG"
-    (newer / "users.json").write_text(json.dumps(users))
-    older = write_slack_export(tmp_path / "older", USERS, THREADS[:4])
-    await app.importer.import_slack(newer)
-    async with app.db.sessions.begin() as s:   # as a database upgraded from before the commit holds it
-        c = await s.scalar(select(Community).where(Community.external_id == TEAM))
-        c.settings = {k: v for k, v in (c.settings or {}).items() if k != "imported_until"}
-    report = await app.importer.import_slack(older)
+    (b / "users.json").write_text(json.dumps(users))
+    report = await app.importer.import_slack(b)
     async with app.db.sessions() as s:
         deact = await s.scalar(select(Member.deactivated).where(Member.external_id == "UREG"))
-    assert deact is True, (deact, report.notes)
+        name = await s.scalar(select(Channel.name).where(Channel.external_id == "C0GENERAL"))
+    assert (deact, report.notes) == (True, []), (deact, name, report.notes)
+
+
+# 2. Test E of the commit, with the ts a converter writes with six decimals ("…05.000000")
+async def test_same_second_edit_with_six_decimals(app, tmp_path):
+    ts = f"{START + 5:.6f}"
+    m1 = {"type": "message", "user": "UPG", "ts": ts, "text": "VACUUM FULL locks the table"}
+    m2 = {"type": "message", "user": "UPG", "ts": ts, "text": "use pg_repack instead"}
+    await app.importer.import_slack(write_slack_export(tmp_path / "a", USERS, THREADS[:1], extra=[m1, m2]))
+    edited = {**m2, "text": "use pg_repack instead, it locks only briefly", "edited": {"ts": f"{START + 900:.6f}"}}
+    await app.importer.import_slack(write_slack_export(tmp_path / "b", USERS, THREADS[:1], extra=[edited]))
+    async with app.db.sessions() as s:
+        texts = sorted(await s.scalars(select(Message.text).where(Message.external_id.like(f"{START + 5:.0f}%"))))
+    assert "VACUUM FULL locks the table" in texts, texts
+
+
+# 3. Like test_overlapping_later_export..., but the new guests are more than the stored members + guests
+async def test_later_export_with_many_new_guests_stays_in_workspace(app, tmp_path):
+    guests = {"UCSS": "TGUEST", "UREG": "TGUEST"}
+    a = write_slack_export(tmp_path / "a", USERS, THREADS[:6])
+    users = json.loads((a / "users.json").read_text())
+    for u in users:
+        u["team_id"] = guests.get(u["id"], u["team_id"])
+    (a / "users.json").write_text(json.dumps(users))
+    assert (await app.importer.import_slack(a)).community == f"slack:{TEAM}"
+    new = {f"UG{i}": f"G{i}" for i in range(8)}
+    b = write_slack_export(tmp_path / "b", {**USERS, **new}, THREADS[:6] + [[("UG1", "hello from the partner")]])
+    users = json.loads((b / "users.json").read_text())
+    for u in users:
+        u["team_id"] = "TGUEST" if u["id"] in guests or u["id"] in new else u["team_id"]
+    (b / "users.json").write_text(json.dumps(users))
+    report = await app.importer.import_slack(b)
+    assert (report.community, report.added) == (f"slack:{TEAM}", 1), (report.community, report.added)
+
+
+# 5. the same export imported twice, many same-second messages: nothing added the second time
+async def test_same_export_twice_same_second(app, tmp_path):
+    ts = f"{START + 5:.0f}"
+    extra = [{"type": "message", "user": u, "ts": ts, "text": f"msg {i}"} for i, u in
+             enumerate(["UPG", "UK8S", "UPG", "UPG", "UCSS"])] + [
+             {"type": "message", "user": "UPG", "ts": ts, "text": "msg 0"}]
+    a = write_slack_export(tmp_path / "a", USERS, THREADS[:1], extra=extra)
+    r1 = await app.importer.import_slack(a)
+    r2 = await app.importer.import_slack(a)
+    assert (r1.added, r2.added) == (8, 0), (r1.added, r2.added)
 
 
 # C. A private channel first seen live through a reaction (not known private), then an older export with

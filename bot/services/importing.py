@@ -13,7 +13,7 @@ from bot.db.vector_index import bulk_vector_load
 from bot.errors import briefly
 from bot.importers.discord_export import DiscordExport, opens_without_message, thread_home, thread_root
 from bot.importers.report import ImportReport
-from bot.importers.slack_export import SlackExport, slack_permalink, slack_time
+from bot.importers.slack_export import SlackExport, slack_permalink
 from bot.progress import ProgressFactory, no_progress
 from bot.repo import (
     ensure_channel,
@@ -32,6 +32,10 @@ CHUNK = 4000
 # A Slack export that names no workspace is stored as one of its own under this prefix (see _workspace).
 UNNAMED = "export-"
 SAMPLE_MEMBERS = 500
+# Of the workspaces a users.json names (a shared channel's guests are of others), a stored one holding this share of
+# the export's members is its own: a later export may list more new guests than members (6 of 14 held), while a
+# partner stored here holds a guest or two (1 of 6).
+STORED_WORKSPACE_SHARE = 1 / 3
 
 
 async def _link_messages(session, channel_id: int, channel_ext: str) -> None:  # noqa: ANN001
@@ -198,7 +202,7 @@ class ImportService:
             # named in users.json that already holds most of its members wins (the partner's, stored too, holds
             # only its guests), or that export was filed under the partner's, all of it imported twice.
             async with self.db.sessions() as session:
-                found = await self._holding(session, sample, unnamed_only=False)
+                found = await self._holding(session, sample, unnamed_only=False, share=STORED_WORKSPACE_SHARE)
             if found is not None and found.external_id in export.teams:
                 return found.external_id
         if export.team and not given:
@@ -221,8 +225,9 @@ class ImportService:
         return team
 
     @staticmethod
-    async def _holding(session, members: list[str], *, unnamed_only: bool) -> Community | None:  # noqa: ANN001
-        """The Slack community that has at least half of `members` (a sample of an export's) as its own."""
+    async def _holding(session, members: list[str], *, unnamed_only: bool,  # noqa: ANN001
+                       share: float = 0.5) -> Community | None:
+        """The Slack community that has at least `share` of `members` (a sample of an export's) as its own."""
         if not members:
             return None
         query = (select(Member.community_id, func.count()).join(Community, Community.id == Member.community_id)
@@ -231,7 +236,7 @@ class ImportService:
         if unnamed_only:
             query = query.where(Community.external_id.startswith(UNNAMED))
         best = (await session.execute(query)).first()
-        if best is None or 2 * best[1] < len(members):
+        if best is None or best[1] < share * len(members):
             return None
         return await session.get(Community, best[0])
 
@@ -243,11 +248,9 @@ class ImportService:
             community = await get_community(session, "slack", team)
             if community is None:
                 return False
-            if "imported_until" in (community.settings or {}):
-                return community.settings["imported_until"] > ts
-            # Imported before imports kept how far they reached: any stored message later than the export's newest.
-            return await session.scalar(select(Message.id).where(
-                Message.community_id == community.id, Message.created_at > slack_time(ts)).limit(1)) is not None
+            # Not kept by imports before 2026-12-06: their first import after the upgrade is taken as not older (live
+            # messages cannot tell, and a workspace's first export imported while the bot runs must apply).
+            return (community.settings or {}).get("imported_until", 0.0) > ts
 
     async def _people_taken_for_bots(self, community_id: int, people: dict[str, dict]) -> set[str]:
         """Of the authors an export showed only in bot posts (taken for bots), those the community knows as people."""

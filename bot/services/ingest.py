@@ -5,6 +5,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from typing import Literal
 
 import numpy as np
@@ -243,6 +244,18 @@ class IngestService:
                 )).all()
             }
             deleted = await _deleted(session, community_id, [(m.channel_id, m.external_id) for m in messages])
+            # A second several messages of a converted history shared: stored at "ts", "ts" + 1 µs… in the order of
+            # that export (slack_export._distinct_times). Another export of it may hold fewer, so an edit read there
+            # could be another message's text: none is applied to such a message. Slack's own ts never do this.
+            edits = [(m.channel_id, _next_microsecond(m.external_id)) for m in messages
+                     if m.edited_at is not None and _next_microsecond(m.external_id)]
+            shared_seconds = set()
+            for start in range(0, len(edits), 2000):
+                part = edits[start : start + 2000]
+                shared_seconds |= {(ch, ext) for ch, ext in (await session.execute(
+                    select(Message.channel_id, Message.external_id).where(
+                        Message.community_id == community_id, Message.channel_id.in_({ch for ch, _ in part}),
+                        Message.external_id.in_({ext for _, ext in part})))).all()} & set(part)
         seen: set[tuple[int, str]] = set()
         for m in messages:
             key = (m.channel_id, m.external_id)
@@ -262,7 +275,8 @@ class IngestService:
                 mid, old_text, old_version = plan.existing[key]
                 # Only a newer version replaces the stored one: an older export re-imported after a
                 # later one (or after a live edit) must not bring back the text it had then.
-                if old_text != text and m.edited_at is not None and m.edited_at > old_version:
+                if old_text != text and m.edited_at is not None and m.edited_at > old_version \
+                        and (m.channel_id, _next_microsecond(m.external_id)) not in shared_seconds:
                     plan.changed.append((mid, text, m.edited_at))
                     if m.author_id in plan.bots:
                         plan.bot_edits.add(mid)
@@ -324,6 +338,14 @@ async def _deleted(session: AsyncSession, community_id: int, keys: list[tuple[in
                DeletedMessage.channel_id.in_({ch for ch, _ in keys}),
                DeletedMessage.external_id.in_({ext for _, ext in keys}))
     )).all()) & set(keys)
+
+
+def _next_microsecond(ts: str) -> str | None:
+    """The Slack "ts" a microsecond after `ts` ("1700000005.000000" -> "1700000005.000001"), None if it is none."""
+    try:
+        return f"{Decimal(ts) + Decimal('0.000001'):.6f}"
+    except ArithmeticError:
+        return None
 
 
 async def _remove_reactions_not_in(session: AsyncSession, message_ids: list[int], rows: list[dict]) -> None:
