@@ -1,11 +1,13 @@
 """Importing exports of one workspace again, in other shapes or while the bot runs: nothing is stored twice, and
-nothing newer is undone (the review of 2026-12-06), on SQLite and PostgreSQL."""
+nothing newer is undone, on SQLite and PostgreSQL. Each test is a defect three reviews of 2026-12-06 found in the
+import of exports converted from other platforms, of older exports, and of exports with shared channels."""
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from sqlalchemy import func, select
+import pytest
+from sqlalchemy import select
 
 from bot.db.models import Channel, Community, Member, Message, Reaction
 from bot.importers.slack_export import slack_time
@@ -14,11 +16,6 @@ from bot.services.ingest import IncomingMessage
 from tests.exports import TEAM, THREADS, USERS, write_slack_export
 
 START = 1_700_000_000.0
-
-
-async def _count(app) -> int:
-    async with app.db.sessions() as s:
-        return await s.scalar(select(func.count()).select_from(Message))
 
 
 def _strip(folder: Path, *, team: bool = True, channel_ids: bool = True) -> Path:
@@ -33,7 +30,7 @@ def _strip(folder: Path, *, team: bool = True, channel_ids: bool = True) -> Path
     return folder
 
 
-# 1. 467f8db: a stripped export (no team, no channel ids) and the full export of the same workspace
+# A stripped export (no team, no channel ids) and the full export of the same workspace stored every message twice.
 async def test_stripped_then_full_with_team_adds_nothing(app, tmp_path):
     stripped = _strip(write_slack_export(tmp_path / "stripped", USERS, THREADS))
     first = await app.importer.import_slack(stripped)
@@ -51,7 +48,7 @@ async def test_full_then_stripped_adds_nothing(app, tmp_path):
     assert again.added == 0, f"stripped export after full added {again.added} (community {again.community})"
 
 
-# 2. 7ef2054: _distinct_times keys on raw text: same author, same whole second, text only in blocks / files
+# Same author, same whole second, text only in blocks or files: the messages were taken for repeats.
 def _blocks(text: str) -> list:
     return [{"type": "rich_text", "elements": [{"type": "rich_text_section",
                                                 "elements": [{"type": "text", "text": text}]}]}]
@@ -73,7 +70,7 @@ async def test_same_second_blocks_only_messages_of_one_author_are_all_stored(app
     assert report.added == 3 + 4, (report.added, texts)
 
 
-# 3. a723849: the team by member count flips between overlapping exports of one workspace
+# The workspace chosen by member count flipped between overlapping exports of one workspace.
 def _with_teams(folder: Path, teams: dict[str, str]) -> Path:
     users = json.loads((folder / "users.json").read_text())
     for u in users:
@@ -95,7 +92,7 @@ async def test_overlapping_later_export_with_more_shared_channel_guests_adds_onl
     assert (report.community, report.added) == (f"slack:{TEAM}", 1), (report.community, report.added)
 
 
-# 4. 149d7f2 + d3076bc: a live message newer than the export makes every fresh export "older"
+# A live message newer than the export made every fresh export "older".
 async def test_export_imported_while_the_bot_runs_applies_deactivation_and_reaction_removal(app, tmp_path):
     reacted = {"type": "message", "user": "UPG", "ts": f"{START + 10:.6f}", "text": "BRIN indexes suit append-only",
                "reactions": [{"name": "+1", "users": ["UASK1"], "count": 1}]}
@@ -123,7 +120,8 @@ async def test_export_imported_while_the_bot_runs_applies_deactivation_and_react
     assert (deact, reactions) == (True, {("eyes", "UK8S")}), (deact, reactions, report.notes)
 
 
-# 5. 7ef2054: a message moved by a microsecond; the first deleted on the source platform; the second edited
+# Two authors' messages in one whole second; the first gone from a later export, the second edited there: the edit
+# was written into the first author's message.
 async def test_whole_second_pair_first_gone_second_edited_does_not_rewrite_the_first(app, tmp_path):
     ts = f"{START + 5:.0f}"
     m1 = {"type": "message", "user": "UPG", "ts": ts, "text": "VACUUM FULL locks the table"}
@@ -139,7 +137,7 @@ async def test_whole_second_pair_first_gone_second_edited_does_not_rewrite_the_f
     assert ("UPG", "VACUUM FULL locks the table") in {(a, t) for _, a, t in rows}, rows
 
 
-# 6. 149d7f2: an older export imported after a newer one gives a renamed channel its old name back
+# An older export imported after a newer one gave a renamed channel its old name back.
 async def test_an_older_export_does_not_rename_a_channel_back(app, tmp_path):
     newer = write_slack_export(tmp_path / "newer", USERS, THREADS, channel="town-square")
     older = write_slack_export(tmp_path / "older", USERS, THREADS[:4], channel="general")
@@ -151,9 +149,8 @@ async def test_an_older_export_does_not_rename_a_channel_back(app, tmp_path):
     assert name == "town-square", name
 
 
-# The review of the fixes above (review 9)
-# A. The partner workspace is stored (the bot runs there, or its export was imported); our workspace's first
-# export, with one guest of the partner, is filed under the partner.
+# A partner workspace is stored (the bot runs there, or its export was imported): our workspace's first export, with
+# one guest of the partner, was filed under the partner's.
 async def test_first_export_not_filed_under_stored_partner(app, tmp_path):
     async with app.db.sessions.begin() as s:
         await ensure_community(s, "slack", "TPARTNER")
@@ -162,9 +159,8 @@ async def test_first_export_not_filed_under_stored_partner(app, tmp_path):
     assert report.community == f"slack:{TEAM}", report.community
 
 
-# B. Databases imported before imports kept imported_until take their first import after the upgrade as not older:
-# live messages cannot tell an export's age (the review of a47adb3).
-# 1. A workspace the bot ran in live, never imported (no imported_until): its first export is "older"
+# A workspace the bot ran in live, never imported (no imported_until): its first export was "older", so deactivations
+# were not applied. Live messages cannot tell an export's age.
 async def test_first_export_of_live_only_workspace_is_not_older(app, tmp_path):
     async with app.db.sessions.begin() as s:   # as core.py stores live messages
         c = await ensure_community(s, "slack", TEAM)
@@ -187,39 +183,20 @@ async def test_first_export_of_live_only_workspace_is_not_older(app, tmp_path):
     assert (deact, report.notes) == (True, []), (deact, name, report.notes)
 
 
-# 2. Test E of the commit, with the ts a converter writes with six decimals ("…05.000000")
-async def test_same_second_edit_with_six_decimals(app, tmp_path):
-    ts = f"{START + 5:.6f}"
-    m1 = {"type": "message", "user": "UPG", "ts": ts, "text": "VACUUM FULL locks the table"}
-    m2 = {"type": "message", "user": "UPG", "ts": ts, "text": "use pg_repack instead"}
-    await app.importer.import_slack(write_slack_export(tmp_path / "a", USERS, THREADS[:1], extra=[m1, m2]))
-    edited = {**m2, "text": "use pg_repack instead, it locks only briefly", "edited": {"ts": f"{START + 900:.6f}"}}
-    await app.importer.import_slack(write_slack_export(tmp_path / "b", USERS, THREADS[:1], extra=[edited]))
-    async with app.db.sessions() as s:
-        texts = sorted(await s.scalars(select(Message.text).where(Message.external_id.like(f"{START + 5:.0f}%"))))
-    assert "VACUUM FULL locks the table" in texts, texts
-
-
-# 3. Like test_overlapping_later_export..., but the new guests are more than the stored members + guests
+# As test_overlapping_later_export_…, with more new guests than the workspace's stored members and guests.
 async def test_later_export_with_many_new_guests_stays_in_workspace(app, tmp_path):
     guests = {"UCSS": "TGUEST", "UREG": "TGUEST"}
-    a = write_slack_export(tmp_path / "a", USERS, THREADS[:6])
-    users = json.loads((a / "users.json").read_text())
-    for u in users:
-        u["team_id"] = guests.get(u["id"], u["team_id"])
-    (a / "users.json").write_text(json.dumps(users))
+    a = _with_teams(write_slack_export(tmp_path / "a", USERS, THREADS[:6]), guests)
     assert (await app.importer.import_slack(a)).community == f"slack:{TEAM}"
     new = {f"UG{i}": f"G{i}" for i in range(8)}
-    b = write_slack_export(tmp_path / "b", {**USERS, **new}, THREADS[:6] + [[("UG1", "hello from the partner")]])
-    users = json.loads((b / "users.json").read_text())
-    for u in users:
-        u["team_id"] = "TGUEST" if u["id"] in guests or u["id"] in new else u["team_id"]
-    (b / "users.json").write_text(json.dumps(users))
+    threads = THREADS[:6] + [[("UG1", "hello from the partner")]]
+    b = _with_teams(write_slack_export(tmp_path / "b", {**USERS, **new}, threads),
+                    {**guests, **dict.fromkeys(new, "TGUEST")})
     report = await app.importer.import_slack(b)
     assert (report.community, report.added) == (f"slack:{TEAM}", 1), (report.community, report.added)
 
 
-# 5. the same export imported twice, many same-second messages: nothing added the second time
+# The same export twice, many messages in one second: nothing is added the second time.
 async def test_same_export_twice_same_second(app, tmp_path):
     ts = f"{START + 5:.0f}"
     extra = [{"type": "message", "user": u, "ts": ts, "text": f"msg {i}"} for i, u in
@@ -231,8 +208,8 @@ async def test_same_export_twice_same_second(app, tmp_path):
     assert (r1.added, r2.added) == (8, 0), (r1.added, r2.added)
 
 
-# C. A private channel first seen live through a reaction (not known private), then an older export with
-# --include-private lists it in groups.json: it stays public
+# A private channel first seen live through a reaction (not known to be private), then an older export with
+# --include-private listing it in groups.json: it stayed public and unnamed.
 async def test_older_export_marks_live_seen_channel_private(app, tmp_path):
     newer = write_slack_export(tmp_path / "newer", USERS, THREADS)
     await app.importer.import_slack(newer)
@@ -251,8 +228,8 @@ async def test_older_export_marks_live_seen_channel_private(app, tmp_path):
     assert (row.is_private, row.name) == (True, "secret"), (row.is_private, row.name)
 
 
-# D. A bot post first attributed to its user (only app posts of them seen), then in a later export to the app
-# (the user posts as a person there): the edit of the post is refused
+# An app post first stored under its user (only app posts of them seen), then in a later export attributed to the app
+# (the user posts as a person there): its edit was refused.
 async def test_edit_of_app_post_applies_after_attribution_changes(app, tmp_path):
     post = {"type": "message", "user": "UWF", "bot_id": "B0WF", "username": "standup", "ts": f"{START + 30:.6f}",
             "text": "standup: postgres upgrade on Friday"}
@@ -267,21 +244,23 @@ async def test_edit_of_app_post_applies_after_attribution_changes(app, tmp_path)
     assert texts == {edited["text"]}, texts
 
 
-# E. Two same-second messages of one author (a converted history); the first gone in a later export, the
-# second edited: the edit is written into the first message's row
-async def test_same_author_same_second_edit_does_not_rewrite_the_first(app, tmp_path):
-    ts = f"{START + 5:.0f}"
+# Two same-second messages of one author (a converted history); the first gone in a later export, the second edited:
+# the edit was written into the first message's row, with the second written "1700000005" or "1700000005.000000".
+@pytest.mark.parametrize("written", ["{:.0f}", "{:.6f}"])
+async def test_same_author_same_second_edit_does_not_rewrite_the_first(app, tmp_path, written):
+    ts = written.format(START + 5)
     m1 = {"type": "message", "user": "UPG", "ts": ts, "text": "VACUUM FULL locks the table"}
     m2 = {"type": "message", "user": "UPG", "ts": ts, "text": "use pg_repack instead"}
     await app.importer.import_slack(write_slack_export(tmp_path / "a", USERS, THREADS[:1], extra=[m1, m2]))
-    edited = {**m2, "text": "use pg_repack instead, it locks only briefly", "edited": {"ts": f"{START + 900:.0f}"}}
+    edited = {**m2, "text": "use pg_repack instead, it locks only briefly",
+              "edited": {"ts": written.format(START + 900)}}
     await app.importer.import_slack(write_slack_export(tmp_path / "b", USERS, THREADS[:1], extra=[edited]))
     async with app.db.sessions() as s:
-        texts = sorted(await s.scalars(select(Message.text).where(Message.external_id.like(f"{ts}%"))))
+        texts = sorted(await s.scalars(select(Message.text).where(Message.external_id.like(f"{START + 5:.0f}%"))))
     assert "VACUUM FULL locks the table" in texts, texts
 
 
-# F. A true repeat of the second of two same-second messages (the same day written twice) is stored twice
+# A true repeat of the second of two same-second messages (the same day written twice) was stored twice.
 async def test_repeat_of_moved_message_stored_once(app, tmp_path):
     ts = f"{START + 5:.0f}"
     m1 = {"type": "message", "user": "UPG", "ts": ts, "text": "VACUUM FULL locks the table"}
@@ -293,11 +272,9 @@ async def test_repeat_of_moved_message_stored_once(app, tmp_path):
     assert len(texts) == 2, texts
 
 
-# G. A channel stored by name (an export without ids) taken over by the full export: its messages stay linkless
+# A channel stored by name (an export without ids), taken over by the full export: its messages stayed without links.
 async def test_taken_over_channel_messages_get_links(app, tmp_path):
-    stripped = write_slack_export(tmp_path / "s", USERS, THREADS)
-    chans = json.loads((stripped / "channels.json").read_text())
-    (stripped / "channels.json").write_text(json.dumps([{"name": c["name"]} for c in chans]))
+    stripped = _strip(write_slack_export(tmp_path / "s", USERS, THREADS), team=False)
     await app.importer.import_slack(stripped)
     full = write_slack_export(tmp_path / "f", USERS, THREADS)
     await app.importer.import_slack(full)

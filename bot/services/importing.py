@@ -199,8 +199,8 @@ class ImportService:
         sample = persons[:: max(1, len(persons) // SAMPLE_MEMBERS)][:SAMPLE_MEMBERS]
         if export.team and not given and len(export.teams) > 1:
             # A shared channel's guests may outnumber the workspace's own members in a later export: the workspace
-            # named in users.json that already holds most of its members wins (the partner's, stored too, holds
-            # only its guests), or that export was filed under the partner's, all of it imported twice.
+            # named in users.json that already holds STORED_WORKSPACE_SHARE of its members wins (the partner's, stored
+            # too, holds only its guests), or that export was filed under the partner's, all of it imported twice.
             async with self.db.sessions() as session:
                 found = await self._holding(session, sample, unnamed_only=False, share=STORED_WORKSPACE_SHARE)
             if found is not None and found.external_id in export.teams:

@@ -247,8 +247,8 @@ class IngestService:
             # A second several messages of a converted history shared: stored at "ts", "ts" + 1 µs… in the order of
             # that export (slack_export._distinct_times). Another export of it may hold fewer, so an edit read there
             # could be another message's text: none is applied to such a message. Slack's own ts never do this.
-            edits = [(m.channel_id, _next_microsecond(m.external_id)) for m in messages
-                     if m.edited_at is not None and _next_microsecond(m.external_id)]
+            edits = [(m.channel_id, after) for m in messages
+                     if m.edited_at is not None and (after := _next_microsecond(m.external_id))]
             shared_seconds = set()
             for start in range(0, len(edits), 2000):
                 part = edits[start : start + 2000]
