@@ -6,10 +6,23 @@ import re
 import unicodedata
 from collections.abc import Mapping
 
+import regex
+
 _MENTION = re.compile(r"<[@#!][^>]*>")
 _LINK = re.compile(r"<(https?://[^>|]+)(?:\|([^>]*))?>")
-_TOKEN = re.compile(r"[a-z0-9_+#.-]{2,}")
-_THANKS = re.compile(r"\b(thanks?|thx|ty|cheers|merci|danke|gracias|appreciated?)\b|🙏|:pray:", re.I)
+# Scripts written without spaces between words: a run of them is read as overlapping character pairs (as search
+# engines index Chinese and Japanese), every other script as words of letters, marks and digits. An ASCII-only
+# pattern read nothing of a Russian or Japanese message ("Как настроить nginx?" was one word, and carried no
+# expertise), and cut French and German words at every accent ("réseau" was "seau").
+_UNSPACED = r"\p{Han}\p{Hiragana}\p{Katakana}\p{Thai}\p{Lao}\p{Khmer}\p{Myanmar}"
+_TOKEN = regex.compile(rf"(?V1)(?P<run>[{_UNSPACED}]+)"  # a word starts with no accent of its own ("I ́ve")
+                      rf"|(?P<word>[[\p{{L}}\p{{N}}_+#.-]--[{_UNSPACED}]][[\p{{L}}\p{{M}}\p{{N}}_+#.-]--[{_UNSPACED}]]+)")
+_IS_UNSPACED = regex.compile(rf"[{_UNSPACED}]")
+# The text rules' version: what tokens() and carries_expertise() read changed (a community's messages that carry
+# expertise only by the new rules get their vectors then; see ExpertiseService.ensure_model).
+TEXT_RULES = 2
+_THANKS = re.compile(r"\b(thanks?|thx|ty|cheers|merci|danke|gracias|grazie|obrigad[oa]|tack|dzięki|kiitos|спасибо|"
+                     r"благодарю|дякую|appreciated?)\b|谢谢|謝謝|多谢|ありがとう|감사합니다|고맙|🙏|:pray:", re.I)
 
 STOPWORDS = frozenset(
     """a about above after again all also am an and any are as at be because been before being below
@@ -82,8 +95,13 @@ def shown(text: str, names: Mapping[str, str] | None = None) -> str:
 
 
 def tokens(text: str) -> list[str]:
+    """The words of a text for lexical search, in any script: lower case (case-folded), English stopwords left out,
+    runs of Chinese, Japanese or Thai as overlapping character pairs."""
     out = []
-    for tok in _TOKEN.findall(text.lower()):
+    for run, tok in _TOKEN.findall(text.casefold()):
+        if run:
+            out.extend(run[i : i + 2] for i in range(len(run) - 1))
+            continue
         tok = tok.strip(".-")
         if len(tok) >= 2 and tok not in STOPWORDS:
             out.append(tok)
@@ -165,6 +183,8 @@ def carries_expertise(text: str) -> bool:
     words = tokens(text)
     if len(words) < 2:
         return False
-    if len(words) <= 4 and is_thanks(text):
+    # A run of Chinese or Japanese counts as a word per three characters ("ありがとうございます" is nine pairs).
+    pairs = sum(1 for w in words if _IS_UNSPACED.match(w))
+    if len(words) - pairs + pairs / 3 <= 4 and is_thanks(text):
         return False
     return True

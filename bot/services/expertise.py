@@ -58,7 +58,7 @@ from matching.corpus import Corpus, MessageRecord
 from matching.fit import build_examples, fit_weights
 from matching.lexical import BM25Index
 from matching.ranking import FEATURES, PRESENT_HOURS, Hits, Ranked, dense_weights, lexical_hits, rank_experts
-from matching.text import clean, mentioned_users, shown, tokens
+from matching.text import TEXT_RULES, carries_expertise, clean, mentioned_users, shown, tokens
 from matching.vector_index import NumpyVectorIndex, VectorIndex
 
 log = logging.getLogger(__name__)
@@ -328,12 +328,54 @@ class ExpertiseService:
             async with self.db.sessions.begin() as session:
                 community = await session.get(Community, community_id)
                 stored = (community.settings or {}).get("embedding_model") if community else None
+                rules = (community.settings or {}).get("text_rules") if community else TEXT_RULES
                 if community is not None and stored is None:  # a new community, or vectors from before the stamp
                     community.settings = {**(community.settings or {}), "embedding_model": current}
             if stored is not None and stored != current:
                 await self._reembed(community_id, stored, current)
                 self.forget_cache(community_id)
+            if rules != TEXT_RULES:
+                if await self._embed_by_rules(community_id):
+                    self.forget_cache(community_id)
             self._model_checked.add(community_id)
+
+    async def _embed_by_rules(self, community_id: int) -> int:
+        """Vectors for the stored messages that carry expertise by today's text rules (matching.text.TEXT_RULES)
+        and had none: written in a script the rules once did not read (Russian, Japanese), they were never
+        embedded. Once per community: the rules' version is stamped in its settings. Members who opted out get
+        nothing new (their messages stay as they are); bots' messages are never embedded."""
+        started = time.perf_counter()
+        async with self.db.sessions() as session:
+            rows = (await session.execute(
+                select(Message.id, Message.text).join(Member, Member.id == Message.author_id)
+                .outerjoin(MessageVector, MessageVector.message_id == Message.id)
+                .where(Message.community_id == community_id, MessageVector.message_id.is_(None),
+                       Member.is_bot.is_(False), Member.profiling_consent.is_(True))
+            )).all()
+        texts = [(mid, text) for mid, raw in rows if carries_expertise(text := clean(raw))]
+        encoded = await self.encode_distinct([t for _, t in texts]) if texts else {}
+        added = 0
+        for start in range(0, len(texts), 2000):
+            part = dict(texts[start : start + 2000])
+            async with self.db.sessions.begin() as session:
+                # Still there, and their author still profiled: a message deleted or an opt-out meanwhile is left.
+                alive = set((await session.scalars(
+                    select(Message.id).join(Member, Member.id == Message.author_id)
+                    .where(Message.id.in_(part), Member.profiling_consent.is_(True))
+                )).all())
+                values = [{"message_id": mid, "community_id": community_id, "embedding": encoded[text]}
+                          for mid, text in part.items() if mid in alive]
+                if values:
+                    await session.execute(insert_ignore(session, MessageVector), values)
+                    added += len(values)
+        async with self.db.sessions.begin() as session:
+            community = await session.get(Community, community_id)
+            if community is not None:
+                community.settings = {**(community.settings or {}), "text_rules": TEXT_RULES}
+        if texts:
+            log.info("community %d: %d messages carry expertise by the text rules of this release (version %d) and "
+                     "were embedded in %.1fs", community_id, added, TEXT_RULES, time.perf_counter() - started)
+        return added
 
     async def _reembed(self, community_id: int, stored: str, current: str) -> None:
         started = time.perf_counter()
