@@ -877,3 +877,57 @@ async def test_a_forum_post_whose_author_opted_out_has_no_question(app, tmp_path
     assert (await _messages(app))[t(62)].thread_external_id == live_post
     roles, _ = await _roles(app, [t(62)])
     assert roles != [ROLE_ASK]
+
+
+def _reacted_export(exported_at: str, *, author: str, channel: str, guild: str = "Guild",
+                    reactions: list[dict] | None = None) -> dict:
+    """One #help message of member 901, as DiscordChatExporter writes it at `exported_at`."""
+    message = {"id": "8101", "type": "Default", "timestamp": "2024-05-02T10:00:00+00:00",
+               "content": "replication lag on the standby: check wal_receiver_status_interval",
+               "author": {"id": "901", "name": author}, "reactions": reactions or []}
+    return {"guild": {"id": "78", "name": guild}, "exportedAt": exported_at, "messages": [message],
+            "channel": {"id": "8100", "type": "GuildTextChat", "name": channel}}
+
+
+def _thumbs(*users: str, count: int | None = None) -> dict:
+    return {"emoji": {"name": "👍"}, "count": count or len(users), "users": [{"id": u, "name": u} for u in users]}
+
+
+async def _state(app) -> tuple[str, str, str, set[str]]:
+    async with app.db.sessions() as s:
+        member = await s.scalar(select(Member.name).where(Member.external_id == "901"))
+        channel = await s.scalar(select(Channel.name).where(Channel.external_id == "8100"))
+        guild = await s.scalar(select(Community.name).where(Community.external_id == "78"))
+        reacted = set(await s.scalars(select(Reaction.user_external_id)))
+    return member, channel, guild, reacted
+
+
+async def test_a_later_discord_export_takes_back_reactions_an_older_one_changes_nothing(app, tmp_path):
+    """As with Slack exports: a later export's reactions are the message's as they are now (one taken back on
+    Discord goes), unless it counts some without saying who gave them (an older DiscordChatExporter), or carries
+    none; an export made before one already imported (exportedAt) renames no member, channel or server back and
+    brings back no reaction. Discord exports were only ever added to."""
+    def load(name: str, export: dict) -> Path:
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "help.json").write_text(json.dumps(export))
+        return tmp_path / name
+
+    first = load("may", _reacted_export("2024-05-03T00:00:00+00:00", author="Kim", channel="help", guild="Old",
+                                        reactions=[_thumbs("902", "903")]))
+    await app.importer.import_discord([first])
+    assert await _state(app) == ("Kim", "help", "Old", {"902", "903"})
+    counted = load("june-counts", _reacted_export("2024-06-01T00:00:00+00:00", author="Kim", channel="help",
+                                                  guild="Old", reactions=[_thumbs("902", count=2)]))
+    await app.importer.import_discord([counted])  # 903's reaction counted, not named: it stays
+    assert (await _state(app))[3] == {"902", "903"}
+    later = load("july", _reacted_export("2024-07-01T00:00:00+00:00", author="Kim Ode", channel="help-db",
+                                         guild="Fernhill", reactions=[_thumbs("902")]))
+    await app.importer.import_discord([later])
+    assert await _state(app) == ("Kim Ode", "help-db", "Fernhill", {"902"})  # 903 took theirs back
+    stripped = load("july-text", _reacted_export("2024-07-02T00:00:00+00:00", author="Kim Ode", channel="help-db",
+                                                 guild="Fernhill"))
+    await app.importer.import_discord([stripped])
+    assert (await _state(app))[3] == {"902"}  # no reaction in it at all: it says nothing of them
+    report = await app.importer.import_discord([first])  # the May export again
+    assert await _state(app) == ("Kim Ode", "help-db", "Fernhill", {"902"})
+    assert any("older than the history stored" in note for note in report.notes)

@@ -132,6 +132,8 @@ class DiscordGuild:
     channels: dict[str, DiscordChannel] = field(default_factory=dict)
     started_alone: dict[str, str] = field(default_factory=dict)  # thread named by a "started a thread" notice ->
     # the channel holding the notice (its parent)
+    exported_at: datetime | None = None  # when its latest file was exported (exportedAt)
+    unknown_reactions: int = 0  # reactions counted without the users who gave them
 
 
 def int_id(snowflake: str) -> int:
@@ -193,8 +195,10 @@ class DiscordExport:
     def read(self) -> dict[str, DiscordGuild]:
         for path in self.paths:
             self._read_path(path)
-        unknown_reactions = sum(self._unknown_reactions(m) for guild in self.guilds.values()
-                                for channel in guild.channels.values() for m in channel.messages.values())
+        for guild in self.guilds.values():
+            guild.unknown_reactions = sum(self._unknown_reactions(m) for channel in guild.channels.values()
+                                          for m in channel.messages.values())
+        unknown_reactions = sum(guild.unknown_reactions for guild in self.guilds.values())
         if self._skipped_private:
             self.report.notes.append(f"{len(self._skipped_private)} private thread(s) not imported; use "
                                      "--include-private if members expect them to be read")
@@ -262,6 +266,9 @@ class DiscordExport:
             channel = guild.channels[channel_id] = DiscordChannel(
                 channel_id, str(channel_raw.get("name") or channel_id), kind, str(parent) if parent else None,
                 str(channel_raw.get("category") or "") if parent else "")
+        exported = parse_time(data.get("exportedAt"))
+        if exported is not None and (guild.exported_at is None or exported > guild.exported_at):
+            guild.exported_at = exported
         date_range = data.get("dateRange") if isinstance(data.get("dateRange"), dict) else {}
         if not date_range.get("after"):
             channel.from_its_start = True

@@ -72,7 +72,7 @@ class ImportService:
         export.team = await self._workspace(export, people, messages, given=team is not None)
         report.community = f"slack:{export.team}"
         newest = max((float(m["ts"]) for m in messages), default=None)
-        older = newest is not None and await self._imported_after(export.team, newest)
+        older = newest is not None and await self._imported_after("slack", export.team, newest)
         if older:
             # An export older than what is stored tells how accounts were then: a name changed or an account
             # deactivated (or back) since stays as it is now; and so do reactions.
@@ -105,11 +105,8 @@ class ImportService:
                           else "add")
         async with self.db.sessions.begin() as session:
             moved = await move_export_links(session, community_id, workspace_url)
-            if newest is not None:  # how far the imports reached: a later export is older only than that
-                community = await session.get(Community, community_id)
-                settings = community.settings or {}
-                if newest > settings.get("imported_until", 0.0):
-                    community.settings = {**settings, "imported_until": newest}
+            await _reached(session, community_id, newest)  # how far the imports reached: a later export is older
+            # only than that
         if moved:
             self.expertise.forget_cache(community_id)
         return report
@@ -133,8 +130,18 @@ class ImportService:
                 if home[ch.id] and home[ch.id] not in channels:
                     channels[home[ch.id]] = {"id": home[ch.id], "name": ch.parent_name, "is_private": False,
                                              "announcements": ch.is_announcements}
+            # DiscordChatExporter says when it exported (exportedAt): the newest message would not tell, a quiet channel
+            # exported today has none newer than last month's export of a busy one.
+            exported = guild.exported_at.timestamp() if guild.exported_at else None
+            older = exported is not None and await self._imported_after("discord", guild.id, exported)
+            if older:  # as a Slack export older than what is stored: see import_slack
+                for p in guild.people.values():
+                    p["stale"] = True
+                report.notes.append(f"the export of {guild.name or guild.id} is older than the history stored: "
+                                    "members' names are kept as they are now, and so are reactions and channel names")
             community_id, member_ids, channel_ids = await self._ensure_structure(
-                "discord", guild.id, guild.name, guild.people, list(channels.values()))
+                "discord", guild.id, "" if older else guild.name, guild.people, list(channels.values()),
+                older=older)
             stored_roots = await self._stored_thread_roots(
                 community_id, [channel_ids[ch.id] for ch in threads if not home[ch.id]])
             incoming = []
@@ -152,7 +159,13 @@ class ImportService:
             openerless += [(channel_ids[parent], thread) for thread, parent in guild.started_alone.items()
                            if thread not in guild.channels and parent in channel_ids]
             known = await self._know_openerless(community_id, openerless)
-            await self._store(community_id, incoming, report, progress, changed=known)
+            # Its messages' reactions as they are now, unless it is older, carries none, or counts some without
+            # saying who gave them (an older DiscordChatExporter): those it could only take away.
+            complete = any(m.reactions for m in incoming) and not guild.unknown_reactions
+            await self._store(community_id, incoming, report, progress, changed=known,
+                              reactions="of_new" if older else "replace" if complete else "add")
+            async with self.db.sessions.begin() as session:
+                await _reached(session, community_id, exported)
         report.community = ", ".join(names) or "discord"
         if not guilds and not report.errors and not report.notes:  # a note or an error says why already
             report.notes.append("no server channel found in the export")
@@ -240,12 +253,13 @@ class ImportService:
             return None
         return await session.get(Community, best[0])
 
-    async def _imported_after(self, team: str, ts: float) -> bool:
-        """Whether an earlier import of the Slack workspace `team` reached past `ts` (epoch seconds). Live messages do
-        not count: stored while the bot runs, they are newer than any export made before, which would all be
-        "older" (names, deactivations and reactions never applied on a running deployment)."""
+    async def _imported_after(self, platform: str, external_id: str, ts: float) -> bool:
+        """Whether an earlier import of the community reached past `ts` (epoch seconds): a Slack export's newest
+        message, a Discord export's time of export. Live messages do not count: stored while the bot runs, they are
+        newer than any export made before, which would all be "older" (names, deactivations and reactions never
+        applied on a running deployment)."""
         async with self.db.sessions() as session:
-            community = await get_community(session, "slack", team)
+            community = await get_community(session, platform, external_id)
             if community is None:
                 return False
             # Not kept by imports before 2026-12-06: their first import after the upgrade is taken as not older (live
@@ -343,3 +357,13 @@ class ImportService:
         async with self.db.sessions() as session:
             settings = await session.scalar(select(Community.settings).where(Community.id == community_id))
         return "ranking_fitted" in (settings or {})
+
+
+async def _reached(session, community_id: int, until: float | None) -> None:  # noqa: ANN001
+    """Keep how far the community's imports reached (`imported_until`, epoch seconds), if `until` is further."""
+    if until is None:
+        return
+    community = await session.get(Community, community_id)
+    settings = community.settings or {}
+    if until > settings.get("imported_until", 0.0):
+        community.settings = {**settings, "imported_until": until}
