@@ -32,6 +32,7 @@ class App:
 
     async def close(self) -> None:
         self.scheduler.shutdown()
+        await self.expertise.stop_background()
         await self.db.dispose()
 
 

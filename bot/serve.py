@@ -20,6 +20,7 @@ Runner = Callable[["App"], Awaitable[None]]
 
 async def serve(app: App, run_platform: Runner) -> None:
     """Run `run_platform(app)` until it returns or a stop signal arrives; then stop cleanly."""
+    app.expertise.backfill_in_background = True  # events are never held up by it
     ops = None
     if app.settings.metrics_port:
         from adapters.ops.server import start_ops_server

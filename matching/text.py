@@ -14,15 +14,19 @@ _LINK = re.compile(r"<(https?://[^>|]+)(?:\|([^>]*))?>")
 # engines index Chinese and Japanese), every other script as words of letters, marks and digits. An ASCII-only
 # pattern read nothing of a Russian or Japanese message ("Как настроить nginx?" was one word, and carried no
 # expertise), and cut French and German words at every accent ("réseau" was "seau").
-_UNSPACED = r"\p{Han}\p{Hiragana}\p{Katakana}\p{Thai}\p{Lao}\p{Khmer}\p{Myanmar}"
-_TOKEN = regex.compile(rf"(?V1)(?P<run>[{_UNSPACED}]+)"  # a word starts with no accent of its own ("I ́ve")
-                      rf"|(?P<word>[[\p{{L}}\p{{N}}_+#.-]--[{_UNSPACED}]][[\p{{L}}\p{{M}}\p{{N}}_+#.-]--[{_UNSPACED}]]+)")
-_IS_UNSPACED = regex.compile(rf"[{_UNSPACED}]")
+# By script extension, so that the marks these scripts share with none are theirs: the long vowel of "サーバー"
+# (a script of its own, "Common", left it out and read "サーバー" as nothing), the repeat of "人々". Punctuation
+# ("、", "・") ends a run.
+_UNSPACED = (r"[[\p{scx=Han}\p{scx=Hiragana}\p{scx=Katakana}\p{scx=Thai}\p{scx=Lao}\p{scx=Khmer}\p{scx=Myanmar}]"
+             r"--[\p{P}\p{S}\p{Z}]]")
+_TOKEN = regex.compile(rf"(?V1)(?P<run>{_UNSPACED}+)"  # a word starts with no accent of its own ("I ́ve")
+                      rf"|(?P<word>[[\p{{L}}\p{{N}}_+#.-]--{_UNSPACED}][[\p{{L}}\p{{M}}\p{{N}}_+#.-]--{_UNSPACED}]+)")
+_IS_UNSPACED = regex.compile(rf"(?V1){_UNSPACED}")
 _ASCII_WORD = re.compile(r"[a-z0-9_+#.-]{2,}")  # the same words, in a text of ASCII only: 3x as fast
 # The text rules' version: what tokens() and carries_expertise() read changed (a community's messages that carry
 # expertise only by the new rules get their vectors then; see ExpertiseService.ensure_model).
-TEXT_RULES = 2
-_THANKS = re.compile(r"\b(thanks?|thx|ty|cheers|merci|danke|gracias|grazie|obrigad[oa]|tack|dzięki|kiitos|спасибо|"
+TEXT_RULES = 3
+_THANKS = re.compile(r"\b(thanks?|thx|ty|cheers|merci|danke|gracias|grazie|obrigad[oa]|dzięki|kiitos|спасибо|"
                      r"благодарю|дякую|appreciated?)\b|谢谢|謝謝|多谢|ありがとう|감사합니다|고맙|🙏|:pray:", re.I)
 
 STOPWORDS = frozenset(
@@ -186,8 +190,9 @@ def carries_expertise(text: str) -> bool:
     words = tokens(text)
     if len(words) < 2:
         return False
-    # A run of Chinese or Japanese counts as a word per three characters ("ありがとうございます" is nine pairs).
+    # A run of Chinese or Japanese counts as a word per five characters: "どうもありがとうございました" is thirteen
+    # pairs, and thanks all the same.
     pairs = sum(1 for w in words if _IS_UNSPACED.match(w))
-    if len(words) - pairs + pairs / 3 <= 4 and is_thanks(text):
+    if len(words) - pairs + pairs / 5 <= 4 and is_thanks(text):
         return False
     return True

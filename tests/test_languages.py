@@ -10,7 +10,7 @@ from sqlalchemy import delete, func, select, update
 from bot.app import build_app
 from bot.db.models import Community, Member, Message, MessageVector
 from bot.settings import Settings
-from matching.text import TEXT_RULES, carries_expertise, is_thanks, tokens
+from matching.text import TEXT_RULES, carries_expertise, clean, is_thanks, tokens
 from tests.test_whoknows import _conversation
 
 # (id, author, thread, text): three members who each answer on their own topic, in Russian, and one in Japanese.
@@ -45,14 +45,19 @@ QUESTIONS = {
     ("Pythonで非同期", ["python", "で非", "非同", "同期"]),  # no spaces between words: character pairs
     ("क्या आप मदद", ["क्या", "आप", "मदद"]),  # vowel signs belong to their word
     ("It ́s kind of `c++` or c# -v1.2", ["kind", "c++", "c#", "v1.2"]),  # a stray accent starts no word
+    ("サーバー", ["サー", "ーバ", "バー"]),  # the long vowel mark belongs to no script of its own: it was dropped
+    ("ｻｰﾊﾞｰ、人々", ["サー", "ーバ", "バー", "人々"]),  # half-width (after clean's NFKC); punctuation ends a run
 ])
 def test_words_are_read_in_every_script(text, words):
-    assert tokens(text) == words
+    assert tokens(clean(text)) == words
 
 
 def test_thanks_in_other_languages_carry_no_expertise():
-    for thanks in ("Спасибо большое!", "ありがとうございます", "谢谢你的帮助", "grazie mille"):
+    for thanks in ("Спасибо большое!", "ありがとうございます", "どうもありがとうございました",
+                   "ありがとうございます、助かりました", "谢谢你的帮助", "grazie mille"):
         assert is_thanks(thanks) and not carries_expertise(thanks), thanks
+    assert not is_thanks("try a different tack") and carries_expertise("try a different tack")
+    assert carries_expertise("サーバーのユーザー")
     assert carries_expertise("統計情報を更新すると索引が使われるようになります")
     assert carries_expertise("Планировщик выбирает последовательное чтение")
 
@@ -110,4 +115,99 @@ async def test_messages_stored_before_the_rules_read_them_are_embedded_once(app,
                                    .where(MessageVector.community_id == cid))
         assert count == len(embedded)
     finally:
+        await later.close()
+
+
+async def _as_an_earlier_release_left_it(app, cid: int) -> None:
+    async with app.db.sessions.begin() as s:
+        await s.execute(delete(MessageVector).where(MessageVector.community_id == cid))
+        community = await s.get(Community, cid)
+        community.settings = {k: v for k, v in community.settings.items() if k != "text_rules"}
+
+
+async def test_the_running_bot_embeds_them_in_the_background_in_parts(app, db_url, embedder, monkeypatch):
+    """The running bot is never held up: its first message after the upgrade is stored at once, the messages are
+    embedded in the background, part by part, and a stop keeps the parts done (it embedded everything before
+    storing any, and held the community's messages, or on Discord every server's, until it was done)."""
+    from datetime import UTC, datetime
+
+    from bot import events as ev
+    from bot.services import expertise as expertise_module
+
+    cid = await _conversation(app, "TRU", SAID)
+    await _as_an_earlier_release_left_it(app, cid)
+    monkeypatch.setattr(expertise_module, "BACKFILL_PART", 3)
+    running = build_app(Settings(database_url=db_url), embedder=embedder)
+    running.expertise.backfill_in_background = True
+    gate = asyncio.Event()
+    encode = running.expertise.encode_distinct
+    parts = []
+
+    async def slow_encode(texts, **kwargs):  # noqa: ANN001, ANN003
+        parts.append(len(texts))
+        if len(parts) == 2:
+            await gate.wait()  # the second part waits: the first is stored already
+        return await encode(texts, **kwargs)
+
+    monkeypatch.setattr(running.expertise, "encode_distinct", slow_encode)
+    try:
+        await asyncio.wait_for(running.core.handle(ev.MessagePosted(
+            community="TRU", platform="slack", user="U2", channel="C1", message_id="11", text="Готово, спасибо!",
+            time=datetime(2026, 3, 3, tzinfo=UTC))), timeout=30)  # stored while the backfill waits
+        while len(parts) < 2:
+            await asyncio.sleep(0.01)
+        async with running.db.sessions() as s:
+            assert await s.scalar(select(func.count()).select_from(Message).where(Message.external_id == "11")) == 1
+            assert 0 < await s.scalar(select(func.count()).select_from(MessageVector)) < 7
+            assert "text_rules" not in (await s.get(Community, cid)).settings
+        gate.set()
+        await running.expertise.backfilled(cid)
+        assert await _ranked_first(running, cid) == QUESTIONS
+        async with running.db.sessions() as s:
+            assert (await s.get(Community, cid)).settings["text_rules"] == TEXT_RULES
+    finally:
+        gate.set()
+        await running.close()
+
+
+async def test_a_deletion_in_flight_is_waited_for_not_failed_on(app, db_url, embedder):
+    """On PostgreSQL a message deleted (a /forget-me, a deletion on the platform) while its vector is being stored:
+    the insert waited for the deletion, then failed on the foreign key, and with it the ask or message that started
+    the embedding. Now the deletion is waited for and its message left out."""
+    from sqlalchemy import text
+
+    cid = await _conversation(app, "TRU", SAID)
+    await _as_an_earlier_release_left_it(app, cid)
+    later = build_app(Settings(database_url=db_url), embedder=embedder)
+    release, deleting = asyncio.Event(), asyncio.Event()
+
+    async def forget() -> None:
+        async with app.db.sessions.begin() as s:
+            await s.execute(delete(Message).where(Message.community_id == cid, Message.external_id == "2"))
+            deleting.set()
+            await release.wait()
+
+    deleter = asyncio.create_task(forget())
+    await deleting.wait()
+    embedding = asyncio.create_task(later.expertise.ensure_model(cid))
+    try:
+        if app.db.dialect == "postgresql":
+            for _ in range(200):  # until the embedding waits on the deletion's lock
+                async with app.db.sessions() as s:
+                    if await s.scalar(text("select count(*) from pg_stat_activity where wait_event_type = 'Lock'")):
+                        break
+                await asyncio.sleep(0.05)
+            else:
+                raise AssertionError("the embedding never waited for the deletion")
+        else:
+            await asyncio.sleep(0.5)  # SQLite: one writer; the embedding waits for the deletion's transaction
+        release.set()
+        await deleter
+        await embedding
+        async with later.db.sessions() as s:
+            embedded = set(await s.scalars(select(Message.external_id).join(MessageVector)))
+            assert (await s.get(Community, cid)).settings["text_rules"] == TEXT_RULES
+        assert {"4", "6", "8"} <= embedded and "2" not in embedded
+    finally:
+        release.set()
         await later.close()

@@ -7,6 +7,7 @@ deleted (bot.services.changes); vectors live in the configured VectorIndex.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import time
@@ -30,6 +31,7 @@ from sqlalchemy import (
     union_all,
     update,
 )
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -222,6 +224,9 @@ def _snippet(text: str, n: int = 90, names: dict[str, str] | None = None) -> str
     return f"{prose} {text[start:end]}{tail}".strip()
 
 
+BACKFILL_PART = 2000  # messages read, encoded and stored at a time by _embed_by_rules
+
+
 class ExpertiseService:
     def __init__(self, db: Database, embedder: Embedder, vectors: VectorIndex, *, weekly_intro_cap: int = 3) -> None:
         self.db = db
@@ -239,6 +244,10 @@ class ExpertiseService:
         self._model_locks: dict[int, asyncio.Lock] = {}
         self._openerless: dict[int, bool] = {}  # community -> its threads may have no opening message
         self.changes = ChangeLog()
+        # The running bot embeds what a release's new text rules read in the background (see ensure_model); a
+        # one-shot command waits for it.
+        self.backfill_in_background = False
+        self._backfills: dict[int, asyncio.Task] = {}
 
     @property
     def keeps_vectors_in_memory(self) -> bool:
@@ -335,47 +344,96 @@ class ExpertiseService:
                 await self._reembed(community_id, stored, current)
                 self.forget_cache(community_id)
             if rules != TEXT_RULES:
-                if await self._embed_by_rules(community_id):
+                if self.backfill_in_background:  # never holding up the events of the running bot
+                    self._start_backfill(community_id)
+                elif await self._embed_by_rules(community_id):
                     self.forget_cache(community_id)
             self._model_checked.add(community_id)
+
+    def _start_backfill(self, community_id: int) -> None:
+        if community_id in self._backfills:
+            return
+
+        async def run() -> None:
+            try:
+                if await self._embed_by_rules(community_id):
+                    self.forget_cache(community_id)  # the next ask reads the community with them
+            except Exception as exc:  # noqa: BLE001 - unstamped: the next start goes on from where this one stopped
+                log.error("community %d: embedding the messages the new text rules read failed (%s); the next start "
+                          "goes on with it", community_id, briefly(exc))
+
+        self._backfills[community_id] = asyncio.create_task(run(), name=f"connective-text-rules-{community_id}")
+
+    async def backfilled(self, community_id: int) -> None:
+        """Wait for the background embedding a new release's text rules started in the community, if any."""
+        if (task := self._backfills.get(community_id)) is not None:
+            await asyncio.shield(task)
+
+    async def stop_background(self) -> None:
+        """Stop the background work (a shutdown): what was embedded is kept, the next start goes on from there."""
+        for task in self._backfills.values():
+            task.cancel()
+        for task in self._backfills.values():
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     async def _embed_by_rules(self, community_id: int) -> int:
         """Vectors for the stored messages that carry expertise by today's text rules (matching.text.TEXT_RULES)
         and had none: written in a script the rules once did not read (Russian, Japanese), they were never
-        embedded. Once per community: the rules' version is stamped in its settings. Members who opted out get
-        nothing new (their messages stay as they are); bots' messages are never embedded."""
+        embedded. Once per community: the rules' version is stamped in its settings when all are done. In parts of
+        BACKFILL_PART messages, each encoded and stored before the next is read: memory stays small, and a stop
+        keeps what was done (the next start goes on with the messages still without a vector). Members who opted
+        out get nothing new (their messages stay as they are); bots' messages are never embedded."""
         started = time.perf_counter()
-        async with self.db.sessions() as session:
-            rows = (await session.execute(
-                select(Message.id, Message.text).join(Member, Member.id == Message.author_id)
-                .outerjoin(MessageVector, MessageVector.message_id == Message.id)
-                .where(Message.community_id == community_id, MessageVector.message_id.is_(None),
-                       Member.is_bot.is_(False), Member.profiling_consent.is_(True))
-            )).all()
-        texts = [(mid, text) for mid, raw in rows if carries_expertise(text := clean(raw))]
-        encoded = await self.encode_distinct([t for _, t in texts]) if texts else {}
-        added = 0
-        for start in range(0, len(texts), 2000):
-            part = dict(texts[start : start + 2000])
-            async with self.db.sessions.begin() as session:
-                # Still there, and their author still profiled: a message deleted or an opt-out meanwhile is left.
-                alive = set((await session.scalars(
-                    select(Message.id).join(Member, Member.id == Message.author_id)
-                    .where(Message.id.in_(part), Member.profiling_consent.is_(True))
-                )).all())
-                values = [{"message_id": mid, "community_id": community_id, "embedding": encoded[text]}
-                          for mid, text in part.items() if mid in alive]
-                if values:
-                    await session.execute(insert_ignore(session, MessageVector), values)
-                    added += len(values)
+        added, after = 0, 0
+        while True:
+            async with self.db.sessions() as session:
+                rows = (await session.execute(
+                    select(Message.id, Message.text).join(Member, Member.id == Message.author_id)
+                    .outerjoin(MessageVector, MessageVector.message_id == Message.id)
+                    .where(Message.community_id == community_id, Message.id > after,
+                           MessageVector.message_id.is_(None), Member.is_bot.is_(False),
+                           Member.profiling_consent.is_(True))
+                    .order_by(Message.id).limit(BACKFILL_PART)
+                )).all()
+            if not rows:
+                break
+            after = rows[-1][0]
+            part = {mid: text for mid, raw in rows if carries_expertise(text := clean(raw))}
+            if not part:
+                continue
+            encoded = await self.encode_distinct(list(part.values()))
+            for attempt in range(3):
+                try:
+                    added += await self._store_backfilled(community_id, part, encoded)
+                    break
+                except IntegrityError:  # a message deleted between the check and the insert: checked again
+                    if attempt == 2:
+                        raise
         async with self.db.sessions.begin() as session:
             community = await session.get(Community, community_id)
             if community is not None:
                 community.settings = {**(community.settings or {}), "text_rules": TEXT_RULES}
-        if texts:
+        if added:
             log.info("community %d: %d messages carry expertise by the text rules of this release (version %d) and "
                      "were embedded in %.1fs", community_id, added, TEXT_RULES, time.perf_counter() - started)
         return added
+
+    async def _store_backfilled(self, community_id: int, part: dict[int, str], encoded: dict[str, np.ndarray]) -> int:
+        async with self.db.sessions.begin() as session:
+            # Still there, and their author still profiled: a message deleted or an opt-out meanwhile is left. FOR
+            # SHARE (PostgreSQL): a deletion in flight is waited for, and none starts before the vectors are in. The
+            # insert failed on the foreign key, and with it the ask or message that started this; SQLite reads this
+            # before its write lock is taken, so there a deletion committed in between fails it still: tried again.
+            alive = set((await session.scalars(
+                select(Message.id).join(Member, Member.id == Message.author_id)
+                .where(Message.id.in_(part), Member.profiling_consent.is_(True)).with_for_update(read=True)
+            )).all())
+            values = [{"message_id": mid, "community_id": community_id, "embedding": encoded[text]}
+                      for mid, text in part.items() if mid in alive]
+            if values:
+                await session.execute(insert_ignore(session, MessageVector), values)
+        return len(values)
 
     async def _reembed(self, community_id: int, stored: str, current: str) -> None:
         started = time.perf_counter()
