@@ -930,4 +930,113 @@ async def test_a_later_discord_export_takes_back_reactions_an_older_one_changes_
     assert (await _state(app))[3] == {"902"}  # no reaction in it at all: it says nothing of them
     report = await app.importer.import_discord([first])  # the May export again
     assert await _state(app) == ("Kim Ode", "help-db", "Fernhill", {"902"})
-    assert any("older than the history stored" in note for note in report.notes)
+    assert any("exported before the history stored" in note for note in report.notes)
+
+
+def _party(*users: str) -> dict:
+    return {"emoji": {"name": "🎉"}, "count": len(users), "users": [{"id": u, "name": u} for u in users]}
+
+
+def _write(folder: Path, rel: str, export: dict) -> None:
+    (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+    (folder / rel).write_text(json.dumps(export))
+
+
+async def test_of_two_files_of_a_channel_the_later_exported_tells_its_reactions(app, tmp_path):
+    """An admin's folder keeps January's and March's files of one channel: of the two copies of an unedited message,
+    March's tells its reactions (the first file read did, January's, while the whole server counted as exported in
+    March, and 903's reaction, which March's file lists, was taken away; review of c8714d9)."""
+    mar = _reacted_export("2024-03-01T00:00:00+00:00", author="Kim", channel="help",
+                          reactions=[_thumbs("902", "903")])
+    jan = _reacted_export("2024-01-01T00:00:00+00:00", author="Kim", channel="help", reactions=[_thumbs("902")])
+    _write(tmp_path / "only-mar", "help.json", mar)
+    await app.importer.import_discord([tmp_path / "only-mar"])
+    assert (await _state(app))[3] == {"902", "903"}
+    _write(tmp_path / "exports", "2024-01/help.json", jan)
+    _write(tmp_path / "exports", "2024-03/help.json", mar)
+    await app.importer.import_discord([tmp_path / "exports"])
+    assert (await _state(app))[3] == {"902", "903"}
+
+
+async def test_an_old_file_imported_beside_a_new_one_changes_nothing_of_its_channel(app, tmp_path):
+    """February's export of #help was imported (Kim renamed 'Kim Ode', #help renamed #help-db, 903 reacted). A folder
+    holding January's #help file and a March file of another channel: older is decided file by file, so January's
+    renames no member or channel back and takes no reaction (the server's newest file decided for all of them)."""
+    feb = _reacted_export("2024-02-01T00:00:00+00:00", author="Kim Ode", channel="help-db",
+                          reactions=[_thumbs("902", "903")])
+    _write(tmp_path / "feb", "help.json", feb)
+    await app.importer.import_discord([tmp_path / "feb"])
+    assert await _state(app) == ("Kim Ode", "help-db", "Guild", {"902", "903"})
+    jan = _reacted_export("2024-01-01T00:00:00+00:00", author="Kim", channel="help", reactions=[_thumbs("902")])
+    other = {"guild": {"id": "78", "name": "Guild"}, "exportedAt": "2024-03-01T00:00:00+00:00",
+             "channel": {"id": "8200", "type": "GuildTextChat", "name": "random"},
+             "messages": [{"id": "8201", "type": "Default", "timestamp": "2024-02-20T10:00:00+00:00",
+                           "content": "anyone tried the new lathe in the workshop",
+                           "author": {"id": "905", "name": "Lu"},
+                           "reactions": [_party("902")]}]}
+    _write(tmp_path / "folder", "help.json", jan)
+    _write(tmp_path / "folder", "random.json", other)
+    await app.importer.import_discord([tmp_path / "folder"])
+    assert await _state(app) == ("Kim Ode", "help-db", "Guild", {"902", "903"})
+
+
+async def test_a_reaction_with_a_deleted_custom_emoji_is_named_as_live(app, tmp_path):
+    """A reaction whose custom emoji was deleted has no name on the gateway (stored "emoji<id>"), and
+    DiscordChatExporter writes "<unknown emoji>": the export's is named as the live one, so a later export keeps
+    both of one member's (they were taken away and stored as one)."""
+    _write(tmp_path / "may", "help.json", _reacted_export("2024-05-03T00:00:00+00:00", author="Kim", channel="help"))
+    await app.importer.import_discord([tmp_path / "may"])
+    ctx = GuildContext(channels={"8100": ChannelInfo("8100", "help")})
+    for emoji_id in ("5551", "5552"):
+        payload = {"user_id": "902", "channel_id": "8100", "message_id": "8101", "guild_id": "78",
+                   "emoji": {"id": emoji_id, "name": None}}
+        for event in translate("MESSAGE_REACTION_ADD", payload, ctx):
+            await app.core.handle(event)
+    async with app.db.sessions() as s:
+        live = sorted(await s.scalars(select(Reaction.name)))
+    unknown = [{"emoji": {"id": i, "name": "<unknown emoji>", "code": "<unknown emoji>"}, "count": 1,
+                "users": [{"id": "902", "name": "902"}]} for i in ("5551", "5552")]
+    _write(tmp_path / "june", "help.json", _reacted_export("2024-06-01T00:00:00+00:00", author="Kim", channel="help",
+                                                          reactions=unknown))
+    await app.importer.import_discord([tmp_path / "june"])
+    async with app.db.sessions() as s:
+        after = sorted(await s.scalars(select(Reaction.name)))
+    assert len(after) == len(live) == 2
+
+
+async def test_a_reaction_given_live_after_the_export_was_made_stays(app, tmp_path):
+    """The bot runs live; a reaction stored live after the export was made stays when the export is imported, as the
+    export could not know of it (it was taken away)."""
+    _write(tmp_path / "may", "help.json", _reacted_export("2024-05-03T00:00:00+00:00", author="Kim", channel="help",
+                                                         reactions=[_thumbs("902")]))
+    await app.importer.import_discord([tmp_path / "may"])
+    ctx = GuildContext(channels={"8100": ChannelInfo("8100", "help")})
+    payload = {"user_id": "903", "channel_id": "8100", "message_id": "8101", "guild_id": "78", "emoji": {"name": "👍"}}
+    for event in translate("MESSAGE_REACTION_ADD", payload, ctx):  # June 1, 12:00
+        await app.core.handle(event)
+    assert (await _state(app))[3] == {"902", "903"}
+    _write(tmp_path / "june", "help.json", _reacted_export("2024-06-01T10:00:00+00:00", author="Kim", channel="help",
+                                                          reactions=[_thumbs("902")]))
+    await app.importer.import_discord([tmp_path / "june"])
+    assert (await _state(app))[3] == {"902", "903"}
+
+
+async def test_a_server_followed_live_keeps_its_live_reactions_when_an_earlier_export_comes(app, tmp_path):
+    """The bot follows the server live (nothing imported yet) and stores #help's message and the reactions 902 and 903
+    give it; an export made before 903 reacted, imported next, takes nothing away."""
+    ctx = GuildContext(channels={"8100": ChannelInfo("8100", "help")})
+    msg = {"id": "8101", "channel_id": "8100", "guild_id": "78", "type": 0, "author": {"id": "901", "username": "Kim"},
+           "content": "replication lag on the standby: check wal_receiver_status_interval",
+           "timestamp": "2024-05-02T10:00:00+00:00"}
+    for event in translate("MESSAGE_CREATE", msg, ctx):
+        await app.core.handle(event)
+    for user in ("902", "903"):
+        payload = {"user_id": user, "channel_id": "8100", "message_id": "8101", "guild_id": "78",
+                   "emoji": {"name": "👍"}}
+        for event in translate("MESSAGE_REACTION_ADD", payload, ctx):
+            await app.core.handle(event)
+    assert (await _state(app))[3] == {"902", "903"}
+    _write(tmp_path / "may", "help.json", _reacted_export("2024-05-02T12:00:00+00:00", author="Kim", channel="help",
+                                                         reactions=[_thumbs("902")]))
+    await app.importer.import_discord([tmp_path / "may"])
+    assert (await _state(app))[3] == {"902", "903"}

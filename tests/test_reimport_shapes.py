@@ -282,3 +282,28 @@ async def test_taken_over_channel_messages_get_links(app, tmp_path):
         links = list(await s.scalars(select(Message.permalink)))
         ext = list(await s.scalars(select(Channel.external_id)))
     assert ext == ["C0GENERAL"] and None not in links, (ext, links[:3])
+
+
+async def test_a_reaction_stored_live_after_an_exports_newest_message_stays_when_it_is_imported(app, tmp_path):
+    """An export says no time of its own: its reactions are as they were when its newest message was posted, or later.
+    A reaction the running bot stored after that stays when the export, which does not list it, is imported (every
+    stored reaction it did not list was taken away, the ones given live since it was made too); one the export
+    lists no longer is taken away by it again."""
+    from bot import events as ev
+
+    reacted = {"type": "message", "user": "UPG", "ts": f"{START + 10:.6f}", "text": "BRIN indexes suit append-only",
+               "reactions": [{"name": "+1", "users": ["UASK1"], "count": 1}]}
+    export = write_slack_export(tmp_path / "a", USERS, THREADS[:4], extra=[reacted])
+    await app.importer.import_slack(export)
+    await app.core.handle(ev.ReactionAdded(community=TEAM, platform="slack", user="UK8S", channel="C0GENERAL",
+                                           message_id=reacted["ts"], reaction="eyes"))
+    await app.importer.import_slack(export)
+    async with app.db.sessions() as s:
+        reactions = set((await s.execute(select(Reaction.name, Reaction.user_external_id))).all())
+    assert reactions == {("+1", "UASK1"), ("eyes", "UK8S")}
+    taken_back = write_slack_export(tmp_path / "b", USERS, THREADS[:4], extra=[{**reacted, "reactions": [
+        {"name": "eyes", "users": ["UK8S"], "count": 1}]}])
+    await app.importer.import_slack(taken_back)  # as late as the first, listing the live one: the +1 was taken back
+    async with app.db.sessions() as s:
+        reactions = set((await s.execute(select(Reaction.name, Reaction.user_external_id))).all())
+    assert reactions == {("eyes", "UK8S")}

@@ -152,6 +152,9 @@ class Reaction(Base):
     message_id: Mapped[int] = mapped_column(ForeignKey("message.id", ondelete=CASCADE), index=True)
     user_external_id: Mapped[str] = mapped_column(CleanString(64))
     name: Mapped[str] = mapped_column(CleanString(100))
+    # When it was last known to be there: stored live, or as of the export that listed it (an export takes away
+    # only what it was made after). NULL: stored before this was kept, never taken away by an export.
+    known_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class MessageVector(Base):

@@ -88,8 +88,14 @@ def author_name(author: dict[str, Any]) -> str:
 
 
 def reaction_name(r: dict[str, Any]) -> str:
+    """As the live bot names it (adapters/discord/translate.emoji_name): a unicode emoji as itself, a custom one by
+    its name, one whose name is gone (DiscordChatExporter writes "<unknown emoji>") as emoji<id>: named otherwise,
+    a later export took the live reaction away and stored another, and two of them as one."""
     emoji = r.get("emoji") if isinstance(r.get("emoji"), dict) else {}
-    return str(emoji.get("name") or emoji.get("code") or emoji.get("id") or "")
+    name = str(emoji.get("name") or "")
+    if emoji.get("id") and (not name or name.casefold().strip("<>") == "unknown emoji"):
+        return f"emoji{emoji['id']}"
+    return str(name or emoji.get("code") or emoji.get("id") or "")
 
 
 def reaction_users(r: dict[str, Any]) -> list[str]:
@@ -106,6 +112,7 @@ class DiscordChannel:
     messages: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> raw message
     started_from_message: bool = False  # a thread holding the pointer (21) to the message it started from
     from_its_start: bool = False  # a file of it was exported from the channel's start (no dateRange.after)
+    exported_at: datetime | None = None  # when its latest file was exported (exportedAt)
 
     @property
     def is_thread(self) -> bool:
@@ -134,6 +141,8 @@ class DiscordGuild:
     # the channel holding the notice (its parent)
     exported_at: datetime | None = None  # when its latest file was exported (exportedAt)
     unknown_reactions: int = 0  # reactions counted without the users who gave them
+    # Each person's name is the one of their latest message: {"name", "is_bot", "_seen": its time, "_exported": when
+    # its file was exported}.
 
 
 def int_id(snowflake: str) -> int:
@@ -269,13 +278,15 @@ class DiscordExport:
         exported = parse_time(data.get("exportedAt"))
         if exported is not None and (guild.exported_at is None or exported > guild.exported_at):
             guild.exported_at = exported
+        if exported is not None and (channel.exported_at is None or exported > channel.exported_at):
+            channel.exported_at = exported
         date_range = data.get("dateRange") if isinstance(data.get("dateRange"), dict) else {}
         if not date_range.get("after"):
             channel.from_its_start = True
         for m in messages:
-            self._read_message(m, guild, channel)
+            self._read_message(m, guild, channel, exported)
 
-    def _read_message(self, m: Any, guild: DiscordGuild, channel: DiscordChannel) -> None:
+    def _read_message(self, m: Any, guild: DiscordGuild, channel: DiscordChannel, exported: datetime | None) -> None:
         self.report.messages_seen += 1
         author = m.get("author") if isinstance(m, dict) else None
         moment = parse_time(m.get("timestamp")) if isinstance(m, dict) else None
@@ -299,14 +310,18 @@ class DiscordExport:
             return
         uid = str(author["id"])
         known = guild.people.get(uid)
-        if known is None or known["_seen"] <= moment:  # the name of their latest message, whichever file it is in
-            guild.people[uid] = {"name": author_name(author), "is_bot": bool(author.get("isBot")), "_seen": moment}
+        if known is None or (known["_seen"], _at(known["_exported"])) <= (moment, _at(exported)):
+            # the name of their latest message, whichever file it is in (of two copies, the later exported one's)
+            guild.people[uid] = {"name": author_name(author), "is_bot": bool(author.get("isBot")), "_seen": moment,
+                                 "_exported": exported}
         mid = str(m["id"])
         earlier = channel.messages.get(mid)
         edited = parse_time(m.get("timestampEdited"))
-        if earlier is not None and (earlier["_edited"] or moment) >= (edited or moment):
-            return  # the same message from an overlapping file; keep the latest edit
-        channel.messages[mid] = {**m, "id": mid, "_time": moment, "_edited": edited, "_author": uid}
+        if earlier is not None and ((earlier["_edited"] or moment), _at(earlier["_exported"])) >= \
+                ((edited or moment), _at(exported)):
+            return  # the same message from an overlapping file: the latest edit, else the later exported copy
+        channel.messages[mid] = {**m, "id": mid, "_time": moment, "_edited": edited, "_author": uid,
+                                 "_exported": exported}
 
     @staticmethod
     def reactions(m: dict[str, Any]) -> list[tuple[str, str]]:
@@ -327,7 +342,10 @@ class DiscordExport:
         return total
 
     def to_incoming(self, m: dict[str, Any], guild: DiscordGuild, channel: DiscordChannel, channel_row: int,
-                    member_ids: dict[str, int], root: str | None) -> IncomingMessage:
+                    member_ids: dict[str, int], root: str | None, *, stored_until: float = 0.0) -> IncomingMessage:
+        """The message to store. Its reactions are as they were when its file was exported, unless some are counted
+        without who gave them (those it could only take away); a file exported before `stored_until` (how far the
+        community's imports reached, epoch seconds) lists them as they were before what is stored."""
         reply_to = None
         ref = m.get("reference")
         if str(m.get("type", "Default")) in REPLY_KINDS and isinstance(ref, dict) and snowflake(ref.get("messageId")):
@@ -339,4 +357,15 @@ class DiscordExport:
             thread_external_id=root if channel.is_thread else None, reply_to_external_id=reply_to,
             edited_at=m["_edited"], permalink=discord_permalink(guild.id, channel.id, m["id"]),
             reactions=self.reactions(m),
+            reactions_at=m["_exported"] if not self._unknown_reactions(m) else None,
+            reactions_stale=exported_before(m["_exported"], stored_until),
         )
+
+
+def exported_before(exported: datetime | None, until: float) -> bool:
+    """Whether a file exported at `exported` was made before `until` (epoch seconds): older than what is stored."""
+    return exported is not None and exported.timestamp() < until
+
+
+def _at(exported: datetime | None) -> datetime:
+    return exported or datetime.min.replace(tzinfo=UTC)

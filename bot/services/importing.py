@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import func, select, update
@@ -11,7 +12,13 @@ from bot.db.engine import Database
 from bot.db.models import Channel, Community, Member, Message
 from bot.db.vector_index import bulk_vector_load
 from bot.errors import briefly
-from bot.importers.discord_export import DiscordExport, opens_without_message, thread_home, thread_root
+from bot.importers.discord_export import (
+    DiscordExport,
+    exported_before,
+    opens_without_message,
+    thread_home,
+    thread_root,
+)
 from bot.importers.report import ImportReport
 from bot.importers.slack_export import SlackExport, slack_permalink
 from bot.progress import ProgressFactory, no_progress
@@ -72,7 +79,7 @@ class ImportService:
         export.team = await self._workspace(export, people, messages, given=team is not None)
         report.community = f"slack:{export.team}"
         newest = max((float(m["ts"]) for m in messages), default=None)
-        older = newest is not None and await self._imported_after("slack", export.team, newest)
+        older = newest is not None and await self._imported_until("slack", export.team) > newest
         if older:
             # An export older than what is stored tells how accounts were then: a name changed or an account
             # deactivated (or back) since stays as it is now; and so do reactions.
@@ -94,6 +101,11 @@ class ImportService:
             export.to_incoming(m, channel_ids[ch_ext], ch_ext, member_ids, m["author"])
             for ch_ext, msgs in raw.items() for m in msgs
         ]
+        # Its reactions are as they were when it was made, at least as late as its newest message (Slack's export
+        # says no time of its own).
+        made = datetime.fromtimestamp(newest, UTC) if newest is not None else None
+        for m in incoming:
+            m.reactions_at, m.reactions_stale = made, older
         # Before the messages are stored: a reply may come back in the export, its deleted thread root never.
         report.deleted = await self.ingest.delete(community_id, [
             (channel_ids[ch_ext], ts) for ch_ext, deleted in export.deleted.items() for ts in deleted])
@@ -130,18 +142,26 @@ class ImportService:
                 if home[ch.id] and home[ch.id] not in channels:
                     channels[home[ch.id]] = {"id": home[ch.id], "name": ch.parent_name, "is_private": False,
                                              "announcements": ch.is_announcements}
-            # DiscordChatExporter says when it exported (exportedAt): the newest message would not tell, a quiet channel
-            # exported today has none newer than last month's export of a busy one.
-            exported = guild.exported_at.timestamp() if guild.exported_at else None
-            older = exported is not None and await self._imported_after("discord", guild.id, exported)
-            if older:  # as a Slack export older than what is stored: see import_slack
-                for p in guild.people.values():
-                    p["stale"] = True
-                report.notes.append(f"the export of {guild.name or guild.id} is older than the history stored: "
-                                    "members' names are kept as they are now, and so are reactions and channel names")
+            # DiscordChatExporter says when each file was exported (exportedAt): the newest message would not tell, a
+            # quiet channel exported today has none newer than last month's export of a busy one. A file exported
+            # before the imports stored reached tells how things were then: as a Slack export older than what is
+            # stored (see import_slack), its names and reactions are not applied; file by file, as one import may
+            # hold files of several days.
+            until = await self._imported_until("discord", guild.id)
+            old_files = {ch.id for ch in guild.channels.values() if exported_before(ch.exported_at, until)}
+            for p in guild.people.values():
+                p["stale"] = exported_before(p.get("_exported"), until)
+            for ch_id in old_files:  # a channel's name as its own file says, or a thread's if the export has none
+                target = home.get(ch_id) or ch_id
+                if target in channels and (target == ch_id or target not in guild.channels):
+                    channels[target]["stale"] = True
+            if old_files:
+                report.notes.append(f"{len(old_files)} channel(s) of {guild.name or guild.id} were exported before the "
+                                    "history stored: members' names, channel names and reactions there are kept as "
+                                    "they are now")
             community_id, member_ids, channel_ids = await self._ensure_structure(
-                "discord", guild.id, "" if older else guild.name, guild.people, list(channels.values()),
-                older=older)
+                "discord", guild.id, "" if exported_before(guild.exported_at, until) else guild.name, guild.people,
+                list(channels.values()))
             stored_roots = await self._stored_thread_roots(
                 community_id, [channel_ids[ch.id] for ch in threads if not home[ch.id]])
             incoming = []
@@ -154,18 +174,19 @@ class ImportService:
                     root = thread_root(ch, stored_roots.get(row)) if ch.is_thread else None
                 if root and opens_without_message(ch, guild):
                     openerless.append((row, root))
-                incoming += [export.to_incoming(m, guild, ch, row, member_ids, root) for m in ch.ordered()]
+                incoming += [export.to_incoming(m, guild, ch, row, member_ids, root, stored_until=until)
+                             for m in ch.ordered()]
             # A thread started on its own that the export does not hold: where the live bot stores its messages
             openerless += [(channel_ids[parent], thread) for thread, parent in guild.started_alone.items()
                            if thread not in guild.channels and parent in channel_ids]
             known = await self._know_openerless(community_id, openerless)
-            # Its messages' reactions as they are now, unless it is older, carries none, or counts some without
-            # saying who gave them (an older DiscordChatExporter): those it could only take away.
-            complete = any(m.reactions for m in incoming) and not guild.unknown_reactions
+            # Its messages' reactions as they were when their file was exported (see to_incoming), unless it carries
+            # none at all (stripped to text, it says nothing of them).
             await self._store(community_id, incoming, report, progress, changed=known,
-                              reactions="of_new" if older else "replace" if complete else "add")
-            async with self.db.sessions.begin() as session:
-                await _reached(session, community_id, exported)
+                              reactions="replace" if any(m.reactions for m in incoming) else "add")
+            if guild.exported_at is not None:
+                async with self.db.sessions.begin() as session:
+                    await _reached(session, community_id, guild.exported_at.timestamp())
         report.community = ", ".join(names) or "discord"
         if not guilds and not report.errors and not report.notes:  # a note or an error says why already
             report.notes.append("no server channel found in the export")
@@ -194,7 +215,8 @@ class ImportService:
                     named.external_id = ext
                     await session.flush()
                     await _link_messages(session, named.id, ext)
-                row = await ensure_channel(session, community.id, ext, name=ch["name"], rename=not older,
+                row = await ensure_channel(session, community.id, ext, name=ch["name"],
+                                           rename=not (older or ch.get("stale")),
                                            is_private=ch["is_private"], announcements=ch.get("announcements", False))
                 channel_ids[ch["id"]] = row.id
         # The export may rename members without a message new or edited (so no refit): names are read again.
@@ -253,18 +275,16 @@ class ImportService:
             return None
         return await session.get(Community, best[0])
 
-    async def _imported_after(self, platform: str, external_id: str, ts: float) -> bool:
-        """Whether an earlier import of the community reached past `ts` (epoch seconds): a Slack export's newest
-        message, a Discord export's time of export. Live messages do not count: stored while the bot runs, they are
-        newer than any export made before, which would all be "older" (names, deactivations and reactions never
-        applied on a running deployment)."""
+    async def _imported_until(self, platform: str, external_id: str) -> float:
+        """How far earlier imports of the community reached (epoch seconds; 0 if none): a Slack export's newest
+        message, a Discord export's time of export. An export that ends before is older than what is stored. Live
+        messages do not count: stored while the bot runs, they are newer than any export made before, which would
+        all be "older" (names, deactivations and reactions never applied on a running deployment)."""
         async with self.db.sessions() as session:
             community = await get_community(session, platform, external_id)
-            if community is None:
-                return False
             # Not kept by imports before 2026-12-06: their first import after the upgrade is taken as not older (live
             # messages cannot tell, and a workspace's first export imported while the bot runs must apply).
-            return (community.settings or {}).get("imported_until", 0.0) > ts
+            return float((community.settings or {}).get("imported_until", 0.0)) if community is not None else 0.0
 
     async def _people_taken_for_bots(self, community_id: int, people: dict[str, dict]) -> set[str]:
         """Of the authors an export showed only in bot posts (taken for bots), those the community knows as people."""

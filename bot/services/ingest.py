@@ -9,11 +9,14 @@ from decimal import Decimal
 from typing import Literal
 
 import numpy as np
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import case, delete, func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.engine import Database
 from bot.db.models import DeletedMessage, Member, Message, MessageVector, Reaction
+from bot.events import utcnow
 from bot.repo import insert_ignore, withheld_members
 from bot.safety import storable
 from bot.services.expertise import ExpertiseService, mark_openers_gone
@@ -36,6 +39,11 @@ class IncomingMessage:
     edited_at: datetime | None = None
     permalink: str | None = None
     reactions: list[tuple[str, str]] = field(default_factory=list)  # (name, user external id)
+    # When the reactions were as listed (the time its export was made), for taking away those no longer listed; None:
+    # not known (live, or an export that does not say), and none is taken away.
+    reactions_at: datetime | None = None
+    reactions_stale: bool = False  # listed as they were before what is stored (an older export): only a new message
+    # takes them
     link_titles: dict[str, str] = field(default_factory=dict)  # URL -> title from the platform's unfurl
 
 
@@ -142,15 +150,19 @@ class IngestService:
                         updated.append(mid)
                 withheld = await withheld_members(session, community_id,
                                                   {u for _, _, u in plan.reactions})
+                listed_at = {(m.channel_id, m.external_id): m.reactions_at for m in messages}
+                stale = {(m.channel_id, m.external_id) for m in messages if m.reactions_stale}
+                now = utcnow()
                 reaction_rows = [{"community_id": community_id, "message_id": known[key], "user_external_id": u,
-                                  "name": name[:100]}
+                                  "name": name[:100], "known_at": listed_at.get(key) or now}
                                  for key, name, u in plan.reactions if key in known and u not in withheld
-                                 and (reactions != "of_new" or key in new_ids)]
+                                 and ((reactions != "of_new" and key not in stale) or key in new_ids)]
                 if reactions == "replace":
-                    await _remove_reactions_not_in(session, [mid for mid, _, _ in plan.existing.values()],
-                                                   reaction_rows)
+                    await _remove_reactions_not_in(session, {
+                        mid: at for key, (mid, _, _) in plan.existing.items()
+                        if (at := listed_at.get(key)) is not None and key not in stale}, reaction_rows)
                 for start in range(0, len(reaction_rows), 2000):
-                    await session.execute(insert_ignore(session, Reaction), reaction_rows[start : start + 2000])
+                    await session.execute(_reaction_upsert(session), reaction_rows[start : start + 2000])
                 embedded = [(mid, by_text[t]) for key, mid in new_ids.items()
                             if (t := new_texts.get(key)) is not None and t in by_text]
                 embedded += [(mid, by_text[t]) for mid in updated
@@ -348,14 +360,28 @@ def _next_microsecond(ts: str) -> str | None:
         return None
 
 
-async def _remove_reactions_not_in(session: AsyncSession, message_ids: list[int], rows: list[dict]) -> None:
-    """Remove the stored reactions of these messages that are not among `rows` (Reaction rows as inserted)."""
+def _reaction_upsert(session: AsyncSession):  # noqa: ANN202
+    """INSERT of Reaction rows; one stored already is kept, known as of the later of the two times."""
+    ins = (pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert)(Reaction)
+    later = case((Reaction.known_at.is_(None) | (Reaction.known_at < ins.excluded.known_at), ins.excluded.known_at),
+                 else_=Reaction.known_at)
+    return ins.on_conflict_do_update(index_elements=["message_id", "user_external_id", "name"],
+                                     set_={"known_at": later})
+
+
+async def _remove_reactions_not_in(session: AsyncSession, listed_at: dict[int, datetime], rows: list[dict]) -> None:
+    """Remove the stored reactions of these messages (id -> when their reactions were as listed) that are not among
+    `rows` (Reaction rows as inserted) and were known by that time (at it too: a Slack export's time is its newest
+    message's, two exports of a quiet workspace share it): one given live after the export was made, or listed by a
+    file of it made later, stays; one stored before their time was kept stays too."""
     kept = {(r["message_id"], storable(r["user_external_id"])[:64], storable(r["name"])[:100]) for r in rows}
+    message_ids = list(listed_at)
     for start in range(0, len(message_ids), 2000):
         stored = (await session.execute(
-            select(Reaction.id, Reaction.message_id, Reaction.user_external_id, Reaction.name)
+            select(Reaction.id, Reaction.message_id, Reaction.user_external_id, Reaction.name, Reaction.known_at)
             .where(Reaction.message_id.in_(message_ids[start : start + 2000])))).all()
-        gone = [rid for rid, mid, user, name in stored if (mid, user, name) not in kept]
+        gone = [rid for rid, mid, user, name, known_at in stored
+                if (mid, user, name) not in kept and known_at is not None and known_at <= listed_at[mid]]
         for first in range(0, len(gone), 2000):
             await session.execute(delete(Reaction).where(Reaction.id.in_(gone[first : first + 2000])))
 
