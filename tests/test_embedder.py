@@ -70,11 +70,18 @@ def test_batches_are_texts_of_about_the_same_number_of_tokens(embedder):
 def test_the_faster_runtime_on_this_machine_encodes(embedder, monkeypatch):
     texts = [f"message {i} about racket macros" for i in range(200)]  # several batches
 
+    # The clock the embedder times runtimes by: a slowed runtime's every run takes ten seconds more on it, slower
+    # whichever runtime is natively faster here (batches 0.85-1.9x; one short question, ONNX up to ~6x), and
+    # whatever else the machine is doing. Slowed by sleeping five times its own time and 0.3 s, it still came out
+    # faster once, on a machine busy with other tests (torch then took longer than all of that).
+    late = [0.0]
+    clock = time.perf_counter
+    monkeypatch.setattr(embedder_module.time, "perf_counter", lambda: clock() + late[0])
+
     def slowed(run):
-        def slow(*args):  # five times its own time and 0.3 s: slower whichever runtime is natively faster here
-            started = time.perf_counter()  # (batches 0.85-1.9x; one short question, ONNX up to ~6x)
+        def slow(*args):
             out = run(*args)
-            time.sleep(4 * (time.perf_counter() - started) + 0.3)
+            late[0] += 10.0
             return out
         return slow
 
