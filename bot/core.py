@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import events as ev
@@ -17,7 +17,16 @@ from bot import metrics
 from bot.actions import Action, Button, Document, Evidence, ExpertCard, Reply, Section, Sender
 from bot.command_names import command, help_names
 from bot.db.engine import Database
-from bot.db.models import Community, Member, Message, MessageVector, Question, Reaction, Skill
+from bot.db.models import (
+    Community,
+    Member,
+    Message,
+    MessageVector,
+    Question,
+    Reaction,
+    RemovedReaction,
+    Skill,
+)
 from bot.messages import render
 from bot.repo import (
     channel_ingested,
@@ -36,6 +45,8 @@ from bot.repo import (
     move_export_links,
     prune_processed_events,
     skills_of,
+    upsert_reactions,
+    upsert_removed_reaction,
     withheld_members,
 )
 from bot.safety import echoed, neutralise, storable, unlinked
@@ -359,15 +370,25 @@ class Core:
             if isinstance(event, ev.ReactionAdded):
                 if await withheld_members(session, community_id, {event.user}):
                     return  # opted out or forgotten: nothing of theirs is stored
-                await session.execute(insert_ignore(session, Reaction).values(
+                # Given again, it is known from now (an export made before does not take it away) and no longer
+                # removed.
+                await session.execute(upsert_reactions(session).values(
                     community_id=community_id, message_id=message.id, user_external_id=event.user,
-                    name=event.reaction[:100]))
+                    name=event.reaction[:100], known_at=ev.utcnow()))
+                await session.execute(delete(RemovedReaction).where(
+                    RemovedReaction.message_id == message.id, RemovedReaction.user_external_id == event.user,
+                    RemovedReaction.name == event.reaction[:100]))
             else:
                 existing = await session.scalar(select(Reaction).where(
                     Reaction.message_id == message.id, Reaction.user_external_id == event.user,
                     Reaction.name == event.reaction))
                 if existing is not None:
                     await session.delete(existing)
+                # Kept, so that an export made before it does not bring it back.
+                if not await withheld_members(session, community_id, {event.user}):
+                    await session.execute(upsert_removed_reaction(session).values(
+                        community_id=community_id, message_id=message.id, user_external_id=event.user,
+                        name=event.reaction[:100], removed_at=ev.utcnow()))
 
     # -- asking ------------------------------------------------------------------------------------
     async def _answer(self, event: ev.Event, scope: Scope, topic: str) -> Action:

@@ -157,6 +157,21 @@ class Reaction(Base):
     known_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class RemovedReaction(Base):
+    """A reaction taken back on the platform, seen live: an export made before (`removed_at`) still lists it, and must
+    not bring it back. Given again, it is no longer removed."""
+
+    __tablename__ = "removed_reaction"
+    __table_args__ = (UniqueConstraint("message_id", "user_external_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("community.id", ondelete=CASCADE), index=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("message.id", ondelete=CASCADE))
+    user_external_id: Mapped[str] = mapped_column(CleanString(64))
+    name: Mapped[str] = mapped_column(CleanString(100))
+    removed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class MessageVector(Base):
     __tablename__ = "message_vector"
     __table_args__ = (

@@ -141,8 +141,8 @@ class DiscordGuild:
     # the channel holding the notice (its parent)
     exported_at: datetime | None = None  # when its latest file was exported (exportedAt)
     unknown_reactions: int = 0  # reactions counted without the users who gave them
-    # Each person's name is the one of their latest message: {"name", "is_bot", "_seen": its time, "_exported": when
-    # its file was exported}.
+    # Each person's name as the latest exported file has it: {"name", "is_bot", "_seen": the time of the message it
+    # is read from, "_exported": when its file was exported}.
 
 
 def int_id(snowflake: str) -> int:
@@ -276,6 +276,13 @@ class DiscordExport:
                 channel_id, str(channel_raw.get("name") or channel_id), kind, str(parent) if parent else None,
                 str(channel_raw.get("category") or "") if parent else "")
         exported = parse_time(data.get("exportedAt"))
+        # The server's and the channel's names as the latest exported file has them (not the first file read).
+        if _at(exported) >= _at(guild.exported_at) and guild_raw.get("name"):
+            guild.name = str(guild_raw["name"])
+        if _at(exported) >= _at(channel.exported_at):
+            channel.name = str(channel_raw.get("name") or channel.name)
+            if channel.parent_id and channel_raw.get("category"):
+                channel.parent_name = str(channel_raw["category"])
         if exported is not None and (guild.exported_at is None or exported > guild.exported_at):
             guild.exported_at = exported
         if exported is not None and (channel.exported_at is None or exported > channel.exported_at):
@@ -310,8 +317,9 @@ class DiscordExport:
             return
         uid = str(author["id"])
         known = guild.people.get(uid)
-        if known is None or (known["_seen"], _at(known["_exported"])) <= (moment, _at(exported)):
-            # the name of their latest message, whichever file it is in (of two copies, the later exported one's)
+        if known is None or (_at(known["_exported"]), known["_seen"]) <= (_at(exported), moment):
+            # DiscordChatExporter writes every author as they are when it exports: the name in the latest exported
+            # file, of their latest message there, whichever file is read last
             guild.people[uid] = {"name": author_name(author), "is_bot": bool(author.get("isBot")), "_seen": moment,
                                  "_exported": exported}
         mid = str(m["id"])

@@ -106,6 +106,9 @@ def parse_message(m: dict[str, Any]) -> dict[str, Any]:
             users = [str(u) for u in listed(r.get("users")) if usable_id(u)]
             if users:
                 out["reactions"].append({"name": r["name"], "users": users})
+            count = r.get("count")
+            if isinstance(count, int) and count > len(users):  # Slack may list fewer users than reacted
+                out["reactions_partial"] = True
     return out
 
 

@@ -22,6 +22,7 @@ from sqlalchemy import (
     Text,
     and_,
     cast,
+    delete,
     exists,
     func,
     literal_column,
@@ -378,28 +379,35 @@ class ExpertiseService:
                 await task
 
     async def _embed_by_rules(self, community_id: int) -> int:
-        """Vectors for the stored messages that carry expertise by today's text rules (matching.text.TEXT_RULES)
-        and had none: written in a script the rules once did not read (Russian, Japanese), they were never
-        embedded. Once per community: the rules' version is stamped in its settings when all are done. In parts of
+        """Make the stored vectors follow today's text rules (matching.text.TEXT_RULES): a vector for each message
+        that carries expertise by them and had none (written in a script the rules once did not read, Russian or
+        Japanese, it was never embedded), and none for one that no longer does (thanks the rules now read as such).
+        Once per community: the rules' version is stamped in its settings when all is done. In parts of
         BACKFILL_PART messages, each encoded and stored before the next is read: memory stays small, and a stop
         keeps what was done (the next start goes on with the messages still without a vector). Members who opted
-        out get nothing new (their messages stay as they are); bots' messages are never embedded."""
+        out get nothing new (their messages stay as they are); bots' messages are never embedded. Returns how many
+        messages it changed."""
         started = time.perf_counter()
-        added, after = 0, 0
+        added = removed = after = 0
         while True:
             async with self.db.sessions() as session:
                 rows = (await session.execute(
-                    select(Message.id, Message.text).join(Member, Member.id == Message.author_id)
+                    select(Message.id, Message.text, MessageVector.message_id.is_not(None))
+                    .join(Member, Member.id == Message.author_id)
                     .outerjoin(MessageVector, MessageVector.message_id == Message.id)
-                    .where(Message.community_id == community_id, Message.id > after,
-                           MessageVector.message_id.is_(None), Member.is_bot.is_(False),
+                    .where(Message.community_id == community_id, Message.id > after, Member.is_bot.is_(False),
                            Member.profiling_consent.is_(True))
                     .order_by(Message.id).limit(BACKFILL_PART)
                 )).all()
             if not rows:
                 break
             after = rows[-1][0]
-            part = {mid: text for mid, raw in rows if carries_expertise(text := clean(raw))}
+            carries = {mid: (carries_expertise(text := clean(raw)), text, bool(has)) for mid, raw, has in rows}
+            if dropped := [mid for mid, (yes, _, has) in carries.items() if has and not yes]:
+                async with self.db.sessions.begin() as session:
+                    removed += (await session.execute(
+                        delete(MessageVector).where(MessageVector.message_id.in_(dropped)))).rowcount or 0
+            part = {mid: text for mid, (yes, text, has) in carries.items() if yes and not has}
             if not part:
                 continue
             encoded = await self.encode_distinct(list(part.values()))
@@ -414,10 +422,11 @@ class ExpertiseService:
             community = await session.get(Community, community_id)
             if community is not None:
                 community.settings = {**(community.settings or {}), "text_rules": TEXT_RULES}
-        if added:
-            log.info("community %d: %d messages carry expertise by the text rules of this release (version %d) and "
-                     "were embedded in %.1fs", community_id, added, TEXT_RULES, time.perf_counter() - started)
-        return added
+        if added or removed:
+            log.info("community %d: by the text rules of this release (version %d), %d messages carry expertise and "
+                     "were embedded, %d no longer do, in %.1fs", community_id, TEXT_RULES, added, removed,
+                     time.perf_counter() - started)
+        return added + removed
 
     async def _store_backfilled(self, community_id: int, part: dict[int, str], encoded: dict[str, np.ndarray]) -> int:
         async with self.db.sessions.begin() as session:

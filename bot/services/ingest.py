@@ -9,15 +9,13 @@ from decimal import Decimal
 from typing import Literal
 
 import numpy as np
-from sqlalchemy import case, delete, func, insert, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.engine import Database
-from bot.db.models import DeletedMessage, Member, Message, MessageVector, Reaction
+from bot.db.models import DeletedMessage, Member, Message, MessageVector, Reaction, RemovedReaction
 from bot.events import utcnow
-from bot.repo import insert_ignore, withheld_members
+from bot.repo import insert_ignore, upsert_reactions, withheld_members
 from bot.safety import storable
 from bot.services.expertise import ExpertiseService, mark_openers_gone
 from matching.text import carries_expertise, clean
@@ -56,6 +54,10 @@ class StoreResult:
     message_ids: list[int] = field(default_factory=list)  # the messages added
     updated_ids: list[int] = field(default_factory=list)  # the messages given their edited text
 
+
+# How imports before 0014 named a reaction whose custom emoji was deleted (DiscordChatExporter's words); now emoji<id>,
+# as live. Taken away by an export listing the message again, under that name.
+UNKNOWN_EMOJI = "<unknown emoji>"
 
 # What the reactions given with messages tell (IngestService.store).
 Reactions = Literal["add", "replace", "of_new"]
@@ -153,16 +155,18 @@ class IngestService:
                 listed_at = {(m.channel_id, m.external_id): m.reactions_at for m in messages}
                 stale = {(m.channel_id, m.external_id) for m in messages if m.reactions_stale}
                 now = utcnow()
+                removed = await _removed_reactions(session, [mid for key, mid in known.items() if key not in new_ids])
                 reaction_rows = [{"community_id": community_id, "message_id": known[key], "user_external_id": u,
                                   "name": name[:100], "known_at": listed_at.get(key) or now}
                                  for key, name, u in plan.reactions if key in known and u not in withheld
-                                 and ((reactions != "of_new" and key not in stale) or key in new_ids)]
+                                 and ((reactions != "of_new" and key not in stale) or key in new_ids)
+                                 and not _taken_back(removed.get((known[key], u, name[:100])), listed_at.get(key))]
                 if reactions == "replace":
                     await _remove_reactions_not_in(session, {
                         mid: at for key, (mid, _, _) in plan.existing.items()
                         if (at := listed_at.get(key)) is not None and key not in stale}, reaction_rows)
                 for start in range(0, len(reaction_rows), 2000):
-                    await session.execute(_reaction_upsert(session), reaction_rows[start : start + 2000])
+                    await session.execute(upsert_reactions(session), reaction_rows[start : start + 2000])
                 embedded = [(mid, by_text[t]) for key, mid in new_ids.items()
                             if (t := new_texts.get(key)) is not None and t in by_text]
                 embedded += [(mid, by_text[t]) for mid in updated
@@ -360,13 +364,21 @@ def _next_microsecond(ts: str) -> str | None:
         return None
 
 
-def _reaction_upsert(session: AsyncSession):  # noqa: ANN202
-    """INSERT of Reaction rows; one stored already is kept, known as of the later of the two times."""
-    ins = (pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert)(Reaction)
-    later = case((Reaction.known_at.is_(None) | (Reaction.known_at < ins.excluded.known_at), ins.excluded.known_at),
-                 else_=Reaction.known_at)
-    return ins.on_conflict_do_update(index_elements=["message_id", "user_external_id", "name"],
-                                     set_={"known_at": later})
+async def _removed_reactions(session: AsyncSession, message_ids: list[int]) -> dict[tuple[int, str, str], datetime]:
+    """Reactions seen taken back live on these messages: (message id, user, name) -> when."""
+    out = {}
+    for start in range(0, len(message_ids), 2000):
+        out.update({(mid, user, name): at for mid, user, name, at in (await session.execute(
+            select(RemovedReaction.message_id, RemovedReaction.user_external_id, RemovedReaction.name,
+                   RemovedReaction.removed_at)
+            .where(RemovedReaction.message_id.in_(message_ids[start : start + 2000])))).all()})
+    return out
+
+
+def _taken_back(removed_at: datetime | None, listed_at: datetime | None) -> bool:
+    """Whether a reaction an export lists was taken back after it was made (or, for a list of no known time, at all):
+    the export could not know, and does not bring it back."""
+    return removed_at is not None and (listed_at is None or removed_at >= listed_at)
 
 
 async def _remove_reactions_not_in(session: AsyncSession, listed_at: dict[int, datetime], rows: list[dict]) -> None:
@@ -380,8 +392,8 @@ async def _remove_reactions_not_in(session: AsyncSession, listed_at: dict[int, d
         stored = (await session.execute(
             select(Reaction.id, Reaction.message_id, Reaction.user_external_id, Reaction.name, Reaction.known_at)
             .where(Reaction.message_id.in_(message_ids[start : start + 2000])))).all()
-        gone = [rid for rid, mid, user, name, known_at in stored
-                if (mid, user, name) not in kept and known_at is not None and known_at <= listed_at[mid]]
+        gone = [rid for rid, mid, user, name, known_at in stored if (mid, user, name) not in kept and (
+            (known_at is not None and known_at <= listed_at[mid]) or name == UNKNOWN_EMOJI)]
         for first in range(0, len(gone), 2000):
             await session.execute(delete(Reaction).where(Reaction.id.in_(gone[first : first + 2000])))
 
