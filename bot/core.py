@@ -362,33 +362,36 @@ class Core:
         await self.ingest.delete(community_id, [(channel_id, event.message_id)])
 
     async def _on_reaction(self, event: ev.ReactionAdded | ev.ReactionRemoved, community_id: int) -> None:
+        name = event.reaction[:100]
         async with self.db.sessions.begin() as session:
             channel = await ensure_channel(session, community_id, event.channel)
+            withheld = await withheld_members(session, community_id, {event.user})
+            removal = (RemovedReaction.channel_id == channel.id,
+                       RemovedReaction.message_external_id == event.message_id,
+                       RemovedReaction.user_external_id == event.user, RemovedReaction.name == name)
+            if isinstance(event, ev.ReactionRemoved) and not withheld:
+                # Kept, also for a message not stored here yet, so that an export made before does not bring it back.
+                await session.execute(upsert_removed_reaction(session).values(
+                    community_id=community_id, channel_id=channel.id, message_external_id=event.message_id,
+                    user_external_id=event.user, name=name, removed_at=ev.utcnow()))
+            elif isinstance(event, ev.ReactionAdded):
+                await session.execute(delete(RemovedReaction).where(*removal))  # given again: no longer removed
             message = await get_message(session, community_id, channel.id, event.message_id)
             if message is None:
                 return
             if isinstance(event, ev.ReactionAdded):
-                if await withheld_members(session, community_id, {event.user}):
+                if withheld:
                     return  # opted out or forgotten: nothing of theirs is stored
-                # Given again, it is known from now (an export made before does not take it away) and no longer
-                # removed.
+                # Given again, it is known from now (an export made before does not take it away).
                 await session.execute(upsert_reactions(session).values(
-                    community_id=community_id, message_id=message.id, user_external_id=event.user,
-                    name=event.reaction[:100], known_at=ev.utcnow()))
-                await session.execute(delete(RemovedReaction).where(
-                    RemovedReaction.message_id == message.id, RemovedReaction.user_external_id == event.user,
-                    RemovedReaction.name == event.reaction[:100]))
+                    community_id=community_id, message_id=message.id, user_external_id=event.user, name=name,
+                    known_at=ev.utcnow()))
             else:
                 existing = await session.scalar(select(Reaction).where(
                     Reaction.message_id == message.id, Reaction.user_external_id == event.user,
                     Reaction.name == event.reaction))
                 if existing is not None:
                     await session.delete(existing)
-                # Kept, so that an export made before it does not bring it back.
-                if not await withheld_members(session, community_id, {event.user}):
-                    await session.execute(upsert_removed_reaction(session).values(
-                        community_id=community_id, message_id=message.id, user_external_id=event.user,
-                        name=event.reaction[:100], removed_at=ev.utcnow()))
 
     # -- asking ------------------------------------------------------------------------------------
     async def _answer(self, event: ev.Event, scope: Scope, topic: str) -> Action:

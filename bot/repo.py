@@ -49,7 +49,7 @@ def upsert_reactions(session: AsyncSession):  # noqa: ANN201
 def upsert_removed_reaction(session: AsyncSession):  # noqa: ANN201
     """INSERT of a RemovedReaction; taken back again, it is removed as of the later time."""
     ins = (pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert)(RemovedReaction)
-    return ins.on_conflict_do_update(index_elements=["message_id", "user_external_id", "name"],
+    return ins.on_conflict_do_update(index_elements=["channel_id", "message_external_id", "user_external_id", "name"],
                                      set_={"removed_at": ins.excluded.removed_at})
 
 

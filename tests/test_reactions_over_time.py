@@ -4,11 +4,12 @@ background embedding that follows a release's text rules. Each test was a defect
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from datetime import UTC, datetime
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 
 from adapters.discord.translate import ChannelInfo, translate
 from bot import events as ev
@@ -282,3 +283,103 @@ async def test_such_a_folder_renames_no_channel_or_server_back(app, tmp_path):
     _write(tmp_path / "exports", "2024-03/help.json", mar)
     await app.importer.import_discord([tmp_path / "exports"])
     assert (await _state(app))[1:3] == ("help-db", "Fernhill")
+
+
+async def test_a_reaction_taken_back_live_on_a_message_not_stored_yet_is_not_brought_back(app, tmp_path):
+    """The bot follows the server live; 903 takes back the 👍 on an old message it never stored; then the admin
+    imports an export made before that: the removal is remembered by the message's key, as a deletion is (it was
+    not, and came back; review 3)."""
+    await _live(app, "MESSAGE_REACTION_ADD", "902", {"name": "👍"})  # creates the community (message unknown)
+    await _live(app, "MESSAGE_REACTION_REMOVE", "903", {"name": "👍"})
+    _write(tmp_path / "mar", "help.json", _reacted_export("2024-03-01T00:00:00+00:00", author="Kim", channel="help",
+                                                         reactions=[_thumbs("902", "903")]))
+    await app.importer.import_discord([tmp_path / "mar"])
+    assert (await _state(app))[3] == {"902"}
+
+
+async def test_slack_reactions_of_a_partial_list_are_known_as_of_their_export(app, tmp_path):
+    """Export A (newest message ~Nov 2023) lists a partial 👍 (count 3, UASK1 and UK8S listed); export B, made
+    later (Dec 2023), lists only UASK1, count 1: UK8S took it back between A and B, and goes. A's listed reactions are
+    known as of A (they were stored as known at the import, 2026, and stayed; review 3)."""
+    start = 1_700_000_000.0
+    ts = f"{start + 10:.6f}"
+    a = {"type": "message", "user": "UPG", "ts": ts, "text": "BRIN indexes suit append-only tables",
+         "reactions": [{"name": "+1", "users": ["UASK1", "UK8S"], "count": 3}]}
+    await app.importer.import_slack(write_slack_export(tmp_path / "a", USERS, THREADS[:4], start=start, extra=[a]))
+    b = {**a, "reactions": [{"name": "+1", "users": ["UASK1"], "count": 1}]}
+    newer = {"type": "message", "user": "UASK2", "ts": f"{start + 30 * 86400:.6f}", "text": "a month later, a note"}
+    await app.importer.import_slack(write_slack_export(tmp_path / "b", USERS, THREADS[:4], start=start,
+                                                       extra=[b, newer]))
+    async with app.db.sessions() as s:
+        users = set(await s.scalars(select(Reaction.user_external_id)))
+    assert users == {"UASK1"}, users
+
+
+async def test_slack_reactions_of_a_full_list_are_known_as_of_their_export(app, tmp_path):
+    """The same with the count the users listed: the reaction taken back goes."""
+    start = 1_700_000_000.0
+    ts = f"{start + 10:.6f}"
+    a = {"type": "message", "user": "UPG", "ts": ts, "text": "BRIN indexes suit append-only tables",
+         "reactions": [{"name": "+1", "users": ["UASK1", "UK8S"], "count": 2}]}
+    await app.importer.import_slack(write_slack_export(tmp_path / "a", USERS, THREADS[:4], start=start, extra=[a]))
+    b = {**a, "reactions": [{"name": "+1", "users": ["UASK1"], "count": 1}]}
+    newer = {"type": "message", "user": "UASK2", "ts": f"{start + 30 * 86400:.6f}", "text": "a month later, a note"}
+    await app.importer.import_slack(write_slack_export(tmp_path / "b", USERS, THREADS[:4], start=start,
+                                                       extra=[b, newer]))
+    async with app.db.sessions() as s:
+        users = set(await s.scalars(select(Reaction.user_external_id)))
+    assert users == {"UASK1"}, users
+
+
+async def test_an_edit_during_the_rules_scan_keeps_its_new_vector(app):
+    """The scan reads 'どうもありがとうございました' (thanks by rules 3, with a rules-2 vector); before its delete runs,
+    the member edits it into expertise (the edit replaces the vector, as IngestService.store does). The scan's delete,
+    decided on the old text, leaves the new vector (it removed it, and with the rules stamped it was never embedded
+    again; review 3)."""
+    said = [("1", "U9", "1", "データベースの索引が使われないのはなぜですか"),
+            ("2", "U4", "1", "統計情報が古いと索引が使われません。統計情報を更新すると索引が使われるようになります"),
+            ("3", "U9", "1", "どうもありがとうございました")]
+    cid = await _conversation(app, "TJA", said)
+    edited = "統計情報を更新したら索引が使われるようになりました。ANALYZE を定期的に実行します"
+    vecs = await app.expertise.encode_distinct([said[2][3], edited])
+    async with app.db.sessions.begin() as s:
+        mid = await s.scalar(select(Message.id).where(Message.external_id == "3"))
+        s.add(MessageVector(message_id=mid, community_id=cid, embedding=vecs[said[2][3]]))
+        c = await s.get(Community, cid)
+        c.settings = {**c.settings, "text_rules": 2}
+    fresh = build_app(Settings(database_url=str(app.db.engine.url.render_as_string(hide_password=False))),
+                      embedder=app.expertise.embedder)
+    real = fresh.expertise.db
+    done = []
+
+    class Sessions:
+        def __call__(self):
+            return real.sessions()
+
+        @contextlib.asynccontextmanager
+        async def begin(self):
+            done.append(1)
+            if len(done) == 2:  # the first is ensure_model's; the second the scan's delete
+                async with app.db.sessions.begin() as s:  # the live edit, committed in between
+                    await s.execute(update(Message).where(Message.id == mid).values(text=edited))
+                    await s.execute(MessageVector.__table__.delete().where(MessageVector.message_id == mid))
+                    s.add(MessageVector(message_id=mid, community_id=cid, embedding=vecs[edited]))
+            async with real.sessions.begin() as s:
+                yield s
+
+    class Proxy:
+        def __getattr__(self, name):
+            return getattr(real, name)
+    proxy = Proxy()
+    proxy.sessions = Sessions()
+    fresh.expertise.db = proxy
+    try:
+        await fresh.expertise.ensure_model(cid)
+        assert len(done) >= 2
+        async with fresh.db.sessions() as s:
+            assert (await s.get(Message, mid)).text == edited
+            assert (await s.get(Community, cid)).settings["text_rules"] == TEXT_RULES
+            assert await s.scalar(select(func.count()).select_from(MessageVector)
+                                  .where(MessageVector.message_id == mid)) == 1
+    finally:
+        await fresh.close()

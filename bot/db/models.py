@@ -159,14 +159,16 @@ class Reaction(Base):
 
 class RemovedReaction(Base):
     """A reaction taken back on the platform, seen live: an export made before (`removed_at`) still lists it, and must
-    not bring it back. Given again, it is no longer removed."""
+    not bring it back. Kept by the message's key, as DeletedMessage is: the message may not be stored yet (the bot
+    follows a community live before its history is imported). Given again, it is no longer removed."""
 
     __tablename__ = "removed_reaction"
-    __table_args__ = (UniqueConstraint("message_id", "user_external_id", "name"),)
+    __table_args__ = (UniqueConstraint("channel_id", "message_external_id", "user_external_id", "name"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     community_id: Mapped[int] = mapped_column(ForeignKey("community.id", ondelete=CASCADE), index=True)
-    message_id: Mapped[int] = mapped_column(ForeignKey("message.id", ondelete=CASCADE))
+    channel_id: Mapped[int] = mapped_column(ForeignKey("channel.id", ondelete=CASCADE))
+    message_external_id: Mapped[str] = mapped_column(String(64))
     user_external_id: Mapped[str] = mapped_column(CleanString(64))
     name: Mapped[str] = mapped_column(CleanString(100))
     removed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

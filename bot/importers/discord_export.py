@@ -365,7 +365,7 @@ class DiscordExport:
             thread_external_id=root if channel.is_thread else None, reply_to_external_id=reply_to,
             edited_at=m["_edited"], permalink=discord_permalink(guild.id, channel.id, m["id"]),
             reactions=self.reactions(m),
-            reactions_at=m["_exported"] if not self._unknown_reactions(m) else None,
+            reactions_at=m["_exported"], reactions_partial=bool(self._unknown_reactions(m)),
             reactions_stale=exported_before(m["_exported"], stored_until),
         )
 

@@ -402,11 +402,16 @@ class ExpertiseService:
             if not rows:
                 break
             after = rows[-1][0]
+            read = {mid: raw for mid, raw, _ in rows}
             carries = {mid: (carries_expertise(text := clean(raw)), text, bool(has)) for mid, raw, has in rows}
             if dropped := [mid for mid, (yes, _, has) in carries.items() if has and not yes]:
                 async with self.db.sessions.begin() as session:
-                    removed += (await session.execute(
-                        delete(MessageVector).where(MessageVector.message_id.in_(dropped)))).rowcount or 0
+                    # Only if still as read: an edit meanwhile stored the vector of its new text.
+                    still = [mid for mid, text in (await session.execute(
+                        select(Message.id, Message.text).where(Message.id.in_(dropped)))).all() if text == read[mid]]
+                    if still:
+                        removed += (await session.execute(
+                            delete(MessageVector).where(MessageVector.message_id.in_(still)))).rowcount or 0
             part = {mid: text for mid, (yes, text, has) in carries.items() if yes and not has}
             if not part:
                 continue

@@ -107,8 +107,8 @@ class ImportService:
         partial = {(channel_ids[ch_ext], str(m["ts"])) for ch_ext, msgs in raw.items() for m in msgs
                    if m.get("reactions_partial")}
         for m in incoming:  # a message whose reactions are counted beyond the users listed: none is taken away
-            m.reactions_at = None if (m.channel_id, m.external_id) in partial else made
-            m.reactions_stale = older
+            m.reactions_at, m.reactions_stale = made, older
+            m.reactions_partial = (m.channel_id, m.external_id) in partial
         # Before the messages are stored: a reply may come back in the export, its deleted thread root never.
         report.deleted = await self.ingest.delete(community_id, [
             (channel_ids[ch_ext], ts) for ch_ext, deleted in export.deleted.items() for ts in deleted])

@@ -40,6 +40,7 @@ class IncomingMessage:
     # When the reactions were as listed (the time its export was made), for taking away those no longer listed; None:
     # not known (live, or an export that does not say), and none is taken away.
     reactions_at: datetime | None = None
+    reactions_partial: bool = False  # some are counted without who gave them: the list takes none away
     reactions_stale: bool = False  # listed as they were before what is stored (an older export): only a new message
     # takes them
     link_titles: dict[str, str] = field(default_factory=dict)  # URL -> title from the platform's unfurl
@@ -155,16 +156,18 @@ class IngestService:
                 listed_at = {(m.channel_id, m.external_id): m.reactions_at for m in messages}
                 stale = {(m.channel_id, m.external_id) for m in messages if m.reactions_stale}
                 now = utcnow()
-                removed = await _removed_reactions(session, [mid for key, mid in known.items() if key not in new_ids])
+                partial = {(m.channel_id, m.external_id) for m in messages if m.reactions_partial}
+                removed = await _removed_reactions(session, community_id, list(known))
                 reaction_rows = [{"community_id": community_id, "message_id": known[key], "user_external_id": u,
                                   "name": name[:100], "known_at": listed_at.get(key) or now}
                                  for key, name, u in plan.reactions if key in known and u not in withheld
                                  and ((reactions != "of_new" and key not in stale) or key in new_ids)
-                                 and not _taken_back(removed.get((known[key], u, name[:100])), listed_at.get(key))]
+                                 and not _taken_back(removed.get((*key, u, name[:100])), listed_at.get(key))]
                 if reactions == "replace":
                     await _remove_reactions_not_in(session, {
                         mid: at for key, (mid, _, _) in plan.existing.items()
-                        if (at := listed_at.get(key)) is not None and key not in stale}, reaction_rows)
+                        if (at := listed_at.get(key)) is not None and key not in stale and key not in partial},
+                        reaction_rows)
                 for start in range(0, len(reaction_rows), 2000):
                     await session.execute(upsert_reactions(session), reaction_rows[start : start + 2000])
                 embedded = [(mid, by_text[t]) for key, mid in new_ids.items()
@@ -364,14 +367,20 @@ def _next_microsecond(ts: str) -> str | None:
         return None
 
 
-async def _removed_reactions(session: AsyncSession, message_ids: list[int]) -> dict[tuple[int, str, str], datetime]:
-    """Reactions seen taken back live on these messages: (message id, user, name) -> when."""
+async def _removed_reactions(session: AsyncSession, community_id: int,
+                             keys: list[tuple[int, str]]) -> dict[tuple[int, str, str, str], datetime]:
+    """Reactions seen taken back live on these messages (channel id, external id), stored or not:
+    (channel id, external id, user, name) -> when."""
     out = {}
-    for start in range(0, len(message_ids), 2000):
-        out.update({(mid, user, name): at for mid, user, name, at in (await session.execute(
-            select(RemovedReaction.message_id, RemovedReaction.user_external_id, RemovedReaction.name,
-                   RemovedReaction.removed_at)
-            .where(RemovedReaction.message_id.in_(message_ids[start : start + 2000])))).all()})
+    for start in range(0, len(keys), 2000):
+        part = keys[start : start + 2000]
+        wanted = set(part)
+        out.update({(ch, ext, user, name): at for ch, ext, user, name, at in (await session.execute(
+            select(RemovedReaction.channel_id, RemovedReaction.message_external_id, RemovedReaction.user_external_id,
+                   RemovedReaction.name, RemovedReaction.removed_at)
+            .where(RemovedReaction.community_id == community_id,
+                   RemovedReaction.channel_id.in_({ch for ch, _ in part}),
+                   RemovedReaction.message_external_id.in_({ext for _, ext in part})))).all() if (ch, ext) in wanted})
     return out
 
 
