@@ -120,8 +120,8 @@ class ImportService:
                           else "add")
         async with self.db.sessions.begin() as session:
             moved = await move_export_links(session, community_id, workspace_url)
-            await _reached(session, community_id, newest)  # how far the imports reached: a later export is older
-            # only than that
+            # How far the imports reached: a later export is older only than that.
+            await _reached(session, community_id, newest)
         if moved:
             self.expertise.forget_cache(community_id)
         return report

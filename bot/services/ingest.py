@@ -157,7 +157,8 @@ class IngestService:
                 stale = {(m.channel_id, m.external_id) for m in messages if m.reactions_stale}
                 now = utcnow()
                 partial = {(m.channel_id, m.external_id) for m in messages if m.reactions_partial}
-                removed = await _removed_reactions(session, community_id, list(known))
+                removed = await _removed_reactions(session, community_id,
+                                                   list({key for key, _, _ in plan.reactions if key in known}))
                 reaction_rows = [{"community_id": community_id, "message_id": known[key], "user_external_id": u,
                                   "name": name[:100], "known_at": listed_at.get(key) or now}
                                  for key, name, u in plan.reactions if key in known and u not in withheld
