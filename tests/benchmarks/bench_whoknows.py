@@ -36,6 +36,7 @@ from bot.db.migrate import ensure_schema
 from bot.db.models import Channel, Community, Member, Message, MessageVector
 from bot.db.vector_index import bulk_vector_load
 from bot.settings import Settings
+from matching.text import TEXT_RULES
 
 WORDS = ("postgres index vacuum planner kubernetes pod deploy helm react hook render css grid flexbox rust "
          "borrow lifetime async tokio python typing mypy packaging wheel pandas dataframe groupby spark "
@@ -88,7 +89,9 @@ async def build_synthetic(app, n_messages: int, n_members: int, rng: random.Rand
 async def _insert_synthetic(app, n_messages: int, n_members: int, rng: random.Random) -> int:
     nprng = np.random.default_rng(rng.randrange(2**32))
     async with app.db.sessions.begin() as s:
-        c = Community(platform="slack", external_id="TSYNTH", name="synthetic", settings={})
+        # Stamped with the text rules its messages were stored under, as a community the bot stored is: the one-time
+        # scan an upgrade to new rules makes (ExpertiseService._embed_by_rules) is no part of loading it.
+        c = Community(platform="slack", external_id="TSYNTH", name="synthetic", settings={"text_rules": TEXT_RULES})
         s.add(c)
         await s.flush()
         ch = Channel(community_id=c.id, external_id="CSYNTH", name="general", is_private=False)
