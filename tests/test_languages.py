@@ -170,6 +170,22 @@ async def test_the_running_bot_embeds_them_in_the_background_in_parts(app, db_ur
         await running.close()
 
 
+async def deletion_held(app, cid: int, message: str) -> tuple[asyncio.Event, asyncio.Task]:  # noqa: ANN001
+    """A transaction deleting a message (as /forget-me or a deletion on the platform does), held open until the event
+    returned is set; the task ends with it."""
+    release, deleting = asyncio.Event(), asyncio.Event()
+
+    async def forget() -> None:
+        async with app.db.sessions.begin() as s:
+            await s.execute(delete(Message).where(Message.community_id == cid, Message.external_id == message))
+            deleting.set()
+            await release.wait()
+
+    deleter = asyncio.create_task(forget())
+    await deleting.wait()
+    return release, deleter
+
+
 async def test_a_deletion_in_flight_is_waited_for_not_failed_on(app, db_url, embedder):
     """On PostgreSQL a message deleted (a /forget-me, a deletion on the platform) while its vector is being stored:
     the insert waited for the deletion, then failed on the foreign key, and with it the ask or message that started
@@ -179,16 +195,7 @@ async def test_a_deletion_in_flight_is_waited_for_not_failed_on(app, db_url, emb
     cid = await _conversation(app, "TRU", SAID)
     await _as_an_earlier_release_left_it(app, cid)
     later = build_app(Settings(database_url=db_url), embedder=embedder)
-    release, deleting = asyncio.Event(), asyncio.Event()
-
-    async def forget() -> None:
-        async with app.db.sessions.begin() as s:
-            await s.execute(delete(Message).where(Message.community_id == cid, Message.external_id == "2"))
-            deleting.set()
-            await release.wait()
-
-    deleter = asyncio.create_task(forget())
-    await deleting.wait()
+    release, deleter = await deletion_held(app, cid, "2")
     embedding = asyncio.create_task(later.expertise.ensure_model(cid))
     try:
         if app.db.dialect == "postgresql":

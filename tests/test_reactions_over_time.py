@@ -10,7 +10,7 @@ import time
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import func, select, update
 
 from adapters.discord.translate import ChannelInfo, translate
 from bot import events as ev
@@ -22,7 +22,7 @@ from matching.text import TEXT_RULES, carries_expertise, clean
 from tests.discord_fixtures import GuildContext
 from tests.exports import TEAM, THREADS, USERS, write_slack_export
 from tests.test_import_discord import _reacted_export, _state, _thumbs, _write
-from tests.test_languages import SAID, _as_an_earlier_release_left_it
+from tests.test_languages import SAID, _as_an_earlier_release_left_it, deletion_held
 from tests.test_whoknows import _conversation
 
 
@@ -40,10 +40,6 @@ async def test_same_named_custom_emojis_of_two_servers_are_one_reaction_each_mem
     assert (await _state(app))[3] == {"902"}
 
 
-
-
-
-
 async def test_a_stop_while_the_background_embedding_waits_on_a_deletion_is_quiet(app, db_url, embedder, caplog):
     """A stop (App.close) while the background embedding is in its store transaction, waiting on a lock held by a
     deletion in flight (PostgreSQL: FOR SHARE; SQLite: the write lock)."""
@@ -51,16 +47,7 @@ async def test_a_stop_while_the_background_embedding_waits_on_a_deletion_is_quie
     await _as_an_earlier_release_left_it(app, cid)
     running = build_app(Settings(database_url=db_url), embedder=embedder)
     running.expertise.backfill_in_background = True
-    release, deleting = asyncio.Event(), asyncio.Event()
-
-    async def forget() -> None:
-        async with app.db.sessions.begin() as s:
-            await s.execute(delete(Message).where(Message.community_id == cid, Message.external_id == "2"))
-            deleting.set()
-            await release.wait()
-
-    deleter = asyncio.create_task(forget())
-    await deleting.wait()
+    release, deleter = await deletion_held(app, cid, "2")
     await running.expertise.ensure_model(cid)
     await asyncio.sleep(3)  # the task has encoded and now waits on the lock
     caplog.set_level(logging.DEBUG)
@@ -97,8 +84,6 @@ async def test_a_reaction_listed_again_is_known_as_of_the_later_time(app, tmp_pa
         after = dict((await s.execute(select(Reaction.user_external_id, Reaction.known_at))).all())
     assert after["902"] == datetime(2024, 5, 4, 5, 0, 0, 500000, tzinfo=UTC)
     assert after["903"] == before["903"]  # live, later than the file
-
-
 
 
 async def _live(app, kind: str, user: str, emoji: dict) -> None:

@@ -16,6 +16,9 @@ from bot.services.ingest import IncomingMessage
 from tests.exports import TEAM, THREADS, USERS, write_slack_export
 
 START = 1_700_000_000.0
+# A message with UASK1's +1, as an export lists it.
+REACTED = {"type": "message", "user": "UPG", "ts": f"{START + 10:.6f}", "text": "BRIN indexes suit append-only",
+           "reactions": [{"name": "+1", "users": ["UASK1"], "count": 1}]}
 
 
 def _strip(folder: Path, *, team: bool = True, channel_ids: bool = True) -> Path:
@@ -94,8 +97,7 @@ async def test_overlapping_later_export_with_more_shared_channel_guests_adds_onl
 
 # A live message newer than the export made every fresh export "older".
 async def test_export_imported_while_the_bot_runs_applies_deactivation_and_reaction_removal(app, tmp_path):
-    reacted = {"type": "message", "user": "UPG", "ts": f"{START + 10:.6f}", "text": "BRIN indexes suit append-only",
-               "reactions": [{"name": "+1", "users": ["UASK1"], "count": 1}]}
+    reacted = REACTED
     a = write_slack_export(tmp_path / "a", USERS, THREADS[:4], extra=[reacted])
     await app.importer.import_slack(a)
     # the live bot stores a message posted a minute after the next export was made
@@ -291,8 +293,7 @@ async def test_a_reaction_stored_live_after_an_exports_newest_message_stays_when
     lists no longer is taken away by it again."""
     from bot import events as ev
 
-    reacted = {"type": "message", "user": "UPG", "ts": f"{START + 10:.6f}", "text": "BRIN indexes suit append-only",
-               "reactions": [{"name": "+1", "users": ["UASK1"], "count": 1}]}
+    reacted = REACTED
     export = write_slack_export(tmp_path / "a", USERS, THREADS[:4], extra=[reacted])
     await app.importer.import_slack(export)
     await app.core.handle(ev.ReactionAdded(community=TEAM, platform="slack", user="UK8S", channel="C0GENERAL",
