@@ -48,6 +48,17 @@ def load_eval(path: Path):
 DEFAULT_CUT = 0.7  # the eval tool's
 
 
+def fixed_order(order: list[str], questions: list[dict]) -> dict:
+    """Each question ranked by one order of members, the asker left out (as the eval's baselines do)."""
+    return {q["id"]: [u for u in order if u != q["asker"]][:10] for q in questions}
+
+
+def reciprocal_ranks(rankings: dict, questions: list[dict]) -> np.ndarray:
+    """Per question, 1 / the rank of its answerer in the top ten (0 if not there)."""
+    return np.array([1 / (r.index(q["answerer"]) + 1) if q["answerer"] in r else 0.0
+                     for q in questions for r in [rankings.get(q["id"], [])[:10]]])
+
+
 def activity_baselines(ev, history, bots, questions) -> tuple[float, float]:
     """MRR and long-tail MRR of the better of most-active and top-answerers (the eval tool's own functions)."""
     answers = ev.top_answerers(history, bots)
@@ -55,7 +66,7 @@ def activity_baselines(ev, history, bots, questions) -> tuple[float, float]:
     regulars = frozenset(u for u, _ in answers.most_common(5))
     best = (0.0, 0.0)
     for counts in (answers, active):
-        ranked = {q["id"]: [u for u, _ in counts.most_common(12) if u != q["asker"]][:10] for q in questions}
+        ranked = fixed_order([u for u, _ in counts.most_common()], questions)
         m, lt = ev.metrics(ranked, questions), ev.metrics(ranked, questions, exclude=regulars)
         best = (max(best[0], m["mrr"]), max(best[1], lt["mrr"]))
     return best
@@ -72,12 +83,9 @@ async def evaluate(export: Path, work: Path, ev, refit: bool, weights=None,
         base = BASELINES.get(export.name, (float("nan"), float("nan")))
     else:
         base = activity_baselines(ev, history, bots, questions)
-    per_question = {}
-    for q in questions:
-        if q["answerable"]:
-            ranked = rankings.get(q["id"], [])[:10]
-            rr = 1 / (ranked.index(q["answerer"]) + 1) if q["answerer"] in ranked else 0.0
-            per_question[q["id"]] = (rr, q["answerer"] in regulars)
+    answerable = [q for q in questions if q["answerable"]]
+    per_question = {q["id"]: (float(rr), q["answerer"] in regulars)
+                    for q, rr in zip(answerable, reciprocal_ranks(rankings, answerable), strict=True)}
     return m["mrr"], lt["mrr"], m["n"], base, per_question
 
 

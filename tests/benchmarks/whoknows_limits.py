@@ -22,19 +22,15 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from tune_whoknows import exports_parser, parse_exports, product_rankings  # noqa: E402
+from tune_whoknows import (  # noqa: E402
+    exports_parser,
+    fixed_order,
+    parse_exports,
+    product_rankings,
+    reciprocal_ranks,
+)
 
 RESAMPLES = 5000
-
-
-def reciprocal_ranks(rankings: dict, questions: list[dict]) -> np.ndarray:
-    return np.array([1 / (r.index(q["answerer"]) + 1) if q["answerer"] in r else 0.0
-                     for q in questions for r in [rankings.get(q["id"], [])[:10]]])
-
-
-def fixed_order(order: list[str], questions: list[dict]) -> dict:
-    """Each question ranked by one order of members, the asker left out (as the eval's baselines do)."""
-    return {q["id"]: [u for u in order if u != q["asker"]][:10] for q in questions}
 
 
 def bootstrap(mine: np.ndarray, theirs: np.ndarray, rng: np.random.Generator) -> tuple[float, float]:
