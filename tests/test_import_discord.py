@@ -980,18 +980,22 @@ async def test_an_old_file_imported_beside_a_new_one_changes_nothing_of_its_chan
     assert await _state(app) == ("Kim Ode", "help-db", "Guild", {"902", "903"})
 
 
+async def _react_live(app, kind: str, user: str, emoji: dict) -> None:
+    """A reaction event on #help's message 8101 from the gateway, as the live bot handles it."""
+    ctx = GuildContext(channels={"8100": ChannelInfo("8100", "help")})
+    payload = {"user_id": user, "channel_id": "8100", "message_id": "8101", "guild_id": "78", "emoji": emoji}
+    for event in translate(kind, payload, ctx):
+        await app.core.handle(event)
+
+
 async def test_a_reaction_with_a_deleted_custom_emoji_is_named_as_live(app, tmp_path):
     """A reaction whose custom emoji was deleted has no name on the gateway (stored "emoji<id>"), and
     DiscordChatExporter writes "<unknown emoji>": the export's is named as the live one, so a later export keeps
     both of one member's (they were taken away and stored as one)."""
     _write(tmp_path / "may", "help.json", _reacted_export("2024-05-03T00:00:00+00:00", author="Kim", channel="help"))
     await app.importer.import_discord([tmp_path / "may"])
-    ctx = GuildContext(channels={"8100": ChannelInfo("8100", "help")})
     for emoji_id in ("5551", "5552"):
-        payload = {"user_id": "902", "channel_id": "8100", "message_id": "8101", "guild_id": "78",
-                   "emoji": {"id": emoji_id, "name": None}}
-        for event in translate("MESSAGE_REACTION_ADD", payload, ctx):
-            await app.core.handle(event)
+        await _react_live(app, "MESSAGE_REACTION_ADD", "902", {"id": emoji_id, "name": None})
     async with app.db.sessions() as s:
         live = sorted(await s.scalars(select(Reaction.name)))
     unknown = [{"emoji": {"id": i, "name": "<unknown emoji>", "code": "<unknown emoji>"}, "count": 1,
@@ -1010,10 +1014,7 @@ async def test_a_reaction_given_live_after_the_export_was_made_stays(app, tmp_pa
     _write(tmp_path / "may", "help.json", _reacted_export("2024-05-03T00:00:00+00:00", author="Kim", channel="help",
                                                          reactions=[_thumbs("902")]))
     await app.importer.import_discord([tmp_path / "may"])
-    ctx = GuildContext(channels={"8100": ChannelInfo("8100", "help")})
-    payload = {"user_id": "903", "channel_id": "8100", "message_id": "8101", "guild_id": "78", "emoji": {"name": "👍"}}
-    for event in translate("MESSAGE_REACTION_ADD", payload, ctx):  # June 1, 12:00
-        await app.core.handle(event)
+    await _react_live(app, "MESSAGE_REACTION_ADD", "903", {"name": "👍"})  # June 1, 12:00
     assert (await _state(app))[3] == {"902", "903"}
     _write(tmp_path / "june", "help.json", _reacted_export("2024-06-01T10:00:00+00:00", author="Kim", channel="help",
                                                           reactions=[_thumbs("902")]))
@@ -1031,10 +1032,7 @@ async def test_a_server_followed_live_keeps_its_live_reactions_when_an_earlier_e
     for event in translate("MESSAGE_CREATE", msg, ctx):
         await app.core.handle(event)
     for user in ("902", "903"):
-        payload = {"user_id": user, "channel_id": "8100", "message_id": "8101", "guild_id": "78",
-                   "emoji": {"name": "👍"}}
-        for event in translate("MESSAGE_REACTION_ADD", payload, ctx):
-            await app.core.handle(event)
+        await _react_live(app, "MESSAGE_REACTION_ADD", user, {"name": "👍"})
     assert (await _state(app))[3] == {"902", "903"}
     _write(tmp_path / "may", "help.json", _reacted_export("2024-05-02T12:00:00+00:00", author="Kim", channel="help",
                                                          reactions=[_thumbs("902")]))

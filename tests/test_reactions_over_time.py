@@ -12,16 +12,14 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import func, select, update
 
-from adapters.discord.translate import ChannelInfo, translate
 from bot import events as ev
 from bot.app import build_app
 from bot.db.models import Community, Message, MessageVector, Reaction
 from bot.services import expertise as expertise_module
 from bot.settings import Settings
 from matching.text import TEXT_RULES, carries_expertise, clean
-from tests.discord_fixtures import GuildContext
 from tests.exports import TEAM, THREADS, USERS, write_slack_export
-from tests.test_import_discord import _reacted_export, _state, _thumbs, _write
+from tests.test_import_discord import _react_live, _reacted_export, _state, _thumbs, _write
 from tests.test_languages import SAID, _as_an_earlier_release_left_it, deletion_held
 from tests.test_whoknows import _conversation
 
@@ -69,10 +67,7 @@ async def test_a_reaction_listed_again_is_known_as_of_the_later_time(app, tmp_pa
     _write(tmp_path / "a", "help.json", _reacted_export("2024-05-03T10:00:00+05:00", author="Kim", channel="help",
                                                        reactions=[_thumbs("902")]))
     await app.importer.import_discord([tmp_path / "a"])
-    ctx = GuildContext(channels={"8100": ChannelInfo("8100", "help")})
-    payload = {"user_id": "903", "channel_id": "8100", "message_id": "8101", "guild_id": "78", "emoji": {"name": "👍"}}
-    for event in translate("MESSAGE_REACTION_ADD", payload, ctx):
-        await app.core.handle(event)
+    await _react_live(app, "MESSAGE_REACTION_ADD", "903", {"name": "👍"})
     async with app.db.sessions() as s:
         before = dict((await s.execute(select(Reaction.user_external_id, Reaction.known_at))).all())
     assert before["902"] == datetime(2024, 5, 3, 5, tzinfo=UTC)
@@ -86,20 +81,13 @@ async def test_a_reaction_listed_again_is_known_as_of_the_later_time(app, tmp_pa
     assert after["903"] == before["903"]  # live, later than the file
 
 
-async def _live(app, kind: str, user: str, emoji: dict) -> None:
-    ctx = GuildContext(channels={"8100": ChannelInfo("8100", "help")})
-    payload = {"user_id": user, "channel_id": "8100", "message_id": "8101", "guild_id": "78", "emoji": emoji}
-    for event in translate(kind, payload, ctx):
-        await app.core.handle(event)
-
-
 async def test_a_reaction_taken_back_live_is_not_brought_back_by_an_export_made_before(app, tmp_path):
     """Feb export imported; 903 takes the 👍 back live (now); the admin imports a March export, made before that
     (it still lists 903). The export could not know it was taken back, and does not bring it back (it did)."""
     _write(tmp_path / "feb", "help.json", _reacted_export("2024-02-01T00:00:00+00:00", author="Kim", channel="help",
                                                          reactions=[_thumbs("902", "903")]))
     await app.importer.import_discord([tmp_path / "feb"])
-    await _live(app, "MESSAGE_REACTION_REMOVE", "903", {"name": "👍"})
+    await _react_live(app, "MESSAGE_REACTION_REMOVE", "903", {"name": "👍"})
     assert (await _state(app))[3] == {"902"}
     _write(tmp_path / "mar", "help.json", _reacted_export("2024-03-01T00:00:00+00:00", author="Kim", channel="help",
                                                          reactions=[_thumbs("902", "903")]))
@@ -211,7 +199,7 @@ async def test_a_reaction_given_again_live_after_the_export_was_made_stays(app, 
     _write(tmp_path / "feb", "help.json", _reacted_export("2024-02-01T00:00:00+00:00", author="Kim", channel="help",
                                                          reactions=[_thumbs("902")]))
     await app.importer.import_discord([tmp_path / "feb"])
-    await _live(app, "MESSAGE_REACTION_ADD", "902", {"name": "👍"})  # now (after March)
+    await _react_live(app, "MESSAGE_REACTION_ADD", "902", {"name": "👍"})  # now (after March)
     _write(tmp_path / "mar", "help.json", _reacted_export("2024-03-01T00:00:00+00:00", author="Kim", channel="help",
                                                          reactions=[_thumbs("903")]))
     await app.importer.import_discord([tmp_path / "mar"])
@@ -275,8 +263,8 @@ async def test_a_reaction_taken_back_live_on_a_message_not_stored_yet_is_not_bro
     """The bot follows the server live; 903 takes back the 👍 on an old message it never stored; then the admin
     imports an export made before that: the removal is remembered by the message's key, as a deletion is (it was
     not, and came back; review 3)."""
-    await _live(app, "MESSAGE_REACTION_ADD", "902", {"name": "👍"})  # creates the community (message unknown)
-    await _live(app, "MESSAGE_REACTION_REMOVE", "903", {"name": "👍"})
+    await _react_live(app, "MESSAGE_REACTION_ADD", "902", {"name": "👍"})  # creates the community (message unknown)
+    await _react_live(app, "MESSAGE_REACTION_REMOVE", "903", {"name": "👍"})
     _write(tmp_path / "mar", "help.json", _reacted_export("2024-03-01T00:00:00+00:00", author="Kim", channel="help",
                                                          reactions=[_thumbs("902", "903")]))
     await app.importer.import_discord([tmp_path / "mar"])
