@@ -102,6 +102,7 @@ class Corpus:
             text = clean(rec.text)
             col = self._cols
             col["first"].append(first)
+            col["channel"].append(rec.channel_id)
             col["author"].append(author)
             col["ts"].append(rec.ts)
             col["thread"].append(thread)
@@ -185,4 +186,5 @@ _COLUMNS: dict[str, type] = {
     "asks": bool,  # only asks something: never quoted as what its author knows
     "acknowledges": bool,  # thanks or filler ("glad to help!"): never quoted either
     "first": bool,
+    "channel": np.int64,  # the channel's database row (MessageRecord.channel_id)
 }

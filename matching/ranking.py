@@ -52,6 +52,12 @@ FEATURES = (
     # Presence: messages in the PRESENT_HOURS before a live question (who is in the conversation right now).
     "present",
     "present_evidence",
+    # Channels: how much more of the talk in the question's channels is the member's than of the community's talk
+    # (log; zero where a community has one channel). A question's channels are those of the messages like it and
+    # those its asker talks in: a replay does not say where it was asked, and where a live ask is made (a DM, the
+    # bot's channel) says little of its topic.
+    "channel",
+    "channel_evidence",  # the same on the evidence side: the niche expert of the channel the question belongs in
 )
 NICHE_OF = {"dense_niche": "dense", "lexical_niche": "lexical", "thread_niche": "thread", "best_niche": "best",
             "affinity_niche": "affinity"}
@@ -63,7 +69,8 @@ EXTRA_CANDIDATES = 50
 # Availability and presence start at zero: some communities live in one time zone, some talk in bursts,
 # so their weights are left to the fit.
 DEFAULT_WEIGHTS = np.array([1.0, 0.3, 0.5, -0.3, 0.3, 0.0, 0.0, 0.3, 0.2, 1.0, 0.3, 0.5, 0.1, 0.5, 0.5, 0.5,
-                            0.5, 0.5, 0.2, 0.3, 0.3, 0.3, 0.3, 0.3, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0])
+                            0.5, 0.5, 0.2, 0.3, 0.3, 0.3, 0.3, 0.3, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0,
+                            1.0, 0.0])
 DEFAULT_MODEL = np.append(DEFAULT_WEIGHTS, 0.5)  # weights, then the activity model's share
 
 _COL = {name: i for i, name in enumerate(FEATURES)}
@@ -71,7 +78,7 @@ _COL = {name: i for i, name in enumerate(FEATURES)}
 # not a product: when the evidence points sharply at a niche expert it wins; when it is diffuse, the
 # activity model's order stands.
 PRIOR_FEATURES = ("answers", "first", "answers_share", "first_share", "recent", "week", "regular", "messages",
-                  "messages_share", "started", "available", "present")
+                  "messages_share", "started", "available", "present", "channel")
 TIMED = np.array([f.startswith(("available", "present")) for f in FEATURES])  # known for live asks only
 PRIOR_MASK = np.array([f in PRIOR_FEATURES for f in FEATURES])
 ROLE_WEIGHT = np.array([1.0, 1.0, 1.0])  # other, ask, answer: equal; roles have features of their own
@@ -89,6 +96,9 @@ MIN_DENSE_EVIDENCE = 0.45
 # pattern: a handful of messages says little about when someone is around.
 HOUR_PRIOR = 20.0
 PRESENT_HOURS = 2.0
+# A member's share of a channel's talk is shrunk towards their share of all the talk as if the channel had this many
+# more messages, theirs in that share: a channel with a handful of messages says little of who belongs there.
+CHANNEL_PRIOR = 20.0
 # Declared skills (see with_claims): the evidence points clearly at its first suggestion when that one's probability
 # is this many times the second's; otherwise it is diffuse, and a full claim goes just above it.
 CLEAR_LEAD = 1.5
@@ -189,6 +199,7 @@ class Priors:
     _cache: dict = field(default_factory=dict)  # leaders and hour profiles, once per state of the priors
     author: np.ndarray | None = None  # per row, with `ts`: what the hours of the day are counted from
     ts: np.ndarray | None = None
+    channel: np.ndarray | None = None  # per row
 
     def leaders(self, n: int, *, busiest_answerers: bool = False) -> np.ndarray:
         """Members among the top `n` by answers, first replies, recent or all messages (with any); or only the
@@ -216,6 +227,25 @@ class Priors:
             share = (counts + HOUR_PRIOR * community) / (counts.sum(1, keepdims=True) + HOUR_PRIOR)
             self._cache["hours"] = np.log(share / community)
         return self._cache["hours"]
+
+    def channel_lift(self, where: dict[int, float], members: np.ndarray) -> np.ndarray:
+        """Per member, log of how much more of the talk in the channels `where` (channel -> weight, summing to 1)
+        is theirs than of all the talk (their messages' share), each channel's share shrunk by CHANNEL_PRIOR. Zero
+        for a member with no message, and for everyone where a community talks in one channel."""
+        if "channels" not in self._cache:
+            self._cache["channels"] = np.unique(self.channel[self.mask])
+        if len(self._cache["channels"]) < 2 or not where or len(members) == 0:
+            return np.zeros(len(members))
+        chans = np.array(sorted(where), dtype=np.int64)
+        weight = np.array([where[int(c)] for c in chans])
+        sel = self.mask & np.isin(self.channel, chans)
+        m = len(self.messages)
+        counts = np.bincount(np.searchsorted(chans, self.channel[sel]) * m + self.author[sel],
+                             minlength=len(chans) * m).reshape(len(chans), m)
+        share = self.messages[members] / max(self.messages.sum(), 1.0)
+        in_channels = (counts[:, members] + CHANNEL_PRIOR * share) / (counts.sum(1, keepdims=True) + CHANNEL_PRIOR)
+        mixed = weight @ in_channels
+        return np.where(share > 0, np.log(np.maximum(mixed, 1e-300) / np.maximum(share, 1e-300)), 0.0)
 
     def present(self, at: float) -> np.ndarray:
         """Messages per member in the PRESENT_HOURS before `at`."""
@@ -254,7 +284,8 @@ def priors(corpus: Corpus, ref_time: float, before: float | None = None) -> Prio
     messages = np.bincount(author[mask], minlength=m).astype(np.float64)
     first = np.bincount(author[mask & a["first"]], minlength=m).astype(np.float64)
     started = np.bincount(author[mask & (a["role"] == ROLE_ASK)], minlength=m).astype(np.float64)
-    return Priors(answers, recent, week, root_author, messages, mask, first, started, before, author=author, ts=ts)
+    return Priors(answers, recent, week, root_author, messages, mask, first, started, before, author=author, ts=ts,
+                  channel=a["channel"])
 
 
 def affinity(corpus: Corpus, pri: Priors, asker: int, *, first_only: bool = False) -> np.ndarray:
@@ -291,6 +322,28 @@ def rows_of(corpus: Corpus, column: str, values: np.ndarray) -> np.ndarray:
     # Positions begin[i] .. begin[i] + lengths[i] - 1 for every value, without a Python loop.
     offsets = np.repeat(begin - np.cumsum(lengths) + lengths, lengths)
     return order[offsets + np.arange(int(lengths.sum()))]
+
+
+def question_channels(corpus: Corpus, pri: Priors, rows: np.ndarray, relevance: np.ndarray,
+                      asker: int) -> dict[int, float]:
+    """Where a question belongs (channel -> weight, summing to 1): half the channels of the messages like it, by
+    relevance, and half those its asker talks in; all of either where the other says nothing."""
+    channel = corpus.arrays["channel"]
+    parts = []
+    if len(rows) and relevance.sum() > 0:
+        parts.append((channel[rows], relevance))
+    if asker >= 0:
+        mine = rows_of(corpus, "author", np.array([asker]))
+        mine = mine[pri.mask[mine]]
+        if len(mine):
+            parts.append((channel[mine], np.ones(len(mine))))
+    out: dict[int, float] = {}
+    for chans, weight in parts:
+        found, inverse = np.unique(chans, return_inverse=True)
+        summed = np.bincount(inverse, weights=weight)
+        for c, w in zip(found.tolist(), (summed / summed.sum() / len(parts)).tolist(), strict=True):
+            out[c] = out.get(c, 0.0) + w
+    return out
 
 
 def together(corpus: Corpus, pri: Priors, asker: int) -> np.ndarray:
@@ -440,6 +493,8 @@ def features(
     feats[:, _COL["messages_share"]] = pri.messages[cands] / max(pri.messages.max(), 1.0)
     for niche, base in NICHE_OF.items():
         feats[:, _COL[niche]] = feats[:, _COL[base]] * ~regular
+    lift = pri.channel_lift(question_channels(corpus, pri, rows, rel, asker), cands)
+    feats[:, _COL["channel"]] = feats[:, _COL["channel_evidence"]] = lift
     if asked_at is not None:
         available = pri.availability()[cands, hour_of(asked_at)]
         present = np.log1p(pri.present(asked_at)[cands])

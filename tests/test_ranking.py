@@ -1,5 +1,5 @@
 """rank_experts and the fit on hand-made corpora: activity candidates, weights fitted on another feature set,
-availability at the hour of a live question."""
+availability at the hour of a live question, the channels a question belongs in."""
 import numpy as np
 import pytest
 
@@ -141,3 +141,54 @@ def test_who_is_in_the_conversation_right_now_ranks_first_for_a_live_question():
     assert scores(asked_at, DEFAULT_MODEL)["night"] < scores(asked_at, DEFAULT_MODEL)["day"]
     # Hours later the night member is no longer "right now": presence adds nothing.
     assert scores(asked_at + 3 * 3600) == pytest.approx(scores(asked_at + 3 * 3600, DEFAULT_MODEL))
+
+
+def _two_channels(*, one_channel: bool = False) -> Corpus:
+    """#python (channel 1), where "py" answered 10 questions, and #rust (channel 2), where "rs" answered 20, each
+    with its talk; the asker "newbie" has talked only in #python. With `one_channel` it all happened in one channel."""
+    recs = []
+
+    def msg(author, channel, text, **kw):
+        recs.append(MessageRecord(id=len(recs) + 1, author=author, ts=1_000_000.0 + len(recs) * 60, text=text,
+                                  channel_id=1 if one_channel else channel, **kw))
+
+    for k in range(20):
+        msg(f"rustacean{k}", 2, f"borrow checker question {k}", thread=f"r{k}", is_root=True)
+        msg("rs", 2, f"answer {k}: lifetimes", thread=f"r{k}", parent_author=f"rustacean{k}")
+    for k in range(10):
+        msg(f"pythonista{k}", 1, f"asyncio question {k}", thread=f"p{k}", is_root=True)
+        msg("py", 1, f"answer {k}: await it", thread=f"p{k}", parent_author=f"pythonista{k}")
+    for k in range(30):  # each channel's talk
+        msg("chatter-py", 1, f"pip or poetry, day {k}")
+        msg("chatter-rs", 2, f"cargo or bazel, day {k}")
+    for k in range(5):
+        msg("newbie", 1, f"hello everyone, day {k} of learning")
+    corpus = Corpus()
+    corpus.add(recs)
+    return corpus
+
+
+def _order(corpus: Corpus, hits: Hits, asker: str) -> list[str]:
+    ranked = rank_experts(corpus, hits, asker=asker, excluded=set(), ref_time=LATER, top=2)
+    return [corpus.members[r.member] for r in ranked]
+
+
+def test_the_regular_of_the_askers_channel_ranks_above_a_busier_member_of_another_channel():
+    assert _order(_two_channels(one_channel=True), Hits({}, {}), "newbie") == ["rs", "py"]  # more answers
+    assert _order(_two_channels(), Hits({}, {}), "newbie") == ["py", "rs"]  # the channel newbie talks in
+
+
+def test_a_question_like_the_talk_of_a_channel_belongs_there():
+    corpus = _two_channels()
+    in_python = {row: 0.8 for row, rec in enumerate(corpus.records) if rec.author.startswith("pythonista")}
+    # An asker with no history: the channel is the one of the messages like the question (questions py answered,
+    # not py's own words, so only the channel can tell).
+    assert _order(corpus, Hits(in_python, {}), "stranger") == ["py", "rs"]
+    assert _order(corpus, Hits({}, {}), "stranger") == ["rs", "py"]
+
+
+def test_a_community_in_one_channel_has_no_channel_signal():
+    corpus = _two_channels(one_channel=True)
+    ranked = rank_experts(corpus, Hits({1: 0.9}, {}), asker="newbie", excluded=set(), ref_time=LATER, top=5)
+    columns = [FEATURES.index("channel"), FEATURES.index("channel_evidence")]
+    assert ranked and all((r.features[columns] == 0).all() for r in ranked)
