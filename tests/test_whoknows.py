@@ -15,7 +15,7 @@ from bot.db.models import Channel, Community, Member, Message, MessageVector
 from bot.services.evaluation import evaluate
 from bot.services.expertise import ExpertiseService, conversations
 from bot.settings import Settings
-from matching.ranking import with_claims
+from matching.ranking import FEATURES, with_claims
 from matching.text import clean
 from matching.vector_index import NumpyVectorIndex
 from tests.conftest import SAMPLE
@@ -187,6 +187,11 @@ async def test_a_community_that_grew_or_was_never_fitted_is_fitted_again(sample_
     await settings(lambda c: {k: v for k, v in c.items() if not k.startswith("ranking")})  # a live-only community
     assert await sample_app.expertise.refit_grown() == [cid]
     assert {"weights", "untimed"} <= set((await settings())["ranking"])
+    assert await sample_app.expertise.refit_grown() == []
+    # Fitted by an earlier release on fewer features (rank_experts ignores it): fitted again at once.
+    await settings(lambda c: {**c, "ranking": {**c["ranking"], "features": c["ranking"]["features"][:-2]}})
+    assert await sample_app.expertise.refit_grown() == [cid]
+    assert (await settings())["ranking"]["features"] == list(FEATURES)
     assert await sample_app.expertise.refit_grown() == []
 
 

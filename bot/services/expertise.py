@@ -140,6 +140,12 @@ def _singular(word: str) -> str:
     return word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith("ss") else word
 
 
+def _fitted_on_other_features(settings: dict) -> bool:
+    """Whether a community's stored ranking model was fitted on another release's features."""
+    ranking = settings.get("ranking")
+    return bool(ranking) and ranking.get("features") != list(FEATURES)
+
+
 def thread_key(channel_id: int, thread_external_id: str) -> str:
     return f"{channel_id}:{thread_external_id}"
 
@@ -796,8 +802,12 @@ class ExpertiseService:
                                             .where(Message.community_id == community_id))
             fitted = {"messages": messages, "at": datetime.now(UTC).isoformat(timespec="seconds")}
             community = await session.get(Community, community_id)
-            ranking = {"ranking": result.as_dict()} if result else {}
-            community.settings = {**(community.settings or {}), **ranking, "ranking_fitted": fitted}
+            settings = dict(community.settings or {})
+            if result is not None:
+                settings["ranking"] = result.as_dict()
+            elif _fitted_on_other_features(settings):  # unusable (rank_experts ignores it): not tried every period
+                settings.pop("ranking", None)
+            community.settings = {**settings, "ranking_fitted": fitted}
         if result is None:
             log.info("community %d: %d answered threads, too few to fit ranking weights; using defaults",
                      community_id, len(replay))
@@ -826,7 +836,9 @@ class ExpertiseService:
         done = []
         for community_id, n in sorted(counts.items()):
             last = ((settings.get(community_id) or {}).get("ranking_fitted") or {}).get("messages")
-            if n >= MIN_FIT_MESSAGES and (last is None or n >= last * (1 + REFIT_GROWTH)):
+            # A model fitted on the features of an earlier release is ignored by rank_experts: fitted again now.
+            stale = _fitted_on_other_features(settings.get(community_id) or {})
+            if n >= MIN_FIT_MESSAGES and (last is None or stale or n >= last * (1 + REFIT_GROWTH)):
                 claim = f"ranking-refit:{last}:{period}"
                 async with self.db.sessions.begin() as session:
                     if not await claim_event(session, community_id, claim):
