@@ -2,7 +2,7 @@
 
 1. Import throughput: `connective import slack` (parse, store, embed, fit) on a real export, against
    bare `SentenceTransformer.encode(batch_size=64)` of the same messages' texts.
-2. Ask latency on a synthetic community (default 200,000 messages, 5,000 members; vectors are random
+2. Ask latency on a synthetic community (default 200,000 messages, 5,000 members, 20 channels; vectors are random
    unit vectors written straight to the database, since encoding 200k texts would take half an hour):
    p50/p95 of ExpertiseService.rank as a live ask (with its time) including the query encode, against
    the median bare encode of one query (the two alternate query by query); resident memory after
@@ -77,16 +77,17 @@ async def bench_import(export: Path) -> dict:
             "import_msgs_per_s": round(ours, 1), "ratio": round(ours / bare, 2)}
 
 
-async def build_synthetic(app, n_messages: int, n_members: int, rng: random.Random) -> tuple[int, float]:
+async def build_synthetic(app, n_messages: int, n_members: int, rng: random.Random,
+                          n_channels: int = 1) -> tuple[int, float]:
     """The synthetic community, loaded as a bulk import is (on PostgreSQL the HNSW index is built after the
     load); returns its id and the seconds spent building the index."""
     async with bulk_vector_load(app.db, n_messages, memory_cap_mb=app.settings.index_build_memory_mb):
-        cid = await _insert_synthetic(app, n_messages, n_members, rng)
+        cid = await _insert_synthetic(app, n_messages, n_members, rng, n_channels)
         loaded = time.perf_counter()
     return cid, time.perf_counter() - loaded
 
 
-async def _insert_synthetic(app, n_messages: int, n_members: int, rng: random.Random) -> int:
+async def _insert_synthetic(app, n_messages: int, n_members: int, rng: random.Random, n_channels: int = 1) -> int:
     nprng = np.random.default_rng(rng.randrange(2**32))
     async with app.db.sessions.begin() as s:
         # Stamped with the text rules its messages were stored under, as a community the bot stored is: the one-time
@@ -94,13 +95,14 @@ async def _insert_synthetic(app, n_messages: int, n_members: int, rng: random.Ra
         c = Community(platform="slack", external_id="TSYNTH", name="synthetic", settings={"text_rules": TEXT_RULES})
         s.add(c)
         await s.flush()
-        ch = Channel(community_id=c.id, external_id="CSYNTH", name="general", is_private=False)
-        s.add(ch)
+        channels = [Channel(community_id=c.id, external_id=f"CSYNTH{i}" if i else "CSYNTH",
+                            name=f"topic-{i}" if i else "general", is_private=False) for i in range(n_channels)]
+        s.add_all(channels)
         await s.flush()
         await s.execute(insert(Member), [{"community_id": c.id, "external_id": f"U{i:05d}", "name": f"member{i}",
                                           "is_bot": False, "profiling_consent": True,
                                           "available_for_intros": True} for i in range(n_members)])
-        cid, chid = c.id, ch.id
+        cid, chids = c.id, [ch.id for ch in channels]
     from sqlalchemy import select
 
     async with app.db.sessions() as s:
@@ -108,6 +110,8 @@ async def _insert_synthetic(app, n_messages: int, n_members: int, rng: random.Ra
     # Zipf-like activity: a few regulars write most messages.
     weights = 1 / np.arange(1, n_members + 1) ** 0.9
     weights /= weights.sum()
+    channel_weights = 1 / np.arange(1, n_channels + 1)  # each thread in one channel, a few channels busiest
+    channel_weights /= channel_weights.sum()
     t0 = datetime(2025, 1, 1, tzinfo=UTC).timestamp()
     batch = 20000
     root = None
@@ -121,6 +125,7 @@ async def _insert_synthetic(app, n_messages: int, n_members: int, rng: random.Ra
             k = start + i
             if k % 6 == 0:
                 root = f"{t0 + k * 60:.6f}"
+                chid = chids[int(nprng.choice(n_channels, p=channel_weights))] if n_channels > 1 else chids[0]
             text = " ".join(rng.choices(WORDS, k=rng.randint(5, 25)))
             rows.append({"community_id": cid, "channel_id": chid, "author_id": member_ids[int(authors[i])],
                          "external_id": f"{t0 + k * 60:.6f}", "thread_external_id": root, "text": text,
@@ -133,7 +138,7 @@ async def _insert_synthetic(app, n_messages: int, n_members: int, rng: random.Ra
 
 
 async def bench_ask(n_messages: int, n_members: int, n_queries: int, db_url: str | None,
-                    baseline: bool = True) -> dict:
+                    baseline: bool = True, n_channels: int = 1) -> dict:
     rng = random.Random(7)
     with tempfile.TemporaryDirectory() as tmp:
         app = build_app(Settings(database_url=db_url or f"sqlite:///{tmp}/synthetic.db"))
@@ -141,7 +146,7 @@ async def bench_ask(n_messages: int, n_members: int, n_queries: int, db_url: str
         t = time.perf_counter()
         cid = await _existing_synthetic(app, n_messages)
         if cid is None:
-            cid, index_s = await build_synthetic(app, n_messages, n_members, rng)
+            cid, index_s = await build_synthetic(app, n_messages, n_members, rng, n_channels)
             built: float | None = time.perf_counter() - t
         else:  # a database URL given again: measure the asks on the community built last time
             built = index_s = None
@@ -173,6 +178,7 @@ async def bench_ask(n_messages: int, n_members: int, n_queries: int, db_url: str
     p95 = times[int(0.95 * (len(times) - 1))]
     bare_ms = statistics.median(bare) if bare else None
     return {"db": "postgresql" if db_url else "sqlite", "messages": n_messages, "members": n_members,
+            "channels": n_channels,
             "build_s": built and round(built, 1), "index_build_s": index_s and round(index_s, 1),
             "load_s": round(load_s, 1),
             "bare_query_encode_ms": bare_ms and round(bare_ms, 1), "ask_p50_ms": round(p50, 1),
@@ -209,6 +215,8 @@ async def main() -> None:
     p.add_argument("--messages", type=int, default=200_000)
     p.add_argument("--members", type=int, default=5_000)
     p.add_argument("--queries", type=int, default=200)
+    p.add_argument("--channels", type=int, default=20,
+                   help="channels the synthetic community talks in (each thread in one; a few busiest)")
     p.add_argument("--db", help="database URL for the synthetic community (default: temporary SQLite); "
                                 "`pgserver` starts a throwaway PostgreSQL + pgvector")
     p.add_argument("--skip-import", action="store_true")
@@ -221,7 +229,8 @@ async def main() -> None:
     if not a.skip_ask:
         with database_url(a.db) as url:
             print(json.dumps({"ask": await bench_ask(a.messages, a.members, a.queries, url,
-                                                            baseline=not a.no_baseline)}), flush=True)
+                                                            baseline=not a.no_baseline, n_channels=a.channels)}),
+                  flush=True)
 
 
 if __name__ == "__main__":
