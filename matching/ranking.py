@@ -99,6 +99,7 @@ PRESENT_HOURS = 2.0
 # A member's share of a channel's talk is shrunk towards their share of all the talk as if the channel had this many
 # more messages, theirs in that share: a channel with a handful of messages says little of who belongs there.
 CHANNEL_PRIOR = 20.0
+TALKS_MORE = float(np.log(2.0))  # said of a member ("often in #…") from twice their usual share of the talk there
 # Declared skills (see with_claims): the evidence points clearly at its first suggestion when that one's probability
 # is this many times the second's; otherwise it is diffuse, and a full claim goes just above it.
 CLEAR_LEAD = 1.5
@@ -128,6 +129,8 @@ class Ranked:
     evidence: list[int] = field(default_factory=list)  # rows, most relevant first
     threads_answered: int = 0
     latest: float | None = None  # when the member last answered one of the similar threads they are credited with
+    # A message of theirs in a channel the question belongs in, where they talk far more than usual (home_channel).
+    channel_row: int | None = None
 
 
 def hour_of(ts: float) -> int:
@@ -370,6 +373,7 @@ class Evidence:
     thread_score: np.ndarray
     thread_row: np.ndarray
     thread_quoted: np.ndarray  # the reply itself matches the question: worth quoting, not only counting
+    channels: dict[int, float] = field(default_factory=dict)  # where the question belongs (question_channels)
 
     def of(self, member: int) -> tuple[list[int], int]:
         """The member's evidence rows (most relevant first, distinct) and how many similar threads they answered."""
@@ -493,7 +497,8 @@ def features(
     feats[:, _COL["messages_share"]] = pri.messages[cands] / max(pri.messages.max(), 1.0)
     for niche, base in NICHE_OF.items():
         feats[:, _COL[niche]] = feats[:, _COL[base]] * ~regular
-    lift = pri.channel_lift(question_channels(corpus, pri, rows, rel, asker), cands)
+    where = question_channels(corpus, pri, rows, rel, asker)
+    lift = pri.channel_lift(where, cands)
     feats[:, _COL["channel"]] = feats[:, _COL["channel_evidence"]] = lift
     if asked_at is not None:
         available = pri.availability()[cands, hour_of(asked_at)]
@@ -534,7 +539,7 @@ def features(
     similar = (e_rel >= SIMILAR_THREAD_SHARE * top_thread) & on_topic
     evidence = Evidence(hm[quote], (hrel * weight)[quote], rows[ok][quote],
                         e_member[similar], e_thread[similar], 0.5 * e_rel[similar], e_row[similar],
-                        np.isin(e_row[similar], matched))
+                        np.isin(e_row[similar], matched), where)
     return cands, feats, evidence
 
 
@@ -577,5 +582,18 @@ def rank_experts(
         rows, similar_threads = evidence.of(m)
         # "latest" goes with the similar threads it is said of (it was the newest of five rows, only three shown)
         latest = max((float(ts[r]) for r in evidence.thread_rows(m)), default=None)
-        out.append(Ranked(m, float(probs[i]), feats[i], rows[:5], similar_threads, latest))
+        out.append(Ranked(m, float(probs[i]), feats[i], rows[:5], similar_threads, latest,
+                          home_channel(corpus, pri, m, evidence.channels) if feats[i, _COL["channel"]] >= TALKS_MORE
+                          else None))
     return out
+
+
+def home_channel(corpus: Corpus, pri: Priors, member: int, where: dict[int, float]) -> int | None:
+    """Of the channels a question belongs in (`where`), the one the member's talk there weighs most in: the row of
+    their latest message there (its record names the channel)."""
+    rows = rows_of(corpus, "author", np.array([member]))
+    rows = rows[pri.mask[rows]]
+    chans = corpus.arrays["channel"][rows]
+    best = max(where, key=lambda c: where[c] * int((chans == c).sum()), default=None)
+    there = rows[chans == best] if best is not None else rows[:0]
+    return int(there.max()) if len(there) else None

@@ -145,12 +145,14 @@ def test_who_is_in_the_conversation_right_now_ranks_first_for_a_live_question():
 
 def _two_channels(*, one_channel: bool = False) -> Corpus:
     """#python (channel 1), where "py" answered 10 questions, and #rust (channel 2), where "rs" answered 20, each
-    with its talk; the asker "newbie" has talked only in #python. With `one_channel` it all happened in one channel."""
+    with its talk (#rust's twice #python's); the asker "newbie" has talked only in #python. With `one_channel` it
+    all happened in one channel."""
     recs = []
 
     def msg(author, channel, text, **kw):
+        channel = 1 if one_channel else channel
         recs.append(MessageRecord(id=len(recs) + 1, author=author, ts=1_000_000.0 + len(recs) * 60, text=text,
-                                  channel_id=1 if one_channel else channel, **kw))
+                                  channel_id=channel, channel={1: "python", 2: "rust"}[channel], **kw))
 
     for k in range(20):
         msg(f"rustacean{k}", 2, f"borrow checker question {k}", thread=f"r{k}", is_root=True)
@@ -158,9 +160,10 @@ def _two_channels(*, one_channel: bool = False) -> Corpus:
     for k in range(10):
         msg(f"pythonista{k}", 1, f"asyncio question {k}", thread=f"p{k}", is_root=True)
         msg("py", 1, f"answer {k}: await it", thread=f"p{k}", parent_author=f"pythonista{k}")
-    for k in range(30):  # each channel's talk
+    for k in range(30):  # each channel's talk, #rust the busier
         msg("chatter-py", 1, f"pip or poetry, day {k}")
         msg("chatter-rs", 2, f"cargo or bazel, day {k}")
+        msg("chatter-rs", 2, f"clippy or rustfmt, day {k}")
     for k in range(5):
         msg("newbie", 1, f"hello everyone, day {k} of learning")
     corpus = Corpus()
@@ -176,6 +179,16 @@ def _order(corpus: Corpus, hits: Hits, asker: str) -> list[str]:
 def test_the_regular_of_the_askers_channel_ranks_above_a_busier_member_of_another_channel():
     assert _order(_two_channels(one_channel=True), Hits({}, {}), "newbie") == ["rs", "py"]  # more answers
     assert _order(_two_channels(), Hits({}, {}), "newbie") == ["py", "rs"]  # the channel newbie talks in
+
+
+def test_a_member_who_talks_far_more_than_usual_in_the_questions_channel_is_said_to():
+    corpus = _two_channels()
+    ranked = rank_experts(corpus, Hits({}, {}), asker="newbie", excluded=set(), ref_time=LATER, top=2)
+    py, rs = ranked
+    assert corpus.records[py.channel_row].channel == "python" and corpus.records[py.channel_row].author == "py"
+    assert rs.channel_row is None  # they talk in #rust, where the question does not belong
+    one = rank_experts(_two_channels(one_channel=True), Hits({}, {}), asker="newbie", excluded=set(), ref_time=LATER)
+    assert all(r.channel_row is None for r in one)  # in one channel, nobody talks more there than usual
 
 
 def test_a_question_like_the_talk_of_a_channel_belongs_there():

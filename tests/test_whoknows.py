@@ -940,3 +940,13 @@ async def test_a_scheduled_job_stopped_with_the_bot_is_one_line_not_a_failure(ca
     await task
     assert "scheduled job digest:catch-up stopped with the bot" in caplog.text
     assert "Traceback" not in caplog.text and "ERROR" not in caplog.text
+
+
+async def test_who_talks_far_more_than_usual_where_a_question_belongs_is_said_to_unless_a_quote_names_it(sample_app):
+    cid = await _community_id(sample_app)
+    found = await sample_app.expertise.rank(cid, "why does Postgres ignore my index and do a sequential scan?", top=5)
+    said = {f.user: [w.removeprefix("often in #").split(",")[0] for w in f.why if w.startswith("often in #")]
+            for f in found}
+    assert "data-engineering" in sum(said.values(), [])  # where the sample talks about databases
+    for f in found:
+        assert all(not any(f"(#{channel}, " in w for w in f.why) for channel in said[f.user])

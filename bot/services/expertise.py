@@ -993,6 +993,7 @@ class ExpertiseService:
                 why.append(reason)
                 links.append(None)
         quoted: set[str] = set()
+        named: set[int] = set()  # the channels the quotes name
         for row in r.evidence:
             if len(quoted) == 3:
                 break
@@ -1005,8 +1006,13 @@ class ExpertiseService:
             if line in quoted:  # the same words posted twice are said once
                 continue
             quoted.add(line)
+            named.add(rec.channel_id)
             why.append(line)
             links.append(link)
+        home = corpus.records[r.channel_row] if r.channel_row is not None else None
+        if home is not None and home.channel_id not in private | named:  # a quote above names it already
+            why.append(f"often in #{home.channel}, where this is talked about")
+            links.append(None)
         if not why:
             answers = round(float(np.expm1(r.features[FEATURES.index("answers")])))
             messages = round(float(np.expm1(r.features[FEATURES.index("messages")])))
