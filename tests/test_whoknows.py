@@ -950,3 +950,8 @@ async def test_who_talks_far_more_than_usual_where_a_question_belongs_is_said_to
     assert "data-engineering" in sum(said.values(), [])  # where the sample talks about databases
     for f in found:
         assert all(not any(f"(#{channel}, " in w for w in f.why) for channel in said[f.user])
+    async with sample_app.db.sessions.begin() as s:  # private: whoever asks may not be in it
+        await s.execute(update(Channel).where(Channel.community_id == cid, Channel.name == "data-engineering")
+                        .values(is_private=True))
+    found = await sample_app.expertise.rank(cid, "why does Postgres ignore my index and do a sequential scan?", top=5)
+    assert not any("#data-engineering" in w for f in found for w in f.why)
