@@ -327,6 +327,12 @@ def rows_of(corpus: Corpus, column: str, values: np.ndarray) -> np.ndarray:
     return order[offsets + np.arange(int(lengths.sum()))]
 
 
+def known_rows(corpus: Corpus, pri: Priors, member: int) -> np.ndarray:
+    """A member's rows known at the time of the priors."""
+    rows = rows_of(corpus, "author", np.array([member]))
+    return rows[pri.mask[rows]]
+
+
 def question_channels(corpus: Corpus, pri: Priors, rows: np.ndarray, relevance: np.ndarray,
                       asker: int) -> dict[int, float]:
     """Where a question belongs (channel -> weight, summing to 1): half the channels of the messages like it, by
@@ -336,8 +342,7 @@ def question_channels(corpus: Corpus, pri: Priors, rows: np.ndarray, relevance: 
     if len(rows) and relevance.sum() > 0:
         parts.append((channel[rows], relevance))
     if asker >= 0:
-        mine = rows_of(corpus, "author", np.array([asker]))
-        mine = mine[pri.mask[mine]]
+        mine = known_rows(corpus, pri, asker)
         if len(mine):
             parts.append((channel[mine], np.ones(len(mine))))
     out: dict[int, float] = {}
@@ -354,8 +359,7 @@ def together(corpus: Corpus, pri: Priors, asker: int) -> np.ndarray:
     m = len(corpus.members)
     if asker < 0:
         return np.zeros(m)
-    mine = rows_of(corpus, "author", np.array([asker]))
-    mine = np.unique(a["thread"][mine[pri.mask[mine]]])
+    mine = np.unique(a["thread"][known_rows(corpus, pri, asker)])
     rows = rows_of(corpus, "thread", mine)
     rows = rows[pri.mask[rows]]
     return np.bincount(a["author"][rows], minlength=m).astype(np.float64)
@@ -591,8 +595,7 @@ def rank_experts(
 def home_channel(corpus: Corpus, pri: Priors, member: int, where: dict[int, float]) -> int | None:
     """Of the channels a question belongs in (`where`), the one the member's talk there weighs most in: the row of
     their latest message there (its record names the channel)."""
-    rows = rows_of(corpus, "author", np.array([member]))
-    rows = rows[pri.mask[rows]]
+    rows = known_rows(corpus, pri, member)
     chans = corpus.arrays["channel"][rows]
     best = max(where, key=lambda c: where[c] * int((chans == c).sum()), default=None)
     there = rows[chans == best] if best is not None else rows[:0]
