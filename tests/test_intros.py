@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from adapters.console import ConsoleAdapter
 from bot.actions import Action, DirectMessage, OpenGroup, Reply
-from bot.db.intros import Intro, IntroState, NotMyArea
+from bot.db.intros import Intro, IntroState, NotMyArea, topic_key
 from bot.db.models import Community, Member
 from bot.services.intros import IntroService
 from tests.exports import TEAM, THREADS, USERS, write_slack_export
@@ -229,3 +229,24 @@ async def test_simultaneous_requests_never_pass_the_weekly_cap(app, tmp_path):
     async with app.db.sessions() as s:
         petra = await s.scalar(select(Member.id).where(Member.external_id == "UPG"))
         assert len((await s.scalars(select(Intro.id).where(Intro.expert_id == petra))).all()) == 1
+
+
+
+async def test_not_my_area_on_a_long_question(app, tmp_path):
+    """A topic is the question's words, up to 4,000 characters: a unique index on the text itself refused long ones
+    on PostgreSQL (an index entry holds at most 2,704 bytes), and "Not my area" on a long question failed there."""
+    console, _ = await _setup(app, tmp_path)
+    # Kubernetes words, then a pasted log in a script of three bytes a character (and hard to compress).
+    log = "".join(chr(0x4E00 + (i * 7919) % 20000) for i in range(3000))
+    question = f"who knows kubernetes pods rollout? here is the log: {log}"
+    cards = await _ask(console, "UASK1", question)
+    assert cards[0][0] == "UK8S"
+    _, request = await _request(console, "UASK1", cards[0][1])
+    intro_id = _button(request, "intro.accept")
+    thanks, _offer = await _act(console, "UK8S", f"/click intro.notmine {intro_id}")
+    assert "suggest you less" in thanks.doc.text
+    assert await _intro_state(app, intro_id) == IntroState.NOT_MY_AREA
+    async with app.db.sessions() as s:
+        [(topic, key)] = (await s.execute(select(NotMyArea.topic, NotMyArea.topic_key))).all()
+    assert topic == question.removeprefix("who knows ")[:4000] and key == topic_key(topic)
+    assert "UK8S" not in [u for u, _ in await _ask(console, "UASK2", question)]

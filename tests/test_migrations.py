@@ -163,6 +163,48 @@ async def test_0013_keeps_one_of_each_skill(db_url):
         await db.dispose()
 
 
+
+async def test_0016_keys_each_not_my_area_topic_by_its_digest(db_url):
+    """Topics stored before 0016 get their digest; after it a topic is still once per member, however long."""
+    import sqlalchemy as sa
+
+    from bot.db.intros import NotMyArea, topic_key
+    from bot.db.models import Question
+    from bot.repo import ensure_community, ensure_member, insert_ignore
+
+    db = Database(db_url)
+    now = datetime(2026, 1, 5, tzinfo=UTC)
+    try:
+        await ensure_schema(db)
+        async with db.sessions.begin() as s:
+            c = await ensure_community(s, "slack", "T1")
+            expert, asker = (await ensure_member(s, c.id, "UEXP")).id, (await ensure_member(s, c.id, "UASK")).id
+            long_text = "helm chart values " + "ü漢" * 1500
+            questions = [Question(community_id=c.id, asker_id=asker, text=t, created_at=now)
+                         for t in ("why is my index ignored?", long_text)]
+            s.add_all(questions)
+        await run_alembic(db, "downgrade", "0015")
+        old = sa.table("not_my_area", sa.column("community_id"), sa.column("member_id"), sa.column("question_id"),
+                       sa.column("topic"), sa.column("created_at"))
+        async with db.engine.begin() as conn:
+            await conn.execute(old.insert().values(community_id=c.id, member_id=expert, question_id=questions[0].id,
+                                                   topic="why is my index ignored?", created_at=now))
+        await upgrade(db)
+        for _ in range(2):
+            async with db.sessions.begin() as s:
+                for q in questions:
+                    await s.execute(insert_ignore(s, NotMyArea).values(
+                        community_id=c.id, member_id=expert, question_id=q.id, topic=q.text[:4000],
+                        topic_key=topic_key(q.text[:4000]), created_at=now))
+        async with db.sessions() as s:
+            rows = (await s.execute(select(NotMyArea.topic, NotMyArea.topic_key).order_by(NotMyArea.id))).all()
+        assert [tuple(r) for r in rows] == [(t, topic_key(t)) for t in ("why is my index ignored?", long_text)]
+        await run_alembic(db, "downgrade", "0015")  # the long topic goes: the old constraint cannot index it
+        async with db.engine.connect() as conn:
+            assert (await conn.execute(sa.select(old.c.topic))).scalars().all() == ["why is my index ignored?"]
+    finally:
+        await db.dispose()
+
 async def test_commands_started_together_on_an_older_sqlite_database_take_turns(tmp_path):
     """Commands started together on a database a release behind each upgraded it: SQLite committed every DDL
     statement as it ran, so one failed ("duplicate column name: question_id") and left a half-made

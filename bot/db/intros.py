@@ -1,6 +1,7 @@
 """Introductions (consent first) and the topics a member said are "not my area"."""
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -65,7 +66,9 @@ class NotMyArea(Base):
     """A topic an expert turned down as "not my area": ranking lowers them for similar questions."""
 
     __tablename__ = "not_my_area"
-    __table_args__ = (UniqueConstraint("member_id", "topic"),)
+    # Once per member and topic, by the topic's digest: an index on the text itself refused topics over 2,704 bytes on
+    # PostgreSQL (a long question, a pasted log), and "Not my area" failed there (migration 0016).
+    __table_args__ = (UniqueConstraint("member_id", "topic_key"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     community_id: Mapped[int] = mapped_column(ForeignKey("community.id", ondelete=CASCADE), index=True)
@@ -74,4 +77,10 @@ class NotMyArea(Base):
     # was forgotten).
     question_id: Mapped[int] = mapped_column(ForeignKey("question.id", ondelete=CASCADE), index=True)
     topic: Mapped[str] = mapped_column(Text)
+    topic_key: Mapped[str] = mapped_column(String(64))  # topic_key(topic)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+def topic_key(topic: str) -> str:
+    """What tells one "not my area" topic from another: the SHA-256 of its text, in hex."""
+    return hashlib.sha256(topic.encode("utf-8", "surrogatepass")).hexdigest()

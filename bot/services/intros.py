@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot import events as ev
 from bot import metrics
 from bot.actions import Action, Button, DirectMessage, Document, Evidence, OpenGroup, Reply, Section
-from bot.db.intros import INTRO_CAP_WINDOW, TRANSITIONS, Intro, IntroState, NotMyArea
+from bot.db.intros import INTRO_CAP_WINDOW, TRANSITIONS, Intro, IntroState, NotMyArea, topic_key
 from bot.db.models import Community, Member, Question
 from bot.events import utcnow
 from bot.messages import render
@@ -155,9 +155,10 @@ class IntroService:
             question = await session.get(Question, intro.question_id)
             asker = await session.get(Member, intro.asker_id)
             if target is IntroState.NOT_MY_AREA and expert.profiling_consent:
+                topic = question.text[:4000]
                 await session.execute(insert_ignore(session, NotMyArea).values(
-                    community_id=community_id, member_id=expert.id, question_id=question.id, topic=question.text[:4000],
-                    created_at=event.time))
+                    community_id=community_id, member_id=expert.id, question_id=question.id, topic=topic,
+                    topic_key=topic_key(topic), created_at=event.time))
             if target is IntroState.ACCEPTED and not expert.profiling_consent:
                 # Accepted, it would count as expertise on the question: nothing is learnt about an opted-out member.
                 await session.execute(update(Intro).where(Intro.id == intro.id).values(question_id=None))
