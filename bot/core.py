@@ -397,7 +397,7 @@ class Core:
     async def _answer(self, event: ev.Event, scope: Scope, topic: str) -> Action:
         started = time.perf_counter()
         suggestions = await self.expertise.rank(scope.community_id, topic, asker=event.user, top=5,
-                                                now=event.time)
+                                                now=event.time, channel=event.channel or None)
         metrics.ASK_SECONDS.labels(event.platform).observe(time.perf_counter() - started)
         metrics.ASKS.labels(event.platform, "yes" if suggestions else "no").inc()
         question_id = await self._keep_question(event, scope, topic, suggestions)

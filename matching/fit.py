@@ -106,7 +106,9 @@ def build_examples(corpus: Corpus, vectors: np.ndarray, has_vector: np.ndarray, 
             dense = dense_weights([(int(r), float(masked[r])) for r in top])
             lex = lexical_hits(lexical, mask, TOP_K)
             pri = priors(corpus, ref_time=t_known, before=t_known)
-            cands, feats, _ = features(corpus, Hits(dense, lex), pri, asker=asker, excluded=set(), asked_at=asked_at)
+            # The live bot also knows the channel a question is asked in: the thread's.
+            cands, feats, _ = features(corpus, Hits(dense, lex), pri, asker=asker, excluded=set(), asked_at=asked_at,
+                                       asked_in=None if asked_at is None else int(a["channel"][row]))
             where = np.flatnonzero(cands == truth)
             if len(where) == 0 or len(cands) < 2:
                 continue

@@ -334,9 +334,11 @@ def known_rows(corpus: Corpus, pri: Priors, member: int) -> np.ndarray:
 
 
 def question_channels(corpus: Corpus, pri: Priors, rows: np.ndarray, relevance: np.ndarray,
-                      asker: int) -> dict[int, float]:
-    """Where a question belongs (channel -> weight, summing to 1): half the channels of the messages like it, by
-    relevance, and half those its asker talks in; all of either where the other says nothing."""
+                      asker: int, asked_in: int | None = None) -> dict[int, float]:
+    """Where a question belongs (channel -> weight, summing to 1), in equal parts: the channels of the messages like
+    it, by relevance; those its asker talks in; and the channel it is asked in (`asked_in`, a channel's database id),
+    where the community talks at least CHANNEL_PRIOR messages (a DM, or a channel kept for asking the bot, says
+    nothing of the topic). A part that says nothing leaves its share to the others."""
     channel = corpus.arrays["channel"]
     parts = []
     if len(rows) and relevance.sum() > 0:
@@ -345,6 +347,8 @@ def question_channels(corpus: Corpus, pri: Priors, rows: np.ndarray, relevance: 
         mine = known_rows(corpus, pri, asker)
         if len(mine):
             parts.append((channel[mine], np.ones(len(mine))))
+    if asked_in is not None and int((pri.mask & (channel == asked_in)).sum()) >= CHANNEL_PRIOR:
+        parts.append((np.array([asked_in]), np.ones(1)))
     out: dict[int, float] = {}
     for chans, weight in parts:
         found, inverse = np.unique(chans, return_inverse=True)
@@ -410,10 +414,11 @@ def features(
     skill: dict[int, float] | None = None,
     extra_candidates: int = EXTRA_CANDIDATES,
     asked_at: float | None = None,
+    asked_in: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray, Evidence]:
     """Candidates (member numbers), their feature matrix, and the evidence behind it (vectorised over the
     hit rows and the rows of the threads they belong to). `asked_at`: when the question is asked (epoch
-    seconds), for a live ask."""
+    seconds), and `asked_in`: the channel it is asked in (database id), for a live ask."""
     a = corpus.arrays
     author, role, thread = a["author"], a["role"], a["thread"]
     n_members = len(corpus.members)
@@ -501,7 +506,7 @@ def features(
     feats[:, _COL["messages_share"]] = pri.messages[cands] / max(pri.messages.max(), 1.0)
     for niche, base in NICHE_OF.items():
         feats[:, _COL[niche]] = feats[:, _COL[base]] * ~regular
-    where = question_channels(corpus, pri, rows, rel, asker)
+    where = question_channels(corpus, pri, rows, rel, asker, asked_in)
     lift = pri.channel_lift(where, cands)
     feats[:, _COL["channel"]] = feats[:, _COL["channel_evidence"]] = lift
     if asked_at is not None:
@@ -559,10 +564,12 @@ def rank_experts(
     top: int = 5,
     asked_at: float | None = None,
     before: float | None = None,
+    asked_in: int | None = None,
 ) -> list[Ranked]:
     """The `top` members most able to answer, best first, with the rows that show why. `asked_at` (epoch
-    seconds) is when the question is asked, for a live ask; replays leave it out. `before`: only messages
-    before this time count (a question replayed at its time, with later history stored)."""
+    seconds) is when the question is asked, and `asked_in` the channel (database id), for a live ask; replays leave
+    them out. `before`: only messages before this time count (a question replayed at its time, with later history
+    stored)."""
     # A declared skill may be all a member has here (no message yet): they join the corpus's members, after
     # the asker and the excluded are left out by their ids.
     skill_idx = {corpus.member(u): s for u, s in (skill or {}).items() if u != asker and u not in excluded}
@@ -570,7 +577,7 @@ def rank_experts(
     excluded_idx = {corpus.member_index[e] for e in excluded if e in corpus.member_index}
     pri = cached_priors(corpus, ref_time, before)
     cands, feats, evidence = features(corpus, hits, pri, asker=asker_idx, excluded=excluded_idx, skill=skill_idx,
-                                      asked_at=asked_at)
+                                      asked_at=asked_at, asked_in=asked_in)
     if len(cands) == 0:
         return []
     if weights is None or len(weights) != len(DEFAULT_MODEL):  # none fitted yet, or fitted on other features

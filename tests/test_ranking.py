@@ -5,7 +5,7 @@ import pytest
 
 from matching.corpus import Corpus, MessageRecord
 from matching.fit import build_examples, fit_weights
-from matching.ranking import DEFAULT_MODEL, FEATURES, TIMED, Hits, rank_experts
+from matching.ranking import DEFAULT_MODEL, FEATURES, TIMED, Hits, priors, question_channels, rank_experts
 
 LATER = 1_000_000.0 + 100 * 86400  # months after the corpus: nobody counts as recently active
 
@@ -199,6 +199,27 @@ def test_a_question_like_the_talk_of_a_channel_belongs_there():
     assert _order(corpus, Hits(in_python, {}), "stranger") == ["py", "rs"]
     assert _order(corpus, Hits({}, {}), "stranger") == ["rs", "py"]
 
+
+
+def test_a_question_asked_in_a_channel_belongs_there_too():
+    """A member with no history asks in #python (a new member's first question): its regular comes first; asked in a
+    channel where the community has said too little to tell (a DM, a channel kept for asking the bot), nothing
+    changes."""
+    corpus = _two_channels()
+    ranked = lambda asked_in: [corpus.members[r.member] for r in rank_experts(  # noqa: E731
+        corpus, Hits({}, {}), asker="stranger", excluded=set(), ref_time=LATER, top=2, asked_in=asked_in)]
+    assert ranked(None) == ["rs", "py"]
+    assert ranked(1) == ["py", "rs"]
+    assert ranked(2) == ["rs", "py"]
+    assert ranked(3) == ranked(None)  # no message there
+    pri = priors(corpus, LATER)
+    assert question_channels(corpus, pri, np.zeros(0, np.int64), np.zeros(0), -1, 1) == {1: 1.0}
+    newbie = corpus.member_index["newbie"]  # talks only in #python: half of it, and half where asked
+    assert question_channels(corpus, pri, np.zeros(0, np.int64), np.zeros(0), newbie, 2) == {1: 0.5, 2: 0.5}
+    # #python holds 5 of newbie's messages only: under CHANNEL_PRIOR, it says nothing.
+    few = Corpus()
+    few.add([r for r in corpus.records if r.author == "newbie"] + [r for r in corpus.records if r.channel_id == 2])
+    assert question_channels(few, priors(few, LATER), np.zeros(0, np.int64), np.zeros(0), -1, 1) == {}
 
 def test_a_community_in_one_channel_has_no_channel_signal():
     corpus = _two_channels(one_channel=True)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -955,3 +956,35 @@ async def test_who_talks_far_more_than_usual_where_a_question_belongs_is_said_to
                         .values(is_private=True))
     found = await sample_app.expertise.rank(cid, "why does Postgres ignore my index and do a sequential scan?", top=5)
     assert not any("#data-engineering" in w for f in found for w in f.why)
+
+
+
+async def test_the_channel_a_question_is_asked_in_counts(sample_app):
+    """Asked in #devops-k8s, a vague question brings in who talks there (the channel's platform id names it); asked
+    in a channel the community's messages are not stored from (a DM, the console), nothing changes."""
+    cid = await _community_id(sample_app)
+    question = "what's the best way to test this?"
+
+    async def users(channel: str | None) -> list[str]:
+        return [f.user for f in await sample_app.expertise.rank(cid, question, top=3, channel=channel)]
+
+    async with sample_app.db.sessions() as s:
+        talk = Counter((await s.scalars(
+            select(Member.external_id).join(Message, Message.author_id == Member.id)
+            .join(Channel, Channel.id == Message.channel_id)
+            .where(Message.community_id == cid, Channel.external_id == "C0QCZ9AU7MB"))).all())  # #devops-k8s
+    anywhere, in_k8s = await users(None), await users("C0QCZ9AU7MB")
+    [came] = set(in_k8s) - set(anywhere)
+    [went] = set(anywhere) - set(in_k8s)
+    assert talk[came] > talk[went]
+    assert await users("D0NOTSTORED") == anywhere
+    # The same from a slash command typed in the channel, through the core.
+    from adapters.console import ConsoleAdapter
+
+    async def typed(channel: str) -> list[str]:
+        console = ConsoleAdapter(sample_app.core.handle, community=TEAM, platform="slack", channel=channel,
+                                 clock=lambda: datetime(2026, 12, 1, 12, tzinfo=UTC))
+        await console.say("UNEWCOMER", f"/whoknows {question}")
+        return [card.user for section in console.sent[-1].doc.sections for card in section.experts][:3]
+
+    assert set(await typed("C0QCZ9AU7MB")) - set(await typed("console")) == {came}

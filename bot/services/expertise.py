@@ -124,6 +124,7 @@ class _AskContext:
     declined: list[tuple[str, str]]  # user, topic turned down as "not my area"
     private: set[int]  # the private channels an admin turned on (ids): counted, never quoted
     changes: list[tuple[int, int | None]] | None = None  # corpus_change rows not seen yet (ChangeLog.take)
+    asked_in: int | None = None  # the channel asked in (id), where it is one the community's messages are stored from
 
 
 @dataclass(frozen=True)
@@ -641,11 +642,12 @@ class ExpertiseService:
             return (await self.encode([text]))[0]
         return await asyncio.to_thread(one, text)
 
-    async def _ask_context(self, community_id: int, now: datetime | None) -> _AskContext:
+    async def _ask_context(self, community_id: int, now: datetime | None, channel: str | None = None) -> _AskContext:
         """What an ask needs from the database besides the corpus, read on one connection: who is never
         suggested (bots, opted-out, unavailable or deactivated members, members at their weekly intro cap),
         declared skills, endorsements and the questions of intros members accepted (as skills of source
-        "intro"), topics members turned down as "not my area", and the private channels."""
+        "intro"), topics members turned down as "not my area", the private channels, and the channel asked in
+        (`channel`, its platform id)."""
         since = (now or datetime.now(UTC)) - INTRO_CAP_WINDOW
         no_text, no_int = cast(null(), Text), cast(null(), Integer)
         unseen = self.changes.unseen(community_id)
@@ -675,6 +677,9 @@ class ExpertiseService:
             .join(NotMyArea, NotMyArea.member_id == Member.id).where(NotMyArea.community_id == community_id),
             select(literal_column("'p'"), cast(Channel.id, Text), no_text, no_text, no_int, no_int)
             .where(Channel.community_id == community_id, Channel.is_private.is_(True)),
+            *([] if not channel else [
+                select(literal_column("'w'"), no_text, no_text, no_text, Channel.id, no_int)
+                .where(Channel.community_id == community_id, Channel.external_id == channel)]),
             *([] if unseen is None else [
                 select(literal_column("'c'"), no_text, no_text, no_text, CorpusChange.id, CorpusChange.message_id)
                 .where(unseen)]),
@@ -693,7 +698,8 @@ class ExpertiseService:
             for topic, vec in zip(missing, await self.encode(missing), strict=True):
                 self._skill_vectors[topic] = vec
         changes = None if unseen is None else [(cid, mid) for kind, _, _, _, cid, mid in rows if kind == "c"]
-        return _AskContext(excluded, skills, declined, private, changes)
+        asked_in = next((channel_id for kind, _, _, _, channel_id, _ in rows if kind == "w"), None)
+        return _AskContext(excluded, skills, declined, private, changes, asked_in)
 
     def _skill_scores(self, community_id: int, skills: list[tuple[str, str, str, int | None]], query_vec: np.ndarray,
                       query: str, lexical: BM25Index) -> tuple[dict[str, float], dict[str, set[str]]]:
@@ -894,12 +900,14 @@ class ExpertiseService:
     async def rank(
         self, community_id: int, text: str, *, asker: str | None = None, top: int = 5,
         now: datetime | None = None, query_vector: np.ndarray | None = None,
-        skip: set[str] | frozenset[str] = frozenset(), replay: bool = False,
+        skip: set[str] | frozenset[str] = frozenset(), replay: bool = False, channel: str | None = None,
     ) -> list[Suggestion]:
         """The `top` members most able to answer `text`, best first; `skip` are never suggested. `now` is when
         the question is asked (live asks): who is usually around at that hour, and who is in the conversation
         right now, count then. `replay`: the question was asked at `now`, in the past: only what was said
-        before it counts (a live ask knows everything stored, even a message stamped a moment later)."""
+        before it counts (a live ask knows everything stored, even a message stamped a moment later).
+        `channel`: the platform's id of the channel it is asked in, whose regulars it favours (see
+        matching.ranking.question_channels)."""
         qtext = clean(text)
         # The question is encoded in a worker thread while the database is read in the driver's thread and
         # BM25 runs here: only the vector search waits for the encode. They still contend for the GIL, but
@@ -910,7 +918,7 @@ class ExpertiseService:
             if encoding is not None:
                 await encoding
             return []
-        context = asyncio.ensure_future(self._ask_context(community_id, now))
+        context = asyncio.ensure_future(self._ask_context(community_id, now, channel))
         a = corpus.arrays
         latest = float(a["ts"].max())
         before = now.timestamp() if replay and now and now.timestamp() <= latest else None
@@ -942,7 +950,7 @@ class ExpertiseService:
             async with self._locks.setdefault(community_id, asyncio.Lock()):
                 await self._follow_changes(community_id, changed)
             return await self.rank(community_id, text, asker=asker, top=top, now=now, query_vector=query_vector,
-                                   skip=skip, replay=replay)
+                                   skip=skip, replay=replay, channel=channel)
         penalties = self._penalties(ctx.declined, query_vector) if ctx.declined else {}
         skill, skill_sources = ({}, {}) if not ctx.skills else self._skill_scores(
             community_id, ctx.skills, query_vector, text, corpus.lexical)
@@ -950,7 +958,7 @@ class ExpertiseService:
         excluded = ctx.excluded | set(skip) | {user for user, p in penalties.items() if p >= 1.0}
         ranked = rank_experts(corpus, Hits(dense, lexical), asker=asker, excluded=excluded, ref_time=ref_time,
                               weights=weights, skill=skill, top=top + len(penalties),
-                              asked_at=now.timestamp() if now else None, before=before)
+                              asked_at=now.timestamp() if now else None, before=before, asked_in=ctx.asked_in)
         if penalties:
             for r in ranked:
                 r.score *= 1.0 - penalties.get(corpus.members[r.member], 0.0)
