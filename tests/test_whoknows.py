@@ -961,7 +961,8 @@ async def test_who_talks_far_more_than_usual_where_a_question_belongs_is_said_to
 
 async def test_the_channel_a_question_is_asked_in_counts(sample_app):
     """Asked in #devops-k8s, a vague question brings in who talks there (the channel's platform id names it); asked
-    in a channel the community's messages are not stored from (a DM, the console), nothing changes."""
+    in a channel the community's messages are not stored from (a DM, the console), nothing changes. Intros offered
+    after a decline come from the same list."""
     cid = await _community_id(sample_app)
     question = "what's the best way to test this?"
 
@@ -981,10 +982,28 @@ async def test_the_channel_a_question_is_asked_in_counts(sample_app):
     # The same from a slash command typed in the channel, through the core.
     from adapters.console import ConsoleAdapter
 
-    async def typed(channel: str) -> list[str]:
+    async def typed(channel: str, text: str = question) -> list[str]:
         console = ConsoleAdapter(sample_app.core.handle, community=TEAM, platform="slack", channel=channel,
                                  clock=lambda: datetime(2026, 12, 1, 12, tzinfo=UTC))
-        await console.say("UNEWCOMER", f"/whoknows {question}")
+        await console.say("UNEWCOMER", f"/whoknows {text}")
         return [card.user for section in console.sent[-1].doc.sections for card in section.experts][:3]
 
     assert set(await typed("C0QCZ9AU7MB")) - set(await typed("console")) == {came}
+
+    # Intros go on from the same list: when the first two experts asked in #frontend decline, its third is offered
+    # (#frontend's own member; the list of a question asked elsewhere has another there).
+    from tests.test_intros import _button
+
+    console = ConsoleAdapter(sample_app.core.handle, community=TEAM, platform="slack", channel="C0K3LEZGYDK",
+                             clock=lambda: datetime(2026, 12, 1, 12, tzinfo=UTC))
+    debug = "can someone help me debug this error?"
+    await console.say("UNEWCOMER", f"/whoknows {debug}")
+    cards = [c for section in console.sent[-1].doc.sections for c in section.experts]
+    users, value = [c.user for c in cards], cards[0].buttons[0].value
+    for user in users[:2]:
+        assert value.endswith(f":{user}")
+        await console.say("UNEWCOMER", f"/click intro.request {value}")
+        await console.say(user, f"/click intro.decline {_button(console.sent[-1], 'intro.accept')}")
+        [offered] = [c for section in console.sent[-1].doc.sections for c in section.experts]
+        value = offered.buttons[0].value
+    assert offered.user == users[2] and offered.user not in await typed("console", debug)

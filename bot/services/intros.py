@@ -215,7 +215,7 @@ class IntroService:
                 select(Member.external_id).join(Intro, Intro.expert_id == Member.id)
                 .where(Intro.question_id == question.id)))
         suggestions = await self.expertise.rank(community_id, question.text, asker=asker.external_id, top=1,
-                                                now=now, skip=asked)
+                                                now=now, skip=asked, channel=question.channel_external_id)
         shown = _shown(question.text)
         if not suggestions:
             doc = Document(text=render("intro_none_left", question=shown))
@@ -228,7 +228,7 @@ class IntroService:
                    now: datetime) -> tuple[Evidence, ...]:
         """The expert's own evidence (quotes of their messages among it), with the links to it."""
         suggestions: list[Suggestion] = await self.expertise.rank(community_id, question.text, asker=asker, top=20,
-                                                                  now=now)
+                                                                  now=now, channel=question.channel_external_id)
         for s in suggestions:
             if s.user == expert:
                 return tuple(Evidence(neutralise(text), link)
