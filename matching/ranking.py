@@ -231,13 +231,18 @@ class Priors:
             self._cache["hours"] = np.log(share / community)
         return self._cache["hours"]
 
+    def channel_talk(self) -> np.ndarray:
+        """Messages known at the time per channel (indexed by the channel's database id). Computed once per state of
+        the priors."""
+        if "channel_talk" not in self._cache:
+            self._cache["channel_talk"] = np.bincount(self.channel[self.mask])
+        return self._cache["channel_talk"]
+
     def channel_lift(self, where: dict[int, float], members: np.ndarray) -> np.ndarray:
         """Per member, log of how much more of the talk in the channels `where` (channel -> weight, summing to 1)
         is theirs than of all the talk (their messages' share), each channel's share shrunk by CHANNEL_PRIOR. Zero
         for a member with no message, and for everyone where a community talks in one channel."""
-        if "channels" not in self._cache:
-            self._cache["channels"] = np.unique(self.channel[self.mask])
-        if len(self._cache["channels"]) < 2 or not where or len(members) == 0:
+        if np.count_nonzero(self.channel_talk()) < 2 or not where or len(members) == 0:
             return np.zeros(len(members))
         chans = np.array(sorted(where), dtype=np.int64)
         weight = np.array([where[int(c)] for c in chans])
@@ -347,7 +352,8 @@ def question_channels(corpus: Corpus, pri: Priors, rows: np.ndarray, relevance: 
         mine = known_rows(corpus, pri, asker)
         if len(mine):
             parts.append((channel[mine], np.ones(len(mine))))
-    if asked_in is not None and int((pri.mask & (channel == asked_in)).sum()) >= CHANNEL_PRIOR:
+    talk = pri.channel_talk()
+    if asked_in is not None and 0 <= asked_in < len(talk) and talk[asked_in] >= CHANNEL_PRIOR:
         parts.append((np.array([asked_in]), np.ones(1)))
     out: dict[int, float] = {}
     for chans, weight in parts:

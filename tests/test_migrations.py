@@ -90,6 +90,20 @@ def test_cli_bad_database_url_is_one_line(tmp_path):
         assert "CONNECTIVE_DATABASE_URL" in out.stderr
 
 
+async def _expert_asker_questions(db: Database, texts: list[str], now: datetime):  # noqa: ANN202
+    """A community with an expert and an asker, and the asker's questions: (community id, expert id, asker id,
+    questions)."""
+    from bot.db.models import Question
+    from bot.repo import ensure_community, ensure_member
+
+    async with db.sessions.begin() as s:
+        c = await ensure_community(s, "slack", "T1")
+        expert, asker = (await ensure_member(s, c.id, "UEXP")).id, (await ensure_member(s, c.id, "UASK")).id
+        questions = [Question(community_id=c.id, asker_id=asker, text=t, created_at=now) for t in texts]
+        s.add_all(questions)
+        await s.flush()
+    return c.id, expert, asker, questions
+
 async def test_0012_ties_not_my_area_to_its_question_and_drops_the_words_of_askers_gone(db_url):
     """A "not my area" topic is the text of the question turned down: migration 0012 names that question, so the
     topic goes with it; a topic whose question is already gone (its asker opted out or was forgotten) goes now.
@@ -97,29 +111,23 @@ async def test_0012_ties_not_my_area_to_its_question_and_drops_the_words_of_aske
     import sqlalchemy as sa
 
     from bot.db.intros import Intro, IntroState, NotMyArea
-    from bot.db.models import Question
     from bot.db.types import UTCDateTime
-    from bot.repo import ensure_community, ensure_member
 
     db = Database(db_url)
     now = datetime(2026, 1, 5, tzinfo=UTC)
     try:
         await ensure_schema(db)
+        c, expert, asker, [question] = await _expert_asker_questions(db, ["why is my index ignored?"], now)
         async with db.sessions.begin() as s:
-            c = await ensure_community(s, "slack", "T1")
-            expert, asker = (await ensure_member(s, c.id, "UEXP")).id, (await ensure_member(s, c.id, "UASK")).id
-            question = Question(community_id=c.id, asker_id=asker, text="why is my index ignored?", created_at=now)
-            s.add(question)
-            await s.flush()
-            s.add(Intro(community_id=c.id, question_id=question.id, asker_id=asker, expert_id=expert,
+            s.add(Intro(community_id=c, question_id=question.id, asker_id=asker, expert_id=expert,
                         state=IntroState.NOT_MY_AREA.value, created_at=now, expires_at=now))
         await run_alembic(db, "downgrade", "0011")
         old = sa.table("not_my_area", sa.column("community_id"), sa.column("member_id"), sa.column("topic"),
                        sa.column("created_at", UTCDateTime()))
         async with db.engine.begin() as conn:
             await conn.execute(old.insert(), [
-                {"community_id": c.id, "member_id": expert, "topic": "why is my index ignored?", "created_at": now},
-                {"community_id": c.id, "member_id": expert, "topic": "words of someone forgotten", "created_at": now}])
+                {"community_id": c, "member_id": expert, "topic": "why is my index ignored?", "created_at": now},
+                {"community_id": c, "member_id": expert, "topic": "words of someone forgotten", "created_at": now}])
         await upgrade(db)
         async with db.sessions() as s:
             assert (await s.execute(select(NotMyArea.topic, NotMyArea.question_id))).all() == [
@@ -169,32 +177,26 @@ async def test_0016_keys_each_not_my_area_topic_by_its_digest(db_url):
     import sqlalchemy as sa
 
     from bot.db.intros import NotMyArea, topic_key
-    from bot.db.models import Question
-    from bot.repo import ensure_community, ensure_member, insert_ignore
+    from bot.repo import insert_ignore
 
     db = Database(db_url)
     now = datetime(2026, 1, 5, tzinfo=UTC)
     try:
         await ensure_schema(db)
-        async with db.sessions.begin() as s:
-            c = await ensure_community(s, "slack", "T1")
-            expert, asker = (await ensure_member(s, c.id, "UEXP")).id, (await ensure_member(s, c.id, "UASK")).id
-            long_text = "helm chart values " + "ü漢" * 1500
-            questions = [Question(community_id=c.id, asker_id=asker, text=t, created_at=now)
-                         for t in ("why is my index ignored?", long_text)]
-            s.add_all(questions)
+        long_text = "helm chart values " + "ü漢" * 1500
+        c, expert, _, questions = await _expert_asker_questions(db, ["why is my index ignored?", long_text], now)
         await run_alembic(db, "downgrade", "0015")
         old = sa.table("not_my_area", sa.column("community_id"), sa.column("member_id"), sa.column("question_id"),
                        sa.column("topic"), sa.column("created_at"))
         async with db.engine.begin() as conn:
-            await conn.execute(old.insert().values(community_id=c.id, member_id=expert, question_id=questions[0].id,
+            await conn.execute(old.insert().values(community_id=c, member_id=expert, question_id=questions[0].id,
                                                    topic="why is my index ignored?", created_at=now))
         await upgrade(db)
         for _ in range(2):
             async with db.sessions.begin() as s:
                 for q in questions:
                     await s.execute(insert_ignore(s, NotMyArea).values(
-                        community_id=c.id, member_id=expert, question_id=q.id, topic=q.text[:4000],
+                        community_id=c, member_id=expert, question_id=q.id, topic=q.text[:4000],
                         topic_key=topic_key(q.text[:4000]), created_at=now))
         async with db.sessions() as s:
             rows = (await s.execute(select(NotMyArea.topic, NotMyArea.topic_key).order_by(NotMyArea.id))).all()
