@@ -431,11 +431,15 @@ def ask(
     asker: Annotated[str | None, typer.Option(help="The asker, by platform user id or name (never suggested). A "
                                               "name no member has, or several have, is an error; an id nobody "
                                               "has yet is a newcomer asking")] = None,
+    channel: Annotated[str | None, typer.Option(help="The channel it is asked in, by platform id or name (#help): "
+                                                "who talks there counts, as for a question asked there")] = None,
 ) -> None:
     """Who knows TEXT? Ranked members with evidence."""
     s = settings()
     if text is None and not as_json:
         raise UserError("give a question (connective ask \"how do I…\"), or --json to read JSON lines from stdin")
+    if text is None and channel:
+        raise UserError('--channel is for one question: give each JSON line its own "channel"')
     if text is not None:
         try:
             _check_question(text)
@@ -447,7 +451,8 @@ def ask(
         try:
             if text is not None:
                 cid = await _community_id(app, community)
-                found = await app.expertise.rank(cid, text, asker=await _asker_id(app, cid, asker, {}), top=top)
+                found = await app.expertise.rank(cid, text, asker=await _asker_id(app, cid, asker, {}), top=top,
+                                                 channel=await _channel_ref(app, cid, channel, {}))
                 if as_json:
                     typer.echo(json.dumps({"experts": [_expert_json(e) for e in found]}))
                 else:
@@ -471,6 +476,7 @@ async def _ask_lines(app, top: int, community: str | None) -> None:  # noqa: ANN
     its id when it has one) and the batch goes on."""
     ids: dict[str | None, int] = {}
     askers: dict[tuple[int, str], str] = {}
+    channels: dict[tuple[int, str], str] = {}
     for n, raw in enumerate(sys.stdin.buffer, 1):
         row_id = None
         try:
@@ -488,8 +494,9 @@ async def _ask_lines(app, top: int, community: str | None) -> None:  # noqa: ANN
             if key not in ids:
                 ids[key] = await _community_id(app, key, choose='the line\'s "community" (or --community)')
             asker = await _asker_id(app, ids[key], question.asker, askers, option='"asker"')
+            where = await _channel_ref(app, ids[key], question.channel, channels, option='"channel"')
             found = await app.expertise.rank(ids[key], question.text, asker=asker, top=top,
-                                             now=question.asked_at, replay=True)
+                                             now=question.asked_at, replay=True, channel=where)
             out = {"id": row_id, "experts": [_expert_json(e) for e in found]}
         except ValueError as exc:  # json.JSONDecodeError and UnicodeDecodeError are ValueErrors too
             out = {"id": row_id, "experts": [], "error": f"line {n}: {exc}"}
@@ -525,6 +532,46 @@ async def _asker_id(app, community_id: int, asker: str | None, known: dict[tuple
                 raise await _no_such_member(session, community, asker, option)
         known[(community_id, asker)] = named.external_id if named else asker
     return known[(community_id, asker)]
+
+
+async def _channel_ref(app, community_id: int, channel: str | None, known: dict[tuple[int, str], str],  # noqa: ANN001
+                       option: str = "--channel") -> str | None:
+    """The platform id of the channel a question is asked in, given its id or its name ("#help", "help"). An id of
+    the platform's shape that no channel here has is kept as it is (a DM, a channel nothing is stored from: it
+    changes nothing); a name no channel has (a typo) is an error naming the busiest channels. `known` caches
+    answers."""
+    from sqlalchemy import func, select
+
+    from bot.db.models import Channel, Community, Message
+
+    if not channel:
+        return None
+    if (community_id, channel) not in known:
+        async with app.db.sessions() as session:
+            count = func.count(Message.id)
+            rows = (await session.execute(
+                select(Channel.external_id, Channel.name, count).outerjoin(Message, Message.channel_id == Channel.id)
+                .where(Channel.community_id == community_id).group_by(Channel.id)
+                .order_by(count.desc(), Channel.name))).all()
+            platform = (await session.get(Community, community_id)).platform
+        wanted = channel.strip().removeprefix("#").casefold()
+        found = next((cid for cid, _, _ in rows if cid == channel), None) or next(
+            (cid for cid, name, _ in rows if (name or "").casefold() == wanted), None)
+        if found is None and (channel.startswith("#") or not _channel_shape(platform, channel)):
+            names = ", ".join(f"#{name}" for _, name, _ in rows[:8] if name) or "none yet"
+            raise UserError(f"{option} {channel!r} names no channel of this community (the busiest: {names})")
+        known[(community_id, channel)] = found or channel
+    return known[(community_id, channel)]
+
+
+def _channel_shape(platform: str, value: str) -> bool:
+    """Whether `value` has the shape of a channel id on the platform (Slack's "C024BE91L", a DM's "D…", a Discord
+    snowflake); anything else is meant as a name."""
+    from bot.importers.discord_export import snowflake
+
+    if platform == "slack":
+        return re.fullmatch(r"[CDG][A-Z0-9]{2,}", value) is not None
+    return snowflake(value) if platform == "discord" else True
 
 
 def _platform_id(platform: str, value: str) -> bool:
@@ -583,6 +630,7 @@ class _Question:
     asker: str | None
     community: str | None
     asked_at: datetime | None
+    channel: str | None = None
 
 
 def _question_line(row: object) -> _Question:
@@ -590,7 +638,8 @@ def _question_line(row: object) -> _Question:
     if not isinstance(row, dict) or not isinstance(row.get("text"), str):
         raise ValueError("expected an object with a text field")
     _check_question(row["text"])
-    return _Question(row["text"], _id_field(row, "asker"), _id_field(row, "community"), _asked_at(row.get("ts")))
+    return _Question(row["text"], _id_field(row, "asker"), _id_field(row, "community"), _asked_at(row.get("ts")),
+                     _id_field(row, "channel"))
 
 
 def _check_question(text: str) -> None:

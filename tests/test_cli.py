@@ -263,9 +263,9 @@ def test_chat_on_an_empty_database_starts_a_console_community(tmp_path):
     assert "couldn't find anyone" in out.stdout and "/whoknows" in out.stdout
 
 
-def _ask_lines(db: str, lines: list[str], *, logged: str | None = None) -> list[dict]:
+def _ask_lines(db: str, lines: list[str], *, logged: str | None = None, top: int = 2) -> list[dict]:
     """`ask --json` on these lines (lone surrogates written as they are, to stand for bytes that are not UTF-8)."""
-    out = subprocess.run([*CLI, "--db", db, "ask", "--json", "--top", "2"], capture_output=True, timeout=600,
+    out = subprocess.run([*CLI, "--db", db, "ask", "--json", "--top", str(top)], capture_output=True, timeout=600,
                          input="\n".join(lines).encode("utf-8", "surrogateescape") + b"\n")
     stderr = out.stderr.decode()
     assert out.returncode == 0, stderr[-3000:]
@@ -298,6 +298,26 @@ def test_ask_lines_bad_fields_are_errors_of_their_line_with_its_id(sample_db):
             assert r["experts"] and "error" not in r, r
         else:
             assert r["experts"] == [] and r["error"].startswith("line "), r
+
+
+def test_ask_in_a_channel(sample_db):
+    """A question asked in #devops-k8s brings in who talks there, named by the channel's id or name, on one question
+    or a JSON line; a channel id nothing is stored from (a DM) changes nothing, and a name no channel has is an
+    error of its own line naming channels there are."""
+    question = "what's the best way to test this?"
+    lines = [{"id": key, "text": question, **({"channel": where} if where else {})}
+             for key, where in (("anywhere", None), ("id", "C0QCZ9AU7MB"), ("name", "devops-K8S"),
+                                ("dm", "D0NOTSTORED"), ("typo", "#devops-k9s"), ("after", None))]
+    rows = {r["id"]: r for r in _ask_lines(sample_db, [json.dumps(x) for x in lines], top=3)}
+    top3 = {key: [e["user"] for e in r["experts"]] for key, r in rows.items()}
+    assert top3["id"] == top3["name"] != top3["anywhere"] == top3["dm"] == top3["after"]
+    assert rows["typo"]["experts"] == [] and "'#devops-k9s' names no channel" in rows["typo"]["error"]
+    assert "#devops-k8s" in rows["typo"]["error"]
+    out = run("--db", sample_db, "ask", "--json", "--top", "3", "--channel", "#devops-k8s", question)
+    assert out.returncode == 0, out.stderr
+    assert [e["user"] for e in json.loads(out.stdout)["experts"]] == top3["id"]
+    out = run("--db", sample_db, "ask", "--json", "--channel", "#devops-k8s", stdin="")
+    assert out.returncode != 0 and 'give each JSON line its own "channel"' in out.stderr
 
 
 def test_ask_with_an_asker_no_platform_gives_is_one_clear_line(sample_db):

@@ -170,6 +170,11 @@ def test_slash_commands():
         False,
     )
     assert ask.event_id == "interaction:1100000000000000601"
+    # Typed in a thread of #help, it is asked in #help: who talks there counts (ExpertiseService.rank's channel).
+    payload = load("interaction_whoknows")
+    payload["channel_id"] = THREAD
+    [in_thread] = translate("INTERACTION_CREATE", payload, CTX)
+    assert (in_thread.channel, in_thread.thread) == (HELP, THREAD)
     skills = one("INTERACTION_CREATE", "interaction_skills_add")
     assert (
         skills.args == "add kubernetes operators, helm"
