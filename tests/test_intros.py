@@ -232,6 +232,30 @@ async def test_simultaneous_requests_never_pass_the_weekly_cap(app, tmp_path):
 
 
 
+async def test_a_request_never_reaches_an_expert_who_just_left(app, tmp_path):
+    """The expert runs /forget-me (or opts out, or turns requests off) after the request was checked and before it is
+    stored: the request was stored anyway and sent to them, after they had asked to be forgotten."""
+    console, _ = await _setup(app, tmp_path)
+    for leaving in ("/forget-me", "/optout", "/click home.unavailable off"):
+        [(expert, value), *_] = await _ask(console, "UASK1", "who knows why postgres ignores my index?")
+        why = app.intros._why
+
+        async def leaves_meanwhile(*args, why=why, expert=expert, leaving=leaving, **kwargs):  # noqa: ANN002, ANN003, ANN202
+            await _act(console, expert, leaving)
+            return await why(*args, **kwargs)
+
+        app.intros._why = leaves_meanwhile
+        try:
+            actions = await _act(console, "UASK1", f"/click intro.request {value}")
+        finally:
+            app.intros._why = why
+        assert not [a for a in actions if isinstance(a, DirectMessage) and a.user == expert], leaving
+        assert "not taking intro requests" in actions[-1].doc.text
+        async with app.db.sessions() as s:
+            member = await s.scalar(select(Member.id).where(Member.external_id == expert))
+            assert not (await s.scalars(select(Intro.id).where(Intro.expert_id == member))).all(), leaving
+
+
 async def test_not_my_area_on_a_long_question(app, tmp_path):
     """A topic is the question's words, up to 4,000 characters: a unique index on the text itself refused long ones
     on PostgreSQL (an index entry holds at most 2,704 bytes), and "Not my area" on a long question failed there."""

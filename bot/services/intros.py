@@ -104,9 +104,14 @@ class IntroService:
             # The cap is checked again where the request is stored: two requests at once (two replicas) both
             # passed the check above. The expert's row is locked first on PostgreSQL (SQLite ignores FOR UPDATE:
             # its insert, the first write, takes the database's write lock), so the count after the insert sees
-            # every request stored before it, and one over the cap is rolled back.
-            cap = await session.scalar(select(Member.weekly_intro_cap).where(Member.id == expert.id)
-                                       .with_for_update(key_share=True))
+            # every request stored before it, and one over the cap is rolled back. Whether they still take requests
+            # is read there too: an opt-out or /forget-me that came after the check above (its member update waits
+            # for this lock, or this waits for it) was followed by this request, reaching someone who had just left.
+            cap, consents, available, deactivated = (await session.execute(
+                select(Member.weekly_intro_cap, Member.profiling_consent, Member.available_for_intros,
+                       Member.deactivated).where(Member.id == expert.id).with_for_update(key_share=True))).one()
+            if not consents or not available or deactivated:
+                return [self._reply(event, render("intro_unavailable", expert=neutralise(expert.name)))]
             result = await session.execute(insert_ignore(session, Intro).values(
                 community_id=community_id, question_id=question.id, asker_id=asker.id, expert_id=expert.id,
                 state=IntroState.REQUESTED.value, created_at=event.time, expires_at=event.time + self.timeout))
