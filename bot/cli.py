@@ -380,11 +380,13 @@ def eval_cmd(
         typer.echo(line)
     if live:
         typer.echo(f"live: the {result['followed_messages']} later messages followed in time order, each question "
-                   "asked at its time knowing everything said before it; the baselines count the same messages")
+                   "asked at its time and in its channel, knowing everything said before it; the baselines count the "
+                   "same messages")
     else:
         typer.echo("connective: each question replayed against the history before the cut; connective+time: the "
-                   "same, knowing when each question was asked (who is usually around then), as a live question is "
-                   "ranked. `--live` follows the later messages too, as the running bot does")
+                   "same, knowing when and in which channel each question was asked (who is usually around then, who "
+                   "talks there), as a live question is ranked. `--live` follows the later messages too, as the "
+                   "running bot does")
 
 
 def _verdict(systems: dict[str, dict]) -> list[str]:

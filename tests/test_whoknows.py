@@ -254,10 +254,12 @@ async def test_live_eval_follows_the_later_messages(sample_app):
     async with sample_app.db.sessions() as s:
         total = await s.scalar(select(func.count()).select_from(Message).where(Message.community_id == cid))
     seen: list[int] = []
+    asked_in: list[str | None] = []
     rank = sample_app.expertise.rank
 
     async def spy(community_id, *args, **kwargs):
         seen.append(len(await sample_app.expertise.corpus(community_id)))
+        asked_in.append(kwargs.get("channel"))
         return await rank(community_id, *args, **kwargs)
 
     sample_app.expertise.rank = spy
@@ -267,6 +269,9 @@ async def test_live_eval_follows_the_later_messages(sample_app):
     assert result["questions"] >= 20 and mine["n"] == result["questions"]
     assert 0 < result["followed_messages"] < total * 0.3
     assert seen == sorted(seen) and seen[-1] > seen[0]  # the corpus grows question by question
+    async with sample_app.db.sessions() as s:  # each question asked in its thread's channel, as the bot meets it
+        channels = set(await s.scalars(select(Channel.external_id).where(Channel.community_id == cid)))
+    assert set(asked_in) <= channels and len(set(asked_in)) > 1
     for baseline in ("most-active", "top-answerers", "answers-at-hour", "bm25-doc", "dense-doc"):
         assert mine["mrr"] > result["systems"][baseline]["mrr"], result
 
@@ -1007,3 +1012,6 @@ async def test_the_channel_a_question_is_asked_in_counts(sample_app):
         [offered] = [c for section in console.sent[-1].doc.sections for c in section.experts]
         value = offered.buttons[0].value
     assert offered.user == users[2] and offered.user not in await typed("console", debug)
+    # The request tells the expert why them, from the same list: they talk in #frontend, where it was asked.
+    await console.say("UNEWCOMER", f"/click intro.request {value}")
+    assert "often in #frontend" in console.sent[-1].doc.plain(), console.sent[-1].doc.plain()

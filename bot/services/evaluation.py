@@ -8,11 +8,12 @@ question (±1 h), and BM25 or sentence-embedding similarity over messages (Balog
 shared eval tool computes them.
 
 Two protocols:
-- replay (default): the history stays frozen at the cut. connective is scored twice: without the time of
-  the question, and knowing it as a live question is ranked (who is usually around then).
+- replay (default): the history stays frozen at the cut. connective is scored twice: as a replay (the question
+  alone, as the shared eval tool asks it), and knowing when and where (the channel) it was asked, as a live
+  question is ranked (who is usually around then, who talks in that channel).
 - live: as the running bot meets the questions. The later messages are followed in time order, as the bot
-  ingests them, and each question is asked at its time, knowing everything said before it; the baselines
-  count the same messages.
+  ingests them, and each question is asked at its time and in its channel, knowing everything said before it;
+  the baselines count the same messages.
 """
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ from datetime import UTC, datetime
 import numpy as np
 from sqlalchemy import delete, select
 
-from bot.db.models import Member, Message, MessageVector
+from bot.db.models import Channel, Member, Message, MessageVector
 from bot.progress import ProgressFactory, no_progress
 from bot.services.expertise import ExpertiseService
 from matching.corpus import ROLE_ANSWER, ROLE_ASK, Corpus, MessageRecord
@@ -44,6 +45,7 @@ class EvalQuestion:
     asker: str
     answerer: str
     ts: float
+    channel: int = 0  # the channel it was asked in (database id)
 
 
 @dataclass
@@ -88,7 +90,7 @@ def questions_after(corpus: Corpus, cut: float) -> list[EvalQuestion]:
         rec, thread = corpus.records[row], int(a["thread"][row])
         text = clean(" ".join(t for _, t in sorted(asked.get(thread, [])))) or clean(rec.text)
         if thread in first and len(text) >= 15:
-            out.append(EvalQuestion(rec.id, text[:2000], rec.author, first[thread][1], rec.ts))
+            out.append(EvalQuestion(rec.id, text[:2000], rec.author, first[thread][1], rec.ts, rec.channel_id))
     return out
 
 
@@ -181,6 +183,8 @@ async def evaluate(expertise: ExpertiseService, community_id: int, *, cut_share:
     async with expertise.db.sessions.begin() as session:
         bots = set(await session.scalars(select(Member.external_id).where(
             Member.community_id == community_id, Member.is_bot.is_(True))))
+        channels = dict((await session.execute(select(Channel.id, Channel.external_id)
+                                               .where(Channel.community_id == community_id))).all())
         await session.execute(delete(Message).where(Message.community_id == community_id,
                                                     Message.created_at >= datetime.fromtimestamp(cut, UTC)))
     expertise.forget_cache(community_id)
@@ -213,7 +217,7 @@ async def evaluate(expertise: ExpertiseService, community_id: int, *, cut_share:
                 found = await expertise.rank(community_id, q.text, asker=q.asker, top=10, query_vector=vector)
                 systems.setdefault("connective", Scores()).add([s.user for s in found], q, regulars)
             found = await expertise.rank(community_id, q.text, asker=q.asker, top=10, now=asked_at,
-                                         query_vector=vector)
+                                         query_vector=vector, channel=channels.get(q.channel))
             systems.setdefault("connective" if live else "connective+time", Scores()).add(
                 [s.user for s in found], q, regulars)
             nearest = await expertise.vectors.search(community_id, vector, 100)
