@@ -16,16 +16,18 @@ _LINK = re.compile(r"<(https?://[^>|]+)(?:\|([^>]*))?>")
 # expertise), and cut French and German words at every accent ("réseau" was "seau").
 # By script extension, so that the marks these scripts share with none are theirs: the long vowel of "サーバー"
 # (a script of its own, "Common", left it out and read "サーバー" as nothing), the repeat of "人々". Punctuation
-# ("、", "・") ends a run.
-_UNSPACED = (r"[[\p{scx=Han}\p{scx=Hiragana}\p{scx=Katakana}\p{scx=Thai}\p{scx=Lao}\p{scx=Khmer}\p{scx=Myanmar}]"
-             r"--[\p{P}\p{S}\p{Z}]]")
+# ("、", "・") ends a run. Korean is written with spaces, but its words carry their particles and endings ("인덱스가",
+# "인덱스를": the index, as subject and as object), so that as words no two forms of it matched: Hangul is read in
+# pairs too, as Lucene's CJK analyzer reads it: its syllables, not the lone letters of "ㅋㅋㅋ" (a laugh).
+_UNSPACED = (r"[[\p{scx=Han}\p{scx=Hiragana}\p{scx=Katakana}\uAC00-\uD7A3\p{scx=Thai}\p{scx=Lao}\p{scx=Khmer}"
+             r"\p{scx=Myanmar}]--[\p{P}\p{S}\p{Z}]]")
 _TOKEN = regex.compile(rf"(?V1)(?P<run>{_UNSPACED}+)"  # a word starts with no accent of its own ("I ́ve")
                       rf"|(?P<word>[[\p{{L}}\p{{N}}_+#.-]--{_UNSPACED}][[\p{{L}}\p{{M}}\p{{N}}_+#.-]--{_UNSPACED}]+)")
 _IS_UNSPACED = regex.compile(rf"(?V1){_UNSPACED}")
 _ASCII_WORD = re.compile(r"[a-z0-9_+#.-]{2,}")  # the same words, in a text of ASCII only: 3x as fast
 # The text rules' version: what tokens() and carries_expertise() read changed (a community's messages that carry
 # expertise only by the new rules get their vectors then; see ExpertiseService.ensure_model).
-TEXT_RULES = 3
+TEXT_RULES = 4
 _THANKS = re.compile(r"\b(thanks?|thx|ty|cheers|merci|danke|gracias|grazie|obrigad[oa]|dzięki|kiitos|спасибо|"
                      r"благодарю|дякую|appreciated?)\b|谢谢|謝謝|多谢|ありがとう|감사합니다|고맙|🙏|:pray:", re.I)
 
@@ -101,7 +103,7 @@ def shown(text: str, names: Mapping[str, str] | None = None) -> str:
 
 def tokens(text: str) -> list[str]:
     """The words of a text for lexical search, in any script: lower case (case-folded), English stopwords left out,
-    runs of Chinese, Japanese or Thai as overlapping character pairs."""
+    runs of Chinese, Japanese, Korean or Thai as overlapping character pairs."""
     out = []
     text = text.casefold()
     found = [("", tok) for tok in _ASCII_WORD.findall(text)] if text.isascii() else _TOKEN.findall(text)
