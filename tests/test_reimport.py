@@ -40,10 +40,10 @@ def _set_deleted(folder: Path, user: str, deleted: bool) -> Path:
     return folder
 
 
-async def _top(app, question: str, asker: str) -> list[str]:
+async def _top(app, question: str, asker: str, *, replay: bool = False) -> list[str]:
     async with app.db.sessions() as s:
         community_id = await s.scalar(select(Community.id).where(Community.external_id == TEAM))
-    return [e.user for e in await app.expertise.rank(community_id, question, asker=asker)]
+    return [e.user for e in await app.expertise.rank(community_id, question, asker=asker, replay=replay)]
 
 
 async def test_an_older_export_does_not_undo_a_newer_edit(app, tmp_path):
@@ -137,6 +137,8 @@ async def test_a_later_export_follows_deactivation_both_ways(app, tmp_path):
     report = await app.importer.import_slack(deactivated)
     assert (report.errors, report.added) == ([], 0)
     assert "UK8S" not in await _top(app, question, asker="UASK1")
+    # A replay (`ask --json` lines, `connective eval`) asks as the community was then: he answered then.
+    assert (await _top(app, question, asker="UASK1", replay=True))[0] == "UK8S"
 
     reactivated = _set_deleted(_set_deleted(deactivated, "UK8S", False), "UPG", False)
     await app.importer.import_slack(reactivated)

@@ -214,10 +214,12 @@ async def evaluate(expertise: ExpertiseService, community_id: int, *, cut_share:
             asked_at = datetime.fromtimestamp(q.ts, UTC)
             vector = await expertise.encode_one(clean(q.text))
             if not live:
-                found = await expertise.rank(community_id, q.text, asker=q.asker, top=10, query_vector=vector)
+                found = await expertise.rank(community_id, q.text, asker=q.asker, top=10, query_vector=vector,
+                                             replay=True)
                 systems.setdefault("connective", Scores()).add([s.user for s in found], q, regulars)
+            # As asked then (replay): who has left since was a member then, and the baselines count them.
             found = await expertise.rank(community_id, q.text, asker=q.asker, top=10, now=asked_at,
-                                         query_vector=vector, channel=channels.get(q.channel))
+                                         query_vector=vector, channel=channels.get(q.channel), replay=True)
             systems.setdefault("connective" if live else "connective+time", Scores()).add(
                 [s.user for s in found], q, regulars)
             nearest = await expertise.vectors.search(community_id, vector, 100)

@@ -125,6 +125,7 @@ class _AskContext:
     private: set[int]  # the private channels an admin turned on (ids): counted, never quoted
     changes: list[tuple[int, int | None]] | None = None  # corpus_change rows not seen yet (ChangeLog.take)
     asked_in: int | None = None  # the channel asked in (id), where it is one the community's messages are stored from
+    departed: set[str] = field(default_factory=set)  # deactivated accounts: members then, not now (see rank's replay)
 
 
 @dataclass(frozen=True)
@@ -659,9 +660,10 @@ class ExpertiseService:
         query = union_all(
             part("x", no_text, no_text, no_int, no_int).where(
                 Member.community_id == community_id,
-                Member.is_bot.is_(True) | Member.profiling_consent.is_(False) | Member.available_for_intros.is_(False)
-                | Member.deactivated.is_(True),
+                Member.is_bot.is_(True) | Member.profiling_consent.is_(False) | Member.available_for_intros.is_(False),
             ),
+            part("g", no_text, no_text, no_int, no_int).where(Member.community_id == community_id,
+                                                              Member.deactivated.is_(True)),
             part("a", no_text, no_text, Member.weekly_intro_cap, func.count(Intro.id))
             .join(Intro, Intro.expert_id == Member.id)
             .where(Intro.community_id == community_id, Intro.created_at >= since)
@@ -699,7 +701,8 @@ class ExpertiseService:
                 self._skill_vectors[topic] = vec
         changes = None if unseen is None else [(cid, mid) for kind, _, _, _, cid, mid in rows if kind == "c"]
         asked_in = next((channel_id for kind, _, _, _, channel_id, _ in rows if kind == "w"), None)
-        return _AskContext(excluded, skills, declined, private, changes, asked_in)
+        departed = {user for kind, user, *_ in rows if kind == "g"}
+        return _AskContext(excluded, skills, declined, private, changes, asked_in, departed)
 
     def _skill_scores(self, community_id: int, skills: list[tuple[str, str, str, int | None]], query_vec: np.ndarray,
                       query: str, lexical: BM25Index) -> tuple[dict[str, float], dict[str, set[str]]]:
@@ -767,7 +770,8 @@ class ExpertiseService:
     async def excluded_members(self, community_id: int, now: datetime | None = None) -> set[str]:
         """Never suggested: bots, opted-out, unavailable or deactivated members, and members at their weekly
         intro cap."""
-        return (await self._ask_context(community_id, now)).excluded
+        ctx = await self._ask_context(community_id, now)
+        return ctx.excluded | ctx.departed
 
     def _penalties(self, declined: list[tuple[str, str]], query_vec: np.ndarray) -> dict[str, float]:
         sims = {t: float(self._skill_vectors[t] @ query_vec) for _, t in declined}
@@ -905,7 +909,8 @@ class ExpertiseService:
         """The `top` members most able to answer `text`, best first; `skip` are never suggested. `now` is when
         the question is asked (live asks): who is usually around at that hour, and who is in the conversation
         right now, count then. `replay`: the question was asked at `now`, in the past: only what was said
-        before it counts (a live ask knows everything stored, even a message stamped a moment later).
+        before it counts (a live ask knows everything stored, even a message stamped a moment later), and members
+        whose accounts were deactivated since are suggested as the members they were then.
         `channel`: the platform's id of the channel it is asked in, whose regulars it favours (see
         matching.ranking.question_channels)."""
         qtext = clean(text)
@@ -955,7 +960,10 @@ class ExpertiseService:
         skill, skill_sources = ({}, {}) if not ctx.skills else self._skill_scores(
             community_id, ctx.skills, query_vector, text, corpus.lexical)
         ref_time = min(now.timestamp(), latest) if now else latest
-        excluded = ctx.excluded | set(skip) | {user for user, p in penalties.items() if p >= 1.0}
+        # A replay asks as the community was then: a member whose account was deactivated since (an export marks
+        # them "deleted") answered then, and the baselines of an evaluation count them.
+        departed = set() if replay else ctx.departed
+        excluded = ctx.excluded | departed | set(skip) | {user for user, p in penalties.items() if p >= 1.0}
         ranked = rank_experts(corpus, Hits(dense, lexical), asker=asker, excluded=excluded, ref_time=ref_time,
                               weights=weights, skill=skill, top=top + len(penalties),
                               asked_at=now.timestamp() if now else None, before=before, asked_in=ctx.asked_in)
