@@ -550,18 +550,20 @@ async def _channel_ref(app, community_id: int, channel: str | None, known: dict[
         return None
     if (community_id, channel) not in known:
         async with app.db.sessions() as session:
-            count = func.count(Message.id)
-            rows = (await session.execute(
-                select(Channel.external_id, Channel.name, count).outerjoin(Message, Message.channel_id == Channel.id)
-                .where(Channel.community_id == community_id).group_by(Channel.id)
-                .order_by(count.desc(), Channel.name))).all()
+            rows = (await session.execute(select(Channel.external_id, Channel.name)
+                                          .where(Channel.community_id == community_id))).all()
+            wanted = channel.strip().removeprefix("#").casefold()
+            found = next((cid for cid, _ in rows if cid == channel), None) or next(
+                (cid for cid, name in rows if (name or "").casefold() == wanted), None)
             platform = (await session.get(Community, community_id)).platform
-        wanted = channel.strip().removeprefix("#").casefold()
-        found = next((cid for cid, _, _ in rows if cid == channel), None) or next(
-            (cid for cid, name, _ in rows if (name or "").casefold() == wanted), None)
-        if found is None and (channel.startswith("#") or not _channel_shape(platform, channel)):
-            names = ", ".join(f"#{name}" for _, name, _ in rows[:8] if name) or "none yet"
-            raise UserError(f"{option} {channel!r} names no channel of this community (the busiest: {names})")
+            if found is None and (channel.startswith("#") or not _channel_shape(platform, channel)):
+                count = func.count(Message.id)
+                busiest = (await session.scalars(
+                    select(Channel.name).join(Message, Message.channel_id == Channel.id)
+                    .where(Channel.community_id == community_id, Channel.name != "").group_by(Channel.id)
+                    .order_by(count.desc(), Channel.name).limit(8))).all()
+                names = ", ".join(f"#{name}" for name in busiest) or "none yet"
+                raise UserError(f"{option} {channel!r} names no channel of this community (the busiest: {names})")
         known[(community_id, channel)] = found or channel
     return known[(community_id, channel)]
 
