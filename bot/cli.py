@@ -548,6 +548,9 @@ async def _channel_ref(app, community_id: int, channel: str | None, known: dict[
 
     if not channel:
         return None
+    if not usable_id(channel) and not _usable_name(channel):  # a NUL or a lone surrogate: PostgreSQL refused the query
+        raise UserError(f"{option} {channel[:40]!r} is neither a channel's id nor a name (control characters, or too "
+                        "long)")
     if (community_id, channel) not in known:
         async with app.db.sessions() as session:
             rows = (await session.execute(select(Channel.external_id, Channel.name)

@@ -318,6 +318,9 @@ def test_ask_in_a_channel(sample_db):
     assert [e["user"] for e in json.loads(out.stdout)["experts"]] == top3["id"]
     out = run("--db", sample_db, "ask", "--json", "--channel", "#devops-k8s", stdin="")
     assert out.returncode != 0 and 'give each JSON line its own "channel"' in out.stderr
+    out = run("--db", sample_db, "ask", "--channel", "dev\x01ops", question)  # PostgreSQL refuses such a query
+    assert out.returncode != 0 and "is neither a channel's id nor a name" in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1
 
 
 def test_ask_with_an_asker_no_platform_gives_is_one_clear_line(sample_db):
