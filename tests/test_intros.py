@@ -256,6 +256,28 @@ async def test_a_request_never_reaches_an_expert_who_just_left(app, tmp_path):
             assert not (await s.scalars(select(Intro.id).where(Intro.expert_id == member))).all(), leaving
 
 
+async def test_a_request_of_an_asker_who_just_left_is_not_sent(app, tmp_path):
+    """The asker opts out after clicking "Request intro" and before the request is stored: their question is gone, and
+    it must not reach the expert."""
+    console, _ = await _setup(app, tmp_path)
+    [(expert, value), *_] = await _ask(console, "UASK1", "who knows why postgres ignores my index?")
+    why = app.intros._why
+
+    async def asker_leaves(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        await _act(console, "UASK1", "/optout")
+        return await why(*args, **kwargs)
+
+    app.intros._why = asker_leaves
+    try:
+        actions = await _act(console, "UASK1", f"/click intro.request {value}")
+    finally:
+        app.intros._why = why
+    assert not [a for a in actions if isinstance(a, DirectMessage) and a.user == expert]
+    assert "question is gone" in actions[-1].doc.text
+    async with app.db.sessions() as s:
+        assert not (await s.scalars(select(Intro.id))).all()
+
+
 async def test_not_my_area_on_a_long_question(app, tmp_path):
     """A topic is the question's words, up to 4,000 characters: a unique index on the text itself refused long ones
     on PostgreSQL (an index entry holds at most 2,704 bytes), and "Not my area" on a long question failed there."""

@@ -112,6 +112,11 @@ class IntroService:
                        Member.deactivated).where(Member.id == expert.id).with_for_update(key_share=True))).one()
             if not consents or not available or deactivated:
                 return [self._reply(event, render("intro_unavailable", expert=neutralise(expert.name)))]
+            # And the question is still there: an asker who opted out meanwhile took it away (the request failed on
+            # its foreign key). Held (FOR KEY SHARE) until the request is stored, so it cannot go in between.
+            if await session.scalar(select(Question.id).where(Question.id == question.id)
+                                    .with_for_update(read=True, key_share=True)) is None:
+                return [self._reply(event, "That question is gone; ask it again.")]
             result = await session.execute(insert_ignore(session, Intro).values(
                 community_id=community_id, question_id=question.id, asker_id=asker.id, expert_id=expert.id,
                 state=IntroState.REQUESTED.value, created_at=event.time, expires_at=event.time + self.timeout))
