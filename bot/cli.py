@@ -556,8 +556,12 @@ async def _channel_ref(app, community_id: int, channel: str | None, known: dict[
             rows = (await session.execute(select(Channel.external_id, Channel.name)
                                           .where(Channel.community_id == community_id))).all()
             wanted = channel.strip().removeprefix("#").casefold()
-            found = next((cid for cid, _ in rows if cid == channel), None) or next(
-                (cid for cid, name in rows if (name or "").casefold() == wanted), None)
+            named = [cid for cid, name in rows if (name or "").casefold() == wanted]
+            found = next((cid for cid, _ in rows if cid == channel), None)
+            if found is None and len(named) > 1:  # Discord lets two channels (in two categories) share a name
+                raise UserError(f"{option} {channel!r} names {len(named)} channels ({', '.join(sorted(named)[:10])}): "
+                                "give the channel's id")
+            found = found or next(iter(named), None)
             platform = (await session.get(Community, community_id)).platform
             if found is None and (channel.startswith("#") or not _channel_shape(platform, channel)):
                 count = func.count(Message.id)

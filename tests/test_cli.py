@@ -323,6 +323,24 @@ def test_ask_in_a_channel(sample_db):
     assert len(out.stderr.strip().splitlines()) == 1
 
 
+def test_ask_in_a_channel_several_share_the_name_of(tmp_path):
+    """Discord lets two channels (in two categories) share a name: the name is refused, listing their ids, rather than
+    one of them taken."""
+    db = f"sqlite:///{tmp_path / 'two.db'}"
+    export = next((Path(__file__).parent / "fixtures" / "discord_export" / "first").glob("*Text Channels - general*"))
+    twin = json.loads(export.read_text())
+    twin["channel"] = {**twin["channel"], "id": "990000000000000001", "category": "Other"}
+    for m in twin["messages"]:
+        m["id"] = str(int(m["id"]) + 1)
+    (tmp_path / "twin.json").write_text(json.dumps(twin))
+    assert run("--db", db, "import", "discord", str(export), str(tmp_path / "twin.json")).returncode == 0
+    name = twin["channel"]["name"]
+    out = run("--db", db, "ask", "--channel", f"#{name}", "how do I deploy this?")
+    assert out.returncode != 0 and "names 2 channels" in out.stderr and "990000000000000001" in out.stderr
+    out = run("--db", db, "ask", "--channel", "990000000000000001", "how do I deploy this?")
+    assert out.returncode == 0, out.stderr
+
+
 def test_ask_with_an_asker_no_platform_gives_is_one_clear_line(sample_db):
     """A byte that is no text (`--asker $'\\xff'`) was an uncaught traceback on SQLite, and blamed on the database on
     PostgreSQL."""
