@@ -137,8 +137,12 @@ async def test_a_later_export_follows_deactivation_both_ways(app, tmp_path):
     report = await app.importer.import_slack(deactivated)
     assert (report.errors, report.added) == ([], 0)
     assert "UK8S" not in await _top(app, question, asker="UASK1")
-    # A replay (`ask --json` lines, `connective eval`) asks as the community was then: he answered then.
+    # A replay (`ask --json` lines, `connective eval`) asks as the community was then: he answered then, and has left.
     assert (await _top(app, question, asker="UASK1", replay=True))[0] == "UK8S"
+    async with app.db.sessions() as s:
+        community_id = await s.scalar(select(Community.id).where(Community.external_id == TEAM))
+    [kenji] = await app.expertise.rank(community_id, question, asker="UASK1", replay=True, top=1)
+    assert kenji.why[-1] == "has left the workspace since" and len(kenji.permalinks) == len(kenji.why)
 
     reactivated = _set_deleted(_set_deleted(deactivated, "UK8S", False), "UPG", False)
     await app.importer.import_slack(reactivated)

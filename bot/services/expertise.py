@@ -977,7 +977,10 @@ class ExpertiseService:
         mentioned = sorted({user for text in quoted for user in mentioned_users(text)})
         names = await self._names(community_id, [corpus.members[r.member] for r in ranked] + mentioned)
         wall = (now or datetime.now(UTC)).timestamp()
-        return [self._suggestion(corpus, r, names, skill_sources, wall, ctx.private) for r in ranked]
+        found = [self._suggestion(corpus, r, names, skill_sources, wall, ctx.private) for r in ranked]
+        # Said of a member a replay suggests after they left: a reader of the list can reach them no longer.
+        return [replace(f, why=[*f.why, "has left the workspace since"], permalinks=[*f.permalinks, None])
+                if f.user in ctx.departed else f for f in found]
 
     async def display_names(self, community_id: int, users: list[str]) -> dict[str, str]:
         """Members' display names by platform id, for what is shown (a question's mentions echoed)."""
