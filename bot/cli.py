@@ -521,9 +521,7 @@ async def _asker_id(app, community_id: int, asker: str | None, known: dict[tuple
 
     if not asker:
         return None
-    if not usable_id(asker) and not _usable_name(asker):  # a NUL or a lone surrogate: PostgreSQL refused the query
-        raise UserError(f"{option} {asker[:40]!r} is neither a member's id nor a name (control characters, or too "
-                        "long)")
+    _check_reference(asker, option, "a member's")
     if (community_id, asker) not in known:
         async with app.db.sessions() as session:
             community = await session.get(Community, community_id)
@@ -534,6 +532,13 @@ async def _asker_id(app, community_id: int, asker: str | None, known: dict[tuple
                 raise await _no_such_member(session, community, asker, option)
         known[(community_id, asker)] = named.external_id if named else asker
     return known[(community_id, asker)]
+
+
+def _check_reference(value: str, option: str, whose: str) -> None:
+    """A member or channel given by id or name that a database can look up: a NUL or a lone surrogate is refused here
+    (PostgreSQL refused the query)."""
+    if not usable_id(value) and not _usable_name(value):
+        raise UserError(f"{option} {value[:40]!r} is neither {whose} id nor a name (control characters, or too long)")
 
 
 async def _channel_ref(app, community_id: int, channel: str | None, known: dict[tuple[int, str], str],  # noqa: ANN001
@@ -548,9 +553,7 @@ async def _channel_ref(app, community_id: int, channel: str | None, known: dict[
 
     if not channel:
         return None
-    if not usable_id(channel) and not _usable_name(channel):  # a NUL or a lone surrogate: PostgreSQL refused the query
-        raise UserError(f"{option} {channel[:40]!r} is neither a channel's id nor a name (control characters, or too "
-                        "long)")
+    _check_reference(channel, option, "a channel's")
     if (community_id, channel) not in known:
         async with app.db.sessions() as session:
             rows = (await session.execute(select(Channel.external_id, Channel.name)

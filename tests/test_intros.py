@@ -232,23 +232,28 @@ async def test_simultaneous_requests_never_pass_the_weekly_cap(app, tmp_path):
 
 
 
+async def _request_while(app, console: ConsoleAdapter, value: str, user: str, line: str) -> list[Action]:
+    """UASK1 requests the intro `value`, and `user` types `line` after the request is checked, before it is stored."""
+    why = app.intros._why
+
+    async def meanwhile(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        await _act(console, user, line)
+        return await why(*args, **kwargs)
+
+    app.intros._why = meanwhile
+    try:
+        return await _act(console, "UASK1", f"/click intro.request {value}")
+    finally:
+        app.intros._why = why
+
+
 async def test_a_request_never_reaches_an_expert_who_just_left(app, tmp_path):
     """The expert runs /forget-me (or opts out, or turns requests off) after the request was checked and before it is
     stored: the request was stored anyway and sent to them, after they had asked to be forgotten."""
     console, _ = await _setup(app, tmp_path)
     for leaving in ("/forget-me", "/optout", "/click home.unavailable off"):
         [(expert, value), *_] = await _ask(console, "UASK1", "who knows why postgres ignores my index?")
-        why = app.intros._why
-
-        async def leaves_meanwhile(*args, why=why, expert=expert, leaving=leaving, **kwargs):  # noqa: ANN002, ANN003, ANN202
-            await _act(console, expert, leaving)
-            return await why(*args, **kwargs)
-
-        app.intros._why = leaves_meanwhile
-        try:
-            actions = await _act(console, "UASK1", f"/click intro.request {value}")
-        finally:
-            app.intros._why = why
+        actions = await _request_while(app, console, value, expert, leaving)
         assert not [a for a in actions if isinstance(a, DirectMessage) and a.user == expert], leaving
         assert "not taking intro requests" in actions[-1].doc.text
         async with app.db.sessions() as s:
@@ -261,17 +266,7 @@ async def test_a_request_of_an_asker_who_just_left_is_not_sent(app, tmp_path):
     it must not reach the expert."""
     console, _ = await _setup(app, tmp_path)
     [(expert, value), *_] = await _ask(console, "UASK1", "who knows why postgres ignores my index?")
-    why = app.intros._why
-
-    async def asker_leaves(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
-        await _act(console, "UASK1", "/optout")
-        return await why(*args, **kwargs)
-
-    app.intros._why = asker_leaves
-    try:
-        actions = await _act(console, "UASK1", f"/click intro.request {value}")
-    finally:
-        app.intros._why = why
+    actions = await _request_while(app, console, value, "UASK1", "/optout")
     assert not [a for a in actions if isinstance(a, DirectMessage) and a.user == expert]
     assert "question is gone" in actions[-1].doc.text
     async with app.db.sessions() as s:
