@@ -645,10 +645,10 @@ class ExpertiseService:
 
     async def _ask_context(self, community_id: int, now: datetime | None, channel: str | None = None) -> _AskContext:
         """What an ask needs from the database besides the corpus, read on one connection: who is never
-        suggested (bots, opted-out, unavailable or deactivated members, members at their weekly intro cap),
-        declared skills, endorsements and the questions of intros members accepted (as skills of source
-        "intro"), topics members turned down as "not my area", the private channels, and the channel asked in
-        (`channel`, its platform id)."""
+        suggested (bots, opted-out or unavailable members, members at their weekly intro cap), who has left
+        (deactivated accounts: suggested by a replay only), declared skills, endorsements and the questions of
+        intros members accepted (as skills of source "intro"), topics members turned down as "not my area", the
+        private channels, and the channel asked in (`channel`, its platform id)."""
         since = (now or datetime.now(UTC)) - INTRO_CAP_WINDOW
         no_text, no_int = cast(null(), Text), cast(null(), Integer)
         unseen = self.changes.unseen(community_id)
