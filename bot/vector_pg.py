@@ -19,7 +19,7 @@ class PgVectorIndex:
         """Nothing to do: rows are deleted with their messages."""
 
     async def search(self, community_id: int, query: np.ndarray, k: int) -> list[tuple[int, float]]:
-        literal = "[" + ",".join(f"{x:.6f}" for x in np.asarray(query, dtype=np.float32)) + "]"
+        literal = _literal(query)
         async with self.db.engine.connect() as conn:
             # At most 1,000 (pgvector's limit); the iterative scan goes on for a larger k (a replay searches further).
             await conn.execute(text(f"SET LOCAL hnsw.ef_search = {min(max(self.ef_search, k), 1000)}"))
@@ -30,3 +30,19 @@ class PgVectorIndex:
                 {"q": literal, "c": community_id, "k": k},
             )
             return [(int(r[0]), float(r[1])) for r in rows]
+
+    async def similarities(self, community_id: int, query: np.ndarray, ids: list[int]) -> dict[int, float]:
+        if not ids:
+            return {}
+        async with self.db.engine.connect() as conn:
+            rows = await conn.execute(
+                text("SELECT message_id, 1 - (embedding <=> CAST(:q AS vector)) FROM message_vector "
+                     "WHERE community_id = :c AND message_id = ANY(:ids)"),
+                {"q": _literal(query), "c": community_id, "ids": [int(i) for i in ids]},
+            )
+            return {int(r[0]): float(r[1]) for r in rows}
+
+
+def _literal(vector: np.ndarray) -> str:
+    """pgvector's text form of a vector."""
+    return "[" + ",".join(f"{x:.6f}" for x in np.asarray(vector, dtype=np.float32)) + "]"

@@ -97,8 +97,12 @@ async def test_a_message_added_again_is_found_once_with_its_new_vector(small_lar
     found = await index.search(3, query, rows)
     assert len(found) == len({mid for mid, _ in found}) == rows
     assert dict(found)[10] == pytest.approx(-1.0, abs=1e-5) and found[-1][0] == 10
+    assert await index.similarities(3, query, [10, 11]) == {10: pytest.approx(-1.0, abs=1e-5),
+                                                            11: pytest.approx(float(matrix[11] @ query), abs=1e-5)}
     index.add(3, np.array([10]), query[None, :])  # and back
     again = await index.search(3, query, 5)
     assert again[0] == (10, pytest.approx(1.0, abs=1e-5)) and 10 not in [mid for mid, _ in again[1:]]
     index.remove(3, [10])
     assert 10 not in [mid for mid, _ in await index.search(3, query, rows)]
+    assert (await index.similarities(3, query, [10, 11])).keys() == {11}  # removed: no similarity either
+    assert await index.similarities(4, query, [11]) == {}  # another community's message is not this one's

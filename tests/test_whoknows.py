@@ -16,7 +16,7 @@ from bot.db.models import Channel, Community, Member, Message, MessageVector
 from bot.services.evaluation import evaluate
 from bot.services.expertise import ExpertiseService, conversations
 from bot.settings import Settings
-from matching.ranking import FEATURES, with_claims
+from matching.ranking import FEATURES, QUOTE_MIN_SIMILARITY, with_claims
 from matching.text import clean
 from matching.vector_index import NumpyVectorIndex
 from tests.conftest import SAMPLE
@@ -136,6 +136,28 @@ async def test_evidence_is_never_noise_and_private_channels_are_never_quoted(sam
         s.add_all([Channel(community_id=cid, external_id=f"public-{name}", name=name) for name in quoted])
     [renamed] = await sample_app.expertise.rank(cid, question, top=1)
     assert renamed.why == after.why and set(renamed.permalinks) <= {None}
+
+
+async def test_a_message_sharing_only_a_word_of_the_question_is_not_quoted(sample_app):
+    """A quote must be near the question in meaning: a remark in #random that shares "debugging" with a question
+    on pods killed for memory still counts for the ranking, but is no evidence of knowing the answer. Every quote
+    shown is at least QUOTE_MIN_SIMILARITY from the question, by the stored vectors."""
+    cid = await _community_id(sample_app)
+    question = "debugging pods that keep getting OOMKilled in Kubernetes"
+    found = await sample_app.expertise.rank(cid, question, top=10)
+    shown = [why for f in found for why in f.why]
+    assert any("OOMKilled" in why for why in shown)  # the answer itself is quoted
+    assert not any("my cat" in why for why in shown), shown
+    said = {clean(m.text): m.id for m in await _messages(sample_app, cid)}
+    query = sample_app.embedder.encode([clean(question)], query=True)[0]
+    quoted = [said[t] for t in said for why in shown if why.startswith("“") and _snippet_of(why) in t]
+    near = await sample_app.vectors.similarities(cid, query, quoted)
+    assert quoted and len(near) == len(set(quoted)) and min(near.values()) >= QUOTE_MIN_SIMILARITY
+
+
+def _snippet_of(why: str) -> str:
+    """The quoted words of a "why" line, without the ellipsis a long message is cut with."""
+    return why[1:why.index("” (#")].removesuffix("…")
 
 
 async def test_a_question_replayed_at_its_time_knows_only_what_was_said_before(sample_app):
@@ -292,7 +314,14 @@ async def test_pgvector_and_numpy_agree(sample_app):
     assert [m for m, _ in approx][:5] == [m for m, _ in exact][:5]
     assert np.allclose([s for _, s in approx][:5], [s for _, s in exact][:5], atol=1e-4)
     # Past pgvector's largest ef_search (1,000), as a replay searches: every row, no error.
-    assert len(await sample_app.vectors.search(cid, query, 2000)) == len(rows)
+    everything = await numpy_index.search(cid, query, 2000)
+    assert len(await sample_app.vectors.search(cid, query, 2000)) == len(rows) == len(everything)
+    # The similarity of given messages, near or far; an id with no vector is left out.
+    some = [m for m, _ in everything[:3] + everything[-3:]] + [max(m for m, _ in everything) + 1]
+    by_pg, by_numpy = [await index.similarities(cid, query, some) for index in (sample_app.vectors, numpy_index)]
+    assert by_pg.keys() == by_numpy.keys() == set(some[:-1])
+    assert all(by_pg[m] == pytest.approx(s, abs=1e-4) for m, s in by_numpy.items())
+    assert by_numpy == {m: pytest.approx(s, abs=1e-6) for m, s in everything if m in by_numpy}
 
 
 async def test_an_edited_message_is_found_once_by_its_new_text(app):

@@ -60,7 +60,16 @@ from bot.services.changes import ChangeLog
 from matching.corpus import Corpus, MessageRecord
 from matching.fit import build_examples, fit_weights
 from matching.lexical import BM25Index
-from matching.ranking import FEATURES, PRESENT_HOURS, Hits, Ranked, dense_weights, lexical_hits, rank_experts
+from matching.ranking import (
+    FEATURES,
+    PRESENT_HOURS,
+    QUOTE_MIN_SIMILARITY,
+    Hits,
+    Ranked,
+    dense_weights,
+    lexical_hits,
+    rank_experts,
+)
 from matching.text import TEXT_RULES, carries_expertise, clean, mentioned_users, shown, tokens
 from matching.vector_index import NumpyVectorIndex, VectorIndex
 
@@ -971,7 +980,7 @@ class ExpertiseService:
             for r in ranked:
                 r.score *= 1.0 - penalties.get(corpus.members[r.member], 0.0)
             ranked = sorted(ranked, key=lambda r: -r.score)
-        ranked = ranked[:top]
+        ranked = await self._near_quotes(community_id, corpus, ranked[:top], query_vector)
         # The members mentioned in what may be quoted are named too: "<@U1>'s code" read "'s code".
         quoted = [corpus.records[row].text for r in ranked for row in r.evidence]
         mentioned = sorted({user for text in quoted for user in mentioned_users(text)})
@@ -981,6 +990,17 @@ class ExpertiseService:
         # Said of a member a replay suggests after they left: a reader of the list can reach them no longer.
         return [replace(f, why=[*f.why, "has left the workspace since"], permalinks=[*f.permalinks, None])
                 if f.user in ctx.departed else f for f in found]
+
+    async def _near_quotes(self, community_id: int, corpus: Corpus, ranked: list[Ranked],
+                           query_vector: np.ndarray) -> list[Ranked]:
+        """The suggestions with only the evidence rows near the question in meaning (QUOTE_MIN_SIMILARITY) left to
+        quote: a hit that shares a word of the question ("debugging" in a remark about a cat) still counts for the
+        ranking, but shown as why it says nothing. A row with no vector (not embedded yet) is not quoted."""
+        ids = sorted({corpus.records[row].id for r in ranked for row in r.evidence})
+        near = await self.vectors.similarities(community_id, query_vector, ids)
+        return [replace(r, evidence=[row for row in r.evidence
+                                     if near.get(corpus.records[row].id, -1.0) >= QUOTE_MIN_SIMILARITY])
+                for r in ranked]
 
     async def display_names(self, community_id: int, users: list[str]) -> dict[str, str]:
         """Members' display names by platform id, for what is shown (a question's mentions echoed)."""
