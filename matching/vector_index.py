@@ -8,7 +8,8 @@ partitioning are scanned exactly until they reach a fifth of the block, then it 
 a worker thread (searches meanwhile use the old partitions). A removed or replaced row is retired where
 it stands (its id no longer names a message) rather than moved out, which would undo the partition order.
 The pgvector index lives in bot/ because it queries the database; both keep one vector per message (the
-latest added) and return (message id, cosine similarity) pairs, best first, each message once.
+latest added) and return (message id, cosine similarity) pairs, best first, each message once; `similarities` gives
+the similarity of given messages however far they are (the evidence shown is held to it).
 """
 from __future__ import annotations
 

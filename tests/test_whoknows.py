@@ -954,6 +954,17 @@ async def test_a_thread_is_similar_only_if_something_said_in_it_matches(app):
     found = {f.user: f.why for f in await app.expertise.rank(cid, "terraform rollback", top=5)}
     assert any("similar thread" in why for why in found["U2"]), found
 
+async def test_a_thread_that_only_shares_a_word_with_the_question_is_not_similar(app):
+    """A conversation is "similar" only if something said in it is near the question in meaning: birthday wishes
+    for Marta are no similar thread for a question on Marta's pods killed for memory (they were, by the name)."""
+    said = [("1", "U1", "1", "happy birthday Marta!"), ("2", "U2", "1", "happy birthday! 🎂"),
+            ("3", "U4", "3", "our pods keep getting OOMKilled in kubernetes"),
+            ("4", "U3", "3", "raise the memory limit; kubectl describe pod shows the OOMKilled reason")]
+    cid = await _conversation(app, "TNEAR", said)
+    found = {f.user: f.why for f in await app.expertise.rank(cid, "Marta's pods get OOMKilled on every deploy", top=5)}
+    assert any("answered 1 similar thread" in why for why in found["U3"]), found
+    assert not any("similar thread" in why for why in found["U2"]), found
+
 
 async def test_a_scheduled_job_stopped_with_the_bot_is_one_line_not_a_failure(caplog):
     """A job cancelled as the bot stops (a Discord login that failed ended the digest catch-up mid-query) was logged
