@@ -29,7 +29,6 @@ class VectorIndex(Protocol):
     async def similarities(self, community_id: int, query: np.ndarray, ids: list[int]) -> dict[int, float]:
         """The cosine similarity of each of these messages to the query (those with a vector), however far."""
 
-
     def add(self, community_id: int, ids: np.ndarray, vectors: np.ndarray) -> None:
         """Vectors of stored messages; one for a message the index has replaces its old one (an edit)."""
 
@@ -218,7 +217,7 @@ class NumpyVectorIndex:
         block = self._blocks.get(community_id)
         if block is None or not ids:
             return {}
-        # A scan of the ids (retired rows hold RETIRED, never a message's id): 0.3 ms at 200,000 rows.
+        # A scan of the ids (retired rows hold RETIRED, never a message's id): 0.9 ms for 50 ids of 200,000 rows.
         rows = np.flatnonzero(np.isin(block.ids[: block.n], np.asarray(ids, dtype=np.int64)))
         sims = block.matrix[rows] @ np.asarray(query, dtype=np.float32)
         return {int(block.ids[r]): float(s) for r, s in zip(rows, sims, strict=True)}
