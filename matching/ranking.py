@@ -91,10 +91,8 @@ SIMILAR_THREAD_SHARE = 0.6
 # questions each of racket-2019 and clojurians-2019, 42% and 30% of the messages quoted fell below it (by their
 # stored vectors), and those read were nearly all beside the point ("Oh.... interesting." for a question opening "Oh
 # for heaven's sake", a remark on sharing glue code "in a repo" for one on a repo's CI). Ranking still counts every
-# hit; only what is shown as why is held to it. A member's QUOTE_CANDIDATES best rows are offered, the service keeps
-# those near enough.
+# hit; only what is shown as why is held to it (Hits.near).
 QUOTE_MIN_SIMILARITY = 0.3
-QUOTE_CANDIDATES = 10
 # When no word of the question is found and the nearest message is further than this (cosine), nothing is
 # evidence: a relative share would quote noise and call it "similar threads". On racket-2019 nonsense
 # questions' nearest messages measured 0.34-0.42 and none of them matched a word; real questions nearly
@@ -120,6 +118,9 @@ class Hits:
 
     dense: dict[int, float]
     lexical: dict[int, float]
+    # How near in meaning (cosine) hits are that the dense search did not return (found by their words): what is
+    # shown as evidence is held to QUOTE_MIN_SIMILARITY. Where a row is in neither, it counts as unrelated.
+    near: dict[int, float] = field(default_factory=dict)
 
     def relevance(self, row: int) -> float:
         return 0.5 * self.dense.get(row, 0.0) + 0.5 * self.lexical.get(row, 0.0)
@@ -439,6 +440,8 @@ def features(
     rows = np.fromiter(hits.rows, dtype=np.int64)
     dense = np.fromiter((hits.dense.get(int(r), 0.0) for r in rows), dtype=np.float64, count=len(rows))
     lexical = np.fromiter((hits.lexical.get(int(r), 0.0) for r in rows), dtype=np.float64, count=len(rows))
+    near = np.fromiter((hits.near.get(int(r), hits.dense.get(int(r), 0.0)) for r in rows), dtype=np.float64,
+                       count=len(rows))
     rel = 0.5 * dense + 0.5 * lexical
     h_member, h_role, h_thread = author[rows].astype(np.int64), role[rows], thread[rows]
     ok = _excluded_mask(h_member, asker, excluded)
@@ -447,8 +450,8 @@ def features(
     threads, inverse = np.unique(h_thread[in_thread], return_inverse=True)
     thread_rel = np.zeros(len(threads))
     np.maximum.at(thread_rel, inverse, rel[in_thread])
-    thread_near = np.zeros(len(threads))  # and as near in meaning as its nearest message among the dense hits
-    np.maximum.at(thread_near, inverse, dense[in_thread])
+    thread_near = np.zeros(len(threads))  # and as near in meaning as its nearest message among the hits
+    np.maximum.at(thread_near, inverse, near[in_thread])
     # Everyone who answered in a relevant thread, whether or not their own message matched: per member
     # and thread, their first answer there.
     t_rows = np.sort(rows_of(corpus, "thread", threads)) if len(threads) else np.zeros(0, dtype=np.int64)
@@ -540,13 +543,14 @@ def features(
     # The bar is set by what can be quoted: the question asked before (or a near copy of it) is the best hit
     # there is, and measured against it every answer it got fell under EVIDENCE_SHARE and nobody was quoted.
     top_rel = np.inf if nothing or not quotable.any() else float(hrel[quotable].max())
-    quote = (hrel >= EVIDENCE_SHARE * top_rel) & quotable
+    quote = (hrel >= EVIDENCE_SHARE * top_rel) & quotable & (near[ok] >= QUOTE_MIN_SIMILARITY)
     # A similar thread is shown for a reply that tells something: "lol" or "me too?" in a thread still counts
     # for the ranking (who is in such conversations; without it the long tail drops 1.32x -> 1.25x), but is
     # no evidence that its author knows the answer. Per member and thread, their first such reply counts, and is
     # quoted if it matches the question itself: a word of it, or as near as MIN_DENSE_EVIDENCE (every message
-    # of a small community is a dense hit, lunch plans in a similar thread too).
+    # of a small community is a dense hit, lunch plans in a similar thread too), and is near in meaning, as any quote.
     matched = rows[(lexical > 0) | (dense >= MIN_DENSE_EVIDENCE)]
+    worth_quoting = rows[((lexical > 0) | (dense >= MIN_DENSE_EVIDENCE)) & (near >= QUOTE_MIN_SIMILARITY)]
     told = a["substantive"][t_rows] & ~a["asks"][t_rows]
     told &= ~a["acknowledges"][t_rows]
     _, first_told = np.unique(pair_key[told], return_index=True)
@@ -570,7 +574,7 @@ def features(
     similar = (e_rel >= SIMILAR_THREAD_SHARE * top_thread) & on_topic
     evidence = Evidence(hm[quote], (hrel * weight)[quote], rows[ok][quote],
                         e_member[similar], e_thread[similar], 0.5 * e_rel[similar], e_row[similar],
-                        np.isin(e_row[similar], matched), where)
+                        np.isin(e_row[similar], worth_quoting), where)
     return cands, feats, evidence
 
 
@@ -615,7 +619,7 @@ def rank_experts(
         rows, similar_threads = evidence.of(m)
         # "latest" goes with the similar threads it is said of (it was the newest of five rows, only three shown)
         latest = max((float(ts[r]) for r in evidence.thread_rows(m)), default=None)
-        out.append(Ranked(m, float(probs[i]), feats[i], rows[:QUOTE_CANDIDATES], similar_threads, latest,
+        out.append(Ranked(m, float(probs[i]), feats[i], rows[:5], similar_threads, latest,
                           home_channel(corpus, pri, m, evidence.channels) if feats[i, _COL["channel"]] >= TALKS_MORE
                           else None))
     return out

@@ -966,6 +966,28 @@ async def test_a_thread_that_only_shares_a_word_with_the_question_is_not_similar
     assert not any("similar thread" in why for why in found["U2"]), found
 
 
+async def test_a_thread_found_by_its_words_is_similar_if_it_is_near_in_meaning(app, monkeypatch):
+    """How near a hit is, is read from its stored vector, not only from the dense search's nearest: a thread that
+    only the words found (in a big community, past the TOP_K nearest messages; here the search leaves it out) is a
+    similar thread, and its answer is quoted, when it is near the question in meaning."""
+    said = [("1", "U4", "1", "our containers keep getting OOMKilled in kubernetes"),
+            ("2", "U2", "1", "raise the memory limit; kubectl describe shows the OOMKilled reason"),
+            ("3", "U5", "3", "my pods were OOMKilled again last night"),
+            ("4", "U3", "3", "pods get OOMKilled when they go over their memory limit: give the pods more memory")]
+    cid = await _conversation(app, "TWORDS", said)
+    unseen = {m.id for m in await _messages(app, cid) if m.thread_external_id == "3"}
+    search = app.vectors.search
+
+    async def nearest_elsewhere(community_id, query, k):  # noqa: ANN001, ANN202
+        return [(mid, sim) for mid, sim in await search(community_id, query, k) if mid not in unseen]
+
+    monkeypatch.setattr(app.vectors, "search", nearest_elsewhere)
+    found = {f.user: f.why for f in await app.expertise.rank(cid, "why are my pods OOMKilled?", top=5)}
+    for answerer in ("U2", "U3"):
+        assert any("answered 1 similar thread" in why for why in found[answerer]), found
+        assert any(why.startswith("“") and "OOMKilled" in why for why in found[answerer]), found
+
+
 async def test_a_scheduled_job_stopped_with_the_bot_is_one_line_not_a_failure(caplog):
     """A job cancelled as the bot stops (a Discord login that failed ended the digest catch-up mid-query) was logged
     by APScheduler as a failure, with a traceback beside the one error line the command printed (audit 10)."""

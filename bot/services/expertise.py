@@ -63,7 +63,6 @@ from matching.lexical import BM25Index
 from matching.ranking import (
     FEATURES,
     PRESENT_HOURS,
-    QUOTE_MIN_SIMILARITY,
     Hits,
     Ranked,
     dense_weights,
@@ -973,14 +972,15 @@ class ExpertiseService:
         # them "deleted") answered then, and the baselines of an evaluation count them.
         departed = set() if replay else ctx.departed
         excluded = ctx.excluded | departed | set(skip) | {user for user, p in penalties.items() if p >= 1.0}
-        ranked = rank_experts(corpus, Hits(dense, lexical), asker=asker, excluded=excluded, ref_time=ref_time,
+        hits = Hits(dense, lexical, await self._near(community_id, corpus, dense, lexical, query_vector))
+        ranked = rank_experts(corpus, hits, asker=asker, excluded=excluded, ref_time=ref_time,
                               weights=weights, skill=skill, top=top + len(penalties),
                               asked_at=now.timestamp() if now else None, before=before, asked_in=ctx.asked_in)
         if penalties:
             for r in ranked:
                 r.score *= 1.0 - penalties.get(corpus.members[r.member], 0.0)
             ranked = sorted(ranked, key=lambda r: -r.score)
-        ranked = await self._near_quotes(community_id, corpus, ranked[:top], query_vector)
+        ranked = ranked[:top]
         # The members mentioned in what may be quoted are named too: "<@U1>'s code" read "'s code".
         quoted = [corpus.records[row].text for r in ranked for row in r.evidence]
         mentioned = sorted({user for text in quoted for user in mentioned_users(text)})
@@ -991,16 +991,13 @@ class ExpertiseService:
         return [replace(f, why=[*f.why, "has left the workspace since"], permalinks=[*f.permalinks, None])
                 if f.user in ctx.departed else f for f in found]
 
-    async def _near_quotes(self, community_id: int, corpus: Corpus, ranked: list[Ranked],
-                           query_vector: np.ndarray) -> list[Ranked]:
-        """The suggestions with only the evidence rows near the question in meaning (QUOTE_MIN_SIMILARITY) left to
-        quote: a hit that shares a word of the question ("debugging" in a remark about a cat) still counts for the
-        ranking, but shown as why it says nothing. A row with no vector (not embedded yet) is not quoted."""
-        ids = sorted({corpus.records[row].id for r in ranked for row in r.evidence})
+    async def _near(self, community_id: int, corpus: Corpus, dense: dict[int, float], lexical: dict[int, float],
+                    query_vector: np.ndarray) -> dict[int, float]:
+        """How near in meaning (cosine, by their stored vectors) the hits found only by their words are: what is
+        quoted, and which threads are called similar, is held to it (Hits.near). A row with no vector yet is not."""
+        ids = [corpus.records[row].id for row in lexical if row not in dense]
         near = await self.vectors.similarities(community_id, query_vector, ids)
-        return [replace(r, evidence=[row for row in r.evidence
-                                     if near.get(corpus.records[row].id, -1.0) >= QUOTE_MIN_SIMILARITY])
-                for r in ranked]
+        return {row: near[mid] for mid in near if (row := corpus.row_of.get(mid)) is not None}
 
     async def display_names(self, community_id: int, users: list[str]) -> dict[str, str]:
         """Members' display names by platform id, for what is shown (a question's mentions echoed)."""
