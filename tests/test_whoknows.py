@@ -954,6 +954,7 @@ async def test_a_thread_is_similar_only_if_something_said_in_it_matches(app):
     found = {f.user: f.why for f in await app.expertise.rank(cid, "terraform rollback", top=5)}
     assert any("similar thread" in why for why in found["U2"]), found
 
+
 async def test_a_thread_that_only_shares_a_word_with_the_question_is_not_similar(app):
     """A conversation is "similar" only if something said in it is near the question in meaning: birthday wishes
     for Marta are no similar thread for a question on Marta's pods killed for memory (they were, by the name)."""
