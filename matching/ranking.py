@@ -549,8 +549,8 @@ def features(
     # no evidence that its author knows the answer. Per member and thread, their first such reply counts, and is
     # quoted if it matches the question itself: a word of it, or as near as MIN_DENSE_EVIDENCE (every message
     # of a small community is a dense hit, lunch plans in a similar thread too), and is near in meaning, as any quote.
-    matched = rows[(lexical > 0) | (dense >= MIN_DENSE_EVIDENCE)]
-    worth_quoting = rows[((lexical > 0) | (dense >= MIN_DENSE_EVIDENCE)) & (near >= QUOTE_MIN_SIMILARITY)]
+    matches = (lexical > 0) | (dense >= MIN_DENSE_EVIDENCE)
+    matched, worth_quoting = rows[matches], rows[matches & (near >= QUOTE_MIN_SIMILARITY)]
     told = a["substantive"][t_rows] & ~a["asks"][t_rows]
     told &= ~a["acknowledges"][t_rows]
     _, first_told = np.unique(pair_key[told], return_index=True)

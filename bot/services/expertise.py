@@ -60,15 +60,7 @@ from bot.services.changes import ChangeLog
 from matching.corpus import Corpus, MessageRecord
 from matching.fit import build_examples, fit_weights
 from matching.lexical import BM25Index
-from matching.ranking import (
-    FEATURES,
-    PRESENT_HOURS,
-    Hits,
-    Ranked,
-    dense_weights,
-    lexical_hits,
-    rank_experts,
-)
+from matching.ranking import FEATURES, PRESENT_HOURS, Hits, Ranked, dense_weights, lexical_hits, rank_experts
 from matching.text import TEXT_RULES, carries_expertise, clean, mentioned_users, shown, tokens
 from matching.vector_index import NumpyVectorIndex, VectorIndex
 
