@@ -776,6 +776,12 @@ def _header_question(question: str, names: dict[str, str] | None = None) -> str:
     return text[:cut].rstrip() + "…"
 
 
+def _score(score: float) -> str:
+    """A suggestion's score (the chance of being the first to answer) to two places; one too small to show reads
+    "<0.01", not "0.00", which said the member had no chance at all."""
+    return f"{score:.2f}" if score >= 0.005 else "<0.01"
+
+
 def _print_experts(question: str, found, names: dict[str, str] | None = None) -> None:  # noqa: ANN001
     from rich.console import Console
     from rich.text import Text
@@ -792,7 +798,7 @@ def _print_experts(question: str, found, names: dict[str, str] | None = None) ->
     console.print(_literal(f"Who knows “{shown}”" + ("" if shown.endswith("?") else "?"), "bold"))
     for i, e in enumerate(found, 1):
         console.print(Text.assemble(f"{i}. ", _literal(e.name, "bold"), _literal(f" ({e.user})"),
-                                    f"  score {e.score:.2f}"))
+                                    f"  score {_score(e.score)}"))
         for why, link in zip(e.why, e.permalinks, strict=False):
             # Wrapped under its own indent, so that each piece of evidence reads as one item.
             # A link in it stays on one line, longer than the line if it must (split, it cannot be opened).

@@ -28,7 +28,9 @@ def render_plain(doc: Document) -> str:
         for quote in section.quotes:
             lines.append(f"• {quote.text}" + (f"\n  {quote.permalink}" if quote.permalink else ""))
         for i, card in enumerate(section.experts, 1):
-            lines.append(f"{i}. {card.name} ({card.user}), score {card.score:.2f}")
+            # No score in a chat card (nor on Slack and Discord): it is the chance of being the first to answer, so
+            # any suggestion after a clear first one read "score 0.00", as if it could not help. The order says it.
+            lines.append(f"{i}. {card.name} ({card.user})")
             for ev in card.why:
                 lines.append(f"   - {ev.text}" + (f"\n     {ev.permalink}" if ev.permalink else ""))
             for b in card.buttons:

@@ -392,6 +392,19 @@ def test_ask_prints_names_evidence_and_links_as_stored(capsys):
     assert capsys.readouterr().out == "Nobody has talked about “[/x]” yet.\n"
 
 
+def test_ask_shows_a_score_too_small_to_print_as_below_a_hundredth(capsys):
+    """A fifth suggestion's chance of being first to answer read "score 0.00", as if they could not help."""
+    from types import SimpleNamespace
+
+    from bot.cli import _print_experts
+
+    experts = [SimpleNamespace(name=name, user=user, score=score, why=[], permalinks=[])
+               for name, user, score in (("Ann", "UA", 0.93), ("Bob", "UB", 0.012), ("Cy", "UC", 0.0004))]
+    _print_experts("k8s", experts)
+    assert capsys.readouterr().out.splitlines()[1:] == ["1. Ann (UA)  score 0.93", "2. Bob (UB)  score 0.01",
+                                                        "3. Cy (UC)  score <0.01"]
+
+
 def test_ask_shortens_a_long_question_in_its_header(capsys):
     """A pasted 40k-character log is echoed by its first 200 characters or so, not in full."""
     from types import SimpleNamespace

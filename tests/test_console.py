@@ -22,6 +22,8 @@ async def test_who_knows_ranks_the_expert_with_evidence(app, tmp_path):
     [answer] = await console.say("UASK1", "who knows why postgres ignores my index?")
     lines = answer.splitlines()
     assert "Petra" in lines[1], answer  # first expert listed
+    # No score on a card: it is the chance of being first to answer, and read "score 0.00" under the others.
+    assert "score" not in answer
     assert "EXPLAIN ANALYZE" in answer or "autovacuum" in answer  # evidence quotes what she answered
     assert "Asha" not in answer  # the asker is never suggested
 

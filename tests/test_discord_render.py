@@ -30,6 +30,7 @@ def test_expert_cards_become_embeds_with_evidence_and_buttons_within_limits():
     assert sum(len(e) for e in rendered.embeds) <= 6000
     first = rendered.embeds[0].to_dict()
     assert first["title"] == "1. Member 1" and "<@1100000000000000201>" in first["description"]
+    assert "footer" not in rendered.embeds[9].to_dict()  # no "score 0.10": the order and the evidence say why
     assert "[message](https://discord.com/channels/1/2/1)" in first["description"]
     ids = [item.custom_id for item in rendered.view.children]
     assert ids[0] == "intro.request|7:1100000000000000201" and len(ids) == 12

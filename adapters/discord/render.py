@@ -78,12 +78,13 @@ def _evidence_lines(card: ExpertCard) -> str:
 
 
 def _expert_embed(rank: int, card: ExpertCard) -> discord.Embed:
-    embed = discord.Embed(
+    # No score, as on Slack: it is the chance of being the first to answer, which read "0.00" under any suggestion
+    # after a clear first one. The order and the evidence say why.
+    return discord.Embed(
         title=_cut(f"{rank}. {card.name}", MAX_TITLE),
         description=_cut(_evidence_lines(card), MAX_CARD),
         colour=ACCENT,
     )
-    return embed.set_footer(text=f"score {card.score:.2f}")
 
 
 def _resource_line(item: ResourceItem) -> str:
