@@ -69,15 +69,18 @@ _CHANNEL_MENTION = re.compile(r"<#([A-Za-z0-9]+)(?:\|([^>]*))?>")
 _JOIN = r"(?:,|/|&|\bor\b|\band\b)"
 _UNNAMED = re.compile(rf"(?P<lead>\s*{_JOIN})?\s*\x00(?:['’]s\b)?(?:\s*{_JOIN}\s*\x00(?:['’]s\b)?)*"
                       rf"(?:(?P<tail>\s*[,:])|(?P<join>\s*{_JOIN}(?=\s)))?")
-_SPACE_BEFORE_PUNCT = re.compile(r"\s+([,.;:!?)](?:\s|$))")
-_DOUBLE_PUNCT = re.compile(r"([,;:])(?:\s*[,;:])+")
+# Where shown() took a mention out, the punctuation around it is tidied ("rollback, , rewrote it"), there only: the
+# same tidying over the whole text turned code's "std::fs" into "std:fs" and Racket's "(a . b)" into "(a. b)".
+_SEAM = "\x01"
+_SEAM_DOUBLE_PUNCT = re.compile(r"([,;:])(?:[\s\x01]*\x01[\s\x01]*[,;:])+")
+_SEAM_BEFORE_PUNCT = re.compile(r"\s*\x01[\s\x01]*([,.;:!?)](?:\s|$))")
 
 
 def _drop_unnamed(m: re.Match) -> str:
     """"@Eun or <nobody>, can you" -> "@Eun, can you"; "<nobody>: you can" -> "you can"."""
     if m.group("lead"):
-        return (m.group("tail") or "").strip() + (m.group("join") or "")
-    return " "
+        return _SEAM + (m.group("tail") or "").strip() + (m.group("join") or "")
+    return _SEAM
 
 
 def shown(text: str, names: Mapping[str, str] | None = None) -> str:
@@ -96,9 +99,9 @@ def shown(text: str, names: Mapping[str, str] | None = None) -> str:
         return f"#{label or 'channel'}"
 
     text = _CHANNEL_MENTION.sub(channel, unicodedata.normalize("NFKC", text or ""))
-    text = _UNNAMED.sub(_drop_unnamed, _NAMED_MENTION.sub(name, text))
-    text = _DOUBLE_PUNCT.sub(r"\1", _SPACE_BEFORE_PUNCT.sub(r"\1", clean(text)))
-    return text.lstrip(",;:.- ")
+    text = _MENTION.sub(_SEAM, _UNNAMED.sub(_drop_unnamed, _NAMED_MENTION.sub(name, text)))  # and <!here>
+    text = _SEAM_BEFORE_PUNCT.sub(r"\1", _SEAM_DOUBLE_PUNCT.sub(r"\1", text)).replace(_SEAM, " ")
+    return clean(text).lstrip(",;:.- ")
 
 
 def tokens(text: str) -> list[str]:

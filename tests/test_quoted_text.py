@@ -116,3 +116,12 @@ def test_mentions_of_ids_other_platforms_have():
 
     assert mentioned_users("ask <@0f8fad5b-d9cb-469f-a165-70867728950e>, <@U024BE7LH|bob> or <@!80351110224678912>") \
         == ["0f8fad5b-d9cb-469f-a165-70867728950e", "U024BE7LH", "80351110224678912"]
+
+
+def test_code_in_a_quote_is_shown_as_written():
+    """Punctuation is tidied only where a mention was taken out: over the whole text it showed `#[tokio::main]` as
+    "#[tokio:main]" and Racket's "(a . b)" as "(a. b)" (audit 15)."""
+    for code in ("Use reqwest with the tokio runtime: #[tokio::main] async fn main()",
+                 "how to use std::fs::read_to_string ?", "'(a . b) is a pair, and x :: Int a type"):
+        assert shown(code) == code
+    assert shown("hey <!here> , look at `a::b`, <@UX> , ok") == "hey, look at `a::b`, ok"
