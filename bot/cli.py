@@ -763,9 +763,10 @@ def _literal(text: str, style: str = "") -> Text:
 def _header_question(question: str, names: dict[str, str] | None = None) -> str:
     """The question as people read it: Slack's markup resolved ("<@U1>" as "@name", "&amp;" as "&"), and a long one
     cut at a word, never inside a link."""
+    from bot.safety import neutralise
     from matching.text import shown
 
-    text = shown(question, names)
+    text = neutralise(shown(question, names))  # "@everyone" typed as text too, as the chat echoes it
     if len(text) <= HEADER_QUESTION_CHARS:
         return text
     cut = text.rfind(" ", 0, HEADER_QUESTION_CHARS - 1)

@@ -405,6 +405,14 @@ def test_ask_shows_a_score_too_small_to_print_as_below_a_hundredth(capsys):
                                                         "3. Cy (UC)  score <0.01"]
 
 
+def test_ask_echoes_a_question_unable_to_ping(capsys):
+    """<!channel> was dropped from the echoed question, while "@everyone" typed as text stayed as it was."""
+    from bot.cli import _print_experts
+
+    _print_experts("<!channel> @everyone who knows k8s?", [])
+    assert capsys.readouterr().out == "Nobody has talked about “@\u200beveryone who knows k8s?” yet.\n"
+
+
 def test_ask_shortens_a_long_question_in_its_header(capsys):
     """A pasted 40k-character log is echoed by its first 200 characters or so, not in full."""
     from types import SimpleNamespace

@@ -1078,3 +1078,16 @@ async def test_the_channel_a_question_is_asked_in_counts(sample_app):
     # The request tells the expert why them, from the same list: they talk in #frontend, where it was asked.
     await console.say("UNEWCOMER", f"/click intro.request {value}")
     assert "often in #frontend" in console.sent[-1].doc.plain(), console.sent[-1].doc.plain()
+
+
+async def test_what_a_suggestion_shows_cannot_ping_wherever_it_is_shown(app):
+    """`ask --json` hands `why` to other tools, which may post it: an announcement quoted there pinged everyone
+    (audit 15). The chat cards neutralised it; the suggestion itself now does."""
+    said = [("1", "U1", "1", "How do I make async http requests with tokio?"),
+            ("2", "U2", "1", "@everyone reminder: the tokio async http workshop is tomorrow, bring your requests code"),
+            ("3", "U3", "1", "<!here> use reqwest with the tokio runtime for async http requests")]
+    cid = await _conversation(app, "TPING", said)
+    found = await app.expertise.rank(cid, "async http requests with tokio", asker="U9", top=5)
+    shown = " ".join(line for f in found if f.user in ("U2", "U3") for line in f.why)
+    assert "workshop" in shown and "reqwest" in shown, shown
+    assert "@\u200beveryone reminder" in shown and "@everyone" not in shown and "<!" not in shown

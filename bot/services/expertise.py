@@ -56,6 +56,7 @@ from bot.db.types import EMBEDDING_DIM
 from bot.embedder import Embedder
 from bot.errors import UserError, briefly
 from bot.repo import claim_event, insert_ignore, release_event
+from bot.safety import neutralise
 from bot.services.changes import ChangeLog
 from matching.corpus import Corpus, MessageRecord
 from matching.fit import build_examples, fit_weights
@@ -1055,8 +1056,9 @@ class ExpertiseService:
         elif r.features[AVAILABLE] >= AROUND:
             why.append("usually around at this time of day")
             links.append(None)
-        return Suggestion(user=user, name=names.get(user, user), score=round(r.score, 4), why=why,
-                          permalinks=links)
+        # Unable to ping wherever it is shown: `ask --json` hands `why` to other tools, which may post it.
+        return Suggestion(user=user, name=neutralise(names.get(user, user)), score=round(r.score, 4),
+                          why=[neutralise(line) for line in why], permalinks=links)
 
 
 def _gather_rows(matrix: np.ndarray, source: np.ndarray, has: np.ndarray, dim: int) -> np.ndarray:
