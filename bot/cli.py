@@ -473,6 +473,19 @@ def _expert_json(e) -> dict:  # noqa: ANN001
     return {"user": e.user, "name": e.name, "score": e.score, "why": e.why}
 
 
+def _json_line(line: str) -> object:
+    """One JSON value, or a ValueError saying in a few words why the line is none: the parser's own message named
+    a control character for a line cut short, and a line nested thousands deep was an internal error with a
+    traceback."""
+    try:
+        return json.loads(line)
+    except json.JSONDecodeError as exc:
+        cut = exc.pos >= len(line.rstrip("\r\n")) or "control character" in exc.msg
+        raise ValueError(f"not valid JSON ({'cut short' if cut else exc.msg}, at column {exc.colno})") from None
+    except RecursionError:
+        raise ValueError("not valid JSON (nested too deeply)") from None
+
+
 async def _ask_lines(app, top: int, community: str | None) -> None:  # noqa: ANN001
     """One output line per input line, in order: a line that cannot be answered gets its own error line (with
     its id when it has one) and the batch goes on."""
@@ -483,12 +496,15 @@ async def _ask_lines(app, top: int, community: str | None) -> None:  # noqa: ANN
         row_id = None
         try:
             # Decoded line by line, so that bytes that are not UTF-8 spoil only their own line.
-            line = raw.decode("utf-8")
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise ValueError(f"not UTF-8 (byte 0x{raw[exc.start]:02x} at column {exc.start + 1})") from None
             if n == 1:
                 line = line.removeprefix("\ufeff")  # a BOM, as some editors and Windows tools write
             if not line.strip():  # still a line of its own: a tool pairs answers with questions by position
                 raise ValueError("empty line")
-            row = json.loads(line)
+            row = _json_line(line)
             if isinstance(row, dict):
                 row_id = row.get("id")
             question = _question_line(row)

@@ -359,13 +359,45 @@ def test_ask_lines_take_a_bom_and_echo_any_id(sample_db):
     assert all(r["experts"] and "error" not in r for r in rows), rows
 
 
-def test_ask_lines_an_unexpected_failure_costs_only_its_line(sample_db):
-    """Whatever goes wrong on one line (here JSON nested too deep for the parser) is that line's error."""
+def test_ask_lines_that_are_not_json_say_why_in_a_few_words(sample_db):
+    """The parser's own words named a control character for a line cut short, and JSON nested too deep for it was an
+    "internal error" with a traceback (audit 15)."""
     rows = _ask_lines(sample_db, ["[" * 100_000, b"{\"id\": \"bytes\xff\"}".decode("utf-8", "surrogateescape"),
-                                  json.dumps({"id": "after", "text": "Postgres index"})],
-                      logged="ask: line 1 could not be answered")
-    assert [r["id"] for r in rows] == [None, None, "after"]
-    assert "error" in rows[0] and "error" in rows[1] and rows[2]["experts"]
+                                  '{"id": "cut", "text": "Postgres ind', "not json", '{"id": 1,}',
+                                  json.dumps({"id": "after", "text": "Postgres index"})])
+    assert [r.get("error") for r in rows[:5]] == [
+        "line 1: not valid JSON (nested too deeply)",
+        "line 2: not UTF-8 (byte 0xff at column 14)",
+        "line 3: not valid JSON (cut short, at column 36)",
+        "line 4: not valid JSON (Expecting value, at column 1)",
+        "line 5: not valid JSON (Expecting property name enclosed in double quotes, at column 10)"]
+    assert rows[5]["id"] == "after" and rows[5]["experts"]
+
+
+async def test_ask_lines_an_unexpected_failure_costs_only_its_line(app, tmp_path, monkeypatch, capsys, caplog):
+    """Whatever goes wrong on one line is that line's error, logged with its traceback; the lines after it are
+    answered."""
+    import io
+
+    from bot.cli import _ask_lines as ask_lines
+    from tests.exports import THREADS, USERS, write_slack_export
+
+    await app.importer.import_slack(write_slack_export(tmp_path / "export", USERS, THREADS))
+    rank = app.expertise.rank
+
+    async def failing(community_id, text, **options):  # noqa: ANN001, ANN003, ANN202
+        if text == "boom":
+            raise RuntimeError("boom")
+        return await rank(community_id, text, **options)
+
+    monkeypatch.setattr(app.expertise, "rank", failing)
+    lines = [json.dumps({"id": "boom", "text": "boom"}), json.dumps({"id": "after", "text": "postgres index"})]
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO("\n".join(lines).encode() + b"\n")))
+    await ask_lines(app, 2, None)
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert rows[0] == {"id": "boom", "experts": [], "error": "line 1: internal error (RuntimeError)"}
+    assert rows[1]["id"] == "after" and rows[1]["experts"]
+    assert "ask: line 1 could not be answered" in caplog.text
 
 
 def test_ask_prints_the_question_as_typed_not_as_markup(sample_db):
