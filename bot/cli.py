@@ -406,6 +406,10 @@ def _verdict(systems: dict[str, dict]) -> list[str]:
     lines.append("MRR: 1 when the member who answered is suggested first, 1/2 when second, ... (0 past the tenth); "
                  "hit@k: how often they are among the first k; long tail: the questions answered by someone outside "
                  "the five top answerers, the expert a list of regulars would not name")
+    lines.append("The baselines rank members: most-active, by their messages; top-answerers, by their replies in "
+                 "others' threads; answers-at-hour, by those replies within an hour of the time of day the question "
+                 "was asked; bm25-doc and dense-doc, by their messages most like the question, by its words (BM25) "
+                 "and by meaning (the same sentence model, bare)")
     return lines
 
 

@@ -137,6 +137,8 @@ def test_eval_prints_both_protocols():
     assert re.search(r"= \d+\.\d\dx the best baseline \((most-active|top-answerers|answers-at-hour|bm25-doc|"
                      r"dense-doc) \d\.\d{3}\)", verdict), verdict
     assert "long tail: the questions answered by someone outside the five top answerers" in out.stdout
+    legend = next(line for line in out.stdout.splitlines() if line.startswith("The baselines rank members: "))
+    assert all(f"{name}, by" in legend for name in systems[2:]) and "bm25-doc and dense-doc, by" in legend
     out = run("eval", str(SAMPLE), "--live", "--json")
     assert out.returncode == 0, out.stderr[-3000:]
     result = json.loads(out.stdout.splitlines()[-1])
