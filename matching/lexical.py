@@ -20,6 +20,7 @@ class BM25Index:
         self._lengths: list[int] = []
         self._matrix: sparse.csc_matrix | None = None
         self._idf = np.zeros(0, dtype=np.float32)
+        self._df = np.zeros(0, dtype=np.float32)
 
     def __len__(self) -> int:
         return len(self._lengths)
@@ -49,11 +50,13 @@ class BM25Index:
         self._rows, self._cols, self._tfs = [r], [c], [tf]
         lengths = np.asarray(self._lengths, dtype=np.float32)
         avg = float(lengths.mean()) if n else 1.0
-        df = np.bincount(c, minlength=len(self.vocab)).astype(np.float32)
+        df = self._df = np.bincount(c, minlength=len(self.vocab)).astype(np.float32)
         idf = self._idf = np.log(1.0 + (n - df + 0.5) / (df + 0.5))
         norm = self.k1 * (1 - self.b + self.b * lengths[r] / max(avg, 1e-6))
         weight = idf[c] * tf * (self.k1 + 1) / (tf + norm)
-        return sparse.csc_matrix((weight, (r, c)), shape=(n, max(len(self.vocab), 1)), dtype=np.float32)
+        matrix = sparse.csc_matrix((weight, (r, c)), shape=(n, max(len(self.vocab), 1)), dtype=np.float32)
+        matrix.sort_indices()  # each word's postings in document order (contains() searches them)
+        return matrix
 
     def frozen(self) -> BM25Index:
         """A copy later additions do not change (they only append to the original's lists and rebuild its matrix)."""
@@ -63,7 +66,7 @@ class BM25Index:
         out.vocab = dict(self.vocab)
         out._rows, out._cols, out._tfs = list(self._rows), list(self._cols), list(self._tfs)
         out._lengths = list(self._lengths)
-        out._matrix, out._idf = self._matrix, self._idf
+        out._matrix, out._idf, out._df = self._matrix, self._idf, self._df
         return out
 
     def idf(self, words: list[str]) -> np.ndarray:
@@ -72,6 +75,28 @@ class BM25Index:
             self._matrix = self._build()
         unseen = float(np.log(1.0 + (len(self._lengths) + 0.5) / 0.5))
         return np.array([self._idf[self.vocab[w]] if w in self.vocab else unseen for w in words], dtype=np.float64)
+
+    def doc_share(self, words: list[str]) -> np.ndarray:
+        """The share of documents each word is in (0 for a word never seen)."""
+        if self._matrix is None:
+            self._matrix = self._build()
+        n = max(len(self._lengths), 1)
+        return np.array([self._df[self.vocab[w]] / n if w in self.vocab else 0.0 for w in words], dtype=np.float64)
+
+    def contains(self, docs: np.ndarray, words: list[str]) -> np.ndarray:
+        """Whether each of `docs` (document numbers) holds any of `words`: a binary search in each word's postings,
+        not a pass over the whole index as scores() makes (a word in 12% of 200,000 messages)."""
+        if self._matrix is None:
+            self._matrix = self._build()
+        found = np.zeros(len(docs), dtype=bool)
+        for word in dict.fromkeys(words):
+            col = self.vocab.get(word)
+            if col is None or col >= self._matrix.shape[1]:
+                continue
+            postings = self._matrix.indices[self._matrix.indptr[col]:self._matrix.indptr[col + 1]]
+            at = np.minimum(np.searchsorted(postings, docs), max(len(postings) - 1, 0))
+            found |= (postings[at] == docs) if len(postings) else False
+        return found
 
     def scores(self, query: list[str]) -> np.ndarray:
         if self._matrix is None:

@@ -93,6 +93,14 @@ SIMILAR_THREAD_SHARE = 0.6
 # for heaven's sake", a remark on sharing glue code "in a repo" for one on a repo's CI). Ranking still counts every
 # hit; only what is shown as why is held to it (Hits.near).
 QUOTE_MIN_SIMILARITY = 0.3
+# Nor is a message quoted that shares words with the question, all of them the community's everyday ones (in more than
+# this share of its messages, and in at least COMMON_WORD_MESSAGES of them), however near it is: the word alone brings
+# it near. "racket" is in 12% of racket-2019's messages, and "racket contracts" quoted "@Caprice https://github.com/
+# racket/racket/pull/2515" (0.55 near) and "that isn't really where Typed Racket uses it" (0.60; audit 15). There
+# "https", "syntax" (5.5%) and "code" are that common too; in clojurians-2019 "clojure" and "https". A message that
+# shares no word of the question at all is judged by its meaning alone, as before; and ranking counts every word.
+COMMON_WORD_SHARE = 0.05
+COMMON_WORD_MESSAGES = 50
 # When no word of the question is found and the nearest message is further than this (cosine), nothing is
 # evidence: a relative share would quote noise and call it "similar threads". On racket-2019 nonsense
 # questions' nearest messages measured 0.34-0.42 and none of them matched a word; real questions nearly
@@ -121,6 +129,9 @@ class Hits:
     # How near in meaning (cosine) hits are that the dense search did not return (found by their words): what is
     # shown as evidence is held to QUOTE_MIN_SIMILARITY. Where a row is in neither, it counts as unrelated.
     near: dict[int, float] = field(default_factory=dict)
+    # Hits that share words with the question, all of them the community's everyday ones (COMMON_WORD_SHARE): never
+    # shown as evidence, however near (the shared word alone brings a short message near a short question).
+    everyday: frozenset[int] = frozenset()
 
     def relevance(self, row: int) -> float:
         return 0.5 * self.dense.get(row, 0.0) + 0.5 * self.lexical.get(row, 0.0)
@@ -178,6 +189,21 @@ def with_claims(probs: np.ndarray, cands: np.ndarray, skill: dict[int, float]) -
     bar = (first + second) / 2 if first >= CLEAR_LEAD * second else CLAIM_ABOVE * first
     mixed = np.maximum(probs, claimed * bar)
     return mixed / mixed.sum()
+
+
+def everyday_only(corpus: Corpus, words: list[str], rows: set[int]) -> frozenset[int]:
+    """Of `rows`, those that share words of the question (`words`, as tokens() reads it) with it, all of them the
+    community's everyday ones (Hits.everyday)."""
+    words = list(dict.fromkeys(words))
+    lexical = corpus.lexical
+    share = lexical.doc_share(words)
+    common = [w for w, s in zip(words, share, strict=True)
+              if s > COMMON_WORD_SHARE and s * len(lexical) >= COMMON_WORD_MESSAGES]
+    if not common or not rows:
+        return frozenset()
+    rare = [w for w in words if w not in common]
+    found = np.fromiter(rows, dtype=np.int64)
+    return frozenset(found[lexical.contains(found, common) & ~lexical.contains(found, rare)].tolist())
 
 
 def dense_weights(pairs: list[tuple[int, float]]) -> dict[int, float]:
@@ -450,8 +476,11 @@ def features(
     threads, inverse = np.unique(h_thread[in_thread], return_inverse=True)
     thread_rel = np.zeros(len(threads))
     np.maximum.at(thread_rel, inverse, rel[in_thread])
-    thread_near = np.zeros(len(threads))  # and as near in meaning as its nearest message among the hits
-    np.maximum.at(thread_near, inverse, near[in_thread])
+    # And as near in meaning as its nearest message among the hits, leaving out those that share only everyday words
+    # with the question (Hits.everyday): what may be shown of it.
+    everyday = np.isin(rows, np.fromiter(hits.everyday, dtype=np.int64)) if hits.everyday else np.zeros(len(rows), bool)
+    thread_near = np.zeros(len(threads))
+    np.maximum.at(thread_near, inverse, np.where(everyday, 0.0, near)[in_thread])
     # Everyone who answered in a relevant thread, whether or not their own message matched: per member
     # and thread, their first answer there.
     t_rows = np.sort(rows_of(corpus, "thread", threads)) if len(threads) else np.zeros(0, dtype=np.int64)
@@ -543,14 +572,15 @@ def features(
     # The bar is set by what can be quoted: the question asked before (or a near copy of it) is the best hit
     # there is, and measured against it every answer it got fell under EVIDENCE_SHARE and nobody was quoted.
     top_rel = np.inf if nothing or not quotable.any() else float(hrel[quotable].max())
-    quote = (hrel >= EVIDENCE_SHARE * top_rel) & quotable & (near[ok] >= QUOTE_MIN_SIMILARITY)
+    shown = (near >= QUOTE_MIN_SIMILARITY) & ~everyday
+    quote = (hrel >= EVIDENCE_SHARE * top_rel) & quotable & shown[ok]
     # A similar thread is shown for a reply that tells something: "lol" or "me too?" in a thread still counts
     # for the ranking (who is in such conversations; without it the long tail drops 1.32x -> 1.25x), but is
     # no evidence that its author knows the answer. Per member and thread, their first such reply counts, and is
     # quoted if it matches the question itself: a word of it, or as near as MIN_DENSE_EVIDENCE (every message
     # of a small community is a dense hit, lunch plans in a similar thread too), and is near in meaning, as any quote.
     matches = (lexical > 0) | (dense >= MIN_DENSE_EVIDENCE)
-    matched, worth_quoting = rows[matches], rows[matches & (near >= QUOTE_MIN_SIMILARITY)]
+    matched, worth_quoting = rows[matches & ~everyday], rows[matches & shown]
     told = a["substantive"][t_rows] & ~a["asks"][t_rows]
     told &= ~a["acknowledges"][t_rows]
     _, first_told = np.unique(pair_key[told], return_index=True)

@@ -226,3 +226,68 @@ def test_a_community_in_one_channel_has_no_channel_signal():
     ranked = rank_experts(corpus, Hits({1: 0.9}, {}), asker="newbie", excluded=set(), ref_time=LATER, top=5)
     columns = [FEATURES.index("channel"), FEATURES.index("channel_evidence")]
     assert ranked and all((r.features[columns] == 0).all() for r in ranked)
+
+
+def _everyday_racket(racket_messages: int) -> Corpus:
+    """A question's thread with two replies (one on contracts, one a link that shares only "racket"), a thread on a
+    racket meetup, then `racket_messages` chats that say "racket" among 600 messages in all."""
+    recs = [MessageRecord(id=1, author="asker", ts=1_000_000.0, text="how do racket contracts work?", thread="t0",
+                          is_root=True),
+            MessageRecord(id=2, author="kim", ts=1_000_060.0, text="contracts: wrap it with define/contract and ->",
+                          thread="t0", parent_author="asker"),
+            MessageRecord(id=3, author="lee", ts=1_000_120.0, text="see https://github.com/racket/racket/pull/1",
+                          thread="t0", parent_author="asker"),
+            MessageRecord(id=4, author="ann", ts=1_000_130.0, text="racket meetup tonight, who is in?", thread="t1",
+                          is_root=True),
+            MessageRecord(id=5, author="mo", ts=1_000_140.0, text="me! see you at seven", thread="t1",
+                          parent_author="ann")]
+    for i in range(595):
+        text = f"racket is fun, day {i}" if i < racket_messages else f"lunch plans number {i}"
+        recs.append(MessageRecord(id=6 + i, author="chatty", ts=1_000_200.0 + 60 * i, text=text))
+    corpus = Corpus()
+    corpus.add(recs)
+    return corpus
+
+
+def test_a_message_sharing_only_everyday_words_with_the_question_is_not_shown_as_evidence():
+    """"racket" is in 12% of racket-2019's messages, and "racket contracts" quoted a bare pull-request link for it
+    (0.55 near, by the shared word). Such a message still counts for the ranking."""
+    from matching.ranking import everyday_only
+    from matching.text import tokens
+
+    corpus = _everyday_racket(60)  # 62 of 600 messages say "racket": everyday here
+    words, rows = tokens("racket contracts"), {corpus.row_of[2], corpus.row_of[3], corpus.row_of[4]}
+    assert everyday_only(corpus, words, rows) == {corpus.row_of[3], corpus.row_of[4]}
+    hits = Hits({r: 0.55 for r in rows}, {r: 1.0 for r in rows})
+    shown = {}
+    for everyday in (frozenset(), everyday_only(corpus, words, rows)):
+        ranked = rank_experts(corpus, Hits(hits.dense, hits.lexical, everyday=everyday), asker="newcomer",
+                              excluded=set(), ref_time=LATER, top=5)
+        shown[bool(everyday)] = {corpus.members[r.member]: (r.evidence, r.threads_answered, round(r.score, 6))
+                                 for r in ranked}
+    assert shown[False]["lee"][:2] == ([corpus.row_of[3]], 1)  # without the rule: the link, and a similar thread
+    # With it, lee still answered a thread like the question (kim's reply in it is on contracts): not quoted for it.
+    assert shown[True]["lee"][:2] == ([], 1) and shown[True]["kim"][:2] == ([corpus.row_of[2]], 1)
+    # Nor is a thread "similar" for a message in it that shares only "racket" (a meetup).
+    assert shown[False]["mo"][1] == 1 and shown[True]["mo"][1] == 0
+    assert [s[2] for s in shown[True].values()] == [s[2] for s in shown[False].values()]  # the ranking is the same
+    # Where the word is in fewer messages (a small community, or a rarer word), it tells.
+    corpus = _everyday_racket(40)
+    assert everyday_only(corpus, words, {corpus.row_of[2], corpus.row_of[3]}) == frozenset()
+
+
+def test_which_documents_hold_a_word_agrees_with_their_scores():
+    """BM25Index.contains searches each word's postings (everyday_only asks it of a few hits, where scores() would
+    pass over the whole index); it must say what scores() says, after appends too."""
+    from matching.lexical import BM25Index
+
+    rng = np.random.default_rng(0)
+    vocab = [f"w{i}" for i in range(30)]
+    index = BM25Index()
+    for _ in range(3):
+        index.add([list(rng.choice(vocab, size=rng.integers(0, 6))) for _ in range(200)])
+        docs = rng.choice(len(index), size=50, replace=False)
+        for words in (["w0"], ["w1", "w2", "unseen"], [], ["unseen"]):
+            assert (index.contains(docs, words) == (index.scores(words)[docs] > 0)).all()
+    assert index.doc_share(["unseen"])[0] == 0.0
+    assert index.doc_share(["w0"])[0] == pytest.approx((index.scores(["w0"]) > 0).mean())

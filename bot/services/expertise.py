@@ -61,7 +61,16 @@ from bot.services.changes import ChangeLog
 from matching.corpus import Corpus, MessageRecord
 from matching.fit import build_examples, fit_weights
 from matching.lexical import BM25Index
-from matching.ranking import FEATURES, PRESENT_HOURS, Hits, Ranked, dense_weights, lexical_hits, rank_experts
+from matching.ranking import (
+    FEATURES,
+    PRESENT_HOURS,
+    Hits,
+    Ranked,
+    dense_weights,
+    everyday_only,
+    lexical_hits,
+    rank_experts,
+)
 from matching.text import TEXT_RULES, carries_expertise, clean, mentioned_users, shown, tokens
 from matching.vector_index import NumpyVectorIndex, VectorIndex
 
@@ -930,7 +939,8 @@ class ExpertiseService:
         before = now.timestamp() if replay and now and now.timestamp() <= latest else None
         known = a["alive"] if before is None else a["alive"] & (a["ts"] < before)
         try:
-            lexical = lexical_hits(corpus.lexical.scores(tokens(qtext)), known, TOP_K)
+            words = tokens(qtext)
+            lexical = lexical_hits(corpus.lexical.scores(words), known, TOP_K)
             if encoding is not None:
                 query_vector = await encoding
             # A message stored during the awaits above is found by the search but not in `known` (the corpus as it
@@ -965,7 +975,8 @@ class ExpertiseService:
         # them "deleted") answered then, and the baselines of an evaluation count them.
         departed = set() if replay else ctx.departed
         excluded = ctx.excluded | departed | set(skip) | {user for user, p in penalties.items() if p >= 1.0}
-        hits = Hits(dense, lexical, await self._near(community_id, corpus, dense, lexical, query_vector))
+        hits = Hits(dense, lexical, await self._near(community_id, corpus, dense, lexical, query_vector),
+                    everyday_only(corpus, words, set(dense) | set(lexical)))
         ranked = rank_experts(corpus, hits, asker=asker, excluded=excluded, ref_time=ref_time,
                               weights=weights, skill=skill, top=top + len(penalties),
                               asked_at=now.timestamp() if now else None, before=before, asked_in=ctx.asked_in)
