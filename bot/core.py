@@ -96,10 +96,11 @@ def asks_the_bot(event: ev.MessagePosted) -> bool:
 
 
 def expert_cards(suggestions: list[Suggestion], question_id: int | None = None) -> tuple[ExpertCard, ...]:
-    """Cards with evidence; with a question id, each card offers "Request intro" (bot/services/intros.py)."""
+    """Cards with evidence; with a question id, each card offers "Request intro" (bot/services/intros.py). What a
+    suggestion says cannot ping already (ExpertiseService neutralises it where it is made)."""
     return tuple(
         ExpertCard(user=s.user, name=s.name, score=s.score,
-                   why=tuple(Evidence(neutralise(t), link) for t, link in zip(s.why, s.permalinks, strict=False)),
+                   why=tuple(Evidence(t, link) for t, link in zip(s.why, s.permalinks, strict=False)),
                    buttons=(Button("Request intro", action="intro.request", value=f"{question_id}:{s.user}"),)
                    if question_id is not None else ())
         for s in suggestions

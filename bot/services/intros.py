@@ -236,13 +236,13 @@ class IntroService:
 
     async def _why(self, community_id: int, question: Question, asker: str, expert: str,
                    now: datetime) -> tuple[Evidence, ...]:
-        """The expert's own evidence (quotes of their messages among it), with the links to it."""
+        """The expert's own evidence (quotes of their messages among it), with the links to it (unable to ping, as
+        a suggestion's evidence is made)."""
         suggestions: list[Suggestion] = await self.expertise.rank(community_id, question.text, asker=asker, top=20,
                                                                   now=now, channel=question.channel_external_id)
         for s in suggestions:
             if s.user == expert:
-                return tuple(Evidence(neutralise(text), link)
-                             for text, link in zip(s.why[:3], s.permalinks, strict=False))
+                return tuple(Evidence(text, link) for text, link in zip(s.why[:3], s.permalinks, strict=False))
         return (Evidence("you have answered questions like it here before"),)
 
     @staticmethod
