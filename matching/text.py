@@ -191,7 +191,8 @@ def acknowledges_cleaned(cleaned: str) -> bool:
 
 
 def carries_expertise(text: str) -> bool:
-    """False for "thanks!", "+1", "lol", a lone link: nothing in them says what anyone knows."""
+    """False for "thanks!", "+1", "lol": nothing in them says what anyone knows. A link alone counts: its words
+    (docs.racket-lang.org, contracts.html) say what it is about, and a link to the docs may be the whole answer."""
     words = tokens(text)
     if len(words) < 2:
         return False
