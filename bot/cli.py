@@ -430,7 +430,7 @@ def _nothing_to_evaluate(path: Path, report) -> str:  # noqa: ANN001
 @cli.command()
 def ask(
     text: Annotated[str | None, typer.Argument(help="The question; omit with --json to read JSON lines")] = None,
-    top: Annotated[int, typer.Option("--top", min=1, max=50)] = 5,
+    top: Annotated[int, typer.Option("--top", min=1, max=50, help="How many members to suggest")] = 5,
     as_json: Annotated[bool, typer.Option("--json", help="JSON output; without TEXT, JSON lines in and out")] = False,
     community: Annotated[str | None, typer.Option(help="Community (external id) when the database has several")]
     = None,
