@@ -484,8 +484,9 @@ def _json_line(line: str) -> object:
     try:
         return json.loads(line)
     except json.JSONDecodeError as exc:
-        cut = exc.pos >= len(line.rstrip("\r\n")) or "control character" in exc.msg
-        raise ValueError(f"not valid JSON ({'cut short' if cut else exc.msg}, at column {exc.colno})") from None
+        # A line cut inside a string stops at its own line break, which the parser calls a control character.
+        why = "cut short" if exc.pos >= len(line.rstrip("\r\n")) else exc.msg.removesuffix(" at")
+        raise ValueError(f"not valid JSON ({why}, at column {exc.colno})") from None
     except RecursionError:
         raise ValueError("not valid JSON (nested too deeply)") from None
 

@@ -89,13 +89,9 @@ class BM25Index:
         if self._matrix is None:
             self._matrix = self._build()
         found = np.zeros(len(docs), dtype=bool)
-        for word in dict.fromkeys(words):
-            col = self.vocab.get(word)
-            if col is None or col >= self._matrix.shape[1]:
-                continue
+        for col in {self.vocab[w] for w in words if w in self.vocab}:  # each known word is in a document at least
             postings = self._matrix.indices[self._matrix.indptr[col]:self._matrix.indptr[col + 1]]
-            at = np.minimum(np.searchsorted(postings, docs), max(len(postings) - 1, 0))
-            found |= (postings[at] == docs) if len(postings) else False
+            found |= postings[np.minimum(np.searchsorted(postings, docs), len(postings) - 1)] == docs
         return found
 
     def scores(self, query: list[str]) -> np.ndarray:
