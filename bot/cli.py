@@ -520,6 +520,8 @@ async def _ask_lines(app, top: int, community: str | None) -> None:  # noqa: ANN
             where = await _channel_ref(app, ids[key], question.channel, channels, option='"channel"')
             found = await app.expertise.rank(ids[key], question.text, asker=asker, top=top,
                                              now=question.asked_at, replay=True, channel=where)
+            if not found and question.asked_at is not None:
+                await _check_said_before(app, ids[key], question.asked_at)
             out = {"id": row_id, "experts": [_expert_json(e) for e in found]}
         except ValueError as exc:  # json.JSONDecodeError and UnicodeDecodeError are ValueErrors too
             out = {"id": row_id, "experts": [], "error": f"line {n}: {exc}"}
@@ -529,6 +531,15 @@ async def _ask_lines(app, top: int, community: str | None) -> None:  # noqa: ANN
             log.exception("ask: line %d could not be answered", n)
             out = {"id": row_id, "experts": [], "error": f"line {n}: internal error ({type(exc).__name__})"}
         _write_json_line(out)
+
+
+async def _check_said_before(app, community_id: int, asked_at: datetime) -> None:  # noqa: ANN001
+    """A question replayed at a time before anything was said in the community finds nobody: say so (a `ts` in
+    milliseconds reads as a time far ahead, and is refused as out of range; one in the wrong year lands here)."""
+    first = await app.expertise.first_said(community_id)
+    if first is None or asked_at <= first:
+        since = "it holds no messages" if first is None else f"its first message is of {first:%Y-%m-%d %H:%M} UTC"
+        raise ValueError(f"nothing was said in this community before ts {asked_at:%Y-%m-%d %H:%M:%S} UTC ({since})")
 
 
 async def _asker_id(app, community_id: int, asker: str | None, known: dict[tuple[int, str], str],  # noqa: ANN001

@@ -796,15 +796,15 @@ def test_an_asker_or_member_name_that_means_nobody_or_several_is_refused(two_sam
 def test_ask_lines_answer_every_line_and_say_which_line_is_wrong(two_sams):
     """A blank line got no output line (a tool pairing answers with questions by position got out of step); every
     error starts "line N: "; a `ts` is written back as the line has it, and a number is out of range, not "neither
-    epoch seconds nor ISO 8601", however large."""
+    epoch seconds nor ISO 8601", however large; a `ts` before the community's first message says so."""
     question = "postgres autovacuum"
     lines = ["", "   ", json.dumps({"id": "nope", "text": question, "community": "NOPE"}),
              json.dumps({"id": "true", "text": question, "ts": True}),
              json.dumps({"id": "huge", "text": question, "ts": "99999999999999"}),
              json.dumps({"id": "neg", "text": question, "ts": -5}),
-             json.dumps({"id": "ok", "text": question})]
+             json.dumps({"id": "ok", "text": question}), json.dumps({"id": "early", "text": question, "ts": 0})]
     rows = _ask_lines(two_sams, lines)
-    assert [r["id"] for r in rows] == [None, None, "nope", "true", "huge", "neg", "ok"]
+    assert [r["id"] for r in rows] == [None, None, "nope", "true", "huge", "neg", "ok", "early"]
     assert rows[0] == {"id": None, "experts": [], "error": "line 1: empty line"}
     assert rows[1] == {"id": None, "experts": [], "error": "line 2: empty line"}
     assert rows[2]["error"] == "line 3: no community 'NOPE' in this database"
@@ -813,6 +813,9 @@ def test_ask_lines_answer_every_line_and_say_which_line_is_wrong(two_sams):
     assert rows[4]["error"] == f'line 5: ts "99999999999999" {outside}'
     assert rows[5]["error"] == f"line 6: ts -5 {outside}"
     assert rows[6]["experts"] and "error" not in rows[6]
+    # Asked before anything was said: nobody is known, and the line says why rather than answering with no one.
+    early = "line 8: nothing was said in this community before ts 1970-01-01 00:00:00 UTC (its first message is of "
+    assert rows[7]["experts"] == [] and rows[7]["error"].startswith(early), rows[7]
 
 
 def test_ask_lines_in_a_database_of_several_communities_name_the_line_field(tmp_path):

@@ -285,6 +285,12 @@ class ExpertiseService:
                 self._corpora[community_id] = await self._load(community_id)
         return self._corpora[community_id]
 
+    async def first_said(self, community_id: int) -> datetime | None:
+        """When the earliest message the community still holds was said (None: it holds none)."""
+        a = (await self.corpus(community_id)).arrays
+        alive = a["ts"][a["alive"]]
+        return datetime.fromtimestamp(float(alive.min()), UTC) if len(alive) else None
+
     async def note_changes(self, session: AsyncSession, community_id: int, message_ids: list[int] | None) -> None:
         """Messages stored, edited or deleted (None: a member's messages removed), in the caller's transaction,
         for the other processes' corpora."""
