@@ -115,6 +115,20 @@ async def test_the_progress_bar_moves_as_messages_are_encoded(app):
     assert sum(steps) == total and len(steps) >= 5 and max(steps) <= total // 2
 
 
+async def test_the_progress_bar_moves_as_the_encoding_work_does(app):
+    """Texts are encoded shortest first, and the bar counted each as one: the time left was read off the quick ones
+    (clojurians-2019: "about 47 s left" at 12%, done in 91 s). Now a text counts as its share of the work."""
+    from bot.services.expertise import encode_cost
+
+    texts = [f"short {n}" for n in range(6)] + [f"a long message {n} " + "about borrowing " * 30 for n in range(6)]
+    steps: list[int] = []
+    await app.expertise.encode_distinct(texts, chunk=3, progress=steps.append)
+    assert sum(steps) == len(texts) and len(steps) == 4
+    assert steps[0] < 2 < 4 < steps[-1]  # three short texts count as under two; three long ones as over four
+    work = [encode_cost(t) for t in texts]
+    assert abs(sum(steps[:2]) / len(texts) - sum(work[:6]) / sum(work)) < 1 / len(texts)
+
+
 async def test_thread_and_forum_post_have_their_roots(app):
     from matching.corpus import ROLE_ANSWER, ROLE_ASK, ROLE_OTHER
 

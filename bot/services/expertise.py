@@ -53,7 +53,7 @@ from bot.db.models import (
     Skill,
 )
 from bot.db.types import EMBEDDING_DIM
-from bot.embedder import Embedder
+from bot.embedder import MAX_SEQ_LENGTH, Embedder
 from bot.errors import UserError, briefly
 from bot.repo import claim_event, insert_ignore, release_event
 from bot.safety import neutralise
@@ -77,6 +77,7 @@ from matching.vector_index import NumpyVectorIndex, VectorIndex
 log = logging.getLogger(__name__)
 
 TOP_K = 100
+ENCODE_OVERHEAD = 11  # what encoding a text costs beyond its characters, in characters (encode_cost)
 REPLAY_SEARCH_MAX = 6400  # how far a replay searches for the TOP_K nearest messages said before it
 SKILL_MIN_SIM = 0.35
 # ...and at most this: a question this near a skill is about it, however much the community talks of it (in a new
@@ -244,6 +245,13 @@ def _snippet(text: str, n: int = 90, names: dict[str, str] | None = None) -> str
 
 
 BACKFILL_PART = 2000  # messages read, encoded and stored at a time by _embed_by_rules
+
+
+def encode_cost(text: str) -> int:
+    """What encoding `text` costs, in characters: its length up to what the model reads (MAX_SEQ_LENGTH tokens of
+    about four characters), plus a text's own overhead. Measured on clojurians-2019, in batches of like length: 1.3 ms
+    a text of 20 characters, 5.1 ms of 100, 19-22 ms from 300 to 2,700."""
+    return ENCODE_OVERHEAD + min(len(text), 4 * MAX_SEQ_LENGTH)
 
 
 class ExpertiseService:
@@ -641,6 +649,11 @@ class ExpertiseService:
         unique = sorted(dict.fromkeys(texts), key=len)
         encoded: list[np.ndarray] = []
         metrics.EMBED_QUEUE.inc(len(unique))
+        # Progress counts texts by what they cost to encode, so that the time left is not read off the short ones,
+        # which come first (an import said "about 50 s left" at 17% and took 128 s); the counts still add up.
+        cost = np.cumsum([encode_cost(t) for t in unique])
+        done = cost * (len(unique) / cost[-1]) if len(unique) else cost
+        shown = 0
         try:
             for start in range(0, len(unique), chunk):
                 batch = unique[start : start + chunk]
@@ -648,7 +661,9 @@ class ExpertiseService:
                 metrics.EMBED_BATCH.observe(len(batch))
                 metrics.EMBED_QUEUE.dec(len(batch))
                 if progress:
-                    progress(len(batch))
+                    now = len(unique) if start + chunk >= len(unique) else round(done[start + len(batch) - 1])
+                    progress(now - shown)
+                    shown = now
         finally:  # a failed batch leaves the queue gauge where it was before this call
             metrics.EMBED_QUEUE.dec(len(unique) - sum(len(e) for e in encoded))
         return dict(zip(unique, np.concatenate(encoded), strict=True)) if encoded else {}
