@@ -5,7 +5,17 @@ import pytest
 
 from matching.corpus import Corpus, MessageRecord
 from matching.fit import build_examples, fit_weights
-from matching.ranking import DEFAULT_MODEL, FEATURES, TIMED, Hits, priors, question_channels, rank_experts
+from matching.ranking import (
+    DEFAULT_MODEL,
+    FEATURES,
+    OWN_FOLLOW_UP_WEIGHT,
+    TIMED,
+    Hits,
+    features,
+    priors,
+    question_channels,
+    rank_experts,
+)
 
 LATER = 1_000_000.0 + 100 * 86400  # months after the corpus: nobody counts as recently active
 
@@ -53,6 +63,28 @@ def test_replies_outside_threads_in_a_community_without_threads_are_ranked():
                               parent_author="asker", reactions=2)])
     ranked = rank_experts(corpus, Hits({1: 0.9}, {1: 1.0}), asker="newcomer", excluded=set(), ref_time=1_000_100.0)
     assert corpus.members[ranked[0].member] == "dba" and ranked[0].evidence == [1]
+
+
+def test_an_askers_follow_ups_in_their_own_thread_weigh_half_as_evidence():
+    """"Thanks Bob, iter_mut fixed my borrow checker error!" says what the asker's problem was more than what they
+    know: as evidence it weighs OWN_FOLLOW_UP_WEIGHT, where the same message in another's thread weighs fully."""
+    corpus = Corpus()
+    corpus.add([MessageRecord(id=1, author="alice", ts=1_000_000.0, text="my loop over a Vec will not compile",
+                              thread="a", is_root=True),
+                MessageRecord(id=2, author="bob", ts=1_000_060.0, text="use iter_mut()", thread="a",
+                              parent_author="alice"),
+                MessageRecord(id=3, author="alice", ts=1_000_120.0, text="Thanks Bob, iter_mut fixed my borrow "
+                              "checker error!", thread="a", parent_author="bob"),
+                MessageRecord(id=4, author="cara", ts=1_000_180.0, text="how do closures capture?", thread="c",
+                              is_root=True),
+                MessageRecord(id=5, author="bob", ts=1_000_240.0, text="iter_mut fixed the borrow checker error for "
+                              "me too", thread="c", parent_author="cara")])
+    assert OWN_FOLLOW_UP_WEIGHT < 1.0
+    cands, feats, _ = features(corpus, Hits({2: 0.8, 4: 0.8}, {}), priors(corpus, ref_time=1_000_300.0), asker=-1,
+                               excluded=set())
+    dense = dict(zip((corpus.members[m] for m in cands), feats[:, FEATURES.index("dense")], strict=True))
+    assert dense["alice"] == pytest.approx(np.log1p(0.8 * OWN_FOLLOW_UP_WEIGHT))
+    assert dense["bob"] == pytest.approx(np.log1p(0.8))
 
 
 def _day_and_night() -> tuple[Corpus, Hits]:
