@@ -82,9 +82,9 @@ PRIOR_FEATURES = ("answers", "first", "answers_share", "first_share", "recent", 
 TIMED = np.array([f.startswith(("available", "present")) for f in FEATURES])  # known for live asks only
 PRIOR_MASK = np.array([f in PRIOR_FEATURES for f in FEATURES])
 ROLE_WEIGHT = np.array([1.0, 1.0, 1.0])  # other, ask, answer: equal; roles have features of their own
-# An asker's follow-ups in their own thread, as evidence of what they know (features): half. With the fit's
-# LONG_TAIL_WEIGHT at 2.15, at the eval's cuts 0.6 / 0.7 / 0.8 on the four dev communities: the worst MRR ratio
-# 0.89 / 0.93 / 0.94 -> 0.93 / 0.96 / 0.94, the long-tail mean 1.74 / 1.29 / 1.95 -> 1.81 / 1.32 / 2.03.
+# An asker's follow-ups in their own thread (not the question itself), as evidence of what they know (features):
+# half. With the fit's LONG_TAIL_WEIGHT at 2.15, at the eval's cuts 0.6 / 0.7 / 0.8 on the four dev communities: the
+# worst MRR ratio 0.89 / 0.93 / 0.94 -> 0.90 / 0.96 / 0.94, the long-tail mean 1.74 / 1.29 / 1.95 -> 1.83 / 1.36 / 2.06.
 OWN_FOLLOW_UP_WEIGHT = 0.5
 DAY = 86400.0
 # Evidence is relative to the query's best hit: a quoted message must be at least this share as
@@ -514,12 +514,12 @@ def features(
 
     feats = np.zeros((k, len(FEATURES)))
     hm, hr, hrel = h_member[ok], h_role[ok], rel[ok]
-    # The asker's own follow-ups in their thread ("still fails after I set the flag") say what their problem is more
-    # than what they know: they weigh OWN_FOLLOW_UP_WEIGHT.
+    # The asker's follow-ups in their own thread ("still fails after I set the flag") say what their problem is more
+    # than what they know: they weigh OWN_FOLLOW_UP_WEIGHT. The question itself has features of its own ("asked").
     roots = a["thread_root_author"]
     q_thread = h_thread[ok]
     own = (q_thread >= 0) & (roots[np.maximum(q_thread, 0)] == hm) if len(roots) else np.zeros(len(hm), bool)
-    weight = np.where(own, OWN_FOLLOW_UP_WEIGHT, ROLE_WEIGHT[hr])
+    weight = np.where(own & (hr != ROLE_ASK), OWN_FOLLOW_UP_WEIGHT, ROLE_WEIGHT[hr])
     feats[:, 0] = per_cand(hm, dense[ok] * weight)
     feats[:, 1] = per_cand(hm, lexical[ok] * weight)
     feats[:, 10] = per_cand(hm, hrel * weight)
