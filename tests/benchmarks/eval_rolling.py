@@ -35,7 +35,14 @@ from sqlalchemy import select
 from bot.app import build_app
 from bot.db.migrate import ensure_schema
 from bot.db.models import Channel, Member
-from bot.importers.slack_export import SYSTEM_SUBTYPES, SlackExport, message_author, slack_time
+from bot.importers.slack_export import (
+    SYSTEM_SUBTYPES,
+    BadMessage,
+    SlackExport,
+    is_bot_post,
+    parse_message,
+    slack_time,
+)
 from bot.repo import list_communities
 from bot.services.evaluation import answerers_at_hour
 from bot.settings import Settings
@@ -134,11 +141,14 @@ async def run(tool, export: Path, cut: float, work: Path) -> None:
             rankings["connective-live"][q["id"]] = [f.user for f in found]
         if m.get("subtype") in SYSTEM_SUBTYPES:
             continue
-        author = message_author(m)
+        try:  # read as the import reads a message (its fields checked), and stored under its author as the import does
+            said = parse_message({k: v for k, v in m.items() if not k.startswith("_")})
+        except BadMessage:
+            continue
+        author = said["user"] if not is_bot_post(said) or said["user"] in bots else said["bot_id"] or "bot"
         if author in member_ids and m["_channel"] in channel_ext:
             ch = channel_ext[m["_channel"]]
-            pending.append(reader.to_incoming({k: v for k, v in m.items() if not k.startswith("_")},
-                                              channel_ids[ch], ch, member_ids, author))
+            pending.append(reader.to_incoming(said, channel_ids[ch], ch, member_ids, author))
     await app.close()
     print(f"streamed and asked in {time.perf_counter() - t:.0f} s")
     table = report(tool, history, bots, questions, rankings)
