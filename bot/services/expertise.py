@@ -661,9 +661,9 @@ class ExpertiseService:
                 metrics.EMBED_BATCH.observe(len(batch))
                 metrics.EMBED_QUEUE.dec(len(batch))
                 if progress:
-                    now = len(unique) if start + chunk >= len(unique) else round(done[start + len(batch) - 1])
-                    progress(now - shown)
-                    shown = now
+                    reached = round(done[start + len(batch) - 1])  # the last batch reaches len(unique)
+                    progress(reached - shown)
+                    shown = reached
         finally:  # a failed batch leaves the queue gauge where it was before this call
             metrics.EMBED_QUEUE.dec(len(unique) - sum(len(e) for e in encoded))
         return dict(zip(unique, np.concatenate(encoded), strict=True)) if encoded else {}

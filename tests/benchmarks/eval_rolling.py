@@ -39,7 +39,6 @@ from bot.importers.slack_export import (
     SYSTEM_SUBTYPES,
     BadMessage,
     SlackExport,
-    is_bot_post,
     parse_message,
     slack_time,
 )
@@ -122,6 +121,7 @@ async def run(tool, export: Path, cut: float, work: Path) -> None:
     reader = SlackExport(export)
     reader.source.close()
     baselines = RollingBaselines(tool, msgs, bots)
+    people = collections.defaultdict(lambda: {"is_bot": False}, {u: {"is_bot": True} for u in bots})
     asked = {q["id"]: q for q in questions}
     rankings: dict[str, dict[str, list[str]]] = collections.defaultdict(dict)
     pending: list = []
@@ -145,7 +145,8 @@ async def run(tool, export: Path, cut: float, work: Path) -> None:
             said = parse_message({k: v for k, v in m.items() if not k.startswith("_")})
         except BadMessage:
             continue
-        author = said["user"] if not is_bot_post(said) or said["user"] in bots else said["bot_id"] or "bot"
+        SlackExport.attribute([said], people)
+        author = said["author"]
         if author in member_ids and m["_channel"] in channel_ext:
             ch = channel_ext[m["_channel"]]
             pending.append(reader.to_incoming(said, channel_ids[ch], ch, member_ids, author))
