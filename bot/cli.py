@@ -30,7 +30,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("connective")
 
-cli = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+# Help as click lays it out: Typer's rich layout puts a type beside every option, flags too ("--json <bool>", even
+# "--help <bool>"), which reads as if they took a value. Sub-commands inherit the layout, and the width, which lets a
+# wide terminal show each command's summary whole (click cuts it to fit 80 columns).
+cli = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None,
+                  context_settings={"max_content_width": 120},
                   help="connective: who knows what in your community, intros, digests and mentoring pairs.")
 db_cli = typer.Typer(no_args_is_help=True, help="Database schema.")
 import_cli = typer.Typer(no_args_is_help=True, help="Import a community's history.")
@@ -150,7 +154,8 @@ def _redact(url: str) -> str:
 def import_slack(
     path: Annotated[Path, typer.Argument(help="Slack export: folder or .zip")],
     team: Annotated[str | None, typer.Option(help="Workspace (team) id, when users.json lacks team_id")] = None,
-    include_private: Annotated[bool, typer.Option(help="Also import private channels and DMs in the export")] = False,
+    include_private: Annotated[bool, typer.Option("--include-private",
+                                                  help="Also import private channels and DMs in the export")] = False,
     workspace_url: Annotated[str | None, typer.Option(
         help="The workspace's address, e.g. https://acme.slack.com: links to imported messages open there (an "
              "export does not name it; the running bot records it too)")] = None,
@@ -173,7 +178,8 @@ def import_slack(
 @import_cli.command("discord")
 def import_discord(
     paths: Annotated[list[Path], typer.Argument(help="DiscordChatExporter JSON file(s), folder(s) or .zip")],
-    include_private: Annotated[bool, typer.Option(help="Also import private threads in the export")] = False,
+    include_private: Annotated[bool, typer.Option("--include-private",
+                                                  help="Also import private threads in the export")] = False,
 ) -> None:
     """Import DiscordChatExporter JSON exports (idempotent: a second run adds only what is new)."""
     s = settings()

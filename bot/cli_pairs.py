@@ -262,7 +262,7 @@ def load_cmd(
     ],
     community: Annotated[str | None, typer.Option(help="Community (external id)")] = None,
 ) -> None:
-    """Enrol members from a JSON file (e.g. a sign-up form export); existing enrolments are updated."""
+    """Enrol members from a JSON file, such as a sign-up form's export; existing enrolments are updated."""
     try:
         records = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:

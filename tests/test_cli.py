@@ -847,3 +847,26 @@ def test_a_newcomer_asks_where_the_ids_are_another_platforms(tmp_path):
     new, typo = (json.loads(line) for line in out.stdout.splitlines())
     assert "error" not in new and new["experts"][0]["user"] == ids["UPG"], new
     assert typo["experts"] == [] and "no member named 'Petar'" in typo["error"]
+
+
+def test_every_help_shows_flags_as_flags():
+    """Typer's rich layout printed a type beside every option, "--json <bool>" and even "--help <bool>", which reads as
+    if a flag took a value; and "--include-private / --no-include-private" offered to switch off what is off."""
+    import click
+    import typer.main
+    from typer.testing import CliRunner
+
+    from bot.cli import cli
+
+    def paths(command: click.Command, prefix: list[str]):
+        yield prefix
+        for name, sub in getattr(command, "commands", {}).items():
+            yield from paths(sub, [*prefix, name])
+
+    every = list(paths(typer.main.get_command(cli), []))
+    assert ["ask"] in every and ["import", "slack"] in every and ["pairs", "plan"] in every
+    for path in every:
+        out = CliRunner().invoke(cli, [*path, "--help"])
+        assert out.exit_code == 0, (path, out.output)
+        assert "<bool>" not in out.output and " / --no-" not in out.output, (path, out.output)
+        assert "--help  " in out.output, (path, out.output)
