@@ -6,7 +6,16 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from matching.lexical import BM25Index
-from matching.text import acknowledges_cleaned, asks, carries_expertise, clean, is_thanks, mentioned_users, tokens
+from matching.text import (
+    acknowledges_cleaned,
+    asks,
+    carries_expertise,
+    clean,
+    is_thanks,
+    links_only,
+    mentioned_users,
+    tokens,
+)
 
 ROLE_OTHER, ROLE_ASK, ROLE_ANSWER = 0, 1, 2
 
@@ -112,6 +121,7 @@ class Corpus:
             col["substantive"].append(carries_expertise(text))
             col["asks"].append(asks(text))
             col["acknowledges"].append(acknowledges_cleaned(text))
+            col["links_only"].append(links_only(text))
             docs.append(tokens(text))
             if len(docs) >= 5000:  # token lists are bulky: hand them over in chunks
                 self.lexical.add(docs)
@@ -185,6 +195,7 @@ _COLUMNS: dict[str, type] = {
     "substantive": bool,
     "asks": bool,  # only asks something: never quoted as what its author knows
     "acknowledges": bool,  # thanks or filler ("glad to help!"): never quoted either
+    "links_only": bool,  # links and names alone: quoted only where a word of the question is in them
     "first": bool,
     "channel": np.int64,  # the channel's database row (MessageRecord.channel_id)
 }

@@ -578,7 +578,9 @@ def features(
     # The bar is set by what can be quoted: the question asked before (or a near copy of it) is the best hit
     # there is, and measured against it every answer it got fell under EVIDENCE_SHARE and nobody was quoted.
     top_rel = np.inf if nothing or not quotable.any() else float(hrel[quotable].max())
-    shown = (near >= QUOTE_MIN_SIMILARITY) & ~everyday
+    # A message of links alone is shown only where a word of the question is in them (docs/contracts.html for "racket
+    # contracts"): its nearness in meaning is that of its URLs' pieces.
+    shown = (near >= QUOTE_MIN_SIMILARITY) & ~everyday & ~(a["links_only"][rows] & (lexical == 0))
     quote = (hrel >= EVIDENCE_SHARE * top_rel) & quotable & shown[ok]
     # A similar thread is shown for a reply that tells something: "lol" or "me too?" in a thread still counts
     # for the ranking (who is in such conversations; without it the long tail drops 1.32x -> 1.25x), but is

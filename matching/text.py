@@ -190,6 +190,17 @@ def acknowledges_cleaned(cleaned: str) -> bool:
     return (len(words) <= 10 and bool(_FILLER.search(said))) or (len(words) <= 15 and bool(_WELCOME.search(said)))
 
 
+_NAMED = re.compile(r"@\S+")
+
+
+def links_only(cleaned: str) -> bool:
+    """True for a message of links and names alone ("@Shavon https://github.com/certainty/graphql-racket"), of a text
+    already through `clean`. To the model, its meaning is the pieces of its URLs: that one came 0.3 near "rackunit
+    testing", and was quoted for it though no word of it matched."""
+    rest = _DECORATION.sub(" ", _NAMED.sub(" ", _URL.sub(" ", cleaned)))
+    return bool(_URL.search(cleaned)) and not _WORD.search(rest)
+
+
 def carries_expertise(text: str) -> bool:
     """False for "thanks!", "+1", "lol": nothing in them says what anyone knows. A link alone counts: its words
     (docs.racket-lang.org, contracts.html) say what it is about, and a link to the docs may be the whole answer."""

@@ -323,3 +323,27 @@ def test_which_documents_hold_a_word_agrees_with_their_scores():
             assert (index.contains(docs, words) == (index.scores(words)[docs] > 0)).all()
     assert index.doc_share(["unseen"])[0] == 0.0
     assert index.doc_share(["w0"])[0] == pytest.approx((index.scores(["w0"]) > 0).mean())
+
+
+def test_a_message_of_links_alone_is_shown_only_where_a_word_of_the_question_is_in_them():
+    """"@Shavon https://github.com/certainty/graphql-racket" came 0.3 near "rackunit testing" (the model reads the
+    pieces of the URL) and was quoted for it; a docs link with the question's word in it is still the answer it may
+    be."""
+    recs = [MessageRecord(id=1, author="asker", ts=1_000_000.0, text="how do I test with rackunit?", thread="t0",
+                          is_root=True),
+            MessageRecord(id=2, author="lee", ts=1_000_060.0, text="@Shavon https://github.com/certainty/graphql-racket",
+                          thread="t0", parent_author="asker"),
+            MessageRecord(id=3, author="kim", ts=1_000_120.0, text="rackunit: check-equal? inside a test-suite",
+                          thread="t0", parent_author="asker"),
+            MessageRecord(id=4, author="mo", ts=1_000_180.0, text="https://docs.racket-lang.org/rackunit/ :+1:",
+                          thread="t0", parent_author="asker")]
+    for i in range(20):
+        recs.append(MessageRecord(id=5 + i, author="chatty", ts=1_000_200.0 + 60 * i, text=f"lunch plans number {i}"))
+    corpus = Corpus()
+    corpus.add(recs)
+    lee, kim, mo = corpus.row_of[2], corpus.row_of[3], corpus.row_of[4]
+    ranked = rank_experts(corpus, Hits({lee: 0.35, kim: 0.4, mo: 0.35}, {kim: 0.3, mo: 0.3}), asker="newcomer",
+                          excluded=set(), ref_time=LATER, top=5)
+    evidence = {corpus.members[r.member]: r.evidence for r in ranked}
+    assert evidence["kim"] == [kim] and evidence["mo"] == [mo]  # the docs link has the question's word in it
+    assert evidence["lee"] == []
