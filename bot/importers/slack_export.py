@@ -221,6 +221,7 @@ class SlackExport:
         self.report = ImportReport()
         self.users: dict[str, dict[str, Any]] = {}
         self.team = team
+        self.lists_users = True  # read_users says
         self.include_private = include_private
         self.teams: Counter[str] = Counter()  # the workspaces users.json names, with how many of its members each
         self.linkless: set[str] = set()  # channels known by name only: no Slack link can be made to their messages
@@ -249,6 +250,7 @@ class SlackExport:
             people[u["id"]] = {"name": user_name(u), "is_bot": bool(u.get("is_bot")) or u["id"] == "USLACKBOT",
                                "bot_known": True, "timezone": known.get("tz"), "deleted": bool(u.get("deleted"))}
         self.teams = teams
+        self.lists_users = self.source.exists("users.json")
         if teams and not self.team:
             self.team = teams.most_common(1)[0][0]
         return people

@@ -77,6 +77,11 @@ class ImportService:
         finally:
             export.source.close()
         export.team = await self._workspace(export, people, messages, given=team is not None)
+        # Without users.json, messages may name their authors (user_profile); where they do not, a member is their id.
+        unnamed = 0 if export.lists_users else sum(p["name"] == u for u, p in people.items() if not p.get("is_bot"))
+        if unnamed:
+            report.notes.append(f"the export has no users.json: {unnamed} member(s) are shown by their ids until an "
+                                "export with it, or the live bot, names them")
         report.community = f"slack:{export.team}"
         newest = max((float(m["ts"]) for m in messages), default=None)
         older = newest is not None and await self._imported_until("slack", export.team) > newest
@@ -258,7 +263,8 @@ class ImportService:
             found = await self._holding(session, sample, unnamed_only=False)
         digest = hashlib.sha256("\n".join(persons).encode()).hexdigest()[:12]
         team = found.external_id if found else f"{UNNAMED}{digest}"
-        export.report.notes.append(f"the export names no workspace (no team_id in users.json): imported as {team}; "
+        why = "no team_id in users.json" if export.lists_users else "it has no users.json"
+        export.report.notes.append(f"the export names no workspace ({why}): imported as {team}; "
                                    "import it with --team T… (your workspace's id) for the live bot to find it")
         return team
 
