@@ -57,14 +57,25 @@ def plan_cmd(
     """Dry run of the next round: the pairs, their fit and the unmatched with reasons. Nothing is sent."""
 
     async def go(app):  # noqa: ANN001, ANN202
-        cid = await _community(app, community)
-        return await _service(app).plan(cid, seed=seed)
+        from bot.db.models import Community
+        from bot.services.mentoring_cadence import Cadence
 
-    planned = _run(go)
+        cid = await _community(app, community)
+        async with app.db.sessions() as session:
+            settings = (await session.get(Community, cid)).settings
+        try:
+            enabled = Cadence.from_settings(settings).enabled
+        except (TypeError, ValueError):  # the service runs on the defaults then, and logs why
+            enabled = Cadence().enabled
+        return await _service(app).plan(cid, seed=seed), enabled
+
+    planned, enabled = _run(go)
     if as_json:
-        typer.echo(json.dumps(plan_json(planned), ensure_ascii=False))
+        typer.echo(json.dumps({**plan_json(planned), "rounds_on": enabled}, ensure_ascii=False))
     else:
-        typer.echo(format_plan(planned))
+        # Rounds switched off (pairs schedule --off) do not run: the plan is what one would pair.
+        off = "" if enabled else "Rounds are off here (`pairs schedule --on` runs them): this is what one would pair.\n"
+        typer.echo(off + format_plan(planned))
 
 
 def plan_json(planned) -> dict:  # noqa: ANN001
@@ -191,16 +202,16 @@ def format_stats(stats) -> str:  # noqa: ANN001
 @pairs_cli.command("schedule")
 def schedule_cmd(
     community: Annotated[str | None, typer.Option(help="Community (external id)")] = None,
-    every: Annotated[int | None, typer.Option(help="Weeks between rounds (1-12)")] = None,
+    every: Annotated[int | None, typer.Option(min=1, max=12, help="Weeks between rounds")] = None,
     day: Annotated[str | None, typer.Option(help="Weekday of the round: mon … sun")] = None,
-    hour: Annotated[int | None, typer.Option(help="Hour of the round (0-23), in --timezone")] = None,
+    hour: Annotated[int | None, typer.Option(min=0, max=23, help="Hour of the round, in --timezone")] = None,
     timezone: Annotated[
         str | None, typer.Option(help="IANA time zone of the schedule, e.g. Europe/Berlin")
     ] = None,
-    warn_hours: Annotated[float | None, typer.Option(help="Hours between the warning and the round")] = None,
-    no_repeat: Annotated[int | None, typer.Option(help="No pair repeated within this many rounds")] = None,
+    warn_hours: Annotated[float | None, typer.Option(min=0, help="Hours between the warning and the round")] = None,
+    no_repeat: Annotated[int | None, typer.Option(min=0, help="No pair repeated within this many rounds")] = None,
     min_overlap: Annotated[
-        float | None, typer.Option(help="Minimum working-hours overlap of a pair (hours)")
+        float | None, typer.Option(min=0, max=24, help="Minimum working-hours overlap of a pair (hours)")
     ] = None,
     off: Annotated[bool, typer.Option("--off", help="Stop running rounds in this community")] = False,
     on: Annotated[bool, typer.Option("--on", help="Run rounds again")] = False,
@@ -224,8 +235,10 @@ def schedule_cmd(
         if day[:3].lower() not in WEEKDAYS:
             raise UserError(f"--day must be one of {', '.join(WEEKDAYS)}, not {day!r}")
         changes["weekday"] = WEEKDAYS.index(day[:3].lower())
+    if off and on:
+        raise UserError("--on and --off: give one of them")
     if off or on:
-        changes["enabled"] = on and not off
+        changes["enabled"] = on
 
     async def go(app):  # noqa: ANN001, ANN202
         from bot.db.models import Community
@@ -263,10 +276,16 @@ def load_cmd(
     community: Annotated[str | None, typer.Option(help="Community (external id)")] = None,
 ) -> None:
     """Enrol members from a JSON file, such as a sign-up form's export; existing enrolments are updated."""
+    if not path.is_file():
+        raise UserError(f"{path}: no such file")
     try:
         records = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{path}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
     except (OSError, ValueError) as exc:
         raise UserError(f"{path}: {exc}") from None
+    if not isinstance(records, list):  # nothing would be loaded: a mistake, not a list of bad records
+        raise UserError(f"{path}: expected a JSON list of enrolments, not {type(records).__name__}")
 
     async def go(app):  # noqa: ANN001, ANN202
         return await load_enrolments(app, await _community(app, community), records)

@@ -100,3 +100,42 @@ async def test_a_name_several_members_have_is_not_enrolled_as_one_of_them(app):
         {"user": "Sam", "role": "mentee", "wants_to_learn": ["x"], "timezone": "UTC"}])
     assert loaded == 0
     assert errors == ["record 1: 'Sam' names 2 members (Sam Lee (U1SAM), Sam Cho (U2SAM)): give the platform id"]
+
+
+def test_pairs_schedule_and_load_refuse_what_cannot_be(tmp_path):
+    """The user walk-through: `--min-overlap 30` gave "at least 30 h of shared working hours", `--no-repeat -1` "no
+    repeat within -1 rounds", `--on --off` was taken as off, errors named internal fields ("every_weeks must be
+    1..12"); a plan announced a round while rounds were off; a JSON object to `pairs load` loaded nothing and exited 0,
+    and a missing file printed "[Errno 2] …"."""
+    db = f"sqlite:///{tmp_path / 'c.db'}"
+    assert run(db, "import", "slack", str(write_slack_export(tmp_path / "export", USERS, THREADS))).exit_code == 0
+    for args, flag in ((["--min-overlap", "30"], "--min-overlap"), (["--no-repeat", "-1"], "--no-repeat"),
+                       (["--every", "0"], "--every"), (["--hour", "25"], "--hour"), (["--warn-hours", "-5"],
+                                                                                        "--warn-hours")):
+        out = run(db, "pairs", "schedule", *args)
+        assert out.exit_code == 2 and f"Invalid value for '{flag}'" in out.output, (args, out.output)
+    out = run(db, "pairs", "schedule", "--warn-hours", "500")
+    assert isinstance(out.exception, UserError) and "the warning must come 0 to 336 hours before the round" in str(
+        out.exception)
+    out = run(db, "pairs", "schedule", "--on", "--off")
+    assert isinstance(out.exception, UserError) and "--on and --off" in str(out.exception)
+
+    assert run(db, "pairs", "schedule", "--off").exit_code == 0
+    out = run(db, "pairs", "plan")
+    assert out.exit_code == 0 and out.output.startswith("Rounds are off here"), out.output
+    assert json.loads(run(db, "pairs", "plan", "--json").output)["rounds_on"] is False
+    assert run(db, "pairs", "schedule", "--on").exit_code == 0
+    out = run(db, "pairs", "plan")
+    assert out.output.startswith("Mentoring round"), out.output
+    assert json.loads(run(db, "pairs", "plan", "--json").output)["rounds_on"] is True
+
+    wrong = tmp_path / "object.json"
+    wrong.write_text(json.dumps({"user": "UPG", "role": "mentor"}))
+    out = run(db, "pairs", "load", str(wrong))
+    assert isinstance(out.exception, UserError) and str(out.exception) == (
+        f"{wrong}: expected a JSON list of enrolments, not dict")
+    out = run(db, "pairs", "load", str(tmp_path / "nowhere.json"))
+    assert isinstance(out.exception, UserError) and str(out.exception) == f"{tmp_path / 'nowhere.json'}: no such file"
+    wrong.write_text("[{")
+    out = run(db, "pairs", "load", str(wrong))
+    assert isinstance(out.exception, UserError) and str(out.exception).startswith(f"{wrong}: not valid JSON (")

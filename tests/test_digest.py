@@ -512,3 +512,14 @@ def test_titles_and_headings_read_as_people_write_not_as_markup():
     group = [Candidate(resource_id=i, title="parser combinators", link=f"https://p.org/{i}",
                        text=f"<@UB0F4E9C007> <@UB0F4E9C007> parser combinators {i}") for i in range(3)]
     assert "Ub0f4e9c007" not in topic_label(group)
+
+
+def test_a_period_across_new_year_names_both_years():
+    """"Dec 30 – Jan 5, 2019" read as a period of 2019 (user walk-through)."""
+    from bot.services.digest import period_label
+
+    assert period_label(datetime(2018, 12, 30, tzinfo=UTC), datetime(2019, 1, 6, tzinfo=UTC), "UTC") == (
+        "Dec 30, 2018 – Jan 5, 2019")
+    assert period_label(datetime(2019, 3, 4, tzinfo=UTC), datetime(2019, 3, 11, tzinfo=UTC), "UTC") == (
+        "Mar 4 – Mar 10, 2019")
+    assert period_label(datetime(2019, 3, 4, tzinfo=UTC), datetime(2019, 3, 5, tzinfo=UTC), "UTC") == "Mar 4, 2019"

@@ -68,6 +68,8 @@ def period_label(start: datetime, end: datetime, timezone: str) -> str:
     a, b = start.astimezone(zone), (end - timedelta(seconds=1)).astimezone(zone)
     if a.date() == b.date():
         return f"{a:%b} {a.day}, {a.year}"
+    if a.year != b.year:  # "Dec 30 – Jan 5, 2019" read as a period of 2019
+        return f"{a:%b} {a.day}, {a.year} – {b:%b} {b.day}, {b.year}"
     return f"{a:%b} {a.day} – {b:%b} {b.day}, {b.year}"
 
 

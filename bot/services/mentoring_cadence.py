@@ -50,7 +50,10 @@ class Cadence:
         if not 0 <= self.weekday <= 6 or not 0 <= self.hour <= 23:
             raise ValueError("weekday must be 0..6 and hour 0..23")
         if not 0 <= self.warn_hours <= 24 * 7 * self.every_weeks:
-            raise ValueError("warn_hours must be between 0 and the period length")
+            raise ValueError(f"the warning must come 0 to {24 * 7 * self.every_weeks} hours before the round (the "
+                             f"time between rounds), not {self.warn_hours:g}")
+        if self.no_repeat_rounds < 0 or not 0 <= self.min_overlap_hours <= 24:
+            raise ValueError("rounds without a repeat cannot be fewer than 0, nor shared working hours outside 0..24")
         object.__setattr__(self, "timezone", resolve_timezone(self.timezone))
 
     @classmethod
