@@ -153,6 +153,7 @@ class Ranked:
     evidence: list[int] = field(default_factory=list)  # rows, most relevant first
     threads_answered: int = 0
     latest: float | None = None  # when the member last answered one of the similar threads they are credited with
+    latest_row: int | None = None  # their reply in that thread (what a link to the similar threads opens)
     # A message of theirs in a channel the question belongs in, where they talk far more than usual (home_channel).
     channel_row: int | None = None
 
@@ -656,8 +657,9 @@ def rank_experts(
         m = int(cands[i])
         rows, similar_threads = evidence.of(m)
         # "latest" goes with the similar threads it is said of (it was the newest of five rows, only three shown)
-        latest = max((float(ts[r]) for r in evidence.thread_rows(m)), default=None)
-        out.append(Ranked(m, float(probs[i]), feats[i], rows[:5], similar_threads, latest,
+        latest_row = max(evidence.thread_rows(m).tolist(), key=lambda r: ts[r], default=None)
+        latest = float(ts[latest_row]) if latest_row is not None else None
+        out.append(Ranked(m, float(probs[i]), feats[i], rows[:5], similar_threads, latest, latest_row,
                           home_channel(corpus, pri, m, evidence.channels) if feats[i, _COL["channel"]] >= TALKS_MORE
                           else None))
     return out

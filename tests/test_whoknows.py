@@ -632,6 +632,32 @@ async def test_a_reply_that_tells_nothing_is_no_evidence(app):
     assert not any("noodles" in why for why in found.get("U5", []))  # took part, but said nothing about it
 
 
+async def test_answered_similar_threads_links_the_latest_reply(app):
+    """"answered 2 similar threads" named no thread and linked none: it could not be checked (user walk-through). It
+    links the member's reply in the latest of them, unless that reply is quoted below with its own link."""
+    said = [("1", "U1", None, "How do I roll back a kubernetes deployment that went wrong?"),
+            ("2", "U2", "1", "use the undo subcommand, it restores the previous revision"),
+            ("3", "U3", "1", "kubectl rollout undo rolls the kubernetes deployment back"),
+            ("4", "U4", None, "Can I roll back a kubernetes deployment to an older revision?"),
+            ("5", "U2", "4", "yes: pass --to-revision=3 to it"),
+            ("6", "U3", "4", "kubectl rollout undo --to-revision=3 rolls the kubernetes deployment back to it")]
+    start = datetime(2026, 3, 2, 9, tzinfo=UTC)
+    for i, (mid, user, thread, text) in enumerate(said):
+        await app.core.handle(ev.MessagePosted(community="TLINK", platform="slack", user=user, channel="C1",
+                                               message_id=mid, thread=thread, text=text,
+                                               time=start + timedelta(minutes=i),
+                                               permalink=f"https://acme.slack.com/archives/C1/p{mid}"))
+    async with app.db.sessions() as s:
+        cid = await s.scalar(select(Community.id).where(Community.external_id == "TLINK"))
+    found = {f.user: f for f in await app.expertise.rank(cid, "roll back a kubernetes deployment", asker="U9", top=5)}
+    quiet = found["U2"]  # answered both threads, with replies that do not say the question's words
+    assert quiet.why[0].startswith("answered 2 similar threads") and not any("“" in why for why in quiet.why)
+    assert quiet.permalinks[0] is not None and quiet.permalinks[0].endswith("/p5"), quiet.permalinks
+    told = found["U3"]  # the latest reply is quoted: its link is there, not twice
+    assert told.why[0].startswith("answered 2 similar threads") and told.permalinks[0] is None
+    assert any(link is not None and link.endswith("/p6") for link in told.permalinks), told.permalinks
+
+
 async def test_replicas_follow_what_the_others_store_edit_and_delete(app, db_url, embedder):
     """Replicas behind a load balancer each keep the corpus in memory: what one stores, edits or deletes, and a
     member's opt-out, reach the others at their next ask (a deleted message was quoted by the others until they

@@ -1048,7 +1048,9 @@ class ExpertiseService:
         if r.threads_answered:
             when = f", the latest {_when(r.latest, now)}" if r.latest else ""
             why.append(f"answered {_count(r.threads_answered, 'similar thread', 'similar threads')}{when}")
-            links.append(None)
+            # A link to their reply in the latest of them: the count alone could not be checked (user walk-through).
+            latest = corpus.records[r.latest_row] if r.latest_row is not None else None
+            links.append(latest.permalink if latest is not None and latest.channel_id not in private else None)
         for source, reason in SKILL_REASONS.items():
             if source in skill_sources.get(user, ()):
                 why.append(reason)
@@ -1068,6 +1070,8 @@ class ExpertiseService:
                 continue
             quoted.add(line)
             named.add(rec.channel_id)
+            if row == r.latest_row and r.threads_answered:  # quoted with its own link: not given twice
+                links[0] = None
             why.append(line)
             links.append(link)
         home = corpus.records[r.channel_row] if r.channel_row is not None else None
