@@ -505,13 +505,45 @@ def test_titles_and_headings_read_as_people_write_not_as_markup():
     def title(text: str) -> str:
         return title_for(find_links(text)[0], text, {})[0]
 
-    assert title("&amp; <@U1>, I think that <https://x.org/a> is what you want") == "I think that is what you want"
+    assert title("&amp; <@U1>, I think that <https://x.org/a> is what you want") == (
+        "I think that x.org/a is what you want")
     assert title("quick question about Frog (<https://frog.org>) is it possible?") == (
-        "quick question about Frog is it possible?")
-    assert title("see <#C1|general> for <https://a.b/c> the whole doc") == "see #general for the whole doc"
+        "quick question about Frog (frog.org) is it possible?")
+    assert title("see <#C1|general> for <https://a.b/c> the whole doc") == "see #general for a.b/c the whole doc"
+    # A link inside a sentence is read as its short form, at either end it leaves no gap (user walk-through: "the link
+    # takes me to rather than . My…"); the words around several links title none of them, and each got the same.
+    assert title("Great article on macro hygiene: <https://lexi.org/hygiene.html>") == "Great article on macro hygiene"
+    assert title("<https://x.org/talk> explains the planner well") == "explains the planner well"
+    two = "the link takes me to <https://docs.r.org/a/b.html> rather than <https://docs.r.org/c/d.html>. My guess"
+    assert [title_for(link, two, {})[0] for link in find_links(two)] == ["docs.r.org/…/b.html", "docs.r.org/…/d.html"]
     group = [Candidate(resource_id=i, title="parser combinators", link=f"https://p.org/{i}",
                        text=f"<@UB0F4E9C007> <@UB0F4E9C007> parser combinators {i}") for i in range(3)]
     assert "Ub0f4e9c007" not in topic_label(group)
+
+
+def test_a_heading_names_a_topic_several_links_share():
+    """Headings were two words of the group's messages: "7f22622198e3786f805304418f8d35d6 · Images" over GIFs, and a
+    group of one link was headed by its own words ("Changes · Failing"; user walk-through)."""
+    import numpy as np
+
+    from bot.services.digest_compose import Candidate, compose, topic_label
+
+    def candidate(i: int, link: str, text: str, direction: int) -> Candidate:
+        vector = np.zeros(8)
+        vector[direction] = 1.0
+        return Candidate(resource_id=i, title=text, link=link, text=text, reactions=2, vector=vector)
+
+    racket = [candidate(1, "https://docs.racket-lang.org/guide/", "the guide on contracts", 0),
+              candidate(2, "https://pkgs.racket-lang.org/package/x", "a package for contracts", 0)]
+    assert topic_label(racket) == "racket-lang.org"  # every link of the group is on one site
+    gifs = [candidate(3, f"https://media.tenor.com/images/7f22622198e3786f805304418f8d35d6/{i}.gif",
+                      "images 7f22622198e3786f805304418f8d35d6 parade", 1) for i in range(2)]
+    assert "7f22622198e3786f805304418f8d35d6" not in topic_label(gifs).lower()  # tenor.com hosts every topic
+    alone = candidate(5, "https://drdr.racket-lang.org/41014/x.rkt", "these tests fail since the changes", 2)
+    content = compose([*racket, alone], [], period="Jun 1 – Jun 7, 2017")
+    assert [(heading, [c.resource_id for c in items]) for heading, items in content.groups] == [
+        ("racket-lang.org", [1, 2]), ("Also worth a look", [5])]
+    assert [heading for heading, _ in compose([alone], [], period="Jun 1 – Jun 7, 2017").groups] == ["Worth a look"]
 
 
 def test_a_period_across_new_year_names_both_years():

@@ -1,13 +1,18 @@
 """Digest composition, free of storage: score candidates, group the best by topic, build the Document."""
 from __future__ import annotations
 
+import functools
 import heapq
+import ipaddress
 import math
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
+from urllib.parse import urlsplit
 
 import numpy as np
+from publicsuffixlist import PublicSuffixList
 
 from bot.actions import Document, Evidence, ResourceItem, Section
 from bot.messages import render
@@ -27,6 +32,30 @@ MAX_GROUPS = 4
 _NOT_LABELS = frozenset({"http", "https", "www", "com", "org", "io", "net", "html", "dev", "blog", "post",
                          "article", "read", "great", "good", "nice", "new", "via", "check", "out", "link",
                          "worth", "interesting", "here", "really", "guide", "today", "week"})
+
+# A hash or an id in a link's words ("7f22622198e3786f805304418f8d35d6" headed a group of GIFs): letters and digits
+# mixed, eight or more.
+_ID_LIKE = re.compile(r"(?=[a-z0-9]*\d)(?=[a-z0-9]*[a-z])[a-z0-9]{8,}")
+# Sites that host everyone's everything: being on them says nothing of a topic.
+_HOSTING = frozenset({"github.com", "gitlab.com", "google.com", "youtube.com", "youtu.be", "twitter.com", "x.com",
+                      "medium.com", "tenor.com", "giphy.com", "imgur.com", "stackoverflow.com", "reddit.com",
+                      "wikipedia.org", "slack.com", "discord.com", "bit.ly"})
+
+
+@functools.cache
+def _suffixes() -> PublicSuffixList:
+    return PublicSuffixList()
+
+
+def site_of(link: str) -> str:
+    """The site a link is on, as people name it: the domain registered under a public suffix (docs.racket-lang.org:
+    racket-lang.org; news.bbc.co.uk: bbc.co.uk). An address, or a host under no known suffix, is itself."""
+    host = urlsplit(link).hostname or ""
+    try:
+        ipaddress.ip_address(host)
+        return host
+    except ValueError:
+        return _suffixes().privatesuffix(host) or host
 
 
 @dataclass
@@ -133,7 +162,7 @@ def _label_words(c: Candidate) -> Counter[str]:
     """Words of a title (counted double) and of its message, fit for a heading."""
     def fit(text: str) -> list[str]:
         return [w for w in tokens(clean(text)) if w not in _NOT_LABELS and not w.isdigit() and len(w) > 2
-                and "/" not in w and "." not in w.strip(".")]
+                and "/" not in w and "." not in w.strip(".") and not _ID_LIKE.fullmatch(w)]
 
     words = Counter(fit(c.title))
     words.update({w: 2 for w in words})
@@ -142,7 +171,11 @@ def _label_words(c: Candidate) -> Counter[str]:
 
 
 def topic_label(items: list[Candidate], others: list[Candidate] = ()) -> str:
-    """Two words the group's titles and messages share most, and the rest of the digest least."""
+    """The site the group's links are all on (docs.racket-lang.org and pkgs.racket-lang.org: "racket-lang.org"), else
+    two words the group's titles and messages share most, and the rest of the digest least."""
+    sites = {site_of(c.link) for c in items}
+    if len(items) > 1 and len(sites) == 1 and (site := sites.pop()) and site not in _HOSTING:
+        return site
     inside: Counter[str] = Counter()
     for c in items:
         inside.update({w: n for w, n in _label_words(c).items()})
@@ -157,9 +190,13 @@ def compose(candidates: list[Candidate], questions: list[WaitingQuestion], *, pe
             limit: int = 10) -> DigestContent:
     chosen = best(candidates, limit)
     groups, loose = group_by_topic(chosen)
+    # One link is no topic: its heading was two words of its own message ("Changes · Failing", "Different · Look"; user
+    # walk-through). Alone, it goes with the rest.
+    loose = [g[0] for g in groups if len(g) == 1] + loose
+    groups = [g for g in groups if len(g) > 1]
     labelled = [(topic_label(g, [c for c in chosen if c not in g]), g) for g in groups]
     if loose:
-        labelled.append(("Also worth a look" if labelled else topic_label(loose), loose))
+        labelled.append(("Also worth a look" if labelled else "Worth a look", loose))
     return DigestContent(period=period, groups=labelled, questions=questions)
 
 

@@ -31,6 +31,7 @@ MAX_TITLE = 300
 ANY_LINK = re.compile(r"<https?://[^>]*>|\[[^\]\n]*\]\(<?https?://[^)\s>]+>?\)|https?://\S+", re.I)
 _EDGE_PUNCTUATION = " \t:;,-–—>|•*_~&"
 _EMPTY_BRACKETS = re.compile(r"\(\s*\)|\[\s*\]|<\s*>")
+_INSIDE_BRACKETS = re.compile(r"([(\[])\s+|\s+([)\]?!.,;:])")  # "( frog.org )" -> "(frog.org)", "review ?" -> "review?"
 
 
 @dataclass(frozen=True)
@@ -52,10 +53,24 @@ def title_for(link: FoundLink, text: str, unfurls: dict[str, str]) -> tuple[str,
         return unfurls[key][:MAX_TITLE], TITLE_FROM_UNFURL
     if link.label:
         return clean(link.label)[:MAX_TITLE], TITLE_FROM_LABEL
+    written = ANY_LINK.findall(text)
+    readable = readable_url(clean_url(link.url) or link.url)
+    if len(written) > 1:
+        # The words around several links title none of them: each got the same title, the links cut out of it ("the
+        # link takes me to rather than . My…", user walk-through).
+        return readable, TITLE_FROM_URL
+
+    def gap(m: re.Match) -> str:
+        """The link leaves a gap at either end of the message ("Great post on macros: <link>"); inside a sentence
+        ("I think that <link> is what you want") it is read as its short form, or the sentence breaks."""
+        at_edge = not text[: m.start()].strip(_EDGE_PUNCTUATION + "([") or not text[m.end() :].strip(
+            _EDGE_PUNCTUATION + ")].!?")
+        return " " if at_edge else f" {readable} "
+
     # Shown as people read it: a member mentioned as @name, a channel as #name, and no "( )" where the link was
     # (the digest's titles read "& , I think that…" and "about Frog ( ) is it possible", audit 10).
-    words = _EMPTY_BRACKETS.sub(" ", shown(ANY_LINK.sub(" ", text))).strip(_EDGE_PUNCTUATION)
-    words = " ".join(words.split())
+    words = _EMPTY_BRACKETS.sub(" ", shown(ANY_LINK.sub(gap, text))).strip(_EDGE_PUNCTUATION)
+    words = _INSIDE_BRACKETS.sub(r"\1\2", " ".join(words.split()))
     if len(words.split()) >= 3:
         if len(words) > 140:
             words = words[:139].rsplit(" ", 1)[0] + "…"
