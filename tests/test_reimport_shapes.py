@@ -230,6 +230,20 @@ async def test_older_export_marks_live_seen_channel_private(app, tmp_path):
     assert (row.is_private, row.name) == (True, "secret"), (row.is_private, row.name)
 
 
+# The same export imported with --include-private, then without: it was "older than the history stored" than itself
+# (its private conversation went on after the public channels), and so kept members' names as they were (user
+# walk-through).
+async def test_the_same_export_without_its_private_conversations_is_not_older(app, tmp_path):
+    export = write_slack_export(tmp_path / "export", USERS, THREADS)
+    (export / "groups.json").write_text(json.dumps([{"id": "G0SECRET", "name": "secret"}]))
+    (export / "secret").mkdir()
+    (export / "secret" / "2030-01-01.json").write_text(json.dumps([
+        {"type": "message", "user": "UPG", "ts": f"{START + 10**7:.6f}", "text": "the salary bands are in the sheet"}]))
+    first = await app.importer.import_slack(export, include_private=True)
+    again = await app.importer.import_slack(export)
+    assert not any("older" in n for n in first.notes + again.notes), again.notes
+
+
 # An app post first stored under its user (only app posts of them seen), then in a later export attributed to the app
 # (the user posts as a person there): its edit was refused.
 async def test_edit_of_app_post_applies_after_attribution_changes(app, tmp_path):

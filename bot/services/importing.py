@@ -84,7 +84,11 @@ class ImportService:
                                 "export with it, or the live bot, names them")
         report.community = f"slack:{export.team}"
         newest = max((float(m["ts"]) for m in messages), default=None)
-        older = newest is not None and await self._imported_until("slack", export.team) > newest
+        # How far it reaches is read off its public channels, which every import of it reads: the same export without
+        # --include-private was "older" than itself with it (its private conversations went on later; user
+        # walk-through).
+        reach = max((float(m["ts"]) for ch in channels if not ch["is_private"] for m in raw[ch["id"]]), default=None)
+        older = reach is not None and await self._imported_until("slack", export.team) > reach
         if older:
             # An export older than what is stored tells how accounts were then: a name changed or an account
             # deactivated (or back) since stays as it is now; and so do reactions.
@@ -126,7 +130,7 @@ class ImportService:
         async with self.db.sessions.begin() as session:
             moved = await move_export_links(session, community_id, workspace_url)
             # How far the imports reached: a later export is older only than that.
-            await _reached(session, community_id, newest)
+            await _reached(session, community_id, reach)
         if moved:
             self.expertise.forget_cache(community_id)
         return report
