@@ -879,9 +879,10 @@ async def _no_such_member(session, community, as_name: str, option: str = "--as"
     count = func.count(Message.id)
     rows = (await session.execute(select(Member.name, Member.external_id, count)
                                   .outerjoin(Message, Message.author_id == Member.id)
-                                  .where(Member.community_id == community.id).group_by(Member.id)
+                                  .where(Member.community_id == community.id, Member.is_bot.is_(False),
+                                         Member.deactivated.is_(False)).group_by(Member.id)
                                   .order_by(count.desc(), Member.name))).all()
-    names = [name for name, _, _ in rows if name]
+    names = [name for name, _, _ in rows if name]  # people who are here: no bots, nobody who left
     folded = {}
     for name in names:
         folded.setdefault(name.casefold(), name)

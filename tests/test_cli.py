@@ -874,3 +874,23 @@ def test_every_help_shows_flags_as_flags():
         assert out.exit_code == 0, (path, out.output)
         assert "<bool>" not in out.output and " / --no-" not in out.output, (path, out.output)
         assert "--help  " in out.output, (path, out.output)
+
+
+async def test_a_name_nobody_has_is_answered_with_members_who_are_here(app):
+    """The members listed after "no member named …" included bots and a member who had left (user walk-through)."""
+    from sqlalchemy import select
+
+    from bot.cli import _no_such_member
+    from bot.db.models import Member
+    from bot.repo import ensure_community, ensure_member
+
+    async with app.db.sessions.begin() as s:
+        community = await ensure_community(s, "slack", "THERE")
+        for user, name in (("UANN", "Ann"), ("UBEN", "Ben"), ("B0DEPLOY", "deploybot"), ("UGONE", "Gone")):
+            await ensure_member(s, community.id, user, name=name)
+        for member in (await s.scalars(select(Member).where(Member.community_id == community.id))).all():
+            member.is_bot = member.external_id == "B0DEPLOY"
+            member.deactivated = member.external_id == "UGONE"
+    async with app.db.sessions() as s:
+        error = await _no_such_member(s, community, "Zed", "--asker")
+    assert str(error).endswith("(members: Ann, Ben)"), str(error)
