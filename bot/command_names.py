@@ -46,6 +46,9 @@ def help_names(platform: str) -> dict[str, str]:
         "optin": command(platform, "optin"),
         "forget_me": command(platform, "forget-me"),
         "mentoring": command(platform, "mentoring"),
+        "save": command(platform, "save", "<link> [note]"),
+        "digest_preview": command(platform, "digest", "preview"),
+        "digest_subscribe": command(platform, "digest", "subscribe #channel"),
     }
     names["help_line"] = f"\n• `{command(platform, 'help')}`: this message" if has_command(platform, "help") else ""
     return names
