@@ -86,8 +86,19 @@ def _setting_problems(exc) -> list[str]:  # noqa: ANN001
             near = difflib.get_close_matches(name.lower(), list(Settings.model_fields), n=1, cutoff=0.6)
             found.append(f"{config_file()}: no setting {name!r}" + (f"; did you mean {near[0]!r}?" if near else ""))
         else:
-            found.append(f"setting {name} ({_FLAGS.get(name, '')}CONNECTIVE_{name.upper()}): {err['msg']}")
+            found.append(f"setting {name} ({_set_in(name, config_file())}): {err['msg']}")
     return found
+
+
+def _set_in(name: str, config: Path) -> str:
+    """Where a setting's value came from, in the order the settings read them: the flag, the environment variable,
+    the settings file. A value from connective.toml was said to be CONNECTIVE_NAME's (user walk-through)."""
+    env = f"CONNECTIVE_{name.upper()}"
+    if name in _state.get("overrides", {}):
+        return _FLAGS[name].removesuffix(" / ")
+    if env in os.environ or not config.is_file():
+        return f"{_FLAGS.get(name, '')}{env}"
+    return f"{name} in {config}"
 
 
 def settings(**more: Any):  # noqa: ANN201

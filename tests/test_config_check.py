@@ -76,6 +76,11 @@ def test_config_check_reports_settings_that_would_be_ignored_or_make_no_sense(tm
     assert out.returncode == 1 and len(problems) == 2, out.stderr
     assert "problem: setting weekly_intro_cap (CONNECTIVE_WEEKLY_INTRO_CAP)" in problems[0]
     assert "problem: setting intro_timeout_hours (CONNECTIVE_INTRO_TIMEOUT_HOURS)" in problems[1]
+    # Set in the settings file, the problem names the file, not the variable (user walk-through).
+    (tmp_path / "connective.toml").write_text("weekly_intro_cap = -3\n")
+    out = check("--db", db, "config", "check", cwd=tmp_path)
+    assert "problem: setting weekly_intro_cap (weekly_intro_cap in connective.toml)" in one_line(out, "problem: ")
+    (tmp_path / "connective.toml").unlink()
     out = check("--db", db, "config", "check", "--platform", "slack", cwd=tmp_path,
                 env={"SLACK_BOT_TOKEN": "xapp-secret-1", "SLACK_APP_TOKEN": "xoxb-secret-2"})
     assert out.returncode == 1 and "secret" not in out.stdout + out.stderr
