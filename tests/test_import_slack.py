@@ -103,7 +103,8 @@ async def test_malformed_messages_are_skipped_and_the_rest_imported(app, tmp_pat
     assert report.added == sum(len(th) for th in THREADS) + len(odd_details)
     assert report.skipped == len(unreadable)
     assert [r.getMessage() for r in caplog.records if "malformed" in r.getMessage()] == [
-        "general/2023-11-14.json: skipped 7 malformed message(s) (text is int, not text)"]
+        f"{day}: skipped 7 malformed message(s) (text is int, not text; text is list, not text; user "
+        "\"{'id': 'UREG'}\" is not an id; and 4 more)"]  # named as errors name files, each reason (user walk-through)
     async with app.db.sessions() as s:
         assert (await s.execute(select(Reaction.name, Reaction.user_external_id))).all() == [("+1", "UASK1")]
         assert await s.scalar(select(Member.name).where(Member.external_id == "UNEW")) == "UNEW"
@@ -456,7 +457,8 @@ async def test_entries_with_no_ts_or_no_message_object_are_counted_malformed(app
     assert f"{len(msgs) + len(odd)} messages read" in report.summary()
     assert f"({len(odd)} malformed)" in report.summary()
     assert [r.getMessage() for r in caplog.records if "malformed" in r.getMessage()] == [
-        f"general/{day.name}: skipped {len(odd)} malformed message(s) (ts None is not a time)"]
+        f"{day}: skipped {len(odd)} malformed message(s) (ts None is not a time; ts '' is not a time; ts 'yesterday' "
+        "is not a time; and 6 more)"]
 
 
 def test_the_report_summary_counts_one_of_a_kind_in_the_singular():
@@ -567,3 +569,16 @@ async def test_an_app_post_of_someone_the_community_knows_as_a_person_is_the_app
         author = await s.scalar(select(Member.external_id).join(Message, Message.author_id == Member.id)
                                 .where(Message.external_id == f"{START + 300:.6f}"))
     assert author == "BFLOW"
+
+
+async def test_a_day_file_not_in_utf8_is_imported_and_said_so(app, tmp_path, caplog):
+    """Bytes that are not UTF-8 were read as "\ufffd" and nothing said so (user walk-through): the file is imported, and
+    a warning names it."""
+    folder = write_slack_export(tmp_path / "export", USERS, THREADS[:1])
+    day = next((folder / "general").glob("*.json"))
+    raw = day.read_bytes()
+    day.write_bytes(raw.replace(b"postgres", b"postgr\xe9s", 1))
+    report = await app.importer.import_slack(folder)
+    assert report.errors == [] and report.added == len(THREADS[0])
+    warned = [r.getMessage() for r in caplog.records if "UTF-8" in r.getMessage()]
+    assert len(warned) == 1 and warned[0].startswith(f"{day}: not valid UTF-8 from byte "), warned

@@ -366,7 +366,10 @@ class SlackExport:
                     self.report.no_author += 1
             if malformed:
                 self.report.malformed += len(malformed)
-                log.warning("%s: skipped %d malformed message(s) (%s)", name, len(malformed), malformed[0])
+                # Named as the errors name files (the export's path), with each distinct reason, not the first only.
+                reasons = list(dict.fromkeys(malformed))
+                log.warning("%s: skipped %d malformed message(s) (%s%s)", self.source.label(name), len(malformed),
+                            "; ".join(reasons[:3]), f"; and {len(reasons) - 3} more" if len(reasons) > 3 else "")
         out.sort(key=lambda m: float(m["ts"]))
         return _distinct_times(out)
 

@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 import json
+import logging
 import zipfile
 import zlib
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from bot.errors import UserError
+
+log = logging.getLogger(__name__)
 
 
 def listed(value: Any) -> list:
@@ -97,7 +100,13 @@ class ExportSource:
             raise DamagedFile(self.label(name), f"cannot read ({exc})") from None
         try:
             # "utf-8-sig": a BOM, as PowerShell writes one, made the file "not valid JSON (line 1, column 1)"
-            return json.loads(raw.decode("utf-8-sig", errors="replace"))
+            try:
+                text = raw.decode("utf-8-sig")
+            except UnicodeDecodeError as exc:  # kept, and said: the bytes that are not UTF-8 read as "\ufffd"
+                log.warning("%s: not valid UTF-8 from byte %d on: the bytes that are not were read as \ufffd",
+                            self.label(name), exc.start)
+                text = raw.decode("utf-8-sig", errors="replace")
+            return json.loads(text)
         except json.JSONDecodeError as exc:
             raise DamagedFile(self.label(name), f"not valid JSON (line {exc.lineno}, column {exc.colno})") from None
         except (RecursionError, ValueError):  # nested too deep, or an integer of thousands of digits
