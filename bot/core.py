@@ -52,7 +52,7 @@ from bot.repo import (
 from bot.safety import echoed, neutralise, storable, unlinked
 from bot.services.expertise import OPENERLESS_THREADS, ExpertiseService, Suggestion, mark_openers_gone
 from bot.services.ingest import IncomingMessage, IngestService
-from bot.services.profile_skills import profile_skills, topic_list
+from bot.services.profile_skills import TOPIC_CHARS, cut_topics, profile_skills, topic_list
 from bot.settings import Settings
 from bot.urls import workspace_address
 
@@ -461,8 +461,11 @@ class Core:
                 if not topics:
                     return [self._reply(event, usage["add"])]
                 added, already = await _store_skills(session, community_id, member_id, topics, "declared")
+                cut = cut_topics(rest)  # said, not done silently (user walk-through)
                 text = " ".join(([f"Added: {', '.join(added)}."] if added else [])
-                                + ([f"Already declared: {', '.join(already)}."] if already else []))
+                                + ([f"Already declared: {', '.join(already)}."] if already else [])
+                                + ([f"A topic is kept to its first {TOPIC_CHARS} characters: {cut} "
+                                    f"{'was' if cut == 1 else 'were'} cut."] if cut else []))
             elif verb == "remove":
                 # The member decides what their profile says: what others endorsed them for goes too.
                 topics = topic_list(rest)

@@ -110,9 +110,10 @@ async def test_remove_takes_a_list_compared_as_add_compares(app):
     reply = await say(app, "UMEHMET", "remove kubernetes rollbacks,  HELM ; STRASSE, cobol")
     assert reply.text == "Removed: Kubernetes Rollbacks, Helm, Straße. You had no skill “cobol”."
     assert await stored(app, "UMEHMET") == [("go", "declared"), ("rust", "declared")]
-    long = "x" * 300  # stored cut to 200 characters: pasting it back removes it
-    await say(app, "UMEHMET", f"add {long}")
-    assert (await say(app, "UMEHMET", f"remove {long}")).text.startswith("Removed: ")
+    long = "x" * 300  # stored cut to 200 characters, and said so (user walk-through): pasting it back removes it
+    assert (await say(app, "UMEHMET", f"add {long}, zig")).text == (
+        f"Added: {'x' * 200}, zig. A topic is kept to its first 200 characters: 1 was cut.")
+    assert (await say(app, "UMEHMET", f"remove {long}, zig")).text.startswith("Removed: ")
     for args in ("remove", "remove , ;"):
         assert (await say(app, "UMEHMET", args)).text == \
             "Use it like this: `/connective skills remove kubernetes, postgres tuning`"

@@ -19,10 +19,19 @@ def skill_topic(text: str) -> str:
     return storable(text).strip()[:TOPIC_CHARS].strip()
 
 
+def _pieces(text: str) -> list[str]:
+    return text.replace(";", ",").replace("\n", ",").split(",")
+
+
 def topic_list(text: str) -> list[str]:
     """`kubernetes, postgres tuning; helm` as topics; pieces with no letter or digit (", ,;") are none."""
-    topics = [skill_topic(part) for part in text.replace(";", ",").replace("\n", ",").split(",")]
+    topics = [skill_topic(part) for part in _pieces(text)]
     return list(dict.fromkeys(t for t in topics if any(ch.isalnum() for ch in t)))
+
+
+def cut_topics(text: str) -> int:
+    """How many of the topics in `text` are longer than TOPIC_CHARS (stored cut)."""
+    return sum(len(storable(part).strip()) > TOPIC_CHARS for part in _pieces(text))
 
 
 @dataclass
