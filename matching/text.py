@@ -140,6 +140,13 @@ _ASKS_EVERYONE = re.compile(
     r"^(?:(?:does|do|did|has|have|can|could|would|will|is|are)\s+(?:anyone|anybody|someone|somebody|any\s+of\s+you)"
     r"|(?:anyone|anybody|someone|somebody)\s+(?:know|knows|got|have|has|tried|familiar|ever|here))\b", re.I)
 
+# So does one that opens by asking for oneself ("Is it possible to pass down a syntax object from one phase to the
+# other? I have a macro…", quoted as what its author knew; user walk-through): such an opening is no answer's.
+_ASKS_FOR_ONESELF = re.compile(
+    r"^(?:is\s+it\s+possible|is\s+there\s+(?:a|any)\s+(?:way|good\s+way|simple\s+way)|"
+    r"how\s+(?:do|can|could|would|should)\s+(?:i|we|one)|how\s+to|"
+    r"what(?:['’]s|\s+is)\s+the\s+(?:best|right|proper|easiest|recommended|idiomatic)\s+way)\b", re.I)
+
 
 # A message that opens by announcing a question ("I've got a question for you friends: <link>", "Quick question:
 # …") asks too, whatever follows.
@@ -153,12 +160,14 @@ def asks(text: str) -> bool:
     what someone wanted to know, so it is never quoted as what they know. A message that also tells
     ("Use serde's rename_all. Does that help?") is not one. A link does not tell ("any ideas? <link>"), a
     question may end in ":" ("Does anyone know a library that does this:"), and a message that opens by asking
-    everyone ("Does anybody know of X? ...") asks whatever context follows."""
+    everyone ("Does anybody know of X? ...") or for oneself ("Is it possible to X? I have …") asks whatever context
+    follows."""
     sentences = [t for part in _SENTENCE_END.split(_URL.sub(" ", clean(text or "")))
                  if _WORD.search(t := _DECORATION.sub("", part).strip(" \t,;"))]
     if not sentences:
         return False
-    if (sentences[0].endswith("?") and _ASKS_EVERYONE.match(sentences[0])) or _ANNOUNCES_QUESTION.match(sentences[0]):
+    if (sentences[0].endswith("?") and (_ASKS_EVERYONE.match(sentences[0]) or _ASKS_FOR_ONESELF.match(sentences[0]))
+            or _ANNOUNCES_QUESTION.match(sentences[0])):
         return True
     return all(t.endswith("?") or (_LEAD_IN.search(t) and _QUESTION_OPENER.match(t)) for t in sentences)
 

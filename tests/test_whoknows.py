@@ -825,9 +825,9 @@ def test_a_quote_keeps_its_link_whole():
 
 
 async def test_questions_thanks_and_filler_are_never_quoted(app):
-    """A question followed by a link or ending in ":", a request that opens by asking everyone or by announcing a
-    question, thanks ("thanks, … did the trick"), filler ("glad to help") and welcomes said nothing of what their
-    authors know: never quoted, and no "answered a similar thread" for them."""
+    """A question followed by a link or ending in ":", a request that opens by asking everyone, for oneself or by
+    announcing a question, thanks ("thanks, … did the trick"), filler ("glad to help") and welcomes said nothing of
+    what their authors know: never quoted, and no "answered a similar thread" for them."""
     said = [("1", "U1", "1", "How do I roll back a kubernetes deployment that went wrong?"),
             ("2", "U2", "1", "kubectl rollout undo deployment/web rolls the kubernetes deployment back"),
             ("3", "U3", "1", "anyone got any ideas on kubernetes deployment rollbacks? https://github.com/k/k/issues/1"),
@@ -836,12 +836,14 @@ async def test_questions_thanks_and_filler_are_never_quoted(app):
             ("6", "U6", "1", "thanks, kubectl rollout undo on the kubernetes deployment did the trick"),
             ("7", "U7", "1", "glad to help with kubernetes deployments!"),
             ("8", "U8", "1", "Hi Abby, welcome to kubernetes deployments! You'll love it here!"),
-            ("9", "U10", "1", "I've got a question for you friends on kubernetes deployments: https://so.com/q/1")]
+            ("9", "U10", "1", "I've got a question for you friends on kubernetes deployments: https://so.com/q/1"),
+            # Asking for oneself, then the context (user walk-through: quoted as what its author knew).
+            ("10", "U11", "1", "Is it possible to roll back a kubernetes deployment by label? I have a few of them.")]
     cid = await _conversation(app, "TFILLER", said)
     found = {f.user: f.why for f in await app.expertise.rank(cid, "roll back a kubernetes deployment",
                                                                 asker="U9", top=8)}
     assert any("rollout undo deployment/web" in why for why in found["U2"]), found
-    for user in ("U3", "U4", "U5", "U6", "U7", "U8", "U10"):
+    for user in ("U3", "U4", "U5", "U6", "U7", "U8", "U10", "U11"):
         assert not any(why.startswith("answered") or "“" in why for why in found.get(user, [])), (user, found[user])
 
 
