@@ -658,6 +658,19 @@ async def test_answered_similar_threads_links_the_latest_reply(app):
     assert any(link is not None and link.endswith("/p6") for link in told.permalinks), told.permalinks
 
 
+async def test_a_member_who_only_asked_is_shown_as_having_asked(app):
+    """Where nobody has evidence, a member whose messages were their own question and its follow-up was suggested as
+    "active here (2 messages)" (user walk-through): it says what they did."""
+    said = [("1", "U1", None, "How do I style a css grid for a dashboard?"),
+            ("2", "U2", "1", "grid-template-areas with named areas works well for dashboards"),
+            ("3", "U1", "1", "nice, that works"),
+            ("4", "U3", None, "good morning everyone")]
+    cid = await _conversation(app, "TASKED", said)
+    found = {f.user: f.why for f in await app.expertise.rank(cid, "kubernetes pod memory limits", asker="U9", top=5)}
+    assert found["U1"] == ["asked here (1 question), answered nothing yet"], found
+    assert found["U2"][0].startswith("answers often here") and found["U3"] == ["active here (1 message)"], found
+
+
 async def test_replicas_follow_what_the_others_store_edit_and_delete(app, db_url, embedder):
     """Replicas behind a load balancer each keep the corpus in memory: what one stores, edits or deletes, and a
     member's opt-out, reach the others at their next ask (a deleted message was quoted by the others until they

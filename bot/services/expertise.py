@@ -70,6 +70,7 @@ from matching.ranking import (
     everyday_only,
     lexical_hits,
     rank_experts,
+    rows_of,
 )
 from matching.text import TEXT_RULES, carries_expertise, clean, mentioned_users, shown, tokens
 from matching.vector_index import NumpyVectorIndex, VectorIndex
@@ -1081,8 +1082,11 @@ class ExpertiseService:
         if not why:
             answers = round(float(np.expm1(r.features[FEATURES.index("answers")])))
             messages = round(float(np.expm1(r.features[FEATURES.index("messages")])))
+            started = round(float(np.expm1(r.features[FEATURES.index("started")])))
             if answers:
                 why.append(f"answers often here ({_count(answers, 'reply', 'replies')} to others' threads)")
+            elif started and _only_in_own_threads(corpus, r.member):  # "active here (2 messages)": their question
+                why.append(f"asked here ({_count(started, 'question', 'questions')}), answered nothing yet")
             else:
                 why.append(f"active here ({_count(messages, 'message', 'messages')})")
             links.append(None)
@@ -1095,6 +1099,15 @@ class ExpertiseService:
         # Unable to ping wherever it is shown: `ask --json` hands `why` to other tools, which may post it.
         return Suggestion(user=user, name=neutralise(names.get(user, user)), score=round(r.score, 4),
                           why=[neutralise(line) for line in why], permalinks=links)
+
+
+def _only_in_own_threads(corpus: Corpus, member: int) -> bool:
+    """Whether everything the member said is in threads they started: their questions and follow-ups."""
+    a = corpus.arrays
+    rows = rows_of(corpus, "author", np.array([member]))
+    rows = rows[a["alive"][rows]]
+    thread, roots = a["thread"][rows], a["thread_root_author"]
+    return len(rows) > 0 and len(roots) > 0 and bool(((thread >= 0) & (roots[np.maximum(thread, 0)] == member)).all())
 
 
 def _gather_rows(matrix: np.ndarray, source: np.ndarray, has: np.ndarray, dim: int) -> np.ndarray:
