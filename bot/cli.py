@@ -924,7 +924,7 @@ async def _console_session(app, community: str | None, as_name: str, script: lis
     user = member.external_id if member else f"console-{as_name.lower()}"
     # --as only picks the member: what was typed ("elin", a platform id) never renames them
     name = member.name if member else as_name
-    adapter = ConsoleAdapter(app.core.handle, community=c.external_id, platform=c.platform)
+    adapter = ConsoleAdapter(app.core.handle, community=c.external_id, platform=c.platform, admin=True)
     if script is None:
         typer.echo(f"You are {name} in {c.platform}:{c.external_id}. Ask “who knows …?”, or /help. Ctrl-D ends.")
         await chat(adapter, user, user_name=name)

@@ -894,3 +894,15 @@ async def test_a_name_nobody_has_is_answered_with_members_who_are_here(app):
     async with app.db.sessions() as s:
         error = await _no_such_member(s, community, "Zed", "--asker")
     assert str(error).endswith("(members: Ann, Ben)"), str(error)
+
+
+def test_the_terminal_manages_the_community_it_chats_in(tmp_path):
+    """`connective chat` on an imported Slack community refused "/digest subscribe #general" ("Only community admins
+    can …"), and nothing else could subscribe a channel before the bot went live, so `digest preview --channel` could
+    not be used (user walk-through). Whoever types there runs the bot and holds its database: they manage it."""
+    db = f"sqlite:///{tmp_path / 'x.db'}"
+    assert run("--db", db, "import", "slack", str(_slack_export(tmp_path / "export"))).returncode == 0
+    out = run("--db", db, "chat", "--as", "UPG", stdin="/digest subscribe #general\n")
+    assert out.returncode == 0 and "Only community admins" not in out.stdout, out.stdout
+    out = run("--db", db, "digest", "preview", "--channel", "general")
+    assert out.returncode == 0, out.stderr

@@ -48,6 +48,9 @@ class ConsoleAdapter:
     channel: str = "console"
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     sent: list[Action] = field(default_factory=list)
+    # Whoever types at the terminal of `connective chat` runs the bot and holds its database: they manage the
+    # community (digests, settings), as a Slack or Discord admin does there. The tests' members are not.
+    admin: bool = False
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
 
     def translate(self, user: str, line: str, *, user_name: str = "") -> ev.Event | None:
@@ -63,7 +66,7 @@ class ConsoleAdapter:
             return ev.ActionClicked(**base, action=parts[0], value=parts[1])
         if line.startswith("/"):
             name, args = typed_command(line, self.platform)
-            return ev.CommandInvoked(**base, name=name, args=args, user_name=user_name)
+            return ev.CommandInvoked(**base, name=name, args=args, user_name=user_name, is_admin=self.admin)
         return ev.MessagePosted(**base, message_id=f"console-{self.clock().timestamp():.6f}-{n}", text=line,
                                 user_name=user_name, is_direct=True)
 
