@@ -1067,8 +1067,13 @@ def main() -> None:
     except UserError as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(2)
-    except (OSError, ConnectionError) as exc:
-        typer.echo(f"error: database (--db / CONNECTIVE_DATABASE_URL) or file: {exc}", err=True)
+    except ConnectionError as exc:  # "[Errno 111] Connect call failed": a server not listening
+        typer.echo(f"error: database (--db / CONNECTIVE_DATABASE_URL) not reachable: {exc}", err=True)
+        sys.exit(1)
+    except OSError as exc:  # a file (named when the system says which), or a socket
+        where = f"{exc.filename}: {exc.strerror}" if exc.filename else f"database (--db / CONNECTIVE_DATABASE_URL) " \
+                                                                       f"or file: {exc}"
+        typer.echo(f"error: {where}", err=True)
         sys.exit(1)
     except Exception as exc:
         from sqlalchemy.exc import DBAPIError, OperationalError
