@@ -1054,7 +1054,7 @@ def _unknown_command_prints_help() -> None:
             break
     if name is not None and name not in group.commands:  # type: ignore[attr-defined]
         typer.echo(f"error: no command {name!r}", err=True)
-        text = group.get_help(click.Context(group, info_name="connective"))  # typer's rich help prints itself
+        text = group.get_help(click.Context(group, info_name="connective"))
         if text.strip():
             typer.echo(text)
         sys.exit(2)

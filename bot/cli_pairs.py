@@ -63,10 +63,7 @@ def plan_cmd(
         cid = await _community(app, community)
         async with app.db.sessions() as session:
             settings = (await session.get(Community, cid)).settings
-        try:
-            enabled = Cadence.from_settings(settings).enabled
-        except (TypeError, ValueError):  # the service runs on the defaults then, and logs why
-            enabled = Cadence().enabled
+        enabled = Cadence.stored_enabled(settings)
         return await _service(app).plan(cid, seed=seed), enabled
 
     planned, enabled = _run(go)
@@ -247,9 +244,8 @@ def schedule_cmd(
         async with app.db.sessions.begin() as session:
             row = await session.get(Community, cid)
             try:
-                current = Cadence.from_settings(row.settings).as_settings()
-                cadence = Cadence(**{**current, **changes})
-            except ValueError as exc:
+                cadence = Cadence.from_settings(row.settings, changes)
+            except (TypeError, ValueError) as exc:
                 raise UserError(f"mentoring schedule: {exc}") from None
             if changes:
                 row.settings = {**(row.settings or {}), "mentoring": cadence.as_settings()}

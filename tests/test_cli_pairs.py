@@ -139,3 +139,36 @@ def test_pairs_schedule_and_load_refuse_what_cannot_be(tmp_path):
     wrong.write_text("[{")
     out = run(db, "pairs", "load", str(wrong))
     assert isinstance(out.exception, UserError) and str(out.exception).startswith(f"{wrong}: not valid JSON (")
+
+
+def test_a_schedule_stored_wrong_keeps_rounds_off_and_can_be_mended(tmp_path):
+    """A schedule the checks refuse (stored before them, or by hand) fell back to the defaults, rounds on, in a
+    community that had switched them off; and `pairs schedule` read it before its flags, so no flag could mend it."""
+    import asyncio
+    import sqlite3
+    from datetime import UTC, datetime
+
+    from bot.app import build_app
+    from bot.settings import Settings
+
+    db_file = tmp_path / "c.db"
+    db = f"sqlite:///{db_file}"
+    assert run(db, "import", "slack", str(write_slack_export(tmp_path / "export", USERS, THREADS))).exit_code == 0
+    with sqlite3.connect(db_file) as conn:
+        conn.execute("UPDATE community SET settings = ?", (json.dumps(
+            {"mentoring": {"enabled": False, "every_weeks": 2, "warn_hours": 1000}}),))
+
+    async def due() -> list:
+        from bot.cli_pairs import _service
+
+        app = build_app(Settings(database_url=db))
+        try:
+            return await _service(app).due(1, datetime.now(UTC))
+        finally:
+            await app.close()
+
+    assert asyncio.run(due()) == []
+    out = run(db, "pairs", "plan", "--json")  # the warning that the schedule cannot be read, then the plan
+    assert json.loads(out.output.splitlines()[-1])["rounds_on"] is False
+    out = run(db, "pairs", "schedule", "--warn-hours", "24")
+    assert out.exit_code == 0 and out.output.startswith("mentoring rounds: off; warning 24 h before"), out.output

@@ -185,7 +185,7 @@ class MentoringService:
             log.warning(
                 "community %d: mentoring settings are invalid (%s); using the defaults", community_id, exc
             )
-            return Cadence()
+            return Cadence(enabled=Cadence.stored_enabled(community.settings if community else None))
 
     async def _join(self, community_id: int, member_id: int, args: str, now: datetime) -> str:
         try:

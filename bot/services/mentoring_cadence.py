@@ -52,15 +52,22 @@ class Cadence:
         if not 0 <= self.warn_hours <= 24 * 7 * self.every_weeks:
             raise ValueError(f"the warning must come 0 to {24 * 7 * self.every_weeks} hours before the round (the "
                              f"time between rounds), not {self.warn_hours:g}")
-        if self.no_repeat_rounds < 0 or not 0 <= self.min_overlap_hours <= 24:
-            raise ValueError("rounds without a repeat cannot be fewer than 0, nor shared working hours outside 0..24")
         object.__setattr__(self, "timezone", resolve_timezone(self.timezone))
 
     @classmethod
-    def from_settings(cls, settings: dict[str, Any] | None) -> Cadence:
-        raw = (settings or {}).get("mentoring") or {}
+    def from_settings(cls, settings: dict[str, Any] | None, changes: dict[str, Any] | None = None) -> Cadence:
+        """The stored schedule, with `changes` made to it (checked together: a change may mend what was stored)."""
+        stored = (settings or {}).get("mentoring")
+        raw = {**(stored if isinstance(stored, dict) else {}), **(changes or {})}
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in raw.items() if k in names})
+
+    @staticmethod
+    def stored_enabled(settings: dict[str, Any] | None) -> bool:
+        """Whether rounds are on, as stored, even where the rest of the schedule cannot be read: a community that
+        switched them off is never paired on the defaults' word."""
+        stored = (settings or {}).get("mentoring")
+        return bool(stored.get("enabled", True)) if isinstance(stored, dict) else True
 
     def as_settings(self) -> dict[str, Any]:
         return asdict(self)
