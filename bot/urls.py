@@ -37,7 +37,7 @@ class FoundLink:
     label: str = ""  # the link text, when the markup had one
 
 
-def _trim(url: str) -> str:
+def trim_link(url: str) -> str:
     """Drop punctuation that ends the sentence, and a closing bracket the link did not open."""
     while url and url[-1] in _TRAILING:
         url = url[:-1]
@@ -53,7 +53,7 @@ def find_links(text: str) -> list[FoundLink]:
     seen: set[str] = set()
 
     def add(url: str, label: str = "") -> None:
-        url = _trim(url.replace("&amp;", "&"))
+        url = trim_link(url.replace("&amp;", "&"))
         if url and url not in seen:
             seen.add(url)
             found.append(FoundLink(url, label.strip() if label and label.strip() != url else ""))

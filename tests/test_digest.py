@@ -514,6 +514,16 @@ def test_titles_and_headings_read_as_people_write_not_as_markup():
     # takes me to rather than . My…"); the words around several links title none of them, and each got the same.
     assert title("Great article on macro hygiene: <https://lexi.org/hygiene.html>") == "Great article on macro hygiene"
     assert title("<https://x.org/talk> explains the planner well") == "explains the planner well"
+    # Emoji codes are no words of a title, and what a bare link took that is the sentence's stays (review of ca7d185).
+    assert title("Great post :tada: on macros https://x.org/a") == "Great post on macros"
+    assert title("Great post on macros https://x.org/a :tada:") == "Great post on macros"
+    assert title("thanks :) this is it https://x.org/a") == "thanks :) this is it"
+    assert title("(see https://x.org/a) for details on it") == "(see x.org/a) for details on it"
+    # A link to a chat message is no resource: beside one resource, the words around still title it, each link
+    # read as its own short form.
+    chat = "The fix from https://acme.slack.com/archives/C1/p123 is at https://github.com/x/y/pull/3, works great"
+    assert title_for(find_links(chat)[1], chat, {})[0].startswith("The fix from acme.slack.com/")
+    assert title_for(find_links(chat)[1], chat, {})[0].endswith(" is at github.com/.../3, works great")
     two = "the link takes me to <https://docs.r.org/a/b.html> rather than <https://docs.r.org/c/d.html>. My guess"
     assert [title_for(link, two, {})[0] for link in find_links(two)] == ["docs.r.org/…/b.html", "docs.r.org/…/d.html"]
     group = [Candidate(resource_id=i, title="parser combinators", link=f"https://p.org/{i}",

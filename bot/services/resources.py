@@ -22,7 +22,7 @@ from bot.db.resources import (
 )
 from bot.repo import insert_ignore
 from bot.services.ingest import IncomingMessage, StoreResult
-from bot.urls import FoundLink, clean_url, find_links, is_platform_link, normalise_url, readable_url
+from bot.urls import FoundLink, clean_url, find_links, is_platform_link, normalise_url, readable_url, trim_link
 from matching.text import clean, shown
 
 log = logging.getLogger(__name__)
@@ -31,7 +31,8 @@ MAX_TITLE = 300
 ANY_LINK = re.compile(r"<https?://[^>]*>|\[[^\]\n]*\]\(<?https?://[^)\s>]+>?\)|https?://\S+", re.I)
 _EDGE_PUNCTUATION = " \t:;,-–—>|•*_~&"
 _EMPTY_BRACKETS = re.compile(r"\(\s*\)|\[\s*\]|<\s*>")
-_INSIDE_BRACKETS = re.compile(r"([(\[])\s+|\s+([)\]?!.,;:])")  # "( frog.org )" -> "(frog.org)", "review ?" -> "review?"
+_INSIDE_BRACKETS = re.compile(r"([(\[])\s+|\s+([)\]?!.,])")  # "( frog.org )" -> "(frog.org)", "review ?" -> "review?"
+_EMOJI_CODE = re.compile(r":[a-z0-9_+-]+:", re.I)
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,8 @@ def title_for(link: FoundLink, text: str, unfurls: dict[str, str]) -> tuple[str,
         return unfurls[key][:MAX_TITLE], TITLE_FROM_UNFURL
     if link.label:
         return clean(link.label)[:MAX_TITLE], TITLE_FROM_LABEL
-    written = ANY_LINK.findall(text)
+    # Links to other resources (a chat message's link is none) and the same link written twice count once.
+    written = {normalise_url(f.url) for f in find_links(text) if not is_platform_link(clean_url(f.url) or f.url)}
     readable = readable_url(clean_url(link.url) or link.url)
     if len(written) > 1:
         # The words around several links title none of them: each got the same title, the links cut out of it ("the
@@ -61,15 +63,22 @@ def title_for(link: FoundLink, text: str, unfurls: dict[str, str]) -> tuple[str,
         return readable, TITLE_FROM_URL
 
     def gap(m: re.Match) -> str:
-        """The link leaves a gap at either end of the message ("Great post on macros: <link>"); inside a sentence
-        ("I think that <link> is what you want") it is read as its short form, or the sentence breaks."""
-        at_edge = not text[: m.start()].strip(_EDGE_PUNCTUATION + "([") or not text[m.end() :].strip(
-            _EDGE_PUNCTUATION + ")].!?")
-        return " " if at_edge else f" {readable} "
+        """The link leaves a gap at either end of the message ("Great post on macros: <link>", an emoji code after it
+        or not); inside a sentence ("I think that <link> is what you want") it is read as its short form, or the
+        sentence breaks. What a bare link took that is the sentence's (a closing bracket, a full stop) stays."""
+        written = m.group(0)
+        kept = trim_link(written) if written.startswith(("http://", "https://")) else written
+        tail = written[len(kept):]
+        before, after = text[: m.start()], tail + text[m.end() :]
+        at_edge = not _EMOJI_CODE.sub("", before).strip(_EDGE_PUNCTUATION + "([") or not _EMOJI_CODE.sub(
+            "", after).strip(_EDGE_PUNCTUATION + ")].!?")
+        found = find_links(kept)
+        short = readable_url(clean_url(found[0].url) or found[0].url) if found else readable
+        return f" {tail}" if at_edge else f" {short}{tail} "
 
     # Shown as people read it: a member mentioned as @name, a channel as #name, and no "( )" where the link was
     # (the digest's titles read "& , I think that…" and "about Frog ( ) is it possible", audit 10).
-    words = _EMPTY_BRACKETS.sub(" ", shown(ANY_LINK.sub(gap, text))).strip(_EDGE_PUNCTUATION)
+    words = _EMPTY_BRACKETS.sub(" ", shown(_EMOJI_CODE.sub(" ", ANY_LINK.sub(gap, text)))).strip(_EDGE_PUNCTUATION)
     words = _INSIDE_BRACKETS.sub(r"\1\2", " ".join(words.split()))
     if len(words.split()) >= 3:
         if len(words) > 140:
