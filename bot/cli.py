@@ -120,13 +120,21 @@ def run_async(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     return asyncio.run(fn(*args, **kwargs))
 
 
+class DatabaseUnreachable(Exception):
+    """The configured database did not answer (a server not listening, a host not found, a file not to be opened)."""
+
+
 async def _open_app(s, *, upgrade: bool = True):  # noqa: ANN001, ANN202
     from bot.app import build_app
     from bot.db.migrate import ensure_schema
 
     app = build_app(s)
     if upgrade:
-        await ensure_schema(app.db)
+        try:
+            await ensure_schema(app.db)
+        except OSError as exc:  # ConnectionRefusedError; "Multiple exceptions: …" where localhost is ::1 and 127.0.0.1
+            await app.close()
+            raise DatabaseUnreachable(str(exc)) from None
     return app
 
 
@@ -1067,10 +1075,10 @@ def main() -> None:
     except UserError as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(2)
-    except ConnectionError as exc:  # "[Errno 111] Connect call failed": a server not listening
+    except DatabaseUnreachable as exc:
         typer.echo(f"error: database (--db / CONNECTIVE_DATABASE_URL) not reachable: {exc}", err=True)
         sys.exit(1)
-    except OSError as exc:  # a file (named when the system says which), or a socket
+    except OSError as exc:  # a file (named when the system says which), or a connection
         where = f"{exc.filename}: {exc.strerror}" if exc.filename else f"database (--db / CONNECTIVE_DATABASE_URL) " \
                                                                        f"or file: {exc}"
         typer.echo(f"error: {where}", err=True)

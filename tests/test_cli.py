@@ -910,3 +910,19 @@ def test_the_terminal_manages_the_community_it_chats_in(tmp_path):
     assert out.returncode == 0 and "Only community admins" not in out.stdout, out.stdout
     out = run("--db", db, "digest", "preview", "--channel", "general")
     assert out.returncode == 0, out.stderr
+
+
+async def test_a_database_that_does_not_answer_is_said_to_be_one(monkeypatch, tmp_path):
+    """Where localhost is both ::1 and 127.0.0.1, asyncio raises a plain OSError ("Multiple exceptions: …"), and it
+    was "… or file: …"; and a connection the platform reset during `run` was no database's (review of 828a37e)."""
+    import bot.db.migrate
+    from bot.cli import DatabaseUnreachable, _open_app
+    from bot.settings import Settings
+
+    async def refused(db):  # noqa: ANN001, ANN202
+        raise OSError("Multiple exceptions: [Errno 111] Connect call failed ('::1', 1, 0, 0), [Errno 111] Connect "
+                      "call failed ('127.0.0.1', 1)")
+
+    monkeypatch.setattr(bot.db.migrate, "ensure_schema", refused)
+    with pytest.raises(DatabaseUnreachable, match="^Multiple exceptions: "):
+        await _open_app(Settings(database_url=f"sqlite:///{tmp_path / 'x.db'}"))
