@@ -146,6 +146,9 @@ _ASKS_FOR_ONESELF = re.compile(
     r"^(?:is\s+it\s+possible|is\s+there\s+(?:a|any)\s+(?:way|good\s+way|simple\s+way)|"
     r"how\s+(?:do|can|could|would|should)\s+(?:i|we|one)|how\s+to|"
     r"what(?:['’]s|\s+is)\s+the\s+(?:best|right|proper|easiest|recommended|idiomatic)\s+way)\b", re.I)
+# ...when what follows is about oneself ("I have a macro…"): an answer may restate the question first ("Is it possible?
+# Yes, use syntax-local-lift-expression.").
+_FIRST_PERSON = re.compile(r"\b(?:i|i['’](?:m|ve|d|ll)|my|me|we|our|us)\b", re.I)
 
 
 # A message that opens by announcing a question ("I've got a question for you friends: <link>", "Quick question:
@@ -166,7 +169,9 @@ def asks(text: str) -> bool:
                  if _WORD.search(t := _DECORATION.sub("", part).strip(" \t,;"))]
     if not sentences:
         return False
-    if (sentences[0].endswith("?") and (_ASKS_EVERYONE.match(sentences[0]) or _ASKS_FOR_ONESELF.match(sentences[0]))
+    rest = " ".join(sentences[1:])
+    for_oneself = _ASKS_FOR_ONESELF.match(sentences[0]) and (not rest or _FIRST_PERSON.search(rest))
+    if (sentences[0].endswith("?") and (_ASKS_EVERYONE.match(sentences[0]) or for_oneself)
             or _ANNOUNCES_QUESTION.match(sentences[0])):
         return True
     return all(t.endswith("?") or (_LEAD_IN.search(t) and _QUESTION_OPENER.match(t)) for t in sentences)

@@ -851,11 +851,14 @@ async def test_questions_thanks_and_filler_are_never_quoted(app):
             ("8", "U8", "1", "Hi Abby, welcome to kubernetes deployments! You'll love it here!"),
             ("9", "U10", "1", "I've got a question for you friends on kubernetes deployments: https://so.com/q/1"),
             # Asking for oneself, then the context (user walk-through: quoted as what its author knew).
-            ("10", "U11", "1", "Is it possible to roll back a kubernetes deployment by label? I have a few of them.")]
+            ("10", "U11", "1", "Is it possible to roll back a kubernetes deployment by label? I have a few of them."),
+            # An answer may restate the question first: it tells (review of 2449200).
+            ("11", "U12", "1", "Is there a way to roll back a kubernetes deployment? Yes: kubectl rollout undo does.")]
     cid = await _conversation(app, "TFILLER", said)
     found = {f.user: f.why for f in await app.expertise.rank(cid, "roll back a kubernetes deployment",
                                                                 asker="U9", top=8)}
     assert any("rollout undo deployment/web" in why for why in found["U2"]), found
+    assert any("Yes: kubectl rollout undo" in why for why in found["U12"]), found
     for user in ("U3", "U4", "U5", "U6", "U7", "U8", "U10", "U11"):
         assert not any(why.startswith("answered") or "“" in why for why in found.get(user, [])), (user, found[user])
 
