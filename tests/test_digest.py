@@ -549,6 +549,9 @@ def test_a_heading_names_a_topic_several_links_share():
     gifs = [candidate(3, f"https://media.tenor.com/images/7f22622198e3786f805304418f8d35d6/{i}.gif",
                       "images 7f22622198e3786f805304418f8d35d6 parade", 1) for i in range(2)]
     assert "7f22622198e3786f805304418f8d35d6" not in topic_label(gifs).lower()  # tenor.com hosts every topic
+    files = [candidate(6 + i, f"https://raw.githubusercontent.com/u/r/{i}.png", "screenshot of the parser error", 3)
+             for i in range(2)]
+    assert "githubusercontent" not in topic_label(files)  # nor does GitHub's file host name one (review of ca7d185)
     alone = candidate(5, "https://drdr.racket-lang.org/41014/x.rkt", "these tests fail since the changes", 2)
     content = compose([*racket, alone], [], period="Jun 1 – Jun 7, 2017")
     assert [(heading, [c.resource_id for c in items]) for heading, items in content.groups] == [

@@ -37,19 +37,23 @@ _NOT_LABELS = frozenset({"http", "https", "www", "com", "org", "io", "net", "htm
 # mixed, eight or more.
 _ID_LIKE = re.compile(r"(?=[a-z0-9]*\d)(?=[a-z0-9]*[a-z])[a-z0-9]{8,}")
 # Sites that host everyone's everything: being on them says nothing of a topic.
-_HOSTING = frozenset({"github.com", "gitlab.com", "google.com", "youtube.com", "youtu.be", "twitter.com", "x.com",
-                      "medium.com", "tenor.com", "giphy.com", "imgur.com", "stackoverflow.com", "reddit.com",
-                      "wikipedia.org", "slack.com", "discord.com", "bit.ly"})
+_HOSTING = frozenset({"github.com", "githubusercontent.com", "github.io", "gitlab.com", "gitlab.io", "bitbucket.org",
+                      "google.com", "youtube.com", "youtu.be", "vimeo.com", "twitter.com", "x.com", "medium.com",
+                      "substack.com", "dev.to", "tenor.com", "giphy.com", "imgur.com", "stackoverflow.com",
+                      "stackexchange.com", "reddit.com", "wikipedia.org", "slack.com", "discord.com", "discordapp.com",
+                      "discordapp.net", "bit.ly", "amazonaws.com", "cloudfront.net", "herokuapp.com", "netlify.app",
+                      "vercel.app", "readthedocs.io", "notion.site", "dropbox.com"})
 
 
 @functools.cache
 def _suffixes() -> PublicSuffixList:
-    return PublicSuffixList()
+    return PublicSuffixList(only_icann=True)  # a host's own registered domain: githubusercontent.com, not raw.…
 
 
 def site_of(link: str) -> str:
     """The site a link is on, as people name it: the domain registered under a public suffix (docs.racket-lang.org:
-    racket-lang.org; news.bbc.co.uk: bbc.co.uk). An address, or a host under no known suffix, is itself."""
+    racket-lang.org; news.bbc.co.uk: bbc.co.uk; raw.githubusercontent.com: githubusercontent.com, which hosts
+    everyone's files). An address, or a host under no known suffix, is itself."""
     host = urlsplit(link).hostname or ""
     try:
         ipaddress.ip_address(host)
