@@ -93,12 +93,18 @@ def _setting_problems(exc) -> list[str]:  # noqa: ANN001
 def _set_in(name: str, config: Path) -> str:
     """Where a setting's value came from, in the order the settings read them: the flag, the environment variable,
     the settings file. A value from connective.toml was said to be CONNECTIVE_NAME's (user walk-through)."""
+    import tomllib
+
     env = f"CONNECTIVE_{name.upper()}"
     if name in _state.get("overrides", {}):
         return _FLAGS[name].removesuffix(" / ")
-    if env in os.environ or not config.is_file():
+    if any(key.upper() == env for key in os.environ):  # read whatever its case
         return f"{_FLAGS.get(name, '')}{env}"
-    return f"{name} in {config}"
+    try:
+        in_file = any(key.lower() == name for key in tomllib.loads(config.read_text(encoding="utf-8")))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        in_file = False
+    return f"{name} in {config}" if in_file else f"{_FLAGS.get(name, '')}{env}"
 
 
 def settings(**more: Any):  # noqa: ANN201

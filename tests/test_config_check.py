@@ -80,6 +80,10 @@ def test_config_check_reports_settings_that_would_be_ignored_or_make_no_sense(tm
     (tmp_path / "connective.toml").write_text("weekly_intro_cap = -3\n")
     out = check("--db", db, "config", "check", cwd=tmp_path)
     assert "problem: setting weekly_intro_cap (weekly_intro_cap in connective.toml)" in one_line(out, "problem: ")
+    # A variable is read whatever its case, and a file without the setting is not blamed (review of d846bd4).
+    (tmp_path / "connective.toml").write_text("log_json = true\n")
+    out = check("--db", db, "config", "check", cwd=tmp_path, env={"connective_weekly_intro_cap": "-3"})
+    assert "problem: setting weekly_intro_cap (CONNECTIVE_WEEKLY_INTRO_CAP)" in one_line(out, "problem: ")
     (tmp_path / "connective.toml").unlink()
     out = check("--db", db, "config", "check", "--platform", "slack", cwd=tmp_path,
                 env={"SLACK_BOT_TOKEN": "xapp-secret-1", "SLACK_APP_TOKEN": "xoxb-secret-2"})
