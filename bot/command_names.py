@@ -7,6 +7,9 @@ from __future__ import annotations
 
 SLACK_OWN_COMMANDS = frozenset({"whoknows", "digest", "save", "mentoring"})  # the rest go through /connective
 DISCORD_MISSING = frozenset({"help"})
+# Discord's /save and /digest subscribe take named options (adapters/discord/commands_digest.py).
+_DISCORD_FORMS = {("save", "<link> [note]"): "/save url:<link> note:[note]",
+                  ("digest", "subscribe #channel"): "/digest subscribe channel:#channel"}
 
 
 def command(platform: str, name: str, args: str = "") -> str:
@@ -14,6 +17,8 @@ def command(platform: str, name: str, args: str = "") -> str:
     `/skills action:add topics:<topic>` on Discord."""
     if platform == "discord" and name == "skills":
         return _discord_skills(args)
+    if platform == "discord" and (name, args) in _DISCORD_FORMS:
+        return _DISCORD_FORMS[name, args]
     prefix = "/connective " if platform == "slack" and name not in SLACK_OWN_COMMANDS else "/"
     return f"{prefix}{name} {args}".strip()
 

@@ -177,6 +177,8 @@ async def test_every_command_the_help_names_works_in_the_console(app, tmp_path):
         typed = {t for line in help_text.splitlines() for t in line.split("`")[1::2]}
         assert any("skills" in t for t in typed) and any(t.endswith("me") for t in typed), help_text
         assert any(t.startswith("/save") for t in typed) and any(t.startswith("/digest") for t in typed), help_text
+        if platform == "discord":  # its /save and /digest subscribe take named options (review of 552c0d8)
+            assert "`/save url:<link> note:[note]`" in help_text and "channel:#channel" in help_text, help_text
         for line in sorted(typed):
             if "optout" in line or "forget-me" in line or "remove" in line:
                 continue  # they answer, but take the member's data (or the skills just added) with them

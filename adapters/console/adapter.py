@@ -19,6 +19,7 @@ Handler = Callable[[ev.Event], Awaitable[list[Action]]]
 
 
 _DISCORD_OPTION = re.compile(r"(?:^|\s)(action|topics|member):")
+_DIGEST_OPTION = re.compile(r"(?:^|(?<=\s))(?:url|note|channel):")
 
 
 def typed_command(line: str, platform: str) -> tuple[str, str]:
@@ -31,6 +32,8 @@ def typed_command(line: str, platform: str) -> tuple[str, str]:
     if platform == "slack" and name == "connective":
         name, _, args = args.partition(" ")
         name, args = (name.lower() or "help"), args.strip()
+    if platform == "discord" and name in ("save", "digest"):  # `/save url:<link> note:…`, `… channel:#general`
+        args = " ".join(_DIGEST_OPTION.sub(" ", args).split())
     if platform == "discord" and name == "skills" and _DISCORD_OPTION.search(args):
         parts = _DISCORD_OPTION.split(args)  # ["", "action", " add ", "topics", " helm"]
         options = {key: value.strip() for key, value in zip(parts[1::2], parts[2::2], strict=True)}
