@@ -153,7 +153,7 @@ class Ranked:
     evidence: list[int] = field(default_factory=list)  # rows, most relevant first
     threads_answered: int = 0
     latest: float | None = None  # when the member last answered one of the similar threads they are credited with
-    latest_row: int | None = None  # their reply in that thread (what a link to the similar threads opens)
+    thread_rows: list[int] = field(default_factory=list)  # their reply in each of those threads, newest first
     # A message of theirs in a channel the question belongs in, where they talk far more than usual (home_channel).
     channel_row: int | None = None
 
@@ -657,9 +657,9 @@ def rank_experts(
         m = int(cands[i])
         rows, similar_threads = evidence.of(m)
         # "latest" goes with the similar threads it is said of (it was the newest of five rows, only three shown)
-        latest_row = max(evidence.thread_rows(m).tolist(), key=lambda r: ts[r], default=None)
-        latest = float(ts[latest_row]) if latest_row is not None else None
-        out.append(Ranked(m, float(probs[i]), feats[i], rows[:5], similar_threads, latest, latest_row,
+        replies = sorted(evidence.thread_rows(m).tolist(), key=lambda r: -ts[r])
+        latest = float(ts[replies[0]]) if replies else None
+        out.append(Ranked(m, float(probs[i]), feats[i], rows[:5], similar_threads, latest, replies,
                           home_channel(corpus, pri, m, evidence.channels) if feats[i, _COL["channel"]] >= TALKS_MORE
                           else None))
     return out

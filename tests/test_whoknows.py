@@ -634,7 +634,8 @@ async def test_a_reply_that_tells_nothing_is_no_evidence(app):
 
 async def test_answered_similar_threads_links_the_latest_reply(app):
     """"answered 2 similar threads" named no thread and linked none: it could not be checked (user walk-through). It
-    links the member's reply in the latest of them, unless that reply is quoted below with its own link."""
+    links the member's reply in the latest of them the asker may read, unless that reply is quoted below with its own
+    link."""
     said = [("1", "U1", None, "How do I roll back a kubernetes deployment that went wrong?"),
             ("2", "U2", "1", "use the undo subcommand, it restores the previous revision"),
             ("3", "U3", "1", "kubectl rollout undo rolls the kubernetes deployment back"),
@@ -643,10 +644,11 @@ async def test_answered_similar_threads_links_the_latest_reply(app):
             ("6", "U3", "4", "kubectl rollout undo --to-revision=3 rolls the kubernetes deployment back to it")]
     start = datetime(2026, 3, 2, 9, tzinfo=UTC)
     for i, (mid, user, thread, text) in enumerate(said):
-        await app.core.handle(ev.MessagePosted(community="TLINK", platform="slack", user=user, channel="C1",
+        channel = "C1" if int(mid) < 4 else "C2"
+        await app.core.handle(ev.MessagePosted(community="TLINK", platform="slack", user=user, channel=channel,
                                                message_id=mid, thread=thread, text=text,
                                                time=start + timedelta(minutes=i),
-                                               permalink=f"https://acme.slack.com/archives/C1/p{mid}"))
+                                               permalink=f"https://acme.slack.com/archives/{channel}/p{mid}"))
     async with app.db.sessions() as s:
         cid = await s.scalar(select(Community.id).where(Community.external_id == "TLINK"))
     found = {f.user: f for f in await app.expertise.rank(cid, "roll back a kubernetes deployment", asker="U9", top=5)}
@@ -656,6 +658,13 @@ async def test_answered_similar_threads_links_the_latest_reply(app):
     told = found["U3"]  # the latest reply is quoted: its link is there, not twice
     assert told.why[0].startswith("answered 2 similar threads") and told.permalinks[0] is None
     assert any(link is not None and link.endswith("/p6") for link in told.permalinks), told.permalinks
+    # The latest in a private channel: the latest the asker may read is linked (review of bb91f7e).
+    async with app.db.sessions.begin() as s:
+        await s.execute(update(Channel).where(Channel.community_id == cid, Channel.external_id == "C2")
+                        .values(is_private=True))
+    found = {f.user: f for f in await app.expertise.rank(cid, "roll back a kubernetes deployment", asker="U9", top=5)}
+    assert found["U2"].permalinks[0].endswith("/C1/p2"), found["U2"].permalinks
+    assert not any(link and "/C2/" in link for f in found.values() for link in f.permalinks)
 
 
 async def test_a_member_who_only_asked_is_shown_as_having_asked(app):

@@ -1046,12 +1046,14 @@ class ExpertiseService:
         user = corpus.members[r.member]
         why: list[str] = []
         links: list[str | None] = []
+        linked = None  # the reply the similar threads' line links
         if r.threads_answered:
             when = f", the latest {_when(r.latest, now)}" if r.latest else ""
             why.append(f"answered {_count(r.threads_answered, 'similar thread', 'similar threads')}{when}")
-            # A link to their reply in the latest of them: the count alone could not be checked (user walk-through).
-            latest = corpus.records[r.latest_row] if r.latest_row is not None else None
-            links.append(latest.permalink if latest is not None and latest.channel_id not in private else None)
+            # A link to their reply in the latest of them the asker may read: the count alone could not be checked
+            # (user walk-through).
+            linked = next((row for row in r.thread_rows if corpus.records[row].channel_id not in private), None)
+            links.append(corpus.records[linked].permalink if linked is not None else None)
         for source, reason in SKILL_REASONS.items():
             if source in skill_sources.get(user, ()):
                 why.append(reason)
@@ -1071,7 +1073,7 @@ class ExpertiseService:
                 continue
             quoted.add(line)
             named.add(rec.channel_id)
-            if row == r.latest_row and r.threads_answered:  # quoted with its own link: not given twice
+            if linked is not None and row == linked:  # quoted with its own link: not given twice
                 links[0] = None
             why.append(line)
             links.append(link)
