@@ -902,15 +902,17 @@ async def _no_such_member(session, community, as_name: str, option: str = "--as"
     from bot.db.models import Member, Message
 
     count = func.count(Message.id)
-    rows = (await session.execute(select(Member.name, Member.external_id, count)
+    rows = (await session.execute(select(Member.name, Member.deactivated, count)
                                   .outerjoin(Message, Message.author_id == Member.id)
-                                  .where(Member.community_id == community.id, Member.is_bot.is_(False),
-                                         Member.deactivated.is_(False)).group_by(Member.id)
-                                  .order_by(count.desc(), Member.name))).all()
-    names = [name for name, _, _ in rows if name]  # people who are here: no bots, nobody who left
-    folded = {}
-    for name in names:
-        folded.setdefault(name.casefold(), name)
+                                  .where(Member.community_id == community.id, Member.is_bot.is_(False))
+                                  .group_by(Member.id).order_by(count.desc(), Member.name))).all()
+    # The nearest names are anyone's (a replay asks as members who have left since), said so; the members listed
+    # are people who are here: no bots, nobody who left.
+    folded: dict[str, str] = {}
+    for name, left, _ in rows:
+        if name:
+            folded.setdefault(name.casefold(), f"{name} (left)" if left else name)
+    names = [name for name, left, _ in rows if name and not left]
     near = [folded[n] for n in difflib.get_close_matches(as_name.casefold(), list(folded), n=3, cutoff=0.6)]
     hint = f"did you mean {', '.join(near)}? " if near else ""
     some = ", ".join(names[:8]) + (f" and {len(names) - 8} more" if len(names) > 8 else "")

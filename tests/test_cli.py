@@ -897,7 +897,10 @@ async def test_a_name_nobody_has_is_answered_with_members_who_are_here(app):
             member.deactivated = member.external_id == "UGONE"
     async with app.db.sessions() as s:
         error = await _no_such_member(s, community, "Zed", "--asker")
-    assert str(error).endswith("(members: Ann, Ben)"), str(error)
+        assert str(error).endswith("(members: Ann, Ben)"), str(error)
+        # One who left is still a name a replay may mean: suggested, said so (review of 833a9f7).
+        error = await _no_such_member(s, community, "Gonne", "--asker")
+    assert "did you mean Gone (left)? " in str(error) and str(error).endswith("(members: Ann, Ben)"), str(error)
 
 
 def test_the_terminal_manages_the_community_it_chats_in(tmp_path):
