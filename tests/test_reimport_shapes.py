@@ -244,6 +244,22 @@ async def test_the_same_export_without_its_private_conversations_is_not_older(ap
     assert not any("older" in n for n in first.notes + again.notes), again.notes
 
 
+# An export of private conversations only reached nowhere: never "older", and how far it reached was not kept
+# (review of fb9ebca).
+async def test_an_export_of_private_conversations_only_reaches_as_far_as_they_do(app, tmp_path):
+    def private_only(name: str, ts: float) -> Path:
+        export = write_slack_export(tmp_path / name, USERS, [])
+        (export / "groups.json").write_text(json.dumps([{"id": "G0SECRET", "name": "secret"}]))
+        (export / "secret").mkdir()
+        (export / "secret" / "2023-11-14.json").write_text(json.dumps([
+            {"type": "message", "user": "UPG", "ts": f"{ts:.6f}", "text": "the salary bands are in the sheet"}]))
+        return export
+
+    await app.importer.import_slack(private_only("newer", START + 100), include_private=True)
+    older = await app.importer.import_slack(private_only("older", START + 50), include_private=True)
+    assert any("older" in n for n in older.notes), older.notes
+
+
 # An app post first stored under its user (only app posts of them seen), then in a later export attributed to the app
 # (the user posts as a person there): its edit was refused.
 async def test_edit_of_app_post_applies_after_attribution_changes(app, tmp_path):

@@ -86,8 +86,8 @@ class ImportService:
         newest = max((float(m["ts"]) for m in messages), default=None)
         # How far it reaches is read off its public channels, which every import of it reads: the same export without
         # --include-private was "older" than itself with it (its private conversations went on later; user
-        # walk-through).
-        reach = max((float(m["ts"]) for ch in channels if not ch["is_private"] for m in raw[ch["id"]]), default=None)
+        # walk-through). An export of private conversations only reaches as far as they do.
+        reach = max((float(m["ts"]) for ch in channels if not ch["is_private"] for m in raw[ch["id"]]), default=newest)
         older = reach is not None and await self._imported_until("slack", export.team) > reach
         if older:
             # An export older than what is stored tells how accounts were then: a name changed or an account
