@@ -18,6 +18,7 @@ from bot.services.ingest import IncomingMessage
 from bot.urls import SLACK_ARCHIVES
 
 log = logging.getLogger(__name__)
+_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")  # what a malformed entry held, in its reason
 
 # Subtypes that say something about the channel, not about anyone's knowledge.
 SYSTEM_SUBTYPES = frozenset({
@@ -366,10 +367,15 @@ class SlackExport:
                     self.report.no_author += 1
             if malformed:
                 self.report.malformed += len(malformed)
-                # Named as the errors name files (the export's path), with each distinct reason, not the first only.
-                reasons = list(dict.fromkeys(malformed))
+                # Named as the errors name files (the export's path), with a reason of each kind, not the first only
+                # ("'1' is not a message object" and "'2' is …" are one kind).
+                kinds: dict[str, str] = {}
+                for reason in malformed:
+                    kinds.setdefault(_QUOTED.sub("…", reason), reason)
+                reasons = list(kinds.values())
+                more = f"; and {len(reasons) - 3} more kind(s)" if len(reasons) > 3 else ""
                 log.warning("%s: skipped %d malformed message(s) (%s%s)", self.source.label(name), len(malformed),
-                            "; ".join(reasons[:3]), f"; and {len(reasons) - 3} more" if len(reasons) > 3 else "")
+                            "; ".join(reasons[:3]), more)
         out.sort(key=lambda m: float(m["ts"]))
         return _distinct_times(out)
 

@@ -103,8 +103,9 @@ class ExportSource:
             try:
                 text = raw.decode("utf-8-sig")
             except UnicodeDecodeError as exc:  # kept, and said: the bytes that are not UTF-8 read as "\ufffd"
-                log.warning("%s: not valid UTF-8 from byte %d on: the bytes that are not were read as \ufffd",
-                            self.label(name), exc.start)
+                bom = 3 if raw.startswith(b"\xef\xbb\xbf") else 0  # the decoder counts from after it
+                log.warning("%s: not valid UTF-8 (first at byte %d): the bytes that are not were read as \ufffd",
+                            self.label(name), exc.start + bom)
                 text = raw.decode("utf-8-sig", errors="replace")
             return json.loads(text)
         except json.JSONDecodeError as exc:

@@ -30,8 +30,9 @@ def topic_list(text: str) -> list[str]:
 
 
 def cut_topics(text: str) -> int:
-    """How many of the topics in `text` are longer than TOPIC_CHARS (stored cut)."""
-    return sum(len(storable(part).strip()) > TOPIC_CHARS for part in _pieces(text))
+    """How many of the topics `topic_list` reads in `text` were longer than TOPIC_CHARS (stored cut)."""
+    cut = {skill_topic(part) for part in _pieces(text) if len(storable(part).strip()) > TOPIC_CHARS}
+    return len(cut & set(topic_list(text)))
 
 
 @dataclass
