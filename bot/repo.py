@@ -402,12 +402,14 @@ async def ensure_members_bulk(session: AsyncSession, community_id: int,
         if ext in people:
             out[ext] = mid
             p = people[ext]
+            # A name that is the member's id is none (an export without users.json): it renames nobody.
+            given = p.get("name") if p.get("name") != ext else None
             if p.get("stale"):
                 pass
-            elif (p.get("name") and p["name"] != name) or (p.get("timezone") and p["timezone"] != tz):
+            elif (given and given != name) or (p.get("timezone") and p["timezone"] != tz):
                 member = await session.get(Member, mid)
                 if member.profiling_consent:  # a forgotten member's name stays forgotten
-                    member.name = p.get("name") or member.name
+                    member.name = given or member.name
                     member.timezone = p.get("timezone") or member.timezone
             if "deleted" in p and not p.get("stale") and bool(p["deleted"]) != deactivated:
                 flipped[bool(p["deleted"])].append(mid)

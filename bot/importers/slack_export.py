@@ -222,7 +222,7 @@ class SlackExport:
         self.report = ImportReport()
         self.users: dict[str, dict[str, Any]] = {}
         self.team = team
-        self.lists_users = True  # read_users says
+        self.users_json = "read"  # read_users says: "read", "missing" or "damaged"
         self.include_private = include_private
         self.teams: Counter[str] = Counter()  # the workspaces users.json names, with how many of its members each
         self.linkless: set[str] = set()  # channels known by name only: no Slack link can be made to their messages
@@ -234,12 +234,15 @@ class SlackExport:
         people: dict[str, dict] = {}
         teams: Counter[str] = Counter()  # a shared channel's export lists other organisations' members too
         users: Any = []
+        self.users_json = "missing"
         if self.source.exists("users.json"):
             try:
                 users = self.source.read_json("users.json")
                 self.report.files += 1
+                self.users_json = "read"
             except DamagedFile as exc:  # the rest is imported without it
                 self.report.damaged(str(exc))
+                self.users_json = "damaged"
         for u in listed(users):
             if not isinstance(u, dict) or not usable_id(u.get("id")):
                 continue
@@ -251,7 +254,6 @@ class SlackExport:
             people[u["id"]] = {"name": user_name(u), "is_bot": bool(u.get("is_bot")) or u["id"] == "USLACKBOT",
                                "bot_known": True, "timezone": known.get("tz"), "deleted": bool(u.get("deleted"))}
         self.teams = teams
-        self.lists_users = self.source.exists("users.json")
         if teams and not self.team:
             self.team = teams.most_common(1)[0][0]
         return people

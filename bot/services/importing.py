@@ -36,6 +36,7 @@ from bot.services.ingest import IncomingMessage, IngestService, Reactions
 log = logging.getLogger(__name__)
 
 CHUNK = 4000
+_NO_USERS_JSON = {"missing": "the export has no users.json", "damaged": "the export's users.json could not be read"}
 # A Slack export that names no workspace is stored as one of its own under this prefix (see _workspace).
 UNNAMED = "export-"
 SAMPLE_MEMBERS = 500
@@ -78,10 +79,11 @@ class ImportService:
             export.source.close()
         export.team = await self._workspace(export, people, messages, given=team is not None)
         # Without users.json, messages may name their authors (user_profile); where they do not, a member is their id.
-        unnamed = 0 if export.lists_users else sum(p["name"] == u for u, p in people.items() if not p.get("is_bot"))
+        unnamed = 0 if export.users_json == "read" else sum(p["name"] == u for u, p in people.items()
+                                                            if not p.get("is_bot"))
         if unnamed:
-            report.notes.append(f"the export has no users.json: {unnamed} member(s) are shown by their ids until an "
-                                "export with it, or the live bot, names them")
+            report.notes.append(f"{_NO_USERS_JSON[export.users_json]}: {unnamed} member(s) are shown by their ids "
+                                "until an export with it, or the live bot, names them")
         report.community = f"slack:{export.team}"
         newest = max((float(m["ts"]) for m in messages), default=None)
         # How far it reaches is read off its public channels, which every import of it reads: the same export without
@@ -267,7 +269,8 @@ class ImportService:
             found = await self._holding(session, sample, unnamed_only=False)
         digest = hashlib.sha256("\n".join(persons).encode()).hexdigest()[:12]
         team = found.external_id if found else f"{UNNAMED}{digest}"
-        why = "no team_id in users.json" if export.lists_users else "it has no users.json"
+        why = {"read": "no team_id in users.json", "missing": "it has no users.json",
+               "damaged": "its users.json could not be read"}[export.users_json]
         export.report.notes.append(f"the export names no workspace ({why}): imported as {team}; "
                                    "import it with --team T… (your workspace's id) for the live bot to find it")
         return team
