@@ -36,7 +36,10 @@ from bot.services.ingest import IncomingMessage, IngestService, Reactions
 log = logging.getLogger(__name__)
 
 CHUNK = 4000
-_NO_USERS_JSON = {"missing": "the export has no users.json", "damaged": "the export's users.json could not be read"}
+# What an export's users.json was (SlackExport.users_json), as the notes say it: alone, and in the workspace note.
+_USERS_JSON = {"read": ("", "no team_id in users.json"),
+               "missing": ("the export has no users.json", "it has no users.json"),
+               "damaged": ("the export's users.json could not be read", "its users.json could not be read")}
 # A Slack export that names no workspace is stored as one of its own under this prefix (see _workspace).
 UNNAMED = "export-"
 SAMPLE_MEMBERS = 500
@@ -82,7 +85,7 @@ class ImportService:
         unnamed = 0 if export.users_json == "read" else sum(p["name"] == u for u, p in people.items()
                                                             if not p.get("is_bot"))
         if unnamed:
-            report.notes.append(f"{_NO_USERS_JSON[export.users_json]}: {unnamed} member(s) are shown by their ids "
+            report.notes.append(f"{_USERS_JSON[export.users_json][0]}: {unnamed} member(s) are shown by their ids "
                                 "until an export with it, or the live bot, names them")
         report.community = f"slack:{export.team}"
         newest = max((float(m["ts"]) for m in messages), default=None)
@@ -269,8 +272,7 @@ class ImportService:
             found = await self._holding(session, sample, unnamed_only=False)
         digest = hashlib.sha256("\n".join(persons).encode()).hexdigest()[:12]
         team = found.external_id if found else f"{UNNAMED}{digest}"
-        why = {"read": "no team_id in users.json", "missing": "it has no users.json",
-               "damaged": "its users.json could not be read"}[export.users_json]
+        why = _USERS_JSON[export.users_json][1]
         export.report.notes.append(f"the export names no workspace ({why}): imported as {team}; "
                                    "import it with --team T… (your workspace's id) for the live bot to find it")
         return team
