@@ -1021,7 +1021,7 @@ def run(
     if platform == "console":
         async def run_platform(app) -> None:  # noqa: ANN001
             app.health.connected("console")
-            await _console_session(app, None, as_name)
+            await _console_session(app, None, as_name, members_only=True)
     elif platform == "slack":
         from adapters.slack.runner import run as run_platform
     elif platform == "discord":

@@ -936,3 +936,24 @@ async def test_a_database_that_does_not_answer_is_said_to_be_one(monkeypatch, tm
     monkeypatch.setattr(bot.db.migrate, "ensure_schema", refused)
     with pytest.raises(DatabaseUnreachable, match="^Multiple exceptions: "):
         await _open_app(Settings(database_url=f"sqlite:///{tmp_path / 'x.db'}"))
+
+
+def test_the_console_on_an_imported_community_joins_it_only_as_one_of_its_members(tmp_path):
+    """`run --platform console` (as "admin" by default) on an imported Slack community added a member "console-admin"
+    to it (user walk-through); `chat --as` already refused a name nobody there has."""
+    db = f"sqlite:///{tmp_path / 'x.db'}"
+    assert run("--db", db, "import", "slack", str(_slack_export(tmp_path / "export"))).returncode == 0
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "DISCORD_", "CONNECTIVE_"))}
+    env = {**clean, "CONNECTIVE_METRICS_HOST": "127.0.0.1", "CONNECTIVE_METRICS_PORT": "0"}
+
+    def console(*args: str, stdin: str) -> subprocess.CompletedProcess:
+        return subprocess.run([*CLI, "--db", db, "run", "--platform", "console", *args], input=stdin,
+                              capture_output=True, text=True, timeout=300, env=env)
+
+    out = console(stdin="")
+    errors = [line for line in out.stderr.splitlines() if line.startswith("error: ")]
+    assert out.returncode == 2 and errors[0].startswith("error: no member named 'admin' in slack:"), out.stderr
+    out = console("--as", "UPG", stdin="who knows postgres?\n")
+    assert out.returncode == 0, out.stderr
+    out = run("--db", db, "ask", "--asker", "console-admin", "postgres index")
+    assert out.returncode == 2 and "no member named 'console-admin'" in out.stderr, out.stderr
