@@ -15,6 +15,51 @@ log = logging.getLogger(__name__)
 
 Job = Callable[[], Awaitable[None]]
 
+_CRON_DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+
+
+def _cron_day(word: str) -> int:
+    if word.isdigit() and int(word) <= 7:
+        return int(word)
+    if word in _CRON_DAYS:
+        return _CRON_DAYS.index(word)
+    raise ValueError(f"weekday {word!r} is not 0-7 (0 or 7 is Sunday) or sun-sat")
+
+
+def cron_weekdays(field: str) -> str:
+    """A crontab's weekday field (0 or 7 Sunday, 1 Monday, or names; lists, ranges, steps) by day names.
+
+    APScheduler 3 reads weekday numbers from Monday (0 = Monday), so "0 9 * * 1" would post on Tuesdays; its maintainer
+    keeps that for compatibility and advises names (agronholm/apscheduler#286, fixed only in 4.x)."""
+    if field in ("*", "?"):
+        return "*"
+    days: set[int] = set()
+    for part in field.lower().split(","):
+        base, slash, step_text = part.partition("/")
+        if slash and not (step_text.isdigit() and int(step_text) > 0):
+            raise ValueError(f"{part!r}: a step is a number above 0")
+        step = int(step_text) if slash else 1
+        if base == "*":
+            first, last = 0, 6
+        else:
+            low, dash, high = base.partition("-")
+            first = _cron_day(low)
+            last = _cron_day(high) if dash else (7 if slash else first)
+        if last < first:
+            raise ValueError(f"{part!r}: the range runs backwards")
+        days.update(day % 7 for day in range(first, last + 1, step))
+    return ",".join(_CRON_DAYS[day] for day in sorted(days))
+
+
+def crontab_trigger(expression: str, timezone: object) -> CronTrigger:
+    """A CronTrigger for a standard crontab line (minute hour day month weekday), weekdays numbered as cron does."""
+    fields = expression.split()
+    if len(fields) != 5:
+        raise ValueError(f"wrong number of fields; got {len(fields)}, expected 5")
+    minute, hour, day, month, weekday = fields
+    return CronTrigger(minute=minute, hour=hour, day=day, month=month, day_of_week=cron_weekdays(weekday),
+                       timezone=timezone)
+
 
 class Scheduler:
     def __init__(self, *, timezone: str = "UTC") -> None:
@@ -36,7 +81,7 @@ class Scheduler:
 
     def cron(self, name: str, expression: str, job: Job, *, timezone: str = "UTC") -> None:
         self._add(name, lambda: self._scheduler.add_job(
-            self._guard(name, job), CronTrigger.from_crontab(expression, timezone=timezone), id=name,
+            self._guard(name, job), crontab_trigger(expression, timezone), id=name,
             replace_existing=True, coalesce=True, max_instances=1, misfire_grace_time=None))
 
     def remove(self, name: str) -> None:

@@ -6,6 +6,7 @@ import asyncio
 import itertools
 import logging
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, select
@@ -13,6 +14,7 @@ from sqlalchemy import func, select
 from bot import events as ev
 from bot.app import build_app
 from bot.db.resources import Digest, DigestRun, Resource, ResourceShare
+from bot.scheduler import crontab_trigger
 from bot.services import digest_runs as runs
 from bot.settings import Settings
 from tests.fake_platform import Clock, FakePlatform, HttpSender
@@ -310,6 +312,23 @@ async def test_subscribe_validates_the_schedule(app, platform):
     assert "#general" in await command(app, "UCH", "digest", "list", at(2024, 2, 20))
     assert "No more digests" in await command(app, "UCH", "digest", "unsubscribe <#C1|general>", at(2024, 2, 20))
     assert "/digest subscribe" in await command(app, "UCH", "digest", "", at(2024, 2, 20))
+
+
+async def test_subscribe_reads_weekday_numbers_as_cron_does(app, platform):
+    """0 or 7 is Sunday and 1 Monday, as in crontab(5): APScheduler 3 counts from Monday, and "0 9 * * 1" was
+    announced (and posted) for Tuesdays (user walk-through)."""
+    await wire(app, Clock(at(2024, 2, 20, 12)), platform)  # a Tuesday
+    for cron, next_one in (("0 8 * * 1", "Mon 26 Feb"), ("0 8 * * 0", "Sun 25 Feb"), ("0 8 * * 7", "Sun 25 Feb"),
+                           ("0 8 * * 5", "Fri 23 Feb"), ("0 8 * * 4-5", "Thu 22 Feb"), ("0 8 * * */3", "Wed 21 Feb")):
+        out = await command(app, "UCH", "digest", f"subscribe <#C1|general> {cron} tz=UTC", at(2024, 2, 20, 12))
+        assert f"next one {next_one} 08:00" in out, (cron, out)
+    out = await command(app, "UCH", "digest", "subscribe <#C1|general> 0 8 * * 8 tz=UTC", at(2024, 2, 20, 12))
+    assert "weekday '8' is not 0-7 (0 or 7 is Sunday) or sun-sat" in out
+    out = await command(app, "UCH", "digest", "subscribe <#C1|general> 0 8 1 * 1 tz=UTC", at(2024, 2, 20, 12))
+    assert "both a day of the month and a weekday" in out
+    # The job the scheduler runs fires on the same day as announced.
+    trigger = crontab_trigger("0 8 * * 1", ZoneInfo("UTC"))
+    assert trigger.get_next_fire_time(None, at(2024, 2, 20, 12)) == at(2024, 2, 26, 8)
 
 
 # -- exactly once ------------------------------------------------------------------------------------

@@ -11,6 +11,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from apscheduler.triggers.cron import CronTrigger
 
+from bot.scheduler import crontab_trigger
+
 DEFAULT_CRON = "0 9 * * mon"  # weekly, Monday 09:00
 MIN_SPACING = timedelta(hours=1)  # a digest more often than hourly would be noise
 _LOOKBACK = (timedelta(hours=2), timedelta(days=2), timedelta(days=8), timedelta(days=32), timedelta(days=367))
@@ -26,7 +28,7 @@ def trigger_for(cron: str, timezone: str) -> CronTrigger:
     except (ZoneInfoNotFoundError, ValueError):
         raise BadSchedule(f"unknown time zone {timezone!r} (use an IANA name such as Europe/Berlin)") from None
     try:
-        return CronTrigger.from_crontab(cron, timezone=zone)
+        return crontab_trigger(cron, zone)
     except ValueError as exc:
         raise BadSchedule(f"{cron!r} is not a cron schedule (minute hour day month weekday): {exc}") from None
 
@@ -34,6 +36,10 @@ def trigger_for(cron: str, timezone: str) -> CronTrigger:
 def check_schedule(cron: str, timezone: str, now: datetime) -> CronTrigger:
     """A trigger for a digest schedule, refusing ones that never fire or fire more than hourly."""
     trigger = trigger_for(cron, timezone)
+    fields = cron.split()
+    if fields[2] not in ("*", "?") and fields[4] not in ("*", "?"):
+        # cron posts on either (the day of the month or the weekday); APScheduler would wait for both at once
+        raise BadSchedule(f"{cron!r} gives both a day of the month and a weekday; give one of them")
     first = next_tick(trigger, now)
     second = next_tick(trigger, first) if first else None
     if first is None or second is None:
