@@ -163,6 +163,9 @@ class Core:
         }
         # Button clicks by the part of the action name before the first dot ("intro.accept" -> "intro").
         self.clicks: dict[str, ClickHandler] = {}
+        # Called with (community id, the questions whose request to a member was open) when that member is
+        # forgotten: their askers are owed an answer (intros offer the next expert).
+        self.on_requests_dropped: list[Callable[[int, list[int], datetime], Awaitable[list[Action]]]] = []
         # Deliverers of actions that answer no event, by platform ("slack", "discord", "console").
         self.senders: dict[str, Sender] = {}
         self._in_hand = 0  # events being handled now; a graceful shutdown waits for them
@@ -535,10 +538,17 @@ class Core:
         return [self._reply(event, render("optin"))]
 
     async def _cmd_forget_me(self, event: ev.CommandInvoked, community_id: int, member_id: int) -> list[Action]:
-        removed = await self._remove_member_data(community_id, member_id, forget=True, now=event.time)
-        return [self._reply(event, render("forget_me", messages=removed, optin=command(event.platform, "optin")))]
+        dropped: list[int] = []
+        removed = await self._remove_member_data(community_id, member_id, forget=True, now=event.time,
+                                                 dropped=dropped)
+        owed = [action for hook in self.on_requests_dropped for action in await hook(community_id, dropped, event.time)]
+        return [self._reply(event, render("forget_me", messages=removed, optin=command(event.platform, "optin"))),
+                *owed]
 
-    async def _remove_member_data(self, community_id: int, member_id: int, *, forget: bool, now: datetime) -> int:
+    async def _remove_member_data(self, community_id: int, member_id: int, *, forget: bool, now: datetime,
+                                  dropped: list[int] | None = None) -> int:
+        """Remove what is stored about a member; forgetting them, `dropped` gets the questions whose request to
+        them was still open."""
         async with self.db.sessions.begin() as session:
             member = await session.get(Member, member_id)
             # Threads with no opening message where they asked have no question any more (the next message answered).
@@ -552,7 +562,9 @@ class Core:
             await delete_questions_of(session, community_id, member_id, now)
             member.profiling_consent = False
             if forget:
-                await forget_member_everywhere(session, community_id, member_id)
+                open_to_them = await forget_member_everywhere(session, community_id, member_id)
+                if dropped is not None:
+                    dropped.extend(open_to_them)
                 member.name = ""
                 member.timezone = None
             external_id = member.external_id

@@ -357,9 +357,13 @@ async def delete_questions_of(session: AsyncSession, community_id: int, member_i
     await session.flush()
 
 
-async def forget_member_everywhere(session: AsyncSession, community_id: int, member_id: int) -> None:
+async def forget_member_everywhere(session: AsyncSession, community_id: int, member_id: int) -> list[int]:
     """Beyond profiling data: mentoring enrolment and pairings, introductions received. (The requests they sent
-    are kept, detached from them, by delete_questions_of: they count against the experts' caps.)"""
+    are kept, detached from them, by delete_questions_of: they count against the experts' caps.) Returns the
+    questions whose request to them was still open: their askers are owed an answer (the next expert)."""
+    open_to_them = list(await session.scalars(select(Intro.question_id).where(
+        Intro.community_id == community_id, Intro.expert_id == member_id, Intro.state == IntroState.REQUESTED.value,
+        Intro.question_id.is_not(None))))
     await session.execute(delete(MentoringEnrolment).where(MentoringEnrolment.community_id == community_id,
                                                            MentoringEnrolment.member_id == member_id))
     await session.execute(delete(Pairing).where(Pairing.community_id == community_id,
@@ -373,6 +377,7 @@ async def forget_member_everywhere(session: AsyncSession, community_id: int, mem
             await session.execute(update(Question).where(Question.id == question_id)
                                   .values(suggested=[u for u in suggested if u != external_id]))
     await session.flush()
+    return open_to_them
 
 
 async def ensure_members_bulk(session: AsyncSession, community_id: int,

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from adapters.console import ConsoleAdapter
 from bot.actions import Action, DirectMessage, OpenGroup, Reply
 from bot.db.intros import Intro, IntroState, NotMyArea, topic_key
-from bot.db.models import Community, Member
+from bot.db.models import Community, Member, Question
 from bot.services.intros import IntroService
 from tests.exports import TEAM, THREADS, USERS, write_slack_export
 
@@ -291,3 +291,53 @@ async def test_not_my_area_on_a_long_question(app, tmp_path):
         [(topic, key)] = (await s.execute(select(NotMyArea.topic, NotMyArea.topic_key))).all()
     assert topic == question.removeprefix("who knows ")[:4000] and key == topic_key(topic)
     assert "UK8S" not in [u for u, _ in await _ask(console, "UASK2", question)]
+
+
+async def test_an_expert_who_is_forgotten_with_a_request_open_leaves_the_asker_an_offer(app, tmp_path):
+    """/forget-me took the open request with it: the asker, told "I will message you", never heard again, and the
+    expert's old Accept said the request "isn't addressed to you" (user walk-through)."""
+    console, _ = await _setup(app, tmp_path)
+    cards = await _ask(console, "UASK1", "who knows why postgres ignores my index?")
+    _, request = await _request(console, "UASK1", cards[0][1])
+    assert request.user == "UPG"
+    forgotten, offer = await _act(console, "UPG", "/forget-me")
+    assert isinstance(forgotten, Reply) and forgotten.user == "UPG"
+    assert isinstance(offer, DirectMessage) and offer.user == "UASK1" and "could not happen" in offer.doc.text
+    assert "UPG" not in {c.user for s in offer.doc.sections for c in s.experts}
+    [closed] = await _act(console, "UPG", f"/click intro.accept {_button(request, 'intro.accept')}")
+    assert "no longer open" in closed.doc.text
+
+
+async def test_asking_again_for_an_expert_tells_where_the_request_stands(app, tmp_path):
+    """A second click on a declined expert promised "I will message you when there is an answer" (none was coming),
+    and a decline after another expert accepted offered the asker a third (user walk-through)."""
+    console, _ = await _setup(app, tmp_path)
+    cards = await _ask(console, "UASK1", "who knows why postgres ignores my index?")
+    (first, first_value), (second, second_value) = cards[:2]
+    _, request1 = await _request(console, "UASK1", first_value)
+    _, request2 = await _request(console, "UASK1", second_value)
+    await _act(console, second, f"/click intro.accept {_button(request2, 'intro.accept')}")
+    [again] = await _act(console, "UASK1", f"/click intro.request {second_value}")
+    assert "already accepted" in again.doc.text and "conversation with them is open" in again.doc.text
+    # The first declines: the asker has their introduction, so nobody else is offered.
+    [thanks] = await _act(console, first, f"/click intro.decline {_button(request1, 'intro.accept')}")
+    assert thanks.user == first
+    [again] = await _act(console, "UASK1", f"/click intro.request {first_value}")
+    assert "could not happen; pick someone else" in again.doc.text and "I will message you" not in again.doc.text
+
+
+async def test_a_button_names_only_an_expert_suggested_for_its_question(app, tmp_path):
+    """SQLite gives a removed question's id to the next one: an old button (asked, /optout, /optin, asked again)
+    sent a request about the new question to someone never suggested for it, with invented evidence (walk-through)."""
+    console, _ = await _setup(app, tmp_path)
+    cards = await _ask(console, "UASK1", "who knows why postgres ignores my index?")
+    question_id, expert = cards[-1][1].split(":")
+    async with app.db.sessions.begin() as s:  # as for a question of the same id asked since, suggesting others
+        question = await s.get(Question, int(question_id))
+        question.suggested = [u for u in question.suggested if u != expert]
+    [refused] = await _act(console, "UASK1", f"/click intro.request {cards[-1][1]}")
+    assert "out of date" in refused.doc.text
+    async with app.db.sessions() as s:
+        assert (await s.scalar(select(Intro.id).limit(1))) is None
+    _, request = await _request(console, "UASK1", cards[0][1])  # one it suggested is still asked for
+    assert request.user == cards[0][0]

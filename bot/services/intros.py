@@ -97,6 +97,9 @@ class IntroService:
             return [self._reply(event, render("intro_not_yours"))]
         if expert is None or expert.id == asker.id:
             return [self._reply(event, "That member isn't here any more; pick someone else.")]
+        if expert.external_id not in (question.suggested or []):
+            # Not suggested for this question: a button of a question since removed whose id was given again.
+            return [self._reply(event, "That button is out of date; ask the question again.")]
         if expert.external_id in await self.expertise.excluded_members(community_id, event.time):
             return [self._reply(event, render("intro_unavailable", expert=neutralise(expert.name)))]
         why = await self._why(community_id, question, asker.external_id, expert.external_id, event.time)
@@ -121,7 +124,11 @@ class IntroService:
                 community_id=community_id, question_id=question.id, asker_id=asker.id, expert_id=expert.id,
                 state=IntroState.REQUESTED.value, created_at=event.time, expires_at=event.time + self.timeout))
             if not result.rowcount:
-                return [self._reply(event, render("intro_already_requested", expert=neutralise(expert.name)))]
+                state = await session.scalar(select(Intro.state).where(Intro.question_id == question.id,
+                                                                       Intro.expert_id == expert.id))
+                template = {IntroState.REQUESTED.value: "intro_already_requested",
+                            IntroState.ACCEPTED.value: "intro_already_accepted"}.get(state, "intro_already_over")
+                return [self._reply(event, render(template, expert=neutralise(expert.name)))]
             received = await session.scalar(select(func.count(Intro.id)).where(
                 Intro.expert_id == expert.id, Intro.created_at >= event.time - INTRO_CAP_WINDOW))
             if received > (cap or self.expertise.weekly_intro_cap):
@@ -154,9 +161,10 @@ class IntroService:
             return [self._reply(event, render("intro_closed"))]
         async with self.db.sessions.begin() as session:
             intro = await session.get(Intro, int(event.value))
-            expert = await session.get(Member, intro.expert_id) if intro else None
-            if intro is None or intro.community_id != community_id or expert is None \
-                    or expert.external_id != event.user:
+            if intro is None:  # withdrawn with its expert (/forget-me)
+                return [self._reply(event, render("intro_closed"))]
+            expert = await session.get(Member, intro.expert_id)
+            if intro.community_id != community_id or expert is None or expert.external_id != event.user:
                 return [self._reply(event, "That request isn't addressed to you.")]
             if intro.question_id is None or intro.asker_id is None:  # the asker opted out or was forgotten
                 return [self._reply(event, render("intro_closed"))]
@@ -186,7 +194,7 @@ class IntroService:
             ]
         thanks = "intro_not_my_area_expert" if target is IntroState.NOT_MY_AREA else "intro_declined_expert"
         offer = await self._offer_next(community_id, event.community, question, asker, event.time)
-        return [self._reply(event, render(thanks)), offer]
+        return [self._reply(event, render(thanks)), *([offer] if offer else [])]
 
     # -- timeouts ----------------------------------------------------------------------------------
     async def sweep(self) -> int:
@@ -211,21 +219,47 @@ class IntroService:
             if question is None or asker is None:  # the asker left meanwhile: nobody to offer the next expert to
                 continue
             offer = await self._offer_next(community.id, community.external_id, question, asker, now)
-            await self.core.deliver(community.platform, [offer])
+            if offer is not None:
+                await self.core.deliver(community.platform, [offer])
         return expired
+
+    async def expert_gone(self, community_id: int, question_ids: list[int], now: datetime) -> list[Action]:
+        """An expert was forgotten with requests to them still open: each asker is offered the next expert, with
+        the message a decline gets (nobody learns what happened)."""
+        offers: list[Action] = []
+        for question_id in question_ids:
+            async with self.db.sessions() as session:
+                question = await session.get(Question, question_id)
+                asker = await session.get(Member, question.asker_id) if question and question.asker_id else None
+                community = await session.get(Community, community_id)
+            if question is None or asker is None:
+                continue
+            offer = await self._offer_next(community_id, community.external_id, question, asker, now)
+            if offer is not None:
+                offers.append(offer)
+        return offers
 
     # -- helpers -----------------------------------------------------------------------------------
     async def _offer_next(self, community_id: int, community: str, question: Question, asker: Member,
-                          now: datetime) -> DirectMessage:
-        """The same message whatever happened (declined, not my area, no answer): nobody learns who declined."""
+                          now: datetime) -> DirectMessage | None:
+        """The same message whatever happened (declined, not my area, no answer): nobody learns who declined.
+        None where another expert already accepted: the asker has their introduction."""
         from bot.core import expert_cards
 
         async with self.db.sessions() as session:
             asked = set(await session.scalars(
                 select(Member.external_id).join(Intro, Intro.expert_id == Member.id)
                 .where(Intro.question_id == question.id)))
+            if await session.scalar(select(Intro.id).where(Intro.question_id == question.id,
+                                                           Intro.state == IntroState.ACCEPTED.value).limit(1)):
+                return None
         suggestions = await self.expertise.rank(community_id, question.text, asker=asker.external_id, top=1,
                                                 now=now, skip=asked, channel=question.channel_external_id)
+        if suggestions:  # its button asks for someone suggested for the question
+            async with self.db.sessions.begin() as session:
+                stored = await session.get(Question, question.id)
+                if stored is not None and suggestions[0].user not in (stored.suggested or []):
+                    stored.suggested = [*(stored.suggested or []), suggestions[0].user]
         shown = _shown(question.text)
         if not suggestions:
             doc = Document(text=render("intro_none_left", question=shown))
@@ -243,7 +277,7 @@ class IntroService:
         for s in suggestions:
             if s.user == expert:
                 return tuple(Evidence(text, link) for text, link in zip(s.why[:3], s.permalinks, strict=False))
-        return (Evidence("you have answered questions like it here before"),)
+        return (Evidence("you were among the members suggested for it, from what you have said here"),)
 
     @staticmethod
     def _reply(event: ev.Event, text: str) -> Reply:
@@ -255,6 +289,7 @@ def setup(app: App) -> IntroService:
     service = IntroService(db=app.db, expertise=app.expertise, core=app.core,
                            timeout=timedelta(hours=app.settings.intro_timeout_hours))
     app.core.register_click("intro", service.on_click)
+    app.core.on_requests_dropped.append(service.expert_gone)
     # Sweep often enough that a request expires within a few percent of its timeout.
     every = min(max(service.timeout.total_seconds() / 20, 30.0), 900.0)
     app.scheduler.every("intro-timeouts", every, service.sweep)
