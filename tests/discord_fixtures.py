@@ -14,6 +14,7 @@ FIXTURES = Path(__file__).parent / "fixtures" / "discord"
 
 GUILD = "1100000000000000001"
 BOT = "1100000000000000100"
+BOT_ROLE = "1100000000000000050"  # its managed role in guild_create.json
 PETRA, ASHA, KENJI = "1100000000000000201", "1100000000000000202", "1100000000000000203"
 HELP, PRIVATE, FORUM, GENERAL = (
     "1100000000000000301",
@@ -54,3 +55,6 @@ class GuildContext:
 
     def channel(self, channel_id: str) -> ChannelInfo | None:
         return self.channels.get(channel_id)
+
+    def bot_role_id(self, guild_id: str) -> str | None:
+        return BOT_ROLE

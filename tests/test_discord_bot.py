@@ -117,6 +117,24 @@ async def test_mention_is_answered_in_the_channel_without_pinging(app, fake_disc
     assert reply.json["embeds"][0]["title"].startswith("1. Petra")
 
 
+async def test_a_mention_of_the_bots_role_asks_and_a_reply_to_the_bot_does_not(app, fake_discord):
+    """The real client knows the bot's managed role (guild.self_role); a reply pinging the bot is stored, unanswered."""
+    role_mention = load("message_create_mention")
+    role_mention["content"] = role_mention["content"].replace(f"<@{BOT}>", "<@&1100000000000000050>")
+    role_mention["mentions"], role_mention["mention_roles"] = [], ["1100000000000000050"]
+    thanks = load("message_create_reply") | {"id": "1100000000000000777", "content": "thanks, that helped!",
+                                             "mentions": [{"id": BOT, "username": "connective", "bot": True}]}
+    async with running_bot(app, fake_discord) as bot:
+        await send(fake_discord, bot, "MESSAGE_CREATE", "message_create_reply")
+        await send(fake_discord, bot, "MESSAGE_CREATE", role_mention)
+        await send(fake_discord, bot, "MESSAGE_CREATE", thanks)
+        [reply] = fake_discord.find("POST", rf"/channels/{HELP}/messages")
+    assert reply.json["embeds"][0]["title"].startswith("1. Petra")
+    async with app.db.sessions() as s:
+        assert await s.scalar(select(Message.text).where(Message.external_id == "1100000000000000777")) == thanks[
+            "content"]
+
+
 async def test_a_question_does_not_hold_up_the_messages_after_it(app, fake_discord, monkeypatch):
     """Gateway events are handled one at a time, in order; a question to the bot was one of them, so while the first
     one loaded the community (15-27 s at 200,000 messages) every message, edit and reaction of every server waited."""

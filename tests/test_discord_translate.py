@@ -9,6 +9,8 @@ from adapters.discord.translate import TRANSLATORS, command_arguments, translate
 from bot import events as ev
 from tests.discord_fixtures import (
     ASHA,
+    BOT,
+    BOT_ROLE,
     FORUM,
     FORUM_POST,
     GUILD,
@@ -111,6 +113,25 @@ def test_what_a_thread_starts_with():
 def test_mention_of_the_bot():
     event = one("MESSAGE_CREATE", "message_create_mention")
     assert event.mentions_bot and "who knows" in event.text
+
+
+def test_only_a_mention_in_the_words_asks_the_bot():
+    """Discord lists the author a reply answers among its mentions: a "thanks!" replying to the bot's answer was
+    taken for a question (answered with experts "for" thanks, and not stored). The bot's managed role, which Discord
+    offers beside it when "@connective" is typed, asks as the bot does; an edit of a question is neither stored nor
+    asked again (user walk-through)."""
+    reply = load("message_create") | {"type": 19, "content": "thanks, that helped!",
+                                      "mentions": [{"id": BOT, "username": "connective", "bot": True}],
+                                      "message_reference": {"message_id": "1100000000000000999"}}
+    [event] = translate("MESSAGE_CREATE", reply, CTX)
+    assert not event.mentions_bot and event.reply_to == "1100000000000000999"
+    for content in (f"<@&{BOT_ROLE}> who knows postgres?", f"<@!{BOT}> who knows postgres?"):
+        [event] = translate("MESSAGE_CREATE", load("message_create") | {"content": content}, CTX)
+        assert event.mentions_bot, content
+    [event] = translate("MESSAGE_CREATE", load("message_create") | {"content": "<@&1100000000000000001> hi all"}, CTX)
+    assert not event.mentions_bot
+    edit = load("message_create_mention") | {"edited_timestamp": "2024-05-02T10:20:00.000000+00:00"}
+    assert translate("MESSAGE_UPDATE", edit, CTX) == []
 
 
 def test_system_messages_dms_and_unknown_channels_are_skipped():

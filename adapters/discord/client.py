@@ -144,6 +144,11 @@ class ConnectiveMixin:
         user = self.user  # type: ignore[attr-defined]
         return str(user.id) if user else ""
 
+    def bot_role_id(self, guild_id: str) -> str | None:
+        guild = self.get_guild(int(guild_id)) if guild_id.isdigit() else None  # type: ignore[attr-defined]
+        role = guild.self_role if guild is not None else None
+        return str(role.id) if role is not None else None
+
     def channel(self, channel_id: str) -> ChannelInfo | None:
         found = self.get_channel(int(channel_id)) if channel_id.isdigit() else None  # type: ignore[attr-defined]
         if isinstance(found, discord.Thread):

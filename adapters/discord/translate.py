@@ -4,6 +4,7 @@ dispatch type. Pure functions: what they need from the client's cache comes thro
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -53,6 +54,7 @@ ARGUMENT_FORMAT = {
     },
 }
 _NOT_IN_CHANNEL_REF = str.maketrans("", "", "<>|")
+_MENTION = re.compile(r"<@([!&]?)(\d+)>")
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,8 @@ class Context(Protocol):
     bot_user_id: str
 
     def channel(self, channel_id: str) -> ChannelInfo | None: ...
+
+    def bot_role_id(self, guild_id: str) -> str | None: ...
 
 
 @dataclass(frozen=True)
@@ -115,6 +119,13 @@ def permalink(guild_id: str, channel_id: str, message_id: str) -> str:
 
 
 # -- messages --------------------------------------------------------------------------------------
+def asks_bot(content: str, bot_user_id: str, bot_role_id: str | None) -> bool:
+    """Whether a message mentions the bot in its words: <@bot>, or its role (<@&role>: Discord offers the bot's
+    managed role beside the bot when "@connective" is typed). Not a reply to one of its posts: Discord lists the
+    author replied to among the message's mentions (a "thanks, that helped!"), which is no question."""
+    return any(ident == (bot_role_id if kind == "&" else bot_user_id) for kind, ident in _MENTION.findall(content))
+
+
 def _message(data: MessageCreateEvent, ctx: Context, *, edited: bool) -> list[ev.Event]:
     guild_id = data.get("guild_id")
     author = data.get("author")
@@ -130,7 +141,9 @@ def _message(data: MessageCreateEvent, ctx: Context, *, edited: bool) -> list[ev
         return []
     message_id = data["id"]
     reference = data.get("message_reference") or {}
-    mentioned = {str(u.get("id")) for u in data.get("mentions") or []}
+    asks = asks_bot(data.get("content") or "", ctx.bot_user_id, ctx.bot_role_id(guild_id))
+    if asks and edited:
+        return []  # a question to the bot is not stored, and an edit of one does not ask again
     edited_at = data.get("edited_timestamp")
     return [
         ev.MessagePosted(
@@ -152,7 +165,7 @@ def _message(data: MessageCreateEvent, ctx: Context, *, edited: bool) -> list[ev
             is_private=place.is_private,
             in_announcements=place.announcements,
             channel_name=place.channel_name,
-            mentions_bot=not edited and ctx.bot_user_id in mentioned,  # an edit never asks again
+            mentions_bot=asks,
             edited=edited,
             reply_to=reference.get("message_id") if data.get("type") == 19 else None,
             thread_without_opener=place.without_opener,
