@@ -134,6 +134,19 @@ async def test_links_become_resources_with_shares_saves_and_a_preview(app, platf
     assert "shared by  " not in preview and "shared by ·" not in preview, preview
 
 
+async def test_a_link_saved_in_a_quiet_week_is_in_the_preview(app, platform):
+    """The preview fell back to the last period with messages, leaving out a /save of this week (which the digest
+    itself posts): saves are activity too (user walk-throughs, Slack and Discord)."""
+    await wire(app, Clock(at(2024, 2, 29, 12)), platform)
+    await say(app, "UPG", "Index types explained: https://www.postgresql.org/docs/current/indexes-types.html",
+              at(2024, 1, 10, 10))
+    await command(app, "UCH", "save", "https://docs.python.org/3/library/asyncio.html the asyncio docs",
+                  at(2024, 2, 28, 10))
+    preview = await command(app, "UASK", "digest", "preview", at(2024, 2, 29, 12))
+    assert "docs.python.org" in preview and "the asyncio docs" in preview, preview
+    assert "last active period" not in preview
+
+
 async def test_questions_still_waiting_for_an_answer(app, platform):
     await wire(app, Clock(at(2024, 2, 29, 12)), platform)
     await say(app, "UASK", "How do I tune autovacuum for a table with a billion rows?", at(2024, 2, 27, 8))

@@ -249,4 +249,8 @@ async def waiting_questions(session: AsyncSession, community_id: int, start: dat
 
 
 async def latest_activity(session: AsyncSession, community_id: int) -> datetime | None:
-    return await session.scalar(select(func.max(Message.created_at)).where(Message.community_id == community_id))
+    """When the community last said or saved something: a /save in a quiet week is news for its digest."""
+    said = await session.scalar(select(func.max(Message.created_at)).where(Message.community_id == community_id))
+    saved = await session.scalar(select(func.max(ResourceSave.saved_at)).where(
+        ResourceSave.community_id == community_id))
+    return max((t for t in (said, saved) if t is not None), default=None)
