@@ -9,6 +9,8 @@ SLACK_OWN_COMMANDS = frozenset({"whoknows", "digest", "save", "mentoring"})  # t
 DISCORD_MISSING = frozenset({"help"})
 # Discord's /save and /digest subscribe take named options (adapters/discord/commands_digest.py).
 _DISCORD_FORMS = {("save", "<link> [note]"): "/save url:<link> note:[note]",
+                  ("save", "https://example.com/article a note for others"):
+                      "/save url:https://example.com/article note:a note for others",
                   ("digest", "subscribe #channel"): "/digest subscribe channel:#channel"}
 
 

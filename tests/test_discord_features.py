@@ -115,6 +115,9 @@ async def test_save_then_preview_answers_with_resource_embeds(app, fake_discord)
         )
         assert saved["content"].startswith("Saved") and saved["allowed_mentions"] == NO_PINGS
         preview = await answer(fake_discord, bot, command("digest", [sub("preview")]))
+        # Without a link, the usage is shown as Discord's /save takes it (it was Slack's form).
+        usage = await answer(fake_discord, bot, command("save", [{"name": "url", "type": 3, "value": "not a url"}]))
+    assert "`/save url:https://example.com/article note:a note for others`" in usage["content"]
     assert preview["allowed_mentions"] == NO_PINGS
     descriptions = "\n".join(e.get("description") or "" for e in preview["embeds"])
     assert f"]({url})" in descriptions  # the resource as a link

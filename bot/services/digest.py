@@ -257,7 +257,8 @@ class DigestService:
                                        f"`{command(event.platform, 'optin')}` first.")]
         resource = await self.resources.save(community_id, member_id, event.args, now=event.time)
         if resource is None:
-            return [self._reply(event, template("save_usage"))]
+            return [self._reply(event, render("save_usage", example=command(
+                event.platform, "save", "https://example.com/article a note for others")))]
         return [self._reply(event, neutralise(render("saved", title=resource.title)))]
 
     @staticmethod
