@@ -1,6 +1,7 @@
 """Repositories: queries scoped to one community. They flush; services own the transaction."""
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
@@ -180,6 +181,29 @@ async def find_member_at_start(session: AsyncSession, community_id: int, text: s
     # Where the name ends in what was typed (casefold can change a length: "ß" is "ss").
     end = next(i for i in range(len(wanted) + 1) if len(wanted[:i].casefold()) >= best[0])
     return best[1], wanted[end:].strip()
+
+
+_CHANNEL_MENTION = re.compile(r"^<#([A-Za-z0-9]+)(?:\|([^>]*))?>$")
+
+
+class UnknownChannel(LookupError):
+    pass
+
+
+async def channel_named(session: AsyncSession, community_id: int, ref: str) -> tuple[str, str]:
+    """(external id, name) of a channel as a command writes it: a mention the platform made (<#C1|name>, <#123>: a
+    real channel, known here or not), or #name, name or id of a channel known here. A word that names no channel
+    here is refused: it was taken for a channel id, and the setting went to a channel that does not exist."""
+    rows = (await session.execute(select(Channel.external_id, Channel.name)
+                                  .where(Channel.community_id == community_id))).all()
+    m = _CHANNEL_MENTION.match(ref.strip())
+    if m:
+        return m.group(1), m.group(2) or next((n for e, n in rows if e == m.group(1)), m.group(1))
+    wanted = ref.strip().lstrip("#").lower()
+    for external_id, name in rows:
+        if wanted in (external_id.lower(), (name or "").lower()):
+            return external_id, name or external_id
+    raise UnknownChannel(f"I don't know the channel {ref.strip()}; pick it with # so I get its id.")
 
 
 async def ensure_channel(

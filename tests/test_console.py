@@ -189,3 +189,30 @@ async def test_every_command_the_help_names_works_in_the_console(app, tmp_path):
         [listed] = await console.say("UCSS", "/connective skills" if platform == "slack" else
                                      "/skills action:list")
         assert "helm" in listed.lower(), listed
+
+
+async def test_settings_name_a_channel_that_is_here_or_refuse(app, tmp_path):
+    """`/settings ingest random off` turned off a channel "random" that does not exist (made for it), while the real
+    #random went on being read; Slack's `/connective ingest off #general` was an unknown command in the console, and a
+    refused Slack member was told Discord's rule (user walk-through)."""
+    await app.importer.import_slack(write_slack_export(tmp_path / "export", USERS, THREADS))
+    console = ConsoleAdapter(app.core.handle, community=TEAM, platform="slack", admin=True)
+
+    async def channels() -> dict[str, bool | None]:
+        async with app.db.sessions() as s:
+            return dict((await s.execute(select(Channel.external_id, Channel.ingest))).all())
+
+    before = await channels()
+    [refused] = await console.say("UREG", "/settings ingest random off")
+    assert refused == "I don't know the channel random; pick it with # so I get its id."
+    [refused] = await console.say("UREG", "/settings digest-channel C0NOWHERE")
+    assert "I don't know the channel C0NOWHERE" in refused
+    assert await channels() == before
+    [done] = await console.say("UREG", "/connective ingest off #general")
+    assert "no longer read" in done and "C0GENERAL" in done
+    assert (await channels())["C0GENERAL"] is False and len(await channels()) == len(before)
+    [done] = await console.say("UREG", "/settings ingest <#C0NEW|design> on")  # a channel the platform picked
+    assert (await channels())["C0NEW"] is True
+    member = ConsoleAdapter(app.core.handle, community=TEAM, platform="slack")
+    [refused] = await member.say("UASK1", "/connective ingest on #general")
+    assert refused.startswith("Only workspace admins and owners can change")

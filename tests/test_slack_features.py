@@ -173,7 +173,7 @@ async def test_only_workspace_admins_turn_a_private_channel_on(slack):
     assert await stored() == []
 
     refused = await slack.command("UASK1", "/connective", "ingest on <#CPRIV|design-private>")
-    assert "Only members" in text_of(refused) and await ingest() is None
+    assert "Only workspace admins and owners" in text_of(refused) and await ingest() is None
     assert {"user": "UASK1"} in [{"user": c.get("user")} for c in slack.fake.of("users.info")]
 
     allowed = await slack.command("UREG", "/connective", "ingest on <#CPRIV|design-private>")

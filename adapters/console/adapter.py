@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from adapters.slack.translate import connective_command
 from bot import events as ev
 from bot.actions import Action, DirectMessage, OpenGroup, PostToChannel, Reply, UpdateMessage
 from bot.render_text import render_plain, visible
@@ -30,8 +31,7 @@ def typed_command(line: str, platform: str) -> tuple[str, str]:
     name, _, args = line[1:].partition(" ")
     name, args = name.lower(), args.strip()
     if platform == "slack" and name == "connective":
-        name, _, args = args.partition(" ")
-        name, args = (name.lower() or "help"), args.strip()
+        name, args = connective_command(args)
     if platform == "discord" and name in ("save", "digest"):  # `/save url:<link> note:…`, `… channel:#general`
         args = " ".join(_DIGEST_OPTION.sub(" ", args).split())
     if platform == "discord" and name == "skills" and _DISCORD_OPTION.search(args):

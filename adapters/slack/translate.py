@@ -205,7 +205,7 @@ def _ingest(args: str) -> tuple[str, str]:
     return "settings", f"ingest {channels[0]} {states[0]}"
 
 
-def _connective(text: str) -> tuple[str, str]:
+def connective_command(text: str) -> tuple[str, str]:
     """`/connective <core command> [args]`: every core command (help, skills, digest, mentoring, …)
     is reachable as a subcommand; `ingest` is the Slack spelling of `settings ingest`."""
     name, _, args = text.strip().partition(" ")
@@ -220,7 +220,7 @@ def _named(name: str) -> Callable[[str], tuple[str, str]]:
 
 COMMANDS: dict[str, Callable[[str], tuple[str, str]]] = {
     "/whoknows": _whoknows,
-    "/connective": _connective,
+    "/connective": connective_command,
     "/digest": _named("digest"),
     "/save": _named("save"),
     "/mentoring": _named("mentoring"),

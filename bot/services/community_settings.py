@@ -4,7 +4,6 @@ Server) may change them."""
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
@@ -12,7 +11,7 @@ from sqlalchemy import select
 from bot import events as ev
 from bot.actions import Action, Document, Reply
 from bot.db.models import Channel, Community
-from bot.repo import ensure_channel
+from bot.repo import UnknownChannel, channel_named, ensure_channel
 
 if TYPE_CHECKING:
     from bot.app import App
@@ -20,12 +19,6 @@ if TYPE_CHECKING:
 
 USAGE = "Settings: `ingest <channel> on|off`, `digest-channel <channel>`, `intro-channel <channel>`, `show`."
 CHANNEL_SETTINGS = {"digest-channel": "digest_channel", "intro-channel": "intro_channel"}
-_CHANNEL_REF = re.compile(r"^<#([A-Za-z0-9]+)(?:\|[^>]*)?>$|^([A-Za-z0-9]+)$")
-
-
-def _channel_id(text: str) -> str | None:
-    match = _CHANNEL_REF.match(text.strip())
-    return (match.group(1) or match.group(2)) if match else None
 
 
 class CommunitySettingsService:
@@ -38,15 +31,23 @@ class CommunitySettingsService:
         if verb == "show":
             return [self._reply(event, await self._show(community_id))]
         if not event.is_admin:
-            return [
-                self._reply(event, "Only members who can manage the server can change connective's settings.")
-            ]
-        channel = _channel_id(words[1]) if len(words) > 1 else None
-        if verb == "ingest" and channel and len(words) > 2 and words[2].lower() in ("on", "off"):
+            who = {"discord": "members who can manage the server", "slack": "workspace admins and owners"}.get(
+                event.platform, "community admins")
+            return [self._reply(event, f"Only {who} can change connective's settings.")]
+        wants_channel = (verb == "ingest" and len(words) > 2 and words[2].lower() in ("on", "off")) or (
+            verb in CHANNEL_SETTINGS and len(words) > 1)
+        if not wants_channel:
+            return [self._reply(event, USAGE)]
+        async with self.db.sessions() as session:
+            try:
+                channel, _ = await channel_named(session, community_id, words[1])
+            except UnknownChannel as exc:
+                return [self._reply(event, str(exc))]
+        if verb == "ingest":
             return [
                 self._reply(event, await self._set_ingest(community_id, channel, words[2].lower() == "on"))
             ]
-        if verb in CHANNEL_SETTINGS and channel:
+        if verb in CHANNEL_SETTINGS:
             async with self.db.sessions.begin() as session:
                 community = await session.get(Community, community_id)
                 community.settings = {**(community.settings or {}), CHANNEL_SETTINGS[verb]: channel}

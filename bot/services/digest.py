@@ -4,7 +4,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import re
 import socket
 import uuid
 from collections.abc import Callable
@@ -25,7 +24,7 @@ from bot.db.models import Channel, Community, Member
 from bot.db.resources import Digest
 from bot.events import utcnow
 from bot.messages import render, template
-from bot.repo import ensure_channel
+from bot.repo import UnknownChannel, channel_named, ensure_channel
 from bot.safety import neutralise
 from bot.scheduler import Scheduler
 from bot.services import digest_data as data
@@ -53,7 +52,6 @@ log = logging.getLogger(__name__)
 
 CATCH_UP_SECONDS = 600  # missed periods and failed posts are looked at this often
 LIMIT = 10  # resources per digest
-_CHANNEL_REF = re.compile(r"^<#([A-Za-z0-9]+)(?:\|([^>]*))?>$")
 
 
 @dataclass(frozen=True)
@@ -268,22 +266,13 @@ class DigestService:
 
     async def _channel(self, community_id: int, ref: str, default: str) -> tuple[str, str]:
         """(external id, display name) of a channel written as <#C1|name>, <#123>, #name, or an id."""
-        if not ref:
-            ref = default
-        m = _CHANNEL_REF.match(ref)
         async with self.db.sessions() as session:
-            rows = (await session.execute(select(Channel.external_id, Channel.name)
-                                          .where(Channel.community_id == community_id))).all()
-        if m:
-            name = m.group(2) or next((n for e, n in rows if e == m.group(1)), m.group(1))
-            return m.group(1), name
-        wanted = ref.lstrip("#").lower()
-        for external_id, name in rows:
-            if wanted in (external_id.lower(), (name or "").lower()):
-                return external_id, name or external_id
-        if ref == default:
-            return default, default
-        raise LookupError(f"I don't know the channel {ref}; pick it with # so I get its id.")
+            try:
+                return await channel_named(session, community_id, ref or default)
+            except UnknownChannel:
+                if ref:
+                    raise
+                return default, default  # where the command was typed: a channel, known here or not
 
     async def _subscribe(self, event: ev.CommandInvoked, community_id: int, member_id: int, rest: str) -> str:
         words = rest.split()
