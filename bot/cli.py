@@ -162,16 +162,9 @@ def db_upgrade() -> None:
 
     before, after = run_async(go)
     done = ("created" if before is None else f"upgraded from {before}") if before != after else "up to date"
-    typer.echo(f"schema {done} (revision {after}): {_redact(s.database_url)}")
+    from bot.db.engine import shown_url
 
-
-def _redact(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # noqa: BLE001
-        return "(database)"
+    typer.echo(f"schema {done} (revision {after}): {shown_url(s.database_url)}")
 
 
 # -- import ----------------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -11,7 +12,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import func, inspect, select
 
 from bot.db.base import Base, include_object_for
-from bot.db.engine import Database
+from bot.db.engine import Database, async_url
 from bot.db.migrate import alembic_config, ensure_schema, run_alembic, upgrade
 
 
@@ -81,13 +82,24 @@ def test_cli_db_upgrade_creates_the_schema(tmp_path):
 
 
 def test_cli_bad_database_url_is_one_line(tmp_path):
-    for url in ("mysql://x/y", f"sqlite:///{tmp_path}/missing/dir/x.db"):
+    """Never with its password: a typo ("postgresql//…") printed the whole URL, and a port that is no number gave a
+    traceback (deploy walk-through)."""
+    for url in ("mysql://x/y", f"sqlite:///{tmp_path}/missing/dir/x.db", "postgresql//user:s3cretpw@host/db",
+                "postgresql://user:s3cretpw@127.0.0.1:notaport/db"):
         out = subprocess.run([sys.executable, "-m", "bot.cli", "--db", url, "db", "upgrade"], capture_output=True,
                              text=True, timeout=120)
         assert out.returncode != 0
         assert "Traceback" not in out.stderr
         assert out.stderr.strip().count("\n") == 0
         assert "CONNECTIVE_DATABASE_URL" in out.stderr
+        assert "s3cretpw" not in out.stderr and "s3cretpw" not in out.stdout
+
+
+def test_urls_other_tools_write_get_the_async_driver():
+    """psycopg2's and Heroku's postgres:// URLs, and pysqlite's, failed with a missing module or driver error."""
+    assert async_url("postgresql+psycopg2://u:pw@h/db") == "postgresql+asyncpg://u:pw@h/db"
+    assert async_url(" postgres://u@h/db") == "postgresql+asyncpg://u@h/db"
+    assert async_url(f"sqlite+pysqlite:///{Path.cwd()}/x.db").startswith("sqlite+aiosqlite:///")
 
 
 async def _expert_asker_questions(db: Database, texts: list[str], now: datetime):  # noqa: ANN202

@@ -15,19 +15,31 @@ SQLITE_BUSY_MS = 10_000
 _ASYNC_DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg", "postgres": "postgresql+asyncpg"}
 
 
+def shown_url(url: str) -> str:
+    """A database URL as messages show it: without its password, even where it is no URL to parse."""
+    head, at, tail = url.rpartition("@")  # the user part ends at the last @ (a password may hold one unencoded)
+    if not at:
+        return url
+    start = head.find("//") + 2 if "//" in head else 0
+    user, colon, _ = head[start:].partition(":")
+    return f"{head[:start]}{user}{':***' if colon else ''}@{tail}"
+
+
 def async_url(url: str) -> str:
-    """`sqlite:///x.db` and `postgresql://...` as users write them, with the async driver filled in."""
+    """`sqlite:///x.db` and `postgresql://...` as users write them, with the async driver filled in (in place of a
+    synchronous one, psycopg2's say, that another tool's URL names)."""
+    url = url.strip()
     try:
         parsed = make_url(url)
-    except ArgumentError:
-        raise UserError(f"database URL (--db / CONNECTIVE_DATABASE_URL) is not a URL: {url!r}") from None
+    except (ArgumentError, ValueError) as exc:  # ValueError: a port that is no number
+        why = "has a port that is not a number" if isinstance(exc, ValueError) else "is not a URL"
+        raise UserError(f"database URL (--db / CONNECTIVE_DATABASE_URL) {why}: {shown_url(url)!r}") from None
     backend = parsed.get_backend_name()
-    if backend not in ("sqlite", "postgresql"):
+    if backend not in _ASYNC_DRIVERS:
         raise UserError(
             f"database URL (--db / CONNECTIVE_DATABASE_URL) must be sqlite:// or postgresql://, not {backend}://"
         )
-    if "+" not in parsed.drivername:
-        parsed = parsed.set(drivername=_ASYNC_DRIVERS[parsed.drivername])
+    parsed = parsed.set(drivername=_ASYNC_DRIVERS[backend])
     if backend == "sqlite" and parsed.database and parsed.database != ":memory:":
         folder = Path(parsed.database).expanduser().parent
         if not folder.is_dir():
