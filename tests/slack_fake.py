@@ -31,12 +31,14 @@ class FakeSlack:
     calls: list[Call] = field(default_factory=list)
     rate_limited: dict[str, int] = field(default_factory=dict)  # method -> how many 429s before success
     retry_after: int = 1
+    refused: dict[str, str] = field(default_factory=dict)  # method -> the error Slack answers it with
     url: str = ""
     _runner: web.AppRunner | None = None
     _ts: itertools.count = field(default_factory=lambda: itertools.count(1))
     # Socket Mode: envelopes to push to the connected client, and the acks it sent back.
     envelopes: asyncio.Queue = field(default_factory=asyncio.Queue)
     socket_acks: list[dict[str, Any]] = field(default_factory=list)
+    sockets: list[web.WebSocketResponse] = field(default_factory=list)
 
     async def start(self) -> FakeSlack:
         app = web.Application()
@@ -53,6 +55,11 @@ class FakeSlack:
     async def stop(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
+
+    async def close_sockets(self) -> None:
+        """Slack drops the Socket Mode connections (a deploy of theirs, a network cut)."""
+        for ws in self.sockets:
+            await ws.close()
 
     # -- what the tests read -------------------------------------------------------------------------
     def of(self, method: str) -> list[dict[str, Any]]:
@@ -102,6 +109,7 @@ class FakeSlack:
     async def _socket(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse()
         await ws.prepare(request)
+        self.sockets.append(ws)
         await ws.send_json({"type": "hello", "num_connections": 1, "debug_info": {"host": "fake"},
                             "connection_info": {"app_id": "A0CONNECT"}})
 
@@ -119,6 +127,8 @@ class FakeSlack:
         return ws
 
     def _answer(self, method: str, body: dict[str, Any]) -> dict[str, Any]:
+        if method in self.refused:
+            return {"ok": False, "error": self.refused[method]}
         if method == "apps.connections.open":
             return {"ok": True, "url": self.url.replace("http://", "ws://") + "/socket"}
         if method == "auth.test":

@@ -2,6 +2,7 @@
 a fake Slack Web API on 127.0.0.1. Assertions are on what the fake received and what was stored."""
 from __future__ import annotations
 
+import asyncio
 import copy
 import itertools
 import json
@@ -430,6 +431,63 @@ async def test_socket_mode_run_answers_an_envelope_and_acks_it(app, tmp_path):
         await asyncio.gather(running, return_exceptions=True)
         await fake.stop()
     assert "slack" not in app.core.senders
+
+
+@pytest.mark.parametrize(("method", "said"), [
+    ("auth.test", "Slack refused the bot token (SLACK_BOT_TOKEN): invalid_auth"),
+    ("apps.connections.open", "Slack refused the app-level token (SLACK_APP_TOKEN): invalid_auth")])
+async def test_a_token_slack_refuses_is_one_line_not_a_traceback_or_retries(app, method, said):
+    """A wrong bot token ended in a 72-line traceback; a wrong app token was retried for ever, a traceback every 5 s,
+    while /healthz said the bot was up (deploy walk-through)."""
+    from pydantic import SecretStr
+
+    from adapters.slack.runner import run
+    from bot.errors import UserError
+
+    fake = await FakeSlack(team_id=TEAM, refused={method: "invalid_auth"}).start()
+    app.settings = app.settings.model_copy(update={
+        "slack_bot_token": SecretStr(TOKEN), "slack_app_token": SecretStr("xapp-test"),
+        "slack_api_url": f"{fake.url}/api/"})
+    try:
+        with pytest.raises(UserError) as refused:
+            await asyncio.wait_for(run(app), 30)
+    finally:
+        await fake.stop()
+    assert str(refused.value) == f"{said}; see deploy/slack/README.md"
+    assert not app.health.platform_connected
+
+
+async def test_socket_mode_health_follows_the_connection(app, tmp_path, monkeypatch):
+    """/healthz said "connected" from auth.test on, whatever became of the socket: a probe never restarted a bot whose
+    Socket Mode connection was down."""
+    from pydantic import SecretStr
+
+    from adapters.slack import runner
+
+    monkeypatch.setattr(runner, "SOCKET_CHECK_SECONDS", 0.2)
+    fake = await FakeSlack(team_id=TEAM).start()
+    app.settings = app.settings.model_copy(update={
+        "slack_bot_token": SecretStr(TOKEN), "slack_app_token": SecretStr("xapp-test"),
+        "slack_api_url": f"{fake.url}/api/"})
+    running = asyncio.ensure_future(runner.run(app))
+    try:
+        await fake.wait_for("apps.connections.open", count=2)  # the check, then the handler's own
+        for _ in range(100):
+            await asyncio.sleep(0.1)
+            if app.health.platform_connected and app.scheduler.has("slack-socket"):
+                break
+        assert app.health.platform_connected
+        fake.refused["apps.connections.open"] = "invalid_auth"  # the socket closes, and cannot open again
+        await fake.close_sockets()
+        for _ in range(100):
+            await asyncio.sleep(0.1)
+            if not app.health.platform_connected:
+                break
+        assert not app.health.platform_connected
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+        await fake.stop()
 
 
 async def test_a_member_renamed_on_slack_keeps_the_new_name(slack):

@@ -6,6 +6,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from aiohttp import web
+from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
@@ -21,6 +22,18 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 EVENTS_PATH = "/slack/events"
+SETUP = "see deploy/slack/README.md"
+SOCKET_CHECK_SECONDS = 30.0  # how often /healthz learns whether the Socket Mode connection is up
+# What Slack answers a token it will not take (auth.test, apps.connections.open).
+_REFUSED = frozenset({"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired",
+                      "not_allowed_token_type"})
+
+
+def _refusal(exc: SlackApiError, variable: str, what: str) -> UserError:
+    error = exc.response.get("error") if exc.response is not None else None
+    if error in _REFUSED:
+        return UserError(f"Slack refused the {what} ({variable}): {error}; {SETUP}")
+    return UserError(f"Slack did not take the {what} ({variable}): {error or exc}")
 
 
 def web_client(token: str, api_url: str | None = None, *, rate_limit_retries: int = 3) -> AsyncWebClient:
@@ -59,7 +72,16 @@ async def run(app: App) -> None:
     if not app_token and not signing_secret:
         raise UserError("set SLACK_APP_TOKEN (Socket Mode) or SLACK_SIGNING_SECRET (HTTP mode)")
     client = web_client(settings.slack_bot_token.get_secret_value(), settings.slack_api_url)
-    adapter = await SlackAdapter.connect(app, client, signing_secret=None if app_token else signing_secret)
+    try:
+        adapter = await SlackAdapter.connect(app, client, signing_secret=None if app_token else signing_secret)
+    except SlackApiError as exc:
+        raise _refusal(exc, "SLACK_BOT_TOKEN", "bot token") from None
+    if app_token:
+        # Socket Mode retries a refused app token for ever, logging a traceback each time, while the bot looks up.
+        try:
+            await client.apps_connections_open(app_token=app_token)
+        except SlackApiError as exc:
+            raise _refusal(exc, "SLACK_APP_TOKEN", "app-level token") from None
     app.core.senders["slack"] = adapter.sender
     app.health.connected("slack")  # auth.test answered
     app.scheduler.start()
@@ -68,6 +90,11 @@ async def run(app: App) -> None:
             from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
             handler = AsyncSocketModeHandler(adapter.bolt, app_token)  # reconnects on its own
+
+            async def follow_socket() -> None:  # /healthz says when the connection is down (and reconnecting)
+                app.health.connected("slack", await handler.client.is_connected())
+
+            app.scheduler.every("slack-socket", SOCKET_CHECK_SECONDS, follow_socket)
             log.info("Slack Socket Mode starting")
             try:
                 await handler.start_async()
