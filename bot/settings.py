@@ -23,6 +23,15 @@ def default_database_url() -> str:
     return f"sqlite:///{data / 'connective.db'}"
 
 
+def _blank_is_unset(value: Any) -> Any:  # noqa: ANN401
+    """A secret set to "" or spaces is not set: deploy templates leave SLACK_APP_TOKEN: "" for HTTP mode."""
+    text = value.get_secret_value() if isinstance(value, SecretStr) else value
+    return None if isinstance(text, str) and not text.strip() else value
+
+
+Secret = Annotated[SecretStr | None, BeforeValidator(_blank_is_unset)]
+
+
 def _env(*names: str) -> AliasChoices:
     return AliasChoices(*names)
 
@@ -79,7 +88,7 @@ class Settings(BaseSettings):
     # `connective run`: /healthz and /metrics on this port (0: off); seconds to finish events on SIGTERM
     metrics_port: int = Field(default=9100, ge=0, le=65535)
     metrics_host: str = "0.0.0.0"
-    shutdown_grace_seconds: float = 25.0
+    shutdown_grace_seconds: float = Field(default=25.0, ge=0)
 
     # who knows X / intros
     weekly_intro_cap: int = Field(default=3, ge=1)  # 0 would leave nobody to suggest
@@ -87,21 +96,21 @@ class Settings(BaseSettings):
     console_community: str = "console"
 
     # Slack
-    slack_bot_token: SecretStr | None = Field(
+    slack_bot_token: Secret = Field(
         default=None, validation_alias=_env("CONNECTIVE_SLACK_BOT_TOKEN", "SLACK_BOT_TOKEN", "slack_bot_token")
     )
-    slack_app_token: SecretStr | None = Field(
+    slack_app_token: Secret = Field(
         default=None, validation_alias=_env("CONNECTIVE_SLACK_APP_TOKEN", "SLACK_APP_TOKEN", "slack_app_token")
     )
-    slack_signing_secret: SecretStr | None = Field(
+    slack_signing_secret: Secret = Field(
         default=None,
         validation_alias=_env("CONNECTIVE_SLACK_SIGNING_SECRET", "SLACK_SIGNING_SECRET", "slack_signing_secret"),
     )
     slack_api_url: str | None = None
-    http_port: int = 3000
+    http_port: int = Field(default=3000, ge=0, le=65535)
 
     # Discord
-    discord_token: SecretStr | None = Field(
+    discord_token: Secret = Field(
         default=None, validation_alias=_env("CONNECTIVE_DISCORD_TOKEN", "DISCORD_TOKEN", "discord_token")
     )
     discord_api_url: str | None = None

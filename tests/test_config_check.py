@@ -94,3 +94,18 @@ def test_config_check_reports_settings_that_would_be_ignored_or_make_no_sense(tm
     out = check("--db", db, "config", "check", "--platform", "slack", cwd=tmp_path,
                 env={"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_APP_TOKEN": "xapp-1", "CONNECTIVE_SOMETHING_ELSE": "1"})
     assert out.returncode == 0, out.stderr
+
+
+def test_a_blank_secret_is_unset_and_ports_are_checked(tmp_path):
+    """deploy/kubernetes/secret.template.yaml leaves SLACK_APP_TOKEN: "" for HTTP mode: config check (the init
+    container) refused it as "not an app-level token", though `run` started; a blank DISCORD_TOKEN passed. A port past
+    65535 passed the check and failed `run` with a traceback (deploy walk-through)."""
+    db = f"sqlite:///{tmp_path / 'c.db'}"
+    http = check("--db", db, "config", "check", "--platform", "slack",
+                 env={"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_APP_TOKEN": "", "SLACK_SIGNING_SECRET": "abc"})
+    assert http.returncode == 0, http.stderr
+    blank = check("--db", db, "config", "check", "--platform", "discord", env={"DISCORD_TOKEN": "  "})
+    assert blank.returncode == 1 and "DISCORD_TOKEN (CONNECTIVE_DISCORD_TOKEN) is not set" in blank.stderr
+    port = check("--db", db, "config", "check", "--platform", "slack",
+                 env={"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "abc", "CONNECTIVE_HTTP_PORT": "99999"})
+    assert port.returncode == 1 and "http_port (CONNECTIVE_HTTP_PORT)" in port.stderr
