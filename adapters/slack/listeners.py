@@ -67,6 +67,20 @@ def _counted(listener: Callable[..., Any]) -> Callable[..., Any]:
     return run
 
 
+class _NoBodies(logging.Filter):
+    """slack_bolt logs whole request bodies (members' messages, a DM to the bot) where it refuses a signature: the
+    line keeps what it says, without the body."""
+
+    MARKERS = {", body: ": ", body left out)", " for the request (": " for the request (body left out)"}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        for marker, instead in self.MARKERS.items():
+            if marker in message:
+                record.msg, record.args = message.split(marker)[0] + instead, ()
+        return True
+
+
 class SlackAdapter:
     def __init__(self, app: App, client: AsyncWebClient, workspace: Workspace, *, signing_secret: str | None,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
@@ -77,6 +91,9 @@ class SlackAdapter:
         self.sender = SlackSender(client, workspace.url)
         self.busy = 0  # listeners running; tests wait for it to fall back to 0
         self.directory = Directory(client)
+        bolt_logger = logging.getLogger("slack_bolt")
+        if not any(isinstance(f, _NoBodies) for f in bolt_logger.filters):
+            bolt_logger.addFilter(_NoBodies())  # bolt's own loggers copy it when the app is made, below
         self.bolt = AsyncApp(client=client, signing_secret=signing_secret or "", name="connective",
                              request_verification_enabled=bool(signing_secret), process_before_response=False,
                              logger=logging.getLogger("slack_bolt"))
