@@ -137,7 +137,7 @@ async def _open_app(s, *, upgrade: bool = True):  # noqa: ANN001, ANN202
     app = build_app(s)
     if upgrade:
         try:
-            await ensure_schema(app.db)
+            await ensure_schema(app.db, index_memory_mb=s.index_build_memory_mb)
         except OSError as exc:  # ConnectionRefusedError; "Multiple exceptions: …" where localhost is ::1 and 127.0.0.1
             await app.close()
             raise DatabaseUnreachable(str(exc)) from None
@@ -156,7 +156,7 @@ def db_upgrade() -> None:
 
         db = Database(s.database_url)
         try:
-            return await ensure_schema(db), await current_revision(db)
+            return await ensure_schema(db, index_memory_mb=s.index_build_memory_mb), await current_revision(db)
         finally:
             await db.dispose()
 

@@ -1,6 +1,7 @@
 """Alembic owns the schema: upgrading creates it, and the models match it (no drift)."""
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -9,7 +10,7 @@ from pathlib import Path
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import func, inspect, select
+from sqlalchemy import func, inspect, select, text
 
 from bot.db.base import Base, include_object_for
 from bot.db.engine import Database, async_url
@@ -243,3 +244,30 @@ async def test_commands_started_together_on_an_older_sqlite_database_take_turns(
         assert conn.execute("SELECT name FROM sqlite_master WHERE name LIKE '_alembic_tmp%'").fetchall() == []
         head = ScriptDirectory.from_config(alembic_config(url)).get_current_head()
         assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [(head,)]
+
+
+def test_db_upgrade_rebuilds_a_missing_vector_index_within_the_memory_cap(pg_server, pg_template, monkeypatch):
+    """CONNECTIVE_INDEX_BUILD_MEMORY_MB was read by imports only: the rebuild at `db upgrade` (and at a replica's start)
+    took up to 2 GB of maintenance_work_mem whatever it said (deploy walk-through)."""
+    from typer.testing import CliRunner
+
+    import bot.db.vector_index as vector_index
+    from bot.cli import cli
+    from tests.conftest import _pg_url
+
+    pg_server.psql(f"CREATE DATABASE capped TEMPLATE {pg_template};")
+    url = _pg_url(pg_server, "capped")
+
+    async def drop() -> None:
+        db = Database(url)
+        async with db.engine.begin() as conn:
+            await conn.execute(text(f"DROP INDEX {vector_index.HNSW_INDEX}"))
+        await db.dispose()
+
+    asyncio.run(drop())
+    caps = []
+    real = vector_index.build_memory_mb
+    monkeypatch.setattr(vector_index, "build_memory_mb", lambda rows, cap: caps.append(cap) or real(rows, cap))
+    out = CliRunner().invoke(cli, ["--db", url, "db", "upgrade"], env={"CONNECTIVE_INDEX_BUILD_MEMORY_MB": "100"})
+    assert out.exit_code == 0, out.output
+    assert caps == [100]

@@ -101,9 +101,10 @@ def upgrade_sync(url: str) -> None:
     asyncio.run(go())
 
 
-async def ensure_schema(db: Database) -> str | None:
+async def ensure_schema(db: Database, *, index_memory_mb: int = 2048) -> str | None:
     """Upgrade to head; on PostgreSQL under an advisory lock so replicas starting together take turns, then
-    rebuild the vector index if an interrupted bulk load left it missing. Returns the revision found before."""
+    rebuild the vector index if an interrupted bulk load left it missing, with at most `index_memory_mb` of
+    maintenance_work_mem (CONNECTIVE_INDEX_BUILD_MEMORY_MB). Returns the revision found before."""
     if db.dialect == "postgresql":
         from sqlalchemy import text
 
@@ -117,6 +118,6 @@ async def ensure_schema(db: Database) -> str | None:
             finally:
                 await conn.execute(text("SELECT pg_advisory_unlock(7320151)"))
                 await conn.commit()
-        await ensure_vector_index(db)
+        await ensure_vector_index(db, memory_cap_mb=index_memory_mb)
         return before
     return await upgrade(db)
