@@ -21,7 +21,6 @@ _TOKENS = {
 def problems(s, platform: str) -> list[str]:  # noqa: ANN001
     """Everything that would stop `connective run --platform PLATFORM` with these settings."""
     from bot.db.engine import Database
-    from bot.health import Health
 
     found: list[str] = []
     if platform not in _TOKENS:
@@ -48,17 +47,52 @@ def problems(s, platform: str) -> list[str]:  # noqa: ANN001
     except UserError as exc:
         return [*found, str(exc)]
 
-    async def reachable() -> bool:
-        try:
-            return await Health(db, timeout=10).database_ok()
-        finally:
-            await db.dispose()
-
-    if not asyncio.run(reachable()):
-        found.append("database (--db / CONNECTIVE_DATABASE_URL) is not reachable")
+    problem = asyncio.run(_database_problem(db))
+    if problem:
+        found.append(f"database (--db / CONNECTIVE_DATABASE_URL) {problem}")
     if s.vector_index == "pgvector" and db.dialect != "postgresql":
         found.append("vector_index (CONNECTIVE_VECTOR_INDEX) = pgvector needs a postgresql:// database")
     return found
+
+
+class _RolledBack(Exception):
+    pass
+
+
+async def _database_problem(db) -> str | None:  # noqa: ANN001
+    """Why the database would stop `run`, in the server's words: not reachable (no server, a role or database that
+    does not exist, a password refused), or on PostgreSQL a pgvector extension neither installed nor installable by
+    this role (`run` creates it). None when it would do."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
+
+    try:
+        async with asyncio.timeout(10), db.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+            if conn.dialect.name != "postgresql" or await conn.scalar(
+                    text("SELECT 1 FROM pg_extension WHERE extname = 'vector'")):
+                return None
+            await conn.rollback()  # the checks' own transaction
+            try:  # as `db upgrade` would, then taken back
+                async with conn.begin():
+                    await conn.execute(text("CREATE EXTENSION IF NOT EXISTS vector"))
+                    raise _RolledBack
+            except _RolledBack:
+                return None
+            except DBAPIError as exc:
+                return f"has no pgvector extension, and this role cannot create it: {_first_line(exc.orig)}"
+    except TimeoutError:
+        return "is not reachable (no answer in 10 s)"
+    except DBAPIError as exc:
+        return f"is not reachable: {_first_line(exc.orig)}"
+    except OSError as exc:
+        return f"is not reachable: {_first_line(exc)}"
+    finally:
+        await db.dispose()
+
+
+def _first_line(exc: BaseException | None) -> str:
+    return (str(exc) or type(exc).__name__).splitlines()[0] if exc is not None else "unknown error"
 
 
 @config_cli.command("check")

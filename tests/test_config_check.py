@@ -1,6 +1,7 @@
 """`connective config check`: one line per problem and exit 1, or ok and exit 0."""
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -109,3 +110,33 @@ def test_a_blank_secret_is_unset_and_ports_are_checked(tmp_path):
     port = check("--db", db, "config", "check", "--platform", "slack",
                  env={"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "abc", "CONNECTIVE_HTTP_PORT": "99999"})
     assert port.returncode == 1 and "http_port (CONNECTIVE_HTTP_PORT)" in port.stderr
+
+
+def test_config_check_says_what_the_database_says_and_checks_pgvector(pg_server):
+    """It said only "not reachable" where `db upgrade` said which database or role does not exist, and "configuration
+    ok" for a role that cannot create the pgvector extension, which `run` then failed on (deploy walk-through)."""
+    from tests.conftest import _pg_url
+
+    pg_server.psql("CREATE DATABASE noext;")
+    pg_server.psql("DO $$ BEGIN CREATE ROLE plain LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$;")
+    missing = check("--db", _pg_url(pg_server, "nodb"), "config", "check")
+    assert 'is not reachable: database "nodb" does not exist' in missing.stderr, missing.stderr
+    plain = check("--db", _pg_url(pg_server, "noext").replace("postgres:@", "plain@"), "config", "check")
+    assert plain.returncode == 1
+    assert "has no pgvector extension, and this role cannot create it: permission denied" in plain.stderr, plain.stderr
+    assert "WARNING" not in plain.stderr
+    owner = check("--db", _pg_url(pg_server, "noext"), "config", "check")
+    assert owner.returncode == 0, owner.stderr
+
+    async def extensions() -> list[str]:
+        from sqlalchemy import text
+
+        from bot.db.engine import Database
+
+        db = Database(_pg_url(pg_server, "noext"))
+        async with db.engine.connect() as conn:
+            names = list(await conn.scalars(text("SELECT extname FROM pg_extension")))
+        await db.dispose()
+        return names
+
+    assert "vector" not in asyncio.run(extensions())  # the check created it only to take it back
