@@ -116,6 +116,16 @@ async def slack(app, tmp_path):
     await fake.stop()
 
 
+async def test_http_mode_healthz_reports_the_bots_health(slack):
+    """It answered "ok" whatever the state of the database or of Slack (deploy walk-through)."""
+    healthz = slack.url.replace("/slack/events", "/healthz")
+    async with slack.http.get(healthz) as response:  # the fixture never told the health Slack answered
+        assert response.status == 503 and (await response.json())["platform_connected"] is False
+    slack.app.health.connected("slack")
+    async with slack.http.get(healthz) as response:
+        assert response.status == 200 and (await response.json())["database"] is True
+
+
 async def test_ask_by_command_mention_and_dm_answers_only_the_asker(slack):
     answer = await slack.command("UASK1", "/whoknows", "postgres index ignored by the planner")
     assert answer["response_type"] == "ephemeral" and answer["replace_original"] is False

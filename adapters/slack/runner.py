@@ -50,8 +50,9 @@ async def serve_http(adapter: SlackAdapter, *, port: int, host: str = "0.0.0.0")
     """Serve bolt's endpoint (events, commands and interactivity; signatures verified) and /healthz."""
     webapp = adapter.bolt.web_app(path=EVENTS_PATH, port=port)
 
-    async def healthz(_: web.Request) -> web.Response:
-        return web.Response(text="ok")
+    async def healthz(_: web.Request) -> web.Response:  # as the ops server's: the database and Slack, 200 or 503
+        ok, body = await adapter.app.health.report()
+        return web.json_response(body, status=200 if ok else 503)
 
     webapp.router.add_get("/healthz", healthz)
     runner = web.AppRunner(webapp, access_log=None)
