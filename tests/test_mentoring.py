@@ -97,6 +97,22 @@ async def test_enrolment_commands(app):
     assert "`/connective optin` first" in slack[0].doc.plain()  # as Slack has it
 
 
+async def test_an_enrolled_member_who_opts_out_is_told_they_are_in_no_round(app):
+    """Opted out, a member was left out of rounds in silence: status still showed the next round, /mentoring skip said
+    "you'll sit out the next round", and a refused update said "Not enrolled" of an enrolment kept (walk-through)."""
+    adapter = console(app)
+    assert "You're in" in await say(adapter, "fatima", "/mentoring join mentor teach: mlops tz: Europe/Berlin")
+    out = await say(adapter, "fatima", "/mentoring join mentor capacity: 0")
+    assert out.startswith("Not changed: "), out
+    await say(adapter, "fatima", "/optout")
+    assert "opted out of profiling: no pairs until you `/optin`" in await say(adapter, "fatima", "/mentoring status")
+    for verb in ("skip", "resume"):
+        out = await say(adapter, "fatima", f"/mentoring {verb}")
+        assert out.startswith("You're opted out of profiling, so you're in no mentoring round"), out
+    await say(adapter, "fatima", "/optin")
+    assert "opted out" not in await say(adapter, "fatima", "/mentoring status")
+
+
 async def test_a_pairs_introduction_shows_members_words_and_never_links_or_pings_with_them(app):
     """Topics and names are the members' own words: a [masked](link) in a topic was a live link in the pair's
     Discord group, and <!channel> in it a ping in Slack's."""

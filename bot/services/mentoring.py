@@ -36,6 +36,8 @@ from matching.pairing import Pair, PairingRules, Participant, Plan, assign_pairs
 from matching.timezones import is_known_timezone
 
 log = logging.getLogger(__name__)
+_OPTED_OUT = ("You're opted out of profiling, so you're in no mentoring round (your enrolment is kept); "
+              "`/optin` to be paired again.")
 
 TICK_SECONDS = 300
 EXPERT_TOP = 10
@@ -191,15 +193,25 @@ class MentoringService:
         try:
             request = parse_join(args)
         except EnrolmentError as exc:
-            return f"Not enrolled: {exc}"
+            return await self._not_done(community_id, member_id, exc)
         return await self.join(community_id, member_id, request, now)
+
+    async def _not_done(self, community_id: int, member_id: int, exc: EnrolmentError) -> str:
+        """A join refused: an enrolled member's enrolment stays as it was ("Not enrolled" told them it had gone)."""
+        async with self.db.sessions() as session:
+            enrolled = await self._enrolment(session, community_id, member_id) is not None
+        return f"{'Not changed' if enrolled else 'Not enrolled'}: {exc}"
+
+    async def _opted_out(self, member_id: int) -> bool:
+        async with self.db.sessions() as session:
+            return not (await session.get(Member, member_id)).profiling_consent
 
     async def join(self, community_id: int, member_id: int, request: JoinRequest, now: datetime) -> str:
         """Enrol (or update) and say so: the answer to `/mentoring join …` and to the enrolment form."""
         try:
             enrolment = await self.enrol(community_id, member_id, request, now)
         except EnrolmentError as exc:
-            return f"Not enrolled: {exc}"
+            return await self._not_done(community_id, member_id, exc)
         async with self.db.sessions() as session:
             cadence = await self._cadence(session, community_id)
         return render(
@@ -335,7 +347,8 @@ class MentoringService:
                 else []
             )
         state = (
-            " (paused)" if enrolment.paused else " (skipping the next round)" if enrolment.skip_next else ""
+            " (opted out of profiling: no pairs until you `/optin`)" if await self._opted_out(member_id)
+            else " (paused)" if enrolment.paused else " (skipping the next round)" if enrolment.skip_next else ""
         )
         pairs = [
             f"This round you mentor {mentee_name} ({_topics(p.topics)})."
@@ -367,6 +380,8 @@ class MentoringService:
             return enrolment
 
     async def _skip(self, community_id: int, member_id: int, args: str, now: datetime) -> str:
+        if await self._opted_out(member_id):
+            return _OPTED_OUT
         enrolment = await self._set_flags(community_id, member_id, skip_next=True)
         if enrolment is None:
             return "You're not in the mentoring rounds, so there is nothing to skip."
@@ -386,6 +401,8 @@ class MentoringService:
     async def _resume(self, community_id: int, member_id: int, args: str, now: datetime) -> str:
         if await self._set_flags(community_id, member_id, paused=False, skip_next=False) is None:
             return "You're not in the mentoring rounds: `/mentoring join` first."
+        if await self._opted_out(member_id):
+            return _OPTED_OUT
         return "Welcome back: you're in the next mentoring round."
 
     async def _leave(self, community_id: int, member_id: int, args: str, now: datetime) -> str:
