@@ -118,7 +118,9 @@ def settings(**more: Any):  # noqa: ANN201
         s = Settings(**{**_state.get("overrides", {}), **more})
     except ValidationError as exc:
         raise SettingsError(_setting_problems(exc)) from None
-    setup_logging("WARNING" if s.log_level == "INFO" and not verbose else s.log_level, json_lines=s.log_json)
+    # One-shot commands print what they did; their INFO lines are noise unless asked for (--log-level, the env).
+    quiet = s.log_level == "INFO" and not verbose and "log_level" not in s.model_fields_set
+    setup_logging("WARNING" if quiet else s.log_level, json_lines=s.log_json)
     return s
 
 

@@ -140,3 +140,17 @@ def test_config_check_says_what_the_database_says_and_checks_pgvector(pg_server)
         return names
 
     assert "vector" not in asyncio.run(extensions())  # the check created it only to take it back
+
+
+def test_an_explicit_log_level_info_is_honoured_by_one_shot_commands(tmp_path):
+    """One-shot commands log at WARNING unless asked: --log-level INFO (or CONNECTIVE_LOG_LEVEL=INFO) was taken for
+    that default and showed nothing (deploy walk-through)."""
+    from tests.exports import THREADS, USERS, write_slack_export
+
+    export = str(write_slack_export(tmp_path / "export", USERS, THREADS))
+    runs = {name: check("--db", f"sqlite:///{tmp_path / name}.db", *flags, "import", "slack", export, env=env)
+            for name, flags, env in (("quiet", (), None), ("loud", ("--log-level", "INFO"), None),
+                                     ("from_env", (), {"CONNECTIVE_LOG_LEVEL": "info"}))}
+    assert all(out.returncode == 0 for out in runs.values()), runs
+    assert "INFO " not in runs["quiet"].stderr
+    assert "INFO bot.embedder" in runs["loud"].stderr and "INFO bot.embedder" in runs["from_env"].stderr, runs
