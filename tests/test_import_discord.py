@@ -495,6 +495,15 @@ async def test_files_counts_only_the_files_imported_from(app, tmp_path):
     assert report.system_notices == 3 and report.skipped == 3  # member join, pin notice, "started a thread"
 
 
+async def test_a_file_named_twice_is_read_once(app, tmp_path):
+    """`import discord help.json help.json` (a glob and its name) counted the file, its messages and its skipped
+    notices twice (Discord walk-through)."""
+    [first] = sorted(FIRST.glob("*.json"))[:1]
+    once = await app.importer.import_discord([first])
+    twice = await app.importer.import_discord([first, first.parent / ".." / first.parent.name / first.name])
+    assert (twice.files, twice.messages_seen, twice.skipped) == (once.files, once.messages_seen, once.skipped)
+
+
 # -- threads with no opening message, imported and live --------------------------------------------------------
 LIVE_CHANNELS = {  # what the live bot knows of the fixture's channels (discord.py's cache)
     GENERAL: ChannelInfo(GENERAL, "general"),

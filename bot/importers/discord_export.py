@@ -194,7 +194,10 @@ class DiscordExport:
                 raise UserError(f"{path}: no such file or folder")
             if path.is_file() and path.suffix.lower() in (".html", ".htm", ".csv", ".txt"):
                 raise UserError(f"{path}: export the channels as JSON (DiscordChatExporter --format Json)")
-        self.paths = paths
+        given: dict[Path, Path] = {}
+        for path in paths:  # the same file named twice (a shell glob and its name) is read once
+            given.setdefault(path.resolve(), path)
+        self.paths = list(given.values())
         self.include_private = include_private
         self.report = ImportReport()
         self.guilds: dict[str, DiscordGuild] = {}
