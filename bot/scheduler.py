@@ -57,7 +57,8 @@ def crontab_trigger(expression: str, timezone: object) -> CronTrigger:
     if len(fields) != 5:
         raise ValueError(f"wrong number of fields; got {len(fields)}, expected 5")
     minute, hour, day, month, weekday = fields
-    return CronTrigger(minute=minute, hour=hour, day=day, month=month, day_of_week=cron_weekdays(weekday),
+    return CronTrigger(minute=minute, hour=hour, day="*" if day == "?" else day, month=month,
+                       day_of_week=cron_weekdays(weekday),
                        timezone=timezone)
 
 

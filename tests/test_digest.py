@@ -339,6 +339,11 @@ async def test_subscribe_reads_weekday_numbers_as_cron_does(app, platform):
     assert "weekday '8' is not 0-7 (0 or 7 is Sunday) or sun-sat" in out
     out = await command(app, "UCH", "digest", "subscribe <#C1|general> 0 8 1 * 1 tz=UTC", at(2024, 2, 20, 12))
     assert "both a day of the month and a weekday" in out
+    # Where one of them starts with * cron wants both, as APScheduler does; "?" is any day, as in Quartz.
+    out = await command(app, "UCH", "digest", "subscribe <#C1|general> 0 8 */2 * 1 tz=UTC", at(2024, 2, 20, 12))
+    assert "next one Mon 11 Mar 08:00" in out, out  # the first Monday on an odd day
+    out = await command(app, "UCH", "digest", "subscribe <#C1|general> 0 8 ? * 5 tz=UTC", at(2024, 2, 20, 12))
+    assert "next one Fri 23 Feb 08:00" in out, out
     # The job the scheduler runs fires on the same day as announced.
     trigger = crontab_trigger("0 8 * * 1", ZoneInfo("UTC"))
     assert trigger.get_next_fire_time(None, at(2024, 2, 20, 12)) == at(2024, 2, 26, 8)

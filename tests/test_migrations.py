@@ -220,6 +220,28 @@ async def test_0016_keys_each_not_my_area_topic_by_its_digest(db_url):
     finally:
         await db.dispose()
 
+async def test_0017_keeps_each_stored_digest_on_the_days_it_was_posted(db_url):
+    """Weekday numbers are read as cron reads them from 0017 on; a schedule stored before keeps the days it was
+    announced and posted on (APScheduler's reading), written as names."""
+    from bot.db.resources import Digest
+    from bot.repo import ensure_community
+
+    db = Database(db_url)
+    try:
+        await ensure_schema(db)
+        await run_alembic(db, "downgrade", "0016")
+        async with db.sessions.begin() as s:
+            c = await ensure_community(s, "slack", "T1")
+            for cron in ("0 9 * * 1", "30 8 * * 0,6", "0 9 * * 1-5", "0 9 * * mon", "0 9 1 * *"):
+                s.add(Digest(community_id=c.id, channel_external_id=f"C{len(cron)}{cron[-1]}", cron=cron))
+        await upgrade(db)
+        async with db.sessions() as s:
+            crons = list(await s.scalars(select(Digest.cron).order_by(Digest.id)))
+        assert crons == ["0 9 * * tue", "30 8 * * mon,sun", "0 9 * * tue,wed,thu,fri,sat", "0 9 * * mon", "0 9 1 * *"]
+    finally:
+        await db.dispose()
+
+
 async def test_commands_started_together_on_an_older_sqlite_database_take_turns(tmp_path):
     """Commands started together on a database a release behind each upgraded it: SQLite committed every DDL
     statement as it ran, so one failed ("duplicate column name: question_id") and left a half-made

@@ -37,8 +37,9 @@ def check_schedule(cron: str, timezone: str, now: datetime) -> CronTrigger:
     """A trigger for a digest schedule, refusing ones that never fire or fire more than hourly."""
     trigger = trigger_for(cron, timezone)
     fields = cron.split()
-    if fields[2] not in ("*", "?") and fields[4] not in ("*", "?"):
-        # cron posts on either (the day of the month or the weekday); APScheduler would wait for both at once
+    if not fields[2].startswith(("*", "?")) and not fields[4].startswith(("*", "?")):
+        # cron posts on either (the day of the month or the weekday) where neither starts with *; APScheduler would
+        # wait for both at once
         raise BadSchedule(f"{cron!r} gives both a day of the month and a weekday; give one of them")
     first = next_tick(trigger, now)
     second = next_tick(trigger, first) if first else None
