@@ -87,6 +87,8 @@ async def _database_problem(db) -> str | None:  # noqa: ANN001
         return f"is not reachable: {_first_line(exc.orig)}"
     except OSError as exc:
         return f"is not reachable: {_first_line(exc)}"
+    except Exception as exc:  # noqa: BLE001  (whatever the driver raises is said in one line)
+        return f"is not usable: {type(exc).__name__}: {_first_line(exc)}"
     finally:
         await db.dispose()
 

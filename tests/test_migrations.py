@@ -7,14 +7,16 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import func, inspect, select, text
 
 from bot.db.base import Base, include_object_for
-from bot.db.engine import Database, async_url
+from bot.db.engine import Database, async_url, create_engine, shown_url
 from bot.db.migrate import alembic_config, ensure_schema, run_alembic, upgrade
+from bot.errors import UserError
 
 
 async def test_no_drift_between_models_and_migrations(db_url):
@@ -97,10 +99,27 @@ def test_cli_bad_database_url_is_one_line(tmp_path):
 
 
 def test_urls_other_tools_write_get_the_async_driver():
-    """psycopg2's and Heroku's postgres:// URLs, and pysqlite's, failed with a missing module or driver error."""
+    """psycopg2's and Heroku's postgres:// URLs, and pysqlite's, failed with a missing module or driver error; libpq's
+    options (sslmode, connect_timeout, application_name: managed PostgreSQL gives them) with a traceback from asyncpg
+    (review)."""
     assert async_url("postgresql+psycopg2://u:pw@h/db") == "postgresql+asyncpg://u:pw@h/db"
     assert async_url(" postgres://u@h/db") == "postgresql+asyncpg://u@h/db"
     assert async_url(f"sqlite+pysqlite:///{Path.cwd()}/x.db").startswith("sqlite+aiosqlite:///")
+    assert async_url("postgresql://u@h/db?sslmode=require") == "postgresql+asyncpg://u@h/db?ssl=require"
+    engine = create_engine("postgresql://u@h/db?connect_timeout=3&application_name=connective")
+    assert engine.url.query == {}
+    with pytest.raises(UserError, match="option 'options' is libpq's"):
+        async_url("postgresql://u@h/db?options=-csearch_path%3Dx")
+    assert shown_url("postgresql://h/db?user=u&password=s3cret&ssl=require") == \
+        "postgresql://h/db?user=u&password=***&ssl=require"
+
+
+def test_config_check_of_a_managed_postgresql_url_is_one_line():
+    url = "postgresql://u:s3cretpw@127.0.0.1:1/db?sslmode=require&connect_timeout=3"
+    out = subprocess.run([sys.executable, "-m", "bot.cli", "--db", url, "config", "check"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr
+    assert "is not reachable: [Errno 111]" in out.stderr and "s3cretpw" not in out.stderr
 
 
 async def _expert_asker_questions(db: Database, texts: list[str], now: datetime):  # noqa: ANN202

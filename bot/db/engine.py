@@ -1,6 +1,7 @@
 """Async engines for the embedded SQLite default and PostgreSQL."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -12,11 +13,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bot.errors import UserError
 
 SQLITE_BUSY_MS = 10_000
+_PASSWORD_OPTION = re.compile(r"([?&]password=)[^&#\s]*", re.IGNORECASE)
 _ASYNC_DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg", "postgres": "postgresql+asyncpg"}
 
 
 def shown_url(url: str) -> str:
     """A database URL as messages show it: without its password, even where it is no URL to parse."""
+    url = _PASSWORD_OPTION.sub(r"\1***", url)  # ?password=… (libpq takes it there too)
     head, at, tail = url.rpartition("@")  # the user part ends at the last @ (a password may hold one unencoded)
     if not at:
         return url
@@ -40,11 +43,45 @@ def async_url(url: str) -> str:
             f"database URL (--db / CONNECTIVE_DATABASE_URL) must be sqlite:// or postgresql://, not {backend}://"
         )
     parsed = parsed.set(drivername=_ASYNC_DRIVERS[backend])
+    if backend != "sqlite":
+        parsed = _libpq_options(parsed)
     if backend == "sqlite" and parsed.database and parsed.database != ":memory:":
         folder = Path(parsed.database).expanduser().parent
         if not folder.is_dir():
             raise UserError(f"database URL (--db / CONNECTIVE_DATABASE_URL): folder {folder} does not exist")
     return parsed.render_as_string(hide_password=False)
+
+
+# libpq's (psycopg2's) URL options as asyncpg takes them: its connect() refused them ("unexpected keyword argument").
+_LIBPQ_RENAMED = {"sslmode": "ssl", "connect_timeout": "timeout"}
+_LIBPQ_ONLY = ("options", "keepalives", "keepalives_idle", "keepalives_interval", "keepalives_count", "sslcert",
+               "sslkey", "sslrootcert", "sslpassword", "gssencmode", "client_encoding", "fallback_application_name")
+
+
+def _libpq_options(parsed):  # noqa: ANN001, ANN202  (a sqlalchemy URL)
+    for name, instead in _LIBPQ_RENAMED.items():
+        if name in parsed.query and instead not in parsed.query:
+            parsed = parsed.update_query_dict({instead: parsed.query[name]}).difference_update_query([name])
+    for name in _LIBPQ_ONLY:
+        if name in parsed.query:
+            raise UserError(f"database URL (--db / CONNECTIVE_DATABASE_URL): option {name!r} is libpq's (psycopg2); "
+                            "connective's driver, asyncpg, does not take it: remove it")
+    return parsed
+
+
+def _connect_args(parsed) -> dict[str, Any]:  # noqa: ANN001  (a sqlalchemy URL)
+    """What a PostgreSQL URL says that asyncpg takes only typed: seconds as numbers, the application's name."""
+    args: dict[str, Any] = {}
+    for name in ("timeout", "command_timeout"):
+        if name in parsed.query:
+            try:
+                args[name] = float(parsed.query[name])
+            except (TypeError, ValueError):
+                raise UserError(f"database URL (--db / CONNECTIVE_DATABASE_URL): {name} is not a number of seconds: "
+                                f"{parsed.query[name]!r}") from None
+    if "application_name" in parsed.query:
+        args["server_settings"] = {"application_name": str(parsed.query["application_name"])}
+    return args
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -57,7 +94,11 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
-    engine = create_async_engine(async_url(url), **kwargs)
+    parsed = make_url(async_url(url))
+    if parsed.get_backend_name() == "postgresql" and (typed := _connect_args(parsed)):
+        parsed = parsed.difference_update_query(["timeout", "command_timeout", "application_name"])
+        kwargs["connect_args"] = {**typed, **kwargs.get("connect_args", {})}
+    engine = create_async_engine(parsed, **kwargs)
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     return engine
