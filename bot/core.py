@@ -541,7 +541,13 @@ class Core:
         dropped: list[int] = []
         removed = await self._remove_member_data(community_id, member_id, forget=True, now=event.time,
                                                  dropped=dropped)
-        owed = [action for hook in self.on_requests_dropped for action in await hook(community_id, dropped, event.time)]
+        owed: list[Action] = []
+        for hook in self.on_requests_dropped:  # after the removal: a failure here must not hide that it was done
+            try:
+                owed += await hook(community_id, dropped, event.time)
+            except Exception:
+                log.exception("after /forget-me: offering the next expert to askers of %d open request(s) failed",
+                              len(dropped))
         return [self._reply(event, render("forget_me", messages=removed, optin=command(event.platform, "optin"))),
                 *owed]
 

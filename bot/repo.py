@@ -201,8 +201,13 @@ async def channel_named(session: AsyncSession, community_id: int, ref: str) -> t
         return m.group(1), m.group(2) or next((n for e, n in rows if e == m.group(1)), m.group(1))
     wanted = ref.strip().lstrip("#").lower()
     for external_id, name in rows:
-        if wanted in (external_id.lower(), (name or "").lower()):
+        if wanted == external_id.lower():
             return external_id, name or external_id
+    named = [(external_id, name) for external_id, name in rows if (name or "").lower() == wanted]
+    if len(named) > 1:  # Discord lets channels share a name
+        raise UnknownChannel(f"{len(named)} channels are called {ref.strip()}; pick it with # so I get its id.")
+    if named:
+        return named[0]
     raise UnknownChannel(f"I don't know the channel {ref.strip()}; pick it with # so I get its id.")
 
 

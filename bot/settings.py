@@ -107,7 +107,7 @@ class Settings(BaseSettings):
         validation_alias=_env("CONNECTIVE_SLACK_SIGNING_SECRET", "SLACK_SIGNING_SECRET", "slack_signing_secret"),
     )
     slack_api_url: str | None = None
-    http_port: int = Field(default=3000, ge=0, le=65535)
+    http_port: int = Field(default=3000, ge=1, le=65535)  # Slack must reach it: no "any free port"
 
     # Discord
     discord_token: Secret = Field(

@@ -213,6 +213,9 @@ async def test_settings_name_a_channel_that_is_here_or_refuse(app, tmp_path):
     assert (await channels())["C0GENERAL"] is False and len(await channels()) == len(before)
     [done] = await console.say("UREG", "/settings ingest <#C0NEW|design> on")  # a channel the platform picked
     assert (await channels())["C0NEW"] is True
+    [done] = await console.say("UREG", "/settings ingest <#C0NEW2|design> on")  # Discord lets names repeat
+    [refused] = await console.say("UREG", "/settings ingest design off")
+    assert refused == "2 channels are called design; pick it with # so I get its id.", refused
     member = ConsoleAdapter(app.core.handle, community=TEAM, platform="slack")
     [refused] = await member.say("UASK1", "/connective ingest on #general")
     assert refused.startswith("Only workspace admins and owners can change")

@@ -306,6 +306,9 @@ async def test_an_expert_who_is_forgotten_with_a_request_open_leaves_the_asker_a
     assert "UPG" not in {c.user for s in offer.doc.sections for c in s.experts}
     [closed] = await _act(console, "UPG", f"/click intro.accept {_button(request, 'intro.accept')}")
     assert "no longer open" in closed.doc.text
+    # Asked for again, they are unavailable, as one who opted out is: "out of date" told the asker they were forgotten.
+    [again] = await _act(console, "UASK1", f"/click intro.request {cards[0][1]}")
+    assert "out of date" not in again.doc.text and "not taking intro requests" in again.doc.text, again.doc.text
 
 
 async def test_asking_again_for_an_expert_tells_where_the_request_stands(app, tmp_path):

@@ -111,6 +111,9 @@ async def test_an_enrolled_member_who_opts_out_is_told_they_are_in_no_round(app)
         assert out.startswith("You're opted out of profiling, so you're in no mentoring round"), out
     await say(adapter, "fatima", "/optin")
     assert "opted out" not in await say(adapter, "fatima", "/mentoring status")
+    # Forgotten, there is no enrolment to keep: never told there is (review).
+    await say(adapter, "fatima", "/forget-me")
+    assert "not in the mentoring rounds" in await say(adapter, "fatima", "/mentoring skip")
 
 
 async def test_a_pairs_introduction_shows_members_words_and_never_links_or_pings_with_them(app):

@@ -449,10 +449,13 @@ async def test_socket_mode_run_answers_an_envelope_and_acks_it(app, tmp_path):
     assert "slack" not in app.core.senders
 
 
-@pytest.mark.parametrize(("method", "said"), [
-    ("auth.test", "Slack refused the bot token (SLACK_BOT_TOKEN): invalid_auth"),
-    ("apps.connections.open", "Slack refused the app-level token (SLACK_APP_TOKEN): invalid_auth")])
-async def test_a_token_slack_refuses_is_one_line_not_a_traceback_or_retries(app, method, said):
+@pytest.mark.parametrize(("method", "error", "said"), [
+    ("auth.test", "invalid_auth",
+     "Slack refused the bot token (SLACK_BOT_TOKEN): invalid_auth; see deploy/slack/README.md"),
+    ("apps.connections.open", "invalid_auth",
+     "Slack refused the app-level token (SLACK_APP_TOKEN): invalid_auth; see deploy/slack/README.md"),
+    ("auth.test", "internal_error", "Slack answered auth.test with internal_error; try again later")])
+async def test_a_token_slack_refuses_is_one_line_not_a_traceback_or_retries(app, method, error, said):
     """A wrong bot token ended in a 72-line traceback; a wrong app token was retried for ever, a traceback every 5 s,
     while /healthz said the bot was up (deploy walk-through)."""
     from pydantic import SecretStr
@@ -460,7 +463,7 @@ async def test_a_token_slack_refuses_is_one_line_not_a_traceback_or_retries(app,
     from adapters.slack.runner import run
     from bot.errors import UserError
 
-    fake = await FakeSlack(team_id=TEAM, refused={method: "invalid_auth"}).start()
+    fake = await FakeSlack(team_id=TEAM, refused={method: error}).start()
     app.settings = app.settings.model_copy(update={
         "slack_bot_token": SecretStr(TOKEN), "slack_app_token": SecretStr("xapp-test"),
         "slack_api_url": f"{fake.url}/api/"})
@@ -469,8 +472,12 @@ async def test_a_token_slack_refuses_is_one_line_not_a_traceback_or_retries(app,
             await asyncio.wait_for(run(app), 30)
     finally:
         await fake.stop()
-    assert str(refused.value) == f"{said}; see deploy/slack/README.md"
+    assert str(refused.value) == said
     assert not app.health.platform_connected
+    # Nobody answering (a wrong CONNECTIVE_SLACK_API_URL, no network): one line too, not a traceback.
+    app.settings = app.settings.model_copy(update={"slack_api_url": fake.url + "/api/"})  # stopped above
+    with pytest.raises(UserError, match=r"\(CONNECTIVE_SLACK_API_URL\) did not answer auth.test: ClientConnectorError"):
+        await asyncio.wait_for(run(app), 60)
 
 
 async def test_socket_mode_health_follows_the_connection(app, tmp_path, monkeypatch):

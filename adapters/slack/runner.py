@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, TypeVar
 
+import aiohttp
 from aiohttp import web
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import (
@@ -22,6 +24,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 EVENTS_PATH = "/slack/events"
+T = TypeVar("T")
 SETUP = "see deploy/slack/README.md"
 SOCKET_CHECK_SECONDS = 30.0  # how often /healthz learns whether the Socket Mode connection is up
 # What Slack answers a token it will not take (auth.test, apps.connections.open).
@@ -29,11 +32,22 @@ _REFUSED = frozenset({"invalid_auth", "not_authed", "account_inactive", "token_r
                       "not_allowed_token_type"})
 
 
-def _refusal(exc: SlackApiError, variable: str, what: str) -> UserError:
+def _refusal(exc: SlackApiError, variable: str, what: str, method: str) -> UserError:
     error = exc.response.get("error") if exc.response is not None else None
     if error in _REFUSED:
         return UserError(f"Slack refused the {what} ({variable}): {error}; {SETUP}")
-    return UserError(f"Slack did not take the {what} ({variable}): {error or exc}")
+    return UserError(f"Slack answered {method} with {error or exc}; try again later")
+
+
+async def _checked(call: Awaitable[T], variable: str, what: str, method: str, api_url: str | None) -> T:
+    """A start-up call to Slack, its failures in one line: a token refused, another answer, no answer at all."""
+    try:
+        return await call
+    except SlackApiError as exc:
+        raise _refusal(exc, variable, what, method) from None
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        where = f"{api_url} (CONNECTIVE_SLACK_API_URL)" if api_url else "Slack"
+        raise UserError(f"{where} did not answer {method}: {type(exc).__name__}: {exc}") from None
 
 
 def web_client(token: str, api_url: str | None = None, *, rate_limit_retries: int = 3) -> AsyncWebClient:
@@ -73,16 +87,12 @@ async def run(app: App) -> None:
     if not app_token and not signing_secret:
         raise UserError("set SLACK_APP_TOKEN (Socket Mode) or SLACK_SIGNING_SECRET (HTTP mode)")
     client = web_client(settings.slack_bot_token.get_secret_value(), settings.slack_api_url)
-    try:
-        adapter = await SlackAdapter.connect(app, client, signing_secret=None if app_token else signing_secret)
-    except SlackApiError as exc:
-        raise _refusal(exc, "SLACK_BOT_TOKEN", "bot token") from None
+    adapter = await _checked(SlackAdapter.connect(app, client, signing_secret=None if app_token else signing_secret),
+                             "SLACK_BOT_TOKEN", "bot token", "auth.test", settings.slack_api_url)
     if app_token:
         # Socket Mode retries a refused app token for ever, logging a traceback each time, while the bot looks up.
-        try:
-            await client.apps_connections_open(app_token=app_token)
-        except SlackApiError as exc:
-            raise _refusal(exc, "SLACK_APP_TOKEN", "app-level token") from None
+        await _checked(client.apps_connections_open(app_token=app_token), "SLACK_APP_TOKEN", "app-level token",
+                       "apps.connections.open", settings.slack_api_url)
     app.core.senders["slack"] = adapter.sender
     app.health.connected("slack")  # auth.test answered
     app.scheduler.start()

@@ -40,12 +40,13 @@ class CommunitySettingsService:
             return [self._reply(event, USAGE)]
         async with self.db.sessions() as session:
             try:
-                channel, _ = await channel_named(session, community_id, words[1])
+                channel, name = await channel_named(session, community_id, words[1])
             except UnknownChannel as exc:
                 return [self._reply(event, str(exc))]
         if verb == "ingest":
             return [
-                self._reply(event, await self._set_ingest(community_id, channel, words[2].lower() == "on"))
+                self._reply(event, await self._set_ingest(community_id, channel, words[2].lower() == "on",
+                                                          name if name != channel else ""))
             ]
         if verb in CHANNEL_SETTINGS:
             async with self.db.sessions.begin() as session:
@@ -54,9 +55,9 @@ class CommunitySettingsService:
             return [self._reply(event, f"{verb.replace('-', ' ').capitalize()}: <#{channel}>.")]
         return [self._reply(event, USAGE)]
 
-    async def _set_ingest(self, community_id: int, channel_external_id: str, on: bool) -> str:
+    async def _set_ingest(self, community_id: int, channel_external_id: str, on: bool, name: str = "") -> str:
         async with self.db.sessions.begin() as session:
-            channel = await ensure_channel(session, community_id, channel_external_id)
+            channel = await ensure_channel(session, community_id, channel_external_id, name=name, rename=False)
             channel.ingest = on
         if on:
             return f"I'll learn from messages in <#{channel_external_id}> from now on."

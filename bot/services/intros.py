@@ -97,11 +97,13 @@ class IntroService:
             return [self._reply(event, render("intro_not_yours"))]
         if expert is None or expert.id == asker.id:
             return [self._reply(event, "That member isn't here any more; pick someone else.")]
+        if expert.external_id in await self.expertise.excluded_members(community_id, event.time):
+            # Before the check below: a member who asked to be forgotten is off the list, and "out of date" would
+            # tell the asker so.
+            return [self._reply(event, render("intro_unavailable", expert=neutralise(expert.name)))]
         if expert.external_id not in (question.suggested or []):
             # Not suggested for this question: a button of a question since removed whose id was given again.
             return [self._reply(event, "That button is out of date; ask the question again.")]
-        if expert.external_id in await self.expertise.excluded_members(community_id, event.time):
-            return [self._reply(event, render("intro_unavailable", expert=neutralise(expert.name)))]
         why = await self._why(community_id, question, asker.external_id, expert.external_id, event.time)
         async with self.db.sessions.begin() as session:
             # The cap is checked again where the request is stored: two requests at once (two replicas) both
@@ -256,8 +258,8 @@ class IntroService:
         suggestions = await self.expertise.rank(community_id, question.text, asker=asker.external_id, top=1,
                                                 now=now, skip=asked, channel=question.channel_external_id)
         if suggestions:  # its button asks for someone suggested for the question
-            async with self.db.sessions.begin() as session:
-                stored = await session.get(Question, question.id)
+            async with self.db.sessions.begin() as session:  # locked: two offers at once append both
+                stored = await session.scalar(select(Question).where(Question.id == question.id).with_for_update())
                 if stored is not None and suggestions[0].user not in (stored.suggested or []):
                     stored.suggested = [*(stored.suggested or []), suggestions[0].user]
         shown = _shown(question.text)

@@ -380,6 +380,10 @@ class MentoringService:
             return enrolment
 
     async def _skip(self, community_id: int, member_id: int, args: str, now: datetime) -> str:
+        async with self.db.sessions() as session:
+            enrolled = await self._enrolment(session, community_id, member_id) is not None
+        if not enrolled:  # (a member forgotten has no enrolment: never told it is kept)
+            return "You're not in the mentoring rounds, so there is nothing to skip."
         if await self._opted_out(member_id):
             return _OPTED_OUT
         enrolment = await self._set_flags(community_id, member_id, skip_next=True)
