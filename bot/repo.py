@@ -200,6 +200,8 @@ async def channel_named(session: AsyncSession, community_id: int, ref: str) -> t
     if m:
         return m.group(1), m.group(2) or next((n for e, n in rows if e == m.group(1)), m.group(1))
     wanted = ref.strip().lstrip("#").lower()
+    if not wanted:
+        raise UnknownChannel("name the channel: pick it with # so I get its id.")
     for external_id, name in rows:
         if wanted == external_id.lower():
             return external_id, name or external_id
@@ -207,7 +209,7 @@ async def channel_named(session: AsyncSession, community_id: int, ref: str) -> t
     if len(named) > 1:  # Discord lets channels share a name
         raise UnknownChannel(f"{len(named)} channels are called {ref.strip()}; pick it with # so I get its id.")
     if named:
-        return named[0]
+        return named[0][0], named[0][1]
     raise UnknownChannel(f"I don't know the channel {ref.strip()}; pick it with # so I get its id.")
 
 
