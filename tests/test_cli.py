@@ -929,7 +929,7 @@ async def test_a_database_that_does_not_answer_is_said_to_be_one(monkeypatch, tm
     from bot.cli import DatabaseUnreachable, _open_app
     from bot.settings import Settings
 
-    async def refused(db):  # noqa: ANN001, ANN202
+    async def refused(db, **_):  # noqa: ANN001, ANN003, ANN202
         raise OSError("Multiple exceptions: [Errno 111] Connect call failed ('::1', 1, 0, 0), [Errno 111] Connect "
                       "call failed ('127.0.0.1', 1)")
 

@@ -474,10 +474,6 @@ async def test_a_token_slack_refuses_is_one_line_not_a_traceback_or_retries(app,
         await fake.stop()
     assert str(refused.value) == said
     assert not app.health.platform_connected
-    # Nobody answering (a wrong CONNECTIVE_SLACK_API_URL, no network): one line too, not a traceback.
-    app.settings = app.settings.model_copy(update={"slack_api_url": fake.url + "/api/"})  # stopped above
-    with pytest.raises(UserError, match=r"\(CONNECTIVE_SLACK_API_URL\) did not answer auth.test: ClientConnectorError"):
-        await asyncio.wait_for(run(app), 60)
 
 
 async def test_socket_mode_health_follows_the_connection(app, tmp_path, monkeypatch):

@@ -6,7 +6,6 @@ import logging
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, TypeVar
 
-import aiohttp
 from aiohttp import web
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import (
@@ -39,15 +38,13 @@ def _refusal(exc: SlackApiError, variable: str, what: str, method: str) -> UserE
     return UserError(f"Slack answered {method} with {error or exc}; try again later")
 
 
-async def _checked(call: Awaitable[T], variable: str, what: str, method: str, api_url: str | None) -> T:
-    """A start-up call to Slack, its failures in one line: a token refused, another answer, no answer at all."""
+async def _checked(call: Awaitable[T], variable: str, what: str, method: str) -> T:
+    """A start-up call to Slack, what Slack answered in one line: a token refused, or another error. (No answer at
+    all is an OSError, said by `connective run` as "cannot reach Slack".)"""
     try:
         return await call
     except SlackApiError as exc:
         raise _refusal(exc, variable, what, method) from None
-    except (aiohttp.ClientError, TimeoutError) as exc:
-        where = f"{api_url} (CONNECTIVE_SLACK_API_URL)" if api_url else "Slack"
-        raise UserError(f"{where} did not answer {method}: {type(exc).__name__}: {exc}") from None
 
 
 def web_client(token: str, api_url: str | None = None, *, rate_limit_retries: int = 3) -> AsyncWebClient:
@@ -88,11 +85,11 @@ async def run(app: App) -> None:
         raise UserError("set SLACK_APP_TOKEN (Socket Mode) or SLACK_SIGNING_SECRET (HTTP mode)")
     client = web_client(settings.slack_bot_token.get_secret_value(), settings.slack_api_url)
     adapter = await _checked(SlackAdapter.connect(app, client, signing_secret=None if app_token else signing_secret),
-                             "SLACK_BOT_TOKEN", "bot token", "auth.test", settings.slack_api_url)
+                             "SLACK_BOT_TOKEN", "bot token", "auth.test")
     if app_token:
         # Socket Mode retries a refused app token for ever, logging a traceback each time, while the bot looks up.
         await _checked(client.apps_connections_open(app_token=app_token), "SLACK_APP_TOKEN", "app-level token",
-                       "apps.connections.open", settings.slack_api_url)
+                       "apps.connections.open")
     app.core.senders["slack"] = adapter.sender
     app.health.connected("slack")  # auth.test answered
     app.scheduler.start()
