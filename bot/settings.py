@@ -9,6 +9,7 @@ import platformdirs
 from pydantic import AliasChoices, BeforeValidator, Field, SecretStr
 from pydantic_settings import (
     BaseSettings,
+    EnvSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -39,6 +40,18 @@ def _env(*names: str) -> AliasChoices:
 def config_file() -> Path:
     """The settings file: the one CONNECTIVE_CONFIG names, else connective.toml in the working directory."""
     return Path(os.environ.get("CONNECTIVE_CONFIG") or "connective.toml").expanduser()
+
+
+class _Environment(EnvSettingsSource):
+    """The environment, where a secret's variable that is blank is not there: pydantic takes the first of a secret's
+    names that is set, so CONNECTIVE_SLACK_APP_TOKEN="" beside a real SLACK_APP_TOKEN would hide the token."""
+
+    def _load_env_vars(self) -> dict[str, str | None]:
+        aliased = {name.lower() for field in self.settings_cls.model_fields.values()
+                   if isinstance(field.validation_alias, AliasChoices)
+                   for name in field.validation_alias.choices if isinstance(name, str)}
+        return {name: value for name, value in super()._load_env_vars().items()
+                if not (name.lower() in aliased and not (value or "").strip())}
 
 
 class _ConfigFile(TomlConfigSettingsSource):
@@ -128,7 +141,7 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings, env_settings, _ConfigFile(settings_cls), file_secret_settings)
+        return (init_settings, _Environment(settings_cls), _ConfigFile(settings_cls), file_secret_settings)
 
     def resolved_model_path(self) -> str:
         if self.model_path:

@@ -154,3 +154,20 @@ def test_an_explicit_log_level_info_is_honoured_by_one_shot_commands(tmp_path):
     assert all(out.returncode == 0 for out in runs.values()), runs
     assert "INFO " not in runs["quiet"].stderr
     assert "INFO bot.embedder" in runs["loud"].stderr and "INFO bot.embedder" in runs["from_env"].stderr, runs
+
+
+def test_a_blank_secret_variable_does_not_hide_its_other_name(monkeypatch, tmp_path):
+    """pydantic takes the first of a secret's names that is set: CONNECTIVE_SLACK_APP_TOKEN="" beside a real
+    SLACK_APP_TOKEN read as no app token at all (review). A blank one alone is still unset; a set one still wins."""
+    from bot.settings import Settings
+
+    monkeypatch.chdir(tmp_path)
+    for name in [k for k in os.environ if k.startswith(("SLACK_", "DISCORD_", "CONNECTIVE_"))]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("CONNECTIVE_SLACK_APP_TOKEN", "")
+    monkeypatch.setenv("SLACK_APP_TOKEN", "xapp-real")
+    monkeypatch.setenv("CONNECTIVE_DISCORD_TOKEN", " ")
+    settings = Settings()
+    assert settings.slack_app_token.get_secret_value() == "xapp-real" and settings.discord_token is None
+    monkeypatch.setenv("CONNECTIVE_SLACK_APP_TOKEN", "xapp-mine")
+    assert Settings().slack_app_token.get_secret_value() == "xapp-mine"
