@@ -497,11 +497,15 @@ async def test_files_counts_only_the_files_imported_from(app, tmp_path):
 
 async def test_a_file_named_twice_is_read_once(app, tmp_path):
     """`import discord help.json help.json` (a glob and its name) counted the file, its messages and its skipped
-    notices twice (Discord walk-through)."""
+    notices twice (Discord walk-through), and so did a file given beside its folder."""
     [first] = sorted(FIRST.glob("*.json"))[:1]
     once = await app.importer.import_discord([first])
     twice = await app.importer.import_discord([first, first.parent / ".." / first.parent.name / first.name])
     assert (twice.files, twice.messages_seen, twice.skipped) == (once.files, once.messages_seen, once.skipped)
+    # A file and the folder that holds it, as `import discord general.json exports/` names them, counted it twice too
+    folder = await app.importer.import_discord([FIRST])
+    both = await app.importer.import_discord([first, FIRST])
+    assert (both.files, both.messages_seen, both.skipped) == (folder.files, folder.messages_seen, folder.skipped)
 
 
 # -- threads with no opening message, imported and live --------------------------------------------------------

@@ -203,6 +203,7 @@ class DiscordExport:
         self.guilds: dict[str, DiscordGuild] = {}
         self._skipped_private: set[str] = set()
         self._skipped_direct = 0
+        self._files_read: set[Path] = set()  # a folder and a file in it, both given, read the file once
 
     def read(self) -> dict[str, DiscordGuild]:
         for path in self.paths:
@@ -236,6 +237,11 @@ class DiscordExport:
                 self.report.notes.append(f"{path}: no .json files found")
         try:
             for name in names:
+                local = source.local_file(name)
+                if local is not None:
+                    if local in self._files_read:
+                        continue
+                    self._files_read.add(local)
                 try:
                     data = source.read_json(name)
                 except DamagedFile as exc:  # said once, in the report the command prints

@@ -73,6 +73,10 @@ class ExportSource:
             found = [n for n in self._zip_names() if n.endswith(suffix)]
         return sorted(n for n in found if not is_mac_metadata(n))
 
+    def local_file(self, name: str) -> Path | None:
+        """The file on disk a name is, resolved; None inside a .zip archive."""
+        return None if self._zip is not None else (self.path / name).resolve()
+
     def _zip_names(self) -> list[str]:
         assert self._zip is not None
         return [n[len(self._prefix):] for n in self._zip.namelist()
