@@ -106,3 +106,6 @@ class CommandInvoked(Event):
 class ActionClicked(Event):
     action: str  # e.g. "intro.request", "intro.accept"
     value: str = ""
+    # The message the button is on (a Slack ts, a Discord message id), which an UpdateMessage can then change; ""
+    # where there is none to change (App Home, an ephemeral message, the console)
+    message_ref: str = ""

@@ -415,6 +415,10 @@ async def test_intro_flow_asks_the_expert_by_dm_then_opens_a_private_thread(app,
         assert hello.json["allowed_mentions"] == NO_PINGS
         dms = await fake_discord.wait_for("POST", "/users/@me/channels", count=2)
         assert str(dms[1].json["recipient_id"]) == ASHA  # the asker hears that the expert accepted
+        # The request itself now says it was accepted, and its buttons (which stayed, to be clicked again) are gone
+        [settled] = await fake_discord.wait_for("PATCH", rf"/webhooks/{BOT}/token-{yes['id']}/messages/@original")
+        assert "postgres index tuning" in str(settled.json) and "You accepted" in str(settled.json)
+        assert not settled.json.get("components")
 
 
 async def test_a_member_who_leaves_is_not_suggested_nor_asked_until_they_join_again(app, fake_discord):

@@ -60,13 +60,16 @@ class Slack:
         return (await self.fake.wait_for("response_url", before + 1))[before]
 
     async def click(self, user: str, action: str, value: str, *, channel: str = "C0GENERAL",
-                    home: bool = False) -> None:
+                    home: bool = False, message_ts: str = "") -> None:
+        """A click on an ephemeral message (the fixture's), or with message_ts on a message the bot posted."""
         payload = copy.deepcopy(load("block_actions_home.json" if home else "block_actions_message.json"))
         payload["user"]["id"] = user
         payload["actions"][0].update(action_id=action, value=value)
         if not home:
             payload["channel"]["id"] = payload["container"]["channel_id"] = channel
             payload["response_url"] = self.fake.response_url()
+        if message_ts:
+            payload["container"].update(message_ts=message_ts, is_ephemeral=False)
         body = urllib.parse.urlencode({"payload": json.dumps(payload)})
         assert await self.post(body, "application/x-www-form-urlencoded") == 200
         await self.adapter.idle()
@@ -348,14 +351,19 @@ async def test_intro_state_machine_over_slack(slack):
     assert set(choices) == {"intro.accept", "intro.decline", "intro.notmine"}
     intro_id = choices["intro.accept"]
 
-    # 2. Accept → a group DM with both, a note to the asker.
-    await slack.click("UPG", "intro.accept", intro_id, channel="DUPG")
+    # 2. Accept → a group DM with both, a note to the asker; the request says so, and its buttons are gone (they
+    # stayed, to be clicked again).
+    await slack.click("UPG", "intro.accept", intro_id, channel="DUPG", message_ts="1700009999.000100")
     assert {"users": "UASK1,UPG"} in fake.of("conversations.open")
     [group] = [m for m in fake.of("chat.postMessage") if m["channel"] == "GUASK1-UPG"]
     assert "postgres index ignored" in text_of(group)
     assert "accepted" in text_of(slack.dm("UASK1")[-1])
+    [settled] = fake.of("chat.update")
+    assert (settled["channel"], settled["ts"]) == ("DUPG", "1700009999.000100") and not buttons(settled)
+    assert "postgres index ignored" in text_of(settled) and "You accepted" in text_of(settled)
     await slack.click("UPG", "intro.decline", intro_id, channel="DUPG")
     assert "no longer open" in text_of(fake.of("response_url")[-1])
+    assert len(fake.of("chat.update")) == 1  # an ephemeral message is not one chat.update can change
 
     # 3. Decline → the asker is offered someone else, without learning who declined.
     answer = await slack.command("UASK2", "/whoknows", "kubernetes rollout undo")

@@ -57,6 +57,8 @@ def interaction_payload(interaction: discord.Interaction) -> dict[str, Any]:
         "channel_id": str(interaction.channel_id or ""),
         "data": interaction.data or {},
     }
+    if interaction.message is not None:  # the message a button is on
+        payload["message"] = {"id": str(interaction.message.id)}
     if interaction.guild_id:
         payload["guild_id"] = str(interaction.guild_id)
         payload["member"] = {

@@ -398,6 +398,7 @@ def interaction_create(data: InteractionCreateEvent, ctx: Context) -> list[ev.Ev
                 event_id=f"interaction:{data['id']}",
                 action=parsed.action,
                 value=parsed.value,
+                message_ref=str((data.get("message") or {}).get("id") or ""),
             )
         ]
     return []

@@ -262,6 +262,8 @@ def translate_action(body: Payload, action: Payload, ws: Workspace,
     container = body.get("container") or {}
     channel = (body.get("channel") or {}).get("id") or container.get("channel_id", "")
     message = body.get("message") or {}
+    # chat.update changes a message the bot posted, not an ephemeral one (Slack keeps no copy of those)
+    ref = "" if container.get("is_ephemeral") else str(container.get("message_ts") or message.get("ts") or "")
     return ev.ActionClicked(community=team, platform=PLATFORM, user=user, channel=channel,
                             thread=message.get("thread_ts"), time=now or datetime.now(UTC),
-                            action=action["action_id"], value=action.get("value") or "")
+                            action=action["action_id"], value=action.get("value") or "", message_ref=ref)

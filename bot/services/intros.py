@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import events as ev
 from bot import metrics
-from bot.actions import Action, Button, DirectMessage, Document, Evidence, OpenGroup, Reply, Section
+from bot.actions import Action, Button, DirectMessage, Document, Evidence, OpenGroup, Reply, Section, UpdateMessage
 from bot.db.intros import INTRO_CAP_WINDOW, TRANSITIONS, Intro, IntroState, NotMyArea, topic_key
 from bot.db.models import Community, Member, Question
 from bot.events import utcnow
@@ -161,18 +161,19 @@ class IntroService:
         if not event.value.isdigit():
             log.warning("malformed %s value %r", event.action, event.value[:100])
             return [self._reply(event, render("intro_closed"))]
+        closed = [self._reply(event, render("intro_closed"))]
         async with self.db.sessions.begin() as session:
             intro = await session.get(Intro, int(event.value))
             if intro is None:  # withdrawn with its expert (/forget-me)
-                return [self._reply(event, render("intro_closed"))]
+                return closed + self._settled(event, render("intro_settled_closed"))
             expert = await session.get(Member, intro.expert_id)
             if intro.community_id != community_id or expert is None or expert.external_id != event.user:
                 return [self._reply(event, "That request isn't addressed to you.")]
             if intro.question_id is None or intro.asker_id is None:  # the asker opted out or was forgotten
-                return [self._reply(event, render("intro_closed"))]
-            if not await move(session, intro.id, target, event.time):
-                return [self._reply(event, render("intro_closed"))]
+                return closed + self._settled(event, render("intro_settled_closed"))
             question = await session.get(Question, intro.question_id)
+            if not await move(session, intro.id, target, event.time):  # decided before, or expired
+                return closed + self._settled(event, render("intro_settled_closed"), question.text)
             asker = await session.get(Member, intro.asker_id)
             if target is IntroState.NOT_MY_AREA and expert.profiling_consent:
                 topic = question.text[:4000]
@@ -193,10 +194,14 @@ class IntroService:
                 DirectMessage(community=event.community, user=asker.external_id, doc=Document(
                     text=render("intro_accepted_asker", expert=neutralise(expert.name), question=shown))),
                 self._reply(event, render("intro_accepted_expert", asker=neutralise(asker.name))),
+                *self._settled(event, render("intro_settled_accepted", asker=neutralise(asker.name)), question.text),
             ]
-        thanks = "intro_not_my_area_expert" if target is IntroState.NOT_MY_AREA else "intro_declined_expert"
+        mine = target is IntroState.NOT_MY_AREA
+        thanks = "intro_not_my_area_expert" if mine else "intro_declined_expert"
+        settled = self._settled(event, render("intro_settled_not_my_area" if mine else "intro_settled_declined"),
+                                question.text)
         offer = await self._offer_next(community_id, event.community, question, asker, event.time)
-        return [self._reply(event, render(thanks)), *([offer] if offer else [])]
+        return [self._reply(event, render(thanks)), *settled, *([offer] if offer else [])]
 
     # -- timeouts ----------------------------------------------------------------------------------
     async def sweep(self) -> int:
@@ -280,6 +285,17 @@ class IntroService:
             if s.user == expert:
                 return tuple(Evidence(text, link) for text, link in zip(s.why[:3], s.permalinks, strict=False))
         return (Evidence("you were among the members suggested for it, from what you have said here"),)
+
+    @staticmethod
+    def _settled(event: ev.ActionClicked, outcome: str, question: str | None = None) -> list[Action]:
+        """The request the expert clicked, changed to say what became of it and without its buttons, which
+        stayed to be clicked again; nothing where the click names no message to change."""
+        if not event.message_ref:
+            return []
+        doc = Document(text=render("intro_request", question=_shown(question)), sections=(Section(text=outcome),)) \
+            if question is not None else Document(text=outcome)
+        return [UpdateMessage(community=event.community, channel=event.channel, message_ref=event.message_ref,
+                              doc=doc)]
 
     @staticmethod
     def _reply(event: ev.Event, text: str) -> Reply:
