@@ -134,6 +134,26 @@ async def test_links_become_resources_with_shares_saves_and_a_preview(app, platf
     assert "shared by  " not in preview and "shared by ·" not in preview, preview
 
 
+async def test_a_private_channels_words_never_title_a_resource(app, platform):
+    """A link shared in a private channel an admin turned on was titled by the words around it there; shared bare in
+    #general (or /saved) later, the public digest and the /save confirmation showed those private words (Slack
+    walk-through: "Falcon acquisition of Zebracorp closes Friday, terms in", "shared by Amira in #general")."""
+    clock = Clock(at(2024, 2, 29, 12))
+    await wire(app, clock, platform)
+    assert "from now on" in await command(app, "UCH", "settings", "ingest <#G1|club> on", at(2024, 2, 27, 9))
+    await say(app, "UBR", "Falcon acquisition of Zebracorp closes Friday, terms in <https://example.com/plan>",
+              at(2024, 2, 27, 10), channel="G1", private=True)
+    await say(app, "UBR", "the memo <https://example.com/memo|Zebracorp layoffs memo>", at(2024, 2, 27, 10, 1),
+              channel="G1", private=True)
+    shared = await say(app, "UPG", "<https://example.com/plan>", at(2024, 2, 27, 11))
+    await react(app, "UK8S", shared, "pushpin", at(2024, 2, 27, 11, 5))
+    saved = await command(app, "UASK", "save", "https://example.com/memo", at(2024, 2, 27, 12))
+    assert "Zebracorp" not in saved and "example.com/memo" in saved, saved
+    preview = await command(app, "UASK", "digest", "preview", clock())
+    assert "example.com/plan" in preview and "example.com/memo" in preview, preview
+    assert "Zebracorp" not in preview and "Falcon" not in preview, preview
+
+
 async def test_a_link_saved_in_a_quiet_week_is_in_the_preview(app, platform):
     """The preview fell back to the last period with messages, leaving out a /save of this week (which the digest
     itself posts): saves are activity too (user walk-throughs, Slack and Discord)."""

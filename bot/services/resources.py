@@ -10,7 +10,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.engine import Database
-from bot.db.models import Member, Message
+from bot.db.models import Channel, Member, Message
 from bot.db.resources import (
     TITLE_FROM_LABEL,
     TITLE_FROM_TEXT,
@@ -88,8 +88,10 @@ def title_for(link: FoundLink, text: str, unfurls: dict[str, str]) -> tuple[str,
 
 
 def shares_in(text: str, *, member_id: int, shared_at: datetime, message_id: int | None,
-              unfurls: dict[str, str] | None = None) -> list[Share]:
-    """Every resource a message shares (platform message links are discussions, not resources)."""
+              unfurls: dict[str, str] | None = None, private: bool = False) -> list[Share]:
+    """Every resource a message shares (platform message links are discussions, not resources). From a private
+    channel (`private`), a link is titled by its page (the unfurl) or its readable form, never by the member's
+    words: a resource's title is shown in the open (a digest, a `/save` confirmation)."""
     by_key = {k: t for u, t in (unfurls or {}).items() if t and (k := normalise_url(u))}
     out: dict[str, Share] = {}
     for found in find_links(text):
@@ -97,6 +99,8 @@ def shares_in(text: str, *, member_id: int, shared_at: datetime, message_id: int
         if link is None or key is None or is_platform_link(link) or key in out:
             continue
         title, source = title_for(found, text, by_key)
+        if private and source in (TITLE_FROM_TEXT, TITLE_FROM_LABEL):
+            title, source = readable_url(link), TITLE_FROM_URL
         out[key] = Share(key, link, title, source, member_id, shared_at, message_id)
     return list(out.values())
 
@@ -155,11 +159,12 @@ async def retitle(session: AsyncSession, community_id: int, resource_ids: list[i
         if not resources:
             continue
         best: dict[int, tuple[int, datetime, str]] = {}
-        for rid, shared_at, text in (await session.execute(
-                select(ResourceShare.resource_id, ResourceShare.shared_at, Message.text)
+        for rid, shared_at, text, private in (await session.execute(
+                select(ResourceShare.resource_id, ResourceShare.shared_at, Message.text, Channel.is_private)
                 .join(Message, Message.id == ResourceShare.message_id)
+                .join(Channel, Channel.id == Message.channel_id)
                 .where(ResourceShare.resource_id.in_(list(resources))))).all():
-            for share in shares_in(text, member_id=0, shared_at=shared_at, message_id=None):
+            for share in shares_in(text, member_id=0, shared_at=shared_at, message_id=None, private=private):
                 if share.url == resources[rid].url:
                     was = best.get(rid)
                     if was is None or (share.title_source, -shared_at.timestamp()) > (was[0], -was[1].timestamp()):
@@ -208,14 +213,15 @@ class ResourceService:
                 part = ids[start : start + 2000]
                 rows = (await session.execute(
                     select(Message.id, Message.channel_id, Message.external_id, Message.author_id, Message.text,
-                           Message.created_at)
+                           Message.created_at, Channel.is_private)
                     .join(Member, Member.id == Message.author_id)
+                    .join(Channel, Channel.id == Message.channel_id)
                     .where(Message.community_id == community_id, Message.id.in_(part), Message.text.contains("http"),
                            Member.is_bot.is_(False), Member.profiling_consent.is_(True))
                 )).all()
-                for mid, channel_id, ext, author, text, created in rows:
+                for mid, channel_id, ext, author, text, created, private in rows:
                     shares += shares_in(text, member_id=author, shared_at=created, message_id=mid,
-                                        unfurls=unfurls.get((channel_id, ext)))
+                                        unfurls=unfurls.get((channel_id, ext)), private=private)
             await record_shares(session, community_id, shares)
             if edited_shares:
                 await shares_removed(session, community_id, edited_shares)
