@@ -524,6 +524,8 @@ class Core:
             if member is None and person is not None:
                 member = await ensure_member(session, community_id, person.id, name=person.name,
                                              is_bot=person.is_bot)
+            elif member is not None and person is not None and person.is_bot and not member.is_bot:
+                member.is_bot = True  # the platform says the account is an app's (stored before as a person)
             return (member, rest) if member is not None else None
         return await find_member_at_start(session, community_id, text)
 

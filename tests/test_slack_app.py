@@ -532,3 +532,19 @@ async def test_a_member_renamed_on_slack_keeps_the_new_name(slack):
     await slack.adapter.idle()
     async with slack.app.db.sessions() as s:
         assert await s.scalar(select(Member.name).where(Member.external_id == "UPG")) == "Petra K."
+
+
+async def test_an_app_mentioned_in_an_endorsement_is_no_member_to_endorse(slack):
+    """`/connective skills endorse @connective postgres` stored the bot (or any app) as a person with that skill, and
+    "who knows postgres?" then suggested it, with a Request intro button (Slack walk-through). users.info says which
+    mentioned accounts are bots."""
+    slack.fake.people["UBOT"] = {"id": "UBOT", "name": "connective", "is_bot": True,
+                                 "profile": {"display_name": "connective"}}
+    slack.fake.people["UPOLLY"] = {"id": "UPOLLY", "name": "polly", "is_bot": True,
+                                   "profile": {"display_name": "Polly"}}
+    for endorser in ("UASK1", "UASK2", "UCSS"):
+        for bot in ("<@UBOT|connective>", "<@UPOLLY|polly>"):
+            answer = await slack.command(endorser, "/connective", f"skills endorse {bot} zebrafish husbandry")
+            assert "bot" in text_of(answer) and "Endorsed" not in text_of(answer), text_of(answer)
+    answer = await slack.command("UREG", "/whoknows", "zebrafish husbandry")
+    assert "UBOT" not in text_of(answer) and "UPOLLY" not in text_of(answer)

@@ -26,6 +26,7 @@ from adapters.slack.outbox import Respond, SlackSender
 from adapters.slack.translate import (
     COMMANDS,
     EVENTS,
+    SLACKBOT,
     Workspace,
     translate_action,
     translate_command,
@@ -227,6 +228,13 @@ class SlackAdapter:
             return
         await self.sender.send_all(actions, respond=respond)
 
+    async def _mentioned(self, mentioned: ev.Person) -> ev.Person:
+        """A member a command mentions, as users.info tells of the account: whether it is a bot (the mention says
+        nothing of it), and its name where the mention has none."""
+        person = await self.directory.person(mentioned.id)
+        is_bot = person.is_bot or mentioned.id in (self.workspace.bot_user_id, SLACKBOT)
+        return dataclasses.replace(mentioned, name=mentioned.name or person.name, is_bot=is_bot)
+
     async def _with_names(self, event: ev.Event) -> ev.Event:
         """Fill in the names Slack leaves out of events (cached users.info / conversations.info)."""
         if isinstance(event, ev.MessagePosted) and not event.is_bot:
@@ -235,6 +243,8 @@ class SlackAdapter:
                                        channel_name=await self.directory.channel_name(event.channel))
         if isinstance(event, ev.CommandInvoked):  # the payload's user_name is the legacy handle, not the name
             person = await self.directory.person(event.user)
+            if event.mentioned:  # an app mentioned (`skills endorse @connective …`) is no member to endorse
+                event = dataclasses.replace(event, mentioned=tuple([await self._mentioned(p) for p in event.mentioned]))
             return dataclasses.replace(event, user_name=person.name) if person.name else event
         if isinstance(event, ev.MemberJoined) and not event.user_name:
             person = await self.directory.person(event.user)
