@@ -435,7 +435,8 @@ class Core:
             return [self._reply(event, f"I don't know the command `{neutralise(event.name)}`.\n\n"
                                        + render("help", **help_names(event.platform)))]
         async with self.db.sessions.begin() as session:
-            member = await ensure_member(session, community_id, event.user, name=event.user_name)
+            member = await ensure_member(session, community_id, event.user, name=event.user_name,
+                                         timezone=event.timezone)
             member_id = member.id
         return await handler(event, community_id, member_id)
 

@@ -98,6 +98,7 @@ class CommandInvoked(Event):
     name: str  # "whoknows", "skills", "optout", ...
     args: str = ""
     user_name: str = ""
+    timezone: str | None = None  # the member's, where the platform says it (Slack's users.info)
     mentioned: tuple[Person, ...] = ()  # the members the platform resolved in args (`<@id>` there)
     is_admin: bool = False  # the platform says this member manages the community (Discord: Manage Server)
 

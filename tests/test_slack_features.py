@@ -208,3 +208,12 @@ def test_connective_ingest_translates_to_the_core_settings_command():
     assert parsed("/digest", "subscribe <#C1|x>") == ("digest", "subscribe <#C1|x>")
     assert parsed("/save", "https://a.example/ b") == ("save", "https://a.example/ b")
     assert parsed("/mentoring", "status") == ("mentoring", "status")
+
+
+async def test_slack_tells_a_members_time_zone_to_commands(slack):
+    """`/mentoring join mentee learn: …` without `tz:` answered "tell me your time zone" and `/connective me` said "time
+    zone: unknown", though users.info (asked for the member's name on every command) says it (Slack walk-through)."""
+    at(Clock(NOW), slack)
+    assert "time zone: Europe/Berlin" in text_of(await slack.command("UASK1", "/connective", "me"))
+    joined = await slack.command("UASK2", "/mentoring", "join mentee learn: postgres performance")
+    assert "You're in" in text_of(joined) and "Europe/Berlin" in text_of(joined), text_of(joined)

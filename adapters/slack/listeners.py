@@ -245,7 +245,8 @@ class SlackAdapter:
             person = await self.directory.person(event.user)
             if event.mentioned:  # an app mentioned (`skills endorse @connective …`) is no member to endorse
                 event = dataclasses.replace(event, mentioned=tuple([await self._mentioned(p) for p in event.mentioned]))
-            return dataclasses.replace(event, user_name=person.name) if person.name else event
+            return dataclasses.replace(event, user_name=person.name or event.user_name,
+                                       timezone=person.timezone or event.timezone)
         if isinstance(event, ev.MemberJoined) and not event.user_name:
             person = await self.directory.person(event.user)
             if person.name:  # users.info answered: it says whether the account is a bot
