@@ -116,6 +116,28 @@ def test_document_renders_to_block_kit_without_pings():
     assert escape("a<b>&c") == "a&lt;b&gt;&amp;c"
 
 
+def test_a_digest_of_ten_long_links_shows_every_link_whole():
+    """A topic's ten links went into one section cut at Slack's 3000 characters: the last links were lost and one was
+    cut in two (`<https://…p155370…`, unclosed). Each section now holds whole lines within the limit."""
+    items = tuple(ResourceItem(
+        title=f"Racket guide chapter {i}: macros and syntax objects explained in depth with worked examples",
+        url=f"https://docs.racket-lang.org/guide/stx-obj.html?q=syntax-object-{i}&section=macro-transformers-explained",
+        note="shared by Matthew Flatt in #general · saved by 3, Matthew often answers questions on this",
+        permalink=f"https://acme.slack.com/archives/C1/p15537039564096{i:02d}?thread_ts=1553699882.395100&cid=C1")
+        for i in range(10))
+    quotes = tuple(Evidence("a question still waiting " * 8 + str(i), f"https://acme.slack.com/archives/C1/p{i}")
+                   for i in range(40))
+    blocks = document_blocks(Document(text="Digest", sections=(Section(heading="Macros", resources=items),
+                                                                 Section(heading="Waiting", quotes=quotes))))
+    texts = [b["text"]["text"] for b in blocks if b["type"] == "section"]
+    assert all(len(t) <= 3000 and "…" not in t for t in texts)
+    shown = "\n".join(texts)
+    for i in range(10):
+        assert f"<https://docs.racket-lang.org/guide/stx-obj.html?q=syntax-object-{i}&section=" in shown
+        assert f"p15537039564096{i:02d}?thread_ts=1553699882.395100&cid=C1|discussion>" in shown
+    assert all(f"<https://acme.slack.com/archives/C1/p{i}|view>" in shown for i in range(40))
+
+
 def test_quoted_evidence_is_shown_as_text_and_its_view_link_still_works():
     quote = "“```kubectl rollout undo``` then `kubectl rollout *history*… created_at < now” (#dev_ops, 2023-11-19)"
     card = ExpertCard(user="UREG", name="Reg", score=0.9,

@@ -43,6 +43,21 @@ def _mrkdwn(text: str) -> Block:
     return {"type": "section", "text": {"type": "mrkdwn", "text": _clip(text)}}
 
 
+def _lines(lines: list[str]) -> list[Block]:
+    """Lines (resources, quotes) in as few sections as Slack's 3000 characters a section allow, each line whole: cut
+    at the limit, a digest of ten links lost the last ones and showed a link cut in two."""
+    blocks: list[Block] = []
+    part: list[str] = []
+    for line in lines:
+        if part and len("\n".join([*part, line])) > MAX_TEXT:
+            blocks.append(_mrkdwn("\n".join(part)))
+            part = []
+        part.append(line)
+    if part:
+        blocks.append(_mrkdwn("\n".join(part)))
+    return blocks
+
+
 def button(b: Button) -> Block:
     element: Block = {"type": "button", "text": {"type": "plain_text", "text": b.label[:75], "emoji": True},
                       "action_id": b.action, "value": b.value[:2000]}
@@ -113,11 +128,11 @@ def section_blocks(section: Section) -> list[Block]:
     if section.text:
         blocks.append(_mrkdwn(escape(section.text)))
     if section.quotes:
-        blocks.append(_mrkdwn("\n".join(quote_line(q) for q in section.quotes)))
+        blocks.extend(_lines([quote_line(q) for q in section.quotes]))
     for rank, card in enumerate(section.experts, 1):
         blocks.extend(expert_card(card, rank))
     if section.resources:
-        blocks.append(_mrkdwn("\n".join(resource(r) for r in section.resources)))
+        blocks.extend(_lines([resource(r) for r in section.resources]))
     if section.buttons:
         blocks.append({"type": "actions", "elements": [button(b) for b in section.buttons[:25]]})
     return blocks
