@@ -65,6 +65,7 @@ _WHO_KNOWS = re.compile(_ASKS + r"[:,]?\s*(?:about\s+)?(.+)", re.I | re.S)
 _WHO_KNOWS_NOTHING = re.compile(_ASKS + r"(?:\s+about)?[\s:,?!.]*$", re.I)  # "who knows?": the topic is missing
 ASK_LIKE_THIS = "Ask me like this: `who knows postgres query plans?`"
 _MENTIONS = re.compile(r"<@[^>]+>")
+_ADDRESSED = re.compile(r"^(?:[\s:,;.!-]|<@[^>]+>|(?:hey|hi|hello)\b)*", re.I)  # mentions, greetings, punctuation
 
 Handler = Callable[[ev.CommandInvoked, int, int], Awaitable[list[Action]]]
 ClickHandler = Callable[[ev.ActionClicked, int], Awaitable[list[Action]]]
@@ -83,9 +84,13 @@ def question_topic(text: str) -> str | None:
     """What a question put to the bot (a mention, a DM, /whoknows) asks about: X of "who knows X?", else its words
     but mentions. None when nothing but "who knows" and punctuation is left ("?", "who knows?", a bare mention):
     the asker is shown how to ask, not the community's most active members."""
-    if _WHO_KNOWS_NOTHING.match(text or ""):
+    text = text or ""
+    # What comes before "who knows" when the bot is addressed: "hey @connective, who knows X?", "@connective: who knows
+    # X?" and "@connective hi! who knows X?" asked about "hey  who knows X?", ": who knows X?" and "hi! who knows X?".
+    addressed = _ADDRESSED.sub("", text)
+    if _WHO_KNOWS_NOTHING.match(text) or _WHO_KNOWS_NOTHING.match(addressed):
         return None
-    topic = asked_topic(text) or _MENTIONS.sub("", text or "").strip()
+    topic = asked_topic(text) or asked_topic(addressed) or _MENTIONS.sub("", text).strip()
     return topic if any(ch.isalnum() for ch in topic) else None
 
 

@@ -548,3 +548,13 @@ async def test_an_app_mentioned_in_an_endorsement_is_no_member_to_endorse(slack)
             assert "bot" in text_of(answer) and "Endorsed" not in text_of(answer), text_of(answer)
     answer = await slack.command("UREG", "/whoknows", "zebrafish husbandry")
     assert "UBOT" not in text_of(answer) and "UPOLLY" not in text_of(answer)
+
+
+async def test_a_greeting_or_a_colon_before_who_knows_is_not_the_topic(slack):
+    """"hey @connective, who knows X?" and "@connective: who knows X?" were answered as questions about "hey  who knows
+    X?" and ": who knows X?", and kept so for the expert's intro request (Slack walk-through)."""
+    for n, text in enumerate(("hey <@UBOT>, who knows kubernetes rollouts?", "<@UBOT>: who knows kubernetes rollouts?",
+                              "<@UBOT> hi! who knows kubernetes rollouts?")):
+        assert await slack.event(fresh("event_app_mention.json", text=text, ts=f"1700000900.00010{n}")) == 200
+        answer = (await slack.fake.wait_for("chat.postEphemeral", n + 1))[n]
+        assert answer["text"] == "People who can likely help with “kubernetes rollouts”:", answer["text"]
