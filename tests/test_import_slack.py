@@ -583,3 +583,41 @@ async def test_a_day_file_not_in_utf8_is_imported_and_said_so(app, tmp_path, cap
     warned = [r.getMessage() for r in caplog.records if "UTF-8" in r.getMessage()]
     at = raw.index(b"postgres") + len(b"postgr")  # counted in the file, BOM and all (review of 7d2e227)
     assert warned == [f"{day}: not valid UTF-8 (first at byte {at}): the bytes that are not were read as \ufffd"]
+
+
+async def test_an_import_leaves_out_the_channels_the_bot_does_not_read(app, tmp_path):
+    """An admin's `/settings ingest #random off`, and a channel the live bot knows as private (not turned on), hold for
+    imports too: a later export's messages there were stored, and quoted as evidence ("my divorce lawyer…"), where
+    the live bot read none of them. A Discord export cannot say a text channel is private: what the bot saw counts."""
+    from adapters.console import ConsoleAdapter
+    from bot.db.models import Channel
+    from tests.test_import_discord import FIRST
+
+    root = write_slack_export(tmp_path / "export", USERS, THREADS)
+    channels = json.loads((root / "channels.json").read_text())
+    (root / "channels.json").write_text(json.dumps([*channels, {"id": "C0RANDOM", "name": "random"}]))
+    (root / "random").mkdir()
+    await app.importer.import_slack(root)
+    console = ConsoleAdapter(app.core.handle, community=TEAM, platform="slack", admin=True)
+    [done] = await console.say("UREG", "/settings ingest #random off")
+    assert "no longer read" in done
+    (root / "random" / "2023-11-15.json").write_text(json.dumps([
+        {"type": "message", "user": "UPG", "text": "my divorce lawyer says postgres vacuum is no defence",
+         "ts": f"{START + 7200:.6f}"}]))
+    report = await app.importer.import_slack(root)
+    assert report.added == 0 and report.not_read == 1 and "in channels not read" in report.summary()
+    assert not any("divorce" in line for e in await app.expertise.rank(await _community_id(app), "postgres vacuum")
+                   for line in e.why)
+
+    guild, general = "1100000000000000001", "1100000000000000100"
+    await app.core.handle(ev.MessagePosted(
+        community=guild, platform="discord", user="1100000000000009001", channel=general, channel_name="general",
+        message_id="1100000000000199999", text="only the members of this channel read this", is_private=True,
+        event_id="private-1"))
+    await app.importer.import_discord([FIRST])
+    async with app.db.sessions() as s:
+        stored = dict((await s.execute(select(Channel.external_id, func.count(Message.id))
+                                       .outerjoin(Message, Message.channel_id == Channel.id)
+                                       .join(Community, Community.id == Channel.community_id)
+                                       .where(Community.platform == "discord").group_by(Channel.id))).all())
+    assert stored[general] == 0 and sum(stored.values()) > 0  # the other channels are imported

@@ -24,6 +24,7 @@ class ImportReport:
     no_author: int = 0  # a message nobody is named as having written
     malformed: int = 0  # a timestamp, id or text that is not what the platform writes
     not_stored: int = 0  # by a member who opted out, deleted on the platform since, or repeated in the export
+    not_read: int = 0  # in a channel not read here (turned off by an admin, or private and not turned on)
     embedded: int = 0
     errors: list[str] = field(default_factory=list)  # one line each, naming the file or what stopped the import
     damaged_files: int = 0  # files left out as unreadable, not JSON or not shaped as an export (each in errors)
@@ -37,7 +38,7 @@ class ImportReport:
 
     @property
     def skipped(self) -> int:
-        return self.system_notices + self.no_author + self.malformed + self.not_stored
+        return self.system_notices + self.no_author + self.malformed + self.not_stored + self.not_read
 
     def summary(self) -> str:
         files = counted(self.files, "file", "files") + (
@@ -45,7 +46,8 @@ class ImportReport:
             f"{'file' if self.files_left_out == 1 else 'files'} left out)" if self.files_left_out else "")
         why = ", ".join(counted(n, one, many) for n, one, many in (
             (self.system_notices, "system notice", "system notices"), (self.no_author, "without an author", None),
-            (self.malformed, "malformed", None), (self.not_stored, "opted out, deleted or repeated", None)) if n)
+            (self.malformed, "malformed", None), (self.not_stored, "opted out, deleted or repeated", None),
+            (self.not_read, "in channels not read", None)) if n)
         return (f"{self.community}: {files}, {counted(self.messages_seen, 'message', 'messages')} read, "
                 f"{self.added} new, {self.updated} edited"
                 + (f", {self.deleted} deleted" if self.deleted else "")

@@ -23,6 +23,7 @@ from bot.importers.report import ImportReport
 from bot.importers.slack_export import SlackExport, slack_permalink
 from bot.progress import ProgressFactory, no_progress
 from bot.repo import (
+    channel_ingested,
     ensure_channel,
     ensure_community,
     ensure_members_bulk,
@@ -101,20 +102,21 @@ class ImportService:
                 p["stale"] = True
             report.notes.append("the export is older than the history stored: members' names and deactivations "
                                 "are kept as they are now, and so are reactions and channel names")
-        community_id, member_ids, channel_ids = await self._ensure_structure("slack", export.team, "", people,
-                                                                             channels, older=older)
+        community_id, member_ids, channel_ids, closed = await self._ensure_structure(
+            "slack", export.team, "", people, channels, older=older)
         if persons := await self._people_taken_for_bots(community_id, people):
             # Someone users.json does not list, seen here only in app posts, was taken for a bot; the database knows
             # them as a person (messages of their own): those posts are the app's, never their knowledge.
             for user in persons:
                 people[user]["is_bot"] = False
             export.attribute(messages, people)
-            community_id, member_ids, channel_ids = await self._ensure_structure("slack", export.team, "", people,
-                                                                                 channels, older=older)
+            community_id, member_ids, channel_ids, closed = await self._ensure_structure(
+                "slack", export.team, "", people, channels, older=older)
         incoming: list[IncomingMessage] = [
             export.to_incoming(m, channel_ids[ch_ext], ch_ext, member_ids, m["author"])
             for ch_ext, msgs in raw.items() for m in msgs
         ]
+        incoming = _read_channels_only(incoming, closed, report)
         # Its reactions are as they were when it was made, at least as late as its newest message (Slack's export
         # says no time of its own).
         made = datetime.fromtimestamp(newest, UTC) if newest is not None else None
@@ -176,7 +178,7 @@ class ImportService:
                 report.notes.append(f"{len(old_files)} channel(s) of {guild.name or guild.id} were exported before the "
                                     "history stored: members' names, channel names and reactions there are kept as "
                                     "they are now")
-            community_id, member_ids, channel_ids = await self._ensure_structure(
+            community_id, member_ids, channel_ids, closed = await self._ensure_structure(
                 "discord", guild.id, "" if exported_before(guild.exported_at, until) else guild.name, guild.people,
                 list(channels.values()))
             stored_roots = await self._stored_thread_roots(
@@ -193,6 +195,7 @@ class ImportService:
                     openerless.append((row, root))
                 incoming += [export.to_incoming(m, guild, ch, row, member_ids, root, stored_until=until)
                              for m in ch.ordered()]
+            incoming = _read_channels_only(incoming, closed, report)
             # A thread started on its own that the export does not hold: where the live bot stores its messages
             openerless += [(channel_ids[parent], thread) for thread, parent in guild.started_alone.items()
                            if thread not in guild.channels and parent in channel_ids]
@@ -211,8 +214,9 @@ class ImportService:
 
     async def _ensure_structure(self, platform: str, external_id: str, name: str, people: dict[str, dict],
                                 channels: list[dict], *, older: bool = False) -> tuple[int, dict[str, int],
-                                                                                      dict[str, int]]:
-        """The community, its members and channels: (community id, member ids, channel ids by external id). An
+                                                                                      dict[str, int], set[int]]:
+        """The community, its members and channels: (community id, member ids, channel ids by external id, the ids of
+        the channels not read, whose messages are not imported: see not_read). An
         `older` export names no existing channel anew. A channel an export lists without an id ("by_name") is the
         stored channel of that name; a channel with an id takes over the one an earlier such export stored under its
         name, so that the same messages, exported once without ids and once with, are stored once."""
@@ -223,6 +227,7 @@ class ImportService:
                 select(Channel).where(Channel.community_id == community.id))}
             by_name = {row.name: row for row in sorted(stored.values(), key=lambda r: r.id, reverse=True)}
             channel_ids = {}
+            closed: set[int] = set()
             for ch in channels:
                 ext = ch["id"]
                 if ch.get("by_name") and ch["name"] in by_name:
@@ -236,9 +241,11 @@ class ImportService:
                                            rename=not (older or ch.get("stale")),
                                            is_private=ch["is_private"], announcements=ch.get("announcements", False))
                 channel_ids[ch["id"]] = row.id
+                if not_read(row, listed_private=ch["is_private"]):
+                    closed.add(row.id)
         # The export may rename members without a message new or edited (so no refit): names are read again.
         self.expertise.forget_names(community.id)
-        return community.id, member_ids, channel_ids
+        return community.id, member_ids, channel_ids, closed
 
     async def _workspace(self, export: SlackExport, people: dict[str, dict], messages: list[dict],
                          given: bool) -> str:
@@ -395,6 +402,29 @@ class ImportService:
         async with self.db.sessions() as session:
             settings = await session.scalar(select(Community.settings).where(Community.id == community_id))
         return "ranking_fitted" in (settings or {})
+
+
+def not_read(channel: Channel, *, listed_private: bool) -> bool:
+    """Whether an import leaves a channel's messages out, as the live bot does not read it: an admin turned it off,
+    or it is private (the live bot saw it so) and nobody turned it on. A private conversation the export itself lists
+    as private is imported, as --include-private asked for it (unless turned off); a DiscordChatExporter file does
+    not say a text channel is private, so what the live bot learnt of it counts."""
+    if channel.ingest is not None:
+        return not channel.ingest
+    return not channel_ingested(channel) and not listed_private
+
+
+def _read_channels_only(incoming: list[IncomingMessage], closed: set[int],
+                        report: ImportReport) -> list[IncomingMessage]:
+    """The messages of the channels read; those of channels not read (see not_read) are counted and said."""
+    if not closed:
+        return incoming
+    kept = [m for m in incoming if m.channel_id not in closed]
+    if left := len(incoming) - len(kept):
+        report.not_read += left
+        report.notes.append(f"{left} message(s) in {len(closed)} channel(s) not read here (turned off, or private "
+                            "and not turned on) were not imported")
+    return kept
 
 
 async def _reached(session, community_id: int, until: float | None) -> None:  # noqa: ANN001
