@@ -174,8 +174,8 @@ def db_upgrade() -> None:
 def import_slack(
     path: Annotated[Path, typer.Argument(help="Slack export: folder or .zip")],
     team: Annotated[str | None, typer.Option(help="Workspace (team) id, when users.json lacks team_id")] = None,
-    include_private: Annotated[bool, typer.Option("--include-private",
-                                                  help="Also import private channels and DMs in the export")] = False,
+    include_private: Annotated[bool, typer.Option(
+        "--include-private", help="Also import private channels in the export (direct messages never)")] = False,
     workspace_url: Annotated[str | None, typer.Option(
         help="The workspace's address, e.g. https://acme.slack.com: links to imported messages open there (an "
              "export does not name it; the running bot records it too)")] = None,

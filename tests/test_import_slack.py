@@ -621,3 +621,27 @@ async def test_an_import_leaves_out_the_channels_the_bot_does_not_read(app, tmp_
                                        .join(Community, Community.id == Channel.community_id)
                                        .where(Community.platform == "discord").group_by(Channel.id))).all())
     assert stored[general] == 0 and sum(stored.values()) > 0  # the other channels are imported
+
+
+async def test_direct_messages_are_never_imported(app, tmp_path):
+    """--include-private brings private channels, never direct messages (dms.json, mpims.json): a DM between two
+    members went into the shared corpus, and its author was suggested to everyone for what they said there ("wrote
+    about it in a private channel"), where the live bot never stores a DM."""
+    root = write_slack_export(tmp_path / "export", USERS, THREADS)
+    (root / "dms.json").write_text(json.dumps([{"id": "D0PRIVATE", "members": ["UPG", "UASK1"]}]))
+    (root / "mpims.json").write_text(json.dumps([{"id": "G0GROUPDM", "name": "mpdm-petra--asha--kenji-1",
+                                                  "members": ["UPG", "UASK1", "UK8S"]}]))
+    (root / "groups.json").write_text(json.dumps([{"id": "G0SECRET", "name": "secret"}]))
+    for folder, text in (("D0PRIVATE", "between us, erlang otp supervision trees are my secret joy"),
+                         ("mpdm-petra--asha--kenji-1", "erlang otp supervision trees, just among us three"),
+                         ("secret", "the private channel asked for: sourdough starters")):
+        (root / folder).mkdir()
+        (root / folder / "2023-11-14.json").write_text(json.dumps([
+            {"type": "message", "user": "UPG", "text": text, "ts": f"{START + 500:.6f}"}]))
+    report = await app.importer.import_slack(root, include_private=True)
+    assert report.added == 18, report.summary()  # the 17 of #general and the private channel's
+    assert any("direct messages not imported (dms.json, mpims.json)" in note for note in report.notes)
+    async with app.db.sessions() as s:
+        texts = set(await s.scalars(select(Message.text)))
+    assert not any("erlang" in text for text in texts) and any("sourdough" in text for text in texts)
+    assert not any("private" in line for line in (await _evidence(app, "erlang otp supervision trees", "UASK2"))["UPG"])

@@ -32,6 +32,9 @@ SYSTEM_SUBTYPES = frozenset({
 # Of those, the ones that say a message was deleted: a thread root deleted with its replies kept stays as a
 # tombstone in its thread ("This message was deleted."); message_deleted names the message in deleted_ts.
 DELETION_SUBTYPES = frozenset({"tombstone", "message_deleted"})
+# Direct messages, one to one and in groups: members' own conversations, never imported (--include-private or not), as
+# the live bot never stores a DM.
+DIRECT_LISTS = ("dms.json", "mpims.json")
 
 
 # Link-preview fields the import reads; any other attachment field is left out of the parsed message.
@@ -267,8 +270,8 @@ class SlackExport:
     def read_channels(self) -> list[dict[str, Any]]:
         channels: list[dict[str, Any]] = []
         files = [("channels.json", False)]
-        if self.include_private:
-            files += [("groups.json", True), ("mpims.json", True), ("dms.json", True)]
+        if self.include_private:  # private channels; direct messages never (DIRECT_LISTS)
+            files += [("groups.json", True)]
         for name, private in files:
             if not self.source.exists(name):
                 continue
@@ -290,10 +293,13 @@ class SlackExport:
                     channels.append({"id": name, "name": name, "is_private": private, "by_name": True})
                     self.linkless.add(name)
         if not self.include_private:
-            skipped = [n for n in ("groups.json", "mpims.json", "dms.json") if self.source.exists(n)]
+            skipped = [n for n in ("groups.json",) if self.source.exists(n)]
             if skipped:
                 self.report.notes.append(f"private conversations not imported ({', '.join(skipped)}); "
                                          "use --include-private if members expect them to be read")
+        if direct := [n for n in DIRECT_LISTS if self.source.exists(n)]:
+            self.report.notes.append(f"direct messages not imported ({', '.join(direct)}): they are members' own "
+                                     "conversations, never read into what the community shares")
         self._name_unlisted_folders(channels)
         return channels
 
