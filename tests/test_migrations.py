@@ -110,6 +110,11 @@ def test_urls_other_tools_write_get_the_async_driver():
     assert engine.url.query == {}
     with pytest.raises(UserError, match="option 'options' is libpq's"):
         async_url("postgresql://u@h/db?options=-csearch_path%3Dx")
+    # Any other option asyncpg has no keyword for: connect() raised a TypeError traceback (privacy audit)
+    with pytest.raises(UserError, match="option 'foo' is not one the driver, asyncpg, takes"):
+        async_url("postgres://u:pw@h/db?password=x&foo=bar")
+    kept = "postgresql+asyncpg://u@/db?command_timeout=5&host=%2Ftmp%2Fsock&target_session_attrs=primary"
+    assert async_url(kept) == kept
     assert shown_url("postgresql://h/db?user=u&password=s3cret&ssl=require") == \
         "postgresql://h/db?user=u&password=***&ssl=require"
 

@@ -66,7 +66,21 @@ def _libpq_options(parsed):  # noqa: ANN001, ANN202  (a sqlalchemy URL)
         if name in parsed.query:
             raise UserError(f"database URL (--db / CONNECTIVE_DATABASE_URL): option {name!r} is libpq's (psycopg2); "
                             "connective's driver, asyncpg, does not take it: remove it")
+    for name in parsed.query:  # anything else asyncpg's connect() would refuse with a traceback
+        if name not in _ASYNCPG_OPTIONS:
+            raise UserError(f"database URL (--db / CONNECTIVE_DATABASE_URL): option {name!r} is not one the driver, "
+                            "asyncpg, takes (it takes ssl, timeout, command_timeout, application_name, host, …): "
+                            "remove it")
     return parsed
+
+
+# What a URL's query may hold: asyncpg.connect()'s keyword arguments that a text can give, SQLAlchemy's own
+# (prepared_statement_cache_size), and application_name, which _connect_args passes on as a server setting.
+_ASYNCPG_OPTIONS = frozenset({
+    "host", "port", "user", "password", "passfile", "service", "servicefile", "database", "timeout",
+    "statement_cache_size", "max_cached_statement_lifetime", "max_cacheable_statement_size", "command_timeout", "ssl",
+    "direct_tls", "target_session_attrs", "krbsrvname", "gsslib", "prepared_statement_cache_size", "application_name",
+})
 
 
 def _connect_args(parsed) -> dict[str, Any]:  # noqa: ANN001  (a sqlalchemy URL)
