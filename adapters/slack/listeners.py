@@ -7,11 +7,12 @@ processes once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import functools
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -82,6 +83,33 @@ class _NoBodies(logging.Filter):
         return True
 
 
+class InOrder:
+    """Events of one channel handled one at a time, in the order they came. Each listener runs as a task of its own,
+    and a message waits on users.info and its embedding before it is stored: a reaction to it, or its edit, sent at
+    once after it (a burst, a Socket Mode backlog after a reconnect) overtook it and found no message to change."""
+
+    def __init__(self) -> None:
+        self._locks: dict[tuple[str, str], tuple[asyncio.Lock, int]] = {}
+
+    @contextlib.asynccontextmanager
+    async def of(self, community: str, channel: str) -> AsyncIterator[None]:
+        if not channel:
+            yield
+            return
+        key = (community, channel)
+        lock, users = self._locks.get(key) or (asyncio.Lock(), 0)
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:  # asyncio's lock is taken in the order it was asked for
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users == 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
+
+
 class SlackAdapter:
     def __init__(self, app: App, client: AsyncWebClient, workspace: Workspace, *, signing_secret: str | None,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
@@ -92,6 +120,7 @@ class SlackAdapter:
         self.sender = SlackSender(client, workspace.url)
         self.busy = 0  # listeners running; tests wait for it to fall back to 0
         self.directory = Directory(client)
+        self.in_order = InOrder()
         bolt_logger = logging.getLogger("slack_bolt")
         if not any(isinstance(f, _NoBodies) for f in bolt_logger.filters):
             bolt_logger.addFilter(_NoBodies())  # bolt's own loggers copy it when the app is made, below
@@ -135,7 +164,8 @@ class SlackAdapter:
         if isinstance(event, ev.MemberJoined | ev.MemberLeft) and event.user_name:  # the account's own object
             self.directory.learn(event.user, Person(name=event.user_name, timezone=getattr(event, "timezone", None),
                                                     is_bot=bool(event.is_bot)))
-        await self._handle(await self._with_names(event))
+        async with self.in_order.of(event.community, event.channel):  # asked for before any await: in arrival order
+            await self._handle(await self._with_names(event))
 
     @_counted
     async def on_command(self, body: dict[str, Any], respond: Respond) -> None:
