@@ -72,6 +72,20 @@ def test_edit_of_a_dm_and_malformed_payloads_are_skipped():
         assert translate_event(broken, WS) is None
 
 
+def test_payloads_of_the_wrong_shape_are_skipped_not_raised():
+    """Found by fuzzing: each of these raised out of the translator (a traceback in the listener's log)."""
+    message = load("event_message.json")
+    for broken in ({**message, "event": "text"}, {**message, "event": {**message["event"], "type": {}}}):
+        assert translate_event(broken, WS) is None
+    late = translate_event({**message, "event": {**message["event"], "ts": "1e30", "event_ts": 1e30}}, WS)
+    assert late is not None  # no time in it: when the envelope says it came
+    command = load("command_whoknows.json")
+    for broken in ({**command, "command": {}}, {**command, "text": 3.5}, {**command, "text": {"a": 1}}):
+        assert translate_command(broken, WS) is None
+    click = load("block_actions_home.json")
+    assert translate_action({**click, "team": "T1"}, click["actions"][0], WS) is None
+
+
 def test_commands():
     who = translate_command(load("command_whoknows.json"), WS)
     assert (who.name, who.args, who.user, who.channel) == ("whoknows", "postgres index ignored", "UASK1", "C0GENERAL")

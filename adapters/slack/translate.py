@@ -17,6 +17,8 @@ log = logging.getLogger(__name__)
 Payload = dict[str, Any]
 PLATFORM = "slack"
 PRIVATE_CHANNEL_TYPES = frozenset({"group", "im", "mpim"})
+# What a payload of the wrong shape raises in a translator (a field of another type than Slack sends): skipped, logged.
+MALFORMED = (TypeError, AttributeError, KeyError, ValueError)
 
 
 @dataclass(frozen=True)
@@ -43,7 +45,7 @@ SLACKBOT = "USLACKBOT"
 def slack_time(ts: str | float | None, fallback: datetime | None = None) -> datetime:
     try:
         return datetime.fromtimestamp(float(ts), UTC)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError, OSError):  # "1e30" is a number, but no time
         return fallback or datetime.now(UTC)
 
 
@@ -179,13 +181,16 @@ EVENTS: dict[str, Callable[[Payload, Payload, Workspace], ev.Event | None]] = {
 def translate_event(body: Payload, ws: Workspace) -> ev.Event | None:
     """An Events API envelope (`event_callback`) as a core event, or None when it is not one we use."""
     event = body.get("event") or {}
+    if not isinstance(event, dict) or not isinstance(event.get("type", ""), str):
+        log.warning("malformed event %s skipped: no event object with a type", str(body.get("event_id"))[:80])
+        return None
     handler = EVENTS.get(event.get("type", ""))
     if handler is None:
         return None
     try:
         return handler(body, event, ws)
-    except (TypeError, AttributeError, KeyError) as exc:
-        log.warning("malformed %s event %s skipped: %s", event.get("type"), body.get("event_id"), exc)
+    except MALFORMED as exc:
+        log.warning("malformed %s event %s skipped: %s", event.get("type"), str(body.get("event_id"))[:80], exc)
         return None
 
 
@@ -240,6 +245,14 @@ def command_text(text: str) -> str:
 
 
 def translate_command(body: Payload, ws: Workspace, now: datetime | None = None) -> ev.CommandInvoked | None:
+    try:
+        return _command(body, ws, now)
+    except MALFORMED as exc:
+        log.warning("malformed %s command skipped: %s", str(body.get("command"))[:40], exc)
+        return None
+
+
+def _command(body: Payload, ws: Workspace, now: datetime | None) -> ev.CommandInvoked | None:
     parse = COMMANDS.get(body.get("command", ""))
     if parse is None or not body.get("user_id"):
         return None
@@ -255,6 +268,14 @@ def translate_command(body: Payload, ws: Workspace, now: datetime | None = None)
 # -- interactivity (buttons) ---------------------------------------------------------------------------
 def translate_action(body: Payload, action: Payload, ws: Workspace,
                      now: datetime | None = None) -> ev.ActionClicked | None:
+    try:
+        return _action(body, action, ws, now)
+    except MALFORMED as exc:
+        log.warning("malformed button click skipped: %s", exc)
+        return None
+
+
+def _action(body: Payload, action: Payload, ws: Workspace, now: datetime | None) -> ev.ActionClicked | None:
     user = (body.get("user") or {}).get("id")
     if not user or not action.get("action_id"):
         return None
