@@ -259,6 +259,11 @@ def test_malformed_payloads_are_skipped_not_raised():
     assert translate("MESSAGE_CREATE", "not a dict", CTX) == []
     assert translate("MESSAGE_REACTION_ADD", {"guild_id": GUILD, "channel_id": HELP}, CTX) == []
     assert translate("PRESENCE_UPDATE", {}, CTX) == []
+    # Found by fuzzing: a field that is no object where one is expected raised AttributeError out of the translator.
+    assert translate("MESSAGE_CREATE", {**load("message_create"), "member": "-5"}, CTX) == []
+    assert translate("MESSAGE_REACTION_ADD", {**load("message_reaction_add"), "emoji": "inf"}, CTX) == []
+    assert translate("GUILD_MEMBER_REMOVE", {**load("guild_member_remove"), "user": "x"}, CTX) == []
+    assert translate("INTERACTION_CREATE", {**load("interaction_whoknows"), "member": "x"}, CTX) == []
 
 
 def test_custom_ids_round_trip_and_limits():

@@ -426,6 +426,6 @@ def translate(event_type: str, data: Any, ctx: Context) -> list[ev.Event]:
         return []
     try:
         return translator(data, ctx)
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:  # a field of another shape
         log.warning("malformed %s payload skipped (%s: %s)", event_type, type(exc).__name__, exc)
         return []
