@@ -645,3 +645,19 @@ async def test_direct_messages_are_never_imported(app, tmp_path):
         texts = set(await s.scalars(select(Message.text)))
     assert not any("erlang" in text for text in texts) and any("sourdough" in text for text in texts)
     assert not any("private" in line for line in (await _evidence(app, "erlang otp supervision trees", "UASK2"))["UPG"])
+
+
+async def test_a_channel_named_as_no_folder_is_looked_for_by_its_id_only(app, tmp_path):
+    """Found by fuzzing: a channel named "/general" in channels.json raised out of the import (NotImplementedError,
+    a traceback), and one named ".." read the JSON files beside the export as its days."""
+    folder = write_slack_export(tmp_path / "export", USERS, THREADS[:2])
+    (tmp_path / "beside.json").write_text(json.dumps([{"type": "message", "user": "UASK1", "ts": "1600000000.000100",
+                                                       "text": "not of this export"}]))
+    channels = json.loads((folder / "channels.json").read_text())
+    channels += [{"id": "C0ROOTED", "name": "/general"}, {"id": "C0DOTS", "name": ".."}]
+    (folder / "channels.json").write_text(json.dumps(channels))
+    report = await app.importer.import_slack(folder)
+    assert report.errors == [] and report.added == 5
+    async with app.db.sessions() as s:
+        beside = select(func.count()).select_from(Message).where(Message.text == "not of this export")
+        assert await s.scalar(beside) == 0

@@ -116,6 +116,12 @@ def parse_message(m: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def folder_name(name: str) -> bool:
+    """Whether a channel's name (or id) can be one folder of an export, as Slack names them: not ".", "..", nor
+    a path."""
+    return name not in ("", ".", "..") and "/" not in name and "\x00" not in name
+
+
 def slack_permalink(channel_id: str, ts: str, thread_ts: str | None = None) -> str:
     link = f"{SLACK_ARCHIVES}{channel_id}/p{ts.replace('.', '')}"
     if thread_ts and thread_ts != ts:
@@ -332,8 +338,12 @@ class SlackExport:
         try:
             # The folder is named by the channel's name (a "[" in it is no pattern: "help[racket]" matched nothing and
             # its messages were lost without a word), or by its id, as slackdump writes them.
-            names = self.source.names(f"{glob.escape(channel['name'])}/*.json") or (
-                self.source.names(f"{glob.escape(channel['id'])}/*.json") if channel["id"] != channel["name"] else [])
+            # A name that is no one folder ("/help", "..", "a/b") is not looked for: "/help" raised out of the import
+            # (a traceback), ".." read the JSON files beside the export as this channel's days.
+            names = []
+            for folder in dict.fromkeys((channel["name"], channel["id"])):
+                if folder_name(folder) and (names := self.source.names(f"{glob.escape(folder)}/*.json")):
+                    break
         except OSError as exc:  # a name no filesystem takes (too long): that channel is lost, not the export
             self.report.errors.append(f"{self.source.label(channel['name'][:60])}: channel folder unreadable "
                                       f"({exc.strerror})")
