@@ -1065,3 +1065,18 @@ async def test_a_server_followed_live_keeps_its_live_reactions_when_an_earlier_e
                                                          reactions=[_thumbs("902")]))
     await app.importer.import_discord([tmp_path / "may"])
     assert (await _state(app))[3] == {"902", "903"}
+
+
+async def test_a_time_at_the_edge_of_the_calendar_loses_its_message_not_the_import(app, tmp_path):
+    """Found by fuzzing: a timestamp that is before year 1 or after 9999 in UTC ("0001-01-01T00:00:00+05:00") was read,
+    and failed the whole import where it was stored (OverflowError, a traceback)."""
+    folder = tmp_path / "export"
+    shutil.copytree(FIRST, folder)
+    path = folder / f"Fernhill Makers - Text Channels - general [{GENERAL}].json"
+    data = json.loads(path.read_text())
+    data["messages"][0]["timestamp"] = "0001-01-01T00:00:00+05:00"
+    data["messages"][1]["timestamp"] = "9999-12-31T23:59:59-05:00"
+    data["messages"][2]["timestampEdited"] = "9999-12-31T23:59:59-05:00"  # the edit is no time: the message stays
+    path.write_text(json.dumps(data))
+    report = await app.importer.import_discord([folder])
+    assert (report.errors, report.malformed, report.added) == ([], 2, 17)

@@ -66,9 +66,11 @@ def parse_time(value: Any) -> datetime | None:
         return None
     try:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        # In UTC here: "0001-01-01T00:00:00+05:00" is before the first day datetime knows there, and failed the
+        # whole import where it was stored (OverflowError).
+        return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+    except (ValueError, OverflowError):
         return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def message_text(m: dict[str, Any]) -> str:
