@@ -217,6 +217,9 @@ class Core:
     # -- entry point -------------------------------------------------------------------------------
     async def handle(self, event: ev.Event) -> list[Action]:
         """Process one event at most once (by its platform event id) and return what to do."""
+        if why := ev.malformed(event):
+            log.warning("malformed %s %s event skipped: %s", event.platform, type(event).__name__, why)
+            return []
         self._in_hand += 1
         self._idle.clear()
         try:

@@ -1,8 +1,10 @@
 """Core events: what adapters hand to the core. No platform objects in here."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
+
+from bot.safety import storable, usable_id
 
 
 def utcnow() -> datetime:
@@ -110,3 +112,29 @@ class ActionClicked(Event):
     # The message the button is on (a Slack ts, a Discord message id), which an UpdateMessage can then change; ""
     # where there is none to change (App Home, an ephemeral message, the console)
     message_ref: str = ""
+
+
+# The fields of events that name something on the platform (stored as ids, or looked up by them).
+ID_FIELDS = ("community", "user", "channel", "thread", "message_id", "reply_to")
+TEXT_FIELDS = ("event_id", "text", "user_name", "channel_name", "reaction", "name", "args", "action", "value",
+               "permalink", "timezone", "message_ref")
+
+
+def malformed(event: Event) -> str | None:
+    """Why an event cannot be handled, or None. An adapter hands on what the platform sent; a field of another shape
+    (a list for a user id, an id with a lone surrogate or a NUL, an id of a hundred digits) failed in the database,
+    with a traceback, where a malformed payload is skipped with a log line."""
+    for f in fields(event):
+        value = getattr(event, f.name)
+        if f.name in ID_FIELDS:
+            if value is None and f.name in ("thread", "reply_to"):  # the optional ones
+                continue
+            if not isinstance(value, str) or value and not usable_id(value):
+                return f"{f.name} {str(value)[:40]!r} is not an id"
+        elif f.name in TEXT_FIELDS and value is not None and not isinstance(value, str):
+            return f"{f.name} is {type(value).__name__}, not text"
+    if not isinstance(event.time, datetime):
+        return "no time"
+    if event.event_id and (len(event.event_id) > 200 or storable(event.event_id) != event.event_id):
+        return f"event id {event.event_id[:40]!r} is no id"
+    return None

@@ -1144,3 +1144,29 @@ async def test_what_a_suggestion_shows_cannot_ping_wherever_it_is_shown(app):
     shown = " ".join(line for f in found if f.user in ("U2", "U3") for line in f.why)
     assert "workshop" in shown and "reqwest" in shown, shown
     assert "@\u200beveryone reminder" in shown and "@everyone" not in shown and "<!" not in shown
+
+
+async def test_an_event_with_ids_of_another_shape_is_skipped_with_a_log_line(app, caplog):
+    """Found by fuzzing the adapters' payloads: an id that is a list, holds a lone surrogate or a NUL, or is a
+    hundred digits long reached the database and failed there, a traceback in the log (on PostgreSQL also a NUL)."""
+    good = dict(community="TSHAPE", platform="slack", user="U1", channel="C1", message_id="1700000000.000100",
+                text="how do I tune postgres autovacuum", event_id="Ev1")
+    bad = [dict(user=["U1"]), dict(user="\ud800"), dict(community="T\x00"), dict(community="9" * 100),
+           dict(message_id={"a": 1}), dict(message_id=None), dict(text=["x"]), dict(event_id="\udc00abc"),
+           dict(reply_to=3)]
+    for n, change in enumerate(bad):
+        caplog.clear()
+        assert await app.core.handle(ev.MessagePosted(**{**good, "event_id": f"Ev{n}", **change})) == []
+        assert not [r for r in caplog.records if r.exc_info], change
+        assert any("malformed" in r.getMessage() for r in caplog.records), change
+    for event in (ev.ReactionAdded(community="TSHAPE", platform="discord", user=[1, 2], channel="C1",
+                                   message_id="1", reaction="x"),
+                  ev.ReactionAdded(community="TSHAPE", platform="discord", user="1", channel="C1", message_id="1",
+                                   reaction={"a": 1}),
+                  ev.MessageDeleted(community="TSHAPE", platform="discord", user="", channel="C1", message_id=[1, 2])):
+        caplog.clear()
+        assert await app.core.handle(event) == []
+        assert not [r for r in caplog.records if r.exc_info], event
+    await app.core.handle(ev.MessagePosted(**good))  # the well-formed one is stored
+    async with app.db.sessions() as s:
+        assert await s.scalar(select(func.count()).select_from(Message)) == 1
