@@ -96,7 +96,7 @@ class InOrder:
         if not channel:
             yield
             return
-        key = (community, channel)
+        key = (str(community), str(channel))  # (a malformed event's are no strings; the core skips it)
         lock, users = self._locks.get(key) or (asyncio.Lock(), 0)
         self._locks[key] = (lock, users + 1)
         try:
