@@ -237,6 +237,24 @@ async def test_an_edit_and_a_reaction_sent_at_once_after_a_message_are_not_lost(
     assert slack.adapter.in_order._locks == {}  # nothing kept once a channel is quiet
 
 
+async def test_a_question_is_answered_while_its_channel_waits(slack):
+    """A question is not stored, so it does not wait its turn in the channel: the first one loads the corpus (15-27 s
+    at 200,000 messages), and the channel's messages would wait behind it, and it behind them."""
+    async with slack.adapter.in_order.of(TEAM, "C0GENERAL"):  # the channel busy with an event before
+        assert await slack.event(fresh("event_app_mention.json")) == 200
+        [answer] = await slack.fake.wait_for("chat.postEphemeral")
+        assert "<@UK8S>" in text_of(answer)
+        assert await slack.event(fresh("event_message.json")) == 200
+        await asyncio.sleep(0.2)
+        async with slack.app.db.sessions() as s:  # a message waits for the channel's turn
+            assert await s.scalar(select(func.count()).select_from(Message)
+                                  .where(Message.external_id == "1700000100.000200")) == 0
+    await slack.adapter.idle()
+    async with slack.app.db.sessions() as s:
+        assert await s.scalar(select(func.count()).select_from(Message)
+                              .where(Message.external_id == "1700000100.000200")) == 1
+
+
 async def test_a_deleted_thread_parent_is_deleted_and_its_replies_kept(slack):
     """Slack tells the deletion of a message with replies as an edit into a tombstone, not as message_deleted."""
     root = "1700000150.000100"

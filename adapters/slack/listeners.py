@@ -35,6 +35,7 @@ from adapters.slack.translate import (
 )
 from bot import events as ev
 from bot.actions import DirectMessage, Document, Reply
+from bot.core import asks_the_bot
 from bot.services.mentoring_form import FORM_ACTION, field_errors, opens_form
 
 if TYPE_CHECKING:
@@ -164,6 +165,11 @@ class SlackAdapter:
         if isinstance(event, ev.MemberJoined | ev.MemberLeft) and event.user_name:  # the account's own object
             self.directory.learn(event.user, Person(name=event.user_name, timezone=getattr(event, "timezone", None),
                                                     is_bot=bool(event.is_bot)))
+        if isinstance(event, ev.MessagePosted) and asks_the_bot(event):
+            # Answered beside the channel's order, as on Discord (a question is not stored): the first one loads the
+            # community's corpus (15-27 s at 200,000 messages), and the channel's messages would wait behind it.
+            await self._handle(await self._with_names(event))
+            return
         async with self.in_order.of(event.community, event.channel):  # asked for before any await: in arrival order
             await self._handle(await self._with_names(event))
 
