@@ -1,6 +1,7 @@
 """Actions (what the core wants done) and the neutral document each adapter renders."""
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -79,6 +80,9 @@ class Reply(Action):
 class DirectMessage(Action):
     user: str
     doc: Document
+    # A stable id (e.g. "intro:42") of a message the core may change later: the adapter tells it where the message
+    # went (Core.delivered), the channel and the message's own id, so an UpdateMessage can address it.
+    key: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -100,6 +104,10 @@ class PostToChannel(Action):
     channel: str
     doc: Document
     thread: str | None = None
+
+
+# Told where a keyed DirectMessage went: (its key, the channel, the message's id on the platform).
+Delivered = Callable[[str, str, str], Awaitable[None]]
 
 
 class Sender(Protocol):

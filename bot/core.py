@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import events as ev
 from bot import metrics
-from bot.actions import Action, Button, Document, Evidence, ExpertCard, Reply, Section, Sender
+from bot.actions import Action, Button, Document, Evidence, ExpertCard, Reply, Section, Sender, UpdateMessage
 from bot.command_names import command, help_names
 from bot.db.engine import Database
 from bot.db.models import (
@@ -69,6 +69,7 @@ _ADDRESSED = re.compile(r"^(?:[\s:,;.!-]|<@[^>]+>|(?:hey|hi|hello)\b)*", re.I)  
 
 Handler = Callable[[ev.CommandInvoked, int, int], Awaitable[list[Action]]]
 ClickHandler = Callable[[ev.ActionClicked, int], Awaitable[list[Action]]]
+DeliveredHandler = Callable[[str, str, str], Awaitable[None]]
 
 
 def asked_topic(text: str) -> str | None:
@@ -116,6 +117,13 @@ def expert_cards(suggestions: list[Suggestion], question_id: int | None = None) 
 class Scope:
     community_id: int
     member_id: int
+
+
+def _requests_withdrawn(community: str, where: list[tuple[str, str]]) -> list[Action]:
+    """The intro requests a member sent and nobody answered, changed to say they were withdrawn, without the
+    question (the member's words) and without their buttons."""
+    doc = Document(text=render("intro_settled_withdrawn"))
+    return [UpdateMessage(community=community, channel=channel, message_ref=ref, doc=doc) for channel, ref in where]
 
 
 def pool_capacity(db: Database) -> int:
@@ -168,6 +176,8 @@ class Core:
         }
         # Button clicks by the part of the action name before the first dot ("intro.accept" -> "intro").
         self.clicks: dict[str, ClickHandler] = {}
+        # Told where a keyed DirectMessage went (Core.delivered), by the part of its key before the first colon.
+        self.deliveries: dict[str, DeliveredHandler] = {}
         # Called with (community id, the questions whose request to a member was open) when that member is
         # forgotten: their askers are owed an answer (intros offer the next expert).
         self.on_requests_dropped: list[Callable[[int, list[int], datetime], Awaitable[list[Action]]]] = []
@@ -188,6 +198,21 @@ class Core:
 
     def register_click(self, prefix: str, handler: ClickHandler) -> None:
         self.clicks[prefix] = handler
+
+    def register_delivered(self, prefix: str, handler: DeliveredHandler) -> None:
+        self.deliveries[prefix] = handler
+
+    async def delivered(self, key: str, channel: str, message_ref: str) -> None:
+        """An adapter sent a keyed DirectMessage (bot.actions.Delivered): its service keeps where it went. A failure
+        here is logged; the message was sent all the same."""
+        handler = self.deliveries.get(key.partition(":")[0])
+        if handler is None:
+            log.warning("no handler for delivered message %r", key[:100])
+            return
+        try:
+            await handler(key, channel, message_ref)
+        except Exception:
+            log.exception("keeping where message %r went failed", key[:100])
 
     async def deliver(self, platform: str, actions: list[Action]) -> list[Action]:
         """Send actions produced outside an event (scheduled jobs) through the platform's adapter.
@@ -539,8 +564,11 @@ class Core:
         return await find_member_at_start(session, community_id, text)
 
     async def _cmd_optout(self, event: ev.CommandInvoked, community_id: int, member_id: int) -> list[Action]:
-        removed = await self._remove_member_data(community_id, member_id, forget=False, now=event.time)
-        return [self._reply(event, render("optout", messages=removed, optin=command(event.platform, "optin")))]
+        withdrawn: list[tuple[str, str]] = []
+        removed = await self._remove_member_data(community_id, member_id, forget=False, now=event.time,
+                                                 withdrawn=withdrawn)
+        return [self._reply(event, render("optout", messages=removed, optin=command(event.platform, "optin"))),
+                *_requests_withdrawn(event.community, withdrawn)]
 
     async def _cmd_optin(self, event: ev.CommandInvoked, community_id: int, member_id: int) -> list[Action]:
         async with self.db.sessions.begin() as session:
@@ -550,8 +578,9 @@ class Core:
 
     async def _cmd_forget_me(self, event: ev.CommandInvoked, community_id: int, member_id: int) -> list[Action]:
         dropped: list[int] = []
+        withdrawn: list[tuple[str, str]] = []
         removed = await self._remove_member_data(community_id, member_id, forget=True, now=event.time,
-                                                 dropped=dropped)
+                                                 dropped=dropped, withdrawn=withdrawn)
         owed: list[Action] = []
         for hook in self.on_requests_dropped:  # after the removal: a failure here must not hide that it was done
             try:
@@ -560,12 +589,14 @@ class Core:
                 log.exception("after /forget-me: offering the next expert to askers of %d open request(s) failed",
                               len(dropped))
         return [self._reply(event, render("forget_me", messages=removed, optin=command(event.platform, "optin"))),
-                *owed]
+                *_requests_withdrawn(event.community, withdrawn), *owed]
 
     async def _remove_member_data(self, community_id: int, member_id: int, *, forget: bool, now: datetime,
-                                  dropped: list[int] | None = None) -> int:
+                                  dropped: list[int] | None = None,
+                                  withdrawn: list[tuple[str, str]] | None = None) -> int:
         """Remove what is stored about a member; forgetting them, `dropped` gets the questions whose request to
-        them was still open."""
+        them was still open. `withdrawn` gets where the messages of the requests they sent and nobody answered are
+        (channel, message id): they quote the member's question."""
         async with self.db.sessions.begin() as session:
             member = await session.get(Member, member_id)
             # Threads with no opening message where they asked have no question any more (the next message answered).
@@ -576,7 +607,9 @@ class Core:
                         Message.community_id == community_id, Message.author_id == member_id,
                         Message.thread_external_id.is_not(None)))).all())
             removed = await delete_member_data(session, community_id, member_id)
-            await delete_questions_of(session, community_id, member_id, now)
+            where = await delete_questions_of(session, community_id, member_id, now)
+            if withdrawn is not None:
+                withdrawn.extend(where)
             member.profiling_consent = False
             if forget:
                 open_to_them = await forget_member_everywhere(session, community_id, member_id)

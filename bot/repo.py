@@ -370,15 +370,18 @@ async def delete_member_data(session: AsyncSession, community_id: int, member_id
     return len(ids)
 
 
-async def delete_questions_of(session: AsyncSession, community_id: int, member_id: int, now: datetime) -> None:
+async def delete_questions_of(session: AsyncSession, community_id: int, member_id: int,
+                              now: datetime) -> list[tuple[str, str]]:
     """Remove the questions a member asked, and the experts' "not my area" topics copied from them (their words).
     The intro requests they sent stay, without the question and without who asked: each still counts against the
     weekly cap of the expert who received it (opting out and back in between requests sent an expert any number
-    of them). A request not answered yet is withdrawn."""
+    of them). A request not answered yet is withdrawn: returned are where those requests' messages are (channel,
+    message id; those known), which quote the member's words."""
     asked = (Intro.community_id == community_id) & (Intro.asker_id == member_id)
-    withdrawn = await session.execute(update(Intro).where(asked, Intro.state == IntroState.REQUESTED.value)
-                                      .values(state=IntroState.WITHDRAWN.value, decided_at=now))
-    metrics.INTROS.labels(IntroState.WITHDRAWN.value).inc(withdrawn.rowcount or 0)
+    withdrawn = (await session.execute(update(Intro).where(asked, Intro.state == IntroState.REQUESTED.value)
+                                       .values(state=IntroState.WITHDRAWN.value, decided_at=now)
+                                       .returning(Intro.request_channel, Intro.request_ref))).all()
+    metrics.INTROS.labels(IntroState.WITHDRAWN.value).inc(len(withdrawn))
     await session.execute(update(Intro).where(asked).values(asker_id=None, question_id=None))
     theirs = select(Question.id).where(Question.community_id == community_id, Question.asker_id == member_id)
     # An expert's "not my area" holds the question's words: it goes too.
@@ -386,6 +389,7 @@ async def delete_questions_of(session: AsyncSession, community_id: int, member_i
     await session.execute(delete(Question).where(Question.community_id == community_id,
                                                  Question.asker_id == member_id))
     await session.flush()
+    return [(channel, ref) for channel, ref in withdrawn if channel and ref]
 
 
 async def forget_member_everywhere(session: AsyncSession, community_id: int, member_id: int) -> list[int]:

@@ -25,6 +25,7 @@ class Call:
     path: str  # without the /api/v10 prefix
     json: Any
     query: dict[str, str]
+    answer: Any = None  # what the fake answered (a posted message, with its id)
 
 
 @dataclass
@@ -149,6 +150,7 @@ class FakeDiscord:
             self.calls.append(call)
             self._changed.notify_all()
         status, answer = self._answer(call)
+        call.answer = answer
         if status == 204:
             return web.Response(status=204)
         # discord.py reads JSON only under exactly this content type (no charset).

@@ -20,6 +20,7 @@ class Call:
     method: str  # "chat.postMessage", or "response_url" for webhook replies
     body: dict[str, Any]
     token: str = ""
+    answer: dict[str, Any] | None = None  # what the fake answered (a posted message's ts)
 
 
 @dataclass
@@ -103,8 +104,9 @@ class FakeSlack:
             self.calls.append(Call(f"429:{method}", body, token))
             return web.json_response({"ok": False, "error": "ratelimited"}, status=429,
                                      headers={"Retry-After": str(self.retry_after)})
-        self.calls.append(Call(method, body, token))
-        return web.json_response(self._answer(method, body))
+        answer = self._answer(method, body)
+        self.calls.append(Call(method, body, token, answer))
+        return web.json_response(answer)
 
     async def _socket(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse()

@@ -4,6 +4,7 @@ websockets, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 
 import discord
 import pytest
@@ -419,6 +420,27 @@ async def test_intro_flow_asks_the_expert_by_dm_then_opens_a_private_thread(app,
         [settled] = await fake_discord.wait_for("PATCH", rf"/webhooks/{BOT}/token-{yes['id']}/messages/@original")
         assert "postgres index tuning" in str(settled.json) and "You accepted" in str(settled.json)
         assert not settled.json.get("components")
+
+
+async def test_a_request_left_unanswered_says_it_expired_and_loses_its_buttons(app, fake_discord):
+    """The intro timeout's sweep changes the request in the expert's DM: its buttons stayed until clicked."""
+    async with running_bot(app, fake_discord) as bot:
+        await send(fake_discord, bot, "MESSAGE_CREATE", "message_create")
+        await send(fake_discord, bot, "MESSAGE_CREATE", "message_create_reply")
+        await send(fake_discord, bot, "INTERACTION_CREATE", "interaction_whoknows")
+        [answer] = await fake_discord.wait_for("PATCH", rf"/webhooks/{BOT}/[^/]+/messages/@original")
+        click = load("interaction_intro_request")
+        click["data"]["custom_id"] = _custom_ids(answer.json)[0]
+        click["message"]["components"] = answer.json["components"]
+        await send(fake_discord, bot, "INTERACTION_CREATE", click)
+        petra_dm = "9" + PETRA[1:]
+        [asked] = await fake_discord.wait_for("POST", rf"/channels/{petra_dm}/messages")
+        await fake_discord.wait_for("POST", rf"/webhooks/{BOT}/token-1100000000000000604")  # the asker's note
+        app.intros.clock = lambda: datetime.now(UTC) + timedelta(hours=24, minutes=5)
+        assert await app.intros.sweep() == 1
+        [expired] = await fake_discord.wait_for("PATCH", rf"/channels/{petra_dm}/messages/{asked.answer['id']}")
+        assert "postgres index tuning" in str(expired.json) and "expired" in str(expired.json)
+        assert not expired.json.get("components") and expired.json["allowed_mentions"] == NO_PINGS
 
 
 async def test_a_member_who_leaves_is_not_suggested_nor_asked_until_they_join_again(app, fake_discord):

@@ -344,3 +344,20 @@ async def test_a_button_names_only_an_expert_suggested_for_its_question(app, tmp
         assert (await s.scalar(select(Intro.id).limit(1))) is None
     _, request = await _request(console, "UASK1", cards[0][1])  # one it suggested is still asked for
     assert request.user == cards[0][0]
+
+
+async def test_a_request_withdrawn_before_its_message_was_known_is_changed_when_it_is(app, tmp_path):
+    """The asker opted out between the request's sending and the adapter's word of where it went (Core.delivered):
+    the message is changed then, so the expert's DM keeps neither their words nor live buttons."""
+    console, sender = await _setup(app, tmp_path)
+    [(_, value), *_] = await _ask(console, "UASK1", "who knows why postgres ignores my index?")
+    _, request = await _request(console, "UASK1", value)
+    assert request.key == f"intro:{_button(request, 'intro.accept')}"
+    await _act(console, "UASK1", "/optout")
+    assert sender.sent == []  # the console reported no message: nothing to change yet
+    await app.core.delivered(request.key, "DUPG", "1709542800.000100")
+    [withdrawn] = sender.sent
+    assert (withdrawn.channel, withdrawn.message_ref) == ("DUPG", "1709542800.000100")
+    assert "withdrawn" in withdrawn.doc.plain() and "postgres" not in withdrawn.doc.plain()
+    await app.core.delivered("intro:not-a-number", "DUPG", "1")  # a bad key is logged, not raised
+    await app.core.delivered("nobody:1", "DUPG", "1")

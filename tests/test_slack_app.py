@@ -426,10 +426,39 @@ async def test_intro_state_machine_over_slack(slack):
     assert await slack.app.intros.sweep() == 0
     assert len(slack.dm("UASK1")) == before + 1
     assert "could not happen" in text_of(slack.dm("UASK1")[-1])
+    # The request the expert did not answer says it expired, and its buttons are gone (they were left to be clicked)
+    expert = value.split(":")[1]
+    [expired] = [m for m in fake.of("chat.update") if m["channel"] == f"D{expert}"]
+    assert "css grid centering" in text_of(expired) and "expired" in text_of(expired) and not buttons(expired)
+    async with slack.app.db.sessions() as s:
+        sent = await s.scalar(select(Intro.request_ref).where(Intro.state == IntroState.EXPIRED))
+    [request] = [c.answer for c in fake.calls if c.method == "chat.postMessage" and c.body["channel"] == f"D{expert}"]
+    assert expired["ts"] == sent == request["ts"]
 
     async with slack.app.db.sessions() as s:
         states = sorted(s for s in await s.scalars(select(Intro.state)))
     assert states == sorted([IntroState.ACCEPTED, IntroState.DECLINED, IntroState.NOT_MY_AREA, IntroState.EXPIRED])
+
+
+async def test_a_request_whose_asker_opts_out_or_is_forgotten_drops_their_words_from_the_experts_dm(slack):
+    """The request quotes the asker's question: when they opt out (or ask to be forgotten) before the expert answers,
+    it says it was withdrawn, without their words and without its buttons. It stayed as it was, clickable."""
+    fake = slack.fake
+    for asker, command, question in (("UASK1", "optout", "postgres index ignored by the planner"),
+                                     ("UASK2", "forget-me", "kubernetes rollout undo")):
+        answer = await slack.command(asker, "/whoknows", question)
+        _, value = buttons(answer)[0]
+        await slack.click(asker, "intro.request", value)
+        expert = value.split(":")[1]
+        [request] = [c.answer for c in fake.calls
+                     if c.method == "chat.postMessage" and c.body["channel"] == f"D{expert}"]
+        await slack.command(asker, "/connective", command)
+        await slack.adapter.idle()
+        [withdrawn] = [m for m in fake.of("chat.update") if m["channel"] == f"D{expert}"]
+        assert withdrawn["ts"] == request["ts"] and "withdrawn" in text_of(withdrawn)
+        assert question.split()[0] not in text_of(withdrawn) and not buttons(withdrawn)
+    async with slack.app.db.sessions() as s:
+        assert set(await s.scalars(select(Intro.state))) == {IntroState.WITHDRAWN}
 
 
 async def test_app_home_shows_the_profile_and_toggles_change_stored_state(slack):

@@ -94,7 +94,7 @@ class ConnectiveMixin:
         self.follow_gateway = follow_gateway
         self.sync_commands = sync_commands
         self.tree = build_tree(self, self.handle_interaction)  # type: ignore[arg-type]
-        self.sender = DiscordSender(self, self.community_settings)  # type: ignore[arg-type]
+        self.sender = DiscordSender(self, self.community_settings, app.core.delivered)  # type: ignore[arg-type]
         self._events: asyncio.Queue[tuple[int | None, str, Any]] = asyncio.Queue()
         self._worker: asyncio.Task[None] | None = None
         self._handling = False

@@ -9,7 +9,7 @@ from typing import Any
 import discord
 
 from adapters.discord.render import render_document
-from bot.actions import Action, DirectMessage, Document, OpenGroup, PostToChannel, Reply, UpdateMessage
+from bot.actions import Action, Delivered, DirectMessage, Document, OpenGroup, PostToChannel, Reply, UpdateMessage
 from bot.events import MessagePosted
 
 log = logging.getLogger(__name__)
@@ -21,9 +21,11 @@ WEEK_IN_MINUTES = 10080
 class DiscordSender:
     """The Sender of platform "discord" (bot.actions.Sender)."""
 
-    def __init__(self, client: discord.Client, community_settings: CommunitySettings) -> None:
+    def __init__(self, client: discord.Client, community_settings: CommunitySettings,
+                 delivered: Delivered | None = None) -> None:
         self.client = client
         self.community_settings = community_settings
+        self.delivered = delivered  # told where a keyed DM went (bot.actions.DirectMessage.key)
 
     async def send(self, action: Action) -> None:
         if isinstance(action, PostToChannel) and action.thread is None and self._forum(action.channel):
@@ -58,7 +60,9 @@ class DiscordSender:
 
     async def direct_message(self, user: str, action: DirectMessage | OpenGroup) -> None:
         dm = await self.client.create_dm(discord.Object(int(user)))
-        await dm.send(**render_document(action.doc, guild=action.community).send_kwargs())
+        sent = await dm.send(**render_document(action.doc, guild=action.community).send_kwargs())
+        if isinstance(action, DirectMessage) and action.key and self.delivered is not None:
+            await self.delivered(action.key, str(dm.id), str(sent.id))
 
     async def open_group(self, action: OpenGroup) -> None:
         """A private thread with the members; where no channel allows one, each member gets the message by DM

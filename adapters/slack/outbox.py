@@ -8,7 +8,7 @@ from typing import Any
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.blocks import in_workspace, message
-from bot.actions import Action, DirectMessage, OpenGroup, PostToChannel, Reply, UpdateMessage
+from bot.actions import Action, Delivered, DirectMessage, OpenGroup, PostToChannel, Reply, UpdateMessage
 
 log = logging.getLogger(__name__)
 
@@ -18,9 +18,10 @@ Respond = Callable[..., Awaitable[Any]]
 class SlackSender:
     """The core's Sender for platform "slack" (scheduled actions) and the listeners' way out."""
 
-    def __init__(self, client: AsyncWebClient, web_url: str = "") -> None:
+    def __init__(self, client: AsyncWebClient, web_url: str = "", delivered: Delivered | None = None) -> None:
         self.client = client
         self.web_url = web_url  # the workspace's own host, for the permalinks of imported messages
+        self.delivered = delivered  # told where a keyed DM went (bot.actions.DirectMessage.key)
 
     def _message(self, doc) -> dict[str, Any]:  # noqa: ANN001
         return message(in_workspace(doc, self.web_url))
@@ -29,7 +30,10 @@ class SlackSender:
         if isinstance(action, Reply):
             await self._reply(action, respond)
         elif isinstance(action, DirectMessage):
-            await self._post(await self._open([action.user]), action.doc)
+            channel = await self._open([action.user])
+            sent = await self._post(channel, action.doc)
+            if action.key and self.delivered is not None and sent.get("ts"):
+                await self.delivered(action.key, sent.get("channel") or channel, sent["ts"])
         elif isinstance(action, OpenGroup):
             await self._post(await self._open(list(action.members)), action.doc)
         elif isinstance(action, PostToChannel):
@@ -66,6 +70,6 @@ class SlackSender:
         response = await self.client.conversations_open(users=",".join(users))
         return response["channel"]["id"]
 
-    async def _post(self, channel: str, doc, *, thread: str | None = None) -> None:  # noqa: ANN001
-        await self.client.chat_postMessage(channel=channel, thread_ts=thread, unfurl_links=False,
-                                           unfurl_media=False, **self._message(doc))
+    async def _post(self, channel: str, doc, *, thread: str | None = None) -> Any:  # noqa: ANN001
+        return await self.client.chat_postMessage(channel=channel, thread_ts=thread, unfurl_links=False,
+                                                  unfurl_media=False, **self._message(doc))

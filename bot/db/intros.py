@@ -60,6 +60,11 @@ class Intro(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The request's message in the expert's DM (its channel, and its id there: a Slack ts, a Discord message id), as
+    # the adapter reported it (Core.delivered): changed when the request expires or is withdrawn. None before it is
+    # sent, and for requests sent before migration 0018.
+    request_channel: Mapped[str | None] = mapped_column(String(64))
+    request_ref: Mapped[str | None] = mapped_column(String(64))
 
 
 class NotMyArea(Base):

@@ -154,7 +154,7 @@ class IntroService:
         return [
             self._reply(event, render("intro_requested", expert=neutralise(expert.name),
                                       question=_shown(question.text))),
-            DirectMessage(community=event.community, user=expert.external_id, doc=ask),
+            DirectMessage(community=event.community, user=expert.external_id, doc=ask, key=f"intro:{intro_id}"),
         ]
 
     async def decide(self, event: ev.ActionClicked, community_id: int, target: IntroState) -> list[Action]:
@@ -203,6 +203,23 @@ class IntroService:
         offer = await self._offer_next(community_id, event.community, question, asker, event.time)
         return [self._reply(event, render(thanks)), *settled, *([offer] if offer else [])]
 
+    async def request_delivered(self, key: str, channel: str, message_ref: str) -> None:
+        """The adapter sent the request to the expert (Core.delivered): where it is, so that it can be changed when
+        the request expires or is withdrawn. A request withdrawn before its message was known is changed now."""
+        intro_id = key.partition(":")[2]
+        if not intro_id.isdigit():
+            log.warning("malformed intro key %r", key[:100])
+            return
+        async with self.db.sessions.begin() as session:
+            await session.execute(update(Intro).where(Intro.id == int(intro_id))
+                                  .values(request_channel=channel[:64], request_ref=message_ref[:64]))
+            intro = await session.get(Intro, int(intro_id))
+            community = await session.get(Community, intro.community_id) if intro is not None else None
+        if intro is not None and intro.state == IntroState.WITHDRAWN.value:  # the asker left while it was sent
+            await self.core.deliver(community.platform, [UpdateMessage(
+                community=community.external_id, channel=channel, message_ref=message_ref,
+                doc=Document(text=render("intro_settled_withdrawn")))])
+
     # -- timeouts ----------------------------------------------------------------------------------
     async def sweep(self) -> int:
         """Expire requests unanswered past the timeout and offer their askers the next expert.
@@ -223,11 +240,18 @@ class IntroService:
                 community = await session.get(Community, intro.community_id)
             expired += 1
             log.info("intro %d expired", intro_id)
-            if question is None or asker is None:  # the asker left meanwhile: nobody to offer the next expert to
-                continue
-            offer = await self._offer_next(community.id, community.external_id, question, asker, now)
-            if offer is not None:
-                await self.core.deliver(community.platform, [offer])
+            told = []
+            if intro.request_channel and intro.request_ref:  # the request, without its buttons
+                told.append(UpdateMessage(
+                    community=community.external_id, channel=intro.request_channel, message_ref=intro.request_ref,
+                    doc=Document(text=render("intro_request", question=_shown(question.text)),
+                                 sections=(Section(text=render("intro_settled_expired")),))
+                    if question is not None else Document(text=render("intro_settled_closed"))))
+            if question is not None and asker is not None:  # else the asker left: nobody to offer the next expert to
+                offer = await self._offer_next(community.id, community.external_id, question, asker, now)
+                told += [offer] if offer is not None else []
+            if told:
+                await self.core.deliver(community.platform, told)
         return expired
 
     async def expert_gone(self, community_id: int, question_ids: list[int], now: datetime) -> list[Action]:
@@ -307,6 +331,7 @@ def setup(app: App) -> IntroService:
     service = IntroService(db=app.db, expertise=app.expertise, core=app.core,
                            timeout=timedelta(hours=app.settings.intro_timeout_hours))
     app.core.register_click("intro", service.on_click)
+    app.core.register_delivered("intro", service.request_delivered)
     app.core.on_requests_dropped.append(service.expert_gone)
     # Sweep often enough that a request expires within a few percent of its timeout.
     every = min(max(service.timeout.total_seconds() / 20, 30.0), 900.0)
