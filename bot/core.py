@@ -341,7 +341,8 @@ class Core:
                                          is_bot=event.is_bot, account_is_bot=False if not event.is_bot else None)
             channel = await ensure_channel(session, community_id, event.channel, name=event.channel_name,
                                            is_private=event.is_private or event.is_direct,
-                                           announcements=event.in_announcements)
+                                           announcements=event.in_announcements,
+                                           is_dm=event.is_direct or event.is_group_dm)
             scope = Scope(community_id, member.id)
             store = channel_ingested(channel) and member.profiling_consent and not event.is_bot and topic is None
             channel_id = channel.id

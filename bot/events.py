@@ -36,6 +36,7 @@ class MessagePosted(Event):
     channel_name: str = ""
     mentions_bot: bool = False
     is_direct: bool = False  # a DM to the bot
+    is_group_dm: bool = False  # a group DM (Slack's mpim): never read, whatever an admin sets (Channel.is_dm)
     edited: bool = False
     reply_to: str | None = None  # the message this one answers (Discord replies)
     # Its thread starts with no opening message of its own (a Discord private thread or forum post): the thread's

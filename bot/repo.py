@@ -215,7 +215,7 @@ async def channel_named(session: AsyncSession, community_id: int, ref: str) -> t
 
 async def ensure_channel(
     session: AsyncSession, community_id: int, external_id: str, *, name: str = "", is_private: bool = False,
-    announcements: bool | None = None, rename: bool = True,
+    announcements: bool | None = None, rename: bool = True, is_dm: bool = False,
 ) -> Channel:
     """The channel's row, made if new. What is told of it is kept: a name, that it is private (a channel seen first
     through a command or a reaction is not known to be public), whether it is an announcement channel (None: not
@@ -227,15 +227,17 @@ async def ensure_channel(
     if channel is None:
         await session.execute(
             insert_ignore(session, Channel).values(community_id=community_id, external_id=external_id,
-                                                    name=name or external_id, is_private=is_private,
-                                                    announcements=bool(announcements))
+                                                    name=name or external_id, is_private=is_private or is_dm,
+                                                    announcements=bool(announcements), is_dm=is_dm)
         )
         channel = await session.scalar(stmt)  # ours, or a concurrent insert's (which may lack what we know)
         assert channel is not None
     if name and channel.name != name and (rename or channel.name == channel.external_id):  # or a placeholder
         channel.name = name
-    if is_private and not channel.is_private:  # first seen through a command or a reaction
+    if (is_private or is_dm) and not channel.is_private:  # first seen through a command or a reaction
         channel.is_private = True
+    if is_dm and not channel.is_dm:
+        channel.is_dm = True
     if announcements is not None and rename and channel.announcements != announcements:
         channel.announcements = announcements
     return channel
@@ -262,7 +264,10 @@ async def know_openerless_threads(session: AsyncSession, community_id: int,
 
 
 def channel_ingested(channel: Channel) -> bool:
-    """Public channels are read by default; private channels and DMs only if an admin turned them on."""
+    """Public channels are read by default, private channels only if an admin turned them on, direct conversations
+    never."""
+    if channel.is_dm:
+        return False
     return channel.ingest if channel.ingest is not None else not channel.is_private
 
 

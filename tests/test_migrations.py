@@ -266,6 +266,37 @@ async def test_0017_keeps_each_stored_digest_on_the_days_it_was_posted(db_url):
         await db.dispose()
 
 
+async def test_0019_marks_the_slack_group_dms_known_and_they_are_never_read(db_url):
+    """Group DMs stored before 0019 (private, Slack's "mpdm-" names) are direct conversations: not read, even turned
+    on. A private channel of another name, or another platform's, stays as it was."""
+    import sqlalchemy as sa
+
+    from bot.db.models import Channel
+    from bot.repo import channel_ingested, ensure_community
+
+    db = Database(db_url)
+    try:
+        await ensure_schema(db)
+        async with db.sessions.begin() as s:
+            slack = (await ensure_community(s, "slack", "T1")).id
+            discord = (await ensure_community(s, "discord", "1")).id
+        await run_alembic(db, "downgrade", "0018")
+        old = sa.table("channel", sa.column("community_id"), sa.column("external_id"), sa.column("name"),
+                       sa.column("is_private"), sa.column("ingest"), sa.column("announcements"))
+        async with db.engine.begin() as conn:
+            for community, ext, name in ((slack, "G1", "mpdm-ana--ben-1"), (slack, "G2", "design-private"),
+                                         (discord, "3", "mpdm-lookalike")):
+                await conn.execute(old.insert().values(community_id=community, external_id=ext, name=name,
+                                                       is_private=True, ingest=True, announcements=False))
+        await upgrade(db)
+        async with db.sessions() as s:
+            channels = {c.external_id: c for c in await s.scalars(select(Channel))}
+        assert {ext: (c.is_dm, channel_ingested(c)) for ext, c in channels.items()} == {
+            "G1": (True, False), "G2": (False, True), "3": (False, True)}
+    finally:
+        await db.dispose()
+
+
 async def test_commands_started_together_on_an_older_sqlite_database_take_turns(tmp_path):
     """Commands started together on a database a release behind each upgraded it: SQLite committed every DDL
     statement as it ran, so one failed ("duplicate column name: question_id") and left a half-made

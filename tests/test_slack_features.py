@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from adapters.slack.translate import Workspace as SlackWorkspace
 from adapters.slack.translate import translate_command
@@ -192,6 +192,27 @@ async def test_only_workspace_admins_turn_a_private_channel_on(slack):
     await slack.adapter.idle()
     assert await stored() == ["we tune autovacuum per table here"]
     assert slack.fake.of("chat.postMessage") == []
+
+
+async def test_a_group_dm_is_never_read_even_turned_on(slack):
+    """A group DM the bot was added to was only private: an admin could turn it on, and its members' talk to each
+    other went into the corpus, quoted as evidence. It is a direct conversation now, never read."""
+    slack.fake.people["UREG"]["is_admin"] = True
+
+    def said(text: str, n: int) -> dict:
+        ts = f"{1_700_200_000 + n}.000100"
+        return fresh("event_message.json", channel="GMPIM1", channel_type="mpim", ts=ts, event_ts=ts, text=text)
+
+    assert await slack.event(said("between us: the postgres cluster goes next quarter", 1)) == 200
+    await slack.adapter.idle()
+    refused = await slack.command("UREG", "/connective", "ingest on <#GMPIM1|mpdm-ana--ben-1>")
+    assert "direct conversation" in text_of(refused)
+    assert await slack.event(said("and we tune autovacuum per table", 2)) == 200
+    await slack.adapter.idle()
+    async with slack.app.db.sessions() as s:
+        channel = await s.scalar(select(Channel).where(Channel.external_id == "GMPIM1"))
+        assert channel.is_dm and channel.ingest is None
+        assert await s.scalar(select(func.count()).select_from(Message).where(Message.channel_id == channel.id)) == 0
 
 
 def test_connective_ingest_translates_to_the_core_settings_command():

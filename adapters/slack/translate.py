@@ -78,7 +78,7 @@ def _posted(body: Payload, event: Payload, ws: Workspace, *, message: Payload | 
         message_id=ts, text=text,
         is_bot=bool(msg.get("bot_id")) or msg.get("subtype") == "bot_message" or user == SLACKBOT,
         permalink=ws.permalink(channel, ts, thread), is_private=channel_type in PRIVATE_CHANNEL_TYPES,
-        is_direct=direct, edited=edited,
+        is_direct=direct, is_group_dm=channel_type == "mpim", edited=edited,
     )
 
 

@@ -68,6 +68,9 @@ class Channel(Base):
     is_private: Mapped[bool] = mapped_column(Boolean, default=False)
     # None: follow the default (public channels yes, private channels and DMs no); an admin may set it.
     ingest: Mapped[bool | None] = mapped_column(Boolean)
+    # A direct conversation (a DM with the bot, a group DM it was added to): never read, whatever `ingest` says. Its
+    # members talk to each other, not to a community (migration 0019).
+    is_dm: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # An announcement channel (Discord's kind 5): an announcement is no question, so replies to it (in its thread,
     # or Discord replies) answer nobody; nothing said here counts as asking or answering.
     announcements: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())

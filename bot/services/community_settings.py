@@ -58,6 +58,9 @@ class CommunitySettingsService:
     async def _set_ingest(self, community_id: int, channel_external_id: str, on: bool, name: str = "") -> str:
         async with self.db.sessions.begin() as session:
             channel = await ensure_channel(session, community_id, channel_external_id, name=name, rename=False)
+            if channel.is_dm:
+                return (f"<#{channel_external_id}> is a direct conversation: I never learn from those, its members "
+                        "talk to each other, not to the community.")
             channel.ingest = on
         if on:
             return f"I'll learn from messages in <#{channel_external_id}> from now on."
