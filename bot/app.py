@@ -78,6 +78,7 @@ def build_app(settings: Settings, *, embedder: SentenceEmbedder | None = None, d
     scheduler.every("ranking:refit", REFIT_SECONDS, expertise.refit_grown)
     scheduler.every("corpus:prune-changes", 3600, expertise.prune_changes)
     scheduler.every("events:prune", 3600, core.prune_processed_events)
+    scheduler.every("reactions:prune-pending", 3600, core.prune_pending_reactions)
     # Feature services register their commands, clicks and jobs here.
     from bot.services import community_settings, home, intros
 

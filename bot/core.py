@@ -18,10 +18,12 @@ from bot.actions import Action, Button, Document, Evidence, ExpertCard, Reply, S
 from bot.command_names import command, help_names
 from bot.db.engine import Database
 from bot.db.models import (
+    Channel,
     Community,
     Member,
     Message,
     MessageVector,
+    PendingReaction,
     Question,
     Reaction,
     RemovedReaction,
@@ -29,6 +31,7 @@ from bot.db.models import (
 )
 from bot.messages import render
 from bot.repo import (
+    apply_pending_reactions,
     channel_ingested,
     claim_event,
     delete_member_data,
@@ -43,8 +46,10 @@ from bot.repo import (
     insert_ignore,
     know_openerless_threads,
     move_export_links,
+    prune_pending_reactions,
     prune_processed_events,
     skills_of,
+    upsert_pending_reaction,
     upsert_reactions,
     upsert_removed_reaction,
     withheld_members,
@@ -324,6 +329,11 @@ class Core:
         async with self.db.sessions.begin() as session:
             return await prune_processed_events(session)
 
+    async def prune_pending_reactions(self) -> int:
+        """Forget reactions kept for messages never stored (bot.repo.PENDING_REACTION_HOURS)."""
+        async with self.db.sessions.begin() as session:
+            return await prune_pending_reactions(session)
+
     def _reply(self, event: ev.Event, text: str, *sections: Section) -> Reply:
         return Reply(community=event.community, channel=event.channel, user=event.user, thread=event.thread,
                      doc=Document(text=text, sections=sections))
@@ -401,8 +411,14 @@ class Core:
 
     async def _on_reaction(self, event: ev.ReactionAdded | ev.ReactionRemoved, community_id: int) -> None:
         name = event.reaction[:100]
+        kept = False
         async with self.db.sessions.begin() as session:
+            # A channel seen first through a reaction is not known to be public (a DM, a private channel: only a
+            # message says): no reaction is kept there for a message to come.
+            seen = await session.scalar(select(Channel.id).where(Channel.community_id == community_id,
+                                                                 Channel.external_id == event.channel))
             channel = await ensure_channel(session, community_id, event.channel)
+            channel_id = channel.id
             withheld = await withheld_members(session, community_id, {event.user})
             removal = (RemovedReaction.channel_id == channel.id,
                        RemovedReaction.message_external_id == event.message_id,
@@ -414,10 +430,25 @@ class Core:
                     user_external_id=event.user, name=name, removed_at=ev.utcnow()))
             elif isinstance(event, ev.ReactionAdded):
                 await session.execute(delete(RemovedReaction).where(*removal))  # given again: no longer removed
+            if isinstance(event, ev.ReactionRemoved):
+                # Taken back before its message was stored: the message will not get it. Deleted before the message
+                # is looked for: one being given to the message now (apply_pending_reactions) is waited for, then
+                # found on it below.
+                await session.execute(delete(PendingReaction).where(
+                    PendingReaction.community_id == community_id, PendingReaction.channel_id == channel.id,
+                    PendingReaction.message_external_id == event.message_id,
+                    PendingReaction.user_external_id == event.user, PendingReaction.name == name))
             message = await get_message(session, community_id, channel.id, event.message_id)
             if message is None:
-                return
-            if isinstance(event, ev.ReactionAdded):
+                if (isinstance(event, ev.ReactionAdded) and not withheld and seen is not None
+                        and channel_ingested(channel)):
+                    # The message may be on its way (another replica waits on its author's name and its embedding):
+                    # kept for it, given to it when it is stored (IngestService.store).
+                    await session.execute(upsert_pending_reaction(session).values(
+                        community_id=community_id, channel_id=channel.id, message_external_id=event.message_id,
+                        user_external_id=event.user, name=name, given_at=ev.utcnow()))
+                    kept = True
+            elif isinstance(event, ev.ReactionAdded):
                 if withheld:
                     return  # opted out or forgotten: nothing of theirs is stored
                 # Given again, it is known from now (an export made before does not take it away).
@@ -430,6 +461,11 @@ class Core:
                     Reaction.name == event.reaction))
                 if existing is not None:
                     await session.delete(existing)
+        if kept:
+            # The message stored meanwhile, by a store that looked for reactions kept for it before this one was
+            # committed: given to it here. One of the two looks after the other's commit, so one of them finds it.
+            async with self.db.sessions.begin() as session:
+                await apply_pending_reactions(session, community_id, [(channel_id, event.message_id)])
 
     # -- asking ------------------------------------------------------------------------------------
     async def _answer(self, event: ev.Event, scope: Scope, topic: str) -> Action:

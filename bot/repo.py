@@ -20,6 +20,7 @@ from bot.db.models import (
     Message,
     MessageVector,
     OpenerlessThread,
+    PendingReaction,
     ProcessedEvent,
     Question,
     Reaction,
@@ -52,6 +53,62 @@ def upsert_removed_reaction(session: AsyncSession):  # noqa: ANN201
     ins = (pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert)(RemovedReaction)
     return ins.on_conflict_do_update(index_elements=["channel_id", "message_external_id", "user_external_id", "name"],
                                      set_={"removed_at": ins.excluded.removed_at})
+
+
+def upsert_pending_reaction(session: AsyncSession):  # noqa: ANN201
+    """INSERT of a PendingReaction; given again, it is kept as of the later time."""
+    ins = (pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert)(PendingReaction)
+    return ins.on_conflict_do_update(index_elements=["channel_id", "message_external_id", "user_external_id", "name"],
+                                     set_={"given_at": ins.excluded.given_at})
+
+
+# How long a reaction to a message not stored yet is kept for it (PendingReaction): a message handled by another
+# replica is stored within seconds; one never stored (a bot's post, an opted-out author's, a channel not read) is not
+# waited for longer.
+PENDING_REACTION_HOURS = 24
+
+
+async def apply_pending_reactions(session: AsyncSession, community_id: int,
+                                  keys: Iterable[tuple[int, str]], now: datetime | None = None) -> int:
+    """Give the stored messages among these (channel id, external id) the reactions kept for them (PendingReaction),
+    each known as of when it was given, and delete those kept. Claimed by deleting them (DELETE … RETURNING): two
+    processes applying at once give each once, and a removal that deleted one first is not undone. One of a member
+    who opted out meanwhile, or older than PENDING_REACTION_HOURS, is deleted and not given. Returns how many were
+    given."""
+    keys = list(dict.fromkeys(keys))
+    oldest = (now or datetime.now(UTC)) - timedelta(hours=PENDING_REACTION_HOURS)
+    given = 0
+    for start in range(0, len(keys), 2000):
+        part = keys[start : start + 2000]
+        wanted = set(part)
+        message_of = {pid: mid for pid, mid, ch, ext in (await session.execute(
+            select(PendingReaction.id, Message.id, Message.channel_id, Message.external_id)
+            .join(Message, (Message.channel_id == PendingReaction.channel_id)
+                  & (Message.external_id == PendingReaction.message_external_id))
+            .where(Message.community_id == community_id, PendingReaction.community_id == community_id,
+                   Message.channel_id.in_({ch for ch, _ in part}),
+                   Message.external_id.in_({ext for _, ext in part})))).all() if (ch, ext) in wanted}
+        if not message_of:
+            continue
+        claimed = (await session.execute(
+            delete(PendingReaction).where(PendingReaction.id.in_(list(message_of)))
+            .returning(PendingReaction.id, PendingReaction.user_external_id, PendingReaction.name,
+                       PendingReaction.given_at))).all()
+        withheld = await withheld_members(session, community_id, {user for _, user, _, _ in claimed})
+        rows = [{"community_id": community_id, "message_id": message_of[pid], "user_external_id": user, "name": name,
+                 "known_at": given_at}
+                for pid, user, name, given_at in claimed if user not in withheld and given_at >= oldest]
+        if rows:
+            await session.execute(upsert_reactions(session), rows)
+        given += len(rows)
+    return given
+
+
+async def prune_pending_reactions(session: AsyncSession, now: datetime | None = None) -> int:
+    """Delete the reactions kept for messages not stored within PENDING_REACTION_HOURS; returns how many."""
+    before = (now or datetime.now(UTC)) - timedelta(hours=PENDING_REACTION_HOURS)
+    result = await session.execute(delete(PendingReaction).where(PendingReaction.given_at < before))
+    return int(result.rowcount or 0)
 
 
 async def get_community(session: AsyncSession, platform: str, external_id: str) -> Community | None:

@@ -177,6 +177,26 @@ class RemovedReaction(Base):
     removed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class PendingReaction(Base):
+    """A reaction given, seen live, to a message not stored yet: kept by the message's key and given to the message
+    when it is stored (IngestService.store), here or by another process. Replicas handle a message and the reaction
+    sent right after it side by side, and the message waits on its author's name and its embedding before it is
+    stored. Taken back before that, it goes. Never kept for a member who opted out, nor for a channel not read;
+    kept a day at most (PENDING_REACTION_HOURS): the message may never be stored (a bot's post, an opted-out
+    author's)."""
+
+    __tablename__ = "pending_reaction"
+    __table_args__ = (UniqueConstraint("channel_id", "message_external_id", "user_external_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("community.id", ondelete=CASCADE), index=True)
+    channel_id: Mapped[int] = mapped_column(ForeignKey("channel.id", ondelete=CASCADE))
+    message_external_id: Mapped[str] = mapped_column(String(64))
+    user_external_id: Mapped[str] = mapped_column(CleanString(64))
+    name: Mapped[str] = mapped_column(CleanString(100))
+    given_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
 class MessageVector(Base):
     __tablename__ = "message_vector"
     __table_args__ = (

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.db.engine import Database
 from bot.db.models import DeletedMessage, Member, Message, MessageVector, Reaction, RemovedReaction
 from bot.events import utcnow
-from bot.repo import insert_ignore, upsert_reactions, withheld_members
+from bot.repo import apply_pending_reactions, insert_ignore, upsert_reactions, withheld_members
 from bot.safety import storable
 from bot.services.expertise import ExpertiseService, mark_openers_gone
 from matching.text import carries_expertise, clean
@@ -184,6 +184,11 @@ class IngestService:
                 if new_ids or updated or read_again:
                     await self.expertise.note_changes(session, community_id,
                                                       list(new_ids.values()) + updated + read_again)
+        if new_ids:
+            # Reactions given live before these messages were stored (another replica handled them first): theirs
+            # now. After the commit above, so that a reaction kept meanwhile is found here or finds the message.
+            async with self.db.sessions.begin() as session:
+                await apply_pending_reactions(session, community_id, list(new_ids))
         result.added = len(new_ids)
         result.updated = len(updated)
         result.embedded = len(embedded)
