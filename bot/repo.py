@@ -413,6 +413,8 @@ async def delete_member_data(session: AsyncSession, community_id: int, member_id
                                                      Reaction.user_external_id == member.external_id))
         await session.execute(delete(RemovedReaction).where(RemovedReaction.community_id == community_id,
                                                             RemovedReaction.user_external_id == member.external_id))
+        await session.execute(delete(PendingReaction).where(PendingReaction.community_id == community_id,
+                                                            PendingReaction.user_external_id == member.external_id))
     # Curation signals are about the member too: their saves go; resources they shared or saved stay if others
     # shared or saved them, without their name and without their words: each such title is made again from the
     # shares left (resources.retitle). A title taken from their message (the words around the link, or its label)

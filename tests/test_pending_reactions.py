@@ -133,15 +133,28 @@ async def test_an_opted_out_members_reaction_is_not_kept_for_a_message_to_come(a
     assert await _reactions(app) == {("U8", "eyes")}
 
 
+async def test_forget_me_and_opt_out_delete_the_reactions_kept_for_messages_to_come(app):
+    await _channel_known(app)
+    for user in ("U7", "U8", "U9"):
+        await app.core.handle(_reacted(user, "2.000000"))
+    await app.core.handle(_command("U7", "forget-me"))
+    await app.core.handle(_command("U8", "optout"))
+    assert await _pending(app) == {("2.000000", "U9", "+1")}
+    await app.core.handle(_command("U8", "optin"))  # back in: what was deleted stays deleted
+    await app.core.handle(_said("UK8S", "2.000000"))
+    assert await _reactions(app) == {("U9", "+1")}
+
+
 async def test_a_reaction_is_kept_only_in_a_channel_the_bot_reads(app):
     """A private channel nobody turned on, a channel first seen through the reaction (a DM, a private channel: not
-    known to be public), a channel turned off: nothing kept. A public one: kept."""
+    known to be public), a channel turned off (what was kept there goes): nothing kept. A public one: kept."""
     await _channel_known(app)
     await _channel_known(app, "G1", is_private=True)
     await _channel_known(app, "C2")
-    await app.core.handle(_command("UADMIN", "settings", "ingest C2 off", is_admin=True))
     for channel in ("C1", "G1", "D1", "C2"):
         await app.core.handle(_reacted("U7", f"2.{channel}", channel=channel))
+    assert await _pending(app) == {("2.C1", "U7", "+1"), ("2.C2", "U7", "+1")}
+    await app.core.handle(_command("UADMIN", "settings", "ingest C2 off", is_admin=True))
     assert await _pending(app) == {("2.C1", "U7", "+1")}
     for channel in ("C1", "G1", "D1", "C2"):
         await app.core.handle(_said("UK8S", f"2.{channel}", channel=channel))

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from bot import events as ev
 from bot.actions import Action, Document, Reply
-from bot.db.models import Channel, Community
+from bot.db.models import Channel, Community, PendingReaction
 from bot.repo import UnknownChannel, channel_named, ensure_channel
 
 if TYPE_CHECKING:
@@ -62,6 +62,9 @@ class CommunitySettingsService:
                 return (f"<#{channel_external_id}> is a direct conversation: I never learn from those, its members "
                         "talk to each other, not to the community.")
             channel.ingest = on
+            if not on:  # reactions kept for its messages to come: none will be stored
+                await session.execute(delete(PendingReaction).where(PendingReaction.community_id == community_id,
+                                                                   PendingReaction.channel_id == channel.id))
         if on:
             return f"I'll learn from messages in <#{channel_external_id}> from now on."
         return (
