@@ -10,8 +10,10 @@ import itertools
 import time
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import func, select, update
 
+from bot import core as core_module
 from bot import events as ev
 from bot.app import build_app
 from bot.db.models import Channel, Community, Message, PendingReaction, Reaction
@@ -90,6 +92,32 @@ async def test_a_reaction_handled_by_another_replica_while_its_message_is_being_
             await storing
     finally:
         await other.close()
+    assert await _reactions(app) == {("U7", "+1")}
+    assert await _pending(app) == set()
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+async def test_a_message_stored_while_its_reaction_is_being_kept_gets_it(app, db_url, embedder, monkeypatch):
+    """Replica B has found no message and is about to keep the reaction; replica A stores the message meanwhile and
+    finds nothing kept for it (B has not committed). B gives it to the message once kept. PostgreSQL only: on SQLite
+    B holds the single write lock from its first write, so A stores the message after B has committed, and finds it."""
+    await _channel_known(app)
+    other = build_app(Settings(database_url=db_url), embedder=embedder)
+    stored = []
+    real = core_module.get_message
+
+    async def get_message(session, *args):  # noqa: ANN001, ANN202
+        found = await real(session, *args)
+        if found is None and not stored:
+            stored.append(await asyncio.wait_for(other.core.handle(_said("UK8S", "2.000000")), 60))
+        return found
+
+    monkeypatch.setattr(core_module, "get_message", get_message)
+    try:
+        await app.core.handle(_reacted("U7", "2.000000"))
+    finally:
+        await other.close()
+    assert stored
     assert await _reactions(app) == {("U7", "+1")}
     assert await _pending(app) == set()
 
