@@ -17,7 +17,9 @@ from bot import core as core_module
 from bot import events as ev
 from bot.app import build_app
 from bot.db.models import Channel, Community, Message, PendingReaction, Reaction
+from bot.db.resources import Resource
 from bot.events import utcnow
+from bot.services import ingest as ingest_module
 from bot.settings import Settings
 from tests.exports import TEAM, THREADS, USERS, write_slack_export
 from tests.test_ingest_lock import PROMPTLY, HeldEncodes
@@ -227,3 +229,20 @@ async def test_reactions_are_kept_per_community(app):
                                    .group_by(Channel.community_id))).all()
     assert rows == [(PLACE, "+1")]
     assert len(pending) == 1 and pending[0][1] == 1  # the other workspace's, for its message to come
+
+
+async def test_a_failure_giving_the_kept_reactions_leaves_the_stored_message_followed(app, monkeypatch, caplog):
+    """The message is stored (committed) before the reactions kept for it are given: a failure there is one logged
+    line, and what follows a stored message still runs (its link becomes a resource for the digest)."""
+    await _channel_known(app)
+    await app.core.handle(_reacted("U7", "2.000000"))
+
+    async def failing(*args, **kw):  # noqa: ANN002, ANN003, ANN202
+        raise RuntimeError("connection lost")
+
+    monkeypatch.setattr(ingest_module, "apply_pending_reactions", failing)
+    await app.core.handle(_said("UK8S", "2.000000", "pg_repack docs: https://reorg.github.io/pg_repack/"))
+    async with app.db.sessions() as s:
+        assert await s.scalar(select(func.count()).select_from(Message).where(Message.external_id == "2.000000")) == 1
+        assert list(await s.scalars(select(Resource.url))) == ["https://reorg.github.io/pg_repack"]
+    assert any("reactions kept for them failed" in r.getMessage() for r in caplog.records)

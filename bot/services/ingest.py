@@ -187,8 +187,11 @@ class IngestService:
         if new_ids:
             # Reactions given live before these messages were stored (another replica handled them first): theirs
             # now. After the commit above, so that a reaction kept meanwhile is found here or finds the message.
-            async with self.db.sessions.begin() as session:
-                await apply_pending_reactions(session, community_id, list(new_ids))
+            try:
+                async with self.db.sessions.begin() as session:
+                    await apply_pending_reactions(session, community_id, list(new_ids))
+            except Exception:  # the messages are stored, and followed below; those reactions are swept within a day
+                log.exception("giving %d stored message(s) the reactions kept for them failed", len(new_ids))
         result.added = len(new_ids)
         result.updated = len(updated)
         result.embedded = len(embedded)
