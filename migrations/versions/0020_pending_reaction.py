@@ -5,8 +5,8 @@ side; the message waits on its author's name and its embedding before it is stor
 message and was lost. Kept by the message's key (channel, external id), as removed_reaction is, until the message is
 stored (then it is the message's reaction), it is taken back, or a day has passed.
 
-Revision ID: 0018
-Revises: 0017
+Revision ID: 0020
+Revises: 0019
 Create Date: 2026-12-07
 """
 from __future__ import annotations
@@ -16,8 +16,8 @@ from alembic import op
 
 import bot.db.types
 
-revision = "0018"
-down_revision = "0017"
+revision = "0020"
+down_revision = "0019"
 branch_labels = None
 depends_on = None
 
