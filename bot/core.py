@@ -412,6 +412,7 @@ class Core:
     async def _on_reaction(self, event: ev.ReactionAdded | ev.ReactionRemoved, community_id: int) -> None:
         name = event.reaction[:100]
         kept = False
+        reacted: list[int] = []  # the stored message whose reactions changed
         async with self.db.sessions.begin() as session:
             # A channel seen first through a reaction is not known to be public (a DM, a private channel: only a
             # message says): no reaction is kept there for a message to come.
@@ -455,17 +456,22 @@ class Core:
                 await session.execute(upsert_reactions(session).values(
                     community_id=community_id, message_id=message.id, user_external_id=event.user, name=name,
                     known_at=ev.utcnow()))
+                reacted = [message.id]
             else:
                 existing = await session.scalar(select(Reaction).where(
                     Reaction.message_id == message.id, Reaction.user_external_id == event.user,
-                    Reaction.name == event.reaction))
+                    Reaction.name == name))  # stored cut at 100 characters, as it is given
                 if existing is not None:
                     await session.delete(existing)
+                    reacted = [message.id]
         if kept:
             # The message stored meanwhile, by a store that looked for reactions kept for it before this one was
             # committed: given to it here. One of the two looks after the other's commit, so one of them finds it.
             async with self.db.sessions.begin() as session:
-                await apply_pending_reactions(session, community_id, [(channel_id, event.message_id)])
+                reacted = await apply_pending_reactions(session, community_id, [(channel_id, event.message_id)])
+        # Its reactions count in the ranking (an answer reacted to, "thanked"): until the corpus was loaded again (a
+        # restart), live reactions counted for nothing.
+        await self.expertise.reactions_changed(community_id, reacted)
 
     # -- asking ------------------------------------------------------------------------------------
     async def _answer(self, event: ev.Event, scope: Scope, topic: str) -> Action:

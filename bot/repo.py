@@ -69,15 +69,15 @@ PENDING_REACTION_HOURS = 24
 
 
 async def apply_pending_reactions(session: AsyncSession, community_id: int,
-                                  keys: Iterable[tuple[int, str]], now: datetime | None = None) -> int:
+                                  keys: Iterable[tuple[int, str]], now: datetime | None = None) -> list[int]:
     """Give the stored messages among these (channel id, external id) the reactions kept for them (PendingReaction),
     each known as of when it was given, and delete those kept. Claimed by deleting them (DELETE … RETURNING): two
     processes applying at once give each once, and a removal that deleted one first is not undone. One of a member
-    who opted out meanwhile, or older than PENDING_REACTION_HOURS, is deleted and not given. Returns how many were
-    given."""
+    who opted out meanwhile, or older than PENDING_REACTION_HOURS, is deleted and not given. Returns the messages
+    given reactions (database ids)."""
     keys = list(dict.fromkeys(keys))
     oldest = (now or datetime.now(UTC)) - timedelta(hours=PENDING_REACTION_HOURS)
-    given = 0
+    given: set[int] = set()
     for start in range(0, len(keys), 2000):
         part = keys[start : start + 2000]
         wanted = set(part)
@@ -100,8 +100,8 @@ async def apply_pending_reactions(session: AsyncSession, community_id: int,
                 for pid, user, name, given_at in claimed if user not in withheld and given_at >= oldest]
         if rows:
             await session.execute(upsert_reactions(session), rows)
-        given += len(rows)
-    return given
+        given.update(row["message_id"] for row in rows)
+    return sorted(given)
 
 
 async def prune_pending_reactions(session: AsyncSession, now: datetime | None = None) -> int:

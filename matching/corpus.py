@@ -1,7 +1,7 @@
 """A community's messages as columns: the ranking's view of who said what, where and when."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -128,6 +128,16 @@ class Corpus:
                 docs = []
         self.lexical.add(docs)
         self._arrays = None
+
+    def set_reactions(self, counts: dict[int, int]) -> None:
+        """New reaction counts of messages held (message id -> reactions), in place: read again (add), an answer would
+        lose its place as its thread's first reply."""
+        for message_id, n in counts.items():
+            row = self.row_of.get(message_id)
+            if row is not None and self.records[row].reactions != n:
+                self.records[row] = replace(self.records[row], reactions=n)
+                self._cols["reactions"][row] = n
+                self._arrays = None
 
     def remove(self, message_id: int) -> None:
         row = self.row_of.pop(message_id, None)

@@ -246,3 +246,32 @@ async def test_a_failure_giving_the_kept_reactions_leaves_the_stored_message_fol
         assert await s.scalar(select(func.count()).select_from(Message).where(Message.external_id == "2.000000")) == 1
         assert list(await s.scalars(select(Resource.url))) == ["https://reorg.github.io/pg_repack"]
     assert any("reactions kept for them failed" in r.getMessage() for r in caplog.records)
+
+
+async def test_live_reactions_reach_the_loaded_ranking(app):
+    """An answer's reactions count in the ranking ("thanked"): one given or taken back live, or kept for a message and
+    given when it is stored, is read into the corpus the bot ranks with. It counted for nothing until a restart."""
+    await _channel_known(app)
+    async with app.db.sessions() as s:
+        cid = await s.scalar(select(Community.id).where(Community.external_id == PLACE))
+    await app.expertise.corpus(cid)  # loaded, as a running bot's is
+
+    async def reactions(message_id: str) -> int:
+        corpus = await app.expertise.corpus(cid)
+        async with app.db.sessions() as s:
+            mid = await s.scalar(select(Message.id).where(Message.external_id == message_id))
+        return corpus.records[corpus.row_of[mid]].reactions
+
+    await app.core.handle(_said("UK8S", "2.000000"))
+    assert await reactions("2.000000") == 0
+    rows = len((await app.expertise.corpus(cid)).records)
+    await app.core.handle(_reacted("U7", "2.000000"))
+    await app.core.handle(_reacted("U8", "2.000000", "x" * 150))
+    assert await reactions("2.000000") == 2
+    # Counted in place: a message read again would be a new row, and an answer would lose its place as first reply
+    assert len((await app.expertise.corpus(cid)).records) == rows
+    await app.core.handle(_reacted("U8", "2.000000", "x" * 150, removed=True))  # a long name is taken back too
+    assert await reactions("2.000000") == 1 and await _reactions(app) == {("U7", "+1")}
+    await app.core.handle(_reacted("U7", "3.000000"))  # before its message: kept, then given
+    await app.core.handle(_said("UK8S", "3.000000", "VACUUM FULL locks the table; pg_repack does not"))
+    assert await reactions("3.000000") == 1

@@ -333,6 +333,20 @@ class ExpertiseService:
                           np.stack([v for _, v in vectors]) if vectors else np.zeros((0, dim), np.float32),
                           reactions=reactions)
 
+    async def reactions_changed(self, community_id: int, message_ids: list[int]) -> None:
+        """Messages given or taken back reactions here: their counts, in this process's corpus (they weigh an answer,
+        "thanked"). Not noted for the other processes, which would read the messages again whole (_follow_changes):
+        they count them from their next load."""
+        corpus = self._corpora.get(community_id)
+        if corpus is None or not message_ids:
+            return
+        async with self.db.sessions() as session:
+            counts = dict((await session.execute(
+                select(Reaction.message_id, func.count())
+                .where(Reaction.community_id == community_id, Reaction.message_id.in_(message_ids))
+                .group_by(Reaction.message_id))).all())
+        corpus.set_reactions({mid: int(counts.get(mid, 0)) for mid in message_ids})
+
     def forget_names(self, community_id: int) -> None:
         """Display names are read again on the next ask (members were renamed, say by an import)."""
         self._names_cache.pop(community_id, None)

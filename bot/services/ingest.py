@@ -184,12 +184,13 @@ class IngestService:
                 if new_ids or updated or read_again:
                     await self.expertise.note_changes(session, community_id,
                                                       list(new_ids.values()) + updated + read_again)
+        reacted: list[int] = []
         if new_ids:
             # Reactions given live before these messages were stored (another replica handled them first): theirs
             # now. After the commit above, so that a reaction kept meanwhile is found here or finds the message.
             try:
                 async with self.db.sessions.begin() as session:
-                    await apply_pending_reactions(session, community_id, list(new_ids))
+                    reacted = await apply_pending_reactions(session, community_id, list(new_ids))
             except Exception:  # the messages are stored, and followed below; those reactions are swept within a day
                 log.exception("giving %d stored message(s) the reactions kept for them failed", len(new_ids))
         result.added = len(new_ids)
@@ -202,6 +203,7 @@ class IngestService:
         await self.expertise.follow(community_id, list(new_ids.values()) + updated, [mid for mid, _ in embedded],
                                     vectors)
         await self.expertise.follow_again(community_id, read_again)
+        await self.expertise.reactions_changed(community_id, reacted)
         for listener in self.after_store:
             try:
                 await listener(community_id, messages, result)
