@@ -51,8 +51,12 @@ class Corpus:
     thread_root_author: list[int] = field(default_factory=list)
     thread_thanked: list[bool] = field(default_factory=list)
     thread_answered: list[bool] = field(default_factory=list)
-    # Who addressed whom, from <@U…> mentions: (author, mentioned member, time) per mention.
-    mentions: list[tuple[int, int, float]] = field(default_factory=list)
+    # Who addressed whom, from <@U…> mentions: (author, mentioned member, time, row) per mention; those of rows no
+    # longer alive (deleted, or read again as a new row) do not count.
+    mentions: list[tuple[int, int, float, int]] = field(default_factory=list)
+    # Messages removed while their thread's first reply (message id -> thread): read again (ExpertiseService's
+    # _follow_changes removes, then adds), they are that again.
+    _first_removed: dict[int, int] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.records)
@@ -79,8 +83,12 @@ class Corpus:
         docs = []
         for rec in records:
             old = self.row_of.get(rec.id)
+            # An edit, or a message read again, stays its thread's first reply (its thread is answered already).
+            was_first = self._first_removed.pop(rec.id, None)
             if old is not None:
                 self._cols["alive"][old] = False
+                if self._cols["first"][old]:
+                    was_first = self._cols["thread"][old]
             row = len(self.records)
             self.records.append(rec)
             self.row_of[rec.id] = row
@@ -106,8 +114,10 @@ class Corpus:
             first = False
             if role == ROLE_ANSWER and thread >= 0 and not self.thread_answered[thread]:
                 self.thread_answered[thread] = first = True  # the first reply from someone else
+            elif role == ROLE_ANSWER and thread >= 0 and was_first == thread:
+                first = True
             for mentioned in mentioned_users(rec.text):
-                self.mentions.append((author, self.member(mentioned), rec.ts))
+                self.mentions.append((author, self.member(mentioned), rec.ts, row))
             text = clean(rec.text)
             col = self._cols
             col["first"].append(first)
@@ -143,6 +153,8 @@ class Corpus:
         row = self.row_of.pop(message_id, None)
         if row is not None:
             self._cols["alive"][row] = False
+            if self._cols["first"][row]:
+                self._first_removed[message_id] = self._cols["thread"][row]
             self._arrays = None
 
     def remove_author(self, external_id: str) -> None:
@@ -179,7 +191,8 @@ class Corpus:
             self._arrays = {k: np.asarray(v, dtype=_COLUMNS[k]) for k, v in self._cols.items()}
             self._arrays["thread_root_author"] = np.asarray(self.thread_root_author, dtype=np.int64)
             self._arrays["thread_thanked"] = np.asarray(self.thread_thanked, dtype=bool)
-            pairs = np.asarray(self.mentions, dtype=np.float64).reshape(-1, 3)
+            pairs = np.asarray(self.mentions, dtype=np.float64).reshape(-1, 4)
+            pairs = pairs[self._arrays["alive"][pairs[:, 3].astype(np.int64)]]
             self._arrays["mention_from"] = pairs[:, 0].astype(np.int64)
             self._arrays["mention_to"] = pairs[:, 1].astype(np.int64)
             self._arrays["mention_ts"] = pairs[:, 2]

@@ -1,5 +1,7 @@
 """rank_experts and the fit on hand-made corpora: activity candidates, weights fitted on another feature set,
 availability at the hour of a live question, the channels a question belongs in."""
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -347,3 +349,30 @@ def test_a_message_of_links_alone_is_shown_only_where_a_word_of_the_question_is_
     evidence = {corpus.members[r.member]: r.evidence for r in ranked}
     assert evidence["kim"] == [kim] and evidence["mo"] == [mo]  # the docs link has the question's word in it
     assert evidence["lee"] == []
+
+
+def test_an_answer_edited_or_read_again_stays_its_threads_first_reply_and_its_mentions_count_once():
+    """A live corpus follows an edit by adding the message again (its old row dead), and a change made by another
+    process by removing it, then adding it: the answer lost its place as first reply (its thread was answered already),
+    and its mentions of the asker counted twice, a deleted message's still once."""
+    corpus = Corpus()
+    root = MessageRecord(id=1, author="UASK", ts=1_000_000.0, text="why is my index ignored?", thread="t", is_root=True)
+    answer = MessageRecord(id=2, author="UDBA", ts=1_000_060.0, text="<@UASK> run ANALYZE first", thread="t",
+                           parent_author="UASK")
+    corpus.add([root, answer])
+
+    def first_and_mentions() -> tuple[bool, int]:
+        a = corpus.arrays
+        return bool(a["first"][corpus.row_of[2]]), int((a["mention_to"] == corpus.member_index["UASK"]).sum())
+
+    assert first_and_mentions() == (True, 1)
+    corpus.add([replace(answer, text="<@UASK> run ANALYZE first (edited)")])
+    assert first_and_mentions() == (True, 1)
+    corpus.remove(2)
+    corpus.add([answer])
+    assert first_and_mentions() == (True, 1)
+    corpus.add([MessageRecord(id=3, author="UOTHER", ts=1_000_120.0, text="or REINDEX", thread="t",
+                              parent_author="UASK")])
+    assert not corpus.arrays["first"][corpus.row_of[3]]  # the thread's first reply is still the answer
+    corpus.remove(2)
+    assert int((corpus.arrays["mention_to"] == corpus.member_index["UASK"]).sum()) == 0
