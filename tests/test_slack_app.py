@@ -39,6 +39,7 @@ class Slack:
     adapter: SlackAdapter
     url: str
     http: aiohttp.ClientSession
+    last_trigger: str = ""  # the trigger_id of the last click
 
     async def post(self, body: str, content_type: str, *, secret: str = SECRET, timestamp: int | None = None,
                    headers: dict[str, str] | None = None) -> int:
@@ -65,6 +66,7 @@ class Slack:
         payload = copy.deepcopy(load("block_actions_home.json" if home else "block_actions_message.json"))
         payload["user"]["id"] = user
         payload["actions"][0].update(action_id=action, value=value)
+        payload["trigger_id"] = self.last_trigger = f"t{next(_ids)}"  # one per click: the same one is the same click
         if not home:
             payload["channel"]["id"] = payload["container"]["channel_id"] = channel
             payload["response_url"] = self.fake.response_url()

@@ -49,6 +49,14 @@ def slack_time(ts: str | float | None, fallback: datetime | None = None) -> date
         return fallback or datetime.now(UTC)
 
 
+def _interaction_id(body: Payload, kind: str) -> str:
+    """A slash command's or a click's id for de-duplication: its trigger_id, one per thing the member did. A
+    request delivered twice (a retry the load balancer or Slack sent to the other replica) is handled once; it was
+    handled by each replica that got it (an Accept answered 'thank you' and then 'no longer open')."""
+    trigger = body.get("trigger_id")
+    return f"{kind}:{trigger}" if isinstance(trigger, str) and 0 < len(trigger) <= 150 else ""
+
+
 def _base(body: Payload, event: Payload, ws: Workspace, **extra: Any) -> dict[str, Any]:
     return {"community": body.get("team_id") or ws.team_id, "platform": PLATFORM,
             "event_id": body.get("event_id", ""),
@@ -262,6 +270,7 @@ def _command(body: Payload, ws: Workspace, now: datetime | None) -> ev.CommandIn
     mentioned = tuple(ev.Person(uid, (label or "").strip()) for uid, label in _SLACK_MENTION.findall(raw))
     return ev.CommandInvoked(community=body.get("team_id") or ws.team_id, platform=PLATFORM, user=body["user_id"],
                              channel=body.get("channel_id", ""), time=now or datetime.now(UTC), name=name,
+                             event_id=_interaction_id(body, "command"),
                              args=args, user_name=body.get("user_name", ""), mentioned=mentioned)
 
 
@@ -287,4 +296,5 @@ def _action(body: Payload, action: Payload, ws: Workspace, now: datetime | None)
     ref = "" if container.get("is_ephemeral") else str(container.get("message_ts") or message.get("ts") or "")
     return ev.ActionClicked(community=team, platform=PLATFORM, user=user, channel=channel,
                             thread=message.get("thread_ts"), time=now or datetime.now(UTC),
-                            action=action["action_id"], value=action.get("value") or "", message_ref=ref)
+                            action=action["action_id"], value=action.get("value") or "", message_ref=ref,
+                            event_id=_interaction_id(body, f"click:{str(action['action_id'])[:40]}"))

@@ -1,0 +1,132 @@
+"""Two real `connective run --platform slack` replicas (HTTP mode) on one PostgreSQL, behind a load balancer that
+sends each request to one or the other: the product must behave as one bot."""
+from __future__ import annotations
+
+import asyncio
+import copy
+import itertools
+import json
+import urllib.parse
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import pytest
+
+from bot.app import build_app
+from bot.settings import Settings
+from tests.exports import TEAM, THREADS, USERS, write_slack_export
+from tests.replicas import SECRET, Replica, wait_until
+from tests.slack_fake import FakeSlack, sign
+from tests.test_digest import pg_url  # noqa: F401  (fixture: a fresh PostgreSQL database)
+from tests.test_slack_translate import load
+
+_ids = itertools.count(1)
+
+
+@dataclass
+class Pair:
+    fake: FakeSlack
+    a: Replica
+    b: Replica
+
+    async def post(self, replica: Replica, body: str, content_type: str, headers: dict[str, str] | None = None) -> int:
+        async with aiohttp.ClientSession() as http, http.post(
+                f"http://127.0.0.1:{replica.http_port}/slack/events", data=body.encode(),
+                headers={"Content-Type": content_type, **sign(SECRET, body), **(headers or {})}) as response:
+            await response.read()
+            return response.status
+
+    async def command(self, replica: Replica, user: str, command: str, text: str) -> dict[str, Any]:
+        """A slash command through `replica`; what was sent to its response_url."""
+        form = {**load("command_whoknows.json"), "user_id": user, "command": command, "text": text,
+                "response_url": self.fake.response_url(), "trigger_id": f"t{next(_ids)}"}
+        before = len(self.fake.of("response_url"))
+        assert await self.post(replica, urllib.parse.urlencode(form), "application/x-www-form-urlencoded") == 200
+        return (await self.fake.wait_for("response_url", before + 1, timeout=120))[before]
+
+    def click(self, user: str, action: str, value: str, *, channel: str = "C0GENERAL",
+              message_ts: str = "") -> str:
+        """A click's request body (one trigger_id), to post to one replica or more."""
+        payload = copy.deepcopy(load("block_actions_message.json"))
+        payload["user"]["id"] = user
+        payload["trigger_id"] = f"click{next(_ids)}"
+        payload["actions"][0].update(action_id=action, value=value)
+        payload["channel"]["id"] = payload["container"]["channel_id"] = channel
+        payload["response_url"] = self.fake.response_url()
+        if message_ts:
+            payload["container"].update(message_ts=message_ts, is_ephemeral=False)
+        return urllib.parse.urlencode({"payload": json.dumps(payload)})
+
+    def dm(self, user: str) -> list[dict[str, Any]]:
+        return [m for m in self.fake.of("chat.postMessage") if m["channel"] == f"D{user}"]
+
+
+def _buttons(message: dict[str, Any]) -> dict[str, str]:
+    out = {}
+    for block in message.get("blocks", []):
+        if "accessory" in block:
+            out.setdefault(block["accessory"]["action_id"], block["accessory"]["value"])
+        for element in block.get("elements", []) if block["type"] == "actions" else []:
+            out.setdefault(element["action_id"], element["value"])
+    return out
+
+
+@pytest.fixture
+async def pair(pg_url, embedder, tmp_path) -> AsyncIterator[Pair]:  # noqa: F811
+    app = build_app(Settings(database_url=pg_url), embedder=embedder)
+    try:
+        await app.importer.import_slack(write_slack_export(tmp_path / "export", USERS, THREADS))
+    finally:
+        await app.close()
+    people = {uid: {"id": uid, "name": name.lower(), "real_name": name, "tz": "UTC", "is_bot": False,
+                    "profile": {"display_name": name}} for uid, name in USERS.items()}
+    fake = await FakeSlack(team_id=TEAM, people=people, channels={"C0GENERAL": "general"}).start()
+    logs = [open(tmp_path / f"replica{n}.log", "w") for n in range(2)]  # noqa: SIM115
+    replicas = [await Replica.start(pg_url, fake.url, log=log) for log in logs]
+    try:
+        for replica in replicas:
+            await replica.ready()
+        yield Pair(fake, *replicas)
+    finally:
+        for replica in replicas:
+            await replica.stop()
+        for log in logs:
+            log.close()
+        await fake.stop()
+
+
+async def test_a_click_delivered_to_both_replicas_is_handled_once(pair):
+    """An Accept whose request reached both replicas (a retry sent to the other one) opened the conversation once,
+    but the expert was also told 'that intro request is no longer open', and the request they had accepted was
+    changed to say it was closed."""
+    fake = pair.fake
+    answer = await pair.command(pair.a, "UASK1", "/whoknows", "postgres index ignored by the planner")
+    request = _buttons(answer)["intro.request"]
+    assert request.endswith(":UPG")
+    assert await pair.post(pair.a, pair.click("UASK1", "intro.request", request),
+                           "application/x-www-form-urlencoded") == 200
+    await fake.wait_for("chat.postMessage", 1)
+    [asked] = pair.dm("UPG")
+    intro = _buttons(asked)["intro.accept"]
+
+    before = len(fake.of("response_url"))
+    accept = pair.click("UPG", "intro.accept", intro, channel="DUPG", message_ts="1700009999.000100")
+    assert await asyncio.gather(
+        pair.post(pair.b, accept, "application/x-www-form-urlencoded"),
+        pair.post(pair.a, accept, "application/x-www-form-urlencoded", {"X-Slack-Retry-Num": "1"})) == [200, 200]
+
+    async def both_saw_it() -> bool:  # the click before: one request, one ActionClicked
+        seen = [await r.metric("connective_events_ingested_total", kind="ActionClicked")
+                + await r.metric("connective_events_duplicate_total") for r in (pair.a, pair.b)]
+        return sum(seen) >= 3 and len(fake.of("chat.update")) >= 1
+    await wait_until(both_saw_it, 60)
+    await asyncio.sleep(1)  # the duplicate's own reply, if any, would have been sent by now
+    answers = [m.get("text", "") for m in fake.of("response_url")[before:]]
+    assert len(answers) == 1 and "no longer open" not in answers[0], answers
+    assert len([c for c in fake.of("conversations.open") if "," in c["users"]]) == 1
+    assert len([m for m in fake.of("chat.postMessage") if m["channel"].startswith("G")]) == 1
+    assert len(pair.dm("UASK1")) == 1
+    [settled] = fake.of("chat.update")
+    assert "You accepted" in json.dumps(settled["blocks"])
