@@ -97,19 +97,24 @@ async def pair(pg_url, embedder, tmp_path) -> AsyncIterator[Pair]:  # noqa: F811
         await fake.stop()
 
 
-async def test_a_click_delivered_to_both_replicas_is_handled_once(pair):
-    """An Accept whose request reached both replicas (a retry sent to the other one) opened the conversation once,
-    but the expert was also told 'that intro request is no longer open', and the request they had accepted was
-    changed to say it was closed."""
-    fake = pair.fake
+async def _requested(pair: Pair) -> str:
+    """Asha asks on replica A and requests an intro to Petra there; the id of the intro Petra is asked to accept."""
     answer = await pair.command(pair.a, "UASK1", "/whoknows", "postgres index ignored by the planner")
     request = _buttons(answer)["intro.request"]
     assert request.endswith(":UPG")
     assert await pair.post(pair.a, pair.click("UASK1", "intro.request", request),
                            "application/x-www-form-urlencoded") == 200
-    await fake.wait_for("chat.postMessage", 1)
+    await pair.fake.wait_for("chat.postMessage", 1)
     [asked] = pair.dm("UPG")
-    intro = _buttons(asked)["intro.accept"]
+    return _buttons(asked)["intro.accept"]
+
+
+async def test_a_click_delivered_to_both_replicas_is_handled_once(pair):
+    """An Accept whose request reached both replicas (a retry sent to the other one) opened the conversation once,
+    but the expert was also told 'that intro request is no longer open', and the request they had accepted was
+    changed to say it was closed."""
+    fake = pair.fake
+    intro = await _requested(pair)
 
     before = len(fake.of("response_url"))
     accept = pair.click("UPG", "intro.accept", intro, channel="DUPG", message_ts="1700009999.000100")
@@ -130,3 +135,19 @@ async def test_a_click_delivered_to_both_replicas_is_handled_once(pair):
     assert len(pair.dm("UASK1")) == 1
     [settled] = fake.of("chat.update")
     assert "You accepted" in json.dumps(settled["blocks"])
+
+
+async def test_an_accept_clicked_twice_on_two_replicas_leaves_the_request_saying_it_was_accepted(pair):
+    """A double click on Accept, each click reaching another replica: the click that lost changed the request the
+    expert had accepted to say 'This intro request is closed: it was answered, it expired or it was withdrawn'."""
+    fake = pair.fake
+    intro = await _requested(pair)
+    clicks = [pair.click("UPG", "intro.accept", intro, channel="DUPG", message_ts="1700009999.000100")
+              for _ in range(2)]
+    assert await asyncio.gather(*(pair.post(r, c, "application/x-www-form-urlencoded")
+                                  for r, c in zip((pair.a, pair.b), clicks, strict=True))) == [200, 200]
+    updates = await fake.wait_for("chat.update", 2, timeout=60)
+    assert len([c for c in fake.of("conversations.open") if "," in c["users"]]) == 1
+    assert len(pair.dm("UASK1")) == 1
+    assert all("You accepted" in json.dumps(u["blocks"]) and "closed" not in json.dumps(u["blocks"])
+               for u in updates), [json.dumps(u["blocks"])[-300:] for u in updates]

@@ -173,7 +173,11 @@ class IntroService:
                 return closed + self._settled(event, render("intro_settled_closed"))
             question = await session.get(Question, intro.question_id)
             if not await move(session, intro.id, target, event.time):  # decided before, or expired
-                return closed + self._settled(event, render("intro_settled_closed"), question.text)
+                # Read again: decided meanwhile (a double click, its other click on another replica), the request
+                # says how, as the click that decided it left it; it said 'closed', the expert's Accept undone.
+                state = await session.scalar(select(Intro.state).where(Intro.id == intro.id))
+                return closed + self._settled(event, await self._outcome(session, state, intro.asker_id),
+                                              question.text)
             asker = await session.get(Member, intro.asker_id)
             if target is IntroState.NOT_MY_AREA and expert.profiling_consent:
                 topic = question.text[:4000]
@@ -309,6 +313,16 @@ class IntroService:
             if s.user == expert:
                 return tuple(Evidence(text, link) for text, link in zip(s.why[:3], s.permalinks, strict=False))
         return (Evidence("you were among the members suggested for it, from what you have said here"),)
+
+    @staticmethod
+    async def _outcome(session: AsyncSession, state: str | None, asker_id: int) -> str:
+        """What an intro request decided before says of itself: how it was decided, or closed."""
+        if state == IntroState.ACCEPTED.value:
+            asker = await session.get(Member, asker_id)
+            return render("intro_settled_accepted", asker=neutralise(asker.name if asker else ""))
+        return render({IntroState.DECLINED.value: "intro_settled_declined",
+                       IntroState.NOT_MY_AREA.value: "intro_settled_not_my_area"}.get(state or "",
+                                                                                       "intro_settled_closed"))
 
     @staticmethod
     def _settled(event: ev.ActionClicked, outcome: str, question: str | None = None) -> list[Action]:
