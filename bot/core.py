@@ -641,7 +641,9 @@ class Core:
         them was still open. `withdrawn` gets where the messages of the requests they sent and nobody answered are
         (channel, message id): they quote the member's question."""
         async with self.db.sessions.begin() as session:
-            member = await session.get(Member, member_id)
+            # Their row is taken first: a store of their messages under way (another replica's) holds it, and is
+            # waited for, so that what it stores is deleted below (bot.services.ingest: _gone_since).
+            member = await session.get(Member, member_id, with_for_update={"key_share": True}, populate_existing=True)
             # Threads with no opening message where they asked have no question any more (the next message answered).
             if await session.scalar(select(Community.platform).where(Community.id == community_id)) \
                     in OPENERLESS_THREADS:

@@ -151,3 +151,43 @@ async def test_an_accept_clicked_twice_on_two_replicas_leaves_the_request_saying
     assert len(pair.dm("UASK1")) == 1
     assert all("You accepted" in json.dumps(u["blocks"]) and "closed" not in json.dumps(u["blocks"])
                for u in updates), [json.dumps(u["blocks"])[-300:] for u in updates]
+
+
+async def test_an_opt_out_on_one_replica_while_the_other_stores_their_message_leaves_nothing_of_it(
+        pg_url, embedder, tmp_path, monkeypatch):  # noqa: F811
+    """Replica B stores Petra's new message while she opts out on replica A: B had read her consent before A's
+    opt-out committed, and committed the message after A deleted her messages. It stayed stored, embedded, and she
+    was suggested from it (the two replicas' transactions, one after the other at the step that matters)."""
+    from sqlalchemy import func, select
+
+    import bot.services.ingest as ingest
+    from bot import events as ev
+    from bot.db.models import Member, Message
+
+    first = build_app(Settings(database_url=pg_url), embedder=embedder)
+    second = build_app(Settings(database_url=pg_url), embedder=embedder)
+    try:
+        await first.importer.import_slack(write_slack_export(tmp_path / "export", USERS, THREADS))
+        optout = ev.CommandInvoked(community=TEAM, platform="slack", user="UPG", channel="C0GENERAL", name="optout",
+                                   args="", event_id="optout-1")
+        running: list[asyncio.Task] = []
+        stored_then = ingest.mark_openers_gone  # called in the storing transaction, after the insert
+
+        async def opted_out_meanwhile(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+            if not running:
+                running.append(asyncio.create_task(first.core.handle(optout)))
+                await asyncio.sleep(2)  # the opt-out runs to its end here, unless it waits for this store
+            return await stored_then(*args, **kwargs)
+
+        monkeypatch.setattr(ingest, "mark_openers_gone", opted_out_meanwhile)
+        await second.core.handle(ev.MessagePosted(
+            community=TEAM, platform="slack", user="UPG", channel="C0GENERAL", message_id="1800000000.000100",
+            event_id="EvLATE", text="BRIN indexes suit append-only tables ordered by time, like event logs"))
+        await running[0]
+        async with first.db.sessions() as session:
+            petra = await session.scalar(select(Member).where(Member.external_id == "UPG"))
+            left = await session.scalar(select(func.count()).select_from(Message).where(Message.author_id == petra.id))
+        assert petra.profiling_consent is False and left == 0
+    finally:
+        await first.close()
+        await second.close()

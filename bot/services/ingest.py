@@ -327,10 +327,15 @@ class IngestService:
         if not new_rows:
             return []
         deleted = await _deleted(session, community_id, list(new_rows))
-        opted_out = set(await session.scalars(
-            select(Member.id).where(Member.community_id == community_id,
-                                    Member.id.in_({row["author_id"] for row, _ in new_rows.values()}),
-                                    Member.profiling_consent.is_(False))))
+        # The authors' rows are held (FOR SHARE) until the messages are committed: an opt-out takes its member's row
+        # first (Core._remove_member_data), so it either comes before and is read here, or waits and then deletes
+        # these messages too. Read unlocked, an opt-out on another replica that committed between this read and
+        # the insert's commit deleted the messages before these, and these stayed.
+        opted_out = {mid for mid, consents in (await session.execute(
+            select(Member.id, Member.profiling_consent).where(
+                Member.community_id == community_id,
+                Member.id.in_({row["author_id"] for row, _ in new_rows.values()}))
+            .order_by(Member.id).with_for_update(read=True))).all() if not consents}
         gone = []
         for key, (row, _) in new_rows.items():
             if row["author_id"] in opted_out:
