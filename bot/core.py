@@ -420,7 +420,9 @@ class Core:
                                                                  Channel.external_id == event.channel))
             channel = await ensure_channel(session, community_id, event.channel)
             channel_id = channel.id
-            withheld = await withheld_members(session, community_id, {event.user})
+            # Held until the reaction is stored: read unlocked, an opt-out on another replica committed meanwhile had
+            # deleted their reactions before this one, which stayed.
+            withheld = await withheld_members(session, community_id, {event.user}, hold=True)
             removal = (RemovedReaction.channel_id == channel.id,
                        RemovedReaction.message_external_id == event.message_id,
                        RemovedReaction.user_external_id == event.user, RemovedReaction.name == name)

@@ -373,16 +373,19 @@ async def skills_of(session: AsyncSession, community_id: int, member_id: int) ->
     ))
 
 
-async def withheld_members(session: AsyncSession, community_id: int, external_ids: set[str]) -> set[str]:
+async def withheld_members(session: AsyncSession, community_id: int, external_ids: set[str], *,
+                           hold: bool = False) -> set[str]:
     """Of these external ids, the members who opted out or asked to be forgotten: nothing of theirs is stored
-    (messages, reactions). Someone not yet a member has not opted out."""
+    (messages, reactions). Someone not yet a member has not opted out. `hold`: their rows are held (FOR SHARE) until
+    the caller commits, so that an opt-out under way elsewhere, which takes its member's row first, either is read
+    here or waits, and then deletes what the caller stored."""
     if not external_ids:
         return set()
-    return set(await session.scalars(
-        select(Member.external_id).where(Member.community_id == community_id,
-                                         Member.external_id.in_(external_ids),
-                                         Member.profiling_consent.is_(False))
-    ))
+    query = select(Member.external_id, Member.profiling_consent).where(
+        Member.community_id == community_id, Member.external_id.in_(external_ids))
+    if hold:
+        query = query.order_by(Member.id).with_for_update(read=True)
+    return {user for user, consents in (await session.execute(query)).all() if not consents}
 
 
 async def delete_member_data(session: AsyncSession, community_id: int, member_id: int) -> int:

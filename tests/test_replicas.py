@@ -191,3 +191,42 @@ async def test_an_opt_out_on_one_replica_while_the_other_stores_their_message_le
     finally:
         await first.close()
         await second.close()
+
+
+async def test_an_opt_out_on_one_replica_while_the_other_stores_their_reaction_leaves_nothing_of_it(
+        pg_url, embedder, tmp_path, monkeypatch):  # noqa: F811
+    """The same for a reaction: replica B read Petra's consent, replica A's opt-out deleted her reactions and
+    committed, then B stored her new one, which stayed (a curation signal of someone who opted out)."""
+    from sqlalchemy import func, select
+
+    import bot.core as core
+    from bot import events as ev
+    from bot.db.models import Reaction
+
+    first = build_app(Settings(database_url=pg_url), embedder=embedder)
+    second = build_app(Settings(database_url=pg_url), embedder=embedder)
+    try:
+        await first.importer.import_slack(write_slack_export(tmp_path / "export", USERS, THREADS))
+        async with first.db.sessions() as session:
+            ts = await session.scalar(select(core.Message.external_id).order_by(core.Message.id).limit(1))
+        optout = ev.CommandInvoked(community=TEAM, platform="slack", user="UPG", channel="C0GENERAL", name="optout",
+                                   args="", event_id="optout-1")
+        running: list[asyncio.Task] = []
+        found = core.get_message  # looked for in the reaction's transaction, after the consent was read
+
+        async def opted_out_meanwhile(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+            running.append(asyncio.create_task(first.core.handle(optout)))
+            await asyncio.sleep(2)  # the opt-out runs to its end here, unless it waits for this reaction
+            return await found(*args, **kwargs)
+
+        monkeypatch.setattr(core, "get_message", opted_out_meanwhile)
+        await second.core.handle(ev.ReactionAdded(community=TEAM, platform="slack", user="UPG", channel="C0GENERAL",
+                                                  message_id=ts, reaction="bookmark", event_id="EvREACT"))
+        await running[0]
+        async with first.db.sessions() as session:
+            left = await session.scalar(select(func.count()).select_from(Reaction).where(
+                Reaction.user_external_id == "UPG"))
+        assert left == 0
+    finally:
+        await first.close()
+        await second.close()
