@@ -68,6 +68,7 @@ class Scheduler:
         # Jobs are handed to APScheduler when it starts: one-shot commands never start it, and adding
         # jobs to a stopped scheduler logs "Adding job tentatively" on every CLI call.
         self._pending: dict[str, Callable[[], object]] = {}
+        self._running: set[asyncio.Task] = set()  # jobs under way, which a graceful stop lets finish
 
     def every(self, name: str, seconds: float, job: Job, *, start_now: bool = False) -> None:
         """Run `job` every `seconds`; with start_now, also as soon as the scheduler starts."""
@@ -106,13 +107,31 @@ class Scheduler:
             add()
         self._pending.clear()
 
+    async def finish(self, timeout: float) -> bool:
+        """Start no more jobs, and wait for the ones under way (at most `timeout` seconds); False if some were left.
+        A stop that did not wait cut them off where they were: a digest posted but not yet recorded as posted was
+        posted again by the next replica once its claim timed out, a mentoring round's pairs were stored but never
+        introduced."""
+        if self._scheduler.running:
+            self._scheduler.pause()
+        running = [task for task in self._running if not task.done()]
+        if not running:
+            return True
+        _, pending = await asyncio.wait(running, timeout=timeout)
+        if pending:
+            log.warning("%d scheduled job(s) still running after %.0f s", len(pending), timeout)
+        return not pending
+
     def shutdown(self) -> None:
         if self._scheduler.running:
             self._scheduler.shutdown(wait=False)
 
-    @staticmethod
-    def _guard(name: str, job: Job) -> Job:
+    def _guard(self, name: str, job: Job) -> Job:
         async def run() -> None:
+            task = asyncio.current_task()
+            if task is not None:
+                self._running.add(task)
+                task.add_done_callback(self._running.discard)
             try:
                 await job()
             except asyncio.CancelledError:

@@ -35,13 +35,17 @@ async def serve(app: App, run_platform: Runner) -> None:
     stopper = asyncio.create_task(stop.wait(), name="connective-stop-signal")
     try:
         await asyncio.wait({platform, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        deadline = loop.time() + app.settings.shutdown_grace_seconds
         if stop.is_set():
             log.info("stop signal: taking no more events, finishing the ones in hand")
             app.health.stopping = True
+            # Scheduled jobs under way finish first, while the platform can still take what they send (the events in
+            # hand go on meanwhile); the drain below has what is left of the grace period.
+            await app.scheduler.finish(app.settings.shutdown_grace_seconds)
             platform.cancel()  # the runner's own finally closes its connection or HTTP site
         with contextlib.suppress(asyncio.CancelledError):
             await platform  # re-raises a runner's error (bad token...) when it ended on its own
-        if not await app.core.drain(app.settings.shutdown_grace_seconds):
+        if not await app.core.drain(max(1.0, deadline - loop.time())):
             log.warning("stopped with events still in hand (platform retries will redeliver them)")
     finally:
         stopper.cancel()

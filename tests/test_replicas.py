@@ -8,7 +8,7 @@ import itertools
 import json
 import urllib.parse
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
@@ -230,3 +230,52 @@ async def test_an_opt_out_on_one_replica_while_the_other_stores_their_reaction_l
     finally:
         await first.close()
         await second.close()
+
+
+@dataclass
+class SlowToPost(FakeSlack):
+    """A Slack that takes a few seconds to answer chat.postMessage (it has posted the message already)."""
+
+    posting: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def _api(self, request):  # noqa: ANN001, ANN202
+        response = await super()._api(request)
+        if request.match_info["method"] == "chat.postMessage":
+            self.posting.set()
+            await asyncio.sleep(4)
+        return response
+
+
+async def test_a_replica_stopped_while_it_posts_a_digest_records_it_as_posted(pg_url, embedder):  # noqa: F811
+    """A rolling deploy's SIGTERM reached a replica while Slack was taking the weekly digest: the stop did not wait
+    for the scheduled job, which was cut off after Slack had posted it and before the period was recorded as posted.
+    Left claimed, the period was posted again by the next replica once the claim timed out (15 minutes later)."""
+    from sqlalchemy import select
+
+    from bot.db.engine import Database
+    from bot.db.resources import DigestRun
+    from tests.test_digest import PEOPLE
+    from tests.test_digest import TEAM as DIGEST_TEAM
+    from tests.test_ops import _prepare_due_digest
+
+    await _prepare_due_digest(pg_url, embedder)
+    fake = await SlowToPost(team_id=DIGEST_TEAM, people={u: {"id": u, "name": n, "real_name": n, "tz": "UTC"}
+                                                         for u, n in PEOPLE.items()},
+                            channels={"C1": "general"}).start()
+    replica = await Replica.start(pg_url, fake.url)
+    try:
+        await replica.ready()
+        await asyncio.wait_for(fake.posting.wait(), 120)  # the digest is being posted
+        code, err = await replica.stop()
+        assert code == 0, err[-3000:]
+    finally:
+        await replica.stop()
+        await fake.stop()
+    db = Database(pg_url)
+    try:
+        async with db.sessions() as session:
+            runs = list(await session.scalars(select(DigestRun)))
+    finally:
+        await db.dispose()
+    assert len(fake.of("chat.postMessage")) == 1
+    assert [(r.state, r.attempts) for r in runs] == [("posted", 1)]

@@ -1056,7 +1056,7 @@ async def test_a_scheduled_job_stopped_with_the_bot_is_one_line_not_a_failure(ca
         started.set()
         await asyncio.sleep(60)
 
-    task = asyncio.create_task(Scheduler._guard("digest:catch-up", slow)())
+    task = asyncio.create_task(Scheduler()._guard("digest:catch-up", slow)())
     await started.wait()
     task.cancel()
     await task
