@@ -94,7 +94,7 @@ async def apply_pending_reactions(session: AsyncSession, community_id: int,
             delete(PendingReaction).where(PendingReaction.id.in_(list(message_of)))
             .returning(PendingReaction.id, PendingReaction.user_external_id, PendingReaction.name,
                        PendingReaction.given_at))).all()
-        withheld = await withheld_members(session, community_id, {user for _, user, _, _ in claimed})
+        withheld = await withheld_members(session, community_id, {user for _, user, _, _ in claimed}, hold=True)
         rows = [{"community_id": community_id, "message_id": message_of[pid], "user_external_id": user, "name": name,
                  "known_at": given_at}
                 for pid, user, name, given_at in claimed if user not in withheld and given_at >= oldest]
