@@ -118,6 +118,26 @@ async def test_mention_is_answered_in_the_channel_without_pinging(app, fake_disc
     assert reply.json["embeds"][0]["title"].startswith("1. Petra")
 
 
+async def test_each_request_intro_button_names_the_expert_it_asks(app, fake_discord):
+    """Discord shows a message's buttons under all its embeds: five buttons all reading "Request intro" did not say
+    which expert each one asks (a live walk-through)."""
+    kenji = load("message_create_reply") | {"id": "1100000000000000778", "author": {
+        "id": KENJI, "username": "kenji", "global_name": "Kenji Sato", "discriminator": "0", "avatar": None,
+        "public_flags": 0}, "content": "For postgres index tuning, check the planner's row estimates first"}
+    async with running_bot(app, fake_discord) as bot:
+        await send(fake_discord, bot, "MESSAGE_CREATE", "message_create")
+        await send(fake_discord, bot, "MESSAGE_CREATE", "message_create_reply")
+        await send(fake_discord, bot, "MESSAGE_CREATE", kenji)
+        await send(fake_discord, bot, "MESSAGE_CREATE", "message_create_mention")
+        [reply] = fake_discord.find("POST", rf"/channels/{HELP}/messages")
+    titles = [embed["title"] for embed in reply.json["embeds"]]
+    buttons = [b for row in reply.json["components"] for b in row["components"]]
+    assert len(titles) == len(buttons) >= 2
+    for title, button in zip(titles, buttons, strict=True):
+        assert button["label"] == f"Request intro: {title}"  # "Request intro: 1. Petra Kowalski"
+        assert button["custom_id"].endswith(":" + (PETRA if "Petra" in title else KENJI))
+
+
 async def test_a_mention_of_the_bots_role_asks_and_a_reply_to_the_bot_does_not(app, fake_discord):
     """The real client knows the bot's managed role (guild.self_role); a reply pinging the bot is stored, unanswered."""
     role_mention = load("message_create_mention")

@@ -4,7 +4,7 @@ lists as embeds, buttons as a persistent view. Nothing the bot sends can ping (`
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import discord
@@ -121,10 +121,14 @@ def _section_embeds(section: Section, first_rank: int) -> list[discord.Embed]:
 
 
 def _buttons(doc: Document) -> list[Button]:
+    """A card's buttons name its card: Discord shows them under all the embeds, where five "Request intro" buttons
+    in a row did not say which was whose."""
     found: list[Button] = []
+    rank = 1
     for section in doc.sections:
         for card in section.experts:
-            found += card.buttons
+            found += [replace(b, label=f"{b.label}: {rank}. {card.name}") for b in card.buttons]
+            rank += 1
         found += section.buttons
     return found
 
