@@ -125,6 +125,25 @@ async def test_save_then_preview_answers_with_resource_embeds(app, fake_discord)
     assert not fake_discord.find("POST", r"/channels/\d+/(messages|threads)")  # a preview posts nothing
 
 
+async def test_a_digest_of_ten_long_links_shows_each_link_whole(app, fake_discord):
+    """Ten links (long addresses, notes) went into one embed whose description was cut at Discord's 4096 characters:
+    the last links were lost and one was cut in two (Discord walk-through). They now fill as many embeds as they
+    need, each line whole."""
+    urls = [f"https://github.com/racket/racket/blob/master/collects/topic-{n}/" + "nested/" * 20 + f"file-{n}.rkt"
+            for n in range(10)]
+    note = "worked examples, benchmarks and the pitfalls of each approach, " * 3
+    async with running_bot(app, fake_discord) as bot:
+        for url in urls:
+            await answer(fake_discord, bot, command("save", [{"name": "url", "type": 3, "value": url},
+                                                             {"name": "note", "type": 3, "value": note}]))
+        preview = await answer(fake_discord, bot, command("digest", [sub("preview")]))
+    descriptions = [e.get("description") or "" for e in preview["embeds"]]
+    lines = [line for d in descriptions for line in d.splitlines() if line.startswith("• [")]
+    assert sorted(url for url in urls if any(f"]({url})" in line for line in lines)) == sorted(urls)
+    assert not any(line.endswith("…") for line in lines)
+    assert all(len(d) <= 4096 for d in descriptions) and sum(len(e) for e in descriptions) > 4096
+
+
 async def test_a_scheduled_digest_to_a_forum_creates_one_post(app, fake_discord):
     clock = Clock(utcnow())
     app.digests.clock = clock

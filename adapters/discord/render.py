@@ -112,12 +112,24 @@ def _section_embeds(section: Section, first_rank: int) -> list[discord.Embed]:
         )
     embeds += [_expert_embed(first_rank + i, card) for i, card in enumerate(section.experts)]
     if section.resources:
-        text = "\n".join(_resource_line(r) for r in section.resources)
-        if embeds and embeds[-1].description and not section.experts:
-            embeds[-1].description = _cut(f"{embeds[-1].description}\n\n{text}", MAX_DESCRIPTION)
-        else:
-            embeds.append(discord.Embed(description=_cut(text, MAX_DESCRIPTION)))
+        chunks = _whole_lines([_resource_line(r) for r in section.resources], MAX_DESCRIPTION)
+        if embeds and embeds[-1].description and not section.experts \
+                and len(embeds[-1].description) + 2 + len(chunks[0]) <= MAX_DESCRIPTION:
+            embeds[-1].description = f"{embeds[-1].description}\n\n{chunks.pop(0)}"
+        embeds += [discord.Embed(description=chunk) for chunk in chunks]
     return embeds
+
+
+def _whole_lines(lines: list[str], limit: int) -> list[str]:
+    """Lines joined into as few texts of at most `limit` characters as they need, each line whole: ten digest links
+    in one description cut at 4096 characters lost the last links and left one cut in two."""
+    chunks: list[str] = []
+    for line in (_cut(line, limit) for line in lines):
+        if chunks and len(chunks[-1]) + 1 + len(line) <= limit:
+            chunks[-1] += "\n" + line
+        else:
+            chunks.append(line)
+    return chunks
 
 
 def _buttons(doc: Document) -> list[Button]:
