@@ -80,8 +80,10 @@ class Reply(Action):
 class DirectMessage(Action):
     user: str
     doc: Document
-    # A stable id (e.g. "intro:42") of a message the core may change later: the adapter tells it where the message
-    # went (Core.delivered), the channel and the message's own id, so an UpdateMessage can address it.
+    # A stable id (e.g. "intro:42") of a message the core follows: the adapter tells it where the message went
+    # (Core.delivered: the channel and the message's own id, so an UpdateMessage can change it later), or hands it
+    # back where the platform refuses it (Core.undelivered: the member takes no DMs), whose service says what becomes
+    # of it.
     key: str = ""
 
 

@@ -14,7 +14,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import events as ev
 from bot import metrics
-from bot.actions import Action, Button, Document, Evidence, ExpertCard, Reply, Section, Sender, UpdateMessage
+from bot.actions import (
+    Action,
+    Button,
+    DirectMessage,
+    Document,
+    Evidence,
+    ExpertCard,
+    Reply,
+    Section,
+    Sender,
+    UpdateMessage,
+)
 from bot.command_names import command, help_names
 from bot.db.engine import Database
 from bot.db.models import (
@@ -183,6 +194,8 @@ class Core:
         self.clicks: dict[str, ClickHandler] = {}
         # Told where a keyed DirectMessage went (Core.delivered), by the part of its key before the first colon.
         self.deliveries: dict[str, DeliveredHandler] = {}
+        # Direct messages the platform refused, by the part of their key before the first colon ("intro:42").
+        self.undeliverable: dict[str, Callable[[DirectMessage], Awaitable[list[Action]]]] = {}
         # Called with (community id, the questions whose request to a member was open) when that member is
         # forgotten: their askers are owed an answer (intros offer the next expert).
         self.on_requests_dropped: list[Callable[[int, list[int], datetime], Awaitable[list[Action]]]] = []
@@ -218,6 +231,20 @@ class Core:
             await handler(key, channel, message_ref)
         except Exception:
             log.exception("keeping where message %r went failed", key[:100])
+
+    def register_undelivered(self, prefix: str, handler: Callable[[DirectMessage], Awaitable[list[Action]]]) -> None:
+        self.undeliverable[prefix] = handler
+
+    async def undelivered(self, action: DirectMessage) -> list[Action]:
+        """A keyed direct message the platform refused (the member takes no DMs): what its service does instead."""
+        handler = self.undeliverable.get(action.key.partition(":")[0])
+        if handler is None:
+            return []
+        try:
+            return await handler(action)
+        except Exception:
+            log.exception("handling the undelivered message %s failed", action.key)
+            return []
 
     async def deliver(self, platform: str, actions: list[Action]) -> list[Action]:
         """Send actions produced outside an event (scheduled jobs) through the platform's adapter.

@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from adapters.discord.runner import run
 from bot.actions import Button, Document, OpenGroup, PostToChannel, Reply, Section
 from bot.core import ASK_LIKE_THIS
+from bot.db.intros import Intro
 from bot.db.models import Channel, Community, Member, Message, Reaction
 from bot.errors import UserError
 from tests.discord_fixtures import (
@@ -461,6 +462,31 @@ async def test_a_request_left_unanswered_says_it_expired_and_loses_its_buttons(a
         [expired] = await fake_discord.wait_for("PATCH", rf"/channels/{petra_dm}/messages/{asked.answer['id']}")
         assert "postgres index tuning" in str(expired.json) and "expired" in str(expired.json)
         assert not expired.json.get("components") and expired.json["allowed_mentions"] == NO_PINGS
+
+
+async def test_an_expert_who_takes_no_dms_is_not_waited_for(app, fake_discord):
+    """Discord refuses a DM to a member who turned off DMs from server members (403): the intro request never reached
+    Petra, yet it stayed open and Asha, told she would hear back, waited out the whole timeout (24 h) for nothing
+    (Discord walk-through). The request now ends at once and Asha is offered the next expert, as after a decline."""
+    kenji = load("message_create_reply") | {"id": "1100000000000000778", "author": {
+        "id": KENJI, "username": "kenji", "global_name": "Kenji Sato", "discriminator": "0", "avatar": None,
+        "public_flags": 0}, "content": "For postgres index tuning, check the planner's row estimates first"}
+    fake_discord.refused.append(("POST", rf"/channels/9{PETRA[1:]}/messages"))
+    async with running_bot(app, fake_discord) as bot:
+        for message in ("message_create", "message_create_reply", kenji):
+            await send(fake_discord, bot, "MESSAGE_CREATE", message)
+        await send(fake_discord, bot, "INTERACTION_CREATE", "interaction_whoknows")
+        [answer] = await fake_discord.wait_for("PATCH", rf"/webhooks/{BOT}/[^/]+/messages/@original")
+        [request_petra] = [i for i in _custom_ids(answer.json) if i.endswith(f":{PETRA}")]
+        click = load("interaction_intro_request")
+        click["data"]["custom_id"] = request_petra
+        click["message"]["components"] = answer.json["components"]
+        await send(fake_discord, bot, "INTERACTION_CREATE", click)
+        [offer] = await fake_discord.wait_for("POST", rf"/channels/9{ASHA[1:]}/messages")
+    assert "could not happen" in offer.json["content"] and offer.json["allowed_mentions"] == NO_PINGS
+    assert [i.split("|")[1].split(":")[1] for i in _custom_ids(offer.json)] == [KENJI]
+    async with app.db.sessions() as s:
+        assert await s.scalar(select(Intro.state)) == "expired"
 
 
 async def test_a_member_who_leaves_is_not_suggested_nor_asked_until_they_join_again(app, fake_discord):

@@ -18,7 +18,7 @@ from adapters.discord.render import NO_PINGS, render_document
 from adapters.discord.sender import DiscordSender
 from adapters.discord.translate import TRANSLATORS, ChannelInfo, translate
 from bot import events as ev
-from bot.actions import Action, Document, Reply, UpdateMessage
+from bot.actions import Action, DirectMessage, Document, Reply, UpdateMessage
 from bot.core import asks_the_bot
 from bot.repo import get_community
 from bot.safety import neutralise
@@ -300,6 +300,9 @@ class ConnectiveMixin:
                     await self.sender.send(action)
             except discord.HTTPException as exc:
                 log.warning("Discord refused %s: %s %s", type(action).__name__, exc.status, exc.text)
+                if isinstance(exc, discord.Forbidden) and isinstance(action, DirectMessage) and action.key:
+                    # The member takes no DMs: the core says what becomes of it (an intro request: the next expert).
+                    await self.deliver(await self.app.core.undelivered(action), origin=origin)
         if (
             interaction is not None
             and interaction.type is discord.InteractionType.application_command

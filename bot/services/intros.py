@@ -157,6 +157,25 @@ class IntroService:
             DirectMessage(community=event.community, user=expert.external_id, doc=ask, key=f"intro:{intro_id}"),
         ]
 
+    async def undelivered(self, action: DirectMessage) -> list[Action]:
+        """The request never reached the expert (their DMs are closed): it ends as an unanswered one does, now
+        rather than after the timeout, and the asker is offered the next expert (nobody learns why)."""
+        ident = action.key.partition(":")[2]
+        if not ident.isdigit():
+            return []
+        now = self.clock()
+        async with self.db.sessions.begin() as session:
+            if not await move(session, int(ident), IntroState.EXPIRED, now):
+                return []  # answered meanwhile, or withdrawn
+            intro = await session.get(Intro, int(ident))
+            question = await session.get(Question, intro.question_id) if intro.question_id else None
+            asker = await session.get(Member, intro.asker_id) if intro.asker_id else None
+        log.info("intro %d ended: the request could not be delivered to the expert", intro.id)
+        if question is None or asker is None:
+            return []
+        offer = await self._offer_next(intro.community_id, action.community, question, asker, now)
+        return [offer] if offer is not None else []
+
     async def decide(self, event: ev.ActionClicked, community_id: int, target: IntroState) -> list[Action]:
         if not event.value.isdigit():
             log.warning("malformed %s value %r", event.action, event.value[:100])
@@ -346,6 +365,7 @@ def setup(app: App) -> IntroService:
                            timeout=timedelta(hours=app.settings.intro_timeout_hours))
     app.core.register_click("intro", service.on_click)
     app.core.register_delivered("intro", service.request_delivered)
+    app.core.register_undelivered("intro", service.undelivered)
     app.core.on_requests_dropped.append(service.expert_gone)
     # Sweep often enough that a request expires within a few percent of its timeout.
     every = min(max(service.timeout.total_seconds() / 20, 30.0), 900.0)
