@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from bot.db.resources import Digest
 from bot.events import utcnow
+from bot.repo import get_community
 from bot.services.mentoring import MentoringService
 from bot.services.mentoring_cadence import Cadence
 from tests.discord_fixtures import ASHA, BOT, FORUM, GENERAL, GUILD, HELP, PETRA, load
@@ -176,6 +177,21 @@ async def test_a_scheduled_digest_to_a_forum_creates_one_post(app, fake_discord)
     assert message["allowed_mentions"] == NO_PINGS
     assert any(f"]({url})" in (e.get("description") or "") for e in message["embeds"])
     assert not fake_discord.find("POST", rf"/channels/{FORUM}/messages")  # a forum takes posts, not messages
+
+
+async def test_joining_the_rounds_says_when_the_warning_comes_as_the_community_set_it(app, fake_discord):
+    """A community whose warning comes 2 hours before a round (`connective pairs schedule --warn-hours 2`) told each
+    member who joined "I'll warn you the day before", and they waited a day for a warning that came 2 hours before
+    (Discord walk-through)."""
+    join = [sub("join", role="mentee", learn="postgres", timezone="Europe/Berlin")]
+    async with running_bot(app, fake_discord) as bot:
+        default = await answer(fake_discord, bot, command("mentoring", join))
+        async with app.db.sessions.begin() as s:
+            community = await get_community(s, "discord", GUILD)
+            community.settings = {**(community.settings or {}), "mentoring": {"warn_hours": 2}}
+        joined = await answer(fake_discord, bot, command("mentoring", join))
+    assert "I'll warn you the day before" in default["content"]
+    assert "I'll warn you 2 hours before" in joined["content"]
 
 
 async def test_mentoring_join_then_a_round_opens_a_private_thread_with_both(app, fake_discord):

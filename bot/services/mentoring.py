@@ -102,6 +102,17 @@ class MentoringStats:
     latest_pairs: list[dict] = field(default_factory=list)
 
 
+def _ahead(hours: float) -> str:
+    """How long before a round its warning comes, as the community set it ("the day before" is the default)."""
+    if hours == 24:
+        return "the day before"
+    if hours >= 48 and hours % 24 == 0:
+        return f"{hours / 24:g} days before"
+    if hours >= 1:
+        return f"{hours:g} hour{'s' if hours != 1 else ''} before"
+    return f"{hours * 60:g} minutes before" if hours > 0 else "as the round starts"
+
+
 def _when(moment: datetime, zone: str) -> str:
     local = moment.astimezone(ZoneInfo(zone))
     return f"{local:%a %-d %b}, {local:%H:%M} {zone}"
@@ -222,6 +233,7 @@ class MentoringService:
             ),
             timezone=enrolment.timezone,
             next_round=_when(cadence.next_round(now).round_at, enrolment.timezone),
+            warn_ahead=_ahead(cadence.warn_hours),
         )
 
     # -- the enrolment form (Slack and Discord modals) -----------------------------------------------
