@@ -58,3 +58,6 @@ class GuildContext:
 
     def bot_role_id(self, guild_id: str) -> str | None:
         return BOT_ROLE
+
+    def sole_guild_id(self) -> str | None:
+        return None  # as if the bot were in several servers: a DM names none

@@ -88,9 +88,9 @@ async def test_ingests_channels_threads_forum_posts_edits_deletions_and_reaction
     # Reading is silent: the bot posted nothing.
     assert not fake_discord.find("POST", r"/channels/\d+/messages")
     [identify] = fake_discord.identifies
-    assert identify["intents"] == (1 << 0) | (1 << 1) | (1 << 9) | (1 << 10) | (
+    assert identify["intents"] == (1 << 0) | (1 << 1) | (1 << 9) | (1 << 10) | (1 << 12) | (
         1 << 15
-    )  # guilds, members, messages, reactions, content
+    )  # guilds, members, messages, reactions, DMs, content
 
 
 async def test_ask_with_a_slash_command_answers_with_embeds(app, fake_discord):
@@ -137,6 +137,25 @@ async def test_each_request_intro_button_names_the_expert_it_asks(app, fake_disc
     for title, button in zip(titles, buttons, strict=True):
         assert button["label"] == f"Request intro: {title}"  # "Request intro: 1. Petra Kowalski"
         assert button["custom_id"].endswith(":" + (PETRA if "Petra" in title else KENJI))
+
+
+async def test_a_question_by_dm_is_answered_there_and_not_stored(app, fake_discord):
+    """A member who asked the bot by DM ("who knows postgres index tuning?") got no answer at all: the bot did not ask
+    for DMs and skipped any message without a server (Discord walk-through; a DM is a question on Slack). With the
+    bot in one server, the DM asks about that server; its buttons name it (a DM interaction carries no guild id)."""
+    asha_dm = "9" + ASHA[1:]
+    dm = load("message_create") | {"id": "1100000000000000779", "channel_id": asha_dm,
+                                   "content": "who knows postgres index tuning?"}
+    del dm["guild_id"], dm["member"]
+    async with running_bot(app, fake_discord) as bot:
+        await send(fake_discord, bot, "MESSAGE_CREATE", "message_create")
+        await send(fake_discord, bot, "MESSAGE_CREATE", "message_create_reply")
+        await send(fake_discord, bot, "MESSAGE_CREATE", dm)
+        [reply] = await fake_discord.wait_for("POST", rf"/channels/{asha_dm}/messages")
+    assert "postgres index tuning" in reply.json["content"] and reply.json["allowed_mentions"]["parse"] == []
+    assert reply.json["embeds"][0]["title"].startswith("1. Petra")
+    assert reply.json["components"][0]["components"][0]["custom_id"].endswith(f":{PETRA}|{GUILD}")
+    assert "1100000000000000779" not in await _messages(app)
 
 
 async def test_a_mention_of_the_bots_role_asks_and_a_reply_to_the_bot_does_not(app, fake_discord):

@@ -40,6 +40,7 @@ def intents(*, members: bool = True) -> discord.Intents:
     wanted.guild_messages = True
     wanted.message_content = True  # privileged: enable it in the Developer Portal
     wanted.guild_reactions = True
+    wanted.dm_messages = True  # questions by DM (not privileged: a DM's content comes without the content intent)
     wanted.members = members  # privileged too: members who leave (GUILD_MEMBER_REMOVE) and join
     return wanted
 
@@ -150,6 +151,10 @@ class ConnectiveMixin:
         guild = self.get_guild(int(guild_id)) if guild_id.isdigit() else None  # type: ignore[attr-defined]
         role = guild.self_role if guild is not None else None
         return str(role.id) if role is not None else None
+
+    def sole_guild_id(self) -> str | None:
+        guilds = self.guilds  # type: ignore[attr-defined]
+        return str(guilds[0].id) if len(guilds) == 1 else None
 
     def channel(self, channel_id: str) -> ChannelInfo | None:
         found = self.get_channel(int(channel_id)) if channel_id.isdigit() else None  # type: ignore[attr-defined]

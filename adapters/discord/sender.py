@@ -54,8 +54,10 @@ class DiscordSender:
             channel_id=int(origin.thread or origin.channel),
             fail_if_not_exists=False,
         )
+        # In a DM (a question asked there), buttons name their server: a DM interaction carries no guild id.
+        guild = action.community if origin.is_direct else None
         await target.send(
-            reference=reference, mention_author=False, **render_document(action.doc).send_kwargs()
+            reference=reference, mention_author=False, **render_document(action.doc, guild=guild).send_kwargs()
         )
 
     async def direct_message(self, user: str, action: DirectMessage | OpenGroup) -> None:

@@ -77,6 +77,8 @@ class Context(Protocol):
 
     def bot_role_id(self, guild_id: str) -> str | None: ...
 
+    def sole_guild_id(self) -> str | None: ...
+
 
 @dataclass(frozen=True)
 class Place:
@@ -129,8 +131,10 @@ def asks_bot(content: str, bot_user_id: str, bot_role_id: str | None) -> bool:
 def _message(data: MessageCreateEvent, ctx: Context, *, edited: bool) -> list[ev.Event]:
     guild_id = data.get("guild_id")
     author = data.get("author")
-    if not guild_id or not author:
-        return []  # DMs to the bot and partial updates (embeds resolved) carry nothing to store
+    if not author:
+        return []  # partial updates (embeds resolved) carry nothing to store
+    if not guild_id:
+        return _direct_message(data, ctx) if not edited else []
     if data.get("type") == THREAD_CREATED and not edited:
         return _thread_started(data, ctx)
     if data.get("type", 0) not in CHAT_MESSAGE_TYPES:
@@ -169,6 +173,34 @@ def _message(data: MessageCreateEvent, ctx: Context, *, edited: bool) -> list[ev
             edited=edited,
             reply_to=reference.get("message_id") if data.get("type") == 19 else None,
             thread_without_opener=place.without_opener,
+        )
+    ]
+
+
+def _direct_message(data: MessageCreateEvent, ctx: Context) -> list[ev.Event]:
+    """A DM to the bot is a question, as on Slack (never stored), about the one server the bot is in; a DM names no
+    server, so where the bot is in several it is left unanswered."""
+    author = data["author"]
+    if data.get("type", 0) not in CHAT_MESSAGE_TYPES or author.get("bot") or author["id"] == ctx.bot_user_id:
+        return []
+    guild_id = ctx.sole_guild_id()
+    if guild_id is None:
+        log.info("DM %s not answered: the bot is in several servers and a DM names none", data["id"])
+        return []
+    return [
+        ev.MessagePosted(
+            platform=PLATFORM,
+            community=guild_id,
+            user=author["id"],
+            channel=data["channel_id"],
+            thread=None,
+            event_id=data["id"],
+            time=_time(data.get("timestamp")),
+            message_id=data["id"],
+            text=data.get("content") or "",
+            user_name=_display_name(author),
+            is_private=True,
+            is_direct=True,
         )
     ]
 
