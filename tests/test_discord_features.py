@@ -145,6 +145,23 @@ async def test_a_digest_of_ten_long_links_shows_each_link_whole(app, fake_discor
     assert all(len(d) <= 4096 for d in descriptions) and sum(len(e) for e in descriptions) > 4096
 
 
+async def test_setting_the_digest_channel_schedules_the_digest_there(app, fake_discord):
+    """`/connective digest-channel #help` answered "Digest channel: #help." and stored a setting nothing read: no
+    digest was ever posted there (Discord walk-through). It now schedules the weekly digest in that channel (the
+    default schedule), as `/digest subscribe #help` does, and keeps the schedule of one already there."""
+    async with running_bot(app, fake_discord) as bot:
+        placed = await answer(fake_discord, bot, command("connective", [sub("digest-channel", channel=HELP)],
+                                                         manage_server=True))
+        again = await answer(fake_discord, bot, command("connective", [sub("digest-channel", channel=HELP)],
+                                                        manage_server=True))
+        listed = await answer(fake_discord, bot, command("digest", [sub("list")]))
+    async with app.db.sessions() as s:
+        [digest] = list(await s.scalars(select(Digest)))
+    assert (digest.channel_external_id, digest.cron) == (HELP, "0 9 * * mon")
+    assert "#help" in placed["content"] and "0 9 * * mon" in placed["content"]
+    assert "0 9 * * mon" in again["content"] and "#help" in listed["content"]
+
+
 async def test_a_scheduled_digest_to_a_forum_creates_one_post(app, fake_discord):
     clock = Clock(utcnow())
     app.digests.clock = clock

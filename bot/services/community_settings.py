@@ -4,6 +4,7 @@ Server) may change them."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, select
@@ -16,14 +17,16 @@ from bot.repo import UnknownChannel, channel_named, ensure_channel
 if TYPE_CHECKING:
     from bot.app import App
     from bot.db.engine import Database
+    from bot.services.digest import DigestService
 
 USAGE = "Settings: `ingest <channel> on|off`, `digest-channel <channel>`, `intro-channel <channel>`, `show`."
 CHANNEL_SETTINGS = {"digest-channel": "digest_channel", "intro-channel": "intro_channel"}
 
 
 class CommunitySettingsService:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, digests: Callable[[], DigestService | None] = lambda: None) -> None:
         self.db = db
+        self.digests = digests  # the digest service, once wired (it is set up after this one)
 
     async def command(self, event: ev.CommandInvoked, community_id: int, member_id: int) -> list[Action]:
         words = event.args.split()
@@ -52,6 +55,10 @@ class CommunitySettingsService:
             async with self.db.sessions.begin() as session:
                 community = await session.get(Community, community_id)
                 community.settings = {**(community.settings or {}), CHANNEL_SETTINGS[verb]: channel}
+            digests = self.digests() if verb == "digest-channel" else None
+            if digests is not None:  # the setting alone posted nothing: the digest is scheduled there
+                return [self._reply(event, await digests.set_channel(event, community_id, member_id, channel,
+                                                                      name))]
             return [self._reply(event, f"{verb.replace('-', ' ').capitalize()}: <#{channel}>.")]
         return [self._reply(event, USAGE)]
 
@@ -101,6 +108,6 @@ class CommunitySettingsService:
 
 
 def setup(app: App) -> CommunitySettingsService:
-    service = CommunitySettingsService(app.db)
+    service = CommunitySettingsService(app.db, digests=lambda: app.digests)
     app.core.register_command("settings", service.command)
     return service

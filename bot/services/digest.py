@@ -274,6 +274,21 @@ class DigestService:
                     raise
                 return default, default  # where the command was typed: a channel, known here or not
 
+    async def set_channel(self, event: ev.CommandInvoked, community_id: int, member_id: int, channel: str,
+                          name: str = "") -> str:
+        """`settings digest-channel <channel>`: a digest there at the default schedule, unless it has one already.
+        The setting was stored and shown, and no digest was ever posted (Discord walk-through)."""
+        async with self.db.sessions() as session:
+            existing = await session.scalar(select(Digest).where(Digest.community_id == community_id,
+                                                                 Digest.channel_external_id == channel))
+        if existing is not None:
+            return neutralise(f"Digest channel: <#{channel}>; its digest runs `{existing.cron}` ({existing.timezone}).")
+        try:
+            ref = f"<#{channel}|{name}>" if name and name != channel else f"<#{channel}>"
+            return await self._subscribe(event, community_id, member_id, ref)
+        except (BadSchedule, LookupError) as exc:
+            return neutralise(str(exc))
+
     async def _subscribe(self, event: ev.CommandInvoked, community_id: int, member_id: int, rest: str) -> str:
         words = rest.split()
         ref = words.pop(0) if words and (words[0].startswith(("<#", "#"))) else ""
