@@ -40,6 +40,7 @@ from bot.db.models import (
     RemovedReaction,
     Skill,
 )
+from bot.errors import Undelivered
 from bot.messages import render
 from bot.repo import (
     apply_pending_reactions,
@@ -257,6 +258,8 @@ class Core:
         for action in actions:
             try:
                 await sender.send(action)
+            except Undelivered as exc:
+                log.warning("%s on %s not delivered: %s", type(action).__name__, platform, exc)
             except Exception:
                 log.exception("delivering %s on %s failed", type(action).__name__, platform)
                 failed.append(action)

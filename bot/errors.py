@@ -2,6 +2,11 @@ class UserError(Exception):
     """A mistake a user can fix (bad setting, missing file); shown as one line, no traceback."""
 
 
+class Undelivered(Exception):
+    """The platform refused an action for good, as it does a direct message to a member who takes none: an ordinary
+    event, logged in one line (no traceback) and not retried."""
+
+
 def briefly(exc: BaseException, limit: int = 200) -> str:
     """An unexpected failure in one line for a log or a report: its type and the first line of what it says (a
     database error goes on with the statement and its parameters, which belong in no log)."""

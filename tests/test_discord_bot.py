@@ -17,6 +17,7 @@ from bot.core import ASK_LIKE_THIS
 from bot.db.intros import Intro
 from bot.db.models import Channel, Community, Member, Message, Reaction
 from bot.errors import UserError
+from bot.events import utcnow
 from tests.discord_fixtures import (
     ASHA,
     BOT,
@@ -506,6 +507,29 @@ async def test_an_expert_who_takes_no_dms_is_not_waited_for(app, fake_discord):
     assert [i.split("|")[1].split(":")[1] for i in _custom_ids(offer.json)] == [KENJI]
     async with app.db.sessions() as s:
         assert await s.scalar(select(Intro.state)) == "expired"
+
+
+async def test_a_scheduled_dm_to_a_member_who_takes_none_is_one_log_line(app, fake_discord, caplog):
+    """A member who takes no DMs from server members is ordinary on Discord: the next-expert offer after a request
+    expired (a scheduled DM) failed with a traceback in the log ('delivering DirectMessage on discord failed', 403)
+    (Discord walk-through). It is now one warning line."""
+    fake_discord.refused.append(("POST", rf"/channels/9{ASHA[1:]}/messages"))
+    async with running_bot(app, fake_discord) as bot:
+        for message in ("message_create", "message_create_reply"):
+            await send(fake_discord, bot, "MESSAGE_CREATE", message)
+        await send(fake_discord, bot, "INTERACTION_CREATE", "interaction_whoknows")
+        [answer] = await fake_discord.wait_for("PATCH", rf"/webhooks/{BOT}/[^/]+/messages/@original")
+        click = load("interaction_intro_request")
+        [click["data"]["custom_id"]] = _custom_ids(answer.json)
+        click["message"]["components"] = answer.json["components"]
+        await send(fake_discord, bot, "INTERACTION_CREATE", click)
+        await fake_discord.wait_for("POST", rf"/channels/9{PETRA[1:]}/messages")
+        app.intros.clock = lambda: utcnow() + timedelta(days=2)
+        caplog.clear()
+        assert await app.intros.sweep() == 1
+    assert fake_discord.find("POST", rf"/channels/9{ASHA[1:]}/messages")  # the offer was tried, and refused
+    assert not [r for r in caplog.records if r.exc_info]
+    assert any("not delivered" in r.getMessage() and r.levelname == "WARNING" for r in caplog.records)
 
 
 async def test_a_member_who_leaves_is_not_suggested_nor_asked_until_they_join_again(app, fake_discord):

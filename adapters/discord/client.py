@@ -20,6 +20,7 @@ from adapters.discord.translate import TRANSLATORS, ChannelInfo, translate
 from bot import events as ev
 from bot.actions import Action, DirectMessage, Document, Reply, UpdateMessage
 from bot.core import asks_the_bot
+from bot.errors import Undelivered
 from bot.repo import get_community
 from bot.safety import neutralise
 from bot.services.mentoring_form import FORM_ACTION, field_errors, opens_form
@@ -303,11 +304,13 @@ class ConnectiveMixin:
                     await self.sender.reply_to_message(action, origin)
                 else:
                     await self.sender.send(action)
-            except discord.HTTPException as exc:
-                log.warning("Discord refused %s: %s %s", type(action).__name__, exc.status, exc.text)
-                if isinstance(exc, discord.Forbidden) and isinstance(action, DirectMessage) and action.key:
+            except Undelivered as exc:
+                log.warning("%s not delivered: %s", type(action).__name__, exc)
+                if isinstance(action, DirectMessage) and action.key:
                     # The member takes no DMs: the core says what becomes of it (an intro request: the next expert).
                     await self.deliver(await self.app.core.undelivered(action), origin=origin)
+            except discord.HTTPException as exc:
+                log.warning("Discord refused %s: %s %s", type(action).__name__, exc.status, exc.text)
         if (
             interaction is not None
             and interaction.type is discord.InteractionType.application_command

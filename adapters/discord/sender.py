@@ -10,6 +10,7 @@ import discord
 
 from adapters.discord.render import render_document
 from bot.actions import Action, Delivered, DirectMessage, Document, OpenGroup, PostToChannel, Reply, UpdateMessage
+from bot.errors import Undelivered
 from bot.events import MessagePosted
 
 log = logging.getLogger(__name__)
@@ -62,7 +63,10 @@ class DiscordSender:
 
     async def direct_message(self, user: str, action: DirectMessage | OpenGroup) -> None:
         dm = await self.client.create_dm(discord.Object(int(user)))
-        sent = await dm.send(**render_document(action.doc, guild=action.community).send_kwargs())
+        try:
+            sent = await dm.send(**render_document(action.doc, guild=action.community).send_kwargs())
+        except discord.Forbidden as exc:  # the member takes no DMs from server members (or has blocked the bot)
+            raise Undelivered(f"member {user} takes no direct messages from the bot ({exc.status} {exc.text})") from exc
         if isinstance(action, DirectMessage) and action.key and self.delivered is not None:
             await self.delivered(action.key, str(dm.id), str(sent.id))
 
@@ -86,7 +90,10 @@ class DiscordSender:
             except discord.Forbidden as exc:
                 log.warning("private thread refused in #%s (%s); intro sent by DM", host.name, exc.text)
         for member in action.members:
-            await self.direct_message(member, action)
+            try:
+                await self.direct_message(member, action)
+            except Undelivered as exc:  # the others still get it
+                log.warning("%s", exc)
 
     async def create_forum_post(self, forum: discord.ForumChannel, action: PostToChannel) -> None:
         """A post to a forum (or media) channel is a new post: titled by the summary's first line, the
