@@ -145,6 +145,39 @@ async def test_a_digest_of_ten_long_links_shows_each_link_whole(app, fake_discor
     assert all(len(d) <= 4096 for d in descriptions) and sum(len(e) for e in descriptions) > 4096
 
 
+async def test_a_digest_past_one_messages_limits_goes_on_in_the_next_message(app, fake_discord):
+    """Ten links with long notes are more than one Discord message holds (6000 characters of embeds): the embeds past
+    it were left out, with a log line, so the digest lost its last links or its waiting questions (Discord
+    walk-through). They now follow in the next message, the posted digest's and the preview's alike."""
+    urls = [f"https://example.org/racket/{n}/" + "deep/" * 30 for n in range(10)]
+    note = "why it is worth reading: " + "worked examples and the pitfalls of each approach; " * 9
+    async with running_bot(app, fake_discord) as bot:
+        for url in urls:
+            await answer(fake_discord, bot, command("save", [{"name": "url", "type": 3, "value": url},
+                                                             {"name": "note", "type": 3, "value": note[:500]}]))
+        preview = await answer(fake_discord, bot, command("digest", [sub("preview")]))
+        [more] = await fake_discord.wait_for("POST", rf"/webhooks/{BOT}/{preview_token(fake_discord)}")
+        app.digests.clock = clock = Clock(utcnow())
+        await answer(fake_discord, bot, command("digest", [sub("subscribe", channel=HELP, schedule="0 9 * * mon",
+                                                               timezone="UTC")], manage_server=True))
+        async with app.db.sessions() as s:
+            digest = await s.scalar(select(Digest))
+        clock.now += timedelta(days=7, minutes=1)
+        assert await app.digests.run_due(digest.id) == "posted"
+        posts = fake_discord.find("POST", rf"/channels/{HELP}/messages")
+    for messages in ([preview, more.json], [p.json for p in posts]):
+        assert len(messages) == 2 and all(sum(len(e.get("description") or "") for e in m["embeds"]) <= 6000
+                                          for m in messages)
+        shown = "\n".join(e.get("description") or "" for m in messages for e in m["embeds"])
+        assert all(f"]({url})" in shown for url in urls)
+        assert messages[1]["allowed_mentions"]["parse"] == []
+
+
+def preview_token(fake) -> str:  # noqa: ANN001
+    [edited] = fake.find("PATCH", rf"/webhooks/{BOT}/[^/]+/messages/@original")[-1:]
+    return edited.path.split("/")[3]
+
+
 async def test_setting_the_digest_channel_schedules_the_digest_there(app, fake_discord):
     """`/connective digest-channel #help` answered "Digest channel: #help." and stored a setting nothing read: no
     digest was ever posted there (Discord walk-through). It now schedules the weekly digest in that channel (the

@@ -327,6 +327,8 @@ class ConnectiveMixin:
                 await interaction.edit_original_response(**rendered.edit_kwargs())
             else:
                 await interaction.followup.send(ephemeral=action.ephemeral, **rendered.send_kwargs())
+            for kwargs in rendered.more_kwargs():  # what did not fit one message
+                await interaction.followup.send(ephemeral=action.ephemeral, **kwargs)
             return True
         clicked = interaction.message
         if (

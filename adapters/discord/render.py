@@ -37,6 +37,11 @@ class Rendered:
     content: str
     embeds: list[discord.Embed] = field(default_factory=list)
     view: discord.ui.View | None = None
+    # Embeds past one message's limits (10 embeds, 6000 characters), for the messages that follow it.
+    more: list[list[discord.Embed]] = field(default_factory=list)
+
+    def more_kwargs(self) -> list[dict[str, Any]]:
+        return [{"embeds": page, "allowed_mentions": NO_PINGS} for page in self.more]
 
     def send_kwargs(self) -> dict[str, Any]:
         kwargs: dict[str, Any] = {
@@ -169,12 +174,13 @@ def render_document(doc: Document, *, guild: str | None = None) -> Rendered:
     for section in doc.sections:
         embeds += _section_embeds(section, rank)
         rank += len(section.experts)
-    kept, total = [], 0
-    for embed in embeds[:MAX_EMBEDS]:
+    pages: list[list[discord.Embed]] = [[]]
+    total = 0
+    for embed in embeds:  # a digest's last sections went past Discord's limits and were left out: they follow
+        if pages[-1] and (len(pages[-1]) == MAX_EMBEDS or total + len(embed) > MAX_EMBED_TOTAL):
+            pages.append([])
+            total = 0
+        pages[-1].append(embed)
         total += len(embed)
-        if total > MAX_EMBED_TOTAL:
-            break
-        kept.append(embed)
-    if len(kept) < len(embeds):
-        log.warning("%d embed(s) left out of a message (Discord's size limits)", len(embeds) - len(kept))
-    return Rendered(content=_cut(doc.text, MAX_CONTENT), embeds=kept, view=_view(_buttons(doc), guild))
+    return Rendered(content=_cut(doc.text, MAX_CONTENT), embeds=pages[0], view=_view(_buttons(doc), guild),
+                    more=pages[1:])

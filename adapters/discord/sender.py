@@ -8,7 +8,7 @@ from typing import Any
 
 import discord
 
-from adapters.discord.render import render_document
+from adapters.discord.render import Rendered, render_document
 from bot.actions import Action, Delivered, DirectMessage, Document, OpenGroup, PostToChannel, Reply, UpdateMessage
 from bot.errors import Undelivered
 from bot.events import MessagePosted
@@ -57,14 +57,16 @@ class DiscordSender:
         )
         # In a DM (a question asked there), buttons name their server: a DM interaction carries no guild id.
         guild = action.community if origin.is_direct else None
-        await target.send(
-            reference=reference, mention_author=False, **render_document(action.doc, guild=guild).send_kwargs()
-        )
+        rendered = render_document(action.doc, guild=guild)
+        await target.send(reference=reference, mention_author=False, **rendered.send_kwargs())
+        await _send_more(target, rendered)
 
     async def direct_message(self, user: str, action: DirectMessage | OpenGroup) -> None:
         dm = await self.client.create_dm(discord.Object(int(user)))
+        rendered = render_document(action.doc, guild=action.community)
         try:
-            sent = await dm.send(**render_document(action.doc, guild=action.community).send_kwargs())
+            sent = await dm.send(**rendered.send_kwargs())
+            await _send_more(dm, rendered)
         except discord.Forbidden as exc:  # the member takes no DMs from server members (or has blocked the bot)
             raise Undelivered(f"member {user} takes no direct messages from the bot ({exc.status} {exc.text})") from exc
         if isinstance(action, DirectMessage) and action.key and self.delivered is not None:
@@ -85,7 +87,9 @@ class DiscordSender:
                 )
                 for member in action.members:
                     await thread.add_user(discord.Object(int(member)))
-                await thread.send(**render_document(action.doc).send_kwargs())
+                rendered = render_document(action.doc)
+                await thread.send(**rendered.send_kwargs())
+                await _send_more(thread, rendered)
                 return
             except discord.Forbidden as exc:
                 log.warning("private thread refused in #%s (%s); intro sent by DM", host.name, exc.text)
@@ -103,9 +107,9 @@ class DiscordSender:
         if forum.flags.require_tag and forum.available_tags:
             wanted = [t for t in forum.available_tags if "digest" in t.name.lower()]
             tags = (wanted or forum.available_tags)[:1]
-        await forum.create_thread(
-            name=_post_title(action.doc), applied_tags=tags, **render_document(action.doc).send_kwargs()
-        )
+        rendered = render_document(action.doc)
+        post = await forum.create_thread(name=_post_title(action.doc), applied_tags=tags, **rendered.send_kwargs())
+        await _send_more(post.thread, rendered)
 
     def _forum(self, channel_id: str) -> discord.ForumChannel | None:
         channel = self.client.get_channel(int(channel_id)) if channel_id.isdigit() else None
@@ -127,7 +131,9 @@ class DiscordSender:
 
     async def _post(self, channel_id: str, doc: Document, community: str) -> None:
         rendered = render_document(doc, guild=self._guild_for_buttons(channel_id, community))
-        await self._messageable(channel_id).send(**rendered.send_kwargs())
+        target = self._messageable(channel_id)
+        await target.send(**rendered.send_kwargs())
+        await _send_more(target, rendered)
 
     def _guild_for_buttons(self, channel_id: str, community: str) -> str | None:
         """Buttons in a DM name their community (a DM interaction carries no guild id)."""
@@ -139,6 +145,12 @@ class DiscordSender:
         if isinstance(channel, discord.abc.Messageable):
             return channel
         return self.client.get_partial_messageable(int(channel_id))
+
+
+async def _send_more(target: Any, rendered: Rendered) -> None:
+    """The embeds that did not fit the first message, in the messages after it."""
+    for kwargs in rendered.more_kwargs():
+        await target.send(**kwargs)
 
 
 # Private thread names by the kind of group (the OpenGroup key's prefix): nothing members wrote is echoed.
