@@ -297,6 +297,62 @@ async def test_0019_marks_the_slack_group_dms_known_and_they_are_never_read(db_u
         await db.dispose()
 
 
+async def test_0019_forgets_what_was_read_from_a_group_dm_an_admin_had_turned_on(db_url):
+    """A group DM an older release read (an admin turned it on) is never read once marked, and what was read from it
+    goes: its messages stayed in the corpus, counted for who knows what and cited ("wrote about it in a private
+    channel"), with their reactions and link shares. A private channel's, and a public one's, stay."""
+    from bot.db.models import Channel, CorpusChange, Member, Message, Reaction
+    from bot.db.resources import Resource, ResourceShare
+    from bot.repo import ensure_community
+
+    db = Database(db_url)
+    when = datetime(2026, 12, 1, tzinfo=UTC)
+    try:
+        await ensure_schema(db)
+        async with db.sessions.begin() as s:
+            slack = (await ensure_community(s, "slack", "T1")).id
+            ana = Member(community_id=slack, external_id="UANA", name="Ana")
+            s.add(ana)
+            channels = [Channel(community_id=slack, external_id=ext, name=name, is_private=private, ingest=on)
+                        for ext, name, private, on in (("G1", "mpdm-ana--ben-1", True, True),
+                                                        ("G2", "design-private", True, True),
+                                                        ("C1", "general", False, None))]
+            s.add_all(channels)
+            await s.flush()
+            for channel in channels:
+                message = Message(community_id=slack, channel_id=channel.id, author_id=ana.id, external_id="1.0",
+                                  text=f"zebrafish pipelines https://{channel.external_id}.example.com/",
+                                  created_at=when)
+                s.add(message)
+                await s.flush()
+                s.add(Reaction(community_id=slack, message_id=message.id, user_external_id="UBEN", name="+1"))
+                resource = Resource(community_id=slack, url=f"https://{channel.external_id}.example.com",
+                                    link=f"https://{channel.external_id}.example.com/", first_sharer_id=ana.id,
+                                    first_message_id=message.id, first_shared_at=when)
+                s.add(resource)
+                await s.flush()
+                s.add(ResourceShare(community_id=slack, resource_id=resource.id, message_id=message.id,
+                                    member_id=ana.id, shared_at=when))
+        await run_alembic(db, "downgrade", "0018")
+        await upgrade(db)
+        async with db.sessions() as s:
+            def of(model, column):  # noqa: ANN001, ANN202
+                return select(Channel.external_id).join(model, column == Channel.id).order_by(Channel.external_id)
+
+            assert list(await s.scalars(of(Message, Message.channel_id))) == ["C1", "G2"]
+            assert list(await s.scalars(of(Message, Message.channel_id).join(
+                Reaction, Reaction.message_id == Message.id))) == ["C1", "G2"]
+            assert list(await s.scalars(of(Message, Message.channel_id).join(
+                ResourceShare, ResourceShare.message_id == Message.id))) == ["C1", "G2"]
+            assert sorted(await s.scalars(select(Resource.url))) == ["https://C1.example.com",
+                                                                     "https://G2.example.com"]
+            gone = select(Message.id)
+            assert len(list(await s.scalars(select(CorpusChange.message_id).where(
+                CorpusChange.message_id.not_in(gone))))) == 1  # running processes drop it too
+    finally:
+        await db.dispose()
+
+
 async def test_commands_started_together_on_an_older_sqlite_database_take_turns(tmp_path):
     """Commands started together on a database a release behind each upgraded it: SQLite committed every DDL
     statement as it ran, so one failed ("duplicate column name: question_id") and left a half-made
