@@ -353,6 +353,35 @@ async def test_0019_forgets_what_was_read_from_a_group_dm_an_admin_had_turned_on
         await db.dispose()
 
 
+async def test_0021_a_digest_channel_set_under_an_older_release_gets_its_digest(db_url):
+    """`settings digest-channel` stored a setting nothing read: a community that set it before upgrading gets the
+    digest the command now schedules (default schedule, its time zone); one with a digest there keeps its own."""
+    from bot.db.models import Community
+    from bot.db.resources import Digest
+    from bot.repo import ensure_community
+
+    db = Database(db_url)
+    try:
+        await ensure_schema(db)
+        await run_alembic(db, "downgrade", "0020")
+        async with db.sessions.begin() as s:
+            set_before = await ensure_community(s, "discord", "1")
+            set_before.settings = {"digest_channel": "42", "timezone": "Europe/Berlin"}
+            kept = await ensure_community(s, "slack", "T1")
+            kept.settings = {"digest_channel": "C1", "intro_channel": "C2"}
+            s.add(Digest(community_id=kept.id, channel_external_id="C1", cron="0 8 * * fri", timezone="UTC"))
+            await ensure_community(s, "slack", "T2")
+        await upgrade(db)
+        async with db.sessions() as s:
+            rows = (await s.execute(select(Community.external_id, Digest.channel_external_id, Digest.cron,
+                                           Digest.timezone).join(Digest, Digest.community_id == Community.id)
+                                    .order_by(Community.external_id))).all()
+        assert [tuple(r) for r in rows] == [("1", "42", "0 9 * * mon", "Europe/Berlin"),
+                                            ("T1", "C1", "0 8 * * fri", "UTC")]
+    finally:
+        await db.dispose()
+
+
 async def test_commands_started_together_on_an_older_sqlite_database_take_turns(tmp_path):
     """Commands started together on a database a release behind each upgraded it: SQLite committed every DDL
     statement as it ran, so one failed ("duplicate column name: question_id") and left a half-made
