@@ -382,6 +382,36 @@ async def test_0021_a_digest_channel_set_under_an_older_release_gets_its_digest(
         await db.dispose()
 
 
+async def test_a_group_dm_turned_on_under_an_older_release_is_shown_never_read(db_url):
+    """`settings show` after 0019: a group DM an admin had turned on is never read, and said so; it was listed 'on'
+    for good (turning it off is refused: it is a direct conversation)."""
+    import sqlalchemy as sa
+
+    from bot import events as ev
+    from bot.repo import ensure_community
+    from bot.services.community_settings import CommunitySettingsService
+
+    db = Database(db_url)
+    try:
+        await ensure_schema(db)
+        async with db.sessions.begin() as s:
+            slack = (await ensure_community(s, "slack", "T1")).id
+        await run_alembic(db, "downgrade", "0018")
+        old = sa.table("channel", sa.column("community_id"), sa.column("external_id"), sa.column("name"),
+                       sa.column("is_private"), sa.column("ingest"), sa.column("announcements"))
+        async with db.engine.begin() as conn:
+            for ext, name in (("G1", "mpdm-ana--ben-1"), ("G2", "design-private")):
+                await conn.execute(old.insert().values(community_id=slack, external_id=ext, name=name,
+                                                       is_private=True, ingest=True, announcements=False))
+        await upgrade(db)
+        [reply] = await CommunitySettingsService(db).command(
+            ev.CommandInvoked(community="T1", platform="slack", user="U1", name="settings", args="show"), slack, 0)
+        shown = reply.doc.plain()
+        assert "<#G1>: never (a direct conversation)" in shown and "<#G2>: on" in shown, shown
+    finally:
+        await db.dispose()
+
+
 async def test_commands_started_together_on_an_older_sqlite_database_take_turns(tmp_path):
     """Commands started together on a database a release behind each upgraded it: SQLite committed every DDL
     statement as it ran, so one failed ("duplicate column name: question_id") and left a half-made

@@ -91,7 +91,9 @@ class CommunitySettingsService:
             )
         settings = community.settings or {} if community else {}
         lines = ["Public channels are read unless turned off; private ones only if turned on."]
-        lines += [f"<#{c.external_id}>: {'on' if c.ingest else 'off'}" for c in overrides]
+        # A direct conversation is never read, whatever an older release let an admin set (migration 0019).
+        lines += [f"<#{c.external_id}>: "
+                  + ("never (a direct conversation)" if c.is_dm else "on" if c.ingest else "off") for c in overrides]
         for verb, key in CHANNEL_SETTINGS.items():
             lines.append(f"{verb}: " + (f"<#{settings[key]}>" if settings.get(key) else "not set"))
         return "\n".join(lines)
