@@ -28,6 +28,8 @@ from bot.actions import (
 )
 from bot.command_names import command, help_names
 from bot.db.engine import Database
+from bot.db.intros import Intro, NotMyArea
+from bot.db.mentoring import MentoringEnrolment, Pairing
 from bot.db.models import (
     Channel,
     Community,
@@ -40,6 +42,7 @@ from bot.db.models import (
     RemovedReaction,
     Skill,
 )
+from bot.db.resources import ResourceSave
 from bot.errors import Undelivered
 from bot.messages import render
 from bot.repo import (
@@ -710,6 +713,7 @@ class Core:
             vectors = await session.scalar(select(func.count()).select_from(MessageVector).join(
                 Message, Message.id == MessageVector.message_id).where(Message.author_id == member_id))
             skills = await profile_skills(session, community_id, member_id)
+            kept = await _kept_about(session, community_id, member)
         # Whether anyone can be introduced to them: opting out and a closed account say no, whatever they chose.
         available = ("no (profiling is off)" if not member.profiling_consent
                      else "no (the account is deactivated)" if member.deactivated
@@ -720,6 +724,35 @@ class Core:
             consent="on" if member.profiling_consent else "off (opted out)",
             available=available,
             cap=member.weekly_intro_cap or self.settings.weekly_intro_cap,
-            messages=messages, vectors=vectors, skills=f"{len(skills)}, listed below" if skills else "none declared")),
+            messages=messages, vectors=vectors, skills=f"{len(skills)}, listed below" if skills else "none declared",
+            **kept)),
             *([Section(heading="Your skills", quotes=tuple(Evidence(neutralise(s.line())) for s in skills))]
               if skills else []))]
+
+
+async def _kept_about(session: AsyncSession, community_id: int, member: Member) -> dict[str, object]:
+    """What else is stored about a member, for /me: the reactions they gave (and those kept for messages to come),
+    the links they saved, the endorsements they gave, their questions, the intro requests they sent and received,
+    the topics they said are not their area, and their mentoring enrolment and pairs."""
+    def count(model, *where) -> object:  # noqa: ANN001
+        return session.scalar(select(func.count()).select_from(model).where(model.community_id == community_id,
+                                                                             *where))
+
+    enrolment = await session.scalar(select(MentoringEnrolment).where(
+        MentoringEnrolment.community_id == community_id, MentoringEnrolment.member_id == member.id))
+    return {
+        "reactions": await count(Reaction, Reaction.user_external_id == member.external_id)
+        + await count(PendingReaction, PendingReaction.user_external_id == member.external_id),
+        "saves": await count(ResourceSave, ResourceSave.member_id == member.id),
+        "endorsements": await count(Skill, Skill.endorsed_by_id == member.id),
+        "questions": await count(Question, Question.asker_id == member.id),
+        "sent": await count(Intro, Intro.asker_id == member.id),
+        "received": await count(Intro, Intro.expert_id == member.id),
+        "not_mine": await count(NotMyArea, NotMyArea.member_id == member.id),
+        "mentoring": "not enrolled" if enrolment is None else (
+            f"enrolled as {enrolment.role}"
+            + (f", can teach {', '.join(enrolment.can_teach)}" if enrolment.can_teach else "")
+            + (f", wants to learn {', '.join(enrolment.wants_to_learn)}" if enrolment.wants_to_learn else "")
+            + f", time zone {enrolment.timezone}"),
+        "pairs": await count(Pairing, (Pairing.mentor_id == member.id) | (Pairing.mentee_id == member.id)),
+    }

@@ -219,3 +219,37 @@ async def test_settings_name_a_channel_that_is_here_or_refuse(app, tmp_path):
     member = ConsoleAdapter(app.core.handle, community=TEAM, platform="slack")
     [refused] = await member.say("UASK1", "/connective ingest on #general")
     assert refused.startswith("Only workspace admins and owners can change")
+
+
+async def test_me_shows_everything_stored_about_the_member(app, tmp_path):
+    """/me told name, time zone, consent, messages and skills, and not the reactions they gave, their saves, the
+    endorsements they gave, their questions, the intro requests they sent and received, the topics they said are
+    not their area, nor their mentoring enrolment and pairs: all stored about them, all removed by /forget-me
+    (forget-me audit; "members can see what is stored about them")."""
+    from tests.test_intros import _act, _ask, _button, _request
+
+    console = await _setup(app, tmp_path)
+    await console.say("UK8S", "/skills endorse @Petra postgres")
+    await console.say("UK8S", "/save https://kubernetes.io/docs/concepts/workloads/ good overview")
+    await console.say("UK8S", "/mentoring join mentor teach=kubernetes tz=Europe/Berlin")
+    cards = await _ask(console, "UK8S", "who knows postgres index tuning?")
+    await _request(console, "UK8S", next(v for u, v in cards if u == "UPG"))
+    cards = await _ask(console, "UASK1", "who knows kubernetes pods rollout?")
+    _, request = await _request(console, "UASK1", next(v for u, v in cards if u == "UK8S"))
+    await _act(console, "UK8S", f"/click intro.notmine {_button(request, 'intro.accept')}")
+    async with app.db.sessions() as s:
+        message = await s.scalar(select(Message).where(Message.author_id != (await s.scalar(
+            select(Member.id).where(Member.external_id == "UK8S")))).limit(1))
+        channel = await s.get(Channel, message.channel_id)
+    await app.core.handle(ev.ReactionAdded(community=TEAM, platform="slack", user="UK8S", channel=channel.external_id,
+                                           message_id=message.external_id, reaction="bookmark", event_id="r-me-1"))
+    [me] = await console.say("UK8S", "/me")
+    assert "1 reaction(s) you gave · 1 link(s) you saved · 1 endorsement(s) you gave" in me, me
+    assert "1 question(s) you asked · intro requests: 1 sent, 1 received · 1 topic(s) you said are not your" in me, me
+    assert "mentoring: enrolled as mentor, can teach kubernetes, time zone Europe/Berlin · 0 pair(s)" in me, me
+
+    await console.say("UK8S", "/forget-me")
+    [me] = await console.say("UK8S", "/me")
+    assert "0 reaction(s) you gave · 0 link(s) you saved · 0 endorsement(s) you gave" in me, me
+    assert "0 question(s) you asked · intro requests: 0 sent, 0 received · 0 topic(s) you said are not your" in me, me
+    assert "mentoring: not enrolled · 0 pair(s)" in me, me
