@@ -253,3 +253,24 @@ async def test_me_shows_everything_stored_about_the_member(app, tmp_path):
     assert "0 reaction(s) you gave · 0 link(s) you saved · 0 endorsement(s) you gave" in me, me
     assert "0 question(s) you asked · intro requests: 0 sent, 0 received · 0 topic(s) you said are not your" in me, me
     assert "mentoring: not enrolled · 0 pair(s)" in me, me
+
+
+async def test_an_import_after_opting_back_in_does_not_bring_back_what_opting_out_deleted(app, tmp_path):
+    """/optout and /forget-me delete the member's messages, and `/optin` "undoes this for the future": a re-import
+    of an export made before (or any export still holding those messages) stored them again, embedded, and the
+    member was suggested from them again (forget-me audit). The messages removed are remembered as deleted ones are,
+    by their key only."""
+    console = await _setup(app, tmp_path)
+    await console.say("UK8S", "/forget-me")
+    await console.say("UPG", "/optout")
+    for user in ("UK8S", "UPG"):
+        await console.say(user, "/optin")
+    await app.importer.import_slack(tmp_path / "export")
+    async with app.db.sessions() as s:
+        for user in ("UK8S", "UPG"):
+            member = await s.scalar(select(Member).where(Member.external_id == user))
+            assert await s.scalar(select(func.count()).select_from(Message)
+                                  .where(Message.author_id == member.id)) == 0, user
+        assert await s.scalar(select(func.count()).select_from(Message)) > 0  # the others' messages are there
+    [answer] = await console.say("UASK1", "who knows kubernetes pods rollout?")
+    assert "Kenji" not in answer, answer

@@ -113,8 +113,8 @@ class CorpusChange(Base):
 
 
 class DeletedMessage(Base):
-    """A message deleted on the platform: a later import of an export made before the deletion must not bring
-    it back (the key is Message's)."""
+    """A message deleted on the platform, or by its author's /optout or /forget-me: a later import of an export
+    made before the deletion (or after they opted back in) must not bring it back (the key is Message's)."""
 
     __tablename__ = "deleted_message"
     __table_args__ = (UniqueConstraint("community_id", "channel_id", "external_id"),)
