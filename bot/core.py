@@ -651,6 +651,8 @@ class Core:
     async def _cmd_optin(self, event: ev.CommandInvoked, community_id: int, member_id: int) -> list[Action]:
         async with self.db.sessions.begin() as session:
             member = await session.get(Member, member_id)
+            if not member.profiling_consent:  # what was deleted stays deleted (bot.services.ingest: opted_in_at)
+                member.opted_in_at = event.time
             member.profiling_consent = True
         return [self._reply(event, render("optin"))]
 

@@ -389,6 +389,16 @@ async def withheld_members(session: AsyncSession, community_id: int, external_id
     return {user for user, consents in (await session.execute(query)).all() if not consents}
 
 
+async def opted_in_since(session: AsyncSession, community_id: int, external_ids: set[str]) -> dict[str, datetime]:
+    """Of these external ids, the members who opted back in after /optout or /forget-me, and when: what an export
+    listed of theirs before then (a reaction) was deleted with the rest, or never stored, and is not stored."""
+    if not external_ids:
+        return {}
+    return dict((await session.execute(select(Member.external_id, Member.opted_in_at).where(
+        Member.community_id == community_id, Member.external_id.in_(external_ids),
+        Member.opted_in_at.is_not(None)))).all())
+
+
 async def delete_member_data(session: AsyncSession, community_id: int, member_id: int) -> int:
     """Remove a member's messages, their vectors, reactions and skills, the topics they turned down and what the
     intros they accepted say about them, and the reactions and endorsements they gave others. Returns messages

@@ -274,3 +274,31 @@ async def test_an_import_after_opting_back_in_does_not_bring_back_what_opting_ou
         assert await s.scalar(select(func.count()).select_from(Message)) > 0  # the others' messages are there
     [answer] = await console.say("UASK1", "who knows kubernetes pods rollout?")
     assert "Kenji" not in answer, answer
+
+
+async def test_an_import_after_opting_back_in_does_not_bring_back_the_reactions_opting_out_deleted(app, tmp_path):
+    """/optout and /forget-me delete the reactions the member gave; after `/optin` a re-import of the export made
+    before listed them, and they were stored again: a curation signal (a bookmark ranks a link in the digest) of
+    what they had asked to delete (forget-me audit). What an export made before they opted back in lists of
+    theirs is not stored; a reaction given since is."""
+    from bot.db.models import Reaction
+
+    extra = [{"type": "message", "user": "UPG", "text": "pg_repack rebuilds a bloated table", "ts": "1700100000.000000",
+              "reactions": [{"name": "bookmark", "users": ["UK8S", "UCSS", "UPG"], "count": 3}]}]
+    export = write_slack_export(tmp_path / "export", USERS, THREADS, extra=extra)
+    await app.importer.import_slack(export)
+    console = ConsoleAdapter(app.core.handle, community=TEAM, platform="slack")
+    await console.say("UK8S", "/forget-me")
+    await console.say("UCSS", "/optout")
+    for user in ("UK8S", "UCSS"):
+        await console.say(user, "/optin")
+    await app.importer.import_slack(export)
+    async with app.db.sessions() as s:
+        assert set(await s.scalars(select(Reaction.user_external_id))) == {"UPG"}
+    # Given again, live, after opting back in: stored.
+    channel = "C0GENERAL"
+    await app.core.handle(ev.ReactionAdded(community=TEAM, platform="slack", user="UCSS", channel=channel,
+                                           message_id="1700100000.000000", reaction="bookmark", event_id="r-back-1"))
+    async with app.db.sessions() as s:
+        assert set(await s.scalars(select(Reaction.user_external_id))) == {"UPG", "UCSS"}
+

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.db.engine import Database
 from bot.db.models import DeletedMessage, Member, Message, MessageVector, Reaction, RemovedReaction
 from bot.events import utcnow
-from bot.repo import apply_pending_reactions, insert_ignore, upsert_reactions, withheld_members
+from bot.repo import apply_pending_reactions, insert_ignore, opted_in_since, upsert_reactions, withheld_members
 from bot.safety import storable
 from bot.services.expertise import ExpertiseService, mark_openers_gone
 from matching.text import carries_expertise, clean
@@ -153,6 +153,9 @@ class IngestService:
                         updated.append(mid)
                 withheld = await withheld_members(session, community_id,
                                                   {u for _, _, u in plan.reactions})
+                # Listed by an export made before its member opted back in: deleted by their opt-out, or given
+                # while they were opted out.
+                since = await opted_in_since(session, community_id, {u for _, _, u in plan.reactions})
                 listed_at = {(m.channel_id, m.external_id): m.reactions_at for m in messages}
                 stale = {(m.channel_id, m.external_id) for m in messages if m.reactions_stale}
                 now = utcnow()
@@ -162,6 +165,7 @@ class IngestService:
                 reaction_rows = [{"community_id": community_id, "message_id": known[key], "user_external_id": u,
                                   "name": name[:100], "known_at": listed_at.get(key) or now}
                                  for key, name, u in plan.reactions if key in known and u not in withheld
+                                 and (u not in since or (listed_at.get(key) or now) > since[u])
                                  and ((reactions != "of_new" and key not in stale) or key in new_ids)
                                  and not _taken_back(removed.get((*key, u, name[:100])), listed_at.get(key))]
                 if reactions == "replace":
