@@ -28,7 +28,7 @@ from bot.db.models import (
     RemovedReaction,
     Skill,
 )
-from bot.db.resources import Resource, ResourceSave, ResourceShare
+from bot.db.resources import Digest, Resource, ResourceSave, ResourceShare
 from bot.urls import SLACK_ARCHIVES
 
 
@@ -477,9 +477,10 @@ async def delete_questions_of(session: AsyncSession, community_id: int, member_i
 
 
 async def forget_member_everywhere(session: AsyncSession, community_id: int, member_id: int) -> list[int]:
-    """Beyond profiling data: mentoring enrolment and pairings, introductions received. (The requests they sent
-    are kept, detached from them, by delete_questions_of: they count against the experts' caps.) Returns the
-    questions whose request to them was still open: their askers are owed an answer (the next expert)."""
+    """Beyond profiling data: mentoring enrolment and pairings, introductions received, who subscribed a channel to
+    a digest. (The requests they sent are kept, detached from them, by delete_questions_of: they count against the
+    experts' caps.) Returns the questions whose request to them was still open: their askers are owed an answer
+    (the next expert)."""
     open_to_them = list(await session.scalars(select(Intro.question_id).where(
         Intro.community_id == community_id, Intro.expert_id == member_id, Intro.state == IntroState.REQUESTED.value,
         Intro.question_id.is_not(None))))
@@ -488,6 +489,9 @@ async def forget_member_everywhere(session: AsyncSession, community_id: int, mem
     await session.execute(delete(Pairing).where(Pairing.community_id == community_id,
                                                 (Pairing.mentor_id == member_id) | (Pairing.mentee_id == member_id)))
     await session.execute(delete(Intro).where(Intro.community_id == community_id, Intro.expert_id == member_id))
+    # The digests they subscribed channels to stay (the community's), without who did it.
+    await session.execute(update(Digest).where(Digest.community_id == community_id, Digest.created_by_id == member_id)
+                          .values(created_by_id=None))
     # Others' questions list whom they were suggested (platform ids): a forgotten member is taken off those lists.
     external_id = await session.scalar(select(Member.external_id).where(Member.id == member_id))
     for question_id, suggested in (await session.execute(

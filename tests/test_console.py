@@ -302,3 +302,20 @@ async def test_an_import_after_opting_back_in_does_not_bring_back_the_reactions_
     async with app.db.sessions() as s:
         assert set(await s.scalars(select(Reaction.user_external_id))) == {"UPG", "UCSS"}
 
+
+async def test_forget_me_takes_the_member_off_the_digests_they_subscribed(app, tmp_path):
+    """A digest subscription kept who made it (digest.created_by_id) after that admin asked to be forgotten
+    entirely: the row is kept (the member's, with their platform id), only a deleted member's went (forget-me
+    audit). The digest stays, the community's, without who subscribed it."""
+    from bot.db.resources import Digest
+
+    await app.importer.import_slack(write_slack_export(tmp_path / "export", USERS, THREADS))
+    admin = ConsoleAdapter(app.core.handle, community=TEAM, platform="slack", admin=True)
+    await admin.say("UK8S", "/digest subscribe #general")
+    async with app.db.sessions() as s:
+        kenji = await s.scalar(select(Member.id).where(Member.external_id == "UK8S"))
+        assert await s.scalar(select(Digest.created_by_id)) == kenji
+    await admin.say("UK8S", "/forget-me")
+    async with app.db.sessions() as s:
+        digests = (await s.execute(select(Digest.channel_external_id, Digest.created_by_id))).all()
+    assert digests == [("C0GENERAL", None)]
