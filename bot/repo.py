@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import metrics
 from bot.db.intros import Intro, IntroState, NotMyArea
-from bot.db.mentoring import MentoringEnrolment, Pairing
+from bot.db.mentoring import MentoringEnrolment, Pairing, PairingRound
 from bot.db.models import (
     Channel,
     Community,
@@ -477,10 +477,10 @@ async def delete_questions_of(session: AsyncSession, community_id: int, member_i
 
 
 async def forget_member_everywhere(session: AsyncSession, community_id: int, member_id: int) -> list[int]:
-    """Beyond profiling data: mentoring enrolment and pairings, introductions received, who subscribed a channel to
-    a digest. (The requests they sent are kept, detached from them, by delete_questions_of: they count against the
-    experts' caps.) Returns the questions whose request to them was still open: their askers are owed an answer
-    (the next expert)."""
+    """Beyond profiling data: mentoring enrolment and pairings (and the rounds that left them unmatched),
+    introductions received, who subscribed a channel to a digest. (The requests they sent are kept, detached from
+    them, by delete_questions_of: they count against the experts' caps.) Returns the questions whose request to
+    them was still open: their askers are owed an answer (the next expert)."""
     open_to_them = list(await session.scalars(select(Intro.question_id).where(
         Intro.community_id == community_id, Intro.expert_id == member_id, Intro.state == IntroState.REQUESTED.value,
         Intro.question_id.is_not(None))))
@@ -489,6 +489,12 @@ async def forget_member_everywhere(session: AsyncSession, community_id: int, mem
     await session.execute(delete(Pairing).where(Pairing.community_id == community_id,
                                                 (Pairing.mentor_id == member_id) | (Pairing.mentee_id == member_id)))
     await session.execute(delete(Intro).where(Intro.community_id == community_id, Intro.expert_id == member_id))
+    # A round they were left unmatched in still counts them, as nobody.
+    for round_id, unmatched in (await session.execute(select(PairingRound.id, PairingRound.unmatched).where(
+            PairingRound.community_id == community_id))).all():
+        if any(u.get("member_id") == member_id for u in unmatched or []):
+            await session.execute(update(PairingRound).where(PairingRound.id == round_id).values(unmatched=[
+                {**u, "member_id": None} if u.get("member_id") == member_id else u for u in unmatched]))
     # The digests they subscribed channels to stay (the community's), without who did it.
     await session.execute(update(Digest).where(Digest.community_id == community_id, Digest.created_by_id == member_id)
                           .values(created_by_id=None))

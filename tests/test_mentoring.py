@@ -269,3 +269,23 @@ async def _community_id(app) -> int:
 
     async with app.db.sessions() as s:
         return await s.scalar(select(Community.id).where(Community.external_id == COMMUNITY))
+
+
+async def test_forget_me_takes_the_member_off_the_rounds_that_left_them_unmatched(app):
+    """A round keeps whom it left unmatched and why (pairing_round.unmatched: member id, reason): /forget-me
+    deleted the member's enrolment and pairs and left them there, with why nobody fit them (forget-me audit). The
+    round still counts them (its stats), as nobody."""
+    adapter = console(app)
+    app.core.senders["console"] = RecordingSender()
+    await enrol_group(adapter)
+    service = MentoringService(db=app.db, core=app.core, expertise=app.expertise)
+    cid = await _community_id(app)
+    await service.run_round(cid, Cadence().next_round(NOW), NOW)
+    async with app.db.sessions() as s:
+        lena = await s.scalar(select(Member.id).where(Member.external_id == "lena"))
+        [unmatched] = await s.scalars(select(PairingRound.unmatched))
+    assert lena in {u["member_id"] for u in unmatched}
+    await adapter.say("lena", "/forget-me")
+    async with app.db.sessions() as s:
+        [after] = await s.scalars(select(PairingRound.unmatched))
+    assert len(after) == len(unmatched) and lena not in {u["member_id"] for u in after}, after
