@@ -319,3 +319,26 @@ async def test_forget_me_takes_the_member_off_the_digests_they_subscribed(app, t
     async with app.db.sessions() as s:
         digests = (await s.execute(select(Digest.channel_external_id, Digest.created_by_id))).all()
     assert digests == [("C0GENERAL", None)]
+
+
+async def test_what_a_member_said_while_opted_out_is_not_stored_after_they_opt_back_in(app, tmp_path):
+    """Opted out, nothing further is stored; `/optin` "undoes this for the future": an import after they opted back
+    in, of an export holding what they said while opted out (withheld when it was said, or by an import then),
+    stored it, embedded, as if they had never opted out (forget-me audit). What they said before they opted back
+    in is not stored; what they say since is."""
+    said = [{"type": "message", "user": "UK8S", "text": "helm rollback --wait restores the previous release",
+             "ts": "1700200000.000000"}]
+    await app.importer.import_slack(write_slack_export(tmp_path / "export", USERS, THREADS))
+    console = ConsoleAdapter(app.core.handle, community=TEAM, platform="slack")
+    await console.say("UK8S", "/optout")
+    later = write_slack_export(tmp_path / "later", USERS, THREADS, extra=said)
+    await app.importer.import_slack(later)
+    await console.say("UK8S", "/optin")
+    await app.importer.import_slack(later)
+    await app.core.handle(ev.MessagePosted(community=TEAM, platform="slack", user="UK8S", channel="C0GENERAL",
+                                           message_id="1800000000.000100", text="morning all, helm 3.14 is out",
+                                           user_name="Kenji", event_id="m-back-1"))
+    async with app.db.sessions() as s:
+        kenji = await s.scalar(select(Member.id).where(Member.external_id == "UK8S"))
+        texts = list(await s.scalars(select(Message.text).where(Message.author_id == kenji)))
+    assert texts == ["morning all, helm 3.14 is out"], texts

@@ -55,8 +55,8 @@ class Member(Base):
     deactivated: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     weekly_intro_cap: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    # When they last opted back in (/optin after /optout or /forget-me): what an export listed before then (their
-    # reactions) was deleted or never stored, and is not stored now.
+    # When they last opted back in (/optin after /optout or /forget-me): what they said before then, and their
+    # reactions an export made before then lists, were deleted or never stored, and are not stored now.
     opted_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 

@@ -260,11 +260,13 @@ class IngestService:
         plan = _Plan()
         async with self.db.sessions() as session:
             members = (await session.execute(
-                select(Member.id, Member.profiling_consent, Member.is_bot)
+                select(Member.id, Member.profiling_consent, Member.is_bot, Member.opted_in_at)
                 .where(Member.community_id == community_id, Member.id.in_({m.author_id for m in messages}))
             )).all()
-            consent = {mid: ok for mid, ok, _ in members}
-            plan.bots = {mid for mid, _, is_bot in members if is_bot}
+            consent = {mid: ok for mid, ok, _, _ in members}
+            plan.bots = {mid for mid, _, is_bot, _ in members if is_bot}
+            # Opted back in: what they said before (deleted by their opt-out, or said while opted out) is withheld.
+            since = {mid: at for mid, _, _, at in members if at is not None}
             channel_ids = {m.channel_id for m in messages}
             # Only the rows these messages could be (the unique key): a live message must not read its
             # whole channel's history.
@@ -294,9 +296,11 @@ class IngestService:
         for m in messages:
             key = (m.channel_id, m.external_id)
             plan.reactions += [(key, name, u) for name, u in m.reactions]  # to the message if stored or known
-            if not consent.get(m.author_id, True) or key in seen or key in deleted:
+            withheld = not consent.get(m.author_id, True) or (
+                m.author_id in since and m.created_at < since[m.author_id])
+            if withheld or key in seen or key in deleted:
                 result.skipped += 1
-                if not consent.get(m.author_id, True) and m.thread_external_id:
+                if withheld and m.thread_external_id:
                     plan.withheld_in_threads.append((m.channel_id, m.thread_external_id, m.created_at))
                 continue
             seen.add(key)
