@@ -3,8 +3,8 @@
 /optout and /forget-me delete the reactions the member gave; after /optin a re-import of an export made before
 (which lists them) stored them again. What an export listed before the member opted back in is not stored.
 
-Revision ID: 0021
-Revises: 0020
+Revision ID: 0022
+Revises: 0021
 Create Date: 2026-12-07
 """
 from __future__ import annotations
@@ -14,8 +14,8 @@ from alembic import op
 
 import bot.db.types
 
-revision = "0021"
-down_revision = "0020"
+revision = "0022"
+down_revision = "0021"
 branch_labels = None
 depends_on = None
 
