@@ -528,7 +528,8 @@ async def test_a_scheduled_dm_to_a_member_who_takes_none_is_one_log_line(app, fa
         caplog.clear()
         assert await app.intros.sweep() == 1
     assert fake_discord.find("POST", rf"/channels/9{ASHA[1:]}/messages")  # the offer was tried, and refused
-    assert not [r for r in caplog.records if r.exc_info]
+    # Ours: discord.py's own teardown may log a task of its ready-delay failing once the test's client has closed
+    assert not [r for r in caplog.records if r.exc_info and r.name.startswith(("bot", "adapters"))]
     assert any("not delivered" in r.getMessage() and r.levelname == "WARNING" for r in caplog.records)
 
 
