@@ -412,6 +412,14 @@ def _custom_ids(message_json: dict) -> list[str]:
     return [c["custom_id"] for row in message_json.get("components", []) for c in row["components"]]
 
 
+
+async def _click(fake_discord, bot, custom_id: str, components: list) -> None:  # noqa: ANN001
+    """A member clicks the button `custom_id` of a message the bot posted with these components."""
+    click = load("interaction_intro_request")
+    click["data"]["custom_id"] = custom_id
+    click["message"]["components"] = components
+    await send(fake_discord, bot, "INTERACTION_CREATE", click)
+
 async def test_intro_flow_asks_the_expert_by_dm_then_opens_a_private_thread(app, fake_discord):
     async with running_bot(app, fake_discord) as bot:
         await send(fake_discord, bot, "MESSAGE_CREATE", "message_create")
@@ -421,10 +429,7 @@ async def test_intro_flow_asks_the_expert_by_dm_then_opens_a_private_thread(app,
         [request_intro] = _custom_ids(answer.json)
         assert request_intro.startswith("intro.request|") and request_intro.endswith(f":{PETRA}")
 
-        click = load("interaction_intro_request")
-        click["data"]["custom_id"] = request_intro
-        click["message"]["components"] = answer.json["components"]
-        await send(fake_discord, bot, "INTERACTION_CREATE", click)
+        await _click(fake_discord, bot, request_intro, answer.json["components"])
         # The expert is asked privately, with the question and buttons that name the server (a DM has none).
         [dm] = await fake_discord.wait_for("POST", "/users/@me/channels")
         assert str(dm.json["recipient_id"]) == PETRA
@@ -470,10 +475,7 @@ async def test_a_request_left_unanswered_says_it_expired_and_loses_its_buttons(a
         await send(fake_discord, bot, "MESSAGE_CREATE", "message_create_reply")
         await send(fake_discord, bot, "INTERACTION_CREATE", "interaction_whoknows")
         [answer] = await fake_discord.wait_for("PATCH", rf"/webhooks/{BOT}/[^/]+/messages/@original")
-        click = load("interaction_intro_request")
-        click["data"]["custom_id"] = _custom_ids(answer.json)[0]
-        click["message"]["components"] = answer.json["components"]
-        await send(fake_discord, bot, "INTERACTION_CREATE", click)
+        await _click(fake_discord, bot, _custom_ids(answer.json)[0], answer.json["components"])
         petra_dm = "9" + PETRA[1:]
         [asked] = await fake_discord.wait_for("POST", rf"/channels/{petra_dm}/messages")
         await fake_discord.wait_for("POST", rf"/webhooks/{BOT}/token-1100000000000000604")  # the asker's note
@@ -498,10 +500,7 @@ async def test_an_expert_who_takes_no_dms_is_not_waited_for(app, fake_discord):
         await send(fake_discord, bot, "INTERACTION_CREATE", "interaction_whoknows")
         [answer] = await fake_discord.wait_for("PATCH", rf"/webhooks/{BOT}/[^/]+/messages/@original")
         [request_petra] = [i for i in _custom_ids(answer.json) if i.endswith(f":{PETRA}")]
-        click = load("interaction_intro_request")
-        click["data"]["custom_id"] = request_petra
-        click["message"]["components"] = answer.json["components"]
-        await send(fake_discord, bot, "INTERACTION_CREATE", click)
+        await _click(fake_discord, bot, request_petra, answer.json["components"])
         [offer] = await fake_discord.wait_for("POST", rf"/channels/9{ASHA[1:]}/messages")
     assert "could not happen" in offer.json["content"] and offer.json["allowed_mentions"] == NO_PINGS
     assert [i.split("|")[1].split(":")[1] for i in _custom_ids(offer.json)] == [KENJI]
@@ -519,10 +518,8 @@ async def test_a_scheduled_dm_to_a_member_who_takes_none_is_one_log_line(app, fa
             await send(fake_discord, bot, "MESSAGE_CREATE", message)
         await send(fake_discord, bot, "INTERACTION_CREATE", "interaction_whoknows")
         [answer] = await fake_discord.wait_for("PATCH", rf"/webhooks/{BOT}/[^/]+/messages/@original")
-        click = load("interaction_intro_request")
-        [click["data"]["custom_id"]] = _custom_ids(answer.json)
-        click["message"]["components"] = answer.json["components"]
-        await send(fake_discord, bot, "INTERACTION_CREATE", click)
+        [request_intro] = _custom_ids(answer.json)
+        await _click(fake_discord, bot, request_intro, answer.json["components"])
         await fake_discord.wait_for("POST", rf"/channels/9{PETRA[1:]}/messages")
         app.intros.clock = lambda: utcnow() + timedelta(days=2)
         caplog.clear()
@@ -556,10 +553,7 @@ async def test_a_member_who_leaves_is_not_suggested_nor_asked_until_they_join_ag
 
         await send(fake_discord, bot, "GUILD_MEMBER_REMOVE", "guild_member_remove")
         assert not [c for c in _custom_ids(await ask()) if c.endswith(f":{PETRA}")]
-        click = load("interaction_intro_request")
-        click["data"]["custom_id"] = request_intro
-        click["message"]["components"] = answer["components"]
-        await send(fake_discord, bot, "INTERACTION_CREATE", click)
+        await _click(fake_discord, bot, request_intro, answer["components"])
         await fake_discord.wait_for("POST", r"/webhooks/\d+/[^/]+", 1)  # the answer to the click
         assert not fake_discord.find("POST", "/users/@me/channels")  # Petra is not asked
 
