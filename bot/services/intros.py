@@ -46,6 +46,14 @@ def _shown(question: str) -> str:
     return echoed(question, 300)
 
 
+def settled_request(outcome: str, question: str | None = None) -> Document:
+    """A request, changed to say what became of it (`outcome`) and without its buttons: its question kept, where
+    there still is one."""
+    if question is None:
+        return Document(text=outcome)
+    return Document(text=render("intro_request", question=_shown(question)), sections=(Section(text=outcome),))
+
+
 def _sources_of(target: IntroState) -> list[str]:
     return [s.value for s, targets in TRANSITIONS.items() if target in targets]
 
@@ -241,7 +249,7 @@ class IntroService:
         if intro is not None and intro.state == IntroState.WITHDRAWN.value:  # the asker left while it was sent
             await self.core.deliver(community.platform, [UpdateMessage(
                 community=community.external_id, channel=channel, message_ref=message_ref,
-                doc=Document(text=render("intro_settled_withdrawn")))])
+                doc=settled_request(render("intro_settled_withdrawn")))])
 
     # -- timeouts ----------------------------------------------------------------------------------
     async def sweep(self) -> int:
@@ -267,9 +275,8 @@ class IntroService:
             if intro.request_channel and intro.request_ref:  # the request, without its buttons
                 told.append(UpdateMessage(
                     community=community.external_id, channel=intro.request_channel, message_ref=intro.request_ref,
-                    doc=Document(text=render("intro_request", question=_shown(question.text)),
-                                 sections=(Section(text=render("intro_settled_expired")),))
-                    if question is not None else Document(text=render("intro_settled_closed"))))
+                    doc=settled_request(render("intro_settled_expired"), question.text) if question is not None
+                    else settled_request(render("intro_settled_closed"))))
             if question is not None and asker is not None:  # else the asker left: nobody to offer the next expert to
                 offer = await self._offer_next(community.id, community.external_id, question, asker, now)
                 told += [offer] if offer is not None else []
@@ -349,10 +356,8 @@ class IntroService:
         stayed to be clicked again; nothing where the click names no message to change."""
         if not event.message_ref:
             return []
-        doc = Document(text=render("intro_request", question=_shown(question)), sections=(Section(text=outcome),)) \
-            if question is not None else Document(text=outcome)
         return [UpdateMessage(community=event.community, channel=event.channel, message_ref=event.message_ref,
-                              doc=doc)]
+                              doc=settled_request(outcome, question))]
 
     @staticmethod
     def _reply(event: ev.Event, text: str) -> Reply:
