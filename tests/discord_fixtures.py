@@ -59,5 +59,5 @@ class GuildContext:
     def bot_role_id(self, guild_id: str) -> str | None:
         return BOT_ROLE
 
-    def sole_guild_id(self) -> str | None:
-        return None  # as if the bot were in several servers: a DM names none
+    def direct_message_guild(self, message_id: str) -> str | None:
+        return None  # as if the client had found no server for the DM (it names none)

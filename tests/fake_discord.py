@@ -40,6 +40,7 @@ class FakeDiscord:
     refused: list[tuple[str, str]] = field(default_factory=list)  # (method, path regex) answered 403
     # Privileged intents the application has not turned on: an IDENTIFY asking for one is closed with 4014.
     refused_intents: int = 0
+    members: dict[str, set[str]] = field(default_factory=dict)  # server -> user ids GET .../members/{user} finds
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1200000000000000001))
     _ws: web.WebSocketResponse | None = None
     _connected: asyncio.Event = field(default_factory=asyncio.Event)
@@ -182,6 +183,13 @@ class FakeDiscord:
                 "interactions_endpoint_url": None,
                 "summary": "",
             }
+        match = re.fullmatch(r"/guilds/(\d+)/members/(\d+)", path)
+        if match and method == "GET":
+            if match.group(2) not in self.members.get(match.group(1), set()):
+                return 404, {"message": "Unknown Member", "code": 10007}
+            return 200, {"user": {**user, "id": match.group(2), "bot": False, "username": f"user{match.group(2)}"},
+                         "roles": [], "joined_at": "2024-01-10T09:00:00.000000+00:00", "deaf": False, "mute": False,
+                         "flags": 0}
         if path == "/gateway/bot":
             return 200, {
                 "url": self.gateway_url,

@@ -159,6 +159,38 @@ async def test_a_question_by_dm_is_answered_there_and_not_stored(app, fake_disco
     assert "1100000000000000779" not in await _messages(app)
 
 
+async def test_a_question_by_dm_with_the_bot_in_several_servers(app, fake_discord):
+    """With the bot in a second server, a DM question got no answer at all and nothing told the member why (a DM
+    names no server; Discord walk-through, left then). It is now about the one of the bot's servers its author is in
+    (Discord is asked); an author in several is told, in the DM, to ask in the server they mean."""
+    other = {**load("guild_create"), "id": "1100000000000000002", "name": "Other @everyone Place", "channels": [],
+             "threads": []}
+    asha_dm = "9" + ASHA[1:]
+
+    def dm(ident: str) -> dict:
+        message = load("message_create") | {"id": ident, "channel_id": asha_dm,
+                                            "content": "who knows postgres index tuning?"}
+        del message["guild_id"], message["member"]
+        return message
+
+    async with running_bot(app, fake_discord) as bot:
+        await send(fake_discord, bot, "GUILD_CREATE", other)
+        await send(fake_discord, bot, "MESSAGE_CREATE", "message_create")
+        await send(fake_discord, bot, "MESSAGE_CREATE", "message_create_reply")
+        fake_discord.members = {GUILD: {ASHA}}  # Asha is in Lantern Commons only
+        await send(fake_discord, bot, "MESSAGE_CREATE", dm("1100000000000000781"))
+        [reply] = await fake_discord.wait_for("POST", rf"/channels/{asha_dm}/messages")
+        fake_discord.members = {GUILD: {ASHA}, other["id"]: {ASHA}}  # and now in both
+        await send(fake_discord, bot, "MESSAGE_CREATE", dm("1100000000000000782"))
+        [_, told] = await fake_discord.wait_for("POST", rf"/channels/{asha_dm}/messages", count=2)
+    assert reply.json["embeds"][0]["title"].startswith("1. Petra")
+    assert reply.json["components"][0]["components"][0]["custom_id"].endswith(f":{PETRA}|{GUILD}")
+    text = told.json["content"]
+    assert "ask with `/whoknows` in that server" in text and "Lantern Commons" in text and "Other" in text
+    assert "@everyone" not in text and told.json["allowed_mentions"]["parse"] == [] and not told.json.get("embeds")
+    assert not {"1100000000000000781", "1100000000000000782"} & set(await _messages(app))
+
+
 async def test_a_mention_of_the_bots_role_asks_and_a_reply_to_the_bot_does_not(app, fake_discord):
     """The real client knows the bot's managed role (guild.self_role); a reply pinging the bot is stored, unanswered."""
     role_mention = load("message_create_mention")

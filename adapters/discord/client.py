@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 PLATFORM = "discord"
 # INTERACTION_CREATE goes through discord.py (it needs an Interaction to answer): commands and buttons.
 QUEUED_EVENTS = set(TRANSLATORS) - {"INTERACTION_CREATE"}
+# A DM names no server: with the bot in several, each is asked whether the author is a member, up to this many.
+DM_SERVER_LOOKUPS = 25
 
 
 def intents(*, members: bool = True) -> discord.Intents:
@@ -104,6 +106,7 @@ class ConnectiveMixin:
         self.last_processed_sequence = 0
         self._received = 0  # the highest sequence taken from the queue
         self._asking: dict[asyncio.Task[None], int] = {}  # questions to the bot being answered, by sequence
+        self._dm_guilds: dict[str, str] = {}  # DM message id -> the server it is about, until it is translated
 
     # -- start -------------------------------------------------------------------------------------
     async def setup_hook(self) -> None:
@@ -153,9 +156,41 @@ class ConnectiveMixin:
         role = guild.self_role if guild is not None else None
         return str(role.id) if role is not None else None
 
-    def sole_guild_id(self) -> str | None:
-        guilds = self.guilds  # type: ignore[attr-defined]
-        return str(guilds[0].id) if len(guilds) == 1 else None
+    def direct_message_guild(self, message_id: str) -> str | None:
+        return self._dm_guilds.pop(message_id, None)
+
+    async def _place_direct_message(self, data: dict[str, Any]) -> None:
+        """Which server a DM to the bot is about (a DM names none): the one the bot is in, else the one of its servers
+        the author is a member of. An author in several is asked, in the DM, to ask in the server they mean."""
+        author = data.get("author") or {}
+        if data.get("guild_id") or not author.get("id") or author.get("bot") or author["id"] == self.bot_user_id:
+            return
+        guilds = list(self.guilds)  # type: ignore[attr-defined]
+        if len(guilds) > 1:
+            guilds = [g for g in guilds[:DM_SERVER_LOOKUPS] if await self._is_member(g, int(author["id"]))]
+        if len(guilds) == 1:
+            self._dm_guilds[data["id"]] = str(guilds[0].id)
+        elif guilds:
+            names = ", ".join(neutralise(g.name) for g in sorted(guilds, key=lambda g: g.name.lower()))
+            channel = self.get_partial_messageable(int(data["channel_id"]),  # type: ignore[attr-defined]
+                                                   type=discord.ChannelType.private)
+            try:
+                await channel.send(f"You and I are both in several servers ({names}), and a DM doesn't say which one "
+                                   "you mean: ask with `/whoknows` in that server.", allowed_mentions=NO_PINGS)
+            except discord.HTTPException as e:
+                log.warning("DM %s: telling its author to ask in a server failed: %s", data["id"], e)
+
+    async def _is_member(self, guild: discord.Guild, user_id: int) -> bool:
+        if guild.get_member(user_id) is not None:
+            return True
+        try:
+            await guild.fetch_member(user_id)
+        except discord.NotFound:
+            return False
+        except discord.HTTPException as e:
+            log.warning("is %s a member of server %s? Discord did not say: %s", user_id, guild.id, e)
+            return False
+        return True
 
     def channel(self, channel_id: str) -> ChannelInfo | None:
         found = self.get_channel(int(channel_id)) if channel_id.isdigit() else None  # type: ignore[attr-defined]
@@ -202,7 +237,10 @@ class ConnectiveMixin:
             sequence, event_type, data = await self._events.get()
             self._handling = True
             try:
+                if event_type == "MESSAGE_CREATE" and isinstance(data, dict):
+                    await self._place_direct_message(data)
                 events = translate(event_type, data, self) if event_type in QUEUED_EVENTS else []
+                self._dm_guilds.clear()  # one event at a time: what was found for it is used, or never will be
             except Exception:
                 log.exception("%s (sequence %s) failed", event_type, sequence)
                 events = []

@@ -77,7 +77,7 @@ class Context(Protocol):
 
     def bot_role_id(self, guild_id: str) -> str | None: ...
 
-    def sole_guild_id(self) -> str | None: ...
+    def direct_message_guild(self, message_id: str) -> str | None: ...
 
 
 @dataclass(frozen=True)
@@ -178,14 +178,15 @@ def _message(data: MessageCreateEvent, ctx: Context, *, edited: bool) -> list[ev
 
 
 def _direct_message(data: MessageCreateEvent, ctx: Context) -> list[ev.Event]:
-    """A DM to the bot is a question, as on Slack (never stored), about the one server the bot is in; a DM names no
-    server, so where the bot is in several it is left unanswered."""
+    """A DM to the bot is a question, as on Slack (never stored), about the server the client found for it (a DM
+    names none): the one the bot is in, or the one of its servers the author is in. None: unanswered here (the
+    author shares no server with the bot, or several, and was asked to ask in the one they mean)."""
     author = data["author"]
     if data.get("type", 0) not in CHAT_MESSAGE_TYPES or author.get("bot") or author["id"] == ctx.bot_user_id:
         return []
-    guild_id = ctx.sole_guild_id()
+    guild_id = ctx.direct_message_guild(data["id"])
     if guild_id is None:
-        log.info("DM %s not answered: the bot is in several servers and a DM names none", data["id"])
+        log.info("DM %s not answered here: its author shares no server, or several, with the bot", data["id"])
         return []
     return [
         ev.MessagePosted(
