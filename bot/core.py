@@ -499,13 +499,17 @@ class Core:
                 if existing is not None:
                     await session.delete(existing)
                     reacted = [message.id]
+            if reacted:  # the other replicas read the message again, with its reactions (bot.services.changes)
+                await self.expertise.note_changes(session, community_id, reacted)
         if kept:
             # The message stored meanwhile, by a store that looked for reactions kept for it before this one was
             # committed: given to it here. One of the two looks after the other's commit, so one of them finds it.
             async with self.db.sessions.begin() as session:
                 reacted = await apply_pending_reactions(session, community_id, [(channel_id, event.message_id)])
+                if reacted:
+                    await self.expertise.note_changes(session, community_id, reacted)
         # Its reactions count in the ranking (an answer reacted to, "thanked"): until the corpus was loaded again (a
-        # restart), live reactions counted for nothing.
+        # restart), live reactions counted for nothing. Here in place; the other replicas follow the change log.
         await self.expertise.reactions_changed(community_id, reacted)
 
     # -- asking ------------------------------------------------------------------------------------

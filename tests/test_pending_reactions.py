@@ -275,3 +275,36 @@ async def test_live_reactions_reach_the_loaded_ranking(app):
     await app.core.handle(_reacted("U7", "3.000000"))  # before its message: kept, then given
     await app.core.handle(_said("UK8S", "3.000000", "VACUUM FULL locks the table; pg_repack does not"))
     assert await reactions("3.000000") == 1
+
+
+async def test_live_reactions_reach_another_replicas_ranking(app, db_url, embedder):
+    """A reaction handled by one replica counted in that replica's corpus only (af0b403): the others, which rank with
+    the corpus they loaded, counted it from their next load. They now read the message again (the change log), its
+    reactions with it, and the answer stays its thread's first reply."""
+    await _channel_known(app)
+    async with app.db.sessions() as s:
+        cid = await s.scalar(select(Community.id).where(Community.external_id == PLACE))
+    other = build_app(Settings(database_url=db_url), embedder=embedder)
+    try:
+        await app.core.handle(_said("U7", "1.000000", "how do I shrink a bloated postgres table?"))
+        await app.core.handle(_said("UK8S", "2.000000", thread="1.000000"))
+        await other.expertise.corpus(cid)  # loaded, as a running replica's is
+
+        async def seen_by_other(message_id: str) -> tuple[int, bool]:
+            corpus = await other.expertise.corpus(cid)
+            async with other.db.sessions() as s:
+                mid = await s.scalar(select(Message.id).where(Message.external_id == message_id))
+            row = corpus.row_of[mid]
+            return corpus.records[row].reactions, bool(corpus.arrays["first"][row])
+
+        assert await seen_by_other("2.000000") == (0, True)
+        await app.core.handle(_reacted("U7", "2.000000"))
+        await app.core.handle(_reacted("U8", "2.000000", "tada"))
+        assert await seen_by_other("2.000000") == (2, True)
+        await app.core.handle(_reacted("U8", "2.000000", "tada", removed=True))
+        assert await seen_by_other("2.000000") == (1, True)
+        await app.core.handle(_reacted("U9", "3.000000"))  # before its message: kept, then given when it is stored
+        await app.core.handle(_said("UK8S", "3.000000", "VACUUM FULL locks the table; pg_repack does not"))
+        assert (await seen_by_other("3.000000"))[0] == 1
+    finally:
+        await other.close()

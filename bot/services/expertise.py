@@ -335,8 +335,8 @@ class ExpertiseService:
 
     async def reactions_changed(self, community_id: int, message_ids: list[int]) -> None:
         """Messages given or taken back reactions here: their counts, in this process's corpus (they weigh an answer,
-        "thanked"). Not noted for the other processes, which would read the messages again whole (_follow_changes):
-        they count them from their next load."""
+        "thanked"), in place. The caller notes them as changed too (note_changes): the other processes read those
+        messages again whole (_follow_changes), their reactions with them."""
         corpus = self._corpora.get(community_id)
         if corpus is None or not message_ids:
             return

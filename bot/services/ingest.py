@@ -195,6 +195,8 @@ class IngestService:
             try:
                 async with self.db.sessions.begin() as session:
                     reacted = await apply_pending_reactions(session, community_id, list(new_ids))
+                    if reacted:  # the other replicas may have read these messages without them: again, with them
+                        await self.expertise.note_changes(session, community_id, reacted)
             except Exception:  # the messages are stored, and followed below; those reactions are swept within a day
                 log.exception("giving %d stored message(s) the reactions kept for them failed", len(new_ids))
         result.added = len(new_ids)
