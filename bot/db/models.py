@@ -252,6 +252,27 @@ class ProcessedEvent(Base):
     community_id: Mapped[int] = mapped_column(ForeignKey("community.id", ondelete=CASCADE))
     event_id: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # When an event kept in the inbox (bot.inbox) was handled to the end. A claim without it is under way, or was
+    # abandoned by a process that died: the inbox takes such a claim over once it is old (bot.inbox.STALE_CLAIM).
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class InboxEvent(Base):
+    """A platform event acknowledged and not handled yet (bot.inbox): written before the ack, removed once handled.
+    Keyed by the platform's own ids, as the community row may not exist yet."""
+
+    __tablename__ = "inbox_event"
+    __table_args__ = (UniqueConstraint("platform", "community", "event_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    community: Mapped[str] = mapped_column(String(64))
+    event_id: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text)  # the payload as JSON, without its secrets
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)  # replays by the sweep
+    leased_until: Mapped[datetime | None] = mapped_column(UTCDateTime)  # a sweep is replaying it until then
+    set_aside_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # failed every replay: not tried again
 
 
 # Feature modules add their tables here (one import each), so Alembic sees every model.
