@@ -79,6 +79,10 @@ def build_app(settings: Settings, *, embedder: SentenceEmbedder | None = None, d
     scheduler.every("corpus:prune-changes", 3600, expertise.prune_changes)
     scheduler.every("events:prune", 3600, core.prune_processed_events)
     scheduler.every("reactions:prune-pending", 3600, core.prune_pending_reactions)
+    from bot.inbox import SWEEP_SECONDS
+
+    # Events acknowledged by a process that died before handling them: at start, then every minute.
+    scheduler.every("inbox:sweep", SWEEP_SECONDS, core.inbox.sweep, start_now=True)
     # Feature services register their commands, clicks and jobs here.
     from bot.services import community_settings, home, intros
 

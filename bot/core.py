@@ -44,6 +44,7 @@ from bot.db.models import (
 )
 from bot.db.resources import ResourceSave
 from bot.errors import Undelivered
+from bot.inbox import Inbox, Kept, take_over
 from bot.messages import render
 from bot.repo import (
     apply_pending_reactions,
@@ -63,6 +64,7 @@ from bot.repo import (
     move_export_links,
     prune_pending_reactions,
     prune_processed_events,
+    release_event,
     skills_of,
     upsert_pending_reaction,
     upsert_reactions,
@@ -184,6 +186,7 @@ class Core:
         self.expertise = expertise
         self.ingest = ingest
         self.settings = settings
+        self.inbox = Inbox(db)  # events kept from their ack until handled (Slack's Events API)
         self.commands: dict[str, Handler] = {
             "whoknows": self._cmd_whoknows,
             "skills": self._cmd_skills,
@@ -278,57 +281,79 @@ class Core:
         return True
 
     # -- entry point -------------------------------------------------------------------------------
-    async def handle(self, event: ev.Event) -> list[Action]:
-        """Process one event at most once (by its platform event id) and return what to do."""
+    async def handle(self, event: ev.Event, *, kept: Kept | None = None) -> list[Action]:
+        """Process one event at most once (by its platform event id) and return what to do. `kept`: the event was
+        kept in the inbox before its ack (bot.inbox); it leaves the inbox once handled, and stays there when its
+        handling failed, for the inbox's sweep to try again."""
         if why := ev.malformed(event):
             log.warning("malformed %s %s event skipped: %s", event.platform, type(event).__name__, why)
+            if kept is not None:
+                await self.inbox.forget(kept)
             return []
         self._in_hand += 1
         self._idle.clear()
         try:
             if waited_on(event):
-                return await self._handle_once(event)
+                return await self._handle_once(event, kept)
             async with self._background:
-                return await self._handle_once(event)
+                return await self._handle_once(event, kept)
         finally:
             self._in_hand -= 1
             if not self._in_hand:
                 self._idle.set()
 
-    async def _handle_once(self, event: ev.Event) -> list[Action]:
+    async def _handle_once(self, event: ev.Event, kept: Kept | None) -> list[Action]:
         async with self.db.sessions.begin() as session:
             community = await ensure_community(session, event.platform, event.community)
-            if event.event_id and not await claim_event(session, community.id, event.event_id):
+            # A kept event claimed before and not done was cut off by a process that died: taken over once stale.
+            if event.event_id and not await claim_event(session, community.id, event.event_id) and not (
+                    kept is not None and await take_over(session, community.id, kept)):
                 log.info("event %s already processed; ignored", event.event_id)
                 metrics.DUPLICATES.labels(event.platform).inc()
                 return []
             community_id = community.id
         metrics.EVENTS.labels(event.platform, type(event).__name__).inc()
         try:
-            if isinstance(event, ev.MessagePosted):
-                return await self._on_message(event, community_id)
-            if isinstance(event, ev.CommandInvoked):
-                return await self._on_command(event, community_id)
-            if isinstance(event, ev.ActionClicked):
-                handler = self.clicks.get(event.action.split(".", 1)[0])
-                if handler is None:
-                    log.warning("no handler for button action %r", event.action)
-                    return []
-                return await handler(event, community_id)
-            if isinstance(event, ev.ReactionAdded | ev.ReactionRemoved):
-                await self._on_reaction(event, community_id)
-            elif isinstance(event, ev.MessageDeleted):
-                await self._on_deleted(event, community_id)
-            elif isinstance(event, ev.ThreadStarted):
-                if event.thread:
-                    await self._on_thread_started(event, community_id)
-            elif isinstance(event, ev.MemberJoined | ev.MemberLeft):
-                await self._on_membership(event, community_id)
+            actions = await self._dispatch(event, community_id)
         except Exception:
             metrics.HANDLE_ERRORS.labels(event.platform).inc()
             log.exception("failed to handle %s (%s)", type(event).__name__, event.event_id)
+            if kept is not None and event.event_id:  # claimed again by the inbox's next try
+                try:
+                    async with self.db.sessions.begin() as session:
+                        await release_event(session, community_id, event.event_id)
+                except Exception:  # noqa: BLE001 - the claim goes stale and is taken over (bot.inbox.take_over)
+                    log.warning("releasing the claim of event %s failed", event.event_id, exc_info=True)
             return [self._reply(event, "Sorry, something went wrong on my side; it has been logged.")] if (
                 isinstance(event, ev.CommandInvoked | ev.ActionClicked)) else []
+        if kept is not None:
+            try:
+                await self.inbox.done(community_id, kept)
+            except Exception:  # noqa: BLE001 - handled all the same; the sweep finds it, and doing it again changes nothing
+                log.warning("removing event %s from the inbox failed", event.event_id, exc_info=True)
+        return actions
+
+    async def _dispatch(self, event: ev.Event, community_id: int) -> list[Action]:
+        """What an event asks for, by its kind; raises where its handling failed."""
+        if isinstance(event, ev.MessagePosted):
+            return await self._on_message(event, community_id)
+        if isinstance(event, ev.CommandInvoked):
+            return await self._on_command(event, community_id)
+        if isinstance(event, ev.ActionClicked):
+            handler = self.clicks.get(event.action.split(".", 1)[0])
+            if handler is None:
+                log.warning("no handler for button action %r", event.action)
+                return []
+            return await handler(event, community_id)
+        if isinstance(event, ev.ReactionAdded | ev.ReactionRemoved):
+            await self._on_reaction(event, community_id)
+        elif isinstance(event, ev.MessageDeleted):
+            await self._on_deleted(event, community_id)
+        elif isinstance(event, ev.ThreadStarted):
+            if event.thread:
+                await self._on_thread_started(event, community_id)
+        elif isinstance(event, ev.MemberJoined | ev.MemberLeft):
+            await self._on_membership(event, community_id)
         return []
 
     async def _on_membership(self, event: ev.MemberJoined | ev.MemberLeft, community_id: int) -> None:

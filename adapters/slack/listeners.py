@@ -2,7 +2,8 @@
 
 Embedding search and database work take longer than Slack's 3 s, so every listener is an empty ack
 plus a lazy function. Retries (X-Slack-Retry-Num) carry the same event_id, which Core.handle
-processes once.
+processes once. A data event is written to the inbox before its ack (bot.inbox): Slack sends no
+acknowledged event again, and one lost with its process is handled by the inbox's sweep.
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.respond.async_respond import AsyncRespond
+from slack_bolt.response import BoltResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.blocks import home_view, in_workspace
@@ -36,6 +38,7 @@ from adapters.slack.translate import (
 from bot import events as ev
 from bot.actions import DirectMessage, Document, Reply
 from bot.core import asks_the_bot
+from bot.inbox import Kept
 from bot.services.mentoring_form import FORM_ACTION, field_errors, opens_form
 
 if TYPE_CHECKING:
@@ -128,6 +131,9 @@ class SlackAdapter:
         self.bolt = AsyncApp(client=client, signing_secret=signing_secret or "", name="connective",
                              request_verification_enabled=bool(signing_secret), process_before_response=False,
                              logger=logging.getLogger("slack_bolt"))
+        # After bolt's own middleware (signature, authorization, the bot's own events), before any listener's ack.
+        self.bolt.use(self.keep_before_ack)
+        app.core.inbox.register("slack", self.on_event)  # the sweep replays a kept event as it came
         for event_type in EVENTS:
             self.bolt.event(event_type)(ack=_ack, lazy=[self.on_event])
         self.bolt.event("app_home_opened")(ack=_ack, lazy=[self.on_home_opened])
@@ -149,6 +155,32 @@ class SlackAdapter:
                 log.warning("could not record the workspace's address for its imported links", exc_info=True)
         return cls(app, client, workspace, signing_secret=signing_secret)
 
+    # -- the inbox: a data event is kept before it is acknowledged -------------------------------------
+    def kept(self, body: dict[str, Any]) -> Kept | None:
+        """The inbox row of an Events API delivery we store from (EVENTS). Commands and clicks are not kept: the
+        member who typed or clicked waits for the answer and sees that none came; a replay minutes later could open
+        no modal (a trigger lasts 3 s), and their response_url, a credential for 30 minutes, would be stored."""
+        event = body.get("event")
+        event_id = body.get("event_id")
+        if body.get("type") != "event_callback" or not isinstance(event, dict) or event.get("type") not in EVENTS \
+                or not isinstance(event_id, str) or not event_id:
+            return None
+        return Kept("slack", str(body.get("team_id") or self.workspace.team_id), event_id)
+
+    async def keep_before_ack(self, body: dict[str, Any], next: Callable[[], Any]) -> BoltResponse | None:  # noqa: A002
+        """Slack sends no acknowledged event again: one acknowledged and then lost with its process (SIGKILL, a
+        lost node) is handled by the inbox's sweep. Not kept (the database down), it is not acknowledged either:
+        Slack sends it again."""
+        kept = self.kept(body)
+        if kept is not None:
+            try:
+                await self.app.core.inbox.keep(kept, body)
+            except Exception:
+                log.exception("keeping Slack event %s failed; not acknowledged, Slack will retry it", kept.event_id)
+                return BoltResponse(status=503, body="")
+        await next()
+        return None
+
     # -- listeners (run after the ack) --------------------------------------------------------------
     async def idle(self) -> None:
         """Return once no listener is running (tests; a clean shutdown)."""
@@ -159,8 +191,11 @@ class SlackAdapter:
 
     @_counted
     async def on_event(self, body: dict[str, Any]) -> None:
+        kept = self.kept(body)
         event = translate_event(body, self.workspace)
         if event is None:
+            if kept is not None:  # nothing we use (an unfurl, a mention's twin): nothing to keep
+                await self.app.core.inbox.forget(kept)
             return
         if isinstance(event, ev.MemberJoined | ev.MemberLeft) and event.user_name:  # the account's own object
             self.directory.learn(event.user, Person(name=event.user_name, timezone=getattr(event, "timezone", None),
@@ -168,10 +203,10 @@ class SlackAdapter:
         if isinstance(event, ev.MessagePosted) and asks_the_bot(event):
             # Answered beside the channel's order, as on Discord (a question is not stored): the first one loads the
             # community's corpus (15-27 s at 200,000 messages), and the channel's messages would wait behind it.
-            await self._handle(await self._with_names(event))
+            await self._handle(await self._with_names(event), kept=kept)
             return
         async with self.in_order.of(event.community, event.channel):  # asked for before any await: in arrival order
-            await self._handle(await self._with_names(event))
+            await self._handle(await self._with_names(event), kept=kept)
 
     @_counted
     async def on_command(self, body: dict[str, Any], respond: Respond) -> None:
@@ -256,9 +291,9 @@ class SlackAdapter:
             log.exception("publishing the App Home of %s failed", user)
 
     # -- helpers -------------------------------------------------------------------------------------
-    async def _handle(self, event: ev.Event, *, respond: Respond | None = None) -> None:
+    async def _handle(self, event: ev.Event, *, respond: Respond | None = None, kept: Kept | None = None) -> None:
         try:
-            actions = await self.app.core.handle(event)
+            actions = await self.app.core.handle(event, kept=kept)
         except Exception:
             log.exception("handling %s failed", type(event).__name__)
             return
