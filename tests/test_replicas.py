@@ -279,3 +279,67 @@ async def test_a_replica_stopped_while_it_posts_a_digest_records_it_as_posted(pg
         await db.dispose()
     assert len(fake.of("chat.postMessage")) == 1
     assert [(r.state, r.attempts) for r in runs] == [("posted", 1)]
+
+
+async def test_an_event_acknowledged_by_a_replica_killed_before_handling_it_is_handled_once_by_the_next_ones(
+        pg_url, embedder, tmp_path):  # noqa: F811
+    """Slack sends no acknowledged event again: a question acknowledged by a replica SIGKILLed (an OOM kill, a lost
+    node) while it looked up its asker was never answered, nor a message stored. Kept in the inbox before the ack, it
+    is handled by the replicas that start next (both sweep at start, on one PostgreSQL), once."""
+    from sqlalchemy import func, select
+
+    from bot.db.engine import Database
+    from bot.db.models import InboxEvent
+    from bot.inbox import GRACE
+
+    app = build_app(Settings(database_url=pg_url), embedder=embedder)
+    try:
+        await app.importer.import_slack(write_slack_export(tmp_path / "export", USERS, THREADS))
+    finally:
+        await app.close()
+    people = {uid: {"id": uid, "name": name.lower(), "real_name": name, "tz": "UTC", "is_bot": False,
+                    "profile": {"display_name": name}} for uid, name in USERS.items()}
+    # users.info is answered after 10 s (429, Retry-After): the replica holds the acknowledged question meanwhile.
+    fake = await FakeSlack(team_id=TEAM, people=people, channels={"C0GENERAL": "general"},
+                           rate_limited={"users.info": 1}, retry_after=10).start()
+    db = Database(pg_url)
+    logs = [open(tmp_path / f"replica{n}.log", "w") for n in range(3)]  # noqa: SIM115
+    replicas: list[Replica] = []
+    try:
+        killed = await Replica.start(pg_url, fake.url, log=logs[0])
+        replicas.append(killed)
+        await killed.ready()
+        question = {**load("event_message_im.json"), "event_id": "EvKILLED1"}
+        assert await killed.event(question) == 200
+        await fake.wait_for("429:users.info")
+        killed.proc.kill()  # SIGKILL: no graceful stop
+        await killed.proc.wait()
+        assert _answers(fake) == []
+        async with db.sessions.begin() as session:  # a while later
+            [row] = await session.scalars(select(InboxEvent))
+            row.received_at -= GRACE * 2
+        fake.rate_limited.clear()
+        for log in logs[1:]:
+            replicas.append(await Replica.start(pg_url, fake.url, log=log))
+        for replica in replicas[1:]:
+            await replica.ready()
+
+        async def handled() -> bool:
+            async with db.sessions() as session:
+                return await session.scalar(select(func.count()).select_from(InboxEvent)) == 0
+
+        await wait_until(handled, timeout=120)
+        await asyncio.sleep(2)  # an answer sent twice would be here by now
+        [answer] = _answers(fake)
+        assert "<@UPG>" in json.dumps(answer)
+    finally:
+        for replica in replicas:
+            await replica.stop()
+        for log in logs:
+            log.close()
+        await db.dispose()
+        await fake.stop()
+
+
+def _answers(fake: FakeSlack) -> list[dict[str, Any]]:
+    return [m for m in fake.of("chat.postMessage") if m["channel"] == "D0ASK1"]
