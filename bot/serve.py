@@ -46,7 +46,8 @@ async def serve(app: App, run_platform: Runner) -> None:
         with contextlib.suppress(asyncio.CancelledError):
             await platform  # re-raises a runner's error (bad token...) when it ended on its own
         if not await app.core.drain(max(1.0, deadline - loop.time())):
-            log.warning("stopped with events still in hand (platform retries will redeliver them)")
+            log.warning("stopped with events still in hand (Slack's are kept in the inbox, for the next sweep; "
+                        "Discord redelivers after a resume)")
     finally:
         stopper.cancel()
         for sig in watched:
