@@ -44,7 +44,7 @@ from bot.db.models import (
 )
 from bot.db.resources import ResourceSave
 from bot.errors import Undelivered
-from bot.inbox import Inbox, Kept, take_over
+from bot.inbox import Inbox, Kept, drop_set_aside, take_over
 from bot.messages import render
 from bot.repo import (
     apply_pending_reactions,
@@ -710,14 +710,16 @@ class Core:
             # Their row is taken first: a store of their messages under way (another replica's) holds it, and is
             # waited for, so that what it stores is deleted below (bot.services.ingest: _gone_since).
             member = await session.get(Member, member_id, with_for_update={"key_share": True}, populate_existing=True)
+            platform, community = (await session.execute(select(Community.platform, Community.external_id).where(
+                Community.id == community_id))).one()
             # Threads with no opening message where they asked have no question any more (the next message answered).
-            if await session.scalar(select(Community.platform).where(Community.id == community_id)) \
-                    in OPENERLESS_THREADS:
+            if platform in OPENERLESS_THREADS:
                 await mark_openers_gone(session, community_id, stored=(await session.execute(
                     select(Message.channel_id, Message.thread_external_id, Message.external_id).where(
                         Message.community_id == community_id, Message.author_id == member_id,
                         Message.thread_external_id.is_not(None)))).all())
             removed = await delete_member_data(session, community_id, member_id)
+            await drop_set_aside(session, platform, community, member.external_id)
             where = await delete_questions_of(session, community_id, member_id, now)
             if withdrawn is not None:
                 withdrawn.extend(where)

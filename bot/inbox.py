@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot import metrics
 from bot.db.engine import Database
 from bot.db.models import InboxEvent, ProcessedEvent
 from bot.events import utcnow
@@ -110,8 +111,9 @@ class Inbox:
             except Exception:
                 log.exception("inbox: replaying %s event %s failed", row.platform, row.event_id[:80])
             async with self.db.sessions() as session:
-                if await session.get(InboxEvent, row_id) is None:
-                    handled += 1
+                gone = await session.get(InboxEvent, row_id) is None
+            handled += gone
+            metrics.INBOX.labels(row.platform, "handled" if gone else "left").inc()
         if handled:
             log.info("inbox: %d event(s) acknowledged earlier and left unhandled were handled", handled)
         return handled
@@ -127,6 +129,7 @@ class Inbox:
                                               .execution_options(synchronize_session=False))
                 if aside.rowcount:
                     row = await session.get(InboxEvent, row_id)
+                    metrics.INBOX.labels(row.platform, "set_aside").inc()
                     log.warning("inbox: %s event %s set aside after %d failed replays (removed after %d days)",
                                 row.platform, row.event_id[:80], attempts, SET_ASIDE_KEPT.days)
                 return None
@@ -147,6 +150,16 @@ async def _remove(session: AsyncSession, kept: Kept) -> None:
     await session.execute(delete(InboxEvent).where(
         InboxEvent.platform == kept.platform, InboxEvent.community == kept.community,
         InboxEvent.event_id == kept.event_id))
+
+
+async def drop_set_aside(session: AsyncSession, platform: str, community: str, member_external_id: str) -> int:
+    """The events set aside that name a member (their message, their reaction, one to their message): removed with
+    the member's data when they opt out or are forgotten, not kept the 7 days. Those still waiting are replayed, and
+    store nothing of theirs (consent is read when an event is handled)."""
+    result = await session.execute(delete(InboxEvent).where(
+        InboxEvent.platform == platform, InboxEvent.community == community, InboxEvent.set_aside_at.is_not(None),
+        InboxEvent.body.contains(json.dumps(member_external_id), autoescape=True)))
+    return int(result.rowcount or 0)
 
 
 async def take_over(session: AsyncSession, community_id: int, kept: Kept, now: datetime | None = None) -> bool:

@@ -23,6 +23,9 @@ EMBED_BATCH = Histogram("connective_embedding_batch_size", "Messages embedded pe
                         buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000), registry=REGISTRY)
 HANDLE_ERRORS = Counter("connective_event_errors", "Events whose handling failed (logged)", ["platform"],
                         registry=REGISTRY)
+INBOX = Counter("connective_inbox_replays", "Acknowledged events left unhandled, replayed from the inbox, by outcome "
+                "(handled, left: failed or still under way, set_aside: failed every replay)", ["platform", "outcome"],
+                registry=REGISTRY)
 
 
 def exposition() -> bytes:
@@ -31,4 +34,4 @@ def exposition() -> bytes:
 
 
 __all__ = ["ASKS", "ASK_SECONDS", "CONTENT_TYPE", "DIGESTS", "DUPLICATES", "EMBED_BATCH", "EMBED_QUEUE", "EVENTS",
-           "HANDLE_ERRORS", "INTROS", "REGISTRY", "exposition"]
+           "HANDLE_ERRORS", "INBOX", "INTROS", "REGISTRY", "exposition"]

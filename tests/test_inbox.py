@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from adapters.slack.listeners import SlackAdapter
 from adapters.slack.runner import web_client
-from bot import inbox
+from bot import inbox, metrics
 from bot.app import App, build_app
 from bot.db.models import InboxEvent, Member, Message, ProcessedEvent
 from bot.events import utcnow
@@ -171,6 +171,7 @@ async def test_a_poison_event_is_tried_a_bounded_number_of_times_then_set_aside(
         s.add(InboxEvent(platform="slack", community="TTEST0001", event_id="EvBROKEN", body="{not json",
                          received_at=utcnow(), attempts=0))
     caplog.set_level(logging.WARNING, logger="bot.inbox")
+    set_aside = metrics.INBOX.labels("slack", "set_aside")._value.get()
     for _ in range(inbox.MAX_ATTEMPTS + 3):
         await _later(slack.app, inbox.LEASE + timedelta(seconds=1))
         await slack.app.core.inbox.sweep()
@@ -180,10 +181,13 @@ async def test_a_poison_event_is_tried_a_bounded_number_of_times_then_set_aside(
     assert sorted(r.event_id for r in rows) == sorted(["EvBROKEN", poison["event_id"]])
     assert all(r.set_aside_at is not None and r.attempts == inbox.MAX_ATTEMPTS for r in rows)
     assert len([r for r in caplog.records if "set aside" in r.getMessage()]) == 2  # one line each
+    assert metrics.INBOX.labels("slack", "set_aside")._value.get() == set_aside + 2
     # A good event behind them is not held up.
     assert await slack.event(fresh("event_reaction_added.json")) == 200
     await slack.adapter.idle()
     assert len(await _rows(slack.app)) == 2
+    await slack.command("UASK1", "/connective", "forget-me")  # the poison is Asha's reaction: it goes with her data
+    assert [r.event_id for r in await _rows(slack.app)] == ["EvBROKEN"]
     await _later(slack.app, inbox.SET_ASIDE_KEPT + timedelta(seconds=1))
     await slack.app.core.inbox.sweep()
     assert await _rows(slack.app) == []  # members' words are not kept for ever
