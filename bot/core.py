@@ -7,7 +7,7 @@ import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -86,6 +86,10 @@ _ASKING = re.compile(_ASKS, re.I)
 _WHO_KNOWS = re.compile(_ASKS + r"[:,]?\s*(?:about\s+)?(.+)", re.I | re.S)
 _WHO_KNOWS_NOTHING = re.compile(_ASKS + r"(?:\s+about)?[\s:,?!.]*$", re.I)  # "who knows?": the topic is missing
 ASK_LIKE_THIS = "Ask me like this: `who knows postgres query plans?`"
+# A question to the bot found in the history fetched after the bot was away is answered only if asked this recently
+# (a deploy, a quick restart): the answer comes as from a slow bot. One asked earlier is not answered: the conversation
+# has moved on, the asker may have had an answer from people since, and a reply hours later would be noise.
+LATE_QUESTION = timedelta(minutes=10)
 _MENTIONS = re.compile(r"<@[^>]+>")
 _ADDRESSED = re.compile(r"^(?:[\s:,;.!-]|<@[^>]+>|(?:hey|hi|hello)\b)*", re.I)  # mentions, greetings, punctuation
 
@@ -400,8 +404,12 @@ class Core:
     async def _on_message(self, event: ev.MessagePosted, community_id: int) -> list[Action]:
         asked = asks_the_bot(event)
         topic = question_topic(event.text) if asked else None
+        answered = asked and not (event.caught_up and ev.utcnow() - event.time > LATE_QUESTION)
+        if asked and not answered:
+            log.info("%s question %s was asked while the bot was away, at %s: not answered now", event.platform,
+                     event.message_id, event.time.isoformat(timespec="seconds"))
         if asked and topic is None:
-            return [self._reply(event, ASK_LIKE_THIS)]
+            return [self._reply(event, ASK_LIKE_THIS)] if answered else []
         async with self.db.sessions.begin() as session:
             # A bot's post makes a bot of someone seen first so; an ordinary post shows a person (who may have posted
             # through an app before). A person's post through an app does not make them a bot.
@@ -436,7 +444,7 @@ class Core:
                 edited_at=event.time if event.edited else None, permalink=event.permalink,
                 link_titles=dict(event.link_titles),
             )])
-        if topic:
+        if topic and answered:
             return [await self._answer(event, scope, topic)]
         return []
 

@@ -43,6 +43,9 @@ class MessagePosted(Event):
     # first member's message asks (see bot.db.models.OpenerlessThread)
     thread_without_opener: bool = False
     link_titles: tuple[tuple[str, str], ...] = ()  # (URL, title) from the platform's link unfurls
+    # Not delivered live: fetched from the platform's history after the bot was away (a restart, a crash). Stored as
+    # any; a question to the bot in it is answered only if it was asked moments ago (bot.core.LATE_QUESTION).
+    caught_up: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)

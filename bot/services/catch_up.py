@@ -1,0 +1,93 @@
+"""Where to pick a platform's history up after the bot was away: for each place the bot reads (a channel, or a thread
+of one), the newest message stored there. The adapter fetches what was said after it (adapters/discord/catch_up.py)
+and hands it to the core as the live events it missed."""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, and_, func, or_, select
+
+from bot.db.engine import Database
+from bot.db.models import Channel, Message
+from bot.repo import get_community
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where messages are stored, as the core names it: a Discord thread belongs to its parent channel (`thread`: the
+    thread's id), a private thread is a channel of its own (`thread` too)."""
+
+    channel: str
+    thread: str | None = None  # None: the channel's own messages (with those that threads were started from)
+    is_private: bool = False  # what the platform says of it now
+
+
+def later(a: str | None, b: str | None) -> str | None:
+    """The later of two message ids of digits (Discord snowflakes): a longer one is later, then by its digits."""
+    if a is None or b is None:
+        return a or b
+    return max(a, b, key=lambda ext: (len(ext), ext))
+
+
+def _id_before(bound: str) -> ColumnElement[bool]:
+    """Message ids of digits before `bound` (see `later`)."""
+    length = func.length(Message.external_id)
+    return or_(length < len(bound), and_(length == len(bound), Message.external_id < bound))
+
+
+async def resume_points(db: Database, platform: str, community: str, places: Iterable[Place], *,
+                        before: str, before_time: datetime) -> dict[Place, str]:
+    """For each place read, the external id of the newest message stored there, or, where none is, the newest stored
+    in the whole community: a channel or thread made while the bot was away (or quiet until then) holds nothing older
+    that the bot missed. Only messages before `before` (an id; `before_time` is its time) count: those the bot is
+    storing live meanwhile must not move the start past what it missed. Left out: the places not read
+    (bot.repo.channel_ingested, with the privacy the platform says now: a channel turned private since is not read
+    unless an admin turned it on), and every place of a community with nothing stored before then (a first run: a
+    community's past comes from an import, not from a restart)."""
+    places = list(places)
+    async with db.sessions() as session:
+        found = await get_community(session, platform, community)
+        if found is None or not places:
+            return {}
+        community_id = found.id
+        newest_anywhere = await session.scalar(
+            select(Message.external_id).where(Message.community_id == community_id, Message.created_at < before_time,
+                                              _id_before(before))
+            .order_by(Message.created_at.desc()).limit(1))
+        if newest_anywhere is None:
+            return {}
+        channels = {c.external_id: c for c in await session.scalars(
+            select(Channel).where(Channel.community_id == community_id,
+                                  Channel.external_id.in_({p.channel for p in places})))}
+        ids = {c.id: ext for ext, c in channels.items()}
+        newest: dict[tuple[str, str | None], str] = {}
+        # By length too, so that the greatest of each length is a numeric maximum (see `later`).
+        length = func.length(Message.external_id)
+        by_thread = select(Message.channel_id, Message.thread_external_id, func.max(Message.external_id)) \
+            .where(Message.community_id == community_id, Message.channel_id.in_(ids), _id_before(before)) \
+            .group_by(Message.channel_id, Message.thread_external_id, length)
+        # The message a thread was started from is one of its channel's own (Discord lists it there).
+        starters = select(Message.channel_id, func.max(Message.external_id)) \
+            .where(Message.community_id == community_id, Message.channel_id.in_(ids), _id_before(before),
+                   Message.thread_external_id == Message.external_id) \
+            .group_by(Message.channel_id, length)
+        for channel_id, thread, ext in (await session.execute(by_thread)).all():
+            key = (ids[channel_id], thread)
+            newest[key] = later(newest.get(key), ext)  # type: ignore[assignment]
+        for channel_id, ext in (await session.execute(starters)).all():
+            key = (ids[channel_id], None)
+            newest[key] = later(newest.get(key), ext)  # type: ignore[assignment]
+    points = {}
+    for place in places:
+        channel = channels.get(place.channel)
+        if channel is None:
+            read = not place.is_private
+        elif channel.is_dm:
+            read = False
+        else:
+            read = channel.ingest if channel.ingest is not None else not (channel.is_private or place.is_private)
+        if read:
+            points[place] = newest.get((place.channel, place.thread)) or newest_anywhere
+    return points
