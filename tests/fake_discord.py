@@ -41,6 +41,13 @@ class FakeDiscord:
     # Privileged intents the application has not turned on: an IDENTIFY asking for one is closed with 4014.
     refused_intents: int = 0
     members: dict[str, set[str]] = field(default_factory=dict)  # server -> user ids GET .../members/{user} finds
+    # (method, path regex, status, times): answered with that status that many times (Discord's 5xx, ...)
+    failing: list[tuple[str, str, int, int]] = field(default_factory=list)
+    # Each channel's history (GET /channels/{id}/messages), by channel id: what was dispatched, and what a test says
+    # was said while the bot was away (said_while_away).
+    messages: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    # The server as GUILD_CREATE sends it (its channels' last_message_id from `messages`); a test may add threads.
+    guild: dict[str, Any] = field(default_factory=lambda: load("guild_create"))
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1200000000000000001))
     _ws: web.WebSocketResponse | None = None
     _connected: asyncio.Event = field(default_factory=asyncio.Event)
@@ -69,8 +76,15 @@ class FakeDiscord:
     async def connected(self) -> None:
         await asyncio.wait_for(self._connected.wait(), 20)
 
+    def said_while_away(self, *messages: dict[str, Any]) -> None:
+        """Messages posted while no bot was connected: in their channels' history, never dispatched."""
+        for message in messages:
+            self.messages.setdefault(message["channel_id"], []).append(message)
+
     async def dispatch(self, event_type: str, data: dict[str, Any]) -> int:
         """Send one gateway event; returns its sequence number."""
+        if event_type == "MESSAGE_CREATE" and str(data.get("id", "")).isdigit() and "channel_id" in data:
+            self.said_while_away(data)
         payload = {"op": DISPATCH, "t": event_type, "s": len(self.history) + 1, "d": data}
         self.history.append(payload)
         await self.connected()
@@ -118,7 +132,7 @@ class FakeDiscord:
                 ready = load("ready")
                 ready["resume_gateway_url"] = self.gateway_url
                 await self._send_new(ws, "READY", ready)
-                await self._send_new(ws, "GUILD_CREATE", load("guild_create"))
+                await self._send_new(ws, "GUILD_CREATE", self._guild_create())
                 self._connected.set()
             elif op == RESUME:
                 self.resumes.append(data)
@@ -130,6 +144,13 @@ class FakeDiscord:
                 await self._send_new(ws, "RESUMED", {})
                 self._connected.set()
         return ws
+
+    def _guild_create(self) -> dict[str, Any]:
+        guild = json.loads(json.dumps(self.guild))
+        for channel in guild["channels"] + guild["threads"]:
+            ids = [int(m["id"]) for m in self.messages.get(channel["id"], [])]
+            channel["last_message_id"] = str(max(ids)) if ids else None
+        return guild
 
     async def _send_new(self, ws: web.WebSocketResponse, event_type: str, data: Any) -> None:
         payload = {"op": DISPATCH, "t": event_type, "s": len(self.history) + 1, "d": data}
@@ -163,6 +184,10 @@ class FakeDiscord:
         method, path, body = call.method, call.path, call.json or {}
         if any(method == m and re.fullmatch(p, path) for m, p in self.refused):
             return 403, {"message": "Missing Permissions", "code": 50013}
+        for i, (m, p, status, times) in enumerate(self.failing):
+            if method == m and re.fullmatch(p, path) and times > 0:
+                self.failing[i] = (m, p, status, times - 1)
+                return status, {"message": "Discord is having a moment", "code": 0}
         user = load("ready")["user"]
         if path == "/users/@me" and method == "GET":
             return 200, user
@@ -257,10 +282,24 @@ class FakeDiscord:
             }
         if re.fullmatch(r"/channels/\d+/thread-members/\d+", path):
             return 204, None
+        match = re.fullmatch(r"/channels/(\d+)/messages", path)
+        if match and method == "GET":
+            return 200, self._history(match.group(1), call.query)
         match = re.fullmatch(r"/channels/(\d+)/messages(?:/(\d+))?", path)
         if match and method in ("POST", "PATCH"):
             return 200, self._message(body, channel_id=match.group(1), message_id=match.group(2))
         return 200, {}
+
+    def _history(self, channel_id: str, query: dict[str, str]) -> list[dict[str, Any]]:
+        """As Discord: with `after`, the `limit` oldest messages after it; else the newest; newest first either way.
+        A message's guild_id is not in it (the gateway adds it)."""
+        limit = min(int(query.get("limit", 50)), 100)
+        kept = sorted(self.messages.get(channel_id, []), key=lambda m: int(m["id"]))
+        if "after" in query:
+            page = [m for m in kept if int(m["id"]) > int(query["after"])][:limit]
+        else:
+            page = [m for m in kept if int(m["id"]) < int(query.get("before", 1 << 63))][-limit:]
+        return [{k: v for k, v in m.items() if k not in ("guild_id", "member")} for m in reversed(page)]
 
     def _message(
         self, body: dict[str, Any], *, channel_id: str, message_id: str | None = None, webhook: bool = False
