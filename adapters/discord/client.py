@@ -4,14 +4,17 @@ bot beside them), the core's actions out (through the renderer and the sender). 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import discord
 import yarl
 
 from adapters.discord.buttons import ActionButton
+from adapters.discord.catch_up import ResumePoints, catch_up, plan, summary
 from adapters.discord.commands import build_tree
 from adapters.discord.modals import EnrolmentModal, is_enrolment_form, submitted_values
 from adapters.discord.render import NO_PINGS, render_document
@@ -23,6 +26,7 @@ from bot.core import asks_the_bot
 from bot.errors import Undelivered
 from bot.repo import get_community
 from bot.safety import neutralise
+from bot.services.catch_up import resume_points
 from bot.services.mentoring_form import FORM_ACTION, field_errors, opens_form
 
 if TYPE_CHECKING:
@@ -85,6 +89,7 @@ class ConnectiveMixin:
         follow_gateway: bool = False,
         sync_commands: bool = True,
         members_intent: bool = True,
+        resume_points: ResumePoints | None = None,
         **options: Any,
     ) -> None:
         super().__init__(
@@ -107,6 +112,11 @@ class ConnectiveMixin:
         self._received = 0  # the highest sequence taken from the queue
         self._asking: dict[asyncio.Task[None], int] = {}  # questions to the bot being answered, by sequence
         self._dm_guilds: dict[str, str] = {}  # DM message id -> the server it is about, until it is translated
+        # What was said while the bot was away (catch_up.py): where to pick each channel up is the core's answer; one
+        # catch-up per server at a time, beside the live events.
+        self.resume_points = resume_points
+        self._catching_up: dict[int, asyncio.Task[None]] = {}
+        self._stopping = False
 
     # -- start -------------------------------------------------------------------------------------
     async def setup_hook(self) -> None:
@@ -132,6 +142,7 @@ class ConnectiveMixin:
         self.app.health.connected(PLATFORM, False)
 
     async def close(self) -> None:
+        self._stopping = True  # a catch-up stops after the message in hand; the next start picks it up from there
         if self._worker is not None:
             try:  # a graceful stop: the gateway events already received are handled first
                 await asyncio.wait_for(self._drained(), self.app.settings.shutdown_grace_seconds)
@@ -140,6 +151,11 @@ class ConnectiveMixin:
                             len(self._asking))
             self._worker.cancel()
             for task in list(self._asking):  # not left running while the database closes
+                task.cancel()
+        catching_up = [task for task in self._catching_up.values() if not task.done()]
+        if catching_up:
+            _, left = await asyncio.wait(catching_up, timeout=self.app.settings.shutdown_grace_seconds)
+            for task in left:
                 task.cancel()
         if self.app.core.senders.get(PLATFORM) is self.sender:
             del self.app.core.senders[PLATFORM]
@@ -241,6 +257,8 @@ class ConnectiveMixin:
                     await self._place_direct_message(data)
                 events = translate(event_type, data, self) if event_type in QUEUED_EVENTS else []
                 self._dm_guilds.clear()  # one event at a time: what was found for it is used, or never will be
+                if event_type == "GUILD_CREATE":  # a new session (or a server joined, or back after an outage)
+                    await self._start_catch_up(data)
             except Exception:
                 log.exception("%s (sequence %s) failed", event_type, sequence)
                 events = []
@@ -258,6 +276,44 @@ class ConnectiveMixin:
                 self._handling = False
             self._received = max(self._received, sequence or 0)
             await self._mark_processed()
+
+    # -- what was said while the bot was away ------------------------------------------------------------------
+    async def _start_catch_up(self, data: Any) -> None:
+        """A catch-up of the guild beside the queue, from the session's start: the messages stored live from then on
+        do not count where it picks up (catch_up.LIVE_MARGIN)."""
+        if self.resume_points is None or not isinstance(data, dict) or data.get("unavailable"):
+            return
+        guild = self.get_guild(int(data["id"]))  # type: ignore[attr-defined]
+        running = self._catching_up.get(guild.id) if guild is not None else None
+        if guild is None or (running is not None and not running.done()):
+            return
+        self._catching_up[guild.id] = asyncio.create_task(self._catch_up(guild, discord.utils.utcnow()),
+                                                          name=f"connective-discord-catch-up-{guild.id}")
+
+    async def _catch_up(self, guild: discord.Guild, started: datetime) -> None:
+        assert self.resume_points is not None
+        try:
+            gaps = await plan(guild, self, self.resume_points, started)  # type: ignore[arg-type]
+            if not gaps:
+                return
+            report = await catch_up(guild, gaps, http=self.http, ctx=self,  # type: ignore[attr-defined, arg-type]
+                                    handle=self._handle_caught_up, started=started)
+        except _Stopping:
+            log.info("catching up Discord server %s stopped with the bot; the next start goes on", guild.id)
+            return
+        except Exception:
+            log.exception("catching up Discord server %s failed", guild.id)
+            return
+        log.info(summary(guild, report))
+
+    async def caught_up(self) -> None:
+        """Until the catch-ups started so far have ended."""
+        await asyncio.gather(*self._catching_up.values(), return_exceptions=True)
+
+    async def _handle_caught_up(self, event: ev.Event) -> None:
+        if self._stopping:
+            raise _Stopping
+        await self._handle_event("MESSAGE_CREATE (caught up)", None, event)
 
     async def _handle_event(self, event_type: str, sequence: int | None, event: ev.Event) -> None:
         try:
@@ -379,6 +435,10 @@ class ConnectiveMixin:
         return False
 
 
+class _Stopping(Exception):
+    """The client is closing: a catch-up ends between two messages."""
+
+
 def wants_form(event: ev.Event) -> bool:
     """`/mentoring join` without options, or the enrolment form's button: answered with the modal."""
     if isinstance(event, ev.CommandInvoked):
@@ -404,5 +464,6 @@ def make_client(
 ) -> ConnectiveMixin:
     cls = ShardedConnectiveClient if sharded else ConnectiveClient
     return cls(
-        app, follow_gateway=follow_gateway, sync_commands=sync_commands, members_intent=members_intent
+        app, follow_gateway=follow_gateway, sync_commands=sync_commands, members_intent=members_intent,
+        resume_points=functools.partial(resume_points, app.db),
     )

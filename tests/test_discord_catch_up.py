@@ -1,0 +1,251 @@
+"""What was said while the bot was away: after a restart discord.py IDENTIFYs anew and Discord replays nothing, so
+those messages were never stored. The real discord.py client against the fake Discord (gateway and REST history), on
+SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import pytest
+from sqlalchemy import select
+
+from adapters.discord import catch_up
+from adapters.discord.client import ConnectiveMixin
+from bot.db.models import Channel, Community, Message
+from bot.events import utcnow
+from bot.repo import ensure_channel, ensure_community
+from tests.discord_fixtures import ASHA, BOT, FORUM, GENERAL, GUILD, HELP, KENJI, PETRA, PRIVATE, THREAD, load
+from tests.discord_harness import running_bot, send, started_fake_discord
+
+MESSAGES = r"/channels/(\d+)/messages"
+USERS = {
+    ASHA: {"id": ASHA, "username": "asha_r", "global_name": "Asha Rao", "discriminator": "0", "avatar": None},
+    PETRA: {"id": PETRA, "username": "petra.k", "global_name": "Petra Kowalski", "discriminator": "0",
+            "avatar": None},
+    KENJI: {"id": KENJI, "username": "kenji", "global_name": "Kenji Sato", "discriminator": "0", "avatar": None},
+}
+NEW_POST = "1100000000000000520"  # a forum post made while the bot was away
+
+
+@pytest.fixture
+async def fake_discord():
+    async for fake in started_fake_discord():
+        yield fake
+
+
+def said(message_id: str, channel: str, text: str, *, by: str = ASHA, at: str = "2024-05-02T11:00:00+00:00",
+         reply_to: str | None = None) -> dict:
+    """A message as Discord's REST API lists it (no guild_id: the bot adds it)."""
+    message = load("message_create") | {"id": message_id, "channel_id": channel, "content": text, "timestamp": at,
+                                        "author": USERS[by]}
+    if reply_to:
+        message |= {"type": 19, "message_reference": {"type": 0, "channel_id": channel, "message_id": reply_to,
+                                                      "guild_id": GUILD}}
+    return message
+
+
+def forum_post(thread_id: str, name: str) -> dict:
+    """An active thread in the forum, as GUILD_CREATE lists it."""
+    return {**load("guild_create")["threads"][2], "id": thread_id, "name": name}
+
+
+async def _stored(app) -> list[Message]:
+    async with app.db.sessions() as s:
+        return list(await s.scalars(select(Message).order_by(Message.id)))
+
+
+async def _before_the_restart(app, fake) -> None:
+    """The bot ran and stored a question and its answer in #help, and a reply in its thread."""
+    async with running_bot(app, fake) as bot:
+        for fixture in ("message_create", "message_create_reply", "message_create_thread"):
+            await send(fake, bot, "MESSAGE_CREATE", fixture)
+
+
+def _fetched(fake) -> dict[str, list[str | None]]:
+    """The channels whose history the bot asked for, with the `after` of each request."""
+    out: dict[str, list[str | None]] = {}
+    for call in fake.find("GET", MESSAGES):
+        out.setdefault(call.path.split("/")[2], []).append(call.query.get("after"))
+    return out
+
+
+async def test_what_was_said_while_the_bot_was_away_is_stored_once_in_order(app, fake_discord, caplog):
+    caplog.set_level(logging.INFO)
+    await _before_the_restart(app, fake_discord)
+    fake_discord.guild["threads"].append(forum_post(NEW_POST, "Why is my VACUUM slow?"))
+    fake_discord.said_while_away(
+        said("1100000000000000499", GENERAL, "an old message from before the bot's time", at="2024-05-01T09:00:00Z"),
+        said("1100000000000000510", HELP, "How do I tune autovacuum for a table with heavy updates?"),
+        said("1100000000000000511", HELP, "Lower autovacuum_vacuum_scale_factor on that table", by=PETRA,
+             reply_to="1100000000000000510"),
+        said("1100000000000000512", HELP, f"<@{BOT}> who knows about vacuum tuning?"),  # asked hours ago
+        said("1100000000000000513", THREAD, "BRIN indexes suit append-only tables too", by=KENJI),
+        said("1100000000000000514", GENERAL, "Welcome to the new members!", by=KENJI),
+        said("1100000000000000515", PRIVATE, "private plans"),  # a private channel no admin turned on
+        said(NEW_POST, NEW_POST, "Why is my VACUUM slow? It runs for hours."),
+        said("1100000000000000521", NEW_POST, "Check for long-running transactions holding the xmin", by=PETRA),
+    )
+    async with running_bot(app, fake_discord) as bot:
+        await asyncio.wait_for(bot.caught_up(), 60)
+        stored = await _stored(app)
+        in_order = [m.external_id for m in stored]
+        assert in_order == [
+            "1100000000000000501", "1100000000000000502", "1100000000000000503",  # before the restart
+            "1100000000000000510", "1100000000000000511",  # #help, oldest first
+            "1100000000000000514",  # #general, never stored in before: after the newest stored anywhere
+            "1100000000000000513",  # #help's thread after its channel
+            NEW_POST, "1100000000000000521",  # the new forum post
+        ]
+        by_id = {m.external_id: m for m in stored}
+        assert by_id["1100000000000000511"].reply_to_external_id == "1100000000000000510"
+        assert by_id["1100000000000000513"].thread_external_id == THREAD
+        assert by_id["1100000000000000521"].thread_external_id == NEW_POST
+        async with app.db.sessions() as s:
+            forum = await s.scalar(select(Channel).where(Channel.external_id == FORUM))
+        assert by_id["1100000000000000521"].channel_id == forum.id  # a forum post belongs to its forum
+        assert _fetched(fake_discord) == {
+            HELP: ["1100000000000000502"],  # the newest of #help's own messages (503 is in its thread)
+            THREAD: ["1100000000000000503"],
+            GENERAL: ["1100000000000000503"],
+            NEW_POST: ["1100000000000000503"],
+        }
+        assert all(c.query["limit"] == "100" for c in fake_discord.find("GET", MESSAGES))
+        # The question asked hours ago is neither answered nor stored.
+        assert not fake_discord.find("POST", MESSAGES)
+        assert "Discord server 1100000000000000001: caught up 7 message(s) said while the bot was away, " \
+               "in 4 channel(s) and thread(s)" in caplog.text
+        assert "left:" not in caplog.text
+
+        # A RESUME replays what the session missed itself: nothing is fetched.
+        await send(fake_discord, bot, "MESSAGE_CREATE", said("1100000000000000540", HELP, "live again", by=KENJI))
+        await fake_discord.drop_connection()
+        await fake_discord.connected()
+        await send(fake_discord, bot, "MESSAGE_CREATE", said("1100000000000000541", HELP, "and again", by=KENJI))
+        await asyncio.wait_for(bot.caught_up(), 60)
+        assert fake_discord.resumes and len(_fetched(fake_discord)[HELP]) == 1
+        in_order += ["1100000000000000540", "1100000000000000541"]
+
+    fake_discord.calls.clear()
+    async with running_bot(app, fake_discord) as bot:  # a second restart stores nothing more
+        await asyncio.wait_for(bot.caught_up(), 60)
+    assert [m.external_id for m in await _stored(app)] == in_order
+    assert not fake_discord.find("GET", MESSAGES)  # no channel has a message after its newest stored one
+    assert not fake_discord.find("POST", MESSAGES)
+
+
+async def test_a_question_asked_moments_ago_is_answered_and_channels_not_read_are_not_fetched(app, fake_discord):
+    """A restart (a deploy) takes a minute: a question asked meanwhile is answered as a slow bot would. A channel an
+    admin turned off, and a private channel not turned on, are not read, so not fetched."""
+    await _before_the_restart(app, fake_discord)
+    async with app.db.sessions.begin() as s:
+        community = await s.scalar(select(Community).where(Community.external_id == GUILD))
+        (await ensure_channel(s, community.id, GENERAL, name="general")).ingest = False
+    now = utcnow().isoformat()
+    fake_discord.said_while_away(
+        said("1100000000000000510", HELP, f"<@{BOT}> who knows about postgres index tuning?", at=now),
+        said("1100000000000000511", GENERAL, "off-topic chatter", at=now),
+        said("1100000000000000512", PRIVATE, "private plans", at=now),
+    )
+    async with running_bot(app, fake_discord) as bot:
+        await asyncio.wait_for(bot.caught_up(), 60)
+        [answer] = await fake_discord.wait_for("POST", rf"/channels/{HELP}/messages")
+    assert str(answer.json["message_reference"]["message_id"]) == "1100000000000000510"
+    assert answer.json["embeds"][0]["title"].startswith("1. Petra")
+    assert set(_fetched(fake_discord)) == {HELP}
+    assert [m.external_id for m in await _stored(app)][3:] == []  # a question is not stored
+
+
+async def test_a_failing_fetch_is_one_log_line_and_the_rest_goes_on(app, fake_discord, caplog):
+    caplog.set_level(logging.INFO)
+    await _before_the_restart(app, fake_discord)
+    fake_discord.guild["threads"].append(forum_post(NEW_POST, "Why is my VACUUM slow?"))
+    fake_discord.said_while_away(
+        said("1100000000000000510", HELP, "How do I tune autovacuum?"),
+        said("1100000000000000513", THREAD, "BRIN indexes suit append-only tables too", by=KENJI),
+        said("1100000000000000514", GENERAL, "Welcome!", by=KENJI),
+        said(NEW_POST, NEW_POST, "Why is my VACUUM slow? It runs for hours."),
+    )
+    fake_discord.refused.append(("GET", rf"/channels/{HELP}/messages"))  # no access any more
+    fake_discord.failing += [("GET", rf"/channels/{THREAD}/messages", 500, 1),  # retried by discord.py
+                             ("GET", rf"/channels/{GENERAL}/messages", 503, 1)]
+    async with running_bot(app, fake_discord) as bot:
+        await asyncio.wait_for(bot.caught_up(), 60)
+    stored = [m.external_id for m in await _stored(app)]
+    assert stored[3:] == ["1100000000000000513", NEW_POST]
+    ours = [r for r in caplog.records if r.name.startswith(("bot", "adapters")) and r.levelno >= logging.WARNING]
+    assert [r.getMessage() for r in ours] == [
+        f"catching up #help ({HELP}) in Discord server {GUILD} failed after 0 message(s): 403 Missing Permissions",
+        f"catching up #general ({GENERAL}) in Discord server {GUILD} failed after 0 message(s): 503 Discord is "
+        "having a moment",
+    ]
+    assert not [r for r in ours if r.exc_info]
+    assert f"left: #help ({HELP}), #general ({GENERAL}) failed" in caplog.text
+
+
+async def test_the_work_is_bounded_per_channel_and_in_all(app, fake_discord, caplog, monkeypatch):
+    caplog.set_level(logging.INFO)
+    monkeypatch.setattr(catch_up, "PAGE", 2)
+    monkeypatch.setattr(catch_up, "PER_CHANNEL", 3)
+    monkeypatch.setattr(catch_up, "PER_SERVER", 4)
+    await _before_the_restart(app, fake_discord)
+    fake_discord.said_while_away(
+        *[said(f"11000000000000005{i}", HELP, f"message {i} about postgres") for i in range(10, 15)],
+        said("1100000000000000530", GENERAL, "Welcome!", by=KENJI),
+        said("1100000000000000531", THREAD, "BRIN indexes suit append-only tables too", by=KENJI),
+    )
+    async with running_bot(app, fake_discord) as bot:
+        await asyncio.wait_for(bot.caught_up(), 60)
+    assert [m.external_id for m in await _stored(app)][3:] == [
+        "1100000000000000510", "1100000000000000511", "1100000000000000512",  # #help: the oldest 3
+        "1100000000000000530",  # #general: what was left of the 4 in all
+    ]
+    assert _fetched(fake_discord) == {HELP: ["1100000000000000502", "1100000000000000511"],
+                                      GENERAL: ["1100000000000000503"]}
+    assert (f"caught up 4 message(s) said while the bot was away, in 2 channel(s) and thread(s); left: the later "
+            f"messages of #help ({HELP}) (at most 3 a channel are read, oldest first); "
+            f"#index troubles ({THREAD}) not read (4 in all were)") in caplog.text
+
+
+async def test_two_replicas_catching_up_at_once_store_each_message_once(app, fake_discord, monkeypatch):
+    await _before_the_restart(app, fake_discord)
+    fake_discord.said_while_away(*[said(f"11000000000000005{i}", HELP, f"message {i} about postgres")
+                                   for i in range(10, 30)])
+
+    async def not_now(self, data) -> None:  # noqa: ANN001
+        pass
+
+    monkeypatch.setattr(ConnectiveMixin, "_start_catch_up", not_now)
+    async with running_bot(app, fake_discord) as bot:
+        guild, started = bot.get_guild(int(GUILD)), utcnow()
+        gaps = await catch_up.plan(guild, bot, bot.resume_points, started)
+        reports = await asyncio.gather(*[catch_up.catch_up(guild, gaps, http=bot.http, ctx=bot, started=started,
+                                                           handle=bot._handle_caught_up) for _ in range(2)])
+    assert [r.fetched for r in reports] == [20, 20]
+    # Once each; the two interleave, so not necessarily in the order of their ids (each one's own order is).
+    assert sorted(m.external_id for m in await _stored(app)) == sorted(
+        ["1100000000000000501", "1100000000000000502", "1100000000000000503"]
+        + [f"11000000000000005{i}" for i in range(10, 30)])
+
+
+async def test_a_first_run_fetches_nothing(app, fake_discord):
+    """With nothing stored, the community's past is an import's (connective import discord), not a restart's."""
+    fake_discord.said_while_away(said("1100000000000000510", HELP, "How do I tune autovacuum?"))
+    async with app.db.sessions.begin() as s:
+        await ensure_community(s, "discord", GUILD)
+    async with running_bot(app, fake_discord) as bot:
+        await asyncio.wait_for(bot.caught_up(), 60)
+    assert not fake_discord.find("GET", MESSAGES)
+    assert await _stored(app) == []
+
+
+
+async def test_a_history_entry_that_is_no_message_is_skipped():
+    class Http:
+        async def logs_from(self, channel_id, limit, after=None):  # noqa: ANN001, ANN202
+            return [{"content": "no id"}, "junk", said("1100000000000000511", HELP, "b"),
+                    said("1100000000000000510", HELP, "a")]
+
+    gap = catch_up.Gap(type("Channel", (), {"id": int(HELP), "name": "help"})(), 1100000000000000502)
+    got = [page async for page in catch_up.pages(Http(), gap, 1 << 62)]
+    assert [[m["id"] for m in page] for page in got] == [["1100000000000000510", "1100000000000000511"]]
