@@ -249,3 +249,32 @@ async def test_a_history_entry_that_is_no_message_is_skipped():
     gap = catch_up.Gap(type("Channel", (), {"id": int(HELP), "name": "help"})(), 1100000000000000502)
     got = [page async for page in catch_up.pages(Http(), gap, 1 << 62)]
     assert [[m["id"] for m in page] for page in got] == [["1100000000000000510", "1100000000000000511"]]
+
+
+async def test_a_catch_up_stopped_by_a_close_goes_on_at_the_next_start(app, fake_discord, monkeypatch, caplog):
+    """It stops between two messages (none is claimed and left unstored), and the next start picks up from the newest
+    stored."""
+    caplog.set_level(logging.INFO)
+    await _before_the_restart(app, fake_discord)
+    away = [f"11000000000000005{i}" for i in range(10, 16)]
+    fake_discord.said_while_away(*[said(ext, HELP, f"message {ext[-2:]} about postgres") for ext in away])
+    real, handled = app.core.handle, asyncio.Event()
+
+    async def slow(event):  # noqa: ANN001, ANN202
+        actions = await real(event)
+        if getattr(event, "caught_up", False):
+            handled.set()
+            await asyncio.sleep(0.3)
+        return actions
+
+    monkeypatch.setattr(app.core, "handle", slow)
+    async with running_bot(app, fake_discord):
+        await asyncio.wait_for(handled.wait(), 30)
+    assert "catching up Discord server 1100000000000000001 stopped with the bot; the next start goes on" in caplog.text
+    first = [m.external_id for m in await _stored(app)][3:]
+    assert first and first == away[: len(first)] and len(first) < len(away)
+    monkeypatch.setattr(app.core, "handle", real)
+    async with running_bot(app, fake_discord) as bot:
+        await asyncio.wait_for(bot.caught_up(), 60)
+    assert [m.external_id for m in await _stored(app)][3:] == away
+    assert _fetched(fake_discord)[HELP][-1] == first[-1]
