@@ -9,6 +9,7 @@ import itertools
 import json
 import re
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import WSMsgType, web
@@ -48,6 +49,8 @@ class FakeDiscord:
     messages: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     # The server as GUILD_CREATE sends it (its channels' last_message_id from `messages`); a test may add threads.
     guild: dict[str, Any] = field(default_factory=lambda: load("guild_create"))
+    # Archived public threads (GET /channels/{id}/threads/archived/public), with thread_metadata.archive_timestamp.
+    archived_threads: list[dict[str, Any]] = field(default_factory=list)
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1200000000000000001))
     _ws: web.WebSocketResponse | None = None
     _connected: asyncio.Event = field(default_factory=asyncio.Event)
@@ -148,9 +151,13 @@ class FakeDiscord:
     def _guild_create(self) -> dict[str, Any]:
         guild = json.loads(json.dumps(self.guild))
         for channel in guild["channels"] + guild["threads"]:
-            ids = [int(m["id"]) for m in self.messages.get(channel["id"], [])]
-            channel["last_message_id"] = str(max(ids)) if ids else None
+            self._last_message(channel)
         return guild
+
+    def _last_message(self, channel: dict[str, Any]) -> dict[str, Any]:
+        ids = [int(m["id"]) for m in self.messages.get(channel["id"], [])]
+        channel["last_message_id"] = str(max(ids)) if ids else None
+        return channel
 
     async def _send_new(self, ws: web.WebSocketResponse, event_type: str, data: Any) -> None:
         payload = {"op": DISPATCH, "t": event_type, "s": len(self.history) + 1, "d": data}
@@ -280,6 +287,9 @@ class FakeDiscord:
                     "archive_timestamp": "2024-05-02T12:00:00+00:00",
                 },
             }
+        match = re.fullmatch(r"/channels/(\d+)/threads/archived/public", path)
+        if match and method == "GET":
+            return 200, self._archived(match.group(1), call.query)
         if re.fullmatch(r"/channels/\d+/thread-members/\d+", path):
             return 204, None
         match = re.fullmatch(r"/channels/(\d+)/messages", path)
@@ -289,6 +299,18 @@ class FakeDiscord:
         if match and method in ("POST", "PATCH"):
             return 200, self._message(body, channel_id=match.group(1), message_id=match.group(2))
         return 200, {}
+
+    def _archived(self, channel_id: str, query: dict[str, str]) -> dict[str, Any]:
+        """As Discord: the channel's public threads archived before `before`, the latest archived first."""
+        def archived_at(thread: dict[str, Any]) -> datetime:
+            return datetime.fromisoformat(thread["thread_metadata"]["archive_timestamp"])
+
+        before = datetime.fromisoformat(query["before"]) if "before" in query else datetime.max.replace(tzinfo=UTC)
+        limit = int(query.get("limit", 50))
+        listed = sorted((t for t in self.archived_threads if t["parent_id"] == channel_id and archived_at(t) < before),
+                        key=archived_at, reverse=True)
+        return {"threads": [self._last_message(json.loads(json.dumps(t))) for t in listed[:limit]], "members": [],
+                "has_more": len(listed) > limit}
 
     def _history(self, channel_id: str, query: dict[str, str]) -> list[dict[str, Any]]:
         """As Discord: with `after`, the `limit` oldest messages after it; else the newest; newest first either way.

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import timedelta
 
+import discord
 import pytest
 from sqlalchemy import select
 
@@ -218,7 +220,7 @@ async def test_two_replicas_catching_up_at_once_store_each_message_once(app, fak
     monkeypatch.setattr(ConnectiveMixin, "_start_catch_up", not_now)
     async with running_bot(app, fake_discord) as bot:
         guild, started = bot.get_guild(int(GUILD)), utcnow()
-        gaps = await catch_up.plan(guild, bot, bot.resume_points, started)
+        gaps = (await catch_up.plan(guild, bot, bot.resume_points, started)).gaps
         reports = await asyncio.gather(*[catch_up.catch_up(guild, gaps, http=bot.http, ctx=bot, started=started,
                                                            handle=bot._handle_caught_up) for _ in range(2)])
     assert [r.fetched for r in reports] == [20, 20]
@@ -246,7 +248,7 @@ async def test_a_history_entry_that_is_no_message_is_skipped():
             return [{"content": "no id"}, "junk", said("1100000000000000511", HELP, "b"),
                     said("1100000000000000510", HELP, "a")]
 
-    gap = catch_up.Gap(type("Channel", (), {"id": int(HELP), "name": "help"})(), 1100000000000000502)
+    gap = catch_up.Gap(int(HELP), "help", 1100000000000000502)
     got = [page async for page in catch_up.pages(Http(), gap, 1 << 62)]
     assert [[m["id"] for m in page] for page in got] == [["1100000000000000510", "1100000000000000511"]]
 
@@ -278,3 +280,65 @@ async def test_a_catch_up_stopped_by_a_close_goes_on_at_the_next_start(app, fake
         await asyncio.wait_for(bot.caught_up(), 60)
     assert [m.external_id for m in await _stored(app)][3:] == away
     assert _fetched(fake_discord)[HELP][-1] == first[-1]
+
+
+def archived_thread(thread_id: str, parent: str, name: str, archived_at: str) -> dict:
+    """A public thread as Discord lists it among a channel's archived ones."""
+    thread = forum_post(thread_id, name) | {"parent_id": parent}
+    thread["thread_metadata"] = {**thread["thread_metadata"], "archived": True, "archive_timestamp": archived_at}
+    return thread
+
+
+async def test_threads_archived_while_the_bot_was_away_are_read_too(app, fake_discord, caplog):
+    """A thread is listed as active until an hour to a week without a message: one that went quiet and was archived
+    while the bot was away is in no GUILD_CREATE. Those archived since the bot went away (the time of the newest
+    message stored) are looked up in the channels read; those archived before are not read. A channel whose list is
+    refused is one log line."""
+    await _before_the_restart(app, fake_discord)
+    fake_discord.refused.append(("GET", rf"/channels/{GENERAL}/threads/archived/public"))
+    fake_discord.archived_threads += [
+        archived_thread("1100000000000000450", HELP, "autovacuum woes", "2024-05-03T00:00:00+00:00"),
+        archived_thread("1100000000000000522", FORUM, "Is BRIN worth it?", "2024-05-03T01:00:00+00:00"),
+        archived_thread("1100000000000000470", HELP, "long ago", "2015-01-02T00:00:00+00:00"),
+        archived_thread("1100000000000000480", PRIVATE, "private matters", "2024-05-03T00:00:00+00:00"),
+    ]
+    fake_discord.said_while_away(
+        said("1100000000000000516", "1100000000000000450", "Set autovacuum_naptime lower", by=KENJI),
+        said("1100000000000000522", "1100000000000000522", "Is BRIN worth it for time series?"),
+        said("1100000000000000523", "1100000000000000522", "Yes, when rows arrive in time order", by=PETRA),
+        said("1100000000000000517", "1100000000000000470", "a thread archived before the bot went away"),
+        said("1100000000000000518", "1100000000000000480", "private plans"),
+    )
+    async with running_bot(app, fake_discord) as bot:
+        await asyncio.wait_for(bot.caught_up(), 60)
+    stored = await _stored(app)
+    assert [m.external_id for m in stored][3:] == ["1100000000000000516", "1100000000000000522",
+                                                   "1100000000000000523"]
+    async with app.db.sessions() as s:
+        channels = {c.id: c.external_id for c in await s.scalars(select(Channel))}
+    assert [(channels[m.channel_id], m.thread_external_id) for m in stored[3:]] == [
+        (HELP, "1100000000000000450"), (FORUM, "1100000000000000522"), (FORUM, "1100000000000000522")]
+    listed = {c.path.split("/")[2] for c in fake_discord.find("GET", r"/channels/\d+/threads/archived/public")}
+    assert listed == {HELP, GENERAL, FORUM}  # not the private channel, which is not read
+    assert set(_fetched(fake_discord)) == {"1100000000000000450", "1100000000000000522"}
+    ours = [r.getMessage() for r in caplog.records if r.name.startswith(("bot", "adapters")) and r.levelno >= 30]
+    assert ours == [f"listing the archived threads of #general ({GENERAL}) in Discord server {GUILD} failed: "
+                    "403 Missing Permissions"]
+
+
+async def test_a_quick_restart_looks_up_no_archived_thread(app, fake_discord):
+    """No thread is archived within an hour of its last message: after a shorter absence none can have been."""
+    def snowflake(minutes_ago: int) -> str:
+        return str(discord.utils.time_snowflake(utcnow() - timedelta(minutes=minutes_ago)))
+
+    before, meanwhile = snowflake(3), snowflake(2)
+    async with running_bot(app, fake_discord) as bot:
+        await send(fake_discord, bot, "MESSAGE_CREATE", said(before, HELP, "Stored before the restart") | {
+            "guild_id": GUILD})
+    fake_discord.said_while_away(said(meanwhile, HELP, "Said during the restart", by=PETRA))
+    fake_discord.calls.clear()
+    async with running_bot(app, fake_discord) as bot:
+        await asyncio.wait_for(bot.caught_up(), 60)
+    assert [m.external_id for m in await _stored(app)] == [before, meanwhile]
+    assert _fetched(fake_discord) == {HELP: [before]}
+    assert not fake_discord.find("GET", r"/channels/\d+/threads/archived/public")

@@ -2,19 +2,20 @@
 (a deploy, a crash, a node move) the bot IDENTIFYs anew and what was said meanwhile never arrives. So for each server
 it joins, the channels and active threads (forum posts too) the bot reads are fetched from the REST API after the
 newest message stored there, oldest first, and handed to the core as the MESSAGE_CREATE events they would have been:
-stored once (a message's event id is its id), in order, each channel before its threads."""
+stored once (a message's event id is its id), in order, each channel before its threads. Threads archived while the
+bot was away are looked up too."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 import discord
 
-from adapters.discord.translate import Context, place_of, translate
+from adapters.discord.translate import ChannelInfo, Context, place_of, translate
 from bot import events as ev
 from bot.services.catch_up import Place
 
@@ -30,6 +31,12 @@ PER_SERVER = 20_000  # and from all of a server's (200 requests; a minute or two
 LIVE_MARGIN = timedelta(minutes=1)
 # Channels whose own messages can be fetched (a forum or media channel has none: its posts are threads).
 READ_KINDS = (discord.TextChannel, discord.VoiceChannel, discord.StageChannel)
+# Channels with threads. A thread archived while the bot was away (after an hour to a week without a message, as its
+# creator chose) is no longer listed as active: these channels' archived public threads are looked through, back to
+# when the bot went away, where that was longer ago than the shortest auto-archive (a quick restart asks nothing).
+THREAD_KINDS = (discord.TextChannel, discord.ForumChannel)
+SHORTEST_ARCHIVE = timedelta(hours=1)
+ARCHIVED_PAGES = 5  # of 100 threads, at most, a channel
 NAMED = 10  # channels named in the log line, at most, of each kind of leftover
 
 
@@ -40,19 +47,28 @@ class ResumePoints(Protocol):
                  before_time: datetime) -> Awaitable[dict[Place, str]]: ...
 
 
-Readable = discord.TextChannel | discord.VoiceChannel | discord.StageChannel | discord.Thread
+Readable = discord.TextChannel | discord.VoiceChannel | discord.StageChannel | discord.Thread | discord.ForumChannel
 
 
 @dataclass
 class Gap:
     """One channel or thread to read: its messages after `after`."""
 
-    channel: Readable
+    id: int
+    name: str
     after: int
+    is_thread: bool = False
 
     @property
     def label(self) -> str:
-        return f"#{self.channel.name} ({self.channel.id})"
+        return f"#{self.name} ({self.id})"
+
+
+@dataclass
+class Plan:
+    gaps: list[Gap] = field(default_factory=list)
+    read: list[int] = field(default_factory=list)  # the channels read that may have threads
+    since: int | None = None  # the newest message stored among the places read (about when the bot went away)
 
 
 @dataclass
@@ -68,7 +84,8 @@ def readable(guild: discord.Guild) -> list[Readable]:
     """The guild's channels then its active threads (the gateway lists them in GUILD_CREATE), each in id order, that the
     bot may read the history of."""
     me = guild.me
-    channels: list[Readable] = sorted((c for c in guild.channels if isinstance(c, READ_KINDS)), key=lambda c: c.id)
+    channels: list[Readable] = sorted((c for c in guild.channels if isinstance(c, READ_KINDS + THREAD_KINDS)),
+                                      key=lambda c: c.id)
     channels += sorted(guild.threads, key=lambda t: t.id)
     return [c for c in channels if me is None or may_read(c, me)]
 
@@ -81,30 +98,88 @@ def may_read(channel: Readable, me: discord.Member) -> bool:
     return allowed.view_channel and allowed.read_message_history
 
 
-async def plan(guild: discord.Guild, ctx: Context, resume_points: ResumePoints, started: datetime) -> list[Gap]:
-    """The channels and threads of the guild that have messages after the newest stored there before the session
-    `started`, and are read."""
-    places: dict[Place, list[Readable]] = {}
-    for channel in readable(guild):
-        where = place_of(ctx, str(channel.id))
+async def _points(guild: discord.Guild, ctx: Context, resume_points: ResumePoints, started: datetime,
+                  ids: Iterable[str]) -> tuple[dict[Place, str], dict[Place, list[str]]]:
+    """The core's resume points of these channels and threads (by Discord id), with the ids of each place."""
+    places: dict[Place, list[str]] = {}
+    for channel_id in ids:
+        where = place_of(ctx, channel_id)
         if where is not None:
-            places.setdefault(Place(where.channel, where.thread, where.is_private), []).append(channel)
+            places.setdefault(Place(where.channel, where.thread, where.is_private), []).append(channel_id)
     before = started - LIVE_MARGIN
     points = await resume_points(PLATFORM, str(guild.id), list(places),
                                  before=str(discord.utils.time_snowflake(before)), before_time=before)
-    gaps = []
+    return points, places
+
+
+async def plan(guild: discord.Guild, ctx: Context, resume_points: ResumePoints, started: datetime) -> Plan:
+    """The channels and active threads of the guild that have messages after the newest stored there before the
+    session `started`, and are read."""
+    channels = {str(c.id): c for c in readable(guild)}
+    points, places = await _points(guild, ctx, resume_points, started, channels)
+    found = Plan(since=max((int(after) for after in points.values()), default=None))
     for place, after in points.items():
-        for channel in places[place]:
-            if channel.last_message_id is not None and channel.last_message_id > int(after):
-                gaps.append(Gap(channel, int(after)))
-    return sorted(gaps, key=lambda g: (isinstance(g.channel, discord.Thread), g.channel.id))
+        for channel in (channels[i] for i in places[place]):
+            if isinstance(channel, THREAD_KINDS):
+                found.read.append(channel.id)
+            if isinstance(channel, READ_KINDS + (discord.Thread,)) and (channel.last_message_id or 0) > int(after):
+                found.gaps.append(Gap(channel.id, channel.name, int(after), isinstance(channel, discord.Thread)))
+    found.gaps.sort(key=lambda g: (g.is_thread, g.id))
+    return found
+
+
+async def archived(guild: discord.Guild, found: Plan, *, http: Any, ctx: Context, resume_points: ResumePoints,
+                   started: datetime, remember: Callable[[ChannelInfo], None]) -> list[Gap]:
+    """The public threads of the channels read archived since the bot went away, with messages after the newest stored
+    there. They are told to the translator (`remember`): the client's cache holds active threads only."""
+    if found.since is None or started - discord.utils.snowflake_time(found.since) < SHORTEST_ARCHIVE:
+        return []
+    away = discord.utils.snowflake_time(found.since)
+    threads: dict[str, dict[str, Any]] = {}
+    for channel_id in sorted(found.read):
+        before = started.isoformat()
+        try:
+            for _ in range(ARCHIVED_PAGES):
+                page = await http.get_public_archived_threads(channel_id, before=before, limit=100)
+                if not isinstance(page, dict) or not isinstance(page.get("threads"), list):
+                    break
+                listed = [t for t in page["threads"] if isinstance(t, dict) and str(t.get("id")).isdigit()]
+                since_away = [t for t in listed if _archived_at(t) >= away]
+                threads.update({str(t["id"]): t for t in since_away if guild.get_thread(int(t["id"])) is None})
+                if not page.get("has_more") or len(since_away) < len(listed) or not listed:
+                    break
+                before = _archived_at(listed[-1]).isoformat()
+        except (discord.HTTPException, OSError, TimeoutError) as exc:
+            channel = guild.get_channel(channel_id)
+            log.warning("listing the archived threads of #%s (%s) in Discord server %s failed: %s",
+                        getattr(channel, "name", ""), channel_id, guild.id, _why(exc))
+    for thread_id, thread in threads.items():
+        remember(ChannelInfo(thread_id, str(thread.get("name") or ""), parent_id=str(thread.get("parent_id")),
+                             is_thread=True))
+    points, places = await _points(guild, ctx, resume_points, started, threads)
+    gaps = [Gap(int(i), str(threads[i].get("name") or ""), int(after), is_thread=True)
+            for place, after in points.items() for i in places[place]
+            if int(threads[i].get("last_message_id") or 0) > int(after)]
+    return sorted(gaps, key=lambda g: g.id)
+
+
+def _archived_at(thread: dict[str, Any]) -> datetime:
+    """When the thread was archived; the earliest time where its payload does not say (it is not read)."""
+    try:
+        return datetime.fromisoformat((thread.get("thread_metadata") or {})["archive_timestamp"]).astimezone(UTC)
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return datetime.min.replace(tzinfo=UTC)
+
+
+def _why(exc: Exception) -> str:
+    return f"{exc.status} {exc.text}" if isinstance(exc, discord.HTTPException) else repr(exc)
 
 
 async def pages(http: Any, gap: Gap, upto: int) -> Any:
     """The messages of the gap up to id `upto`, a page at a time, oldest first."""
     after = gap.after
     while True:
-        got = await http.logs_from(gap.channel.id, PAGE, after=after)
+        got = await http.logs_from(gap.id, PAGE, after=after)
         # As a malformed gateway payload, one that is not a message with an id is skipped (translate logs the rest).
         page = sorted((m for m in got if isinstance(m, dict) and str(m.get("id", "")).isdigit()) if isinstance(
             got, list) else [], key=lambda m: int(m["id"]))
@@ -150,9 +225,8 @@ async def catch_up(
                         report.cut.append(gap.label)
                     break
         except (discord.HTTPException, OSError, TimeoutError) as exc:
-            why = f"{exc.status} {exc.text}" if isinstance(exc, discord.HTTPException) else repr(exc)
             log.warning("catching up %s in Discord server %s failed after %d message(s): %s", gap.label, guild.id,
-                        taken, why)
+                        taken, _why(exc))
             report.failed.append(gap.label)
         budget -= taken
         report.fetched += taken

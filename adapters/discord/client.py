@@ -14,7 +14,7 @@ import discord
 import yarl
 
 from adapters.discord.buttons import ActionButton
-from adapters.discord.catch_up import ResumePoints, catch_up, plan, summary
+from adapters.discord.catch_up import ResumePoints, archived, catch_up, plan, summary
 from adapters.discord.commands import build_tree
 from adapters.discord.modals import EnrolmentModal, is_enrolment_form, submitted_values
 from adapters.discord.render import NO_PINGS, render_document
@@ -116,6 +116,7 @@ class ConnectiveMixin:
         # catch-up per server at a time, beside the live events.
         self.resume_points = resume_points
         self._catching_up: dict[int, asyncio.Task[None]] = {}
+        self._threads_read: dict[str, ChannelInfo] = {}  # archived threads it reads, not in the cache
         self._stopping = False
 
     # -- start -------------------------------------------------------------------------------------
@@ -227,7 +228,7 @@ class ConnectiveMixin:
                 is_announcements=isinstance(found, discord.TextChannel) and found.is_news(),
                 is_forum=isinstance(found, discord.ForumChannel),
             )
-        return None
+        return self._threads_read.get(channel_id)
 
     async def community_settings(self, guild_id: str) -> dict[str, Any]:
         async with self.app.db.sessions() as session:
@@ -293,9 +294,13 @@ class ConnectiveMixin:
     async def _catch_up(self, guild: discord.Guild, started: datetime) -> None:
         assert self.resume_points is not None
         try:
-            gaps = await plan(guild, self, self.resume_points, started)  # type: ignore[arg-type]
+            found = await plan(guild, self, self.resume_points, started)  # type: ignore[arg-type]
+            gaps = found.gaps + await archived(guild, found, http=self.http,  # type: ignore[attr-defined]
+                                               ctx=self, resume_points=self.resume_points,  # type: ignore[arg-type]
+                                               started=started, remember=self._remember_thread)
             if not gaps:
                 return
+            gaps.sort(key=lambda gap: (gap.is_thread, gap.id))
             report = await catch_up(guild, gaps, http=self.http, ctx=self,  # type: ignore[attr-defined, arg-type]
                                     handle=self._handle_caught_up, started=started)
         except _Stopping:
@@ -305,6 +310,10 @@ class ConnectiveMixin:
             log.exception("catching up Discord server %s failed", guild.id)
             return
         log.info(summary(guild, report))
+
+    def _remember_thread(self, info: ChannelInfo) -> None:
+        """An archived thread the catch-up reads: the cache holds active ones only."""
+        self._threads_read[info.id] = info
 
     async def caught_up(self) -> None:
         """Until the catch-ups started so far have ended."""
