@@ -342,3 +342,31 @@ async def test_a_quick_restart_looks_up_no_archived_thread(app, fake_discord):
     assert [m.external_id for m in await _stored(app)] == [before, meanwhile]
     assert _fetched(fake_discord) == {HELP: [before]}
     assert not fake_discord.find("GET", r"/channels/\d+/threads/archived/public")
+
+
+async def test_a_channel_whose_newest_stored_message_is_old_is_read_from_when_the_bot_went_away(app, fake_discord):
+    """In a channel where people mostly ask the bot (questions are not stored), its newest stored message is old: read
+    from it, each start fetched the questions since all over again, up to the cap, and never reached what was said
+    while the bot was away. What was said before the newest message stored anywhere (less a margin) was seen live."""
+    def snowflake(minutes_ago: int) -> str:
+        return str(discord.utils.time_snowflake(utcnow() - timedelta(minutes=minutes_ago)))
+
+    def at(minutes_ago: int) -> str:
+        return (utcnow() - timedelta(minutes=minutes_ago)).isoformat()
+
+    old, newest = snowflake(600), snowflake(120)
+    async with running_bot(app, fake_discord) as bot:
+        await send(fake_discord, bot, "MESSAGE_CREATE", said(old, GENERAL, "Hello all", at=at(600)) | {
+            "guild_id": GUILD})
+        await send(fake_discord, bot, "MESSAGE_CREATE", said(newest, HELP, "Anyone tried pg_repack?", at=at(120)) | {
+            "guild_id": GUILD})
+    asked = [said(snowflake(minutes), GENERAL, f"<@{BOT}> who knows about topic {minutes}?", at=at(minutes))
+             for minutes in (500, 400, 300)]  # seen live, answered, not stored
+    meanwhile = said(snowflake(30), GENERAL, "pg_repack worked for us", by=PETRA, at=at(30))
+    fake_discord.said_while_away(*asked, meanwhile)
+    fake_discord.calls.clear()
+    async with running_bot(app, fake_discord) as bot:
+        await asyncio.wait_for(bot.caught_up(), 60)
+    assert [m.external_id for m in await _stored(app)] == [old, newest, meanwhile["id"]]
+    [after] = _fetched(fake_discord)[GENERAL]
+    assert int(asked[-1]["id"]) < int(after) < int(newest)

@@ -36,6 +36,10 @@ READ_KINDS = (discord.TextChannel, discord.VoiceChannel, discord.StageChannel)
 # when the bot went away, where that was longer ago than the shortest auto-archive (a quick restart asks nothing).
 THREAD_KINDS = (discord.TextChannel, discord.ForumChannel)
 SHORTEST_ARCHIVE = timedelta(hours=1)
+# What was said in any channel up to a little before the newest message stored (about when the bot went away) was seen
+# live, stored or not: a channel whose newest stored message is old (where people mostly ask the bot, or bots post)
+# is read from there, not from that message, which would read its whole history again up to PER_CHANNEL each start.
+SEEN_LIVE_SLACK = timedelta(minutes=10)
 ARCHIVED_PAGES = 5  # of 100 threads, at most, a channel
 NAMED = 10  # channels named in the log line, at most, of each kind of leftover
 
@@ -69,6 +73,13 @@ class Plan:
     gaps: list[Gap] = field(default_factory=list)
     read: list[int] = field(default_factory=list)  # the channels read that may have threads
     since: int | None = None  # the newest message stored among the places read (about when the bot went away)
+
+    @property
+    def seen_live(self) -> int:
+        """Messages up to this id were seen live (SEEN_LIVE_SLACK)."""
+        if self.since is None:
+            return 0
+        return discord.utils.time_snowflake(discord.utils.snowflake_time(self.since) - SEEN_LIVE_SLACK)
 
 
 @dataclass
@@ -118,12 +129,13 @@ async def plan(guild: discord.Guild, ctx: Context, resume_points: ResumePoints, 
     channels = {str(c.id): c for c in readable(guild)}
     points, places = await _points(guild, ctx, resume_points, started, channels)
     found = Plan(since=max((int(after) for after in points.values()), default=None))
-    for place, after in points.items():
+    for place, newest in points.items():
+        after = max(int(newest), found.seen_live)
         for channel in (channels[i] for i in places[place]):
             if isinstance(channel, THREAD_KINDS):
                 found.read.append(channel.id)
-            if isinstance(channel, READ_KINDS + (discord.Thread,)) and (channel.last_message_id or 0) > int(after):
-                found.gaps.append(Gap(channel.id, channel.name, int(after), isinstance(channel, discord.Thread)))
+            if isinstance(channel, READ_KINDS + (discord.Thread,)) and (channel.last_message_id or 0) > after:
+                found.gaps.append(Gap(channel.id, channel.name, after, isinstance(channel, discord.Thread)))
     found.gaps.sort(key=lambda g: (g.is_thread, g.id))
     return found
 
@@ -157,9 +169,9 @@ async def archived(guild: discord.Guild, found: Plan, *, http: Any, ctx: Context
         remember(ChannelInfo(thread_id, str(thread.get("name") or ""), parent_id=str(thread.get("parent_id")),
                              is_thread=True))
     points, places = await _points(guild, ctx, resume_points, started, threads)
-    gaps = [Gap(int(i), str(threads[i].get("name") or ""), int(after), is_thread=True)
-            for place, after in points.items() for i in places[place]
-            if int(threads[i].get("last_message_id") or 0) > int(after)]
+    gaps = [Gap(int(i), str(threads[i].get("name") or ""), after, is_thread=True)
+            for place, newest in points.items() if (after := max(int(newest), found.seen_live))
+            for i in places[place] if int(threads[i].get("last_message_id") or 0) > after]
     return sorted(gaps, key=lambda g: g.id)
 
 
