@@ -370,3 +370,29 @@ async def test_a_channel_whose_newest_stored_message_is_old_is_read_from_when_th
     assert [m.external_id for m in await _stored(app)] == [old, newest, meanwhile["id"]]
     [after] = _fetched(fake_discord)[GENERAL]
     assert int(asked[-1]["id"]) < int(after) < int(newest)
+
+
+async def test_a_session_begun_anew_during_a_catch_up_is_caught_up_after_it(app, fake_discord, monkeypatch):
+    """A session lost and begun anew (GUILD_CREATE again) while the server is still being caught up: what was said in
+    between is read by a second catch-up once the first ends, not dropped."""
+    await _before_the_restart(app, fake_discord)
+    first = [said(f"11000000000000005{i}", HELP, f"message {i} about postgres") for i in range(10, 13)]
+    fake_discord.said_while_away(*first)
+    real, handled = app.core.handle, asyncio.Event()
+
+    async def slow(event):  # noqa: ANN001, ANN202
+        actions = await real(event)
+        if getattr(event, "caught_up", False):
+            handled.set()
+            await asyncio.sleep(0.2)
+        return actions
+
+    monkeypatch.setattr(app.core, "handle", slow)
+    async with running_bot(app, fake_discord) as bot:
+        await asyncio.wait_for(handled.wait(), 30)
+        between = said(str(discord.utils.time_snowflake(utcnow())), HELP, "said while the session was lost", by=PETRA)
+        fake_discord.said_while_away(between)
+        await send(fake_discord, bot, "GUILD_CREATE", fake_discord._guild_create())  # as a new session's
+        await asyncio.wait_for(bot.caught_up(), 60)
+    assert [m.external_id for m in await _stored(app)][3:] == [m["id"] for m in first] + [between["id"]]
+    assert _fetched(fake_discord)[HELP] == ["1100000000000000502", "1100000000000000512"]

@@ -117,6 +117,7 @@ class ConnectiveMixin:
         self.resume_points = resume_points
         self._catching_up: dict[int, asyncio.Task[None]] = {}
         self._threads_read: dict[str, ChannelInfo] = {}  # archived threads it reads, not in the cache
+        self._catch_up_again: dict[int, datetime] = {}  # servers whose next session began during their catch-up
         self._stopping = False
 
     # -- start -------------------------------------------------------------------------------------
@@ -285,10 +286,18 @@ class ConnectiveMixin:
         if self.resume_points is None or not isinstance(data, dict) or data.get("unavailable"):
             return
         guild = self.get_guild(int(data["id"]))  # type: ignore[attr-defined]
-        running = self._catching_up.get(guild.id) if guild is not None else None
-        if guild is None or (running is not None and not running.done()):
+        if guild is None:
             return
-        self._catching_up[guild.id] = asyncio.create_task(self._catch_up(guild, discord.utils.utcnow()),
+        running = self._catching_up.get(guild.id)
+        if running is not None and not running.done():
+            # Away again while catching up (a session lost and begun anew): once this one ends, the next one reads
+            # what was said since.
+            self._catch_up_again[guild.id] = discord.utils.utcnow()
+            return
+        self._begin_catch_up(guild, discord.utils.utcnow())
+
+    def _begin_catch_up(self, guild: discord.Guild, started: datetime) -> None:
+        self._catching_up[guild.id] = asyncio.create_task(self._catch_up(guild, started),
                                                           name=f"connective-discord-catch-up-{guild.id}")
 
     async def _catch_up(self, guild: discord.Guild, started: datetime) -> None:
@@ -299,7 +308,7 @@ class ConnectiveMixin:
                                                ctx=self, resume_points=self.resume_points,  # type: ignore[arg-type]
                                                started=started, remember=self._remember_thread)
             if not gaps:
-                return
+                return  # (the finally below still runs)
             gaps.sort(key=lambda gap: (gap.is_thread, gap.id))
             report = await catch_up(guild, gaps, http=self.http, ctx=self,  # type: ignore[attr-defined, arg-type]
                                     handle=self._handle_caught_up, started=started)
@@ -308,16 +317,21 @@ class ConnectiveMixin:
             return
         except Exception:
             log.exception("catching up Discord server %s failed", guild.id)
-            return
-        log.info(summary(guild, report))
+        else:
+            log.info(summary(guild, report))
+        finally:
+            again = self._catch_up_again.pop(guild.id, None)
+            if again is not None and not self._stopping:
+                self._begin_catch_up(guild, again)
 
     def _remember_thread(self, info: ChannelInfo) -> None:
         """An archived thread the catch-up reads: the cache holds active ones only."""
         self._threads_read[info.id] = info
 
     async def caught_up(self) -> None:
-        """Until the catch-ups started so far have ended."""
-        await asyncio.gather(*self._catching_up.values(), return_exceptions=True)
+        """Until the catch-ups started so far, and those they started, have ended."""
+        while running := [task for task in self._catching_up.values() if not task.done()]:
+            await asyncio.gather(*running, return_exceptions=True)
 
     async def _handle_caught_up(self, event: ev.Event) -> None:
         if self._stopping:
