@@ -193,10 +193,9 @@ async def test_a_poison_event_is_tried_a_bounded_number_of_times_then_set_aside(
     assert await _rows(slack.app) == []  # members' words are not kept for ever
 
 
-async def test_two_replicas_sweeping_one_postgresql_handle_a_leftover_once(slack, db_url, embedder):  # noqa: F811
-    """Two processes on one database sweep the same events at the same time: each is handled by one of them."""
-    if not db_url.startswith("postgresql"):
-        pytest.skip("replicas share a PostgreSQL")
+async def test_two_replicas_sweeping_one_database_handle_a_leftover_once(slack, db_url, embedder):  # noqa: F811
+    """Two processes on one database (PostgreSQL, and a SQLite file two processes open) sweep the same events at the
+    same time: each is handled by one of them."""
     payloads = [fresh("event_message_im.json", ts=f"17000007{n:02d}.000100") for n in range(5)]
     for payload in payloads:
         async with slack.app.db.sessions.begin() as s:
