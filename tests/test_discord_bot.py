@@ -500,6 +500,19 @@ async def test_intro_flow_asks_the_expert_by_dm_then_opens_a_private_thread(app,
         assert not settled.json.get("components")
 
 
+async def _request_placed(app) -> None:  # noqa: ANN001
+    """Until the sender has told the core where the request went (Core.delivered, after Discord's answer to the POST):
+    under load the sweep read the intro before that, had no message to change, and the test timed out (1 CI run)."""
+    async def placed() -> None:
+        while True:
+            async with app.db.sessions() as s:
+                if await s.scalar(select(Intro.request_ref).where(Intro.request_ref.is_not(None)).limit(1)):
+                    return
+            await asyncio.sleep(0.05)
+
+    await asyncio.wait_for(placed(), 30)
+
+
 async def test_a_request_left_unanswered_says_it_expired_and_loses_its_buttons(app, fake_discord):
     """The intro timeout's sweep changes the request in the expert's DM: its buttons stayed until clicked."""
     async with running_bot(app, fake_discord) as bot:
@@ -511,6 +524,7 @@ async def test_a_request_left_unanswered_says_it_expired_and_loses_its_buttons(a
         petra_dm = "9" + PETRA[1:]
         [asked] = await fake_discord.wait_for("POST", rf"/channels/{petra_dm}/messages")
         await fake_discord.wait_for("POST", rf"/webhooks/{BOT}/token-1100000000000000604")  # the asker's note
+        await _request_placed(app)
         app.intros.clock = lambda: datetime.now(UTC) + timedelta(hours=24, minutes=5)
         assert await app.intros.sweep() == 1
         [expired] = await fake_discord.wait_for("PATCH", rf"/channels/{petra_dm}/messages/{asked.answer['id']}")
