@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from adapters.slack.translate import Workspace as SlackWorkspace
 from adapters.slack.translate import translate_command
 from bot.db.mentoring import MentoringEnrolment
-from bot.db.models import Channel, Member, Message
+from bot.db.models import Channel, Community, Member, Message
 from bot.db.resources import Digest
 from bot.services.mentoring import MentoringService
 from bot.services.mentoring_cadence import Cadence
@@ -238,3 +238,17 @@ async def test_slack_tells_a_members_time_zone_to_commands(slack):
     assert "time zone: Europe/Berlin" in text_of(await slack.command("UASK1", "/connective", "me"))
     joined = await slack.command("UASK2", "/mentoring", "join mentee learn: postgres performance")
     assert "You're in" in text_of(joined) and "Europe/Berlin" in text_of(joined), text_of(joined)
+
+
+async def test_slack_has_no_intro_channel_to_set(slack):
+    """`/connective settings intro-channel #intros` answered "Intro channel: #intros." and `settings show` listed
+    it, but on Slack an accepted intro opens a group DM: the channel was never used (Slack walk-through)."""
+    slack.fake.people["UREG"]["is_admin"] = True
+    answer = text_of(await slack.command("UREG", "/connective", "settings intro-channel <#C0GENERAL|general>"))
+    assert "group DM" in answer and "Intro channel: <#C0GENERAL>" not in answer, answer
+    shown = text_of(await slack.command("UREG", "/connective", "settings show"))
+    assert "intro-channel" not in shown and "digest-channel: not set" in shown, shown
+    usage = text_of(await slack.command("UREG", "/connective", "settings frobnicate"))
+    assert "digest-channel" in usage and "intro-channel" not in usage, usage
+    async with slack.app.db.sessions() as s:
+        assert "intro_channel" not in (await s.scalar(select(Community.settings)) or {})

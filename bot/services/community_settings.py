@@ -19,8 +19,23 @@ if TYPE_CHECKING:
     from bot.db.engine import Database
     from bot.services.digest import DigestService
 
-USAGE = "Settings: `ingest <channel> on|off`, `digest-channel <channel>`, `intro-channel <channel>`, `show`."
 CHANNEL_SETTINGS = {"digest-channel": "digest_channel", "intro-channel": "intro_channel"}
+# Where an accepted intro opens in a channel (a private thread on Discord). On Slack it opens a group DM: an intro
+# channel set there was never used.
+INTRO_CHANNEL_PLATFORMS = frozenset({"discord"})
+NO_INTRO_CHANNEL = ("There is no intro channel to set here: an accepted intro opens a group DM with the asker and the "
+                    "expert.")
+
+
+def channel_settings(platform: str) -> dict[str, str]:
+    """The channel settings that mean something on the platform."""
+    return {verb: key for verb, key in CHANNEL_SETTINGS.items()
+            if verb != "intro-channel" or platform in INTRO_CHANNEL_PLATFORMS}
+
+
+def usage(platform: str) -> str:
+    return "Settings: `ingest <channel> on|off`, " + "".join(
+        f"`{verb} <channel>`, " for verb in channel_settings(platform)) + "`show`."
 
 
 class CommunitySettingsService:
@@ -32,15 +47,17 @@ class CommunitySettingsService:
         words = event.args.split()
         verb = words[0].lower() if words else "show"
         if verb == "show":
-            return [self._reply(event, await self._show(community_id))]
+            return [self._reply(event, await self._show(community_id, event.platform))]
         if not event.is_admin:
             who = {"discord": "members who can manage the server", "slack": "workspace admins and owners"}.get(
                 event.platform, "community admins")
             return [self._reply(event, f"Only {who} can change connective's settings.")]
+        if verb in CHANNEL_SETTINGS and verb not in channel_settings(event.platform):
+            return [self._reply(event, NO_INTRO_CHANNEL)]
         wants_channel = (verb == "ingest" and len(words) > 2 and words[2].lower() in ("on", "off")) or (
             verb in CHANNEL_SETTINGS and len(words) > 1)
         if not wants_channel:
-            return [self._reply(event, USAGE)]
+            return [self._reply(event, usage(event.platform))]
         async with self.db.sessions() as session:
             try:
                 channel, name = await channel_named(session, community_id, words[1])
@@ -60,7 +77,7 @@ class CommunitySettingsService:
                 return [self._reply(event, await digests.set_channel(event, community_id, member_id, channel,
                                                                       name))]
             return [self._reply(event, f"{verb.replace('-', ' ').capitalize()}: <#{channel}>.")]
-        return [self._reply(event, USAGE)]
+        return [self._reply(event, usage(event.platform))]
 
     async def _set_ingest(self, community_id: int, channel_external_id: str, on: bool, name: str = "") -> str:
         async with self.db.sessions.begin() as session:
@@ -79,7 +96,7 @@ class CommunitySettingsService:
             "or ask to be forgotten."
         )
 
-    async def _show(self, community_id: int) -> str:
+    async def _show(self, community_id: int, platform: str) -> str:
         async with self.db.sessions() as session:
             community = await session.get(Community, community_id)
             overrides = list(
@@ -94,7 +111,7 @@ class CommunitySettingsService:
         # A direct conversation is never read, whatever an older release let an admin set (migration 0019).
         lines += [f"<#{c.external_id}>: "
                   + ("never (a direct conversation)" if c.is_dm else "on" if c.ingest else "off") for c in overrides]
-        for verb, key in CHANNEL_SETTINGS.items():
+        for verb, key in channel_settings(platform).items():
             lines.append(f"{verb}: " + (f"<#{settings[key]}>" if settings.get(key) else "not set"))
         return "\n".join(lines)
 
