@@ -326,7 +326,7 @@ async def test_asking_again_for_an_expert_tells_where_the_request_stands(app, tm
     [thanks] = await _act(console, first, f"/click intro.decline {_button(request1, 'intro.accept')}")
     assert thanks.user == first
     [again] = await _act(console, "UASK1", f"/click intro.request {first_value}")
-    assert "could not happen; pick someone else" in again.doc.text and "I will message you" not in again.doc.text
+    assert "could not happen; pick someone else" in again.doc.text and "when there is an answer" not in again.doc.text
 
 
 async def test_a_button_names_only_an_expert_suggested_for_its_question(app, tmp_path):

@@ -621,3 +621,15 @@ async def test_a_greeting_or_a_colon_before_who_knows_is_not_the_topic(slack):
         assert await slack.event(fresh("event_app_mention.json", text=text, ts=f"1700000900.00010{n}")) == 200
         answer = (await slack.fake.wait_for("chat.postEphemeral", n + 1))[n]
         assert answer["text"] == "People who can likely help with “kubernetes rollouts”:", answer["text"]
+
+
+async def test_an_intro_request_says_the_answer_comes_as_a_direct_message(slack):
+    """Asked in #general, the request said "I will message you here when there is an answer"; the answer came in a DM
+    with the bot, which the asker was not told to look at (Slack walk-through)."""
+    answer = await slack.command("UASK1", "/whoknows", "postgres index ignored by the planner")
+    await slack.click("UASK1", "intro.request", buttons(answer)[0][1])
+    note = text_of(slack.fake.of("response_url")[-1])
+    assert "I asked Petra" in note and "direct message" in note and " here " not in note, note
+    intro_id = dict(buttons(slack.dm("UPG")[-1]))["intro.accept"]
+    await slack.click("UPG", "intro.accept", intro_id, channel="DUPG")
+    assert "accepted" in text_of(slack.dm("UASK1")[-1])
