@@ -633,3 +633,18 @@ async def test_an_intro_request_says_the_answer_comes_as_a_direct_message(slack)
     intro_id = dict(buttons(slack.dm("UPG")[-1]))["intro.accept"]
     await slack.click("UPG", "intro.accept", intro_id, channel="DUPG")
     assert "accepted" in text_of(slack.dm("UASK1")[-1])
+
+
+async def test_a_start_with_slack_bot_token_set_logs_no_false_warning(app, caplog, monkeypatch):
+    """`connective run --platform slack` logged "WARNING slack_bolt: As you gave `client` as well, `token` will be
+    unused." at every start: bolt reads SLACK_BOT_TOKEN from the environment itself, where the documented set-up puts
+    it, though the bot hands it its own client (Slack walk-through). A warning that fires on every healthy start
+    teaches operators to ignore warnings."""
+    monkeypatch.setenv("SLACK_BOT_TOKEN", TOKEN)
+    caplog.set_level(logging.INFO)
+    fake = await FakeSlack(team_id=TEAM).start()
+    try:
+        await SlackAdapter.connect(app, web_client(TOKEN, f"{fake.url}/api"), signing_secret=SECRET)
+    finally:
+        await fake.stop()
+    assert "will be unused" not in caplog.text and "WARNING" not in [r.levelname for r in caplog.records], caplog.text

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.respond.async_respond import AsyncRespond
+from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
 from slack_bolt.response import BoltResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -75,12 +76,18 @@ def _counted(listener: Callable[..., Any]) -> Callable[..., Any]:
 
 class _NoBodies(logging.Filter):
     """slack_bolt logs whole request bodies (members' messages, a DM to the bot) where it refuses a signature: the
-    line keeps what it says, without the body."""
+    line keeps what it says, without the body. And one warning every start gives, about nothing wrong, is dropped."""
 
     MARKERS = {", body: ": ", body left out)", " for the request (": " for the request (body left out)"}
 
+    # bolt reads SLACK_BOT_TOKEN from the environment, where the set-up puts it for our settings, and warns at every
+    # start that it is unused beside the client it is given: a false alarm.
+    UNUSED_TOKEN = warning_client_prioritized_and_token_skipped()
+
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
+        if message == self.UNUSED_TOKEN:
+            return False
         for marker, instead in self.MARKERS.items():
             if marker in message:
                 record.msg, record.args = message.split(marker)[0] + instead, ()
