@@ -625,3 +625,26 @@ def test_a_period_across_new_year_names_both_years():
     assert period_label(datetime(2019, 3, 4, tzinfo=UTC), datetime(2019, 3, 11, tzinfo=UTC), "UTC") == (
         "Mar 4 – Mar 10, 2019")
     assert period_label(datetime(2019, 3, 4, tzinfo=UTC), datetime(2019, 3, 5, tzinfo=UTC), "UTC") == "Mar 4, 2019"
+
+
+def test_the_digests_first_line_promises_only_what_it_holds():
+    """A digest of links alone opened "…: the links you shared and valued, and the questions still waiting for an
+    answer." with no question below it (Slack walk-through: the first hourly digest had one link and no question)."""
+    from bot.services.digest_compose import Candidate, DigestContent, WaitingQuestion, to_document
+
+    link = Candidate(resource_id=1, title="Racket on Chez", link="https://blog.racket-lang.org/", sharer="Aimee")
+    question = WaitingQuestion(text="how do I read a syntax object's line?", asker="Bertha", channel="general",
+                               asked_at=datetime(2024, 3, 8, tzinfo=UTC), permalink=None)
+    now = datetime(2024, 3, 11, 9, tzinfo=UTC)
+
+    def first_line(groups, questions) -> str:  # noqa: ANN001
+        return to_document(DigestContent(period="Mar 4 – Mar 11, 2024", groups=groups, questions=questions),
+                           now=now).text
+
+    assert first_line([("Worth a look", [link])], [question]) == (
+        "Community digest, Mar 4 – Mar 11, 2024: the links you shared and valued, and the questions still waiting "
+        "for an answer.")
+    assert first_line([("Worth a look", [link])], []) == (
+        "Community digest, Mar 4 – Mar 11, 2024: the links you shared and valued.")
+    assert first_line([], [question]) == (
+        "Community digest, Mar 4 – Mar 11, 2024: the questions still waiting for an answer.")

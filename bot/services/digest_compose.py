@@ -240,4 +240,7 @@ def to_document(content: DigestContent, *, now: datetime) -> Document:
         quotes = tuple(Evidence(neutralise(f"“{q.text}” ({q.asker} in #{q.channel}, {_ago(q.asked_at, now)})"),
                                 q.permalink) for q in content.questions)
         sections.append(Section(heading=render("digest_questions_heading"), quotes=quotes))
-    return Document(text=render("digest_header", period=content.period), sections=tuple(sections))
+    # The first line says what the digest holds: it promised waiting questions over a digest of links alone.
+    header = "digest_header" if content.groups and content.questions else \
+        "digest_header_links" if content.groups else "digest_header_questions"
+    return Document(text=render(header, period=content.period), sections=tuple(sections))
