@@ -244,6 +244,27 @@ async def test_a_late_warning_delays_the_round_and_nobody_enrolled_is_quiet(app)
     assert len([a for a in sender.take() if isinstance(a, OpenGroup)]) == 2
 
 
+async def test_members_who_join_after_a_round_fell_due_are_not_warned_of_it(app):
+    """Members who joined a day after a round fell due (nobody was in it) were told "Next round: <the one after>",
+    then warned minutes later of that past round, run late as if the bot had been down, and of the next one too
+    (Slack walk-through: joined Monday 08:50, told "Mon 14 Dec", warned of a round that day)."""
+    sender = RecordingSender()
+    app.core.senders["console"] = sender
+    service = MentoringService(db=app.db, core=app.core, expertise=app.expertise)
+    missed = Cadence().next_round(NOW)
+    joined_at = missed.round_at + timedelta(days=1)
+    adapter = ConsoleAdapter(app.core.handle, community=COMMUNITY, clock=lambda: joined_at)
+    out = await say(adapter, "petra", "/mentoring join mentor teach: postgres tz: Europe/Berlin")
+    await say(adapter, "asha", "/mentoring join mentee learn: postgres performance tz: Europe/London")
+    following = Cadence().period(missed.index + 1)
+    assert following.round_at.strftime("%d %b") in out, out
+    await service.tick(joined_at + timedelta(minutes=5))
+    await service.tick(joined_at + timedelta(hours=25))
+    assert sender.take() == []
+    await service.tick(following.warn_at + timedelta(minutes=1))  # the round they were told of
+    assert {a.user for a in sender.take()} == {"petra", "asha"}
+
+
 async def test_plan_is_a_dry_run_and_replays_with_its_seed(app):
     adapter = console(app)
     await enrol_group(adapter)

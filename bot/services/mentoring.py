@@ -562,6 +562,10 @@ class MentoringService:
             active = await self._active(session, community_id)
             if not active:
                 return []
+            if now > period.round_at and not any(e.created_at <= period.round_at for e, _ in active):
+                # Caught up late only where it was missed (the bot down): one that fell due before anyone joined
+                # was no round, and whoever joined since was told the next one.
+                return []
             if not await self._claim_step(session, community_id, period, now, PairingRound.warned_at,
                                           warned_at=now):
                 return []
