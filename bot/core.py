@@ -43,7 +43,7 @@ from bot.db.models import (
     Skill,
 )
 from bot.db.resources import ResourceSave
-from bot.errors import Undelivered
+from bot.errors import ChannelRefused, Undelivered
 from bot.inbox import Inbox, Kept, drop_set_aside, take_over
 from bot.messages import render
 from bot.repo import (
@@ -257,9 +257,11 @@ class Core:
             log.exception("handling the undelivered message %s failed", action.key)
             return []
 
-    async def deliver(self, platform: str, actions: list[Action]) -> list[Action]:
+    async def deliver(self, platform: str, actions: list[Action], *,
+                      refusals: list[str] | None = None) -> list[Action]:
         """Send actions produced outside an event (scheduled jobs) through the platform's adapter.
-        Returns the actions that were not delivered, so a caller can retry them later."""
+        Returns the actions that were not delivered, so a caller can retry them later; why a channel refused a post
+        (ChannelRefused) is added to `refusals`, for the caller to tell someone who can fix it."""
         sender = self.senders.get(platform)
         if sender is None:
             log.warning("no %s adapter running; %d action(s) not delivered", platform, len(actions))
@@ -270,6 +272,11 @@ class Core:
                 await sender.send(action)
             except Undelivered as exc:
                 log.warning("%s on %s not delivered: %s", type(action).__name__, platform, exc)
+            except ChannelRefused as exc:
+                log.warning("%s on %s refused: %s", type(action).__name__, platform, exc)
+                failed.append(action)
+                if refusals is not None:
+                    refusals.append(str(exc))
             except Exception:
                 log.exception("delivering %s on %s failed", type(action).__name__, platform)
                 failed.append(action)

@@ -7,6 +7,12 @@ class Undelivered(Exception):
     event, logged in one line (no traceback) and not retried."""
 
 
+class ChannelRefused(Exception):
+    """The platform refused a post in a channel the bot cannot post to (not in it, archived, gone): nothing a retry
+    alone fixes, but an admin can. Logged in one line; what it says (the reason, in the platform's terms) is told to
+    whoever set the channel up."""
+
+
 def briefly(exc: BaseException, limit: int = 200) -> str:
     """An unexpected failure in one line for a log or a report: its type and the first line of what it says (a
     database error goes on with the statement and its parameters, which belong in no log)."""

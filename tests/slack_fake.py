@@ -33,6 +33,7 @@ class FakeSlack:
     rate_limited: dict[str, int] = field(default_factory=dict)  # method -> how many 429s before success
     retry_after: int = 1
     refused: dict[str, str] = field(default_factory=dict)  # method -> the error Slack answers it with
+    refused_channels: dict[str, str] = field(default_factory=dict)  # channel -> the error a post there gets
     url: str = ""
     _runner: web.AppRunner | None = None
     _ts: itertools.count = field(default_factory=lambda: itertools.count(1))
@@ -131,6 +132,8 @@ class FakeSlack:
     def _answer(self, method: str, body: dict[str, Any]) -> dict[str, Any]:
         if method in self.refused:
             return {"ok": False, "error": self.refused[method]}
+        if method == "chat.postMessage" and body.get("channel") in self.refused_channels:
+            return {"ok": False, "error": self.refused_channels[body["channel"]]}
         if method == "apps.connections.open":
             return {"ok": True, "url": self.url.replace("http://", "ws://") + "/socket"}
         if method == "auth.test":

@@ -2,6 +2,7 @@
 Slack Web API. Assertions are on the Web API calls the fake received and on what was stored."""
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
@@ -252,3 +253,27 @@ async def test_slack_has_no_intro_channel_to_set(slack):
     assert "digest-channel" in usage and "intro-channel" not in usage, usage
     async with slack.app.db.sessions() as s:
         assert "intro_channel" not in (await s.scalar(select(Community.settings)) or {})
+
+
+async def test_a_digest_slack_refuses_to_post_tells_the_admin_who_chose_the_channel(slack, caplog):
+    """A digest subscribed to a channel the bot was not invited to was retried every 10 minutes for hours, each time
+    an ERROR with a traceback in the log, and the admin who subscribed it never heard why no digest came (Slack
+    walk-through: not_in_channel). They are told once, with what to do; the log has one line per attempt."""
+    clock = at(Clock(NOW), slack)
+    await share_and_save(slack)
+    slack.fake.people["UPG"]["is_admin"] = True
+    await slack.command("UPG", "/digest", "subscribe <#CANN|announcements> 0 9 * * mon tz=UTC")
+    slack.fake.refused_channels["CANN"] = "not_in_channel"
+    clock.now = datetime(2023, 11, 20, 9, 0, 30, tzinfo=UTC)
+    assert await slack.app.digests.run_due(1) == "failed"
+    [told] = slack.dm("UPG")
+    assert "<#CANN>" in text_of(told) and "/invite" in text_of(told), text_of(told)
+    clock.now += timedelta(minutes=10)
+    assert await slack.app.digests.run_due(1) == "failed"  # tried again, not told again
+    assert len(slack.dm("UPG")) == 1
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
+    del slack.fake.refused_channels["CANN"]  # invited
+    clock.now += timedelta(minutes=10)
+    assert await slack.app.digests.run_due(1) == "posted"
+    assert len([c for c in slack.fake.calls if c.method == "chat.postMessage" and c.body["channel"] == "CANN"
+                and c.answer["ok"]]) == 1

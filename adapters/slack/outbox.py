@@ -5,14 +5,22 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.blocks import in_workspace, message
 from bot.actions import Action, Delivered, DirectMessage, OpenGroup, PostToChannel, Reply, UpdateMessage
+from bot.errors import ChannelRefused
 
 log = logging.getLogger(__name__)
 
 Respond = Callable[..., Awaitable[Any]]
+# What Slack answers a post in a channel the bot cannot post to, said to the admin who chose the channel.
+CHANNEL_REFUSALS = {
+    "not_in_channel": "I'm not in that channel: invite me to it (`/invite` and my name, in the channel)",
+    "channel_not_found": "Slack finds no such channel that I can see (deleted, or private without me in it)",
+    "is_archived": "that channel is archived",
+}
 
 
 class SlackSender:
@@ -37,7 +45,13 @@ class SlackSender:
         elif isinstance(action, OpenGroup):
             await self._post(await self._open(list(action.members)), action.doc)
         elif isinstance(action, PostToChannel):
-            await self._post(action.channel, action.doc, thread=action.thread)
+            try:
+                await self._post(action.channel, action.doc, thread=action.thread)
+            except SlackApiError as exc:
+                error = exc.response.get("error") if exc.response is not None else None
+                if error in CHANNEL_REFUSALS:
+                    raise ChannelRefused(CHANNEL_REFUSALS[error]) from None
+                raise
         elif isinstance(action, UpdateMessage):
             await self.client.chat_update(channel=action.channel, ts=action.message_ref, **self._message(action.doc))
         else:

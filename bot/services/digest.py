@@ -17,7 +17,7 @@ from sqlalchemy import delete, select
 
 from bot import events as ev
 from bot import metrics
-from bot.actions import Action, Document, PostToChannel, Reply
+from bot.actions import Action, DirectMessage, Document, PostToChannel, Reply
 from bot.command_names import command
 from bot.db.engine import Database
 from bot.db.models import Channel, Community, Member
@@ -190,6 +190,7 @@ class DigestService:
             featured = await runs.featured_resources(session, digest.id)
             platform, community_ext, channel, timezone = (community.platform, community.external_id,
                                                           digest.channel_external_id, digest.timezone)
+            creator = await session.get(Member, digest.created_by_id) if digest.created_by_id else None
         outcome, error, shown = runs.FAILED, None, []
         try:
             content = await self.compose(digest.community_id, claimed.window_start, claimed.window_end,
@@ -200,11 +201,19 @@ class DigestService:
                          content.period)
             else:
                 action = PostToChannel(community=community_ext, channel=channel, doc=to_document(content, now=now))
-                failed = await self.core.deliver(platform, [action])
+                refusals: list[str] = []
+                failed = await self.core.deliver(platform, [action], refusals=refusals)
                 if failed:
-                    error = f"{platform} did not take the post"
+                    error = f"{platform} did not take the post" + (f": {refusals[0]}" if refusals else "")
                     log.warning("digest %d (#%s) period %s: %s (attempt %d); will retry", digest_id, channel, key,
                                 error, claimed.attempt)
+                    if refusals and claimed.attempt == 1 and creator is not None:
+                        # The channel refused it (the bot not invited, the channel archived): retries alone never
+                        # post it, and nobody heard of it. The admin who chose the channel is told, once a period.
+                        await self.core.deliver(platform, [DirectMessage(
+                            community=community_ext, user=creator.external_id, doc=Document(text=render(
+                                "digest_refused", channel=channel, reason=refusals[0],
+                                minutes=f"{CATCH_UP_SECONDS // 60:g}")))])
                 else:
                     outcome, shown = runs.POSTED, content.resource_ids
                     log.info("digest %d (#%s) period %s posted: %d resource(s), %d question(s)", digest_id,
