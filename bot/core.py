@@ -92,6 +92,12 @@ ASK_LIKE_THIS = "Ask me like this: `who knows postgres query plans?`"
 LATE_QUESTION = timedelta(minutes=10)
 _MENTIONS = re.compile(r"<@[^>]+>")
 _ADDRESSED = re.compile(r"^(?:[\s:,;.!-]|<@[^>]+>|(?:hey|hi|hello)\b)*", re.I)  # mentions, greetings, punctuation
+# Said to the bot, these are no topics: "@connective help" and "@connective thanks!" were answered with the members
+# most able to help with "help" and "thanks!".
+_END = r"[\s!?.,:;()\-]*(?::\w+:[\s!.]*)*$"  # punctuation, emoji codes (Slack's :slightly_smiling_face:)
+_SMALL_TALK = re.compile(r"^(?:hi|hello|hey|yo|thanks?(?: you)?(?: (?:so much|a lot|again))?|thx|ty|cheers|ok(?:ay)?|"
+                         r"cool|great|nice|good (?:morning|afternoon|evening|night)|bye)" + _END, re.I)
+_HELP = re.compile(r"^(?:help|what can you do|what do you do|how do(?:es this| you| i use you)? work)" + _END, re.I)
 
 Handler = Callable[[ev.CommandInvoked, int, int], Awaitable[list[Action]]]
 ClickHandler = Callable[[ev.ActionClicked, int], Awaitable[list[Action]]]
@@ -117,8 +123,16 @@ def question_topic(text: str) -> str | None:
     addressed = _ADDRESSED.sub("", text)
     if _WHO_KNOWS_NOTHING.match(text) or _WHO_KNOWS_NOTHING.match(addressed):
         return None
+    rest = _MENTIONS.sub("", addressed).strip()  # "" where only mentions and a greeting were said
+    if not rest or _SMALL_TALK.match(rest):
+        return None
     topic = asked_topic(text) or asked_topic(addressed) or _MENTIONS.sub("", text).strip()
     return topic if any(ch.isalnum() for ch in topic) else None
+
+
+def asks_for_help(text: str) -> bool:
+    """"@connective help" (or "what can you do?"): the bot's help, not a question about "help"."""
+    return _HELP.match(_MENTIONS.sub("", _ADDRESSED.sub("", text or "")).strip()) is not None
 
 
 def asks_the_bot(event: ev.MessagePosted) -> bool:
@@ -410,6 +424,8 @@ class Core:
     # -- messages ----------------------------------------------------------------------------------
     async def _on_message(self, event: ev.MessagePosted, community_id: int) -> list[Action]:
         asked = asks_the_bot(event)
+        if asked and asks_for_help(event.text):
+            return [self._reply(event, render("help", **help_names(event.platform)))]
         topic = question_topic(event.text) if asked else None
         answered = asked and not (event.caught_up and ev.utcnow() - event.time > LATE_QUESTION)
         if asked and not answered:

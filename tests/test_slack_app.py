@@ -648,3 +648,23 @@ async def test_a_start_with_slack_bot_token_set_logs_no_false_warning(app, caplo
     finally:
         await fake.stop()
     assert "will be unused" not in caplog.text and "WARNING" not in [r.levelname for r in caplog.records], caplog.text
+
+
+async def test_help_hello_and_thanks_to_the_bot_are_no_questions(slack):
+    """"@connective help", "@connective hi" and "@connective thanks!" each got "People who can likely help with “help”:"
+    and five members, with Request intro buttons (Slack walk-through, the first thing a new member tries)."""
+    said = {}
+    for n, text in enumerate(("<@UBOT> help", "<@UBOT> hi", "<@UBOT> thanks!", "hey <@UBOT> thank you :)",
+                              "<@UBOT> what can you do?")):
+        assert await slack.event(fresh("event_app_mention.json", text=text, ts=f"1700000950.00010{n}")) == 200
+        said[text] = (await slack.fake.wait_for("chat.postEphemeral", n + 1))[n]
+    for text, answer in said.items():
+        assert not buttons(answer) and "People who can likely help" not in text_of(answer), (text, text_of(answer))
+    assert "/whoknows" in text_of(said["<@UBOT> help"]) and "/whoknows" in text_of(said["<@UBOT> what can you do?"])
+    assert said["<@UBOT> hi"]["text"] == ASK_LIKE_THIS
+    assert await slack.event(fresh("event_message_im.json", text="help")) == 200
+    [dm] = await slack.fake.wait_for("chat.postMessage")
+    assert "/whoknows" in text_of(dm) and not buttons(dm)
+    # A topic that starts like them is still one.
+    answer = await slack.command("UASK1", "/whoknows", "helm charts for postgres")
+    assert "People who can likely help" in text_of(answer)
