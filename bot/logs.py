@@ -21,6 +21,8 @@ def setup_logging(level: str = "INFO", *, json_lines: bool = False) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # apscheduler: two lines a run of every job ("Running job …", "… executed successfully"), every 30 s for the Slack
+    # Socket Mode check, none naming the job; a job's failure is logged by bot.scheduler, a missed run is a WARNING.
     for noisy in ("sentence_transformers", "transformers", "httpx", "urllib3", "alembic", "aiosqlite",
-                  "asyncio", "filelock", "huggingface_hub"):
+                  "asyncio", "filelock", "huggingface_hub", "apscheduler"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

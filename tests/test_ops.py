@@ -203,3 +203,37 @@ async def test_a_burst_of_acknowledged_messages_is_stored_whole_with_a_small_poo
         assert stored == len(burst)
     finally:
         await app.close()
+
+
+async def test_the_log_at_info_is_not_flooded_by_the_scheduler(capsys):
+    """At the default INFO level, `connective run --platform slack` logged two lines every 30 s (the Socket Mode check),
+    'Running job "Scheduler._guard.<locals>.run (trigger: interval[0:00:30] …' and '… executed successfully', plus
+    one per other job: 5,760 lines a day that name no job (Slack walk-through, bot.log). APScheduler speaks at
+    WARNING and above, as the other libraries' loggers do; the jobs' own failures are logged by the Scheduler."""
+    import asyncio
+    import logging
+
+    from bot.logs import setup_logging
+    from bot.scheduler import Scheduler
+
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    ran = asyncio.Event()
+
+    async def job() -> None:
+        ran.set()
+
+    try:
+        setup_logging("INFO")
+        scheduler = Scheduler()
+        scheduler.every("slack-socket", 30, job, start_now=True)
+        scheduler.start()
+        await asyncio.wait_for(ran.wait(), 10)
+        await asyncio.sleep(0.1)
+        scheduler._scheduler.shutdown(wait=False)
+        logging.getLogger("bot.test").info("a line of ours")
+    finally:
+        root.handlers[:], level = saved
+        root.setLevel(level)
+    err = capsys.readouterr().err
+    assert "a line of ours" in err and "apscheduler" not in err, err
