@@ -167,6 +167,29 @@ async def test_a_link_saved_in_a_quiet_week_is_in_the_preview(app, platform):
     assert "last active period" not in preview
 
 
+async def test_a_link_given_as_an_answer_and_thanked_is_valued(app, platform):
+    """Most links are given inside someone's thread, as an answer, where nothing replies to them as such: the asker's
+    thanks among the next messages is how the community says it valued one (racket #general: 4 in 5 links are
+    shared in a thread reply). Not counted, such a link never made the digest on what people said of it."""
+    await wire(app, Clock(at(2024, 2, 29, 12)), platform)
+    asked = await say(app, "UASK", "How do I read a query plan with a nested loop in it?", at(2024, 2, 27, 9))
+    await say(app, "UPG", "this walks through it: https://use-the-index-luke.com/sql/join/nested-loops-join-n1-problem",
+              at(2024, 2, 27, 9, 5), thread=asked)
+    await say(app, "UASK", "thanks, exactly what I needed", at(2024, 2, 27, 9, 20), thread=asked)
+    # A thanks long after, once the thread moved on, is for something else.
+    other = await say(app, "UBR", "Where are the docs for pg_stat_statements?", at(2024, 2, 27, 10))
+    await say(app, "UK8S", "see https://example.org/pg-stat-statements-docs for the full list of columns",
+              at(2024, 2, 27, 10, 1), thread=other)
+    for minute in range(2, 8):
+        await say(app, "UCH", f"and the column number {minute} means something else again", at(2024, 2, 27, 10, minute),
+                  thread=other)
+    await say(app, "UBR", "thanks Chloe", at(2024, 2, 27, 10, 9), thread=other)
+
+    preview = await command(app, "UASK", "digest", "preview", at(2024, 2, 29, 12))
+    assert "use-the-index-luke.com" in preview and "thanked by 1" in preview, preview
+    assert "pg-stat-statements-docs" not in preview, preview
+
+
 async def test_questions_still_waiting_for_an_answer(app, platform):
     await wire(app, Clock(at(2024, 2, 29, 12)), platform)
     await say(app, "UASK", "How do I tune autovacuum for a table with a billion rows?", at(2024, 2, 27, 8))

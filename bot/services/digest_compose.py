@@ -23,7 +23,7 @@ from matching.text import clean, tokens
 BOOKMARK_REACTIONS = frozenset({"pushpin", "round_pushpin", "bookmark", "star", "📌", "📍", "🔖", "⭐"})
 STRONG_REACTIONS = frozenset({"+1", "thumbsup", "👍", "heart", "❤️", "raised_hands", "🙌", "fire", "🔥"})
 
-WEIGHTS = {"reactions": 1.0, "strong": 1.5, "saves": 3.0, "reshares": 2.0, "replies": 1.0}
+WEIGHTS = {"reactions": 1.0, "strong": 1.5, "saves": 3.0, "reshares": 2.0, "replies": 1.0, "thanks": 1.5}
 EXPERTISE_WEIGHT = 1.0
 MIN_POINTS = 1.0  # a link nobody reacted to, saved, re-shared or discussed is not digest material…
 MIN_EXPERTISE = 0.45  # …unless someone who knows the topic shared it
@@ -79,6 +79,7 @@ class Candidate:
     saves: int = 0  # distinct members who saved it (`/save` or a bookmark reaction)
     sharers: int = 1  # distinct members who shared it
     replies: int = 0
+    thanks: int = 0  # members who thanked for it
     note: str = ""
     text: str = ""  # the sharing message, for topic labels
     share_message_ids: list[int] = field(default_factory=list)
@@ -89,7 +90,7 @@ class Candidate:
     def __post_init__(self) -> None:
         self.points = (WEIGHTS["reactions"] * self.reactions + WEIGHTS["strong"] * self.strong
                        + WEIGHTS["saves"] * self.saves + WEIGHTS["reshares"] * max(0, self.sharers - 1)
-                       + WEIGHTS["replies"] * self.replies)
+                       + WEIGHTS["replies"] * self.replies + WEIGHTS["thanks"] * self.thanks)
 
     @property
     def score(self) -> float:
@@ -211,6 +212,8 @@ def why(c: Candidate) -> str:
     if c.reactions + c.strong:
         n = c.reactions + c.strong
         parts.append(f"{n} reaction{'s' if n != 1 else ''}")
+    if c.thanks:
+        parts.append(f"thanked by {c.thanks}")
     if c.replies:
         parts.append(f"{c.replies} repl{'ies' if c.replies != 1 else 'y'} in the thread")
     if c.sharers > 1:

@@ -4,6 +4,7 @@ is posted in the open), consenting human members only, one community at a time."
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -16,7 +17,7 @@ from bot.db.resources import Resource, ResourceSave, ResourceShare
 from bot.services.digest_compose import BOOKMARK_REACTIONS, STRONG_REACTIONS, Candidate, WaitingQuestion
 from bot.services.expertise import OPENERLESS_THREADS, opens_with_first_message
 from bot.services.resources import ANY_LINK
-from matching.text import carries_expertise, clean
+from matching.text import carries_expertise, clean, is_thanks
 
 QUESTION_MIN_AGE = timedelta(hours=12)  # younger questions may simply not have been seen yet
 QUESTION_LOOKBACK = timedelta(days=7)  # before the period start
@@ -90,7 +91,7 @@ async def load_candidates(session: AsyncSession, community_id: int, start: datet
         else:
             reactions[rid] += 1
 
-    replies = await _reply_counts(session, community_id, shares, start, end)
+    responses = await _responses(session, community_id, shares, start, end)
 
     out = []
     for rid, (link, title) in resources.items():
@@ -102,35 +103,64 @@ async def load_candidates(session: AsyncSession, community_id: int, start: datet
             sharer=row[10] if row else "", channel=row[9] if row else "", permalink=row[4] if row else None,
             shared_at=row[3].timestamp() if row else 0.0, reactions=reactions.get(rid, 0),
             strong=strong.get(rid, 0), saves=len(savers.get(rid, ())), sharers=max(1, len(sharers.get(rid, ()))),
-            replies=int(replies.get(rid, 0)), note=notes.get(rid, ""), text=row[5][:500] if row else "",
+            replies=responses.replies.get(rid, 0), thanks=responses.thanked.get(rid, 0), note=notes.get(rid, ""),
+            text=row[5][:500] if row else "",
             share_message_ids=share_messages.get(rid, []),
         ))
     return out
 
 
-async def _reply_counts(session: AsyncSession, community_id: int, shares: list, start: datetime,
-                        end: datetime) -> dict[int, int]:
-    """resource id -> replies by others to the messages that shared it (Slack threads, Discord replies).
-    One range scan of the period's messages, matched in memory: joins on thread ids are quadratic
-    where the planner prefers the time index."""
+THANKS_WITHIN = 5  # a thanks among the next few messages of a share's thread is for it; later, for something else
+
+
+@dataclass(frozen=True)
+class Responses:
+    replies: dict[int, int]  # resource id -> replies by others to the messages that shared it
+    thanked: dict[int, int]  # resource id -> members who thanked right after a message that shared it
+
+
+async def _responses(session: AsyncSession, community_id: int, shares: list, start: datetime,
+                     end: datetime) -> Responses:
+    """What others answered to the messages that shared each resource: replies to them (Slack threads they started,
+    Discord replies), and thanks. A link is most often given as an answer inside someone's thread, where nothing
+    replies to it as such: the asker's "thanks, exactly what I needed" among the next few messages of the thread is
+    how a community says it valued it (racket and clojurians: 4 in 5 links are shared in a thread reply, and nearly
+    half of those are thanked; none was counted). One range scan of the period's messages, matched in memory: joins
+    on thread ids are quadratic where the planner prefers the time index."""
     if not shares:
-        return {}
+        return Responses({}, {})
     roots: dict[tuple[int, str], list[tuple[int, int]]] = defaultdict(list)
-    for row in shares:  # (resource, message, member, shared_at, permalink, text, channel, external id, ...)
+    in_thread: dict[tuple[int, str], list[tuple[int, int, datetime, int]]] = defaultdict(list)
+    for row in shares:  # (resource, message, member, shared_at, permalink, text, channel, external id, thread, ...)
         roots[(row[6], row[7])].append((row[0], row[2]))
+        in_thread[(row[6], row[8] or row[7])].append((row[0], row[2], row[3], row[1]))
     since = max(min(row[3] for row in shares), start - REPLY_LOOKBACK)
     counted: dict[int, set[int]] = defaultdict(set)
+    thanked: dict[int, set[int]] = defaultdict(set)
+    threads: dict[tuple[int, str], list[tuple[datetime, int, int, str]]] = defaultdict(list)
     rows = await session.execute(
         select(Message.id, Message.channel_id, Message.thread_external_id, Message.reply_to_external_id,
-               Message.author_id, Message.external_id)
+               Message.author_id, Message.external_id, Message.created_at, Message.text)
+        .join(Member, Member.id == Message.author_id)
         .where(Message.community_id == community_id, Message.created_at >= since, Message.created_at < end,
+               Member.is_bot.is_(False),
                or_(Message.thread_external_id.is_not(None), Message.reply_to_external_id.is_not(None))))
-    for mid, channel_id, thread, reply_to, author, external_id in rows:
+    for mid, channel_id, thread, reply_to, author, external_id, created, text in rows:
         for target in {thread, reply_to} - {None, external_id}:
             for resource_id, sharer in roots.get((channel_id, target), ()):
                 if author != sharer:
                     counted[resource_id].add(mid)
-    return {rid: len(ids) for rid, ids in counted.items()}
+                    if target == reply_to and is_thanks(text):
+                        thanked[resource_id].add(author)
+        if thread is not None and (channel_id, thread) in in_thread:
+            threads[(channel_id, thread)].append((created, mid, author, text))
+    for key, shared in in_thread.items():
+        following = sorted(threads.get(key, ()))
+        for resource_id, sharer, shared_at, message_id in shared:
+            after = [m for m in following if (m[0], m[1]) > (shared_at, message_id)][:THANKS_WITHIN]
+            thanked[resource_id].update(author for _, _, author, text in after if author != sharer and is_thanks(text))
+    return Responses({rid: len(ids) for rid, ids in counted.items()},
+                     {rid: len(members) for rid, members in thanked.items()})
 
 
 async def discussion_vectors(session: AsyncSession, community_id: int, share_messages: dict[int, list[int]],
