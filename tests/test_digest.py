@@ -639,6 +639,25 @@ def test_a_heading_names_a_topic_several_links_share():
     assert [heading for heading, _ in compose([alone], [], period="Jun 1 – Jun 7, 2017").groups] == ["Worth a look"]
 
 
+def test_an_experts_link_nobody_valued_is_left_out():
+    """The sharer's expertise ranks what the community valued; alone it let in links nobody reacted to, thanked or
+    answered: a third of racket's weekly digests, one week eight of one member's CI logs ("here's a build failure",
+    "the revision tested is here", each "Latarsha often answers questions on this")."""
+    import numpy as np
+
+    from bot.services.digest_compose import Candidate, compose
+
+    def candidate(i: int, **signals: float) -> Candidate:
+        c = Candidate(resource_id=i, title=f"link {i}", link=f"https://ci.example.org/jobs/{i}", sharer="Latarsha",
+                      vector=np.eye(8)[i], **signals)
+        c.expertise = 0.7
+        return c
+
+    content = compose([candidate(1), candidate(2), candidate(3, thanks=1)], [], period="Jun 19 – Jun 25, 2017")
+    assert content.resource_ids == [3]
+    assert compose([candidate(1)], [], period="Jun 19 – Jun 25, 2017").empty
+
+
 def test_a_period_across_new_year_names_both_years():
     """"Dec 30 – Jan 5, 2019" read as a period of 2019 (user walk-through)."""
     from bot.services.digest import period_label
