@@ -35,6 +35,14 @@ _TRAILING = ".,;:!?\"'»”’*_~"
 class FoundLink:
     url: str  # as written (markup removed)
     label: str = ""  # the link text, when the markup had one
+    # The label is the address itself: a domain typed bare in a sentence, which Slack made a link
+    # (`<http://irccloud.com|irccloud.com>`). Beside a link to a page, it names a site in the member's words.
+    typed: bool = False
+
+
+def _typed_address(url: str, label: str) -> bool:
+    bare = re.sub(r"^https?://", "", url, flags=re.I).rstrip("/").lower()
+    return label.rstrip("/").lower() in (bare, bare.removeprefix("www."))
 
 
 def trim_link(url: str) -> str:
@@ -56,7 +64,8 @@ def find_links(text: str) -> list[FoundLink]:
         url = trim_link(url.replace("&amp;", "&"))
         if url and url not in seen:
             seen.add(url)
-            found.append(FoundLink(url, label.strip() if label and label.strip() != url else ""))
+            label = label.strip() if label and label.strip() != url else ""
+            found.append(FoundLink(url, label, typed=bool(label) and _typed_address(url, label)))
 
     text = text or ""
     for m in _SLACK_LINK.finditer(text):
@@ -68,6 +77,15 @@ def find_links(text: str) -> list[FoundLink]:
     for m in _BARE_LINK.finditer(rest):
         add(m.group(0))
     return found
+
+
+def shared_links(text: str) -> list[FoundLink]:
+    """The links a message shares: `find_links` less the domains typed bare beside a link to a page ("If you like
+    irccloud.com for IRC, they're testing a gateway: <tweet>" shares the tweet). The real weeks' digests listed
+    "irccloud.com" as a resource of its own, and the tweet lost the words around it for a title."""
+    found = find_links(text)
+    pages = [f for f in found if not f.typed and not is_platform_link(clean_url(f.url) or f.url)]
+    return [f for f in found if not f.typed] if pages else found
 
 
 def _is_tracking(name: str) -> bool:

@@ -97,3 +97,27 @@ def test_a_link_too_long_once_percent_encoded_is_skipped():
     assert len(long_link) < MAX_URL
     assert clean_url(long_link) is None and normalise_url(long_link) is None
     assert clean_url("https://ja.wikipedia.org/wiki/" + "日本語" * 10) is not None
+
+
+def test_a_domain_typed_in_passing_beside_a_link_is_a_word_not_a_resource():
+    """Slack makes a domain typed bare a link labelled with itself (`<http://irccloud.com|irccloud.com>`). Beside a
+    link to a page it names a site in the member's sentence: a real week's digest (racket, Mar 5-11 2018) listed
+    "irccloud.com" as a resource of its own, and the tweet shared with it was titled by its address
+    ("twitter.com/…/971416931373854721"), the words around two links titling neither."""
+    from datetime import UTC, datetime
+
+    now = datetime.now(UTC)
+    text = ("If you like <http://irccloud.com|irccloud.com> for IRC (I do) they're testing their own gateway using the "
+            "Slack API: <https://twitter.com/IRCCloud/status/971416931373854721>")
+    [s] = shares_in(text, member_id=1, shared_at=now, message_id=None)
+    assert s.url == "https://twitter.com/IRCCloud/status/971416931373854721"
+    assert s.title == "If you like irccloud.com for IRC (I do) they're testing their own gateway using the Slack API"
+    text = ("Just saw this: parsing libraries in racket scheme | <http://rain-1.github.io|rain-1.github.io>\n"
+            "<https://rain-1.github.io/racket-parsing-libraries.html>")
+    [s] = shares_in(text, member_id=1, shared_at=now, message_id=None)
+    assert s.title == "Just saw this: parsing libraries in racket scheme | rain-1.github.io"
+    # Alone, a typed domain is the resource shared; a label that is not the address is a link's name, as before.
+    [s] = shares_in("a problem on <http://exercism.io|exercism.io>", member_id=1, shared_at=now, message_id=None)
+    assert s.url == "https://exercism.io" and s.title == "exercism.io"
+    assert len(shares_in("<https://a.example/x|The A guide> and <https://b.example/y>", member_id=1, shared_at=now,
+                         message_id=None)) == 2

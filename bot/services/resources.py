@@ -22,7 +22,16 @@ from bot.db.resources import (
 )
 from bot.repo import insert_ignore
 from bot.services.ingest import IncomingMessage, StoreResult
-from bot.urls import FoundLink, clean_url, find_links, is_platform_link, normalise_url, readable_url, trim_link
+from bot.urls import (
+    FoundLink,
+    clean_url,
+    find_links,
+    is_platform_link,
+    normalise_url,
+    readable_url,
+    shared_links,
+    trim_link,
+)
 from matching.text import clean, shown
 
 log = logging.getLogger(__name__)
@@ -55,7 +64,7 @@ def title_for(link: FoundLink, text: str, unfurls: dict[str, str]) -> tuple[str,
     if link.label:
         return clean(link.label)[:MAX_TITLE], TITLE_FROM_LABEL
     # Links to other resources (a chat message's link is none) and the same link written twice count once.
-    written = {normalise_url(f.url) for f in find_links(text) if not is_platform_link(clean_url(f.url) or f.url)}
+    written = {normalise_url(f.url) for f in shared_links(text) if not is_platform_link(clean_url(f.url) or f.url)}
     readable = readable_url(clean_url(link.url) or link.url)
     if len(written) > 1:
         # The words around several links title none of them: each got the same title, the links cut out of it ("the
@@ -69,10 +78,12 @@ def title_for(link: FoundLink, text: str, unfurls: dict[str, str]) -> tuple[str,
         written = m.group(0)
         kept = trim_link(written) if written.startswith(("http://", "https://")) else written
         tail = written[len(kept):]
+        found = find_links(kept)
+        if found and found[0].typed and normalise_url(found[0].url) != normalise_url(link.url):
+            return f" {found[0].label}{tail} "  # a site named in passing is the member's word, wherever it stands
         before, after = text[: m.start()], tail + text[m.end() :]
         at_edge = not _EMOJI_CODE.sub("", before).strip(_EDGE_PUNCTUATION + "([") or not _EMOJI_CODE.sub(
             "", after).strip(_EDGE_PUNCTUATION + ")].!?")
-        found = find_links(kept)
         short = readable_url(clean_url(found[0].url) or found[0].url) if found else readable
         return f" {tail}" if at_edge else f" {short}{tail} "
 
@@ -94,7 +105,7 @@ def shares_in(text: str, *, member_id: int, shared_at: datetime, message_id: int
     words: a resource's title is shown in the open (a digest, a `/save` confirmation)."""
     by_key = {k: t for u, t in (unfurls or {}).items() if t and (k := normalise_url(u))}
     out: dict[str, Share] = {}
-    for found in find_links(text):
+    for found in shared_links(text):
         link, key = clean_url(found.url), normalise_url(found.url)
         if link is None or key is None or is_platform_link(link) or key in out:
             continue
