@@ -6,10 +6,12 @@ parameters, fragments, trailing slashes, `www.`, and the `<url|label>` / `<url>`
 """
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from publicsuffixlist import PublicSuffixList
 from url_normalize import url_normalize
 
 MAX_URL = 2000  # longer links are skipped: they are data blobs, not resources
@@ -115,17 +117,57 @@ def clean_url(url: str) -> str | None:
     return cleaned if len(cleaned) <= MAX_URL else None
 
 
+# One page under another address: a site's mobile and AMP copies, Google's AMP cache, a short or renamed host, a
+# GitHub issue linked as its pull request. No permissively licensed library knows these (ural, which does, is GPL).
+_SAME_SITE_LABELS = frozenset({"m", "mobile", "amp"})  # en.m.wikipedia.org, mobile.twitter.com, amp.theguardian.com
+_AMP_CACHE = re.compile(r"^/(?:amp/s|c/s)/(.+)$")  # google.com/amp/s/HOST/PATH, HOST.cdn.ampproject.org/c/s/HOST/PATH
+_AMP_PATH = re.compile(r"(?:\.amp(?=\.html$)|\.amp$|(?<=/)amp$)", re.I)  # /a/amp, /a.amp.html, /a.amp
+_GITHUB_ISSUE = re.compile(r"^/([^/]+)/([^/]+)/(?:issues|pull)/(\d+)(?:/(?:files|commits|checks))?$")
+_RENAMED_HOSTS = {"x.com": "twitter.com", "youtu.be": "youtube.com"}
+
+
+@functools.cache
+def registered_domains() -> PublicSuffixList:
+    """The Public Suffix List's ICANN section: a host's own registered domain (githubusercontent.com, not raw.…)."""
+    return PublicSuffixList(only_icann=True)
+
+
+def _same_page(host: str, path: str, query: list[tuple[str, str]]) -> tuple[str, str, list[tuple[str, str]]]:
+    """The address of the page itself, for the variants above (host without `www.`, path without a trailing slash)."""
+    if (host == "google.com" or host.endswith(".cdn.ampproject.org")) and (cached := _AMP_CACHE.match(path)):
+        target = normalise_url("https://" + cached.group(1))
+        if target:
+            parts = urlsplit(target)
+            return parts.netloc, parts.path, parse_qsl(parts.query, keep_blank_values=True)
+    host, colon, port = host.partition(":")
+    registered = registered_domains().privatesuffix(host) or host
+    labels = host.removesuffix(registered).rstrip(".").split(".") if host != registered else []
+    host = ".".join([label for label in labels if label not in _SAME_SITE_LABELS] + [registered]) + colon + port
+    if host == "youtu.be" and path.count("/") == 1 and len(path) > 1:
+        path, query = "/watch", [*query, ("v", path[1:])]
+    host = _RENAMED_HOSTS.get(host, host)
+    path = _AMP_PATH.sub("", path).rstrip("/")
+    query = [(k, v) for k, v in query if k.lower() != "amp" and not (k.lower() == "outputtype" and v.lower() == "amp")]
+    if host == "github.com":
+        if issue := _GITHUB_ISSUE.match(path):  # one number per repository: /issues/N of a pull request opens it
+            path = f"/{issue.group(1)}/{issue.group(2)}/issues/{issue.group(3)}"
+        segments = path.split("/")
+        path = "/".join([*(s.lower() for s in segments[:3]), *segments[3:]])  # owner and repository: any case
+    return host, path, query
+
+
 def normalise_url(url: str) -> str | None:
-    """The identity of a resource: `clean_url` plus http = https, no `www.`, no trailing slash, and
-    sorted query parameters. Two shares of one page give the same string."""
+    """The identity of a resource: `clean_url` plus http = https, no `www.`, no trailing slash, sorted query
+    parameters, and one address for a page's mobile and AMP copies and a GitHub issue's pull request. Two shares of
+    one page give the same string."""
     cleaned = clean_url(url)
     if cleaned is None:
         return None
     parts = urlsplit(cleaned)
     host = parts.netloc.removeprefix("www.")
     path = parts.path.rstrip("/") if parts.path != "/" else ""
-    query = urlencode(sorted(parse_qsl(parts.query, keep_blank_values=True)), doseq=True)
-    return urlunsplit(("https", host, path, query, parts.fragment))
+    host, path, query = _same_page(host, path, parse_qsl(parts.query, keep_blank_values=True))
+    return urlunsplit(("https", host, path, urlencode(sorted(query), doseq=True), parts.fragment))
 
 
 # Where a Slack export's messages link: an export names no workspace host (see workspace_address).

@@ -326,7 +326,7 @@ async def test_0019_forgets_what_was_read_from_a_group_dm_an_admin_had_turned_on
                 s.add(message)
                 await s.flush()
                 s.add(Reaction(community_id=slack, message_id=message.id, user_external_id="UBEN", name="+1"))
-                resource = Resource(community_id=slack, url=f"https://{channel.external_id}.example.com",
+                resource = Resource(community_id=slack, url=f"https://{channel.external_id.lower()}.example.com",
                                     link=f"https://{channel.external_id}.example.com/", first_sharer_id=ana.id,
                                     first_message_id=message.id, first_shared_at=when)
                 s.add(resource)
@@ -344,8 +344,8 @@ async def test_0019_forgets_what_was_read_from_a_group_dm_an_admin_had_turned_on
                 Reaction, Reaction.message_id == Message.id))) == ["C1", "G2"]
             assert list(await s.scalars(of(Message, Message.channel_id).join(
                 ResourceShare, ResourceShare.message_id == Message.id))) == ["C1", "G2"]
-            assert sorted(await s.scalars(select(Resource.url))) == ["https://C1.example.com",
-                                                                     "https://G2.example.com"]
+            assert sorted(await s.scalars(select(Resource.url))) == ["https://c1.example.com",
+                                                                     "https://g2.example.com"]
             gone = select(Message.id)
             assert len(list(await s.scalars(select(CorpusChange.message_id).where(
                 CorpusChange.message_id.not_in(gone))))) == 1  # running processes drop it too
@@ -378,6 +378,80 @@ async def test_0021_a_digest_channel_set_under_an_older_release_gets_its_digest(
                                     .order_by(Community.external_id))).all()
         assert [tuple(r) for r in rows] == [("1", "42", "0 9 * * mon", "Europe/Berlin"),
                                             ("T1", "C1", "0 8 * * fri", "UTC")]
+    finally:
+        await db.dispose()
+
+
+async def test_0023_keys_resources_again_and_makes_one_of_each_page(db_url):
+    """normalise_url gives a page's mobile, AMP and short addresses, and a GitHub issue and its pull request, one
+    identity: stored resources are keyed again, and those naming one page become the earliest, with every share and
+    save (one each per message and member), the best title, and the digests that featured any of them."""
+    from datetime import timedelta
+
+    from bot.db.models import Channel, Member, Message
+    from bot.db.resources import (
+        TITLE_FROM_LABEL,
+        TITLE_FROM_TEXT,
+        Digest,
+        DigestRun,
+        Resource,
+        ResourceSave,
+        ResourceShare,
+    )
+    from bot.repo import ensure_community
+
+    db = Database(db_url)
+    when = datetime(2026, 12, 1, tzinfo=UTC)
+    try:
+        await ensure_schema(db)
+        await run_alembic(db, "downgrade", "0022")
+        async with db.sessions.begin() as s:
+            slack = (await ensure_community(s, "slack", "T1")).id
+            ana, ben = Member(community_id=slack, external_id="UANA", name="Ana"), Member(
+                community_id=slack, external_id="UBEN", name="Ben")
+            general = Channel(community_id=slack, external_id="C1", name="general")
+            s.add_all([ana, ben, general])
+            await s.flush()
+            ids = {}
+            for i, (url, title, source) in enumerate([
+                    ("https://youtu.be/abc", "the talk", TITLE_FROM_TEXT),
+                    ("https://youtube.com/watch?v=abc", "Macros talk", TITLE_FROM_LABEL),
+                    ("https://m.youtube.com/watch?v=abc", "m.youtube.com/watch", 0),
+                    ("https://github.com/Racket/Racket/pull/7", "the fix", TITLE_FROM_TEXT),
+                    ("https://example.com/a", "a page", TITLE_FROM_TEXT)]):
+                message = Message(community_id=slack, channel_id=general.id, author_id=ana.id, external_id=f"{i}.0",
+                                  text=url, created_at=when + timedelta(hours=i))
+                s.add(message)
+                await s.flush()
+                resource = Resource(community_id=slack, url=url, link=url, title=title, title_source=source,
+                                    first_sharer_id=ana.id, first_message_id=message.id,
+                                    first_shared_at=when + timedelta(hours=i))
+                s.add(resource)
+                await s.flush()
+                ids[url] = resource.id
+                s.add(ResourceShare(community_id=slack, resource_id=resource.id, message_id=message.id,
+                                    member_id=ana.id, shared_at=message.created_at))
+                if "youtu" in url:
+                    s.add(ResourceSave(community_id=slack, resource_id=resource.id, member_id=ben.id, saved_at=when))
+            digest = Digest(community_id=slack, channel_external_id="C1", cron="0 9 * * mon")
+            s.add(digest)
+            await s.flush()
+            s.add(DigestRun(community_id=slack, digest_id=digest.id, period_key="2026-12-07T09:00", window_start=when,
+                            window_end=when, state="posted", claimed_at=when,
+                            resource_ids=[ids["https://m.youtube.com/watch?v=abc"], ids["https://example.com/a"]]))
+        await upgrade(db)
+        async with db.sessions() as s:
+            rows = (await s.execute(select(Resource.id, Resource.url, Resource.title).order_by(Resource.id))).all()
+            assert [tuple(r) for r in rows] == [
+                (ids["https://youtu.be/abc"], "https://youtube.com/watch?v=abc", "Macros talk"),
+                (ids["https://github.com/Racket/Racket/pull/7"], "https://github.com/racket/racket/issues/7",
+                 "the fix"),
+                (ids["https://example.com/a"], "https://example.com/a", "a page")]
+            kept = ids["https://youtu.be/abc"]
+            assert await s.scalar(select(func.count()).select_from(ResourceShare).where(
+                ResourceShare.resource_id == kept)) == 3
+            assert list(await s.scalars(select(ResourceSave.resource_id))) == [kept]
+            assert await s.scalar(select(DigestRun.resource_ids)) == [kept, ids["https://example.com/a"]]
     finally:
         await db.dispose()
 

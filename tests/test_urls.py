@@ -121,3 +121,34 @@ def test_a_domain_typed_in_passing_beside_a_link_is_a_word_not_a_resource():
     assert s.url == "https://exercism.io" and s.title == "exercism.io"
     assert len(shares_in("<https://a.example/x|The A guide> and <https://b.example/y>", member_id=1, shared_at=now,
                          message_id=None)) == 2
+
+
+@pytest.mark.parametrize(("variants", "page"), [
+    (["https://github.com/racket/racket/issues/1803", "https://github.com/racket/racket/pull/1803",
+      "https://github.com/Racket/Racket/pull/1803/files", "https://github.com/racket/racket/pull/1803#issuecomment-1"],
+     "https://github.com/racket/racket/issues/1803"),
+    (["https://m.youtube.com/watch?v=abc", "https://youtu.be/abc", "https://www.youtube.com/watch?v=abc"],
+     "https://youtube.com/watch?v=abc"),
+    (["https://mobile.twitter.com/a/status/1", "https://x.com/a/status/1", "https://twitter.com/a/status/1"],
+     "https://twitter.com/a/status/1"),
+    (["https://en.m.wikipedia.org/wiki/Racket", "https://en.wikipedia.org/wiki/Racket"],
+     "https://en.wikipedia.org/wiki/Racket"),
+    (["https://www.google.com/amp/s/example.com/story", "https://example-com.cdn.ampproject.org/c/s/example.com/story",
+      "https://example.com/story/amp/", "https://example.com/story?amp=1", "https://amp.example.com/story",
+      "https://example.com/story?outputType=amp"], "https://example.com/story"),
+    (["https://example.com/story.amp.html", "http://example.com/story.html"], "https://example.com/story.html"),
+])
+def test_mobile_amp_and_github_variants_of_one_page_are_one_resource(variants, page):
+    """The brief's duplicates: a page's mobile and AMP copies, and a GitHub issue linked as its pull request (GitHub
+    numbers both alike and opens one as the other), each were a resource of their own, listed twice in a digest."""
+    assert {normalise_url(v) for v in variants} == {page}
+
+
+def test_other_pages_stay_apart():
+    assert normalise_url("https://github.com/racket/racket/issues/1803") != normalise_url(
+        "https://github.com/racket/racket/issues/1804")
+    assert normalise_url("https://github.com/racket/racket/blob/master/X.rkt") != normalise_url(
+        "https://github.com/racket/racket/blob/master/x.rkt")  # a file's name has its case
+    assert normalise_url("https://m.co/x") == "https://m.co/x"  # a registered domain is never cut
+    assert normalise_url("https://example.com/amplifier") == "https://example.com/amplifier"
+    assert normalise_url("https://example.com:8080/a") == "https://example.com:8080/a"

@@ -1,7 +1,6 @@
 """Digest composition, free of storage: score candidates, group the best by topic, build the Document."""
 from __future__ import annotations
 
-import functools
 import heapq
 import ipaddress
 import math
@@ -12,11 +11,11 @@ from datetime import datetime
 from urllib.parse import urlsplit
 
 import numpy as np
-from publicsuffixlist import PublicSuffixList
 
 from bot.actions import Document, Evidence, ResourceItem, Section
 from bot.messages import render
 from bot.safety import neutralise
+from bot.urls import registered_domains
 from matching.text import clean, tokens
 
 # Reactions that mean "keep this" (Slack names and Discord emoji), and approval ones.
@@ -48,11 +47,6 @@ _HOSTING = frozenset({"github.com", "githubusercontent.com", "github.io", "gitla
                       "vercel.app", "readthedocs.io", "notion.site", "dropbox.com"})
 
 
-@functools.cache
-def _suffixes() -> PublicSuffixList:
-    return PublicSuffixList(only_icann=True)  # a host's own registered domain: githubusercontent.com, not raw.…
-
-
 def site_of(link: str) -> str:
     """The site a link is on, as people name it: the domain registered under a public suffix (docs.racket-lang.org:
     racket-lang.org; news.bbc.co.uk: bbc.co.uk; raw.githubusercontent.com: githubusercontent.com, which hosts
@@ -62,7 +56,7 @@ def site_of(link: str) -> str:
         ipaddress.ip_address(host)
         return host
     except ValueError:
-        return _suffixes().privatesuffix(host) or host
+        return registered_domains().privatesuffix(host) or host
 
 
 @dataclass
