@@ -81,11 +81,16 @@ def find_links(text: str) -> list[FoundLink]:
     return found
 
 
+# Code, in a block or inline: a URL there is part of a command, a stack trace or a program, not a link shared.
+_CODE = re.compile(r"```.*?(?:```|$)|`[^`\n]+`", re.S)
+
+
 def shared_links(text: str) -> list[FoundLink]:
-    """The links a message shares: `find_links` less the domains typed bare beside a link to a page ("If you like
-    irccloud.com for IRC, they're testing a gateway: <tweet>" shares the tweet). The real weeks' digests listed
-    "irccloud.com" as a resource of its own, and the tweet lost the words around it for a title."""
-    found = find_links(text)
+    """The links a message shares: `find_links` outside code (a real week's digest listed a curl command's upload URL,
+    titled by the question around it), less the domains typed bare beside a link to a page ("If you like irccloud.com
+    for IRC, they're testing a gateway: <tweet>" shares the tweet). The real weeks' digests listed "irccloud.com" as
+    a resource of its own, and the tweet lost the words around it for a title."""
+    found = find_links(_CODE.sub(" ", text or ""))
     pages = [f for f in found if not f.typed and not is_platform_link(clean_url(f.url) or f.url)]
     return [f for f in found if not f.typed] if pages else found
 

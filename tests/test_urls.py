@@ -152,3 +152,19 @@ def test_other_pages_stay_apart():
     assert normalise_url("https://m.co/x") == "https://m.co/x"  # a registered domain is never cut
     assert normalise_url("https://example.com/amplifier") == "https://example.com/amplifier"
     assert normalise_url("https://example.com:8080/a") == "https://example.com:8080/a"
+
+
+def test_a_link_in_code_is_not_shared():
+    """A URL in a code block or inline code is part of a command, a trace or a program: a real week's digest
+    (clojurians, Jan 7-13 2019) listed the upload URL of a curl command, titled "Hey all, can anyone suggest how I
+    can twist clj-http's arm into sending such as request ``` curl -i -XPOST -H…". 4 real exports: 75 links in code
+    blocks, 47 in inline code, of 2,997."""
+    from datetime import UTC, datetime
+
+    now = datetime.now(UTC)
+    text = ("Hey all, can anyone suggest how I can twist `clj-http`'s arm into sending such a request\n```\ncurl -i "
+            "-XPOST --data-binary \"@an-image.png\" <https://upload.contentful.com/spaces/space-id/uploads>\n```")
+    assert shares_in(text, member_id=1, shared_at=now, message_id=None) == []
+    text = "run `curl -L <https://mirror.example.org/racket.sh>` as the guide <https://docs.example.org/install> says"
+    assert [s.url for s in shares_in(text, member_id=1, shared_at=now, message_id=None)] == [
+        "https://docs.example.org/install"]
