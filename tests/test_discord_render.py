@@ -87,3 +87,15 @@ def test_sections_and_resources():
     assert embed.title == "Postgres"
     assert "[Use the index, Luke](https://use-the-index-luke.com) — 3 👍" in embed.description
     assert render_document(doc).view is None
+
+
+def test_a_digest_topic_is_one_embed_under_its_heading():
+    """A digest's topic has a heading and links, no text: it was two embeds, the heading alone on a card of its own and
+    the links on the next (real weeks rendered: 5 to 7 embeds for 2 to 3 topics)."""
+    links = tuple(ResourceItem(f"Guide {n}", f"https://example.org/{n}", note="thanked by 2") for n in range(3))
+    doc = Document(text="Community digest, Jan 7 – Jan 13, 2019",
+                   sections=(Section(heading="racket-lang.org", resources=links),
+                             Section(heading="Also worth a look", resources=links[:1])))
+    embeds = render_document(doc).embeds
+    assert [e.title for e in embeds] == ["racket-lang.org", "Also worth a look"]
+    assert embeds[0].description.startswith("• [Guide 0](https://example.org/0) — thanked by 2")

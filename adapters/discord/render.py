@@ -118,9 +118,11 @@ def _section_embeds(section: Section, first_rank: int) -> list[discord.Embed]:
     embeds += [_expert_embed(first_rank + i, card) for i, card in enumerate(section.experts)]
     if section.resources:
         chunks = _whole_lines([_resource_line(r) for r in section.resources], MAX_DESCRIPTION)
-        if embeds and embeds[-1].description and not section.experts \
-                and len(embeds[-1].description) + 2 + len(chunks[0]) <= MAX_DESCRIPTION:
-            embeds[-1].description = f"{embeds[-1].description}\n\n{chunks.pop(0)}"
+        # Under its heading's own embed: a digest topic (a heading, no text) was two cards, the heading alone and
+        # its links below it.
+        if embeds and not section.experts and len(embeds[-1].description or "") + 2 + len(chunks[0]) <= MAX_DESCRIPTION:
+            above = embeds[-1].description
+            embeds[-1].description = f"{above}\n\n{chunks.pop(0)}" if above else chunks.pop(0)
         embeds += [discord.Embed(description=chunk) for chunk in chunks]
     return embeds
 
