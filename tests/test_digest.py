@@ -639,6 +639,30 @@ def test_a_heading_names_a_topic_several_links_share():
     assert [heading for heading, _ in compose([alone], [], period="Jun 1 – Jun 7, 2017").groups] == ["Worth a look"]
 
 
+def test_a_heading_is_a_word_two_links_share_never_one_links_or_an_address():
+    """Real weeks (racket 2018) headed groups with one link's words or its address's pieces: "30pm · Case" over a merge
+    announcement ("at 1:30pm MST") and a docs page, "Racket · Src" and "Created · Src" over GitHub files.
+    A group whose links share no word goes with the rest."""
+    import numpy as np
+
+    from bot.services.digest_compose import Candidate, compose
+
+    def candidate(i: int, title: str, link: str, text: str) -> Candidate:
+        return Candidate(resource_id=i, title=title, link=link, text=text, reactions=2, vector=np.eye(8)[0])
+
+    merge = candidate(1, "Any objections to merging racket7 at 1:30pm MST today? In case anyone is missing context",
+                      "https://groups.google.com/d/msg/racket-dev/KXBAIJ", "Any objections … 1:30pm … in case")
+    help_page = candidate(2, "github.com/…/hash.c", "https://github.com/racket/racket/blob/master/src/hash.c",
+                          "<https://github.com/racket/racket/blob/master/src/hash.c>")
+    content = compose([merge, help_page], [], period="Feb 26 – Mar 4, 2018")
+    assert [heading for heading, _ in content.groups] == ["Worth a look"], content.groups
+    files = [candidate(3 + i, f"github.com/…/{name}", f"https://github.com/racket/racket/blob/master/src/{name}",
+                       f"{words} <https://github.com/racket/racket/blob/master/src/{name}>")
+             for i, (name, words) in enumerate((("error.c", "the logger starts in"),
+                                                ("receiver.rkt", "logger receivers come from")))]
+    assert [heading for heading, _ in compose(files, [], period="Jan 29 – Feb 4, 2018").groups] == ["Logger"]
+
+
 def test_an_experts_link_nobody_valued_is_left_out():
     """The sharer's expertise ranks what the community valued; alone it let in links nobody reacted to, thanked or
     answered: a third of racket's weekly digests, one week eight of one member's CI logs ("here's a build failure",

@@ -38,6 +38,9 @@ _NOT_LABELS = frozenset({"http", "https", "www", "com", "org", "io", "net", "htm
 # A hash or an id in a link's words ("7f22622198e3786f805304418f8d35d6" headed a group of GIFs): letters and digits
 # mixed, eight or more.
 _ID_LIKE = re.compile(r"(?=[a-z0-9]*\d)(?=[a-z0-9]*[a-z])[a-z0-9]{8,}")
+# A link's address, and the short form that titles a link with no words of its own (github.com/…/hash.c): its path's
+# pieces ("Blob · Src", "Pull") name no topic.
+_ADDRESS = re.compile(r"<?https?://[^\s>]+>?|\S+/…/\S*")
 # Sites that host everyone's everything: being on them says nothing of a topic.
 _HOSTING = frozenset({"github.com", "githubusercontent.com", "github.io", "gitlab.com", "gitlab.io", "bitbucket.org",
                       "google.com", "youtube.com", "youtu.be", "vimeo.com", "twitter.com", "x.com", "medium.com",
@@ -163,8 +166,8 @@ def group_by_topic(items: list[Candidate], threshold: float = TOPIC_SIMILARITY,
 def _label_words(c: Candidate) -> Counter[str]:
     """Words of a title (counted double) and of its message, fit for a heading."""
     def fit(text: str) -> list[str]:
-        return [w for w in tokens(clean(text)) if w not in _NOT_LABELS and not w.isdigit() and len(w) > 2
-                and "/" not in w and "." not in w.strip(".") and not _ID_LIKE.fullmatch(w)]
+        return [w for w in tokens(clean(_ADDRESS.sub(" ", text))) if w not in _NOT_LABELS and not w.isdigit()
+                and len(w) > 2 and "/" not in w and "." not in w.strip(".") and not _ID_LIKE.fullmatch(w)]
 
     words = Counter(fit(c.title))
     words.update({w: 2 for w in words})
@@ -174,18 +177,24 @@ def _label_words(c: Candidate) -> Counter[str]:
 
 def topic_label(items: list[Candidate], others: list[Candidate] = ()) -> str:
     """The site the group's links are all on (docs.racket-lang.org and pkgs.racket-lang.org: "racket-lang.org"), else
-    two words the group's titles and messages share most, and the rest of the digest least."""
+    two words the group's titles and messages share most, and the rest of the digest least; "" when no word is in
+    two of its links: one link's words name no topic ("30pm · Case" headed a merge announcement and a docs page,
+    "Actual · Form" two links of one answer; real weeks, racket 2018)."""
     sites = {site_of(c.link) for c in items}
     if len(items) > 1 and len(sites) == 1 and (site := sites.pop()) and site not in _HOSTING:
         return site
     inside: Counter[str] = Counter()
+    links_with: Counter[str] = Counter()
     for c in items:
-        inside.update({w: n for w, n in _label_words(c).items()})
+        words = _label_words(c)
+        inside.update(words)
+        links_with.update(set(words))
     outside: Counter[str] = Counter()
     for c in others:
         outside.update(set(_label_words(c)))
-    ranked = sorted(inside, key=lambda w: (-inside[w] / (1 + outside[w]), w))[:2]
-    return " · ".join(w.capitalize() for w in ranked) or "More to read"
+    shared = [w for w in inside if links_with[w] >= min(2, len(items))]
+    ranked = sorted(shared, key=lambda w: (-inside[w] / (1 + outside[w]), w))[:2]
+    return " · ".join(w.capitalize() for w in ranked)
 
 
 def compose(candidates: list[Candidate], questions: list[WaitingQuestion], *, period: str,
@@ -197,6 +206,8 @@ def compose(candidates: list[Candidate], questions: list[WaitingQuestion], *, pe
     loose = [g[0] for g in groups if len(g) == 1] + loose
     groups = [g for g in groups if len(g) > 1]
     labelled = [(topic_label(g, [c for c in chosen if c not in g]), g) for g in groups]
+    loose = [c for label, g in labelled if not label for c in g] + loose  # links alike in no word they share
+    labelled = [(label, g) for label, g in labelled if label]
     if loose:
         labelled.append(("Also worth a look" if labelled else "Worth a look", loose))
     return DigestContent(period=period, groups=labelled, questions=questions)
