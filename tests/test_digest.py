@@ -663,6 +663,19 @@ def test_a_heading_is_a_word_two_links_share_never_one_links_or_an_address():
     assert [heading for heading, _ in compose(files, [], period="Jan 29 – Feb 4, 2018").groups] == ["Logger"]
 
 
+def test_a_week_of_questions_only_says_no_link_stood_out():
+    """Real weeks (racket, Feb 12-18 and Feb 19-25 2018) had waiting questions and no valued link: the digest opened
+    "the links you shared and valued, and the questions still waiting for an answer" and listed no link."""
+    from bot.services.digest_compose import WaitingQuestion, compose, to_document
+
+    asked = datetime(2018, 2, 15, tzinfo=UTC)
+    question = WaitingQuestion("is there a list of websites written in pollen available anywhere?", "Anton", "general",
+                               asked)
+    doc = to_document(compose([], [question], period="Feb 19 – Feb 25, 2018"), now=asked + timedelta(days=3))
+    assert doc.text.startswith("Community digest, Feb 19 – Feb 25, 2018: no shared link stood out"), doc.text
+    assert "pollen" in doc.plain()
+
+
 def test_an_experts_link_nobody_valued_is_left_out():
     """The sharer's expertise ranks what the community valued; alone it let in links nobody reacted to, thanked or
     answered: a third of racket's weekly digests, one week eight of one member's CI logs ("here's a build failure",
@@ -713,4 +726,5 @@ def test_the_digests_first_line_promises_only_what_it_holds():
     assert first_line([("Worth a look", [link])], []) == (
         "Community digest, Mar 4 – Mar 11, 2024: the links you shared and valued.")
     assert first_line([], [question]) == (
-        "Community digest, Mar 4 – Mar 11, 2024: the questions still waiting for an answer.")
+        "Community digest, Mar 4 – Mar 11, 2024: no shared link stood out (none got reactions, saves, thanks, "
+        "re-shares or replies), but these questions are still waiting for an answer.")

@@ -251,7 +251,8 @@ def to_document(content: DigestContent, *, now: datetime) -> Document:
         quotes = tuple(Evidence(neutralise(f"“{q.text}” ({q.asker} in #{q.channel}, {_ago(q.asked_at, now)})"),
                                 q.permalink) for q in content.questions)
         sections.append(Section(heading=render("digest_questions_heading"), quotes=quotes))
-    # The first line says what the digest holds: it promised waiting questions over a digest of links alone.
+    # The first line says what the digest holds: it promised waiting questions over a digest of links alone, and a
+    # week of questions only said it brought "the links you shared and valued", and showed none.
     header = "digest_header" if content.groups and content.questions else \
-        "digest_header_links" if content.groups else "digest_header_questions"
+        "digest_header_links" if content.groups else "digest_header_questions_only"
     return Document(text=render(header, period=content.period), sections=tuple(sections))
