@@ -86,11 +86,11 @@ _CODE = re.compile(r"```.*?(?:```|$)|`[^`\n]+`", re.S)
 
 
 def shared_links(text: str) -> list[FoundLink]:
-    """The links a message shares: `find_links` outside code (a real week's digest listed a curl command's upload URL,
-    titled by the question around it), less the domains typed bare beside a link to a page ("If you like irccloud.com
-    for IRC, they're testing a gateway: <tweet>" shares the tweet). The real weeks' digests listed "irccloud.com" as
-    a resource of its own, and the tweet lost the words around it for a title."""
-    found = find_links(_CODE.sub(" ", text or ""))
+    """The links a message shares: `find_links` outside code (a real week's digest listed a curl command's upload
+    URL, titled by the question around it), not to a picture, and less the domains typed bare beside a link to a page
+    ("If you like irccloud.com for IRC, they're testing a gateway: <tweet>" shares the tweet; the real weeks' digests
+    listed "irccloud.com" as a resource of its own, and the tweet lost the words around it for a title)."""
+    found = [f for f in find_links(_CODE.sub(" ", text or "")) if not is_image_link(clean_url(f.url) or f.url)]
     pages = [f for f in found if not f.typed and not is_platform_link(clean_url(f.url) or f.url)]
     return [f for f in found if not f.typed] if pages else found
 
@@ -192,6 +192,18 @@ def workspace_address(value: str) -> str | None:
             or port is not None or parts.username is not None or not re.fullmatch(r"[a-z0-9.-]+", host)):
         return None
     return f"https://{host}/"
+
+
+# A picture is shown in the chat, not read later: a screenshot of an error, a GIF in reply, a meme. A walk-through's
+# digest listed tenor.com GIFs under a heading of their own.
+_IMAGE_FILE = re.compile(r"\.(?:png|jpe?g|gif|webp|bmp|svg|heic|tiff?)$", re.I)
+IMAGE_HOSTS = ("tenor.com", "giphy.com", "gyazo.com", "imgur.com")
+
+
+def is_image_link(url: str) -> bool:
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    return bool(_IMAGE_FILE.search(parts.path)) or any(host == h or host.endswith("." + h) for h in IMAGE_HOSTS)
 
 
 def is_platform_link(url: str) -> bool:

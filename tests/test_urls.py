@@ -168,3 +168,21 @@ def test_a_link_in_code_is_not_shared():
     text = "run `curl -L <https://mirror.example.org/racket.sh>` as the guide <https://docs.example.org/install> says"
     assert [s.url for s in shares_in(text, member_id=1, shared_at=now, message_id=None)] == [
         "https://docs.example.org/install"]
+
+
+def test_a_picture_is_not_a_resource():
+    """A screenshot of an error, a GIF in reply, a meme: shown in the chat, not read later. A walk-through's digest
+    listed tenor.com GIFs under a heading of their own (ca7d185); the 4 real exports link 24 pictures (gyazo, imgur,
+    dropbox screenshots)."""
+    from datetime import UTC, datetime
+
+    now = datetime.now(UTC)
+    for text in ("here is the error <https://gyazo.com/23105ead02ad141f14e8243c3e17ea17.png>",
+                 "<https://media.tenor.com/images/7f22622198e3786f805304418f8d35d6/tenor.gif>",
+                 "<https://www.dropbox.com/s/2x8ovkcbjfszmgl/Screenshot%202019-03-29%2020.30.34.png?dl=0>",
+                 "<https://imgur.com/gallery/abc>"):
+        assert shares_in(text, member_id=1, shared_at=now, message_id=None) == [], text
+    [s] = shares_in("see <https://i.imgur.com/4sJsDiV.png> and the docs <https://docs.racket-lang.org/pict/>",
+                    member_id=1, shared_at=now, message_id=None)
+    assert s.url == "https://docs.racket-lang.org/pict"
+
