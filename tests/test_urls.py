@@ -186,3 +186,13 @@ def test_a_picture_is_not_a_resource():
                     member_id=1, shared_at=now, message_id=None)
     assert s.url == "https://docs.racket-lang.org/pict"
 
+
+def test_a_code_block_is_no_words_of_a_title():
+    """Real week (clojurians, Jan 14-20 2019): "Is it possible to read session value with github.com/.../peridot? I am
+    doing this now in that way: ``` (->> (get-in mock [:cookie-jar…" titled the link."""
+    from datetime import UTC, datetime
+
+    text = ("Is it possible to read session value with <https://github.com/xeqi/peridot>? I am doing this now in that "
+            "way: ```(->> (get-in mock [:cookie-jar \"localhost\" \"ring-session\"]) :value)``` but it does not work")
+    [s] = shares_in(text, member_id=1, shared_at=datetime.now(UTC), message_id=None)
+    assert "```" not in s.title and "cookie-jar" not in s.title and s.title.endswith("but it does not work"), s.title

@@ -42,6 +42,7 @@ _EDGE_PUNCTUATION = " \t:;,-–—>|•*_~&"
 _EMPTY_BRACKETS = re.compile(r"\(\s*\)|\[\s*\]|<\s*>")
 _INSIDE_BRACKETS = re.compile(r"([(\[])\s+|\s+([)\]?!.,])")  # "( frog.org )" -> "(frog.org)", "review ?" -> "review?"
 _EMOJI_CODE = re.compile(r":[a-z0-9_+-]+:", re.I)
+_CODE_BLOCK = re.compile(r"```.*?(?:```|$)", re.S)
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,9 @@ def title_for(link: FoundLink, text: str, unfurls: dict[str, str]) -> tuple[str,
         short = readable_url(clean_url(found[0].url) or found[0].url) if found else readable
         return f" {tail}" if at_edge else f" {short}{tail} "
 
+    # A code block is no words of a title: "Is it possible to read session value with github.com/.../peridot? I am
+    # doing this now in that way: ``` (->> (get-in mock [:cookie-jar…" (real week, clojurians Jan 14-20 2019).
+    text = _CODE_BLOCK.sub(" ", text)
     # Shown as people read it: a member mentioned as @name, a channel as #name, and no "( )" where the link was
     # (the digest's titles read "& , I think that…" and "about Frog ( ) is it possible", audit 10).
     words = _EMPTY_BRACKETS.sub(" ", shown(_EMOJI_CODE.sub(" ", ANY_LINK.sub(gap, text)))).strip(_EDGE_PUNCTUATION)
