@@ -190,6 +190,24 @@ async def test_a_link_given_as_an_answer_and_thanked_is_valued(app, platform):
     assert "pg-stat-statements-docs" not in preview, preview
 
 
+async def test_the_answers_to_a_question_do_not_value_the_link_it_asks_about(app, platform):
+    """A link in a question is what the asker asks about; the replies answer the question. Real weeks listed "anyone
+    available to review? <pull request>" (2 replies), "Is this an internal package-server error? <package page>",
+    and "why would I be getting an error about manifest type…" with "45 replies in the thread" (racket, clojurians)."""
+    await wire(app, Clock(at(2024, 2, 29, 12)), platform)
+    asked = await say(app, "UASK", "Is this a bug in the build service? https://pkg-build.example.org/server/built/fail/x",
+                      at(2024, 2, 27, 9))
+    told = await say(app, "UPG", "Wrote up how we tune autovacuum: https://blog.example.org/autovacuum-at-scale",
+                     at(2024, 2, 27, 9, 30))
+    for minute, user in enumerate(("UK8S", "UBR", "UCH"), 1):
+        await say(app, user, "looks like the builder ran out of disk, retry it", at(2024, 2, 27, 10, minute),
+                  thread=asked)
+        await say(app, user, "we do the same with a lower scale factor", at(2024, 2, 27, 11, minute), thread=told)
+    preview = await command(app, "UASK", "digest", "preview", at(2024, 2, 29, 12))
+    assert "autovacuum-at-scale" in preview and "3 replies in the thread" in preview, preview
+    assert "pkg-build.example.org" not in preview, preview
+
+
 async def test_questions_still_waiting_for_an_answer(app, platform):
     await wire(app, Clock(at(2024, 2, 29, 12)), platform)
     await say(app, "UASK", "How do I tune autovacuum for a table with a billion rows?", at(2024, 2, 27, 8))

@@ -3,6 +3,7 @@ sharers' answering history, and questions nobody else has answered. Public chann
 is posted in the open), consenting human members only, one community at a time."""
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -23,6 +24,7 @@ QUESTION_MIN_AGE = timedelta(hours=12)  # younger questions may simply not have 
 QUESTION_LOOKBACK = timedelta(days=7)  # before the period start
 MAX_QUESTIONS = 5
 REPLY_LOOKBACK = timedelta(days=35)  # replies to shares older than this before the period are not counted
+_CODE_BLOCK = re.compile(r"```.*?(?:```|$)", re.S)
 
 
 def _visible_share():  # noqa: ANN202
@@ -132,6 +134,10 @@ async def _responses(session: AsyncSession, community_id: int, shares: list, sta
     roots: dict[tuple[int, str], list[tuple[int, int]]] = defaultdict(list)
     in_thread: dict[tuple[int, str], list[tuple[int, int, datetime, int]]] = defaultdict(list)
     for row in shares:  # (resource, message, member, shared_at, permalink, text, channel, external id, thread, ...)
+        if row[8] in (None, row[7]) and looks_like_question(_CODE_BLOCK.sub(" ", row[5] or "")):
+            # A link in a question is what the asker is asking about, and the thread answers the question: "why would
+            # I be getting an error … <my repo's .git>" stood in a real week's digest with "45 replies in the thread".
+            continue
         roots[(row[6], row[7])].append((row[0], row[2]))
         in_thread[(row[6], row[8] or row[7])].append((row[0], row[2], row[3], row[1]))
     since = max(min(row[3] for row in shares), start - REPLY_LOOKBACK)
