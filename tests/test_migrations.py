@@ -382,7 +382,7 @@ async def test_0021_a_digest_channel_set_under_an_older_release_gets_its_digest(
         await db.dispose()
 
 
-async def test_0023_keys_resources_again_and_makes_one_of_each_page(db_url):
+async def test_0024_keys_resources_again_and_makes_one_of_each_page(db_url):
     """normalise_url gives a page's mobile, AMP and short addresses, and a GitHub issue and its pull request, one
     identity: stored resources are keyed again, and those naming one page become the earliest, with every share and
     save (one each per message and member), the best title, and the digests that featured any of them."""
@@ -404,7 +404,7 @@ async def test_0023_keys_resources_again_and_makes_one_of_each_page(db_url):
     when = datetime(2026, 12, 1, tzinfo=UTC)
     try:
         await ensure_schema(db)
-        await run_alembic(db, "downgrade", "0022")
+        await run_alembic(db, "downgrade", "0023")
         async with db.sessions.begin() as s:
             slack = (await ensure_community(s, "slack", "T1")).id
             ana, ben = Member(community_id=slack, external_id="UANA", name="Ana"), Member(

@@ -5,8 +5,8 @@ one page become one: the earliest keeps its row and takes the others' shares, sa
 that featured any of them featured it. Without this, the next share of a page stored under its old key made a second
 row, listed twice in a digest.
 
-Revision ID: 0023
-Revises: 0022
+Revision ID: 0024
+Revises: 0023
 Create Date: 2026-12-07
 """
 from __future__ import annotations
@@ -19,8 +19,8 @@ from alembic import op
 import bot.db.types
 from bot.urls import normalise_url
 
-revision = "0023"
-down_revision = "0022"
+revision = "0024"
+down_revision = "0023"
 branch_labels = None
 depends_on = None
 
