@@ -108,6 +108,10 @@ class PostToChannel(Action):
     thread: str | None = None
 
 
+# What became of an action sent outside an event (Core.send): sent; refused for good by the platform
+# (bot.errors.Undelivered, e.g. a member who takes no DMs); failed (no adapter running, an error: worth retrying).
+SENT, REFUSED, FAILED = "sent", "refused", "failed"
+
 # Told where a keyed DirectMessage went: (its key, the channel, the message's id on the platform).
 Delivered = Callable[[str, str, str], Awaitable[None]]
 

@@ -170,13 +170,13 @@ def format_stats(stats) -> str:  # noqa: ANN001
         lines.append("  no round has run yet")
     else:
         lines.append(
-            f"  {'round':<10} {'pairs':>5} {'unmatched':>9} {'checked in':>10} {'answered':>8} "
+            f"  {'round':<10} {'pairs':>5} {'introduced':>10} {'unmatched':>9} {'checked in':>10} {'answered':>8} "
             f"{'met':>4} {'not yet':>7}"
         )
         for r in stats.rounds:
             lines.append(
-                f"  {r.period_key:<10} {r.pairs:>5} {r.unmatched:>9} {r.checkins:>10} {r.answered:>8} "
-                f"{r.met:>4} {r.not_met:>7}"
+                f"  {r.period_key:<10} {r.pairs:>5} {r.introduced:>10} {r.unmatched:>9} {r.checkins:>10} "
+                f"{r.answered:>8} {r.met:>4} {r.not_met:>7}"
             )
         total = sum(r.pairs for r in stats.rounds)
         answered = sum(r.answered for r in stats.rounds)

@@ -15,6 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot import events as ev
 from bot import metrics
 from bot.actions import (
+    FAILED,
+    REFUSED,
+    SENT,
     Action,
     Button,
     DirectMessage,
@@ -280,21 +283,31 @@ class Core:
         if sender is None:
             log.warning("no %s adapter running; %d action(s) not delivered", platform, len(actions))
             return list(actions)
-        failed: list[Action] = []
-        for action in actions:
-            try:
-                await sender.send(action)
-            except Undelivered as exc:
-                log.warning("%s on %s not delivered: %s", type(action).__name__, platform, exc)
-            except ChannelRefused as exc:
-                log.warning("%s on %s refused: %s", type(action).__name__, platform, exc)
-                failed.append(action)
-                if refusals is not None:
-                    refusals.append(str(exc))
-            except Exception:
-                log.exception("delivering %s on %s failed", type(action).__name__, platform)
-                failed.append(action)
-        return failed
+        return [action for action in actions if await self.send(platform, action, refusals=refusals) == FAILED]
+
+    async def send(self, platform: str, action: Action, *, refusals: list[str] | None = None) -> str:
+        """Send one action produced outside an event: SENT, REFUSED (the platform refused it for good: Undelivered,
+        one log line) or FAILED (no adapter running, a channel that refuses the bot's posts until someone fixes it
+        (ChannelRefused, one log line; why is added to `refusals`), or an error, logged with its traceback: worth
+        retrying)."""
+        sender = self.senders.get(platform)
+        if sender is None:
+            log.warning("no %s adapter running; %s not delivered", platform, type(action).__name__)
+            return FAILED
+        try:
+            await sender.send(action)
+        except Undelivered as exc:
+            log.warning("%s on %s not delivered: %s", type(action).__name__, platform, exc)
+            return REFUSED
+        except ChannelRefused as exc:
+            log.warning("%s on %s refused: %s", type(action).__name__, platform, exc)
+            if refusals is not None:
+                refusals.append(str(exc))
+            return FAILED
+        except Exception:
+            log.exception("delivering %s on %s failed", type(action).__name__, platform)
+            return FAILED
+        return SENT
 
     async def drain(self, timeout: float) -> bool:
         """Wait until no event is being handled (a graceful shutdown); False if `timeout` ran out first."""

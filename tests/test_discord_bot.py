@@ -670,3 +670,18 @@ async def test_run_follows_the_settings_to_the_fake_discord(app, fake_discord):
         await asyncio.gather(task, return_exceptions=True)
     assert "1100000000000000501" in await _messages(app)
     assert fake_discord.identifies[0]["token"] == "fake-token"
+
+
+async def test_a_group_nobody_can_be_reached_for_is_refused_not_taken_as_sent(app, fake_discord):
+    """No private thread and no member taking DMs: open_group returned as if sent, so a mentoring pair's
+    introduction that reached nobody was recorded as introduced and never tried again. It is refused (Undelivered);
+    where one member got it, it was sent."""
+    from bot.actions import REFUSED, SENT
+
+    fake_discord.refused.append(("POST", r"/channels/\d+/threads"))
+    fake_discord.refused.append(("POST", rf"/channels/9{ASHA[1:]}/messages"))
+    group = OpenGroup(community=GUILD, members=(ASHA, PETRA), key="mentoring:3", doc=Document(text="Meet your pair."))
+    async with running_bot(app, fake_discord):
+        assert await app.core.send("discord", group) == SENT  # Petra got it
+        fake_discord.refused.append(("POST", rf"/channels/9{PETRA[1:]}/messages"))
+        assert await app.core.send("discord", group) == REFUSED

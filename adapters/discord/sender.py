@@ -93,11 +93,15 @@ class DiscordSender:
                 return
             except discord.Forbidden as exc:
                 log.warning("private thread refused in #%s (%s); intro sent by DM", host.name, exc.text)
+        refused = []
         for member in action.members:
             try:
                 await self.direct_message(member, action)
             except Undelivered as exc:  # the others still get it
                 log.warning("%s", exc)
+                refused.append(str(exc))
+        if len(refused) == len(action.members):  # nobody got it: the core may try again later (a pair's intro)
+            raise Undelivered(f"{action.key or 'group'}: no private thread, and nobody takes DMs from the bot")
 
     async def create_forum_post(self, forum: discord.ForumChannel, action: PostToChannel) -> None:
         """A post to a forum (or media) channel is a new post: titled by the summary's first line, the

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, Float, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Boolean, Float, ForeignKey, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bot.db.base import Base
@@ -64,7 +64,18 @@ class Pairing(Base):
     mentee_id: Mapped[int] = mapped_column(ForeignKey("member.id", ondelete=CASCADE), index=True)
     fit: Mapped[float] = mapped_column(Float)
     topics: Mapped[list[str]] = mapped_column(JSON, default=list)  # shared topics, for the intro and admins
+    # what the mentor teaches closest to each of `topics` (same order), and the pair's shared working hours: what
+    # the introduction says, kept so that a retried introduction says the same
+    taught: Mapped[list[str]] = mapped_column(JSON, default=list, server_default=text("'[]'"))
+    overlap_hours: Mapped[float | None] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The pair's introduction, sent once: claimed (intro_due_at moved a lease ahead, attempts counted) before it is
+    # sent, recorded after; a failed one is due again later, until it is given up.
+    introduced_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    intro_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)  # None: sent or given up
+    intro_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    intro_given_up_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    intro_error: Mapped[str | None] = mapped_column(Text)
     checkin_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # the check-in answer of each side: True met, False not (yet), None no answer
     mentor_met: Mapped[bool | None] = mapped_column(Boolean)

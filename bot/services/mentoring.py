@@ -3,7 +3,8 @@ people can skip), an intro per pair, the unmatched told why, a check-in a week l
 
 Exactly once is a database fact, as for digests: a round's warning and the round itself are each
 claimed on the community's `pairing_round` row for the period (a conditional UPDATE) before anything
-is announced, so restarts, missed ticks and several replicas never pair twice or skip a period.
+is announced, so restarts, missed ticks and several replicas never pair twice or skip a period. Each
+pair's introduction is claimed on its own row and retried until it goes out (bot/services/mentoring_intros.py).
 """
 
 from __future__ import annotations
@@ -11,16 +12,15 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from bot import events as ev
-from bot.actions import Action, Button, DirectMessage, Document, OpenGroup, Reply, Section
+from bot.actions import Action, Button, DirectMessage, Document, Reply, Section
 from bot.command_names import command as typed_command
 from bot.db.engine import Database
 from bot.db.mentoring import MentoringEnrolment, Pairing, PairingRound
@@ -28,11 +28,12 @@ from bot.db.models import Community, Member
 from bot.events import utcnow
 from bot.messages import render, template
 from bot.repo import ensure_community, ensure_member, insert_ignore
-from bot.safety import echoed, neutralise
+from bot.safety import neutralise
 from bot.services.mentoring_args import USAGE, EnrolmentError, JoinRequest, parse_join
 from bot.services.mentoring_cadence import Cadence, Period
 from bot.services.mentoring_form import CAPACITY, LEARN, ROLE, TEACH, TIMEZONE, FormErrors, parse_form
-from matching.pairing import Pair, PairingRules, Participant, Plan, assign_pairs
+from bot.services.mentoring_intros import PairIntroductions, local_time
+from matching.pairing import PairingRules, Participant, Plan, assign_pairs
 from matching.timezones import is_known_timezone
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,6 @@ _OPTED_OUT = ("You're opted out of profiling, so you're in no mentoring round (y
 
 TICK_SECONDS = 300
 EXPERT_TOP = 10
-NAME_CHARS, TOPIC_CHARS = 80, 120  # a name and a topic as the pair's introduction shows them
 
 
 def _as_typed(text: str, platform: str) -> str:
@@ -89,6 +89,7 @@ class RoundStats:
     answered: int
     met: int
     not_met: int
+    introduced: int = 0  # pairs whose introduction went out (the others: still being retried, or given up)
 
 
 @dataclass
@@ -111,11 +112,6 @@ def _ahead(hours: float) -> str:
     if hours >= 1:
         return f"{hours:g} hour{'s' if hours != 1 else ''} before"
     return f"{hours * 60:g} minutes before" if hours > 0 else "as the round starts"
-
-
-def _when(moment: datetime, zone: str) -> str:
-    local = moment.astimezone(ZoneInfo(zone))
-    return f"{local:%a %-d %b}, {local:%H:%M} {zone}"
 
 
 def _topics(topics: list[str] | tuple[str, ...]) -> str:
@@ -149,6 +145,7 @@ class MentoringService:
         self.clock = clock
         self.seeds = seeds
         self._vectors: dict[str, object] = {}
+        self.introductions = PairIntroductions(db=db, core=core)
 
     # -- commands ----------------------------------------------------------------------------------
     async def command(self, event: ev.CommandInvoked, community_id: int, member_id: int) -> list[Action]:
@@ -232,7 +229,7 @@ class MentoringService:
                 enrolment.role, enrolment.can_teach, enrolment.wants_to_learn, enrolment.capacity
             ),
             timezone=enrolment.timezone,
-            next_round=_when(cadence.next_round(now).round_at, enrolment.timezone),
+            next_round=local_time(cadence.next_round(now).round_at, enrolment.timezone),
             warn_ahead=_ahead(cadence.warn_hours),
         )
 
@@ -377,7 +374,7 @@ class MentoringService:
             ),
             timezone=enrolment.timezone,
             cadence=cadence.describe(),
-            next_round=_when(cadence.next_round(now).round_at, enrolment.timezone),
+            next_round=local_time(cadence.next_round(now).round_at, enrolment.timezone),
             pairs="\n".join(pairs) or "No current pair.",
         ).strip()
 
@@ -405,7 +402,7 @@ class MentoringService:
             cadence = await self._cadence(session, community_id)
         period = cadence.next_round(now)
         return (
-            f"You'll sit out the next round ({_when(period.round_at, enrolment.timezone)}); "
+            f"You'll sit out the next round ({local_time(period.round_at, enrolment.timezone)}); "
             "you're back in the one after."
         )
 
@@ -490,6 +487,12 @@ class MentoringService:
                 continue
             if actions:
                 await self.core.deliver(community.platform, actions)
+            try:
+                async with self.db.sessions() as session:
+                    cadence = await self._cadence(session, community.id)
+                await self.introductions.send_due(community.id, now, checkin_days=cadence.checkin_days)
+            except Exception:
+                log.exception("mentoring: community %d, introductions failed; the next tick tries again", community.id)
 
     async def due(self, community_id: int, now: datetime) -> list[Action]:
         """What is due in one community at `now` (each step claimed in the database first)."""
@@ -584,7 +587,7 @@ class MentoringService:
                 user=member.external_id,
                 doc=Document(
                     text=render(
-                        "mentoring_warning", when=_when(run_at, enrolment.timezone), role=enrolment.role
+                        "mentoring_warning", when=local_time(run_at, enrolment.timezone), role=enrolment.role
                     ),
                     sections=(Section(buttons=(skip,)),),
                 ),
@@ -715,7 +718,6 @@ class MentoringService:
                 log.info("mentoring: community %d, round %s already ran", community_id, period.key)
                 return []
             row = await self._round(session, community_id, period.key)
-            stored: list[tuple[Pairing, Pair]] = []
             for pair in result.pairs:
                 pairing = Pairing(
                     community_id=community_id,
@@ -724,10 +726,13 @@ class MentoringService:
                     mentee_id=planned.people[pair.mentee].member_id,
                     fit=pair.fit,
                     topics=[s.wanted for s in pair.shared_topics],
+                    taught=[s.taught for s in pair.shared_topics],
+                    overlap_hours=pair.overlap_hours,
                     created_at=now,
+                    intro_due_at=now,  # sent by PairIntroductions, right after this round is stored
+                    intro_attempts=0,
                 )
                 session.add(pairing)
-                stored.append((pairing, pair))
             await session.flush()
             await session.execute(
                 update(MentoringEnrolment)
@@ -747,10 +752,7 @@ class MentoringService:
             len(result.unmatched),
             result.solver,
         )
-        checkin = now + timedelta(days=cadence.checkin_days)
-        actions: list[Action] = [
-            self._intro(community.external_id, planned, pairing.id, pair, checkin) for pairing, pair in stored
-        ]
+        actions: list[Action] = []
         following = cadence.period(period.index + 1)
         for miss in result.unmatched:
             person = planned.people.get(miss.key)
@@ -765,54 +767,12 @@ class MentoringService:
                             "mentoring_unmatched",
                             period=period.key,
                             reason=miss.explanation,
-                            next_round=_when(following.round_at, person.participant.timezone),
+                            next_round=local_time(following.round_at, person.participant.timezone),
                         )
                     ),
                 )
             )
         return actions
-
-    def _intro(
-        self, community: str, planned: RoundPlan, pairing_id: int, pair: Pair, checkin: datetime
-    ) -> OpenGroup:
-        # Names and topics are the members' own words: shown, never a link or a ping (a [masked](link) in a topic
-        # was a live link in the pair's Discord group).
-        mentor, mentee = echoed(planned.name(pair.mentor), NAME_CHARS), echoed(planned.name(pair.mentee), NAME_CHARS)
-        topics = [replace(s, wanted=echoed(s.wanted, TOPIC_CHARS), taught=echoed(s.taught, TOPIC_CHARS))
-                  for s in pair.shared_topics]
-        wants = ", ".join(dict.fromkeys(s.wanted for s in topics)) or "a few things"
-        teaches = ", ".join(dict.fromkeys(s.taught for s in topics)) or "what they know"
-        lines = [line for line in template("mentoring_starters").splitlines() if line.strip()]
-        starters = []
-        for n, line in enumerate(lines[: max(2, min(4, 2 * len(topics)))]):
-            shared = topics[n % len(topics)] if topics else None
-            starters.append(
-                "• "
-                + line.format(
-                    mentor=mentor,
-                    mentee=mentee,
-                    wanted=shared.wanted if shared else "what you want to learn",
-                    taught=shared.taught if shared else "your field",
-                )
-            )
-        text = render(
-            "mentoring_intro",
-            mentor=mentor,
-            mentee=mentee,
-            wants=wants,
-            teaches=teaches,
-            overlap=f"{pair.overlap_hours:g}",
-            checkin=_when(checkin, planned.people[pair.mentee].participant.timezone),
-        )
-        return OpenGroup(
-            community=community,
-            members=(pair.mentor, pair.mentee),
-            key=f"mentoring:{pairing_id}",
-            doc=Document(
-                text=neutralise(text),
-                sections=(Section(heading="Conversation starters", text=neutralise("\n".join(starters))),),
-            ),
-        )
 
     async def checkins(
         self, community_id: int, now: datetime, cadence: Cadence | None = None
@@ -834,6 +794,7 @@ class MentoringService:
                     .where(
                         Pairing.community_id == community_id,
                         Pairing.checkin_sent_at.is_(None),
+                        Pairing.introduced_at.is_not(None),  # a pair never introduced has nothing to tell
                         Pairing.created_at <= due_before,
                     )
                 )
@@ -907,6 +868,7 @@ class MentoringService:
                         answered=len(answered),
                         met=len(met),
                         not_met=len(answered) - len(met),
+                        introduced=sum(p.introduced_at is not None for p in mine),
                     )
                 )
             if rounds:
