@@ -310,3 +310,24 @@ async def test_forget_me_takes_the_member_off_the_rounds_that_left_them_unmatche
     async with app.db.sessions() as s:
         [after] = await s.scalars(select(PairingRound.unmatched))
     assert len(after) == len(unmatched) and lena not in {u["member_id"] for u in after}, after
+
+
+async def test_a_warnings_skip_button_clicked_after_its_round_ran_does_not_skip_the_next_round(app):
+    """The Skip button of a round's warning stays in the member's DMs: clicked after that round had run, it said
+    "you'll sit out this round" and took the member out of the next one, which they had never been warned about."""
+    adapter = console(app)
+    app.core.senders["console"] = RecordingSender()
+    await enrol_group(adapter)
+    service = MentoringService(db=app.db, core=app.core, expertise=app.expertise)
+    period = Cadence().next_round(NOW)
+    await service.tick(period.warn_at + timedelta(minutes=1))
+    await service.tick(period.round_at + timedelta(minutes=1))
+    [out] = await adapter.say("asha", "/click mentoring.skip " + period.key)
+    assert "already ran" in out and "/mentoring skip" in out, out
+    async with app.db.sessions() as s:
+        assert not any(await s.scalars(select(MentoringEnrolment.skip_next)))
+    # Before its round runs, the button still skips it.
+    following = Cadence().period(period.index + 1)
+    await service.tick(following.warn_at + timedelta(minutes=1))
+    [out] = await adapter.say("asha", "/click mentoring.skip " + following.key)
+    assert "sit out this round" in out

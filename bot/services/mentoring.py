@@ -442,6 +442,11 @@ class MentoringService:
                 enrolment = await self._enrolment(session, community_id, member.id)
                 if enrolment is None:
                     return [self._reply(event, "You're not in the mentoring rounds.")]
+                warned_for = await self._round(session, community_id, event.value)
+                if warned_for is not None and warned_for.ran_at is not None:  # an old warning's button
+                    return [self._reply(
+                        event, "That round already ran, so there is nothing to skip; `/mentoring skip` sits out the "
+                        "next one.")]
                 enrolment.skip_next = True
                 return [self._reply(event, "Done: you'll sit out this round and be back in the next one.")]
             if action == "form":  # the form opens on Slack and Discord; elsewhere, the command does it
