@@ -331,3 +331,26 @@ async def test_a_warnings_skip_button_clicked_after_its_round_ran_does_not_skip_
     await service.tick(following.warn_at + timedelta(minutes=1))
     [out] = await adapter.say("asha", "/click mentoring.skip " + following.key)
     assert "sit out this round" in out
+
+
+async def test_a_process_that_does_not_run_the_communitys_platform_leaves_its_rounds_alone(app):
+    """One process per platform on a shared database (`run --platform slack` and `run --platform discord`): each
+    ticked every community's rounds, so the Slack process could claim a Discord community's warning and round and
+    deliver none of it ('no discord adapter running'): nobody warned, nobody told they were left out."""
+    from bot.db.models import Community
+
+    adapter = console(app)
+    await enrol_group(adapter)
+    slack_only = RecordingSender()
+    app.core.senders.pop("console", None)
+    app.core.senders["slack"] = slack_only
+    service = MentoringService(db=app.db, core=app.core, expertise=app.expertise)
+    period = Cadence().next_round(NOW)
+    await service.tick(period.warn_at + timedelta(minutes=1))
+    async with app.db.sessions() as s:
+        assert await s.scalar(select(func.count()).select_from(PairingRound)) == 0
+        assert await s.scalar(select(Community.platform)) == "console"
+    sender = RecordingSender()
+    app.core.senders["console"] = sender  # the process that runs it
+    await service.tick(period.warn_at + timedelta(minutes=6))
+    assert len(sender.take()) == 5 and slack_only.take() == []

@@ -485,6 +485,12 @@ class MentoringService:
                 )
             )
         for community in communities:
+            if community.platform not in self.core.senders:
+                # Another process runs that platform (one per platform on a shared database): were this one to claim
+                # the round, its warnings, pairs' introductions and messages to the unmatched would go nowhere.
+                log.debug("mentoring: community %d is on %s, which this process does not run", community.id,
+                          community.platform)
+                continue
             try:
                 actions = await self.due(community.id, now)
             except Exception:
