@@ -185,3 +185,21 @@ async def test_introductions_made_before_the_upgrade_are_not_sent_again(app):
     assert sender.take() == []
     await service.tick(at + timedelta(days=7, minutes=5))
     assert len(sender.take()) == 4  # the check-ins still come
+
+
+async def test_a_pair_never_introduced_may_be_paired_again_next_round(app):
+    """Repeat avoidance kept a pair whose introduction was given up apart for three rounds: two people who never
+    heard of each other could not be paired, though each was the only fit for the other."""
+    sender = FlakySender(fail=10_000)
+    service = await warned(app, sender)
+    t = PERIOD.round_at + timedelta(minutes=1)
+    await service.tick(t)
+    for pause in RETRY_AFTER:
+        t += pause
+        await service.tick(t)
+    sender.fail, sender.refused = 0, []
+    sender.take()
+    following = Cadence().period(PERIOD.index + 1)
+    await service.tick(following.warn_at + timedelta(minutes=1))
+    await service.tick(following.round_at + timedelta(minutes=1))
+    assert intros(sender.take()) == [("kenji", "omar"), ("petra", "asha")]

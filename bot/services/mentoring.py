@@ -676,7 +676,8 @@ class MentoringService:
                     select(Pairing.round_id, mentor.external_id, mentee.external_id)
                     .join(mentor, mentor.id == Pairing.mentor_id)
                     .join(mentee, mentee.id == Pairing.mentee_id)
-                    .where(Pairing.round_id.in_(recent))
+                    # a pair never introduced (given up) never met: nothing to avoid repeating
+                    .where(Pairing.round_id.in_(recent), Pairing.intro_given_up_at.is_(None))
                 )
             ).all()
             if recent
