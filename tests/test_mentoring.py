@@ -354,3 +354,26 @@ async def test_a_process_that_does_not_run_the_communitys_platform_leaves_its_ro
     app.core.senders["console"] = sender  # the process that runs it
     await service.tick(period.warn_at + timedelta(minutes=6))
     assert len(sender.take()) == 5 and slack_only.take() == []
+
+
+async def test_a_pairs_check_in_and_status_show_the_others_words_never_as_links(app):
+    """The introduction breaks a [masked](link) in a topic apart; the check-in a week later (a DM to the mentor
+    quoting the mentee's topics) and `/mentoring status` did not: a live link whose target nobody sees."""
+    adapter = console(app)
+    sender = RecordingSender()
+    app.core.senders["console"] = sender
+    for user, line in [
+        ("petra", "join mentor teach: postgres tuning tz: Europe/Berlin"),
+        ("asha", "join mentee learn: postgres [tuning](https://evil.example/a) tz: Europe/London"),
+    ]:
+        assert "You're in" in await say(adapter, user, f"/mentoring {line}")
+    period = Cadence().next_round(NOW)
+    service = MentoringService(db=app.db, core=app.core, expertise=app.expertise)
+    await service.tick(period.warn_at + timedelta(minutes=1))
+    await service.tick(period.round_at + timedelta(minutes=1))
+    await service.tick(period.round_at + timedelta(days=7, minutes=5))
+    checkin = {a.user: a.doc.plain() for a in sender.take()
+               if isinstance(a, DirectMessage) and "meet?" in a.doc.plain()}
+    assert "postgres [tuning]" in checkin["petra"] and "](https://evil" not in checkin["petra"], checkin
+    status = await say(adapter, "petra", "/mentoring status")
+    assert "This round you mentor Asha" in status and "](https://evil" not in status, status

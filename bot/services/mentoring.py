@@ -28,11 +28,11 @@ from bot.db.models import Community, Member
 from bot.events import utcnow
 from bot.messages import render, template
 from bot.repo import ensure_community, ensure_member, insert_ignore
-from bot.safety import neutralise
+from bot.safety import echoed, neutralise
 from bot.services.mentoring_args import USAGE, EnrolmentError, JoinRequest, parse_join
 from bot.services.mentoring_cadence import Cadence, Period
 from bot.services.mentoring_form import CAPACITY, LEARN, ROLE, TEACH, TIMEZONE, FormErrors, parse_form
-from bot.services.mentoring_intros import PairIntroductions, local_time
+from bot.services.mentoring_intros import NAME_CHARS, TOPIC_CHARS, PairIntroductions, local_time
 from matching.pairing import PairingRules, Participant, Plan, assign_pairs
 from matching.timezones import is_known_timezone
 
@@ -116,6 +116,11 @@ def _ahead(hours: float) -> str:
 
 def _topics(topics: list[str] | tuple[str, ...]) -> str:
     return ", ".join(topics) if topics else "(none)"
+
+
+def _shown_topics(topics: list[str]) -> str:
+    """A pair's topics (the mentee's words) shown to the other: never a link or a ping, as in their introduction."""
+    return _topics([echoed(t, TOPIC_CHARS) for t in topics])
 
 
 def _role_details(role: str, teach: list[str], learn: list[str], capacity: int) -> str:
@@ -360,9 +365,9 @@ class MentoringService:
             else " (paused)" if enrolment.paused else " (skipping the next round)" if enrolment.skip_next else ""
         )
         pairs = [
-            f"This round you mentor {mentee_name} ({_topics(p.topics)})."
+            f"This round you mentor {echoed(mentee_name, NAME_CHARS)} ({_shown_topics(p.topics)})."
             if p.mentor_id == member_id
-            else f"This round your mentor is {mentor_name} ({_topics(p.topics)})."
+            else f"This round your mentor is {echoed(mentor_name, NAME_CHARS)} ({_shown_topics(p.topics)})."
             for p, mentor_name, mentee_name in rows
         ]
         return render(
@@ -826,8 +831,8 @@ class MentoringService:
                 for person, other in ((a, b), (b, a)):
                     text = render(
                         "mentoring_checkin",
-                        other=other.name or other.external_id,
-                        topics=_topics(pairing.topics),
+                        other=echoed(other.name or other.external_id, NAME_CHARS),
+                        topics=_shown_topics(pairing.topics),
                     )
                     actions.append(
                         DirectMessage(
