@@ -377,3 +377,29 @@ async def test_a_pairs_check_in_and_status_show_the_others_words_never_as_links(
     assert "postgres [tuning]" in checkin["petra"] and "](https://evil" not in checkin["petra"], checkin
     status = await say(adapter, "petra", "/mentoring status")
     assert "This round you mentor Asha" in status and "](https://evil" not in status, status
+
+
+async def test_a_check_in_asks_only_those_still_here_and_keeps_no_answer_of_an_opted_out_member(app):
+    """A week after the round each side was asked whether they met: also a member who had left the workspace since (a
+    DM the platform refuses, logged with a traceback) and one who had opted out, whose answer was then stored,
+    although after /optout nothing further is kept about them."""
+    adapter = console(app)
+    sender = RecordingSender()
+    app.core.senders["console"] = sender
+    await enrol_group(adapter)
+    service = MentoringService(db=app.db, core=app.core, expertise=app.expertise)
+    period = Cadence().next_round(NOW)
+    await service.tick(period.warn_at + timedelta(minutes=1))
+    await service.tick(period.round_at + timedelta(minutes=1))
+    sender.take()
+    await adapter.say("asha", "/optout")
+    await app.core.handle(ev.MemberLeft(community=COMMUNITY, platform="console", user="omar"))
+    await service.tick(period.round_at + timedelta(days=7, minutes=5))
+    checkins = sender.take()
+    assert sorted(a.user for a in checkins) == ["kenji", "petra"]
+    pairing = checkins[0].doc.sections[0].buttons[0].value if checkins[0].user == "petra" else \
+        checkins[1].doc.sections[0].buttons[0].value
+    [out] = await adapter.say("asha", f"/click mentoring.met {pairing}")
+    assert "opted out" in out
+    async with app.db.sessions() as s:
+        assert await s.scalar(select(Pairing.mentee_met).where(Pairing.id == int(pairing))) is None

@@ -464,6 +464,9 @@ class MentoringService:
             )
             if pairing is None or member.id not in (pairing.mentor_id, pairing.mentee_id):
                 return [self._reply(event, "That check-in isn't yours.")]
+            if not member.profiling_consent:
+                return [self._reply(event, _as_typed(
+                    "You're opted out of profiling, so I keep no answer of yours; `/optin` first.", event.platform))]
             met = action == "met"
             if member.id == pairing.mentor_id:
                 pairing.mentor_met = met
@@ -829,6 +832,8 @@ class MentoringService:
                     Button("Not yet", "mentoring.notmet", str(pairing.id)),
                 )
                 for person, other in ((a, b), (b, a)):
+                    if person.deactivated or not person.profiling_consent:
+                        continue  # left the workspace (a DM it refuses), or asked that nothing more be kept
                     text = render(
                         "mentoring_checkin",
                         other=echoed(other.name or other.external_id, NAME_CHARS),
