@@ -203,3 +203,20 @@ async def test_a_pair_never_introduced_may_be_paired_again_next_round(app):
     await service.tick(following.warn_at + timedelta(minutes=1))
     await service.tick(following.round_at + timedelta(minutes=1))
     assert intros(sender.take()) == [("kenji", "omar"), ("petra", "asha")]
+
+
+async def test_status_does_not_name_a_pair_that_was_never_introduced_as_the_current_one(app):
+    """/mentoring status said "This round your mentor is Petra" of a pair whose introduction was given up: a pair
+    the member never heard of, and never will."""
+    sender = FlakySender(fail=10_000)
+    service = await warned(app, sender)
+    t = PERIOD.round_at + timedelta(minutes=1)
+    await service.tick(t)
+    adapter = console(app)
+    [pending] = await adapter.say("asha", "/mentoring status")
+    assert "your mentor is Petra" in pending  # still being tried
+    for pause in RETRY_AFTER:
+        t += pause
+        await service.tick(t)
+    [out] = await adapter.say("asha", "/mentoring status")
+    assert "your mentor is" not in out and "pair with Petra did not go ahead" in out, out

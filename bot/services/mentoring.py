@@ -365,7 +365,10 @@ class MentoringService:
             else " (paused)" if enrolment.paused else " (skipping the next round)" if enrolment.skip_next else ""
         )
         pairs = [
-            f"This round you mentor {echoed(mentee_name, NAME_CHARS)} ({_shown_topics(p.topics)})."
+            f"This round's pair with {echoed(mentee_name if p.mentor_id == member_id else mentor_name, NAME_CHARS)} "
+            "did not go ahead: I could not introduce you."
+            if p.intro_given_up_at is not None
+            else f"This round you mentor {echoed(mentee_name, NAME_CHARS)} ({_shown_topics(p.topics)})."
             if p.mentor_id == member_id
             else f"This round your mentor is {echoed(mentor_name, NAME_CHARS)} ({_shown_topics(p.topics)})."
             for p, mentor_name, mentee_name in rows
