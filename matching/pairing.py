@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Literal
@@ -77,6 +77,9 @@ class PairingRules:
     expertise_weight: float = 0.25  # share of the fit from the mentor's expertise profile
     exact_limit: int = 4_000_000  # mentees x capacity slots solved exactly; above: sparse candidates
     candidates: int = 40  # per mentee (and per mentor slot) in the sparse solver
+    # Added to every pair that fits a mentee left out of the last round: more than any fit (at most 1) a mentee
+    # who fits better could bring, so whoever waited comes first wherever someone fits them, not last again.
+    waiting_bonus: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -236,7 +239,7 @@ def _solve_exact(profit: np.ndarray, capacity: np.ndarray) -> list[tuple[int, in
 def _solve_sparse(profit: np.ndarray, capacity: np.ndarray, k: int) -> list[tuple[int, int]]:
     """The same problem on a candidate graph: each mentee's k best mentors and each mentor's
     k x capacity best mentees. Every mentee also has a private "unmatched" column, so a full
-    matching always exists; costs are shifted to be positive (2 - profit; unmatched 2)."""
+    matching always exists; costs are shifted to be positive (shift - profit; unmatched: shift)."""
     n, m = profit.shape
     if n == 0 or capacity.sum() == 0:
         return []
@@ -256,11 +259,12 @@ def _solve_sparse(profit: np.ndarray, capacity: np.ndarray, k: int) -> list[tupl
     mentor_of_edge = np.repeat(mj, caps)
     offsets = np.arange(len(rows)) - np.repeat(np.cumsum(caps) - caps, caps)
     cols = slot_start[mentor_of_edge] + offsets
-    costs = 2.0 - profit[rows, mentor_of_edge]
+    shift = float(profit.max()) + 1.0
+    costs = shift - profit[rows, mentor_of_edge]
     n_slots = int(capacity.sum())
     all_rows = np.concatenate([rows, np.arange(n)])
     all_cols = np.concatenate([cols, n_slots + np.arange(n)])
-    all_costs = np.concatenate([costs, np.full(n, 2.0)])
+    all_costs = np.concatenate([costs, np.full(n, shift)])
     graph = sparse.csr_matrix((all_costs, (all_rows, all_cols)), shape=(n, n_slots + n))
     r, c = min_weight_full_bipartite_matching(graph)
     slot_owner = np.repeat(np.arange(m), capacity)
@@ -289,12 +293,15 @@ def assign_pairs(
     expertise: Mapping[str, Mapping[str, float]] | None = None,
     rules: PairingRules | None = None,
     solver: Literal["auto", "exact", "sparse"] = "auto",
+    waiting: Collection[str] = (),
 ) -> Plan:
     """Pair mentees with mentors for one round held on `on`.
 
     history: the (mentor, mentee) pairs of past rounds, most recent round first; pairs from the
     last `rules.no_repeat_rounds` rounds are not repeated (in either direction).
     expertise: topic -> {mentor key: 0..1} from the mentors' expertise profiles.
+    waiting: the keys of those left out of the last round: as mentees they come first (rules.waiting_bonus), so the
+    same few are not left out round after round while others who fit a mentor better are paired each time.
     """
     rules = rules or PairingRules()
     unmatched: dict[str, str] = {}
@@ -366,6 +373,9 @@ def assign_pairs(
     # Ties (equal fits) broken by the seeded generator: a jitter far below any meaningful difference.
     noise = np.random.default_rng(rng.getrandbits(64)).random((n, m)) * 1e-6
     profit = np.where(feasible, fit.astype(np.float64) + 1e-6 + noise, 0.0)
+    first = np.array([p.key in waiting for p in mentees], dtype=bool)
+    if first.any():
+        profit[first] = np.where(profit[first] > 0, profit[first] + rules.waiting_bonus, 0.0)
     capacity = np.array([min(p.capacity, n) for p in mentors], dtype=np.int64)
     cells = n * int(capacity.sum())
     chosen_solver = solver if solver != "auto" else ("exact" if cells <= rules.exact_limit else "sparse")

@@ -634,6 +634,7 @@ class MentoringService:
             period = period or cadence.next_round(now)
             rows = await self._active(session, community_id)
             history = await self._history(session, community_id, cadence.no_repeat_rounds)
+            waiting = await self._waiting(session, community_id)
         people = {
             member.external_id: Enrolled(
                 member.id,
@@ -666,6 +667,7 @@ class MentoringService:
             history=history,
             expertise=expertise,
             rules=rules,
+            waiting=waiting,
         )
         return RoundPlan(period=period, seed=seed, plan=result, people=people)
 
@@ -698,6 +700,19 @@ class MentoringService:
         for rid, a, b in rows:
             by_round[rid].append((a, b))
         return [by_round[rid] for rid in recent]
+
+    async def _waiting(self, session: AsyncSession, community_id: int) -> set[str]:
+        """Who the latest round left out (its unmatched): they come first in the next one."""
+        unmatched = await session.scalar(
+            select(PairingRound.unmatched)
+            .where(PairingRound.community_id == community_id, PairingRound.ran_at.is_not(None))
+            .order_by(PairingRound.ran_at.desc())
+            .limit(1)
+        )
+        ids = [u["member_id"] for u in unmatched or [] if u.get("member_id") is not None]
+        if not ids:
+            return set()
+        return set(await session.scalars(select(Member.external_id).where(Member.id.in_(ids))))
 
     async def _topic_vectors(self, participants: list[Participant]) -> dict[str, object]:
         topics = {t for p in participants for t in (*p.can_teach, *p.wants_to_learn)}
