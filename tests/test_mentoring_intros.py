@@ -220,3 +220,16 @@ async def test_status_does_not_name_a_pair_that_was_never_introduced_as_the_curr
         await service.tick(t)
     [out] = await adapter.say("asha", "/mentoring status")
     assert "your mentor is" not in out and "pair with Petra did not go ahead" in out, out
+
+
+async def test_one_pair_that_cannot_be_introduced_holds_up_no_other(app):
+    sender = FlakySender()
+    service = await warned(app, sender)
+    cid = await _community_id(app)
+    at = PERIOD.round_at + timedelta(minutes=1)
+    await service.run_round(cid, PERIOD, at)
+    async with app.db.sessions.begin() as s:  # a value no introduction can be made of (damaged by hand, say)
+        first = min(await s.scalars(select(Pairing.id)))
+        await s.execute(update(Pairing).where(Pairing.id == first).values(taught=None, topics=None))
+    await service.tick(at + timedelta(minutes=1))
+    assert len(intros(sender.take())) == 1

@@ -24,6 +24,7 @@ from bot.db.mentoring import MentoringEnrolment, Pairing, PairingRound
 from bot.db.models import Community, Member
 from bot.messages import render, template
 from bot.safety import echoed, neutralise
+from matching.timezones import is_known_timezone
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +83,11 @@ class PairIntroductions:
                                          Pairing.intro_due_at <= now).order_by(Pairing.id)))
         sent = 0
         for pairing_id in due:
-            sent += await self._send(community, pairing_id, now, checkin_days)
+            try:
+                sent += await self._send(community, pairing_id, now, checkin_days)
+            except Exception:  # one pair's trouble (the database, a bad stored value) holds up no other pair
+                log.exception("mentoring: community %d, introducing pair %d failed; the next tick tries again",
+                              community_id, pairing_id)
         return sent
 
     async def _send(self, community: Community, pairing_id: int, now: datetime, checkin_days: float) -> bool:
@@ -124,7 +129,8 @@ class PairIntroductions:
             action = OpenGroup(
                 community=community.external_id, members=(a.external_id, b.external_id), key=f"mentoring:{pairing_id}",
                 doc=intro_document(a.name or a.external_id, b.name or b.external_id, shared, pairing.overlap_hours,
-                                   pairing.created_at + timedelta(days=checkin_days), timezone or "UTC"))
+                                   pairing.created_at + timedelta(days=checkin_days),
+                                   timezone if timezone and is_known_timezone(timezone) else "UTC"))
         outcome = await self.core.send(community.platform, action)
         async with self.db.sessions.begin() as session:
             mine = (Pairing.id == pairing_id, Pairing.intro_attempts == attempt)  # not taken over meanwhile
