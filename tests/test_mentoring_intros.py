@@ -179,7 +179,7 @@ async def test_introductions_made_before_the_upgrade_are_not_sent_again(app):
     at = PERIOD.round_at + timedelta(minutes=1)
     await service.tick(at)
     assert len(intros(sender.take())) == 2
-    await run_alembic(app.db, "downgrade", "0022")
+    await run_alembic(app.db, "downgrade", "0024")
     await upgrade(app.db)
     await service.tick(at + timedelta(minutes=10))
     assert sender.take() == []

@@ -7,8 +7,8 @@ for each shared one, the shared working hours), so a retried one says the same. 
 were introduced as they were (or never will be): they are marked introduced when they were made, and never sent
 again.
 
-Revision ID: 0023
-Revises: 0022
+Revision ID: 0025
+Revises: 0024
 Create Date: 2026-12-07
 """
 from __future__ import annotations
@@ -18,8 +18,8 @@ from alembic import op
 
 import bot.db.types
 
-revision = "0023"
-down_revision = "0022"
+revision = "0025"
+down_revision = "0024"
 branch_labels = None
 depends_on = None
 
