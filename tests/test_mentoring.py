@@ -116,21 +116,28 @@ async def test_an_enrolled_member_who_opts_out_is_told_they_are_in_no_round(app)
     assert "not in the mentoring rounds" in await say(adapter, "fatima", "/mentoring skip")
 
 
-async def test_a_pairs_introduction_shows_members_words_and_never_links_or_pings_with_them(app):
-    """Topics and names are the members' own words: a [masked](link) in a topic was a live link in the pair's
-    Discord group, and <!channel> in it a ping in Slack's."""
+async def _paired(app, joins: list[tuple[str, str]]):  # noqa: ANN001, ANN202
+    """Members joined (user, `/mentoring` arguments), warned of the next round and paired in it: the console adapter,
+    what was sent, the service and the round's period."""
     adapter = console(app)
     sender = RecordingSender()
     app.core.senders["console"] = sender
-    for user, line in [
-        ("petra", "join mentor teach: postgres [tuning](https://evil.example/a) <!channel> tz: Europe/Berlin"),
-        ("asha", "join mentee learn: postgres [tuning](https://evil.example/a) @everyone tz: Europe/London"),
-    ]:
+    for user, line in joins:
         assert "You're in" in await say(adapter, user, f"/mentoring {line}")
     period = Cadence().next_round(NOW)
     service = MentoringService(db=app.db, core=app.core, expertise=app.expertise)
     await service.tick(period.warn_at + timedelta(minutes=1))
     await service.tick(period.round_at + timedelta(minutes=1))
+    return adapter, sender, service, period
+
+
+async def test_a_pairs_introduction_shows_members_words_and_never_links_or_pings_with_them(app):
+    """Topics and names are the members' own words: a [masked](link) in a topic was a live link in the pair's
+    Discord group, and <!channel> in it a ping in Slack's."""
+    _, sender, _, _ = await _paired(app, [
+        ("petra", "join mentor teach: postgres [tuning](https://evil.example/a) <!channel> tz: Europe/Berlin"),
+        ("asha", "join mentee learn: postgres [tuning](https://evil.example/a) @everyone tz: Europe/London"),
+    ])
     [group] = [a for a in sender.take() if isinstance(a, OpenGroup)]
     text = group.doc.plain()
     assert "postgres [tuning]" in text and "Conversation starters" in text
@@ -359,18 +366,10 @@ async def test_a_process_that_does_not_run_the_communitys_platform_leaves_its_ro
 async def test_a_pairs_check_in_and_status_show_the_others_words_never_as_links(app):
     """The introduction breaks a [masked](link) in a topic apart; the check-in a week later (a DM to the mentor
     quoting the mentee's topics) and `/mentoring status` did not: a live link whose target nobody sees."""
-    adapter = console(app)
-    sender = RecordingSender()
-    app.core.senders["console"] = sender
-    for user, line in [
+    adapter, sender, service, period = await _paired(app, [
         ("petra", "join mentor teach: postgres tuning tz: Europe/Berlin"),
         ("asha", "join mentee learn: postgres [tuning](https://evil.example/a) tz: Europe/London"),
-    ]:
-        assert "You're in" in await say(adapter, user, f"/mentoring {line}")
-    period = Cadence().next_round(NOW)
-    service = MentoringService(db=app.db, core=app.core, expertise=app.expertise)
-    await service.tick(period.warn_at + timedelta(minutes=1))
-    await service.tick(period.round_at + timedelta(minutes=1))
+    ])
     await service.tick(period.round_at + timedelta(days=7, minutes=5))
     checkin = {a.user: a.doc.plain() for a in sender.take()
                if isinstance(a, DirectMessage) and "meet?" in a.doc.plain()}

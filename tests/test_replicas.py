@@ -73,15 +73,20 @@ def _buttons(message: dict[str, Any]) -> dict[str, str]:
     return out
 
 
-@pytest.fixture
-async def pair(pg_url, embedder, tmp_path) -> AsyncIterator[Pair]:  # noqa: F811
-    app = build_app(Settings(database_url=pg_url), embedder=embedder)
+async def _imported(url: str, embedder, tmp_path) -> dict[str, dict]:  # noqa: ANN001
+    """The test export imported into the database the replicas share; its members as users.info tells them."""
+    app = build_app(Settings(database_url=url), embedder=embedder)
     try:
         await app.importer.import_slack(write_slack_export(tmp_path / "export", USERS, THREADS))
     finally:
         await app.close()
-    people = {uid: {"id": uid, "name": name.lower(), "real_name": name, "tz": "UTC", "is_bot": False,
-                    "profile": {"display_name": name}} for uid, name in USERS.items()}
+    return {uid: {"id": uid, "name": name.lower(), "real_name": name, "tz": "UTC", "is_bot": False,
+                  "profile": {"display_name": name}} for uid, name in USERS.items()}
+
+
+@pytest.fixture
+async def pair(pg_url, embedder, tmp_path) -> AsyncIterator[Pair]:  # noqa: F811
+    people = await _imported(pg_url, embedder, tmp_path)
     fake = await FakeSlack(team_id=TEAM, people=people, channels={"C0GENERAL": "general"}).start()
     logs = [open(tmp_path / f"replica{n}.log", "w") for n in range(2)]  # noqa: SIM115
     replicas = [await Replica.start(pg_url, fake.url, log=log) for log in logs]
@@ -292,13 +297,7 @@ async def test_an_event_acknowledged_by_a_replica_killed_before_handling_it_is_h
     from bot.db.models import InboxEvent
     from bot.inbox import GRACE
 
-    app = build_app(Settings(database_url=pg_url), embedder=embedder)
-    try:
-        await app.importer.import_slack(write_slack_export(tmp_path / "export", USERS, THREADS))
-    finally:
-        await app.close()
-    people = {uid: {"id": uid, "name": name.lower(), "real_name": name, "tz": "UTC", "is_bot": False,
-                    "profile": {"display_name": name}} for uid, name in USERS.items()}
+    people = await _imported(pg_url, embedder, tmp_path)
     # users.info is answered after 10 s (429, Retry-After): the replica holds the acknowledged question meanwhile.
     fake = await FakeSlack(team_id=TEAM, people=people, channels={"C0GENERAL": "general"},
                            rate_limited={"users.info": 1}, retry_after=10).start()
