@@ -253,6 +253,21 @@ async def test_a_history_entry_that_is_no_message_is_skipped():
     assert [[m["id"] for m in page] for page in got] == [["1100000000000000510", "1100000000000000511"]]
 
 
+def _slowed(app, monkeypatch, pause: float) -> asyncio.Event:  # noqa: ANN001
+    """Each caught-up message handled takes `pause` seconds more; the event is set once one is handled."""
+    real, handled = app.core.handle, asyncio.Event()
+
+    async def slow(event):  # noqa: ANN001, ANN202
+        actions = await real(event)
+        if getattr(event, "caught_up", False):
+            handled.set()
+            await asyncio.sleep(pause)
+        return actions
+
+    monkeypatch.setattr(app.core, "handle", slow)
+    return handled
+
+
 async def test_a_catch_up_stopped_by_a_close_goes_on_at_the_next_start(app, fake_discord, monkeypatch, caplog):
     """It stops between two messages (none is claimed and left unstored), and the next start picks up from the newest
     stored."""
@@ -260,16 +275,8 @@ async def test_a_catch_up_stopped_by_a_close_goes_on_at_the_next_start(app, fake
     await _before_the_restart(app, fake_discord)
     away = [f"11000000000000005{i}" for i in range(10, 16)]
     fake_discord.said_while_away(*[said(ext, HELP, f"message {ext[-2:]} about postgres") for ext in away])
-    real, handled = app.core.handle, asyncio.Event()
-
-    async def slow(event):  # noqa: ANN001, ANN202
-        actions = await real(event)
-        if getattr(event, "caught_up", False):
-            handled.set()
-            await asyncio.sleep(0.3)
-        return actions
-
-    monkeypatch.setattr(app.core, "handle", slow)
+    real = app.core.handle
+    handled = _slowed(app, monkeypatch, 0.3)
     async with running_bot(app, fake_discord):
         await asyncio.wait_for(handled.wait(), 30)
     assert "catching up Discord server 1100000000000000001 stopped with the bot; the next start goes on" in caplog.text
@@ -378,16 +385,7 @@ async def test_a_session_begun_anew_during_a_catch_up_is_caught_up_after_it(app,
     await _before_the_restart(app, fake_discord)
     first = [said(f"11000000000000005{i}", HELP, f"message {i} about postgres") for i in range(10, 13)]
     fake_discord.said_while_away(*first)
-    real, handled = app.core.handle, asyncio.Event()
-
-    async def slow(event):  # noqa: ANN001, ANN202
-        actions = await real(event)
-        if getattr(event, "caught_up", False):
-            handled.set()
-            await asyncio.sleep(0.2)
-        return actions
-
-    monkeypatch.setattr(app.core, "handle", slow)
+    handled = _slowed(app, monkeypatch, 0.2)
     async with running_bot(app, fake_discord) as bot:
         await asyncio.wait_for(handled.wait(), 30)
         between = said(str(discord.utils.time_snowflake(utcnow())), HELP, "said while the session was lost", by=PETRA)
