@@ -39,6 +39,17 @@ def storable(text: str | None) -> str:
 
 
 ID_CHARS = 64  # the external_id columns
+ROW_ID_MAX = 2**31 - 1  # the INTEGER primary keys
+
+
+def row_id(value: str) -> int | None:
+    """The row id a button carries ("42"), or None for any other value: digits of other scripts ("²", "٤٢", which
+    isdigit() takes and int() refuses), a number past an INTEGER key (PostgreSQL and SQLite refused it), thousands of
+    digits (past int()'s limit). A forged one raised there: a traceback, and "something went wrong" to the member."""
+    if not (isinstance(value, str) and 0 < len(value) <= 10 and value.isascii() and value.isdigit()):
+        return None
+    number = int(value)
+    return number if 0 < number <= ROW_ID_MAX else None
 
 
 def usable_id(value: object) -> bool:

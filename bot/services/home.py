@@ -18,7 +18,7 @@ from bot.db.mentoring import MentoringEnrolment
 from bot.db.models import Channel, Message
 from bot.messages import render
 from bot.repo import ensure_community, ensure_member
-from bot.safety import neutralise
+from bot.safety import neutralise, row_id
 from bot.services.mentoring_form import FORM_ACTION
 from bot.services.profile_skills import profile_skills
 
@@ -130,8 +130,9 @@ class HomeService:
                 member.available_for_intros = verb == "available"
                 return []
             if verb == "cap":
-                if event.value.isdigit() and 0 < int(event.value) <= 50:
-                    member.weekly_intro_cap = int(event.value)
+                cap = row_id(event.value)
+                if cap is not None and cap <= 50:
+                    member.weekly_intro_cap = cap
                 return []
         if verb in ("optout", "optin"):
             return await self._command(event, community_id, verb, "", member_id)

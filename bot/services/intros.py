@@ -25,7 +25,7 @@ from bot.db.models import Community, Member, Question
 from bot.events import utcnow
 from bot.messages import render
 from bot.repo import get_member, insert_ignore
-from bot.safety import echoed, neutralise
+from bot.safety import echoed, neutralise, row_id
 from bot.services.expertise import Suggestion
 
 if TYPE_CHECKING:
@@ -92,11 +92,12 @@ class IntroService:
 
     async def request(self, event: ev.ActionClicked, community_id: int) -> list[Action]:
         question_part, _, expert_user = event.value.partition(":")
-        if not question_part.isdigit() or not expert_user:
+        question_id = row_id(question_part)
+        if question_id is None or not expert_user:
             log.warning("malformed intro.request value %r", event.value[:100])
             return [self._reply(event, "That button is out of date; ask the question again.")]
         async with self.db.sessions() as session:
-            question = await session.get(Question, int(question_part))
+            question = await session.get(Question, question_id)
             asker = await get_member(session, community_id, event.user)
             expert = await get_member(session, community_id, expert_user)
         if question is None or question.community_id != community_id:
@@ -168,14 +169,14 @@ class IntroService:
     async def undelivered(self, action: DirectMessage) -> list[Action]:
         """The request never reached the expert (their DMs are closed): it ends as an unanswered one does, now
         rather than after the timeout, and the asker is offered the next expert (nobody learns why)."""
-        ident = action.key.partition(":")[2]
-        if not ident.isdigit():
+        ident = row_id(action.key.partition(":")[2])
+        if ident is None:
             return []
         now = self.clock()
         async with self.db.sessions.begin() as session:
-            if not await move(session, int(ident), IntroState.EXPIRED, now):
+            if not await move(session, ident, IntroState.EXPIRED, now):
                 return []  # answered meanwhile, or withdrawn
-            intro = await session.get(Intro, int(ident))
+            intro = await session.get(Intro, ident)
             question = await session.get(Question, intro.question_id) if intro.question_id else None
             asker = await session.get(Member, intro.asker_id) if intro.asker_id else None
         log.info("intro %d ended: the request could not be delivered to the expert", intro.id)
@@ -185,12 +186,13 @@ class IntroService:
         return [offer] if offer is not None else []
 
     async def decide(self, event: ev.ActionClicked, community_id: int, target: IntroState) -> list[Action]:
-        if not event.value.isdigit():
+        intro_id = row_id(event.value)
+        if intro_id is None:
             log.warning("malformed %s value %r", event.action, event.value[:100])
             return [self._reply(event, render("intro_closed"))]
         closed = [self._reply(event, render("intro_closed"))]
         async with self.db.sessions.begin() as session:
-            intro = await session.get(Intro, int(event.value))
+            intro = await session.get(Intro, intro_id)
             if intro is None:  # withdrawn with its expert (/forget-me)
                 return closed + self._settled(event, render("intro_settled_closed"))
             expert = await session.get(Member, intro.expert_id)
@@ -237,14 +239,14 @@ class IntroService:
     async def request_delivered(self, key: str, channel: str, message_ref: str) -> None:
         """The adapter sent the request to the expert (Core.delivered): where it is, so that it can be changed when
         the request expires or is withdrawn. A request withdrawn before its message was known is changed now."""
-        intro_id = key.partition(":")[2]
-        if not intro_id.isdigit():
+        intro_id = row_id(key.partition(":")[2])
+        if intro_id is None:
             log.warning("malformed intro key %r", key[:100])
             return
         async with self.db.sessions.begin() as session:
-            await session.execute(update(Intro).where(Intro.id == int(intro_id))
+            await session.execute(update(Intro).where(Intro.id == intro_id)
                                   .values(request_channel=channel[:64], request_ref=message_ref[:64]))
-            intro = await session.get(Intro, int(intro_id))
+            intro = await session.get(Intro, intro_id)
             community = await session.get(Community, intro.community_id) if intro is not None else None
         if intro is not None and intro.state == IntroState.WITHDRAWN.value:  # the asker left while it was sent
             await self.core.deliver(community.platform, [UpdateMessage(

@@ -28,7 +28,7 @@ from bot.db.models import Community, Member
 from bot.events import utcnow
 from bot.messages import render, template
 from bot.repo import ensure_community, ensure_member, insert_ignore
-from bot.safety import echoed, neutralise
+from bot.safety import echoed, neutralise, row_id
 from bot.services.mentoring_args import USAGE, EnrolmentError, JoinRequest, parse_join
 from bot.services.mentoring_cadence import Cadence, Period
 from bot.services.mentoring_form import CAPACITY, LEARN, ROLE, TEACH, TIMEZONE, FormErrors, parse_form
@@ -459,11 +459,12 @@ class MentoringService:
                 return [self._reply(event, "Done: you'll sit out this round and be back in the next one.")]
             if action == "form":  # the form opens on Slack and Discord; elsewhere, the command does it
                 return [self._reply(event, "Enrol with " + USAGE)]
-            if action not in ("met", "notmet") or not event.value.isdigit():
-                log.warning("unknown mentoring button %r (%r)", event.action, event.value)
-                return []
+            pairing_id = row_id(event.value)
+            if action not in ("met", "notmet") or pairing_id is None:
+                log.warning("unknown mentoring button %r (%r)", event.action[:100], event.value[:100])
+                return [self._reply(event, "That check-in isn't yours.")] if action in ("met", "notmet") else []
             pairing = await session.scalar(
-                select(Pairing).where(Pairing.id == int(event.value), Pairing.community_id == community_id)
+                select(Pairing).where(Pairing.id == pairing_id, Pairing.community_id == community_id)
             )
             if pairing is None or member.id not in (pairing.mentor_id, pairing.mentee_id):
                 return [self._reply(event, "That check-in isn't yours.")]

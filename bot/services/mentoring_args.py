@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from bot.safety import row_id
 from matching.pairing import ROLES
 from matching.timezones import UnknownTimezone, resolve_timezone
 
@@ -88,11 +89,11 @@ def parse_join(args: str) -> JoinRequest:
             raise EnrolmentError(str(exc)) from None
     capacity = None
     if "capacity" in values:
-        if not values["capacity"].isdigit() or not 1 <= int(values["capacity"]) <= MAX_CAPACITY:
+        capacity = row_id(values["capacity"])  # "²" is a digit to isdigit(), and no number to int()
+        if capacity is None or capacity > MAX_CAPACITY:
             raise EnrolmentError(
                 f"capacity is the number of mentees you can take per round, 1 to {MAX_CAPACITY}"
             )
-        capacity = int(values["capacity"])
     return JoinRequest(
         role=request.role, can_teach=teach, wants_to_learn=learn, timezone=tz, capacity=capacity
     )

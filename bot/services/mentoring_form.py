@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from bot.safety import row_id
 from bot.services.mentoring_args import MAX_CAPACITY, EnrolmentError, JoinRequest, split_topics
 from matching.pairing import ROLES
 from matching.timezones import UnknownTimezone, resolve_timezone
@@ -81,10 +82,10 @@ def parse_form(values: Mapping[str, str | None]) -> JoinRequest:
             errors[TIMEZONE] = str(exc)
     capacity = None
     if text(CAPACITY):
-        if not text(CAPACITY).isdigit() or not 1 <= int(text(CAPACITY)) <= MAX_CAPACITY:
+        capacity = row_id(text(CAPACITY))  # "²" is a digit to isdigit(), and no number to int()
+        if capacity is None or capacity > MAX_CAPACITY:
             errors[CAPACITY] = f"a whole number from 1 to {MAX_CAPACITY}"
-        else:
-            capacity = int(text(CAPACITY))
+            capacity = None
     if errors:
         raise FormErrors(errors)
     return JoinRequest(role=role, can_teach=topics[TEACH], wants_to_learn=topics[LEARN], timezone=timezone,

@@ -1,0 +1,42 @@
+"""The security audit's findings, as an attacker or a careless member would meet them: forged button values, text
+that makes the project's regexes take seconds, links that show one address and open another. On SQLite and
+PostgreSQL where the database is involved."""
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from adapters.console import ConsoleAdapter
+from bot.actions import Reply
+from tests.test_intros import _setup
+
+# Values a member can put in a forged click (a Discord client sending its own INTERACTION_CREATE, a Slack payload
+# replayed with another value): digits of other scripts, which str.isdigit() takes and int() refuses; numbers past
+# an INTEGER key; more digits than int() reads.
+FORGED_IDS = ("²", "٤٢", "99999999999999999999", "2147483648", "1" * 5000)
+
+
+async def test_forged_button_values_are_refused_with_one_line_not_a_traceback(app, tmp_path, caplog):
+    console, _ = await _setup(app, tmp_path)
+    caplog.set_level(logging.WARNING)
+    for forged in FORGED_IDS:
+        for line in (f"/click intro.request {forged}:UPG", f"/click intro.accept {forged}",
+                     f"/click intro.decline {forged}", f"/click mentoring.met {forged}"):
+            before = len(console.sent)
+            await console.say("UASK1", line)
+            out = console.sent[before:]
+            assert len(out) == 1 and isinstance(out[0], Reply), (line[:60], out)
+            assert "went wrong" not in out[0].doc.text, line[:60]
+        await console.say("UASK1", f"/click home.cap {forged}")  # nothing to say; nothing changed
+    assert "Traceback" not in caplog.text and "failed to handle" not in caplog.text, caplog.text[-2000:]
+
+
+@pytest.mark.parametrize("capacity", ["²", "99999999999999999999", "1" * 5000])
+async def test_a_forged_mentoring_capacity_is_told_not_a_traceback(app, capacity, caplog):
+    console = ConsoleAdapter(app.core.handle, community="T1")
+    caplog.set_level(logging.WARNING)
+    [out] = await console.say("petra", f"/mentoring join mentor teach: postgres tz: UTC capacity: {capacity}")
+    assert "capacity is the number of mentees" in out and "went wrong" not in out
+    assert "failed to handle" not in caplog.text
+
