@@ -40,3 +40,32 @@ async def test_a_forged_mentoring_capacity_is_told_not_a_traceback(app, capacity
     assert "capacity is the number of mentees" in out and "went wrong" not in out
     assert "failed to handle" not in caplog.text
 
+
+# Member text against the regexes that read every message (stored, quoted, titled): each was tried from every
+# character of a long run, so that the time grew with the square of the run. One such message took the bot's one event
+# loop for tens of seconds where it was stored (its link's title), quoted, or loaded into the corpus.
+SLOW_TEXTS = {
+    "a mention, then newlines": "<@U1>" + "\n" * 10_000 + "x https://example.com/page",
+    "a mention, spaces, a control character": "a <@U2>" + " " * 10_000 + "\x01x",
+    "a run of symbols": "/" * 20_000 + " x",
+    "control characters between spaces": "a" + " \x01" * 10_000 + "x",
+    "a comma, then control characters between spaces": "," + " \x01" * 10_000 + "x",
+}
+
+
+@pytest.mark.parametrize("name", SLOW_TEXTS)
+def test_no_regex_takes_long_on_a_long_run_in_a_message(name):
+    import time
+    from datetime import UTC, datetime
+
+    from bot.services.resources import shares_in
+    from matching.text import asks, carries_expertise, clean, is_thanks, links_only, shown
+
+    text = SLOW_TEXTS[name]
+    for read in (shown, clean, asks, is_thanks, carries_expertise, lambda t: links_only(t),
+                 lambda t: links_only(clean(t)),
+                 lambda t: shares_in(t, member_id=1, shared_at=datetime.now(UTC), message_id=None)):
+        started = time.perf_counter()
+        read(text)
+        assert time.perf_counter() - started < 1.0, (name, getattr(read, "__name__", read))
+
