@@ -218,3 +218,34 @@ def readable_url(url: str, limit: int = 80) -> str:
     tail = [p for p in parts.path.split("/") if p]
     shown = host + ("/…/" + tail[-1] if len(tail) > 1 else "/" + tail[0] if tail else "")
     return shown if len(shown) <= limit else shown[: limit - 1] + "…"
+
+
+# An address written in a link's title: with a scheme or "www." anywhere, or a bare domain as the whole title.
+_ADDRESS_IN_TITLE = re.compile(r"\b(?:[a-z][a-z0-9+.-]*://|www\.)([^\s/?#<>|\]\[()]+)", re.I)
+_DOMAIN_TITLE = re.compile(r"\s*((?:[\w-]+\.)+[a-z]{2,})(?::\d+)?(?:[/?#]\S*)?\s*", re.I)
+
+
+def _host_of(written: str) -> str:
+    host = written.rsplit("@", 1)[-1].split(":", 1)[0].strip(".").lower()
+    try:
+        host = host.encode("idna").decode("ascii")
+    except UnicodeError:
+        pass
+    return host.removeprefix("www.")
+
+
+def honest_title(title: str, link: str) -> str:
+    """A link's title as the bot shows it on the link: where the title names another address than the link's own
+    (a Slack `<https://evil.example|https://good.example>`, a Markdown `[paypal.com](https://evil.example)`, an unfurled
+    page titled with another site's address), the link's readable form instead. Shown as the link's label in a
+    digest, the title would say one address and open another."""
+    host = _host_of(urlsplit(link).hostname or "")
+    named = [m.group(1) for m in _ADDRESS_IN_TITLE.finditer(title or "")]
+    whole = _DOMAIN_TITLE.fullmatch(title or "")
+    if whole:
+        named.append(whole.group(1))
+    for written in named:
+        other = _host_of(written)
+        if other and other != host and not host.endswith("." + other):
+            return readable_url(link)
+    return title

@@ -4,12 +4,22 @@ PostgreSQL where the database is involved."""
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 import pytest
+from sqlalchemy import select
 
 from adapters.console import ConsoleAdapter
+from adapters.discord.render import render_document
 from bot.actions import Reply
+from bot.db.models import Community
+from tests import test_slack_app
+from tests.exports import TEAM
 from tests.test_intros import _setup
+from tests.test_slack_app import fresh
+from tests.test_slack_features import NOW, Clock, at, resource_lines
+
+slack = test_slack_app.slack  # the fixture: the real AsyncApp in HTTP mode against the fake Slack
 
 # Values a member can put in a forged click (a Discord client sending its own INTERACTION_CREATE, a Slack payload
 # replayed with another value): digits of other scripts, which str.isdigit() takes and int() refuses; numbers past
@@ -69,3 +79,33 @@ def test_no_regex_takes_long_on_a_long_run_in_a_message(name):
         read(text)
         assert time.perf_counter() - started < 1.0, (name, getattr(read, "__name__", read))
 
+
+
+async def test_a_digest_link_never_shows_another_address_than_it_opens(slack):
+    """A member's link label (Slack's `<https://evil.example/login|https://use-the-index-luke.com/sql>`, a Markdown
+    `[paypal.com](https://evil.example/pay)` on Discord) was the digest's link text: it read one address and opened
+    another."""
+    at(Clock(NOW), slack)
+    for hours, text in ((3, "The best intro to indexes: <https://evil.example/login|https://use-the-index-luke.com/sql>"),
+                        (2, "Pay your dues here: [paypal.com](https://evil.example/pay)")):
+        ts = f"{(NOW - timedelta(hours=hours)).timestamp():.6f}"
+        assert await slack.event(fresh("event_message.json", ts=ts, event_ts=ts, text=text)) == 200
+        await slack.adapter.idle()
+        reaction = fresh("event_reaction_added.json", event_ts=ts)  # a signal: worth a digest
+        reaction["event"]["item"].update(channel="C0GENERAL", ts=ts)
+        assert await slack.event(reaction) == 200
+    await slack.adapter.idle()
+    lines = resource_lines(await slack.command("UASK2", "/digest", "preview"))
+    assert "<https://evil.example/login|evil.example/login>" in lines, lines
+    assert "<https://evil.example/pay|evil.example/pay>" in lines, lines
+    assert "use-the-index-luke.com" not in lines and "paypal.com" not in lines, lines
+    # Discord renders the same document: its masked links read as they go.
+    doc = await slack.app.digests.preview(await _community_id(slack.app, TEAM))
+    rendered = "\n".join(e.description or "" for e in render_document(doc).embeds)
+    assert "(https://evil.example/login)" in rendered and "use-the-index-luke.com" not in rendered, rendered
+    assert "paypal" not in rendered, rendered
+
+
+async def _community_id(app, external_id: str) -> int:
+    async with app.db.sessions() as session:
+        return await session.scalar(select(Community.id).where(Community.external_id == external_id))

@@ -15,7 +15,7 @@ import numpy as np
 from bot.actions import Document, Evidence, ResourceItem, Section
 from bot.messages import render
 from bot.safety import neutralise
-from bot.urls import registered_domains
+from bot.urls import honest_title, registered_domains
 from matching.text import clean, tokens
 
 # Reactions that mean "keep this" (Slack names and Discord emoji), and approval ones.
@@ -244,8 +244,9 @@ def to_document(content: DigestContent, *, now: datetime) -> Document:
             # A link only /saved (no message shares it) has nobody who shared it: "shared by  · saved by 1".
             who = (f"shared by {c.sharer}" if c.sharer else "") + (f" in #{c.channel}" if c.channel else "")
             note = " · ".join(part for part in (who.strip(), why(c), f"note: “{c.note}”" if c.note else "") if part)
-            resources.append(ResourceItem(title=neutralise(c.title), url=c.link, note=neutralise(note),
-                                          permalink=c.permalink))
+            # Its title is the link's label: one naming another address would hide where the link goes.
+            resources.append(ResourceItem(title=neutralise(honest_title(c.title, c.link)), url=c.link,
+                                          note=neutralise(note), permalink=c.permalink))
         sections.append(Section(heading=neutralise(label), resources=tuple(resources)))
     if content.questions:
         quotes = tuple(Evidence(neutralise(f"“{q.text}” ({q.asker} in #{q.channel}, {_ago(q.asked_at, now)})"),
