@@ -109,3 +109,51 @@ async def test_a_digest_link_never_shows_another_address_than_it_opens(slack):
 async def _community_id(app, external_id: str) -> int:
     async with app.db.sessions() as session:
         return await session.scalar(select(Community.id).where(Community.external_id == external_id))
+
+
+async def test_one_asker_cannot_use_up_the_experts_intro_caps(app, tmp_path):
+    """Each request takes a place in its expert's weekly cap: a member clicking every "Request intro" of question after
+    question left no expert for anyone else that week. An asker has at most 3 requests waiting for an answer, and sends
+    at most 10 a week."""
+    from datetime import timedelta
+
+    from bot.actions import DirectMessage
+    from tests.test_intros import T0, _act, _ask, _button
+
+    console, _ = await _setup(app, tmp_path)
+    for expert in ("UPG", "UK8S", "UCSS", "UREG", "UASK2"):
+        await _act(console, expert, "/click home.cap 50")
+    requested: list[DirectMessage] = []
+    for n, question in enumerate(("postgres index", "kubernetes rollback", "css grid", "postgres vacuum")):
+        console.clock = lambda n=n: T0 + timedelta(minutes=n)
+        expert, value = (await _ask(console, "UASK1", f"who knows {question}?"))[0]
+        out = await _act(console, "UASK1", f"/click intro.request {value}")
+        if n < 3:
+            requested += [a for a in out if isinstance(a, DirectMessage) and a.user == expert]
+            assert len(requested) == n + 1, out
+        else:  # the fourth waits for an answer to one of the three
+            [refused] = out
+            assert "3 intro requests waiting for an answer" in refused.doc.text, refused.doc.text
+    await _act(console, requested[0].user, f"/click intro.decline {_button(requested[0], 'intro.decline')}")
+    out = await _act(console, "UASK1", f"/click intro.request {value}")
+    assert any(isinstance(a, DirectMessage) and a.user == expert for a in out), out
+
+    # Answered as fast as they are sent, ten a week.
+    sent = 4
+    for n in range(20):
+        console.clock = lambda n=n: T0 + timedelta(hours=1, minutes=n)
+        for request in [a for a in out if isinstance(a, DirectMessage) and _has(a, "intro.decline")]:
+            await _act(console, request.user, f"/click intro.decline {_button(request, 'intro.decline')}")
+        cards = await _ask(console, "UASK1", f"who knows postgres index tuning {n}?")
+        out = await _act(console, "UASK1", f"/click intro.request {cards[0][1]}")
+        if any(isinstance(a, DirectMessage) and _has(a, "intro.decline") for a in out):
+            sent += 1
+            continue
+        [refused] = out
+        assert "10 intro requests this week" in refused.doc.text, refused.doc.text
+        break
+    assert sent == 10
+
+
+def _has(action, name: str) -> bool:  # noqa: ANN001
+    return any(b.action == name for section in action.doc.sections for b in section.buttons)

@@ -16,6 +16,11 @@ CASCADE = "CASCADE"
 SET_NULL = "SET NULL"
 # The weekly intro cap counts the requests an expert received in this window.
 INTRO_CAP_WINDOW = timedelta(days=7)
+# What one asker may send: requests waiting for an answer at once, and requests in the cap window. Each request takes
+# a place in its expert's weekly cap, so a member clicking every "Request intro" of question after question used up
+# the community's experts for everyone else (security audit).
+ASKER_OPEN_REQUESTS = 3
+ASKER_WEEKLY_REQUESTS = 10
 
 
 class IntroState(StrEnum):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select, update
@@ -20,7 +20,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot import events as ev
 from bot import metrics
 from bot.actions import Action, Button, DirectMessage, Document, Evidence, OpenGroup, Reply, Section, UpdateMessage
-from bot.db.intros import INTRO_CAP_WINDOW, TRANSITIONS, Intro, IntroState, NotMyArea, topic_key
+from bot.db.intros import (
+    ASKER_OPEN_REQUESTS,
+    ASKER_WEEKLY_REQUESTS,
+    INTRO_CAP_WINDOW,
+    TRANSITIONS,
+    Intro,
+    IntroState,
+    NotMyArea,
+    topic_key,
+)
 from bot.db.models import Community, Member, Question
 from bot.events import utcnow
 from bot.messages import render
@@ -121,6 +130,10 @@ class IntroService:
             # every request stored before it, and one over the cap is rolled back. Whether they still take requests
             # is read there too: an opt-out or /forget-me that came after the check above (its member update waits
             # for this lock, or this waits for it) was followed by this request, reaching someone who had just left.
+            # The asker's row too, in one order with the expert's (two members asking each other at once wait, not
+            # deadlock): their requests are counted below, after this one's insert, as the expert's are.
+            await session.execute(select(Member.id).where(Member.id.in_((asker.id, expert.id)))
+                                  .order_by(Member.id).with_for_update(key_share=True))
             cap, consents, available, deactivated = (await session.execute(
                 select(Member.weekly_intro_cap, Member.profiling_consent, Member.available_for_intros,
                        Member.deactivated).where(Member.id == expert.id).with_for_update(key_share=True))).one()
@@ -145,6 +158,9 @@ class IntroService:
             if received > (cap or self.expertise.weekly_intro_cap):
                 await session.rollback()
                 return [self._reply(event, render("intro_unavailable", expert=neutralise(expert.name)))]
+            if refused := await self._over_asker_caps(session, asker.id, event.time):
+                await session.rollback()
+                return [self._reply(event, refused)]
             intro_id = await session.scalar(select(Intro.id).where(Intro.question_id == question.id,
                                                                    Intro.expert_id == expert.id))
         log.info("intro %d requested (community %d)", intro_id, community_id)
@@ -165,6 +181,23 @@ class IntroService:
                                       question=_shown(question.text))),
             DirectMessage(community=event.community, user=expert.external_id, doc=ask, key=f"intro:{intro_id}"),
         ]
+
+    async def _over_asker_caps(self, session: AsyncSession, asker_id: int, now: datetime) -> str | None:
+        """Why the request just stored is one too many for its asker (ASKER_OPEN_REQUESTS waiting for an answer,
+        ASKER_WEEKLY_REQUESTS in the cap window), or None."""
+        waiting = await session.scalar(select(func.count(Intro.id)).where(
+            Intro.asker_id == asker_id, Intro.state == IntroState.REQUESTED.value))
+        if waiting > ASKER_OPEN_REQUESTS:
+            hours = self.timeout.total_seconds() / 3600
+            return render("intro_asker_waiting", open=waiting - 1, hours=f"{hours:g}")
+        sent = list(await session.scalars(select(Intro.created_at).where(
+            Intro.asker_id == asker_id, Intro.created_at >= now - INTRO_CAP_WINDOW).order_by(Intro.created_at)))
+        if len(sent) > ASKER_WEEKLY_REQUESTS:
+            first = sent[-ASKER_WEEKLY_REQUESTS - 1]  # the oldest that counts, once this one is left out
+            first = first if first.tzinfo else first.replace(tzinfo=UTC)
+            when = (first + INTRO_CAP_WINDOW).strftime("%b %-d, %H:%M UTC")
+            return render("intro_asker_weekly", sent=len(sent) - 1, when=when)
+        return None
 
     async def undelivered(self, action: DirectMessage) -> list[Action]:
         """The request never reached the expert (their DMs are closed): it ends as an unanswered one does, now
