@@ -157,3 +157,20 @@ async def test_one_asker_cannot_use_up_the_experts_intro_caps(app, tmp_path):
 
 def _has(action, name: str) -> bool:  # noqa: ANN001
     return any(b.action == name for section in action.doc.sections for b in section.buttons)
+
+
+async def test_a_members_name_is_no_masked_link_in_the_bots_discord_messages(app, tmp_path):
+    """A display name "[Asha](https://evil.example/a)" (Discord shows names as typed) was written into the intro the
+    bot opens as it was: a link of the bot's, reading "Asha", to evil.example."""
+    from tests.test_intros import _act, _ask, _button
+
+    console, _ = await _setup(app, tmp_path)
+    spoof = "[Asha](https://evil.example/a)"
+    await console.say("UASK1", "/me", user_name=spoof)  # the name the platform gives with each command
+    cards = await _ask(console, "UASK1", "who knows why postgres ignores my index?")
+    await console.say("UASK1", f"/click intro.request {cards[0][1]}")
+    request = console.sent[-1]
+    out = await _act(console, "UPG", f"/click intro.accept {_button(request, 'intro.accept')}")
+    contents = [render_document(a.doc).content for a in out if hasattr(a, "doc")]
+    assert any("Asha" in c for c in contents), contents
+    assert not any("](https://evil.example" in c for c in contents), contents

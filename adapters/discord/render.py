@@ -63,6 +63,13 @@ class Rendered:
         }
 
 
+def _own_words(text: str) -> str:
+    """The bot's own words (a document's text, a section's), with the members' names and topics in them: a masked
+    link there is a member's (a display name "[Asha](https://evil.example)"), never the bot's, and is broken apart.
+    Slack's renderer escapes the same text (adapters.slack.blocks.escape)."""
+    return text.replace("](", "]\u200b(")
+
+
 def _as_text(text: str) -> str:
     """Text shown as typed, markdown inert: a member's `[docs](https://…)` is no link of the bot's, and a quote
     cut after a ``` opens no code block that takes the card's links with it. escape_markdown alone reads
@@ -107,7 +114,7 @@ def _resource_line(item: ResourceItem) -> str:
 def _section_embeds(section: Section, first_rank: int) -> list[discord.Embed]:
     embeds = []
     if section.heading or section.text or section.quotes:
-        lines = ([section.text] if section.text else []) + [_quote_line(q) for q in section.quotes]
+        lines = ([_own_words(section.text)] if section.text else []) + [_quote_line(q) for q in section.quotes]
         description = "\n".join(lines)
         embeds.append(
             discord.Embed(
@@ -184,5 +191,5 @@ def render_document(doc: Document, *, guild: str | None = None) -> Rendered:
             total = 0
         pages[-1].append(embed)
         total += len(embed)
-    return Rendered(content=_cut(doc.text, MAX_CONTENT), embeds=pages[0], view=_view(_buttons(doc), guild),
+    return Rendered(content=_cut(_own_words(doc.text), MAX_CONTENT), embeds=pages[0], view=_view(_buttons(doc), guild),
                     more=pages[1:])
