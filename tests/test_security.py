@@ -15,6 +15,7 @@ from bot.actions import Reply
 from bot.db.models import Community
 from tests import test_slack_app
 from tests.exports import TEAM
+from tests.slack_fake import sign
 from tests.test_intros import _setup
 from tests.test_slack_app import fresh
 from tests.test_slack_features import NOW, Clock, at, resource_lines
@@ -174,3 +175,24 @@ async def test_a_members_name_is_no_masked_link_in_the_bots_discord_messages(app
     contents = [render_document(a.doc).content for a in out if hasattr(a, "doc")]
     assert any("Asha" in c for c in contents), contents
     assert not any("](https://evil.example" in c for c in contents), contents
+
+
+async def test_a_malformed_body_to_the_http_endpoint_is_refused_without_a_traceback(slack, caplog):
+    """Bolt reads the body before it checks the signature: anyone reaching /slack/events with a body that is not
+    JSON (or a JSON list, or a form whose payload is not JSON) got a 500, and the log a traceback per request."""
+    caplog.set_level(logging.INFO)
+    form = "application/x-www-form-urlencoded"
+    bodies = [("{not json", "application/json"), ("[]", "application/json"), ("\u00ff\u00fe", "application/json"),
+              ("payload=%7Bnot", form), ("payload=%5B%5D", form)]
+    for body, content_type in bodies:
+        for headers in ({}, sign("not-the-secret", body)):
+            async with slack.http.post(slack.url, data=body.encode(), headers={"Content-Type": content_type,
+                                                                               **headers}) as response:
+                assert response.status in (400, 401), (body, response.status)
+    big = "x" * (2 * 1024 * 1024)
+    async with slack.http.post(slack.url, data=big, headers={"Content-Type": "application/json"}) as response:
+        assert response.status == 413
+    await slack.adapter.idle()
+    assert "Traceback" not in caplog.text and "Error handling request" not in caplog.text, caplog.text[-3000:]
+    assert slack.fake.of("chat.postMessage") == []
+    assert await slack.event(fresh("event_message_im.json")) == 200  # a genuine request still works

@@ -7,6 +7,8 @@ from collections.abc import Awaitable
 from typing import TYPE_CHECKING, TypeVar
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
+from slack_bolt.request.internals import parse_body
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
@@ -57,9 +59,27 @@ def web_client(token: str, api_url: str | None = None, *, rate_limit_retries: in
     ], **kwargs)
 
 
+@web.middleware
+async def malformed_refused(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A body bolt cannot read (not UTF-8, not JSON where JSON is due, a JSON list) is refused with 400 and one log
+    line. Bolt reads the body before it checks the signature, and raised: anyone who could reach the endpoint made it
+    answer 500 and log a traceback per request (security audit)."""
+    if request.method == "POST" and request.path == EVENTS_PATH:
+        try:
+            readable = isinstance(parse_body(await request.text(), request.headers.get("Content-Type")), dict)
+        except (ValueError, UnicodeDecodeError):  # json.JSONDecodeError is a ValueError
+            readable = False
+        if not readable:
+            log.warning("malformed request to %s refused (%s, %d bytes)", EVENTS_PATH,
+                        request.headers.get("Content-Type", "no content type")[:60], request.content_length or 0)
+            return web.Response(status=400, text="malformed body")
+    return await handler(request)
+
+
 async def serve_http(adapter: SlackAdapter, *, port: int, host: str = "0.0.0.0") -> tuple[web.AppRunner, int]:
     """Serve bolt's endpoint (events, commands and interactivity; signatures verified) and /healthz."""
     webapp = adapter.bolt.web_app(path=EVENTS_PATH, port=port)
+    webapp.middlewares.append(malformed_refused)
 
     async def healthz(_: web.Request) -> web.Response:  # as the ops server's: the database and Slack, 200 or 503
         ok, body = await adapter.app.health.report()
