@@ -196,3 +196,26 @@ async def test_a_malformed_body_to_the_http_endpoint_is_refused_without_a_traceb
     assert "Traceback" not in caplog.text and "Error handling request" not in caplog.text, caplog.text[-3000:]
     assert slack.fake.of("chat.postMessage") == []
     assert await slack.event(fresh("event_message_im.json")) == 200  # a genuine request still works
+
+
+async def test_a_button_of_another_community_changes_nothing_there(app, tmp_path):
+    """Two workspaces in one database, the same member ids in both (a Discord user is one id in every server): a click
+    in the second naming the first's question or intro is refused, and the first's intro stays as it was."""
+    from bot.db.intros import Intro, IntroState
+    from tests.test_intros import _act, _ask, _button
+
+    first, _ = await _setup(app, tmp_path)
+    cards = await _ask(first, "UASK1", "who knows why postgres ignores my index?")
+    await _act(first, "UASK1", f"/click intro.request {cards[0][1]}")
+    intro_id = _button(first.sent[-1], "intro.accept")
+    other = ConsoleAdapter(app.core.handle, community="T-OTHER", platform="slack", clock=first.clock)
+    for user, line, said in (("UPG", f"/click intro.accept {intro_id}", "isn't addressed to you"),
+                             ("UPG", f"/click intro.decline {intro_id}", "isn't addressed to you"),
+                             ("UASK1", f"/click intro.request {cards[1][1]}", "question is gone")):
+        [reply] = await _act(other, user, line)
+        assert said in reply.doc.text, (line, reply.doc.text)
+    await other.say("UASK1", "/mentoring status")  # a member there now
+    [reply] = await _act(other, "UASK1", f"/click mentoring.met {intro_id}")  # (no pairing there has that id)
+    assert "isn't yours" in reply.doc.text
+    async with app.db.sessions() as session:
+        assert (await session.get(Intro, int(intro_id))).state == IntroState.REQUESTED.value
