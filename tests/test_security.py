@@ -219,3 +219,21 @@ async def test_a_button_of_another_community_changes_nothing_there(app, tmp_path
     assert "isn't yours" in reply.doc.text
     async with app.db.sessions() as session:
         assert (await session.get(Intro, int(intro_id))).state == IntroState.REQUESTED.value
+
+
+def test_a_bracket_in_a_shared_link_ends_no_discord_link_early():
+    """A link's "#/" fragment is kept (single-page apps address content with it), brackets and all: on Discord its ")"
+    ended the digest's link, and the rest, "[Login](https://evil.example/x)", was a masked link of the bot's."""
+    from datetime import UTC, datetime
+
+    from bot.services.digest_compose import Candidate, DigestContent, to_document
+    from bot.services.resources import shares_in
+
+    [share] = shares_in("the docs: https://good.example/#/)[Login](https://evil.example/x", member_id=1,
+                        shared_at=datetime(2024, 3, 5, tzinfo=UTC), message_id=None)
+    content = DigestContent(period="Mar 4 – Mar 11, 2024", groups=[("Docs", [Candidate(
+        resource_id=1, title=share.title, link=share.link, sharer="Petra", reactions=2,
+        permalink="https://discord.com/channels/1/2/3#)[x](https://evil.example/y)")])], questions=[])
+    rendered = "\n".join(e.description or "" for e in render_document(to_document(content, now=NOW)).embeds)
+    assert "](https://evil.example" not in rendered and "[Login]" not in rendered, rendered
+    assert "(https://good.example/#/%29%5BLogin%5D%28https://evil.example/x" in rendered, rendered

@@ -78,9 +78,16 @@ def _as_text(text: str) -> str:
     return "\\[".join(discord.utils.escape_markdown(part) for part in text.split("["))
 
 
+def _target(url: str) -> str:
+    """A link's address as a Markdown link's target: its brackets percent-encoded (the same address to a browser). A
+    ")" ended the target early, and what followed it in a member's link (a fragment "#/)[Login](https://evil.example)")
+    was a masked link of the bot's, its label the member's."""
+    return url.replace("(", "%28").replace(")", "%29").replace("[", "%5B").replace("]", "%5D")
+
+
 def _quote_line(evidence: Evidence) -> str:
     """Each quote cut on its own, so that its link survives."""
-    link = f" ([message]({evidence.permalink}))" if evidence.permalink else ""
+    link = f" ([message]({_target(evidence.permalink)}))" if evidence.permalink else ""
     return f"• {_as_text(_cut(evidence.text, MAX_EVIDENCE))}{link}"
 
 
@@ -103,11 +110,11 @@ def _resource_line(item: ResourceItem) -> str:
     """Title and note are the members' words (a link's label, the words around it, a /save note). In the label
     a `]` is escaped too: it would end the label early, and a `(https://…)` after it would be the link."""
     label = _as_text(item.title or item.url).replace("]", "\\]")
-    line = f"• [{label}]({item.url})"
+    line = f"• [{label}]({_target(item.url)})"
     if item.note:
         line += f" — {_as_text(item.note)}"
     if item.permalink:
-        line += f" · [discussion]({item.permalink})"
+        line += f" · [discussion]({_target(item.permalink)})"
     return line
 
 
