@@ -7,7 +7,7 @@ import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -101,6 +101,10 @@ _END = r"[\s!?.,:;()\-]*(?::\w+:[\s!.]*)*$"  # punctuation, emoji codes (Slack's
 _SMALL_TALK = re.compile(r"^(?:hi|hello|hey|yo|thanks?(?: you)?(?: (?:so much|a lot|again))?|thx|ty|cheers|ok(?:ay)?|"
                          r"cool|great|nice|good (?:morning|afternoon|evening|night)|bye)" + _END, re.I)
 _HELP = re.compile(r"^(?:help|what can you do|what do you do|how do(?:es this| you| i use you)? work)" + _END, re.I)
+
+# Questions one member may ask in ASK_WINDOW: far more than anyone asks by hand (see Core._asked_too_often).
+ASKS_PER_HOUR = 30
+ASK_WINDOW = timedelta(hours=1)
 
 Handler = Callable[[ev.CommandInvoked, int, int], Awaitable[list[Action]]]
 ClickHandler = Callable[[ev.ActionClicked, int], Awaitable[list[Action]]]
@@ -583,6 +587,8 @@ class Core:
 
     # -- asking ------------------------------------------------------------------------------------
     async def _answer(self, event: ev.Event, scope: Scope, topic: str) -> Action:
+        if refused := await self._asked_too_often(scope.member_id, event.time):
+            return self._reply(event, refused)
         started = time.perf_counter()
         suggestions = await self.expertise.rank(scope.community_id, topic, asker=event.user, top=5,
                                                 now=event.time, channel=event.channel or None)
@@ -596,6 +602,20 @@ class Core:
             Section(text=render("ask_opted_out", optin=command(event.platform, "optin"))),)
         return self._reply(event, f"People who can likely help with “{shown}”:",
                            Section(experts=expert_cards(suggestions, question_id)), *why_no_intros)
+
+    async def _asked_too_often(self, member_id: int, now: datetime) -> str | None:
+        """Why a member's question is not answered now: ASKS_PER_HOUR kept in the hour before it. Each ask ranks the
+        whole community's history, and nothing stopped a member (or their script) asking without pause, slowing every
+        other member's answers (security audit). Counted from the questions kept (an opted-out asker's are not)."""
+        async with self.db.sessions() as session:
+            asked = list(await session.scalars(
+                select(Question.created_at).where(Question.asker_id == member_id,
+                                                  Question.created_at > now - ASK_WINDOW)
+                .order_by(Question.created_at.desc()).limit(ASKS_PER_HOUR)))
+        if len(asked) < ASKS_PER_HOUR:
+            return None
+        oldest = asked[-1] if asked[-1].tzinfo else asked[-1].replace(tzinfo=UTC)
+        return render("ask_too_often", asked=len(asked), when=(oldest + ASK_WINDOW).strftime("%H:%M UTC"))
 
     async def _keep_question(self, event: ev.Event, scope: Scope, topic: str,
                              suggestions: list[Suggestion]) -> int | None:

@@ -221,6 +221,27 @@ async def test_a_button_of_another_community_changes_nothing_there(app, tmp_path
         assert (await session.get(Intro, int(intro_id))).state == IntroState.REQUESTED.value
 
 
+async def test_a_member_asking_without_pause_is_told_to_wait(app, tmp_path):
+    """Each question ranks the whole community's history: a member (or their script) asking without pause slowed
+    every other member's answers. 30 questions an hour are answered; the next is told when to ask again."""
+    from datetime import timedelta
+
+    from tests.test_intros import T0
+
+    console, _ = await _setup(app, tmp_path)
+    for n in range(30):
+        console.clock = lambda n=n: T0 + timedelta(minutes=n)
+        [answer] = await console.say("UASK1", f"/whoknows postgres index {n}")
+        assert "People who can likely help" in answer, (n, answer)
+    [refused] = await console.say("UASK1", "/whoknows postgres vacuum")
+    assert "30 questions in the last hour" in refused and "10:00 UTC" in refused, refused
+    [other] = await console.say("UASK2", "who knows postgres vacuum?")  # another member is answered
+    assert "People who can likely help" in other
+    console.clock = lambda: T0 + timedelta(hours=1)
+    [answer] = await console.say("UASK1", "/whoknows postgres vacuum")
+    assert "People who can likely help" in answer, answer
+
+
 def test_a_bracket_in_a_shared_link_ends_no_discord_link_early():
     """A link's "#/" fragment is kept (single-page apps address content with it), brackets and all: on Discord its ")"
     ended the digest's link, and the rest, "[Login](https://evil.example/x)", was a masked link of the bot's."""
