@@ -361,7 +361,7 @@ def eval_cmd(
             is_slack = False
             if not (path.is_file() and path.suffix.lower() == ".json"):  # one DiscordChatExporter file
                 source = ExportSource(path)
-                is_slack = source.exists("users.json") or source.exists("channels.json")
+                is_slack = any(source.exists(n) for n in ("users.json", "org_users.json", "channels.json"))
                 source.close()
             if is_slack:
                 report = await app.importer.import_slack(path, team=team, progress=progress_bar)

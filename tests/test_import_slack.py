@@ -661,3 +661,26 @@ async def test_a_channel_named_as_no_folder_is_looked_for_by_its_id_only(app, tm
     async with app.db.sessions() as s:
         beside = select(func.count()).select_from(Message).where(Message.text == "not of this export")
         assert await s.scalar(beside) == 0
+
+
+async def test_an_enterprise_grid_export_reads_its_members_from_org_users_json(app, tmp_path):
+    """An Enterprise Grid organisation's export lists its members in org_users.json, not users.json (Slack's "How to
+    read Slack data exports"): it was read as an export without a member list, every member shown by their id
+    ("the export has no users.json: 6 member(s) are shown by their ids"), its bots taken for people."""
+    root = write_slack_export(tmp_path / "grid", USERS, THREADS)
+    users = json.loads((root / "users.json").read_text())
+    for u in users:
+        u["enterprise_user"] = {"id": u["id"], "enterprise_id": "E0ORG", "teams": [TEAM]}
+    users[-1]["is_bot"] = True  # Reggie, a bot of the organisation
+    (root / "org_users.json").write_text(json.dumps(users))
+    (root / "users.json").unlink()
+    zipped = _zip(root, tmp_path / "grid.zip", prefix="Org export Dec 2026/")
+    report = await app.importer.import_slack(zipped)
+    assert (report.errors, report.community) == ([], f"slack:{TEAM}")
+    assert not any("shown by their ids" in note for note in report.notes), report.notes
+    async with app.db.sessions() as s:
+        members = {m.external_id: (m.name, m.is_bot) for m in await s.scalars(select(Member))}
+    assert members["UPG"] == ("Petra", False) and members["UREG"] == ("Reggie", True)
+    assert "UREG" not in await _top(app, "good lunch place near the office", asker="UASK1")
+    with pytest.raises(UserError, match="is a Slack export"):  # given to the other importer, it is pointed here
+        await app.importer.import_discord([root])

@@ -231,7 +231,7 @@ class DiscordExport:
             source, names = ExportSource(path.parent), [path.name]
         else:
             source = ExportSource(path)  # a folder or a .zip archive
-            if source.exists("users.json") and source.exists("channels.json"):
+            if (source.exists("users.json") or source.exists("org_users.json")) and source.exists("channels.json"):
                 source.close()
                 raise UserError(f"{path} is a Slack export: import it with `connective import slack`")
             names = source.files(".json")

@@ -35,6 +35,9 @@ DELETION_SUBTYPES = frozenset({"tombstone", "message_deleted"})
 # Direct messages, one to one and in groups: members' own conversations, never imported (--include-private or not), as
 # the live bot never stores a DM.
 DIRECT_LISTS = ("dms.json", "mpims.json")
+# The member lists: a workspace's export has users.json, an Enterprise Grid organisation's has org_users.json (Slack's
+# "How to read Slack data exports"); where both are, users.json's entry of a member wins.
+USER_LISTS = ("users.json", "org_users.json")
 
 
 # Link-preview fields the import reads; any other attachment field is left out of the parsed message.
@@ -224,7 +227,7 @@ class SlackExport:
 
     def __init__(self, path: Path, *, team: str | None = None, include_private: bool = False) -> None:
         self.source = ExportSource(path)
-        if not (self.source.exists("users.json") or self.source.exists("channels.json")):
+        if not any(self.source.exists(name) for name in (*USER_LISTS, "channels.json")):
             self.source.close()
             raise UserError(f"{path}: not a Slack export (no users.json or channels.json found); "
                             "DiscordChatExporter files are imported with `connective import discord`")
@@ -238,22 +241,23 @@ class SlackExport:
         self.deleted: dict[str, list[str]] = {}  # channel id -> ts of the messages the export shows deleted
 
     def read_users(self) -> dict[str, dict]:
-        """The members users.json lists, and the workspace (team) it names unless --team did. A missing or
-        damaged users.json is no reason to stop: messages name their authors too (and, most often, the workspace)."""
+        """The members users.json (or an Enterprise Grid export's org_users.json) lists, and the workspace (team) it
+        names unless --team did. A missing or damaged list is no reason to stop: messages name their authors too
+        (and, most often, the workspace)."""
         people: dict[str, dict] = {}
         teams: Counter[str] = Counter()  # a shared channel's export lists other organisations' members too
-        users: Any = []
-        self.users_json = "missing"
-        if self.source.exists("users.json"):
+        users: list[Any] = []
+        lists = [name for name in USER_LISTS if self.source.exists(name)]
+        self.users_json = "damaged" if lists else "missing"
+        for name in lists:
             try:
-                users = self.source.read_json("users.json")
+                users += listed(self.source.read_json(name))
                 self.report.files += 1
                 self.users_json = "read"
             except DamagedFile as exc:  # the rest is imported without it
                 self.report.damaged(str(exc))
-                self.users_json = "damaged"
-        for u in listed(users):
-            if not isinstance(u, dict) or not usable_id(u.get("id")):
+        for u in users:
+            if not isinstance(u, dict) or not usable_id(u.get("id")) or str(u["id"]) in people:
                 continue
             u = {**u, "id": str(u["id"])}  # a converter may write ids as numbers
             self.users[u["id"]] = u

@@ -31,9 +31,10 @@ def is_mac_metadata(name: str) -> bool:
 
 def export_root(names: list[str]) -> str:
     """The folder of an archive that holds the export ("" or "Export Nov 2023/"): the one with the shallowest
-    users.json or channels.json, as an archive of the export's folder has it under one top folder."""
+    users.json, org_users.json (Enterprise Grid) or channels.json, as an archive of the export's folder has it under
+    one top folder."""
     found = [PurePosixPath(n) for n in names if not is_mac_metadata(n)
-             and PurePosixPath(n).name in ("users.json", "channels.json")]
+             and PurePosixPath(n).name in ("users.json", "org_users.json", "channels.json")]
     if not found:
         return ""
     root = min(found, key=lambda p: len(p.parts)).parent
