@@ -529,6 +529,21 @@ def test_eval_says_what_it_found_when_there_is_nothing_to_evaluate(tmp_path):
     assert "--community" not in out.stderr and "No such option" not in out.stderr, out.stderr[-2000:]
 
 
+def test_eval_of_a_history_without_threads_says_there_is_nothing_it_can_measure(tmp_path):
+    """A community that never used threads (or replies) gives eval no question with an answer. It worked for a while,
+    then printed "0 later questions", an empty table and "a longer history gives some, or try another --cut": neither
+    does. It says why at once now, as an error."""
+    from tests.exports import THREADS, USERS, write_slack_export
+
+    # 68 messages, none in a thread: each of the example conversations written as messages of the channel.
+    export = write_slack_export(tmp_path / "flat", USERS, [[m] for thread in THREADS * 4 for m in thread])
+    out = run("eval", str(export))
+    assert out.returncode == 2 and out.stdout == "", out.stdout
+    assert out.stderr.startswith("error: nothing to evaluate: none of the 68 messages replies to someone else's "
+                                 "conversation"), out.stderr[-2000:]
+    assert "--cut" not in out.stderr
+
+
 def test_eval_refuses_db_it_would_not_use(tmp_path):
     """eval imports into a scratch database; --db was silently ignored, as if the figures came from it."""
     db = tmp_path / "mine.db"

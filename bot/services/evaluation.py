@@ -171,6 +171,12 @@ async def evaluate(expertise: ExpertiseService, community_id: int, *, cut_share:
     a = corpus.arrays
     if len(corpus) < 50:
         raise ValueError("too little history to evaluate (fewer than 50 messages)")
+    if not np.any((a["role"] == ROLE_ANSWER) & (a["thread"] >= 0) & a["alive"]):
+        # Said before the refit and the questions: "try another --cut" sent an admin to run it again for nothing.
+        raise ValueError(f"nothing to evaluate: none of the {len(corpus)} messages replies to someone else's "
+                         "conversation (a Slack thread, or a Discord reply or thread). eval scores the suggestions "
+                         "against the member who answered each question, which a history written without threads "
+                         "or replies does not tell")
     if live and not expertise.keeps_vectors_in_memory:  # the later messages are followed in memory only
         raise ValueError("the live protocol needs the in-process vector index (vector_index = numpy)")
     cut = float(np.quantile(a["ts"][a["alive"]], cut_share))
