@@ -398,6 +398,7 @@ def eval_cmd(
     if not result["questions"]:
         typer.echo("nothing to measure: no thread started after the cut got an answer from someone seen before "
                    "it; a longer history gives some, or try another --cut")
+        return  # no table of empty rows, nor a legend of figures not shown
     typer.echo(f"{'system':16} {'n':>5} {'MRR':>6} {'hit@1':>6} {'hit@5':>6} {'hit@10':>6} {'longtail':>8}")
     for name, m in result["systems"].items():
         typer.echo(f"{name:16} {m['n']:5d} {m['mrr']:6.3f} {m['hit@1']:6.3f} {m['hit@5']:6.3f} {m['hit@10']:6.3f} "

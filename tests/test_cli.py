@@ -544,6 +544,21 @@ def test_eval_of_a_history_without_threads_says_there_is_nothing_it_can_measure(
     assert "--cut" not in out.stderr
 
 
+def test_eval_with_no_question_after_the_cut_prints_no_empty_table(tmp_path):
+    """Threads before the cut, none after: eval said there was nothing to measure, then printed the table's header
+    with no row under it and the legend of the protocols, as if there were figures."""
+    from tests.exports import THREADS, USERS, write_slack_export
+
+    export = write_slack_export(tmp_path / "late", USERS, THREADS + [[m] for thread in THREADS * 3 for m in thread])
+    out = run("eval", str(export))
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.splitlines() == [
+        "0 later questions answered by someone seen before the cut (0 answered by someone outside the five top "
+        "answerers)",
+        "nothing to measure: no thread started after the cut got an answer from someone seen before it; a longer "
+        "history gives some, or try another --cut"], out.stdout
+
+
 def test_eval_refuses_db_it_would_not_use(tmp_path):
     """eval imports into a scratch database; --db was silently ignored, as if the figures came from it."""
     db = tmp_path / "mine.db"
