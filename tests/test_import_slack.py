@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from bot import events as ev
 from bot.cli import cli
-from bot.db.models import Community, Member, Message, MessageVector, Reaction
+from bot.db.models import Channel, Community, Member, Message, MessageVector, Reaction
 from bot.errors import UserError
 from tests.exports import TEAM, THREADS, USERS, write_slack_export
 
@@ -684,3 +684,32 @@ async def test_an_enterprise_grid_export_reads_its_members_from_org_users_json(a
     assert "UREG" not in await _top(app, "good lunch place near the office", asker="UASK1")
     with pytest.raises(UserError, match="is a Slack export"):  # given to the other importer, it is pointed here
         await app.importer.import_discord([root])
+
+
+async def test_a_private_channel_or_dm_listed_in_channels_json_is_read_as_it_is_marked(app, tmp_path):
+    """slackdump, which exports what one member can see, lists a private channel in channels.json marked
+    `"is_private": true`, as the API gives it (a converter may list a DM there, `is_im`). They were imported as public
+    channels, without --include-private: a private channel's talk went into everyone's suggestions and evidence."""
+    root = write_slack_export(tmp_path / "export", USERS, THREADS)
+    channels = json.loads((root / "channels.json").read_text())
+    channels += [{"id": "C0HIDDEN", "name": "hiring", "is_private": True, "is_channel": True},
+                 {"id": "D0PETRA", "name": "D0PETRA", "is_im": True, "user": "UPG"}]
+    (root / "channels.json").write_text(json.dumps(channels))
+    for folder, text in (("hiring", "between us: the sourdough bakery candidate"),
+                         ("D0PETRA", "erlang otp supervision trees are my secret joy")):
+        (root / folder).mkdir()
+        (root / folder / "2023-11-14.json").write_text(json.dumps([
+            {"type": "message", "user": "UPG", "text": text, "ts": f"{START + 500:.6f}"}]))
+    report = await app.importer.import_slack(root)
+    assert report.added == 17, report.summary()  # #general's only
+    assert any("private conversations not imported (1 marked private in channels.json)" in n for n in report.notes)
+    assert any("direct messages not imported (1 listed in channels.json)" in n for n in report.notes)
+    assert not any("folder(s) of messages not imported" in n for n in report.notes), report.notes
+    # Asked for, the private channel comes in as private; the DM never does.
+    report = await app.importer.import_slack(root, include_private=True)
+    assert report.added == 1, report.summary()
+    async with app.db.sessions() as s:
+        texts = set(await s.scalars(select(Message.text)))
+        private = await s.scalar(select(Channel.is_private).where(Channel.external_id == "C0HIDDEN"))
+    assert private is True
+    assert any("sourdough" in t for t in texts) and not any("erlang" in t for t in texts)

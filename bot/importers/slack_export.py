@@ -279,6 +279,8 @@ class SlackExport:
 
     def read_channels(self) -> list[dict[str, Any]]:
         channels: list[dict[str, Any]] = []
+        listed_private = listed_direct = 0
+        left_out: set[str] = set()  # names and ids of the conversations listed but not imported
         files = [("channels.json", False)]
         if self.include_private:  # private channels; direct messages never (DIRECT_LISTS)
             files += [("groups.json", True)]
@@ -297,26 +299,42 @@ class SlackExport:
                 if not isinstance(ch, dict):
                     continue
                 name = _strings(ch, ("name",)).get("name")
+                # A tool that exports what one member can see (slackdump) lists a private channel in channels.json,
+                # marked so, as the API gives it; a converter may list a DM there too. Read as it is marked.
+                if ch.get("is_im") is True or ch.get("is_mpim") is True:
+                    listed_direct += 1
+                    left_out.update(str(v) for v in (name, ch.get("id")) if v)
+                    continue
+                is_private = private or ch.get("is_private") is True or ch.get("is_group") is True
+                if is_private and not self.include_private:
+                    listed_private += 1
+                    left_out.update(str(v) for v in (name, ch.get("id")) if v)
+                    continue
                 if usable_id(ch.get("id")):
-                    channels.append({"id": str(ch["id"]), "name": name or str(ch["id"]), "is_private": private})
+                    channels.append({"id": str(ch["id"]), "name": name or str(ch["id"]), "is_private": is_private})
                 elif name and usable_id(name):  # no id (a converter's list): known by its name, with no Slack links
-                    channels.append({"id": name, "name": name, "is_private": private, "by_name": True})
+                    channels.append({"id": name, "name": name, "is_private": is_private, "by_name": True})
                     self.linkless.add(name)
         if not self.include_private:
             skipped = [n for n in ("groups.json",) if self.source.exists(n)]
+            if listed_private:
+                skipped.append(f"{listed_private} marked private in channels.json")
             if skipped:
                 self.report.notes.append(f"private conversations not imported ({', '.join(skipped)}); "
                                          "use --include-private if members expect them to be read")
-        if direct := [n for n in DIRECT_LISTS if self.source.exists(n)]:
+        direct = [n for n in DIRECT_LISTS if self.source.exists(n)]
+        if listed_direct:
+            direct.append(f"{listed_direct} listed in channels.json")
+        if direct:
             self.report.notes.append(f"direct messages not imported ({', '.join(direct)}): they are members' own "
                                      "conversations, never read into what the community shares")
-        self._name_unlisted_folders(channels)
+        self._name_unlisted_folders(channels, left_out)
         return channels
 
-    def _name_unlisted_folders(self, channels: list[dict[str, Any]]) -> None:
+    def _name_unlisted_folders(self, channels: list[dict[str, Any]], left_out: set[str]) -> None:
         """Say which folders of day files no channel list names: their messages are not imported (a channel's id,
         which its messages and links belong to, is only in the lists), and the summary gave no sign of them."""
-        known = {ch["name"] for ch in channels} | {ch["id"] for ch in channels}
+        known = {ch["name"] for ch in channels} | {ch["id"] for ch in channels} | left_out
         for name in ("groups.json", "mpims.json", "dms.json"):  # private ones, left out knowingly (noted above)
             if self.source.exists(name):
                 try:
