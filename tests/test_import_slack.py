@@ -713,3 +713,18 @@ async def test_a_private_channel_or_dm_listed_in_channels_json_is_read_as_it_is_
         private = await s.scalar(select(Channel.is_private).where(Channel.external_id == "C0HIDDEN"))
     assert private is True
     assert any("sourdough" in t for t in texts) and not any("erlang" in t for t in texts)
+
+
+async def test_a_zip_cut_short_is_said_to_be_incomplete_not_to_be_no_zip(app, tmp_path):
+    """An export's .zip whose download stopped half way lacks its end, where the archive lists its files: it was
+    "not a folder and not a .zip archive", as if the admin had given the wrong file."""
+    whole = _zip(write_slack_export(tmp_path / "export", USERS, THREADS), tmp_path / "export.zip")
+    cut = tmp_path / "cut.zip"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    with pytest.raises(UserError, match=r"cut.zip: a .zip archive that cannot be read \(.*\): incomplete or damaged"):
+        await app.importer.import_slack(cut)
+    with pytest.raises(UserError, match="incomplete or damaged"):
+        await app.importer.import_discord([cut])
+    (tmp_path / "notes.zip").write_text("not an archive at all")
+    with pytest.raises(UserError, match="not a folder and not a .zip archive"):
+        await app.importer.import_slack(tmp_path / "notes.zip")

@@ -41,6 +41,15 @@ def export_root(names: list[str]) -> str:
     return "" if root == PurePosixPath(".") else f"{root}/"
 
 
+def _begins_as_zip(path: Path) -> bool:
+    """Whether a file starts as a .zip archive does (its first file's header), whatever became of the rest."""
+    try:
+        with path.open("rb") as f:
+            return f.read(4) == b"PK\x03\x04"
+    except OSError:
+        return False
+
+
 class ExportSource:
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -51,7 +60,10 @@ class ExportSource:
         if path.is_file():
             try:
                 self._zip = zipfile.ZipFile(path)
-            except zipfile.BadZipFile:
+            except zipfile.BadZipFile as exc:
+                if _begins_as_zip(path):  # its end, which lists the files, is missing: a download cut short
+                    raise UserError(f"{path}: a .zip archive that cannot be read ({exc}): incomplete or damaged; "
+                                    "download or copy the export again") from None
                 raise UserError(f"{path}: not a folder and not a .zip archive") from None
             self._prefix = export_root(self._zip.namelist())
 
