@@ -403,7 +403,7 @@ def eval_cmd(
     for name, m in result["systems"].items():
         typer.echo(f"{name:16} {m['n']:5d} {m['mrr']:6.3f} {m['hit@1']:6.3f} {m['hit@5']:6.3f} {m['hit@10']:6.3f} "
                    f"{m['longtail_mrr']:8.3f}")
-    for line in _verdict(result["systems"]):
+    for line in _verdict(result["systems"], result["questions"]):
         typer.echo(line)
     if live:
         typer.echo(f"live: the {result['followed_messages']} later messages followed in time order, each question "
@@ -416,15 +416,24 @@ def eval_cmd(
                    "running bot does")
 
 
-def _verdict(systems: dict[str, dict]) -> list[str]:
+# Fewer questions than this tell the systems apart no better than chance: no verdict is drawn from them.
+FIRM_QUESTIONS = 30
+
+
+def _verdict(systems: dict[str, dict], questions: int) -> list[str]:
     """What the table says, for an admin: how connective compares with the best simple baseline, overall and on the
-    long tail, and what the figures mean."""
+    long tail (unless there are too few questions to say), and what the figures mean."""
     ours = {name: m for name, m in systems.items() if name.startswith("connective")}
     others = {name: m for name, m in systems.items() if name not in ours}
     if not ours or not others:
         return []
     lines = []
-    for key, what in (("mrr", "MRR"), ("longtail_mrr", "long-tail MRR")):
+    if questions < FIRM_QUESTIONS:
+        # A community with little history: "0.44x the best baseline" on 2 questions read as a verdict.
+        lines.append(f"only {questions} question(s): too few to tell the systems apart (one question more or less "
+                     f"moves an MRR by up to {1 / questions:.2f}), so no comparison is drawn; a longer history (at "
+                     f"least {FIRM_QUESTIONS} answered threads after the cut) gives one")
+    for key, what in (("mrr", "MRR"), ("longtail_mrr", "long-tail MRR")) if questions >= FIRM_QUESTIONS else ():
         best = max(others, key=lambda name: others[name][key])
         for name, m in ours.items():
             base = others[best][key]

@@ -559,6 +559,21 @@ def test_eval_with_no_question_after_the_cut_prints_no_empty_table(tmp_path):
         "history gives some, or try another --cut"], out.stdout
 
 
+def test_eval_of_a_small_community_draws_no_verdict_from_a_few_questions(tmp_path):
+    """A community with a little history gives eval a handful of questions: it drew its verdict from them all the same
+    ("connective: MRR 0.556 = 0.95x the best baseline", "long-tail MRR 0.111 = 0.44x" on the 2 questions of twelve
+    days of racket-2019), which an admin reads as a finding."""
+    from tests.exports import THREADS, USERS, write_slack_export
+
+    export = write_slack_export(tmp_path / "small", USERS, THREADS * 3)
+    out = run("eval", str(export))
+    assert out.returncode == 0, out.stderr[-2000:]
+    n = int(out.stdout.split()[0])
+    assert 0 < n < 30, out.stdout
+    assert f"only {n} question(s): too few to tell the systems apart" in out.stdout, out.stdout
+    assert "the best baseline" not in out.stdout, out.stdout
+
+
 def test_eval_refuses_db_it_would_not_use(tmp_path):
     """eval imports into a scratch database; --db was silently ignored, as if the figures came from it."""
     db = tmp_path / "mine.db"
