@@ -4,7 +4,7 @@ from __future__ import annotations
 import itertools
 
 import bot.progress
-from bot.progress import ProgressLines, progress_bar
+from bot.progress import ProgressLines, progress_bar, progress_lines
 
 
 class Clock:
@@ -56,3 +56,37 @@ def test_the_bar_is_lines_on_stderr_when_it_is_not_a_terminal(capsys, monkeypatc
     lines = out.err.splitlines()
     assert lines and all(line.startswith("asking the later questions: ") for line in lines)
     assert lines[-1].startswith("asking the later questions: 20/20 (100%), done in")
+
+
+def test_a_phase_of_one_long_step_logs_while_it_runs_and_at_its_end():
+    """A fit is one step of a minute or more (16,000 messages): it logged nothing while it ran, nor at its end, so a
+    CI log or nohup.out stood still after "importing … done" for as long as it took."""
+    clock, lines = Clock(), []
+    fit = ProgressLines(1, "fitting", write=lines.append, clock=clock, quiet=5, heartbeat=30)
+    for _ in range(8):
+        clock.now += 10
+        fit.tick()
+    fit.advance(1)
+    fit.finish()
+    assert lines == ["fitting: 0/1 (0%), 30 s so far", "fitting: 0/1 (0%), 60 s so far",
+                     "fitting: 1/1 (100%), done in 80 s"]
+    clock, lines = Clock(), []
+    quick = ProgressLines(1, "fitting", write=lines.append, clock=clock, quiet=5, heartbeat=30)
+    clock.now += 2
+    quick.tick()
+    quick.advance(1)
+    quick.finish()
+    assert lines == []
+
+
+def test_progress_lines_tick_from_a_thread_while_the_step_runs():
+    import io
+    import time
+
+    out = io.StringIO()
+    with progress_lines(1, "fitting", out, quiet=0.05, heartbeat=0.05) as advance:
+        time.sleep(0.5)  # one step, no advance meanwhile
+        advance(1)
+    lines = out.getvalue().splitlines()
+    assert len(lines) >= 3 and all(line.startswith("fitting: 0/1 (0%), ") for line in lines[:-1]), lines
+    assert lines[-1].startswith("fitting: 1/1 (100%), done in"), lines
