@@ -414,6 +414,10 @@ def eval_cmd(
                    "same, knowing when and in which channel each question was asked (who is usually around then, who "
                    "talks there), as a live question is ranked. `--live` follows the later messages too, as the "
                    "running bot does")
+    # "The cut", which every line above speaks of, was said nowhere: when it falls, and what --cut moves.
+    cut_at = datetime.fromtimestamp(result["cut"], UTC).strftime("%Y-%m-%d %H:%M")
+    typer.echo(f"the cut: {cut_at} UTC, when {cut:.0%} of the messages had been written (--cut); the history "
+               "before it is what the systems learn from, the threads started after it are the questions")
 
 
 # Fewer questions than this tell the systems apart no better than chance: no verdict is drawn from them.

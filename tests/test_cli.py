@@ -559,7 +559,7 @@ def test_eval_with_no_question_after_the_cut_prints_no_empty_table(tmp_path):
         "history gives some, or try another --cut"], out.stdout
 
 
-def test_eval_of_a_small_community_draws_no_verdict_from_a_few_questions(tmp_path):
+def test_eval_of_a_small_community_draws_no_verdict_from_a_few_questions_and_says_when_the_cut_is(tmp_path):
     """A community with a little history gives eval a handful of questions: it drew its verdict from them all the same
     ("connective: MRR 0.556 = 0.95x the best baseline", "long-tail MRR 0.111 = 0.44x" on the 2 questions of twelve
     days of racket-2019), which an admin reads as a finding."""
@@ -572,6 +572,9 @@ def test_eval_of_a_small_community_draws_no_verdict_from_a_few_questions(tmp_pat
     assert 0 < n < 30, out.stdout
     assert f"only {n} question(s): too few to tell the systems apart" in out.stdout, out.stdout
     assert "the best baseline" not in out.stdout, out.stdout
+    # "The cut" that every line speaks of is said: when it falls (70% of the 51 messages, an hour apart per thread).
+    assert re.search(r"^the cut: 2023-11-1\d \d\d:\d\d UTC, when 70% of the messages had been written \(--cut\)",
+                     out.stdout.splitlines()[-1]), out.stdout
 
 
 def test_eval_refuses_db_it_would_not_use(tmp_path):
