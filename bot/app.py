@@ -29,6 +29,18 @@ class App:
     digests: DigestService | None = None  # noqa: F821
     mentoring: MentoringService | None = None  # noqa: F821
     health: Health | None = None  # noqa: F821  (/healthz: the runners say whether the platform is connected)
+    stop_by: float | None = None  # the event loop's time by which a stop (SIGTERM) must be over; set by bot.serve
+
+    def seconds_to_stop(self) -> float:
+        """What is left of the stop's grace period (all of it outside a stop). The scheduler, the runner and the core
+        finish their work in hand within the one period, so that a stop is over in CONNECTIVE_SHUTDOWN_GRACE_SECONDS
+        (below Kubernetes' terminationGracePeriodSeconds); each took a whole period of its own, and a runner's ran out
+        as a TimeoutError that `connective run` reported as "cannot reach Slack", exit 2."""
+        if self.stop_by is None:
+            return self.settings.shutdown_grace_seconds
+        import asyncio
+
+        return max(0.0, self.stop_by - asyncio.get_running_loop().time())
 
     async def close(self) -> None:
         self.scheduler.shutdown()

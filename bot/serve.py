@@ -39,8 +39,9 @@ async def serve(app: App, run_platform: Runner) -> None:
         if stop.is_set():
             log.info("stop signal: taking no more events, finishing the ones in hand")
             app.health.stopping = True
+            app.stop_by = deadline  # the runner's own finish (app.seconds_to_stop) has what is left of it
             # Scheduled jobs under way finish first, while the platform can still take what they send (the events in
-            # hand go on meanwhile); the drain below has what is left of the grace period.
+            # hand go on meanwhile); the runner and the drain below have what is left of the grace period.
             await app.scheduler.finish(app.settings.shutdown_grace_seconds)
             platform.cancel()  # the runner's own finally closes its connection or HTTP site
         with contextlib.suppress(asyncio.CancelledError):

@@ -237,3 +237,49 @@ async def test_the_log_at_info_is_not_flooded_by_the_scheduler(capsys):
         root.setLevel(level)
     err = capsys.readouterr().err
     assert "a line of ours" in err and "apscheduler" not in err, err
+
+
+async def _true(value: bool) -> bool:
+    return value
+
+
+class _SlowSlack(FakeSlack):
+    """users.info answers after 8 s (past the grace period below): a message from a newcomer stays in hand."""
+
+    asked: list[str] = []
+
+    async def _api(self, request):  # noqa: ANN001, ANN202
+        if request.match_info["method"] == "users.info":
+            import asyncio
+
+            self.asked.append("users.info")
+            await asyncio.sleep(8)
+        return await super()._api(request)
+
+
+async def test_a_stop_with_an_event_still_in_hand_exits_0_within_the_grace_period(tmp_path, monkeypatch):
+    """The Slack runner waited a whole grace period of its own for the requests in hand, after the scheduler's, and
+    then let the TimeoutError out: `connective run` said "error: cannot reach Slack …: TimeoutError" and exited 2
+    after twice CONNECTIVE_SHUTDOWN_GRACE_SECONDS, past what terminationGracePeriodSeconds allows for (ops walk-through,
+    a real process against a slow fake Slack)."""
+    grace = 3
+    monkeypatch.setenv("CONNECTIVE_SHUTDOWN_GRACE_SECONDS", str(grace))
+    fake = await _SlowSlack(team_id=TEAM, channels={"C1": "general"}).start()
+    replica = await Replica.start(f"sqlite:///{tmp_path / 'stop.db'}", fake.url)
+    try:
+        await replica.ready()
+        payload = _event("event_message.json", "EvSLOWSTOP", channel="C1", user="UNEWCOMER",
+                         text="BRIN indexes suit append-only tables", ts="1700002000.000100")
+        payload["event"].pop("blocks", None)
+        assert await replica.event(payload) == 200
+        await wait_until(lambda: _true(bool(fake.asked)), 30)
+        code, err = await replica.stop()
+    finally:
+        await replica.stop()
+        await fake.stop()
+    assert code == 0, err[-2000:]
+    assert "still being handled" in err and "cannot reach" not in err
+    logged = {line["message"]: datetime.strptime(line["time"], "%Y-%m-%d %H:%M:%S,%f")
+              for line in map(json.loads, err.splitlines()) if line["logger"] == "bot.serve"}
+    signalled = next(at for message, at in logged.items() if message.startswith("stop signal"))
+    assert (logged["stopped"] - signalled).total_seconds() < grace + 1

@@ -147,7 +147,7 @@ class ConnectiveMixin:
         self._stopping = True  # a catch-up stops after the message in hand; the next start picks it up from there
         if self._worker is not None:
             try:  # a graceful stop: the gateway events already received are handled first
-                await asyncio.wait_for(self._drained(), self.app.settings.shutdown_grace_seconds)
+                await asyncio.wait_for(self._drained(), self.app.seconds_to_stop())
             except TimeoutError:
                 log.warning("%d gateway event(s) and %d question(s) left unhandled at close", self._events.qsize(),
                             len(self._asking))

@@ -134,7 +134,10 @@ async def run(app: App) -> None:
                 await asyncio.Event().wait()
             finally:
                 await runner.cleanup()  # no new requests; then the events already acknowledged finish
-                await asyncio.wait_for(adapter.idle(), settings.shutdown_grace_seconds)
+                try:
+                    await asyncio.wait_for(adapter.idle(), app.seconds_to_stop())
+                except TimeoutError:
+                    log.warning("%d Slack request(s) still being handled at the end of the grace period", adapter.busy)
     finally:
         app.health.connected("slack", False)
         app.core.senders.pop("slack", None)
