@@ -77,6 +77,10 @@ async def test_healthz_reports_an_unreachable_database():
     try:
         status, body = await _get(port, "/healthz")
         assert status == 503 and json.loads(body)["database"] is False and "secret" not in body
+        # Not ready, but alive: a liveness probe on /livez leaves the replica running, to be ready again as soon as
+        # the database answers (restarted, it would exit at start while the database is down, and back off).
+        status, body = await _get(port, "/livez")
+        assert status == 200 and json.loads(body)["status"] == "alive"
     finally:
         await runner.cleanup()
         await db.dispose()

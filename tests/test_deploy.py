@@ -1,0 +1,143 @@
+"""The deploy/ files state facts about the code: settings' names, ports, probe paths, commands, Slack scopes and
+events. None of them can run here (no Docker engine, no cluster), so each fact is checked against the code."""
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+
+import yaml
+
+from adapters.ops.server import ops_app
+from adapters.slack.translate import COMMANDS, EVENTS
+from bot.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+DEPLOY = ROOT / "deploy"
+
+
+def _documents(path: Path) -> list[dict]:
+    return [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
+
+
+def _kubernetes() -> dict[str, dict]:
+    return {doc["kind"]: doc for path in sorted((DEPLOY / "kubernetes").glob("*.yaml")) for doc in _documents(path)}
+
+
+def _env_names() -> set[str]:
+    """Every environment variable the settings read."""
+    names = set()
+    for name, field in Settings.model_fields.items():
+        names.add(f"CONNECTIVE_{name.upper()}")
+        if field.validation_alias is not None:
+            names |= {c for c in field.validation_alias.choices if isinstance(c, str) and c.isupper()}
+    return names
+
+
+def _ops_paths() -> set[str]:
+    return {route.resource.canonical for route in ops_app(None).router.routes()}  # type: ignore[arg-type]
+
+
+def test_every_manifest_parses():
+    for path in [*DEPLOY.rglob("*.yaml"), *DEPLOY.rglob("*.yml")]:
+        assert _documents(path), path
+
+
+def test_the_deployment_probes_ports_and_stop_match_the_app():
+    """Liveness was /healthz: a database outage of two minutes restarted every replica, and `connective run` exits
+    when the database is unreachable at start, so they sat in CrashLoopBackOff minutes after it came back."""
+    k8s = _kubernetes()
+    spec = k8s["Deployment"]["spec"]
+    pod = spec["template"]["spec"]
+    [main] = pod["containers"]
+    ports = {p["name"]: p["containerPort"] for p in main["ports"]}
+    settings = Settings.model_fields
+    config = k8s["ConfigMap"]["data"]
+    assert ports["metrics"] == int(config["CONNECTIVE_METRICS_PORT"]) == settings["metrics_port"].default
+    assert ports["slack-http"] == int(config["CONNECTIVE_HTTP_PORT"]) == settings["http_port"].default
+    assert set(config) <= _env_names()
+
+    probes = {kind: main[f"{kind}Probe"]["httpGet"] for kind in ("startup", "readiness", "liveness")}
+    assert all(probe["port"] in ports and probe["path"] in _ops_paths() for probe in probes.values())
+    assert probes["readiness"]["path"] == "/healthz"  # ready: the database answers and the platform is connected
+    assert probes["liveness"]["path"] == probes["startup"]["path"] == "/livez"
+
+    # A rolling update keeps both replicas serving; a stop ends before Kubernetes kills the container.
+    assert spec["replicas"] >= 2 and spec["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+    pause = int(main["lifecycle"]["preStop"]["exec"]["command"][-1])
+    assert pod["terminationGracePeriodSeconds"] > pause + float(config["CONNECTIVE_SHUTDOWN_GRACE_SECONDS"])
+
+    # The init containers check the settings and upgrade the schema, for the platform the main container runs.
+    inits = {c["name"]: c for c in pod["initContainers"]}
+    assert inits["config-check"]["args"][:2] == ["config", "check"] and inits["db-upgrade"]["args"] == ["db", "upgrade"]
+    assert inits["config-check"]["args"][-1] == main["args"][-1]
+    assert {c["image"] for c in [*inits.values(), main]} == {main["image"]}
+
+    service = k8s["Service"]["spec"]["ports"]
+    assert {p["targetPort"] for p in service} <= set(ports)
+
+
+def test_every_container_meets_the_restricted_pod_security_standard():
+    """The init container had no securityContext: a namespace enforcing "restricted" refused the pod."""
+    pod = _kubernetes()["Deployment"]["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
+    dockerfile = (DEPLOY / "Dockerfile").read_text()
+    assert f"--uid {pod['securityContext']['runAsUser']} " in dockerfile
+    for container in [*pod["initContainers"], *pod["containers"]]:
+        context = container.get("securityContext", {})
+        assert context.get("allowPrivilegeEscalation") is False, container["name"]
+        assert context.get("capabilities", {}).get("drop") == ["ALL"], container["name"]
+
+
+def test_the_secret_template_compose_and_env_example_name_only_settings():
+    assert set(_kubernetes()["Secret"]["stringData"]) <= _env_names()
+    example = {line.split("=", 1)[0] for line in (DEPLOY / ".env.example").read_text().splitlines()
+               if line.strip() and not line.startswith("#")}
+    assert example <= _env_names() | {"CONNECTIVE_PLATFORM", "POSTGRES_PASSWORD"}  # the last two: compose's own
+    [compose] = _documents(DEPLOY / "compose.yaml")
+    bot = compose["services"]["connective"]
+    assert set(bot["environment"]) <= _env_names()
+    assert f"9100:{Settings.model_fields['metrics_port'].default}" in bot["ports"]
+    assert "127.0.0.1:9100/healthz" in " ".join(bot["healthcheck"]["test"])
+
+
+def test_the_docs_name_only_environment_variables_that_exist():
+    docs = [ROOT / "README.md", *DEPLOY.rglob("*.md")]
+    named = {name for doc in docs for name in re.findall(r"\bCONNECTIVE_[A-Z_]+\b", doc.read_text())}
+    assert named - _env_names() <= {"CONNECTIVE_CONFIG", "CONNECTIVE_PLATFORM"}
+
+
+def test_the_docker_image_and_its_build_context():
+    """There was no .dockerignore: the build context carried .venv (about 2 GB), .git and deploy/.env's tokens."""
+    dockerfile = (DEPLOY / "Dockerfile").read_text()
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert "torch==2.13.0" in project["dependencies"]
+    assert "--index-url https://download.pytorch.org/whl/cpu torch==2.13.0" in dockerfile
+    assert project["scripts"]["connective"] == "bot.cli:main" and 'ENTRYPOINT ["connective"]' in dockerfile
+    assert re.search(r"^USER connective$", dockerfile, re.M)
+    assert not re.search(r"^(ENV|ARG)\b.*(TOKEN|SECRET|PASSWORD)", dockerfile, re.M)
+    assert "http://127.0.0.1:9100/healthz" in dockerfile and "CONNECTIVE_METRICS_PORT=9100" in dockerfile
+    copied = set(re.findall(r"^COPY (\w+) \./\1$", dockerfile, re.M))
+    assert copied == {"bot", "adapters", "matching", "migrations"}
+
+    ignored = {line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()
+               if line.strip() and not line.startswith("#")}
+    assert {".git", ".venv", "deploy/.env", ".env"} <= ignored
+    assert not ignored & (copied | {"pyproject.toml", "README.md"})
+
+
+def test_the_slack_manifest_registers_what_the_adapter_handles():
+    [manifest] = _documents(DEPLOY / "slack" / "manifest.yml")
+    commands = {c["command"] for c in manifest["features"]["slash_commands"]}
+    assert commands == set(COMMANDS)
+    events = set(manifest["settings"]["event_subscriptions"]["bot_events"])
+    handled = {e for e in EVENTS if e != "message"} | {"app_home_opened"}
+    assert handled <= events and {"message.channels", "message.im"} <= events
+    scopes = set(manifest["oauth_config"]["scopes"]["bot"])
+    assert {"chat:write", "commands", "im:write", "mpim:write", "users:read", "reactions:read",
+            "channels:history", "channels:read", "app_mentions:read", "im:history"} <= scopes
+    # HTTP mode: one request URL per slash command, the events and interactivity, each on the bot's one path.
+    text = (DEPLOY / "slack" / "manifest.yml").read_text()
+    urls = re.findall(r"# (?:url|request_url): https://\S+(/slack/events)", text)
+    assert len(urls) == len(commands) + 2
