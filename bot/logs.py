@@ -4,9 +4,15 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from datetime import UTC, datetime
 
 
 class JsonFormatter(logging.Formatter):
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
+        """ISO 8601 in UTC ("2026-12-07T08:58:00.378+00:00"), which log collectors parse as it is. It was the local
+        time without a zone, and a comma before the milliseconds ("2026-12-07 08:58:00,378")."""
+        return datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds")
+
     def format(self, record: logging.LogRecord) -> str:
         out = {"time": self.formatTime(record), "level": record.levelname, "logger": record.name,
                "message": record.getMessage()}

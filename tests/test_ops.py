@@ -283,7 +283,22 @@ async def test_a_stop_with_an_event_still_in_hand_exits_0_within_the_grace_perio
         await fake.stop()
     assert code == 0, err[-2000:]
     assert "still being handled" in err and "cannot reach" not in err
-    logged = {line["message"]: datetime.strptime(line["time"], "%Y-%m-%d %H:%M:%S,%f")
+    logged = {line["message"]: datetime.fromisoformat(line["time"])
               for line in map(json.loads, err.splitlines()) if line["logger"] == "bot.serve"}
     signalled = next(at for message, at in logged.items() if message.startswith("stop signal"))
     assert (logged["stopped"] - signalled).total_seconds() < grace + 1
+
+
+def test_json_log_lines_carry_an_iso_8601_time_in_utc():
+    """The time was local, without a zone, with a comma before the milliseconds: "2026-12-07 08:58:00,378"."""
+    import logging
+    import time
+
+    from bot.logs import JsonFormatter
+
+    record = logging.LogRecord("connective", logging.WARNING, __file__, 1, "stored %d", (3,), None)
+    record.created = time.time()
+    line = json.loads(JsonFormatter().format(record))
+    at = datetime.fromisoformat(line["time"])
+    assert at.utcoffset() == timedelta(0) and abs(at.timestamp() - record.created) < 0.001
+    assert line["message"] == "stored 3" and line["level"] == "WARNING"
