@@ -580,6 +580,37 @@ async def test_socket_mode_health_follows_the_connection(app, tmp_path, monkeypa
         await fake.stop()
 
 
+async def test_http_mode_is_ready_only_once_it_listens(app, monkeypatch):
+    """/healthz said ready from auth.test on, before /slack/events listened: a load balancer could send Slack's requests
+    to a port not open yet (or taken by another process, where the run then failed)."""
+    from pydantic import SecretStr
+
+    from adapters.slack import runner
+
+    ready_before_listening = []
+
+    async def watched(adapter, **_):  # noqa: ANN001, ANN202
+        ready_before_listening.append(app.health.platform_connected)
+        return await serve_http(adapter, port=0, host="127.0.0.1")
+
+    monkeypatch.setattr(runner, "serve_http", watched)
+    fake = await FakeSlack(team_id=TEAM).start()
+    app.settings = app.settings.model_copy(update={
+        "slack_bot_token": SecretStr(TOKEN), "slack_signing_secret": SecretStr("http-secret"),
+        "slack_api_url": f"{fake.url}/api/"})
+    running = asyncio.ensure_future(runner.run(app))
+    try:
+        for _ in range(100):
+            await asyncio.sleep(0.05)
+            if app.health.platform_connected:
+                break
+        assert app.health.platform_connected and ready_before_listening == [False]
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+        await fake.stop()
+
+
 async def test_a_member_renamed_on_slack_keeps_the_new_name(slack):
     """Names were asked of users.info once per process: after a user_change renaming Petra, her next message wrote
     the old name back over the new one."""

@@ -111,10 +111,10 @@ async def run(app: App) -> None:
         await _checked(client.apps_connections_open(app_token=app_token), "SLACK_APP_TOKEN", "app-level token",
                        "apps.connections.open")
     app.core.senders["slack"] = adapter.sender
-    app.health.connected("slack")  # auth.test answered
     app.scheduler.start()
     try:
         if app_token:
+            app.health.connected("slack")  # auth.test and apps.connections.open answered; follow_socket follows it
             from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
             handler = AsyncSocketModeHandler(adapter.bolt, app_token)  # reconnects on its own
@@ -130,6 +130,7 @@ async def run(app: App) -> None:
                 await handler.close_async()
         else:
             runner, _ = await serve_http(adapter, port=settings.http_port)
+            app.health.connected("slack")  # ready once /slack/events listens, not from auth.test on
             try:
                 await asyncio.Event().wait()
             finally:
