@@ -302,3 +302,51 @@ def test_json_log_lines_carry_an_iso_8601_time_in_utc():
     at = datetime.fromisoformat(line["time"])
     assert at.utcoffset() == timedelta(0) and abs(at.timestamp() - record.created) < 0.001
     assert line["message"] == "stored 3" and line["level"] == "WARNING"
+
+
+async def test_a_socket_mode_stop_finishes_the_events_acknowledged_on_the_socket(tmp_path):
+    """Socket Mode closed the socket and stopped at once: a message acknowledged on the socket and still waiting on its
+    author's name (users.info) at SIGTERM was never stored, and Slack does not send an acknowledged event again."""
+    import asyncio
+    import os
+    import sqlite3
+    import sys
+
+    from tests.replicas import free_port
+
+    class SlowNames(FakeSlack):
+        async def _api(self, request):  # noqa: ANN001, ANN202
+            if request.match_info["method"] == "users.info":
+                await asyncio.sleep(2)
+            return await super()._api(request)
+
+    database = tmp_path / "socket.db"
+    newcomer = {"id": "UNEW", "name": "new", "real_name": "New", "tz": "UTC"}
+    fake = await SlowNames(team_id=TEAM, people={"UNEW": newcomer}, channels={"C1": "general"}).start()
+    metrics_port = free_port()
+    env = {**os.environ, "SLACK_BOT_TOKEN": "xoxb-socket", "SLACK_APP_TOKEN": "xapp-socket",
+           "CONNECTIVE_SLACK_API_URL": f"{fake.url}/api/", "CONNECTIVE_METRICS_PORT": str(metrics_port),
+           "CONNECTIVE_METRICS_HOST": "127.0.0.1", "CONNECTIVE_LOG_JSON": "true",
+           "CONNECTIVE_SHUTDOWN_GRACE_SECONDS": "15", "HF_HUB_OFFLINE": "1"}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot.cli", "--db", f"sqlite:///{database}", "run", "--platform", "slack", env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    try:
+        replica = Replica(proc, 0, metrics_port)
+        await replica.ready()
+        await wait_until(lambda: _true(bool(fake.sockets)), 30)
+        payload = _event("event_message.json", "EvSOCKETSTOP", channel="C1", user="UNEW",
+                         text="BRIN indexes suit append-only tables", ts="1700003000.000100")
+        payload["event"].pop("blocks", None)
+        await fake.envelopes.put({"envelope_id": "env-stop", "type": "events_api", "accepts_response_payload": False,
+                                  "payload": payload})
+        await wait_until(lambda: _true(bool(fake.socket_acks)), 30)
+        code, err = await replica.stop()
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.communicate()
+        await fake.stop()
+    assert code == 0, err[-2000:]
+    with sqlite3.connect(database) as stored:
+        assert stored.execute("SELECT count(*) FROM message").fetchone() == (1,)

@@ -95,6 +95,16 @@ async def serve_http(adapter: SlackAdapter, *, port: int, host: str = "0.0.0.0")
     return runner, bound
 
 
+async def _finish_in_hand(app: App, adapter: SlackAdapter) -> None:
+    """Wait for the listeners under way, within what is left of the stop's grace period. Slack was told they were
+    received (acknowledged first) and will not send them again. Socket Mode did not wait: a message still waiting on
+    its author's name at SIGTERM was never stored."""
+    try:
+        await asyncio.wait_for(adapter.idle(), app.seconds_to_stop())
+    except TimeoutError:
+        log.warning("%d Slack request(s) still being handled at the end of the grace period", adapter.busy)
+
+
 async def run(app: App) -> None:
     settings = app.settings
     if settings.slack_bot_token is None:
@@ -127,7 +137,8 @@ async def run(app: App) -> None:
             try:
                 await handler.start_async()
             finally:
-                await handler.close_async()
+                await handler.close_async()  # no new events; then the ones already acknowledged on the socket finish
+                await _finish_in_hand(app, adapter)
         else:
             runner, _ = await serve_http(adapter, port=settings.http_port)
             app.health.connected("slack")  # ready once /slack/events listens, not from auth.test on
@@ -135,10 +146,7 @@ async def run(app: App) -> None:
                 await asyncio.Event().wait()
             finally:
                 await runner.cleanup()  # no new requests; then the events already acknowledged finish
-                try:
-                    await asyncio.wait_for(adapter.idle(), app.seconds_to_stop())
-                except TimeoutError:
-                    log.warning("%d Slack request(s) still being handled at the end of the grace period", adapter.busy)
+                await _finish_in_hand(app, adapter)
     finally:
         app.health.connected("slack", False)
         app.core.senders.pop("slack", None)
