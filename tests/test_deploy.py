@@ -141,3 +141,14 @@ def test_the_slack_manifest_registers_what_the_adapter_handles():
     text = (DEPLOY / "slack" / "manifest.yml").read_text()
     urls = re.findall(r"# (?:url|request_url): https://\S+(/slack/events)", text)
     assert len(urls) == len(commands) + 2
+
+
+def test_the_discord_invite_asks_for_the_permissions_its_table_lists():
+    import discord
+
+    text = (DEPLOY / "discord" / "README.md").read_text()
+    rows = re.findall(r"^\| ([A-Z][A-Za-z ]+) \| .+\|$", text, re.M)
+    names = [row.lower().replace(" ", "_").replace("view_channels", "view_channel") for row in rows]
+    assert len(names) == 6
+    wanted = discord.Permissions(**dict.fromkeys(names, True)).value
+    assert f"Permissions integer **{wanted}**" in text and f"permissions={wanted}" in text
