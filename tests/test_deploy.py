@@ -152,3 +152,27 @@ def test_the_discord_invite_asks_for_the_permissions_its_table_lists():
     assert len(names) == 6
     wanted = discord.Permissions(**dict.fromkeys(names, True)).value
     assert f"Permissions integer **{wanted}**" in text and f"permissions={wanted}" in text
+
+
+def test_the_disruption_budget_and_compose_keep_a_replica_and_the_grace_period():
+    k8s = _kubernetes()
+    labels = k8s["Deployment"]["spec"]["template"]["metadata"]["labels"]
+    budget = k8s["PodDisruptionBudget"]["spec"]
+    assert budget["selector"]["matchLabels"].items() <= labels.items()
+    assert budget["minAvailable"] < k8s["Deployment"]["spec"]["replicas"]
+    [compose] = _documents(DEPLOY / "compose.yaml")
+    grace = compose["services"]["connective"]["stop_grace_period"]
+    assert int(grace.removesuffix("s")) > Settings.model_fields["shutdown_grace_seconds"].default
+
+
+def test_the_metrics_the_docs_name_exist():
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from bot import metrics
+
+    served = {sample.name for family in text_string_to_metric_families(metrics.exposition().decode())
+              for sample in family.samples}
+    served |= {name for name in metrics.REGISTRY._names_to_collectors}  # noqa: SLF001  (labelled ones not yet seen)
+    section = (DEPLOY / "README.md").read_text().split("## Metrics", 1)[1].split("\n## ", 1)[0]
+    named = set(re.findall(r"\bconnective_[a-z_]+\b", section))
+    assert len(named) >= 9 and named <= served, named - served
