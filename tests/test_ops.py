@@ -350,3 +350,20 @@ async def test_a_socket_mode_stop_finishes_the_events_acknowledged_on_the_socket
     assert code == 0, err[-2000:]
     with sqlite3.connect(database) as stored:
         assert stored.execute("SELECT count(*) FROM message").fetchone() == (1,)
+
+
+async def test_a_failed_statement_never_puts_its_parameters_in_the_log(db_url):
+    """SQLAlchemy's errors name the statement's parameters, and a failed event's traceback is logged: a database
+    outage while a message was stored wrote the member's message into the logs."""
+    import pytest
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
+
+    db = Database(db_url)
+    try:
+        with pytest.raises(DBAPIError) as failed:
+            async with db.engine.connect() as conn:
+                await conn.execute(text("INSERT INTO no_such_table VALUES (:said)"), {"said": "my private words"})
+    finally:
+        await db.dispose()
+    assert "no_such_table" in str(failed.value) and "my private words" not in str(failed.value)

@@ -112,6 +112,9 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     if parsed.get_backend_name() == "postgresql" and (typed := _connect_args(parsed)):
         parsed = parsed.difference_update_query(["timeout", "command_timeout", "application_name"])
         kwargs["connect_args"] = {**typed, **kwargs.get("connect_args", {})}
+    # A failed statement's error names its parameters (message text, names, tokens' owners) unless hidden, and the
+    # tracebacks of failed events are logged: an outage mid-insert wrote members' messages into the logs.
+    kwargs.setdefault("hide_parameters", True)
     engine = create_async_engine(parsed, **kwargs)
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
