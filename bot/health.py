@@ -1,9 +1,11 @@
-"""What /healthz reports: the database answers `SELECT 1` and the platform adapter says it is connected.
-Platform-neutral; the runners flip `platform_connected`, the ops server (adapters/ops/server.py) asks."""
+"""What /healthz reports: the database answers `SELECT 1` and the platform adapter says it is connected; and what
+/livez reports: the process answers and its platform connection has not been down for long. Platform-neutral; the
+runners flip `platform_connected`, the ops server (adapters/ops/server.py) asks."""
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,12 +23,24 @@ class Health:
     platform_connected: bool = False
     stopping: bool = False  # set on SIGTERM: readiness fails so a load balancer stops sending work
     timeout: float = 3.0
+    # /livez fails once the platform has been down this long (or never came up): the clients reconnect on their own,
+    # so a connection down for minutes is stuck, and a restart is what mends it. The database never counts: an outage
+    # makes replicas unready, and restarting them all would only have them fail at start until it is back.
+    stuck_seconds: float = 300.0
     _last_error: str = field(default="", repr=False)
+    _down_since: float | None = field(default_factory=time.monotonic, repr=False)
 
     def connected(self, platform: str, up: bool = True) -> None:
         if up != self.platform_connected:
             log.info("%s %s", platform, "connected" if up else "disconnected")
+            self._down_since = None if up else time.monotonic()
         self.platform, self.platform_connected = platform, up
+
+    def alive(self) -> tuple[bool, dict[str, Any]]:
+        down_for = 0.0 if self._down_since is None else time.monotonic() - self._down_since
+        ok = self.stopping or down_for < self.stuck_seconds
+        return ok, {"status": "alive" if ok else "platform connection stuck", "platform": self.platform or None,
+                    "platform_down_seconds": round(down_for), "stopping": self.stopping}
 
     async def database_ok(self) -> bool:
         try:

@@ -367,3 +367,25 @@ async def test_a_failed_statement_never_puts_its_parameters_in_the_log(db_url):
     finally:
         await db.dispose()
     assert "no_such_table" in str(failed.value) and "my private words" not in str(failed.value)
+
+
+async def test_livez_fails_only_when_the_platform_connection_is_stuck(app):
+    """Liveness: not the database (an outage would restart every replica), but a platform connection that has been
+    down for minutes (Socket Mode or the gateway stuck reconnecting), which a restart mends."""
+    import asyncio
+
+    app.health.stuck_seconds = 0.3
+    runner, port = await start_ops_server(app.health, port=0, host="127.0.0.1")
+    try:
+        app.health.connected("slack")
+        await asyncio.sleep(0.4)
+        assert (await _get(port, "/livez"))[0] == 200
+        app.health.connected("slack", False)
+        assert (await _get(port, "/livez"))[0] == 200  # reconnecting
+        await asyncio.sleep(0.4)
+        status, body = await _get(port, "/livez")
+        assert status == 503 and json.loads(body)["status"] == "platform connection stuck"
+        app.health.connected("slack")
+        assert (await _get(port, "/livez"))[0] == 200
+    finally:
+        await runner.cleanup()

@@ -1,5 +1,5 @@
-"""The ops endpoint of `connective run`: GET /healthz (ready: 200 or 503, JSON), GET /livez (alive: 200 while the
-process answers) and GET /metrics (Prometheus)."""
+"""The ops endpoint of `connective run`: GET /healthz (ready: 200 or 503, JSON), GET /livez (alive: 200 unless the
+platform connection has been down for minutes) and GET /metrics (Prometheus)."""
 from __future__ import annotations
 
 import logging
@@ -20,8 +20,10 @@ def ops_app(health: Health) -> web.Application:
     async def livez(_: web.Request) -> web.Response:
         # For a liveness probe: /healthz fails while the database is down, and restarting every replica for that
         # only put them in CrashLoopBackOff (`run` exits when the database is unreachable at start), where they
-        # came back minutes after the database did instead of at once.
-        return web.json_response({"status": "alive", "stopping": health.stopping})
+        # came back minutes after the database did instead of at once. A platform connection stuck for minutes does
+        # fail it (Health.alive).
+        ok, body = health.alive()
+        return web.json_response(body, status=200 if ok else 503)
 
     async def prometheus(_: web.Request) -> web.Response:
         return web.Response(body=metrics.exposition(), headers={"Content-Type": metrics.CONTENT_TYPE})
