@@ -60,6 +60,10 @@ def test_the_deployment_probes_ports_and_stop_match_the_app():
     probes = {kind: main[f"{kind}Probe"]["httpGet"] for kind in ("startup", "readiness", "liveness")}
     assert all(probe["port"] in ports and probe["path"] in _ops_paths() for probe in probes.values())
     assert probes["readiness"]["path"] == "/healthz"  # ready: the database answers and the platform is connected
+    # /healthz waits up to Health.timeout for the database: a probe's timeout (1 s by default) must be longer.
+    from bot.health import Health
+
+    assert main["readinessProbe"].get("timeoutSeconds", 1) > Health.timeout
     assert probes["liveness"]["path"] == probes["startup"]["path"] == "/livez"
 
     # A rolling update keeps both replicas serving; a stop ends before Kubernetes kills the container.
