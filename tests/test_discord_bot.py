@@ -685,3 +685,16 @@ async def test_a_group_nobody_can_be_reached_for_is_refused_not_taken_as_sent(ap
         assert await app.core.send("discord", group) == SENT  # Petra got it
         fake_discord.refused.append(("POST", rf"/channels/9{PETRA[1:]}/messages"))
         assert await app.core.send("discord", group) == REFUSED
+
+
+async def test_starting_logs_no_warning_about_voice(app, fake_discord, monkeypatch, caplog):
+    """discord.py warned at every start "PyNaCl is not installed, voice will NOT be supported" (and the same of
+    davey): the bot never uses voice, and the lines read as if something were missing (ops walk-through)."""
+    import logging
+
+    monkeypatch.setattr(discord.VoiceClient, "warn_nacl", True)
+    monkeypatch.setattr(discord.VoiceClient, "warn_dave", True, raising=False)
+    with caplog.at_level(logging.INFO):
+        async with running_bot(app, fake_discord):
+            pass
+    assert not [r.getMessage() for r in caplog.records if "voice" in r.getMessage()]

@@ -485,6 +485,10 @@ def make_client(
     sync_commands: bool = True,
     members_intent: bool = True,
 ) -> ConnectiveMixin:
+    # The bot never joins a voice channel: discord.py's warnings at every start that voice is not supported (PyNaCl,
+    # davey not installed) only read as if something were missing.
+    discord.VoiceClient.warn_nacl = False
+    discord.VoiceClient.warn_dave = False
     cls = ShardedConnectiveClient if sharded else ConnectiveClient
     return cls(
         app, follow_gateway=follow_gateway, sync_commands=sync_commands, members_intent=members_intent,
