@@ -9,6 +9,7 @@ from pathlib import Path
 import yaml
 
 from adapters.ops.server import ops_app
+from adapters.slack.runner import EVENTS_PATH
 from adapters.slack.translate import COMMANDS, EVENTS
 from bot.settings import Settings
 
@@ -79,6 +80,11 @@ def test_the_deployment_probes_ports_and_stop_match_the_app():
 
     service = k8s["Service"]["spec"]["ports"]
     assert {p["targetPort"] for p in service} <= set(ports)
+    # Slack HTTP mode: the Ingress sends the bot's one path to the Service's port for it.
+    [rule] = k8s["Ingress"]["spec"]["rules"]
+    [path] = rule["http"]["paths"]
+    assert path["path"] == EVENTS_PATH and path["backend"]["service"]["name"] == k8s["Service"]["metadata"]["name"]
+    assert {p["name"]: p["targetPort"] for p in service}[path["backend"]["service"]["port"]["name"]] == "slack-http"
 
 
 def test_every_container_meets_the_restricted_pod_security_standard():
