@@ -429,3 +429,20 @@ async def test_a_mentee_left_out_of_a_round_is_paired_first_in_the_next(app):
         left_out.append({a.user for a in sent if isinstance(a, DirectMessage) and "No mentoring pair" in a.doc.plain()})
         period = Cadence().period(period.index + 1)
     assert left_out[0] == {"lena"} and "lena" not in left_out[1], left_out
+
+
+async def test_a_check_in_says_when_the_pair_was_made(app):
+    """The check-in said "A week ago I paired you" whatever the community's checkin_days (3 here), and also where the
+    bot was down and asks late (mentoring audit)."""
+    _, sender, service, period = await _paired(app, [
+        ("petra", "join mentor teach: postgres tuning tz: Europe/Berlin"),
+        ("asha", "join mentee learn: postgres tuning tz: Europe/London"),
+    ])
+    sender.take()
+    async with app.db.sessions() as s:
+        community_id = await s.scalar(select(Member.community_id).where(Member.external_id == "petra"))
+    later = period.round_at + timedelta(days=3, hours=1)
+    checkins = await service.checkins(community_id, later, Cadence(checkin_days=3))
+    assert len(checkins) == 2
+    assert all(a.doc.text.startswith("3 days ago I paired you with") for a in checkins), [a.doc.text for a in checkins]
+    assert "A week ago" not in checkins[0].doc.text

@@ -55,6 +55,7 @@ from bot.db.models import (
 from bot.db.types import EMBEDDING_DIM
 from bot.embedder import MAX_SEQ_LENGTH, Embedder
 from bot.errors import UserError, briefly
+from bot.messages import ago
 from bot.repo import claim_event, insert_ignore, release_event
 from bot.safety import neutralise
 from bot.services.changes import ChangeLog
@@ -169,22 +170,11 @@ def thread_start(key: str) -> str:
     return key.partition(":")[2]
 
 
-def _ago(seconds: float) -> str:
-    days = seconds / 86400
-    if days < 1:
-        return "today"
-    if days < 14:
-        return f"{int(days)} day{'s' if int(days) != 1 else ''} ago"
-    if days < 60:
-        return f"{int(days // 7)} weeks ago"
-    return f"{int(days // 30)} months ago"
-
-
 def _when(ts: float, now: float) -> str:
     """When something was said, as read beside the dates of the quotes: "3 weeks ago" within the year, a month and a
     year before that ("in March 2019": "7 years ago" was rounded down beside quotes dated 8 years back)."""
     if now - ts < 335 * 86400:
-        return _ago(max(now - ts, 0.0))
+        return ago(max(now - ts, 0.0))
     return f"in {datetime.fromtimestamp(ts, UTC):%B %Y}"
 
 

@@ -26,7 +26,7 @@ from bot.db.engine import Database
 from bot.db.mentoring import MentoringEnrolment, Pairing, PairingRound
 from bot.db.models import Community, Member
 from bot.events import utcnow
-from bot.messages import render, template
+from bot.messages import ago, render, template
 from bot.repo import ensure_community, ensure_member, insert_ignore
 from bot.safety import echoed, neutralise, row_id
 from bot.services.mentoring_args import USAGE, EnrolmentError, JoinRequest, parse_join
@@ -853,8 +853,12 @@ class MentoringService:
                 for person, other in ((a, b), (b, a)):
                     if person.deactivated or not person.profiling_consent:
                         continue  # left the workspace (a DM it refuses), or asked that nothing more be kept
+                    # When it was: the community's checkin_days, or longer where the bot was down ("A week ago" was
+                    # said whatever they were).
+                    when = ago((now - pairing.created_at).total_seconds())
                     text = render(
                         "mentoring_checkin",
+                        when=when[:1].upper() + when[1:],
                         other=echoed(other.name or other.external_id, NAME_CHARS),
                         topics=_shown_topics(pairing.topics),
                     )
