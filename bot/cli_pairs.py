@@ -164,7 +164,8 @@ def format_stats(stats) -> str:  # noqa: ANN001
     enrolled = ", ".join(f"{n} {role}" for role, n in sorted(stats.enrolled.items())) or "nobody"
     lines = [
         f"{stats.community}: rounds {stats.cadence}",
-        f"  enrolled: {enrolled}; {stats.paused} paused, {stats.skipping} skipping the next round",
+        f"  enrolled: {enrolled}; {stats.paused} paused, {stats.skipping} skipping the next round"
+        + (f"; {stats.away} away (opted out or left, never paired)" if stats.away else ""),
     ]
     if not stats.rounds:
         lines.append("  no round has run yet")

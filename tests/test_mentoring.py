@@ -446,3 +446,20 @@ async def test_a_check_in_says_when_the_pair_was_made(app):
     assert len(checkins) == 2
     assert all(a.doc.text.startswith("3 days ago I paired you with") for a in checkins), [a.doc.text for a in checkins]
     assert "A week ago" not in checkins[0].doc.text
+
+
+async def test_stats_count_apart_the_enrolled_who_opted_out_or_left(app):
+    """`pairs stats` counted a member who had opted out, or left the workspace, as enrolled (their role's count), though
+    no round pairs them (mentoring audit): an admin read 2 mentors where one could be paired."""
+    from sqlalchemy import update
+
+    from bot.cli_pairs import format_stats
+
+    adapter = console(app)
+    await enrol_group(adapter)
+    await adapter.say("kenji", "/optout")
+    async with app.db.sessions.begin() as s:
+        await s.execute(update(Member).where(Member.external_id == "lena").values(deactivated=True))
+    stats = await MentoringService(db=app.db, core=app.core, expertise=app.expertise).stats(await _community_id(app))
+    assert stats.enrolled == {"mentor": 1, "mentee": 2} and stats.away == 2
+    assert "enrolled: 2 mentee, 1 mentor; 0 paused, 0 skipping the next round; 2 away" in format_stats(stats)

@@ -98,6 +98,7 @@ class MentoringStats:
     enrolled: dict[str, int] = field(default_factory=dict)
     paused: int = 0
     skipping: int = 0
+    away: int = 0  # enrolled, but opted out of profiling or gone from the workspace: left out of the rounds
     cadence: str = ""
     rounds: list[RoundStats] = field(default_factory=list)
     latest_pairs: list[dict] = field(default_factory=list)
@@ -883,9 +884,13 @@ class MentoringService:
                 community=f"{community.platform}:{community.external_id}",
                 cadence=cadence.describe() if cadence.enabled else "off",
             )
-            for enrolment in await session.scalars(
-                select(MentoringEnrolment).where(MentoringEnrolment.community_id == community_id)
-            ):
+            for enrolment, member in (await session.execute(
+                select(MentoringEnrolment, Member).join(Member, Member.id == MentoringEnrolment.member_id)
+                .where(MentoringEnrolment.community_id == community_id)
+            )).all():
+                if member.deactivated or not member.profiling_consent:  # counted as enrolled, though never paired
+                    out.away += 1
+                    continue
                 out.enrolled[enrolment.role] = out.enrolled.get(enrolment.role, 0) + 1
                 out.paused += enrolment.paused
                 out.skipping += enrolment.skip_next
