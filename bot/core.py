@@ -105,6 +105,9 @@ _HELP = re.compile(r"^(?:help|what can you do|what do you do|how do(?:es this| y
 # Questions one member may ask in ASK_WINDOW: far more than anyone asks by hand (see Core._asked_too_often).
 ASKS_PER_HOUR = 30
 ASK_WINDOW = timedelta(hours=1)
+# Topics one member may endorse another for: their words stand on someone else's profile and weigh in the ranking,
+# so one member cannot write a hundred there (the member themselves declares as many as they like).
+ENDORSED_TOPICS = 10
 
 Handler = Callable[[ev.CommandInvoked, int, int], Awaitable[list[Action]]]
 ClickHandler = Callable[[ev.ActionClicked, int], Awaitable[list[Action]]]
@@ -187,21 +190,26 @@ def waited_on(event: ev.Event) -> bool:
 
 
 async def _store_skills(session, community_id: int, member_id: int, topics: list[str], source: str, *,  # noqa: ANN001
-                        endorser: int | None = None) -> tuple[list[str], list[str]]:
-    """Store a member's declared (or one endorser's) skills; (stored, already there). A topic there before, in any
-    case, is not stored again: "Kubernetes" after "kubernetes" would be listed and counted twice."""
+                        endorser: int | None = None,
+                        limit: int | None = None) -> tuple[list[str], list[str], list[str]]:
+    """Store a member's declared (or one endorser's) skills; (stored, already there, over `limit`: the most this
+    source may hold). A topic there before, in any case, is not stored again: "Kubernetes" after "kubernetes" would
+    be listed and counted twice."""
     known = {s.topic.casefold() for s in await skills_of(session, community_id, member_id)
              if s.source == source and s.endorsed_by_id == endorser}
-    stored, already = [], []
+    stored, already, over = [], [], []
     for topic in topics:
         if topic.casefold() in known:
             already.append(topic)
+            continue
+        if limit is not None and len(known) >= limit:
+            over.append(topic)
             continue
         known.add(topic.casefold())
         stored.append(topic)
         await session.execute(insert_ignore(session, Skill).values(
             community_id=community_id, member_id=member_id, topic=topic, source=source, endorsed_by_id=endorser))
-    return stored, already
+    return stored, already, over
 
 
 class Core:
@@ -668,7 +676,7 @@ class Core:
                 topics = topic_list(rest)
                 if not topics:
                     return [self._reply(event, usage["add"])]
-                added, already = await _store_skills(session, community_id, member_id, topics, "declared")
+                added, already, _ = await _store_skills(session, community_id, member_id, topics, "declared")
                 cut = cut_topics(rest)  # said, not done silently (user walk-through)
                 text = " ".join(([f"Added: {', '.join(added)}."] if added else [])
                                 + ([f"Already declared: {', '.join(already)}."] if already else [])
@@ -702,11 +710,14 @@ class Core:
                     return [self._reply(event, "That's a bot; endorse a member for what they know.")]
                 if not target.profiling_consent:
                     return [self._reply(event, "That member isn't profiled; nothing was recorded.")]
-                endorsed, already = await _store_skills(session, community_id, target.id, topics, "endorsed",
-                                                        endorser=member_id)
+                endorsed, already, over = await _store_skills(session, community_id, target.id, topics, "endorsed",
+                                                              endorser=member_id, limit=ENDORSED_TOPICS)
                 text = " ".join(([f"Endorsed {target.name} for {', '.join(endorsed)}."] if endorsed else [])
                                 + ([f"You had endorsed {target.name} for {', '.join(already)} already."]
-                                   if already else []))
+                                   if already else [])
+                                + ([f"One member endorses another for at most {ENDORSED_TOPICS} topics: "
+                                    f"{', '.join(over)} {'was' if len(over) == 1 else 'were'} not recorded."]
+                                   if over else []))
             else:
                 skills = await profile_skills(session, community_id, member_id)
                 if not skills:

@@ -244,3 +244,19 @@ async def test_a_removed_skill_is_named_as_the_profile_showed_it(app):
     await say(app, "URUST", "add Rust FFI")
     assert (await say(app, "URUST", "remove rust ffi")).text == "Removed: Rust FFI."
     assert await stored(app, "URUST") == []
+
+
+async def test_one_member_endorses_another_for_at_most_ten_topics(app):
+    """Endorsements stand on someone else's profile and weigh in their ranking: one endorser writes at most ten
+    topics there, and is told which were not recorded; the member's own declarations and other endorsers are apart."""
+    await members(app, "UNOOR", "UPIET", "UANA")
+    topics = [f"topic {n}" for n in range(1, 13)]
+    reply = await say(app, "UPIET", "endorse <@UNOOR> " + ", ".join(topics[:8]))
+    assert reply.text.startswith("Endorsed Unoor for topic 1,")
+    reply = await say(app, "UPIET", "endorse <@UNOOR> topic 1, " + ", ".join(topics[8:]))
+    assert reply.text == ("Endorsed Unoor for topic 9, topic 10. You had endorsed Unoor for topic 1 already. "
+                          "One member endorses another for at most 10 topics: topic 11, topic 12 were not recorded.")
+    assert [t for t, _ in await stored(app, "UNOOR")] == topics[:10]
+    await say(app, "UANA", "endorse <@UNOOR> topic 11")  # another endorser has their own ten
+    await say(app, "UNOOR", "add " + ", ".join(f"own {n}" for n in range(12)))  # and the member declares freely
+    assert len(await stored(app, "UNOOR")) == 10 + 1 + 12
