@@ -681,6 +681,19 @@ def test_a_heading_is_a_word_two_links_share_never_one_links_or_an_address():
     assert [heading for heading, _ in compose(files, [], period="Jan 29 – Feb 4, 2018").groups] == ["Logger"]
 
 
+def test_a_waiting_question_says_how_long_ago_as_the_evidence_does():
+    """A monthly digest lists questions three weeks old: they read "3 weeks ago", as an expert's evidence says it
+    (bot.messages.ago), not "23 days ago"."""
+    from bot.services.digest_compose import WaitingQuestion, compose, to_document
+
+    asked = datetime(2018, 2, 1, tzinfo=UTC)
+    questions = [WaitingQuestion("how do I profile a slow syntax-parse macro?", "Anton", "general", asked),
+                 WaitingQuestion("where is raco pkg's catalog kept?", "Bea", "general", asked + timedelta(days=20))]
+    doc = to_document(compose([], questions, period="Feb 1 – Feb 28, 2018"), now=asked + timedelta(days=23))
+    assert "(Anton in #general, 3 weeks ago)" in doc.plain(), doc.plain()
+    assert "(Bea in #general, 3 days ago)" in doc.plain(), doc.plain()
+
+
 def test_a_week_of_questions_only_says_no_link_stood_out():
     """Real weeks (racket, Feb 12-18 and Feb 19-25 2018) had waiting questions and no valued link: the digest opened
     "the links you shared and valued, and the questions still waiting for an answer" and listed no link."""

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from bot.actions import Document, Evidence, ResourceItem, Section
-from bot.messages import render
+from bot.messages import ago, render
 from bot.safety import neutralise
 from bot.urls import honest_title, registered_domains
 from matching.text import clean, tokens
@@ -231,11 +231,6 @@ def why(c: Candidate) -> str:
     return ", ".join(parts)
 
 
-def _ago(when: datetime, now: datetime) -> str:
-    days = (now - when).total_seconds() / 86400
-    return "today" if days < 1 else f"{int(days)} day{'s' if int(days) != 1 else ''} ago"
-
-
 def to_document(content: DigestContent, *, now: datetime) -> Document:
     sections = []
     for label, items in content.groups:
@@ -249,7 +244,8 @@ def to_document(content: DigestContent, *, now: datetime) -> Document:
                                           note=neutralise(note), permalink=c.permalink))
         sections.append(Section(heading=neutralise(label), resources=tuple(resources)))
     if content.questions:
-        quotes = tuple(Evidence(neutralise(f"“{q.text}” ({q.asker} in #{q.channel}, {_ago(q.asked_at, now)})"),
+        quotes = tuple(Evidence(neutralise(f"“{q.text}” ({q.asker} in #{q.channel}, "
+                                           f"{ago((now - q.asked_at).total_seconds())})"),
                                 q.permalink) for q in content.questions)
         sections.append(Section(heading=render("digest_questions_heading"), quotes=quotes))
     # The first line says what the digest holds: it promised waiting questions over a digest of links alone, and a
