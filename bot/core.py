@@ -100,6 +100,10 @@ _ADDRESSED = re.compile(r"^(?:[\s:,;.!-]|<@[^>]+>|(?:hey|hi|hello)\b)*", re.I)  
 _END = r"[\s!?.,:;()\-]*(?::\w+:[\s!.]*)*$"  # punctuation, emoji codes (Slack's :slightly_smiling_face:)
 _SMALL_TALK = re.compile(r"^(?:hi|hello|hey|yo|thanks?(?: you)?(?: (?:so much|a lot|again))?|thx|ty|cheers|ok(?:ay)?|"
                          r"cool|great|nice|good (?:morning|afternoon|evening|night)|bye)" + _END, re.I)
+# "@connective thanks, that was exactly what I needed!" is no question either: a thanks that asks nothing (no "?", no
+# "who knows", no "in advance" before the question it thanks for).
+_THANKS = re.compile(r"^(?:thanks?|thank you|thx|ty|cheers|much appreciated)\b(?!\s+in advance)"
+                     r"(?![^?]*\b(?:who|anyone|anybody|someone|somebody)\b)[^?]*$", re.I | re.S)
 _HELP = re.compile(r"^(?:help|what can you do|what do you do|how do(?:es this| you| i use you)? work)" + _END, re.I)
 
 # Questions one member may ask in ASK_WINDOW: far more than anyone asks by hand (see Core._asked_too_often).
@@ -134,7 +138,7 @@ def question_topic(text: str) -> str | None:
     if _WHO_KNOWS_NOTHING.match(text) or _WHO_KNOWS_NOTHING.match(addressed):
         return None
     rest = _MENTIONS.sub("", addressed).strip()  # "" where only mentions and a greeting were said
-    if not rest or _SMALL_TALK.match(rest):
+    if not rest or _SMALL_TALK.match(rest) or _THANKS.match(rest):
         return None
     topic = asked_topic(text) or asked_topic(addressed) or _MENTIONS.sub("", text).strip()
     return topic if any(ch.isalnum() for ch in topic) else None

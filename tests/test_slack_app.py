@@ -683,19 +683,24 @@ async def test_a_start_with_slack_bot_token_set_logs_no_false_warning(app, caplo
 
 async def test_help_hello_and_thanks_to_the_bot_are_no_questions(slack):
     """"@connective help", "@connective hi" and "@connective thanks!" each got "People who can likely help with “help”:"
-    and five members, with Request intro buttons (Slack walk-through, the first thing a new member tries)."""
+    and five members, with Request intro buttons (Slack walk-through, the first thing a new member tries); so did a
+    longer thanks ("thanks, that was exactly what I needed!")."""
     said = {}
     for n, text in enumerate(("<@UBOT> help", "<@UBOT> hi", "<@UBOT> thanks!", "hey <@UBOT> thank you :)",
-                              "<@UBOT> what can you do?")):
+                              "<@UBOT> what can you do?", "<@UBOT> thanks, that was exactly what I needed!")):
         assert await slack.event(fresh("event_app_mention.json", text=text, ts=f"1700000950.00010{n}")) == 200
         said[text] = (await slack.fake.wait_for("chat.postEphemeral", n + 1))[n]
     for text, answer in said.items():
         assert not buttons(answer) and "People who can likely help" not in text_of(answer), (text, text_of(answer))
     assert "/whoknows" in text_of(said["<@UBOT> help"]) and "/whoknows" in text_of(said["<@UBOT> what can you do?"])
     assert said["<@UBOT> hi"]["text"] == ASK_LIKE_THIS
+    assert said["<@UBOT> thanks, that was exactly what I needed!"]["text"] == ASK_LIKE_THIS
     assert await slack.event(fresh("event_message_im.json", text="help")) == 200
     [dm] = await slack.fake.wait_for("chat.postMessage")
     assert "/whoknows" in text_of(dm) and not buttons(dm)
-    # A topic that starts like them is still one.
+    # A topic that starts like them is still one, and so is a thanks that asks.
     answer = await slack.command("UASK1", "/whoknows", "helm charts for postgres")
     assert "People who can likely help" in text_of(answer)
+    for text in ("thanks in advance, looking for someone with helm charts", "thanks! who knows helm charts?"):
+        answer = await slack.command("UASK1", "/whoknows", text)
+        assert "People who can likely help" in text_of(answer), text
