@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
 
 from adapters.console.adapter import ConsoleAdapter
 from adapters.ops.server import start_ops_server
@@ -389,3 +390,29 @@ async def test_livez_fails_only_when_the_platform_connection_is_stuck(app):
         assert (await _get(port, "/livez"))[0] == 200
     finally:
         await runner.cleanup()
+
+
+async def test_a_question_after_a_database_restart_is_answered(pg_url, pg_server, embedder, tmp_path):  # noqa: F811
+    """After a PostgreSQL restart or a failover, the pool's connections are dead: the first request on each failed
+    ('connection was closed in the middle of operation') until the pool had thrown them all away."""
+    from adapters.console import ConsoleAdapter
+    from bot.app import build_app
+    from bot.db.migrate import ensure_schema
+    from bot.settings import Settings
+    from tests.exports import TEAM, THREADS, USERS, write_slack_export
+
+    app = build_app(Settings(database_url=pg_url), embedder=embedder)
+    try:
+        await ensure_schema(app.db)
+        await app.importer.import_slack(write_slack_export(tmp_path / "export", USERS, THREADS))
+        console = ConsoleAdapter(app.core.handle, community=TEAM, platform="slack")
+        [answer] = await console.say("UASK1", "who knows why postgres ignores my index?")
+        assert "Petra" in answer
+        database = make_url(pg_url).database
+        killed = pg_server.psql(f"SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                                f"WHERE datname = '{database}';")
+        assert " 0\n" not in killed, killed  # the pool's connections were dropped
+        [answer] = await console.say("UASK1", "who knows why postgres ignores my index?")
+        assert "Petra" in answer, answer
+    finally:
+        await app.close()

@@ -115,6 +115,10 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     # A failed statement's error names its parameters (message text, names, tokens' owners) unless hidden, and the
     # tracebacks of failed events are logged: an outage mid-insert wrote members' messages into the logs.
     kwargs.setdefault("hide_parameters", True)
+    if parsed.get_backend_name() == "postgresql":
+        # After a PostgreSQL restart or a failover every pooled connection is dead, and the first request on each
+        # failed: a connection is checked (a round trip) as it leaves the pool, and replaced if it is gone.
+        kwargs.setdefault("pool_pre_ping", True)
     engine = create_async_engine(parsed, **kwargs)
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
