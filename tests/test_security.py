@@ -3,7 +3,9 @@ that makes the project's regexes take seconds, links that show one address and o
 PostgreSQL where the database is involved."""
 from __future__ import annotations
 
+import json
 import logging
+import urllib.parse
 from datetime import timedelta
 
 import pytest
@@ -196,6 +198,42 @@ async def test_a_malformed_body_to_the_http_endpoint_is_refused_without_a_traceb
     assert "Traceback" not in caplog.text and "Error handling request" not in caplog.text, caplog.text[-3000:]
     assert slack.fake.of("chat.postMessage") == []
     assert await slack.event(fresh("event_message_im.json")) == 200  # a genuine request still works
+
+
+async def test_a_signed_request_of_an_unknown_shape_gets_a_clean_answer_and_one_line(slack, caplog):
+    """A correctly signed request missing a field bolt reads (an `event` that is no object, an action without its
+    action_id, a modal without its type) got a 500 and a traceback; an event type nothing listens to (one the app's
+    Event Subscriptions ask for and connective does not use) a 404, which Slack sends again and counts against the
+    app, and a warning of many lines suggesting code to write. Now: 200 for the event, 400 for the rest, one line."""
+    caplog.set_level(logging.INFO)
+    form = "application/x-www-form-urlencoded"
+
+    def payload(fields: dict) -> str:
+        return urllib.parse.urlencode({"payload": json.dumps({"team": {"id": TEAM}, "user": {"id": "UASK1"},
+                                                              **fields})})
+    requests = [
+        (json.dumps({"type": "event_callback", "team_id": TEAM, "event_id": "EvX1", "event": {"type": "frobnicate"}}),
+         "application/json", 200),
+        (json.dumps({"type": "event_callback", "team_id": TEAM, "event_id": "EvX2", "event": "x"}),
+         "application/json", 400),
+        (json.dumps({"type": "event_callback", "team_id": TEAM}), "application/json", 400),
+        (json.dumps({"type": "something_new"}), "application/json", 400),
+        (payload({"type": "block_actions", "actions": [{}]}), form, 400),
+        (payload({"type": "view_submission", "view": {"callback_id": "mentoring.enrol"}}), form, 400),
+        (urllib.parse.urlencode({"command": "/not-ours", "team_id": TEAM, "user_id": "UASK1"}), form, 400),
+    ]
+    for body, content_type, status in requests:
+        caplog.clear()
+        assert await slack.post(body, content_type) == status, body
+        await slack.adapter.idle()
+        lines = [r for r in caplog.records if r.levelno >= logging.INFO and r.name.startswith(("slack_bolt", "adapters",
+                                                                                               "aiohttp"))]
+        assert len(lines) == 1 and lines[0].exc_info is None and "\n" not in lines[0].getMessage(), \
+            (body, [r.getMessage() for r in lines])
+        assert "UASK1" not in lines[0].getMessage()
+    assert slack.fake.of("chat.postMessage") == []
+    assert await slack.event(fresh("event_message_im.json")) == 200  # a genuine request still works
+    await slack.fake.wait_for("chat.postMessage")
 
 
 async def test_a_button_of_another_community_changes_nothing_there(app, tmp_path):

@@ -27,6 +27,7 @@ from adapters.slack.blocks import home_view, in_workspace
 from adapters.slack.directory import Directory, Person
 from adapters.slack.modals import CALLBACK_ID, enrolment_modal, response_url_of, submitted_values
 from adapters.slack.outbox import Respond, SlackSender
+from adapters.slack.refusals import refused
 from adapters.slack.translate import (
     COMMANDS,
     EVENTS,
@@ -137,7 +138,8 @@ class SlackAdapter:
             bolt_logger.addFilter(_NoBodies())  # bolt's own loggers copy it when the app is made, below
         self.bolt = AsyncApp(client=client, signing_secret=signing_secret or "", name="connective",
                              request_verification_enabled=bool(signing_secret), process_before_response=False,
-                             logger=logging.getLogger("slack_bolt"))
+                             raise_error_for_unhandled_request=True, logger=logging.getLogger("slack_bolt"))
+        self.bolt.error(refused)  # one line for a request we cannot use, 200 or 400, not 404 or 500 and a traceback
         # After bolt's own middleware (signature, authorization, the bot's own events), before any listener's ack.
         self.bolt.use(self.keep_before_ack)
         app.core.inbox.register("slack", self.on_event)  # the sweep replays a kept event as it came

@@ -17,6 +17,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.listeners import SlackAdapter
+from adapters.slack.refusals import SHAPE_ERRORS, raised_by_bolt
 from bot.errors import UserError
 
 if TYPE_CHECKING:
@@ -73,6 +74,14 @@ async def malformed_refused(request: web.Request, handler: Handler) -> web.Strea
             log.warning("malformed request to %s refused (%s, %d bytes)", EVENTS_PATH,
                         request.headers.get("Content-Type", "no content type")[:60], request.content_length or 0)
             return web.Response(status=400, text="malformed body")
+        try:
+            return await handler(request)
+        except SHAPE_ERRORS as error:  # bolt read a missing field while it handled an error (refusals.py) itself
+            if not raised_by_bolt(error):
+                raise
+            log.warning("malformed Slack request refused (400): it lacks a field bolt reads (%s: %s)",
+                        type(error).__name__, str(error)[:80])
+            return web.Response(status=400, text="malformed request")
     return await handler(request)
 
 
