@@ -100,6 +100,24 @@ def test_every_container_meets_the_restricted_pod_security_standard():
         assert context.get("capabilities", {}).get("drop") == ["ALL"], container["name"]
 
 
+def test_every_container_runs_on_a_read_only_root_with_a_writable_tmp():
+    """readOnlyRootFilesystem was false. The app writes only under /tmp (an import's unpacked zip, onnxruntime's
+    cache through XDG_CACHE_HOME); the model's ONNX export is made in the image, where the settings look for it.
+    Checked against a real `connective run`, `db upgrade`, `config check` and `import` with / mounted read-only."""
+    pod = _kubernetes()["Deployment"]["spec"]["template"]["spec"]
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    for container in [*pod["initContainers"], *pod["containers"]]:
+        assert container["securityContext"].get("readOnlyRootFilesystem") is True, container["name"]
+        mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+        assert "emptyDir" in volumes[mounts["/tmp"]], container["name"]
+    dockerfile = (DEPLOY / "Dockerfile").read_text()
+    cache = re.search(r"^ENV XDG_CACHE_HOME=(\S+)$", dockerfile, re.M)
+    assert cache and cache.group(1).startswith("/tmp/")
+    assert dockerfile.index("ENV XDG_CACHE_HOME") > dockerfile.index("USER connective")  # not root's, from the build
+    model_cache = re.search(r"CONNECTIVE_MODEL_CACHE_DIR=(\S+)", dockerfile)
+    assert model_cache and "cache_dir=s.model_cache_dir" in dockerfile and not model_cache.group(1).startswith("/tmp")
+
+
 def test_the_secret_template_compose_and_env_example_name_only_settings():
     assert set(_kubernetes()["Secret"]["stringData"]) <= _env_names()
     example = {line.split("=", 1)[0] for line in (DEPLOY / ".env.example").read_text().splitlines()
