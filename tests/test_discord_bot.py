@@ -11,6 +11,7 @@ import pytest
 from pydantic import SecretStr
 from sqlalchemy import func, select
 
+from adapters.discord.commands import build_tree
 from adapters.discord.runner import run
 from bot.actions import Button, Document, OpenGroup, PostToChannel, Reply, Section
 from bot.core import ASK_LIKE_THIS
@@ -355,6 +356,42 @@ async def test_command_tree_payload_sent_by_sync(app, fake_discord):
     settings = commands["connective"]
     assert int(settings["default_member_permissions"]) == 1 << 5  # Manage Server
     assert {o["name"] for o in settings["options"]} == {"ingest", "digest-channel", "intro-channel", "show"}
+
+
+async def test_commands_are_registered_again_only_when_they_changed(app, fake_discord, monkeypatch):
+    """Every start registered the slash commands with Discord, which allows about 200 command creations a day: a crash
+    loop locked the bot out of its own commands. A restart with the same commands registers nothing; one whose
+    commands changed (a new release) registers them, once."""
+    from discord import app_commands
+
+    import adapters.discord.client as discord_client
+
+    def syncs() -> int:
+        return len(fake_discord.find("PUT", rf"/applications/{BOT}/commands"))
+
+    async with running_bot(app, fake_discord):
+        assert syncs() == 1
+    for _ in range(2):
+        async with running_bot(app, fake_discord):
+            pass
+    assert syncs() == 1
+
+    def with_one_more(client, run):  # noqa: ANN001, ANN202
+        tree = build_tree(client, run)
+
+        @tree.command(name="ping", description="A command a new release adds")
+        async def ping(interaction) -> None:  # noqa: ANN001
+            await run(interaction)
+
+        assert isinstance(ping, app_commands.Command)
+        return tree
+
+    monkeypatch.setattr(discord_client, "build_tree", with_one_more)
+    for _ in range(2):
+        async with running_bot(app, fake_discord):
+            pass
+    assert syncs() == 2
+    assert "ping" in {c["name"] for c in fake_discord.find("PUT", rf"/applications/{BOT}/commands")[-1].json}
 
 
 async def test_only_server_managers_change_settings_and_ingestion_follows(app, fake_discord):

@@ -22,6 +22,7 @@ from adapters.discord.sender import DiscordSender
 from adapters.discord.translate import TRANSLATORS, ChannelInfo, translate
 from bot import events as ev
 from bot.actions import Action, DirectMessage, Document, Reply, UpdateMessage
+from bot.command_sync import payload_hash, record_registered, registered_hash
 from bot.core import asks_the_bot
 from bot.errors import Undelivered
 from bot.repo import get_community
@@ -131,8 +132,29 @@ class ConnectiveMixin:
         self.app.core.senders[PLATFORM] = self.sender
         self._worker = asyncio.create_task(self._process_events(), name="connective-discord-events")
         if self.sync_commands:
-            commands = await self.tree.sync()
-            log.info("%d application commands registered", len(commands))
+            await self._register_commands()
+
+    async def _register_commands(self) -> None:
+        """Register the slash commands with Discord when they changed since they were last registered (by any
+        replica): Discord allows about 200 command creations a day, and a crash loop registering them at every start
+        locked the bot out of its commands."""
+        payload = [command.to_dict(self.tree) for command in self.tree.get_commands()]
+        digest, application = payload_hash(payload), str(self.application_id)  # type: ignore[attr-defined]
+        try:
+            unchanged = await registered_hash(self.app.db, PLATFORM, application) == digest
+        except Exception as exc:  # noqa: BLE001 - registering them again is what a start did before
+            log.warning("could not read when the application commands were registered (%s); registering them",
+                        type(exc).__name__)
+            unchanged = False
+        if unchanged:
+            log.info("%d application commands unchanged since they were registered", len(payload))
+            return
+        commands = await self.tree.sync()
+        log.info("%d application commands registered", len(commands))
+        try:
+            await record_registered(self.app.db, PLATFORM, application, digest)
+        except Exception as exc:  # noqa: BLE001 - the next start registers them again, as before
+            log.warning("could not record that the application commands were registered (%s)", type(exc).__name__)
 
     async def on_ready(self) -> None:
         self.app.health.connected(PLATFORM)

@@ -275,6 +275,22 @@ class InboxEvent(Base):
     set_aside_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # failed every replay: not tried again
 
 
+class CommandSync(Base):
+    """What an application's commands were last registered as, on a platform that limits registering them (Discord:
+    about 200 command creations a day): a hash of the payload. A start registers them again only when it changed;
+    at every start, a crash loop locked the bot out of its own commands. Keyed by the platform's own ids."""
+
+    __tablename__ = "command_sync"
+    __table_args__ = (UniqueConstraint("platform", "application", "scope"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    application: Mapped[str] = mapped_column(String(64))
+    scope: Mapped[str] = mapped_column(String(64))  # a server's id for its own commands; "" for global ones
+    payload_hash: Mapped[str] = mapped_column(String(64))
+    synced_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 # Feature modules add their tables here (one import each), so Alembic sees every model.
 from bot.db import intros as _intros  # noqa: E402, F401
 from bot.db import mentoring as _mentoring  # noqa: E402,F401  (mentoring pairs)
