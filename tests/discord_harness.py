@@ -36,6 +36,8 @@ async def running_bot(
     try:
         await fake.connected()
         await asyncio.wait_for(client.wait_processed(2), 20)  # READY and GUILD_CREATE are in the cache
+        if getattr(client, "_registering", None) is not None:  # the slash commands, registered beside the start
+            await asyncio.wait_for(asyncio.shield(client._registering), 60)
         yield client
     finally:
         await client.close()

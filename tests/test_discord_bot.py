@@ -394,6 +394,33 @@ async def test_commands_are_registered_again_only_when_they_changed(app, fake_di
     assert "ping" in {c["name"] for c in fake_discord.find("PUT", rf"/applications/{BOT}/commands")[-1].json}
 
 
+async def test_a_failed_command_registration_does_not_stop_the_bot(app, fake_discord, caplog):
+    """Discord's commands endpoint answering 5xx (an incident on its side) made the start fail, and the bot exited:
+    while it lasted, a crash loop, though the commands registered before still work. Now the bot runs, says so in
+    one line, and registers them at its next start."""
+    import logging
+
+    caplog.set_level(logging.INFO)
+    for status in (503, 403):  # Discord's incident (retried by discord.py for a while), a refusal
+        fake_discord.failing[:] = [("PUT", r"/applications/\d+/commands", status, 100)]
+        async with running_bot(app, fake_discord) as bot:
+            before = len(fake_discord.find("POST", rf"/channels/{HELP}/messages"))
+            mention = {**load("message_create_mention"), "id": f"11000000000007{status}"}
+            await send(fake_discord, bot, "MESSAGE_CREATE", mention)
+            await fake_discord.wait_for("POST", rf"/channels/{HELP}/messages", before + 1)  # answered
+    failed = [r for r in caplog.records if "application commands" in r.getMessage()]
+    assert [(r.levelno, r.exc_info) for r in failed] == [(logging.WARNING, None)] * 2, [r.getMessage() for r in failed]
+    assert "HTTP 503" in failed[0].getMessage() and "HTTP 403" in failed[1].getMessage()
+    fake_discord.failing.clear()
+    for _ in range(2):
+        async with running_bot(app, fake_discord):
+            pass
+    # Registered at the next start that could (not recorded as registered while it failed), not at the one after.
+    said = [r.getMessage() for r in caplog.records if "application commands" in r.getMessage()][2:]
+    assert [line.split(" ", 1)[1] for line in said] == ["application commands registered",
+                                                        "application commands unchanged since they were registered"]
+
+
 async def test_only_server_managers_change_settings_and_ingestion_follows(app, fake_discord):
     async with running_bot(app, fake_discord) as bot:
         in_private = load("message_create")

@@ -120,6 +120,7 @@ class ConnectiveMixin:
         self._threads_read: dict[str, ChannelInfo] = {}  # archived threads it reads, not in the cache
         self._catch_up_again: dict[int, datetime] = {}  # servers whose next session began during their catch-up
         self._stopping = False
+        self._registering: asyncio.Task[None] | None = None
 
     # -- start -------------------------------------------------------------------------------------
     async def setup_hook(self) -> None:
@@ -131,13 +132,14 @@ class ConnectiveMixin:
         self.add_dynamic_items(ActionButton)  # type: ignore[attr-defined]  # buttons of any earlier run
         self.app.core.senders[PLATFORM] = self.sender
         self._worker = asyncio.create_task(self._process_events(), name="connective-discord-events")
-        if self.sync_commands:
-            await self._register_commands()
+        if self.sync_commands:  # beside the start: the gateway connects whatever Discord answers (or how late)
+            self._registering = asyncio.create_task(self._register_commands(), name="connective-discord-commands")
 
     async def _register_commands(self) -> None:
         """Register the slash commands with Discord when they changed since they were last registered (by any
         replica): Discord allows about 200 command creations a day, and a crash loop registering them at every start
-        locked the bot out of its commands."""
+        locked the bot out of its commands. A failure (an incident at Discord, the daily limit's 429 for hours) does
+        not stop the bot, whose commands registered before still work: the next start tries again."""
         payload = [command.to_dict(self.tree) for command in self.tree.get_commands()]
         digest, application = payload_hash(payload), str(self.application_id)  # type: ignore[attr-defined]
         try:
@@ -149,7 +151,12 @@ class ConnectiveMixin:
         if unchanged:
             log.info("%d application commands unchanged since they were registered", len(payload))
             return
-        commands = await self.tree.sync()
+        try:
+            commands = await self.tree.sync()
+        except discord.HTTPException as exc:
+            log.warning("registering the application commands with Discord failed (HTTP %d: %s); those registered "
+                        "before still work, and the next start tries again", exc.status, (exc.text or "")[:120])
+            return
         log.info("%d application commands registered", len(commands))
         try:
             await record_registered(self.app.db, PLATFORM, application, digest)
@@ -176,6 +183,8 @@ class ConnectiveMixin:
             self._worker.cancel()
             for task in list(self._asking):  # not left running while the database closes
                 task.cancel()
+        if self._registering is not None and not self._registering.done():
+            self._registering.cancel()  # not recorded as registered: the next start registers them
         catching_up = [task for task in self._catching_up.values() if not task.done()]
         if catching_up:
             _, left = await asyncio.wait(catching_up, timeout=self.app.settings.shutdown_grace_seconds)
