@@ -29,6 +29,7 @@ class Health:
     stuck_seconds: float = 300.0
     _last_error: str = field(default="", repr=False)
     _down_since: float | None = field(default_factory=time.monotonic, repr=False)
+    _db_down_since: float | None = field(default=None, repr=False)
 
     def connected(self, platform: str, up: bool = True) -> None:
         if up != self.platform_connected:
@@ -52,8 +53,12 @@ class Health:
             if error != self._last_error:
                 log.warning("health: database unreachable (%s)", error)
             self._last_error = error
+            if self._db_down_since is None:
+                self._db_down_since = time.monotonic()
             return False
-        self._last_error = ""
+        if self._db_down_since is not None:  # the warning above said when it went; this says it is over
+            log.info("health: database answers again (unreachable for %d s)", time.monotonic() - self._db_down_since)
+        self._last_error, self._db_down_since = "", None
         return True
 
     async def report(self) -> tuple[bool, dict[str, Any]]:

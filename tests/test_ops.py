@@ -87,6 +87,25 @@ async def test_healthz_reports_an_unreachable_database():
         await db.dispose()
 
 
+async def test_the_log_says_when_the_database_answers_again(app, caplog):
+    """An outage logged 'health: database unreachable' once, and nothing when it was over: an operator reading the
+    log could not tell whether it still lasted."""
+    import logging
+
+    caplog.set_level(logging.INFO, logger="bot.health")
+    unreachable = Database("postgresql://nobody:secret@127.0.0.1:1/none")
+    health = Health(unreachable, timeout=5)
+    try:
+        assert not await health.database_ok() and not await health.database_ok()
+        health.db = app.db  # it is back
+        assert await health.database_ok() and await health.database_ok()
+    finally:
+        await unreachable.dispose()
+    said = [r.getMessage() for r in caplog.records if r.name == "bot.health"]
+    assert len(said) == 2 and said[0].startswith("health: database unreachable (") and "secret" not in said[0]
+    assert said[1].startswith("health: database answers again (unreachable for "), said
+
+
 def _event(fixture: str, event_id: str, **fields: str) -> dict:
     payload = copy.deepcopy(load(fixture))
     payload.update(event_id=event_id, team_id=TEAM, context_team_id=TEAM)
