@@ -550,6 +550,38 @@ def pg_url(pg_server, pg_template) -> str:
     return _pg_url(pg_server, name)
 
 
+async def test_a_digest_posted_while_the_database_fails_is_recorded_and_not_posted_again(app, monkeypatch, caplog):
+    """The post went out, and recording it failed (the database restarting, a failover): the period stayed claimed,
+    was taken over once the claim was old, and the digest was posted a second time. The record is tried again."""
+    from sqlalchemy.exc import DBAPIError
+
+    platform = await FakePlatform().start()
+    clock = Clock(at(2024, 2, 20, 12))
+    await wire(app, clock, platform)
+    try:
+        digest_id = await subscribe(app, clock())
+        await share_with_interest(app, "<https://example.com/one|Reading>", at(2024, 2, 27, 10))
+        clock.now = at(2024, 3, 4, 8, 0, 1)
+        real, failures = runs.finish, [2]
+
+        async def database_gone_for_a_while(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+            if failures[0]:
+                failures[0] -= 1
+                raise DBAPIError("UPDATE digest_run", {}, ConnectionResetError("connection was closed"))
+            return await real(*args, **kwargs)
+
+        monkeypatch.setattr(runs, "finish", database_gone_for_a_while)
+        monkeypatch.setattr(runs, "RECORD_RETRY_SECONDS", (0.0, 0.0, 0.0))
+        assert await app.digests.run_due(digest_id) == "posted"
+        clock.now += runs.CLAIM_TIMEOUT + timedelta(minutes=5)  # another replica's catch-up, later
+        assert await app.digests.run_due(digest_id) == "skipped"
+        assert len(platform.posts) == 1
+        assert [(r.state, r.attempts) for r in await runs_of(app, digest_id)] == [("posted", 1)]
+        assert sum("recording it as posted failed (DBAPIError)" in r.getMessage() for r in caplog.records) == 2
+    finally:
+        await platform.stop()
+
+
 async def test_two_schedulers_on_one_postgresql_post_one_digest(pg_url, embedder):
     platform = await FakePlatform(delay=0.3).start()
     clock = Clock(at(2024, 2, 20, 12))

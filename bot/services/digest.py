@@ -1,6 +1,7 @@
 """Digests: `/digest` and `/save`, composition of a period, and posting each period exactly once."""
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import os
@@ -14,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 from sqlalchemy import delete, select
+from sqlalchemy.exc import DBAPIError
 
 from bot import events as ev
 from bot import metrics
@@ -221,10 +223,25 @@ class DigestService:
         except Exception as exc:  # any failure leaves the period to be retried, never half-done
             error = f"{type(exc).__name__}: {exc}"[:500]
             log.exception("digest %d period %s failed", digest_id, key)
-        async with self.db.sessions.begin() as session:
-            await runs.finish(session, claimed, token=self.token, state=outcome, now=self.clock(), error=error,
-                              resource_ids=shown)
+        await self._record(digest_id, key, claimed, outcome, error, shown)
         return outcome
+
+    async def _record(self, digest_id: int, key: str, claimed: runs.Claim, outcome: str, error: str | None,
+                      shown: list[int]) -> None:
+        """Record the period's outcome, again a few times if the database fails meanwhile (a restart, a failover):
+        a post out and not recorded was taken over once its claim was old, and posted a second time."""
+        for wait in (*runs.RECORD_RETRY_SECONDS, None):
+            try:
+                async with self.db.sessions.begin() as session:
+                    await runs.finish(session, claimed, token=self.token, state=outcome, now=self.clock(),
+                                      error=error, resource_ids=shown)
+                return
+            except (DBAPIError, OSError) as exc:
+                if wait is None:
+                    raise
+                log.warning("digest %d period %s: recording it as %s failed (%s); trying again in %g s", digest_id,
+                            key, outcome, type(exc).__name__, wait)
+                await asyncio.sleep(wait)
 
     # -- commands ----------------------------------------------------------------------------------
     async def timezone_of(self, community_id: int, member_id: int | None) -> str:

@@ -18,6 +18,8 @@ CLAIM_TIMEOUT = timedelta(minutes=15)  # a claim older than this was abandoned (
 RETRY_AFTER = timedelta(minutes=5)
 MAX_ATTEMPTS = 20
 MAX_WINDOW = timedelta(days=35)  # after a long outage, one digest covers at most this much
+# Recording a period's outcome is tried again after these pauses (about 2 minutes in all, a database failover).
+RECORD_RETRY_SECONDS = (1.0, 5.0, 15.0, 30.0, 60.0)
 
 
 @dataclass(frozen=True)
