@@ -34,6 +34,7 @@ class FakeSlack:
     retry_after: int = 1
     refused: dict[str, str] = field(default_factory=dict)  # method -> the error Slack answers it with
     refused_channels: dict[str, str] = field(default_factory=dict)  # channel -> the error a post there gets
+    refused_users: dict[str, str] = field(default_factory=dict)  # user -> the error conversations.open gets for them
     url: str = ""
     _runner: web.AppRunner | None = None
     _ts: itertools.count = field(default_factory=lambda: itertools.count(1))
@@ -148,6 +149,8 @@ class FakeSlack:
                 {"ok": False, "error": "channel_not_found"}
         if method == "conversations.open":
             users = body.get("users", "").split(",")
+            if refused := [self.refused_users[u] for u in users if u in self.refused_users]:
+                return {"ok": False, "error": refused[0]}
             prefix = "D" if len(users) == 1 else "G"
             return {"ok": True, "channel": {"id": prefix + "-".join(users)}}
         if method in ("chat.postMessage", "chat.update"):

@@ -369,6 +369,34 @@ async def test_rate_limited_call_is_retried_after_retry_after(slack):
         "429:chat.postMessage", "chat.postMessage"]
 
 
+async def test_an_intro_request_to_a_deactivated_member_offers_the_next_expert_at_once(slack, caplog):
+    """Slack opens no DM with a deactivated member (user_disabled): the request was logged as a traceback ('sending
+    DirectMessage to Slack failed'), and the asker waited a day for the timeout to be offered someone else. Now one
+    line, and the next expert is offered at once, as on Discord for a member who takes no DMs."""
+    caplog.set_level(logging.INFO)
+    slack.fake.refused_users["UPG"] = "user_disabled"
+    answer = await slack.command("UASK1", "/whoknows", "postgres index ignored by the planner")
+    _, value = buttons(answer)[0]
+    assert value.endswith(":UPG")
+    await slack.click("UASK1", "intro.request", value)
+    assert slack.dm("UPG") == []
+    [offer] = slack.dm("UASK1")
+    assert "could not happen" in text_of(offer) and "UPG" not in text_of(offer)
+    ours = [r for r in caplog.records if r.name.startswith(("adapters", "bot"))]
+    assert not [r for r in ours if r.exc_info], [r.getMessage() for r in ours if r.exc_info]
+    [refused] = [r for r in ours if "user_disabled" in r.getMessage()]
+    assert refused.levelno == logging.WARNING and "deactivated" in refused.getMessage()
+
+    slack.fake.refused["chat.postEphemeral"] = "missing_scope"  # a scope the app was installed without
+    caplog.clear()
+    assert await slack.event(fresh("event_app_mention.json")) == 200
+    await slack.adapter.idle()
+    ours = [r for r in caplog.records if r.name.startswith(("adapters", "bot"))]
+    assert not [r for r in ours if r.exc_info]
+    assert any(r.getMessage().startswith("Slack refused Reply: missing_scope") for r in ours), \
+        [r.getMessage() for r in ours]
+
+
 async def test_intro_state_machine_over_slack(slack):
     fake = slack.fake
     # 1. Request → the expert gets a DM with the question, the evidence and three buttons.

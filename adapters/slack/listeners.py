@@ -129,7 +129,7 @@ class SlackAdapter:
         self.client = client
         self.workspace = workspace
         self.clock = clock
-        self.sender = SlackSender(client, workspace.url, app.core.delivered)
+        self.sender = SlackSender(client, workspace.url, app.core.delivered, app.core.undelivered)
         self.busy = 0  # listeners running; tests wait for it to fall back to 0
         self.directory = Directory(client)
         self.in_order = InOrder()

@@ -10,7 +10,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.blocks import in_workspace, message
 from bot.actions import Action, Delivered, DirectMessage, OpenGroup, PostToChannel, Reply, UpdateMessage
-from bot.errors import ChannelRefused
+from bot.errors import ChannelRefused, Undelivered
 
 log = logging.getLogger(__name__)
 
@@ -23,13 +23,35 @@ CHANNEL_REFUSALS = {
 }
 
 
+# What Slack answers conversations.open for a member the bot cannot write to: for good, not worth a retry.
+DM_REFUSALS = {
+    "user_disabled": "their account is deactivated",
+    "user_not_found": "no such member in the workspace",
+    "user_not_visible": "the bot may not see them",
+    "cannot_dm_bot": "it is a bot",
+}
+Undeliverable = Callable[[DirectMessage], Awaitable[list[Action]]]
+
+
+def said(exc: SlackApiError) -> str:
+    """What Slack answered, in one line an operator can act on (missing_scope names the scope to add)."""
+    response = exc.response
+    error = str(response.get("error") if response is not None else exc)[:100]
+    if error == "missing_scope" and response is not None:
+        needed = f" (needed: {str(response['needed'])[:60]})" if response.get("needed") else ""
+        return f"missing_scope{needed}: add it under OAuth & Permissions and reinstall the app (deploy/slack/README.md)"
+    return error
+
+
 class SlackSender:
     """The core's Sender for platform "slack" (scheduled actions) and the listeners' way out."""
 
-    def __init__(self, client: AsyncWebClient, web_url: str = "", delivered: Delivered | None = None) -> None:
+    def __init__(self, client: AsyncWebClient, web_url: str = "", delivered: Delivered | None = None,
+                 undelivered: Undeliverable | None = None) -> None:
         self.client = client
         self.web_url = web_url  # the workspace's own host, for the permalinks of imported messages
         self.delivered = delivered  # told where a keyed DM went (bot.actions.DirectMessage.key)
+        self.undelivered = undelivered  # asked what becomes of a keyed DM Slack refused for good
 
     def _message(self, doc) -> dict[str, Any]:  # noqa: ANN001
         return message(in_workspace(doc, self.web_url))
@@ -61,6 +83,13 @@ class SlackSender:
         for action in actions:
             try:
                 await self.send(action, respond=respond)
+            except Undelivered as exc:
+                log.warning("%s not delivered: %s", type(action).__name__, exc)
+                if isinstance(action, DirectMessage) and action.key and self.undelivered is not None:
+                    # The core says what becomes of it (an intro request: the next expert is offered at once).
+                    await self.send_all(await self.undelivered(action), respond=respond)
+            except SlackApiError as exc:  # Slack's answer says it all: no traceback
+                log.warning("Slack refused %s: %s", type(action).__name__, said(exc))
             except Exception:
                 log.exception("sending %s to Slack failed", type(action).__name__)
 
@@ -80,8 +109,16 @@ class SlackSender:
             await self._post(reply.channel, reply.doc, thread=reply.thread)
 
     async def _open(self, users: list[str]) -> str:
-        """The DM (one user) or group DM (several; the bot is in it too) with these users."""
-        response = await self.client.conversations_open(users=",".join(users))
+        """The DM (one user) or group DM (several; the bot is in it too) with these users. A member Slack lets no
+        DM reach (deactivated, gone) is Undelivered: a retry would not change it."""
+        try:
+            response = await self.client.conversations_open(users=",".join(users))
+        except SlackApiError as exc:
+            error = exc.response.get("error") if exc.response is not None else None
+            if error in DM_REFUSALS:
+                raise Undelivered(f"Slack opens no DM with {','.join(users)[:100]}: {error} "
+                                  f"({DM_REFUSALS[error]})") from None
+            raise
         return response["channel"]["id"]
 
     async def _post(self, channel: str, doc, *, thread: str | None = None) -> Any:  # noqa: ANN001
