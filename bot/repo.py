@@ -401,8 +401,8 @@ async def opted_in_since(session: AsyncSession, community_id: int, external_ids:
 
 async def delete_member_data(session: AsyncSession, community_id: int, member_id: int) -> int:
     """Remove a member's messages, their vectors, reactions and skills, the topics they turned down and what the
-    intros they accepted say about them, and the reactions and endorsements they gave others. Returns messages
-    removed."""
+    intros they accepted say about them, the reactions and endorsements they gave others, and their place on the
+    lists of whom others' questions were suggested. Returns messages removed."""
     rows = (await session.execute(select(Message.id, Message.channel_id, Message.external_id).where(
         Message.community_id == community_id, Message.author_id == member_id))).all()
     ids = [mid for mid, _, _ in rows]
@@ -435,6 +435,13 @@ async def delete_member_data(session: AsyncSession, community_id: int, member_id
                                                             RemovedReaction.user_external_id == member.external_id))
         await session.execute(delete(PendingReaction).where(PendingReaction.community_id == community_id,
                                                             PendingReaction.user_external_id == member.external_id))
+        # Others' questions list whom they were suggested (platform ids): a profile of them too (whom the ranking
+        # took for an expert on what), which their opt-out deletes as it deletes the rest; it was kept until /forget-me.
+        for question_id, suggested in (await session.execute(
+                select(Question.id, Question.suggested).where(Question.community_id == community_id))).all():
+            if suggested and member.external_id in suggested:
+                await session.execute(update(Question).where(Question.id == question_id)
+                                      .values(suggested=[u for u in suggested if u != member.external_id]))
     # Curation signals are about the member too: their saves go; resources they shared or saved stay if others
     # shared or saved them, without their name and without their words: each such title is made again from the
     # shares left (resources.retitle). A title taken from their message (the words around the link, or its label)
@@ -498,13 +505,6 @@ async def forget_member_everywhere(session: AsyncSession, community_id: int, mem
     # The digests they subscribed channels to stay (the community's), without who did it.
     await session.execute(update(Digest).where(Digest.community_id == community_id, Digest.created_by_id == member_id)
                           .values(created_by_id=None))
-    # Others' questions list whom they were suggested (platform ids): a forgotten member is taken off those lists.
-    external_id = await session.scalar(select(Member.external_id).where(Member.id == member_id))
-    for question_id, suggested in (await session.execute(
-            select(Question.id, Question.suggested).where(Question.community_id == community_id))).all():
-        if suggested and external_id in suggested:
-            await session.execute(update(Question).where(Question.id == question_id)
-                                  .values(suggested=[u for u in suggested if u != external_id]))
     await session.flush()
     return open_to_them
 
