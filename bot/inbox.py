@@ -35,7 +35,9 @@ MAX_ATTEMPTS = 5  # replays of one event before it is set aside
 SWEEP_SECONDS = 60
 BATCH = 100  # events replayed by one sweep at most
 SET_ASIDE_KEPT = timedelta(days=7)  # then a set-aside event (members' words) goes too
-SECRETS = ("token",)  # the Events API's old verification token rides in every body
+# The Events API's old verification token rides in every body; a slash command's response_url is a credential for 30
+# minutes (a kept command is answered by DM).
+SECRETS = ("token", "response_url")
 
 Replay = Callable[[dict[str, Any]], Awaitable[None]]
 

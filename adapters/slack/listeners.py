@@ -2,8 +2,8 @@
 
 Embedding search and database work take longer than Slack's 3 s, so every listener is an empty ack
 plus a lazy function. Retries (X-Slack-Retry-Num) carry the same event_id, which Core.handle
-processes once. A data event is written to the inbox before its ack (bot.inbox): Slack sends no
-acknowledged event again, and one lost with its process is handled by the inbox's sweep.
+processes once. A data event, and a member's /optout or /forget-me, is written to the inbox before its ack
+(bot.inbox): Slack sends no acknowledged event again, and one lost with its process is handled by the inbox's sweep.
 """
 from __future__ import annotations
 
@@ -38,7 +38,8 @@ from adapters.slack.translate import (
     translate_event,
 )
 from bot import events as ev
-from bot.actions import DirectMessage, Document, Reply
+from bot.actions import Action, DirectMessage, Document, Reply
+from bot.command_names import ERASURES
 from bot.core import asks_the_bot
 from bot.inbox import Kept
 from bot.services.mentoring_form import FORM_ACTION, field_errors, opens_form
@@ -95,6 +96,12 @@ class _NoBodies(logging.Filter):
         return True
 
 
+def _to_dm(action: Action) -> Action:
+    if isinstance(action, Reply):
+        return DirectMessage(community=action.community, user=action.user, doc=action.doc)
+    return action
+
+
 class InOrder:
     """Events of one channel handled one at a time, in the order they came. Each listener runs as a task of its own,
     and a message waits on users.info and its embedding before it is stored: a reaction to it, or its edit, sent at
@@ -142,7 +149,7 @@ class SlackAdapter:
         self.bolt.error(refused)  # one line for a request we cannot use, 200 or 400, not 404 or 500 and a traceback
         # After bolt's own middleware (signature, authorization, the bot's own events), before any listener's ack.
         self.bolt.use(self.keep_before_ack)
-        app.core.inbox.register("slack", self.on_event)  # the sweep replays a kept event as it came
+        app.core.inbox.register("slack", self.replay)  # the sweep replays a kept event as it came
         for event_type in EVENTS:
             self.bolt.event(event_type)(ack=_ack, lazy=[self.on_event])
         self.bolt.event("app_home_opened")(ack=_ack, lazy=[self.on_home_opened])
@@ -166,9 +173,17 @@ class SlackAdapter:
 
     # -- the inbox: a data event is kept before it is acknowledged -------------------------------------
     def kept(self, body: dict[str, Any]) -> Kept | None:
-        """The inbox row of an Events API delivery we store from (EVENTS). Commands and clicks are not kept: the
-        member who typed or clicked waits for the answer and sees that none came; a replay minutes later could open
-        no modal (a trigger lasts 3 s), and their response_url, a credential for 30 minutes, would be stored."""
+        """The inbox row of an Events API delivery we store from (EVENTS), or of a member's /optout or /forget-me
+        (ERASURES; its response_url, a credential for 30 minutes, is not stored: a replay answers by DM). Other
+        commands and clicks are not kept: the member who typed or clicked waits for the answer and sees that none
+        came, and a replay minutes later could open no modal (a trigger lasts 3 s). An erasure lost after its ack
+        left their data in place with the member told nothing, and Slack echoes no command: they may well think it
+        done."""
+        if "command" in body:
+            command = translate_command(body, self.workspace)
+            if command is None or command.name not in ERASURES or not command.event_id:
+                return None
+            return Kept("slack", command.community, command.event_id)
         event = body.get("event")
         event_id = body.get("event_id")
         if body.get("type") != "event_callback" or not isinstance(event, dict) or event.get("type") not in EVENTS \
@@ -217,11 +232,20 @@ class SlackAdapter:
         async with self.in_order.of(event.community, event.channel):  # asked for before any await: in arrival order
             await self._handle(await self._with_names(event), kept=kept)
 
+    async def replay(self, body: dict[str, Any]) -> None:
+        """An inbox row, handled as its live listener does (the inbox's sweep)."""
+        if "command" in body:
+            await self.on_command(body, None)
+        else:
+            await self.on_event(body)
+
     @_counted
-    async def on_command(self, body: dict[str, Any], respond: Respond) -> None:
+    async def on_command(self, body: dict[str, Any], respond: Respond | None) -> None:
+        """`respond` None: a command kept in the inbox (an erasure), replayed without its response_url."""
         command = translate_command(body, self.workspace, self.clock())
         if command is None:
             return
+        kept = self.kept(body)
         command = await self._with_names(command)
         if opens_form(command.name, command.args) and body.get("trigger_id") and self.app.mentoring is not None:
             await self.open_enrolment_form(command.community, command.user, body["trigger_id"],
@@ -229,7 +253,7 @@ class SlackAdapter:
             return
         if command.name in ADMIN_COMMANDS:
             command = dataclasses.replace(command, is_admin=await self.directory.is_admin(command.user))
-        await self._handle(command, respond=respond)
+        await self._handle(command, respond=respond, kept=kept, by_dm=respond is None)
 
     @_counted
     async def on_click(self, body: dict[str, Any], respond: Respond) -> None:
@@ -300,12 +324,17 @@ class SlackAdapter:
             log.exception("publishing the App Home of %s failed", user)
 
     # -- helpers -------------------------------------------------------------------------------------
-    async def _handle(self, event: ev.Event, *, respond: Respond | None = None, kept: Kept | None = None) -> None:
+    async def _handle(self, event: ev.Event, *, respond: Respond | None = None, kept: Kept | None = None,
+                      by_dm: bool = False) -> None:
+        """`by_dm`: the answers to the member go to their DM (a command replayed minutes later, with no response_url:
+        the channel it was typed in may not have the bot)."""
         try:
             actions = await self.app.core.handle(event, kept=kept)
         except Exception:
             log.exception("handling %s failed", type(event).__name__)
             return
+        if by_dm:
+            actions = [_to_dm(action) for action in actions]
         await self.sender.send_all(actions, respond=respond)
 
     async def _mentioned(self, mentioned: ev.Person) -> ev.Person:
