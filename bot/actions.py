@@ -121,3 +121,12 @@ class Sender(Protocol):
     digests, mentoring rounds): render the action and deliver it on the platform."""
 
     async def send(self, action: Action) -> None: ...
+
+
+def as_direct_message(action: Action) -> Action:
+    """A reply to the member, sent to their DM instead: a command handled minutes after it was typed (replayed from
+    the inbox), when the way to answer in place (Slack's response_url, Discord's interaction token) is gone."""
+    if isinstance(action, Reply):
+        return DirectMessage(community=action.community, user=action.user, doc=action.doc)
+    return action
+

@@ -7,9 +7,8 @@ from __future__ import annotations
 
 SLACK_OWN_COMMANDS = frozenset({"whoknows", "digest", "save", "mentoring"})  # the rest go through /connective
 DISCORD_MISSING = frozenset({"help"})
-# The commands that delete what is stored about a member (core names). Slack keeps them in the inbox before their ack
-# (adapters/slack/listeners.py): one lost with its process after the ack left the data in place, the member told
-# nothing.
+# The commands that delete what is stored about a member (core names). Slack and Discord keep them in the inbox before
+# their ack (bot.inbox): one lost with its process after the ack left the data in place, the member told nothing.
 ERASURES = frozenset({"optout", "forget-me", "forgetme"})
 # Discord's /save and /digest subscribe take named options (adapters/discord/commands_digest.py).
 _DISCORD_FORMS = {("save", "<link> [note]"): "/save url:<link> note:[note]",

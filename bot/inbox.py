@@ -6,8 +6,9 @@ crash) was lost for good: a message never stored, a deletion never applied. The 
 first (one small insert), Core.handle removes it where it records the event as handled, and a sweep (at start and every
 minute, on every replica) hands the ones left behind to their platform's adapter, which handles them as it does a live
 one. Each is replayed by one replica at a time (a compare-and-set on the row), at most MAX_ATTEMPTS times, then set
-aside. Handling stays once per event id (the processed-event table), and consent is read when an event is handled: a
-replayed message of a member who opted out or was forgotten meanwhile stores nothing."""
+aside. A member's /optout or /forget-me is kept the same way, on Slack and on Discord (bot.command_names.ERASURES),
+and answered by DM when replayed. Handling stays once per event id (the processed-event table), and consent is read
+when an event is handled: a replayed message of a member who opted out or was forgotten meanwhile stores nothing."""
 from __future__ import annotations
 
 import json

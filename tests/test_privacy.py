@@ -2,14 +2,19 @@
 forgotten, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
+import asyncio
 import urllib.parse
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
 
+from bot import events as ev
 from bot import inbox
 from bot.db.models import Member, Message, Question
+from tests.discord_fixtures import KENJI
+from tests.discord_fixtures import load as load_discord
+from tests.discord_harness import running_bot, send, started_fake_discord
 from tests.test_inbox import _killed, _later, _restart, _rows
 from tests.test_intros import _ask, _setup
 from tests.test_slack_app import slack  # noqa: F401  (fixture)
@@ -74,3 +79,63 @@ async def test_a_forget_me_handled_live_leaves_nothing_in_the_inbox(slack):  # n
     assert "deleted everything" in str(answer)
     await slack.adapter.idle()
     assert await _rows(slack.app) == [] and slack.dm("UK8S") == []
+
+
+@pytest.fixture
+async def fake_discord():
+    async for fake in started_fake_discord():
+        yield fake
+
+
+@pytest.mark.parametrize("dies_in", ["before its claim", "while removing their data"])
+async def test_a_discord_forget_me_lost_with_its_process_after_the_ack_is_done_by_the_next_sweep(
+        app, fake_discord, monkeypatch, dies_in):
+    """On Discord, Kenji's /forget-me is deferred ("thinking…") and the process dies before his data is deleted:
+    Discord sends no interaction again, and his message stayed. It is now kept before the ack (without the
+    interaction's token), and the next sweep does it and tells him by DM."""
+    async def kenjis() -> int:
+        async with app.db.sessions() as s:
+            return await s.scalar(select(func.count()).select_from(Message).join(Member, Member.id == Message.author_id)
+                                  .where(Member.external_id == KENJI))
+
+    real_handle = app.core.handle
+    cut: list[str] = []
+
+    async def dies(event, **kwargs):  # noqa: ANN001, ANN003, ANN202
+        if isinstance(event, ev.CommandInvoked) and not cut:
+            cut.append(event.name)
+            raise asyncio.CancelledError
+        return await real_handle(event, **kwargs)
+
+    if dies_in == "before its claim":
+        monkeypatch.setattr(app.core, "handle", dies)
+    else:
+        _killed(monkeypatch, app.core, "_remove_member_data")
+    async with running_bot(app, fake_discord) as bot:
+        forget = load_discord("interaction_skills_add")  # Kenji's slash command, as /forget-me
+        forget["data"].update(name="forget-me", options=[])
+        said = load_discord("message_create")
+        said["author"] = forget["member"]["user"]
+        await send(fake_discord, bot, "MESSAGE_CREATE", said)
+        assert await kenjis() == 1
+        await send(fake_discord, bot, "INTERACTION_CREATE", forget)
+        await fake_discord.wait_for("POST", rf"/interactions/{forget['id']}/[^/]+/callback")  # the ack ("thinking…")
+        for _ in range(200):
+            if await _rows(app):
+                break
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.5)  # the handling was cut off
+        assert await kenjis() == 1
+        [row] = await _rows(app)
+        assert row.platform == "discord" and forget["token"] not in row.body
+
+        await _later(app, inbox.GRACE + timedelta(seconds=1))
+        handled = await app.core.inbox.sweep()
+        if dies_in == "while removing their data":  # claimed by the process that died: taken over once stale
+            assert handled == 0
+            await _later(app, inbox.LEASE + timedelta(seconds=1))
+            handled = await app.core.inbox.sweep()
+        assert handled == 1 and await kenjis() == 0 and await _rows(app) == []
+        [told] = await fake_discord.wait_for("POST", r"/channels/9\d+/messages")
+        assert "deleted everything" in told.json["content"], told.json
+

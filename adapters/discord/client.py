@@ -21,10 +21,12 @@ from adapters.discord.render import NO_PINGS, render_document
 from adapters.discord.sender import DiscordSender
 from adapters.discord.translate import TRANSLATORS, ChannelInfo, translate
 from bot import events as ev
-from bot.actions import Action, DirectMessage, Document, Reply, UpdateMessage
+from bot.actions import Action, DirectMessage, Document, Reply, UpdateMessage, as_direct_message
+from bot.command_names import ERASURES
 from bot.command_sync import payload_hash, record_registered, registered_hash
 from bot.core import asks_the_bot
 from bot.errors import Undelivered
+from bot.inbox import Kept
 from bot.repo import get_community
 from bot.safety import neutralise
 from bot.services.catch_up import resume_points
@@ -121,6 +123,7 @@ class ConnectiveMixin:
         self._catch_up_again: dict[int, datetime] = {}  # servers whose next session began during their catch-up
         self._stopping = False
         self._registering: asyncio.Task[None] | None = None
+        app.core.inbox.register(PLATFORM, self.replay)  # a member's /optout or /forget-me kept before its ack
 
     # -- start -------------------------------------------------------------------------------------
     async def setup_hook(self) -> None:
@@ -397,7 +400,8 @@ class ConnectiveMixin:
     # -- interactions ------------------------------------------------------------------------------
     async def handle_interaction(self, interaction: discord.Interaction) -> None:
         """A slash command or a button: acknowledged first (Discord allows 3 s), then the core works."""
-        events = translate("INTERACTION_CREATE", interaction_payload(interaction), self)
+        payload = interaction_payload(interaction)
+        events = translate("INTERACTION_CREATE", payload, self)
         if not events:
             await interaction.response.send_message("That only works inside a server.", ephemeral=True)
             return
@@ -405,12 +409,38 @@ class ConnectiveMixin:
             values = await self.app.mentoring.form_values(PLATFORM, events[0].community, events[0].user)
             await interaction.response.send_modal(EnrolmentModal(values))
             return
+        kept = await self._keep_erasure(events[0], payload)
         if interaction.type is discord.InteractionType.component:
             await interaction.response.defer()
         else:
             await interaction.response.defer(ephemeral=True, thinking=True)
-        actions = await self.app.core.handle(events[0])
+        actions = await self.app.core.handle(events[0], kept=kept)
         await self.deliver(actions, origin=events[0], interaction=interaction)
+
+    async def _keep_erasure(self, event: ev.Event, payload: dict[str, Any]) -> Kept | None:
+        """A member's /optout or /forget-me is kept in the inbox before its ack: one acknowledged by a process that
+        then died left their data in place (Discord sends no interaction again). Where it cannot be kept (the
+        database down), it is handled as it comes all the same."""
+        if not isinstance(event, ev.CommandInvoked) or event.name not in ERASURES or not event.event_id:
+            return None
+        kept = Kept(PLATFORM, event.community, event.event_id)
+        try:
+            await self.app.core.inbox.keep(kept, payload)
+        except Exception:  # noqa: BLE001
+            log.warning("keeping /%s %s in the inbox failed", event.name, event.event_id, exc_info=True)
+            return None
+        return kept
+
+    async def replay(self, payload: dict[str, Any]) -> None:
+        """A kept /optout or /forget-me (the inbox's sweep), answered by DM: the interaction's token is not kept, and
+        has expired (15 minutes) by the time it is replayed. Not translated yet (its server not known at start), it
+        stays for the next sweep."""
+        events = translate("INTERACTION_CREATE", payload, self)
+        if not events or not isinstance(events[0], ev.CommandInvoked) or not events[0].event_id:
+            return
+        event = events[0]
+        actions = await self.app.core.handle(event, kept=Kept(PLATFORM, event.community, event.event_id))
+        await self.deliver([as_direct_message(action) for action in actions], origin=event)
 
     async def on_interaction(self, interaction: discord.Interaction) -> None:
         """Every interaction passes here; the enrolment form's submissions are answered here (see modals.py)."""

@@ -38,7 +38,7 @@ from adapters.slack.translate import (
     translate_event,
 )
 from bot import events as ev
-from bot.actions import Action, DirectMessage, Document, Reply
+from bot.actions import DirectMessage, Document, Reply, as_direct_message
 from bot.command_names import ERASURES
 from bot.core import asks_the_bot
 from bot.inbox import Kept
@@ -94,12 +94,6 @@ class _NoBodies(logging.Filter):
             if marker in message:
                 record.msg, record.args = message.split(marker)[0] + instead, ()
         return True
-
-
-def _to_dm(action: Action) -> Action:
-    if isinstance(action, Reply):
-        return DirectMessage(community=action.community, user=action.user, doc=action.doc)
-    return action
 
 
 class InOrder:
@@ -334,7 +328,7 @@ class SlackAdapter:
             log.exception("handling %s failed", type(event).__name__)
             return
         if by_dm:
-            actions = [_to_dm(action) for action in actions]
+            actions = [as_direct_message(action) for action in actions]
         await self.sender.send_all(actions, respond=respond)
 
     async def _mentioned(self, mentioned: ev.Person) -> ev.Person:
