@@ -9,12 +9,16 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
+from adapters.console import ConsoleAdapter
 from bot import events as ev
 from bot import inbox
+from bot.app import build_app
 from bot.db.models import Member, Message, Question
+from bot.settings import Settings
 from tests.discord_fixtures import KENJI
 from tests.discord_fixtures import load as load_discord
 from tests.discord_harness import running_bot, send, started_fake_discord
+from tests.exports import TEAM
 from tests.test_inbox import _killed, _later, _restart, _rows
 from tests.test_intros import _ask, _setup
 from tests.test_slack_app import slack  # noqa: F401  (fixture)
@@ -138,4 +142,21 @@ async def test_a_discord_forget_me_lost_with_its_process_after_the_ack_is_done_b
         assert handled == 1 and await kenjis() == 0 and await _rows(app) == []
         [told] = await fake_discord.wait_for("POST", r"/channels/9\d+/messages")
         assert "deleted everything" in told.json["content"], told.json
+
+
+async def test_a_replica_that_had_the_forgotten_member_in_memory_stops_suggesting_and_quoting_them(
+        app, db_url, embedder, tmp_path):
+    """Two replicas share the database. Replica B has answered a question with Kenji and his words in memory; Kenji
+    asks to be forgotten on replica A. B's next answer neither suggests him nor quotes him, without a restart."""
+    console_a, _ = await _setup(app, tmp_path)
+    second = build_app(Settings(database_url=db_url), embedder=embedder)
+    try:
+        console_b = ConsoleAdapter(second.core.handle, community=TEAM, platform="slack")
+        [before] = await console_b.say("UASK2", "who knows kubernetes pods rollout?")
+        assert "Kenji" in before and "kubectl rollout" in before, before
+        await console_a.say("UK8S", "/forget-me")
+        [after] = await console_b.say("UASK2", "who knows kubernetes pods rollout?")
+        assert "Kenji" not in after and "kubectl rollout" not in after, after
+    finally:
+        await second.close()
 
