@@ -50,6 +50,10 @@ from bot.cli_config import config_cli  # noqa: E402
 
 cli.add_typer(config_cli, name="config")
 
+from bot.cli_forget import forget  # noqa: E402
+
+cli.command("forget")(forget)
+
 _state: dict[str, Any] = {}
 
 

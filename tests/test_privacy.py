@@ -3,6 +3,8 @@ forgotten, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import urllib.parse
 from datetime import timedelta
 
@@ -18,7 +20,7 @@ from bot.settings import Settings
 from tests.discord_fixtures import KENJI
 from tests.discord_fixtures import load as load_discord
 from tests.discord_harness import running_bot, send, started_fake_discord
-from tests.exports import TEAM
+from tests.exports import TEAM, THREADS, USERS, write_slack_export
 from tests.test_inbox import _killed, _later, _restart, _rows
 from tests.test_intros import _ask, _setup
 from tests.test_slack_app import slack  # noqa: F401  (fixture)
@@ -160,3 +162,56 @@ async def test_a_replica_that_had_the_forgotten_member_in_memory_stops_suggestin
     finally:
         await second.close()
 
+
+async def test_a_member_who_left_is_forgotten_by_the_community_manager(app, tmp_path):
+    """Kenji left the workspace and writes to the community manager to be forgotten: he can no longer type /forget-me,
+    and nothing else did it. `connective forget Kenji` does what his command does: his messages, profile and
+    suggestions go, and an import of an export still holding him stores nothing of his."""
+    from bot.cli_forget import forget_member, report
+
+    console, _ = await _setup(app, tmp_path)
+    await console.say("UK8S", "/skills add helm")
+    async with app.db.sessions() as s:
+        kenji = await s.scalar(select(Member).where(Member.external_id == "UK8S"))
+    done = await forget_member(app, kenji.community_id, "Kenji")
+    assert done.user == "UK8S" and done.messages == 2, done
+    assert report(done)[0].startswith("Forgot UK8S in slack:TTEST0001: 2 message(s) removed"), report(done)
+    await app.importer.import_slack(tmp_path / "export")
+    async with app.db.sessions() as s:
+        kenji = await s.scalar(select(Member).where(Member.external_id == "UK8S"))
+        assert (kenji.name, kenji.profiling_consent) == ("", False)
+        assert await s.scalar(select(func.count()).select_from(Message).where(Message.author_id == kenji.id)) == 0
+    [answer] = await console.say("UASK2", "who knows kubernetes pods rollout?")
+    assert "Kenji" not in answer and "kubectl rollout" not in answer, answer
+
+
+async def test_someone_the_bot_has_not_seen_is_recorded_as_forgotten_and_a_typo_is_refused(app, tmp_path):
+    from bot.cli_forget import forget_member
+    from bot.errors import UserError
+
+    console, _ = await _setup(app, tmp_path)
+    async with app.db.sessions() as s:
+        community_id = await s.scalar(select(Member.community_id).limit(1))
+    with pytest.raises(UserError, match="no member 'Kenjj'"):
+        await forget_member(app, community_id, "Kenjj")
+    done = await forget_member(app, community_id, "U0NEWCOMER")
+    assert done.messages == 0
+    await app.core.handle(ev.MessagePosted(community=TEAM, platform="slack", user="U0NEWCOMER", channel="C0GENERAL",
+                                           message_id="1800000000.000200", text="helm charts need a values schema",
+                                           user_name="Newcomer", event_id="m-newcomer-1"))
+    async with app.db.sessions() as s:
+        newcomer = await s.scalar(select(Member).where(Member.external_id == "U0NEWCOMER"))
+        assert newcomer.profiling_consent is False and newcomer.name == ""
+        assert await s.scalar(select(func.count()).select_from(Message)
+                              .where(Message.author_id == newcomer.id)) == 0
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+async def test_connective_forget_on_the_command_line(app, tmp_path):
+    await app.importer.import_slack(write_slack_export(tmp_path / "export", USERS, THREADS))
+    out = subprocess.run([sys.executable, "-m", "bot.cli", "--db", app.settings.database_url, "forget", "UPG"],
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("Forgot UPG in slack:TTEST0001:"), out.stdout
+    async with app.db.sessions() as s:
+        assert await s.scalar(select(Member.profiling_consent).where(Member.external_id == "UPG")) is False
