@@ -23,7 +23,7 @@ from tests.discord_harness import running_bot, send, started_fake_discord
 from tests.exports import TEAM, THREADS, USERS, write_slack_export
 from tests.test_inbox import _killed, _later, _restart, _rows
 from tests.test_intros import _ask, _setup
-from tests.test_slack_app import slack  # noqa: F401  (fixture)
+from tests.test_slack_app import buttons, slack  # noqa: F401  (fixture)
 from tests.test_slack_translate import load
 
 
@@ -79,6 +79,34 @@ async def test_a_forget_me_lost_with_its_process_after_the_ack_is_done_by_the_ne
     assert "deleted everything" in str(told), told
     assert slack.fake.of("response_url") == []  # nothing went to the credential
 
+
+async def test_an_app_home_opt_out_lost_with_its_process_after_the_ack_is_done_by_the_next_start(
+        slack, monkeypatch):  # noqa: F811
+    """Petra clicks "Opt out" in the bot's App Home; the ack goes back and the process dies before her data is deleted.
+    The click is kept as /connective optout is, and the next start does it, tells her by DM, and shows her Home with
+    "Opt back in"."""
+    async def petra() -> tuple[bool, int]:
+        async with slack.app.db.sessions() as s:
+            member = await s.scalar(select(Member).where(Member.external_id == "UPG"))
+            said = await s.scalar(select(func.count()).select_from(Message).where(Message.author_id == member.id))
+        return member.profiling_consent, said
+
+    consents, said = await petra()
+    assert consents and said > 0
+    calls = _killed(monkeypatch, slack.app.core, "handle")
+    await slack.click("UPG", "home.optout", "off", home=True)
+    assert calls == [1] and await petra() == (True, said)
+    [row] = await _rows(slack.app)
+    assert "home.optout" in row.body
+
+    adapter = await _restart(slack)
+    await _later(slack.app, inbox.GRACE + timedelta(seconds=1))
+    assert await slack.app.core.inbox.sweep() == 1
+    await adapter.idle()
+    assert await petra() == (False, 0) and await _rows(slack.app) == []
+    [told] = slack.dm("UPG")
+    assert "opted out" in str(told), told
+    assert ("home.optin", "on") in buttons(slack.fake.of("views.publish")[-1])
 
 async def test_a_forget_me_handled_live_leaves_nothing_in_the_inbox(slack):  # noqa: F811
     answer = await slack.command("UK8S", "/connective", "forget-me")
@@ -215,3 +243,4 @@ async def test_connective_forget_on_the_command_line(app, tmp_path):
     assert out.stdout.startswith("Forgot UPG in slack:TTEST0001:"), out.stdout
     async with app.db.sessions() as s:
         assert await s.scalar(select(Member.profiling_consent).where(Member.external_id == "UPG")) is False
+

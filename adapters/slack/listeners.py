@@ -50,6 +50,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ADMIN_COMMANDS = frozenset({"settings", "digest"})  # core commands that trust CommandInvoked.is_admin
+ERASING_BUTTONS = frozenset({"home.optout"})  # kept before their ack, as the commands they stand for (ERASURES)
 
 
 def buttons_of(clicks: dict[str, Any]) -> re.Pattern[str]:
@@ -167,17 +168,24 @@ class SlackAdapter:
 
     # -- the inbox: a data event is kept before it is acknowledged -------------------------------------
     def kept(self, body: dict[str, Any]) -> Kept | None:
-        """The inbox row of an Events API delivery we store from (EVENTS), or of a member's /optout or /forget-me
-        (ERASURES; its response_url, a credential for 30 minutes, is not stored: a replay answers by DM). Other
-        commands and clicks are not kept: the member who typed or clicked waits for the answer and sees that none
-        came, and a replay minutes later could open no modal (a trigger lasts 3 s). An erasure lost after its ack
-        left their data in place with the member told nothing, and Slack echoes no command: they may well think it
-        done."""
+        """The inbox row of an Events API delivery we store from (EVENTS), of a member's /optout or /forget-me
+        (ERASURES; its response_url, a credential for 30 minutes, is not stored: a replay answers by DM), or of App
+        Home's "Opt out" (ERASING_BUTTONS). Other commands and clicks are not kept: the member who typed or clicked
+        waits for the answer and sees that none came, and a replay minutes later could open no modal (a trigger
+        lasts 3 s). An erasure lost after its ack left their data in place with the member told nothing, and Slack
+        echoes no command: they may well think it done."""
         if "command" in body:
             command = translate_command(body, self.workspace)
             if command is None or command.name not in ERASURES or not command.event_id:
                 return None
             return Kept("slack", command.community, command.event_id)
+        if body.get("type") == "block_actions":  # App Home's "Opt out" is /connective optout
+            for action in body.get("actions") or []:
+                if isinstance(action, dict) and action.get("action_id") in ERASING_BUTTONS:
+                    click = translate_action(body, action, self.workspace)
+                    if click is not None and click.event_id:
+                        return Kept("slack", click.community, click.event_id)
+            return None
         event = body.get("event")
         event_id = body.get("event_id")
         if body.get("type") != "event_callback" or not isinstance(event, dict) or event.get("type") not in EVENTS \
@@ -230,6 +238,8 @@ class SlackAdapter:
         """An inbox row, handled as its live listener does (the inbox's sweep)."""
         if "command" in body:
             await self.on_command(body, None)
+        elif body.get("type") == "block_actions":
+            await self._clicked(body, None, replayed=True)
         else:
             await self.on_event(body)
 
@@ -249,9 +259,14 @@ class SlackAdapter:
             command = dataclasses.replace(command, is_admin=await self.directory.is_admin(command.user))
         await self._handle(command, respond=respond, kept=kept, by_dm=respond is None)
 
+    async def on_click(self, body: dict[str, Any], respond: Respond | None) -> None:
+        await self._clicked(body, respond)
+
     @_counted
-    async def on_click(self, body: dict[str, Any], respond: Respond) -> None:
+    async def _clicked(self, body: dict[str, Any], respond: Respond | None, *, replayed: bool = False) -> None:
+        """`replayed`: an App Home "Opt out" kept in the inbox, replayed by its sweep (the answer goes by DM)."""
         in_home = (body.get("view") or {}).get("type") == "home"
+        kept = self.kept(body)
         for action in body.get("actions") or []:
             if action.get("action_id") == FORM_ACTION and body.get("trigger_id") and self.app.mentoring is not None:
                 await self.open_enrolment_form((body.get("team") or {}).get("id") or self.workspace.team_id,
@@ -260,7 +275,8 @@ class SlackAdapter:
                 continue
             click = translate_action(body, action, self.workspace, self.clock())
             if click is not None:
-                await self._handle(click, respond=respond if body.get("response_url") else None)
+                await self._handle(click, respond=respond if body.get("response_url") else None, by_dm=replayed,
+                                   kept=kept if kept is not None and kept.event_id == click.event_id else None)
         if in_home:
             await self.publish_home(body.get("user", {}).get("team_id") or self.workspace.team_id,
                                     body["user"]["id"])
