@@ -809,6 +809,10 @@ class Core:
                     dropped.extend(open_to_them)
                 member.name = ""
                 member.timezone = None
+                # Their own choices are about them too ("I keep only your platform id"): opting back in starts afresh.
+                member.weekly_intro_cap = None
+                member.available_for_intros = True
+                member.opted_in_at = None
             external_id = member.external_id
             await self.expertise.note_changes(session, community_id, None)
         corpus = self.expertise._corpora.get(community_id)

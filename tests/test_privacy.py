@@ -244,3 +244,23 @@ async def test_connective_forget_on_the_command_line(app, tmp_path):
     async with app.db.sessions() as s:
         assert await s.scalar(select(Member.profiling_consent).where(Member.external_id == "UPG")) is False
 
+
+async def test_forget_me_keeps_only_the_platform_id_not_the_members_own_choices(app, tmp_path):
+    """/forget-me says "I keep only your platform id, marked opted out", and kept the weekly intro cap and the paused
+    intros Kenji had chosen (and when he had last opted back in): /me showed them after he opted in again."""
+    console, _ = await _setup(app, tmp_path)
+    await console.say("UK8S", "/click home.cap 1")
+    await console.say("UK8S", "/click home.unavailable off")
+    await console.say("UK8S", "/optout")
+    await console.say("UK8S", "/optin")
+    async with app.db.sessions() as s:
+        kenji = await s.scalar(select(Member).where(Member.external_id == "UK8S"))
+    assert (kenji.weekly_intro_cap, kenji.available_for_intros) == (1, False) and kenji.opted_in_at is not None
+    await console.say("UK8S", "/forget-me")
+    async with app.db.sessions() as s:
+        kenji = await s.scalar(select(Member).where(Member.external_id == "UK8S"))
+    assert (kenji.name, kenji.timezone, kenji.weekly_intro_cap, kenji.available_for_intros, kenji.opted_in_at,
+            kenji.profiling_consent) == ("", None, None, True, None, False)
+    await console.say("UK8S", "/optin")
+    [me] = await console.say("UK8S", "/me")
+    assert "available for intros: yes · weekly intro cap: 3" in me, me
