@@ -32,3 +32,11 @@ def setup_logging(level: str = "INFO", *, json_lines: bool = False) -> None:
     for noisy in ("sentence_transformers", "transformers", "httpx", "urllib3", "alembic", "aiosqlite",
                   "asyncio", "filelock", "huggingface_hub", "apscheduler"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+    # The platform clients write whole payloads at DEBUG: members' messages, the answers quoting them, names, a slash
+    # command's response_url (a credential for 30 minutes). They speak at INFO and above whatever the level, so that
+    # `--log-level DEBUG` (ours) still logs no message text.
+    for chatty in PAYLOAD_LOGGERS:
+        logging.getLogger(chatty).setLevel(max(logging.INFO, root.level))
+
+
+PAYLOAD_LOGGERS = ("slack_sdk", "slack_bolt", "discord")

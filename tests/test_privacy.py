@@ -3,6 +3,7 @@ forgotten, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import subprocess
 import sys
 import urllib.parse
@@ -16,6 +17,7 @@ from bot import events as ev
 from bot import inbox
 from bot.app import build_app
 from bot.db.models import Member, Message, Question
+from bot.logs import setup_logging
 from bot.settings import Settings
 from tests.discord_fixtures import KENJI
 from tests.discord_fixtures import load as load_discord
@@ -264,3 +266,28 @@ async def test_forget_me_keeps_only_the_platform_id_not_the_members_own_choices(
     await console.say("UK8S", "/optin")
     [me] = await console.say("UK8S", "/me")
     assert "available for intros: yes · weekly intro cap: 3" in me, me
+
+
+async def test_debug_logging_writes_no_member_words_nor_response_urls(slack, capsys):  # noqa: F811
+    """`--log-level DEBUG` let slack_sdk write every request and answer whole: Asha's question, the answer quoting
+    what Petra said, the members' names, and the command's response_url (a credential for 30 minutes). The deploy docs
+    say message text is never logged; our own DEBUG lines still are."""
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    levels = {name: logger.level for name, logger in logging.Logger.manager.loggerDict.items()
+              if isinstance(logger, logging.Logger)}
+    try:
+        setup_logging("DEBUG")
+        answer = await slack.command("UASK1", "/whoknows", "postgres index ignored by the planner giraffe")
+        await slack.adapter.idle()
+        logging.getLogger("bot.test").debug("a debug line of ours")
+    finally:
+        root.handlers[:], level = saved
+        root.setLevel(level)
+        for name, was in levels.items():
+            logging.getLogger(name).setLevel(was)
+    assert "<@UPG>" in str(answer) and "EXPLAIN" in str(answer)  # Petra suggested, with what she said
+    err = capsys.readouterr().err
+    assert "a debug line of ours" in err, err
+    for words in ("giraffe", "EXPLAIN", "Asha", "/response/"):  # users.info told the asker's name
+        assert words not in err, (words, err)
