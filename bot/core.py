@@ -776,8 +776,23 @@ class Core:
             except Exception:
                 log.exception("after /forget-me: offering the next expert to askers of %d open request(s) failed",
                               len(dropped))
-        return [self._reply(event, render("forget_me", messages=removed, optin=command(event.platform, "optin"))),
-                *_requests_withdrawn(event.community, withdrawn), *owed]
+        text = render("forget_me", messages=removed, optin=command(event.platform, "optin"))
+        if elsewhere := await self._known_elsewhere(event.platform, community_id, event.user):
+            # The same account in other servers (workspaces of an Enterprise Grid) this bot serves: what it said there
+            # stays, each community's own, and "everything I had about you" would not be true.
+            place = "server" if event.platform == "discord" else "workspace"
+            text += (f" This was for this {place}: I also know you in {elsewhere} other {place}(s) I serve, where "
+                     f"`{command(event.platform, 'forget-me')}` forgets you too.")
+        return [self._reply(event, text), *_requests_withdrawn(event.community, withdrawn), *owed]
+
+    async def _known_elsewhere(self, platform: str, community_id: int, user: str) -> int:
+        """In how many other communities of the platform the same account is a member not forgotten (their own
+        data: told to them only)."""
+        async with self.db.sessions() as session:
+            return int(await session.scalar(
+                select(func.count()).select_from(Member).join(Community, Community.id == Member.community_id).where(
+                    Community.platform == platform, Community.id != community_id, Member.external_id == user,
+                    Member.profiling_consent.is_(True), Member.is_bot.is_(False))) or 0)
 
     async def _remove_member_data(self, community_id: int, member_id: int, *, forget: bool, now: datetime,
                                   dropped: list[int] | None = None,

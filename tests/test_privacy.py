@@ -291,3 +291,19 @@ async def test_debug_logging_writes_no_member_words_nor_response_urls(slack, cap
     assert "a debug line of ours" in err, err
     for words in ("giraffe", "EXPLAIN", "Asha", "/response/"):  # users.info told the asker's name
         assert words not in err, (words, err)
+
+
+async def test_forget_me_in_one_discord_server_says_the_others_still_know_the_member(app):
+    """One bot serves two Discord servers where Kenji talks (one Discord account). /forget-me in the first told him "I
+    deleted everything I had about you" while what he said in the second stayed: it now says that was for this server,
+    and in how many others he is known."""
+    for guild in ("G1", "G2"):
+        await app.core.handle(ev.MessagePosted(
+            community=guild, platform="discord", user="4242", channel="77", message_id=f"9{guild[-1]}00",
+            text="helm rollback --wait restores the previous release", user_name="Kenji", event_id=f"m-{guild}"))
+    first = ConsoleAdapter(app.core.handle, community="G1", platform="discord")
+    [done] = await first.say("4242", "/forget-me")
+    assert "deleted everything" in done and "I also know you in 1 other server(s) I serve" in done, done
+    second = ConsoleAdapter(app.core.handle, community="G2", platform="discord")
+    [done] = await second.say("4242", "/forget-me")
+    assert "deleted everything" in done and "also know you" not in done, done
