@@ -129,4 +129,3 @@ def as_direct_message(action: Action) -> Action:
     if isinstance(action, Reply):
         return DirectMessage(community=action.community, user=action.user, doc=action.doc)
     return action
-
