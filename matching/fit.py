@@ -34,6 +34,10 @@ log = logging.getLogger(__name__)
 MIN_QUESTIONS = 30
 TOP_K = 100
 LAG_SHARE = 0.3
+# The staleness drawn for each replay example is random: fixed, so a community's fit is the same from run to run. The
+# draw is part of the fit's noise: on the four dev communities, seeds 0-3 gave racket-2017 0.97 / 0.99 / 0.91 / 0.95x
+# the best baseline and clojurians-2019 0.98 / 0.93 / 0.95 / 0.94x (tests/benchmarks/tune_whoknows.py --lag-seed).
+LAG_SEED = 0
 # How much more a question answered outside the five busiest answerers weighs in the fit: 2.15 with the asker's
 # follow-ups weighing half (matching.ranking.OWN_FOLLOW_UP_WEIGHT), where 2.0 had fitted the full ones.
 LONG_TAIL_WEIGHT = 2.15
@@ -86,7 +90,7 @@ def build_examples(corpus: Corpus, vectors: np.ndarray, has_vector: np.ndarray, 
     t0 = ts[a["alive"]].min() if a["alive"].any() else 0.0
     t_span = ts.max() - t0
     live, replay = [], []
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(LAG_SEED)
     for row, truth in qs:
         t_q = ts[row]
         if t_q - t0 < 0.2 * t_span or not has_vector[row]:
