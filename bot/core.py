@@ -187,6 +187,11 @@ def pool_capacity(db: Database) -> int:
     return max(1, size + max(0, getattr(pool, "_max_overflow", 0)))
 
 
+def _answer_key(event: ev.MessagePosted) -> str:
+    """The processed-event id of the answer to a question (Core._first_answer)."""
+    return f"answered:{event.channel}:{event.message_id}"[:200]
+
+
 def waited_on(event: ev.Event) -> bool:
     """Whether someone is waiting for the answer: a command, a button, a question to the bot."""
     return isinstance(event, ev.CommandInvoked | ev.ActionClicked) or (
@@ -453,13 +458,18 @@ class Core:
     # -- messages ----------------------------------------------------------------------------------
     async def _on_message(self, event: ev.MessagePosted, community_id: int) -> list[Action]:
         asked = asks_the_bot(event)
-        if asked and asks_for_help(event.text):
-            return [self._reply(event, render("help", **help_names(event.platform)))]
-        topic = question_topic(event.text) if asked else None
         answered = asked and not (event.caught_up and ev.utcnow() - event.time > LATE_QUESTION)
         if asked and not answered:
             log.info("%s question %s was asked while the bot was away, at %s: not answered now", event.platform,
                      event.message_id, event.time.isoformat(timespec="seconds"))
+        if answered and not await self._first_answer(event, community_id):
+            log.info("%s question %s was answered before; not again", event.platform, event.message_id)
+            return []
+        if answered and asks_for_help(event.text):
+            return [self._reply(event, render("help", **help_names(event.platform)))]
+        if asked and asks_for_help(event.text):
+            return []
+        topic = question_topic(event.text) if asked else None
         if asked and topic is None:
             return [self._reply(event, ASK_LIKE_THIS)] if answered else []
         async with self.db.sessions.begin() as session:
@@ -497,8 +507,22 @@ class Core:
                 link_titles=dict(event.link_titles),
             )])
         if topic and answered:
-            return [await self._answer(event, scope, topic)]
+            try:
+                return [await self._answer(event, scope, topic)]
+            except Exception:
+                async with self.db.sessions.begin() as session:  # a retry of the event answers it
+                    await release_event(session, community_id, _answer_key(event))
+                raise
         return []
+
+    async def _first_answer(self, event: ev.MessagePosted, community_id: int) -> bool:
+        """Whether this question is answered here for the first time. The same message can come twice through
+        different events: live, then in the history fetched after a restart (a question is not stored, so the fetch
+        starts before it), or in HTTP mode as Slack's late retry as well as in that history."""
+        if not event.message_id or event.edited:
+            return True
+        async with self.db.sessions.begin() as session:
+            return await claim_event(session, community_id, _answer_key(event))
 
     async def _know_openerless(self, session: AsyncSession, community_id: int,
                                threads: list[tuple[int, str]]) -> list[int]:

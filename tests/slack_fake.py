@@ -35,6 +35,12 @@ class FakeSlack:
     refused: dict[str, str] = field(default_factory=dict)  # method -> the error Slack answers it with
     refused_channels: dict[str, str] = field(default_factory=dict)  # channel -> the error a post there gets
     refused_users: dict[str, str] = field(default_factory=dict)  # user -> the error conversations.open gets for them
+    # What conversations.history and conversations.replies list: channel id -> every message said there (replies
+    # with their thread_ts); users.conversations lists `member_of` (the channels the bot is in); `unreadable`:
+    # channel -> the error Slack answers a read of it with.
+    member_of: list[dict[str, Any]] = field(default_factory=list)
+    history: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    unreadable: dict[str, str] = field(default_factory=dict)
     url: str = ""
     _runner: web.AppRunner | None = None
     _ts: itertools.count = field(default_factory=lambda: itertools.count(1))
@@ -153,11 +159,50 @@ class FakeSlack:
                 return {"ok": False, "error": refused[0]}
             prefix = "D" if len(users) == 1 else "G"
             return {"ok": True, "channel": {"id": prefix + "-".join(users)}}
+        if method == "users.conversations":
+            return self._page(self.member_of, body, "channels")
+        if method in ("conversations.history", "conversations.replies"):
+            return self._read(method, body)
         if method in ("chat.postMessage", "chat.update"):
             return {"ok": True, "channel": body.get("channel"), "ts": f"{time.time():.6f}"}
         if method == "chat.postEphemeral":
             return {"ok": True, "message_ts": f"{time.time():.6f}"}
         return {"ok": True}
+
+    @staticmethod
+    def _page(items: list[dict[str, Any]], body: dict[str, Any], key: str) -> dict[str, Any]:
+        """Cursor pagination: the cursor is where the next page starts."""
+        start, limit = int(body.get("cursor") or 0), int(body.get("limit") or 100)
+        rest = items[start + limit:]
+        return {"ok": True, key: items[start:start + limit], "has_more": bool(rest),
+                "response_metadata": {"next_cursor": str(start + limit) if rest else ""}}
+
+    def _read(self, method: str, body: dict[str, Any]) -> dict[str, Any]:
+        channel = body.get("channel", "")
+        if channel in self.unreadable:
+            return {"ok": False, "error": self.unreadable[channel]}
+        if channel not in self.history:
+            return {"ok": False, "error": "channel_not_found"}
+        oldest, latest = float(body.get("oldest") or 0), float(body.get("latest") or time.time() + 3600)
+        said = sorted(self.history[channel], key=lambda m: float(m["ts"]))
+        replies: dict[str, list[dict[str, Any]]] = {}
+        for m in said:
+            if m.get("thread_ts") and m["thread_ts"] != m["ts"]:
+                replies.setdefault(m["thread_ts"], []).append(m)
+        def listed(m: dict[str, Any]) -> dict[str, Any]:
+            if m["ts"] not in replies:
+                return m
+            return {**m, "thread_ts": m["ts"], "reply_count": len(replies[m["ts"]]),
+                    "latest_reply": replies[m["ts"]][-1]["ts"]}
+        if method == "conversations.history":  # the channel's own messages (and replies sent to it), newest first
+            shown = [listed(m) for m in reversed(said) if oldest < float(m["ts"]) < latest and (
+                m.get("thread_ts") in (None, m["ts"]) or m.get("subtype") == "thread_broadcast")]
+            return self._page(shown, body, "messages")
+        parent = [listed(m) for m in said if m["ts"] == body.get("ts")]  # the parent first, then replies, oldest first
+        if not parent:
+            return {"ok": False, "error": "thread_not_found"}
+        shown = parent + [m for m in replies.get(body["ts"], []) if oldest < float(m["ts"]) < latest]
+        return self._page(shown, body, "messages")
 
 
 def sign(secret: str, body: str, timestamp: int | None = None) -> dict[str, str]:

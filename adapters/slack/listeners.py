@@ -23,6 +23,7 @@ from slack_bolt.logger.messages import warning_client_prioritized_and_token_skip
 from slack_bolt.response import BoltResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
+from adapters.slack import catch_up
 from adapters.slack.blocks import home_view, in_workspace
 from adapters.slack.directory import Directory, Person
 from adapters.slack.modals import CALLBACK_ID, enrolment_modal, response_url_of, submitted_values
@@ -42,6 +43,7 @@ from bot.actions import DirectMessage, Document, Reply, as_direct_message
 from bot.command_names import ERASURES
 from bot.core import asks_the_bot
 from bot.inbox import Kept
+from bot.services.catch_up import resume_points
 from bot.services.mentoring_form import FORM_ACTION, field_errors, opens_form
 
 if TYPE_CHECKING:
@@ -124,6 +126,10 @@ class InOrder:
                 self._locks[key] = (lock, users - 1)
 
 
+class _Stopping(Exception):  # noqa: N818 - not an error: the bot stops while catching up
+    pass
+
+
 class SlackAdapter:
     def __init__(self, app: App, client: AsyncWebClient, workspace: Workspace, *, signing_secret: str | None,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
@@ -135,6 +141,8 @@ class SlackAdapter:
         self.busy = 0  # listeners running; tests wait for it to fall back to 0
         self.directory = Directory(client)
         self.in_order = InOrder()
+        self.catch_ups = catch_up.CatchUps(self.catch_up)  # what was said while the bot was away
+        self.stopping = False
         bolt_logger = logging.getLogger("slack_bolt")
         if not any(isinstance(f, _NoBodies) for f in bolt_logger.filters):
             bolt_logger.addFilter(_NoBodies())  # bolt's own loggers copy it when the app is made, below
@@ -286,6 +294,36 @@ class SlackAdapter:
         event = body.get("event") or {}
         if event.get("tab", "home") == "home" and event.get("user"):
             await self.publish_home(body.get("team_id") or self.workspace.team_id, event["user"])
+
+    # -- what was said while the bot was away ----------------------------------------------------------
+    async def catch_up(self, started: datetime) -> None:
+        """Fetch what was said in the channels read while no event came, up to `started` (adapters/slack/catch_up.py),
+        and handle it as the live events it would have been; one log line says what was caught up and what left."""
+        try:
+            report = await catch_up.catch_up(self.client, self.workspace,
+                                             resume_points=functools.partial(resume_points, self.app.db),
+                                             handle=self._handle_caught_up, started=started)
+        except _Stopping:
+            log.info("catching up Slack workspace %s stopped with the bot; the next start goes on",
+                     self.workspace.team_id)
+        except Exception:
+            log.exception("catching up Slack workspace %s failed", self.workspace.team_id)
+        else:
+            if report is not None:
+                log.info(catch_up.summary(self.workspace.team_id, report))
+
+    async def _handle_caught_up(self, event: ev.Event) -> None:
+        if self.stopping:
+            raise _Stopping
+        await self.on_caught_up(event)
+
+    @_counted
+    async def on_caught_up(self, event: ev.Event) -> None:
+        if isinstance(event, ev.MessagePosted) and asks_the_bot(event):
+            await self._handle(await self._with_names(event))
+            return
+        async with self.in_order.of(event.community, event.channel):
+            await self._handle(await self._with_names(event))
 
     # -- the mentoring enrolment form (a modal) ------------------------------------------------------
     async def open_enrolment_form(self, team: str, user: str, trigger_id: str, *, response_url: str = "") -> None:

@@ -141,21 +141,31 @@ async def run(app: App) -> None:
             async def follow_socket() -> None:  # /healthz says when the connection is down (and reconnecting)
                 app.health.connected("slack", await handler.client.is_connected())
 
+            async def on_hello(_client: object, message: dict, _raw: str) -> None:
+                if message.get("type") == "hello":  # connected (again): what was said while no socket was
+                    adapter.catch_ups.start()
+
+            handler.client.message_listeners.append(on_hello)
             app.scheduler.every("slack-socket", SOCKET_CHECK_SECONDS, follow_socket)
             log.info("Slack Socket Mode starting")
             try:
                 await handler.start_async()
             finally:
+                adapter.stopping = True  # a catch-up under way stops before its next message
                 await handler.close_async()  # no new events; then the ones already acknowledged on the socket finish
                 await _finish_in_hand(app, adapter)
+                await adapter.catch_ups.stop()
         else:
             runner, _ = await serve_http(adapter, port=settings.http_port)
             app.health.connected("slack")  # ready once /slack/events listens, not from auth.test on
+            adapter.catch_ups.start()  # what was said while no request came, in the background
             try:
                 await asyncio.Event().wait()
             finally:
+                adapter.stopping = True
                 await runner.cleanup()  # no new requests; then the events already acknowledged finish
                 await _finish_in_hand(app, adapter)
+                await adapter.catch_ups.stop()
     finally:
         app.health.connected("slack", False)
         app.core.senders.pop("slack", None)

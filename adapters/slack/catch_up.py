@@ -1,0 +1,314 @@
+"""What was said while the bot was away, on Slack. Socket Mode delivers nothing while no socket is connected, and in
+HTTP mode Slack gives up on an event after its retries: what was said meanwhile never arrives. So once the bot is
+connected (Socket Mode's hello, HTTP mode listening), each channel it is a member of and reads (the privacy of live
+ingestion: no DMs, a private channel only where an admin turned it on) is fetched with conversations.history after
+the newest message stored there, with the replies (conversations.replies) of the threads that had new ones, and
+handed to the core as the events they would have been: stored once, each channel's messages oldest first, then its
+threads'. Where to pick up is the core's (bot.services.catch_up); Slack's rate limits are slack_sdk's retry handlers
+(runner.web_client)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from adapters.slack.translate import MESSAGE_SUBTYPES, PLATFORM, Workspace, translate_event
+from bot import events as ev
+from bot.services.catch_up import Place
+
+log = logging.getLogger(__name__)
+
+PAGE = 200  # messages a request (Slack recommends no more than 200)
+PER_CHANNEL = 2_000  # messages handed on from one channel (its threads' replies included)
+PER_WORKSPACE = 20_000  # and from all of the workspace's
+CHANNEL_PAGES = 20  # of users.conversations (200 channels each), at most
+# Messages posted after the bot connected come live: the fetch stops there, and only messages stored before it say
+# where to start, each with a margin for a clock that is a little off (what both paths see is stored once).
+LIVE_MARGIN = timedelta(minutes=1)
+# What was said in any channel up to a little before the newest message stored (about when the bot went away) was seen
+# live, stored or not: a channel whose newest stored message is old is read from there, not from that message.
+SEEN_LIVE_SLACK = timedelta(minutes=10)
+# A reply said while away to a thread started earlier is not in the channel's history after the gap's start: the
+# messages of the day before it are looked through for threads whose latest reply is newer (at most LOOKBACK a
+# channel, at most THREADS a channel read, those with the latest replies first).
+THREAD_LOOKBACK = timedelta(days=1)
+LOOKBACK = 1_000
+THREADS = 50
+NAMED = 10  # channels named in the log line, at most, of each kind of leftover
+# What a fetch that failed raises: Slack's error (no access, the channel gone), no answer, or an answer not JSON.
+FAILED = (SlackApiError, OSError, TimeoutError, ValueError)
+
+
+class ResumePoints(Protocol):
+    """{place: the ts to fetch after}, for the places read (bot.services.catch_up.resume_points with the database)."""
+
+    def __call__(self, platform: str, community: str, places: list[Place], *, before: str,
+                 before_time: datetime) -> Awaitable[dict[Place, str]]: ...
+
+
+@dataclass(frozen=True)
+class Conversation:
+    id: str
+    name: str
+    is_private: bool
+
+    @property
+    def label(self) -> str:
+        return f"#{self.name} ({self.id})"
+
+
+@dataclass
+class Report:
+    fetched: int = 0  # messages handed to the core (a question to the bot among them is not stored; the bot's own
+    # posts and notices such as joins are read, not handed on)
+    read: int = 0  # channels fetched
+    cut: list[str] = field(default_factory=list)  # channels read up to a cap, with more left
+    failed: list[str] = field(default_factory=list)
+    not_read: list[str] = field(default_factory=list)  # past PER_WORKSPACE
+
+
+def ts_of(when: datetime) -> str:
+    """A time as Slack's message ts ("1700000000.000100"): ordered as the stored ids are (same length, digits)."""
+    return f"{when.timestamp():.6f}"
+
+
+def _seconds(ts: Any) -> float | None:
+    try:
+        seconds = float(ts)
+    except (TypeError, ValueError):
+        return None
+    return seconds if 0 < seconds < 1e11 else None
+
+
+async def conversations(client: AsyncWebClient) -> list[Conversation]:
+    """The channels the bot is a member of (users.conversations), public and private, not archived; no DMs."""
+    found: dict[str, Conversation] = {}
+    cursor = None
+    for _ in range(CHANNEL_PAGES):
+        page = await client.users_conversations(types="public_channel,private_channel", exclude_archived=True,
+                                                limit=200, cursor=cursor)
+        for channel in page.get("channels") or []:
+            if not isinstance(channel, dict) or not isinstance(channel.get("id"), str) or channel.get("is_im") \
+                    or channel.get("is_mpim") or channel.get("is_archived"):
+                continue
+            found[channel["id"]] = Conversation(channel["id"], str(channel.get("name") or ""),
+                                                bool(channel.get("is_private") or channel.get("is_group")))
+        cursor = (page.get("response_metadata") or {}).get("next_cursor")
+        if not cursor:
+            break
+    return sorted(found.values(), key=lambda c: c.id)
+
+
+def _messages(page: Any) -> list[dict[str, Any]]:
+    return [m for m in page.get("messages") or [] if isinstance(m, dict) and _seconds(m.get("ts")) is not None]
+
+
+def _replied_after(message: dict[str, Any], after: float) -> bool:
+    latest = _seconds(message.get("latest_reply"))
+    return bool(message.get("reply_count")) and latest is not None and latest > after
+
+
+@dataclass
+class Gap:
+    """A channel's messages after `after` (seconds), newest first as Slack lists them, and its threads with replies
+    after it."""
+
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    threads: list[dict[str, Any]] = field(default_factory=list)
+    cut: bool = False
+
+
+async def history(client: AsyncWebClient, channel: str, after: float, upto: str, room: int) -> Gap:
+    """The newest `room` messages of the channel after `after` (Slack lists the newest first), and the thread parents
+    of the day before with replies after it (THREAD_LOOKBACK)."""
+    gap, looked, cursor = Gap(), 0, None
+    oldest = f"{max(after - THREAD_LOOKBACK.total_seconds(), 0):.6f}"
+    while True:
+        page = await client.conversations_history(channel=channel, oldest=oldest, latest=upto, limit=PAGE,
+                                                  cursor=cursor)
+        for message in _messages(page):
+            if _replied_after(message, after):
+                gap.threads.append(message)
+            if float(message["ts"]) <= after:
+                looked += 1
+            elif len(gap.messages) < room:
+                gap.messages.append(message)
+            else:
+                gap.cut = True
+        cursor = (page.get("response_metadata") or {}).get("next_cursor")
+        if not page.get("has_more") or not cursor or gap.cut or looked >= LOOKBACK:
+            return gap
+
+
+async def replies(client: AsyncWebClient, channel: str, thread: str, after: float, upto: str,
+                  room: int) -> tuple[list[dict[str, Any]], bool]:
+    """The replies of a thread after `after`, oldest first (as Slack lists them), at most `room`; whether more are
+    left."""
+    taken: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        page = await client.conversations_replies(channel=channel, ts=thread, oldest=f"{after:.6f}", latest=upto,
+                                                  limit=PAGE, cursor=cursor)
+        for message in _messages(page):
+            if message["ts"] == thread or float(message["ts"]) <= after:
+                continue  # the parent comes first in every answer; it is the channel's
+            if len(taken) >= room:
+                return taken, True
+            taken.append(message)
+        cursor = (page.get("response_metadata") or {}).get("next_cursor")
+        if not page.get("has_more") or not cursor:
+            return taken, False
+
+
+def event_of(message: dict[str, Any], channel: Conversation, ws: Workspace) -> ev.Event | None:
+    """A message of the history as the core event its live delivery would have been (a mention of the bot as its
+    app_mention, which answers it), or None: the bot's own posts (bolt drops them live), joins and other notices."""
+    if message.get("user") == ws.bot_user_id or message.get("subtype") not in MESSAGE_SUBTYPES \
+            or message.get("subtype") in ("message_changed", "message_deleted"):
+        return None
+    kind = "app_mention" if f"<@{ws.bot_user_id}>" in str(message.get("text") or "") else "message"
+    body = {"type": "event_callback", "team_id": ws.team_id, "event_id": f"caught-up:{channel.id}:{message['ts']}",
+            "event": {**message, "type": kind, "channel": channel.id,
+                      "channel_type": "group" if channel.is_private else "channel"}}
+    event = translate_event(body, ws)
+    if isinstance(event, ev.MessagePosted):
+        return replace(event, caught_up=True, channel_name=channel.name)
+    return event
+
+
+async def catch_up(client: AsyncWebClient, ws: Workspace, *, resume_points: ResumePoints,
+                   handle: Callable[[ev.Event], Awaitable[None]], started: datetime) -> Report | None:
+    """Fetch what was said in the channels read between the newest message stored in each and the bot's connection
+    (`started`), and hand it to the core, within PER_CHANNEL and PER_WORKSPACE; a channel whose fetch fails is one
+    log line, and the rest goes on. None: nothing to catch up (a first run: import the history instead)."""
+    channels = await conversations(client)
+    before = started - LIVE_MARGIN
+    bound = {"before": ts_of(before), "before_time": before}
+    points = await resume_points(PLATFORM, ws.team_id, [Place(c.id, None, c.is_private) for c in channels], **bound)
+    if not points:
+        return None
+    seen_live = max(float(ts) for ts in points.values()) - SEEN_LIVE_SLACK.total_seconds()
+    upto = ts_of(started + LIVE_MARGIN)
+    report = Report()
+    budget = PER_WORKSPACE
+    for channel in channels:
+        point = points.get(Place(channel.id, None, channel.is_private))
+        if point is None:
+            continue
+        if budget <= 0:
+            report.not_read.append(channel.label)
+            continue
+        report.read += 1
+        room = min(PER_CHANNEL, budget)
+        taken = 0
+        try:
+            after = max(float(point), seen_live)
+            gap = await history(client, channel.id, after, upto, room)
+            done = set()
+            for message in reversed(gap.messages):
+                taken += 1
+                done.add(message["ts"])
+                report.fetched += await _hand(message, channel, ws, handle)
+            gap.threads.sort(key=lambda m: float(m["latest_reply"]), reverse=True)
+            read, left = gap.threads[:THREADS], gap.threads[THREADS:]
+            thread_points = await resume_points(
+                PLATFORM, ws.team_id, [Place(channel.id, m["ts"], channel.is_private) for m in read], **bound)
+            for parent in sorted(read, key=lambda m: float(m["ts"])):
+                thread_point = thread_points.get(Place(channel.id, parent["ts"], channel.is_private))
+                if thread_point is None:
+                    continue
+                if taken >= room:
+                    left.append(parent)
+                    break
+                said, more = await replies(client, channel.id, parent["ts"], max(float(thread_point), seen_live),
+                                           upto, room - taken)
+                gap.cut = gap.cut or more
+                for message in said:
+                    if message["ts"] not in done:  # a reply also sent to the channel is listed in both
+                        taken += 1
+                        done.add(message["ts"])
+                        report.fetched += await _hand(message, channel, ws, handle)
+            if gap.cut or left:
+                report.cut.append(channel.label)
+        except FAILED as exc:
+            log.warning("catching up %s in Slack workspace %s failed after %d message(s): %s", channel.label,
+                        ws.team_id, taken, _why(exc))
+            report.failed.append(channel.label)
+        budget -= taken
+    return report
+
+
+async def _hand(message: dict[str, Any], channel: Conversation, ws: Workspace,
+                handle: Callable[[ev.Event], Awaitable[None]]) -> bool:
+    event = event_of(message, channel, ws)
+    if event is not None:
+        await handle(event)
+    return event is not None
+
+
+def _why(exc: Exception) -> str:
+    if isinstance(exc, SlackApiError) and exc.response is not None:
+        return str(exc.response.get("error") or exc.response.status_code)
+    return repr(exc)
+
+
+def summary(team: str, report: Report) -> str:
+    text = (f"Slack workspace {team}: caught up {report.fetched} message(s) said while the bot was away, in "
+            f"{report.read} channel(s)")
+    left = []
+    if report.cut:
+        left.append(f"the earlier messages or threads of {_listed(report.cut)} (at most {PER_CHANNEL} a channel are "
+                    f"read, the newest, with the replies of {THREADS} threads)")
+    if report.not_read:
+        left.append(f"{_listed(report.not_read)} not read ({PER_WORKSPACE} in all were)")
+    if report.failed:
+        left.append(f"{_listed(report.failed)} failed")
+    if left:
+        text += "; left: " + "; ".join(left) + " (`connective import slack` brings the rest)"
+    return text
+
+
+def _listed(labels: list[str]) -> str:
+    more = f" and {len(labels) - NAMED} more" if len(labels) > NAMED else ""
+    return ", ".join(labels[:NAMED]) + more
+
+
+class CatchUps:
+    """One catch-up at a time for the workspace, in the background: started at each connection (Socket Mode's hello,
+    after a reconnect too; HTTP mode's start). Connected again while one runs, another follows it from then."""
+
+    def __init__(self, run: Callable[[datetime], Awaitable[None]]) -> None:
+        self._run = run
+        self._task: asyncio.Task[None] | None = None
+        self._again: datetime | None = None
+
+    def start(self, started: datetime | None = None) -> None:
+        started = started or datetime.now(UTC)
+        if self._task is not None and not self._task.done():
+            self._again = started
+            return
+        self._task = asyncio.create_task(self._follow(started), name="connective-slack-catch-up")
+
+    async def _follow(self, started: datetime) -> None:
+        while True:
+            await self._run(started)
+            if self._again is None:
+                return
+            started, self._again = self._again, None
+
+    async def done(self) -> None:
+        """Until the catch-ups started so far have ended."""
+        if self._task is not None:
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def stop(self) -> None:
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)

@@ -1,0 +1,238 @@
+"""What was said while the bot was away, on Slack: Socket Mode delivers nothing while no socket is connected, and in
+HTTP mode Slack gives up on an event after its retries. The real slack_sdk client against the fake Slack Web API
+(users.conversations, conversations.history, conversations.replies), on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from pydantic import SecretStr
+from sqlalchemy import select
+
+from adapters.slack.listeners import SlackAdapter
+from adapters.slack.runner import web_client
+from bot.app import App
+from bot.db.models import Message
+from tests.exports import TEAM, THREADS, USERS, write_slack_export
+from tests.slack_fake import FakeSlack
+
+TOKEN = "xoxb-test-token"
+GENERAL, RANDOM, LEFT, SECRET = "C0GENERAL", "C0RANDOM", "C0LEFT", "G0SECRET"
+DAY = 86_400.0
+
+
+@dataclass
+class Away:
+    app: App
+    fake: FakeSlack
+    adapter: SlackAdapter
+    history_start: float  # the first imported message's time (seconds)
+
+    def ts(self, seconds_ago: float) -> str:
+        return f"{time.time() - seconds_ago:.6f}"
+
+    def said(self, channel: str, text: str, *, by: str = "UASK1", ago: float, thread: str | None = None,
+             **extra: Any) -> str:
+        """A message said on Slack (while the bot was away, unless older than what is stored); returns its ts."""
+        ts = self.ts(ago)
+        message = {"type": "message", "user": by, "text": text, "ts": ts, **extra}
+        if thread:
+            message["thread_ts"] = thread
+        self.fake.history.setdefault(channel, []).append(message)
+        return ts
+
+    async def restart(self) -> None:
+        """The bot starts again: it catches up up to now."""
+        await self.adapter.catch_up(datetime.now(UTC))
+        await self.adapter.idle()
+
+    def posts(self) -> list[dict[str, Any]]:
+        """What the bot said (an answer to a mention is ephemeral, to the asker)."""
+        return self.fake.of("chat.postMessage") + self.fake.of("chat.postEphemeral")
+
+
+def _people() -> dict[str, dict[str, Any]]:
+    return {uid: {"id": uid, "name": name.lower(), "real_name": name, "tz": "Europe/Berlin", "is_bot": False,
+                  "profile": {"display_name": name}} for uid, name in USERS.items()}
+
+
+@pytest.fixture
+async def away(app, tmp_path) -> AsyncIterator[Away]:
+    """A workspace whose history up to about two days ago is stored (an import), with the bot in #general and
+    #random (where nothing is stored yet) and in a private channel no admin turned on."""
+    start = time.time() - 2 * DAY
+    await app.importer.import_slack(write_slack_export(tmp_path / "export", USERS, THREADS, start=start))
+    fake = await FakeSlack(team_id=TEAM, people=_people(), channels={GENERAL: "general", RANDOM: "random"},
+                           member_of=[{"id": GENERAL, "name": "general", "is_channel": True, "is_private": False},
+                                      {"id": RANDOM, "name": "random", "is_channel": True, "is_private": False},
+                                      {"id": SECRET, "name": "secret", "is_group": True, "is_private": True}],
+                           retry_after=1).start()
+    # What Slack lists of the imported history (the bot stored it): the catch-up looks it through for threads.
+    for n, thread in enumerate(THREADS):
+        root = f"{start + n * 3600:.6f}"
+        for i, (user, text) in enumerate(thread):
+            fake.history.setdefault(GENERAL, []).append(
+                {"type": "message", "user": user, "text": text, "ts": f"{start + n * 3600 + i * 60:.6f}",
+                 **({"thread_ts": root} if len(thread) > 1 else {})})
+    fake.history.setdefault(RANDOM, [])
+    adapter = await SlackAdapter.connect(app, web_client(TOKEN, f"{fake.url}/api"), signing_secret="secret")
+    app.core.senders["slack"] = adapter.sender
+    yield Away(app, fake, adapter, start)
+    await adapter.idle()
+    await fake.stop()
+
+
+async def _stored(app: App) -> list[Message]:
+    async with app.db.sessions() as s:
+        return list(await s.scalars(select(Message).order_by(Message.id)))
+
+
+def _texts(messages: list[Message]) -> list[str]:
+    return [m.text for m in messages]
+
+
+async def test_what_was_said_while_the_bot_was_away_is_stored_once_in_order(away, caplog):
+    caplog.set_level(logging.INFO)
+    before = len(await _stored(away.app))
+    vacuum = away.fake.history[GENERAL][3]["ts"]  # a thread of the imported history, two days old
+    away.said(GENERAL, "has anyone tried pg_repack instead of VACUUM FULL?", ago=3000)
+    away.said(GENERAL, "pg_repack works online, it needs a primary key", by="UPG", ago=2900,
+              thread=away.fake.history[GENERAL][-1]["ts"])
+    away.said(GENERAL, "and autovacuum_naptime helps too", by="UPG", ago=2800, thread=vacuum)  # an older thread
+    away.said(GENERAL, "the bot's own answer", by="UBOT", ago=2700, bot_id="BBOT")
+    away.said(GENERAL, "<@UASK1> has joined the channel", by="UASK1", ago=2600, subtype="channel_join")
+    away.said(RANDOM, "Welcome to the new members!", by="UREG", ago=2500)
+    away.said(SECRET, "private plans", ago=2400)
+    away.said(LEFT, "said where the bot is not", ago=2300)
+
+    await away.restart()
+
+    stored = await _stored(away.app)
+    assert _texts(stored[before:]) == [
+        "has anyone tried pg_repack instead of VACUUM FULL?",  # #general, oldest first
+        "and autovacuum_naptime helps too",  # then its threads, by their start: a reply to a two-day-old one
+        "pg_repack works online, it needs a primary key",  # and the new one's
+        "Welcome to the new members!",  # #random: nothing stored there before; after the newest stored anywhere
+    ]
+    by_text = {m.text: m for m in stored}
+    assert by_text["and autovacuum_naptime helps too"].thread_external_id == vacuum
+    assert by_text["pg_repack works online, it needs a primary key"].permalink.startswith(
+        "https://acme.slack.com/archives/C0GENERAL/p")
+    read = [c["channel"] for c in away.fake.of("conversations.history")]
+    assert read == [GENERAL, RANDOM]  # not the private channel, not the channel the bot is not in
+    assert not away.posts()
+    assert f"Slack workspace {TEAM}: caught up 4 message(s) said while the bot was away, in 2 channel(s)" \
+        in caplog.text
+    assert "left:" not in caplog.text
+
+    await away.restart()  # a second start adds nothing
+    assert len(await _stored(away.app)) == len(stored)
+    assert not away.posts()
+
+
+async def test_a_question_asked_minutes_before_the_restart_is_answered_once_an_older_one_not(away, caplog):
+    caplog.set_level(logging.INFO)
+    away.said(GENERAL, "<@UBOT> who knows about css grid?", by="UASK2", ago=3600)  # an hour before
+    away.said(GENERAL, "<@UBOT> help", by="UASK2", ago=3500)
+    recent = away.said(GENERAL, "<@UBOT> who knows kubernetes rollouts?", ago=120)
+    await away.restart()
+    [answer] = away.posts()
+    assert answer["channel"] == GENERAL and answer["user"] == "UASK1"
+    assert "<@UK8S>" in json.dumps(answer)
+    assert "was asked while the bot was away" in caplog.text
+
+    await away.restart()  # fetched again: not answered again
+    assert len(away.posts()) == 1
+    # Slack's late retry of the same question (HTTP mode) answers nothing more either.
+    body = {"type": "event_callback", "team_id": TEAM, "event_id": "Ev0LATERETRY",
+            "event": {"type": "app_mention", "user": "UASK1", "channel": GENERAL, "ts": recent,
+                      "text": "<@UBOT> who knows kubernetes rollouts?"}}
+    await away.adapter.on_event(body)
+    assert len(away.posts()) == 1
+    assert not [m for m in await _stored(away.app) if "who knows" in m.text]  # questions are not stored
+
+
+async def test_a_question_answered_live_before_the_restart_is_not_answered_again(away):
+    """A question is not stored, so the fetch after the restart starts before it."""
+    asked = away.said(GENERAL, "<@UBOT> who knows kubernetes rollouts?", ago=60)
+    body = {"type": "event_callback", "team_id": TEAM, "event_id": "Ev0LIVEASK",
+            "event": {"type": "app_mention", "user": "UASK1", "channel": GENERAL, "ts": asked,
+                      "text": "<@UBOT> who knows kubernetes rollouts?"}}
+    await away.adapter.on_event(body)
+    assert len(away.posts()) == 1
+    await away.restart()
+    assert len(away.posts()) == 1
+
+
+async def test_a_rate_limited_read_is_retried_and_a_failing_channel_is_one_warning(away, caplog):
+    caplog.set_level(logging.INFO)
+    away.fake.member_of.insert(1, {"id": LEFT, "name": "archive", "is_channel": True, "is_private": False})
+    away.fake.unreadable[LEFT] = "not_in_channel"
+    away.fake.rate_limited["conversations.history"] = 1
+    away.said(GENERAL, "pg_repack works online", by="UPG", ago=300)
+    away.said(RANDOM, "Welcome to the new members!", by="UREG", ago=200)
+    await away.restart()
+    assert _texts(await _stored(away.app))[-2:] == ["pg_repack works online", "Welcome to the new members!"]
+    assert [c.method for c in away.fake.calls if "conversations.history" in c.method][:2] == [
+        "429:conversations.history", "conversations.history"]
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert [r.getMessage() for r in warnings] == [
+        f"catching up #archive ({LEFT}) in Slack workspace {TEAM} failed after 0 message(s): not_in_channel"]
+    assert f"left: #archive ({LEFT}) failed (`connective import slack` brings the rest)" in caplog.text
+
+
+async def test_a_private_channel_an_admin_turned_on_is_read(away):
+    admin = "UADMIN"
+    away.fake.people[admin] = {"id": admin, "name": "admin", "is_admin": True, "profile": {"display_name": "Ad"}}
+    from bot import events as ev
+
+    turned_on = ev.CommandInvoked(community=TEAM, platform="slack", user=admin, channel=GENERAL, name="settings",
+                                  args=f"ingest <#{SECRET}|secret> on", is_admin=True)
+    await away.app.core.handle(turned_on)
+    away.said(SECRET, "private plans, read by consent", ago=300)
+    await away.restart()
+    assert "private plans, read by consent" in _texts(await _stored(away.app))
+
+
+async def test_a_first_run_fetches_nothing(app):
+    """A workspace with nothing stored: its past comes from an import, not from a restart."""
+    fake = await FakeSlack(team_id=TEAM, member_of=[{"id": GENERAL, "name": "general", "is_private": False}],
+                           history={GENERAL: [{"type": "message", "user": "UASK1", "text": "hello",
+                                               "ts": f"{time.time() - 60:.6f}"}]}).start()
+    try:
+        adapter = await SlackAdapter.connect(app, web_client(TOKEN, f"{fake.url}/api"), signing_secret="secret")
+        await adapter.catch_up(datetime.now(UTC))
+        assert not fake.of("conversations.history")
+        assert await _stored(app) == []
+    finally:
+        await fake.stop()
+
+
+async def test_socket_mode_catches_up_once_connected(away):
+    """`run(app)` in Socket Mode: once the socket says hello, what was said while away is fetched, in the
+    background."""
+    from adapters.slack.runner import run
+
+    away.app.settings = away.app.settings.model_copy(update={
+        "slack_bot_token": SecretStr(TOKEN), "slack_app_token": SecretStr("xapp-test"),
+        "slack_api_url": f"{away.fake.url}/api/"})
+    away.said(GENERAL, "said while no socket was connected", by="UPG", ago=30)
+    running = asyncio.ensure_future(run(away.app))
+    try:
+        await away.fake.wait_for("conversations.history")
+        for _ in range(1000):
+            if "said while no socket was connected" in _texts(await _stored(away.app)):
+                break
+            await asyncio.sleep(0.02)
+        assert _texts(await _stored(away.app))[-1] == "said while no socket was connected"
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
