@@ -236,3 +236,30 @@ async def test_socket_mode_catches_up_once_connected(away):
     finally:
         running.cancel()
         await asyncio.gather(running, return_exceptions=True)
+
+
+async def test_http_mode_catches_up_once_listening(away):
+    """`run(app)` in HTTP mode: Slack gave up on the events it could not deliver; they are fetched once the bot
+    listens, in the background."""
+    import socket
+
+    from adapters.slack.runner import run
+
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    away.app.settings = away.app.settings.model_copy(update={
+        "slack_bot_token": SecretStr(TOKEN), "slack_signing_secret": SecretStr("secret"), "http_port": port,
+        "slack_api_url": f"{away.fake.url}/api/"})
+    away.said(GENERAL, "said while Slack could not reach the bot", by="UPG", ago=30)
+    running = asyncio.ensure_future(run(away.app))
+    try:
+        await away.fake.wait_for("conversations.history")
+        for _ in range(1000):
+            if "said while Slack could not reach the bot" in _texts(await _stored(away.app)):
+                break
+            await asyncio.sleep(0.02)
+        assert _texts(await _stored(away.app))[-1] == "said while Slack could not reach the bot"
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
