@@ -263,3 +263,37 @@ async def test_http_mode_catches_up_once_listening(away):
     finally:
         running.cancel()
         await asyncio.gather(running, return_exceptions=True)
+
+
+async def test_the_bounds_read_the_newest_and_one_line_says_what_was_left(away, caplog, monkeypatch):
+    """At most PER_CHANNEL messages a channel (Slack lists the newest first: those are read) and PER_WORKSPACE in
+    all; what was left is named in the log line, and an import brings it."""
+    from adapters.slack import catch_up
+
+    caplog.set_level(logging.INFO)
+    monkeypatch.setattr(catch_up, "PER_CHANNEL", 2)
+    monkeypatch.setattr(catch_up, "PER_WORKSPACE", 3)
+    monkeypatch.setattr(catch_up, "PAGE", 2)
+    away.fake.member_of.append({"id": "C0THIRD", "name": "third", "is_channel": True, "is_private": False})
+    for n in range(3):
+        away.said(GENERAL, f"general {n}", ago=600 - n)
+    away.said(RANDOM, "random 0", ago=500)
+    away.said(RANDOM, "random 1", ago=499)
+    away.said("C0THIRD", "third 0", ago=400)
+    await away.restart()
+    assert _texts(await _stored(away.app))[-3:] == ["general 1", "general 2", "random 1"]
+    assert f"Slack workspace {TEAM}: caught up 3 message(s) said while the bot was away, in 2 channel(s); left: " \
+        f"the earlier messages or threads of #general ({GENERAL}), #random ({RANDOM}) (at most 2 a channel are " \
+        "read, the newest, with the replies of 50 threads); #third (C0THIRD) not read (3 in all were) " \
+        "(`connective import slack` brings the rest)" in caplog.text
+    assert "C0THIRD" not in [c["channel"] for c in away.fake.of("conversations.history")]
+
+
+async def test_channels_slack_will_not_list_are_one_warning(away, caplog):
+    """An app made without a scope users.conversations needs: one line, no traceback, and the bot runs on."""
+    away.fake.refused["users.conversations"] = "missing_scope"
+    away.said(GENERAL, "pg_repack works online", by="UPG", ago=300)
+    await away.restart()
+    assert [(r.levelno, r.getMessage(), r.exc_info) for r in caplog.records if r.levelno >= logging.WARNING] == [
+        (logging.WARNING, f"catching up Slack workspace {TEAM} failed: listing the channels the bot is in "
+         "(users.conversations) answered missing_scope", None)]

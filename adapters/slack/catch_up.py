@@ -188,7 +188,12 @@ async def catch_up(client: AsyncWebClient, ws: Workspace, *, resume_points: Resu
     """Fetch what was said in the channels read between the newest message stored in each and the bot's connection
     (`started`), and hand it to the core, within PER_CHANNEL and PER_WORKSPACE; a channel whose fetch fails is one
     log line, and the rest goes on. None: nothing to catch up (a first run: import the history instead)."""
-    channels = await conversations(client)
+    try:
+        channels = await conversations(client)
+    except FAILED as exc:  # e.g. a scope missing from an app made from an older manifest
+        log.warning("catching up Slack workspace %s failed: listing the channels the bot is in (users.conversations) "
+                    "answered %s", ws.team_id, _why(exc))
+        return None
     before = started - LIVE_MARGIN
     bound = {"before": ts_of(before), "before_time": before}
     points = await resume_points(PLATFORM, ws.team_id, [Place(c.id, None, c.is_private) for c in channels], **bound)
