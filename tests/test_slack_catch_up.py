@@ -297,3 +297,19 @@ async def test_channels_slack_will_not_list_are_one_warning(away, caplog):
     assert [(r.levelno, r.getMessage(), r.exc_info) for r in caplog.records if r.levelno >= logging.WARNING] == [
         (logging.WARNING, f"catching up Slack workspace {TEAM} failed: listing the channels the bot is in "
          "(users.conversations) answered missing_scope", None)]
+
+
+async def test_reactions_given_while_away_to_a_message_said_then_are_kept(away):
+    """They weigh the answer and its links: the history lists who gave each."""
+    from bot.db.models import Reaction
+
+    away.said(GENERAL, "pg_repack works online: https://reorg.github.io/pg_repack/", by="UPG", ago=300,
+              reactions=[{"name": "+1", "users": ["UASK1", "UK8S"], "count": 2},
+                         {"name": "bookmark", "users": ["UASK2"], "count": 1}])
+    await away.restart()
+    await away.restart()
+    async with away.app.db.sessions() as s:
+        message = await s.scalar(select(Message).where(Message.text.like("pg_repack works online%")))
+        given = sorted((r.name, r.user_external_id) for r in await s.scalars(
+            select(Reaction).where(Reaction.message_id == message.id)))
+    assert given == [("+1", "UASK1"), ("+1", "UK8S"), ("bookmark", "UASK2")]

@@ -250,12 +250,37 @@ async def catch_up(client: AsyncWebClient, ws: Workspace, *, resume_points: Resu
     return report
 
 
+def reactions_of(message: dict[str, Any], channel: Conversation, ws: Workspace) -> list[ev.Event]:
+    """The reactions a message of the history has (given while the bot was away, as it was said then), as the
+    reaction_added events they would have been: they weigh answers and resources. Slack lists who gave each."""
+    found: list[ev.Event] = []
+    for reaction in message.get("reactions") or []:
+        if not isinstance(reaction, dict) or not isinstance(reaction.get("name"), str):
+            continue
+        for user in reaction.get("users") or []:
+            if not isinstance(user, str) or user == ws.bot_user_id:
+                continue
+            body = {"type": "event_callback", "team_id": ws.team_id,
+                    "event_id": f"caught-up:{channel.id}:{message['ts']}:{reaction['name']}:{user}"[:200],
+                    "event": {"type": "reaction_added", "user": user, "reaction": reaction["name"],
+                              "item": {"type": "message", "channel": channel.id, "ts": message["ts"]},
+                              "event_ts": message["ts"]}}
+            event = translate_event(body, ws)
+            if event is not None:
+                found.append(event)
+    return found
+
+
 async def _hand(message: dict[str, Any], channel: Conversation, ws: Workspace,
                 handle: Callable[[ev.Event], Awaitable[None]]) -> bool:
+    """Hand a message of the history to the core, then its reactions; whether it was one to hand."""
     event = event_of(message, channel, ws)
-    if event is not None:
-        await handle(event)
-    return event is not None
+    if event is None:
+        return False
+    await handle(event)
+    for reaction in reactions_of(message, channel, ws):
+        await handle(reaction)
+    return True
 
 
 def _why(exc: Exception) -> str:
