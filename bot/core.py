@@ -40,6 +40,7 @@ from bot.db.models import (
     Message,
     MessageVector,
     PendingReaction,
+    ProcessedEvent,
     Question,
     Reaction,
     RemovedReaction,
@@ -188,7 +189,7 @@ def pool_capacity(db: Database) -> int:
 
 
 def _answer_key(event: ev.MessagePosted) -> str:
-    """The processed-event id of the answer to a question (Core._first_answer)."""
+    """The processed-event id of the answer to a question (Core._once)."""
     return f"answered:{event.channel}:{event.message_id}"[:200]
 
 
@@ -462,16 +463,17 @@ class Core:
         if asked and not answered:
             log.info("%s question %s was asked while the bot was away, at %s: not answered now", event.platform,
                      event.message_id, event.time.isoformat(timespec="seconds"))
-        if answered and not await self._first_answer(event, community_id):
+        if answered and await self._answered_before(event, community_id):
             log.info("%s question %s was answered before; not again", event.platform, event.message_id)
             return []
         if answered and asks_for_help(event.text):
-            return [self._reply(event, render("help", **help_names(event.platform)))]
+            return await self._once(event, community_id, [self._reply(event, render("help", **help_names(
+                event.platform)))])
         if asked and asks_for_help(event.text):
             return []
         topic = question_topic(event.text) if asked else None
         if asked and topic is None:
-            return [self._reply(event, ASK_LIKE_THIS)] if answered else []
+            return await self._once(event, community_id, [self._reply(event, ASK_LIKE_THIS)]) if answered else []
         async with self.db.sessions.begin() as session:
             # A bot's post makes a bot of someone seen first so; an ordinary post shows a person (who may have posted
             # through an app before). A person's post through an app does not make them a bot.
@@ -507,22 +509,28 @@ class Core:
                 link_titles=dict(event.link_titles),
             )])
         if topic and answered:
-            try:
-                return [await self._answer(event, scope, topic)]
-            except Exception:
-                async with self.db.sessions.begin() as session:  # a retry of the event answers it
-                    await release_event(session, community_id, _answer_key(event))
-                raise
+            return await self._once(event, community_id, [await self._answer(event, scope, topic)])
         return []
 
-    async def _first_answer(self, event: ev.MessagePosted, community_id: int) -> bool:
-        """Whether this question is answered here for the first time. The same message can come twice through
-        different events: live, then in the history fetched after a restart (a question is not stored, so the fetch
-        starts before it), or in HTTP mode as Slack's late retry as well as in that history."""
+    # A question can come twice through different events: live, then in the history fetched after a restart (a
+    # question is not stored, so the fetch starts before it), or in HTTP mode as Slack's late retry as well as in that
+    # history. It is answered once: the answer is claimed as an event of its own once it is ready (a process that died
+    # before, its event replayed by the inbox, answers it then).
+    async def _answered_before(self, event: ev.MessagePosted, community_id: int) -> bool:
         if not event.message_id or event.edited:
-            return True
+            return False
+        async with self.db.sessions() as session:
+            return await session.scalar(select(ProcessedEvent.id).where(
+                ProcessedEvent.community_id == community_id, ProcessedEvent.event_id == _answer_key(event))) is not None
+
+    async def _once(self, event: ev.MessagePosted, community_id: int, answer: list[Action]) -> list[Action]:
+        if not event.message_id or event.edited:
+            return answer
         async with self.db.sessions.begin() as session:
-            return await claim_event(session, community_id, _answer_key(event))
+            if await claim_event(session, community_id, _answer_key(event)):
+                return answer
+        log.info("%s question %s was answered meanwhile; not again", event.platform, event.message_id)
+        return []
 
     async def _know_openerless(self, session: AsyncSession, community_id: int,
                                threads: list[tuple[int, str]]) -> list[int]:

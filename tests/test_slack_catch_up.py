@@ -313,3 +313,29 @@ async def test_reactions_given_while_away_to_a_message_said_then_are_kept(away):
         given = sorted((r.name, r.user_external_id) for r in await s.scalars(
             select(Reaction).where(Reaction.message_id == message.id)))
     assert given == [("+1", "UASK1"), ("+1", "UK8S"), ("bookmark", "UASK2")]
+
+
+async def test_a_question_cut_off_while_being_answered_is_answered_when_its_event_comes_again(away, monkeypatch):
+    """A process that dies while ranking (SIGKILL; here the handling cancelled) answered nothing: the inbox's replay
+    of the event, or the history after a restart, still answers it. Only an answer ready counts as given."""
+    from bot import events as ev
+
+    asked = away.said(GENERAL, "<@UBOT> who knows kubernetes rollouts?", ago=60)
+    question = ev.MessagePosted(community=TEAM, platform="slack", user="UASK1", channel=GENERAL, event_id="Ev0CUT",
+                                message_id=asked, text="<@UBOT> who knows kubernetes rollouts?", mentions_bot=True,
+                                time=datetime.fromtimestamp(float(asked), UTC))
+    rank, ranking = away.app.expertise.rank, asyncio.Event()
+
+    async def cut_off(*args: Any, **kwargs: Any) -> Any:
+        ranking.set()
+        await asyncio.Event().wait()
+
+    monkeypatch.setattr(away.app.expertise, "rank", cut_off)
+    handling = asyncio.ensure_future(away.app.core.handle(question))
+    await ranking.wait()
+    handling.cancel()
+    await asyncio.gather(handling, return_exceptions=True)
+    monkeypatch.setattr(away.app.expertise, "rank", rank)
+    await away.restart()
+    [answer] = away.posts()
+    assert "<@UK8S>" in json.dumps(answer)
