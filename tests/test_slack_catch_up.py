@@ -218,7 +218,7 @@ async def test_a_first_run_fetches_nothing(app):
 
 async def test_socket_mode_catches_up_once_connected(away):
     """`run(app)` in Socket Mode: once the socket says hello, what was said while away is fetched, in the
-    background."""
+    background; and again after a reconnect."""
     from adapters.slack.runner import run
 
     away.app.settings = away.app.settings.model_copy(update={
@@ -233,6 +233,16 @@ async def test_socket_mode_catches_up_once_connected(away):
                 break
             await asyncio.sleep(0.02)
         assert _texts(await _stored(away.app))[-1] == "said while no socket was connected"
+        # Slack drops the socket; what is said before slack_sdk has connected again is fetched once it has.
+        await away.fake.close_sockets()
+        away.said(GENERAL, "said while the socket was reconnecting", by="UPG", ago=0)
+        await away.fake.wait_for("conversations.history", count=2)
+        for _ in range(1000):
+            if "said while the socket was reconnecting" in _texts(await _stored(away.app)):
+                break
+            await asyncio.sleep(0.02)
+        assert _texts(await _stored(away.app))[-2:] == ["said while no socket was connected",
+                                                        "said while the socket was reconnecting"]
     finally:
         running.cancel()
         await asyncio.gather(running, return_exceptions=True)
