@@ -349,3 +349,24 @@ async def test_a_question_cut_off_while_being_answered_is_answered_when_its_even
     await away.restart()
     [answer] = away.posts()
     assert "<@UK8S>" in json.dumps(answer)
+
+
+async def test_a_thread_that_cannot_be_read_is_one_warning_and_the_other_threads_are_read(away, caplog, monkeypatch):
+    """conversations.replies refused for one thread (its parent deleted meanwhile): the channel's other threads go
+    on."""
+    first = away.said(GENERAL, "thread one", ago=900)
+    second = away.said(GENERAL, "thread two", ago=800)
+    away.said(GENERAL, "a reply to one", by="UPG", ago=700, thread=first)
+    away.said(GENERAL, "a reply to two", by="UPG", ago=600, thread=second)
+    real = away.fake._read
+
+    def refusing(method: str, body: dict[str, Any]) -> dict[str, Any]:
+        if method == "conversations.replies" and body.get("ts") == first:
+            return {"ok": False, "error": "thread_not_found"}
+        return real(method, body)
+
+    monkeypatch.setattr(away.fake, "_read", refusing)
+    await away.restart()
+    assert _texts(await _stored(away.app))[-3:] == ["thread one", "thread two", "a reply to two"]
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == [
+        f"catching up the thread {first} of #general ({GENERAL}) in Slack workspace {TEAM} failed: thread_not_found"]

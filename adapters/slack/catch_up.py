@@ -232,8 +232,15 @@ async def catch_up(client: AsyncWebClient, ws: Workspace, *, resume_points: Resu
                 if taken >= room:
                     left.append(parent)
                     break
-                said, more = await replies(client, channel.id, parent["ts"], max(float(thread_point), seen_live),
-                                           upto, room - taken)
+                try:
+                    said, more = await replies(client, channel.id, parent["ts"],
+                                               max(float(thread_point), seen_live), upto, room - taken)
+                except FAILED as exc:  # (its parent deleted meanwhile): the channel's other threads go on
+                    log.warning("catching up the thread %s of %s in Slack workspace %s failed: %s", parent["ts"],
+                                channel.label, ws.team_id, _why(exc))
+                    if channel.label not in report.failed:
+                        report.failed.append(channel.label)
+                    continue
                 gap.cut = gap.cut or more
                 for message in said:
                     if message["ts"] not in done:  # a reply also sent to the channel is listed in both
