@@ -370,3 +370,22 @@ async def test_a_thread_that_cannot_be_read_is_one_warning_and_the_other_threads
     assert _texts(await _stored(away.app))[-3:] == ["thread one", "thread two", "a reply to two"]
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == [
         f"catching up the thread {first} of #general ({GENERAL}) in Slack workspace {TEAM} failed: thread_not_found"]
+
+
+async def test_a_stop_during_a_catch_up_ends_it(away):
+    """A stop (SIGTERM) while the catch-up waits out Slack's Retry-After: `run` ends and leaves no catch-up running
+    on, sending requests and writing to a database being closed."""
+    from adapters.slack.runner import run
+
+    away.app.settings = away.app.settings.model_copy(update={
+        "slack_bot_token": SecretStr(TOKEN), "slack_app_token": SecretStr("xapp-test"),
+        "slack_api_url": f"{away.fake.url}/api/"})
+    away.fake.rate_limited["conversations.history"] = 1
+    away.fake.retry_after = 30
+    running = asyncio.ensure_future(run(away.app))
+    try:
+        await away.fake.wait_for("429:conversations.history")
+    finally:
+        running.cancel()
+        await asyncio.wait_for(asyncio.gather(running, return_exceptions=True), 10)
+    assert not [t for t in asyncio.all_tasks() if t.get_name() == "connective-slack-catch-up" and not t.done()]
