@@ -1,6 +1,6 @@
 """Where to pick a platform's history up after the bot was away: for each place the bot reads (a channel, or a thread
-of one), the newest message stored there. The adapter fetches what was said after it (adapters/discord/catch_up.py)
-and hands it to the core as the live events it missed."""
+of one), the newest message stored there. The adapter fetches what was said after it (adapters/discord/catch_up.py,
+adapters/slack/catch_up.py) and hands it to the core as the live events it missed."""
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -25,7 +25,8 @@ class Place:
 
 
 def later(a: str | None, b: str | None) -> str | None:
-    """The later of two message ids of digits (Discord snowflakes): a longer one is later, then by its digits."""
+    """The later of two message ids of digits (Discord snowflakes): a longer one is later, then by its digits. Slack's
+    ts ("1700000000.000100") are all of one length: ordered by their characters, as time."""
     if a is None or b is None:
         return a or b
     return max(a, b, key=lambda ext: (len(ext), ext))
