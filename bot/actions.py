@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 
 @dataclass(frozen=True)
@@ -129,3 +129,11 @@ def as_direct_message(action: Action) -> Action:
     if isinstance(action, Reply):
         return DirectMessage(community=action.community, user=action.user, doc=action.doc)
     return action
+
+
+@runtime_checkable
+class ChecksMessages(Protocol):
+    """What a sender may also offer: which of these stored messages (by their links) the platform no longer has,
+    where it can tell (a message deleted while the bot was away: nothing told it)."""
+
+    async def gone(self, community: str, permalinks: list[str]) -> set[str]: ...

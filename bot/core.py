@@ -20,6 +20,7 @@ from bot.actions import (
     SENT,
     Action,
     Button,
+    ChecksMessages,
     DirectMessage,
     Document,
     Evidence,
@@ -81,6 +82,7 @@ from bot.services.ingest import IncomingMessage, IngestService
 from bot.services.profile_skills import TOPIC_CHARS, cut_topics, profile_skills, topic_list
 from bot.settings import Settings
 from bot.urls import workspace_address
+from matching.corpus import MessageRecord
 
 log = logging.getLogger(__name__)
 
@@ -260,6 +262,7 @@ class Core:
         # which gives up after 30 s and would lose acknowledged messages. Half the pool is left for
         # what people wait on (asks, commands, buttons) and the scheduler.
         self._background = asyncio.Semaphore(max(1, pool_capacity(db) // 2))
+        expertise.gone_check = self._gone_from_platform
 
     def register_command(self, name: str, handler: Handler) -> None:
         self.commands[name] = handler
@@ -558,6 +561,35 @@ class Core:
             channel = await ensure_channel(session, community_id, event.channel)
             channel_id = channel.id
         await self.ingest.delete(community_id, [(channel_id, event.message_id)])
+
+    async def _gone_from_platform(self, community_id: int, shown: list[MessageRecord]) -> int:
+        """Of the messages an ask is about to quote or link, those its platform no longer has (deleted while the bot
+        was away, which nothing told it) are deleted here as a live deletion is, so that what a member took back is
+        never shown as their evidence. Returns how many were gone; 0 where the platform's adapter cannot tell (not
+        running, no such check, an error: logged)."""
+        links = {r.permalink: r.id for r in shown if r.permalink}
+        async with self.db.sessions() as session:
+            community = await session.get(Community, community_id)
+        sender = self.senders.get(community.platform) if community is not None and links else None
+        if not isinstance(sender, ChecksMessages):
+            return 0
+        try:
+            missing = await sender.gone(community.external_id, list(links))
+        except Exception:  # noqa: BLE001 - the ask is answered all the same, as before the check
+            log.warning("checking that %d message(s) are still on %s failed", len(links), community.platform,
+                        exc_info=True)
+            return 0
+        ids = [links[link] for link in missing if link in links]
+        if not ids:
+            return 0
+        async with self.db.sessions() as session:
+            keys = [(channel, ext) for channel, ext in await session.execute(
+                select(Message.channel_id, Message.external_id).where(Message.community_id == community_id,
+                                                                      Message.id.in_(ids)))]
+        await self.ingest.delete(community_id, keys)
+        log.info("%d message(s) about to be shown in an answer were deleted on %s while the bot was away: deleted "
+                 "here too", len(ids), community.platform)
+        return len(ids)
 
     async def _on_reaction(self, event: ev.ReactionAdded | ev.ReactionRemoved, community_id: int) -> None:
         name = event.reaction[:100]

@@ -79,6 +79,10 @@ class FakeDiscord:
     async def connected(self) -> None:
         await asyncio.wait_for(self._connected.wait(), 20)
 
+    def deleted_while_away(self, channel_id: str, message_id: str) -> None:
+        """A message deleted while no bot was connected: gone from its channel's history, no MESSAGE_DELETE."""
+        self.messages[channel_id] = [m for m in self.messages.get(channel_id, []) if m["id"] != message_id]
+
     def said_while_away(self, *messages: dict[str, Any]) -> None:
         """Messages posted while no bot was connected: in their channels' history, never dispatched."""
         for message in messages:
@@ -295,6 +299,12 @@ class FakeDiscord:
         match = re.fullmatch(r"/channels/(\d+)/messages", path)
         if match and method == "GET":
             return 200, self._history(match.group(1), call.query)
+        match = re.fullmatch(r"/channels/(\d+)/messages/(\d+)", path)
+        if match and method == "GET":  # as Discord: one message of the channel's history, or 404
+            kept = [m for m in self.messages.get(match.group(1), []) if m["id"] == match.group(2)]
+            if not kept:
+                return 404, {"message": "Unknown Message", "code": 10008}
+            return 200, {k: v for k, v in kept[0].items() if k not in ("guild_id", "member")}
         match = re.fullmatch(r"/channels/(\d+)/messages(?:/(\d+))?", path)
         if match and method in ("POST", "PATCH"):
             return 200, self._message(body, channel_id=match.group(1), message_id=match.group(2))

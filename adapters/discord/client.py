@@ -294,6 +294,8 @@ class ConnectiveMixin:
                 events = translate(event_type, data, self) if event_type in QUEUED_EVENTS else []
                 self._dm_guilds.clear()  # one event at a time: what was found for it is used, or never will be
                 if event_type == "GUILD_CREATE":  # a new session (or a server joined, or back after an outage)
+                    if isinstance(data, dict) and not data.get("unavailable") and data.get("id"):
+                        self.sender.still_there.session_began(str(data["id"]), discord.utils.utcnow())
                     await self._start_catch_up(data)
             except Exception:
                 log.exception("%s (sequence %s) failed", event_type, sequence)

@@ -9,6 +9,7 @@ from typing import Any
 import discord
 
 from adapters.discord.render import Rendered, render_document
+from adapters.discord.still_there import StillThere
 from bot.actions import Action, Delivered, DirectMessage, Document, OpenGroup, PostToChannel, Reply, UpdateMessage
 from bot.errors import Undelivered
 from bot.events import MessagePosted
@@ -27,6 +28,11 @@ class DiscordSender:
         self.client = client
         self.community_settings = community_settings
         self.delivered = delivered  # told where a keyed DM went (bot.actions.DirectMessage.key)
+        self.still_there = StillThere(client)
+
+    async def gone(self, community: str, permalinks: list[str]) -> set[str]:
+        """The messages (by link) Discord no longer has (bot.actions.ChecksMessages)."""
+        return await self.still_there.gone(community, permalinks)
 
     async def send(self, action: Action) -> None:
         if isinstance(action, PostToChannel) and action.thread is None and self._forum(action.channel):

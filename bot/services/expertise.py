@@ -11,7 +11,7 @@ import contextlib
 import logging
 import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
@@ -122,6 +122,9 @@ AROUND = float(np.log(1.5))  # "usually around": posts at least 1.5x the communi
 # has no question, as elsewhere (Slack): a root not stored was posted before the bot joined or outside the export,
 # deleted, or withheld, and the first reply answered it, so it never becomes a question.
 OPENERLESS_THREADS = frozenset({"discord"})
+# A live ask ranks again at most this many times after messages it was about to quote or link were found gone from the
+# platform (ExpertiseService.gone_check); the last ranking is shown as it is.
+GONE_RANKINGS = 4
 
 
 @dataclass(frozen=True)
@@ -266,6 +269,10 @@ class ExpertiseService:
         # one-shot command waits for it.
         self.backfill_in_background = False
         self._backfills: dict[int, asyncio.Task] = {}
+        # Asked, where set (the core, through the platform's adapter), which of the messages a live ask is about to
+        # quote or link are gone from the platform (deleted while the bot was away: nothing told it); it deletes
+        # them here as a live deletion does and returns how many, and the ask ranks again without them.
+        self.gone_check: Callable[[int, list[MessageRecord]], Awaitable[int]] | None = None
 
     @property
     def keeps_vectors_in_memory(self) -> bool:
@@ -942,6 +949,22 @@ class ExpertiseService:
         now: datetime | None = None, query_vector: np.ndarray | None = None,
         skip: set[str] | frozenset[str] = frozenset(), replay: bool = False, channel: str | None = None,
     ) -> list[Suggestion]:
+        """The `top` members most able to answer `text`, best first (see _rank). A live ask's quotes and links are
+        of messages still on the platform, where it can tell (gone_check)."""
+        for _ in range(GONE_RANKINGS):
+            shown: list[MessageRecord] = []
+            found = await self._rank(community_id, text, asker=asker, top=top, now=now, query_vector=query_vector,
+                                     skip=skip, replay=replay, channel=channel, shown=shown)
+            if replay or self.gone_check is None or not shown or not await self.gone_check(community_id, shown):
+                return found
+        return found
+
+    async def _rank(
+        self, community_id: int, text: str, *, asker: str | None = None, top: int = 5,
+        now: datetime | None = None, query_vector: np.ndarray | None = None,
+        skip: set[str] | frozenset[str] = frozenset(), replay: bool = False, channel: str | None = None,
+        shown: list[MessageRecord] | None = None,
+    ) -> list[Suggestion]:
         """The `top` members most able to answer `text`, best first; `skip` are never suggested. `now` is when
         the question is asked (live asks): who is usually around at that hour, and who is in the conversation
         right now, count then. `replay`: the question was asked at `now`, in the past: only what was said
@@ -991,8 +1014,8 @@ class ExpertiseService:
         if changed is None or changed:  # another replica stored, edited or deleted messages: follow, rank again
             async with self._locks.setdefault(community_id, asyncio.Lock()):
                 await self._follow_changes(community_id, changed)
-            return await self.rank(community_id, text, asker=asker, top=top, now=now, query_vector=query_vector,
-                                   skip=skip, replay=replay, channel=channel)
+            return await self._rank(community_id, text, asker=asker, top=top, now=now, query_vector=query_vector,
+                                    skip=skip, replay=replay, channel=channel, shown=shown)
         penalties = self._penalties(ctx.declined, query_vector) if ctx.declined else {}
         skill, skill_sources = ({}, {}) if not ctx.skills else self._skill_scores(
             community_id, ctx.skills, query_vector, text, corpus.lexical)
@@ -1016,7 +1039,7 @@ class ExpertiseService:
         mentioned = sorted({user for text in quoted for user in mentioned_users(text)})
         names = await self._names(community_id, [corpus.members[r.member] for r in ranked] + mentioned)
         wall = (now or datetime.now(UTC)).timestamp()
-        found = [self._suggestion(corpus, r, names, skill_sources, wall, ctx.private) for r in ranked]
+        found = [self._suggestion(corpus, r, names, skill_sources, wall, ctx.private, shown) for r in ranked]
         # Said of a member a replay suggests after they left: a reader of the list can reach them no longer.
         return [replace(f, why=[*f.why, "has left the workspace since"], permalinks=[*f.permalinks, None])
                 if f.user in ctx.departed else f for f in found]
@@ -1046,8 +1069,11 @@ class ExpertiseService:
         return {u: cached[u][0] for u in users if u in cached}
 
     def _suggestion(self, corpus: Corpus, r: Ranked, names: dict[str, str], skill_sources: dict[str, set[str]],
-                    now: float, private: set[int] = frozenset()) -> Suggestion:
+                    now: float, private: set[int] = frozenset(), shown: list[MessageRecord] | None = None
+                    ) -> Suggestion:
+        """`shown` is given the messages quoted or linked."""
         user = corpus.members[r.member]
+        used: list[int] = []
         why: list[str] = []
         links: list[str | None] = []
         linked = None  # the reply the similar threads' line links
@@ -1058,6 +1084,7 @@ class ExpertiseService:
             # (user walk-through).
             linked = next((row for row in r.thread_rows if corpus.records[row].channel_id not in private), None)
             links.append(corpus.records[linked].permalink if linked is not None else None)
+            used += [linked] if linked is not None else []
         for source, reason in SKILL_REASONS.items():
             if source in skill_sources.get(user, ()):
                 why.append(reason)
@@ -1081,6 +1108,9 @@ class ExpertiseService:
                 links[0] = None
             why.append(line)
             links.append(link)
+            used.append(row)
+        if shown is not None:
+            shown += [corpus.records[row] for row in dict.fromkeys(used)]
         home = corpus.records[r.channel_row] if r.channel_row is not None else None
         if home is not None and home.channel_id not in private | named:  # a quote above names it already
             why.append(f"often in #{home.channel}, where this is talked about")

@@ -1,0 +1,78 @@
+"""A message deleted on Discord while the bot was away: nothing tells the bot (the catch-up reads only what is new),
+so it stays stored until an answer is about to quote or link it, when Discord is asked whether it is still there.
+The real discord.py client against the fake Discord, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from bot.db.models import DeletedMessage, Message
+from tests.discord_fixtures import BOT, GUILD, HELP, load
+from tests.discord_harness import running_bot, send, started_fake_discord
+
+PETRAS_ANSWER = "1100000000000000502"  # "Run EXPLAIN ANALYZE first: ..." in #help
+LOOKED_UP = rf"/channels/{HELP}/messages/\d+"
+ANSWER = rf"/webhooks/{BOT}/[^/]+/messages/@original"
+
+
+@pytest.fixture
+async def fake_discord():
+    async for fake in started_fake_discord():
+        yield fake
+
+
+async def _before_the_restart(app, fake) -> None:
+    """Asha asked in #help and Petra answered, while the bot ran."""
+    async with running_bot(app, fake) as bot:
+        await send(fake, bot, "MESSAGE_CREATE", "message_create")
+        await send(fake, bot, "MESSAGE_CREATE", "message_create_reply")
+
+
+async def _ask(fake, bot, interaction_id: str) -> dict:
+    """/whoknows postgres index tuning, answered."""
+    ask = load("interaction_whoknows") | {"id": interaction_id}
+    before = len(fake.find("PATCH", ANSWER))
+    await send(fake, bot, "INTERACTION_CREATE", ask)
+    answers = await fake.wait_for("PATCH", ANSWER, before + 1)
+    return answers[-1].json
+
+
+async def test_a_message_deleted_while_the_bot_was_away_is_never_shown_and_goes(app, fake_discord):
+    await _before_the_restart(app, fake_discord)
+    fake_discord.deleted_while_away(HELP, PETRAS_ANSWER)
+    async with running_bot(app, fake_discord) as bot:
+        body = await _ask(fake_discord, bot, "1100000000000000601")
+    shown = body["content"] + "".join(e.get("description", "") + e.get("title", "") for e in body.get("embeds", []))
+    assert "EXPLAIN ANALYZE" not in shown and PETRAS_ANSWER not in shown and "Petra" not in shown
+    async with app.db.sessions() as s:
+        assert PETRAS_ANSWER not in set(await s.scalars(select(Message.external_id)))
+        # Remembered as deleted: an export made before does not bring it back.
+        assert PETRAS_ANSWER in set(await s.scalars(select(DeletedMessage.external_id)))
+
+
+async def test_a_message_still_there_is_shown_and_looked_up_once_a_session(app, fake_discord):
+    await _before_the_restart(app, fake_discord)
+    async with running_bot(app, fake_discord) as bot:
+        first = await _ask(fake_discord, bot, "1100000000000000601")
+        again = await _ask(fake_discord, bot, "1100000000000000602")
+    link = f"https://discord.com/channels/{GUILD}/{HELP}/{PETRAS_ANSWER}"
+    for body in (first, again):
+        assert link in body["embeds"][0]["description"] and "EXPLAIN ANALYZE" in body["embeds"][0]["description"]
+    assert [c.path for c in fake_discord.find("GET", LOOKED_UP)] == [f"/channels/{HELP}/messages/{PETRAS_ANSWER}"]
+
+
+async def test_a_message_seen_live_is_not_looked_up(app, fake_discord):
+    live = load("message_create_reply") | {"id": str(int(_now_snowflake()) + 1)}
+    async with running_bot(app, fake_discord) as bot:
+        await send(fake_discord, bot, "MESSAGE_CREATE", "message_create")
+        await send(fake_discord, bot, "MESSAGE_CREATE", live)
+        body = await _ask(fake_discord, bot, "1100000000000000601")
+    assert "EXPLAIN ANALYZE" in body["embeds"][0]["description"]
+    assert not fake_discord.find("GET", LOOKED_UP)
+
+
+def _now_snowflake() -> int:
+    import discord
+
+    return discord.utils.time_snowflake(discord.utils.utcnow())
