@@ -18,6 +18,7 @@ from tests.discord_fixtures import BOT, GUILD, load
 
 API = "/api/v10"
 HELLO, IDENTIFY, RESUME, HEARTBEAT, HEARTBEAT_ACK, DISPATCH = 10, 2, 6, 1, 11, 0
+PRIVATE_THREAD = 12  # a thread's type
 
 
 @dataclass
@@ -294,6 +295,9 @@ class FakeDiscord:
         match = re.fullmatch(r"/channels/(\d+)/threads/archived/public", path)
         if match and method == "GET":
             return 200, self._archived(match.group(1), call.query)
+        match = re.fullmatch(r"/channels/(\d+)/users/@me/threads/archived/private", path)
+        if match and method == "GET":
+            return 200, self._joined_private(match.group(1), call.query)
         if re.fullmatch(r"/channels/\d+/thread-members/\d+", path):
             return 204, None
         match = re.fullmatch(r"/channels/(\d+)/messages", path)
@@ -317,8 +321,18 @@ class FakeDiscord:
 
         before = datetime.fromisoformat(query["before"]) if "before" in query else datetime.max.replace(tzinfo=UTC)
         limit = int(query.get("limit", 50))
-        listed = sorted((t for t in self.archived_threads if t["parent_id"] == channel_id and archived_at(t) < before),
-                        key=archived_at, reverse=True)
+        listed = sorted((t for t in self.archived_threads if t["parent_id"] == channel_id and archived_at(t) < before
+                         and t["type"] != PRIVATE_THREAD), key=archived_at, reverse=True)
+        return {"threads": [self._last_message(json.loads(json.dumps(t))) for t in listed[:limit]], "members": [],
+                "has_more": len(listed) > limit}
+
+    def _joined_private(self, channel_id: str, query: dict[str, str]) -> dict[str, Any]:
+        """As Discord: the channel's archived private threads (all of them here have the bot in), by id, the newest
+        first, before the id `before`."""
+        before = int(query.get("before", 1 << 63))
+        limit = int(query.get("limit", 50))
+        listed = sorted((t for t in self.archived_threads if t["parent_id"] == channel_id and int(t["id"]) < before
+                         and t["type"] == PRIVATE_THREAD), key=lambda t: int(t["id"]), reverse=True)
         return {"threads": [self._last_message(json.loads(json.dumps(t))) for t in listed[:limit]], "members": [],
                 "has_more": len(listed) > limit}
 

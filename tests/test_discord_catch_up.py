@@ -333,6 +333,33 @@ async def test_threads_archived_while_the_bot_was_away_are_read_too(app, fake_di
                     "403 Missing Permissions"]
 
 
+async def test_private_threads_archived_while_the_bot_was_away_are_read_where_turned_on(app, fake_discord):
+    """A private thread the bot is in (an admin added it, and turned its reading on) that went quiet and was archived
+    while the bot was away is read as a public one is; one not turned on is not fetched."""
+    await _before_the_restart(app, fake_discord)
+    turned_on, left_off = "1100000000000000460", "1100000000000000461"
+    async with app.db.sessions.begin() as s:
+        community = await s.scalar(select(Community).where(Community.external_id == GUILD))
+        channel = await ensure_channel(s, community.id, turned_on, name="release plans")
+        channel.is_private, channel.ingest = True, True
+    fake_discord.archived_threads += [
+        archived_thread(turned_on, HELP, "release plans", "2024-05-03T00:00:00+00:00") | {"type": 12},
+        archived_thread(left_off, HELP, "someone's secrets", "2024-05-03T00:00:00+00:00") | {"type": 12},
+    ]
+    fake_discord.said_while_away(
+        said("1100000000000000524", turned_on, "We ship the pg 16 upgrade on Friday", by=KENJI),
+        said("1100000000000000525", left_off, "private plans"),
+    )
+    async with running_bot(app, fake_discord) as bot:
+        await asyncio.wait_for(bot.caught_up(), 60)
+    stored = await _stored(app)
+    assert [m.external_id for m in stored][3:] == ["1100000000000000524"]
+    async with app.db.sessions() as s:
+        channels = {c.id: c.external_id for c in await s.scalars(select(Channel))}
+    assert (channels[stored[3].channel_id], stored[3].thread_external_id) == (turned_on, turned_on)
+    assert set(_fetched(fake_discord)) == {turned_on}
+
+
 async def test_a_quick_restart_looks_up_no_archived_thread(app, fake_discord):
     """No thread is archived within an hour of its last message: after a shorter absence none can have been."""
     def snowflake(minutes_ago: int) -> str:

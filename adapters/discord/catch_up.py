@@ -3,7 +3,7 @@
 it joins, the channels and active threads (forum posts too) the bot reads are fetched from the REST API after the
 newest message stored there, oldest first, and handed to the core as the MESSAGE_CREATE events they would have been:
 stored once (a message's event id is its id), in order, each channel before its threads. Threads archived while the
-bot was away are looked up too."""
+bot was away are looked up too: the public ones, and the private ones it is in (read where an admin turned them on)."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ LIVE_MARGIN = timedelta(minutes=1)
 # Channels whose own messages can be fetched (a forum or media channel has none: its posts are threads).
 READ_KINDS = (discord.TextChannel, discord.VoiceChannel, discord.StageChannel)
 # Channels with threads. A thread archived while the bot was away (after an hour to a week without a message, as its
-# creator chose) is no longer listed as active: these channels' archived public threads are looked through, back to
+# creator chose) is no longer listed as active: these channels' archived threads are looked through, back to
 # when the bot went away, where that was longer ago than the shortest auto-archive (a quick restart asks nothing).
 THREAD_KINDS = (discord.TextChannel, discord.ForumChannel)
 SHORTEST_ARCHIVE = timedelta(hours=1)
@@ -142,37 +142,56 @@ async def plan(guild: discord.Guild, ctx: Context, resume_points: ResumePoints, 
 
 async def archived(guild: discord.Guild, found: Plan, *, http: Any, ctx: Context, resume_points: ResumePoints,
                    started: datetime, remember: Callable[[ChannelInfo], None]) -> list[Gap]:
-    """The public threads of the channels read archived since the bot went away, with messages after the newest stored
-    there. They are told to the translator (`remember`): the client's cache holds active threads only."""
+    """The threads of the channels read archived since the bot went away (public ones, and private ones the bot is in),
+    with messages after the newest stored there. They are told to the translator (`remember`): the client's cache
+    holds active threads only."""
     if found.since is None or started - discord.utils.snowflake_time(found.since) < SHORTEST_ARCHIVE:
         return []
     away = discord.utils.snowflake_time(found.since)
     threads: dict[str, dict[str, Any]] = {}
     for channel_id in sorted(found.read):
-        before = started.isoformat()
-        try:
-            for _ in range(ARCHIVED_PAGES):
-                page = await http.get_public_archived_threads(channel_id, before=before, limit=100)
-                if not isinstance(page, dict) or not isinstance(page.get("threads"), list):
-                    break
-                listed = [t for t in page["threads"] if isinstance(t, dict) and str(t.get("id")).isdigit()]
-                since_away = [t for t in listed if _archived_at(t) >= away]
-                threads.update({str(t["id"]): t for t in since_away if guild.get_thread(int(t["id"])) is None})
-                if not page.get("has_more") or len(since_away) < len(listed) or not listed:
-                    break
-                before = _archived_at(listed[-1]).isoformat()
-        except (discord.HTTPException, OSError, TimeoutError) as exc:
-            channel = guild.get_channel(channel_id)
-            log.warning("listing the archived threads of #%s (%s) in Discord server %s failed: %s",
-                        getattr(channel, "name", ""), channel_id, guild.id, _why(exc))
+        channel = guild.get_channel(channel_id)
+        # A forum has no private threads; a text channel's are listed where the bot is in them (it reads no other).
+        for private in (False, True) if isinstance(channel, discord.TextChannel) else (False,):
+            try:
+                listed = await _archived_since(http, channel_id, private=private, started=started, away=away)
+            except (discord.HTTPException, OSError, TimeoutError) as exc:
+                log.warning("listing the %sarchived threads of #%s (%s) in Discord server %s failed: %s",
+                            "private " if private else "", getattr(channel, "name", ""), channel_id, guild.id,
+                            _why(exc))
+                continue
+            threads.update({str(t["id"]): t for t in listed if guild.get_thread(int(t["id"])) is None})
     for thread_id, thread in threads.items():
         remember(ChannelInfo(thread_id, str(thread.get("name") or ""), parent_id=str(thread.get("parent_id")),
-                             is_thread=True))
+                             is_thread=True, is_private=thread.get("type") == discord.ChannelType.private_thread.value))
     points, places = await _points(guild, ctx, resume_points, started, threads)
     gaps = [Gap(int(i), str(threads[i].get("name") or ""), after, is_thread=True)
             for place, newest in points.items() if (after := max(int(newest), found.seen_live))
             for i in places[place] if int(threads[i].get("last_message_id") or 0) > after]
     return sorted(gaps, key=lambda g: g.id)
+
+
+async def _archived_since(http: Any, channel_id: int, *, private: bool, started: datetime,
+                          away: datetime) -> list[dict[str, Any]]:
+    """A channel's public threads, or the private ones the bot is in, archived since `away`, ARCHIVED_PAGES at most.
+    Public ones come the latest archived first (so the listing stops at the first archived before); the private ones
+    by id, the newest first (`before` is an id), so their pages are all looked through."""
+    found: list[dict[str, Any]] = []
+    before: str | None = None if private else started.isoformat()
+    for _ in range(ARCHIVED_PAGES):
+        if private:
+            page = await http.get_joined_private_archived_threads(channel_id, before=before, limit=100)
+        else:
+            page = await http.get_public_archived_threads(channel_id, before=before, limit=100)
+        if not isinstance(page, dict) or not isinstance(page.get("threads"), list):
+            break
+        listed = [t for t in page["threads"] if isinstance(t, dict) and str(t.get("id")).isdigit()]
+        since_away = [t for t in listed if _archived_at(t) >= away]
+        found += since_away
+        if not page.get("has_more") or not listed or (not private and len(since_away) < len(listed)):
+            break
+        before = str(min(int(t["id"]) for t in listed)) if private else _archived_at(listed[-1]).isoformat()
+    return found
 
 
 def _archived_at(thread: dict[str, Any]) -> datetime:
