@@ -948,13 +948,15 @@ class ExpertiseService:
         self, community_id: int, text: str, *, asker: str | None = None, top: int = 5,
         now: datetime | None = None, query_vector: np.ndarray | None = None,
         skip: set[str] | frozenset[str] = frozenset(), replay: bool = False, channel: str | None = None,
+        shown_of: set[str] | None = None,
     ) -> list[Suggestion]:
         """The `top` members most able to answer `text`, best first (see _rank). A live ask's quotes and links are
-        of messages still on the platform, where it can tell (gone_check)."""
+        of messages still on the platform, where it can tell (gone_check): those of the members in `shown_of`, where
+        only theirs are shown (None: every member suggested)."""
         for _ in range(GONE_RANKINGS):
             shown: list[MessageRecord] = []
             found = await self._rank(community_id, text, asker=asker, top=top, now=now, query_vector=query_vector,
-                                     skip=skip, replay=replay, channel=channel, shown=shown)
+                                     skip=skip, replay=replay, channel=channel, shown=shown, shown_of=shown_of)
             if replay or self.gone_check is None or not shown or not await self.gone_check(community_id, shown):
                 return found
         return found
@@ -963,7 +965,7 @@ class ExpertiseService:
         self, community_id: int, text: str, *, asker: str | None = None, top: int = 5,
         now: datetime | None = None, query_vector: np.ndarray | None = None,
         skip: set[str] | frozenset[str] = frozenset(), replay: bool = False, channel: str | None = None,
-        shown: list[MessageRecord] | None = None,
+        shown: list[MessageRecord] | None = None, shown_of: set[str] | None = None,
     ) -> list[Suggestion]:
         """The `top` members most able to answer `text`, best first; `skip` are never suggested. `now` is when
         the question is asked (live asks): who is usually around at that hour, and who is in the conversation
@@ -1015,7 +1017,7 @@ class ExpertiseService:
             async with self._locks.setdefault(community_id, asyncio.Lock()):
                 await self._follow_changes(community_id, changed)
             return await self._rank(community_id, text, asker=asker, top=top, now=now, query_vector=query_vector,
-                                    skip=skip, replay=replay, channel=channel, shown=shown)
+                                    skip=skip, replay=replay, channel=channel, shown=shown, shown_of=shown_of)
         penalties = self._penalties(ctx.declined, query_vector) if ctx.declined else {}
         skill, skill_sources = ({}, {}) if not ctx.skills else self._skill_scores(
             community_id, ctx.skills, query_vector, text, corpus.lexical)
@@ -1039,7 +1041,9 @@ class ExpertiseService:
         mentioned = sorted({user for text in quoted for user in mentioned_users(text)})
         names = await self._names(community_id, [corpus.members[r.member] for r in ranked] + mentioned)
         wall = (now or datetime.now(UTC)).timestamp()
-        found = [self._suggestion(corpus, r, names, skill_sources, wall, ctx.private, shown) for r in ranked]
+        found = [self._suggestion(corpus, r, names, skill_sources, wall, ctx.private,
+                                  shown if shown_of is None or corpus.members[r.member] in shown_of else None)
+                 for r in ranked]
         # Said of a member a replay suggests after they left: a reader of the list can reach them no longer.
         return [replace(f, why=[*f.why, "has left the workspace since"], permalinks=[*f.permalinks, None])
                 if f.user in ctx.departed else f for f in found]

@@ -369,7 +369,8 @@ class IntroService:
         """The expert's own evidence (quotes of their messages among it), with the links to it (unable to ping, as
         a suggestion's evidence is made)."""
         suggestions: list[Suggestion] = await self.expertise.rank(community_id, question.text, asker=asker, top=20,
-                                                                  now=now, channel=question.channel_external_id)
+                                                                  now=now, channel=question.channel_external_id,
+                                                                  shown_of={expert})
         for s in suggestions:
             if s.user == expert:
                 return tuple(Evidence(text, link) for text, link in zip(s.why[:3], s.permalinks, strict=False))
