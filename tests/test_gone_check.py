@@ -67,6 +67,10 @@ async def test_only_the_messages_shown_are_asked_about(sample_app):
         ids = set(await s.scalars(select(Message.author_id).where(Message.permalink.in_(
             [link for link in expert.permalinks if link]))))
     assert authors and authors == ids
+    # A mentoring round's topic fit reads the scores only: nothing is asked.
+    sender.asked.clear()
+    await sample_app.expertise.rank(cid, QUESTION, top=3, now=now, shown_of=set())
+    assert sender.asked == []
     # A replay (an evaluation) shows nothing to anyone: nothing is asked.
     sender.asked.clear()
     await sample_app.expertise.rank(cid, QUESTION, top=3, now=now, replay=True)

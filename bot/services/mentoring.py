@@ -732,7 +732,8 @@ class MentoringService:
         out: dict[str, dict[str, float]] = {}
         for topic in wanted:
             try:
-                found = await self.expertise.rank(community_id, topic, top=EXPERT_TOP)
+                # Scores only: nothing is shown, so nothing is asked of the platform (ExpertiseService.gone_check).
+                found = await self.expertise.rank(community_id, topic, top=EXPERT_TOP, shown_of=set())
             except Exception:  # noqa: BLE001  (the profile is a bonus; pairing goes on without it)
                 log.exception("mentoring: expertise for %r unavailable", topic)
                 return {}
