@@ -131,9 +131,17 @@ def as_direct_message(action: Action) -> Action:
     return action
 
 
+@dataclass(frozen=True)
+class LookedUp:
+    """Stored messages (by their links) as the platform has them now."""
+
+    gone: frozenset[str] = frozenset()  # it no longer has them
+    edited: frozenset[str] = frozenset()  # edited since they were stored: already handed to the core as the edit
+
+
 @runtime_checkable
 class ChecksMessages(Protocol):
-    """What a sender may also offer: which of these stored messages (by their links) the platform no longer has,
-    where it can tell (a message deleted while the bot was away: nothing told it)."""
+    """What a sender may also offer: these stored messages (by their links) as the platform has them now, where it
+    can tell (a message deleted or edited while the bot was away: nothing told it)."""
 
-    async def gone(self, community: str, permalinks: list[str]) -> set[str]: ...
+    async def look_up(self, community: str, permalinks: list[str]) -> LookedUp: ...

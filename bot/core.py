@@ -565,8 +565,9 @@ class Core:
     async def _gone_from_platform(self, community_id: int, shown: list[MessageRecord]) -> int:
         """Of the messages an ask is about to quote or link, those its platform no longer has (deleted while the bot
         was away, which nothing told it) are deleted here as a live deletion is, so that what a member took back is
-        never shown as their evidence. Returns how many were gone; 0 where the platform's adapter cannot tell (not
-        running, no such check, an error: logged)."""
+        never shown as their evidence; those edited meanwhile the platform's adapter hands over as the edits missed.
+        Returns how many were gone or edited; 0 where the adapter cannot tell (not running, no such check, an error:
+        logged)."""
         links = {r.permalink: r.id for r in shown if r.permalink}
         async with self.db.sessions() as session:
             community = await session.get(Community, community_id)
@@ -574,22 +575,22 @@ class Core:
         if not isinstance(sender, ChecksMessages):
             return 0
         try:
-            missing = await sender.gone(community.external_id, list(links))
+            found = await sender.look_up(community.external_id, list(links))
         except Exception:  # noqa: BLE001 - the ask is answered all the same, as before the check
-            log.warning("checking that %d message(s) are still on %s failed", len(links), community.platform,
-                        exc_info=True)
+            log.warning("checking that %d message(s) are still on %s as stored failed", len(links),
+                        community.platform, exc_info=True)
             return 0
-        ids = [links[link] for link in missing if link in links]
-        if not ids:
-            return 0
-        async with self.db.sessions() as session:
-            keys = [(channel, ext) for channel, ext in await session.execute(
-                select(Message.channel_id, Message.external_id).where(Message.community_id == community_id,
-                                                                      Message.id.in_(ids)))]
-        await self.ingest.delete(community_id, keys)
-        log.info("%d message(s) about to be shown in an answer were deleted on %s while the bot was away: deleted "
-                 "here too", len(ids), community.platform)
-        return len(ids)
+        ids = [links[link] for link in found.gone if link in links]
+        if ids:
+            async with self.db.sessions() as session:
+                keys = [(channel, ext) for channel, ext in await session.execute(
+                    select(Message.channel_id, Message.external_id).where(Message.community_id == community_id,
+                                                                          Message.id.in_(ids)))]
+            await self.ingest.delete(community_id, keys)
+        if ids or found.edited:
+            log.info("of the messages about to be shown in an answer, %d were deleted and %d edited on %s while the "
+                     "bot was away: changed here too", len(ids), len(found.edited), community.platform)
+        return len(ids) + len(found.edited)
 
     async def _on_reaction(self, event: ev.ReactionAdded | ev.ReactionRemoved, community_id: int) -> None:
         name = event.reaction[:100]

@@ -51,6 +51,24 @@ async def test_a_message_deleted_while_the_bot_was_away_is_never_shown_and_goes(
         assert PETRAS_ANSWER in set(await s.scalars(select(DeletedMessage.external_id)))
 
 
+async def test_a_message_edited_while_the_bot_was_away_is_shown_as_it_is_now(app, fake_discord):
+    """Petra took a detail out of her answer while the bot was away: the answer quotes it as it is now, and it is
+    stored so."""
+    await _before_the_restart(app, fake_discord)
+    [petras] = [m for m in fake_discord.messages[HELP] if m["id"] == PETRAS_ANSWER]
+    petras |= {"content": "Postgres ignores the index on orders.created_at when its row estimates are off: run EXPLAIN "
+                           "(ANALYZE, BUFFERS) and compare the row estimates.",
+               "edited_timestamp": "2024-05-03T08:00:00.000000+00:00"}
+    fake_discord.messages[HELP] = [m for m in fake_discord.messages[HELP] if m["id"] != PETRAS_ANSWER] + [petras]
+    async with running_bot(app, fake_discord) as bot:
+        body = await _ask(fake_discord, bot, "1100000000000000601")
+    [petra] = body["embeds"]
+    assert "row estimates" in petra["description"] and "sequential scan" not in petra["description"]
+    async with app.db.sessions() as s:
+        stored = await s.scalar(select(Message).where(Message.external_id == PETRAS_ANSWER))
+    assert "row estimates" in stored.text and stored.edited_at is not None
+
+
 async def test_a_message_still_there_is_shown_and_looked_up_once_a_session(app, fake_discord):
     await _before_the_restart(app, fake_discord)
     async with running_bot(app, fake_discord) as bot:

@@ -1,5 +1,5 @@
 """What an answer quotes or links is asked of the platform first (ExpertiseService.gone_check, wired by the core to
-the platform sender's `gone`): a message the platform no longer has is deleted as a live deletion is, and the ask
+the platform sender's `look_up`): a message the platform no longer has is deleted as a live deletion is, and the ask
 ranks again without it. On the sample community with a fake sender."""
 
 from __future__ import annotations
@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import select
 
+from bot.actions import LookedUp
 from bot.db.models import Community, DeletedMessage, Message
 
 TEAM = "T0SAMPLE01"
@@ -24,10 +25,10 @@ class FakeSender:
     async def send(self, action) -> None:  # noqa: ANN001
         pass
 
-    async def gone(self, community: str, permalinks: list[str]) -> set[str]:
+    async def look_up(self, community: str, permalinks: list[str]) -> LookedUp:
         assert community == TEAM
         self.asked.append(permalinks)
-        return self.missing & set(permalinks)
+        return LookedUp(gone=frozenset(self.missing & set(permalinks)))
 
 
 async def _community_id(app) -> int:

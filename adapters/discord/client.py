@@ -7,6 +7,7 @@ import asyncio
 import functools
 import json
 import logging
+from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -106,7 +107,8 @@ class ConnectiveMixin:
         self.follow_gateway = follow_gateway
         self.sync_commands = sync_commands
         self.tree = build_tree(self, self.handle_interaction)  # type: ignore[arg-type]
-        self.sender = DiscordSender(self, self.community_settings, app.core.delivered)  # type: ignore[arg-type]
+        self.sender = DiscordSender(self, self.community_settings, app.core.delivered,  # type: ignore[arg-type]
+                                    edited=self._edited_while_away)
         self._events: asyncio.Queue[tuple[int | None, str, Any]] = asyncio.Queue()
         self._worker: asyncio.Task[None] | None = None
         self._handling = False
@@ -359,6 +361,14 @@ class ConnectiveMixin:
             again = self._catch_up_again.pop(guild.id, None)
             if again is not None and not self._stopping:
                 self._begin_catch_up(guild, again)
+
+    async def _edited_while_away(self, message: dict[str, Any]) -> None:
+        """A message an answer is about to show, found edited on Discord (still_there.py): the edit it may have missed,
+        stored before it is shown (an edit seen already is the same event, stored once)."""
+        for event in translate("MESSAGE_UPDATE", message, self):
+            # A question to the bot edited long ago is not answered now (bot.core.LATE_QUESTION).
+            caught_up = replace(event, caught_up=True) if isinstance(event, ev.MessagePosted) else event
+            await self._handle_event("MESSAGE_UPDATE (found when shown)", None, caught_up)
 
     def _remember_thread(self, info: ChannelInfo) -> None:
         """An archived thread the catch-up reads: the cache holds active ones only."""

@@ -9,8 +9,18 @@ from typing import Any
 import discord
 
 from adapters.discord.render import Rendered, render_document
-from adapters.discord.still_there import StillThere
-from bot.actions import Action, Delivered, DirectMessage, Document, OpenGroup, PostToChannel, Reply, UpdateMessage
+from adapters.discord.still_there import Edited, StillThere
+from bot.actions import (
+    Action,
+    Delivered,
+    DirectMessage,
+    Document,
+    LookedUp,
+    OpenGroup,
+    PostToChannel,
+    Reply,
+    UpdateMessage,
+)
 from bot.errors import Undelivered
 from bot.events import MessagePosted
 
@@ -24,15 +34,15 @@ class DiscordSender:
     """The Sender of platform "discord" (bot.actions.Sender)."""
 
     def __init__(self, client: discord.Client, community_settings: CommunitySettings,
-                 delivered: Delivered | None = None) -> None:
+                 delivered: Delivered | None = None, edited: Edited | None = None) -> None:
         self.client = client
         self.community_settings = community_settings
         self.delivered = delivered  # told where a keyed DM went (bot.actions.DirectMessage.key)
-        self.still_there = StillThere(client)
+        self.still_there = StillThere(client, edited)
 
-    async def gone(self, community: str, permalinks: list[str]) -> set[str]:
-        """The messages (by link) Discord no longer has (bot.actions.ChecksMessages)."""
-        return await self.still_there.gone(community, permalinks)
+    async def look_up(self, community: str, permalinks: list[str]) -> LookedUp:
+        """The messages (by link) Discord no longer has, or has edited (bot.actions.ChecksMessages)."""
+        return await self.still_there.look_up(community, permalinks)
 
     async def send(self, action: Action) -> None:
         if isinstance(action, PostToChannel) and action.thread is None and self._forum(action.channel):
