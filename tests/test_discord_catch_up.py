@@ -230,8 +230,10 @@ async def test_two_replicas_catching_up_at_once_store_each_message_once(app, fak
         + [f"11000000000000005{i}" for i in range(10, 30)])
 
 
-async def test_a_first_run_fetches_nothing(app, fake_discord):
-    """With nothing stored, the community's past is an import's (connective import discord), not a restart's."""
+async def test_a_first_run_fetches_nothing(app, fake_discord, caplog):
+    """With nothing stored, the community's past is an import's (connective import discord), not a restart's: the
+    log says so at the install, where it said nothing."""
+    caplog.set_level(logging.INFO)
     fake_discord.said_while_away(said("1100000000000000510", HELP, "How do I tune autovacuum?"))
     async with app.db.sessions.begin() as s:
         await ensure_community(s, "discord", GUILD)
@@ -239,6 +241,8 @@ async def test_a_first_run_fetches_nothing(app, fake_discord):
         await asyncio.wait_for(bot.caught_up(), 60)
     assert not fake_discord.find("GET", MESSAGES)
     assert await _stored(app) == []
+    assert (f"Discord server {GUILD} (Lantern Commons): nothing stored yet from the channels the bot reads, so what "
+            "was said there before it came is not read; `connective import discord` brings that history") in caplog.text
 
 
 

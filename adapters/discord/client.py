@@ -342,6 +342,10 @@ class ConnectiveMixin:
         assert self.resume_points is not None
         try:
             found = await plan(guild, self, self.resume_points, started)  # type: ignore[arg-type]
+            if found.since is None:  # a server just joined (the install), or one none of whose channels is read
+                log.info("Discord server %s (%s): nothing stored yet from the channels the bot reads, so what was said "
+                         "there before it came is not read; `connective import discord` brings that history",
+                         guild.id, guild.name)
             gaps = found.gaps + await archived(guild, found, http=self.http,  # type: ignore[attr-defined]
                                                ctx=self, resume_points=self.resume_points,  # type: ignore[arg-type]
                                                started=started, remember=self._remember_thread)
