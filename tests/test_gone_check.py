@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from bot.actions import LookedUp
 from bot.db.models import Community, DeletedMessage, Message
+from bot.services.expertise import GONE_RANKINGS
 
 TEAM = "T0SAMPLE01"
 QUESTION = "Why does Postgres ignore my index and do a sequential scan?"
@@ -76,3 +77,21 @@ async def test_only_the_messages_shown_are_asked_about(sample_app):
     sender.asked.clear()
     await sample_app.expertise.rank(cid, QUESTION, top=3, now=now, replay=True)
     assert sender.asked == []
+
+
+class EverythingGone(FakeSender):
+    """Every message asked about is gone (a member who deleted all they wrote while the bot was away)."""
+
+    async def look_up(self, community: str, permalinks: list[str]) -> LookedUp:
+        self.asked.append(permalinks)
+        return LookedUp(gone=frozenset(permalinks))
+
+
+async def test_the_last_ranking_shows_none_of_the_messages_found_gone(sample_app):
+    cid = await _community_id(sample_app)
+    sender = EverythingGone()
+    sample_app.core.senders["slack"] = sender
+    found = await sample_app.expertise.rank(cid, QUESTION, top=3, now=datetime.now(UTC))
+    gone = {link for asked in sender.asked for link in asked}
+    assert len(sender.asked) == GONE_RANKINGS and gone
+    assert not gone & {link for f in found for link in f.permalinks}

@@ -123,7 +123,7 @@ AROUND = float(np.log(1.5))  # "usually around": posts at least 1.5x the communi
 # deleted, or withheld, and the first reply answered it, so it never becomes a question.
 OPENERLESS_THREADS = frozenset({"discord"})
 # A live ask ranks again at most this many times after messages it was about to quote or link were found gone from the
-# platform (ExpertiseService.gone_check); the last ranking is shown as it is.
+# platform (ExpertiseService.gone_check), never with those; what the last ranking adds is shown unchecked.
 GONE_RANKINGS = 4
 
 
@@ -953,12 +953,15 @@ class ExpertiseService:
         """The `top` members most able to answer `text`, best first (see _rank). A live ask's quotes and links are
         of messages still on the platform, where it can tell (gone_check): those of the members in `shown_of`, where
         only theirs are shown (None: every member suggested)."""
+        shown: list[MessageRecord] = []
+        found = await self._rank(community_id, text, asker=asker, top=top, now=now, query_vector=query_vector,
+                                 skip=skip, replay=replay, channel=channel, shown=shown, shown_of=shown_of)
         for _ in range(GONE_RANKINGS):
-            shown: list[MessageRecord] = []
+            if replay or self.gone_check is None or not shown or not await self.gone_check(community_id, shown):
+                break
+            shown = []
             found = await self._rank(community_id, text, asker=asker, top=top, now=now, query_vector=query_vector,
                                      skip=skip, replay=replay, channel=channel, shown=shown, shown_of=shown_of)
-            if replay or self.gone_check is None or not shown or not await self.gone_check(community_id, shown):
-                return found
         return found
 
     async def _rank(
