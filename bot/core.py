@@ -563,12 +563,20 @@ class Core:
         await self.ingest.delete(community_id, [(channel_id, event.message_id)])
 
     async def _gone_from_platform(self, community_id: int, shown: list[MessageRecord]) -> int:
-        """Of the messages an ask is about to quote or link, those its platform no longer has (deleted while the bot
-        was away, which nothing told it) are deleted here as a live deletion is, so that what a member took back is
-        never shown as their evidence; those edited meanwhile the platform's adapter hands over as the edits missed.
-        Returns how many were gone or edited; 0 where the adapter cannot tell (not running, no such check, an error:
-        logged)."""
-        links = {r.permalink: r.id for r in shown if r.permalink}
+        """Of the messages an ask is about to quote or link, those its platform no longer has are deleted here, those
+        edited meanwhile stored as edited (see gone_from_platform). Returns how many were gone or edited."""
+        return await self._look_up(community_id, {r.permalink: r.id for r in shown if r.permalink})
+
+    async def gone_from_platform(self, community_id: int, links: list[str]) -> int:
+        """Of the stored messages with these links (a digest's questions and shares, about to be posted), those the
+        platform no longer has (deleted while the bot was away, which nothing told it) are deleted here as a live
+        deletion is, so that what a member took back is never shown; those edited meanwhile the platform's adapter
+        hands over as the edits missed. Returns how many were gone or edited; 0 where the adapter cannot tell (not
+        running, no such check, an error: logged)."""
+        return await self._look_up(community_id, dict.fromkeys(links))
+
+    async def _look_up(self, community_id: int, links: dict[str, int | None]) -> int:
+        """`links`: the messages' links, with their ids where known."""
         async with self.db.sessions() as session:
             community = await session.get(Community, community_id)
         sender = self.senders.get(community.platform) if community is not None and links else None
@@ -576,21 +584,24 @@ class Core:
             return 0
         try:
             found = await sender.look_up(community.external_id, list(links))
-        except Exception:  # noqa: BLE001 - the ask is answered all the same, as before the check
+        except Exception:  # noqa: BLE001 - what was to be shown is shown all the same, as before the check
             log.warning("checking that %d message(s) are still on %s as stored failed", len(links),
                         community.platform, exc_info=True)
             return 0
-        ids = [links[link] for link in found.gone if link in links]
-        if ids:
+        gone = [link for link in found.gone if link in links]
+        if gone:
+            ids = [links[link] for link in gone if links[link] is not None]
+            by_link = [link for link in gone if links[link] is None]
             async with self.db.sessions() as session:
                 keys = [(channel, ext) for channel, ext in await session.execute(
-                    select(Message.channel_id, Message.external_id).where(Message.community_id == community_id,
-                                                                          Message.id.in_(ids)))]
+                    select(Message.channel_id, Message.external_id).where(
+                        Message.community_id == community_id,
+                        Message.id.in_(ids) | Message.permalink.in_(by_link)))]
             await self.ingest.delete(community_id, keys)
-        if ids or found.edited:
-            log.info("of the messages about to be shown in an answer, %d were deleted and %d edited on %s while the "
-                     "bot was away: changed here too", len(ids), len(found.edited), community.platform)
-        return len(ids) + len(found.edited)
+        if gone or found.edited:
+            log.info("of the messages about to be shown, %d were deleted and %d edited on %s while the bot was away: "
+                     "changed here too", len(gone), len(found.edited), community.platform)
+        return len(gone) + len(found.edited)
 
     async def _on_reaction(self, event: ev.ReactionAdded | ev.ReactionRemoved, community_id: int) -> None:
         name = event.reaction[:100]

@@ -12,6 +12,7 @@ from tests.discord_fixtures import BOT, GUILD, HELP, load
 from tests.discord_harness import running_bot, send, started_fake_discord
 
 PETRAS_ANSWER = "1100000000000000502"  # "Run EXPLAIN ANALYZE first: ..." in #help
+ASHAS_QUESTION = "1100000000000000501"  # "Our postgres query ignores the index on orders.created_at, any idea why?"
 LOOKED_UP = rf"/channels/{HELP}/messages/\d+"
 ANSWER = rf"/webhooks/{BOT}/[^/]+/messages/@original"
 
@@ -94,3 +95,25 @@ def _now_snowflake() -> int:
     import discord
 
     return discord.utils.time_snowflake(discord.utils.utcnow())
+
+
+async def test_a_question_deleted_while_the_bot_was_away_is_not_in_the_digest(app, fake_discord):
+    def preview(interaction_id: str) -> dict:
+        ask = load("interaction_whoknows") | {"id": interaction_id, "token": f"token-{interaction_id}"}
+        ask["data"] = {"id": "1100000000000000799", "name": "digest", "type": 1,
+                       "options": [{"name": "preview", "type": 1, "options": []}]}
+        return ask
+
+    async def shown(bot, interaction_id: str) -> str:
+        await send(fake_discord, bot, "INTERACTION_CREATE", preview(interaction_id))
+        [body] = await fake_discord.wait_for("PATCH", rf"/webhooks/{BOT}/token-{interaction_id}/messages/@original")
+        return body.json["content"] + "".join(e.get("description") or "" for e in body.json["embeds"])
+
+    async with running_bot(app, fake_discord) as bot:
+        await send(fake_discord, bot, "MESSAGE_CREATE", "message_create")  # Asha's question, not answered
+        assert "ignores the index" in await shown(bot, "1100000000000000601")
+    fake_discord.deleted_while_away(HELP, ASHAS_QUESTION)
+    async with running_bot(app, fake_discord) as bot:
+        assert "ignores the index" not in await shown(bot, "1100000000000000602")
+    async with app.db.sessions() as s:
+        assert ASHAS_QUESTION not in set(await s.scalars(select(Message.external_id)))

@@ -84,6 +84,11 @@ def sharer_expertise(vector: np.ndarray | None, profile: tuple[np.ndarray, int] 
     return similarity * min(1.0, math.log1p(count) / math.log1p(10))
 
 
+# A digest is composed again at most this many times after messages it was about to show were found gone or edited on
+# the platform (never with those found gone); what the last composition adds is posted unchecked.
+LOOK_UPS = 3
+
+
 class DigestService:
     def __init__(self, *, db: Database, core: Core, expertise: ExpertiseService, scheduler: Scheduler,
                  resources: ResourceService, clock: Callable[[], datetime] = utcnow, limit: int = LIMIT) -> None:
@@ -99,7 +104,19 @@ class DigestService:
     # -- composition -------------------------------------------------------------------------------
     async def compose(self, community_id: int, start: datetime, end: datetime, *, timezone: str = "UTC",
                       exclude: set[int] = frozenset()) -> DigestContent:
-        """The period's best resources, grouped by topic, and the questions still waiting."""
+        """The period's best resources, grouped by topic, and the questions still waiting: of messages still on the
+        platform as stored, where it can tell (Core.gone_from_platform; composed again where some were not)."""
+        content = await self._compose(community_id, start, end, timezone=timezone, exclude=exclude)
+        for _ in range(LOOK_UPS):
+            links = [q.permalink for q in content.questions if q.permalink]
+            links += [c.permalink for _, items in content.groups for c in items if c.permalink]
+            if not links or not await self.core.gone_from_platform(community_id, links):
+                break
+            content = await self._compose(community_id, start, end, timezone=timezone, exclude=exclude)
+        return content
+
+    async def _compose(self, community_id: int, start: datetime, end: datetime, *, timezone: str,
+                       exclude: set[int]) -> DigestContent:
         await self.expertise.ensure_model(community_id)  # stored vectors and new encodes from one model
         async with self.db.sessions() as session:
             candidates = await data.load_candidates(session, community_id, start, end, exclude=exclude)
