@@ -11,6 +11,8 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from bot.db.engine import unreachable
+
 log = logging.getLogger(__name__)
 
 Job = Callable[[], Awaitable[None]]
@@ -138,7 +140,10 @@ class Scheduler:
                 # Stopped with the bot (a Discord login that failed ended the digest catch-up mid-query, and
                 # APScheduler logged the cancellation as a failure with its traceback): one line, not an error.
                 log.info("scheduled job %s stopped with the bot", name)
-            except Exception:
-                log.exception("scheduled job %s failed", name)
+            except Exception as exc:
+                if why := unreachable(exc):  # an outage: /healthz and its warning say so; the next tick tries again
+                    log.warning("scheduled job %s skipped: the database is unreachable (%s)", name, why)
+                else:
+                    log.exception("scheduled job %s failed", name)
 
         return run

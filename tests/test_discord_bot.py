@@ -421,6 +421,26 @@ async def test_a_failed_command_registration_does_not_stop_the_bot(app, fake_dis
                                                         "application commands unchanged since they were registered"]
 
 
+async def test_an_event_during_a_database_outage_is_one_line_not_a_traceback(app, fake_discord, monkeypatch, caplog):
+    """Each gateway event that arrived while the database was down logged a traceback of the same lost connection.
+    Now one line per event names the outage; an error of our own keeps its traceback."""
+    import logging
+
+    from sqlalchemy.exc import DBAPIError
+
+    caplog.set_level(logging.INFO)
+    async with running_bot(app, fake_discord) as bot:
+        async def outage(event, **kwargs):  # noqa: ANN001, ANN003, ANN202
+            raise DBAPIError("SELECT 1", {}, ConnectionResetError("connection reset"), connection_invalidated=True)
+
+        monkeypatch.setattr(app.core, "handle", outage)
+        sequence = await send(fake_discord, bot, "MESSAGE_CREATE", "message_create")
+    said = [r for r in caplog.records if r.name == "adapters.discord.client" and "sequence" in r.getMessage()]
+    assert [(r.levelno, r.exc_info) for r in said] == [(logging.WARNING, None)]
+    assert said[0].getMessage() == (f"MESSAGE_CREATE (sequence {sequence}) not handled: the database is unreachable "
+                                    "(ConnectionResetError)")
+
+
 async def test_only_server_managers_change_settings_and_ingestion_follows(app, fake_discord):
     async with running_bot(app, fake_discord) as bot:
         in_private = load("message_create")

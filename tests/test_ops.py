@@ -106,6 +106,35 @@ async def test_the_log_says_when_the_database_answers_again(app, caplog):
     assert said[1].startswith("health: database answers again (unreachable for "), said
 
 
+async def test_a_database_outage_is_one_line_per_scheduled_job_not_a_traceback(embedder, caplog):
+    """While the database was down, every scheduled job (intro timeouts, digests, the inbox's sweep each minute…)
+    logged 'scheduled job … failed' with a traceback of the same refused connection at each tick. Now one line that
+    says so; a job's own error keeps its traceback."""
+    import logging
+
+    from bot.app import build_app
+    from bot.settings import Settings
+
+    caplog.set_level(logging.INFO)
+    app = build_app(Settings(database_url="postgresql://nobody:secret@127.0.0.1:1/none"), embedder=embedder)
+
+    async def broken() -> None:
+        raise ValueError("a bug of ours")
+
+    try:
+        await app.scheduler._guard("intros:timeouts", app.intros.sweep)()
+        await app.scheduler._guard("digests:catch-up", app.digests.catch_up)()
+        await app.scheduler._guard("broken", broken)()
+    finally:
+        await app.close()
+    said = [r for r in caplog.records if r.name == "bot.scheduler"]
+    assert [(r.levelno, r.getMessage(), r.exc_info is None) for r in said[:2]] == [
+        (logging.WARNING, f"scheduled job {name} skipped: the database is unreachable (ConnectionRefusedError)", True)
+        for name in ("intros:timeouts", "digests:catch-up")]
+    assert said[2].getMessage() == "scheduled job broken failed" and said[2].exc_info is not None
+    assert len(said) == 3 and "secret" not in caplog.text
+
+
 def _event(fixture: str, event_id: str, **fields: str) -> dict:
     payload = copy.deepcopy(load(fixture))
     payload.update(event_id=event_id, team_id=TEAM, context_team_id=TEAM)

@@ -397,6 +397,22 @@ async def test_an_intro_request_to_a_deactivated_member_offers_the_next_expert_a
         [r.getMessage() for r in ours]
 
 
+async def test_a_listener_during_a_database_outage_is_one_line_not_a_traceback(slack, monkeypatch, caplog):
+    from sqlalchemy.exc import DBAPIError
+
+    async def outage(event, **kwargs):  # noqa: ANN001, ANN003, ANN202
+        raise DBAPIError("SELECT 1", {}, ConnectionRefusedError("refused"), connection_invalidated=True)
+
+    caplog.set_level(logging.INFO)
+    monkeypatch.setattr(slack.app.core, "handle", outage)
+    assert await slack.event(fresh("event_app_mention.json")) == 200
+    await slack.adapter.idle()
+    said = [r for r in caplog.records if r.name == "adapters.slack.listeners" and "unreachable" in r.getMessage()]
+    assert [(r.levelno, r.exc_info, r.getMessage()) for r in said] == [
+        (logging.WARNING, None, "handling MessagePosted: the database is unreachable (ConnectionRefusedError)")]
+    assert not [r for r in caplog.records if r.exc_info and r.name.startswith("adapters")]
+
+
 async def test_intro_state_machine_over_slack(slack):
     fake = slack.fake
     # 1. Request → the expert gets a DM with the question, the evidence and three buttons.

@@ -26,6 +26,7 @@ from bot.actions import Action, DirectMessage, Document, Reply, UpdateMessage, a
 from bot.command_names import ERASURES
 from bot.command_sync import payload_hash, record_registered, registered_hash
 from bot.core import asks_the_bot
+from bot.db.engine import unreachable
 from bot.errors import Undelivered
 from bot.inbox import Kept
 from bot.repo import get_community
@@ -391,8 +392,12 @@ class ConnectiveMixin:
     async def _handle_event(self, event_type: str, sequence: int | None, event: ev.Event) -> None:
         try:
             await self.deliver(await self.app.core.handle(event), origin=event)
-        except Exception:
-            log.exception("%s (sequence %s) failed", event_type, sequence)
+        except Exception as exc:
+            if why := unreachable(exc):  # an outage: one line each (a restart afterwards catches up on messages)
+                log.warning("%s (sequence %s) not handled: the database is unreachable (%s)", event_type, sequence,
+                            why)
+            else:
+                log.exception("%s (sequence %s) failed", event_type, sequence)
 
     async def _handle_question(self, event_type: str, sequence: int | None, event: ev.Event) -> None:
         try:

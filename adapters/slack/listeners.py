@@ -42,6 +42,7 @@ from bot import events as ev
 from bot.actions import DirectMessage, Document, Reply, as_direct_message
 from bot.command_names import ERASURES
 from bot.core import asks_the_bot
+from bot.db.engine import unreachable
 from bot.inbox import Kept
 from bot.services.catch_up import resume_points
 from bot.services.mentoring_form import FORM_ACTION, field_errors, opens_form
@@ -71,8 +72,11 @@ def _counted(listener: Callable[..., Any]) -> Callable[..., Any]:
         self.busy += 1
         try:
             await listener(self, *args, **kwargs)
-        except Exception:
-            log.exception("Slack listener %s failed", listener.__name__)
+        except Exception as exc:
+            if why := unreachable(exc):  # an outage: one line each, /healthz says the rest
+                log.warning("Slack listener %s: the database is unreachable (%s)", listener.__name__, why)
+            else:
+                log.exception("Slack listener %s failed", listener.__name__)
         finally:
             self.busy -= 1
 
@@ -378,8 +382,11 @@ class SlackAdapter:
         the channel it was typed in may not have the bot)."""
         try:
             actions = await self.app.core.handle(event, kept=kept)
-        except Exception:
-            log.exception("handling %s failed", type(event).__name__)
+        except Exception as exc:
+            if why := unreachable(exc):  # an outage: one line each; a kept event is replayed by the inbox's sweep
+                log.warning("handling %s: the database is unreachable (%s)", type(event).__name__, why)
+            else:
+                log.exception("handling %s failed", type(event).__name__)
             return
         if by_dm:
             actions = [as_direct_message(action) for action in actions]

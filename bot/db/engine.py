@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from bot.errors import UserError
@@ -123,6 +123,17 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     return engine
+
+
+def unreachable(exc: BaseException) -> str | None:
+    """The kind of error (ConnectionRefusedError, TimeoutError, …) when `exc` says the database could not be reached
+    or the connection was lost, rather than that a statement failed: during an outage, what is worth one line, not
+    a traceback per event or per scheduled job."""
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:
+            return type(exc.orig).__name__ if exc.orig is not None else type(exc).__name__
+        exc = exc.orig if exc.orig is not None else exc
+    return type(exc).__name__ if isinstance(exc, OSError | TimeoutError) else None
 
 
 class Database:
