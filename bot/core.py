@@ -31,7 +31,7 @@ from bot.actions import (
     UpdateMessage,
 )
 from bot.command_names import command, help_names
-from bot.db.engine import Database
+from bot.db.engine import Database, unreachable
 from bot.db.intros import Intro, NotMyArea
 from bot.db.mentoring import MentoringEnrolment, Pairing
 from bot.db.models import (
@@ -360,6 +360,17 @@ class Core:
                 return await self._handle_once(event, kept)
             async with self._background:
                 return await self._handle_once(event, kept)
+        except Exception as exc:
+            # A member waiting on an answer (a command, a click, a question to the bot) heard nothing at all while
+            # the database was down. Events kept in the inbox fail as before, to be replayed.
+            why = unreachable(exc)
+            if why is None or kept is not None or not (
+                    isinstance(event, ev.CommandInvoked | ev.ActionClicked)
+                    or (isinstance(event, ev.MessagePosted) and asks_the_bot(event))):
+                raise
+            log.warning("%s %s not handled: the database is unreachable (%s)", event.platform,
+                        type(event).__name__, why)
+            return [self._reply(event, render("database_unreachable"))]
         finally:
             self._in_hand -= 1
             if not self._in_hand:

@@ -135,6 +135,40 @@ async def test_a_database_outage_is_one_line_per_scheduled_job_not_a_traceback(e
     assert len(said) == 3 and "secret" not in caplog.text
 
 
+async def test_a_member_who_asks_during_a_database_outage_is_told_so(embedder, caplog):
+    """A command, a click or a question to the bot while the database was down got no answer at all (Slack: the
+    command acknowledged, then nothing), though the deploy docs said the member sees an error. They are told now;
+    other events fail as before (Slack's stay in the inbox, to be replayed)."""
+    import logging
+
+    import pytest
+
+    from bot import events as ev
+    from bot.app import build_app
+    from bot.settings import Settings
+
+    caplog.set_level(logging.INFO)
+    app = build_app(Settings(database_url="postgresql://nobody:secret@127.0.0.1:1/none"), embedder=embedder)
+    told = "I can't reach my database right now, so I couldn't do that. Please try again in a few minutes."
+    try:
+        common = {"community": "TOUT", "platform": "slack", "user": "U1", "channel": "C1"}
+        for event in (ev.CommandInvoked(**common, event_id="E1", name="whoknows", args="postgres"),
+                      ev.ActionClicked(**common, event_id="E2", action="intro.accept", value="3"),
+                      ev.MessagePosted(**common, event_id="E3", message_id="1.1", text="who knows bloat?",
+                                       mentions_bot=True)):
+            [reply] = await app.core.handle(event)
+            assert reply.doc.text == told and reply.ephemeral and reply.user == "U1"
+        with pytest.raises(OSError):  # not a question: it fails as before
+            await app.core.handle(ev.MessagePosted(**common, event_id="E4", message_id="1.2", text="bloat again"))
+    finally:
+        await app.close()
+    said = [r for r in caplog.records if r.name == "bot.core"]
+    assert [r.getMessage() for r in said] == [
+        f"slack {kind} not handled: the database is unreachable (ConnectionRefusedError)"
+        for kind in ("CommandInvoked", "ActionClicked", "MessagePosted")]
+    assert all(r.exc_info is None for r in said)
+
+
 def _event(fixture: str, event_id: str, **fields: str) -> dict:
     payload = copy.deepcopy(load(fixture))
     payload.update(event_id=event_id, team_id=TEAM, context_team_id=TEAM)
