@@ -441,6 +441,18 @@ async def test_an_event_during_a_database_outage_is_one_line_not_a_traceback(app
                                     "(ConnectionResetError)")
 
 
+async def test_a_slash_command_during_a_database_outage_is_answered_with_why(app, fake_discord, monkeypatch):
+    """The command was deferred ('thinking…') and never answered while the database was down."""
+    async with running_bot(app, fake_discord) as bot:
+        async def outage(event, kept):  # noqa: ANN001, ANN202
+            raise ConnectionRefusedError(111, "Connect call failed")
+
+        monkeypatch.setattr(app.core, "_handle_once", outage)
+        await send(fake_discord, bot, "INTERACTION_CREATE", "interaction_whoknows")
+        [answer] = await fake_discord.wait_for("PATCH", rf"/webhooks/{BOT}/[^/]+/messages/@original")
+    assert answer.json["content"].startswith("I can't reach my database right now")
+
+
 async def test_only_server_managers_change_settings_and_ingestion_follows(app, fake_discord):
     async with running_bot(app, fake_discord) as bot:
         in_private = load("message_create")
