@@ -81,3 +81,26 @@ class Pairing(Base):
     mentor_met: Mapped[bool | None] = mapped_column(Boolean)
     mentee_met: Mapped[bool | None] = mapped_column(Boolean)
     answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class MentoringNotice(Base):
+    """A direct message of a round to one member, sent once and retried until it goes out or is given up, as a pair's
+    introduction is: the warning before the round, "no pair for you this round", and "your pair is off" to one whose
+    partner left before they were introduced. Stored in the transaction that claims the round's step, claimed before
+    it is sent (a compare-and-set on attempts, which moves due_at a lease ahead), recorded as sent right after. What
+    it says is made when it is sent, from the round and the enrolment (nothing of anyone else's is kept here)."""
+
+    __tablename__ = "mentoring_notice"
+    __table_args__ = (UniqueConstraint("round_id", "member_id", "kind"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("community.id", ondelete=CASCADE), index=True)
+    round_id: Mapped[int] = mapped_column(ForeignKey("pairing_round.id", ondelete=CASCADE), index=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("member.id", ondelete=CASCADE), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # "warning" | "unmatched" | "partner_gone"
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)  # None: sent or given up
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    given_up_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    error: Mapped[str | None] = mapped_column(Text)

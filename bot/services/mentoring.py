@@ -29,6 +29,7 @@ from bot.events import utcnow
 from bot.messages import ago, render, template
 from bot.repo import ensure_community, ensure_member, insert_ignore
 from bot.safety import echoed, neutralise, row_id
+from bot.services import mentoring_notices as notices
 from bot.services.mentoring_args import USAGE, EnrolmentError, JoinRequest, parse_join
 from bot.services.mentoring_cadence import Cadence, Period
 from bot.services.mentoring_form import CAPACITY, LEARN, ROLE, TEACH, TIMEZONE, FormErrors, parse_form
@@ -152,6 +153,7 @@ class MentoringService:
         self.seeds = seeds
         self._vectors: dict[str, object] = {}
         self.introductions = PairIntroductions(db=db, core=core)
+        self.notices = notices.RoundNotices(db=db, core=core, cadence=self._cadence)
 
     # -- commands ----------------------------------------------------------------------------------
     async def command(self, event: ev.CommandInvoked, community_id: int, member_id: int) -> list[Action]:
@@ -517,6 +519,10 @@ class MentoringService:
                 await self.introductions.send_due(community.id, now, checkin_days=cadence.checkin_days)
             except Exception:
                 log.exception("mentoring: community %d, introductions failed; the next tick tries again", community.id)
+            try:
+                await self.notices.send_due(community.id, now)
+            except Exception:
+                log.exception("mentoring: community %d, notices failed; the next tick tries again", community.id)
 
     async def due(self, community_id: int, now: datetime) -> list[Action]:
         """What is due in one community at `now` (each step claimed in the database first)."""
@@ -596,29 +602,15 @@ class MentoringService:
             if not await self._claim_step(session, community_id, period, now, PairingRound.warned_at,
                                           warned_at=now):
                 return []
-            community = await session.get(Community, community_id)
-            cadence = await self._cadence(session, community_id)
-        run_at = max(
-            period.round_at, now + timedelta(hours=cadence.warn_hours)
-        )  # a late warning delays the round
+            row = await self._round(session, community_id, period.key)
+            # Sent (and retried until they go out) by RoundNotices, right after this tick's steps.
+            await notices.queue(session, community_id, row.id,
+                                [member.id for enrolment, member in active if not enrolment.skip_next],
+                                notices.WARNING, now)
         log.info(
             "mentoring: community %d, round %s warned (%d enrolled)", community_id, period.key, len(active)
         )
-        skip = Button("Skip this round", "mentoring.skip", period.key)
-        return [
-            DirectMessage(
-                community=community.external_id,
-                user=member.external_id,
-                doc=Document(
-                    text=render(
-                        "mentoring_warning", when=local_time(run_at, enrolment.timezone), role=enrolment.role
-                    ),
-                    sections=(Section(buttons=(skip,)),),
-                ),
-            )
-            for enrolment, member in active
-            if not enrolment.skip_next
-        ]
+        return []
 
     async def plan(
         self,
@@ -745,21 +737,24 @@ class MentoringService:
     async def run_round(
         self, community_id: int, period: Period, now: datetime, *, seed: int | None = None
     ) -> list[Action]:
-        """Plan, then claim the round and store its pairs in one transaction, then announce."""
+        """Plan, then claim the round and store its pairs in one transaction; its messages go out after (notices
+        and introductions, each retried until it goes out). Returns nothing to send: it is all stored."""
         planned = await self.plan(community_id, now=now, seed=seed, period=period)
         result = planned.plan
         async with self.db.sessions.begin() as session:
+            if not await self._claim_step(session, community_id, period, now, PairingRound.ran_at, ran_at=now,
+                                          seed=planned.seed, solver=result.solver):
+                log.info("mentoring: community %d, round %s already ran", community_id, period.key)
+                return []
+            pairs = list(result.pairs)
             unmatched = [
                 {"member_id": planned.people[u.key].member_id, "reason": u.reason}
                 for u in result.unmatched
                 if u.key in planned.people
             ]
-            if not await self._claim_step(session, community_id, period, now, PairingRound.ran_at, ran_at=now,
-                                          seed=planned.seed, solver=result.solver, unmatched=unmatched):
-                log.info("mentoring: community %d, round %s already ran", community_id, period.key)
-                return []
             row = await self._round(session, community_id, period.key)
-            for pair in result.pairs:
+            row.unmatched = unmatched
+            for pair in pairs:
                 pairing = Pairing(
                     community_id=community_id,
                     round_id=row.id,
@@ -775,6 +770,8 @@ class MentoringService:
                 )
                 session.add(pairing)
             await session.flush()
+            await notices.queue(session, community_id, row.id, [u["member_id"] for u in unmatched],
+                                notices.UNMATCHED, now)
             await session.execute(
                 update(MentoringEnrolment)
                 .where(
@@ -782,38 +779,16 @@ class MentoringService:
                 )
                 .values(skip_next=False)
             )
-            community = await session.get(Community, community_id)
-            cadence = await self._cadence(session, community_id)
         log.info(
             "mentoring: community %d, round %s ran with seed %d: %d pairs, %d unmatched (%s)",
             community_id,
             period.key,
             planned.seed,
-            len(result.pairs),
-            len(result.unmatched),
+            len(pairs),
+            len(unmatched),
             result.solver,
         )
-        actions: list[Action] = []
-        following = cadence.period(period.index + 1)
-        for miss in result.unmatched:
-            person = planned.people.get(miss.key)
-            if person is None:
-                continue
-            actions.append(
-                DirectMessage(
-                    community=community.external_id,
-                    user=miss.key,
-                    doc=Document(
-                        text=render(
-                            "mentoring_unmatched",
-                            period=period.key,
-                            reason=miss.explanation,
-                            next_round=local_time(following.round_at, person.participant.timezone),
-                        )
-                    ),
-                )
-            )
-        return actions
+        return []
 
     async def checkins(
         self, community_id: int, now: datetime, cadence: Cadence | None = None

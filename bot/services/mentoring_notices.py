@@ -1,0 +1,153 @@
+"""A round's direct messages to members, each sent once and retried until it goes out or is given up.
+
+The warning before a round, "no pair for you this round" and "your pair is off" (to one whose partner left before
+they were introduced) are stored as rows (MentoringNotice) in the transaction that claims the round's step or drops
+the pair, then sent as a pair's introduction is (bot/services/mentoring_intros.py): claimed first (a compare-and-set
+on the attempts, which moves `due_at` a lease ahead), so two replicas never both send one, recorded as sent right
+after; one that fails is due again after a pause, up to MAX_ATTEMPTS. One the platform refuses for good (a member who
+takes no DMs) is given up at once, with a log line. What a notice says is made when it is sent; one that no longer
+holds (the member left the rounds, the round ran before its warning could go, a newer round was warned) is given up.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.actions import REFUSED, SENT, Button, DirectMessage, Document, Section
+from bot.db.engine import Database
+from bot.db.mentoring import MentoringEnrolment, MentoringNotice, PairingRound
+from bot.db.models import Community, Member
+from bot.messages import render
+from bot.repo import insert_ignore
+from bot.safety import neutralise
+from bot.services.mentoring_cadence import Cadence
+from bot.services.mentoring_intros import LEASE, MAX_ATTEMPTS, RETRY_AFTER, _gone, local_time
+from matching.pairing import REASONS
+from matching.timezones import is_known_timezone
+
+log = logging.getLogger(__name__)
+
+WARNING, UNMATCHED, PARTNER_GONE = "warning", "unmatched", "partner_gone"
+
+
+async def queue(session: AsyncSession, community_id: int, round_id: int, member_ids: Iterable[int], kind: str,
+                now: datetime) -> None:
+    """Store one notice per member, due now (a member who has one of its kind for the round already keeps it)."""
+    rows = [{"community_id": community_id, "round_id": round_id, "member_id": m, "kind": kind, "created_at": now,
+             "due_at": now, "attempts": 0} for m in dict.fromkeys(member_ids)]
+    if rows:
+        await session.execute(insert_ignore(session, MentoringNotice), rows)
+
+
+class RoundNotices:
+    def __init__(self, *, db: Database, core, cadence) -> None:  # noqa: ANN001
+        self.db = db
+        self.core = core
+        self.cadence = cadence  # async (session, community_id) -> Cadence
+
+    async def send_due(self, community_id: int, now: datetime) -> int:
+        """Send the notices due in one community (new ones, failed ones' retries); how many went out."""
+        async with self.db.sessions() as session:
+            community = await session.get(Community, community_id)
+            due = list(await session.scalars(
+                select(MentoringNotice.id).where(MentoringNotice.community_id == community_id,
+                                                 MentoringNotice.due_at.is_not(None), MentoringNotice.due_at <= now)
+                .order_by(MentoringNotice.id)))
+        sent = 0
+        for notice_id in due:
+            try:
+                sent += await self._send(community, notice_id, now)
+            except Exception:  # one member's trouble holds up no other's message
+                log.exception("mentoring: community %d, notice %d failed; the next tick tries again",
+                              community_id, notice_id)
+        return sent
+
+    async def _send(self, community: Community, notice_id: int, now: datetime) -> bool:
+        async with self.db.sessions.begin() as session:
+            row = (await session.execute(
+                select(MentoringNotice, PairingRound, Member)
+                .join(PairingRound, PairingRound.id == MentoringNotice.round_id)
+                .join(Member, Member.id == MentoringNotice.member_id)
+                .where(MentoringNotice.id == notice_id))).first()
+            if row is None:
+                return False
+            notice, round_, member = row
+            attempt = notice.attempts + 1
+            claimed = await session.execute(
+                update(MentoringNotice)
+                .where(MentoringNotice.id == notice_id, MentoringNotice.attempts == notice.attempts,
+                       MentoringNotice.due_at.is_not(None), MentoringNotice.due_at <= now)
+                .values(attempts=attempt, due_at=now + LEASE)
+                .execution_options(synchronize_session=False))
+            if not claimed.rowcount:  # another replica has it
+                return False
+            what = f"community {community.id}, round {round_.period_key}, {notice.kind} to member {member.id}"
+            enrolment = await session.scalar(select(MentoringEnrolment).where(
+                MentoringEnrolment.community_id == community.id, MentoringEnrolment.member_id == member.id))
+            cadence = await self.cadence(session, community.id)
+            doc, why_not = await self._document(session, notice, round_, member, enrolment, cadence, now)
+            if why_not:
+                await session.execute(update(MentoringNotice).where(MentoringNotice.id == notice_id).values(
+                    due_at=None, given_up_at=now, error=why_not))
+                log.info("mentoring: %s not sent, given up: %s", what, why_not)
+                return False
+            action = DirectMessage(community=community.external_id, user=member.external_id, doc=doc)
+        outcome = await self.core.send(community.platform, action)
+        async with self.db.sessions.begin() as session:
+            mine = (MentoringNotice.id == notice_id, MentoringNotice.attempts == attempt)  # not taken over meanwhile
+            if outcome == SENT:
+                await session.execute(update(MentoringNotice).where(*mine).values(sent_at=now, due_at=None,
+                                                                                  error=None))
+                return True
+            error = f"{community.platform} {outcome} it (attempt {attempt} of {MAX_ATTEMPTS})"
+            if outcome == REFUSED or attempt >= MAX_ATTEMPTS:
+                await session.execute(update(MentoringNotice).where(*mine).values(
+                    due_at=None, given_up_at=now, error=error))
+                log.warning("mentoring: %s not sent, given up: %s", what, error)
+            else:
+                retry_at = now + RETRY_AFTER[attempt - 1]
+                await session.execute(update(MentoringNotice).where(*mine).values(due_at=retry_at, error=error))
+                log.warning("mentoring: %s not sent: %s; trying again at %s", what, error,
+                            f"{retry_at:%Y-%m-%d %H:%M} UTC")
+        return False
+
+    @staticmethod
+    async def _document(session: AsyncSession, notice: MentoringNotice, round_: PairingRound, member: Member,
+                        enrolment: MentoringEnrolment | None, cadence: Cadence,
+                        now: datetime) -> tuple[Document | None, str | None]:
+        """What the notice says, or why it is not to be sent any more."""
+        gone = _gone(member, {member.id} if enrolment is not None else set())
+        if gone:
+            return None, f"the member {gone}"
+        timezone = enrolment.timezone if is_known_timezone(enrolment.timezone) else "UTC"
+        if notice.kind == WARNING:
+            if round_.ran_at is not None:
+                return None, "the round ran before the warning could go out"
+            if enrolment.paused or enrolment.skip_next:
+                return None, "the member sits this round out"
+            run_at = max(round_.scheduled_for, (round_.warned_at or now) + timedelta(hours=cadence.warn_hours))
+            text = render("mentoring_warning", when=local_time(run_at, timezone), role=enrolment.role)
+            skip = Button("Skip this round", "mentoring.skip", round_.period_key)
+            return Document(text=text, sections=(Section(buttons=(skip,)),)), None
+        newer = await session.scalar(select(PairingRound.id).where(
+            PairingRound.community_id == round_.community_id, PairingRound.warned_at.is_not(None),
+            PairingRound.scheduled_for > round_.scheduled_for).limit(1))
+        if newer is not None:
+            return None, "a newer round was warned since"
+        next_round = local_time(cadence.next_round(now).round_at, timezone)
+        if notice.kind == UNMATCHED:
+            reason = next((u.get("reason") for u in round_.unmatched or [] if u.get("member_id") == member.id), None)
+            if reason is None:
+                return None, "the round no longer lists the member as unmatched"
+            return Document(text=render("mentoring_unmatched", period=round_.period_key,
+                                        reason=REASONS.get(reason, "nobody fitted this time"),
+                                        next_round=next_round)), None
+        if notice.kind == PARTNER_GONE:
+            return Document(text=neutralise(render("mentoring_partner_gone", period=round_.period_key,
+                                                   next_round=next_round))), None
+        return None, f"unknown kind {notice.kind!r}"
