@@ -906,7 +906,7 @@ class Core:
                 withdrawn.extend(where)
             member.profiling_consent = False
             if forget:
-                open_to_them = await forget_member_everywhere(session, community_id, member_id)
+                open_to_them = await forget_member_everywhere(session, community_id, member_id, now=now)
                 if dropped is not None:
                     dropped.extend(open_to_them)
                 member.name = ""

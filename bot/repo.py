@@ -5,14 +5,14 @@ import re
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import delete, func, literal, select, update
+from sqlalchemy import case, delete, func, literal, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import metrics
 from bot.db.intros import Intro, IntroState, NotMyArea
-from bot.db.mentoring import MentoringEnrolment, Pairing, PairingRound
+from bot.db.mentoring import MentoringEnrolment, MentoringNotice, Pairing, PairingRound
 from bot.db.models import (
     Channel,
     Community,
@@ -483,8 +483,9 @@ async def delete_questions_of(session: AsyncSession, community_id: int, member_i
     return [(channel, ref) for channel, ref in withdrawn if channel and ref]
 
 
-async def forget_member_everywhere(session: AsyncSession, community_id: int, member_id: int) -> list[int]:
-    """Beyond profiling data: mentoring enrolment and pairings (and the rounds that left them unmatched),
+async def forget_member_everywhere(session: AsyncSession, community_id: int, member_id: int, *,
+                                   now: datetime | None = None) -> list[int]:
+    """Beyond profiling data: mentoring enrolment, pairings and notices (and the rounds that left them unmatched),
     introductions received, who subscribed a channel to a digest. (The requests they sent are kept, detached from
     them, by delete_questions_of: they count against the experts' caps.) Returns the questions whose request to
     them was still open: their askers are owed an answer (the next expert)."""
@@ -493,8 +494,19 @@ async def forget_member_everywhere(session: AsyncSession, community_id: int, mem
         Intro.question_id.is_not(None))))
     await session.execute(delete(MentoringEnrolment).where(MentoringEnrolment.community_id == community_id,
                                                            MentoringEnrolment.member_id == member_id))
-    await session.execute(delete(Pairing).where(Pairing.community_id == community_id,
-                                                (Pairing.mentor_id == member_id) | (Pairing.mentee_id == member_id)))
+    # A pair not introduced yet is off: the other member is told so (not who left), and comes first next round.
+    from bot.services import mentoring_notices  # the mentoring services build on this module
+
+    theirs = (Pairing.mentor_id == member_id) | (Pairing.mentee_id == member_id)
+    partner = case((Pairing.mentor_id == member_id, Pairing.mentee_id), else_=Pairing.mentor_id)
+    for round_id, partner_id in (await session.execute(select(Pairing.round_id, partner).where(
+            Pairing.community_id == community_id, theirs, Pairing.introduced_at.is_(None),
+            Pairing.intro_given_up_at.is_(None)))).all():
+        await mentoring_notices.queue(session, community_id, round_id, [partner_id], mentoring_notices.PARTNER_GONE,
+                                      now or datetime.now(UTC))
+    await session.execute(delete(MentoringNotice).where(MentoringNotice.community_id == community_id,
+                                                        MentoringNotice.member_id == member_id))
+    await session.execute(delete(Pairing).where(Pairing.community_id == community_id, theirs))
     await session.execute(delete(Intro).where(Intro.community_id == community_id, Intro.expert_id == member_id))
     # A round they were left unmatched in still counts them, as nobody.
     for round_id, unmatched in (await session.execute(select(PairingRound.id, PairingRound.unmatched).where(

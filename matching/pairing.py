@@ -47,6 +47,8 @@ REASONS = {
     "topics_mentor": "no mentee wants to learn something close enough to what you teach",
     "capacity": "the mentors who fit you were fully booked by mentees they fit better",
     "others_fit_better": "the mentees who fit you were paired with mentors who fit them better",
+    # not the solver's: the member it paired you with stopped taking part while the round was being made
+    "partner_left": "the member I was pairing you with stopped taking part as the round was made",
 }
 
 

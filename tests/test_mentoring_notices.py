@@ -1,5 +1,7 @@
-"""A round's direct messages to members, on SQLite and PostgreSQL: the warning before it and "no pair for you this
-round", each sent once and retried when sending fails, never twice across replicas and restarts."""
+"""A round's direct messages to members, on SQLite and PostgreSQL: the warning before it, "no pair for you this
+round" and "your pair is off", each sent once and retried when sending fails, never twice across replicas and
+restarts; a member whose partner leaves (forget-me, opt-out, /mentoring leave, the workspace) before they are
+introduced, or while the round is made, is told and comes first in the next round."""
 
 from __future__ import annotations
 
@@ -9,13 +11,15 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
+from bot import events as ev
 from bot.actions import Action, DirectMessage, OpenGroup
-from bot.db.mentoring import MentoringNotice
+from bot.db.mentoring import MentoringNotice, Pairing, PairingRound
+from bot.db.models import Member
 from bot.errors import Undelivered
 from bot.services.mentoring import MentoringService
 from bot.services.mentoring_cadence import Cadence
 from bot.services.mentoring_intros import RETRY_AFTER
-from tests.test_mentoring import NOW, RecordingSender, console, enrol_group
+from tests.test_mentoring import COMMUNITY, NOW, RecordingSender, _community_id, console, enrol_group
 
 PERIOD = Cadence().next_round(NOW)
 
@@ -119,3 +123,76 @@ async def test_a_member_who_takes_no_dms_is_not_asked_again(app, caplog):
         await service.tick(at + timedelta(minutes=minutes))
     assert dms(sender.failed) == ["lena"]
     assert "given up: console refused it (attempt 1 of" in caplog.text
+
+
+async def _intro_failed(app) -> tuple[MentoringService, FlakyDMs]:  # noqa: ANN001
+    """The usual group warned and paired; the introductions failed (to be retried)."""
+    sender = FlakyDMs()
+    service = await enrolled(app, sender)
+    await service.tick(PERIOD.warn_at + timedelta(minutes=1))
+    sender.fail_intros = True
+    await service.tick(PERIOD.round_at + timedelta(minutes=1))
+    sender.take()
+    sender.fail_intros = False
+    return service, sender
+
+
+async def _waiting(app, service) -> set[str]:  # noqa: ANN001
+    async with app.db.sessions() as s:
+        return await service._waiting(s, await _community_id(app))
+
+
+async def test_the_partner_of_a_member_forgotten_before_the_introduction_is_told_and_comes_first_next(app):
+    service, sender = await _intro_failed(app)
+    await console(app).say("asha", "/forget-me")
+    await service.tick(PERIOD.round_at + RETRY_AFTER[0] + timedelta(minutes=1))
+    sent = sender.take()
+    assert [a.members for a in sent if isinstance(a, OpenGroup)] == [("kenji", "omar")]
+    [told] = [a for a in sent if isinstance(a, DirectMessage)]
+    text = told.doc.plain()
+    assert told.user == "petra" and "pair this round" in text and "is off" in text and "come first" in text
+    assert "Asha" not in text
+    assert await _waiting(app, service) >= {"petra"}
+    async with app.db.sessions() as s:  # nothing of Asha's is kept for it
+        asha = await s.scalar(select(Member.id).where(Member.external_id == "asha"))
+        assert not list(await s.scalars(select(MentoringNotice).where(MentoringNotice.member_id == asha)))
+
+
+async def test_the_partner_of_a_member_who_opts_out_or_leaves_before_the_introduction_is_told(app):
+    service, sender = await _intro_failed(app)
+    await console(app).say("asha", "/optout")
+    await app.core.handle(ev.MemberLeft(community=COMMUNITY, platform="console", user="omar", channel=""))
+    await service.tick(PERIOD.round_at + RETRY_AFTER[0] + timedelta(minutes=1))
+    sent = sender.take()
+    assert not [a for a in sent if isinstance(a, OpenGroup)]
+    assert dms(sent) == ["kenji", "petra"]
+    assert all("is off" in a.doc.plain() for a in sent)
+    assert await _waiting(app, service) >= {"kenji", "petra"}
+    await service.tick(PERIOD.round_at + timedelta(hours=3))
+    assert sender.take() == []  # once
+
+
+async def test_a_member_forgotten_while_the_round_is_made_is_not_paired_and_their_partner_is_told(app):
+    sender = FlakyDMs()
+    service = await enrolled(app, sender)
+    await service.tick(PERIOD.warn_at + timedelta(minutes=1))
+    sender.take()
+    plan = service.plan
+
+    async def plan_then_forget(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        planned = await plan(*args, **kwargs)
+        await console(app).say("asha", "/forget-me")  # as the round is planned
+        return planned
+
+    service.plan = plan_then_forget
+    await service.tick(PERIOD.round_at + timedelta(minutes=1))
+    sent = sender.take()
+    assert [a.members for a in sent if isinstance(a, OpenGroup)] == [("kenji", "omar")]
+    told = {a.user: a.doc.plain() for a in sent if isinstance(a, DirectMessage)}
+    assert "stopped taking part as the round was made" in told["petra"], told
+    async with app.db.sessions() as s:
+        asha = await s.scalar(select(Member.id).where(Member.external_id == "asha"))
+        assert asha not in {p.mentee_id for p in await s.scalars(select(Pairing))}
+        [round_] = await s.scalars(select(PairingRound))
+        assert asha not in {u["member_id"] for u in round_.unmatched}
+    assert "petra" in await _waiting(app, service)

@@ -23,7 +23,7 @@ from bot import events as ev
 from bot.actions import Action, Button, DirectMessage, Document, Reply, Section
 from bot.command_names import command as typed_command
 from bot.db.engine import Database
-from bot.db.mentoring import MentoringEnrolment, Pairing, PairingRound
+from bot.db.mentoring import MentoringEnrolment, MentoringNotice, Pairing, PairingRound
 from bot.db.models import Community, Member
 from bot.events import utcnow
 from bot.messages import ago, render, template
@@ -519,7 +519,7 @@ class MentoringService:
                 await self.introductions.send_due(community.id, now, checkin_days=cadence.checkin_days)
             except Exception:
                 log.exception("mentoring: community %d, introductions failed; the next tick tries again", community.id)
-            try:
+            try:  # after the introductions: one given up because one of the pair left tells the other at once
                 await self.notices.send_due(community.id, now)
             except Exception:
                 log.exception("mentoring: community %d, notices failed; the next tick tries again", community.id)
@@ -696,14 +696,20 @@ class MentoringService:
         return [by_round[rid] for rid in recent]
 
     async def _waiting(self, session: AsyncSession, community_id: int) -> set[str]:
-        """Who the latest round left out (its unmatched): they come first in the next one."""
-        unmatched = await session.scalar(
-            select(PairingRound.unmatched)
+        """Who the latest round left out (its unmatched, and those whose partner left before they were introduced):
+        they come first in the next one."""
+        latest = (await session.execute(
+            select(PairingRound.id, PairingRound.unmatched)
             .where(PairingRound.community_id == community_id, PairingRound.ran_at.is_not(None))
             .order_by(PairingRound.ran_at.desc())
             .limit(1)
-        )
+        )).first()
+        if latest is None:
+            return set()
+        round_id, unmatched = latest
         ids = [u["member_id"] for u in unmatched or [] if u.get("member_id") is not None]
+        ids += await session.scalars(select(MentoringNotice.member_id).where(
+            MentoringNotice.round_id == round_id, MentoringNotice.kind == notices.PARTNER_GONE))
         if not ids:
             return set()
         return set(await session.scalars(select(Member.external_id).where(Member.id.in_(ids))))
@@ -746,12 +752,29 @@ class MentoringService:
                                           seed=planned.seed, solver=result.solver):
                 log.info("mentoring: community %d, round %s already ran", community_id, period.key)
                 return []
-            pairs = list(result.pairs)
+            # Whoever left the rounds, paused, opted out, was forgotten or left the workspace while the round was
+            # planned is not paired (a forgotten member's pair kept their words and id): their partner is left
+            # unmatched, told why, and comes first in the next round. Read after the claim (SQLite's write lock) and
+            # FOR SHARE (PostgreSQL), so such a change waits for the round, which /forget-me then finds and undoes.
+            ids = [p.member_id for p in planned.people.values()]
+            still = set(await session.scalars(
+                select(Member.id).join(MentoringEnrolment, MentoringEnrolment.member_id == Member.id)
+                .where(MentoringEnrolment.community_id == community_id, Member.id.in_(ids),
+                       MentoringEnrolment.paused.is_(False), Member.profiling_consent.is_(True),
+                       Member.deactivated.is_(False))
+                .with_for_update(read=True, of=Member)))
+            here = {key for key, person in planned.people.items() if person.member_id in still}
+            pairs = [pair for pair in result.pairs if pair.mentor in here and pair.mentee in here]
+            left = [(pair.mentee if pair.mentor not in here else pair.mentor) for pair in result.pairs
+                    if (pair.mentor in here) != (pair.mentee in here)]
+            if len(here) < len(planned.people):
+                log.info("mentoring: community %d, round %s: %d member(s) left as it was made; %d partner(s) left "
+                         "unmatched", community_id, period.key, len(planned.people) - len(here), len(left))
             unmatched = [
                 {"member_id": planned.people[u.key].member_id, "reason": u.reason}
                 for u in result.unmatched
-                if u.key in planned.people
-            ]
+                if u.key in planned.people and u.key in here
+            ] + [{"member_id": planned.people[key].member_id, "reason": "partner_left"} for key in left]
             row = await self._round(session, community_id, period.key)
             row.unmatched = unmatched
             for pair in pairs:

@@ -122,6 +122,13 @@ class PairIntroductions:
                 await session.execute(update(Pairing).where(Pairing.id == pairing_id).values(
                     intro_due_at=None, intro_given_up_at=now, intro_error=why_not))
                 log.warning("mentoring: %s not introduced, given up: %s", what, why_not)
+                # The other one, still here, is told the pair is off (not who left), and comes first next round.
+                stayed = [m.id for m in (a, b) if not _gone(m, enrolled)]
+                if len(stayed) == 1:
+                    from bot.services import mentoring_notices  # it builds on this module
+
+                    await mentoring_notices.queue(session, community.id, pairing.round_id, stayed,
+                                                  mentoring_notices.PARTNER_GONE, now)
                 return False
             timezone = await session.scalar(select(MentoringEnrolment.timezone).where(
                 MentoringEnrolment.community_id == community.id, MentoringEnrolment.member_id == b.id))
