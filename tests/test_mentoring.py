@@ -463,3 +463,25 @@ async def test_stats_count_apart_the_enrolled_who_opted_out_or_left(app):
     stats = await MentoringService(db=app.db, core=app.core, expertise=app.expertise).stats(await _community_id(app))
     assert stats.enrolled == {"mentor": 1, "mentee": 2} and stats.away == 2
     assert "enrolled: 2 mentee, 1 mentor; 0 paused, 0 skipping the next round; 2 away" in format_stats(stats)
+
+
+async def test_the_introduction_gives_the_check_in_day_as_each_of_the_pair_reads_it(app):
+    """The introduction, one message to both, gave the check-in in the mentee's time zone only: the mentor in Los
+    Angeles read 'Tue 8 Dec', their Monday evening."""
+    _, sender, _, _ = await _paired(app, [
+        ("petra", "join mentor teach: postgres query tuning tz: America/Los_Angeles"),
+        ("asha", "join mentee learn: postgres performance tz: Pacific/Kiritimati"),
+    ])
+    [group] = [a for a in sender.take() if isinstance(a, OpenGroup)]
+    text = group.doc.plain()
+    assert ("I'll check in on Mon 7 Dec, 02:01 America/Los_Angeles for Petra and Tue 8 Dec, 00:01 Pacific/Kiritimati "
+            "for Asha.") in text, text
+
+
+async def test_the_introduction_gives_one_check_in_time_where_the_pair_reads_it_alike(app):
+    _, sender, _, _ = await _paired(app, [
+        ("petra", "join mentor teach: postgres query tuning tz: Europe/Berlin"),
+        ("asha", "join mentee learn: postgres performance tz: Europe/Paris"),
+    ])
+    [group] = [a for a in sender.take() if isinstance(a, OpenGroup)]
+    assert "I'll check in on Mon 7 Dec, 11:01 Europe/Paris." in group.doc.plain()

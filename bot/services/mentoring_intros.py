@@ -48,9 +48,10 @@ def local_time(moment: datetime, zone: str) -> str:
 
 
 def intro_document(mentor_name: str, mentee_name: str, shared: list[Shared], overlap_hours: float | None,
-                   checkin: datetime, timezone: str) -> Document:
+                   checkin: datetime, timezone: str, mentor_timezone: str | None = None) -> Document:
     """The pair's introduction. Names and topics are the members' own words: shown, never a link or a ping (a
-    [masked](link) in a topic was a live link in the pair's Discord group)."""
+    [masked](link) in a topic was a live link in the pair's Discord group). The check-in's time is the mentee's
+    (`timezone`) and, where theirs reads otherwise, the mentor's: both read the one message."""
     mentor, mentee = echoed(mentor_name, NAME_CHARS), echoed(mentee_name, NAME_CHARS)
     topics = [Shared(echoed(s.wanted, TOPIC_CHARS), echoed(s.taught, TOPIC_CHARS)) for s in shared]
     wants = ", ".join(dict.fromkeys(s.wanted for s in topics)) or "a few things"
@@ -64,9 +65,17 @@ def intro_document(mentor_name: str, mentee_name: str, shared: list[Shared], ove
             taught=topic.taught if topic else "your field"))
     text = render("mentoring_intro", mentor=mentor, mentee=mentee, wants=wants, teaches=teaches,
                   overlap=f"{overlap_hours:g}" if overlap_hours is not None else "a few",
-                  checkin=local_time(checkin, timezone))
+                  checkin=_for_each(checkin, ((mentor, mentor_timezone or timezone), (mentee, timezone))))
     return Document(text=neutralise(text),
                     sections=(Section(heading="Conversation starters", text=neutralise("\n".join(starters))),))
+
+
+def _for_each(moment: datetime, people: tuple[tuple[str, str], ...]) -> str:
+    """A moment as each reads it: 'Mon 30 Nov, 11:00 Europe/Berlin' where their clocks all show the same, else
+    'Mon 30 Nov, 19:00 America/Los_Angeles for Petra and Tue 1 Dec, 12:00 Asia/Tokyo for Asha'."""
+    if len({moment.astimezone(ZoneInfo(zone)).replace(tzinfo=None) for _, zone in people}) == 1:
+        return local_time(moment, people[-1][1])
+    return " and ".join(f"{local_time(moment, zone)} for {name}" for name, zone in people)
 
 
 class PairIntroductions:
@@ -130,14 +139,17 @@ class PairIntroductions:
                     await mentoring_notices.queue(session, community.id, pairing.round_id, stayed,
                                                   mentoring_notices.PARTNER_GONE, now)
                 return False
-            timezone = await session.scalar(select(MentoringEnrolment.timezone).where(
-                MentoringEnrolment.community_id == community.id, MentoringEnrolment.member_id == b.id))
+            zones = dict((await session.execute(
+                select(MentoringEnrolment.member_id, MentoringEnrolment.timezone).where(
+                    MentoringEnrolment.community_id == community.id, MentoringEnrolment.member_id.in_((a.id, b.id)))
+            )).all())
+            mentor_zone, mentee_zone = (zones.get(m.id) if is_known_timezone(zones.get(m.id) or "") else "UTC"
+                                        for m in (a, b))
             shared = [Shared(w, t) for w, t in zip(pairing.topics, pairing.taught or pairing.topics, strict=False)]
             action = OpenGroup(
                 community=community.external_id, members=(a.external_id, b.external_id), key=f"mentoring:{pairing_id}",
                 doc=intro_document(a.name or a.external_id, b.name or b.external_id, shared, pairing.overlap_hours,
-                                   pairing.created_at + timedelta(days=checkin_days),
-                                   timezone if timezone and is_known_timezone(timezone) else "UTC"))
+                                   pairing.created_at + timedelta(days=checkin_days), mentee_zone, mentor_zone))
         outcome = await self.core.send(community.platform, action)
         async with self.db.sessions.begin() as session:
             mine = (Pairing.id == pairing_id, Pairing.intro_attempts == attempt)  # not taken over meanwhile
