@@ -12,7 +12,7 @@ from adapters.console import ConsoleAdapter
 from bot import events as ev
 from bot.actions import Action, DirectMessage, OpenGroup
 from bot.db.mentoring import MentoringEnrolment, Pairing, PairingRound
-from bot.db.models import Member
+from bot.db.models import Community, Member
 from bot.services.mentoring import MentoringService
 from bot.services.mentoring_cadence import Cadence
 
@@ -485,3 +485,41 @@ async def test_the_introduction_gives_one_check_in_time_where_the_pair_reads_it_
     ])
     [group] = [a for a in sender.take() if isinstance(a, OpenGroup)]
     assert "I'll check in on Mon 7 Dec, 11:01 Europe/Paris." in group.doc.plain()
+
+
+async def _warned_at(app, at: datetime):  # noqa: ANN001, ANN202
+    adapter = console(app)
+    sender = RecordingSender()
+    app.core.senders["console"] = sender
+    await enrol_group(adapter)
+    service = MentoringService(db=app.db, core=app.core, expertise=app.expertise)
+    await service.tick(at)
+    return sender, service
+
+
+async def test_a_warning_a_tick_late_keeps_the_rounds_time(app):
+    """Every warning came a tick after its time and moved the round by as much: 'the next round is Mon 30 Nov, 11:04
+    Europe/Berlin' of a round set for 11:00, run at the first tick after 11:04."""
+    period = Cadence().next_round(NOW)
+    sender, service = await _warned_at(app, period.warn_at + timedelta(minutes=4))
+    warning = next(a for a in sender.take() if a.user == "petra")
+    assert "the next mentoring round is Mon 30 Nov, 11:00 Europe/Berlin" in warning.doc.plain()
+    await service.tick(period.round_at + timedelta(minutes=1))
+    assert len([a for a in sender.take() if isinstance(a, OpenGroup)]) == 2
+
+
+async def test_a_warned_round_runs_when_members_were_told_whatever_the_schedule_says_since(app):
+    """An admin changing the schedule after the warning moved the round away from the time members were told: to the
+    new weekday (two days later, unannounced), or nowhere, where the new interval has no period of its week."""
+    period = Cadence().next_round(NOW)
+    sender, service = await _warned_at(app, period.warn_at + timedelta(minutes=1))
+    sender.take()
+    async with app.db.sessions.begin() as s:
+        [community] = await s.scalars(select(Community))
+        community.settings = {**(community.settings or {}),
+                              "mentoring": Cadence(every_weeks=3, weekday=2).as_settings()}
+    await service.tick(period.round_at + timedelta(minutes=1))
+    assert len([a for a in sender.take() if isinstance(a, OpenGroup)]) == 2
+    for days in (1, 2, 3):
+        await service.tick(period.round_at + timedelta(days=days))
+    assert not [a for a in sender.take() if isinstance(a, OpenGroup)]  # once

@@ -42,6 +42,7 @@ _OPTED_OUT = ("You're opted out of profiling, so you're in no mentoring round (y
               "`/optin` to be paired again.")
 
 TICK_SECONDS = 300
+WARNING_GRACE = timedelta(seconds=3 * TICK_SECONDS)  # a warning this late still keeps its round's time
 EXPERT_TOP = 10
 
 
@@ -534,15 +535,19 @@ class MentoringService:
         for period in cadence.around(now):
             if period.warn_at <= now < period.catch_up_until:
                 actions += await self.warn(community_id, period, now)
-            async with self.db.sessions() as session:
-                row = await self._round(session, community_id, period.key)
-            if (
-                row is not None
-                and row.warned_at is not None
-                and row.ran_at is None
-                and now >= max(period.round_at, row.warned_at + timedelta(hours=cadence.warn_hours))
-                and now < period.ends_at
-            ):
+        # A warned round runs at the time its warning gave (scheduled_for), whatever the schedule says since: an
+        # admin's change (another weekday, hour or interval) applies from the next round. Run at the new schedule's
+        # time, it ran days after the time members were told, or never, where the new schedule has no period of its
+        # key; until the next round of the schedule, as a missed one is.
+        async with self.db.sessions() as session:
+            warned = list(await session.scalars(select(PairingRound).where(
+                PairingRound.community_id == community_id, PairingRound.warned_at.is_not(None),
+                PairingRound.ran_at.is_(None), PairingRound.scheduled_for <= now)))
+        for row in warned:
+            ends_at = cadence.next_round(row.scheduled_for).round_at
+            if now < ends_at:
+                period = Period(index=cadence.index_at(row.scheduled_for), key=row.period_key,
+                                round_at=row.scheduled_for, warn_at=row.warned_at, ends_at=ends_at)
                 actions += await self.run_round(community_id, period, now)
         actions += await self.checkins(community_id, now, cadence)
         return actions
@@ -599,8 +604,14 @@ class MentoringService:
                 # Caught up late only where it was missed (the bot down): one that fell due before anyone joined
                 # was no round, and whoever joined since was told the next one.
                 return []
+            cadence = await self._cadence(session, community_id)
+            # A warning as late as a few ticks keeps the round's time; one later (the bot was down) gives people the
+            # whole warning period to skip, and the round waits for it. (Every warning came a tick late, and moved
+            # its round a few minutes: 'the next round is Mon 30 Nov, 11:03' of a round set for 11:00.)
+            late = now - period.warn_at > WARNING_GRACE
+            run_at = max(period.round_at, now + timedelta(hours=cadence.warn_hours)) if late else period.round_at
             if not await self._claim_step(session, community_id, period, now, PairingRound.warned_at,
-                                          warned_at=now):
+                                          warned_at=now, scheduled_for=run_at):
                 return []
             row = await self._round(session, community_id, period.key)
             # Sent (and retried until they go out) by RoundNotices, right after this tick's steps.

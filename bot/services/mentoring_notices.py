@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -130,8 +130,7 @@ class RoundNotices:
                 return None, "the round ran before the warning could go out"
             if enrolment.paused or enrolment.skip_next:
                 return None, "the member sits this round out"
-            run_at = max(round_.scheduled_for, (round_.warned_at or now) + timedelta(hours=cadence.warn_hours))
-            text = render("mentoring_warning", when=local_time(run_at, timezone), role=enrolment.role)
+            text = render("mentoring_warning", when=local_time(round_.scheduled_for, timezone), role=enrolment.role)
             skip = Button("Skip this round", "mentoring.skip", round_.period_key)
             return Document(text=text, sections=(Section(buttons=(skip,)),)), None
         newer = await session.scalar(select(PairingRound.id).where(
