@@ -523,3 +523,22 @@ async def test_a_warned_round_runs_when_members_were_told_whatever_the_schedule_
     for days in (1, 2, 3):
         await service.tick(period.round_at + timedelta(days=days))
     assert not [a for a in sender.take() if isinstance(a, OpenGroup)]  # once
+
+
+async def test_status_skip_and_join_name_the_round_a_late_warning_announced(app):
+    """The bot was down when a round fell due: its warning came late and the round a warning period after it, while
+    /mentoring status and join named the round after, and /mentoring skip said 'You'll sit out the next round (Mon 14
+    Dec)' and took the member out of the one the next day."""
+    period = Cadence().next_round(NOW)
+    at = period.round_at + timedelta(hours=2)  # back up two hours after the round's time
+    sender, service = await _warned_at(app, at)
+    warning = next(a for a in sender.take() if a.user == "petra")
+    assert "is Tue 1 Dec, 13:00 Europe/Berlin" in warning.doc.plain()
+    adapter = ConsoleAdapter(app.core.handle, community=COMMUNITY, clock=lambda: at + timedelta(hours=1))
+    assert "the next one is Tue 1 Dec, 13:00 Europe/Berlin" in await say(adapter, "petra", "/mentoring status")
+    assert "(Tue 1 Dec, 12:00 Europe/London)" in await say(adapter, "asha", "/mentoring skip")
+    out = await say(adapter, "zoe", "/mentoring join mentee learn: helm charts tz: Europe/Berlin")
+    assert "Tue 1 Dec, 13:00 Europe/Berlin" in out, out
+    await service.tick(at + timedelta(days=1, minutes=1))
+    pairs = [a.members for a in sender.take() if isinstance(a, OpenGroup)]
+    assert pairs and not [p for p in pairs if "asha" in p]  # the round ran the next day, and Asha sat it out

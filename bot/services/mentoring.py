@@ -206,6 +206,18 @@ class MentoringService:
             )
             return Cadence(enabled=Cadence.stored_enabled(community.settings if community else None))
 
+    async def _next_round_at(self, session: AsyncSession, cadence: Cadence, community_id: int,
+                             now: datetime) -> datetime:
+        """When the next round runs: one warned and not run yet runs when its warning said (later than the schedule
+        where the warning was late, the bot down; elsewhere where the schedule changed since), else the schedule's."""
+        scheduled = cadence.next_round(now).round_at
+        for at in await session.scalars(select(PairingRound.scheduled_for).where(
+                PairingRound.community_id == community_id, PairingRound.warned_at.is_not(None),
+                PairingRound.ran_at.is_(None))):
+            if now < cadence.next_round(at).round_at:  # as due() runs it
+                scheduled = min(scheduled, max(at, now))
+        return scheduled
+
     async def _join(self, community_id: int, member_id: int, args: str, now: datetime) -> str:
         try:
             request = parse_join(args)
@@ -231,6 +243,7 @@ class MentoringService:
             return await self._not_done(community_id, member_id, exc)
         async with self.db.sessions() as session:
             cadence = await self._cadence(session, community_id)
+            next_at = await self._next_round_at(session, cadence, community_id, now)
         return render(
             "mentoring_joined",
             role=enrolment.role,
@@ -238,7 +251,7 @@ class MentoringService:
                 enrolment.role, enrolment.can_teach, enrolment.wants_to_learn, enrolment.capacity
             ),
             timezone=enrolment.timezone,
-            next_round=local_time(cadence.next_round(now).round_at, enrolment.timezone),
+            next_round=local_time(next_at, enrolment.timezone),
             warn_ahead=_ahead(cadence.warn_hours),
         )
 
@@ -342,6 +355,7 @@ class MentoringService:
             if enrolment is None:
                 return "You're not in the mentoring rounds. " + template("mentoring_help")
             cadence = await self._cadence(session, community_id)
+            next_at = await self._next_round_at(session, cadence, community_id, now)
             mentor, mentee = aliased(Member), aliased(Member)
             latest = await session.scalar(
                 select(PairingRound.id)
@@ -386,7 +400,7 @@ class MentoringService:
             ),
             timezone=enrolment.timezone,
             cadence=cadence.describe(),
-            next_round=local_time(cadence.next_round(now).round_at, enrolment.timezone),
+            next_round=local_time(next_at, enrolment.timezone),
             pairs="\n".join(pairs) or "No current pair.",
         ).strip()
 
@@ -412,9 +426,9 @@ class MentoringService:
             return "You're not in the mentoring rounds, so there is nothing to skip."
         async with self.db.sessions() as session:
             cadence = await self._cadence(session, community_id)
-        period = cadence.next_round(now)
+            next_at = await self._next_round_at(session, cadence, community_id, now)
         return (
-            f"You'll sit out the next round ({local_time(period.round_at, enrolment.timezone)}); "
+            f"You'll sit out the next round ({local_time(next_at, enrolment.timezone)}); "
             "you're back in the one after."
         )
 
