@@ -442,7 +442,9 @@ async def test_a_check_in_says_when_the_pair_was_made(app):
     async with app.db.sessions() as s:
         community_id = await s.scalar(select(Member.community_id).where(Member.external_id == "petra"))
     later = period.round_at + timedelta(days=3, hours=1)
-    checkins = await service.checkins(community_id, later, Cadence(checkin_days=3))
+    assert await service.checkins(community_id, later, Cadence(checkin_days=3)) == []  # stored, sent as notices
+    await service.notices.send_due(community_id, later)
+    checkins = sender.take()
     assert len(checkins) == 2
     assert all(a.doc.text.startswith("3 days ago I paired you with") for a in checkins), [a.doc.text for a in checkins]
     assert "A week ago" not in checkins[0].doc.text

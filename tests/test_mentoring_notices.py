@@ -196,3 +196,33 @@ async def test_a_member_forgotten_while_the_round_is_made_is_not_paired_and_thei
         [round_] = await s.scalars(select(PairingRound))
         assert asha not in {u["member_id"] for u in round_.unmatched}
     assert "petra" in await _waiting(app, service)
+
+
+async def test_a_check_in_that_fails_is_sent_again_and_a_mentor_of_two_is_asked_of_each(app):
+    sender = FlakyDMs()
+    adapter = console(app)
+    app.core.senders["console"] = sender
+    for user, line in [
+        ("petra", "join mentor teach: postgres query tuning, kubernetes tz: Europe/Berlin capacity: 2"),
+        ("asha", "join mentee learn: postgres performance tz: Europe/London"),
+        ("omar", "join mentee learn: kubernetes deployments tz: Europe/Madrid"),
+    ]:
+        [out] = await adapter.say(user, f"/mentoring {line}", user_name=user.capitalize())
+        assert "You're in" in out
+    service = MentoringService(db=app.db, core=app.core, expertise=app.expertise)
+    await service.tick(PERIOD.warn_at + timedelta(minutes=1))
+    await service.tick(PERIOD.round_at + timedelta(minutes=1))
+    assert len([a for a in sender.take() if isinstance(a, OpenGroup)]) == 2
+    sender.left = {"asha": 1, "petra": 1}
+    at = PERIOD.round_at + timedelta(days=7, minutes=5)
+    await service.tick(at)
+    first = sender.take()
+    assert dms(first) == ["omar", "petra"] and dms(sender.failed) == ["asha", "petra"]
+    await service.tick(at + RETRY_AFTER[0])
+    again = sender.take()
+    assert dms(again) == ["asha", "petra"]
+    petra = [a.doc.plain() for a in first + again if a.user == "petra"]
+    assert sorted("Asha" in t for t in petra) == [False, True] and all("Did you manage to meet?" in t for t in petra)
+    for hours in (1, 8, 30):
+        await service.tick(at + timedelta(hours=hours))
+    assert sender.take() == []

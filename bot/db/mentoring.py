@@ -85,19 +85,22 @@ class Pairing(Base):
 
 class MentoringNotice(Base):
     """A direct message of a round to one member, sent once and retried until it goes out or is given up, as a pair's
-    introduction is: the warning before the round, "no pair for you this round", and "your pair is off" to one whose
-    partner left before they were introduced. Stored in the transaction that claims the round's step, claimed before
-    it is sent (a compare-and-set on attempts, which moves due_at a lease ahead), recorded as sent right after. What
-    it says is made when it is sent, from the round and the enrolment (nothing of anyone else's is kept here)."""
+    introduction is: the warning before the round, "no pair for you this round", "your pair is off" to one whose
+    partner left before they were introduced, and a pair's check-in. Stored in the transaction that claims the step,
+    claimed before it is sent (a compare-and-set on attempts, which moves due_at a lease ahead), recorded as sent right
+    after. What it says is made when it is sent, from the round, the pair and the enrolment."""
 
     __tablename__ = "mentoring_notice"
-    __table_args__ = (UniqueConstraint("round_id", "member_id", "kind"),)
+    __table_args__ = (UniqueConstraint("round_id", "member_id", "kind", "pairing_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     community_id: Mapped[int] = mapped_column(ForeignKey("community.id", ondelete=CASCADE), index=True)
     round_id: Mapped[int] = mapped_column(ForeignKey("pairing_round.id", ondelete=CASCADE), index=True)
     member_id: Mapped[int] = mapped_column(ForeignKey("member.id", ondelete=CASCADE), index=True)
-    kind: Mapped[str] = mapped_column(String(16))  # "warning" | "unmatched" | "partner_gone"
+    kind: Mapped[str] = mapped_column(String(16))  # "warning" | "unmatched" | "partner_gone" | "checkin"
+    # the pair a check-in asks about (a mentor may have several in a round); 0 for the others. No foreign key: a pair
+    # deleted since (/forget-me) leaves its check-in to be given up.
+    pairing_id: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)  # None: sent or given up
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))

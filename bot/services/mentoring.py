@@ -20,13 +20,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from bot import events as ev
-from bot.actions import Action, Button, DirectMessage, Document, Reply, Section
+from bot.actions import Action, Document, Reply, Section
 from bot.command_names import command as typed_command
 from bot.db.engine import Database
 from bot.db.mentoring import MentoringEnrolment, MentoringNotice, Pairing, PairingRound
 from bot.db.models import Community, Member
 from bot.events import utcnow
-from bot.messages import ago, render, template
+from bot.messages import render, template
 from bot.repo import ensure_community, ensure_member, insert_ignore
 from bot.safety import echoed, neutralise, row_id
 from bot.services import mentoring_notices as notices
@@ -841,29 +841,24 @@ class MentoringService:
     async def checkins(
         self, community_id: int, now: datetime, cadence: Cadence | None = None
     ) -> list[Action]:
-        """Ask both sides of each pair made `checkin_days` ago whether they met (claimed per pairing)."""
+        """Ask both sides of each pair made `checkin_days` ago whether they met: claimed per pairing, then stored as a
+        notice to each (sent by RoundNotices, retried until it goes out: it was sent once, and lost when that failed).
+        Returns nothing to send."""
         if cadence is None:
             async with self.db.sessions() as session:
                 cadence = await self._cadence(session, community_id)
         due_before = now - timedelta(days=cadence.checkin_days)
-        mentor, mentee = aliased(Member), aliased(Member)
-        actions: list[Action] = []
+        asked = 0
         async with self.db.sessions.begin() as session:
-            community = await session.get(Community, community_id)
-            rows = (
-                await session.execute(
-                    select(Pairing, mentor, mentee)
-                    .join(mentor, mentor.id == Pairing.mentor_id)
-                    .join(mentee, mentee.id == Pairing.mentee_id)
-                    .where(
-                        Pairing.community_id == community_id,
-                        Pairing.checkin_sent_at.is_(None),
-                        Pairing.introduced_at.is_not(None),  # a pair never introduced has nothing to tell
-                        Pairing.created_at <= due_before,
-                    )
+            pairings = list(await session.scalars(
+                select(Pairing).where(
+                    Pairing.community_id == community_id,
+                    Pairing.checkin_sent_at.is_(None),
+                    Pairing.introduced_at.is_not(None),  # a pair never introduced has nothing to tell
+                    Pairing.created_at <= due_before,
                 )
-            ).all()
-            for pairing, a, b in rows:
+            ))
+            for pairing in pairings:
                 claimed = await session.execute(
                     update(Pairing)
                     .where(Pairing.id == pairing.id, Pairing.checkin_sent_at.is_(None))
@@ -871,32 +866,13 @@ class MentoringService:
                 )
                 if not claimed.rowcount:
                     continue
-                buttons = (
-                    Button("Yes, we met", "mentoring.met", str(pairing.id), "primary"),
-                    Button("Not yet", "mentoring.notmet", str(pairing.id)),
-                )
-                for person, other in ((a, b), (b, a)):
-                    if person.deactivated or not person.profiling_consent:
-                        continue  # left the workspace (a DM it refuses), or asked that nothing more be kept
-                    # When it was: the community's checkin_days, or longer where the bot was down ("A week ago" was
-                    # said whatever they were).
-                    when = ago((now - pairing.created_at).total_seconds())
-                    text = render(
-                        "mentoring_checkin",
-                        when=when[:1].upper() + when[1:],
-                        other=echoed(other.name or other.external_id, NAME_CHARS),
-                        topics=_shown_topics(pairing.topics),
-                    )
-                    actions.append(
-                        DirectMessage(
-                            community=community.external_id,
-                            user=person.external_id,
-                            doc=Document(text=neutralise(text), sections=(Section(buttons=buttons),)),
-                        )
-                    )
-        if actions:
-            log.info("mentoring: community %d, %d check-in message(s)", community_id, len(actions))
-        return actions
+                # Each side still here (RoundNotices asks no one who left the workspace or opted out since).
+                await notices.queue(session, community_id, pairing.round_id, (pairing.mentor_id, pairing.mentee_id),
+                                    notices.CHECKIN, now, pairing_id=pairing.id)
+                asked += 1
+        if asked:
+            log.info("mentoring: community %d, %d pair(s) asked how it went", community_id, asked)
+        return []
 
     # -- admin -------------------------------------------------------------------------------------
     async def stats(self, community_id: int) -> MentoringStats:

@@ -20,26 +20,34 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.actions import REFUSED, SENT, Button, DirectMessage, Document, Section
 from bot.db.engine import Database
-from bot.db.mentoring import MentoringEnrolment, MentoringNotice, PairingRound
+from bot.db.mentoring import MentoringEnrolment, MentoringNotice, Pairing, PairingRound
 from bot.db.models import Community, Member
-from bot.messages import render
+from bot.messages import ago, render
 from bot.repo import insert_ignore
-from bot.safety import neutralise
+from bot.safety import echoed, neutralise
 from bot.services.mentoring_cadence import Cadence
-from bot.services.mentoring_intros import LEASE, MAX_ATTEMPTS, RETRY_AFTER, _gone, local_time
+from bot.services.mentoring_intros import (
+    LEASE,
+    MAX_ATTEMPTS,
+    NAME_CHARS,
+    RETRY_AFTER,
+    TOPIC_CHARS,
+    _gone,
+    local_time,
+)
 from matching.pairing import REASONS
 from matching.timezones import is_known_timezone
 
 log = logging.getLogger(__name__)
 
-WARNING, UNMATCHED, PARTNER_GONE = "warning", "unmatched", "partner_gone"
+WARNING, UNMATCHED, PARTNER_GONE, CHECKIN = "warning", "unmatched", "partner_gone", "checkin"
 
 
 async def queue(session: AsyncSession, community_id: int, round_id: int, member_ids: Iterable[int], kind: str,
-                now: datetime) -> None:
+                now: datetime, *, pairing_id: int = 0) -> None:
     """Store one notice per member, due now (a member who has one of its kind for the round already keeps it)."""
     rows = [{"community_id": community_id, "round_id": round_id, "member_id": m, "kind": kind, "created_at": now,
-             "due_at": now, "attempts": 0} for m in dict.fromkeys(member_ids)]
+             "due_at": now, "attempts": 0, "pairing_id": pairing_id} for m in dict.fromkeys(member_ids)]
     if rows:
         await session.execute(insert_ignore(session, MentoringNotice), rows)
 
@@ -121,6 +129,8 @@ class RoundNotices:
                         enrolment: MentoringEnrolment | None, cadence: Cadence,
                         now: datetime) -> tuple[Document | None, str | None]:
         """What the notice says, or why it is not to be sent any more."""
+        if notice.kind == CHECKIN:
+            return await _checkin(session, notice, member, now)
         gone = _gone(member, {member.id} if enrolment is not None else set())
         if gone:
             return None, f"the member {gone}"
@@ -150,3 +160,24 @@ class RoundNotices:
             return Document(text=neutralise(render("mentoring_partner_gone", period=round_.period_key,
                                                    next_round=next_round))), None
         return None, f"unknown kind {notice.kind!r}"
+
+
+async def _checkin(session: AsyncSession, notice: MentoringNotice, member: Member,
+                   now: datetime) -> tuple[Document | None, str | None]:
+    """A pair's check-in to one of them: whether they met, with the pair's buttons. Asked of one who left the rounds
+    since (they were paired all the same), not of one who left the workspace or opted out (their answer is not kept)."""
+    pairing = await session.get(Pairing, notice.pairing_id)
+    if pairing is None:
+        return None, "the pair is no longer stored"
+    if member.deactivated:
+        return None, "the member has left the workspace or server"
+    if not member.profiling_consent:
+        return None, "the member has opted out"
+    other = await session.get(Member, pairing.mentee_id if member.id == pairing.mentor_id else pairing.mentor_id)
+    when = ago((now - pairing.created_at).total_seconds())  # checkin_days, or longer where the bot was down
+    text = render("mentoring_checkin", when=when[:1].upper() + when[1:],
+                  other=echoed(other.name or other.external_id, NAME_CHARS),
+                  topics=", ".join(echoed(t, TOPIC_CHARS) for t in pairing.topics) or "(none)")
+    buttons = (Button("Yes, we met", "mentoring.met", str(pairing.id), "primary"),
+               Button("Not yet", "mentoring.notmet", str(pairing.id)))
+    return Document(text=neutralise(text), sections=(Section(buttons=buttons),)), None
