@@ -14,7 +14,7 @@ from sqlalchemy import select
 from bot import events as ev
 from bot.actions import Action, DirectMessage, OpenGroup
 from bot.db.mentoring import MentoringNotice, Pairing, PairingRound
-from bot.db.models import Member
+from bot.db.models import Community, Member
 from bot.errors import Undelivered
 from bot.services.mentoring import MentoringService
 from bot.services.mentoring_cadence import Cadence
@@ -226,3 +226,19 @@ async def test_a_check_in_that_fails_is_sent_again_and_a_mentor_of_two_is_asked_
     for hours in (1, 8, 30):
         await service.tick(at + timedelta(hours=hours))
     assert sender.take() == []
+
+
+async def test_a_warning_retried_after_rounds_were_switched_off_is_given_up(app):
+    """A warning that failed was sent again after the admin switched rounds off: 'Heads up: the next mentoring round
+    is Mon 30 Nov' of a round that never runs."""
+    sender = FlakyDMs({"asha"}, fail=1)
+    service = await enrolled(app, sender)
+    await service.tick(PERIOD.warn_at + timedelta(minutes=1))
+    sender.take()
+    async with app.db.sessions.begin() as s:
+        [community] = await s.scalars(select(Community))
+        community.settings = {**(community.settings or {}), "mentoring": Cadence(enabled=False).as_settings()}
+    await service.tick(PERIOD.warn_at + RETRY_AFTER[0] + timedelta(minutes=1))
+    assert sender.take() == []
+    [asha] = [n for n in await notices(app) if n.sent_at is None]
+    assert asha.given_up_at is not None and asha.error == "mentoring rounds are off in this community"

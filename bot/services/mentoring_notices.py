@@ -134,6 +134,8 @@ class RoundNotices:
         gone = _gone(member, {member.id} if enrolment is not None else set())
         if gone:
             return None, f"the member {gone}"
+        if not cadence.enabled:  # switched off since: no round to warn of, no next round to promise
+            return None, "mentoring rounds are off in this community"
         timezone = enrolment.timezone if is_known_timezone(enrolment.timezone) else "UTC"
         if notice.kind == WARNING:
             if round_.ran_at is not None:
