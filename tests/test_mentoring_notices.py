@@ -172,6 +172,17 @@ async def test_the_partner_of_a_member_who_opts_out_or_leaves_before_the_introdu
     assert sender.take() == []  # once
 
 
+async def test_status_does_not_name_a_partner_who_left_before_the_introduction(app):
+    """/mentoring status named the member who opted out ('This round's pair with Asha did not go ahead') to one who
+    never heard of them, and whom the notice told without a name."""
+    service, sender = await _intro_failed(app)
+    adapter = console(app)
+    await adapter.say("asha", "/optout")
+    await service.tick(PERIOD.round_at + RETRY_AFTER[0] + timedelta(minutes=1))
+    [out] = await adapter.say("petra", "/mentoring status")
+    assert "Asha" not in out and "This round's pair is off" in out, out
+
+
 async def test_a_member_forgotten_while_the_round_is_made_is_not_paired_and_their_partner_is_told(app):
     sender = FlakyDMs()
     service = await enrolled(app, sender)

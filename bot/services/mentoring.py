@@ -383,8 +383,13 @@ class MentoringService:
             else " (paused)" if enrolment.paused else " (skipping the next round)" if enrolment.skip_next else ""
         )
         pairs = [
-            f"This round's pair with {echoed(mentee_name if p.mentor_id == member_id else mentor_name, NAME_CHARS)} "
-            "did not go ahead: I could not introduce you."
+            # Given up because the other left (opted out, left the rounds or the workspace): not named, as in the
+            # notice that told them; the member never heard of them.
+            "This round's pair is off: the member I paired you with stopped taking part before I could introduce you."
+            if p.intro_given_up_at is not None and (p.intro_error or "").startswith(("the mentor ", "the mentee "))
+            else "This round's pair with "
+            f"{echoed(mentee_name if p.mentor_id == member_id else mentor_name, NAME_CHARS)} did not go ahead: I could "
+            "not introduce you."
             if p.intro_given_up_at is not None
             else f"This round you mentor {echoed(mentee_name, NAME_CHARS)} ({_shown_topics(p.topics)})."
             if p.mentor_id == member_id
