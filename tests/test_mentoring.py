@@ -544,3 +544,21 @@ async def test_status_skip_and_join_name_the_round_a_late_warning_announced(app)
     await service.tick(at + timedelta(days=1, minutes=1))
     pairs = [a.members for a in sender.take() if isinstance(a, OpenGroup)]
     assert pairs and not [p for p in pairs if "asha" in p]  # the round ran the next day, and Asha sat it out
+
+
+async def test_with_rounds_off_no_next_round_is_promised(app):
+    """With rounds switched off by the admin (pairs schedule --off), /mentoring join said 'Next round: Mon 30 Nov …
+    I'll warn you the day before', status named the next round and skip said 'You'll sit out the next round': none
+    was coming."""
+    adapter = console(app)
+    assert "Next round: Mon 30 Nov" in await say(adapter, "petra", "/mentoring join mentor teach: postgres tz: UTC")
+    async with app.db.sessions.begin() as s:
+        [community] = await s.scalars(select(Community))
+        community.settings = {**(community.settings or {}), "mentoring": Cadence(enabled=False).as_settings()}
+    out = await say(adapter, "asha", "/mentoring join mentee learn: postgres tz: Europe/London")
+    assert "You're in the mentoring rounds as mentee" in out and "rounds are off in this community" in out, out
+    assert "Next round" not in out and "warn you" not in out
+    out = await say(adapter, "petra", "/mentoring status")
+    assert "rounds are off in this community" in out and "the next one is" not in out, out
+    assert "no round to skip" in await say(adapter, "petra", "/mentoring skip")
+    assert "skipping" not in await say(adapter, "petra", "/mentoring status")

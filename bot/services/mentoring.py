@@ -38,6 +38,7 @@ from matching.pairing import PairingRules, Participant, Plan, assign_pairs
 from matching.timezones import is_known_timezone
 
 log = logging.getLogger(__name__)
+_ROUNDS_OFF = "Mentoring rounds are off in this community for now; your enrolment is kept for when they start again."
 _OPTED_OUT = ("You're opted out of profiling, so you're in no mentoring round (your enrolment is kept); "
               "`/optin` to be paired again.")
 
@@ -251,8 +252,8 @@ class MentoringService:
                 enrolment.role, enrolment.can_teach, enrolment.wants_to_learn, enrolment.capacity
             ),
             timezone=enrolment.timezone,
-            next_round=local_time(next_at, enrolment.timezone),
-            warn_ahead=_ahead(cadence.warn_hours),
+            rounds=(f"Next round: {local_time(next_at, enrolment.timezone)}. I'll warn you "
+                    f"{_ahead(cadence.warn_hours)}, so you can `/mentoring skip`." if cadence.enabled else _ROUNDS_OFF),
         )
 
     # -- the enrolment form (Slack and Discord modals) -----------------------------------------------
@@ -404,8 +405,8 @@ class MentoringService:
                 enrolment.role, enrolment.can_teach, enrolment.wants_to_learn, enrolment.capacity
             ),
             timezone=enrolment.timezone,
-            cadence=cadence.describe(),
-            next_round=local_time(next_at, enrolment.timezone),
+            rounds=(f"Rounds run {cadence.describe()}; the next one is {local_time(next_at, enrolment.timezone)}."
+                    if cadence.enabled else _ROUNDS_OFF),
             pairs="\n".join(pairs) or "No current pair.",
         ).strip()
 
@@ -426,6 +427,9 @@ class MentoringService:
             return "You're not in the mentoring rounds, so there is nothing to skip."
         if await self._opted_out(member_id):
             return _OPTED_OUT
+        async with self.db.sessions() as session:
+            if not (await self._cadence(session, community_id)).enabled:
+                return "Mentoring rounds are off in this community for now, so there is no round to skip."
         enrolment = await self._set_flags(community_id, member_id, skip_next=True)
         if enrolment is None:
             return "You're not in the mentoring rounds, so there is nothing to skip."
