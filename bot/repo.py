@@ -499,11 +499,11 @@ async def forget_member_everywhere(session: AsyncSession, community_id: int, mem
 
     theirs = (Pairing.mentor_id == member_id) | (Pairing.mentee_id == member_id)
     partner = case((Pairing.mentor_id == member_id, Pairing.mentee_id), else_=Pairing.mentor_id)
-    for round_id, partner_id in (await session.execute(select(Pairing.round_id, partner).where(
+    for pairing_id, round_id, partner_id in (await session.execute(select(Pairing.id, Pairing.round_id, partner).where(
             Pairing.community_id == community_id, theirs, Pairing.introduced_at.is_(None),
             Pairing.intro_given_up_at.is_(None)))).all():
         await mentoring_notices.queue(session, community_id, round_id, [partner_id], mentoring_notices.PARTNER_GONE,
-                                      now or datetime.now(UTC))
+                                      now or datetime.now(UTC), pairing_id=pairing_id)
     await session.execute(delete(MentoringNotice).where(MentoringNotice.community_id == community_id,
                                                         MentoringNotice.member_id == member_id))
     await session.execute(delete(Pairing).where(Pairing.community_id == community_id, theirs))

@@ -253,3 +253,30 @@ async def test_a_warning_retried_after_rounds_were_switched_off_is_given_up(app)
     assert sender.take() == []
     [asha] = [n for n in await notices(app) if n.sent_at is None]
     assert asha.given_up_at is not None and asha.error == "mentoring rounds are off in this community"
+
+
+async def test_a_mentor_of_two_whose_one_mentee_left_is_told_that_one_pair_is_off(app):
+    """A mentor of two was told 'Your mentoring pair this round is off' when one of their two mentees left, as their
+    other pair was introduced."""
+    sender = FlakyDMs()
+    adapter = console(app)
+    app.core.senders["console"] = sender
+    for user, line in [
+        ("petra", "join mentor teach: postgres query tuning, kubernetes tz: Europe/Berlin capacity: 2"),
+        ("asha", "join mentee learn: postgres performance tz: Europe/London"),
+        ("omar", "join mentee learn: kubernetes deployments tz: Europe/Madrid"),
+    ]:
+        [out] = await adapter.say(user, f"/mentoring {line}", user_name=user.capitalize())
+        assert "You're in" in out
+    service = MentoringService(db=app.db, core=app.core, expertise=app.expertise)
+    await service.tick(PERIOD.warn_at + timedelta(minutes=1))
+    sender.fail_intros = True
+    await service.tick(PERIOD.round_at + timedelta(minutes=1))
+    sender.take()
+    sender.fail_intros = False
+    await adapter.say("asha", "/optout")
+    await service.tick(PERIOD.round_at + RETRY_AFTER[0] + timedelta(minutes=1))
+    sent = sender.take()
+    assert [a.members for a in sent if isinstance(a, OpenGroup)] == [("petra", "omar")]
+    [told] = [a for a in sent if isinstance(a, DirectMessage)]
+    assert told.user == "petra" and told.doc.plain().startswith("One of your mentoring pairs this round"), told

@@ -137,7 +137,7 @@ class PairIntroductions:
                     from bot.services import mentoring_notices  # it builds on this module
 
                     await mentoring_notices.queue(session, community.id, pairing.round_id, stayed,
-                                                  mentoring_notices.PARTNER_GONE, now)
+                                                  mentoring_notices.PARTNER_GONE, now, pairing_id=pairing_id)
                 return False
             zones = dict((await session.execute(
                 select(MentoringEnrolment.member_id, MentoringEnrolment.timezone).where(

@@ -15,7 +15,7 @@ import logging
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.actions import REFUSED, SENT, Button, DirectMessage, Document, Section
@@ -159,7 +159,11 @@ class RoundNotices:
                                         reason=REASONS.get(reason, "nobody fitted this time"),
                                         next_round=next_round)), None
         if notice.kind == PARTNER_GONE:
-            return Document(text=neutralise(render("mentoring_partner_gone", period=round_.period_key,
+            others = await session.scalar(select(func.count()).select_from(Pairing).where(
+                Pairing.round_id == round_.id, Pairing.id != notice.pairing_id, Pairing.intro_given_up_at.is_(None),
+                (Pairing.mentor_id == member.id) | (Pairing.mentee_id == member.id)))
+            which = "One of your mentoring pairs" if others else "Your mentoring pair"  # a mentor of several
+            return Document(text=neutralise(render("mentoring_partner_gone", which=which, period=round_.period_key,
                                                    next_round=next_round))), None
         return None, f"unknown kind {notice.kind!r}"
 
