@@ -562,3 +562,18 @@ async def test_with_rounds_off_no_next_round_is_promised(app):
     assert "rounds are off in this community" in out and "the next one is" not in out, out
     assert "no round to skip" in await say(adapter, "petra", "/mentoring skip")
     assert "skipping" not in await say(adapter, "petra", "/mentoring status")
+
+
+async def test_a_check_in_answered_after_the_other_was_forgotten_says_the_pair_is_gone(app):
+    """The check-in's button, clicked after the other member asked to be forgotten (their pairs deleted), answered
+    'That check-in isn't yours' to the member it was sent to."""
+    adapter, sender, service, period = await _paired(app, [
+        ("petra", "join mentor teach: postgres tuning tz: Europe/Berlin"),
+        ("asha", "join mentee learn: postgres tuning tz: Europe/London"),
+    ])
+    await service.tick(period.round_at + timedelta(days=7, minutes=5))
+    [petra] = [a for a in sender.take() if isinstance(a, DirectMessage) and a.user == "petra"
+               and "Did you manage to meet?" in a.doc.plain()]
+    await say(adapter, "asha", "/forget-me")
+    out = await say(adapter, "petra", f"/click mentoring.met {petra.doc.sections[0].buttons[0].value}")
+    assert "no longer stored" in out and "isn't yours" not in out, out

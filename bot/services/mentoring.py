@@ -493,7 +493,9 @@ class MentoringService:
             pairing = await session.scalar(
                 select(Pairing).where(Pairing.id == pairing_id, Pairing.community_id == community_id)
             )
-            if pairing is None or member.id not in (pairing.mentor_id, pairing.mentee_id):
+            if pairing is None:  # deleted since: the other asked to be forgotten ("isn't yours" told them otherwise)
+                return [self._reply(event, "That pair is no longer stored, so there is nothing to answer.")]
+            if member.id not in (pairing.mentor_id, pairing.mentee_id):
                 return [self._reply(event, "That check-in isn't yours.")]
             if not member.profiling_consent:
                 return [self._reply(event, _as_typed(
