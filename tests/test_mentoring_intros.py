@@ -233,3 +233,18 @@ async def test_one_pair_that_cannot_be_introduced_holds_up_no_other(app):
         await s.execute(update(Pairing).where(Pairing.id == first).values(taught=None, topics=None))
     await service.tick(at + timedelta(minutes=1))
     assert len(intros(sender.take())) == 1
+
+
+async def test_a_pair_never_introduced_comes_first_in_the_next_round(app):
+    """Both of a pair whose introduction was given up (the platform failed it every time) met nobody that round, and
+    were not among those who come first in the next one, as the unmatched are."""
+    sender = FlakySender(fail=10_000)
+    service = await warned(app, sender)
+    t = PERIOD.round_at + timedelta(minutes=1)
+    await service.tick(t)
+    for pause in RETRY_AFTER:
+        t += pause
+        await service.tick(t)
+    async with app.db.sessions() as s:
+        waiting = await service._waiting(s, await _community_id(app))
+    assert waiting >= {"petra", "asha", "kenji", "omar"}, waiting

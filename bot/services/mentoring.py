@@ -732,8 +732,8 @@ class MentoringService:
         return [by_round[rid] for rid in recent]
 
     async def _waiting(self, session: AsyncSession, community_id: int) -> set[str]:
-        """Who the latest round left out (its unmatched, and those whose partner left before they were introduced):
-        they come first in the next one."""
+        """Who the latest round left out (its unmatched, those whose partner left before they were introduced, those
+        never introduced): they come first in the next one."""
         latest = (await session.execute(
             select(PairingRound.id, PairingRound.unmatched)
             .where(PairingRound.community_id == community_id, PairingRound.ran_at.is_not(None))
@@ -746,6 +746,11 @@ class MentoringService:
         ids = [u["member_id"] for u in unmatched or [] if u.get("member_id") is not None]
         ids += await session.scalars(select(MentoringNotice.member_id).where(
             MentoringNotice.round_id == round_id, MentoringNotice.kind == notices.PARTNER_GONE))
+        # and both of a pair whose introduction never went out (the platform failed it to the last attempt): they
+        # met nobody this round either
+        for pair in (await session.execute(select(Pairing.mentor_id, Pairing.mentee_id).where(
+                Pairing.round_id == round_id, Pairing.intro_given_up_at.is_not(None)))).all():
+            ids += pair
         if not ids:
             return set()
         return set(await session.scalars(select(Member.external_id).where(Member.id.in_(ids))))
