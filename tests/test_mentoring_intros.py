@@ -248,3 +248,20 @@ async def test_a_pair_never_introduced_comes_first_in_the_next_round(app):
     async with app.db.sessions() as s:
         waiting = await service._waiting(s, await _community_id(app))
     assert waiting >= {"petra", "asha", "kenji", "omar"}, waiting
+
+
+async def test_both_of_a_pair_never_introduced_are_told_once(app):
+    """A pair whose introduction was given up heard nothing: each waited for an introduction that never came."""
+    sender = FlakySender(fail=10_000)
+    service = await warned(app, sender)
+    t = PERIOD.round_at + timedelta(minutes=1)
+    await service.tick(t)
+    sender.take()  # Lena's "no pair this round"
+    for pause in RETRY_AFTER:
+        t += pause
+        await service.tick(t)
+    told = sender.take()
+    assert sorted(a.user for a in told) == ["asha", "kenji", "omar", "petra"]
+    assert all(a.doc.plain().startswith("I couldn't introduce you to your mentoring pair this round") for a in told)
+    await service.tick(t + timedelta(hours=9))
+    assert sender.take() == []

@@ -97,7 +97,7 @@ class MentoringNotice(Base):
     community_id: Mapped[int] = mapped_column(ForeignKey("community.id", ondelete=CASCADE), index=True)
     round_id: Mapped[int] = mapped_column(ForeignKey("pairing_round.id", ondelete=CASCADE), index=True)
     member_id: Mapped[int] = mapped_column(ForeignKey("member.id", ondelete=CASCADE), index=True)
-    kind: Mapped[str] = mapped_column(String(16))  # "warning" | "unmatched" | "partner_gone" | "checkin"
+    kind: Mapped[str] = mapped_column(String(16))  # warning, unmatched, partner_gone, not_introduced, checkin
     # the pair a check-in asks about, or that is off (a mentor may have several in a round); 0 for the others. No
     # foreign key: a pair deleted since (/forget-me) leaves its check-in to be given up.
     pairing_id: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))

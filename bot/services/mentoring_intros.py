@@ -131,14 +131,16 @@ class PairIntroductions:
                 await session.execute(update(Pairing).where(Pairing.id == pairing_id).values(
                     intro_due_at=None, intro_given_up_at=now, intro_error=why_not))
                 log.warning("mentoring: %s not introduced, given up: %s", what, why_not)
-                # The other one, still here, is told the pair is off (not who left), and comes first next round.
+                # The other one, still here, is told the pair is off (not who left), and comes first next round; both,
+                # where neither left (the check-in was due already: the bot was down), that it could not be made.
                 stayed = [m.id for m in (a, b) if not _gone(m, enrolled)]
-                if len(stayed) == 1:
-                    from bot.services import mentoring_notices  # it builds on this module
+                from bot.services import mentoring_notices  # it builds on this module
 
-                    await mentoring_notices.queue(session, community.id, pairing.round_id, stayed,
-                                                  mentoring_notices.PARTNER_GONE, now, pairing_id=pairing_id)
+                kind = mentoring_notices.PARTNER_GONE if len(stayed) == 1 else mentoring_notices.NOT_INTRODUCED
+                await mentoring_notices.queue(session, community.id, pairing.round_id, stayed, kind, now,
+                                              pairing_id=pairing_id)
                 return False
+            round_id, pair = pairing.round_id, (a.id, b.id)
             zones = dict((await session.execute(
                 select(MentoringEnrolment.member_id, MentoringEnrolment.timezone).where(
                     MentoringEnrolment.community_id == community.id, MentoringEnrolment.member_id.in_((a.id, b.id)))
@@ -159,9 +161,14 @@ class PairIntroductions:
                 return True
             error = f"{community.platform} {outcome} it (attempt {attempt} of {MAX_ATTEMPTS})"
             if attempt >= MAX_ATTEMPTS:
-                await session.execute(update(Pairing).where(*mine).values(
+                given_up = await session.execute(update(Pairing).where(*mine).values(
                     intro_due_at=None, intro_given_up_at=now, intro_error=error))
                 log.warning("mentoring: %s not introduced, given up after %d attempts: %s", what, attempt, error)
+                if given_up.rowcount:  # each is told, one by one (a DM may go where the group did not)
+                    from bot.services import mentoring_notices  # it builds on this module
+
+                    await mentoring_notices.queue(session, community.id, round_id, pair,
+                                                  mentoring_notices.NOT_INTRODUCED, now, pairing_id=pairing_id)
             else:
                 retry_at = now + RETRY_AFTER[attempt - 1]
                 await session.execute(update(Pairing).where(*mine).values(intro_due_at=retry_at, intro_error=error))

@@ -41,6 +41,7 @@ from matching.timezones import is_known_timezone
 log = logging.getLogger(__name__)
 
 WARNING, UNMATCHED, PARTNER_GONE, CHECKIN = "warning", "unmatched", "partner_gone", "checkin"
+NOT_INTRODUCED = "not_introduced"  # a pair's introduction given up: neither left, the platform failed it
 
 
 async def queue(session: AsyncSession, community_id: int, round_id: int, member_ids: Iterable[int], kind: str,
@@ -165,6 +166,9 @@ class RoundNotices:
             which = "One of your mentoring pairs" if others else "Your mentoring pair"  # a mentor of several
             return Document(text=neutralise(render("mentoring_partner_gone", which=which, period=round_.period_key,
                                                    next_round=next_round))), None
+        if notice.kind == NOT_INTRODUCED:
+            return Document(text=render("mentoring_not_introduced", period=round_.period_key,
+                                        next_round=next_round)), None
         return None, f"unknown kind {notice.kind!r}"
 
 
