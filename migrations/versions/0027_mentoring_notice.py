@@ -5,8 +5,8 @@ error, the process stopped mid-round) was never sent again, and the member misse
 a pair that never came. A member whose partner left before they were introduced was told nothing. Each such message is now a row, sent
 once and retried as a pair's introduction is (0025).
 
-Revision ID: 0026
-Revises: 0025
+Revision ID: 0027
+Revises: 0026
 Create Date: 2026-12-07
 """
 from __future__ import annotations
@@ -16,8 +16,8 @@ from alembic import op
 
 import bot.db.types
 
-revision = "0026"
-down_revision = "0025"
+revision = "0027"
+down_revision = "0026"
 branch_labels = None
 depends_on = None
 
