@@ -273,6 +273,26 @@ def test_a_slack_export_missing_or_damaging_users_or_channels_json_says_so_once(
         "note: 1 folder(s) of messages not imported, as no channel list names them: orphan\n"), out.stderr
 
 
+def test_an_export_with_nothing_readable_files_no_community(tmp_path):
+    """A users.json cut short beside no channel list was "imported as export-…": an empty community stayed, and once
+    the whole export was imported, ask, digest and pairs all said "several communities here: choose one"."""
+    db = f"sqlite:///{tmp_path / 'x.db'}"
+    (tmp_path / "half").mkdir()
+    (tmp_path / "half" / "users.json").write_text('[{"id": "U1", "name": "ann"')
+    out = run("--db", db, "import", "slack", str(tmp_path / "half"))
+    assert (out.returncode, out.stderr) == (1, f"error: {tmp_path / 'half' / 'users.json'}: not valid JSON (line 1, "
+                                               "column 28)\n"), out.stderr
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "users.json").write_text("[]")
+    (tmp_path / "empty" / "channels.json").write_text("[]")
+    out = run("--db", db, "import", "slack", str(tmp_path / "empty"))
+    assert (out.returncode, out.stderr) == (1, f"error: {tmp_path / 'empty'}: nothing to import (the export lists no "
+                                               "member and no channel)\n"), out.stderr
+    assert run("--db", db, "import", "slack", str(_slack_export(tmp_path / "whole"))).returncode == 0
+    out = run("--db", db, "ask", "--json", "postgres index planner")
+    assert out.returncode == 0 and json.loads(out.stdout)["experts"], out.stderr
+
+
 def test_chat_on_an_empty_database_starts_a_console_community(tmp_path):
     url = f"sqlite:///{tmp_path / 'empty.db'}"
     out = run("--db", url, "chat", "--as", "alice", stdin="who knows rust?\n/help\n")

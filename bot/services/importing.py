@@ -81,6 +81,13 @@ class ImportService:
             export.attribute(messages, people)
         finally:
             export.source.close()
+        if not people and not channels:
+            # Nothing readable (a users.json cut short and no channel list): no community is filed for it. One was,
+            # empty, "export-…", and every later command asked to choose between it and the real workspace.
+            report.community = f"slack:{team}" if team else "slack"
+            if not report.errors:
+                report.errors.append(f"{path}: nothing to import (the export lists no member and no channel)")
+            return report
         export.team = await self._workspace(export, people, messages, given=team is not None)
         # Without users.json, messages may name their authors (user_profile); where they do not, a member is their id.
         unnamed = 0 if export.users_json == "read" else sum(p["name"] == u for u, p in people.items()
