@@ -626,6 +626,7 @@ async def _channel_ref(app, community_id: int, channel: str | None, known: dict[
     from sqlalchemy import func, select
 
     from bot.db.models import Channel, Community, Message
+    from bot.repo import name_key
 
     if not channel:
         return None
@@ -634,8 +635,8 @@ async def _channel_ref(app, community_id: int, channel: str | None, known: dict[
         async with app.db.sessions() as session:
             rows = (await session.execute(select(Channel.external_id, Channel.name)
                                           .where(Channel.community_id == community_id))).all()
-            wanted = channel.strip().removeprefix("#").casefold()
-            named = [cid for cid, name in rows if (name or "").casefold() == wanted]
+            wanted = name_key(channel.strip().removeprefix("#"))
+            named = [cid for cid, name in rows if name_key(name or "") == wanted]
             found = next((cid for cid, _ in rows if cid == channel), None)
             if found is None and len(named) > 1:  # Discord lets two channels (in two categories) share a name
                 raise UserError(f"{option} {channel!r} names {len(named)} channels ({', '.join(sorted(named)[:10])}): "
@@ -913,6 +914,7 @@ async def _no_such_member(session, community, as_name: str, option: str = "--as"
     from sqlalchemy import func, select
 
     from bot.db.models import Member, Message
+    from bot.repo import name_key
 
     count = func.count(Message.id)
     rows = (await session.execute(select(Member.name, Member.deactivated, count)
@@ -924,9 +926,9 @@ async def _no_such_member(session, community, as_name: str, option: str = "--as"
     folded: dict[str, str] = {}
     for name, left, _ in rows:
         if name:
-            folded.setdefault(name.casefold(), f"{name} (left)" if left else name)
+            folded.setdefault(name_key(name), f"{name} (left)" if left else name)
     names = [name for name, left, _ in rows if name and not left]
-    near = [folded[n] for n in difflib.get_close_matches(as_name.casefold(), list(folded), n=3, cutoff=0.6)]
+    near = [folded[n] for n in difflib.get_close_matches(name_key(as_name), list(folded), n=3, cutoff=0.6)]
     hint = f"did you mean {', '.join(near)}? " if near else ""
     some = ", ".join(names[:8]) + (f" and {len(names) - 8} more" if len(names) > 8 else "")
     return UserError(f"no member named {as_name!r} in {community.platform}:{community.external_id}: {hint}"

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
@@ -194,18 +195,24 @@ async def ensure_member(
     return member
 
 
+def name_key(text: str) -> str:
+    """A name as it is compared: case aside, and however its letters are encoded ("Tomás" typed on a Mac, or pasted,
+    may be "a" and a combining accent, where Slack stored one "á")."""
+    return unicodedata.normalize("NFKC", text).casefold()
+
+
 async def members_named(session: AsyncSession, community_id: int, name: str) -> list[Member]:
     """The members a typed name ("Sam", "@sam", "U0123", "Sam Taylor") means, by the first of these that any
     member matches (case aside): their platform id, their whole name, their first name. Several: the name is
     ambiguous (two members called Sam), and the caller asks which one."""
-    wanted = name.strip().lstrip("@").casefold()
+    wanted = name_key(name.strip().lstrip("@"))
     if not wanted:
         return []
     members = list(await session.scalars(select(Member).where(Member.community_id == community_id)
                                          .order_by(Member.id)))
-    for matches in (lambda m: m.external_id.casefold() == wanted,
-                    lambda m: (m.name or "").casefold() == wanted,
-                    lambda m: (m.name or "").casefold().split(" ")[0] == wanted):
+    for matches in (lambda m: name_key(m.external_id) == wanted,
+                    lambda m: name_key(m.name or "") == wanted,
+                    lambda m: name_key(m.name or "").split(" ")[0] == wanted):
         found = [m for m in members if matches(m)]
         if found:
             return found
@@ -222,12 +229,12 @@ async def find_member_at_start(session: AsyncSession, community_id: int, text: s
     """The member whose name (or id, or first name) begins `text` ("@Emma Virtanen kubernetes"), and the rest.
     The longest name that matches wins: "Emma Virtanen" over another member's "Emma"."""
     wanted = text.strip().lstrip("@")
-    folded = wanted.casefold()
+    folded = name_key(wanted)
     best: tuple[int, Member] | None = None
     for member in await session.scalars(select(Member).where(Member.community_id == community_id)):
         names = {member.external_id, member.name, member.name.split(" ")[0]}
         for name in names:
-            key = name.casefold()
+            key = name_key(name)
             if not key.strip() or not folded.startswith(key):
                 continue
             if len(folded) > len(key) and not folded[len(key)].isspace():
@@ -236,8 +243,8 @@ async def find_member_at_start(session: AsyncSession, community_id: int, text: s
                 best = (len(key), member)
     if best is None:
         return None
-    # Where the name ends in what was typed (casefold can change a length: "ß" is "ss").
-    end = next(i for i in range(len(wanted) + 1) if len(wanted[:i].casefold()) >= best[0])
+    # Where the name ends in what was typed (name_key can change a length: "ß" is "ss", "a" and an accent one "á").
+    end = next(i for i in range(len(wanted) + 1) if len(name_key(wanted[:i])) >= best[0])
     return best[1], wanted[end:].strip()
 
 

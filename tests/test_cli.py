@@ -121,6 +121,21 @@ def test_ask_knows_the_asker_by_name(sample_db):
     assert new["experts"][0]["user"] == expert["user"]  # an id nobody here has: a newcomer asking
 
 
+def test_ask_knows_the_asker_by_a_name_typed_with_combining_accents(sample_db):
+    """"Tomás" typed as "a" and a combining accent (as a Mac or a paste may give it) was "no member named 'Tomás': did
+    you mean Tomás?", though Slack stores the one letter "á"."""
+    import unicodedata
+
+    question = "who knows python packaging with pyproject.toml"
+    out = run("--db", sample_db, "ask", "--json", "--top", "5", question)
+    assert "U03E84W6LRN" in [e["user"] for e in json.loads(out.stdout)["experts"]], out.stdout
+    for typed in (unicodedata.normalize("NFD", "Tomás"), unicodedata.normalize("NFD", "TOMÁS")):
+        assert typed not in ("Tomás", "TOMÁS")
+        out = run("--db", sample_db, "ask", "--json", "--top", "5", "--asker", typed, question)
+        assert out.returncode == 0, out.stderr
+        assert "U03E84W6LRN" not in [e["user"] for e in json.loads(out.stdout)["experts"]]
+
+
 def test_eval_reads_one_discord_export_file():
     one = next((Path(__file__).parent / "fixtures" / "discord_export" / "first").glob("*general*.json"))
     out = run("eval", str(one))
