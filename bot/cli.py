@@ -815,7 +815,9 @@ async def _community_id(app, wanted: str | None, *, choose: str = "--community")
         for c in communities:
             if wanted in (c.external_id, f"{c.platform}:{c.external_id}", str(c.id)):
                 return c.id
-        raise UserError(f"no community {wanted!r} in this database")
+        names = ", ".join(f"{c.platform}:{c.external_id}" for c in communities[:10]) or "none yet"
+        more = f" and {len(communities) - 10} more" if len(communities) > 10 else ""
+        raise UserError(f"no community {wanted!r} in this database (communities: {names}{more})")
     real = [c for c in communities if c.platform != "console"] or communities
     if not real:
         raise UserError("this database holds no community yet: `connective import slack|discord PATH` first")

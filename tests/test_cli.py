@@ -760,6 +760,14 @@ def test_run_names_the_platform_it_cannot_reach_not_the_database(tmp_path, platf
     assert "database" not in errors[0] and "xoxb-1" not in out.stderr
 
 
+def test_a_community_nobody_has_is_answered_with_the_communities_there(two_sams):
+    """"no community 'T0SAMPLE' in this database" named none of those there, for ask, digest, pairs and chat alike."""
+    for args in (["ask", "x"], ["digest", "preview"], ["pairs", "plan"], ["chat", "--as", "Sam"]):
+        out = run("--db", two_sams, *args, "--community", "T0SAMPLE")
+        assert (out.returncode, out.stderr) == (2, "error: no community 'T0SAMPLE' in this database (communities: "
+                                                   "slack:TSAMS)\n"), (args, out.stderr)
+
+
 def test_run_names_the_port_it_cannot_listen_on(tmp_path):
     import socket
 
@@ -905,7 +913,7 @@ def test_ask_lines_answer_every_line_and_say_which_line_is_wrong(two_sams):
     assert [r["id"] for r in rows] == [None, None, "nope", "true", "huge", "neg", "ok", "early"]
     assert rows[0] == {"id": None, "experts": [], "error": "line 1: empty line"}
     assert rows[1] == {"id": None, "experts": [], "error": "line 2: empty line"}
-    assert rows[2]["error"] == "line 3: no community 'NOPE' in this database"
+    assert rows[2]["error"] == "line 3: no community 'NOPE' in this database (communities: slack:TSAMS)"
     assert rows[3]["error"] == "line 4: ts true is neither epoch seconds nor an ISO 8601 time"
     outside = "is outside the times a question can be asked (1970-01-01 to 9999-01-01)"
     assert rows[4]["error"] == f'line 5: ts "99999999999999" {outside}'
