@@ -1045,6 +1045,12 @@ def run(
         from adapters.discord.runner import run as run_platform
     else:
         raise UserError(f"--platform must be slack, discord or console, not {platform!r}")
+    from bot.cli_config import missing_tokens
+
+    if missing := missing_tokens(s, platform):
+        # Before the database and the ports: a token not set was told only after the schema was upgraded and the
+        # metrics port opened, and a port already taken hid it behind "cannot listen".
+        raise UserError("; ".join(missing) + f" (`connective config check --platform {platform}` checks every setting)")
 
     async def go() -> None:
         from bot.serve import serve

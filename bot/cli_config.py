@@ -18,18 +18,22 @@ _TOKENS = {
 }
 
 
+def missing_tokens(s, platform: str) -> list[str]:  # noqa: ANN001
+    """The tokens `connective run --platform PLATFORM` needs and the settings lack, one line each."""
+    found = [f"{env} (CONNECTIVE_{name.upper()}) is not set" for name, env in _TOKENS.get(platform, ())
+             if getattr(s, name) is None]
+    if platform == "slack" and s.slack_app_token is None and s.slack_signing_secret is None:
+        found.append("set SLACK_APP_TOKEN (Socket Mode) or SLACK_SIGNING_SECRET (HTTP mode)")
+    return found
+
+
 def problems(s, platform: str) -> list[str]:  # noqa: ANN001
     """Everything that would stop `connective run --platform PLATFORM` with these settings."""
     from bot.db.engine import Database
 
-    found: list[str] = []
     if platform not in _TOKENS:
         return [f"--platform must be slack, discord or console, not {platform!r}"]
-    for name, env in _TOKENS[platform]:
-        if getattr(s, name) is None:
-            found.append(f"{env} (CONNECTIVE_{name.upper()}) is not set")
-    if platform == "slack" and s.slack_app_token is None and s.slack_signing_secret is None:
-        found.append("set SLACK_APP_TOKEN (Socket Mode) or SLACK_SIGNING_SECRET (HTTP mode)")
+    found = missing_tokens(s, platform)
     if platform == "slack":  # a token pasted into the other's place: Slack would refuse it at start
         for token, env, kind, prefix in (("slack_bot_token", "SLACK_BOT_TOKEN", "a bot token", "xoxb-"),
                                          ("slack_app_token", "SLACK_APP_TOKEN", "an app-level token", "xapp-")):

@@ -768,6 +768,32 @@ def test_a_community_nobody_has_is_answered_with_the_communities_there(two_sams)
                                                    "slack:TSAMS)\n"), (args, out.stderr)
 
 
+@pytest.mark.parametrize(("platform", "env", "said"), [
+    ("slack", {}, "error: SLACK_BOT_TOKEN (CONNECTIVE_SLACK_BOT_TOKEN) is not set; set SLACK_APP_TOKEN (Socket Mode) "
+                  "or SLACK_SIGNING_SECRET (HTTP mode) (`connective config check --platform slack` checks every "
+                  "setting)\n"),
+    ("slack", {"SLACK_BOT_TOKEN": "xoxb-1-secret"}, "error: set SLACK_APP_TOKEN (Socket Mode) or SLACK_SIGNING_SECRET "
+                                                    "(HTTP mode) (`connective config check --platform slack` checks "
+                                                    "every setting)\n"),
+    ("discord", {}, "error: DISCORD_TOKEN (CONNECTIVE_DISCORD_TOKEN) is not set (`connective config check --platform "
+                    "discord` checks every setting)\n")])
+def test_run_without_a_token_says_which_before_touching_the_database_or_a_port(tmp_path, platform, env, said):
+    """`run` without a token upgraded the schema of the database and opened the metrics port before it said the
+    token was not set, and where that port was taken it said only "cannot listen" (user walk-through)."""
+    import socket
+
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "DISCORD_", "CONNECTIVE_"))}
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        out = subprocess.run([*CLI, "--db", f"sqlite:///{tmp_path / 'x.db'}", "run", "--platform", platform],
+                             capture_output=True, text=True, timeout=300,
+                             env={**clean, **env, "CONNECTIVE_METRICS_HOST": "127.0.0.1",
+                                  "CONNECTIVE_METRICS_PORT": str(taken.getsockname()[1])})
+    assert (out.returncode, out.stderr) == (2, said)
+    assert not (tmp_path / "x.db").exists()  # no schema made for a bot that cannot start
+
+
 def test_run_names_the_port_it_cannot_listen_on(tmp_path):
     import socket
 
