@@ -30,6 +30,22 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("connective")
 
+
+def _usage_pieces(self, ctx) -> list[str]:  # noqa: ANN001
+    """An argument in a usage line as click, the README and DESIGN.md write it: PATH, [TEXT], PATHS... Typer 0.2x
+    writes a required one in braces, "connective import slack [OPTIONS] {path}", which reads as a placeholder of a
+    template (user walk-through)."""
+    name = _argument_name(self)
+    return [(name if self.required else f"[{name}]") + ("..." if self.nargs != 1 else "")]
+
+
+def _argument_name(argument) -> str:  # noqa: ANN001
+    return argument.metavar or (argument.name or "").upper()
+
+
+typer.core.TyperArgument.get_usage_pieces = _usage_pieces  # type: ignore[method-assign]
+typer.core.TyperArgument.get_error_hint = lambda self, *_: f"'{_argument_name(self)}'"  # "Missing argument 'PATH'"
+
 # Help as click lays it out: Typer's rich layout puts a type beside every option, flags too ("--json <bool>", even
 # "--help <bool>"), which reads as if they took a value. Sub-commands inherit the layout, and the width, which lets a
 # wide terminal show each command's summary whole (click cuts it to fit 80 columns).

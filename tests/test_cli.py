@@ -1004,6 +1004,23 @@ def test_every_help_shows_flags_as_flags():
         assert "--help  " in out.output, (path, out.output)
 
 
+def test_usage_lines_write_arguments_as_the_readme_does():
+    """Typer wrote a required argument in braces ("connective import slack [OPTIONS] {path}"), unlike the README's
+    `import slack PATH`, and a missing one as "Missing argument 'path'"."""
+    from typer.testing import CliRunner
+
+    from bot.cli import cli
+
+    for args, usage in ((["import", "slack"], "connective import slack [OPTIONS] PATH"),
+                        (["import", "discord"], "connective import discord [OPTIONS] PATHS..."),
+                        (["ask"], "connective ask [OPTIONS] [TEXT]"), (["eval"], "connective eval [OPTIONS] PATH"),
+                        (["pairs", "load"], "connective pairs load [OPTIONS] PATH")):
+        out = CliRunner().invoke(cli, [*args, "--help"], prog_name="connective")
+        assert out.exit_code == 0 and out.output.splitlines()[0] == f"Usage: {usage}", out.output
+    out = CliRunner().invoke(cli, ["import", "slack"], prog_name="connective")
+    assert out.exit_code == 2 and "Missing argument 'PATH'." in out.output and "{" not in out.output, out.output
+
+
 async def test_a_name_nobody_has_is_answered_with_members_who_are_here(app):
     """The members listed after "no member named …" included bots and a member who had left (user walk-through)."""
     from sqlalchemy import select
