@@ -1091,3 +1091,38 @@ def test_the_console_on_an_imported_community_joins_it_only_as_one_of_its_member
     assert out.returncode == 0, out.stderr
     out = run("--db", db, "ask", "--asker", "console-admin", "postgres index")
     assert out.returncode == 2 and "no member named 'console-admin'" in out.stderr, out.stderr
+
+
+def test_the_readme_command_lines_name_commands_and_options_that_exist():
+    """The README's list of commands is what a community manager starts from: each command it shows exists, and so
+    does each option it gives it (it left out --team, --include-private, --asker and others, which a manager
+    found only by chance)."""
+    import typer.main
+
+    from bot.cli import cli
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    block = readme.split("## Command line", 1)[1].split("```", 2)[1]
+    root = typer.main.get_command(cli)
+    checked = 0
+    for line in block.strip().splitlines():
+        words = line.split("#", 1)[0].split()
+        assert words[0] == "connective", line
+        command, several = root, False
+        for word in words[1:]:
+            name = word.split("|", 1)[0]
+            if name in getattr(command, "commands", {}):
+                command, several = command.commands[name], several or "|" in word
+        assert command is not root, line
+        options = {param.opts[0] for param in command.params if param.opts[0].startswith("--")} - {"--help"}
+        shown = set(re.findall(r"(?<![\w-])--[a-z][a-z-]*", line.split("#", 1)[0])) - {"--db"}
+        assert shown <= options, (line, shown - options)
+        if not several:  # "pairs plan|stats|schedule|load" stands for four commands: their --help says the rest
+            assert shown == options, (line, options - shown)
+        checked += len(shown)
+    assert checked >= 20
+    # and every command the CLI has is in the list
+    listed = " ".join(block.split())
+    for name, sub in root.commands.items():
+        for leaf in getattr(sub, "commands", {name: sub}):
+            assert (f"{name} {leaf}" if leaf != name else name) in listed or f"{name} " in listed, (name, leaf)
