@@ -42,24 +42,12 @@ def preview(
     s = settings()
 
     async def go() -> str:
-        from sqlalchemy import select
-
-        from bot.db.models import Channel
-        from bot.db.resources import Digest
-
         app = await _open_app(s)
         try:
             cid = await _community_id(app, community)
             digest = None
             if channel:
-                async with app.db.sessions() as session:
-                    digest = await session.scalar(
-                        select(Digest).join(Channel, (Channel.community_id == Digest.community_id)
-                                            & (Channel.external_id == Digest.channel_external_id), isouter=True)
-                        .where(Digest.community_id == cid, (Digest.channel_external_id == channel.lstrip("#"))
-                               | (Channel.name == channel.lstrip("#"))))
-                if digest is None:
-                    raise UserError(f"no digest subscription for channel {channel!r} in this community")
+                digest = await _subscription(app, cid, channel)
             zone = digest.timezone if digest else await app.digests.timezone_of(cid, None)
             start, end = parse_when(since, zone), parse_when(until, zone, end_of_day=True)
             if start and end and start >= end:
@@ -70,6 +58,31 @@ def preview(
             await app.close()
 
     typer.echo(run_async(go))
+
+
+async def _subscription(app, community_id: int, channel: str):  # noqa: ANN001, ANN202
+    """The digest subscription of the channel named by its id or name ("#general", "General": case and the way its
+    accents are encoded aside, as the other commands read names). None found: the error names the channels that have
+    one, where it only said there was none for the channel typed."""
+    from sqlalchemy import select
+
+    from bot.db.models import Channel
+    from bot.db.resources import Digest
+    from bot.repo import name_key
+
+    async with app.db.sessions() as session:
+        rows = (await session.execute(
+            select(Digest, Channel.name).join(Channel, (Channel.community_id == Digest.community_id)
+                                              & (Channel.external_id == Digest.channel_external_id), isouter=True)
+            .where(Digest.community_id == community_id).order_by(Digest.id))).all()
+    wanted = channel.strip().removeprefix("#")
+    for digest, name in rows:
+        if digest.channel_external_id == wanted or name_key(name or "") == name_key(wanted):
+            return digest
+    having = ", ".join(f"#{name}" if name else digest.channel_external_id for digest, name in rows)
+    raise UserError(f"no digest subscription for channel {channel!r} in this community ("
+                    + (f"subscribed: {having}" if rows else "none yet: `/digest subscribe #channel` in the chat")
+                    + ")")
 
 
 async def demo_digest(app) -> None:  # noqa: ANN001
