@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -101,6 +102,29 @@ def _first_line(exc: BaseException | None) -> str:
     return (str(exc) or type(exc).__name__).splitlines()[0] if exc is not None else "unknown error"
 
 
+# CONNECTIVE_* names that are no setting and are not a typo of one: the settings file's name, compose's platform, and
+# what Kubernetes sets in every pod for a Service named connective (CONNECTIVE_SERVICE_HOST, CONNECTIVE_PORT_80_TCP…).
+_OTHER_VARIABLES = ("config", "platform", "service_", "port")
+
+
+def misspelt_variables(environ: dict[str, str]) -> list[str]:
+    """CONNECTIVE_* variables no setting has whose name is close to one's (CONNECTIVE_DATABSE_URL): the setting keeps
+    its default, the embedded SQLite for the database, and nothing said so."""
+    import difflib
+
+    from bot.settings import Settings
+
+    names = list(Settings.model_fields)
+    found = []
+    for key in sorted(environ):
+        name = key.upper().removeprefix("CONNECTIVE_").lower()
+        if not key.upper().startswith("CONNECTIVE_") or name in names or name.startswith(_OTHER_VARIABLES):
+            continue
+        if near := difflib.get_close_matches(name, names, n=1, cutoff=0.75):
+            found.append(f"{key} is no setting and is ignored; did you mean CONNECTIVE_{near[0].upper()}?")
+    return found
+
+
 @config_cli.command("check")
 def check(
     platform: Annotated[str, typer.Option("--platform", help="slack, discord or console")] = "console",
@@ -114,6 +138,8 @@ def check(
         found = exc.problems
     except UserError as exc:  # the settings file: missing or not TOML
         found = [str(exc)]
+    for warning in misspelt_variables(dict(os.environ)):
+        typer.echo(f"warning: {warning}", err=True)
     for problem in found:
         typer.echo(f"problem: {problem}", err=True)
     if found:

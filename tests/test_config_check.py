@@ -171,3 +171,16 @@ def test_a_blank_secret_variable_does_not_hide_its_other_name(monkeypatch, tmp_p
     assert settings.slack_app_token.get_secret_value() == "xapp-real" and settings.discord_token is None
     monkeypatch.setenv("CONNECTIVE_SLACK_APP_TOKEN", "xapp-mine")
     assert Settings().slack_app_token.get_secret_value() == "xapp-mine"
+
+
+def test_config_check_warns_of_a_misspelt_variable(tmp_path):
+    """CONNECTIVE_DATABSE_URL was ignored without a word: the bot used the embedded SQLite, and config check said the
+    configuration was ok. Kubernetes' own variables for a Service named connective, and compose's platform, are not
+    flagged."""
+    env = {"CONNECTIVE_DATABSE_URL": f"sqlite:///{tmp_path / 'meant.db'}", "XDG_DATA_HOME": str(tmp_path),
+           "CONNECTIVE_SERVICE_HOST": "10.0.0.1", "CONNECTIVE_SERVICE_PORT": "80", "CONNECTIVE_PORT": "tcp://10.0.0.1:80",
+           "CONNECTIVE_PORT_80_TCP_ADDR": "10.0.0.1", "CONNECTIVE_PLATFORM": "slack", "CONNECTIVE_SOMETHING_ELSE": "1"}
+    out = check("config", "check", env=env, cwd=tmp_path)
+    assert out.returncode == 0 and out.stdout == "configuration ok for console\n", out.stderr
+    assert out.stderr == ("warning: CONNECTIVE_DATABSE_URL is no setting and is ignored; did you mean "
+                          "CONNECTIVE_DATABASE_URL?\n")
