@@ -290,7 +290,9 @@ def load_cmd(
     loaded, errors = _run(go)
     for err in errors:
         typer.echo(f"skipped: {err}", err=True)
-    typer.echo(f"{loaded} enrolment(s) loaded")
+    typer.echo(f"{loaded} enrolment(s) loaded" + (f", {len(errors)} skipped" if errors else ""))
+    if errors:  # as an import with a damaged file: the rest is loaded, and a script running it learns of the rest
+        raise typer.Exit(1)
 
 
 async def load_enrolments(app, community_id: int, records: object) -> tuple[int, list[str]]:  # noqa: ANN001
