@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+import typer.core
 
 from bot.cli_digest import digest_cli as _digest_cli
 from bot.errors import UserError
@@ -43,8 +44,9 @@ def _argument_name(argument) -> str:  # noqa: ANN001
     return argument.metavar or (argument.name or "").upper()
 
 
-typer.core.TyperArgument.get_usage_pieces = _usage_pieces  # type: ignore[method-assign]
-typer.core.TyperArgument.get_error_hint = lambda self, *_: f"'{_argument_name(self)}'"  # "Missing argument 'PATH'"
+if _typer_argument := getattr(typer.core, "TyperArgument", None):  # a Typer without it writes click's own
+    _typer_argument.get_usage_pieces = _usage_pieces
+    _typer_argument.get_error_hint = lambda self, *_: f"'{_argument_name(self)}'"  # "Missing argument 'PATH'"
 
 # Help as click lays it out: Typer's rich layout puts a type beside every option, flags too ("--json <bool>", even
 # "--help <bool>"), which reads as if they took a value. Sub-commands inherit the layout, and the width, which lets a
