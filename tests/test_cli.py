@@ -178,6 +178,16 @@ def test_user_mistakes_get_one_line_errors(tmp_path):
     assert "Usage" in out.stdout and "whoknows" not in out.stderr and "import" in out.stdout
 
 
+def test_a_database_given_as_a_path_is_told_how_to_name_it(tmp_path):
+    """`--db connective.db` (a file, as other tools take it) said only "is not a URL: 'connective.db'"."""
+    out = subprocess.run([*CLI, "--db", "connective.db", "ask", "x"], capture_output=True, text=True, timeout=300,
+                         cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])})
+    assert (out.returncode, out.stderr) == (2, "error: database URL (--db / CONNECTIVE_DATABASE_URL) is not a URL: "
+                                               f"'connective.db'; a SQLite file is named sqlite:///{tmp_path}/"
+                                               "connective.db\n"), out.stderr
+    assert not (tmp_path / "connective.db").exists()
+
+
 def test_damaged_export_file_is_named_and_the_rest_imported(tmp_path):
     import shutil
 

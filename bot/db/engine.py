@@ -36,7 +36,10 @@ def async_url(url: str) -> str:
         parsed = make_url(url)
     except (ArgumentError, ValueError) as exc:  # ValueError: a port that is no number
         why = "has a port that is not a number" if isinstance(exc, ValueError) else "is not a URL"
-        raise UserError(f"database URL (--db / CONNECTIVE_DATABASE_URL) {why}: {shown_url(url)!r}") from None
+        # A file's path given as it is (`--db connective.db`): say how to name it.
+        hint = f"; a SQLite file is named sqlite:///{Path(url).expanduser().absolute()}" \
+            if "://" not in url and "@" not in url else ""  # "@": a password, perhaps, never echoed
+        raise UserError(f"database URL (--db / CONNECTIVE_DATABASE_URL) {why}: {shown_url(url)!r}{hint}") from None
     backend = parsed.get_backend_name()
     if backend not in _ASYNC_DRIVERS:
         raise UserError(
