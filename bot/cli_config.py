@@ -132,6 +132,8 @@ def check(
     """Check settings: database reachable, tokens present for the platform, model folder present."""
     from bot.cli import SettingsError, settings
 
+    if platform not in _TOKENS:  # a usage error, exit 2, as `run` says it: no problem of the settings (exit 1)
+        raise UserError(f"--platform must be slack, discord or console, not {platform!r}")
     try:
         found = problems(settings(), platform)
     except SettingsError as exc:

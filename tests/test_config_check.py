@@ -184,3 +184,11 @@ def test_config_check_warns_of_a_misspelt_variable(tmp_path):
     assert out.returncode == 0 and out.stdout == "configuration ok for console\n", out.stderr
     assert out.stderr == ("warning: CONNECTIVE_DATABSE_URL is no setting and is ignored; did you mean "
                           "CONNECTIVE_DATABASE_URL?\n")
+
+
+def test_a_platform_there_is_none_of_is_a_usage_error_as_for_run(tmp_path):
+    """`config check --platform teams` was a problem of the settings (exit 1), where `run --platform teams` was a usage
+    error (exit 2): a script telling a bad configuration from a bad command line could not."""
+    for command in (["config", "check"], ["run"]):
+        out = check("--db", f"sqlite:///{tmp_path / 'c.db'}", *command, "--platform", "teams")
+        assert (out.returncode, out.stderr) == (2, "error: --platform must be slack, discord or console, not 'teams'\n")
