@@ -528,6 +528,9 @@ def ask(
 
                     _print_experts(text, found, await app.expertise.display_names(cid, mentioned_users(text)))
                 return
+            if sys.stdin.isatty():  # typed by hand, it waited without a word, as if it hung
+                typer.echo('reading questions from stdin, a JSON line each ({"id": …, "text": "…"}); Ctrl-D ends',
+                           err=True)
             await _ask_lines(app, top, community)
         finally:
             await app.close()

@@ -1136,3 +1136,22 @@ def test_the_readme_command_lines_name_commands_and_options_that_exist():
     for name, sub in root.commands.items():
         for leaf in getattr(sub, "commands", {name: sub}):
             assert (f"{name} {leaf}" if leaf != name else name) in listed or f"{name} " in listed, (name, leaf)
+
+
+def test_ask_json_typed_at_a_terminal_says_it_reads_json_lines(sample_db):
+    """`connective ask --json` typed at a terminal (the question forgotten) waited without a word, as if it hung; piped,
+    it says nothing but its answers."""
+    import pty
+
+    leader, follower = pty.openpty()
+    with os.fdopen(leader, "wb", buffering=0) as terminal:
+        proc = subprocess.Popen([*CLI, "--db", sample_db, "ask", "--json", "--top", "1"], stdin=follower,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        os.close(follower)
+        terminal.write(b'{"id": "q", "text": "kubernetes pods OOMKilled"}\n\x04')
+        out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    assert err == 'reading questions from stdin, a JSON line each ({"id": …, "text": "…"}); Ctrl-D ends\n'
+    assert json.loads(out)["id"] == "q"
+    piped = run("--db", sample_db, "ask", "--json", "--top", "1", stdin='{"id": "q", "text": "kubernetes pods"}\n')
+    assert piped.returncode == 0 and piped.stderr == "" and json.loads(piped.stdout)["experts"]
