@@ -1155,3 +1155,19 @@ def test_ask_json_typed_at_a_terminal_says_it_reads_json_lines(sample_db):
     assert json.loads(out)["id"] == "q"
     piped = run("--db", sample_db, "ask", "--json", "--top", "1", stdin='{"id": "q", "text": "kubernetes pods"}\n')
     assert piped.returncode == 0 and piped.stderr == "" and json.loads(piped.stdout)["experts"]
+
+
+async def test_a_name_at_the_start_of_a_chat_command_matches_however_its_accents_are_encoded(app):
+    """The chat's "@Tomás kubernetes" (/skills endorse) found nobody when typed with a combining accent."""
+    import unicodedata
+
+    from bot.repo import ensure_community, ensure_member, find_member_at_start
+
+    async with app.db.sessions.begin() as s:
+        community = await ensure_community(s, "slack", "TACCENTS")
+        await ensure_member(s, community.id, "UTOMAS", name="Tomás Herrera")
+        await ensure_member(s, community.id, "UTOM", name="Tom")
+    async with app.db.sessions() as s:
+        for typed in ("@Tomás Herrera kubernetes", "tomás herrera kubernetes"):
+            found = await find_member_at_start(s, community.id, unicodedata.normalize("NFD", typed))
+            assert found is not None and (found[0].external_id, found[1]) == ("UTOMAS", "kubernetes"), typed
