@@ -104,7 +104,7 @@ async def test_malformed_messages_are_skipped_and_the_rest_imported(app, tmp_pat
     assert report.skipped == len(unreadable)
     assert [r.getMessage() for r in caplog.records if "malformed" in r.getMessage()] == [
         f"{day}: skipped 7 malformed message(s) (text is int, not text; text is list, not text; user "
-        "\"{'id': 'UREG'}\" is not an id; and 2 more kind(s))"]  # named as errors name files, each kind of reason
+        "(dict) is not an id; and 2 more kind(s))"]  # named as errors name files, each kind of reason
     async with app.db.sessions() as s:
         assert (await s.execute(select(Reaction.name, Reaction.user_external_id))).all() == [("+1", "UASK1")]
         assert await s.scalar(select(Member.name).where(Member.external_id == "UNEW")) == "UNEW"
@@ -457,8 +457,27 @@ async def test_entries_with_no_ts_or_no_message_object_are_counted_malformed(app
     assert f"{len(msgs) + len(odd)} messages read" in report.summary()
     assert f"({len(odd)} malformed)" in report.summary()
     assert [r.getMessage() for r in caplog.records if "malformed" in r.getMessage()] == [
-        f"{day}: skipped {len(odd)} malformed message(s) (ts None is not a time; ts '' is not a time; 'a string where "
-        "a message belongs' is not a message object; and 1 more kind(s))"]  # a reason of each kind
+        f"{day}: skipped {len(odd)} malformed message(s) (ts None is not a time; ts '' is not a time; an entry is str, "
+        "not a message object; and 4 more kind(s))"]  # a reason of each kind
+
+
+async def test_a_malformed_entry_warning_names_its_kind_not_what_it_says(app, tmp_path, caplog):
+    """The warning quoted up to 40 characters of an entry that is no message object (a member's words, when an
+    export tool wrote a message's text where the message belongs) and of an odd ts, user or type: the log keeps ids,
+    counts and kinds of error; the words are not stored, so the log was the one place they stayed."""
+    folder = write_slack_export(tmp_path / "export", USERS, THREADS[:1])
+    day = next((folder / "general").glob("*.json"))
+    msgs = json.loads(day.read_text())
+    secret = "my vpn password is hunter2"
+    odd = [secret, [secret], {"type": "message", "user": "UPG", "text": "x", "ts": secret},
+           {"type": secret, "user": "UPG", "text": "x", "ts": f"{START + 31:.6f}"}]
+    day.write_text(json.dumps(msgs + odd))
+    report = await app.importer.import_slack(folder)
+    assert (report.added, report.malformed) == (len(msgs), len(odd))
+    [warning] = [r.getMessage() for r in caplog.records if "malformed" in r.getMessage()]
+    assert "hunter2" not in warning and "password" not in warning
+    assert warning.startswith(f"{day}: skipped {len(odd)} malformed message(s) (an entry is str, not a message object; "
+                              "an entry is list, not a message object; ts (str) is not a time; and 1 more kind(s))")
 
 
 def test_the_report_summary_counts_one_of_a_kind_in_the_singular():

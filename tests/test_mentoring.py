@@ -577,3 +577,28 @@ async def test_a_check_in_answered_after_the_other_was_forgotten_says_the_pair_i
     await say(adapter, "asha", "/forget-me")
     out = await say(adapter, "petra", f"/click mentoring.met {petra.doc.sections[0].buttons[0].value}")
     assert "no longer stored" in out and "isn't yours" not in out, out
+
+
+async def test_a_failed_expertise_lookup_logs_its_kind_not_the_topic(app, caplog):
+    """Pairing goes on without the expertise profile when the lookup fails; the log line named the wanted topic (a
+    member's words) and carried a traceback, which may quote it again. It says the community, how many topics and
+    the error's kind now (privacy audit)."""
+    adapter = console(app)
+    await enrol_group(adapter)
+
+    class FailingExpertise:
+        def __getattr__(self, name: str):  # noqa: ANN204
+            return getattr(app.expertise, name)
+
+        async def rank(self, community_id: int, topic: str, **kw):  # noqa: ANN003, ANN201
+            raise RuntimeError(f"index unavailable while ranking {topic!r}")
+
+    service = MentoringService(db=app.db, core=app.core, expertise=FailingExpertise())
+    cid = await _community_id(app)
+    planned = await service.plan(cid, now=NOW, seed=42)
+    assert {(p.mentor, p.mentee) for p in planned.plan.pairs} == {("petra", "asha"), ("kenji", "omar")}
+    lines = [r for r in caplog.records if "expertise" in r.getMessage()]
+    assert [r.getMessage() for r in lines] == [
+        f"mentoring: community {cid}, the expertise of 3 wanted topic(s) unavailable (RuntimeError); pairing goes "
+        "on without it"]
+    assert not any(r.exc_info for r in lines)

@@ -19,6 +19,7 @@ from bot.urls import SLACK_ARCHIVES
 
 log = logging.getLogger(__name__)
 _QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")  # what a malformed entry held, in its reason
+_TOKEN = re.compile(r"[\w.:+-]*")  # an id, a time, a type: what a reason may quote (never a member's words)
 
 # Subtypes that say something about the channel, not about anyone's knowledge.
 SYSTEM_SUBTYPES = frozenset({
@@ -42,6 +43,16 @@ USER_LISTS = ("users.json", "org_users.json")
 
 # Link-preview fields the import reads; any other attachment field is left out of the parsed message.
 ATTACHMENT_FIELDS = ("fallback", "text", "title", "original_url", "from_url", "title_link")
+
+
+def _shown(value: object) -> str:
+    """A malformed field's value as a warning may show it: an id, a time or a type (up to 40 characters), or
+    else only its type ("(str)"): a sentence or an object in that place may be a member's words."""
+    if value is None or isinstance(value, (bool, int, float)):
+        return repr(value)
+    if isinstance(value, str) and _TOKEN.fullmatch(value):
+        return repr(value[:40] + ("…" if len(value) > 40 else ""))
+    return f"({type(value).__name__})"
 
 
 class BadMessage(ValueError):
@@ -87,10 +98,10 @@ def parse_message(m: dict[str, Any]) -> dict[str, Any]:
     """
     ts = slack_ts(m.get("ts"))
     if ts is None:
-        raise BadMessage(f"ts {m.get('ts')!r} is not a time")
+        raise BadMessage(f"ts {_shown(m.get('ts'))} is not a time")
     for key in ("user", "bot_id"):
         if m.get(key) is not None and not usable_id(m[key]):
-            raise BadMessage(f"{key} {str(m[key])[:40]!r} is not an id")
+            raise BadMessage(f"{key} {_shown(m[key])} is not an id")
     user = m.get("user")
     out: dict[str, Any] = {
         "ts": ts, "written_ts": ts, "text": _text_field(m, "text") or "",
@@ -384,10 +395,10 @@ class SlackExport:
             for raw in day:  # every entry is counted: one that is no message is malformed, not lost unsaid
                 self.report.messages_seen += 1
                 if not isinstance(raw, dict):
-                    malformed.append(f"{str(raw)[:40]!r} is not a message object")
+                    malformed.append(f"an entry is {type(raw).__name__}, not a message object")
                     continue
                 if raw.get("type", "message") != "message":
-                    malformed.append(f"type {str(raw.get('type'))[:40]!r} is not a message")
+                    malformed.append(f"type {_shown(raw.get('type'))} is not a message")
                     continue
                 try:
                     m = parse_message(raw)
@@ -395,7 +406,7 @@ class SlackExport:
                     malformed.append(str(exc))
                     continue
                 except Exception as exc:  # noqa: BLE001 - the last guard: one odd message must not stop the import
-                    malformed.append(repr(exc))
+                    malformed.append(f"unreadable ({type(exc).__name__})")  # its message may quote the entry
                     continue
                 if m["subtype"] in SYSTEM_SUBTYPES:
                     self.report.system_notices += 1

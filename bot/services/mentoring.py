@@ -773,8 +773,10 @@ class MentoringService:
             try:
                 # Scores only: nothing is shown, so nothing is asked of the platform (ExpertiseService.gone_check).
                 found = await self.expertise.rank(community_id, topic, top=EXPERT_TOP, shown_of=set())
-            except Exception:  # noqa: BLE001  (the profile is a bonus; pairing goes on without it)
-                log.exception("mentoring: expertise for %r unavailable", topic)
+            except Exception as exc:  # noqa: BLE001  (the profile is a bonus; pairing goes on without it)
+                # The topic is a member's words, and a traceback may quote it: the error's kind is what is logged.
+                log.warning("mentoring: community %d, the expertise of %d wanted topic(s) unavailable (%s); pairing "
+                            "goes on without it", community_id, len(wanted), type(exc).__name__)
                 return {}
             top = max((s.score for s in found), default=0.0)
             if top > 0:
