@@ -55,6 +55,7 @@ from bot.repo import (
     apply_pending_reactions,
     channel_ingested,
     claim_event,
+    consenting,
     delete_member_data,
     delete_questions_of,
     ensure_channel,
@@ -759,8 +760,9 @@ class Core:
             ("add", "add kubernetes, postgres tuning"), ("remove", "remove kubernetes, postgres tuning"),
             ("endorse", "endorse @member kubernetes"))}
         async with self.db.sessions.begin() as session:
-            member = await session.get(Member, member_id)
-            if verb in ("add", "remove", "endorse") and not member.profiling_consent:
+            # Read with the row held, in the transaction that stores the skill: an opt-out at the same moment
+            # either comes first or waits, and then deletes the skill.
+            if verb in ("add", "remove", "endorse") and not await consenting(session, member_id):
                 return [self._reply(event, f"You're opted out of profiling; `{command(event.platform, 'optin')}` "
                                            "first to declare skills.")]
             if verb == "add":
@@ -799,7 +801,7 @@ class Core:
                                                " is for your own skills.")]
                 if target.is_bot:
                     return [self._reply(event, "That's a bot; endorse a member for what they know.")]
-                if not target.profiling_consent:
+                if not await consenting(session, target.id):
                     return [self._reply(event, "That member isn't profiled; nothing was recorded.")]
                 endorsed, already, over = await _store_skills(session, community_id, target.id, topics, "endorsed",
                                                               endorser=member_id, limit=ENDORSED_TOPICS)

@@ -381,6 +381,15 @@ async def skills_of(session: AsyncSession, community_id: int, member_id: int) ->
     ))
 
 
+async def consenting(session: AsyncSession, member_id: int) -> bool:
+    """Whether a member allows profiling, read in the transaction that stores something about them, their row held
+    (FOR SHARE) until it commits: an opt-out under way elsewhere, which takes its member's row first, either is read
+    here or waits, and then deletes what was stored. Read in a transaction of its own, an opt-out committed between
+    that read and the store's commit left the store (a save, a skill, an enrolment) to a member who had opted out."""
+    return bool(await session.scalar(select(Member.profiling_consent).where(Member.id == member_id)
+                                     .with_for_update(read=True)))
+
+
 async def withheld_members(session: AsyncSession, community_id: int, external_ids: set[str], *,
                            hold: bool = False) -> set[str]:
     """Of these external ids, the members who opted out or asked to be forgotten: nothing of theirs is stored

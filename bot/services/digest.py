@@ -42,7 +42,7 @@ from bot.services.digest_periods import (
     previous_tick,
     trigger_for,
 )
-from bot.services.resources import ResourceService
+from bot.services.resources import OptedOut, ResourceService
 from matching.text import clean
 
 if TYPE_CHECKING:
@@ -290,13 +290,11 @@ class DigestService:
         return [self._reply(event, template("digest_help"))]
 
     async def cmd_save(self, event: ev.CommandInvoked, community_id: int, member_id: int) -> list[Action]:
-        async with self.db.sessions() as session:
-            member = await session.get(Member, member_id)
-            consent = member.profiling_consent
-        if not consent:
+        try:  # consent is read where the save is stored: an opt-out at the same moment either comes first or waits
+            resource = await self.resources.save(community_id, member_id, event.args, now=event.time)
+        except OptedOut:
             return [self._reply(event, f"You're opted out, so I store nothing new about you; "
                                        f"`{command(event.platform, 'optin')}` first.")]
-        resource = await self.resources.save(community_id, member_id, event.args, now=event.time)
         if resource is None:
             return [self._reply(event, render("save_usage", example=command(
                 event.platform, "save", "https://example.com/article a note for others")))]

@@ -20,7 +20,7 @@ from bot.db.resources import (
     ResourceSave,
     ResourceShare,
 )
-from bot.repo import insert_ignore
+from bot.repo import consenting, insert_ignore
 from bot.services.ingest import IncomingMessage, StoreResult
 from bot.urls import (
     FoundLink,
@@ -35,6 +35,10 @@ from bot.urls import (
 from matching.text import clean, shown
 
 log = logging.getLogger(__name__)
+
+
+class OptedOut(Exception):
+    """The member opted out of profiling: nothing new is stored about them."""
 
 MAX_TITLE = 300
 ANY_LINK = re.compile(r"<https?://[^>]*>|\[[^\]\n]*\]\(<?https?://[^)\s>]+>?\)|https?://\S+", re.I)
@@ -244,7 +248,8 @@ class ResourceService:
             log.debug("community %d: %d link share(s) recorded", community_id, len(shares))
 
     async def save(self, community_id: int, member_id: int, text: str, *, now: datetime) -> Resource | None:
-        """`/save URL [note]`: the member's bookmark (the resource is created if nobody shared it)."""
+        """`/save URL [note]`: the member's bookmark (the resource is created if nobody shared it). Raises OptedOut
+        for a member who does not allow profiling, as read in the transaction that stores the save."""
         links = find_links(text)
         if not links:
             return None
@@ -256,6 +261,8 @@ class ResourceService:
         title, source = (clean(found.label)[:MAX_TITLE], TITLE_FROM_LABEL) if found.label else \
             (readable_url(link), TITLE_FROM_URL)
         async with self.db.sessions.begin() as session:
+            if not await consenting(session, member_id):
+                raise OptedOut
             ids = await record_shares(session, community_id, [Share(key, link, title, source, member_id, now)])
             resource = await session.get(Resource, ids[key])
             saved = await session.scalar(select(ResourceSave).where(ResourceSave.resource_id == resource.id,
