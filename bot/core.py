@@ -55,6 +55,7 @@ from bot.repo import (
     apply_pending_reactions,
     channel_ingested,
     claim_event,
+    close_for_opt_out,
     consenting,
     delete_member_data,
     delete_questions_of,
@@ -840,10 +841,31 @@ class Core:
 
     async def _cmd_optout(self, event: ev.CommandInvoked, community_id: int, member_id: int) -> list[Action]:
         withdrawn: list[tuple[str, str]] = []
+        dropped: list[int] = []
+        closed: list[tuple[str, str]] = []
         removed = await self._remove_member_data(community_id, member_id, forget=False, now=event.time,
-                                                 withdrawn=withdrawn)
-        return [self._reply(event, render("optout", messages=removed, optin=command(event.platform, "optin"))),
-                *_requests_withdrawn(event.community, withdrawn)]
+                                                 withdrawn=withdrawn, dropped=dropped, closed=closed)
+        owed = await self._offer_next_experts(community_id, dropped, event.time, "/optout")
+        text = render("optout", messages=removed, optin=command(event.platform, "optin"))
+        if dropped:
+            text += (f" The {len(dropped)} intro request(s) waiting for your answer are closed: their askers are "
+                     "offered someone else.")
+        doc = Document(text=render("intro_settled_expert_opted_out"))
+        return [self._reply(event, text), *_requests_withdrawn(event.community, withdrawn),
+                *(UpdateMessage(community=event.community, channel=channel, message_ref=ref, doc=doc)
+                  for channel, ref in closed), *owed]
+
+    async def _offer_next_experts(self, community_id: int, dropped: list[int], now: datetime,
+                                  what: str) -> list[Action]:
+        """The next expert for the askers whose request to a member who opted out or was forgotten was open."""
+        owed: list[Action] = []
+        for hook in self.on_requests_dropped:  # after the removal: a failure here must not hide that it was done
+            try:
+                owed += await hook(community_id, dropped, now)
+            except Exception:
+                log.exception("after %s: offering the next expert to askers of %d open request(s) failed", what,
+                              len(dropped))
+        return owed
 
     async def _cmd_optin(self, event: ev.CommandInvoked, community_id: int, member_id: int) -> list[Action]:
         async with self.db.sessions.begin() as session:
@@ -858,13 +880,7 @@ class Core:
         withdrawn: list[tuple[str, str]] = []
         removed = await self._remove_member_data(community_id, member_id, forget=True, now=event.time,
                                                  dropped=dropped, withdrawn=withdrawn)
-        owed: list[Action] = []
-        for hook in self.on_requests_dropped:  # after the removal: a failure here must not hide that it was done
-            try:
-                owed += await hook(community_id, dropped, event.time)
-            except Exception:
-                log.exception("after /forget-me: offering the next expert to askers of %d open request(s) failed",
-                              len(dropped))
+        owed = await self._offer_next_experts(community_id, dropped, event.time, "/forget-me")
         text = render("forget_me", messages=removed, optin=command(event.platform, "optin"))
         if elsewhere := await self._known_elsewhere(event.platform, community_id, event.user):
             # The same account in other servers (workspaces of an Enterprise Grid) this bot serves: what it said there
@@ -885,9 +901,11 @@ class Core:
 
     async def _remove_member_data(self, community_id: int, member_id: int, *, forget: bool, now: datetime,
                                   dropped: list[int] | None = None,
-                                  withdrawn: list[tuple[str, str]] | None = None) -> int:
-        """Remove what is stored about a member; forgetting them, `dropped` gets the questions whose request to
-        them was still open. `withdrawn` gets where the messages of the requests they sent and nobody answered are
+                                  withdrawn: list[tuple[str, str]] | None = None,
+                                  closed: list[tuple[str, str]] | None = None) -> int:
+        """Remove what is stored about a member; `dropped` gets the questions whose request to them was still open
+        (opting out, `closed` where those requests are: they are withdrawn; forgetting them, deleted). `withdrawn`
+        gets where the messages of the requests they sent and nobody answered are
         (channel, message id): they quote the member's question."""
         async with self.db.sessions.begin() as session:
             # Their row is taken first: a store of their messages under way (another replica's) holds it, and is
@@ -907,6 +925,12 @@ class Core:
             if withdrawn is not None:
                 withdrawn.extend(where)
             member.profiling_consent = False
+            if not forget:
+                open_to_them, where_closed = await close_for_opt_out(session, community_id, member_id, now)
+                if dropped is not None:
+                    dropped.extend(open_to_them)
+                if closed is not None:
+                    closed.extend(where_closed)
             if forget:
                 open_to_them = await forget_member_everywhere(session, community_id, member_id, now=now)
                 if dropped is not None:

@@ -499,6 +499,26 @@ async def delete_questions_of(session: AsyncSession, community_id: int, member_i
     return [(channel, ref) for channel, ref in withdrawn if channel and ref]
 
 
+async def close_for_opt_out(session: AsyncSession, community_id: int, member_id: int,
+                            now: datetime) -> tuple[list[int], list[tuple[str, str]]]:
+    """What an opt-out closes beyond profiling data: their mentoring enrolment (their topics and time zone, what they
+    said about themselves, as skills are) and the intro requests waiting for their answer (each asker is owed the next
+    expert: the request told the expert what the bot learnt of them, and the asker waited a day for it to expire).
+    Returns those requests' questions, and where the requests are (channel, message id; those known), so that they
+    lose their buttons. Past pairs stay: whom they were paired with is the other member's history too."""
+    await session.execute(delete(MentoringEnrolment).where(MentoringEnrolment.community_id == community_id,
+                                                           MentoringEnrolment.member_id == member_id))
+    closed = (await session.execute(
+        update(Intro).where(Intro.community_id == community_id, Intro.expert_id == member_id,
+                            Intro.state == IntroState.REQUESTED.value)
+        .values(state=IntroState.WITHDRAWN.value, decided_at=now)
+        .returning(Intro.question_id, Intro.request_channel, Intro.request_ref))).all()
+    metrics.INTROS.labels(IntroState.WITHDRAWN.value).inc(len(closed))
+    await session.flush()
+    return ([q for q, _, _ in closed if q is not None],
+            [(channel, ref) for _, channel, ref in closed if channel and ref])
+
+
 async def forget_member_everywhere(session: AsyncSession, community_id: int, member_id: int, *,
                                    now: datetime | None = None) -> list[int]:
     """Beyond profiling data: mentoring enrolment, pairings and notices (and the rounds that left them unmatched),

@@ -82,3 +82,16 @@ async def test_a_skill_declared_or_endorsed_while_the_member_opts_out_is_not_kep
     await second.core.handle(command(user, "skills", args))
     await running[0]
     assert await _count(first, Skill, Skill.member_id == await _petra(first)) == 0
+
+
+async def test_an_enrolment_while_the_member_opts_out_is_not_kept(replicas, monkeypatch):
+    """Petra joins the mentoring rounds on one replica while she opts out on the other (which deletes an enrolment)."""
+    from bot.db.mentoring import MentoringEnrolment
+    from bot.services.mentoring import MentoringService
+
+    first, second = replicas
+    running: list[asyncio.Task] = []
+    monkeypatch.setattr(MentoringService, "_enrolment", opt_out_meanwhile(first, MentoringService._enrolment, running))
+    await second.core.handle(command("UPG", "mentoring", "join mentor teach: brin indexes tz: Europe/Berlin"))
+    await running[0]
+    assert await _count(first, MentoringEnrolment, MentoringEnrolment.member_id == await _petra(first)) == 0

@@ -311,6 +311,33 @@ async def test_an_expert_who_is_forgotten_with_a_request_open_leaves_the_asker_a
     assert "out of date" not in again.doc.text and "not taking intro requests" in again.doc.text, again.doc.text
 
 
+async def test_an_expert_who_opts_out_with_a_request_open_closes_it_and_the_asker_is_offered_the_next(app, tmp_path):
+    """/optout left requests to the expert open: the asker waited for the timeout (a day) to be offered anyone else,
+    and the request (the question, what the bot learnt of the expert) stayed in the expert's DMs with its buttons.
+    The request is withdrawn now, loses its buttons, and the asker is offered the next expert, as for /forget-me."""
+    from bot.actions import UpdateMessage
+
+    console, _ = await _setup(app, tmp_path)
+    cards = await _ask(console, "UASK1", "who knows why postgres ignores my index?")
+    _, request = await _request(console, "UASK1", cards[0][1])
+    intro_id = _button(request, "intro.accept")
+    async with app.db.sessions.begin() as s:  # where Slack said the request was posted (the console keeps none)
+        intro = await s.get(Intro, int(intro_id))
+        intro.request_channel, intro.request_ref = "DUPG", "1700009999.000100"
+    opted_out, *rest = await _act(console, "UPG", "/optout")
+    assert isinstance(opted_out, Reply) and opted_out.user == "UPG"
+    assert "1 intro request(s) waiting for your answer are closed" in opted_out.doc.text
+    [closed] = [a for a in rest if isinstance(a, UpdateMessage)]
+    assert (closed.channel, closed.message_ref) == ("DUPG", "1700009999.000100")
+    assert "opted out" in closed.doc.text and not closed.doc.sections  # no buttons, no question
+    [offer] = [a for a in rest if isinstance(a, DirectMessage)]
+    assert offer.user == "UASK1" and "could not happen" in offer.doc.text
+    assert "UPG" not in {c.user for s in offer.doc.sections for c in s.experts}
+    assert await _intro_state(app, intro_id) == IntroState.WITHDRAWN
+    [late] = await _act(console, "UPG", f"/click intro.accept {intro_id}")
+    assert not [a for a in console.sent if isinstance(a, OpenGroup)], late.doc.text
+
+
 async def test_asking_again_for_an_expert_tells_where_the_request_stands(app, tmp_path):
     """A second click on a declined expert promised "I will message you when there is an answer" (none was coming),
     and a decline after another expert accepted offered the asker a third (user walk-through)."""

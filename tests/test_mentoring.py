@@ -99,18 +99,36 @@ async def test_enrolment_commands(app):
 
 async def test_an_enrolled_member_who_opts_out_is_told_they_are_in_no_round(app):
     """Opted out, a member was left out of rounds in silence: status still showed the next round, /mentoring skip said
-    "you'll sit out the next round", and a refused update said "Not enrolled" of an enrolment kept (walk-through)."""
+    "you'll sit out the next round", and a refused update said "Not enrolled" of an enrolment kept (walk-through).
+    An enrolment kept from before opting out deleted it (below) is told so."""
     adapter = console(app)
     assert "You're in" in await say(adapter, "fatima", "/mentoring join mentor teach: mlops tz: Europe/Berlin")
     out = await say(adapter, "fatima", "/mentoring join mentor capacity: 0")
     assert out.startswith("Not changed: "), out
-    await say(adapter, "fatima", "/optout")
+    async with app.db.sessions.begin() as s:  # opted out before /optout deleted the enrolment
+        fatima = await s.scalar(select(Member).where(Member.external_id == "fatima"))
+        fatima.profiling_consent = False
     assert "opted out of profiling: no pairs until you `/optin`" in await say(adapter, "fatima", "/mentoring status")
     for verb in ("skip", "resume"):
         out = await say(adapter, "fatima", f"/mentoring {verb}")
         assert out.startswith("You're opted out of profiling, so you're in no mentoring round"), out
     await say(adapter, "fatima", "/optin")
     assert "opted out" not in await say(adapter, "fatima", "/mentoring status")
+
+
+async def test_opting_out_deletes_the_mentoring_enrolment(app):
+    """/optout kept the enrolment (the topics a member can teach and wants to learn, their time zone): it removes
+    their skills, and the enrolment says the same of them; it only kept them out of rounds, and /optin put them back
+    in without asking. Opting out removes it, as its answer says; past pairs stay (the other member's history)."""
+    adapter = console(app)
+    assert "You're in" in await say(adapter, "fatima", "/mentoring join mentor teach: mlops tz: Europe/Berlin")
+    out = await say(adapter, "fatima", "/optout")
+    assert "your mentoring enrolment" in out
+    async with app.db.sessions() as s:
+        assert await s.scalar(select(func.count()).select_from(MentoringEnrolment)) == 0
+    assert "not enrolled" in await say(adapter, "fatima", "/me")
+    await say(adapter, "fatima", "/optin")
+    assert "You're not in the mentoring rounds" in await say(adapter, "fatima", "/mentoring status")
     # Forgotten, there is no enrolment to keep: never told there is (review).
     await say(adapter, "fatima", "/forget-me")
     assert "not in the mentoring rounds" in await say(adapter, "fatima", "/mentoring skip")
@@ -459,8 +477,8 @@ async def test_stats_count_apart_the_enrolled_who_opted_out_or_left(app):
 
     adapter = console(app)
     await enrol_group(adapter)
-    await adapter.say("kenji", "/optout")
-    async with app.db.sessions.begin() as s:
+    async with app.db.sessions.begin() as s:  # Kenji opted out before /optout deleted the enrolment
+        await s.execute(update(Member).where(Member.external_id == "kenji").values(profiling_consent=False))
         await s.execute(update(Member).where(Member.external_id == "lena").values(deactivated=True))
     stats = await MentoringService(db=app.db, core=app.core, expertise=app.expertise).stats(await _community_id(app))
     assert stats.enrolled == {"mentor": 1, "mentee": 2} and stats.away == 2

@@ -29,7 +29,7 @@ class IntroState(StrEnum):
     DECLINED = "declined"
     NOT_MY_AREA = "not_my_area"
     EXPIRED = "expired"
-    # The asker opted out or asked to be forgotten before the expert answered.
+    # The asker opted out or asked to be forgotten before the expert answered, or the expert opted out.
     WITHDRAWN = "withdrawn"
 
 

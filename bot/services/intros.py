@@ -320,8 +320,8 @@ class IntroService:
         return expired
 
     async def expert_gone(self, community_id: int, question_ids: list[int], now: datetime) -> list[Action]:
-        """An expert was forgotten with requests to them still open: each asker is offered the next expert, with
-        the message a decline gets (nobody learns what happened)."""
+        """An expert opted out or was forgotten with requests to them still open: each asker is offered the next
+        expert, with the message a decline gets (nobody learns what happened)."""
         offers: list[Action] = []
         for question_id in question_ids:
             async with self.db.sessions() as session:

@@ -27,7 +27,7 @@ from bot.db.mentoring import MentoringEnrolment, MentoringNotice, Pairing, Pairi
 from bot.db.models import Community, Member
 from bot.events import utcnow
 from bot.messages import render, template
-from bot.repo import ensure_community, ensure_member, insert_ignore
+from bot.repo import consenting, ensure_community, ensure_member, insert_ignore
 from bot.safety import echoed, neutralise, row_id
 from bot.services import mentoring_notices as notices
 from bot.services.mentoring_args import USAGE, EnrolmentError, JoinRequest, parse_join
@@ -292,9 +292,10 @@ class MentoringService:
         EnrolmentError (one line, for the member) when something needed is missing."""
         now = now or self.clock()
         async with self.db.sessions.begin() as session:
-            member = await session.get(Member, member_id)
-            if not member.profiling_consent:
+            # Read with the row held, where the enrolment is stored: an opt-out at the same moment comes first or waits.
+            if not await consenting(session, member_id):
                 raise EnrolmentError("you're opted out of profiling; `/optin` first to join mentoring")
+            member = await session.get(Member, member_id)
             current = await self._enrolment(session, community_id, member_id)
             role = request.role or (current.role if current else None)
             if role is None:
