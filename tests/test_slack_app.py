@@ -533,6 +533,22 @@ async def test_app_home_shows_the_profile_and_toggles_change_stored_state(slack)
     assert len(slack.fake.of("views.publish")) == 5
 
 
+async def test_app_home_follows_optout_optin_and_forget_me_typed_as_commands(slack):
+    """After `/connective forget-me` (or optout) the member's App Home still showed their profile (the channels they
+    answer in, their skills) and "Opt out" until they opened it again: it is published again, as its buttons do."""
+    assert await slack.event(fresh("event_app_home_opened.json")) == 200
+    [published] = await slack.fake.wait_for("views.publish")
+    assert "#general" in text_of(published) and ("home.optout", "off") in buttons(published)
+    for text, shown in (("optout", ("home.optin", "on")), ("optin", ("home.optout", "off")),
+                        ("forget-me", ("home.optin", "on"))):
+        before = len(slack.fake.of("views.publish"))
+        await slack.command("UPG", "/connective", text)
+        await slack.adapter.idle()
+        [home] = slack.fake.of("views.publish")[before:]
+        assert home["user_id"] == "UPG" and home["view"]["type"] == "home"
+        assert shown in buttons(home) and "#general" not in text_of(home), (text, text_of(home))
+
+
 async def test_socket_mode_run_answers_an_envelope_and_acks_it(app, tmp_path):
     """`run(app)` with SLACK_APP_TOKEN: Socket Mode against the fake (apps.connections.open + a websocket)."""
     import asyncio

@@ -53,6 +53,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ADMIN_COMMANDS = frozenset({"settings", "digest"})  # core commands that trust CommandInvoked.is_admin
+CONSENT_COMMANDS = ERASURES | {"optin"}  # what App Home shows changes with them: it is published again
 ERASING_BUTTONS = frozenset({"home.optout"})  # kept before their ack, as the commands they stand for (ERASURES)
 
 
@@ -270,6 +271,10 @@ class SlackAdapter:
         if command.name in ADMIN_COMMANDS:
             command = dataclasses.replace(command, is_admin=await self.directory.is_admin(command.user))
         await self._handle(command, respond=respond, kept=kept, by_dm=respond is None)
+        if command.name in CONSENT_COMMANDS:
+            # The member's App Home showed their profile and "Opt out" until they opened it again: it follows the
+            # command, as it follows its own buttons.
+            await self.publish_home(command.community, command.user)
 
     async def on_click(self, body: dict[str, Any], respond: Respond | None) -> None:
         await self._clicked(body, respond)
