@@ -6,9 +6,11 @@ crash) was lost for good: a message never stored, a deletion never applied. The 
 first (one small insert), Core.handle removes it where it records the event as handled, and a sweep (at start and every
 minute, on every replica) hands the ones left behind to their platform's adapter, which handles them as it does a live
 one. Each is replayed by one replica at a time (a compare-and-set on the row), at most MAX_ATTEMPTS times, then set
-aside. A member's /optout or /forget-me is kept the same way, on Slack and on Discord (bot.command_names.ERASURES),
-and answered by DM when replayed. Handling stays once per event id (the processed-event table), and consent is read
-when an event is handled: a replayed message of a member who opted out or was forgotten meanwhile stores nothing."""
+aside. Events of a platform no process replays (its deployment switched off) wait UNREPLAYED_KEPT for one, then go
+with one log line. A member's /optout or /forget-me is kept the same way, on Slack and on Discord
+(bot.command_names.ERASURES), and answered by DM when replayed. Handling stays once per event id (the processed-event
+table), and consent is read when an event is handled: a replayed message of a member who opted out or was forgotten
+meanwhile stores nothing."""
 from __future__ import annotations
 
 import json
@@ -36,6 +38,12 @@ MAX_ATTEMPTS = 5  # replays of one event before it is set aside
 SWEEP_SECONDS = 60
 BATCH = 100  # events replayed by one sweep at most
 SET_ASIDE_KEPT = timedelta(days=7)  # then a set-aside event (members' words) goes too
+# An event of a platform no process here replays (its deployment switched off) waits for it this long, then goes too:
+# a running one replays it within a minute or two, so one this old has had nobody to replay it all that time.
+UNREPLAYED_KEPT = SET_ASIDE_KEPT
+# An event still waiting this long after its ack was not taken by a running sweep (or failed there again and again):
+# left behind, it goes with the data of a member it names when they opt out or are forgotten, as a set-aside one does.
+LEFT_BEHIND = GRACE + LEASE
 # The Events API's old verification token rides in every body; a slash command's response_url is a credential for 30
 # minutes (a kept command is answered by DM).
 SECRETS = ("token", "response_url")
@@ -88,12 +96,22 @@ class Inbox:
     async def sweep(self, now: datetime | None = None) -> int:
         """Replay the events acknowledged more than GRACE ago and still here; returns how many were handled."""
         now = now or utcnow()
-        if not self.replayers:
-            return 0
         async with self.db.sessions.begin() as session:
             gone = await session.execute(delete(InboxEvent).where(InboxEvent.set_aside_at < now - SET_ASIDE_KEPT))
             if gone.rowcount:
                 log.info("inbox: %d event(s) set aside %d days ago removed", gone.rowcount, SET_ASIDE_KEPT.days)
+            # Members' words of a platform nobody replays here stayed for ever (a Discord deployment switched off).
+            unreplayed = (InboxEvent.set_aside_at.is_(None), InboxEvent.received_at < now - UNREPLAYED_KEPT,
+                          *([InboxEvent.platform.not_in(list(self.replayers))] if self.replayers else []))
+            for platform, in (await session.execute(select(InboxEvent.platform).where(*unreplayed).distinct())).all():
+                gone = await session.execute(delete(InboxEvent).where(*unreplayed, InboxEvent.platform == platform))
+                if gone.rowcount:
+                    metrics.INBOX.labels(platform, "dropped").inc(gone.rowcount)
+                    log.warning("inbox: %d %s event(s) waited %d days with no %s adapter running to handle them: "
+                                "removed", gone.rowcount, platform, UNREPLAYED_KEPT.days, platform)
+        if not self.replayers:
+            return 0
+        async with self.db.sessions.begin() as session:
             due = (await session.execute(select(InboxEvent.id, InboxEvent.attempts).where(
                 InboxEvent.platform.in_(list(self.replayers)), InboxEvent.set_aside_at.is_(None),
                 InboxEvent.received_at < now - GRACE, _free(now)).order_by(InboxEvent.id).limit(BATCH))).all()
@@ -155,12 +173,17 @@ async def _remove(session: AsyncSession, kept: Kept) -> None:
         InboxEvent.event_id == kept.event_id))
 
 
-async def drop_set_aside(session: AsyncSession, platform: str, community: str, member_external_id: str) -> int:
-    """The events set aside that name a member (their message, their reaction, one to their message): removed with
-    the member's data when they opt out or are forgotten, not kept the 7 days. Those still waiting are replayed, and
-    store nothing of theirs (consent is read when an event is handled)."""
+async def drop_set_aside(session: AsyncSession, platform: str, community: str, member_external_id: str,
+                         now: datetime | None = None) -> int:
+    """The events set aside, or left behind (waiting over LEFT_BEHIND: no running sweep took them, as when their
+    platform's deployment is switched off), that name a member (their message, their reaction, one to their message):
+    removed with the member's data when they opt out or are forgotten, not kept the 7 days. Those a sweep will replay
+    soon are left: they store nothing of theirs (consent is read when an event is handled)."""
+    now = now or utcnow()
+    left_behind = InboxEvent.set_aside_at.is_not(None) | (
+        (InboxEvent.received_at < now - LEFT_BEHIND) & _free(now))
     result = await session.execute(delete(InboxEvent).where(
-        InboxEvent.platform == platform, InboxEvent.community == community, InboxEvent.set_aside_at.is_not(None),
+        InboxEvent.platform == platform, InboxEvent.community == community, left_behind,
         InboxEvent.body.contains(json.dumps(member_external_id), autoescape=True)))
     return int(result.rowcount or 0)
 

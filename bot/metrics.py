@@ -24,7 +24,8 @@ EMBED_BATCH = Histogram("connective_embedding_batch_size", "Messages embedded pe
 HANDLE_ERRORS = Counter("connective_event_errors", "Events whose handling failed (logged)", ["platform"],
                         registry=REGISTRY)
 INBOX = Counter("connective_inbox_replays", "Acknowledged events left unhandled, replayed from the inbox, by outcome "
-                "(handled, left: failed or still under way, set_aside: failed every replay)", ["platform", "outcome"],
+                "(handled, left: failed or still under way, set_aside: failed every replay, dropped: no adapter of its "
+                "platform ran to replay it for 7 days)", ["platform", "outcome"],
                 registry=REGISTRY)
 
 

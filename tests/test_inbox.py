@@ -215,3 +215,41 @@ async def test_two_replicas_sweeping_one_database_handle_a_leftover_once(slack, 
         await other.close()
     assert sum(counts) == 5 and await _rows(slack.app) == []
     assert len(slack.fake.of("chat.postMessage")) == 5  # each question answered once
+
+
+def _discord_row(event_id: str, user: str, age: timedelta) -> InboxEvent:
+    body = {"t": "MESSAGE_CREATE", "d": {"id": event_id, "guild_id": "G1", "channel_id": "C1",
+                                         "author": {"id": user}, "content": "my words about postgres"}}
+    return InboxEvent(platform="discord", community="G1", event_id=event_id, body=inbox.storable_body(body),
+                      received_at=utcnow() - age, attempts=0)
+
+
+async def test_events_of_a_platform_nobody_replays_go_after_a_week(slack, caplog):  # noqa: F811
+    """A Discord deployment switched off (this process runs Slack only) left its members' words in the inbox for ever:
+    only platforms with a replayer here were swept. They wait a week for it (a running one replays them within a
+    minute or two), then go, in one log line."""
+    async with slack.app.db.sessions.begin() as s:
+        s.add(_discord_row("m-old", "D1", inbox.UNREPLAYED_KEPT + timedelta(minutes=1)))
+        s.add(_discord_row("m-recent", "D1", timedelta(days=1)))
+    caplog.set_level(logging.INFO, logger="bot.inbox")
+    assert "discord" not in slack.app.core.inbox.replayers
+    await slack.app.core.inbox.sweep()
+    assert [r.event_id for r in await _rows(slack.app)] == ["m-recent"]
+    assert [r.getMessage() for r in caplog.records if "removed" in r.getMessage()] == [
+        "inbox: 1 discord event(s) waited 7 days with no discord adapter running to handle them: removed"]
+
+
+async def test_events_left_behind_go_when_the_member_they_name_is_forgotten(slack):  # noqa: F811
+    """A member forgotten (their /forget-me, or `connective forget` by a community manager) while their Discord
+    messages wait in the inbox with no Discord adapter to replay them: their words stayed there, as only events set
+    aside went with the member's data. Left behind (waiting over LEFT_BEHIND), they go at once; one a running sweep
+    will replay soon is left (it stores nothing of theirs)."""
+    from bot import events as ev
+
+    async with slack.app.db.sessions.begin() as s:
+        s.add(_discord_row("m-left", "D1", inbox.LEFT_BEHIND + timedelta(minutes=1)))
+        s.add(_discord_row("m-other", "D2", inbox.LEFT_BEHIND + timedelta(minutes=1)))
+        s.add(_discord_row("m-new", "D1", timedelta(seconds=30)))
+    await slack.app.core.handle(ev.CommandInvoked(community="G1", platform="discord", user="D1", channel="C1",
+                                                  name="forget-me", args="", event_id="forget-D1"))
+    assert [r.event_id for r in await _rows(slack.app)] == ["m-other", "m-new"]
