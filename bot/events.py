@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 
-from bot.safety import storable, usable_id
+from bot.safety import loggable, storable, usable_id
 
 
 def utcnow() -> datetime:
@@ -134,11 +134,11 @@ def malformed(event: Event) -> str | None:
             if value is None and f.name in ("thread", "reply_to"):  # the optional ones
                 continue
             if not isinstance(value, str) or value and not usable_id(value):
-                return f"{f.name} {str(value)[:40]!r} is not an id"
+                return f"{f.name} {loggable(value)} is not an id"  # the value may be anything: a member's words
         elif f.name in TEXT_FIELDS and value is not None and not isinstance(value, str):
             return f"{f.name} is {type(value).__name__}, not text"
     if not isinstance(event.time, datetime):
         return "no time"
     if event.event_id and (len(event.event_id) > 200 or storable(event.event_id) != event.event_id):
-        return f"event id {event.event_id[:40]!r} is no id"
+        return f"event id {loggable(event.event_id)} is no id"
     return None

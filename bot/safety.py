@@ -59,3 +59,16 @@ def usable_id(value: object) -> bool:
         return False
     text = str(value)
     return 0 < len(text) <= ID_CHARS and text.isprintable() and storable(text) == text
+
+
+_TOKEN = re.compile(r"[\w.:+-]*")  # an id, a time, a type: what a log line may quote (never a member's words)
+
+
+def loggable(value: object) -> str:
+    """A malformed field's value as a log line may show it: an id, a time or a type (its first 40 characters), or
+    else only its type ("(str)"): a sentence or an object in that place may be a member's words."""
+    if value is None or isinstance(value, bool | int | float):
+        return repr(value)
+    if isinstance(value, str) and _TOKEN.fullmatch(value):
+        return repr(value[:40] + ("…" if len(value) > 40 else ""))
+    return f"({type(value).__name__})"

@@ -296,3 +296,24 @@ def test_a_bracket_in_a_shared_link_ends_no_discord_link_early():
     rendered = "\n".join(e.description or "" for e in render_document(to_document(content, now=NOW)).embeds)
     assert "](https://evil.example" not in rendered and "[Login]" not in rendered, rendered
     assert "(https://good.example/#/%29%5BLogin%5D%28https://evil.example/x" in rendered, rendered
+
+
+async def test_a_malformed_event_is_logged_by_its_kind_not_by_what_its_fields_hold(app, caplog):
+    """A field of another shape was quoted in the log line (40 characters of a 'user' or 'thread' that is no id): a
+    payload that put a member's words there had them logged. Ids, times and types are shown; anything else only by
+    its type (privacy audit)."""
+    from bot import events as ev
+
+    words = "my vpn password is hunter2, please keep it between us " * 2
+    for field, value in (("user", words), ("thread", words), ("channel", ["a", "list"])):
+        event = ev.MessagePosted(**{"community": "T1", "platform": "console", "user": "U1", "channel": "C1",
+                                    "message_id": "1", "event_id": f"e-{field}", "text": "hello", field: value})
+        assert await app.core.handle(event) == []
+    lines = [r.getMessage() for r in caplog.records if "malformed" in r.getMessage()]
+    assert lines == ["malformed console MessagePosted event skipped: user (str) is not an id",
+                     "malformed console MessagePosted event skipped: thread (str) is not an id",
+                     "malformed console MessagePosted event skipped: channel (list) is not an id"]
+    long_id = "U" * 100  # an id, only too long: still shown, cut
+    why = ev.malformed(ev.MessagePosted(community="T1", platform="console", user=long_id, channel="C1",
+                                        message_id="1", event_id="e", text="x"))
+    assert why == f"user {'U' * 40 + '…'!r} is not an id"

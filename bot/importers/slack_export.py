@@ -13,13 +13,12 @@ from typing import Any
 from bot.errors import UserError
 from bot.importers.report import ImportReport
 from bot.importers.source import DamagedFile, ExportSource, listed
-from bot.safety import usable_id
+from bot.safety import loggable, usable_id
 from bot.services.ingest import IncomingMessage
 from bot.urls import SLACK_ARCHIVES
 
 log = logging.getLogger(__name__)
 _QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")  # what a malformed entry held, in its reason
-_TOKEN = re.compile(r"[\w.:+-]*")  # an id, a time, a type: what a reason may quote (never a member's words)
 
 # Subtypes that say something about the channel, not about anyone's knowledge.
 SYSTEM_SUBTYPES = frozenset({
@@ -43,16 +42,6 @@ USER_LISTS = ("users.json", "org_users.json")
 
 # Link-preview fields the import reads; any other attachment field is left out of the parsed message.
 ATTACHMENT_FIELDS = ("fallback", "text", "title", "original_url", "from_url", "title_link")
-
-
-def _shown(value: object) -> str:
-    """A malformed field's value as a warning may show it: an id, a time or a type (up to 40 characters), or
-    else only its type ("(str)"): a sentence or an object in that place may be a member's words."""
-    if value is None or isinstance(value, (bool, int, float)):
-        return repr(value)
-    if isinstance(value, str) and _TOKEN.fullmatch(value):
-        return repr(value[:40] + ("…" if len(value) > 40 else ""))
-    return f"({type(value).__name__})"
 
 
 class BadMessage(ValueError):
@@ -98,10 +87,10 @@ def parse_message(m: dict[str, Any]) -> dict[str, Any]:
     """
     ts = slack_ts(m.get("ts"))
     if ts is None:
-        raise BadMessage(f"ts {_shown(m.get('ts'))} is not a time")
+        raise BadMessage(f"ts {loggable(m.get('ts'))} is not a time")
     for key in ("user", "bot_id"):
         if m.get(key) is not None and not usable_id(m[key]):
-            raise BadMessage(f"{key} {_shown(m[key])} is not an id")
+            raise BadMessage(f"{key} {loggable(m[key])} is not an id")
     user = m.get("user")
     out: dict[str, Any] = {
         "ts": ts, "written_ts": ts, "text": _text_field(m, "text") or "",
@@ -398,7 +387,7 @@ class SlackExport:
                     malformed.append(f"an entry is {type(raw).__name__}, not a message object")
                     continue
                 if raw.get("type", "message") != "message":
-                    malformed.append(f"type {_shown(raw.get('type'))} is not a message")
+                    malformed.append(f"type {loggable(raw.get('type'))} is not a message")
                     continue
                 try:
                     m = parse_message(raw)
