@@ -1,3 +1,6 @@
+from bot.safety import loggable
+
+
 class UserError(Exception):
     """A mistake a user can fix (bad setting, missing file); shown as one line, no traceback."""
 
@@ -18,3 +21,11 @@ def briefly(exc: BaseException, limit: int = 200) -> str:
     database error goes on with the statement and its parameters, which belong in no log)."""
     first = (str(exc).splitlines() or [""])[0][:limit]
     return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+
+
+def error_kind(exc: BaseException) -> str:
+    """A payload's error for a log line: its type, and for a missing field the field's name ("KeyError 'author'"). What
+    else it says may quote the payload (ValueError: "Invalid isoformat string: '…'"): a member's words, possibly."""
+    if isinstance(exc, KeyError) and exc.args:
+        return f"KeyError {loggable(exc.args[0])}"
+    return type(exc).__name__

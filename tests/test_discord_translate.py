@@ -273,3 +273,16 @@ def test_custom_ids_round_trip_and_limits():
     assert make_custom_id("intro.request", "a|b") is None
     assert make_custom_id("x", "y" * 200) is None
     assert parse_custom_id("something else") is None
+
+
+def test_a_malformed_payload_is_logged_by_its_kind_not_by_what_it_holds(caplog):
+    """The log line carried the error's message, which quotes the field it could not read ("Invalid isoformat
+    string: '…'"): whatever the payload held there, a member's words possibly. The type is logged, and for a missing
+    field its name (privacy audit)."""
+    words = "my vpn password is hunter2"
+    assert translate("MESSAGE_CREATE", {**load("message_create"), "timestamp": words}, CTX) == []
+    assert translate("MESSAGE_CREATE", {k: v for k, v in load("message_create").items() if k != "channel_id"},
+                     CTX) == []
+    lines = [r.getMessage() for r in caplog.records if "malformed" in r.getMessage()]
+    assert lines == ["malformed MESSAGE_CREATE payload skipped (ValueError)",
+                     "malformed MESSAGE_CREATE payload skipped (KeyError 'channel_id')"], lines

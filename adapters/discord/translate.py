@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from adapters.discord.custom_ids import parse_custom_id
 from bot import events as ev
+from bot.errors import error_kind
 
 if TYPE_CHECKING:  # discord.py's TypedDicts of the raw payloads
     from discord.types.gateway import (
@@ -460,5 +461,5 @@ def translate(event_type: str, data: Any, ctx: Context) -> list[ev.Event]:
     try:
         return translator(data, ctx)
     except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:  # a field of another shape
-        log.warning("malformed %s payload skipped (%s: %s)", event_type, type(exc).__name__, exc)
+        log.warning("malformed %s payload skipped (%s)", event_type, error_kind(exc))
         return []

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bot import events as ev
+from bot.errors import error_kind
 
 log = logging.getLogger(__name__)
 
@@ -198,7 +199,8 @@ def translate_event(body: Payload, ws: Workspace) -> ev.Event | None:
     try:
         return handler(body, event, ws)
     except MALFORMED as exc:
-        log.warning("malformed %s event %s skipped: %s", event.get("type"), str(body.get("event_id"))[:80], exc)
+        log.warning("malformed %s event %s skipped: %s", event.get("type"), str(body.get("event_id"))[:80],
+                    error_kind(exc))
         return None
 
 
@@ -256,7 +258,7 @@ def translate_command(body: Payload, ws: Workspace, now: datetime | None = None)
     try:
         return _command(body, ws, now)
     except MALFORMED as exc:
-        log.warning("malformed %s command skipped: %s", str(body.get("command"))[:40], exc)
+        log.warning("malformed %s command skipped: %s", str(body.get("command"))[:40], error_kind(exc))
         return None
 
 
