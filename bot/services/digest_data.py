@@ -16,6 +16,14 @@ from sqlalchemy.orm import aliased
 from bot.db.models import Channel, Community, Member, Message, MessageVector, Reaction
 from bot.db.resources import Resource, ResourceSave, ResourceShare
 from bot.services.digest_compose import BOOKMARK_REACTIONS, STRONG_REACTIONS, Candidate, WaitingQuestion
+from bot.services.digest_questions import (
+    ANSWER_WITHIN,
+    CONTINUES_WITHIN,
+    Nearby,
+    addressed_to_someone,
+    answered_or_answering_in_channel,
+    replies_in_channel,
+)
 from bot.services.expertise import OPENERLESS_THREADS, opens_with_first_message
 from bot.services.resources import ANY_LINK
 from matching.text import carries_expertise, clean, is_thanks
@@ -251,7 +259,7 @@ async def waiting_questions(session: AsyncSession, community_id: int, start: dat
                                 and_(earlier.created_at == Message.created_at, earlier.id < Message.id)))))
     rows = (await session.execute(
         select(Message.text, Member.name, Channel.name, Message.created_at, Message.permalink, Message.channel_id,
-               func.coalesce(Message.thread_external_id, Message.external_id), Message.author_id)
+               func.coalesce(Message.thread_external_id, Message.external_id), Message.author_id, Message.id)
         .join(Member, Member.id == Message.author_id).join(Channel, Channel.id == Message.channel_id)
         .where(Message.community_id == community_id, Message.created_at >= start - QUESTION_LOOKBACK,
                Message.created_at < end - QUESTION_MIN_AGE, Message.text.contains("?"),
@@ -259,7 +267,8 @@ async def waiting_questions(session: AsyncSession, community_id: int, start: dat
                Channel.is_private.is_(False), Channel.announcements.is_(False),  # "Who's coming Friday?" asks nobody
                Member.is_bot.is_(False), Member.profiling_consent.is_(True))
         .order_by(Message.created_at.desc()).limit(limit * 40))).all()
-    rows = [r for r in rows if looks_like_question(r[0])]
+    rows = [r for r in rows if looks_like_question(r[0]) and not addressed_to_someone(r[0])
+            and not replies_in_channel(r[0])]
     ext_ids = {r[6] for r in rows}
     answerers: dict[tuple[int, str], set[int]] = defaultdict(set)
     if ext_ids:
@@ -273,8 +282,10 @@ async def waiting_questions(session: AsyncSession, community_id: int, start: dat
             for target in {thread, reply_to} - {None, ext}:
                 answerers[(ch, target)].add(author)
     out = []
-    for text, asker, channel, created, permalink, channel_id, external_id, author_id in rows:
+    for text, asker, channel, created, permalink, channel_id, external_id, author_id, message_id in rows:
         if answerers.get((channel_id, external_id), set()) - {author_id}:
+            continue
+        if await _held_in_channel(session, community_id, channel_id, message_id, author_id, created):
             continue
         snippet = clean(text)
         snippet = snippet if len(snippet) <= 160 else snippet[:159].rsplit(" ", 1)[0] + "…"
@@ -282,6 +293,23 @@ async def waiting_questions(session: AsyncSession, community_id: int, start: dat
         if len(out) >= limit:
             break
     return out
+
+
+async def _held_in_channel(session: AsyncSession, community_id: int, channel_id: int, message_id: int,
+                           author_id: int, created: datetime) -> bool:
+    """Whether the question was answered in its channel rather than in a thread, or answered what another member had
+    just said there (digest_questions). One small query per question still listed, a handful a week."""
+    vector = await session.scalar(select(MessageVector.embedding).where(MessageVector.message_id == message_id))
+    if vector is None:
+        return False
+    nearby = [Nearby(when, vec) for when, vec in (await session.execute(
+        select(Message.created_at, MessageVector.embedding)
+        .join(MessageVector, MessageVector.message_id == Message.id)
+        .join(Member, Member.id == Message.author_id)
+        .where(Message.community_id == community_id, Message.channel_id == channel_id,
+               Message.author_id != author_id, Member.is_bot.is_(False),
+               Message.created_at >= created - CONTINUES_WITHIN, Message.created_at <= created + ANSWER_WITHIN)))]
+    return answered_or_answering_in_channel(created, np.asarray(vector), nearby)
 
 
 async def latest_activity(session: AsyncSession, community_id: int) -> datetime | None:

@@ -1,0 +1,71 @@
+"""Which unanswered thread roots are open questions to the community, for the digest's "Questions still waiting for
+an answer". A message with a "?" that nobody replied to in its thread is often no such question: on the real
+exports (tests/benchmarks/waiting_questions_labels.csv) about a third of them were said to one member, answered
+right after in the channel rather than in a thread, or were themselves a reply in the channel to what another
+member had just said. Posting those to the whole community as waiting looks careless. The signals here use only
+what every platform has: mentions, links, times and the stored message vectors."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import numpy as np
+
+from matching.text import clean, mentioned_users
+
+ANSWER_WITHIN = timedelta(hours=1)  # another member's message on the same subject this soon after answers it
+CONTINUES_WITHIN = timedelta(hours=1)  # ... this soon before it, the question answers or continues it
+# Cosine (all-MiniLM-L6-v2) of a question and a message that answers it or that it answers. On the labelled sample
+# the answers in the channel scored 0.59-0.81 and no open question came above 0.54 with any message around it.
+SAME_SUBJECT = 0.6
+SHORT_REPLY_WORDS = 20
+# A short message that opens like a reply ("Maybe `PLTCOLLECTS`?", "so all solutions … include source files?",
+# "or formal arguments?") or ends like one ("…, no?", "does `ssh -Y` help?") continues a conversation, unless it
+# turns to the community ("anyone", "who here"). English words: other languages keep their questions listed.
+_OPENS_LIKE_A_REPLY = re.compile(r"^\W*(?:so|or|and|but|like|maybe|perhaps|what about|how about|yeah|yes|yep|"
+                                 r"that'?s|then|could it be|wouldn'?t|isn'?t that)\b", re.I)
+_ENDS_LIKE_A_REPLY = re.compile(r"(?:(?:,\s*|\b)(?:right|no|correct)|\b(?:help|helps|work|works))\s*\?\W*$", re.I)
+_TO_THE_COMMUNITY = re.compile(r"\b(?:any ?one|any ?body|some ?one|some ?body|every ?one|folks|guys|y'?all|"
+                               r"who here|people)\b", re.I)
+# A link to another message: Slack permalinks (/archives/C…/p…) and Discord message links (/channels/g/c/m).
+_MESSAGE_LINK = re.compile(r"https?://[^\s|>]*(?:slack\.com/archives/[A-Z0-9]+/p\d+"
+                           r"|discord(?:app)?\.com/channels/\d+/\d+/\d+)", re.I)
+
+
+@dataclass(frozen=True)
+class Nearby:
+    """Another member's message in the question's channel, close to it in time."""
+    created: datetime
+    vector: np.ndarray | None  # None: stored without one (too short to carry a subject)
+
+
+def addressed_to_someone(text: str) -> bool:
+    """Said to one member (it mentions them) or about another message (it links to it): asked of that member or
+    in that conversation, not of the whole community."""
+    return bool(mentioned_users(text)) or bool(_MESSAGE_LINK.search(text or ""))
+
+
+def replies_in_channel(text: str) -> bool:
+    """A short message worded as a reply or a suggestion to what was just said, not as a question of its own."""
+    said = clean(text)
+    if len(said.split()) > SHORT_REPLY_WORDS or _TO_THE_COMMUNITY.search(said):
+        return False
+    return bool(_OPENS_LIKE_A_REPLY.search(said) or _ENDS_LIKE_A_REPLY.search(said))
+
+
+def answered_or_answering_in_channel(asked: datetime, vector: np.ndarray | None, nearby: list[Nearby]) -> bool:
+    """Whether the question is part of a conversation held in the channel: another member's message on the same
+    subject shortly before it (it replies to that, "Maybe `PLTCOLLECTS`?") or shortly after it (it was answered
+    there, not in a thread). By meaning, not by time alone: in a busy channel the next message is often another
+    conversation's."""
+    if vector is None:
+        return False
+    for other in nearby:
+        if other.vector is None:
+            continue
+        if not (asked - CONTINUES_WITHIN <= other.created <= asked + ANSWER_WITHIN):
+            continue
+        if float(np.dot(vector, other.vector)) >= SAME_SUBJECT:
+            return True
+    return False

@@ -1,0 +1,77 @@
+"""The digest's "Questions still waiting for an answer" lists open questions to the community only: not what was
+said to one member, answered in the channel rather than in a thread, or said in reply to another member there
+(bot/services/digest_questions.py; figures in tests/benchmarks/eval_waiting_questions.py)."""
+from __future__ import annotations
+
+import pytest
+
+from tests.fake_platform import Clock, FakePlatform
+from tests.test_digest import at, command, say, wire
+
+OPEN = "How do I keep a postgres replica from lagging behind the primary during bulk loads?"
+
+
+@pytest.fixture
+async def platform():
+    fake = await FakePlatform().start()
+    yield fake
+    await fake.stop()
+
+
+async def waiting(app) -> str:  # noqa: ANN001
+    preview = await command(app, "UASK", "digest", "preview", at(2024, 2, 29, 12))
+    return preview.split("Questions still waiting for an answer", 1)[-1] if "still waiting" in preview else ""
+
+
+async def test_a_question_said_to_one_member_is_not_waiting(app, platform):
+    await wire(app, Clock(at(2024, 2, 29, 12)), platform)
+    await say(app, "UASK", OPEN, at(2024, 2, 27, 8))
+    await say(app, "UBR", "<@UCH> did the kubernetes ingress rewrite you tried fix the 502 errors?",
+              at(2024, 2, 27, 9))
+    await say(app, "UDAN", "Is this terraform state lock issue the same as "
+              "https://acme.slack.com/archives/C1/p1709020000000100 ?", at(2024, 2, 27, 10))
+    questions = await waiting(app)
+    assert "postgres replica" in questions
+    assert "ingress rewrite" not in questions and "terraform state lock" not in questions
+
+
+async def test_a_question_answered_in_the_channel_is_not_waiting(app, platform):
+    """Answered right after in the channel, not in a thread: by meaning, so an unrelated message after a question
+    does not take it off the list."""
+    await wire(app, Clock(at(2024, 2, 29, 12)), platform)
+    await say(app, "UBR", "How can I make pytest collection faster on a big python monorepo?", at(2024, 2, 27, 9))
+    await say(app, "UCH", "pytest collection on a big monorepo gets much faster with --import-mode=importlib "
+              "and narrow testpaths", at(2024, 2, 27, 9, 12))
+    await say(app, "UASK", OPEN, at(2024, 2, 27, 14))
+    await say(app, "UK8S", "Our helm chart for the kubernetes ingress controller is on version 4 now",
+              at(2024, 2, 27, 14, 5))
+    questions = await waiting(app)
+    assert "postgres replica" in questions
+    assert "pytest collection" not in questions
+
+
+async def test_a_question_that_answers_another_members_message_is_not_waiting(app, platform):
+    """Said in the channel in reply to what another member had just asked there."""
+    await wire(app, Clock(at(2024, 2, 29, 12)), platform)
+    await say(app, "UCH", "My racket collection paths are not found when I run raco from the terminal, "
+              "why are the collection paths missing?", at(2024, 2, 27, 9))
+    await say(app, "UBR", "Are the racket collection paths missing from the terminal because of an environment "
+              "variable not set for raco?", at(2024, 2, 27, 9, 20))
+    await say(app, "UASK", OPEN, at(2024, 2, 27, 14))
+    questions = await waiting(app)
+    assert "postgres replica" in questions
+    assert "environment variable" not in questions
+
+
+async def test_a_short_reply_or_suggestion_in_the_channel_is_not_waiting(app, platform):
+    """Worded as a reply to what was just said ("Maybe …?", "…, right?"), unless it turns to the community."""
+    await wire(app, Clock(at(2024, 2, 29, 12)), platform)
+    await say(app, "UASK", OPEN, at(2024, 2, 27, 8))
+    await say(app, "UBR", "Maybe the `PLTCOLLECTS` environment variable is not set in that shell?",
+              at(2024, 2, 27, 9))
+    await say(app, "UCH", "every kubernetes pod restarts when the config map changes, right?",
+              at(2024, 2, 27, 10))
+    await say(app, "UDAN", "So does anyone know why raco setup ignores the PLTCOLLECTS variable?", at(2024, 2, 27, 11))
+    questions = await waiting(app)
+    assert "postgres replica" in questions and "does anyone know why raco setup" in questions
+    assert "Maybe the" not in questions and "config map" not in questions
