@@ -45,9 +45,13 @@ async def test_a_question_answered_in_the_channel_is_not_waiting(app, platform):
     await say(app, "UASK", OPEN, at(2024, 2, 27, 14))
     await say(app, "UK8S", "Our helm chart for the kubernetes ingress controller is on version 4 now",
               at(2024, 2, 27, 14, 5))
+    await say(app, "UDAN", "Why does my kubernetes pod get OOMKilled with exit code 137 when memory looks fine?",
+              at(2024, 2, 28, 8))
+    await say(app, "UPG", "Exit code 137 means your kubernetes pod was OOMKilled: the memory limit counts the page "
+              "cache too", at(2024, 2, 28, 10, 30))  # a slow channel answers later
     questions = await waiting(app)
     assert "postgres replica" in questions
-    assert "pytest collection" not in questions
+    assert "pytest collection" not in questions and "exit code 137" not in questions
 
 
 async def test_a_question_that_answers_another_members_message_is_not_waiting(app, platform):
@@ -75,3 +79,17 @@ async def test_a_short_reply_or_suggestion_in_the_channel_is_not_waiting(app, pl
     questions = await waiting(app)
     assert "postgres replica" in questions and "does anyone know why raco setup" in questions
     assert "Maybe the" not in questions and "config map" not in questions
+
+
+async def test_a_question_that_carries_on_the_askers_conversation_is_not_waiting(app, platform):
+    """Asked by a member who was talking with another member in the channel just before: a follow-up in that
+    conversation, which the other member is answering, not a question to the community."""
+    await wire(app, Clock(at(2024, 2, 29, 12)), platform)
+    await say(app, "UBR", "I moved our websockets behind the new nginx ingress yesterday", at(2024, 2, 27, 9))
+    await say(app, "UCH", "nice, the annotations for timeouts are the tricky part", at(2024, 2, 27, 9, 5))
+    await say(app, "UBR", "Is the proxy-read-timeout annotation applied per ingress resource or per service?",
+              at(2024, 2, 27, 9, 15))
+    await say(app, "UASK", OPEN, at(2024, 2, 27, 14))
+    questions = await waiting(app)
+    assert "postgres replica" in questions
+    assert "proxy-read-timeout" not in questions

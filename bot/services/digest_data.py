@@ -19,9 +19,11 @@ from bot.services.digest_compose import BOOKMARK_REACTIONS, STRONG_REACTIONS, Ca
 from bot.services.digest_questions import (
     ANSWER_WITHIN,
     CONTINUES_WITHIN,
+    CONVERSATION_GAP,
     Nearby,
     addressed_to_someone,
     answered_or_answering_in_channel,
+    carries_on_a_conversation,
     replies_in_channel,
 )
 from bot.services.expertise import OPENERLESS_THREADS, opens_with_first_message
@@ -297,19 +299,20 @@ async def waiting_questions(session: AsyncSession, community_id: int, start: dat
 
 async def _held_in_channel(session: AsyncSession, community_id: int, channel_id: int, message_id: int,
                            author_id: int, created: datetime) -> bool:
-    """Whether the question was answered in its channel rather than in a thread, or answered what another member had
-    just said there (digest_questions). One small query per question still listed, a handful a week."""
+    """Whether the question was answered in its channel rather than in a thread, answered what another member had
+    just said there, or carried on the asker's conversation there (digest_questions). One small query per question
+    still listed, a handful a week."""
     vector = await session.scalar(select(MessageVector.embedding).where(MessageVector.message_id == message_id))
-    if vector is None:
-        return False
-    nearby = [Nearby(when, vec) for when, vec in (await session.execute(
-        select(Message.created_at, MessageVector.embedding)
-        .join(MessageVector, MessageVector.message_id == Message.id)
+    nearby = [Nearby(when, vec, by_asker=author == author_id) for when, vec, author in (await session.execute(
+        select(Message.created_at, MessageVector.embedding, Message.author_id)
+        .outerjoin(MessageVector, MessageVector.message_id == Message.id)
         .join(Member, Member.id == Message.author_id)
-        .where(Message.community_id == community_id, Message.channel_id == channel_id,
-               Message.author_id != author_id, Member.is_bot.is_(False),
-               Message.created_at >= created - CONTINUES_WITHIN, Message.created_at <= created + ANSWER_WITHIN)))]
-    return answered_or_answering_in_channel(created, np.asarray(vector), nearby)
+        .where(Message.community_id == community_id, Message.channel_id == channel_id, Message.id != message_id,
+               Member.is_bot.is_(False),
+               Message.created_at >= created - max(CONTINUES_WITHIN, CONVERSATION_GAP),
+               Message.created_at <= created + ANSWER_WITHIN)))]
+    return (carries_on_a_conversation(created, nearby)
+            or answered_or_answering_in_channel(created, None if vector is None else np.asarray(vector), nearby))
 
 
 async def latest_activity(session: AsyncSession, community_id: int) -> datetime | None:
