@@ -93,3 +93,23 @@ async def test_a_question_that_carries_on_the_askers_conversation_is_not_waiting
     questions = await waiting(app)
     assert "postgres replica" in questions
     assert "proxy-read-timeout" not in questions
+
+
+async def test_a_paste_a_quote_or_a_withdrawn_question_is_not_waiting(app, platform):
+    """A short message whose only "?" is in code it pastes, one that opens quoting another message, one worded as
+    a reply to it ("That looks like …"), and one whose asker says "never mind" in it."""
+    await wire(app, Clock(at(2024, 2, 29, 12)), platform)
+    await say(app, "UASK", OPEN, at(2024, 2, 27, 8))
+    await say(app, "UBR", "Also available for the postgres pool: `(ifn? conn-pool)`", at(2024, 2, 27, 9))
+    await say(app, "UCH", "&gt; the helm chart pins ingress-nginx 4.0\nWhich kubernetes version does that helm chart "
+              "need?", at(2024, 2, 27, 10))
+    await say(app, "UDAN", "That looks like the kubernetes bug fixed in 1.29, are you on an older version?",
+              at(2024, 2, 27, 11))
+    await say(app, "UK8S", "Never mind: the terraform plan error was a typo in my variables file. Should the docs "
+              "warn about it?", at(2024, 2, 27, 12))
+    await say(app, "UPG", "Something still confuses me about postgres planner estimates: on one hand the rows look "
+              "right, on the other hand the plan is wrong ```select * from t where x ~ '^a?'```", at(2024, 2, 27, 13))
+    questions = await waiting(app)
+    assert "postgres replica" in questions and "planner estimates" in questions  # asks in words, no "?" but code's
+    for said in ("conn-pool", "helm chart", "bug fixed in 1.29", "terraform plan"):
+        assert said not in questions, said

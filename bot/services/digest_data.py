@@ -23,8 +23,10 @@ from bot.services.digest_questions import (
     Nearby,
     addressed_to_someone,
     answered_or_answering_in_channel,
+    asks_in_words,
     carries_on_a_conversation,
     replies_in_channel,
+    withdrawn,
 )
 from bot.services.expertise import OPENERLESS_THREADS, opens_with_first_message
 from bot.services.resources import ANY_LINK
@@ -269,8 +271,8 @@ async def waiting_questions(session: AsyncSession, community_id: int, start: dat
                Channel.is_private.is_(False), Channel.announcements.is_(False),  # "Who's coming Friday?" asks nobody
                Member.is_bot.is_(False), Member.profiling_consent.is_(True))
         .order_by(Message.created_at.desc()).limit(limit * 40))).all()
-    rows = [r for r in rows if looks_like_question(r[0]) and not addressed_to_someone(r[0])
-            and not replies_in_channel(r[0])]
+    rows = [r for r in rows if looks_like_question(r[0]) and asks_in_words(r[0]) and not withdrawn(r[0])
+            and not addressed_to_someone(r[0]) and not replies_in_channel(r[0])]
     ext_ids = {r[6] for r in rows}
     answerers: dict[tuple[int, str], set[int]] = defaultdict(set)
     if ext_ids:

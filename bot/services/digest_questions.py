@@ -28,10 +28,12 @@ SHORT_REPLY_WORDS = 20
 # "or formal arguments?") or ends like one ("…, no?", "does `ssh -Y` help?") continues a conversation, unless it
 # turns to the community ("anyone", "who here"). English words: other languages keep their questions listed.
 _OPENS_LIKE_A_REPLY = re.compile(r"^\W*(?:so|or|and|but|like|maybe|perhaps|what about|how about|yeah|yes|yep|"
-                                 r"that'?s|then|could it be|wouldn'?t|isn'?t that)\b", re.I)
+                                 r"that|that'?s|then|could it be|wouldn'?t|isn'?t that)\b", re.I)
 _ENDS_LIKE_A_REPLY = re.compile(r"(?:(?:,\s*|\b)(?:right|no|correct)|\b(?:help|helps|work|works))\s*\?\W*$", re.I)
 _TO_THE_COMMUNITY = re.compile(r"\b(?:any ?one|any ?body|some ?one|some ?body|every ?one|folks|guys|y'?all|"
                                r"who here|people)\b", re.I)
+_CODE = re.compile(r"```.*?(?:```|$)|`[^`\n]*`", re.S)
+_WITHDRAWN = re.compile(r"\b(?:never ?mind|nvm)\b", re.I)
 # A link to another message: Slack permalinks (/archives/C…/p…) and Discord message links (/channels/g/c/m).
 _MESSAGE_LINK = re.compile(r"https?://[^\s|>]*(?:slack\.com/archives/[A-Z0-9]+/p\d+"
                            r"|discord(?:app)?\.com/channels/\d+/\d+/\d+)", re.I)
@@ -45,15 +47,34 @@ class Nearby:
     by_asker: bool = False
 
 
+def _prose(text: str) -> str:
+    return clean(_CODE.sub(" ", text or ""))
+
+
+def asks_in_words(text: str) -> bool:
+    """Whether it asks in what it says rather than only in code it pastes: a short message whose only "?" is in code
+    (`ifn?`, `eof-object?`: Lisp and Ruby names end in "?"; a regex) is a remark or a paste. A longer one may ask
+    without a question mark ("Something is still confusing me: … `nth` works on it"), so it stays."""
+    prose = _prose(text)
+    return "?" in prose or len(prose.split()) > SHORT_REPLY_WORDS
+
+
+def withdrawn(text: str) -> bool:
+    """Its asker says in it that they no longer need an answer ("Never mind: I had pasted a leading space")."""
+    return bool(_WITHDRAWN.search(_prose(text)))
+
+
 def addressed_to_someone(text: str) -> bool:
-    """Said to one member (it mentions them) or about another message (it links to it): asked of that member or
-    in that conversation, not of the whole community."""
-    return bool(mentioned_users(text)) or bool(_MESSAGE_LINK.search(text or ""))
+    """Said to one member (it mentions them), about another message (it links to it or opens quoting it): asked of
+    that member or in that conversation, not of the whole community."""
+    return (bool(mentioned_users(text)) or bool(_MESSAGE_LINK.search(text or ""))
+            or clean(text).startswith(">"))
 
 
 def replies_in_channel(text: str) -> bool:
-    """A short message worded as a reply or a suggestion to what was just said, not as a question of its own."""
-    said = clean(text)
+    """A short message worded as a reply or a suggestion to what was just said, not as a question of its own. Code
+    it pastes does not count as words."""
+    said = _prose(text)
     if len(said.split()) > SHORT_REPLY_WORDS or _TO_THE_COMMUNITY.search(said):
         return False
     return bool(_OPENS_LIKE_A_REPLY.search(said) or _ENDS_LIKE_A_REPLY.search(said))
