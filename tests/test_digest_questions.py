@@ -30,9 +30,12 @@ async def test_a_question_said_to_one_member_is_not_waiting(app, platform):
               at(2024, 2, 27, 9))
     await say(app, "UDAN", "Is this terraform state lock issue the same as "
               "https://acme.slack.com/archives/C1/p1709020000000100 ?", at(2024, 2, 27, 10))
+    await say(app, "UK8S", "@chasote (not sure why I can't tab complete you?) the helm upgrade works now",
+              at(2024, 2, 27, 11))  # a name typed, not a mention
     questions = await waiting(app)
     assert "postgres replica" in questions
     assert "ingress rewrite" not in questions and "terraform state lock" not in questions
+    assert "tab complete" not in questions
 
 
 async def test_a_question_answered_in_the_channel_is_not_waiting(app, platform):
@@ -113,3 +116,16 @@ async def test_a_paste_a_quote_or_a_withdrawn_question_is_not_waiting(app, platf
     assert "postgres replica" in questions and "planner estimates" in questions  # asks in words, no "?" but code's
     for said in ("conn-pool", "helm chart", "bug fixed in 1.29", "terraform plan"):
         assert said not in questions, said
+
+
+async def test_a_question_answered_to_its_asker_in_the_channel_is_not_waiting(app, platform):
+    """Another member answered the asker in the channel, mentioning them, within the hour ("@shery info.rkt is
+    the analogous file"), in words too few or too different to match the question."""
+    await wire(app, Clock(at(2024, 2, 29, 12)), platform)
+    await say(app, "UDAN", "Which terraform provider version supports the new s3 backend locking?", at(2024, 2, 27, 9))
+    await say(app, "UPG", "<@UDAN> 5.40 and up", at(2024, 2, 27, 9, 30))
+    await say(app, "UASK", OPEN, at(2024, 2, 27, 14))
+    await say(app, "UPG", "<@UASK> are you coming to the meetup on Friday?", at(2024, 2, 27, 17))  # hours later
+    questions = await waiting(app)
+    assert "postgres replica" in questions
+    assert "s3 backend locking" not in questions

@@ -30,7 +30,7 @@ from bot.services.digest_questions import (
 )
 from bot.services.expertise import OPENERLESS_THREADS, opens_with_first_message
 from bot.services.resources import ANY_LINK
-from matching.text import carries_expertise, clean, is_thanks
+from matching.text import carries_expertise, clean, is_thanks, mentioned_users
 
 QUESTION_MIN_AGE = timedelta(hours=12)  # younger questions may simply not have been seen yet
 QUESTION_LOOKBACK = timedelta(days=7)  # before the period start
@@ -305,8 +305,10 @@ async def _held_in_channel(session: AsyncSession, community_id: int, channel_id:
     just said there, or carried on the asker's conversation there (digest_questions). One small query per question
     still listed, a handful a week."""
     vector = await session.scalar(select(MessageVector.embedding).where(MessageVector.message_id == message_id))
-    nearby = [Nearby(when, vec, by_asker=author == author_id) for when, vec, author in (await session.execute(
-        select(Message.created_at, MessageVector.embedding, Message.author_id)
+    asker = await session.scalar(select(Member.external_id).where(Member.id == author_id))
+    nearby = [Nearby(when, vec, by_asker=author == author_id, mentions_asker=asker in mentioned_users(text))
+              for when, vec, author, text in (await session.execute(
+        select(Message.created_at, MessageVector.embedding, Message.author_id, Message.text)
         .outerjoin(MessageVector, MessageVector.message_id == Message.id)
         .join(Member, Member.id == Message.author_id)
         .where(Message.community_id == community_id, Message.channel_id == channel_id, Message.id != message_id,

@@ -15,6 +15,7 @@ import numpy as np
 from matching.text import clean, mentioned_users
 
 ANSWER_WITHIN = timedelta(hours=3)  # another member's message on the same subject this soon after answers it
+ANSWERS_THE_ASKER_WITHIN = timedelta(hours=1)  # another member's message to the asker this soon after answers it
 CONTINUES_WITHIN = timedelta(hours=1)  # ... this soon before it, the question answers or continues it
 # The asker and another member both spoke in the channel this shortly before: the question carries on that
 # conversation ("So all solutions like lein uberjar include source files?"). On the labelled sample no open question
@@ -32,6 +33,7 @@ _OPENS_LIKE_A_REPLY = re.compile(r"^\W*(?:so|or|and|but|like|maybe|perhaps|what 
 _ENDS_LIKE_A_REPLY = re.compile(r"(?:(?:,\s*|\b)(?:right|no|correct)|\b(?:help|helps|work|works))\s*\?\W*$", re.I)
 _TO_THE_COMMUNITY = re.compile(r"\b(?:any ?one|any ?body|some ?one|some ?body|every ?one|folks|guys|y'?all|"
                                r"who here|people)\b", re.I)
+_NAMES_SOMEONE = re.compile(r"@[\w.-]+")  # "@chasote (not sure why I can't tab complete you?)": a name typed
 _CODE = re.compile(r"```.*?(?:```|$)|`[^`\n]*`", re.S)
 _WITHDRAWN = re.compile(r"\b(?:never ?mind|nvm)\b", re.I)
 # A link to another message: Slack permalinks (/archives/C…/p…) and Discord message links (/channels/g/c/m).
@@ -45,6 +47,7 @@ class Nearby:
     created: datetime
     vector: np.ndarray | None  # None: stored without one (too short to carry a subject)
     by_asker: bool = False
+    mentions_asker: bool = False
 
 
 def _prose(text: str) -> str:
@@ -67,8 +70,9 @@ def withdrawn(text: str) -> bool:
 def addressed_to_someone(text: str) -> bool:
     """Said to one member (it mentions them), about another message (it links to it or opens quoting it): asked of
     that member or in that conversation, not of the whole community."""
-    return (bool(mentioned_users(text)) or bool(_MESSAGE_LINK.search(text or ""))
-            or clean(text).startswith(">"))
+    said = clean(text)
+    return (bool(mentioned_users(text)) or bool(_MESSAGE_LINK.search(text or "")) or said.startswith(">")
+            or bool(_NAMES_SOMEONE.match(said)))
 
 
 def replies_in_channel(text: str) -> bool:
@@ -83,8 +87,11 @@ def replies_in_channel(text: str) -> bool:
 def answered_or_answering_in_channel(asked: datetime, vector: np.ndarray | None, nearby: list[Nearby]) -> bool:
     """Whether the question is part of a conversation held in the channel: another member's message on the same
     subject shortly before it (it replies to that, "Maybe `PLTCOLLECTS`?") or shortly after it (it was answered
-    there, not in a thread). By meaning, not by time alone: in a busy channel the next message is often another
-    conversation's."""
+    there, not in a thread), or another member's message to the asker (mentioning them) within the hour. By
+    meaning or by address, not by time alone: in a busy channel the next message is often another conversation's."""
+    if any(m.mentions_asker and not m.by_asker and asked < m.created <= asked + ANSWERS_THE_ASKER_WITHIN
+           for m in nearby):
+        return True  # "@shery info.rkt is the analogous file"
     if vector is None:
         return False
     for other in nearby:
