@@ -32,8 +32,10 @@ async def test_a_question_said_to_one_member_is_not_waiting(app, platform):
               "https://acme.slack.com/archives/C1/p1709020000000100 ?", at(2024, 2, 27, 10))
     await say(app, "UK8S", "@chasote (not sure why I can't tab complete you?) the helm upgrade works now",
               at(2024, 2, 27, 11))  # a name typed, not a mention
+    await say(app, "UPG", "Is this raco setup error a bug in 7.0? the path lost its leading slash (cc <@UCH>)",
+              at(2024, 2, 27, 12))  # asks all, copying one member
     questions = await waiting(app)
-    assert "postgres replica" in questions
+    assert "postgres replica" in questions and "raco setup error" in questions
     assert "ingress rewrite" not in questions and "terraform state lock" not in questions
     assert "tab complete" not in questions
 

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 import numpy as np
 
-from matching.text import clean, mentioned_users
+from matching.text import clean
 
 ANSWER_WITHIN = timedelta(hours=3)  # another member's message on the same subject this soon after answers it
 ANSWERS_THE_ASKER_WITHIN = timedelta(hours=1)  # another member's message to the asker this soon after answers it
@@ -33,6 +33,7 @@ _OPENS_LIKE_A_REPLY = re.compile(r"^\W*(?:so|or|and|but|like|maybe|perhaps|what 
 _ENDS_LIKE_A_REPLY = re.compile(r"(?:(?:,\s*|\b)(?:right|no|correct)|\b(?:help|helps|work|works))\s*\?\W*$", re.I)
 _TO_THE_COMMUNITY = re.compile(r"\b(?:any ?one|any ?body|some ?one|some ?body|every ?one|folks|guys|y'?all|"
                                r"who here|people)\b", re.I)
+_OPENING_MENTIONS = re.compile(r"^\s*<@")  # clean() drops mentions: keep an opening one as a typed "@"
 _NAMES_SOMEONE = re.compile(r"@[\w.-]+")  # "@chasote (not sure why I can't tab complete you?)": a name typed
 _CODE = re.compile(r"```.*?(?:```|$)|`[^`\n]*`", re.S)
 _WITHDRAWN = re.compile(r"\b(?:never ?mind|nvm)\b", re.I)
@@ -68,11 +69,11 @@ def withdrawn(text: str) -> bool:
 
 
 def addressed_to_someone(text: str) -> bool:
-    """Said to one member (it mentions them), about another message (it links to it or opens quoting it): asked of
-    that member or in that conversation, not of the whole community."""
-    said = clean(text)
-    return (bool(mentioned_users(text)) or bool(_MESSAGE_LINK.search(text or "")) or said.startswith(">")
-            or bool(_NAMES_SOMEONE.match(said)))
+    """Said to one member (it opens with their mention or typed @name), about another message (it links to it or
+    opens quoting it): asked of that member or in that conversation, not of the whole community. A mention further
+    on ("… (cc @monserrate)") leaves it a question to all."""
+    said = clean(_OPENING_MENTIONS.sub(" @", text or ""))
+    return bool(_MESSAGE_LINK.search(text or "")) or said.startswith(">") or bool(_NAMES_SOMEONE.match(said))
 
 
 def replies_in_channel(text: str) -> bool:
