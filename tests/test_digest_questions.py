@@ -131,3 +131,17 @@ async def test_a_question_answered_to_its_asker_in_the_channel_is_not_waiting(ap
     questions = await waiting(app)
     assert "postgres replica" in questions
     assert "s3 backend locking" not in questions
+
+
+async def test_a_question_its_asker_answered_is_not_waiting(app, platform):
+    """Its asker said in the channel soon after that they had found the answer ("Ah duh. `lein pprint` can do it
+    natively"); an asker who is still stuck keeps their question listed."""
+    await wire(app, Clock(at(2024, 2, 29, 12)), platform)
+    await say(app, "UBR", "Is there a way to print the merged leiningen project map with all profiles applied?",
+              at(2024, 2, 27, 9))
+    await say(app, "UBR", "Ah duh. `lein pprint` can do it natively", at(2024, 2, 27, 9, 3))
+    await say(app, "UASK", OPEN, at(2024, 2, 27, 14))
+    await say(app, "UASK", "still stuck on the replica lag, any pointers welcome", at(2024, 2, 27, 14, 20))
+    questions = await waiting(app)
+    assert "postgres replica" in questions
+    assert "leiningen project map" not in questions

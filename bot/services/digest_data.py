@@ -22,10 +22,12 @@ from bot.services.digest_questions import (
     CONVERSATION_GAP,
     Nearby,
     addressed_to_someone,
+    answered_by_its_asker,
     answered_or_answering_in_channel,
     asks_in_words,
     carries_on_a_conversation,
     replies_in_channel,
+    says_solved,
     withdrawn,
 )
 from bot.services.expertise import OPENERLESS_THREADS, opens_with_first_message
@@ -306,7 +308,8 @@ async def _held_in_channel(session: AsyncSession, community_id: int, channel_id:
     still listed, a handful a week."""
     vector = await session.scalar(select(MessageVector.embedding).where(MessageVector.message_id == message_id))
     asker = await session.scalar(select(Member.external_id).where(Member.id == author_id))
-    nearby = [Nearby(when, vec, by_asker=author == author_id, mentions_asker=asker in mentioned_users(text))
+    nearby = [Nearby(when, vec, by_asker=author == author_id, mentions_asker=asker in mentioned_users(text),
+                     says_solved=author == author_id and says_solved(text))
               for when, vec, author, text in (await session.execute(
         select(Message.created_at, MessageVector.embedding, Message.author_id, Message.text)
         .outerjoin(MessageVector, MessageVector.message_id == Message.id)
@@ -315,7 +318,7 @@ async def _held_in_channel(session: AsyncSession, community_id: int, channel_id:
                Member.is_bot.is_(False),
                Message.created_at >= created - max(CONTINUES_WITHIN, CONVERSATION_GAP),
                Message.created_at <= created + ANSWER_WITHIN)))]
-    return (carries_on_a_conversation(created, nearby)
+    return (carries_on_a_conversation(created, nearby) or answered_by_its_asker(created, nearby)
             or answered_or_answering_in_channel(created, None if vector is None else np.asarray(vector), nearby))
 
 

@@ -36,6 +36,8 @@ _TO_THE_COMMUNITY = re.compile(r"\b(?:any ?one|any ?body|some ?one|some ?body|ev
 _OPENING_MENTIONS = re.compile(r"^\s*<@")  # clean() drops mentions: keep an opening one as a typed "@"
 _NAMES_SOMEONE = re.compile(r"@[\w.-]+")  # "@chasote (not sure why I can't tab complete you?)": a name typed
 _CODE = re.compile(r"```.*?(?:```|$)|`[^`\n]*`", re.S)
+_SOLVED = re.compile(r"^\W*(?:ah|aha|got it|found it)\b|\b(?:never ?mind|nvm|figured (?:it )?out|found (?:it|the)|"
+                     r"solved|works now|(?:do|does|did) the trick)\b", re.I)
 _WITHDRAWN = re.compile(r"\b(?:never ?mind|nvm)\b", re.I)
 # A link to another message: Slack permalinks (/archives/C…/p…) and Discord message links (/channels/g/c/m).
 _MESSAGE_LINK = re.compile(r"https?://[^\s|>]*(?:slack\.com/archives/[A-Z0-9]+/p\d+"
@@ -49,6 +51,7 @@ class Nearby:
     vector: np.ndarray | None  # None: stored without one (too short to carry a subject)
     by_asker: bool = False
     mentions_asker: bool = False
+    says_solved: bool = False  # the asker's, saying they found the answer (says_solved)
 
 
 def _prose(text: str) -> str:
@@ -110,3 +113,14 @@ def carries_on_a_conversation(asked: datetime, nearby: list[Nearby]) -> bool:
     def spoke(by_asker: bool) -> bool:
         return any(m.by_asker == by_asker and asked - CONVERSATION_GAP <= m.created < asked for m in nearby)
     return spoke(True) and spoke(False)
+
+
+def says_solved(text: str) -> bool:
+    """An asker's follow-up saying they found the answer ("Ah duh. `lein pprint` can do it natively", "this does the
+    trick")."""
+    return bool(_SOLVED.search(_prose(text)))
+
+
+def answered_by_its_asker(asked: datetime, nearby: list[Nearby]) -> bool:
+    """Whether the asker said in the channel, within the hour, that they had found the answer."""
+    return any(m.by_asker and m.says_solved and asked < m.created <= asked + ANSWERS_THE_ASKER_WITHIN for m in nearby)
