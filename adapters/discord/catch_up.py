@@ -17,7 +17,7 @@ import discord
 
 from adapters.discord.translate import ChannelInfo, Context, place_of, translate
 from bot import events as ev
-from bot.services.catch_up import Place
+from bot.services.catch_up import Place, Report
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,6 @@ SHORTEST_ARCHIVE = timedelta(hours=1)
 # is read from there, not from that message, which would read its whole history again up to PER_CHANNEL each start.
 SEEN_LIVE_SLACK = timedelta(minutes=10)
 ARCHIVED_PAGES = 5  # of 100 threads, at most, a channel
-NAMED = 10  # channels named in the log line, at most, of each kind of leftover
 
 
 class ResumePoints(Protocol):
@@ -80,15 +79,6 @@ class Plan:
         if self.since is None:
             return 0
         return discord.utils.time_snowflake(discord.utils.snowflake_time(self.since) - SEEN_LIVE_SLACK)
-
-
-@dataclass
-class Report:
-    fetched: int = 0  # messages handed to the core (a question to the bot among them is not stored)
-    read: int = 0  # channels and threads fetched
-    cut: list[str] = field(default_factory=list)  # channels read up to a cap, with more left
-    failed: list[str] = field(default_factory=list)
-    not_read: list[str] = field(default_factory=list)  # past PER_SERVER
 
 
 def readable(guild: discord.Guild) -> list[Readable]:
@@ -265,21 +255,6 @@ async def catch_up(
 
 
 def summary(guild: discord.Guild, report: Report) -> str:
-    text = (f"Discord server {guild.id}: caught up {report.fetched} message(s) said while the bot was away, in "
-            f"{report.read} channel(s) and thread(s)")
-    left = []
-    if report.cut:
-        left.append(f"the later messages of {_listed(report.cut)} (at most {PER_CHANNEL} a channel are read, oldest "
-                    "first)")
-    if report.not_read:
-        left.append(f"{_listed(report.not_read)} not read ({PER_SERVER} in all were)")
-    if report.failed:
-        left.append(f"{_listed(report.failed)} failed")
-    if left:
-        text += "; left: " + "; ".join(left) + " (`connective import discord` brings the rest)"
-    return text
-
-
-def _listed(labels: list[str]) -> str:
-    more = f" and {len(labels) - NAMED} more" if len(labels) > NAMED else ""
-    return ", ".join(labels[:NAMED]) + more
+    return report.line(f"Discord server {guild.id}", "channel(s) and thread(s)", cap=PER_SERVER,
+                       command="connective import discord",
+                       cut=f"the later messages of {{}} (at most {PER_CHANNEL} a channel are read, oldest first)")

@@ -21,7 +21,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.translate import MESSAGE_SUBTYPES, PLATFORM, Workspace, translate_event
 from bot import events as ev
-from bot.services.catch_up import Place
+from bot.services.catch_up import Place, Report
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,6 @@ SEEN_LIVE_SLACK = timedelta(minutes=10)
 THREAD_LOOKBACK = timedelta(days=1)
 LOOKBACK = 1_000
 THREADS = 50
-NAMED = 10  # channels named in the log line, at most, of each kind of leftover
 # What a fetch that failed raises: Slack's error (no access, the channel gone), no answer, or an answer not JSON.
 FAILED = (SlackApiError, OSError, TimeoutError, ValueError)
 
@@ -62,16 +61,6 @@ class Conversation:
     @property
     def label(self) -> str:
         return f"#{self.name} ({self.id})"
-
-
-@dataclass
-class Report:
-    fetched: int = 0  # messages handed to the core (a question to the bot among them is not stored; the bot's own
-    # posts and notices such as joins are read, not handed on)
-    read: int = 0  # channels fetched
-    cut: list[str] = field(default_factory=list)  # channels read up to a cap, with more left
-    failed: list[str] = field(default_factory=list)
-    not_read: list[str] = field(default_factory=list)  # past PER_WORKSPACE
 
 
 def ts_of(when: datetime) -> str:
@@ -297,24 +286,9 @@ def _why(exc: Exception) -> str:
 
 
 def summary(team: str, report: Report) -> str:
-    text = (f"Slack workspace {team}: caught up {report.fetched} message(s) said while the bot was away, in "
-            f"{report.read} channel(s)")
-    left = []
-    if report.cut:
-        left.append(f"the earlier messages or threads of {_listed(report.cut)} (at most {PER_CHANNEL} a channel are "
-                    f"read, the newest, with the replies of {THREADS} threads)")
-    if report.not_read:
-        left.append(f"{_listed(report.not_read)} not read ({PER_WORKSPACE} in all were)")
-    if report.failed:
-        left.append(f"{_listed(report.failed)} failed")
-    if left:
-        text += "; left: " + "; ".join(left) + " (`connective import slack` brings the rest)"
-    return text
-
-
-def _listed(labels: list[str]) -> str:
-    more = f" and {len(labels) - NAMED} more" if len(labels) > NAMED else ""
-    return ", ".join(labels[:NAMED]) + more
+    return report.line(f"Slack workspace {team}", "channel(s)", cap=PER_WORKSPACE, command="connective import slack",
+                       cut=f"the earlier messages or threads of {{}} (at most {PER_CHANNEL} a channel are read, the "
+                           f"newest, with the replies of {THREADS} threads)")
 
 
 class CatchUps:

@@ -4,7 +4,7 @@ adapters/slack/catch_up.py) and hands it to the core as the live events it misse
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import ColumnElement, and_, func, or_, select
@@ -92,3 +92,38 @@ async def resume_points(db: Database, platform: str, community: str, places: Ite
         if read:
             points[place] = newest.get((place.channel, place.thread)) or newest_anywhere
     return points
+
+
+NAMED = 10  # channels named in the log line, at most, of each kind of leftover
+
+
+@dataclass
+class Report:
+    """What one catch-up of a workspace or server did, said in one log line."""
+
+    fetched: int = 0  # messages handed to the core (a question to the bot among them is not stored; the bot's own
+    # posts and notices such as joins are read, not handed on)
+    read: int = 0  # channels (and threads) fetched
+    cut: list[str] = field(default_factory=list)  # channels read up to a cap, with more left
+    failed: list[str] = field(default_factory=list)
+    not_read: list[str] = field(default_factory=list)  # past the workspace's or server's cap
+
+    def line(self, place: str, where: str, *, cut: str, cap: int, command: str) -> str:
+        """"PLACE: caught up N message(s) … in M WHERE; left: …": `cut` says what was left of a channel read up to
+        its cap ("{}" the channels), `cap` the most channels read, `command` what brings the rest."""
+        text = f"{place}: caught up {self.fetched} message(s) said while the bot was away, in {self.read} {where}"
+        left = []
+        if self.cut:
+            left.append(cut.format(listed(self.cut)))
+        if self.not_read:
+            left.append(f"{listed(self.not_read)} not read ({cap} in all were)")
+        if self.failed:
+            left.append(f"{listed(self.failed)} failed")
+        if left:
+            text += "; left: " + "; ".join(left) + f" (`{command}` brings the rest)"
+        return text
+
+
+def listed(labels: list[str]) -> str:
+    more = f" and {len(labels) - NAMED} more" if len(labels) > NAMED else ""
+    return ", ".join(labels[:NAMED]) + more
