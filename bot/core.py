@@ -590,9 +590,11 @@ class Core:
 
     async def _look_up(self, community_id: int, links: dict[str, int | None]) -> int:
         """`links`: the messages' links, with their ids where known."""
+        if not links or not any(isinstance(sender, ChecksMessages) for sender in self.senders.values()):
+            return 0  # no platform here can tell (Slack, the console): no read on every ask
         async with self.db.sessions() as session:
             community = await session.get(Community, community_id)
-        sender = self.senders.get(community.platform) if community is not None and links else None
+        sender = self.senders.get(community.platform) if community is not None else None
         if not isinstance(sender, ChecksMessages):
             return 0
         try:
@@ -931,7 +933,7 @@ class Core:
                     dropped.extend(open_to_them)
                 if closed is not None:
                     closed.extend(where_closed)
-            if forget:
+            else:
                 open_to_them = await forget_member_everywhere(session, community_id, member_id, now=now)
                 if dropped is not None:
                     dropped.extend(open_to_them)

@@ -265,7 +265,8 @@ async def waiting_questions(session: AsyncSession, community_id: int, start: dat
                                 and_(earlier.created_at == Message.created_at, earlier.id < Message.id)))))
     rows = (await session.execute(
         select(Message.text, Member.name, Channel.name, Message.created_at, Message.permalink, Message.channel_id,
-               func.coalesce(Message.thread_external_id, Message.external_id), Message.author_id, Message.id)
+               func.coalesce(Message.thread_external_id, Message.external_id), Message.author_id, Message.id,
+               Member.external_id)
         .join(Member, Member.id == Message.author_id).join(Channel, Channel.id == Message.channel_id)
         .where(Message.community_id == community_id, Message.created_at >= start - QUESTION_LOOKBACK,
                Message.created_at < end - QUESTION_MIN_AGE, Message.text.contains("?"),
@@ -288,10 +289,10 @@ async def waiting_questions(session: AsyncSession, community_id: int, start: dat
             for target in {thread, reply_to} - {None, ext}:
                 answerers[(ch, target)].add(author)
     out = []
-    for text, asker, channel, created, permalink, channel_id, external_id, author_id, message_id in rows:
+    for text, asker, channel, created, permalink, channel_id, external_id, author_id, message_id, user in rows:
         if answerers.get((channel_id, external_id), set()) - {author_id}:
             continue
-        if await _held_in_channel(session, community_id, channel_id, message_id, author_id, created):
+        if await _held_in_channel(session, community_id, channel_id, message_id, author_id, user, created):
             continue
         snippet = clean(text)
         snippet = snippet if len(snippet) <= 160 else snippet[:159].rsplit(" ", 1)[0] + "…"
@@ -302,22 +303,24 @@ async def waiting_questions(session: AsyncSession, community_id: int, start: dat
 
 
 async def _held_in_channel(session: AsyncSession, community_id: int, channel_id: int, message_id: int,
-                           author_id: int, created: datetime) -> bool:
+                           author_id: int, asker: str, created: datetime) -> bool:
     """Whether the question was answered in its channel rather than in a thread, answered what another member had
     just said there, or carried on the asker's conversation there (digest_questions). One small query per question
-    still listed, a handful a week."""
-    vector = await session.scalar(select(MessageVector.embedding).where(MessageVector.message_id == message_id))
-    asker = await session.scalar(select(Member.external_id).where(Member.id == author_id))
-    nearby = [Nearby(when, vec, by_asker=author == author_id, mentions_asker=asker in mentioned_users(text),
-                     says_solved=author == author_id and says_solved(text))
-              for when, vec, author, text in (await session.execute(
-        select(Message.created_at, MessageVector.embedding, Message.author_id, Message.text)
-        .outerjoin(MessageVector, MessageVector.message_id == Message.id)
-        .join(Member, Member.id == Message.author_id)
-        .where(Message.community_id == community_id, Message.channel_id == channel_id, Message.id != message_id,
-               Member.is_bot.is_(False),
-               Message.created_at >= created - max(CONTINUES_WITHIN, CONVERSATION_GAP),
-               Message.created_at <= created + ANSWER_WITHIN)))]
+    still listed (its own vector comes with the messages around it), a handful a week."""
+    vector, nearby = None, []
+    for row_id, when, vec, author, text in (await session.execute(
+            select(Message.id, Message.created_at, MessageVector.embedding, Message.author_id, Message.text)
+            .outerjoin(MessageVector, MessageVector.message_id == Message.id)
+            .join(Member, Member.id == Message.author_id)
+            .where(Message.community_id == community_id, Message.channel_id == channel_id,
+                   Member.is_bot.is_(False),
+                   Message.created_at >= created - max(CONTINUES_WITHIN, CONVERSATION_GAP),
+                   Message.created_at <= created + ANSWER_WITHIN))):
+        if row_id == message_id:
+            vector = vec
+            continue
+        nearby.append(Nearby(when, vec, by_asker=author == author_id, mentions_asker=asker in mentioned_users(text),
+                             says_solved=author == author_id and says_solved(text)))
     return (carries_on_a_conversation(created, nearby) or answered_by_its_asker(created, nearby)
             or answered_or_answering_in_channel(created, None if vector is None else np.asarray(vector), nearby))
 
