@@ -285,6 +285,18 @@ async def test_team_option_when_users_json_lacks_team_id(app, tmp_path):
     assert (await _top(app, "kubernetes pods OOMKilled", asker="UASK2", team="TFERN0001"))[0] == "UK8S"
 
 
+async def test_team_option_naming_another_workspace_than_users_json_says_so(app, tmp_path):
+    """--team over the workspace users.json names was silent: a mistyped id filed the history under a workspace the
+    live bot never serves, and the manager saw only "imported"."""
+    folder = write_slack_export(tmp_path / "export", USERS, THREADS)
+    report = await app.importer.import_slack(folder, team="TMISTYPED")
+    assert report.errors == [] and report.community == "slack:TMISTYPED"
+    said = f"users.json names workspace {TEAM} ({len(USERS)} members): imported as TMISTYPED, as --team says"
+    assert any(said in note for note in report.notes), report.notes
+    # The workspace users.json names, given or not, is no news.
+    assert (await app.importer.import_slack(folder, team=TEAM)).notes == []
+
+
 def _bare(folder: Path, *, numeric: bool = False) -> Path:
     """The export as a converter from another platform writes it: ids and names only, no team_id, channels known by
     name, messages with only what eval_whoknows.py reads (and, with `numeric`, ids written as JSON numbers)."""

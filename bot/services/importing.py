@@ -19,7 +19,7 @@ from bot.importers.discord_export import (
     thread_home,
     thread_root,
 )
-from bot.importers.report import ImportReport
+from bot.importers.report import ImportReport, counted
 from bot.importers.slack_export import SlackExport, slack_permalink
 from bot.progress import ProgressFactory, no_progress
 from bot.repo import (
@@ -273,6 +273,11 @@ class ImportService:
                 return found.external_id
         if export.team and not given:
             return export.team
+        if given and export.teams and export.team not in export.teams:
+            named, members = export.teams.most_common(1)[0]
+            export.report.notes.append(
+                f"users.json names workspace {named} ({counted(members, 'member', 'members')}): imported as "
+                f"{export.team}, as --team says; the live bot of {named} does not find this history")
         async with self.db.sessions.begin() as session:
             if export.team:  # given: an unnamed community of the same members takes its name
                 if await get_community(session, "slack", export.team) is None and (
