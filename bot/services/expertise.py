@@ -115,6 +115,7 @@ REFIT_SECONDS = 6 * 3600  # how often that is looked at
 AVAILABLE, PRESENT = FEATURES.index("available"), FEATURES.index("present")
 MAX_REPLY_STEPS = 20  # how far up a chain of replies a new message is followed to its conversation
 AROUND = float(np.log(1.5))  # "usually around": posts at least 1.5x the community's share at this hour of the day
+OFTEN_ANSWERS = 10  # "answers often here": this many replies to others' threads at least ("has answered others here")
 # Platforms whose threads can start without an opening message: a Discord thread created on its own (the parent
 # gets only a "started a thread" notice naming it), a private thread, a forum post, a thread started from a bot's
 # post. There the thread's first member's message asks (see thread_openers), where the thread is known to be one
@@ -1126,8 +1127,9 @@ class ExpertiseService:
             answers = round(float(np.expm1(r.features[FEATURES.index("answers")])))
             messages = round(float(np.expm1(r.features[FEATURES.index("messages")])))
             started = round(float(np.expm1(r.features[FEATURES.index("started")])))
-            if answers:
-                why.append(f"answers often here ({_count(answers, 'reply', 'replies')} to others' threads)")
+            if answers:  # "often" for one reply in a year told the asker of a regular who is not one
+                often = "answers often here" if answers >= OFTEN_ANSWERS else "has answered others here"
+                why.append(f"{often} ({_count(answers, 'reply', 'replies')} to others' threads)")
             elif started and _only_in_own_threads(corpus, r.member):  # "active here (2 messages)": their question
                 why.append(f"asked here ({_count(started, 'question', 'questions')}), answered nothing yet")
             else:
