@@ -236,6 +236,29 @@ async def test_a_signed_request_of_an_unknown_shape_gets_a_clean_answer_and_one_
     await slack.fake.wait_for("chat.postMessage")
 
 
+async def test_a_signed_command_without_a_response_url_is_answered_by_dm_without_a_traceback(slack, caplog):
+    """A correctly signed slash command with no response_url (or a blank one; Slack sends one with every command) was
+    acknowledged, and then bolt's respond raised: a traceback in the log for each, and the member heard nothing.
+    Now it is answered by DM, as a command replayed from the inbox is, and the log says so in one line."""
+    caplog.set_level(logging.INFO)
+    command = test_slack_app.load("command_whoknows.json")
+    for response_url in (None, "", "not-a-url"):
+        caplog.clear()
+        form = {**command, "text": "postgres index ignored by the planner", "trigger_id": f"t-{response_url}"}
+        if response_url is None:
+            del form["response_url"]
+        else:
+            form["response_url"] = response_url
+        before = len(slack.dm("UASK1"))
+        assert await slack.post(urllib.parse.urlencode(form), "application/x-www-form-urlencoded") == 200
+        await slack.adapter.idle()
+        assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.text[-3000:]
+        assert "Traceback" not in caplog.text
+        [answer] = slack.dm("UASK1")[before:]
+        assert "<@UPG>" in test_slack_app.text_of(answer)
+    assert slack.fake.of("response_url") == []
+
+
 async def test_a_button_of_another_community_changes_nothing_there(app, tmp_path):
     """Two workspaces in one database, the same member ids in both (a Discord user is one id in every server): a click
     in the second naming the first's question or intro is refused, and the first's intro stays as it was."""

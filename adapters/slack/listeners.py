@@ -44,6 +44,7 @@ from bot.command_names import ERASURES
 from bot.core import asks_the_bot
 from bot.db.engine import unreachable
 from bot.inbox import Kept
+from bot.safety import loggable
 from bot.services.catch_up import resume_points
 from bot.services.mentoring_form import FORM_ACTION, field_errors, opens_form
 
@@ -65,6 +66,10 @@ def buttons_of(clicks: dict[str, Any]) -> re.Pattern[str]:
 
 async def _ack(ack: Callable[..., Any]) -> None:
     await ack()
+
+
+def _usable_url(value: object) -> bool:
+    return isinstance(value, str) and value.startswith(("https://", "http://"))
 
 
 def _counted(listener: Callable[..., Any]) -> Callable[..., Any]:
@@ -258,15 +263,22 @@ class SlackAdapter:
 
     @_counted
     async def on_command(self, body: dict[str, Any], respond: Respond | None) -> None:
-        """`respond` None: a command kept in the inbox (an erasure), replayed without its response_url."""
+        """`respond` None: a command kept in the inbox (an erasure), replayed without its response_url. A command that
+        came without one (a signed request of the wrong shape; Slack sends one with every command) is answered by DM
+        too: bolt's respond raised there, a traceback for each, and the member heard nothing."""
         command = translate_command(body, self.workspace, self.clock())
         if command is None:
             return
+        response_url = body.get("response_url")
+        if not _usable_url(response_url):
+            if respond is not None:
+                log.info("Slack command %s came with no response_url: answered by DM", loggable(body.get("command")))
+            response_url, respond = "", None
         kept = self.kept(body)
         command = await self._with_names(command)
         if opens_form(command.name, command.args) and body.get("trigger_id") and self.app.mentoring is not None:
             await self.open_enrolment_form(command.community, command.user, body["trigger_id"],
-                                           response_url=body.get("response_url") or "")
+                                           response_url=response_url)
             return
         if command.name in ADMIN_COMMANDS:
             command = dataclasses.replace(command, is_admin=await self.directory.is_admin(command.user))
