@@ -259,6 +259,43 @@ async def test_a_signed_command_without_a_response_url_is_answered_by_dm_without
     assert slack.fake.of("response_url") == []
 
 
+async def test_a_refused_slack_requests_log_line_keeps_to_kinds_and_ids(caplog):
+    """A request bolt could not read was logged with 80 characters of the error's text, and the error can quote what
+    it read (bolt's parse_query quotes the whole query it refuses: a member's words, a token); a field holding words
+    where a type or a command's name belongs was quoted too. Now the line names the error's kind, and such a field
+    by its type only."""
+    from slack_bolt.request.async_request import AsyncBoltRequest
+    from slack_bolt.request.internals import parse_query
+    from slack_bolt.response import BoltResponse
+
+    from adapters.slack.refusals import refused
+
+    caplog.set_level(logging.INFO)
+    words = "my manager keeps ignoring my questions"
+    try:
+        parse_query({"text": words, "token": "xoxb-12345-secret", "n": 1})  # raised in bolt's own code
+    except ValueError as exc:
+        error = exc
+    body = json.dumps({"type": "block_actions", "command": f"/{words}", "user": {"id": "UASK1"}})
+    request = AsyncBoltRequest(body=body, headers={"content-type": ["application/json"]})
+    answer = await refused(error, request, BoltResponse(status=200, body=""))
+    assert answer is not None and answer.status == 400
+    [line] = [r.getMessage() for r in caplog.records]
+    assert "ValueError" in line and "'block_actions'" in line and "command (str)" in line, line
+    assert "manager" not in line and "xoxb" not in line, line
+
+
+async def test_a_users_info_slack_refuses_is_one_log_line_with_its_error_code(slack, caplog):
+    """A users.info Slack refused was logged with the SlackApiError's text: several lines, the whole answer quoted."""
+    caplog.set_level(logging.INFO)
+    slack.fake.refused["users.info"] = "user_not_found"
+    slack.adapter.directory._people.clear()
+    assert await slack.event(fresh("event_message_im.json")) == 200
+    await slack.adapter.idle()
+    lines = [r.getMessage() for r in caplog.records if "users.info" in r.getMessage()]
+    assert lines and all(line == "users.info 'UASK1' failed: 'user_not_found'" for line in lines), lines
+
+
 async def test_a_button_of_another_community_changes_nothing_there(app, tmp_path):
     """Two workspaces in one database, the same member ids in both (a Discord user is one id in every server): a click
     in the second naming the first's question or intro is refused, and the first's intro stays as it was."""

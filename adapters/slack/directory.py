@@ -10,9 +10,20 @@ from dataclasses import dataclass
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.errors import error_kind
+from bot.safety import loggable
+
 log = logging.getLogger(__name__)
 
 ADMIN_TTL = 300.0  # seconds a users.info answer about admin rights is trusted
+
+
+def _failure(exc: Exception) -> str:
+    """Slack's error code ('user_not_found'), or the kind of an answer of another shape: a SlackApiError's text is
+    several lines, the whole answer quoted, and a KeyError's may quote what the answer held."""
+    if isinstance(exc, SlackApiError) and exc.response is not None:
+        return loggable(exc.response.get("error"))
+    return error_kind(exc)
 
 
 @dataclass(frozen=True)
@@ -38,7 +49,7 @@ class Directory:
         try:
             info = (await self.client.users_info(user=user))["user"]
         except (SlackApiError, KeyError, TypeError) as exc:
-            log.info("users.info %s failed (%s); treated as not an admin", user, exc)
+            log.info("users.info %s failed (%s); treated as not an admin", loggable(user), _failure(exc))
             return False
         admin = bool(info.get("is_admin") or info.get("is_owner") or info.get("is_primary_owner"))
         self._admins[user] = (admin, self.monotonic())
@@ -60,7 +71,7 @@ class Directory:
                     name=profile.get("display_name") or info.get("real_name") or info.get("name", ""),
                     timezone=info.get("tz"), is_bot=bool(info.get("is_bot")))
             except (SlackApiError, KeyError, TypeError) as exc:
-                log.info("users.info %s failed: %s", user, exc)
+                log.info("users.info %s failed: %s", loggable(user), _failure(exc))
                 return Person()
         return self._people[user]
 
@@ -71,6 +82,6 @@ class Directory:
             try:
                 self._channels[channel] = (await self.client.conversations_info(channel=channel))["channel"]["name"]
             except (SlackApiError, KeyError, TypeError) as exc:
-                log.info("conversations.info %s failed: %s", channel, exc)
+                log.info("conversations.info %s failed: %s", loggable(channel), _failure(exc))
                 return ""
         return self._channels[channel]

@@ -34,6 +34,7 @@ from adapters.slack.translate import (
     EVENTS,
     SLACKBOT,
     Workspace,
+    loggable_command,
     translate_action,
     translate_command,
     translate_event,
@@ -44,7 +45,6 @@ from bot.command_names import ERASURES
 from bot.core import asks_the_bot
 from bot.db.engine import unreachable
 from bot.inbox import Kept
-from bot.safety import loggable
 from bot.services.catch_up import resume_points
 from bot.services.mentoring_form import FORM_ACTION, field_errors, opens_form
 
@@ -272,7 +272,8 @@ class SlackAdapter:
         response_url = body.get("response_url")
         if not _usable_url(response_url):
             if respond is not None:
-                log.info("Slack command %s came with no response_url: answered by DM", loggable(body.get("command")))
+                log.info("Slack command %s came with no response_url: answered by DM",
+                         loggable_command(body.get("command")))
             response_url, respond = "", None
         kept = self.kept(body)
         command = await self._with_names(command)

@@ -16,6 +16,10 @@ from slack_bolt.error import BoltUnhandledRequestError
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 
+from adapters.slack.translate import loggable_command
+from bot.errors import error_kind
+from bot.safety import loggable
+
 log = logging.getLogger(__name__)
 
 # What reading a field that is missing, or of another type, raises.
@@ -24,15 +28,16 @@ _BOLT = str(Path(slack_bolt.__file__).parent)
 
 
 def described(body: Any) -> str:
-    """What a request is, for a log line: its kind, never its content (member's text, response_url, tokens)."""
+    """What a request is, for a log line: its kind, never its content (member's text, response_url, tokens). A field
+    holding words where a type belongs is shown by its type only (bot.safety.loggable)."""
     if not isinstance(body, dict):
         return "a request with no fields"
-    parts = [f"type {str(body.get('type'))[:40]!r}"]
+    parts = [f"type {loggable(body.get('type'))}"]
     event = body.get("event")
     if isinstance(event, dict):
-        parts.append(f"event {str(event.get('type'))[:40]!r}")
+        parts.append(f"event {loggable(event.get('type'))}")
     if body.get("command"):
-        parts.append(f"command {str(body['command'])[:40]!r}")
+        parts.append(f"command {loggable_command(body['command'])}")
     return ", ".join(parts)
 
 
@@ -56,14 +61,15 @@ async def refused(error: Exception, request: AsyncBoltRequest, response: BoltRes
     if isinstance(error, BoltUnhandledRequestError):
         event = body.get("event") if isinstance(body, dict) else None
         if body.get("type") == "event_callback" and isinstance(event, dict) and isinstance(event.get("type"), str):
-            log.info("Slack event %r acknowledged and not used (nothing in connective listens to it)",
-                     event["type"][:40])
+            log.info("Slack event %s acknowledged and not used (nothing in connective listens to it)",
+                     loggable(event["type"]))
             return _answer(response, 200, "")
         log.warning("Slack request refused (400): nothing in connective handles %s", described(body))
         return _answer(response, 400, "unhandled request")
     if isinstance(error, SHAPE_ERRORS) and raised_by_bolt(error):
-        log.warning("malformed Slack request refused (400): %s lacks a field it must have (%s: %s)",
-                    described(body), type(error).__name__, str(error)[:80])
+        # The error's kind, not its text: what bolt could not read may be quoted there (a member's words, a token).
+        log.warning("malformed Slack request refused (400): %s lacks a field it must have (%s)",
+                    described(body), error_kind(error))
         return _answer(response, 400, "malformed request")
     log.error("handling a Slack request (%s) failed", described(body), exc_info=error)
     return None

@@ -12,6 +12,7 @@ from typing import Any
 
 from bot import events as ev
 from bot.errors import error_kind
+from bot.safety import loggable
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,14 @@ def slack_time(ts: str | float | None, fallback: datetime | None = None) -> date
         return datetime.fromtimestamp(float(ts), UTC)  # type: ignore[arg-type]
     except (TypeError, ValueError, OverflowError, OSError):  # "1e30" is a number, but no time
         return fallback or datetime.now(UTC)
+
+
+_COMMAND_NAME = re.compile(r"/[\w-]{1,32}")
+
+
+def loggable_command(value: object) -> str:
+    """A slash command's name for a log line ('/whoknows'); anything else in its place by its kind only."""
+    return repr(value) if isinstance(value, str) and _COMMAND_NAME.fullmatch(value) else loggable(value)
 
 
 def _interaction_id(body: Payload, kind: str) -> str:
@@ -199,7 +208,7 @@ def translate_event(body: Payload, ws: Workspace) -> ev.Event | None:
     try:
         return handler(body, event, ws)
     except MALFORMED as exc:
-        log.warning("malformed %s event %s skipped: %s", event.get("type"), str(body.get("event_id"))[:80],
+        log.warning("malformed %s event %s skipped: %s", loggable(event.get("type")), loggable(body.get("event_id")),
                     error_kind(exc))
         return None
 
@@ -258,7 +267,7 @@ def translate_command(body: Payload, ws: Workspace, now: datetime | None = None)
     try:
         return _command(body, ws, now)
     except MALFORMED as exc:
-        log.warning("malformed %s command skipped: %s", str(body.get("command"))[:40], error_kind(exc))
+        log.warning("malformed %s command skipped: %s", loggable_command(body.get("command")), error_kind(exc))
         return None
 
 
@@ -282,7 +291,7 @@ def translate_action(body: Payload, action: Payload, ws: Workspace,
     try:
         return _action(body, action, ws, now)
     except MALFORMED as exc:
-        log.warning("malformed button click skipped: %s", exc)
+        log.warning("malformed button click skipped: %s", error_kind(exc))
         return None
 
 
