@@ -75,8 +75,9 @@ def report(done: Forgotten) -> list[str]:
              "stored unless they /optin themselves."]
     if done.not_sent:
         lines.append(f"{len(done.not_sent)} platform message(s) not sent from the command line (intro requests they "
-                     "sent, withdrawn, still quote their question in the experts' DMs; askers waiting on a request to "
-                     "them were not offered the next expert): run `/forget-me` as them, or tell those members.")
+                     "sent, withdrawn or answered, still quote their question in the experts' DMs; askers waiting on a "
+                     "request to them were not offered the next expert): run `/forget-me` as them, or tell those "
+                     "members.")
     return lines
 
 

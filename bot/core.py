@@ -32,7 +32,7 @@ from bot.actions import (
 )
 from bot.command_names import command, help_names
 from bot.db.engine import Database, unreachable
-from bot.db.intros import Intro, NotMyArea
+from bot.db.intros import Intro, IntroState, NotMyArea
 from bot.db.mentoring import MentoringEnrolment, Pairing
 from bot.db.models import (
     Channel,
@@ -52,6 +52,7 @@ from bot.errors import ChannelRefused, Undelivered
 from bot.inbox import Inbox, Kept, drop_set_aside, take_over
 from bot.messages import render
 from bot.repo import (
+    answered_requests_of,
     apply_pending_reactions,
     channel_ingested,
     claim_event,
@@ -183,6 +184,21 @@ def _requests_withdrawn(community: str, where: list[tuple[str, str]]) -> list[Ac
     question (the member's words) and without their buttons."""
     doc = Document(text=render("intro_settled_withdrawn"))
     return [UpdateMessage(community=community, channel=channel, message_ref=ref, doc=doc) for channel, ref in where]
+
+
+# What an answered request says of itself once its asker is gone (bot.services.intros: the outcome the click left).
+ANSWERED_OUTCOMES = {IntroState.ACCEPTED.value: "intro_settled_accepted", IntroState.DECLINED.value:
+                     "intro_settled_declined", IntroState.NOT_MY_AREA.value: "intro_settled_not_my_area",
+                     IntroState.EXPIRED.value: "intro_settled_expired"}
+
+
+def _requests_answered(community: str, where: list[tuple[str, str, str]]) -> list[Action]:
+    """The intro requests a member sent that an expert answered (or let expire), changed to say only what became of
+    them: they kept the member's question (and an accepted one their name) in the expert's DM. The conversation an
+    accepted intro opened is left as it is: it is the expert's too, both were in it, and what they said there is
+    theirs; the bot's copies of the question in others' DMs are what it can take back."""
+    return [UpdateMessage(community=community, channel=channel, message_ref=ref, doc=Document(text=render(
+        ANSWERED_OUTCOMES[state], asker="the member who asked"))) for channel, ref, state in where]
 
 
 def pool_capacity(db: Database) -> int:
@@ -845,8 +861,10 @@ class Core:
         withdrawn: list[tuple[str, str]] = []
         dropped: list[int] = []
         closed: list[tuple[str, str]] = []
+        answered: list[tuple[str, str, str]] = []
         removed = await self._remove_member_data(community_id, member_id, forget=False, now=event.time,
-                                                 withdrawn=withdrawn, dropped=dropped, closed=closed)
+                                                 withdrawn=withdrawn, dropped=dropped, closed=closed,
+                                                 answered=answered)
         owed = await self._offer_next_experts(community_id, dropped, event.time, "/optout")
         text = render("optout", messages=removed, optin=command(event.platform, "optin"))
         if dropped:
@@ -854,6 +872,7 @@ class Core:
                      "offered someone else.")
         doc = Document(text=render("intro_settled_expert_opted_out"))
         return [self._reply(event, text), *_requests_withdrawn(event.community, withdrawn),
+                *_requests_answered(event.community, answered),
                 *(UpdateMessage(community=event.community, channel=channel, message_ref=ref, doc=doc)
                   for channel, ref in closed), *owed]
 
@@ -880,8 +899,9 @@ class Core:
     async def _cmd_forget_me(self, event: ev.CommandInvoked, community_id: int, member_id: int) -> list[Action]:
         dropped: list[int] = []
         withdrawn: list[tuple[str, str]] = []
+        answered: list[tuple[str, str, str]] = []
         removed = await self._remove_member_data(community_id, member_id, forget=True, now=event.time,
-                                                 dropped=dropped, withdrawn=withdrawn)
+                                                 dropped=dropped, withdrawn=withdrawn, answered=answered)
         owed = await self._offer_next_experts(community_id, dropped, event.time, "/forget-me")
         text = render("forget_me", messages=removed, optin=command(event.platform, "optin"))
         if elsewhere := await self._known_elsewhere(event.platform, community_id, event.user):
@@ -890,7 +910,8 @@ class Core:
             place = "server" if event.platform == "discord" else "workspace"
             text += (f" This was for this {place}: I also know you in {elsewhere} other {place}(s) I serve, where "
                      f"`{command(event.platform, 'forget-me')}` forgets you too.")
-        return [self._reply(event, text), *_requests_withdrawn(event.community, withdrawn), *owed]
+        return [self._reply(event, text), *_requests_withdrawn(event.community, withdrawn),
+                *_requests_answered(event.community, answered), *owed]
 
     async def _known_elsewhere(self, platform: str, community_id: int, user: str) -> int:
         """In how many other communities of the platform the same account is a member not forgotten (their own
@@ -904,11 +925,13 @@ class Core:
     async def _remove_member_data(self, community_id: int, member_id: int, *, forget: bool, now: datetime,
                                   dropped: list[int] | None = None,
                                   withdrawn: list[tuple[str, str]] | None = None,
-                                  closed: list[tuple[str, str]] | None = None) -> int:
+                                  closed: list[tuple[str, str]] | None = None,
+                                  answered: list[tuple[str, str, str]] | None = None) -> int:
         """Remove what is stored about a member; `dropped` gets the questions whose request to them was still open
         (opting out, `closed` where those requests are: they are withdrawn; forgetting them, deleted). `withdrawn`
         gets where the messages of the requests they sent and nobody answered are
-        (channel, message id): they quote the member's question."""
+        (channel, message id): they quote the member's question; `answered`, those of the requests they sent that an
+        expert answered or let expire, with their state."""
         async with self.db.sessions.begin() as session:
             # Their row is taken first: a store of their messages under way (another replica's) holds it, and is
             # waited for, so that what it stores is deleted below (bot.services.ingest: _gone_since).
@@ -923,6 +946,8 @@ class Core:
                         Message.thread_external_id.is_not(None)))).all())
             removed = await delete_member_data(session, community_id, member_id)
             await drop_set_aside(session, platform, community, member.external_id)
+            if answered is not None:
+                answered.extend(await answered_requests_of(session, community_id, member_id))
             where = await delete_questions_of(session, community_id, member_id, now)
             if withdrawn is not None:
                 withdrawn.extend(where)

@@ -477,6 +477,17 @@ async def delete_member_data(session: AsyncSession, community_id: int, member_id
     return len(ids)
 
 
+async def answered_requests_of(session: AsyncSession, community_id: int, member_id: int) -> list[tuple[str, str, str]]:
+    """Where the intro requests a member sent and an expert answered (or let expire) are, with their state (channel,
+    message id, state; those known): each still quotes the member's question in the expert's DM, beside what became
+    of it. Read before delete_questions_of detaches the requests from them."""
+    return [(channel, ref, state) for channel, ref, state in (await session.execute(
+        select(Intro.request_channel, Intro.request_ref, Intro.state).where(
+            Intro.community_id == community_id, Intro.asker_id == member_id,
+            Intro.state.in_([IntroState.ACCEPTED.value, IntroState.DECLINED.value, IntroState.NOT_MY_AREA.value,
+                             IntroState.EXPIRED.value])))).all() if channel and ref]
+
+
 async def delete_questions_of(session: AsyncSession, community_id: int, member_id: int,
                               now: datetime) -> list[tuple[str, str]]:
     """Remove the questions a member asked, and the experts' "not my area" topics copied from them (their words).

@@ -507,6 +507,48 @@ async def test_a_request_whose_asker_opts_out_or_is_forgotten_drops_their_words_
         assert set(await s.scalars(select(Intro.state))) == {IntroState.WITHDRAWN}
 
 
+async def test_requests_answered_before_their_asker_left_drop_their_words_from_the_experts_dms(slack):
+    """A request an expert had answered (accepted, declined, not my area) or let expire kept the asker's question in
+    the expert's DM after the asker asked to be forgotten or opted out: only those nobody had answered were changed.
+    Each now says only what became of it; the conversation an accepted intro opened is the expert's too, left as is."""
+    fake = slack.fake
+
+    async def request(asker: str, question: str) -> tuple[str, str, str]:
+        """The expert asked, their request's ts, and the value of its buttons."""
+        _, value = buttons(await slack.command(asker, "/whoknows", question))[0]
+        await slack.click(asker, "intro.request", value)
+        expert = value.split(":")[1]
+        [sent] = [c.answer for c in fake.calls if c.method == "chat.postMessage" and c.body["channel"] == f"D{expert}"
+                  and question in text_of(c.body)]
+        return expert, sent["ts"], dict(buttons(slack.dm(expert)[-1]))["intro.accept"]
+
+    asked = {}
+    for asker, question, click in (("UASK1", "postgres index ignored by the planner", "intro.accept"),
+                                   ("UASK1", "kubernetes rollout undo", "intro.decline"),
+                                   ("UASK2", "postgres vacuum bloat", "intro.notmine")):
+        expert, ts, value = await request(asker, question)
+        await slack.click(expert, click, value, channel=f"D{expert}", message_ts=ts)
+        asked[ts] = (expert, question)
+    expert, ts, _ = await request("UASK1", "css grid centering")
+    slack.app.intros.clock = lambda: datetime.now(UTC) + timedelta(hours=24, minutes=5)
+    assert await slack.app.intros.sweep() == 1
+    asked[ts] = (expert, "css grid centering")
+    [group] = [m for m in fake.of("chat.postMessage") if m["channel"].startswith("G")]
+    assert "postgres index ignored" in text_of(group)
+    for ts, (_, question) in asked.items():  # each answered request quotes its question
+        assert question in text_of([m for m in fake.of("chat.update") if m["ts"] == ts][-1])
+
+    await slack.command("UASK1", "/connective", "forget-me")
+    await slack.command("UASK2", "/connective", "optout")
+    await slack.adapter.idle()
+    outcomes = ["You accepted", "You declined", "not your area", "expired"]
+    for (ts, (expert, question)), outcome in zip(asked.items(), outcomes, strict=True):
+        last = [m for m in fake.of("chat.update") if m["ts"] == ts][-1]
+        assert last["channel"] == f"D{expert}" and outcome in text_of(last), text_of(last)
+        assert question.split()[0] not in text_of(last) and "Asha" not in text_of(last) and not buttons(last)
+    assert not [m for m in fake.of("chat.update") if m["channel"].startswith("G")]  # the conversation stays
+
+
 async def test_app_home_shows_the_profile_and_toggles_change_stored_state(slack):
     assert await slack.event(fresh("event_app_home_opened.json")) == 200
     [published] = await slack.fake.wait_for("views.publish")
