@@ -154,11 +154,16 @@ class DatabaseUnreachable(Exception):
     """The configured database did not answer (a server not listening, a host not found, a file not to be opened)."""
 
 
-async def _open_app(s, *, upgrade: bool = True):  # noqa: ANN001, ANN202
+async def _open_app(s, *, upgrade: bool = True, serving: bool = False):  # noqa: ANN001, ANN202
+    """`serving`: for `connective run`, whose statements are cut off at the statement timeout (PostgreSQL): one slow
+    query held a connection, and the event or job waiting on it, for ever. A one-shot command runs as long as it
+    takes, in front of whoever started it."""
     from bot.app import build_app
+    from bot.db.engine import Database
     from bot.db.migrate import ensure_schema
 
-    app = build_app(s)
+    app = build_app(s, db=Database(s.database_url, statement_timeout=s.database_statement_timeout_seconds)
+                    if serving else None)
     if upgrade:
         try:
             await ensure_schema(app.db, index_memory_mb=s.index_build_memory_mb)
@@ -1076,7 +1081,7 @@ def run(
     async def go() -> None:
         from bot.serve import serve
 
-        app = await _open_app(s)  # the database answered here: what fails below is the platform or a port
+        app = await _open_app(s, serving=True)  # the database answered here: what fails below is the platform or a port
         try:
             await serve(app, run_platform)  # closes the app
         except OSError as exc:  # aiohttp's ClientConnectorError, a refused connection, a timeout, a port taken

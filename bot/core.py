@@ -31,7 +31,7 @@ from bot.actions import (
     UpdateMessage,
 )
 from bot.command_names import command, help_names
-from bot.db.engine import Database, unreachable
+from bot.db.engine import Database, unlimited, unreachable
 from bot.db.intros import Intro, IntroState, NotMyArea
 from bot.db.mentoring import MentoringEnrolment, Pairing
 from bot.db.models import (
@@ -467,6 +467,7 @@ class Core:
         if url is None:
             return 0
         async with self.db.sessions.begin() as session:
+            await unlimited(session)  # every imported message's link, once: a million rows take their time
             community = await ensure_community(session, platform, external_id)
             moved = await move_export_links(session, community.id, url)
         if moved:

@@ -94,6 +94,9 @@ class Settings(BaseSettings):
     model_cache_dir: str | None = None  # defaults to the user cache directory
     # PostgreSQL: most memory (maintenance_work_mem) for rebuilding the vector index after a large import
     index_build_memory_mb: int = Field(default=2048, ge=64)
+    # PostgreSQL: longest a statement of `connective run` may take before the server cancels it (0: no limit). The
+    # work meant to run long (migrations, the vector index's build, moving imported links) lifts it for itself.
+    database_statement_timeout_seconds: float = Field(default=30.0, ge=0)
     log_level: Annotated[LogLevel, BeforeValidator(lambda v: v.upper() if isinstance(v, str) else v)] \
         = "INFO"
     log_json: bool = False

@@ -5,10 +5,10 @@ import re
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from bot.errors import UserError
 
@@ -110,11 +110,20 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
+def create_engine(url: str, *, statement_timeout: float | None = None, **kwargs: Any) -> AsyncEngine:
+    """`statement_timeout`: seconds a PostgreSQL statement may run before the server cancels it (None or 0: no limit;
+    a job that runs long lifts it for its own statements: unlimited())."""
     parsed = make_url(async_url(url))
     if parsed.get_backend_name() == "postgresql" and (typed := _connect_args(parsed)):
         parsed = parsed.difference_update_query(["timeout", "command_timeout", "application_name"])
         kwargs["connect_args"] = {**typed, **kwargs.get("connect_args", {})}
+    if parsed.get_backend_name() == "postgresql" and statement_timeout:
+        # A server setting of each connection: the server cancels the statement, and the connection goes on (a
+        # client-side timeout leaves the server working and the connection to be thrown away).
+        connect_args = dict(kwargs.get("connect_args", {}))
+        connect_args["server_settings"] = {**connect_args.get("server_settings", {}),
+                                           "statement_timeout": str(max(1, round(statement_timeout * 1000)))}
+        kwargs["connect_args"] = connect_args
     # A failed statement's error names its parameters (message text, names, tokens' owners) unless hidden, and the
     # tracebacks of failed events are logged: an outage mid-insert wrote members' messages into the logs.
     kwargs.setdefault("hide_parameters", True)
@@ -126,6 +135,14 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     return engine
+
+
+async def unlimited(conn: AsyncConnection | AsyncSession) -> None:
+    """No statement timeout for the rest of this transaction (PostgreSQL): for the work that is meant to run long
+    (a migration, the vector index's build, moving every imported link), not cut off at the pool's limit."""
+    dialect = conn.dialect if isinstance(conn, AsyncConnection) else conn.bind.dialect
+    if dialect.name == "postgresql":
+        await conn.execute(text("SET LOCAL statement_timeout = 0"))
 
 
 def unreachable(exc: BaseException) -> str | None:
@@ -142,9 +159,10 @@ def unreachable(exc: BaseException) -> str | None:
 class Database:
     """One engine and its session factory; services open sessions and own the transaction."""
 
-    def __init__(self, url: str, **engine_kwargs: Any) -> None:
+    def __init__(self, url: str, *, statement_timeout: float | None = None, **engine_kwargs: Any) -> None:
         self.url = url
-        self.engine = create_engine(url, **engine_kwargs)
+        self.statement_timeout = statement_timeout or None
+        self.engine = create_engine(url, statement_timeout=statement_timeout, **engine_kwargs)
         self.sessions: async_sessionmaker[AsyncSession] = async_sessionmaker(self.engine, expire_on_commit=False)
 
     @property

@@ -9,7 +9,7 @@ from alembic.config import Config
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 import migrations
-from bot.db.engine import SQLITE_BUSY_MS, Database
+from bot.db.engine import SQLITE_BUSY_MS, Database, unlimited
 
 SCRIPT_LOCATION = Path(migrations.__file__).parent
 SQLITE_MIGRATION_WAIT_MS = 600_000  # a command started during another's migration waits for it (a big table's rebuild)
@@ -76,6 +76,10 @@ async def _prepare(conn: AsyncConnection) -> None:
 
         from bot.errors import UserError
 
+        # A migration rewrites whole tables and waits for the locks of a running bot: not cut off at the pool's
+        # statement timeout (CONNECTIVE_DATABASE_STATEMENT_TIMEOUT_SECONDS), for this transaction only.
+        await unlimited(conn)
+
         try:
             async with conn.begin_nested():
                 await conn.execute(text("CREATE EXTENSION IF NOT EXISTS vector"))
@@ -111,6 +115,7 @@ async def ensure_schema(db: Database, *, index_memory_mb: int = 2048) -> str | N
         from bot.db.vector_index import ensure_vector_index
 
         async with db.engine.connect() as conn:
+            await unlimited(conn)  # another replica's migration may take minutes: waited for, not cut off
             await conn.execute(text("SELECT pg_advisory_lock(7320151)"))
             try:
                 await conn.commit()

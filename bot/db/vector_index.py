@@ -49,9 +49,22 @@ def build_memory_mb(rows: int, cap_mb: int) -> int:
 
 
 async def _autocommit(db: Database) -> AsyncConnection:
+    """A connection outside any transaction (CREATE INDEX CONCURRENTLY takes none), with no statement timeout: the
+    build, the locks it waits for and ANALYZE run as long as they take (minutes at a million vectors). _release
+    gives it back to the pool with the pool's timeout again."""
     conn = await db.engine.connect()
     await conn.execution_options(isolation_level="AUTOCOMMIT")
+    if db.statement_timeout:
+        await conn.execute(text("SET statement_timeout = 0"))
     return conn
+
+
+async def _release(conn: AsyncConnection) -> None:
+    try:
+        await conn.execute(text("RESET statement_timeout"))  # the connection's own setting (the pool's) again
+    except Exception:  # noqa: BLE001 - a connection that broke is not reused: the pool replaces it
+        await conn.invalidate()
+    await conn.close()
 
 
 async def _index_state(conn: AsyncConnection) -> str:
@@ -106,7 +119,7 @@ async def ensure_vector_index(db: Database, *, memory_cap_mb: int = 2048) -> Non
         finally:
             await conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": BULK_LOAD_LOCK})
     finally:
-        await conn.close()
+        await _release(conn)
 
 
 async def worth_rebuilding(db: Database, expected_vectors: int) -> bool:
@@ -145,4 +158,4 @@ async def bulk_vector_load(db: Database, expected_vectors: int, *,
                 finally:
                     await conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": BULK_LOAD_LOCK})
     finally:
-        await conn.close()
+        await _release(conn)
