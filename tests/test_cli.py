@@ -178,6 +178,25 @@ def test_user_mistakes_get_one_line_errors(tmp_path):
     assert "Usage" in out.stdout and "whoknows" not in out.stderr and "import" in out.stdout
 
 
+def test_an_in_memory_database_is_refused_by_every_command_that_opens_one(tmp_path):
+    """`--db sqlite:// import slack PATH` said it stored the export's messages, into a database gone at exit: the
+    manager lost the work without a word, and `ask` then said "import first". Refused now, in one line, before any
+    work; `config check` names it as a problem of the settings."""
+    said = ("error: database URL (--db / CONNECTIVE_DATABASE_URL) {url} is an in-memory SQLite database: it starts "
+            "empty and is gone when the command ends (an import into it would be lost); name a file, e.g. "
+            f"sqlite:///{tmp_path}/connective.db\n")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
+    for url, args in (("sqlite://", ["import", "slack", str(SAMPLE)]), ("sqlite:///:memory:", ["ask", "postgres"]),
+                      ("sqlite://", ["db", "upgrade"]), ("sqlite:///:memory:", ["forget", "U1"])):
+        out = subprocess.run([*CLI, "--db", url, *args], capture_output=True, text=True, timeout=300, cwd=tmp_path,
+                             env=env)
+        assert (out.returncode, out.stdout, out.stderr) == (2, "", said.format(url=url)), (args, out.stderr)
+    out = subprocess.run([*CLI, "--db", "sqlite://", "config", "check"], capture_output=True, text=True, timeout=300,
+                         cwd=tmp_path, env=env)
+    assert out.returncode == 1 and "problem: database URL (--db / CONNECTIVE_DATABASE_URL) sqlite:// is an in-memory" \
+        in out.stderr, out.stderr
+
+
 def test_a_database_given_as_a_path_is_told_how_to_name_it(tmp_path):
     """`--db connective.db` (a file, as other tools take it) said only "is not a URL: 'connective.db'"."""
     out = subprocess.run([*CLI, "--db", "connective.db", "ask", "x"], capture_output=True, text=True, timeout=300,

@@ -55,6 +55,29 @@ def async_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
+IN_MEMORY = ("database URL (--db / CONNECTIVE_DATABASE_URL) {url} is an in-memory SQLite database: it starts empty "
+             "and is gone when the command ends (an import into it would be lost); name a file, e.g. "
+             "sqlite:///{example}")
+
+
+def in_memory(url: str) -> bool:
+    """A SQLite database that lives in the process (sqlite://, sqlite:///:memory:, a file: URI in mode=memory)."""
+    parsed = make_url(async_url(url))
+    if parsed.get_backend_name() != "sqlite":
+        return False
+    database = parsed.database or ""
+    return database in ("", ":memory:") or database.startswith("file::memory:") or parsed.query.get("mode") == "memory"
+
+
+def refuse_in_memory(url: str) -> None:
+    """Every command that opens the configured database keeps what it does there, or reads what was kept: an in-memory
+    one kept nothing (`import` said it stored thousands of messages, and they were gone; `ask` then said "import
+    first")."""
+    if in_memory(url):
+        example = Path.cwd() / "connective.db"
+        raise UserError(IN_MEMORY.format(url=shown_url(url.strip()), example=example))
+
+
 # libpq's (psycopg2's) URL options as asyncpg takes them: its connect() refused them ("unexpected keyword argument").
 _LIBPQ_RENAMED = {"sslmode": "ssl", "connect_timeout": "timeout"}
 _LIBPQ_ONLY = ("options", "keepalives", "keepalives_idle", "keepalives_interval", "keepalives_count", "sslcert",
