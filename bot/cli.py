@@ -21,7 +21,7 @@ import typer
 import typer.core
 
 from bot.cli_digest import digest_cli as _digest_cli
-from bot.errors import UserError
+from bot.errors import Unavailable, UserError
 from bot.progress import progress_bar
 from bot.safety import storable, usable_id
 from bot.urls import workspace_address
@@ -244,8 +244,9 @@ def import_discord(
 
     report = run_async(go)
     if report.files == 0 and report.files_left_out == 0 and not report.errors:
-        # Nothing that is an export was found (an empty folder): an error, as `import slack` and `eval` say it.
-        report.errors, report.notes = report.notes or [f"{', '.join(map(str, paths))}: no export found"], []
+        # Nothing that is an export was found (an empty folder, a JSON file of another tool): a path to correct, as
+        # `import slack` and `eval` say it (exit 2); it exited 1, as an import that read the rest of a damaged export.
+        raise UserError("; ".join(report.notes or [f"{', '.join(map(str, paths))}: no export found"]))
     _finish_import(report)
 
 
@@ -1091,7 +1092,7 @@ def run(
         try:
             await serve(app, run_platform)  # closes the app
         except OSError as exc:  # aiohttp's ClientConnectorError, a refused connection, a timeout, a port taken
-            raise UserError(_unreachable(platform, exc)) from None
+            raise Unavailable(_unreachable(platform, exc)) from None
 
     run_async(go)
 
@@ -1135,6 +1136,9 @@ def main() -> None:
     try:
         _unknown_command_prints_help()
         cli()
+    except Unavailable as exc:  # a platform, a port: as the database, not the command line
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(1)
     except UserError as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(2)

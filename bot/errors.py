@@ -5,6 +5,12 @@ class UserError(Exception):
     """A mistake a user can fix (bad setting, missing file); shown as one line, no traceback."""
 
 
+class Unavailable(UserError):
+    """Something a command needs did not answer or would not serve it (a platform unreachable or failing, a port
+    taken): one line as a UserError, but exit 1 as for an unreachable database: no mistake in what was typed or set,
+    and trying again later may do."""
+
+
 class Undelivered(Exception):
     """The platform refused an action for good, as it does a direct message to a member who takes none: an ordinary
     event, logged in one line (no traceback) and not retried."""

@@ -240,9 +240,17 @@ def test_bad_input_to_eval_and_import_is_one_line_per_fact(tmp_path):
         assert out.returncode == 2 and out.stderr.count("\n") == 1, out.stderr
         assert out.stderr.startswith(f"error: {tmp_path / name}: not valid JSON (line "), out.stderr
         assert out.stderr.endswith("; no messages to evaluate\n"), out.stderr
-    # import discord of an empty folder is an error too, as import slack's is (it exited 0 with a note).
+    # import discord of an empty folder is an error too, as import slack's is (it exited 0 with a note), and exits 2 as
+    # import slack's and eval's do: a path to correct (it exited 1, as an import that read the rest of an export). So
+    # does a JSON file of another tool.
     out = run("--db", f"sqlite:///{tmp_path / 'e.db'}", "import", "discord", str(tmp_path / "empty"))
-    assert (out.returncode, out.stderr) == (1, f"error: {tmp_path / 'empty'}: no .json files found\n")
+    assert (out.returncode, out.stderr, out.stdout) == (2, f"error: {tmp_path / 'empty'}: no .json files found\n", "")
+    (tmp_path / "other.json").write_text('{"a": 1}')
+    out = run("--db", f"sqlite:///{tmp_path / 'e.db'}", "import", "discord", str(tmp_path / "other.json"))
+    assert (out.returncode, out.stderr) == (
+        2, f"error: {tmp_path / 'other.json'}: skipped, not a DiscordChatExporter JSON export\n")
+    out = run("--db", f"sqlite:///{tmp_path / 'e.db'}", "import", "slack", str(tmp_path / "empty"))
+    assert out.returncode == 2 and "not a Slack export" in out.stderr, out.stderr
 
     # A partly damaged export: the damaged file is named once, the rest is imported, the report counts it.
     folder = tmp_path / "export"
@@ -784,7 +792,8 @@ def test_run_names_the_platform_it_cannot_reach_not_the_database(tmp_path, platf
                          capture_output=True, text=True, timeout=300,
                          env={**clean, **env, "CONNECTIVE_METRICS_PORT": "0"})
     errors = [line for line in out.stderr.splitlines() if line.startswith("error: ")]
-    assert out.returncode == 2 and len(errors) == 1, out.stderr[-3000:]
+    # Exit 1, as for a database not reachable: it exited 2, as a command typed wrong.
+    assert out.returncode == 1 and len(errors) == 1, out.stderr[-3000:]
     assert errors[0].startswith(f"error: cannot reach {name} (CONNECTIVE_") and "127.0.0.1:1" in errors[0], errors
     assert "database" not in errors[0] and "xoxb-1" not in out.stderr
 
@@ -835,7 +844,7 @@ def test_run_names_the_port_it_cannot_listen_on(tmp_path):
                              capture_output=True, text=True, timeout=300,
                              env={**clean, "SLACK_BOT_TOKEN": "xoxb-1", "SLACK_APP_TOKEN": "xapp-1",
                                   "CONNECTIVE_METRICS_HOST": "127.0.0.1", "CONNECTIVE_METRICS_PORT": str(port)})
-    assert out.returncode == 2 and out.stderr.startswith("error: cannot listen: "), out.stderr[-3000:]
+    assert out.returncode == 1 and out.stderr.startswith("error: cannot listen: "), out.stderr[-3000:]
     assert str(port) in out.stderr and "CONNECTIVE_METRICS_PORT" in out.stderr and "database" not in out.stderr
 
 

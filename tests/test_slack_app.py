@@ -634,7 +634,7 @@ async def test_a_token_slack_refuses_is_one_line_not_a_traceback_or_retries(app,
     from pydantic import SecretStr
 
     from adapters.slack.runner import run
-    from bot.errors import UserError
+    from bot.errors import Unavailable, UserError
 
     fake = await FakeSlack(team_id=TEAM, refused={method: error}).start()
     app.settings = app.settings.model_copy(update={
@@ -646,6 +646,9 @@ async def test_a_token_slack_refuses_is_one_line_not_a_traceback_or_retries(app,
     finally:
         await fake.stop()
     assert str(refused.value) == said
+    # A refused token is a setting to correct (exit 2); Slack failing is no mistake of the set-up (exit 1, as for an
+    # unreachable database).
+    assert isinstance(refused.value, Unavailable) == ("try again later" in said)
     assert not app.health.platform_connected
 
 

@@ -18,7 +18,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.listeners import SlackAdapter
 from adapters.slack.refusals import SHAPE_ERRORS, raised_by_bolt
-from bot.errors import UserError
+from bot.errors import Unavailable, UserError
 
 if TYPE_CHECKING:
     from bot.app import App
@@ -38,7 +38,7 @@ def _refusal(exc: SlackApiError, variable: str, what: str, method: str) -> UserE
     error = exc.response.get("error") if exc.response is not None else None
     if error in _REFUSED:
         return UserError(f"Slack refused the {what} ({variable}): {error}; {SETUP}")
-    return UserError(f"Slack answered {method} with {error or exc}; try again later")
+    return Unavailable(f"Slack answered {method} with {error or exc}; try again later")
 
 
 async def _checked(call: Awaitable[T], variable: str, what: str, method: str) -> T:
