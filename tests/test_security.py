@@ -45,6 +45,21 @@ async def test_forged_button_values_are_refused_with_one_line_not_a_traceback(ap
     assert "Traceback" not in caplog.text and "failed to handle" not in caplog.text, caplog.text[-2000:]
 
 
+async def test_a_forged_button_value_is_logged_by_its_kind_not_its_words(app, tmp_path, caplog):
+    """A forged click's value was quoted in the log, 100 characters of it: whatever a member put there (their words,
+    a token pasted) went to the log. It is shown when it is an id ('12:UPG'), else by its type."""
+    console, _ = await _setup(app, tmp_path)
+    caplog.set_level(logging.WARNING)
+    words = "my manager ignores me, xoxb-1234"
+    for line in (f"/click intro.request '{words}'", f"/click intro.accept '{words}'",
+                 f"/click mentoring.met '{words}'"):
+        caplog.clear()
+        await console.say("UASK1", line)
+        [logged] = [r.getMessage() for r in caplog.records if "malformed" in r.getMessage()
+                    or "unknown mentoring button" in r.getMessage()]
+        assert "(str)" in logged and "manager" not in logged and "xoxb" not in logged, logged
+
+
 @pytest.mark.parametrize("capacity", ["²", "99999999999999999999", "1" * 5000])
 async def test_a_forged_mentoring_capacity_is_told_not_a_traceback(app, capacity, caplog):
     console = ConsoleAdapter(app.core.handle, community="T1")

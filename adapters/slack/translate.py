@@ -200,7 +200,7 @@ def translate_event(body: Payload, ws: Workspace) -> ev.Event | None:
     """An Events API envelope (`event_callback`) as a core event, or None when it is not one we use."""
     event = body.get("event") or {}
     if not isinstance(event, dict) or not isinstance(event.get("type", ""), str):
-        log.warning("malformed event %s skipped: no event object with a type", str(body.get("event_id"))[:80])
+        log.warning("malformed event %s skipped: no event object with a type", loggable(body.get("event_id")))
         return None
     handler = EVENTS.get(event.get("type", ""))
     if handler is None:

@@ -34,7 +34,7 @@ from bot.db.models import Community, Member, Question
 from bot.events import utcnow
 from bot.messages import render
 from bot.repo import get_member, insert_ignore
-from bot.safety import echoed, neutralise, row_id
+from bot.safety import echoed, loggable, neutralise, row_id
 from bot.services.expertise import Suggestion
 
 if TYPE_CHECKING:
@@ -103,7 +103,7 @@ class IntroService:
         question_part, _, expert_user = event.value.partition(":")
         question_id = row_id(question_part)
         if question_id is None or not expert_user:
-            log.warning("malformed intro.request value %r", event.value[:100])
+            log.warning("malformed intro.request value %s", loggable(event.value))
             return [self._reply(event, "That button is out of date; ask the question again.")]
         async with self.db.sessions() as session:
             question = await session.get(Question, question_id)
@@ -221,7 +221,7 @@ class IntroService:
     async def decide(self, event: ev.ActionClicked, community_id: int, target: IntroState) -> list[Action]:
         intro_id = row_id(event.value)
         if intro_id is None:
-            log.warning("malformed %s value %r", event.action, event.value[:100])
+            log.warning("malformed %s value %s", loggable(event.action), loggable(event.value))
             return [self._reply(event, render("intro_closed"))]
         closed = [self._reply(event, render("intro_closed"))]
         async with self.db.sessions.begin() as session:
@@ -274,7 +274,7 @@ class IntroService:
         the request expires or is withdrawn. A request withdrawn before its message was known is changed now."""
         intro_id = row_id(key.partition(":")[2])
         if intro_id is None:
-            log.warning("malformed intro key %r", key[:100])
+            log.warning("malformed intro key %s", loggable(key))
             return
         async with self.db.sessions.begin() as session:
             await session.execute(update(Intro).where(Intro.id == intro_id)

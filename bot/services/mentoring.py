@@ -28,7 +28,7 @@ from bot.db.models import Community, Member
 from bot.events import utcnow
 from bot.messages import render, template
 from bot.repo import consenting, ensure_community, ensure_member, insert_ignore
-from bot.safety import echoed, neutralise, row_id
+from bot.safety import echoed, loggable, neutralise, row_id
 from bot.services import mentoring_notices as notices
 from bot.services.mentoring_args import USAGE, EnrolmentError, JoinRequest, parse_join
 from bot.services.mentoring_cadence import Cadence, Period
@@ -489,7 +489,7 @@ class MentoringService:
                 return [self._reply(event, "Enrol with " + USAGE)]
             pairing_id = row_id(event.value)
             if action not in ("met", "notmet") or pairing_id is None:
-                log.warning("unknown mentoring button %r (%r)", event.action[:100], event.value[:100])
+                log.warning("unknown mentoring button %s (%s)", loggable(event.action), loggable(event.value))
                 return [self._reply(event, "That check-in isn't yours.")] if action in ("met", "notmet") else []
             pairing = await session.scalar(
                 select(Pairing).where(Pairing.id == pairing_id, Pairing.community_id == community_id)
