@@ -57,3 +57,22 @@ async def test_connective_run_has_the_timeout_and_one_shot_commands_none(pg_url,
             assert await _timeout(app.db) == expected, (settings, serving)
         finally:
             await app.close()
+
+
+async def test_the_vector_index_build_lifts_a_timeout_the_database_sets_for_a_one_shot_command(pg_url):  # noqa: F811
+    """A managed PostgreSQL may set statement_timeout on the database or the role: `connective import`'s index build
+    (minutes at a million vectors) was cut off there. Its connection has none, and gives the database's back."""
+    db = Database(pg_url, pool_size=1, max_overflow=0)
+    try:
+        async with db.engine.connect() as conn:
+            name = await conn.scalar(text("SELECT current_database()"))
+            await conn.execute(text(f'ALTER DATABASE "{name}" SET statement_timeout = \'200ms\''))
+            await conn.commit()
+        await db.engine.dispose()  # new connections read the database's setting
+        assert await _timeout(db) == "200ms"
+        conn = await _autocommit(db)
+        await conn.execute(text("SELECT pg_sleep(0.5)"))
+        await _release(conn)
+        assert await _timeout(db) == "200ms"
+    finally:
+        await db.dispose()

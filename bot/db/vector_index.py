@@ -54,8 +54,7 @@ async def _autocommit(db: Database) -> AsyncConnection:
     gives it back to the pool with the pool's timeout again."""
     conn = await db.engine.connect()
     await conn.execution_options(isolation_level="AUTOCOMMIT")
-    if db.statement_timeout:
-        await conn.execute(text("SET statement_timeout = 0"))
+    await conn.execute(text("SET statement_timeout = 0"))  # ours (`run`'s) or one the role sets
     return conn
 
 
