@@ -76,3 +76,33 @@ async def test_the_vector_index_build_lifts_a_timeout_the_database_sets_for_a_on
         assert await _timeout(db) == "200ms"
     finally:
         await db.dispose()
+
+
+async def test_a_statement_cut_off_is_one_line_and_the_member_waiting_is_told(pg_url, embedder, monkeypatch, caplog):  # noqa: F811
+    """A command whose query ran past the timeout ended in a traceback, and the member who typed it heard nothing;
+    a scheduled job's, a traceback each tick. Now as while the database is unreachable: one line, and the member is
+    told to try again."""
+    import logging
+
+    import bot.core
+    from adapters.console import ConsoleAdapter
+    from bot.app import build_app
+    from bot.db.migrate import ensure_schema
+
+    app = build_app(Settings(database_url=pg_url), embedder=embedder, db=Database(pg_url, statement_timeout=0.2))
+    await ensure_schema(app.db)
+    try:
+        original = bot.core.ensure_community
+
+        async def slow(session, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+            await session.execute(text("SELECT pg_sleep(5)"))  # a lock held elsewhere, a plan gone wrong
+            return await original(session, *args, **kwargs)
+
+        monkeypatch.setattr(bot.core, "ensure_community", slow)
+        caplog.set_level(logging.INFO)
+        [answer] = await ConsoleAdapter(app.core.handle, community="T1").say("UASK1", "/me")
+        assert "try again" in answer, answer
+        [line] = [r for r in caplog.records if r.levelno >= logging.WARNING]
+        assert line.exc_info is None and "(statement timeout)" in line.getMessage(), line.getMessage()
+    finally:
+        await app.close()

@@ -168,13 +168,19 @@ async def unlimited(conn: AsyncConnection | AsyncSession) -> None:
         await conn.execute(text("SET LOCAL statement_timeout = 0"))
 
 
+QUERY_CANCELED = "57014"  # PostgreSQL's SQLSTATE for a statement cancelled (by statement_timeout, or an admin)
+
+
 def unreachable(exc: BaseException) -> str | None:
     """The kind of error (ConnectionRefusedError, TimeoutError, …) when `exc` says the database could not be reached
-    or the connection was lost, rather than that a statement failed: during an outage, what is worth one line, not
-    a traceback per event or per scheduled job."""
+    or the connection was lost, or did not answer within the statement timeout (`run`'s), rather than that a
+    statement failed: during an outage or a slow spell, what is worth one line, not a traceback per event or per
+    scheduled job, and a member waiting on an answer is told to try again."""
     if isinstance(exc, DBAPIError):
         if exc.connection_invalidated:
             return type(exc.orig).__name__ if exc.orig is not None else type(exc).__name__
+        if getattr(exc.orig, "sqlstate", None) == QUERY_CANCELED:  # it did not answer within the statement timeout
+            return "statement timeout"
         exc = exc.orig if exc.orig is not None else exc
     return type(exc).__name__ if isinstance(exc, OSError | TimeoutError) else None
 
