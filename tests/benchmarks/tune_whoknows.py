@@ -108,8 +108,9 @@ def paired(before: dict, after: dict) -> str:
 
 
 async def product_rankings(export: Path, work: Path, ev, refit: bool, weights=None, top: int = 10,
-                           cut: float = DEFAULT_CUT):
-    """The eval tool's split of `export` (history, bots, questions) and the product's ranking of each question."""
+                           cut: float = DEFAULT_CUT, on_ranked=None):
+    """The eval tool's split of `export` (history, bots, questions) and the product's ranking of each question
+    (`on_ranked(question)` is called after each: ranker_lab.py keeps what was ranked)."""
     users, channels, msgs, bots = ev.load(export)
     _, history, questions = ev.split(msgs, bots, cut)
     if cut != DEFAULT_CUT:
@@ -129,7 +130,7 @@ async def product_rankings(export: Path, work: Path, ev, refit: bool, weights=No
     async with app.db.sessions() as s:
         cid = (await list_communities(s))[0].id
     if weights is not None:
-        async def fixed(_cid):  # noqa: ANN001, ANN202
+        async def fixed(_cid, *, timed=False):  # noqa: ANN001, ANN202  (ExpertiseService.weights)
             return np.asarray(weights, dtype=float)
 
         app.expertise.weights = fixed
@@ -145,6 +146,8 @@ async def product_rankings(export: Path, work: Path, ev, refit: bool, weights=No
     for q, v in zip(questions, qv, strict=True):
         found = await app.expertise.rank(cid, q["text"], asker=q["asker"], top=top, query_vector=v)
         rankings[q["id"]] = [e.user for e in found]
+        if on_ranked is not None:
+            on_ranked(q)
     await app.close()
     return history, bots, questions, rankings
 
