@@ -6,6 +6,19 @@ the thread started (time-masked retrieval and priors), and a conditional logit (
 candidates of each question) is fitted by L-BFGS with an L2 pull towards the default weights.
 Two models are fitted: one for live asks, which know everything said until the question and when it is
 asked (who is around), and one for replays (`connective ask` from a file), which know neither.
+
+Non-linear rankers on the same features did no better than this mixture (tests/benchmarks/ranker_lab.py, replays,
+mean of lag seeds 0-3; racket-2017 / racket-2018 / racket-2019 / clojurians-2019 MRR over the best baseline, then the
+long-tail mean; this fit: 0.95 / 1.10 / 1.06 / 0.95, 1.36). Gradient-boosted trees pointwise on (question, candidate)
+rows with both models' scores, ranks and question-level features: 0.79 / 0.92 / 1.00 / 0.91, 1.06. Boosted trees on
+the softmax of each question, from this mixture (depth 2, 100-200 rows a leaf): 0.97 / 1.08 / 1.07 / 0.93, 1.26, and
+0.94 / 1.10 / 1.07 / 0.94, 1.24 from cross-fitted scores. A mixture share that follows the question (how sharp the
+evidence is, its lead, whether it points at a regular): at best 0.97 / 1.09 / 1.08 / 0.95, 1.28. Regulars and the
+others ranked apart, mixed by how likely a regular answers: 0.79-0.97 on racket-2017, 0.57-0.92 on clojurians.
+Reciprocal-rank fusion of the two models, interaction terms (evidence x activity, x rank among answerers), credit
+shared with every replier, and training questions as the eval asks them (with the asker's follow-ups) each moved
+along the same line as LONG_TAIL_WEIGHT does (1.8: 0.96 / 1.11 / 1.08 / 0.98, 1.21; 2.5: 0.92 / 1.08 / 1.07 / 0.93,
+1.48), never past it.
 """
 from __future__ import annotations
 
