@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 
@@ -106,6 +107,10 @@ class PostToChannel(Action):
     channel: str
     doc: Document
     thread: str | None = None
+    # A stable id of a post that must go out once ("digest:12:2024-03-04T09:00"): the adapter marks the post with it
+    # where the platform keeps such a mark (Slack's message metadata, a Discord embed's footer and nonce), so that
+    # FindsPosts can tell later whether an attempt whose outcome was never recorded reached the channel.
+    key: str = ""
 
 
 # What became of an action sent outside an event (Core.send): sent; refused for good by the platform
@@ -145,3 +150,12 @@ class ChecksMessages(Protocol):
     can tell (a message deleted or edited while the bot was away: nothing told it)."""
 
     async def look_up(self, community: str, permalinks: list[str]) -> LookedUp: ...
+
+
+@runtime_checkable
+class FindsPosts(Protocol):
+    """What a sender may also offer: whether the bot's own post marked `key` (PostToChannel.key) is in the channel,
+    posted since `since`. True or False; raises ChannelRefused where the channel refuses the bot (it could not post
+    there either), anything else where the platform did not say."""
+
+    async def find_post(self, community: str, channel: str, key: str, since: datetime) -> bool: ...

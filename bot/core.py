@@ -25,6 +25,7 @@ from bot.actions import (
     Document,
     Evidence,
     ExpertCard,
+    FindsPosts,
     Reply,
     Section,
     Sender,
@@ -351,6 +352,14 @@ class Core:
             log.exception("delivering %s on %s failed", type(action).__name__, platform)
             return FAILED
         return SENT
+
+    async def find_post(self, platform: str, community: str, channel: str, key: str, since: datetime) -> bool | None:
+        """Whether the bot's own post marked `key` (PostToChannel.key) is in the channel since `since`: None where no
+        adapter running here can tell. ChannelRefused, or any error of the platform's, is the caller's to handle."""
+        sender = self.senders.get(platform)
+        if not isinstance(sender, FindsPosts):
+            return None
+        return await sender.find_post(community, channel, key, since)
 
     async def drain(self, timeout: float) -> bool:
         """Wait until no event is being handled (a graceful shutdown); False if `timeout` ran out first."""

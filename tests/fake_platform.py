@@ -71,3 +71,20 @@ class Clock:
 
     def __call__(self) -> datetime:
         return self.now
+
+
+class Killed(BaseException):
+    """The process killed (a deploy, the OOM killer) where the test says: nothing after it runs, nothing catches it."""
+
+
+class KilledWhilePosting:
+    """The sender of a process killed right after the platform answered 200 to a post (after=True), or right before
+    the post left it (after=False)."""
+
+    def __init__(self, sender, *, after: bool) -> None:  # noqa: ANN001
+        self.sender, self.after = sender, after
+
+    async def send(self, action: Action) -> None:
+        if self.after:
+            await self.sender.send(action)
+        raise Killed

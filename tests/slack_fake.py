@@ -41,6 +41,9 @@ class FakeSlack:
     member_of: list[dict[str, Any]] = field(default_factory=list)
     history: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     unreadable: dict[str, str] = field(default_factory=dict)
+    # As Slack: what the bot posts in a channel is in its history after (with the message's metadata, which
+    # conversations.history shows only when asked with include_all_metadata). Off unless a test reads it back.
+    keeps_posts: bool = False
     url: str = ""
     _runner: web.AppRunner | None = None
     _ts: itertools.count = field(default_factory=lambda: itertools.count(1))
@@ -163,11 +166,24 @@ class FakeSlack:
             return self._page(self.member_of, body, "channels")
         if method in ("conversations.history", "conversations.replies"):
             return self._read(method, body)
+        if method == "chat.postMessage" and self.keeps_posts:
+            return self._keep(body)
         if method in ("chat.postMessage", "chat.update"):
             return {"ok": True, "channel": body.get("channel"), "ts": f"{time.time():.6f}"}
         if method == "chat.postEphemeral":
             return {"ok": True, "message_ts": f"{time.time():.6f}"}
         return {"ok": True}
+
+    def _keep(self, body: dict[str, Any]) -> dict[str, Any]:
+        said = {"type": "message", "ts": f"{time.time():.6f}", "user": self.bot_user_id, "bot_id": "BBOT",
+                "app_id": "A0CONNECT", "text": body.get("text", "")}
+        if body.get("thread_ts"):
+            said["thread_ts"] = body["thread_ts"]
+        if body.get("metadata"):
+            metadata = body["metadata"]
+            said["metadata"] = json.loads(metadata) if isinstance(metadata, str) else metadata
+        self.history.setdefault(body.get("channel", ""), []).append(said)
+        return {"ok": True, "channel": body.get("channel"), "ts": said["ts"], "message": said}
 
     @staticmethod
     def _page(items: list[dict[str, Any]], body: dict[str, Any], key: str) -> dict[str, Any]:
@@ -189,7 +205,11 @@ class FakeSlack:
         for m in said:
             if m.get("thread_ts") and m["thread_ts"] != m["ts"]:
                 replies.setdefault(m["thread_ts"], []).append(m)
+        with_metadata = str(body.get("include_all_metadata", "")).lower() in ("1", "true")
+
         def listed(m: dict[str, Any]) -> dict[str, Any]:
+            if not with_metadata:
+                m = {k: v for k, v in m.items() if k != "metadata"}
             if m["ts"] not in replies:
                 return m
             return {**m, "thread_ts": m["ts"], "reply_count": len(replies[m["ts"]]),

@@ -494,6 +494,34 @@ async def test_an_abandoned_claim_is_taken_over_after_its_timeout(app, platform)
     assert len(platform.posts) == 1
 
 
+async def test_a_period_taken_over_while_its_digest_was_composed_is_posted_once(app, db_url, embedder, platform):
+    """A replica whose composition outlasted its claim (a slow embedding, a database under load) posted the digest
+    after another replica had taken the period over and posted it: two digests. The claim is checked again, as the
+    post is about to go out (the period marked posting), and the slow replica posts nothing."""
+    clock = Clock(at(2024, 2, 20, 12))
+    await wire(app, clock, platform)
+    digest_id = await subscribe(app, clock())
+    await share_with_interest(app, "<https://www.postgresql.org/docs/current/brin.html|BRIN indexes>",
+                              at(2024, 2, 27, 10))
+    clock.now = at(2024, 3, 4, 8, 0, 30)
+    other = await another_app(db_url, embedder, clock, platform)
+    try:
+        composing = app.digests.compose
+
+        async def slowly(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+            content = await composing(*args, **kwargs)
+            clock.now += runs.CLAIM_TIMEOUT + timedelta(minutes=1)
+            assert await other.digests.run_due(digest_id) == "posted"  # the other replica took the period over
+            return content
+
+        app.digests.compose = slowly
+        assert await app.digests.run_due(digest_id) == "skipped"
+        assert len(platform.posts) == 1
+        assert [(r.state, r.attempts) for r in await runs_of(app, digest_id)] == [("posted", 2)]
+    finally:
+        await other.close()
+
+
 async def test_daylight_saving_changes(app, platform):
     clock = Clock(at(2024, 3, 20, 12))
     await wire(app, clock, platform)

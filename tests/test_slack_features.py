@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import func, select
 
 from adapters.slack.translate import Workspace as SlackWorkspace
@@ -16,6 +17,7 @@ from bot.services.mentoring import MentoringService
 from bot.services.mentoring_cadence import Cadence
 from tests import test_slack_app
 from tests.exports import TEAM
+from tests.fake_platform import Killed, KilledWhilePosting
 from tests.test_slack_app import buttons, fresh, text_of
 
 slack = test_slack_app.slack  # the fixture: the real AsyncApp in HTTP mode against the fake Slack
@@ -278,3 +280,123 @@ async def test_a_digest_slack_refuses_to_post_tells_the_admin_who_chose_the_chan
     assert await slack.app.digests.run_due(1) == "posted"
     assert len([c for c in slack.fake.calls if c.method == "chat.postMessage" and c.body["channel"] == "CANN"
                 and c.answer["ok"]]) == 1
+
+
+async def subscribed_digest(s, clock: Clock) -> int:  # noqa: ANN001
+    await share_and_save(s)
+    s.fake.people["UPG"]["is_admin"] = True
+    await s.command("UPG", "/digest", "subscribe <#C0GENERAL|general> 0 9 * * mon tz=UTC")
+    s.fake.keeps_posts = True
+    s.fake.history.setdefault("C0GENERAL", [])  # read back: what the bot posts there
+    clock.now = datetime(2023, 11, 20, 9, 0, 30, tzinfo=UTC)
+    async with s.app.db.sessions() as session:
+        return await session.scalar(select(Digest.id))
+
+
+def digest_posts(s) -> list[dict]:  # noqa: ANN001
+    return [c.body for c in s.fake.calls if c.method == "chat.postMessage" and c.body["channel"] == "C0GENERAL"
+            and c.answer["ok"]]
+
+
+async def digest_runs_of(s) -> list[tuple[str, int, list[int]]]:  # noqa: ANN001
+    from bot.db.resources import DigestRun
+
+    async with s.app.db.sessions() as session:
+        return [(r.state, r.attempts, r.resource_ids) for r in await session.scalars(select(DigestRun))]
+
+
+async def test_a_digest_slack_took_before_the_process_was_killed_is_not_posted_again(slack):
+    """Killed between Slack's 200 for the digest and the database's record of it, the period stayed claimed; after the
+    restart (or on another replica) the claim was taken over once old and the digest posted a second time. The post
+    carries its period in its metadata now, and whoever takes a period over that may have been posted looks in the
+    channel first: one post, recorded as posted with what it showed."""
+    from bot.services import digest_runs as runs
+
+    clock = at(Clock(NOW), slack)
+    digest_id = await subscribed_digest(slack, clock)
+    slack.app.core.senders["slack"] = KilledWhilePosting(slack.adapter.sender, after=True)
+    with pytest.raises(Killed):
+        await slack.app.digests.run_due(digest_id)
+    [(state, _, shown)] = await digest_runs_of(slack)
+    assert state == "posting" and len(shown) == 2
+    [post] = digest_posts(slack)
+    assert post["metadata"] == {"event_type": "connective_post",
+                                "event_payload": {"key": f"digest:{digest_id}:2023-11-20T09:00"}}
+
+    slack.app.core.senders["slack"] = slack.adapter.sender  # restarted
+    assert await slack.app.digests.run_due(digest_id) == "skipped"  # the claim is recent: its process may be alive
+    clock.now += runs.CLAIM_TIMEOUT + timedelta(minutes=1)
+    assert await slack.app.digests.run_due(digest_id) == "posted"
+    assert await slack.app.digests.run_due(digest_id) == "skipped"
+    assert len(digest_posts(slack)) == 1
+    [looked] = slack.fake.of("conversations.history")
+    assert looked["channel"] == "C0GENERAL" and looked["include_all_metadata"] in (True, "1", "true", "True")
+    assert await digest_runs_of(slack) == [("posted", 2, shown)]  # next week leaves out what it showed
+
+
+async def test_a_digest_whose_process_was_killed_before_it_reached_slack_is_posted(slack):
+    from bot.services import digest_runs as runs
+
+    clock = at(Clock(NOW), slack)
+    digest_id = await subscribed_digest(slack, clock)
+    slack.app.core.senders["slack"] = KilledWhilePosting(slack.adapter.sender, after=False)
+    with pytest.raises(Killed):
+        await slack.app.digests.run_due(digest_id)
+    assert digest_posts(slack) == []
+    slack.app.core.senders["slack"] = slack.adapter.sender
+    clock.now += runs.CLAIM_TIMEOUT + timedelta(minutes=1)
+    assert await slack.app.digests.run_due(digest_id) == "posted"
+    assert len(digest_posts(slack)) == 1 and len(slack.fake.of("conversations.history")) == 1
+    assert [(state, attempts) for state, attempts, _ in await digest_runs_of(slack)] == [("posted", 2)]
+
+
+async def test_a_digest_posted_before_the_bot_was_removed_from_the_channel_is_not_posted_again(slack, caplog):
+    """The digest went out, the process was killed before recording it, and the bot was removed from the channel
+    before the restart: the channel cannot be read to see whether it went out (nor posted to). Each attempt fails with
+    one log line saying why; once the bot is back, the post is found there and not made again."""
+    from bot.services import digest_runs as runs
+
+    clock = at(Clock(NOW), slack)
+    digest_id = await subscribed_digest(slack, clock)
+    slack.app.core.senders["slack"] = KilledWhilePosting(slack.adapter.sender, after=True)
+    with pytest.raises(Killed):
+        await slack.app.digests.run_due(digest_id)
+    slack.app.core.senders["slack"] = slack.adapter.sender
+    slack.fake.unreadable["C0GENERAL"] = slack.fake.refused_channels["C0GENERAL"] = "not_in_channel"
+    clock.now += runs.CLAIM_TIMEOUT + timedelta(minutes=1)
+    with caplog.at_level(logging.INFO):
+        assert await slack.app.digests.run_due(digest_id) == "failed"
+    assert "slack did not let me read the channel: I'm not in that channel" in caplog.text
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
+    del slack.fake.unreadable["C0GENERAL"], slack.fake.refused_channels["C0GENERAL"]  # invited again
+    clock.now += runs.RETRY_AFTER + timedelta(minutes=1)
+    assert await slack.app.digests.run_due(digest_id) == "posted"
+    assert len(digest_posts(slack)) == 1
+    assert [(state, attempts) for state, attempts, _ in await digest_runs_of(slack)] == [("posted", 3)]
+
+
+class AnswerLost:
+    """Slack took the post and its answer never came back (a timeout, a connection reset)."""
+
+    def __init__(self, sender) -> None:  # noqa: ANN001
+        self.sender = sender
+
+    async def send(self, action) -> None:  # noqa: ANN001
+        await self.sender.send(action)
+        raise TimeoutError
+
+
+async def test_a_digest_whose_answer_was_lost_is_not_posted_again_on_the_retry(slack):
+    """A post whose answer never came (a timeout) is a failure to retry, and it may have reached the channel: the retry
+    five minutes later posted it a second time. It looks first; a post Slack refused is retried without looking."""
+    from bot.services import digest_runs as runs
+
+    clock = at(Clock(NOW), slack)
+    digest_id = await subscribed_digest(slack, clock)
+    slack.app.core.senders["slack"] = AnswerLost(slack.adapter.sender)
+    assert await slack.app.digests.run_due(digest_id) == "failed"
+    assert [state for state, _, _ in await digest_runs_of(slack)] == ["failed-posting"]
+    slack.app.core.senders["slack"] = slack.adapter.sender
+    clock.now += runs.RETRY_AFTER + timedelta(minutes=1)
+    assert await slack.app.digests.run_due(digest_id) == "posted"
+    assert len(digest_posts(slack)) == 1 and len(slack.fake.of("conversations.history")) == 1

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any
 
 from slack_sdk.errors import SlackApiError
@@ -31,6 +32,13 @@ DM_REFUSALS = {
     "cannot_dm_bot": "it is a bot",
 }
 Undeliverable = Callable[[DirectMessage], Awaitable[list[Action]]]
+# A keyed post (PostToChannel.key) carries it in its message metadata, which conversations.history returns with
+# include_all_metadata: how a digest whose posting was never recorded is found in its channel (find_post).
+POST_EVENT = "connective_post"
+FIND_PAGES, FIND_PAGE_SIZE = 10, 200  # at most this much of a channel is read looking for one post
+# What Slack answers a read of a channel the bot cannot read (it cannot post there either, without chat:write.public).
+READ_REFUSALS = {**CHANNEL_REFUSALS, "missing_scope": "I may not read that channel's history (channels:history or "
+                 "groups:history is missing: reinstall the app with its manifest)"}
 
 
 def said(exc: SlackApiError) -> str:
@@ -67,8 +75,9 @@ class SlackSender:
         elif isinstance(action, OpenGroup):
             await self._post(await self._open(list(action.members)), action.doc)
         elif isinstance(action, PostToChannel):
+            metadata = {"event_type": POST_EVENT, "event_payload": {"key": action.key}} if action.key else None
             try:
-                await self._post(action.channel, action.doc, thread=action.thread)
+                await self._post(action.channel, action.doc, thread=action.thread, metadata=metadata)
             except SlackApiError as exc:
                 error = exc.response.get("error") if exc.response is not None else None
                 if error in CHANNEL_REFUSALS:
@@ -121,6 +130,32 @@ class SlackSender:
             raise
         return response["channel"]["id"]
 
-    async def _post(self, channel: str, doc, *, thread: str | None = None) -> Any:  # noqa: ANN001
+    async def _post(self, channel: str, doc, *, thread: str | None = None,  # noqa: ANN001
+                    metadata: dict[str, Any] | None = None) -> Any:
         return await self.client.chat_postMessage(channel=channel, thread_ts=thread, unfurl_links=False,
-                                                  unfurl_media=False, **self._message(doc))
+                                                  unfurl_media=False, metadata=metadata, **self._message(doc))
+
+    async def find_post(self, community: str, channel: str, key: str, since: datetime) -> bool:
+        """Whether the channel holds the bot's post marked `key` (its metadata), posted since `since`
+        (bot.actions.FindsPosts). A channel the bot cannot read is ChannelRefused."""
+        cursor = None
+        for _ in range(FIND_PAGES):
+            try:
+                page = await self.client.conversations_history(
+                    channel=channel, oldest=f"{since.timestamp():.6f}", include_all_metadata=True,
+                    limit=FIND_PAGE_SIZE, cursor=cursor)
+            except SlackApiError as exc:
+                error = exc.response.get("error") if exc.response is not None else None
+                if error in READ_REFUSALS:
+                    raise ChannelRefused(READ_REFUSALS[error]) from None
+                raise
+            for said in page.get("messages") or []:
+                metadata = said.get("metadata") or {}
+                if metadata.get("event_type") == POST_EVENT and (metadata.get("event_payload") or {}).get("key") == key:
+                    return True
+            cursor = (page.get("response_metadata") or {}).get("next_cursor")
+            if not cursor:
+                return False
+        log.warning("Slack channel %s: no post marked %s in its last %d messages; taken as not posted", channel,
+                    key[:100], FIND_PAGES * FIND_PAGE_SIZE)
+        return False

@@ -85,7 +85,9 @@ class Digest(Base):
 
 class DigestRun(Base):
     """One period of one digest. The unique (digest, period) row is what makes posting happen once:
-    a scheduler claims it before posting and marks it posted (or empty, or failed) after."""
+    a scheduler claims it, marks it posting right before the post goes out, and posted (or empty, or
+    failed) after; a period left posting, or failed after the post went out, is looked for in the
+    channel before it is posted again (bot.services.digest_runs)."""
 
     __tablename__ = "digest_run"
     __table_args__ = (UniqueConstraint("digest_id", "period_key"),)
@@ -96,7 +98,8 @@ class DigestRun(Base):
     period_key: Mapped[str] = mapped_column(String(32))  # the tick in the digest's wall-clock time
     window_start: Mapped[datetime] = mapped_column(UTCDateTime)
     window_end: Mapped[datetime] = mapped_column(UTCDateTime)
-    state: Mapped[str] = mapped_column(String(16))  # claimed | posted | empty | failed | superseded
+    # claimed | posting | posted | empty | failed | failed-posting | superseded
+    state: Mapped[str] = mapped_column(String(16))
     claimed_by: Mapped[str] = mapped_column(String(64), default="")
     claimed_at: Mapped[datetime] = mapped_column(UTCDateTime)
     attempts: Mapped[int] = mapped_column(Integer, default=1)

@@ -24,6 +24,7 @@ from bot.command_names import command
 from bot.db.engine import Database
 from bot.db.models import Channel, Community, Member
 from bot.db.resources import Digest
+from bot.errors import ChannelRefused
 from bot.events import utcnow
 from bot.messages import render, template
 from bot.repo import UnknownChannel, channel_named, ensure_channel
@@ -54,6 +55,22 @@ log = logging.getLogger(__name__)
 
 CATCH_UP_SECONDS = 600  # missed periods and failed posts are looked at this often
 LIMIT = 10  # resources per digest
+
+
+@dataclass(frozen=True)
+class _Where:
+    """Where a digest period goes, and who set it up."""
+
+    digest_id: int
+    period: str
+    platform: str
+    community: str  # external id
+    channel: str
+    creator: str | None  # the external id of the admin who chose the channel
+
+    @property
+    def post_key(self) -> str:  # the post's mark on the platform (PostToChannel.key)
+        return f"digest:{self.digest_id}:{self.period}"
 
 
 @dataclass(frozen=True)
@@ -210,41 +227,84 @@ class DigestService:
             platform, community_ext, channel, timezone = (community.platform, community.external_id,
                                                           digest.channel_external_id, digest.timezone)
             creator = await session.get(Member, digest.created_by_id) if digest.created_by_id else None
-        outcome, error, shown = runs.FAILED, None, []
+        where = _Where(digest_id, key, platform, community_ext, channel, creator.external_id if creator else None)
+        outcome, error, shown = runs.FAILED, None, None
         try:
-            content = await self.compose(digest.community_id, claimed.window_start, claimed.window_end,
-                                         timezone=timezone, exclude=featured)
-            if content.empty:
-                outcome = runs.EMPTY
-                log.info("digest %d (#%s): nothing worth posting for %s; nothing posted", digest_id, channel,
-                         content.period)
-            else:
-                action = PostToChannel(community=community_ext, channel=channel, doc=to_document(content, now=now))
+            if claimed.unsure:  # an earlier attempt may have posted it: look in the channel first
                 refusals: list[str] = []
-                failed = await self.core.deliver(platform, [action], refusals=refusals)
-                if failed:
-                    error = f"{platform} did not take the post" + (f": {refusals[0]}" if refusals else "")
-                    log.warning("digest %d (#%s) period %s: %s (attempt %d); will retry", digest_id, channel, key,
-                                error, claimed.attempt)
-                    if refusals and claimed.attempt == 1 and creator is not None:
-                        # The channel refused it (the bot not invited, the channel archived): retries alone never
-                        # post it, and nobody heard of it. The admin who chose the channel is told, once a period.
-                        await self.core.deliver(platform, [DirectMessage(
-                            community=community_ext, user=creator.external_id, doc=Document(text=render(
-                                "digest_refused", channel=channel, reason=refusals[0],
-                                minutes=f"{CATCH_UP_SECONDS // 60:g}")))])
-                else:
-                    outcome, shown = runs.POSTED, content.resource_ids
-                    log.info("digest %d (#%s) period %s posted: %d resource(s), %d question(s)", digest_id,
-                             channel, key, len(shown), len(content.questions))
+                if await self._posted_before(where, claimed, refusals):
+                    outcome, shown = runs.POSTED, list(claimed.shown_before)
+                    log.info("digest %d (#%s) period %s: already in the channel, posted by an earlier attempt whose "
+                             "outcome was not recorded (a restart, the database gone); recorded, not posted again",
+                             digest_id, channel, key)
+                elif refusals:  # still unknown: the next attempt looks again
+                    outcome, error = runs.FAILED_POSTING, f"{platform} did not let me read the channel: {refusals[0]}"
+                    log.warning("digest %d (#%s) period %s: %s, to see whether an earlier attempt posted it "
+                                "(attempt %d); will retry", digest_id, channel, key, error, claimed.attempt)
+            if outcome == runs.FAILED:
+                content = await self.compose(digest.community_id, claimed.window_start, claimed.window_end,
+                                             timezone=timezone, exclude=featured)
+                if not content.empty and not await self._posting(claimed, now, content.resource_ids):
+                    log.info("digest %d (#%s) period %s: taken over by another scheduler while composing; not "
+                             "posted here", digest_id, channel, key)
+                    return "skipped"
+                outcome, error, shown = await self._post(where, claimed, content, now)
         except Exception as exc:  # any failure leaves the period to be retried, never half-done
             error = f"{type(exc).__name__}: {exc}"[:500]
             log.exception("digest %d period %s failed", digest_id, key)
         await self._record(digest_id, key, claimed, outcome, error, shown)
-        return outcome
+        return runs.FAILED if outcome == runs.FAILED_POSTING else outcome
+
+    async def _post(self, where: _Where, claimed: runs.Claim, content: DigestContent,
+                    now: datetime) -> tuple[str, str | None, list[int] | None]:
+        """Post the composed digest: (outcome, error, what it showed)."""
+        digest_id, key, platform, channel = where.digest_id, where.period, where.platform, where.channel
+        if content.empty:
+            log.info("digest %d (#%s): nothing worth posting for %s; nothing posted", digest_id, channel,
+                     content.period)
+            return runs.EMPTY, None, []
+        action = PostToChannel(community=where.community, channel=channel, doc=to_document(content, now=now),
+                               key=where.post_key)
+        refusals: list[str] = []
+        running = platform in self.core.senders
+        if await self.core.deliver(platform, [action], refusals=refusals):
+            error = f"{platform} did not take the post" + (f": {refusals[0]}" if refusals else "")
+            log.warning("digest %d (#%s) period %s: %s (attempt %d); will retry", digest_id, channel, key,
+                        error, claimed.attempt)
+            if refusals and claimed.attempt == 1 and where.creator is not None:
+                # The channel refused it (the bot not invited, the channel archived): retries alone never
+                # post it, and nobody heard of it. The admin who chose the channel is told, once a period.
+                await self.core.deliver(platform, [DirectMessage(
+                    community=where.community, user=where.creator, doc=Document(text=render(
+                        "digest_refused", channel=channel, reason=refusals[0],
+                        minutes=f"{CATCH_UP_SECONDS // 60:g}")))])
+            # Refused, or no adapter to take it: not posted. Otherwise it may be there (an error, no answer in time).
+            return runs.FAILED if refusals or not running else runs.FAILED_POSTING, error, None
+        log.info("digest %d (#%s) period %s posted: %d resource(s), %d question(s)", digest_id,
+                 channel, key, len(content.resource_ids), len(content.questions))
+        return runs.POSTED, None, content.resource_ids
+
+    async def _posted_before(self, where: _Where, claimed: runs.Claim, refusals: list[str]) -> bool:
+        """Whether an earlier attempt's post (its outcome never recorded, or a failure) is in the channel: then it is
+        not posted again. Where the platform's adapter cannot tell (none running here), False: it is posted. A channel
+        that refuses the bot's reads adds why to `refusals` (it would refuse the post too)."""
+        try:
+            found = await self.core.find_post(where.platform, where.community, where.channel, where.post_key,
+                                              claimed.window_end - runs.FIND_MARGIN)
+        except ChannelRefused as exc:
+            refusals.append(str(exc))
+            return False
+        if found is None:
+            log.warning("digest %d period %s: no %s adapter here can tell whether an earlier attempt posted it; "
+                        "posting", where.digest_id, where.period, where.platform)
+        return bool(found)
+
+    async def _posting(self, claimed: runs.Claim, now: datetime, resource_ids: list[int]) -> bool:
+        async with self.db.sessions.begin() as session:
+            return await runs.posting(session, claimed, token=self.token, now=now, resource_ids=resource_ids)
 
     async def _record(self, digest_id: int, key: str, claimed: runs.Claim, outcome: str, error: str | None,
-                      shown: list[int]) -> None:
+                      shown: list[int] | None) -> None:
         """Record the period's outcome, again a few times if the database fails meanwhile (a restart, a failover):
         a post out and not recorded was taken over once its claim was old, and posted a second time."""
         for wait in (*runs.RECORD_RETRY_SECONDS, None):

@@ -1,6 +1,9 @@
 """Exactly once, as a database fact: a digest period is claimed (a unique row) before anything is
-posted, and marked posted, empty or failed after. Retries take a failed or abandoned claim over with
-a compare-and-set, so two schedulers never both hold one period."""
+posted, marked posting (with what it shows) right before the post goes to the platform, and posted,
+empty or failed after. Retries take a failed or abandoned claim over with a compare-and-set, so two
+schedulers never both hold one period. A post the platform took and nobody recorded (the process killed
+in between, the database gone) is what a period left posting or failed may hide: the one that takes it
+over looks in the channel for the post first (DigestService, FindsPosts)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -12,11 +15,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.db.resources import Digest, DigestRun
 from bot.repo import insert_ignore
 
-CLAIMED, POSTED, EMPTY, FAILED, SUPERSEDED = "claimed", "posted", "empty", "failed", "superseded"
+CLAIMED, POSTING, POSTED, EMPTY, FAILED, SUPERSEDED = (
+    "claimed", "posting", "posted", "empty", "failed", "superseded")
+# Failed after the post was handed to the platform, not refused by it (an error, no answer): it may be there anyway.
+FAILED_POSTING = "failed-posting"
+HELD = (CLAIMED, POSTING)  # a claim in hand: composing, or the post handed to the platform
+FAILURES = (FAILED, FAILED_POSTING)
 DONE = (POSTED, EMPTY)
 CLAIM_TIMEOUT = timedelta(minutes=15)  # a claim older than this was abandoned (its process died)
 RETRY_AFTER = timedelta(minutes=5)
 MAX_ATTEMPTS = 20
+FIND_MARGIN = timedelta(hours=1)  # a post is looked for from this long before its period's end (clocks differ)
 MAX_WINDOW = timedelta(days=35)  # after a long outage, one digest covers at most this much
 # Recording a period's outcome is tried again after these pauses (about 2 minutes in all, a database failover).
 RECORD_RETRY_SECONDS = (1.0, 5.0, 15.0, 30.0, 60.0)
@@ -28,6 +37,10 @@ class Claim:
     window_start: datetime
     window_end: datetime
     attempt: int
+    # An earlier attempt handed the post to the platform and its outcome is unknown or a failure (it may have got
+    # there all the same): look in the channel before posting again. What it was to show, if found there.
+    unsure: bool = False
+    shown_before: tuple[int, ...] = ()
 
 
 async def last_done_end(session: AsyncSession, digest_id: int, before: datetime) -> datetime | None:
@@ -57,9 +70,9 @@ async def claim(session: AsyncSession, digest: Digest, key: str, window: tuple[d
         return Claim(run.id, run.window_start, run.window_end, 1)
     if run.state in DONE or run.state == SUPERSEDED or run.attempts >= MAX_ATTEMPTS:
         return None
-    if run.state == CLAIMED and now - run.claimed_at < CLAIM_TIMEOUT:
+    if run.state in HELD and now - run.claimed_at < CLAIM_TIMEOUT:
         return None
-    if run.state == FAILED and now - (run.finished_at or run.claimed_at) < RETRY_AFTER:
+    if run.state in FAILURES and now - (run.finished_at or run.claimed_at) < RETRY_AFTER:
         return None
     taken = await session.execute(
         update(DigestRun).where(DigestRun.id == run.id, DigestRun.state == run.state,
@@ -68,22 +81,36 @@ async def claim(session: AsyncSession, digest: Digest, key: str, window: tuple[d
         .execution_options(synchronize_session=False))
     if taken.rowcount != 1:
         return None
-    return Claim(run.id, run.window_start, run.window_end, run.attempts + 1)
+    return Claim(run.id, run.window_start, run.window_end, run.attempts + 1,
+                 unsure=run.state in (POSTING, FAILED_POSTING), shown_before=tuple(run.resource_ids or ()))
+
+
+async def posting(session: AsyncSession, claim_: Claim, *, token: str, now: datetime, resource_ids: list[int]) -> bool:
+    """The post is about to go to the platform: say so, with what it shows, if the claim is still ours (a claim taken
+    over meanwhile, after a slow composition, is not: nothing is posted). Commit right after, before posting."""
+    done = await session.execute(
+        update(DigestRun).where(DigestRun.id == claim_.run_id, DigestRun.claimed_by == token,
+                                DigestRun.state == CLAIMED, DigestRun.attempts == claim_.attempt)
+        .values(state=POSTING, claimed_at=now, resource_ids=resource_ids)
+        .execution_options(synchronize_session=False))
+    return bool(done.rowcount)
 
 
 async def finish(session: AsyncSession, claim_: Claim, *, token: str, state: str, now: datetime,
                  error: str | None = None, resource_ids: list[int] | None = None) -> bool:
-    """Record the outcome, if the claim is still ours (a claim taken over after a timeout is not)."""
+    """Record the outcome, if the claim is still ours (a claim taken over after a timeout is not). `resource_ids`:
+    what the posted digest showed; None keeps what the attempt meant to show (a failure's)."""
+    shown = {} if resource_ids is None else {"resource_ids": resource_ids}
     done = await session.execute(
         update(DigestRun).where(DigestRun.id == claim_.run_id, DigestRun.claimed_by == token,
-                                DigestRun.state == CLAIMED, DigestRun.attempts == claim_.attempt)
-        .values(state=state, finished_at=now, error=error, resource_ids=resource_ids or [])
+                                DigestRun.state.in_(HELD), DigestRun.attempts == claim_.attempt)
+        .values(state=state, finished_at=now, error=error, **shown)
         .execution_options(synchronize_session=False))
     if done.rowcount and state in DONE:
         # An older period that kept failing is covered by this one's window: stop retrying it.
         digest_id = await session.scalar(select(DigestRun.digest_id).where(DigestRun.id == claim_.run_id))
         await session.execute(
-            update(DigestRun).where(DigestRun.digest_id == digest_id, DigestRun.state == FAILED,
+            update(DigestRun).where(DigestRun.digest_id == digest_id, DigestRun.state.in_(FAILURES),
                                     DigestRun.window_end <= claim_.window_end)
             .values(state=SUPERSEDED).execution_options(synchronize_session=False))
     return bool(done.rowcount)
