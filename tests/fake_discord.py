@@ -52,6 +52,11 @@ class FakeDiscord:
     guild: dict[str, Any] = field(default_factory=lambda: load("guild_create"))
     # Archived public threads (GET /channels/{id}/threads/archived/public), with thread_metadata.archive_timestamp.
     archived_threads: list[dict[str, Any]] = field(default_factory=list)
+    # As Discord: what the bot posts is in its channel's history after (a forum post's first message in its thread,
+    # the thread among the server's active threads), and a message with a nonce and enforce_nonce whose nonce an
+    # earlier one has is that earlier one. Off unless a test reads them back.
+    keeps_posts: bool = False
+    made_threads: list[dict[str, Any]] = field(default_factory=list)
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1200000000000000001))
     _ws: web.WebSocketResponse | None = None
     _connected: asyncio.Event = field(default_factory=asyncio.Event)
@@ -267,11 +272,14 @@ class FakeDiscord:
         match = re.fullmatch(r"/channels/(\d+)/threads", path)
         if match and method == "POST":
             thread_id = str(next(self._ids))
-            # A forum post comes with its first message.
+            # A forum post comes with its first message, whose id is the post's.
             first = (
-                {"message": self._message(body["message"], channel_id=thread_id)} if "message" in body else {}
+                {"message": self._message(body["message"], channel_id=thread_id, message_id=thread_id)}
+                if "message" in body else {}
             )
-            return 201, {
+            if self.keeps_posts and first:
+                self.messages.setdefault(thread_id, []).append(first["message"])
+            return self._made({
                 **first,
                 "id": thread_id,
                 "type": body.get("type", 12),
@@ -291,7 +299,11 @@ class FakeDiscord:
                     "auto_archive_duration": body.get("auto_archive_duration", 1440),
                     "archive_timestamp": "2024-05-02T12:00:00+00:00",
                 },
-            }
+            })
+        match = re.fullmatch(r"/guilds/(\d+)/threads/active", path)
+        if match and method == "GET":
+            threads = self.guild["threads"] + self.made_threads
+            return 200, {"threads": [t for t in threads if t.get("guild_id", GUILD) == match.group(1)], "members": []}
         match = re.fullmatch(r"/channels/(\d+)/threads/archived/public", path)
         if match and method == "GET":
             return 200, self._archived(match.group(1), call.query)
@@ -311,8 +323,25 @@ class FakeDiscord:
             return 200, {k: v for k, v in kept[0].items() if k not in ("guild_id", "member")}
         match = re.fullmatch(r"/channels/(\d+)/messages(?:/(\d+))?", path)
         if match and method in ("POST", "PATCH"):
+            if method == "POST" and self.keeps_posts:
+                return 200, self._kept(match.group(1), body)
             return 200, self._message(body, channel_id=match.group(1), message_id=match.group(2))
         return 200, {}
+
+    def _made(self, thread: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        if self.keeps_posts:
+            self.made_threads.append({k: v for k, v in thread.items() if k != "message"})
+        return 201, thread
+
+    def _kept(self, channel_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        nonce = body.get("nonce")
+        if nonce is not None and body.get("enforce_nonce"):
+            for said in self.messages.get(channel_id, []):
+                if said.get("nonce") == nonce and said["author"]["id"] == BOT:
+                    return said
+        message = {**self._message(body, channel_id=channel_id), **({"nonce": nonce} if nonce is not None else {})}
+        self.messages.setdefault(channel_id, []).append(message)
+        return message
 
     def _archived(self, channel_id: str, query: dict[str, str]) -> dict[str, Any]:
         """As Discord: the channel's public threads archived before `before`, the latest archived first."""

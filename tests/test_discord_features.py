@@ -7,17 +7,21 @@ import itertools
 from datetime import timedelta
 from typing import Any
 
+import discord
 import pytest
 from sqlalchemy import select
 
-from bot.db.resources import Digest
+from adapters.discord.sender import nonce_of
+from bot.actions import Document, PostToChannel
+from bot.db.resources import Digest, DigestRun
 from bot.events import utcnow
 from bot.repo import get_community
+from bot.services import digest_runs as runs
 from bot.services.mentoring import MentoringService
 from bot.services.mentoring_cadence import Cadence
 from tests.discord_fixtures import ASHA, BOT, FORUM, GENERAL, GUILD, HELP, PETRA, load
 from tests.discord_harness import running_bot, send, started_fake_discord
-from tests.fake_platform import Clock
+from tests.fake_platform import Clock, Killed, KilledWhilePosting
 
 NO_PINGS = {"parse": []}
 _interaction_ids = itertools.count(1100000000000000800)
@@ -298,3 +302,81 @@ async def test_mentoring_join_then_a_round_opens_a_private_thread_with_both(app,
     assert "Petra Kowalski (mentor) and Asha Rao (mentee)" in hello.json["content"]
     assert hello.json["allowed_mentions"] == NO_PINGS
     assert hello.json["embeds"][0]["title"] == "Conversation starters"
+
+
+async def digest_due_in(app, fake_discord, bot, channel: str) -> tuple[Clock, int]:  # noqa: ANN001
+    """A link saved, a digest subscribed in `channel`, and the clock past its tick; what the bot posts is kept in the
+    fake's history from then on (its ids of that time)."""
+    clock = Clock(utcnow())
+    app.digests.clock = clock
+    url = "https://www.postgresql.org/docs/current/indexes-types.html"
+    await answer(fake_discord, bot, command("save", [{"name": "url", "type": 3, "value": url}]))
+    await answer(fake_discord, bot, command(
+        "digest", [sub("subscribe", channel=channel, schedule="0 9 * * mon", timezone="UTC")], manage_server=True))
+    async with app.db.sessions() as s:
+        digest = await s.scalar(select(Digest))
+    clock.now += timedelta(days=7, minutes=1)
+    fake_discord.keeps_posts = True
+    fake_discord._ids = itertools.count(discord.utils.time_snowflake(clock.now))
+    return clock, digest.id
+
+
+@pytest.mark.parametrize("channel", [HELP, FORUM])
+async def test_a_digest_discord_took_before_the_process_was_killed_is_not_posted_again(app, fake_discord, channel):
+    """Killed between Discord's 200 for the digest and the database's record of it, the period stayed claimed; after
+    the restart (or on another replica) the claim was taken over once old and the digest posted a second time. Its
+    first message carries its period in its footer now (and as its nonce), and whoever takes over a period that may
+    have been posted looks in the channel, or the forum's posts, first: one post."""
+    async with running_bot(app, fake_discord) as bot:
+        clock, digest_id = await digest_due_in(app, fake_discord, bot, channel)
+        sender = app.core.senders["discord"]
+        app.core.senders["discord"] = KilledWhilePosting(sender, after=True)
+        with pytest.raises(Killed):
+            await app.digests.run_due(digest_id)
+        app.core.senders["discord"] = sender  # restarted
+        assert await app.digests.run_due(digest_id) == "skipped"  # the claim is recent: its process may be alive
+        clock.now += runs.CLAIM_TIMEOUT + timedelta(minutes=1)
+        assert await app.digests.run_due(digest_id) == "posted"
+        assert await app.digests.run_due(digest_id) == "skipped"
+    async with app.db.sessions() as s:
+        [run] = list(await s.scalars(select(DigestRun)))
+    assert (run.state, run.attempts, len(run.resource_ids)) == ("posted", 2, 1)
+    key = f"digest:{digest_id}:{run.period_key}"
+    if channel == FORUM:
+        [post] = fake_discord.find("POST", rf"/channels/{FORUM}/threads")
+        first = post.json["message"]
+    else:
+        [post] = fake_discord.find("POST", rf"/channels/{HELP}/messages")
+        first = post.json
+        assert (first["nonce"], first["enforce_nonce"]) == (nonce_of(key), True)
+    assert first["embeds"][-1]["footer"]["text"] == f"connective · {key}"
+
+
+@pytest.mark.parametrize("channel", [HELP, FORUM])
+async def test_a_digest_whose_process_was_killed_before_it_reached_discord_is_posted(app, fake_discord, channel):
+    async with running_bot(app, fake_discord) as bot:
+        clock, digest_id = await digest_due_in(app, fake_discord, bot, channel)
+        sender = app.core.senders["discord"]
+        app.core.senders["discord"] = KilledWhilePosting(sender, after=False)
+        with pytest.raises(Killed):
+            await app.digests.run_due(digest_id)
+        app.core.senders["discord"] = sender
+        clock.now += runs.CLAIM_TIMEOUT + timedelta(minutes=1)
+        assert await app.digests.run_due(digest_id) == "posted"
+    path = rf"/channels/{FORUM}/threads" if channel == FORUM else rf"/channels/{HELP}/messages"
+    assert len(fake_discord.find("POST", path)) == 1
+    looked = fake_discord.find("GET", rf"/guilds/{GUILD}/threads/active" if channel == FORUM
+                               else rf"/channels/{HELP}/messages")
+    assert len(looked) == 1
+
+
+async def test_a_retried_digest_message_is_one_message(app, fake_discord):
+    """The same keyed post sent twice within minutes (a request retried after its answer was lost) is one message:
+    its nonce is the same on every replica, and Discord enforces it."""
+    async with running_bot(app, fake_discord):
+        fake_discord.keeps_posts = True
+        action = PostToChannel(community=GUILD, channel=HELP, doc=Document(text="Community digest"), key="digest:1:x")
+        await app.core.senders["discord"].send(action)
+        await app.core.senders["discord"].send(action)
+    assert len(fake_discord.find("POST", rf"/channels/{HELP}/messages")) == 2
+    assert len(fake_discord.messages[HELP]) == 1

@@ -183,8 +183,9 @@ def _view(buttons: list[Button], guild: str | None) -> discord.ui.View | None:
     return view if view.children else None
 
 
-def render_document(doc: Document, *, guild: str | None = None) -> Rendered:
-    """`guild`: the community, for messages sent outside it (DMs), so their buttons can name it."""
+def render_document(doc: Document, *, guild: str | None = None, footer: str = "") -> Rendered:
+    """`guild`: the community, for messages sent outside it (DMs), so their buttons can name it. `footer`: the first
+    message's last embed's footer (the mark of a keyed post, found by it later)."""
     embeds: list[discord.Embed] = []
     rank = 1
     for section in doc.sections:
@@ -193,10 +194,15 @@ def render_document(doc: Document, *, guild: str | None = None) -> Rendered:
     pages: list[list[discord.Embed]] = [[]]
     total = 0
     for embed in embeds:  # a digest's last sections went past Discord's limits and were left out: they follow
-        if pages[-1] and (len(pages[-1]) == MAX_EMBEDS or total + len(embed) > MAX_EMBED_TOTAL):
+        room = MAX_EMBED_TOTAL - (len(footer) if len(pages) == 1 else 0)
+        if pages[-1] and (len(pages[-1]) == MAX_EMBEDS or total + len(embed) > room):
             pages.append([])
             total = 0
         pages[-1].append(embed)
         total += len(embed)
+    if footer:
+        if not pages[0]:
+            pages[0].append(discord.Embed())
+        pages[0][-1].set_footer(text=footer)
     return Rendered(content=_cut(_own_words(doc.text), MAX_CONTENT), embeds=pages[0], view=_view(_buttons(doc), guild),
                     more=pages[1:])

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any
 
 import discord
@@ -21,10 +23,24 @@ from bot.actions import (
     Reply,
     UpdateMessage,
 )
-from bot.errors import Undelivered
+from bot.errors import ChannelRefused, Undelivered
 from bot.events import MessagePosted
 
 log = logging.getLogger(__name__)
+
+# A keyed post (PostToChannel.key) carries its key in its first message's footer, where find_post reads it back, and
+# as its nonce (enforce_nonce: Discord makes no second message with it for a few minutes, a retried request's).
+FOOTER = "connective · {key}"
+FIND_LIMIT = 500  # at most this many of a channel's messages are read looking for one post
+READ_REFUSED = "I may not read that channel's history: give me View Channel and Read Message History there"
+GONE = "Discord finds no such channel (deleted, or I may not see it)"
+CHANNEL_GONE_CODES = {10003, 50001}  # Unknown Channel, Missing Access
+
+
+def nonce_of(key: str) -> str:
+    """A nonce (at most 25 characters) that is the same for the same key on every replica."""
+    return "c" + hashlib.sha256(key.encode()).hexdigest()[:24]
+
 
 CommunitySettings = Callable[[str], Awaitable[dict[str, Any]]]
 WEEK_IN_MINUTES = 10080
@@ -47,6 +63,8 @@ class DiscordSender:
     async def send(self, action: Action) -> None:
         if isinstance(action, PostToChannel) and action.thread is None and self._forum(action.channel):
             await self.create_forum_post(self._forum(action.channel), action)  # type: ignore[arg-type]
+        elif isinstance(action, PostToChannel) and action.key:
+            await self._post(action.thread or action.channel, action.doc, action.community, key=action.key)
         elif isinstance(action, Reply | PostToChannel):
             await self._post(action.thread or action.channel, action.doc, action.community)
         elif isinstance(action, DirectMessage):
@@ -127,7 +145,7 @@ class DiscordSender:
         if forum.flags.require_tag and forum.available_tags:
             wanted = [t for t in forum.available_tags if "digest" in t.name.lower()]
             tags = (wanted or forum.available_tags)[:1]
-        rendered = render_document(action.doc)
+        rendered = render_document(action.doc, footer=FOOTER.format(key=action.key) if action.key else "")
         post = await forum.create_thread(name=_post_title(action.doc), applied_tags=tags, **rendered.send_kwargs())
         await _send_more(post.thread, rendered)
 
@@ -149,11 +167,48 @@ class DiscordSender:
                     return channel
         return None
 
-    async def _post(self, channel_id: str, doc: Document, community: str) -> None:
-        rendered = render_document(doc, guild=self._guild_for_buttons(channel_id, community))
+    async def _post(self, channel_id: str, doc: Document, community: str, *, key: str = "") -> None:
+        rendered = render_document(doc, guild=self._guild_for_buttons(channel_id, community),
+                                   footer=FOOTER.format(key=key) if key else "")
         target = self._messageable(channel_id)
-        await target.send(**rendered.send_kwargs())
+        await target.send(**rendered.send_kwargs(), **({"nonce": nonce_of(key)} if key else {}))
         await _send_more(target, rendered)
+
+    async def find_post(self, community: str, channel: str, key: str, since: datetime) -> bool:
+        """Whether the channel holds the bot's post marked `key` (its first message's footer), posted since `since`: a
+        message of a text channel, or a post (thread) of a forum (bot.actions.FindsPosts). A channel the bot may not
+        read is ChannelRefused."""
+        mark, me = FOOTER.format(key=key), self.client.user
+        try:
+            forum = self._forum(channel)
+            if forum is not None:
+                return await self._find_forum_post(forum, mark, since)
+            after = discord.Object(discord.utils.time_snowflake(since))
+            async for message in self._messageable(channel).history(limit=FIND_LIMIT, after=after, oldest_first=True):
+                if me is not None and message.author.id == me.id and _marked(message, mark):
+                    return True
+        except discord.Forbidden as exc:
+            raise ChannelRefused(GONE if exc.code in CHANNEL_GONE_CODES else READ_REFUSED) from None
+        except discord.NotFound as exc:
+            raise ChannelRefused(GONE) from exc
+        return False
+
+    async def _find_forum_post(self, forum: discord.ForumChannel, mark: str, since: datetime) -> bool:
+        """The bot's posts (threads it owns) of the forum made since `since`, open or archived, by their first
+        message (whose id is the post's)."""
+        me = self.client.user
+        open_ = [t for t in await forum.guild.active_threads() if t.parent_id == forum.id]
+        archived = [t async for t in forum.archived_threads(limit=50)]
+        for thread in open_ + archived:
+            if me is None or thread.owner_id != me.id or discord.utils.snowflake_time(thread.id) < since:
+                continue
+            try:
+                first = await thread.fetch_message(thread.id)
+            except discord.NotFound:  # its first message deleted: not the post looked for
+                continue
+            if _marked(first, mark):
+                return True
+        return False
 
     def _guild_for_buttons(self, channel_id: str, community: str) -> str | None:
         """Buttons in a DM name their community (a DM interaction carries no guild id)."""
@@ -165,6 +220,10 @@ class DiscordSender:
         if isinstance(channel, discord.abc.Messageable):
             return channel
         return self.client.get_partial_messageable(int(channel_id))
+
+
+def _marked(message: discord.Message, mark: str) -> bool:
+    return any(embed.footer.text == mark for embed in message.embeds)
 
 
 async def _send_more(target: Any, rendered: Rendered) -> None:
