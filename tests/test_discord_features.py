@@ -4,6 +4,7 @@ asserting on the REST calls it makes, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import itertools
+import logging
 from datetime import timedelta
 from typing import Any
 
@@ -380,3 +381,26 @@ async def test_a_retried_digest_message_is_one_message(app, fake_discord):
         await app.core.senders["discord"].send(action)
     assert len(fake_discord.find("POST", rf"/channels/{HELP}/messages")) == 2
     assert len(fake_discord.messages[HELP]) == 1
+
+
+@pytest.mark.parametrize("channel", [HELP, FORUM])
+async def test_a_digest_discord_refuses_to_post_tells_the_admin_who_chose_the_channel(app, fake_discord, channel,
+                                                                                     caplog):
+    """A digest in a channel where the bot may not post (no Send Messages there) was retried every 10 minutes with an
+    ERROR and a traceback each time, and the admin who subscribed it never heard why no digest came, as they do on
+    Slack. Now each attempt is one log line, the admin is told once by DM with what to give the bot, and the digest
+    goes out once it may post."""
+    path = rf"/channels/{FORUM}/threads" if channel == FORUM else rf"/channels/{HELP}/messages"
+    async with running_bot(app, fake_discord) as bot:
+        clock, digest_id = await digest_due_in(app, fake_discord, bot, channel)
+        fake_discord.refused.append(("POST", path))
+        assert await app.digests.run_due(digest_id) == "failed"
+        clock.now += timedelta(minutes=10)
+        assert await app.digests.run_due(digest_id) == "failed"  # tried again, not told again
+        fake_discord.refused.clear()  # the permission given
+        clock.now += timedelta(minutes=10)
+        assert await app.digests.run_due(digest_id) == "posted"
+    [told] = fake_discord.find("POST", rf"/channels/9{ASHA[1:]}/messages")
+    assert f"<#{channel}>" in told.json["content"] and "Send Messages" in told.json["content"], told.json
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
+    assert len(fake_discord.find("POST", path)) == 3

@@ -35,6 +35,14 @@ FIND_LIMIT = 500  # at most this many of a channel's messages are read looking f
 READ_REFUSED = "I may not read that channel's history: give me View Channel and Read Message History there"
 GONE = "Discord finds no such channel (deleted, or I may not see it)"
 CHANNEL_GONE_CODES = {10003, 50001}  # Unknown Channel, Missing Access
+# What Discord answers a post in a channel the bot cannot post to, said to the admin who chose the channel (a digest's).
+POST_REFUSALS = {
+    10003: GONE,  # Unknown Channel
+    50001: "I can't see that channel: give me View Channel there",  # Missing Access
+    50013: "I may not post there: give me Send Messages and Embed Links there (in a forum, Send Messages creates "
+           "posts)",  # Missing Permissions
+    160005: "that thread is locked",  # Thread is locked
+}
 
 
 def nonce_of(key: str) -> str:
@@ -61,6 +69,18 @@ class DiscordSender:
         return await self.still_there.look_up(community, permalinks)
 
     async def send(self, action: Action) -> None:
+        if isinstance(action, PostToChannel):
+            try:
+                await self._send(action)
+            except (discord.Forbidden, discord.NotFound) as exc:
+                reason = POST_REFUSALS.get(exc.code)
+                if reason is None:
+                    raise
+                raise ChannelRefused(reason) from None
+        else:
+            await self._send(action)
+
+    async def _send(self, action: Action) -> None:
         if isinstance(action, PostToChannel) and action.thread is None and self._forum(action.channel):
             await self.create_forum_post(self._forum(action.channel), action)  # type: ignore[arg-type]
         elif isinstance(action, PostToChannel) and action.key:
