@@ -819,3 +819,29 @@ def test_the_digests_first_line_promises_only_what_it_holds():
     assert first_line([], [question]) == (
         "Community digest, Mar 4 – Mar 11, 2024: no shared link stood out (none got reactions, saves, thanks, "
         "re-shares or replies), but these questions are still waiting for an answer.")
+
+
+async def test_a_message_with_several_links_is_one_entry_on_its_signals(app, platform):
+    """The links of one message share its reactions, replies and thanks: a message with four links was four entries
+    on one set of signals (racket 2018: an announcement's four pages of exercism.io; a question's 'hello.app' and
+    'console.app', a tenth of the year's entries). The digest takes one link of such a message, the first it gives
+    on a tie; another of its links is listed on signals of its own, such as a member's /save."""
+    await wire(app, Clock(at(2024, 2, 29, 12)), platform)
+    ts = await say(app, "UPG", "We need mentors: <https://exercism.example.org/tracks/racket|the Racket track>, "
+                               "<https://exercism.example.org/about>, <https://exercism.example.org/mentoring> and "
+                               "<https://exercism.example.org/become-a-maintainer>", at(2024, 2, 27, 10))
+    await say(app, "UASK", "thanks, signing up now", at(2024, 2, 27, 10, 5), thread=ts)
+    await react(app, "UK8S", ts, "+1", at(2024, 2, 27, 10, 6))
+    other = await say(app, "UBR", "Wrote this up: <https://blog.example.org/vacuum|Tuning autovacuum>",
+                      at(2024, 2, 27, 11))
+    await react(app, "UK8S", other, "+1", at(2024, 2, 27, 11, 6))
+    preview = await command(app, "UASK", "digest", "preview", at(2024, 2, 29, 12))
+    assert "exercism.example.org/tracks/racket" in preview and "blog.example.org/vacuum" in preview, preview
+    assert not any(f"exercism.example.org/{page}" in preview for page in ("about", "mentoring", "become")), preview
+    again = await say(app, "UBR", "the track again https://exercism.example.org/tracks/racket", at(2024, 2, 28, 8))
+    await react(app, "UDAN", again, "+1", at(2024, 2, 28, 8, 5))
+    await command(app, "UCH", "save", "https://exercism.example.org/mentoring how mentoring works", at(2024, 2, 28, 9))
+    preview = await command(app, "UASK", "digest", "preview", at(2024, 2, 29, 12))
+    assert "exercism.example.org/mentoring" in preview and "exercism.example.org/tracks/racket" in preview, preview
+    assert preview.index("tracks/racket") < preview.index("exercism.example.org/mentoring"), preview
+    assert "exercism.example.org/about" not in preview, preview

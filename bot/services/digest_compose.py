@@ -77,6 +77,7 @@ class Candidate:
     reactions: int = 0
     strong: int = 0
     saves: int = 0  # distinct members who saved it (`/save` or a bookmark reaction)
+    saved: int = 0  # of them, those who saved it with `/save`: it, not a message with it
     sharers: int = 1  # distinct members who shared it
     replies: int = 0
     thanks: int = 0  # members who thanked for it
@@ -131,9 +132,30 @@ def shortlist(candidates: list[Candidate], k: int) -> list[Candidate]:
     return heapq.nlargest(k, candidates, key=lambda c: (c.points, c.shared_at))
 
 
+def _place_in_message(c: Candidate) -> int:
+    """Where the link stands in its message (the first a message gives is most often what it is about): on a tie."""
+    address = c.link.split("://", 1)[-1].rstrip("/")
+    at = c.text.find(address) if address else -1
+    return at if at >= 0 else len(c.text)
+
+
 def best(candidates: list[Candidate], limit: int) -> list[Candidate]:
-    worthy = [c for c in candidates if c.worth_posting]
-    return sorted(worthy, key=lambda c: (-c.score, -c.shared_at))[:limit]
+    """The best-scored worth posting, one link to a message: the links of one message share its reactions, replies and
+    thanks, so a message with five links was five entries on one set of signals (an announcement's four pages of one
+    site, a question's 'hello.app' and 'console.app'; a tenth of real weeks' entries). A link shared only in messages
+    already in the digest through a better link is left out, unless a member saved it (/save) of their own."""
+    worthy = sorted((c for c in candidates if c.worth_posting),
+                    key=lambda c: (-c.score, -c.shared_at, _place_in_message(c), c.resource_id))
+    chosen: list[Candidate] = []
+    shown: set[int] = set()  # the messages whose links are in the digest
+    for c in worthy:
+        if c.share_message_ids and shown.issuperset(c.share_message_ids) and not c.saved:
+            continue
+        chosen.append(c)
+        shown.update(c.share_message_ids)
+        if len(chosen) == limit:
+            break
+    return chosen
 
 
 def group_by_topic(items: list[Candidate], threshold: float = TOPIC_SIMILARITY,

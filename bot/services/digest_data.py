@@ -83,6 +83,7 @@ async def load_candidates(session: AsyncSession, community_id: int, start: datet
 
     savers: dict[int, set[str]] = defaultdict(set)
     notes: dict[int, str] = {}
+    saved: dict[int, int] = defaultdict(int)  # by `/save`
     for rid, member_ext, note in (await session.execute(
         select(ResourceSave.resource_id, Member.external_id, ResourceSave.note)
         .join(Member, Member.id == ResourceSave.member_id)
@@ -90,6 +91,7 @@ async def load_candidates(session: AsyncSession, community_id: int, start: datet
                ResourceSave.saved_at < end, Member.profiling_consent.is_(True))
         .order_by(ResourceSave.saved_at))).all():
         savers[rid].add(member_ext)
+        saved[rid] += 1
         if note and rid not in notes:
             notes[rid] = note
 
@@ -121,7 +123,7 @@ async def load_candidates(session: AsyncSession, community_id: int, start: datet
             strong=strong.get(rid, 0), saves=len(savers.get(rid, ())), sharers=max(1, len(sharers.get(rid, ()))),
             replies=responses.replies.get(rid, 0), thanks=responses.thanked.get(rid, 0), note=notes.get(rid, ""),
             text=row[5][:500] if row else "",
-            share_message_ids=share_messages.get(rid, []),
+            share_message_ids=share_messages.get(rid, []), saved=saved.get(rid, 0),
         ))
     return out
 
