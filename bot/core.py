@@ -606,13 +606,13 @@ class Core:
         edited meanwhile stored as edited (see gone_from_platform). Returns how many were gone or edited."""
         return await self._look_up(community_id, {r.permalink: r.id for r in shown if r.permalink})
 
-    async def gone_from_platform(self, community_id: int, links: list[str]) -> int:
+    async def gone_from_platform(self, community_id: int, links: dict[str, int | None] | list[str]) -> int:
         """Of the stored messages with these links (a digest's questions and shares, about to be posted), those the
         platform no longer has (deleted while the bot was away, which nothing told it) are deleted here as a live
         deletion is, so that what a member took back is never shown; those edited meanwhile the platform's adapter
         hands over as the edits missed. Returns how many were gone or edited; 0 where the adapter cannot tell (not
-        running, no such check, an error: logged)."""
-        return await self._look_up(community_id, dict.fromkeys(links))
+        running, no such check, an error: logged). `links` with the messages' ids, where known, finds them by id."""
+        return await self._look_up(community_id, links if isinstance(links, dict) else dict.fromkeys(links))
 
     async def _look_up(self, community_id: int, links: dict[str, int | None]) -> int:
         """`links`: the messages' links, with their ids where known."""
@@ -637,7 +637,7 @@ class Core:
                 keys = [(channel, ext) for channel, ext in await session.execute(
                     select(Message.channel_id, Message.external_id).where(
                         Message.community_id == community_id,
-                        Message.id.in_(ids) | Message.permalink.in_(by_link)))]
+                        Message.id.in_(ids) | Message.permalink.in_(by_link) if by_link else Message.id.in_(ids)))]
             await self.ingest.delete(community_id, keys)
         if gone or found.edited:
             log.info("of the messages about to be shown, %d were deleted and %d edited on %s while the bot was away: "

@@ -125,8 +125,10 @@ class DigestService:
         platform as stored, where it can tell (Core.gone_from_platform; composed again where some were not)."""
         content = await self._compose(community_id, start, end, timezone=timezone, exclude=exclude)
         for _ in range(LOOK_UPS):
-            links = [q.permalink for q in content.questions if q.permalink]
-            links += [c.permalink for _, items in content.groups for c in items if c.permalink]
+            # By the messages' ids: a look-up by link alone reads every message of the community (no index on links).
+            links = {q.permalink: q.message_id for q in content.questions if q.permalink}
+            links |= {c.permalink: c.share_message_ids[0] if c.share_message_ids else None
+                      for _, items in content.groups for c in items if c.permalink}
             if not links or not await self.core.gone_from_platform(community_id, links):
                 break
             content = await self._compose(community_id, start, end, timezone=timezone, exclude=exclude)

@@ -109,6 +109,7 @@ class WaitingQuestion:
     channel: str
     asked_at: datetime
     permalink: str | None = None
+    message_id: int | None = None
 
 
 @dataclass

@@ -298,7 +298,7 @@ async def waiting_questions(session: AsyncSession, community_id: int, start: dat
             continue
         snippet = clean(text)
         snippet = snippet if len(snippet) <= 160 else snippet[:159].rsplit(" ", 1)[0] + "…"
-        out.append(WaitingQuestion(snippet, asker, channel, created, permalink))
+        out.append(WaitingQuestion(snippet, asker, channel, created, permalink, message_id))
         if len(out) >= limit:
             break
     return out
