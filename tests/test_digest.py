@@ -631,18 +631,34 @@ async def test_two_schedulers_on_one_postgresql_post_one_digest(pg_url, embedder
         await platform.stop()
 
 
+async def test_two_scheduler_processes_on_one_sqlite_file_post_one_digest(tmp_path, embedder):
+    """The embedded default run twice on one file (two `connective run`, a restart overlapping the old process): the
+    claim holds there too."""
+    from bot.db.migrate import ensure_schema
+
+    db_url = f"sqlite:///{tmp_path / 'shared.db'}"
+    app = build_app(Settings(database_url=db_url), embedder=embedder)
+    await ensure_schema(app.db)
+    await app.close()
+    await two_processes_post_once(db_url, embedder)
+
+
 async def test_two_scheduler_processes_on_one_postgresql_post_one_digest(pg_url, embedder):
+    await two_processes_post_once(pg_url, embedder)
+
+
+async def two_processes_post_once(db_url: str, embedder) -> None:  # noqa: ANN001
     import sys
 
     platform = await FakePlatform(delay=2.0).start()  # the first post is still in flight when the other arrives
     clock = Clock(at(2024, 2, 20, 12))
-    app = await another_app(pg_url, embedder, clock, platform)
+    app = await another_app(db_url, embedder, clock, platform)
     try:
         digest_id = await subscribe(app, clock())
         await share_with_interest(app, "<https://example.com/one|Reading>", at(2024, 2, 27, 10))
         when = at(2024, 3, 4, 8, 0, 1).isoformat()
         procs = [await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "tests.digest_worker", pg_url, platform.url, when, str(digest_id),
+            sys.executable, "-m", "tests.digest_worker", db_url, platform.url, when, str(digest_id),
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE) for _ in range(2)]
         results = [await p.communicate() for p in procs]
         assert all(p.returncode == 0 for p in procs), [err.decode()[-2000:] for _, err in results]
