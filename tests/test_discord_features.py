@@ -404,3 +404,25 @@ async def test_a_digest_discord_refuses_to_post_tells_the_admin_who_chose_the_ch
     assert f"<#{channel}>" in told.json["content"] and "Send Messages" in told.json["content"], told.json
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
     assert len(fake_discord.find("POST", path)) == 3
+
+
+async def test_a_digest_whose_channel_the_bot_may_no_longer_read_is_not_posted_blind(app, fake_discord, caplog):
+    """Killed after Discord took the digest, and the bot's Read Message History taken away before the restart: the
+    period is tried again every few minutes, one log line each saying what to give the bot, never posted blind; once
+    it may read the channel, the digest is found there."""
+    async with running_bot(app, fake_discord) as bot:
+        clock, digest_id = await digest_due_in(app, fake_discord, bot, HELP)
+        sender = app.core.senders["discord"]
+        app.core.senders["discord"] = KilledWhilePosting(sender, after=True)
+        with pytest.raises(Killed):
+            await app.digests.run_due(digest_id)
+        app.core.senders["discord"] = sender
+        fake_discord.refused.append(("GET", rf"/channels/{HELP}/messages"))
+        clock.now += runs.CLAIM_TIMEOUT + timedelta(minutes=1)
+        assert await app.digests.run_due(digest_id) == "failed"
+        fake_discord.refused.clear()
+        clock.now += runs.RETRY_AFTER + timedelta(minutes=1)
+        assert await app.digests.run_due(digest_id) == "posted"
+    assert len(fake_discord.find("POST", rf"/channels/{HELP}/messages")) == 1
+    assert "discord did not let me read the channel: I may not read that channel's history" in caplog.text
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
