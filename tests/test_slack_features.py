@@ -400,3 +400,24 @@ async def test_a_digest_whose_answer_was_lost_is_not_posted_again_on_the_retry(s
     clock.now += runs.RETRY_AFTER + timedelta(minutes=1)
     assert await slack.app.digests.run_due(digest_id) == "posted"
     assert len(digest_posts(slack)) == 1 and len(slack.fake.of("conversations.history")) == 1
+
+
+async def test_a_refused_digest_after_a_restart_tells_the_admin_once(slack):
+    """Only the first attempt of a period told the admin that the channel refused the digest: where that attempt was
+    cut short (a restart before it posted), every later one was refused in silence, and nobody heard why no digest
+    came. The first refused attempt tells them now, once, whichever it is."""
+    from bot.services import digest_runs as runs
+
+    clock = at(Clock(NOW), slack)
+    digest_id = await subscribed_digest(slack, clock)
+    slack.app.core.senders["slack"] = KilledWhilePosting(slack.adapter.sender, after=False)
+    with pytest.raises(Killed):
+        await slack.app.digests.run_due(digest_id)
+    slack.app.core.senders["slack"] = slack.adapter.sender
+    slack.fake.refused_channels["C0GENERAL"] = "is_archived"
+    clock.now += runs.CLAIM_TIMEOUT + timedelta(minutes=1)
+    assert await slack.app.digests.run_due(digest_id) == "failed"
+    clock.now += runs.RETRY_AFTER + timedelta(minutes=1)
+    assert await slack.app.digests.run_due(digest_id) == "failed"
+    [told] = slack.dm("UPG")
+    assert "<#C0GENERAL>" in text_of(told) and "archived" in text_of(told), text_of(told)

@@ -239,7 +239,7 @@ class DigestService:
                     log.info("digest %d (#%s) period %s: already in the channel, posted by an earlier attempt whose "
                              "outcome was not recorded (a restart, the database gone); recorded, not posted again",
                              digest_id, channel, key)
-                elif refusals:  # still unknown: the next attempt looks again
+                elif refusals:  # still unknown: the next attempt looks again (nobody is told it was not posted)
                     outcome, error = runs.FAILED_POSTING, f"{platform} did not let me read the channel: {refusals[0]}"
                     log.warning("digest %d (#%s) period %s: %s, to see whether an earlier attempt posted it "
                                 "(attempt %d); will retry", digest_id, channel, key, error, claimed.attempt)
@@ -273,18 +273,24 @@ class DigestService:
             error = f"{platform} did not take the post" + (f": {refusals[0]}" if refusals else "")
             log.warning("digest %d (#%s) period %s: %s (attempt %d); will retry", digest_id, channel, key,
                         error, claimed.attempt)
-            if refusals and claimed.attempt == 1 and where.creator is not None:
-                # The channel refused it (the bot not invited, the channel archived): retries alone never
-                # post it, and nobody heard of it. The admin who chose the channel is told, once a period.
-                await self.core.deliver(platform, [DirectMessage(
-                    community=where.community, user=where.creator, doc=Document(text=render(
-                        "digest_refused", channel=channel, reason=refusals[0],
-                        minutes=f"{CATCH_UP_SECONDS // 60:g}")))])
-            # Refused, or no adapter to take it: not posted. Otherwise it may be there (an error, no answer in time).
-            return runs.FAILED if refusals or not running else runs.FAILED_POSTING, error, None
+            if refusals:
+                await self._tell_refused(where, claimed, refusals[0])
+                return runs.FAILED, runs.REFUSED + error, None
+            # No adapter to take it: not posted. Otherwise it may be there (an error, no answer in time).
+            return runs.FAILED if not running else runs.FAILED_POSTING, error, None
         log.info("digest %d (#%s) period %s posted: %d resource(s), %d question(s)", digest_id,
                  channel, key, len(content.resource_ids), len(content.questions))
         return runs.POSTED, None, content.resource_ids
+
+    async def _tell_refused(self, where: _Where, claimed: runs.Claim, reason: str) -> None:
+        """The channel refused the bot (not invited, archived, a permission missing): retries alone never post it, and
+        nobody heard of it. The admin who chose the channel is told, once a streak of refusals (the attempt before was
+        not refused: the first, or one after a restart)."""
+        if claimed.refused_before or where.creator is None:
+            return
+        await self.core.deliver(where.platform, [DirectMessage(
+            community=where.community, user=where.creator, doc=Document(text=render(
+                "digest_refused", channel=where.channel, reason=reason, minutes=f"{CATCH_UP_SECONDS // 60:g}")))])
 
     async def _posted_before(self, where: _Where, claimed: runs.Claim, refusals: list[str]) -> bool:
         """Whether an earlier attempt's post (its outcome never recorded, or a failure) is in the channel: then it is

@@ -21,6 +21,7 @@ CLAIMED, POSTING, POSTED, EMPTY, FAILED, SUPERSEDED = (
 FAILED_POSTING = "failed-posting"
 HELD = (CLAIMED, POSTING)  # a claim in hand: composing, or the post handed to the platform
 FAILURES = (FAILED, FAILED_POSTING)
+REFUSED = "refused: "  # how the error of an attempt the channel refused begins
 DONE = (POSTED, EMPTY)
 CLAIM_TIMEOUT = timedelta(minutes=15)  # a claim older than this was abandoned (its process died)
 RETRY_AFTER = timedelta(minutes=5)
@@ -41,6 +42,7 @@ class Claim:
     # there all the same): look in the channel before posting again. What it was to show, if found there.
     unsure: bool = False
     shown_before: tuple[int, ...] = ()
+    refused_before: bool = False  # the attempt before was refused by the channel (its admin has been told)
 
 
 async def last_done_end(session: AsyncSession, digest_id: int, before: datetime) -> datetime | None:
@@ -82,7 +84,8 @@ async def claim(session: AsyncSession, digest: Digest, key: str, window: tuple[d
     if taken.rowcount != 1:
         return None
     return Claim(run.id, run.window_start, run.window_end, run.attempts + 1,
-                 unsure=run.state in (POSTING, FAILED_POSTING), shown_before=tuple(run.resource_ids or ()))
+                 unsure=run.state in (POSTING, FAILED_POSTING), shown_before=tuple(run.resource_ids or ()),
+                 refused_before=run.state in FAILURES and (run.error or "").startswith(REFUSED))
 
 
 async def posting(session: AsyncSession, claim_: Claim, *, token: str, now: datetime, resource_ids: list[int]) -> bool:
