@@ -3,9 +3,9 @@ HTTP mode Slack gives up on an event after its retries: what was said meanwhile 
 connected (Socket Mode's hello, HTTP mode listening), each channel it is a member of and reads (the privacy of live
 ingestion: no DMs, a private channel only where an admin turned it on) is fetched with conversations.history after
 the newest message stored there, with the replies (conversations.replies) of the threads that had new ones, and
-handed to the core as the events they would have been: stored once, each channel's messages oldest first, then its
-threads'. Where to pick up is the core's (bot.services.catch_up); Slack's rate limits are slack_sdk's retry handlers
-(runner.web_client)."""
+handed to the core as the events they would have been, a channel's in one batch (Core.handle_history): stored once,
+each channel's messages oldest first, then its threads'. Where to pick up is the core's (bot.services.catch_up);
+Slack's rate limits are slack_sdk's retry handlers (runner.web_client)."""
 
 from __future__ import annotations
 
@@ -173,10 +173,11 @@ def event_of(message: dict[str, Any], channel: Conversation, ws: Workspace) -> e
 
 
 async def catch_up(client: AsyncWebClient, ws: Workspace, *, resume_points: ResumePoints,
-                   handle: Callable[[ev.Event], Awaitable[None]], started: datetime) -> Report | None:
+                   handle: Callable[[list[ev.Event]], Awaitable[bool]], started: datetime) -> Report | None:
     """Fetch what was said in the channels read between the newest message stored in each and the bot's connection
-    (`started`), and hand it to the core, within PER_CHANNEL and PER_WORKSPACE; a channel whose fetch fails is one
-    log line, and the rest goes on. None: nothing to catch up (a first run: import the history instead)."""
+    (`started`), and hand it on, a channel's events in one list (`handle`: False where they could not be stored),
+    within PER_CHANNEL and PER_WORKSPACE; a channel whose fetch fails is one log line, and the rest goes on. None:
+    nothing to catch up (a first run: import the history instead)."""
     try:
         channels = await conversations(client)
     except FAILED as exc:  # e.g. a scope missing from an app made from an older manifest
@@ -202,6 +203,7 @@ async def catch_up(client: AsyncWebClient, ws: Workspace, *, resume_points: Resu
         report.read += 1
         room = min(PER_CHANNEL, budget)
         taken = 0
+        events: list[ev.Event] = []
         try:
             after = max(float(point), seen_live)
             gap = await history(client, channel.id, after, upto, room)
@@ -209,7 +211,7 @@ async def catch_up(client: AsyncWebClient, ws: Workspace, *, resume_points: Resu
             for message in reversed(gap.messages):
                 taken += 1
                 done.add(message["ts"])
-                report.fetched += await _hand(message, channel, ws, handle)
+                report.fetched += _add(events, message, channel, ws)
             gap.threads.sort(key=lambda m: float(m["latest_reply"]), reverse=True)
             read, left = gap.threads[:THREADS], gap.threads[THREADS:]
             thread_points = await resume_points(
@@ -235,12 +237,15 @@ async def catch_up(client: AsyncWebClient, ws: Workspace, *, resume_points: Resu
                     if message["ts"] not in done:  # a reply also sent to the channel is listed in both
                         taken += 1
                         done.add(message["ts"])
-                        report.fetched += await _hand(message, channel, ws, handle)
+                        report.fetched += _add(events, message, channel, ws)
             if gap.cut or left:
                 report.cut.append(channel.label)
         except FAILED as exc:
             log.warning("catching up %s in Slack workspace %s failed after %d message(s): %s", channel.label,
                         ws.team_id, taken, _why(exc))
+            report.failed.append(channel.label)
+        # The channel's messages and its threads' in one batch (one transaction: a stop leaves all or none).
+        if events and not await handle(events) and channel.label not in report.failed:
             report.failed.append(channel.label)
         budget -= taken
     return report
@@ -267,15 +272,14 @@ def reactions_of(message: dict[str, Any], channel: Conversation, ws: Workspace) 
     return found
 
 
-async def _hand(message: dict[str, Any], channel: Conversation, ws: Workspace,
-                handle: Callable[[ev.Event], Awaitable[None]]) -> bool:
-    """Hand a message of the history to the core, then its reactions; whether it was one to hand."""
+def _add(events: list[ev.Event], message: dict[str, Any], channel: Conversation, ws: Workspace) -> bool:
+    """A message of the history as the events it would have been (the message, then its reactions), added to
+    `events`; whether it was one to hand on."""
     event = event_of(message, channel, ws)
     if event is None:
         return False
-    await handle(event)
-    for reaction in reactions_of(message, channel, ws):
-        await handle(reaction)
+    events.append(event)
+    events += reactions_of(message, channel, ws)
     return True
 
 

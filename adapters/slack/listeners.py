@@ -334,18 +334,41 @@ class SlackAdapter:
             if report is not None:
                 log.info(catch_up.summary(self.workspace.team_id, report))
 
-    async def _handle_caught_up(self, event: ev.Event) -> None:
+    async def _handle_caught_up(self, events: list[ev.Event]) -> bool:
+        """A channel's events of the history: its members' messages (with their reactions) stored in one batch, in
+        the channel's order; then a question to the bot among them, beside it, as live. False: they could not be
+        stored (logged)."""
         if self.stopping:
             raise _Stopping
-        await self.on_caught_up(event)
+        asked = [e for e in events if isinstance(e, ev.MessagePosted) and asks_the_bot(e)]
+        said = [e for e in events if not (isinstance(e, ev.MessagePosted) and asks_the_bot(e))]
+        stored = not said or await self.on_caught_up(said)
+        for event in asked:
+            if self.stopping:
+                raise _Stopping
+            await self.on_caught_up_question(event)
+        return stored
+
+    async def on_caught_up(self, events: list[ev.Event]) -> bool:
+        self.busy += 1
+        try:
+            named = [await self._with_names(event) for event in events]
+            async with self.in_order.of(events[0].community, events[0].channel):
+                actions = await self.app.core.handle_history(named)
+        except Exception as exc:
+            if why := unreachable(exc):  # an outage: one line; the next catch-up reads it again
+                log.warning("storing %d caught-up event(s): the database is unreachable (%s)", len(events), why)
+            else:
+                log.exception("storing %d caught-up event(s) failed", len(events))
+            return False
+        finally:
+            self.busy -= 1
+        await self.sender.send_all(actions)
+        return True
 
     @_counted
-    async def on_caught_up(self, event: ev.Event) -> None:
-        if isinstance(event, ev.MessagePosted) and asks_the_bot(event):
-            await self._handle(await self._with_names(event))
-            return
-        async with self.in_order.of(event.community, event.channel):
-            await self._handle(await self._with_names(event))
+    async def on_caught_up_question(self, event: ev.Event) -> None:
+        await self._handle(await self._with_names(event))
 
     # -- the mentoring enrolment form (a modal) ------------------------------------------------------
     async def open_enrolment_form(self, team: str, user: str, trigger_id: str, *, response_url: str = "") -> None:
