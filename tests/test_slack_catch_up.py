@@ -10,7 +10,7 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -21,6 +21,7 @@ from adapters.slack.listeners import SlackAdapter
 from adapters.slack.runner import web_client
 from bot.app import App
 from bot.db.models import Message
+from bot.services import catch_up_marks
 from tests.exports import TEAM, THREADS, USERS, write_slack_export
 from tests.slack_fake import FakeSlack
 
@@ -65,9 +66,12 @@ def _people() -> dict[str, dict[str, Any]]:
 
 
 @pytest.fixture
-async def away(app, tmp_path) -> AsyncIterator[Away]:
+async def away(app, tmp_path, monkeypatch) -> AsyncIterator[Away]:
     """A workspace whose history up to about two days ago is stored (an import), with the bot in #general and
-    #random (where nothing is stored yet) and in a private channel no admin turned on."""
+    #random (where nothing is stored yet) and in a private channel no admin turned on. A connected replica says so
+    every 50 ms (catch_up_marks.BEAT)."""
+    monkeypatch.setattr(catch_up_marks, "BEAT", timedelta(milliseconds=50))
+    monkeypatch.setattr(catch_up_marks, "POLL", timedelta(milliseconds=10))
     start = time.time() - 2 * DAY
     await app.importer.import_slack(write_slack_export(tmp_path / "export", USERS, THREADS, start=start))
     fake = await FakeSlack(team_id=TEAM, people=_people(), channels={GENERAL: "general", RANDOM: "random"},
@@ -435,3 +439,121 @@ async def test_members_who_opted_out_or_were_forgotten_are_not_caught_up(away):
         given = [(r.name, r.user_external_id) for r in await s.scalars(
             select(Reaction).where(Reaction.message_id == stored[-1].id))]
     assert given == [("+1", "UASK1")]
+
+
+async def _replica(away: Away, db_url: str, embedder: Any) -> SlackAdapter:
+    """Another replica of the bot, on the same database, against the same Slack."""
+    from bot.app import build_app
+    from bot.settings import Settings
+
+    other = build_app(Settings(database_url=db_url), embedder=embedder)
+    adapter = await SlackAdapter.connect(other, web_client(TOKEN, f"{away.fake.url}/api"), signing_secret="secret")
+    other.core.senders["slack"] = adapter.sender
+    return adapter
+
+
+async def _beating(adapter: SlackAdapter, connection: object) -> None:
+    """The runner's job while the connection is up."""
+    while True:
+        await adapter.beat(connection, datetime.now(UTC))
+        await asyncio.sleep(catch_up_marks.BEAT.total_seconds())
+
+
+async def test_two_replicas_connecting_after_a_downtime_fetch_the_history_once(away, db_url, embedder):
+    """A deploy: both replicas connect at once. One catches up; the other waits for it and then finds the time it
+    connected covered. Each fetched every channel (conversations.history, Tier 3) at every connection."""
+    other = await _replica(away, db_url, embedder)
+    before = len(await _stored(away.app))
+    away.said(GENERAL, "pg_repack works online, it needs a primary key", by="UPG", ago=600)
+    away.said(RANDOM, "Welcome to the new members!", by="UREG", ago=500)
+    beats = []
+    try:
+        for adapter in (away.adapter, other):
+            connection = object()
+            adapter.connected(connection)
+            beats.append(asyncio.ensure_future(_beating(adapter, connection)))
+        await asyncio.gather(away.adapter.catch_ups.done(), other.catch_ups.done())
+        await asyncio.gather(away.adapter.idle(), other.idle())
+    finally:
+        for beat in beats:
+            beat.cancel()
+        await asyncio.gather(*beats, return_exceptions=True)
+        await other.app.close()
+    assert [c["channel"] for c in away.fake.of("conversations.history")] == [GENERAL, RANDOM]
+    assert _texts((await _stored(away.app))[before:]) == ["pg_repack works online, it needs a primary key",
+                                                          "Welcome to the new members!"]
+
+
+async def test_a_replica_reconnecting_while_another_is_connected_fetches_nothing(away, db_url, embedder, caplog):
+    """Socket Mode reconnects every few hours: what was said meanwhile came to the replica still connected."""
+    caplog.set_level(logging.INFO)
+    other = await _replica(away, db_url, embedder)
+    connection = object()
+    beat = None
+    try:
+        away.adapter.connected(connection)
+        beat = asyncio.ensure_future(_beating(away.adapter, connection))
+        await away.adapter.catch_ups.done()
+        read = len(away.fake.of("conversations.history"))
+        await asyncio.sleep(catch_up_marks.BEAT.total_seconds() * 3)
+        other.connected(object())  # its socket dropped and came back
+        await other.catch_ups.done()
+    finally:
+        if beat is not None:
+            beat.cancel()
+            await asyncio.gather(beat, return_exceptions=True)
+        await other.app.close()
+    assert read == 2 and len(away.fake.of("conversations.history")) == read
+    assert f"Slack workspace {TEAM}: nothing to catch up, what was said before this connection is in hand" \
+        in caplog.text
+
+
+async def test_a_reconnect_reads_from_when_the_last_connection_was_up_not_a_day_before_the_newest_message(
+        away, monkeypatch):
+    """A quiet workspace: its newest message is two days old. Each connection looked a day before it through for
+    threads (up to 1,000 messages a channel), at every reconnect; once caught up, a reconnect reads minutes."""
+    from adapters.slack import catch_up
+
+    monkeypatch.setattr(catch_up, "PAGE", 2)
+    await away.restart()
+    first = len(away.fake.of("conversations.history"))
+    assert first > 2  # the day before the newest message of #general, two messages a page
+    away.said(GENERAL, "pg_repack works online", by="UPG", ago=0)
+    await away.restart()
+    assert len(away.fake.of("conversations.history")) == first + 2  # a page a channel
+    assert _texts(await _stored(away.app))[-1] == "pg_repack works online"
+
+
+async def test_a_channel_that_failed_is_read_again_at_the_next_connection(away):
+    """What a catch-up could not fetch is not taken as in hand: the next connection reads from where it was."""
+    away.fake.unreadable[GENERAL] = "internal_error"
+    away.said(GENERAL, "pg_repack works online", by="UPG", ago=300)
+    await away.restart()
+    assert "pg_repack works online" not in _texts(await _stored(away.app))
+    del away.fake.unreadable[GENERAL]
+    await asyncio.sleep(0.2)  # later than the two beats the next connection waits for
+    await away.restart()
+    assert _texts(await _stored(away.app))[-1] == "pg_repack works online"
+
+
+async def test_what_was_said_while_the_database_did_not_answer_is_caught_up_once_it_does(away, monkeypatch, caplog):
+    """Slack was answered 503 meanwhile and gave up after its retries: the connection stayed up, but what came
+    through it was not kept. It is fetched once the database answers, without a reconnect."""
+    connection = object()
+    away.adapter.connected(connection)
+    await away.adapter.catch_ups.done()
+    beat = away.adapter.marks.beat
+
+    async def unreachable(*args: Any, **kwargs: Any) -> bool:
+        raise ConnectionRefusedError(111, "Connect call failed")
+
+    monkeypatch.setattr(away.adapter.marks, "beat", unreachable)
+    await away.adapter.beat(connection, datetime.now(UTC))
+    away.said(GENERAL, "pg_repack works online", by="UPG", ago=0)  # Slack gave up on its event
+    await asyncio.sleep(0.2)
+    monkeypatch.setattr(away.adapter.marks, "beat", beat)
+    await away.adapter.beat(connection, datetime.now(UTC))  # the database answers again
+    await away.adapter.catch_ups.done()
+    await away.adapter.idle()
+    assert _texts(await _stored(away.app))[-1] == "pg_repack works online"
+    assert "the catch-up mark could not be kept (ConnectionRefusedError)" in caplog.text

@@ -45,6 +45,10 @@ THREADS = 50
 FAILED = (SlackApiError, OSError, TimeoutError, ValueError)
 
 
+class Unlisted(Exception):  # noqa: N818 - said in its log line: the channels could not be listed, nothing was read
+    pass
+
+
 class ResumePoints(Protocol):
     """{place: the ts to fetch after}, for the places read (bot.services.catch_up.resume_points with the database)."""
 
@@ -173,23 +177,28 @@ def event_of(message: dict[str, Any], channel: Conversation, ws: Workspace) -> e
 
 
 async def catch_up(client: AsyncWebClient, ws: Workspace, *, resume_points: ResumePoints,
-                   handle: Callable[[list[ev.Event]], Awaitable[bool]], started: datetime) -> Report | None:
+                   handle: Callable[[list[ev.Event]], Awaitable[bool]], started: datetime,
+                   covered: datetime | None = None) -> Report | None:
     """Fetch what was said in the channels read between the newest message stored in each and the bot's connection
     (`started`), and hand it on, a channel's events in one list (`handle`: False where they could not be stored),
     within PER_CHANNEL and PER_WORKSPACE; a channel whose fetch fails is one log line, and the rest goes on. None:
-    nothing to catch up (a first run: import the history instead)."""
+    nothing to catch up (a first run: import the history instead). `covered`: what was said before it is in hand
+    (delivered live to a replica, or fetched; bot.services.catch_up_marks), and is not fetched again. Raises Unlisted
+    (its warning logged) where Slack would not list the channels."""
     try:
         channels = await conversations(client)
     except FAILED as exc:  # e.g. a scope missing from an app made from an older manifest
         log.warning("catching up Slack workspace %s failed: listing the channels the bot is in (users.conversations) "
                     "answered %s", ws.team_id, _why(exc))
-        return None
+        raise Unlisted from None
     before = started - LIVE_MARGIN
     bound = {"before": ts_of(before), "before_time": before}
     points = await resume_points(PLATFORM, ws.team_id, [Place(c.id, None, c.is_private) for c in channels], **bound)
     if not points:
         return None
     seen_live = max(float(ts) for ts in points.values()) - SEEN_LIVE_SLACK.total_seconds()
+    if covered is not None:
+        seen_live = max(seen_live, (covered - LIVE_MARGIN).timestamp())
     upto = ts_of(started + LIVE_MARGIN)
     report = Report()
     budget = PER_WORKSPACE

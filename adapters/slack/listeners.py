@@ -32,6 +32,7 @@ from adapters.slack.refusals import refused
 from adapters.slack.translate import (
     COMMANDS,
     EVENTS,
+    PLATFORM,
     SLACKBOT,
     Workspace,
     loggable_command,
@@ -46,6 +47,7 @@ from bot.core import asks_the_bot
 from bot.db.engine import unreachable
 from bot.inbox import Kept
 from bot.services.catch_up import resume_points
+from bot.services.catch_up_marks import CatchUpMarks
 from bot.services.mentoring_form import FORM_ACTION, field_errors, opens_form
 
 if TYPE_CHECKING:
@@ -152,6 +154,9 @@ class SlackAdapter:
         self.directory = Directory(client)
         self.in_order = InOrder()
         self.catch_ups = catch_up.CatchUps(self.catch_up)  # what was said while the bot was away
+        self.marks = CatchUpMarks(app.db, clock=clock)  # once a downtime, across replicas
+        self.connection: object | None = None  # the connection caught up from (Socket Mode's session)
+        self.connected_since: datetime | None = None
         self.stopping = False
         bolt_logger = logging.getLogger("slack_bolt")
         if not any(isinstance(f, _NoBodies) for f in bolt_logger.filters):
@@ -318,21 +323,78 @@ class SlackAdapter:
             await self.publish_home(body.get("team_id") or self.workspace.team_id, event["user"])
 
     # -- what was said while the bot was away ----------------------------------------------------------
+    def connected(self, connection: object, started: datetime | None = None) -> None:
+        """Connected (Socket Mode's hello on `connection`, its session; HTTP mode listening): what was said before is
+        caught up, in the background, and from now on this connection says what is said is in hand (`beat`)."""
+        started = started or self.clock()
+        self.connection, self.connected_since = connection, started
+        self.catch_ups.start(started)
+
+    async def beat(self, connection: object, now: datetime) -> None:
+        """`connection` (Socket Mode's session) was still up at `now` (the runner's job, every catch_up_marks.BEAT):
+        what was said since it connected came through it; another replica connecting meanwhile need not fetch it.
+        Where the database did not answer, what came may not have been kept (Slack is answered 503, and gives up
+        after its retries): the connection says nothing more, and once the database answers what was said since the
+        mark is caught up, as at a connection."""
+        if self.stopping or connection is None or connection is not self.connection:
+            return
+        team = self.workspace.team_id
+        try:
+            if self.connected_since is None:
+                await self.marks.read(PLATFORM, team)  # answers: caught up from the mark
+                self.connected(connection, now)
+            else:
+                await self.marks.beat(PLATFORM, team, since=self.connected_since, now=now)
+        except Exception as exc:
+            if self.connected_since is not None and connection is self.connection:
+                self.connected_since = None
+                log.warning("Slack workspace %s: the catch-up mark could not be kept (%s); what is said meanwhile is "
+                            "fetched once the database answers", team, unreachable(exc) or type(exc).__name__)
+
     async def catch_up(self, started: datetime) -> None:
         """Fetch what was said in the channels read while no event came, up to `started` (adapters/slack/catch_up.py),
-        and handle it as the live events it would have been; one log line says what was caught up and what left."""
+        and handle it as the live events it would have been; one log line says what was caught up and what left.
+        Once a downtime across replicas (bot.services.catch_up_marks): one connecting while another catches up waits
+        for it, and one whose connection time is covered (another replica was connected) fetches nothing."""
+        team = self.workspace.team_id
         try:
-            report = await catch_up.catch_up(self.client, self.workspace,
-                                             resume_points=functools.partial(resume_points, self.app.db),
-                                             handle=self._handle_caught_up, started=started)
+            mark = await self.marks.turn(PLATFORM, team, started)
+            if mark is None:
+                log.info("Slack workspace %s: nothing to catch up, what was said before this connection is in hand "
+                         "(another replica was connected, or caught it up)", team)
+                return
+            covered = None
+            try:
+                async with self.marks.holding(PLATFORM, team):
+                    report = await catch_up.catch_up(self.client, self.workspace,
+                                                     resume_points=functools.partial(resume_points, self.app.db),
+                                                     handle=self._handle_caught_up, started=started,
+                                                     covered=mark.covered_until)
+                if report is None or not report.failed:
+                    covered = started
+            finally:
+                await self._release(covered)
         except _Stopping:
-            log.info("catching up Slack workspace %s stopped with the bot; the next start goes on",
-                     self.workspace.team_id)
-        except Exception:
-            log.exception("catching up Slack workspace %s failed", self.workspace.team_id)
+            log.info("catching up Slack workspace %s stopped with the bot; the next start goes on", team)
+        except catch_up.Unlisted:
+            pass  # its warning is logged; the next connection tries again
+        except Exception as exc:
+            if why := unreachable(exc):
+                log.warning("catching up Slack workspace %s: the database is unreachable (%s)", team, why)
+                if self.connected_since == started:  # the next beat after the database answers tries again
+                    self.connected_since = None
+            else:
+                log.exception("catching up Slack workspace %s failed", team)
         else:
             if report is not None:
-                log.info(catch_up.summary(self.workspace.team_id, report))
+                log.info(catch_up.summary(team, report))
+
+    async def _release(self, covered: datetime | None) -> None:
+        try:
+            await self.marks.release(PLATFORM, self.workspace.team_id, covered=covered)
+        except Exception as exc:  # noqa: BLE001 - the lease lapses (catch_up_marks.LEASE); the next start reads again
+            log.warning("ending the catch-up of Slack workspace %s: %s", self.workspace.team_id,
+                        unreachable(exc) or type(exc).__name__)
 
     async def _handle_caught_up(self, events: list[ev.Event]) -> bool:
         """A channel's events of the history: its members' messages (with their reactions) stored in one batch, in

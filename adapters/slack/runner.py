@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, TypeVar
 
 from aiohttp import web
@@ -19,6 +20,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from adapters.slack.listeners import SlackAdapter
 from adapters.slack.refusals import SHAPE_ERRORS, raised_by_bolt
 from bot.errors import Unavailable, UserError
+from bot.services import catch_up_marks
 
 if TYPE_CHECKING:
     from bot.app import App
@@ -143,10 +145,16 @@ async def run(app: App) -> None:
 
             async def on_hello(_client: object, message: dict, _raw: str) -> None:
                 if message.get("type") == "hello":  # connected (again): what was said while no socket was
-                    adapter.catch_ups.start()
+                    adapter.connected(handler.client.current_session)
+
+            async def beat() -> None:  # the same session, up since its hello: what was said meanwhile came to it
+                session, now = handler.client.current_session, datetime.now(UTC)
+                if await handler.client.is_connected() and handler.client.current_session is session:
+                    await adapter.beat(session, now)
 
             handler.client.message_listeners.append(on_hello)
             app.scheduler.every("slack-socket", SOCKET_CHECK_SECONDS, follow_socket)
+            app.scheduler.every("slack-catch-up-mark", catch_up_marks.BEAT.total_seconds(), beat)
             log.info("Slack Socket Mode starting")
             try:
                 await handler.start_async()
@@ -158,7 +166,9 @@ async def run(app: App) -> None:
         else:
             runner, _ = await serve_http(adapter, port=settings.http_port)
             app.health.connected("slack")  # ready once /slack/events listens, not from auth.test on
-            adapter.catch_ups.start()  # what was said while no request came, in the background
+            # What was said while no request came, in the background. Listening proves no delivery (Slack may not
+            # reach this port), so HTTP mode says nothing is in hand past its catch-up (no beat).
+            adapter.connected(runner)
             try:
                 await asyncio.Event().wait()
             finally:

@@ -291,6 +291,22 @@ class CommandSync(Base):
     synced_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class CatchUpMark(Base):
+    """How far a community's history is known to be in hand (bot.services.catch_up_marks): everything said before
+    `covered_until` was delivered live to a connected process or fetched by a finished catch-up; and the catch-up
+    under way, if any (`held_by`, until `held_until`). Keyed by the platform's own ids."""
+
+    __tablename__ = "catch_up_mark"
+    __table_args__ = (UniqueConstraint("platform", "community"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    community: Mapped[str] = mapped_column(String(64))
+    covered_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    held_by: Mapped[str | None] = mapped_column(String(64))
+    held_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
 # Feature modules add their tables here (one import each), so Alembic sees every model.
 from bot.db import intros as _intros  # noqa: E402, F401
 from bot.db import mentoring as _mentoring  # noqa: E402,F401  (mentoring pairs)
