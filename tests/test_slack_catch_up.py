@@ -557,3 +557,17 @@ async def test_what_was_said_while_the_database_did_not_answer_is_caught_up_once
     await away.adapter.idle()
     assert _texts(await _stored(away.app))[-1] == "pg_repack works online"
     assert "the catch-up mark could not be kept (ConnectionRefusedError)" in caplog.text
+
+
+async def test_a_reply_while_away_to_a_thread_older_than_a_day_still_going_on_is_caught_up(away):
+    """Slack lists a thread's latest reply only with its first message, and the catch-up looked through the day
+    before the gap: a conversation started two days ago that goes on was cut off at every restart."""
+    vacuum = away.fake.history[GENERAL][3]["ts"]  # a thread of the imported history, two days old
+    away.said(GENERAL, "anyone at the meetup tonight?", by="UREG", ago=900)
+    await away.restart()  # the channel's newest stored message is now minutes old
+    away.said(GENERAL, "and autovacuum_naptime helps too", by="UPG", ago=0, thread=vacuum)
+    await asyncio.sleep(0.2)
+    await away.restart()
+    stored = await _stored(away.app)
+    assert _texts(stored)[-1] == "and autovacuum_naptime helps too"
+    assert stored[-1].thread_external_id == vacuum

@@ -41,12 +41,25 @@ SEEN_LIVE_SLACK = timedelta(minutes=10)
 THREAD_LOOKBACK = timedelta(days=1)
 LOOKBACK = 1_000
 THREADS = 50
+# A thread older than that, with a message stored in the ACTIVE_THREADS before the gap, may still be going on: its
+# replies are asked for too, the latest active first, at most OLDER_THREADS a channel and OLDER_THREADS_IN_ALL a
+# workspace (one conversations.replies call each, Tier 3: about two minutes' worth).
+ACTIVE_THREADS = timedelta(days=3)
+OLDER_THREADS = 10
+OLDER_THREADS_IN_ALL = 100
 # What a fetch that failed raises: Slack's error (no access, the channel gone), no answer, or an answer not JSON.
 FAILED = (SlackApiError, OSError, TimeoutError, ValueError)
 
 
 class Unlisted(Exception):  # noqa: N818 - said in its log line: the channels could not be listed, nothing was read
     pass
+
+
+class ActiveThreads(Protocol):
+    """The threads of a channel with a message stored since `since` (bot.services.catch_up.active_threads)."""
+
+    def __call__(self, platform: str, community: str, channel: str, *, since: datetime,
+                 limit: int) -> Awaitable[list[str]]: ...
 
 
 class ResumePoints(Protocol):
@@ -116,6 +129,7 @@ class Gap:
     messages: list[dict[str, Any]] = field(default_factory=list)
     threads: list[dict[str, Any]] = field(default_factory=list)
     cut: bool = False
+    reached: float = 0.0  # how far back the messages were looked through (their threads' replies are known)
 
 
 async def history(client: AsyncWebClient, channel: str, after: float, upto: str, room: int) -> Gap:
@@ -126,7 +140,8 @@ async def history(client: AsyncWebClient, channel: str, after: float, upto: str,
     while True:
         page = await client.conversations_history(channel=channel, oldest=oldest, latest=upto, limit=PAGE,
                                                   cursor=cursor)
-        for message in _messages(page):
+        listed = _messages(page)
+        for message in listed:
             if _replied_after(message, after):
                 gap.threads.append(message)
             if float(message["ts"]) <= after:
@@ -136,7 +151,11 @@ async def history(client: AsyncWebClient, channel: str, after: float, upto: str,
             else:
                 gap.cut = True
         cursor = (page.get("response_metadata") or {}).get("next_cursor")
-        if not page.get("has_more") or not cursor or gap.cut or looked >= LOOKBACK:
+        if not page.get("has_more") or not cursor:
+            gap.reached = float(oldest)
+            return gap
+        if gap.cut or looked >= LOOKBACK:
+            gap.reached = min([float(m["ts"]) for m in listed] or [after])
             return gap
 
 
@@ -178,13 +197,14 @@ def event_of(message: dict[str, Any], channel: Conversation, ws: Workspace) -> e
 
 async def catch_up(client: AsyncWebClient, ws: Workspace, *, resume_points: ResumePoints,
                    handle: Callable[[list[ev.Event]], Awaitable[bool]], started: datetime,
-                   covered: datetime | None = None) -> Report | None:
+                   covered: datetime | None = None, active_threads: ActiveThreads | None = None) -> Report | None:
     """Fetch what was said in the channels read between the newest message stored in each and the bot's connection
     (`started`), and hand it on, a channel's events in one list (`handle`: False where they could not be stored),
     within PER_CHANNEL and PER_WORKSPACE; a channel whose fetch fails is one log line, and the rest goes on. None:
     nothing to catch up (a first run: import the history instead). `covered`: what was said before it is in hand
     (delivered live to a replica, or fetched; bot.services.catch_up_marks), and is not fetched again. Raises Unlisted
-    (its warning logged) where Slack would not list the channels."""
+    (its warning logged) where Slack would not list the channels. `active_threads`: the older threads still going
+    on, whose replies are asked for too (ACTIVE_THREADS)."""
     try:
         channels = await conversations(client)
     except FAILED as exc:  # e.g. a scope missing from an app made from an older manifest
@@ -202,6 +222,7 @@ async def catch_up(client: AsyncWebClient, ws: Workspace, *, resume_points: Resu
     upto = ts_of(started + LIVE_MARGIN)
     report = Report()
     budget = PER_WORKSPACE
+    older_budget = OLDER_THREADS_IN_ALL
     for channel in channels:
         point = points.get(Place(channel.id, None, channel.is_private))
         if point is None:
@@ -223,6 +244,15 @@ async def catch_up(client: AsyncWebClient, ws: Workspace, *, resume_points: Resu
                 report.fetched += _add(events, message, channel, ws)
             gap.threads.sort(key=lambda m: float(m["latest_reply"]), reverse=True)
             read, left = gap.threads[:THREADS], gap.threads[THREADS:]
+            if active_threads is not None and older_budget > 0:
+                # Slack lists a thread's latest reply only with its first message: one older than the messages
+                # looked through is asked for its replies, if a message of it was stored lately.
+                since = datetime.fromtimestamp(after, UTC) - ACTIVE_THREADS
+                older = [{"ts": thread} for thread in await active_threads(
+                    PLATFORM, ws.team_id, channel.id, since=since, limit=OLDER_THREADS)
+                    if _seconds(thread) is not None and float(thread) < gap.reached][:older_budget]
+                older_budget -= len(older)
+                read += older
             thread_points = await resume_points(
                 PLATFORM, ws.team_id, [Place(channel.id, m["ts"], channel.is_private) for m in read], **bound)
             for parent in sorted(read, key=lambda m: float(m["ts"])):

@@ -46,7 +46,7 @@ from bot.command_names import ERASURES
 from bot.core import asks_the_bot
 from bot.db.engine import unreachable
 from bot.inbox import Kept
-from bot.services.catch_up import resume_points
+from bot.services.catch_up import active_threads, resume_points
 from bot.services.catch_up_marks import CatchUpMarks
 from bot.services.mentoring_form import FORM_ACTION, field_errors, opens_form
 
@@ -369,7 +369,8 @@ class SlackAdapter:
                     report = await catch_up.catch_up(self.client, self.workspace,
                                                      resume_points=functools.partial(resume_points, self.app.db),
                                                      handle=self._handle_caught_up, started=started,
-                                                     covered=mark.covered_until)
+                                                     covered=mark.covered_until,
+                                                     active_threads=functools.partial(active_threads, self.app.db))
                 if report is None or not report.failed:
                     covered = started
             finally:

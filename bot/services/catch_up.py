@@ -94,6 +94,24 @@ async def resume_points(db: Database, platform: str, community: str, places: Ite
     return points
 
 
+async def active_threads(db: Database, platform: str, community: str, channel: str, *, since: datetime,
+                         limit: int) -> list[str]:
+    """The threads of a channel with a message stored since `since` (their keys: the message each started from), the
+    latest active first, at most `limit`: a conversation still going on may have had replies while the bot was away,
+    whatever the age of its first message."""
+    async with db.sessions() as session:
+        found = await get_community(session, platform, community)
+        if found is None:
+            return []
+        rows = await session.execute(
+            select(Message.thread_external_id).join(Channel, Channel.id == Message.channel_id)
+            .where(Message.community_id == found.id, Channel.community_id == found.id,
+                   Channel.external_id == channel, Message.thread_external_id.is_not(None),
+                   Message.created_at >= since)
+            .group_by(Message.thread_external_id).order_by(func.max(Message.created_at).desc()).limit(limit))
+        return [thread for thread, in rows.all()]
+
+
 NAMED = 10  # channels named in the log line, at most, of each kind of leftover
 
 
