@@ -571,3 +571,20 @@ async def test_a_reply_while_away_to_a_thread_older_than_a_day_still_going_on_is
     stored = await _stored(away.app)
     assert _texts(stored)[-1] == "and autovacuum_naptime helps too"
     assert stored[-1].thread_external_id == vacuum
+
+
+async def test_a_message_edited_while_the_bot_was_away_is_stored_as_edited(away):
+    """Slack told the edit (message_changed) to nobody: the stored text stayed the one its author corrected. The
+    messages looked through before the gap carry when they were last edited."""
+    edited = away.fake.history[GENERAL][3]  # a question of the imported history, stored two days ago
+    edited["text"] = "Vacuum never finishes on a big postgres table (40 GB), autovacuum seems stuck"
+    edited["edited"] = {"user": edited["user"], "ts": away.ts(300)}
+    said_to_the_bot = away.fake.history[GENERAL][5]
+    said_to_the_bot["text"] = "<@UBOT> who knows kubernetes rollouts?"
+    said_to_the_bot["edited"] = {"user": said_to_the_bot["user"], "ts": away.ts(200)}
+    await away.restart()
+    async with away.app.db.sessions() as s:
+        stored = await s.scalar(select(Message).where(Message.external_id == edited["ts"]))
+        asked = await s.scalar(select(Message).where(Message.external_id == said_to_the_bot["ts"]))
+    assert stored.text == edited["text"] and stored.edited_at is not None
+    assert "who knows" not in asked.text and not away.posts()  # an edit into a question is not answered

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.slack.translate import MESSAGE_SUBTYPES, PLATFORM, Workspace, translate_event
+from adapters.slack.translate import MESSAGE_SUBTYPES, PLATFORM, Workspace, slack_time, translate_event
 from bot import events as ev
 from bot.services.catch_up import Place, Report
 
@@ -130,6 +130,7 @@ class Gap:
     threads: list[dict[str, Any]] = field(default_factory=list)
     cut: bool = False
     reached: float = 0.0  # how far back the messages were looked through (their threads' replies are known)
+    edited: list[dict[str, Any]] = field(default_factory=list)  # of those before `after`, the ones edited after it
 
 
 async def history(client: AsyncWebClient, channel: str, after: float, upto: str, room: int) -> Gap:
@@ -146,6 +147,8 @@ async def history(client: AsyncWebClient, channel: str, after: float, upto: str,
                 gap.threads.append(message)
             if float(message["ts"]) <= after:
                 looked += 1
+                if (_seconds((message.get("edited") or {}).get("ts")) or 0) > after:
+                    gap.edited.append(message)
             elif len(gap.messages) < room:
                 gap.messages.append(message)
             else:
@@ -238,6 +241,10 @@ async def catch_up(client: AsyncWebClient, ws: Workspace, *, resume_points: Resu
             after = max(float(point), seen_live)
             gap = await history(client, channel.id, after, upto, room)
             done = set()
+            for message in reversed(gap.edited):
+                if (edit := edit_of(message, channel, ws)) is not None:
+                    events.append(edit)
+                    report.fetched += 1
             for message in reversed(gap.messages):
                 taken += 1
                 done.add(message["ts"])
@@ -309,6 +316,17 @@ def reactions_of(message: dict[str, Any], channel: Conversation, ws: Workspace) 
             if event is not None:
                 found.append(event)
     return found
+
+
+def edit_of(message: dict[str, Any], channel: Conversation, ws: Workspace) -> ev.MessagePosted | None:
+    """A message said before the gap and edited during it, as the edit it would have been told live (its
+    message_changed): of its time, not a question (an edited mention of the bot is answered live neither)."""
+    edited = message.get("edited")
+    event = event_of(message, channel, ws) if isinstance(edited, dict) else None
+    if not isinstance(event, ev.MessagePosted) or event.mentions_bot or f"<@{ws.bot_user_id}>" in event.text:
+        return None
+    return replace(event, edited=True, time=slack_time(edited.get("ts"), event.time),
+                   event_id=f"caught-up-edit:{channel.id}:{message['ts']}:{edited.get('ts')}"[:200])
 
 
 def _add(events: list[ev.Event], message: dict[str, Any], channel: Conversation, ws: Workspace) -> bool:
