@@ -588,3 +588,17 @@ async def test_a_message_edited_while_the_bot_was_away_is_stored_as_edited(away)
         asked = await s.scalar(select(Message).where(Message.external_id == said_to_the_bot["ts"]))
     assert stored.text == edited["text"] and stored.edited_at is not None
     assert "who knows" not in asked.text and not away.posts()  # an edit into a question is not answered
+
+
+async def test_a_channel_slack_refuses_does_not_make_every_connection_read_the_rest_again(away, monkeypatch):
+    """Refused (not_in_channel, a thread gone), it would be refused again: the others are in hand all the same."""
+    from adapters.slack import catch_up
+
+    monkeypatch.setattr(catch_up, "PAGE", 2)
+    away.fake.member_of.insert(1, {"id": LEFT, "name": "archive", "is_channel": True, "is_private": False})
+    away.fake.unreadable[LEFT] = "not_in_channel"
+    await away.restart()
+    first = len(away.fake.of("conversations.history"))
+    await asyncio.sleep(0.2)
+    await away.restart()
+    assert len(away.fake.of("conversations.history")) == first + 3  # a page a channel

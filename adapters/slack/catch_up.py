@@ -277,6 +277,7 @@ async def catch_up(client: AsyncWebClient, ws: Workspace, *, resume_points: Resu
                                 channel.label, ws.team_id, _why(exc))
                     if channel.label not in report.failed:
                         report.failed.append(channel.label)
+                    report.again = report.again or _may_pass(exc)
                     continue
                 gap.cut = gap.cut or more
                 for message in said:
@@ -290,9 +291,12 @@ async def catch_up(client: AsyncWebClient, ws: Workspace, *, resume_points: Resu
             log.warning("catching up %s in Slack workspace %s failed after %d message(s): %s", channel.label,
                         ws.team_id, taken, _why(exc))
             report.failed.append(channel.label)
+            report.again = report.again or _may_pass(exc)
         # The channel's messages and its threads' in one batch (one transaction: a stop leaves all or none).
-        if events and not await handle(events) and channel.label not in report.failed:
-            report.failed.append(channel.label)
+        if events and not await handle(events):
+            report.again = True
+            if channel.label not in report.failed:
+                report.failed.append(channel.label)
         budget -= taken
     return report
 
@@ -338,6 +342,15 @@ def _add(events: list[ev.Event], message: dict[str, Any], channel: Conversation,
     events.append(event)
     events += reactions_of(message, channel, ws)
     return True
+
+
+def _may_pass(exc: Exception) -> bool:
+    """Whether a failed fetch may succeed later: no answer, or Slack's own trouble or rate limit; not an error Slack
+    answered about the channel or thread (no access, gone)."""
+    if not isinstance(exc, SlackApiError) or exc.response is None:
+        return True
+    return exc.response.status_code == 429 or exc.response.status_code >= 500 or exc.response.get("error") in (
+        "ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout")
 
 
 def _why(exc: Exception) -> str:

@@ -371,7 +371,7 @@ class SlackAdapter:
                                                      handle=self._handle_caught_up, started=started,
                                                      covered=mark.covered_until,
                                                      active_threads=functools.partial(active_threads, self.app.db))
-                if report is None or not report.failed:
+                if report is None or not report.again:  # (a channel Slack refused would be refused again)
                     covered = started
             finally:
                 await self._release(covered)

@@ -125,6 +125,9 @@ class Report:
     cut: list[str] = field(default_factory=list)  # channels read up to a cap, with more left
     failed: list[str] = field(default_factory=list)
     not_read: list[str] = field(default_factory=list)  # past the workspace's or server's cap
+    # A failure that may pass (no answer, a rate limit, the database): what it left is read again at the next
+    # connection. One the platform answered (no access, a thread gone) would fail again the same way.
+    again: bool = False
 
     def line(self, place: str, where: str, *, cut: str, cap: int, command: str) -> str:
         """"PLACE: caught up N message(s) … in M WHERE; left: …": `cut` says what was left of a channel read up to
