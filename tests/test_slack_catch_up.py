@@ -459,9 +459,10 @@ async def _beating(adapter: SlackAdapter, connection: object) -> None:
         await asyncio.sleep(catch_up_marks.BEAT.total_seconds())
 
 
-async def test_two_replicas_connecting_after_a_downtime_fetch_the_history_once(away, db_url, embedder):
+async def test_two_replicas_connecting_after_a_downtime_fetch_the_history_once(away, db_url, embedder, caplog):
     """A deploy: both replicas connect at once. One catches up; the other waits for it and then finds the time it
     connected covered. Each fetched every channel (conversations.history, Tier 3) at every connection."""
+    caplog.set_level(logging.INFO)
     other = await _replica(away, db_url, embedder)
     before = len(await _stored(away.app))
     away.said(GENERAL, "pg_repack works online, it needs a primary key", by="UPG", ago=600)
@@ -482,6 +483,7 @@ async def test_two_replicas_connecting_after_a_downtime_fetch_the_history_once(a
     assert [c["channel"] for c in away.fake.of("conversations.history")] == [GENERAL, RANDOM]
     assert _texts((await _stored(away.app))[before:]) == ["pg_repack works online, it needs a primary key",
                                                           "Welcome to the new members!"]
+    assert f"slack {TEAM}: waiting for the catch-up under way in another process" in caplog.text
 
 
 async def test_a_replica_reconnecting_while_another_is_connected_fetches_nothing(away, db_url, embedder, caplog):

@@ -68,7 +68,7 @@ class CatchUpMarks:
         beating, a catch-up ending), for up to two BEATs after each move for it to pass `started`."""
         moved: datetime | None = None  # when the mark was last seen to move
         seen: datetime | None = None
-        first = True
+        first, told = True, False
         while True:
             now = self.clock()
             mark = await self.read(platform, community)
@@ -81,6 +81,10 @@ class CatchUpMarks:
                 moved = now
             first, seen = False, mark.covered_until
             held = mark.held_until is not None and mark.held_until > now and mark.held_by != self.holder
+            if held and not told:
+                log.info("%s %s: waiting for the catch-up under way in another process (%s)", platform, community,
+                         mark.held_by)
+                told = True
             beating = moved is not None and now < moved + 2 * BEAT
             if not held and not beating:
                 taken = await self._take(platform, community, now)
