@@ -88,3 +88,17 @@ class KilledWhilePosting:
         if self.after:
             await self.sender.send(action)
         raise Killed
+
+
+async def run_killed_while_posting(app, platform: str, digest_id: int, *, after: bool) -> None:  # noqa: ANN001
+    """Run a digest's period in a process killed right after the platform took the post (after=True) or right before
+    it left (after=False); the platform's sender is back afterwards, as in the process that restarts."""
+    sender = app.core.senders[platform]
+    app.core.senders[platform] = KilledWhilePosting(sender, after=after)
+    try:
+        await app.digests.run_due(digest_id)
+    except Killed:
+        return
+    finally:
+        app.core.senders[platform] = sender
+    raise AssertionError("the process was not killed: nothing was posted")

@@ -22,7 +22,7 @@ from bot.services.mentoring import MentoringService
 from bot.services.mentoring_cadence import Cadence
 from tests.discord_fixtures import ASHA, BOT, FORUM, GENERAL, GUILD, HELP, PETRA, load
 from tests.discord_harness import running_bot, send, started_fake_discord
-from tests.fake_platform import Clock, Killed, KilledWhilePosting
+from tests.fake_platform import Clock, run_killed_while_posting
 
 NO_PINGS = {"parse": []}
 _interaction_ids = itertools.count(1100000000000000800)
@@ -330,11 +330,7 @@ async def test_a_digest_discord_took_before_the_process_was_killed_is_not_posted
     have been posted looks in the channel, or the forum's posts, first: one post."""
     async with running_bot(app, fake_discord) as bot:
         clock, digest_id = await digest_due_in(app, fake_discord, bot, channel)
-        sender = app.core.senders["discord"]
-        app.core.senders["discord"] = KilledWhilePosting(sender, after=True)
-        with pytest.raises(Killed):
-            await app.digests.run_due(digest_id)
-        app.core.senders["discord"] = sender  # restarted
+        await run_killed_while_posting(app, "discord", digest_id, after=True)
         assert await app.digests.run_due(digest_id) == "skipped"  # the claim is recent: its process may be alive
         clock.now += runs.CLAIM_TIMEOUT + timedelta(minutes=1)
         assert await app.digests.run_due(digest_id) == "posted"
@@ -357,11 +353,7 @@ async def test_a_digest_discord_took_before_the_process_was_killed_is_not_posted
 async def test_a_digest_whose_process_was_killed_before_it_reached_discord_is_posted(app, fake_discord, channel):
     async with running_bot(app, fake_discord) as bot:
         clock, digest_id = await digest_due_in(app, fake_discord, bot, channel)
-        sender = app.core.senders["discord"]
-        app.core.senders["discord"] = KilledWhilePosting(sender, after=False)
-        with pytest.raises(Killed):
-            await app.digests.run_due(digest_id)
-        app.core.senders["discord"] = sender
+        await run_killed_while_posting(app, "discord", digest_id, after=False)
         clock.now += runs.CLAIM_TIMEOUT + timedelta(minutes=1)
         assert await app.digests.run_due(digest_id) == "posted"
     path = rf"/channels/{FORUM}/threads" if channel == FORUM else rf"/channels/{HELP}/messages"
@@ -417,11 +409,7 @@ async def test_a_digest_whose_channel_the_bot_may_no_longer_read_is_not_posted_b
     it may read the channel, the digest is found there."""
     async with running_bot(app, fake_discord) as bot:
         clock, digest_id = await digest_due_in(app, fake_discord, bot, HELP)
-        sender = app.core.senders["discord"]
-        app.core.senders["discord"] = KilledWhilePosting(sender, after=True)
-        with pytest.raises(Killed):
-            await app.digests.run_due(digest_id)
-        app.core.senders["discord"] = sender
+        await run_killed_while_posting(app, "discord", digest_id, after=True)
         fake_discord.refused.append(("GET", rf"/channels/{HELP}/messages"))
         clock.now += runs.CLAIM_TIMEOUT + timedelta(minutes=1)
         assert await app.digests.run_due(digest_id) == "failed"

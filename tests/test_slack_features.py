@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from sqlalchemy import func, select
 
 from adapters.slack.translate import Workspace as SlackWorkspace
@@ -17,7 +16,7 @@ from bot.services.mentoring import MentoringService
 from bot.services.mentoring_cadence import Cadence
 from tests import test_slack_app
 from tests.exports import TEAM
-from tests.fake_platform import Killed, KilledWhilePosting
+from tests.fake_platform import run_killed_while_posting
 from tests.test_slack_app import buttons, fresh, text_of
 
 slack = test_slack_app.slack  # the fixture: the real AsyncApp in HTTP mode against the fake Slack
@@ -314,16 +313,14 @@ async def test_a_digest_slack_took_before_the_process_was_killed_is_not_posted_a
 
     clock = at(Clock(NOW), slack)
     digest_id = await subscribed_digest(slack, clock)
-    slack.app.core.senders["slack"] = KilledWhilePosting(slack.adapter.sender, after=True)
-    with pytest.raises(Killed):
-        await slack.app.digests.run_due(digest_id)
+    await run_killed_while_posting(slack.app, "slack", digest_id, after=True)
     [(state, _, shown)] = await digest_runs_of(slack)
     assert state == "posting" and len(shown) == 2
     [post] = digest_posts(slack)
     assert post["metadata"] == {"event_type": "connective_post",
                                 "event_payload": {"key": f"digest:{digest_id}:2023-11-20T09:00"}}
 
-    slack.app.core.senders["slack"] = slack.adapter.sender  # restarted
+    # restarted
     assert await slack.app.digests.run_due(digest_id) == "skipped"  # the claim is recent: its process may be alive
     clock.now += runs.CLAIM_TIMEOUT + timedelta(minutes=1)
     assert await slack.app.digests.run_due(digest_id) == "posted"
@@ -339,11 +336,8 @@ async def test_a_digest_whose_process_was_killed_before_it_reached_slack_is_post
 
     clock = at(Clock(NOW), slack)
     digest_id = await subscribed_digest(slack, clock)
-    slack.app.core.senders["slack"] = KilledWhilePosting(slack.adapter.sender, after=False)
-    with pytest.raises(Killed):
-        await slack.app.digests.run_due(digest_id)
+    await run_killed_while_posting(slack.app, "slack", digest_id, after=False)
     assert digest_posts(slack) == []
-    slack.app.core.senders["slack"] = slack.adapter.sender
     clock.now += runs.CLAIM_TIMEOUT + timedelta(minutes=1)
     assert await slack.app.digests.run_due(digest_id) == "posted"
     assert len(digest_posts(slack)) == 1 and len(slack.fake.of("conversations.history")) == 1
@@ -358,10 +352,7 @@ async def test_a_digest_posted_before_the_bot_was_removed_from_the_channel_is_no
 
     clock = at(Clock(NOW), slack)
     digest_id = await subscribed_digest(slack, clock)
-    slack.app.core.senders["slack"] = KilledWhilePosting(slack.adapter.sender, after=True)
-    with pytest.raises(Killed):
-        await slack.app.digests.run_due(digest_id)
-    slack.app.core.senders["slack"] = slack.adapter.sender
+    await run_killed_while_posting(slack.app, "slack", digest_id, after=True)
     slack.fake.unreadable["C0GENERAL"] = slack.fake.refused_channels["C0GENERAL"] = "not_in_channel"
     clock.now += runs.CLAIM_TIMEOUT + timedelta(minutes=1)
     with caplog.at_level(logging.INFO):
@@ -410,10 +401,7 @@ async def test_a_refused_digest_after_a_restart_tells_the_admin_once(slack):
 
     clock = at(Clock(NOW), slack)
     digest_id = await subscribed_digest(slack, clock)
-    slack.app.core.senders["slack"] = KilledWhilePosting(slack.adapter.sender, after=False)
-    with pytest.raises(Killed):
-        await slack.app.digests.run_due(digest_id)
-    slack.app.core.senders["slack"] = slack.adapter.sender
+    await run_killed_while_posting(slack.app, "slack", digest_id, after=False)
     slack.fake.refused_channels["C0GENERAL"] = "is_archived"
     clock.now += runs.CLAIM_TIMEOUT + timedelta(minutes=1)
     assert await slack.app.digests.run_due(digest_id) == "failed"
