@@ -4,7 +4,6 @@ goes through the core's enrolment path; field errors are answered ephemerally.""
 
 from __future__ import annotations
 
-import itertools
 from typing import Any
 
 import pytest
@@ -15,10 +14,9 @@ from bot.db.models import Member
 from bot.repo import ensure_community, ensure_member
 from tests.discord_fixtures import ASHA, BOT, GUILD, load
 from tests.discord_harness import running_bot, send, started_fake_discord
-from tests.test_discord_features import command, sub
+from tests.test_discord_features import _interaction_ids, command, sub
 
 EPHEMERAL = 1 << 6
-_ids = itertools.count(1100000000000000900)
 
 
 @pytest.fixture
@@ -30,7 +28,7 @@ async def fake_discord():
 def modal_submit(values: dict[str, str], *, user: str = ASHA) -> dict[str, Any]:
     """An INTERACTION_CREATE of type MODAL_SUBMIT for the enrolment form, one action row per text input."""
     payload = load("interaction_whoknows")
-    interaction_id = str(next(_ids))
+    interaction_id = str(next(_interaction_ids))  # one counter: the features tests' ids grew into a range of its own
     payload.update(id=interaction_id, token=f"token-{interaction_id}", type=5)
     payload["data"] = {
         "custom_id": "mentoring.form",
