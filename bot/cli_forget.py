@@ -7,8 +7,10 @@ nothing new about them is stored until they `/optin` themselves. Someone the bot
 forgotten, by their platform id, so that what they say later, and an import, store nothing of theirs."""
 from __future__ import annotations
 
+import importlib
+import logging
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -16,10 +18,16 @@ import typer
 from sqlalchemy import func, select
 
 from bot import events as ev
-from bot.actions import Action, Reply
+from bot.actions import FAILED, REFUSED, Action, DirectMessage, Reply
 from bot.db.models import Community, Member, Message
 from bot.errors import UserError
 from bot.repo import members_named
+
+log = logging.getLogger(__name__)
+# The platform's one-shot client (adapters/*/one_shot.py: `connected`), imported only where its token is set, and the
+# setting that holds the token.
+ONE_SHOT = {"slack": ("adapters.slack.one_shot", "slack_bot_token", "SLACK_BOT_TOKEN"),
+            "discord": ("adapters.discord.one_shot", "discord_token", "DISCORD_TOKEN")}
 
 
 @dataclass(frozen=True)
@@ -28,7 +36,55 @@ class Forgotten:
     community: str
     user: str
     messages: int  # their messages removed
-    not_sent: list[Action]  # what the platform should have been told, which a command line cannot send
+    not_sent: list[Action]  # what the platform should be told (tell_platform sends it where the token is set)
+
+
+@dataclass
+class Told:
+    """What became of Forgotten.not_sent."""
+
+    sent: int = 0
+    refused: int = 0  # refused for good by the platform (a member who takes no DMs, gone from the workspace)
+    left: list[Action] = field(default_factory=list)  # not sent: no token, or the platform failed them
+    home: bool = False  # the member's App Home published again (Slack)
+    why: str = ""  # why nothing was sent
+
+
+async def tell_platform(app, s, done: Forgotten) -> Told:  # noqa: ANN001
+    """Send what the core would have had the platform do after /forget-me (the intro requests the member sent, edited
+    to drop their question; the next expert offered to whoever waited on them; their App Home) with the platform's
+    own client, where the token `connective run` reads is set. Without it, everything is left, and said so."""
+    told = Told()
+    module, setting, variable = ONE_SHOT.get(done.platform, ("", "", ""))
+    if not module:
+        told.left, told.why = list(done.not_sent), f"no {done.platform} client"
+        return told
+    if getattr(s, setting) is None:
+        told.left, told.why = list(done.not_sent), f"{variable} is not set"
+        return told
+    connected = importlib.import_module(module).connected  # the core imports no platform client
+    async with connected(app, s, done.community) as platform:
+        app.core.senders[done.platform] = platform.sender
+        try:
+            waiting = list(done.not_sent)
+            while waiting:
+                action = waiting.pop(0)
+                outcome = await app.core.send(done.platform, action)
+                if outcome == FAILED:
+                    told.left.append(action)
+                elif outcome == REFUSED:
+                    told.refused += 1
+                    if isinstance(action, DirectMessage) and action.key:  # as the running bot does (the next expert)
+                        waiting.extend(await app.core.undelivered(action))
+                else:
+                    told.sent += 1
+            try:
+                told.home = await platform.refresh(done.community, done.user)
+            except Exception:
+                log.exception("publishing the App Home of %s failed", done.user)
+        finally:
+            app.core.senders.pop(done.platform, None)
+    return told
 
 
 async def forget_member(app, community_id: int, typed: str, *, now: datetime | None = None) -> Forgotten:  # noqa: ANN001
@@ -69,15 +125,25 @@ async def forget_member(app, community_id: int, typed: str, *, now: datetime | N
                      [a for a in actions if not isinstance(a, Reply)])
 
 
-def report(done: Forgotten) -> list[str]:
+def report(done: Forgotten, told: Told | None = None) -> list[str]:
     lines = [f"Forgot {done.user} in {done.platform}:{done.community}: {done.messages} message(s) removed, with their "
              "vectors, profile, skills, reactions, saves, questions, intros and mentoring; nothing new about them is "
              "stored unless they /optin themselves."]
-    if done.not_sent:
-        lines.append(f"{len(done.not_sent)} platform message(s) not sent from the command line (intro requests they "
-                     "sent, withdrawn or answered, still quote their question in the experts' DMs; askers waiting on a "
-                     "request to them were not offered the next expert): run `/forget-me` as them, or tell those "
-                     "members.")
+    told = told or Told(left=list(done.not_sent), why="not sent")
+    if told.sent or told.refused:
+        refused = f"; {told.refused} refused by {done.platform} (a member it lets no DM reach)" if told.refused else ""
+        lines.append(f"Sent {told.sent} platform message(s) on {done.platform} (the intro requests they sent no longer "
+                     f"quote their question; askers waiting on them were offered the next expert){refused}.")
+    if told.home:
+        lines.append("Their App Home no longer shows their profile.")
+    if told.left:
+        why = told.why or "the platform failed them: see the log above"
+        lines.append(f"{len(told.left)} platform message(s) not sent ({why}): intro requests they sent, withdrawn or "
+                     "answered, still quote their question in the experts' DMs, and askers waiting on a request to "
+                     "them were not offered the next expert; tell those members. With the bot's token set (as for "
+                     "`connective run`), `connective forget` sends them.")
+    if told.why and done.platform == "slack":
+        lines.append(f"Their App Home shows their profile until they open it again ({told.why}).")
     return lines
 
 
@@ -92,12 +158,19 @@ def forget(
 
     s = cli.settings()
 
-    async def go() -> Forgotten:
+    async def go() -> list[str]:
         app = await cli._open_app(s)
         try:
-            return await forget_member(app, await cli._community_id(app, community), member)
+            done = await forget_member(app, await cli._community_id(app, community), member)
+            try:
+                told = await tell_platform(app, s, done)
+            except UserError as exc:  # a token refused: the forgetting is done all the same, and said first
+                told = Told(left=list(done.not_sent), why=str(exc))
+            except OSError as exc:
+                told = Told(left=list(done.not_sent), why=f"cannot reach {done.platform}: {type(exc).__name__}")
+            return report(done, told)
         finally:
             await app.close()
 
-    for line in report(cli.run_async(go)):
+    for line in cli.run_async(go):
         typer.echo(line)

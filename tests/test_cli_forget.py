@@ -1,0 +1,104 @@
+"""`connective forget` at a community manager's hand: what /forget-me would have told the platform is sent by the
+platform's own client where the bot's token is set (the real slack-sdk and discord.py clients, against the fakes),
+and said to be left where it is not."""
+from __future__ import annotations
+
+import pytest
+from pydantic import SecretStr
+from sqlalchemy import select
+
+from bot.actions import UpdateMessage
+from bot.cli_forget import forget_member, report, tell_platform
+from bot.db.models import Community
+from bot.errors import UserError
+from tests.discord_fixtures import ASHA, BOT, GUILD, PETRA
+from tests.discord_harness import running_bot, send
+from tests.test_discord_bot import _click, _custom_ids, _request_placed, fake_discord  # noqa: F401  (fixture)
+from tests.test_slack_app import TOKEN, buttons, slack, text_of  # noqa: F401  (fixture)
+
+
+async def _community_id(app, platform: str, external_id: str) -> int:  # noqa: ANN001
+    async with app.db.sessions() as s:
+        return await s.scalar(select(Community.id).where(Community.platform == platform,
+                                                          Community.external_id == external_id))
+
+
+async def _slack_request(slack, asker: str, question: str) -> tuple[str, str]:  # noqa: ANN001, F811
+    """Asker asks and requests an intro: the expert and the ts of the request in the expert's DM."""
+    _, value = buttons(await slack.command(asker, "/whoknows", question))[0]
+    await slack.click(asker, "intro.request", value)
+    expert = value.split(":")[1]
+    [sent] = [c.answer for c in slack.fake.calls if c.method == "chat.postMessage"
+              and c.body["channel"] == f"D{expert}" and question in text_of(c.body)]
+    return expert, sent["ts"]
+
+
+async def test_a_forget_at_the_managers_hand_edits_the_experts_dms_and_the_app_home_on_slack(slack):  # noqa: F811
+    """Asha wrote to the community manager to be forgotten. `connective forget UASK1` deleted her data, but Petra's DM
+    still quoted Asha's question in the intro request ('/forget-me' edits it), and Asha's App Home still showed her
+    profile: a command line has no Slack client, and only counted what it could not send. With SLACK_BOT_TOKEN set, it
+    sends them with the bot token's client."""
+    expert, ts = await _slack_request(slack, "UASK1", "postgres index ignored by the planner")
+    slack.app.core.senders.pop("slack")  # no bot running: the command line alone
+    updates = len(slack.fake.of("chat.update"))
+    done = await forget_member(slack.app, await _community_id(slack.app, "slack", "TTEST0001"), "UASK1")
+    assert [type(a) for a in done.not_sent] == [UpdateMessage], done.not_sent
+
+    without = await tell_platform(slack.app, slack.app.settings, done)  # no token set
+    assert (without.sent, len(without.left), without.home) == (0, 1, False)
+    lines = report(done, without)
+    assert "1 platform message(s) not sent (SLACK_BOT_TOKEN is not set)" in lines[1], lines
+    assert "App Home shows their profile until they open it again" in lines[2], lines
+    assert len(slack.fake.of("chat.update")) == updates and not slack.fake.of("views.publish")
+
+    s = slack.app.settings.model_copy(update={"slack_bot_token": SecretStr(TOKEN),
+                                              "slack_api_url": f"{slack.fake.url}/api"})
+    told = await tell_platform(slack.app, s, done)
+    assert (told.sent, told.left, told.home) == (1, [], True), told
+    [edited] = [m for m in slack.fake.of("chat.update") if m["ts"] == ts]
+    assert edited["channel"] == f"D{expert}" and "postgres" not in text_of(edited) and not buttons(edited)
+    [home] = slack.fake.of("views.publish")
+    assert home["user_id"] == "UASK1" and "postgres" not in str(home)
+    lines = report(done, told)
+    assert lines[1].startswith("Sent 1 platform message(s) on slack") and "App Home no longer" in lines[2], lines
+    assert len(lines) == 3, lines
+    assert "slack" not in slack.app.core.senders  # the command line's client is not left behind
+
+
+async def test_a_token_of_another_workspace_sends_nothing(slack):  # noqa: F811
+    await _slack_request(slack, "UASK1", "postgres index ignored by the planner")
+    slack.app.core.senders.pop("slack")
+    done = await forget_member(slack.app, await _community_id(slack.app, "slack", "TTEST0001"), "UASK1")
+    slack.fake.team_id = "TOTHER"
+    s = slack.app.settings.model_copy(update={"slack_bot_token": SecretStr(TOKEN),
+                                              "slack_api_url": f"{slack.fake.url}/api"})
+    updates = len(slack.fake.of("chat.update"))
+    with pytest.raises(UserError, match="SLACK_BOT_TOKEN is workspace TOTHER's, not TTEST0001's"):
+        await tell_platform(slack.app, s, done)
+    assert len(slack.fake.of("chat.update")) == updates and not slack.fake.of("views.publish")
+
+
+async def test_a_forget_at_the_managers_hand_edits_the_experts_dm_on_discord(app, fake_discord):  # noqa: F811
+    """The same on Discord, with discord.py's REST client after login (no gateway): the request in Petra's DM no
+    longer quotes the question of Asha, who was forgotten while no bot ran."""
+    async with running_bot(app, fake_discord) as bot:
+        await send(fake_discord, bot, "MESSAGE_CREATE", "message_create")
+        await send(fake_discord, bot, "MESSAGE_CREATE", "message_create_reply")
+        await send(fake_discord, bot, "INTERACTION_CREATE", "interaction_whoknows")
+        [answer] = await fake_discord.wait_for("PATCH", rf"/webhooks/{BOT}/[^/]+/messages/@original")
+        await _click(fake_discord, bot, _custom_ids(answer.json)[0], answer.json["components"])
+        petra_dm = "9" + PETRA[1:]
+        [asked] = await fake_discord.wait_for("POST", rf"/channels/{petra_dm}/messages")
+        await fake_discord.wait_for("POST", rf"/webhooks/{BOT}/token-1100000000000000604")
+        await _request_placed(app)
+    done = await forget_member(app, await _community_id(app, "discord", GUILD), ASHA)
+    assert len(done.not_sent) == 1, done.not_sent
+    assert not fake_discord.find("PATCH", rf"/channels/{petra_dm}/messages/{asked.answer['id']}")
+    s = app.settings.model_copy(update={"discord_token": SecretStr("fake-token"),
+                                        "discord_api_url": fake_discord.api_url})
+    told = await tell_platform(app, s, done)
+    assert (told.sent, told.left, told.home) == (1, [], False), told
+    [edited] = fake_discord.find("PATCH", rf"/channels/{petra_dm}/messages/{asked.answer['id']}")
+    assert "postgres index tuning" not in str(edited.json) and not edited.json.get("components"), edited.json
+    assert report(done, told)[1].startswith("Sent 1 platform message(s) on discord"), report(done, told)
+    assert "discord" not in app.core.senders
