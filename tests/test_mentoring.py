@@ -620,3 +620,51 @@ async def test_a_failed_expertise_lookup_logs_its_kind_not_the_topic(app, caplog
         f"mentoring: community {cid}, the expertise of 3 wanted topic(s) unavailable (RuntimeError); pairing goes "
         "on without it"]
     assert not any(r.exc_info for r in lines)
+
+
+async def _rounds_switched(app, *, on: bool) -> None:  # noqa: ANN001
+    """As `connective pairs schedule --off` / `--on` does it."""
+    async with app.db.sessions.begin() as s:
+        [community] = await s.scalars(select(Community))
+        community.settings = {**(community.settings or {}),
+                              "mentoring": Cadence.from_settings(community.settings, {"enabled": on}).as_settings()}
+
+
+async def test_members_warned_of_a_round_switched_off_are_told_once_it_will_not_run(app):
+    """The admin switched rounds off (pairs schedule --off) after the warning 'the next mentoring round is Mon 30 Nov,
+    11:00': the round did not run, and nobody said so; the warned waited for a pair that never came. At its time, each
+    warned member is told once that it will not run (Lena, who skipped it, is not, and her skip is spent); switched on
+    again later, the round stays cancelled."""
+    period = Cadence().next_round(NOW)
+    sender, service = await _warned_at(app, period.warn_at + timedelta(minutes=1))
+    assert {a.user for a in sender.take()} == {"petra", "kenji", "asha", "omar", "lena"}
+    adapter = ConsoleAdapter(app.core.handle, community=COMMUNITY, clock=lambda: period.warn_at + timedelta(hours=1))
+    assert "sit out" in await say(adapter, "lena", "/click mentoring.skip " + period.key)
+    await _rounds_switched(app, on=False)
+    await service.tick(period.round_at - timedelta(minutes=5))
+    assert sender.take() == []  # not before the round's time: rounds may be switched on again
+    await service.tick(period.round_at + timedelta(minutes=1))
+    told = sender.take()
+    assert sorted(a.user for a in told) == ["asha", "kenji", "omar", "petra"], told
+    assert all(isinstance(a, DirectMessage) for a in told)
+    assert "round of Mon 30 Nov, 11:00 Europe/Berlin I warned you about will not run" in told[0].doc.plain(), told
+    await service.tick(period.round_at + timedelta(minutes=6))
+    await _rounds_switched(app, on=True)
+    await service.tick(period.round_at + timedelta(hours=2))
+    assert sender.take() == []  # told once; the round stays cancelled
+    async with app.db.sessions() as s:
+        assert await s.scalar(select(func.count()).select_from(Pairing)) == 0
+        assert not any(await s.scalars(select(MentoringEnrolment.skip_next)))
+
+
+async def test_rounds_switched_off_and_on_again_before_the_round_keep_it_and_tell_nobody_it_was_cancelled(app):
+    period = Cadence().next_round(NOW)
+    sender, service = await _warned_at(app, period.warn_at + timedelta(minutes=1))
+    sender.take()
+    await _rounds_switched(app, on=False)
+    await service.tick(period.warn_at + timedelta(hours=1))
+    await _rounds_switched(app, on=True)
+    await service.tick(period.round_at + timedelta(minutes=1))
+    sent = sender.take()
+    assert len([a for a in sent if isinstance(a, OpenGroup)]) == 2, sent
+    assert not [a for a in sent if "will not run" in a.doc.plain()], sent

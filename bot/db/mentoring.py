@@ -35,7 +35,8 @@ class MentoringEnrolment(Base):
 
 class PairingRound(Base):
     """One round per community and period. Exactly-once is this row: the warning and the round are
-    each claimed by a conditional UPDATE (warned_at / ran_at still NULL) before anything is sent."""
+    each claimed by a conditional UPDATE (warned_at / ran_at still NULL) before anything is sent; a warned round is
+    run or cancelled (cancelled_at), never both."""
 
     __tablename__ = "pairing_round"
     __table_args__ = (UniqueConstraint("community_id", "period_key"),)
@@ -46,6 +47,8 @@ class PairingRound(Base):
     scheduled_for: Mapped[datetime] = mapped_column(UTCDateTime)
     warned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     ran_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Rounds were switched off after the warning, and its time came: it never runs, and the warned are told so.
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     seed: Mapped[int | None] = mapped_column(BigInteger)  # replays the round's tie-breaking
     solver: Mapped[str] = mapped_column(String(16), default="")
     # [{"member_id": int, "reason": str}] of those left out, so admins can see why

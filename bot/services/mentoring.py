@@ -214,7 +214,7 @@ class MentoringService:
         scheduled = cadence.next_round(now).round_at
         for at in await session.scalars(select(PairingRound.scheduled_for).where(
                 PairingRound.community_id == community_id, PairingRound.warned_at.is_not(None),
-                PairingRound.ran_at.is_(None))):
+                PairingRound.ran_at.is_(None), PairingRound.cancelled_at.is_(None))):
             if now < cadence.next_round(at).round_at:  # as due() runs it
                 scheduled = min(scheduled, max(at, now))
         return scheduled
@@ -556,6 +556,7 @@ class MentoringService:
         async with self.db.sessions() as session:
             cadence = await self._cadence(session, community_id)
         if not cadence.enabled:
+            await self.cancel_warned(community_id, now)
             return []
         actions: list[Action] = []
         for period in cadence.around(now):
@@ -568,7 +569,8 @@ class MentoringService:
         async with self.db.sessions() as session:
             warned = list(await session.scalars(select(PairingRound).where(
                 PairingRound.community_id == community_id, PairingRound.warned_at.is_not(None),
-                PairingRound.ran_at.is_(None), PairingRound.scheduled_for <= now)))
+                PairingRound.ran_at.is_(None), PairingRound.cancelled_at.is_(None),
+                PairingRound.scheduled_for <= now)))
         for row in warned:
             ends_at = cadence.next_round(row.scheduled_for).round_at
             if now < ends_at:
@@ -615,10 +617,47 @@ class MentoringService:
             unmatched=[], created_at=now))
         claimed = await session.execute(
             update(PairingRound)
-            .where(PairingRound.community_id == community_id, PairingRound.period_key == period.key, step.is_(None))
+            .where(PairingRound.community_id == community_id, PairingRound.period_key == period.key, step.is_(None),
+                   PairingRound.cancelled_at.is_(None))  # a cancelled round takes no further step
             .values(**values)
         )
         return bool(claimed.rowcount)
+
+    async def cancel_warned(self, community_id: int, now: datetime) -> int:
+        """Rounds switched off after a round was warned: at the round's time it is cancelled, and whoever was warned
+        of it (and did not skip it) is told it will not run, once (a notice, retried as the others). Switched on
+        again before that time, the round runs as warned and nobody hears otherwise; after it, the round stays
+        cancelled. A skip of it is spent, as a round that ran spends it. How many rounds were cancelled."""
+        cancelled = 0
+        async with self.db.sessions.begin() as session:
+            rounds = list(await session.scalars(select(PairingRound).where(
+                PairingRound.community_id == community_id, PairingRound.warned_at.is_not(None),
+                PairingRound.ran_at.is_(None), PairingRound.cancelled_at.is_(None),
+                PairingRound.scheduled_for <= now)))
+            for row in rounds:
+                claimed = await session.execute(
+                    update(PairingRound)
+                    .where(PairingRound.id == row.id, PairingRound.ran_at.is_(None),
+                           PairingRound.cancelled_at.is_(None))
+                    .values(cancelled_at=now)
+                    .execution_options(synchronize_session=False))
+                if not claimed.rowcount:  # run or cancelled by another replica
+                    continue
+                warned = list(await session.scalars(
+                    select(MentoringNotice.member_id)
+                    .join(MentoringEnrolment, (MentoringEnrolment.member_id == MentoringNotice.member_id)
+                          & (MentoringEnrolment.community_id == community_id))
+                    .where(MentoringNotice.round_id == row.id, MentoringNotice.kind == notices.WARNING,
+                           MentoringNotice.sent_at.is_not(None), MentoringEnrolment.skip_next.is_(False))))
+                await notices.queue(session, community_id, row.id, warned, notices.CANCELLED, now)
+                await session.execute(
+                    update(MentoringEnrolment)
+                    .where(MentoringEnrolment.community_id == community_id, MentoringEnrolment.skip_next.is_(True))
+                    .values(skip_next=False))
+                log.info("mentoring: community %d, round %s cancelled (rounds are off): %d warned member(s) told",
+                         community_id, row.period_key, len(warned))
+                cancelled += 1
+        return cancelled
 
     async def warn(self, community_id: int, period: Period, now: datetime) -> list[Action]:
         """Claim the period's warning, then tell everyone taking part when the round is."""

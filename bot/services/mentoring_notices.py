@@ -1,6 +1,7 @@
 """A round's direct messages to members, each sent once and retried until it goes out or is given up.
 
-The warning before a round, "no pair for you this round" and "your pair is off" (to one whose partner left before
+The warning before a round, "that round will not run" (rounds switched off after it), "no pair for you this round"
+and "your pair is off" (to one whose partner left before
 they were introduced) are stored as rows (MentoringNotice) in the transaction that claims the round's step or drops
 the pair, then sent as a pair's introduction is (bot/services/mentoring_intros.py): claimed first (a compare-and-set
 on the attempts, which moves `due_at` a lease ahead), so two replicas never both send one, recorded as sent right
@@ -42,6 +43,7 @@ log = logging.getLogger(__name__)
 
 WARNING, UNMATCHED, PARTNER_GONE, CHECKIN = "warning", "unmatched", "partner_gone", "checkin"
 NOT_INTRODUCED = "not_introduced"  # a pair's introduction given up: neither left, the platform failed it
+CANCELLED = "cancelled"  # rounds were switched off after the warning: the round warned of will not run
 
 
 async def queue(session: AsyncSession, community_id: int, round_id: int, member_ids: Iterable[int], kind: str,
@@ -135,6 +137,11 @@ class RoundNotices:
         gone = _gone(member, {member.id} if enrolment is not None else set())
         if gone:
             return None, f"the member {gone}"
+        if notice.kind == CANCELLED:  # said whether rounds are on again or not: this one is off for good
+            if round_.ran_at is not None:
+                return None, "the round ran after all"
+            timezone = enrolment.timezone if is_known_timezone(enrolment.timezone) else "UTC"
+            return Document(text=render("mentoring_cancelled", when=local_time(round_.scheduled_for, timezone))), None
         if not cadence.enabled:  # switched off since: no round to warn of, no next round to promise
             return None, "mentoring rounds are off in this community"
         timezone = enrolment.timezone if is_known_timezone(enrolment.timezone) else "UTC"
