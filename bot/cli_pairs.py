@@ -239,6 +239,9 @@ def schedule_cmd(
         changes["enabled"] = on
 
     async def go(app):  # noqa: ANN001, ANN202
+        from sqlalchemy import select
+
+        from bot.db.mentoring import PairingRound
         from bot.db.models import Community
 
         cid = await _community(app, community)
@@ -250,15 +253,24 @@ def schedule_cmd(
                 raise UserError(f"mentoring schedule: {exc}") from None
             if changes:
                 row.settings = {**(row.settings or {}), "mentoring": cadence.as_settings()}
-        return cadence
+            # Rounds members were warned of that have not run: with rounds off, each is cancelled at its time.
+            warned = list(await session.scalars(select(PairingRound.scheduled_for).where(
+                PairingRound.community_id == cid, PairingRound.warned_at.is_not(None),
+                PairingRound.ran_at.is_(None), PairingRound.cancelled_at.is_(None))
+                .order_by(PairingRound.scheduled_for)))
+        return cadence, warned
 
-    cadence = _run(go)
+    cadence, warned = _run(go)
     status = cadence.describe() if cadence.enabled else "off"
     typer.echo(
         f"mentoring rounds: {status}; warning {cadence.warn_hours:g} h before; check-in after "
         f"{cadence.checkin_days:g} days; no repeat within {cadence.no_repeat_rounds} rounds; "
         f"at least {cadence.min_overlap_hours:g} h of shared working hours"
     )
+    if not cadence.enabled:
+        for at in warned:
+            typer.echo(f"The round members were warned of for {at:%a %d %b %Y, %H:%M} UTC will not run: at that time "
+                       "each member warned of it is told so, unless rounds are switched on again (--on) before it.")
 
 
 @pairs_cli.command("load")

@@ -174,3 +174,22 @@ def test_a_schedule_stored_wrong_keeps_rounds_off_and_can_be_mended(tmp_path):
     assert json.loads(out.output.splitlines()[-1])["rounds_on"] is False
     out = run(db, "pairs", "schedule", "--warn-hours", "24")
     assert out.exit_code == 0 and out.output.startswith("mentoring rounds: off; warning 24 h before"), out.output
+
+
+def test_pairs_schedule_off_says_a_round_members_were_warned_of_will_not_run(tmp_path):
+    """Switching rounds off after a warning said nothing of the round members were told of: the manager did not know
+    they would be waiting for it. It says the round will not run, and that they are told at its time."""
+    import sqlite3
+
+    db_file = tmp_path / "c.db"
+    db = f"sqlite:///{db_file}"
+    assert run(db, "import", "slack", str(write_slack_export(tmp_path / "export", USERS, THREADS))).exit_code == 0
+    with sqlite3.connect(db_file) as conn:
+        conn.execute("INSERT INTO pairing_round (community_id, period_key, scheduled_for, warned_at, solver, "
+                     "unmatched, created_at) VALUES (1, '2030-W49', '2030-12-02 10:00:00.000000', "
+                     "'2030-12-01 10:00:00.000000', '', '[]', '2030-12-01 10:00:00.000000')")
+    out = run(db, "pairs", "schedule", "--off")
+    assert out.exit_code == 0, out.output
+    assert ("The round members were warned of for Mon 02 Dec 2030, 10:00 UTC will not run: at that time each member "
+            "warned of it is told so, unless rounds are switched on again (--on) before it.") in out.output, out.output
+    assert "warned of" not in run(db, "pairs", "schedule", "--on").output
