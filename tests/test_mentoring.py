@@ -655,6 +655,10 @@ async def test_members_warned_of_a_round_switched_off_are_told_once_it_will_not_
     async with app.db.sessions() as s:
         assert await s.scalar(select(func.count()).select_from(Pairing)) == 0
         assert not any(await s.scalars(select(MentoringEnrolment.skip_next)))
+    # The cancelled round's warning still has its button: a click took Petra out of the next round instead.
+    assert "nothing to skip" in await say(adapter, "petra", "/click mentoring.skip " + period.key)
+    async with app.db.sessions() as s:
+        assert not any(await s.scalars(select(MentoringEnrolment.skip_next)))
 
 
 async def test_rounds_switched_off_and_on_again_before_the_round_keep_it_and_tell_nobody_it_was_cancelled(app):

@@ -483,6 +483,10 @@ class MentoringService:
                     return [self._reply(
                         event, "That round already ran, so there is nothing to skip; `/mentoring skip` sits out the "
                         "next one.")]
+                if warned_for is not None and warned_for.cancelled_at is not None:  # rounds were switched off
+                    return [self._reply(
+                        event, "That round was cancelled (mentoring rounds were switched off), so there is nothing to "
+                        "skip.")]
                 enrolment.skip_next = True
                 return [self._reply(event, "Done: you'll sit out this round and be back in the next one.")]
             if action == "form":  # the form opens on Slack and Discord; elsewhere, the command does it
