@@ -102,3 +102,43 @@ async def test_a_forget_at_the_managers_hand_edits_the_experts_dm_on_discord(app
     assert "postgres index tuning" not in str(edited.json) and not edited.json.get("components"), edited.json
     assert report(done, told)[1].startswith("Sent 1 platform message(s) on discord"), report(done, told)
     assert "discord" not in app.core.senders
+
+
+async def test_askers_waiting_on_a_forgotten_expert_are_offered_the_next_one_from_the_command_line(slack):  # noqa: F811
+    """Petra, asked for an intro by Asha and not yet answering, is forgotten at the manager's hand: Asha waited on a
+    request nobody would answer until it expired. The command line offers her the next expert, as /forget-me does."""
+    expert, _ = await _slack_request(slack, "UASK1", "postgres index ignored by the planner")
+    slack.app.core.senders.pop("slack")
+    dms = len(slack.dm("UASK1"))
+    done = await forget_member(slack.app, await _community_id(slack.app, "slack", "TTEST0001"), expert)
+    assert done.not_sent, done
+    s = slack.app.settings.model_copy(update={"slack_bot_token": SecretStr(TOKEN),
+                                              "slack_api_url": f"{slack.fake.url}/api"})
+    told = await tell_platform(slack.app, s, done)
+    assert told.sent == len(done.not_sent) and not told.left, told
+    offered = slack.dm("UASK1")[dms:]
+    assert offered and "postgres index ignored" in text_of(offered[-1]), offered
+    assert f"<@{expert}>" not in str(offered[-1])
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+async def test_connective_forget_reads_the_bot_token_as_run_does_and_says_what_it_sent(slack):  # noqa: F811
+    import asyncio
+    import os
+    import sys
+
+    expert, ts = await _slack_request(slack, "UASK1", "postgres index ignored by the planner")
+    slack.app.core.senders.pop("slack")
+    env = {**os.environ, "SLACK_BOT_TOKEN": TOKEN, "CONNECTIVE_SLACK_API_URL": f"{slack.fake.url}/api"}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot.cli", "--db", slack.app.settings.database_url, "forget", "UASK1", env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(process.communicate(), 600)
+    assert process.returncode == 0, err.decode()
+    lines = out.decode().splitlines()
+    assert lines[0].startswith("Forgot UASK1 in slack:TTEST0001:"), lines
+    assert lines[1:] == ["Sent 1 platform message(s) on slack (the intro requests they sent no longer quote their "
+                         "question; askers waiting on them were offered the next expert).",
+                         "Their App Home no longer shows their profile."], lines
+    [edited] = [m for m in slack.fake.of("chat.update") if m["ts"] == ts]
+    assert "postgres" not in text_of(edited) and TOKEN not in err.decode()
