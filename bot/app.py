@@ -26,6 +26,7 @@ class App:
     scheduler: Scheduler  # noqa: F821  (started by `connective run`, not by one-shot commands)
     intros: IntroService | None = None  # noqa: F821
     home: HomeService | None = None  # noqa: F821
+    outbox: Outbox | None = None  # noqa: F821  (actions a command line kept for the running bot: bot.outbox)
     digests: DigestService | None = None  # noqa: F821
     mentoring: MentoringService | None = None  # noqa: F821
     health: Health | None = None  # noqa: F821  (/healthz: the runners say whether the platform is connected)
@@ -95,6 +96,11 @@ def build_app(settings: Settings, *, embedder: SentenceEmbedder | None = None, d
 
     # Events acknowledged by a process that died before handling them: at start, then every minute.
     scheduler.every("inbox:sweep", SWEEP_SECONDS, core.inbox.sweep, start_now=True)
+    from bot import outbox
+
+    # What a command line kept for the platform (connective forget without the token): at start, then every minute.
+    app.outbox = outbox.Outbox(db=db, core=core)
+    scheduler.every("outbox:send", outbox.SWEEP_SECONDS, app.outbox.send_due, start_now=True)
     # Feature services register their commands, clicks and jobs here.
     from bot.services import community_settings, home, intros
 

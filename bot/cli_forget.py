@@ -48,6 +48,7 @@ class Told:
     left: list[Action] = field(default_factory=list)  # not sent: no token, or the platform failed them
     home: bool = False  # the member's App Home published again (Slack)
     why: str = ""  # why nothing was sent
+    kept: int = 0  # of `left`, kept in the database for the running bot to send (bot.outbox)
 
 
 async def tell_platform(app, s, done: Forgotten) -> Told:  # noqa: ANN001
@@ -125,6 +126,16 @@ async def forget_member(app, community_id: int, typed: str, *, now: datetime | N
                      [a for a in actions if not isinstance(a, Reply)])
 
 
+async def keep_for_the_bot(app, done: Forgotten, told: Told) -> int:  # noqa: ANN001
+    """What was not sent, kept in the database for the running bot to send (bot.outbox); how many."""
+    from bot import outbox
+
+    async with app.db.sessions() as session:
+        community_id = await session.scalar(select(Community.id).where(Community.platform == done.platform,
+                                                                       Community.external_id == done.community))
+    return await outbox.keep(app.db, community_id, done.platform, told.left)
+
+
 def report(done: Forgotten, told: Told | None = None) -> list[str]:
     lines = [f"Forgot {done.user} in {done.platform}:{done.community}: {done.messages} message(s) removed, with their "
              "vectors, profile, skills, reactions, saves, questions, intros and mentoring; nothing new about them is "
@@ -138,10 +149,15 @@ def report(done: Forgotten, told: Told | None = None) -> list[str]:
         lines.append("Their App Home no longer shows their profile.")
     if told.left:
         why = told.why or "the platform failed them: see the log above"
-        lines.append(f"{len(told.left)} platform message(s) not sent ({why}): intro requests they sent, withdrawn or "
-                     "answered, still quote their question in the experts' DMs, and askers waiting on a request to "
-                     "them were not offered the next expert; tell those members. With the bot's token set (as for "
-                     "`connective run`), `connective forget` sends them.")
+        if told.kept == len(told.left):
+            lines.append(f"{told.kept} platform message(s) not sent from here ({why}), kept for the running bot to "
+                         f"send (`connective run --platform {done.platform}` sends them within a minute): until then "
+                         "intro requests they sent still quote their question in the experts' DMs, and askers waiting "
+                         "on a request to them are not offered the next expert.")
+        else:
+            lines.append(f"{len(told.left)} platform message(s) not sent ({why}): intro requests they sent, withdrawn "
+                         "or answered, still quote their question in the experts' DMs, and askers waiting on a request "
+                         "to them were not offered the next expert; tell those members.")
     if told.why and done.platform == "slack":
         lines.append(f"Their App Home shows their profile until they open it again ({told.why}).")
     return lines
@@ -168,6 +184,7 @@ def forget(
                 told = Told(left=list(done.not_sent), why=str(exc))
             except OSError as exc:
                 told = Told(left=list(done.not_sent), why=f"cannot reach {done.platform}: {type(exc).__name__}")
+            told.kept = await keep_for_the_bot(app, done, told)
             return report(done, told)
         finally:
             await app.close()

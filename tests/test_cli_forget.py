@@ -142,3 +142,44 @@ async def test_connective_forget_reads_the_bot_token_as_run_does_and_says_what_i
                          "Their App Home no longer shows their profile."], lines
     [edited] = [m for m in slack.fake.of("chat.update") if m["ts"] == ts]
     assert "postgres" not in text_of(edited) and TOKEN not in err.decode()
+
+
+async def test_what_a_forget_without_the_token_could_not_send_is_kept_for_the_running_bot(slack):  # noqa: F811
+    """Without SLACK_BOT_TOKEN where the manager ran it, `connective forget` only counted what it could not send: the
+    expert's DM quoted the forgotten asker's question for good. It is kept in the database now, and the running bot
+    sends it once (its outbox sweep), whichever replica sweeps."""
+    from bot.cli_forget import keep_for_the_bot
+    from bot.db.models import OutboxAction
+    from bot.outbox import Outbox
+
+    expert, ts = await _slack_request(slack, "UASK1", "postgres index ignored by the planner")
+    running = slack.app.core.senders.pop("slack")
+    done = await forget_member(slack.app, await _community_id(slack.app, "slack", "TTEST0001"), "UASK1")
+    told = await tell_platform(slack.app, slack.app.settings, done)
+    told.kept = await keep_for_the_bot(slack.app, done, told)
+    assert told.kept == 1
+    assert "1 platform message(s) not sent from here (SLACK_BOT_TOKEN is not set), kept for the running bot" in (
+        report(done, told)[1]), report(done, told)
+    assert await Outbox(db=slack.app.db, core=slack.app.core).send_due() == 0  # no Slack bot running here
+    slack.app.core.senders["slack"] = running
+    assert await slack.app.outbox.send_due() == 1
+    assert await Outbox(db=slack.app.db, core=slack.app.core).send_due() == 0  # once
+    [edited] = [m for m in slack.fake.of("chat.update") if m["ts"] == ts]
+    assert edited["channel"] == f"D{expert}" and "postgres" not in text_of(edited) and not buttons(edited)
+    async with slack.app.db.sessions() as s:
+        assert await s.scalar(select(OutboxAction.id)) is None
+
+
+def test_a_kept_action_reads_back_as_it_was():
+    from bot.actions import Button, Document, Evidence, ExpertCard, OpenGroup, ResourceItem, Section
+    from bot.outbox import decode, encode
+
+    doc = Document(text="t", sections=(Section(heading="h", quotes=(Evidence("q", None),), experts=(
+        ExpertCard(user="U1", name="P", score=0.5, why=(Evidence("w", "https://x/p"),),
+                   buttons=(Button("Ask", "intro.request", "1:U1", "primary"),)),),
+        resources=(ResourceItem("r", "https://x"),)),))
+    for action in (UpdateMessage(community="T", channel="D1", message_ref="1.2", doc=doc),
+                   OpenGroup(community="T", members=("U1", "U2"), doc=doc, key="intro:3")):
+        assert decode(encode(action)) == action
+    with pytest.raises(ValueError, match="unknown kind"):
+        decode('{"kind": "Shout", "action": {}}')

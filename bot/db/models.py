@@ -311,3 +311,20 @@ class CatchUpMark(Base):
 from bot.db import intros as _intros  # noqa: E402, F401
 from bot.db import mentoring as _mentoring  # noqa: E402,F401  (mentoring pairs)
 from bot.db import resources as _resources  # noqa: E402,F401
+
+
+class OutboxAction(Base):
+    """What the core wants a platform told that no running bot could send when it was made (bot.outbox): kept
+    until a running bot of that platform sends it, retried, then given up. `connective forget` without the platform's
+    token keeps what /forget-me would have sent here."""
+
+    __tablename__ = "outbox_action"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("community.id", ondelete=CASCADE), index=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    body: Mapped[str] = mapped_column(Text)  # the action as JSON (bot.outbox.encode)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)  # None: given up
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)

@@ -1,0 +1,152 @@
+"""The outbox: actions kept in the database for a running bot of their platform to send.
+
+`connective forget` does what /forget-me does, but where the platform's token is not set it has no client to tell the
+platform what the core wants told (the intro requests the member sent, edited to drop their question; the next expert
+offered to askers waiting on them). Those actions are kept here, and the running bot's sweep (every minute) sends them
+through the platform's sender, as it sends a scheduled job's: one replica at a time (a compare-and-set on the attempts,
+which moves `due_at` a lease ahead); a failed one is tried again after a pause, up to MAX_ATTEMPTS, then given up with
+a log line; one the platform refuses for good (a member who takes no DMs) goes, and what the core does instead (the
+next expert) is sent then."""
+from __future__ import annotations
+
+import json
+import logging
+import types
+import typing
+from dataclasses import fields, is_dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, select, update
+
+from bot import actions as act
+from bot.actions import FAILED, REFUSED, Action, DirectMessage
+from bot.db.engine import Database
+from bot.db.models import OutboxAction
+from bot.events import utcnow
+
+log = logging.getLogger(__name__)
+
+SWEEP_SECONDS = 60
+LEASE = timedelta(minutes=5)
+RETRY_AFTER = (timedelta(minutes=5), timedelta(minutes=15), timedelta(hours=1), timedelta(hours=3))
+MAX_ATTEMPTS = len(RETRY_AFTER) + 1
+KINDS = {cls.__name__: cls for cls in (act.Reply, act.DirectMessage, act.OpenGroup, act.UpdateMessage,
+                                       act.PostToChannel)}
+
+
+def encode(action: Action) -> str:
+    return json.dumps({"kind": type(action).__name__, "action": _plain(action)})
+
+
+def decode(body: str) -> Action:
+    """A ValueError where the body is no action this release knows."""
+    data = json.loads(body)
+    cls = KINDS.get(data.get("kind")) if isinstance(data, dict) else None
+    if cls is None:
+        raise ValueError(f"unknown kind {str(data.get('kind') if isinstance(data, dict) else None)[:40]!r}")
+    return _build(cls, data["action"])
+
+
+def _plain(value: Any) -> Any:
+    if is_dataclass(value):
+        return {f.name: _plain(getattr(value, f.name)) for f in fields(value)}
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _build(cls: type, data: dict[str, Any]) -> Any:
+    hints = typing.get_type_hints(cls)
+    return cls(**{f.name: _typed(hints[f.name], data[f.name]) for f in fields(cls) if f.name in data})
+
+
+def _typed(hint: Any, value: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(hint, types.UnionType):  # X | None
+        hint = next(h for h in typing.get_args(hint) if h is not type(None))
+    if is_dataclass(hint):
+        return _build(hint, value)  # type: ignore[arg-type]
+    if typing.get_origin(hint) is tuple:
+        return tuple(_typed(typing.get_args(hint)[0], v) for v in value)
+    return value
+
+
+async def keep(db: Database, community_id: int, platform: str, kept: list[Action],
+               now: datetime | None = None) -> int:
+    """Keep actions for a running bot of `platform` to send; how many."""
+    now = now or utcnow()
+    if kept:
+        async with db.sessions.begin() as session:
+            session.add_all(OutboxAction(community_id=community_id, platform=platform, body=encode(a), created_at=now,
+                                         due_at=now, attempts=0) for a in kept)
+    return len(kept)
+
+
+class Outbox:
+    def __init__(self, *, db: Database, core) -> None:  # noqa: ANN001
+        self.db = db
+        self.core = core
+
+    async def send_due(self, now: datetime | None = None) -> int:
+        """Send the kept actions due on the platforms this process runs; how many went out."""
+        now = now or utcnow()
+        platforms = list(self.core.senders)
+        if not platforms:
+            return 0
+        async with self.db.sessions() as session:
+            due = list((await session.execute(
+                select(OutboxAction.id, OutboxAction.attempts).where(
+                    OutboxAction.platform.in_(platforms), OutboxAction.due_at.is_not(None),
+                    OutboxAction.due_at <= now).order_by(OutboxAction.id).limit(100))).all())
+        sent = 0
+        for row_id, attempts in due:
+            try:
+                sent += await self._send(row_id, attempts, now)
+            except Exception:
+                log.exception("outbox: action %d failed; the next sweep tries again", row_id)
+        return sent
+
+    async def _send(self, row_id: int, attempts: int, now: datetime) -> bool:
+        attempt = attempts + 1
+        async with self.db.sessions.begin() as session:
+            claimed = await session.execute(
+                update(OutboxAction).where(OutboxAction.id == row_id, OutboxAction.attempts == attempts,
+                                           OutboxAction.due_at.is_not(None))
+                .values(attempts=attempt, due_at=now + LEASE).execution_options(synchronize_session=False))
+            if not claimed.rowcount:  # another replica has it
+                return False
+            row = await session.get(OutboxAction, row_id)
+            community_id, platform, body = row.community_id, row.platform, row.body
+        mine = (OutboxAction.id == row_id, OutboxAction.attempts == attempt)
+        try:
+            action = decode(body)
+        except (ValueError, KeyError, TypeError) as exc:
+            await self._give_up(row_id, attempt, f"unreadable: {type(exc).__name__}")
+            return False
+        outcome = await self.core.send(platform, action)
+        if outcome == FAILED and attempt < MAX_ATTEMPTS:
+            retry_at = now + RETRY_AFTER[attempt - 1]
+            async with self.db.sessions.begin() as session:
+                await session.execute(update(OutboxAction).where(*mine).values(
+                    due_at=retry_at, error=f"{platform} failed it (attempt {attempt} of {MAX_ATTEMPTS})"))
+            log.warning("outbox: %s on %s not sent; trying again at %s", type(action).__name__, platform,
+                        f"{retry_at:%Y-%m-%d %H:%M} UTC")
+            return False
+        if outcome == FAILED:
+            await self._give_up(row_id, attempt, f"{platform} failed it {MAX_ATTEMPTS} times")
+            return False
+        async with self.db.sessions.begin() as session:
+            await session.execute(delete(OutboxAction).where(*mine))
+        if outcome == REFUSED and isinstance(action, DirectMessage) and action.key:
+            # What the core does instead (an intro request: the next expert is offered at once).
+            left = await self.core.deliver(platform, await self.core.undelivered(action))
+            await keep(self.db, community_id, platform, left, now)
+        return outcome != REFUSED
+
+    async def _give_up(self, row_id: int, attempt: int, error: str) -> None:
+        async with self.db.sessions.begin() as session:
+            await session.execute(update(OutboxAction).where(
+                OutboxAction.id == row_id, OutboxAction.attempts == attempt).values(due_at=None, error=error))
+        log.warning("outbox: action %d given up: %s", row_id, error)
