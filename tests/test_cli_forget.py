@@ -183,3 +183,26 @@ def test_a_kept_action_reads_back_as_it_was():
         assert decode(encode(action)) == action
     with pytest.raises(ValueError, match="unknown kind"):
         decode('{"kind": "Shout", "action": {}}')
+
+
+async def test_what_a_forget_without_the_token_kept_is_sent_by_the_running_discord_bot(app, fake_discord):  # noqa: F811
+    from bot.cli_forget import keep_for_the_bot
+
+    petra_dm = "9" + PETRA[1:]
+    async with running_bot(app, fake_discord) as bot:
+        await send(fake_discord, bot, "MESSAGE_CREATE", "message_create")
+        await send(fake_discord, bot, "MESSAGE_CREATE", "message_create_reply")
+        await send(fake_discord, bot, "INTERACTION_CREATE", "interaction_whoknows")
+        [answer] = await fake_discord.wait_for("PATCH", rf"/webhooks/{BOT}/[^/]+/messages/@original")
+        await _click(fake_discord, bot, _custom_ids(answer.json)[0], answer.json["components"])
+        [asked] = await fake_discord.wait_for("POST", rf"/channels/{petra_dm}/messages")
+        await fake_discord.wait_for("POST", rf"/webhooks/{BOT}/token-1100000000000000604")
+        await _request_placed(app)
+    done = await forget_member(app, await _community_id(app, "discord", GUILD), ASHA)
+    told = await tell_platform(app, app.settings, done)
+    assert await keep_for_the_bot(app, done, told) == 1 and told.why == "DISCORD_TOKEN is not set"
+    request = rf"/channels/{petra_dm}/messages/{asked.answer['id']}"
+    async with running_bot(app, fake_discord):
+        assert await app.outbox.send_due() == 1
+    [edited] = fake_discord.find("PATCH", request)
+    assert "postgres index tuning" not in str(edited.json) and not edited.json.get("components"), edited.json
