@@ -52,6 +52,7 @@ from bot.db.resources import ResourceSave
 from bot.errors import ChannelRefused, Undelivered
 from bot.inbox import Inbox, Kept, drop_set_aside, take_over
 from bot.messages import render
+from bot.outbox import drop_naming as drop_kept_naming
 from bot.repo import (
     answered_requests_of,
     apply_pending_reactions,
@@ -1044,6 +1045,7 @@ class Core:
                         Message.thread_external_id.is_not(None)))).all())
             removed = await delete_member_data(session, community_id, member_id)
             await drop_set_aside(session, platform, community, member.external_id)
+            await drop_kept_naming(session, community_id, member.external_id)  # bot.outbox
             if answered is not None:
                 answered.extend(await answered_requests_of(session, community_id, member_id))
             where = await delete_questions_of(session, community_id, member_id, now)

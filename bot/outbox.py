@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import actions as act
 from bot.actions import FAILED, REFUSED, Action, DirectMessage
@@ -82,6 +83,15 @@ async def keep(db: Database, community_id: int, platform: str, kept: list[Action
             session.add_all(OutboxAction(community_id=community_id, platform=platform, body=encode(a), created_at=now,
                                          due_at=now, attempts=0) for a in kept)
     return len(kept)
+
+
+async def drop_naming(session: AsyncSession, community_id: int, member_external_id: str) -> int:
+    """The kept actions that name a member (to them, or a card of theirs): removed with the member's data when they
+    opt out or are forgotten, as what the running bot would send then no longer holds."""
+    result = await session.execute(delete(OutboxAction).where(
+        OutboxAction.community_id == community_id,
+        OutboxAction.body.contains(json.dumps(member_external_id), autoescape=True)))
+    return int(result.rowcount or 0)
 
 
 class Outbox:

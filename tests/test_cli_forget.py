@@ -7,10 +7,11 @@ import pytest
 from pydantic import SecretStr
 from sqlalchemy import select
 
-from bot.actions import UpdateMessage
+from bot.actions import DirectMessage, UpdateMessage
 from bot.cli_forget import forget_member, report, tell_platform
 from bot.db.models import Community
 from bot.errors import UserError
+from bot.outbox import decode
 from tests.discord_fixtures import ASHA, BOT, GUILD, PETRA
 from tests.discord_harness import running_bot, send
 from tests.test_discord_bot import _click, _custom_ids, _request_placed, fake_discord  # noqa: F401  (fixture)
@@ -206,3 +207,28 @@ async def test_what_a_forget_without_the_token_kept_is_sent_by_the_running_disco
         assert await app.outbox.send_due() == 1
     [edited] = fake_discord.find("PATCH", request)
     assert "postgres index tuning" not in str(edited.json) and not edited.json.get("components"), edited.json
+
+
+async def test_kept_actions_naming_a_member_who_opts_out_or_is_forgotten_are_not_sent(slack):  # noqa: F811
+    """An offer of the next expert kept for the running bot (to Bruno, with Petra's card and what she said) was sent
+    after Bruno asked to be forgotten, or Petra opted out: what is kept naming either goes with their data."""
+    from bot.actions import Document, ExpertCard, Section
+    from bot.db.models import OutboxAction
+    from bot.outbox import keep
+
+    community_id = await _community_id(slack.app, "slack", "TTEST0001")
+
+    def offer(to: str, expert: str) -> DirectMessage:
+        return DirectMessage(community="TTEST0001", user=to, key="", doc=Document(
+            text="next expert", sections=(Section(experts=(ExpertCard(user=expert, name="E", score=1.0),)),)))
+
+    await keep(slack.app.db, community_id, "slack", [offer("UASK2", "UK8S"), offer("UASK1", "UPG")])
+    await slack.command("UPG", "/connective", "optout")
+    await slack.adapter.idle()
+    async with slack.app.db.sessions() as s:
+        assert [DirectMessage] == [type(decode(b)) for b in await s.scalars(select(OutboxAction.body))]
+        assert "UASK2" in await s.scalar(select(OutboxAction.body))
+    await slack.command("UASK2", "/connective", "forget-me")
+    await slack.adapter.idle()
+    async with slack.app.db.sessions() as s:
+        assert await s.scalar(select(OutboxAction.id)) is None
