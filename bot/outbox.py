@@ -4,7 +4,7 @@
 platform what the core wants told (the intro requests the member sent, edited to drop their question; the next expert
 offered to askers waiting on them). Those actions are kept here, and the running bot's sweep (every minute) sends them
 through the platform's sender, as it sends a scheduled job's: one replica at a time (a compare-and-set on the attempts,
-which moves `due_at` a lease ahead); a failed one is tried again after a pause, up to MAX_ATTEMPTS, then given up with
+which moves `due_at` a lease ahead); a failed one is tried again after a pause, up to MAX_ATTEMPTS, then removed with
 a log line; one the platform refuses for good (a member who takes no DMs) goes, and what the core does instead (the
 next expert) is sent then."""
 from __future__ import annotations
@@ -156,7 +156,8 @@ class Outbox:
         return outcome != REFUSED
 
     async def _give_up(self, row_id: int, attempt: int, error: str) -> None:
+        """Removed with a log line: it may quote members (an offer of the next expert), and is not kept unsent."""
         async with self.db.sessions.begin() as session:
-            await session.execute(update(OutboxAction).where(
-                OutboxAction.id == row_id, OutboxAction.attempts == attempt).values(due_at=None, error=error))
+            await session.execute(delete(OutboxAction).where(
+                OutboxAction.id == row_id, OutboxAction.attempts == attempt))
         log.warning("outbox: action %d given up: %s", row_id, error)

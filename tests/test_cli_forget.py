@@ -232,3 +232,32 @@ async def test_kept_actions_naming_a_member_who_opts_out_or_is_forgotten_are_not
     await slack.adapter.idle()
     async with slack.app.db.sessions() as s:
         assert await s.scalar(select(OutboxAction.id)) is None
+
+
+async def test_a_kept_action_the_platform_fails_is_tried_again_then_removed(slack, caplog):  # noqa: F811
+    from datetime import timedelta
+
+    from bot.actions import Document
+    from bot.db.models import OutboxAction
+    from bot.events import utcnow
+    from bot.outbox import MAX_ATTEMPTS, Outbox, keep
+
+    class Failing:
+        calls = 0
+
+        async def send(self, action) -> None:  # noqa: ANN001
+            Failing.calls += 1
+            raise RuntimeError("Slack is having a moment")
+
+    now = utcnow()
+    community_id = await _community_id(slack.app, "slack", "TTEST0001")
+    await keep(slack.app.db, community_id, "slack",
+               [DirectMessage(community="TTEST0001", user="UASK1", doc=Document(text="next expert"))], now)
+    slack.app.core.senders["slack"] = Failing()
+    outbox = Outbox(db=slack.app.db, core=slack.app.core)
+    for minutes in range(0, 60 * 24, 5):
+        assert await outbox.send_due(now + timedelta(minutes=minutes)) == 0
+    assert Failing.calls == MAX_ATTEMPTS
+    async with slack.app.db.sessions() as s:
+        assert await s.scalar(select(OutboxAction.id)) is None  # not kept unsent for ever
+    assert "given up: slack failed it 5 times" in caplog.text
