@@ -5,8 +5,8 @@ admin switched rounds off before it ran (`connective pairs schedule --off`): the
 At its time, such a round is now cancelled (it never runs, even if rounds are switched on again later) and each
 warned member is told, once (a mentoring_notice of kind "cancelled", 0027).
 
-Revision ID: 0028
-Revises: 0027
+Revision ID: 0029
+Revises: 0028
 Create Date: 2026-12-07
 """
 from __future__ import annotations
@@ -16,8 +16,8 @@ from alembic import op
 
 import bot.db.types
 
-revision = "0028"
-down_revision = "0027"
+revision = "0029"
+down_revision = "0028"
 branch_labels = None
 depends_on = None
 

@@ -4,8 +4,8 @@
 intro requests the member sent, edited to drop their question; the next expert offered to askers waiting on them):
 it only counted them. It keeps them here now, and the running bot sends them.
 
-Revision ID: 0029
-Revises: 0028
+Revision ID: 0030
+Revises: 0029
 Create Date: 2026-12-07
 """
 from __future__ import annotations
@@ -15,8 +15,8 @@ from alembic import op
 
 import bot.db.types
 
-revision = "0029"
-down_revision = "0028"
+revision = "0030"
+down_revision = "0029"
 branch_labels = None
 depends_on = None
 
