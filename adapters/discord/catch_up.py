@@ -1,8 +1,9 @@
 """What was said while the bot was away. Discord replays missed events only to a session that RESUMEs; after a restart
 (a deploy, a crash, a node move) the bot IDENTIFYs anew and what was said meanwhile never arrives. So for each server
 it joins, the channels and active threads (forum posts too) the bot reads are fetched from the REST API after the
-newest message stored there, oldest first, and handed to the core as the MESSAGE_CREATE events they would have been:
-stored once (a message's event id is its id), in order, each channel before its threads. Threads archived while the
+newest message stored there, oldest first, and handed to the core as the MESSAGE_CREATE events they would have been,
+a page (100) in one batch (Core.handle_history): stored once (a message's event id is its id), in order, each channel
+before its threads. Threads archived while the
 bot was away are looked up too: the public ones, and the private ones it is in (read where an admin turned them on)."""
 
 from __future__ import annotations
@@ -218,12 +219,13 @@ async def catch_up(
     *,
     http: Any,
     ctx: Context,
-    handle: Callable[[ev.Event], Awaitable[None]],
+    handle: Callable[[list[ev.Event]], Awaitable[bool]],
     started: datetime,
 ) -> Report:
-    """Fetch each gap up to the session's start and hand its messages to the core, within PER_CHANNEL and PER_SERVER;
-    a channel whose fetch fails (no access, Discord's error) is one log line, and the rest goes on. Discord's rate
-    limits are discord.py's."""
+    """Fetch each gap up to the session's start and hand its messages on, a page's events in one list (`handle`: False
+    where they could not be stored, and the gap's later pages are left for the next start, which picks up after the
+    newest stored), within PER_CHANNEL and PER_SERVER; a channel whose fetch fails (no access, Discord's error) is one
+    log line, and the rest goes on. Discord's rate limits are discord.py's."""
     upto = discord.utils.time_snowflake(started + LIVE_MARGIN)
     report = Report()
     budget = PER_SERVER
@@ -237,10 +239,13 @@ async def catch_up(
         try:
             async for page in pages(http, gap, upto):
                 used = page[: room - taken]
-                for message in used:
-                    for event in translate("MESSAGE_CREATE", {**message, "guild_id": str(guild.id)}, ctx):
-                        await handle(replace(event, caught_up=True) if isinstance(event, ev.MessagePosted) else event)
-                    taken += 1
+                events = [replace(event, caught_up=True) if isinstance(event, ev.MessagePosted) else event
+                          for message in used
+                          for event in translate("MESSAGE_CREATE", {**message, "guild_id": str(guild.id)}, ctx)]
+                if events and not await handle(events):
+                    report.failed.append(gap.label)
+                    break
+                taken += len(used)
                 if taken >= room:
                     if len(used) < len(page) or len(page) == PAGE:  # more is left, or may be
                         report.cut.append(gap.label)

@@ -384,10 +384,29 @@ class ConnectiveMixin:
         while running := [task for task in self._catching_up.values() if not task.done()]:
             await asyncio.gather(*running, return_exceptions=True)
 
-    async def _handle_caught_up(self, event: ev.Event) -> None:
+    async def _handle_caught_up(self, events: list[ev.Event]) -> bool:
+        """A page of a channel's history: its members' messages stored in one batch, in order (Core.handle_history);
+        then a question to the bot among them, beside it, as live. False: they could not be stored (logged)."""
         if self._stopping:
             raise _Stopping
-        await self._handle_event("MESSAGE_CREATE (caught up)", None, event)
+        asked = [e for e in events if isinstance(e, ev.MessagePosted) and asks_the_bot(e)]
+        said = [e for e in events if not (isinstance(e, ev.MessagePosted) and asks_the_bot(e))]
+        if said:
+            try:
+                actions = await self.app.core.handle_history(said)
+            except Exception as exc:
+                if why := unreachable(exc):  # an outage: one line; the next start reads them again
+                    log.warning("storing %d caught-up event(s): the database is unreachable (%s)", len(said), why)
+                else:
+                    log.exception("storing %d caught-up event(s) failed", len(said))
+                return False
+            # What is not stored in the batch (a thread started) is handled one at a time there: its actions are its.
+            await self.deliver(actions, origin=next((e for e in said if not isinstance(e, ev.MessagePosted)), said[0]))
+        for event in asked:
+            if self._stopping:
+                raise _Stopping
+            await self._handle_event("MESSAGE_CREATE (caught up)", None, event)
+        return True
 
     async def _handle_event(self, event_type: str, sequence: int | None, event: ev.Event) -> None:
         try:
