@@ -706,7 +706,7 @@ class Core:
     async def _look_up(self, community_id: int, links: dict[str, int | None]) -> int:
         """`links`: the messages' links, with their ids where known."""
         if not links or not any(isinstance(sender, ChecksMessages) for sender in self.senders.values()):
-            return 0  # no platform here can tell (Slack, the console): no read on every ask
+            return 0  # no platform here can tell (the console, tests): no read on every ask
         async with self.db.sessions() as session:
             community = await session.get(Community, community_id)
         sender = self.senders.get(community.platform) if community is not None else None

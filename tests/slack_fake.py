@@ -200,6 +200,11 @@ class FakeSlack:
         if channel not in self.history:
             return {"ok": False, "error": "channel_not_found"}
         oldest, latest = float(body.get("oldest") or 0), float(body.get("latest") or time.time() + 3600)
+        inclusive = str(body.get("inclusive", "")).lower() in ("1", "true")  # the bounds' own messages too
+
+        def between(m: dict[str, Any]) -> bool:
+            ts = float(m["ts"])
+            return oldest <= ts <= latest if inclusive else oldest < ts < latest
         said = sorted(self.history[channel], key=lambda m: float(m["ts"]))
         replies: dict[str, list[dict[str, Any]]] = {}
         for m in said:
@@ -215,13 +220,13 @@ class FakeSlack:
             return {**m, "thread_ts": m["ts"], "reply_count": len(replies[m["ts"]]),
                     "latest_reply": replies[m["ts"]][-1]["ts"]}
         if method == "conversations.history":  # the channel's own messages (and replies sent to it), newest first
-            shown = [listed(m) for m in reversed(said) if oldest < float(m["ts"]) < latest and (
+            shown = [listed(m) for m in reversed(said) if between(m) and (
                 m.get("thread_ts") in (None, m["ts"]) or m.get("subtype") == "thread_broadcast")]
             return self._page(shown, body, "messages")
         parent = [listed(m) for m in said if m["ts"] == body.get("ts")]  # the parent first, then replies, oldest first
         if not parent:
             return {"ok": False, "error": "thread_not_found"}
-        shown = parent + [m for m in replies.get(body["ts"], []) if oldest < float(m["ts"]) < latest]
+        shown = parent + [m for m in replies.get(body["ts"], []) if between(m)]
         return self._page(shown, body, "messages")
 
 

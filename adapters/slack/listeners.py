@@ -29,6 +29,7 @@ from adapters.slack.directory import Directory, Person
 from adapters.slack.modals import CALLBACK_ID, enrolment_modal, response_url_of, submitted_values
 from adapters.slack.outbox import Respond, SlackSender
 from adapters.slack.refusals import refused
+from adapters.slack.still_there import StillThere
 from adapters.slack.translate import (
     COMMANDS,
     EVENTS,
@@ -150,6 +151,9 @@ class SlackAdapter:
         self.workspace = workspace
         self.clock = clock
         self.sender = SlackSender(client, workspace.url, app.core.delivered, app.core.undelivered)
+        # A message an answer is about to show, deleted or edited while the bot was away, is looked up first.
+        self.sender.still_there = StillThere(client, workspace.team_id, self._edited_while_away,
+                                             live_since=clock().timestamp())
         self.busy = 0  # listeners running; tests wait for it to fall back to 0
         self.directory = Directory(client)
         self.in_order = InOrder()
@@ -396,6 +400,14 @@ class SlackAdapter:
         except Exception as exc:  # noqa: BLE001 - the lease lapses (catch_up_marks.LEASE); the next start reads again
             log.warning("ending the catch-up of Slack workspace %s: %s", self.workspace.team_id,
                         unreachable(exc) or type(exc).__name__)
+
+    async def _edited_while_away(self, message: dict[str, Any], channel: str) -> None:
+        """A message an answer is about to show, found edited on Slack (still_there.py): the edit it may have missed,
+        stored before it is shown (as the catch-up hands one on: of its time, applied only if newer than what is
+        stored; an edit seen already is the same event, stored once)."""
+        event = catch_up.edit_of(message, catch_up.Conversation(channel, "", False), self.workspace)
+        if event is not None:
+            await self._handle(await self._with_names(event))
 
     async def _handle_caught_up(self, events: list[ev.Event]) -> bool:
         """A channel's events of the history: its members' messages (with their reactions) stored in one batch, in

@@ -10,7 +10,8 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.blocks import in_workspace, message
-from bot.actions import Action, Delivered, DirectMessage, OpenGroup, PostToChannel, Reply, UpdateMessage
+from adapters.slack.still_there import StillThere
+from bot.actions import Action, Delivered, DirectMessage, LookedUp, OpenGroup, PostToChannel, Reply, UpdateMessage
 from bot.errors import ChannelRefused, Undelivered
 
 log = logging.getLogger(__name__)
@@ -60,6 +61,13 @@ class SlackSender:
         self.web_url = web_url  # the workspace's own host, for the permalinks of imported messages
         self.delivered = delivered  # told where a keyed DM went (bot.actions.DirectMessage.key)
         self.undelivered = undelivered  # asked what becomes of a keyed DM Slack refused for good
+        self.still_there: StillThere | None = None  # set by the running bot (not a one-shot command)
+
+    async def look_up(self, community: str, permalinks: list[str]) -> LookedUp:
+        """The messages (by link) Slack no longer has, or has edited (bot.actions.ChecksMessages)."""
+        if self.still_there is None:
+            return LookedUp()
+        return await self.still_there.look_up(community, permalinks)
 
     def _message(self, doc) -> dict[str, Any]:  # noqa: ANN001
         return message(in_workspace(doc, self.web_url))

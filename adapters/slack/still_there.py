@@ -1,0 +1,109 @@
+"""Whether the messages an answer is about to quote or link are still on Slack as stored. A message deleted or edited
+while the bot was away (no socket, or HTTP mode's retries given up) stays stored as it was, since nothing told the
+bot (the catch-up reads what is new, and edits of the day before only), and would be quoted with a dead link as its
+author's evidence: the words they took back reach someone. So each one is looked up once a process, before it is first
+shown: conversations.history for a channel's message, conversations.replies for a reply (Tier 3, about 50 a minute:
+only the few an answer is about to show, at most CHECKED at once, within CHECK_SECONDS). One found edited is handed on
+as the edit it missed. A message posted since the process connected was seen live (its edit or deletion came as an
+event), and one found there is known to be there until the process ends."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.actions import LookedUp
+
+log = logging.getLogger(__name__)
+
+CHECK_SECONDS = 5.0  # an answer waits at most this long; what is not known by then is shown as before
+CHECKED = 20  # messages looked up at most for one answer or digest; the rest is shown as before
+LIVE_MARGIN = 60.0  # seconds, for a clock that is a little off
+KEPT = 10_000  # messages known to be there, at most (then it starts again)
+# What Slack answers for a reply whose thread is gone (its first message deleted, with no reply left).
+GONE_ERRORS = {"thread_not_found"}
+# Deleted, but kept in its place while its thread has replies.
+GONE_SUBTYPES = {"tombstone"}
+# Handed a message Slack shows edited (as conversations.history lists it) and its channel: the edit goes to the core.
+Edited = Callable[[dict[str, Any], str], Awaitable[None]]
+# The stored links: live https://acme.slack.com/archives/C…/p…, imported https://slack.com/archives/C…/p… (or on the
+# workspace's own host), a reply's with ?thread_ts=…&cid=….
+_LINK = re.compile(r"https://[^/?#]+/archives/([A-Z0-9]+)/p(\d{10})(\d{6})(?:\?thread_ts=(\d+\.\d+)(?:&cid=\w+)?)?")
+
+
+class StillThere:
+    def __init__(self, client: AsyncWebClient, team_id: str, edited: Edited | None = None, *,
+                 live_since: float | None = None) -> None:
+        self.client = client
+        self.team_id = team_id
+        self.edited = edited
+        self.live_since = (time.time() if live_since is None else live_since) - LIVE_MARGIN
+        self._there: set[str] = set()  # links found there by this process
+
+    async def look_up(self, team_id: str, permalinks: list[str]) -> LookedUp:
+        """The links, of messages of this workspace, that Slack no longer has, and those it shows edited (handed over
+        as edits first)."""
+        if team_id != self.team_id:
+            return LookedUp()
+        wanted: dict[str, tuple[str, str, str | None]] = {}
+        for link in dict.fromkeys(permalinks):
+            match = _LINK.fullmatch(link)
+            if match is None or link in self._there:
+                continue
+            channel, ts, thread = match.group(1), f"{match.group(2)}.{match.group(3)}", match.group(4)
+            if float(ts) >= self.live_since:
+                continue  # seen live
+            wanted[link] = (channel, ts, thread if thread != ts else None)
+        if not wanted:
+            return LookedUp()
+        if len(wanted) > CHECKED:
+            log.info("Slack workspace %s: %d message(s) to be shown, the first %d looked up (Slack's rate limits)",
+                     team_id, len(wanted), CHECKED)
+        asked = {asyncio.create_task(self._fetch(*where)): link for link, where in list(wanted.items())[:CHECKED]}
+        done, pending = await asyncio.wait(asked, timeout=CHECK_SECONDS)
+        for task in pending:
+            task.cancel()
+        if pending:
+            log.warning("Slack workspace %s: %d of %d message(s) to be shown not checked within %gs", team_id,
+                        len(pending), len(asked), CHECK_SECONDS)
+        found = {asked[task]: task.result() for task in done}
+        gone = {link for link, message in found.items() if message == {}}
+        edited = set()
+        for link, message in found.items():
+            if message and isinstance(message.get("edited"), dict) and self.edited is not None:
+                await self.edited(message, wanted[link][0])
+                edited.add(link)
+        if len(self._there) > KEPT:
+            self._there.clear()
+        self._there.update(link for link, message in found.items() if message)
+        return LookedUp(gone=frozenset(gone), edited=frozenset(edited))
+
+    async def _fetch(self, channel: str, ts: str, thread: str | None) -> dict[str, Any] | None:
+        """The message as Slack has it; {}: it has it no longer; None: not known (no access, an error)."""
+        try:
+            if thread is None:
+                page = await self.client.conversations_history(channel=channel, latest=ts, oldest=ts, inclusive=True,
+                                                               limit=1)
+            else:  # the thread's first message comes first whatever the bounds: 2 make room for the reply
+                page = await self.client.conversations_replies(channel=channel, ts=thread, latest=ts, oldest=ts,
+                                                               inclusive=True, limit=2)
+        except SlackApiError as exc:
+            error = str(exc.response.get("error") if exc.response is not None else exc)[:100]
+            if error in GONE_ERRORS:
+                return {}
+            log.warning("is message %s of channel %s still there? Slack did not say: %s", ts, channel, error)
+            return None
+        except (OSError, TimeoutError, ValueError) as exc:
+            log.warning("is message %s of channel %s still there? Slack did not say: %r", ts, channel, exc)
+            return None
+        said = [m for m in page.get("messages") or [] if isinstance(m, dict) and m.get("ts") == ts]
+        if not said or said[0].get("subtype") in GONE_SUBTYPES:
+            return {}
+        return said[0]
