@@ -462,3 +462,33 @@ async def test_a_page_is_stored_in_one_batch_its_texts_encoded_together(app, fak
     assert [m.external_id for m in await _stored(app)][3:] == [
         f"11000000000000005{i}" for i in range(10, 22)] + ["1100000000000000524"]
     assert stores == [12, 1]  # #help's page in one write (not the opted-out member's, not the question), its thread's
+
+
+async def test_a_page_whose_store_fails_is_one_log_line_and_is_read_again_at_the_next_start(app, fake_discord,
+                                                                                            monkeypatch, caplog):
+    """The database failed while a page was stored: nothing of it is stored (one transaction), the channel is named as
+    failed, its later pages are not stored past the gap, and the next start reads it from the newest stored."""
+    caplog.set_level(logging.INFO)
+    monkeypatch.setattr(catch_up, "PAGE", 2)
+    await _before_the_restart(app, fake_discord)
+    away = [f"11000000000000005{i}" for i in range(10, 16)]
+    fake_discord.said_while_away(*[said(ext, HELP, f"message {ext[-2:]} about postgres") for ext in away])
+    real, pages = app.core.handle_history, []
+
+    async def failing_second(events):  # noqa: ANN001, ANN202
+        pages.append(len(events))
+        if len(pages) == 2:
+            raise RuntimeError("the database went away")
+        return await real(events)
+
+    monkeypatch.setattr(app.core, "handle_history", failing_second)
+    async with running_bot(app, fake_discord) as bot:
+        await asyncio.wait_for(bot.caught_up(), 60)
+    assert [m.external_id for m in await _stored(app)][3:] == away[:2]
+    assert pages == [2, 2]  # the third page is not stored after the gap the second left
+    assert "storing 2 caught-up event(s) failed" in caplog.text
+    assert f"left: #help ({HELP}) failed" in caplog.text
+    monkeypatch.setattr(app.core, "handle_history", real)
+    async with running_bot(app, fake_discord) as bot:
+        await asyncio.wait_for(bot.caught_up(), 60)
+    assert [m.external_id for m in await _stored(app)][3:] == away
