@@ -113,6 +113,21 @@ class PostToChannel(Action):
     key: str = ""
 
 
+@dataclass(frozen=True, kw_only=True)
+class EditPost(Action):
+    """The bot's own post marked `key` (PostToChannel.key), posted in `channel` between `since` and `until`, to show
+    `doc` now: a
+    digest that quoted or named a member who was forgotten or opted out since. The adapter finds the post as FindsPosts
+    does and edits it where it is (on Discord, with the messages its embeds ran over); a post it cannot find is
+    Undelivered (deleted: nothing left to edit)."""
+
+    channel: str
+    key: str
+    doc: Document
+    since: datetime
+    until: datetime
+
+
 # What became of an action sent outside an event (Core.send): sent; refused for good by the platform
 # (bot.errors.Undelivered, e.g. a member who takes no DMs); failed (no adapter running, an error: worth retrying).
 SENT, REFUSED, FAILED = "sent", "refused", "failed"

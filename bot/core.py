@@ -82,6 +82,7 @@ from bot.repo import (
     withheld_members,
 )
 from bot.safety import echoed, neutralise, storable, unlinked
+from bot.services.digest_unquote import unquote as unquote_digests
 from bot.services.expertise import OPENERLESS_THREADS, ExpertiseService, Suggestion, mark_openers_gone
 from bot.services.ingest import IncomingMessage, IngestService
 from bot.services.profile_skills import TOPIC_CHARS, cut_topics, profile_skills, topic_list
@@ -961,9 +962,10 @@ class Core:
         dropped: list[int] = []
         closed: list[tuple[str, str]] = []
         answered: list[tuple[str, str, str]] = []
+        edited: list[Action] = []
         removed = await self._remove_member_data(community_id, member_id, forget=False, now=event.time,
                                                  withdrawn=withdrawn, dropped=dropped, closed=closed,
-                                                 answered=answered)
+                                                 answered=answered, edited=edited)
         owed = await self._offer_next_experts(community_id, dropped, event.time, "/optout")
         text = render("optout", messages=removed, optin=command(event.platform, "optin"))
         if dropped:
@@ -973,7 +975,7 @@ class Core:
         return [self._reply(event, text), *_requests_withdrawn(event.community, withdrawn),
                 *_requests_answered(event.community, answered),
                 *(UpdateMessage(community=event.community, channel=channel, message_ref=ref, doc=doc)
-                  for channel, ref in closed), *owed]
+                  for channel, ref in closed), *owed, *edited]
 
     async def _offer_next_experts(self, community_id: int, dropped: list[int], now: datetime,
                                   what: str) -> list[Action]:
@@ -999,8 +1001,10 @@ class Core:
         dropped: list[int] = []
         withdrawn: list[tuple[str, str]] = []
         answered: list[tuple[str, str, str]] = []
+        edited: list[Action] = []
         removed = await self._remove_member_data(community_id, member_id, forget=True, now=event.time,
-                                                 dropped=dropped, withdrawn=withdrawn, answered=answered)
+                                                 dropped=dropped, withdrawn=withdrawn, answered=answered,
+                                                 edited=edited)
         owed = await self._offer_next_experts(community_id, dropped, event.time, "/forget-me")
         text = render("forget_me", messages=removed, optin=command(event.platform, "optin"))
         if elsewhere := await self._known_elsewhere(event.platform, community_id, event.user):
@@ -1010,7 +1014,7 @@ class Core:
             text += (f" This was for this {place}: I also know you in {elsewhere} other {place}(s) I serve, where "
                      f"`{command(event.platform, 'forget-me')}` forgets you too.")
         return [self._reply(event, text), *_requests_withdrawn(event.community, withdrawn),
-                *_requests_answered(event.community, answered), *owed]
+                *_requests_answered(event.community, answered), *owed, *edited]
 
     async def _known_elsewhere(self, platform: str, community_id: int, user: str) -> int:
         """In how many other communities of the platform the same account is a member not forgotten (their own
@@ -1025,8 +1029,10 @@ class Core:
                                   dropped: list[int] | None = None,
                                   withdrawn: list[tuple[str, str]] | None = None,
                                   closed: list[tuple[str, str]] | None = None,
-                                  answered: list[tuple[str, str, str]] | None = None) -> int:
-        """Remove what is stored about a member; `dropped` gets the questions whose request to them was still open
+                                  answered: list[tuple[str, str, str]] | None = None,
+                                  edited: list[Action] | None = None) -> int:
+        """Remove what is stored about a member; `edited` gets the edits of the digests posted lately that quote or
+        name them (bot.services.digest_unquote); `dropped` gets the questions whose request to them was still open
         (opting out, `closed` where those requests are: they are withdrawn; forgetting them, deleted). `withdrawn`
         gets where the messages of the requests they sent and nobody answered are
         (channel, message id): they quote the member's question; `answered`, those of the requests they sent that an
@@ -1046,6 +1052,9 @@ class Core:
             removed = await delete_member_data(session, community_id, member_id)
             await drop_set_aside(session, platform, community, member.external_id)
             await drop_kept_naming(session, community_id, member.external_id)  # bot.outbox
+            unquoted = await unquote_digests(session, community_id, member.external_id, now)
+            if edited is not None:
+                edited.extend(unquoted)
             if answered is not None:
                 answered.extend(await answered_requests_of(session, community_id, member_id))
             where = await delete_questions_of(session, community_id, member_id, now)

@@ -33,7 +33,7 @@ LEASE = timedelta(minutes=5)
 RETRY_AFTER = (timedelta(minutes=5), timedelta(minutes=15), timedelta(hours=1), timedelta(hours=3))
 MAX_ATTEMPTS = len(RETRY_AFTER) + 1
 KINDS = {cls.__name__: cls for cls in (act.Reply, act.DirectMessage, act.OpenGroup, act.UpdateMessage,
-                                       act.PostToChannel)}
+                                       act.PostToChannel, act.EditPost)}
 
 
 def encode(action: Action) -> str:
@@ -54,7 +54,18 @@ def _plain(value: Any) -> Any:
         return {f.name: _plain(getattr(value, f.name)) for f in fields(value)}
     if isinstance(value, tuple | list):
         return [_plain(v) for v in value]
+    if isinstance(value, datetime):
+        return value.isoformat()
     return value
+
+
+def plain(value: Any) -> Any:
+    """A dataclass (an action, a Document) as JSON-ready data; `build` makes it again."""
+    return _plain(value)
+
+
+def build(cls: type, data: dict[str, Any]) -> Any:
+    return _build(cls, data)
 
 
 def _build(cls: type, data: dict[str, Any]) -> Any:
@@ -69,6 +80,8 @@ def _typed(hint: Any, value: Any) -> Any:
         hint = next(h for h in typing.get_args(hint) if h is not type(None))
     if is_dataclass(hint):
         return _build(hint, value)  # type: ignore[arg-type]
+    if hint is datetime:
+        return datetime.fromisoformat(value)
     if typing.get_origin(hint) is tuple:
         return tuple(_typed(typing.get_args(hint)[0], v) for v in value)
     return value

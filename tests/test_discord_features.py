@@ -419,3 +419,43 @@ async def test_a_digest_whose_channel_the_bot_may_no_longer_read_is_not_posted_b
     assert len(fake_discord.find("POST", rf"/channels/{HELP}/messages")) == 1
     assert "discord did not let me read the channel: I may not read that channel's history" in caplog.text
     assert not errors_of_ours(caplog), caplog.text
+
+
+async def test_a_posted_digest_over_two_messages_is_edited_without_a_forgotten_member(app, fake_discord):
+    """A digest posted over two messages (its embeds past one message's limits) went on quoting a member after
+    /forget-me: the notes she wrote on the links she saved. Its first message, found by the mark in its footer, is
+    edited without her entries, mark kept; the message after it, which the rest ran over, is deleted (what is left fits
+    one message): Petra's links stay, whole, and nothing of Asha's is shown."""
+    ours = {who: [f"https://example.org/{who}/{n}/" + "deep/" * 30 for n in range(5)] for who in ("asha", "petra")}
+    note = "worked examples and the pitfalls of each approach; " * 9
+    async with running_bot(app, fake_discord) as bot:
+        app.digests.clock = clock = Clock(utcnow())
+        for who, user, name in (("asha", ASHA, "Asha Rao"), ("petra", PETRA, "Petra Kowalski")):
+            for url in ours[who]:
+                await answer(fake_discord, bot, command(
+                    "save", [{"name": "url", "type": 3, "value": url},
+                             {"name": "note", "type": 3, "value": f"{who}'s reading: {note}"[:500]}],
+                    user=user, user_name=name))
+        await answer(fake_discord, bot, command("digest", [sub("subscribe", channel=HELP, schedule="0 9 * * mon",
+                                                               timezone="UTC")], manage_server=True))
+        async with app.db.sessions() as s:
+            digest = await s.scalar(select(Digest))
+        clock.now += timedelta(days=7, minutes=1)
+        fake_discord.keeps_posts = True
+        fake_discord._ids = itertools.count(discord.utils.time_snowflake(clock.now))
+        assert await app.digests.run_due(digest.id) == "posted"
+        first, second = [m["id"] for m in fake_discord.messages[HELP]]
+        shown = "\n".join(e.get("description") or "" for m in fake_discord.messages[HELP] for e in m["embeds"])
+        assert "asha's reading" in shown and all(f"]({url})" in shown for url in ours["asha"] + ours["petra"])
+        mark = fake_discord.messages[HELP][0]["embeds"][-1]["footer"]["text"]
+
+        await answer(fake_discord, bot, command("forget-me", [], user=ASHA, user_name="Asha Rao"))
+        [edited] = await fake_discord.wait_for("PATCH", rf"/channels/{HELP}/messages/{first}")
+        await fake_discord.wait_for("DELETE", rf"/channels/{HELP}/messages/{second}")
+    assert not fake_discord.find("PATCH", rf"/channels/{HELP}/messages/{second}")
+    assert not fake_discord.find("POST", rf"/channels/{HELP}/messages")[2:]  # nothing posted anew
+    shown = "\n".join(e.get("description") or "" for e in edited.json["embeds"])
+    assert all(f"]({url})" in shown for url in ours["petra"])
+    assert "asha" not in shown.lower() and "Asha" not in edited.json["content"]
+    assert edited.json["embeds"][-1]["footer"]["text"] == mark
+    assert edited.json["allowed_mentions"]["parse"] == []

@@ -416,3 +416,34 @@ async def test_a_refused_digest_after_a_restart_tells_the_admin_once(slack):
     assert await slack.app.digests.run_due(digest_id) == "failed"
     [told] = slack.dm("UPG")
     assert "<#C0GENERAL>" in text_of(told) and "archived" in text_of(told), text_of(told)
+
+
+async def test_a_posted_digest_is_edited_without_a_member_who_is_forgotten_or_opts_out(slack):
+    """A posted digest went on quoting and naming a member after /forget-me or /optout: Asha's note on the link she
+    saved, Petra's name on the link she shared. The digests posted lately are edited now (chat.update of the post found
+    by its metadata, which it keeps) without the entries naming them; a member it does not name changes nothing."""
+    clock = at(Clock(NOW), slack)
+    digest_id = await subscribed_digest(slack, clock)
+    assert await slack.app.digests.run_due(digest_id) == "posted"
+    [post] = digest_posts(slack)
+    [kept] = [m for m in slack.fake.history["C0GENERAL"] if m.get("metadata")]
+    kept["ts"] = ts = f"{clock.now.timestamp():.6f}"  # posted at the bot's time (the fake stamps its own)
+    assert SAVED in resource_lines(post) and "read this before tuning" in resource_lines(post)
+    assert LINK in resource_lines(post)
+
+    clock.now += timedelta(days=3)
+    await slack.command("UASK2", "/connective", "forget-me")  # not in the digest
+    await slack.adapter.idle()
+    assert slack.fake.of("chat.update") == []
+    await slack.command("UASK1", "/connective", "forget-me")
+    await slack.adapter.idle()
+    [edited] = slack.fake.of("chat.update")
+    assert (edited["channel"], edited["ts"]) == ("C0GENERAL", ts)
+    assert SAVED not in resource_lines(edited) and "read this before tuning" not in text_of(edited)
+    assert LINK in resource_lines(edited)
+    assert edited["metadata"] == post["metadata"]
+
+    await slack.command("UPG", "/connective", "optout")
+    await slack.adapter.idle()
+    [_, emptied] = slack.fake.of("chat.update")
+    assert emptied["ts"] == ts and LINK not in text_of(emptied) and "taken out" in text_of(emptied)

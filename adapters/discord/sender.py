@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import discord
@@ -17,6 +17,7 @@ from bot.actions import (
     Delivered,
     DirectMessage,
     Document,
+    EditPost,
     LookedUp,
     OpenGroup,
     PostToChannel,
@@ -32,6 +33,9 @@ log = logging.getLogger(__name__)
 # as its nonce (enforce_nonce: Discord makes no second message with it for a few minutes, a retried request's).
 FOOTER = "connective · {key}"
 FIND_LIMIT = 500  # at most this many of a channel's messages are read looking for one post
+# The messages a keyed post's embeds ran over (Rendered.more) follow its first one at once: the bot's own, each within
+# this long of the one before, replying to nothing and carrying no mark of their own.
+FOLLOWS_WITHIN = timedelta(minutes=1)
 READ_REFUSED = "I may not read that channel's history: give me View Channel and Read Message History there"
 GONE = "Discord finds no such channel (deleted, or I may not see it)"
 CHANNEL_GONE_CODES = {10003, 50001}  # Unknown Channel, Missing Access
@@ -69,7 +73,7 @@ class DiscordSender:
         return await self.still_there.look_up(community, permalinks)
 
     async def send(self, action: Action) -> None:
-        if isinstance(action, PostToChannel):
+        if isinstance(action, PostToChannel | EditPost):
             try:
                 await self._send(action)
             except (discord.Forbidden, discord.NotFound) as exc:
@@ -91,6 +95,8 @@ class DiscordSender:
             await self.direct_message(action.user, action)
         elif isinstance(action, OpenGroup):
             await self.open_group(action)
+        elif isinstance(action, EditPost):
+            await self._edit_post(action)
         elif isinstance(action, UpdateMessage):
             message = self._messageable(action.channel).get_partial_message(int(action.message_ref))
             await message.edit(
@@ -198,22 +204,31 @@ class DiscordSender:
         """Whether the channel holds the bot's post marked `key` (its first message's footer), posted since `since`: a
         message of a text channel, or a post (thread) of a forum (bot.actions.FindsPosts). A channel the bot may not
         read is ChannelRefused."""
-        mark, me = FOOTER.format(key=key), self.client.user
+        return await self._find_marked(channel, FOOTER.format(key=key), since) is not None
+
+    async def _find_marked(self, channel: str, mark: str, since: datetime,
+                           until: datetime | None = None) -> tuple[Any, discord.Message] | None:
+        """Where the bot's post marked `mark` is (the channel, or a forum's post) and its first message, posted since
+        `since` (and before `until`); None where it is not there. A channel the bot may not read is ChannelRefused."""
+        me = self.client.user
         try:
             forum = self._forum(channel)
             if forum is not None:
                 return await self._find_forum_post(forum, mark, since)
             after = discord.Object(discord.utils.time_snowflake(since))
-            async for message in self._messageable(channel).history(limit=FIND_LIMIT, after=after, oldest_first=True):
+            before = discord.Object(discord.utils.time_snowflake(until)) if until else None
+            where = self._messageable(channel)
+            async for message in where.history(limit=FIND_LIMIT, after=after, before=before, oldest_first=True):
                 if me is not None and message.author.id == me.id and _marked(message, mark):
-                    return True
+                    return where, message
         except discord.Forbidden as exc:
             raise ChannelRefused(GONE if exc.code in CHANNEL_GONE_CODES else READ_REFUSED) from None
         except discord.NotFound as exc:
             raise ChannelRefused(GONE) from exc
-        return False
+        return None
 
-    async def _find_forum_post(self, forum: discord.ForumChannel, mark: str, since: datetime) -> bool:
+    async def _find_forum_post(self, forum: discord.ForumChannel, mark: str,
+                               since: datetime) -> tuple[Any, discord.Message] | None:
         """The bot's posts (threads it owns) of the forum made since `since`, open or archived, by their first
         message (whose id is the post's)."""
         me = self.client.user
@@ -227,8 +242,42 @@ class DiscordSender:
             except discord.NotFound:  # its first message deleted: not the post looked for
                 continue
             if _marked(first, mark):
-                return True
-        return False
+                return thread, first
+        return None
+
+    async def _edit_post(self, action: EditPost) -> None:
+        """The bot's post marked with the action's key, shown as its document now, its mark kept: its first message
+        edited, and the messages its embeds ran over edited in turn (those no longer needed deleted). Undelivered where
+        the channel no longer holds it (deleted: nothing to edit)."""
+        mark = FOOTER.format(key=action.key)
+        found = await self._find_marked(action.channel, mark, action.since, action.until)
+        if found is None:
+            raise Undelivered(f"no post marked {action.key[:100]} in Discord channel {action.channel} to edit")
+        where, first = found
+        following = await self._following(where, first)
+        rendered = render_document(action.doc, footer=mark)
+        await first.edit(**rendered.edit_kwargs())
+        more = rendered.more_kwargs()
+        for message, kwargs in zip(following, more, strict=False):
+            await message.edit(content=None, **kwargs)
+        for message in following[len(more):]:
+            await message.delete()
+        if len(more) > len(following):  # an edit takes entries out: it never runs over more messages than before
+            log.warning("post %s: %d page(s) of its edit had no message to go in", action.key[:100],
+                        len(more) - len(following))
+
+    async def _following(self, where: Any, first: discord.Message) -> list[discord.Message]:
+        """The messages a keyed post's embeds ran over (its Rendered.more): the bot's own, right after its first."""
+        me, previous, found = self.client.user, first, []
+        async for message in where.history(limit=MAX_PAGES, after=first, oldest_first=True):
+            if (me is None or message.author.id != me.id or message.reference is not None
+                    or getattr(message, "interaction_metadata", None) is not None
+                    or any((e.footer.text or "").startswith(FOOTER.format(key="")) for e in message.embeds)
+                    or message.created_at - previous.created_at > FOLLOWS_WITHIN):
+                break
+            found.append(message)
+            previous = message
+        return found
 
     def _guild_for_buttons(self, channel_id: str, community: str) -> str | None:
         """Buttons in a DM name their community (a DM interaction carries no guild id)."""
@@ -240,6 +289,9 @@ class DiscordSender:
         if isinstance(channel, discord.abc.Messageable):
             return channel
         return self.client.get_partial_messageable(int(channel_id))
+
+
+MAX_PAGES = 10  # the messages one post may run over, at most
 
 
 def _marked(message: discord.Message, mark: str) -> bool:

@@ -11,7 +11,17 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.blocks import in_workspace, message
 from adapters.slack.still_there import StillThere
-from bot.actions import Action, Delivered, DirectMessage, LookedUp, OpenGroup, PostToChannel, Reply, UpdateMessage
+from bot.actions import (
+    Action,
+    Delivered,
+    DirectMessage,
+    EditPost,
+    LookedUp,
+    OpenGroup,
+    PostToChannel,
+    Reply,
+    UpdateMessage,
+)
 from bot.errors import ChannelRefused, Undelivered
 
 log = logging.getLogger(__name__)
@@ -93,6 +103,8 @@ class SlackSender:
                 raise
         elif isinstance(action, UpdateMessage):
             await self.client.chat_update(channel=action.channel, ts=action.message_ref, **self._message(action.doc))
+        elif isinstance(action, EditPost):
+            await self._edit_post(action)
         else:
             log.warning("no Slack rendering for %s", type(action).__name__)
 
@@ -146,12 +158,25 @@ class SlackSender:
     async def find_post(self, community: str, channel: str, key: str, since: datetime) -> bool:
         """Whether the channel holds the bot's post marked `key` (its metadata), posted since `since`
         (bot.actions.FindsPosts). A channel the bot cannot read is ChannelRefused."""
+        return await self._find(channel, key, since) is not None
+
+    async def _edit_post(self, action: EditPost) -> None:
+        """The bot's post marked with the action's key, shown as its document now (its metadata kept); Undelivered
+        where the channel no longer holds it (deleted: nothing to edit)."""
+        ts = await self._find(action.channel, action.key, action.since, action.until)
+        if ts is None:
+            raise Undelivered(f"no post marked {action.key[:100]} in Slack channel {action.channel} to edit")
+        await self.client.chat_update(channel=action.channel, ts=ts, **self._message(action.doc),
+                                      metadata={"event_type": POST_EVENT, "event_payload": {"key": action.key}})
+
+    async def _find(self, channel: str, key: str, since: datetime, until: datetime | None = None) -> str | None:
+        """The ts of the bot's post marked `key`, posted since `since` (and before `until`), or None."""
         cursor = None
         for _ in range(FIND_PAGES):
             try:
                 page = await self.client.conversations_history(
                     channel=channel, oldest=f"{since.timestamp():.6f}", include_all_metadata=True,
-                    limit=FIND_PAGE_SIZE, cursor=cursor)
+                    limit=FIND_PAGE_SIZE, cursor=cursor, **({"latest": f"{until.timestamp():.6f}"} if until else {}))
             except SlackApiError as exc:
                 error = exc.response.get("error") if exc.response is not None else None
                 if error in READ_REFUSALS:
@@ -160,10 +185,10 @@ class SlackSender:
             for said in page.get("messages") or []:
                 metadata = said.get("metadata") or {}
                 if metadata.get("event_type") == POST_EVENT and (metadata.get("event_payload") or {}).get("key") == key:
-                    return True
+                    return str(said["ts"])
             cursor = (page.get("response_metadata") or {}).get("next_cursor")
             if not cursor:
-                return False
-        log.warning("Slack channel %s: no post marked %s in its last %d messages; taken as not posted", channel,
+                return None
+        log.warning("Slack channel %s: no post marked %s in its last %d messages; taken as not there", channel,
                     key[:100], FIND_PAGES * FIND_PAGE_SIZE)
-        return False
+        return None

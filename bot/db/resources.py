@@ -106,3 +106,6 @@ class DigestRun(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     error: Mapped[str | None] = mapped_column(Text)
     resource_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
+    # The post as it went out, and whom each of its entries names (bot.services.digest_unquote): what it is edited from
+    # when one of them is forgotten or opts out. None for periods posted before it was kept.
+    posted: Mapped[dict | None] = mapped_column(JSON)

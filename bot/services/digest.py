@@ -32,6 +32,7 @@ from bot.safety import neutralise
 from bot.scheduler import Scheduler
 from bot.services import digest_data as data
 from bot.services import digest_runs as runs
+from bot.services import digest_unquote as unquote
 from bot.services.digest_compose import Candidate, DigestContent, compose, shortlist, to_document
 from bot.services.digest_periods import (
     DEFAULT_CRON,
@@ -246,7 +247,8 @@ class DigestService:
             if outcome == runs.FAILED:
                 content = await self.compose(digest.community_id, claimed.window_start, claimed.window_end,
                                              timezone=timezone, exclude=featured)
-                if not content.empty and not await self._posting(claimed, now, content.resource_ids):
+                if not content.empty and not await self._posting(
+                        claimed, now, content.resource_ids, unquote.record(content, to_document(content, now=now))):
                     log.info("digest %d (#%s) period %s: taken over by another scheduler while composing; not "
                              "posted here", digest_id, channel, key)
                     return "skipped"
@@ -307,9 +309,10 @@ class DigestService:
                         "posting", where.digest_id, where.period, where.platform)
         return bool(found)
 
-    async def _posting(self, claimed: runs.Claim, now: datetime, resource_ids: list[int]) -> bool:
+    async def _posting(self, claimed: runs.Claim, now: datetime, resource_ids: list[int], posted: dict) -> bool:
         async with self.db.sessions.begin() as session:
-            return await runs.posting(session, claimed, token=self.token, now=now, resource_ids=resource_ids)
+            return await runs.posting(session, claimed, token=self.token, now=now, resource_ids=resource_ids,
+                                      posted=posted)
 
     async def _record(self, digest_id: int, key: str, claimed: runs.Claim, outcome: str, error: str | None,
                       shown: list[int] | None) -> None:

@@ -86,6 +86,9 @@ class Candidate:
     share_message_ids: list[int] = field(default_factory=list)
     vector: np.ndarray | None = None
     expertise: float = 0.0
+    # The members whose name or words the entry shows (platform ids): the first sharer, whoever wrote its note. A digest
+    # posted is edited without the entry when one of them is forgotten or opts out (bot.services.digest_unquote).
+    named: tuple[str, ...] = ()
     points: float = field(default=0.0, init=False)
 
     def __post_init__(self) -> None:
@@ -110,6 +113,7 @@ class WaitingQuestion:
     asked_at: datetime
     permalink: str | None = None
     message_id: int | None = None
+    asker_id: str = ""  # their platform id
 
 
 @dataclass

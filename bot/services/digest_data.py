@@ -82,7 +82,7 @@ async def load_candidates(session: AsyncSession, community_id: int, start: datet
         share_messages[rid].append(row[1])
 
     savers: dict[int, set[str]] = defaultdict(set)
-    notes: dict[int, str] = {}
+    notes: dict[int, tuple[str, str]] = {}  # the first note, and who wrote it
     saved: dict[int, int] = defaultdict(int)  # by `/save`
     for rid, member_ext, note in (await session.execute(
         select(ResourceSave.resource_id, Member.external_id, ResourceSave.note)
@@ -93,7 +93,7 @@ async def load_candidates(session: AsyncSession, community_id: int, start: datet
         savers[rid].add(member_ext)
         saved[rid] += 1
         if note and rid not in notes:
-            notes[rid] = note
+            notes[rid] = (note, member_ext)
 
     reactions: dict[int, int] = defaultdict(int)
     strong: dict[int, int] = defaultdict(int)
@@ -116,14 +116,16 @@ async def load_candidates(session: AsyncSession, community_id: int, start: datet
         row = first.get(rid)
         if row is None and not savers.get(rid):
             continue  # only shared in private channels or by people who opted out since
+        note, note_by = notes.get(rid, ("", ""))
         out.append(Candidate(
             resource_id=rid, title=title, link=link, sharer_id=row[2] if row else None,
             sharer=row[10] if row else "", channel=row[9] if row else "", permalink=row[4] if row else None,
             shared_at=row[3].timestamp() if row else 0.0, reactions=reactions.get(rid, 0),
             strong=strong.get(rid, 0), saves=len(savers.get(rid, ())), sharers=max(1, len(sharers.get(rid, ()))),
-            replies=responses.replies.get(rid, 0), thanks=responses.thanked.get(rid, 0), note=notes.get(rid, ""),
+            replies=responses.replies.get(rid, 0), thanks=responses.thanked.get(rid, 0), note=note,
             text=row[5][:500] if row else "",
             share_message_ids=share_messages.get(rid, []), saved=saved.get(rid, 0),
+            named=tuple(dict.fromkeys(who for who in (row[11] if row else "", note_by) if who)),
         ))
     return out
 
@@ -298,7 +300,7 @@ async def waiting_questions(session: AsyncSession, community_id: int, start: dat
             continue
         snippet = clean(text)
         snippet = snippet if len(snippet) <= 160 else snippet[:159].rsplit(" ", 1)[0] + "…"
-        out.append(WaitingQuestion(snippet, asker, channel, created, permalink, message_id))
+        out.append(WaitingQuestion(snippet, asker, channel, created, permalink, message_id, asker_id=user))
         if len(out) >= limit:
             break
     return out

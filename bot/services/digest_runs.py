@@ -88,13 +88,15 @@ async def claim(session: AsyncSession, digest: Digest, key: str, window: tuple[d
                  refused_before=run.state in FAILURES and (run.error or "").startswith(REFUSED))
 
 
-async def posting(session: AsyncSession, claim_: Claim, *, token: str, now: datetime, resource_ids: list[int]) -> bool:
-    """The post is about to go to the platform: say so, with what it shows, if the claim is still ours (a claim taken
+async def posting(session: AsyncSession, claim_: Claim, *, token: str, now: datetime, resource_ids: list[int],
+                  posted: dict | None = None) -> bool:
+    """The post is about to go to the platform: say so, with what it shows (`posted`: the post itself and whom it
+    names, bot.services.digest_unquote), if the claim is still ours (a claim taken
     over meanwhile, after a slow composition, is not: nothing is posted). Commit right after, before posting."""
     done = await session.execute(
         update(DigestRun).where(DigestRun.id == claim_.run_id, DigestRun.claimed_by == token,
                                 DigestRun.state == CLAIMED, DigestRun.attempts == claim_.attempt)
-        .values(state=POSTING, claimed_at=now, resource_ids=resource_ids)
+        .values(state=POSTING, claimed_at=now, resource_ids=resource_ids, posted=posted)
         .execution_options(synchronize_session=False))
     return bool(done.rowcount)
 

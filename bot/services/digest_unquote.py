@@ -1,0 +1,84 @@
+"""Digests already posted, without a member forgotten or opted out since.
+
+A posted digest quotes members ("questions still waiting": the question and its asker's name) and names them (a
+resource "shared by" them, the note they wrote when they saved it). /forget-me promises their messages go; the bot's
+own posts went on quoting them. Each post is kept with its period as it went out (DigestRun.posted), with whom each of
+its entries names; when one of them is forgotten or opts out, the digests posted in the last EDIT_WITHIN are edited on
+the platform without those entries (EditPost), and what is kept is the edited post. Older digests stay as they are:
+a channel's history of months back is rarely read, and each edit is a search of the channel's history."""
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.actions import Document, EditPost, Section
+from bot.db.models import Community
+from bot.db.resources import Digest, DigestRun
+from bot.messages import render
+from bot.outbox import build, plain
+from bot.services.digest_compose import DigestContent
+from bot.services.digest_runs import FIND_MARGIN, MAX_WINDOW, POSTED
+
+EDIT_WITHIN = timedelta(days=90)  # digests whose period ended this long ago or less are edited
+ALSO, ALONE = "Also worth a look", "Worth a look"  # the heading of links in no topic, beside topics and alone
+
+
+def record(content: DigestContent, doc: Document) -> dict[str, Any]:
+    """What is kept of a digest about to be posted: its document, and whom each entry of each section names (the
+    sections of to_document: one per topic, then the waiting questions)."""
+    named = [[list(c.named) for c in items] for _, items in content.groups]
+    if content.questions:
+        named.append([[q.asker_id] if q.asker_id else [] for q in content.questions])
+    return {"period": content.period, "doc": plain(doc), "named": named}
+
+
+def without(kept: dict[str, Any], member: str) -> dict[str, Any] | None:
+    """The kept digest without the entries naming `member`; None when none does."""
+    doc: Document = build(Document, kept["doc"])
+    named: list[list[list[str]]] = kept["named"]
+    if not any(member in who for section in named for who in section):
+        return None
+    sections: list[Section] = []
+    left: list[list[list[str]]] = []
+    for section, who in zip(doc.sections, named, strict=True):
+        entries = section.resources or section.quotes
+        keep = [i for i in range(len(entries)) if member not in who[i]]
+        if not keep:
+            continue
+        field = "resources" if section.resources else "quotes"
+        sections.append(replace(section, **{field: tuple(entries[i] for i in keep)}))
+        left.append([who[i] for i in keep])
+    links = [s for s in sections if s.resources]
+    if len(links) == 1 and links[0].heading == ALSO:  # the topics beside it went
+        sections[sections.index(links[0])] = replace(links[0], heading=ALONE)
+    questions = any(s.quotes for s in sections)
+    header = ("digest_header" if links and questions else "digest_header_links" if links
+              else "digest_header_questions_only" if questions else "digest_emptied")
+    edited = Document(text=render(header, period=kept["period"]), sections=tuple(sections))
+    return {"period": kept["period"], "doc": plain(edited), "named": left}
+
+
+async def unquote(session: AsyncSession, community_id: int, member: str, now: datetime) -> list[EditPost]:
+    """The digests of the community posted within EDIT_WITHIN that name `member` (a platform id), kept without their
+    entries, and the edits that make the posts on the platform match. In the caller's transaction (the forgetting's)."""
+    community = await session.scalar(select(Community.external_id).where(Community.id == community_id))
+    rows = (await session.execute(
+        select(DigestRun, Digest.channel_external_id).join(Digest, Digest.id == DigestRun.digest_id).where(
+            DigestRun.community_id == community_id, DigestRun.state == POSTED, DigestRun.posted.is_not(None),
+            DigestRun.window_end >= now - EDIT_WITHIN).order_by(DigestRun.window_end)
+        .with_for_update(of=DigestRun))).all()
+    edits: list[EditPost] = []
+    for run, channel in rows:
+        edited = without(run.posted, member)
+        if edited is None:
+            continue
+        run.posted = edited
+        key = f"digest:{run.digest_id}:{run.period_key}"
+        edits.append(EditPost(community=community, channel=channel, key=key,
+                              doc=build(Document, edited["doc"]), since=run.window_end - FIND_MARGIN,
+                              until=run.window_end + MAX_WINDOW))
+    return edits
