@@ -18,10 +18,11 @@ import typer
 from sqlalchemy import func, select
 
 from bot import events as ev
-from bot.actions import FAILED, REFUSED, Action, DirectMessage, Reply
+from bot.actions import FAILED, REFUSED, Action, DirectMessage, EditPost, Reply
 from bot.db.models import Community, Member, Message
 from bot.errors import UserError
 from bot.repo import members_named
+from bot.services.digest_unquote import EDIT_WITHIN
 
 log = logging.getLogger(__name__)
 # The platform's one-shot client (adapters/*/one_shot.py: `connected`), imported only where its token is set, and the
@@ -145,6 +146,12 @@ def report(done: Forgotten, told: Told | None = None) -> list[str]:
         refused = f"; {told.refused} refused by {done.platform} (a member it lets no DM reach)" if told.refused else ""
         lines.append(f"Sent {told.sent} platform message(s) on {done.platform} (the intro requests they sent no longer "
                      f"quote their question; askers waiting on them were offered the next expert){refused}.")
+    if digests := sum(isinstance(a, EditPost) for a in done.not_sent):
+        # Among the platform messages counted above and below: the digests posted lately that named them.
+        left = sum(isinstance(a, EditPost) for a in told.left)
+        lines.append(f"{digests} digest(s) posted in the last {EDIT_WITHIN.days} days quoted or named them: "
+                     + (f"{digests - left} edited without them" if digests > left else "none edited yet")
+                     + (f", {left} left with the messages not sent below." if left else "."))
     if told.home:
         lines.append("Their App Home no longer shows their profile.")
     if told.left:

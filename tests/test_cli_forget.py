@@ -3,11 +3,13 @@ platform's own client where the bot's token is set (the real slack-sdk and disco
 and said to be left where it is not."""
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 from pydantic import SecretStr
 from sqlalchemy import select
 
-from bot.actions import DirectMessage, UpdateMessage
+from bot.actions import DirectMessage, EditPost, UpdateMessage
 from bot.cli_forget import forget_member, report, tell_platform
 from bot.db.models import Community
 from bot.errors import UserError
@@ -180,7 +182,9 @@ def test_a_kept_action_reads_back_as_it_was():
                    buttons=(Button("Ask", "intro.request", "1:U1", "primary"),)),),
         resources=(ResourceItem("r", "https://x"),)),))
     for action in (UpdateMessage(community="T", channel="D1", message_ref="1.2", doc=doc),
-                   OpenGroup(community="T", members=("U1", "U2"), doc=doc, key="intro:3")):
+                   OpenGroup(community="T", members=("U1", "U2"), doc=doc, key="intro:3"),
+                   EditPost(community="T", channel="C1", key="digest:1:2023-11-20T09:00", doc=doc,
+                            since=datetime(2023, 11, 20, 8, tzinfo=UTC), until=datetime(2023, 12, 25, 9, tzinfo=UTC))):
         assert decode(encode(action)) == action
     with pytest.raises(ValueError, match="unknown kind"):
         decode('{"kind": "Shout", "action": {}}')
@@ -261,3 +265,34 @@ async def test_a_kept_action_the_platform_fails_is_tried_again_then_removed(slac
     async with slack.app.db.sessions() as s:
         assert await s.scalar(select(OutboxAction.id)) is None  # not kept unsent for ever
     assert "given up: slack failed it 5 times" in caplog.text
+
+
+async def test_a_forget_without_the_token_keeps_the_digest_edits_for_the_running_bot(slack):  # noqa: F811
+    """`connective forget` does what /forget-me does to the digests posted lately that named the member: where the
+    bot's token is not set, the edit is kept for the running bot, which makes it (the post found by its metadata)."""
+    from bot.cli_forget import keep_for_the_bot
+    from tests.test_slack_features import LINK, NOW, SAVED, Clock, at, resource_lines, subscribed_digest
+
+    clock = at(Clock(NOW), slack)
+    digest_id = await subscribed_digest(slack, clock)
+    assert await slack.app.digests.run_due(digest_id) == "posted"
+    [post] = [m for m in slack.fake.history["C0GENERAL"] if m.get("metadata")]
+    post["ts"] = ts = f"{clock.now.timestamp():.6f}"  # posted at the bot's time (the fake stamps its own)
+    running = slack.app.core.senders.pop("slack")
+    done = await forget_member(slack.app, await _community_id(slack.app, "slack", "TTEST0001"), "UASK1",
+                               now=clock.now + timedelta(days=2))
+    assert [type(a) for a in done.not_sent] == [EditPost], done.not_sent
+    told = await tell_platform(slack.app, slack.app.settings, done)
+    told.kept = await keep_for_the_bot(slack.app, done, told)
+    lines = report(done, told)
+    assert "1 digest(s) posted in the last 90 days quoted or named them: none edited yet, 1 left" in lines[1], lines
+    assert "kept for the running bot" in lines[2], lines
+    # Petra, who shared the other link, forgotten the same way: her edit (without either) replaces the one kept.
+    done = await forget_member(slack.app, await _community_id(slack.app, "slack", "TTEST0001"), "UPG",
+                               now=clock.now + timedelta(days=3))
+    await keep_for_the_bot(slack.app, done, await tell_platform(slack.app, slack.app.settings, done))
+    slack.app.core.senders["slack"] = running
+    assert await slack.app.outbox.send_due() == 1
+    [edited] = slack.fake.of("chat.update")
+    assert edited["ts"] == ts and SAVED not in resource_lines(edited) and "read this before tuning" not in str(edited)
+    assert LINK not in str(edited) and "taken out" in text_of(edited)

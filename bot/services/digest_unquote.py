@@ -8,15 +8,16 @@ the platform without those entries (EditPost), and what is kept is the edited po
 a channel's history of months back is rarely read, and each edit is a search of the channel's history."""
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.actions import Document, EditPost, Section
-from bot.db.models import Community
+from bot.db.models import Community, OutboxAction
 from bot.db.resources import Digest, DigestRun
 from bot.messages import render
 from bot.outbox import build, plain
@@ -78,6 +79,11 @@ async def unquote(session: AsyncSession, community_id: int, member: str, now: da
             continue
         run.posted = edited
         key = f"digest:{run.digest_id}:{run.period_key}"
+        # An edit of the same post kept for the running bot (an earlier `connective forget` without the token) would,
+        # sent after this one, show this member again: this one does what it did.
+        await session.execute(delete(OutboxAction).where(
+            OutboxAction.community_id == community_id, OutboxAction.body.startswith('{"kind": "EditPost"'),
+            OutboxAction.body.contains(json.dumps(key), autoescape=True)))
         edits.append(EditPost(community=community, channel=channel, key=key,
                               doc=build(Document, edited["doc"]), since=run.window_end - FIND_MARGIN,
                               until=run.window_end + MAX_WINDOW))
