@@ -3,6 +3,7 @@ asserting on the REST calls it makes, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import logging
 from datetime import timedelta
@@ -459,3 +460,29 @@ async def test_a_posted_digest_over_two_messages_is_edited_without_a_forgotten_m
     assert "asha" not in shown.lower() and "Asha" not in edited.json["content"]
     assert edited.json["embeds"][-1]["footer"]["text"] == mark
     assert edited.json["allowed_mentions"]["parse"] == []
+
+
+async def test_a_digest_to_edit_in_a_channel_the_bot_may_no_longer_read_is_one_log_line(app, fake_discord, caplog):
+    """/forget-me of a member a posted digest names, in a channel whose history the bot may no longer read: the edit
+    cannot find the post. It is one log line saying what to give the bot, the member is answered, and nothing fails
+    with a traceback."""
+    async with running_bot(app, fake_discord) as bot:
+        clock, digest_id = await digest_due_in(app, fake_discord, bot, HELP)  # Asha saved a link
+        fake_discord.keeps_posts = True
+        assert await app.digests.run_due(digest_id) == "posted"
+        async with app.db.sessions() as s:  # the post names Asha (as a note she saved the link with would)
+            run = await s.scalar(select(DigestRun))
+            run.posted = {**run.posted, "named": [[[ASHA]]]}
+            await s.commit()
+        fake_discord.refused.append(("GET", rf"/channels/{HELP}/messages"))
+        with caplog.at_level(logging.WARNING):
+            answered = await answer(fake_discord, bot, command("forget-me", [], user=ASHA))
+            await fake_discord.wait_for("GET", rf"/channels/{HELP}/messages")
+            for _ in range(100):  # what became of the edit is logged once Discord's answer is read
+                if "EditPost" in caplog.text or errors_of_ours(caplog):
+                    break
+                await asyncio.sleep(0.05)
+    assert "deleted" in answered["content"]
+    assert "EditPost not delivered: I may not read that channel's history" in caplog.text, caplog.text
+    assert not errors_of_ours(caplog), caplog.text
+    assert not fake_discord.find("PATCH", rf"/channels/{HELP}/messages/\d+")

@@ -447,3 +447,19 @@ async def test_a_posted_digest_is_edited_without_a_member_who_is_forgotten_or_op
     await slack.adapter.idle()
     [_, emptied] = slack.fake.of("chat.update")
     assert emptied["ts"] == ts and LINK not in text_of(emptied) and "taken out" in text_of(emptied)
+
+
+async def test_a_digest_to_edit_in_a_channel_slack_refuses_to_read_is_one_log_line(slack, caplog):
+    """/forget-me of a member a posted digest names, in a channel the bot was removed from since: the post cannot be
+    found to edit. One log line says what to do; no traceback."""
+    clock = at(Clock(NOW), slack)
+    digest_id = await subscribed_digest(slack, clock)
+    assert await slack.app.digests.run_due(digest_id) == "posted"
+    slack.fake.unreadable["C0GENERAL"] = "not_in_channel"
+    clock.now += timedelta(days=3)
+    with caplog.at_level(logging.WARNING):
+        await slack.command("UASK1", "/connective", "forget-me")
+        await slack.adapter.idle()
+    assert "EditPost not delivered: I'm not in that channel" in caplog.text, caplog.text
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
+    assert slack.fake.of("chat.update") == []

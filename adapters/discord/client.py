@@ -27,7 +27,7 @@ from bot.command_names import ERASURES
 from bot.command_sync import payload_hash, record_registered, registered_hash
 from bot.core import asks_the_bot
 from bot.db.engine import unreachable
-from bot.errors import Undelivered
+from bot.errors import ChannelRefused, Undelivered
 from bot.inbox import Kept
 from bot.repo import get_community
 from bot.safety import neutralise
@@ -527,6 +527,8 @@ class ConnectiveMixin:
                 if isinstance(action, DirectMessage) and action.key:
                     # The member takes no DMs: the core says what becomes of it (an intro request: the next expert).
                     await self.deliver(await self.app.core.undelivered(action), origin=origin)
+            except ChannelRefused as exc:  # a digest to edit in a channel the bot may no longer read: the others go on
+                log.warning("%s not delivered: %s", type(action).__name__, exc)
             except discord.HTTPException as exc:
                 log.warning("Discord refused %s: %s %s", type(action).__name__, exc.status, exc.text)
         if (

@@ -117,6 +117,8 @@ class SlackSender:
                 if isinstance(action, DirectMessage) and action.key and self.undelivered is not None:
                     # The core says what becomes of it (an intro request: the next expert is offered at once).
                     await self.send_all(await self.undelivered(action), respond=respond)
+            except ChannelRefused as exc:  # a digest to edit in a channel the bot may no longer read
+                log.warning("%s not delivered: %s", type(action).__name__, exc)
             except SlackApiError as exc:  # Slack's answer says it all: no traceback
                 log.warning("Slack refused %s: %s", type(action).__name__, said(exc))
             except Exception:
@@ -163,7 +165,7 @@ class SlackSender:
     async def _edit_post(self, action: EditPost) -> None:
         """The bot's post marked with the action's key, shown as its document now (its metadata kept); Undelivered
         where the channel no longer holds it (deleted: nothing to edit)."""
-        ts = await self._find(action.channel, action.key, action.since, action.until)
+        ts = await self._find(action.channel, action.key, action.since, action.until)  # ChannelRefused: unreadable
         if ts is None:
             raise Undelivered(f"no post marked {action.key[:100]} in Slack channel {action.channel} to edit")
         await self.client.chat_update(channel=action.channel, ts=ts, **self._message(action.doc),
