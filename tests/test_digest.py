@@ -861,3 +861,42 @@ async def test_a_message_with_several_links_is_one_entry_on_its_signals(app, pla
     assert "exercism.example.org/mentoring" in preview and "exercism.example.org/tracks/racket" in preview, preview
     assert preview.index("tracks/racket") < preview.index("exercism.example.org/mentoring"), preview
     assert "exercism.example.org/about" not in preview, preview
+
+
+def test_a_posted_digest_without_a_member_keeps_the_rest_and_says_what_it_holds():
+    """Taken out of a kept digest: the waiting question a member asked (their words and name), the links they shared
+    or noted. The header says what is left (no questions promised where none stay); the links in no topic are no longer
+    'also' worth a look beside topics that went; a digest left with nothing says so."""
+    from bot.services.digest_compose import Candidate, DigestContent, WaitingQuestion, to_document
+    from bot.services.digest_unquote import record, without
+
+    def link(n: int, sharer: str, *named: str) -> Candidate:
+        return Candidate(resource_id=n, title=f"Page {n}", link=f"https://example.org/{n}", sharer=sharer,
+                         reactions=2, named=named)
+
+    asked = at(2024, 3, 1, 9)
+    content = DigestContent(period="Mar 4 – Mar 10, 2024", groups=[
+        ("Racket-lang.org", [link(1, "Asha", "UASK"), link(2, "Asha", "UASK")]),
+        ("Also worth a look", [link(3, "Petra", "UPG", "UASK")]),  # Asha's note on Petra's link
+        ("More", [link(4, "Petra", "UPG")]),
+    ], questions=[WaitingQuestion("how do I profile a macro?", "Asha", "general", asked, asker_id="UASK"),
+                  WaitingQuestion("why is raco slow?", "Bruno", "general", asked, asker_id="UBR")])
+    kept = record(content, to_document(content, now=at(2024, 3, 11, 9)))
+    assert without(kept, "UK8S") is None  # names nobody it shows
+
+    gone = without(kept, "UASK")
+    shown = str(gone["doc"])
+    assert "Asha" not in shown and "profile a macro" not in shown and "Page 1" not in shown and "Page 3" not in shown
+    assert "Page 4" in shown and "raco slow" in shown
+    assert gone["named"] == [[["UPG"]], [["UBR"]]]
+    assert "valued, and the questions" in gone["doc"]["text"]
+
+    left = without(gone, "UBR")
+    assert "questions" not in left["doc"]["text"] and [s["heading"] for s in left["doc"]["sections"]] == ["More"]
+    emptied = without(left, "UPG")
+    assert emptied["doc"]["sections"] == [] and "taken out" in emptied["doc"]["text"]
+
+    two = DigestContent(period="p", groups=[("Racket", [link(1, "Asha", "UASK")]),
+                                            ("Also worth a look", [link(2, "Petra", "UPG")])], questions=[])
+    alone = without(record(two, to_document(two, now=asked)), "UASK")
+    assert [s["heading"] for s in alone["doc"]["sections"]] == ["Worth a look"]
