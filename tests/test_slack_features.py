@@ -463,3 +463,19 @@ async def test_a_digest_to_edit_in_a_channel_slack_refuses_to_read_is_one_log_li
     assert "EditPost not delivered: I'm not in that channel" in caplog.text, caplog.text
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
     assert slack.fake.of("chat.update") == []
+
+
+async def test_a_digest_posted_long_before_a_member_is_forgotten_is_not_edited_nor_kept(slack):
+    """A digest whose period ended more than 90 days before the member is forgotten stays as posted (months back, and
+    each edit searches the channel's history); what was kept of it, their words and name among the rest, goes."""
+    from bot.db.resources import DigestRun
+
+    clock = at(Clock(NOW), slack)
+    digest_id = await subscribed_digest(slack, clock)
+    assert await slack.app.digests.run_due(digest_id) == "posted"
+    slack.adapter.clock = lambda: NOW + timedelta(days=120)
+    await slack.command("UASK1", "/connective", "forget-me")
+    await slack.adapter.idle()
+    assert slack.fake.of("chat.update") == []
+    async with slack.app.db.sessions() as session:
+        assert await session.scalar(select(DigestRun.posted)) is None

@@ -4,8 +4,9 @@ A posted digest quotes members ("questions still waiting": the question and its 
 resource "shared by" them, the note they wrote when they saved it). /forget-me promises their messages go; the bot's
 own posts went on quoting them. Each post is kept with its period as it went out (DigestRun.posted), with whom each of
 its entries names; when one of them is forgotten or opts out, the digests posted in the last EDIT_WITHIN are edited on
-the platform without those entries (EditPost), and what is kept is the edited post. Older digests stay as they are:
-a channel's history of months back is rarely read, and each edit is a search of the channel's history."""
+the platform without those entries (EditPost), and what is kept is the edited post. Older digests stay as they are
+(a channel's history of months back is rarely read, and each edit is a search of the channel's history), and what
+was kept of them is dropped then."""
 from __future__ import annotations
 
 import json
@@ -13,7 +14,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.actions import Document, EditPost, Section
@@ -67,6 +68,10 @@ async def unquote(session: AsyncSession, community_id: int, member: str, now: da
     """The digests of the community posted within EDIT_WITHIN that name `member` (a platform id), kept without their
     entries, and the edits that make the posts on the platform match. In the caller's transaction (the forgetting's)."""
     community = await session.scalar(select(Community.external_id).where(Community.id == community_id))
+    # Older posts are not edited: what was kept of them (members' words and names) is not kept for it any longer.
+    await session.execute(update(DigestRun).where(
+        DigestRun.community_id == community_id, DigestRun.posted.is_not(None),
+        DigestRun.window_end < now - EDIT_WITHIN).values(posted=None).execution_options(synchronize_session=False))
     rows = (await session.execute(
         select(DigestRun, Digest.channel_external_id).join(Digest, Digest.id == DigestRun.digest_id).where(
             DigestRun.community_id == community_id, DigestRun.state == POSTED, DigestRun.posted.is_not(None),
