@@ -479,3 +479,25 @@ async def test_a_digest_posted_long_before_a_member_is_forgotten_is_not_edited_n
     assert slack.fake.of("chat.update") == []
     async with slack.app.db.sessions() as session:
         assert await session.scalar(select(DigestRun.posted)) is None
+
+
+async def test_an_unreadable_kept_digest_does_not_stop_a_member_being_forgotten(slack, caplog):
+    """What was kept of a posted digest, not as this release reads it (cut short, another release's): /forget-me
+    failed with it, and the member stayed stored. It is dropped with one log line, and the member is forgotten."""
+    from bot.db.resources import DigestRun
+
+    clock = at(Clock(NOW), slack)
+    digest_id = await subscribed_digest(slack, clock)
+    assert await slack.app.digests.run_due(digest_id) == "posted"
+    async with slack.app.db.sessions.begin() as session:
+        run = await session.scalar(select(DigestRun))
+        run.posted = {**run.posted, "named": [[["UASK1"]]]}  # one entry named where the post shows two
+    with caplog.at_level(logging.WARNING):
+        answer = await slack.command("UASK1", "/connective", "forget-me")
+        await slack.adapter.idle()
+    assert "deleted" in text_of(answer), text_of(answer)
+    assert "what was kept of its post is unreadable (IndexError); dropped" in caplog.text
+    async with slack.app.db.sessions() as session:
+        assert await session.scalar(select(DigestRun.posted)) is None
+        asha = await session.scalar(select(Member).where(Member.external_id == "UASK1"))
+        assert (asha.profiling_consent, asha.name) == (False, "")

@@ -10,6 +10,7 @@ was kept of them is dropped then."""
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -24,6 +25,8 @@ from bot.messages import render
 from bot.outbox import build, plain
 from bot.services.digest_compose import DigestContent
 from bot.services.digest_runs import FIND_MARGIN, MAX_WINDOW, POSTED
+
+log = logging.getLogger(__name__)
 
 EDIT_WITHIN = timedelta(days=90)  # digests whose period ended this long ago or less are edited
 ALSO, ALONE = "Also worth a look", "Worth a look"  # the heading of links in no topic, beside topics and alone
@@ -79,7 +82,13 @@ async def unquote(session: AsyncSession, community_id: int, member: str, now: da
         .with_for_update(of=DigestRun))).all()
     edits: list[EditPost] = []
     for run, channel in rows:
-        edited = without(run.posted, member)
+        try:
+            edited = without(run.posted, member)
+        except (LookupError, TypeError, ValueError) as exc:  # not as this release keeps it: the forgetting goes on
+            log.warning("digest %d period %s: what was kept of its post is unreadable (%s); dropped, the post is not "
+                        "edited", run.digest_id, run.period_key, type(exc).__name__)
+            run.posted = None
+            continue
         if edited is None:
             continue
         run.posted = edited
