@@ -486,3 +486,21 @@ async def test_a_digest_to_edit_in_a_channel_the_bot_may_no_longer_read_is_one_l
     assert "EditPost not delivered: I may not read that channel's history" in caplog.text, caplog.text
     assert not errors_of_ours(caplog), caplog.text
     assert not fake_discord.find("PATCH", rf"/channels/{HELP}/messages/\d+")
+
+
+@pytest.mark.parametrize("channel", [HELP, FORUM])
+async def test_a_posted_digest_is_edited_in_its_channel_or_forum_post(app, fake_discord, channel):
+    """The edit after /forget-me finds the digest where it went: a text channel's message, or a forum's post (a thread
+    whose first message carries the mark), and edits that message, mark kept."""
+    async with running_bot(app, fake_discord) as bot:
+        clock, digest_id = await digest_due_in(app, fake_discord, bot, channel)  # Asha saved a link
+        assert await app.digests.run_due(digest_id) == "posted"
+        async with app.db.sessions.begin() as s:  # the post names Asha (as a note she saved the link with would)
+            run = await s.scalar(select(DigestRun))
+            run.posted = {**run.posted, "named": [[[ASHA]]]}
+        where = fake_discord.made_threads[0]["id"] if channel == FORUM else channel
+        [first] = fake_discord.messages[where]
+        await answer(fake_discord, bot, command("forget-me", [], user=ASHA))
+        [edited] = await fake_discord.wait_for("PATCH", rf"/channels/{where}/messages/{first['id']}")
+    assert "indexes-types" not in str(edited.json) and "taken out" in edited.json["content"]
+    assert edited.json["embeds"][-1]["footer"] == first["embeds"][-1]["footer"]
