@@ -342,3 +342,15 @@ async def test_what_a_member_said_while_opted_out_is_not_stored_after_they_opt_b
         kenji = await s.scalar(select(Member.id).where(Member.external_id == "UK8S"))
         texts = list(await s.scalars(select(Message.text).where(Message.author_id == kenji)))
     assert texts == ["morning all, helm 3.14 is out"], texts
+
+
+def test_a_digest_edited_after_a_forget_prints_as_it_reads_now():
+    """A digest edit (EditPost, after /forget-me) printed the action's repr, its whole document on one line."""
+    from bot.actions import Document, EditPost
+
+    console = ConsoleAdapter(None, community=TEAM, platform="slack")
+    when = datetime(2024, 3, 11, tzinfo=UTC)
+    shown = console.render(EditPost(community=TEAM, channel="general", key="digest:1:2024-03-11T09:00",
+                                    doc=Document(text="Community digest, Mar 4 – Mar 10, 2024: the links"),
+                                    since=when, until=when))
+    assert shown == "[digest:1:2024-03-11T09:00 in general, edited] Community digest, Mar 4 – Mar 10, 2024: the links"

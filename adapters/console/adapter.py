@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 from adapters.slack.translate import connective_command
 from bot import events as ev
-from bot.actions import Action, DirectMessage, OpenGroup, PostToChannel, Reply, UpdateMessage
+from bot.actions import Action, DirectMessage, EditPost, OpenGroup, PostToChannel, Reply, UpdateMessage
 from bot.render_text import render_plain, visible
 
 Handler = Callable[[ev.Event], Awaitable[list[Action]]]
@@ -81,6 +81,8 @@ class ConsoleAdapter:
             return visible(f"[DM to {action.user}] ") + render_plain(action.doc)
         if isinstance(action, OpenGroup):
             return visible(f"[group with {', '.join(action.members)}] ") + render_plain(action.doc)
+        if isinstance(action, EditPost):  # a digest posted earlier, as it reads now
+            return visible(f"[{action.key} in {action.channel}, edited] ") + render_plain(action.doc)
         return visible(str(action))
 
     async def say(self, user: str, line: str, *, user_name: str = "") -> list[str]:
