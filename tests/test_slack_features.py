@@ -501,3 +501,18 @@ async def test_an_unreadable_kept_digest_does_not_stop_a_member_being_forgotten(
         assert await session.scalar(select(DigestRun.posted)) is None
         asha = await session.scalar(select(Member).where(Member.external_id == "UASK1"))
         assert (asha.profiling_consent, asha.name) == (False, "")
+
+
+async def test_a_digest_posted_by_a_process_killed_before_recording_it_is_edited_too(slack):
+    """Killed after Slack took the digest and before its period was recorded as posted: the post is out and names
+    Asha, and her /forget-me left it as it was (only periods recorded as posted were edited), and what was kept of it
+    quoted her. The period is edited as the others."""
+    clock = at(Clock(NOW), slack)
+    digest_id = await subscribed_digest(slack, clock)
+    await run_killed_while_posting(slack.app, "slack", digest_id, after=True)
+    [kept] = [m for m in slack.fake.history["C0GENERAL"] if m.get("metadata")]
+    kept["ts"] = ts = f"{clock.now.timestamp():.6f}"  # posted at the bot's time (the fake stamps its own)
+    await slack.command("UASK1", "/connective", "forget-me")
+    await slack.adapter.idle()
+    [edited] = slack.fake.of("chat.update")
+    assert edited["ts"] == ts and SAVED not in resource_lines(edited) and LINK in resource_lines(edited)

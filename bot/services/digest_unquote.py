@@ -24,7 +24,7 @@ from bot.db.resources import Digest, DigestRun
 from bot.messages import render
 from bot.outbox import build, plain
 from bot.services.digest_compose import DigestContent
-from bot.services.digest_runs import FIND_MARGIN, MAX_WINDOW, POSTED
+from bot.services.digest_runs import FIND_MARGIN, MAX_WINDOW
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,9 @@ def without(kept: dict[str, Any], member: str) -> dict[str, Any] | None:
 
 async def unquote(session: AsyncSession, community_id: int, member: str, now: datetime) -> list[EditPost]:
     """The digests of the community posted within EDIT_WITHIN that name `member` (a platform id), kept without their
-    entries, and the edits that make the posts on the platform match. In the caller's transaction (the forgetting's)."""
+    entries, and the edits that make the posts on the platform match. In the caller's transaction (the forgetting's).
+    A period whose post may have gone out unrecorded (left posting by a process killed, failed after the post left)
+    is edited too: where the post is not there, the edit finds nothing and is dropped with a log line."""
     community = await session.scalar(select(Community.external_id).where(Community.id == community_id))
     # Older posts are not edited: what was kept of them (members' words and names) is not kept for it any longer.
     await session.execute(update(DigestRun).where(
@@ -77,7 +79,7 @@ async def unquote(session: AsyncSession, community_id: int, member: str, now: da
         DigestRun.window_end < now - EDIT_WITHIN).values(posted=None).execution_options(synchronize_session=False))
     rows = (await session.execute(
         select(DigestRun, Digest.channel_external_id).join(Digest, Digest.id == DigestRun.digest_id).where(
-            DigestRun.community_id == community_id, DigestRun.state == POSTED, DigestRun.posted.is_not(None),
+            DigestRun.community_id == community_id, DigestRun.posted.is_not(None),
             DigestRun.window_end >= now - EDIT_WITHIN).order_by(DigestRun.window_end)
         .with_for_update(of=DigestRun))).all()
     edits: list[EditPost] = []
