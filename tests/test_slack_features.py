@@ -516,3 +516,23 @@ async def test_a_digest_posted_by_a_process_killed_before_recording_it_is_edited
     await slack.adapter.idle()
     [edited] = slack.fake.of("chat.update")
     assert edited["ts"] == ts and SAVED not in resource_lines(edited) and LINK in resource_lines(edited)
+
+
+async def test_a_member_forgotten_while_the_digest_is_composed_is_not_in_it(slack):
+    """Asha asked to be forgotten while her digest was being composed (its messages are looked up on the platform
+    first: seconds): her forgetting found no kept post to edit, and the digest went out quoting her note. What is
+    composed is read against the members' consent right before it is posted."""
+    clock = at(Clock(NOW), slack)
+    digest_id = await subscribed_digest(slack, clock)
+    compose = slack.app.digests.compose
+
+    async def forgotten_meanwhile(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        content = await compose(*args, **kwargs)
+        await slack.command("UASK1", "/connective", "forget-me")
+        return content
+
+    slack.app.digests.compose = forgotten_meanwhile
+    assert await slack.app.digests.run_due(digest_id) == "posted"
+    [post] = digest_posts(slack)
+    assert SAVED not in resource_lines(post) and "read this before tuning" not in text_of(post)
+    assert LINK in resource_lines(post)

@@ -247,6 +247,7 @@ class DigestService:
             if outcome == runs.FAILED:
                 content = await self.compose(digest.community_id, claimed.window_start, claimed.window_end,
                                              timezone=timezone, exclude=featured)
+                content = await self._still_consenting(digest.community_id, content)
                 if not content.empty and not await self._posting(
                         claimed, now, content.resource_ids, unquote.record(content, to_document(content, now=now))):
                     log.info("digest %d (#%s) period %s: taken over by another scheduler while composing; not "
@@ -308,6 +309,25 @@ class DigestService:
             log.warning("digest %d period %s: no %s adapter here can tell whether an earlier attempt posted it; "
                         "posting", where.digest_id, where.period, where.platform)
         return bool(found)
+
+    async def _still_consenting(self, community_id: int, content: DigestContent) -> DigestContent:
+        """The composed digest without the entries naming a member who opted out or was forgotten while it was being
+        composed (looking its messages up on the platform takes seconds): their forgetting edited the digests already
+        kept, and this one was not yet (bot.services.digest_unquote)."""
+        named = {m for _, items in content.groups for c in items for m in c.named}
+        named |= {q.asker_id for q in content.questions if q.asker_id}
+        if not named:
+            return content
+        async with self.db.sessions() as session:
+            gone = set(await session.scalars(select(Member.external_id).where(
+                Member.community_id == community_id, Member.external_id.in_(named),
+                Member.profiling_consent.is_(False))))
+        if not gone:
+            return content
+        groups = [(label, kept) for label, items in content.groups
+                  if (kept := [c for c in items if not gone & set(c.named)])]
+        return DigestContent(period=content.period, groups=groups,
+                             questions=[q for q in content.questions if q.asker_id not in gone])
 
     async def _posting(self, claimed: runs.Claim, now: datetime, resource_ids: list[int], posted: dict) -> bool:
         async with self.db.sessions.begin() as session:
