@@ -1,10 +1,16 @@
 """Actions (what the core wants done) and the neutral document each adapter renders."""
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
+
+log = logging.getLogger(__name__)
+
+KEPT_THERE = 10_000  # links a process knows to be on the platform still, at most (then it starts again)
 
 
 @dataclass(frozen=True)
@@ -157,6 +163,27 @@ class LookedUp:
 
     gone: frozenset[str] = frozenset()  # it no longer has them
     edited: frozenset[str] = frozenset()  # edited since they were stored: already handed to the core as the edit
+
+
+async def looked_up(asked: dict[asyncio.Task, str], *, seconds: float, where: str,
+                    edited: Callable[[str, dict[str, Any]], Awaitable[bool]], there: set[str]) -> LookedUp:
+    """What look-ups of stored messages found, each task giving the message as the platform has it ({}: gone; None:
+    not known), `asked` naming each task's link: those not done within `seconds` are cancelled and shown as stored
+    (one log line naming `where`); `edited(link, message)` hands an edited one to the core and says whether it did;
+    the links found there are added to `there` (cleared past KEPT_THERE)."""
+    done, pending = await asyncio.wait(asked, timeout=seconds)
+    for task in pending:
+        task.cancel()
+    if pending:
+        log.warning("%s: %d of %d message(s) to be shown not checked within %gs", where, len(pending), len(asked),
+                    seconds)
+    found = {asked[task]: task.result() for task in done}
+    changed = {link for link, message in found.items() if message and await edited(link, message)}
+    if len(there) > KEPT_THERE:
+        there.clear()
+    there.update(link for link, message in found.items() if message)
+    return LookedUp(gone=frozenset(link for link, message in found.items() if message == {}),
+                    edited=frozenset(changed))
 
 
 @runtime_checkable

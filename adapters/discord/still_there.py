@@ -16,14 +16,13 @@ from typing import Any
 
 import discord
 
-from bot.actions import LookedUp
+from bot.actions import LookedUp, looked_up
 
 log = logging.getLogger(__name__)
 
 GONE_CODES = {10003, 10008}  # Unknown Channel, Unknown Message
 CHECK_SECONDS = 5.0  # an answer waits at most this long; what is not known by then is shown as before
 LIVE_MARGIN = timedelta(minutes=1)  # for a clock that is a little off
-KEPT = 10_000  # messages known to be there, at most, a server (then it starts again)
 # Handed a message Discord shows edited (its REST payload, with guild_id): the edit is given to the core.
 Edited = Callable[[dict[str, Any]], Awaitable[None]]
 _LINK = re.compile(r"https://discord\.com/channels/(\d+)/(\d+)/(\d+)")
@@ -57,23 +56,16 @@ class StillThere:
             asked[asyncio.create_task(self._fetch(channel_id, message_id))] = link
         if not asked:
             return LookedUp()
-        done, pending = await asyncio.wait(asked, timeout=CHECK_SECONDS)
-        for task in pending:
-            task.cancel()
-        if pending:
-            log.warning("Discord server %s: %d of %d message(s) to be shown not checked within %gs", guild_id,
-                        len(pending), len(asked), CHECK_SECONDS)
-        found = {asked[task]: task.result() for task in done}
-        gone = {link for link, message in found.items() if message == {}}
-        edited = set()
-        for link, message in found.items():
-            if message and message.get("edited_timestamp") and self.edited is not None:
+
+        async def edited(link: str, message: dict[str, Any]) -> bool:
+            del link
+            if message.get("edited_timestamp") and self.edited is not None:
                 await self.edited({**message, "guild_id": guild_id})
-                edited.add(link)
-        if len(there) > KEPT:
-            there.clear()
-        there.update(link for link, message in found.items() if message)
-        return LookedUp(gone=frozenset(gone), edited=frozenset(edited))
+                return True
+            return False
+
+        return await looked_up(asked, seconds=CHECK_SECONDS, where=f"Discord server {guild_id}", edited=edited,
+                               there=there)
 
     async def _fetch(self, channel_id: int, message_id: int) -> dict[str, Any] | None:
         """The message as Discord has it; {}: it has it no longer; None: not known (no access, an error)."""

@@ -19,14 +19,13 @@ from typing import Any
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.actions import LookedUp
+from bot.actions import LookedUp, looked_up
 
 log = logging.getLogger(__name__)
 
 CHECK_SECONDS = 5.0  # an answer waits at most this long; what is not known by then is shown as before
 CHECKED = 20  # messages looked up at most for one answer or digest; the rest is shown as before
 LIVE_MARGIN = 60.0  # seconds, for a clock that is a little off
-KEPT = 10_000  # messages known to be there, at most (then it starts again)
 # What Slack answers for a reply whose thread is gone (its first message deleted, with no reply left).
 GONE_ERRORS = {"thread_not_found"}
 # Deleted, but kept in its place while its thread has replies.
@@ -67,23 +66,15 @@ class StillThere:
             log.info("Slack workspace %s: %d message(s) to be shown, the first %d looked up (Slack's rate limits)",
                      team_id, len(wanted), CHECKED)
         asked = {asyncio.create_task(self._fetch(*where)): link for link, where in list(wanted.items())[:CHECKED]}
-        done, pending = await asyncio.wait(asked, timeout=CHECK_SECONDS)
-        for task in pending:
-            task.cancel()
-        if pending:
-            log.warning("Slack workspace %s: %d of %d message(s) to be shown not checked within %gs", team_id,
-                        len(pending), len(asked), CHECK_SECONDS)
-        found = {asked[task]: task.result() for task in done}
-        gone = {link for link, message in found.items() if message == {}}
-        edited = set()
-        for link, message in found.items():
-            if message and isinstance(message.get("edited"), dict) and self.edited is not None:
+
+        async def edited(link: str, message: dict[str, Any]) -> bool:
+            if isinstance(message.get("edited"), dict) and self.edited is not None:
                 await self.edited(message, wanted[link][0])
-                edited.add(link)
-        if len(self._there) > KEPT:
-            self._there.clear()
-        self._there.update(link for link, message in found.items() if message)
-        return LookedUp(gone=frozenset(gone), edited=frozenset(edited))
+                return True
+            return False
+
+        return await looked_up(asked, seconds=CHECK_SECONDS, where=f"Slack workspace {team_id}", edited=edited,
+                               there=self._there)
 
     async def _fetch(self, channel: str, ts: str, thread: str | None) -> dict[str, Any] | None:
         """The message as Slack has it; {}: it has it no longer; None: not known (no access, an error)."""
