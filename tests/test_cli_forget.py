@@ -14,9 +14,9 @@ from bot.cli_forget import forget_member, report, tell_platform
 from bot.db.models import Community
 from bot.errors import UserError
 from bot.outbox import decode
-from tests.discord_fixtures import ASHA, BOT, GUILD, PETRA
-from tests.discord_harness import running_bot, send
-from tests.test_discord_bot import _click, _custom_ids, _request_placed, fake_discord  # noqa: F401  (fixture)
+from tests.discord_fixtures import ASHA, GUILD, PETRA
+from tests.discord_harness import running_bot
+from tests.test_discord_bot import _intro_requested_of_petra, fake_discord  # noqa: F401  (fixture)
 from tests.test_slack_app import TOKEN, buttons, slack, text_of  # noqa: F401  (fixture)
 
 
@@ -85,15 +85,8 @@ async def test_a_forget_at_the_managers_hand_edits_the_experts_dm_on_discord(app
     """The same on Discord, with discord.py's REST client after login (no gateway): the request in Petra's DM no
     longer quotes the question of Asha, who was forgotten while no bot ran."""
     async with running_bot(app, fake_discord) as bot:
-        await send(fake_discord, bot, "MESSAGE_CREATE", "message_create")
-        await send(fake_discord, bot, "MESSAGE_CREATE", "message_create_reply")
-        await send(fake_discord, bot, "INTERACTION_CREATE", "interaction_whoknows")
-        [answer] = await fake_discord.wait_for("PATCH", rf"/webhooks/{BOT}/[^/]+/messages/@original")
-        await _click(fake_discord, bot, _custom_ids(answer.json)[0], answer.json["components"])
         petra_dm = "9" + PETRA[1:]
-        [asked] = await fake_discord.wait_for("POST", rf"/channels/{petra_dm}/messages")
-        await fake_discord.wait_for("POST", rf"/webhooks/{BOT}/token-1100000000000000604")
-        await _request_placed(app)
+        asked = await _intro_requested_of_petra(app, fake_discord, bot)
     done = await forget_member(app, await _community_id(app, "discord", GUILD), ASHA)
     assert len(done.not_sent) == 1, done.not_sent
     assert not fake_discord.find("PATCH", rf"/channels/{petra_dm}/messages/{asked.answer['id']}")
@@ -195,14 +188,7 @@ async def test_what_a_forget_without_the_token_kept_is_sent_by_the_running_disco
 
     petra_dm = "9" + PETRA[1:]
     async with running_bot(app, fake_discord) as bot:
-        await send(fake_discord, bot, "MESSAGE_CREATE", "message_create")
-        await send(fake_discord, bot, "MESSAGE_CREATE", "message_create_reply")
-        await send(fake_discord, bot, "INTERACTION_CREATE", "interaction_whoknows")
-        [answer] = await fake_discord.wait_for("PATCH", rf"/webhooks/{BOT}/[^/]+/messages/@original")
-        await _click(fake_discord, bot, _custom_ids(answer.json)[0], answer.json["components"])
-        [asked] = await fake_discord.wait_for("POST", rf"/channels/{petra_dm}/messages")
-        await fake_discord.wait_for("POST", rf"/webhooks/{BOT}/token-1100000000000000604")
-        await _request_placed(app)
+        asked = await _intro_requested_of_petra(app, fake_discord, bot)
     done = await forget_member(app, await _community_id(app, "discord", GUILD), ASHA)
     told = await tell_platform(app, app.settings, done)
     assert await keep_for_the_bot(app, done, told) == 1 and told.why == "DISCORD_TOKEN is not set"

@@ -609,18 +609,25 @@ async def _request_placed(app) -> None:  # noqa: ANN001
     await asyncio.wait_for(placed(), 30)
 
 
+async def _intro_requested_of_petra(app, fake_discord, bot):  # noqa: ANN001, ANN202
+    """Asha asks who knows, and requests an intro to Petra, the first expert: the request in Petra's DM, once the
+    asker was told and the request placed."""
+    await send(fake_discord, bot, "MESSAGE_CREATE", "message_create")
+    await send(fake_discord, bot, "MESSAGE_CREATE", "message_create_reply")
+    await send(fake_discord, bot, "INTERACTION_CREATE", "interaction_whoknows")
+    [answer] = await fake_discord.wait_for("PATCH", rf"/webhooks/{BOT}/[^/]+/messages/@original")
+    await _click(fake_discord, bot, _custom_ids(answer.json)[0], answer.json["components"])
+    [asked] = await fake_discord.wait_for("POST", rf"/channels/9{PETRA[1:]}/messages")
+    await fake_discord.wait_for("POST", rf"/webhooks/{BOT}/token-1100000000000000604")  # the asker's note
+    await _request_placed(app)
+    return asked
+
+
 async def test_a_request_left_unanswered_says_it_expired_and_loses_its_buttons(app, fake_discord):
     """The intro timeout's sweep changes the request in the expert's DM: its buttons stayed until clicked."""
     async with running_bot(app, fake_discord) as bot:
-        await send(fake_discord, bot, "MESSAGE_CREATE", "message_create")
-        await send(fake_discord, bot, "MESSAGE_CREATE", "message_create_reply")
-        await send(fake_discord, bot, "INTERACTION_CREATE", "interaction_whoknows")
-        [answer] = await fake_discord.wait_for("PATCH", rf"/webhooks/{BOT}/[^/]+/messages/@original")
-        await _click(fake_discord, bot, _custom_ids(answer.json)[0], answer.json["components"])
         petra_dm = "9" + PETRA[1:]
-        [asked] = await fake_discord.wait_for("POST", rf"/channels/{petra_dm}/messages")
-        await fake_discord.wait_for("POST", rf"/webhooks/{BOT}/token-1100000000000000604")  # the asker's note
-        await _request_placed(app)
+        asked = await _intro_requested_of_petra(app, fake_discord, bot)
         app.intros.clock = lambda: datetime.now(UTC) + timedelta(hours=24, minutes=5)
         assert await app.intros.sweep() == 1
         [expired] = await fake_discord.wait_for("PATCH", rf"/channels/{petra_dm}/messages/{asked.answer['id']}")
