@@ -267,7 +267,9 @@ async def test_a_signed_command_without_a_response_url_is_answered_by_dm_without
         before = len(slack.dm("UASK1"))
         assert await slack.post(urllib.parse.urlencode(form), "application/x-www-form-urlencoded") == 200
         await slack.adapter.idle()
-        assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.text[-3000:]
+        # (The look-up of the evidence before it is shown warns that the fake lists no history for its channel.)
+        warned = [r for r in caplog.records if r.levelno >= logging.WARNING and r.name != "adapters.slack.still_there"]
+        assert not warned, caplog.text[-3000:]
         assert "Traceback" not in caplog.text
         [answer] = slack.dm("UASK1")[before:]
         assert "<@UPG>" in test_slack_app.text_of(answer)
