@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -382,13 +383,12 @@ class Core:
             if kept is not None:
                 await self.inbox.forget(kept)
             return []
-        self._in_hand += 1
-        self._idle.clear()
         try:
-            if waited_on(event):
-                return await self._handle_once(event, kept)
-            async with self._background:
-                return await self._handle_once(event, kept)
+            async with self._held():
+                if waited_on(event):
+                    return await self._handle_once(event, kept)
+                async with self._background:
+                    return await self._handle_once(event, kept)
         except Exception as exc:
             # A member waiting on an answer (a command, a click, a question to the bot) heard nothing at all while
             # the database was down. Events kept in the inbox fail as before, to be replayed.
@@ -400,6 +400,14 @@ class Core:
             log.warning("%s %s not handled: the database is unreachable (%s)", event.platform,
                         type(event).__name__, why)
             return [self._reply(event, render("database_unreachable"))]
+
+    @contextlib.asynccontextmanager
+    async def _held(self) -> AsyncIterator[None]:
+        """Work in hand: `idle` waits until none is."""
+        self._in_hand += 1
+        self._idle.clear()
+        try:
+            yield
         finally:
             self._in_hand -= 1
             if not self._in_hand:
@@ -425,15 +433,8 @@ class Core:
                 given.setdefault((event.platform, event.community, event.channel, event.message_id), []).append(event)
         stored_with = {(m.platform, m.community, m.channel, m.message_id) for group in said.values() for m in group}
         for group in said.values():
-            self._in_hand += 1
-            self._idle.clear()
-            try:
-                async with self._background:
-                    await self._store_history(group, given, listed_at)
-            finally:
-                self._in_hand -= 1
-                if not self._in_hand:
-                    self._idle.set()
+            async with self._held(), self._background:
+                await self._store_history(group, given, listed_at)
         batched = {id(m) for group in said.values() for m in group}
         batched |= {id(r) for key, reactions in given.items() if key in stored_with for r in reactions}
         actions: list[Action] = []
