@@ -22,6 +22,24 @@ along the same line as LONG_TAIL_WEIGHT does (1.8: 0.96 / 1.11 / 1.08 / 0.98, 1.
 is no regular, it is the answerer in 7-15% of a community's training questions, and neither its features nor the
 question's tell which (AUC 0.30-0.58 over time-ordered folds, logit or trees; folds drawn at random over several lag
 draws of the same questions leak, and read 0.80-0.86).
+
+Question-level signals measured the same way (each training question's candidates and row kept, the signal computed
+from what was known at its staleness): all on the line, none past it. Who answers this, learnt: a multinomial logit
+from a question's vector to its first replier (members with 3-10 first replies, the rest one class, L2 0.3-10),
+refitted at eight points of the training span. Fitted on all the history, at its best L2 it ranks the later
+questions' answerers little better than their counts of first replies do (MRR 0.37 / 0.34 / 0.27 / 0.21 against
+0.32 / 0.32 / 0.27 / 0.21; the root's vector or the root's and the asker's follow-ups'); as a feature of either
+model 0.93-0.97 / 1.07-1.10 / 1.06-1.08 / 0.91-0.96, 1.33-1.38, and as a third mixture component the fit gives it no
+share (0.0 on every community and seed). Over the five regulars only (it orders them better than their counts on
+racket-2017 and racket-2018, 0.55 / 0.59 against 0.49 / 0.55, worse on the others), 0.93-0.95 / 1.06-1.10 /
+1.07-1.10 / 0.95-0.96, 1.29-1.35. The first repliers of the 10-30 most similar past questions, summed,
+shared, or as a lift over each one's base rate: 0.92-0.95 / 1.07-1.11 / 1.06-1.11 / 0.93-0.96, 1.30-1.37. Answers,
+first replies or messages decayed with a half-life of 7-180 days, beside the 7- and 30-day counts or in their place:
+0.91-0.96 / 1.05-1.13 / 1.05-1.09 / 0.92-0.96, 1.30-1.43. Statements (34 of racket-2017's 101 eval questions have
+no "?") are answered less predictably, not differently: a mixture share of their own (by "?" or matching.text.asks)
+goes opposite ways (racket-2018's statements 0.10 against 0.55 for questions, clojurians-2019's 0.60-0.75 against
+0.40-0.50): 0.96 / 1.06-1.09 / 1.04-1.08 / 0.92-0.95, 1.30-1.38; the talk partners' features (together, affinity,
+addresses_asker) or the evidence's, for statements only: 0.90-0.96 / 1.08-1.10 / 1.06-1.10 / 0.93-0.97, 1.29-1.43.
 """
 from __future__ import annotations
 
