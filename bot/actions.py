@@ -201,3 +201,12 @@ class FindsPosts(Protocol):
     there either), anything else where the platform did not say."""
 
     async def find_post(self, community: str, channel: str, key: str, since: datetime) -> bool: ...
+
+
+@runtime_checkable
+class Serves(Protocol):
+    """What a sender may also offer: the communities (external ids) it can reach now: Slack, the workspace its token
+    names (auth.test); Discord, the servers the bot is in. Scheduled jobs take only their work (bot.serving). A sender
+    without it (the console) serves every community of its platform."""
+
+    def communities(self) -> frozenset[str] | None: ...

@@ -253,7 +253,10 @@ class Core:
         self.expertise = expertise
         self.ingest = ingest
         self.settings = settings
-        self.inbox = Inbox(db)  # events kept from their ack until handled (Slack's Events API)
+        # Deliverers of actions that answer no event, by platform ("slack", "discord", "console"); which communities
+        # they reach is what the scheduled jobs take (bot.serving).
+        self.senders: dict[str, Sender] = {}
+        self.inbox = Inbox(db, self.senders)  # events kept from their ack until handled (Slack's Events API)
         self.commands: dict[str, Handler] = {
             "whoknows": self._cmd_whoknows,
             "skills": self._cmd_skills,
@@ -273,8 +276,6 @@ class Core:
         # Called with (community id, the questions whose request to a member was open) when that member is
         # forgotten: their askers are owed an answer (intros offer the next expert).
         self.on_requests_dropped: list[Callable[[int, list[int], datetime], Awaitable[list[Action]]]] = []
-        # Deliverers of actions that answer no event, by platform ("slack", "discord", "console").
-        self.senders: dict[str, Sender] = {}
         self._in_hand = 0  # events being handled now; a graceful shutdown waits for them
         self._idle = asyncio.Event()
         self._idle.set()

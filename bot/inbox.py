@@ -15,15 +15,15 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, not_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import metrics
+from bot import metrics, serving
 from bot.db.engine import Database
 from bot.db.models import InboxEvent, ProcessedEvent
 from bot.events import utcnow
@@ -66,9 +66,16 @@ def storable_body(body: dict[str, Any]) -> str:
 
 
 class Inbox:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, senders: Mapping[str, Any] | None = None) -> None:
         self.db = db
         self.replayers: dict[str, Replay] = {}  # by platform: handles a kept payload as its live listener does
+        self.senders = senders if senders is not None else {}  # the core's: which communities are served here
+
+    def _replayed_here(self) -> Any:  # noqa: ANN401 - a SQL condition
+        """The kept events this process replays: of a platform it has a replayer for, and a community served here
+        (bot.serving). Another workspace's, replayed here, was answered through this process's client."""
+        return serving.where({platform: self.senders.get(platform) for platform in self.replayers},
+                             InboxEvent.platform, InboxEvent.community)
 
     def register(self, platform: str, replay: Replay) -> None:
         self.replayers[platform] = replay
@@ -102,7 +109,7 @@ class Inbox:
                 log.info("inbox: %d event(s) set aside %d days ago removed", gone.rowcount, SET_ASIDE_KEPT.days)
             # Members' words of a platform nobody replays here stayed for ever (a Discord deployment switched off).
             unreplayed = (InboxEvent.set_aside_at.is_(None), InboxEvent.received_at < now - UNREPLAYED_KEPT,
-                          *([InboxEvent.platform.not_in(list(self.replayers))] if self.replayers else []))
+                          not_(self._replayed_here()))
             for platform, in (await session.execute(select(InboxEvent.platform).where(*unreplayed).distinct())).all():
                 gone = await session.execute(delete(InboxEvent).where(*unreplayed, InboxEvent.platform == platform))
                 if gone.rowcount:
@@ -113,7 +120,7 @@ class Inbox:
             return 0
         async with self.db.sessions.begin() as session:
             due = (await session.execute(select(InboxEvent.id, InboxEvent.attempts).where(
-                InboxEvent.platform.in_(list(self.replayers)), InboxEvent.set_aside_at.is_(None),
+                self._replayed_here(), InboxEvent.set_aside_at.is_(None),
                 InboxEvent.received_at < now - GRACE, _free(now)).order_by(InboxEvent.id).limit(BATCH))).all()
         handled = 0
         for row_id, attempts in due:

@@ -21,6 +21,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import actions as act
+from bot import serving
 from bot.actions import FAILED, REFUSED, Action, DirectMessage
 from bot.db.engine import Database
 from bot.db.models import OutboxAction
@@ -113,15 +114,16 @@ class Outbox:
         self.core = core
 
     async def send_due(self, now: datetime | None = None) -> int:
-        """Send the kept actions due on the platforms this process runs; how many went out."""
+        """Send the kept actions due in the communities this process serves; how many went out."""
         now = now or utcnow()
-        platforms = list(self.core.senders)
-        if not platforms:
+        if not self.core.senders:
             return 0
         async with self.db.sessions() as session:
             due = list((await session.execute(
                 select(OutboxAction.id, OutboxAction.attempts).where(
-                    OutboxAction.platform.in_(platforms), OutboxAction.due_at.is_not(None),
+                    # Another workspace's (a shared database): its own process sends it (bot.serving).
+                    OutboxAction.community_id.in_(serving.community_ids(self.core.senders)),
+                    OutboxAction.due_at.is_not(None),
                     OutboxAction.due_at <= now).order_by(OutboxAction.id).limit(100))).all())
         sent = 0
         for row_id, attempts in due:

@@ -44,6 +44,7 @@ class FakeSlack:
     # As Slack: what the bot posts in a channel is in its history after (with the message's metadata, which
     # conversations.history shows only when asked with include_all_metadata). Off unless a test reads it back.
     keeps_posts: bool = False
+    org_wide: bool = False  # auth.test says the token is an org-wide install (Enterprise Grid)
     url: str = ""
     _runner: web.AppRunner | None = None
     _ts: itertools.count = field(default_factory=lambda: itertools.count(1))
@@ -148,7 +149,8 @@ class FakeSlack:
             return {"ok": True, "url": self.url.replace("http://", "ws://") + "/socket"}
         if method == "auth.test":
             return {"ok": True, "url": "https://acme.slack.com/", "team": "Acme", "user": "connective",
-                    "team_id": self.team_id, "user_id": self.bot_user_id, "bot_id": "BBOT"}
+                    "team_id": self.team_id, "user_id": self.bot_user_id, "bot_id": "BBOT",
+                    **({"is_enterprise_install": True, "enterprise_id": "E0ORG0001"} if self.org_wide else {})}
         if method == "users.info":
             user = self.people.get(body.get("user", ""))
             return {"ok": True, "user": user} if user else {"ok": False, "error": "user_not_found"}

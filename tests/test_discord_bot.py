@@ -623,6 +623,23 @@ async def _intro_requested_of_petra(app, fake_discord, bot):  # noqa: ANN001, AN
     return asked
 
 
+async def test_the_scheduled_jobs_leave_a_server_the_bot_has_left(app, fake_discord):
+    """The bot serves the servers it is in (bot.serving): one it has left (GUILD_DELETE) is another process's, or
+    nobody's. Its expired intro request was taken all the same: its message edited through a client that no longer
+    reaches it, and the request marked expired."""
+    async with running_bot(app, fake_discord) as bot:
+        assert bot.sender.communities() == {GUILD}
+        asked = await _intro_requested_of_petra(app, fake_discord, bot)
+        await send(fake_discord, bot, "GUILD_DELETE", {"id": GUILD})
+        assert bot.sender.communities() == frozenset()
+        app.intros.clock = lambda: datetime.now(UTC) + timedelta(hours=24, minutes=5)
+        assert await app.intros.sweep() == 0
+        async with app.db.sessions() as s:
+            [intro] = list(await s.scalars(select(Intro)))
+        assert intro.state == "requested"
+        assert not [c for c in fake_discord.calls if c.method == "PATCH" and asked.answer["id"] in c.path]
+
+
 async def test_a_request_left_unanswered_says_it_expired_and_loses_its_buttons(app, fake_discord):
     """The intro timeout's sweep changes the request in the expert's DM: its buttons stayed until clicked."""
     async with running_bot(app, fake_discord) as bot:

@@ -68,6 +68,11 @@ class DiscordSender:
         self.delivered = delivered  # told where a keyed DM went (bot.actions.DirectMessage.key)
         self.still_there = StillThere(client, edited)
 
+    def communities(self) -> frozenset[str]:
+        """The servers the bot is in (bot.actions.Serves): one it has left is no longer served here; none before the
+        gateway's READY."""
+        return frozenset(str(guild.id) for guild in self.client.guilds)
+
     async def look_up(self, community: str, permalinks: list[str]) -> LookedUp:
         """The messages (by link) Discord no longer has, or has edited (bot.actions.ChecksMessages)."""
         return await self.still_there.look_up(community, permalinks)

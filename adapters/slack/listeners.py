@@ -151,6 +151,8 @@ class SlackAdapter:
         self.workspace = workspace
         self.clock = clock
         self.sender = SlackSender(client, workspace.url, app.core.delivered, app.core.undelivered)
+        if not workspace.org_wide:  # the scheduled jobs take this workspace's work only (bot.serving)
+            self.sender.workspace = workspace.team_id
         # A message an answer is about to show, deleted or edited while the bot was away, is looked up first.
         self.sender.still_there = StillThere(client, workspace.team_id, self._edited_while_away,
                                              live_since=clock().timestamp())
@@ -184,8 +186,12 @@ class SlackAdapter:
     async def connect(cls, app: App, client: AsyncWebClient, *, signing_secret: str | None) -> SlackAdapter:
         """Ask Slack who we are (auth.test) and build the adapter for that workspace."""
         me = await client.auth_test()
-        workspace = Workspace(team_id=me["team_id"], bot_user_id=me["user_id"], url=me.get("url") or "")
+        workspace = Workspace(team_id=me["team_id"], bot_user_id=me["user_id"], url=me.get("url") or "",
+                              org_wide=bool(me.get("is_enterprise_install")))
         log.info("connected to Slack workspace %s as %s", workspace.team_id, workspace.bot_user_id)
+        if workspace.org_wide:
+            log.warning("the token is an org-wide install (Enterprise Grid): this process takes the scheduled work "
+                        "of every Slack workspace in the database; run one Slack process per database")
         if workspace.url:  # where the imported history's links should open
             try:
                 await app.core.workspace_address("slack", workspace.team_id, workspace.url)

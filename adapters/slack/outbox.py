@@ -72,6 +72,12 @@ class SlackSender:
         self.delivered = delivered  # told where a keyed DM went (bot.actions.DirectMessage.key)
         self.undelivered = undelivered  # asked what becomes of a keyed DM Slack refused for good
         self.still_there: StillThere | None = None  # set by the running bot (not a one-shot command)
+        # The workspace the token's auth.test names (bot.actions.Serves); None: every Slack community (an org-wide
+        # install on Enterprise Grid, whose one token reaches the org's workspaces, or a sender not yet connected).
+        self.workspace: str | None = None
+
+    def communities(self) -> frozenset[str] | None:
+        return frozenset({self.workspace}) if self.workspace else None
 
     async def look_up(self, community: str, permalinks: list[str]) -> LookedUp:
         """The messages (by link) Slack no longer has, or has edited (bot.actions.ChecksMessages)."""

@@ -30,6 +30,7 @@ class Workspace:
     team_id: str
     bot_user_id: str
     url: str = ""  # e.g. https://acme.slack.com/, for permalinks
+    org_wide: bool = False  # an org-wide install on Enterprise Grid: one token, the org's workspaces
 
     def permalink(self, channel: str, ts: str, thread_ts: str | None = None) -> str | None:
         if not self.url or not ts:

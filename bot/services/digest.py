@@ -18,7 +18,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import DBAPIError
 
 from bot import events as ev
-from bot import metrics
+from bot import metrics, serving
 from bot.actions import Action, DirectMessage, Document, PostToChannel, Reply
 from bot.command_names import command
 from bot.db.engine import Database
@@ -188,10 +188,16 @@ class DigestService:
         self.scheduler.cron(f"digest:{digest_id}", digest.cron, job, timezone=digest.timezone)
 
     async def catch_up(self) -> None:
-        """At start and every few minutes: schedule every digest (some may have been created by
-        another replica) and post any period that is due and not done (missed ticks, failed posts)."""
+        """At start and every few minutes: schedule every digest of the communities served here (some may have been
+        created by another replica; bot.serving) and post any period that is due and not done (missed ticks, failed
+        posts)."""
+        served = serving.community_ids(self.core.senders)
         async with self.db.sessions() as session:
-            digests = list(await session.scalars(select(Digest).order_by(Digest.id)))
+            digests = list(await session.scalars(select(Digest).where(Digest.community_id.in_(served))
+                                                 .order_by(Digest.id)))
+            others = list(await session.scalars(select(Digest.id).where(Digest.community_id.not_in(served))))
+        for digest_id in others:  # another process's workspace or server (or one the bot has left since)
+            self.scheduler.remove(f"digest:{digest_id}")
         for digest in digests:
             try:
                 self.schedule(digest)

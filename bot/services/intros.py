@@ -18,7 +18,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import events as ev
-from bot import metrics
+from bot import metrics, serving
 from bot.actions import Action, Button, DirectMessage, Document, Evidence, OpenGroup, Reply, Section, UpdateMessage
 from bot.db.intros import (
     ASKER_OPEN_REQUESTS,
@@ -288,12 +288,14 @@ class IntroService:
 
     # -- timeouts ----------------------------------------------------------------------------------
     async def sweep(self) -> int:
-        """Expire requests unanswered past the timeout and offer their askers the next expert.
-        Each intro is claimed by a conditional UPDATE, so two replicas never both send the offer."""
+        """Expire requests unanswered past the timeout and offer their askers the next expert, in the communities
+        served here (bot.serving: another workspace's process tells its own members). Each intro is claimed by a
+        conditional UPDATE, so two replicas never both send the offer."""
         now = self.clock()
         async with self.db.sessions() as session:
             overdue = list(await session.scalars(
-                select(Intro.id).where(Intro.state == IntroState.REQUESTED.value, Intro.expires_at <= now)
+                select(Intro.id).where(Intro.state == IntroState.REQUESTED.value, Intro.expires_at <= now,
+                                       Intro.community_id.in_(serving.community_ids(self.core.senders)))
                 .order_by(Intro.expires_at).limit(SWEEP_BATCH)))
         expired = 0
         for intro_id in overdue:

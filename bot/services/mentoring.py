@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from bot import events as ev
+from bot import serving
 from bot.actions import Action, Document, Reply, Section
 from bot.command_names import command as typed_command
 from bot.db.engine import Database
@@ -520,23 +521,20 @@ class MentoringService:
 
     # -- rounds ------------------------------------------------------------------------------------
     async def tick(self, now: datetime | None = None) -> None:
-        """The scheduled job: warn, run rounds and send check-ins that are due, in every community."""
+        """The scheduled job: warn, run rounds and send check-ins that are due, in every community served here."""
         now = now or self.clock()
         async with self.db.sessions() as session:
             communities = list(
                 await session.scalars(
                     select(Community).where(
-                        Community.id.in_(select(MentoringEnrolment.community_id).distinct())
+                        Community.id.in_(select(MentoringEnrolment.community_id).distinct()),
+                        # Another process's (a workspace or server on a shared database): were this one to claim the
+                        # round, its warnings, pairs' introductions and messages to the unmatched would go nowhere.
+                        serving.where(self.core.senders),
                     )
                 )
             )
         for community in communities:
-            if community.platform not in self.core.senders:
-                # Another process runs that platform (one per platform on a shared database): were this one to claim
-                # the round, its warnings, pairs' introductions and messages to the unmatched would go nowhere.
-                log.debug("mentoring: community %d is on %s, which this process does not run", community.id,
-                          community.platform)
-                continue
             try:
                 actions = await self.due(community.id, now)
             except Exception:

@@ -1,0 +1,233 @@
+"""Two workspaces on one database, each run by its own process (bot.serving): a process's scheduled jobs take only the
+work of the communities its sender reaches, and the other's process does the rest. On SQLite (a file both open) and
+on PostgreSQL. Each process is an App of its own on the same database; its sender reaches its own workspace only, as
+Slack's does (another's channel is channel_not_found, another's member user_not_found)."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+
+from adapters.console import ConsoleAdapter
+from bot import outbox
+from bot.actions import Action, DirectMessage, Document, EditPost, PostToChannel
+from bot.app import build_app
+from bot.db.intros import IntroState
+from bot.db.mentoring import PairingRound
+from bot.db.models import Community, InboxEvent, OutboxAction
+from bot.errors import ChannelRefused, Undelivered
+from bot.inbox import Kept
+from bot.services import digest_runs as runs
+from bot.services.mentoring_cadence import Cadence
+from bot.settings import Settings
+from tests import test_digest as digests
+from tests import test_intros as intros
+from tests.exports import TEAM
+from tests.fake_platform import Clock
+
+OTHER = "TOTHERWS1"  # the workspace of the other process on the same database
+
+
+class WorkspaceSender:
+    """A Slack sender as the adapter's: it serves the workspace its token names (bot.actions.Serves)."""
+
+    def __init__(self, team: str) -> None:
+        self.team = team
+        self.sent: list[Action] = []
+        self.refused: list[Action] = []
+
+    def communities(self) -> frozenset[str]:
+        return frozenset({self.team})
+
+    async def send(self, action: Action) -> None:
+        if action.community != self.team:  # what Slack answers a token of another workspace
+            self.refused.append(action)
+            if isinstance(action, PostToChannel | EditPost):
+                raise ChannelRefused("the channel was not found (channel_not_found)")
+            raise Undelivered("user_not_found")
+        self.sent.append(action)
+
+
+async def other_process(db_url: str, embedder):  # noqa: ANN001, ANN201
+    """The process of the other workspace: its own engine, scheduler and services on the same database."""
+    other = build_app(Settings(database_url=db_url), embedder=embedder)
+    sender = WorkspaceSender(OTHER)
+    other.core.senders["slack"] = sender
+    return other, sender
+
+
+async def test_a_due_digest_is_posted_by_its_workspaces_process_alone(app, db_url, embedder):
+    clock = Clock(digests.at(2024, 2, 20, 12))
+    app.digests.clock = clock
+    mine = WorkspaceSender(digests.TEAM)
+    app.core.senders["slack"] = mine
+    digest_id = await digests.subscribe(app, clock())
+    await digests.share_with_interest(app, "<https://www.postgresql.org/docs/current/brin.html|BRIN indexes>",
+                                      digests.at(2024, 2, 27, 10))
+    clock.now = digests.at(2024, 3, 4, 8, 0, 30)  # Monday 09:00:30 in Berlin: the period is due
+    other, theirs = await other_process(db_url, embedder)
+    other.digests.clock = clock
+    try:
+        await other.digests.catch_up()
+        await other.digests.catch_up()
+        # Not taken, not marked failed or refused, nobody told to fix the channel, not scheduled there either.
+        assert theirs.sent == theirs.refused == []
+        assert await digests.runs_of(app, digest_id) == []
+        assert not other.scheduler.has(f"digest:{digest_id}")
+    finally:
+        await other.close()
+
+    await app.digests.catch_up()
+    [post] = mine.sent
+    assert isinstance(post, PostToChannel) and post.community == digests.TEAM and "BRIN indexes" in post.doc.plain()
+    [run] = await digests.runs_of(app, digest_id)
+    assert (run.state, run.attempts, run.error) == (runs.POSTED, 1, None)
+
+
+async def test_an_intro_request_expires_in_its_workspaces_process_alone(app, db_url, embedder, tmp_path):
+    console, _ = await intros._setup(app, tmp_path)
+    mine = WorkspaceSender(TEAM)
+    app.core.senders["slack"] = mine
+    cards = await intros._ask(console, "UASK1", "who knows flexbox overflow in safari?")
+    _, request = await intros._request(console, "UASK1", cards[0][1])
+    intro_id = intros._button(request, "intro.accept")
+    expired = lambda: intros.T0 + timedelta(hours=24, minutes=1)  # noqa: E731
+    other, theirs = await other_process(db_url, embedder)
+    other.intros.clock = app.intros.clock = expired
+    try:
+        assert await other.intros.sweep() == 0
+        assert theirs.sent == theirs.refused == []
+        assert await intros._intro_state(app, intro_id) == IntroState.REQUESTED
+    finally:
+        await other.close()
+
+    assert await app.intros.sweep() == 1
+    [offer] = mine.sent
+    assert isinstance(offer, DirectMessage) and offer.user == "UASK1" and "could not happen" in offer.doc.text
+    assert await intros._intro_state(app, intro_id) == IntroState.EXPIRED
+
+
+async def test_a_mentoring_round_is_warned_by_its_workspaces_process_alone(app, db_url, embedder):
+    now = datetime.fromisoformat("2026-11-26T12:00:00+00:00")
+    adapter = ConsoleAdapter(app.core.handle, community=TEAM, platform="slack", clock=lambda: now)
+    for user, line in [("petra", "join mentor teach: postgres query tuning tz: Europe/Berlin"),
+                       ("asha", "join mentee learn: postgres performance tz: Europe/London")]:
+        [out] = await adapter.say(user, f"/mentoring {line}", user_name=user.capitalize())
+        assert "You're in" in out
+    mine = WorkspaceSender(TEAM)
+    app.core.senders["slack"] = mine
+    period = Cadence().next_round(now)
+    other, theirs = await other_process(db_url, embedder)
+    try:
+        await other.mentoring.tick(period.warn_at + timedelta(minutes=1))
+        assert theirs.sent == theirs.refused == []
+        async with app.db.sessions() as session:
+            assert list(await session.scalars(select(PairingRound))) == []  # not claimed by the wrong process
+    finally:
+        await other.close()
+
+    await app.mentoring.tick(period.warn_at + timedelta(minutes=1))
+    assert {a.user for a in mine.sent} == {"petra", "asha"}
+    assert all(isinstance(a, DirectMessage) and "Skip this round" in a.doc.plain() for a in mine.sent)
+
+
+async def test_a_kept_outbox_action_is_sent_by_its_workspaces_process_alone(app, db_url, embedder):
+    async with app.db.sessions.begin() as session:
+        session.add(Community(platform="slack", external_id=TEAM, name="Acme"))
+    async with app.db.sessions() as session:
+        community_id = await session.scalar(select(Community.id).where(Community.external_id == TEAM))
+    told = DirectMessage(community=TEAM, user="UASK1", doc=Document(text="Petra is not available; try Kenji"))
+    await outbox.keep(app.db, community_id, "slack", [told])
+    mine = WorkspaceSender(TEAM)
+    app.core.senders["slack"] = mine
+    other, theirs = await other_process(db_url, embedder)
+    try:
+        assert await other.outbox.send_due() == 0
+        assert theirs.sent == theirs.refused == []
+        async with app.db.sessions() as session:
+            [row] = list(await session.scalars(select(OutboxAction)))
+        assert (row.attempts, row.error) == (0, None)  # not claimed, not counted as failed
+    finally:
+        await other.close()
+
+    assert await app.outbox.send_due() == 1
+    assert mine.sent == [told]
+
+
+async def test_an_event_left_in_the_inbox_is_replayed_by_its_workspaces_process_alone(app, db_url, embedder):
+    replayed: dict[str, list[dict]] = {"mine": [], "theirs": []}
+
+    def replayer(who: str):  # noqa: ANN202
+        async def replay(body: dict) -> None:
+            replayed[who].append(body)
+            async with app.db.sessions.begin() as session:  # handled: it leaves the inbox, as Core.handle does
+                row = await session.scalar(select(InboxEvent).where(InboxEvent.event_id == body["event_id"]))
+                await session.delete(row)
+        return replay
+
+    body = {"type": "event_callback", "team_id": TEAM, "event_id": "Ev0SERVED1", "event": {"type": "message"}}
+    await app.core.inbox.keep(Kept("slack", TEAM, "Ev0SERVED1"), body)
+    app.core.senders["slack"] = WorkspaceSender(TEAM)
+    app.core.inbox.register("slack", replayer("mine"))
+    later = datetime.now().astimezone() + timedelta(minutes=3)
+    other, _ = await other_process(db_url, embedder)
+    other.core.inbox.register("slack", replayer("theirs"))
+    try:
+        assert await other.core.inbox.sweep(later) == 0
+        assert replayed["theirs"] == []
+        async with app.db.sessions() as session:
+            [row] = list(await session.scalars(select(InboxEvent)))
+        assert row.attempts == 0
+    finally:
+        await other.close()
+
+    assert await app.core.inbox.sweep(later) == 1
+    assert [b["event_id"] for b in replayed["mine"]] == ["Ev0SERVED1"]
+
+
+async def test_slacks_sender_serves_the_workspace_its_token_names(app, db_url, embedder):
+    """The real adapters of two workspaces, each against its own Slack: auth.test names the workspace a process
+    serves, and a kept action of one is sent by its own process's client alone."""
+    from adapters.slack.listeners import SlackAdapter
+    from adapters.slack.runner import web_client
+    from tests.slack_fake import FakeSlack
+
+    async with app.db.sessions.begin() as session:
+        session.add(Community(platform="slack", external_id=TEAM, name="Acme"))
+    async with app.db.sessions() as session:
+        community_id = await session.scalar(select(Community.id).where(Community.external_id == TEAM))
+    await outbox.keep(app.db, community_id, "slack", [
+        DirectMessage(community=TEAM, user="UASK1", doc=Document(text="Petra is not available; try Kenji"))])
+    theirs_slack = await FakeSlack(team_id=OTHER).start()
+    mine_slack = await FakeSlack(team_id=TEAM).start()
+    other = build_app(Settings(database_url=db_url), embedder=embedder)
+    try:
+        theirs = await SlackAdapter.connect(other, web_client("xoxb-other", f"{theirs_slack.url}/api"),
+                                            signing_secret="s")
+        mine = await SlackAdapter.connect(app, web_client("xoxb-mine", f"{mine_slack.url}/api"), signing_secret="s")
+        assert (theirs.sender.communities(), mine.sender.communities()) == ({OTHER}, {TEAM})
+        other.core.senders["slack"], app.core.senders["slack"] = theirs.sender, mine.sender
+        assert await other.outbox.send_due() == 0
+        assert [c.method for c in theirs_slack.calls if c.method != "auth.test"] == []
+        assert await app.outbox.send_due() == 1
+        assert [c.method for c in mine_slack.calls if c.method == "chat.postMessage"] == ["chat.postMessage"]
+    finally:
+        await other.close()
+        await theirs_slack.stop()
+        await mine_slack.stop()
+
+
+async def test_an_org_wide_slack_token_serves_every_slack_workspace(app, caplog):
+    """Enterprise Grid's org-wide install: one token reaches the org's workspaces (events name each one's team id),
+    which auth.test does not list: the process takes every Slack community's work, as before, and says so."""
+    from adapters.slack.listeners import SlackAdapter
+    from adapters.slack.runner import web_client
+    from tests.slack_fake import FakeSlack
+
+    fake = await FakeSlack(team_id=TEAM, org_wide=True).start()
+    try:
+        adapter = await SlackAdapter.connect(app, web_client("xoxb-org", f"{fake.url}/api"), signing_secret="s")
+    finally:
+        await fake.stop()
+    assert adapter.sender.communities() is None
+    assert "org-wide install" in caplog.text
