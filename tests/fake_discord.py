@@ -300,6 +300,11 @@ class FakeDiscord:
                     "archive_timestamp": "2024-05-02T12:00:00+00:00",
                 },
             })
+        match = re.fullmatch(r"/guilds/(\d+)", path)
+        if match and method == "GET":  # as Discord: the server the bot is in; another's is Missing Access
+            if match.group(1) != self.guild["id"]:
+                return 403, {"message": "Missing Access", "code": 50001}
+            return 200, {k: v for k, v in self.guild.items() if k not in ("channels", "threads", "members")}
         match = re.fullmatch(r"/guilds/(\d+)/threads/active", path)
         if match and method == "GET":
             threads = self.guild["threads"] + self.made_threads

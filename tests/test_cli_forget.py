@@ -81,6 +81,23 @@ async def test_a_token_of_another_workspace_sends_nothing(slack):  # noqa: F811
     assert len(slack.fake.of("chat.update")) == updates and not slack.fake.of("views.publish")
 
 
+async def test_a_discord_token_whose_bot_is_not_in_the_server_sends_nothing(app, fake_discord):  # noqa: F811
+    """The token of another deployment's bot (another application on the same database) reached none of the server's
+    members: each DM it sent was refused and counted as a member who takes none, the asker offered the next expert for
+    it. It is refused as Slack's token of another workspace is, and what was to be sent is kept for the running bot."""
+    async with running_bot(app, fake_discord) as bot:
+        await _intro_requested_of_petra(app, fake_discord, bot)
+    done = await forget_member(app, await _community_id(app, "discord", GUILD), ASHA)
+    fake_discord.guild = {**fake_discord.guild, "id": "1100000000000000999"}  # the token's bot is in another server
+    s = app.settings.model_copy(update={"discord_token": SecretStr("fake-token"),
+                                        "discord_api_url": fake_discord.api_url})
+    sent = len([c for c in fake_discord.calls if c.method in ("POST", "PATCH")])
+    with pytest.raises(UserError, match=f"DISCORD_TOKEN's bot is not in server {GUILD}"):
+        await tell_platform(app, s, done)
+    assert len([c for c in fake_discord.calls if c.method in ("POST", "PATCH")]) == sent
+    assert "discord" not in app.core.senders
+
+
 async def test_a_forget_at_the_managers_hand_edits_the_experts_dm_on_discord(app, fake_discord):  # noqa: F811
     """The same on Discord, with discord.py's REST client after login (no gateway): the request in Petra's DM no
     longer quotes the question of Asha, who was forgotten while no bot ran."""

@@ -29,7 +29,7 @@ class DiscordOneShot:
 
 @asynccontextmanager
 async def connected(app: App, settings: Settings, community: str) -> AsyncIterator[DiscordOneShot]:
-    """A UserError where Discord refuses the token."""
+    """A UserError where Discord refuses the token, or its bot is not in the server `community`."""
     from sqlalchemy import select
 
     if settings.discord_api_url:
@@ -47,6 +47,14 @@ async def connected(app: App, settings: Settings, community: str) -> AsyncIterat
             await client.login(settings.discord_token.get_secret_value())  # type: ignore[union-attr]
         except discord.LoginFailure:
             raise UserError(f"Discord refused the bot token (DISCORD_TOKEN); {SETUP}") from None
+        # Another application's bot (the token of another deployment on the same database) reaches none of the
+        # server's members: each DM refused was counted as a member who takes none, and the asker offered the next
+        # expert for it.
+        try:
+            await client.fetch_guild(int(community), with_counts=False)
+        except (discord.Forbidden, discord.NotFound, ValueError):
+            raise UserError(f"DISCORD_TOKEN's bot is not in server {community[:24]}; use the token of the bot that "
+                            "is") from None
         yield DiscordOneShot(DiscordSender(client, community_settings, app.core.delivered))
     finally:
         await client.close()
