@@ -6,7 +6,8 @@ crash) was lost for good: a message never stored, a deletion never applied. The 
 first (one small insert), Core.handle removes it where it records the event as handled, and a sweep (at start and every
 minute, on every replica) hands the ones left behind to their platform's adapter, which handles them as it does a live
 one. Each is replayed by one replica at a time (a compare-and-set on the row), at most MAX_ATTEMPTS times, then set
-aside. Events of a platform no process replays (its deployment switched off) wait UNREPLAYED_KEPT for one, then go
+aside. A sweep replays the events of the communities its process serves (bot.serving: another workspace's are its
+own process's); events no process here replays (their deployment switched off) wait UNREPLAYED_KEPT for one, then go
 with one log line. A member's /optout or /forget-me is kept the same way, on Slack and on Discord
 (bot.command_names.ERASURES), and answered by DM when replayed. Handling stays once per event id (the processed-event
 table), and consent is read when an event is handled: a replayed message of a member who opted out or was forgotten
@@ -38,7 +39,7 @@ MAX_ATTEMPTS = 5  # replays of one event before it is set aside
 SWEEP_SECONDS = 60
 BATCH = 100  # events replayed by one sweep at most
 SET_ASIDE_KEPT = timedelta(days=7)  # then a set-aside event (members' words) goes too
-# An event of a platform no process here replays (its deployment switched off) waits for it this long, then goes too:
+# An event no process here replays (its platform's or workspace's deployment switched off) waits this long, then goes:
 # a running one replays it within a minute or two, so one this old has had nobody to replay it all that time.
 UNREPLAYED_KEPT = SET_ASIDE_KEPT
 # An event still waiting this long after its ack was not taken by a running sweep (or failed there again and again):
