@@ -64,6 +64,17 @@ def choose_vector_index(settings: Settings, db: Database) -> VectorIndex:
     return NumpyVectorIndex()
 
 
+def refit_job(expertise: ExpertiseService, core: Core):  # noqa: ANN201, F821
+    """The running bot's refit: of the communities it serves (bot.serving). Winning the refit claim of another
+    workspace's community (a shared database) loaded its whole corpus into this process, kept in memory for good."""
+    from bot import serving
+
+    async def refit() -> None:
+        await expertise.refit_grown(communities=serving.community_ids(core.senders))
+
+    return refit
+
+
 def build_app(settings: Settings, *, embedder: SentenceEmbedder | None = None, db: Database | None = None) -> App:
     from bot.core import Core
     from bot.scheduler import Scheduler
@@ -88,7 +99,7 @@ def build_app(settings: Settings, *, embedder: SentenceEmbedder | None = None, d
     app.health = Health(db)
     from bot.services.expertise import REFIT_SECONDS
 
-    scheduler.every("ranking:refit", REFIT_SECONDS, expertise.refit_grown)
+    scheduler.every("ranking:refit", REFIT_SECONDS, refit_job(expertise, core))
     scheduler.every("corpus:prune-changes", 3600, expertise.prune_changes)
     scheduler.every("events:prune", 3600, core.prune_processed_events)
     scheduler.every("reactions:prune-pending", 3600, core.prune_pending_reactions)

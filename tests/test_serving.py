@@ -231,3 +231,29 @@ async def test_an_org_wide_slack_token_serves_every_slack_workspace(app, caplog)
         await fake.stop()
     assert adapter.sender.communities() is None
     assert "org-wide install" in caplog.text
+
+
+async def test_the_running_bots_refit_leaves_another_workspaces_community(sample_app, db_url, embedder):
+    """The ranking's refit (every 6 hours, claimed once across processes): a process of another workspace that won the
+    claim loaded the community's whole corpus (its messages, for good) to fit it."""
+    from bot.app import refit_job
+    from tests.test_whoknows import TEAM as SAMPLE
+
+    async with sample_app.db.sessions.begin() as session:
+        community = await session.scalar(select(Community).where(Community.external_id == SAMPLE))
+        fitted = community.settings["ranking_fitted"]["messages"]
+        community.settings = {**community.settings, "ranking_fitted": {"messages": fitted // 2}}  # grown since
+        community_id = community.id
+    other, _ = await other_process(db_url, embedder)
+    try:
+        await refit_job(other.expertise, other.core)()
+        assert community_id not in other.expertise._corpora
+    finally:
+        await other.close()
+    async with sample_app.db.sessions() as session:
+        assert (await session.get(Community, community_id)).settings["ranking_fitted"]["messages"] == fitted // 2
+
+    sample_app.core.senders["slack"] = WorkspaceSender(SAMPLE)
+    await refit_job(sample_app.expertise, sample_app.core)()
+    async with sample_app.db.sessions() as session:
+        assert (await session.get(Community, community_id)).settings["ranking_fitted"]["messages"] == fitted

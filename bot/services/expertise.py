@@ -869,7 +869,7 @@ class ExpertiseService:
         self._weights.pop(community_id, None)
         return result.as_dict()
 
-    async def refit_grown(self, *, now: datetime | None = None) -> list[int]:
+    async def refit_grown(self, *, now: datetime | None = None, communities: Select | None = None) -> list[int]:
         """Fit again every community whose history grew by REFIT_GROWTH since its last fit, or that has
         MIN_FIT_MESSAGES and was never fitted: a community that only ever ran live learns its own weights
         (who is around included), and an imported one keeps up with how it changes. Returns their ids.
@@ -878,12 +878,13 @@ class ExpertiseService:
         the last fit's size and the REFIT_SECONDS period), so one replica fits and the others take its
         weights; a replica that died while fitting leaves the refit to the next period. A fit that fails is logged
         and its claim released (another replica, or this one's next run, tries again); the other communities are
-        fitted all the same."""
+        fitted all the same. `communities`: only these (their ids, a subquery; the running bot's, bot.serving)."""
         period = int((now or datetime.now(UTC)).timestamp() // REFIT_SECONDS)
+        only = () if communities is None else (Message.community_id.in_(communities),)
         async with self.db.sessions() as session:
             settings = dict((await session.execute(select(Community.id, Community.settings))).all())
             counts = dict((await session.execute(
-                select(Message.community_id, func.count()).group_by(Message.community_id))).all())
+                select(Message.community_id, func.count()).where(*only).group_by(Message.community_id))).all())
         for community_id, stored in settings.items():  # fitted meanwhile by another replica: use its weights
             if community_id in self._weights and self._weights[community_id] != ((stored or {}).get("ranking") or None):
                 del self._weights[community_id]
