@@ -71,9 +71,13 @@ class Scheduler:
         # jobs to a stopped scheduler logs "Adding job tentatively" on every CLI call.
         self._pending: dict[str, Callable[[], object]] = {}
         self._running: set[asyncio.Task] = set()  # jobs under way, which a graceful stop lets finish
+        self._at_start: set[str] = set()  # jobs that run as soon as the scheduler starts (start_now)
 
     def every(self, name: str, seconds: float, job: Job, *, start_now: bool = False) -> None:
         """Run `job` every `seconds`; with start_now, also as soon as the scheduler starts."""
+
+        if start_now:
+            self._at_start.add(name)
 
         def add() -> None:
             first = {"next_run_time": datetime.now(UTC)} if start_now else {}
@@ -88,7 +92,18 @@ class Scheduler:
             self._guard(name, job), crontab_trigger(expression, timezone), id=name,
             replace_existing=True, coalesce=True, max_instances=1, misfire_grace_time=None))
 
+    def again_now(self) -> None:
+        """Run the jobs that run at start once more, now: the communities this process serves became known after
+        they ran (bot.serving: Discord's servers arrive with the gateway's READY, after the scheduler started), and a
+        missed digest or a kept action of theirs waited for the next tick (up to 10 minutes)."""
+        if not self._scheduler.running:
+            return
+        for name in self._at_start:
+            if self._scheduler.get_job(name) is not None:
+                self._scheduler.modify_job(name, next_run_time=datetime.now(UTC))
+
     def remove(self, name: str) -> None:
+        self._at_start.discard(name)
         self._pending.pop(name, None)
         if self._scheduler.get_job(name) is not None:
             self._scheduler.remove_job(name)

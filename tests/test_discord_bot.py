@@ -623,6 +623,25 @@ async def _intro_requested_of_petra(app, fake_discord, bot):  # noqa: ANN001, AN
     return asked
 
 
+async def test_what_was_kept_for_a_server_is_sent_as_soon_as_the_bot_is_ready(app, fake_discord):
+    """`connective run` starts the scheduler before the gateway's READY names the servers the bot is in
+    (bot.serving): the start's jobs found none of theirs, and what was kept for the bot (bot.outbox) waited for the
+    next sweep, a missed digest for the next catch-up (10 minutes). They run again once the bot is ready."""
+    from bot import outbox
+    from bot.actions import DirectMessage
+
+    async with app.db.sessions.begin() as s:
+        s.add(Community(platform="discord", external_id=GUILD, name="Guild"))
+    async with app.db.sessions() as s:
+        community_id = await s.scalar(select(Community.id).where(Community.external_id == GUILD))
+    await outbox.keep(app.db, community_id, "discord", [
+        DirectMessage(community=GUILD, user=PETRA, doc=Document(text="Asha no longer waits on your answer"))])
+    app.scheduler.start()
+    async with running_bot(app, fake_discord):
+        [sent] = await fake_discord.wait_for("POST", rf"/channels/9{PETRA[1:]}/messages")
+        assert "no longer waits" in str(sent.json)
+
+
 async def test_the_scheduled_jobs_leave_a_server_the_bot_has_left(app, fake_discord):
     """The bot serves the servers it is in (bot.serving): one it has left (GUILD_DELETE) is another process's, or
     nobody's. Its expired intro request was taken all the same: its message edited through a client that no longer

@@ -171,6 +171,8 @@ class ConnectiveMixin:
 
     async def on_ready(self) -> None:
         self.app.health.connected(PLATFORM)
+        # The servers the bot is in are known now (READY): what the start's jobs left for them is done at once.
+        self.app.scheduler.again_now()
 
     async def on_resumed(self) -> None:
         self.app.health.connected(PLATFORM)
