@@ -73,10 +73,12 @@ class Inbox:
         self.senders = senders if senders is not None else {}  # the core's: which communities are served here
 
     def _replayed_here(self) -> Any:  # noqa: ANN401 - a SQL condition
-        """The kept events this process replays: of a platform it has a replayer for, and a community served here
-        (bot.serving). Another workspace's, replayed here, was answered through this process's client."""
-        return serving.where({platform: self.senders.get(platform) for platform in self.replayers},
-                             InboxEvent.platform, InboxEvent.community)
+        """The kept events this process replays: of a platform it has a replayer and a sender for, and a community
+        served here (bot.serving). Another workspace's, replayed here, was answered through this process's client; a
+        Discord server's before READY (its replayer is there, its sender and servers not yet), through a bot that may
+        not be in it."""
+        return serving.where({platform: sender for platform, sender in self.senders.items()
+                              if platform in self.replayers}, InboxEvent.platform, InboxEvent.community)
 
     def register(self, platform: str, replay: Replay) -> None:
         self.replayers[platform] = replay

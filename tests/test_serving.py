@@ -257,3 +257,21 @@ async def test_the_running_bots_refit_leaves_another_workspaces_community(sample
     await refit_job(sample_app.expertise, sample_app.core)()
     async with sample_app.db.sessions() as session:
         assert (await session.get(Community, community_id)).settings["ranking_fitted"]["messages"] == fitted
+
+
+async def test_an_event_left_in_the_inbox_waits_for_its_platforms_sender(app):
+    """A Discord process registers its replayer when its client is made, and its sender (with the servers it is in)
+    once connected: a sweep in between replayed every server's kept events through a bot that may be in none."""
+    replayed: list[str] = []
+
+    async def replay(body: dict) -> None:
+        replayed.append(body["id"])
+        async with app.db.sessions.begin() as session:
+            await session.delete(await session.scalar(select(InboxEvent).where(InboxEvent.event_id == body["id"])))
+
+    await app.core.inbox.keep(Kept("discord", "1100000000000000001", "i-1"), {"id": "i-1", "guild_id": "1"})
+    app.core.inbox.register("discord", replay)
+    later = datetime.now().astimezone() + timedelta(minutes=3)
+    assert await app.core.inbox.sweep(later) == 0 and replayed == []
+    app.core.senders["discord"] = WorkspaceSender("1100000000000000001")
+    assert await app.core.inbox.sweep(later) == 1 and replayed == ["i-1"]
