@@ -24,6 +24,7 @@ from tests import test_digest as digests
 from tests import test_intros as intros
 from tests.exports import TEAM
 from tests.fake_platform import Clock
+from tests.test_digest import pg_url  # noqa: F401  (fixture: a fresh PostgreSQL database)
 
 OTHER = "TOTHERWS1"  # the workspace of the other process on the same database
 
@@ -275,3 +276,68 @@ async def test_an_event_left_in_the_inbox_waits_for_its_platforms_sender(app):
     assert await app.core.inbox.sweep(later) == 0 and replayed == []
     app.core.senders["discord"] = WorkspaceSender("1100000000000000001")
     assert await app.core.inbox.sweep(later) == 1 and replayed == ["i-1"]
+
+
+async def test_two_workspaces_processes_on_one_postgresql_post_each_its_own_digest(pg_url, embedder):  # noqa: F811
+    """Real `connective run --platform slack` processes, one per workspace, each against its own Slack, on one
+    PostgreSQL database, each with a digest due at start. The first to start posted the other workspace's digest with
+    its own token: Slack answered channel_not_found, the period was recorded as failed and refused, and the admin who
+    chose the channel was told to fix it; its own process then retried it later."""
+    from bot import events as ev
+    from bot.db.engine import Database
+    from bot.db.resources import Digest, DigestRun
+    from bot.services.digest_periods import latest_tick, trigger_for
+    from tests.replicas import Replica, wait_until
+    from tests.slack_fake import FakeSlack
+    from tests.test_digest import PEOPLE
+    from tests.test_ops import _prepare_due_digest
+
+    await _prepare_due_digest(pg_url, embedder)  # workspace TDIGEST01's, with a valued resource
+    tick = latest_tick(trigger_for("0 9 * * mon", "Europe/Berlin"), datetime.now().astimezone())
+    setup = build_app(Settings(database_url=pg_url), embedder=embedder)
+    setup.digests.clock = lambda: tick - timedelta(days=14)
+    try:  # the other workspace's: due too, with nothing worth posting
+        await setup.core.handle(ev.CommandInvoked(
+            community=OTHER, platform="slack", user="UADMIN", channel="C9", time=tick - timedelta(days=14),
+            name="digest", args="subscribe <#C9|general> tz=Europe/Berlin", is_admin=True, user_name="Admin"))
+    finally:
+        await setup.close()
+    db = Database(pg_url)
+
+    async def runs_by_channel() -> dict[str, list[tuple[str, int]]]:
+        async with db.sessions() as session:
+            rows = (await session.execute(select(Digest.channel_external_id, DigestRun.state, DigestRun.attempts)
+                                          .join(Digest, Digest.id == DigestRun.digest_id))).all()
+        return {channel: [(state, attempts) for c, state, attempts in rows if c == channel] for channel in ("C1", "C9")}
+
+    people = {u: {"id": u, "name": n, "real_name": n, "tz": "UTC"} for u, n in PEOPLE.items()}
+    theirs_slack = await FakeSlack(team_id=OTHER, refused_channels={"C1": "channel_not_found"}).start()
+    mine_slack = await FakeSlack(team_id=digests.TEAM, people=people, channels={"C1": "general"}).start()
+    theirs = await Replica.start(pg_url, theirs_slack.url)
+    mine = None
+    try:
+        await theirs.ready()
+
+        async def own_digest_done() -> bool:
+            return await theirs.metric("connective_digests_total", outcome="empty") >= 1
+        await wait_until(own_digest_done, 120)
+        assert theirs_slack.of("chat.postMessage") == [] and theirs_slack.of("conversations.open") == []
+        assert await runs_by_channel() == {"C1": [], "C9": [("empty", 1)]}
+
+        mine = await Replica.start(pg_url, mine_slack.url)
+        await mine.ready()
+        [post] = await mine_slack.wait_for("chat.postMessage", timeout=120)
+        assert post["channel"] == "C1" and "BRIN indexes" in str(post)
+        await wait_until(lambda: _posted(runs_by_channel), 60)
+        assert theirs_slack.of("chat.postMessage") == []
+    finally:
+        for replica in (theirs, mine):
+            if replica is not None:
+                await replica.stop()
+        await theirs_slack.stop()
+        await mine_slack.stop()
+        await db.dispose()
+
+
+async def _posted(runs_by_channel) -> bool:  # noqa: ANN001
+    return (await runs_by_channel())["C1"] == [("posted", 1)]
