@@ -341,3 +341,19 @@ async def test_two_workspaces_processes_on_one_postgresql_post_each_its_own_dige
 
 async def _posted(runs_by_channel) -> bool:  # noqa: ANN001
     return (await runs_by_channel())["C1"] == [("posted", 1)]
+
+
+async def test_a_discord_bot_in_40000_servers_takes_its_servers_work(app):
+    """The servers are written into the jobs' statements: bound one parameter each, 40,000 exceeded the 32,767 a
+    PostgreSQL statement takes (asyncpg), and every job failed each time it ran."""
+    servers = frozenset(str(1100000000000000000 + n) for n in range(40_000))
+    async with app.db.sessions.begin() as session:
+        session.add(Community(platform="discord", external_id="1100000000000039999", name="Guild"))
+    async with app.db.sessions() as session:
+        community_id = await session.scalar(select(Community.id))
+    told = DirectMessage(community="1100000000000039999", user="42", doc=Document(text="hello"))
+    await outbox.keep(app.db, community_id, "discord", [told])
+    sender = WorkspaceSender("1100000000000039999")
+    sender.communities = lambda: servers  # type: ignore[method-assign]
+    app.core.senders["discord"] = sender
+    assert await app.outbox.send_due() == 1 and sender.sent == [told]
