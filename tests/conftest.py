@@ -65,9 +65,27 @@ def _pg_url(server, dbname: str) -> str:
     return f"{base.rsplit('/', 1)[0]}/{dbname}?{query}"
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory) -> Path:
+    """A migrated SQLite database that each test copies: migrating one from empty took a third of a second and
+    more (the CI machine is busy) for every test on SQLite. `@pytest.mark.empty_sqlite` gives a test an empty one
+    (on PostgreSQL each test has a copy of the migrated template)."""
+    path = tmp_path_factory.mktemp("sqlite-template") / "template.db"
+    db = Database(f"sqlite:///{path}")
+
+    async def migrate() -> None:
+        await ensure_schema(db)
+        await db.dispose()  # the last connection closed: the WAL is checkpointed into the file and removed
+
+    asyncio.run(migrate())
+    return path
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request, tmp_path) -> str:
     if request.param == "sqlite":
+        if request.node.get_closest_marker("empty_sqlite") is None:
+            shutil.copyfile(request.getfixturevalue("sqlite_template"), tmp_path / "test.db")
         return f"sqlite:///{tmp_path / 'test.db'}"
     server = request.getfixturevalue("pg_server")
     template = request.getfixturevalue("pg_template")

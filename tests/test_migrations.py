@@ -19,6 +19,7 @@ from bot.db.migrate import alembic_config, ensure_schema, run_alembic, upgrade
 from bot.errors import UserError
 
 
+@pytest.mark.empty_sqlite  # migrated from empty here, as a new install's
 async def test_no_drift_between_models_and_migrations(db_url):
     db = Database(db_url)
     try:
@@ -39,6 +40,7 @@ async def test_no_drift_between_models_and_migrations(db_url):
         await db.dispose()
 
 
+@pytest.mark.empty_sqlite
 async def test_upgrade_twice_is_harmless(db_url):
     db = Database(db_url)
     try:
