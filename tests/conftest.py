@@ -10,6 +10,7 @@ import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -29,7 +30,30 @@ _counter = itertools.count()
 def embedder() -> SentenceEmbedder:
     model = SentenceEmbedder(Settings().resolved_model_path())
     model.encode(["warm up"])
+    if model._onnx is not None:
+        model._onnx.encode_batch = _remembered(model._onnx.encode_batch)
     return model
+
+
+def _remembered(encode_batch, most: int = 100_000):  # noqa: ANN001, ANN202
+    """ONNX Runtime's vectors of a batch it has encoded before in the session, as it gave them: the same texts in
+    the same batch (the embedder batches them by token length, so the sample community's import makes the same
+    batches in every test that imports it). Encoding was most of the suite's CPU: the sample's 590 messages took
+    5-40 s to encode per test importing them. Any other batch is encoded, up to `most` vectors kept."""
+    seen: dict[tuple[str, ...], np.ndarray] = {}
+    kept = [0]
+
+    def encode(texts: list[str]) -> np.ndarray:
+        key = tuple(texts)
+        vectors = seen.get(key)
+        if vectors is None:
+            vectors = encode_batch(texts)
+            if kept[0] + len(texts) <= most:
+                seen[key] = vectors
+                kept[0] += len(texts)
+        return vectors.copy()
+
+    return encode
 
 
 @pytest.fixture(scope="session")
