@@ -6,7 +6,11 @@ offered to askers waiting on them). Those actions are kept here, and the running
 through the platform's sender, as it sends a scheduled job's: one replica at a time (a compare-and-set on the attempts,
 which moves `due_at` a lease ahead); a failed one is tried again after a pause, up to MAX_ATTEMPTS, then removed with
 a log line; one the platform refuses for good (a member who takes no DMs) goes, and what the core does instead (the
-next expert) is sent then."""
+next expert) is sent then.
+
+The running bot keeps here, too, what /forget-me or /optout had the platform do to others' messages that it failed
+live (a 5xx, a 429 past the client's retries, a network error): the digests that quoted the member, the experts' intro
+requests, the next expert offered (keep_failed). Its live attempt is the first of MAX_ATTEMPTS."""
 from __future__ import annotations
 
 import json
@@ -21,10 +25,12 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import actions as act
+from bot import events as ev
 from bot import serving
-from bot.actions import FAILED, REFUSED, Action, DirectMessage
+from bot.actions import FAILED, REFUSED, Action, DirectMessage, Reply
+from bot.command_names import ERASURES
 from bot.db.engine import Database
-from bot.db.models import OutboxAction
+from bot.db.models import Community, OutboxAction
 from bot.events import utcnow
 
 log = logging.getLogger(__name__)
@@ -97,6 +103,40 @@ async def keep(db: Database, community_id: int, platform: str, kept: list[Action
             session.add_all(OutboxAction(community_id=community_id, platform=platform, body=encode(a), created_at=now,
                                          due_at=now, attempts=0) for a in kept)
     return len(kept)
+
+
+def erasing(event: ev.Event | None) -> bool:
+    """A member's /forget-me or /optout (or App Home's Opt out button): what it has the platform do to others' messages
+    is kept when the platform fails it (keep_failed)."""
+    return ((isinstance(event, ev.CommandInvoked) and event.name in ERASURES)
+            or (isinstance(event, ev.ActionClicked) and event.action == "home.optout"))
+
+
+async def keep_failed(db: Database, platform: str, origin: ev.Event | None, action: Action,
+                      now: datetime | None = None) -> bool:
+    """An action of a member's erasure (`origin`: erasing) the platform failed live, kept for the sweep to try again
+    RETRY_AFTER[0] later (its live attempt counted); one log line. False, and nothing kept, for any other action (an
+    answer to the member, another event's: sent late, it could repeat or undo what came since) or where the database
+    failed too (logged)."""
+    if isinstance(action, Reply) or not erasing(origin):
+        return False
+    now = now or utcnow()
+    retry_at = now + RETRY_AFTER[0]
+    try:
+        async with db.sessions.begin() as session:
+            community_id = await session.scalar(select(Community.id).where(
+                Community.platform == platform, Community.external_id == action.community))
+            if community_id is None:
+                return False
+            session.add(OutboxAction(community_id=community_id, platform=platform, body=encode(action),
+                                     created_at=now, due_at=retry_at, attempts=1,
+                                     error=f"{platform} failed it live (attempt 1 of {MAX_ATTEMPTS})"))
+    except Exception:
+        log.exception("outbox: keeping %s on %s, which %s failed, failed", type(action).__name__, platform, platform)
+        return False
+    log.warning("outbox: %s on %s failed; kept, trying again at %s", type(action).__name__, platform,
+                f"{retry_at:%Y-%m-%d %H:%M} UTC")
+    return True
 
 
 async def drop_naming(session: AsyncSession, community_id: int, member_external_id: str) -> int:

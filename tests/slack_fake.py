@@ -32,6 +32,7 @@ class FakeSlack:
     calls: list[Call] = field(default_factory=list)
     rate_limited: dict[str, int] = field(default_factory=dict)  # method -> how many 429s before success
     retry_after: int = 1
+    unavailable: dict[str, int] = field(default_factory=dict)  # method -> how many 503s (Slack down a moment) first
     refused: dict[str, str] = field(default_factory=dict)  # method -> the error Slack answers it with
     refused_channels: dict[str, str] = field(default_factory=dict)  # channel -> the error a post there gets
     refused_users: dict[str, str] = field(default_factory=dict)  # user -> the error conversations.open gets for them
@@ -116,6 +117,10 @@ class FakeSlack:
             self.calls.append(Call(f"429:{method}", body, token))
             return web.json_response({"ok": False, "error": "ratelimited"}, status=429,
                                      headers={"Retry-After": str(self.retry_after)})
+        if self.unavailable.get(method, 0) > 0:
+            self.unavailable[method] -= 1
+            self.calls.append(Call(f"503:{method}", body, token))
+            return web.json_response({"ok": False, "error": "service_unavailable"}, status=503)
         answer = self._answer(method, body)
         self.calls.append(Call(method, body, token, answer))
         return web.json_response(answer)

@@ -504,3 +504,38 @@ async def test_a_posted_digest_is_edited_in_its_channel_or_forum_post(app, fake_
         [edited] = await fake_discord.wait_for("PATCH", rf"/channels/{where}/messages/{first['id']}")
     assert "indexes-types" not in str(edited.json) and "taken out" in edited.json["content"]
     assert edited.json["embeds"][-1]["footer"] == first["embeds"][-1]["footer"]
+
+
+async def test_a_digest_edit_discord_fails_after_forget_me_is_kept_and_sent_by_the_outbox(app, fake_discord, caplog):
+    """Discord failed the edit of the digest that named Asha when she asked to be forgotten (a 503): it was logged and
+    never tried again, and what named her stayed posted. It is kept in the outbox, its live attempt the first, and the
+    sweep five minutes later makes it."""
+    from bot.db.models import OutboxAction
+    from bot.outbox import RETRY_AFTER
+
+    async with running_bot(app, fake_discord) as bot:
+        clock, digest_id = await digest_due_in(app, fake_discord, bot, HELP)  # Asha saved a link
+        assert await app.digests.run_due(digest_id) == "posted"
+        async with app.db.sessions.begin() as s:  # the post names Asha (as a note she saved the link with would)
+            run = await s.scalar(select(DigestRun))
+            run.posted = {**run.posted, "named": [[[ASHA]]]}
+        [first] = fake_discord.messages[HELP]
+        edit = rf"/channels/{HELP}/messages/{first['id']}"
+        fake_discord.failing.append(("PATCH", edit, 503, 1))
+        with caplog.at_level(logging.WARNING):
+            answered = await answer(fake_discord, bot, command("forget-me", [], user=ASHA))
+            await fake_discord.wait_for("PATCH", edit)
+            for _ in range(100):  # kept once Discord's answer is read
+                if "outbox: EditPost on discord failed; kept" in caplog.text:
+                    break
+                await asyncio.sleep(0.05)
+        assert "deleted" in answered["content"]
+        assert "outbox: EditPost on discord failed; kept" in caplog.text, caplog.text
+        async with app.db.sessions() as s:
+            assert await s.scalar(select(OutboxAction.attempts)) == 1
+        assert await app.outbox.send_due() == 0  # not due before its pause
+        assert await app.outbox.send_due(utcnow() + RETRY_AFTER[0] + timedelta(minutes=1)) == 1
+        _, edited = fake_discord.find("PATCH", edit)
+    assert "indexes-types" not in str(edited.json) and "taken out" in edited.json["content"]
+    async with app.db.sessions() as s:
+        assert await s.scalar(select(OutboxAction.id)) is None

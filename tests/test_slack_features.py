@@ -536,3 +536,34 @@ async def test_a_member_forgotten_while_the_digest_is_composed_is_not_in_it(slac
     [post] = digest_posts(slack)
     assert SAVED not in resource_lines(post) and "read this before tuning" not in text_of(post)
     assert LINK in resource_lines(post)
+
+
+async def test_a_digest_edit_slack_fails_after_forget_me_is_kept_and_sent_by_the_outbox(slack, caplog):
+    """Slack failed the edit of the digest that named Asha when she asked to be forgotten (a 503): it was logged and
+    never tried again, and her note stayed posted. It is kept in the outbox, its live attempt the first, and the sweep
+    five minutes later makes it; the answer to her is not kept (nothing of another event is either)."""
+    from bot.db.models import OutboxAction
+    from bot.events import utcnow
+    from bot.outbox import RETRY_AFTER, decode
+
+    clock = at(Clock(NOW), slack)
+    digest_id = await subscribed_digest(slack, clock)
+    assert await slack.app.digests.run_due(digest_id) == "posted"
+    [kept] = [m for m in slack.fake.history["C0GENERAL"] if m.get("metadata")]
+    kept["ts"] = ts = f"{clock.now.timestamp():.6f}"
+    slack.fake.unavailable["chat.update"] = 1
+    with caplog.at_level(logging.WARNING):
+        answer = await slack.command("UASK1", "/connective", "forget-me")
+        await slack.adapter.idle()
+    assert "deleted" in text_of(answer) and slack.fake.of("chat.update") == []
+    assert "outbox: EditPost on slack failed; kept" in caplog.text and "read this before tuning" not in caplog.text
+    async with slack.app.db.sessions() as session:
+        [(body, attempts)] = (await session.execute(select(OutboxAction.body, OutboxAction.attempts))).all()
+    assert type(decode(body)).__name__ == "EditPost" and attempts == 1
+
+    assert await slack.app.outbox.send_due() == 0  # not due before its pause
+    assert await slack.app.outbox.send_due(utcnow() + RETRY_AFTER[0] + timedelta(minutes=1)) == 1
+    [edited] = slack.fake.of("chat.update")
+    assert edited["ts"] == ts and SAVED not in resource_lines(edited) and LINK in resource_lines(edited)
+    async with slack.app.db.sessions() as session:
+        assert await session.scalar(select(OutboxAction.id)) is None

@@ -11,6 +11,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+import aiohttp
 import discord
 import yarl
 
@@ -22,6 +23,7 @@ from adapters.discord.render import NO_PINGS, render_document
 from adapters.discord.sender import DiscordSender
 from adapters.discord.translate import TRANSLATORS, ChannelInfo, translate
 from bot import events as ev
+from bot import outbox
 from bot.actions import Action, DirectMessage, Document, Reply, UpdateMessage, as_direct_message
 from bot.command_names import ERASURES
 from bot.command_sync import payload_hash, record_registered, registered_hash
@@ -531,8 +533,13 @@ class ConnectiveMixin:
                     await self.deliver(await self.app.core.undelivered(action), origin=origin)
             except ChannelRefused as exc:  # a digest to edit in a channel the bot may no longer read: the others go on
                 log.warning("%s not delivered: %s", type(action).__name__, exc)
+                await outbox.keep_failed(self.app.db, PLATFORM, origin, action)
             except discord.HTTPException as exc:
                 log.warning("Discord refused %s: %s %s", type(action).__name__, exc.status, exc.text)
+                await outbox.keep_failed(self.app.db, PLATFORM, origin, action)
+            except (OSError, TimeoutError, aiohttp.ClientError) as exc:  # the network: the others go on
+                log.warning("sending %s to Discord failed: %s", type(action).__name__, type(exc).__name__)
+                await outbox.keep_failed(self.app.db, PLATFORM, origin, action)
         if (
             interaction is not None
             and interaction.type is discord.InteractionType.application_command

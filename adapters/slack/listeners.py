@@ -42,6 +42,7 @@ from adapters.slack.translate import (
     translate_event,
 )
 from bot import events as ev
+from bot import outbox
 from bot.actions import DirectMessage, Document, Reply, as_direct_message
 from bot.command_names import ERASURES
 from bot.core import asks_the_bot
@@ -512,7 +513,8 @@ class SlackAdapter:
             return
         if by_dm:
             actions = [as_direct_message(action) for action in actions]
-        await self.sender.send_all(actions, respond=respond)
+        await self.sender.send_all(actions, respond=respond,
+                                   failed=functools.partial(outbox.keep_failed, self.app.db, "slack", event))
 
     async def _mentioned(self, mentioned: ev.Person) -> ev.Person:
         """A member a command mentions, as users.info tells of the account: whether it is a bot (the mention says

@@ -43,6 +43,7 @@ DM_REFUSALS = {
     "cannot_dm_bot": "it is a bot",
 }
 Undeliverable = Callable[[DirectMessage], Awaitable[list[Action]]]
+Failed = Callable[[Action], Awaitable[object]]
 # A keyed post (PostToChannel.key) carries it in its message metadata, which conversations.history returns with
 # include_all_metadata: how a digest whose posting was never recorded is found in its channel (find_post).
 POST_EVENT = "connective_post"
@@ -114,7 +115,11 @@ class SlackSender:
         else:
             log.warning("no Slack rendering for %s", type(action).__name__)
 
-    async def send_all(self, actions: list[Action], *, respond: Respond | None = None) -> None:
+    async def send_all(self, actions: list[Action], *, respond: Respond | None = None,
+                       failed: Failed | None = None) -> None:
+        """`failed`: told of each action Slack failed or refused until someone acts (not one refused for good:
+        Undelivered), which it may keep to send later (bot.outbox.keep_failed: what a member's erasure has Slack do to
+        others' messages)."""
         for action in actions:
             try:
                 await self.send(action, respond=respond)
@@ -122,13 +127,18 @@ class SlackSender:
                 log.warning("%s not delivered: %s", type(action).__name__, exc)
                 if isinstance(action, DirectMessage) and action.key and self.undelivered is not None:
                     # The core says what becomes of it (an intro request: the next expert is offered at once).
-                    await self.send_all(await self.undelivered(action), respond=respond)
+                    await self.send_all(await self.undelivered(action), respond=respond, failed=failed)
+                continue
             except ChannelRefused as exc:  # a digest to edit in a channel the bot may no longer read
                 log.warning("%s not delivered: %s", type(action).__name__, exc)
             except SlackApiError as exc:  # Slack's answer says it all: no traceback
                 log.warning("Slack refused %s: %s", type(action).__name__, said(exc))
             except Exception:
                 log.exception("sending %s to Slack failed", type(action).__name__)
+            else:
+                continue
+            if failed is not None:
+                await failed(action)
 
     async def _reply(self, reply: Reply, respond: Respond | None) -> None:
         body = self._message(reply.doc)
