@@ -204,6 +204,8 @@ class FakeDiscord:
         for i, (m, p, status, times) in enumerate(self.failing):
             if method == m and re.fullmatch(p, path) and times > 0:
                 self.failing[i] = (m, p, status, times - 1)
+                if status == 404:  # a message deleted meanwhile
+                    return status, {"message": "Unknown Message", "code": 10008}
                 return status, {"message": "Discord is having a moment", "code": 0}
         user = load("ready")["user"]
         if path == "/users/@me" and method == "GET":

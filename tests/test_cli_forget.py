@@ -299,3 +299,53 @@ async def test_a_forget_without_the_token_keeps_the_digest_edits_for_the_running
     [edited] = slack.fake.of("chat.update")
     assert edited["ts"] == ts and SAVED not in resource_lines(edited) and "read this before tuning" not in str(edited)
     assert LINK not in str(edited) and "taken out" in text_of(edited)
+
+
+@pytest.mark.parametrize("error", ["message_not_found", "channel_not_found", "cant_update_message"])
+async def test_a_kept_edit_of_a_slack_message_no_longer_there_is_done_at_once(slack, error, caplog):  # noqa: F811
+    """The intro request a kept edit was to change was deleted since (or its DM went): Slack's answer was taken as a
+    failure, and the edit tried again five times over four hours, a warning each time. There is nothing left to edit:
+    done after the first."""
+    from bot.actions import Document
+    from bot.db.models import OutboxAction
+    from bot.events import utcnow
+    from bot.outbox import keep
+
+    now = utcnow()
+    await keep(slack.app.db, await _community_id(slack.app, "slack", "TTEST0001"), "slack",
+               [UpdateMessage(community="TTEST0001", channel="DUPG", message_ref="1700000000.000100",
+                              doc=Document(text="This request was withdrawn."))], now)
+    slack.fake.refused["chat.update"] = error
+    for minutes in range(0, 60 * 6, 5):
+        await slack.app.outbox.send_due(now + timedelta(minutes=minutes))
+    assert len(slack.fake.of("chat.update")) == 1
+    async with slack.app.db.sessions() as s:
+        assert await s.scalar(select(OutboxAction.id)) is None
+    assert "given up" not in caplog.text and error in caplog.text
+
+
+async def test_a_kept_edit_of_a_discord_message_no_longer_there_is_done_at_once(app, fake_discord, caplog):  # noqa: F811
+    """The same on Discord: 404 Unknown Message for the request in Petra's DM, deleted since, is done."""
+    from bot.actions import Document
+    from bot.db.models import OutboxAction
+    from bot.events import utcnow
+    from bot.outbox import keep
+    from bot.repo import ensure_community
+
+    petra_dm = "9" + PETRA[1:]
+    async with app.db.sessions.begin() as s:
+        community_id = (await ensure_community(s, "discord", GUILD)).id
+    async with running_bot(app, fake_discord):
+        now = utcnow()
+        await keep(app.db, community_id, "discord",
+                   [UpdateMessage(community=GUILD, channel=petra_dm, message_ref="1100000000000000900",
+                                  doc=Document(text="This request was withdrawn."))], now)
+        edit = rf"/channels/{petra_dm}/messages/1100000000000000900"
+        fake_discord.failing.append(("PATCH", edit, 404, 10))
+        for minutes in range(0, 60 * 6, 5):
+            await app.outbox.send_due(now + timedelta(minutes=minutes))
+    assert len(fake_discord.find("PATCH", edit)) == 1
+    async with app.db.sessions() as s:
+        assert await s.scalar(select(OutboxAction.id)) is None
+    assert "given up" not in caplog.text and "Unknown Message" in caplog.text
+

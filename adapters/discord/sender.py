@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 from collections.abc import Awaitable, Callable
@@ -104,11 +105,14 @@ class DiscordSender:
             await self._edit_post(action)
         elif isinstance(action, UpdateMessage):
             message = self._messageable(action.channel).get_partial_message(int(action.message_ref))
-            await message.edit(
-                **render_document(
-                    action.doc, guild=self._guild_for_buttons(action.channel, action.community)
-                ).edit_kwargs()
-            )
+            try:
+                await message.edit(
+                    **render_document(
+                        action.doc, guild=self._guild_for_buttons(action.channel, action.community)
+                    ).edit_kwargs()
+                )
+            except discord.NotFound as exc:  # deleted, or its channel (the DM) with it: nothing is left to edit
+                raise Undelivered(_gone(action.channel, action.message_ref, exc)) from None
         else:
             log.warning("no Discord rendering for %s", type(action).__name__)
 
@@ -255,18 +259,28 @@ class DiscordSender:
         edited, and the messages its embeds ran over edited in turn (those no longer needed deleted). Undelivered where
         the channel no longer holds it (deleted: nothing to edit)."""
         mark = FOOTER.format(key=action.key)
-        found = await self._find_marked(action.channel, mark, action.since, action.until)
+        try:
+            found = await self._find_marked(action.channel, mark, action.since, action.until)
+        except ChannelRefused as exc:
+            if isinstance(exc.__cause__, discord.NotFound):  # the channel is deleted, and the post with it
+                raise Undelivered(f"Discord channel {action.channel} of post {action.key[:100]} is gone") from None
+            raise
         if found is None:
             raise Undelivered(f"no post marked {action.key[:100]} in Discord channel {action.channel} to edit")
         where, first = found
         following = await self._following(where, first)
         rendered = render_document(action.doc, footer=mark)
-        await first.edit(**rendered.edit_kwargs())
+        try:
+            await first.edit(**rendered.edit_kwargs())
+        except discord.NotFound as exc:  # deleted since it was found
+            raise Undelivered(_gone(str(where.id), str(first.id), exc)) from None
         more = rendered.more_kwargs()
         for message, kwargs in zip(following, more, strict=False):
-            await message.edit(content=None, **kwargs)
+            with contextlib.suppress(discord.NotFound):  # deleted since: it shows nothing any more
+                await message.edit(content=None, **kwargs)
         for message in following[len(more):]:
-            await message.delete()
+            with contextlib.suppress(discord.NotFound):
+                await message.delete()
         if len(more) > len(following):  # an edit takes entries out: it never runs over more messages than before
             log.warning("post %s: %d page(s) of its edit had no message to go in", action.key[:100],
                         len(more) - len(following))
@@ -297,6 +311,10 @@ class DiscordSender:
 
 
 MAX_PAGES = 10  # the messages one post may run over, at most
+
+
+def _gone(channel: str, message: str, exc: discord.NotFound) -> str:
+    return f"Discord message {message} in {channel} is not there to edit ({exc.code} {exc.text[:100]})"
 
 
 def _marked(message: discord.Message, mark: str) -> bool:

@@ -42,6 +42,9 @@ DM_REFUSALS = {
     "user_not_visible": "the bot may not see them",
     "cannot_dm_bot": "it is a bot",
 }
+# What chat.update answers for a message no longer there (deleted; its channel, or the DM, gone; one the bot cannot
+# edit any more): an edit of it is done, not failed.
+GONE = frozenset({"message_not_found", "channel_not_found", "cant_update_message"})
 Undeliverable = Callable[[DirectMessage], Awaitable[list[Action]]]
 Failed = Callable[[Action], Awaitable[object]]
 # A keyed post (PostToChannel.key) carries it in its message metadata, which conversations.history returns with
@@ -109,7 +112,7 @@ class SlackSender:
                     raise ChannelRefused(CHANNEL_REFUSALS[error]) from None
                 raise
         elif isinstance(action, UpdateMessage):
-            await self.client.chat_update(channel=action.channel, ts=action.message_ref, **self._message(action.doc))
+            await self._update(action.channel, action.message_ref, self._message(action.doc))
         elif isinstance(action, EditPost):
             await self._edit_post(action)
         else:
@@ -184,8 +187,19 @@ class SlackSender:
         ts = await self._find(action.channel, action.key, action.since, action.until)  # ChannelRefused: unreadable
         if ts is None:
             raise Undelivered(f"no post marked {action.key[:100]} in Slack channel {action.channel} to edit")
-        await self.client.chat_update(channel=action.channel, ts=ts, **self._message(action.doc),
-                                      metadata={"event_type": POST_EVENT, "event_payload": {"key": action.key}})
+        metadata = {"event_type": POST_EVENT, "event_payload": {"key": action.key}}
+        await self._update(action.channel, ts, {**self._message(action.doc), "metadata": metadata})
+
+    async def _update(self, channel: str, ts: str, body: dict[str, Any]) -> None:
+        """chat.update; Undelivered where the message is gone (deleted, its DM or channel with it): nothing is left to
+        edit, and a retry would find nothing either."""
+        try:
+            await self.client.chat_update(channel=channel, ts=ts, **body)
+        except SlackApiError as exc:
+            error = exc.response.get("error") if exc.response is not None else None
+            if error in GONE:
+                raise Undelivered(f"Slack message {ts} in {channel} is not there to edit: {error}") from None
+            raise
 
     async def _find(self, channel: str, key: str, since: datetime, until: datetime | None = None) -> str | None:
         """The ts of the bot's post marked `key`, posted since `since` (and before `until`), or None."""
