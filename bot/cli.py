@@ -72,6 +72,10 @@ from bot.cli_forget import forget  # noqa: E402
 
 cli.command("forget")(forget)
 
+from bot.cli_outbox import outbox_cmd  # noqa: E402
+
+cli.command("outbox")(outbox_cmd)
+
 _state: dict[str, Any] = {}
 
 

@@ -28,6 +28,11 @@ INBOX = Counter("connective_inbox_replays", "Acknowledged events left unhandled,
                 "platform ran to replay it for 7 days)", ["platform", "outcome"],
                 registry=REGISTRY)
 
+OUTBOX = Counter("connective_outbox_actions", "Actions kept for the running bot (bot.outbox; `connective outbox` lists "
+                 "them), by outcome (kept: failed live and kept, sent, refused: for good by the platform, failed: "
+                 "to be tried again, given_up: failed every attempt and removed)", ["platform", "outcome"],
+                 registry=REGISTRY)
+
 
 def exposition() -> bytes:
     """The registry in the Prometheus text format."""
@@ -35,4 +40,4 @@ def exposition() -> bytes:
 
 
 __all__ = ["ASKS", "ASK_SECONDS", "CONTENT_TYPE", "DIGESTS", "DUPLICATES", "EMBED_BATCH", "EMBED_QUEUE", "EVENTS",
-           "HANDLE_ERRORS", "INBOX", "INTROS", "REGISTRY", "exposition"]
+           "HANDLE_ERRORS", "INBOX", "INTROS", "OUTBOX", "REGISTRY", "exposition"]

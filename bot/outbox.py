@@ -17,7 +17,7 @@ import json
 import logging
 import types
 import typing
-from dataclasses import fields, is_dataclass
+from dataclasses import dataclass, fields, is_dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import actions as act
 from bot import events as ev
-from bot import serving
+from bot import metrics, serving
 from bot.actions import FAILED, REFUSED, Action, DirectMessage, Reply
 from bot.command_names import ERASURES
 from bot.db.engine import Database
@@ -134,9 +134,51 @@ async def keep_failed(db: Database, platform: str, origin: ev.Event | None, acti
     except Exception:
         log.exception("outbox: keeping %s on %s, which %s failed, failed", type(action).__name__, platform, platform)
         return False
+    metrics.OUTBOX.labels(platform, "kept").inc()
     log.warning("outbox: %s on %s failed; kept, trying again at %s", type(action).__name__, platform,
                 f"{retry_at:%Y-%m-%d %H:%M} UTC")
     return True
+
+
+@dataclass(frozen=True)
+class KeptAction:
+    """What `connective outbox` shows of a kept action: never its document (it quotes members)."""
+
+    id: int
+    platform: str
+    community: str
+    kind: str
+    target: str  # where it goes: a channel, a post's key
+    created_at: datetime
+    due_at: datetime | None
+    attempts: int
+    error: str | None
+
+
+def _shown(body: str) -> tuple[str, str]:
+    """Its kind and where it goes."""
+    try:
+        action = decode(body)
+    except (ValueError, KeyError, TypeError):
+        return "unreadable", ""
+    if isinstance(action, act.EditPost):
+        target = f"post {action.key} in {action.channel}"
+    elif isinstance(action, DirectMessage):
+        target = f"DM to {action.user}"
+    else:
+        target = f"in {getattr(action, 'channel', '')}" if getattr(action, "channel", "") else ""
+    return type(action).__name__, target
+
+
+async def kept_actions(db: Database, community_id: int | None = None) -> list[KeptAction]:
+    """The actions kept (of one community, or all), oldest first."""
+    async with db.sessions() as session:
+        rows = (await session.execute(
+            select(OutboxAction, Community.external_id).join(Community, Community.id == OutboxAction.community_id)
+            .where(*([OutboxAction.community_id == community_id] if community_id is not None else []))
+            .order_by(OutboxAction.id))).all()
+    return [KeptAction(row.id, row.platform, external_id, *_shown(row.body), created_at=row.created_at,
+                       due_at=row.due_at, attempts=row.attempts, error=row.error) for row, external_id in rows]
 
 
 async def drop_naming(session: AsyncSession, community_id: int, member_external_id: str) -> int:
@@ -191,6 +233,7 @@ class Outbox:
             await self._give_up(row_id, attempt, f"unreadable: {type(exc).__name__}")
             return False
         outcome = await self.core.send(platform, action)
+        metrics.OUTBOX.labels(platform, "given_up" if outcome == FAILED and attempt >= MAX_ATTEMPTS else outcome).inc()
         if outcome == FAILED and attempt < MAX_ATTEMPTS:
             retry_at = now + RETRY_AFTER[attempt - 1]
             async with self.db.sessions.begin() as session:

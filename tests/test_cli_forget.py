@@ -349,3 +349,56 @@ async def test_a_kept_edit_of_a_discord_message_no_longer_there_is_done_at_once(
         assert await s.scalar(select(OutboxAction.id)) is None
     assert "given up" not in caplog.text and "Unknown Message" in caplog.text
 
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+async def test_connective_outbox_shows_a_manager_what_erasures_still_have_the_platform_do(slack):  # noqa: F811
+    """An edit kept after /forget-me that Slack keeps failing was in the log only (`outbox_action.error` was written
+    and never read): a manager could not see that a member's words were still posted. `connective outbox` lists each
+    kept action, where it goes, how it fared and when it is tried next, without its text."""
+    import asyncio
+    import os
+    import sys
+
+    from bot import metrics
+    from bot.actions import Document
+    from bot.events import utcnow
+    from bot.outbox import keep
+
+    class Failing:
+        async def send(self, action) -> None:  # noqa: ANN001
+            raise RuntimeError("Slack is having a moment")
+
+    async def connective_outbox() -> list[str]:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot.cli", "--db", slack.app.settings.database_url, "outbox",
+            env={**os.environ, "SLACK_BOT_TOKEN": ""}, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        out, err = await asyncio.wait_for(process.communicate(), 600)
+        assert process.returncode == 0, err.decode()
+        return out.decode().splitlines()
+
+    assert await connective_outbox() == ["Nothing kept: the platform has been told all members' erasures had it do."]
+    now = utcnow()
+    community_id = await _community_id(slack.app, "slack", "TTEST0001")
+    await keep(slack.app.db, community_id, "slack", [
+        EditPost(community="TTEST0001", channel="C0GENERAL", key="digest:1:2023-11-20T09:00",
+                 doc=Document(text="Asha's secret note"), since=now, until=now),
+        UpdateMessage(community="TTEST0001", channel="DUPG", message_ref="1.2", doc=Document(text="withdrawn"))], now)
+    slack.app.core.senders["slack"] = Failing()
+
+    def failed() -> float:
+        return metrics.REGISTRY.get_sample_value("connective_outbox_actions_total",
+                                                 {"platform": "slack", "outcome": "failed"}) or 0.0
+
+    before = failed()
+    assert await slack.app.outbox.send_due(now) == 0  # both failed once
+    assert failed() == before + 2  # /metrics counts them
+    await keep(slack.app.db, community_id, "slack", [
+        UpdateMessage(community="TTEST0001", channel="DUPG", message_ref="1.3", doc=Document(text="withdrawn"))], now)
+    lines = await connective_outbox()
+    assert lines[0].startswith("3 action(s) kept for the running bot, 2 of them failed so far"), lines
+    assert " slack:TTEST0001 EditPost (post digest:1:2023-11-20T09:00 in C0GENERAL), kept since " in lines[1], lines
+    retry = now + timedelta(minutes=5)
+    assert lines[1].endswith(f": slack failed it (attempt 1 of 5); next try {retry:%Y-%m-%d %H:%M} UTC"), lines
+    assert "UpdateMessage (in DUPG)" in lines[2] and "attempt 1 of 5" in lines[2], lines
+    assert "UpdateMessage (in DUPG)" in lines[3] and "not tried yet; a running bot of slack" in lines[3], lines
+    assert len(lines) == 4 and "secret" not in "\n".join(lines)
