@@ -5,6 +5,7 @@ the fake Slack, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -135,3 +136,31 @@ async def test_a_channel_message_is_looked_up_in_the_channel_and_one_seen_live_n
         (there["ts"], there["ts"], "1", "1"), (gone["ts"], gone["ts"], "1", "1")]
     assert await looking.look_up("T0OTHER", links) == still_there.LookedUp()  # another workspace's: not asked
     assert len(away.looked_up()) == 2
+
+
+async def test_messages_said_before_a_disconnect_nobody_covered_are_looked_up_again(away, monkeypatch):
+    """Socket Mode dropped and no other replica was connected: a message deleted meanwhile came to nobody, and the
+    catch-up at the reconnection reads only what is new. What was said since the process connected counted as seen
+    live, and what was found there as there, for the whole process: Slack was never asked again, and the words taken
+    back were quoted. After a reconnection nobody covered, each is looked up again before it is first shown."""
+    from datetime import UTC, datetime
+
+    monkeypatch.setattr(still_there, "LIVE_MARGIN", 0.0)  # the clocks agree
+    await away.adapter.catch_up(datetime.now(UTC))  # connected
+    base = "https://acme.slack.com/archives/C0GENERAL/p"
+    live = {"type": "message", "user": "UPG", "text": "said live, deleted while no socket was connected",
+            "ts": f"{time.time() + 0.01:.6f}"}
+    away.fake.history[GENERAL].append(live)
+    found_there = away.said("Anyone going to the meetup on Friday?")
+    links = [base + live["ts"].replace(".", ""), base + found_there["ts"].replace(".", "")]
+    assert await away.adapter.sender.look_up(TEAM, links) == still_there.LookedUp()  # both there
+    assert len(away.looked_up()) == 1  # the one said before the process connected
+    away.fake.history[GENERAL].remove(live)
+    away.fake.history[GENERAL].remove(found_there)
+
+    await asyncio.sleep(0.02)
+    await away.adapter.catch_up(datetime.now(UTC))  # connected again
+    asked = len(away.looked_up())
+    found = await away.adapter.sender.look_up(TEAM, links)
+    assert found.gone == set(links)
+    assert len(away.looked_up()) == asked + 2

@@ -374,6 +374,8 @@ class SlackAdapter:
                 log.info("Slack workspace %s: nothing to catch up, what was said before this connection is in hand "
                          "(another replica was connected, or caught it up)", team)
                 return
+            if self.sender.still_there is not None:  # a deletion meanwhile came to nobody: the history shows none
+                self.sender.still_there.away_until(started.timestamp())
             covered = None
             try:
                 async with self.marks.holding(PLATFORM, team):

@@ -5,7 +5,8 @@ author's evidence: the words they took back reach someone. So each one is looked
 shown: conversations.history for a channel's message, conversations.replies for a reply (Tier 3, about 50 a minute:
 only the few an answer is about to show, at most CHECKED at once, within CHECK_SECONDS). One found edited is handed on
 as the edit it missed. A message posted since the process connected was seen live (its edit or deletion came as an
-event), and one found there is known to be there until the process ends."""
+event), and one found there is known to be there, until a time no process was connected (a Socket Mode disconnect
+nobody covered: `away_until`), when what was said before may have been deleted unseen."""
 
 from __future__ import annotations
 
@@ -45,6 +46,14 @@ class StillThere:
         self.edited = edited
         self.live_since = (time.time() if live_since is None else live_since) - LIVE_MARGIN
         self._there: set[str] = set()  # links found there by this process
+
+    def away_until(self, connected: float) -> None:
+        """No process was connected to the workspace for a while (a Socket Mode disconnect nobody covered, the
+        database not keeping what came), up to `connected` (seconds): a message said before, seen live or found there
+        since, may have been deleted or edited meanwhile with nothing told. Each is looked up again before it is
+        first shown; one said within LIVE_MARGIN after, too (a clock a little off)."""
+        self.live_since = max(self.live_since, connected + LIVE_MARGIN)
+        self._there.clear()
 
     async def look_up(self, team_id: str, permalinks: list[str]) -> LookedUp:
         """The links, of messages of this workspace, that Slack no longer has, and those it shows edited (handed over
