@@ -204,7 +204,9 @@ class FakeDiscord:
         for i, (m, p, status, times) in enumerate(self.failing):
             if method == m and re.fullmatch(p, path) and times > 0:
                 self.failing[i] = (m, p, status, times - 1)
-                if status == 404:  # a message deleted meanwhile
+                if status == 404:  # deleted meanwhile: a channel (its messages read), or a message
+                    if path.endswith("/messages"):
+                        return status, {"message": "Unknown Channel", "code": 10003}
                     return status, {"message": "Unknown Message", "code": 10008}
                 return status, {"message": "Discord is having a moment", "code": 0}
         user = load("ready")["user"]

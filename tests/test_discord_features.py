@@ -539,3 +539,48 @@ async def test_a_digest_edit_discord_fails_after_forget_me_is_kept_and_sent_by_t
     assert "indexes-types" not in str(edited.json) and "taken out" in edited.json["content"]
     async with app.db.sessions() as s:
         assert await s.scalar(select(OutboxAction.id)) is None
+
+
+async def test_a_digest_edit_after_forget_me_of_a_post_or_channel_deleted_since_is_done(app, fake_discord, caplog):
+    """The digest's first message deleted between finding it and editing it, or its channel deleted: Discord's 404 was
+    taken as a failure, the edit kept and tried again for hours. There is nothing left to edit: it is done, one log
+    line, nothing kept."""
+    from bot.actions import EditPost
+    from bot.db.models import OutboxAction
+    from bot.outbox import MAX_ATTEMPTS, keep
+
+    async with running_bot(app, fake_discord) as bot:
+        clock, digest_id = await digest_due_in(app, fake_discord, bot, HELP)  # Asha saved a link
+        assert await app.digests.run_due(digest_id) == "posted"
+        async with app.db.sessions.begin() as s:  # the post names Asha (as a note she saved the link with would)
+            run = await s.scalar(select(DigestRun))
+            run.posted = {**run.posted, "named": [[[ASHA]]]}
+        [first] = fake_discord.messages[HELP]
+        edit = rf"/channels/{HELP}/messages/{first['id']}"
+        fake_discord.failing.append(("PATCH", edit, 404, 1))  # deleted as it was found
+        with caplog.at_level(logging.WARNING):
+            await answer(fake_discord, bot, command("forget-me", [], user=ASHA))
+            await fake_discord.wait_for("PATCH", edit)
+            for _ in range(100):
+                if "EditPost not delivered" in caplog.text:
+                    break
+                await asyncio.sleep(0.05)
+        assert "EditPost not delivered: Discord message" in caplog.text, caplog.text
+        async with app.db.sessions() as s:
+            assert await s.scalar(select(OutboxAction.id)) is None
+
+        # Kept by `connective forget` without the token, the channel deleted before the running bot sent it.
+        async with app.db.sessions() as s:
+            community_id = (await get_community(s, "discord", GUILD)).id
+        now = utcnow()
+        await keep(app.db, community_id, "discord", [EditPost(
+            community=GUILD, channel=HELP, key=f"digest:{digest_id}:x", doc=Document(text="without Petra"),
+            since=now - timedelta(days=1), until=now)], now)
+        fake_discord.failing.append(("GET", rf"/channels/{HELP}/messages", 404, 2 * MAX_ATTEMPTS))
+        read = len(fake_discord.find("GET", rf"/channels/{HELP}/messages"))
+        for minutes in range(0, 60 * 6, 5):
+            await app.outbox.send_due(now + timedelta(minutes=minutes))
+    assert len(fake_discord.find("GET", rf"/channels/{HELP}/messages")) == read + 1
+    async with app.db.sessions() as s:
+        assert await s.scalar(select(OutboxAction.id)) is None
+    assert "given up" not in caplog.text
