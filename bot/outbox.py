@@ -128,6 +128,13 @@ async def keep_failed(db: Database, platform: str, origin: ev.Event | None, acti
                 Community.platform == platform, Community.external_id == action.community))
             if community_id is None:
                 return False
+            if isinstance(action, act.EditPost):
+                from bot.services.digest_unquote import superseded  # (it builds on this module)
+
+                if await superseded(session, community_id, action):
+                    log.info("outbox: %s on %s failed, and a later edit of the post was made since: not kept",
+                             type(action).__name__, platform)
+                    return False
             session.add(OutboxAction(community_id=community_id, platform=platform, body=encode(action),
                                      created_at=now, due_at=retry_at, attempts=1,
                                      error=f"{platform} failed it live (attempt 1 of {MAX_ATTEMPTS})"))

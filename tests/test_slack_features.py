@@ -567,3 +567,39 @@ async def test_a_digest_edit_slack_fails_after_forget_me_is_kept_and_sent_by_the
     assert edited["ts"] == ts and SAVED not in resource_lines(edited) and LINK in resource_lines(edited)
     async with slack.app.db.sessions() as session:
         assert await session.scalar(select(OutboxAction.id)) is None
+
+
+async def test_a_failed_digest_edit_overtaken_by_a_later_one_is_not_kept(slack):
+    """Asha's and then Petra's forgetting a moment apart: Petra's edit (without either) went out while Asha's (without
+    her only) was still waiting on Slack, which then failed it. Kept and sent minutes later, it would show Petra's link
+    and name again. An edit whose post has been edited on since is not kept; the latest one is."""
+    from bot.actions import Document, EditPost
+    from bot.db.models import OutboxAction
+    from bot.db.resources import DigestRun
+    from bot.events import CommandInvoked, utcnow
+    from bot.outbox import build, keep_failed
+
+    clock = at(Clock(NOW), slack)
+    digest_id = await subscribed_digest(slack, clock)
+    assert await slack.app.digests.run_due(digest_id) == "posted"
+    [kept] = [m for m in slack.fake.history["C0GENERAL"] if m.get("metadata")]
+    kept["ts"] = f"{clock.now.timestamp():.6f}"
+    async with slack.app.db.sessions() as session:
+        run = await session.scalar(select(DigestRun))
+    await slack.command("UASK1", "/connective", "forget-me")  # edited: without Asha's note
+    await slack.adapter.idle()
+    [edited] = slack.fake.of("chat.update")
+    forgetting = CommandInvoked(community=TEAM, platform="slack", user="UPG", channel="", time=utcnow(),
+                                name="forget-me", event_id="e1")
+
+    def edit_to(doc: Document) -> EditPost:
+        return EditPost(community=TEAM, channel="C0GENERAL", key=f"digest:{digest_id}:{run.period_key}", doc=doc,
+                        since=run.window_end - timedelta(days=1), until=run.window_end + timedelta(days=8))
+
+    overtaken = edit_to(build(Document, run.posted["doc"]))  # as it was before Asha's edit
+    assert not await keep_failed(slack.app.db, "slack", forgetting, overtaken)
+    async with slack.app.db.sessions() as session:
+        assert await session.scalar(select(OutboxAction.id)) is None
+        latest = build(Document, (await session.scalar(select(DigestRun.posted)))["doc"])
+    assert "read this before tuning" not in latest.plain() and edited
+    assert await keep_failed(slack.app.db, "slack", forgetting, edit_to(latest))

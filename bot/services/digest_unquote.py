@@ -104,3 +104,17 @@ async def unquote(session: AsyncSession, community_id: int, member: str, now: da
                               doc=build(Document, edited["doc"]), since=run.window_end - FIND_MARGIN,
                               until=run.window_end + MAX_WINDOW))
     return edits
+
+
+async def superseded(session: AsyncSession, community_id: int, edit: EditPost) -> bool:
+    """Whether the post `edit` is to change has been edited on since it was made (another member forgotten a moment
+    later, their edit sent first): what is kept of the post is no longer `edit`'s document, and `edit`, sent after,
+    would show that member again."""
+    kind, _, rest = edit.key.partition(":")
+    digest_id, _, period = rest.partition(":")
+    if kind != "digest" or not digest_id.isdigit():
+        return False
+    posted = await session.scalar(select(DigestRun.posted).where(
+        DigestRun.community_id == community_id, DigestRun.digest_id == int(digest_id), DigestRun.period_key == period))
+    # Nothing kept (dropped: older than EDIT_WITHIN, unreadable): the edit still takes the member out.
+    return isinstance(posted, dict) and posted.get("doc") != plain(edit.doc)
