@@ -164,3 +164,24 @@ async def test_messages_said_before_a_disconnect_nobody_covered_are_looked_up_ag
     found = await away.adapter.sender.look_up(TEAM, links)
     assert found.gone == set(links)
     assert len(away.looked_up()) == asked + 2
+
+
+async def test_a_reconnection_another_replica_covered_looks_nothing_up_again(away, monkeypatch):
+    """Another replica was connected while this one's socket was down: the deletions came to it. What this process
+    saw live stays seen live (no look-ups spent on it)."""
+    from datetime import UTC, datetime, timedelta
+
+    from bot.services.catch_up_marks import CatchUpMarks
+
+    monkeypatch.setattr(still_there, "LIVE_MARGIN", 0.0)  # the clocks agree
+    await away.adapter.catch_up(datetime.now(UTC))  # connected
+    live = {"type": "message", "user": "UPG", "text": "said live", "ts": f"{time.time() + 0.01:.6f}"}
+    away.fake.history[GENERAL].append(live)
+    link = "https://acme.slack.com/archives/C0GENERAL/p" + live["ts"].replace(".", "")
+    await asyncio.sleep(0.02)
+    reconnected = datetime.now(UTC)
+    await CatchUpMarks(away.app.db).release("slack", TEAM, covered=reconnected + timedelta(seconds=1))  # the other
+    await away.adapter.catch_up(reconnected)
+    asked = len(away.looked_up())
+    assert await away.adapter.sender.look_up(TEAM, [link]) == still_there.LookedUp()
+    assert len(away.looked_up()) == asked
