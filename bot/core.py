@@ -84,6 +84,7 @@ from bot.repo import (
 )
 from bot.safety import echoed, neutralise, storable, unlinked
 from bot.services.digest_unquote import unquote as unquote_digests
+from bot.services.digest_unquote import unquote_message
 from bot.services.expertise import OPENERLESS_THREADS, ExpertiseService, Suggestion, mark_openers_gone
 from bot.services.ingest import IncomingMessage, IngestService
 from bot.services.profile_skills import TOPIC_CHARS, cut_topics, profile_skills, topic_list
@@ -519,7 +520,7 @@ class Core:
         if isinstance(event, ev.ReactionAdded | ev.ReactionRemoved):
             await self._on_reaction(event, community_id)
         elif isinstance(event, ev.MessageDeleted):
-            await self._on_deleted(event, community_id)
+            return await self._on_deleted(event, community_id)
         elif isinstance(event, ev.ThreadStarted):
             if event.thread:
                 await self._on_thread_started(event, community_id)
@@ -687,11 +688,20 @@ class Core:
             read_again = await self._know_openerless(session, community_id, [(channel.id, event.thread or "")])
         await self.expertise.follow_again(community_id, read_again)
 
-    async def _on_deleted(self, event: ev.MessageDeleted, community_id: int) -> None:
+    async def _on_deleted(self, event: ev.MessageDeleted, community_id: int) -> list[Action]:
+        """The message goes, and the digests posted lately that quote it (a waiting question) or link it (where a link
+        was shared) are edited without it (bot.services.digest_unquote)."""
         async with self.db.sessions.begin() as session:
             channel = await ensure_channel(session, community_id, event.channel)
             channel_id = channel.id
+            permalink = await session.scalar(select(Message.permalink).where(
+                Message.community_id == community_id, Message.channel_id == channel_id,
+                Message.external_id == event.message_id))
         await self.ingest.delete(community_id, [(channel_id, event.message_id)])
+        if not permalink:
+            return []
+        async with self.db.sessions.begin() as session:
+            return list(await unquote_message(session, community_id, permalink, event.time))
 
     async def _gone_from_platform(self, community_id: int, shown: list[MessageRecord]) -> int:
         """Of the messages an ask is about to quote or link, those its platform no longer has are deleted here, those

@@ -603,3 +603,28 @@ async def test_a_failed_digest_edit_overtaken_by_a_later_one_is_not_kept(slack):
         latest = build(Document, (await session.scalar(select(DigestRun.posted)))["doc"])
     assert "read this before tuning" not in latest.plain() and edited
     assert await keep_failed(slack.app.db, "slack", forgetting, edit_to(latest))
+
+
+async def test_a_posted_digest_is_edited_without_a_message_its_author_deleted(slack):
+    """Petra deleted the message she shared the link in: the digest posted in #general went on linking it, "shared by"
+    her. The digests posted lately that quote or link a message deleted are edited without that entry; the rest
+    stays."""
+    from tests.test_slack_app import fresh
+
+    clock = at(Clock(NOW), slack)
+    digest_id = await subscribed_digest(slack, clock)
+    assert await slack.app.digests.run_due(digest_id) == "posted"
+    [post] = digest_posts(slack)
+    [kept] = [m for m in slack.fake.history["C0GENERAL"] if m.get("metadata")]
+    kept["ts"] = ts = f"{clock.now.timestamp():.6f}"
+    assert LINK in resource_lines(post) and SAVED in resource_lines(post)
+    shared = [m for m in slack.fake.history["C0GENERAL"] if LINK in str(m.get("text"))][0]
+
+    deleted = fresh("event_message_deleted.json", event_ts=f"{clock.now.timestamp() + 60:.6f}")
+    deleted["event"].update(deleted_ts=shared["ts"], previous_message={**deleted["event"]["previous_message"],
+                                                                      "ts": shared["ts"]})
+    assert await slack.event(deleted) == 200
+    await slack.adapter.idle()
+    [edited] = slack.fake.of("chat.update")
+    assert edited["ts"] == ts and LINK not in str(edited) and SAVED in resource_lines(edited)
+    assert edited["metadata"] == post["metadata"]

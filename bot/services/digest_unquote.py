@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -43,15 +44,31 @@ def record(content: DigestContent, doc: Document) -> dict[str, Any]:
 
 def without(kept: dict[str, Any], member: str) -> dict[str, Any] | None:
     """The kept digest without the entries naming `member`; None when none does."""
-    doc: Document = build(Document, kept["doc"])
     named: list[list[list[str]]] = kept["named"]
     if not any(member in who for section in named for who in section):
         return None
+    return _without(kept, lambda who, entry: member in who)
+
+
+def without_message(kept: dict[str, Any], permalink: str) -> dict[str, Any] | None:
+    """The kept digest without the entries that quote or link the message at `permalink` (a waiting question, the
+    message a link was shared in); None when none does."""
+    doc: Document = build(Document, kept["doc"])
+    if not any(entry.permalink == permalink for section in doc.sections
+               for entry in (*section.resources, *section.quotes)):
+        return None
+    return _without(kept, lambda who, entry: entry.permalink == permalink)
+
+
+def _without(kept: dict[str, Any], drops: Callable[[list[str], Any], bool]) -> dict[str, Any]:
+    """The kept digest without the entries `drops` (whom the entry names, the entry) says go."""
+    doc: Document = build(Document, kept["doc"])
+    named: list[list[list[str]]] = kept["named"]
     sections: list[Section] = []
     left: list[list[list[str]]] = []
     for section, who in zip(doc.sections, named, strict=True):
         entries = section.resources or section.quotes
-        keep = [i for i in range(len(entries)) if member not in who[i]]
+        keep = [i for i in range(len(entries)) if not drops(who[i], entries[i])]
         if not keep:
             continue
         field = "resources" if section.resources else "quotes"
@@ -72,6 +89,17 @@ async def unquote(session: AsyncSession, community_id: int, member: str, now: da
     entries, and the edits that make the posts on the platform match. In the caller's transaction (the forgetting's).
     A period whose post may have gone out unrecorded (left posting by a process killed, failed after the post left)
     is edited too: where the post is not there, the edit finds nothing and is dropped with a log line."""
+    return await _edits(session, community_id, now, lambda kept: without(kept, member))
+
+
+async def unquote_message(session: AsyncSession, community_id: int, permalink: str, now: datetime) -> list[EditPost]:
+    """As `unquote`, for a message its author deleted: the digests posted within EDIT_WITHIN that quote it (their
+    question) or link it (where they shared a link), edited without those entries."""
+    return await _edits(session, community_id, now, lambda kept: without_message(kept, permalink))
+
+
+async def _edits(session: AsyncSession, community_id: int, now: datetime,
+                 change: Callable[[dict[str, Any]], dict[str, Any] | None]) -> list[EditPost]:
     community = await session.scalar(select(Community.external_id).where(Community.id == community_id))
     # Older posts are not edited: what was kept of them (members' words and names) is not kept for it any longer.
     await session.execute(update(DigestRun).where(
@@ -85,7 +113,7 @@ async def unquote(session: AsyncSession, community_id: int, member: str, now: da
     edits: list[EditPost] = []
     for run, channel in rows:
         try:
-            edited = without(run.posted, member)
+            edited = change(run.posted)
         except (LookupError, TypeError, ValueError) as exc:  # not as this release keeps it: the forgetting goes on
             log.warning("digest %d period %s: what was kept of its post is unreadable (%s); dropped, the post is not "
                         "edited", run.digest_id, run.period_key, type(exc).__name__)
