@@ -54,6 +54,7 @@ from bot.errors import ChannelRefused, Undelivered
 from bot.inbox import Inbox, Kept, drop_set_aside, take_over
 from bot.messages import render
 from bot.outbox import drop_naming as drop_kept_naming
+from bot.outbox import keep as keep_in_outbox
 from bot.repo import (
     answered_requests_of,
     apply_pending_reactions,
@@ -741,10 +742,27 @@ class Core:
                         Message.community_id == community_id,
                         Message.id.in_(ids) | Message.permalink.in_(by_link) if by_link else Message.id.in_(ids)))]
             await self.ingest.delete(community_id, keys)
+            await self._unquote_gone(community, gone)
         if gone or found.edited:
             log.info("of the messages about to be shown, %d were deleted and %d edited on %s while the bot was away: "
                      "changed here too", len(gone), len(found.edited), community.platform)
         return len(gone) + len(found.edited)
+
+    async def _unquote_gone(self, community: Community, links: list[str]) -> None:
+        """The digests posted lately that quote or link messages found deleted (while the bot was away), edited
+        without them as after a live deletion; what the platform fails is kept for the outbox's sweep. A failure here
+        is logged: what was about to be shown is shown all the same."""
+        try:
+            edits: list[Action] = []
+            for link in links:
+                async with self.db.sessions.begin() as session:
+                    edits += await unquote_message(session, community.id, link, ev.utcnow())
+            if edits:
+                await keep_in_outbox(self.db, community.id, community.platform,
+                                     await self.deliver(community.platform, edits))
+        except Exception:
+            log.exception("editing the digests that quoted %d message(s) deleted on %s failed", len(links),
+                          community.platform)
 
     async def _on_reaction(self, event: ev.ReactionAdded | ev.ReactionRemoved, community_id: int) -> None:
         name = event.reaction[:100]

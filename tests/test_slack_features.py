@@ -628,3 +628,28 @@ async def test_a_posted_digest_is_edited_without_a_message_its_author_deleted(sl
     [edited] = slack.fake.of("chat.update")
     assert edited["ts"] == ts and LINK not in str(edited) and SAVED in resource_lines(edited)
     assert edited["metadata"] == post["metadata"]
+
+
+async def test_a_message_found_deleted_while_the_bot_was_away_is_taken_out_of_the_digests_too(slack, monkeypatch):
+    """Petra deleted her share while the bot was away: found gone when it was next about to be shown (asked of Slack),
+    it was deleted here, but the digest posted before went on linking it, "shared by" her. It is edited as after a
+    live deletion."""
+    from bot.db.models import Message
+    from bot.services import digest_unquote
+
+    # Found gone now (the wall clock), the digest is of the fixture's 2023: within the edits' 90 days all the same.
+    monkeypatch.setattr(digest_unquote, "EDIT_WITHIN", datetime.now(UTC) - NOW + timedelta(days=90))
+    clock = at(Clock(NOW), slack)
+    digest_id = await subscribed_digest(slack, clock)
+    assert await slack.app.digests.run_due(digest_id) == "posted"
+    [kept] = [m for m in slack.fake.history["C0GENERAL"] if m.get("metadata")]
+    kept["ts"] = ts = f"{clock.now.timestamp():.6f}"
+    shared = [m for m in slack.fake.history["C0GENERAL"] if LINK in str(m.get("text"))][0]
+    slack.fake.history["C0GENERAL"].remove(shared)  # deleted while the bot was away
+    slack.adapter.sender.still_there.away_until(datetime.now(UTC).timestamp())  # and connected again
+    async with slack.app.db.sessions() as session:
+        community_id = await session.scalar(select(Community.id))
+        link = await session.scalar(select(Message.permalink).where(Message.external_id == shared["ts"]))
+    assert await slack.app.core.gone_from_platform(community_id, [link]) == 1
+    [edited] = slack.fake.of("chat.update")
+    assert edited["ts"] == ts and LINK not in str(edited) and SAVED in resource_lines(edited)
