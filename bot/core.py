@@ -50,7 +50,7 @@ from bot.db.models import (
     Skill,
 )
 from bot.db.resources import ResourceSave
-from bot.errors import ChannelRefused, Undelivered
+from bot.errors import AccessEnded, ChannelRefused, Undelivered
 from bot.inbox import Inbox, Kept, drop_set_aside, take_over
 from bot.messages import render
 from bot.outbox import drop_naming as drop_kept_naming
@@ -353,6 +353,9 @@ class Core:
             log.warning("%s on %s refused: %s", type(action).__name__, platform, exc)
             if refusals is not None:
                 refusals.append(str(exc))
+            return FAILED
+        except AccessEnded:  # the adapter said so, once, and stops
+            log.warning("%s on %s not delivered: the bot's access ended", type(action).__name__, platform)
             return FAILED
         except Exception:
             log.exception("delivering %s on %s failed", type(action).__name__, platform)

@@ -22,6 +22,12 @@ class ChannelRefused(Exception):
     whoever set the channel up."""
 
 
+class AccessEnded(Exception):
+    """The platform ended the bot's access while it ran (the app uninstalled, its token revoked): nothing can be sent
+    until it is installed again, and the running bot stops with one line saying so. Where it meets a job or an action
+    under way, one log line each, no traceback: retried after the restart as any failure."""
+
+
 def briefly(exc: BaseException, limit: int = 200) -> str:
     """An unexpected failure in one line for a log or a report: its type and the first line of what it says (a
     database error goes on with the statement and its parameters, which belong in no log)."""

@@ -12,6 +12,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from bot.db.engine import unreachable
+from bot.errors import AccessEnded
 
 log = logging.getLogger(__name__)
 
@@ -155,6 +156,8 @@ class Scheduler:
                 # Stopped with the bot (a Discord login that failed ended the digest catch-up mid-query, and
                 # APScheduler logged the cancellation as a failure with its traceback): one line, not an error.
                 log.info("scheduled job %s stopped with the bot", name)
+            except AccessEnded:  # the platform's adapter said so, once, and stops; retried after the restart
+                log.warning("scheduled job %s stopped: the bot's access to the platform ended", name)
             except Exception as exc:
                 if why := unreachable(exc):  # an outage: /healthz and its warning say so; the next tick tries again
                     log.warning("scheduled job %s skipped: the database is unreachable (%s)", name, why)

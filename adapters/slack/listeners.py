@@ -24,6 +24,7 @@ from slack_bolt.response import BoltResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack import catch_up
+from adapters.slack.access import Access
 from adapters.slack.blocks import home_view, in_workspace
 from adapters.slack.directory import Directory, Person
 from adapters.slack.modals import CALLBACK_ID, enrolment_modal, response_url_of, submitted_values
@@ -47,6 +48,7 @@ from bot.actions import DirectMessage, Document, Reply, as_direct_message
 from bot.command_names import ERASURES
 from bot.core import asks_the_bot
 from bot.db.engine import unreachable
+from bot.errors import AccessEnded
 from bot.inbox import Kept
 from bot.services.catch_up import active_threads, resume_points
 from bot.services.catch_up_marks import CatchUpMarks
@@ -59,6 +61,7 @@ log = logging.getLogger(__name__)
 
 ADMIN_COMMANDS = frozenset({"settings", "digest"})  # core commands that trust CommandInvoked.is_admin
 CONSENT_COMMANDS = ERASURES | {"optin"}  # what App Home shows changes with them: it is published again
+ACCESS_EVENTS = ("app_uninstalled", "tokens_revoked")  # the bot's access ended (access.py)
 ERASING_BUTTONS = frozenset({"home.optout"})  # kept before their ack, as the commands they stand for (ERASURES)
 
 
@@ -82,6 +85,8 @@ def _counted(listener: Callable[..., Any]) -> Callable[..., Any]:
         self.busy += 1
         try:
             await listener(self, *args, **kwargs)
+        except AccessEnded:  # said once (access.py); the bot stops
+            log.warning("Slack listener %s stopped: the bot's access to the workspace ended", listener.__name__)
         except Exception as exc:
             if why := unreachable(exc):  # an outage: one line each, /healthz says the rest
                 log.warning("Slack listener %s: the database is unreachable (%s)", listener.__name__, why)
@@ -165,6 +170,8 @@ class SlackAdapter:
         self.connection: object | None = None  # the connection caught up from (Socket Mode's session)
         self.connected_since: datetime | None = None
         self.stopping = False
+        # The app uninstalled or its token revoked, told by an event or by a call refused: the runner stops.
+        self.access = Access()  # the runner has its client tell it of calls refused so, once started
         bolt_logger = logging.getLogger("slack_bolt")
         if not any(isinstance(f, _NoBodies) for f in bolt_logger.filters):
             bolt_logger.addFilter(_NoBodies())  # bolt's own loggers copy it when the app is made, below
@@ -178,6 +185,8 @@ class SlackAdapter:
         for event_type in EVENTS:
             self.bolt.event(event_type)(ack=_ack, lazy=[self.on_event])
         self.bolt.event("app_home_opened")(ack=_ack, lazy=[self.on_home_opened])
+        for event_type in ACCESS_EVENTS:  # bolt authorizes them without auth.test: the token may be gone already
+            self.bolt.event(event_type)(self.on_access_event)
         for command in COMMANDS:
             self.bolt.command(command)(ack=_ack, lazy=[self.on_command])
         self.bolt.action(buttons_of(app.core.clicks))(ack=_ack, lazy=[self.on_click])
@@ -326,6 +335,10 @@ class SlackAdapter:
         if in_home:
             await self.publish_home(body.get("user", {}).get("team_id") or self.workspace.team_id,
                                     body["user"]["id"])
+
+    async def on_access_event(self, ack: Callable[..., Any], body: dict[str, Any]) -> None:
+        await ack()
+        self.access.event(body, self.workspace.bot_user_id)
 
     @_counted
     async def on_home_opened(self, body: dict[str, Any]) -> None:

@@ -15,8 +15,8 @@ from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
 )
-from slack_sdk.web.async_client import AsyncWebClient
 
+from adapters.slack.access import WatchedClient
 from adapters.slack.listeners import SlackAdapter
 from adapters.slack.refusals import SHAPE_ERRORS, raised_by_bolt
 from bot.errors import Unavailable, UserError
@@ -52,11 +52,11 @@ async def _checked(call: Awaitable[T], variable: str, what: str, method: str) ->
         raise _refusal(exc, variable, what, method) from None
 
 
-def web_client(token: str, api_url: str | None = None, *, rate_limit_retries: int = 3) -> AsyncWebClient:
+def web_client(token: str, api_url: str | None = None, *, rate_limit_retries: int = 3) -> WatchedClient:
     """The Web API client: CONNECTIVE_SLACK_API_URL as base_url; 429 Retry-After and dropped connections
-    are retried by slack_sdk's handlers."""
+    are retried by slack_sdk's handlers. The running bot's adapter watches it for its access ending (access.py)."""
     kwargs = {"base_url": api_url if api_url.endswith("/") else api_url + "/"} if api_url else {}
-    return AsyncWebClient(token=token, retry_handlers=[
+    return WatchedClient(token=token, retry_handlers=[
         AsyncConnectionErrorRetryHandler(max_retry_count=2),
         AsyncRateLimitErrorRetryHandler(max_retry_count=rate_limit_retries),
     ], **kwargs)
@@ -116,6 +116,24 @@ async def _finish_in_hand(app: App, adapter: SlackAdapter) -> None:
         log.warning("%d Slack request(s) still being handled at the end of the grace period", adapter.busy)
 
 
+async def _until_access_ends(serving: Awaitable[None], adapter: SlackAdapter) -> None:
+    """Serve until `serving` ends, or Slack ends the bot's access (the app uninstalled, its token revoked): then a
+    UserError (exit 2) says what happened and what to do, once the connection is closed and the events in hand are
+    done (the runner's finally). Socket Mode reconnected for ever with the app uninstalled, and every event, job and
+    retry after failed with a traceback of its own (invalid_auth)."""
+    served = asyncio.ensure_future(serving)
+    ended = asyncio.ensure_future(adapter.access.ended())
+    try:
+        await asyncio.wait({served, ended}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (served, ended):
+            task.cancel()
+        await asyncio.gather(served, ended, return_exceptions=True)
+    if adapter.access.reason is not None:
+        raise UserError(adapter.access.reason)
+    served.result()  # (it never returns: its error, if any)
+
+
 async def run(app: App) -> None:
     settings = app.settings
     if settings.slack_bot_token is None:
@@ -131,6 +149,7 @@ async def run(app: App) -> None:
         # Socket Mode retries a refused app token for ever, logging a traceback each time, while the bot looks up.
         await _checked(client.apps_connections_open(app_token=app_token), "SLACK_APP_TOKEN", "app-level token",
                        "apps.connections.open")
+    client.access = adapter.access  # from now on a token refused means the access ended while running
     app.core.senders["slack"] = adapter.sender
     app.scheduler.start()
     try:
@@ -157,7 +176,7 @@ async def run(app: App) -> None:
             app.scheduler.every("slack-catch-up-mark", catch_up_marks.BEAT.total_seconds(), beat)
             log.info("Slack Socket Mode starting")
             try:
-                await handler.start_async()
+                await _until_access_ends(handler.start_async(), adapter)
             finally:
                 adapter.stopping = True  # a catch-up under way stops before its next message
                 await handler.close_async()  # no new events; then the ones already acknowledged on the socket finish
@@ -170,7 +189,7 @@ async def run(app: App) -> None:
             # reach this port), so HTTP mode says nothing is in hand past its catch-up (no beat).
             adapter.connected(runner)
             try:
-                await asyncio.Event().wait()
+                await _until_access_ends(asyncio.Event().wait(), adapter)
             finally:
                 adapter.stopping = True
                 await runner.cleanup()  # no new requests; then the events already acknowledged finish

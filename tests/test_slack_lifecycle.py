@@ -1,0 +1,153 @@
+"""The workspace changing under the running bot: the app uninstalled or its token revoked (an event, or every call
+refused after). `connective run` (adapters.slack.runner.run) against the fake Slack, with the real bolt and
+slack_sdk clients."""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any
+
+import pytest
+from pydantic import SecretStr
+from sqlalchemy import func, select
+
+from adapters.slack import runner
+from adapters.slack.runner import serve_http
+from bot.actions import Document, PostToChannel
+from bot.db.models import Message
+from bot.errors import Unavailable, UserError
+from tests.exports import TEAM, THREADS, USERS, write_slack_export
+from tests.slack_fake import FakeSlack, sign
+from tests.test_slack_app import TOKEN, fresh
+
+SECRET = "lifecycle-secret"
+
+
+async def _stored(app) -> int:  # noqa: ANN001
+    async with app.db.sessions() as session:
+        return await session.scalar(select(func.count()).select_from(Message))
+
+
+def _tracebacks(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.exc_info]
+
+
+async def _socket_mode(app, fake: FakeSlack) -> asyncio.Future:  # noqa: ANN001
+    app.settings = app.settings.model_copy(update={
+        "slack_bot_token": SecretStr(TOKEN), "slack_app_token": SecretStr("xapp-test"),
+        "slack_api_url": f"{fake.url}/api/"})
+    running = asyncio.ensure_future(runner.run(app))
+    await fake.wait_for("apps.connections.open", count=2)  # the token's check, then the handler's own
+    for _ in range(200):
+        if fake.sockets:
+            break
+        await asyncio.sleep(0.05)
+    return running
+
+
+async def _http_mode(app, fake: FakeSlack, monkeypatch) -> tuple[asyncio.Future, str]:  # noqa: ANN001
+    listening: list[int] = []
+
+    async def on_port_0(adapter, **_: Any):  # noqa: ANN001, ANN202
+        served = await serve_http(adapter, port=0, host="127.0.0.1")
+        listening.append(served[1])
+        return served
+
+    monkeypatch.setattr(runner, "serve_http", on_port_0)
+    app.settings = app.settings.model_copy(update={
+        "slack_bot_token": SecretStr(TOKEN), "slack_signing_secret": SecretStr(SECRET),
+        "slack_api_url": f"{fake.url}/api/"})
+    running = asyncio.ensure_future(runner.run(app))
+    for _ in range(200):
+        if listening:
+            break
+        await asyncio.sleep(0.05)
+    return running, f"http://127.0.0.1:{listening[0]}/slack/events"
+
+
+async def _post_event(url: str, payload: dict[str, Any]) -> int:
+    import aiohttp
+
+    body = json.dumps(payload)
+    async with aiohttp.ClientSession() as http, http.post(url, data=body.encode(), headers={
+            "Content-Type": "application/json", **sign(SECRET, body)}) as response:
+        return response.status
+
+
+async def _ended(running: asyncio.Future) -> BaseException:
+    try:
+        await asyncio.wait_for(running, 30)
+    except (UserError, TimeoutError) as exc:
+        return exc
+    raise AssertionError("the run went on")
+
+
+@pytest.mark.parametrize("fixture", ["event_app_uninstalled.json", "event_tokens_revoked.json"])
+async def test_the_app_uninstalled_stops_the_bot_with_one_line_and_keeps_its_data(app, tmp_path, caplog, fixture):
+    """app_uninstalled (or tokens_revoked naming the bot) was 'acknowledged and not used': Socket Mode went on, every
+    event, job and retry after failed with a traceback of its own (invalid_auth), and /healthz said all was well. The
+    bot stops now (exit 2, as for a token refused at start) with one line saying what to do; what it stored is kept."""
+    await app.importer.import_slack(write_slack_export(tmp_path / "export", USERS, THREADS))
+    stored = await _stored(app)
+    fake = await FakeSlack(team_id=TEAM).start()
+    try:
+        running = await _socket_mode(app, fake)
+        await fake.envelopes.put({"envelope_id": "env-gone", "type": "events_api", "accepts_response_payload": False,
+                                  "retry_attempt": 0, "retry_reason": "", "payload": fresh(fixture)})
+        ended = await _ended(running)
+    finally:
+        await fake.stop()
+    assert isinstance(ended, UserError) and not isinstance(ended, Unavailable), ended  # exit 2
+    said = str(ended)
+    assert "app_uninstalled" in said or "tokens_revoked" in said, said
+    assert "SLACK_BOT_TOKEN" in said and "kept" in said and TOKEN not in said, said
+    assert {"envelope_id": "env-gone"} in [{"envelope_id": a.get("envelope_id")} for a in fake.socket_acks]
+    assert not _tracebacks(caplog)
+    assert not app.health.platform_connected and "slack" not in app.core.senders
+    assert await _stored(app) == stored
+
+
+async def test_a_members_token_revoked_is_not_the_bots(app, tmp_path):
+    """tokens_revoked lists user tokens too (a member who authorized the app): the bot's own goes on."""
+    fake = await FakeSlack(team_id=TEAM).start()
+    try:
+        running = await _socket_mode(app, fake)
+        payload = fresh("event_tokens_revoked.json")
+        payload["event"]["tokens"] = {"oauth": ["UPG"], "bot": []}
+        await fake.envelopes.put({"envelope_id": "env-user", "type": "events_api", "accepts_response_payload": False,
+                                  "retry_attempt": 0, "retry_reason": "", "payload": payload})
+        for _ in range(100):
+            if any(a.get("envelope_id") == "env-user" for a in fake.socket_acks):
+                break
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.3)
+        assert not running.done()
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+        await fake.stop()
+
+
+@pytest.mark.parametrize("error", ["token_revoked", "invalid_auth", "account_inactive"])
+async def test_a_token_refused_while_running_stops_the_bot_in_one_line(app, tmp_path, caplog, monkeypatch, error):
+    """An answer, a digest or an intro sent after the token was revoked (no event came: the app was not subscribed to
+    it, or another replica got it) failed with a traceback each, and again at each retry, for ever, the bot looking up.
+    The first call refused so stops the bot (exit 2) with one line; the jobs meeting it meanwhile log one line each."""
+    await app.importer.import_slack(write_slack_export(tmp_path / "export", USERS, THREADS))
+    fake = await FakeSlack(team_id=TEAM).start()
+    try:
+        running, url = await _http_mode(app, fake, monkeypatch)
+        fake.refused["chat.postMessage"] = fake.refused["conversations.open"] = error
+        assert await _post_event(url, fresh("event_message_im.json")) == 200  # a question: its answer is refused
+        # A scheduled post meanwhile (a digest): not delivered, to be tried again after the restart; one line.
+        action = PostToChannel(community=TEAM, channel="C0GENERAL", doc=Document(text="digest"))
+        assert await app.core.deliver("slack", [action]) == [action]
+        ended = await _ended(running)
+    finally:
+        await fake.stop()
+    assert isinstance(ended, UserError) and not isinstance(ended, Unavailable), ended
+    assert f"Slack refused the bot token (SLACK_BOT_TOKEN) while running: {error}" in str(ended)
+    assert TOKEN not in str(ended)
+    assert not _tracebacks(caplog), _tracebacks(caplog)
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == [str(ended)]
