@@ -42,6 +42,8 @@ class FakeDiscord:
     refused: list[tuple[str, str]] = field(default_factory=list)  # (method, path regex) answered 403
     # Privileged intents the application has not turned on: an IDENTIFY asking for one is closed with 4014.
     refused_intents: int = 0
+    # The bot's token reset (or the bot deleted): IDENTIFY and RESUME are closed with 4004, REST answers 401.
+    token_reset: bool = False
     members: dict[str, set[str]] = field(default_factory=dict)  # server -> user ids GET .../members/{user} finds
     # (method, path regex, status, times): answered with that status that many times (Discord's 5xx, ...)
     failing: list[tuple[str, str, int, int]] = field(default_factory=list)
@@ -135,6 +137,9 @@ class FakeDiscord:
             op, data = payload.get("op"), payload.get("d")
             if op == HEARTBEAT:
                 await ws.send_json({"op": HEARTBEAT_ACK, "d": None, "s": None, "t": None})
+            elif op in (IDENTIFY, RESUME) and self.token_reset:
+                await ws.close(code=4004, message=b"Authentication failed.")
+                break
             elif op == IDENTIFY:
                 self.identifies.append(data)
                 if data["intents"] & self.refused_intents:
@@ -199,6 +204,8 @@ class FakeDiscord:
 
     def _answer(self, call: Call) -> tuple[int, Any]:
         method, path, body = call.method, call.path, call.json or {}
+        if self.token_reset:
+            return 401, {"message": "401: Unauthorized", "code": 0}
         if any(method == m and re.fullmatch(p, path) for m, p in self.refused):
             return 403, {"message": "Missing Permissions", "code": 50013}
         for i, (m, p, status, times) in enumerate(self.failing):

@@ -22,6 +22,13 @@ MEMBERS_REFUSED = (
     f"in the Discord Developer Portal, or set CONNECTIVE_DISCORD_MEMBERS_INTENT=false to stop asking ({SETUP})"
 )
 
+TOKEN_REFUSED = 4004  # the gateway's close code: Authentication failed
+TOKEN_REFUSED_WHILE_RUNNING = (
+    "Discord refused the bot token (DISCORD_TOKEN) while running: 4004 Authentication failed (the token was reset, "
+    "or the bot deleted). connective stops; what it stored is kept: set DISCORD_TOKEN to the bot's token (Bot → "
+    f"Reset Token) and start it again; {SETUP}"
+)
+
 
 def use_api_url(api_url: str) -> None:
     """Point discord.py's REST client (and so the interaction webhooks) at a Discord-compatible server,
@@ -52,6 +59,12 @@ async def run(app: App) -> None:
             return
         except discord.LoginFailure:
             raise UserError(f"Discord refused the bot token (DISCORD_TOKEN); {SETUP}") from None
+        except discord.ConnectionClosed as exc:
+            if exc.code != TOKEN_REFUSED:
+                raise
+            # A token Discord took at login, refused since (reset in the Developer Portal, the bot deleted): discord.py
+            # does not reconnect, and its ConnectionClosed ended the run with a traceback, exit 1 ('try again later').
+            raise UserError(TOKEN_REFUSED_WHILE_RUNNING) from None
         except discord.PrivilegedIntentsRequired:
             if not members:
                 raise UserError(

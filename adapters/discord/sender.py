@@ -25,7 +25,7 @@ from bot.actions import (
     Reply,
     UpdateMessage,
 )
-from bot.errors import ChannelRefused, Undelivered
+from bot.errors import AccessEnded, ChannelRefused, Undelivered
 from bot.events import MessagePosted
 
 log = logging.getLogger(__name__)
@@ -48,6 +48,12 @@ POST_REFUSALS = {
            "posts)",  # Missing Permissions
     160005: "that thread is locked",  # Thread is locked
 }
+
+UNAUTHORIZED = 401  # what REST answers a token reset (or a bot deleted) since the login
+
+
+class TokenRefused(AccessEnded):
+    """A REST call refused because the bot's token is no longer valid."""
 
 
 def nonce_of(key: str) -> str:
@@ -79,6 +85,16 @@ class DiscordSender:
         return await self.still_there.look_up(community, permalinks)
 
     async def send(self, action: Action) -> None:
+        try:
+            await self._refused_or_sent(action)
+        except discord.HTTPException as exc:
+            if exc.status != UNAUTHORIZED:
+                raise
+            # The token reset while the bot runs: one line each (core.send), not a traceback; the gateway's 4004
+            # stops the bot (runner.py).
+            raise TokenRefused(f"Discord refused the bot token: {exc.status} {exc.text[:100]}") from None
+
+    async def _refused_or_sent(self, action: Action) -> None:
         if isinstance(action, PostToChannel | EditPost):
             try:
                 await self._send(action)
