@@ -9,7 +9,7 @@ from pathlib import Path
 import yaml
 
 from adapters.ops.server import ops_app
-from adapters.slack.listeners import ACCESS_EVENTS
+from adapters.slack.listeners import ACCESS_EVENTS, RENAMES
 from adapters.slack.runner import EVENTS_PATH
 from adapters.slack.translate import COMMANDS, EVENTS
 from bot.settings import Settings
@@ -161,7 +161,7 @@ def test_the_slack_manifest_registers_what_the_adapter_handles():
     commands = {c["command"] for c in manifest["features"]["slash_commands"]}
     assert commands == set(COMMANDS)
     events = set(manifest["settings"]["event_subscriptions"]["bot_events"])
-    handled = {e for e in EVENTS if e != "message"} | {"app_home_opened"} | set(ACCESS_EVENTS)
+    handled = {e for e in EVENTS if e != "message"} | {"app_home_opened"} | set(ACCESS_EVENTS) | set(RENAMES)
     assert handled <= events and {"message.channels", "message.im"} <= events
     scopes = set(manifest["oauth_config"]["scopes"]["bot"])
     assert {"chat:write", "commands", "im:write", "mpim:write", "users:read", "reactions:read",

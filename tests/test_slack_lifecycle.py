@@ -13,13 +13,14 @@ from pydantic import SecretStr
 from sqlalchemy import func, select
 
 from adapters.slack import runner
+from adapters.slack.directory import CHANNEL_TTL
 from adapters.slack.runner import serve_http
 from bot.actions import Document, PostToChannel
-from bot.db.models import Message
+from bot.db.models import Channel, Message
 from bot.errors import Unavailable, UserError
 from tests.exports import TEAM, THREADS, USERS, write_slack_export
 from tests.slack_fake import FakeSlack, sign
-from tests.test_slack_app import TOKEN, fresh
+from tests.test_slack_app import TOKEN, fresh, slack  # noqa: F401 - the fixture
 
 SECRET = "lifecycle-secret"
 
@@ -151,3 +152,34 @@ async def test_a_token_refused_while_running_stops_the_bot_in_one_line(app, tmp_
     assert TOKEN not in str(ended)
     assert not _tracebacks(caplog), _tracebacks(caplog)
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == [str(ended)]
+
+
+async def test_a_channel_renamed_is_stored_under_its_new_name(slack):  # noqa: F811
+    """A channel's name was asked of Slack once a process: renamed, each message said in it wrote the old name back,
+    and answers and digests named it so until a restart. channel_rename (group_rename for a private one) tells the
+    replica that gets it; another asks Slack again within CHANNEL_TTL."""
+    async def name() -> str:
+        async with slack.app.db.sessions() as session:
+            return await session.scalar(select(Channel.name).where(Channel.external_id == "C0GENERAL"))
+
+    async def said(text: str) -> None:
+        assert await slack.event(fresh("event_message.json", ts=f"{1700000200 + len(text)}.000100", text=text)) == 200
+        await slack.adapter.idle()
+
+    await said("postgres vacuum tuning notes")
+    assert await name() == "general"
+    slack.fake.channels["C0GENERAL"] = "help-desk"
+    assert await slack.event(fresh("event_channel_rename.json")) == 200
+    await slack.adapter.idle()
+    await said("the autovacuum scale factor matters more than the threshold")
+    assert await name() == "help-desk"
+
+    now = [1000.0]  # renamed again; the event went to another replica
+    slack.adapter.directory.monotonic = lambda: now[0]
+    slack.adapter.directory.learn_channel("C0GENERAL", "help-desk")
+    slack.fake.channels["C0GENERAL"] = "support"
+    await said("pg_stat_user_tables shows when autovacuum last ran")
+    assert await name() == "help-desk"
+    now[0] += CHANNEL_TTL
+    await said("lower autovacuum_vacuum_cost_delay for big tables, it helps a lot")
+    assert await name() == "support"

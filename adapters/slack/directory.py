@@ -16,6 +16,9 @@ from bot.safety import loggable
 log = logging.getLogger(__name__)
 
 ADMIN_TTL = 300.0  # seconds a users.info answer about admin rights is trusted
+# Seconds a channel's name (conversations.info) is trusted: a channel renamed is told to one replica only
+# (channel_rename), and each stored message writes its channel's name back.
+CHANNEL_TTL = 600.0
 
 
 def _failure(exc: Exception) -> str:
@@ -38,7 +41,7 @@ class Directory:
         self.client = client
         self.monotonic = monotonic
         self._people: dict[str, Person] = {}
-        self._channels: dict[str, str] = {}
+        self._channels: dict[str, tuple[str, float]] = {}  # channel -> (name, asked at)
         self._admins: dict[str, tuple[bool, float]] = {}  # user -> (admin or owner, asked at)
 
     async def is_admin(self, user: str) -> bool:
@@ -75,13 +78,21 @@ class Directory:
                 return Person()
         return self._people[user]
 
+    def learn_channel(self, channel: str, name: str) -> None:
+        """A channel renamed (channel_rename, group_rename): its new name, as conversations.info would answer now.
+        Names were asked once per process, so each message of a renamed channel wrote its old name back until a
+        restart: answers and digests named it by a name it no longer had."""
+        self._channels[channel] = (name, self.monotonic())
+
     async def channel_name(self, channel: str) -> str:
         if channel.startswith("D"):
             return ""
-        if channel not in self._channels:
+        cached = self._channels.get(channel)
+        if cached is None or self.monotonic() - cached[1] >= CHANNEL_TTL:
             try:
-                self._channels[channel] = (await self.client.conversations_info(channel=channel))["channel"]["name"]
+                name = (await self.client.conversations_info(channel=channel))["channel"]["name"]
             except (SlackApiError, KeyError, TypeError) as exc:
                 log.info("conversations.info %s failed: %s", loggable(channel), _failure(exc))
-                return ""
-        return self._channels[channel]
+                return cached[0] if cached else ""
+            self._channels[channel] = cached = (name, self.monotonic())
+        return cached[0]

@@ -29,7 +29,7 @@ from adapters.slack.blocks import home_view, in_workspace
 from adapters.slack.directory import Directory, Person
 from adapters.slack.modals import CALLBACK_ID, enrolment_modal, response_url_of, submitted_values
 from adapters.slack.outbox import Respond, SlackSender
-from adapters.slack.refusals import refused
+from adapters.slack.refusals import described, refused
 from adapters.slack.still_there import StillThere
 from adapters.slack.translate import (
     COMMANDS,
@@ -61,6 +61,7 @@ log = logging.getLogger(__name__)
 
 ADMIN_COMMANDS = frozenset({"settings", "digest"})  # core commands that trust CommandInvoked.is_admin
 CONSENT_COMMANDS = ERASURES | {"optin"}  # what App Home shows changes with them: it is published again
+RENAMES = ("channel_rename", "group_rename")  # a public or private channel's new name
 ACCESS_EVENTS = ("app_uninstalled", "tokens_revoked")  # the bot's access ended (access.py)
 ERASING_BUTTONS = frozenset({"home.optout"})  # kept before their ack, as the commands they stand for (ERASURES)
 
@@ -185,6 +186,8 @@ class SlackAdapter:
         for event_type in EVENTS:
             self.bolt.event(event_type)(ack=_ack, lazy=[self.on_event])
         self.bolt.event("app_home_opened")(ack=_ack, lazy=[self.on_home_opened])
+        for event_type in RENAMES:
+            self.bolt.event(event_type)(self.on_channel_renamed)
         for event_type in ACCESS_EVENTS:  # bolt authorizes them without auth.test: the token may be gone already
             self.bolt.event(event_type)(self.on_access_event)
         for command in COMMANDS:
@@ -335,6 +338,16 @@ class SlackAdapter:
         if in_home:
             await self.publish_home(body.get("user", {}).get("team_id") or self.workspace.team_id,
                                     body["user"]["id"])
+
+    async def on_channel_renamed(self, ack: Callable[..., Any], body: dict[str, Any]) -> None:
+        """The name stored with the channel's next message is the new one (and on the other replicas within
+        directory.CHANNEL_TTL)."""
+        await ack()
+        channel = (body.get("event") or {}).get("channel")
+        if isinstance(channel, dict) and isinstance(channel.get("id"), str) and isinstance(channel.get("name"), str):
+            self.directory.learn_channel(channel["id"], channel["name"])
+        else:
+            log.warning("malformed Slack %s skipped: no channel with an id and a name", described(body))
 
     async def on_access_event(self, ack: Callable[..., Any], body: dict[str, Any]) -> None:
         await ack()
