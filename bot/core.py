@@ -271,6 +271,8 @@ class Core:
         }
         # Button clicks by the part of the action name before the first dot ("intro.accept" -> "intro").
         self.clicks: dict[str, ClickHandler] = {}
+        # Told of a channel archived, unarchived or deleted (a digest's: bot.services.digest), each in turn.
+        self.channel_listeners: list[Callable[[ev.ChannelChanged, int], Awaitable[list[Action]]]] = []
         # Told where a keyed DirectMessage went (Core.delivered), by the part of its key before the first colon.
         self.deliveries: dict[str, DeliveredHandler] = {}
         # Direct messages the platform refused, by the part of their key before the first colon ("intro:42").
@@ -530,6 +532,8 @@ class Core:
                 await self._on_thread_started(event, community_id)
         elif isinstance(event, ev.MemberJoined | ev.MemberLeft):
             await self._on_membership(event, community_id)
+        elif isinstance(event, ev.ChannelChanged):
+            return [action for listener in self.channel_listeners for action in await listener(event, community_id)]
         return []
 
     async def _on_membership(self, event: ev.MemberJoined | ev.MemberLeft, community_id: int) -> None:

@@ -89,6 +89,19 @@ class MemberLeft(Event):
     is_bot: bool | None = None
 
 
+# What became of a channel (ChannelChanged.change).
+ARCHIVED, UNARCHIVED, DELETED = "archived", "unarchived", "deleted"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChannelChanged(Event):
+    """A channel archived, unarchived or deleted on the platform (Slack's channel_archive, channel_unarchive,
+    channel_deleted and their group_ twins; Discord's CHANNEL_DELETE): what is scheduled to post there stops, and
+    goes on when it is back. `user`: who did it, where the platform says ("" where not)."""
+
+    change: str  # ARCHIVED | UNARCHIVED | DELETED
+
+
 @dataclass(frozen=True)
 class Person:
     """A member the platform itself names in a command (a picked user, a real mention): they exist, even if the
@@ -120,7 +133,7 @@ class ActionClicked(Event):
 
 # The fields of events that name something on the platform (stored as ids, or looked up by them).
 ID_FIELDS = ("community", "user", "channel", "thread", "message_id", "reply_to")
-TEXT_FIELDS = ("event_id", "text", "user_name", "channel_name", "reaction", "name", "args", "action", "value",
+TEXT_FIELDS = ("event_id", "change", "text", "user_name", "channel_name", "reaction", "name", "args", "action", "value",
                "permalink", "timezone", "message_ref")
 
 

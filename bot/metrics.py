@@ -16,8 +16,8 @@ ASK_SECONDS = Histogram("connective_ask_seconds", "Time to rank experts for one 
                         buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10), registry=REGISTRY)
 INTROS = Counter("connective_intros", "Intro state changes by outcome (requested, accepted, declined, "
                  "not_my_area, expired, withdrawn)", ["outcome"], registry=REGISTRY)
-DIGESTS = Counter("connective_digests", "Digest runs by outcome (posted, empty, failed, skipped, not-due)", ["outcome"],
-                  registry=REGISTRY)
+DIGESTS = Counter("connective_digests", "Digest runs by outcome (posted, empty, failed, skipped, not-due, paused)",
+                  ["outcome"], registry=REGISTRY)
 EMBED_QUEUE = Gauge("connective_embedding_queue_depth", "Messages waiting to be embedded", registry=REGISTRY)
 EMBED_BATCH = Histogram("connective_embedding_batch_size", "Messages embedded per batch",
                         buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000), registry=REGISTRY)

@@ -4,6 +4,8 @@ against the fake Discord, with the real discord.py client."""
 from __future__ import annotations
 
 import asyncio
+import logging
+from datetime import timedelta
 
 import pytest
 from pydantic import SecretStr
@@ -11,8 +13,11 @@ from pydantic import SecretStr
 from adapters.discord.runner import run
 from bot.actions import Document, PostToChannel
 from bot.errors import Unavailable, UserError
-from tests.discord_fixtures import GUILD
-from tests.discord_harness import started_fake_discord
+from tests.discord_fixtures import ASHA, GUILD, HELP
+from tests.discord_harness import running_bot, send, started_fake_discord
+
+# What connective logs (a discord.py task of an earlier test, cut off by its close, may log at any time).
+OURS = ("bot", "adapters", "slack_bolt", "slack_sdk")
 
 
 @pytest.fixture
@@ -48,4 +53,29 @@ async def test_a_token_reset_while_running_stops_the_bot_in_one_line(app, fake_d
     assert not isinstance(ended.value, Unavailable)  # exit 2
     assert "Discord refused the bot token (DISCORD_TOKEN) while running" in str(ended.value)
     assert "fake-token" not in str(ended.value)
-    assert not [r.getMessage() for r in caplog.records if r.exc_info]
+    assert not [r.getMessage() for r in caplog.records if r.name.startswith(OURS) and r.exc_info]
+
+
+async def test_a_digests_channel_deleted_pauses_it_and_tells_its_admin_once(app, fake_discord, caplog):
+    """A digest's channel deleted: each period was refused (Unknown Channel), 20 times every 10 minutes, and the admin
+    who set it up was told again every week. CHANNEL_DELETE pauses it now, the admin told once (a redelivery, or
+    another replica's, tells nobody again), and `/digest list` says so."""
+    from tests.test_discord_features import answer, command, digest_due_in
+
+    async with running_bot(app, fake_discord) as bot:
+        clock, digest_id = await digest_due_in(app, fake_discord, bot, HELP)
+        dms_before = len(fake_discord.find("POST", "/users/@me/channels"))
+        await send(fake_discord, bot, "CHANNEL_DELETE", "channel_delete")
+        await send(fake_discord, bot, "CHANNEL_DELETE", "channel_delete")
+        assert await app.digests.run_due(digest_id) == "paused"
+        clock.now += timedelta(minutes=10)
+        assert await app.digests.run_due(digest_id) == "paused"
+        listed = await answer(fake_discord, bot, command("digest", [{"name": "list", "type": 1, "options": []}]))
+    opened = fake_discord.find("POST", "/users/@me/channels")[dms_before:]
+    assert [str(c.json["recipient_id"]) for c in opened] == [ASHA]
+    told = [c.json for c in fake_discord.find("POST", r"/channels/\d+/messages") if HELP in str(c.json)
+            and "deleted" in str(c.json)]
+    assert len(told) == 1 and "/digest unsubscribe" in str(told[0]), told
+    assert "paused: its channel was deleted" in str(listed)
+    assert not fake_discord.find("POST", rf"/channels/{HELP}/messages")
+    assert not [r for r in caplog.records if r.name.startswith(OURS) and r.levelno >= logging.ERROR], caplog.text

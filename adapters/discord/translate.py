@@ -338,6 +338,15 @@ def member_remove(data: GuildMemberRemoveEvent, ctx: Context) -> list[ev.Event]:
     ]
 
 
+def channel_delete(data: dict[str, Any], ctx: Context) -> list[ev.Event]:
+    """A server's channel deleted: what is scheduled to post there stops (a digest's). A thread's is THREAD_DELETE."""
+    del ctx
+    if not data.get("guild_id") or not data.get("id"):
+        return []
+    return [ev.ChannelChanged(platform=PLATFORM, community=str(data["guild_id"]), user="", channel=str(data["id"]),
+                              event_id=f"channel-delete:{data['id']}", change=ev.DELETED)]
+
+
 # -- interactions ----------------------------------------------------------------------------------
 def _option_value(option: dict[str, Any], resolved: dict[str, Any]) -> str:
     value = option.get("value")
@@ -449,6 +458,7 @@ TRANSLATORS: dict[str, Translator] = {
     "MESSAGE_REACTION_REMOVE": reaction_remove,
     "GUILD_MEMBER_ADD": member_add,
     "GUILD_MEMBER_REMOVE": member_remove,
+    "CHANNEL_DELETE": channel_delete,
     "INTERACTION_CREATE": interaction_create,
 }
 

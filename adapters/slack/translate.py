@@ -186,6 +186,18 @@ def _team_join(body: Payload, event: Payload, ws: Workspace) -> ev.Event | None:
                            timezone=user.get("tz"), is_bot=bool(user.get("is_bot")) or user["id"] == SLACKBOT)
 
 
+# A channel archived, back, or deleted; group_ for a private channel (its id may start with C or G).
+CHANNEL_CHANGES = {"channel_archive": ev.ARCHIVED, "group_archive": ev.ARCHIVED, "channel_unarchive": ev.UNARCHIVED,
+                   "group_unarchive": ev.UNARCHIVED, "channel_deleted": ev.DELETED, "group_deleted": ev.DELETED}
+
+
+def _channel_changed(body: Payload, event: Payload, ws: Workspace) -> ev.Event | None:
+    if not event.get("channel") or not isinstance(event["channel"], str):
+        return None
+    return ev.ChannelChanged(**_base(body, event, ws, user=event.get("user") or "", channel=event["channel"]),
+                             change=CHANNEL_CHANGES[event["type"]])
+
+
 EVENTS: dict[str, Callable[[Payload, Payload, Workspace], ev.Event | None]] = {
     "message": _message,
     "app_mention": _app_mention,
@@ -194,6 +206,7 @@ EVENTS: dict[str, Callable[[Payload, Payload, Workspace], ev.Event | None]] = {
     "member_joined_channel": _member_joined_channel,
     "team_join": _team_join,
     "user_change": _team_join,
+    **dict.fromkeys(CHANNEL_CHANGES, _channel_changed),
 }
 
 

@@ -220,6 +220,8 @@ class DigestService:
             if digest is None:
                 self.scheduler.remove(f"digest:{digest_id}")
                 return "not-due"
+            if digest.paused:  # its channel archived or deleted: nothing to post to (channel_changed)
+                return "paused"
             community = await session.get(Community, digest.community_id)
             trigger = trigger_for(digest.cron, digest.timezone)
             tick = latest_tick(trigger, now)
@@ -300,6 +302,29 @@ class DigestService:
         await self.core.deliver(where.platform, [DirectMessage(
             community=where.community, user=where.creator, doc=Document(text=render(
                 "digest_refused", channel=where.channel, reason=reason, minutes=f"{CATCH_UP_SECONDS // 60:g}")))])
+
+    async def channel_changed(self, event: ev.ChannelChanged, community_id: int) -> list[Action]:
+        """A digest's channel archived or deleted (Core.channel_listeners): each period was refused by the platform, 20
+        times every 10 minutes, and its admin told again every period, for as long as the subscription stayed. It is
+        paused now, its admin told once; unarchived, it goes on (the period due is posted by the next catch-up)."""
+        paused = "" if event.change == ev.UNARCHIVED else event.change
+        async with self.db.sessions.begin() as session:
+            digest = await session.scalar(select(Digest).where(Digest.community_id == community_id,
+                                                               Digest.channel_external_id == event.channel))
+            if digest is None or digest.paused == paused or (digest.paused == ev.DELETED and not paused):
+                return []
+            digest.paused = paused
+            digest_id = digest.id
+            creator = await session.get(Member, digest.created_by_id) if digest.created_by_id else None
+        log.info("digest %d (#%s): its channel was %s on %s; %s", digest_id, event.channel, event.change,
+                 event.platform, "paused" if paused else "goes on")
+        if creator is None:
+            return []
+        name = f"digest_paused_{paused}" if paused else "digest_resumed"
+        text = render(name, channel=event.channel,
+                      unsubscribe=command(event.platform, "digest", f"unsubscribe <#{event.channel}>"),
+                      subscribe=command(event.platform, "digest", "subscribe #channel"))
+        return [DirectMessage(community=event.community, user=creator.external_id, doc=Document(text=text))]
 
     async def _posted_before(self, where: _Where, claimed: runs.Claim, refusals: list[str]) -> bool:
         """Whether an earlier attempt's post (its outcome never recorded, or a failure) is in the channel: then it is
@@ -465,13 +490,14 @@ class DigestService:
     async def _list(self, community_id: int) -> str:
         async with self.db.sessions() as session:
             rows = (await session.execute(
-                select(Digest.channel_external_id, Channel.name, Digest.cron, Digest.timezone)
+                select(Digest.channel_external_id, Channel.name, Digest.cron, Digest.timezone, Digest.paused)
                 .outerjoin(Channel, (Channel.community_id == Digest.community_id)
                            & (Channel.external_id == Digest.channel_external_id))
                 .where(Digest.community_id == community_id).order_by(Digest.id))).all()
         if not rows:
             return "No digest yet: `/digest subscribe #channel`."
-        listed = "\n".join(f"• #{name or ext}: `{cron}` ({tz})" for ext, name, cron, tz in rows)
+        listed = "\n".join(f"• #{name or ext}: `{cron}` ({tz})" + (f", paused: its channel was {gone}" if gone else "")
+                           for ext, name, cron, tz, gone in rows)
         return neutralise("Digests:\n" + listed)
 
     async def _preview(self, event: ev.CommandInvoked, community_id: int) -> Action:
@@ -507,5 +533,6 @@ def setup(app: App, *, clock: Callable[[], datetime] = utcnow) -> DigestService:
                             resources=resources, clock=clock)
     app.core.register_command("digest", service.cmd_digest)
     app.core.register_command("save", service.cmd_save)
+    app.core.channel_listeners.append(service.channel_changed)
     app.scheduler.every("digest:catch-up", CATCH_UP_SECONDS, service.catch_up, start_now=True)
     return service
