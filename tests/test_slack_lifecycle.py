@@ -223,3 +223,19 @@ async def test_a_digest_whose_channel_is_archived_is_paused_until_unarchived(sla
     assert "is back" in text_of(slack.dm("UPG")[-1]) and len(slack.dm("UPG")) == 2
     assert await slack.app.digests.run_due(1) == "posted"
     assert not [r for r in caplog.records if r.name.startswith(OURS) and r.levelno >= logging.ERROR], caplog.text
+
+
+async def test_a_replica_no_event_reaches_learns_its_access_ended_within_minutes(app, monkeypatch):
+    """app_uninstalled reaches one replica; another, to which no event came and which had nothing to send, stayed up
+    and ready, unable to do anything, until its next digest or restart. Every replica asks auth.test every
+    ACCESS_CHECK_SECONDS, and stops as the one told did."""
+    monkeypatch.setattr(runner, "ACCESS_CHECK_SECONDS", 0.2, raising=False)
+    fake = await FakeSlack(team_id=TEAM).start()
+    try:
+        running, _ = await _http_mode(app, fake, monkeypatch)
+        fake.refused["auth.test"] = "invalid_auth"
+        ended = await _ended(running)
+    finally:
+        await fake.stop()
+    assert isinstance(ended, UserError) and not isinstance(ended, Unavailable), ended
+    assert "Slack refused the bot token (SLACK_BOT_TOKEN) while running: invalid_auth" in str(ended)

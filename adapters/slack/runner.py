@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable
 from datetime import UTC, datetime
@@ -31,6 +32,9 @@ EVENTS_PATH = "/slack/events"
 T = TypeVar("T")
 SETUP = "see deploy/slack/README.md"
 SOCKET_CHECK_SECONDS = 30.0  # how often /healthz learns whether the Socket Mode connection is up
+# How often auth.test asks whether the bot's access ended: a replica that no event reaches (another got
+# app_uninstalled, or none came) learns it too, within this long, rather than at its next digest.
+ACCESS_CHECK_SECONDS = 300.0
 # What Slack answers a token it will not take (auth.test, apps.connections.open).
 _REFUSED = frozenset({"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired",
                       "not_allowed_token_type"})
@@ -150,6 +154,12 @@ async def run(app: App) -> None:
         await _checked(client.apps_connections_open(app_token=app_token), "SLACK_APP_TOKEN", "app-level token",
                        "apps.connections.open")
     client.access = adapter.access  # from now on a token refused means the access ended while running
+
+    async def check_access() -> None:  # a refusal ends the run (access.py); anything else: the next check
+        with contextlib.suppress(SlackApiError, OSError, TimeoutError):
+            await client.auth_test()
+
+    app.scheduler.every("slack-access", ACCESS_CHECK_SECONDS, check_access)
     app.core.senders["slack"] = adapter.sender
     app.scheduler.start()
     try:
