@@ -69,6 +69,7 @@ from bot.repo import (
     ensure_member,
     find_member_at_start,
     forget_member_everywhere,
+    get_community,
     get_member,
     get_message,
     insert_ignore,
@@ -391,6 +392,8 @@ class Core:
             if kept is not None:
                 await self.inbox.forget(kept)
             return []
+        if isinstance(event, ev.ChannelChanged) and event.change == ev.RETURNED and not await self._known(event):
+            return []  # a server joined for the first time (each one's GUILD_CREATE at every start): nothing paused
         try:
             async with self._held():
                 if waited_on(event):
@@ -408,6 +411,11 @@ class Core:
             log.warning("%s %s not handled: the database is unreachable (%s)", event.platform,
                         type(event).__name__, why)
             return [self._reply(event, render("database_unreachable"))]
+
+    async def _known(self, event: ev.Event) -> bool:
+        """Whether the event's community is stored (without storing it)."""
+        async with self.db.sessions() as session:
+            return await get_community(session, event.platform, event.community) is not None
 
     @contextlib.asynccontextmanager
     async def _held(self) -> AsyncIterator[None]:

@@ -89,8 +89,10 @@ class MemberLeft(Event):
     is_bot: bool | None = None
 
 
-# What became of a channel (ChannelChanged.change).
+# What became of a channel (ChannelChanged.change); with no channel, of the bot in the community: REMOVED from it
+# (Discord: kicked from the server, or the server deleted), RETURNED (in it again).
 ARCHIVED, UNARCHIVED, DELETED = "archived", "unarchived", "deleted"
+REMOVED, RETURNED = "removed", "returned"
 
 
 @dataclass(frozen=True, kw_only=True)

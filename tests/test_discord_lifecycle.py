@@ -15,6 +15,7 @@ from bot.actions import Document, PostToChannel
 from bot.errors import Unavailable, UserError
 from tests.discord_fixtures import ASHA, GUILD, HELP
 from tests.discord_harness import running_bot, send, started_fake_discord
+from tests.test_discord_features import answer, command, digest_due_in
 
 # What connective logs (a discord.py task of an earlier test, cut off by its close, may log at any time).
 OURS = ("bot", "adapters", "slack_bolt", "slack_sdk")
@@ -60,8 +61,6 @@ async def test_a_digests_channel_deleted_pauses_it_and_tells_its_admin_once(app,
     """A digest's channel deleted: each period was refused (Unknown Channel), 20 times every 10 minutes, and the admin
     who set it up was told again every week. CHANNEL_DELETE pauses it now, the admin told once (a redelivery, or
     another replica's, tells nobody again), and `/digest list` says so."""
-    from tests.test_discord_features import answer, command, digest_due_in
-
     async with running_bot(app, fake_discord) as bot:
         clock, digest_id = await digest_due_in(app, fake_discord, bot, HELP)
         dms_before = len(fake_discord.find("POST", "/users/@me/channels"))
@@ -79,3 +78,25 @@ async def test_a_digests_channel_deleted_pauses_it_and_tells_its_admin_once(app,
     assert "paused: its channel was deleted" in str(listed)
     assert not fake_discord.find("POST", rf"/channels/{HELP}/messages")
     assert not [r for r in caplog.records if r.name.startswith(OURS) and r.levelno >= logging.ERROR], caplog.text
+
+
+async def test_the_bot_removed_from_a_server_pauses_its_digests_until_it_is_back(app, fake_discord, caplog):
+    """Kicked from a server (or the server deleted), the bot went on trying its digests there every period, 20 times
+    each (Missing Access), and its admins, whom it can no longer write to, never heard why. GUILD_DELETE pauses them
+    with one log line (Discord's outage, `unavailable`, does not); invited again (GUILD_CREATE), they go on."""
+    async with running_bot(app, fake_discord) as bot:
+        _, digest_id = await digest_due_in(app, fake_discord, bot, HELP)
+        await send(fake_discord, bot, "GUILD_DELETE", {"id": GUILD})
+        assert await app.digests.run_due(digest_id) == "paused"
+        assert not fake_discord.find("POST", rf"/channels/{HELP}/messages")
+        assert f"Discord server {GUILD} removed the bot" in caplog.text
+        await send(fake_discord, bot, "GUILD_CREATE", fake_discord._guild_create())
+        assert await app.digests.run_due(digest_id) == "posted"
+    assert len(fake_discord.find("POST", rf"/channels/{HELP}/messages")) == 1
+
+
+async def test_an_outage_of_a_server_pauses_nothing(app, fake_discord):
+    async with running_bot(app, fake_discord) as bot:
+        _, digest_id = await digest_due_in(app, fake_discord, bot, HELP)
+        await send(fake_discord, bot, "GUILD_DELETE", {"id": GUILD, "unavailable": True})
+        assert await app.digests.run_due(digest_id) == "posted"

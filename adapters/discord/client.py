@@ -300,6 +300,9 @@ class ConnectiveMixin:
                     await self._place_direct_message(data)
                 events = translate(event_type, data, self) if event_type in QUEUED_EVENTS else []
                 self._dm_guilds.clear()  # one event at a time: what was found for it is used, or never will be
+                if event_type == "GUILD_DELETE" and isinstance(data, dict) and not data.get("unavailable"):
+                    log.warning("Discord server %s removed the bot (or was deleted): nothing is read or posted there "
+                                "until it is invited again; what connective stored of it is kept", data.get("id"))
                 if event_type == "GUILD_CREATE":  # a new session (or a server joined, or back after an outage)
                     if isinstance(data, dict) and not data.get("unavailable") and data.get("id"):
                         self.sender.still_there.session_began(str(data["id"]), discord.utils.utcnow())

@@ -347,6 +347,22 @@ def channel_delete(data: dict[str, Any], ctx: Context) -> list[ev.Event]:
                               event_id=f"channel-delete:{data['id']}", change=ev.DELETED)]
 
 
+def guild_delete(data: dict[str, Any], ctx: Context) -> list[ev.Event]:
+    """The bot removed from a server (kicked, or the server deleted); `unavailable` is Discord's outage, no removal."""
+    del ctx
+    if data.get("unavailable") or not data.get("id"):
+        return []
+    return [ev.ChannelChanged(platform=PLATFORM, community=str(data["id"]), user="", change=ev.REMOVED)]
+
+
+def guild_create(data: dict[str, Any], ctx: Context) -> list[ev.Event]:
+    """A server the bot is in (at each start, or joined again): what was paused by its removal goes on."""
+    del ctx
+    if data.get("unavailable") or not data.get("id"):
+        return []
+    return [ev.ChannelChanged(platform=PLATFORM, community=str(data["id"]), user="", change=ev.RETURNED)]
+
+
 # -- interactions ----------------------------------------------------------------------------------
 def _option_value(option: dict[str, Any], resolved: dict[str, Any]) -> str:
     value = option.get("value")
@@ -459,6 +475,8 @@ TRANSLATORS: dict[str, Translator] = {
     "GUILD_MEMBER_ADD": member_add,
     "GUILD_MEMBER_REMOVE": member_remove,
     "CHANNEL_DELETE": channel_delete,
+    "GUILD_CREATE": guild_create,
+    "GUILD_DELETE": guild_delete,
     "INTERACTION_CREATE": interaction_create,
 }
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import numpy as np
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import DBAPIError
 
 from bot import events as ev
@@ -307,6 +307,8 @@ class DigestService:
         """A digest's channel archived or deleted (Core.channel_listeners): each period was refused by the platform, 20
         times every 10 minutes, and its admin told again every period, for as long as the subscription stayed. It is
         paused now, its admin told once; unarchived, it goes on (the period due is posted by the next catch-up)."""
+        if not event.channel:
+            return await self._bot_moved(event, community_id)
         paused = "" if event.change == ev.UNARCHIVED else event.change
         async with self.db.sessions.begin() as session:
             digest = await session.scalar(select(Digest).where(Digest.community_id == community_id,
@@ -325,6 +327,19 @@ class DigestService:
                       unsubscribe=command(event.platform, "digest", f"unsubscribe <#{event.channel}>"),
                       subscribe=command(event.platform, "digest", "subscribe #channel"))
         return [DirectMessage(community=event.community, user=creator.external_id, doc=Document(text=text))]
+
+    async def _bot_moved(self, event: ev.ChannelChanged, community_id: int) -> list[Action]:
+        """The bot removed from the community (Discord: kicked from the server): its digests were refused every period
+        (Missing Access), and their admins, whom the bot can no longer write to, never told. They are paused; the bot
+        back in it, they go on (those paused for their channel stay so)."""
+        before, after = ("", ev.REMOVED) if event.change == ev.REMOVED else (ev.REMOVED, "")
+        async with self.db.sessions.begin() as session:
+            moved = (await session.execute(update(Digest).where(
+                Digest.community_id == community_id, Digest.paused == before).values(paused=after))).rowcount
+        if moved:
+            log.info("%s %s: the bot %s; %d digest(s) %s", event.platform, event.community,
+                     "was removed" if after else "is back", moved, "paused" if after else "go on")
+        return []
 
     async def _posted_before(self, where: _Where, claimed: runs.Claim, refusals: list[str]) -> bool:
         """Whether an earlier attempt's post (its outcome never recorded, or a failure) is in the channel: then it is
