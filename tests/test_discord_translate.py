@@ -180,6 +180,18 @@ def test_member_left():
     assert (left.user, left.user_name, left.community, left.is_bot) == (PETRA, "Petra Novak", GUILD, False)
 
 
+def test_a_channel_deleted_and_the_bot_removed_from_its_server():
+    deleted = one("CHANNEL_DELETE", "channel_delete")
+    assert isinstance(deleted, ev.ChannelChanged)
+    assert (deleted.community, deleted.channel, deleted.change) == (GUILD, HELP, ev.DELETED)
+    assert deleted.event_id  # each replica gets it: the admin is told once
+    [removed] = translate("GUILD_DELETE", {"id": GUILD}, CTX)
+    assert isinstance(removed, ev.ChannelChanged) and (removed.channel, removed.change) == ("", ev.REMOVED)
+    assert translate("GUILD_DELETE", {"id": GUILD, "unavailable": True}, CTX) == []  # Discord's outage
+    [back] = translate("GUILD_CREATE", load("guild_create"), CTX)
+    assert isinstance(back, ev.ChannelChanged) and (back.community, back.change) == (GUILD, ev.RETURNED)
+
+
 def test_slash_commands():
     ask = one("INTERACTION_CREATE", "interaction_whoknows")
     assert isinstance(ask, ev.CommandInvoked)

@@ -48,6 +48,7 @@ EVENTS = [
     ("event_team_join.json", ev.MemberJoined, {"user": "UNEW", "user_name": "Nora", "timezone": "Europe/Paris"}),
     ("event_user_change_deactivated.json", ev.MemberLeft, {"user": "UPG", "user_name": "Petra", "is_bot": False}),
     ("event_app_home_opened.json", None, {}),
+    ("event_channel_archive.json", ev.ChannelChanged, {"channel": "CANN", "user": "UREG", "change": ev.ARCHIVED}),
 ]
 
 
