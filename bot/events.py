@@ -92,6 +92,7 @@ class MemberLeft(Event):
 # What became of a channel (ChannelChanged.change); with no channel, of the bot in the community: REMOVED from it
 # (Discord: kicked from the server, or the server deleted), RETURNED (in it again).
 ARCHIVED, UNARCHIVED, DELETED = "archived", "unarchived", "deleted"
+LEFT, JOINED = "left", "joined"  # the bot removed from the channel, or invited to it
 REMOVED, RETURNED = "removed", "returned"
 
 

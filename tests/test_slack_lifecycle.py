@@ -239,3 +239,36 @@ async def test_a_replica_no_event_reaches_learns_its_access_ended_within_minutes
         await fake.stop()
     assert isinstance(ended, UserError) and not isinstance(ended, Unavailable), ended
     assert "Slack refused the bot token (SLACK_BOT_TOKEN) while running: invalid_auth" in str(ended)
+
+
+async def test_a_digest_whose_channel_removed_the_bot_is_paused_until_it_is_invited_again(slack):  # noqa: F811
+    """The bot removed from a digest's channel (/remove): each period was refused (not_in_channel), 20 times every 10
+    minutes, the admin told again every period. channel_left pauses it, the admin told once how to go on; the bot
+    invited again (its own member_joined_channel), it goes on. An unarchive does not undo it."""
+    from tests.test_slack_app import text_of
+    from tests.test_slack_features import NOW, Clock, at, share_and_save
+
+    clock = at(Clock(NOW), slack)
+    await share_and_save(slack)
+    slack.fake.people["UPG"]["is_admin"] = True
+    await slack.command("UPG", "/digest", "subscribe <#CANN|announcements> 0 9 * * mon tz=UTC")
+    slack.fake.refused_channels["CANN"] = "not_in_channel"
+    left = fresh("event_channel_archive.json", type="channel_left", actor_id="UREG")
+    del left["event"]["user"]
+    assert await slack.event(left) == 200
+    await slack.adapter.idle()
+    [told] = slack.dm("UPG")
+    assert "removed from <#CANN>" in text_of(told) and "/invite" in text_of(told), text_of(told)
+    assert "paused: I was removed from its channel" in text_of(await slack.command("UASK2", "/digest", "list"))
+    clock.now = datetime(2023, 11, 20, 9, 0, 30, tzinfo=UTC)
+    assert await slack.app.digests.run_due(1) == "paused"
+    assert await slack.event(fresh("event_channel_archive.json", type="channel_unarchive")) == 200
+    await slack.adapter.idle()
+    assert await slack.app.digests.run_due(1) == "paused" and len(slack.dm("UPG")) == 1
+
+    del slack.fake.refused_channels["CANN"]
+    assert await slack.event(fresh("event_member_joined_channel.json", user="UBOT", channel="CANN",
+                                   inviter="UPG")) == 200
+    await slack.adapter.idle()
+    assert "is back" in text_of(slack.dm("UPG")[-1])
+    assert await slack.app.digests.run_due(1) == "posted"

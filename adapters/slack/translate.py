@@ -168,6 +168,10 @@ def _reaction(body: Payload, event: Payload, ws: Workspace) -> ev.Event | None:
 def _member_joined_channel(body: Payload, event: Payload, ws: Workspace) -> ev.Event | None:
     if not event.get("user"):
         return None
+    if event["user"] == ws.bot_user_id and isinstance(event.get("channel"), str) and event["channel"]:
+        # The bot invited to a channel (again): what its removal paused there goes on.
+        return ev.ChannelChanged(**_base(body, event, ws, user=event.get("inviter") or "", channel=event["channel"]),
+                                 change=ev.JOINED)
     return ev.MemberJoined(**_base(body, event, ws, user=event["user"], channel=event.get("channel", "")))
 
 
@@ -186,9 +190,11 @@ def _team_join(body: Payload, event: Payload, ws: Workspace) -> ev.Event | None:
                            timezone=user.get("tz"), is_bot=bool(user.get("is_bot")) or user["id"] == SLACKBOT)
 
 
-# A channel archived, back, or deleted; group_ for a private channel (its id may start with C or G).
+# A channel archived, back, or deleted, or the bot removed from it; group_ for a private channel (its id may start
+# with C or G).
 CHANNEL_CHANGES = {"channel_archive": ev.ARCHIVED, "group_archive": ev.ARCHIVED, "channel_unarchive": ev.UNARCHIVED,
-                   "group_unarchive": ev.UNARCHIVED, "channel_deleted": ev.DELETED, "group_deleted": ev.DELETED}
+                   "group_unarchive": ev.UNARCHIVED, "channel_deleted": ev.DELETED, "group_deleted": ev.DELETED,
+                   "channel_left": ev.LEFT, "group_left": ev.LEFT}
 
 
 def _channel_changed(body: Payload, event: Payload, ws: Workspace) -> ev.Event | None:

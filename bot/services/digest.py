@@ -107,6 +107,13 @@ def sharer_expertise(vector: np.ndarray | None, profile: tuple[np.ndarray, int] 
 LOOK_UPS = 3
 
 
+# Why a digest is paused, as `/digest list` says it.
+PAUSED = {ev.ARCHIVED: "its channel was archived", ev.DELETED: "its channel was deleted",
+          ev.LEFT: "I was removed from its channel", ev.REMOVED: "I was removed from the server"}
+# A channel back (unarchived, the bot invited to it again): the pauses it undoes.
+RESUMES = {ev.UNARCHIVED: (ev.ARCHIVED,), ev.JOINED: (ev.LEFT,)}
+
+
 class DigestService:
     def __init__(self, *, db: Database, core: Core, expertise: ExpertiseService, scheduler: Scheduler,
                  resources: ResourceService, clock: Callable[[], datetime] = utcnow, limit: int = LIMIT) -> None:
@@ -309,12 +316,19 @@ class DigestService:
         paused now, its admin told once; unarchived, it goes on (the period due is posted by the next catch-up)."""
         if not event.channel:
             return await self._bot_moved(event, community_id)
-        paused = "" if event.change == ev.UNARCHIVED else event.change
         async with self.db.sessions.begin() as session:
             digest = await session.scalar(select(Digest).where(Digest.community_id == community_id,
                                                                Digest.channel_external_id == event.channel))
-            if digest is None or digest.paused == paused or (digest.paused == ev.DELETED and not paused):
+            if digest is None:
                 return []
+            if event.change in RESUMES:  # back: what paused it is undone (not another reason)
+                if digest.paused not in RESUMES[event.change]:
+                    return []
+                paused = ""
+            elif digest.paused in (event.change, ev.DELETED):
+                return []
+            else:
+                paused = event.change
             digest.paused = paused
             digest_id = digest.id
             creator = await session.get(Member, digest.created_by_id) if digest.created_by_id else None
@@ -511,8 +525,8 @@ class DigestService:
                 .where(Digest.community_id == community_id).order_by(Digest.id))).all()
         if not rows:
             return "No digest yet: `/digest subscribe #channel`."
-        listed = "\n".join(f"• #{name or ext}: `{cron}` ({tz})" + (f", paused: its channel was {gone}" if gone else "")
-                           for ext, name, cron, tz, gone in rows)
+        listed = "\n".join(f"• #{name or ext}: `{cron}` ({tz})" + (f", paused: {PAUSED.get(why, why)}" if why else "")
+                           for ext, name, cron, tz, why in rows)
         return neutralise("Digests:\n" + listed)
 
     async def _preview(self, event: ev.CommandInvoked, community_id: int) -> Action:
