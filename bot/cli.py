@@ -967,7 +967,10 @@ async def _no_such_member(session, community, as_name: str, option: str = "--as"
         if name:
             folded.setdefault(name_key(name), f"{name} (left)" if left else name)
     names = [name for name, left, _ in rows if name and not left]
-    near = [folded[n] for n in difflib.get_close_matches(name_key(as_name), list(folded), n=3, cutoff=0.6)]
+    typed = name_key(as_name.strip())
+    near = [folded[n] for n in difflib.get_close_matches(typed, list(folded), n=3, cutoff=0.6)]
+    # A whole name where the community knows its first part ("Sam Taylor", whose display name is Sam)
+    near += [name for key, name in folded.items() if typed.startswith(key + " ") and name not in near][:3 - len(near)]
     hint = f"did you mean {', '.join(near)}? " if near else ""
     some = ", ".join(names[:8]) + (f" and {len(names) - 8} more" if len(names) > 8 else "")
     return UserError(f"no member named {as_name!r} in {community.platform}:{community.external_id}: {hint}"
@@ -1046,7 +1049,7 @@ def demo(
             typer.echo(report.summary() + "\n")
             await _demo_extras(app, report)
             name = as_name or tour["as"]
-            await _console_session(app, None, name, script=tour["script"] if no_input else None)
+            await _console_session(app, None, name, script=tour["script"] if no_input else None, members_only=True)
         finally:
             await app.close()
 

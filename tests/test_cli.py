@@ -36,12 +36,18 @@ def test_demo_tour_answers_with_ranked_members_and_evidence(tmp_path):
                          env={**os.environ, "TMPDIR": str(tmp_path)})
     assert out.returncode == 0, out.stderr[-3000:]
     assert not list(tmp_path.glob("connective-demo-*"))  # its database went with it
-    answers = out.stdout.split("Sam Taylor> ")
+    tour = json.loads((SAMPLE.parent / "tour.json").read_text())
+    answers = out.stdout.split(f"{tour['as']}> ")
     # Three who-knows questions, each answered with its expected expert first, with evidence.
     for expected, block in zip(("Mariusz", "Mateus", "Hemi"), answers[1:4], strict=True):
         first = next(line for line in block.splitlines() if line.startswith("1. "))
         assert expected in first, block
         assert "https://slack.com/archives/" in block  # permalinks to what they answered
+        # The tour asks as the sample's Sam (U0M5EZNMJG2), who is never suggested to themselves: it asked as a
+        # "Sam Taylor" no member is named (Sam's name is their display name), a stranger beside Sam, and Sam was
+        # suggested to them.
+        assert "U0M5EZNMJG2" not in block, block
+    assert re.search(r"• 1[0-9] message\(s\) stored", answers[5]), answers[5]  # /me: Sam's own messages
     assert "Traceback" not in out.stderr
 
 
@@ -745,6 +751,17 @@ def test_chat_as_an_unknown_name_is_refused_in_an_imported_community(sample_db):
     assert out.returncode == 0 and out.stdout.startswith(f"You are {name} in slack:"), out.stderr
     with engine.connect() as conn:
         assert conn.scalar(select(func.count()).select_from(Member)) == before
+
+
+def test_demo_as_a_name_no_sample_member_has_is_refused(tmp_path):
+    """`demo --as "Sam Taylor"` (the sample's Sam by their whole name; Slack's display name, Sam, is what is stored)
+    chatted as a stranger added to the sample community beside Sam, who was then suggested to them. It is refused
+    as `chat --as` refuses it, naming Sam."""
+    out = subprocess.run([*CLI, "demo", "--as", "Sam Taylor"], input="/me\n", capture_output=True, text=True,
+                         timeout=600, env={**os.environ, "TMPDIR": str(tmp_path)})
+    assert out.returncode == 2 and "You are" not in out.stdout, out.stdout[-2000:]
+    assert out.stderr.splitlines()[-1].startswith("error: no member named 'Sam Taylor' in slack:T0SAMPLE01: did you "
+                                                  "mean Sam? "), out.stderr
 
 
 def test_import_with_the_workspace_address_links_there(tmp_path):
