@@ -977,10 +977,10 @@ async def _no_such_member(session, community, as_name: str, option: str = "--as"
                      f"give a member's name or platform id {_where(option)} (members: {some or 'none'})")
 
 
-async def _console_session(app, community: str | None, as_name: str, script: list[str] | None = None,  # noqa: ANN001
-                           *, members_only: bool = False) -> None:
-    from adapters.console.adapter import ConsoleAdapter
-    from adapters.console.chat import chat
+async def _console_member(app, community: str | None, as_name: str | None, *,  # noqa: ANN001, ANN202
+                          members_only: bool = False):
+    """The community a console session talks to, and who types in it: (community, user id, name). `as_name` None:
+    `run --platform console` without --as, the bot's admin, who is a member only of the console's own community."""
     from bot.db.models import Community
     from bot.repo import ensure_community, list_communities
 
@@ -991,19 +991,30 @@ async def _console_session(app, community: str | None, as_name: str, script: lis
     cid = await _community_id(app, community)
     async with app.db.sessions() as session:
         c = await session.get(Community, cid)
-        member = await _member_named(session, c, as_name, "--as")
+        member = await _member_named(session, c, as_name or "admin", "--as")
         if member is None and members_only and c.platform != "console":
+            if as_name is None:
+                raise UserError(f"{c.platform}:{c.external_id} is an imported community: give --as with the name or "
+                                f"platform id of the member you speak as (`connective chat --as NAME` does the same)")
             raise await _no_such_member(session, c, as_name)
-    user = member.external_id if member else f"console-{as_name.lower()}"
+    as_name = as_name or "admin"
     # --as only picks the member: what was typed ("elin", a platform id) never renames them
-    name = member.name if member else as_name
+    return c, member.external_id if member else f"console-{as_name.lower()}", member.name if member else as_name
+
+
+async def _console_session(app, community: str | None, as_name: str | None,  # noqa: ANN001
+                           script: list[str] | None = None, *, members_only: bool = False) -> None:
+    from adapters.console.adapter import ConsoleAdapter
+    from adapters.console.chat import chat
+
+    c, user, name = await _console_member(app, community, as_name, members_only=members_only)
     adapter = ConsoleAdapter(app.core.handle, community=c.external_id, platform=c.platform, admin=True)
     if script is None:
         typer.echo(f"You are {name} in {c.platform}:{c.external_id}. Ask “who knows …?”, or /help. Ctrl-D ends.")
         await chat(adapter, user, user_name=name)
         return
     for line in script:
-        typer.echo(f"{as_name}> {line}")
+        typer.echo(f"{as_name or name}> {line}")
         for text in await adapter.say(user, line, user_name=name):
             typer.echo(f"connective> {text}\n")
 
@@ -1071,7 +1082,8 @@ async def _demo_extras(app, report) -> None:  # noqa: ANN001
 @cli.command()
 def run(
     platform: Annotated[str, typer.Option("--platform", help="slack, discord or console")] = "console",
-    as_name: Annotated[str, typer.Option("--as", help="console only: your member name")] = "admin",
+    as_name: Annotated[str | None, typer.Option(
+        "--as", help="console only: your member name (default: admin, in the console's own community)")] = None,
 ) -> None:
     """Run the bot on a platform."""
     s = settings(verbose=True)
@@ -1096,6 +1108,12 @@ def run(
         from bot.serve import serve
 
         app = await _open_app(s, serving=True)  # the database answered here: what fails below is the platform or a port
+        if platform == "console":  # who types, before the ports open and the console is said to be connected
+            try:
+                await _console_member(app, None, as_name, members_only=True)
+            except BaseException:
+                await app.close()
+                raise
         try:
             await serve(app, run_platform)  # closes the app
         except OSError as exc:  # aiohttp's ClientConnectorError, a refused connection, a timeout, a port taken
