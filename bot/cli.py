@@ -1008,7 +1008,20 @@ async def _console_session(app, community: str | None, as_name: str | None,  # n
     from adapters.console.chat import chat
 
     c, user, name = await _console_member(app, community, as_name, members_only=members_only)
-    adapter = ConsoleAdapter(app.core.handle, community=c.external_id, platform=c.platform, admin=True)
+
+    async def names(ids: set[str]) -> dict[str, str]:
+        from sqlalchemy import select
+
+        from bot.db.models import Channel, Member
+
+        async with app.db.sessions() as session:
+            channels = await session.execute(select(Channel.external_id, Channel.name).where(
+                Channel.community_id == c.id, Channel.external_id.in_(ids)))
+            members = await session.execute(select(Member.external_id, Member.name).where(
+                Member.community_id == c.id, Member.external_id.in_(ids)))
+            return {**{i: f"#{n}" for i, n in channels if n}, **{i: n for i, n in members if n}}
+
+    adapter = ConsoleAdapter(app.core.handle, community=c.external_id, platform=c.platform, admin=True, names=names)
     if script is None:
         typer.echo(f"You are {name} in {c.platform}:{c.external_id}. Ask “who knows …?”, or /help. Ctrl-D ends.")
         await chat(adapter, user, user_name=name)

@@ -1150,6 +1150,24 @@ def test_the_console_on_an_imported_community_joins_it_only_as_one_of_its_member
     assert out.returncode == 2 and "no member named 'console-admin'" in out.stderr, out.stderr
 
 
+def test_chat_names_the_members_and_channels_the_bot_speaks_of(tmp_path):
+    """`connective chat` printed the intro request to the expert as "[DM to UPG]", the intro as "[group with UASK1,
+    UPG]" and a channel as "<#C0GENERAL>": ids, where the database has the names the community knows."""
+    from tests.exports import THREADS, USERS, write_slack_export
+
+    db = f"sqlite:///{tmp_path / 'x.db'}"
+    assert run("--db", db, "import", "slack", str(write_slack_export(tmp_path / "export", USERS, THREADS))) \
+        .returncode == 0
+    out = run("--db", db, "chat", "--as", "Asha", stdin="who knows why postgres ignores my index?\n"
+              "/click intro.request 1:UPG\n/connective ingest off #general\n/connective settings show\n")
+    assert out.returncode == 0, out.stderr
+    assert "connective> [DM to Petra] " in out.stdout and "I'll no longer read #general;" in out.stdout, out.stdout
+    assert "#general: off" in out.stdout and "<#" not in out.stdout, out.stdout
+    out = run("--db", db, "chat", "--as", "Petra", stdin="/click intro.accept 1\n")
+    assert out.returncode == 0, out.stderr
+    assert "connective> [group with Asha, Petra] " in out.stdout and "[DM to Asha] " in out.stdout, out.stdout
+
+
 def test_the_readme_command_lines_name_commands_and_options_that_exist():
     """The README's list of commands is what a community manager starts from: each command it shows exists, and so
     does each option it gives it (it left out --team, --include-private, --asker and others, which a manager

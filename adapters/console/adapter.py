@@ -17,6 +17,9 @@ from bot.actions import Action, DirectMessage, EditPost, OpenGroup, PostToChanne
 from bot.render_text import render_plain, visible
 
 Handler = Callable[[ev.Event], Awaitable[list[Action]]]
+# Names of platform ids, for the terminal: a member's ("Mateus") and a channel's ("#general").
+Names = Callable[[set[str]], Awaitable[dict[str, str]]]
+_CHANNEL_REF = re.compile(r"<#([A-Za-z0-9]+)(?:\|([^>]*))?>")
 
 
 _DISCORD_OPTION = re.compile(r"(?:^|\s)(action|topics|member):")
@@ -54,6 +57,9 @@ class ConsoleAdapter:
     # Whoever types at the terminal of `connective chat` runs the bot and holds its database: they manage the
     # community (digests, settings), as a Slack or Discord admin does there. The tests' members are not.
     admin: bool = False
+    # `connective chat` looks the ids in the bot's answers up in the database: a DM "to U0Y8Q8SGZLM", a group "with
+    # UB238F1C74F, UE2FE38893D" and a channel "<#CBF90E2EB4D>" named nobody a person could tell. Without it, ids.
+    names: Names | None = None
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
 
     def translate(self, user: str, line: str, *, user_name: str = "") -> ev.Event | None:
@@ -73,17 +79,33 @@ class ConsoleAdapter:
         return ev.MessagePosted(**base, message_id=f"console-{self.clock().timestamp():.6f}-{n}", text=line,
                                 user_name=user_name, is_direct=True)
 
-    def render(self, action: Action) -> str:
-        """What the terminal prints: member text with its control characters shown, not obeyed."""
+    def render(self, action: Action, names: dict[str, str] | None = None) -> str:
+        """What the terminal prints: member text with its control characters shown, not obeyed; ids as `names`
+        names them."""
+        names = names or {}
         if isinstance(action, Reply | PostToChannel | UpdateMessage):
-            return render_plain(action.doc)
-        if isinstance(action, DirectMessage):
-            return visible(f"[DM to {action.user}] ") + render_plain(action.doc)
-        if isinstance(action, OpenGroup):
-            return visible(f"[group with {', '.join(action.members)}] ") + render_plain(action.doc)
-        if isinstance(action, EditPost):  # a digest posted earlier, as it reads now
-            return visible(f"[{action.key} in {action.channel}, edited] ") + render_plain(action.doc)
-        return visible(str(action))
+            text = render_plain(action.doc)
+        elif isinstance(action, DirectMessage):
+            text = visible(f"[DM to {names.get(action.user, action.user)}] ") + render_plain(action.doc)
+        elif isinstance(action, OpenGroup):
+            text = visible(f"[group with {', '.join(names.get(m, m) for m in action.members)}] ") \
+                + render_plain(action.doc)
+        elif isinstance(action, EditPost):  # a digest posted earlier, as it reads now
+            text = visible(f"[{action.key} in {action.channel}, edited] ") + render_plain(action.doc)
+        else:
+            return visible(str(action))
+        return _CHANNEL_REF.sub(lambda m: m.group(2) and f"#{m.group(2)}" or names.get(m.group(1), m.group()), text)
+
+    async def _names(self, actions: list[Action], texts: list[str]) -> dict[str, str]:
+        if self.names is None:
+            return {}
+        ids = {m.group(1) for text in texts for m in _CHANNEL_REF.finditer(text) if not m.group(2)}
+        for action in actions:
+            if isinstance(action, DirectMessage):
+                ids.add(action.user)
+            elif isinstance(action, OpenGroup):
+                ids.update(action.members)
+        return await self.names(ids) if ids else {}
 
     async def say(self, user: str, line: str, *, user_name: str = "") -> list[str]:
         """One line from `user`; returns what the bot answered, rendered as text."""
@@ -92,4 +114,5 @@ class ConsoleAdapter:
             return []
         actions = await self.handle(event)
         self.sent.extend(actions)
-        return [self.render(a) for a in actions]
+        names = await self._names(actions, [self.render(a) for a in actions])
+        return [self.render(a, names) for a in actions]
