@@ -106,10 +106,10 @@ def plan_json(planned) -> dict:  # noqa: ANN001
 def format_plan(planned) -> str:  # noqa: ANN001
     plan = planned.plan
     when = planned.period.round_at.strftime("%a %d %b %Y %H:%M UTC")
-    lines = [
-        f"Mentoring round {planned.period.key} ({when}), seed {planned.seed}, {plan.solver} solver: "
-        f"{len(plan.pairs)} pair{'s' if len(plan.pairs) != 1 else ''}, total fit {plan.total_fit:.2f}"
-    ]
+    # Nobody to pair: no solver ran ("none solver") and there is no fit to total.
+    made = f", {plan.solver} solver: {len(plan.pairs)} pair{'s' if len(plan.pairs) != 1 else ''}, total fit " \
+           f"{plan.total_fit:.2f}" if plan.pairs or plan.solver != "none" else ": no pairs"
+    lines = [f"Mentoring round {planned.period.key} ({when}), seed {planned.seed}{made}"]
     if not plan.pairs and not plan.unmatched:
         lines.append("Nobody is enrolled (or everyone paused or skipped this round).")
     if plan.pairs:
@@ -328,6 +328,10 @@ async def load_enrolments(app, community_id: int, records: object) -> tuple[int,
                           "id" if found else f"record {n}: no member {record['user']!r} in this community")
             continue
         member = found[0]
+        if not member.profiling_consent:  # said to whoever runs the load, not "you're opted out" as to the member
+            errors.append(f"record {n} ({record['user']}): they opted out of profiling or asked to be forgotten; "
+                          "they join mentoring themselves once they `/optin`")
+            continue
         try:
             await service.enrol(community_id, member.id, request_from_record(record))
         except EnrolmentError as exc:

@@ -193,3 +193,20 @@ def test_pairs_schedule_off_says_a_round_members_were_warned_of_will_not_run(tmp
     assert ("The round members were warned of for Mon 02 Dec 2030, 10:00 UTC will not run: at that time each member "
             "warned of it is told so, unless rounds are switched on again (--on) before it.") in out.output, out.output
     assert "warned of" not in run(db, "pairs", "schedule", "--on").output
+
+
+def test_pairs_plan_with_nobody_to_pair_and_load_of_an_opted_out_member_say_so_plainly(tmp_path):
+    """`pairs plan` with nobody enrolled printed "none solver: 0 pairs, total fit 0.00" (the solver that did not run);
+    `pairs load` of a member who opted out told the admin running it "you're opted out of profiling; `/optin` first"."""
+    db = f"sqlite:///{tmp_path / 'c.db'}"
+    assert run(db, "import", "slack", str(write_slack_export(tmp_path / "export", USERS, THREADS))).exit_code == 0
+    out = run(db, "pairs", "plan", "--seed", "5")
+    assert out.exit_code == 0, out.output
+    assert out.output.splitlines()[0].endswith(", seed 5: no pairs") and "solver" not in out.output, out.output
+    assert run(db, "forget", "UREG").exit_code == 0
+    enrolments = tmp_path / "mentoring.json"
+    enrolments.write_text(json.dumps([{"user": "UREG", "role": "mentor", "can_teach": ["lunch"], "timezone": "UTC"}]))
+    out = run(db, "pairs", "load", str(enrolments))
+    assert out.exit_code == 1 and "0 enrolment(s) loaded, 1 skipped" in out.output, out.output
+    assert "skipped: record 1 (UREG): they opted out of profiling or asked to be forgotten" in out.output, out.output
+    assert "you're" not in out.output
