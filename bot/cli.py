@@ -1023,7 +1023,8 @@ async def _console_session(app, community: str | None, as_name: str | None,  # n
 
     adapter = ConsoleAdapter(app.core.handle, community=c.external_id, platform=c.platform, admin=True, names=names)
     if script is None:
-        typer.echo(f"You are {name} in {c.platform}:{c.external_id}. Ask “who knows …?”, or /help. Ctrl-D ends.")
+        typer.echo(f"You are {name or user} in {c.platform}:{c.external_id}. Ask “who knows …?”, or /help. "
+                   "Ctrl-D ends.")
         await chat(adapter, user, user_name=name)
         return
     for line in script:

@@ -1168,6 +1168,16 @@ def test_chat_names_the_members_and_channels_the_bot_speaks_of(tmp_path):
     assert "connective> [group with Asha, Petra] " in out.stdout and "[DM to Asha] " in out.stdout, out.stdout
 
 
+def test_chat_as_a_forgotten_member_says_who_by_their_id(tmp_path):
+    """`chat --as UPG` after Petra was forgotten (her name is gone) greeted "You are  in slack:…"."""
+    db = f"sqlite:///{tmp_path / 'x.db'}"
+    assert run("--db", db, "import", "slack", str(_slack_export(tmp_path / "export"))).returncode == 0
+    assert run("--db", db, "forget", "Petra").returncode == 0
+    out = run("--db", db, "chat", "--as", "UPG", stdin="/me\n")
+    assert out.returncode == 0 and out.stdout.startswith("You are UPG in slack:TTEST0001."), out.stdout
+    assert "• name: (none)" in out.stdout  # and the id is not stored as her name
+
+
 def test_the_readme_command_lines_name_commands_and_options_that_exist():
     """The README's list of commands is what a community manager starts from: each command it shows exists, and so
     does each option it gives it (it left out --team, --include-private, --asker and others, which a manager
