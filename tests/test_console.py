@@ -191,6 +191,17 @@ async def test_every_command_the_help_names_works_in_the_console(app, tmp_path):
         assert "helm" in listed.lower(), listed
 
 
+async def test_discord_admin_commands_as_its_readme_types_them_work_in_the_console(app):
+    """deploy/discord/README.md gives a Discord server's admins `/connective show` and `/connective ingest #channel
+    on|off` (Discord's `/connective` is the core's settings): in the console of a Discord community they answered
+    "I don't know the command `connective`"."""
+    console = ConsoleAdapter(app.core.handle, community="G1", platform="discord", admin=True)
+    [shown] = await console.say("UCSS", "/connective show")
+    assert shown.startswith("Public channels are read unless turned off"), shown
+    [usage] = await console.say("UCSS", "/connective ingest")
+    assert usage.startswith("Settings: `ingest <channel> on|off`"), usage
+
+
 async def test_settings_name_a_channel_that_is_here_or_refuse(app, tmp_path):
     """`/settings ingest random off` turned off a channel "random" that does not exist (made for it), while the real
     #random went on being read; Slack's `/connective ingest off #general` was an unknown command in the console, and a

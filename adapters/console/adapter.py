@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from adapters.discord.translate import CORE_COMMAND_NAMES
 from adapters.slack.translate import connective_command
 from bot import events as ev
 from bot.actions import Action, DirectMessage, EditPost, OpenGroup, PostToChannel, Reply, UpdateMessage
@@ -35,6 +36,8 @@ def typed_command(line: str, platform: str) -> tuple[str, str]:
     name, args = name.lower(), args.strip()
     if platform == "slack" and name == "connective":
         name, args = connective_command(args)
+    if platform == "discord":  # Discord's admin `/connective show`, `/connective ingest #general off`: the settings
+        name = CORE_COMMAND_NAMES.get(name, name)
     if platform == "discord" and name in ("save", "digest"):  # `/save url:<link> note:…`, `… channel:#general`
         args = " ".join(_DIGEST_OPTION.sub(" ", args).split())
     if platform == "discord" and name == "skills" and _DISCORD_OPTION.search(args):
