@@ -218,6 +218,11 @@ def import_slack(
              "export does not name it; the running bot records it too)")] = None,
 ) -> None:
     """Import a Slack workspace export (idempotent: a second run adds only what is new)."""
+    if team is not None and not re.fullmatch(r"[TE][A-Z0-9]{2,20}", team):
+        # "--team acme" (the workspace's name) filed the history under a community the live bot, which knows the
+        # workspace by its id, never finds.
+        raise UserError(f"--team {team!r}: expected the workspace's id, like T024BE7LD (Slack open in a browser shows "
+                        "it after /client/ in its app.slack.com address)")
     address = workspace_address(workspace_url) if workspace_url is not None else None
     if workspace_url is not None and address is None:
         raise UserError(f"--workspace-url {workspace_url!r}: expected the workspace's address, like "

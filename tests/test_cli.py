@@ -1168,6 +1168,20 @@ def test_chat_names_the_members_and_channels_the_bot_speaks_of(tmp_path):
     assert "connective> [group with Asha, Petra] " in out.stdout and "[DM to Asha] " in out.stdout, out.stdout
 
 
+def test_import_slack_refuses_a_team_that_is_no_workspace_id(tmp_path):
+    """`import slack --team acme` (the workspace's name, not its id) filed the history under slack:acme, where the
+    live bot, which knows the workspace as T…, never found it; it is refused before anything is read."""
+    db = f"sqlite:///{tmp_path / 'x.db'}"
+    for typed in ("acme", "acme.slack.com", "t1bb4c8b0", "T bad"):
+        out = run("--db", db, "import", "slack", str(_slack_export(tmp_path / "export")), "--team", typed)
+        assert out.returncode == 2 and out.stdout == "", out.stdout
+        assert out.stderr.startswith(f"error: --team {typed!r}: expected the workspace's id, like T024BE7LD"), \
+            out.stderr
+        assert out.stderr.count("\n") == 1, out.stderr
+    out = run("--db", db, "import", "slack", str(_slack_export(tmp_path / "export")), "--team", "T0MINE")
+    assert out.returncode == 0 and out.stdout.splitlines()[-1].startswith("slack:T0MINE: "), out.stdout
+
+
 def test_chat_as_a_forgotten_member_says_who_by_their_id(tmp_path):
     """`chat --as UPG` after Petra was forgotten (her name is gone) greeted "You are  in slack:…"."""
     db = f"sqlite:///{tmp_path / 'x.db'}"
