@@ -196,6 +196,8 @@ def db_upgrade() -> None:
         db = Database(s.database_url)
         try:
             return await ensure_schema(db, index_memory_mb=s.index_build_memory_mb), await current_revision(db)
+        except OSError as exc:  # as every other command says it (deploy/README.md quotes the line)
+            raise DatabaseUnreachable(str(exc)) from None
         finally:
             await db.dispose()
 
