@@ -97,6 +97,8 @@ class ConsoleAdapter:
             text = visible(f"[{action.key} in {action.channel}, edited] ") + render_plain(action.doc)
         else:
             return visible(str(action))
+        if self.names is None:
+            return text
         return _CHANNEL_REF.sub(lambda m: m.group(2) and f"#{m.group(2)}" or names.get(m.group(1), m.group()), text)
 
     async def _names(self, actions: list[Action], texts: list[str]) -> dict[str, str]:
