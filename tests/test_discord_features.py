@@ -323,6 +323,17 @@ async def digest_due_in(app, fake_discord, bot, channel: str) -> tuple[Clock, in
     return clock, digest.id
 
 
+async def digest_naming_asha(app, fake_discord, bot, channel: str) -> tuple[Clock, int]:  # noqa: ANN001
+    """digest_due_in's digest posted in `channel`, its kept copy naming Asha (as a note she saved the link with
+    would): what /forget-me of hers edits."""
+    clock, digest_id = await digest_due_in(app, fake_discord, bot, channel)  # Asha saved a link
+    assert await app.digests.run_due(digest_id) == "posted"
+    async with app.db.sessions.begin() as s:
+        run = await s.scalar(select(DigestRun))
+        run.posted = {**run.posted, "named": [[[ASHA]]]}
+    return clock, digest_id
+
+
 @pytest.mark.parametrize("channel", [HELP, FORUM])
 async def test_a_digest_discord_took_before_the_process_was_killed_is_not_posted_again(app, fake_discord, channel):
     """Killed between Discord's 200 for the digest and the database's record of it, the period stayed claimed; after
@@ -467,13 +478,7 @@ async def test_a_digest_to_edit_in_a_channel_the_bot_may_no_longer_read_is_one_l
     cannot find the post. It is one log line saying what to give the bot, the member is answered, and nothing fails
     with a traceback."""
     async with running_bot(app, fake_discord) as bot:
-        clock, digest_id = await digest_due_in(app, fake_discord, bot, HELP)  # Asha saved a link
-        fake_discord.keeps_posts = True
-        assert await app.digests.run_due(digest_id) == "posted"
-        async with app.db.sessions() as s:  # the post names Asha (as a note she saved the link with would)
-            run = await s.scalar(select(DigestRun))
-            run.posted = {**run.posted, "named": [[[ASHA]]]}
-            await s.commit()
+        clock, digest_id = await digest_naming_asha(app, fake_discord, bot, HELP)
         fake_discord.refused.append(("GET", rf"/channels/{HELP}/messages"))
         with caplog.at_level(logging.WARNING):
             answered = await answer(fake_discord, bot, command("forget-me", [], user=ASHA))
@@ -493,11 +498,7 @@ async def test_a_posted_digest_is_edited_in_its_channel_or_forum_post(app, fake_
     """The edit after /forget-me finds the digest where it went: a text channel's message, or a forum's post (a thread
     whose first message carries the mark), and edits that message, mark kept."""
     async with running_bot(app, fake_discord) as bot:
-        clock, digest_id = await digest_due_in(app, fake_discord, bot, channel)  # Asha saved a link
-        assert await app.digests.run_due(digest_id) == "posted"
-        async with app.db.sessions.begin() as s:  # the post names Asha (as a note she saved the link with would)
-            run = await s.scalar(select(DigestRun))
-            run.posted = {**run.posted, "named": [[[ASHA]]]}
+        clock, digest_id = await digest_naming_asha(app, fake_discord, bot, channel)
         where = fake_discord.made_threads[0]["id"] if channel == FORUM else channel
         [first] = fake_discord.messages[where]
         await answer(fake_discord, bot, command("forget-me", [], user=ASHA))
@@ -514,11 +515,7 @@ async def test_a_digest_edit_discord_fails_after_forget_me_is_kept_and_sent_by_t
     from bot.outbox import RETRY_AFTER
 
     async with running_bot(app, fake_discord) as bot:
-        clock, digest_id = await digest_due_in(app, fake_discord, bot, HELP)  # Asha saved a link
-        assert await app.digests.run_due(digest_id) == "posted"
-        async with app.db.sessions.begin() as s:  # the post names Asha (as a note she saved the link with would)
-            run = await s.scalar(select(DigestRun))
-            run.posted = {**run.posted, "named": [[[ASHA]]]}
+        clock, digest_id = await digest_naming_asha(app, fake_discord, bot, HELP)
         [first] = fake_discord.messages[HELP]
         edit = rf"/channels/{HELP}/messages/{first['id']}"
         fake_discord.failing.append(("PATCH", edit, 503, 1))
@@ -550,11 +547,7 @@ async def test_a_digest_edit_after_forget_me_of_a_post_or_channel_deleted_since_
     from bot.outbox import MAX_ATTEMPTS, keep
 
     async with running_bot(app, fake_discord) as bot:
-        clock, digest_id = await digest_due_in(app, fake_discord, bot, HELP)  # Asha saved a link
-        assert await app.digests.run_due(digest_id) == "posted"
-        async with app.db.sessions.begin() as s:  # the post names Asha (as a note she saved the link with would)
-            run = await s.scalar(select(DigestRun))
-            run.posted = {**run.posted, "named": [[[ASHA]]]}
+        clock, digest_id = await digest_naming_asha(app, fake_discord, bot, HELP)
         [first] = fake_discord.messages[HELP]
         edit = rf"/channels/{HELP}/messages/{first['id']}"
         fake_discord.failing.append(("PATCH", edit, 404, 1))  # deleted as it was found
