@@ -86,7 +86,7 @@ from bot.repo import (
 )
 from bot.safety import echoed, neutralise, storable, unlinked
 from bot.services.digest_unquote import unquote as unquote_digests
-from bot.services.digest_unquote import unquote_message
+from bot.services.digest_unquote import unquote_message, unquote_messages
 from bot.services.expertise import OPENERLESS_THREADS, ExpertiseService, Suggestion, mark_openers_gone
 from bot.services.ingest import IncomingMessage, IngestService
 from bot.services.profile_skills import TOPIC_CHARS, cut_topics, profile_skills, topic_list
@@ -541,7 +541,11 @@ class Core:
         elif isinstance(event, ev.MemberJoined | ev.MemberLeft):
             await self._on_membership(event, community_id)
         elif isinstance(event, ev.ChannelChanged):
-            return [action for listener in self.channel_listeners for action in await listener(event, community_id)]
+            unquoted = await self._on_channel_deleted(event, community_id) if event.change == ev.DELETED else []
+            if event.thread:  # a thread deleted: nothing is scheduled to post in a thread
+                return unquoted
+            return unquoted + [action for listener in self.channel_listeners
+                               for action in await listener(event, community_id)]
         return []
 
     async def _on_membership(self, event: ev.MemberJoined | ev.MemberLeft, community_id: int) -> None:
@@ -718,6 +722,32 @@ class Core:
             return []
         async with self.db.sessions.begin() as session:
             return list(await unquote_message(session, community_id, permalink, event.time))
+
+    async def _on_channel_deleted(self, event: ev.ChannelChanged, community_id: int) -> list[Action]:
+        """A channel (or, with `thread`, a thread: its replies, not the message it hangs from in its channel) deleted
+        on the platform: its messages are gone there, so here too, as each one's deletion is (vectors, reactions,
+        shares, the corpus; remembered, so an export made before does not bring them back), in one batch; the digests
+        posted lately that quote or link any of them are edited without them. An archived channel keeps its
+        messages."""
+        if not event.channel:
+            return []
+        async with self.db.sessions() as session:
+            channel_id = await session.scalar(select(Channel.id).where(Channel.community_id == community_id,
+                                                                       Channel.external_id == event.channel))
+            if channel_id is None:
+                return []
+            where = [Message.community_id == community_id, Message.channel_id == channel_id]
+            if event.thread:
+                where += [Message.thread_external_id == event.thread, Message.external_id != event.thread]
+            rows = (await session.execute(select(Message.external_id, Message.permalink).where(*where))).all()
+        if not rows:
+            return []
+        gone = await self.ingest.delete(community_id, [(channel_id, ext) for ext, _ in rows])
+        log.info("%s %s: %s %s deleted; its %d stored message(s) deleted here too", event.platform, event.community,
+                 "thread" if event.thread else "channel", event.thread or event.channel, gone)
+        async with self.db.sessions.begin() as session:
+            return list(await unquote_messages(session, community_id, {link for _, link in rows if link},
+                                               event.time))
 
     async def _gone_from_platform(self, community_id: int, shown: list[MessageRecord]) -> int:
         """Of the messages an ask is about to quote or link, those its platform no longer has are deleted here, those

@@ -100,7 +100,9 @@ REMOVED, RETURNED = "removed", "returned"
 class ChannelChanged(Event):
     """A channel archived, unarchived or deleted on the platform (Slack's channel_archive, channel_unarchive,
     channel_deleted and their group_ twins; Discord's CHANNEL_DELETE): what is scheduled to post there stops, and
-    goes on when it is back. `user`: who did it, where the platform says ("" where not)."""
+    goes on when it is back; a channel deleted takes its stored messages with it. With `thread` (Discord's
+    THREAD_DELETE: `channel`, `thread` as its messages are stored), a thread deleted: its messages go, nothing else.
+    `user`: who did it, where the platform says ("" where not)."""
 
     change: str  # ARCHIVED | UNARCHIVED | DELETED
 

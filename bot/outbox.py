@@ -106,11 +106,13 @@ async def keep(db: Database, community_id: int, platform: str, kept: list[Action
 
 
 def erasing(event: ev.Event | None) -> bool:
-    """A member's /forget-me or /optout (or App Home's Opt out button), or a message deleted: what it has the platform
-    do to others' messages (a digest that quoted them) is kept when the platform fails it (keep_failed)."""
+    """A member's /forget-me or /optout (or App Home's Opt out button), or a message (a channel, a thread) deleted:
+    what it has the platform do to others' messages (a digest that quoted them) is kept when the platform fails it
+    (keep_failed)."""
     return ((isinstance(event, ev.CommandInvoked) and event.name in ERASURES)
             or (isinstance(event, ev.ActionClicked) and event.action == "home.optout")
-            or isinstance(event, ev.MessageDeleted))
+            or isinstance(event, ev.MessageDeleted)
+            or (isinstance(event, ev.ChannelChanged) and event.change == ev.DELETED))
 
 
 async def keep_failed(db: Database, platform: str, origin: ev.Event | None, action: Action,

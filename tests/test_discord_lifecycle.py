@@ -100,3 +100,33 @@ async def test_an_outage_of_a_server_pauses_nothing(app, fake_discord):
         _, digest_id = await digest_due_in(app, fake_discord, bot, HELP)
         await send(fake_discord, bot, "GUILD_DELETE", {"id": GUILD, "unavailable": True})
         assert await app.digests.run_due(digest_id) == "posted"
+
+
+async def test_a_thread_or_channel_deleted_takes_its_messages_with_it(app, fake_discord, caplog):
+    """A thread, forum post or channel deleted on Discord: their messages stayed stored, quoted as evidence of "who
+    knows X?" with dead links and in digests. THREAD_DELETE deletes the thread's messages here too (the message in
+    its channel it hangs from stays, as on Discord; a forum post's opening message is the post's and goes with it),
+    CHANNEL_DELETE the channel's; neither pauses anything of the channel it was in."""
+    from sqlalchemy import select
+
+    from bot.db.models import Message
+    from tests.discord_fixtures import FORUM, FORUM_POST, THREAD
+
+    async def stored() -> set[str]:
+        async with app.db.sessions() as session:
+            return set(await session.scalars(select(Message.external_id)))
+
+    async with running_bot(app, fake_discord) as bot:
+        for fixture in ("message_create", "message_create_thread", "message_create_forum_post"):
+            await send(fake_discord, bot, "MESSAGE_CREATE", fixture)
+        said = await stored()
+        assert {"1100000000000000501", "1100000000000000503", FORUM_POST} <= said
+        await send(fake_discord, bot, "THREAD_DELETE",
+                   {"id": THREAD, "guild_id": GUILD, "parent_id": HELP, "type": 11})
+        assert await stored() == said - {"1100000000000000503"}
+        await send(fake_discord, bot, "THREAD_DELETE",
+                   {"id": FORUM_POST, "guild_id": GUILD, "parent_id": FORUM, "type": 11})
+        assert await stored() == said - {"1100000000000000503", FORUM_POST}
+        await send(fake_discord, bot, "CHANNEL_DELETE", "channel_delete")
+        assert await stored() == said - {"1100000000000000503", FORUM_POST, "1100000000000000501"}
+    assert not [r for r in caplog.records if r.name.startswith(OURS) and r.levelno >= logging.ERROR], caplog.text

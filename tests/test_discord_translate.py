@@ -192,6 +192,22 @@ def test_a_channel_deleted_and_the_bot_removed_from_its_server():
     assert isinstance(back, ev.ChannelChanged) and (back.community, back.change) == (GUILD, ev.RETURNED)
 
 
+def test_a_thread_deleted_is_the_deletion_of_its_messages_as_stored():
+    """A public thread's messages are stored in its parent under the thread's id, a private one's as a channel of its
+    own; a forum post's opening message (the post's id) is deleted with it."""
+    [public] = translate("THREAD_DELETE", {"id": THREAD, "guild_id": GUILD, "parent_id": HELP, "type": 11}, CTX)
+    assert isinstance(public, ev.ChannelChanged)
+    assert (public.channel, public.thread, public.change) == (HELP, THREAD, ev.DELETED) and public.event_id
+    [private] = translate("THREAD_DELETE", {"id": PRIVATE_THREAD, "guild_id": GUILD, "parent_id": HELP, "type": 12},
+                          CTX)
+    assert (private.channel, private.thread) == (PRIVATE_THREAD, PRIVATE_THREAD)
+    post, opener = translate("THREAD_DELETE", {"id": FORUM_POST, "guild_id": GUILD, "parent_id": FORUM, "type": 11},
+                             CTX)
+    assert (post.channel, post.thread) == (FORUM, FORUM_POST)
+    assert isinstance(opener, ev.MessageDeleted) and (opener.channel, opener.message_id) == (FORUM, FORUM_POST)
+    assert translate("THREAD_DELETE", {"id": THREAD, "guild_id": GUILD, "type": 11}, CTX) == []  # no parent said
+
+
 def test_slash_commands():
     ask = one("INTERACTION_CREATE", "interaction_whoknows")
     assert isinstance(ask, ev.CommandInvoked)

@@ -630,6 +630,35 @@ async def test_a_posted_digest_is_edited_without_a_message_its_author_deleted(sl
     assert edited["metadata"] == post["metadata"]
 
 
+async def test_a_posted_digest_is_edited_without_the_shares_of_a_channel_deleted_since(slack):
+    """A channel deleted on Slack: the digest posted in #general went on linking the messages shared there (dead
+    links), "shared by" their authors. channel_deleted deletes the channel's messages here, and the digests posted
+    lately are edited without them, in one edit each; the rest stays."""
+    clock = at(Clock(NOW), slack)
+    ts = f"{(NOW - timedelta(hours=2)).timestamp():.6f}"
+    guide = "https://wiki.postgresql.org/wiki/Introduction_to_VACUUM"
+    shared = fresh("event_message.json", channel="CANN", ts=ts, event_ts=ts,
+                   text=f"Read this on vacuum: <{guide}|Introduction to VACUUM>")
+    assert await slack.event(shared) == 200
+    reaction = fresh("event_reaction_added.json", event_ts=ts)
+    reaction["event"]["item"].update(channel="CANN", ts=ts)
+    assert await slack.event(reaction) == 200
+    await slack.adapter.idle()
+    digest_id = await subscribed_digest(slack, clock)
+    slack.fake.history.setdefault("CANN", []).append(shared["event"])
+    assert await slack.app.digests.run_due(digest_id) == "posted"
+    [post] = digest_posts(slack)
+    assert guide in resource_lines(post) and LINK in resource_lines(post)
+    [kept] = [m for m in slack.fake.history["C0GENERAL"] if m.get("metadata")]
+    kept["ts"] = posted_ts = f"{clock.now.timestamp():.6f}"
+
+    gone = fresh("event_channel_archive.json", type="channel_deleted", event_ts=f"{clock.now.timestamp() + 60:.6f}")
+    assert await slack.event(gone) == 200
+    await slack.adapter.idle()
+    [edited] = slack.fake.of("chat.update")
+    assert edited["ts"] == posted_ts and guide not in str(edited) and LINK in resource_lines(edited)
+
+
 async def test_a_message_found_deleted_while_the_bot_was_away_is_taken_out_of_the_digests_too(slack, monkeypatch):
     """Petra deleted her share while the bot was away: found gone when it was next about to be shown (asked of Slack),
     it was deleted here, but the digest posted before went on linking it, "shared by" her. It is edited as after a

@@ -272,3 +272,31 @@ async def test_a_digest_whose_channel_removed_the_bot_is_paused_until_it_is_invi
     await slack.adapter.idle()
     assert "is back" in text_of(slack.dm("UPG")[-1])
     assert await slack.app.digests.run_due(1) == "posted"
+
+
+async def test_a_channel_deleted_takes_its_messages_with_it_and_one_archived_keeps_them(slack):  # noqa: F811
+    """A channel deleted on Slack: its messages stayed stored, quoted as evidence of "who knows X?" with dead links
+    and in digests. channel_deleted (group_deleted for a private one) deletes them here too, as each one's deletion
+    is, and remembers them, so an export made before does not bring them back; an archived channel keeps its own."""
+    from bot.db.models import DeletedMessage
+
+    async def stored() -> dict[str, int]:
+        async with slack.app.db.sessions() as session:
+            return dict((await session.execute(select(Channel.external_id, func.count(Message.id)).join(
+                Message, Message.channel_id == Channel.id).group_by(Channel.external_id))).all())
+
+    general = (await stored()).get("C0GENERAL", 0)
+    for i, channel in enumerate(["C0GENERAL", "CANN", "CANN", "CANN"]):
+        assert await slack.event(fresh("event_message.json", channel=channel, ts=f"{1700000300 + i}.000100",
+                                       text=f"postgres vacuum tuning note number {i} for the team")) == 200
+    await slack.adapter.idle()
+    assert await stored() == {"C0GENERAL": general + 1, "CANN": 3}
+    assert await slack.event(fresh("event_channel_archive.json")) == 200
+    await slack.adapter.idle()
+    assert await stored() == {"C0GENERAL": general + 1, "CANN": 3}  # archived: kept
+
+    assert await slack.event(fresh("event_channel_archive.json", type="channel_deleted")) == 200
+    await slack.adapter.idle()
+    assert await stored() == {"C0GENERAL": general + 1}
+    async with slack.app.db.sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(DeletedMessage)) == 3

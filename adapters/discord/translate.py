@@ -35,6 +35,7 @@ WEB = "https://discord.com"
 CHAT_MESSAGE_TYPES = {0, 19}
 # "X started a thread": the notice a thread made on its own leaves in its parent (its reference names the thread).
 THREAD_CREATED = 18
+PRIVATE_THREAD = 12  # a channel type: a private thread (its messages are a channel of their own here)
 # Discord command names that differ from the core's.
 CORE_COMMAND_NAMES = {"connective": "settings"}
 # Option order for the core's free-text arguments, where it matters.
@@ -347,6 +348,27 @@ def channel_delete(data: dict[str, Any], ctx: Context) -> list[ev.Event]:
                               event_id=f"channel-delete:{data['id']}", change=ev.DELETED)]
 
 
+def thread_delete(data: dict[str, Any], ctx: Context) -> list[ev.Event]:
+    """A thread (or forum post) deleted, and its messages with it: a public one's are stored in its parent with the
+    thread's id as their thread (its starter message stays in the parent), a private one's as a channel of its own.
+    A forum post's opening message, whose id is the thread's, is in the thread and goes too."""
+    thread, parent, guild = data.get("id"), data.get("parent_id"), data.get("guild_id")
+    if not thread or not guild:
+        return []
+    thread, guild = str(thread), str(guild)
+    private = data.get("type") == PRIVATE_THREAD
+    if not private and not parent:
+        return []
+    channel = thread if private else str(parent)
+    events: list[ev.Event] = [ev.ChannelChanged(platform=PLATFORM, community=guild, user="", channel=channel,
+                                                thread=thread, event_id=f"thread-delete:{thread}", change=ev.DELETED)]
+    info = None if private else ctx.channel(channel)
+    if info is not None and info.is_forum:
+        events.append(ev.MessageDeleted(platform=PLATFORM, community=guild, user="", channel=channel, thread=thread,
+                                        message_id=thread, event_id=f"thread-delete-opener:{thread}"))
+    return events
+
+
 def guild_delete(data: dict[str, Any], ctx: Context) -> list[ev.Event]:
     """The bot removed from a server (kicked, or the server deleted); `unavailable` is Discord's outage, no removal."""
     del ctx
@@ -475,6 +497,7 @@ TRANSLATORS: dict[str, Translator] = {
     "GUILD_MEMBER_ADD": member_add,
     "GUILD_MEMBER_REMOVE": member_remove,
     "CHANNEL_DELETE": channel_delete,
+    "THREAD_DELETE": thread_delete,
     "GUILD_CREATE": guild_create,
     "GUILD_DELETE": guild_delete,
     "INTERACTION_CREATE": interaction_create,

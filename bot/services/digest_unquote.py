@@ -53,11 +53,16 @@ def without(kept: dict[str, Any], member: str) -> dict[str, Any] | None:
 def without_message(kept: dict[str, Any], permalink: str) -> dict[str, Any] | None:
     """The kept digest without the entries that quote or link the message at `permalink` (a waiting question, the
     message a link was shared in); None when none does."""
+    return without_messages(kept, {permalink})
+
+
+def without_messages(kept: dict[str, Any], permalinks: set[str] | frozenset[str]) -> dict[str, Any] | None:
+    """As `without_message`, for several messages at once (a channel deleted)."""
     doc: Document = build(Document, kept["doc"])
-    if not any(entry.permalink == permalink for section in doc.sections
+    if not any(entry.permalink in permalinks for section in doc.sections
                for entry in (*section.resources, *section.quotes)):
         return None
-    return _without(kept, lambda who, entry: entry.permalink == permalink)
+    return _without(kept, lambda who, entry: entry.permalink in permalinks)
 
 
 def _without(kept: dict[str, Any], drops: Callable[[list[str], Any], bool]) -> dict[str, Any]:
@@ -96,6 +101,15 @@ async def unquote_message(session: AsyncSession, community_id: int, permalink: s
     """As `unquote`, for a message its author deleted: the digests posted within EDIT_WITHIN that quote it (their
     question) or link it (where they shared a link), edited without those entries."""
     return await _edits(session, community_id, now, lambda kept: without_message(kept, permalink))
+
+
+async def unquote_messages(session: AsyncSession, community_id: int, permalinks: set[str],
+                           now: datetime) -> list[EditPost]:
+    """As `unquote_message`, for the messages of a channel (or thread) deleted on the platform: each digest post
+    that quoted or linked any of them is edited once."""
+    if not permalinks:
+        return []
+    return await _edits(session, community_id, now, lambda kept: without_messages(kept, permalinks))
 
 
 async def _edits(session: AsyncSession, community_id: int, now: datetime,
