@@ -130,3 +130,35 @@ async def test_a_thread_or_channel_deleted_takes_its_messages_with_it(app, fake_
         await send(fake_discord, bot, "CHANNEL_DELETE", "channel_delete")
         assert await stored() == said - {"1100000000000000503", FORUM_POST, "1100000000000000501"}
     assert not [r for r in caplog.records if r.name.startswith(OURS) and r.levelno >= logging.ERROR], caplog.text
+
+
+async def test_mentoring_waits_while_the_bot_is_out_of_its_server_and_goes_on_when_it_is_back(app, fake_discord):
+    """Removed from a server (GUILD_DELETE), the bot no longer serves it (bot.serving): its mentoring round is neither
+    warned nor run, no DM tried. Back (GUILD_CREATE) within the first half of the round's period, the round missed is
+    warned then and run a warning period later, as one missed while the bot was down."""
+    from bot.events import utcnow
+    from bot.services.mentoring import MentoringService
+    from bot.services.mentoring_cadence import Cadence
+    from tests.discord_fixtures import PETRA
+    from tests.test_discord_features import sub
+
+    service = MentoringService(db=app.db, core=app.core, expertise=app.expertise)
+    period = Cadence().next_round(utcnow())
+    async with running_bot(app, fake_discord) as bot:
+        await answer(fake_discord, bot, command("mentoring", [sub("join", role="mentor", teach="postgres indexes",
+                                                                  timezone="UTC", capacity=2)], user=PETRA))
+        await answer(fake_discord, bot, command("mentoring", [sub("join", role="mentee", learn="postgres",
+                                                                  timezone="UTC")]))
+        await send(fake_discord, bot, "GUILD_DELETE", {"id": GUILD})
+        await service.tick(period.warn_at + timedelta(minutes=1))
+        await service.tick(period.round_at + timedelta(minutes=2))
+        assert not fake_discord.find("POST", "/users/@me/channels")
+        assert not fake_discord.find("POST", r"/channels/\d+/threads")
+
+        await send(fake_discord, bot, "GUILD_CREATE", fake_discord._guild_create())
+        back = period.round_at + timedelta(hours=1)
+        await service.tick(back)
+        assert {str(c.json["recipient_id"]) for c in fake_discord.find("POST", "/users/@me/channels")} == {PETRA, ASHA}
+        assert not fake_discord.find("POST", r"/channels/\d+/threads")  # warned first, run later
+        await service.tick(back + (period.round_at - period.warn_at) + timedelta(minutes=1))
+    assert len(fake_discord.find("POST", r"/channels/\d+/threads")) == 1
