@@ -105,7 +105,12 @@ class FakeSlack:
         return body
 
     async def _response_url(self, request: web.Request) -> web.Response:
-        self.calls.append(Call("response_url", await self._payload(request)))
+        body = await self._payload(request)
+        if self.rate_limited.get("response_url", 0) > 0:
+            self.rate_limited["response_url"] -= 1
+            self.calls.append(Call("429:response_url", body))
+            return web.Response(text="rate_limited", status=429, headers={"Retry-After": str(self.retry_after)})
+        self.calls.append(Call("response_url", body))
         return web.Response(text="ok")
 
     async def _api(self, request: web.Request) -> web.Response:

@@ -369,6 +369,33 @@ async def test_rate_limited_call_is_retried_after_retry_after(slack):
         "429:chat.postMessage", "chat.postMessage"]
 
 
+async def test_a_reply_through_response_url_slack_rate_limited_is_sent_after_retry_after(slack, caplog):
+    """Slack rate-limited a command's answer through its response_url (429, Retry-After): bolt's respond has no 429
+    handler, as the Web API client has, so the member never got the answer, and nothing was logged. It is sent again
+    after Retry-After."""
+    slack.fake.rate_limited["response_url"] = 1
+    answer = await slack.command("UASK1", "/whoknows", "postgres index ignored by the planner")
+    assert "postgres" in text_of(answer).lower() or buttons(answer)
+    assert [c.method for c in slack.fake.calls if "response_url" in c.method] == ["429:response_url", "response_url"]
+    assert not [r for r in caplog.records if r.name == "adapters.slack.outbox" and r.levelno >= logging.WARNING]
+
+
+async def test_a_reply_through_response_url_slack_refuses_is_one_log_line_without_the_url(slack, caplog):
+    """A reply response_url refused (rate-limited beyond the retries, expired after 30 minutes) went nowhere with
+    nothing logged. One line says so; the URL, a credential, is not in it."""
+    from adapters.slack.outbox import RESPOND_RATE_LIMIT_RETRIES
+
+    slack.fake.retry_after = 0
+    slack.fake.rate_limited["response_url"] = RESPOND_RATE_LIMIT_RETRIES + 1
+    form = {**load("command_whoknows.json"), "user_id": "UASK1", "text": "postgres index ignored by the planner",
+            "response_url": slack.fake.response_url(), "trigger_id": f"t{next(_ids)}"}
+    assert await slack.post(urllib.parse.urlencode(form), "application/x-www-form-urlencoded") == 200
+    await slack.fake.wait_for("429:response_url", RESPOND_RATE_LIMIT_RETRIES + 1)
+    await slack.adapter.idle()
+    [refused] = [r.getMessage() for r in caplog.records if r.name == "adapters.slack.outbox"]
+    assert "Slack refused the reply through response_url: 429" in refused and "/response/" not in refused
+
+
 async def test_an_intro_request_to_a_deactivated_member_offers_the_next_expert_at_once(slack, caplog):
     """Slack opens no DM with a deactivated member (user_disabled): the request was logged as a traceback ('sending
     DirectMessage to Slack failed'), and the asker waited a day for the timeout to be offered someone else. Now one

@@ -6,8 +6,14 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
+from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+)
 from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from adapters.slack.blocks import in_workspace, message
 from adapters.slack.still_there import StillThere
@@ -27,6 +33,28 @@ from bot.errors import ChannelRefused, Undelivered
 log = logging.getLogger(__name__)
 
 Respond = Callable[..., Awaitable[Any]]
+RESPOND_RATE_LIMIT_RETRIES = 3  # a reply through response_url Slack rate-limited (429) is sent again this many times
+
+
+class RetryingRespond(AsyncRespond):
+    """bolt's respond, sent by a webhook client with slack_sdk's 429 handler as the Web API client has
+    (runner.web_client): bolt's has only the default for a dropped connection, so an answer Slack rate-limited
+    (429, Retry-After) was never sent, with nothing logged."""
+
+    async def __call__(self, **message: Any) -> Any:  # type: ignore[override]
+        if self.response_url is None:
+            raise ValueError("respond is unsupported here as there is no response_url")
+        client = AsyncWebhookClient(url=self.response_url, proxy=self.proxy, ssl=self.ssl, retry_handlers=[
+            AsyncConnectionErrorRetryHandler(),
+            AsyncRateLimitErrorRetryHandler(max_retry_count=RESPOND_RATE_LIMIT_RETRIES)])
+        return await client.send_dict({key: value for key, value in message.items() if value is not None})
+
+
+def retrying(respond: Respond) -> Respond:
+    """bolt's respond as a RetryingRespond; any other (a test's) as it is."""
+    if isinstance(respond, AsyncRespond) and not isinstance(respond, RetryingRespond):
+        return RetryingRespond(response_url=respond.response_url, proxy=respond.proxy, ssl=respond.ssl)
+    return respond
 # What Slack answers a post in a channel the bot cannot post to, said to the admin who chose the channel.
 CHANNEL_REFUSALS = {
     "not_in_channel": "I'm not in that channel: invite me to it (`/invite` and my name, in the channel)",
@@ -148,8 +176,12 @@ class SlackSender:
         if respond is None and not reply.channel:
             log.info("reply to an event with no channel and no response_url (e.g. App Home) dropped")
         elif respond is not None:
-            await respond(**body, response_type="ephemeral" if reply.ephemeral else "in_channel",
-                          replace_original=False)
+            answered = await retrying(respond)(**body, response_type="ephemeral" if reply.ephemeral else "in_channel",
+                                               replace_original=False)
+            status = getattr(answered, "status_code", None)
+            if isinstance(status, int) and status >= 400:  # the URL is a credential: not logged
+                log.warning("Slack refused the reply through response_url: %d %s", status,
+                            str(getattr(answered, "body", ""))[:100])
         elif reply.channel.startswith("D"):  # the bot's own DM with the user: only they see it anyway
             await self._post(reply.channel, reply.doc, thread=reply.thread)
         elif reply.ephemeral:
