@@ -727,8 +727,8 @@ class Core:
         """A channel (or, with `thread`, a thread: its replies, not the message it hangs from in its channel) deleted
         on the platform: its messages are gone there, so here too, as each one's deletion is (vectors, reactions,
         shares, the corpus; remembered, so an export made before does not bring them back), in one batch; the digests
-        posted lately that quote or link any of them are edited without them. An archived channel keeps its
-        messages."""
+        posted lately that quote or link any of them are edited without them (those posted in the deleted channel
+        went with it). An archived channel keeps its messages."""
         if not event.channel:
             return []
         async with self.db.sessions() as session:
@@ -746,8 +746,9 @@ class Core:
         log.info("%s %s: %s %s deleted; its %d stored message(s) deleted here too", event.platform, event.community,
                  "thread" if event.thread else "channel", event.thread or event.channel, gone)
         async with self.db.sessions.begin() as session:
-            return list(await unquote_messages(session, community_id, {link for _, link in rows if link},
-                                               event.time))
+            edits = await unquote_messages(session, community_id, {link for _, link in rows if link}, event.time)
+        # A digest posted in the deleted channel went with it: no edit would find it.
+        return [edit for edit in edits if event.thread or edit.channel != event.channel]
 
     async def _gone_from_platform(self, community_id: int, shown: list[MessageRecord]) -> int:
         """Of the messages an ask is about to quote or link, those its platform no longer has are deleted here, those

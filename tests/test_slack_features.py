@@ -659,6 +659,28 @@ async def test_a_posted_digest_is_edited_without_the_shares_of_a_channel_deleted
     assert edited["ts"] == posted_ts and guide not in str(edited) and LINK in resource_lines(edited)
 
 
+async def test_a_digest_posted_in_a_channel_deleted_since_is_not_edited(slack, caplog):
+    """The channel a digest was posted in deleted: the post went with it, and the edit of it without the channel's
+    messages was refused (channel_not_found), then kept and tried again by the outbox for hours. It is not sent."""
+    from bot.db.models import OutboxAction
+
+    clock = at(Clock(NOW), slack)
+    digest_id = await subscribed_digest(slack, clock)
+    assert await slack.app.digests.run_due(digest_id) == "posted"
+    assert LINK in resource_lines(digest_posts(slack)[0])
+    [kept] = [m for m in slack.fake.history["C0GENERAL"] if m.get("metadata")]
+    kept["ts"] = f"{clock.now.timestamp():.6f}"
+    slack.fake.refused_channels["C0GENERAL"] = "channel_not_found"
+    calls = len(slack.fake.calls)
+    gone = fresh("event_channel_archive.json", type="channel_deleted", channel="C0GENERAL",
+                 event_ts=f"{clock.now.timestamp() + 60:.6f}")
+    assert await slack.event(gone) == 200
+    await slack.adapter.idle()
+    assert not [c.method for c in slack.fake.calls[calls:] if c.body.get("channel") == "C0GENERAL"]
+    async with slack.app.db.sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(OutboxAction)) == 0
+
+
 async def test_a_message_found_deleted_while_the_bot_was_away_is_taken_out_of_the_digests_too(slack, monkeypatch):
     """Petra deleted her share while the bot was away: found gone when it was next about to be shown (asked of Slack),
     it was deleted here, but the digest posted before went on linking it, "shared by" her. It is edited as after a
