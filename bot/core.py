@@ -86,7 +86,7 @@ from bot.repo import (
 )
 from bot.safety import echoed, neutralise, storable, unlinked
 from bot.services.digest_unquote import unquote as unquote_digests
-from bot.services.digest_unquote import unquote_message, unquote_messages
+from bot.services.digest_unquote import unquote_messages
 from bot.services.expertise import OPENERLESS_THREADS, ExpertiseService, Suggestion, mark_openers_gone
 from bot.services.ingest import IncomingMessage, IngestService
 from bot.services.profile_skills import TOPIC_CHARS, cut_topics, profile_skills, topic_list
@@ -721,7 +721,7 @@ class Core:
         if not permalink:
             return []
         async with self.db.sessions.begin() as session:
-            return list(await unquote_message(session, community_id, permalink, event.time))
+            return list(await unquote_messages(session, community_id, {permalink}, event.time))
 
     async def _on_channel_deleted(self, event: ev.ChannelChanged, community_id: int) -> list[Action]:
         """A channel (or, with `thread`, a thread: its replies, not the message it hangs from in its channel) deleted
@@ -799,10 +799,8 @@ class Core:
         without them as after a live deletion; what the platform fails is kept for the outbox's sweep. A failure here
         is logged: what was about to be shown is shown all the same."""
         try:
-            edits: list[Action] = []
-            for link in links:
-                async with self.db.sessions.begin() as session:
-                    edits += await unquote_message(session, community.id, link, ev.utcnow())
+            async with self.db.sessions.begin() as session:  # each post edited once, however many it quoted
+                edits: list[Action] = list(await unquote_messages(session, community.id, set(links), ev.utcnow()))
             if edits:
                 await keep_in_outbox(self.db, community.id, community.platform,
                                      await self.deliver(community.platform, edits))

@@ -50,14 +50,9 @@ def without(kept: dict[str, Any], member: str) -> dict[str, Any] | None:
     return _without(kept, lambda who, entry: member in who)
 
 
-def without_message(kept: dict[str, Any], permalink: str) -> dict[str, Any] | None:
-    """The kept digest without the entries that quote or link the message at `permalink` (a waiting question, the
-    message a link was shared in); None when none does."""
-    return without_messages(kept, {permalink})
-
-
 def without_messages(kept: dict[str, Any], permalinks: set[str] | frozenset[str]) -> dict[str, Any] | None:
-    """As `without_message`, for several messages at once (a channel deleted)."""
+    """The kept digest without the entries that quote or link the messages at `permalinks` (a waiting question, the
+    message a link was shared in); None when none does."""
     doc: Document = build(Document, kept["doc"])
     if not any(entry.permalink in permalinks for section in doc.sections
                for entry in (*section.resources, *section.quotes)):
@@ -97,16 +92,11 @@ async def unquote(session: AsyncSession, community_id: int, member: str, now: da
     return await _edits(session, community_id, now, lambda kept: without(kept, member))
 
 
-async def unquote_message(session: AsyncSession, community_id: int, permalink: str, now: datetime) -> list[EditPost]:
-    """As `unquote`, for a message its author deleted: the digests posted within EDIT_WITHIN that quote it (their
-    question) or link it (where they shared a link), edited without those entries."""
-    return await _edits(session, community_id, now, lambda kept: without_message(kept, permalink))
-
-
 async def unquote_messages(session: AsyncSession, community_id: int, permalinks: set[str],
                            now: datetime) -> list[EditPost]:
-    """As `unquote_message`, for the messages of a channel (or thread) deleted on the platform: each digest post
-    that quoted or linked any of them is edited once."""
+    """As `unquote`, for messages deleted on the platform (by their author, or with their channel or thread): the
+    digests posted within EDIT_WITHIN that quote them (a question) or link them (where a link was shared), each post
+    edited once without those entries."""
     if not permalinks:
         return []
     return await _edits(session, community_id, now, lambda kept: without_messages(kept, permalinks))
