@@ -40,6 +40,11 @@ no "?") are answered less predictably, not differently: a mixture share of their
 goes opposite ways (racket-2018's statements 0.10 against 0.55 for questions, clojurians-2019's 0.60-0.75 against
 0.40-0.50): 0.96 / 1.06-1.09 / 1.04-1.08 / 0.92-0.95, 1.30-1.38; the talk partners' features (together, affinity,
 addresses_asker) or the evidence's, for statements only: 0.90-0.96 / 1.08-1.10 / 1.06-1.10 / 0.93-0.97, 1.29-1.43.
+A replay's earlier lines as a stream (a batch is in the order it was asked; the members who asked since the history
+ends are around): the questions each candidate asked between the time known and the question (training) or on the
+batch's earlier lines (the eval), log count or asked at all, on either side or both: both sides, log,
+0.96 / 1.17 / 1.08 / 0.90, 1.54; with LONG_TAIL_WEIGHT 1.4, 0.99 / 1.18 / 1.11 / 0.92, 1.19. It helps the racket
+communities and costs clojurians-2019 at every weight (the evidence side most): not kept.
 """
 from __future__ import annotations
 
