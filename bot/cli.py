@@ -919,7 +919,12 @@ def _print_experts(question: str, found, names: dict[str, str] | None = None) ->
     if not found:
         console.print(_literal(f"Nobody has talked about “{shown}” yet."))
         return
-    console.print(_literal(f"Who knows “{shown}”" + ("" if shown.endswith("?") else "?"), "bold"))
+    if any(e.topical for e in found):
+        console.print(_literal(f"Who knows “{shown}”" + ("" if shown.endswith("?") else "?"), "bold"))
+    else:  # nothing anyone said bears on it: said so, not "who knows"
+        from bot.messages import render
+
+        console.print(_literal(render("ask_regulars_only", topic=shown), "bold"))
     for i, e in enumerate(found, 1):
         console.print(Text.assemble(f"{i}. ", _literal(e.name, "bold"), _literal(f" ({e.user})"),
                                     f"  score {_score(e.score)}"))

@@ -893,8 +893,10 @@ class Core:
             return self._reply(event, render("no_experts", topic=shown))
         why_no_intros = () if question_id is not None else (
             Section(text=render("ask_opted_out", optin=command(event.platform, "optin"))),)
-        return self._reply(event, f"People who can likely help with “{shown}”:",
-                           Section(experts=expert_cards(suggestions, question_id)), *why_no_intros)
+        # Nothing anyone said bears on it: the members who answer most, and the asker told so, not "can likely help".
+        heading = (f"People who can likely help with “{shown}”:" if any(s.topical for s in suggestions)
+                   else render("ask_regulars_only", topic=shown))
+        return self._reply(event, heading, Section(experts=expert_cards(suggestions, question_id)), *why_no_intros)
 
     async def _asked_too_often(self, member_id: int, now: datetime) -> str | None:
         """Why a member's question is not answered now: ASKS_PER_HOUR kept in the hour before it. Each ask ranks the

@@ -511,7 +511,7 @@ def test_ask_prints_names_evidence_and_links_as_stored(capsys):
 
     expert = SimpleNamespace(name="Bob [/x] [bold]the builder", user="U1[/b]", score=0.5,
                              why=["“set [red]limits[/red] :smile:” (#ops, 2020-09-13)"],
-                             permalinks=["https://example.com/[/x]"])
+                             permalinks=["https://example.com/[/x]"], topical=True)
     _print_experts("k8s", [expert])
     lines = capsys.readouterr().out.splitlines()
     assert lines[1:] == ["1. Bob [/x] [bold]the builder (U1[/b])  score 0.50",
@@ -527,11 +527,26 @@ def test_ask_shows_a_score_too_small_to_print_as_below_a_hundredth(capsys):
 
     from bot.cli import _print_experts
 
-    experts = [SimpleNamespace(name=name, user=user, score=score, why=[], permalinks=[])
+    experts = [SimpleNamespace(name=name, user=user, score=score, why=[], permalinks=[], topical=True)
                for name, user, score in (("Ann", "UA", 0.93), ("Bob", "UB", 0.012), ("Cy", "UC", 0.0004))]
     _print_experts("k8s", experts)
     assert capsys.readouterr().out.splitlines()[1:] == ["1. Ann (UA)  score 0.93", "2. Bob (UB)  score 0.01",
                                                         "3. Cy (UC)  score <0.01"]
+
+
+def test_ask_says_when_nothing_said_bears_on_the_question(capsys):
+    """Members suggested only for answering much here were listed under "Who knows “sourdough”?"."""
+    from types import SimpleNamespace
+
+    from bot.cli import _print_experts
+
+    regular = SimpleNamespace(name="Ann", user="UA", score=0.1, why=["answers often here (390 replies to others' "
+                                                                     "threads)"], permalinks=[None], topical=False)
+    _print_experts("sourdough", [regular])
+    header, _, rest = capsys.readouterr().out.partition("\n1. ")
+    assert " ".join(header.split()) == ("Nobody here has talked about “sourdough” yet. These members answer the most "
+                                        "questions here, and may know who does:")
+    assert rest.startswith("Ann (UA)")
 
 
 def test_ask_echoes_a_question_unable_to_ping(capsys):
@@ -549,7 +564,8 @@ def test_ask_shortens_a_long_question_in_its_header(capsys):
     from bot.cli import _print_experts
 
     question = "kubernetes pod OOMKilled\n" + "at line 12 of the log " * 2000
-    expert = SimpleNamespace(name="Bob", user="UB", score=0.5, why=["answered 1 similar thread"], permalinks=[None])
+    expert = SimpleNamespace(name="Bob", user="UB", score=0.5, why=["answered 1 similar thread"], permalinks=[None],
+                             topical=True)
     _print_experts(question, [expert])
     out = capsys.readouterr().out
     header = out.split("\n1. ")[0].replace("\n", "")
@@ -722,7 +738,8 @@ def test_ask_echoes_the_question_as_people_read_it(capsys):
 
     from bot.cli import _print_experts
 
-    expert = SimpleNamespace(name="Bob", user="UB", score=0.5, why=["answered 1 similar thread"], permalinks=[None])
+    expert = SimpleNamespace(name="Bob", user="UB", score=0.5, why=["answered 1 similar thread"], permalinks=[None],
+                             topical=True)
     _print_experts("<@UAE812A0042> can you help me find this paper about cycles &amp; `equal?`?", [expert],
                    {"UAE812A0042": "Amira"})
     header = capsys.readouterr().out.split("\n1. ")[0].replace("\n", " ")

@@ -35,6 +35,18 @@ async def test_who_knows_ranks_the_expert_with_evidence(app, tmp_path):
         assert answer.startswith("Ask me like this"), answer
 
 
+async def test_a_question_nothing_said_bears_on_is_answered_with_the_regulars_and_says_so(app, tmp_path):
+    """A question nobody had talked about ("sourdough") was answered "People who can likely help with …" above the
+    members who answer most, each "answers often here": it read as if they knew about it."""
+    console = await _setup(app, tmp_path)
+    [answer] = await console.say("UASK1", "who knows a good sourdough bread recipe with rye flour?")
+    assert answer.startswith("Nobody here has talked about “a good sourdough bread recipe with rye flour” yet. These "
+                             "members answer the most questions here"), answer
+    assert "can likely help" not in answer and "Petra" in answer, answer
+    [answer] = await console.say("UASK1", "who knows why postgres ignores my index?")
+    assert answer.startswith("People who can likely help with “why postgres ignores my index”"), answer
+
+
 async def test_skills_optout_and_forget_me(app, tmp_path):
     console = await _setup(app, tmp_path)
     [out] = await console.say("UCSS", "/skills add kubernetes operators, helm")

@@ -152,6 +152,9 @@ class Suggestion:
     score: float
     why: list[str]
     permalinks: list[str | None] = field(default_factory=list)
+    # Whether anything the member said or declared bears on the question (evidence, similar threads, a skill, the
+    # channel it belongs in); False for a member suggested only for answering much here.
+    topical: bool = True
 
 
 def _singular(word: str) -> str:
@@ -1124,6 +1127,7 @@ class ExpertiseService:
         if home is not None and home.channel_id not in private | named:  # a quote above names it already
             why.append(f"often in #{home.channel}, where this is talked about")
             links.append(None)
+        topical = bool(why)
         if not why:
             answers = round(float(np.expm1(r.features[FEATURES.index("answers")])))
             messages = round(float(np.expm1(r.features[FEATURES.index("messages")])))
@@ -1144,7 +1148,7 @@ class ExpertiseService:
             links.append(None)
         # Unable to ping wherever it is shown: `ask --json` hands `why` to other tools, which may post it.
         return Suggestion(user=user, name=neutralise(names.get(user, user)), score=round(r.score, 4),
-                          why=[neutralise(line) for line in why], permalinks=links)
+                          why=[neutralise(line) for line in why], permalinks=links, topical=topical)
 
 
 def _only_in_own_threads(corpus: Corpus, member: int) -> bool:
