@@ -194,6 +194,14 @@ def format_stats(stats) -> str:  # noqa: ANN001
                 f"    {p['fit']:.2f}  {p['mentor']} → {p['mentee']}  "
                 f"(mentor: {said(p['mentor_met'])}, mentee: {said(p['mentee_met'])})"
             )
+    for r in stats.not_run:  # warned rounds the table does not show: not run yet, or never to run
+        when = f"{r.scheduled_for:%a %d %b %Y %H:%M} UTC"
+        told = f"; {r.told} warned member(s) told" if r.told else ""
+        lines.append(f"  round {r.period_key} " + (
+            f"warned for {when}, not run yet" if r.state == "warned"
+            else f"did not run ({when}): the bot was away from its time until the next round was due{told}"
+            if r.state == "missed"
+            else f"cancelled ({when}): rounds were switched off{told}"))
     return "\n".join(lines)
 
 

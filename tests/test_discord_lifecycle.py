@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import pytest
 from pydantic import SecretStr
+from sqlalchemy import select
 
 from adapters.discord.runner import run
 from bot.actions import Document, PostToChannel
@@ -162,3 +163,43 @@ async def test_mentoring_waits_while_the_bot_is_out_of_its_server_and_goes_on_wh
         assert not fake_discord.find("POST", r"/channels/\d+/threads")  # warned first, run later
         await service.tick(back + (period.round_at - period.warn_at) + timedelta(minutes=1))
     assert len(fake_discord.find("POST", r"/channels/\d+/threads")) == 1
+
+
+async def test_a_round_warned_before_the_server_removed_the_bot_is_told_missed_once_it_is_back_too_late(
+        app, fake_discord):
+    """Warned of a round, then the server removed the bot (GUILD_DELETE); it was invited again (GUILD_CREATE) only
+    after the next round was due. The warned round never ran and its members never heard of it again. Now each is
+    told by DM that it did not run and when the next one is (warned then too), and the round is closed as missed."""
+    from bot.db.mentoring import PairingRound
+    from bot.events import utcnow
+    from bot.services.mentoring import MentoringService
+    from bot.services.mentoring_cadence import Cadence
+    from tests.discord_fixtures import PETRA
+    from tests.test_discord_features import sub
+
+    service = MentoringService(db=app.db, core=app.core, expertise=app.expertise)
+    period = Cadence().next_round(utcnow())
+    following = Cadence().period(period.index + 1)
+    async with running_bot(app, fake_discord) as bot:
+        await answer(fake_discord, bot, command("mentoring", [sub("join", role="mentor", teach="postgres indexes",
+                                                                  timezone="UTC", capacity=2)], user=PETRA))
+        await answer(fake_discord, bot, command("mentoring", [sub("join", role="mentee", learn="postgres",
+                                                                  timezone="UTC")]))
+        await service.tick(period.warn_at + timedelta(minutes=1))
+        assert len(fake_discord.find("POST", r"/channels/9\d+/messages")) == 2  # both warned
+        await send(fake_discord, bot, "GUILD_DELETE", {"id": GUILD})
+        await service.tick(period.round_at + timedelta(minutes=2))
+        await service.tick(following.round_at + timedelta(minutes=2))
+        assert len(fake_discord.find("POST", r"/channels/9\d+/messages")) == 2  # nothing tried while out
+
+        await send(fake_discord, bot, "GUILD_CREATE", fake_discord._guild_create())
+        await service.tick(following.round_at + timedelta(hours=1))
+        said = [c.json["content"] for c in fake_discord.find("POST", r"/channels/9\d+/messages")[2:]]
+    missed = [text for text in said if "did not run" in text]
+    assert len(missed) == 2, said
+    assert f"round of {period.round_at:%a} {period.round_at.day} {period.round_at:%b}, 10:00 UTC" in missed[0]
+    assert len([text for text in said if "Heads up" in text]) == 2, said  # and the next round warned
+    assert not fake_discord.find("POST", r"/channels/\d+/threads")
+    async with app.db.sessions() as s:
+        closed = await s.scalar(select(PairingRound).where(PairingRound.period_key == period.key))
+    assert closed.ran_at is None and closed.cancel_reason == "missed"

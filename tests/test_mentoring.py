@@ -672,3 +672,45 @@ async def test_rounds_switched_off_and_on_again_before_the_round_keep_it_and_tel
     sent = sender.take()
     assert len([a for a in sent if isinstance(a, OpenGroup)]) == 2, sent
     assert not [a for a in sent if "will not run" in a.doc.plain()], sent
+
+
+async def test_a_warned_round_the_bot_was_away_for_until_the_next_was_due_is_closed_and_the_warned_told(app):
+    """Warned of the round of Mon 30 Nov, then the bot was away (down, or out of the Discord server) until after the
+    next round of the schedule was due: the warned round never ran and nobody was told; it stayed warned for good,
+    and `pairs stats` did not show it. Now it is closed as missed: each warned member (not Lena, who skipped it) is
+    told once, with the next round's time; Lena's skip is spent (she is warned of the next one); `pairs stats` and
+    the old warning's button say it did not run."""
+    from bot.cli_pairs import format_stats
+
+    period = Cadence().next_round(NOW)
+    sender, service = await _warned_at(app, period.warn_at + timedelta(minutes=1))
+    assert {a.user for a in sender.take()} == {"petra", "kenji", "asha", "omar", "lena"}
+    adapter = ConsoleAdapter(app.core.handle, community=COMMUNITY, clock=lambda: period.warn_at + timedelta(hours=1))
+    assert "sit out" in await say(adapter, "lena", "/click mentoring.skip " + period.key)
+    following = Cadence().period(period.index + 1)
+    back = following.round_at + timedelta(hours=2)  # the bot is back two hours after the next round was due
+    await service.tick(back)
+    replica = MentoringService(db=app.db, core=app.core, expertise=app.expertise)
+    await replica.tick(back + timedelta(minutes=5))
+    sent = sender.take()
+    missed = {a.user: a.doc.plain() for a in sent if "did not run" in a.doc.plain()}
+    assert sorted(missed) == ["asha", "kenji", "omar", "petra"], sent
+    assert ("round of Mon 30 Nov, 11:00 Europe/Berlin I warned you about did not run" in missed["petra"]
+            and "The next round is Tue 15 Dec, 13:00 Europe/Berlin" in missed["petra"]), missed["petra"]
+    warned = [a.user for a in sent if "Heads up" in a.doc.plain()]
+    assert sorted(warned) == ["asha", "kenji", "lena", "omar", "petra"], sent  # of the next round, Lena too
+    assert not [a for a in sent if isinstance(a, OpenGroup)]  # the missed round is not run on top of the next one
+
+    stats = format_stats(await service.stats(await _community_id(app)))
+    assert (f"round {period.key} did not run (Mon 30 Nov 2026 10:00 UTC): the bot was away from its time until the "
+            "next round was due; 4 warned member(s) told") in stats, stats
+    assert f"round {following.key} warned for Tue 15 Dec 2026 12:00 UTC, not run yet" in stats, stats
+    out = await say(adapter, "asha", "/click mentoring.skip " + period.key)
+    assert "did not run" in out and "nothing to skip" in out, out
+
+    await service.tick(back + timedelta(days=1, minutes=1))
+    assert len([a for a in sender.take() if isinstance(a, OpenGroup)]) == 2  # the next round, once
+    async with app.db.sessions() as s:
+        rounds = {r.period_key: r for r in await s.scalars(select(PairingRound))}
+    assert rounds[period.key].ran_at is None and rounds[period.key].cancel_reason == "missed"
+    assert rounds[following.key].ran_at is not None

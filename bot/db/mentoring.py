@@ -36,7 +36,7 @@ class MentoringEnrolment(Base):
 class PairingRound(Base):
     """One round per community and period. Exactly-once is this row: the warning and the round are
     each claimed by a conditional UPDATE (warned_at / ran_at still NULL) before anything is sent; a warned round is
-    run or cancelled (cancelled_at), never both."""
+    run or cancelled (cancelled_at, with its cancel_reason), never both."""
 
     __tablename__ = "pairing_round"
     __table_args__ = (UniqueConstraint("community_id", "period_key"),)
@@ -47,8 +47,11 @@ class PairingRound(Base):
     scheduled_for: Mapped[datetime] = mapped_column(UTCDateTime)
     warned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     ran_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    # Rounds were switched off after the warning, and its time came: it never runs, and the warned are told so.
+    # A warned round that will not run: it never runs after this, and the warned are told so.
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Why: "off" (rounds switched off), "missed" (the bot was down or out of the server from its time until the next
+    # round of the schedule was due). Migration 0033.
+    cancel_reason: Mapped[str | None] = mapped_column(String(16))
     seed: Mapped[int | None] = mapped_column(BigInteger)  # replays the round's tie-breaking
     solver: Mapped[str] = mapped_column(String(16), default="")
     # [{"member_id": int, "reason": str}] of those left out, so admins can see why

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -44,6 +44,7 @@ _OPTED_OUT = ("You're opted out of profiling, so you're in no mentoring round (y
               "`/optin` to be paired again.")
 
 TICK_SECONDS = 300
+OFF, MISSED = "off", "missed"  # why a warned round was cancelled (PairingRound.cancel_reason)
 WARNING_GRACE = timedelta(seconds=3 * TICK_SECONDS)  # a warning this late still keeps its round's time
 EXPERT_TOP = 10
 
@@ -106,6 +107,16 @@ class MentoringStats:
     cadence: str = ""
     rounds: list[RoundStats] = field(default_factory=list)
     latest_pairs: list[dict] = field(default_factory=list)
+    # warned rounds that did not run: cancelled ("off", "missed") or still to run ("warned"), oldest first
+    not_run: list[NotRun] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class NotRun:
+    period_key: str
+    scheduled_for: datetime
+    state: str  # "warned" (not run yet), "off" (rounds switched off), "missed" (the bot away until the next was due)
+    told: int = 0  # warned members told it will not run (or did not), so far
 
 
 def _ahead(hours: float) -> str:
@@ -208,17 +219,9 @@ class MentoringService:
             )
             return Cadence(enabled=Cadence.stored_enabled(community.settings if community else None))
 
-    async def _next_round_at(self, session: AsyncSession, cadence: Cadence, community_id: int,
-                             now: datetime) -> datetime:
-        """When the next round runs: one warned and not run yet runs when its warning said (later than the schedule
-        where the warning was late, the bot down; elsewhere where the schedule changed since), else the schedule's."""
-        scheduled = cadence.next_round(now).round_at
-        for at in await session.scalars(select(PairingRound.scheduled_for).where(
-                PairingRound.community_id == community_id, PairingRound.warned_at.is_not(None),
-                PairingRound.ran_at.is_(None), PairingRound.cancelled_at.is_(None))):
-            if now < cadence.next_round(at).round_at:  # as due() runs it
-                scheduled = min(scheduled, max(at, now))
-        return scheduled
+    @staticmethod
+    async def _next_round_at(session: AsyncSession, cadence: Cadence, community_id: int, now: datetime) -> datetime:
+        return await notices.next_round_at(session, cadence, community_id, now)
 
     async def _join(self, community_id: int, member_id: int, args: str, now: datetime) -> str:
         try:
@@ -484,10 +487,10 @@ class MentoringService:
                     return [self._reply(
                         event, "That round already ran, so there is nothing to skip; `/mentoring skip` sits out the "
                         "next one.")]
-                if warned_for is not None and warned_for.cancelled_at is not None:  # rounds were switched off
-                    return [self._reply(
-                        event, "That round was cancelled (mentoring rounds were switched off), so there is nothing to "
-                        "skip.")]
+                if warned_for is not None and warned_for.cancelled_at is not None:
+                    why = ("it did not run: I was away at its time" if warned_for.cancel_reason == MISSED
+                           else "it was cancelled: mentoring rounds were switched off")
+                    return [self._reply(event, f"That round is over ({why}), so there is nothing to skip.")]
                 enrolment.skip_next = True
                 return [self._reply(event, "Done: you'll sit out this round and be back in the next one.")]
             if action == "form":  # the form opens on Slack and Discord; elsewhere, the command does it
@@ -560,6 +563,7 @@ class MentoringService:
         if not cadence.enabled:
             await self.cancel_warned(community_id, now)
             return []
+        await self.close_missed(community_id, cadence, now)
         actions: list[Action] = []
         for period in cadence.around(now):
             if period.warn_at <= now < period.catch_up_until:
@@ -630,18 +634,32 @@ class MentoringService:
         of it (and did not skip it) is told it will not run, once (a notice, retried as the others). Switched on
         again before that time, the round runs as warned and nobody hears otherwise; after it, the round stays
         cancelled. A skip of it is spent, as a round that ran spends it. How many rounds were cancelled."""
+        return await self._cancel(community_id, now, OFF, lambda row: True)
+
+    async def close_missed(self, community_id: int, cadence: Cadence, now: datetime) -> int:
+        """A warned round the bot never ran at its time (it was down, or out of the Discord server, until the next
+        round of the schedule was due): it stayed warned and pending for good, and the warned heard nothing more.
+        It is closed as missed (cancelled, reason "missed"; `pairs stats` shows it), each warned member (who did not
+        skip it) told once that it did not run and when the next one is, and a skip of it spent, before the next
+        round is warned: that skip was of the missed round. How many rounds were closed."""
+        return await self._cancel(community_id, now, MISSED,
+                                  lambda row: now >= cadence.next_round(row.scheduled_for).round_at)
+
+    async def _cancel(self, community_id: int, now: datetime, reason: str,
+                      which: Callable[[PairingRound], bool]) -> int:
+        """Cancel the warned rounds, past their time and not run, that `which` picks, for `reason`; tell the warned."""
         cancelled = 0
         async with self.db.sessions.begin() as session:
-            rounds = list(await session.scalars(select(PairingRound).where(
+            rounds = [row for row in await session.scalars(select(PairingRound).where(
                 PairingRound.community_id == community_id, PairingRound.warned_at.is_not(None),
                 PairingRound.ran_at.is_(None), PairingRound.cancelled_at.is_(None),
-                PairingRound.scheduled_for <= now)))
+                PairingRound.scheduled_for <= now)) if which(row)]
             for row in rounds:
                 claimed = await session.execute(
                     update(PairingRound)
                     .where(PairingRound.id == row.id, PairingRound.ran_at.is_(None),
                            PairingRound.cancelled_at.is_(None))
-                    .values(cancelled_at=now)
+                    .values(cancelled_at=now, cancel_reason=reason)
                     .execution_options(synchronize_session=False))
                 if not claimed.rowcount:  # run or cancelled by another replica
                     continue
@@ -651,13 +669,20 @@ class MentoringService:
                           & (MentoringEnrolment.community_id == community_id))
                     .where(MentoringNotice.round_id == row.id, MentoringNotice.kind == notices.WARNING,
                            MentoringNotice.sent_at.is_not(None), MentoringEnrolment.skip_next.is_(False))))
-                await notices.queue(session, community_id, row.id, warned, notices.CANCELLED, now)
+                await notices.queue(session, community_id, row.id, warned,
+                                    notices.MISSED if reason == MISSED else notices.CANCELLED, now)
                 await session.execute(
                     update(MentoringEnrolment)
                     .where(MentoringEnrolment.community_id == community_id, MentoringEnrolment.skip_next.is_(True))
                     .values(skip_next=False))
-                log.info("mentoring: community %d, round %s cancelled (rounds are off): %d warned member(s) told",
-                         community_id, row.period_key, len(warned))
+                if reason == MISSED:
+                    log.warning("mentoring: community %d, round %s (warned for %s UTC) did not run: the bot was not "
+                                "serving the community from its time until the next round was due; %d warned "
+                                "member(s) told", community_id, row.period_key, f"{row.scheduled_for:%Y-%m-%d %H:%M}",
+                                len(warned))
+                else:
+                    log.info("mentoring: community %d, round %s cancelled (rounds are off): %d warned member(s) told",
+                             community_id, row.period_key, len(warned))
                 cancelled += 1
         return cancelled
 
@@ -964,6 +989,18 @@ class MentoringService:
             pairings = list(
                 await session.scalars(select(Pairing).where(Pairing.community_id == community_id))
             )
+            # A warned round the manager would otherwise never see: waiting for its time (or for the bot to serve the
+            # community again), or closed without running, and why.
+            for r in await session.scalars(
+                    select(PairingRound)
+                    .where(PairingRound.community_id == community_id, PairingRound.warned_at.is_not(None),
+                           PairingRound.ran_at.is_(None))
+                    .order_by(PairingRound.scheduled_for)):
+                told = await session.scalar(select(func.count()).select_from(MentoringNotice).where(
+                    MentoringNotice.round_id == r.id, MentoringNotice.sent_at.is_not(None),
+                    MentoringNotice.kind.in_((notices.CANCELLED, notices.MISSED))))
+                state = "warned" if r.cancelled_at is None else r.cancel_reason or OFF
+                out.not_run.append(NotRun(r.period_key, r.scheduled_for, state, told or 0))
             for r in rounds:
                 mine = [p for p in pairings if p.round_id == r.id]
                 answered = [p for p in mine if p.mentor_met is not None or p.mentee_met is not None]

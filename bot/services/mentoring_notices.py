@@ -1,6 +1,7 @@
 """A round's direct messages to members, each sent once and retried until it goes out or is given up.
 
-The warning before a round, "that round will not run" (rounds switched off after it), "no pair for you this round"
+The warning before a round, "that round will not run" (rounds switched off after it), "that round did not run" (the
+bot away from its time until the next round was due), "no pair for you this round"
 and "your pair is off" (to one whose partner left before
 they were introduced) are stored as rows (MentoringNotice) in the transaction that claims the round's step or drops
 the pair, then sent as a pair's introduction is (bot/services/mentoring_intros.py): claimed first (a compare-and-set
@@ -44,6 +45,19 @@ log = logging.getLogger(__name__)
 WARNING, UNMATCHED, PARTNER_GONE, CHECKIN = "warning", "unmatched", "partner_gone", "checkin"
 NOT_INTRODUCED = "not_introduced"  # a pair's introduction given up: neither left, the platform failed it
 CANCELLED = "cancelled"  # rounds were switched off after the warning: the round warned of will not run
+MISSED = "missed"  # the bot was away from the round's time until the next one was due: it did not run
+
+
+async def next_round_at(session: AsyncSession, cadence: Cadence, community_id: int, now: datetime) -> datetime:
+    """When the next round runs: one warned and not run yet runs when its warning said (later than the schedule
+    where the warning was late, the bot down; elsewhere where the schedule changed since), else the schedule's."""
+    scheduled = cadence.next_round(now).round_at
+    for at in await session.scalars(select(PairingRound.scheduled_for).where(
+            PairingRound.community_id == community_id, PairingRound.warned_at.is_not(None),
+            PairingRound.ran_at.is_(None), PairingRound.cancelled_at.is_(None))):
+        if now < cadence.next_round(at).round_at:  # as MentoringService.due runs it
+            scheduled = min(scheduled, max(at, now))
+    return scheduled
 
 
 async def queue(session: AsyncSession, community_id: int, round_id: int, member_ids: Iterable[int], kind: str,
@@ -142,6 +156,14 @@ class RoundNotices:
                 return None, "the round ran after all"
             timezone = enrolment.timezone if is_known_timezone(enrolment.timezone) else "UTC"
             return Document(text=render("mentoring_cancelled", when=local_time(round_.scheduled_for, timezone))), None
+        if notice.kind == MISSED:
+            timezone = enrolment.timezone if is_known_timezone(enrolment.timezone) else "UTC"
+            following = "Mentoring rounds are off in this community for now."
+            if cadence.enabled:
+                at = await next_round_at(session, cadence, round_.community_id, now)
+                following = f"The next round is {local_time(at, timezone)}; I'll warn you before it."
+            return Document(text=render("mentoring_missed", when=local_time(round_.scheduled_for, timezone),
+                                        next=following)), None
         if not cadence.enabled:  # switched off since: no round to warn of, no next round to promise
             return None, "mentoring rounds are off in this community"
         timezone = enrolment.timezone if is_known_timezone(enrolment.timezone) else "UTC"
