@@ -226,6 +226,14 @@ def waited_on(event: ev.Event) -> bool:
         isinstance(event, ev.MessagePosted) and (event.mentions_bot or event.is_direct or event.platform == "console"))
 
 
+def _named(text: str) -> str:
+    """Whom an endorsement named, as the refusal says it: "a member “Nobody”", or "that member" for a mention
+    the platform made (an id, which on Slack would render as a ping of that person)."""
+    word = text.strip().split()[0]
+    shown = "" if word.startswith("<") else echoed(word.lstrip("@"), 40)  # "<!here>" too: markup, no name
+    return f"a member “{shown}”" if shown else "that member"
+
+
 async def _store_skills(session, community_id: int, member_id: int, topics: list[str], source: str, *,  # noqa: ANN001
                         endorser: int | None = None,
                         limit: int | None = None) -> tuple[list[str], list[str], list[str]]:
@@ -988,6 +996,11 @@ class Core:
                                 + ([f"You had no skill “{'”, “'.join(missing)}”."] if missing else []))
             elif verb == "endorse":
                 found = await self._resolve_member(session, event, community_id, rest)
+                if found is None and rest.strip() and topic_list(rest):
+                    # Named someone, but nobody here: "Use it like this" read as if the command were mistyped.
+                    example = command(event.platform, "skills", "endorse @member kubernetes")
+                    return [self._reply(event, f"I don't know {_named(rest)} in this community, so nothing was "
+                                               f"recorded; mention a member: `{example}`")]
                 if found is None or not topic_list(found[1]):
                     return [self._reply(event, usage["endorse"])]
                 target, topics = found[0], topic_list(found[1])

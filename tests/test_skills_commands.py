@@ -203,7 +203,7 @@ async def test_a_discord_member_the_bot_never_stored_is_endorsed_when_picked(app
     reply = await say(app, "UASHA", "endorse <@1100000000000000298> rust", platform="discord", mentioned=bot)
     assert reply.text == "That's a bot; endorse a member for what they know."
     # A mention nobody resolved (typed in the console, or text Slack escaped) names nobody new.
-    assert (await say(app, "UASHA", "endorse <@UNOBODY> rust")).text.startswith("Use it like this")
+    assert (await say(app, "UASHA", "endorse <@UNOBODY> rust")).text.startswith("I don't know that member")
 
 
 def test_discord_passes_the_picked_member_on():
@@ -260,3 +260,20 @@ async def test_one_member_endorses_another_for_at_most_ten_topics(app):
     await say(app, "UANA", "endorse <@UNOOR> topic 11")  # another endorser has their own ten
     await say(app, "UNOOR", "add " + ", ".join(f"own {n}" for n in range(12)))  # and the member declares freely
     assert len(await stored(app, "UNOOR")) == 10 + 1 + 12
+
+
+async def test_an_endorsement_of_nobody_here_says_so_in_one_line_and_stores_nothing(app):
+    """`/skills endorse @Nobody kubernetes` (a name no member of the community has, or a mention Slack made of someone
+    the bot never stored) answered "Use it like this: …", as if the command were mistyped: it says whom it does not
+    know, that nothing was recorded, and never echoes the mention (a ping of that person on Slack)."""
+    await members(app, "UK", "UA")
+    reply = await say(app, "UA", "endorse @Nobody kubernetes")
+    assert reply.text == ("I don't know a member “Nobody” in this community, so nothing was recorded; mention a "
+                          "member: `/connective skills endorse @member kubernetes`")
+    for args in ("endorse <@UNOBODY> kubernetes", "endorse <!here> kubernetes"):
+        reply = await say(app, "UA", args)
+        assert reply.text.startswith("I don't know that member in this community, so nothing was recorded"), args
+        assert "\n" not in reply.text and "<" not in reply.text
+    async with app.db.sessions() as s:
+        assert list(await s.scalars(select(Skill.topic))) == []
+        assert await s.scalar(select(Member.id).where(Member.external_id == "UNOBODY")) is None
