@@ -38,6 +38,11 @@ class Forgotten:
     user: str
     messages: int  # their messages removed
     not_sent: list[Action]  # what the platform should be told (tell_platform sends it where the token is set)
+    name: str = ""  # their name as it was stored (forgetting deletes it), for the report to whoever ran this
+
+    def who(self) -> str:
+        """'Rosalee (U0123)': the manager named a person, and the id alone did not say whether it was the right one."""
+        return f"{self.name} ({self.user})" if self.name and self.name != self.user else self.user
 
 
 @dataclass
@@ -110,6 +115,7 @@ async def forget_member(app, community_id: int, typed: str, *, now: datetime | N
             raise UserError(f"no member {typed!r} in {community.platform}:{community.external_id}; give their "
                             "platform id to forget someone the bot has not seen yet")
         user = member.external_id if member is not None else typed
+        name = member.name if member is not None else ""
         messages = 0 if member is None else await session.scalar(
             select(func.count()).select_from(Message).where(Message.community_id == community_id,
                                                            Message.author_id == member.id))
@@ -124,7 +130,7 @@ async def forget_member(app, community_id: int, typed: str, *, now: datetime | N
         raise UserError(f"forgetting {user} failed; see the log above")
     # The reply is to the member, who did not ask here; the rest would have gone to others.
     return Forgotten(community.platform, community.external_id, user, messages,
-                     [a for a in actions if not isinstance(a, Reply)])
+                     [a for a in actions if not isinstance(a, Reply)], name=name)
 
 
 async def keep_for_the_bot(app, done: Forgotten, told: Told) -> int:  # noqa: ANN001
@@ -138,7 +144,7 @@ async def keep_for_the_bot(app, done: Forgotten, told: Told) -> int:  # noqa: AN
 
 
 def report(done: Forgotten, told: Told | None = None) -> list[str]:
-    lines = [f"Forgot {done.user} in {done.platform}:{done.community}: {done.messages} message(s) removed, with their "
+    lines = [f"Forgot {done.who()} in {done.platform}:{done.community}: {done.messages} message(s) removed, with their "
              "vectors, profile, skills, reactions, saves, questions, intros and mentoring; nothing new about them is "
              "stored unless they /optin themselves."]
     told = told or Told(left=list(done.not_sent), why="not sent")

@@ -149,7 +149,7 @@ async def test_connective_forget_reads_the_bot_token_as_run_does_and_says_what_i
     out, err = await asyncio.wait_for(process.communicate(), 600)
     assert process.returncode == 0, err.decode()
     lines = out.decode().splitlines()
-    assert lines[0].startswith("Forgot UASK1 in slack:TTEST0001:"), lines
+    assert " (UASK1) in slack:TTEST0001:" in lines[0] and lines[0].startswith("Forgot "), lines
     assert lines[1:] == ["Sent 1 platform message(s) on slack (the intro requests they sent no longer quote their "
                          "question; askers waiting on them were offered the next expert).",
                          "Their App Home no longer shows their profile."], lines
