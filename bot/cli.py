@@ -48,6 +48,21 @@ if _typer_argument := getattr(typer.core, "TyperArgument", None):  # a Typer wit
     _typer_argument.get_usage_pieces = _usage_pieces
     _typer_argument.get_error_hint = lambda self, *_: f"'{_argument_name(self)}'"  # "Missing argument 'PATH'"
 
+_LIST_TYPE = re.compile(r"<list\[(\w+)\]>")
+
+
+def _typed_as_items(display_type):  # noqa: ANN001, ANN202
+    """A parameter taking several values typed as one of them: Typer 0.2x wrote Python's annotation, "paths...
+    <list[Path]>" (import discord --help), beside "path <path>" and "--team <str>" everywhere else."""
+    def display(self, ctx) -> str:  # noqa: ANN001
+        return _LIST_TYPE.sub(lambda m: f"<{m.group(1).lower()}>", display_type(self, ctx))
+    return display
+
+
+for _parameter in (getattr(typer.core, "TyperArgument", None), getattr(typer.core, "TyperOption", None)):
+    if _parameter is not None and hasattr(_parameter, "display_type"):
+        _parameter.display_type = _typed_as_items(_parameter.display_type)
+
 # Help as click lays it out: Typer's rich layout puts a type beside every option, flags too ("--json <bool>", even
 # "--help <bool>"), which reads as if they took a value. Sub-commands inherit the layout, and the width, which lets a
 # wide terminal show each command's summary whole (click cuts it to fit 80 columns).

@@ -1057,7 +1057,8 @@ def test_a_newcomer_asks_where_the_ids_are_another_platforms(tmp_path):
 
 def test_every_help_shows_flags_as_flags():
     """Typer's rich layout printed a type beside every option, "--json <bool>" and even "--help <bool>", which reads as
-    if a flag took a value; and "--include-private / --no-include-private" offered to switch off what is off."""
+    if a flag took a value; and "--include-private / --no-include-private" offered to switch off what is off. Several
+    values were typed as Python writes them ("paths... <list[Path]>"), where one is "path <path>"."""
     import click
     import typer.main
     from typer.testing import CliRunner
@@ -1076,6 +1077,9 @@ def test_every_help_shows_flags_as_flags():
         assert out.exit_code == 0, (path, out.output)
         assert "<bool>" not in out.output and " / --no-" not in out.output, (path, out.output)
         assert "--help  " in out.output, (path, out.output)
+        assert "<list[" not in out.output, (path, out.output)  # `import discord --help`: "paths... <list[Path]>"
+    out = CliRunner().invoke(cli, ["import", "discord", "--help"])
+    assert "paths... <path>  " in out.output, out.output
 
 
 def test_usage_lines_write_arguments_as_the_readme_does():
