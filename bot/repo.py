@@ -255,12 +255,17 @@ class UnknownChannel(LookupError):
     pass
 
 
+KNOWN_SHOWN = 10  # channels named in "I don't know the channel …"
+
+
 async def channel_named(session: AsyncSession, community_id: int, ref: str) -> tuple[str, str]:
     """(external id, name) of a channel as a command writes it: a mention the platform made (<#C1|name>, <#123>: a
     real channel, known here or not), or #name, name or id of a channel known here. A word that names no channel
     here is refused: it was taken for a channel id, and the setting went to a channel that does not exist."""
-    rows = (await session.execute(select(Channel.external_id, Channel.name)
+    rows = (await session.execute(select(Channel.external_id, Channel.name, Channel.is_private, Channel.is_dm)
                                   .where(Channel.community_id == community_id))).all()
+    known = sorted({name for _, name, private, dm in rows if name and not private and not dm})
+    rows = [(external_id, name) for external_id, name, _, _ in rows]
     m = _CHANNEL_MENTION.match(ref.strip())
     if m:
         return m.group(1), m.group(2) or next((n for e, n in rows if e == m.group(1)), m.group(1))
@@ -275,7 +280,13 @@ async def channel_named(session: AsyncSession, community_id: int, ref: str) -> t
         raise UnknownChannel(f"{len(named)} channels are called {ref.strip()}; pick it with # so I get its id.")
     if named:
         return named[0][0], named[0][1]
-    raise UnknownChannel(f"I don't know the channel {ref.strip()}; pick it with # so I get its id.")
+    # Said with the channels it does know (the console has no channel picker, and no command lists them): the
+    # public ones, never a private channel's name to whoever typed this.
+    listed = ", ".join(f"#{name}" for name in known[:KNOWN_SHOWN])
+    more = f" and {len(known) - KNOWN_SHOWN} more" if len(known) > KNOWN_SHOWN else ""
+    raise UnknownChannel(f"I don't know the channel {ref.strip()}; "
+                         + (f"the channels I know here are {listed}{more}" if known else "I know no channel here yet")
+                         + "; name one of them, or pick it with # so I get its id.")
 
 
 async def ensure_channel(

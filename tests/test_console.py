@@ -225,9 +225,15 @@ async def test_settings_name_a_channel_that_is_here_or_refuse(app, tmp_path):
         async with app.db.sessions() as s:
             return dict((await s.execute(select(Channel.external_id, Channel.ingest))).all())
 
+    async with app.db.sessions.begin() as s:
+        s.add(Channel(community_id=await s.scalar(select(Channel.community_id).limit(1)), external_id="C0SECRET",
+                      name="secret-plans", is_private=True))
     before = await channels()
+    # Said with the channels it does know, as the console has no channel picker and no command lists them (review):
+    # the public ones only.
     [refused] = await console.say("UREG", "/settings ingest random off")
-    assert refused == "I don't know the channel random; pick it with # so I get its id."
+    assert refused == ("I don't know the channel random; the channels I know here are #general; name one of them, or "
+                       "pick it with # so I get its id."), refused
     [refused] = await console.say("UREG", "/settings digest-channel C0NOWHERE")
     assert "I don't know the channel C0NOWHERE" in refused
     assert await channels() == before
@@ -239,6 +245,9 @@ async def test_settings_name_a_channel_that_is_here_or_refuse(app, tmp_path):
     [done] = await console.say("UREG", "/settings ingest <#C0NEW2|design> on")  # Discord lets names repeat
     [refused] = await console.say("UREG", "/settings ingest design off")
     assert refused == "2 channels are called design; pick it with # so I get its id.", refused
+    [refused] = await console.say("UREG", "/digest subscribe #nope")
+    assert refused.startswith("I don't know the channel #nope; the channels I know here are #design, #general;"), \
+        refused
     member = ConsoleAdapter(app.core.handle, community=TEAM, platform="slack")
     [refused] = await member.say("UASK1", "/connective ingest on #general")
     assert refused.startswith("Only workspace admins and owners can change")
