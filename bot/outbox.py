@@ -30,7 +30,7 @@ from bot import metrics, serving
 from bot.actions import FAILED, REFUSED, Action, DirectMessage, Reply
 from bot.command_names import ERASURES
 from bot.db.engine import Database
-from bot.db.models import Community, OutboxAction
+from bot.db.models import Channel, Community, Member, OutboxAction
 from bot.events import utcnow
 
 log = logging.getLogger(__name__)
@@ -165,19 +165,53 @@ class KeptAction:
     error: str | None
 
 
-def _shown(body: str) -> tuple[str, str]:
-    """Its kind and where it goes."""
+def _shown(body: str, names: _Names) -> tuple[str, str]:
+    """Its kind and where it goes, by the names the community knows (a member, a channel) where it has them: the list
+    is for a manager, who knows "Rosalee" and "#general", not U0123… and C0456…."""
     try:
         action = decode(body)
     except (ValueError, KeyError, TypeError):
         return "unreadable", ""
     if isinstance(action, act.EditPost):
-        target = f"post {action.key} in {action.channel}"
+        target = f"post {action.key} in {names.channel(action.channel)}"
     elif isinstance(action, DirectMessage):
-        target = f"DM to {action.user}"
+        target = f"DM to {names.member(action.user)}"
     else:
-        target = f"in {getattr(action, 'channel', '')}" if getattr(action, "channel", "") else ""
+        channel = getattr(action, "channel", "")
+        target = f"in {names.channel(channel)}" if channel else ""
     return type(action).__name__, target
+
+
+@dataclass(frozen=True)
+class _Names:
+    members: dict[str, str]  # by external id
+    channels: dict[str, str]
+
+    def member(self, user: str) -> str:
+        name = self.members.get(user)
+        return f"{name} ({user})" if name and name != user else user
+
+    def channel(self, channel: str) -> str:
+        name = self.channels.get(channel)
+        return f"#{name}" if name and name != channel else channel
+
+
+async def _names(session: AsyncSession, community_id: int, bodies: list[str]) -> _Names:
+    """The names of the members and channels the kept actions of one community go to."""
+    users, channels = set(), set()
+    for body in bodies:
+        try:
+            action = decode(body)
+        except (ValueError, KeyError, TypeError):
+            continue
+        users.add(getattr(action, "user", ""))
+        channels.add(getattr(action, "channel", ""))
+    return _Names(
+        dict((await session.execute(select(Member.external_id, Member.name).where(
+            Member.community_id == community_id, Member.external_id.in_(users - {""})))).all()),
+        dict((await session.execute(select(Channel.external_id, Channel.name).where(
+            Channel.community_id == community_id, Channel.external_id.in_(channels - {""}),
+            Channel.is_dm.is_(False)))).all()))
 
 
 async def kept_actions(db: Database, community_id: int | None = None) -> list[KeptAction]:
@@ -187,8 +221,11 @@ async def kept_actions(db: Database, community_id: int | None = None) -> list[Ke
             select(OutboxAction, Community.external_id).join(Community, Community.id == OutboxAction.community_id)
             .where(*([OutboxAction.community_id == community_id] if community_id is not None else []))
             .order_by(OutboxAction.id))).all()
-    return [KeptAction(row.id, row.platform, external_id, *_shown(row.body), created_at=row.created_at,
-                       due_at=row.due_at, attempts=row.attempts, error=row.error) for row, external_id in rows]
+        names = {cid: await _names(session, cid, [row.body for row, _ in rows if row.community_id == cid])
+                 for cid in {row.community_id for row, _ in rows}}
+    return [KeptAction(row.id, row.platform, external_id, *_shown(row.body, names[row.community_id]),
+                       created_at=row.created_at, due_at=row.due_at, attempts=row.attempts, error=row.error)
+            for row, external_id in rows]
 
 
 async def drop_naming(session: AsyncSession, community_id: int, member_external_id: str) -> int:

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from bot.actions import DirectMessage, EditPost, UpdateMessage
 from bot.cli_forget import forget_member, report, tell_platform
-from bot.db.models import Community
+from bot.db.models import Community, Member
 from bot.errors import UserError
 from bot.outbox import decode
 from tests.discord_fixtures import ASHA, GUILD, PETRA
@@ -393,12 +393,17 @@ async def test_connective_outbox_shows_a_manager_what_erasures_still_have_the_pl
     assert await slack.app.outbox.send_due(now) == 0  # both failed once
     assert failed() == before + 2  # /metrics counts them
     await keep(slack.app.db, community_id, "slack", [
-        UpdateMessage(community="TTEST0001", channel="DUPG", message_ref="1.3", doc=Document(text="withdrawn"))], now)
+        UpdateMessage(community="TTEST0001", channel="DUPG", message_ref="1.3", doc=Document(text="withdrawn")),
+        DirectMessage(community="TTEST0001", user="UPG", doc=Document(text="the next expert"))], now)
+    async with slack.app.db.sessions() as s:
+        petra = await s.scalar(select(Member.name).where(Member.external_id == "UPG"))
     lines = await connective_outbox()
-    assert lines[0].startswith("3 action(s) kept for the running bot, 2 of them failed so far"), lines
-    assert " slack:TTEST0001 EditPost (post digest:1:2023-11-20T09:00 in C0GENERAL), kept since " in lines[1], lines
+    assert lines[0].startswith("4 action(s) kept for the running bot, 2 of them failed so far"), lines
+    # The member and the channel by the names the manager knows (it said "DM to UPG", "in C0GENERAL").
+    assert " slack:TTEST0001 EditPost (post digest:1:2023-11-20T09:00 in #general), kept since " in lines[1], lines
+    assert petra and f"DirectMessage (DM to {petra} (UPG))" in lines[4], lines
     retry = now + timedelta(minutes=5)
     assert lines[1].endswith(f": slack failed it (attempt 1 of 5); next try {retry:%Y-%m-%d %H:%M} UTC"), lines
     assert "UpdateMessage (in DUPG)" in lines[2] and "attempt 1 of 5" in lines[2], lines
     assert "UpdateMessage (in DUPG)" in lines[3] and "not tried yet; a running bot of slack" in lines[3], lines
-    assert len(lines) == 4 and "secret" not in "\n".join(lines)
+    assert len(lines) == 5 and "secret" not in "\n".join(lines)
