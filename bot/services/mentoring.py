@@ -427,11 +427,13 @@ class MentoringService:
 
     async def _skip(self, community_id: int, member_id: int, args: str, now: datetime) -> str:
         async with self.db.sessions() as session:
-            enrolled = await self._enrolment(session, community_id, member_id) is not None
-        if not enrolled:  # (a member forgotten has no enrolment: never told it is kept)
+            enrolment = await self._enrolment(session, community_id, member_id)
+        if enrolment is None:  # (a member forgotten has no enrolment: never told it is kept)
             return "You're not in the mentoring rounds, so there is nothing to skip."
         if await self._opted_out(member_id):
             return _OPTED_OUT
+        if enrolment.paused:  # "you're back in the one after" was untrue: paused, they are in no round
+            return "You're paused, so you're in no round to skip; `/mentoring resume` when you want pairs again."
         async with self.db.sessions() as session:
             if not (await self._cadence(session, community_id)).enabled:
                 return "Mentoring rounds are off in this community for now, so there is no round to skip."
