@@ -727,3 +727,16 @@ async def test_skip_while_paused_says_the_member_is_in_no_round(app):
     assert "(paused)" in await say(adapter, "petra", "/mentoring status")
     async with app.db.sessions() as s:
         assert not any(await s.scalars(select(MentoringEnrolment.skip_next)))
+
+
+async def test_joining_again_while_skipping_says_the_next_round_is_sat_out(app):
+    """A member skipping the next round who joined again (more capacity, other topics) was told "Next round: Mon 30 Nov
+    … I'll warn you the day before, so you can `/mentoring skip`", while their skip was kept (console walk-through)."""
+    adapter = console(app)
+    assert "You're in" in await say(adapter, "petra", "/mentoring join mentor teach: postgres tz: Europe/Berlin")
+    await say(adapter, "petra", "/mentoring skip")
+    out = await say(adapter, "petra", "/mentoring join mentor capacity: 3")
+    assert ("Next round: Mon 30 Nov, 11:00 Europe/Berlin, which you sit out as you asked (`/mentoring resume` takes "
+            "you back in).") in out, out
+    assert "I'll warn you" not in out
+    assert "skipping the next round" in await say(adapter, "petra", "/mentoring status")

@@ -256,8 +256,12 @@ class MentoringService:
                 enrolment.role, enrolment.can_teach, enrolment.wants_to_learn, enrolment.capacity
             ),
             timezone=enrolment.timezone,
-            rounds=(f"Next round: {local_time(next_at, enrolment.timezone)}. I'll warn you "
-                    f"{_ahead(cadence.warn_hours)}, so you can `/mentoring skip`." if cadence.enabled else _ROUNDS_OFF),
+            rounds=(_ROUNDS_OFF if not cadence.enabled
+                    # a skip is kept by joining again (a change of topics): "I'll warn you, so you can skip" was untrue
+                    else f"Next round: {local_time(next_at, enrolment.timezone)}, which you sit out as you asked "
+                    "(`/mentoring resume` takes you back in)." if enrolment.skip_next
+                    else f"Next round: {local_time(next_at, enrolment.timezone)}. I'll warn you "
+                    f"{_ahead(cadence.warn_hours)}, so you can `/mentoring skip`."),
         )
 
     # -- the enrolment form (Slack and Discord modals) -----------------------------------------------
