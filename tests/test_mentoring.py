@@ -740,3 +740,15 @@ async def test_joining_again_while_skipping_says_the_next_round_is_sat_out(app):
             "you back in).") in out, out
     assert "I'll warn you" not in out
     assert "skipping the next round" in await say(adapter, "petra", "/mentoring status")
+
+
+async def test_a_skip_button_naming_no_warned_round_skips_nothing(app):
+    """A Skip button whose value names no round the bot warned of (a forged click, a round not warned yet) answered
+    "Done: you'll sit out this round" and took the member out of the next round, which nobody had warned them of."""
+    adapter = console(app)
+    assert "You're in" in await say(adapter, "petra", "/mentoring join mentor teach: postgres tz: Europe/Berlin")
+    for value in ("2099-W01", Cadence().next_round(NOW).key):
+        out = await say(adapter, "petra", f"/click mentoring.skip {value}")
+        assert out.startswith("That button names no round I warned of, so nothing was skipped"), out
+    async with app.db.sessions() as s:
+        assert not any(await s.scalars(select(MentoringEnrolment.skip_next)))

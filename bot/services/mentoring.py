@@ -489,11 +489,16 @@ class MentoringService:
                 if enrolment is None:
                     return [self._reply(event, "You're not in the mentoring rounds.")]
                 warned_for = await self._round(session, community_id, event.value)
-                if warned_for is not None and warned_for.ran_at is not None:  # an old warning's button
+                if warned_for is None or warned_for.warned_at is None:  # no warning of ours names it
+                    log.warning("mentoring skip button of no warned round (%s)", loggable(event.value))
+                    return [self._reply(
+                        event, "That button names no round I warned of, so nothing was skipped; `/mentoring skip` "
+                        "sits out the next one.")]
+                if warned_for.ran_at is not None:  # an old warning's button
                     return [self._reply(
                         event, "That round already ran, so there is nothing to skip; `/mentoring skip` sits out the "
                         "next one.")]
-                if warned_for is not None and warned_for.cancelled_at is not None:
+                if warned_for.cancelled_at is not None:
                     why = ("it did not run: I was away at its time" if warned_for.cancel_reason == MISSED
                            else "it was cancelled: mentoring rounds were switched off")
                     return [self._reply(event, f"That round is over ({why}), so there is nothing to skip.")]
