@@ -26,6 +26,14 @@ def echoed(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def shown_topic(text: str, limit: int) -> str:
+    """A topic the bot repeats (what a mentor teaches, what a mentee wants to learn), as `echoed` shows it, but with a
+    broadcast in it readable: "@channel macros" typed in Slack's `/connective` arrives as `<!channel> macros`, which
+    `clean` drops as a mention of nobody, so the pair read "macros", and a topic "@here" nothing at all, "()". It
+    reads "@channel macros" (neutralised: it pings nobody), as `/skills` and the enrolment show it."""
+    return echoed(_SLACK_BROADCAST.sub(lambda m: f"@{m.group(1)}", text or ""), limit)
+
+
 def unlinked(text: str) -> str:
     """Member text in the bot's own sentence, as it was stored (a skill in "Added: …"): unable to ping, and a
     Discord [masked](link) broken apart, so that no link of the bot's hides its target."""

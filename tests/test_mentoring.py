@@ -752,3 +752,22 @@ async def test_a_skip_button_naming_no_warned_round_skips_nothing(app):
         assert out.startswith("That button names no round I warned of, so nothing was skipped"), out
     async with app.db.sessions() as s:
         assert not any(await s.scalars(select(MentoringEnrolment.skip_next)))
+
+
+async def test_a_topic_with_a_broadcast_in_it_reads_whole_in_the_pairs_messages_and_pings_nobody(app):
+    """"@channel macros" typed in Slack's `/connective mentoring join` arrives as `<!channel> macros`: the enrolment
+    and `/skills` showed it as "@channel macros" (neutralised), the pair's introduction, status and check-in as
+    "macros", and a topic "@here" as nothing at all ("your mentor is Petra ()")."""
+    adapter, sender, service, period = await _paired(app, [
+        ("petra", "join mentor teach: <!channel> macros, <!here> tz: Europe/Berlin"),
+        ("asha", "join mentee learn: <!channel> macros, <!here|here> tz: Europe/London"),
+    ])
+    [group] = [a for a in sender.take() if isinstance(a, OpenGroup)]
+    assert "@\u200bchannel macros" in group.doc.plain(), group.doc.plain()
+    status = await say(adapter, "asha", "/mentoring status")
+    assert "your mentor is Petra (@\u200bchannel macros, @\u200bhere)" in status, status
+    await service.tick(period.round_at + timedelta(days=7, minutes=5))
+    checkin = next(a for a in sender.take() if a.user == "asha").doc.plain()
+    assert "@\u200bchannel macros, @\u200bhere" in checkin, checkin
+    for text in (group.doc.plain(), status, checkin):
+        assert "<!" not in text and "@channel" not in text and "@here" not in text

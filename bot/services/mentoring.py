@@ -29,7 +29,7 @@ from bot.db.models import Community, Member
 from bot.events import utcnow
 from bot.messages import render, template
 from bot.repo import consenting, ensure_community, ensure_member, insert_ignore
-from bot.safety import echoed, loggable, neutralise, row_id
+from bot.safety import echoed, loggable, neutralise, row_id, shown_topic
 from bot.services import mentoring_notices as notices
 from bot.services.mentoring_args import USAGE, EnrolmentError, JoinRequest, parse_join
 from bot.services.mentoring_cadence import Cadence, Period
@@ -136,7 +136,7 @@ def _topics(topics: list[str] | tuple[str, ...]) -> str:
 
 def _shown_topics(topics: list[str]) -> str:
     """A pair's topics (the mentee's words) shown to the other: never a link or a ping, as in their introduction."""
-    return _topics([echoed(t, TOPIC_CHARS) for t in topics])
+    return _topics([shown_topic(t, TOPIC_CHARS) for t in topics])
 
 
 def _role_details(role: str, teach: list[str], learn: list[str], capacity: int) -> str:

@@ -23,7 +23,7 @@ from bot.db.engine import Database
 from bot.db.mentoring import MentoringEnrolment, Pairing, PairingRound
 from bot.db.models import Community, Member
 from bot.messages import render, template
-from bot.safety import echoed, neutralise
+from bot.safety import echoed, neutralise, shown_topic
 from matching.timezones import is_known_timezone
 
 log = logging.getLogger(__name__)
@@ -53,7 +53,7 @@ def intro_document(mentor_name: str, mentee_name: str, shared: list[Shared], ove
     [masked](link) in a topic was a live link in the pair's Discord group). The check-in's time is the mentee's
     (`timezone`) and, where theirs reads otherwise, the mentor's: both read the one message."""
     mentor, mentee = echoed(mentor_name, NAME_CHARS), echoed(mentee_name, NAME_CHARS)
-    topics = [Shared(echoed(s.wanted, TOPIC_CHARS), echoed(s.taught, TOPIC_CHARS)) for s in shared]
+    topics = [Shared(shown_topic(s.wanted, TOPIC_CHARS), shown_topic(s.taught, TOPIC_CHARS)) for s in shared]
     wants = ", ".join(dict.fromkeys(s.wanted for s in topics)) or "a few things"
     teaches = ", ".join(dict.fromkeys(s.taught for s in topics)) or "what they know"
     lines = [line for line in template("mentoring_starters").splitlines() if line.strip()]

@@ -26,7 +26,7 @@ from bot.db.mentoring import MentoringEnrolment, MentoringNotice, Pairing, Pairi
 from bot.db.models import Community, Member
 from bot.messages import ago, render
 from bot.repo import insert_ignore
-from bot.safety import echoed, neutralise
+from bot.safety import echoed, neutralise, shown_topic
 from bot.services.mentoring_cadence import Cadence
 from bot.services.mentoring_intros import (
     LEASE,
@@ -216,7 +216,7 @@ async def _checkin(session: AsyncSession, notice: MentoringNotice, member: Membe
     when = ago((now - pairing.created_at).total_seconds())  # checkin_days, or longer where the bot was down
     text = render("mentoring_checkin", when=when[:1].upper() + when[1:],
                   other=echoed(other.name or other.external_id, NAME_CHARS),
-                  topics=", ".join(echoed(t, TOPIC_CHARS) for t in pairing.topics) or "(none)")
+                  topics=", ".join(shown_topic(t, TOPIC_CHARS) for t in pairing.topics) or "(none)")
     buttons = (Button("Yes, we met", "mentoring.met", str(pairing.id), "primary"),
                Button("Not yet", "mentoring.notmet", str(pairing.id)))
     return Document(text=neutralise(text), sections=(Section(buttons=buttons),)), None
