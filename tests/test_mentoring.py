@@ -771,3 +771,18 @@ async def test_a_topic_with_a_broadcast_in_it_reads_whole_in_the_pairs_messages_
     assert "@\u200bchannel macros, @\u200bhere" in checkin, checkin
     for text in (group.doc.plain(), status, checkin):
         assert "<!" not in text and "@channel" not in text and "@here" not in text
+
+
+async def test_a_warned_round_missed_past_the_next_ones_catch_up_names_the_round_after(app):
+    """Back after the next round's catch-up too (the first half of its period): the missed round's notice names the
+    round after, the one the schedule runs next, and no other round is warned or run late."""
+    period = Cadence().next_round(NOW)
+    sender, service = await _warned_at(app, period.warn_at + timedelta(minutes=1))
+    sender.take()
+    following = Cadence().period(period.index + 1)
+    await service.tick(following.catch_up_until + timedelta(hours=1))
+    sent = sender.take()
+    assert sorted(a.user for a in sent) == ["asha", "kenji", "lena", "omar", "petra"], sent
+    assert all("did not run" in a.doc.plain() and "The next round is Mon 28 Dec, 11:00 Europe/Berlin" in a.doc.plain()
+               for a in sent if a.user == "petra"), sent
+    assert not [a for a in sent if "Heads up" in a.doc.plain() or isinstance(a, OpenGroup)]
