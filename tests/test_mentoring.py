@@ -717,14 +717,20 @@ async def test_a_warned_round_the_bot_was_away_for_until_the_next_was_due_is_clo
 
 
 async def test_skip_while_paused_says_the_member_is_in_no_round(app):
-    """`/mentoring skip` of a paused member answered "You'll sit out the next round (…); you're back in the one after",
-    and set a skip: they were in no round, and would not be back after it (console walk-through)."""
+    """`/mentoring skip` of a paused member (or a warning's Skip button) answered "You'll sit out the next round (…);
+    you're back in the one after", and set a skip: they were in no round, and would not be back after it (console
+    walk-through)."""
     adapter = console(app)
     assert "You're in" in await say(adapter, "petra", "/mentoring join mentor teach: postgres tz: Europe/Berlin")
     await say(adapter, "petra", "/mentoring pause")
     out = await say(adapter, "petra", "/mentoring skip")
     assert out == "You're paused, so you're in no round to skip; `/mentoring resume` when you want pairs again.", out
     assert "(paused)" in await say(adapter, "petra", "/mentoring status")
+    # The Skip button of a warning that came before the pause, the same.
+    async with app.db.sessions.begin() as s:
+        s.add(PairingRound(community_id=await _community_id(app), period_key="2026-W49", scheduled_for=NOW,
+                           warned_at=NOW, solver="", unmatched=[], created_at=NOW))
+    assert await say(adapter, "petra", "/click mentoring.skip 2026-W49") == out
     async with app.db.sessions() as s:
         assert not any(await s.scalars(select(MentoringEnrolment.skip_next)))
 

@@ -43,6 +43,8 @@ _ROUNDS_OFF = "Mentoring rounds are off in this community for now; your enrolmen
 _OPTED_OUT = ("You're opted out of profiling, so you're in no mentoring round (your enrolment is kept); "
               "`/optin` to be paired again.")
 
+_PAUSED_SKIP = "You're paused, so you're in no round to skip; `/mentoring resume` when you want pairs again."
+
 TICK_SECONDS = 300
 OFF, MISSED = "off", "missed"  # why a warned round was cancelled (PairingRound.cancel_reason)
 WARNING_GRACE = timedelta(seconds=3 * TICK_SECONDS)  # a warning this late still keeps its round's time
@@ -437,7 +439,7 @@ class MentoringService:
         if await self._opted_out(member_id):
             return _OPTED_OUT
         if enrolment.paused:  # "you're back in the one after" was untrue: paused, they are in no round
-            return "You're paused, so you're in no round to skip; `/mentoring resume` when you want pairs again."
+            return _PAUSED_SKIP
         async with self.db.sessions() as session:
             if not (await self._cadence(session, community_id)).enabled:
                 return "Mentoring rounds are off in this community for now, so there is no round to skip."
@@ -502,6 +504,8 @@ class MentoringService:
                     why = ("it did not run: I was away at its time" if warned_for.cancel_reason == MISSED
                            else "it was cancelled: mentoring rounds were switched off")
                     return [self._reply(event, f"That round is over ({why}), so there is nothing to skip.")]
+                if enrolment.paused:  # paused after the warning: in no round, and not back in the next one
+                    return [self._reply(event, _PAUSED_SKIP)]
                 enrolment.skip_next = True
                 return [self._reply(event, "Done: you'll sit out this round and be back in the next one.")]
             if action == "form":  # the form opens on Slack and Discord; elsewhere, the command does it
