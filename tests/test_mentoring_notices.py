@@ -280,3 +280,21 @@ async def test_a_mentor_of_two_whose_one_mentee_left_is_told_that_one_pair_is_of
     assert [a.members for a in sent if isinstance(a, OpenGroup)] == [("petra", "omar")]
     [told] = [a for a in sent if isinstance(a, DirectMessage)]
     assert told.user == "petra" and told.doc.plain().startswith("One of your mentoring pairs this round"), told
+
+
+async def test_a_warning_still_retried_when_its_round_is_closed_is_given_up(app, caplog):
+    """Asha's warning failed once and was to be retried; the bot was away until after the next round was due, and
+    its round closed as missed (or cancelled, rounds switched off). The retry then went out all the same: "Heads up:
+    the next mentoring round is Mon 30 Nov", a round past and never to run. It is given up; she is warned of the
+    next round only."""
+    sender = FlakyDMs({"asha"}, fail=1)
+    service = await enrolled(app, sender)
+    await service.tick(PERIOD.warn_at + timedelta(minutes=1))
+    assert dms(sender.failed) == ["asha"]
+    sender.take()
+    caplog.set_level(logging.INFO, logger="bot.services.mentoring_notices")
+    following = Cadence().period(PERIOD.index + 1)
+    await service.tick(following.round_at + timedelta(hours=2))
+    asha = [a.doc.plain() for a in sender.take() if isinstance(a, DirectMessage) and a.user == "asha"]
+    assert len(asha) == 1 and "Heads up" in asha[0] and "Mon 30 Nov" not in asha[0], asha
+    assert "the round will not run" in caplog.text

@@ -170,6 +170,8 @@ class RoundNotices:
         if notice.kind == WARNING:
             if round_.ran_at is not None:
                 return None, "the round ran before the warning could go out"
+            if round_.cancelled_at is not None:  # missed while the bot was away, or rounds switched off and on
+                return None, "the round will not run"
             if enrolment.paused or enrolment.skip_next:
                 return None, "the member sits this round out"
             text = render("mentoring_warning", when=local_time(round_.scheduled_for, timezone), role=enrolment.role)
