@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Annotated
@@ -15,6 +15,7 @@ from bot.errors import UserError
 pairs_cli = typer.Typer(no_args_is_help=True, help="Mentoring pairs: plan a round, statistics, schedule.")
 
 DEMO_SEED = 20261207
+OVERDUE_AFTER = timedelta(minutes=15)  # a warned round not run this long after its time: the bot is not serving it
 
 
 def _service(app):  # noqa: ANN001, ANN202
@@ -160,7 +161,7 @@ def stats_cmd(
     typer.echo("\n\n".join(format_stats(s) for s in found))
 
 
-def format_stats(stats) -> str:  # noqa: ANN001
+def format_stats(stats, now: datetime | None = None) -> str:  # noqa: ANN001
     enrolled = ", ".join(f"{n} {role}" for role, n in sorted(stats.enrolled.items())) or "nobody"
     lines = [
         f"{stats.community}: rounds {stats.cadence}",
@@ -197,8 +198,12 @@ def format_stats(stats) -> str:  # noqa: ANN001
     for r in stats.not_run:  # warned rounds the table does not show: not run yet, or never to run
         when = f"{r.scheduled_for:%a %d %b %Y %H:%M} UTC"
         told = f"; {r.told} warned member(s) told" if r.told else ""
+        overdue = r.scheduled_for < (now or datetime.now(UTC)) - OVERDUE_AFTER  # a tick or two is no news
         lines.append(f"  round {r.period_key} " + (
-            f"warned for {when}, not run yet" if r.state == "warned"
+            f"warned for {when}, not run yet" + (
+                ": overdue, the bot is not serving this community (stopped, or removed from the server); it runs "
+                "once the bot is back, or is closed as missed, and the warned told, if the next round is due by then"
+                if overdue else "") if r.state == "warned"
             else f"did not run ({when}): the bot was away from its time until the next round was due{told}"
             if r.state == "missed"
             else f"cancelled ({when}): rounds were switched off{told}"))

@@ -688,6 +688,9 @@ async def test_a_warned_round_the_bot_was_away_for_until_the_next_was_due_is_clo
     adapter = ConsoleAdapter(app.core.handle, community=COMMUNITY, clock=lambda: period.warn_at + timedelta(hours=1))
     assert "sit out" in await say(adapter, "lena", "/click mentoring.skip " + period.key)
     following = Cadence().period(period.index + 1)
+    away = format_stats(await service.stats(await _community_id(app)), now=period.round_at + timedelta(hours=1))
+    assert (f"round {period.key} warned for Mon 30 Nov 2026 10:00 UTC, not run yet: overdue, the bot is not serving "
+            "this community") in away, away
     back = following.round_at + timedelta(hours=2)  # the bot is back two hours after the next round was due
     await service.tick(back)
     replica = MentoringService(db=app.db, core=app.core, expertise=app.expertise)
@@ -701,10 +704,10 @@ async def test_a_warned_round_the_bot_was_away_for_until_the_next_was_due_is_clo
     assert sorted(warned) == ["asha", "kenji", "lena", "omar", "petra"], sent  # of the next round, Lena too
     assert not [a for a in sent if isinstance(a, OpenGroup)]  # the missed round is not run on top of the next one
 
-    stats = format_stats(await service.stats(await _community_id(app)))
+    stats = format_stats(await service.stats(await _community_id(app)), now=back)
     assert (f"round {period.key} did not run (Mon 30 Nov 2026 10:00 UTC): the bot was away from its time until the "
             "next round was due; 4 warned member(s) told") in stats, stats
-    assert f"round {following.key} warned for Tue 15 Dec 2026 12:00 UTC, not run yet" in stats, stats
+    assert f"round {following.key} warned for Tue 15 Dec 2026 12:00 UTC, not run yet\n" in stats + "\n", stats
     out = await say(adapter, "asha", "/click mentoring.skip " + period.key)
     assert "did not run" in out and "nothing to skip" in out, out
 
