@@ -522,6 +522,37 @@ async def test_a_period_taken_over_while_its_digest_was_composed_is_posted_once(
         await other.close()
 
 
+async def test_a_post_slower_than_its_claim_is_not_taken_over_and_posted_again(app, platform):
+    """A post that took longer than CLAIM_TIMEOUT (Slack's Retry-After, a Discord digest of several messages, a slow
+    database) was taken over as abandoned by another scheduler, which found nothing in the channel yet and posted it
+    too: two digests. The holder renews its claim while it works, and the other scheduler leaves the period to it."""
+    from bot.services.digest import DigestService
+
+    clock = Clock(at(2024, 2, 20, 12))
+    await wire(app, clock, platform)
+    digest_id = await subscribe(app, clock())
+    await share_with_interest(app, "<https://www.postgresql.org/docs/current/brin.html|BRIN indexes>",
+                              at(2024, 2, 27, 10))
+    clock.now = at(2024, 3, 4, 8, 0, 30)
+    other = DigestService(db=app.db, core=app.core, expertise=app.expertise, scheduler=app.scheduler,
+                          resources=app.digests.resources, clock=clock)  # another replica: its own token
+    app.digests.renew_seconds = 0.02
+    platform.delay = 2.0
+    first = asyncio.create_task(app.digests.run_due(digest_id))
+    while not platform.requests:  # the post is on its way, and slow
+        await asyncio.sleep(0.01)
+    clock.now += runs.CLAIM_TIMEOUT + timedelta(minutes=1)
+    for _ in range(100):  # the holder is alive: its claim is renewed at the time it is now
+        [run] = await runs_of(app, digest_id)
+        if run.claimed_at.replace(tzinfo=UTC) == clock.now:
+            break
+        await asyncio.sleep(0.01)
+    assert await other.run_due(digest_id) == "skipped"
+    assert await first == "posted"
+    assert len(platform.requests) == len(platform.posts) == 1
+    assert [(r.state, r.attempts) for r in await runs_of(app, digest_id)] == [("posted", 1)]
+
+
 async def test_daylight_saving_changes(app, platform):
     clock = Clock(at(2024, 3, 20, 12))
     await wire(app, clock, platform)

@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import os
 import socket
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -124,6 +125,7 @@ class DigestService:
         self.resources = resources
         self.clock = clock
         self.limit = limit
+        self.renew_seconds = runs.RENEW_EVERY.total_seconds()
         self.token = f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
     # -- composition -------------------------------------------------------------------------------
@@ -246,6 +248,14 @@ class DigestService:
                                                           digest.channel_external_id, digest.timezone)
             creator = await session.get(Member, digest.created_by_id) if digest.created_by_id else None
         where = _Where(digest_id, key, platform, community_ext, channel, creator.external_id if creator else None)
+        async with self._kept_alive(digest_id, key, claimed):
+            return await self._attempt(where, claimed, digest.community_id, timezone, featured, now)
+
+    async def _attempt(self, where: _Where, claimed: runs.Claim, community_id: int, timezone: str,
+                       featured: set[int], now: datetime) -> str:
+        """Post a claimed period (looking in the channel first where an earlier attempt may have posted it), and record
+        its outcome."""
+        digest_id, key, platform, channel = where.digest_id, where.period, where.platform, where.channel
         outcome, error, shown = runs.FAILED, None, None
         try:
             if claimed.unsure:  # an earlier attempt may have posted it: look in the channel first
@@ -260,11 +270,13 @@ class DigestService:
                     log.warning("digest %d (#%s) period %s: %s, to see whether an earlier attempt posted it "
                                 "(attempt %d); will retry", digest_id, channel, key, error, claimed.attempt)
             if outcome == runs.FAILED:
-                content = await self.compose(digest.community_id, claimed.window_start, claimed.window_end,
+                content = await self.compose(community_id, claimed.window_start, claimed.window_end,
                                              timezone=timezone, exclude=featured)
-                content = await self._still_consenting(digest.community_id, content)
+                content = await self._still_consenting(community_id, content)
+                # Its claim's age starts again from now (not from when it was claimed, before a long composition).
                 if not content.empty and not await self._posting(
-                        claimed, now, content.resource_ids, unquote.record(content, to_document(content, now=now))):
+                        claimed, self.clock(), content.resource_ids,
+                        unquote.record(content, to_document(content, now=now))):
                     log.info("digest %d (#%s) period %s: taken over by another scheduler while composing; not "
                              "posted here", digest_id, channel, key)
                     return "skipped"
@@ -274,6 +286,31 @@ class DigestService:
             log.exception("digest %d period %s failed", digest_id, key)
         await self._record(digest_id, key, claimed, outcome, error, shown)
         return runs.FAILED if outcome == runs.FAILED_POSTING else outcome
+
+    @contextlib.asynccontextmanager
+    async def _kept_alive(self, digest_id: int, key: str, claimed: runs.Claim) -> AsyncIterator[None]:
+        """The claim renewed while its holder composes, posts and records the period: a post slower than CLAIM_TIMEOUT
+        (Slack's Retry-After, a Discord post of several messages, a slow database) was taken over as abandoned by
+        another scheduler, which looked in the channel before the post had landed and posted it a second time."""
+        task = asyncio.create_task(self._renew(digest_id, key, claimed))
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _renew(self, digest_id: int, key: str, claimed: runs.Claim) -> None:
+        while True:
+            await asyncio.sleep(self.renew_seconds)
+            try:
+                async with self.db.sessions.begin() as session:
+                    ours = await runs.renew(session, claimed, token=self.token, now=self.clock())
+            except (DBAPIError, OSError) as exc:  # tried again at the next turn; the claim lasts CLAIM_TIMEOUT
+                log.warning("digest %d period %s: renewing its claim failed (%s)", digest_id, key, type(exc).__name__)
+                continue
+            if not ours:  # finished meanwhile, or taken over (this process stalled longer than CLAIM_TIMEOUT)
+                return
 
     async def _post(self, where: _Where, claimed: runs.Claim, content: DigestContent,
                     now: datetime) -> tuple[str, str | None, list[int] | None]:

@@ -24,6 +24,9 @@ FAILURES = (FAILED, FAILED_POSTING)
 REFUSED = "refused: "  # how the error of an attempt the channel refused begins
 DONE = (POSTED, EMPTY)
 CLAIM_TIMEOUT = timedelta(minutes=15)  # a claim older than this was abandoned (its process died)
+# A holder still at work (composing, posting: a Slack 429's Retry-After, a Discord post of several messages, a slow
+# database) renews its claim this often, so only a dead holder's claim grows old enough to be taken over.
+RENEW_EVERY = CLAIM_TIMEOUT / 3
 RETRY_AFTER = timedelta(minutes=5)
 MAX_ATTEMPTS = 20
 FIND_MARGIN = timedelta(hours=1)  # a post is looked for from this long before its period's end (clocks differ)
@@ -98,6 +101,16 @@ async def posting(session: AsyncSession, claim_: Claim, *, token: str, now: date
                                 DigestRun.state == CLAIMED, DigestRun.attempts == claim_.attempt)
         .values(state=POSTING, claimed_at=now, resource_ids=resource_ids, posted=posted)
         .execution_options(synchronize_session=False))
+    return bool(done.rowcount)
+
+
+async def renew(session: AsyncSession, claim_: Claim, *, token: str, now: datetime) -> bool:
+    """The claim is still being worked on by its holder (`token`): its age starts again. False where it is no longer
+    ours (taken over, or finished)."""
+    done = await session.execute(
+        update(DigestRun).where(DigestRun.id == claim_.run_id, DigestRun.claimed_by == token,
+                                DigestRun.state.in_(HELD), DigestRun.attempts == claim_.attempt)
+        .values(claimed_at=now).execution_options(synchronize_session=False))
     return bool(done.rowcount)
 
 
