@@ -204,6 +204,15 @@ class FindsPosts(Protocol):
 
 
 @runtime_checkable
+class CompletesPosts(Protocol):
+    """What a sender whose posts may go out as several messages (Discord: embeds past one message's limits) also
+    offers: the bot's post marked `key`, found in the channel (FindsPosts) as `doc` and perhaps cut short after its
+    first message, completed with the messages missing. A sender without it posts one message a post (Slack)."""
+
+    async def complete_post(self, community: str, channel: str, key: str, doc: Document, since: datetime) -> None: ...
+
+
+@runtime_checkable
 class Serves(Protocol):
     """What a sender may also offer: the communities (external ids) it can reach now: Slack, the workspace its token
     names (auth.test); Discord, the servers the bot is in. Scheduled jobs take only their work (bot.serving). A sender

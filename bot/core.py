@@ -22,6 +22,7 @@ from bot.actions import (
     Action,
     Button,
     ChecksMessages,
+    CompletesPosts,
     DirectMessage,
     Document,
     Evidence,
@@ -380,6 +381,14 @@ class Core:
         if not isinstance(sender, FindsPosts):
             return None
         return await sender.find_post(community, channel, key, since)
+
+    async def complete_post(self, platform: str, community: str, channel: str, key: str, doc: Document,
+                            since: datetime) -> None:
+        """The bot's post marked `key`, found in the channel, completed where it went out in part (CompletesPosts):
+        nothing where its adapter posts one message a post. Errors are the caller's to handle."""
+        sender = self.senders.get(platform)
+        if isinstance(sender, CompletesPosts):
+            await sender.complete_post(community, channel, key, doc, since)
 
     async def drain(self, timeout: float) -> bool:
         """Wait until no event is being handled (a graceful shutdown); False if `timeout` ran out first."""

@@ -433,29 +433,91 @@ async def test_a_digest_whose_channel_the_bot_may_no_longer_read_is_not_posted_b
     assert not errors_of_ours(caplog), caplog.text
 
 
+LONG_READS = {who: [f"https://example.org/{who}/{n}/" + "deep/" * 30 for n in range(5)] for who in ("asha", "petra")}
+
+
+async def long_digest_due(app, fake_discord, bot) -> tuple[Clock, int]:  # noqa: ANN001
+    """Asha and Petra each saved five links with long notes, a digest subscribed in #help, and the clock past its
+    tick: its digest runs over two messages."""
+    note = "worked examples and the pitfalls of each approach; " * 9
+    app.digests.clock = clock = Clock(utcnow())
+    for who, user, name in (("asha", ASHA, "Asha Rao"), ("petra", PETRA, "Petra Kowalski")):
+        for url in LONG_READS[who]:
+            await answer(fake_discord, bot, command(
+                "save", [{"name": "url", "type": 3, "value": url},
+                         {"name": "note", "type": 3, "value": f"{who}'s reading: {note}"[:500]}],
+                user=user, user_name=name))
+    await answer(fake_discord, bot, command("digest", [sub("subscribe", channel=HELP, schedule="0 9 * * mon",
+                                                           timezone="UTC")], manage_server=True))
+    async with app.db.sessions() as s:
+        digest = await s.scalar(select(Digest))
+    clock.now += timedelta(days=7, minutes=1)
+    fake_discord.keeps_posts = True
+    fake_discord._ids = itertools.count(discord.utils.time_snowflake(clock.now))
+    return clock, digest.id
+
+
+def shown_in(messages: list[dict]) -> str:
+    return "\n".join(e.get("description") or "" for m in messages for e in m["embeds"])
+
+
+async def test_a_digest_over_two_messages_killed_after_the_first_is_completed_once(app, fake_discord, monkeypatch):
+    """A digest over two messages (its embeds past one message's limits), the process killed after Discord took the
+    first: whoever took the period over found the first message in the channel and recorded the digest posted, and
+    the second, with half its links, never went out. The take-over sends the part missing, once, marked as the post's
+    second part; a forget-me later edits both, the part sent later too, and nothing is posted anew."""
+    from adapters.discord import sender as discord_sender
+    from tests.fake_platform import Killed
+
+    async with running_bot(app, fake_discord) as bot:
+        clock, digest_id = await long_digest_due(app, fake_discord, bot)
+        sending_more = discord_sender._send_more
+
+        async def killed(*args, **kwargs) -> None:  # noqa: ANN002, ANN003
+            raise Killed
+
+        monkeypatch.setattr(discord_sender, "_send_more", killed)
+        with pytest.raises(Killed):
+            await app.digests.run_due(digest_id)
+        monkeypatch.setattr(discord_sender, "_send_more", sending_more)  # the process restarted
+        [first] = fake_discord.messages[HELP]
+        clock.now += runs.CLAIM_TIMEOUT + timedelta(minutes=1)
+        fake_discord._ids = itertools.count(discord.utils.time_snowflake(clock.now))
+        fake_discord.said_while_away({**first, "id": str(next(fake_discord._ids)), "content": "morning all",
+                                      "embeds": [], "author": {**first["author"], "id": PETRA, "bot": False}})
+        assert await app.digests.run_due(digest_id) == "posted"
+        assert await app.digests.run_due(digest_id) == "skipped"
+        posted = [m for m in fake_discord.messages[HELP] if m["embeds"]]
+        assert [m["id"] for m in posted][0] == first["id"] and len(posted) == 2
+        shown = shown_in(posted)
+        assert all(shown.count(f"]({url})") == 1 for url in LONG_READS["asha"] + LONG_READS["petra"]), shown
+        key = first["embeds"][-1]["footer"]["text"].removeprefix("connective · ")
+        assert posted[1]["embeds"][-1]["footer"]["text"] == f"connective · {key} · part 2"
+        assert posted[1]["nonce"] == nonce_of(f"{key}#2")
+
+        async with app.db.sessions.begin() as s:  # Asha's notes named her, as the digest's kept copy says
+            run = await s.scalar(select(DigestRun))
+            assert (run.state, run.attempts) == ("posted", 2)
+            run.posted = {**run.posted, "named": [[[ASHA if "/asha/" in line else PETRA
+                                                    for line in [r["url"]]] for r in section["resources"]]
+                                                  for section in run.posted["doc"]["sections"]]}
+        await answer(fake_discord, bot, command("forget-me", [], user=ASHA, user_name="Asha Rao"))
+        [edited] = await fake_discord.wait_for("PATCH", rf"/channels/{HELP}/messages/{first['id']}")
+        await fake_discord.wait_for("DELETE", rf"/channels/{HELP}/messages/{posted[1]['id']}")  # what is left fits one
+    assert len(fake_discord.find("POST", rf"/channels/{HELP}/messages")) == 2
+    assert "asha" not in shown_in([edited.json]) and all(f"]({url})" in shown_in([edited.json])
+                                                         for url in LONG_READS["petra"])
+
+
 async def test_a_posted_digest_over_two_messages_is_edited_without_a_forgotten_member(app, fake_discord):
     """A digest posted over two messages (its embeds past one message's limits) went on quoting a member after
     /forget-me: the notes she wrote on the links she saved. Its first message, found by the mark in its footer, is
     edited without her entries, mark kept; the message after it, which the rest ran over, is deleted (what is left fits
     one message): Petra's links stay, whole, and nothing of Asha's is shown."""
-    ours = {who: [f"https://example.org/{who}/{n}/" + "deep/" * 30 for n in range(5)] for who in ("asha", "petra")}
-    note = "worked examples and the pitfalls of each approach; " * 9
+    ours = LONG_READS
     async with running_bot(app, fake_discord) as bot:
-        app.digests.clock = clock = Clock(utcnow())
-        for who, user, name in (("asha", ASHA, "Asha Rao"), ("petra", PETRA, "Petra Kowalski")):
-            for url in ours[who]:
-                await answer(fake_discord, bot, command(
-                    "save", [{"name": "url", "type": 3, "value": url},
-                             {"name": "note", "type": 3, "value": f"{who}'s reading: {note}"[:500]}],
-                    user=user, user_name=name))
-        await answer(fake_discord, bot, command("digest", [sub("subscribe", channel=HELP, schedule="0 9 * * mon",
-                                                               timezone="UTC")], manage_server=True))
-        async with app.db.sessions() as s:
-            digest = await s.scalar(select(Digest))
-        clock.now += timedelta(days=7, minutes=1)
-        fake_discord.keeps_posts = True
-        fake_discord._ids = itertools.count(discord.utils.time_snowflake(clock.now))
-        assert await app.digests.run_due(digest.id) == "posted"
+        clock, digest_id = await long_digest_due(app, fake_discord, bot)
+        assert await app.digests.run_due(digest_id) == "posted"
         first, second = [m["id"] for m in fake_discord.messages[HELP]]
         shown = "\n".join(e.get("description") or "" for m in fake_discord.messages[HELP] for e in m["embeds"])
         assert "asha's reading" in shown and all(f"]({url})" in shown for url in ours["asha"] + ours["petra"])

@@ -4,6 +4,7 @@ lists as embeds, buttons as a persistent view. Nothing the bot sends can ping (`
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -183,9 +184,15 @@ def _view(buttons: list[Button], guild: str | None) -> discord.ui.View | None:
     return view if view.children else None
 
 
-def render_document(doc: Document, *, guild: str | None = None, footer: str = "") -> Rendered:
+def render_document(doc: Document, *, guild: str | None = None, footer: str = "",
+                    part_footer: Callable[[int], str] | None = None) -> Rendered:
     """`guild`: the community, for messages sent outside it (DMs), so their buttons can name it. `footer`: the first
-    message's last embed's footer (the mark of a keyed post, found by it later)."""
+    message's last embed's footer (the mark of a keyed post, found by it later); `part_footer`: that of the message a
+    post's embeds ran over, by its part's number (2 for the first of them)."""
+
+    def mark(page: int) -> str:
+        return footer if page == 1 else part_footer(page) if part_footer else ""
+
     embeds: list[discord.Embed] = []
     rank = 1
     for section in doc.sections:
@@ -194,15 +201,16 @@ def render_document(doc: Document, *, guild: str | None = None, footer: str = ""
     pages: list[list[discord.Embed]] = [[]]
     total = 0
     for embed in embeds:  # a digest's last sections went past Discord's limits and were left out: they follow
-        room = MAX_EMBED_TOTAL - (len(footer) if len(pages) == 1 else 0)
+        room = MAX_EMBED_TOTAL - len(mark(len(pages)))
         if pages[-1] and (len(pages[-1]) == MAX_EMBEDS or total + len(embed) > room):
             pages.append([])
             total = 0
         pages[-1].append(embed)
         total += len(embed)
-    if footer:
-        if not pages[0]:
-            pages[0].append(discord.Embed())
-        pages[0][-1].set_footer(text=footer)
+    for number, page in enumerate(pages, 1):
+        if mark(number):
+            if not page:
+                page.append(discord.Embed())
+            page[-1].set_footer(text=mark(number))
     return Rendered(content=_cut(_own_words(doc.text), MAX_CONTENT), embeds=pages[0], view=_view(_buttons(doc), guild),
                     more=pages[1:])

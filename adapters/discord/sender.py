@@ -11,7 +11,7 @@ from typing import Any
 
 import discord
 
-from adapters.discord.render import Rendered, render_document
+from adapters.discord.render import NO_PINGS, Rendered, render_document
 from adapters.discord.still_there import Edited, StillThere
 from bot.actions import (
     Action,
@@ -33,9 +33,15 @@ log = logging.getLogger(__name__)
 # A keyed post (PostToChannel.key) carries its key in its first message's footer, where find_post reads it back, and
 # as its nonce (enforce_nonce: Discord makes no second message with it for a few minutes, a retried request's).
 FOOTER = "connective · {key}"
+# Each message a keyed post's embeds ran over (Rendered.more) carries its part's number in its footer (2 for the first
+# of them), and a nonce of its own: a post cut short (the process killed after its first message) is completed by
+# whoever takes its period over (complete_post), and an edit finds every part, also one sent later.
+PART = FOOTER + " · part {number}"
 FIND_LIMIT = 500  # at most this many of a channel's messages are read looking for one post
-# The messages a keyed post's embeds ran over (Rendered.more) follow its first one at once: the bot's own, each within
-# this long of the one before, replying to nothing and carrying no mark of their own.
+# The parts of a post are looked for this long after its first message (a take-over completes it within hours).
+PARTS_WITHIN = timedelta(hours=12)
+# Before parts were marked, they followed the first message at once: the bot's own, each within this long of the one
+# before, replying to nothing and carrying no mark.
 FOLLOWS_WITHIN = timedelta(minutes=1)
 READ_REFUSED = "I may not read that channel's history: give me View Channel and Read Message History there"
 GONE = "Discord finds no such channel (deleted, or I may not see it)"
@@ -54,6 +60,11 @@ UNAUTHORIZED = 401  # what REST answers a token reset (or a bot deleted) since t
 
 class TokenRefused(AccessEnded):
     """A REST call refused because the bot's token is no longer valid."""
+
+
+def marks(key: str) -> dict[str, Any]:
+    """render_document's marks of a keyed post: its first message's, and each of its parts'."""
+    return {"footer": FOOTER.format(key=key), "part_footer": lambda number: PART.format(key=key, number=number)}
 
 
 def nonce_of(key: str) -> str:
@@ -196,9 +207,9 @@ class DiscordSender:
         if forum.flags.require_tag and forum.available_tags:
             wanted = [t for t in forum.available_tags if "digest" in t.name.lower()]
             tags = (wanted or forum.available_tags)[:1]
-        rendered = render_document(action.doc, footer=FOOTER.format(key=action.key) if action.key else "")
+        rendered = render_document(action.doc, **(marks(action.key) if action.key else {}))
         post = await forum.create_thread(name=_post_title(action.doc), applied_tags=tags, **rendered.send_kwargs())
-        await _send_more(post.thread, rendered)
+        await _send_more(post.thread, rendered, key=action.key)
 
     def _forum(self, channel_id: str) -> discord.ForumChannel | None:
         channel = self.client.get_channel(int(channel_id)) if channel_id.isdigit() else None
@@ -220,10 +231,28 @@ class DiscordSender:
 
     async def _post(self, channel_id: str, doc: Document, community: str, *, key: str = "") -> None:
         rendered = render_document(doc, guild=self._guild_for_buttons(channel_id, community),
-                                   footer=FOOTER.format(key=key) if key else "")
+                                   **(marks(key) if key else {}))
         target = self._messageable(channel_id)
         await target.send(**rendered.send_kwargs(), **({"nonce": nonce_of(key)} if key else {}))
-        await _send_more(target, rendered)
+        await _send_more(target, rendered, key=key)
+
+    async def complete_post(self, community: str, channel: str, key: str, doc: Document, since: datetime) -> None:
+        """The bot's post marked `key` is in the channel (find_post) as `doc`, perhaps in part: an earlier attempt, cut
+        short after its first message, sent none or some of the messages its embeds ran over. Those missing are sent
+        (bot.actions.CompletesPosts); a post found whole is left as it is."""
+        found = await self._find_marked(channel, FOOTER.format(key=key), since)
+        if found is None:
+            raise Undelivered(f"no post marked {key[:100]} in Discord channel {channel} to complete")
+        where, first = found
+        there = {_part_number(message, key) or number
+                 for number, message in enumerate(await self._following(where, first, key), 2)}
+        pages = render_document(doc, **marks(key)).more
+        missing = [(number, page) for number, page in enumerate(pages, 2) if number not in there]
+        if missing:
+            log.info("post %s: %d of its %d part(s) were not sent; sending them", key[:100], len(missing),
+                     len(pages) + 1)
+        for number, page in missing:
+            await where.send(embeds=page, allowed_mentions=NO_PINGS, nonce=nonce_of(f"{key}#{number}"))
 
     async def find_post(self, community: str, channel: str, key: str, since: datetime) -> bool:
         """Whether the channel holds the bot's post marked `key` (its first message's footer), posted since `since`: a
@@ -284,8 +313,8 @@ class DiscordSender:
         if found is None:
             raise Undelivered(f"no post marked {action.key[:100]} in Discord channel {action.channel} to edit")
         where, first = found
-        following = await self._following(where, first)
-        rendered = render_document(action.doc, footer=mark)
+        following = await self._following(where, first, action.key)
+        rendered = render_document(action.doc, **marks(action.key))
         try:
             await first.edit(**rendered.edit_kwargs())
         except discord.NotFound as exc:  # deleted since it was found
@@ -301,18 +330,32 @@ class DiscordSender:
             log.warning("post %s: %d page(s) of its edit had no message to go in", action.key[:100],
                         len(more) - len(following))
 
-    async def _following(self, where: Any, first: discord.Message) -> list[discord.Message]:
-        """The messages a keyed post's embeds ran over (its Rendered.more): the bot's own, right after its first."""
-        me, previous, found = self.client.user, first, []
-        async for message in where.history(limit=MAX_PAGES, after=first, oldest_first=True):
-            if (me is None or message.author.id != me.id or message.reference is not None
-                    or getattr(message, "interaction_metadata", None) is not None
-                    or any((e.footer.text or "").startswith(FOOTER.format(key="")) for e in message.embeds)
-                    or message.created_at - previous.created_at > FOLLOWS_WITHIN):
-                break
-            found.append(message)
-            previous = message
-        return found
+    async def _following(self, where: Any, first: discord.Message, key: str) -> list[discord.Message]:
+        """The messages a keyed post's embeds ran over (its Rendered.more), in order: those marked as its parts, sent at
+        once or by a take-over later; for a post made before parts were marked, the bot's own unmarked messages right
+        after its first."""
+        me, previous, legacy, following = self.client.user, first, True, []
+        parts: dict[int, discord.Message] = {}
+        until = discord.Object(discord.utils.time_snowflake(first.created_at + PARTS_WITHIN))
+        async for message in where.history(limit=FIND_LIMIT, after=first, before=until, oldest_first=True):
+            ours = me is not None and message.author.id == me.id
+            number = _part_number(message, key) if ours else None
+            if number is not None:
+                parts.setdefault(number, message)
+                legacy = False
+                continue
+            if legacy and (not ours or message.reference is not None
+                           or getattr(message, "interaction_metadata", None) is not None
+                           or any((e.footer.text or "").startswith(FOOTER.format(key="")) for e in message.embeds)
+                           or message.created_at - previous.created_at > FOLLOWS_WITHIN
+                           or len(following) == MAX_PAGES):
+                legacy = False
+            if legacy:
+                following.append(message)
+                previous = message
+        if parts:
+            return [parts[n] for n in sorted(parts)]
+        return following
 
     def _guild_for_buttons(self, channel_id: str, community: str) -> str | None:
         """Buttons in a DM name their community (a DM interaction carries no guild id)."""
@@ -337,10 +380,21 @@ def _marked(message: discord.Message, mark: str) -> bool:
     return any(embed.footer.text == mark for embed in message.embeds)
 
 
-async def _send_more(target: Any, rendered: Rendered) -> None:
-    """The embeds that did not fit the first message, in the messages after it."""
-    for kwargs in rendered.more_kwargs():
-        await target.send(**kwargs)
+def _part_number(message: discord.Message, key: str) -> int | None:
+    """The number of the part of the post marked `key` that `message` is (its footer), or None."""
+    prefix = PART.format(key=key, number="")
+    for embed in message.embeds:
+        text = embed.footer.text or ""
+        if text.startswith(prefix) and text[len(prefix):].isdigit():
+            return int(text[len(prefix):])
+    return None
+
+
+async def _send_more(target: Any, rendered: Rendered, *, key: str = "") -> None:
+    """The embeds that did not fit the first message, in the messages after it; a keyed post's each with a nonce of its
+    own part (a request retried is one message)."""
+    for number, kwargs in enumerate(rendered.more_kwargs(), 2):
+        await target.send(**kwargs, **({"nonce": nonce_of(f"{key}#{number}")} if key else {}))
 
 
 # Private thread names by the kind of group (the OpenGroup key's prefix): nothing members wrote is echoed.

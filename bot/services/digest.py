@@ -28,6 +28,7 @@ from bot.db.resources import Digest
 from bot.errors import ChannelRefused
 from bot.events import utcnow
 from bot.messages import render, template
+from bot.outbox import build
 from bot.repo import UnknownChannel, channel_named, ensure_channel
 from bot.safety import neutralise
 from bot.scheduler import Scheduler
@@ -261,6 +262,8 @@ class DigestService:
             if claimed.unsure:  # an earlier attempt may have posted it: look in the channel first
                 refusals: list[str] = []
                 if await self._posted_before(where, claimed, refusals):
+                    outcome = runs.FAILED_POSTING  # until it is whole: the next attempt looks again
+                    await self._complete(where, claimed)
                     outcome, shown = runs.POSTED, list(claimed.shown_before)
                     log.info("digest %d (#%s) period %s: already in the channel, posted by an earlier attempt whose "
                              "outcome was not recorded (a restart, the database gone); recorded, not posted again",
@@ -406,6 +409,19 @@ class DigestService:
             log.warning("digest %d period %s: no %s adapter here can tell whether an earlier attempt posted it; "
                         "posting", where.digest_id, where.period, where.platform)
         return bool(found)
+
+    async def _complete(self, where: _Where, claimed: runs.Claim) -> None:
+        """The earlier attempt's post found in the channel, completed where it went out in part (a Discord digest over
+        several messages, the process killed after the first): the take-over recorded it posted, and its other
+        messages were never sent. What was kept of it is what it showed (edited since, if a member was forgotten)."""
+        try:
+            doc = build(Document, (claimed.posted_before or {})["doc"])
+        except (LookupError, TypeError, ValueError) as exc:  # kept by no release, or dropped: found is all it can be
+            log.info("digest %d period %s: what its post showed is not kept (%s); not completed", where.digest_id,
+                     where.period, type(exc).__name__)
+            return
+        await self.core.complete_post(where.platform, where.community, where.channel, where.post_key, doc,
+                                      claimed.window_end - runs.FIND_MARGIN)
 
     async def _still_consenting(self, community_id: int, content: DigestContent) -> DigestContent:
         """The composed digest without the entries naming a member who opted out or was forgotten while it was being

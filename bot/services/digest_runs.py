@@ -46,6 +46,9 @@ class Claim:
     unsure: bool = False
     shown_before: tuple[int, ...] = ()
     refused_before: bool = False  # the attempt before was refused by the channel (its admin has been told)
+    # What that earlier attempt handed to the platform, as it is kept (bot.services.digest_unquote.record): a post found
+    # in the channel is completed with it where only its first message went out.
+    posted_before: dict | None = None
 
 
 async def last_done_end(session: AsyncSession, digest_id: int, before: datetime) -> datetime | None:
@@ -88,7 +91,8 @@ async def claim(session: AsyncSession, digest: Digest, key: str, window: tuple[d
         return None
     return Claim(run.id, run.window_start, run.window_end, run.attempts + 1,
                  unsure=run.state in (POSTING, FAILED_POSTING), shown_before=tuple(run.resource_ids or ()),
-                 refused_before=run.state in FAILURES and (run.error or "").startswith(REFUSED))
+                 refused_before=run.state in FAILURES and (run.error or "").startswith(REFUSED),
+                 posted_before=run.posted if run.state in (POSTING, FAILED_POSTING) else None)
 
 
 async def posting(session: AsyncSession, claim_: Claim, *, token: str, now: datetime, resource_ids: list[int],
