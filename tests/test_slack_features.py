@@ -373,6 +373,39 @@ async def test_a_digest_posted_before_the_bot_was_removed_from_the_channel_is_no
     assert [(state, attempts) for state, attempts, _ in await digest_runs_of(slack)] == [("posted", 3)]
 
 
+async def test_a_digest_waiting_out_slacks_retry_after_past_its_claim_is_posted_once(slack):
+    """chat.postMessage answered 429 and the bot waiting out its Retry-After (slack_sdk's handler) while its claim grew
+    older than CLAIM_TIMEOUT: another replica took the period over as abandoned, found no digest in the channel yet,
+    and posted it; then the first one's went out too. The holder renews its claim while it waits, and the other
+    replica leaves the period to it."""
+    import asyncio
+
+    from bot.db.resources import DigestRun
+    from bot.services import digest_runs as runs
+    from bot.services.digest import DigestService
+
+    clock = at(Clock(NOW), slack)
+    digest_id = await subscribed_digest(slack, clock)
+    mine = slack.app.digests
+    other = DigestService(db=slack.app.db, core=slack.app.core, expertise=slack.app.expertise,
+                          scheduler=slack.app.scheduler, resources=mine.resources, clock=clock)  # another replica
+    mine.renew_seconds = 0.02
+    slack.fake.rate_limited["chat.postMessage"], slack.fake.retry_after = 1, 3
+    posting = asyncio.create_task(mine.run_due(digest_id))
+    await slack.fake.wait_for("429:chat.postMessage")
+    clock.now += runs.CLAIM_TIMEOUT + timedelta(minutes=1)
+    for _ in range(100):  # the holder, alive and waiting, renews its claim
+        async with slack.app.db.sessions() as session:
+            claimed_at = await session.scalar(select(DigestRun.claimed_at))
+        if claimed_at.replace(tzinfo=UTC) == clock.now:
+            break
+        await asyncio.sleep(0.01)
+    assert await other.run_due(digest_id) == "skipped"
+    assert await posting == "posted"
+    assert len(digest_posts(slack)) == 1
+    assert [(state, attempts) for state, attempts, _ in await digest_runs_of(slack)] == [("posted", 1)]
+
+
 class AnswerLost:
     """Slack took the post and its answer never came back (a timeout, a connection reset)."""
 
