@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import discord
@@ -358,7 +358,26 @@ async def test_a_digest_discord_took_before_the_process_was_killed_is_not_posted
         [post] = fake_discord.find("POST", rf"/channels/{HELP}/messages")
         first = post.json
         assert (first["nonce"], first["enforce_nonce"]) == (nonce_of(key), True)
-    assert first["embeds"][-1]["footer"]["text"] == f"connective · {key}"
+    due = datetime.fromisoformat(run.period_key)
+    assert first["embeds"][-1]["footer"]["text"] == f"connective digest · {due:%b} {due.day}, {due.year}, 09:00"
+
+
+async def test_a_digests_footer_says_what_it_is_and_a_post_marked_as_before_is_still_found(app, fake_discord):
+    """Members saw the machinery under each Discord digest: "connective · digest:1:2026-12-14T09:00", its key. The
+    footer says what the post is and when it was due; a digest posted by the release before, marked with its key, is
+    still found by whoever takes its period over, and not posted again."""
+    async with running_bot(app, fake_discord) as bot:
+        clock, digest_id = await digest_due_in(app, fake_discord, bot, HELP)
+        await run_killed_while_posting(app, "discord", digest_id, after=True)
+        [first] = fake_discord.messages[HELP]
+        async with app.db.sessions() as s:
+            period = await s.scalar(select(DigestRun.period_key))
+        shown = first["embeds"][-1]["footer"]["text"]
+        assert "digest:" not in shown and shown.startswith("connective digest · "), shown
+        first["embeds"][-1]["footer"]["text"] = f"connective · digest:{digest_id}:{period}"  # as the release before
+        clock.now += runs.CLAIM_TIMEOUT + timedelta(minutes=1)
+        assert await app.digests.run_due(digest_id) == "posted"
+    assert len(fake_discord.find("POST", rf"/channels/{HELP}/messages")) == 1
 
 
 @pytest.mark.parametrize("channel", [HELP, FORUM])
@@ -491,8 +510,9 @@ async def test_a_digest_over_two_messages_killed_after_the_first_is_completed_on
         assert [m["id"] for m in posted][0] == first["id"] and len(posted) == 2
         shown = shown_in(posted)
         assert all(shown.count(f"]({url})") == 1 for url in LONG_READS["asha"] + LONG_READS["petra"]), shown
-        key = first["embeds"][-1]["footer"]["text"].removeprefix("connective · ")
-        assert posted[1]["embeds"][-1]["footer"]["text"] == f"connective · {key} · part 2"
+        async with app.db.sessions() as s:
+            key = f"digest:{digest_id}:{await s.scalar(select(DigestRun.period_key))}"
+        assert posted[1]["embeds"][-1]["footer"]["text"] == first["embeds"][-1]["footer"]["text"] + " · part 2"
         assert posted[1]["nonce"] == nonce_of(f"{key}#2")
 
         async with app.db.sessions.begin() as s:  # Asha's notes named her, as the digest's kept copy says

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -30,13 +31,18 @@ from bot.events import MessagePosted
 
 log = logging.getLogger(__name__)
 
-# A keyed post (PostToChannel.key) carries its key in its first message's footer, where find_post reads it back, and
-# as its nonce (enforce_nonce: Discord makes no second message with it for a few minutes, a retried request's).
+# A keyed post (PostToChannel.key) carries a mark of its key in its first message's footer, where find_post reads it
+# back, and its key as its nonce (enforce_nonce: Discord makes no second message with it for a few minutes, a retried
+# request's). Members see the footer: a digest's says what it is and when it was due ("connective digest · Dec 7,
+# 2026, 09:00"), where it showed its key ("connective · digest:12:2026-12-07T09:00"), which is still found (older
+# posts) and is the mark of a key that is no digest's. There is one digest a channel, so its period tells its post.
 FOOTER = "connective · {key}"
+DIGEST_KEY = re.compile(r"digest:\d+:(\d{4}-\d\d-\d\dT\d\d:\d\d)")
+MARK_PREFIXES = (FOOTER.format(key=""), "connective digest · ")  # a footer that marks a keyed post begins so
 # Each message a keyed post's embeds ran over (Rendered.more) carries its part's number in its footer (2 for the first
 # of them), and a nonce of its own: a post cut short (the process killed after its first message) is completed by
 # whoever takes its period over (complete_post), and an edit finds every part, also one sent later.
-PART = FOOTER + " · part {number}"
+PART = "{mark} · part {number}"
 FIND_LIMIT = 500  # at most this many of a channel's messages are read looking for one post
 # The parts of a post are looked for this long after its first message (a take-over completes it within hours).
 PARTS_WITHIN = timedelta(hours=12)
@@ -62,9 +68,24 @@ class TokenRefused(AccessEnded):
     """A REST call refused because the bot's token is no longer valid."""
 
 
+def mark_of(key: str) -> str:
+    """The footer of the first message of the post keyed `key`."""
+    digest = DIGEST_KEY.fullmatch(key)
+    if digest is None:
+        return FOOTER.format(key=key)
+    due = datetime.fromisoformat(digest.group(1))
+    return f"{MARK_PREFIXES[1]}{due:%b} {due.day}, {due.year}, {due:%H:%M}"
+
+
+def marks_of(key: str) -> tuple[str, ...]:
+    """The footers the first message of the post keyed `key` may carry: as posted now, and as posted before."""
+    return (mark_of(key), FOOTER.format(key=key))
+
+
 def marks(key: str) -> dict[str, Any]:
     """render_document's marks of a keyed post: its first message's, and each of its parts'."""
-    return {"footer": FOOTER.format(key=key), "part_footer": lambda number: PART.format(key=key, number=number)}
+    mark = mark_of(key)
+    return {"footer": mark, "part_footer": lambda number: PART.format(mark=mark, number=number)}
 
 
 def nonce_of(key: str) -> str:
@@ -240,7 +261,7 @@ class DiscordSender:
         """The bot's post marked `key` is in the channel (find_post) as `doc`, perhaps in part: an earlier attempt, cut
         short after its first message, sent none or some of the messages its embeds ran over. Those missing are sent
         (bot.actions.CompletesPosts); a post found whole is left as it is."""
-        found = await self._find_marked(channel, FOOTER.format(key=key), since)
+        found = await self._find_marked(channel, marks_of(key), since)
         if found is None:
             raise Undelivered(f"no post marked {key[:100]} in Discord channel {channel} to complete")
         where, first = found
@@ -258,12 +279,13 @@ class DiscordSender:
         """Whether the channel holds the bot's post marked `key` (its first message's footer), posted since `since`: a
         message of a text channel, or a post (thread) of a forum (bot.actions.FindsPosts). A channel the bot may not
         read is ChannelRefused."""
-        return await self._find_marked(channel, FOOTER.format(key=key), since) is not None
+        return await self._find_marked(channel, marks_of(key), since) is not None
 
-    async def _find_marked(self, channel: str, mark: str, since: datetime,
+    async def _find_marked(self, channel: str, mark: tuple[str, ...], since: datetime,
                            until: datetime | None = None) -> tuple[Any, discord.Message] | None:
-        """Where the bot's post marked `mark` is (the channel, or a forum's post) and its first message, posted since
-        `since` (and before `until`); None where it is not there. A channel the bot may not read is ChannelRefused."""
+        """Where the bot's post marked with one of `mark` is (the channel, or a forum's post) and its first message,
+        posted since `since` (and before `until`); None where it is not there. A channel the bot may not read is
+        ChannelRefused."""
         me = self.client.user
         try:
             forum = self._forum(channel)
@@ -281,7 +303,7 @@ class DiscordSender:
             raise ChannelRefused(GONE) from exc
         return None
 
-    async def _find_forum_post(self, forum: discord.ForumChannel, mark: str,
+    async def _find_forum_post(self, forum: discord.ForumChannel, mark: tuple[str, ...],
                                since: datetime) -> tuple[Any, discord.Message] | None:
         """The bot's posts (threads it owns) of the forum made since `since`, open or archived, by their first
         message (whose id is the post's)."""
@@ -303,9 +325,8 @@ class DiscordSender:
         """The bot's post marked with the action's key, shown as its document now, its mark kept: its first message
         edited, and the messages its embeds ran over edited in turn (those no longer needed deleted). Undelivered where
         the channel no longer holds it (deleted: nothing to edit)."""
-        mark = FOOTER.format(key=action.key)
         try:
-            found = await self._find_marked(action.channel, mark, action.since, action.until)
+            found = await self._find_marked(action.channel, marks_of(action.key), action.since, action.until)
         except ChannelRefused as exc:
             if isinstance(exc.__cause__, discord.NotFound):  # the channel is deleted, and the post with it
                 raise Undelivered(f"Discord channel {action.channel} of post {action.key[:100]} is gone") from None
@@ -346,7 +367,7 @@ class DiscordSender:
                 continue
             if legacy and (not ours or message.reference is not None
                            or getattr(message, "interaction_metadata", None) is not None
-                           or any((e.footer.text or "").startswith(FOOTER.format(key="")) for e in message.embeds)
+                           or any((e.footer.text or "").startswith(MARK_PREFIXES) for e in message.embeds)
                            or message.created_at - previous.created_at > FOLLOWS_WITHIN
                            or len(following) == MAX_PAGES):
                 legacy = False
@@ -376,13 +397,13 @@ def _gone(channel: str, message: str, exc: discord.NotFound) -> str:
     return f"Discord message {message} in {channel} is not there to edit ({exc.code} {exc.text[:100]})"
 
 
-def _marked(message: discord.Message, mark: str) -> bool:
-    return any(embed.footer.text == mark for embed in message.embeds)
+def _marked(message: discord.Message, mark: tuple[str, ...]) -> bool:
+    return any(embed.footer.text in mark for embed in message.embeds)
 
 
 def _part_number(message: discord.Message, key: str) -> int | None:
     """The number of the part of the post marked `key` that `message` is (its footer), or None."""
-    prefix = PART.format(key=key, number="")
+    prefix = PART.format(mark=mark_of(key), number="")
     for embed in message.embeds:
         text = embed.footer.text or ""
         if text.startswith(prefix) and text[len(prefix):].isdigit():
