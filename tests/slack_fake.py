@@ -34,6 +34,8 @@ class FakeSlack:
     retry_after: int = 1
     unavailable: dict[str, int] = field(default_factory=dict)  # method -> how many 503s (Slack down a moment) first
     refused: dict[str, str] = field(default_factory=dict)  # method -> the error Slack answers it with
+    # method -> how many calls Slack takes (a post is made) and whose answer is lost: the connection drops first
+    answers_lost: dict[str, int] = field(default_factory=dict)
     refused_channels: dict[str, str] = field(default_factory=dict)  # channel -> the error a post there gets
     refused_users: dict[str, str] = field(default_factory=dict)  # user -> the error conversations.open gets for them
     # What conversations.history and conversations.replies list: channel id -> every message said there (replies
@@ -128,6 +130,11 @@ class FakeSlack:
             return web.json_response({"ok": False, "error": "service_unavailable"}, status=503)
         answer = self._answer(method, body)
         self.calls.append(Call(method, body, token, answer))
+        if self.answers_lost.get(method, 0) > 0:
+            self.answers_lost[method] -= 1
+            assert request.transport is not None
+            request.transport.close()  # the client sees the server disconnect, with no answer
+            return web.Response()
         return web.json_response(answer)
 
     async def _socket(self, request: web.Request) -> web.WebSocketResponse:

@@ -406,6 +406,23 @@ async def test_a_digest_waiting_out_slacks_retry_after_past_its_claim_is_posted_
     assert [(state, attempts) for state, attempts, _ in await digest_runs_of(slack)] == [("posted", 1)]
 
 
+async def test_a_digest_whose_connection_dropped_after_slack_took_it_is_not_sent_again_blind(slack):
+    """Slack took the digest and the connection dropped before its answer (a reset, a proxy closing it): slack_sdk's
+    connection-error handler sent the same chat.postMessage again at once, and the channel had the digest twice. A
+    keyed post is not sent again blind: the attempt fails, and the retry finds it in the channel."""
+    from bot.services import digest_runs as runs
+
+    clock = at(Clock(NOW), slack)
+    digest_id = await subscribed_digest(slack, clock)
+    slack.fake.answers_lost["chat.postMessage"] = 1
+    assert await slack.app.digests.run_due(digest_id) == "failed"
+    assert len(digest_posts(slack)) == 1
+    clock.now += runs.RETRY_AFTER + timedelta(minutes=1)
+    assert await slack.app.digests.run_due(digest_id) == "posted"
+    assert len(digest_posts(slack)) == 1 and len(looked_for_posts(slack)) == 1
+    assert [(state, attempts) for state, attempts, _ in await digest_runs_of(slack)] == [("posted", 2)]
+
+
 class AnswerLost:
     """Slack took the post and its answer never came back (a timeout, a connection reset)."""
 

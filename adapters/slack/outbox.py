@@ -1,6 +1,7 @@
 """Actions → Slack Web API calls. Replies to a command or a click go through its response_url."""
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -133,7 +134,8 @@ class SlackSender:
         elif isinstance(action, PostToChannel):
             metadata = {"event_type": POST_EVENT, "event_payload": {"key": action.key}} if action.key else None
             try:
-                await self._post(action.channel, action.doc, thread=action.thread, metadata=metadata)
+                await self._post(action.channel, action.doc, thread=action.thread, metadata=metadata,
+                                 client=self._once() if action.key else None)
             except SlackApiError as exc:
                 error = exc.response.get("error") if exc.response is not None else None
                 if error in CHANNEL_REFUSALS:
@@ -204,9 +206,19 @@ class SlackSender:
         return response["channel"]["id"]
 
     async def _post(self, channel: str, doc, *, thread: str | None = None,  # noqa: ANN001
-                    metadata: dict[str, Any] | None = None) -> Any:
-        return await self.client.chat_postMessage(channel=channel, thread_ts=thread, unfurl_links=False,
-                                                  unfurl_media=False, metadata=metadata, **self._message(doc))
+                    metadata: dict[str, Any] | None = None, client: AsyncWebClient | None = None) -> Any:
+        return await (client or self.client).chat_postMessage(channel=channel, thread_ts=thread, unfurl_links=False,
+                                                              unfurl_media=False, metadata=metadata,
+                                                              **self._message(doc))
+
+    def _once(self) -> AsyncWebClient:
+        """The client for a keyed post (a digest), without slack_sdk's retry of a dropped connection: a post Slack
+        took before the connection dropped was sent again at once, and the channel had it twice. The post fails
+        instead, and whoever tries it again looks in the channel first (bot.services.digest)."""
+        once = copy.copy(self.client)
+        once.retry_handlers = [handler for handler in getattr(self.client, "retry_handlers", None) or []
+                               if not isinstance(handler, AsyncConnectionErrorRetryHandler)]
+        return once
 
     async def find_post(self, community: str, channel: str, key: str, since: datetime) -> bool:
         """Whether the channel holds the bot's post marked `key` (its metadata), posted since `since`
