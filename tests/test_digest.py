@@ -641,6 +641,41 @@ async def test_a_digest_posted_while_the_database_fails_is_recorded_and_not_post
         await platform.stop()
 
 
+async def test_a_claim_renewed_while_another_scheduler_took_it_for_abandoned_stays_its_holders(pg_url, embedder):
+    """Another scheduler read a claim as abandoned (older than CLAIM_TIMEOUT), and its holder renewed it before that
+    scheduler took it over: the take-over, which compared only the claim's state and attempt, went through, and the
+    holder, still posting, and the new owner both posted. It compares when the claim was last renewed too."""
+    platform = await FakePlatform().start()
+    clock = Clock(at(2024, 2, 20, 12))
+    app = await another_app(pg_url, embedder, clock, platform)
+    try:
+        digest_id = await subscribe(app, clock())
+        clock.now = at(2024, 3, 4, 8, 0, 30)
+        key, window = "2024-03-04T09:00", (at(2024, 2, 26, 8), at(2024, 3, 4, 8))
+        async with app.db.sessions.begin() as session:
+            held = await runs.claim(session, await session.get(Digest, digest_id), key, window, token="slow",
+                                    now=clock())
+        assert held is not None
+        clock.now += runs.CLAIM_TIMEOUT + timedelta(minutes=1)
+        async with app.db.sessions.begin() as session:
+            digest = await session.get(Digest, digest_id)
+            reading = session.scalar
+
+            async def renewed_after_read(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+                read = await reading(*args, **kwargs)
+                async with app.db.sessions.begin() as holders:  # the holder, alive, renews its claim meanwhile
+                    assert await runs.renew(holders, held, token="slow", now=clock())
+                return read
+
+            session.scalar = renewed_after_read
+            assert await runs.claim(session, digest, key, window, token="other", now=clock()) is None
+        [run] = await runs_of(app, digest_id)
+        assert (run.claimed_by, run.attempts) == ("slow", 1)
+    finally:
+        await app.close()
+        await platform.stop()
+
+
 async def test_two_schedulers_on_one_postgresql_post_one_digest(pg_url, embedder):
     platform = await FakePlatform(delay=0.3).start()
     clock = Clock(at(2024, 2, 20, 12))

@@ -82,9 +82,10 @@ async def claim(session: AsyncSession, digest: Digest, key: str, window: tuple[d
         return None
     if run.state in FAILURES and now - (run.finished_at or run.claimed_at) < RETRY_AFTER:
         return None
+    # As read: a holder that renewed its claim meanwhile (renew) keeps it.
     taken = await session.execute(
         update(DigestRun).where(DigestRun.id == run.id, DigestRun.state == run.state,
-                                DigestRun.attempts == run.attempts)
+                                DigestRun.attempts == run.attempts, DigestRun.claimed_at == run.claimed_at)
         .values(state=CLAIMED, claimed_by=token, claimed_at=now, attempts=run.attempts + 1, error=None)
         .execution_options(synchronize_session=False))
     if taken.rowcount != 1:
