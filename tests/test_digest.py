@@ -553,6 +553,33 @@ async def test_a_post_slower_than_its_claim_is_not_taken_over_and_posted_again(a
     assert [(r.state, r.attempts) for r in await runs_of(app, digest_id)] == [("posted", 1)]
 
 
+async def test_a_digest_posted_by_a_stalled_holder_after_a_take_over_says_so(app, platform, caplog):
+    """A holder that stalled past its claim (its renewals did not run: the process suspended) posted after another
+    scheduler had taken the period over and posted it: the channel had the digest twice, and nothing in the log said
+    so (its record was refused in silence). One warning says it."""
+    from bot.services.digest import DigestService
+
+    clock = Clock(at(2024, 2, 20, 12))
+    await wire(app, clock, platform)
+    digest_id = await subscribe(app, clock())
+    await share_with_interest(app, "<https://www.postgresql.org/docs/current/brin.html|BRIN indexes>",
+                              at(2024, 2, 27, 10))
+    clock.now = at(2024, 3, 4, 8, 0, 30)
+    other = DigestService(db=app.db, core=app.core, expertise=app.expertise, scheduler=app.scheduler,
+                          resources=app.digests.resources, clock=clock)
+    app.digests.renew_seconds = 3600.0  # stalled: no renewal runs
+    platform.delay = 1.0
+    first = asyncio.create_task(app.digests.run_due(digest_id))
+    while not platform.requests:
+        await asyncio.sleep(0.01)
+    clock.now += runs.CLAIM_TIMEOUT + timedelta(minutes=1)
+    assert await other.run_due(digest_id) == "posted"
+    assert await first == "posted"
+    assert len(platform.posts) == 2
+    [said] = [r for r in caplog.records if "after another scheduler took the period over" in r.getMessage()]
+    assert said.levelno == logging.WARNING and "may show it twice" in said.getMessage()
+
+
 async def test_daylight_saving_changes(app, platform):
     clock = Clock(at(2024, 3, 20, 12))
     await wire(app, clock, platform)

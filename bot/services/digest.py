@@ -454,8 +454,12 @@ class DigestService:
         for wait in (*runs.RECORD_RETRY_SECONDS, None):
             try:
                 async with self.db.sessions.begin() as session:
-                    await runs.finish(session, claimed, token=self.token, state=outcome, now=self.clock(),
-                                      error=error, resource_ids=shown)
+                    ours = await runs.finish(session, claimed, token=self.token, state=outcome, now=self.clock(),
+                                             error=error, resource_ids=shown)
+                if not ours and outcome == runs.POSTED:  # said, where nothing else would say it
+                    log.warning("digest %d period %s: posted here after another scheduler took the period over (this "
+                                "process stalled past the claim's %d min); the channel may show it twice", digest_id,
+                                key, runs.CLAIM_TIMEOUT // timedelta(minutes=1))
                 return
             except (DBAPIError, OSError) as exc:
                 if wait is None:
