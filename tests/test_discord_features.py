@@ -455,8 +455,8 @@ async def test_a_digest_whose_channel_the_bot_may_no_longer_read_is_not_posted_b
 LONG_READS = {who: [f"https://example.org/{who}/{n}/" + "deep/" * 30 for n in range(5)] for who in ("asha", "petra")}
 
 
-async def long_digest_due(app, fake_discord, bot) -> tuple[Clock, int]:  # noqa: ANN001
-    """Asha and Petra each saved five links with long notes, a digest subscribed in #help, and the clock past its
+async def long_digest_due(app, fake_discord, bot, channel: str = HELP) -> tuple[Clock, int]:  # noqa: ANN001
+    """Asha and Petra each saved five links with long notes, a digest subscribed in `channel`, and the clock past its
     tick: its digest runs over two messages."""
     note = "worked examples and the pitfalls of each approach; " * 9
     app.digests.clock = clock = Clock(utcnow())
@@ -466,7 +466,7 @@ async def long_digest_due(app, fake_discord, bot) -> tuple[Clock, int]:  # noqa:
                 "save", [{"name": "url", "type": 3, "value": url},
                          {"name": "note", "type": 3, "value": f"{who}'s reading: {note}"[:500]}],
                 user=user, user_name=name))
-    await answer(fake_discord, bot, command("digest", [sub("subscribe", channel=HELP, schedule="0 9 * * mon",
+    await answer(fake_discord, bot, command("digest", [sub("subscribe", channel=channel, schedule="0 9 * * mon",
                                                            timezone="UTC")], manage_server=True))
     async with app.db.sessions() as s:
         digest = await s.scalar(select(Digest))
@@ -527,6 +527,36 @@ async def test_a_digest_over_two_messages_killed_after_the_first_is_completed_on
     assert len(fake_discord.find("POST", rf"/channels/{HELP}/messages")) == 2
     assert "asha" not in shown_in([edited.json]) and all(f"]({url})" in shown_in([edited.json])
                                                          for url in LONG_READS["petra"])
+
+
+async def test_a_forum_digest_over_two_messages_killed_after_its_post_was_made_is_completed(app, fake_discord,
+                                                                                            monkeypatch):
+    """As in a channel, in a forum: the post (a thread) made with the digest's first message, the process killed before
+    the second; the take-over finds the post among the forum's and sends the second message in it, once."""
+    from adapters.discord import sender as discord_sender
+    from tests.fake_platform import Killed
+
+    async with running_bot(app, fake_discord) as bot:
+        clock, digest_id = await long_digest_due(app, fake_discord, bot, FORUM)
+        sending_more = discord_sender._send_more
+
+        async def killed(*args, **kwargs) -> None:  # noqa: ANN002, ANN003
+            raise Killed
+
+        monkeypatch.setattr(discord_sender, "_send_more", killed)
+        with pytest.raises(Killed):
+            await app.digests.run_due(digest_id)
+        monkeypatch.setattr(discord_sender, "_send_more", sending_more)
+        [made] = fake_discord.find("POST", rf"/channels/{FORUM}/threads")
+        thread = made.answer["id"]
+        clock.now += runs.CLAIM_TIMEOUT + timedelta(minutes=1)
+        assert await app.digests.run_due(digest_id) == "posted"
+        assert await app.digests.run_due(digest_id) == "skipped"
+    assert len(fake_discord.find("POST", rf"/channels/{FORUM}/threads")) == 1
+    posted = fake_discord.messages[thread]
+    assert len(posted) == 2 and posted[1]["embeds"][-1]["footer"]["text"].endswith(" · part 2")
+    shown = shown_in(posted)
+    assert all(shown.count(f"]({url})") == 1 for url in LONG_READS["asha"] + LONG_READS["petra"]), shown
 
 
 async def test_a_posted_digest_over_two_messages_is_edited_without_a_forgotten_member(app, fake_discord):
