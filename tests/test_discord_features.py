@@ -619,6 +619,22 @@ async def test_a_posted_digest_is_edited_in_its_channel_or_forum_post(app, fake_
     assert edited.json["embeds"][-1]["footer"] == first["embeds"][-1]["footer"]
 
 
+async def test_the_bots_own_message_right_after_a_digest_is_not_taken_for_part_of_it(app, fake_discord):
+    """The edit after /forget-me took the bot's own messages posted within a minute after a digest's first (another
+    post of the bot's there) for the messages its embeds ran over: it wrote the digest's rest over them, or deleted
+    them. The parts of a digest carry their mark now, and a message without one is none of them: it is left alone."""
+    async with running_bot(app, fake_discord) as bot:
+        clock, digest_id = await digest_naming_asha(app, fake_discord, bot, HELP)
+        [first] = fake_discord.messages[HELP]
+        other = {**first, "id": str(int(first["id"]) + 1), "content": "Mentoring round 3 starts Monday",
+                 "embeds": [{"description": "Join with /mentoring join"}]}
+        fake_discord.said_while_away(other)
+        await answer(fake_discord, bot, command("forget-me", [], user=ASHA))
+        await fake_discord.wait_for("PATCH", rf"/channels/{HELP}/messages/{first['id']}")
+    assert not fake_discord.find("PATCH", rf"/channels/{HELP}/messages/{other['id']}")
+    assert not fake_discord.find("DELETE", rf"/channels/{HELP}/messages/{other['id']}")
+
+
 async def test_a_digest_edit_discord_fails_after_forget_me_is_kept_and_sent_by_the_outbox(app, fake_discord, caplog):
     """Discord failed the edit of the digest that named Asha when she asked to be forgotten (a 503): it was logged and
     never tried again, and what named her stayed posted. It is kept in the outbox, its live attempt the first, and the

@@ -353,9 +353,11 @@ class DiscordSender:
 
     async def _following(self, where: Any, first: discord.Message, key: str) -> list[discord.Message]:
         """The messages a keyed post's embeds ran over (its Rendered.more), in order: those marked as its parts, sent at
-        once or by a take-over later; for a post made before parts were marked, the bot's own unmarked messages right
-        after its first."""
-        me, previous, legacy, following = self.client.user, first, True, []
+        once or by a take-over later; for a post made before parts were marked (its first message marked with its
+        key), the bot's own unmarked messages right after its first."""
+        # A post marked as now has each of its parts marked: the bot's own message right after it is none of them.
+        legacy = not _marked(first, (mark_of(key),)) or mark_of(key) == FOOTER.format(key=key)
+        me, previous, following = self.client.user, first, []
         parts: dict[int, discord.Message] = {}
         until = discord.Object(discord.utils.time_snowflake(first.created_at + PARTS_WITHIN))
         async for message in where.history(limit=FIND_LIMIT, after=first, before=until, oldest_first=True):
