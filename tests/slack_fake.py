@@ -44,6 +44,8 @@ class FakeSlack:
     member_of: list[dict[str, Any]] = field(default_factory=list)
     history: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     unreadable: dict[str, str] = field(default_factory=dict)
+    # What conversations.list lists (the workspace's public channels, archived ones too); None: no channels at all.
+    listed_channels: list[dict[str, Any]] | None = None
     # As Slack: what the bot posts in a channel is in its history after (with the message's metadata, which
     # conversations.history shows only when asked with include_all_metadata). Off unless a test reads it back.
     keeps_posts: bool = False
@@ -183,6 +185,8 @@ class FakeSlack:
             return {"ok": True, "channel": {"id": prefix + "-".join(users)}}
         if method == "users.conversations":
             return self._page(self.member_of, body, "channels")
+        if method == "conversations.list" and self.listed_channels is not None:
+            return self._page(self.listed_channels, body, "channels")
         if method in ("conversations.history", "conversations.replies"):
             return self._read(method, body)
         if method == "chat.postMessage" and self.keeps_posts:

@@ -604,3 +604,54 @@ async def test_a_channel_slack_refuses_does_not_make_every_connection_read_the_r
     await asyncio.sleep(0.2)
     await away.restart()
     assert len(away.fake.of("conversations.history")) == first + 3  # a page a channel
+
+
+async def test_a_channel_deleted_while_the_bot_was_away_takes_its_messages_with_it(away, caplog):
+    """A channel deleted while the bot was down: no channel_deleted ever came, and its messages stayed stored, quoted
+    as evidence with dead links. The catch-up finds it gone (not listed by conversations.list, channel_not_found) and
+    deletes them as the live event does, its digest paused. An archived channel, a public one the bot was removed
+    from, and a private one Slack no longer shows the bot (deleted, or the bot removed: Slack says the same) keep
+    theirs. Only the channel not listed is asked for."""
+    from bot import events as ev
+    from bot.db.resources import Digest
+
+    caplog.set_level(logging.INFO)
+    admin = "UADMIN"
+    away.fake.people[admin] = {"id": admin, "name": "admin", "is_admin": True, "profile": {"display_name": "Ad"}}
+    gone, archived, out = "C0GONE", "C0ARCHIVED", "C0OUT"
+    for channel in (gone, archived, out):
+        away.fake.member_of.append({"id": channel, "name": channel.lower(), "is_channel": True, "is_private": False})
+        away.fake.channels[channel] = channel.lower()
+        away.said(channel, f"postgres vacuum tuning notes kept in {channel}", ago=600)
+    await away.app.core.handle(ev.CommandInvoked(
+        community=TEAM, platform="slack", user=admin, channel=GENERAL, name="settings",
+        args=f"ingest <#{SECRET}|secret> on", is_admin=True))
+    away.said(SECRET, "postgres vacuum tuning notes kept in private", ago=600)
+    await away.app.core.handle(ev.CommandInvoked(
+        community=TEAM, platform="slack", user=admin, channel=GENERAL, name="digest",
+        args=f"subscribe <#{gone}|gone> 0 9 * * mon tz=UTC", is_admin=True))
+    await away.restart()
+    kept = [t for t in _texts(await _stored(away.app)) if "vacuum tuning notes kept" in t]
+    assert len(kept) == 4
+
+    # While the bot was away: one deleted, one archived, the bot removed from one; the private one the bot no
+    # longer sees.
+    del away.fake.channels[gone]
+    away.fake.member_of = away.fake.member_of[:2]
+    away.fake.listed_channels = [{"id": GENERAL, "name": "general"}, {"id": RANDOM, "name": "random"},
+                                 {"id": archived, "name": "c0archived", "is_archived": True},
+                                 {"id": out, "name": "c0out"}]
+    away.fake.calls.clear()
+    await away.restart()
+
+    left = [t for t in _texts(await _stored(away.app)) if "vacuum tuning notes kept" in t]
+    assert sorted(left) == sorted(t for t in kept if gone not in t)
+    async with away.app.db.sessions() as session:
+        assert await session.scalar(select(Digest.paused)) == ev.DELETED
+    assert [c["channel"] for c in away.fake.of("conversations.info")] == [gone]
+    assert len(away.fake.of("conversations.list")) == 1
+    assert f"{gone} deleted meanwhile, their stored messages deleted too" in caplog.text
+
+    away.fake.calls.clear()
+    await away.restart()  # found once: nothing of it is asked for again
+    assert not away.fake.of("conversations.info")

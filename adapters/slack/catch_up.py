@@ -47,6 +47,12 @@ THREADS = 50
 ACTIVE_THREADS = timedelta(days=3)
 OLDER_THREADS = 10
 OLDER_THREADS_IN_ALL = 100
+# Channels deleted while the bot was away (no channel_deleted reached it): the workspace's public channels are listed
+# (conversations.list, archived ones too, Tier 2, LIST_PAGE a page, at most LIST_PAGES), and each stored channel the
+# bot is not in that is not listed is asked for (conversations.info, Tier 3), at most GONE_CHECKED a catch-up.
+LIST_PAGE = 1_000
+LIST_PAGES = 50
+GONE_CHECKED = 20
 # What a fetch that failed raises: Slack's error (no access, the channel gone), no answer, or an answer not JSON.
 FAILED = (SlackApiError, OSError, TimeoutError, ValueError)
 
@@ -60,6 +66,12 @@ class ActiveThreads(Protocol):
 
     def __call__(self, platform: str, community: str, channel: str, *, since: datetime,
                  limit: int) -> Awaitable[list[str]]: ...
+
+
+class StoredChannels(Protocol):
+    """{channel: whether it is private}, of those with messages stored (bot.services.catch_up.stored_channels)."""
+
+    def __call__(self, platform: str, community: str) -> Awaitable[dict[str, bool]]: ...
 
 
 class ResumePoints(Protocol):
@@ -110,6 +122,63 @@ async def conversations(client: AsyncWebClient) -> list[Conversation]:
         if not cursor:
             break
     return sorted(found.values(), key=lambda c: c.id)
+
+
+async def deleted_channels(client: AsyncWebClient, ws: Workspace, stored: dict[str, bool],
+                           member_of: set[str]) -> list[str]:
+    """Of the public channels stored here (`stored`: channel -> private) that the bot is not in (`member_of`), those
+    Slack says no longer exist: deleted while the bot was away, no channel_deleted came. A public channel the bot is
+    not in is still listed by conversations.list (archived ones too), so only those it does not list are asked for
+    (conversations.info: channel_not_found), GONE_CHECKED at most; a channel the bot is in was listed just now. Where
+    Slack does not list every channel (an error, more than LIST_PAGES pages), none is taken for gone.
+
+    A private channel is never taken for gone: Slack answers the same channel_not_found for one deleted, one the bot
+    was removed from, and one it was never in (an export's, imported by an admin), and its members still read the
+    last two. Deleted here, their history would be lost for good (a deletion is remembered: an import does not bring
+    it back); kept, a private channel deleted while the bot was down keeps its messages, as one the bot is removed
+    from live does (channel_left, group_left)."""
+    candidates = sorted(c for c, private in stored.items() if not private and c not in member_of)
+    if not candidates:
+        return []
+    listed: set[str] = set()
+    cursor = None
+    try:
+        for _ in range(LIST_PAGES):
+            page = await client.conversations_list(types="public_channel", exclude_archived=False, limit=LIST_PAGE,
+                                                   cursor=cursor)
+            channels = page.get("channels")
+            if not isinstance(channels, list):
+                return []
+            listed |= {c["id"] for c in channels if isinstance(c, dict) and isinstance(c.get("id"), str)}
+            cursor = (page.get("response_metadata") or {}).get("next_cursor")
+            if not cursor:
+                break
+        else:
+            log.info("Slack workspace %s: more than %d public channels; none is looked for as deleted", ws.team_id,
+                     LIST_PAGE * LIST_PAGES)
+            return []
+    except FAILED as exc:
+        log.warning("Slack workspace %s: listing its channels (conversations.list) to find those deleted while the "
+                    "bot was away answered %s", ws.team_id, _why(exc))
+        return []
+    gone = []
+    for channel in [c for c in candidates if c not in listed][:GONE_CHECKED]:
+        try:
+            await client.conversations_info(channel=channel)
+        except FAILED as exc:
+            if isinstance(exc, SlackApiError) and exc.response is not None \
+                    and exc.response.get("error") == "channel_not_found":
+                gone.append(channel)
+            else:
+                log.warning("Slack workspace %s: is channel %s deleted? Slack did not say: %s", ws.team_id, channel,
+                            _why(exc))
+    return gone
+
+
+def deletion_of(channel: str, ws: Workspace) -> ev.Event | None:
+    """A channel found deleted as the channel_deleted it would have been told live."""
+    return translate_event({"type": "event_callback", "team_id": ws.team_id, "event_id": f"channel-gone:{channel}",
+                            "event": {"type": "channel_deleted", "channel": channel}}, ws)
 
 
 def _messages(page: Any) -> list[dict[str, Any]]:
@@ -200,30 +269,38 @@ def event_of(message: dict[str, Any], channel: Conversation, ws: Workspace) -> e
 
 async def catch_up(client: AsyncWebClient, ws: Workspace, *, resume_points: ResumePoints,
                    handle: Callable[[list[ev.Event]], Awaitable[bool]], started: datetime,
-                   covered: datetime | None = None, active_threads: ActiveThreads | None = None) -> Report | None:
+                   covered: datetime | None = None, active_threads: ActiveThreads | None = None,
+                   stored_channels: StoredChannels | None = None) -> Report | None:
     """Fetch what was said in the channels read between the newest message stored in each and the bot's connection
     (`started`), and hand it on, a channel's events in one list (`handle`: False where they could not be stored),
     within PER_CHANNEL and PER_WORKSPACE; a channel whose fetch fails is one log line, and the rest goes on. None:
     nothing to catch up (a first run: import the history instead). `covered`: what was said before it is in hand
     (delivered live to a replica, or fetched; bot.services.catch_up_marks), and is not fetched again. Raises Unlisted
     (its warning logged) where Slack would not list the channels. `active_threads`: the older threads still going
-    on, whose replies are asked for too (ACTIVE_THREADS)."""
+    on, whose replies are asked for too (ACTIVE_THREADS). `stored_channels`: the channels with messages stored, of
+    which those deleted meanwhile (deleted_channels) are handed on as their channel_deleted, first."""
     try:
         channels = await conversations(client)
     except FAILED as exc:  # e.g. a scope missing from an app made from an older manifest
         log.warning("catching up Slack workspace %s failed: listing the channels the bot is in (users.conversations) "
                     "answered %s", ws.team_id, _why(exc))
         raise Unlisted from None
+    deleted: list[str] = []
+    if stored_channels is not None:
+        for channel in await deleted_channels(client, ws, await stored_channels(PLATFORM, ws.team_id),
+                                              {c.id for c in channels}):
+            if (event := deletion_of(channel, ws)) is not None and await handle([event]):
+                deleted.append(channel)
     before = started - LIVE_MARGIN
     bound = {"before": ts_of(before), "before_time": before}
     points = await resume_points(PLATFORM, ws.team_id, [Place(c.id, None, c.is_private) for c in channels], **bound)
     if not points:
-        return None
+        return Report(deleted=deleted) if deleted else None
     seen_live = max(float(ts) for ts in points.values()) - SEEN_LIVE_SLACK.total_seconds()
     if covered is not None:
         seen_live = max(seen_live, (covered - LIVE_MARGIN).timestamp())
     upto = ts_of(started + LIVE_MARGIN)
-    report = Report()
+    report = Report(deleted=deleted)
     budget = PER_WORKSPACE
     older_budget = OLDER_THREADS_IN_ALL
     for channel in channels:

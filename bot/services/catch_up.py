@@ -11,6 +11,8 @@ from sqlalchemy import ColumnElement, and_, func, or_, select
 
 from bot.db.engine import Database
 from bot.db.models import Channel, Message
+from bot.db.resources import Digest
+from bot.events import DELETED
 from bot.repo import get_community
 
 
@@ -112,6 +114,23 @@ async def active_threads(db: Database, platform: str, community: str, channel: s
         return [thread for thread, in rows.all()]
 
 
+async def stored_channels(db: Database, platform: str, community: str) -> dict[str, bool]:
+    """The community's channels (no DMs) with a message stored or a digest (not paused for its channel deleted), each
+    with whether it is private as stored: what a deletion while the bot was away would leave behind (the adapters'
+    catch-ups look for them)."""
+    async with db.sessions() as session:
+        found = await get_community(session, platform, community)
+        if found is None:
+            return {}
+        has_messages = select(Message.id).where(Message.community_id == found.id, Message.channel_id == Channel.id)
+        has_digest = select(Digest.id).where(Digest.community_id == found.id,
+                                             Digest.channel_external_id == Channel.external_id,
+                                             Digest.paused != DELETED)
+        rows = await session.execute(select(Channel.external_id, Channel.is_private).where(
+            Channel.community_id == found.id, Channel.is_dm.is_(False), has_messages.exists() | has_digest.exists()))
+        return {external_id: is_private for external_id, is_private in rows.all()}
+
+
 NAMED = 10  # channels named in the log line, at most, of each kind of leftover
 
 
@@ -125,6 +144,7 @@ class Report:
     cut: list[str] = field(default_factory=list)  # channels read up to a cap, with more left
     failed: list[str] = field(default_factory=list)
     not_read: list[str] = field(default_factory=list)  # past the workspace's or server's cap
+    deleted: list[str] = field(default_factory=list)  # channels (and threads) found deleted, their messages with them
     # A failure that may pass (no answer, a rate limit, the database): what it left is read again at the next
     # connection. One the platform answered (no access, a thread gone) would fail again the same way.
     again: bool = False
@@ -133,6 +153,8 @@ class Report:
         """"PLACE: caught up N message(s) … in M WHERE; left: …": `cut` says what was left of a channel read up to
         its cap ("{}" the channels), `cap` the most channels read, `command` what brings the rest."""
         text = f"{place}: caught up {self.fetched} message(s) said while the bot was away, in {self.read} {where}"
+        if self.deleted:
+            text += f"; {listed(self.deleted)} deleted meanwhile, their stored messages deleted too"
         left = []
         if self.cut:
             left.append(cut.format(listed(self.cut)))
