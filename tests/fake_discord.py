@@ -59,6 +59,8 @@ class FakeDiscord:
     # earlier one has is that earlier one. Off unless a test reads them back.
     keeps_posts: bool = False
     made_threads: list[dict[str, Any]] = field(default_factory=list)
+    # Channels and threads deleted (GET /channels/{id} answers Unknown Channel); see channel_deleted_while_away.
+    deleted_channels: set[str] = field(default_factory=set)
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1200000000000000001))
     _ws: web.WebSocketResponse | None = None
     _connected: asyncio.Event = field(default_factory=asyncio.Event)
@@ -90,6 +92,18 @@ class FakeDiscord:
     def deleted_while_away(self, channel_id: str, message_id: str) -> None:
         """A message deleted while no bot was connected: gone from its channel's history, no MESSAGE_DELETE."""
         self.messages[channel_id] = [m for m in self.messages.get(channel_id, []) if m["id"] != message_id]
+
+    def channel_deleted_while_away(self, channel_id: str) -> None:
+        """A channel (or thread) deleted while no bot was connected, its threads with it: no longer in GUILD_CREATE,
+        its history gone, Unknown Channel to GET /channels/{id}; no CHANNEL_DELETE."""
+        gone = {channel_id} | {t["id"] for t in self.guild["threads"] + self.archived_threads
+                               if t.get("parent_id") == channel_id}
+        self.guild["channels"] = [c for c in self.guild["channels"] if c["id"] not in gone]
+        self.guild["threads"] = [t for t in self.guild["threads"] if t["id"] not in gone]
+        self.archived_threads = [t for t in self.archived_threads if t["id"] not in gone]
+        for channel in gone:
+            self.messages.pop(channel, None)
+        self.deleted_channels |= gone
 
     def said_while_away(self, *messages: dict[str, Any]) -> None:
         """Messages posted while no bot was connected: in their channels' history, never dispatched."""
@@ -328,6 +342,9 @@ class FakeDiscord:
             return 200, self._joined_private(match.group(1), call.query)
         if re.fullmatch(r"/channels/\d+/thread-members/\d+", path):
             return 204, None
+        match = re.fullmatch(r"/channels/(\d+)(?:/.*)?", path)
+        if match and match.group(1) in self.deleted_channels:
+            return 404, {"message": "Unknown Channel", "code": 10003}
         match = re.fullmatch(r"/channels/(\d+)/messages", path)
         if match and method == "GET":
             return 200, self._history(match.group(1), call.query)

@@ -492,3 +492,42 @@ async def test_a_page_whose_store_fails_is_one_log_line_and_is_read_again_at_the
     async with running_bot(app, fake_discord) as bot:
         await asyncio.wait_for(bot.caught_up(), 60)
     assert [m.external_id for m in await _stored(app)][3:] == away
+
+
+async def test_a_channel_deleted_while_the_bot_was_away_takes_its_messages_and_private_threads_with_it(
+        app, fake_discord, caplog):
+    """#help deleted while the bot was down: no CHANNEL_DELETE ever came, and its messages (its threads' with them)
+    and those of a private thread of it an admin had turned on stayed stored, quoted as evidence with dead links.
+    At the next start, the stored channels the gateway no longer lists are asked for, and those Discord answers
+    Unknown Channel go as at a live deletion; #general, still there, is not asked for, and keeps its messages."""
+    from tests.discord_fixtures import PRIVATE_THREAD
+
+    caplog.set_level(logging.INFO)
+    await _before_the_restart(app, fake_discord)
+    async with app.db.sessions.begin() as s:
+        community = await s.scalar(select(Community).where(Community.external_id == GUILD))
+        channel = await ensure_channel(s, community.id, PRIVATE_THREAD, name="secret plans")
+        channel.is_private, channel.ingest = True, True
+    async with running_bot(app, fake_discord) as bot:
+        await asyncio.wait_for(bot.caught_up(), 60)
+        for message in (said("1100000000000000530", PRIVATE_THREAD, "We ship the pg 16 upgrade on Friday", by=KENJI),
+                        said("1100000000000000531", GENERAL, "Postgres 16 is out", by=PETRA)):
+            await send(fake_discord, bot, "MESSAGE_CREATE", message | {"guild_id": GUILD})
+    stored = {m.external_id for m in await _stored(app)}
+    assert {"1100000000000000501", "1100000000000000502", "1100000000000000503", "1100000000000000530",
+            "1100000000000000531"} <= stored
+
+    fake_discord.channel_deleted_while_away(HELP)
+    fake_discord.calls.clear()
+    async with running_bot(app, fake_discord) as bot:
+        await asyncio.wait_for(bot.caught_up(), 60)
+    assert {m.external_id for m in await _stored(app)} == stored - {
+        "1100000000000000501", "1100000000000000502", "1100000000000000503", "1100000000000000530"}
+    assert sorted(c.path for c in fake_discord.find("GET", r"/channels/\d+")) == sorted(
+        [f"/channels/{HELP}", f"/channels/{PRIVATE_THREAD}"])
+    assert "2 channel(s) or thread(s) deleted while the bot was away" in caplog.text
+
+    fake_discord.calls.clear()
+    async with running_bot(app, fake_discord) as bot:  # found once: not asked for again
+        await asyncio.wait_for(bot.caught_up(), 60)
+    assert not fake_discord.find("GET", r"/channels/\d+")

@@ -42,6 +42,10 @@ SHORTEST_ARCHIVE = timedelta(hours=1)
 # is read from there, not from that message, which would read its whole history again up to PER_CHANNEL each start.
 SEEN_LIVE_SLACK = timedelta(minutes=10)
 ARCHIVED_PAGES = 5  # of 100 threads, at most, a channel
+# Channels deleted while the bot was away (no CHANNEL_DELETE reached it): of the channels stored here, those the
+# gateway no longer lists are asked for (GET /channels/{id}: Unknown Channel), at most GONE_CHECKED a start.
+GONE_CHECKED = 50
+UNKNOWN_CHANNEL = 10003
 
 
 class ResumePoints(Protocol):
@@ -191,6 +195,28 @@ def _archived_at(thread: dict[str, Any]) -> datetime:
         return datetime.fromisoformat((thread.get("thread_metadata") or {})["archive_timestamp"]).astimezone(UTC)
     except (KeyError, TypeError, ValueError, AttributeError):
         return datetime.min.replace(tzinfo=UTC)
+
+
+async def deleted_channels(guild: discord.Guild, stored: Iterable[str], *, http: Any,
+                           known: Iterable[str] = ()) -> list[str]:
+    """Of the channels stored here (`stored`, by id: a private thread is one), those Discord no longer has: deleted
+    while the bot was away, with no CHANNEL_DELETE or THREAD_DELETE to say so (a private thread of a channel deleted
+    goes with it). GUILD_CREATE lists every channel of the server, those the bot may not view too, and its active
+    threads: only the others (`known`: archived threads read since) are asked for, GET /channels/{id}, the newest
+    first, at most GONE_CHECKED; one Discord answers Unknown Channel is gone. Missing Access, or no answer, is not."""
+    listed = {str(c.id) for c in guild.channels} | {str(t.id) for t in guild.threads} | set(known)
+    unlisted = sorted((c for c in stored if c.isdigit() and c not in listed), key=int, reverse=True)
+    gone = []
+    for channel in unlisted[:GONE_CHECKED]:
+        try:
+            await http.get_channel(int(channel))
+        except discord.NotFound as exc:
+            if exc.code == UNKNOWN_CHANNEL:
+                gone.append(channel)
+        except (discord.HTTPException, OSError, TimeoutError) as exc:
+            log.warning("Discord server %s: is channel %s deleted? Discord did not say: %s", guild.id, channel,
+                        _why(exc))
+    return gone
 
 
 def _why(exc: Exception) -> str:

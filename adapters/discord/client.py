@@ -16,7 +16,7 @@ import discord
 import yarl
 
 from adapters.discord.buttons import ActionButton
-from adapters.discord.catch_up import ResumePoints, archived, catch_up, plan, summary
+from adapters.discord.catch_up import ResumePoints, archived, catch_up, deleted_channels, plan, summary
 from adapters.discord.commands import build_tree
 from adapters.discord.modals import EnrolmentModal, is_enrolment_form, submitted_values
 from adapters.discord.render import NO_PINGS, render_document
@@ -33,7 +33,7 @@ from bot.errors import ChannelRefused, Undelivered
 from bot.inbox import Kept
 from bot.repo import get_community
 from bot.safety import neutralise
-from bot.services.catch_up import resume_points
+from bot.services.catch_up import resume_points, stored_channels
 from bot.services.mentoring_form import FORM_ACTION, field_errors, opens_form
 
 if TYPE_CHECKING:
@@ -349,6 +349,7 @@ class ConnectiveMixin:
     async def _catch_up(self, guild: discord.Guild, started: datetime) -> None:
         assert self.resume_points is not None
         try:
+            await self._find_deleted(guild)
             found = await plan(guild, self, self.resume_points, started)  # type: ignore[arg-type]
             if found.since is None:  # a server just joined (the install), or one none of whose channels is read
                 log.info("Discord server %s (%s): nothing stored yet from the channels the bot reads, so what was said "
@@ -373,6 +374,19 @@ class ConnectiveMixin:
             again = self._catch_up_again.pop(guild.id, None)
             if again is not None and not self._stopping:
                 self._begin_catch_up(guild, again)
+
+    async def _find_deleted(self, guild: discord.Guild) -> None:
+        """The channels and private threads stored here that were deleted while the bot was away
+        (catch_up.deleted_channels), handled as the CHANNEL_DELETE that never came: their messages go, their digests
+        pause (another replica's, the same event, is handled once)."""
+        stored = await stored_channels(self.app.db, PLATFORM, str(guild.id))
+        gone = await deleted_channels(guild, stored, http=self.http,  # type: ignore[attr-defined]
+                                      known=self._threads_read)
+        events = [e for channel in gone for e in translate("CHANNEL_DELETE", {"id": channel,
+                                                                              "guild_id": str(guild.id)}, self)]
+        if events and await self._handle_caught_up(events):
+            log.info("Discord server %s: %d channel(s) or thread(s) deleted while the bot was away (%s); their stored "
+                     "messages deleted too", guild.id, len(gone), ", ".join(gone))
 
     async def _edited_while_away(self, message: dict[str, Any]) -> None:
         """A message an answer is about to show, found edited on Discord (still_there.py): the edit it may have missed,
