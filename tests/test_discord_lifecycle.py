@@ -133,6 +133,37 @@ async def test_a_thread_or_channel_deleted_takes_its_messages_with_it(app, fake_
     assert not [r for r in caplog.records if r.name.startswith(OURS) and r.levelno >= logging.ERROR], caplog.text
 
 
+async def test_a_channel_deleted_takes_the_messages_of_its_private_threads_with_it(app, fake_discord, caplog):
+    """A private thread's messages are stored as a channel of their own (read where an admin turned it on): #help
+    deleted (CHANNEL_DELETE, which names none of its threads, and Discord sends no THREAD_DELETE for them) took its own
+    messages and left those of its private thread stored, quoted as evidence with dead links. They go with it now;
+    a thread deleted on its own (its channel still there) is its own THREAD_DELETE, handled once."""
+    from sqlalchemy import select
+
+    from bot.db.models import Community, Message
+    from bot.repo import ensure_channel
+    from tests.discord_fixtures import PRIVATE_THREAD
+    from tests.test_discord_catch_up import said
+
+    async def stored() -> set[str]:
+        async with app.db.sessions() as session:
+            return set(await session.scalars(select(Message.external_id)))
+
+    async with running_bot(app, fake_discord) as bot:
+        await send(fake_discord, bot, "MESSAGE_CREATE", "message_create")
+        async with app.db.sessions.begin() as s:
+            community = await s.scalar(select(Community).where(Community.external_id == GUILD))
+            channel = await ensure_channel(s, community.id, PRIVATE_THREAD, name="secret plans")
+            channel.is_private, channel.ingest = True, True
+        plans = said("1100000000000000530", PRIVATE_THREAD, "We ship the pg 16 upgrade on Friday")
+        await send(fake_discord, bot, "MESSAGE_CREATE", plans | {"guild_id": GUILD})
+        assert {"1100000000000000501", "1100000000000000530"} <= await stored()
+        await send(fake_discord, bot, "CHANNEL_DELETE", "channel_delete")
+        await send(fake_discord, bot, "CHANNEL_DELETE", "channel_delete")  # (what was queued before it is handled)
+        assert not {"1100000000000000501", "1100000000000000530"} & await stored()
+    assert not [r for r in caplog.records if r.name.startswith(OURS) and r.levelno >= logging.ERROR], caplog.text
+
+
 async def test_mentoring_waits_while_the_bot_is_out_of_its_server_and_goes_on_when_it_is_back(app, fake_discord):
     """Removed from a server (GUILD_DELETE), the bot no longer serves it (bot.serving): its mentoring round is neither
     warned nor run, no DM tried. Back (GUILD_CREATE) within the first half of the round's period, the round missed is

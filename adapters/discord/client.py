@@ -287,6 +287,19 @@ class ConnectiveMixin:
         if payload.get("op") == 0:  # every dispatch, so that the sequence processed is known
             self._events.put_nowait((payload.get("s"), payload.get("t"), payload.get("d")))
 
+    async def on_raw_thread_delete(self, payload: discord.RawThreadDeleteEvent) -> None:
+        """A private thread dropped by discord.py as its channel was deleted: Discord sends CHANNEL_DELETE alone, and a
+        private thread's messages are stored as a channel of their own, which the channel's deletion does not reach.
+        It is queued as the THREAD_DELETE Discord did not send (one it sent, its channel still there, is queued as it
+        came). Those archived, not in the cache, are found gone at the next start (catch_up.deleted_channels)."""
+        guild = self.get_guild(payload.guild_id)  # type: ignore[attr-defined]
+        if payload.thread_type != discord.ChannelType.private_thread or guild is None \
+                or guild.get_channel(payload.parent_id) is not None:
+            return
+        self._events.put_nowait((None, "THREAD_DELETE", {"id": str(payload.thread_id), "guild_id": str(guild.id),
+                                                         "parent_id": str(payload.parent_id),
+                                                         "type": payload.thread_type.value}))
+
     async def _drained(self) -> None:
         while not self._events.empty() or self._handling or self._asking:
             await asyncio.sleep(0.02)
