@@ -74,6 +74,13 @@ class StoredChannels(Protocol):
     def __call__(self, platform: str, community: str) -> Awaitable[dict[str, bool]]: ...
 
 
+class StoredBetween(Protocol):
+    """The ids of the messages stored at a place said between two times (bot.services.catch_up.stored_between)."""
+
+    def __call__(self, platform: str, community: str, place: Place, *, since: datetime,
+                 until: datetime) -> Awaitable[list[str]]: ...
+
+
 class ResumePoints(Protocol):
     """{place: the ts to fetch after}, for the places read (bot.services.catch_up.resume_points with the database)."""
 
@@ -200,6 +207,7 @@ class Gap:
     cut: bool = False
     reached: float = 0.0  # how far back the messages were looked through (their threads' replies are known)
     edited: list[dict[str, Any]] = field(default_factory=list)  # of those before `after`, the ones edited after it
+    listed: set[str] = field(default_factory=set)  # the ts of those before `after` Slack still has (no tombstone)
 
 
 async def history(client: AsyncWebClient, channel: str, after: float, upto: str, room: int) -> Gap:
@@ -216,6 +224,8 @@ async def history(client: AsyncWebClient, channel: str, after: float, upto: str,
                 gap.threads.append(message)
             if float(message["ts"]) <= after:
                 looked += 1
+                if message.get("subtype") != "tombstone":  # deleted, kept in its place while it has replies
+                    gap.listed.add(message["ts"])
                 if (_seconds((message.get("edited") or {}).get("ts")) or 0) > after:
                     gap.edited.append(message)
             elif len(gap.messages) < room:
@@ -270,7 +280,8 @@ def event_of(message: dict[str, Any], channel: Conversation, ws: Workspace) -> e
 async def catch_up(client: AsyncWebClient, ws: Workspace, *, resume_points: ResumePoints,
                    handle: Callable[[list[ev.Event]], Awaitable[bool]], started: datetime,
                    covered: datetime | None = None, active_threads: ActiveThreads | None = None,
-                   stored_channels: StoredChannels | None = None) -> Report | None:
+                   stored_channels: StoredChannels | None = None,
+                   stored_between: StoredBetween | None = None) -> Report | None:
     """Fetch what was said in the channels read between the newest message stored in each and the bot's connection
     (`started`), and hand it on, a channel's events in one list (`handle`: False where they could not be stored),
     within PER_CHANNEL and PER_WORKSPACE; a channel whose fetch fails is one log line, and the rest goes on. None:
@@ -278,7 +289,9 @@ async def catch_up(client: AsyncWebClient, ws: Workspace, *, resume_points: Resu
     (delivered live to a replica, or fetched; bot.services.catch_up_marks), and is not fetched again. Raises Unlisted
     (its warning logged) where Slack would not list the channels. `active_threads`: the older threads still going
     on, whose replies are asked for too (ACTIVE_THREADS). `stored_channels`: the channels with messages stored, of
-    which those deleted meanwhile (deleted_channels) are handed on as their channel_deleted, first."""
+    which those deleted meanwhile (deleted_channels) are handed on as their channel_deleted, first. `stored_between`:
+    the messages stored in the stretch of a channel's history looked through for threads and edits (the day before
+    the gap, THREAD_LOOKBACK), of which those Slack no longer lists are handed on as their deletion (vanished)."""
     try:
         channels = await conversations(client)
     except FAILED as exc:  # e.g. a scope missing from an app made from an older manifest
@@ -317,6 +330,8 @@ async def catch_up(client: AsyncWebClient, ws: Workspace, *, resume_points: Resu
         try:
             after = max(float(point), seen_live)
             gap = await history(client, channel.id, after, upto, room)
+            if stored_between is not None:
+                events += await vanished(stored_between, gap, after, channel, ws)
             done = set()
             for message in reversed(gap.edited):
                 if (edit := edit_of(message, channel, ws)) is not None:
@@ -376,6 +391,21 @@ async def catch_up(client: AsyncWebClient, ws: Workspace, *, resume_points: Resu
                 report.failed.append(channel.label)
         budget -= taken
     return report
+
+
+async def vanished(stored_between: StoredBetween, gap: Gap, after: float, channel: Conversation,
+                   ws: Workspace) -> list[ev.Event]:
+    """The channel's messages stored here that the history looked through (from `gap.reached` to `after`) no longer
+    lists: deleted while the bot was away (no message_deleted came), as the deletions they would have been. A
+    message before that stretch is not known either way, and is left (still_there looks it up before it is shown)."""
+    if gap.reached >= after:
+        return []
+    low, high = f"{gap.reached:.6f}", f"{after:.6f}"
+    since, until = datetime.fromtimestamp(gap.reached, UTC), datetime.fromtimestamp(after, UTC)
+    stored = await stored_between(PLATFORM, ws.team_id, Place(channel.id), since=since, until=until)
+    return [ev.MessageDeleted(platform=PLATFORM, community=ws.team_id, user="", channel=channel.id, message_id=ts,
+                              event_id=f"caught-up-delete:{channel.id}:{ts}")
+            for ts in sorted(stored) if low < ts <= high and ts not in gap.listed]
 
 
 def reactions_of(message: dict[str, Any], channel: Conversation, ws: Workspace) -> list[ev.Event]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, and_, func, or_, select
 
@@ -129,6 +129,28 @@ async def stored_channels(db: Database, platform: str, community: str) -> dict[s
         rows = await session.execute(select(Channel.external_id, Channel.is_private).where(
             Channel.community_id == found.id, Channel.is_dm.is_(False), has_messages.exists() | has_digest.exists()))
         return {external_id: is_private for external_id, is_private in rows.all()}
+
+
+async def stored_between(db: Database, platform: str, community: str, place: Place, *, since: datetime,
+                         until: datetime) -> list[str]:
+    """The external ids of the messages stored at `place` said from `since` to `until` (a second's margin each side:
+    the caller bounds them by id), as the platform lists that place's history: a channel's own messages (those that
+    started threads among them), or a thread's replies (not the message it hangs from). A catch-up that listed that
+    stretch again finds those deleted meanwhile: stored, not listed."""
+    margin = timedelta(seconds=1)
+    async with db.sessions() as session:
+        found = await get_community(session, platform, community)
+        if found is None:
+            return []
+        where = [Message.community_id == found.id, Channel.community_id == found.id,
+                 Channel.external_id == place.channel, Message.created_at >= since - margin,
+                 Message.created_at <= until + margin]
+        if place.thread is None:
+            where.append(Message.thread_external_id.is_(None) | (Message.thread_external_id == Message.external_id))
+        else:
+            where += [Message.thread_external_id == place.thread, Message.external_id != place.thread]
+        return list(await session.scalars(select(Message.external_id).join(Channel, Channel.id == Message.channel_id)
+                                          .where(*where)))
 
 
 NAMED = 10  # channels named in the log line, at most, of each kind of leftover
