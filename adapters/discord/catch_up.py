@@ -45,7 +45,18 @@ ARCHIVED_PAGES = 5  # of 100 threads, at most, a channel
 # Channels deleted while the bot was away (no CHANNEL_DELETE reached it): of the channels stored here, those the
 # gateway no longer lists are asked for (GET /channels/{id}: Unknown Channel), at most GONE_CHECKED a start.
 GONE_CHECKED = 50
+# Messages deleted while the bot was away (no MESSAGE_DELETE reached it): the newest CHECK_PAGE messages up to where
+# the catch-up picks up are listed again in the CHECKED_PLACES channels and threads with the latest messages on
+# Discord (one request each); a message stored in that stretch and not listed is gone.
+CHECK_PAGE = 100
+CHECKED_PLACES = 20
 UNKNOWN_CHANNEL = 10003
+
+
+class StoredBetween(Protocol):
+    """The ids of the messages stored at a place from one id to another (bot.services.catch_up.stored_between)."""
+
+    def __call__(self, platform: str, community: str, place: Place, *, low: str, high: str) -> Awaitable[list[str]]: ...
 
 
 class ResumePoints(Protocol):
@@ -77,6 +88,9 @@ class Plan:
     gaps: list[Gap] = field(default_factory=list)
     read: list[int] = field(default_factory=list)  # the channels read that may have threads
     since: int | None = None  # the newest message stored among the places read (about when the bot went away)
+    # The channels and threads read whose messages can be listed: (its latest message's id on Discord, its id, its
+    # place, where the catch-up picks up).
+    listed: list[tuple[int, int, Place, int]] = field(default_factory=list)
 
     @property
     def seen_live(self) -> int:
@@ -129,6 +143,8 @@ async def plan(guild: discord.Guild, ctx: Context, resume_points: ResumePoints, 
         for channel in (channels[i] for i in places[place]):
             if isinstance(channel, THREAD_KINDS):
                 found.read.append(channel.id)
+            if isinstance(channel, READ_KINDS + (discord.Thread,)):
+                found.listed.append((channel.last_message_id or 0, channel.id, place, after))
             if isinstance(channel, READ_KINDS + (discord.Thread,)) and (channel.last_message_id or 0) > after:
                 found.gaps.append(Gap(channel.id, channel.name, after, isinstance(channel, discord.Thread)))
     found.gaps.sort(key=lambda g: (g.is_thread, g.id))
@@ -217,6 +233,36 @@ async def deleted_channels(guild: discord.Guild, stored: Iterable[str], *, http:
             log.warning("Discord server %s: is channel %s deleted? Discord did not say: %s", guild.id, channel,
                         _why(exc))
     return gone
+
+
+async def vanished(guild: discord.Guild, found: Plan, *, http: Any, ctx: Context,
+                   stored_between: StoredBetween) -> list[ev.Event]:
+    """Messages stored here that Discord no longer has, deleted while the bot was away (Discord replays no
+    MESSAGE_DELETE to a new session), as the deletions they would have been. In the CHECKED_PLACES channels and
+    threads with the latest messages on Discord (where people talk, and take words back), the newest CHECK_PAGE
+    messages up to where the catch-up picks up are listed (one request each): a message stored between the oldest of
+    them (or the start, where fewer are left) and that point, and not listed, is gone. One older than that is left
+    (still_there looks it up before it is shown); a channel that cannot be listed is one log line (info: its catch-up
+    warned)."""
+    events: list[ev.Event] = []
+    for _, channel_id, place, after in sorted(found.listed, key=lambda entry: entry[0], reverse=True)[:CHECKED_PLACES]:
+        try:
+            got = await http.logs_from(channel_id, CHECK_PAGE, before=after + 1)
+        except (discord.HTTPException, OSError, TimeoutError) as exc:
+            log.info("Discord server %s: listing channel %s again, for messages deleted while the bot was away, "
+                     "failed: %s", guild.id, channel_id, _why(exc))
+            continue
+        listed = {int(m["id"]) for m in got if isinstance(m, dict) and str(m.get("id", "")).isdigit()} if isinstance(
+            got, list) else None
+        if listed is None:
+            continue
+        low = min(listed) if len(listed) >= CHECK_PAGE else 0
+        stored = await stored_between(PLATFORM, str(guild.id), place, low=str(low), high=str(after))
+        for message_id in sorted(int(i) for i in stored if i.isdigit()):
+            if low <= message_id <= after and message_id not in listed:
+                events += translate("MESSAGE_DELETE", {"id": str(message_id), "channel_id": str(channel_id),
+                                                       "guild_id": str(guild.id)}, ctx)
+    return events
 
 
 def _why(exc: Exception) -> str:

@@ -16,7 +16,15 @@ import discord
 import yarl
 
 from adapters.discord.buttons import ActionButton
-from adapters.discord.catch_up import ResumePoints, archived, catch_up, deleted_channels, plan, summary
+from adapters.discord.catch_up import (
+    ResumePoints,
+    archived,
+    catch_up,
+    deleted_channels,
+    plan,
+    summary,
+    vanished,
+)
 from adapters.discord.commands import build_tree
 from adapters.discord.modals import EnrolmentModal, is_enrolment_form, submitted_values
 from adapters.discord.render import NO_PINGS, render_document
@@ -33,7 +41,7 @@ from bot.errors import ChannelRefused, Undelivered
 from bot.inbox import Kept
 from bot.repo import get_community
 from bot.safety import neutralise
-from bot.services.catch_up import resume_points, stored_channels
+from bot.services.catch_up import resume_points, stored_between, stored_channels
 from bot.services.mentoring_form import FORM_ACTION, field_errors, opens_form
 
 if TYPE_CHECKING:
@@ -371,18 +379,22 @@ class ConnectiveMixin:
             gaps = found.gaps + await archived(guild, found, http=self.http,  # type: ignore[attr-defined]
                                                ctx=self, resume_points=self.resume_points,  # type: ignore[arg-type]
                                                started=started, remember=self._remember_thread)
-            if not gaps:
-                return  # (the finally below still runs)
             gaps.sort(key=lambda gap: (gap.is_thread, gap.id))
             report = await catch_up(guild, gaps, http=self.http, ctx=self,  # type: ignore[attr-defined, arg-type]
-                                    handle=self._handle_caught_up, started=started)
+                                    handle=self._handle_caught_up, started=started) if gaps else None
+            gone = await vanished(guild, found, http=self.http, ctx=self,  # type: ignore[attr-defined, arg-type]
+                                  stored_between=functools.partial(stored_between, self.app.db))
+            if gone and await self._handle_caught_up(gone):
+                log.info("Discord server %s: %d message(s) deleted while the bot was away; deleted here too", guild.id,
+                         len(gone))
         except _Stopping:
             log.info("catching up Discord server %s stopped with the bot; the next start goes on", guild.id)
             return
         except Exception:
             log.exception("catching up Discord server %s failed", guild.id)
         else:
-            log.info(summary(guild, report))
+            if report is not None:
+                log.info(summary(guild, report))
         finally:
             again = self._catch_up_again.pop(guild.id, None)
             if again is not None and not self._stopping:

@@ -75,10 +75,9 @@ class StoredChannels(Protocol):
 
 
 class StoredBetween(Protocol):
-    """The ids of the messages stored at a place said between two times (bot.services.catch_up.stored_between)."""
+    """The ids of the messages stored at a place from one id to another (bot.services.catch_up.stored_between)."""
 
-    def __call__(self, platform: str, community: str, place: Place, *, since: datetime,
-                 until: datetime) -> Awaitable[list[str]]: ...
+    def __call__(self, platform: str, community: str, place: Place, *, low: str, high: str) -> Awaitable[list[str]]: ...
 
 
 class ResumePoints(Protocol):
@@ -401,8 +400,7 @@ async def vanished(stored_between: StoredBetween, gap: Gap, after: float, channe
     if gap.reached >= after:
         return []
     low, high = f"{gap.reached:.6f}", f"{after:.6f}"
-    since, until = datetime.fromtimestamp(gap.reached, UTC), datetime.fromtimestamp(after, UTC)
-    stored = await stored_between(PLATFORM, ws.team_id, Place(channel.id), since=since, until=until)
+    stored = await stored_between(PLATFORM, ws.team_id, Place(channel.id), low=low, high=high)
     return [ev.MessageDeleted(platform=PLATFORM, community=ws.team_id, user="", channel=channel.id, message_id=ts,
                               event_id=f"caught-up-delete:{channel.id}:{ts}")
             for ts in sorted(stored) if low < ts <= high and ts not in gap.listed]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import ColumnElement, and_, func, or_, select
 
@@ -131,20 +131,21 @@ async def stored_channels(db: Database, platform: str, community: str) -> dict[s
         return {external_id: is_private for external_id, is_private in rows.all()}
 
 
-async def stored_between(db: Database, platform: str, community: str, place: Place, *, since: datetime,
-                         until: datetime) -> list[str]:
-    """The external ids of the messages stored at `place` said from `since` to `until` (a second's margin each side:
-    the caller bounds them by id), as the platform lists that place's history: a channel's own messages (those that
-    started threads among them), or a thread's replies (not the message it hangs from). A catch-up that listed that
-    stretch again finds those deleted meanwhile: stored, not listed."""
-    margin = timedelta(seconds=1)
+async def stored_between(db: Database, platform: str, community: str, place: Place, *, low: str,
+                         high: str) -> list[str]:
+    """The external ids, from `low` to `high` (ordered as `later` orders them), of the messages stored at `place` as
+    the platform lists that place's history: a channel's own messages (those that started threads among them), or a
+    thread's replies (not the message it hangs from). A catch-up that listed that stretch again finds those deleted
+    meanwhile: stored, not listed."""
     async with db.sessions() as session:
         found = await get_community(session, platform, community)
         if found is None:
             return []
+        length = func.length(Message.external_id)
         where = [Message.community_id == found.id, Channel.community_id == found.id,
-                 Channel.external_id == place.channel, Message.created_at >= since - margin,
-                 Message.created_at <= until + margin]
+                 Channel.external_id == place.channel,
+                 or_(length > len(low), and_(length == len(low), Message.external_id >= low)),
+                 or_(_id_before(high), Message.external_id == high)]
         if place.thread is None:
             where.append(Message.thread_external_id.is_(None) | (Message.thread_external_id == Message.external_id))
         else:
