@@ -185,3 +185,37 @@ async def test_a_reconnection_another_replica_covered_looks_nothing_up_again(awa
     asked = len(away.looked_up())
     assert await away.adapter.sender.look_up(TEAM, [link]) == still_there.LookedUp()
     assert len(away.looked_up()) == asked
+
+
+async def test_a_public_channel_slack_no_longer_has_is_deleted_with_its_messages_before_an_answer_quotes_it(away):
+    """#general deleted while the bot was away, and no catch-up has found it since: Slack answers channel_not_found
+    for the messages an answer is about to quote, and conversations.info too. The channel is handled as its
+    channel_deleted: none of its messages is quoted, all are deleted and remembered."""
+    from bot.db.models import Channel
+
+    link = await _link_of(away.app, PETRAS)
+    away.fake.unreadable[GENERAL] = "channel_not_found"
+    del away.fake.channels[GENERAL]  # conversations.info does not find it either
+    found = await away.ask()
+    assert link not in _quoted(found)
+    async with away.app.db.sessions() as s:
+        general = await s.scalar(select(Channel.id).where(Channel.external_id == GENERAL))
+        assert not await s.scalar(select(Message.id).where(Message.channel_id == general))
+        assert await s.scalar(select(DeletedMessage.id).where(DeletedMessage.external_id == away.said(PETRAS)["ts"]))
+
+
+async def test_a_private_channel_slack_no_longer_shows_the_bot_is_quoted_as_before(away):
+    """Slack answers channel_not_found alike for a private channel deleted and one the bot was removed from (its
+    members still read it): its messages are kept, as stored."""
+    from sqlalchemy import update
+
+    from bot.db.models import Channel
+
+    async with away.app.db.sessions.begin() as s:
+        await s.execute(update(Channel).where(Channel.external_id == GENERAL).values(is_private=True, ingest=True))
+    away.fake.unreadable[GENERAL] = "channel_not_found"
+    found = await away.ask()
+    assert "Petra" in [f.name for f in found] and away.looked_up()
+    async with away.app.db.sessions() as s:
+        assert await s.scalar(select(Message.id).where(Message.text == PETRAS))
+        assert not await s.scalar(select(DeletedMessage.id))

@@ -167,18 +167,21 @@ async def deleted_channels(client: AsyncWebClient, ws: Workspace, stored: dict[s
         log.warning("Slack workspace %s: listing its channels (conversations.list) to find those deleted while the "
                     "bot was away answered %s", ws.team_id, _why(exc))
         return []
-    gone = []
-    for channel in [c for c in candidates if c not in listed][:GONE_CHECKED]:
-        try:
-            await client.conversations_info(channel=channel)
-        except FAILED as exc:
-            if isinstance(exc, SlackApiError) and exc.response is not None \
-                    and exc.response.get("error") == "channel_not_found":
-                gone.append(channel)
-            else:
-                log.warning("Slack workspace %s: is channel %s deleted? Slack did not say: %s", ws.team_id, channel,
-                            _why(exc))
-    return gone
+    return [channel for channel in [c for c in candidates if c not in listed][:GONE_CHECKED]
+            if await channel_not_found(client, channel)]
+
+
+async def channel_not_found(client: AsyncWebClient, channel: str) -> bool:
+    """Whether conversations.info answers channel_not_found (no such channel, or a private one the bot is not in);
+    False where it answers otherwise, or not at all (logged)."""
+    try:
+        await client.conversations_info(channel=channel)
+    except FAILED as exc:
+        if isinstance(exc, SlackApiError) and exc.response is not None \
+                and exc.response.get("error") == "channel_not_found":
+            return True
+        log.warning("is Slack channel %s deleted? Slack did not say: %s", channel, _why(exc))
+    return False
 
 
 def deletion_of(channel: str, ws: Workspace) -> ev.Event | None:

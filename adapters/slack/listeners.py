@@ -162,7 +162,7 @@ class SlackAdapter:
             self.sender.workspace = workspace.team_id
         # A message an answer is about to show, deleted or edited while the bot was away, is looked up first.
         self.sender.still_there = StillThere(client, workspace.team_id, self._edited_while_away,
-                                             live_since=clock().timestamp())
+                                             live_since=clock().timestamp(), channel_gone=self._channel_gone)
         self.busy = 0  # listeners running; tests wait for it to fall back to 0
         self.directory = Directory(client)
         self.in_order = InOrder()
@@ -437,6 +437,21 @@ class SlackAdapter:
         except Exception as exc:  # noqa: BLE001 - the lease lapses (catch_up_marks.LEASE); the next start reads again
             log.warning("ending the catch-up of Slack workspace %s: %s", self.workspace.team_id,
                         unreachable(exc) or type(exc).__name__)
+
+    async def _channel_gone(self, channel: str) -> bool:
+        """A channel of a message about to be shown that Slack answered channel_not_found for (still_there.py): a
+        public one stored here that conversations.info does not find either was deleted while the bot was away (no
+        channel_deleted came; the catch-up did not find it, or has not run since), and is handled as its
+        channel_deleted: its messages go, its digest pauses. A private one is not taken for deleted
+        (catch_up.deleted_channels says why)."""
+        stored = await stored_channels(self.app.db, PLATFORM, self.workspace.team_id)
+        if stored.get(channel, True) or not await catch_up.channel_not_found(self.client, channel):
+            return False
+        event = catch_up.deletion_of(channel, self.workspace)
+        if event is None:
+            return False
+        await self._handle(event)
+        return True
 
     async def _edited_while_away(self, message: dict[str, Any], channel: str) -> None:
         """A message an answer is about to show, found edited on Slack (still_there.py): the edit it may have missed,

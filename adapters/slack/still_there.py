@@ -33,6 +33,9 @@ GONE_ERRORS = {"thread_not_found"}
 GONE_SUBTYPES = {"tombstone"}
 # Handed a message Slack shows edited (as conversations.history lists it) and its channel: the edit goes to the core.
 Edited = Callable[[dict[str, Any], str], Awaitable[None]]
+# Handed a channel Slack answers channel_not_found for: whether it is taken for deleted (a public one stored here; its
+# messages deleted as at its channel_deleted). A private one is not: the bot may have been removed from it.
+ChannelGone = Callable[[str], Awaitable[bool]]
 # The stored links: live https://acme.slack.com/archives/C…/p…, imported https://slack.com/archives/C…/p… (or on the
 # workspace's own host), a reply's with ?thread_ts=…&cid=….
 _LINK = re.compile(r"https://[^/?#]+/archives/([A-Z0-9]+)/p(\d{10})(\d{6})(?:\?thread_ts=(\d+\.\d+)(?:&cid=\w+)?)?")
@@ -40,10 +43,13 @@ _LINK = re.compile(r"https://[^/?#]+/archives/([A-Z0-9]+)/p(\d{10})(\d{6})(?:\?t
 
 class StillThere:
     def __init__(self, client: AsyncWebClient, team_id: str, edited: Edited | None = None, *,
-                 live_since: float | None = None) -> None:
+                 live_since: float | None = None, channel_gone: ChannelGone | None = None) -> None:
         self.client = client
         self.team_id = team_id
         self.edited = edited
+        self.channel_gone = channel_gone
+        # Channels Slack answered channel_not_found for, once a process each: whether they were taken for deleted.
+        self._channels_gone: dict[str, asyncio.Task[bool]] = {}
         self.live_since = (time.time() if live_since is None else live_since) - LIVE_MARGIN
         self._there: set[str] = set()  # links found there by this process
 
@@ -85,6 +91,22 @@ class StillThere:
         return await looked_up(asked, seconds=CHECK_SECONDS, where=f"Slack workspace {team_id}", edited=edited,
                                there=self._there)
 
+    async def _channel_gone(self, channel: str) -> bool:
+        """Whether the channel was deleted (while the bot was away: channel_deleted never came), its messages with it:
+        asked of `channel_gone` once a process, the messages of the channel looked up at once waiting for it."""
+        if self.channel_gone is None:
+            return False
+        if channel not in self._channels_gone:
+            self._channels_gone[channel] = asyncio.ensure_future(self.channel_gone(channel))
+        try:
+            return await asyncio.shield(self._channels_gone[channel])
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - not known: shown as stored, as for any error
+            log.warning("channel %s of Slack workspace %s, not found: its deletion failed", channel, self.team_id,
+                        exc_info=True)
+            return False
+
     async def _fetch(self, channel: str, ts: str, thread: str | None) -> dict[str, Any] | None:
         """The message as Slack has it; {}: it has it no longer; None: not known (no access, an error)."""
         try:
@@ -97,6 +119,8 @@ class StillThere:
         except SlackApiError as exc:
             error = str(exc.response.get("error") if exc.response is not None else exc)[:100]
             if error in GONE_ERRORS:
+                return {}
+            if error == "channel_not_found" and await self._channel_gone(channel):
                 return {}
             log.warning("is message %s of channel %s still there? Slack did not say: %s", ts, channel, error)
             return None
