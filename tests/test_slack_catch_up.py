@@ -685,3 +685,15 @@ async def test_a_message_deleted_while_the_bot_was_away_in_the_stretch_read_agai
     assert kept in after and oldest in after
     async with away.app.db.sessions() as session:
         assert {gone, parent} <= set(await session.scalars(select(DeletedMessage.external_id)))
+
+
+async def test_a_stretch_slack_lists_nothing_of_deletes_nothing(away):
+    """A free workspace shows 90 days of history: after a long downtime Slack lists none of what is stored before
+    the gap, hidden, not deleted. Nothing listed in the stretch looked through: nothing is taken for deleted."""
+    away.said(GENERAL, "postgres vacuum tuning: keep this one", ago=3 * 3600)
+    await away.restart()
+    before = {m.external_id for m in await _stored(away.app)}
+    away.fake.history[GENERAL] = []
+    away.said(GENERAL, "something new", ago=60)
+    await away.restart()
+    assert before <= {m.external_id for m in await _stored(away.app)}

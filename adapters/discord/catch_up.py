@@ -254,7 +254,7 @@ async def vanished(guild: discord.Guild, found: Plan, *, http: Any, ctx: Context
             continue
         listed = {int(m["id"]) for m in got if isinstance(m, dict) and str(m.get("id", "")).isdigit()} if isinstance(
             got, list) else None
-        if listed is None:
+        if not listed:  # (none at all: not known either way)
             continue
         low = min(listed) if len(listed) >= CHECK_PAGE else 0
         stored = await stored_between(PLATFORM, str(guild.id), place, low=str(low), high=str(after))

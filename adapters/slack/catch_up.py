@@ -399,10 +399,12 @@ async def vanished(stored_between: StoredBetween, gap: Gap, after: float, channe
                    ws: Workspace) -> list[ev.Event]:
     """The channel's messages stored here that the history looked through (from `gap.reached` to `after`) no longer
     lists: deleted while the bot was away (no message_deleted came), as the deletions they would have been. A
-    message before that stretch is not known either way, and is left (still_there looks it up before it is shown)."""
-    if gap.reached >= after:
+    message before that stretch, or before the oldest message listed in it, is not known either way, and is left
+    (still_there looks it up before it is shown)."""
+    if gap.reached >= after or not gap.listed:
         return []
-    low, high = f"{gap.reached:.6f}", f"{after:.6f}"
+    # From the oldest listed: older ones may be hidden, not deleted (a free workspace shows 90 days of history).
+    low, high = max(f"{gap.reached:.6f}", min(gap.listed)), f"{after:.6f}"
     stored = await stored_between(PLATFORM, ws.team_id, Place(channel.id), low=low, high=high)
     return [ev.MessageDeleted(platform=PLATFORM, community=ws.team_id, user="", channel=channel.id, message_id=ts,
                               event_id=f"caught-up-delete:{channel.id}:{ts}")
