@@ -627,7 +627,7 @@ async def test_socket_mode_run_answers_an_envelope_and_acks_it(app, tmp_path):
     from adapters.slack.runner import run
 
     await app.importer.import_slack(write_slack_export(tmp_path / "export", USERS, THREADS))
-    fake = await FakeSlack(team_id=TEAM).start()
+    fake = await FakeSlack(team_id=TEAM, channels={"C0GENERAL": "general"}).start()  # the imported channel is there
     app.settings = app.settings.model_copy(update={
         "slack_bot_token": SecretStr(TOKEN), "slack_app_token": SecretStr("xapp-test"),
         "slack_api_url": f"{fake.url}/api/"})
