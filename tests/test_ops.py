@@ -452,20 +452,28 @@ async def test_a_failed_statement_never_puts_its_parameters_in_the_log(db_url):
     assert "no_such_table" in str(failed.value) and "my private words" not in str(failed.value)
 
 
-async def test_livez_fails_only_when_the_platform_connection_is_stuck(app):
+async def test_livez_fails_only_when_the_platform_connection_is_stuck(app, monkeypatch):
     """Liveness: not the database (an outage would restart every replica), but a platform connection that has been
     down for minutes (Socket Mode or the gateway stuck reconnecting), which a restart mends."""
-    import asyncio
+    import types
 
-    app.health.stuck_seconds = 0.3
+    import bot.health
+
+    # Health's clock, moved by the test: with 0.3 s of real time as "minutes", a busy machine took longer than that
+    # between the disconnection and the request that had to find the connection still reconnecting.
+    now = [1000.0]
+    monkeypatch.setattr(bot.health, "time", types.SimpleNamespace(monotonic=lambda: now[0]))
+    app.health.stuck_seconds = 300
     runner, port = await start_ops_server(app.health, port=0, host="127.0.0.1")
     try:
         app.health.connected("slack")
-        await asyncio.sleep(0.4)
+        now[0] += 400
         assert (await _get(port, "/livez"))[0] == 200
         app.health.connected("slack", False)
         assert (await _get(port, "/livez"))[0] == 200  # reconnecting
-        await asyncio.sleep(0.4)
+        now[0] += 299
+        assert (await _get(port, "/livez"))[0] == 200
+        now[0] += 2
         status, body = await _get(port, "/livez")
         assert status == 503 and json.loads(body)["status"] == "platform connection stuck"
         app.health.connected("slack")
