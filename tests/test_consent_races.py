@@ -16,6 +16,7 @@ from bot.app import App, build_app
 from bot.settings import Settings
 from tests.exports import TEAM, THREADS, USERS, write_slack_export
 from tests.test_digest import pg_url  # noqa: F401  (fixture: a fresh PostgreSQL database)
+from tests.waiting import until, waits_on_a_lock
 
 
 @pytest.fixture
@@ -41,7 +42,8 @@ def opt_out_meanwhile(first: App, step: Callable[..., Awaitable[Any]], running: 
     async def wrapped(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
         if not running:
             running.append(asyncio.create_task(first.core.handle(command("UPG", "optout"))))
-            await asyncio.sleep(2)  # the opt-out runs to its end here, unless it waits for this store
+            # The opt-out runs to its end here, unless it waits for this store.
+            await until(lambda: running[0].done() or waits_on_a_lock(first.db), what="the opt-out ended or waited")
         return await step(*args, **kwargs)
     return wrapped
 

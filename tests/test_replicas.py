@@ -21,6 +21,7 @@ from tests.replicas import SECRET, Replica, wait_until
 from tests.slack_fake import FakeSlack, sign
 from tests.test_digest import pg_url  # noqa: F401  (fixture: a fresh PostgreSQL database)
 from tests.test_slack_translate import load
+from tests.waiting import until, waits_on_a_lock
 
 _ids = itertools.count(1)
 
@@ -181,7 +182,8 @@ async def test_an_opt_out_on_one_replica_while_the_other_stores_their_message_le
         async def opted_out_meanwhile(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
             if not running:
                 running.append(asyncio.create_task(first.core.handle(optout)))
-                await asyncio.sleep(2)  # the opt-out runs to its end here, unless it waits for this store
+                # The opt-out runs to its end here, unless it waits for this store.
+                await until(lambda: running[0].done() or waits_on_a_lock(first.db), what="the opt-out ended or waited")
             return await stored_then(*args, **kwargs)
 
         monkeypatch.setattr(ingest, "mark_openers_gone", opted_out_meanwhile)
@@ -221,7 +223,8 @@ async def test_an_opt_out_on_one_replica_while_the_other_stores_their_reaction_l
 
         async def opted_out_meanwhile(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
             running.append(asyncio.create_task(first.core.handle(optout)))
-            await asyncio.sleep(2)  # the opt-out runs to its end here, unless it waits for this reaction
+            # The opt-out runs to its end here, unless it waits for this reaction.
+            await until(lambda: running[0].done() or waits_on_a_lock(first.db), what="the opt-out ended or waited")
             return await found(*args, **kwargs)
 
         monkeypatch.setattr(core, "get_message", opted_out_meanwhile)

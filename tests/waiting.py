@@ -1,0 +1,35 @@
+"""Waiting for a condition, not for a time: a fixed sleep that orders two tasks is too short on a busy CI machine
+(the test fails, or passes without testing what it says) and too long everywhere else."""
+from __future__ import annotations
+
+import asyncio
+import inspect
+import time
+from collections.abc import Awaitable, Callable
+
+from sqlalchemy import text
+
+from bot.db.engine import Database
+
+
+async def until(check: Callable[[], bool | Awaitable[bool]], timeout: float = 60.0, what: str = "condition") -> None:
+    """Until `check()` (a function or a coroutine function) is true; an AssertionError naming `what` after
+    `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if inspect.isawaitable(result):
+            result = await result
+        if result:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not reached in {timeout:g} s")
+        await asyncio.sleep(0.02)
+
+
+async def waits_on_a_lock(db: Database) -> bool:
+    """Whether a transaction on this PostgreSQL database waits on a lock another holds (a row's, a table's, an
+    advisory lock)."""
+    async with db.engine.connect() as conn:
+        return bool(await conn.scalar(text(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()")))
