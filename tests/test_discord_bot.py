@@ -264,6 +264,26 @@ async def test_a_question_still_being_answered_at_close_is_stopped_and_counted(a
     assert "0 gateway event(s) and 1 question(s) left unhandled at close" in caplog.text
 
 
+@pytest.mark.parametrize("sharded", [False, True], ids=["client", "sharded"])
+async def test_a_stop_while_discord_py_waits_for_the_servers_leaves_nothing_running(app, fake_discord, monkeypatch,
+                                                                                   sharded):
+    """After READY, discord.py waits for the servers (2 s) before on_ready, in a task its close() left running: a stop
+    within those seconds ended, once the wait ran out, in asyncio's "Task exception was never retrieved" and a
+    traceback (on_ready dispatched by a closed client), in the log of whatever ran next (another test's)."""
+    init = discord.state.ConnectionState.__init__
+
+    def patient(self, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        init(self, *args, **kwargs)
+        self.guild_ready_timeout = 600.0  # still waiting at the stop, however slow the start
+
+    monkeypatch.setattr(discord.state.ConnectionState, "__init__", patient)
+    async with running_bot(app, fake_discord, sharded=sharded) as bot:
+        waiting = bot._connection._ready_task
+        assert waiting is not None
+    await asyncio.wait([waiting], timeout=10)
+    assert waiting.done() and (waiting.cancelled() or waiting.exception() is None)
+
+
 async def test_a_masked_link_in_the_question_is_not_a_link_in_the_reply(app, fake_discord):
     """The reply repeats the topic in the bot's own words, in the channel: a [docs](https://…) typed there would be
     a link that looks like the bot's, to a target nobody sees."""

@@ -210,6 +210,13 @@ class ConnectiveMixin:
                 task.cancel()
         if self.app.core.senders.get(PLATFORM) is self.sender:
             del self.app.core.senders[PLATFORM]
+        # After READY, discord.py waits for the servers (guild_ready_timeout, 2 s) in a task its close() leaves
+        # running: a stop within those seconds ended in asyncio's "Task exception was never retrieved" with a
+        # traceback (its on_ready dispatch finding the client closed), in the log of whatever ran next.
+        state = self._connection  # type: ignore[attr-defined]
+        for waiting in (getattr(state, "_ready_task", None), *getattr(state, "_ready_tasks", {}).values()):
+            if waiting is not None and not waiting.done():
+                waiting.cancel()
         await super().close()  # type: ignore[misc]
 
     # -- the translator's context ------------------------------------------------------------------
