@@ -12,6 +12,7 @@ from bot.db.models import Community, Member, Message, MessageVector
 from bot.settings import Settings
 from matching.text import TEXT_RULES, carries_expertise, clean, is_thanks, tokens
 from tests.test_whoknows import _conversation
+from tests.waiting import sent, until, waits_on_a_lock
 
 # (id, author, thread, text): three members who each answer on their own topic, in Russian, and one in Japanese.
 # No word of Latin script: the question has to be read in its own.
@@ -217,24 +218,19 @@ async def test_a_deletion_in_flight_is_waited_for_not_failed_on(app, db_url, emb
     """On PostgreSQL a message deleted (a /forget-me, a deletion on the platform) while its vector is being stored:
     the insert waited for the deletion, then failed on the foreign key, and with it the ask or message that started
     the embedding. Now the deletion is waited for and its message left out."""
-    from sqlalchemy import text
-
     cid = await _conversation(app, "TRU", SAID)
     await _as_an_earlier_release_left_it(app, cid)
     later = build_app(Settings(database_url=db_url), embedder=embedder)
+    inserting = sent(later.db, "insert", "message_vector")
     release, deleter = await deletion_held(app, cid, "2")
     embedding = asyncio.create_task(later.expertise.ensure_model(cid))
     try:
+        # Released once the embedding waits for the deletion: on PostgreSQL on its lock; on SQLite (one writer) with
+        # its insert sent, behind the deletion's transaction (a fixed 0.5 s found it still encoding on a busy machine).
         if app.db.dialect == "postgresql":
-            for _ in range(200):  # until the embedding waits on the deletion's lock
-                async with app.db.sessions() as s:
-                    if await s.scalar(text("select count(*) from pg_stat_activity where wait_event_type = 'Lock'")):
-                        break
-                await asyncio.sleep(0.05)
-            else:
-                raise AssertionError("the embedding never waited for the deletion")
+            await until(lambda: waits_on_a_lock(app.db), what="the embedding waiting for the deletion")
         else:
-            await asyncio.sleep(0.5)  # SQLite: one writer; the embedding waits for the deletion's transaction
+            await asyncio.wait_for(inserting.wait(), 60)
         release.set()
         await deleter
         await embedding

@@ -22,7 +22,7 @@ from tests.exports import TEAM, THREADS, USERS, write_slack_export
 from tests.test_import_discord import _react_live, _reacted_export, _state, _thumbs, _write
 from tests.test_languages import SAID, _as_an_earlier_release_left_it, deletion_held
 from tests.test_whoknows import _conversation
-from tests.waiting import until, waits_on_a_lock
+from tests.waiting import sent, until, waits_on_a_lock
 
 
 def _emoji(name: str, emoji_id: str, *users: str) -> dict:
@@ -46,19 +46,14 @@ async def test_a_stop_while_the_background_embedding_waits_on_a_deletion_is_quie
     await _as_an_earlier_release_left_it(app, cid)
     running = build_app(Settings(database_url=db_url), embedder=embedder)
     running.expertise.backfill_in_background = True
-    storing, store = asyncio.Event(), running.expertise._store_backfilled
-
-    async def stores(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
-        storing.set()
-        return await store(*args, **kwargs)
-
-    running.expertise._store_backfilled = stores
+    inserting = sent(running.db, "insert", "message_vector")
     release, deleter = await deletion_held(app, cid, "2")
     await running.expertise.ensure_model(cid)
     # The task has encoded and now waits on the lock (a fixed 3 s: on a busy machine it was still encoding).
-    await asyncio.wait_for(storing.wait(), 60)
     if app.db.dialect == "postgresql":
         await until(lambda: waits_on_a_lock(app.db), what="the embedding waiting for the deletion")
+    else:  # one writer: its insert waits for the deletion's transaction
+        await asyncio.wait_for(inserting.wait(), 60)
     caplog.set_level(logging.DEBUG)
     started = time.perf_counter()
     try:

@@ -7,7 +7,7 @@ import inspect
 import time
 from collections.abc import Awaitable, Callable
 
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from bot.db.engine import Database
 
@@ -33,3 +33,16 @@ async def waits_on_a_lock(db: Database) -> bool:
     async with db.engine.connect() as conn:
         return bool(await conn.scalar(text(
             "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()")))
+
+
+def sent(db: Database, *words: str) -> asyncio.Event:
+    """An event set once a statement holding all these words (any case) is sent to the database: on SQLite, a
+    write waiting for another's transaction waits inside the driver, where nothing else can see it."""
+    seen = asyncio.Event()
+
+    def before(conn, cursor, statement, parameters, context, executemany) -> None:  # noqa: ANN001
+        if all(word.lower() in statement.lower() for word in words):
+            seen.set()
+
+    event.listen(db.engine.sync_engine, "before_cursor_execute", before)
+    return seen
