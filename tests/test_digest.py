@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -628,12 +629,13 @@ async def test_the_catch_up_job_runs_when_the_scheduler_starts(app, platform):
 
 # -- two replicas on one PostgreSQL --------------------------------------------------------------------
 @pytest.fixture
-def pg_url(pg_server, pg_template) -> str:
-    from tests.conftest import _pg_url
+def pg_url(pg_server, pg_template) -> Iterator[str]:
+    from tests.conftest import _pg_url, drop_unused
 
     name = f"two{next(_ids)}_{id(pg_server) % 10000}"
     pg_server.psql(f"CREATE DATABASE {name} TEMPLATE {pg_template};")
-    return _pg_url(pg_server, name)
+    yield _pg_url(pg_server, name)
+    drop_unused(pg_server, name)
 
 
 async def test_a_digest_posted_while_the_database_fails_is_recorded_and_not_posted_again(app, monkeypatch, caplog):
