@@ -260,17 +260,19 @@ async def test_a_history_entry_that_is_no_message_is_skipped():
     assert [[m["id"] for m in page] for page in got] == [["1100000000000000510", "1100000000000000511"]]
 
 
-def _slowed(app, monkeypatch, pause: float) -> asyncio.Event:  # noqa: ANN001
-    """Each caught-up page handled takes `pause` seconds more; the event is set once one is handled."""
+def _held(app, monkeypatch, until) -> asyncio.Event:  # noqa: ANN001
+    """Each caught-up page handled waits until `until()` is true; the event is set once one is handled. (A fixed
+    pause there ordered the test's step and the catch-up's next page: on a busy machine the catch-up had ended.)"""
     real, handled = app.core.handle_history, asyncio.Event()
 
-    async def slow(events):  # noqa: ANN001, ANN202
+    async def held(events):  # noqa: ANN001, ANN202
         actions = await real(events)
         handled.set()
-        await asyncio.sleep(pause)
+        while not until():
+            await asyncio.sleep(0.01)
         return actions
 
-    monkeypatch.setattr(app.core, "handle_history", slow)
+    monkeypatch.setattr(app.core, "handle_history", held)
     return handled
 
 
@@ -282,9 +284,10 @@ async def test_a_catch_up_stopped_by_a_close_goes_on_at_the_next_start(app, fake
     await _before_the_restart(app, fake_discord)
     away = [f"11000000000000005{i}" for i in range(10, 16)]
     fake_discord.said_while_away(*[said(ext, HELP, f"message {ext[-2:]} about postgres") for ext in away])
-    real = app.core.handle_history
-    handled = _slowed(app, monkeypatch, 0.3)
-    async with running_bot(app, fake_discord):
+    real, bots = app.core.handle_history, []
+    handled = _held(app, monkeypatch, until=lambda: bots and bots[0]._stopping)  # the next page after the close
+    async with running_bot(app, fake_discord) as bot:
+        bots.append(bot)
         await asyncio.wait_for(handled.wait(), 30)
     assert "catching up Discord server 1100000000000000001 stopped with the bot; the next start goes on" in caplog.text
     first = [m.external_id for m in await _stored(app)][3:]
@@ -420,12 +423,14 @@ async def test_a_session_begun_anew_during_a_catch_up_is_caught_up_after_it(app,
     await _before_the_restart(app, fake_discord)
     first = [said(f"11000000000000005{i}", HELP, f"message {i} about postgres") for i in range(10, 13)]
     fake_discord.said_while_away(*first)
-    handled = _slowed(app, monkeypatch, 0.2)
+    session_begun = asyncio.Event()
+    handled = _held(app, monkeypatch, until=session_begun.is_set)  # the first catch-up still going on
     async with running_bot(app, fake_discord) as bot:
         await asyncio.wait_for(handled.wait(), 30)
         between = said(str(discord.utils.time_snowflake(utcnow())), HELP, "said while the session was lost", by=PETRA)
         fake_discord.said_while_away(between)
         await send(fake_discord, bot, "GUILD_CREATE", fake_discord._guild_create())  # as a new session's
+        session_begun.set()
         await asyncio.wait_for(bot.caught_up(), 60)
     assert [m.external_id for m in await _stored(app)][3:] == [m["id"] for m in first] + [between["id"]]
     assert _fetched(fake_discord)[HELP] == ["1100000000000000502", "1100000000000000512"]
