@@ -596,7 +596,7 @@ def test_ask_never_sends_control_characters_to_the_terminal(capsys):
     from bot.cli import _print_experts
 
     expert = SimpleNamespace(name="Eve\x1b[2J", user="U1\x1b]0;pwned\x07", score=0.5,
-                             why=["“\x1b[31mred\x1b[0m”"], permalinks=["https://example.com/\x9b1m"])
+                             why=["“\x1b[31mred\x1b[0m”"], permalinks=["https://example.com/\x9b1m"], topical=True)
     _print_experts("k8s\x1b[8m", [expert])
     out = capsys.readouterr().out
     assert not any(ch in out for ch in "\x1b\x07\x9b"), repr(out)
@@ -726,7 +726,7 @@ def test_ask_never_wraps_a_link_in_a_quote(capsys, monkeypatch):
              "https://github.com/clojure/clojure/blob/master/src/clj/clojure/test.clj#L492"]
     expert = SimpleNamespace(name="Bob", user="UB", score=0.5, permalinks=[None, None],
                              why=[f"“this is probably a good place to start {links[0]}” (#general, 2017-10-04)",
-                                  f"“{links[1]}” (#general, 2019-01-02)"])
+                                  f"“{links[1]}” (#general, 2019-01-02)"], topical=True)
     _print_experts("classes", [expert])
     lines = capsys.readouterr().out.splitlines()
     assert all(any(link in line for line in lines) for link in links), lines
@@ -937,7 +937,7 @@ def test_ask_prints_who_knows_once(capsys):
 
     from bot.cli import _print_experts
 
-    expert = SimpleNamespace(user="U1", name="Ann", score=0.5, why=["answered it"], permalinks=[None])
+    expert = SimpleNamespace(user="U1", name="Ann", score=0.5, why=["answered it"], permalinks=[None], topical=True)
     _print_experts("who knows how to use syntax-parse for macros?", [expert])
     assert capsys.readouterr().out.startswith("Who knows “how to use syntax-parse for macros”?\n1. Ann (U1)")
     _print_experts("Does anyone know about Racket contracts", [])
