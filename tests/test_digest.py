@@ -995,3 +995,40 @@ def test_a_posted_digest_without_a_member_keeps_the_rest_and_says_what_it_holds(
                                             ("Also worth a look", [link(2, "Petra", "UPG")])], questions=[])
     alone = without(record(two, to_document(two, now=asked)), "UASK")
     assert [s["heading"] for s in alone["doc"]["sections"]] == ["Worth a look"]
+
+
+@pytest.mark.parametrize("leaving", ["deleted", "forget-me", "optout"])
+async def test_a_posted_digest_keeps_a_link_others_shared_when_its_first_sharer_goes(app, platform, leaving):
+    """A digest's link entry carried its first sharer's message: when Petra deleted it, or was forgotten or opted out,
+    the whole entry went from the posted digest, though Bruno had shared the same link and his share stood. It stays,
+    credited to Bruno and linking his message; it goes once no share of it is left."""
+    clock = Clock(at(2024, 2, 20, 12))
+    await wire(app, clock, platform)
+    digest_id = await subscribe(app, clock())
+    link = "https://www.postgresql.org/docs/current/brin.html"
+    petras = await share_with_interest(app, f"<{link}|BRIN indexes>", at(2024, 2, 27, 10))
+    brunos = await say(app, "UBR", f"this one again {link}", at(2024, 2, 28, 9))
+    clock.now = at(2024, 3, 4, 8, 0, 30)
+    assert await app.digests.run_due(digest_id) == "posted"
+
+    async def entry() -> dict | None:
+        [run] = await runs_of(app, digest_id)
+        return next((r for s in run.posted["doc"]["sections"] for r in s["resources"] if r["url"] == link), None)
+
+    async def delete(user: str, ts: str) -> None:
+        await app.core.handle(ev.MessageDeleted(community=TEAM, user=user, channel="C1", event_id=f"d{next(_ids)}",
+                                                time=clock(), platform="slack", message_id=ts))
+
+    posted = await entry()
+    assert "shared by Petra" in posted["note"] and petras.replace(".", "") in posted["permalink"], posted
+    clock.now += timedelta(hours=1)
+    if leaving == "deleted":
+        await delete("UPG", petras)
+    else:
+        await app.core.handle(ev.CommandInvoked(community=TEAM, user="UPG", channel="C1", time=clock(),
+                                                platform="slack", name=leaving, args="", user_name="Petra"))
+    credited = await entry()
+    assert credited is not None and "shared by Bruno" in credited["note"] and "Petra" not in credited["note"]
+    assert brunos.replace(".", "") in credited["permalink"], credited
+    await delete("UBR", brunos)
+    assert await entry() is None

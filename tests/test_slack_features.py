@@ -546,7 +546,7 @@ async def test_an_unreadable_kept_digest_does_not_stop_a_member_being_forgotten(
         answer = await slack.command("UASK1", "/connective", "forget-me")
         await slack.adapter.idle()
     assert "deleted" in text_of(answer), text_of(answer)
-    assert "what was kept of its post is unreadable (IndexError); dropped" in caplog.text
+    assert "what was kept of its post is unreadable (ValueError); dropped" in caplog.text
     async with slack.app.db.sessions() as session:
         assert await session.scalar(select(DigestRun.posted)) is None
         asha = await session.scalar(select(Member).where(Member.external_id == "UASK1"))

@@ -426,8 +426,9 @@ class DigestService:
     async def _still_consenting(self, community_id: int, content: DigestContent) -> DigestContent:
         """The composed digest without the entries naming a member who opted out or was forgotten while it was being
         composed (looking its messages up on the platform takes seconds): their forgetting edited the digests already
-        kept, and this one was not yet (bot.services.digest_unquote)."""
-        named = {m for _, items in content.groups for c in items for m in c.named}
+        kept, and this one was not yet (bot.services.digest_unquote). A link others shared too stays, credited to
+        them."""
+        named = {m for _, items in content.groups for c in items for m in (*c.named, *(s[0] for s in c.shares))}
         named |= {q.asker_id for q in content.questions if q.asker_id}
         if not named:
             return content
@@ -437,8 +438,10 @@ class DigestService:
                 Member.profiling_consent.is_(False))))
         if not gone:
             return content
+        # An entry others shared too stays, credited to them (Candidate.recredited).
         groups = [(label, kept) for label, items in content.groups
-                  if (kept := [c for c in items if not gone & set(c.named)])]
+                  if (kept := [left for c in items
+                               if (left := c.recredited(lambda share: False, gone.__contains__)) is not None])]
         return DigestContent(period=content.period, groups=groups,
                              questions=[q for q in content.questions if q.asker_id not in gone])
 

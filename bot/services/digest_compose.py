@@ -6,7 +6,8 @@ import ipaddress
 import math
 import re
 from collections import Counter
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from urllib.parse import urlsplit
 
@@ -62,6 +63,9 @@ def site_of(link: str) -> str:
         return registered_domains().privatesuffix(host) or host
 
 
+Share = tuple[str, str, str, str | None]  # who shared a link (platform id), their name, the channel, the permalink
+
+
 @dataclass
 class Candidate:
     """One resource active in the period, with the signals the community gave it."""
@@ -89,6 +93,10 @@ class Candidate:
     # The members whose name or words the entry shows (platform ids): the first sharer, whoever wrote its note. A digest
     # posted is edited without the entry when one of them is forgotten or opts out (bot.services.digest_unquote).
     named: tuple[str, ...] = ()
+    note_by: str = ""  # who wrote the note (platform id)
+    # Each share still standing, first first: (sharer's platform id, name, channel, permalink). The entry is credited
+    # to the first; when its message is deleted or its sharer forgotten, to the next (recredited).
+    shares: tuple[Share, ...] = ()
     points: float = field(default=0.0, init=False)
 
     def __post_init__(self) -> None:
@@ -103,6 +111,27 @@ class Candidate:
     @property
     def worth_posting(self) -> bool:
         return self.points >= MIN_POINTS
+
+    def recredited(self, share_gone: Callable[[Share], bool],
+                   member_gone: Callable[[str], bool] = lambda member: False) -> Candidate | None:
+        """The entry without the shares `share_gone` says went (their message deleted) and without what the members
+        `member_gone` says went (forgotten, opted out) shared or noted: credited to the first share left, linking its
+        message; None when no share of it is left (a link only saved: when a member it names went). The first sharer's
+        message deleted or the sharer forgotten took the whole entry, though others had shared the link too."""
+        if not self.shares:  # only saved, or kept before its shares were (a digest posted by an earlier release)
+            return None if any(member_gone(m) for m in self.named) else self
+        shares = tuple(s for s in self.shares if not share_gone(s) and not member_gone(s[0]))
+        note_gone = bool(self.note_by) and member_gone(self.note_by)
+        if not shares:
+            return None
+        if shares == self.shares and not note_gone:
+            return self
+        first, same = shares[0], shares[0] == self.shares[0]
+        note_by = "" if note_gone else self.note_by
+        return replace(self, shares=shares, sharer=first[1], channel=first[2], permalink=first[3],
+                       sharer_id=self.sharer_id if same else None, expertise=self.expertise if same else 0.0,
+                       sharers=max(1, len({s[0] for s in shares})), note="" if note_gone else self.note,
+                       note_by=note_by, named=tuple(dict.fromkeys(w for w in (first[0], note_by) if w)))
 
 
 @dataclass(frozen=True)
@@ -258,17 +287,22 @@ def why(c: Candidate) -> str:
     return ", ".join(parts)
 
 
+def entry_note(c: Candidate) -> str:
+    """The line under a link: who shared it where, why it is in, the note a member saved it with."""
+    # A link only /saved (no message shares it) has nobody who shared it: "shared by  · saved by 1".
+    who = (f"shared by {c.sharer}" if c.sharer else "") + (f" in #{c.channel}" if c.channel else "")
+    return neutralise(" · ".join(part for part in (who.strip(), why(c), f"note: “{c.note}”" if c.note else "")
+                                 if part))
+
+
 def to_document(content: DigestContent, *, now: datetime) -> Document:
     sections = []
     for label, items in content.groups:
         resources = []
         for c in items:
-            # A link only /saved (no message shares it) has nobody who shared it: "shared by  · saved by 1".
-            who = (f"shared by {c.sharer}" if c.sharer else "") + (f" in #{c.channel}" if c.channel else "")
-            note = " · ".join(part for part in (who.strip(), why(c), f"note: “{c.note}”" if c.note else "") if part)
             # Its title is the link's label: one naming another address would hide where the link goes.
             resources.append(ResourceItem(title=neutralise(honest_title(c.title, c.link)), url=c.link,
-                                          note=neutralise(note), permalink=c.permalink))
+                                          note=entry_note(c), permalink=c.permalink))
         sections.append(Section(heading=neutralise(label), resources=tuple(resources)))
     if content.questions:
         quotes = tuple(Evidence(neutralise(f"“{q.text}” ({q.asker} in #{q.channel}, "

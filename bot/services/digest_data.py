@@ -15,7 +15,7 @@ from sqlalchemy.orm import aliased
 
 from bot.db.models import Channel, Community, Member, Message, MessageVector, Reaction
 from bot.db.resources import Resource, ResourceSave, ResourceShare
-from bot.services.digest_compose import BOOKMARK_REACTIONS, STRONG_REACTIONS, Candidate, WaitingQuestion
+from bot.services.digest_compose import BOOKMARK_REACTIONS, STRONG_REACTIONS, Candidate, Share, WaitingQuestion
 from bot.services.digest_questions import (
     ANSWER_WITHIN,
     CONTINUES_WITHIN,
@@ -75,11 +75,13 @@ async def load_candidates(session: AsyncSession, community_id: int, start: datet
     first: dict[int, tuple] = {}
     sharers: dict[int, set[int]] = defaultdict(set)
     share_messages: dict[int, list[int]] = defaultdict(list)
+    standing: dict[int, list[Share]] = defaultdict(list)
     for row in shares:
         rid = row[0]
         first.setdefault(rid, row)
         sharers[rid].add(row[2])
         share_messages[rid].append(row[1])
+        standing[rid].append((row[11], row[10], row[9], row[4]))
 
     savers: dict[int, set[str]] = defaultdict(set)
     notes: dict[int, tuple[str, str]] = {}  # the first note, and who wrote it
@@ -126,6 +128,7 @@ async def load_candidates(session: AsyncSession, community_id: int, start: datet
             text=row[5][:500] if row else "",
             share_message_ids=share_messages.get(rid, []), saved=saved.get(rid, 0),
             named=tuple(dict.fromkeys(who for who in (row[11] if row else "", note_by) if who)),
+            note_by=note_by, shares=tuple(standing.get(rid, ())),
         ))
     return out
 

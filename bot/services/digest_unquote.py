@@ -19,12 +19,12 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.actions import Document, EditPost, Section
+from bot.actions import Document, EditPost, ResourceItem, Section
 from bot.db.models import Community, OutboxAction
 from bot.db.resources import Digest, DigestRun
 from bot.messages import render
 from bot.outbox import build, plain
-from bot.services.digest_compose import DigestContent
+from bot.services.digest_compose import Candidate, DigestContent, Share, entry_note
 from bot.services.digest_runs import FIND_MARGIN, MAX_WINDOW
 
 log = logging.getLogger(__name__)
@@ -33,47 +33,89 @@ EDIT_WITHIN = timedelta(days=90)  # digests whose period ended this long ago or 
 ALSO, ALONE = "Also worth a look", "Worth a look"  # the heading of links in no topic, beside topics and alone
 
 
+KEPT_SHARES = 20  # shares kept of an entry: enough to credit it to another sharer, not a link's whole history
+# What of an entry is kept to write its line again, credited to another sharer (Candidate.recredited, entry_note).
+_CREDIT = ("sharer", "channel", "permalink", "reactions", "strong", "saves", "thanks", "replies", "sharers",
+           "expertise", "note", "note_by")
+
+
 def record(content: DigestContent, doc: Document) -> dict[str, Any]:
-    """What is kept of a digest about to be posted: its document, and whom each entry of each section names (the
-    sections of to_document: one per topic, then the waiting questions)."""
+    """What is kept of a digest about to be posted: its document, whom each entry of each section names (the
+    sections of to_document: one per topic, then the waiting questions), and of each link what credits it to whom
+    shared it (its shares still standing, its signals), so that it can be credited to another sharer."""
     named = [[list(c.named) for c in items] for _, items in content.groups]
+    credits: list[list[dict[str, Any] | None]] = [[_credit(c) for c in items] for _, items in content.groups]
     if content.questions:
         named.append([[q.asker_id] if q.asker_id else [] for q in content.questions])
-    return {"period": content.period, "doc": plain(doc), "named": named}
+        credits.append([None for _ in content.questions])
+    return {"period": content.period, "doc": plain(doc), "named": named, "credits": credits}
+
+
+def _credit(c: Candidate) -> dict[str, Any]:
+    return {**{f: getattr(c, f) for f in _CREDIT}, "shares": [list(s) for s in c.shares[:KEPT_SHARES]]}
+
+
+def _candidate(credit: dict[str, Any], who: list[str], entry: ResourceItem) -> Candidate:
+    fields = {f: credit[f] for f in _CREDIT if f != "sharers"}
+    return Candidate(resource_id=0, title=entry.title, link=entry.url, sharers=credit["sharers"], named=tuple(who),
+                     shares=tuple((s[0], s[1], s[2], s[3]) for s in credit["shares"]), **fields)
 
 
 def without(kept: dict[str, Any], member: str) -> dict[str, Any] | None:
-    """The kept digest without the entries naming `member`; None when none does."""
-    named: list[list[list[str]]] = kept["named"]
-    if not any(member in who for section in named for who in section):
-        return None
-    return _without(kept, lambda who, entry: member in who)
+    """The kept digest without what `member` shared, noted or asked: a link others shared too stays, credited to
+    them; None when nothing changes."""
+    return _without(kept, lambda who, entry: member in who, lambda share: False, lambda m: m == member)
 
 
 def without_messages(kept: dict[str, Any], permalinks: set[str] | frozenset[str]) -> dict[str, Any] | None:
     """The kept digest without the entries that quote or link the messages at `permalinks` (a waiting question, the
-    message a link was shared in); None when none does."""
-    doc: Document = build(Document, kept["doc"])
-    if not any(entry.permalink in permalinks for section in doc.sections
-               for entry in (*section.resources, *section.quotes)):
-        return None
-    return _without(kept, lambda who, entry: entry.permalink in permalinks)
+    message a link was shared in; a link shared in another message still standing stays, linking that one); None
+    when nothing changes."""
+    return _without(kept, lambda who, entry: entry.permalink in permalinks,
+                    lambda share: share[3] in permalinks, lambda m: False)
 
 
-def _without(kept: dict[str, Any], drops: Callable[[list[str], Any], bool]) -> dict[str, Any]:
-    """The kept digest without the entries `drops` (whom the entry names, the entry) says go."""
+def _without(kept: dict[str, Any], drops: Callable[[list[str], Any], bool], share_gone: Callable[[Share], bool],
+             member_gone: Callable[[str], bool]) -> dict[str, Any] | None:
+    """The kept digest without the entries `drops` (whom the entry names, the entry) says go, or, for a link whose
+    shares are kept, without the shares `share_gone` and the members `member_gone` say went; None when nothing
+    changes."""
     doc: Document = build(Document, kept["doc"])
     named: list[list[list[str]]] = kept["named"]
+    credits: list[list[dict[str, Any] | None]] = kept.get("credits") or [[None] * len(who) for who in named]
     sections: list[Section] = []
     left: list[list[list[str]]] = []
-    for section, who in zip(doc.sections, named, strict=True):
+    left_credits: list[list[dict[str, Any] | None]] = []
+    changed = False
+    for section, who, credit in zip(doc.sections, named, credits, strict=True):
         entries = section.resources or section.quotes
-        keep = [i for i in range(len(entries)) if not drops(who[i], entries[i])]
-        if not keep:
+        kept_entries, kept_who, kept_credit = [], [], []
+        for entry, names, c in zip(entries, who, credit, strict=True):
+            if c is None:  # a question, or a link kept by an earlier release: it goes with whom it names
+                if drops(names, entry):
+                    changed = True
+                    continue
+            else:
+                before = _candidate(c, names, entry)
+                after = before.recredited(share_gone, member_gone)
+                if after is None:
+                    changed = True
+                    continue
+                if after is not before:
+                    changed = True
+                    entry = replace(entry, note=entry_note(after), permalink=after.permalink)
+                    names, c = list(after.named), _credit(after)
+            kept_entries.append(entry)
+            kept_who.append(names)
+            kept_credit.append(c)
+        if not kept_entries:
             continue
         field = "resources" if section.resources else "quotes"
-        sections.append(replace(section, **{field: tuple(entries[i] for i in keep)}))
-        left.append([who[i] for i in keep])
+        sections.append(replace(section, **{field: tuple(kept_entries)}))
+        left.append(kept_who)
+        left_credits.append(kept_credit)
+    if not changed:
+        return None
     links = [s for s in sections if s.resources]
     if len(links) == 1 and links[0].heading == ALSO:  # the topics beside it went
         sections[sections.index(links[0])] = replace(links[0], heading=ALONE)
@@ -81,7 +123,7 @@ def _without(kept: dict[str, Any], drops: Callable[[list[str], Any], bool]) -> d
     header = ("digest_header" if links and questions else "digest_header_links" if links
               else "digest_header_questions_only" if questions else "digest_emptied")
     edited = Document(text=render(header, period=kept["period"]), sections=tuple(sections))
-    return {"period": kept["period"], "doc": plain(edited), "named": left}
+    return {"period": kept["period"], "doc": plain(edited), "named": left, "credits": left_credits}
 
 
 async def unquote(session: AsyncSession, community_id: int, member: str, now: datetime) -> list[EditPost]:
@@ -125,7 +167,10 @@ async def _edits(session: AsyncSession, community_id: int, now: datetime,
             continue
         if edited is None:
             continue
+        shown = edited["doc"] != run.posted["doc"]
         run.posted = edited
+        if not shown:  # a share the post does not show went (not the one it links): kept, nothing to edit
+            continue
         key = f"digest:{run.digest_id}:{run.period_key}"
         # An edit of the same post kept for the running bot (an earlier `connective forget` without the token) would,
         # sent after this one, show this member again: this one does what it did.
