@@ -46,6 +46,7 @@ class FakeSlack:
     unreadable: dict[str, str] = field(default_factory=dict)
     # What conversations.list lists (the workspace's public channels, archived ones too); None: no channels at all.
     listed_channels: list[dict[str, Any]] | None = None
+    archived: set[str] = field(default_factory=set)  # channels conversations.info says are archived
     # As Slack: what the bot posts in a channel is in its history after (with the message's metadata, which
     # conversations.history shows only when asked with include_all_metadata). Off unless a test reads it back.
     keeps_posts: bool = False
@@ -175,7 +176,8 @@ class FakeSlack:
             return {"ok": True, "user": user} if user else {"ok": False, "error": "user_not_found"}
         if method == "conversations.info":
             name = self.channels.get(body.get("channel", ""))
-            return {"ok": True, "channel": {"id": body["channel"], "name": name}} if name else \
+            return {"ok": True, "channel": {"id": body["channel"], "name": name,
+                                            "is_archived": body["channel"] in self.archived}} if name else \
                 {"ok": False, "error": "channel_not_found"}
         if method == "conversations.open":
             users = body.get("users", "").split(",")

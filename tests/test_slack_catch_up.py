@@ -661,6 +661,48 @@ async def test_a_channel_deleted_while_the_bot_was_away_takes_its_messages_with_
     assert not away.fake.of("conversations.info")
 
 
+async def test_a_channel_archived_while_the_bot_was_away_pauses_its_digest(away):
+    """A channel archived while the bot was down (no channel_archive came) kept its digest going: each period was
+    refused (is_archived), tried again for hours and its admin told every period, where a live archive pauses it and
+    tells them once. The catch-up finds it archived (the bot no longer lists it among its channels; conversations.info
+    says so) and pauses it as the live event does, once; unarchived while away, it goes on."""
+    from bot import events as ev
+    from bot.db.resources import Digest
+
+    admin, archived = "UADMIN", "C0ARCHIVED"
+    away.fake.people[admin] = {"id": admin, "name": "admin", "is_admin": True, "profile": {"display_name": "Ad"}}
+    away.fake.member_of.append({"id": archived, "name": "c0archived", "is_channel": True, "is_private": False})
+    away.fake.channels[archived] = "c0archived"
+    away.said(archived, "postgres vacuum tuning notes kept in the archive", ago=600)
+    await away.app.core.handle(ev.CommandInvoked(
+        community=TEAM, platform="slack", user=admin, channel=GENERAL, name="digest",
+        args=f"subscribe <#{archived}|c0archived> 0 9 * * mon tz=UTC", is_admin=True))
+    await away.restart()
+
+    async def paused() -> str:
+        async with away.app.db.sessions() as session:
+            return await session.scalar(select(Digest.paused))
+
+    def told() -> list[str]:
+        return [str(m) for m in away.fake.of("chat.postMessage") if m.get("channel") in (admin, f"D{admin}")]
+
+    assert await paused() == ""
+    # While the bot was away: archived (users.conversations leaves it out).
+    away.fake.member_of = [c for c in away.fake.member_of if c["id"] != archived]
+    away.fake.archived.add(archived)
+    await away.restart()
+    assert await paused() == ev.ARCHIVED
+    assert [m for m in told() if "archived" in m], told()
+    before = len(told())
+    await away.restart()  # still archived: not told again, not asked again
+    assert await paused() == ev.ARCHIVED and len(told()) == before
+
+    away.fake.member_of.append({"id": archived, "name": "c0archived", "is_channel": True, "is_private": False})
+    away.fake.archived.clear()
+    await away.restart()
+    assert await paused() == ""
+
+
 async def test_a_message_deleted_while_the_bot_was_away_in_the_stretch_read_again_is_deleted(away):
     """The catch-up looks the day before each channel's gap through again (for threads and edits): a message stored
     there that Slack no longer lists, or lists as a tombstone (deleted with replies left), was deleted while the bot was

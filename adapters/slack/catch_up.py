@@ -74,6 +74,12 @@ class StoredChannels(Protocol):
     def __call__(self, platform: str, community: str) -> Awaitable[dict[str, bool]]: ...
 
 
+class DigestChannels(Protocol):
+    """{channel: why its digest is paused, or ""}, of the digests (bot.services.catch_up.digest_channels)."""
+
+    def __call__(self, platform: str, community: str) -> Awaitable[dict[str, str]]: ...
+
+
 class StoredBetween(Protocol):
     """The ids of the messages stored at a place from one id to another (bot.services.catch_up.stored_between)."""
 
@@ -184,6 +190,42 @@ async def channel_not_found(client: AsyncWebClient, channel: str) -> bool:
     return False
 
 
+async def archivings(client: AsyncWebClient, ws: Workspace, digests: dict[str, str], member_of: set[str],
+                     started: datetime) -> list[ev.Event]:
+    """The channel_archive and channel_unarchive that did not reach the bot while it was away, of the channels with a
+    digest (`digests`: channel -> why it is paused): one archived meanwhile went on being posted to, refused
+    (is_archived) every period and its admin told each time, where the live event pauses it. A channel the bot is in
+    (`member_of`: users.conversations, archived ones left out) is not archived: its digest paused for an archive goes
+    on. One it is not in, its digest going, is asked for (conversations.info, Tier 3; at most GONE_CHECKED): archived,
+    its digest is paused. Where Slack does not say, nothing changes (the next catch-up asks again)."""
+    found: list[ev.Event] = []
+    asked = 0
+    for channel, paused in sorted(digests.items()):
+        if channel in member_of:
+            if paused == ev.ARCHIVED:
+                found.append(_change_of(channel, "channel_unarchive", ws, started))
+            continue
+        if paused or asked >= GONE_CHECKED:
+            continue
+        asked += 1
+        try:
+            info = await client.conversations_info(channel=channel)
+        except FAILED as exc:  # channel_not_found: deleted (the catch-up's deletions) or private without the bot
+            log.info("is Slack channel %s archived? Slack did not say: %s", channel, _why(exc))
+            continue
+        if isinstance(info.get("channel"), dict) and info["channel"].get("is_archived") is True:
+            found.append(_change_of(channel, "channel_archive", ws, started))
+    return [event for event in found if event is not None]
+
+
+def _change_of(channel: str, kind: str, ws: Workspace, started: datetime) -> ev.Event | None:
+    """A change of a channel found at a catch-up as the event it would have been told live (one a connection: an
+    archive, an unarchive and an archive again while the bot is away each count; a second is a no-op)."""
+    return translate_event({"type": "event_callback", "team_id": ws.team_id,
+                            "event_id": f"{kind}:{channel}:{ts_of(started)}",
+                            "event": {"type": kind, "channel": channel}}, ws)
+
+
 def deletion_of(channel: str, ws: Workspace) -> ev.Event | None:
     """A channel found deleted as the channel_deleted it would have been told live."""
     return translate_event({"type": "event_callback", "team_id": ws.team_id, "event_id": f"channel-gone:{channel}",
@@ -283,7 +325,8 @@ async def catch_up(client: AsyncWebClient, ws: Workspace, *, resume_points: Resu
                    handle: Callable[[list[ev.Event]], Awaitable[bool]], started: datetime,
                    covered: datetime | None = None, active_threads: ActiveThreads | None = None,
                    stored_channels: StoredChannels | None = None,
-                   stored_between: StoredBetween | None = None) -> Report | None:
+                   stored_between: StoredBetween | None = None,
+                   digest_channels: DigestChannels | None = None) -> Report | None:
     """Fetch what was said in the channels read between the newest message stored in each and the bot's connection
     (`started`), and hand it on, a channel's events in one list (`handle`: False where they could not be stored),
     within PER_CHANNEL and PER_WORKSPACE; a channel whose fetch fails is one log line, and the rest goes on. None:
@@ -293,7 +336,9 @@ async def catch_up(client: AsyncWebClient, ws: Workspace, *, resume_points: Resu
     on, whose replies are asked for too (ACTIVE_THREADS). `stored_channels`: the channels with messages stored, of
     which those deleted meanwhile (deleted_channels) are handed on as their channel_deleted, first. `stored_between`:
     the messages stored in the stretch of a channel's history looked through for threads and edits (the day before
-    the gap, THREAD_LOOKBACK), of which those Slack no longer lists are handed on as their deletion (vanished)."""
+    the gap, THREAD_LOOKBACK), of which those Slack no longer lists are handed on as their deletion (vanished).
+    `digest_channels`: the channels with a digest, of which those archived or unarchived meanwhile are handed on as
+    their channel_archive or channel_unarchive (archivings), after the deletions."""
     try:
         channels = await conversations(client)
     except FAILED as exc:  # e.g. a scope missing from an app made from an older manifest
@@ -306,6 +351,10 @@ async def catch_up(client: AsyncWebClient, ws: Workspace, *, resume_points: Resu
                                               {c.id for c in channels}):
             if (event := deletion_of(channel, ws)) is not None and await handle([event]):
                 deleted.append(channel)
+    if digest_channels is not None:
+        for event in await archivings(client, ws, await digest_channels(PLATFORM, ws.team_id),
+                                      {c.id for c in channels}, started):
+            await handle([event])
     before = started - LIVE_MARGIN
     bound = {"before": ts_of(before), "before_time": before}
     points = await resume_points(PLATFORM, ws.team_id, [Place(c.id, None, c.is_private) for c in channels], **bound)

@@ -50,7 +50,7 @@ from bot.core import asks_the_bot
 from bot.db.engine import unreachable
 from bot.errors import AccessEnded
 from bot.inbox import Kept
-from bot.services.catch_up import active_threads, resume_points, stored_between, stored_channels
+from bot.services.catch_up import active_threads, digest_channels, resume_points, stored_between, stored_channels
 from bot.services.catch_up_marks import CatchUpMarks
 from bot.services.mentoring_form import FORM_ACTION, field_errors, opens_form
 
@@ -411,7 +411,8 @@ class SlackAdapter:
                                                      covered=mark.covered_until,
                                                      active_threads=functools.partial(active_threads, self.app.db),
                                                      stored_channels=functools.partial(stored_channels, self.app.db),
-                                                     stored_between=functools.partial(stored_between, self.app.db))
+                                                     stored_between=functools.partial(stored_between, self.app.db),
+                                                     digest_channels=functools.partial(digest_channels, self.app.db))
                 if report is None or not report.again:  # (a channel Slack refused would be refused again)
                     covered = started
             finally:

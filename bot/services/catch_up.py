@@ -131,6 +131,18 @@ async def stored_channels(db: Database, platform: str, community: str) -> dict[s
         return {external_id: is_private for external_id, is_private in rows.all()}
 
 
+async def digest_channels(db: Database, platform: str, community: str) -> dict[str, str]:
+    """{channel: why its digest is paused, "" when it is not}, of the community's digests: a channel archived or
+    unarchived while the bot was away pauses or resumes its digest at the catch-up, as the live event does."""
+    async with db.sessions() as session:
+        found = await get_community(session, platform, community)
+        if found is None:
+            return {}
+        rows = await session.execute(select(Digest.channel_external_id, Digest.paused).where(
+            Digest.community_id == found.id))
+        return {channel: paused or "" for channel, paused in rows.all()}
+
+
 async def stored_between(db: Database, platform: str, community: str, place: Place, *, low: str,
                          high: str) -> list[str]:
     """The external ids, from `low` to `high` (ordered as `later` orders them), of the messages stored at `place` as
