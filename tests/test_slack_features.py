@@ -282,6 +282,28 @@ async def test_a_digest_slack_refuses_to_post_tells_the_admin_who_chose_the_chan
                 and c.answer["ok"]]) == 1
 
 
+async def test_a_digest_refused_week_after_week_tells_the_admin_once(slack):
+    """A channel that keeps refusing the digest (the bot never invited, a permission never given) had its admin told
+    again at the first attempt of every period, a DM a week for as long as it lasted. They are told once a streak of
+    refusals, periods included; once it posts, a later refusal is news again."""
+    clock = at(Clock(NOW), slack)
+    await share_and_save(slack)
+    slack.fake.people["UPG"]["is_admin"] = True
+    await slack.command("UPG", "/digest", "subscribe <#CANN|announcements> 0 9 * * mon tz=UTC")
+    slack.fake.refused_channels["CANN"] = "not_in_channel"
+    clock.now = datetime(2023, 11, 20, 9, 0, 30, tzinfo=UTC)
+    assert await slack.app.digests.run_due(1) == "failed"
+    assert len(slack.dm("UPG")) == 1
+    clock.now = datetime(2023, 11, 27, 8, tzinfo=UTC)
+    assert "Saved" in text_of(await slack.command("UASK1", "/save", "https://example.org/vacuum-guide"))
+    clock.now = datetime(2023, 11, 27, 9, 0, 30, tzinfo=UTC)  # the next period, still refused
+    assert await slack.app.digests.run_due(1) == "failed"
+    assert len(slack.dm("UPG")) == 1
+    del slack.fake.refused_channels["CANN"]
+    clock.now += timedelta(minutes=10)
+    assert await slack.app.digests.run_due(1) == "posted"
+
+
 async def subscribed_digest(s, clock: Clock) -> int:  # noqa: ANN001
     shared = await share_and_save(s)
     s.fake.people["UPG"]["is_admin"] = True

@@ -342,8 +342,8 @@ class DigestService:
 
     async def _tell_refused(self, where: _Where, claimed: runs.Claim, reason: str) -> None:
         """The channel refused the bot (not invited, archived, a permission missing): retries alone never post it, and
-        nobody heard of it. The admin who chose the channel is told, once a streak of refusals (the attempt before was
-        not refused: the first, or one after a restart)."""
+        nobody heard of it. The admin who chose the channel is told, once a streak of refusals (the attempt before, of
+        this period or the last of the period before, was not refused), not again each period while it lasts."""
         if claimed.refused_before or where.creator is None:
             return
         await self.core.deliver(where.platform, [DirectMessage(

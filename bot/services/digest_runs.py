@@ -45,7 +45,8 @@ class Claim:
     # there all the same): look in the channel before posting again. What it was to show, if found there.
     unsure: bool = False
     shown_before: tuple[int, ...] = ()
-    refused_before: bool = False  # the attempt before was refused by the channel (its admin has been told)
+    # The attempt before (of this period, or the period before's last) was refused by the channel: its admin was told.
+    refused_before: bool = False
     # What that earlier attempt handed to the platform, as it is kept (bot.services.digest_unquote.record): a post found
     # in the channel is completed with it where only its first message went out.
     posted_before: dict | None = None
@@ -75,7 +76,13 @@ async def claim(session: AsyncSession, digest: Digest, key: str, window: tuple[d
     if run is None:
         return None
     if inserted.rowcount:
-        return Claim(run.id, run.window_start, run.window_end, 1)
+        # The period before ended refused by the channel (a permission still missing): its admin was told then, and
+        # was told again each period, for as long as it lasted.
+        before = (await session.execute(select(DigestRun.state, DigestRun.error).where(
+            DigestRun.digest_id == digest.id, DigestRun.window_end < run.window_end)
+            .order_by(DigestRun.window_end.desc()).limit(1))).first()
+        refused = before is not None and before[0] in FAILURES and (before[1] or "").startswith(REFUSED)
+        return Claim(run.id, run.window_start, run.window_end, 1, refused_before=refused)
     if run.state in DONE or run.state == SUPERSEDED or run.attempts >= MAX_ATTEMPTS:
         return None
     if run.state in HELD and now - run.claimed_at < CLAIM_TIMEOUT:
