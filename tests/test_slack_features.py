@@ -575,6 +575,31 @@ async def test_an_unreadable_kept_digest_does_not_stop_a_member_being_forgotten(
         assert (asha.profiling_consent, asha.name) == (False, "")
 
 
+async def test_a_link_others_shared_too_stays_when_its_first_sharer_is_forgotten_while_it_is_composed(slack):
+    """Petra was forgotten while the digest was being composed: the link she shared first went from it, though Bruno
+    had shared it too. It goes out credited to Bruno, linking his message."""
+    clock = at(Clock(NOW), slack)
+    digest_id = await subscribed_digest(slack, clock)
+    ts = f"{(NOW - timedelta(hours=2)).timestamp():.6f}"
+    again = fresh("event_message.json", ts=ts, event_ts=ts, user="UBR", text=f"+1 to this: <{LINK}>")
+    assert await slack.event(again) == 200
+    await slack.adapter.idle()
+    slack.fake.history["C0GENERAL"].append(again["event"])
+    compose = slack.app.digests.compose
+
+    async def forgotten_meanwhile(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        content = await compose(*args, **kwargs)
+        await slack.command("UPG", "/connective", "forget-me")
+        return content
+
+    slack.app.digests.compose = forgotten_meanwhile
+    assert await slack.app.digests.run_due(digest_id) == "posted"
+    [post] = digest_posts(slack)
+    lines = resource_lines(post)
+    assert LINK in lines and "Petra" not in text_of(post), lines
+    assert f"/p{ts.replace('.', '')}" in lines, lines
+
+
 async def test_a_digest_posted_by_a_process_killed_before_recording_it_is_edited_too(slack):
     """Killed after Slack took the digest and before its period was recorded as posted: the post is out and names
     Asha, and her /forget-me left it as it was (only periods recorded as posted were edited), and what was kept of it
