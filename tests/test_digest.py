@@ -852,6 +852,32 @@ def test_a_heading_is_a_word_two_links_share_never_one_links_or_an_address():
     assert [heading for heading, _ in compose(files, [], period="Jan 29 – Feb 4, 2018").groups] == ["Logger"]
 
 
+def test_a_heading_names_no_single_message_nor_a_verb():
+    """Real weeks (racket 2018): "Archives · Channel" headed the two addresses one message gave ("the channel's
+    archives: racket.slackarchive.io, or racket-slack.herokuapp.com"), and "See" a group where two messages said
+    "see …". Two links of one message are one member's pick, not a topic the community shares: they go with the rest;
+    a verb of pointing at a link names no topic."""
+    import numpy as np
+
+    from bot.services.digest_compose import Candidate, compose, topic_label
+
+    text = "the channel archives are searchable: <http://racket.slackarchive.io/> or <http://racket-slack.herokuapp.com/>"
+    one_message = [Candidate(resource_id=i, title=title, link=f"http://{title}/", text=text, reactions=2,
+                             share_message_ids=[7, *shared_again], vector=np.eye(8)[0])
+                   for i, (title, shared_again) in enumerate((("racket.slackarchive.io", []),
+                                                              ("racket-slack.herokuapp.com", [9])))]
+    assert [(heading, len(items)) for heading, items in compose(one_message, [], period="Mar 19 – Mar 25, 2018")
+            .groups] == [("Worth a look", 2)]
+    docs = [Candidate(resource_id=10 + i, title=f"docs.racket-lang.org/…/{page}", text="see the two pages",
+                      link=f"https://docs.racket-lang.org/reference/{page}", share_message_ids=[8])
+            for i, page in enumerate(("eval.html", "ffi.html"))]
+    assert topic_label(docs) == ""  # one message's two pages of one site
+    seen = [Candidate(resource_id=20 + i, title=title, link=f"https://example.org/{i}", text=f"see {title}",
+                      share_message_ids=[30 + i])
+            for i, title in enumerate(("the foreign interface notes", "the macro stepper's guide"))]
+    assert "See" not in topic_label(seen)
+
+
 def test_a_waiting_question_says_how_long_ago_as_the_evidence_does():
     """A monthly digest lists questions three weeks old: they read "3 weeks ago", as an expert's evidence says it
     (bot.messages.ago), not "23 days ago"."""

@@ -34,7 +34,9 @@ TOPIC_SIMILARITY = 0.5
 MAX_GROUPS = 4
 _NOT_LABELS = frozenset({"http", "https", "www", "com", "org", "io", "net", "html", "dev", "blog", "post",
                          "article", "read", "great", "good", "nice", "new", "via", "check", "out", "link",
-                         "worth", "interesting", "here", "really", "guide", "today", "week"})
+                         "worth", "interesting", "here", "really", "guide", "today", "week",
+                         # verbs of pointing at a link ("See" headed a week's links: "see …", "See the comment")
+                         "see", "look", "looking", "found", "use", "using", "try", "thanks", "thank"})
 
 # A hash or an id in a link's words ("7f22622198e3786f805304418f8d35d6" headed a group of GIFs): letters and digits
 # mixed, eight or more.
@@ -231,24 +233,34 @@ def _label_words(c: Candidate) -> Counter[str]:
     return words
 
 
+def _first_message(c: Candidate) -> tuple[str, int]:
+    return ("message", c.share_message_ids[0]) if c.share_message_ids else ("resource", c.resource_id)
+
+
 def topic_label(items: list[Candidate], others: list[Candidate] = ()) -> str:
     """The site the group's links are all on (docs.racket-lang.org and pkgs.racket-lang.org: "racket-lang.org"), else
     two words the group's titles and messages share most, and the rest of the digest least; "" when no word is in
     two of its links: one link's words name no topic ("30pm · Case" headed a merge announcement and a docs page,
     "Actual · Form" two links of one answer; real weeks, racket 2018)."""
+    # Two links of one message are one member's words and one pick, not a topic the community shares: "Archives ·
+    # Channel" headed the two addresses of one message about the channel's archives (racket 2018). Links count by the
+    # message they were first shared in.
+    messages = {_first_message(c) for c in items}
     sites = {site_of(c.link) for c in items}
-    if len(items) > 1 and len(sites) == 1 and (site := sites.pop()) and site not in _HOSTING:
+    if len(messages) > 1 and len(sites) == 1 and (site := sites.pop()) and site not in _HOSTING:
         return site
     inside: Counter[str] = Counter()
-    links_with: Counter[str] = Counter()
+    in_messages: dict[str, set[tuple[str, int]]] = {}
     for c in items:
         words = _label_words(c)
         inside.update(words)
-        links_with.update(set(words))
+        for w in words:
+            in_messages.setdefault(w, set()).add(_first_message(c))
+    links_with = Counter({w: len(found) for w, found in in_messages.items()})
     outside: Counter[str] = Counter()
     for c in others:
         outside.update(set(_label_words(c)))
-    shared = [w for w in inside if links_with[w] >= min(2, len(items))]
+    shared = [w for w in inside if links_with[w] >= 2]
     ranked = sorted(shared, key=lambda w: (-inside[w] / (1 + outside[w]), w))[:2]
     return " · ".join(w.capitalize() for w in ranked)
 
