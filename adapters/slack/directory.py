@@ -34,6 +34,19 @@ class Person:
     name: str = ""
     timezone: str | None = None
     is_bot: bool = False
+    team: str = ""  # the account's workspace (users.info team_id): another one in a Slack Connect channel
+    is_stranger: bool = False  # Slack's own word for an account of another organisation the bot cannot see more of
+    is_guest: bool = False  # a multi-channel (is_restricted) or single-channel (is_ultra_restricted) guest
+
+
+def person_of(info: dict) -> Person:
+    """A users.info `user` object (or team_join's, user_change's) as the adapter keeps it."""
+    profile = info.get("profile") or {}
+    team = info.get("team_id") or profile.get("team") or ""
+    return Person(name=profile.get("display_name") or info.get("real_name") or info.get("name", ""),
+                  timezone=info.get("tz"), is_bot=bool(info.get("is_bot")), team=team if isinstance(team, str) else "",
+                  is_stranger=bool(info.get("is_stranger")),
+                  is_guest=bool(info.get("is_restricted") or info.get("is_ultra_restricted")))
 
 
 class Directory:
@@ -68,12 +81,8 @@ class Directory:
     async def person(self, user: str) -> Person:
         if user not in self._people:
             try:
-                info = (await self.client.users_info(user=user))["user"]
-                profile = info.get("profile") or {}
-                self._people[user] = Person(
-                    name=profile.get("display_name") or info.get("real_name") or info.get("name", ""),
-                    timezone=info.get("tz"), is_bot=bool(info.get("is_bot")))
-            except (SlackApiError, KeyError, TypeError) as exc:
+                self._people[user] = person_of((await self.client.users_info(user=user))["user"])
+            except (SlackApiError, KeyError, TypeError, AttributeError) as exc:
                 log.info("users.info %s failed: %s", loggable(user), _failure(exc))
                 return Person()
         return self._people[user]

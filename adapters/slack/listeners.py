@@ -26,9 +26,10 @@ from slack_sdk.web.async_client import AsyncWebClient
 from adapters.slack import catch_up
 from adapters.slack.access import Access
 from adapters.slack.blocks import home_view, in_workspace
-from adapters.slack.directory import Directory, Person
+from adapters.slack.directory import Directory, person_of
 from adapters.slack.modals import CALLBACK_ID, enrolment_modal, response_url_of, submitted_values
 from adapters.slack.outbox import Respond, SlackSender
+from adapters.slack.outsiders import REFUSALS, outsider, team_of
 from adapters.slack.refusals import described, refused
 from adapters.slack.still_there import StillThere
 from adapters.slack.translate import (
@@ -270,8 +271,11 @@ class SlackAdapter:
                 await self.app.core.inbox.forget(kept)
             return
         if isinstance(event, ev.MemberJoined | ev.MemberLeft) and event.user_name:  # the account's own object
-            self.directory.learn(event.user, Person(name=event.user_name, timezone=getattr(event, "timezone", None),
-                                                    is_bot=bool(event.is_bot)))
+            self.directory.learn(event.user, person_of(body["event"]["user"]))
+        if await self._from_outside(event, team=team_of(body.get("event"))):
+            if kept is not None:
+                await self.app.core.inbox.forget(kept)
+            return
         if isinstance(event, ev.MessagePosted) and asks_the_bot(event):
             # Answered beside the channel's order, as on Discord (a question is not stored): the first one loads the
             # community's corpus (15-27 s at 200,000 messages), and the channel's messages would wait behind it.
@@ -305,6 +309,11 @@ class SlackAdapter:
             response_url, respond = "", None
         kept = self.kept(body)
         command = await self._with_names(command)
+        kind = outsider(await self.directory.person(command.user), self.workspace, command.community)
+        if kind is not None and command.name not in ERASURES:  # (what they ask to erase of them is erased)
+            await self.sender.send(Reply(community=command.community, channel=command.channel, user=command.user,
+                                         doc=Document(text=REFUSALS[kind])), respond=respond)
+            return
         if opens_form(command.name, command.args) and body.get("trigger_id") and self.app.mentoring is not None:
             await self.open_enrolment_form(command.community, command.user, body["trigger_id"],
                                            response_url=response_url)
@@ -480,6 +489,9 @@ class SlackAdapter:
     async def on_caught_up(self, events: list[ev.Event]) -> bool:
         self.busy += 1
         try:
+            events = [event for event in events if not await self._from_outside(event, answer=False)]
+            if not events:
+                return True
             named = [await self._with_names(event) for event in events]
             async with self.in_order.of(events[0].community, events[0].channel):
                 actions = await self.app.core.handle_history(named)
@@ -496,7 +508,8 @@ class SlackAdapter:
 
     @_counted
     async def on_caught_up_question(self, event: ev.Event) -> None:
-        await self._handle(await self._with_names(event))
+        if not await self._from_outside(event, answer=False):
+            await self._handle(await self._with_names(event))
 
     # -- the mentoring enrolment form (a modal) ------------------------------------------------------
     async def open_enrolment_form(self, team: str, user: str, trigger_id: str, *, response_url: str = "") -> None:
@@ -561,6 +574,26 @@ class SlackAdapter:
             actions = [as_direct_message(action) for action in actions]
         await self.sender.send_all(actions, respond=respond,
                                    failed=functools.partial(outbox.keep_failed, self.app.db, "slack", event))
+
+    async def _from_outside(self, event: ev.Event, *, team: object = None, answer: bool = True) -> bool:
+        """Whether the event is of someone who is no member of the community (outsiders.py): a message, an edit, a
+        reaction or an arrival of theirs is not handled (nothing of it is stored); a question of theirs to the bot is
+        answered with one line only they see (`answer`: live; one caught up is not answered), which shows no member's
+        profile. users.info is asked once per account a process (Directory), as for names."""
+        if not isinstance(event, ev.MessagePosted | ev.ReactionAdded | ev.ReactionRemoved | ev.MemberJoined):
+            return False
+        if isinstance(event, ev.MessagePosted) and event.is_bot and not team:
+            return False  # an app's post: a bot, never suggested (an app of another organisation names its team)
+        person = await self.directory.person(event.user)  # (team_join, user_change: their account object, learnt)
+        kind = outsider(person, self.workspace, event.community, team=team)
+        if kind is None:
+            return False
+        log.debug("Slack %s of a %s account skipped", type(event).__name__, kind)
+        if answer and isinstance(event, ev.MessagePosted) and asks_the_bot(event) and not event.is_bot:
+            reply = Reply(community=event.community, channel=event.channel, user=event.user,
+                          thread=event.thread, doc=Document(text=REFUSALS[kind]))
+            await self.sender.send_all([reply])
+        return True
 
     async def _mentioned(self, mentioned: ev.Person) -> ev.Person:
         """A member a command mentions, as users.info tells of the account: whether it is a bot (the mention says

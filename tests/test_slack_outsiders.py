@@ -1,0 +1,125 @@
+"""People who are no members of the community (adapters/slack/outsiders.py): people of another organisation in a
+Slack Connect channel, and guests. The real bolt app and slack_sdk client against the fake Slack."""
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from bot.db.models import Member, Message, Reaction
+from tests import test_slack_app, test_slack_catch_up
+from tests.exports import TEAM
+from tests.test_slack_app import fresh, text_of
+from tests.test_slack_catch_up import GENERAL, _stored
+
+slack, away = test_slack_app.slack, test_slack_catch_up.away  # their fixtures
+
+OTHER = "TOTHER0001"  # the other organisation's workspace
+EXTERNAL = {"id": "UEXT", "team_id": OTHER, "name": "eve", "real_name": "Eve", "is_bot": False,
+            "profile": {"display_name": "Eve", "team": OTHER}}
+GUESTS = {"UGUEST": {"id": "UGUEST", "team_id": TEAM, "name": "gus", "real_name": "Gus", "is_restricted": True,
+                     "profile": {"display_name": "Gus", "team": TEAM}},
+          "UONE": {"id": "UONE", "team_id": TEAM, "name": "una", "real_name": "Una", "is_restricted": True,
+                   "is_ultra_restricted": True, "profile": {"display_name": "Una", "team": TEAM}}}
+ROOT = "1700000400.000100"
+
+
+def shared(fixture: str, user: str, **fields: Any) -> dict[str, Any]:
+    """An event of a Slack Connect channel, as Slack sends it: the author's workspace in user_team (and team,
+    source_team), the envelope marked is_ext_shared_channel."""
+    payload = fresh(fixture, user=user, **fields)
+    if user == "UEXT":
+        payload["event"].update(user_team=OTHER, source_team=OTHER, team=OTHER)
+    payload["is_ext_shared_channel"] = True
+    return payload
+
+
+async def _messages(app) -> dict[str, Message]:
+    async with app.db.sessions() as s:
+        return {m.text: m for m in await s.scalars(select(Message))}
+
+
+async def _members(app) -> set[str]:
+    async with app.db.sessions() as s:
+        return set(await s.scalars(select(Member.external_id)))
+
+
+async def test_a_shared_channels_other_organisation_is_not_stored_and_our_members_replies_are(slack):
+    """Eve, of another organisation, posts a link in a Slack Connect channel and reacts; Petra answers in her thread.
+    Eve's message and reaction were stored and profiled as a member's (her link a digest's resource); now nothing
+    of hers is, and Petra's reply is stored in Eve's thread."""
+    slack.fake.people["UEXT"] = EXTERNAL
+    link = "https://example.org/pg-partitioning-guide"
+    assert await slack.event(shared("event_message.json", "UEXT", ts=ROOT, event_ts=ROOT,
+                                    text=f"how do you partition a huge postgres table? {link}")) == 200
+    reply = "1700000401.000100"
+    said = "declarative partitioning by range on created_at, then detach old ones"
+    assert await slack.event(shared("event_message.json", "UPG", ts=reply, event_ts=reply, thread_ts=ROOT,
+                                    text=said)) == 200
+    await slack.adapter.idle()
+    assert await slack.event(shared("event_reaction_added.json", "UEXT", item={
+        "type": "message", "channel": "C0GENERAL", "ts": reply})) == 200
+    await slack.adapter.idle()
+    messages = await _messages(slack.app)
+    assert not [text for text in messages if "partition a huge" in text]
+    answer = messages[said]
+    assert answer.thread_external_id == ROOT
+    assert "UEXT" not in await _members(slack.app)
+    async with slack.app.db.sessions() as s:
+        assert list(await s.scalars(select(Reaction.user_external_id).where(Reaction.message_id == answer.id))) == []
+
+
+async def test_an_event_naming_another_workspace_is_skipped_where_users_info_says_nothing(slack):
+    """users.info may not answer for another organisation's account: the event's own user_team tells it."""
+    assert await slack.event(shared("event_message.json", "UEXT", ts=ROOT, event_ts=ROOT,
+                                    text="our vendor's kafka cluster drops messages")) == 200
+    await slack.adapter.idle()
+    assert not [text for text in await _messages(slack.app) if "kafka" in text]
+
+
+async def test_outsiders_asking_get_one_line_and_no_members_profile(slack):
+    """Eve (another organisation) and two guests ask by command and by mention: each was answered with the members
+    who know postgres, their evidence quoted from channels a guest may not read. Each is told in one line, only to
+    them, that the bot answers full members; a guest's /connective forget-me still works."""
+    slack.fake.people.update(UEXT=EXTERNAL, **GUESTS)
+    for user, said in (("UEXT", "other organisations"), ("UGUEST", "not guests"), ("UONE", "not guests")):
+        answer = await slack.command(user, "/whoknows", "postgres index ignored by the planner")
+        assert said in answer["text"] and "UPG" not in text_of(answer) and answer["response_type"] == "ephemeral"
+    before = len(slack.fake.of("chat.postEphemeral"))
+    assert await slack.event(shared("event_app_mention.json", "UEXT", text="<@UBOT> who knows postgres?")) == 200
+    await slack.adapter.idle()
+    [told] = slack.fake.of("chat.postEphemeral")[before:]
+    assert told["user"] == "UEXT" and "other organisations" in told["text"] and "UPG" not in text_of(told)
+    assert slack.fake.of("chat.postMessage") == []
+    erased = await slack.command("UGUEST", "/connective", "forget-me")
+    assert "not guests" not in erased["text"]
+
+
+async def test_a_guests_messages_are_not_stored_nor_suggested(slack):
+    """A guest's answers made them an expert suggested to members, and offered intros; now they are not stored."""
+    slack.fake.people.update(GUESTS)
+    for n, user in enumerate(("UGUEST", "UONE")):
+        ts = f"1700000500.00010{n}"
+        assert await slack.event(fresh("event_message.json", user=user, ts=ts, event_ts=ts,
+                                       text=f"zorblax flux capacitor calibration, take {n}")) == 200
+    await slack.adapter.idle()
+    assert not [text for text in await _messages(slack.app) if "zorblax" in text]
+    assert not {"UGUEST", "UONE"} & await _members(slack.app)
+
+
+async def test_what_another_organisation_said_while_the_bot_was_away_is_not_caught_up(away):
+    """conversations.history lists a Slack Connect channel's messages with their author's user_team; users.info
+    gives their team_id. Eve's message, and her reaction, were stored as a member's; our member's reply is."""
+    away.fake.people["UEXT"] = EXTERNAL
+    before = len(await _stored(away.app))
+    root = away.said(GENERAL, "any postgres partitioning advice?", by="UEXT", ago=600, user_team=OTHER,
+                     source_team=OTHER, team=OTHER)
+    away.said(GENERAL, "partition by range and detach old partitions", by="UPG", ago=500, thread=root,
+              reactions=[{"name": "+1", "users": ["UEXT", "UASK1"], "count": 2}])
+    await away.restart()
+    stored = await _stored(away.app)
+    assert [(m.text, m.thread_external_id) for m in stored[before:]] == [
+        ("partition by range and detach old partitions", root)]
+    async with away.app.db.sessions() as s:
+        given = list(await s.scalars(select(Reaction.user_external_id).where(Reaction.message_id == stored[-1].id)))
+    assert given == ["UASK1"]
