@@ -87,9 +87,10 @@ async def test_overlapping_later_export_with_more_shared_channel_guests_adds_onl
     guests = {"UCSS": "TGUEST", "UREG": "TGUEST"}
     a = _with_teams(write_slack_export(tmp_path / "a", USERS, THREADS[:6]), guests)
     assert (await app.importer.import_slack(a)).community == f"slack:{TEAM}"
-    # Later, three more guests of TGUEST join the shared channel (users.json lists them), one new thread
+    # Later, three more guests of TGUEST join the shared channel (users.json lists them), one new thread (a member's:
+    # the guests' own messages are no member's, never imported)
     more = {**USERS, "UG1": "G1", "UG2": "G2", "UG3": "G3"}
-    b = _with_teams(write_slack_export(tmp_path / "b", more, THREADS[:6] + [[("UG1", "hello from the partner")]]),
+    b = _with_teams(write_slack_export(tmp_path / "b", more, THREADS[:6] + [[("UPG", "hello to the partner")]]),
                     {**guests, "UG1": "TGUEST", "UG2": "TGUEST", "UG3": "TGUEST"})
     report = await app.importer.import_slack(b)
     assert (report.community, report.added) == (f"slack:{TEAM}", 1), (report.community, report.added)
@@ -191,7 +192,7 @@ async def test_later_export_with_many_new_guests_stays_in_workspace(app, tmp_pat
     a = _with_teams(write_slack_export(tmp_path / "a", USERS, THREADS[:6]), guests)
     assert (await app.importer.import_slack(a)).community == f"slack:{TEAM}"
     new = {f"UG{i}": f"G{i}" for i in range(8)}
-    threads = THREADS[:6] + [[("UG1", "hello from the partner")]]
+    threads = THREADS[:6] + [[("UPG", "hello to the partner")]]  # (the guests' own are never imported)
     b = _with_teams(write_slack_export(tmp_path / "b", {**USERS, **new}, threads),
                     {**guests, **dict.fromkeys(new, "TGUEST")})
     report = await app.importer.import_slack(b)

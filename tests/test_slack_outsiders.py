@@ -2,13 +2,14 @@
 Slack Connect channel, and guests. The real bolt app and slack_sdk client against the fake Slack."""
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from sqlalchemy import select
 
 from bot.db.models import Member, Message, Reaction
 from tests import test_slack_app, test_slack_catch_up
-from tests.exports import TEAM
+from tests.exports import TEAM, write_slack_export
 from tests.test_slack_app import fresh, text_of
 from tests.test_slack_catch_up import GENERAL, _stored
 
@@ -123,3 +124,40 @@ async def test_what_another_organisation_said_while_the_bot_was_away_is_not_caug
     async with away.app.db.sessions() as s:
         given = list(await s.scalars(select(Reaction.user_external_id).where(Reaction.message_id == stored[-1].id)))
     assert given == ["UASK1"]
+
+
+async def test_an_export_of_a_shared_channel_imports_no_outsider(app, tmp_path):
+    """`connective import slack` of an export whose users.json lists Eve with another organisation's team_id and a
+    guest, and whose messages hold Ivo, of another organisation, not listed at all (only his message's user_team).
+    Each was imported as a member: their messages as expertise, their reactions as signals. Now none is, our members'
+    replies in their threads are, and one note says how many were left out."""
+    root = write_slack_export(tmp_path / "export", {"UPG": "Petra", "UASK1": "Asha", "UEXT": "Eve", "UGUEST": "Gus"},
+                              [[("UEXT", "how do you partition a huge postgres table?"),
+                                ("UPG", "declarative partitioning by range, then detach old partitions")],
+                               [("UGUEST", "zorblax flux capacitor calibration is done with a torque wrench")]],
+                              extra=[{"type": "message", "user": "UIVO", "text": "our kafka cluster drops messages",
+                                      "ts": "1700090000.000100", "user_team": OTHER, "team": OTHER,
+                                      "user_profile": {"display_name": "Ivo"}},
+                                     {"type": "message", "user": "UASK1", "text": "the planner ignores my index",
+                                      "ts": "1700090100.000100", "team": TEAM,
+                                      "reactions": [{"name": "+1", "users": ["UEXT", "UPG"], "count": 2}]}])
+    users = json.loads((root / "users.json").read_text())
+    for u in users:
+        if u["id"] == "UEXT":
+            u["team_id"] = u["profile"]["team"] = OTHER
+        if u["id"] == "UGUEST":
+            u["is_restricted"] = True
+    (root / "users.json").write_text(json.dumps(users))
+    report = await app.importer.import_slack(root)
+    messages = await _messages(app)
+    assert set(messages) == {"declarative partitioning by range, then detach old partitions",
+                             "the planner ignores my index"}
+    assert messages["declarative partitioning by range, then detach old partitions"].thread_external_id == \
+        "1700000000.000000"
+    assert {"UEXT", "UGUEST", "UIVO"}.isdisjoint(await _members(app))
+    async with app.db.sessions() as s:
+        assert list(await s.scalars(select(Reaction.user_external_id))) == ["UPG"]
+    assert report.community == f"slack:{TEAM}"
+    assert "3 messages of 2 people of other organisations (Slack Connect) and 1 guest not imported" in \
+        " ".join(report.notes)
+

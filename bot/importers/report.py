@@ -23,7 +23,8 @@ class ImportReport:
     system_notices: int = 0  # joins, topic changes, pins, "started a thread"…
     no_author: int = 0  # a message nobody is named as having written
     malformed: int = 0  # a timestamp, id or text that is not what the platform writes
-    not_stored: int = 0  # by a member who opted out, deleted on the platform since, or repeated in the export
+    not_stored: int = 0  # by a member who opted out, deleted on the platform since, repeated in the export, or
+    # by no member (a guest, another organisation's person in a Slack Connect channel)
     not_read: int = 0  # in a channel not read here (turned off by an admin, or private and not turned on)
     embedded: int = 0
     errors: list[str] = field(default_factory=list)  # one line each, naming the file or what stopped the import

@@ -11,7 +11,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from bot.errors import UserError
-from bot.importers.report import ImportReport
+from bot.importers.report import ImportReport, counted
 from bot.importers.source import DamagedFile, ExportSource, listed
 from bot.safety import loggable, usable_id
 from bot.services.ingest import IncomingMessage
@@ -237,6 +237,7 @@ class SlackExport:
         self.users_json = "read"  # read_users says: "read", "missing" or "damaged"
         self.include_private = include_private
         self.teams: Counter[str] = Counter()  # the workspaces users.json names, with how many of its members each
+        self.user_teams: dict[str, str] = {}  # user id -> the workspace users.json names for them
         self.linkless: set[str] = set()  # channels known by name only: no Slack link can be made to their messages
         self.deleted: dict[str, list[str]] = {}  # channel id -> ts of the messages the export shows deleted
 
@@ -264,12 +265,58 @@ class SlackExport:
             known = _strings(u, ("team_id", "team", "tz"))
             if team := known.get("team_id") or known.get("team"):
                 teams[team] += 1
+                self.user_teams[u["id"]] = team
             people[u["id"]] = {"name": user_name(u), "is_bot": bool(u.get("is_bot")) or u["id"] == "USLACKBOT",
                                "bot_known": True, "timezone": known.get("tz"), "deleted": bool(u.get("deleted"))}
         self.teams = teams
         if teams and not self.team:
             self.team = teams.most_common(1)[0][0]
         return people
+
+    def leave_out_outsiders(self, raw: dict[str, list[dict[str, Any]]], people: dict[str, dict]) -> None:
+        """Take out what people who are no members of the community wrote or reacted with (as the live bot does,
+        adapters/slack/outsiders.py): guests (is_restricted, is_ultra_restricted), and people of another organisation
+        in a Slack Connect channel, whom users.json lists with another workspace's team_id (or is_stranger), or does
+        not list and whose messages name another workspace ("user_team", "team"). The workspace is the one it is filed
+        under (else the one users.json, or the messages, name most); an Enterprise Grid export (org_users.json)
+        holds the org's workspaces: there only is_stranger tells another organisation. Their messages are counted as
+        not stored, one note says so; a member's reply in a thread one of them started keeps its thread."""
+        if self.source.exists("org_users.json"):
+            home = None
+        elif self.teams:  # the workspace it is filed under, unless --team named one users.json does not
+            home = self.team if self.team in self.teams else self.teams.most_common(1)[0][0]
+        else:
+            home = self.teams_in_messages([m for msgs in raw.values() for m in msgs])
+        external: set[str] = set()
+        guests: set[str] = set()
+        for uid, u in self.users.items():
+            team = _strings(u, ("team_id",)).get("team_id")
+            if u.get("is_stranger") is True or (home and team and team != home):
+                external.add(uid)
+            elif u.get("is_restricted") is True or u.get("is_ultra_restricted") is True:
+                guests.add(uid)
+        if home:
+            external |= {m["user"] for msgs in raw.values() for m in msgs
+                         if m["user"] and m["team"] and m["team"] != home and m["user"] not in self.users}
+        outsiders = external | guests
+        if not outsiders:
+            return
+        left = 0
+        for channel, msgs in raw.items():
+            kept = [m for m in msgs if m["user"] not in outsiders]
+            left += len(msgs) - len(kept)
+            for m in kept:
+                m["reactions"] = [{**r, "users": [u for u in r["users"] if u not in outsiders]}
+                                  for r in m["reactions"] if set(r["users"]) - outsiders]
+            raw[channel] = kept
+        for uid in outsiders:  # no member row either
+            people.pop(uid, None)
+        self.report.not_stored += left
+        kinds = [counted(len(external), "person of another organisation (Slack Connect)",
+                         "people of other organisations (Slack Connect)") if external else "",
+                 counted(len(guests), "guest", "guests") if guests else ""]
+        self.report.notes.append(f"{counted(left, 'message', 'messages')} of {' and '.join(k for k in kinds if k)} "
+                                 "not imported, nor their reactions: they are no members of the community")
 
     def teams_in_messages(self, messages: list[dict[str, Any]]) -> str | None:
         """The workspace most of the messages name ("team", or "user_team"), for an export whose users.json names

@@ -89,6 +89,8 @@ class ImportService:
                 report.errors.append(f"{path}: nothing to import (the export lists no member and no channel)")
             return report
         export.team = await self._workspace(export, people, messages, given=team is not None)
+        export.leave_out_outsiders(raw, people)
+        messages = [m for msgs in raw.values() for m in msgs]
         # Without users.json, messages may name their authors (user_profile); where they do not, a member is their id.
         unnamed = 0 if export.users_json == "read" else sum(p["name"] == u for u, p in people.items()
                                                             if not p.get("is_bot"))
@@ -265,12 +267,16 @@ class ImportService:
         sample = persons[:: max(1, len(persons) // SAMPLE_MEMBERS)][:SAMPLE_MEMBERS]
         if export.team and not given and len(export.teams) > 1:
             # A shared channel's guests may outnumber the workspace's own members in a later export: the workspace
-            # named in users.json that already holds STORED_WORKSPACE_SHARE of its members wins (the partner's, stored
-            # too, holds only its guests), or that export was filed under the partner's, all of it imported twice.
+            # named in users.json that already holds STORED_WORKSPACE_SHARE of the members users.json gives it wins
+            # (the partner's people are not imported: adapters/slack/outsiders.py), or that export was filed under the
+            # partner's, all of it imported twice.
             async with self.db.sessions() as session:
-                found = await self._holding(session, sample, unnamed_only=False, share=STORED_WORKSPACE_SHARE)
-            if found is not None and found.external_id in export.teams:
-                return found.external_id
+                for named, _ in export.teams.most_common():
+                    own = [u for u in persons if export.user_teams.get(u) == named]
+                    own = own[:: max(1, len(own) // SAMPLE_MEMBERS)][:SAMPLE_MEMBERS]
+                    found = await self._holding(session, own, unnamed_only=False, share=STORED_WORKSPACE_SHARE)
+                    if found is not None and found.external_id == named:
+                        return named
         if export.team and not given:
             return export.team
         if given and export.teams and export.team not in export.teams:
