@@ -161,3 +161,41 @@ async def test_an_export_of_a_shared_channel_imports_no_outsider(app, tmp_path):
     assert "3 messages of 2 people of other organisations (Slack Connect) and 1 guest not imported" in \
         " ".join(report.notes)
 
+
+async def test_a_guests_app_home_offers_no_profile_mentoring_or_intro_toggles(slack):
+    """A guest opening the App Home got a member's Home (a member row made for them) with "Join mentoring" and the
+    intro toggles: the form enrolled them, and a round paired them. Their Home says in one line that connective is
+    for full members; its buttons (one shown before they were made a guest) and the form do nothing."""
+    from tests.test_slack_modals import enrolment_of, filled
+
+    slack.fake.people.update(GUESTS)
+    members = await _members(slack.app)
+    assert await slack.event(fresh("event_app_home_opened.json", user="UGUEST")) == 200
+    [home] = await slack.fake.wait_for("views.publish")
+    assert home["user_id"] == "UGUEST" and "not guests" in text_of(home) and "mentoring.form" not in text_of(home)
+    await slack.click("UGUEST", "mentoring.form", "join", home=True)
+    await slack.click("UGUEST", "home.unavailable", "off", home=True)
+    assert slack.fake.of("views.open") == []
+    from adapters.slack.modals import enrolment_modal
+    from tests.test_slack_modals import submit
+    view = enrolment_modal({"timezone": "Europe/London"})
+    status, _ = await submit(slack, filled(view, user="UGUEST", role="mentee", learn="postgres performance",
+                                           timezone="Europe/London"))
+    assert status == 200 and await enrolment_of(slack, "UGUEST") is None
+    assert await _members(slack.app) == members
+
+
+async def test_a_command_whose_payload_names_the_other_workspace_is_still_refused(slack):
+    """A person of another organisation's request may carry their own workspace's team_id: compared with it, their
+    account's team was "this workspace" and they were answered with members' profiles."""
+    import urllib.parse
+
+    from tests.test_slack_app import load
+
+    slack.fake.people["UEXT"] = EXTERNAL
+    form = {**load("command_whoknows.json"), "user_id": "UEXT", "team_id": OTHER, "command": "/whoknows",
+            "text": "postgres index ignored by the planner", "response_url": slack.fake.response_url(),
+            "trigger_id": "t-other"}
+    assert await slack.post(urllib.parse.urlencode(form), "application/x-www-form-urlencoded") == 200
+    [answer] = await slack.fake.wait_for("response_url")
+    assert "other organisations" in answer["text"] and "UPG" not in text_of(answer)

@@ -309,7 +309,7 @@ class SlackAdapter:
             response_url, respond = "", None
         kept = self.kept(body)
         command = await self._with_names(command)
-        kind = outsider(await self.directory.person(command.user), self.workspace, command.community)
+        kind = await self._outsider(command.user)
         if kind is not None and command.name not in ERASURES:  # (what they ask to erase of them is erased)
             await self.sender.send(Reply(community=command.community, channel=command.channel, user=command.user,
                                          doc=Document(text=REFUSALS[kind])), respond=respond)
@@ -334,7 +334,11 @@ class SlackAdapter:
         """`replayed`: an App Home "Opt out" kept in the inbox, replayed by its sweep (the answer goes by DM)."""
         in_home = (body.get("view") or {}).get("type") == "home"
         kept = self.kept(body)
+        kind = await self._outsider((body.get("user") or {}).get("id"))
         for action in body.get("actions") or []:
+            if kind is not None and action.get("action_id") not in ERASING_BUTTONS:
+                log.debug("Slack click of a %s account skipped", kind)  # (their App Home shows why, below)
+                continue
             if action.get("action_id") == FORM_ACTION and body.get("trigger_id") and self.app.mentoring is not None:
                 await self.open_enrolment_form((body.get("team") or {}).get("id") or self.workspace.team_id,
                                                body["user"]["id"], body["trigger_id"],
@@ -533,6 +537,8 @@ class SlackAdapter:
         if self.app.mentoring is None:
             return
         view, user = body.get("view") or {}, body["user"]["id"]
+        if await self._outsider(user) is not None:  # a form opened from a Home shown before: no enrolment
+            return
         team = (body.get("team") or {}).get("id") or body["user"].get("team_id") or self.workspace.team_id
         person = await self.directory.person(user)
         outcome = await self.app.mentoring.submit_form("slack", team, user, submitted_values(view),
@@ -552,7 +558,10 @@ class SlackAdapter:
         if self.app.home is None:
             return
         try:
-            doc = await self.app.home.document("slack", team, user, now=self.clock())
+            if kind := await self._outsider(user):  # no member: no profile, toggles or mentoring form to show them
+                doc = Document(text=REFUSALS[kind])
+            else:
+                doc = await self.app.home.document("slack", team, user, now=self.clock())
             await self.client.views_publish(user_id=user, view=home_view(in_workspace(doc, self.workspace.url)))
         except Exception:
             log.exception("publishing the App Home of %s failed", user)
@@ -585,7 +594,7 @@ class SlackAdapter:
         if isinstance(event, ev.MessagePosted) and event.is_bot and not team:
             return False  # an app's post: a bot, never suggested (an app of another organisation names its team)
         person = await self.directory.person(event.user)  # (team_join, user_change: their account object, learnt)
-        kind = outsider(person, self.workspace, event.community, team=team)
+        kind = outsider(person, self.workspace, team=team)
         if kind is None:
             return False
         log.debug("Slack %s of a %s account skipped", type(event).__name__, kind)
@@ -594,6 +603,12 @@ class SlackAdapter:
                           thread=event.thread, doc=Document(text=REFUSALS[kind]))
             await self.sender.send_all([reply])
         return True
+
+    async def _outsider(self, user: object) -> str | None:
+        """outsiders.EXTERNAL or GUEST for an account that is no member of the community, else None."""
+        if not isinstance(user, str) or not user:
+            return None
+        return outsider(await self.directory.person(user), self.workspace)
 
     async def _mentioned(self, mentioned: ev.Person) -> ev.Person:
         """A member a command mentions, as users.info tells of the account: whether it is a bot (the mention says

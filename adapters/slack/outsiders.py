@@ -18,15 +18,16 @@ REFUSALS = {
 }
 
 
-def outsider(person: Person, workspace: Workspace, community: str, *, team: object = None) -> str | None:
+def outsider(person: Person, workspace: Workspace, *, team: object = None) -> str | None:
     """EXTERNAL, GUEST, or None for a member. `team`: the workspace an event names for its author (`user_team`).
-    An org-wide install (Enterprise Grid) serves the org's workspaces with one token: another workspace of the org is
-    no other organisation there, and only Slack's is_stranger tells one."""
+    Compared with the workspace the bot serves, not with the payload's team id, which a person of another
+    organisation's request may give as theirs. An org-wide install (Enterprise Grid) serves the org's workspaces with
+    one token: another workspace of the org is no other organisation there, and only Slack's is_stranger tells one."""
     if person.is_stranger:
         return EXTERNAL
     if not workspace.org_wide:
         for theirs in (team, person.team):
-            if isinstance(theirs, str) and theirs and theirs != community:
+            if isinstance(theirs, str) and theirs and theirs != workspace.team_id:
                 return EXTERNAL
     return GUEST if person.is_guest else None
 
