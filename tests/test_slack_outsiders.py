@@ -199,3 +199,23 @@ async def test_a_command_whose_payload_names_the_other_workspace_is_still_refuse
     assert await slack.post(urllib.parse.urlencode(form), "application/x-www-form-urlencoded") == 200
     [answer] = await slack.fake.wait_for("response_url")
     assert "other organisations" in answer["text"] and "UPG" not in text_of(answer)
+
+
+async def test_a_member_made_a_guest_is_no_longer_suggested_until_a_full_member_again(slack):
+    """An admin makes Petra a guest (user_change, is_restricted): she was still suggested as the expert on postgres,
+    her stored answers quoted to members of channels she can no longer read. She is not now; made a full member
+    again, she is back (her history was kept)."""
+    from tests.test_slack_app import _experts
+
+    question = "postgres index ignored by the planner"
+    assert _experts(await slack.command("UASK1", "/whoknows", question))[0] == "UPG"
+    guest = fresh("event_user_change_deactivated.json")
+    guest["event"]["user"].update(deleted=False, is_restricted=True)
+    assert await slack.event(guest) == 200
+    await slack.adapter.idle()
+    assert "UPG" not in _experts(await slack.command("UASK2", "/whoknows", question))
+    back = fresh("event_user_change_deactivated.json")
+    back["event"]["user"].update(deleted=False, is_restricted=False)
+    assert await slack.event(back) == 200
+    await slack.adapter.idle()
+    assert _experts(await slack.command("UASK2", "/whoknows", question))[0] == "UPG"

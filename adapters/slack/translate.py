@@ -177,13 +177,17 @@ def _member_joined_channel(body: Payload, event: Payload, ws: Workspace) -> ev.E
 
 def _team_join(body: Payload, event: Payload, ws: Workspace) -> ev.Event | None:
     """team_join, and user_change (any change to an account): a deactivated account (`deleted`) has left, any
-    other is here, back if it was deactivated."""
+    other is here, back if it was deactivated. A member's account made a guest's (user_change, `is_restricted` or
+    `is_ultra_restricted`) has left the community too: kept for history, never suggested nor asked, as a deactivated
+    one (a guest who joins is no member: adapters/slack/outsiders.py); made a full member again, they are back."""
     user = event.get("user") or {}
     if not user.get("id"):
         return None
     profile = user.get("profile") or {}
     name = profile.get("display_name") or user.get("real_name") or user.get("name", "")
-    if user.get("deleted"):
+    made_guest = event.get("type") == "user_change" and bool(user.get("is_restricted")
+                                                             or user.get("is_ultra_restricted"))
+    if user.get("deleted") or made_guest:
         return ev.MemberLeft(**_base(body, event, ws, user=user["id"]), user_name=name,
                              is_bot=bool(user.get("is_bot")) or user["id"] == SLACKBOT)
     return ev.MemberJoined(**_base(body, event, ws, user=user["id"]), user_name=name,
