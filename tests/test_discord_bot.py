@@ -769,6 +769,21 @@ async def test_a_member_who_leaves_is_not_suggested_nor_asked_until_they_join_ag
     assert fake_discord.identifies[0]["intents"] & (1 << 1)  # GUILD_MEMBERS
 
 
+async def test_a_member_who_changes_their_nickname_is_suggested_by_the_new_one(app, fake_discord):
+    """GUILD_MEMBER_UPDATE: Petra took a server nickname; her card says so before she posts again (as Slack's
+    user_change renames a member)."""
+    async with running_bot(app, fake_discord) as bot:
+        await send(fake_discord, bot, "MESSAGE_CREATE", "message_create")
+        await send(fake_discord, bot, "MESSAGE_CREATE", "message_create_reply")
+        await send(fake_discord, bot, "GUILD_MEMBER_UPDATE", "guild_member_update")
+        await send(fake_discord, bot, "INTERACTION_CREATE", "interaction_whoknows")
+        [answer] = await fake_discord.wait_for("PATCH", rf"/webhooks/{BOT}/[^/]+/messages/@original")
+    [petra] = answer.json["embeds"]
+    assert petra["title"] == "1. Petra (DB guild)"
+    async with app.db.sessions() as s:
+        assert await s.scalar(select(Member.name).where(Member.external_id == PETRA)) == "Petra (DB guild)"
+
+
 async def test_without_the_members_intent_granted_the_bot_runs_without_it(app, fake_discord, caplog):
     """The Server Members intent is privileged: an application that has not turned it on is refused (4014) and
     the bot connects again without it, saying what that costs; turned off in the settings, it is never asked."""

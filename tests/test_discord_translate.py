@@ -174,6 +174,17 @@ def test_member_joined():
     assert (joined.user, joined.user_name, joined.community) == (KENJI, "Kenji Sato", GUILD)
 
 
+def test_a_member_renamed_in_the_server_goes_by_the_new_name():
+    """GUILD_MEMBER_UPDATE, as Slack's user_change: the server nickname first, else the display name."""
+    renamed = one("GUILD_MEMBER_UPDATE", "guild_member_update")
+    assert isinstance(renamed, ev.MemberJoined)
+    assert (renamed.user, renamed.user_name, renamed.community, renamed.event_id) == (
+        PETRA, "Petra (DB guild)", GUILD, "")
+    [plain] = translate("GUILD_MEMBER_UPDATE", {**load("guild_member_update"), "nick": None}, CTX)
+    assert plain.user_name == "Petra Novak"
+    assert translate("GUILD_MEMBER_UPDATE", {**load("guild_member_update"), "user": {}}, CTX) == []
+
+
 def test_member_left():
     left = one("GUILD_MEMBER_REMOVE", "guild_member_remove")
     assert isinstance(left, ev.MemberLeft)

@@ -18,6 +18,7 @@ if TYPE_CHECKING:  # discord.py's TypedDicts of the raw payloads
     from discord.types.gateway import (
         GuildMemberAddEvent,
         GuildMemberRemoveEvent,
+        GuildMemberUpdateEvent,
         InteractionCreateEvent,
         MessageCreateEvent,
         MessageDeleteBulkEvent,
@@ -323,6 +324,24 @@ def member_add(data: GuildMemberAddEvent, ctx: Context) -> list[ev.Event]:
     ]
 
 
+def member_update(data: GuildMemberUpdateEvent, ctx: Context) -> list[ev.Event]:
+    """A member's server nickname, display name or roles changed: the name they go by now, as Slack's user_change
+    tells it. Without it a member renamed kept the old name on their expert cards and intros until they next posted."""
+    user = data.get("user") or {}
+    if not user.get("id"):
+        return []
+    # No event id: each change is a real event (renamed, renamed back), and writing a name is idempotent.
+    return [
+        ev.MemberJoined(
+            platform=PLATFORM,
+            community=data["guild_id"],
+            user=user["id"],
+            user_name=_display_name(user, dict(data)),
+            is_bot=bool(user.get("bot")),
+        )
+    ]
+
+
 def member_remove(data: GuildMemberRemoveEvent, ctx: Context) -> list[ev.Event]:
     """Left the server, or was kicked or banned."""
     user = data.get("user") or {}
@@ -495,6 +514,7 @@ TRANSLATORS: dict[str, Translator] = {
     "MESSAGE_REACTION_ADD": reaction_add,
     "MESSAGE_REACTION_REMOVE": reaction_remove,
     "GUILD_MEMBER_ADD": member_add,
+    "GUILD_MEMBER_UPDATE": member_update,
     "GUILD_MEMBER_REMOVE": member_remove,
     "CHANNEL_DELETE": channel_delete,
     "THREAD_DELETE": thread_delete,
