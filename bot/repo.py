@@ -249,6 +249,14 @@ async def find_member_at_start(session: AsyncSession, community_id: int, text: s
 
 
 _CHANNEL_MENTION = re.compile(r"^<#([A-Za-z0-9]+)(?:\|([^>]*))?>$")
+_COMMAND_WORD = re.compile(r"<#[A-Za-z0-9]+\|[^>]*>|\S+")
+
+
+def command_words(text: str) -> list[str]:
+    """A command's words, split at spaces, but for a picked channel's mention (<#123|name>): one word, though its name
+    has spaces (a Discord thread's or forum post's may). Split in two, `/digest subscribe` into a thread "weekly links"
+    read "links>" as its schedule, and `/connective ingest` read no on or off."""
+    return _COMMAND_WORD.findall(text)
 
 
 class UnknownChannel(LookupError):

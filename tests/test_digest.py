@@ -389,6 +389,16 @@ async def test_subscribe_validates_the_schedule(app, platform):
     assert "/digest subscribe" in await command(app, "UCH", "digest", "", at(2024, 2, 20))
 
 
+async def test_subscribe_to_a_picked_place_whose_name_has_spaces(app, platform):
+    """Discord's picker names a thread or forum post as it is called, spaces and all (<#id|weekly links>): its name
+    was read as the channel's first word and the rest as the schedule, and the subscription refused."""
+    await wire(app, Clock(at(2024, 2, 20, 12)), platform)
+    out = await command(app, "UCH", "digest", "subscribe <#T1|weekly links> 0 8 * * fri tz=UTC", at(2024, 2, 20, 12))
+    assert "#weekly links" in out and "`0 8 * * fri` (UTC); next one Fri 23 Feb 08:00" in out
+    out = await command(app, "UCH", "settings", "ingest <#T2|secret plans> on", at(2024, 2, 20, 12))
+    assert out == "I'll learn from messages in <#T2> from now on."
+
+
 async def test_subscribe_reads_weekday_numbers_as_cron_does(app, platform):
     """0 or 7 is Sunday and 1 Monday, as in crontab(5): APScheduler 3 counts from Monday, and "0 9 * * 1" was
     announced (and posted) for Tuesdays (user walk-through)."""

@@ -12,7 +12,7 @@ from sqlalchemy import delete, select
 from bot import events as ev
 from bot.actions import Action, Document, Reply
 from bot.db.models import Channel, Community, PendingReaction
-from bot.repo import UnknownChannel, channel_named, ensure_channel
+from bot.repo import UnknownChannel, channel_named, command_words, ensure_channel
 
 if TYPE_CHECKING:
     from bot.app import App
@@ -44,7 +44,7 @@ class CommunitySettingsService:
         self.digests = digests  # the digest service, once wired (it is set up after this one)
 
     async def command(self, event: ev.CommandInvoked, community_id: int, member_id: int) -> list[Action]:
-        words = event.args.split()
+        words = command_words(event.args)
         verb = words[0].lower() if words else "show"
         if verb == "show":
             return [self._reply(event, await self._show(community_id, event.platform))]

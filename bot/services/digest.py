@@ -29,7 +29,7 @@ from bot.errors import ChannelRefused
 from bot.events import utcnow
 from bot.messages import render, template
 from bot.outbox import build
-from bot.repo import UnknownChannel, channel_named, ensure_channel
+from bot.repo import UnknownChannel, channel_named, command_words, ensure_channel
 from bot.safety import neutralise
 from bot.scheduler import Scheduler
 from bot.services import digest_data as data
@@ -542,7 +542,7 @@ class DigestService:
             return neutralise(str(exc))
 
     async def _subscribe(self, event: ev.CommandInvoked, community_id: int, member_id: int, rest: str) -> str:
-        words = rest.split()
+        words = command_words(rest)
         ref = words.pop(0) if words and (words[0].startswith(("<#", "#"))) else ""
         zone = next((w.split("=", 1)[1] for w in words if w.lower().startswith("tz=")), None)
         cron = " ".join(w for w in words if not w.lower().startswith("tz=")).strip("\"'` ") or DEFAULT_CRON
