@@ -30,6 +30,7 @@ from tests.discord_fixtures import (
     KENJI,
     PETRA,
     PRIVATE,
+    PRIVATE_THREAD,
     THREAD,
     load,
 )
@@ -521,6 +522,39 @@ async def test_only_server_managers_change_settings_and_ingestion_follows(app, f
     async with app.db.sessions() as s:
         community = await s.scalar(select(Community).where(Community.external_id == GUILD))
         assert community.settings["digest_channel"] == HELP
+
+
+async def test_an_admin_turns_reading_a_private_thread_on(app, fake_discord):
+    """A private thread is a private channel here, read only when an admin turns it on: /connective ingest offered
+    text and forum channels only, and a private thread picked anyway failed in discord.py (no answer at all)."""
+    async with running_bot(app, fake_discord) as bot:
+        await send(fake_discord, bot, "MESSAGE_CREATE", "message_create_private_thread")
+        assert "1100000000000000504" not in await _messages(app)
+
+        turn_on = load("interaction_settings_ingest")
+        turn_on["data"]["options"][0]["options"][0]["value"] = PRIVATE_THREAD
+        turn_on["data"]["resolved"]["channels"] = {PRIVATE_THREAD: {
+            "id": PRIVATE_THREAD, "name": "secret plans", "type": 12, "permissions": "2248473465835073",
+            "parent_id": HELP, "owner_id": KENJI, "guild_id": GUILD, "flags": 0, "member_count": 2,
+            "message_count": 1, "last_message_id": None, "rate_limit_per_user": 0, "thread_metadata": {
+                "archived": False, "auto_archive_duration": 1440, "locked": False, "invitable": False,
+                "archive_timestamp": "2024-05-02T10:00:00.000000+00:00",
+                "create_timestamp": "2024-05-02T10:00:00.000000+00:00"}}}
+        await send(fake_discord, bot, "INTERACTION_CREATE", turn_on)
+        [answer] = await fake_discord.wait_for(
+            "PATCH", rf"/webhooks/{BOT}/token-1100000000000000603/messages/@original"
+        )
+        assert answer.json["content"] == f"I'll learn from messages in <#{PRIVATE_THREAD}> from now on."
+
+        again = load("message_create_private_thread")
+        again["id"] = "1100000000000000514"
+        await send(fake_discord, bot, "MESSAGE_CREATE", again)
+        assert "1100000000000000514" in await _messages(app)
+    [sync] = fake_discord.find("PUT", rf"/applications/{BOT}/commands")
+    [settings] = [c for c in sync.json if c["name"] == "connective"]
+    [ingest] = [o for o in settings["options"] if o["name"] == "ingest"]
+    # Text, announcement, forum and media channels, and private threads; a public thread is read with its channel.
+    assert ingest["options"][0]["channel_types"] == [0, 5, 15, 16, 12]
 
 
 async def test_a_forgotten_member_who_posts_again_is_not_named_again(app, fake_discord):

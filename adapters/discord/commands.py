@@ -14,6 +14,25 @@ Run = Callable[[discord.Interaction], Awaitable[None]]
 MANAGE_SERVER = discord.Permissions(manage_guild=True)
 
 
+class IngestPlace(app_commands.Transformer):
+    """A place whose reading an admin turns on or off: a text, announcement or forum channel, or a private thread (a
+    private channel of its own here, read only when turned on). A public thread is read with its channel and is not
+    offered. The option is handed on raw, as the translator reads it: a private thread the bot has not seen yet is
+    no error."""
+
+    @property
+    def type(self) -> discord.AppCommandOptionType:
+        return discord.AppCommandOptionType.channel
+
+    @property
+    def channel_types(self) -> list[discord.ChannelType]:
+        kinds = discord.ChannelType
+        return [kinds.text, kinds.news, kinds.forum, kinds.media, kinds.private_thread]
+
+    async def transform(self, interaction: discord.Interaction, value: object, /) -> object:
+        return value
+
+
 def build_tree(client: discord.Client, run: Run) -> app_commands.CommandTree:
     tree = app_commands.CommandTree(client, allowed_contexts=app_commands.AppCommandContext(guild=True))
     add_core_commands(tree, run)
@@ -73,9 +92,9 @@ def add_settings_commands(tree: app_commands.CommandTree, run: Run) -> None:
     )
 
     @settings.command(name="ingest", description="Learn from a channel's messages, or stop")
-    @app_commands.describe(channel="A text or forum channel", enabled="On or off")
+    @app_commands.describe(channel="A text or forum channel, or a private thread", enabled="On or off")
     async def ingest(
-        interaction: discord.Interaction, channel: discord.TextChannel | discord.ForumChannel, enabled: bool
+        interaction: discord.Interaction, channel: app_commands.Transform[object, IngestPlace], enabled: bool
     ) -> None:
         await run(interaction)
 
