@@ -89,6 +89,7 @@ from bot.safety import echoed, neutralise, storable, unlinked
 from bot.services.digest_unquote import unquote as unquote_digests
 from bot.services.digest_unquote import unquote_messages
 from bot.services.expertise import OPENERLESS_THREADS, ExpertiseService, Suggestion, mark_openers_gone
+from bot.services.home import HOME_PLATFORMS, intro_switches
 from bot.services.ingest import IncomingMessage, IngestService
 from bot.services.profile_skills import TOPIC_CHARS, cut_topics, profile_skills, topic_list
 from bot.settings import Settings
@@ -1205,7 +1206,11 @@ class Core:
             messages=messages, vectors=vectors, skills=f"{len(skills)}, listed below" if skills else "none declared",
             **kept)),
             *([Section(heading="Your skills", quotes=tuple(Evidence(neutralise(s.line())) for s in skills))]
-              if skills else []))]
+              if skills else []),
+            # Without a Home (Slack's App Home has them), these were nowhere: a Discord member asked too often could
+            # only opt out, losing what was learned.
+            *([] if event.platform in HOME_PLATFORMS else [Section(heading="Intro requests", buttons=intro_switches(
+                member.available_for_intros, member.weekly_intro_cap or self.settings.weekly_intro_cap))]))]
 
 
 async def _kept_about(session: AsyncSession, community_id: int, member: Member) -> dict[str, object]:

@@ -602,6 +602,38 @@ async def _click(fake_discord, bot, custom_id: str, components: list) -> None:  
     click["message"]["components"] = components
     await send(fake_discord, bot, "INTERACTION_CREATE", click)
 
+async def test_a_member_pauses_intro_requests_and_sets_their_cap_from_me(app, fake_discord):
+    """Slack's App Home has the switches for intro requests; Discord has no Home, and a member asked too often could
+    only opt out. /me carries them, and a click shows /me again as it now is."""
+    async with running_bot(app, fake_discord) as bot:
+        me = load("interaction_skills_add")
+        me["data"].update(name="me", options=[])
+        me["member"]["user"] = load("interaction_intro_request")["member"]["user"]  # Asha, who clicks below
+        await send(fake_discord, bot, "INTERACTION_CREATE", me)
+        [answer] = await fake_discord.wait_for("PATCH", rf"/webhooks/{BOT}/{me['token']}/messages/@original")
+        assert "available for intros: yes" in answer.json["content"]
+        assert _custom_ids(answer.json)[:2] == ["home.unavailable|off", "home.cap|1"]
+
+        await _click(fake_discord, bot, "home.unavailable|off", answer.json["components"])
+        [shown] = await fake_discord.wait_for("PATCH", rf"/webhooks/{BOT}/token-1100000000000000604/messages/@original")
+        assert "available for intros: no (paused)" in shown.json["content"]
+        assert _custom_ids(shown.json)[0] == "home.available|on"
+        assert shown.json["allowed_mentions"] == NO_PINGS
+        async with app.db.sessions() as s:
+            asha = await s.scalar(select(Member).where(Member.external_id == ASHA))
+            assert (asha.available_for_intros, asha.weekly_intro_cap) == (False, None)
+
+        click = load("interaction_intro_request")
+        click.update(id="1100000000000000605", token="token-1100000000000000605")
+        click["data"]["custom_id"] = "home.cap|1"
+        click["message"]["components"] = shown.json["components"]
+        await send(fake_discord, bot, "INTERACTION_CREATE", click)
+        [shown] = await fake_discord.wait_for("PATCH", rf"/webhooks/{BOT}/token-1100000000000000605/messages/@original")
+        assert "weekly intro cap: 1" in shown.json["content"]
+    async with app.db.sessions() as s:
+        assert (await s.scalar(select(Member).where(Member.external_id == ASHA))).weekly_intro_cap == 1
+
+
 async def test_intro_flow_asks_the_expert_by_dm_then_opens_a_private_thread(app, fake_discord):
     async with running_bot(app, fake_discord) as bot:
         await send(fake_discord, bot, "MESSAGE_CREATE", "message_create")

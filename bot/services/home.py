@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import func, select
 
 from bot import events as ev
-from bot.actions import Action, Button, Document, Evidence, Section
+from bot.actions import Action, Button, Document, Evidence, Reply, Section, UpdateMessage
 from bot.command_names import command, help_names
 from bot.db.intros import INTRO_CAP_WINDOW, Intro, NotMyArea
 from bot.db.mentoring import MentoringEnrolment
@@ -29,6 +29,16 @@ if TYPE_CHECKING:
 
 CAP_CHOICES = (1, 3, 5, 10)
 MENTORING_VERBS = frozenset({"skip", "pause", "resume"})
+# Platforms with a Home of their own (Slack's App Home), where a member's switches live. Elsewhere (Discord), /me
+# carries the intro switches, and a click on one shows /me again, changed.
+HOME_PLATFORMS = frozenset({"slack"})
+
+
+def intro_switches(available: bool, cap: int) -> tuple[Button, ...]:
+    """Pause or resume intro requests, and the weekly cap (the one set is primary)."""
+    return ((Button("Pause intros", "home.unavailable", "off"),) if available
+            else (Button("Resume intros", "home.available", "on", style="primary"),)) + tuple(
+        Button(f"Cap {n}/week", "home.cap", str(n), style="primary" if n == cap else "default") for n in CAP_CHOICES)
 
 
 def _topics(topics: list[str] | None) -> str:
@@ -100,10 +110,7 @@ class HomeService:
             heading="Introductions",
             text=("Available for intro requests." if member.available_for_intros else "Intro requests paused.")
             + f" Weekly cap: {cap} request{'s' if cap != 1 else ''} ({this_week} this week).",
-            buttons=((Button("Pause intros", "home.unavailable", "off"),) if member.available_for_intros
-                     else (Button("Resume intros", "home.available", "on", style="primary"),))
-            + tuple(Button(f"Cap {n}/week", "home.cap", str(n), style="primary" if n == cap else "default")
-                    for n in CAP_CHOICES),
+            buttons=intro_switches(member.available_for_intros, cap),
         )
         return Document(
             text="What connective knows about you",
@@ -128,15 +135,26 @@ class HomeService:
             member_id = member.id
             if verb in ("available", "unavailable"):
                 member.available_for_intros = verb == "available"
-                return []
-            if verb == "cap":
+            elif verb == "cap":
                 cap = row_id(event.value)
                 if cap is not None and cap <= 50:
                     member.weekly_intro_cap = cap
-                return []
+        if verb in ("available", "unavailable", "cap"):
+            return await self._me_again(event, community_id, member_id)
         if verb in ("optout", "optin"):
             return await self._command(event, community_id, verb, "", member_id)
         return []
+
+    async def _me_again(self, event: ev.ActionClicked, community_id: int, member_id: int) -> list[Action]:
+        """A switch clicked under /me (no Home on the platform): /me shown again in its place, as it is now. A Home's
+        click is shown by the Home published again (the adapter's)."""
+        if event.platform in HOME_PLATFORMS or not event.message_ref:
+            return []
+        me = ev.CommandInvoked(community=event.community, user=event.user, channel=event.channel,
+                               platform=event.platform, time=event.time, name="me")
+        return [UpdateMessage(community=event.community, channel=event.channel, message_ref=event.message_ref,
+                              doc=reply.doc) for reply in await self.core.commands["me"](me, community_id, member_id)
+                if isinstance(reply, Reply)]
 
     async def _command(self, event: ev.ActionClicked, community_id: int, name: str, args: str,
                        member_id: int | None = None) -> list[Action]:
