@@ -27,9 +27,14 @@ from tests.fake_platform import Clock, run_killed_while_posting
 
 NO_PINGS = {"parse": []}
 _interaction_ids = itertools.count(1100000000000000800)
+ARCHIVED_POST = "1100000000000000499"  # a forum post of q-and-a, archived: not in the gateway's cache
 CHANNEL_FACTS = {  # what Discord puts in `resolved` for a picked channel
     HELP: {"name": "help", "type": 0},
     FORUM: {"name": "q-and-a", "type": 15},
+    ARCHIVED_POST: {"name": "weekly links", "type": 11, "parent_id": FORUM, "owner_id": ASHA, "member_count": 1,
+                    "message_count": 3, "thread_metadata": {"archived": True, "auto_archive_duration": 10080,
+                                                            "archive_timestamp": "2024-05-02T10:00:00.000000+00:00",
+                                                            "locked": False}},
 }
 
 
@@ -199,6 +204,20 @@ async def test_setting_the_digest_channel_schedules_the_digest_there(app, fake_d
     assert (digest.channel_external_id, digest.cron) == (HELP, "0 9 * * mon")
     assert "#help" in placed["content"] and "0 9 * * mon" in placed["content"]
     assert "0 9 * * mon" in again["content"] and "#help" in listed["content"]
+
+
+async def test_a_digest_into_an_archived_forum_post_is_subscribed_and_unsubscribed(app, fake_discord):
+    """A forum post archived (a week without a message) is not in discord.py's cache: /digest subscribe and
+    unsubscribe of it failed in discord.py before they ran, and the admin got no answer at all."""
+    async with running_bot(app, fake_discord) as bot:
+        subscribed = await answer(fake_discord, bot, command(
+            "digest", [sub("subscribe", channel=ARCHIVED_POST, schedule="0 9 * * mon")], manage_server=True))
+        assert "#weekly links" in subscribed["content"] and "`0 9 * * mon`" in subscribed["content"]
+        async with app.db.sessions() as s:
+            assert (await s.scalar(select(Digest))).channel_external_id == ARCHIVED_POST
+        gone = await answer(fake_discord, bot, command("digest", [sub("unsubscribe", channel=ARCHIVED_POST)],
+                                                       manage_server=True))
+        assert gone["content"] == "No more digests in #weekly links."
 
 
 async def test_a_scheduled_digest_to_a_forum_creates_one_post(app, fake_discord):

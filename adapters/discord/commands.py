@@ -14,11 +14,14 @@ Run = Callable[[discord.Interaction], Awaitable[None]]
 MANAGE_SERVER = discord.Permissions(manage_guild=True)
 
 
-class IngestPlace(app_commands.Transformer):
-    """A place whose reading an admin turns on or off: a text, announcement or forum channel, or a private thread (a
-    private channel of its own here, read only when turned on). A public thread is read with its channel and is not
-    offered. The option is handed on raw, as the translator reads it: a private thread the bot has not seen yet is
-    no error."""
+class PickedPlace(app_commands.Transformer):
+    """A channel option offering these kinds of place, handed on as Discord resolved it (the translator reads it raw):
+    discord.py's own channel types look the place up in its cache, and one not there (an archived thread or forum post,
+    a private thread) failed the command before it ran, with no answer at all ("The application did not respond")."""
+
+    def __init__(self, *kinds: discord.ChannelType) -> None:
+        super().__init__()
+        self.kinds = list(kinds)
 
     @property
     def type(self) -> discord.AppCommandOptionType:
@@ -26,11 +29,17 @@ class IngestPlace(app_commands.Transformer):
 
     @property
     def channel_types(self) -> list[discord.ChannelType]:
-        kinds = discord.ChannelType
-        return [kinds.text, kinds.news, kinds.forum, kinds.media, kinds.private_thread]
+        return self.kinds
 
     async def transform(self, interaction: discord.Interaction, value: object, /) -> object:
         return value
+
+
+_KINDS = discord.ChannelType
+# Whose reading an admin turns on or off: a private thread is a private channel of its own here, read only when turned
+# on; a public thread is read with its channel and is not offered.
+IngestPlace = app_commands.Transform[object, PickedPlace(_KINDS.text, _KINDS.news, _KINDS.forum, _KINDS.media,
+                                                         _KINDS.private_thread)]
 
 
 def build_tree(client: discord.Client, run: Run) -> app_commands.CommandTree:
@@ -94,7 +103,7 @@ def add_settings_commands(tree: app_commands.CommandTree, run: Run) -> None:
     @settings.command(name="ingest", description="Learn from a channel's messages, or stop")
     @app_commands.describe(channel="A text or forum channel, or a private thread", enabled="On or off")
     async def ingest(
-        interaction: discord.Interaction, channel: app_commands.Transform[object, IngestPlace], enabled: bool
+        interaction: discord.Interaction, channel: IngestPlace, enabled: bool
     ) -> None:
         await run(interaction)
 
