@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from bot.db.mentoring import MentoringEnrolment
 from bot.db.models import Member
+from bot.events import CommandInvoked
 from bot.repo import ensure_community, ensure_member
 from tests.discord_fixtures import ASHA, BOT, GUILD, load
 from tests.discord_harness import running_bot, send, started_fake_discord
@@ -110,3 +111,42 @@ async def test_mentoring_join_without_options_answers_with_a_modal_whose_submiss
         fields = inputs((await callback(fake_discord, again))["data"])
         assert fields["role"]["value"] == "mentee" and fields["learn"]["value"] == "postgres performance, indexes"
         assert fields["timezone"]["value"] == "Europe/London"
+
+
+async def test_mentoring_join_while_the_database_is_unreachable_is_answered(app, fake_discord, monkeypatch, caplog):
+    """The form's values are read before any answer: with the database down, discord.py only logged the failure and
+    the member got "The application did not respond"."""
+    async def unreachable(*args: Any, **kwargs: Any) -> dict[str, str]:
+        raise ConnectionRefusedError(111, "Connect call failed")
+
+    monkeypatch.setattr(app.mentoring, "form_values", unreachable)
+    async with running_bot(app, fake_discord) as bot:
+        opened = command("mentoring", [sub("join")])
+        await send(fake_discord, bot, "INTERACTION_CREATE", opened)
+        response = await callback(fake_discord, opened)
+    assert response["type"] == 4 and response["data"]["flags"] == EPHEMERAL
+    assert response["data"]["content"].startswith("I can't reach my database right now")
+    assert response["data"]["allowed_mentions"] == {"parse": []}
+    assert "the database is unreachable (ConnectionRefusedError)" in caplog.text
+    assert not [r for r in caplog.records if r.exc_info and r.name.startswith(("adapters", "discord"))]
+
+
+async def test_a_command_that_fails_after_thinking_says_so(app, fake_discord, monkeypatch, caplog):
+    """Acknowledged with "thinking…", then failed (here: in the core): the member saw "thinking…" for 15 minutes."""
+    handle = app.core.handle
+
+    async def failing(event: Any, **kwargs: Any) -> list:
+        if isinstance(event, CommandInvoked):
+            raise RuntimeError("a bug")
+        return await handle(event, **kwargs)
+
+    monkeypatch.setattr(app.core, "handle", failing)
+    async with running_bot(app, fake_discord) as bot:
+        me = command("me", [])
+        await send(fake_discord, bot, "INTERACTION_CREATE", me)
+        assert (await callback(fake_discord, me)) == {"type": 5, "data": {"flags": EPHEMERAL}}
+        [told] = await fake_discord.wait_for("POST", rf"/webhooks/{BOT}/{me['token']}$")
+    assert told.json["content"] == "Sorry, something went wrong on my side; it has been logged."
+    assert told.json["flags"] == EPHEMERAL and told.json["allowed_mentions"] == {"parse": []}
+    [failed] = [r for r in caplog.records if r.exc_info]
+    assert failed.getMessage() == f"interaction {me['id']} failed" and str(failed.exc_info[1]) == "a bug"

@@ -39,6 +39,7 @@ from bot.core import asks_the_bot
 from bot.db.engine import unreachable
 from bot.errors import ChannelRefused, Undelivered
 from bot.inbox import Kept
+from bot.messages import render
 from bot.repo import get_community
 from bot.safety import neutralise
 from bot.services.catch_up import resume_points, stored_between, stored_channels
@@ -492,7 +493,31 @@ class ConnectiveMixin:
 
     # -- interactions ------------------------------------------------------------------------------
     async def handle_interaction(self, interaction: discord.Interaction) -> None:
-        """A slash command or a button: acknowledged first (Discord allows 3 s), then the core works."""
+        """A slash command or a button: acknowledged first (Discord allows 3 s), then the core works. One that fails
+        is answered all the same: discord.py only logged it, and the member was left with no answer at all ("The
+        application did not respond") or "connective is thinking…" for 15 minutes."""
+        try:
+            await self._interaction(interaction)
+        except Exception as exc:
+            await self._interaction_failed(interaction, exc)
+
+    async def _interaction_failed(self, interaction: discord.Interaction, exc: Exception) -> None:
+        if why := unreachable(exc):  # an outage: one line each
+            log.warning("interaction %s not handled: the database is unreachable (%s)", interaction.id, why)
+            text = render("database_unreachable")
+        else:
+            log.error("interaction %s failed", interaction.id, exc_info=exc)
+            text = "Sorry, something went wrong on my side; it has been logged."
+        try:
+            if interaction.response.is_done():  # the first follow-up takes the place of "thinking…"
+                await interaction.followup.send(text, ephemeral=True, allowed_mentions=NO_PINGS)
+            else:
+                await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_PINGS)
+        except (discord.HTTPException, OSError, TimeoutError, aiohttp.ClientError) as told:
+            log.warning("telling the member that interaction %s failed did not work either: %s", interaction.id,
+                        type(told).__name__)
+
+    async def _interaction(self, interaction: discord.Interaction) -> None:
         payload = interaction_payload(interaction)
         events = translate("INTERACTION_CREATE", payload, self)
         if not events:
