@@ -206,6 +206,21 @@ async def test_setting_the_digest_channel_schedules_the_digest_there(app, fake_d
     assert "0 9 * * mon" in again["content"] and "#help" in listed["content"]
 
 
+async def test_the_digest_channel_may_be_a_forum_as_with_digest_subscribe(app, fake_discord):
+    """`/connective digest-channel` offered text channels only, where `/digest subscribe` takes a forum or a thread too:
+    a server whose resources go to a forum could not pick it there (and one picked anyway failed unanswered)."""
+    async with running_bot(app, fake_discord) as bot:
+        placed = await answer(fake_discord, bot, command("connective", [sub("digest-channel", channel=FORUM)],
+                                                         manage_server=True))
+    assert "#q-and-a" in placed["content"]
+    async with app.db.sessions() as s:
+        assert (await s.scalar(select(Digest))).channel_external_id == FORUM
+    [sync] = fake_discord.find("PUT", rf"/applications/{BOT}/commands")
+    [settings] = [c for c in sync.json if c["name"] == "connective"]
+    [chosen] = [o for o in settings["options"] if o["name"] == "digest-channel"]
+    assert {0, 15, 11}.issubset(chosen["options"][0]["channel_types"])  # text, forum, thread
+
+
 async def test_a_digest_into_an_archived_forum_post_is_subscribed_and_unsubscribed(app, fake_discord):
     """A forum post archived (a week without a message) is not in discord.py's cache: /digest subscribe and
     unsubscribe of it failed in discord.py before they ran, and the admin got no answer at all."""

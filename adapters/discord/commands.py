@@ -38,6 +38,10 @@ class PickedPlace(app_commands.Transformer):
 _KINDS = discord.ChannelType
 # Whose reading an admin turns on or off: a private thread is a private channel of its own here, read only when turned
 # on; a public thread is read with its channel and is not offered.
+# Where a digest is posted: a text or announcement channel, a forum (one post per digest), or a thread or forum post.
+DigestPlace = app_commands.Transform[object, PickedPlace(
+    _KINDS.text, _KINDS.news, _KINDS.forum, _KINDS.media, _KINDS.public_thread, _KINDS.private_thread,
+    _KINDS.news_thread)]
 IngestPlace = app_commands.Transform[object, PickedPlace(_KINDS.text, _KINDS.news, _KINDS.forum, _KINDS.media,
                                                          _KINDS.private_thread)]
 
@@ -108,7 +112,8 @@ def add_settings_commands(tree: app_commands.CommandTree, run: Run) -> None:
         await run(interaction)
 
     @settings.command(name="digest-channel", description="Where the weekly digest is posted")
-    async def digest_channel(interaction: discord.Interaction, channel: discord.TextChannel) -> None:
+    @app_commands.describe(channel="A channel, thread or forum (a forum gets one post per digest)")
+    async def digest_channel(interaction: discord.Interaction, channel: DigestPlace) -> None:
         await run(interaction)
 
     @settings.command(name="intro-channel", description="Where private intro threads are opened")

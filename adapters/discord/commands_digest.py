@@ -7,13 +7,7 @@ from __future__ import annotations
 import discord
 from discord import app_commands
 
-from adapters.discord.commands import PickedPlace, Run
-
-# A text or announcement channel, a forum (one post per digest), or a thread or forum post.
-_KINDS = discord.ChannelType
-DigestPlace = app_commands.Transform[object, PickedPlace(
-    _KINDS.text, _KINDS.news, _KINDS.forum, _KINDS.media, _KINDS.public_thread, _KINDS.private_thread,
-    _KINDS.news_thread)]
+from adapters.discord.commands import DigestPlace, Run
 
 
 def add_digest_commands(tree: app_commands.CommandTree, run: Run) -> None:
