@@ -533,10 +533,9 @@ async def test_a_period_taken_over_while_its_digest_was_composed_is_posted_once(
         await other.close()
 
 
-async def test_a_post_slower_than_its_claim_is_not_taken_over_and_posted_again(app, platform):
-    """A post that took longer than CLAIM_TIMEOUT (Slack's Retry-After, a Discord digest of several messages, a slow
-    database) was taken over as abandoned by another scheduler, which found nothing in the channel yet and posted it
-    too: two digests. The holder renews its claim while it works, and the other scheduler leaves the period to it."""
+async def _posting_slowly(app, platform, *, renew_seconds: float, delay: float):  # noqa: ANN001, ANN202
+    """A digest due, its post on its way to a slow platform (`delay` s), its holder renewing its claim every
+    `renew_seconds`; and another replica's DigestService (its own token) on the same database and clock."""
     from bot.services.digest import DigestService
 
     clock = Clock(at(2024, 2, 20, 12))
@@ -546,12 +545,20 @@ async def test_a_post_slower_than_its_claim_is_not_taken_over_and_posted_again(a
                               at(2024, 2, 27, 10))
     clock.now = at(2024, 3, 4, 8, 0, 30)
     other = DigestService(db=app.db, core=app.core, expertise=app.expertise, scheduler=app.scheduler,
-                          resources=app.digests.resources, clock=clock)  # another replica: its own token
-    app.digests.renew_seconds = 0.02
-    platform.delay = 2.0
+                          resources=app.digests.resources, clock=clock)
+    app.digests.renew_seconds = renew_seconds
+    platform.delay = delay
     first = asyncio.create_task(app.digests.run_due(digest_id))
     while not platform.requests:  # the post is on its way, and slow
         await asyncio.sleep(0.01)
+    return clock, digest_id, other, first
+
+
+async def test_a_post_slower_than_its_claim_is_not_taken_over_and_posted_again(app, platform):
+    """A post that took longer than CLAIM_TIMEOUT (Slack's Retry-After, a Discord digest of several messages, a slow
+    database) was taken over as abandoned by another scheduler, which found nothing in the channel yet and posted it
+    too: two digests. The holder renews its claim while it works, and the other scheduler leaves the period to it."""
+    clock, digest_id, other, first = await _posting_slowly(app, platform, renew_seconds=0.02, delay=2.0)
     clock.now += runs.CLAIM_TIMEOUT + timedelta(minutes=1)
     for _ in range(100):  # the holder is alive: its claim is renewed at the time it is now
         [run] = await runs_of(app, digest_id)
@@ -568,21 +575,8 @@ async def test_a_digest_posted_by_a_stalled_holder_after_a_take_over_says_so(app
     """A holder that stalled past its claim (its renewals did not run: the process suspended) posted after another
     scheduler had taken the period over and posted it: the channel had the digest twice, and nothing in the log said
     so (its record was refused in silence). One warning says it."""
-    from bot.services.digest import DigestService
-
-    clock = Clock(at(2024, 2, 20, 12))
-    await wire(app, clock, platform)
-    digest_id = await subscribe(app, clock())
-    await share_with_interest(app, "<https://www.postgresql.org/docs/current/brin.html|BRIN indexes>",
-                              at(2024, 2, 27, 10))
-    clock.now = at(2024, 3, 4, 8, 0, 30)
-    other = DigestService(db=app.db, core=app.core, expertise=app.expertise, scheduler=app.scheduler,
-                          resources=app.digests.resources, clock=clock)
-    app.digests.renew_seconds = 3600.0  # stalled: no renewal runs
-    platform.delay = 1.0
-    first = asyncio.create_task(app.digests.run_due(digest_id))
-    while not platform.requests:
-        await asyncio.sleep(0.01)
+    # Stalled: no renewal runs.
+    clock, digest_id, other, first = await _posting_slowly(app, platform, renew_seconds=3600.0, delay=1.0)
     clock.now += runs.CLAIM_TIMEOUT + timedelta(minutes=1)
     assert await other.run_due(digest_id) == "posted"
     assert await first == "posted"

@@ -310,36 +310,23 @@ def reaction_remove(data: MessageReactionRemoveEvent, ctx: Context) -> list[ev.E
 # -- members ---------------------------------------------------------------------------------------
 def member_add(data: GuildMemberAddEvent, ctx: Context) -> list[ev.Event]:
     user = data.get("user") or {}
+    return _joined(data, f"join:{user.get('id')}:{data.get('joined_at', '')}")
+
+
+def _joined(data: GuildMemberAddEvent | GuildMemberUpdateEvent, event_id: str) -> list[ev.Event]:
+    """The member as they are now (their name: nickname first), as a MemberJoined."""
+    user = data.get("user") or {}
     if not user.get("id"):
         return []
-    return [
-        ev.MemberJoined(
-            platform=PLATFORM,
-            community=data["guild_id"],
-            user=user["id"],
-            event_id=f"join:{user['id']}:{data.get('joined_at', '')}",
-            user_name=_display_name(user, dict(data)),
-            is_bot=bool(user.get("bot")),
-        )
-    ]
+    return [ev.MemberJoined(platform=PLATFORM, community=data["guild_id"], user=user["id"], event_id=event_id,
+                            user_name=_display_name(user, dict(data)), is_bot=bool(user.get("bot")))]
 
 
 def member_update(data: GuildMemberUpdateEvent, ctx: Context) -> list[ev.Event]:
     """A member's server nickname, display name or roles changed: the name they go by now, as Slack's user_change
     tells it. Without it a member renamed kept the old name on their expert cards and intros until they next posted."""
-    user = data.get("user") or {}
-    if not user.get("id"):
-        return []
     # No event id: each change is a real event (renamed, renamed back), and writing a name is idempotent.
-    return [
-        ev.MemberJoined(
-            platform=PLATFORM,
-            community=data["guild_id"],
-            user=user["id"],
-            user_name=_display_name(user, dict(data)),
-            is_bot=bool(user.get("bot")),
-        )
-    ]
+    return _joined(data, "")
 
 
 def member_remove(data: GuildMemberRemoveEvent, ctx: Context) -> list[ev.Event]:
