@@ -345,6 +345,11 @@ class FakeDiscord:
         match = re.fullmatch(r"/channels/(\d+)(?:/.*)?", path)
         if match and match.group(1) in self.deleted_channels:
             return 404, {"message": "Unknown Channel", "code": 10003}
+        match = re.fullmatch(r"/channels/(\d+)", path)
+        if match and method == "GET":  # as Discord: a thread archived (not in any GUILD_CREATE) is found by its id
+            found = [t for t in self.archived_threads if t["id"] == match.group(1)]
+            if found:
+                return 200, found[0]
         match = re.fullmatch(r"/channels/(\d+)/messages", path)
         if match and method == "GET":
             return 200, self._history(match.group(1), call.query)

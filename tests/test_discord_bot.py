@@ -96,6 +96,33 @@ async def test_ingests_channels_threads_forum_posts_edits_deletions_and_reaction
     )  # guilds, members, messages, reactions, DMs, content
 
 
+async def test_edits_deletions_and_reactions_in_an_archived_thread_are_read(app, fake_discord):
+    """discord.py's cache holds active threads only: a thread archived (a week without a message, or closed by a
+    moderator) was dropped from it, and a deletion, edit or reaction of a message in it was dropped too, the deleted
+    message kept as "who knows X?" evidence. The thread is asked for once, as nothing in the cache is; a place the
+    bot stores nothing from is not asked for."""
+    async with running_bot(app, fake_discord) as bot:
+        await send(fake_discord, bot, "MESSAGE_CREATE", "message_create_thread")
+        [thread] = [dict(t) for t in fake_discord.guild["threads"] if t["id"] == THREAD]
+        thread["thread_metadata"] = {**thread["thread_metadata"], "archived": True}
+        fake_discord.archived_threads.append(thread)
+        await send(fake_discord, bot, "THREAD_UPDATE", thread)
+        assert bot.get_channel(int(THREAD)) is None  # as discord.py does
+
+        reaction = load("message_reaction_add") | {"channel_id": THREAD, "message_id": "1100000000000000503"}
+        await send(fake_discord, bot, "MESSAGE_REACTION_ADD", reaction)
+        async with app.db.sessions() as s:
+            assert (await s.scalar(select(Reaction))).name == "👍"
+        await send(fake_discord, bot, "MESSAGE_UPDATE", "message_update")
+        assert "BRIN" in (await _messages(app))["1100000000000000503"].text
+        await send(fake_discord, bot, "MESSAGE_DELETE", "message_delete")
+        assert "1100000000000000503" not in await _messages(app)
+        # Elsewhere, nothing stored: no call.
+        await send(fake_discord, bot, "MESSAGE_DELETE", {"id": "1100000000000000590", "channel_id":
+                                                         "1100000000000000490", "guild_id": GUILD})
+    assert [c.path for c in fake_discord.find("GET", r"/channels/\d+")] == [f"/channels/{THREAD}"]
+
+
 async def test_ask_with_a_slash_command_answers_with_embeds(app, fake_discord):
     async with running_bot(app, fake_discord) as bot:
         await send(fake_discord, bot, "MESSAGE_CREATE", "message_create")

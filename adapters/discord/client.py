@@ -42,7 +42,7 @@ from bot.inbox import Kept
 from bot.messages import render
 from bot.repo import get_community
 from bot.safety import neutralise
-from bot.services.catch_up import resume_points, stored_between, stored_channels
+from bot.services.catch_up import resume_points, stored_between, stored_channels, stores_place
 from bot.services.mentoring_form import FORM_ACTION, field_errors, opens_form
 
 if TYPE_CHECKING:
@@ -53,6 +53,12 @@ log = logging.getLogger(__name__)
 PLATFORM = "discord"
 # INTERACTION_CREATE goes through discord.py (it needs an Interaction to answer): commands and buttons.
 QUEUED_EVENTS = set(TRANSLATORS) - {"INTERACTION_CREATE"}
+# Events about a stored message, which may be in a thread archived since (not in discord.py's cache).
+ABOUT_A_MESSAGE = {"MESSAGE_UPDATE", "MESSAGE_DELETE", "MESSAGE_DELETE_BULK", "MESSAGE_REACTION_ADD",
+                   "MESSAGE_REACTION_REMOVE"}
+THREAD_TYPES = {discord.ChannelType.news_thread.value, discord.ChannelType.public_thread.value,
+                discord.ChannelType.private_thread.value}
+NOT_THREADS_KEPT = 1000
 # A DM names no server: with the bot in several, each is asked whether the author is a member, up to this many.
 DM_SERVER_LOOKUPS = 25
 
@@ -134,6 +140,7 @@ class ConnectiveMixin:
         self.resume_points = resume_points
         self._catching_up: dict[int, asyncio.Task[None]] = {}
         self._threads_read: dict[str, ChannelInfo] = {}  # archived threads it reads, not in the cache
+        self._not_threads: set[str] = set()  # stored places not in the cache found to be no thread
         self._catch_up_again: dict[int, datetime] = {}  # servers whose next session began during their catch-up
         self._stopping = False
         self._registering: asyncio.Task[None] | None = None
@@ -327,6 +334,8 @@ class ConnectiveMixin:
             try:
                 if event_type == "MESSAGE_CREATE" and isinstance(data, dict):
                     await self._place_direct_message(data)
+                if event_type in ABOUT_A_MESSAGE and isinstance(data, dict):
+                    await self._find_archived_thread(data)
                 events = translate(event_type, data, self) if event_type in QUEUED_EVENTS else []
                 self._dm_guilds.clear()  # one event at a time: what was found for it is used, or never will be
                 if event_type == "GUILD_DELETE" and isinstance(data, dict) and not data.get("unavailable"):
@@ -353,6 +362,37 @@ class ConnectiveMixin:
                 self._handling = False
             self._received = max(self._received, sequence or 0)
             await self._mark_processed()
+
+    async def _find_archived_thread(self, data: dict[str, Any]) -> None:
+        """The thread (or forum post) of an edit, deletion or reaction that discord.py's cache does not hold: it holds
+        active threads only, and the event was dropped, a deleted message kept as "who knows X?" evidence. Where a
+        message is stored in it, it is asked for once (GET /channels/{id}) and remembered as the catch-up's are; no
+        call for a place nothing is stored from."""
+        channel_id, guild_id = str(data.get("channel_id") or ""), str(data.get("guild_id") or "")
+        if not channel_id.isdigit() or not guild_id.isdigit() or self.channel(channel_id) is not None \
+                or self.get_guild(int(guild_id)) is None:  # type: ignore[attr-defined]
+            return
+        if channel_id in self._not_threads or not await stores_place(self.app.db, PLATFORM, guild_id, channel_id):
+            return
+        try:
+            found = await self.http.get_channel(int(channel_id))  # type: ignore[attr-defined]
+        except (discord.HTTPException, OSError, TimeoutError) as e:  # deleted meanwhile: its THREAD_DELETE tells
+            log.warning("Discord server %s: looking up thread %s (not in the cache) failed; the event is not read: %s",
+                        guild_id, channel_id, e)
+            if isinstance(e, discord.Forbidden | discord.NotFound):
+                self._not_thread(channel_id)
+            return
+        if found.get("type") not in THREAD_TYPES or str(found.get("guild_id") or guild_id) != guild_id:
+            self._not_thread(channel_id)
+            return
+        self._remember_thread(ChannelInfo(channel_id, str(found.get("name") or ""),
+                                          parent_id=str(found.get("parent_id")), is_thread=True,
+                                          is_private=found.get("type") == discord.ChannelType.private_thread.value))
+
+    def _not_thread(self, channel_id: str) -> None:
+        """A stored place the bot no longer sees, or no thread: asked about once (at most NOT_THREADS_KEPT kept)."""
+        if len(self._not_threads) < NOT_THREADS_KEPT:
+            self._not_threads.add(channel_id)
 
     # -- what was said while the bot was away ------------------------------------------------------------------
     async def _start_catch_up(self, data: Any) -> None:

@@ -131,6 +131,20 @@ async def stored_channels(db: Database, platform: str, community: str) -> dict[s
         return {external_id: is_private for external_id, is_private in rows.all()}
 
 
+async def stores_place(db: Database, platform: str, community: str, place: str) -> bool:
+    """Whether a message is stored in `place`: a thread's (its messages carry it as their thread) or a channel's (a
+    private thread is one). An adapter that cannot tell where an event's place is without asking the platform asks
+    only about the places stored here."""
+    async with db.sessions() as session:
+        found = await get_community(session, platform, community)
+        if found is None:
+            return False
+        in_thread = select(Message.id).where(Message.community_id == found.id, Message.thread_external_id == place)
+        in_channel = select(Message.id).join(Channel, Channel.id == Message.channel_id).where(
+            Message.community_id == found.id, Channel.community_id == found.id, Channel.external_id == place)
+        return bool(await session.scalar(select(in_thread.exists() | in_channel.exists())))
+
+
 async def digest_channels(db: Database, platform: str, community: str) -> dict[str, str]:
     """{channel: why its digest is paused, "" when it is not}, of the community's digests: a channel archived or
     unarchived while the bot was away pauses or resumes its digest at the catch-up, as the live event does."""
