@@ -877,6 +877,18 @@ async def test_a_member_who_changes_their_nickname_is_suggested_by_the_new_one(a
         assert await s.scalar(select(Member.name).where(Member.external_id == PETRA)) == "Petra (DB guild)"
 
 
+async def test_a_member_who_leaves_keeps_the_name_they_went_by(app, fake_discord):
+    """GUILD_MEMBER_REMOVE carries the user, not their server nickname: Petra, "Petra (DB guild)" here, was renamed
+    by her global name as she left, on what is kept of her (cards, intros, digests)."""
+    async with running_bot(app, fake_discord) as bot:
+        await send(fake_discord, bot, "MESSAGE_CREATE", "message_create")
+        await send(fake_discord, bot, "GUILD_MEMBER_UPDATE", "guild_member_update")
+        await send(fake_discord, bot, "GUILD_MEMBER_REMOVE", "guild_member_remove")
+    async with app.db.sessions() as s:
+        petra = await s.scalar(select(Member).where(Member.external_id == PETRA))
+    assert (petra.name, petra.deactivated) == ("Petra (DB guild)", True)
+
+
 async def test_without_the_members_intent_granted_the_bot_runs_without_it(app, fake_discord, caplog):
     """The Server Members intent is privileged: an application that has not turned it on is refused (4014) and
     the bot connects again without it, saying what that costs; turned off in the settings, it is never asked."""

@@ -330,19 +330,12 @@ def member_update(data: GuildMemberUpdateEvent, ctx: Context) -> list[ev.Event]:
 
 
 def member_remove(data: GuildMemberRemoveEvent, ctx: Context) -> list[ev.Event]:
-    """Left the server, or was kicked or banned."""
+    """Left the server, or was kicked or banned. No name: the event carries no server nickname, and the global name
+    overwrote the one they went by here (on their cards, intros and digests kept for history)."""
     user = data.get("user") or {}
     if not user.get("id"):
         return []
-    return [
-        ev.MemberLeft(
-            platform=PLATFORM,
-            community=data["guild_id"],
-            user=user["id"],
-            user_name=_display_name(user),
-            is_bot=bool(user.get("bot")),
-        )
-    ]
+    return [ev.MemberLeft(platform=PLATFORM, community=data["guild_id"], user=user["id"], is_bot=bool(user.get("bot")))]
 
 
 def channel_delete(data: dict[str, Any], ctx: Context) -> list[ev.Event]:
