@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.db.models import DeletedMessage, Message
-from tests.discord_fixtures import BOT, GUILD, HELP, load
+from tests.discord_fixtures import BOT, GUILD, HELP, THREAD, load
 from tests.discord_harness import running_bot, send, started_fake_discord
 
 PETRAS_ANSWER = "1100000000000000502"  # "Run EXPLAIN ANALYZE first: ..." in #help
@@ -117,3 +117,26 @@ async def test_a_question_deleted_while_the_bot_was_away_is_not_in_the_digest(ap
         assert "ignores the index" not in await shown(bot, "1100000000000000602")
     async with app.db.sessions() as s:
         assert ASHAS_QUESTION not in set(await s.scalars(select(Message.external_id)))
+
+
+async def test_a_message_edited_while_the_bot_was_away_in_an_archived_thread_is_stored_as_it_is_now(app, fake_discord):
+    """Petra's answer is in a thread archived before the bot went away (in no GUILD_CREATE, nor read by the
+    catch-up): found edited when shown, the edit was dropped (discord.py's cache holds active threads only), and the
+    stored text stayed the old one. The thread is asked for, and the edit stored."""
+    async with running_bot(app, fake_discord) as bot:
+        await send(fake_discord, bot, "MESSAGE_CREATE", "message_create")
+        await send(fake_discord, bot, "MESSAGE_CREATE", "message_create_thread")
+    [thread] = [t for t in fake_discord.guild["threads"] if t["id"] == THREAD]
+    fake_discord.guild["threads"].remove(thread)
+    thread["thread_metadata"] = {**thread["thread_metadata"], "archived": True,
+                                 "archive_timestamp": "2015-01-02T00:00:00+00:00"}
+    fake_discord.archived_threads.append(thread)
+    [petras] = fake_discord.messages[THREAD]
+    petras |= {"content": petras["content"] + " BRIN indexes suit append-only timestamps.",
+               "edited_timestamp": "2024-05-03T08:00:00.000000+00:00"}
+    async with running_bot(app, fake_discord) as bot:
+        await _ask(fake_discord, bot, "1100000000000000601")
+    assert fake_discord.find("GET", rf"/channels/{THREAD}/messages/1100000000000000503")  # looked up when shown
+    async with app.db.sessions() as s:
+        stored = await s.scalar(select(Message).where(Message.external_id == "1100000000000000503"))
+    assert "BRIN" in stored.text and stored.edited_at is not None

@@ -463,7 +463,8 @@ class ConnectiveMixin:
 
     async def _edited_while_away(self, message: dict[str, Any]) -> None:
         """A message an answer is about to show, found edited on Discord (still_there.py): the edit it may have missed,
-        stored before it is shown (an edit seen already is the same event, stored once)."""
+        stored before it is shown (an edit seen already is the same event, stored once). Its thread may be archived."""
+        await self._find_archived_thread(message)
         for event in translate("MESSAGE_UPDATE", message, self):
             # A question to the bot edited long ago is not answered now (bot.core.LATE_QUESTION).
             caught_up = replace(event, caught_up=True) if isinstance(event, ev.MessagePosted) else event
