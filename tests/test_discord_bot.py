@@ -584,6 +584,27 @@ async def test_an_admin_turns_reading_a_private_thread_on(app, fake_discord):
     assert ingest["options"][0]["channel_types"] == [0, 5, 15, 16, 12]
 
 
+async def test_a_message_deleted_in_an_archived_private_thread_read_goes(app, fake_discord):
+    """A private thread an admin turned reading on is a channel of its own here; archived, it left discord.py's cache
+    and a deletion in it was dropped: the message stayed stored."""
+    async with running_bot(app, fake_discord) as bot:
+        turn_on = load("interaction_settings_ingest")
+        turn_on["data"]["options"][0]["options"][0]["value"] = PRIVATE_THREAD
+        [thread] = [dict(t) for t in fake_discord.guild["threads"] if t["id"] == PRIVATE_THREAD]
+        turn_on["data"]["resolved"]["channels"] = {PRIVATE_THREAD: thread | {"permissions": "2248473465835073"}}
+        await send(fake_discord, bot, "INTERACTION_CREATE", turn_on)
+        await fake_discord.wait_for("PATCH", rf"/webhooks/{BOT}/token-1100000000000000603/messages/@original")
+        await send(fake_discord, bot, "MESSAGE_CREATE", "message_create_private_thread")
+        assert "1100000000000000504" in await _messages(app)
+
+        thread["thread_metadata"] = {**thread["thread_metadata"], "archived": True}
+        fake_discord.archived_threads.append(thread)
+        await send(fake_discord, bot, "THREAD_UPDATE", thread)
+        await send(fake_discord, bot, "MESSAGE_DELETE", {"id": "1100000000000000504", "channel_id": PRIVATE_THREAD,
+                                                         "guild_id": GUILD})
+        assert "1100000000000000504" not in await _messages(app)
+
+
 async def test_a_forgotten_member_who_posts_again_is_not_named_again(app, fake_discord):
     async with running_bot(app, fake_discord) as bot:
         forget = load("interaction_skills_add")  # Kenji's slash command, as /forget-me
