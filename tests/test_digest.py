@@ -464,14 +464,21 @@ async def test_restart_mid_week_and_downtime_post_each_period_once(app, db_url, 
         await third.close()
 
 
-async def test_a_failed_post_is_retried_later_without_a_duplicate(app, platform):
-    platform.fail = 2  # the platform answers 500 twice
+async def _brin_digest_due(app, platform):  # noqa: ANN001, ANN202
+    """A digest subscribed on 20 Feb 2024, a BRIN link shared with interest in its week, and the clock just past its
+    period's end (Mon 4 Mar, 08:00 UTC): its post is due."""
     clock = Clock(at(2024, 2, 20, 12))
     await wire(app, clock, platform)
     digest_id = await subscribe(app, clock())
     await share_with_interest(app, "<https://www.postgresql.org/docs/current/brin.html|BRIN indexes>",
                               at(2024, 2, 27, 10))
     clock.now = at(2024, 3, 4, 8, 0, 30)
+    return clock, digest_id
+
+
+async def test_a_failed_post_is_retried_later_without_a_duplicate(app, platform):
+    platform.fail = 2  # the platform answers 500 twice
+    clock, digest_id = await _brin_digest_due(app, platform)
     assert await app.digests.run_due(digest_id) == "failed"
     await app.digests.catch_up()  # too soon to retry
     assert len(platform.requests) == 1
@@ -488,12 +495,7 @@ async def test_a_failed_post_is_retried_later_without_a_duplicate(app, platform)
 
 
 async def test_an_abandoned_claim_is_taken_over_after_its_timeout(app, platform):
-    clock = Clock(at(2024, 2, 20, 12))
-    await wire(app, clock, platform)
-    digest_id = await subscribe(app, clock())
-    await share_with_interest(app, "<https://www.postgresql.org/docs/current/brin.html|BRIN indexes>",
-                              at(2024, 2, 27, 10))
-    clock.now = at(2024, 3, 4, 8, 0, 30)
+    clock, digest_id = await _brin_digest_due(app, platform)
     async with app.db.sessions.begin() as session:  # a replica claimed the period, then died
         digest = await session.get(Digest, digest_id)
         assert await runs.claim(session, digest, "2024-03-04T09:00", (at(2024, 2, 26, 8), at(2024, 3, 4, 8)),
@@ -509,12 +511,7 @@ async def test_a_period_taken_over_while_its_digest_was_composed_is_posted_once(
     """A replica whose composition outlasted its claim (a slow embedding, a database under load) posted the digest
     after another replica had taken the period over and posted it: two digests. The claim is checked again, as the
     post is about to go out (the period marked posting), and the slow replica posts nothing."""
-    clock = Clock(at(2024, 2, 20, 12))
-    await wire(app, clock, platform)
-    digest_id = await subscribe(app, clock())
-    await share_with_interest(app, "<https://www.postgresql.org/docs/current/brin.html|BRIN indexes>",
-                              at(2024, 2, 27, 10))
-    clock.now = at(2024, 3, 4, 8, 0, 30)
+    clock, digest_id = await _brin_digest_due(app, platform)
     other = await another_app(db_url, embedder, clock, platform)
     try:
         composing = app.digests.compose
@@ -538,12 +535,7 @@ async def _posting_slowly(app, platform, *, renew_seconds: float, delay: float):
     `renew_seconds`; and another replica's DigestService (its own token) on the same database and clock."""
     from bot.services.digest import DigestService
 
-    clock = Clock(at(2024, 2, 20, 12))
-    await wire(app, clock, platform)
-    digest_id = await subscribe(app, clock())
-    await share_with_interest(app, "<https://www.postgresql.org/docs/current/brin.html|BRIN indexes>",
-                              at(2024, 2, 27, 10))
-    clock.now = at(2024, 3, 4, 8, 0, 30)
+    clock, digest_id = await _brin_digest_due(app, platform)
     other = DigestService(db=app.db, core=app.core, expertise=app.expertise, scheduler=app.scheduler,
                           resources=app.digests.resources, clock=clock)
     app.digests.renew_seconds = renew_seconds

@@ -515,25 +515,30 @@ def shown_in(messages: list[dict]) -> str:
     return "\n".join(e.get("description") or "" for m in messages for e in m["embeds"])
 
 
+async def killed_after_the_first_message(app, digest_id: int, monkeypatch) -> None:  # noqa: ANN001
+    """The digest's run, the process killed after Discord took its first message; then the process restarted."""
+    from adapters.discord import sender as discord_sender
+    from tests.fake_platform import Killed
+
+    sending_more = discord_sender._send_more
+
+    async def killed(*args, **kwargs) -> None:  # noqa: ANN002, ANN003
+        raise Killed
+
+    monkeypatch.setattr(discord_sender, "_send_more", killed)
+    with pytest.raises(Killed):
+        await app.digests.run_due(digest_id)
+    monkeypatch.setattr(discord_sender, "_send_more", sending_more)
+
+
 async def test_a_digest_over_two_messages_killed_after_the_first_is_completed_once(app, fake_discord, monkeypatch):
     """A digest over two messages (its embeds past one message's limits), the process killed after Discord took the
     first: whoever took the period over found the first message in the channel and recorded the digest posted, and
     the second, with half its links, never went out. The take-over sends the part missing, once, marked as the post's
     second part; a forget-me later edits both, the part sent later too, and nothing is posted anew."""
-    from adapters.discord import sender as discord_sender
-    from tests.fake_platform import Killed
-
     async with running_bot(app, fake_discord) as bot:
         clock, digest_id = await long_digest_due(app, fake_discord, bot)
-        sending_more = discord_sender._send_more
-
-        async def killed(*args, **kwargs) -> None:  # noqa: ANN002, ANN003
-            raise Killed
-
-        monkeypatch.setattr(discord_sender, "_send_more", killed)
-        with pytest.raises(Killed):
-            await app.digests.run_due(digest_id)
-        monkeypatch.setattr(discord_sender, "_send_more", sending_more)  # the process restarted
+        await killed_after_the_first_message(app, digest_id, monkeypatch)
         [first] = fake_discord.messages[HELP]
         clock.now += runs.CLAIM_TIMEOUT + timedelta(minutes=1)
         fake_discord._ids = itertools.count(discord.utils.time_snowflake(clock.now))
@@ -568,20 +573,9 @@ async def test_a_forum_digest_over_two_messages_killed_after_its_post_was_made_i
                                                                                             monkeypatch):
     """As in a channel, in a forum: the post (a thread) made with the digest's first message, the process killed before
     the second; the take-over finds the post among the forum's and sends the second message in it, once."""
-    from adapters.discord import sender as discord_sender
-    from tests.fake_platform import Killed
-
     async with running_bot(app, fake_discord) as bot:
         clock, digest_id = await long_digest_due(app, fake_discord, bot, FORUM)
-        sending_more = discord_sender._send_more
-
-        async def killed(*args, **kwargs) -> None:  # noqa: ANN002, ANN003
-            raise Killed
-
-        monkeypatch.setattr(discord_sender, "_send_more", killed)
-        with pytest.raises(Killed):
-            await app.digests.run_due(digest_id)
-        monkeypatch.setattr(discord_sender, "_send_more", sending_more)
+        await killed_after_the_first_message(app, digest_id, monkeypatch)
         [made] = fake_discord.find("POST", rf"/channels/{FORUM}/threads")
         thread = made.answer["id"]
         clock.now += runs.CLAIM_TIMEOUT + timedelta(minutes=1)

@@ -575,6 +575,19 @@ async def test_an_unreadable_kept_digest_does_not_stop_a_member_being_forgotten(
         assert (asha.profiling_consent, asha.name) == (False, "")
 
 
+def forgets_while_composed(slack, user: str) -> None:  # noqa: ANN001
+    """`user` asks to be forgotten while the next digest is being composed (after its links are read, before it is
+    posted)."""
+    compose = slack.app.digests.compose
+
+    async def forgotten_meanwhile(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        content = await compose(*args, **kwargs)
+        await slack.command(user, "/connective", "forget-me")
+        return content
+
+    slack.app.digests.compose = forgotten_meanwhile
+
+
 async def test_a_link_others_shared_too_stays_when_its_first_sharer_is_forgotten_while_it_is_composed(slack):
     """Petra was forgotten while the digest was being composed: the link she shared first went from it, though Bruno
     had shared it too. It goes out credited to Bruno, linking his message."""
@@ -585,14 +598,7 @@ async def test_a_link_others_shared_too_stays_when_its_first_sharer_is_forgotten
     assert await slack.event(again) == 200
     await slack.adapter.idle()
     slack.fake.history["C0GENERAL"].append(again["event"])
-    compose = slack.app.digests.compose
-
-    async def forgotten_meanwhile(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
-        content = await compose(*args, **kwargs)
-        await slack.command("UPG", "/connective", "forget-me")
-        return content
-
-    slack.app.digests.compose = forgotten_meanwhile
+    forgets_while_composed(slack, "UPG")
     assert await slack.app.digests.run_due(digest_id) == "posted"
     [post] = digest_posts(slack)
     lines = resource_lines(post)
@@ -621,14 +627,7 @@ async def test_a_member_forgotten_while_the_digest_is_composed_is_not_in_it(slac
     composed is read against the members' consent right before it is posted."""
     clock = at(Clock(NOW), slack)
     digest_id = await subscribed_digest(slack, clock)
-    compose = slack.app.digests.compose
-
-    async def forgotten_meanwhile(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
-        content = await compose(*args, **kwargs)
-        await slack.command("UASK1", "/connective", "forget-me")
-        return content
-
-    slack.app.digests.compose = forgotten_meanwhile
+    forgets_while_composed(slack, "UASK1")
     assert await slack.app.digests.run_due(digest_id) == "posted"
     [post] = digest_posts(slack)
     assert SAVED not in resource_lines(post) and "read this before tuning" not in text_of(post)
