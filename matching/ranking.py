@@ -7,7 +7,7 @@ per community on its own answered threads (see matching.fit); DEFAULT_WEIGHTS se
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from scipy import sparse
@@ -648,7 +648,15 @@ def rank_experts(
     """The `top` members most able to answer, best first, with the rows that show why. `asked_at` (epoch
     seconds) is when the question is asked, and `asked_in` the channel (database id), for a live ask; replays leave
     them out. `before`: only messages before this time count (a question replayed at its time, with later history
-    stored)."""
+    stored).
+
+    Hits of messages removed since they were found are dropped: a live ask's search is found across awaits, and a
+    message deleted meanwhile (the catch-up finding it gone) left its author suggested with nothing to show, "active
+    here (0 messages)"."""
+    alive = corpus.arrays["alive"]
+    if not all(alive[row] for row in hits.rows):
+        hits = replace(hits, dense={r: w for r, w in hits.dense.items() if alive[r]},
+                       lexical={r: w for r, w in hits.lexical.items() if alive[r]})
     # A declared skill may be all a member has here (no message yet): they join the corpus's members, after
     # the asker and the excluded are left out by their ids.
     skill_idx = {corpus.member(u): s for u, s in (skill or {}).items() if u != asker and u not in excluded}

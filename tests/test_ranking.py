@@ -376,3 +376,19 @@ def test_an_answer_edited_or_read_again_stays_its_threads_first_reply_and_its_me
     assert not corpus.arrays["first"][corpus.row_of[3]]  # the thread's first reply is still the answer
     corpus.remove(2)
     assert int((corpus.arrays["mention_to"] == corpus.member_index["UASK"]).sum()) == 0
+
+
+def test_a_hit_of_a_message_removed_since_it_was_found_suggests_nobody_for_it():
+    """A live ask finds its hits across awaits: a message deleted meanwhile (the catch-up finding it gone) left its
+    author, who had said nothing else, suggested as "active here (0 messages)"."""
+    corpus = Corpus()
+    corpus.add([MessageRecord(id=1, author="asha", ts=1_000_000.0, text="postgres ignores my index", thread="a",
+                              is_root=True),
+                MessageRecord(id=2, author="petra", ts=1_000_060.0, text="run EXPLAIN ANALYZE first", thread="a",
+                              parent_author="asha")])
+    hits = Hits({1: 0.8}, {1: 1.0})  # Petra's answer, row 1, found by the search
+    assert "petra" in {corpus.members[r.member] for r in rank_experts(corpus, hits, asker="newcomer", excluded=set(),
+                                                                      ref_time=1_000_100.0)}
+    corpus.remove(2)
+    ranked = rank_experts(corpus, hits, asker="newcomer", excluded=set(), ref_time=1_000_100.0)
+    assert "petra" not in {corpus.members[r.member] for r in ranked}
