@@ -551,6 +551,8 @@ class Core:
             return await handler(event, community_id)
         if isinstance(event, ev.ReactionAdded | ev.ReactionRemoved):
             await self._on_reaction(event, community_id)
+        elif isinstance(event, ev.ReactionsCleared):
+            await self._on_reactions_cleared(event, community_id)
         elif isinstance(event, ev.MessageDeleted):
             return await self._on_deleted(event, community_id)
         elif isinstance(event, ev.ThreadStarted):
@@ -894,6 +896,31 @@ class Core:
                     await self.expertise.note_changes(session, community_id, reacted)
         # Its reactions count in the ranking (an answer reacted to, "thanked"): until the corpus was loaded again (a
         # restart), live reactions counted for nothing. Here in place; the other replicas follow the change log.
+        await self.expertise.reactions_changed(community_id, reacted)
+
+    async def _on_reactions_cleared(self, event: ev.ReactionsCleared, community_id: int) -> None:
+        """A moderator took a message's reactions away (all, or one emoji's) for everyone: they no longer weigh its
+        author's answers nor its links in a digest. Those kept for it, not stored yet, go too; and the removal is kept
+        for anyone's (user ""), so that an export made before does not bring them back (ingest._taken_back)."""
+        name = event.reaction[:100] if event.reaction is not None else None
+        reacted: list[int] = []
+        async with self.db.sessions.begin() as session:
+            channel = await ensure_channel(session, community_id, event.channel)
+            await session.execute(upsert_removed_reaction(session).values(
+                community_id=community_id, channel_id=channel.id, message_external_id=event.message_id,
+                user_external_id="", name=name or "", removed_at=ev.utcnow()))
+            await session.execute(delete(PendingReaction).where(
+                PendingReaction.community_id == community_id, PendingReaction.channel_id == channel.id,
+                PendingReaction.message_external_id == event.message_id,
+                *((PendingReaction.name == name,) if name is not None else ())))
+            message = await get_message(session, community_id, channel.id, event.message_id)
+            if message is not None:
+                gone = await session.execute(delete(Reaction).where(
+                    Reaction.community_id == community_id, Reaction.message_id == message.id,
+                    *((Reaction.name == name,) if name is not None else ())))
+                if gone.rowcount:
+                    reacted = [message.id]
+                    await self.expertise.note_changes(session, community_id, reacted)
         await self.expertise.reactions_changed(community_id, reacted)
 
     # -- asking ------------------------------------------------------------------------------------

@@ -73,6 +73,15 @@ class ReactionRemoved(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class ReactionsCleared(Event):
+    """A message's reactions taken away for everyone at once, by a moderator (Discord's MESSAGE_REACTION_REMOVE_ALL),
+    or one emoji's (`reaction`: MESSAGE_REACTION_REMOVE_EMOJI). `user`: "" (the platform does not say who)."""
+
+    message_id: str
+    reaction: str | None = None  # None: every emoji
+
+
+@dataclass(frozen=True, kw_only=True)
 class MemberJoined(Event):
     """A member joined, or is back: a Discord server joined again, a Slack account reactivated (or changed)."""
 

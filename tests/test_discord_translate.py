@@ -39,6 +39,8 @@ def test_every_followed_dispatch_type_has_a_translator():
         "MESSAGE_DELETE",
         "MESSAGE_REACTION_ADD",
         "MESSAGE_REACTION_REMOVE",
+        "MESSAGE_REACTION_REMOVE_ALL",
+        "MESSAGE_REACTION_REMOVE_EMOJI",
         "GUILD_MEMBER_ADD",
         "GUILD_MEMBER_REMOVE",
         "INTERACTION_CREATE",
@@ -166,6 +168,21 @@ def test_delete_and_reactions():
         "",
     )
     assert isinstance(one("MESSAGE_REACTION_REMOVE", "message_reaction_remove"), ev.ReactionRemoved)
+
+
+def test_reactions_cleared_by_a_moderator():
+    """Every reaction of a message (in a thread here), or one emoji's: for everyone, so no user."""
+    cleared = one("MESSAGE_REACTION_REMOVE_ALL", "message_reaction_remove_all")
+    assert cleared == ev.ReactionsCleared(platform="discord", community=GUILD, user="", channel=HELP, thread=THREAD,
+                                          message_id="1100000000000000503", reaction=None, time=cleared.time)
+    emoji = one("MESSAGE_REACTION_REMOVE_EMOJI", "message_reaction_remove_emoji")
+    assert isinstance(emoji, ev.ReactionsCleared)
+    assert (emoji.channel, emoji.thread, emoji.message_id, emoji.reaction) == (HELP, None, "1100000000000000502", "👍")
+    # One emoji's without the emoji is no clearing of them all.
+    no_emoji = {k: v for k, v in load("message_reaction_remove_emoji").items() if k != "emoji"}
+    assert translate("MESSAGE_REACTION_REMOVE_EMOJI", no_emoji, CTX) == []
+    assert translate("MESSAGE_REACTION_REMOVE_EMOJI", {**no_emoji, "emoji": {"id": None, "name": None}}, CTX) == []
+    assert translate("MESSAGE_REACTION_REMOVE_ALL", {"message_id": "1", "channel_id": HELP}, CTX) == []  # a DM
 
 
 def test_member_joined():

@@ -55,7 +55,7 @@ PLATFORM = "discord"
 QUEUED_EVENTS = set(TRANSLATORS) - {"INTERACTION_CREATE"}
 # Events about a stored message, which may be in a thread archived since (not in discord.py's cache).
 ABOUT_A_MESSAGE = {"MESSAGE_UPDATE", "MESSAGE_DELETE", "MESSAGE_DELETE_BULK", "MESSAGE_REACTION_ADD",
-                   "MESSAGE_REACTION_REMOVE"}
+                   "MESSAGE_REACTION_REMOVE", "MESSAGE_REACTION_REMOVE_ALL", "MESSAGE_REACTION_REMOVE_EMOJI"}
 THREAD_TYPES = {discord.ChannelType.news_thread.value, discord.ChannelType.public_thread.value,
                 discord.ChannelType.private_thread.value}
 NOT_THREADS_KEPT = 1000

@@ -24,6 +24,8 @@ if TYPE_CHECKING:  # discord.py's TypedDicts of the raw payloads
         MessageDeleteBulkEvent,
         MessageDeleteEvent,
         MessageReactionAddEvent,
+        MessageReactionRemoveAllEvent,
+        MessageReactionRemoveEmojiEvent,
         MessageReactionRemoveEvent,
         MessageUpdateEvent,
     )
@@ -307,6 +309,28 @@ def reaction_remove(data: MessageReactionRemoveEvent, ctx: Context) -> list[ev.E
     return _reaction(data, ctx, ev.ReactionRemoved)
 
 
+def _cleared(data: MessageReactionRemoveAllEvent | MessageReactionRemoveEmojiEvent, ctx: Context,
+             name: str | None) -> list[ev.Event]:
+    guild_id = data.get("guild_id")
+    place = place_of(ctx, data["channel_id"]) if guild_id else None
+    if place is None:
+        return []
+    return [ev.ReactionsCleared(platform=PLATFORM, community=guild_id, user="", channel=place.channel,
+                                thread=place.thread, message_id=data["message_id"], reaction=name)]
+
+
+def reactions_cleared(data: MessageReactionRemoveAllEvent, ctx: Context) -> list[ev.Event]:
+    """A moderator took every reaction of a message away: Discord sends this, no MESSAGE_REACTION_REMOVE, and a
+    cleared pile of 👍 went on weighing the answer in "who knows X?" and its links in the digest."""
+    return _cleared(data, ctx, None)
+
+
+def emoji_cleared(data: MessageReactionRemoveEmojiEvent, ctx: Context) -> list[ev.Event]:
+    """A moderator took one emoji's reactions away, everyone's (as reactions_cleared)."""
+    name = emoji_name(data["emoji"])
+    return _cleared(data, ctx, name) if name else []
+
+
 # -- members ---------------------------------------------------------------------------------------
 def member_add(data: GuildMemberAddEvent, ctx: Context) -> list[ev.Event]:
     user = data.get("user") or {}
@@ -493,6 +517,8 @@ TRANSLATORS: dict[str, Translator] = {
     "MESSAGE_DELETE_BULK": message_delete_bulk,
     "MESSAGE_REACTION_ADD": reaction_add,
     "MESSAGE_REACTION_REMOVE": reaction_remove,
+    "MESSAGE_REACTION_REMOVE_ALL": reactions_cleared,
+    "MESSAGE_REACTION_REMOVE_EMOJI": emoji_cleared,
     "GUILD_MEMBER_ADD": member_add,
     "GUILD_MEMBER_UPDATE": member_update,
     "GUILD_MEMBER_REMOVE": member_remove,

@@ -166,7 +166,8 @@ class Reaction(Base):
 class RemovedReaction(Base):
     """A reaction taken back on the platform, seen live: an export made before (`removed_at`) still lists it, and must
     not bring it back. Kept by the message's key, as DeletedMessage is: the message may not be stored yet (the bot
-    follows a community live before its history is imported). Given again, it is no longer removed."""
+    follows a community live before its history is imported). Given again, it is no longer removed. User "": a
+    moderator took it away for everyone (Discord's reactions cleared: `name`'s, or with name "" every emoji's)."""
 
     __tablename__ = "removed_reaction"
     __table_args__ = (UniqueConstraint("channel_id", "message_external_id", "user_external_id", "name"),)

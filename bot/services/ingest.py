@@ -167,7 +167,7 @@ class IngestService:
                                  for key, name, u in plan.reactions if key in known and u not in withheld
                                  and (u not in since or (listed_at.get(key) or now) > since[u])
                                  and ((reactions != "of_new" and key not in stale) or key in new_ids)
-                                 and not _taken_back(removed.get((*key, u, name[:100])), listed_at.get(key))]
+                                 and not _taken_back(_removed_at(removed, key, u, name[:100]), listed_at.get(key))]
                 if reactions == "replace":
                     await _remove_reactions_not_in(session, {
                         mid: at for key, (mid, _, _) in plan.existing.items()
@@ -408,6 +408,14 @@ async def _removed_reactions(session: AsyncSession, community_id: int,
                    RemovedReaction.channel_id.in_({ch for ch, _ in part}),
                    RemovedReaction.message_external_id.in_({ext for _, ext in part})))).all() if (ch, ext) in wanted})
     return out
+
+
+def _removed_at(removed: dict[tuple[int, str, str, str], datetime], key: tuple[int, str], user: str,
+                name: str) -> datetime | None:
+    """When a reaction was last seen taken back live: by its member, or for everyone by a moderator (user "": its
+    emoji's, or, with name "" too, every emoji's)."""
+    times = (removed.get((*key, user, name)), removed.get((*key, "", name)), removed.get((*key, "", "")))
+    return max((at for at in times if at is not None), default=None)
 
 
 def _taken_back(removed_at: datetime | None, listed_at: datetime | None) -> bool:
