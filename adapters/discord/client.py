@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 import discord
 import yarl
+from discord import app_commands
 
 from adapters.discord.buttons import ActionButton
 from adapters.discord.catch_up import (
@@ -25,6 +26,7 @@ from adapters.discord.catch_up import (
     summary,
     vanished,
 )
+from adapters.discord.command_errors import explain
 from adapters.discord.commands import build_tree
 from adapters.discord.modals import EnrolmentModal, is_enrolment_form, submitted_values
 from adapters.discord.render import NO_PINGS, render_document
@@ -125,6 +127,7 @@ class ConnectiveMixin:
         self.follow_gateway = follow_gateway
         self.sync_commands = sync_commands
         self.tree = build_tree(self, self.handle_interaction)  # type: ignore[arg-type]
+        self.tree.error(self.command_error)
         self.sender = DiscordSender(self, self.community_settings, app.core.delivered,  # type: ignore[arg-type]
                                     edited=self._edited_while_away)
         self._events: asyncio.Queue[tuple[int | None, str, Any]] = asyncio.Queue()
@@ -542,20 +545,36 @@ class ConnectiveMixin:
         except Exception as exc:
             await self._interaction_failed(interaction, exc)
 
-    async def _interaction_failed(self, interaction: discord.Interaction, exc: Exception) -> None:
+    async def command_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
+        """The command tree's on_error: what failed before a command's callback ran (a command or options of another
+        version, an option that cannot be read), which discord.py only logged, and the member got "The application
+        did not respond"."""
+        told = explain(error)
+        if told is None:
+            await self._interaction_failed(interaction, getattr(error, "original", None) or error)
+            return
+        name = str((interaction.data or {}).get("name") or "")[:40]
+        log.warning("interaction %s (/%s) not run: %s", interaction.id, name, told.why)
+        await self._tell(interaction, told.text)
+
+    async def _interaction_failed(self, interaction: discord.Interaction, exc: BaseException) -> None:
         if why := unreachable(exc):  # an outage: one line each
             log.warning("interaction %s not handled: the database is unreachable (%s)", interaction.id, why)
             text = render("database_unreachable")
         else:
             log.error("interaction %s failed", interaction.id, exc_info=exc)
             text = "Sorry, something went wrong on my side; it has been logged."
+        await self._tell(interaction, text)
+
+    async def _tell(self, interaction: discord.Interaction, text: str) -> None:
+        """One line only the member sees, in place of "thinking…" where the interaction was acknowledged so."""
         try:
             if interaction.response.is_done():  # the first follow-up takes the place of "thinking…"
                 await interaction.followup.send(text, ephemeral=True, allowed_mentions=NO_PINGS)
             else:
                 await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_PINGS)
         except (discord.HTTPException, OSError, TimeoutError, aiohttp.ClientError) as told:
-            log.warning("telling the member that interaction %s failed did not work either: %s", interaction.id,
+            log.warning("telling the member why interaction %s failed did not work either: %s", interaction.id,
                         type(told).__name__)
 
     async def _interaction(self, interaction: discord.Interaction) -> None:
@@ -602,12 +621,13 @@ class ConnectiveMixin:
         await self.deliver([as_direct_message(action) for action in actions], origin=event)
 
     async def on_interaction(self, interaction: discord.Interaction) -> None:
-        """Every interaction passes here; the enrolment form's submissions are answered here (see modals.py)."""
+        """Every interaction passes here; the enrolment form's submissions are answered here (see modals.py). One whose
+        handling failed is answered all the same: the member saw "thinking…" until the interaction expired."""
         if is_enrolment_form(interaction):
             try:
                 await self.handle_enrolment_form(interaction)
-            except Exception:
-                log.exception("mentoring enrolment form %s failed", interaction.id)
+            except Exception as exc:
+                await self._interaction_failed(interaction, exc)
 
     async def handle_enrolment_form(self, interaction: discord.Interaction) -> None:
         """Field errors answered at once (ephemeral); else the same enrolment as `/mentoring join …`."""
