@@ -51,6 +51,12 @@ GONE_CHECKED = 50
 CHECK_PAGE = 100
 CHECKED_PLACES = 20
 UNKNOWN_CHANNEL = 10003
+# Threads deleted alone while the bot was away (no THREAD_DELETE reached it): of the threads stored here, those neither
+# the gateway nor the catch-up's listing of archived ones names are asked for, the latest stored in first, at most
+# GONE_THREADS_CHECKED a start (one archived long ago is asked for at each start: its answer is not kept).
+GONE_THREADS_CHECKED = 25
+THREAD_TYPES = {discord.ChannelType.news_thread.value, discord.ChannelType.public_thread.value,
+                discord.ChannelType.private_thread.value}
 
 
 class StoredBetween(Protocol):
@@ -232,6 +238,35 @@ async def deleted_channels(guild: discord.Guild, stored: Iterable[str], *, http:
         except (discord.HTTPException, OSError, TimeoutError) as exc:
             log.warning("Discord server %s: is channel %s deleted? Discord did not say: %s", guild.id, channel,
                         _why(exc))
+    return gone
+
+
+async def deleted_threads(guild: discord.Guild, stored: Iterable[tuple[str, str]], *, http: Any,
+                          known: Iterable[str], remember: Callable[[ChannelInfo], None]) -> list[tuple[str, str]]:
+    """Of the threads (and forum posts) stored here, as (channel, thread), the latest stored in first (`stored`), those
+    Discord no longer has: deleted alone while the bot was away, with no THREAD_DELETE to say so (one deleted with its
+    channel goes with it: deleted_channels). GUILD_CREATE lists the active threads, and the catch-up the threads
+    archived since the bot went away (`known`, with those read since): only the others, of channels still there, are
+    asked for, GET /channels/{id}, at most GONE_THREADS_CHECKED; one Discord answers Unknown Channel is gone. One still
+    there (archived) is remembered (`remember`): the cache holds active threads only, and an event there was dropped."""
+    channels = {str(c.id) for c in guild.channels}
+    listed = {str(t.id) for t in guild.threads} | set(known)
+    unlisted = [(channel, thread) for channel, thread in stored
+                if channel in channels and thread.isdigit() and thread not in listed]
+    gone = []
+    for channel, thread in unlisted[:GONE_THREADS_CHECKED]:
+        try:
+            found = await http.get_channel(int(thread))
+        except discord.NotFound as exc:
+            if exc.code == UNKNOWN_CHANNEL:
+                gone.append((channel, thread))
+            continue
+        except (discord.HTTPException, OSError, TimeoutError) as exc:  # no access (a private channel's), no answer
+            log.info("Discord server %s: is thread %s deleted? Discord did not say: %s", guild.id, thread, _why(exc))
+            continue
+        if isinstance(found, dict) and found.get("type") in THREAD_TYPES and str(found.get("parent_id")) == channel:
+            remember(ChannelInfo(thread, str(found.get("name") or ""), parent_id=channel, is_thread=True,
+                                 is_private=found.get("type") == discord.ChannelType.private_thread.value))
     return gone
 
 

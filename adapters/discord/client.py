@@ -18,10 +18,12 @@ from discord import app_commands
 
 from adapters.discord.buttons import ActionButton
 from adapters.discord.catch_up import (
+    THREAD_TYPES,
     ResumePoints,
     archived,
     catch_up,
     deleted_channels,
+    deleted_threads,
     plan,
     summary,
     vanished,
@@ -44,7 +46,7 @@ from bot.inbox import Kept
 from bot.messages import render
 from bot.repo import get_community
 from bot.safety import neutralise
-from bot.services.catch_up import resume_points, stored_between, stored_channels, stores_place
+from bot.services.catch_up import resume_points, stored_between, stored_channels, stored_threads, stores_place
 from bot.services.mentoring_form import FORM_ACTION, field_errors, opens_form
 
 if TYPE_CHECKING:
@@ -58,9 +60,10 @@ QUEUED_EVENTS = set(TRANSLATORS) - {"INTERACTION_CREATE"}
 # Events about a stored message, which may be in a thread archived since (not in discord.py's cache).
 ABOUT_A_MESSAGE = {"MESSAGE_UPDATE", "MESSAGE_DELETE", "MESSAGE_DELETE_BULK", "MESSAGE_REACTION_ADD",
                    "MESSAGE_REACTION_REMOVE", "MESSAGE_REACTION_REMOVE_ALL", "MESSAGE_REACTION_REMOVE_EMOJI"}
-THREAD_TYPES = {discord.ChannelType.news_thread.value, discord.ChannelType.public_thread.value,
-                discord.ChannelType.private_thread.value}
 NOT_THREADS_KEPT = 1000
+# The threads stored here looked through at a start for those deleted while the bot was away, the latest stored in
+# first (a server has up to 1,000 active threads, which are not asked for).
+STORED_THREADS_READ = 2000
 # A DM names no server: with the bot in several, each is asked whether the author is a member, up to this many.
 DM_SERVER_LOOKUPS = 25
 
@@ -430,6 +433,7 @@ class ConnectiveMixin:
             gaps = found.gaps + await archived(guild, found, http=self.http,  # type: ignore[attr-defined]
                                                ctx=self, resume_points=self.resume_points,  # type: ignore[arg-type]
                                                started=started, remember=self._remember_thread)
+            await self._find_deleted_threads(guild)
             gaps.sort(key=lambda gap: (gap.is_thread, gap.id))
             report = await catch_up(guild, gaps, http=self.http, ctx=self,  # type: ignore[attr-defined, arg-type]
                                     handle=self._handle_caught_up, started=started) if gaps else None
@@ -463,6 +467,20 @@ class ConnectiveMixin:
         if events and await self._handle_caught_up(events):
             log.info("Discord server %s: %d channel(s) or thread(s) deleted while the bot was away (%s); their stored "
                      "messages deleted too", guild.id, len(gone), ", ".join(gone))
+
+    async def _find_deleted_threads(self, guild: discord.Guild) -> None:
+        """The threads stored here that were deleted alone while the bot was away (catch_up.deleted_threads), after
+        the archived ones were listed: handled as the THREAD_DELETE that never came, their replies go. They stayed
+        stored, as "who knows X?" evidence, until an answer was about to show one."""
+        stored = await stored_threads(self.app.db, PLATFORM, str(guild.id), limit=STORED_THREADS_READ)
+        gone = await deleted_threads(guild, stored, http=self.http, known=self._threads_read,  # type: ignore[attr-defined]
+                                     remember=self._remember_thread)
+        events = [e for channel, thread in gone for e in translate("THREAD_DELETE", {
+            "id": thread, "guild_id": str(guild.id), "parent_id": channel,
+            "type": discord.ChannelType.public_thread.value}, self)]
+        if events and await self._handle_caught_up(events):
+            log.info("Discord server %s: %d thread(s) deleted while the bot was away (%s); their stored messages "
+                     "deleted too", guild.id, len(gone), ", ".join(thread for _, thread in gone))
 
     async def _edited_while_away(self, message: dict[str, Any]) -> None:
         """A message an answer is about to show, found edited on Discord (still_there.py): the edit it may have missed,

@@ -131,6 +131,24 @@ async def stored_channels(db: Database, platform: str, community: str) -> dict[s
         return {external_id: is_private for external_id, is_private in rows.all()}
 
 
+async def stored_threads(db: Database, platform: str, community: str, *, limit: int) -> list[tuple[str, str]]:
+    """The threads of the community's channels with a message stored, as (channel, thread), the latest stored in
+    first, at most `limit`: a thread deleted alone while the bot was away leaves them behind (the adapters' catch-ups
+    look for those). A thread that is a channel of its own here (a Discord private thread) is a channel:
+    stored_channels."""
+    async with db.sessions() as session:
+        found = await get_community(session, platform, community)
+        if found is None:
+            return []
+        rows = await session.execute(
+            select(Channel.external_id, Message.thread_external_id).join(Channel, Channel.id == Message.channel_id)
+            .where(Message.community_id == found.id, Channel.community_id == found.id, Channel.is_dm.is_(False),
+                   Message.thread_external_id.is_not(None), Message.thread_external_id != Channel.external_id)
+            .group_by(Channel.external_id, Message.thread_external_id)
+            .order_by(func.max(Message.created_at).desc(), Message.thread_external_id.desc()).limit(limit))
+        return [(channel, thread) for channel, thread in rows.all()]
+
+
 async def stores_place(db: Database, platform: str, community: str, place: str) -> bool:
     """Whether a message is stored in `place`: a thread's (its messages carry it as their thread) or a channel's (a
     private thread is one). An adapter that cannot tell where an event's place is without asking the platform asks
