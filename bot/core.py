@@ -650,7 +650,7 @@ class Core:
         who = (event.user, event.user_name, event.is_bot)
         if who not in members:
             members[who] = await ensure_member(session, community_id, event.user, name=event.user_name,
-                                               is_bot=event.is_bot,
+                                               is_bot=event.is_bot, rename=not event.is_direct,
                                                account_is_bot=False if not event.is_bot else None)
         member = members[who]
         where = (event.channel, event.channel_name, event.is_private or event.is_direct, event.in_announcements,

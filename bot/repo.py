@@ -166,13 +166,14 @@ async def get_member(session: AsyncSession, community_id: int, external_id: str)
 
 async def ensure_member(
     session: AsyncSession, community_id: int, external_id: str, *, name: str = "", is_bot: bool = False,
-    timezone: str | None = None, account_is_bot: bool | None = None,
+    timezone: str | None = None, account_is_bot: bool | None = None, rename: bool = True,
 ) -> Member:
     """The member, created on first sight (a bot if `is_bot`). Later events refresh the name and time zone only
     while the member consents to profiling: after /optout or /forget-me nothing new about them is stored (as on
     import). `account_is_bot` is what the platform says of the account itself (a user object, an ordinary post):
     it corrects is_bot either way, where `is_bot` alone (a bot's post, which a person can make through an app)
-    only sets it on first sight."""
+    only sets it on first sight. `rename` False: `name` only names a member seen first (a DM's, which names the
+    account, not the member as they go by in the community: a Discord server nickname)."""
     if account_is_bot is not None:
         is_bot = account_is_bot
     member = await get_member(session, community_id, external_id)
@@ -188,7 +189,7 @@ async def ensure_member(
     if account_is_bot is not None and member.is_bot != account_is_bot:
         member.is_bot = account_is_bot
     if member.profiling_consent:
-        if name and member.name != name:
+        if rename and name and member.name != name:
             member.name = name
         if timezone and member.timezone != timezone:
             member.timezone = timezone
