@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import events as ev
@@ -561,6 +561,9 @@ class Core:
         elif isinstance(event, ev.MemberJoined | ev.MemberLeft):
             await self._on_membership(event, community_id)
         elif isinstance(event, ev.ChannelChanged):
+            if event.change == ev.MADE_PRIVATE:
+                await self._on_made_private(event, community_id)
+                return []
             unquoted = await self._on_channel_deleted(event, community_id) if event.change == ev.DELETED else []
             if event.thread:  # a thread deleted: nothing is scheduled to post in a thread
                 return unquoted
@@ -742,6 +745,18 @@ class Core:
             return []
         async with self.db.sessions.begin() as session:
             return list(await unquote_messages(session, community_id, {permalink}, event.time))
+
+    async def _on_made_private(self, event: ev.ChannelChanged, community_id: int) -> None:
+        """A channel made private on the platform: stored as public, its members' words went on being quoted (and its
+        links and questions put in digests) for everyone, until a new message there said it was private. A private
+        channel made public stays private here, as one seen first private does (an admin turns its reading on)."""
+        async with self.db.sessions.begin() as session:
+            made = await session.execute(update(Channel).where(
+                Channel.community_id == community_id, Channel.external_id == event.channel,
+                Channel.is_private.is_(False)).values(is_private=True))
+        if made.rowcount:
+            log.info("%s %s: channel %s made private; what is stored of it is no longer shown outside it",
+                     event.platform, event.community, event.channel)
 
     async def _on_channel_deleted(self, event: ev.ChannelChanged, community_id: int) -> list[Action]:
         """A channel (or, with `thread`, a thread: its replies, not the message it hangs from in its channel) deleted

@@ -103,6 +103,9 @@ class MemberLeft(Event):
 ARCHIVED, UNARCHIVED, DELETED = "archived", "unarchived", "deleted"
 LEFT, JOINED = "left", "joined"  # the bot removed from the channel, or invited to it
 REMOVED, RETURNED = "removed", "returned"
+# A public channel made private (Discord: @everyone no longer sees it): what is stored of it is no longer quoted, linked
+# or named outside it, nor read further unless an admin turns it on. Nothing scheduled there changes.
+MADE_PRIVATE = "private"
 
 
 @dataclass(frozen=True, kw_only=True)

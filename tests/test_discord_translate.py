@@ -221,6 +221,16 @@ def test_a_channel_deleted_and_the_bot_removed_from_its_server():
     assert isinstance(back, ev.ChannelChanged) and (back.community, back.change) == (GUILD, ev.RETURNED)
 
 
+def test_a_channel_made_private():
+    """CHANNEL_UPDATE of a channel @everyone may not view (as the cache says now); of a public one or a thread, none."""
+    [private] = translate("CHANNEL_UPDATE", {"id": PRIVATE, "guild_id": GUILD, "topic": "plans"}, CTX)
+    assert private == ev.ChannelChanged(platform="discord", community=GUILD, user="", channel=PRIVATE,
+                                        change=ev.MADE_PRIVATE, time=private.time)
+    assert translate("CHANNEL_UPDATE", {"id": HELP, "guild_id": GUILD}, CTX) == []
+    assert translate("CHANNEL_UPDATE", {"id": PRIVATE_THREAD, "guild_id": GUILD}, CTX) == []
+    assert translate("CHANNEL_UPDATE", {"id": PRIVATE}, CTX) == []  # no server
+
+
 def test_a_thread_deleted_is_the_deletion_of_its_messages_as_stored():
     """A public thread's messages are stored in its parent under the thread's id, a private one's as a channel of its
     own; a forum post's opening message (the post's id) is deleted with it."""

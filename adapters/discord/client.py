@@ -458,7 +458,8 @@ class ConnectiveMixin:
     async def _find_deleted(self, guild: discord.Guild) -> None:
         """The channels and private threads stored here that were deleted while the bot was away
         (catch_up.deleted_channels), handled as the CHANNEL_DELETE that never came: their messages go, their digests
-        pause (another replica's, the same event, is handled once)."""
+        pause (another replica's, the same event, is handled once). Those made private meanwhile, as the
+        CHANNEL_UPDATE that never came."""
         stored = await stored_channels(self.app.db, PLATFORM, str(guild.id))
         gone = await deleted_channels(guild, stored, http=self.http,  # type: ignore[attr-defined]
                                       known=self._threads_read)
@@ -467,6 +468,11 @@ class ConnectiveMixin:
         if events and await self._handle_caught_up(events):
             log.info("Discord server %s: %d channel(s) or thread(s) deleted while the bot was away (%s); their stored "
                      "messages deleted too", guild.id, len(gone), ", ".join(gone))
+        # Made private while the bot was away: as the CHANNEL_UPDATE that never came (the cache says what it is now).
+        private = [e for channel, was_private in stored.items() if not was_private and channel not in gone
+                   for e in translate("CHANNEL_UPDATE", {"id": channel, "guild_id": str(guild.id)}, self)]
+        if private and await self._handle_caught_up(private):
+            log.info("Discord server %s: %d channel(s) made private while the bot was away", guild.id, len(private))
 
     async def _find_deleted_threads(self, guild: discord.Guild) -> None:
         """The threads stored here that were deleted alone while the bot was away (catch_up.deleted_threads), after

@@ -371,6 +371,18 @@ def channel_delete(data: dict[str, Any], ctx: Context) -> list[ev.Event]:
                               event_id=f"channel-delete:{data['id']}", change=ev.DELETED)]
 
 
+def channel_update(data: dict[str, Any], ctx: Context) -> list[ev.Event]:
+    """A server's channel changed: made private (@everyone no longer sees it, as the client's cache tells it now), what
+    is stored of it is no longer shown outside it. Its messages said so only when a new one came. A thread's is
+    THREAD_UPDATE (a private thread is private from the start)."""
+    channel = str(data.get("id") or "")
+    info = ctx.channel(channel) if data.get("guild_id") and channel else None
+    if info is None or info.is_thread or not info.is_private:
+        return []
+    return [ev.ChannelChanged(platform=PLATFORM, community=str(data["guild_id"]), user="", channel=channel,
+                              change=ev.MADE_PRIVATE)]
+
+
 def thread_delete(data: dict[str, Any], ctx: Context) -> list[ev.Event]:
     """A thread (or forum post) deleted, and its messages with it: a public one's are stored in its parent with the
     thread's id as their thread (its starter message stays in the parent), a private one's as a channel of its own.
@@ -523,6 +535,7 @@ TRANSLATORS: dict[str, Translator] = {
     "GUILD_MEMBER_UPDATE": member_update,
     "GUILD_MEMBER_REMOVE": member_remove,
     "CHANNEL_DELETE": channel_delete,
+    "CHANNEL_UPDATE": channel_update,
     "THREAD_DELETE": thread_delete,
     "GUILD_CREATE": guild_create,
     "GUILD_DELETE": guild_delete,
