@@ -111,3 +111,15 @@ async def test_an_enrolment_form_whose_handling_fails_is_answered(app, fake_disc
     assert told.json["flags"] == EPHEMERAL and told.json["allowed_mentions"] == {"parse": []}
     tracebacks = [r for r in caplog.records if r.exc_info]
     assert len(tracebacks) == 1 and str(tracebacks[0].exc_info[1]) == "a bug"
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+async def test_a_member_without_manage_server_is_told_in_one_line_only_they_see(app, fake_discord):
+    """The /connective commands are hidden from members without Manage Server, but a server can show them to others
+    (Server Settings → Integrations): the bot checks again, and says so."""
+    payload = command("connective", [sub("ingest", channel="1100000000000000301", enabled=True)])
+    async with running_bot(app, fake_discord) as bot:
+        body = await answer(fake_discord, bot, payload)
+        ack = await callback(fake_discord, payload)
+    assert ack == {"type": 5, "data": {"flags": EPHEMERAL}}  # "thinking…" only they see, then the answer in its place
+    assert body["content"] == "Only members who can manage the server can change connective's settings."
