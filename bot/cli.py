@@ -79,7 +79,7 @@ from bot.cli_pairs import pairs_cli  # noqa: E402
 
 cli.add_typer(pairs_cli, name="pairs")
 
-from bot.cli_config import config_cli  # noqa: E402
+from bot.cli_config import config_cli, platform_name  # noqa: E402
 
 cli.add_typer(config_cli, name="config")
 
@@ -871,8 +871,10 @@ async def _community_id(app, wanted: str | None, *, choose: str = "--community")
     async with app.db.sessions() as session:
         communities = await list_communities(session)
     if wanted:
+        prefix, colon, rest = wanted.partition(":")
+        typed = f"{platform_name(prefix)}:{rest}" if colon else wanted  # "Slack:T024BE7LD": the platform in any case
         for c in communities:
-            if wanted in (c.external_id, f"{c.platform}:{c.external_id}", str(c.id)):
+            if {wanted, typed} & {c.external_id, f"{c.platform}:{c.external_id}", str(c.id)}:
                 return c.id
         names = ", ".join(f"{c.platform}:{c.external_id}" for c in communities[:10]) or "none yet"
         more = f" and {len(communities) - 10} more" if len(communities) > 10 else ""
@@ -1122,7 +1124,8 @@ async def _demo_extras(app, report) -> None:  # noqa: ANN001
 
 @cli.command()
 def run(
-    platform: Annotated[str, typer.Option("--platform", help="slack, discord or console")] = "console",
+    platform: Annotated[str, typer.Option("--platform", help="slack, discord or console", callback=platform_name)
+                        ] = "console",
     as_name: Annotated[str | None, typer.Option(
         "--as", help="console only: your member name (default: admin, in the console's own community)")] = None,
 ) -> None:

@@ -19,6 +19,11 @@ _TOKENS = {
 }
 
 
+def platform_name(value: str) -> str:
+    """A platform as an admin types it ("Slack", " discord"): `run --platform Slack` was refused as no platform."""
+    return value.strip().lower()
+
+
 def missing_tokens(s, platform: str) -> list[str]:  # noqa: ANN001
     """The tokens `connective run --platform PLATFORM` needs and the settings lack, one line each."""
     found = [f"{env} (CONNECTIVE_{name.upper()}) is not set" for name, env in _TOKENS.get(platform, ())
@@ -128,7 +133,8 @@ def misspelt_variables(environ: dict[str, str]) -> list[str]:
 
 @config_cli.command("check")
 def check(
-    platform: Annotated[str, typer.Option("--platform", help="slack, discord or console")] = "console",
+    platform: Annotated[str, typer.Option("--platform", help="slack, discord or console", callback=platform_name)
+                        ] = "console",
 ) -> None:
     """Check settings: database reachable, tokens present for the platform, model folder present."""
     from bot.cli import SettingsError, settings

@@ -842,6 +842,15 @@ def test_a_community_nobody_has_is_answered_with_the_communities_there(two_sams)
                                                    "slack:TSAMS)\n"), (args, out.stderr)
 
 
+def test_a_community_is_named_with_its_platform_in_any_case(two_sams):
+    """`--community Slack:TSAMS` (the platform as the admin writes it) was "no community 'Slack:TSAMS'"."""
+    for typed in ("Slack:TSAMS", "SLACK:TSAMS", "slack:TSAMS"):
+        out = run("--db", two_sams, "pairs", "plan", "--json", "--community", typed)
+        assert out.returncode == 0, (typed, out.stderr)
+    out = run("--db", two_sams, "pairs", "plan", "--community", "Discord:TSAMS")
+    assert out.returncode == 2 and out.stderr.startswith("error: no community 'Discord:TSAMS'"), out.stderr
+
+
 @pytest.mark.parametrize(("platform", "env", "said"), [
     ("slack", {}, "error: SLACK_BOT_TOKEN (CONNECTIVE_SLACK_BOT_TOKEN) is not set; set SLACK_APP_TOKEN (Socket Mode) "
                   "or SLACK_SIGNING_SECRET (HTTP mode) (`connective config check --platform slack` checks every "
@@ -850,7 +859,13 @@ def test_a_community_nobody_has_is_answered_with_the_communities_there(two_sams)
                                                     "(HTTP mode) (`connective config check --platform slack` checks "
                                                     "every setting)\n"),
     ("discord", {}, "error: DISCORD_TOKEN (CONNECTIVE_DISCORD_TOKEN) is not set (`connective config check --platform "
-                    "discord` checks every setting)\n")])
+                    "discord` checks every setting)\n"),
+    # The platform as an admin writes it: "Slack" was refused as no platform ("--platform must be slack, …").
+    ("Slack", {}, "error: SLACK_BOT_TOKEN (CONNECTIVE_SLACK_BOT_TOKEN) is not set; set SLACK_APP_TOKEN (Socket Mode) "
+                  "or SLACK_SIGNING_SECRET (HTTP mode) (`connective config check --platform slack` checks every "
+                  "setting)\n"),
+    (" DISCORD", {}, "error: DISCORD_TOKEN (CONNECTIVE_DISCORD_TOKEN) is not set (`connective config check --platform "
+                     "discord` checks every setting)\n")])
 def test_run_without_a_token_says_which_before_touching_the_database_or_a_port(tmp_path, platform, env, said):
     """`run` without a token upgraded the schema of the database and opened the metrics port before it said the
     token was not set, and where that port was taken it said only "cannot listen" (user walk-through)."""

@@ -15,6 +15,13 @@ def check(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None
                           env={**clean, **(env or {})}, timeout=300, cwd=cwd)
 
 
+def test_the_platform_is_taken_in_any_case(tmp_path):
+    """`config check --platform Discord` was refused ("--platform must be slack, discord or console, not 'Discord'")."""
+    out = check("--db", f"sqlite:///{tmp_path / 'c.db'}", "config", "check", "--platform", "Discord",
+                env={"DISCORD_TOKEN": "x" * 30})
+    assert (out.returncode, out.stdout) == (0, "configuration ok for discord\n"), out.stderr
+
+
 def test_config_check_lists_each_problem(tmp_path):
     out = check("--db", "postgresql://u:hidden@127.0.0.1:1/none", "config", "check", "--platform", "slack",
                 env={"CONNECTIVE_MODEL_PATH": str(tmp_path)})
