@@ -341,6 +341,11 @@ async def load_enrolments(app, community_id: int, records: object) -> tuple[int,
                           "id" if found else f"record {n}: no member {record['user']!r} in this community")
             continue
         member = found[0]
+        if member.is_bot or member.deactivated:  # a sign-up sheet outlives people: nobody such is ever paired
+            errors.append(f"record {n} ({record['user']}): " + (
+                "a bot account, not a member" if member.is_bot
+                else "their account left the community or was deactivated") + "; not enrolled")
+            continue
         if not member.profiling_consent:  # said to whoever runs the load, not "you're opted out" as to the member
             errors.append(f"record {n} ({record['user']}): they opted out of profiling or asked to be forgotten; "
                           "they join mentoring themselves once they `/optin`")

@@ -104,6 +104,30 @@ async def test_a_name_several_members_have_is_not_enrolled_as_one_of_them(app):
     assert errors == ["record 1: 'Sam' names 2 members (Sam Lee (U1SAM), Sam Cho (U2SAM)): give the platform id"]
 
 
+async def test_load_skips_bots_and_members_who_left_one_line_each(app):
+    """`pairs load` of a sign-up sheet enrolled a bot account and a member whose account was deactivated since (both
+    counted in `pairs stats` as enrolled, neither ever paired): each is skipped with its reason, the rest load."""
+    from sqlalchemy import func, select
+
+    from bot.cli_pairs import load_enrolments
+    from bot.db.mentoring import MentoringEnrolment
+    from bot.repo import ensure_community, ensure_member
+
+    async with app.db.sessions.begin() as s:
+        community = await ensure_community(s, "slack", "TLEFT")
+        await ensure_member(s, community.id, "B1", name="Helper Bot", is_bot=True)
+        (await ensure_member(s, community.id, "U1", name="Gone Gina")).deactivated = True
+        await ensure_member(s, community.id, "U2", name="Present Pia")
+    loaded, errors = await load_enrolments(app, community.id, [
+        {"user": name, "role": "mentee", "wants_to_learn": ["racket macros"], "timezone": "Europe/Paris"}
+        for name in ("Helper Bot", "Gone Gina", "Present Pia")])
+    assert (loaded, errors) == (1, ["record 1 (Helper Bot): a bot account, not a member; not enrolled",
+                                    "record 2 (Gone Gina): their account left the community or was deactivated; "
+                                    "not enrolled"])
+    async with app.db.sessions() as s:
+        assert await s.scalar(select(func.count()).select_from(MentoringEnrolment)) == 1
+
+
 def test_pairs_schedule_and_load_refuse_what_cannot_be(tmp_path):
     """The user walk-through: `--min-overlap 30` gave "at least 30 h of shared working hours", `--no-repeat -1` "no
     repeat within -1 rounds", `--on --off` was taken as off, errors named internal fields ("every_weeks must be
