@@ -46,6 +46,19 @@ def storable(text: str | None) -> str:
     return text.encode("utf-8", errors="replace").decode("utf-8")
 
 
+# A terminal's escape sequences as a whole (CSI "\x1b[31m", also as the one character \x9b; OSC "\x1b]0;title\x07";
+# ESC and one character, "\x1bc"): with only the ESC dropped, "[31m" stayed in the words.
+_ESCAPE = re.compile(r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-~]?")
+
+
+def plain(text: str) -> str:
+    """One line of a member's words as stored (a mentoring topic): whitespace of any kind one space, terminal escape
+    sequences and every other character that is no printable one gone (control characters, zero-width and bidi
+    controls, which reorder the words after them wherever they are shown). As `clean` reads a message."""
+    text = _ESCAPE.sub("", text or "")
+    return " ".join("".join(ch if ch.isprintable() else " " if ch.isspace() else "" for ch in text).split())
+
+
 ID_CHARS = 64  # the external_id columns
 ROW_ID_MAX = 2**31 - 1  # the INTEGER primary keys
 

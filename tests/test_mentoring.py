@@ -162,6 +162,42 @@ async def test_a_pairs_introduction_shows_members_words_and_never_links_or_pings
     assert "](https://evil" not in text and "<!channel>" not in text and "@everyone" not in text
 
 
+async def test_a_pasted_topics_control_characters_are_not_stored_nor_shown(app):
+    """A topic pasted with a NUL, a terminal colour (ESC [31m), a zero-width space or a right-to-left override kept
+    them: stored, they reached `pairs plan` (the escape recoloured the admin's terminal) and the pair's introduction
+    (the override turns the words after it around), and "post\u200bgres" was a topic of its own. They go where topics
+    are stored, whichever way they come (the command, `pairs load`'s records, the form); a ping still pings nobody."""
+    from bot.cli_pairs import format_plan
+    from bot.services.mentoring_args import request_from_record
+
+    adapter = console(app)
+    sender = RecordingSender()
+    app.core.senders["console"] = sender
+    for user, line in (
+        ("petra", "join mentor teach: \x1b[31mpost\u200bgres\x1b[0m tuning, \u202e@channel macros\x00 "
+                  "tz: Europe/Berlin"),
+        ("asha", "join mentee learn: postgres   tuning\t, @channel macros tz: Europe/London"),
+    ):
+        assert "You're in" in await say(adapter, user, f"/mentoring {line}")
+    async with app.db.sessions() as session:
+        enrolments = {e.role: e for e in await session.scalars(select(MentoringEnrolment))}
+        community_id = await session.scalar(select(Community.id).where(Community.external_id == COMMUNITY))
+    assert enrolments["mentor"].can_teach == ["postgres tuning", "@channel macros"]
+    assert enrolments["mentee"].wants_to_learn == ["postgres tuning", "@channel macros"]
+    service = MentoringService(db=app.db, core=app.core, expertise=app.expertise)
+    plan = format_plan(await service.plan(community_id, seed=1, now=NOW))
+    assert "postgres tuning" in plan and all(line.isprintable() for line in plan.splitlines()), plan
+    period = Cadence().next_round(NOW)
+    await service.tick(period.warn_at + timedelta(minutes=1))
+    await service.tick(period.round_at + timedelta(minutes=1))
+    [group] = [a for a in sender.take() if isinstance(a, OpenGroup)]
+    text = group.doc.plain()
+    assert "postgres tuning" in text and "@\u200bchannel macros" in text, text
+    assert not any(c in text for c in ("\x1b", "\x00", "\u202e", "[31m", "@channel")), text
+    record = request_from_record({"role": "mentee", "wants_to_learn": ["rust\u2066 ma\x7fcros", "\x9b1mnix\r\nos"]})
+    assert record.wants_to_learn == ("rust macros", "nix", "os")
+
+
 async def test_a_round_warns_pairs_introduces_and_checks_in_exactly_once(app):
     adapter = console(app)
     sender = RecordingSender()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from bot.safety import row_id
+from bot.safety import plain, row_id
 from matching.pairing import ROLES
 from matching.timezones import UnknownTimezone, resolve_timezone
 
@@ -48,7 +48,9 @@ class JoinRequest:
 def split_topics(text: str) -> tuple[str, ...]:
     topics = []
     for raw in re.split(r"[,;\n]", text):
-        topic = " ".join(raw.split()).strip(" .")
+        # A pasted topic's control characters, zero-width and bidi controls, escape sequences were stored and reached
+        # the pair's introduction, the check-in and `pairs plan`
+        topic = plain(raw).strip(" .")
         if topic and topic.lower() not in (t.lower() for t in topics):
             if len(topic) > MAX_TOPIC_LENGTH:
                 raise EnrolmentError(
