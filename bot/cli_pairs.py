@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from bot.errors import UserError
+from bot.render_text import visible
 
 pairs_cli = typer.Typer(no_args_is_help=True, help="Mentoring pairs: plan a round, statistics, schedule.")
 
@@ -73,7 +74,7 @@ def plan_cmd(
     else:
         # Rounds switched off (pairs schedule --off) do not run: the plan is what one would pair.
         off = "" if enabled else "Rounds are off here (`pairs schedule --on` runs them): this is what one would pair.\n"
-        typer.echo(off + format_plan(planned))
+        typer.echo(visible(off + format_plan(planned)))
 
 
 def plan_json(planned) -> dict:  # noqa: ANN001
@@ -158,7 +159,7 @@ def stats_cmd(
     if not found:
         typer.echo("No community has mentoring enrolments or rounds yet.")
         return
-    typer.echo("\n\n".join(format_stats(s) for s in found))
+    typer.echo(visible("\n\n".join(format_stats(s) for s in found)))
 
 
 def format_stats(stats, now: datetime | None = None) -> str:  # noqa: ANN001
@@ -314,7 +315,7 @@ def load_cmd(
 
     loaded, errors = _run(go)
     for err in errors:
-        typer.echo(f"skipped: {err}", err=True)
+        typer.echo(visible(f"skipped: {err}"), err=True)
     typer.echo(f"{loaded} enrolment(s) loaded" + (f", {len(errors)} skipped" if errors else ""))
     if errors:  # as an import with a damaged file: the rest is loaded, and a script running it learns of the rest
         raise typer.Exit(1)

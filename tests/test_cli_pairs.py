@@ -128,6 +128,26 @@ async def test_load_skips_bots_and_members_who_left_one_line_each(app):
         assert await s.scalar(select(func.count()).select_from(MentoringEnrolment)) == 1
 
 
+def test_plan_and_load_print_no_terminal_control_of_a_members_name_or_a_sheets_words(tmp_path):
+    """A member's display name with a terminal escape in it (stored as the platform gave it), or a sign-up sheet's
+    "user" with one, was printed as it was by `pairs plan` and `pairs load`: it cleared or retitled the admin's
+    terminal. Each control character is shown as its escape, as the console shows the bot's words."""
+    import sqlite3
+
+    db = f"sqlite:///{tmp_path / 'c.db'}"
+    assert run(db, "import", "slack", str(write_slack_export(tmp_path / "export", USERS, THREADS))).exit_code == 0
+    with sqlite3.connect(tmp_path / "c.db") as conn:
+        conn.execute("UPDATE member SET name = ? WHERE external_id = 'UPG'", ("Petra\x1b]0;owned\x07\u202e",))
+    sheet = tmp_path / "mentoring.json"
+    sheet.write_text(json.dumps([{"user": "UPG", "role": "mentor", "can_teach": ["postgres"], "timezone": "UTC"},
+                                 {"user": "\x1b[2Jnobody", "role": "mentee", "wants_to_learn": ["x"]}]))
+    out = run(db, "pairs", "load", str(sheet))
+    assert "1 enrolment(s) loaded, 1 skipped" in out.output and "\\x1b[2Jnobody" in out.output, out.output
+    out = run(db, "pairs", "plan")
+    assert out.exit_code == 0 and "Petra\\x1b]0;owned\\x07\\u202e" in out.output, out.output
+    assert not any(c in out.output for c in "\x1b\x07\u202e"), out.output
+
+
 def test_pairs_schedule_and_load_refuse_what_cannot_be(tmp_path):
     """The user walk-through: `--min-overlap 30` gave "at least 30 h of shared working hours", `--no-repeat -1` "no
     repeat within -1 rounds", `--on --off` was taken as off, errors named internal fields ("every_weeks must be
