@@ -230,6 +230,7 @@ def schedule_cmd(
 ) -> None:
     """Show or change when a community's mentoring rounds run."""
     from bot.services.mentoring_cadence import WEEKDAYS, Cadence
+    from matching.timezones import UnknownTimezone, resolve_timezone
 
     changes: dict[str, object] = {
         k: v
@@ -243,6 +244,11 @@ def schedule_cmd(
         }.items()
         if v is not None
     }
+    if timezone is not None:  # as a member's is read: "EST" (UTC-5 all year) or "UTC+2" is answered with the form
+        try:
+            changes["timezone"] = resolve_timezone(timezone)
+        except UnknownTimezone as exc:
+            raise UserError(f"mentoring schedule: {exc}") from None
     if day is not None:
         if day[:3].lower() not in WEEKDAYS:
             raise UserError(f"--day must be one of {', '.join(WEEKDAYS)}, not {day!r}")

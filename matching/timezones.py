@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import re
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
@@ -13,13 +14,55 @@ WORKING_HOURS = (9, 18)  # local time, start and end hour
 
 
 class UnknownTimezone(ValueError):
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, problem: str | None = None) -> None:
         self.name = name
-        self.suggestion = suggest_timezone(name)
+        self.suggestion = None if problem else suggest_timezone(name)
         hint = f" (did you mean {self.suggestion}?)" if self.suggestion else ""
-        super().__init__(
+        super().__init__(problem or (
             f"unknown time zone {name!r}{hint}: use an IANA name like Europe/Berlin or America/New_York"
-        )
+        ))
+
+
+# What people write for a time zone that names none, or one they do not mean: the places they most likely mean.
+# EST, MST and HST are zones of the database, but each is a fixed offset all year: "tz: EST" put a New York member
+# an hour off half the year (summer time), and Denver's "MST" too. CET, EET, WET and EST5EDT & co. follow summer time
+# as their region does, and are taken.
+_ABBREVIATIONS = {
+    "est": "America/New_York", "edt": "America/New_York", "et": "America/New_York",
+    "cst": "America/Chicago or Asia/Shanghai", "cdt": "America/Chicago", "ct": "America/Chicago",
+    "mst": "America/Denver (America/Phoenix: no summer time)", "mdt": "America/Denver", "mt": "America/Denver",
+    "pst": "America/Los_Angeles", "pdt": "America/Los_Angeles", "pt": "America/Los_Angeles",
+    "akst": "America/Anchorage", "akdt": "America/Anchorage", "hst": "Pacific/Honolulu",
+    "ast": "America/Halifax or Asia/Riyadh", "nst": "America/St_Johns",
+    "bst": "Europe/London", "ist": "Asia/Kolkata, Europe/Dublin or Asia/Jerusalem",
+    "cest": "Europe/Berlin", "eest": "Europe/Athens", "west": "Europe/Lisbon", "msk": "Europe/Moscow",
+    "sast": "Africa/Johannesburg", "wat": "Africa/Lagos", "cat": "Africa/Maputo", "eat": "Africa/Nairobi",
+    "pkt": "Asia/Karachi", "npt": "Asia/Kathmandu", "ict": "Asia/Bangkok", "wib": "Asia/Jakarta",
+    "sgt": "Asia/Singapore", "hkt": "Asia/Hong_Kong", "pht": "Asia/Manila", "jst": "Asia/Tokyo", "kst": "Asia/Seoul",
+    "awst": "Australia/Perth", "acst": "Australia/Adelaide", "aest": "Australia/Sydney", "aedt": "Australia/Sydney",
+    "nzst": "Pacific/Auckland", "nzdt": "Pacific/Auckland", "brt": "America/Sao_Paulo",
+    "art": "America/Argentina/Buenos_Aires",
+}
+# "UTC+2", "GMT-5", "+05:30", "utc +1": an offset, which changes with summer time in most places.
+_OFFSET = re.compile(r"(?:utc|gmt|z)?\s*([+\-−])\s*(\d{1,2})(?::?(\d{2}))?(?:\s*h(?:ours?)?)?", re.I)
+
+
+def _mistaken(cleaned: str) -> str | None:
+    """The answer to a time zone written as an abbreviation or an offset: which form to give instead."""
+    folded = cleaned.lower()
+    if folded in _ABBREVIATIONS:
+        return (f"{cleaned!r} is an abbreviation, which names no place's summer time: give your time zone as "
+                f"Area/City, e.g. {_ABBREVIATIONS[folded]}")
+    offset = _OFFSET.fullmatch(cleaned)
+    if offset is None:
+        return None
+    sign, hours, minutes = offset.group(1).replace("−", "-"), int(offset.group(2)), int(offset.group(3) or 0)
+    if not hours and not minutes:
+        return None  # UTC+0 is UTC, all year
+    fixed = (f", or Etc/GMT{'-' if sign == '+' else '+'}{hours} for UTC{sign}{hours} all year (the sign is reversed "
+             "there)" if not minutes and hours <= (14 if sign == "+" else 12) else "")
+    return (f"{cleaned!r} is an offset, which changes with summer time in most places: give your time zone as "
+            f"Area/City, e.g. Europe/Berlin or America/New_York{fixed}")
 
 
 @cache
@@ -32,31 +75,50 @@ def suggest_timezone(name: str) -> str | None:
     wanted = name.strip().lower().replace(" ", "_")
     if wanted in names:
         return names[wanted]
-    close = difflib.get_close_matches(wanted, list(names), n=1, cutoff=0.75)
+    # Not for a short word: "CEST" (UTC+2) was "did you mean EST?" (UTC-5), "UTC+2" "did you mean UTC?"
+    close = difflib.get_close_matches(wanted, list(names), n=1, cutoff=0.75) if len(wanted) > 5 else []
     if not close:  # "berlin" -> Europe/Berlin
         close = [n for n in names if n.rsplit("/", 1)[-1] == wanted][:1]
     return names[close[0]] if close else None
 
 
-def resolve_timezone(name: str) -> str:
-    """The canonical IANA name for `name` (case-insensitive), or UnknownTimezone."""
-    cleaned = (name or "").strip()
-    canonical = _zone_names().get(cleaned.lower().replace(" ", "_"))
+def _canonical(name: str) -> str | None:
+    """The IANA name `name` spells (case aside), if the zone loads."""
+    canonical = _zone_names().get((name or "").strip().lower().replace(" ", "_"))
     if canonical is None:
-        raise UnknownTimezone(cleaned)
+        return None
     try:
         ZoneInfo(canonical)
     except (ZoneInfoNotFoundError, ValueError):
-        raise UnknownTimezone(cleaned) from None
+        return None
+    return canonical
+
+
+def resolve_timezone(name: str) -> str:
+    """The canonical IANA name for `name` as a member or an admin gives it (case-insensitive), or UnknownTimezone
+    saying what to give instead: for an abbreviation (EST, PST, CEST) or an offset (UTC+2), which names no place's
+    summer time, the place's form."""
+    cleaned = (name or "").strip()
+    if problem := _mistaken(cleaned):
+        raise UnknownTimezone(cleaned, problem)
+    canonical = _canonical(cleaned) or ("UTC" if _OFFSET.fullmatch(cleaned) else None)  # "UTC+0", "+00:00"
+    if canonical is None:
+        raise UnknownTimezone(cleaned)
+    return canonical
+
+
+def stored_timezone(name: str) -> str:
+    """The canonical IANA name of a time zone stored before (any zone of the database, as it was taken before EST was
+    refused), or UnknownTimezone: a schedule stored with EST keeps its rounds."""
+    canonical = _canonical(name)
+    if canonical is None:
+        raise UnknownTimezone((name or "").strip())
     return canonical
 
 
 def is_known_timezone(name: str) -> bool:
-    try:
-        resolve_timezone(name)
-    except UnknownTimezone:
-        return False
-    return True
+    """Whether a stored time zone can be used (stored_timezone)."""
+    return _canonical(name) is not None
 
 
 def _window(zone: str, day: date, hours: tuple[int, int]) -> tuple[float, float]:

@@ -81,6 +81,10 @@ def test_pairs_commands(tmp_path):
         db, "pairs", "schedule", "--every", "1", "--day", "wed", "--hour", "15", "--timezone", "Europe/Berlin"
     )
     assert out.exit_code == 0 and "every week on Wed at 15:00 Europe/Berlin" in out.output
+    out = run(db, "pairs", "schedule", "--timezone", "EST")  # was taken: rounds at UTC-5 all year
+    assert isinstance(out.exception, UserError) and str(out.exception) == (
+        "mentoring schedule: 'EST' is an abbreviation, which names no place's summer time: give your time zone as "
+        "Area/City, e.g. America/New_York"), out.output
     out = run(db, "pairs", "schedule", "--timezone", "Nowhere/Land")
     assert isinstance(out.exception, UserError) and "unknown time zone 'Nowhere/Land'" in str(out.exception)
 

@@ -383,6 +383,13 @@ async def test_subscribe_validates_the_schedule(app, platform):
     out = await command(app, "UCH", "digest", "subscribe <#C1|general> 0 8 * * fri tz=America/New_York",
                         at(2024, 2, 20, 12))
     assert "`0 8 * * fri` (America/New_York); next one Fri 23 Feb 08:00" in out
+    # As mentoring reads a time zone: "tz=europe/paris" was refused as unknown, "tz=EST" taken as UTC-5 all summer.
+    out = await command(app, "UCH", "digest", "subscribe <#C1|general> 0 8 * * fri tz=EST", at(2024, 2, 20, 12))
+    assert out == ("That schedule won't do: 'EST' is an abbreviation, which names no place's summer time: give your "
+                   "time zone as Area/City, e.g. America/New_York"), out
+    out = await command(app, "UCH", "digest", "subscribe <#C1|general> 0 8 * * fri tz=europe/paris",
+                        at(2024, 2, 20, 12))
+    assert "`0 8 * * fri` (Europe/Paris); next one Fri 23 Feb 08:00" in out, out
     assert app.scheduler.has(f"digest:{await subscribe(app, at(2024, 2, 20))}")
     assert "#general" in await command(app, "UCH", "digest", "list", at(2024, 2, 20))
     assert "No more digests" in await command(app, "UCH", "digest", "unsubscribe <#C1|general>", at(2024, 2, 20))

@@ -198,6 +198,28 @@ async def test_a_pasted_topics_control_characters_are_not_stored_nor_shown(app):
     assert record.wants_to_learn == ("rust macros", "nix", "os")
 
 
+async def test_a_time_zone_given_as_an_abbreviation_or_offset_is_answered_with_the_form_to_give(app):
+    """"tz: EST" enrolled a New York member at UTC-5 all year (an hour off all summer, in overlaps and the round's
+    time told them), "tz: UTC+2" answered "did you mean UTC?". Both get one line naming the form; an enrolment stored
+    with EST before still takes part in rounds."""
+    adapter = console(app)
+    out = await say(adapter, "petra", "/mentoring join mentor teach: rust tz: EST")
+    assert "'EST' is an abbreviation" in out and "America/New_York" in out and "You're in" not in out, out
+    out = await say(adapter, "petra", "/mentoring join mentor teach: rust tz: UTC+2")
+    assert "'UTC+2' is an offset" in out and "Etc/GMT-2" in out and "did you mean" not in out, out
+    assert "You're in" in await say(adapter, "petra", "/mentoring join mentor teach: rust tz: europe/berlin")
+    assert "You're in" in await say(adapter, "asha", "/mentoring join mentee learn: rust tz: America/New_York")
+    async with app.db.sessions.begin() as session:
+        for e in await session.scalars(select(MentoringEnrolment)):
+            e.timezone = "EST"  # as taken before
+        community_id = await session.scalar(select(Community.id).where(Community.external_id == COMMUNITY))
+    planned = await MentoringService(db=app.db, core=app.core, expertise=app.expertise).plan(community_id, seed=1,
+                                                                                             now=NOW)
+    assert len(planned.plan.pairs) == 1 and not planned.plan.unmatched, planned.plan
+    # A schedule stored with EST before keeps running (read as stored: "a schedule stored wrong keeps rounds off")
+    assert Cadence.from_settings({"mentoring": {"timezone": "est", "hour": 9}}).timezone == "EST"
+
+
 async def test_a_round_warns_pairs_introduces_and_checks_in_exactly_once(app):
     adapter = console(app)
     sender = RecordingSender()

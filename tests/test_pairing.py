@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from matching.pairing import PairingRules, Participant, assign_pairs, topic_fit_matrix
-from matching.timezones import UnknownTimezone, overlap_hours, resolve_timezone
+from matching.timezones import UnknownTimezone, is_known_timezone, overlap_hours, resolve_timezone
 
 DAY = date(2026, 12, 1)
 BERLIN, PARIS, TOKYO = "Europe/Berlin", "Europe/Paris", "Asia/Tokyo"
@@ -157,6 +157,28 @@ def test_unknown_time_zones_are_left_out_with_a_reason():
     result = plan([mentor("M", "rust"), mentee("A", "rust", tz="Mars/Olympus_Mons"), mentee("B", "rust")])
     assert pairs_of(result) == {("M", "B")}
     assert reasons_of(result) == {"A": "unknown_timezone"}
+
+
+def test_abbreviations_and_offsets_are_answered_with_the_form_to_give():
+    """"tz: EST" was taken as UTC-5 all year (a New York member an hour off all summer), "CEST" answered "did you mean
+    EST?" (UTC-5 for UTC+2), "UTC+2" "did you mean UTC?" and "GMT-5" "did you mean GMT-0?". Each is one line naming
+    the place's form; a stored EST still counts as a zone (it was taken before)."""
+    said = {}
+    for typed in ("EST", "est", "PST", "CEST", "IST", "UTC+2", "GMT-5", "+05:30", "utc −3"):
+        with pytest.raises(UnknownTimezone) as caught:
+            resolve_timezone(typed)
+        said[typed] = str(caught.value)
+        assert "\n" not in said[typed] and "did you mean" not in said[typed] and "Area/City" in said[typed], said
+    assert said["EST"] == ("'EST' is an abbreviation, which names no place's summer time: give your time zone as "
+                           "Area/City, e.g. America/New_York")
+    assert "e.g. Europe/Berlin" in said["CEST"] and "Asia/Kolkata" in said["IST"]
+    assert said["UTC+2"].endswith("or Etc/GMT-2 for UTC+2 all year (the sign is reversed there)")
+    assert "Etc/GMT+5 for UTC-5" in said["GMT-5"] and "Etc/" not in said["+05:30"] and "Etc/GMT+3" in said["utc −3"]
+    assert [resolve_timezone(t) for t in ("europe/paris", "CET", "Etc/GMT-2", "UTC+0", "GMT", "us/eastern")] == [
+        "Europe/Paris", "CET", "Etc/GMT-2", "UTC", "GMT", "US/Eastern"]
+    assert is_known_timezone("EST") and not is_known_timezone("UTC+2")
+    with pytest.raises(UnknownTimezone, match="unknown time zone 'GMTx5'"):  # no sign: no offset
+        resolve_timezone("GMTx5")
 
 
 def test_time_zone_names_and_overlaps():

@@ -48,6 +48,7 @@ from bot.services.digest_periods import (
 )
 from bot.services.resources import OptedOut, ResourceService
 from matching.text import clean
+from matching.timezones import UnknownTimezone, resolve_timezone
 
 if TYPE_CHECKING:
     from bot.app import App
@@ -546,6 +547,11 @@ class DigestService:
         ref = words.pop(0) if words and (words[0].startswith(("<#", "#"))) else ""
         zone = next((w.split("=", 1)[1] for w in words if w.lower().startswith("tz=")), None)
         cron = " ".join(w for w in words if not w.lower().startswith("tz=")).strip("\"'` ") or DEFAULT_CRON
+        if zone is not None:  # as mentoring reads one: "tz=europe/paris" was refused, "tz=EST" UTC-5 all summer long
+            try:
+                zone = resolve_timezone(zone)
+            except UnknownTimezone as exc:
+                raise BadSchedule(str(exc)) from None
         timezone = zone or await self.timezone_of(community_id, member_id)
         now = self.clock()
         trigger = check_schedule(cron, timezone, now)

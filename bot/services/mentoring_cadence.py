@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from matching.timezones import resolve_timezone
+from matching.timezones import stored_timezone
 
 EPOCH_MONDAY = date(2024, 1, 1)
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -52,7 +52,8 @@ class Cadence:
         if not 0 <= self.warn_hours <= 24 * 7 * self.every_weeks:
             raise ValueError(f"the warning must come 0 to {24 * 7 * self.every_weeks} hours before the round (the "
                              f"time between rounds), not {self.warn_hours:g}")
-        object.__setattr__(self, "timezone", resolve_timezone(self.timezone))
+        # As stored (a schedule given EST before keeps running); a new one is read strictly where it is typed
+        object.__setattr__(self, "timezone", stored_timezone(self.timezone))
 
     @classmethod
     def from_settings(cls, settings: dict[str, Any] | None, changes: dict[str, Any] | None = None) -> Cadence:
