@@ -173,18 +173,19 @@ class DatabaseUnreachable(Exception):
     """The configured database did not answer (a server not listening, a host not found, a file not to be opened)."""
 
 
-async def _open_app(s, *, upgrade: bool = True, serving: bool = False):  # noqa: ANN001, ANN202
-    """`serving`: for `connective run`, whose statements are cut off at the statement timeout (PostgreSQL): one slow
-    query held a connection, and the event or job waiting on it, for ever. A one-shot command runs as long as it
-    takes, in front of whoever started it."""
+async def _open_app(s, *, upgrade: bool = True, serving: bool = False, long_running: bool = False):  # noqa: ANN001, ANN202
+    """Statements are cut off at the statement timeout (PostgreSQL), for `connective run` (`serving`) as for a one-shot
+    command: one waiting on a lock a stuck session held (a replica paused mid-transaction) waited as long as the lock
+    was held, hours, without a word. `long_running`: an import, whose bulk statements may take minutes."""
     from bot.app import build_app
     from bot.db.engine import Database, refuse_in_memory
     from bot.db.migrate import ensure_schema
 
     refuse_in_memory(s.database_url)
 
+    limited = serving or not long_running
     app = build_app(s, db=Database(s.database_url, statement_timeout=s.database_statement_timeout_seconds)
-                    if serving else None)
+                    if limited else None)
     if upgrade:
         try:
             await ensure_schema(app.db, index_memory_mb=s.index_build_memory_mb)
@@ -247,7 +248,7 @@ def import_slack(
     s = settings()
 
     async def go():  # noqa: ANN202
-        app = await _open_app(s)
+        app = await _open_app(s, long_running=True)
         return await _stoppable_import(app, app.importer.import_slack(
             path, team=team, include_private=include_private, workspace_url=address, progress=progress_bar))
 
@@ -264,7 +265,7 @@ def import_discord(
     s = settings()
 
     async def go():  # noqa: ANN202
-        app = await _open_app(s)
+        app = await _open_app(s, long_running=True)
         return await _stoppable_import(app, app.importer.import_discord(paths, include_private=include_private,
                                                                         progress=progress_bar))
 
@@ -1201,6 +1202,13 @@ def _unknown_command_prints_help() -> None:
         sys.exit(2)
 
 
+def _timeout_setting() -> str:
+    try:
+        return f"{settings().database_statement_timeout_seconds:g} s"
+    except Exception:  # noqa: BLE001 - the settings were read once already; a line without the figure rather than none
+        return "set"
+
+
 def main() -> None:
     try:
         _unknown_command_prints_help()
@@ -1222,7 +1230,15 @@ def main() -> None:
     except Exception as exc:
         from sqlalchemy.exc import DBAPIError, OperationalError
 
+        from bot.db.engine import QUERY_CANCELED
+
         if isinstance(exc, OperationalError | DBAPIError):
+            if getattr(exc.orig, "sqlstate", None) == QUERY_CANCELED:  # cut off at the statement timeout
+                typer.echo("error: database (--db / CONNECTIVE_DATABASE_URL): a statement waited past the statement "
+                           f"timeout (CONNECTIVE_DATABASE_STATEMENT_TIMEOUT_SECONDS: {_timeout_setting()}), on a lock "
+                           "another session holds or a slow query: try again, or raise the setting (0: no limit)",
+                           err=True)
+                sys.exit(1)
             first = str(getattr(exc, "orig", exc)).splitlines()[0]
             typer.echo(f"error: database (--db / CONNECTIVE_DATABASE_URL): {first}", err=True)
             sys.exit(1)

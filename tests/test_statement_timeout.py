@@ -40,21 +40,23 @@ async def test_a_statement_of_the_running_bot_is_cancelled_at_the_timeout_and_it
         await db.dispose()
 
 
-async def test_connective_run_has_the_timeout_and_one_shot_commands_none(pg_url, monkeypatch):  # noqa: F811
-    """`run` (serving) is cut off at CONNECTIVE_DATABASE_STATEMENT_TIMEOUT_SECONDS (30 by default); an import, a
-    migration or `ask` in front of whoever started it runs as long as it takes."""
+async def test_connective_run_and_one_shot_commands_have_the_timeout_and_an_import_none(pg_url, monkeypatch):  # noqa: F811
+    """`run` (serving) and a one-shot command (`ask`, `pairs`, `forget`, …) are cut off at
+    CONNECTIVE_DATABASE_STATEMENT_TIMEOUT_SECONDS (30 by default); an import (minutes of bulk statements), and the
+    migrations any command runs first, run as long as they take."""
     from bot import cli
 
     monkeypatch.setattr("bot.app.SentenceEmbedder", lambda *a, **k: None)  # no model needed to open the database
-    for settings, serving, expected in ((Settings(database_url=pg_url), True, "30s"),
-                                        (Settings(database_url=pg_url, database_statement_timeout_seconds=2.5), True,
-                                         "2500ms"),
-                                        (Settings(database_url=pg_url, database_statement_timeout_seconds=0), True,
-                                         "0"),
-                                        (Settings(database_url=pg_url), False, "0")):
-        app = await cli._open_app(settings, serving=serving)  # migrations and the index check run under it
+    for settings, kind, expected in ((Settings(database_url=pg_url), {"serving": True}, "30s"),
+                                     (Settings(database_url=pg_url, database_statement_timeout_seconds=2.5),
+                                      {"serving": True}, "2500ms"),
+                                     (Settings(database_url=pg_url, database_statement_timeout_seconds=0),
+                                      {"serving": True}, "0"),
+                                     (Settings(database_url=pg_url), {}, "30s"),
+                                     (Settings(database_url=pg_url), {"long_running": True}, "0")):
+        app = await cli._open_app(settings, **kind)  # migrations and the index check run under it
         try:
-            assert await _timeout(app.db) == expected, (settings, serving)
+            assert await _timeout(app.db) == expected, (settings, kind)
         finally:
             await app.close()
 
@@ -106,3 +108,48 @@ async def test_a_statement_cut_off_is_one_line_and_the_member_waiting_is_told(pg
         assert line.exc_info is None and "(statement timeout)" in line.getMessage(), line.getMessage()
     finally:
         await app.close()
+
+
+async def test_a_one_shot_command_waiting_on_a_lock_a_stuck_session_holds_ends_at_the_timeout(pg_url):  # noqa: F811
+    """A bot replica stuck in a transaction (paused, or cut off from the server that has not noticed yet) keeps its row
+    locks; the running bots' statements waiting on them end at the statement timeout, but `connective pairs schedule`
+    (or forget, pairs load, …) waited on them for as long as the lock was held: hours, without a word. It ends at the
+    same timeout with one line saying why, and works once the lock is gone."""
+    import asyncio
+    import os
+    import sys
+
+    from bot.repo import ensure_community
+
+    db = Database(pg_url)
+    try:
+        async with db.sessions.begin() as session:
+            await ensure_community(session, "slack", "TLOCK")
+        stuck = await db.engine.connect()
+        await stuck.execute(text("SELECT settings FROM community FOR UPDATE"))  # and then nothing: idle in transaction
+
+        async def schedule() -> tuple[int, str]:
+            env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "DISCORD_", "CONNECTIVE_"))}
+            process = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "bot.cli", "--db", pg_url, "pairs", "schedule", "--every", "2",
+                env={**env, "CONNECTIVE_DATABASE_STATEMENT_TIMEOUT_SECONDS": "1"},
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+            try:
+                _, err = await asyncio.wait_for(process.communicate(), 120)
+            except TimeoutError:
+                process.kill()
+                await process.wait()
+                return -1, "still waiting on the lock"
+            return process.returncode, err.decode()
+
+        code, said = await schedule()
+        assert (code, said) == (1, "error: database (--db / CONNECTIVE_DATABASE_URL): a statement waited past the "
+                                   "statement timeout (CONNECTIVE_DATABASE_STATEMENT_TIMEOUT_SECONDS: 1 s), on a lock "
+                                   "another session holds or a slow query: try again, or raise the setting (0: no "
+                                   "limit)\n"), said
+        await stuck.rollback()
+        await stuck.close()
+        code, said = await schedule()
+        assert code == 0, said
+    finally:
+        await db.dispose()
