@@ -101,7 +101,7 @@ async def test_the_console_shows_control_characters_in_member_text(app, tmp_path
     [me] = await console.say("UPG", "/me", user_name="Pe\x1b[8mtra")  # ESC[8m hides what follows
     for out in (added, me):
         assert not any(ch in out for ch in "\x1b\x07\x9b\r\u202e"), repr(out)
-    assert "rust\\x1b[2J\\x1b]0:pwned\\x07 \\x9b31m red\\r over \\u202eleft-to-right, go" in added
+    assert "rust red over left-to-right, go" in added  # a skill is stored without them (safety.plain)
     assert "name: Pe\\x1b[8mtra" in me and "\n• skills:" in me  # the layout keeps its lines
 
 

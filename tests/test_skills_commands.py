@@ -89,6 +89,16 @@ async def test_nul_and_lone_surrogates_in_an_endorsement_are_stored_cleanly(app)
     assert await stored(app, "UK") == [("vacuum", "endorsed"), ("bad ? surrogate", "endorsed")]
 
 
+async def test_a_pasted_skills_control_characters_are_not_stored(app):
+    """A skill pasted with a zero-width space ("kuber\u200bnetes"), a terminal colour or a right-to-left override was
+    stored so: a skill of its own that no question about kubernetes matched, shown reversed or as "[31mhelm" on the
+    profile, and not removed by typing it as it reads. Stored as mentoring topics are (safety.plain)."""
+    await members(app, "UPASTE")
+    await say(app, "UPASTE", "add kuber\u200bnetes, \x1b[31mhelm\x1b[0m, \u202erust\u202c  ffi\t")
+    assert await stored(app, "UPASTE") == [("kubernetes", "declared"), ("helm", "declared"), ("rust ffi", "declared")]
+    assert (await say(app, "UPASTE", "remove Kubernetes")).text == "Removed: kubernetes."
+
+
 # -- remove and add ------------------------------------------------------------------------------------
 async def test_remove_takes_away_endorsed_skills_too(app):
     await members(app, "UFRANK", "UFREDIA")

@@ -8,15 +8,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import Member
 from bot.repo import skills_of
-from bot.safety import storable
+from bot.safety import plain, storable
 
 TOPIC_CHARS = 200  # the skill.topic column
 
 
 def skill_topic(text: str) -> str:
-    """A topic as it is stored: no NUL or lone surrogate, at most TOPIC_CHARS characters. What a member types to
-    remove a skill is read the same way, so that pasting back a topic that was cut removes it."""
-    return storable(text).strip()[:TOPIC_CHARS].strip()
+    """A topic as it is stored: one line of printable text (safety.plain: no control, zero-width or bidi character,
+    no escape sequence; "kuber<zero-width space>netes" was a skill no question about kubernetes found), no lone
+    surrogate, at most TOPIC_CHARS characters. What a member types to remove a skill is read the same way, so that
+    pasting back a topic that was cut removes it."""
+    return plain(storable(text))[:TOPIC_CHARS].strip()
 
 
 def _pieces(text: str) -> list[str]:
@@ -31,7 +33,7 @@ def topic_list(text: str) -> list[str]:
 
 def cut_topics(text: str) -> int:
     """How many of the topics `topic_list` reads in `text` were longer than TOPIC_CHARS (stored cut)."""
-    cut = {skill_topic(part) for part in _pieces(text) if len(storable(part).strip()) > TOPIC_CHARS}
+    cut = {skill_topic(part) for part in _pieces(text) if len(plain(storable(part))) > TOPIC_CHARS}
     return len(cut & set(topic_list(text)))
 
 
