@@ -70,7 +70,9 @@ cli = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_
                   context_settings={"max_content_width": 120},
                   help="connective: who knows what in your community, intros, digests and mentoring pairs.")
 db_cli = typer.Typer(no_args_is_help=True, help="Database schema.")
-import_cli = typer.Typer(no_args_is_help=True, help="Import a community's history.")
+# `import Slack PATH`: the platform as an admin writes it (it was "No such command 'Slack'")
+import_cli = typer.Typer(no_args_is_help=True, help="Import a community's history.",
+                         context_settings={"token_normalize_func": str.lower})
 cli.add_typer(db_cli, name="db")
 cli.add_typer(import_cli, name="import")
 cli.add_typer(_digest_cli, name="digest")

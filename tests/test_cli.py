@@ -842,6 +842,15 @@ def test_a_community_nobody_has_is_answered_with_the_communities_there(two_sams)
                                                    "slack:TSAMS)\n"), (args, out.stderr)
 
 
+def test_import_takes_the_platform_in_any_case(tmp_path):
+    """`connective import Slack PATH` was "No such command 'Slack'"."""
+    export = _sams_export(tmp_path / "sams")
+    out = run("--db", f"sqlite:///{tmp_path / 'in.db'}", "import", "Slack", str(export))
+    assert out.returncode == 0 and "Traceback" not in out.stderr, out.stderr
+    out = run("--db", f"sqlite:///{tmp_path / 'in.db'}", "pairs", "plan", "--community", "SLACK:TSAMS")
+    assert out.returncode == 0, out.stderr
+
+
 def test_a_community_is_named_with_its_platform_in_any_case(two_sams):
     """`--community Slack:TSAMS` (the platform as the admin writes it) was "no community 'Slack:TSAMS'"."""
     for typed in ("Slack:TSAMS", "SLACK:TSAMS", "slack:TSAMS"):
