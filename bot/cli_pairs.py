@@ -308,7 +308,8 @@ def load_cmd(
     if not path.is_file():
         raise UserError(f"{path}: no such file")
     try:
-        records = json.loads(path.read_text(encoding="utf-8"))
+        # utf-8-sig: a sheet saved by Excel or Notepad starts with a BOM, and was refused as "not valid JSON"
+        records = json.loads(path.read_text(encoding="utf-8-sig"))
     except json.JSONDecodeError as exc:
         raise UserError(f"{path}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
     except (OSError, ValueError) as exc:

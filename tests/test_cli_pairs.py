@@ -152,6 +152,18 @@ def test_plan_and_load_print_no_terminal_control_of_a_members_name_or_a_sheets_w
     assert not any(c in out.output for c in "\x1b\x07\u202e"), out.output
 
 
+def test_load_reads_a_sheet_saved_with_a_byte_order_mark(tmp_path):
+    """A sign-up sheet saved by Excel or Windows Notepad ("UTF-8 with BOM") was refused whole: "not valid JSON
+    (Unexpected UTF-8 BOM (decode using utf-8-sig), line 1)"."""
+    db = f"sqlite:///{tmp_path / 'c.db'}"
+    assert run(db, "import", "slack", str(write_slack_export(tmp_path / "export", USERS, THREADS))).exit_code == 0
+    sheet = tmp_path / "mentoring.json"
+    sheet.write_text(json.dumps([{"user": "UPG", "role": "mentor", "can_teach": ["postgres"], "timezone": "UTC"}]),
+                     encoding="utf-8-sig")
+    out = run(db, "pairs", "load", str(sheet))
+    assert out.exit_code == 0 and "1 enrolment(s) loaded" in out.output, out.output
+
+
 def test_pairs_schedule_and_load_refuse_what_cannot_be(tmp_path):
     """The user walk-through: `--min-overlap 30` gave "at least 30 h of shared working hours", `--no-repeat -1` "no
     repeat within -1 rounds", `--on --off` was taken as off, errors named internal fields ("every_weeks must be
