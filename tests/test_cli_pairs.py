@@ -164,6 +164,21 @@ def test_load_reads_a_sheet_saved_with_a_byte_order_mark(tmp_path):
     assert out.exit_code == 0 and "1 enrolment(s) loaded" in out.output, out.output
 
 
+def test_a_sheets_capacity_written_as_text_is_read_as_the_number_and_true_is_none():
+    """A sheet converted from a sign-up form or a CSV writes "capacity": "2": the record was skipped ("capacity must
+    be a whole number from 1 to 10"), and "capacity": true was taken as 1."""
+    import pytest
+
+    from bot.services.mentoring_args import EnrolmentError, request_from_record
+
+    record = {"role": "mentor", "can_teach": "racket"}
+    assert [request_from_record({**record, "capacity": c}).capacity for c in ("2", " 3 ", "", 4, None)] == [
+        2, 3, None, 4, None]
+    for wrong in (True, "0", "11", "two", "²", 2.5):
+        with pytest.raises(EnrolmentError, match="capacity must be a whole number from 1 to 10"):
+            request_from_record({**record, "capacity": wrong})
+
+
 def test_pairs_schedule_and_load_refuse_what_cannot_be(tmp_path):
     """The user walk-through: `--min-overlap 30` gave "at least 30 h of shared working hours", `--no-repeat -1` "no
     repeat within -1 rounds", `--on --off` was taken as off, errors named internal fields ("every_weeks must be

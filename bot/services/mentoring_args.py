@@ -122,7 +122,10 @@ def request_from_record(record: dict) -> JoinRequest:
     except UnknownTimezone as exc:
         raise EnrolmentError(str(exc)) from None
     capacity = record.get("capacity")
-    if capacity is not None and (not isinstance(capacity, int) or not 1 <= capacity <= MAX_CAPACITY):
+    if isinstance(capacity, str):  # a sheet converted from a form or a CSV has "2" where a number was meant
+        capacity = (row_id(capacity.strip()) or 0) if capacity.strip() else None  # 0: refused below
+    if capacity is not None and (isinstance(capacity, bool) or not isinstance(capacity, int)  # true is no number
+                                 or not 1 <= capacity <= MAX_CAPACITY):
         raise EnrolmentError(f"capacity must be a whole number from 1 to {MAX_CAPACITY}")
     return JoinRequest(
         role=role,
