@@ -343,6 +343,8 @@ async def load_enrolments(app, community_id: int, records: object) -> tuple[int,
             continue
         async with app.db.sessions() as session:
             found = await members_named(session, community_id, record["user"])
+        if len(found) > 1 and len(present := [m for m in found if not (m.is_bot or m.deactivated)]) == 1:
+            found = present  # "Sam": the Sam who is here, not the one who left (who would not be enrolled anyway)
         if len(found) != 1:  # several: say whom, rather than enrol one of them or call them nobody
             several = ", ".join(f"{m.name} ({m.external_id})" for m in found[:5])
             errors.append(f"record {n}: {record['user']!r} names {len(found)} members ({several}): give the platform "

@@ -115,6 +115,7 @@ async def test_load_skips_bots_and_members_who_left_one_line_each(app):
 
     from bot.cli_pairs import load_enrolments
     from bot.db.mentoring import MentoringEnrolment
+    from bot.db.models import Member
     from bot.repo import ensure_community, ensure_member
 
     async with app.db.sessions.begin() as s:
@@ -130,6 +131,16 @@ async def test_load_skips_bots_and_members_who_left_one_line_each(app):
                                     "not enrolled"])
     async with app.db.sessions() as s:
         assert await s.scalar(select(func.count()).select_from(MentoringEnrolment)) == 1
+    # A name a member who left shares with one who is here means the one here (it was "names 2 members").
+    async with app.db.sessions.begin() as s:
+        (await ensure_member(s, community.id, "U3", name="Present Pia")).deactivated = True
+    loaded, errors = await load_enrolments(app, community.id, [
+        {"user": "Present Pia", "role": "mentee", "wants_to_learn": ["typed racket"], "timezone": "Europe/Paris"}])
+    assert (loaded, errors) == (1, [])
+    async with app.db.sessions() as s:
+        enrolment = await s.scalar(select(MentoringEnrolment))
+        assert (await s.get(Member, enrolment.member_id)).external_id == "U2"
+        assert enrolment.wants_to_learn == ["typed racket"]
 
 
 def test_plan_and_load_print_no_terminal_control_of_a_members_name_or_a_sheets_words(tmp_path):
