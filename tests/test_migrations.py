@@ -211,6 +211,53 @@ async def test_0013_keeps_one_of_each_skill(db_url):
 
 
 
+@pytest.mark.empty_sqlite  # migrated from empty here, as a new install's
+async def test_0034_cleans_the_topics_and_skills_stored_with_control_characters(db_url):
+    """Topics and skills pasted with a terminal escape, a zero-width space or a bidi override were stored so before
+    they were cleaned where they are stored (bot.safety.plain): cleaned as that does; one that becomes a skill the
+    member has already goes, one left empty too."""
+    import sqlalchemy as sa
+
+    from bot.db.mentoring import MentoringEnrolment
+    from bot.db.models import Skill
+    from bot.db.types import UTCDateTime
+    from bot.repo import ensure_community, ensure_member
+
+    db = Database(db_url)
+    try:
+        await ensure_schema(db)
+        async with db.sessions.begin() as s:
+            c = await ensure_community(s, "slack", "T1")
+            m, a = [(await ensure_member(s, c.id, u)).id for u in ("UM", "UA")]
+        await run_alembic(db, "downgrade", "0033")
+        at = datetime(2026, 1, 5, tzinfo=UTC)
+        enrolment = sa.table("mentoring_enrolment", *(sa.column(n) for n in (
+            "community_id", "member_id", "role", "timezone", "capacity", "paused", "skip_next")),
+            sa.column("can_teach", sa.JSON), sa.column("wants_to_learn", sa.JSON),
+            sa.column("created_at", UTCDateTime()), sa.column("updated_at", UTCDateTime()))
+        skill = sa.table("skill", sa.column("community_id"), sa.column("member_id"), sa.column("topic"),
+                         sa.column("source"), sa.column("endorsed_by_id"), sa.column("created_at", UTCDateTime()))
+        async with db.engine.begin() as conn:
+            await conn.execute(enrolment.insert(), [{
+                "community_id": c.id, "member_id": m, "role": "both", "timezone": "UTC", "capacity": 1,
+                "paused": False, "skip_next": False, "created_at": at, "updated_at": at,
+                "can_teach": ["\x1b[31mpost\u200bgres\x1b[0m", "postgres", "\u202e"], "wants_to_learn": ["rust"]}])
+            await conn.execute(skill.insert(), [
+                {"community_id": c.id, "member_id": m, "topic": t, "source": src, "endorsed_by_id": by,
+                 "created_at": at} for t, src, by in (("helm", "declared", None), ("he\u200blm", "declared", None),
+                                   ("kuber\u2060netes\t charts", "declared", None), ("\x1b[2J", "declared", None),
+                                   ("he\u200blm", "endorsed", a))])
+        await upgrade(db)
+        async with db.sessions() as s:
+            e = await s.scalar(select(MentoringEnrolment))
+            assert (e.can_teach, e.wants_to_learn) == (["postgres"], ["rust"])
+            kept = (await s.execute(select(Skill.topic, Skill.source, Skill.endorsed_by_id).order_by(Skill.id))).all()
+        assert [tuple(r) for r in kept] == [("helm", "declared", None), ("kubernetes charts", "declared", None),
+                                            ("helm", "endorsed", a)]
+    finally:
+        await db.dispose()
+
+
 async def test_0016_keys_each_not_my_area_topic_by_its_digest(db_url):
     """Topics stored before 0016 get their digest; after it a topic is still once per member, however long."""
     import sqlalchemy as sa
