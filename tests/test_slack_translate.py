@@ -49,6 +49,8 @@ EVENTS = [
     ("event_user_change_deactivated.json", ev.MemberLeft, {"user": "UPG", "user_name": "Petra", "is_bot": False}),
     ("event_app_home_opened.json", None, {}),
     ("event_channel_archive.json", ev.ChannelChanged, {"channel": "CANN", "user": "UREG", "change": ev.ARCHIVED}),
+    ("event_channel_convert_to_private.json", ev.ChannelChanged, {"channel": "C0GENERAL", "user": "UREG",
+                                                                  "change": ev.MADE_PRIVATE}),
 ]
 
 

@@ -124,6 +124,16 @@ def _deletion(body: Payload, event: Payload, ws: Workspace, ts: str | None) -> e
                              message_id=ts)
 
 
+def _made_private(body: Payload, event: Payload, ws: Workspace) -> ev.Event | None:
+    """A public channel made private ("made this channel *private*", a message of Slack's in it): what is stored of it
+    is no longer quoted, linked or put in a digest outside it (bot.core, MADE_PRIVATE). Its messages said so only when
+    a new one came, and not at all where no admin turned its reading on."""
+    if not event.get("channel") or not isinstance(event["channel"], str):
+        return None
+    return ev.ChannelChanged(**_base(body, event, ws, user=event.get("user") or "", channel=event["channel"]),
+                             change=ev.MADE_PRIVATE)
+
+
 MESSAGE_SUBTYPES: dict[str | None, Callable[[Payload, Payload, Workspace], ev.Event | None]] = {
     None: _posted,
     "thread_broadcast": _posted,
@@ -132,6 +142,7 @@ MESSAGE_SUBTYPES: dict[str | None, Callable[[Payload, Payload, Workspace], ev.Ev
     "bot_message": _posted,
     "message_changed": _changed,
     "message_deleted": _deleted,
+    "channel_convert_to_private": _made_private,
 }
 
 

@@ -1,0 +1,29 @@
+"""A public Slack channel an admin makes private: what is stored of it was still quoted, linked and named in answers
+to anyone, and its links and questions put in the workspace's digest (the message Slack posts there,
+channel_convert_to_private, was skipped; a later message said it only where an admin had turned its reading on).
+Live, and while the bot was away. The real bolt and slack_sdk clients against the fake Slack."""
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from bot.db.models import Channel
+from tests.test_slack_app import fresh, slack, text_of  # noqa: F401 - the fixture
+from tests.test_slack_catch_up import GENERAL, away  # noqa: F401 - the fixture
+
+QUESTION = "postgres index ignored by the planner"
+
+
+async def _private(app, channel: str = GENERAL) -> bool | None:  # noqa: ANN001
+    async with app.db.sessions() as s:
+        return await s.scalar(select(Channel.is_private).where(Channel.external_id == channel))
+
+
+async def test_a_channel_made_private_is_no_longer_quoted_outside_it(slack):  # noqa: F811
+    shown = text_of(await slack.command("UASK1", "/whoknows", QUESTION))
+    assert f"/archives/{GENERAL}/p" in shown
+    assert await slack.event(fresh("event_channel_convert_to_private.json")) == 200
+    await slack.adapter.idle()
+    assert await _private(slack.app)
+    shown = text_of(await slack.command("UASK1", "/whoknows", QUESTION))
+    assert "<@UPG>" in shown  # still the expert; her words and their links not shown
+    assert f"/archives/{GENERAL}/p" not in shown and "#general" not in shown
