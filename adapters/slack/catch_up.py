@@ -218,6 +218,22 @@ async def archivings(client: AsyncWebClient, ws: Workspace, digests: dict[str, s
     return [event for event in found if event is not None]
 
 
+def made_private(stored: dict[str, bool], member_of: list[Conversation], ws: Workspace,
+                 started: datetime) -> list[ev.Event]:
+    """The channels stored as public (`stored`: channel -> private) that the bot is in and Slack now lists as private
+    (users.conversations): made private while the bot was away, as the channel_convert_to_private that did not reach
+    it. Unread (no admin turned a private channel on), they stayed public here for good, quoted to anyone."""
+    found = [c for c in member_of if c.is_private and stored.get(c.id) is False]
+    if found:
+        log.info("Slack workspace %s: %d channel(s) made private while the bot was away: %s", ws.team_id, len(found),
+                 ", ".join(c.id for c in found))
+    events = [translate_event({"type": "event_callback", "team_id": ws.team_id,
+                               "event_id": f"made-private:{c.id}:{ts_of(started)}",
+                               "event": {"type": "message", "subtype": "channel_convert_to_private", "channel": c.id,
+                                         "channel_type": "group", "ts": ts_of(started)}}, ws) for c in found]
+    return [event for event in events if event is not None]
+
+
 def _change_of(channel: str, kind: str, ws: Workspace, started: datetime) -> ev.Event | None:
     """A change of a channel found at a catch-up as the event it would have been told live (one a connection: an
     archive, an unarchive and an archive again while the bot is away each count; a second is a no-op)."""
@@ -334,7 +350,8 @@ async def catch_up(client: AsyncWebClient, ws: Workspace, *, resume_points: Resu
     (delivered live to a replica, or fetched; bot.services.catch_up_marks), and is not fetched again. Raises Unlisted
     (its warning logged) where Slack would not list the channels. `active_threads`: the older threads still going
     on, whose replies are asked for too (ACTIVE_THREADS). `stored_channels`: the channels with messages stored, of
-    which those deleted meanwhile (deleted_channels) are handed on as their channel_deleted, first. `stored_between`:
+    which those deleted meanwhile (deleted_channels) are handed on as their channel_deleted, first, and those made
+    private meanwhile (made_private) as their channel_convert_to_private. `stored_between`:
     the messages stored in the stretch of a channel's history looked through for threads and edits (the day before
     the gap, THREAD_LOOKBACK), of which those Slack no longer lists are handed on as their deletion (vanished).
     `digest_channels`: the channels with a digest, of which those archived or unarchived meanwhile are handed on as
@@ -347,10 +364,12 @@ async def catch_up(client: AsyncWebClient, ws: Workspace, *, resume_points: Resu
         raise Unlisted from None
     deleted: list[str] = []
     if stored_channels is not None:
-        for channel in await deleted_channels(client, ws, await stored_channels(PLATFORM, ws.team_id),
-                                              {c.id for c in channels}):
+        stored = await stored_channels(PLATFORM, ws.team_id)
+        for channel in await deleted_channels(client, ws, stored, {c.id for c in channels}):
             if (event := deletion_of(channel, ws)) is not None and await handle([event]):
                 deleted.append(channel)
+        for event in made_private(stored, channels, ws, started):
+            await handle([event])
     if digest_channels is not None:
         for event in await archivings(client, ws, await digest_channels(PLATFORM, ws.team_id),
                                       {c.id for c in channels}, started):
