@@ -623,12 +623,13 @@ class SlackAdapter:
             person = await self.directory.person(event.user)
             return dataclasses.replace(event, user_name=person.name, is_bot=person.is_bot,
                                        channel_name=await self.directory.channel_name(event.channel))
-        if isinstance(event, ev.CommandInvoked):  # the payload's user_name is the legacy handle, not the name
+        if isinstance(event, ev.CommandInvoked):
+            # The payload's user_name is the legacy handle ("petra.k"), no name: where users.info did not answer, it
+            # renamed the member by it on their cards, intros and digests. Then the command names nobody.
             person = await self.directory.person(event.user)
             if event.mentioned:  # an app mentioned (`skills endorse @connective …`) is no member to endorse
                 event = dataclasses.replace(event, mentioned=tuple([await self._mentioned(p) for p in event.mentioned]))
-            return dataclasses.replace(event, user_name=person.name or event.user_name,
-                                       timezone=person.timezone or event.timezone)
+            return dataclasses.replace(event, user_name=person.name, timezone=person.timezone or event.timezone)
         if isinstance(event, ev.MemberJoined) and not event.user_name:
             person = await self.directory.person(event.user)
             if person.name:  # users.info answered: it says whether the account is a bot
