@@ -51,6 +51,7 @@ from bot.core import asks_the_bot
 from bot.db.engine import unreachable
 from bot.errors import AccessEnded
 from bot.inbox import Kept
+from bot.safety import loggable
 from bot.services.catch_up import active_threads, digest_channels, resume_points, stored_between, stored_channels
 from bot.services.catch_up_marks import CatchUpMarks
 from bot.services.mentoring_form import FORM_ACTION, field_errors, opens_form
@@ -65,6 +66,16 @@ CONSENT_COMMANDS = ERASURES | {"optin"}  # what App Home shows changes with them
 RENAMES = ("channel_rename", "group_rename")  # a public or private channel's new name
 ACCESS_EVENTS = ("app_uninstalled", "tokens_revoked")  # the bot's access ended (access.py)
 ERASING_BUTTONS = frozenset({"home.optout"})  # kept before their ack, as the commands they stand for (ERASURES)
+# What a member who typed a command or clicked a button is told where it failed on the bot's side (bot.core says the
+# same of a failure in a service); where the database does not answer, that it is no use trying again at once.
+SORRY = "Sorry, something went wrong on my side; it has been logged."
+SORRY_UNREACHABLE = "Sorry, I can't reach my database right now: nothing was done. Try again in a few minutes."
+# A command or button of another version of connective (an app still configured with a command this one has no more,
+# a message or Home of before an upgrade, a replica of another version beside this one): Slack showed the member
+# "failed with the error" and a warning sign, bolt answering 400.
+STALE_COMMAND = "connective has no {command} (any more): `/connective help` lists what it does."
+UNREADABLE_COMMAND = "I couldn't read that command as Slack sent it: try it again."
+STALE_BUTTON = "That button is from an older version of connective and no longer does anything: ask again."
 
 
 def buttons_of(clicks: dict[str, Any]) -> re.Pattern[str]:
@@ -194,6 +205,9 @@ class SlackAdapter:
         for command in COMMANDS:
             self.bolt.command(command)(ack=_ack, lazy=[self.on_command])
         self.bolt.action(buttons_of(app.core.clicks))(ack=_ack, lazy=[self.on_click])
+        # Bolt runs the first listener that matches: these take what none of the above does (of another version).
+        self.bolt.command(re.compile(r".*"))(self.on_stale_command)
+        self.bolt.action(re.compile(r".*"))(ack=_ack, lazy=[self.on_stale_click])
         self.bolt.view_submission(CALLBACK_ID)(ack=self.ack_enrolment_form, lazy=[self.on_enrolment_form])
 
     @classmethod
@@ -297,10 +311,22 @@ class SlackAdapter:
     async def on_command(self, body: dict[str, Any], respond: Respond | None) -> None:
         """`respond` None: a command kept in the inbox (an erasure), replayed without its response_url. A command that
         came without one (a signed request of the wrong shape; Slack sends one with every command) is answered by DM
-        too: bolt's respond raised there, a traceback for each, and the member heard nothing."""
+        too: bolt's respond raised there, a traceback for each, and the member heard nothing. One that fails on the
+        bot's side (the mentoring form Slack would not open, users.info, the database) is one line to the member, the
+        traceback once in the log (_counted): they heard nothing."""
         command = translate_command(body, self.workspace, self.clock())
-        if command is None:
+        if command is None:  # (translate_command logged why)
+            if _usable_url(body.get("response_url")) and respond is not None:
+                await respond(text=UNREADABLE_COMMAND, response_type="ephemeral", replace_original=False)
             return
+        try:
+            await self._command(body, command, respond)
+        except Exception as exc:
+            if not isinstance(exc, AccessEnded):
+                await self._sorry(command, exc, respond if _usable_url(body.get("response_url")) else None)
+            raise
+
+    async def _command(self, body: dict[str, Any], command: ev.CommandInvoked, respond: Respond | None) -> None:
         response_url = body.get("response_url")
         if not _usable_url(response_url):
             if respond is not None:
@@ -331,7 +357,19 @@ class SlackAdapter:
 
     @_counted
     async def _clicked(self, body: dict[str, Any], respond: Respond | None, *, replayed: bool = False) -> None:
-        """`replayed`: an App Home "Opt out" kept in the inbox, replayed by its sweep (the answer goes by DM)."""
+        """`replayed`: an App Home "Opt out" kept in the inbox, replayed by its sweep (the answer goes by DM). One that
+        fails on the bot's side is one line to the member, as a command (on_command)."""
+        try:
+            await self._click(body, respond, replayed=replayed)
+        except Exception as exc:
+            user = (body.get("user") or {}).get("id")
+            if not isinstance(exc, AccessEnded) and isinstance(user, str) and user:
+                where = ev.ActionClicked(community=self.workspace.team_id, platform=PLATFORM, user=user, channel="",
+                                         action="", value="")
+                await self._sorry(where, exc, respond if _usable_url(body.get("response_url")) else None)
+            raise
+
+    async def _click(self, body: dict[str, Any], respond: Respond | None, *, replayed: bool) -> None:
         in_home = (body.get("view") or {}).get("type") == "home"
         kept = self.kept(body)
         kind = await self._outsider((body.get("user") or {}).get("id"))
@@ -351,6 +389,46 @@ class SlackAdapter:
         if in_home:
             await self.publish_home(body.get("user", {}).get("team_id") or self.workspace.team_id,
                                     body["user"]["id"])
+
+    async def on_stale_command(self, ack: Callable[..., Any], body: dict[str, Any]) -> None:
+        """A slash command none of COMMANDS: answered at once, in its ack (one line only the member sees)."""
+        name = loggable_command(body.get("command"))
+        log.warning("Slack command %s is none of connective's (an app configured for another version?): answered "
+                    "with a line to the member", name)
+        command = body.get("command")
+        shown = command if isinstance(command, str) and re.fullmatch(r"/[\w-]{1,32}", command) else "such command"
+        await ack(text=STALE_COMMAND.format(command=shown), response_type="ephemeral")
+
+    @_counted
+    async def on_stale_click(self, body: dict[str, Any], respond: Respond | None) -> None:
+        """A button none of the services registered: the member is told so where they clicked; a Home's is shown again,
+        with today's buttons."""
+        actions = [a.get("action_id") for a in body.get("actions") or [] if isinstance(a, dict)]
+        log.warning("Slack button %s is none of connective's (of an older version?): the member is told",
+                    ", ".join(loggable(a) for a in actions) or "with no action id")
+        user = (body.get("user") or {}).get("id")
+        if not isinstance(user, str) or not user:
+            return
+        team = (body.get("team") or {}).get("id") or self.workspace.team_id
+        if (body.get("view") or {}).get("type") == "home":
+            await self.publish_home(team, user)
+        elif _usable_url(body.get("response_url")) and respond is not None:
+            await self.sender.send(Reply(community=team, channel="", user=user, doc=Document(text=STALE_BUTTON)),
+                                   respond=respond)
+
+    async def _sorry(self, event: ev.Event, exc: Exception, respond: Respond | None) -> None:
+        """One line to the member whose command or click failed on the bot's side (SORRY): where they typed or clicked,
+        else by DM. Its own failure is one log line."""
+        text = SORRY_UNREACHABLE if unreachable(exc) else SORRY
+        try:
+            if respond is not None:
+                await self.sender.send(Reply(community=event.community, channel=event.channel, user=event.user,
+                                             doc=Document(text=text)), respond=respond)
+            else:
+                await self.sender.send(DirectMessage(community=event.community, user=event.user,
+                                                     doc=Document(text=text)))
+        except Exception as failed:  # noqa: BLE001 - the failure itself is logged by the caller
+            log.warning("telling %s that their request failed: %s", loggable(event.user), type(failed).__name__)
 
     async def on_channel_renamed(self, ack: Callable[..., Any], body: dict[str, Any]) -> None:
         """The name stored with the channel's next message is the new one (and on the other replicas within
@@ -578,6 +656,8 @@ class SlackAdapter:
                 log.warning("handling %s: the database is unreachable (%s)", type(event).__name__, why)
             else:
                 log.exception("handling %s failed", type(event).__name__)
+            if isinstance(event, ev.CommandInvoked | ev.ActionClicked) and not by_dm:  # (a replay is tried again)
+                await self._sorry(event, exc, respond)
             return
         if by_dm:
             actions = [as_direct_message(action) for action in actions]
