@@ -163,14 +163,20 @@ class LookedUp:
 
     gone: frozenset[str] = frozenset()  # it no longer has them
     edited: frozenset[str] = frozenset()  # edited since they were stored: already handed to the core as the edit
+    # said where they may no longer be shown (their channel made private meanwhile): already stored so, not to be shown
+    hidden: frozenset[str] = frozenset()
+
+
+# What a look-up gives for a message said where it may no longer be shown (LookedUp.hidden); {}: gone; None: not known.
+HIDDEN: dict[str, Any] = {"hidden": True}
 
 
 async def looked_up(asked: dict[asyncio.Task, str], *, seconds: float, where: str,
                     edited: Callable[[str, dict[str, Any]], Awaitable[bool]], there: set[str]) -> LookedUp:
     """What look-ups of stored messages found, each task giving the message as the platform has it ({}: gone; None:
-    not known), `asked` naming each task's link: those not done within `seconds` are cancelled and shown as stored
-    (one log line naming `where`); `edited(link, message)` hands an edited one to the core and says whether it did;
-    the links found there are added to `there` (cleared past KEPT_THERE)."""
+    not known; HIDDEN: not to be shown), `asked` naming each task's link: those not done within `seconds` are
+    cancelled and shown as stored (one log line naming `where`); `edited(link, message)` hands an edited one to the
+    core and says whether it did; the links found there are added to `there` (cleared past KEPT_THERE)."""
     done, pending = await asyncio.wait(asked, timeout=seconds)
     for task in pending:
         task.cancel()
@@ -178,12 +184,14 @@ async def looked_up(asked: dict[asyncio.Task, str], *, seconds: float, where: st
         log.warning("%s: %d of %d message(s) to be shown not checked within %gs", where, len(pending), len(asked),
                     seconds)
     found = {asked[task]: task.result() for task in done}
-    changed = {link for link, message in found.items() if message and await edited(link, message)}
+    hidden = frozenset(link for link, message in found.items() if message is HIDDEN)
+    changed = {link for link, message in found.items() if message and link not in hidden
+               and await edited(link, message)}
     if len(there) > KEPT_THERE:
         there.clear()
-    there.update(link for link, message in found.items() if message)
+    there.update(link for link, message in found.items() if message and link not in hidden)
     return LookedUp(gone=frozenset(link for link, message in found.items() if message == {}),
-                    edited=frozenset(changed))
+                    edited=frozenset(changed), hidden=hidden)
 
 
 @runtime_checkable

@@ -827,7 +827,7 @@ class Core:
         if gone or found.edited:
             log.info("of the messages about to be shown, %d were deleted and %d edited on %s while the bot was away: "
                      "changed here too", len(gone), len(found.edited), community.platform)
-        return len(gone) + len(found.edited)
+        return len(gone) + len(found.edited) + len(found.hidden)  # (hidden: their channel is stored private now)
 
     async def _unquote_gone(self, community: Community, links: list[str]) -> None:
         """The digests posted lately that quote or link messages found deleted (while the bot was away), edited

@@ -610,13 +610,15 @@ async def test_a_channel_slack_refuses_does_not_make_every_connection_read_the_r
     assert len(away.fake.of("conversations.history")) == first + 3  # a page a channel
 
 
-async def test_a_channel_deleted_while_the_bot_was_away_takes_its_messages_with_it(away, caplog):
-    """A channel deleted while the bot was down: no channel_deleted ever came, and its messages stayed stored, quoted
-    as evidence with dead links. The catch-up finds it gone (not listed by conversations.list, channel_not_found) and
-    deletes them as the live event does, its digest paused. An archived channel, a public one the bot was removed
-    from, and a private one Slack no longer shows the bot (deleted, or the bot removed: Slack says the same) keep
-    theirs. Only the channel not listed is asked for."""
+async def test_a_public_channel_slack_no_longer_shows_the_bot_is_hidden_with_its_messages_kept(away, caplog):
+    """A public channel deleted, or made private without the bot, while it was down (Slack answers the same
+    channel_not_found for both): no event came, and its messages stayed stored, quoted as evidence with dead links.
+    The catch-up finds it (not listed by conversations.list, channel_not_found) and stores it private: its messages
+    kept (deleted, those of a channel made private were lost for good) and no longer shown outside it, its digest
+    paused as at the bot's removal. An archived channel, a public one the bot was removed from, and a private one Slack
+    no longer shows the bot keep theirs as they were. Only the channel not listed is asked for."""
     from bot import events as ev
+    from bot.db.models import Channel
     from bot.db.resources import Digest
 
     caplog.set_level(logging.INFO)
@@ -649,12 +651,14 @@ async def test_a_channel_deleted_while_the_bot_was_away_takes_its_messages_with_
     await away.restart()
 
     left = [t for t in _texts(await _stored(away.app)) if "vacuum tuning notes kept" in t]
-    assert sorted(left) == sorted(t for t in kept if gone not in t)
+    assert sorted(left) == sorted(kept)
     async with away.app.db.sessions() as session:
-        assert await session.scalar(select(Digest.paused)) == ev.DELETED
+        assert await session.scalar(select(Digest.paused)) == ev.LEFT
+        private = dict((await session.execute(select(Channel.external_id, Channel.is_private))).all())
+    assert private[gone] and not private[archived] and not private[out]
     assert [c["channel"] for c in away.fake.of("conversations.info")] == [gone]
     assert len(away.fake.of("conversations.list")) == 1
-    assert f"{gone} deleted meanwhile, their stored messages deleted too" in caplog.text
+    assert f"made private without it, while it was away: {gone}); stored as private" in caplog.text
 
     away.fake.calls.clear()
     await away.restart()  # found once: nothing of it is asked for again

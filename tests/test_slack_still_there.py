@@ -187,10 +187,11 @@ async def test_a_reconnection_another_replica_covered_looks_nothing_up_again(awa
     assert len(away.looked_up()) == asked
 
 
-async def test_a_public_channel_slack_no_longer_has_is_deleted_with_its_messages_before_an_answer_quotes_it(away):
-    """#general deleted while the bot was away, and no catch-up has found it since: Slack answers channel_not_found
-    for the messages an answer is about to quote, and conversations.info too. The channel is handled as its
-    channel_deleted: none of its messages is quoted, all are deleted and remembered."""
+async def test_a_public_channel_slack_no_longer_shows_the_bot_is_not_quoted_and_keeps_its_messages(away):
+    """#general deleted, or made private without the bot, while it was away, and no catch-up has found it since: Slack
+    answers channel_not_found for the messages an answer is about to quote, and conversations.info too, alike for
+    both. None of its messages is quoted; it is stored private, its messages kept (taken for deleted, a channel made
+    private lost its history for good)."""
     from bot.db.models import Channel
 
     link = await _link_of(away.app, PETRAS)
@@ -199,9 +200,9 @@ async def test_a_public_channel_slack_no_longer_has_is_deleted_with_its_messages
     found = await away.ask()
     assert link not in _quoted(found)
     async with away.app.db.sessions() as s:
-        general = await s.scalar(select(Channel.id).where(Channel.external_id == GENERAL))
-        assert not await s.scalar(select(Message.id).where(Message.channel_id == general))
-        assert await s.scalar(select(DeletedMessage.id).where(DeletedMessage.external_id == away.said(PETRAS)["ts"]))
+        assert await s.scalar(select(Channel.is_private).where(Channel.external_id == GENERAL))
+        assert await s.scalar(select(Message.id).where(Message.text == PETRAS))
+        assert not await s.scalar(select(DeletedMessage.id))
 
 
 async def test_a_private_channel_slack_no_longer_shows_the_bot_is_quoted_as_before(away):

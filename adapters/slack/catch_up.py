@@ -47,7 +47,7 @@ THREADS = 50
 ACTIVE_THREADS = timedelta(days=3)
 OLDER_THREADS = 10
 OLDER_THREADS_IN_ALL = 100
-# Channels deleted while the bot was away (no channel_deleted reached it): the workspace's public channels are listed
+# Channels deleted or made private while the bot was away (no event reached it): the public channels are listed
 # (conversations.list, archived ones too, Tier 2, LIST_PAGE a page, at most LIST_PAGES), and each stored channel the
 # bot is not in that is not listed is asked for (conversations.info, Tier 3), at most GONE_CHECKED a catch-up.
 LIST_PAGE = 1_000
@@ -136,19 +136,23 @@ async def conversations(client: AsyncWebClient) -> list[Conversation]:
     return sorted(found.values(), key=lambda c: c.id)
 
 
-async def deleted_channels(client: AsyncWebClient, ws: Workspace, stored: dict[str, bool],
-                           member_of: set[str]) -> list[str]:
+async def unseen_channels(client: AsyncWebClient, ws: Workspace, stored: dict[str, bool],
+                          member_of: set[str]) -> list[str]:
     """Of the public channels stored here (`stored`: channel -> private) that the bot is not in (`member_of`), those
-    Slack says no longer exist: deleted while the bot was away, no channel_deleted came. A public channel the bot is
-    not in is still listed by conversations.list (archived ones too), so only those it does not list are asked for
-    (conversations.info: channel_not_found), GONE_CHECKED at most; a channel the bot is in was listed just now. Where
-    Slack does not list every channel (an error, more than LIST_PAGES pages), none is taken for gone.
+    Slack no longer shows it: deleted, or made private, while the bot was away (no channel_deleted, no
+    channel_convert_to_private came). A public channel the bot is not in is still listed by conversations.list
+    (archived ones too), so only those it does not list are asked for (conversations.info: channel_not_found),
+    GONE_CHECKED at most; a channel the bot is in was listed just now. Where Slack does not list every channel (an
+    error, more than LIST_PAGES pages), none is taken for unseen.
 
-    A private channel is never taken for gone: Slack answers the same channel_not_found for one deleted, one the bot
-    was removed from, and one it was never in (an export's, imported by an admin), and its members still read the
-    last two. Deleted here, their history would be lost for good (a deletion is remembered: an import does not bring
-    it back); kept, a private channel deleted while the bot was down keeps its messages, as one the bot is removed
-    from live does (channel_left, group_left)."""
+    Slack answers the same channel_not_found for a channel deleted and for one made private that the bot is not in (an
+    export's, imported by an admin; one the bot was removed from before). Such a channel was taken for deleted, its
+    messages deleted for good (a deletion is remembered: an import does not bring them back), where its members still
+    read them. Now it is hidden_of: stored private (its messages kept, no longer quoted, linked or put in a digest
+    outside it; a deleted channel's words shown to nobody either) and its digest paused as at the bot's removal.
+    A private channel is never taken for unseen: Slack answers the same for one deleted, one the bot was removed
+    from, and one it was never in; it keeps its messages, as one the bot is removed from live does (channel_left,
+    group_left)."""
     candidates = sorted(c for c, private in stored.items() if not private and c not in member_of)
     if not candidates:
         return []
@@ -242,10 +246,17 @@ def _change_of(channel: str, kind: str, ws: Workspace, started: datetime) -> ev.
                             "event": {"type": kind, "channel": channel}}, ws)
 
 
-def deletion_of(channel: str, ws: Workspace) -> ev.Event | None:
-    """A channel found deleted as the channel_deleted it would have been told live."""
-    return translate_event({"type": "event_callback", "team_id": ws.team_id, "event_id": f"channel-gone:{channel}",
-                            "event": {"type": "channel_deleted", "channel": channel}}, ws)
+def hidden_of(channel: str, ws: Workspace) -> list[ev.Event]:
+    """A public channel Slack no longer shows the bot (unseen_channels: deleted, or made private without it) as the
+    events that hide it without losing it: its channel_convert_to_private (MADE_PRIVATE: stored private, its messages
+    kept and shown outside it no more) and a channel_left (its digest paused, until the bot is invited there). Once a
+    channel: stored private, it is not asked for again."""
+    events = [translate_event({"type": "event_callback", "team_id": ws.team_id,
+                               "event_id": f"channel-unseen-{kind}:{channel}", "event": event}, ws)
+              for kind, event in (("private", {"type": "message", "subtype": "channel_convert_to_private",
+                                               "channel": channel, "channel_type": "group"}),
+                                  ("left", {"type": "channel_left", "channel": channel}))]
+    return [event for event in events if event is not None]
 
 
 def _messages(page: Any) -> list[dict[str, Any]]:
@@ -350,8 +361,8 @@ async def catch_up(client: AsyncWebClient, ws: Workspace, *, resume_points: Resu
     (delivered live to a replica, or fetched; bot.services.catch_up_marks), and is not fetched again. Raises Unlisted
     (its warning logged) where Slack would not list the channels. `active_threads`: the older threads still going
     on, whose replies are asked for too (ACTIVE_THREADS). `stored_channels`: the channels with messages stored, of
-    which those deleted meanwhile (deleted_channels) are handed on as their channel_deleted, first, and those made
-    private meanwhile (made_private) as their channel_convert_to_private. `stored_between`:
+    which those Slack no longer shows the bot (unseen_channels) are hidden (hidden_of), first, and those made
+    private meanwhile (made_private) handed on as their channel_convert_to_private. `stored_between`:
     the messages stored in the stretch of a channel's history looked through for threads and edits (the day before
     the gap, THREAD_LOOKBACK), of which those Slack no longer lists are handed on as their deletion (vanished).
     `digest_channels`: the channels with a digest, of which those archived or unarchived meanwhile are handed on as
@@ -362,12 +373,14 @@ async def catch_up(client: AsyncWebClient, ws: Workspace, *, resume_points: Resu
         log.warning("catching up Slack workspace %s failed: listing the channels the bot is in (users.conversations) "
                     "answered %s", ws.team_id, _why(exc))
         raise Unlisted from None
-    deleted: list[str] = []
     if stored_channels is not None:
         stored = await stored_channels(PLATFORM, ws.team_id)
-        for channel in await deleted_channels(client, ws, stored, {c.id for c in channels}):
-            if (event := deletion_of(channel, ws)) is not None and await handle([event]):
-                deleted.append(channel)
+        unseen = [channel for channel in await unseen_channels(client, ws, stored, {c.id for c in channels})
+                  if await handle(hidden_of(channel, ws))]
+        if unseen:
+            log.info("Slack workspace %s: %d public channel(s) Slack no longer shows the bot (deleted, or made private "
+                     "without it, while it was away: %s); stored as private, their messages kept and no longer shown "
+                     "outside them, their digests paused", ws.team_id, len(unseen), ", ".join(unseen))
         for event in made_private(stored, channels, ws, started):
             await handle([event])
     if digest_channels is not None:
@@ -378,12 +391,12 @@ async def catch_up(client: AsyncWebClient, ws: Workspace, *, resume_points: Resu
     bound = {"before": ts_of(before), "before_time": before}
     points = await resume_points(PLATFORM, ws.team_id, [Place(c.id, None, c.is_private) for c in channels], **bound)
     if not points:
-        return Report(deleted=deleted) if deleted else None
+        return None
     seen_live = max(float(ts) for ts in points.values()) - SEEN_LIVE_SLACK.total_seconds()
     if covered is not None:
         seen_live = max(seen_live, (covered - LIVE_MARGIN).timestamp())
     upto = ts_of(started + LIVE_MARGIN)
-    report = Report(deleted=deleted)
+    report = Report()
     budget = PER_WORKSPACE
     older_budget = OLDER_THREADS_IN_ALL
     for channel in channels:

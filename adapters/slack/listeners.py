@@ -532,17 +532,15 @@ class SlackAdapter:
 
     async def _channel_gone(self, channel: str) -> bool:
         """A channel of a message about to be shown that Slack answered channel_not_found for (still_there.py): a
-        public one stored here that conversations.info does not find either was deleted while the bot was away (no
-        channel_deleted came; the catch-up did not find it, or has not run since), and is handled as its
-        channel_deleted: its messages go, its digest pauses. A private one is not taken for deleted
-        (catch_up.deleted_channels says why)."""
+        public one stored here that conversations.info does not find either was deleted, or made private without the
+        bot, while it was away (catch_up.unseen_channels: Slack says the same of both), and is handled as
+        catch_up.hidden_of says: stored private, its messages kept and not shown, its digest paused. A private one is
+        shown as stored (the bot may have been removed from it)."""
         stored = await stored_channels(self.app.db, PLATFORM, self.workspace.team_id)
         if stored.get(channel, True) or not await catch_up.channel_not_found(self.client, channel):
             return False
-        event = catch_up.deletion_of(channel, self.workspace)
-        if event is None:
-            return False
-        await self._handle(event)
+        for event in catch_up.hidden_of(channel, self.workspace):
+            await self._handle(event)
         return True
 
     async def _edited_while_away(self, message: dict[str, Any], channel: str) -> None:

@@ -20,7 +20,7 @@ from typing import Any
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.actions import LookedUp, looked_up
+from bot.actions import HIDDEN, LookedUp, looked_up
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +33,9 @@ GONE_ERRORS = {"thread_not_found"}
 GONE_SUBTYPES = {"tombstone"}
 # Handed a message Slack shows edited (as conversations.history lists it) and its channel: the edit goes to the core.
 Edited = Callable[[dict[str, Any], str], Awaitable[None]]
-# Handed a channel Slack answers channel_not_found for: whether it is taken for deleted (a public one stored here; its
-# messages deleted as at its channel_deleted). A private one is not: the bot may have been removed from it.
+# Handed a channel Slack answers channel_not_found for: whether it is no longer shown (a public one stored here, deleted
+# or made private without the bot: stored private now, its messages kept). A private one is shown as stored: the bot
+# may have been removed from it.
 ChannelGone = Callable[[str], Awaitable[bool]]
 # The stored links: live https://acme.slack.com/archives/C…/p…, imported https://slack.com/archives/C…/p… (or on the
 # workspace's own host), a reply's with ?thread_ts=…&cid=….
@@ -92,7 +93,7 @@ class StillThere:
                                there=self._there)
 
     async def _channel_gone(self, channel: str) -> bool:
-        """Whether the channel was deleted (while the bot was away: channel_deleted never came), its messages with it:
+        """Whether the channel is no longer shown (deleted, or made private, while the bot was away: no event came):
         asked of `channel_gone` once a process, the messages of the channel looked up at once waiting for it."""
         if self.channel_gone is None:
             return False
@@ -103,8 +104,8 @@ class StillThere:
         except asyncio.CancelledError:
             raise
         except Exception:  # noqa: BLE001 - not known: shown as stored, as for any error
-            log.warning("channel %s of Slack workspace %s, not found: its deletion failed", channel, self.team_id,
-                        exc_info=True)
+            log.warning("channel %s of Slack workspace %s, not found: storing it as private failed", channel,
+                        self.team_id, exc_info=True)
             return False
 
     async def _fetch(self, channel: str, ts: str, thread: str | None) -> dict[str, Any] | None:
@@ -121,7 +122,7 @@ class StillThere:
             if error in GONE_ERRORS:
                 return {}
             if error == "channel_not_found" and await self._channel_gone(channel):
-                return {}
+                return HIDDEN
             log.warning("is message %s of channel %s still there? Slack did not say: %s", ts, channel, error)
             return None
         except (OSError, TimeoutError, ValueError) as exc:
