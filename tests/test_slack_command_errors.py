@@ -7,7 +7,10 @@ from __future__ import annotations
 import json
 import urllib.parse
 
-from adapters.slack.listeners import SORRY, STALE_BUTTON, STALE_COMMAND
+from sqlalchemy import select
+
+from adapters.slack.listeners import SORRY, SORRY_UNREACHABLE, STALE_BUTTON, STALE_COMMAND
+from bot.db.models import Member
 from tests.slack_fake import sign
 from tests.test_slack_app import TOKEN, fresh, slack, text_of  # noqa: F401 - the fixture
 from tests.test_slack_translate import load
@@ -67,3 +70,19 @@ async def test_a_click_whose_handling_fails_is_one_line_to_the_member(slack, mon
     [told] = await slack.fake.wait_for("response_url")
     assert told["text"] == SORRY
     assert len([r for r in caplog.records if r.exc_info]) == 1
+
+
+async def test_an_erasure_that_cannot_be_kept_is_one_line_saying_nothing_was_done(slack, monkeypatch, caplog):  # noqa: F811
+    """/connective forget-me with the database down: it was answered 503 (Slack sends no command again) and the
+    member saw "failed with the error". They are told nothing was done; their data stays until they try again."""
+    async def down(kept, body):  # noqa: ANN001, ANN202
+        raise OSError("database unreachable")
+
+    monkeypatch.setattr(slack.app.core.inbox, "keep", down)
+    status, body, _ = await _command(slack, "/connective", "forget-me", user="UPG")
+    await slack.adapter.idle()
+    assert status == 200 and json.loads(body) == {"response_type": "ephemeral", "text": SORRY_UNREACHABLE}
+    assert slack.fake.of("response_url") == []  # not handled from memory
+    async with slack.app.db.sessions() as s:
+        assert await s.scalar(select(Member.profiling_consent).where(Member.external_id == "UPG")) is True
+    _no_tokens(caplog)

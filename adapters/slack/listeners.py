@@ -256,13 +256,19 @@ class SlackAdapter:
 
     async def keep_before_ack(self, body: dict[str, Any], next: Callable[[], Any]) -> BoltResponse | None:  # noqa: A002
         """Slack sends no acknowledged event again: one acknowledged and then lost with its process (SIGKILL, a
-        lost node) is handled by the inbox's sweep. Not kept (the database down), it is not acknowledged either:
-        Slack sends it again."""
+        lost node) is handled by the inbox's sweep. Not kept (the database down), an event is not acknowledged either:
+        Slack sends it again; a command is not done, and the member told so (Slack sends none again)."""
         kept = self.kept(body)
         if kept is not None:
             try:
                 await self.app.core.inbox.keep(kept, body)
-            except Exception:
+            except Exception as exc:
+                if "command" in body:
+                    # Slack sends no slash command again, and showed the member "failed with the error": they are told
+                    # nothing was done, in one line only they see.
+                    log.warning("keeping Slack command %s failed (%s); not done, the member is told to try again",
+                                loggable_command(body.get("command")), unreachable(exc) or type(exc).__name__)
+                    return BoltResponse(status=200, body={"response_type": "ephemeral", "text": SORRY_UNREACHABLE})
                 log.exception("keeping Slack event %s failed; not acknowledged, Slack will retry it", kept.event_id)
                 return BoltResponse(status=503, body="")
         await next()
