@@ -9,7 +9,7 @@ import urllib.parse
 
 from sqlalchemy import select
 
-from adapters.slack.listeners import SORRY, SORRY_UNREACHABLE, STALE_BUTTON, STALE_COMMAND
+from adapters.slack.listeners import SORRY, SORRY_UNREACHABLE, STALE_BUTTON, STALE_COMMAND, STALE_FORM
 from bot.db.models import Member
 from tests.slack_fake import sign
 from tests.test_slack_app import TOKEN, fresh, slack, text_of  # noqa: F401 - the fixture
@@ -86,3 +86,16 @@ async def test_an_erasure_that_cannot_be_kept_is_one_line_saying_nothing_was_don
     async with slack.app.db.sessions() as s:
         assert await s.scalar(select(Member.profiling_consent).where(Member.external_id == "UPG")) is True
     _no_tokens(caplog)
+
+
+async def test_a_form_of_an_older_version_says_so_in_its_place(slack, caplog):  # noqa: F811
+    payload = {"type": "view_submission", "team": {"id": "TTEST0001"}, "user": {"id": "UASK1"},
+               "trigger_id": "t-form", "view": {"id": "V1", "type": "modal", "callback_id": "mentoring.old_form",
+                                                "state": {"values": {}}}}
+    form = urllib.parse.urlencode({"payload": json.dumps(payload)})
+    async with slack.http.post(slack.url, data=form.encode(), headers={
+            "Content-Type": "application/x-www-form-urlencoded", **sign(SIGNING, form)}) as response:
+        assert response.status == 200
+        answer = await response.json()
+    assert answer["response_action"] == "update" and STALE_FORM in json.dumps(answer["view"])
+    assert "mentoring.old_form" in caplog.text and not any(r.exc_info for r in caplog.records)

@@ -75,6 +75,7 @@ SORRY_UNREACHABLE = "Sorry, I can't reach my database right now: nothing was don
 # "failed with the error" and a warning sign, bolt answering 400.
 STALE_COMMAND = "connective has no {command} (any more): `/connective help` lists what it does."
 UNREADABLE_COMMAND = "I couldn't read that command as Slack sent it: try it again."
+STALE_FORM = "This form is from an older version of connective and was not sent: close it and open it again."
 STALE_BUTTON = "That button is from an older version of connective and no longer does anything: ask again."
 
 
@@ -209,6 +210,7 @@ class SlackAdapter:
         self.bolt.command(re.compile(r".*"))(self.on_stale_command)
         self.bolt.action(re.compile(r".*"))(ack=_ack, lazy=[self.on_stale_click])
         self.bolt.view_submission(CALLBACK_ID)(ack=self.ack_enrolment_form, lazy=[self.on_enrolment_form])
+        self.bolt.view_submission(re.compile(r".*"))(self.on_stale_form)  # (after the others, as the two above)
 
     @classmethod
     async def connect(cls, app: App, client: AsyncWebClient, *, signing_secret: str | None) -> SlackAdapter:
@@ -404,6 +406,16 @@ class SlackAdapter:
         command = body.get("command")
         shown = command if isinstance(command, str) and re.fullmatch(r"/[\w-]{1,32}", command) else "such command"
         await ack(text=STALE_COMMAND.format(command=shown), response_type="ephemeral")
+
+    async def on_stale_form(self, ack: Callable[..., Any], body: dict[str, Any]) -> None:
+        """A modal none of connective's (another version's) submitted: it said "We had some trouble connecting"
+        (bolt answered 400). It says why now, in its place."""
+        log.warning("Slack form %s is none of connective's (of an older version?): the member is told",
+                    loggable((body.get("view") or {}).get("callback_id")))
+        await ack(response_action="update", view={
+            "type": "modal", "title": {"type": "plain_text", "text": "connective"},
+            "close": {"type": "plain_text", "text": "Close"},
+            "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": STALE_FORM}}]})
 
     @_counted
     async def on_stale_click(self, body: dict[str, Any], respond: Respond | None) -> None:
