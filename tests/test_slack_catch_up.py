@@ -747,3 +747,27 @@ async def test_a_stretch_slack_lists_nothing_of_deletes_nothing(away):
     away.said(GENERAL, "something new", ago=60)
     await away.restart()
     assert before <= {m.external_id for m in await _stored(away.app)}
+
+
+async def test_a_thread_older_than_a_day_whose_question_was_deleted_while_away_loses_it_and_keeps_its_replies(away):
+    """Slack keeps a tombstone in place of a thread's first message deleted while replies are left, and the catch-up
+    looks for one only in the day before the gap: an older thread read for its new replies kept its deleted question
+    stored (shown as asked until an answer looked it up). It goes as at its live tombstone; the replies stay."""
+    from bot.db.models import DeletedMessage
+
+    vacuum = away.fake.history[GENERAL][3]  # a thread of the imported history, two days old
+    away.said(GENERAL, "anyone at the meetup tonight?", by="UREG", ago=900)
+    await away.restart()  # the channel's newest stored message is now minutes old
+    replies_before = [m.external_id for m in await _stored(away.app) if m.thread_external_id == vacuum["ts"]
+                      and m.external_id != vacuum["ts"]]
+    assert replies_before
+    vacuum.update(subtype="tombstone", text="This message was deleted.", user="USLACKBOT")
+    away.said(GENERAL, "and autovacuum_naptime helps too", by="UPG", ago=0, thread=vacuum["ts"])
+    await asyncio.sleep(0.2)
+    await away.restart()
+    stored = await _stored(away.app)
+    assert vacuum["ts"] not in {m.external_id for m in stored}
+    assert set(replies_before) <= {m.external_id for m in stored}
+    assert _texts(stored)[-1] == "and autovacuum_naptime helps too"
+    async with away.app.db.sessions() as session:
+        assert vacuum["ts"] in set(await session.scalars(select(DeletedMessage.external_id)))

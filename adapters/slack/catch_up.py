@@ -312,24 +312,33 @@ async def history(client: AsyncWebClient, channel: str, after: float, upto: str,
             return gap
 
 
-async def replies(client: AsyncWebClient, channel: str, thread: str, after: float, upto: str,
-                  room: int) -> tuple[list[dict[str, Any]], bool]:
-    """The replies of a thread after `after`, oldest first (as Slack lists them), at most `room`; whether more are
-    left."""
-    taken: list[dict[str, Any]] = []
+@dataclass
+class Replies:
+    said: list[dict[str, Any]]  # the replies after `after`, oldest first (as Slack lists them)
+    more: bool  # more are left
+    parent_gone: bool  # the thread's first message is a tombstone: deleted (while the bot was away), replies kept
+
+
+async def replies(client: AsyncWebClient, channel: str, thread: str, after: float, upto: str, room: int) -> Replies:
+    """The replies of a thread after `after`, at most `room`, and whether its first message was deleted."""
+    found = Replies([], False, False)
     cursor = None
     while True:
         page = await client.conversations_replies(channel=channel, ts=thread, oldest=f"{after:.6f}", latest=upto,
                                                   limit=PAGE, cursor=cursor)
         for message in _messages(page):
-            if message["ts"] == thread or float(message["ts"]) <= after:
-                continue  # the parent comes first in every answer; it is the channel's
-            if len(taken) >= room:
-                return taken, True
-            taken.append(message)
+            if message["ts"] == thread:  # the parent comes first in every answer; it is the channel's
+                found.parent_gone = found.parent_gone or message.get("subtype") == "tombstone"
+                continue
+            if float(message["ts"]) <= after:
+                continue
+            if len(found.said) >= room:
+                found.more = True
+                return found
+            found.said.append(message)
         cursor = (page.get("response_metadata") or {}).get("next_cursor")
         if not page.get("has_more") or not cursor:
-            return taken, False
+            return found
 
 
 def event_of(message: dict[str, Any], channel: Conversation, ws: Workspace) -> ev.Event | None:
@@ -445,8 +454,8 @@ async def catch_up(client: AsyncWebClient, ws: Workspace, *, resume_points: Resu
                     left.append(parent)
                     break
                 try:
-                    said, more = await replies(client, channel.id, parent["ts"],
-                                               max(float(thread_point), seen_live), upto, room - taken)
+                    thread = await replies(client, channel.id, parent["ts"], max(float(thread_point), seen_live),
+                                           upto, room - taken)
                 except FAILED as exc:  # (its parent deleted meanwhile): the channel's other threads go on
                     log.warning("catching up the thread %s of %s in Slack workspace %s failed: %s", parent["ts"],
                                 channel.label, ws.team_id, _why(exc))
@@ -454,8 +463,15 @@ async def catch_up(client: AsyncWebClient, ws: Workspace, *, resume_points: Resu
                         report.failed.append(channel.label)
                     report.again = report.again or _may_pass(exc)
                     continue
-                gap.cut = gap.cut or more
-                for message in said:
+                gap.cut = gap.cut or thread.more
+                if thread.parent_gone:
+                    # A thread older than the stretch looked through, its first message deleted while the bot was
+                    # away (Slack keeps a tombstone while replies are left): stored, the question was shown as
+                    # asked, until an answer looked it up. It goes as at its live tombstone; its replies stay.
+                    events.append(ev.MessageDeleted(
+                        platform=PLATFORM, community=ws.team_id, user="", channel=channel.id, message_id=parent["ts"],
+                        event_id=f"caught-up-delete:{channel.id}:{parent['ts']}"))
+                for message in thread.said:
                     if message["ts"] not in done:  # a reply also sent to the channel is listed in both
                         taken += 1
                         done.add(message["ts"])
