@@ -219,3 +219,17 @@ async def test_a_member_made_a_guest_is_no_longer_suggested_until_a_full_member_
     assert await slack.event(back) == 200
     await slack.adapter.idle()
     assert _experts(await slack.command("UASK2", "/whoknows", question))[0] == "UPG"
+
+
+async def test_an_account_of_another_organisation_deactivated_is_not_stored(slack):
+    """user_change of a shared channel's person of another organisation, deactivated there: stored as a member who
+    left, by their name. Nothing of them is stored; a member of ours deactivated still leaves."""
+    for user, team in (("UEXT1", "T0OTHER"), ("UPG", TEAM)):
+        change = fresh("event_user_change_deactivated.json")
+        change["event"]["user"].update(id=user, team_id=team, deleted=True)
+        change["event"]["user"]["profile"].update(display_name=f"{user} there", team=team)
+        assert await slack.event(change) == 200
+        await slack.adapter.idle()
+    async with slack.app.db.sessions() as s:
+        assert not await s.scalar(select(Member.id).where(Member.external_id == "UEXT1"))
+        assert await s.scalar(select(Member.deactivated).where(Member.external_id == "UPG"))

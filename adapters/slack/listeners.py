@@ -29,7 +29,7 @@ from adapters.slack.blocks import home_view, in_workspace
 from adapters.slack.directory import Directory, person_of
 from adapters.slack.modals import CALLBACK_ID, enrolment_modal, response_url_of, submitted_values
 from adapters.slack.outbox import Respond, SlackSender
-from adapters.slack.outsiders import REFUSALS, outsider, team_of
+from adapters.slack.outsiders import EXTERNAL, REFUSALS, outsider, team_of
 from adapters.slack.refusals import described, refused
 from adapters.slack.still_there import StillThere
 from adapters.slack.translate import (
@@ -685,13 +685,16 @@ class SlackAdapter:
         reaction or an arrival of theirs is not handled (nothing of it is stored); a question of theirs to the bot is
         answered with one line only they see (`answer`: live; one caught up is not answered), which shows no member's
         profile. users.info is asked once per account a process (Directory), as for names."""
-        if not isinstance(event, ev.MessagePosted | ev.ReactionAdded | ev.ReactionRemoved | ev.MemberJoined):
+        if not isinstance(event, ev.MessagePosted | ev.ReactionAdded | ev.ReactionRemoved | ev.MemberJoined
+                          | ev.MemberLeft):
             return False
         if isinstance(event, ev.MessagePosted) and event.is_bot and not team:
             return False  # an app's post: a bot, never suggested (an app of another organisation names its team)
         person = await self.directory.person(event.user)  # (team_join, user_change: their account object, learnt)
         kind = outsider(person, self.workspace, team=team)
-        if kind is None:
+        # A member made a guest leaves (MemberLeft); an account of another organisation deactivated was stored as a
+        # member who left, by the name it goes by there.
+        if kind is None or (isinstance(event, ev.MemberLeft) and kind != EXTERNAL):
             return False
         log.debug("Slack %s of a %s account skipped", type(event).__name__, kind)
         if answer and isinstance(event, ev.MessagePosted) and asks_the_bot(event) and not event.is_bot:
