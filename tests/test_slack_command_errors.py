@@ -99,3 +99,17 @@ async def test_a_form_of_an_older_version_says_so_in_its_place(slack, caplog):  
         answer = await response.json()
     assert answer["response_action"] == "update" and STALE_FORM in json.dumps(answer["view"])
     assert "mentoring.old_form" in caplog.text and not any(r.exc_info for r in caplog.records)
+
+
+async def test_app_homes_opt_out_that_cannot_be_kept_is_a_dm_saying_nothing_was_done(slack, monkeypatch):  # noqa: F811
+    """The click was answered 503 (Slack sends no click again): a warning sign beside the button, and the member's
+    data left in place with nothing said."""
+    async def down(kept, body):  # noqa: ANN001, ANN202
+        raise OSError("database unreachable")
+
+    monkeypatch.setattr(slack.app.core.inbox, "keep", down)
+    await slack.click("UPG", "home.optout", "", home=True)  # (asserts Slack got 200)
+    [told] = slack.dm("UPG")
+    assert told["text"] == SORRY_UNREACHABLE
+    async with slack.app.db.sessions() as s:
+        assert await s.scalar(select(Member.profiling_consent).where(Member.external_id == "UPG")) is True

@@ -259,7 +259,8 @@ class SlackAdapter:
     async def keep_before_ack(self, body: dict[str, Any], next: Callable[[], Any]) -> BoltResponse | None:  # noqa: A002
         """Slack sends no acknowledged event again: one acknowledged and then lost with its process (SIGKILL, a
         lost node) is handled by the inbox's sweep. Not kept (the database down), an event is not acknowledged either:
-        Slack sends it again; a command is not done, and the member told so (Slack sends none again)."""
+        Slack sends it again; a command (or App Home's "Opt out") is not done, and the member told so (Slack sends
+        none again)."""
         kept = self.kept(body)
         if kept is not None:
             try:
@@ -271,6 +272,13 @@ class SlackAdapter:
                     log.warning("keeping Slack command %s failed (%s); not done, the member is told to try again",
                                 loggable_command(body.get("command")), unreachable(exc) or type(exc).__name__)
                     return BoltResponse(status=200, body={"response_type": "ephemeral", "text": SORRY_UNREACHABLE})
+                if body.get("type") == "block_actions":  # App Home's "Opt out": no click is sent again either
+                    log.warning("keeping Slack click %s failed (%s); not done, the member is told by DM",
+                                kept.event_id, unreachable(exc) or type(exc).__name__)
+                    user = (body.get("user") or {}).get("id")
+                    await self._sorry(ev.ActionClicked(community=kept.community, platform=PLATFORM, user=str(user),
+                                                       channel="", action="", value=""), exc, None)
+                    return BoltResponse(status=200, body="")
                 log.exception("keeping Slack event %s failed; not acknowledged, Slack will retry it", kept.event_id)
                 return BoltResponse(status=503, body="")
         await next()
