@@ -848,6 +848,27 @@ def test_a_quote_keeps_its_link_whole():
     assert _snippet("word " * 40) == ("word " * 18).strip() + "…"
 
 
+def test_a_quoted_link_ends_where_the_link_does():
+    """A link inside Markdown's "[box/c](<link>)" kept the ")" that closes the Markdown (its fragment, "#(def…))", has
+    parentheses of its own), and one at the end of a code block ran into the "```": shown that way, neither opened
+    the page (racket-2019, clojurians-2019)."""
+    from bot.services.expertise import _snippet
+
+    box = ("https://docs.racket-lang.org/reference/data-structure-contracts.html"
+           "#(def._((lib._racket%2Fcontract%2Fprivate%2Fbox..rkt)._box%2Fc))")
+    said = (f"Another thing we could do is improve vector contracts. The [`box/c`](<{box}>) contract allows those "
+            "to be different, so that different contracts can be applied depending on the direction")
+    assert f"{box} …" in _snippet(said), _snippet(said)
+    maven = "http://download.java.net/maven/glassfish"
+    said = ("I'm using `clojure.tools.deps.alpha` to `resolve-deps` but I get:\n```Execution error\nCould not find "
+            f"artifact net.java:jvnet-parent:pom:3 in glassfish-repository (<{maven}>)```")
+    assert _snippet(said).endswith(f"… {maven} …"), _snippet(said)
+    assert _snippet(f"the repo is `{maven}`") == f"the repo is `{maven}`"
+    assert _snippet("(repo: <https://github.com/Eugleo/magic-racket>)") == "(repo: https://github.com/Eugleo/magic-racket)"
+    long = "The repo of the project and its issues, where the discussion of the reader's design went on: "
+    assert _snippet(f"{long}(<{maven}>)").endswith(f"… {maven}"), _snippet(f"{long}(<{maven}>)")
+
+
 async def test_questions_thanks_and_filler_are_never_quoted(app):
     """A question followed by a link or ending in ":", a request that opens by asking everyone, for oneself or by
     announcing a question, thanks ("thanks, … did the trick"), filler ("glad to help") and welcomes said nothing of

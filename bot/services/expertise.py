@@ -189,17 +189,21 @@ def _count(n: int, one: str, many: str) -> str:
     return f"{n} {one if n == 1 else many}"
 
 
-_URL = re.compile(r"https?://\S+")
+# No link has a backtick, a quotation mark or an angle bracket in it (RFC 3986): "`https://x/y`" or a link at the
+# end of a code block ("…/glassfish)```") ends before them.
+_URL = re.compile(r"https?://[^\s`\"<>]+")
 SNIPPET_PROSE = 40  # a link kept whole leaves at least this much of the words before it
 
 
 def _url_spans(text: str) -> list[tuple[int, int]]:
-    """Where the links are, without the punctuation that ends a sentence after them ("see https://x/y.")."""
+    """Where the links are, without the punctuation that ends a sentence after them ("see https://x/y.") and the
+    closing parenthesis of the words around them ("(docs: https://x/y)", Markdown's "[box/c](https://x/#(def))"),
+    a link's own balanced parentheses kept."""
     spans = []
     for m in _URL.finditer(text):
         start, end = m.span()
         while end > start and (text[end - 1] in ".,;:!?'\"»”’"
-                               or text[end - 1] == ")" and "(" not in text[start:end]):
+                               or text[end - 1] == ")" and text.count(")", start, end) > text.count("(", start, end)):
             end -= 1
         spans.append((start, end))
     return spans
@@ -238,7 +242,7 @@ def _snippet(text: str, n: int = 90, names: dict[str, str] | None = None) -> str
     start, end = dropped[0]
     before = text[:start].rstrip()
     prose = _cut(before, max(n - (end - start) - 2, SNIPPET_PROSE)) if before else ""
-    tail = " …" if text[end:].strip(" .,;:!?") else ""
+    tail = " …" if text[end:].strip(" .,;:!?)") else ""
     return f"{prose} {text[start:end]}{tail}".strip()
 
 
