@@ -79,6 +79,12 @@ _SEAM_DOUBLE_PUNCT = re.compile(r"([,;:])(?:\s*+\x01[\s\x01]*+[,;:])+")  # (poss
 _SEAM_BEFORE_PUNCT = re.compile(r"(?<![\s\x01])\s*+\x01[\s\x01]*+([,.;:!?)](?:\s|$))")  # as _UNNAMED
 
 
+# What a mention dropped at the start leaves before the words (": you can", ", , try it", "- see"): punctuation
+# followed by a space. Not a word's own first character: ":refresh is not a thing - you want :reload" (a Clojure
+# keyword), "-m starts a program", "--no-setup", ".emacs", ":wink:" lost theirs.
+_LEFT_BEHIND = re.compile(r"^(?:[,;:.-]+(?:\s+|$))+")
+
+
 def _drop_unnamed(m: re.Match) -> str:
     """"@Eun or <nobody>, can you" -> "@Eun, can you"; "<nobody>: you can" -> "you can"."""
     if m.group("lead"):
@@ -104,7 +110,7 @@ def shown(text: str, names: Mapping[str, str] | None = None) -> str:
     text = _CHANNEL_MENTION.sub(channel, unicodedata.normalize("NFKC", text or ""))
     text = _MENTION.sub(_SEAM, _UNNAMED.sub(_drop_unnamed, _NAMED_MENTION.sub(name, text)))  # and <!here>
     text = _SEAM_BEFORE_PUNCT.sub(r"\1", _SEAM_DOUBLE_PUNCT.sub(r"\1", text)).replace(_SEAM, " ")
-    return clean(text).lstrip(",;:.- ")
+    return _LEFT_BEHIND.sub("", clean(text))
 
 
 def tokens(text: str) -> list[str]:

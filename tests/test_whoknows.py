@@ -869,6 +869,20 @@ def test_a_quoted_link_ends_where_the_link_does():
     assert _snippet(f"{long}(<{maven}>)").endswith(f"… {maven}"), _snippet(f"{long}(<{maven}>)")
 
 
+def test_a_quote_keeps_the_first_character_of_its_first_word():
+    """What is shown dropped the punctuation a mention at the start left (": you can"), and with it the first
+    character of a word: ":refresh is not a thing - you want :reload" read "refresh is not a thing" (clojurians-2019),
+    "-m starts a program" read "m starts a program", an emoji code lost its first colon."""
+    from matching.text import shown
+
+    for said in (":refresh is not a thing - you want :reload", "-m starts a program, -r starts a repl",
+                 "--no-setup then `raco setup`", ".emacs needs it", ":wink: sure", "...and done"):
+        assert shown(said) == said
+    assert shown("<@UX>: you can") == "you can"
+    assert shown("<!here> - deploy is done") == "deploy is done"
+    assert shown("<@UX>, <@UY>: try `-D`") == "try `-D`"
+
+
 async def test_questions_thanks_and_filler_are_never_quoted(app):
     """A question followed by a link or ending in ":", a request that opens by asking everyone, for oneself or by
     announcing a question, thanks ("thanks, … did the trick"), filler ("glad to help") and welcomes said nothing of
