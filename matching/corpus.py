@@ -14,6 +14,7 @@ from matching.text import (
     is_thanks,
     links_only,
     mentioned_users,
+    own_words,
     tokens,
 )
 
@@ -129,8 +130,11 @@ class Corpus:
             col["reactions"].append(rec.reactions)
             col["alive"].append(True)
             col["substantive"].append(carries_expertise(text))
-            col["asks"].append(asks(text))
-            col["acknowledges"].append(acknowledges_cleaned(text))
+            # Whether it only asks or thanks is read in its author's own words: "&gt; <what another said>\nHow
+            # come?" asks, and was quoted as what its author knew.
+            said = clean(own_words(rec.text)) if ">" in rec.text or "&gt;" in rec.text else text
+            col["asks"].append(asks(said))
+            col["acknowledges"].append(acknowledges_cleaned(said))
             col["links_only"].append(links_only(text))
             docs.append(tokens(text))
             if len(docs) >= 5000:  # token lists are bulky: hand them over in chunks

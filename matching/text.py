@@ -55,6 +55,29 @@ def clean(text: str) -> str:
     return " ".join(text.split())[:MAX_TEXT]
 
 
+# A line that quotes someone: Slack's "&gt; …" (as stored), Discord's "> …", outside a code block. Not one whose
+# words are code: a REPL's "> (define p …)" pasted is the member's own.
+_QUOTED_LINE = re.compile(r"[ \t]*(?:&gt;|>)(?![ \t]*[(\[])")
+
+
+def own_words(text: str) -> str:
+    """`text` without the lines that quote someone else ("&gt; it's the only technique that works\nHow come?" is
+    "How come?"): what its author wrote; `text` itself where nothing else is (a quote shared alone). Lines in a code
+    block (``` … ```) are the author's, whatever they start with."""
+    kept, in_code = [], False
+    for line in (text or "").split("\n"):
+        if in_code or not _QUOTED_LINE.match(line):
+            kept.append(line)
+        in_code ^= line.count("```") % 2 == 1
+    own = "\n".join(kept)
+    return own if _WORD.search(_DECORATION.sub("", clean(own))) else text  # ":wink:" after a quote says nothing
+
+
+def opens_with_a_quote(text: str) -> bool:
+    """Whether a message starts by quoting someone (a line of "&gt; …"), as a reply to what they said does."""
+    return bool(_QUOTED_LINE.match((text or "").lstrip("\n")))
+
+
 _USER_MENTION = re.compile(r"<@!?([A-Za-z0-9][A-Za-z0-9_.:-]*)(?:\|[^>]*)?>")  # UUIDs too (a converted history)
 
 

@@ -883,6 +883,30 @@ def test_a_quote_keeps_the_first_character_of_its_first_word():
     assert shown("<@UX>, <@UY>: try `-D`") == "try `-D`"
 
 
+async def test_a_reply_that_quotes_another_is_read_by_its_own_words(app):
+    """A message that opens by quoting someone ("&gt; …", as Slack stores it; "> …" on Discord) was quoted as its
+    author's words, the other member's words first and often alone, and judged by them: "&gt; <docs>\n\nWhat does this
+    even mean?" (racket-2019) was quoted as what its author knew. It is read and quoted by what its author wrote: one
+    that then asks or thanks is not quoted, one that answers is quoted by its answer. A REPL's "> (…)" in a code
+    block is the author's own."""
+    said = [("1", "U1", "1", "How do I roll back a kubernetes deployment that went wrong?"),
+            ("2", "U2", "1", "kubectl rollout undo rolls a kubernetes deployment back to its previous revision"),
+            ("3", "U3", "1", "&gt; kubectl rollout undo rolls a kubernetes deployment back to its previous revision."
+                             "\n\nWhat does this even mean?"),
+            ("4", "U4", "1", "&gt; How do I roll back a kubernetes deployment that went wrong?\nUse helm rollback "
+                             "when helm installed the kubernetes deployment: it keeps the revisions"),
+            ("5", "U5", "1", "&gt; kubectl rollout undo rolls a kubernetes deployment back\nthanks, that did it"),
+            ("6", "U6", "1", "```\n> (kubectl rollout undo deployment)\nkubernetes deployment rolled back\n```")]
+    cid = await _conversation(app, "TQUOTING", said)
+    found = {f.user: f.why for f in await app.expertise.rank(cid, "roll back a kubernetes deployment",
+                                                                asker="U9", top=8)}
+    quotes = {user: [why for why in whys if why.startswith("“")] for user, whys in found.items()}
+    assert quotes["U4"] and quotes["U4"][0].startswith("“Use helm rollback when helm installed"), found
+    for user in ("U5", "U3"):
+        assert not quotes.get(user) and not any(why.startswith("answered") for why in found.get(user, [])), found
+    assert quotes["U6"] and quotes["U6"][0].startswith("“``` > (kubectl rollout undo deployment)"), found
+
+
 async def test_questions_thanks_and_filler_are_never_quoted(app):
     """A question followed by a link or ending in ":", a request that opens by asking everyone, for oneself or by
     announcing a question, thanks ("thanks, … did the trick"), filler ("glad to help") and welcomes said nothing of

@@ -73,7 +73,16 @@ from matching.ranking import (
     rank_experts,
     rows_of,
 )
-from matching.text import TEXT_RULES, carries_expertise, clean, mentioned_users, shown, tokens
+from matching.text import (
+    TEXT_RULES,
+    carries_expertise,
+    clean,
+    mentioned_users,
+    opens_with_a_quote,
+    own_words,
+    shown,
+    tokens,
+)
 from matching.vector_index import NumpyVectorIndex, VectorIndex
 
 log = logging.getLogger(__name__)
@@ -230,8 +239,10 @@ def _ellipsis(text: str) -> str:
 def _snippet(text: str, n: int = 90, names: dict[str, str] | None = None) -> str:
     """A quote of about `n` characters. A link stays whole: the cut falls before it, not inside; and a link the
     cut would drop (the answer in "doc: <link>", "See <link>") is kept, with the words before it shortened.
-    Members mentioned read as "@name" (`names`: display names by platform id)."""
-    text = shown(text, names)
+    Members mentioned read as "@name" (`names`: display names by platform id). A message that opens by quoting
+    someone (a reply to what they said) is quoted by its author's own words: "&gt; it's the only technique that
+    works\nIt isn't: …" showed only the other member's words, as the author's."""
+    text = shown(own_words(text) if opens_with_a_quote(text) else text, names)
     if len(text) <= n:
         return text
     short = _cut(text, n)
