@@ -936,17 +936,22 @@ async def test_questions_thanks_and_filler_are_never_quoted(app):
 async def test_similar_threads_say_when_the_latest_was_answered(app):
     """"answered N similar threads" always says when the latest of those threads was answered (it had no date where
     nothing was quoted, and took the date of a row not shown, rounded down to "7 years ago" beside quotes 8 years
-    old); more than about a year back it reads as a month and a year."""
+    old); more than about a year back it reads as a month and a year; of one thread, when it was."""
     said = [("1", "U1", "1", "How do I roll back a kubernetes deployment that went wrong?"),
             ("2", "U2", "1", "kubectl rollout undo deployment/web, then kubectl rollout status to watch it"),
             ("3", "U3", "3", "my kubernetes deployment is broken after the release, can I undo it?"),
-            ("4", "U2", "3", "yes: rollout undo goes back one revision, and --to-revision picks an older one")]
+            ("4", "U2", "3", "yes: rollout undo goes back one revision, and --to-revision picks an older one"),
+            ("5", "U4", "3", "kubectl rollout history lists the deployment revisions to undo to")]
     cid = await _conversation(app, "TWHEN", said)
     question = "roll back a kubernetes deployment"
     for later, when in ((timedelta(days=20), "2 weeks ago"), (timedelta(days=3 * 365), "in March 2026")):
         found = {f.user: f.why for f in await app.expertise.rank(cid, question, asker="U9", top=5,
                                                                     now=datetime(2026, 3, 2, 9, tzinfo=UTC) + later)}
         assert f"answered 2 similar threads, the latest {when}" in found["U2"], found["U2"]
+    # One thread is no "latest" of several: "answered 1 similar thread, the latest 2 weeks ago" read as if it were.
+    found = {f.user: f.why for f in await app.expertise.rank(cid, question, asker="U9", top=5,
+                                                                now=datetime(2026, 3, 2, 9, tzinfo=UTC) + later)}
+    assert f"answered 1 similar thread, {when}" in found["U4"], found["U4"]
 
 
 async def test_a_quote_names_the_members_it_mentions(app):

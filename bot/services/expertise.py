@@ -1105,7 +1105,9 @@ class ExpertiseService:
         links: list[str | None] = []
         linked = None  # the reply the similar threads' line links
         if r.threads_answered:
-            when = f", the latest {_when(r.latest, now)}" if r.latest else ""
+            # "the latest" of one thread read as if there were more ("answered 1 similar thread, the latest …").
+            when = (f"{', the latest' if r.threads_answered > 1 else ','} {_when(r.latest, now)}" if r.latest
+                    else "")
             why.append(f"answered {_count(r.threads_answered, 'similar thread', 'similar threads')}{when}")
             # A link to their reply in the latest of them the asker may read: the count alone could not be checked
             # (user walk-through).
