@@ -56,6 +56,19 @@ def test_quoted_evidence_is_shown_as_text_and_its_message_link_still_works():
     assert description.endswith(" ([message](https://discord.com/channels/1/2/3))")
 
 
+def test_a_quote_cut_to_fit_never_cuts_its_link():
+    """A quote keeps a long link whole (racket-2019: a TensorFlow playground link of 440 characters): cut at the
+    evidence's limit, the card showed a link to a page that is not there. The cut falls before the link."""
+    link = "https://playground.tensorflow.org/#activation=tanh" + "&batchSize=10" * 30
+    quote = f"“There is a playground you can use for… {link}” (#general, 2019-02-22)"
+    card = ExpertCard(user="1100000000000000203", name="Terrence", score=1.0,
+                      why=(Evidence(quote, "https://discord.com/channels/1/2/3"),))
+    [embed] = render_document(Document(text="People:", sections=(Section(experts=(card,)),))).embeds
+    assert "• “There is a playground you can use for… ([message](https://discord.com/channels/1/2/3))" in (
+        embed.description), embed.description
+    assert "playground.tensorflow.org" not in embed.description
+
+
 def test_buttons_sent_in_a_dm_name_the_server_and_overlong_ones_are_dropped():
     doc = Document(
         text="Would you like an intro?",

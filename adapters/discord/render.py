@@ -4,6 +4,7 @@ lists as embeds, buttons as a persistent view. Nothing the bot sends can ping (`
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -86,10 +87,26 @@ def _target(url: str) -> str:
     return url.replace("(", "%28").replace(")", "%29").replace("[", "%5B").replace("]", "%5D")
 
 
+_QUOTED_LINK = re.compile(r"https?://\S+")
+
+
+def _cut_quote(text: str, limit: int) -> str:
+    """`_cut`, but before a link the cut would fall in: a quote keeps a long link whole (expertise._snippet), and one
+    of 500 characters cut at MAX_EVIDENCE was shown as a link to a page that is not there."""
+    if len(text) <= limit:
+        return text
+    cut = limit - 1
+    for link in _QUOTED_LINK.finditer(text, 0, limit):
+        if link.start() < cut < link.end():
+            cut = link.start()
+    kept = text[:cut].rstrip()
+    return kept if kept.endswith("…") else kept + "…"
+
+
 def _quote_line(evidence: Evidence) -> str:
     """Each quote cut on its own, so that its link survives."""
     link = f" ([message]({_target(evidence.permalink)}))" if evidence.permalink else ""
-    return f"• {_as_text(_cut(evidence.text, MAX_EVIDENCE))}{link}"
+    return f"• {_as_text(_cut_quote(evidence.text, MAX_EVIDENCE))}{link}"
 
 
 def _evidence_lines(card: ExpertCard) -> str:
