@@ -47,6 +47,17 @@ async def test_a_question_nothing_said_bears_on_is_answered_with_the_regulars_an
     assert answer.startswith("People who can likely help with “why postgres ignores my index”"), answer
 
 
+async def test_a_question_naming_a_member_is_echoed_with_their_name(app, tmp_path):
+    """The answer's heading dropped a member the question named: "who knows what <@UPG> meant by autovacuum?" was
+    answered "People who can likely help with “what meant by autovacuum”". It reads "@Petra", as the quotes do; a
+    mention of nobody known is left out with the "'s" that went with it."""
+    console = await _setup(app, tmp_path)
+    [answer] = await console.say("UASK2", "who knows what <@UPG> meant by autovacuum cost limits?")
+    assert answer.startswith("People who can likely help with “what @Petra meant by autovacuum cost limits”"), answer
+    [answer] = await console.say("UASK2", "who knows <@UNOBODY>'s trick for kubernetes rollbacks?")
+    assert answer.startswith("People who can likely help with “trick for kubernetes rollbacks”"), answer
+
+
 async def test_skills_optout_and_forget_me(app, tmp_path):
     console = await _setup(app, tmp_path)
     [out] = await console.say("UCSS", "/skills add kubernetes operators, helm")
