@@ -108,6 +108,11 @@ _SEAM_BEFORE_PUNCT = re.compile(r"(?<![\s\x01])\s*+\x01[\s\x01]*+([,.;:!?)](?:\s
 _LEFT_BEHIND = re.compile(r"^(?:[,;:.-]+(?:\s+|$))+")
 
 
+# Slack's markup of an address that is no web link: "<mailto:a@b.org|a@b.org>", "<nrepl://127.0.0.1:57958>" (`clean`
+# reads the http(s) ones), shown as typed: "<mailto:…|…>" was quoted as it is stored.
+_OTHER_LINK = re.compile(r"<((?:mailto:|(?!https?://)[a-z][a-z0-9+.-]*://)[^>|\s]+)(?:\|([^>]*))?>", re.I)
+
+
 def _drop_unnamed(m: re.Match) -> str:
     """"@Eun or <nobody>, can you" -> "@Eun, can you"; "<nobody>: you can" -> "you can"."""
     if m.group("lead"):
@@ -131,6 +136,7 @@ def shown(text: str, names: Mapping[str, str] | None = None) -> str:
         return f"#{label or 'channel'}"
 
     text = _CHANNEL_MENTION.sub(channel, unicodedata.normalize("NFKC", text or ""))
+    text = _OTHER_LINK.sub(lambda m: m.group(2) or m.group(1).removeprefix("mailto:"), text)
     text = _MENTION.sub(_SEAM, _UNNAMED.sub(_drop_unnamed, _NAMED_MENTION.sub(name, text)))  # and <!here>
     text = _SEAM_BEFORE_PUNCT.sub(r"\1", _SEAM_DOUBLE_PUNCT.sub(r"\1", text)).replace(_SEAM, " ")
     return _LEFT_BEHIND.sub("", clean(text))

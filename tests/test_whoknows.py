@@ -883,6 +883,17 @@ def test_a_quote_keeps_the_first_character_of_its_first_word():
     assert shown("<@UX>, <@UY>: try `-D`") == "try `-D`"
 
 
+def test_a_quote_shows_an_address_that_is_no_web_link_as_typed():
+    """Slack's markup of a mail address or another scheme's address was quoted as stored: "ask on
+    <mailto:racket-users@googlegroups.com|racket-users@googlegroups.com>" (racket-2017)."""
+    from matching.text import shown
+
+    said = "ask on <mailto:racket-users@googlegroups.com|racket-users@googlegroups.com> or mail <mailto:a@b.org>"
+    assert shown(said) == "ask on racket-users@googlegroups.com or mail a@b.org"
+    assert shown("connect to <nrepl://127.0.0.1:57958> from cider") == "connect to nrepl://127.0.0.1:57958 from cider"
+    assert shown("see <https://x.org/a|the docs>") == "see the docs"
+
+
 async def test_a_reply_that_quotes_another_is_read_by_its_own_words(app):
     """A message that opens by quoting someone ("&gt; …", as Slack stores it; "> …" on Discord) was quoted as its
     author's words, the other member's words first and often alone, and judged by them: "&gt; <docs>\n\nWhat does this
