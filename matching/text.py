@@ -56,8 +56,8 @@ def clean(text: str) -> str:
 
 
 # A line that quotes someone: Slack's "&gt; …" (as stored), Discord's "> …", outside a code block. Not one whose
-# words are code: a REPL's "> (define p …)" pasted is the member's own.
-_QUOTED_LINE = re.compile(r"[ \t]*(?:&gt;|>)(?![ \t]*[(\[])")
+# words are code, a REPL's "> (define p …)" pasted, nor a comparison (">= 3.8 works"): those are the member's own.
+_QUOTED_LINE = re.compile(r"[ \t]*(?:&gt;|>)(?![ \t]*[(\[]|=)")
 
 
 def own_words(text: str) -> str:

@@ -894,6 +894,17 @@ def test_a_quote_shows_an_address_that_is_no_web_link_as_typed():
     assert shown("see <https://x.org/a|the docs>") == "see the docs"
 
 
+def test_a_line_that_only_looks_like_a_quote_is_the_members_own():
+    """A REPL's prompt and a comparison at the start of a line are the member's words, not a quote of someone's."""
+    from matching.text import own_words
+
+    for said in ("&gt; (force p)\n; force: reentrant promise", "&gt;= 3.8 is needed\nfor the walrus operator",
+                 "```\n&gt; it was\n```\nthe REPL said so"):
+        assert own_words(said) == said
+    assert own_words("&gt; it is slow\nIt is not: use raco make") == "It is not: use raco make"
+    assert own_words("&gt; it is slow\n:wink:") == "&gt; it is slow\n:wink:"  # nothing of their own but an emoji
+
+
 async def test_a_reply_that_quotes_another_is_read_by_its_own_words(app):
     """A message that opens by quoting someone ("&gt; …", as Slack stores it; "> …" on Discord) was quoted as its
     author's words, the other member's words first and often alone, and judged by them: "&gt; <docs>\n\nWhat does this
