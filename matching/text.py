@@ -5,6 +5,7 @@ import html
 import re
 import unicodedata
 from collections.abc import Mapping
+from datetime import UTC, datetime
 
 import regex
 
@@ -113,6 +114,19 @@ _LEFT_BEHIND = re.compile(r"^(?:[,;:.-]+(?:\s+|$))+")
 _OTHER_LINK = re.compile(r"<((?:mailto:|(?!https?://)[a-z][a-z0-9+.-]*://)[^>|\s]+)(?:\|([^>]*))?>", re.I)
 
 
+# Discord's markup of a custom emoji ("<:blob_cat:1100…>", animated "<a:…>") and of a time ("<t:1700000000:R>"), quoted
+# as stored: shown as an emoji code, as Slack's are, and as the time in UTC.
+_DISCORD_EMOJI = re.compile(r"<a?:(\w{2,32}):\d{15,21}>")
+_DISCORD_TIME = re.compile(r"<t:(-?\d{1,12})(?::[tTdDfFR])?>")
+
+
+def _discord_time(m: re.Match) -> str:
+    try:
+        return f"{datetime.fromtimestamp(int(m.group(1)), UTC):%Y-%m-%d %H:%M} UTC"
+    except (OverflowError, OSError, ValueError):  # a year past 9999
+        return m.group()
+
+
 def _drop_unnamed(m: re.Match) -> str:
     """"@Eun or <nobody>, can you" -> "@Eun, can you"; "<nobody>: you can" -> "you can"."""
     if m.group("lead"):
@@ -137,6 +151,7 @@ def shown(text: str, names: Mapping[str, str] | None = None) -> str:
 
     text = _CHANNEL_MENTION.sub(channel, unicodedata.normalize("NFKC", text or ""))
     text = _OTHER_LINK.sub(lambda m: m.group(2) or m.group(1).removeprefix("mailto:"), text)
+    text = _DISCORD_TIME.sub(_discord_time, _DISCORD_EMOJI.sub(r":\1:", text))
     text = _MENTION.sub(_SEAM, _UNNAMED.sub(_drop_unnamed, _NAMED_MENTION.sub(name, text)))  # and <!here>
     text = _SEAM_BEFORE_PUNCT.sub(r"\1", _SEAM_DOUBLE_PUNCT.sub(r"\1", text)).replace(_SEAM, " ")
     return _LEFT_BEHIND.sub("", clean(text))

@@ -894,6 +894,17 @@ def test_a_quote_shows_an_address_that_is_no_web_link_as_typed():
     assert shown("see <https://x.org/a|the docs>") == "see the docs"
 
 
+def test_a_quote_from_discord_shows_custom_emoji_and_times_readably():
+    """A live Discord message's custom emoji and times are markup: "<:blob_cat:1100…>" and "<t:1700000000:R>" were
+    quoted as stored (Discord shows them escaped as text, the console and `connective ask` as they are)."""
+    from matching.text import shown
+
+    said = ("kubectl rollout undo did it <:blob_cat:1100000000000000999> <a:party:1100000000000000998>, "
+            "since <t:1700000000:R> and <t:99999999999999:R>")
+    assert shown(said) == ("kubectl rollout undo did it :blob_cat: :party:, since 2023-11-14 22:13 UTC and "
+                           "<t:99999999999999:R>")
+
+
 def test_a_line_that_only_looks_like_a_quote_is_the_members_own():
     """A REPL's prompt and a comparison at the start of a line are the member's words, not a quote of someone's."""
     from matching.text import own_words
