@@ -929,7 +929,8 @@ async def test_a_reply_that_quotes_another_is_read_by_its_own_words(app):
             ("4", "U4", "1", "&gt; How do I roll back a kubernetes deployment that went wrong?\nUse helm rollback "
                              "when helm installed the kubernetes deployment: it keeps the revisions"),
             ("5", "U5", "1", "&gt; kubectl rollout undo rolls a kubernetes deployment back\nthanks, that did it"),
-            ("6", "U6", "1", "```\n> (kubectl rollout undo deployment)\nkubernetes deployment rolled back\n```")]
+            ("6", "U6", "1", "```\n> (kubectl rollout undo deployment)\nkubernetes deployment rolled back\n```"),
+            ("7", "U7", "1", "&gt; can kubectl rollout undo roll back a kubernetes deployment to any revision?\nyes")]
     cid = await _conversation(app, "TQUOTING", said)
     found = {f.user: f.why for f in await app.expertise.rank(cid, "roll back a kubernetes deployment",
                                                                 asker="U9", top=8)}
@@ -938,6 +939,8 @@ async def test_a_reply_that_quotes_another_is_read_by_its_own_words(app):
     for user in ("U5", "U3"):
         assert not quotes.get(user) and not any(why.startswith("answered") for why in found.get(user, [])), found
     assert quotes["U6"] and quotes["U6"][0].startswith("“``` > (kubectl rollout undo deployment)"), found
+    # A short reply is quoted with what it replies to: "yes" alone said nothing.
+    assert quotes["U7"] and quotes["U7"][0].startswith("“> can kubectl rollout undo roll back"), found
 
 
 async def test_questions_thanks_and_filler_are_never_quoted(app):

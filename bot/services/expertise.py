@@ -202,6 +202,7 @@ def _count(n: int, one: str, many: str) -> str:
 # end of a code block ("…/glassfish)```") ends before them.
 _URL = re.compile(r"https?://[^\s`\"<>]+")
 SNIPPET_PROSE = 40  # a link kept whole leaves at least this much of the words before it
+OWN_WORDS_ALONE = 4  # a reply opening with a quote is quoted without it from this many words of its own
 
 
 def _url_spans(text: str) -> list[tuple[int, int]]:
@@ -241,8 +242,11 @@ def _snippet(text: str, n: int = 90, names: dict[str, str] | None = None) -> str
     cut would drop (the answer in "doc: <link>", "See <link>") is kept, with the words before it shortened.
     Members mentioned read as "@name" (`names`: display names by platform id). A message that opens by quoting
     someone (a reply to what they said) is quoted by its author's own words: "&gt; it's the only technique that
-    works\nIt isn't: …" showed only the other member's words, as the author's."""
-    text = shown(own_words(text) if opens_with_a_quote(text) else text, names)
+    works\nIt isn't: …" showed only the other member's words, as the author's. A short reply ("yes", "this one") is
+    quoted with what it replies to, which alone says what it is about."""
+    if opens_with_a_quote(text) and len(shown(own := own_words(text)).split()) >= OWN_WORDS_ALONE:
+        text = own
+    text = shown(text, names)
     if len(text) <= n:
         return text
     short = _cut(text, n)
