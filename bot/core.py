@@ -95,8 +95,6 @@ from bot.services.profile_skills import TOPIC_CHARS, cut_topics, profile_skills,
 from bot.settings import Settings
 from bot.urls import workspace_address
 from matching.corpus import MessageRecord
-from matching.text import mentioned_users
-from matching.text import shown as shown_to_people
 
 log = logging.getLogger(__name__)
 
@@ -952,8 +950,7 @@ class Core:
         question_id = await self._keep_question(event, scope, topic, suggestions)
         # A member the question names reads as "@name", as in the quotes: "who knows what <@U1> meant by linklets?"
         # was answered "People who can likely help with “what meant by linklets”".
-        named = await self.expertise.display_names(scope.community_id, mentioned_users(topic))
-        shown = echoed(shown_to_people(topic, named), 120)
+        shown = echoed(await self.expertise.readable(scope.community_id, topic), 120)
         if not suggestions:
             return self._reply(event, render("no_experts", topic=shown))
         why_no_intros = () if question_id is not None else (

@@ -388,3 +388,16 @@ async def test_a_request_withdrawn_before_its_message_was_known_is_changed_when_
     assert "withdrawn" in withdrawn.doc.plain() and "postgres" not in withdrawn.doc.plain()
     await app.core.delivered("intro:not-a-number", "DUPG", "1")  # a bad key is logged, not raised
     await app.core.delivered("nobody:1", "DUPG", "1")
+
+
+async def test_a_member_the_question_names_is_named_in_the_request_and_the_introduction(app, tmp_path):
+    """"who knows what <@UK8S> meant by autovacuum tuning?" was quoted to the expert, in the introduction and in the
+    settled request as "what meant by autovacuum tuning": the mention dropped, as the answer had (565f35e)."""
+    console, _ = await _setup(app, tmp_path)
+    cards = await _ask(console, "UASK1", "who knows what <@UK8S> meant by postgres autovacuum tuning?")
+    petra = next(value for user, value in cards if user == "UPG")
+    _, request = await _request(console, "UASK1", petra)
+    assert "what @Kenji meant by postgres autovacuum tuning" in request.doc.text
+    intro_id = _button(request, "intro.accept")
+    group, _note, _thanks = await _act(console, "UPG", f"/click intro.accept {intro_id}")
+    assert "what @Kenji meant by postgres autovacuum tuning" in group.doc.text

@@ -1087,6 +1087,11 @@ class ExpertiseService:
         """Members' display names by platform id, for what is shown (a question's mentions echoed)."""
         return await self._names(community_id, users) if users else {}
 
+    async def readable(self, community_id: int, text: str) -> str:
+        """A question as people read it (matching.text.shown): a member it names is "@name", their display name.
+        "who knows what <@U1> meant by linklets?" was echoed "what meant by linklets"."""
+        return shown(text, await self.display_names(community_id, mentioned_users(text)))
+
     async def _names(self, community_id: int, users: list[str]) -> dict[str, str]:
         """Display names, remembered for NAMES_TTL seconds (a rename shows up within that time)."""
         cached = self._names_cache.setdefault(community_id, {})

@@ -50,17 +50,12 @@ DECISIONS = {"accept": IntroState.ACCEPTED, "decline": IntroState.DECLINED, "not
 SWEEP_BATCH = 200
 
 
-def _shown(question: str) -> str:
-    """A question as the intro messages quote it."""
-    return echoed(question, 300)
-
-
-def settled_request(outcome: str, question: str | None = None) -> Document:
-    """A request, changed to say what became of it (`outcome`) and without its buttons: its question kept, where
-    there still is one."""
-    if question is None:
+def settled_request(outcome: str, shown: str | None = None) -> Document:
+    """A request, changed to say what became of it (`outcome`) and without its buttons: its question kept (as
+    IntroService.shown gives it), where there still is one."""
+    if shown is None:
         return Document(text=outcome)
-    return Document(text=render("intro_request", question=_shown(question)), sections=(Section(text=outcome),))
+    return Document(text=render("intro_request", question=shown), sections=(Section(text=outcome),))
 
 
 def _sources_of(target: IntroState) -> list[str]:
@@ -166,7 +161,7 @@ class IntroService:
         log.info("intro %d requested (community %d)", intro_id, community_id)
         metrics.INTROS.labels(IntroState.REQUESTED.value).inc()
         ask = Document(
-            text=render("intro_request", question=_shown(question.text)),
+            text=render("intro_request", question=await self.shown(community_id, question.text)),
             sections=(
                 Section(heading=render("intro_request_why_heading"), quotes=why),
                 Section(text=render("intro_request_choice"), buttons=(
@@ -178,9 +173,15 @@ class IntroService:
         )
         return [
             self._reply(event, render("intro_requested", expert=neutralise(expert.name),
-                                      question=_shown(question.text))),
+                                      question=await self.shown(community_id, question.text))),
             DirectMessage(community=event.community, user=expert.external_id, doc=ask, key=f"intro:{intro_id}"),
         ]
+
+    async def shown(self, community_id: int, question: str) -> str:
+        """A question as the intro messages quote it: a member it names reads as "@name" ("who knows what <@U1>
+        meant by linklets?" was quoted "what meant by linklets" to the expert), as the answer that offered the intro
+        did."""
+        return echoed(await self.expertise.readable(community_id, question), 300)
 
     async def _over_asker_caps(self, session: AsyncSession, asker_id: int, now: datetime) -> str | None:
         """Why the request just stored is one too many for its asker (ASKER_OPEN_REQUESTS waiting for an answer,
@@ -239,7 +240,7 @@ class IntroService:
                 # says how, as the click that decided it left it; it said 'closed', the expert's Accept undone.
                 state = await session.scalar(select(Intro.state).where(Intro.id == intro.id))
                 return closed + self._settled(event, await self._outcome(session, state, intro.asker_id),
-                                              question.text)
+                                              await self.shown(community_id, question.text))
             asker = await session.get(Member, intro.asker_id)
             if target is IntroState.NOT_MY_AREA and expert.profiling_consent:
                 topic = question.text[:4000]
@@ -250,7 +251,7 @@ class IntroService:
                 # Accepted, it would count as expertise on the question: nothing is learnt about an opted-out member.
                 await session.execute(update(Intro).where(Intro.id == intro.id).values(question_id=None))
         log.info("intro %d %s", intro.id, target.value)
-        shown = _shown(question.text)
+        shown = await self.shown(community_id, question.text)
         if target is IntroState.ACCEPTED:
             group = Document(text=render("intro_group", asker=neutralise(asker.name), expert=neutralise(expert.name),
                                          question=shown))
@@ -260,12 +261,12 @@ class IntroService:
                 DirectMessage(community=event.community, user=asker.external_id, doc=Document(
                     text=render("intro_accepted_asker", expert=neutralise(expert.name), question=shown))),
                 self._reply(event, render("intro_accepted_expert", asker=neutralise(asker.name))),
-                *self._settled(event, render("intro_settled_accepted", asker=neutralise(asker.name)), question.text),
+                *self._settled(event, render("intro_settled_accepted", asker=neutralise(asker.name)), shown),
             ]
         mine = target is IntroState.NOT_MY_AREA
         thanks = "intro_not_my_area_expert" if mine else "intro_declined_expert"
         settled = self._settled(event, render("intro_settled_not_my_area" if mine else "intro_settled_declined"),
-                                question.text)
+                                shown)
         offer = await self._offer_next(community_id, event.community, question, asker, event.time)
         return [self._reply(event, render(thanks)), *settled, *([offer] if offer else [])]
 
@@ -312,7 +313,8 @@ class IntroService:
             if intro.request_channel and intro.request_ref:  # the request, without its buttons
                 told.append(UpdateMessage(
                     community=community.external_id, channel=intro.request_channel, message_ref=intro.request_ref,
-                    doc=settled_request(render("intro_settled_expired"), question.text) if question is not None
+                    doc=settled_request(render("intro_settled_expired"), await self.shown(community.id, question.text))
+                    if question is not None
                     else settled_request(render("intro_settled_closed"))))
             if question is not None and asker is not None:  # else the asker left: nobody to offer the next expert to
                 offer = await self._offer_next(community.id, community.external_id, question, asker, now)
@@ -358,7 +360,7 @@ class IntroService:
                 stored = await session.scalar(select(Question).where(Question.id == question.id).with_for_update())
                 if stored is not None and suggestions[0].user not in (stored.suggested or []):
                     stored.suggested = [*(stored.suggested or []), suggestions[0].user]
-        shown = _shown(question.text)
+        shown = await self.shown(community_id, question.text)
         if not suggestions:
             doc = Document(text=render("intro_none_left", question=shown))
         else:
@@ -389,13 +391,13 @@ class IntroService:
                                                                                        "intro_settled_closed"))
 
     @staticmethod
-    def _settled(event: ev.ActionClicked, outcome: str, question: str | None = None) -> list[Action]:
+    def _settled(event: ev.ActionClicked, outcome: str, shown: str | None = None) -> list[Action]:
         """The request the expert clicked, changed to say what became of it and without its buttons, which
         stayed to be clicked again; nothing where the click names no message to change."""
         if not event.message_ref:
             return []
         return [UpdateMessage(community=event.community, channel=event.channel, message_ref=event.message_ref,
-                              doc=settled_request(outcome, question))]
+                              doc=settled_request(outcome, shown))]
 
     @staticmethod
     def _reply(event: ev.Event, text: str) -> Reply:
