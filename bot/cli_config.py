@@ -72,14 +72,18 @@ class _RolledBack(Exception):
 
 async def _database_problem(db) -> str | None:  # noqa: ANN001
     """Why the database would stop `run`, in the server's words: not reachable (no server, a role or database that
-    does not exist, a password refused), or on PostgreSQL a pgvector extension neither installed nor installable by
-    this role (`run` creates it). None when it would do."""
+    does not exist, a password refused), a schema a newer release upgraded, or on PostgreSQL a pgvector extension
+    neither installed nor installable by this role (`run` creates it). None when it would do."""
     from sqlalchemy import text
     from sqlalchemy.exc import DBAPIError
+
+    from bot.db.migrate import _current, newer_schema
 
     try:
         async with asyncio.timeout(10), db.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
+            if newer := newer_schema(await conn.run_sync(_current)):  # `run` would refuse it
+                return f"is not usable: {newer}"
             if conn.dialect.name != "postgresql" or await conn.scalar(
                     text("SELECT 1 FROM pg_extension WHERE extname = 'vector'")):
                 return None

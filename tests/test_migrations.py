@@ -86,6 +86,30 @@ def test_cli_db_upgrade_creates_the_schema(tmp_path):
     assert again.stdout == f"schema up to date (revision {head}): {url}\n"
 
 
+def test_a_database_a_newer_release_upgraded_is_refused_in_one_line(tmp_path):
+    """The previous release run against an upgraded database (deploy/README.md: "to go back, restore the backup"), or
+    an old replica restarted during a rolling update: `db upgrade`, `run` and every command gave Alembic's traceback
+    ("Can't locate revision identified by …"), and `config check` said the configuration was ok."""
+    import sqlite3
+
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    cli = [sys.executable, "-m", "bot.cli", "--db", url]
+    assert subprocess.run([*cli, "db", "upgrade"], capture_output=True, timeout=120).returncode == 0
+    with sqlite3.connect(tmp_path / "x.db") as conn:
+        conn.execute("UPDATE alembic_version SET version_num = '9999'")
+    head = ScriptDirectory.from_config(alembic_config(url)).get_current_head()
+    for command in (["db", "upgrade"], ["ask", "who knows racket?"], ["run", "--platform", "console"]):
+        out = subprocess.run([*cli, *command], capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+        assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
+        assert out.stderr == (f"error: the database's schema is at revision 9999, which this release does not know "
+                              f"(its newest is {head}): a newer release of connective upgraded it. Run that release, "
+                              "or restore the backup taken before the upgrade (deploy/README.md, Upgrading)\n")
+    check = subprocess.run([*cli, "config", "check"], capture_output=True, text=True, timeout=120)
+    assert check.returncode == 1 and "revision 9999, which this release does not know" in check.stderr
+    with sqlite3.connect(tmp_path / "x.db") as conn:  # refused before anything was changed
+        assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [("9999",)]
+
+
 def test_cli_bad_database_url_is_one_line(tmp_path):
     """Never with its password: a typo ("postgresql//…") printed the whole URL, and a port that is no number gave a
     traceback (deploy walk-through)."""

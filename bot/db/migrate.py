@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 import migrations
 from bot.db.engine import SQLITE_BUSY_MS, Database, unlimited
+from bot.errors import UserError
 
 SCRIPT_LOCATION = Path(migrations.__file__).parent
 SQLITE_MIGRATION_WAIT_MS = 600_000  # a command started during another's migration waits for it (a big table's rebuild)
@@ -32,6 +33,24 @@ def _current(connection: object) -> str | None:
     from alembic.migration import MigrationContext
 
     return MigrationContext.configure(connection).get_current_revision()
+
+
+def newer_schema(revision: str | None) -> str | None:
+    """Why a schema this release cannot run on, or None: one a newer release upgraded (its revision unknown here).
+    Alembic failed on it with a traceback ("Can't locate revision identified by '0034'"), at `run`'s start too: the
+    previous release run against the upgraded database without restoring the backup (deploy/README.md, Upgrading),
+    or an old replica restarted during a rolling update."""
+    if revision is None:
+        return None
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory(str(SCRIPT_LOCATION))
+    known = {rev.revision for rev in script.walk_revisions()}
+    if revision in known:
+        return None
+    return (f"the database's schema is at revision {revision}, which this release does not know (its newest is "
+            f"{script.get_current_head()}): a newer release of connective upgraded it. Run that release, or restore "
+            "the backup taken before the upgrade (deploy/README.md, Upgrading)")
 
 
 async def current_revision(db: Database) -> str | None:
@@ -60,6 +79,8 @@ async def run_alembic(db: Database, fn_name: str, *args: object) -> str | None:
                     await conn.exec_driver_sql("BEGIN IMMEDIATE")
                 await _prepare(conn)
                 before = await conn.run_sync(_current)
+                if problem := newer_schema(before):
+                    raise UserError(problem)
                 await conn.run_sync(_run, db.url, fn_name, *args)
         finally:
             if sqlite:
@@ -73,8 +94,6 @@ async def _prepare(conn: AsyncConnection) -> None:
     if conn.dialect.name == "postgresql":
         from sqlalchemy import text
         from sqlalchemy.exc import DBAPIError
-
-        from bot.errors import UserError
 
         # A migration rewrites whole tables and waits for the locks of a running bot: not cut off at the pool's
         # statement timeout (CONNECTIVE_DATABASE_STATEMENT_TIMEOUT_SECONDS), for this transaction only.
