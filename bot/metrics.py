@@ -3,9 +3,22 @@ outcome): never message text, user ids or tokens. Served by the ops server (adap
 from __future__ import annotations
 
 from prometheus_client import CONTENT_TYPE_LATEST as CONTENT_TYPE
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    GC_COLLECTOR,
+    PLATFORM_COLLECTOR,
+    PROCESS_COLLECTOR,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
 
 REGISTRY = CollectorRegistry(auto_describe=True)
+# The process's own (resident memory, CPU seconds, open files, start time; the interpreter's version and collections),
+# as deploy/README.md promises: a registry of our own had none, so no memory alert could see a replica near its limit.
+for _collector in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
+    REGISTRY.register(_collector)
 
 EVENTS = Counter("connective_events_ingested", "Platform events handed to the core (after de-duplication)",
                  ["platform", "kind"], registry=REGISTRY)

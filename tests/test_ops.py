@@ -63,6 +63,9 @@ async def test_healthz_and_metrics(app):
                              ("connective_events_ingested_total", {"platform": "console", "kind": "MessagePosted"})):
             assert _sample(after, name, **labels) == _sample(before, name, **labels) + 1, name
         assert "zebra" not in after and "U1" not in after  # no message text or user ids in labels
+        # "plus the Python process's own" (deploy/README.md): a memory alert needs them
+        assert _sample(after, "process_resident_memory_bytes") > 0 and _sample(after, "process_start_time_seconds") > 0
+        assert "python_info" in after and "python_gc_objects_collected_total" in after
 
         app.health.stopping = True  # after SIGTERM: not ready any more
         assert (await _get(port, "/healthz"))[0] == 503
