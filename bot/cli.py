@@ -1155,12 +1155,15 @@ def run(
         from bot.serve import serve
 
         app = await _open_app(s, serving=True)  # the database answered here: what fails below is the platform or a port
-        if platform == "console":  # who types, before the ports open and the console is said to be connected
-            try:
+        try:
+            if platform == "console":  # who types, before the ports open and the console is said to be connected
                 await _console_member(app, None, as_name, members_only=True)
-            except BaseException:
-                await app.close()
-                raise
+            # The model, before the platform: a model_path holding none was found at the first message or question,
+            # each failing, while /healthz said all was well.
+            await asyncio.to_thread(app.embedder.load)
+        except BaseException:
+            await app.close()
+            raise
         try:
             await serve(app, run_platform)  # closes the app
         except OSError as exc:  # aiohttp's ClientConnectorError, a refused connection, a timeout, a port taken

@@ -136,22 +136,35 @@ class SentenceEmbedder:
             if not os.path.isdir(self.model_path):
                 raise UserError(f"model_path (CONNECTIVE_MODEL_PATH): no model folder at {self.model_path}")
             self.query_prompt, self.document_prompt = model_prompts(self.model_path)
-            if self.runtime == "onnx":
-                # An export made and checked by an earlier load runs without torch, saving most of the start-up
-                # (importing sentence-transformers took 3.3 s of 3.6) and a few hundred MB.
-                self._onnx = OnnxTransformer.cached(self.model_path, self.cache_dir)
-            if self._onnx is None:
-                model = self._load_torch()
+            try:
                 if self.runtime == "onnx":
-                    self._onnx = self._load_onnx(model)
-            else:
-                self.dim = self._onnx.pipeline.dim
+                    # An export made and checked by an earlier load runs without torch, saving most of the start-up
+                    # (importing sentence-transformers took 3.3 s of 3.6) and a few hundred MB.
+                    self._onnx = OnnxTransformer.cached(self.model_path, self.cache_dir)
+                if self._onnx is None:
+                    model = self._load_torch()
+                    if self.runtime == "onnx":
+                        self._onnx = self._load_onnx(model)
+                else:
+                    self.dim = self._onnx.pipeline.dim
+            except UserError:
+                raise
+            except Exception as exc:
+                # A folder holding no model (a wrong model_path, a download cut short) failed every ask, import and
+                # message with transformers' traceback ("Unrecognized model in …"): a setting to correct.
+                raise UserError(f"model_path (CONNECTIVE_MODEL_PATH): no sentence-transformers model could be loaded "
+                                f"from {self.model_path} ({briefly(exc)})") from None
             self.runtime = "onnx" if self._onnx else "torch"
             self._ready = True
             log.info("loaded embedding model from %s (runtime: %s%s)", self.model_path, self.runtime,
                      "" if self._model is not None else "; torch not loaded")
             if not is_default_model(self.model_path):
                 self.check_scale()
+
+    def load(self) -> None:
+        """Load the model now, not on first use: `connective run` at start, so that a model_path that holds no model
+        is one line there, not a failure of every message and question of a bot that said it was healthy."""
+        self._load()
 
     def check_scale(self) -> float:
         """How alike the model finds UNRELATED sentences (mean cosine of the pairs), with a warning when it is on

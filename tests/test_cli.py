@@ -834,6 +834,29 @@ def test_run_names_the_platform_it_cannot_reach_not_the_database(tmp_path, platf
     assert "database" not in errors[0] and "xoxb-1" not in out.stderr
 
 
+def test_a_model_path_holding_no_model_is_one_line_and_run_says_so_at_start(tmp_path, sample_db):
+    """A model_path naming a folder that holds no model (a wrong folder, a download cut short): `ask` printed
+    transformers' traceback ("Unrecognized model in …") and asyncio's "Task exception was never retrieved"; `run`
+    connected, said it was healthy, and failed each message and question as it came (ops walk-through)."""
+    folder = tmp_path / "not-a-model"
+    folder.mkdir()
+    said = (f"error: model_path (CONNECTIVE_MODEL_PATH): no sentence-transformers model could be loaded from {folder} "
+            "(ValueError: Unrecognized model in ")
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "DISCORD_", "CONNECTIVE_"))}
+    env = {**clean, "CONNECTIVE_MODEL_PATH": str(folder), "CONNECTIVE_METRICS_PORT": "0"}
+    asked = subprocess.run([*CLI, "--db", sample_db, "ask", "who knows kubernetes?"], capture_output=True, text=True,
+                           timeout=300, env=env)
+    assert asked.returncode == 2 and "Traceback" not in asked.stderr and "never retrieved" not in asked.stderr, \
+        asked.stderr[-3000:]
+    assert [line for line in asked.stderr.splitlines() if line.startswith("error: ")][0].startswith(said)
+    started = subprocess.run([*CLI, "--db", f"sqlite:///{tmp_path / 'run.db'}", "run", "--platform", "slack"],
+                             capture_output=True, text=True, timeout=300,
+                             env={**env, "SLACK_BOT_TOKEN": "xoxb-1", "SLACK_APP_TOKEN": "xapp-1",
+                                  "CONNECTIVE_SLACK_API_URL": "http://127.0.0.1:1/api/"})
+    assert started.returncode == 2 and started.stderr.startswith(said), started.stderr[-3000:]
+    assert "Slack" not in started.stderr  # stopped before connecting
+
+
 def test_a_community_nobody_has_is_answered_with_the_communities_there(two_sams):
     """"no community 'T0SAMPLE' in this database" named none of those there, for ask, digest, pairs and chat alike."""
     for args in (["ask", "x"], ["digest", "preview"], ["pairs", "plan"], ["chat", "--as", "Sam"]):
@@ -904,7 +927,8 @@ def test_run_names_the_port_it_cannot_listen_on(tmp_path):
                              capture_output=True, text=True, timeout=300,
                              env={**clean, "SLACK_BOT_TOKEN": "xoxb-1", "SLACK_APP_TOKEN": "xapp-1",
                                   "CONNECTIVE_METRICS_HOST": "127.0.0.1", "CONNECTIVE_METRICS_PORT": str(port)})
-    assert out.returncode == 1 and out.stderr.startswith("error: cannot listen: "), out.stderr[-3000:]
+    # After the model's line: it is loaded before the ports open
+    assert out.returncode == 1 and out.stderr.splitlines()[-1].startswith("error: cannot listen: "), out.stderr[-3000:]
     assert str(port) in out.stderr and "CONNECTIVE_METRICS_PORT" in out.stderr and "database" not in out.stderr
 
 

@@ -1006,7 +1006,12 @@ class ExpertiseService:
         # BM25 runs here: only the vector search waits for the encode. They still contend for the GIL, but
         # overlapped the ask measured 1.65-1.73x a bare encode against 1.82x one after another.
         encoding = asyncio.ensure_future(self.encode_one(qtext)) if query_vector is None else None
-        corpus = await self.corpus(community_id, follow=False)  # changes elsewhere: read with the context
+        try:
+            corpus = await self.corpus(community_id, follow=False)  # changes elsewhere: read with the context
+        except BaseException:
+            if encoding is not None:  # its failure too (a model_path holding no model) is this one: not logged apart
+                encoding.add_done_callback(lambda task: task.cancelled() or task.exception())
+            raise
         if len(corpus) == 0:
             if encoding is not None:
                 await encoding
