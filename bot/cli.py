@@ -1158,6 +1158,12 @@ def run(
         try:
             if platform == "console":  # who types, before the ports open and the console is said to be connected
                 await _console_member(app, None, as_name, members_only=True)
+            from bot.db.engine import shown_url
+            from bot.db.migrate import current_revision
+
+            # Which database the bot keeps its data in: a misspelt or missing CONNECTIVE_DATABASE_URL ran it on the
+            # embedded SQLite, and nothing at start said so. Never with its password.
+            log.info("database %s (schema %s)", shown_url(s.database_url), await current_revision(app.db))
             # The model, before the platform: a model_path holding none was found at the first message or question,
             # each failing, while /healthz said all was well.
             await asyncio.to_thread(app.embedder.load)

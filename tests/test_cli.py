@@ -853,8 +853,27 @@ def test_a_model_path_holding_no_model_is_one_line_and_run_says_so_at_start(tmp_
                              capture_output=True, text=True, timeout=300,
                              env={**env, "SLACK_BOT_TOKEN": "xoxb-1", "SLACK_APP_TOKEN": "xapp-1",
                                   "CONNECTIVE_SLACK_API_URL": "http://127.0.0.1:1/api/"})
-    assert started.returncode == 2 and started.stderr.startswith(said), started.stderr[-3000:]
+    # the last line, after the database's
+    assert started.returncode == 2 and started.stderr.splitlines()[-1].startswith(said), started.stderr[-3000:]
     assert "Slack" not in started.stderr  # stopped before connecting
+
+
+def test_run_says_at_start_which_database_it_keeps_its_data_in_never_with_its_password(db_url):
+    """Nothing at start named the database: a CONNECTIVE_DATABASE_URL misspelt or left out of a deployment ran the bot
+    on the embedded SQLite, its members' data in a file nobody backs up, and the log did not say so (ops walk)."""
+    from alembic.script import ScriptDirectory
+
+    from bot.db.engine import shown_url
+    from bot.db.migrate import SCRIPT_LOCATION
+
+    url = db_url.replace("postgres:@", "postgres:s3cretpw@")  # PostgreSQL's (trust) takes any password
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "DISCORD_", "CONNECTIVE_"))}
+    out = subprocess.run([*CLI, "--db", url, "run", "--platform", "console"], input="", capture_output=True, text=True,
+                         timeout=300, env={**clean, "CONNECTIVE_METRICS_PORT": "0"})
+    assert out.returncode == 0, out.stderr[-3000:]
+    head = ScriptDirectory(str(SCRIPT_LOCATION)).get_current_head()
+    assert f"INFO connective: database {shown_url(url)} (schema {head})\n" in out.stderr, out.stderr
+    assert "s3cretpw" not in out.stderr and "s3cretpw" not in out.stdout
 
 
 def test_a_community_nobody_has_is_answered_with_the_communities_there(two_sams):
@@ -929,7 +948,8 @@ def test_run_names_the_port_it_cannot_listen_on(tmp_path):
                                   "CONNECTIVE_METRICS_HOST": "127.0.0.1", "CONNECTIVE_METRICS_PORT": str(port)})
     # After the model's line: it is loaded before the ports open
     assert out.returncode == 1 and out.stderr.splitlines()[-1].startswith("error: cannot listen: "), out.stderr[-3000:]
-    assert str(port) in out.stderr and "CONNECTIVE_METRICS_PORT" in out.stderr and "database" not in out.stderr
+    said = out.stderr.splitlines()[-1]
+    assert str(port) in said and "CONNECTIVE_METRICS_PORT" in said and "database" not in said
 
 
 # `connective import`, its storing held after two chunks of ten messages, so that a signal lands in the middle
