@@ -20,7 +20,13 @@ from bot.errors import UserError
 
 def default_database_url() -> str:
     data = Path(platformdirs.user_data_dir("connective", appauthor=False))
-    data.mkdir(parents=True, exist_ok=True)
+    try:
+        data.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        # A container's read-only root filesystem, where CONNECTIVE_DATABASE_URL was left out of the deployment: it
+        # said only "error: /home/connective/.local/share/connective: Read-only file system".
+        raise UserError(f"database_url (--db / CONNECTIVE_DATABASE_URL) is not set, and the embedded SQLite's folder "
+                        f"{data} cannot be made ({exc.strerror or exc}): set it") from None
     return f"sqlite:///{data / 'connective.db'}"
 
 

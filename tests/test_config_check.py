@@ -199,3 +199,16 @@ def test_a_platform_there_is_none_of_is_a_usage_error_as_for_run(tmp_path):
     for command in (["config", "check"], ["run"]):
         out = check("--db", f"sqlite:///{tmp_path / 'c.db'}", *command, "--platform", "teams")
         assert (out.returncode, out.stderr) == (2, "error: --platform must be slack, discord or console, not 'teams'\n")
+
+
+def test_no_database_url_where_the_embedded_sqlites_folder_cannot_be_made_says_so(tmp_path):
+    """A deployment without CONNECTIVE_DATABASE_URL on a read-only root filesystem (deploy/kubernetes) was told only
+    "error: /home/connective/.local/share/connective: Read-only file system", naming no setting (ops walk)."""
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")
+    folder = blocked / "data" / "connective"  # under a file: not to be made, whoever runs the test (root too)
+    said = (f"database_url (--db / CONNECTIVE_DATABASE_URL) is not set, and the embedded SQLite's folder {folder} "
+            "cannot be made (Not a directory): set it")
+    env = {"XDG_DATA_HOME": str(blocked / "data")}
+    assert one_line(check("config", "check", env=env), "problem: ") == f"problem: {said}"
+    assert one_line(check("db", "upgrade", env=env), "error: ") == f"error: {said}"
