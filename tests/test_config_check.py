@@ -212,3 +212,12 @@ def test_no_database_url_where_the_embedded_sqlites_folder_cannot_be_made_says_s
     env = {"XDG_DATA_HOME": str(blocked / "data")}
     assert one_line(check("config", "check", env=env), "problem: ") == f"problem: {said}"
     assert one_line(check("db", "upgrade", env=env), "error: ") == f"error: {said}"
+
+
+def test_an_embedding_batch_of_no_messages_is_a_setting_refused(tmp_path):
+    """CONNECTIVE_EMBED_BATCH_SIZE=0 passed `config check`, then failed every encode (an import, each message) with a
+    traceback: "range() arg 3 must not be zero" (ops walk)."""
+    out = check("--db", f"sqlite:///{tmp_path / 'c.db'}", "config", "check", env={"CONNECTIVE_EMBED_BATCH_SIZE": "0"})
+    assert out.returncode == 1
+    assert one_line(out, "problem: ") == ("problem: setting embed_batch_size (CONNECTIVE_EMBED_BATCH_SIZE): Input "
+                                          "should be greater than or equal to 1")
