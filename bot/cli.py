@@ -1220,24 +1220,33 @@ def _timeout_setting() -> str:
         return "set"
 
 
+def _fatal(text: str, status: int) -> None:
+    """The one line a command ends with, then exit `status`. Where the settings asked for JSON logs (the image's
+    default, deploy/README.md: "each line on stderr is one JSON object"), it is one too: it was the one plain line among
+    them, and a log pipeline parsing them lost exactly the line saying why the bot stopped."""
+    from bot.logs import JsonFormatter
+
+    if any(isinstance(handler.formatter, JsonFormatter) for handler in logging.getLogger().handlers):
+        log.error("%s", text)
+    else:
+        typer.echo(f"error: {text}", err=True)
+    sys.exit(status)
+
+
 def main() -> None:
     try:
         _unknown_command_prints_help()
         cli()
     except Unavailable as exc:  # a platform, a port: as the database, not the command line
-        typer.echo(f"error: {exc}", err=True)
-        sys.exit(1)
+        _fatal(str(exc), 1)
     except UserError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        sys.exit(2)
+        _fatal(str(exc), 2)
     except DatabaseUnreachable as exc:
-        typer.echo(f"error: database (--db / CONNECTIVE_DATABASE_URL) not reachable: {exc}", err=True)
-        sys.exit(1)
+        _fatal(f"database (--db / CONNECTIVE_DATABASE_URL) not reachable: {exc}", 1)
     except OSError as exc:  # a file (named when the system says which), or a connection
         where = f"{exc.filename}: {exc.strerror}" if exc.filename else f"database (--db / CONNECTIVE_DATABASE_URL) " \
                                                                        f"or file: {exc}"
-        typer.echo(f"error: {where}", err=True)
-        sys.exit(1)
+        _fatal(where, 1)
     except Exception as exc:
         from sqlalchemy.exc import DBAPIError, OperationalError
 
@@ -1245,14 +1254,11 @@ def main() -> None:
 
         if isinstance(exc, OperationalError | DBAPIError):
             if getattr(exc.orig, "sqlstate", None) == QUERY_CANCELED:  # cut off at the statement timeout
-                typer.echo("error: database (--db / CONNECTIVE_DATABASE_URL): a statement waited past the statement "
-                           f"timeout (CONNECTIVE_DATABASE_STATEMENT_TIMEOUT_SECONDS: {_timeout_setting()}), on a lock "
-                           "another session holds or a slow query: try again, or raise the setting (0: no limit)",
-                           err=True)
-                sys.exit(1)
+                _fatal("database (--db / CONNECTIVE_DATABASE_URL): a statement waited past the statement timeout "
+                       f"(CONNECTIVE_DATABASE_STATEMENT_TIMEOUT_SECONDS: {_timeout_setting()}), on a lock another "
+                       "session holds or a slow query: try again, or raise the setting (0: no limit)", 1)
             first = str(getattr(exc, "orig", exc)).splitlines()[0]
-            typer.echo(f"error: database (--db / CONNECTIVE_DATABASE_URL): {first}", err=True)
-            sys.exit(1)
+            _fatal(f"database (--db / CONNECTIVE_DATABASE_URL): {first}", 1)
         raise
     except KeyboardInterrupt:
         sys.exit(130)

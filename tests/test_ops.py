@@ -375,6 +375,29 @@ async def test_a_stop_with_an_event_still_in_hand_exits_0_within_the_grace_perio
     assert (logged["stopped"] - signalled).total_seconds() < grace + 1
 
 
+def test_with_json_logs_the_line_a_command_stops_with_is_json_too(tmp_path):
+    """deploy/README.md: with CONNECTIVE_LOG_JSON=true "each line on stderr is one JSON object", but the line saying
+    why `run` (or an init container's `db upgrade`) stopped was plain "error: …" among them: a log pipeline that parses
+    the lines lost exactly that one (ops walk)."""
+    import os
+    import subprocess
+    import sys
+
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "DISCORD_", "CONNECTIVE_"))}
+    for args, said in ((["db", "upgrade"], "database (--db / CONNECTIVE_DATABASE_URL) not reachable: "),
+                       (["run", "--platform", "discord"], "DISCORD_TOKEN (CONNECTIVE_DISCORD_TOKEN) is not set")):
+        out = subprocess.run([sys.executable, "-m", "bot.cli", "--db", "postgresql://u:s3cretpw@127.0.0.1:1/none",
+                              *args], capture_output=True, text=True, timeout=300,
+                             env={**clean, "CONNECTIVE_LOG_JSON": "true"})
+        assert out.returncode in (1, 2) and out.stderr, out
+        lines = [json.loads(line) for line in out.stderr.splitlines()]  # each one JSON object
+        assert lines[-1]["level"] == "ERROR" and lines[-1]["message"].startswith(said), lines
+        assert "s3cretpw" not in out.stderr
+    plain = subprocess.run([sys.executable, "-m", "bot.cli", "--db", "postgresql://u:s3cretpw@127.0.0.1:1/none", "db",
+                            "upgrade"], capture_output=True, text=True, timeout=300, env=clean)
+    assert plain.stderr.startswith("error: database (--db / CONNECTIVE_DATABASE_URL) not reachable: "), plain.stderr
+
+
 def test_json_log_lines_carry_an_iso_8601_time_in_utc():
     """The time was local, without a zone, with a comma before the milliseconds: "2026-12-07 08:58:00,378"."""
     import logging
