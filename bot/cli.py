@@ -1220,13 +1220,18 @@ def _timeout_setting() -> str:
         return "set"
 
 
+def json_logs() -> bool:
+    """Whether the settings asked for JSON log lines (CONNECTIVE_LOG_JSON; set up by settings())."""
+    from bot.logs import JsonFormatter
+
+    return any(isinstance(handler.formatter, JsonFormatter) for handler in logging.getLogger().handlers)
+
+
 def _fatal(text: str, status: int) -> None:
     """The one line a command ends with, then exit `status`. Where the settings asked for JSON logs (the image's
     default, deploy/README.md: "each line on stderr is one JSON object"), it is one too: it was the one plain line among
     them, and a log pipeline parsing them lost exactly the line saying why the bot stopped."""
-    from bot.logs import JsonFormatter
-
-    if any(isinstance(handler.formatter, JsonFormatter) for handler in logging.getLogger().handlers):
+    if json_logs():
         log.error("%s", text)
     else:
         typer.echo(f"error: {text}", err=True)

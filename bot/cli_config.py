@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from pathlib import Path
 from typing import Annotated
@@ -151,10 +152,18 @@ def check(
         found = exc.problems
     except UserError as exc:  # the settings file: missing or not TOML
         found = [str(exc)]
-    for warning in misspelt_variables(dict(os.environ)):
-        typer.echo(f"warning: {warning}", err=True)
-    for problem in found:
-        typer.echo(f"problem: {problem}", err=True)
+    # With JSON logs (the image's default; the Kubernetes init container's), each line a JSON object as the log's
+    # others: the plain lines were lost by a pipeline parsing them, and they say why a rollout does not go on.
+    from bot.cli import json_logs
+
+    say = logging.getLogger("connective.config")
+    lines = [(logging.WARNING, f"warning: {w}") for w in misspelt_variables(dict(os.environ))] \
+        + [(logging.ERROR, f"problem: {p}") for p in found]
+    for level, line in lines:
+        if json_logs():
+            say.log(level, "%s", line)
+        else:
+            typer.echo(line, err=True)
     if found:
         raise typer.Exit(1)
     typer.echo(f"configuration ok for {platform}")

@@ -221,3 +221,20 @@ def test_an_embedding_batch_of_no_messages_is_a_setting_refused(tmp_path):
     assert out.returncode == 1
     assert one_line(out, "problem: ") == ("problem: setting embed_batch_size (CONNECTIVE_EMBED_BATCH_SIZE): Input "
                                           "should be greater than or equal to 1")
+
+
+def test_with_json_logs_each_line_of_the_check_is_a_json_object(tmp_path):
+    """The Kubernetes init container runs `config check` with CONNECTIVE_LOG_JSON=true (the image's default): its
+    "problem: …" and "warning: …" lines, why a rollout does not go on, were the plain lines among JSON ones, lost by a
+    pipeline that parses them (ops walk)."""
+    import json
+
+    out = check("--db", "postgresql://u:s3cretpw@127.0.0.1:1/none", "config", "check", "--platform", "discord",
+                env={"CONNECTIVE_LOG_JSON": "true", "CONNECTIVE_DATABSE_URL": "x"})
+    assert out.returncode == 1 and "s3cretpw" not in out.stderr
+    lines = [json.loads(line) for line in out.stderr.splitlines()]
+    assert [(line["level"], line["message"].split(" (")[0]) for line in lines] == [
+        ("WARNING", "warning: CONNECTIVE_DATABSE_URL is no setting and is ignored; did you mean "
+                    "CONNECTIVE_DATABASE_URL?"),
+        ("ERROR", "problem: DISCORD_TOKEN"),
+        ("ERROR", "problem: database")], lines
