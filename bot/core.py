@@ -528,7 +528,7 @@ class Core:
                         await release_event(session, community_id, event.event_id)
                 except Exception:  # noqa: BLE001 - the claim goes stale and is taken over (bot.inbox.take_over)
                     log.warning("releasing the claim of event %s failed", event.event_id, exc_info=True)
-            return [self._reply(event, "Sorry, something went wrong on my side; it has been logged.")] if (
+            return [self._reply(event, render("sorry"))] if (
                 isinstance(event, ev.CommandInvoked | ev.ActionClicked)) else []
         if kept is not None:
             try:

@@ -587,7 +587,7 @@ class ConnectiveMixin:
             text = render("database_unreachable")
         else:
             log.error("interaction %s failed", interaction.id, exc_info=exc)
-            text = "Sorry, something went wrong on my side; it has been logged."
+            text = render("sorry")
         await self._tell(interaction, text)
 
     async def _tell(self, interaction: discord.Interaction, text: str) -> None:

@@ -51,6 +51,7 @@ from bot.core import asks_the_bot
 from bot.db.engine import unreachable
 from bot.errors import AccessEnded
 from bot.inbox import Kept
+from bot.messages import render
 from bot.safety import loggable
 from bot.services.catch_up import active_threads, digest_channels, resume_points, stored_between, stored_channels
 from bot.services.catch_up_marks import CatchUpMarks
@@ -68,8 +69,8 @@ ACCESS_EVENTS = ("app_uninstalled", "tokens_revoked")  # the bot's access ended 
 ERASING_BUTTONS = frozenset({"home.optout"})  # kept before their ack, as the commands they stand for (ERASURES)
 # What a member who typed a command or clicked a button is told where it failed on the bot's side (bot.core says the
 # same of a failure in a service); where the database does not answer, that it is no use trying again at once.
-SORRY = "Sorry, something went wrong on my side; it has been logged."
-SORRY_UNREACHABLE = "Sorry, I can't reach my database right now: nothing was done. Try again in a few minutes."
+SORRY = render("sorry")
+SORRY_UNREACHABLE = render("database_unreachable")
 # A command or button of another version of connective (an app still configured with a command this one has no more,
 # a message or Home of before an upgrade, a replica of another version beside this one): Slack showed the member
 # "failed with the error" and a warning sign, bolt answering 400.
